@@ -1,0 +1,99 @@
+import {
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  type KeyObject,
+  sign as nodeSign,
+  verify as nodeVerify,
+} from 'node:crypto';
+import {
+  assertNonZeroSharedSecret,
+  CURVE25519_KEY_BYTES,
+  type Curve25519,
+  ED25519_SIGNATURE_BYTES,
+} from './curve25519.ts';
+import { assertBytes } from './validate.ts';
+
+// DER prefixes that wrap a raw 32-byte key into PKCS#8 / SubjectPublicKeyInfo (RFC 8410).
+const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+const privateKey = (prefix: Buffer, raw: Uint8Array): KeyObject =>
+  createPrivateKey({ key: Buffer.concat([prefix, raw]), format: 'der', type: 'pkcs8' });
+const publicKey = (prefix: Buffer, raw: Uint8Array): KeyObject =>
+  createPublicKey({ key: Buffer.concat([prefix, raw]), format: 'der', type: 'spki' });
+const rawPublicKey = (key: KeyObject): Uint8Array =>
+  new Uint8Array(key.export({ format: 'der', type: 'spki' }).subarray(-CURVE25519_KEY_BYTES));
+
+/**
+ * A client agrees with up to n−1 peers under the same secret key: remember the last few parsed
+ * secret keys so that the DER parse is paid once per key, not once per agreement.
+ */
+class KeyObjectCache {
+  private readonly entries = new Map<string, KeyObject>();
+  private readonly prefix: Buffer;
+  private readonly capacity: number;
+  constructor(prefix: Buffer, capacity: number) {
+    this.prefix = prefix;
+    this.capacity = capacity;
+  }
+  get(raw: Uint8Array): KeyObject {
+    const id = Buffer.from(raw).toString('base64');
+    let key = this.entries.get(id);
+    if (key === undefined) {
+      key = privateKey(this.prefix, raw);
+      if (this.entries.size >= this.capacity) {
+        this.entries.delete(this.entries.keys().next().value!);
+      }
+      this.entries.set(id, key);
+    }
+    return key;
+  }
+}
+
+const x25519Secrets = new KeyObjectCache(X25519_PKCS8_PREFIX, 8);
+const ed25519Secrets = new KeyObjectCache(ED25519_PKCS8_PREFIX, 8);
+
+export const nativeCurve25519: Curve25519 = {
+  name: 'native',
+  x25519PublicKey(secretKey) {
+    assertBytes(secretKey, 'X25519 secret key', CURVE25519_KEY_BYTES);
+    return rawPublicKey(createPublicKey(x25519Secrets.get(secretKey)));
+  },
+  x25519SharedSecret(secretKey, peerPublicKey) {
+    assertBytes(secretKey, 'X25519 secret key', CURVE25519_KEY_BYTES);
+    assertBytes(peerPublicKey, 'X25519 peer public key', CURVE25519_KEY_BYTES);
+    let shared: Uint8Array;
+    try {
+      shared = diffieHellman({
+        privateKey: x25519Secrets.get(secretKey),
+        publicKey: publicKey(X25519_SPKI_PREFIX, peerPublicKey),
+      });
+    } catch {
+      // OpenSSL refuses low-order points itself; report it the same way as the noble backend.
+      shared = new Uint8Array(CURVE25519_KEY_BYTES);
+    }
+    return assertNonZeroSharedSecret(new Uint8Array(shared));
+  },
+  ed25519PublicKey(secretKey) {
+    assertBytes(secretKey, 'Ed25519 secret key', CURVE25519_KEY_BYTES);
+    return rawPublicKey(createPublicKey(ed25519Secrets.get(secretKey)));
+  },
+  sign(secretKey, message) {
+    assertBytes(secretKey, 'Ed25519 secret key', CURVE25519_KEY_BYTES);
+    assertBytes(message, 'message');
+    return new Uint8Array(nodeSign(null, message, ed25519Secrets.get(secretKey)));
+  },
+  verify(pub, message, signature) {
+    assertBytes(pub, 'Ed25519 public key', CURVE25519_KEY_BYTES);
+    assertBytes(message, 'message');
+    assertBytes(signature, 'Ed25519 signature', ED25519_SIGNATURE_BYTES);
+    try {
+      return nodeVerify(null, message, publicKey(ED25519_SPKI_PREFIX, pub), signature);
+    } catch {
+      return false;
+    }
+  },
+};

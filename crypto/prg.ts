@@ -1,0 +1,60 @@
+import { createCipheriv } from 'node:crypto';
+import { assertBytes, assertInteger } from './validate.ts';
+
+/**
+ * Mask expansion: ChaCha20 (RFC 8439) keystream under a 32-byte seed, read as little-endian
+ * 32-bit words. Each seed is a fresh HKDF output used for exactly one mask, so the all-zero
+ * nonce and counter never repeat under a key. This is the protocol's hot path: it runs in
+ * OpenSSL, not in JS, and ChaCha20 measured faster than AES-256-CTR on this machine.
+ */
+export const MASK_SEED_BYTES = 32;
+export const MAX_MASK_WORDS = 2 ** 28;
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const ZERO_IV = new Uint8Array(16);
+let zeros: Uint8Array = new Uint8Array(0);
+
+export function expandMask(seed: Uint8Array, words: number): Uint32Array {
+  assertBytes(seed, 'mask seed', MASK_SEED_BYTES);
+  assertInteger(words, 'mask length', 0, MAX_MASK_WORDS);
+  const byteLength = words * 4;
+  if (zeros.length < byteLength) zeros = new Uint8Array(byteLength);
+  const cipher = createCipheriv('chacha20', seed, ZERO_IV);
+  const stream = cipher.update(zeros.subarray(0, byteLength));
+  const mask =
+    stream.byteOffset % 4 === 0
+      ? new Uint32Array(stream.buffer, stream.byteOffset, words)
+      : new Uint32Array(new Uint8Array(stream).buffer, 0, words);
+  if (!LITTLE_ENDIAN) byteSwapWords(mask);
+  return mask;
+}
+
+/** accumulator += sign · PRG(seed), elementwise mod 2^32. */
+export function applyMask(accumulator: Uint32Array, seed: Uint8Array, sign: 1 | -1): void {
+  const mask = expandMask(seed, accumulator.length);
+  if (sign === 1) addInto(accumulator, mask);
+  else subtractInto(accumulator, mask);
+}
+
+/** accumulator += vector mod 2^32 (Uint32Array stores wrap). */
+export function addInto(accumulator: Uint32Array, vector: Uint32Array): void {
+  assertSameLength(accumulator, vector);
+  for (let i = 0; i < accumulator.length; i++) accumulator[i]! += vector[i]!;
+}
+
+/** accumulator −= vector mod 2^32. */
+export function subtractInto(accumulator: Uint32Array, vector: Uint32Array): void {
+  assertSameLength(accumulator, vector);
+  for (let i = 0; i < accumulator.length; i++) accumulator[i]! -= vector[i]!;
+}
+
+function assertSameLength(a: Uint32Array, b: Uint32Array): void {
+  if (a.length !== b.length) {
+    throw new RangeError(`vector length ${b.length} does not match accumulator length ${a.length}`);
+  }
+}
+
+function byteSwapWords(words: Uint32Array): void {
+  const view = new DataView(words.buffer, words.byteOffset, words.byteLength);
+  for (let i = 0; i < words.length; i++) view.setUint32(i * 4, view.getUint32(i * 4, true), false);
+}

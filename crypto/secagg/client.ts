@@ -1,0 +1,389 @@
+import { AuthenticationError, openAead, sealAead } from '../aead.ts';
+import { equalBytes } from '../bytes.ts';
+import { CURVE25519_KEY_BYTES, type Curve25519 } from '../curve25519.ts';
+import { deriveKey } from '../kdf.ts';
+import { addInto, applyMask } from '../prg.ts';
+import type { RandomSource } from '../random.ts';
+import { decodeShare, encodeShare, type Share, SHARE_BYTES, splitSecret } from '../shamir.ts';
+import { type RoundContext, shareHolders } from './config.ts';
+import {
+  InvalidSignatureError,
+  MalformedMessageError,
+  PhaseOrderError,
+  RefusedRevealError,
+  TooFewParticipantsError,
+  UnexpectedSenderError,
+} from './errors.ts';
+import type {
+  AdvertiseKeysMessage,
+  ConsistencyCheckRequest,
+  ConsistencySignatureMessage,
+  KeysBroadcast,
+  MaskedInputMessage,
+  RevealedShare,
+  SecAggPhase,
+  SharesDelivery,
+  ShareKeysMessage,
+  UnmaskingMessage,
+  UnmaskingRequest,
+} from './messages.ts';
+import {
+  advertiseKeysPayload,
+  selfMaskCommitment,
+  shareBoxAssociatedData,
+  survivorSetPayload,
+} from './transcript.ts';
+
+export interface SecAggClientOptions {
+  readonly context: RoundContext;
+  readonly index: number;
+  /** Ed25519 secret key whose public key is identityKeys[index − 1]. */
+  readonly identitySecretKey: Uint8Array;
+  readonly curve: Curve25519;
+  readonly random: RandomSource;
+}
+
+interface PeerKeys {
+  readonly encryptionPublicKey: Uint8Array;
+  readonly maskingPublicKey: Uint8Array;
+}
+
+/**
+ * One client's side of a SecAgg+ round: a state machine with one method per phase, each
+ * refusing to run out of order. It never reveals, for the same peer, both the share of its
+ * self-mask seed b and the share of its masking key s^SK — that pair would unmask the peer.
+ */
+export class SecAggClient {
+  readonly index: number;
+  private readonly context: RoundContext;
+  private readonly identitySecretKey: Uint8Array;
+  private readonly curve: Curve25519;
+  private readonly random: RandomSource;
+  private readonly holders: ReadonlySet<number>;
+  private phase: SecAggPhase = 'advertise-keys';
+
+  private encryptionSecretKey: Uint8Array = new Uint8Array(0);
+  private maskingSecretKey: Uint8Array = new Uint8Array(0);
+  private selfMaskSecret: Uint8Array = new Uint8Array(0);
+  /** Peers in U1 ∩ N(u), with their advertised keys. */
+  private readonly peers = new Map<number, PeerKeys>();
+  /** Our own shares of our own secrets (we are one of our share holders). */
+  private ownShares: { maskingKey: Share; selfMask: Share } | undefined;
+  /** Boxes received from U2 ∩ N(u), opened at unmasking time. */
+  private readonly receivedBoxes = new Map<number, Uint8Array>();
+  /** U3 as first shown to us: a second, different survivor set is refused. */
+  private committedSurvivors: readonly number[] | undefined;
+
+  constructor(options: SecAggClientOptions) {
+    const { context, index } = options;
+    if (!Number.isSafeInteger(index) || index < 1 || index > context.config.clients) {
+      throw new UnexpectedSenderError(
+        `client index ${index} is not in 1..${context.config.clients}`,
+      );
+    }
+    const expected = context.config.identityKeys[index - 1]!;
+    if (!equalBytes(options.curve.ed25519PublicKey(options.identitySecretKey), expected)) {
+      throw new InvalidSignatureError(
+        `identity secret key does not match the roster key of client ${index}`,
+      );
+    }
+    this.context = context;
+    this.index = index;
+    this.identitySecretKey = options.identitySecretKey;
+    this.curve = options.curve;
+    this.random = options.random;
+    this.holders = new Set(shareHolders(context, index));
+  }
+
+  get currentPhase(): SecAggPhase {
+    return this.phase;
+  }
+
+  /** Round 0: fresh X25519 key pairs for this round, signed with the identity key. */
+  advertiseKeys(): AdvertiseKeysMessage {
+    this.enter('advertise-keys');
+    this.encryptionSecretKey = this.random(CURVE25519_KEY_BYTES);
+    this.maskingSecretKey = this.random(CURVE25519_KEY_BYTES);
+    const encryptionPublicKey = this.curve.x25519PublicKey(this.encryptionSecretKey);
+    const maskingPublicKey = this.curve.x25519PublicKey(this.maskingSecretKey);
+    const signature = this.curve.sign(
+      this.identitySecretKey,
+      advertiseKeysPayload(
+        this.context.config.roundId,
+        this.index,
+        encryptionPublicKey,
+        maskingPublicKey,
+      ),
+    );
+    this.phase = 'share-keys';
+    return { sender: this.index, encryptionPublicKey, maskingPublicKey, signature };
+  }
+
+  /**
+   * Round 1: verify the neighbours' signed keys, then Shamir-share s^SK and a fresh self-mask
+   * seed b among the neighbours in U1 and ourselves, each share sealed to its holder.
+   */
+  shareKeys(broadcast: KeysBroadcast): ShareKeysMessage {
+    this.enter('share-keys');
+    const { roundId, threshold } = this.context.config;
+    for (const message of broadcast.keys) {
+      const peer = message.sender;
+      if (peer === this.index) continue;
+      if (!this.holders.has(peer)) {
+        throw new UnexpectedSenderError(
+          `client ${peer} is not a neighbour of client ${this.index}`,
+        );
+      }
+      if (this.peers.has(peer))
+        throw new MalformedMessageError(`keys of client ${peer} appear twice`);
+      if (
+        message.encryptionPublicKey.length !== CURVE25519_KEY_BYTES ||
+        message.maskingPublicKey.length !== CURVE25519_KEY_BYTES
+      ) {
+        throw new MalformedMessageError(`client ${peer} advertised keys of the wrong length`);
+      }
+      if (equalBytes(message.encryptionPublicKey, message.maskingPublicKey)) {
+        throw new MalformedMessageError(`client ${peer} advertised the same key twice`);
+      }
+      const payload = advertiseKeysPayload(
+        roundId,
+        peer,
+        message.encryptionPublicKey,
+        message.maskingPublicKey,
+      );
+      if (
+        !this.curve.verify(this.context.config.identityKeys[peer - 1]!, payload, message.signature)
+      ) {
+        throw new InvalidSignatureError(
+          `advertised keys of client ${peer} carry an invalid signature`,
+        );
+      }
+      this.peers.set(peer, message);
+    }
+    const holders = [...this.peers.keys(), this.index].sort((a, b) => a - b);
+    if (holders.length < threshold) {
+      throw new TooFewParticipantsError(
+        `client ${this.index}: only ${holders.length} of its share holders advertised keys, threshold is ${threshold}`,
+      );
+    }
+    this.selfMaskSecret = this.random(32);
+    const maskingKeyShares = splitSecret(this.maskingSecretKey, threshold, holders, this.random);
+    const selfMaskShares = splitSecret(this.selfMaskSecret, threshold, holders, this.random);
+    const encryptedShares = [];
+    for (let i = 0; i < holders.length; i++) {
+      const holder = holders[i]!;
+      const maskingKey = maskingKeyShares[i]!;
+      const selfMask = selfMaskShares[i]!;
+      if (holder === this.index) {
+        this.ownShares = { maskingKey, selfMask };
+        continue;
+      }
+      const plaintext = new Uint8Array(2 * SHARE_BYTES);
+      plaintext.set(encodeShare(maskingKey), 0);
+      plaintext.set(encodeShare(selfMask), SHARE_BYTES);
+      const ciphertext = sealAead(
+        this.boxKey(holder),
+        plaintext,
+        shareBoxAssociatedData(roundId, this.index, holder),
+        this.random,
+      );
+      encryptedShares.push({ peer: holder, ciphertext });
+    }
+    this.phase = 'masked-input';
+    return {
+      sender: this.index,
+      selfMaskCommitment: selfMaskCommitment(roundId, this.index, this.selfMaskSecret),
+      encryptedShares,
+    };
+  }
+
+  /**
+   * Round 2: the boxes tell us U2 ∩ N(u). Mask the (already quantized) input with PRG(b) and,
+   * for every neighbour v in U2, +PRG(s_{u,v}) if u < v and −PRG(s_{u,v}) if u > v, so the
+   * pairwise masks cancel in the sum.
+   */
+  maskInput(delivery: SharesDelivery, quantizedInput: Uint32Array): MaskedInputMessage {
+    const { roundId, dimension, threshold } = this.context.config;
+    // A caller's mistake, checked before the phase changes so the client can be called again.
+    if (!(quantizedInput instanceof Uint32Array) || quantizedInput.length !== dimension) {
+      throw new MalformedMessageError(
+        `input length ${quantizedInput.length} does not match the round dimension ${dimension}`,
+      );
+    }
+    this.enter('masked-input');
+    for (const box of delivery.encryptedShares) {
+      if (!this.peers.has(box.peer)) {
+        throw new UnexpectedSenderError(
+          `share box from client ${box.peer}, which is not a neighbour in U1`,
+        );
+      }
+      if (this.receivedBoxes.has(box.peer))
+        throw new MalformedMessageError(`two share boxes from client ${box.peer}`);
+      this.receivedBoxes.set(box.peer, box.ciphertext);
+    }
+    if (this.receivedBoxes.size + 1 < threshold) {
+      throw new TooFewParticipantsError(
+        `client ${this.index}: only ${this.receivedBoxes.size + 1} share holders remain after ShareKeys, threshold is ${threshold}`,
+      );
+    }
+    const masked = Uint32Array.from(quantizedInput);
+    applyMask(masked, deriveKey(this.selfMaskSecret, 'secagg/self-mask', roundId), 1);
+    for (const peer of this.receivedBoxes.keys()) {
+      const shared = this.curve.x25519SharedSecret(
+        this.maskingSecretKey,
+        this.peers.get(peer)!.maskingPublicKey,
+      );
+      const seed = deriveKey(shared, 'secagg/pairwise-mask', roundId, [this.index, peer]);
+      applyMask(masked, seed, this.index < peer ? 1 : -1);
+    }
+    this.phase =
+      this.context.config.adversary === 'semi-malicious' ? 'consistency-check' : 'unmasking';
+    return { sender: this.index, maskedInput: masked };
+  }
+
+  /** Round 3 (semi-malicious): sign U3 once; a later, different U3 is refused. */
+  signSurvivors(request: ConsistencyCheckRequest): ConsistencySignatureMessage {
+    this.enter('consistency-check');
+    const survivors = this.checkSurvivors(request.survivors);
+    this.committedSurvivors = survivors;
+    const signature = this.curve.sign(
+      this.identitySecretKey,
+      survivorSetPayload(this.context.config.roundId, survivors),
+    );
+    this.phase = 'unmasking';
+    return { sender: this.index, signature };
+  }
+
+  /**
+   * Round 4: for each neighbour v in U2, reveal the share of b_v if v is in U3 (its input
+   * arrived) or the share of s_v^SK if not (its pairwise masks must be removed) — never both.
+   */
+  unmask(request: UnmaskingRequest): UnmaskingMessage {
+    this.enter('unmasking');
+    const { roundId, threshold, adversary, identityKeys } = this.context.config;
+    const survivors = this.checkSurvivors(request.survivors);
+    if (adversary === 'semi-malicious') {
+      if (!sameSet(survivors, this.committedSurvivors ?? [])) {
+        throw new RefusedRevealError(
+          `client ${this.index}: the unmasking survivor set differs from the one it signed; refusing to reveal`,
+        );
+      }
+      const payload = survivorSetPayload(roundId, survivors);
+      const signers = new Set<number>();
+      for (const { sender, signature } of request.signatures) {
+        if (!survivors.includes(sender) || signers.has(sender)) {
+          throw new UnexpectedSenderError(
+            `consistency signature from client ${sender}, which is not a distinct survivor`,
+          );
+        }
+        if (!this.curve.verify(identityKeys[sender - 1]!, payload, signature)) {
+          throw new InvalidSignatureError(
+            `client ${sender}'s signature on the survivor set is invalid`,
+          );
+        }
+        signers.add(sender);
+      }
+      if (signers.size < threshold) {
+        throw new TooFewParticipantsError(
+          `only ${signers.size} clients signed the survivor set, threshold is ${threshold}`,
+        );
+      }
+    }
+    const survivorSet = new Set(survivors);
+    const selfMaskShares: RevealedShare[] = [];
+    const maskingKeyShares: RevealedShare[] = [];
+    const undecryptable: number[] = [];
+    selfMaskShares.push({ owner: this.index, share: encodeShare(this.ownShares!.selfMask) });
+    for (const [peer, box] of this.receivedBoxes) {
+      let plaintext: Uint8Array;
+      try {
+        plaintext = openAead(
+          this.boxKey(peer),
+          box,
+          shareBoxAssociatedData(roundId, peer, this.index),
+        );
+      } catch (error) {
+        if (error instanceof AuthenticationError) {
+          undecryptable.push(peer);
+          continue;
+        }
+        throw error;
+      }
+      const reveal = survivorSet.has(peer)
+        ? plaintext.subarray(SHARE_BYTES, 2 * SHARE_BYTES)
+        : plaintext.subarray(0, SHARE_BYTES);
+      if (plaintext.length !== 2 * SHARE_BYTES || decodeShare(reveal).x !== this.index) {
+        undecryptable.push(peer);
+        continue;
+      }
+      (survivorSet.has(peer) ? selfMaskShares : maskingKeyShares).push({
+        owner: peer,
+        share: reveal,
+      });
+    }
+    this.phase = 'done';
+    return { sender: this.index, selfMaskShares, maskingKeyShares, undecryptable };
+  }
+
+  /** U3 must be a subset of U2 as we saw it, contain us, and leave ≥ t of our holders. */
+  private checkSurvivors(survivors: readonly number[]): number[] {
+    const { threshold } = this.context.config;
+    const unique = [...new Set(survivors)].sort((a, b) => a - b);
+    if (unique.length !== survivors.length)
+      throw new MalformedMessageError('survivor set lists a client twice');
+    if (!unique.includes(this.index)) {
+      throw new RefusedRevealError(
+        `client ${this.index} sent its masked input but is not in the survivor set`,
+      );
+    }
+    for (const survivor of unique) {
+      if (
+        !Number.isSafeInteger(survivor) ||
+        survivor < 1 ||
+        survivor > this.context.config.clients
+      ) {
+        throw new MalformedMessageError(`survivor ${survivor} is not a participant index`);
+      }
+      if (
+        this.holders.has(survivor) &&
+        survivor !== this.index &&
+        !this.receivedBoxes.has(survivor)
+      ) {
+        throw new RefusedRevealError(
+          `client ${survivor} is listed as a survivor but never shared keys with client ${this.index}`,
+        );
+      }
+    }
+    const survivingHolders = unique.filter((survivor) => this.holders.has(survivor)).length;
+    if (survivingHolders < threshold) {
+      throw new TooFewParticipantsError(
+        `client ${this.index}: only ${survivingHolders} of its share holders survived, threshold is ${threshold}`,
+      );
+    }
+    return unique;
+  }
+
+  private boxKey(peer: number): Uint8Array {
+    const peerKeys = this.peers.get(peer)!;
+    const shared = this.curve.x25519SharedSecret(
+      this.encryptionSecretKey,
+      peerKeys.encryptionPublicKey,
+    );
+    return deriveKey(shared, 'secagg/share-encryption', this.context.config.roundId, [
+      this.index,
+      peer,
+    ]);
+  }
+
+  /** A client that fails a check stays aborted: it never resumes a round it distrusts. */
+  private enter(expected: SecAggPhase): void {
+    if (this.phase !== expected) {
+      throw new PhaseOrderError(`client ${this.index} is in phase ${this.phase}, not ${expected}`);
+    }
+    this.phase = 'aborted';
+  }
+}
+
+function sameSet(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((value, i) => value === b[i]);
+}

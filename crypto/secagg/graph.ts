@@ -1,0 +1,89 @@
+import { randomBelow, type RandomSource } from '../random.ts';
+import { assertInteger, CryptoInputError } from '../validate.ts';
+
+/**
+ * Who masks with whom. Participants are numbered 1..n (the number doubles as the Shamir
+ * x-coordinate). SecAgg+ (Bell et al., CCS 2020, §3) replaces the complete graph of SecAgg with
+ * a sparse k-regular graph; we build it as a Harary graph H(k, n) — each node joined to its k/2
+ * nearest nodes on either side of a ring — over a uniformly shuffled ring, so that which clients
+ * are adjacent is unpredictable to whoever does not know the graph seed.
+ */
+export interface NeighbourGraph {
+  readonly size: number;
+  readonly degree: number;
+  readonly complete: boolean;
+  /** Sorted neighbour indices of `index`, never including `index` itself. */
+  neighbours(index: number): readonly number[];
+  areNeighbours(a: number, b: number): boolean;
+}
+
+export function completeGraph(size: number): NeighbourGraph {
+  assertInteger(size, 'number of participants', 2, 0xffff);
+  const all = Array.from({ length: size }, (_, i) => i + 1);
+  const cache = new Map<number, readonly number[]>();
+  return {
+    size,
+    degree: size - 1,
+    complete: true,
+    neighbours(index) {
+      assertIndex(index, size);
+      let list = cache.get(index);
+      if (list === undefined) {
+        list = all.filter((other) => other !== index);
+        cache.set(index, list);
+      }
+      return list;
+    },
+    areNeighbours(a, b) {
+      assertIndex(a, size);
+      assertIndex(b, size);
+      return a !== b;
+    },
+  };
+}
+
+export function hararyGraph(size: number, degree: number, random: RandomSource): NeighbourGraph {
+  assertInteger(size, 'number of participants', 3, 0xffff);
+  assertInteger(degree, 'graph degree', 2, size - 1);
+  if (degree >= size - 1) return completeGraph(size);
+  if (degree % 2 !== 0) {
+    throw new CryptoInputError(`Harary graph degree must be even, got ${degree}`);
+  }
+  // Fisher–Yates: ring[p] is the participant at ring position p.
+  const ring = Array.from({ length: size }, (_, i) => i + 1);
+  for (let i = size - 1; i > 0; i--) {
+    const j = randomBelow(random, i + 1);
+    [ring[i], ring[j]] = [ring[j]!, ring[i]!];
+  }
+  const position = new Int32Array(size + 1);
+  ring.forEach((participant, p) => (position[participant] = p));
+  const half = degree / 2;
+  const lists: number[][] = [[]];
+  for (let index = 1; index <= size; index++) {
+    const p = position[index]!;
+    const list: number[] = [];
+    for (let offset = 1; offset <= half; offset++) {
+      list.push(ring[(p + offset) % size]!, ring[(p - offset + size) % size]!);
+    }
+    lists.push(list.sort((a, b) => a - b));
+  }
+  return {
+    size,
+    degree,
+    complete: false,
+    neighbours(index) {
+      assertIndex(index, size);
+      return lists[index]!;
+    },
+    areNeighbours(a, b) {
+      assertIndex(a, size);
+      assertIndex(b, size);
+      const distance = Math.abs(position[a]! - position[b]!);
+      return a !== b && Math.min(distance, size - distance) <= half;
+    },
+  };
+}
+
+function assertIndex(index: number, size: number): void {
+  assertInteger(index, 'participant index', 1, size);
+}

@@ -1,0 +1,93 @@
+/**
+ * The SecAgg+ messages of each phase (Bonawitz et al., CCS 2017, Fig. 4; Bell et al., CCS 2020).
+ * Server-to-client messages are per recipient: in SecAgg+ a client only hears about its
+ * neighbours. These plain records are what proto/ later puts on the wire.
+ */
+
+/** Round 0, client → server: the two X25519 public keys, signed with the identity key. */
+export interface AdvertiseKeysMessage {
+  readonly sender: number;
+  /** c_u^PK: agrees the keys that encrypt Shamir shares in transit. */
+  readonly encryptionPublicKey: Uint8Array;
+  /** s_u^PK: agrees the pairwise mask seeds. */
+  readonly maskingPublicKey: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
+/** Round 0 → 1, server → client u: the advertised keys of u's neighbours in U1. */
+export interface KeysBroadcast {
+  readonly keys: readonly AdvertiseKeysMessage[];
+}
+
+export interface EncryptedShare {
+  /** The share holder (recipient) when sent by a client, the share owner when delivered. */
+  readonly peer: number;
+  readonly ciphertext: Uint8Array;
+}
+
+/** Round 1, client → server: one AEAD box per neighbour in U1, plus a commitment to b_u. */
+export interface ShareKeysMessage {
+  readonly sender: number;
+  readonly selfMaskCommitment: Uint8Array;
+  readonly encryptedShares: readonly EncryptedShare[];
+}
+
+/** Round 1 → 2, server → client v: the boxes addressed to v by its neighbours in U2. */
+export interface SharesDelivery {
+  readonly encryptedShares: readonly EncryptedShare[];
+}
+
+/** Round 2, client → server: y_u = x_u + PRG(b_u) + Σ_v ±PRG(s_{u,v}) mod 2^32. */
+export interface MaskedInputMessage {
+  readonly sender: number;
+  readonly maskedInput: Uint32Array;
+}
+
+/** Round 3 (semi-malicious only), server → clients in U3. */
+export interface ConsistencyCheckRequest {
+  readonly survivors: readonly number[];
+}
+
+export interface ConsistencySignatureMessage {
+  readonly sender: number;
+  readonly signature: Uint8Array;
+}
+
+/** Round 4, server → client: U3, and (semi-malicious) ≥ t signatures on it. */
+export interface UnmaskingRequest {
+  readonly survivors: readonly number[];
+  readonly signatures: readonly ConsistencySignatureMessage[];
+}
+
+export interface RevealedShare {
+  /** Whose secret this is a share of. */
+  readonly owner: number;
+  /** encodeShare(): x = the revealing client's index. */
+  readonly share: Uint8Array;
+}
+
+/** Round 4, client → server: b-shares of survivors, s^SK-shares of dropped neighbours. */
+export interface UnmaskingMessage {
+  readonly sender: number;
+  readonly selfMaskShares: readonly RevealedShare[];
+  readonly maskingKeyShares: readonly RevealedShare[];
+  /** Peers whose share box failed authentication: reported, never guessed. */
+  readonly undecryptable: readonly number[];
+}
+
+export type SecAggPhase =
+  | 'advertise-keys'
+  | 'share-keys'
+  | 'masked-input'
+  | 'consistency-check'
+  | 'unmasking'
+  | 'done'
+  | 'aborted';
+
+export const PHASES_IN_ORDER: readonly SecAggPhase[] = [
+  'advertise-keys',
+  'share-keys',
+  'masked-input',
+  'consistency-check',
+  'unmasking',
+];

@@ -1,0 +1,507 @@
+import { equalBytes } from '../bytes.ts';
+import { CURVE25519_KEY_BYTES, type Curve25519, ED25519_SIGNATURE_BYTES } from '../curve25519.ts';
+import { deriveKey } from '../kdf.ts';
+import { AEAD_OVERHEAD_BYTES } from '../aead.ts';
+import { addInto, applyMask, subtractInto } from '../prg.ts';
+import { reduceModulus } from '../quantize.ts';
+import {
+  decodeShare,
+  InconsistentSharesError,
+  lagrangeCoefficients,
+  reconstructSecret,
+  reconstructWithCoefficients,
+  type Share,
+  SHARE_BYTES,
+} from '../shamir.ts';
+import { bigIntToBytes } from '../field.ts';
+import { type RoundContext, shareHolders } from './config.ts';
+import {
+  DuplicateMessageError,
+  InvalidSignatureError,
+  MalformedMessageError,
+  PhaseOrderError,
+  ReconstructionError,
+  TooFewParticipantsError,
+  UnexpectedSenderError,
+} from './errors.ts';
+import type {
+  AdvertiseKeysMessage,
+  ConsistencyCheckRequest,
+  ConsistencySignatureMessage,
+  EncryptedShare,
+  KeysBroadcast,
+  MaskedInputMessage,
+  SecAggPhase,
+  SharesDelivery,
+  ShareKeysMessage,
+  UnmaskingMessage,
+  UnmaskingRequest,
+} from './messages.ts';
+import { advertiseKeysPayload, selfMaskCommitment, survivorSetPayload } from './transcript.ts';
+
+/** One mask present in Σ y_u that the server must remove: sign · PRG(seed). */
+export interface MaskJob {
+  readonly seed: Uint8Array;
+  readonly sign: 1 | -1;
+}
+
+export interface SecAggResult {
+  /** Σ_{u∈U3} x_u in Z_{2^modulusBits}. */
+  readonly sum: Uint32Array;
+  /** U3: exactly the clients whose inputs are in the sum. */
+  readonly included: readonly number[];
+  /** U2 \ U3: shared keys, then dropped; their pairwise masks were removed. */
+  readonly droppedAfterSharing: readonly number[];
+  readonly participantSets: {
+    readonly advertised: readonly number[];
+    readonly shared: readonly number[];
+    readonly masked: readonly number[];
+    readonly signed: readonly number[];
+    readonly unmasked: readonly number[];
+  };
+}
+
+export interface SecAggServerOptions {
+  readonly context: RoundContext;
+  readonly curve: Curve25519;
+}
+
+/**
+ * The aggregator's side of a SecAgg+ round. Messages are accepted one at a time, each checked
+ * for phase, sender and shape before it changes any state; `close…` ends a phase (a deadline in
+ * the service layer), turning silent clients into dropouts. Memory is O(n·k) for keys and shares
+ * plus one O(d) running sum: masked inputs are added as they arrive, never stored.
+ */
+export class SecAggServer {
+  private readonly context: RoundContext;
+  private readonly curve: Curve25519;
+  private phase: SecAggPhase = 'advertise-keys';
+
+  private readonly advertised = new Map<number, AdvertiseKeysMessage>();
+  private readonly shared = new Map<number, ShareKeysMessage>();
+  /** Boxes by recipient, filled when ShareKeys closes. */
+  private readonly boxesByRecipient = new Map<number, EncryptedShare[]>();
+  private readonly masked = new Set<number>();
+  private readonly runningSum: Uint32Array;
+  private survivors: number[] = [];
+  private readonly consistencySignatures = new Map<number, Uint8Array>();
+  private readonly unmasked = new Set<number>();
+  private readonly selfMaskShares = new Map<number, Share[]>();
+  private readonly maskingKeyShares = new Map<number, Share[]>();
+  private readonly lagrangeCache = new Map<string, bigint[]>();
+
+  constructor(options: SecAggServerOptions) {
+    this.context = options.context;
+    this.curve = options.curve;
+    this.runningSum = new Uint32Array(options.context.config.dimension);
+  }
+
+  get currentPhase(): SecAggPhase {
+    return this.phase;
+  }
+
+  // ── Round 0: AdvertiseKeys ────────────────────────────────────────────────────────────────
+
+  receiveAdvertiseKeys(message: AdvertiseKeysMessage): void {
+    this.expectPhase('advertise-keys');
+    const sender = this.expectSender(message.sender, 'AdvertiseKeys');
+    if (this.advertised.has(sender))
+      throw new DuplicateMessageError(`client ${sender} already advertised keys`);
+    assertLength(
+      message.encryptionPublicKey,
+      CURVE25519_KEY_BYTES,
+      `client ${sender}'s encryption public key`,
+    );
+    assertLength(
+      message.maskingPublicKey,
+      CURVE25519_KEY_BYTES,
+      `client ${sender}'s masking public key`,
+    );
+    assertLength(message.signature, ED25519_SIGNATURE_BYTES, `client ${sender}'s signature`);
+    const payload = advertiseKeysPayload(
+      this.context.config.roundId,
+      sender,
+      message.encryptionPublicKey,
+      message.maskingPublicKey,
+    );
+    if (
+      !this.curve.verify(this.context.config.identityKeys[sender - 1]!, payload, message.signature)
+    ) {
+      throw new InvalidSignatureError(
+        `client ${sender}'s advertised keys are not signed by its identity key`,
+      );
+    }
+    this.advertised.set(sender, message);
+  }
+
+  closeAdvertiseKeys(): void {
+    this.expectPhase('advertise-keys');
+    this.requireAtLeast(this.advertised.size, 'clients advertised keys');
+    this.phase = 'share-keys';
+  }
+
+  /** What client u receives: the signed keys of its neighbours in U1. */
+  keysFor(recipient: number): KeysBroadcast {
+    this.expectPhase('share-keys');
+    return {
+      keys: this.context.graph
+        .neighbours(recipient)
+        .flatMap((peer) => this.advertised.get(peer) ?? []),
+    };
+  }
+
+  // ── Round 1: ShareKeys ────────────────────────────────────────────────────────────────────
+
+  receiveShareKeys(message: ShareKeysMessage): void {
+    this.expectPhase('share-keys');
+    const sender = this.expectSender(message.sender, 'ShareKeys', this.advertised);
+    if (this.shared.has(sender))
+      throw new DuplicateMessageError(`client ${sender} already shared keys`);
+    assertLength(message.selfMaskCommitment, 32, `client ${sender}'s self-mask commitment`);
+    const expected = this.context.graph
+      .neighbours(sender)
+      .filter((peer) => this.advertised.has(peer));
+    const recipients = message.encryptedShares.map((box) => box.peer).sort((a, b) => a - b);
+    if (
+      recipients.length !== expected.length ||
+      recipients.some((peer, i) => peer !== expected[i])
+    ) {
+      throw new MalformedMessageError(
+        `client ${sender} must send one share box to each neighbour that advertised keys ` +
+          `(${expected.length} boxes), got boxes for [${recipients.join(',')}]`,
+      );
+    }
+    for (const box of message.encryptedShares) {
+      assertLength(
+        box.ciphertext,
+        2 * SHARE_BYTES + AEAD_OVERHEAD_BYTES,
+        `client ${sender}'s share box for ${box.peer}`,
+      );
+    }
+    this.shared.set(sender, message);
+  }
+
+  closeShareKeys(): void {
+    this.expectPhase('share-keys');
+    this.requireAtLeast(this.shared.size, 'clients shared keys');
+    for (const [sender, message] of this.shared) {
+      for (const box of message.encryptedShares) {
+        if (!this.shared.has(box.peer)) continue; // recipients outside U2 never get their boxes
+        let list = this.boxesByRecipient.get(box.peer);
+        if (list === undefined) this.boxesByRecipient.set(box.peer, (list = []));
+        list.push({ peer: sender, ciphertext: box.ciphertext });
+      }
+    }
+    this.phase = 'masked-input';
+  }
+
+  /** What client v receives: the boxes its neighbours in U2 sealed for it. */
+  sharesFor(recipient: number): SharesDelivery {
+    this.expectPhase('masked-input');
+    return { encryptedShares: this.boxesByRecipient.get(recipient) ?? [] };
+  }
+
+  // ── Round 2: MaskedInputCollection ────────────────────────────────────────────────────────
+
+  receiveMaskedInput(message: MaskedInputMessage): void {
+    this.expectPhase('masked-input');
+    const sender = this.expectSender(message.sender, 'MaskedInput', this.shared);
+    if (this.masked.has(sender))
+      throw new DuplicateMessageError(`client ${sender} already sent its masked input`);
+    const { dimension } = this.context.config;
+    if (!(message.maskedInput instanceof Uint32Array) || message.maskedInput.length !== dimension) {
+      throw new MalformedMessageError(
+        `client ${sender}'s masked input has length ${message.maskedInput?.length}, the round expects ${dimension}`,
+      );
+    }
+    addInto(this.runningSum, message.maskedInput);
+    this.masked.add(sender);
+  }
+
+  closeMaskedInputCollection(): void {
+    this.expectPhase('masked-input');
+    this.requireAtLeast(this.masked.size, 'clients sent masked inputs');
+    this.survivors = [...this.masked].sort((a, b) => a - b);
+    this.phase =
+      this.context.config.adversary === 'semi-malicious' ? 'consistency-check' : 'unmasking';
+  }
+
+  // ── Round 3: ConsistencyCheck (semi-malicious server model) ───────────────────────────────
+
+  consistencyCheckRequest(): ConsistencyCheckRequest {
+    this.expectPhase('consistency-check');
+    return { survivors: this.survivors };
+  }
+
+  receiveConsistencySignature(message: ConsistencySignatureMessage): void {
+    this.expectPhase('consistency-check');
+    const sender = this.expectSender(message.sender, 'ConsistencyCheck', this.masked);
+    if (this.consistencySignatures.has(sender)) {
+      throw new DuplicateMessageError(`client ${sender} already signed the survivor set`);
+    }
+    assertLength(message.signature, ED25519_SIGNATURE_BYTES, `client ${sender}'s signature`);
+    const payload = survivorSetPayload(this.context.config.roundId, this.survivors);
+    if (
+      !this.curve.verify(this.context.config.identityKeys[sender - 1]!, payload, message.signature)
+    ) {
+      throw new InvalidSignatureError(
+        `client ${sender}'s signature on the survivor set is invalid`,
+      );
+    }
+    this.consistencySignatures.set(sender, message.signature);
+  }
+
+  closeConsistencyCheck(): void {
+    this.expectPhase('consistency-check');
+    this.requireAtLeast(this.consistencySignatures.size, 'clients signed the survivor set');
+    this.phase = 'unmasking';
+  }
+
+  // ── Round 4: Unmasking ────────────────────────────────────────────────────────────────────
+
+  unmaskingRequest(): UnmaskingRequest {
+    this.expectPhase('unmasking');
+    return {
+      survivors: this.survivors,
+      signatures: [...this.consistencySignatures].map(([sender, signature]) => ({
+        sender,
+        signature,
+      })),
+    };
+  }
+
+  /** Validates the whole message first; a rejected message leaves every share store unchanged. */
+  receiveUnmasking(message: UnmaskingMessage): void {
+    this.expectPhase('unmasking');
+    const allowed =
+      this.context.config.adversary === 'semi-malicious' ? this.consistencySignatures : this.masked;
+    const sender = this.expectSender(message.sender, 'Unmasking', allowed);
+    if (this.unmasked.has(sender))
+      throw new DuplicateMessageError(`client ${sender} already sent its shares`);
+    const owners = new Set<number>();
+    const accept = (
+      kind: 'self-mask' | 'masking-key',
+      owner: number,
+      encoded: Uint8Array,
+    ): Share => {
+      if (owners.has(owner)) {
+        throw new MalformedMessageError(`client ${sender} revealed two shares for client ${owner}`);
+      }
+      owners.add(owner);
+      const survived = this.masked.has(owner);
+      if (kind === 'self-mask' ? !survived : survived || !this.shared.has(owner)) {
+        throw new MalformedMessageError(
+          `client ${sender} revealed a ${kind} share for client ${owner}, which ${survived ? 'survived' : 'did not survive'} MaskedInputCollection`,
+        );
+      }
+      const holders = shareHolders(this.context, owner);
+      if (!holders.includes(sender) || (kind === 'masking-key' && owner === sender)) {
+        throw new MalformedMessageError(
+          `client ${sender} holds no ${kind} share of client ${owner}`,
+        );
+      }
+      let share: Share;
+      try {
+        share = decodeShare(encoded);
+      } catch (error) {
+        throw new MalformedMessageError(
+          `client ${sender}'s share for client ${owner}: ${(error as Error).message}`,
+        );
+      }
+      if (share.x !== sender) {
+        throw new MalformedMessageError(
+          `client ${sender} sent a share with index ${share.x}, expected its own index`,
+        );
+      }
+      return share;
+    };
+    const selfMask = message.selfMaskShares.map(
+      (s) => [s.owner, accept('self-mask', s.owner, s.share)] as const,
+    );
+    const maskingKey = message.maskingKeyShares.map(
+      (s) => [s.owner, accept('masking-key', s.owner, s.share)] as const,
+    );
+    for (const [owner, share] of selfMask) appendTo(this.selfMaskShares, owner, share);
+    for (const [owner, share] of maskingKey) appendTo(this.maskingKeyShares, owner, share);
+    this.unmasked.add(sender);
+  }
+
+  /**
+   * Closes Unmasking: reconstructs b_u for every u in U3 and s_v^SK for every v in U2 \ U3, and
+   * lists the masks to remove. Fast path: t shares with cached Lagrange weights, checked against
+   * the owner's commitment (b) or advertised public key (s^SK); on mismatch, every received
+   * share is used and checked, which names tampered shares instead of returning a wrong sum.
+   */
+  planUnmasking(): MaskJob[] {
+    this.expectPhase('unmasking');
+    this.requireAtLeast(this.unmasked.size, 'clients sent unmasking shares');
+    const { roundId } = this.context.config;
+    const jobs: MaskJob[] = [];
+    for (const owner of this.survivors) {
+      const commitment = this.shared.get(owner)!.selfMaskCommitment;
+      const secret = this.reconstruct(
+        owner,
+        this.selfMaskShares.get(owner) ?? [],
+        'self-mask seed',
+        (candidate) => equalBytes(selfMaskCommitment(roundId, owner, candidate), commitment),
+      );
+      jobs.push({ seed: deriveKey(secret, 'secagg/self-mask', roundId), sign: 1 });
+    }
+    const dropped = [...this.shared.keys()]
+      .filter((client) => !this.masked.has(client))
+      .sort((a, b) => a - b);
+    for (const owner of dropped) {
+      const publicKey = this.advertised.get(owner)!.maskingPublicKey;
+      const secretKey = this.reconstruct(
+        owner,
+        this.maskingKeyShares.get(owner) ?? [],
+        'masking key',
+        (candidate) => equalBytes(this.curve.x25519PublicKey(candidate), publicKey),
+      );
+      for (const peer of this.context.graph.neighbours(owner)) {
+        if (!this.masked.has(peer)) continue;
+        // The survivor `peer` added sign(peer, owner) · PRG(s_{peer,owner}); remove exactly that.
+        const shared = this.curve.x25519SharedSecret(
+          secretKey,
+          this.advertised.get(peer)!.maskingPublicKey,
+        );
+        jobs.push({
+          seed: deriveKey(shared, 'secagg/pairwise-mask', roundId, [peer, owner]),
+          sign: peer < owner ? 1 : -1,
+        });
+      }
+    }
+    this.phase = 'done';
+    return jobs;
+  }
+
+  /** Σ y_u − Σ masks, reduced to Z_{2^modulusBits}. `maskTotal` = combineMasks(planUnmasking()). */
+  finish(maskTotal: Uint32Array): SecAggResult {
+    if (this.phase !== 'done')
+      throw new PhaseOrderError(`server is in phase ${this.phase}; call planUnmasking first`);
+    const sum = Uint32Array.from(this.runningSum);
+    subtractInto(sum, maskTotal);
+    reduceModulus(sum, this.context.modulusBits);
+    const sorted = (values: Iterable<number>) => [...values].sort((a, b) => a - b);
+    return {
+      sum,
+      included: this.survivors,
+      droppedAfterSharing: sorted(
+        [...this.shared.keys()].filter((client) => !this.masked.has(client)),
+      ),
+      participantSets: {
+        advertised: sorted(this.advertised.keys()),
+        shared: sorted(this.shared.keys()),
+        masked: this.survivors,
+        signed: sorted(this.consistencySignatures.keys()),
+        unmasked: sorted(this.unmasked),
+      },
+    };
+  }
+
+  /** planUnmasking + combineMasks + finish on this thread. */
+  finishUnmasking(): SecAggResult {
+    return this.finish(combineMasks(this.planUnmasking(), this.context.config.dimension));
+  }
+
+  private reconstruct(
+    owner: number,
+    shares: readonly Share[],
+    what: string,
+    matchesCommitment: (secret: Uint8Array) => boolean,
+  ): Uint8Array {
+    const { threshold } = this.context.config;
+    if (shares.length < threshold) {
+      throw new TooFewParticipantsError(
+        `only ${shares.length} shares of client ${owner}'s ${what} arrived, threshold is ${threshold}: aborting rather than returning a wrong sum`,
+      );
+    }
+    const sorted = [...shares].sort((a, b) => a.x - b.x);
+    const basis = sorted.slice(0, threshold);
+    const key = basis.map((share) => share.x).join(',');
+    let coefficients = this.lagrangeCache.get(key);
+    if (coefficients === undefined) {
+      coefficients = lagrangeCoefficients(
+        basis.map((share) => share.x),
+        0,
+      );
+      this.lagrangeCache.set(key, coefficients);
+    }
+    const fast = reconstructWithCoefficients(coefficients, basis);
+    if (fast < 2n ** 256n) {
+      const candidate = bigIntToBytes(fast, 32);
+      if (matchesCommitment(candidate)) return candidate;
+    }
+    let checked: Uint8Array;
+    try {
+      checked = reconstructSecret(sorted, threshold);
+    } catch (error) {
+      if (error instanceof InconsistentSharesError) {
+        throw new ReconstructionError(
+          `shares of client ${owner}'s ${what} are inconsistent: ${error.message}`,
+        );
+      }
+      throw error;
+    }
+    if (!matchesCommitment(checked)) {
+      throw new ReconstructionError(
+        `client ${owner}'s ${what} reconstructs consistently but does not match what client ${owner} committed to`,
+      );
+    }
+    return checked;
+  }
+
+  private requireAtLeast(count: number, what: string): void {
+    const { threshold } = this.context.config;
+    if (count < threshold) {
+      this.phase = 'aborted';
+      throw new TooFewParticipantsError(
+        `only ${count} ${what}, threshold is ${threshold}: round aborted`,
+      );
+    }
+  }
+
+  private expectPhase(phase: SecAggPhase): void {
+    if (this.phase !== phase) {
+      throw new PhaseOrderError(`the round is in phase ${this.phase}, not ${phase}`);
+    }
+  }
+
+  private expectSender(
+    sender: number,
+    phase: string,
+    previous?: { has(client: number): boolean },
+  ): number {
+    const { clients } = this.context.config;
+    if (!Number.isSafeInteger(sender) || sender < 1 || sender > clients) {
+      throw new UnexpectedSenderError(
+        `${phase} from unknown client ${sender}; participants are 1..${clients}`,
+      );
+    }
+    if (previous !== undefined && !previous.has(sender)) {
+      throw new UnexpectedSenderError(
+        `${phase} from client ${sender}, which dropped out in an earlier phase`,
+      );
+    }
+    return sender;
+  }
+}
+
+/** Σ sign · PRG(seed) over all jobs, mod 2^32. Pure: callers may split jobs across threads. */
+export function combineMasks(jobs: readonly MaskJob[], dimension: number): Uint32Array {
+  const total = new Uint32Array(dimension);
+  for (const job of jobs) applyMask(total, job.seed, job.sign);
+  return total;
+}
+
+function assertLength(bytes: Uint8Array, length: number, what: string): void {
+  if (!(bytes instanceof Uint8Array) || bytes.length !== length) {
+    throw new MalformedMessageError(`${what} must be ${length} bytes, got ${bytes?.length}`);
+  }
+}
+
+function appendTo(map: Map<number, Share[]>, owner: number, share: Share): void {
+  let list = map.get(owner);
+  if (list === undefined) map.set(owner, (list = []));
+  list.push(share);
+}

@@ -1,0 +1,176 @@
+import {
+  bigIntToBytes,
+  bytesToBigInt,
+  Fp,
+  FIELD_ELEMENT_BYTES,
+  fieldElementToBytes,
+} from './field.ts';
+import type { RandomSource } from './random.ts';
+import { assertBytes, assertInteger, CryptoInputError } from './validate.ts';
+
+/**
+ * Shamir secret sharing (Shamir 1979) of 32-byte secrets over GF(2^256 + 297).
+ * A share is the evaluation f(x) of a random polynomial of degree threshold−1 with f(0) = secret.
+ * x is a participant index in [1, 65535]; x = 0 would be the secret itself.
+ */
+export interface Share {
+  readonly x: number;
+  readonly y: bigint;
+}
+
+export const SECRET_BYTES = 32;
+export const SHARE_BYTES = 2 + FIELD_ELEMENT_BYTES;
+export const MAX_SHARE_INDEX = 0xffff;
+
+export class InconsistentSharesError extends Error {
+  override name = 'InconsistentSharesError';
+  /** x of each share that disagrees with the polynomial through the first `threshold` shares. */
+  readonly disagreeingIndices: readonly number[];
+  constructor(message: string, disagreeingIndices: readonly number[]) {
+    super(message);
+    this.disagreeingIndices = disagreeingIndices;
+  }
+}
+
+export function splitSecret(
+  secret: Uint8Array,
+  threshold: number,
+  indices: readonly number[],
+  random: RandomSource,
+): Share[] {
+  assertBytes(secret, 'secret', SECRET_BYTES);
+  assertInteger(threshold, 'threshold', 1, MAX_SHARE_INDEX);
+  assertDistinctIndices(indices);
+  if (indices.length < threshold) {
+    throw new CryptoInputError(
+      `cannot split into ${indices.length} shares with threshold ${threshold}: need at least ${threshold} share holders`,
+    );
+  }
+  // Coefficients from 48 random bytes reduced mod p: statistical distance from uniform < 2^-127.
+  const coefficients: bigint[] = [bytesToBigInt(secret)];
+  for (let i = 1; i < threshold; i++) coefficients.push(Fp.create(bytesToBigInt(random(48))));
+  return indices.map((x) => ({ x, y: evaluate(coefficients, BigInt(x)) }));
+}
+
+/**
+ * Recovers the secret from at least `threshold` shares. The first `threshold` shares define the
+ * polynomial; every further share is checked against it, so a tampered share among more than
+ * `threshold` is detected (InconsistentSharesError) rather than yielding a wrong secret.
+ */
+export function reconstructSecret(shares: readonly Share[], threshold: number): Uint8Array {
+  assertInteger(threshold, 'threshold', 1, MAX_SHARE_INDEX);
+  if (shares.length < threshold) {
+    throw new CryptoInputError(`need ${threshold} shares to reconstruct, got ${shares.length}`);
+  }
+  const indices = shares.map((share) => share.x);
+  assertDistinctIndices(indices);
+  for (const share of shares) assertFieldElement(share.y, `share y at x=${share.x}`);
+
+  const basis = shares.slice(0, threshold);
+  const basisIndices = indices.slice(0, threshold);
+  const disagreeing: number[] = [];
+  for (const extra of shares.slice(threshold)) {
+    const coefficients = lagrangeCoefficients(basisIndices, extra.x);
+    if (combine(coefficients, basis) !== extra.y) disagreeing.push(extra.x);
+  }
+  if (disagreeing.length > 0) {
+    throw new InconsistentSharesError(
+      `shares at x=${disagreeing.join(',')} disagree with the polynomial through x=${basisIndices.join(',')}: at least one share was altered`,
+      disagreeing,
+    );
+  }
+  const secret = combine(lagrangeCoefficients(basisIndices, 0), basis);
+  if (secret >= 2n ** 256n) {
+    throw new InconsistentSharesError(
+      'reconstructed value is not a 32-byte secret: at least one share was altered',
+      [],
+    );
+  }
+  return bigIntToBytes(secret, SECRET_BYTES);
+}
+
+/**
+ * Reconstruction from exactly `coefficients.length` shares with precomputed Lagrange
+ * coefficients (see `lagrangeCoefficients`). No consistency check: callers that use this fast
+ * path verify the result against a commitment and fall back to `reconstructSecret`.
+ */
+export function reconstructWithCoefficients(
+  coefficients: readonly bigint[],
+  shares: readonly Share[],
+): bigint {
+  return combine(coefficients, shares);
+}
+
+/**
+ * λ_j(at) = Π_{m≠j} (at − x_m) / (x_j − x_m): the weights that interpolate the polynomial
+ * through points with abscissae `indices` at the point `at`. One batched inversion.
+ */
+export function lagrangeCoefficients(indices: readonly number[], at: number): bigint[] {
+  const xs = indices.map(BigInt);
+  const point = BigInt(at);
+  const numerators: bigint[] = [];
+  const denominators: bigint[] = [];
+  for (let j = 0; j < xs.length; j++) {
+    let numerator = Fp.ONE;
+    let denominator = Fp.ONE;
+    for (let m = 0; m < xs.length; m++) {
+      if (m === j) continue;
+      numerator = Fp.mul(numerator, Fp.sub(Fp.create(point), xs[m]!));
+      denominator = Fp.mul(denominator, Fp.sub(xs[j]!, xs[m]!));
+    }
+    numerators.push(numerator);
+    denominators.push(denominator);
+  }
+  const inverses = Fp.invertBatch(denominators);
+  return numerators.map((numerator, j) => Fp.mul(numerator, inverses[j]!));
+}
+
+export function encodeShare(share: Share): Uint8Array {
+  const out = new Uint8Array(SHARE_BYTES);
+  out[0] = share.x >>> 8;
+  out[1] = share.x & 0xff;
+  out.set(fieldElementToBytes(share.y), 2);
+  return out;
+}
+
+export function decodeShare(bytes: Uint8Array): Share {
+  assertBytes(bytes, 'encoded share', SHARE_BYTES);
+  const x = (bytes[0]! << 8) | bytes[1]!;
+  const y = bytesToBigInt(bytes.subarray(2));
+  if (x === 0)
+    throw new CryptoInputError('encoded share has index 0, which is reserved for the secret');
+  assertFieldElement(y, `share y at x=${x}`);
+  return { x, y };
+}
+
+function evaluate(coefficients: readonly bigint[], x: bigint): bigint {
+  // Horner's rule, highest degree first.
+  let result = Fp.ZERO;
+  for (let i = coefficients.length - 1; i >= 0; i--) {
+    result = Fp.add(Fp.mul(result, x), coefficients[i]!);
+  }
+  return result;
+}
+
+function combine(coefficients: readonly bigint[], shares: readonly Share[]): bigint {
+  let sum = Fp.ZERO;
+  for (let j = 0; j < coefficients.length; j++) {
+    sum = Fp.add(sum, Fp.mul(coefficients[j]!, shares[j]!.y));
+  }
+  return sum;
+}
+
+function assertDistinctIndices(indices: readonly number[]): void {
+  const seen = new Set<number>();
+  for (const x of indices) {
+    assertInteger(x, 'share index', 1, MAX_SHARE_INDEX);
+    if (seen.has(x)) throw new CryptoInputError(`share index ${x} appears twice`);
+    seen.add(x);
+  }
+}
+
+function assertFieldElement(value: bigint, name: string): void {
+  if (typeof value !== 'bigint' || value < 0n || value >= Fp.ORDER) {
+    throw new CryptoInputError(`${name} is not an element of the Shamir field`);
+  }
+}
