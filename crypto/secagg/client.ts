@@ -69,6 +69,8 @@ export class SecAggClient {
   private readonly peers = new Map<number, PeerKeys>();
   /** Our own shares of our own secrets (we are one of our share holders). */
   private ownShares: { maskingKey: Share; selfMask: Share } | undefined;
+  /** AEAD keys per peer, agreed once in ShareKeys and reused to open that peer's box. */
+  private readonly boxKeys = new Map<number, Uint8Array>();
   /** Boxes received from U2 ∩ N(u), opened at unmasking time. */
   private readonly receivedBoxes = new Map<number, Uint8Array>();
   /** U3 as first shown to us: a second, different survivor set is refused. */

@@ -8,11 +8,16 @@ const key = new Uint8Array(32).fill(9);
 describe('AES-256-GCM share boxes', () => {
   it('opens what it sealed, with nonce and tag overhead only', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ maxLength: 40 }), fc.nat(), (plaintext, ad, seed) => {
-        const sealed = sealAead(key, plaintext, ad, seededRandom(seed));
-        expect(sealed.length).toBe(plaintext.length + AEAD_OVERHEAD_BYTES);
-        expect(openAead(key, sealed, ad)).toEqual(plaintext);
-      }),
+      fc.property(
+        fc.uint8Array({ maxLength: 300 }),
+        fc.uint8Array({ maxLength: 40 }),
+        fc.nat(),
+        (plaintext, ad, seed) => {
+          const sealed = sealAead(key, plaintext, ad, seededRandom(seed));
+          expect(sealed.length).toBe(plaintext.length + AEAD_OVERHEAD_BYTES);
+          expect(openAead(key, sealed, ad)).toEqual(plaintext);
+        },
+      ),
     );
   });
 

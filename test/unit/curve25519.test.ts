@@ -48,15 +48,21 @@ const ED25519_VECTORS = [
 describe.each(backends)('Curve25519 backend $name', (curve) => {
   it('matches the RFC 7748 §5.2 scalar-multiplication vectors', () => {
     for (const vector of X25519_VECTORS) {
-      expect(toHex(curve.x25519SharedSecret(fromHex(vector.scalar), fromHex(vector.u)))).toBe(vector.out);
+      expect(toHex(curve.x25519SharedSecret(fromHex(vector.scalar), fromHex(vector.u)))).toBe(
+        vector.out,
+      );
     }
   });
 
   it('matches the RFC 7748 §6.1 Diffie–Hellman example', () => {
     expect(toHex(curve.x25519PublicKey(fromHex(ALICE_SECRET)))).toBe(ALICE_PUBLIC);
     expect(toHex(curve.x25519PublicKey(fromHex(BOB_SECRET)))).toBe(BOB_PUBLIC);
-    expect(toHex(curve.x25519SharedSecret(fromHex(ALICE_SECRET), fromHex(BOB_PUBLIC)))).toBe(SHARED);
-    expect(toHex(curve.x25519SharedSecret(fromHex(BOB_SECRET), fromHex(ALICE_PUBLIC)))).toBe(SHARED);
+    expect(toHex(curve.x25519SharedSecret(fromHex(ALICE_SECRET), fromHex(BOB_PUBLIC)))).toBe(
+      SHARED,
+    );
+    expect(toHex(curve.x25519SharedSecret(fromHex(BOB_SECRET), fromHex(ALICE_PUBLIC)))).toBe(
+      SHARED,
+    );
   });
 
   it('matches the RFC 8032 §7.1 Ed25519 vectors', () => {
@@ -73,7 +79,9 @@ describe.each(backends)('Curve25519 backend $name', (curve) => {
     const vector = ED25519_VECTORS[1]!;
     const signature = fromHex(vector.signature);
     expect(curve.verify(fromHex(vector.public), fromHex('73'), signature)).toBe(false);
-    expect(curve.verify(fromHex(ED25519_VECTORS[0]!.public), fromHex(vector.message), signature)).toBe(false);
+    expect(
+      curve.verify(fromHex(ED25519_VECTORS[0]!.public), fromHex(vector.message), signature),
+    ).toBe(false);
     for (const position of [0, 31, 32, 63]) {
       const flipped = signature.slice();
       flipped[position]! ^= 1;
@@ -82,14 +90,20 @@ describe.each(backends)('Curve25519 backend $name', (curve) => {
   });
 
   it('refuses a low-order peer key instead of returning an all-zero secret', () => {
-    expect(() => curve.x25519SharedSecret(fromHex(ALICE_SECRET), new Uint8Array(32))).toThrow(LowOrderPointError);
+    expect(() => curve.x25519SharedSecret(fromHex(ALICE_SECRET), new Uint8Array(32))).toThrow(
+      LowOrderPointError,
+    );
     const orderEight = fromHex('e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800');
-    expect(() => curve.x25519SharedSecret(fromHex(ALICE_SECRET), orderEight)).toThrow(LowOrderPointError);
+    expect(() => curve.x25519SharedSecret(fromHex(ALICE_SECRET), orderEight)).toThrow(
+      LowOrderPointError,
+    );
   });
 
   it('checks key and signature lengths', () => {
     expect(() => curve.x25519PublicKey(new Uint8Array(31))).toThrow(/32 bytes/);
-    expect(() => curve.verify(new Uint8Array(32), new Uint8Array(1), new Uint8Array(63))).toThrow(/64 bytes/);
+    expect(() => curve.verify(new Uint8Array(32), new Uint8Array(1), new Uint8Array(63))).toThrow(
+      /64 bytes/,
+    );
   });
 });
 
@@ -112,7 +126,9 @@ describe('the two Curve25519 backends', () => {
       fc.property(key32, fc.uint8Array({ maxLength: 200 }), (secret, message) => {
         const signature = nobleCurve25519.sign(secret, message);
         expect(nativeCurve25519.sign(secret, message)).toEqual(signature);
-        expect(nativeCurve25519.verify(nobleCurve25519.ed25519PublicKey(secret), message, signature)).toBe(true);
+        expect(
+          nativeCurve25519.verify(nobleCurve25519.ed25519PublicKey(secret), message, signature),
+        ).toBe(true);
       }),
       { numRuns: 40 },
     );

@@ -1,6 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { bigIntToBytes, bytesToBigInt, Fp, fieldElementToBytes, SHAMIR_PRIME } from '../../crypto/field.ts';
+import {
+  bigIntToBytes,
+  bytesToBigInt,
+  Fp,
+  fieldElementToBytes,
+  SHAMIR_PRIME,
+} from '../../crypto/field.ts';
 
 const modPow = (base: bigint, exponent: bigint, modulus: bigint): bigint => {
   let result = 1n;
@@ -22,7 +28,32 @@ const isProbablePrime = (n: bigint): boolean => {
     d /= 2n;
     s++;
   }
-  const bases = [2n, 3n, 5n, 7n, 11n, 13n, 17n, 19n, 23n, 29n, 31n, 37n, 41n, 43n, 47n, 53n, 59n, 61n, 67n, 71n, 73n, 79n, 83n, 89n];
+  const bases = [
+    2n,
+    3n,
+    5n,
+    7n,
+    11n,
+    13n,
+    17n,
+    19n,
+    23n,
+    29n,
+    31n,
+    37n,
+    41n,
+    43n,
+    47n,
+    53n,
+    59n,
+    61n,
+    67n,
+    71n,
+    73n,
+    79n,
+    83n,
+    89n,
+  ];
   return bases.every((a) => {
     let x = modPow(a, d, n);
     if (x === 1n || x === n - 1n) return true;

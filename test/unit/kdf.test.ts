@@ -2,12 +2,15 @@ import { describe, expect, it } from '@jest/globals';
 import { fromHex, toHex } from '../../crypto/bytes.ts';
 import { deriveKey, hkdfSha256 } from '../../crypto/kdf.ts';
 
-const range = (from: number, to: number) => Uint8Array.from({ length: to - from + 1 }, (_, i) => from + i);
+const range = (from: number, to: number) =>
+  Uint8Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe('HKDF-SHA256', () => {
   it('matches RFC 5869 test case 1 (basic)', () => {
     const okm = hkdfSha256(new Uint8Array(22).fill(0x0b), range(0x00, 0x0c), range(0xf0, 0xf9), 42);
-    expect(toHex(okm)).toBe('3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865');
+    expect(toHex(okm)).toBe(
+      '3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865',
+    );
   });
 
   it('matches RFC 5869 test case 2 (long inputs and output)', () => {
@@ -20,7 +23,9 @@ describe('HKDF-SHA256', () => {
 
   it('matches RFC 5869 test case 3 (empty salt and info)', () => {
     const okm = hkdfSha256(new Uint8Array(22).fill(0x0b), new Uint8Array(0), new Uint8Array(0), 42);
-    expect(toHex(okm)).toBe('8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8');
+    expect(toHex(okm)).toBe(
+      '8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8',
+    );
   });
 });
 
@@ -47,6 +52,8 @@ describe('deriveKey domain separation', () => {
 
   it('cannot be confused by shifting text between the round id and the purpose', () => {
     // Length prefixes make ('r', pair) and ('r1', …) different encodings.
-    expect(deriveKey(secret, 'secagg/self-mask', 'ab')).not.toEqual(deriveKey(secret, 'secagg/self-mask', 'a'));
+    expect(deriveKey(secret, 'secagg/self-mask', 'ab')).not.toEqual(
+      deriveKey(secret, 'secagg/self-mask', 'a'),
+    );
   });
 });

@@ -13,7 +13,9 @@ describe('mask expansion (ChaCha20)', () => {
       'hex',
     );
     const mask = expandMask(new Uint8Array(32), 16);
-    expect(Array.from(mask)).toEqual(Array.from({ length: 16 }, (_, i) => expected.readUInt32LE(4 * i)));
+    expect(Array.from(mask)).toEqual(
+      Array.from({ length: 16 }, (_, i) => expected.readUInt32LE(4 * i)),
+    );
   });
 
   it('is deterministic in the seed and a prefix of a longer expansion', () => {
@@ -55,7 +57,9 @@ describe('mask expansion (ChaCha20)', () => {
         subtractInto(difference, b);
         a.forEach((value, i) => {
           expect(BigInt(sum[i]!)).toBe((BigInt(value) + BigInt(b[i]!)) % 2n ** 32n);
-          expect(BigInt(difference[i]!)).toBe((BigInt(value) - BigInt(b[i]!) + 2n ** 32n) % 2n ** 32n);
+          expect(BigInt(difference[i]!)).toBe(
+            (BigInt(value) - BigInt(b[i]!) + 2n ** 32n) % 2n ** 32n,
+          );
         });
       }),
       { numRuns: 50 },
@@ -63,6 +67,8 @@ describe('mask expansion (ChaCha20)', () => {
   });
 
   it('refuses vectors of different lengths', () => {
-    expect(() => addInto(new Uint32Array(3), new Uint32Array(4))).toThrow(/vector length 4 does not match accumulator length 3/);
+    expect(() => addInto(new Uint32Array(3), new Uint32Array(4))).toThrow(
+      /vector length 4 does not match accumulator length 3/,
+    );
   });
 });

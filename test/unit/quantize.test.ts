@@ -28,15 +28,22 @@ const paramsArb: fc.Arbitrary<QuantizationParams> = fc
 describe('quantization', () => {
   it('maps every value onto the levels 0..L, within one level of the clipped value', () => {
     fc.assert(
-      fc.property(paramsArb, fc.float32Array({ noNaN: true, maxLength: 200 }), fc.nat(), (params, values, seed) => {
-        const quantized = quantize(values, params, seededRandom(seed));
-        const step = (2 * params.clipRange) / maxLevel(params);
-        values.forEach((value, i) => {
-          expect(quantized[i]!).toBeLessThanOrEqual(maxLevel(params));
-          const clipped = Math.min(params.clipRange, Math.max(-params.clipRange, value));
-          expect(Math.abs(quantized[i]! * step - params.clipRange - clipped)).toBeLessThanOrEqual(step * (1 + 1e-9));
-        });
-      }),
+      fc.property(
+        paramsArb,
+        fc.float32Array({ noNaN: true, maxLength: 200 }),
+        fc.nat(),
+        (params, values, seed) => {
+          const quantized = quantize(values, params, seededRandom(seed));
+          const step = (2 * params.clipRange) / maxLevel(params);
+          values.forEach((value, i) => {
+            expect(quantized[i]!).toBeLessThanOrEqual(maxLevel(params));
+            const clipped = Math.min(params.clipRange, Math.max(-params.clipRange, value));
+            expect(Math.abs(quantized[i]! * step - params.clipRange - clipped)).toBeLessThanOrEqual(
+              step * (1 + 1e-9),
+            );
+          });
+        },
+      ),
     );
   });
 
@@ -53,13 +60,20 @@ describe('quantization', () => {
           const sum = new Uint32Array(dimension);
           const exact = new Float64Array(dimension);
           for (let c = 0; c < clients; c++) {
-            const values = Float64Array.from({ length: dimension }, (_, i) => Math.sin(seed + c * 31 + i) * params.clipRange);
+            const values = Float64Array.from(
+              { length: dimension },
+              (_, i) => Math.sin(seed + c * 31 + i) * params.clipRange,
+            );
             addInto(sum, quantize(values, params, random));
             values.forEach((value, i) => (exact[i]! += value));
           }
           const decoded = dequantizeSum(reduceModulus(sum, params.modulusBits), clients, params);
           const step = (2 * params.clipRange) / maxLevel(params);
-          decoded.forEach((value, i) => expect(Math.abs(value - exact[i]!)).toBeLessThanOrEqual(clients * step * (1 + 1e-9) + 1e-9));
+          decoded.forEach((value, i) =>
+            expect(Math.abs(value - exact[i]!)).toBeLessThanOrEqual(
+              clients * step * (1 + 1e-9) + 1e-9,
+            ),
+          );
         },
       ),
     );
@@ -88,8 +102,14 @@ describe('quantization', () => {
 
   it('rejects NaN inputs and nonsense parameters', () => {
     const params = { clipRange: 1, levelBits: 8, modulusBits: 16 };
-    expect(() => quantize(new Float32Array([0, NaN]), params, seededRandom(1))).toThrow(/index 1 is NaN/);
-    expect(() => quantize(new Float32Array(1), { ...params, clipRange: 0 }, seededRandom(1))).toThrow(/clipRange/);
-    expect(() => quantize(new Float32Array(1), { ...params, levelBits: 17 }, seededRandom(1))).toThrow(/levelBits/);
+    expect(() => quantize(new Float32Array([0, NaN]), params, seededRandom(1))).toThrow(
+      /index 1 is NaN/,
+    );
+    expect(() =>
+      quantize(new Float32Array(1), { ...params, clipRange: 0 }, seededRandom(1)),
+    ).toThrow(/clipRange/);
+    expect(() =>
+      quantize(new Float32Array(1), { ...params, levelBits: 17 }, seededRandom(1)),
+    ).toThrow(/levelBits/);
   });
 });

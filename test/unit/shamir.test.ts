@@ -107,34 +107,47 @@ describe('Shamir secret sharing', () => {
 
   it('is really threshold t: t − 1 shares interpolate to a different value', () => {
     fc.assert(
-      fc.property(sharingArb.filter(({ threshold }) => threshold >= 2), ({ indices, threshold, seed, secret }) => {
-        const shares = splitSecret(secret, threshold, indices, seededRandom(seed));
-        // Interpolating t − 1 shares as if the threshold were t − 1 gives the wrong secret
-        // except with probability ~2^-256 (or throws because the value is ≥ 2^256).
-        let recovered: Uint8Array | undefined;
-        try {
-          recovered = reconstructSecret(shares.slice(0, threshold - 1), threshold - 1);
-        } catch (error) {
-          expect(error).toBeInstanceOf(InconsistentSharesError);
-        }
-        if (recovered !== undefined) expect(recovered).not.toEqual(secret);
-      }),
+      fc.property(
+        sharingArb.filter(({ threshold }) => threshold >= 2),
+        ({ indices, threshold, seed, secret }) => {
+          const shares = splitSecret(secret, threshold, indices, seededRandom(seed));
+          // Interpolating t − 1 shares as if the threshold were t − 1 gives the wrong secret
+          // except with probability ~2^-256 (or throws because the value is ≥ 2^256).
+          let recovered: Uint8Array | undefined;
+          try {
+            recovered = reconstructSecret(shares.slice(0, threshold - 1), threshold - 1);
+          } catch (error) {
+            expect(error).toBeInstanceOf(InconsistentSharesError);
+          }
+          if (recovered !== undefined) expect(recovered).not.toEqual(secret);
+        },
+      ),
     );
   });
 
   it('encodes and decodes shares', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 0xffff }), fc.bigInt({ min: 0n, max: SHAMIR_PRIME - 1n }), (x, y) => {
-        expect(decodeShare(encodeShare({ x, y }))).toEqual({ x, y });
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 0xffff }),
+        fc.bigInt({ min: 0n, max: SHAMIR_PRIME - 1n }),
+        (x, y) => {
+          expect(decodeShare(encodeShare({ x, y }))).toEqual({ x, y });
+        },
+      ),
     );
   });
 
   it('rejects bad inputs with messages that name them', () => {
     const random = seededRandom(1);
-    expect(() => splitSecret(new Uint8Array(31), 2, [1, 2], random)).toThrow(/secret must be 32 bytes/);
-    expect(() => splitSecret(new Uint8Array(32), 3, [1, 2], random)).toThrow(/need at least 3 share holders/);
-    expect(() => splitSecret(new Uint8Array(32), 2, [1, 1], random)).toThrow(/index 1 appears twice/);
+    expect(() => splitSecret(new Uint8Array(31), 2, [1, 2], random)).toThrow(
+      /secret must be 32 bytes/,
+    );
+    expect(() => splitSecret(new Uint8Array(32), 3, [1, 2], random)).toThrow(
+      /need at least 3 share holders/,
+    );
+    expect(() => splitSecret(new Uint8Array(32), 2, [1, 1], random)).toThrow(
+      /index 1 appears twice/,
+    );
     expect(() => splitSecret(new Uint8Array(32), 2, [0, 1], random)).toThrow(CryptoInputError);
     const shares = splitSecret(new Uint8Array(32), 2, [1, 2], random);
     expect(() => reconstructSecret(shares.slice(0, 1), 2)).toThrow(/need 2 shares/);

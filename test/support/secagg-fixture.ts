@@ -1,0 +1,113 @@
+import type { Curve25519 } from '../../crypto/curve25519.ts';
+import { nativeCurve25519 } from '../../crypto/curve25519-native.ts';
+import { seededRandom, type RandomSource } from '../../crypto/random.ts';
+import { createRoundContext, type RoundContext, shareHolders } from '../../crypto/secagg/config.ts';
+import type { AdversaryModel } from '../../crypto/secagg/parameters.ts';
+import type { DropoutPhase } from '../../crypto/secagg/simulation.ts';
+
+export interface RoundFixture {
+  readonly context: RoundContext;
+  readonly identitySecretKeys: Uint8Array[];
+  readonly inputs: Uint32Array[];
+  readonly random: RandomSource;
+  readonly curve: Curve25519;
+}
+
+export interface FixtureOptions {
+  readonly clients: number;
+  readonly degree: number;
+  readonly threshold: number;
+  readonly dimension: number;
+  readonly adversary?: AdversaryModel;
+  readonly modulusBits?: number;
+  readonly seed?: number;
+  readonly curve?: Curve25519;
+}
+
+/** A round with deterministic identities, graph and inputs (quantized levels in [0, L]). */
+export function roundFixture(options: FixtureOptions): RoundFixture {
+  const random = seededRandom(options.seed ?? 1);
+  const curve = options.curve ?? nativeCurve25519;
+  const modulusBits = options.modulusBits ?? 32;
+  const levelBits = modulusBits - 8;
+  const identitySecretKeys = Array.from({ length: options.clients }, () => random(32));
+  const context = createRoundContext({
+    roundId: `test-round-${options.seed ?? 1}`,
+    clients: options.clients,
+    threshold: options.threshold,
+    degree: options.degree,
+    graphSeed: random(32),
+    dimension: options.dimension,
+    quantization: { clipRange: 1, levelBits, modulusBits },
+    adversary: options.adversary ?? 'semi-honest',
+    identityKeys: identitySecretKeys.map((key) => curve.ed25519PublicKey(key)),
+  });
+  const inputs = Array.from({ length: options.clients }, () => {
+    const bytes = random(options.dimension * 4);
+    const words = new Uint32Array(bytes.buffer, bytes.byteOffset, options.dimension);
+    return words.map((word) => word >>> (32 - levelBits));
+  });
+  return { context, identitySecretKeys, inputs, random, curve };
+}
+
+export type ExpectedOutcome =
+  { readonly aborts: true } | { readonly aborts: false; readonly included: number[] };
+
+/**
+ * The protocol's specification, written independently of client.ts/server.ts: who is in each
+ * of U1..U5 given the dropout schedule, and whether some threshold check must abort the round.
+ */
+export function expectedOutcome(
+  context: RoundContext,
+  dropouts: ReadonlyMap<number, DropoutPhase>,
+): ExpectedOutcome {
+  const { clients, threshold, adversary } = context.config;
+  const all = Array.from({ length: clients }, (_, i) => i + 1);
+  const holders = (u: number) => shareHolders(context, u);
+  const count = (list: readonly number[], set: ReadonlySet<number>) =>
+    list.filter((v) => set.has(v)).length;
+  const stays = (u: number, phase: DropoutPhase) => dropouts.get(u) !== phase;
+  const abort = { aborts: true } as const;
+
+  const u1 = new Set(all.filter((u) => stays(u, 'advertise-keys')));
+  if (u1.size < threshold) return abort;
+  const u2 = new Set(
+    [...u1].filter((u) => stays(u, 'share-keys') && count(holders(u), u1) >= threshold),
+  );
+  if (u2.size < threshold) return abort;
+  const u3 = new Set(
+    [...u2].filter(
+      (u) => stays(u, 'masked-input') && count(context.graph.neighbours(u), u2) + 1 >= threshold,
+    ),
+  );
+  if (u3.size < threshold) return abort;
+  let candidates = [...u3].filter((u) => stays(u, 'consistency-check'));
+  if (adversary === 'semi-malicious') {
+    candidates = candidates.filter((u) => count(holders(u), u3) >= threshold);
+    if (candidates.length < threshold) return abort;
+  }
+  const u5 = new Set(
+    candidates.filter((u) => stays(u, 'unmasking') && count(holders(u), u3) >= threshold),
+  );
+  if (u5.size < threshold) return abort;
+  for (const u of u3) if (count(holders(u), u5) < threshold) return abort;
+  for (const v of u2) {
+    if (!u3.has(v) && count(context.graph.neighbours(v), u5) < threshold) return abort;
+  }
+  return { aborts: false, included: [...u3].sort((a, b) => a - b) };
+}
+
+export function modularSum(
+  inputs: readonly Uint32Array[],
+  included: readonly number[],
+  modulusBits: number,
+): Uint32Array {
+  const sum = new Uint32Array(inputs[0]!.length);
+  for (const index of included) {
+    const input = inputs[index - 1]!;
+    for (let i = 0; i < sum.length; i++) sum[i]! += input[i]!;
+  }
+  if (modulusBits < 32)
+    for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! & (2 ** modulusBits - 1);
+  return sum;
+}

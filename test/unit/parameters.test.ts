@@ -1,0 +1,113 @@
+import { describe, expect, it } from '@jest/globals';
+import {
+  chooseGraphParameters,
+  completeGraphParameters,
+  InfeasibleParametersError,
+} from '../../crypto/secagg/parameters.ts';
+import { Hypergeometric } from '../../crypto/secagg/hypergeometric.ts';
+
+describe('SecAgg+ graph parameters (k, t)', () => {
+  // Expected values from the reference parameter finder's tests (γ = δ = 0.05).
+  it.each([
+    [100, 'semi-honest', 12, 6],
+    [1000, 'semi-honest', 30, 17],
+    [10000, 'semi-honest', 34, 20],
+    [1000, 'semi-malicious', 52, 37],
+  ] as const)(
+    'n = %i against a %s server gives k = %i, t = %i',
+    (clients, adversary, degree, threshold) => {
+      expect(
+        chooseGraphParameters({ clients, corruptionRate: 0.05, dropoutRate: 0.05, adversary }),
+      ).toEqual({
+        degree,
+        threshold,
+        complete: false,
+      });
+    },
+  );
+
+  it('falls back to the complete graph at consortium sizes with a large corruption budget', () => {
+    // 9 corrupt and 9 dropouts among 20: no sparse degree keeps t above the corrupt count
+    // while below the surviving-neighbour count.
+    const params = chooseGraphParameters({
+      clients: 20,
+      corruptionRate: 0.45,
+      dropoutRate: 0.45,
+      adversary: 'semi-honest',
+    });
+    expect(params).toEqual({ degree: 19, threshold: 10, complete: true });
+  });
+
+  it('complete graph against a semi-malicious server needs t > (n + γn)/2', () => {
+    expect(
+      completeGraphParameters({
+        clients: 20,
+        corruptionRate: 0.1,
+        dropoutRate: 0.2,
+        adversary: 'semi-malicious',
+      }).threshold,
+    ).toBe(12);
+    expect(() =>
+      completeGraphParameters(
+        { clients: 20, corruptionRate: 0.1, dropoutRate: 0.2, adversary: 'semi-malicious' },
+        11,
+      ),
+    ).toThrow(/insecure/);
+    expect(() =>
+      completeGraphParameters(
+        { clients: 20, corruptionRate: 0.1, dropoutRate: 0.2, adversary: 'semi-honest' },
+        17,
+      ),
+    ).toThrow(/exceeds the 16 clients expected to survive/);
+  });
+
+  it('refuses budgets beyond the feasibility bounds', () => {
+    expect(() =>
+      chooseGraphParameters({
+        clients: 100,
+        corruptionRate: 0.5,
+        dropoutRate: 0.45,
+        adversary: 'semi-honest',
+      }),
+    ).toThrow(InfeasibleParametersError);
+    expect(() =>
+      chooseGraphParameters({
+        clients: 100,
+        corruptionRate: 0.3,
+        dropoutRate: 0.31,
+        adversary: 'semi-malicious',
+      }),
+    ).toThrow(/γ \+ 2δ/);
+  });
+
+  it('chosen thresholds meet both probability bounds they claim', () => {
+    for (const clients of [100, 1000]) {
+      const model = {
+        clients,
+        corruptionRate: 0.05,
+        dropoutRate: 0.05,
+        adversary: 'semi-honest' as const,
+      };
+      const { degree, threshold } = chooseGraphParameters(model);
+      const corrupt = new Hypergeometric(clients, Math.floor(0.05 * clients + 1e-9), degree);
+      const surviving = new Hypergeometric(clients, Math.ceil(0.95 * clients - 1e-9), degree);
+      expect(corrupt.upperTail(threshold)).toBeLessThan(2 ** -41 / clients);
+      expect(surviving.cdf(threshold - 1)).toBeLessThan(2 ** -20 / clients);
+    }
+  });
+});
+
+describe('hypergeometric distribution', () => {
+  it('sums to one and has the textbook mean', () => {
+    const h = new Hypergeometric(50, 12, 10);
+    let total = 0;
+    let mean = 0;
+    for (let x = 0; x <= 10; x++) {
+      total += h.pmf(x);
+      mean += x * h.pmf(x);
+    }
+    expect(total).toBeCloseTo(1, 12);
+    expect(mean).toBeCloseTo((10 * 12) / 50, 12);
+    expect(h.cdf(4) + h.upperTail(5)).toBeCloseTo(1, 12);
+  });
+});
