@@ -13,29 +13,19 @@ export const Fp = Field(SHAMIR_PRIME);
 /** Bytes of one encoded field element (257 bits). */
 export const FIELD_ELEMENT_BYTES = 33;
 
+// Hex round-trips are several times faster than shifting a BigInt byte by byte in V8.
 export function fieldElementToBytes(value: bigint): Uint8Array {
-  const out = new Uint8Array(FIELD_ELEMENT_BYTES);
-  let rest = value;
-  for (let i = FIELD_ELEMENT_BYTES - 1; i >= 0; i--) {
-    out[i] = Number(rest & 0xffn);
-    rest >>= 8n;
-  }
-  return out;
+  return bigIntToBytes(value, FIELD_ELEMENT_BYTES);
 }
 
 export function bytesToBigInt(bytes: Uint8Array): bigint {
-  let value = 0n;
-  for (const byte of bytes) value = (value << 8n) | BigInt(byte);
-  return value;
+  if (bytes.length === 0) return 0n;
+  return BigInt('0x' + Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('hex'));
 }
 
 export function bigIntToBytes(value: bigint, length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let rest = value;
-  for (let i = length - 1; i >= 0; i--) {
-    out[i] = Number(rest & 0xffn);
-    rest >>= 8n;
-  }
-  if (rest !== 0n) throw new RangeError(`value does not fit in ${length} bytes`);
-  return out;
+  if (value < 0n) throw new RangeError('value must not be negative');
+  const hex = value.toString(16);
+  if (hex.length > 2 * length) throw new RangeError(`value does not fit in ${length} bytes`);
+  return new Uint8Array(Buffer.from(hex.padStart(2 * length, '0'), 'hex'));
 }

@@ -228,7 +228,7 @@ export class SecAggClient {
         `client ${this.index}: only ${this.receivedBoxes.size + 1} share holders remain after ShareKeys, threshold is ${threshold}`,
       );
     }
-    const masked = Uint32Array.from(quantizedInput);
+    const masked = quantizedInput.slice();
     applyMask(masked, deriveKey(this.selfMaskSecret, 'secagg/self-mask', roundId), 1);
     for (const peer of this.receivedBoxes.keys()) {
       const shared = this.curve.x25519SharedSecret(
@@ -366,15 +366,20 @@ export class SecAggClient {
   }
 
   private boxKey(peer: number): Uint8Array {
-    const peerKeys = this.peers.get(peer)!;
-    const shared = this.curve.x25519SharedSecret(
-      this.encryptionSecretKey,
-      peerKeys.encryptionPublicKey,
-    );
-    return deriveKey(shared, 'secagg/share-encryption', this.context.config.roundId, [
-      this.index,
-      peer,
-    ]);
+    let key = this.boxKeys.get(peer);
+    if (key === undefined) {
+      const peerKeys = this.peers.get(peer)!;
+      const shared = this.curve.x25519SharedSecret(
+        this.encryptionSecretKey,
+        peerKeys.encryptionPublicKey,
+      );
+      key = deriveKey(shared, 'secagg/share-encryption', this.context.config.roundId, [
+        this.index,
+        peer,
+      ]);
+      this.boxKeys.set(peer, key);
+    }
+    return key;
   }
 
   /** A client that fails a check stays aborted: it never resumes a round it distrusts. */

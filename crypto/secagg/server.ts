@@ -14,7 +14,7 @@ import {
   SHARE_BYTES,
 } from '../shamir.ts';
 import { bigIntToBytes } from '../field.ts';
-import { type RoundContext, shareHolders } from './config.ts';
+import type { RoundContext } from './config.ts';
 import {
   DuplicateMessageError,
   InvalidSignatureError,
@@ -294,8 +294,8 @@ export class SecAggServer {
           `client ${sender} revealed a ${kind} share for client ${owner}, which ${survived ? 'survived' : 'did not survive'} MaskedInputCollection`,
         );
       }
-      const holders = shareHolders(this.context, owner);
-      if (!holders.includes(sender) || (kind === 'masking-key' && owner === sender)) {
+      const holder = owner === sender || this.context.graph.areNeighbours(owner, sender);
+      if (!holder || (kind === 'masking-key' && owner === sender)) {
         throw new MalformedMessageError(
           `client ${sender} holds no ${kind} share of client ${owner}`,
         );
@@ -379,7 +379,7 @@ export class SecAggServer {
   finish(maskTotal: Uint32Array): SecAggResult {
     if (this.phase !== 'done')
       throw new PhaseOrderError(`server is in phase ${this.phase}; call planUnmasking first`);
-    const sum = Uint32Array.from(this.runningSum);
+    const sum = this.runningSum.slice();
     subtractInto(sum, maskTotal);
     reduceModulus(sum, this.context.modulusBits);
     const sorted = (values: Iterable<number>) => [...values].sort((a, b) => a - b);

@@ -1,0 +1,246 @@
+/**
+ * Whole SecAgg+ round in one process, timed per party, against the PRG floor measured in the
+ * same run. Usage:
+ *   npm run bench:secagg -- --clients 1000 --dim 100000 --dropout 0.1 --drop-after masked-input [--graph complete]
+ * Options: --drop-after advertise-keys|share-keys|masked-input|consistency-check (the dropped
+ * clients finish that phase, then go silent; default share-keys = they never upload),
+ * --graph secagg+|complete, --threshold T, --adversary semi-honest|semi-malicious,
+ * --workers W (server mask threads; 1 = inline), --seed S, --out FILE.
+ * The last line printed is one JSON object; it is also written to benchmarks/results/.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import { nativeCurve25519 as curve } from '../../crypto/curve25519-native.ts';
+import { addInto, applyMask } from '../../crypto/prg.ts';
+import { seededRandom } from '../../crypto/random.ts';
+import { SecAggClient } from '../../crypto/secagg/client.ts';
+import { createRoundContext } from '../../crypto/secagg/config.ts';
+import type { SecAggPhase } from '../../crypto/secagg/messages.ts';
+import {
+  chooseGraphParameters,
+  completeGraphParameters,
+  type AdversaryModel,
+} from '../../crypto/secagg/parameters.ts';
+import { combineMasks, SecAggServer } from '../../crypto/secagg/server.ts';
+import { MaskPool } from '../../services/compute/mask-pool.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    clients: { type: 'string', default: '100' },
+    dim: { type: 'string', default: '100000' },
+    dropout: { type: 'string', default: '0' },
+    'drop-after': { type: 'string', default: 'share-keys' },
+    graph: { type: 'string', default: 'secagg+' },
+    threshold: { type: 'string' },
+    adversary: { type: 'string', default: 'semi-honest' },
+    workers: { type: 'string', default: String(availableParallelism()) },
+    seed: { type: 'string', default: '42' },
+    out: { type: 'string' },
+  },
+});
+
+const clients = Number(args.clients);
+const dimension = Number(args.dim);
+const dropoutRate = Number(args.dropout);
+const dropAfter = args['drop-after'] as SecAggPhase;
+const adversary = args.adversary as AdversaryModel;
+const workers = Number(args.workers);
+const corruptionRate = 0.05;
+if (!['advertise-keys', 'share-keys', 'masked-input', 'consistency-check'].includes(dropAfter)) {
+  throw new Error(
+    `--drop-after must be advertise-keys, share-keys, masked-input or consistency-check, got ${dropAfter}`,
+  );
+}
+if (!['secagg+', 'complete'].includes(args.graph))
+  throw new Error(`--graph must be secagg+ or complete, got ${args.graph}`);
+
+const model = { clients, corruptionRate, dropoutRate: Math.max(dropoutRate, 0.01), adversary };
+let graphParams;
+if (args.graph === 'complete') {
+  // Classic SecAgg with a deliberately robust threshold: above (n + γn)/2 even for a semi-honest
+  // server, so the same round stays safe if the server later turns semi-malicious.
+  const robust = Math.floor((clients + Math.floor(corruptionRate * clients)) / 2) + 1;
+  graphParams = completeGraphParameters(model, args.threshold ? Number(args.threshold) : robust);
+} else {
+  graphParams = chooseGraphParameters(model);
+  if (args.threshold) graphParams = { ...graphParams, threshold: Number(args.threshold) };
+}
+
+const random = seededRandom(Number(args.seed));
+const identitySecretKeys = Array.from({ length: clients }, () => random(32));
+const levelBits = 16;
+const context = createRoundContext({
+  roundId: `bench-${clients}-${dimension}`,
+  clients,
+  threshold: graphParams.threshold,
+  degree: graphParams.degree,
+  graphSeed: random(32),
+  dimension,
+  quantization: { clipRange: 1, levelBits, modulusBits: 32 },
+  adversary,
+  identityKeys: identitySecretKeys.map((key) => curve.ed25519PublicKey(key)),
+});
+
+// Which clients drop: a seeded sample of round(rate · n).
+const dropped = new Set<number>();
+const order = Array.from({ length: clients }, (_, i) => i + 1);
+for (let i = order.length - 1; i > 0; i--) {
+  const j = Math.floor((random(1)[0]! / 256) * (i + 1));
+  [order[i], order[j]] = [order[j]!, order[i]!];
+}
+order.slice(0, Math.round(dropoutRate * clients)).forEach((client) => dropped.add(client));
+const PHASES = ['advertise-keys', 'share-keys', 'masked-input', 'consistency-check', 'unmasking'];
+const silentFrom = (client: number, phase: string) =>
+  dropped.has(client) && PHASES.indexOf(phase) > PHASES.indexOf(dropAfter);
+
+const clientTime = new Float64Array(clients + 1);
+const bytesSent = new Float64Array(clients + 1);
+let serverMs = 0;
+const timed = <T>(add: (ms: number) => void, work: () => T): T => {
+  const start = performance.now();
+  const result = work();
+  add(performance.now() - start);
+  return result;
+};
+const asClient = (index: number) => (ms: number) => (clientTime[index]! += ms);
+const asServer = (ms: number) => (serverMs += ms);
+
+const inputFor = (index: number): Uint32Array => {
+  const bytes = seededRandom(index)(dimension * 4);
+  return new Uint32Array(bytes.buffer, bytes.byteOffset, dimension).map(
+    (word) => word >>> (32 - levelBits),
+  );
+};
+
+const wallStart = performance.now();
+const server = new SecAggServer({ context, curve });
+const parties = new Map<number, SecAggClient>();
+for (let index = 1; index <= clients; index++) {
+  parties.set(
+    index,
+    new SecAggClient({
+      context,
+      index,
+      identitySecretKey: identitySecretKeys[index - 1]!,
+      curve,
+      random,
+    }),
+  );
+}
+const active = (phase: string) => [...parties].filter(([index]) => !silentFrom(index, phase));
+
+for (const [index, client] of active('advertise-keys')) {
+  const message = timed(asClient(index), () => client.advertiseKeys());
+  bytesSent[index]! += 2 + 32 + 32 + 64;
+  timed(asServer, () => server.receiveAdvertiseKeys(message));
+}
+timed(asServer, () => server.closeAdvertiseKeys());
+for (const [index, client] of active('share-keys')) {
+  const broadcast = timed(asServer, () => server.keysFor(index));
+  const message = timed(asClient(index), () => client.shareKeys(broadcast));
+  bytesSent[index]! +=
+    2 + 32 + message.encryptedShares.reduce((sum, box) => sum + 2 + box.ciphertext.length, 0);
+  timed(asServer, () => server.receiveShareKeys(message));
+}
+timed(asServer, () => server.closeShareKeys());
+for (const [index, client] of active('masked-input')) {
+  const delivery = timed(asServer, () => server.sharesFor(index));
+  const input = inputFor(index);
+  const message = timed(asClient(index), () => client.maskInput(delivery, input));
+  bytesSent[index]! += 2 + 4 * dimension;
+  timed(asServer, () => server.receiveMaskedInput(message));
+}
+timed(asServer, () => server.closeMaskedInputCollection());
+if (adversary === 'semi-malicious') {
+  const request = timed(asServer, () => server.consistencyCheckRequest());
+  for (const [index, client] of active('consistency-check')) {
+    const message = timed(asClient(index), () => client.signSurvivors(request));
+    bytesSent[index]! += 2 + 64;
+    timed(asServer, () => server.receiveConsistencySignature(message));
+  }
+  timed(asServer, () => server.closeConsistencyCheck());
+}
+const request = timed(asServer, () => server.unmaskingRequest());
+for (const [index, client] of active('unmasking')) {
+  const message = timed(asClient(index), () => client.unmask(request));
+  bytesSent[index]! +=
+    2 + (message.selfMaskShares.length + message.maskingKeyShares.length) * (2 + 35);
+  timed(asServer, () => server.receiveUnmasking(message));
+}
+const jobs = timed(asServer, () => server.planUnmasking());
+const pool = workers > 1 ? new MaskPool(workers) : undefined;
+const combineStart = performance.now();
+const maskTotal = pool ? await pool.combine(jobs, dimension) : combineMasks(jobs, dimension);
+serverMs += performance.now() - combineStart;
+const result = timed(asServer, () => server.finish(maskTotal));
+const wallMs = performance.now() - wallStart;
+await pool?.close();
+
+// Correctness of this very run: the output must equal the plain sum of U3's inputs.
+const expected = new Uint32Array(dimension);
+for (const index of result.included) addInto(expected, inputFor(index));
+const correct = expected.every((value, i) => value === result.sum[i]);
+
+// Same-run floors, single thread: the mask expansions and vector additions alone.
+const floorOf = (expansions: number, additions: number): number => {
+  const accumulator = new Uint32Array(dimension);
+  const vector = new Uint32Array(dimension);
+  const seed = random(32);
+  const start = performance.now();
+  for (let i = 0; i < expansions; i++) applyMask(accumulator, seed, 1);
+  for (let i = 0; i < additions; i++) addInto(accumulator, vector);
+  return performance.now() - start;
+};
+const masked = result.included.length;
+const serverFloorMs = floorOf(jobs.length, masked);
+const clientFloorMs = floorOf(context.config.degree + 1, 0);
+const senders = [...parties.keys()].filter((index) => bytesSent[index]! > 0);
+const participating = result.included;
+const clientMs =
+  participating.reduce((sum, index) => sum + clientTime[index]!, 0) / participating.length;
+const clientMsMax = Math.max(...participating.map((index) => clientTime[index]!));
+
+const report = {
+  benchmark: 'secagg',
+  clients,
+  dim: dimension,
+  dropout: dropoutRate,
+  dropAfter,
+  graph: graphParams.complete ? 'complete' : 'secagg+',
+  degree: context.config.degree,
+  threshold: context.config.threshold,
+  adversary,
+  serverWorkers: pool ? workers : 1,
+  included: masked,
+  droppedAfterSharing: result.droppedAfterSharing.length,
+  correct,
+  serverMs: round(serverMs),
+  serverFloorMs: round(serverFloorMs),
+  serverRatio: round(serverMs / serverFloorMs, 3),
+  serverMaskExpansions: jobs.length,
+  clientMs: round(clientMs),
+  clientMsMax: round(clientMsMax),
+  clientFloorMs: round(clientFloorMs),
+  clientRatio: round(clientMs / clientFloorMs, 3),
+  bytesPerClient: Math.round(
+    senders.reduce((sum, index) => sum + bytesSent[index]!, 0) / senders.length,
+  ),
+  wallMs: round(wallMs),
+  node: process.version,
+  date: new Date().toISOString(),
+};
+const out =
+  args.out ??
+  `benchmarks/results/secagg-n${clients}-d${dimension}-${report.graph}-drop${dropoutRate}-${dropAfter}.json`;
+mkdirSync('benchmarks/results', { recursive: true });
+writeFileSync(out, JSON.stringify(report, null, 2) + '\n');
+if (!correct) {
+  console.error('benchmark round produced a wrong sum');
+  process.exitCode = 1;
+}
+console.log(JSON.stringify(report));
+
+function round(value: number, digits = 1): number {
+  return Number(value.toFixed(digits));
+}

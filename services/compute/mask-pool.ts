@@ -1,0 +1,59 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { addInto } from '../../crypto/prg.ts';
+import type { MaskJob } from '../../crypto/secagg/server.ts';
+
+/**
+ * Spreads mask expansion — the aggregator's dominant cost — over worker threads. Each worker
+ * combines a contiguous slice of the jobs into one vector; the partial totals are added on the
+ * calling thread. Seeds (32 bytes each) go out, one d-vector per worker comes back.
+ */
+export class MaskPool {
+  private readonly workers: Worker[];
+  private nextId = 0;
+  private readonly pending = new Map<
+    number,
+    { resolve: (total: Uint32Array) => void; reject: (error: Error) => void }
+  >();
+
+  constructor(size: number = availableParallelism()) {
+    this.workers = Array.from({ length: Math.max(1, size) }, () => {
+      const worker = new Worker(new URL('./mask-worker.ts', import.meta.url));
+      worker.on('message', ({ id, total }: { id: number; total: Uint32Array }) => {
+        this.pending.get(id)?.resolve(total);
+        this.pending.delete(id);
+      });
+      // A crashed worker fails every request in flight rather than leaving it waiting forever.
+      worker.on('error', (error) => {
+        for (const { reject } of this.pending.values()) reject(error);
+        this.pending.clear();
+      });
+      return worker;
+    });
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  async combine(jobs: readonly MaskJob[], dimension: number): Promise<Uint32Array> {
+    const slice = Math.ceil(jobs.length / this.workers.length);
+    const partials = await Promise.all(
+      this.workers.map((worker, w) => {
+        const id = this.nextId++;
+        const result = new Promise<Uint32Array>((resolve, reject) =>
+          this.pending.set(id, { resolve, reject }),
+        );
+        worker.postMessage({ id, jobs: jobs.slice(w * slice, (w + 1) * slice), dimension });
+        return result;
+      }),
+    );
+    const total = partials[0]!;
+    for (const partial of partials.slice(1)) addInto(total, partial);
+    return total;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((worker) => worker.terminate()));
+  }
+}
