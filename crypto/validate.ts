@@ -39,7 +39,16 @@ export function assertFinite(value: unknown, name: string): asserts value is num
 }
 
 function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'object') return value.constructor?.name ?? 'object';
-  return `${typeof value} ${String(value)}`;
+  switch (typeof value) {
+    case 'object':
+      return value === null ? 'null' : (value.constructor?.name ?? 'object');
+    case 'string':
+      return `string "${value.slice(0, 40)}"`;
+    case 'number':
+    case 'bigint':
+    case 'boolean':
+      return `${typeof value} ${value}`;
+    default:
+      return typeof value;
+  }
 }

@@ -2,7 +2,7 @@ import { AuthenticationError, openAead, sealAead } from '../aead.ts';
 import { equalBytes } from '../bytes.ts';
 import { CURVE25519_KEY_BYTES, type Curve25519 } from '../curve25519.ts';
 import { deriveKey } from '../kdf.ts';
-import { addInto, applyMask } from '../prg.ts';
+import { applyMask } from '../prg.ts';
 import type { RandomSource } from '../random.ts';
 import { decodeShare, encodeShare, type Share, SHARE_BYTES, splitSecret } from '../shamir.ts';
 import { type RoundContext, shareHolders } from './config.ts';

@@ -24,7 +24,7 @@ export class MaskPool {
         this.pending.delete(id);
       });
       // A crashed worker fails every request in flight rather than leaving it waiting forever.
-      worker.on('error', (error) => {
+      worker.on('error', (error: Error) => {
         for (const { reject } of this.pending.values()) reject(error);
         this.pending.clear();
       });
