@@ -26,7 +26,8 @@ export function trainLocally(
       for (let j = 0; j < m; j++) gradient[j]! += error * x[j]!;
       gradient[m]! += error;
     });
-    for (let j = 0; j <= m; j++) weights[j]! -= (learningRate * gradient[j]!) / data.features.length;
+    for (let j = 0; j <= m; j++)
+      weights[j]! -= (learningRate * gradient[j]!) / data.features.length;
   }
   return weights;
 }

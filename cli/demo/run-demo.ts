@@ -36,8 +36,15 @@ const PHASES: DropoutPhase[] = ['advertise-keys', 'share-keys', 'masked-input', 
  */
 export function runDemo(options: DemoOptions, report: (round: DemoRound) => void): DemoRound[] {
   const dimension = FEATURE_NAMES.length + 1;
-  const banks = BANKS.map((bank, i) => ({ ...bank, data: generateDataset(bank.transactions, bank.shift, options.seed * 100 + i) }));
-  const testSet = generateDataset(4000, new Array<number>(FEATURE_NAMES.length).fill(0), options.seed * 100 + 99);
+  const banks = BANKS.map((bank, i) => ({
+    ...bank,
+    data: generateDataset(bank.transactions, bank.shift, options.seed * 100 + i),
+  }));
+  const testSet = generateDataset(
+    4000,
+    new Array<number>(FEATURE_NAMES.length).fill(0),
+    options.seed * 100 + 99,
+  );
   // Local updates stay well inside ±8; 20-bit levels give a step of 1.5e-5, and 5 × (2^20 − 1) < 2^24.
   const quantization: QuantizationParams = { clipRange: 8, levelBits: 20, modulusBits: 24 };
   const random = seededRandom(options.seed);
@@ -62,24 +69,43 @@ export function runDemo(options: DemoOptions, report: (round: DemoRound) => void
     });
     const dropouts = new Map<number, DropoutPhase>();
     for (let index = 1; index <= banks.length; index++) {
-      if (uniform() < options.dropoutRate) dropouts.set(index, PHASES[Math.floor(uniform() * PHASES.length)]!);
+      if (uniform() < options.dropoutRate)
+        dropouts.set(index, PHASES[Math.floor(uniform() * PHASES.length)]!);
     }
-    const secureUpdates = banks.map((bank) => delta(trainLocally(secure, bank.data, 20, 0.5), secure));
-    const plainUpdates = banks.map((bank) => delta(trainLocally(plaintext, bank.data, 20, 0.5), plaintext));
+    const secureUpdates = banks.map((bank) =>
+      delta(trainLocally(secure, bank.data, 20, 0.5), secure),
+    );
+    const plainUpdates = banks.map((bank) =>
+      delta(trainLocally(plaintext, bank.data, 20, 0.5), plaintext),
+    );
     const inputs = secureUpdates.map((update) => quantize(update, quantization, random));
 
     let included: number[] = [];
     let aborted: string | null = null;
     let aggregateHash: string | null = null;
     try {
-      const { result } = simulateRound({ context, identitySecretKeys, inputs, dropouts, curve, random });
+      const { result } = simulateRound({
+        context,
+        identitySecretKeys,
+        inputs,
+        dropouts,
+        curve,
+        random,
+      });
       included = [...result.included];
       const sum = dequantizeSum(result.sum, included.length, quantization);
       secure = secure.map((weight, j) => weight + sum[j]! / included.length);
       const plainMean = new Float64Array(dimension);
-      for (const index of included) plainUpdates[index - 1]!.forEach((value, j) => (plainMean[j]! += value / included.length));
+      for (const index of included)
+        plainUpdates[index - 1]!.forEach((value, j) => (plainMean[j]! += value / included.length));
       plaintext = plaintext.map((weight, j) => weight + plainMean[j]!);
-      aggregateHash = toHex(hashFields('veilsum/v1/aggregate', context.config.roundId, new Uint8Array(result.sum.buffer)));
+      aggregateHash = toHex(
+        hashFields(
+          'veilsum/v1/aggregate',
+          context.config.roundId,
+          new Uint8Array(result.sum.buffer),
+        ),
+      );
     } catch (error) {
       if (!(error instanceof SecAggError)) throw error;
       aborted = error.message; // both models stay unchanged, as a real aborted round would leave them
@@ -92,7 +118,9 @@ export function runDemo(options: DemoOptions, report: (round: DemoRound) => void
       secureAccuracy: accuracy(secure, testSet),
       plaintextAccuracy: accuracy(plaintext, testSet),
       maxWeightDifference: Math.max(...secure.map((weight, j) => Math.abs(weight - plaintext[j]!))),
-      participantSetHash: toHex(hashFields('veilsum/v1/participants', context.config.roundId, included.join(','))),
+      participantSetHash: toHex(
+        hashFields('veilsum/v1/participants', context.config.roundId, included.join(',')),
+      ),
       aggregateHash,
     };
     rounds.push(entry);

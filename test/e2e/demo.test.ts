@@ -14,16 +14,25 @@ interface DemoRound {
 
 describe('veilsum demo (the README main command, as a real process)', () => {
   it('trains the fraud model over SecAgg+ to the same weights as plaintext FedAvg, round by round', () => {
-    const output = execFileSync(process.execPath, ['cli/veilsum.ts', 'demo', '--json', '--rounds', '4', '--dropout', '0.3'], {
-      encoding: 'utf8',
-    });
-    const rounds = output.trim().split('\n').map((line) => JSON.parse(line) as DemoRound);
+    const output = execFileSync(
+      process.execPath,
+      ['cli/veilsum.ts', 'demo', '--json', '--rounds', '4', '--dropout', '0.3'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    const rounds = output
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as DemoRound);
     expect(rounds.map((r) => r.round)).toEqual([1, 2, 3, 4]);
     const quantizationStep = 16 / (2 ** 20 - 1);
     for (const round of rounds) {
       if (round.aborted !== null) continue;
       // Dropped-before-upload banks are excluded; banks that dropped only at unmasking are included.
-      const droppedEarly = round.dropouts.filter((d) => !d.endsWith('@unmasking')).map((d) => d.split('@')[0]);
+      const droppedEarly = round.dropouts
+        .filter((d) => !d.endsWith('@unmasking'))
+        .map((d) => d.split('@')[0]);
       for (const bank of droppedEarly) expect(round.included).not.toContain(bank);
       expect(round.included.length + droppedEarly.length).toBe(5);
       expect(round.maxWeightDifference).toBeLessThan(quantizationStep);
