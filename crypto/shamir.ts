@@ -103,26 +103,44 @@ export function reconstructWithCoefficients(
 
 /**
  * λ_j(at) = Π_{m≠j} (at − x_m) / (x_j − x_m): the weights that interpolate the polynomial
- * through points with abscissae `indices` at the point `at`. One batched inversion.
+ * through points with abscissae `indices` at the point `at`. The products are of small integers
+ * (|x| < 2^16), so they are formed exactly — in doubles while they stay below 2^53, then in
+ * BigInt — and reduced once; the t denominators share one batched inversion.
  */
 export function lagrangeCoefficients(indices: readonly number[], at: number): bigint[] {
-  const xs = indices.map(BigInt);
-  const point = BigInt(at);
   const numerators: bigint[] = [];
   const denominators: bigint[] = [];
-  for (let j = 0; j < xs.length; j++) {
-    let numerator = Fp.ONE;
-    let denominator = Fp.ONE;
-    for (let m = 0; m < xs.length; m++) {
+  for (let j = 0; j < indices.length; j++) {
+    const xj = indices[j]!;
+    const numerator = new ExactProduct();
+    const denominator = new ExactProduct();
+    for (let m = 0; m < indices.length; m++) {
       if (m === j) continue;
-      numerator = Fp.mul(numerator, Fp.sub(Fp.create(point), xs[m]!));
-      denominator = Fp.mul(denominator, Fp.sub(xs[j]!, xs[m]!));
+      numerator.multiply(at - indices[m]!);
+      denominator.multiply(xj - indices[m]!);
     }
-    numerators.push(numerator);
-    denominators.push(denominator);
+    numerators.push(Fp.create(numerator.value()));
+    denominators.push(Fp.create(denominator.value()));
   }
   const inverses = Fp.invertBatch(denominators);
   return numerators.map((numerator, j) => Fp.mul(numerator, inverses[j]!));
+}
+
+/** Product of small integers: accumulates in a double until the next factor could overflow 2^53. */
+class ExactProduct {
+  private big = 1n;
+  private small = 1;
+  multiply(factor: number): void {
+    if (Math.abs(this.small * factor) >= 2 ** 53) {
+      this.big *= BigInt(this.small);
+      this.small = factor;
+    } else {
+      this.small *= factor;
+    }
+  }
+  value(): bigint {
+    return this.big * BigInt(this.small);
+  }
 }
 
 export function encodeShare(share: Share): Uint8Array {
@@ -131,6 +149,27 @@ export function encodeShare(share: Share): Uint8Array {
   out[1] = share.x & 0xff;
   out.set(fieldElementToBytes(share.y), 2);
   return out;
+}
+
+/**
+ * Checks an encoded share without building its BigInt (x ≠ 0, y < p, read off the bytes) and
+ * returns x. Lets a receiver validate every share on arrival but decode only those it uses.
+ */
+export function checkEncodedShare(bytes: Uint8Array): number {
+  assertBytes(bytes, 'encoded share', SHARE_BYTES);
+  const x = (bytes[0]! << 8) | bytes[1]!;
+  if (x === 0)
+    throw new CryptoInputError('encoded share has index 0, which is reserved for the secret');
+  // p = 2^256 + 297: y < p iff its top byte is 0, or it is 1 followed by 30 zero bytes and < 297.
+  const top = bytes[2]!;
+  let belowPrime = top === 0;
+  if (top === 1) {
+    belowPrime =
+      bytes.subarray(3, 33).every((byte) => byte === 0) && ((bytes[33]! << 8) | bytes[34]!) < 297;
+  }
+  if (!belowPrime)
+    throw new CryptoInputError(`share y at x=${x} is not an element of the Shamir field`);
+  return x;
 }
 
 export function decodeShare(bytes: Uint8Array): Share {

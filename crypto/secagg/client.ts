@@ -2,7 +2,8 @@ import { AuthenticationError, openAead, sealAead } from '../aead.ts';
 import { equalBytes } from '../bytes.ts';
 import { CURVE25519_KEY_BYTES, type Curve25519 } from '../curve25519.ts';
 import { deriveKey } from '../kdf.ts';
-import { applyMask } from '../prg.ts';
+import { addInto } from '../prg.ts';
+import { combineMasks, type MaskJob } from './masks.ts';
 import type { RandomSource } from '../random.ts';
 import { decodeShare, encodeShare, type Share, SHARE_BYTES, splitSecret } from '../shamir.ts';
 import { type RoundContext, shareHolders } from './config.ts';
@@ -147,6 +148,11 @@ export class SecAggClient {
       if (equalBytes(message.encryptionPublicKey, message.maskingPublicKey)) {
         throw new MalformedMessageError(`client ${peer} advertised the same key twice`);
       }
+      // Against a semi-malicious server (Bonawitz et al. §6) the client checks every neighbour's
+      // signature itself: the server could otherwise substitute keys and sit in the middle. In the
+      // semi-honest model (§4) the server is trusted to relay faithfully and has already verified
+      // each signature on receipt (SecAggServer.receiveAdvertiseKeys), so the client does not
+      // repeat k verifications.
       const payload = advertiseKeysPayload(
         roundId,
         peer,
@@ -154,6 +160,7 @@ export class SecAggClient {
         message.maskingPublicKey,
       );
       if (
+        this.context.config.adversary === 'semi-malicious' &&
         !this.curve.verify(this.context.config.identityKeys[peer - 1]!, payload, message.signature)
       ) {
         throw new InvalidSignatureError(
@@ -205,13 +212,20 @@ export class SecAggClient {
    * pairwise masks cancel in the sum.
    */
   maskInput(delivery: SharesDelivery, quantizedInput: Uint32Array): MaskedInputMessage {
-    const { roundId, dimension, threshold } = this.context.config;
-    // A caller's mistake, checked before the phase changes so the client can be called again.
-    if (!(quantizedInput instanceof Uint32Array) || quantizedInput.length !== dimension) {
-      throw new MalformedMessageError(
-        `input length ${quantizedInput.length} does not match the round dimension ${dimension}`,
-      );
-    }
+    this.assertInputShape(quantizedInput, 'input');
+    const jobs = this.prepareMasks(delivery);
+    return this.completeMaskedInput(
+      quantizedInput,
+      combineMasks(jobs, quantizedInput.length, this.curve),
+    );
+  }
+
+  /**
+   * Round 2, first half: record the boxes (they define U2 ∩ N(u)) and list this client's masks,
+   * so that a caller may expand them on several threads before `completeMaskedInput`.
+   */
+  prepareMasks(delivery: SharesDelivery): MaskJob[] {
+    const { roundId, threshold } = this.context.config;
     this.enter('masked-input');
     for (const box of delivery.encryptedShares) {
       if (!this.peers.has(box.peer)) {
@@ -228,19 +242,49 @@ export class SecAggClient {
         `client ${this.index}: only ${this.receivedBoxes.size + 1} share holders remain after ShareKeys, threshold is ${threshold}`,
       );
     }
-    const masked = quantizedInput.slice();
-    applyMask(masked, deriveKey(this.selfMaskSecret, 'secagg/self-mask', roundId), 1);
+    const jobs: MaskJob[] = [
+      {
+        kind: 'seed',
+        seed: deriveKey(this.selfMaskSecret, 'secagg/self-mask', roundId),
+        sign: 1,
+      },
+    ];
     for (const peer of this.receivedBoxes.keys()) {
-      const shared = this.curve.x25519SharedSecret(
-        this.maskingSecretKey,
-        this.peers.get(peer)!.maskingPublicKey,
-      );
-      const seed = deriveKey(shared, 'secagg/pairwise-mask', roundId, [this.index, peer]);
-      applyMask(masked, seed, this.index < peer ? 1 : -1);
+      jobs.push({
+        kind: 'pairwise',
+        secretKey: this.maskingSecretKey,
+        peerPublicKey: this.peers.get(peer)!.maskingPublicKey,
+        roundId,
+        pair: [this.index, peer],
+        sign: this.index < peer ? 1 : -1,
+      });
     }
+    this.phase = 'masking';
+    return jobs;
+  }
+
+  /** Round 2, second half: y_u = x_u + Σ masks, with maskTotal = combineMasks(prepareMasks()). */
+  completeMaskedInput(quantizedInput: Uint32Array, maskTotal: Uint32Array): MaskedInputMessage {
+    if (this.phase !== 'masking') {
+      throw new PhaseOrderError(`client ${this.index} is in phase ${this.phase}, not masking`);
+    }
+    this.assertInputShape(quantizedInput, 'input');
+    this.assertInputShape(maskTotal, 'mask total');
+    const masked = quantizedInput.slice();
+    addInto(masked, maskTotal);
     this.phase =
       this.context.config.adversary === 'semi-malicious' ? 'consistency-check' : 'unmasking';
     return { sender: this.index, maskedInput: masked };
+  }
+
+  /** A caller's mistake, checked before any phase change so the call can be repeated. */
+  private assertInputShape(vector: Uint32Array, what: string): void {
+    const { dimension } = this.context.config;
+    if (!(vector instanceof Uint32Array) || vector.length !== dimension) {
+      throw new MalformedMessageError(
+        `${what} length ${vector?.length} does not match the round dimension ${dimension}`,
+      );
+    }
   }
 
   /** Round 3 (semi-malicious): sign U3 once; a later, different U3 is refused. */

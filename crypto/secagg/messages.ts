@@ -79,6 +79,8 @@ export type SecAggPhase =
   | 'advertise-keys'
   | 'share-keys'
   | 'masked-input'
+  /** Client only: masks listed by prepareMasks, masked input not yet produced. */
+  | 'masking'
   | 'consistency-check'
   | 'unmasking'
   | 'done'

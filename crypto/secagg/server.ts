@@ -2,15 +2,16 @@ import { equalBytes } from '../bytes.ts';
 import { CURVE25519_KEY_BYTES, type Curve25519, ED25519_SIGNATURE_BYTES } from '../curve25519.ts';
 import { deriveKey } from '../kdf.ts';
 import { AEAD_OVERHEAD_BYTES } from '../aead.ts';
-import { addInto, applyMask, subtractInto } from '../prg.ts';
+import { addInto, subtractInto } from '../prg.ts';
+import { combineMasks, type MaskJob } from './masks.ts';
 import { reduceModulus } from '../quantize.ts';
 import {
+  checkEncodedShare,
   decodeShare,
   InconsistentSharesError,
   lagrangeCoefficients,
   reconstructSecret,
   reconstructWithCoefficients,
-  type Share,
   SHARE_BYTES,
 } from '../shamir.ts';
 import { bigIntToBytes } from '../field.ts';
@@ -38,12 +39,6 @@ import type {
   UnmaskingRequest,
 } from './messages.ts';
 import { advertiseKeysPayload, selfMaskCommitment, survivorSetPayload } from './transcript.ts';
-
-/** One mask present in Σ y_u that the server must remove: sign · PRG(seed). */
-export interface MaskJob {
-  readonly seed: Uint8Array;
-  readonly sign: 1 | -1;
-}
 
 export interface SecAggResult {
   /** Σ_{u∈U3} x_u in Z_{2^modulusBits}. */
@@ -86,8 +81,9 @@ export class SecAggServer {
   private survivors: number[] = [];
   private readonly consistencySignatures = new Map<number, Uint8Array>();
   private readonly unmasked = new Set<number>();
-  private readonly selfMaskShares = new Map<number, Share[]>();
-  private readonly maskingKeyShares = new Map<number, Share[]>();
+  /** Checked on arrival, decoded only when used (most reconstructions need just t of them). */
+  private readonly selfMaskShares = new Map<number, StoredShare[]>();
+  private readonly maskingKeyShares = new Map<number, StoredShare[]>();
   private readonly lagrangeCache = new Map<string, bigint[]>();
 
   constructor(options: SecAggServerOptions) {
@@ -283,7 +279,7 @@ export class SecAggServer {
       kind: 'self-mask' | 'masking-key',
       owner: number,
       encoded: Uint8Array,
-    ): Share => {
+    ): StoredShare => {
       if (owners.has(owner)) {
         throw new MalformedMessageError(`client ${sender} revealed two shares for client ${owner}`);
       }
@@ -300,20 +296,20 @@ export class SecAggServer {
           `client ${sender} holds no ${kind} share of client ${owner}`,
         );
       }
-      let share: Share;
+      let x: number;
       try {
-        share = decodeShare(encoded);
+        x = checkEncodedShare(encoded);
       } catch (error) {
         throw new MalformedMessageError(
           `client ${sender}'s share for client ${owner}: ${(error as Error).message}`,
         );
       }
-      if (share.x !== sender) {
+      if (x !== sender) {
         throw new MalformedMessageError(
-          `client ${sender} sent a share with index ${share.x}, expected its own index`,
+          `client ${sender} sent a share with index ${x}, expected its own index`,
         );
       }
-      return share;
+      return { x, encoded };
     };
     const selfMask = message.selfMaskShares.map(
       (s) => [s.owner, accept('self-mask', s.owner, s.share)] as const,
@@ -345,7 +341,7 @@ export class SecAggServer {
         'self-mask seed',
         (candidate) => equalBytes(selfMaskCommitment(roundId, owner, candidate), commitment),
       );
-      jobs.push({ seed: deriveKey(secret, 'secagg/self-mask', roundId), sign: 1 });
+      jobs.push({ kind: 'seed', seed: deriveKey(secret, 'secagg/self-mask', roundId), sign: 1 });
     }
     const dropped = [...this.shared.keys()]
       .filter((client) => !this.masked.has(client))
@@ -361,12 +357,12 @@ export class SecAggServer {
       for (const peer of this.context.graph.neighbours(owner)) {
         if (!this.masked.has(peer)) continue;
         // The survivor `peer` added sign(peer, owner) · PRG(s_{peer,owner}); remove exactly that.
-        const shared = this.curve.x25519SharedSecret(
-          secretKey,
-          this.advertised.get(peer)!.maskingPublicKey,
-        );
         jobs.push({
-          seed: deriveKey(shared, 'secagg/pairwise-mask', roundId, [peer, owner]),
+          kind: 'pairwise',
+          secretKey,
+          peerPublicKey: this.advertised.get(peer)!.maskingPublicKey,
+          roundId,
+          pair: [peer, owner],
           sign: peer < owner ? 1 : -1,
         });
       }
@@ -401,12 +397,14 @@ export class SecAggServer {
 
   /** planUnmasking + combineMasks + finish on this thread. */
   finishUnmasking(): SecAggResult {
-    return this.finish(combineMasks(this.planUnmasking(), this.context.config.dimension));
+    return this.finish(
+      combineMasks(this.planUnmasking(), this.context.config.dimension, this.curve),
+    );
   }
 
   private reconstruct(
     owner: number,
-    shares: readonly Share[],
+    shares: readonly StoredShare[],
     what: string,
     matchesCommitment: (secret: Uint8Array) => boolean,
   ): Uint8Array {
@@ -427,14 +425,20 @@ export class SecAggServer {
       );
       this.lagrangeCache.set(key, coefficients);
     }
-    const fast = reconstructWithCoefficients(coefficients, basis);
+    const fast = reconstructWithCoefficients(
+      coefficients,
+      basis.map((share) => decodeShare(share.encoded)),
+    );
     if (fast < 2n ** 256n) {
       const candidate = bigIntToBytes(fast, 32);
       if (matchesCommitment(candidate)) return candidate;
     }
     let checked: Uint8Array;
     try {
-      checked = reconstructSecret(sorted, threshold);
+      checked = reconstructSecret(
+        sorted.map((share) => decodeShare(share.encoded)),
+        threshold,
+      );
     } catch (error) {
       if (error instanceof InconsistentSharesError) {
         throw new ReconstructionError(
@@ -445,7 +449,9 @@ export class SecAggServer {
     }
     if (!matchesCommitment(checked)) {
       throw new ReconstructionError(
-        `client ${owner}'s ${what} reconstructs consistently but does not match what client ${owner} committed to`,
+        sorted.length > threshold
+          ? `client ${owner}'s ${what}: all ${sorted.length} shares agree but the secret does not match what client ${owner} committed to`
+          : `client ${owner}'s ${what} does not match its commitment, and with exactly ${threshold} shares a tampered share cannot be told from a false commitment`,
       );
     }
     return checked;
@@ -487,20 +493,18 @@ export class SecAggServer {
   }
 }
 
-/** Σ sign · PRG(seed) over all jobs, mod 2^32. Pure: callers may split jobs across threads. */
-export function combineMasks(jobs: readonly MaskJob[], dimension: number): Uint32Array {
-  const total = new Uint32Array(dimension);
-  for (const job of jobs) applyMask(total, job.seed, job.sign);
-  return total;
-}
-
 function assertLength(bytes: Uint8Array, length: number, what: string): void {
   if (!(bytes instanceof Uint8Array) || bytes.length !== length) {
     throw new MalformedMessageError(`${what} must be ${length} bytes, got ${bytes?.length}`);
   }
 }
 
-function appendTo(map: Map<number, Share[]>, owner: number, share: Share): void {
+interface StoredShare {
+  readonly x: number;
+  readonly encoded: Uint8Array;
+}
+
+function appendTo(map: Map<number, StoredShare[]>, owner: number, share: StoredShare): void {
   let list = map.get(owner);
   if (list === undefined) map.set(owner, (list = []));
   list.push(share);

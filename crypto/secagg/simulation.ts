@@ -12,7 +12,7 @@ import { SecAggServer, type SecAggResult } from './server.ts';
  * silent — e.g. 'unmasking' means it uploaded its masked input and then vanished.
  * Tests, benchmarks and the demo use this; the services run the same state machines over gRPC.
  */
-export type DropoutPhase = Exclude<SecAggPhase, 'done' | 'aborted'>;
+export type DropoutPhase = Exclude<SecAggPhase, 'masking' | 'done' | 'aborted'>;
 
 export interface SimulationOptions {
   readonly context: RoundContext;

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { addInto } from '../../crypto/prg.ts';
-import type { MaskJob } from '../../crypto/secagg/server.ts';
+import type { MaskJob } from '../../crypto/secagg/masks.ts';
 
 /**
  * Spreads mask expansion — the aggregator's dominant cost — over worker threads. Each worker

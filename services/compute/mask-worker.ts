@@ -1,6 +1,7 @@
 import { parentPort } from 'node:worker_threads';
-import type { MaskJob } from '../../crypto/secagg/server.ts';
-import { combineMasks } from '../../crypto/secagg/server.ts';
+import { nativeCurve25519 } from '../../crypto/curve25519-native.ts';
+import type { MaskJob } from '../../crypto/secagg/masks.ts';
+import { combineMasks } from '../../crypto/secagg/masks.ts';
 
 /** Worker side of MaskPool: combines a slice of mask jobs and hands the buffer back (transfer). */
 interface CombineRequest {
@@ -10,6 +11,6 @@ interface CombineRequest {
 }
 
 parentPort!.on('message', (request: CombineRequest) => {
-  const total = combineMasks(request.jobs, request.dimension);
+  const total = combineMasks(request.jobs, request.dimension, nativeCurve25519);
   parentPort!.postMessage({ id: request.id, total }, [total.buffer as ArrayBuffer]);
 });

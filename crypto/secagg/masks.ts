@@ -1,0 +1,40 @@
+import type { Curve25519 } from '../curve25519.ts';
+import { deriveKey } from '../kdf.ts';
+import { applyMask } from '../prg.ts';
+
+/**
+ * One mask present in a masked vector: sign · PRG(seed). A pairwise mask carries the key
+ * agreement that yields its seed instead of the seed itself, so that whoever expands the mask —
+ * possibly on another thread — also does the X25519 agreement, and both spread over the cores.
+ */
+export type MaskJob =
+  | { readonly kind: 'seed'; readonly seed: Uint8Array; readonly sign: 1 | -1 }
+  | {
+      readonly kind: 'pairwise';
+      readonly secretKey: Uint8Array;
+      readonly peerPublicKey: Uint8Array;
+      readonly roundId: string;
+      readonly pair: readonly [number, number];
+      readonly sign: 1 | -1;
+    };
+
+/** s_{u,v} = HKDF(X25519(s_u^SK, s_v^PK), pairwise-mask, round, {u, v}) — or the given seed. */
+export function maskSeed(job: MaskJob, curve: Curve25519): Uint8Array {
+  if (job.kind === 'seed') return job.seed;
+  const shared = curve.x25519SharedSecret(job.secretKey, job.peerPublicKey);
+  return deriveKey(shared, 'secagg/pairwise-mask', job.roundId, job.pair);
+}
+
+/**
+ * Σ sign · PRG(seed) over all jobs, mod 2^32. Pure, so callers may split the jobs across threads
+ * (services/compute/mask-pool.ts) and add the partial totals.
+ */
+export function combineMasks(
+  jobs: readonly MaskJob[],
+  dimension: number,
+  curve: Curve25519,
+): Uint32Array {
+  const total = new Uint32Array(dimension);
+  for (const job of jobs) applyMask(total, maskSeed(job, curve), job.sign);
+  return total;
+}
