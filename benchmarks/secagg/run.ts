@@ -104,8 +104,18 @@ const timed = <T>(add: (ms: number) => void, work: () => T): T => {
   add(performance.now() - start);
   return result;
 };
-const asClient = (index: number) => (ms: number) => (clientTime[index]! += ms);
-const asServer = (ms: number) => (serverMs += ms);
+// Where the time goes, per phase: server totals, and client totals (averaged at the end).
+let phase = 'advertise-keys';
+const serverPhaseMs: Record<string, number> = {};
+const clientPhaseMs: Record<string, number> = {};
+const asClient = (index: number) => (ms: number) => {
+  clientTime[index]! += ms;
+  clientPhaseMs[phase] = (clientPhaseMs[phase] ?? 0) + ms;
+};
+const asServer = (ms: number) => {
+  serverMs += ms;
+  serverPhaseMs[phase] = (serverPhaseMs[phase] ?? 0) + ms;
+};
 
 const inputFor = (index: number): Uint32Array => {
   const bytes = seededRandom(index)(dimension * 4);
@@ -137,6 +147,7 @@ for (const [index, client] of active('advertise-keys')) {
   timed(asServer, () => server.receiveAdvertiseKeys(message));
 }
 timed(asServer, () => server.closeAdvertiseKeys());
+phase = 'share-keys';
 for (const [index, client] of active('share-keys')) {
   const broadcast = timed(asServer, () => server.keysFor(index));
   const message = timed(asClient(index), () => client.shareKeys(broadcast));
@@ -145,6 +156,7 @@ for (const [index, client] of active('share-keys')) {
   timed(asServer, () => server.receiveShareKeys(message));
 }
 timed(asServer, () => server.closeShareKeys());
+phase = 'masked-input';
 const pool = workers > 1 ? new MaskPool(workers) : undefined;
 for (const [index, client] of active('masked-input')) {
   const delivery = timed(asServer, () => server.sharesFor(index));
@@ -155,7 +167,7 @@ for (const [index, client] of active('masked-input')) {
     const start = performance.now();
     const jobs = client.prepareMasks(delivery);
     message = client.completeMaskedInput(input, await pool.combine(jobs, dimension));
-    clientTime[index]! += performance.now() - start;
+    asClient(index)(performance.now() - start);
   } else {
     message = timed(asClient(index), () => client.maskInput(delivery, input));
   }
@@ -164,6 +176,7 @@ for (const [index, client] of active('masked-input')) {
 }
 timed(asServer, () => server.closeMaskedInputCollection());
 if (adversary === 'semi-malicious') {
+  phase = 'consistency-check';
   const request = timed(asServer, () => server.consistencyCheckRequest());
   for (const [index, client] of active('consistency-check')) {
     const message = timed(asClient(index), () => client.signSurvivors(request));
@@ -172,6 +185,7 @@ if (adversary === 'semi-malicious') {
   }
   timed(asServer, () => server.closeConsistencyCheck());
 }
+phase = 'unmasking';
 const request = timed(asServer, () => server.unmaskingRequest());
 for (const [index, client] of active('unmasking')) {
   const message = timed(asClient(index), () => client.unmask(request));
@@ -179,10 +193,13 @@ for (const [index, client] of active('unmasking')) {
     2 + (message.selfMaskShares.length + message.maskingKeyShares.length) * (2 + 35);
   timed(asServer, () => server.receiveUnmasking(message));
 }
+phase = 'reconstruct';
 const jobs = timed(asServer, () => server.planUnmasking());
+phase = 'combine-masks';
 const combineStart = performance.now();
 const maskTotal = pool ? await pool.combine(jobs, dimension) : combineMasks(jobs, dimension, curve);
-serverMs += performance.now() - combineStart;
+asServer(performance.now() - combineStart);
+phase = 'finish';
 const result = timed(asServer, () => server.finish(maskTotal));
 const wallMs = performance.now() - wallStart;
 await pool?.close();
@@ -238,6 +255,8 @@ const report = {
   clientMsMax: round(clientMsMax),
   clientFloorMs: round(clientFloorMs),
   clientRatio: round(clientMs / clientFloorMs, 3),
+  serverPhaseMs: mapValues(serverPhaseMs, (ms) => round(ms)),
+  clientPhaseMs: mapValues(clientPhaseMs, (ms) => round(ms / participating.length, 2)),
   bytesPerClient: Math.round(
     senders.reduce((sum, index) => sum + bytesSent[index]!, 0) / senders.length,
   ),
@@ -255,6 +274,13 @@ if (!correct) {
   process.exitCode = 1;
 }
 console.log(JSON.stringify(report));
+
+function mapValues(
+  record: Record<string, number>,
+  map: (value: number) => number,
+): Record<string, number> {
+  return Object.fromEntries(Object.entries(record).map(([key, value]) => [key, map(value)]));
+}
 
 function round(value: number, digits = 1): number {
   return Number(value.toFixed(digits));

@@ -28,6 +28,19 @@ describe('mask expansion (ChaCha20)', () => {
     );
   });
 
+  it('chunked application equals one full expansion, across 64 KiB chunk boundaries', () => {
+    fc.assert(
+      fc.property(seedArb, fc.integer({ min: 1, max: 50_000 }), (seed, words) => {
+        const applied = new Uint32Array(words);
+        applyMask(applied, seed, 1);
+        expect(applied).toEqual(expandMask(seed, words));
+        applyMask(applied, seed, -1);
+        expect(applied.every((word) => word === 0)).toBe(true);
+      }),
+      { numRuns: 25 },
+    );
+  });
+
   it('different seeds give different masks', () => {
     const a = new Uint8Array(32);
     const b = new Uint8Array(32);

@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { seededRandom } from '../../crypto/random.ts';
 import {
+  checkEncodedShare,
   decodeShare,
   encodeShare,
   InconsistentSharesError,
@@ -137,6 +138,23 @@ describe('Shamir secret sharing', () => {
     );
   });
 
+  it('checks an encoded share without decoding it, exactly at the field boundary', () => {
+    const at = (y: bigint) => encodeShareUnchecked(7, y);
+    expect(checkEncodedShare(at(SHAMIR_PRIME - 1n))).toBe(7);
+    expect(checkEncodedShare(at(2n ** 256n))).toBe(7);
+    expect(checkEncodedShare(at(0n))).toBe(7);
+    expect(() => checkEncodedShare(at(SHAMIR_PRIME))).toThrow(/not an element of the Shamir field/);
+    expect(() => checkEncodedShare(at(2n ** 257n))).toThrow(/not an element/);
+    expect(() => checkEncodedShare(encodeShareUnchecked(0, 1n))).toThrow(/index 0/);
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: 2n ** 264n - 1n }), (y) => {
+        const bytes = at(y);
+        if (y < SHAMIR_PRIME) expect(checkEncodedShare(bytes)).toBe(7);
+        else expect(() => checkEncodedShare(bytes)).toThrow(CryptoInputError);
+      }),
+    );
+  });
+
   it('rejects bad inputs with messages that name them', () => {
     const random = seededRandom(1);
     expect(() => splitSecret(new Uint8Array(31), 2, [1, 2], random)).toThrow(
@@ -154,3 +172,16 @@ describe('Shamir secret sharing', () => {
     expect(() => decodeShare(new Uint8Array(35))).toThrow(/index 0/);
   });
 });
+
+/** x ‖ y as 2 + 33 bytes, without the range checks of encodeShare (to build invalid shares). */
+function encodeShareUnchecked(x: number, y: bigint): Uint8Array {
+  const bytes = new Uint8Array(35);
+  bytes[0] = x >>> 8;
+  bytes[1] = x & 0xff;
+  let rest = y;
+  for (let i = 34; i >= 2; i--) {
+    bytes[i] = Number(rest & 0xffn);
+    rest >>= 8n;
+  }
+  return bytes;
+}

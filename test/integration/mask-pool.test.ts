@@ -1,0 +1,38 @@
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { nativeCurve25519 } from '../../crypto/curve25519-native.ts';
+import { seededRandom } from '../../crypto/random.ts';
+import { combineMasks, type MaskJob } from '../../crypto/secagg/masks.ts';
+import { MaskPool } from '../../services/compute/mask-pool.ts';
+
+describe('MaskPool (real worker threads)', () => {
+  const pool = new MaskPool(2);
+  afterAll(() => pool.close());
+
+  it('combines seed and pairwise jobs across threads to exactly the single-thread total', async () => {
+    const random = seededRandom(31);
+    const secretKey = random(32);
+    const jobs: MaskJob[] = [];
+    for (let i = 0; i < 9; i++) {
+      jobs.push({ kind: 'seed', seed: random(32), sign: i % 2 === 0 ? 1 : -1 });
+      jobs.push({
+        kind: 'pairwise',
+        secretKey,
+        peerPublicKey: nativeCurve25519.x25519PublicKey(random(32)),
+        roundId: 'pool-test',
+        pair: [1, i + 2],
+        sign: i % 3 === 0 ? -1 : 1,
+      });
+    }
+    const dimension = 70_001; // not a multiple of the 64 KiB chunk
+    const parallel = await pool.combine(jobs, dimension);
+    expect(parallel).toEqual(combineMasks(jobs, dimension, nativeCurve25519));
+    expect(parallel.some((word) => word !== 0)).toBe(true);
+  });
+
+  it('handles fewer jobs than threads', async () => {
+    const seed = new Uint8Array(32).fill(4);
+    const total = await pool.combine([{ kind: 'seed', seed, sign: 1 }], 10);
+    expect(total).toEqual(combineMasks([{ kind: 'seed', seed, sign: 1 }], 10, nativeCurve25519));
+    expect(await pool.combine([], 5)).toEqual(new Uint32Array(5));
+  });
+});
