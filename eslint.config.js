@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'coverage/**', 'benchmarks/results/**'] },
+  { ignores: ['node_modules/**', 'dist/**', 'coverage/**', 'benchmarks/results/**', 'proto/gen/**'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
