@@ -1,0 +1,116 @@
+import { webcrypto } from 'node:crypto';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import 'reflect-metadata'; // @peculiar/x509's dependency injection needs it loaded first
+import * as x509 from '@peculiar/x509';
+
+/**
+ * A development PKI: one Ed25519 CA, a server certificate for the coordinator (SAN localhost and
+ * 127.0.0.1) and one client certificate per member whose subject O is the member id (= its
+ * Fabric MSP id later). A member's certificate key is also its SecAgg identity key: the roster's
+ * identity keys are read from the certificates. A bank plugs in its own PKI by pointing the
+ * configuration at its CA bundle and certificates instead (README, "Bring your own PKI").
+ */
+x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+
+const ALGORITHM = { name: 'Ed25519' } as const;
+const VALIDITY_DAYS = 365;
+
+export interface IssuedIdentity {
+  readonly certificatePath: string;
+  readonly privateKeyPath: string;
+}
+
+export interface DevPki {
+  readonly caCertificatePath: string;
+  readonly server: IssuedIdentity;
+  readonly members: Record<string, IssuedIdentity>;
+}
+
+export async function createDevPki(directory: string, memberIds: readonly string[]): Promise<DevPki> {
+  for (const id of memberIds) assertMemberId(id);
+  mkdirSync(directory, { recursive: true, mode: 0o700 });
+  const notBefore = new Date(Date.now() - 60_000);
+  const notAfter = new Date(Date.now() + VALIDITY_DAYS * 86_400_000);
+
+  const caKeys = (await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const ca = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serial(),
+    name: 'CN=veilsum development CA, O=veilsum-dev',
+    notBefore,
+    notAfter,
+    keys: caKeys,
+    signingAlgorithm: ALGORITHM,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+    ],
+  });
+  const caCertificatePath = join(directory, 'ca.crt');
+  writeFileSync(caCertificatePath, ca.toString('pem') + '\n');
+
+  const issue = async (
+    name: string,
+    subject: string,
+    usage: 'server' | 'client',
+  ): Promise<IssuedIdentity> => {
+    const keys = (await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as CryptoKeyPair;
+    const extensions: x509.Extension[] = [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension(
+        [usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth],
+        false,
+      ),
+    ];
+    if (usage === 'server') {
+      extensions.push(
+        new x509.SubjectAlternativeNameExtension([
+          { type: 'dns', value: 'localhost' },
+          { type: 'ip', value: '127.0.0.1' },
+        ]),
+      );
+    }
+    const certificate = await x509.X509CertificateGenerator.create({
+      serialNumber: serial(),
+      subject,
+      issuer: ca.subject,
+      notBefore,
+      notAfter,
+      publicKey: keys.publicKey,
+      signingKey: caKeys.privateKey,
+      signingAlgorithm: ALGORITHM,
+      extensions,
+    });
+    const certificatePath = join(directory, `${name}.crt`);
+    const privateKeyPath = join(directory, `${name}.key`);
+    writeFileSync(certificatePath, certificate.toString('pem') + '\n');
+    const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
+    writeFileSync(privateKeyPath, toPem(pkcs8, 'PRIVATE KEY'), { mode: 0o600 });
+    chmodSync(privateKeyPath, 0o600);
+    return { certificatePath, privateKeyPath };
+  };
+
+  const server = await issue('coordinator', 'CN=localhost, O=veilsum-coordinator', 'server');
+  const members: Record<string, IssuedIdentity> = {};
+  for (const id of memberIds) members[id] = await issue(`member-${id}`, `CN=${id}, O=${id}`, 'client');
+  const pki: DevPki = { caCertificatePath, server, members };
+  writeFileSync(join(directory, 'pki.json'), JSON.stringify(pki, null, 2) + '\n');
+  return pki;
+}
+
+/** Member ids become certificate subjects and file names: keep them to a safe alphabet. */
+export function assertMemberId(id: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(id)) {
+    throw new Error(`member id "${id}" must be 1-64 characters of letters, digits, '.', '_' or '-'`);
+  }
+}
+
+function serial(): string {
+  return Buffer.from(webcrypto.getRandomValues(new Uint8Array(16))).toString('hex');
+}
+
+function toPem(der: Buffer, label: string): string {
+  const body = der.toString('base64').replace(/(.{64})/g, '$1\n');
+  return `-----BEGIN ${label}-----\n${body}${body.endsWith('\n') ? '' : '\n'}-----END ${label}-----\n`;
+}
