@@ -96,6 +96,61 @@ export class SecAggServer {
     return this.phase;
   }
 
+  /** Who has completed each phase so far (U1..U5), sorted. */
+  participantSets(): SecAggResult['participantSets'] {
+    const sorted = (values: Iterable<number>) => [...values].sort((a, b) => a - b);
+    return {
+      advertised: sorted(this.advertised.keys()),
+      shared: sorted(this.shared.keys()),
+      masked: sorted(this.masked),
+      signed: sorted(this.consistencySignatures.keys()),
+      unmasked: sorted(this.unmasked),
+    };
+  }
+
+  /** Whether `client` may still speak in the current phase (it completed the previous one). */
+  isEligible(client: number): boolean {
+    switch (this.phase) {
+      case 'advertise-keys':
+        return client >= 1 && client <= this.context.config.clients;
+      case 'share-keys':
+        return this.advertised.has(client);
+      case 'masked-input':
+        return this.shared.has(client);
+      case 'consistency-check':
+        return this.masked.has(client);
+      case 'unmasking':
+        return this.context.config.adversary === 'semi-malicious'
+          ? this.consistencySignatures.has(client)
+          : this.masked.has(client);
+      default:
+        return false;
+    }
+  }
+
+  /** Whether every client eligible in the current phase has spoken (so it can close early). */
+  everyoneHasSpoken(): boolean {
+    const spoken = {
+      'advertise-keys': this.advertised.size,
+      'share-keys': this.shared.size,
+      'masked-input': this.masked.size,
+      'consistency-check': this.consistencySignatures.size,
+      unmasking: this.unmasked.size,
+    } as Partial<Record<SecAggPhase, number>>;
+    const eligible = {
+      'advertise-keys': this.context.config.clients,
+      'share-keys': this.advertised.size,
+      'masked-input': this.shared.size,
+      'consistency-check': this.masked.size,
+      unmasking:
+        this.context.config.adversary === 'semi-malicious'
+          ? this.consistencySignatures.size
+          : this.masked.size,
+    } as Partial<Record<SecAggPhase, number>>;
+    const count = spoken[this.phase];
+    return count !== undefined && count === eligible[this.phase];
+  }
+
   // ── Round 0: AdvertiseKeys ────────────────────────────────────────────────────────────────
 
   receiveAdvertiseKeys(message: AdvertiseKeysMessage): void {

@@ -11,7 +11,9 @@ import * as x509 from '@peculiar/x509';
  * identity keys are read from the certificates. A bank plugs in its own PKI by pointing the
  * configuration at its CA bundle and certificates instead (README, "Bring your own PKI").
  */
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+
+type KeyPair = webcrypto.CryptoKeyPair;
 
 const ALGORITHM = { name: 'Ed25519' } as const;
 const VALIDITY_DAYS = 365;
@@ -27,13 +29,19 @@ export interface DevPki {
   readonly members: Record<string, IssuedIdentity>;
 }
 
-export async function createDevPki(directory: string, memberIds: readonly string[]): Promise<DevPki> {
+export async function createDevPki(
+  directory: string,
+  memberIds: readonly string[],
+): Promise<DevPki> {
   for (const id of memberIds) assertMemberId(id);
   mkdirSync(directory, { recursive: true, mode: 0o700 });
   const notBefore = new Date(Date.now() - 60_000);
   const notAfter = new Date(Date.now() + VALIDITY_DAYS * 86_400_000);
 
-  const caKeys = (await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const caKeys = (await webcrypto.subtle.generateKey(ALGORITHM, true, [
+    'sign',
+    'verify',
+  ])) as KeyPair;
   const ca = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
     name: 'CN=veilsum development CA, O=veilsum-dev',
@@ -43,7 +51,10 @@ export async function createDevPki(directory: string, memberIds: readonly string
     signingAlgorithm: ALGORITHM,
     extensions: [
       new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+        true,
+      ),
     ],
   });
   const caCertificatePath = join(directory, 'ca.crt');
@@ -54,7 +65,10 @@ export async function createDevPki(directory: string, memberIds: readonly string
     subject: string,
     usage: 'server' | 'client',
   ): Promise<IssuedIdentity> => {
-    const keys = (await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as CryptoKeyPair;
+    const keys = (await webcrypto.subtle.generateKey(ALGORITHM, true, [
+      'sign',
+      'verify',
+    ])) as KeyPair;
     const extensions: x509.Extension[] = [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
@@ -93,7 +107,8 @@ export async function createDevPki(directory: string, memberIds: readonly string
 
   const server = await issue('coordinator', 'CN=localhost, O=veilsum-coordinator', 'server');
   const members: Record<string, IssuedIdentity> = {};
-  for (const id of memberIds) members[id] = await issue(`member-${id}`, `CN=${id}, O=${id}`, 'client');
+  for (const id of memberIds)
+    members[id] = await issue(`member-${id}`, `CN=${id}, O=${id}`, 'client');
   const pki: DevPki = { caCertificatePath, server, members };
   writeFileSync(join(directory, 'pki.json'), JSON.stringify(pki, null, 2) + '\n');
   return pki;
@@ -102,7 +117,9 @@ export async function createDevPki(directory: string, memberIds: readonly string
 /** Member ids become certificate subjects and file names: keep them to a safe alphabet. */
 export function assertMemberId(id: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(id)) {
-    throw new Error(`member id "${id}" must be 1-64 characters of letters, digits, '.', '_' or '-'`);
+    throw new Error(
+      `member id "${id}" must be 1-64 characters of letters, digits, '.', '_' or '-'`,
+    );
   }
 }
 

@@ -1,0 +1,452 @@
+import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
+import { nativeCurve25519 } from '../crypto/curve25519-native.ts';
+import { quantize } from '../crypto/quantize.ts';
+import { systemRandom, type RandomSource } from '../crypto/random.ts';
+import { SecAggClient } from '../crypto/secagg/client.ts';
+import { createRoundContext } from '../crypto/secagg/config.ts';
+import { combineMasks } from '../crypto/secagg/masks.ts';
+import type { DropoutPhase } from '../crypto/secagg/simulation.ts';
+import {
+  Phase,
+  RoundAdminServiceClient,
+  RoundParams,
+  type Round,
+} from '../proto/gen/veilsum/v1/round.ts';
+import {
+  SecAggServiceClient,
+  type ConsistencyCheckRequest,
+  type KeysBroadcast,
+  type SharesDelivery,
+  type UnmaskingRequest,
+  type UploadReceipt,
+} from '../proto/gen/veilsum/v1/secagg.ts';
+import {
+  advertiseKeysToWire,
+  keysBroadcastFromWire,
+  sharesDeliveryFromWire,
+  shareKeysToWire,
+  unmaskingRequestFromWire,
+  unmaskToWire,
+} from '../proto/secagg-wire.ts';
+import { isServiceError, RoundAbortedError, toVeilsumError, VeilsumError } from './errors.ts';
+import { DEFAULT_RETRY, type RetryPolicy, withRetry } from './retry.ts';
+
+export interface ConnectOptions {
+  /** host:port of the coordinator. */
+  readonly address: string;
+  /** PEM files: the consortium CA, and this member's certificate and Ed25519 private key. */
+  readonly caCertificate: string;
+  readonly certificate: string;
+  readonly privateKey: string;
+  /** Name the coordinator's certificate is checked against (default localhost). */
+  readonly serverName?: string;
+  readonly retry?: RetryPolicy;
+}
+
+export interface Progress {
+  readonly step:
+    | 'advertise-keys'
+    | 'share-keys'
+    | 'masked-input'
+    | 'consistency-check'
+    | 'unmasking'
+    | 'waiting-for-result'
+    | 'done';
+  readonly bytesSent?: number;
+  readonly totalBytes?: number;
+}
+
+export interface ParticipateOptions {
+  readonly onProgress?: (progress: Progress) => void;
+  /** Source of the client's secrets; the OS CSPRNG unless a test injects a seeded one. */
+  readonly random?: RandomSource;
+  /** Test hook: go silent before this phase, as a crashed or disconnected client would. */
+  readonly dropBefore?: DropoutPhase;
+  /** Wait for the round's result after unmasking (default true). */
+  readonly waitForResult?: boolean;
+}
+
+export interface ParticipationResult {
+  readonly round: Round;
+  /** SHA-256 of this member's masked upload, as stored by the coordinator. */
+  readonly uploadSha256: Uint8Array | undefined;
+  readonly included: boolean;
+}
+
+const CHUNK_WORDS = 1 << 18; // 1 MiB per message, under grpc-js's 4 MiB default limit
+const UNARY_DEADLINE_MS = 30_000;
+const AWAIT_DEADLINE_MS = 15 * 60_000;
+
+/**
+ * A consortium member's connection to a coordinator: open and inspect rounds, and take part in
+ * a secure-aggregation round with a Float32Array update. Transient failures (the coordinator
+ * restarting) are retried; everything else surfaces as a VeilsumError naming the failed step.
+ */
+export class VeilsumClient {
+  readonly memberId: string;
+  private readonly admin: RoundAdminServiceClient;
+  private readonly secagg: SecAggServiceClient;
+  private readonly identitySecretKey: Uint8Array;
+  private readonly retry: RetryPolicy;
+
+  private constructor(options: ConnectOptions) {
+    const ca = readFileSync(options.caCertificate);
+    const key = readFileSync(options.privateKey);
+    const certificate = readFileSync(options.certificate);
+    const credentials = grpc.credentials.createSsl(ca, key, certificate);
+    const channelOptions = {
+      'grpc.ssl_target_name_override': options.serverName ?? 'localhost',
+      'grpc.default_authority': options.serverName ?? 'localhost',
+    };
+    this.admin = new RoundAdminServiceClient(options.address, credentials, channelOptions);
+    this.secagg = new SecAggServiceClient(options.address, credentials, channelOptions);
+    const jwk = createPrivateKey(key).export({ format: 'jwk' });
+    if (jwk.crv !== 'Ed25519' || jwk.d === undefined) {
+      throw new VeilsumError(
+        'connect',
+        status.INVALID_ARGUMENT,
+        `${options.privateKey} is not an Ed25519 private key`,
+      );
+    }
+    this.identitySecretKey = new Uint8Array(Buffer.from(jwk.d, 'base64url'));
+    const subject = new X509Certificate(certificate).subject;
+    this.memberId = /(?:^|\n)O=([^\n]+)/.exec(subject)?.[1] ?? '';
+    this.retry = options.retry ?? DEFAULT_RETRY;
+  }
+
+  static connect(options: ConnectOptions): VeilsumClient {
+    return new VeilsumClient(options);
+  }
+
+  close(): void {
+    this.admin.close();
+    this.secagg.close();
+  }
+
+  // ── rounds ───────────────────────────────────────────────────────────────────────────────
+
+  openRound(params: RoundParams): Promise<Round> {
+    return withRetry('OpenRound', this.retry, () =>
+      unary<Round>((done) =>
+        this.admin.openRound({ params }, new grpc.Metadata(), deadline(UNARY_DEADLINE_MS), done),
+      ),
+    );
+  }
+
+  getRound(roundId: string): Promise<Round> {
+    return withRetry('GetRound', this.retry, () =>
+      unary<Round>((done) =>
+        this.admin.getRound({ roundId }, new grpc.Metadata(), deadline(UNARY_DEADLINE_MS), done),
+      ),
+    );
+  }
+
+  async listRounds(modelId = ''): Promise<Round[]> {
+    const response = await withRetry('ListRounds', this.retry, () =>
+      unary<{ rounds: Round[] }>((done) =>
+        this.admin.listRounds({ modelId }, new grpc.Metadata(), deadline(UNARY_DEADLINE_MS), done),
+      ),
+    );
+    return response.rounds;
+  }
+
+  /** Yields the round on every change until it is done or aborted. */
+  async *watchRound(roundId: string): AsyncGenerator<Round> {
+    const stream = this.admin.watchRound(
+      { roundId },
+      new grpc.Metadata(),
+      deadline(AWAIT_DEADLINE_MS),
+    );
+    try {
+      for await (const round of stream as AsyncIterable<Round>) yield round;
+    } catch (error) {
+      throw toVeilsumError('WatchRound', error);
+    }
+  }
+
+  /** Waits until the round is done (or aborted), surviving coordinator restarts. */
+  async waitForResult(roundId: string): Promise<Round> {
+    return withRetry('WatchRound', this.retry, async () => {
+      let last: Round | undefined;
+      const stream = this.admin.watchRound(
+        { roundId },
+        new grpc.Metadata(),
+        deadline(AWAIT_DEADLINE_MS),
+      );
+      for await (const round of stream as AsyncIterable<Round>) last = round;
+      if (
+        last === undefined ||
+        (last.phase !== Phase.PHASE_DONE && last.phase !== Phase.PHASE_ABORTED)
+      ) {
+        throw Object.assign(new Error('watch ended before the round settled'), {
+          code: status.UNAVAILABLE,
+        });
+      }
+      return last;
+    });
+  }
+
+  async getAggregate(roundId: string): Promise<Uint32Array> {
+    return withRetry('GetAggregate', this.retry, async () => {
+      const round = await this.getRound(roundId);
+      const out = new Uint32Array(round.params!.dimension);
+      const bytes = new Uint8Array(out.buffer);
+      const stream = this.admin.getAggregate(
+        { roundId },
+        new grpc.Metadata(),
+        deadline(AWAIT_DEADLINE_MS),
+      );
+      for await (const chunk of stream as AsyncIterable<{ offsetWords: number; data: Buffer }>) {
+        bytes.set(chunk.data, chunk.offsetWords * 4);
+      }
+      return out;
+    });
+  }
+
+  // ── taking part in a round ───────────────────────────────────────────────────────────────
+
+  /** Quantizes `update` with the round's parameters and runs every SecAgg+ phase. */
+  async participate(
+    roundId: string,
+    update: Float32Array,
+    options: ParticipateOptions = {},
+  ): Promise<ParticipationResult> {
+    const round = await this.getRound(roundId);
+    const params = round.params!;
+    if (update.length !== params.dimension) {
+      throw new VeilsumError(
+        'participate',
+        status.INVALID_ARGUMENT,
+        `update length ${update.length} does not match round length ${params.dimension}`,
+      );
+    }
+    const random = options.random ?? systemRandom;
+    return this.participateQuantized(
+      round,
+      quantize(update, params.quantization!, random),
+      options,
+    );
+  }
+
+  /** As `participate`, for an update already quantized into the round's levels. */
+  async participateQuantized(
+    round: Round,
+    input: Uint32Array,
+    options: ParticipateOptions = {},
+  ): Promise<ParticipationResult> {
+    const roundId = round.roundId;
+    const params = round.params!;
+    const progress = options.onProgress ?? (() => {});
+    const random = options.random ?? systemRandom;
+    const expectedHash = createHash('sha256')
+      .update('veilsum/v1/round-params')
+      .update(RoundParams.encode(params).finish())
+      .update(round.graphSeed)
+      .digest();
+    if (!expectedHash.equals(round.paramsHash)) {
+      throw new VeilsumError(
+        'participate',
+        status.FAILED_PRECONDITION,
+        'the round parameters do not match their hash; refusing to take part',
+      );
+    }
+    const me = round.roster.find((member) => member.memberId === this.memberId);
+    if (me === undefined) {
+      throw new VeilsumError(
+        'participate',
+        status.PERMISSION_DENIED,
+        `member ${this.memberId} is not on the roster of round ${roundId}`,
+      );
+    }
+    const context = createRoundContext({
+      roundId,
+      clients: round.roster.length,
+      threshold: params.threshold,
+      degree: params.degree,
+      graphSeed: new Uint8Array(round.graphSeed),
+      dimension: params.dimension,
+      quantization: params.quantization!,
+      adversary: params.adversary === 2 ? 'semi-malicious' : 'semi-honest',
+      identityKeys: [...round.roster]
+        .sort((a, b) => a.index - b.index)
+        .map((member) => new Uint8Array(member.identityKey)),
+    });
+    const client = new SecAggClient({
+      context,
+      index: me.index,
+      identitySecretKey: this.identitySecretKey,
+      curve: nativeCurve25519,
+      random,
+    });
+    const stopsBefore = (phase: DropoutPhase) => options.dropBefore === phase;
+    const dropped = (): ParticipationResult => ({
+      round,
+      uploadSha256: undefined,
+      included: false,
+    });
+
+    if (stopsBefore('advertise-keys')) return dropped();
+    progress({ step: 'advertise-keys' });
+    const advertised = advertiseKeysToWire(roundId, client.advertiseKeys());
+    await this.write('AdvertiseKeys', (done) =>
+      this.secagg.advertiseKeys(advertised, new grpc.Metadata(), deadline(UNARY_DEADLINE_MS), done),
+    );
+
+    if (stopsBefore('share-keys')) return dropped();
+    const keys = await this.await<KeysBroadcast>('AwaitKeys', (done) =>
+      this.secagg.awaitKeys({ roundId }, new grpc.Metadata(), deadline(AWAIT_DEADLINE_MS), done),
+    );
+    progress({ step: 'share-keys' });
+    const shares = shareKeysToWire(roundId, client.shareKeys(keysBroadcastFromWire(keys)));
+    await this.write('ShareKeys', (done) =>
+      this.secagg.shareKeys(shares, new grpc.Metadata(), deadline(UNARY_DEADLINE_MS), done),
+    );
+
+    if (stopsBefore('masked-input')) return dropped();
+    const delivery = await this.await<SharesDelivery>('AwaitShares', (done) =>
+      this.secagg.awaitShares({ roundId }, new grpc.Metadata(), deadline(AWAIT_DEADLINE_MS), done),
+    );
+    progress({ step: 'masked-input', bytesSent: 0, totalBytes: input.length * 4 });
+    const jobs = client.prepareMasks(sharesDeliveryFromWire(delivery));
+    const masked = client.completeMaskedInput(
+      input,
+      combineMasks(jobs, input.length, nativeCurve25519),
+    ).maskedInput;
+    const uploadSha256 = await this.upload(roundId, masked, progress);
+
+    if (params.adversary === 2) {
+      if (stopsBefore('consistency-check')) return { ...dropped(), uploadSha256 };
+      const check = await this.await<ConsistencyCheckRequest>('AwaitConsistencyCheck', (done) =>
+        this.secagg.awaitConsistencyCheck(
+          { roundId },
+          new grpc.Metadata(),
+          deadline(AWAIT_DEADLINE_MS),
+          done,
+        ),
+      );
+      progress({ step: 'consistency-check' });
+      const signature = client.signSurvivors({ survivors: check.survivors }).signature;
+      await this.write('SignSurvivors', (done) =>
+        this.secagg.signSurvivors(
+          { roundId, signature: Buffer.from(signature) },
+          new grpc.Metadata(),
+          deadline(UNARY_DEADLINE_MS),
+          done,
+        ),
+      );
+    }
+
+    if (stopsBefore('unmasking') || stopsBefore('consistency-check'))
+      return { ...dropped(), uploadSha256 };
+    const request = await this.await<UnmaskingRequest>('AwaitUnmasking', (done) =>
+      this.secagg.awaitUnmasking(
+        { roundId },
+        new grpc.Metadata(),
+        deadline(AWAIT_DEADLINE_MS),
+        done,
+      ),
+    );
+    progress({ step: 'unmasking' });
+    const answer = unmaskToWire(roundId, client.unmask(unmaskingRequestFromWire(request)));
+    await this.write('Unmask', (done) =>
+      this.secagg.unmask(answer, new grpc.Metadata(), deadline(UNARY_DEADLINE_MS), done),
+    );
+
+    if (options.waitForResult === false) return { round, uploadSha256, included: true };
+    progress({ step: 'waiting-for-result' });
+    const finished = await this.waitForResult(roundId);
+    if (finished.phase === Phase.PHASE_ABORTED)
+      throw new RoundAbortedError('WatchRound', finished.abortReason);
+    progress({ step: 'done' });
+    return { round: finished, uploadSha256, included: finished.included.includes(me.index) };
+  }
+
+  /** A write that may be retried: ALREADY_EXISTS on a retry means the first try was accepted. */
+  private write<T>(
+    step: string,
+    call: (done: (error: grpc.ServiceError | null, value?: T) => void) => void,
+  ): Promise<void> {
+    return withRetry(step, this.retry, async (attemptNumber) => {
+      try {
+        await unary<T>(call);
+      } catch (error) {
+        if (attemptNumber > 1 && isServiceError(error) && error.code === status.ALREADY_EXISTS)
+          return;
+        throw error;
+      }
+    });
+  }
+
+  private await<T>(
+    step: string,
+    call: (done: (error: grpc.ServiceError | null, value?: T) => void) => void,
+  ): Promise<T> {
+    return withRetry(step, this.retry, () => unary<T>(call));
+  }
+
+  /** Client-streaming upload in 1 MiB chunks, honouring backpressure; retried whole on failure. */
+  private upload(
+    roundId: string,
+    masked: Uint32Array,
+    progress: (p: Progress) => void,
+  ): Promise<Uint8Array> {
+    const bytes = Buffer.from(masked.buffer, masked.byteOffset, masked.byteLength);
+    const localSha256 = new Uint8Array(createHash('sha256').update(bytes).digest());
+    return withRetry('UploadMaskedInput', this.retry, async (attemptNumber) => {
+      try {
+        const receipt = await new Promise<UploadReceipt>((resolve, reject) => {
+          const stream = this.secagg.uploadMaskedInput(
+            new grpc.Metadata(),
+            deadline(AWAIT_DEADLINE_MS),
+            (error, value) => (error ? reject(error) : resolve(value!)),
+          );
+          const send = async () => {
+            stream.write({
+              content: { $case: 'header', value: { roundId, words: masked.length } },
+            });
+            for (let offset = 0; offset < bytes.length; offset += CHUNK_WORDS * 4) {
+              const data = bytes.subarray(offset, Math.min(bytes.length, offset + CHUNK_WORDS * 4));
+              if (!stream.write({ content: { $case: 'data', value: data } })) {
+                await new Promise<void>((drained) => stream.once('drain', drained));
+              }
+              progress({
+                step: 'masked-input',
+                bytesSent: offset + data.length,
+                totalBytes: bytes.length,
+              });
+            }
+            stream.end();
+          };
+          send().catch(reject);
+        });
+        if (!Buffer.from(receipt.sha256).equals(Buffer.from(localSha256))) {
+          throw new VeilsumError(
+            'UploadMaskedInput',
+            status.DATA_LOSS,
+            'the coordinator hashed different bytes than were sent',
+          );
+        }
+        return localSha256;
+      } catch (error) {
+        if (attemptNumber > 1 && isServiceError(error) && error.code === status.ALREADY_EXISTS)
+          return localSha256;
+        throw error;
+      }
+    });
+  }
+}
+
+function deadline(ms: number): Partial<grpc.CallOptions> {
+  return { deadline: Date.now() + ms };
+}
+
+function unary<T>(
+  call: (done: (error: grpc.ServiceError | null, value?: T) => void) => void,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) =>
+    call((error, value) => (error ? reject(error) : resolve(value as T))),
+  );
+}

@@ -1,0 +1,61 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The coordinator's one configuration file (JSON). Relative paths are resolved against the
+ * file's folder, so a config and its certificates can move together.
+ */
+const address = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7443');
+
+export const coordinatorConfigSchema = z.object({
+  listen: address.default('127.0.0.1:7443'),
+  dataDir: z.string().min(1),
+  tls: z.object({
+    caCertificate: z.string().min(1),
+    certificate: z.string().min(1),
+    privateKey: z.string().min(1),
+  }),
+  /** Every member that may take part in rounds: id (= certificate subject O) and certificate. */
+  members: z
+    .array(z.object({ id: z.string().min(1), certificate: z.string().min(1) }))
+    .min(1, 'list at least one member'),
+  /** Certificate subject O values allowed to open rounds. */
+  admins: z.array(z.string().min(1)).default(['veilsum-admin']),
+  /** Prometheus metrics over plain HTTP on this address (loopback by default). */
+  metricsListen: address.optional(),
+  logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /** Threads that expand masks during unmasking. */
+  maskThreads: z.number().int().min(1).max(64).default(2),
+});
+
+export type CoordinatorConfig = z.infer<typeof coordinatorConfigSchema>;
+
+export function loadCoordinatorConfig(path: string): CoordinatorConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new Error(`cannot read coordinator config ${path}: ${(error as Error).message}`);
+  }
+  const parsed = coordinatorConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map(
+      (issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`,
+    );
+    throw new Error(`invalid coordinator config ${path}:\n  ${problems.join('\n  ')}`);
+  }
+  const base = dirname(resolve(path));
+  const at = (file: string) => resolve(base, file);
+  const config = parsed.data;
+  return {
+    ...config,
+    dataDir: at(config.dataDir),
+    tls: {
+      caCertificate: at(config.tls.caCertificate),
+      certificate: at(config.tls.certificate),
+      privateKey: at(config.tls.privateKey),
+    },
+    members: config.members.map((member) => ({ ...member, certificate: at(member.certificate) })),
+  };
+}

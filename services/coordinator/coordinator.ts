@@ -1,0 +1,567 @@
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  createReadStream,
+  existsSync,
+  openSync,
+  readFileSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import type { Server as HttpServer } from 'node:http';
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { pino, type Logger } from 'pino';
+import {
+  RoundAdminServiceService,
+  RoundParams,
+  type RoundAdminServiceServer,
+  type Round,
+} from '../../proto/gen/veilsum/v1/round.ts';
+import {
+  SecAggServiceService,
+  type SecAggServiceServer,
+  type UploadChunk,
+} from '../../proto/gen/veilsum/v1/secagg.ts';
+import {
+  keysBroadcastToWire,
+  sharesDeliveryToWire,
+  unmaskingRequestToWire,
+} from '../../proto/secagg-wire.ts';
+import { MaskPool } from '../compute/mask-pool.ts';
+import {
+  alreadyExists,
+  invalidArgument,
+  notFound,
+  permissionDenied,
+  RequestError,
+  toServiceError,
+  unauthenticated,
+} from '../common/grpc-errors.ts';
+import type { CoordinatorConfig } from './config.ts';
+import { loadMemberDirectory, type Member } from './member-directory.ts';
+import { CoordinatorMetrics } from './metrics.ts';
+import { resolveRoundParams, roundId as makeRoundId } from './round-params.ts';
+import { inlineCombiner, RoundRuntime, type RoundStatus } from './round-runtime.ts';
+import { PersistenceError, RoundStore } from './round-store.ts';
+
+/** Any server call: all expose the TLS peer's certificate. */
+type AuthenticatedCall = Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getAuthContext'>;
+
+const MAX_CHUNK_BYTES = 1 << 20;
+const AGGREGATE_CHUNK_BYTES = 1 << 20;
+
+interface Caller {
+  readonly organisation: string;
+}
+
+/**
+ * The coordinator process: the two gRPC services over mTLS, gRPC health, Prometheus metrics,
+ * and the rounds (restored from the store at start).
+ */
+export class Coordinator {
+  readonly logger: Logger;
+  readonly metrics = new CoordinatorMetrics();
+  private readonly config: CoordinatorConfig;
+  private readonly store: RoundStore;
+  private readonly members: Map<string, Member>;
+  private readonly rounds = new Map<string, RoundRuntime>();
+  private readonly watchers = new Map<string, Set<(round: Round) => void>>();
+  private readonly server = new grpc.Server({
+    'grpc.max_receive_message_length': 4 * 1024 * 1024,
+  });
+  private readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
+  private pool: MaskPool | undefined;
+  private metricsServer: HttpServer | undefined;
+  private boundPort = 0;
+
+  constructor(config: CoordinatorConfig, logger?: Logger) {
+    this.config = config;
+    this.logger = logger ?? pino({ level: config.logLevel, base: { service: 'coordinator' } });
+    this.members = loadMemberDirectory(config.members);
+    this.store = new RoundStore(config.dataDir);
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  async start(): Promise<void> {
+    this.pool = this.config.maskThreads > 1 ? new MaskPool(this.config.maskThreads) : undefined;
+    for (const row of this.store.rounds()) {
+      const runtime = RoundRuntime.restore(row, this.runtimeDependencies());
+      this.rounds.set(row.roundId, runtime);
+      this.logger.info(
+        { event: 'round-restored', round: row.roundId, phase: runtime.phase },
+        'round restored',
+      );
+    }
+    this.updatePhaseGauge();
+    this.server.addService(RoundAdminServiceService, this.adminService());
+    this.server.addService(SecAggServiceService, this.secAggService());
+    this.health.addToServer(this.server);
+    const credentials = grpc.ServerCredentials.createSsl(
+      readFileSync(this.config.tls.caCertificate),
+      [
+        {
+          cert_chain: readFileSync(this.config.tls.certificate),
+          private_key: readFileSync(this.config.tls.privateKey),
+        },
+      ],
+      true,
+    );
+    this.boundPort = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync(this.config.listen, credentials, (error, port) =>
+        error ? reject(error) : resolve(port),
+      ),
+    );
+    if (this.config.metricsListen)
+      this.metricsServer = await this.metrics.serve(this.config.metricsListen);
+    this.health.setStatus('', 'SERVING');
+    this.logger.info(
+      {
+        event: 'started',
+        listen: this.config.listen,
+        port: this.boundPort,
+        rounds: this.rounds.size,
+      },
+      'coordinator started',
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.health.setStatus('', 'NOT_SERVING');
+    for (const runtime of this.rounds.values()) runtime.stop();
+    await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    this.metricsServer?.close();
+    await this.pool?.close();
+    this.store.close();
+  }
+
+  // ── services ─────────────────────────────────────────────────────────────────────────────
+
+  private adminService(): RoundAdminServiceServer {
+    return {
+      openRound: this.unary('OpenRound', (call) => {
+        this.requireAdmin(call);
+        const resolved = resolveRoundParams(call.request.params, new Set(this.members.keys()));
+        const { params } = resolved;
+        if (this.store.hasRound(params.modelId, params.roundNumber)) {
+          throw alreadyExists(
+            `round ${params.roundNumber} of model ${params.modelId} was already opened`,
+          );
+        }
+        const id = makeRoundId(params.modelId, params.roundNumber);
+        const roster = params.members.map((memberId, i) => ({
+          memberId,
+          index: i + 1,
+          identityKey: Buffer.from(this.members.get(memberId)!.identityKey).toString('hex'),
+        }));
+        const runtime = RoundRuntime.open(
+          {
+            roundId: id,
+            modelId: params.modelId,
+            roundNumber: params.roundNumber,
+            params: RoundParams.encode(params).finish(),
+            graphSeed: new Uint8Array(randomBytes(32)),
+            roster: JSON.stringify(roster),
+            openedAt: Date.now(),
+          },
+          this.runtimeDependencies(),
+        );
+        this.rounds.set(id, runtime);
+        this.updatePhaseGauge();
+        this.logger.info(
+          {
+            event: 'round-opened',
+            round: id,
+            members: params.members.length,
+            dimension: params.dimension,
+            degree: params.degree,
+            threshold: params.threshold,
+          },
+          'round opened',
+        );
+        return runtime.snapshot();
+      }),
+      getRound: this.unary('GetRound', (call) => {
+        this.requireCaller(call);
+        return this.round(call.request.roundId).snapshot();
+      }),
+      listRounds: this.unary('ListRounds', (call) => {
+        this.requireCaller(call);
+        const rounds = [...this.rounds.values()]
+          .filter(
+            (runtime) => !call.request.modelId || runtime.params.modelId === call.request.modelId,
+          )
+          .map((runtime) => runtime.snapshot());
+        return { rounds };
+      }),
+      watchRound: (call) => {
+        try {
+          this.requireCaller(call);
+          const runtime = this.round(call.request.roundId);
+          const send = (round: Round) => {
+            call.write(round);
+            if (runtime.isSettled()) {
+              this.watchers.get(runtime.id)?.delete(send);
+              call.end();
+            }
+          };
+          let set = this.watchers.get(runtime.id);
+          if (set === undefined) this.watchers.set(runtime.id, (set = new Set()));
+          set.add(send);
+          call.on('cancelled', () => set.delete(send));
+          send(runtime.snapshot());
+          this.metrics.requests.inc({ method: 'WatchRound', code: 'OK' });
+        } catch (error) {
+          this.fail('WatchRound', error, (e) =>
+            call.destroy(Object.assign(new Error(e.details), e)),
+          );
+        }
+      },
+      getAggregate: (call) => {
+        try {
+          this.requireCaller(call);
+          const runtime = this.round(call.request.roundId);
+          if (runtime.phase !== 'done') {
+            throw new RequestError(
+              grpc.status.FAILED_PRECONDITION,
+              `round ${runtime.id} is in phase ${runtime.phase}, not done`,
+            );
+          }
+          let offsetWords = 0;
+          const stream = createReadStream(this.store.aggregatePath(runtime.id), {
+            highWaterMark: AGGREGATE_CHUNK_BYTES,
+          });
+          stream.on('data', (data) => {
+            const chunk = data as Buffer;
+            if (!call.write({ offsetWords, data: chunk })) {
+              stream.pause();
+              call.once('drain', () => stream.resume());
+            }
+            offsetWords += chunk.length / 4;
+          });
+          stream.on('end', () => call.end());
+          stream.on('error', (error) =>
+            this.fail('GetAggregate', error, (e) =>
+              call.destroy(Object.assign(new Error(e.details), e)),
+            ),
+          );
+          this.metrics.requests.inc({ method: 'GetAggregate', code: 'OK' });
+        } catch (error) {
+          this.fail('GetAggregate', error, (e) =>
+            call.destroy(Object.assign(new Error(e.details), e)),
+          );
+        }
+      },
+    };
+  }
+
+  private secAggService(): SecAggServiceServer {
+    return {
+      advertiseKeys: this.unary('AdvertiseKeys', (call) => {
+        const { runtime, index } = this.participant(call, call.request.roundId);
+        runtime.advertiseKeys(index, call.request);
+        return { roundId: runtime.id };
+      }),
+      awaitKeys: this.awaiting('AwaitKeys', 'share-keys', (runtime, index) =>
+        keysBroadcastToWire(runtime.keysFor(index)),
+      ),
+      shareKeys: this.unary('ShareKeys', (call) => {
+        const { runtime, index } = this.participant(call, call.request.roundId);
+        runtime.shareKeys(index, call.request);
+        return { roundId: runtime.id };
+      }),
+      awaitShares: this.awaiting('AwaitShares', 'masked-input', (runtime, index) =>
+        sharesDeliveryToWire(runtime.sharesFor(index)),
+      ),
+      uploadMaskedInput: (call, callback) => this.receiveUpload(call, callback),
+      awaitConsistencyCheck: this.awaiting(
+        'AwaitConsistencyCheck',
+        'consistency-check',
+        (runtime, index) => ({
+          survivors: [...runtime.consistencyCheckFor(index).survivors],
+        }),
+      ),
+      signSurvivors: this.unary('SignSurvivors', (call) => {
+        const { runtime, index } = this.participant(call, call.request.roundId);
+        runtime.signSurvivors(index, call.request);
+        return { roundId: runtime.id };
+      }),
+      awaitUnmasking: this.awaiting('AwaitUnmasking', 'unmasking', (runtime, index) =>
+        unmaskingRequestToWire(runtime.unmaskingRequestFor(index)),
+      ),
+      unmask: this.unary('Unmask', (call) => {
+        const { runtime, index } = this.participant(call, call.request.roundId);
+        runtime.unmask(index, call.request);
+        return { roundId: runtime.id };
+      }),
+    };
+  }
+
+  /**
+   * Streams an upload into a temporary file (memory stays O(chunk)), hashing as it goes; only a
+   * complete upload of exactly d words is accepted into the round, and only then made durable.
+   * Anything else is answered INVALID_ARGUMENT and leaves nothing behind.
+   */
+  private receiveUpload(
+    call: grpc.ServerReadableStream<UploadChunk, unknown>,
+    callback: grpc.sendUnaryData<{ roundId: string; words: number; sha256: Buffer }>,
+  ): void {
+    let runtime: RoundRuntime | undefined;
+    let index = 0;
+    let file: number | undefined;
+    let temporaryPath = '';
+    let received = 0;
+    let settled = false;
+    const hash = createHash('sha256');
+    const cleanUp = () => {
+      if (file !== undefined) closeSync(file);
+      file = undefined;
+      if (temporaryPath) RoundRuntime.discard(temporaryPath);
+    };
+    const reject = (error: unknown) => {
+      if (settled) return;
+      settled = true;
+      cleanUp();
+      this.fail('UploadMaskedInput', error, (e) => callback(e));
+    };
+    call.on('data', (chunk: UploadChunk) => {
+      if (settled) return;
+      try {
+        const content = chunk.content;
+        if (content?.$case === 'header') {
+          if (runtime !== undefined)
+            throw invalidArgument('the upload stream carries a second header');
+          ({ runtime, index } = this.participant(call, content.value.roundId));
+          runtime.checkUploadAllowed(index, content.value.words);
+          temporaryPath = join(
+            this.store.roundDirectory(runtime.id),
+            `upload-${index}.${randomBytes(6).toString('hex')}.partial`,
+          );
+          file = openSync(temporaryPath, 'wx', 0o600);
+          return;
+        }
+        if (runtime === undefined || file === undefined)
+          throw invalidArgument('the upload stream must start with a header');
+        if (content?.$case !== 'data') throw invalidArgument('an upload chunk must carry data');
+        const data = content.value;
+        if (data.length > MAX_CHUNK_BYTES) {
+          throw invalidArgument(`chunk of ${data.length} bytes exceeds the 1 MiB chunk limit`);
+        }
+        if (received + data.length > runtime.dimension * 4) {
+          throw invalidArgument(
+            `upload is longer than the round length of ${runtime.dimension} words (${runtime.dimension * 4} bytes)`,
+          );
+        }
+        writeSync(file, data);
+        hash.update(data);
+        received += data.length;
+      } catch (error) {
+        reject(error);
+      }
+    });
+    call.on('end', () => {
+      if (settled) return;
+      try {
+        if (runtime === undefined || file === undefined)
+          throw invalidArgument('empty upload stream: send a header and the data');
+        if (received !== runtime.dimension * 4) {
+          throw invalidArgument(
+            `upload is truncated: ${received} of ${runtime.dimension * 4} bytes arrived; nothing was stored`,
+          );
+        }
+        closeSync(file);
+        file = undefined;
+        const digest = new Uint8Array(hash.digest());
+        runtime.acceptUpload(index, temporaryPath, digest);
+        temporaryPath = '';
+        settled = true;
+        this.metrics.uploadBytes.inc(received);
+        this.metrics.requests.inc({ method: 'UploadMaskedInput', code: 'OK' });
+        this.logger.info(
+          {
+            event: 'upload-accepted',
+            round: runtime.id,
+            member: index,
+            bytes: received,
+            sha256: Buffer.from(digest).toString('hex'),
+          },
+          'upload accepted',
+        );
+        callback(null, {
+          roundId: runtime.id,
+          words: runtime.dimension,
+          sha256: Buffer.from(digest),
+        });
+      } catch (error) {
+        reject(error);
+      }
+    });
+    call.on('cancelled', () => {
+      settled = true;
+      cleanUp();
+    });
+    call.on('error', () => {
+      settled = true;
+      cleanUp();
+    });
+  }
+
+  // ── plumbing ─────────────────────────────────────────────────────────────────────────────
+
+  private unary<Request, Response>(
+    method: string,
+    handler: (call: grpc.ServerUnaryCall<Request, Response>) => Response,
+  ): grpc.handleUnaryCall<Request, Response> {
+    return (call, callback) => {
+      try {
+        const response = handler(call);
+        this.metrics.requests.inc({ method, code: 'OK' });
+        callback(null, response);
+      } catch (error) {
+        this.fail(method, error, (e) => callback(e));
+      }
+    };
+  }
+
+  private awaiting<Response>(
+    method: string,
+    phase: RoundStatus,
+    answer: (runtime: RoundRuntime, index: number) => Response,
+  ): grpc.handleUnaryCall<{ roundId: string }, Response> {
+    return (call, callback) => {
+      const controller = new AbortController();
+      call.on('cancelled', () => controller.abort());
+      let participant: { runtime: RoundRuntime; index: number };
+      try {
+        participant = this.participant(call, call.request.roundId);
+      } catch (error) {
+        this.fail(method, error, (e) => callback(e));
+        return;
+      }
+      participant.runtime
+        .waitForPhase(phase, controller.signal)
+        .then(() => {
+          const response = answer(participant.runtime, participant.index);
+          this.metrics.requests.inc({ method, code: 'OK' });
+          callback(null, response);
+        })
+        .catch((error: unknown) => this.fail(method, error, (e) => callback(e)));
+    };
+  }
+
+  private fail(method: string, error: unknown, send: (error: grpc.ServiceError) => void): void {
+    if (error instanceof PersistenceError) {
+      // The in-memory round is ahead of the disk: restart from the log rather than serve it.
+      this.logger.fatal(
+        { event: 'persistence-failed', method, reason: error.message },
+        'cannot persist; exiting',
+      );
+      process.exit(70);
+    }
+    const serviceError = toServiceError(error);
+    this.metrics.requests.inc({ method, code: grpc.status[serviceError.code] });
+    const log = serviceError.code === grpc.status.INTERNAL ? 'error' : 'warn';
+    this.logger[log](
+      {
+        event: 'request-rejected',
+        method,
+        code: grpc.status[serviceError.code],
+        reason: serviceError.details,
+        ...(log === 'error' ? { err: error } : {}),
+      },
+      'request rejected',
+    );
+    send(Object.assign(new Error(serviceError.details), serviceError) as grpc.ServiceError);
+  }
+
+  private callerOf(call: AuthenticatedCall): Caller {
+    const subject = call.getAuthContext().sslPeerCertificate?.subject as unknown as
+      Record<string, string | string[]> | undefined;
+    const organisation = subject?.O;
+    if (typeof organisation !== 'string' || organisation.length === 0) {
+      throw unauthenticated(
+        'the client certificate carries no organisation (subject O); use a certificate issued by the consortium CA',
+      );
+    }
+    return { organisation };
+  }
+
+  private requireCaller(call: AuthenticatedCall): Caller {
+    const caller = this.callerOf(call);
+    if (
+      !this.members.has(caller.organisation) &&
+      !this.config.admins.includes(caller.organisation)
+    ) {
+      throw permissionDenied(
+        `organisation ${caller.organisation} is neither a member nor an administrator of this coordinator`,
+      );
+    }
+    return caller;
+  }
+
+  private requireAdmin(call: AuthenticatedCall): void {
+    const caller = this.callerOf(call);
+    if (!this.config.admins.includes(caller.organisation)) {
+      throw permissionDenied(
+        `organisation ${caller.organisation} may not open rounds; administrators are: ${this.config.admins.join(', ')}`,
+      );
+    }
+  }
+
+  private round(id: string): RoundRuntime {
+    const runtime = this.rounds.get(id);
+    if (runtime === undefined)
+      throw notFound(`round "${id}" does not exist; list rounds with veilsum round list`);
+    return runtime;
+  }
+
+  private participant(
+    call: AuthenticatedCall,
+    roundId: string,
+  ): { runtime: RoundRuntime; index: number } {
+    const caller = this.callerOf(call);
+    const runtime = this.round(roundId);
+    const index = runtime.indexOf(caller.organisation);
+    if (index === undefined) {
+      throw permissionDenied(
+        `organisation ${caller.organisation} is not a member of round ${runtime.id}`,
+      );
+    }
+    return { runtime, index };
+  }
+
+  private runtimeDependencies() {
+    return {
+      store: this.store,
+      logger: this.logger,
+      combine: this.pool
+        ? (jobs: Parameters<MaskPool['combine']>[0], d: number) => this.pool!.combine(jobs, d)
+        : inlineCombiner,
+      now: () => Date.now(),
+      onChange: (runtime: RoundRuntime) => {
+        const watchers = this.watchers.get(runtime.id);
+        if (watchers && watchers.size > 0) {
+          const snapshot = runtime.snapshot();
+          for (const send of [...watchers]) send(snapshot);
+        }
+        if (runtime.phase === 'done')
+          this.metrics.roundSeconds.observe((Date.now() - runtime.openedAt) / 1000);
+        this.updatePhaseGauge();
+      },
+    };
+  }
+
+  private updatePhaseGauge(): void {
+    this.metrics.roundsByPhase.reset();
+    for (const runtime of this.rounds.values())
+      this.metrics.roundsByPhase.inc({ phase: runtime.phase });
+  }
+
+  /** True if the aggregate of a finished round is on disk (used by tests and the CLI). */
+  hasAggregate(roundId: string): boolean {
+    return existsSync(this.store.aggregatePath(roundId));
+  }
+}

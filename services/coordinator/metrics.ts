@@ -1,0 +1,52 @@
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Prometheus metrics of one coordinator process. No labels carry member data beyond ids. */
+export class CoordinatorMetrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: 'veilsum_requests_total',
+    help: 'gRPC requests by method and resulting status code',
+    labelNames: ['method', 'code'] as const,
+    registers: [this.registry],
+  });
+  readonly uploadBytes = new Counter({
+    name: 'veilsum_upload_bytes_total',
+    help: 'Bytes of masked input accepted',
+    registers: [this.registry],
+  });
+  readonly roundsByPhase = new Gauge({
+    name: 'veilsum_rounds',
+    help: 'Rounds known to this coordinator, by phase',
+    labelNames: ['phase'] as const,
+    registers: [this.registry],
+  });
+  readonly roundSeconds = new Histogram({
+    name: 'veilsum_round_duration_seconds',
+    help: 'Open-to-done time of finished rounds',
+    buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 1800],
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'veilsum_process_' });
+  }
+
+  async serve(listen: string): Promise<Server> {
+    const [host, port] = listen.split(':') as [string, string];
+    const server = createServer((request, response) => {
+      if (request.url !== '/metrics') {
+        response.writeHead(404).end('metrics are at /metrics\n');
+        return;
+      }
+      this.registry
+        .metrics()
+        .then((body) =>
+          response.writeHead(200, { 'content-type': this.registry.contentType }).end(body),
+        )
+        .catch((error: Error) => response.writeHead(500).end(error.message));
+    });
+    await new Promise<void>((resolve) => server.listen(Number(port), host, resolve));
+    return server;
+  }
+}
