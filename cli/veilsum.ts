@@ -1,5 +1,9 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
+import { coordinatorCommand } from './commands/coordinator.ts';
+import { pkiCommand } from './commands/pki.ts';
+import { roundCommand } from './commands/round.ts';
+import { submitCommand } from './commands/submit.ts';
 import { runDemo } from './demo/run-demo.ts';
 
 const integer = (value: string): number => {
@@ -65,4 +69,12 @@ program
     }
   });
 
-program.parse();
+program.addCommand(pkiCommand());
+program.addCommand(coordinatorCommand());
+program.addCommand(roundCommand());
+program.addCommand(submitCommand());
+
+program.parseAsync().catch((error: unknown) => {
+  console.error(`veilsum: ${(error as Error).message}`);
+  process.exitCode = 1;
+});

@@ -65,6 +65,8 @@ export interface ParticipateOptions {
   readonly random?: RandomSource;
   /** Test hook: go silent before this phase, as a crashed or disconnected client would. */
   readonly dropBefore?: DropoutPhase;
+  /** Test hook: a slow client, waiting this long before it uploads its masked input. */
+  readonly delayUploadMs?: number;
   /** Wait for the round's result after unmasking (default true). */
   readonly waitForResult?: boolean;
 }
@@ -315,6 +317,8 @@ export class VeilsumClient {
       input,
       combineMasks(jobs, input.length, nativeCurve25519),
     ).maskedInput;
+    if (options.delayUploadMs)
+      await new Promise((resolve) => setTimeout(resolve, options.delayUploadMs));
     const uploadSha256 = await this.upload(roundId, masked, progress);
 
     if (params.adversary === 2) {

@@ -1,0 +1,87 @@
+import { writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { Command } from '@commander-js/extra-typings';
+import { createDevPki } from '../../services/pki/dev-ca.ts';
+
+const ADMIN_ID = 'veilsum-admin';
+
+export function pkiCommand(): Command {
+  const pki = new Command('pki').description('Certificates for a development consortium');
+  pki
+    .command('init')
+    .description(
+      'Create a development CA, a coordinator certificate, one certificate per member, and ready-to-use configs',
+    )
+    .requiredOption(
+      '--members <ids>',
+      'comma-separated member ids (each becomes a certificate subject O)',
+    )
+    .option('--dir <path>', 'output folder', '.veilsum')
+    .option(
+      '--listen <host:port>',
+      'coordinator address written into the configs',
+      '127.0.0.1:7443',
+    )
+    .option('--json', 'print the created files as JSON')
+    .action(async (options) => {
+      const members = options.members
+        .split(',')
+        .map((id) => id.trim())
+        .filter(Boolean);
+      const directory = resolve(options.dir);
+      const created = await createDevPki(directory, [...members, ADMIN_ID]);
+      const relative = (path: string) => basename(path);
+      const coordinatorConfig = {
+        listen: options.listen,
+        dataDir: 'coordinator-data',
+        tls: {
+          caCertificate: relative(created.caCertificatePath),
+          certificate: relative(created.server.certificatePath),
+          privateKey: relative(created.server.privateKeyPath),
+        },
+        members: members.map((id) => ({
+          id,
+          certificate: relative(created.members[id]!.certificatePath),
+        })),
+        admins: [ADMIN_ID],
+      };
+      writeFileSync(
+        join(directory, 'coordinator.json'),
+        JSON.stringify(coordinatorConfig, null, 2) + '\n',
+      );
+      const profiles: Record<string, string> = {};
+      for (const id of [...members, ADMIN_ID]) {
+        const path = join(directory, `profile-${id}.json`);
+        const identity = created.members[id]!;
+        writeFileSync(
+          path,
+          JSON.stringify(
+            {
+              address: options.listen,
+              caCertificate: relative(created.caCertificatePath),
+              certificate: relative(identity.certificatePath),
+              privateKey: relative(identity.privateKeyPath),
+            },
+            null,
+            2,
+          ) + '\n',
+        );
+        profiles[id] = path;
+      }
+      const summary = {
+        directory,
+        coordinatorConfig: join(directory, 'coordinator.json'),
+        profiles,
+      };
+      if (options.json) console.log(JSON.stringify(summary));
+      else {
+        console.log(`development PKI in ${directory}`);
+        console.log(`  coordinator config: ${summary.coordinatorConfig}`);
+        for (const [id, path] of Object.entries(profiles)) console.log(`  profile ${id}: ${path}`);
+        console.log(
+          'These keys are for development only. A bank brings its own CA: see README, "Bring your own PKI".',
+        );
+      }
+    });
+  return pki;
+}

@@ -1,0 +1,199 @@
+import { Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
+import {
+  Adversary,
+  Mode,
+  Phase,
+  phaseToJSON,
+  type Round,
+} from '../../proto/gen/veilsum/v1/round.ts';
+import { loadProfile } from '../../sdk/profile.ts';
+import { VeilsumClient } from '../../sdk/veilsum-client.ts';
+
+export const positiveInteger = (value: string): number => {
+  const parsed = Number(value);
+  if (!Number.isSafeInteger(parsed) || parsed < 0)
+    throw new InvalidArgumentError('expected a non-negative integer');
+  return parsed;
+};
+const fraction = (value: string): number => {
+  const parsed = Number(value);
+  if (!(parsed >= 0 && parsed < 1)) throw new InvalidArgumentError('expected a number in [0, 1)');
+  return parsed;
+};
+const positiveNumber = (value: string): number => {
+  const parsed = Number(value);
+  if (!(parsed > 0 && Number.isFinite(parsed)))
+    throw new InvalidArgumentError('expected a positive number');
+  return parsed;
+};
+
+export function phaseName(phase: Phase): string {
+  return phaseToJSON(phase)
+    .replace(/^PHASE_/, '')
+    .toLowerCase()
+    .replace(/_/g, '-');
+}
+
+/** JSON-friendly view of a round (bytes as hex). */
+export function roundSummary(round: Round) {
+  return {
+    roundId: round.roundId,
+    phase: phaseName(round.phase),
+    modelId: round.params?.modelId,
+    roundNumber: round.params?.roundNumber,
+    dimension: round.params?.dimension,
+    members: round.roster.map((member) => member.memberId),
+    degree: round.params?.degree,
+    threshold: round.params?.threshold,
+    paramsHash: Buffer.from(round.paramsHash).toString('hex'),
+    phaseDeadline: round.phaseDeadlineMs ? new Date(round.phaseDeadlineMs).toISOString() : null,
+    counts: {
+      advertised: round.advertised.length,
+      shared: round.shared.length,
+      masked: round.masked.length,
+      signed: round.signed.length,
+      unmasked: round.unmasked.length,
+    },
+    included: round.included.map((index) => round.roster[index - 1]?.memberId ?? String(index)),
+    aggregateSha256: round.aggregateSha256.length
+      ? Buffer.from(round.aggregateSha256).toString('hex')
+      : null,
+    abortReason: round.abortReason || null,
+  };
+}
+
+function printRound(round: Round, json: boolean | undefined): void {
+  const summary = roundSummary(round);
+  if (json) {
+    console.log(JSON.stringify(summary));
+    return;
+  }
+  console.log(`${summary.roundId}  ${summary.phase}`);
+  console.log(
+    `  members ${summary.members.length}, dimension ${summary.dimension}, degree ${summary.degree}, threshold ${summary.threshold}`,
+  );
+  const c = summary.counts;
+  console.log(
+    `  advertised ${c.advertised}, shared ${c.shared}, masked ${c.masked}, signed ${c.signed}, unmasked ${c.unmasked}`,
+  );
+  if (summary.phaseDeadline) console.log(`  phase deadline ${summary.phaseDeadline}`);
+  if (summary.aggregateSha256)
+    console.log(
+      `  included ${summary.included.join(', ')}\n  aggregate sha256 ${summary.aggregateSha256}`,
+    );
+  if (summary.abortReason) console.log(`  aborted: ${summary.abortReason}`);
+}
+
+export function roundCommand(): Command {
+  const round = new Command('round').description('Open and inspect rounds');
+  round
+    .command('open')
+    .description('Open a SecAgg+ round (administrators only)')
+    .requiredOption('--profile <path>', 'connection profile of an administrator')
+    .requiredOption('--model <id>', 'model id')
+    .requiredOption('--round <n>', 'round number', positiveInteger)
+    .requiredOption('--dim <d>', 'update length', positiveInteger)
+    .requiredOption('--members <ids>', 'comma-separated member ids, in index order')
+    .option('--threshold <t>', 'Shamir threshold (0: from the threat model)', positiveInteger, 0)
+    .option(
+      '--degree <k>',
+      'neighbours per client (0: from the threat model; members-1: complete graph)',
+      positiveInteger,
+      0,
+    )
+    .addOption(
+      new Option('--adversary <model>', 'server threat model')
+        .choices(['semi-honest', 'semi-malicious'] as const)
+        .default('semi-malicious' as const),
+    )
+    .option(
+      '--corruption-rate <γ>',
+      'assumed corrupt fraction, for choosing k and t',
+      fraction,
+      0.1,
+    )
+    .option('--dropout-rate <δ>', 'expected dropout fraction, for choosing k and t', fraction, 0.1)
+    .option('--clip <c>', 'clip updates to [-c, c]', positiveNumber, 1)
+    .option('--level-bits <b>', 'quantization levels 2^b - 1', positiveInteger, 16)
+    .option('--modulus-bits <b>', 'sum modulo 2^b', positiveInteger, 32)
+    .option('--deadline-ms <ms>', 'deadline of every phase', positiveInteger, 60_000)
+    .option('--json', 'print JSON')
+    .action(async (options) => {
+      const client = VeilsumClient.connect(loadProfile(options.profile));
+      try {
+        const members = options.members
+          .split(',')
+          .map((id) => id.trim())
+          .filter(Boolean);
+        const deadline = options.deadlineMs;
+        const opened = await client.openRound({
+          modelId: options.model,
+          roundNumber: options.round,
+          mode: Mode.MODE_SECAGG,
+          dimension: options.dim,
+          quantization: {
+            clipRange: options.clip,
+            levelBits: options.levelBits,
+            modulusBits: options.modulusBits,
+          },
+          threshold: options.threshold,
+          degree: options.degree,
+          adversary:
+            options.adversary === 'semi-honest'
+              ? Adversary.ADVERSARY_SEMI_HONEST
+              : Adversary.ADVERSARY_SEMI_MALICIOUS,
+          members,
+          deadlines: {
+            advertiseKeysMs: deadline,
+            shareKeysMs: deadline,
+            maskedInputMs: deadline,
+            consistencyCheckMs: deadline,
+            unmaskingMs: deadline,
+          },
+          corruptionRate: options.corruptionRate,
+          dropoutRate: options.dropoutRate,
+        });
+        printRound(opened, options.json);
+      } finally {
+        client.close();
+      }
+    });
+  round
+    .command('status')
+    .description('Show one round')
+    .argument('<round-id>')
+    .requiredOption('--profile <path>', 'connection profile')
+    .option('--watch', 'follow the round until it is done')
+    .option('--json', 'print JSON')
+    .action(async (roundId, options) => {
+      const client = VeilsumClient.connect(loadProfile(options.profile));
+      try {
+        if (options.watch)
+          for await (const update of client.watchRound(roundId)) printRound(update, options.json);
+        else printRound(await client.getRound(roundId), options.json);
+      } finally {
+        client.close();
+      }
+    });
+  round
+    .command('list')
+    .description('List rounds')
+    .requiredOption('--profile <path>', 'connection profile')
+    .option('--model <id>', 'only this model')
+    .option('--json', 'print JSON')
+    .action(async (options) => {
+      const client = VeilsumClient.connect(loadProfile(options.profile));
+      try {
+        const rounds = await client.listRounds(options.model ?? '');
+        if (options.json) console.log(JSON.stringify(rounds.map(roundSummary)));
+        else
+          for (const round of rounds)
+            console.log(
+              `${round.roundId}  ${phaseName(round.phase)}  included ${round.included.length}/${round.roster.length}`,
+            );
+      } finally {
+        client.close();
+      }
+    });
+  return round;
+}

@@ -1,0 +1,92 @@
+import { Command, Option } from '@commander-js/extra-typings';
+import { SingleBar, Presets } from 'cli-progress';
+import type { DropoutPhase } from '../../crypto/secagg/simulation.ts';
+import { loadProfile } from '../../sdk/profile.ts';
+import { readUpdateFile } from '../../sdk/update-file.ts';
+import { VeilsumClient, type Progress } from '../../sdk/veilsum-client.ts';
+import { roundSummary } from './round.ts';
+
+export function submitCommand(): Command {
+  return new Command('submit')
+    .description(
+      'Take part in a round with a model update (.npy, .safetensors, .f32, or pre-quantized .u32)',
+    )
+    .requiredOption('--profile <path>', "this member's connection profile")
+    .requiredOption('--round <id>', 'round id')
+    .requiredOption('--file <path>', 'the update')
+    .option('--json', 'print progress and the result as JSON lines')
+    .addOption(
+      new Option('--drop-before <phase>', 'fault injection for tests: go silent before this phase')
+        .choices([
+          'advertise-keys',
+          'share-keys',
+          'masked-input',
+          'consistency-check',
+          'unmasking',
+        ] as const)
+        .hideHelp(),
+    )
+    .addOption(
+      new Option('--delay-upload-ms <ms>', 'fault injection for tests: wait before uploading')
+        .argParser(Number)
+        .hideHelp(),
+    )
+    .action(async (options) => {
+      const client = VeilsumClient.connect(loadProfile(options.profile));
+      const bar = options.json
+        ? undefined
+        : new SingleBar(
+            { format: '{step} [{bar}] {percentage}% {value}/{total} bytes' },
+            Presets.shades_classic,
+          );
+      let lastStep = '';
+      const onProgress = (progress: Progress) => {
+        if (options.json) {
+          if (progress.step !== lastStep)
+            console.log(JSON.stringify({ event: 'progress', ...progress }));
+        } else if (progress.step === 'masked-input' && progress.totalBytes) {
+          if (lastStep !== 'masked-input')
+            bar!.start(progress.totalBytes, 0, { step: 'uploading' });
+          bar!.update(progress.bytesSent ?? 0, { step: 'uploading' });
+        } else {
+          if (lastStep === 'masked-input') bar!.stop();
+          console.log(`… ${progress.step}`);
+        }
+        lastStep = progress.step;
+      };
+      try {
+        const update = readUpdateFile(options.file);
+        const participation = {
+          onProgress,
+          ...(options.dropBefore ? { dropBefore: options.dropBefore as DropoutPhase } : {}),
+          ...(options.delayUploadMs ? { delayUploadMs: options.delayUploadMs } : {}),
+        };
+        const result =
+          update.kind === 'float'
+            ? await client.participate(options.round, update.values, participation)
+            : await client.participateQuantized(
+                await client.getRound(options.round),
+                update.values,
+                participation,
+              );
+        const summary = {
+          event: 'result',
+          included: result.included,
+          uploadSha256: result.uploadSha256
+            ? Buffer.from(result.uploadSha256).toString('hex')
+            : null,
+          round: roundSummary(result.round),
+        };
+        if (options.json) console.log(JSON.stringify(summary));
+        else
+          console.log(
+            result.included
+              ? `included in ${summary.round.roundId}; aggregate sha256 ${summary.round.aggregateSha256}`
+              : `not included in ${summary.round.roundId}`,
+          );
+      } finally {
+        bar?.stop();
+        client.close();
+      }
+    });
+}

@@ -1,0 +1,179 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createDevPki, type DevPki } from '../../services/pki/dev-ca.ts';
+import type { CoordinatorConfig } from '../../services/coordinator/config.ts';
+import type { ConnectOptions } from '../../sdk/veilsum-client.ts';
+
+export const ADMIN = 'veilsum-admin';
+
+/** A throw-away consortium on 127.0.0.1: PKI, coordinator config and member profiles. */
+export interface Consortium {
+  readonly directory: string;
+  readonly pki: DevPki;
+  readonly members: string[];
+  readonly configPath: string;
+  config: CoordinatorConfig;
+  profile(member: string, port: number): ConnectOptions;
+  profilePath(member: string, port: number): string;
+}
+
+export async function createConsortium(memberCount: number, prefix = 'bank'): Promise<Consortium> {
+  const directory = mkdtempSync(join(tmpdir(), 'veilsum-test-'));
+  const members = Array.from(
+    { length: memberCount },
+    (_, i) => `${prefix}-${String(i + 1).padStart(2, '0')}`,
+  );
+  const pki = await createDevPki(join(directory, 'pki'), [...members, ADMIN, 'outsider']);
+  const config: CoordinatorConfig = {
+    listen: '127.0.0.1:0',
+    dataDir: join(directory, 'data'),
+    tls: {
+      caCertificate: pki.caCertificatePath,
+      certificate: pki.server.certificatePath,
+      privateKey: pki.server.privateKeyPath,
+    },
+    members: members.map((id) => ({ id, certificate: pki.members[id]!.certificatePath })),
+    admins: [ADMIN],
+    logLevel: 'info',
+    maskThreads: 1,
+  };
+  const configPath = join(directory, 'coordinator.json');
+  writeFileSync(configPath, JSON.stringify(config));
+  const profile = (member: string, port: number): ConnectOptions => ({
+    address: `127.0.0.1:${port}`,
+    caCertificate: pki.caCertificatePath,
+    certificate: pki.members[member]!.certificatePath,
+    privateKey: pki.members[member]!.privateKeyPath,
+    retry: { totalMs: 60_000, initialDelayMs: 50, maxDelayMs: 1_000 },
+  });
+  return {
+    directory,
+    pki,
+    members,
+    configPath,
+    config,
+    profile,
+    profilePath(member, port) {
+      const path = join(directory, `profile-${member}-${port}.json`);
+      const { retry: _retry, ...rest } = profile(member, port);
+      writeFileSync(path, JSON.stringify(rest));
+      return path;
+    },
+  };
+}
+
+/** A coordinator running as its own process (`veilsum coordinator start`). */
+export class CoordinatorProcess {
+  readonly child: ChildProcess;
+  readonly port: number;
+  private readonly logLines: string[];
+
+  private constructor(child: ChildProcess, port: number, logLines: string[]) {
+    this.child = child;
+    this.port = port;
+    this.logLines = logLines;
+  }
+
+  static async start(consortium: Consortium, port = 0): Promise<CoordinatorProcess> {
+    const config = { ...consortium.config, listen: `127.0.0.1:${port}` };
+    writeFileSync(consortium.configPath, JSON.stringify(config));
+    const child = spawn(
+      process.execPath,
+      ['cli/veilsum.ts', 'coordinator', 'start', '--config', consortium.configPath],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    const logLines: string[] = [];
+    let buffered = '';
+    const bound = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`coordinator did not start:\n${logLines.join('\n')}`)),
+        20_000,
+      );
+      child.stdout!.on('data', (data: Buffer) => {
+        buffered += data.toString();
+        let newline: number;
+        while ((newline = buffered.indexOf('\n')) >= 0) {
+          const line = buffered.slice(0, newline);
+          buffered = buffered.slice(newline + 1);
+          logLines.push(line);
+          if (line.includes('"event":"started"')) {
+            clearTimeout(timer);
+            resolve((JSON.parse(line) as { port: number }).port);
+          }
+        }
+      });
+      child.stderr!.on('data', (data: Buffer) => logLines.push(data.toString()));
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`coordinator exited with ${code}:\n${logLines.join('\n')}`));
+      });
+    });
+    return new CoordinatorProcess(child, bound, logLines);
+  }
+
+  get log(): readonly string[] {
+    return this.logLines;
+  }
+
+  events(): Record<string, unknown>[] {
+    return this.logLines
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  }
+
+  /** SIGKILL: no chance to flush or clean up, as in a power cut. */
+  async kill(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    this.child.kill('SIGKILL');
+    await exited;
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    this.child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+export interface SubmitProcessResult {
+  readonly code: number | null;
+  readonly lines: Record<string, unknown>[];
+  readonly stderr: string;
+}
+
+/** `veilsum submit` as its own process. */
+export function submitProcess(args: string[]): Promise<SubmitProcessResult> {
+  const child = spawn(process.execPath, ['cli/veilsum.ts', 'submit', '--json', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (data: Buffer) => (stdout += data.toString()));
+  child.stderr.on('data', (data: Buffer) => (stderr += data.toString()));
+  return new Promise((resolve) =>
+    child.on('exit', (code) =>
+      resolve({
+        code,
+        stderr,
+        lines: stdout
+          .split('\n')
+          .filter((line) => line.startsWith('{'))
+          .map((line) => JSON.parse(line) as Record<string, unknown>),
+      }),
+    ),
+  );
+}
+
+export function writeQuantizedUpdate(path: string, values: Uint32Array): void {
+  writeFileSync(path, Buffer.from(values.buffer, values.byteOffset, values.byteLength));
+}
+
+export function readJson<T>(path: string): T {
+  return JSON.parse(readFileSync(path, 'utf8')) as T;
+}
