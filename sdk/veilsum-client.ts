@@ -405,7 +405,7 @@ export class VeilsumClient {
           const stream = this.secagg.uploadMaskedInput(
             new grpc.Metadata(),
             deadline(AWAIT_DEADLINE_MS),
-            (error, value) => (error ? reject(error) : resolve(value!)),
+            (error, value) => (error ? reject(error) : resolve(value)),
           );
           const send = async () => {
             stream.write({

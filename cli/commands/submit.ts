@@ -1,6 +1,5 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import { SingleBar, Presets } from 'cli-progress';
-import type { DropoutPhase } from '../../crypto/secagg/simulation.ts';
 import { loadProfile } from '../../sdk/profile.ts';
 import { readUpdateFile } from '../../sdk/update-file.ts';
 import { VeilsumClient, type Progress } from '../../sdk/veilsum-client.ts';
@@ -58,7 +57,7 @@ export function submitCommand(): Command {
         const update = readUpdateFile(options.file);
         const participation = {
           onProgress,
-          ...(options.dropBefore ? { dropBefore: options.dropBefore as DropoutPhase } : {}),
+          ...(options.dropBefore ? { dropBefore: options.dropBefore } : {}),
           ...(options.delayUploadMs ? { delayUploadMs: options.delayUploadMs } : {}),
         };
         const result =

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
 import { Adversary, Mode, Phase, type RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
 import { seededRandom } from '../../crypto/random.ts';

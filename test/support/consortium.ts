@@ -93,7 +93,7 @@ export class CoordinatorProcess {
         () => reject(new Error(`coordinator did not start:\n${logLines.join('\n')}`)),
         20_000,
       );
-      child.stdout!.on('data', (data: Buffer) => {
+      child.stdout.on('data', (data: Buffer) => {
         buffered += data.toString();
         let newline: number;
         while ((newline = buffered.indexOf('\n')) >= 0) {
@@ -106,7 +106,7 @@ export class CoordinatorProcess {
           }
         }
       });
-      child.stderr!.on('data', (data: Buffer) => logLines.push(data.toString()));
+      child.stderr.on('data', (data: Buffer) => logLines.push(data.toString()));
       child.on('exit', (code) => {
         clearTimeout(timer);
         reject(new Error(`coordinator exited with ${code}:\n${logLines.join('\n')}`));
