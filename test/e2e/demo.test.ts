@@ -10,9 +10,10 @@ interface DemoRound {
   plaintextAccuracy: number;
   maxWeightDifference: number;
   aggregateHash: string | null;
+  uploadsMerkleRoot: string | null;
 }
 
-describe('veilsum demo (the README main command, as a real process)', () => {
+describe('veilsum demo (the README main command: coordinator and bank processes)', () => {
   it('trains the fraud model over SecAgg+ to the same weights as plaintext FedAvg, round by round', () => {
     const output = execFileSync(
       process.execPath,
@@ -38,7 +39,9 @@ describe('veilsum demo (the README main command, as a real process)', () => {
       expect(round.maxWeightDifference).toBeLessThan(quantizationStep);
       expect(Math.abs(round.secureAccuracy - round.plaintextAccuracy)).toBeLessThanOrEqual(0.002);
       expect(round.aggregateHash).toMatch(/^[0-9a-f]{64}$/);
+      expect(round.uploadsMerkleRoot).toMatch(/^[0-9a-f]{64}$/);
     }
     expect(rounds.at(-1)!.secureAccuracy).toBeGreaterThan(0.85);
-  });
+    expect(rounds.filter((r) => r.aborted === null).length).toBeGreaterThan(0);
+  }, 120_000);
 });

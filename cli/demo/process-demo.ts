@@ -1,0 +1,210 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { toHex } from '../../crypto/bytes.ts';
+import { hashFields } from '../../crypto/commitment.ts';
+import { merkleRoot } from '../../crypto/merkle.ts';
+import { dequantizeSum } from '../../crypto/quantize.ts';
+import { seededRandom } from '../../crypto/random.ts';
+import type { DropoutPhase } from '../../crypto/secagg/simulation.ts';
+import { Adversary, Mode, Phase, type Round } from '../../proto/gen/veilsum/v1/round.ts';
+import { createDevPki } from '../../services/pki/dev-ca.ts';
+import { VeilsumClient } from '../../sdk/veilsum-client.ts';
+import { startCoordinatorProcess } from './processes.ts';
+import type { BankInstruction, BankReport } from './bank-process.ts';
+import { BANKS, FEATURE_NAMES, generateDataset } from './fraud-data.ts';
+import { accuracy, trainLocally } from './logistic-regression.ts';
+import type { DemoOptions, DemoRound } from './run-demo.ts';
+
+const ADMIN = 'veilsum-admin';
+const QUANTIZATION = { clipRange: 8, levelBits: 20, modulusBits: 24 };
+const DROPOUT_PHASES: DropoutPhase[] = [
+  'advertise-keys',
+  'share-keys',
+  'masked-input',
+  'consistency-check',
+  'unmasking',
+];
+const PHASE_DEADLINE_MS = 2_500;
+
+export interface ProcessDemoRound extends DemoRound {
+  readonly uploadsMerkleRoot: string | null;
+  readonly paramsHash: string;
+  readonly wallMs: number;
+}
+
+/**
+ * `veilsum demo`: a coordinator process and five bank processes on 127.0.0.1, with a throw-away
+ * development PKI; several FedAvg rounds of a fraud model over SecAgg+ (semi-malicious variant)
+ * with random dropouts, next to the same training aggregated in the clear.
+ */
+export async function runProcessDemo(
+  options: DemoOptions,
+  report: (round: ProcessDemoRound) => void,
+): Promise<ProcessDemoRound[]> {
+  const directory = mkdtempSync(join(tmpdir(), 'veilsum-demo-'));
+  const children: ChildProcess[] = [];
+  const coordinatorLog: string[] = [];
+  try {
+    const memberIds = BANKS.map((bank) => bank.name.toLowerCase());
+    const pki = await createDevPki(join(directory, 'pki'), [...memberIds, ADMIN]);
+    const { child: coordinator, port } = await startCoordinatorProcess(
+      {
+        listen: '127.0.0.1:0',
+        dataDir: join(directory, 'coordinator-data'),
+        tls: {
+          caCertificate: pki.caCertificatePath,
+          certificate: pki.server.certificatePath,
+          privateKey: pki.server.privateKeyPath,
+        },
+        members: memberIds.map((id) => ({ id, certificate: pki.members[id]!.certificatePath })),
+        admins: [ADMIN],
+        logLevel: 'info',
+        maskThreads: 1,
+      },
+      join(directory, 'coordinator.json'),
+      (line) => coordinatorLog.push(line),
+    );
+    children.push(coordinator);
+    const profile = (id: string) => ({
+      address: `127.0.0.1:${port}`,
+      caCertificate: pki.caCertificatePath,
+      certificate: pki.members[id]!.certificatePath,
+      privateKey: pki.members[id]!.privateKeyPath,
+    });
+    const profilePath = (id: string) => {
+      const path = join(directory, `profile-${id}.json`);
+      writeFileSync(path, JSON.stringify(profile(id)));
+      return path;
+    };
+    const bankScript = fileURLToPath(new URL('./bank-process.ts', import.meta.url));
+    const banks = memberIds.map((id, i) => {
+      const child = fork(bankScript, [profilePath(id), String(i), String(options.seed)], {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
+      children.push(child);
+      return child;
+    });
+    const admin = VeilsumClient.connect(profile(ADMIN));
+
+    const dimension = FEATURE_NAMES.length + 1;
+    const plainData = BANKS.map((bank, i) =>
+      generateDataset(bank.transactions, bank.shift, options.seed * 100 + i),
+    );
+    const testSet = generateDataset(
+      4000,
+      new Array<number>(FEATURE_NAMES.length).fill(0),
+      options.seed * 100 + 99,
+    );
+    const random = seededRandom(options.seed);
+    const uniform = () => random(1)[0]! / 256;
+    let secure = new Float64Array(dimension);
+    let plaintext = new Float64Array(dimension);
+    const rounds: ProcessDemoRound[] = [];
+
+    for (let roundNumber = 1; roundNumber <= options.rounds; roundNumber++) {
+      const started = performance.now();
+      const opened = await admin.openRound({
+        modelId: 'demo-fraud-model',
+        roundNumber,
+        mode: Mode.MODE_SECAGG,
+        dimension,
+        quantization: QUANTIZATION,
+        threshold: 3,
+        degree: memberIds.length - 1,
+        adversary: Adversary.ADVERSARY_SEMI_MALICIOUS,
+        members: memberIds,
+        deadlines: {
+          advertiseKeysMs: PHASE_DEADLINE_MS,
+          shareKeysMs: PHASE_DEADLINE_MS,
+          maskedInputMs: PHASE_DEADLINE_MS,
+          consistencyCheckMs: PHASE_DEADLINE_MS,
+          unmaskingMs: PHASE_DEADLINE_MS,
+        },
+        corruptionRate: 0,
+        dropoutRate: 0,
+      });
+      const dropouts = new Map<number, DropoutPhase>();
+      memberIds.forEach((_, i) => {
+        if (uniform() < options.dropoutRate)
+          dropouts.set(i + 1, DROPOUT_PHASES[Math.floor(uniform() * DROPOUT_PHASES.length)]!);
+      });
+      const reports = await Promise.all(
+        banks.map(
+          (bank, i) =>
+            new Promise<BankReport>((resolve) => {
+              bank.once('message', (message: BankReport) => resolve(message));
+              const instruction: BankInstruction = {
+                roundId: opened.roundId,
+                weights: [...secure],
+                dropBefore: dropouts.get(i + 1) ?? null,
+              };
+              bank.send(instruction);
+            }),
+        ),
+      );
+      const failed = reports.filter((r) => r.error !== null);
+      let finished: Round = await admin.waitForResult(opened.roundId);
+      let aborted: string | null = null;
+      let aggregateHash: string | null = null;
+      let uploadsMerkleRoot: string | null = null;
+      if (finished.phase === Phase.PHASE_DONE) {
+        const included = finished.included;
+        const sum = dequantizeSum(
+          await admin.getAggregate(opened.roundId),
+          included.length,
+          QUANTIZATION,
+        );
+        secure = secure.map((weight, j) => weight + sum[j]! / included.length);
+        const plainMean = new Float64Array(dimension);
+        for (const index of included) {
+          const local = trainLocally(plaintext, plainData[index - 1]!, 20, 0.5);
+          local.forEach(
+            (weight, j) => (plainMean[j]! += (weight - plaintext[j]!) / included.length),
+          );
+        }
+        plaintext = plaintext.map((weight, j) => weight + plainMean[j]!);
+        aggregateHash = toHex(finished.aggregateSha256);
+        uploadsMerkleRoot = toHex(
+          merkleRoot(finished.uploadSha256.map((digest) => new Uint8Array(digest))),
+        );
+      } else {
+        aborted = finished.abortReason || failed.map((r) => r.error).join('; ');
+      }
+      finished = finished.phase === Phase.PHASE_DONE ? finished : opened;
+      const entry: ProcessDemoRound = {
+        round: roundNumber,
+        included: finished.included.map((index) => BANKS[index - 1]!.name),
+        dropouts: [...dropouts].map(([index, phase]) => `${BANKS[index - 1]!.name}@${phase}`),
+        aborted,
+        secureAccuracy: accuracy(secure, testSet),
+        plaintextAccuracy: accuracy(plaintext, testSet),
+        maxWeightDifference: Math.max(
+          ...secure.map((weight, j) => Math.abs(weight - plaintext[j]!)),
+        ),
+        participantSetHash: toHex(
+          hashFields('veilsum/v1/participants', opened.roundId, finished.included.join(',')),
+        ),
+        aggregateHash,
+        uploadsMerkleRoot,
+        paramsHash: toHex(opened.paramsHash),
+        wallMs: Math.round(performance.now() - started),
+      };
+      rounds.push(entry);
+      report(entry);
+    }
+    admin.close();
+    return rounds;
+  } catch (error) {
+    if (coordinatorLog.length > 0) console.error(coordinatorLog.slice(-10).join('\n'));
+    throw error;
+  } finally {
+    for (const child of children) {
+      if (child.connected) child.disconnect();
+      child.kill('SIGTERM');
+    }
+    rmSync(directory, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,47 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { CoordinatorConfig } from '../../services/coordinator/config.ts';
+
+const CLI = fileURLToPath(new URL('../veilsum.ts', import.meta.url));
+
+/**
+ * Starts `veilsum coordinator start` as its own process and resolves with its bound port (read
+ * from its "started" log event, so the config's logLevel must be info or lower).
+ */
+export async function startCoordinatorProcess(
+  config: CoordinatorConfig,
+  configPath: string,
+  onLog: (line: string) => void,
+): Promise<{ child: ChildProcess; port: number }> {
+  writeFileSync(configPath, JSON.stringify(config));
+  const child = spawn(process.execPath, [CLI, 'coordinator', 'start', '--config', configPath], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let buffered = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error('the coordinator did not start within 30 s'));
+    }, 30_000);
+    child.stdout!.on('data', (data: Buffer) => {
+      buffered += data.toString();
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        onLog(line);
+        if (line.includes('"event":"started"')) {
+          clearTimeout(timer);
+          resolve((JSON.parse(line) as { port: number }).port);
+        }
+      }
+    });
+    child.stderr!.on('data', (data: Buffer) => onLog(data.toString()));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the coordinator exited with code ${code}`));
+    });
+  });
+  return { child, port };
+}

@@ -1,0 +1,59 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Merkle tree hash in the style of RFC 6962 §2.1 (Certificate Transparency): leaves and inner
+ * nodes are hashed with distinct prefixes (0x00, 0x01) so a leaf can never pose as a node, and an
+ * odd node is carried up unpaired. Used for the per-client upload commitments of a round.
+ */
+const sha256 = (...parts: Uint8Array[]): Uint8Array => {
+  const hash = createHash('sha256');
+  for (const part of parts) hash.update(part);
+  return new Uint8Array(hash.digest());
+};
+const LEAF = Uint8Array.of(0);
+const NODE = Uint8Array.of(1);
+
+export function merkleRoot(leaves: readonly Uint8Array[]): Uint8Array {
+  if (leaves.length === 0) return sha256();
+  let level = leaves.map((leaf) => sha256(LEAF, leaf));
+  while (level.length > 1) {
+    const next: Uint8Array[] = [];
+    for (let i = 0; i < level.length; i += 2) {
+      next.push(i + 1 < level.length ? sha256(NODE, level[i]!, level[i + 1]!) : level[i]!);
+    }
+    level = next;
+  }
+  return level[0]!;
+}
+
+export interface MerkleProofStep {
+  readonly sibling: Uint8Array;
+  readonly siblingOnLeft: boolean;
+}
+
+/** The sibling path from leaf `index` to the root. */
+export function merkleProof(leaves: readonly Uint8Array[], index: number): MerkleProofStep[] {
+  if (!Number.isSafeInteger(index) || index < 0 || index >= leaves.length) {
+    throw new RangeError(`leaf index ${index} is outside a tree of ${leaves.length} leaves`);
+  }
+  let level = leaves.map((leaf) => sha256(LEAF, leaf));
+  let position = index;
+  const proof: MerkleProofStep[] = [];
+  while (level.length > 1) {
+    const sibling = position % 2 === 0 ? position + 1 : position - 1;
+    if (sibling < level.length) proof.push({ sibling: level[sibling]!, siblingOnLeft: sibling < position });
+    const next: Uint8Array[] = [];
+    for (let i = 0; i < level.length; i += 2) {
+      next.push(i + 1 < level.length ? sha256(NODE, level[i]!, level[i + 1]!) : level[i]!);
+    }
+    level = next;
+    position = Math.floor(position / 2);
+  }
+  return proof;
+}
+
+export function verifyMerkleProof(leaf: Uint8Array, proof: readonly MerkleProofStep[], root: Uint8Array): boolean {
+  let hash = sha256(LEAF, leaf);
+  for (const step of proof) hash = step.siblingOnLeft ? sha256(NODE, step.sibling, hash) : sha256(NODE, hash, step.sibling);
+  return Buffer.from(hash).equals(Buffer.from(root));
+}
