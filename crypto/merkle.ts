@@ -41,7 +41,8 @@ export function merkleProof(leaves: readonly Uint8Array[], index: number): Merkl
   const proof: MerkleProofStep[] = [];
   while (level.length > 1) {
     const sibling = position % 2 === 0 ? position + 1 : position - 1;
-    if (sibling < level.length) proof.push({ sibling: level[sibling]!, siblingOnLeft: sibling < position });
+    if (sibling < level.length)
+      proof.push({ sibling: level[sibling]!, siblingOnLeft: sibling < position });
     const next: Uint8Array[] = [];
     for (let i = 0; i < level.length; i += 2) {
       next.push(i + 1 < level.length ? sha256(NODE, level[i]!, level[i + 1]!) : level[i]!);
@@ -52,8 +53,13 @@ export function merkleProof(leaves: readonly Uint8Array[], index: number): Merkl
   return proof;
 }
 
-export function verifyMerkleProof(leaf: Uint8Array, proof: readonly MerkleProofStep[], root: Uint8Array): boolean {
+export function verifyMerkleProof(
+  leaf: Uint8Array,
+  proof: readonly MerkleProofStep[],
+  root: Uint8Array,
+): boolean {
   let hash = sha256(LEAF, leaf);
-  for (const step of proof) hash = step.siblingOnLeft ? sha256(NODE, step.sibling, hash) : sha256(NODE, hash, step.sibling);
+  for (const step of proof)
+    hash = step.siblingOnLeft ? sha256(NODE, step.sibling, hash) : sha256(NODE, hash, step.sibling);
   return Buffer.from(hash).equals(Buffer.from(root));
 }

@@ -24,7 +24,7 @@ export async function startCoordinatorProcess(
       child.kill('SIGKILL');
       reject(new Error('the coordinator did not start within 30 s'));
     }, 30_000);
-    child.stdout!.on('data', (data: Buffer) => {
+    child.stdout.on('data', (data: Buffer) => {
       buffered += data.toString();
       let newline: number;
       while ((newline = buffered.indexOf('\n')) >= 0) {
@@ -37,7 +37,7 @@ export async function startCoordinatorProcess(
         }
       }
     });
-    child.stderr!.on('data', (data: Buffer) => onLog(data.toString()));
+    child.stderr.on('data', (data: Buffer) => onLog(data.toString()));
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`the coordinator exited with code ${code}`));
