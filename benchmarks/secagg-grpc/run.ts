@@ -1,0 +1,178 @@
+/**
+ * Load run: one coordinator process, N SDK clients in this process over loopback mTLS gRPC, one
+ * whole SecAgg+ round. Reports the round's wall time, the coordinator's peak RSS, and the ratio
+ * to the in-process benchmark (benchmarks/secagg) for the same n and d, run in the same session.
+ *   npm run bench:secagg-grpc -- --clients 200 --dim 100000 [--graph complete] [--dropout 0.05]
+ * The last line printed is one JSON object; it is also written to benchmarks/results/.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { seededRandom } from '../../crypto/random.ts';
+import { chooseGraphParameters } from '../../crypto/secagg/parameters.ts';
+import { Adversary, Mode, Phase } from '../../proto/gen/veilsum/v1/round.ts';
+import { createDevPki } from '../../services/pki/dev-ca.ts';
+import { VeilsumClient } from '../../sdk/veilsum-client.ts';
+import { startCoordinatorProcess } from '../../cli/demo/processes.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    clients: { type: 'string', default: '200' },
+    dim: { type: 'string', default: '100000' },
+    dropout: { type: 'string', default: '0' },
+    graph: { type: 'string', default: 'secagg+' },
+    seed: { type: 'string', default: '42' },
+    out: { type: 'string' },
+  },
+});
+const clients = Number(args.clients);
+const dimension = Number(args.dim);
+const dropoutRate = Number(args.dropout);
+const directory = mkdtempSync(join(tmpdir(), 'veilsum-load-'));
+const members = Array.from(
+  { length: clients },
+  (_, i) => `member-${String(i + 1).padStart(4, '0')}`,
+);
+const pki = await createDevPki(join(directory, 'pki'), [...members, 'veilsum-admin']);
+const { child, port } = await startCoordinatorProcess(
+  {
+    listen: '127.0.0.1:0',
+    dataDir: join(directory, 'data'),
+    tls: {
+      caCertificate: pki.caCertificatePath,
+      certificate: pki.server.certificatePath,
+      privateKey: pki.server.privateKeyPath,
+    },
+    members: members.map((id) => ({ id, certificate: pki.members[id]!.certificatePath })),
+    admins: ['veilsum-admin'],
+    logLevel: 'info',
+    maskThreads: 2,
+  },
+  join(directory, 'coordinator.json'),
+  () => {},
+);
+const profile = (id: string) => ({
+  address: `127.0.0.1:${port}`,
+  caCertificate: pki.caCertificatePath,
+  certificate: pki.members[id]!.certificatePath,
+  privateKey: pki.members[id]!.privateKeyPath,
+});
+
+try {
+  const graph =
+    args.graph === 'complete'
+      ? { degree: clients - 1, threshold: Math.floor(clients / 2) + 1 }
+      : chooseGraphParameters({
+          clients,
+          corruptionRate: 0.05,
+          dropoutRate: Math.max(dropoutRate, 0.05),
+          adversary: 'semi-honest',
+        });
+  const admin = VeilsumClient.connect(profile('veilsum-admin'));
+  const sdkClients = members.map((id) => VeilsumClient.connect(profile(id)));
+  const random = seededRandom(Number(args.seed));
+  const inputs = members.map(() => {
+    const bytes = random(dimension * 4);
+    return new Uint32Array(bytes.buffer, bytes.byteOffset, dimension).map((word) => word >>> 16);
+  });
+  const dropped = new Set(members.slice(0, Math.round(dropoutRate * clients)).map((_, i) => i));
+  const deadline = 120_000;
+  const started = performance.now();
+  const round = await admin.openRound({
+    modelId: 'load',
+    roundNumber: 1,
+    mode: Mode.MODE_SECAGG,
+    dimension,
+    quantization: { clipRange: 1, levelBits: 16, modulusBits: 32 },
+    threshold: graph.threshold,
+    degree: graph.degree,
+    adversary: Adversary.ADVERSARY_SEMI_HONEST,
+    members,
+    deadlines: {
+      advertiseKeysMs: deadline,
+      shareKeysMs: deadline,
+      maskedInputMs: 5_000,
+      consistencyCheckMs: deadline,
+      unmaskingMs: deadline,
+    },
+    corruptionRate: 0.05,
+    dropoutRate,
+  });
+  await Promise.all(
+    sdkClients.map((client, i) =>
+      client.participateQuantized(round, inputs[i]!, {
+        waitForResult: false,
+        ...(dropped.has(i) ? { dropBefore: 'masked-input' as const } : {}),
+      }),
+    ),
+  );
+  const finished = await admin.waitForResult(round.roundId);
+  const wallMs = performance.now() - started;
+  if (finished.phase !== Phase.PHASE_DONE)
+    throw new Error(`round did not finish: ${finished.abortReason}`);
+  const aggregate = await admin.getAggregate(round.roundId);
+  const expected = new Uint32Array(dimension);
+  for (const index of finished.included) {
+    const input = inputs[index - 1]!;
+    for (let j = 0; j < dimension; j++) expected[j]! += input[j]!;
+  }
+  const correct = expected.every((value, j) => value === aggregate[j]);
+  const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+  const peakRssMb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+  for (const client of sdkClients) client.close();
+  admin.close();
+
+  // The in-process benchmark for the same n, d and graph, run now for a same-session ratio.
+  const inProcessOut = join(directory, 'in-process.json');
+  execFileSync(
+    process.execPath,
+    [
+      'benchmarks/secagg/run.ts',
+      '--clients',
+      String(clients),
+      '--dim',
+      String(dimension),
+      '--dropout',
+      String(dropoutRate),
+      '--graph',
+      args.graph,
+      '--out',
+      inProcessOut,
+    ],
+    { stdio: 'ignore' },
+  );
+  const inProcess = JSON.parse(readFileSync(inProcessOut, 'utf8')) as {
+    wallMs: number;
+    serverMs: number;
+  };
+  const report = {
+    benchmark: 'secagg-grpc',
+    clients,
+    dim: dimension,
+    dropout: dropoutRate,
+    graph: args.graph,
+    degree: graph.degree,
+    threshold: graph.threshold,
+    included: finished.included.length,
+    correct,
+    roundWallMs: Math.round(wallMs),
+    coordinatorPeakRssMb: Math.round(peakRssMb),
+    inProcessWallMs: inProcess.wallMs,
+    ratioToInProcess: Number((wallMs / inProcess.wallMs).toFixed(2)),
+    node: process.version,
+    date: new Date().toISOString(),
+  };
+  mkdirSync('benchmarks/results', { recursive: true });
+  writeFileSync(
+    args.out ??
+      `benchmarks/results/grpc-n${clients}-d${dimension}-${args.graph}-drop${dropoutRate}.json`,
+    JSON.stringify(report, null, 2) + '\n',
+  );
+  console.log(JSON.stringify(report));
+  if (!correct) process.exitCode = 1;
+} finally {
+  child.kill('SIGTERM');
+  rmSync(directory, { recursive: true, force: true });
+}
