@@ -86,6 +86,12 @@ export class Coordinator {
     return this.boundPort;
   }
 
+  /** Port of the Prometheus endpoint, when metricsListen is set. */
+  get metricsPort(): number | undefined {
+    const address = this.metricsServer?.address();
+    return typeof address === 'object' && address !== null ? address.port : undefined;
+  }
+
   async start(): Promise<void> {
     this.pool = this.config.maskThreads > 1 ? new MaskPool(this.config.maskThreads) : undefined;
     for (const row of this.store.rounds()) {

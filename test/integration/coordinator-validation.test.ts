@@ -3,6 +3,7 @@ import { createPrivateKey } from 'node:crypto';
 import { readdirSync, readFileSync as readFile } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { service as healthService } from 'grpc-health-check';
 import { pino } from 'pino';
 import { nativeCurve25519 } from '../../crypto/curve25519-native.ts';
 import { seededRandom } from '../../crypto/random.ts';
@@ -182,7 +183,7 @@ describe('coordinator: bad input gets the right status and changes nothing', () 
   beforeAll(async () => {
     consortium = await createConsortium(5, 'val');
     coordinator = new Coordinator(
-      { ...consortium.config, listen: '127.0.0.1:0' },
+      { ...consortium.config, listen: '127.0.0.1:0', metricsListen: '127.0.0.1:0' },
       pino({ level: 'silent' }),
     );
     await coordinator.start();
@@ -192,6 +193,37 @@ describe('coordinator: bad input gets the right status and changes nothing', () 
   afterAll(async () => {
     for (const client of raw.values()) client.close();
     await coordinator.stop();
+  });
+
+  it('serves gRPC health (SERVING) and Prometheus metrics that count rejected requests', async () => {
+    const Health = grpc.makeGenericClientConstructor(healthService, 'grpc.health.v1.Health');
+    const identity = consortium.pki.members['val-01']!;
+    const health = new Health(
+      `127.0.0.1:${port}`,
+      grpc.credentials.createSsl(
+        readFile(consortium.pki.caCertificatePath),
+        readFile(identity.privateKeyPath),
+        readFile(identity.certificatePath),
+      ),
+      { 'grpc.ssl_target_name_override': 'localhost' },
+    );
+    const response = await call<{ status: string }>((done) =>
+      (health as unknown as { check: (r: object, d: typeof done) => void }).check(
+        { service: '' },
+        done,
+      ),
+    );
+    health.close();
+    expect(response.status).toBe('SERVING');
+    await expectStatus(
+      call((done) => member(ADMIN).admin.getRound({ roundId: 'missing/round-1' }, done)),
+      grpc.status.NOT_FOUND,
+    );
+    const metrics = await (
+      await fetch(`http://127.0.0.1:${coordinator.metricsPort}/metrics`)
+    ).text();
+    expect(metrics).toMatch(/veilsum_requests_total\{method="GetRound",code="NOT_FOUND"\} [1-9]/);
+    expect(metrics).toMatch(/veilsum_rounds/);
   });
 
   it('unknown round: NOT_FOUND', async () => {
