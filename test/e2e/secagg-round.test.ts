@@ -171,4 +171,44 @@ describe('SecAgg+ over gRPC with real processes', () => {
       await coordinator.stop();
     }
   }, 180_000);
+
+  // The coordinator rejects any chunk over 1 MiB, so completing proves the stream was chunked.
+  it('a round of 10^7-element vectors streams through (1 MiB chunks under the 4 MiB limit) and sums exactly', async () => {
+    const coordinator = await CoordinatorProcess.start(consortium);
+    const members = consortium.members.slice(0, 3);
+    const admin = VeilsumClient.connect(consortium.profile(ADMIN, coordinator.port));
+    const clients = members.map((member) =>
+      VeilsumClient.connect(consortium.profile(member, coordinator.port)),
+    );
+    const dimension = 10_000_000;
+    try {
+      const round = await admin.openRound({
+        ...roundParams(members, 3, { first: 60_000, rest: 60_000 }),
+        dimension,
+        threshold: 2,
+        adversary: Adversary.ADVERSARY_SEMI_HONEST,
+      });
+      const inputs = members.map((_, i) => new Uint32Array(dimension).fill(1000 * (i + 1) + 7));
+      let bytesUploaded = 0;
+      const results = await Promise.all(
+        clients.map((client, i) =>
+          client.participateQuantized(round, inputs[i]!, {
+            onProgress: (progress) => {
+              if (progress.step === 'masked-input' && progress.bytesSent)
+                bytesUploaded = Math.max(bytesUploaded, progress.bytesSent);
+            },
+          }),
+        ),
+      );
+      expect(results.every((result) => result.included)).toBe(true);
+      expect(bytesUploaded).toBe(dimension * 4);
+      const aggregate = await admin.getAggregate(round.roundId);
+      expect(aggregate.length).toBe(dimension);
+      expect(aggregate.every((value) => value === 1007 + 2007 + 3007)).toBe(true);
+    } finally {
+      for (const client of clients) client.close();
+      admin.close();
+      await coordinator.stop();
+    }
+  }, 120_000);
 });
