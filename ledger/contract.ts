@@ -1,0 +1,402 @@
+import { createHash } from 'node:crypto';
+import type {
+  ConsentInForce,
+  ConsentRecord,
+  LedgerEvent,
+  Lineage,
+  MemberRecord,
+  ModelVersionRecord,
+  Role,
+  RoundRecord,
+} from './records.ts';
+import { ROLES } from './records.ts';
+
+/**
+ * The consortium contract: consent, membership and roles, round commitments and lineage. It is
+ * written once against a minimal transaction context, so the same code runs as Fabric chaincode
+ * (chaincode/, over the stub) and in-process in the embedded ledger (ledger/embedded/). Every
+ * transaction checks the caller's role; a refused transaction changes nothing.
+ */
+export interface WorldState {
+  get(key: string): Promise<string | undefined>;
+  put(key: string, value: string): Promise<void>;
+  /** Values of every key starting with `prefix`, in key order. */
+  list(prefix: string): Promise<string[]>;
+}
+
+export interface TransactionContext {
+  readonly state: WorldState;
+  /** The submitting organisation (Fabric MSP id; embedded: the configured identity). */
+  readonly callerMspId: string;
+  readonly timestamp: number;
+  emit(event: LedgerEvent): void;
+}
+
+export class ContractError extends Error {
+  readonly kind: 'access-denied' | 'not-found' | 'conflict' | 'invalid';
+  constructor(kind: ContractError['kind'], message: string) {
+    super(message);
+    this.kind = kind;
+    this.name = 'ContractError';
+  }
+}
+
+const key = {
+  member: (mspId: string) => `member/${mspId}`,
+  consent: (consentId: string) => `consent/${consentId}`,
+  memberConsent: (memberId: string, consentId: string) => `member-consent/${memberId}/${consentId}`,
+  round: (roundId: string) => `round/${roundId}`,
+  model: (modelHash: string) => `model/${modelHash}`,
+};
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
+const HEX64 = /^[0-9a-f]{64}$/;
+
+function requireId(value: unknown, name: string): string {
+  if (typeof value !== 'string' || !ID.test(value)) {
+    throw new ContractError(
+      'invalid',
+      `${name} must be 1-128 characters of letters, digits, '.', '_', ':', '/' or '-'`,
+    );
+  }
+  return value;
+}
+
+function requireHash(value: unknown, name: string): string {
+  if (typeof value !== 'string' || !HEX64.test(value))
+    throw new ContractError('invalid', `${name} must be 64 lowercase hex characters (SHA-256)`);
+  return value;
+}
+
+async function read<T>(ctx: TransactionContext, stateKey: string): Promise<T | undefined> {
+  const value = await ctx.state.get(stateKey);
+  return value === undefined ? undefined : (JSON.parse(value) as T);
+}
+
+async function write(ctx: TransactionContext, stateKey: string, value: unknown): Promise<void> {
+  await ctx.state.put(stateKey, JSON.stringify(value));
+}
+
+async function callerRoles(ctx: TransactionContext): Promise<readonly Role[]> {
+  return (await read<MemberRecord>(ctx, key.member(ctx.callerMspId)))?.roles ?? [];
+}
+
+async function requireRole(ctx: TransactionContext, role: Role, action: string): Promise<void> {
+  const roles = await callerRoles(ctx);
+  if (!roles.includes(role)) {
+    throw new ContractError(
+      'access-denied',
+      `${ctx.callerMspId} may not ${action}: it needs the ${role} role (it has ${roles.length ? roles.join(', ') : 'none'})`,
+    );
+  }
+}
+
+export function participantSetCommitment(included: readonly string[]): string {
+  return createHash('sha256')
+    .update('veilsum/v1/participants')
+    .update([...included].sort().join(','))
+    .digest('hex');
+}
+
+export const contract = {
+  /**
+   * Membership. The first registration bootstraps the consortium (it must give its caller the
+   * coordinator role); afterwards only a coordinator registers members.
+   */
+  async registerMember(
+    ctx: TransactionContext,
+    mspId: string,
+    roles: Role[],
+  ): Promise<MemberRecord> {
+    requireId(mspId, 'mspId');
+    if (
+      !Array.isArray(roles) ||
+      roles.length === 0 ||
+      roles.some((role) => !ROLES.includes(role))
+    ) {
+      throw new ContractError('invalid', `roles must be a non-empty list of ${ROLES.join(', ')}`);
+    }
+    const anyMember = (await ctx.state.list('member/')).length > 0;
+    if (anyMember) await requireRole(ctx, 'coordinator', 'register members');
+    else if (mspId !== ctx.callerMspId || !roles.includes('coordinator')) {
+      throw new ContractError(
+        'access-denied',
+        'the first registration must register its caller with the coordinator role',
+      );
+    }
+    const record: MemberRecord = { mspId, roles: [...new Set(roles)], registeredAt: ctx.timestamp };
+    await write(ctx, key.member(mspId), record);
+    return record;
+  },
+
+  async getMember(ctx: TransactionContext, mspId: string): Promise<MemberRecord> {
+    const record = await read<MemberRecord>(ctx, key.member(requireId(mspId, 'mspId')));
+    if (record === undefined) throw new ContractError('not-found', `no member ${mspId}`);
+    return record;
+  },
+
+  /** A member grants consent for one of its own datasets; the caller is the member. */
+  async grantConsent(
+    ctx: TransactionContext,
+    consentId: string,
+    datasetId: string,
+    purpose: string,
+    expiresAt: number,
+  ): Promise<ConsentRecord> {
+    await requireRole(ctx, 'member', 'grant consent');
+    requireId(consentId, 'consentId');
+    requireId(datasetId, 'datasetId');
+    requireId(purpose, 'purpose');
+    if (!Number.isSafeInteger(expiresAt) || expiresAt <= ctx.timestamp) {
+      throw new ContractError(
+        'invalid',
+        `expiresAt must be a future time in ms since the epoch, got ${expiresAt}`,
+      );
+    }
+    if ((await ctx.state.get(key.consent(consentId))) !== undefined) {
+      throw new ContractError(
+        'conflict',
+        `consent ${consentId} already exists; consents are immutable — grant a new one`,
+      );
+    }
+    const record: ConsentRecord = {
+      consentId,
+      memberId: ctx.callerMspId,
+      datasetId,
+      purpose,
+      grantedAt: ctx.timestamp,
+      expiresAt,
+      revokedAt: null,
+    };
+    await write(ctx, key.consent(consentId), record);
+    await ctx.state.put(key.memberConsent(ctx.callerMspId, consentId), consentId);
+    ctx.emit({
+      name: 'ConsentGranted',
+      payload: { consentId, memberId: record.memberId, datasetId, purpose, expiresAt },
+    });
+    return record;
+  },
+
+  /** Only the member that granted a consent may revoke it. */
+  async revokeConsent(ctx: TransactionContext, consentId: string): Promise<ConsentRecord> {
+    const record = await read<ConsentRecord>(ctx, key.consent(requireId(consentId, 'consentId')));
+    if (record === undefined) throw new ContractError('not-found', `no consent ${consentId}`);
+    if (record.memberId !== ctx.callerMspId) {
+      throw new ContractError(
+        'access-denied',
+        `${ctx.callerMspId} may not revoke consent ${consentId}: it belongs to ${record.memberId}`,
+      );
+    }
+    if (record.revokedAt !== null)
+      throw new ContractError('conflict', `consent ${consentId} was already revoked`);
+    const revoked: ConsentRecord = { ...record, revokedAt: ctx.timestamp };
+    await write(ctx, key.consent(consentId), revoked);
+    ctx.emit({ name: 'ConsentRevoked', payload: { consentId, memberId: record.memberId } });
+    return revoked;
+  },
+
+  /** A member reads its own consents; auditors and coordinators read anyone's. */
+  async consentHistory(ctx: TransactionContext, memberId: string): Promise<ConsentRecord[]> {
+    requireId(memberId, 'memberId');
+    if (memberId !== ctx.callerMspId) {
+      const roles = await callerRoles(ctx);
+      if (!roles.includes('auditor') && !roles.includes('coordinator')) {
+        throw new ContractError(
+          'access-denied',
+          `${ctx.callerMspId} may not read the consents of ${memberId}`,
+        );
+      }
+    }
+    const ids = await ctx.state.list(`member-consent/${memberId}/`);
+    const records: ConsentRecord[] = [];
+    for (const id of ids) records.push((await read<ConsentRecord>(ctx, key.consent(id)))!);
+    return records.sort(
+      (a, b) => a.grantedAt - b.grantedAt || a.consentId.localeCompare(b.consentId),
+    );
+  },
+
+  /** The consent a member's data may be used under for `purpose` at `at`, if any. */
+  async consentInForce(
+    ctx: TransactionContext,
+    memberId: string,
+    purpose: string,
+    at: number,
+  ): Promise<ConsentRecord | undefined> {
+    const ids = await ctx.state.list(`member-consent/${memberId}/`);
+    let best: ConsentRecord | undefined;
+    for (const id of ids) {
+      const record = (await read<ConsentRecord>(ctx, key.consent(id)))!;
+      const active =
+        record.purpose === purpose &&
+        record.revokedAt === null &&
+        record.expiresAt > at &&
+        record.grantedAt <= at;
+      if (active && (best === undefined || record.grantedAt > best.grantedAt)) best = record;
+    }
+    return best;
+  },
+
+  /** Records a round's parameters and the consent each roster member contributes under. */
+  async openRound(
+    ctx: TransactionContext,
+    roundId: string,
+    modelId: string,
+    roundNumber: number,
+    paramsHash: string,
+    roster: string[],
+  ): Promise<RoundRecord> {
+    await requireRole(ctx, 'coordinator', 'open rounds');
+    requireId(roundId, 'roundId');
+    requireId(modelId, 'modelId');
+    requireHash(paramsHash, 'paramsHash');
+    if (!Number.isSafeInteger(roundNumber) || roundNumber < 0)
+      throw new ContractError('invalid', 'roundNumber must be a non-negative integer');
+    if (!Array.isArray(roster) || roster.length === 0)
+      throw new ContractError('invalid', 'roster must list the round members');
+    if ((await ctx.state.get(key.round(roundId))) !== undefined)
+      throw new ContractError('conflict', `round ${roundId} was already opened`);
+    const consents: ConsentInForce[] = [];
+    for (const memberId of roster) {
+      requireId(memberId, 'roster member');
+      const consent = await contract.consentInForce(ctx, memberId, modelId, ctx.timestamp);
+      if (consent)
+        consents.push({ memberId, datasetId: consent.datasetId, consentId: consent.consentId });
+    }
+    const record: RoundRecord = {
+      roundId,
+      modelId,
+      roundNumber,
+      paramsHash,
+      roster: [...roster],
+      openedAt: ctx.timestamp,
+      consents,
+      status: 'open',
+      closedAt: null,
+      included: [],
+      participantSetCommitment: null,
+      uploadsMerkleRoot: null,
+      aggregateHash: null,
+      dropoutCount: null,
+    };
+    await write(ctx, key.round(roundId), record);
+    ctx.emit({
+      name: 'RoundOpened',
+      payload: {
+        roundId,
+        modelId,
+        roundNumber,
+        paramsHash,
+        members: roster.length,
+        consents: consents.length,
+      },
+    });
+    return record;
+  },
+
+  /**
+   * Closes a round with its commitments — one transaction whatever the number of clients. Every
+   * included member must have had a consent in force for the model when the round opened.
+   */
+  async closeRound(
+    ctx: TransactionContext,
+    roundId: string,
+    included: string[],
+    uploadsMerkleRoot: string,
+    aggregateHash: string,
+    dropoutCount: number,
+  ): Promise<RoundRecord> {
+    await requireRole(ctx, 'coordinator', 'close rounds');
+    const record = await read<RoundRecord>(ctx, key.round(requireId(roundId, 'roundId')));
+    if (record === undefined) throw new ContractError('not-found', `no round ${roundId}`);
+    if (record.status !== 'open')
+      throw new ContractError('conflict', `round ${roundId} is already closed`);
+    requireHash(uploadsMerkleRoot, 'uploadsMerkleRoot');
+    requireHash(aggregateHash, 'aggregateHash');
+    if (!Number.isSafeInteger(dropoutCount) || dropoutCount < 0)
+      throw new ContractError('invalid', 'dropoutCount must be a non-negative integer');
+    const consented = new Set(record.consents.map((consent) => consent.memberId));
+    for (const memberId of included) {
+      if (!record.roster.includes(memberId))
+        throw new ContractError('invalid', `${memberId} is not on the roster of round ${roundId}`);
+      if (!consented.has(memberId)) {
+        throw new ContractError(
+          'conflict',
+          `round ${roundId} cannot include ${memberId}: it had no consent in force for ${record.modelId} when the round opened`,
+        );
+      }
+    }
+    const closed: RoundRecord = {
+      ...record,
+      status: 'closed',
+      closedAt: ctx.timestamp,
+      included: [...included],
+      participantSetCommitment: participantSetCommitment(included),
+      uploadsMerkleRoot,
+      aggregateHash,
+      dropoutCount,
+    };
+    await write(ctx, key.round(roundId), closed);
+    ctx.emit({
+      name: 'RoundClosed',
+      payload: {
+        roundId,
+        included: included.length,
+        dropoutCount,
+        uploadsMerkleRoot,
+        aggregateHash,
+      },
+    });
+    return closed;
+  },
+
+  async getRound(ctx: TransactionContext, roundId: string): Promise<RoundRecord> {
+    const record = await read<RoundRecord>(ctx, key.round(requireId(roundId, 'roundId')));
+    if (record === undefined) throw new ContractError('not-found', `no round ${roundId}`);
+    return record;
+  },
+
+  async recordModelVersion(
+    ctx: TransactionContext,
+    modelHash: string,
+    roundId: string,
+  ): Promise<ModelVersionRecord> {
+    await requireRole(ctx, 'coordinator', 'record model versions');
+    requireHash(modelHash, 'modelHash');
+    const round = await contract.getRound(ctx, roundId);
+    if (round.status !== 'closed')
+      throw new ContractError('conflict', `round ${roundId} is not closed`);
+    if ((await ctx.state.get(key.model(modelHash))) !== undefined)
+      throw new ContractError('conflict', `model ${modelHash} was already recorded`);
+    const record: ModelVersionRecord = {
+      modelHash,
+      modelId: round.modelId,
+      roundId,
+      recordedAt: ctx.timestamp,
+    };
+    await write(ctx, key.model(modelHash), record);
+    ctx.emit({ name: 'ModelVersionRecorded', payload: { ...record } });
+    return record;
+  },
+
+  /** Which datasets, under which consents, fed this model version. */
+  async lineage(ctx: TransactionContext, modelHash: string): Promise<Lineage> {
+    const modelVersion = await read<ModelVersionRecord>(
+      ctx,
+      key.model(requireHash(modelHash, 'modelHash')),
+    );
+    if (modelVersion === undefined)
+      throw new ContractError('not-found', `no model version ${modelHash}`);
+    const round = await contract.getRound(ctx, modelVersion.roundId);
+    const contributions = [];
+    for (const memberId of round.included) {
+      const inForce = round.consents.find((consent) => consent.memberId === memberId)!;
+      contributions.push({
+        memberId,
+        consent: (await read<ConsentRecord>(ctx, key.consent(inForce.consentId)))!,
+      });
+    }
+    return { modelVersion, round, contributions };
+  },
+};
+
+export type ContractFunction = keyof typeof contract;

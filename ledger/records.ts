@@ -1,0 +1,73 @@
+/**
+ * The records the consortium ledger holds. Shared by the contract (chaincode and the embedded
+ * backend) and by every reader; plain JSON-serialisable data, hashes as lowercase hex.
+ * Large data never goes on chain: uploads and aggregates are represented by their SHA-256.
+ */
+export type Role = 'member' | 'coordinator' | 'keyholder' | 'auditor';
+
+export const ROLES: readonly Role[] = ['member', 'coordinator', 'keyholder', 'auditor'];
+
+export interface MemberRecord {
+  readonly mspId: string;
+  readonly roles: readonly Role[];
+  readonly registeredAt: number;
+}
+
+export interface ConsentRecord {
+  readonly consentId: string;
+  readonly memberId: string;
+  readonly datasetId: string;
+  /** What the data may be used for; a round of model M uses consents whose purpose is M. */
+  readonly purpose: string;
+  readonly grantedAt: number;
+  readonly expiresAt: number;
+  readonly revokedAt: number | null;
+}
+
+/** One consent as it stood when a round opened: what a contribution rests on. */
+export interface ConsentInForce {
+  readonly memberId: string;
+  readonly datasetId: string;
+  readonly consentId: string;
+}
+
+export interface RoundRecord {
+  readonly roundId: string;
+  readonly modelId: string;
+  readonly roundNumber: number;
+  readonly paramsHash: string;
+  readonly roster: readonly string[];
+  readonly openedAt: number;
+  /** Consents in force at open, one per roster member that had one. */
+  readonly consents: readonly ConsentInForce[];
+  readonly status: 'open' | 'closed';
+  readonly closedAt: number | null;
+  /** Members whose updates are in the aggregate, and SHA-256 of their sorted, comma-joined ids. */
+  readonly included: readonly string[];
+  readonly participantSetCommitment: string | null;
+  /** Merkle root (RFC 6962 style) of the included members' upload SHA-256s, in roster order. */
+  readonly uploadsMerkleRoot: string | null;
+  readonly aggregateHash: string | null;
+  readonly dropoutCount: number | null;
+}
+
+export interface ModelVersionRecord {
+  readonly modelHash: string;
+  readonly modelId: string;
+  readonly roundId: string;
+  readonly recordedAt: number;
+}
+
+export interface Lineage {
+  readonly modelVersion: ModelVersionRecord;
+  readonly round: RoundRecord;
+  readonly contributions: readonly { readonly memberId: string; readonly consent: ConsentRecord }[];
+}
+
+export type LedgerEventName =
+  'ConsentGranted' | 'ConsentRevoked' | 'RoundOpened' | 'RoundClosed' | 'ModelVersionRecorded';
+
+export interface LedgerEvent {
+  readonly name: LedgerEventName;
+  readonly payload: Record<string, unknown>;
+}
