@@ -150,10 +150,13 @@ export class EmbeddedLedgerDatabase {
     timestamp: number,
     submit: boolean,
   ): Promise<T> {
-    const implementation = contract[fn] as unknown as
-      ((ctx: TransactionContext, ...args: unknown[]) => Promise<T>) | undefined;
-    if (typeof implementation !== 'function')
+    if (!Object.hasOwn(contract, fn)) {
       throw new ContractError('invalid', `unknown contract function ${String(fn)}`);
+    }
+    const implementation = (contract[fn] as (...args: unknown[]) => Promise<T>).bind(contract) as (
+      ctx: TransactionContext,
+      ...args: unknown[]
+    ) => Promise<T>;
     const writes = new Map<string, string>();
     const events: LedgerEvent[] = [];
     const getRow = this.db.prepare('SELECT value FROM state WHERE key = ?');
