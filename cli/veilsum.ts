@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
 import { coordinatorCommand } from './commands/coordinator.ts';
+import { auditCommand, consentCommand } from './commands/ledger-commands.ts';
 import { pkiCommand } from './commands/pki.ts';
 import { roundCommand } from './commands/round.ts';
 import { submitCommand } from './commands/submit.ts';
@@ -88,6 +89,8 @@ program.addCommand(pkiCommand());
 program.addCommand(coordinatorCommand());
 program.addCommand(roundCommand());
 program.addCommand(submitCommand());
+program.addCommand(consentCommand());
+program.addCommand(auditCommand());
 
 program.parseAsync().catch((error: unknown) => {
   console.error(`veilsum: ${(error as Error).message}`);

@@ -13,6 +13,7 @@ import {
   Phase,
   RoundAdminServiceClient,
   RoundParams,
+  type InclusionProof,
   type Round,
 } from '../proto/gen/veilsum/v1/round.ts';
 import {
@@ -189,6 +190,34 @@ export class VeilsumClient {
       }
       return last;
     });
+  }
+
+  /** This member's upload commitment in a finished round, with its Merkle path. */
+  proveInclusion(roundId: string): Promise<InclusionProof> {
+    return withRetry('ProveInclusion', this.retry, () =>
+      unary<InclusionProof>((done) =>
+        this.admin.proveInclusion(
+          { roundId },
+          new grpc.Metadata(),
+          deadline(UNARY_DEADLINE_MS),
+          done,
+        ),
+      ),
+    );
+  }
+
+  /** Records on the ledger that `modelHash` was produced from this round (administrators). */
+  async recordModelVersion(roundId: string, modelHash: Uint8Array): Promise<void> {
+    await withRetry('RecordModelVersion', this.retry, () =>
+      unary((done) =>
+        this.admin.recordModelVersion(
+          { roundId, modelHash: Buffer.from(modelHash) },
+          new grpc.Metadata(),
+          deadline(UNARY_DEADLINE_MS),
+          done,
+        ),
+      ),
+    );
   }
 
   async getAggregate(roundId: string): Promise<Uint32Array> {

@@ -44,6 +44,7 @@ export function pkiCommand(): Command {
           certificate: relative(created.members[id]!.certificatePath),
         })),
         admins: [ADMIN_ID],
+        ledger: { path: 'ledger.db', identity: 'veilsum-coordinator' },
       };
       writeFileSync(
         join(directory, 'coordinator.json'),

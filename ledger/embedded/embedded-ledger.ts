@@ -43,6 +43,8 @@ export class EmbeddedLedgerDatabase {
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
+    // Other processes (the CLI next to a running coordinator) may hold the write lock briefly.
+    this.db.pragma('busy_timeout = 10000');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS blocks (
@@ -187,12 +189,21 @@ export class EmbeddedLedgerDatabase {
         );
       },
     };
-    const result = await implementation(
-      { state, callerMspId: caller, timestamp, emit: (event) => events.push(event) },
-      ...args,
-    );
-    if (!submit) return result;
-    const commit = this.db.transaction(() => {
+    if (!submit) {
+      return implementation(
+        { state, callerMspId: caller, timestamp, emit: (event) => events.push(event) },
+        ...args,
+      );
+    }
+    // The whole transaction — reads included — runs under SQLite's write lock, so two processes
+    // sharing the file cannot interleave a read and a commit.
+    this.db.exec('BEGIN IMMEDIATE');
+    let block: Block;
+    try {
+      const result = await implementation(
+        { state, callerMspId: caller, timestamp, emit: (event) => events.push(event) },
+        ...args,
+      );
       const last = this.db
         .prepare('SELECT number, hash FROM blocks ORDER BY number DESC LIMIT 1')
         .get() as { number: number; hash: string } | undefined;
@@ -206,7 +217,7 @@ export class EmbeddedLedgerDatabase {
         writes: [...writes.entries()],
         events,
       };
-      const block: Block = { ...unsigned, hash: blockHash(unsigned) };
+      block = { ...unsigned, hash: blockHash(unsigned) };
       const upsert = this.db.prepare(
         'INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
       );
@@ -226,12 +237,14 @@ export class EmbeddedLedgerDatabase {
           JSON.stringify(block.events),
           block.hash,
         );
-      return block;
-    });
-    const block = commit();
-    for (const event of events)
-      for (const listener of this.listeners) listener(event, block.number);
-    return result;
+      this.db.exec('COMMIT');
+      for (const event of events)
+        for (const listener of this.listeners) listener(event, block.number);
+      return result;
+    } catch (error) {
+      this.db.exec('ROLLBACK');
+      throw error;
+    }
   }
 }
 

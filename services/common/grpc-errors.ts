@@ -1,6 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { SecAggError, type SecAggErrorCode } from '../../crypto/secagg/errors.ts';
 import { CryptoInputError } from '../../crypto/validate.ts';
+import { ContractError } from '../../ledger/contract.ts';
 
 /**
  * The one place where failures become gRPC statuses. Handlers throw typed errors; the service
@@ -39,6 +40,13 @@ const SECAGG_STATUS: Record<SecAggErrorCode, status> = {
   'invalid-config': status.INVALID_ARGUMENT,
 };
 
+const LEDGER_STATUS: Record<ContractError['kind'], status> = {
+  'access-denied': status.PERMISSION_DENIED,
+  'not-found': status.NOT_FOUND,
+  conflict: status.FAILED_PRECONDITION,
+  invalid: status.INVALID_ARGUMENT,
+};
+
 export interface ServiceErrorShape {
   code: status;
   details: string;
@@ -54,6 +62,9 @@ export function toServiceError(error: unknown): ServiceErrorShape {
   } else if (error instanceof SecAggError) {
     code = SECAGG_STATUS[error.code];
     details = error.message;
+  } else if (error instanceof ContractError) {
+    code = LEDGER_STATUS[error.kind];
+    details = `ledger: ${error.message}`;
   } else if (error instanceof CryptoInputError) {
     code = status.INVALID_ARGUMENT;
     details = error.message;

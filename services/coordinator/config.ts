@@ -25,6 +25,13 @@ export const coordinatorConfigSchema = z.object({
   /** Prometheus metrics over plain HTTP on this address (loopback by default). */
   metricsListen: address.optional(),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /**
+   * The consortium ledger. Embedded (the default for one machine): a SQLite file with a
+   * hash-chained block log, written as `identity` (the coordinator's MSP id).
+   */
+  ledger: z
+    .object({ path: z.string().min(1), identity: z.string().min(1).default('veilsum-coordinator') })
+    .optional(),
   /** Threads that expand masks during unmasking. */
   maskThreads: z.number().int().min(1).max(64).default(2),
 });
@@ -57,5 +64,6 @@ export function loadCoordinatorConfig(path: string): CoordinatorConfig {
       privateKey: at(config.tls.privateKey),
     },
     members: config.members.map((member) => ({ ...member, certificate: at(member.certificate) })),
+    ...(config.ledger ? { ledger: { ...config.ledger, path: at(config.ledger.path) } } : {}),
   };
 }

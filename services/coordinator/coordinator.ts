@@ -28,9 +28,11 @@ import {
   sharesDeliveryToWire,
   unmaskingRequestToWire,
 } from '../../proto/secagg-wire.ts';
+import { merkleProof, merkleRoot } from '../../crypto/merkle.ts';
 import { MaskPool } from '../compute/mask-pool.ts';
 import {
   alreadyExists,
+  failedPrecondition,
   invalidArgument,
   notFound,
   permissionDenied,
@@ -41,7 +43,12 @@ import {
 import type { CoordinatorConfig } from './config.ts';
 import { loadMemberDirectory, type Member } from './member-directory.ts';
 import { CoordinatorMetrics } from './metrics.ts';
-import { resolveRoundParams, roundId as makeRoundId } from './round-params.ts';
+import { LedgerLink } from './ledger-link.ts';
+import {
+  paramsHash as computeParamsHash,
+  resolveRoundParams,
+  roundId as makeRoundId,
+} from './round-params.ts';
 import { inlineCombiner, RoundRuntime, type RoundStatus } from './round-runtime.ts';
 import { PersistenceError, RoundStore } from './round-store.ts';
 
@@ -72,6 +79,8 @@ export class Coordinator {
   });
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
   private pool: MaskPool | undefined;
+  private readonly ledger: LedgerLink | undefined;
+  private readonly closedOnLedger = new Set<string>();
   private metricsServer: HttpServer | undefined;
   private boundPort = 0;
 
@@ -80,6 +89,9 @@ export class Coordinator {
     this.logger = logger ?? pino({ level: config.logLevel, base: { service: 'coordinator' } });
     this.members = loadMemberDirectory(config.members);
     this.store = new RoundStore(config.dataDir);
+    this.ledger = config.ledger
+      ? new LedgerLink(config.ledger.path, config.ledger.identity, this.logger)
+      : undefined;
   }
 
   get port(): number {
@@ -94,6 +106,7 @@ export class Coordinator {
 
   async start(): Promise<void> {
     this.pool = this.config.maskThreads > 1 ? new MaskPool(this.config.maskThreads) : undefined;
+    await this.ledger?.bootstrap([...this.members.keys()]);
     for (const row of this.store.rounds()) {
       const runtime = RoundRuntime.restore(row, this.runtimeDependencies());
       this.rounds.set(row.roundId, runtime);
@@ -103,6 +116,8 @@ export class Coordinator {
       );
     }
     this.updatePhaseGauge();
+    // A round that finished just before a crash may not have reached the ledger yet.
+    for (const runtime of this.rounds.values()) this.closeOnLedger(runtime);
     this.server.addService(RoundAdminServiceService, this.adminService());
     this.server.addService(SecAggServiceService, this.secAggService());
     this.health.addToServer(this.server);
@@ -142,13 +157,14 @@ export class Coordinator {
     this.metricsServer?.close();
     await this.pool?.close();
     this.store.close();
+    this.ledger?.close();
   }
 
   // ── services ─────────────────────────────────────────────────────────────────────────────
 
   private adminService(): RoundAdminServiceServer {
     return {
-      openRound: this.unary('OpenRound', (call) => {
+      openRound: this.unary('OpenRound', async (call) => {
         this.requireAdmin(call);
         const resolved = resolveRoundParams(call.request.params, new Set(this.members.keys()));
         const { params } = resolved;
@@ -163,13 +179,23 @@ export class Coordinator {
           index: i + 1,
           identityKey: Buffer.from(this.members.get(memberId)!.identityKey).toString('hex'),
         }));
+        const encodedParams = RoundParams.encode(params).finish();
+        const graphSeed = new Uint8Array(randomBytes(32));
+        // The ledger records the round first: a round the ledger refused never starts.
+        const ledgerRound = await this.ledger?.openRound(
+          id,
+          params.modelId,
+          params.roundNumber,
+          computeParamsHash(encodedParams, graphSeed),
+          params.members,
+        );
         const runtime = RoundRuntime.open(
           {
             roundId: id,
             modelId: params.modelId,
             roundNumber: params.roundNumber,
-            params: RoundParams.encode(params).finish(),
-            graphSeed: new Uint8Array(randomBytes(32)),
+            params: encodedParams,
+            graphSeed,
             roster: JSON.stringify(roster),
             openedAt: Date.now(),
           },
@@ -185,6 +211,7 @@ export class Coordinator {
             dimension: params.dimension,
             degree: params.degree,
             threshold: params.threshold,
+            ...(ledgerRound ? { consentsInForce: ledgerRound.consents.length } : {}),
           },
           'round opened',
         );
@@ -226,6 +253,48 @@ export class Coordinator {
           );
         }
       },
+      recordModelVersion: this.unary('RecordModelVersion', async (call) => {
+        this.requireAdmin(call);
+        const runtime = this.round(call.request.roundId);
+        if (this.ledger === undefined) {
+          throw failedPrecondition('this coordinator has no ledger configured (config "ledger")');
+        }
+        if (call.request.modelHash.length !== 32) {
+          throw invalidArgument(
+            `model_hash must be a 32-byte SHA-256, got ${call.request.modelHash.length} bytes`,
+          );
+        }
+        await this.ledger.closeRound(runtime);
+        const record = await this.ledger.ledger.recordModelVersion(
+          Buffer.from(call.request.modelHash).toString('hex'),
+          runtime.id,
+        );
+        return { roundId: record.roundId, modelHash: Buffer.from(record.modelHash, 'hex') };
+      }),
+      proveInclusion: this.unary('ProveInclusion', (call) => {
+        const { runtime, index } = this.participant(call, call.request.roundId);
+        if (runtime.phase !== 'done') {
+          throw failedPrecondition(`round ${runtime.id} is in phase ${runtime.phase}, not done`);
+        }
+        const snapshot = runtime.snapshot();
+        const position = snapshot.included.indexOf(index);
+        if (position < 0) {
+          throw notFound(
+            `member ${runtime.roster[index - 1]!.memberId} has no upload in the aggregate of round ${runtime.id}`,
+          );
+        }
+        const leaves = snapshot.uploadSha256.map((digest) => new Uint8Array(digest));
+        return {
+          roundId: runtime.id,
+          memberId: runtime.roster[index - 1]!.memberId,
+          uploadSha256: Buffer.from(leaves[position]!),
+          path: merkleProof(leaves, position).map((step) => ({
+            sibling: Buffer.from(step.sibling),
+            siblingOnLeft: step.siblingOnLeft,
+          })),
+          root: Buffer.from(merkleRoot(leaves)),
+        };
+      }),
       getAggregate: (call) => {
         try {
           this.requireCaller(call);
@@ -266,8 +335,9 @@ export class Coordinator {
 
   private secAggService(): SecAggServiceServer {
     return {
-      advertiseKeys: this.unary('AdvertiseKeys', (call) => {
+      advertiseKeys: this.unary('AdvertiseKeys', async (call) => {
         const { runtime, index } = this.participant(call, call.request.roundId);
+        await this.ledger?.requireConsent(runtime.id, runtime.roster[index - 1]!.memberId);
         runtime.advertiseKeys(index, call.request);
         return { roundId: runtime.id };
       }),
@@ -419,16 +489,16 @@ export class Coordinator {
 
   private unary<Request, Response>(
     method: string,
-    handler: (call: grpc.ServerUnaryCall<Request, Response>) => Response,
+    handler: (call: grpc.ServerUnaryCall<Request, Response>) => Response | Promise<Response>,
   ): grpc.handleUnaryCall<Request, Response> {
     return (call, callback) => {
-      try {
-        const response = handler(call);
-        this.metrics.requests.inc({ method, code: 'OK' });
-        callback(null, response);
-      } catch (error) {
-        this.fail(method, error, (e) => callback(e));
-      }
+      Promise.resolve()
+        .then(() => handler(call))
+        .then((response) => {
+          this.metrics.requests.inc({ method, code: 'OK' });
+          callback(null, response);
+        })
+        .catch((error: unknown) => this.fail(method, error, (e) => callback(e)));
     };
   }
 
@@ -553,11 +623,31 @@ export class Coordinator {
           const snapshot = runtime.snapshot();
           for (const send of [...watchers]) send(snapshot);
         }
-        if (runtime.phase === 'done')
+        if (runtime.phase === 'done') {
           this.metrics.roundSeconds.observe((Date.now() - runtime.openedAt) / 1000);
+          this.closeOnLedger(runtime);
+        }
         this.updatePhaseGauge();
       },
     };
+  }
+
+  /** One RoundClosed transaction per finished round; failures are logged and retried at restart. */
+  private closeOnLedger(runtime: RoundRuntime): void {
+    if (
+      this.ledger === undefined ||
+      runtime.phase !== 'done' ||
+      this.closedOnLedger.has(runtime.id)
+    )
+      return;
+    this.closedOnLedger.add(runtime.id);
+    this.ledger.closeRound(runtime).catch((error: Error) => {
+      this.closedOnLedger.delete(runtime.id);
+      this.logger.error(
+        { event: 'ledger-close-failed', round: runtime.id, reason: error.message },
+        'could not close round on the ledger',
+      );
+    });
   }
 
   private updatePhaseGauge(): void {

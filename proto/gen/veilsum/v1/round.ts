@@ -195,6 +195,32 @@ export function phaseToJSON(object: Phase): string {
   }
 }
 
+export interface RecordModelVersionRequest {
+  roundId: string;
+  /** SHA-256 of the model produced from the round's aggregate. */
+  modelHash: Buffer;
+}
+
+export interface RecordModelVersionResponse {
+  roundId: string;
+  modelHash: Buffer;
+}
+
+export interface MerkleStep {
+  sibling: Buffer;
+  siblingOnLeft: boolean;
+}
+
+export interface InclusionProof {
+  roundId: string;
+  memberId: string;
+  /** SHA-256 of the member's masked upload (the leaf). */
+  uploadSha256: Buffer;
+  path: MerkleStep[];
+  /** The root the path leads to; compare it with the ledger's uploads_merkle_root. */
+  root: Buffer;
+}
+
 export interface Quantization {
   clipRange: number;
   levelBits: number;
@@ -285,6 +311,426 @@ export interface AggregateChunk {
   offsetWords: number;
   data: Buffer;
 }
+
+function createBaseRecordModelVersionRequest(): RecordModelVersionRequest {
+  return { roundId: "", modelHash: Buffer.alloc(0) };
+}
+
+export const RecordModelVersionRequest: MessageFns<RecordModelVersionRequest> = {
+  encode(message: RecordModelVersionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.roundId !== "") {
+      writer.uint32(10).string(message.roundId);
+    }
+    if (message.modelHash.length !== 0) {
+      writer.uint32(18).bytes(message.modelHash);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordModelVersionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordModelVersionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.roundId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.modelHash = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecordModelVersionRequest {
+    return {
+      roundId: isSet(object.roundId)
+        ? globalThis.String(object.roundId)
+        : isSet(object.round_id)
+        ? globalThis.String(object.round_id)
+        : "",
+      modelHash: isSet(object.modelHash)
+        ? Buffer.from(bytesFromBase64(object.modelHash))
+        : isSet(object.model_hash)
+        ? Buffer.from(bytesFromBase64(object.model_hash))
+        : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: RecordModelVersionRequest): unknown {
+    const obj: any = {};
+    if (message.roundId !== "") {
+      obj.roundId = message.roundId;
+    }
+    if (message.modelHash.length !== 0) {
+      obj.modelHash = base64FromBytes(message.modelHash);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RecordModelVersionRequest>): RecordModelVersionRequest {
+    return RecordModelVersionRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RecordModelVersionRequest>): RecordModelVersionRequest {
+    const message = createBaseRecordModelVersionRequest();
+    message.roundId = object.roundId ?? "";
+    message.modelHash = object.modelHash ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseRecordModelVersionResponse(): RecordModelVersionResponse {
+  return { roundId: "", modelHash: Buffer.alloc(0) };
+}
+
+export const RecordModelVersionResponse: MessageFns<RecordModelVersionResponse> = {
+  encode(message: RecordModelVersionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.roundId !== "") {
+      writer.uint32(10).string(message.roundId);
+    }
+    if (message.modelHash.length !== 0) {
+      writer.uint32(18).bytes(message.modelHash);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordModelVersionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordModelVersionResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.roundId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.modelHash = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecordModelVersionResponse {
+    return {
+      roundId: isSet(object.roundId)
+        ? globalThis.String(object.roundId)
+        : isSet(object.round_id)
+        ? globalThis.String(object.round_id)
+        : "",
+      modelHash: isSet(object.modelHash)
+        ? Buffer.from(bytesFromBase64(object.modelHash))
+        : isSet(object.model_hash)
+        ? Buffer.from(bytesFromBase64(object.model_hash))
+        : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: RecordModelVersionResponse): unknown {
+    const obj: any = {};
+    if (message.roundId !== "") {
+      obj.roundId = message.roundId;
+    }
+    if (message.modelHash.length !== 0) {
+      obj.modelHash = base64FromBytes(message.modelHash);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RecordModelVersionResponse>): RecordModelVersionResponse {
+    return RecordModelVersionResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RecordModelVersionResponse>): RecordModelVersionResponse {
+    const message = createBaseRecordModelVersionResponse();
+    message.roundId = object.roundId ?? "";
+    message.modelHash = object.modelHash ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseMerkleStep(): MerkleStep {
+  return { sibling: Buffer.alloc(0), siblingOnLeft: false };
+}
+
+export const MerkleStep: MessageFns<MerkleStep> = {
+  encode(message: MerkleStep, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sibling.length !== 0) {
+      writer.uint32(10).bytes(message.sibling);
+    }
+    if (message.siblingOnLeft !== false) {
+      writer.uint32(16).bool(message.siblingOnLeft);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MerkleStep {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMerkleStep();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sibling = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.siblingOnLeft = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MerkleStep {
+    return {
+      sibling: isSet(object.sibling) ? Buffer.from(bytesFromBase64(object.sibling)) : Buffer.alloc(0),
+      siblingOnLeft: isSet(object.siblingOnLeft)
+        ? globalThis.Boolean(object.siblingOnLeft)
+        : isSet(object.sibling_on_left)
+        ? globalThis.Boolean(object.sibling_on_left)
+        : false,
+    };
+  },
+
+  toJSON(message: MerkleStep): unknown {
+    const obj: any = {};
+    if (message.sibling.length !== 0) {
+      obj.sibling = base64FromBytes(message.sibling);
+    }
+    if (message.siblingOnLeft !== false) {
+      obj.siblingOnLeft = message.siblingOnLeft;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MerkleStep>): MerkleStep {
+    return MerkleStep.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MerkleStep>): MerkleStep {
+    const message = createBaseMerkleStep();
+    message.sibling = object.sibling ?? Buffer.alloc(0);
+    message.siblingOnLeft = object.siblingOnLeft ?? false;
+    return message;
+  },
+};
+
+function createBaseInclusionProof(): InclusionProof {
+  return { roundId: "", memberId: "", uploadSha256: Buffer.alloc(0), path: [], root: Buffer.alloc(0) };
+}
+
+export const InclusionProof: MessageFns<InclusionProof> = {
+  encode(message: InclusionProof, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.roundId !== "") {
+      writer.uint32(10).string(message.roundId);
+    }
+    if (message.memberId !== "") {
+      writer.uint32(18).string(message.memberId);
+    }
+    if (message.uploadSha256.length !== 0) {
+      writer.uint32(26).bytes(message.uploadSha256);
+    }
+    for (const v of message.path) {
+      MerkleStep.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.root.length !== 0) {
+      writer.uint32(42).bytes(message.root);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InclusionProof {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInclusionProof();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.roundId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.memberId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.uploadSha256 = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.path.push(MerkleStep.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.root = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): InclusionProof {
+    return {
+      roundId: isSet(object.roundId)
+        ? globalThis.String(object.roundId)
+        : isSet(object.round_id)
+        ? globalThis.String(object.round_id)
+        : "",
+      memberId: isSet(object.memberId)
+        ? globalThis.String(object.memberId)
+        : isSet(object.member_id)
+        ? globalThis.String(object.member_id)
+        : "",
+      uploadSha256: isSet(object.uploadSha256)
+        ? Buffer.from(bytesFromBase64(object.uploadSha256))
+        : isSet(object.upload_sha256)
+        ? Buffer.from(bytesFromBase64(object.upload_sha256))
+        : Buffer.alloc(0),
+      path: globalThis.Array.isArray(object?.path) ? object.path.map((e: any) => MerkleStep.fromJSON(e)) : [],
+      root: isSet(object.root) ? Buffer.from(bytesFromBase64(object.root)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: InclusionProof): unknown {
+    const obj: any = {};
+    if (message.roundId !== "") {
+      obj.roundId = message.roundId;
+    }
+    if (message.memberId !== "") {
+      obj.memberId = message.memberId;
+    }
+    if (message.uploadSha256.length !== 0) {
+      obj.uploadSha256 = base64FromBytes(message.uploadSha256);
+    }
+    if (message.path?.length) {
+      obj.path = message.path.map((e) => MerkleStep.toJSON(e));
+    }
+    if (message.root.length !== 0) {
+      obj.root = base64FromBytes(message.root);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<InclusionProof>): InclusionProof {
+    return InclusionProof.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<InclusionProof>): InclusionProof {
+    const message = createBaseInclusionProof();
+    message.roundId = object.roundId ?? "";
+    message.memberId = object.memberId ?? "";
+    message.uploadSha256 = object.uploadSha256 ?? Buffer.alloc(0);
+    message.path = object.path?.map((e) => MerkleStep.fromPartial(e)) || [];
+    message.root = object.root ?? Buffer.alloc(0);
+    return message;
+  },
+};
 
 function createBaseQuantization(): Quantization {
   return { clipRange: 0, levelBits: 0, modulusBits: 0 };
@@ -1833,6 +2279,34 @@ export const RoundAdminServiceService = {
     responseSerialize: (value: AggregateChunk): Buffer => Buffer.from(AggregateChunk.encode(value).finish()),
     responseDeserialize: (value: Buffer): AggregateChunk => AggregateChunk.decode(value),
   },
+  /**
+   * Records on the ledger that a model version (by hash) was produced from a closed round
+   * (administrators only). FAILED_PRECONDITION without a ledger or before the round closed.
+   */
+  recordModelVersion: {
+    path: "/veilsum.v1.RoundAdminService/RecordModelVersion" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RecordModelVersionRequest): Buffer =>
+      Buffer.from(RecordModelVersionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RecordModelVersionRequest => RecordModelVersionRequest.decode(value),
+    responseSerialize: (value: RecordModelVersionResponse): Buffer =>
+      Buffer.from(RecordModelVersionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RecordModelVersionResponse => RecordModelVersionResponse.decode(value),
+  },
+  /**
+   * The caller's own upload commitment in a finished round and its Merkle path to the root
+   * recorded on the ledger. NOT_FOUND if the caller's upload is not in the aggregate.
+   */
+  proveInclusion: {
+    path: "/veilsum.v1.RoundAdminService/ProveInclusion" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetRoundRequest): Buffer => Buffer.from(GetRoundRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetRoundRequest => GetRoundRequest.decode(value),
+    responseSerialize: (value: InclusionProof): Buffer => Buffer.from(InclusionProof.encode(value).finish()),
+    responseDeserialize: (value: Buffer): InclusionProof => InclusionProof.decode(value),
+  },
 } as const;
 
 export interface RoundAdminServiceServer extends UntypedServiceImplementation {
@@ -1848,6 +2322,16 @@ export interface RoundAdminServiceServer extends UntypedServiceImplementation {
   watchRound: handleServerStreamingCall<GetRoundRequest, Round>;
   /** Streams the aggregate of a finished round in chunks of at most 1 MiB (little-endian uint32). */
   getAggregate: handleServerStreamingCall<GetRoundRequest, AggregateChunk>;
+  /**
+   * Records on the ledger that a model version (by hash) was produced from a closed round
+   * (administrators only). FAILED_PRECONDITION without a ledger or before the round closed.
+   */
+  recordModelVersion: handleUnaryCall<RecordModelVersionRequest, RecordModelVersionResponse>;
+  /**
+   * The caller's own upload commitment in a finished round and its Merkle path to the root
+   * recorded on the ledger. NOT_FOUND if the caller's upload is not in the aggregate.
+   */
+  proveInclusion: handleUnaryCall<GetRoundRequest, InclusionProof>;
 }
 
 export interface RoundAdminServiceClient extends Client {
@@ -1912,6 +2396,44 @@ export interface RoundAdminServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<AggregateChunk>;
+  /**
+   * Records on the ledger that a model version (by hash) was produced from a closed round
+   * (administrators only). FAILED_PRECONDITION without a ledger or before the round closed.
+   */
+  recordModelVersion(
+    request: RecordModelVersionRequest,
+    callback: (error: ServiceError | null, response: RecordModelVersionResponse) => void,
+  ): ClientUnaryCall;
+  recordModelVersion(
+    request: RecordModelVersionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RecordModelVersionResponse) => void,
+  ): ClientUnaryCall;
+  recordModelVersion(
+    request: RecordModelVersionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RecordModelVersionResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The caller's own upload commitment in a finished round and its Merkle path to the root
+   * recorded on the ledger. NOT_FOUND if the caller's upload is not in the aggregate.
+   */
+  proveInclusion(
+    request: GetRoundRequest,
+    callback: (error: ServiceError | null, response: InclusionProof) => void,
+  ): ClientUnaryCall;
+  proveInclusion(
+    request: GetRoundRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: InclusionProof) => void,
+  ): ClientUnaryCall;
+  proveInclusion(
+    request: GetRoundRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: InclusionProof) => void,
+  ): ClientUnaryCall;
 }
 
 export const RoundAdminServiceClient = makeGenericClientConstructor(

@@ -1,0 +1,231 @@
+import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
+import { verifyMerkleProof } from '../../crypto/merkle.ts';
+import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
+import { Ledger } from '../../ledger/ledger.ts';
+import type { Lineage } from '../../ledger/records.ts';
+import { loadProfile } from '../../sdk/profile.ts';
+import { VeilsumClient } from '../../sdk/veilsum-client.ts';
+
+/**
+ * `veilsum consent …` (members) and `veilsum audit …` (compliance officers) against the embedded
+ * ledger file. Identities on the embedded ledger are configured, not proven: it is the
+ * single-machine mode; a Fabric network proves them with certificates.
+ */
+const days = (value: string): number => {
+  const parsed = Number(value);
+  if (!(parsed > 0)) throw new InvalidArgumentError('expected a positive number of days');
+  return parsed;
+};
+
+function open(
+  path: string,
+  identity: string,
+): { database: EmbeddedLedgerDatabase; ledger: Ledger } {
+  const database = new EmbeddedLedgerDatabase(path);
+  return { database, ledger: new Ledger(database.as(identity)) };
+}
+
+async function withLedger<T>(
+  path: string,
+  identity: string,
+  work: (ledger: Ledger, database: EmbeddedLedgerDatabase) => Promise<T>,
+): Promise<T> {
+  const { database, ledger } = open(path, identity);
+  try {
+    return await work(ledger, database);
+  } finally {
+    database.close();
+  }
+}
+
+export function consentCommand(): Command {
+  const consent = new Command('consent').description(
+    "Grant, revoke and list a member's data-use consents",
+  );
+  consent
+    .command('grant')
+    .requiredOption('--ledger <path>', 'embedded ledger file')
+    .requiredOption('--as <member>', 'the granting member')
+    .requiredOption('--consent <id>', 'consent id')
+    .requiredOption('--dataset <id>', 'dataset the consent covers')
+    .requiredOption('--purpose <model>', 'model id the data may train')
+    .option('--days <n>', 'validity', days, 365)
+    .option('--json', 'print JSON')
+    .action(async (options) => {
+      const record = await withLedger(options.ledger, options.as, (ledger) =>
+        ledger.grantConsent(
+          options.consent,
+          options.dataset,
+          options.purpose,
+          Date.now() + options.days * 86_400_000,
+        ),
+      );
+      console.log(
+        options.json
+          ? JSON.stringify(record)
+          : `granted ${record.consentId}: ${record.memberId}/${record.datasetId} for ${record.purpose} until ${new Date(record.expiresAt).toISOString()}`,
+      );
+    });
+  consent
+    .command('revoke')
+    .requiredOption('--ledger <path>', 'embedded ledger file')
+    .requiredOption('--as <member>', 'the member that granted it')
+    .requiredOption('--consent <id>', 'consent id')
+    .option('--json', 'print JSON')
+    .action(async (options) => {
+      const record = await withLedger(options.ledger, options.as, (ledger) =>
+        ledger.revokeConsent(options.consent),
+      );
+      console.log(
+        options.json
+          ? JSON.stringify(record)
+          : `revoked ${record.consentId} at ${new Date(record.revokedAt!).toISOString()}`,
+      );
+    });
+  return consent;
+}
+
+function lineageMermaid(lineage: Lineage): string {
+  const lines = ['graph LR'];
+  const model = `model_${lineage.modelVersion.modelHash.slice(0, 12)}`;
+  const round = `round_${lineage.round.roundId.replace(/[^A-Za-z0-9]/g, '_')}`;
+  lines.push(
+    `  ${model}["model ${lineage.modelVersion.modelHash.slice(0, 12)}…"] --> ${round}["${lineage.round.roundId}"]`,
+  );
+  for (const { memberId, consent } of lineage.contributions) {
+    const member = `member_${memberId.replace(/[^A-Za-z0-9]/g, '_')}`;
+    lines.push(`  ${round} --> ${member}["${memberId}"]`);
+    lines.push(
+      `  ${member} --> consent_${consent.consentId.replace(/[^A-Za-z0-9]/g, '_')}["${consent.datasetId} / consent ${consent.consentId}"]`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export function auditCommand(): Command {
+  const audit = new Command('audit').description(
+    'Questions a compliance officer asks of the ledger',
+  );
+  audit
+    .command('lineage')
+    .description('Which datasets, under which consents, fed a model version')
+    .requiredOption('--ledger <path>', 'embedded ledger file')
+    .requiredOption('--model <hash>', 'model version (SHA-256 hex)')
+    .option('--as <identity>', 'auditing identity', 'veilsum-coordinator')
+    .option('--json', 'print JSON')
+    .option('--mermaid', 'print a Mermaid graph')
+    .action(async (options) => {
+      const lineage = await withLedger(options.ledger, options.as, (ledger) =>
+        ledger.lineage(options.model),
+      );
+      if (options.json) console.log(JSON.stringify(lineage));
+      else if (options.mermaid) console.log(lineageMermaid(lineage));
+      else {
+        const round = lineage.round;
+        console.log(
+          `model ${lineage.modelVersion.modelHash} (${lineage.modelVersion.modelId}) from ${round.roundId}`,
+        );
+        console.log(
+          `  params ${round.paramsHash}\n  aggregate ${round.aggregateHash}\n  uploads root ${round.uploadsMerkleRoot}\n  dropouts ${round.dropoutCount}`,
+        );
+        console.log(
+          '  member                dataset               consent               granted                   expires',
+        );
+        for (const { memberId, consent } of lineage.contributions) {
+          console.log(
+            `  ${memberId.padEnd(21)} ${consent.datasetId.padEnd(21)} ${consent.consentId.padEnd(21)} ${new Date(consent.grantedAt).toISOString()}  ${new Date(consent.expiresAt).toISOString()}`,
+          );
+        }
+      }
+    });
+  audit
+    .command('consent-history')
+    .description("A member's consents, granted and revoked")
+    .requiredOption('--ledger <path>', 'embedded ledger file')
+    .requiredOption('--member <id>', 'member id')
+    .option('--as <identity>', 'auditing identity', 'veilsum-coordinator')
+    .option('--json', 'print JSON')
+    .action(async (options) => {
+      const history = await withLedger(options.ledger, options.as, (ledger) =>
+        ledger.consentHistory(options.member),
+      );
+      if (options.json) console.log(JSON.stringify(history));
+      else
+        for (const consent of history) {
+          const state =
+            consent.revokedAt !== null
+              ? `revoked ${new Date(consent.revokedAt).toISOString()}`
+              : `valid until ${new Date(consent.expiresAt).toISOString()}`;
+          console.log(
+            `${consent.consentId}  ${consent.datasetId}  for ${consent.purpose}  granted ${new Date(consent.grantedAt).toISOString()}  ${state}`,
+          );
+        }
+    });
+  audit
+    .command('prove-inclusion')
+    .description("Fetch this member's inclusion proof for a round and verify it against the ledger")
+    .requiredOption('--ledger <path>', 'embedded ledger file')
+    .requiredOption('--profile <path>', "the member's connection profile")
+    .requiredOption('--round <id>', 'round id')
+    .option('--json', 'print JSON')
+    .action(async (options) => {
+      const client = VeilsumClient.connect(loadProfile(options.profile));
+      try {
+        const proof = await client.proveInclusion(options.round);
+        const round = await withLedger(options.ledger, 'veilsum-coordinator', (ledger) =>
+          ledger.getRound(options.round),
+        );
+        const path = proof.path.map((step) => ({
+          sibling: new Uint8Array(step.sibling),
+          siblingOnLeft: step.siblingOnLeft,
+        }));
+        const verified =
+          round.uploadsMerkleRoot !== null &&
+          Buffer.from(proof.root).toString('hex') === round.uploadsMerkleRoot &&
+          verifyMerkleProof(
+            new Uint8Array(proof.uploadSha256),
+            path,
+            Buffer.from(round.uploadsMerkleRoot, 'hex'),
+          );
+        const summary = {
+          round: options.round,
+          member: proof.memberId,
+          uploadSha256: Buffer.from(proof.uploadSha256).toString('hex'),
+          ledgerRoot: round.uploadsMerkleRoot,
+          verified,
+        };
+        console.log(
+          options.json
+            ? JSON.stringify(summary)
+            : verified
+              ? `included: upload ${summary.uploadSha256} is under the ledger's root ${round.uploadsMerkleRoot}`
+              : 'NOT VERIFIED: the proof does not lead to the root on the ledger',
+        );
+        if (!verified) process.exitCode = 2;
+      } finally {
+        client.close();
+      }
+    });
+  audit
+    .command('verify-chain')
+    .description('Recompute the embedded ledger’s hash chain and state; name the first bad block')
+    .requiredOption('--ledger <path>', 'embedded ledger file')
+    .option('--json', 'print JSON')
+    .action((options) => {
+      const database = new EmbeddedLedgerDatabase(options.ledger);
+      try {
+        const result = database.verify();
+        console.log(
+          options.json
+            ? JSON.stringify(result)
+            : result.ok
+              ? `chain intact: ${result.blocks} blocks`
+              : `chain BROKEN at block ${result.block}: ${result.reason}`,
+        );
+        if (!result.ok) process.exitCode = 2;
+      } finally {
+        database.close();
+      }
+    });
+  return audit;
+}

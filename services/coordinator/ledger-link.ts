@@ -1,0 +1,134 @@
+import type { Logger } from 'pino';
+import { merkleRoot } from '../../crypto/merkle.ts';
+import { ContractError } from '../../ledger/contract.ts';
+import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
+import { Ledger } from '../../ledger/ledger.ts';
+import type { RoundRecord } from '../../ledger/records.ts';
+import { failedPrecondition } from '../common/grpc-errors.ts';
+import type { RoundRuntime } from './round-runtime.ts';
+
+/**
+ * What the coordinator writes to and checks against the consortium ledger: one transaction when
+ * a round opens (parameters hash, roster, consents in force), one when it closes (participant-set
+ * commitment, Merkle root of upload commitments, aggregate hash, dropout count) — never per
+ * client or per chunk — and a consent check before a member may take part.
+ */
+export class LedgerLink {
+  readonly ledger: Ledger;
+  readonly identity: string;
+  private readonly database: EmbeddedLedgerDatabase;
+  private readonly logger: Logger;
+  private readonly rounds = new Map<string, RoundRecord>();
+
+  constructor(path: string, identity: string, logger: Logger) {
+    this.database = new EmbeddedLedgerDatabase(path);
+    this.ledger = new Ledger(this.database.as(identity));
+    this.identity = identity;
+    this.logger = logger;
+  }
+
+  /** Registers the coordinator (first registration bootstraps the ledger) and the members. */
+  async bootstrap(memberIds: readonly string[]): Promise<void> {
+    if (!(await this.isRegistered(this.identity)))
+      await this.ledger.registerMember(this.identity, ['coordinator']);
+    for (const id of memberIds)
+      if (!(await this.isRegistered(id))) await this.ledger.registerMember(id, ['member']);
+  }
+
+  async openRound(
+    roundId: string,
+    modelId: string,
+    roundNumber: number,
+    paramsHash: Uint8Array,
+    roster: string[],
+  ): Promise<RoundRecord> {
+    const record = await this.ledger.openRound(
+      roundId,
+      modelId,
+      roundNumber,
+      Buffer.from(paramsHash).toString('hex'),
+      roster,
+    );
+    this.rounds.set(roundId, record);
+    return record;
+  }
+
+  /**
+   * A member may take part only under the consent that was in force for the model when the
+   * round opened, and only while that consent is still neither revoked nor expired.
+   */
+  async requireConsent(roundId: string, memberId: string): Promise<void> {
+    const round = await this.round(roundId);
+    const recorded = round.consents.find((consent) => consent.memberId === memberId);
+    const history = await this.ledger.consentHistory(memberId);
+    if (recorded === undefined) {
+      const latest = history.filter((c) => c.purpose === round.modelId).at(-1);
+      const detail =
+        latest === undefined
+          ? 'it has never granted one'
+          : latest.revokedAt !== null
+            ? `its latest, consent ${latest.consentId} for dataset ${latest.datasetId}, was revoked at ${new Date(latest.revokedAt).toISOString()}`
+            : `its latest, consent ${latest.consentId}, was not valid at that time`;
+      throw failedPrecondition(
+        `member ${memberId} had no consent in force for ${round.modelId} when round ${roundId} opened (${detail}); ` +
+          `grant one with purpose "${round.modelId}" before the next round`,
+      );
+    }
+    const consent = history.find((c) => c.consentId === recorded.consentId);
+    const now = Date.now();
+    if (consent === undefined || consent.revokedAt !== null || consent.expiresAt <= now) {
+      const why =
+        consent?.revokedAt != null
+          ? `was revoked at ${new Date(consent.revokedAt).toISOString()}`
+          : `expired at ${new Date(consent?.expiresAt ?? 0).toISOString()}`;
+      throw failedPrecondition(
+        `consent ${recorded.consentId} of member ${memberId} for dataset ${recorded.datasetId} ${why}; ` +
+          `${memberId} cannot submit to round ${roundId}`,
+      );
+    }
+  }
+
+  /** Closes the round on the ledger with its commitments (idempotent after a restart). */
+  async closeRound(runtime: RoundRuntime): Promise<void> {
+    const round = await this.round(runtime.id, true);
+    if (round.status === 'closed') return;
+    const snapshot = runtime.snapshot();
+    const included = snapshot.included.map((index) => runtime.roster[index - 1]!.memberId);
+    const root = merkleRoot(snapshot.uploadSha256.map((digest) => new Uint8Array(digest)));
+    const closed = await this.ledger.closeRound(
+      runtime.id,
+      included,
+      Buffer.from(root).toString('hex'),
+      Buffer.from(snapshot.aggregateSha256).toString('hex'),
+      runtime.roster.length - included.length,
+    );
+    this.rounds.set(runtime.id, closed);
+    this.logger.info(
+      { event: 'ledger-round-closed', round: runtime.id, included: included.length },
+      'round closed on the ledger',
+    );
+  }
+
+  async round(roundId: string, refresh = false): Promise<RoundRecord> {
+    let record = refresh ? undefined : this.rounds.get(roundId);
+    if (record === undefined) {
+      record = await this.ledger.getRound(roundId);
+      this.rounds.set(roundId, record);
+    }
+    return record;
+  }
+
+  close(): void {
+    this.database.close();
+  }
+
+  private async isRegistered(mspId: string): Promise<boolean> {
+    try {
+      await this.ledger.getMember(mspId);
+      return true;
+    } catch (error) {
+      if (error instanceof ContractError && error.kind === 'not-found') return false;
+      throw error;
+    }
+  }
+}
