@@ -5,7 +5,7 @@ import { auditCommand, consentCommand } from './commands/ledger-commands.ts';
 import { pkiCommand } from './commands/pki.ts';
 import { roundCommand } from './commands/round.ts';
 import { submitCommand } from './commands/submit.ts';
-import { runProcessDemo } from './demo/process-demo.ts';
+import { runProcessDemo, type DemoAudit } from './demo/process-demo.ts';
 import { runDemo, type DemoRound } from './demo/run-demo.ts';
 
 const integer = (value: string): number => {
@@ -45,7 +45,9 @@ program
         'round  included  dropouts                                           secure-acc  plain-acc  max|Δw|    commitments',
       );
     }
-    const print = (round: DemoRound & { uploadsMerkleRoot?: string | null; wallMs?: number }) => {
+    const print = (
+      round: DemoRound & { uploadsMerkleRoot?: string | null; notes?: readonly string[] },
+    ) => {
       if (options.json) {
         console.log(JSON.stringify(round));
         return;
@@ -65,6 +67,26 @@ program
           commitments,
         ].join(' '),
       );
+      for (const note of round.notes ?? []) console.log(`       ${note}`);
+    };
+    const printAudit = (audit: DemoAudit) => {
+      if (options.json) {
+        console.log(JSON.stringify({ event: 'audit', ...audit }));
+        return;
+      }
+      console.log(
+        `audit (from the ledger): model ${audit.model.slice(0, 16)}… was trained in ${audit.round} on`,
+      );
+      for (const c of audit.contributions) {
+        console.log(`  ${c.member.padEnd(10)} dataset ${c.dataset}  under consent ${c.consent}`);
+      }
+      console.log(
+        `  inclusion proof of ${audit.inclusion.member} in ${audit.inclusion.round}: ` +
+          (audit.inclusion.verified ? 'verified against the ledger root' : 'NOT VERIFIED'),
+      );
+      console.log(
+        `  ledger chain: ${audit.chain.ok ? `intact, ${audit.chain.blocks} blocks` : `BROKEN at block ${audit.chain.block}`}`,
+      );
     };
     const demoOptions = {
       rounds: options.rounds,
@@ -74,7 +96,7 @@ program
     const started = performance.now();
     const rounds = options.inProcess
       ? runDemo(demoOptions, print)
-      : await runProcessDemo(demoOptions, print);
+      : await runProcessDemo(demoOptions, print, printAudit);
     const last = rounds.at(-1)!;
     if (!options.json) {
       console.log(

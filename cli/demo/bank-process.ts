@@ -3,17 +3,24 @@
  * from the global weights it is sent and submits the update through the SDK; only the masked
  * update ever leaves the process.
  */
+import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
+import { Ledger } from '../../ledger/ledger.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 import { loadProfile } from '../../sdk/profile.ts';
 import type { DropoutPhase } from '../../crypto/secagg/simulation.ts';
 import { BANKS, generateDataset } from './fraud-data.ts';
 import { trainLocally } from './logistic-regression.ts';
 
-export interface BankInstruction {
-  readonly roundId: string;
-  readonly weights: number[];
-  readonly dropBefore: DropoutPhase | null;
-}
+export type BankInstruction =
+  | {
+      readonly kind: 'round';
+      readonly roundId: string;
+      readonly weights: number[];
+      readonly dropBefore: DropoutPhase | null;
+    }
+  /** Consent on the (embedded) ledger, as this bank: grant a new one, or revoke the current one. */
+  | { readonly kind: 'grant-consent'; readonly consentId: string; readonly purpose: string }
+  | { readonly kind: 'revoke-consent'; readonly consentId: string };
 
 export interface BankReport {
   readonly roundId: string;
@@ -21,13 +28,41 @@ export interface BankReport {
   readonly error: string | null;
 }
 
-const [profilePath, bankIndexText, seedText] = process.argv.slice(2);
+export const datasetOf = (memberId: string) => `${memberId}-card-transactions-2026`;
+
+const [profilePath, bankIndexText, seedText, ledgerPath, memberId] = process.argv.slice(2);
 const bankIndex = Number(bankIndexText);
 const bank = BANKS[bankIndex]!;
 const data = generateDataset(bank.transactions, bank.shift, Number(seedText) * 100 + bankIndex);
 const client = VeilsumClient.connect(loadProfile(profilePath!));
+// One machine, embedded ledger: the bank writes its own consents to the shared ledger file.
+const ledgerDatabase = new EmbeddedLedgerDatabase(ledgerPath!);
+const ledger = new Ledger(ledgerDatabase.as(memberId!));
 
 process.on('message', (instruction: BankInstruction) => {
+  if (instruction.kind === 'grant-consent') {
+    ledger
+      .grantConsent(
+        instruction.consentId,
+        datasetOf(memberId!),
+        instruction.purpose,
+        Date.now() + 365 * 86_400_000,
+      )
+      .then(() => process.send!({ roundId: '', uploaded: false, error: null }))
+      .catch((error: Error) =>
+        process.send!({ roundId: '', uploaded: false, error: error.message }),
+      );
+    return;
+  }
+  if (instruction.kind === 'revoke-consent') {
+    ledger
+      .revokeConsent(instruction.consentId)
+      .then(() => process.send!({ roundId: '', uploaded: false, error: null }))
+      .catch((error: Error) =>
+        process.send!({ roundId: '', uploaded: false, error: error.message }),
+      );
+    return;
+  }
   const global = Float64Array.from(instruction.weights);
   const local = trainLocally(global, data, 20, 0.5);
   const update = Float32Array.from(local, (weight, j) => weight - global[j]!);
@@ -49,5 +84,6 @@ process.on('message', (instruction: BankInstruction) => {
 });
 process.on('disconnect', () => {
   client.close();
+  ledgerDatabase.close();
   process.exit(0);
 });

@@ -3,9 +3,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createHash } from 'node:crypto';
 import { toHex } from '../../crypto/bytes.ts';
 import { hashFields } from '../../crypto/commitment.ts';
-import { merkleRoot } from '../../crypto/merkle.ts';
+import { merkleRoot, verifyMerkleProof } from '../../crypto/merkle.ts';
+import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
+import { Ledger } from '../../ledger/ledger.ts';
 import { dequantizeSum } from '../../crypto/quantize.ts';
 import { seededRandom } from '../../crypto/random.ts';
 import type { DropoutPhase } from '../../crypto/secagg/simulation.ts';
@@ -19,6 +22,8 @@ import { accuracy, trainLocally } from './logistic-regression.ts';
 import type { DemoOptions, DemoRound } from './run-demo.ts';
 
 const ADMIN = 'veilsum-admin';
+const COORDINATOR_LEDGER_ID = 'veilsum-coordinator';
+const MODEL_ID = 'demo-fraud-model';
 const QUANTIZATION = { clipRange: 8, levelBits: 20, modulusBits: 24 };
 const DROPOUT_PHASES: DropoutPhase[] = [
   'advertise-keys',
@@ -32,6 +37,10 @@ const PHASE_DEADLINE_MS = 2_500;
 export interface ProcessDemoRound extends DemoRound {
   readonly uploadsMerkleRoot: string | null;
   readonly paramsHash: string;
+  /** SHA-256 of the global weights after this round, recorded on the ledger. */
+  readonly modelHash: string | null;
+  /** Consent changes and refusals in this round. */
+  readonly notes: readonly string[];
   readonly wallMs: number;
 }
 
@@ -40,15 +49,25 @@ export interface ProcessDemoRound extends DemoRound {
  * development PKI; several FedAvg rounds of a fraud model over SecAgg+ (semi-malicious variant)
  * with random dropouts, next to the same training aggregated in the clear.
  */
+export interface DemoAudit {
+  readonly model: string;
+  readonly round: string;
+  readonly contributions: readonly { member: string; dataset: string; consent: string }[];
+  readonly inclusion: { member: string; round: string; verified: boolean };
+  readonly chain: ReturnType<EmbeddedLedgerDatabase['verify']>;
+}
+
 export async function runProcessDemo(
   options: DemoOptions,
   report: (round: ProcessDemoRound) => void,
+  audit: (audit: DemoAudit) => void = () => {},
 ): Promise<ProcessDemoRound[]> {
   const directory = mkdtempSync(join(tmpdir(), 'veilsum-demo-'));
   const children: ChildProcess[] = [];
   const coordinatorLog: string[] = [];
   try {
     const memberIds = BANKS.map((bank) => bank.name.toLowerCase());
+    const ledgerPath = join(directory, 'ledger.db');
     const pki = await createDevPki(join(directory, 'pki'), [...memberIds, ADMIN]);
     const { child: coordinator, port } = await startCoordinatorProcess(
       {
@@ -63,6 +82,7 @@ export async function runProcessDemo(
         admins: [ADMIN],
         logLevel: 'info',
         maskThreads: 1,
+        ledger: { path: ledgerPath, identity: COORDINATOR_LEDGER_ID },
       },
       join(directory, 'coordinator.json'),
       (line) => coordinatorLog.push(line),
@@ -81,13 +101,31 @@ export async function runProcessDemo(
     };
     const bankScript = fileURLToPath(new URL('./bank-process.ts', import.meta.url));
     const banks = memberIds.map((id, i) => {
-      const child = fork(bankScript, [profilePath(id), String(i), String(options.seed)], {
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      });
+      const child = fork(
+        bankScript,
+        [profilePath(id), String(i), String(options.seed), ledgerPath, id],
+        {
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        },
+      );
       children.push(child);
       return child;
     });
     const admin = VeilsumClient.connect(profile(ADMIN));
+    const tell = (bank: ChildProcess, instruction: BankInstruction) =>
+      new Promise<BankReport>((resolve) => {
+        bank.once('message', (message: BankReport) => resolve(message));
+        bank.send(instruction);
+      });
+    // Every bank consents, on the ledger, to its transactions training this model.
+    const consentIds = memberIds.map((id) => `${id}-consent-1`);
+    await Promise.all(
+      banks.map((bank, i) =>
+        tell(bank, { kind: 'grant-consent', consentId: consentIds[i]!, purpose: MODEL_ID }),
+      ),
+    );
+    const revokingBank = 2;
+    const revokeBeforeRound = Math.min(4, options.rounds);
 
     const dimension = FEATURE_NAMES.length + 1;
     const plainData = BANKS.map((bank, i) =>
@@ -103,11 +141,29 @@ export async function runProcessDemo(
     let secure = new Float64Array(dimension);
     let plaintext = new Float64Array(dimension);
     const rounds: ProcessDemoRound[] = [];
+    let lastDone: { roundId: string; included: number[] } | undefined;
 
     for (let roundNumber = 1; roundNumber <= options.rounds; roundNumber++) {
       const started = performance.now();
+      const notes: string[] = [];
+      if (roundNumber === revokeBeforeRound && options.rounds > 1) {
+        await tell(banks[revokingBank]!, {
+          kind: 'revoke-consent',
+          consentId: consentIds[revokingBank]!,
+        });
+        notes.push(`${BANKS[revokingBank]!.name} revoked ${consentIds[revokingBank]}`);
+      }
+      if (roundNumber === revokeBeforeRound + 1) {
+        consentIds[revokingBank] = `${memberIds[revokingBank]}-consent-2`;
+        await tell(banks[revokingBank]!, {
+          kind: 'grant-consent',
+          consentId: consentIds[revokingBank]!,
+          purpose: MODEL_ID,
+        });
+        notes.push(`${BANKS[revokingBank]!.name} granted ${consentIds[revokingBank]}`);
+      }
       const opened = await admin.openRound({
-        modelId: 'demo-fraud-model',
+        modelId: MODEL_ID,
         roundNumber,
         mode: Mode.MODE_SECAGG,
         dimension,
@@ -132,24 +188,24 @@ export async function runProcessDemo(
           dropouts.set(i + 1, DROPOUT_PHASES[Math.floor(uniform() * DROPOUT_PHASES.length)]!);
       });
       const reports = await Promise.all(
-        banks.map(
-          (bank, i) =>
-            new Promise<BankReport>((resolve) => {
-              bank.once('message', (message: BankReport) => resolve(message));
-              const instruction: BankInstruction = {
-                roundId: opened.roundId,
-                weights: [...secure],
-                dropBefore: dropouts.get(i + 1) ?? null,
-              };
-              bank.send(instruction);
-            }),
+        banks.map((bank, i) =>
+          tell(bank, {
+            kind: 'round',
+            roundId: opened.roundId,
+            weights: [...secure],
+            dropBefore: dropouts.get(i + 1) ?? null,
+          }),
         ),
       );
+      reports.forEach((report, i) => {
+        if (report.error !== null) notes.push(`${BANKS[i]!.name} refused: ${report.error}`);
+      });
       const failed = reports.filter((r) => r.error !== null);
       let finished: Round = await admin.waitForResult(opened.roundId);
       let aborted: string | null = null;
       let aggregateHash: string | null = null;
       let uploadsMerkleRoot: string | null = null;
+      let modelHash: Buffer | null = null;
       if (finished.phase === Phase.PHASE_DONE) {
         const included = finished.included;
         const sum = dequantizeSum(
@@ -170,6 +226,9 @@ export async function runProcessDemo(
         uploadsMerkleRoot = toHex(
           merkleRoot(finished.uploadSha256.map((digest) => new Uint8Array(digest))),
         );
+        modelHash = createHash('sha256').update(new Uint8Array(secure.buffer)).digest();
+        await admin.recordModelVersion(opened.roundId, modelHash);
+        lastDone = { roundId: opened.roundId, included: finished.included };
       } else {
         aborted = finished.abortReason || failed.map((r) => r.error).join('; ');
       }
@@ -190,10 +249,50 @@ export async function runProcessDemo(
         aggregateHash,
         uploadsMerkleRoot,
         paramsHash: toHex(opened.paramsHash),
+        modelHash: modelHash ? modelHash.toString('hex') : null,
+        notes,
         wallMs: Math.round(performance.now() - started),
       };
       rounds.push(entry);
       report(entry);
+    }
+    // What a compliance officer can now show: the final model's lineage from the ledger, one
+    // bank's inclusion proof checked against the root on the ledger, and the chain's integrity.
+    const ledgerFile = new EmbeddedLedgerDatabase(ledgerPath);
+    try {
+      const auditor = new Ledger(ledgerFile.as(COORDINATOR_LEDGER_ID));
+      const lastModel = [...rounds].reverse().find((round) => round.modelHash !== null);
+      if (lastModel && lastDone) {
+        const lineage = await auditor.lineage(lastModel.modelHash!);
+        const prover = memberIds[lastDone.included[0]! - 1]!;
+        const proverClient = VeilsumClient.connect(profile(prover));
+        const proof = await proverClient.proveInclusion(lastDone.roundId);
+        proverClient.close();
+        const onLedger = await auditor.getRound(lastDone.roundId);
+        const inclusionVerified =
+          onLedger.uploadsMerkleRoot !== null &&
+          verifyMerkleProof(
+            new Uint8Array(proof.uploadSha256),
+            proof.path.map((step) => ({
+              sibling: new Uint8Array(step.sibling),
+              siblingOnLeft: step.siblingOnLeft,
+            })),
+            Buffer.from(onLedger.uploadsMerkleRoot, 'hex'),
+          );
+        audit({
+          model: lastModel.modelHash!,
+          round: lineage.round.roundId,
+          contributions: lineage.contributions.map((c) => ({
+            member: c.memberId,
+            dataset: c.consent.datasetId,
+            consent: c.consent.consentId,
+          })),
+          inclusion: { member: prover, round: lastDone.roundId, verified: inclusionVerified },
+          chain: ledgerFile.verify(),
+        });
+      }
+    } finally {
+      ledgerFile.close();
     }
     admin.close();
     return rounds;

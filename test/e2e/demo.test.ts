@@ -11,6 +11,7 @@ interface DemoRound {
   maxWeightDifference: number;
   aggregateHash: string | null;
   uploadsMerkleRoot: string | null;
+  notes: string[];
 }
 
 describe('veilsum demo (the README main command: coordinator and bank processes)', () => {
@@ -22,10 +23,16 @@ describe('veilsum demo (the README main command: coordinator and bank processes)
         encoding: 'utf8',
       },
     );
-    const rounds = output
+    const lines = output
       .trim()
       .split('\n')
-      .map((line) => JSON.parse(line) as DemoRound);
+      .map((line) => JSON.parse(line) as DemoRound & { event?: string });
+    const rounds = lines.filter((line) => line.event === undefined);
+    const audit = lines.find((line) => line.event === 'audit') as unknown as {
+      contributions: { member: string; consent: string }[];
+      inclusion: { verified: boolean };
+      chain: { ok: boolean };
+    };
     expect(rounds.map((r) => r.round)).toEqual([1, 2, 3, 4]);
     const quantizationStep = 16 / (2 ** 20 - 1);
     for (const round of rounds) {
@@ -35,7 +42,10 @@ describe('veilsum demo (the README main command: coordinator and bank processes)
         .filter((d) => !d.endsWith('@unmasking'))
         .map((d) => d.split('@')[0]);
       for (const bank of droppedEarly) expect(round.included).not.toContain(bank);
-      expect(round.included.length + droppedEarly.length).toBe(5);
+      const refused = round.notes
+        .filter((note) => note.includes(' refused: '))
+        .map((note) => note.split(' ')[0]);
+      expect(round.included.length + droppedEarly.length + refused.length).toBe(5);
       expect(round.maxWeightDifference).toBeLessThan(quantizationStep);
       expect(Math.abs(round.secureAccuracy - round.plaintextAccuracy)).toBeLessThanOrEqual(0.002);
       expect(round.aggregateHash).toMatch(/^[0-9a-f]{64}$/);
@@ -43,5 +53,13 @@ describe('veilsum demo (the README main command: coordinator and bank processes)
     }
     expect(rounds.at(-1)!.secureAccuracy).toBeGreaterThan(0.85);
     expect(rounds.filter((r) => r.aborted === null).length).toBeGreaterThan(0);
+    // Round 4 is opened after Corvale revoked its consent: it is refused, naming the consent.
+    expect(rounds[3]!.notes.join('\n')).toMatch(
+      /Corvale refused: .*consent corvale-consent-1 .* was revoked/,
+    );
+    expect(rounds[3]!.included).not.toContain('Corvale');
+    expect(audit.inclusion.verified).toBe(true);
+    expect(audit.chain.ok).toBe(true);
+    expect(audit.contributions.length).toBeGreaterThan(0);
   }, 120_000);
 });
