@@ -157,7 +157,7 @@ export async function runProcessDemo(
         consentIds[revokingBank] = `${memberIds[revokingBank]}-consent-2`;
         await tell(banks[revokingBank]!, {
           kind: 'grant-consent',
-          consentId: consentIds[revokingBank]!,
+          consentId: consentIds[revokingBank],
           purpose: MODEL_ID,
         });
         notes.push(`${BANKS[revokingBank]!.name} granted ${consentIds[revokingBank]}`);
