@@ -1,0 +1,127 @@
+import { Contract, type Context } from 'fabric-contract-api';
+import {
+  contract,
+  ContractError,
+  type ContractFunction,
+  type TransactionContext,
+} from '../ledger/contract.ts';
+
+/**
+ * The veilsum contract as Fabric chaincode: every transaction delegates to ledger/contract.ts —
+ * the same code the embedded ledger runs — through a TransactionContext built on the Fabric stub.
+ * Arguments travel as JSON strings (one per parameter) and results come back as JSON.
+ * Access control uses the submitter's MSP id from its certificate (ctx.clientIdentity).
+ */
+function transactionContext(ctx: Context): TransactionContext {
+  const stub = ctx.stub;
+  const timestamp = stub.getTxTimestamp();
+  return {
+    state: {
+      async get(key) {
+        const value = await stub.getState(key);
+        return value && value.length > 0 ? Buffer.from(value).toString('utf8') : undefined;
+      },
+      async put(key, value) {
+        await stub.putState(key, Buffer.from(value, 'utf8'));
+      },
+      async list(prefix) {
+        const values: string[] = [];
+        const iterator = await stub.getStateByRange(prefix, `${prefix}\uffff`);
+        try {
+          for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+            values.push(Buffer.from(next.value.value).toString('utf8'));
+          }
+        } finally {
+          await iterator.close();
+        }
+        return values;
+      },
+    },
+    callerMspId: ctx.clientIdentity.getMSPID(),
+    timestamp: Number(timestamp.seconds) * 1000 + Math.floor(timestamp.nanos / 1e6),
+    // Fabric keeps one event per transaction; the contract emits at most one.
+    emit: (event) => stub.setEvent(event.name, Buffer.from(JSON.stringify(event.payload))),
+  };
+}
+
+async function run(ctx: Context, fn: ContractFunction, jsonArgs: string[]): Promise<string> {
+  let args: unknown[];
+  try {
+    args = jsonArgs.map((arg) => JSON.parse(arg) as unknown);
+  } catch {
+    throw new Error(`[invalid] every argument of ${fn} must be JSON`);
+  }
+  try {
+    const implementation = (contract[fn] as (...a: unknown[]) => Promise<unknown>).bind(contract);
+    return JSON.stringify((await implementation(transactionContext(ctx), ...args)) ?? null);
+  } catch (error) {
+    // The kind survives the trip to the client in the message: FabricLedger maps it back.
+    if (error instanceof ContractError) throw new Error(`[${error.kind}] ${error.message}`);
+    throw error;
+  }
+}
+
+export class VeilsumContract extends Contract {
+  constructor() {
+    super('veilsum');
+  }
+  registerMember(ctx: Context, mspId: string, roles: string) {
+    return run(ctx, 'registerMember', [mspId, roles]);
+  }
+  getMember(ctx: Context, mspId: string) {
+    return run(ctx, 'getMember', [mspId]);
+  }
+  grantConsent(
+    ctx: Context,
+    consentId: string,
+    datasetId: string,
+    purpose: string,
+    expiresAt: string,
+  ) {
+    return run(ctx, 'grantConsent', [consentId, datasetId, purpose, expiresAt]);
+  }
+  revokeConsent(ctx: Context, consentId: string) {
+    return run(ctx, 'revokeConsent', [consentId]);
+  }
+  consentHistory(ctx: Context, memberId: string) {
+    return run(ctx, 'consentHistory', [memberId]);
+  }
+  consentInForce(ctx: Context, memberId: string, purpose: string, at: string) {
+    return run(ctx, 'consentInForce', [memberId, purpose, at]);
+  }
+  openRound(
+    ctx: Context,
+    roundId: string,
+    modelId: string,
+    roundNumber: string,
+    paramsHash: string,
+    roster: string,
+  ) {
+    return run(ctx, 'openRound', [roundId, modelId, roundNumber, paramsHash, roster]);
+  }
+  closeRound(
+    ctx: Context,
+    roundId: string,
+    included: string,
+    uploadsMerkleRoot: string,
+    aggregateHash: string,
+    dropoutCount: string,
+  ) {
+    return run(ctx, 'closeRound', [
+      roundId,
+      included,
+      uploadsMerkleRoot,
+      aggregateHash,
+      dropoutCount,
+    ]);
+  }
+  getRound(ctx: Context, roundId: string) {
+    return run(ctx, 'getRound', [roundId]);
+  }
+  recordModelVersion(ctx: Context, modelHash: string, roundId: string) {
+    return run(ctx, 'recordModelVersion', [modelHash, roundId]);
+  }
+  lineage(ctx: Context, modelHash: string) {
+    return run(ctx, 'lineage', [modelHash]);
+  }
+}
