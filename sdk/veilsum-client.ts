@@ -10,6 +10,7 @@ import { createRoundContext } from '../crypto/secagg/config.ts';
 import { combineMasks } from '../crypto/secagg/masks.ts';
 import type { DropoutPhase } from '../crypto/secagg/simulation.ts';
 import {
+  Adversary,
   Phase,
   RoundAdminServiceClient,
   RoundParams,
@@ -300,7 +301,8 @@ export class VeilsumClient {
       graphSeed: new Uint8Array(round.graphSeed),
       dimension: params.dimension,
       quantization: params.quantization!,
-      adversary: params.adversary === 2 ? 'semi-malicious' : 'semi-honest',
+      adversary:
+        params.adversary === Adversary.ADVERSARY_SEMI_MALICIOUS ? 'semi-malicious' : 'semi-honest',
       identityKeys: [...round.roster]
         .sort((a, b) => a.index - b.index)
         .map((member) => new Uint8Array(member.identityKey)),
@@ -350,7 +352,7 @@ export class VeilsumClient {
       await new Promise((resolve) => setTimeout(resolve, options.delayUploadMs));
     const uploadSha256 = await this.upload(roundId, masked, progress);
 
-    if (params.adversary === 2) {
+    if (params.adversary === Adversary.ADVERSARY_SEMI_MALICIOUS) {
       if (stopsBefore('consistency-check')) return { ...dropped(), uploadSha256 };
       const check = await this.await<ConsistencyCheckRequest>('AwaitConsistencyCheck', (done) =>
         this.secagg.awaitConsistencyCheck(

@@ -7,7 +7,7 @@ import { SecAggError } from '../../crypto/secagg/errors.ts';
 import { combineMasks, type MaskJob } from '../../crypto/secagg/masks.ts';
 import type { SecAggPhase } from '../../crypto/secagg/messages.ts';
 import { SecAggServer } from '../../crypto/secagg/server.ts';
-import { Phase, RoundParams, type Round } from '../../proto/gen/veilsum/v1/round.ts';
+import { Adversary, Phase, RoundParams, type Round } from '../../proto/gen/veilsum/v1/round.ts';
 import {
   AdvertiseKeysRequest,
   ShareKeysRequest,
@@ -23,7 +23,12 @@ import {
 import { aborted, failedPrecondition } from '../common/grpc-errors.ts';
 import type { ResolvedParams } from './round-params.ts';
 import { paramsHash, toSecAggConfig } from './round-params.ts';
-import type { RoundEvent, RoundRow, RoundStore } from './round-store.ts';
+import {
+  PersistenceError,
+  type RoundEvent,
+  type RoundRow,
+  type RoundStore,
+} from './round-store.ts';
 
 export interface RosterMember {
   readonly memberId: string;
@@ -110,7 +115,10 @@ export class RoundRuntime {
     this.paramsHash = paramsHash(row.params, row.graphSeed);
     const resolved: ResolvedParams = {
       params: this.params,
-      adversary: this.params.adversary === 2 ? 'semi-malicious' : 'semi-honest',
+      adversary:
+        this.params.adversary === Adversary.ADVERSARY_SEMI_MALICIOUS
+          ? 'semi-malicious'
+          : 'semi-honest',
       degree: this.params.degree,
       threshold: this.params.threshold,
     };
@@ -207,7 +215,16 @@ export class RoundRuntime {
     this.checkUploadAllowed(index, this.dimension);
     const vector = readVector(temporaryPath, this.dimension);
     this.server.receiveMaskedInput({ sender: index, maskedInput: vector });
-    this.deps.store.commitFile(temporaryPath, this.deps.store.uploadPath(this.id, index));
+    // From here the upload is in the running sum: if it cannot also be made durable, the process
+    // must not go on serving a sum that a restart would not reproduce (the client has no receipt
+    // yet, so it retries against the restarted coordinator and nothing is lost).
+    try {
+      this.deps.store.commitFile(temporaryPath, this.deps.store.uploadPath(this.id, index));
+    } catch (error) {
+      throw new PersistenceError(
+        `could not store the upload of member ${index}: ${(error as Error).message}`,
+      );
+    }
     this.uploadDigests.set(index, sha256);
     this.record('masked', index, sha256);
   }
@@ -286,7 +303,15 @@ export class RoundRuntime {
     if (this.isSettled() || this.finishing) return;
     const phase = this.server.currentPhase;
     if (phase === 'unmasking') {
-      void this.finish(reason);
+      this.finish(reason).catch((error: unknown) => {
+        // Not a protocol failure (those abort the round inside finish): the aggregate could not
+        // be stored. Restarting replays the log and finishes the round again.
+        this.deps.logger.fatal(
+          { event: 'finish-failed', round: this.id, reason: (error as Error).message },
+          'cannot finish round; exiting',
+        );
+        process.exit(70);
+      });
       return;
     }
     this.deps.store.appendEvent(
