@@ -153,19 +153,24 @@ export class SecAggClient {
       // semi-honest model (§4) the server is trusted to relay faithfully and has already verified
       // each signature on receipt (SecAggServer.receiveAdvertiseKeys), so the client does not
       // repeat k verifications.
-      const payload = advertiseKeysPayload(
-        roundId,
-        peer,
-        message.encryptionPublicKey,
-        message.maskingPublicKey,
-      );
-      if (
-        this.context.config.adversary === 'semi-malicious' &&
-        !this.curve.verify(this.context.config.identityKeys[peer - 1]!, payload, message.signature)
-      ) {
-        throw new InvalidSignatureError(
-          `advertised keys of client ${peer} carry an invalid signature`,
+      if (this.context.config.adversary === 'semi-malicious') {
+        const payload = advertiseKeysPayload(
+          roundId,
+          peer,
+          message.encryptionPublicKey,
+          message.maskingPublicKey,
         );
+        if (
+          !this.curve.verify(
+            this.context.config.identityKeys[peer - 1]!,
+            payload,
+            message.signature,
+          )
+        ) {
+          throw new InvalidSignatureError(
+            `advertised keys of client ${peer} carry an invalid signature`,
+          );
+        }
       }
       this.peers.set(peer, message);
     }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createDevPki, type DevPki } from '../../services/pki/dev-ca.ts';
 import type { CoordinatorConfig } from '../../services/coordinator/config.ts';
 import type { ConnectOptions } from '../../sdk/veilsum-client.ts';
+import { startCoordinatorProcess } from '../../cli/demo/processes.ts';
 
 export const ADMIN = 'veilsum-admin';
 
@@ -77,41 +78,12 @@ export class CoordinatorProcess {
   }
 
   static async start(consortium: Consortium, port = 0): Promise<CoordinatorProcess> {
-    const config = { ...consortium.config, listen: `127.0.0.1:${port}` };
-    writeFileSync(consortium.configPath, JSON.stringify(config));
-    const child = spawn(
-      process.execPath,
-      ['cli/veilsum.ts', 'coordinator', 'start', '--config', consortium.configPath],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
     const logLines: string[] = [];
-    let buffered = '';
-    const bound = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`coordinator did not start:\n${logLines.join('\n')}`)),
-        20_000,
-      );
-      child.stdout.on('data', (data: Buffer) => {
-        buffered += data.toString();
-        let newline: number;
-        while ((newline = buffered.indexOf('\n')) >= 0) {
-          const line = buffered.slice(0, newline);
-          buffered = buffered.slice(newline + 1);
-          logLines.push(line);
-          if (line.includes('"event":"started"')) {
-            clearTimeout(timer);
-            resolve((JSON.parse(line) as { port: number }).port);
-          }
-        }
-      });
-      child.stderr.on('data', (data: Buffer) => logLines.push(data.toString()));
-      child.on('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`coordinator exited with ${code}:\n${logLines.join('\n')}`));
-      });
-    });
+    const { child, port: bound } = await startCoordinatorProcess(
+      { ...consortium.config, listen: `127.0.0.1:${port}` },
+      consortium.configPath,
+      (line) => logLines.push(line),
+    );
     return new CoordinatorProcess(child, bound, logLines);
   }
 

@@ -204,6 +204,19 @@ describe('SecAgg+ server validation', () => {
 });
 
 describe('SecAgg+ honest client refusals', () => {
+  it('against a semi-malicious server, refuses neighbour keys the server substituted', () => {
+    const round = new ManualRound('semi-malicious', 4);
+    const messages = round.advertise();
+    const broadcast = round.server.keysFor(1);
+    const substituted = {
+      keys: broadcast.keys.map((key) =>
+        key.sender === 2 ? { ...key, maskingPublicKey: messages[2]!.maskingPublicKey } : key,
+      ),
+    };
+    expect(() => round.clients[0]!.shareKeys(substituted)).toThrow(InvalidSignatureError);
+    expect(() => round.clients[0]!.shareKeys(substituted)).toThrow(PhaseOrderError);
+  });
+
   it('reports a share box that fails authentication instead of guessing, and the round still completes', () => {
     const round = new ManualRound();
     round.advertise();
