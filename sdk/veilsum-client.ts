@@ -33,6 +33,7 @@ import {
   unmaskingRequestFromWire,
   unmaskToWire,
 } from '../proto/secagg-wire.ts';
+import { hasConsistentParamsHash, secAggConfigOf } from '../proto/round-wire.ts';
 import { isServiceError, RoundAbortedError, toVeilsumError, VeilsumError } from './errors.ts';
 import { DEFAULT_RETRY, type RetryPolicy, withRetry } from './retry.ts';
 
@@ -273,12 +274,7 @@ export class VeilsumClient {
     const params = round.params!;
     const progress = options.onProgress ?? (() => {});
     const random = options.random ?? systemRandom;
-    const expectedHash = createHash('sha256')
-      .update('veilsum/v1/round-params')
-      .update(RoundParams.encode(params).finish())
-      .update(round.graphSeed)
-      .digest();
-    if (!expectedHash.equals(round.paramsHash)) {
+    if (!hasConsistentParamsHash(round)) {
       throw new VeilsumError(
         'participate',
         status.FAILED_PRECONDITION,
@@ -293,20 +289,7 @@ export class VeilsumClient {
         `member ${this.memberId} is not on the roster of round ${roundId}`,
       );
     }
-    const context = createRoundContext({
-      roundId,
-      clients: round.roster.length,
-      threshold: params.threshold,
-      degree: params.degree,
-      graphSeed: new Uint8Array(round.graphSeed),
-      dimension: params.dimension,
-      quantization: params.quantization!,
-      adversary:
-        params.adversary === Adversary.ADVERSARY_SEMI_MALICIOUS ? 'semi-malicious' : 'semi-honest',
-      identityKeys: [...round.roster]
-        .sort((a, b) => a.index - b.index)
-        .map((member) => new Uint8Array(member.identityKey)),
-    });
+    const context = createRoundContext(secAggConfigOf(round));
     const client = new SecAggClient({
       context,
       index: me.index,

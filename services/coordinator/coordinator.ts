@@ -81,6 +81,7 @@ export class Coordinator {
   private pool: MaskPool | undefined;
   private readonly ledger: LedgerLink | undefined;
   private readonly closedOnLedger = new Set<string>();
+  private readonly knownPhases = new Map<string, string>();
   private metricsServer: HttpServer | undefined;
   private boundPort = 0;
 
@@ -623,6 +624,9 @@ export class Coordinator {
           const snapshot = runtime.snapshot();
           for (const send of [...watchers]) send(snapshot);
         }
+        // Per accepted message only watchers need waking; the rest happens on phase changes.
+        if (this.knownPhases.get(runtime.id) === runtime.phase) return;
+        this.knownPhases.set(runtime.id, runtime.phase);
         if (runtime.phase === 'done') {
           this.metrics.roundSeconds.observe((Date.now() - runtime.openedAt) / 1000);
           this.closeOnLedger(runtime);

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Adversary, Mode, type RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
 import type { SecAggRoundConfig } from '../../crypto/secagg/config.ts';
 import {
@@ -113,16 +112,7 @@ export function resolveRoundParams(
   return { params, adversary, degree, threshold };
 }
 
-/** SHA-256 over the canonical protobuf encoding of the resolved parameters and the graph seed. */
-export function paramsHash(encodedParams: Uint8Array, graphSeed: Uint8Array): Uint8Array {
-  return new Uint8Array(
-    createHash('sha256')
-      .update('veilsum/v1/round-params')
-      .update(encodedParams)
-      .update(graphSeed)
-      .digest(),
-  );
-}
+export { paramsHash } from '../../proto/round-wire.ts';
 
 export function roundId(modelId: string, roundNumber: number): string {
   return `${modelId}/round-${roundNumber}`;

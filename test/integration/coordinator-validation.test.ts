@@ -28,6 +28,7 @@ import {
   sharesDeliveryFromWire,
   shareKeysToWire,
 } from '../../proto/secagg-wire.ts';
+import { secAggConfigOf } from '../../proto/round-wire.ts';
 import { Coordinator } from '../../services/coordinator/coordinator.ts';
 import { ADMIN, type Consortium, createConsortium } from '../support/consortium.ts';
 
@@ -138,17 +139,7 @@ describe('coordinator: bad input gets the right status and changes nothing', () 
   ): Promise<{ round: Round; clients: Map<string, SecAggClient> }> {
     const members = consortium.members.slice(0, 4);
     const round = await open(params(roundNumber, members));
-    const context = createRoundContext({
-      roundId: round.roundId,
-      clients: 4,
-      threshold: 3,
-      degree: 3,
-      graphSeed: new Uint8Array(round.graphSeed),
-      dimension: DIMENSION,
-      quantization: round.params!.quantization!,
-      adversary: 'semi-honest',
-      identityKeys: round.roster.map((entry) => new Uint8Array(entry.identityKey)),
-    });
+    const context = createRoundContext(secAggConfigOf(round));
     const clients = new Map<string, SecAggClient>();
     const random = seededRandom(roundNumber);
     for (const [i, id] of members.entries()) {
@@ -308,17 +299,7 @@ describe('coordinator: bad input gets the right status and changes nothing', () 
   it('a phase message after its deadline: FAILED_PRECONDITION', async () => {
     const members = consortium.members.slice(0, 4);
     const round = await open(params(40, members, 60_000, 1_500));
-    const context = createRoundContext({
-      roundId: round.roundId,
-      clients: 4,
-      threshold: 3,
-      degree: 3,
-      graphSeed: new Uint8Array(round.graphSeed),
-      dimension: DIMENSION,
-      quantization: round.params!.quantization!,
-      adversary: 'semi-honest',
-      identityKeys: round.roster.map((e) => new Uint8Array(e.identityKey)),
-    });
+    const context = createRoundContext(secAggConfigOf(round));
     const clients = members.map(
       (id, i) =>
         new SecAggClient({
