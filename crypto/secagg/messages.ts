@@ -85,11 +85,3 @@ export type SecAggPhase =
   | 'unmasking'
   | 'done'
   | 'aborted';
-
-export const PHASES_IN_ORDER: readonly SecAggPhase[] = [
-  'advertise-keys',
-  'share-keys',
-  'masked-input',
-  'consistency-check',
-  'unmasking',
-];

@@ -1,12 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  createReadStream,
-  existsSync,
-  openSync,
-  readFileSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, createReadStream, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server as HttpServer } from 'node:http';
 import * as grpc from '@grpc/grpc-js';
@@ -658,10 +651,5 @@ export class Coordinator {
     this.metrics.roundsByPhase.reset();
     for (const runtime of this.rounds.values())
       this.metrics.roundsByPhase.inc({ phase: runtime.phase });
-  }
-
-  /** True if the aggregate of a finished round is on disk (used by tests and the CLI). */
-  hasAggregate(roundId: string): boolean {
-    return existsSync(this.store.aggregatePath(roundId));
   }
 }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDevPki, type DevPki } from '../../services/pki/dev-ca.ts';
@@ -87,10 +87,6 @@ export class CoordinatorProcess {
     return new CoordinatorProcess(child, bound, logLines);
   }
 
-  get log(): readonly string[] {
-    return this.logLines;
-  }
-
   events(): Record<string, unknown>[] {
     return this.logLines
       .filter((line) => line.startsWith('{'))
@@ -144,8 +140,4 @@ export function submitProcess(args: string[]): Promise<SubmitProcessResult> {
 
 export function writeQuantizedUpdate(path: string, values: Uint32Array): void {
   writeFileSync(path, Buffer.from(values.buffer, values.byteOffset, values.byteLength));
-}
-
-export function readJson<T>(path: string): T {
-  return JSON.parse(readFileSync(path, 'utf8')) as T;
 }
