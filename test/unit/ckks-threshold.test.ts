@@ -1,0 +1,102 @@
+import { describe, expect, it } from '@jest/globals';
+import SEAL from 'node-seal';
+import { nttTables } from '../../crypto/ckks/ntt.ts';
+import {
+  parseCiphertext,
+  parsePlaintext,
+  serializePlaintext,
+} from '../../crypto/ckks/seal-serialization.ts';
+import {
+  combinePartialDecryptions,
+  floodingNoise,
+  lagrangeWeights,
+  partialDecryption,
+  type RnsContext,
+  shareRnsSecret,
+} from '../../crypto/ckks/threshold-decryption.ts';
+import { seededRandom } from '../../crypto/random.ts';
+
+const seal = await SEAL();
+const DEGREE = 4096;
+const parms = new seal.EncryptionParameters(seal.SchemeType.ckks);
+parms.setPolyModulusDegree(DEGREE);
+parms.setCoeffModulus(seal.CoeffModulus.Create(DEGREE, Int32Array.from([40, 30, 30])));
+const sealContext = new seal.SEALContext(parms, true, seal.SecLevelType.tc128);
+const keygen = new seal.KeyGenerator(sealContext);
+const encoder = new seal.CKKSEncoder(sealContext);
+const encryptor = new seal.Encryptor(sealContext, keygen.createPublicKey());
+const NONE = seal.ComprModeType.none;
+const moduli = seal.jsArrayFromVecModulus(
+  sealContext.firstContextData().parms().coeffModulus(),
+) as bigint[];
+const context: RnsContext = {
+  degree: DEGREE,
+  moduli,
+  tables: moduli.map((q) => nttTables(DEGREE, q)),
+};
+const span = DEGREE * moduli.length;
+// The data-level residues of the SEAL secret key (the special prime's block is not needed).
+const secret = parsePlaintext(keygen.secretKey().saveToArray(NONE) as Uint8Array).data.slice(
+  0,
+  span,
+);
+
+const message = Float64Array.from({ length: 256 }, (_, i) => Math.cos(i / 7));
+const plaintext = new seal.Plaintext();
+encoder.encode(message, 2 ** 30, plaintext);
+const encrypted = new seal.Ciphertext();
+encryptor.encrypt(plaintext, encrypted);
+const ciphertext = parseCiphertext(encrypted.saveToArray(NONE) as Uint8Array);
+const c0 = ciphertext.data.subarray(0, span);
+const c1 = ciphertext.data.subarray(span, 2 * span);
+
+const KEYHOLDERS = [1, 2, 3, 4, 5];
+const shares = shareRnsSecret(secret, context, 3, KEYHOLDERS, seededRandom(7));
+
+function thresholdDecrypt(responders: number[], floodBits: number): Float64Array {
+  const random = seededRandom(responders.reduce((a, b) => a * 10 + b, 0));
+  const partials = responders.map((index) =>
+    partialDecryption(
+      c1,
+      shares[index - 1]!,
+      lagrangeWeights(index, responders, moduli),
+      floodingNoise(context, floodBits, random),
+      context,
+    ),
+  );
+  const combined = combinePartialDecryptions(c0, partials, context);
+  const result = new seal.Plaintext();
+  result.loadFromArray(
+    sealContext,
+    serializePlaintext(
+      { parmsId: ciphertext.parmsId, coeffCount: span, scale: ciphertext.scale, data: combined },
+      ciphertext.version,
+    ),
+  );
+  return Float64Array.from(
+    (encoder.decodeFloat64(result) as Float64Array).slice(0, message.length),
+  );
+}
+const maxError = (decoded: Float64Array) =>
+  Math.max(...Array.from(message, (v, i) => Math.abs(v - decoded[i]!)));
+
+describe('t-of-n threshold CKKS decryption (n = 5, t = 3)', () => {
+  it.each([[[1, 2, 3]], [[1, 4, 5]], [[2, 3, 5]], [[3, 4, 5]], [[1, 2, 3, 4, 5]]])(
+    'keyholders %j decrypt correctly',
+    (responders) => {
+      expect(maxError(thresholdDecrypt(responders, 10))).toBeLessThan(1e-3);
+    },
+  );
+
+  it('t − 1 keyholders get noise, not the message', () => {
+    expect(maxError(thresholdDecrypt([1, 2], 10))).toBeGreaterThan(1);
+    expect(maxError(thresholdDecrypt([4, 5], 10))).toBeGreaterThan(1);
+  });
+
+  it('flooding noise is what it claims: larger flood, larger (still bounded) error', () => {
+    const small = maxError(thresholdDecrypt([1, 2, 3], 4));
+    const large = maxError(thresholdDecrypt([1, 2, 3], 16));
+    expect(large).toBeGreaterThan(small);
+    expect(large).toBeLessThan(0.5);
+  });
+});
