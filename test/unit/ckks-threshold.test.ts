@@ -2,8 +2,14 @@ import { describe, expect, it } from '@jest/globals';
 import SEAL from 'node-seal';
 import { nttTables } from '../../crypto/ckks/ntt.ts';
 import {
+  aggregatePublicShares,
+  commonReferencePolynomial,
+  generateKeyShare,
+} from '../../crypto/ckks/collective-keys.ts';
+import {
   parseCiphertext,
   parsePlaintext,
+  serializeCiphertext,
   serializePlaintext,
 } from '../../crypto/ckks/seal-serialization.ts';
 import {
@@ -98,5 +104,98 @@ describe('t-of-n threshold CKKS decryption (n = 5, t = 3)', () => {
     const large = maxError(thresholdDecrypt([1, 2, 3], 16));
     expect(large).toBeGreaterThan(small);
     expect(large).toBeLessThan(0.5);
+  });
+});
+
+describe('collective key generation (no single party ever holds the secret)', () => {
+  it('encryptions under the collective key of 3 clients sum homomorphically and any 3 of 5 keyholders decrypt the sum', () => {
+    const keyModuli = seal.jsArrayFromVecModulus(
+      sealContext.keyContextData().parms().coeffModulus(),
+    ) as bigint[];
+    const keyContext: RnsContext = {
+      degree: DEGREE,
+      moduli: keyModuli,
+      tables: keyModuli.map((q) => nttTables(DEGREE, q)),
+    };
+    const a = commonReferencePolynomial(keyContext, seededRandom(99));
+    const keyShares = KEYHOLDERS.map((index) =>
+      generateKeyShare(a, keyContext, seededRandom(1000 + index)),
+    );
+    const collective = aggregatePublicShares(
+      keyShares.map((share) => share.publicShare),
+      keyContext,
+    );
+
+    // The collective key takes the place of a SEAL public key (same layout: (p, a) at key level).
+    const template = parseCiphertext(keygen.createPublicKey().saveToArray(NONE) as Uint8Array);
+    const publicKeyData = new BigUint64Array(2 * collective.length);
+    publicKeyData.set(collective, 0);
+    publicKeyData.set(a, collective.length);
+    const publicKey = new seal.PublicKey();
+    publicKey.loadFromArray(
+      sealContext,
+      serializeCiphertext({ ...template, data: publicKeyData }, template.version),
+    );
+    const collectiveEncryptor = new seal.Encryptor(sealContext, publicKey);
+    const evaluator = new seal.Evaluator(sealContext);
+
+    const updates = [0, 1, 2].map((client) =>
+      Float64Array.from({ length: 256 }, (_, i) => Math.sin(client * 100 + i) / 2),
+    );
+    const ciphertexts = updates.map((update) => {
+      const pt = new seal.Plaintext();
+      encoder.encode(update, 2 ** 30, pt);
+      const ct = new seal.Ciphertext();
+      collectiveEncryptor.encrypt(pt, ct);
+      return ct;
+    });
+    const sum = ciphertexts[0]!;
+    for (const ct of ciphertexts.slice(1)) evaluator.addInplace(sum, ct);
+    const aggregate = parseCiphertext(sum.saveToArray(NONE) as Uint8Array);
+
+    // Each keyholder Shamir-shares its own s_i (data level); keyholder k's share of s = Σ s_i is
+    // the sum of the shares it received.
+    const dealt = keyShares.map((share, i) =>
+      shareRnsSecret(share.secret.slice(0, span), context, 3, KEYHOLDERS, seededRandom(2000 + i)),
+    );
+    const held = KEYHOLDERS.map((_, k) =>
+      dealt
+        .map((fromI) => fromI[k]!)
+        .reduce((acc, s) => {
+          const out = new BigUint64Array(acc.length);
+          moduli.forEach((q, j) => {
+            for (let c = j * DEGREE; c < (j + 1) * DEGREE; c++) out[c] = (acc[c]! + s[c]!) % q;
+          });
+          return out;
+        }),
+    );
+    const responders = [2, 4, 5];
+    const noise = seededRandom(3);
+    const partials = responders.map((index) =>
+      partialDecryption(
+        aggregate.data.subarray(span, 2 * span),
+        held[index - 1]!,
+        lagrangeWeights(index, responders, moduli),
+        floodingNoise(context, 10, noise),
+        context,
+      ),
+    );
+    const combined = combinePartialDecryptions(aggregate.data.subarray(0, span), partials, context);
+    const result = new seal.Plaintext();
+    result.loadFromArray(
+      sealContext,
+      serializePlaintext(
+        { parmsId: aggregate.parmsId, coeffCount: span, scale: aggregate.scale, data: combined },
+        aggregate.version,
+      ),
+    );
+    const decoded = encoder.decodeFloat64(result) as Float64Array;
+    const expected = Float64Array.from(
+      updates[0]!,
+      (_, i) => updates[0]![i]! + updates[1]![i]! + updates[2]![i]!,
+    );
+    expect(Math.max(...Array.from(expected, (v, i) => Math.abs(v - decoded[i]!)))).toBeLessThan(
+      1e-3,
+    );
   });
 });
