@@ -1,7 +1,6 @@
 import { bytesToBigInt } from '../field.ts';
 import type { RandomSource } from '../random.ts';
-import { forwardNtt } from './ntt.ts';
-import { addPoly, multiplyPoly } from './rns.ts';
+import { addPoly, integerPolynomialToNtt, multiplyPoly } from './rns.ts';
 import type { RnsContext } from './threshold-decryption.ts';
 
 /**
@@ -32,17 +31,8 @@ export function commonReferencePolynomial(
 
 /** One small integer polynomial, residues under every prime, in NTT form. */
 function smallPolynomial(context: RnsContext, sample: () => number): BigUint64Array {
-  const { degree, moduli, tables } = context;
-  const integers = Array.from({ length: degree }, sample);
-  const out = new BigUint64Array(degree * moduli.length);
-  moduli.forEach((q, j) => {
-    const residues = BigUint64Array.from(integers, (value) =>
-      value < 0 ? q - BigInt(-value) : BigInt(value),
-    );
-    forwardNtt(residues, tables[j]!);
-    out.set(residues, j * degree);
-  });
-  return out;
+  const integers = Array.from({ length: context.degree }, () => BigInt(sample()));
+  return integerPolynomialToNtt(integers, context.moduli, context.tables);
 }
 
 export function generateKeyShare(

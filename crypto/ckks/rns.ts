@@ -1,3 +1,5 @@
+import { forwardNtt, type NttTables } from './ntt.ts';
+
 /**
  * Pointwise arithmetic on RNS polynomials in the NTT domain (SEAL's layout: residue j of a
  * polynomial is the block [j·N, (j+1)·N)), where products of polynomials are coefficient-wise.
@@ -44,4 +46,20 @@ function assertShape(poly: BigUint64Array, moduli: readonly bigint[], degree: nu
       `polynomial of ${poly.length} residues does not match ${moduli.length} primes × degree ${degree}`,
     );
   }
+}
+
+/** A polynomial with small signed integer coefficients, as residues under every prime, in NTT form. */
+export function integerPolynomialToNtt(
+  integers: readonly bigint[],
+  moduli: readonly bigint[],
+  tables: readonly NttTables[],
+): BigUint64Array {
+  const degree = integers.length;
+  const out = new BigUint64Array(degree * moduli.length);
+  moduli.forEach((q, j) => {
+    const residues = BigUint64Array.from(integers, (value) => ((value % q) + q) % q);
+    forwardNtt(residues, tables[j]!);
+    out.set(residues, j * degree);
+  });
+  return out;
 }

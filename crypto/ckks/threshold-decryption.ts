@@ -1,8 +1,8 @@
 import { bytesToBigInt } from '../field.ts';
 import type { RandomSource } from '../random.ts';
 import { assertInteger, CryptoInputError } from '../validate.ts';
-import { forwardNtt, modPow, type NttTables } from './ntt.ts';
-import { addPoly, multiplyPoly } from './rns.ts';
+import { modPow, type NttTables } from './ntt.ts';
+import { addPoly, integerPolynomialToNtt, multiplyPoly } from './rns.ts';
 
 /**
  * t-of-n threshold decryption of CKKS ciphertexts (Mouchet et al., PETS 2021, §4; Lattigo's
@@ -90,13 +90,7 @@ export function floodingNoise(
   const span = 2n * bound + 1n;
   const integers = new Array<bigint>(degree);
   for (let c = 0; c < degree; c++) integers[c] = (bytesToBigInt(random(24)) % span) - bound;
-  const out = new BigUint64Array(degree * moduli.length);
-  moduli.forEach((q, j) => {
-    const residues = BigUint64Array.from(integers, (value) => ((value % q) + q) % q);
-    forwardNtt(residues, tables[j]!);
-    out.set(residues, j * degree);
-  });
-  return out;
+  return integerPolynomialToNtt(integers, moduli, tables);
 }
 
 export function partialDecryption(
