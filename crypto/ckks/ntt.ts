@@ -1,3 +1,5 @@
+import { modPow } from '../modular.ts';
+
 /**
  * The negacyclic number-theoretic transform over Z_q[X]/(X^N + 1) in SEAL's convention, so that
  * polynomials read out of SEAL objects (always NTT form for CKKS) can be brought to coefficient
@@ -12,18 +14,6 @@ export interface NttTables {
   readonly rootPowers: BigUint64Array;
   readonly inverseRootPowers: BigUint64Array;
   readonly inverseDegree: bigint;
-}
-
-export function modPow(base: bigint, exponent: bigint, modulus: bigint): bigint {
-  let result = 1n;
-  let b = base % modulus;
-  let e = exponent;
-  while (e > 0n) {
-    if (e & 1n) result = (result * b) % modulus;
-    b = (b * b) % modulus;
-    e >>= 1n;
-  }
-  return result;
 }
 
 /** The smallest primitive 2N-th root of unity modulo the NTT-friendly prime q (q ≡ 1 mod 2N). */

@@ -1,7 +1,8 @@
 import { bytesToBigInt } from '../field.ts';
 import type { RandomSource } from '../random.ts';
 import { assertInteger, CryptoInputError } from '../validate.ts';
-import { modPow, type NttTables } from './ntt.ts';
+import { modPow } from '../modular.ts';
+import type { NttTables } from './ntt.ts';
 import { addPoly, integerPolynomialToNtt, multiplyPoly } from './rns.ts';
 
 /**

@@ -1,15 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import SEAL from 'node-seal';
-import {
-  forwardNtt,
-  inverseNtt,
-  minimalPrimitiveRoot,
-  modPow,
-  nttTables,
-} from '../../crypto/ckks/ntt.ts';
+import { forwardNtt, inverseNtt, minimalPrimitiveRoot, nttTables } from '../../crypto/ckks/ntt.ts';
+import { modPow } from '../../crypto/modular.ts';
 import { multiplyPoly } from '../../crypto/ckks/rns.ts';
 import { parsePlaintext } from '../../crypto/ckks/seal-serialization.ts';
+import { DEGREE, sealFixture } from '../support/seal-fixture.ts';
 
 /** Schoolbook product in Z_q[X]/(X^N + 1). */
 function negacyclicProduct(a: bigint[], b: bigint[], q: bigint): bigint[] {
@@ -57,18 +52,10 @@ describe('negacyclic NTT in SEAL’s convention', () => {
   });
 
   it('brings a SEAL secret key (stored in NTT form) back to the same ternary polynomial under every prime', async () => {
-    const seal = await SEAL();
-    const degree = 4096;
-    const parms = new seal.EncryptionParameters(seal.SchemeType.ckks);
-    parms.setPolyModulusDegree(degree);
-    parms.setCoeffModulus(seal.CoeffModulus.Create(degree, Int32Array.from([40, 30, 30])));
-    const context = new seal.SEALContext(parms, true, seal.SecLevelType.tc128);
-    const key = parsePlaintext(
-      new seal.KeyGenerator(context).secretKey().saveToArray(seal.ComprModeType.none) as Uint8Array,
-    );
-    const moduli = seal.jsArrayFromVecModulus(
-      context.keyContextData().parms().coeffModulus(),
-    ) as bigint[];
+    const { secretKey, NONE, keyRns } = await sealFixture();
+    const degree = DEGREE;
+    const moduli = keyRns.moduli;
+    const key = parsePlaintext(secretKey.saveToArray(NONE) as Uint8Array);
     const signed = moduli.map((q, j) => {
       const residues = key.data.slice(j * degree, (j + 1) * degree);
       inverseNtt(residues, nttTables(degree, q));

@@ -1,5 +1,4 @@
 import { describe, expect, it } from '@jest/globals';
-import SEAL from 'node-seal';
 import {
   InvalidCiphertextError,
   validateCiphertext,
@@ -12,23 +11,12 @@ import {
   serializeCiphertext,
   serializePlaintext,
 } from '../../crypto/ckks/seal-serialization.ts';
+import { DEGREE, sealFixture } from '../support/seal-fixture.ts';
 
-const seal = await SEAL();
-const DEGREE = 4096;
-const parms = new seal.EncryptionParameters(seal.SchemeType.ckks);
-parms.setPolyModulusDegree(DEGREE);
-parms.setCoeffModulus(seal.CoeffModulus.Create(DEGREE, Int32Array.from([40, 30, 30])));
-const context = new seal.SEALContext(parms, true, seal.SecLevelType.tc128);
-const keygen = new seal.KeyGenerator(context);
-const secretKey = keygen.secretKey();
-const encoder = new seal.CKKSEncoder(context);
-const encryptor = new seal.Encryptor(context, keygen.createPublicKey());
-const decryptor = new seal.Decryptor(context, secretKey);
-const NONE = seal.ComprModeType.none;
+const { seal, context, secretKey, encoder, encryptor, decryptor, NONE, dataRns } =
+  await sealFixture();
 /** The primes of the data level (all but SEAL's special key-switching prime). */
-const moduli = seal.jsArrayFromVecModulus(
-  context.firstContextData().parms().coeffModulus(),
-) as bigint[];
+const moduli = dataRns.moduli as bigint[];
 
 const values = (seed: number) => Float64Array.from({ length: 64 }, (_, i) => Math.sin(seed + i));
 function encrypt(input: Float64Array) {

@@ -1,6 +1,4 @@
 import { describe, expect, it } from '@jest/globals';
-import SEAL from 'node-seal';
-import { nttTables } from '../../crypto/ckks/ntt.ts';
 import {
   aggregatePublicShares,
   commonReferencePolynomial,
@@ -20,26 +18,15 @@ import {
   type RnsContext,
   shareRnsSecret,
 } from '../../crypto/ckks/threshold-decryption.ts';
+import { addPoly } from '../../crypto/ckks/rns.ts';
 import { seededRandom } from '../../crypto/random.ts';
+import { DEGREE, sealFixture } from '../support/seal-fixture.ts';
 
-const seal = await SEAL();
-const DEGREE = 4096;
-const parms = new seal.EncryptionParameters(seal.SchemeType.ckks);
-parms.setPolyModulusDegree(DEGREE);
-parms.setCoeffModulus(seal.CoeffModulus.Create(DEGREE, Int32Array.from([40, 30, 30])));
-const sealContext = new seal.SEALContext(parms, true, seal.SecLevelType.tc128);
-const keygen = new seal.KeyGenerator(sealContext);
-const encoder = new seal.CKKSEncoder(sealContext);
-const encryptor = new seal.Encryptor(sealContext, keygen.createPublicKey());
-const NONE = seal.ComprModeType.none;
-const moduli = seal.jsArrayFromVecModulus(
-  sealContext.firstContextData().parms().coeffModulus(),
-) as bigint[];
-const context: RnsContext = {
-  degree: DEGREE,
-  moduli,
-  tables: moduli.map((q) => nttTables(DEGREE, q)),
-};
+const fixture = await sealFixture();
+const { seal, keygen, encoder, encryptor, NONE } = fixture;
+const sealContext = fixture.context;
+const context: RnsContext = fixture.dataRns;
+const moduli = context.moduli as bigint[];
 const span = DEGREE * moduli.length;
 // The data-level residues of the SEAL secret key (the special prime's block is not needed).
 const secret = parsePlaintext(keygen.secretKey().saveToArray(NONE) as Uint8Array).data.slice(
@@ -109,14 +96,7 @@ describe('t-of-n threshold CKKS decryption (n = 5, t = 3)', () => {
 
 describe('collective key generation (no single party ever holds the secret)', () => {
   it('encryptions under the collective key of 3 clients sum homomorphically and any 3 of 5 keyholders decrypt the sum', () => {
-    const keyModuli = seal.jsArrayFromVecModulus(
-      sealContext.keyContextData().parms().coeffModulus(),
-    ) as bigint[];
-    const keyContext: RnsContext = {
-      degree: DEGREE,
-      moduli: keyModuli,
-      tables: keyModuli.map((q) => nttTables(DEGREE, q)),
-    };
+    const keyContext = fixture.keyRns;
     const a = commonReferencePolynomial(keyContext, seededRandom(99));
     const keyShares = KEYHOLDERS.map((index) =>
       generateKeyShare(a, keyContext, seededRandom(1000 + index)),
@@ -159,15 +139,7 @@ describe('collective key generation (no single party ever holds the secret)', ()
       shareRnsSecret(share.secret.slice(0, span), context, 3, KEYHOLDERS, seededRandom(2000 + i)),
     );
     const held = KEYHOLDERS.map((_, k) =>
-      dealt
-        .map((fromI) => fromI[k]!)
-        .reduce((acc, s) => {
-          const out = new BigUint64Array(acc.length);
-          moduli.forEach((q, j) => {
-            for (let c = j * DEGREE; c < (j + 1) * DEGREE; c++) out[c] = (acc[c]! + s[c]!) % q;
-          });
-          return out;
-        }),
+      dealt.map((fromI) => fromI[k]!).reduce((acc, share) => addPoly(acc, share, moduli, DEGREE)),
     );
     const responders = [2, 4, 5];
     const noise = seededRandom(3);

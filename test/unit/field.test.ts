@@ -7,18 +7,7 @@ import {
   fieldElementToBytes,
   SHAMIR_PRIME,
 } from '../../crypto/field.ts';
-
-const modPow = (base: bigint, exponent: bigint, modulus: bigint): bigint => {
-  let result = 1n;
-  let b = base % modulus;
-  let e = exponent;
-  while (e > 0n) {
-    if (e & 1n) result = (result * b) % modulus;
-    b = (b * b) % modulus;
-    e >>= 1n;
-  }
-  return result;
-};
+import { modPow } from '../../crypto/modular.ts';
 
 /** Miller–Rabin with fixed bases; a composite passes all 24 with probability < 4^-24. */
 const isProbablePrime = (n: bigint): boolean => {

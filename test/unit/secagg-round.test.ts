@@ -40,6 +40,20 @@ const roundArb = fc
     return { ...spec, degree, threshold };
   });
 
+/** One in-process round of a fixture under a dropout schedule. */
+const run = (
+  fixture: ReturnType<typeof roundFixture>,
+  dropouts: ReadonlyMap<number, DropoutPhase>,
+) =>
+  simulateRound({
+    context: fixture.context,
+    identitySecretKeys: fixture.identitySecretKeys,
+    inputs: fixture.inputs,
+    dropouts,
+    curve: fixture.curve,
+    random: fixture.random,
+  });
+
 describe('SecAgg+ rounds with dropouts (property)', () => {
   it('returns exactly the modular sum of U3, or aborts exactly when a threshold check fails', () => {
     fc.assert(
@@ -52,20 +66,11 @@ describe('SecAgg+ rounds with dropouts (property)', () => {
             dropouts.set(client, DROPOUT_PHASES[draw[1]! % DROPOUT_PHASES.length]!);
         }
         const expected = expectedOutcome(fixture.context, dropouts);
-        const run = () =>
-          simulateRound({
-            context: fixture.context,
-            identitySecretKeys: fixture.identitySecretKeys,
-            inputs: fixture.inputs,
-            dropouts,
-            curve: fixture.curve,
-            random: fixture.random,
-          });
         if (expected.aborts) {
-          expect(run).toThrow(TooFewParticipantsError);
+          expect(() => run(fixture, dropouts)).toThrow(TooFewParticipantsError);
           return;
         }
-        const { result } = run();
+        const { result } = run(fixture, dropouts);
         expect(result.included).toEqual(expected.included);
         expect(result.sum).toEqual(modularSum(fixture.inputs, expected.included, spec.modulusBits));
       }),
@@ -75,16 +80,6 @@ describe('SecAgg+ rounds with dropouts (property)', () => {
 });
 
 describe('SecAgg+ rounds (scenarios)', () => {
-  const run = (fixture: ReturnType<typeof roundFixture>, dropouts: Map<number, DropoutPhase>) =>
-    simulateRound({
-      context: fixture.context,
-      identitySecretKeys: fixture.identitySecretKeys,
-      inputs: fixture.inputs,
-      dropouts,
-      curve: fixture.curve,
-      random: fixture.random,
-    });
-
   it('recovers the sum when 30% of clients drop after ShareKeys (their pairwise masks are removed)', () => {
     const fixture = roundFixture({
       clients: 30,
