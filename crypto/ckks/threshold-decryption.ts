@@ -3,10 +3,9 @@ import type { RandomSource } from '../random.ts';
 import { assertInteger, CryptoInputError } from '../validate.ts';
 import { modPow } from '../modular.ts';
 import type { NttTables } from './ntt.ts';
-import { addPoly, integerPolynomialToNtt, multiplyPoly } from './rns.ts';
 
 /**
- * t-of-n threshold decryption of CKKS ciphertexts (Mouchet et al., PETS 2021, §4; Lattigo's
+ * Shamir sharing of the CKKS secret for t-of-n threshold decryption (Mouchet et al., PETS 2021, §4; Lattigo's
  * multiparty package). The secret key s — an RNS polynomial in the NTT domain, as SEAL stores it
  * — is Shamir-shared independently under every RNS prime q_j (sharing commutes with the NTT, so
  * each NTT coefficient is shared as it is). Keyholder i answers a ciphertext (c0, c1) with
@@ -14,7 +13,7 @@ import { addPoly, integerPolynomialToNtt, multiplyPoly } from './rns.ts';
  * where e_i is fresh flooding noise (uniform coefficients in ±2^floodBits) that hides the
  * ciphertext noise c1·s + c0 − m (the Li–Micciancio attack on approximate decryption). The
  * combiner adds c0 + Σ d_i = m + e + Σ e_i: the plaintext, with noise. Fewer than t shares give
- * an unrelated polynomial.
+ * an unrelated polynomial. The per-ciphertext arithmetic runs on SEAL objects (engine.ts).
  */
 export interface RnsContext {
   readonly degree: number;
@@ -77,45 +76,4 @@ export function lagrangeWeights(
     }
     return (numerator * modPow(denominator, q - 2n, q)) % q;
   });
-}
-
-/** Uniform integer noise in [−2^floodBits, 2^floodBits], the same polynomial under every prime, in NTT form. */
-export function floodingNoise(
-  context: RnsContext,
-  floodBits: number,
-  random: RandomSource,
-): BigUint64Array {
-  assertInteger(floodBits, 'floodBits', 0, 120);
-  const { degree, moduli, tables } = context;
-  const bound = 1n << BigInt(floodBits);
-  const span = 2n * bound + 1n;
-  const integers = new Array<bigint>(degree);
-  for (let c = 0; c < degree; c++) integers[c] = (bytesToBigInt(random(24)) % span) - bound;
-  return integerPolynomialToNtt(integers, moduli, tables);
-}
-
-export function partialDecryption(
-  c1: BigUint64Array,
-  share: BigUint64Array,
-  weights: readonly bigint[],
-  noise: BigUint64Array,
-  context: RnsContext,
-): BigUint64Array {
-  const { degree, moduli } = context;
-  const weighted = new BigUint64Array(share.length);
-  moduli.forEach((q, j) => {
-    for (let c = j * degree; c < (j + 1) * degree; c++) weighted[c] = (share[c]! * weights[j]!) % q;
-  });
-  return addPoly(multiplyPoly(c1, weighted, moduli, degree), noise, moduli, degree);
-}
-
-export function combinePartialDecryptions(
-  c0: BigUint64Array,
-  partials: readonly BigUint64Array[],
-  context: RnsContext,
-): BigUint64Array {
-  return partials.reduce(
-    (sum, partial) => addPoly(sum, partial, context.moduli, context.degree),
-    c0,
-  );
 }

@@ -1,0 +1,452 @@
+import SEAL, {
+  type Ciphertext,
+  type CKKSEncoder,
+  type Encryptor,
+  type Evaluator,
+  type MainModule,
+  type SEALContext,
+} from 'node-seal';
+import type { RandomSource } from '../random.ts';
+import { assertInteger, CryptoInputError } from '../validate.ts';
+import {
+  type CiphertextExpectations,
+  InvalidCiphertextError,
+  packCiphertext,
+  unpackCiphertext,
+} from './ciphertext-wire.ts';
+import { nttTables } from './ntt.ts';
+import { type CkksParameterSet, slotCount } from './parameters.ts';
+import {
+  parseCiphertext,
+  SEAL_HEADER_BYTES,
+  serializeCiphertext,
+  serializePlaintext,
+} from './seal-serialization.ts';
+import type { RnsContext } from './threshold-decryption.ts';
+
+type Seal = MainModule;
+type SealCiphertextObject = Ciphertext;
+type SealEncryptor = Encryptor;
+
+// Offsets inside SEAL's uncompressed Ciphertext (see seal-serialization.ts).
+const CT_DATA_OFFSET = SEAL_HEADER_BYTES + 32 + 1 + 40 + SEAL_HEADER_BYTES + 8;
+
+/**
+ * Everything CKKS that runs inside SEAL (WebAssembly), for one parameter set: encoding and
+ * encryption of update vectors, homomorphic sums, and the threshold-decryption arithmetic.
+ *
+ * Threshold decryption on SEAL objects: keyholder i's partial d_i = λ_i·s_i·c1 + e_i is the
+ * second polynomial of (c0, c1)·P_i + (e, e_i), with P_i = λ_i·s_i loaded as an NTT plaintext and
+ * the flooding noise transformed by SEAL's own NTT (a coefficient-form ciphertext, then
+ * `cipherTransformToNtt`). The partial travels as the ciphertext (d_i, 0). The combiner adds
+ * c0 + Σ d_i = m + noise residue-wise (SEAL refuses to add "transparent" ciphertexts whose c1 is
+ * zero, so this one sum is done here, on 32-bit halves) and decodes it as an NTT-form plaintext.
+ * No BigInt loop touches the d-sized data.
+ */
+export class CkksEngine {
+  readonly set: CkksParameterSet;
+  readonly seal: Seal;
+  readonly context: SEALContext;
+  readonly expectations: CiphertextExpectations;
+  /** The data level (what ciphertexts live at) and the key level (data primes + special prime). */
+  readonly dataRns: RnsContext;
+  readonly keyRns: RnsContext;
+  private readonly encoder: CKKSEncoder;
+  private readonly evaluator: Evaluator;
+  private readonly templateCiphertext: ReturnType<typeof parseCiphertext>;
+  private readonly templatePublicKey: ReturnType<typeof parseCiphertext>;
+
+  private constructor(set: CkksParameterSet, seal: Seal) {
+    this.set = set;
+    this.seal = seal;
+    const parms = new seal.EncryptionParameters(seal.SchemeType.ckks);
+    parms.setPolyModulusDegree(set.polyModulusDegree);
+    parms.setCoeffModulus(
+      seal.CoeffModulus.Create(set.polyModulusDegree, Int32Array.from(set.coeffModulusBits)),
+    );
+    this.context = new seal.SEALContext(parms, true, seal.SecLevelType.tc128);
+    if (!this.context.parametersSet())
+      throw new CryptoInputError(
+        `parameter set ${set.name} is not valid for SEAL at 128-bit security`,
+      );
+    const { degree, dataModuli, keyModuli } = {
+      degree: set.polyModulusDegree,
+      dataModuli: seal.jsArrayFromVecModulus(
+        this.context.firstContextData().parms().coeffModulus(),
+      ) as bigint[],
+      keyModuli: seal.jsArrayFromVecModulus(
+        this.context.keyContextData().parms().coeffModulus(),
+      ) as bigint[],
+    };
+    const rns = (moduli: bigint[]): RnsContext => ({
+      degree,
+      moduli,
+      tables: moduli.map((q) => nttTables(degree, q)),
+    });
+    this.dataRns = rns(dataModuli);
+    this.keyRns = rns(keyModuli);
+    this.encoder = new seal.CKKSEncoder(this.context);
+    this.evaluator = new seal.Evaluator(this.context);
+    const keygen = new seal.KeyGenerator(this.context);
+    const publicKey = keygen.createPublicKey();
+    this.templatePublicKey = parseCiphertext(this.save(publicKey));
+    const encryptor = new seal.Encryptor(this.context, publicKey);
+    const zero = this.encryptValues(encryptor, new Float64Array(1));
+    this.templateCiphertext = parseCiphertext(this.save(zero));
+    zero.delete();
+    encryptor.delete();
+    publicKey.delete();
+    keygen.delete();
+    this.expectations = {
+      parmsId: this.templateCiphertext.parmsId,
+      polyModulusDegree: degree,
+      moduli: dataModuli,
+      scale: 2 ** set.scaleBits,
+    };
+  }
+
+  static async create(set: CkksParameterSet): Promise<CkksEngine> {
+    return new CkksEngine(set, await SEAL());
+  }
+
+  get slots(): number {
+    return slotCount(this.set);
+  }
+
+  /** The SEAL PublicKey bytes of the collective key (Σ p_i, a), both at the key level. */
+  publicKeyBytes(collective: BigUint64Array, a: BigUint64Array): Uint8Array {
+    const data = new BigUint64Array(collective.length + a.length);
+    data.set(collective, 0);
+    data.set(a, collective.length);
+    if (data.length !== this.templatePublicKey.data.length)
+      throw new CryptoInputError('collective key does not match the parameter set');
+    return serializeCiphertext({ ...this.templatePublicKey, data }, this.templatePublicKey.version);
+  }
+
+  /** An encryptor under a public key given as SEAL bytes (SEAL checks them on load). */
+  encryptor(publicKey: Uint8Array): SealEncryptor {
+    const key = new this.seal.PublicKey();
+    try {
+      key.loadFromArray(this.context, publicKey);
+    } catch (error) {
+      key.delete();
+      throw new CryptoInputError(`not a public key for ${this.set.name}: ${String(error)}`);
+    }
+    const encryptor = new this.seal.Encryptor(this.context, key);
+    key.delete();
+    return encryptor;
+  }
+
+  /**
+   * Encrypts ciphertexts [first, last) of an update: ciphertext k holds values
+   * [k·slots, (k+1)·slots); the last one is padded with zeros.
+   */
+  encryptChunks(
+    encryptor: SealEncryptor,
+    values: Float32Array | Float64Array,
+    first: number,
+    last: number,
+  ): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    for (let k = first; k < last; k++) {
+      const slice = Float64Array.from(
+        values.subarray(k * this.slots, Math.min(values.length, (k + 1) * this.slots)),
+      );
+      const ct = this.encryptValues(encryptor, slice);
+      out.push(packCiphertext(this.save(ct), this.dataRns.moduli));
+      ct.delete();
+    }
+    return out;
+  }
+
+  /** Checks a wire ciphertext against the parameter set (throws InvalidCiphertextError). */
+  check(wire: Uint8Array): void {
+    unpackCiphertext(wire, this.expectations);
+  }
+
+  /** A running sum of ciphertext vectors with one SEAL ciphertext per chunk (O(chunks) memory). */
+  newSum(chunks: number): CiphertextSum {
+    assertInteger(chunks, 'chunks', 1, 1 << 24);
+    return new CiphertextSum(this, chunks);
+  }
+
+  /** Loads a checked wire ciphertext into a SEAL object (the caller deletes it). */
+  load(wire: Uint8Array): SealCiphertextObject {
+    const ct = new this.seal.Ciphertext();
+    try {
+      ct.loadFromArray(this.context, unpackCiphertext(wire, this.expectations));
+    } catch (error) {
+      ct.delete();
+      if (error instanceof InvalidCiphertextError) throw error;
+      throw new InvalidCiphertextError(`SEAL rejected the ciphertext: ${String(error)}`);
+    }
+    return ct;
+  }
+
+  addInto(sum: SealCiphertextObject, ct: SealCiphertextObject): void {
+    this.evaluator.addInplace(sum, ct);
+  }
+
+  pack(ct: SealCiphertextObject): Uint8Array {
+    return packCiphertext(this.save(ct), this.dataRns.moduli);
+  }
+
+  /**
+   * Keyholder side: the partial decryption of every chunk of an aggregate, for a key share
+   * `share` (data level, NTT form), Lagrange weights `weights` (one per data prime) and uniform
+   * flooding noise in [−2^floodBits, 2^floodBits].
+   */
+  partialDecrypt(
+    aggregate: readonly Uint8Array[],
+    share: BigUint64Array,
+    weights: readonly bigint[],
+    floodBits: number,
+    random: RandomSource,
+  ): Uint8Array[] {
+    assertInteger(floodBits, 'floodBits', 0, 30);
+    const { degree, moduli } = this.dataRns;
+    if (share.length !== degree * moduli.length || weights.length !== moduli.length)
+      throw new CryptoInputError('key share or weights do not match the parameter set');
+    const scaled = new BigUint64Array(share.length);
+    moduli.forEach((q, j) => {
+      for (let c = j * degree; c < (j + 1) * degree; c++) scaled[c] = (share[c]! * weights[j]!) % q;
+    });
+    const plain = new this.seal.Plaintext();
+    plain.loadFromArray(
+      this.context,
+      serializePlaintext(
+        { parmsId: this.expectations.parmsId, coeffCount: share.length, scale: 1, data: scaled },
+        this.templateCiphertext.version,
+      ),
+    );
+    try {
+      return aggregate.map((wire) => {
+        const ct = this.load(wire);
+        const noise = this.floodingCiphertext(floodBits, random);
+        this.evaluator.multiplyPlain(ct, plain, ct);
+        this.evaluator.addInplace(ct, noise);
+        noise.delete();
+        const bytes = this.save(ct);
+        ct.delete();
+        // (·, d_i) → (d_i, 0)
+        const polyBytes = degree * moduli.length * 8;
+        bytes.copyWithin(
+          CT_DATA_OFFSET,
+          CT_DATA_OFFSET + polyBytes,
+          CT_DATA_OFFSET + 2 * polyBytes,
+        );
+        bytes.fill(0, CT_DATA_OFFSET + polyBytes);
+        return packCiphertext(bytes, moduli);
+      });
+    } finally {
+      plain.delete();
+    }
+  }
+
+  /**
+   * Combiner side: c0 of every aggregate chunk plus the partials of the responding keyholders
+   * (partials[r][k]: responder r, chunk k), decoded and cut to `dimension` values.
+   */
+  combine(
+    aggregate: readonly Uint8Array[],
+    partials: readonly (readonly Uint8Array[])[],
+    dimension: number,
+  ): Float64Array {
+    if (
+      dimension > aggregate.length * this.slots ||
+      dimension <= (aggregate.length - 1) * this.slots
+    )
+      throw new CryptoInputError(`${aggregate.length} ciphertexts cannot hold ${dimension} values`);
+    const out = new Float64Array(dimension);
+    const { degree, moduli } = this.dataRns;
+    const residues = degree * moduli.length;
+    const polyBytes = residues * 8;
+    aggregate.forEach((wire, k) => {
+      const sum = unpackCiphertext(wire, this.expectations).subarray(
+        CT_DATA_OFFSET,
+        CT_DATA_OFFSET + polyBytes,
+      );
+      for (const [r, responder] of partials.entries()) {
+        const partialWire = responder[k];
+        if (!partialWire) throw new InvalidCiphertextError(`responder ${r} sent no chunk ${k}`);
+        const bytes = unpackCiphertext(partialWire, this.expectations);
+        if (bytes.subarray(CT_DATA_OFFSET + polyBytes).some((byte) => byte !== 0))
+          throw new InvalidCiphertextError(
+            `responder ${r}: chunk ${k} is not a partial decryption`,
+          );
+        addResidues(
+          sum,
+          bytes.subarray(CT_DATA_OFFSET, CT_DATA_OFFSET + polyBytes),
+          moduli,
+          degree,
+        );
+      }
+      // c0 + Σ d_i is the plaintext m + noise (NTT form, the aggregate's scale): decode it.
+      const data = new BigUint64Array(sum.buffer.slice(sum.byteOffset, sum.byteOffset + polyBytes));
+      const plain = new this.seal.Plaintext();
+      plain.loadFromArray(
+        this.context,
+        serializePlaintext(
+          {
+            parmsId: this.expectations.parmsId,
+            coeffCount: residues,
+            scale: this.expectations.scale,
+            data,
+          },
+          this.templateCiphertext.version,
+        ),
+      );
+      const slots = this.encoder.decodeFloat64(plain) as Float64Array;
+      out.set(slots.subarray(0, Math.min(this.slots, dimension - k * this.slots)), k * this.slots);
+      plain.delete();
+    });
+    return out;
+  }
+
+  private encryptValues(encryptor: SealEncryptor, values: Float64Array): SealCiphertextObject {
+    const plain = new this.seal.Plaintext();
+    this.encoder.encode(values, 2 ** this.set.scaleBits, plain);
+    const ct = new this.seal.Ciphertext();
+    encryptor.encrypt(plain, ct);
+    plain.delete();
+    return ct;
+  }
+
+  /** (e, e') uniform in [−B, B] per coefficient, same integers under every prime, NTT form. */
+  private floodingCiphertext(floodBits: number, random: RandomSource): SealCiphertextObject {
+    const { degree, moduli } = this.dataRns;
+    const bytes = serializeCiphertext(
+      { ...this.templateCiphertext, nttForm: false },
+      this.templateCiphertext.version,
+    );
+    const view = new DataView(bytes.buffer);
+    const span = 2 ** (floodBits + 1) + 1;
+    const limit = Math.floor(2 ** 32 / span) * span;
+    const count = 2 * degree;
+    const draws = new Uint32Array(count);
+    let filled = 0;
+    while (filled < count) {
+      const fresh = random(4 * (count - filled) + 64);
+      const words = new Uint32Array(fresh.buffer, fresh.byteOffset, fresh.byteLength >> 2);
+      for (let i = 0; i < words.length && filled < count; i++)
+        if (words[i]! < limit) draws[filled++] = words[i]! % span;
+    }
+    const bound = 2 ** floodBits;
+    for (let p = 0; p < 2; p++) {
+      moduli.forEach((q, j) => {
+        const qHigh = Number(q >> 32n);
+        const qLow = Number(q & 0xffffffffn);
+        const start = CT_DATA_OFFSET + (p * moduli.length + j) * degree * 8;
+        for (let c = 0; c < degree; c++) {
+          const value = draws[p * degree + c]! - bound;
+          let low = value;
+          let high = 0;
+          if (value < 0) {
+            low = qLow + value;
+            high = qHigh;
+            if (low < 0) {
+              low += 2 ** 32;
+              high -= 1;
+            }
+          }
+          view.setUint32(start + 8 * c, low, true);
+          view.setUint32(start + 8 * c + 4, high, true);
+        }
+      });
+    }
+    const ct = new this.seal.Ciphertext();
+    ct.loadFromArray(this.context, bytes);
+    this.evaluator.cipherTransformToNttInplace(ct);
+    return ct;
+  }
+
+  private save(object: { saveToArray(mode: Seal['ComprModeType']['none']): unknown }): Uint8Array {
+    return object.saveToArray(this.seal.ComprModeType.none) as Uint8Array;
+  }
+}
+
+/**
+ * a ← a + b mod q, residue-wise, on little-endian u64 residues held as byte arrays (both inputs
+ * reduced). Plain numbers: the high and low 32-bit halves are added separately.
+ */
+function addResidues(
+  a: Uint8Array,
+  b: Uint8Array,
+  moduli: readonly bigint[],
+  degree: number,
+): void {
+  const av = new DataView(a.buffer, a.byteOffset, a.byteLength);
+  const bv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  moduli.forEach((q, j) => {
+    const qHigh = Number(q >> 32n);
+    const qLow = Number(q & 0xffffffffn);
+    for (let c = j * degree; c < (j + 1) * degree; c++) {
+      let low = av.getUint32(8 * c, true) + bv.getUint32(8 * c, true);
+      let high = av.getUint32(8 * c + 4, true) + bv.getUint32(8 * c + 4, true);
+      if (low >= 2 ** 32) {
+        low -= 2 ** 32;
+        high += 1;
+      }
+      if (high > qHigh || (high === qHigh && low >= qLow)) {
+        low -= qLow;
+        high -= qHigh;
+        if (low < 0) {
+          low += 2 ** 32;
+          high -= 1;
+        }
+      }
+      av.setUint32(8 * c, low, true);
+      av.setUint32(8 * c + 4, high, true);
+    }
+  });
+}
+
+/** Sum of ciphertext vectors; an addition either takes every chunk of an update or none. */
+export class CiphertextSum {
+  private readonly engine: CkksEngine;
+  private readonly sums: (SealCiphertextObject | undefined)[];
+  private contributions = 0;
+
+  constructor(engine: CkksEngine, chunks: number) {
+    this.engine = engine;
+    this.sums = new Array<SealCiphertextObject | undefined>(chunks).fill(undefined);
+  }
+
+  get contributors(): number {
+    return this.contributions;
+  }
+
+  /** Adds one update (all its chunks); throws InvalidCiphertextError and changes nothing if any is bad. */
+  add(update: readonly Uint8Array[]): void {
+    if (update.length !== this.sums.length)
+      throw new InvalidCiphertextError(
+        `update has ${update.length} ciphertexts; the round expects ${this.sums.length}`,
+      );
+    const loaded: SealCiphertextObject[] = [];
+    try {
+      for (const wire of update) loaded.push(this.engine.load(wire));
+    } catch (error) {
+      for (const ct of loaded) ct.delete();
+      throw error;
+    }
+    loaded.forEach((ct, k) => {
+      const sum = this.sums[k];
+      if (sum) {
+        this.engine.addInto(sum, ct);
+        ct.delete();
+      } else this.sums[k] = ct;
+    });
+    this.contributions++;
+  }
+
+  /** The sum's chunks on the wire. */
+  result(): Uint8Array[] {
+    if (this.contributions === 0) throw new CryptoInputError('nothing was added');
+    return this.sums.map((ct) => this.engine.pack(ct!));
+  }
+
+  dispose(): void {
+    for (const ct of this.sums) ct?.delete();
+    this.sums.fill(undefined);
+  }
+}

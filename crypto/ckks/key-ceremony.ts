@@ -1,0 +1,92 @@
+import { seededRandom, type RandomSource } from '../random.ts';
+import { assertBytes, CryptoInputError } from '../validate.ts';
+import {
+  aggregatePublicShares,
+  commonReferencePolynomial,
+  generateKeyShare,
+} from './collective-keys.ts';
+import { addPoly } from './rns.ts';
+import { type RnsContext, shareRnsSecret } from './threshold-decryption.ts';
+
+/**
+ * The threshold key ceremony among n keyholders, as pure steps (the keyholder service moves the
+ * messages; the dealt shares travel AEAD-encrypted between keyholders).
+ *
+ * 1. Everyone expands the common reference polynomial a from the ceremony's public seed.
+ * 2. Keyholder i samples s_i, publishes p_i = −a·s_i + e_i, and Shamir-shares s_i (data level, per
+ *    RNS prime, threshold t) into one share per keyholder. It then forgets s_i: the collective
+ *    secret s = Σ s_i exists nowhere, not even in pieces larger than a Shamir share.
+ * 3. Keyholder j's share of s is the sum of the shares it was dealt (Shamir is linear).
+ * 4. The collective public key is (Σ p_i, a).
+ */
+export function ceremonyReferencePolynomial(keyRns: RnsContext, seed: Uint8Array): BigUint64Array {
+  assertBytes(seed, 'ceremony seed', 32);
+  return commonReferencePolynomial(keyRns, seededRandom(seed));
+}
+
+export interface Dealing {
+  readonly publicShare: BigUint64Array;
+  /** dealt[k] goes to keyholder indices[k]. */
+  readonly dealt: BigUint64Array[];
+}
+
+export function dealKeyShare(
+  a: BigUint64Array,
+  keyRns: RnsContext,
+  dataRns: RnsContext,
+  threshold: number,
+  indices: readonly number[],
+  random: RandomSource,
+): Dealing {
+  const { secret, publicShare } = generateKeyShare(a, keyRns, random);
+  // SEAL stores a key-level polynomial prime by prime; the data level is the leading primes.
+  const dataSecret = secret.subarray(0, dataRns.degree * dataRns.moduli.length);
+  const dealt = shareRnsSecret(dataSecret, dataRns, threshold, indices, random);
+  secret.fill(0n);
+  return { publicShare, dealt };
+}
+
+export function combineDealtShares(
+  dataRns: RnsContext,
+  dealt: readonly BigUint64Array[],
+): BigUint64Array {
+  if (dealt.length === 0) throw new CryptoInputError('no dealt shares to combine');
+  return dealt
+    .slice(1)
+    .reduce((sum, share) => addPoly(sum, share, dataRns.moduli, dataRns.degree), dealt[0]!);
+}
+
+export function collectivePublicShare(
+  keyRns: RnsContext,
+  publicShares: readonly BigUint64Array[],
+): BigUint64Array {
+  if (publicShares.length === 0) throw new CryptoInputError('no public shares');
+  return aggregatePublicShares(publicShares, keyRns);
+}
+
+/** RNS polynomials on the wire and at rest: little-endian u64 residues. */
+export function polynomialToBytes(poly: BigUint64Array): Uint8Array {
+  const out = new Uint8Array(poly.length * 8);
+  const view = new DataView(out.buffer);
+  for (let i = 0; i < poly.length; i++) view.setBigUint64(8 * i, poly[i]!, true);
+  return out;
+}
+
+export function polynomialFromBytes(
+  bytes: Uint8Array,
+  rns: RnsContext,
+  what: string,
+): BigUint64Array {
+  const count = rns.degree * rns.moduli.length;
+  if (bytes.length !== count * 8)
+    throw new CryptoInputError(`${what}: ${bytes.length} bytes, expected ${count * 8}`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new BigUint64Array(count);
+  for (let i = 0; i < count; i++) {
+    const value = view.getBigUint64(8 * i, true);
+    if (value >= rns.moduli[Math.floor(i / rns.degree)]!)
+      throw new CryptoInputError(`${what}: residue ${i} is not reduced modulo its prime`);
+    out[i] = value;
+  }
+  return out;
+}

@@ -1,0 +1,139 @@
+import { describe, expect, it } from '@jest/globals';
+import {
+  InvalidCiphertextError,
+  packCiphertext,
+  unpackCiphertext,
+  wireLength,
+} from '../../crypto/ckks/ciphertext-wire.ts';
+import { CkksEngine } from '../../crypto/ckks/engine.ts';
+import { ceremonyReferencePolynomial, dealKeyShare } from '../../crypto/ckks/key-ceremony.ts';
+import { ceremonyInProcess, partialsFor } from '../support/ckks-keys.ts';
+import { floodBitsFor, SUM_8192, TEST_4096 } from '../../crypto/ckks/parameters.ts';
+import { seededRandom } from '../../crypto/random.ts';
+
+const engine = await CkksEngine.create(SUM_8192);
+const THRESHOLD = 3;
+
+// The ceremony's arithmetic among 5 keyholders: nobody holds the collective secret.
+const { publicKey, shares } = ceremonyInProcess(engine, 5, THRESHOLD);
+const encryptor = engine.encryptor(publicKey);
+const floodBits = floodBitsFor(SUM_8192, THRESHOLD, 5e-5);
+
+const DIM = 10_000; // three ciphertexts, the last one partly filled
+const updates = [0, 1, 2, 3].map((client) =>
+  Float32Array.from({ length: DIM }, (_, i) => Math.sin(client * 1000 + i)),
+);
+const expected = Float64Array.from({ length: DIM }, (_, i) =>
+  updates.reduce((sum, u) => sum + u[i]!, 0),
+);
+const chunks = Math.ceil(DIM / engine.slots);
+const encrypted = updates.map((u) => engine.encryptChunks(encryptor, u, 0, chunks));
+const sum = engine.newSum(chunks);
+for (const update of encrypted) sum.add(update);
+const aggregate = sum.result();
+
+const thresholdDecrypt = (responders: number[]): Float64Array =>
+  engine.combine(aggregate, partialsFor(engine, aggregate, shares, responders, floodBits), DIM);
+const maxError = (decoded: Float64Array) =>
+  decoded.reduce((worst, v, i) => Math.max(worst, Math.abs(v - expected[i]!)), 0);
+
+describe('CKKS engine on the 128-bit parameter set (N = 8192)', () => {
+  it('chooses a flooding bound inside the precision budget', () => {
+    expect(floodBits).toBeGreaterThanOrEqual(26);
+  });
+
+  it.each([[[1, 2, 3]], [[1, 4, 5]], [[2, 3, 5]], [[3, 4, 5]], [[1, 2, 3, 4, 5]]])(
+    'keyholders %j decrypt the sum of 4 encrypted updates',
+    (responders) => {
+      expect(maxError(thresholdDecrypt(responders))).toBeLessThan(1e-4);
+    },
+  );
+
+  it('t − 1 keyholders get noise, not the sum', () => {
+    expect(maxError(thresholdDecrypt([1, 2]))).toBeGreaterThan(1);
+    expect(maxError(thresholdDecrypt([3, 5]))).toBeGreaterThan(1);
+  });
+
+  it('a partial computed for another responder set does not combine', () => {
+    const [wrong] = partialsFor(engine, aggregate, shares, [1], floodBits, [1, 2, 4]);
+    const rest = partialsFor(engine, aggregate, shares, [2, 3], floodBits, [1, 2, 3]);
+    expect(maxError(engine.combine(aggregate, [wrong!, ...rest], DIM))).toBeGreaterThan(1);
+  });
+
+  it('a full ciphertext is rejected where a partial decryption is expected', () => {
+    const partials = partialsFor(engine, aggregate, shares, [1, 2], floodBits, [1, 2, 3]);
+    expect(() => engine.combine(aggregate, [...partials, aggregate], DIM)).toThrow(
+      /not a partial decryption/,
+    );
+  });
+});
+
+describe('ciphertext wire format', () => {
+  const wire = encrypted[0]![0]!;
+
+  it('costs at most 30 bytes per parameter and round-trips SEAL bytes exactly', () => {
+    expect(wire.length / engine.slots).toBeLessThanOrEqual(30.1);
+    expect(wire.length).toBe(wireLength(engine.expectations));
+    const sealBytes = unpackCiphertext(wire, engine.expectations);
+    expect(packCiphertext(sealBytes, engine.dataRns.moduli)).toEqual(wire);
+  });
+
+  const mutate = (edit: (bytes: Uint8Array) => void): Uint8Array => {
+    const copy = wire.slice();
+    edit(copy);
+    return copy;
+  };
+  it.each([
+    ['bad magic', mutate((b) => (b[0] = 0x41)), /bad magic/],
+    ['foreign parameter id', mutate((b) => (b[10] = b[10]! ^ 1)), /parms_id/],
+    ['different scale', mutate((b) => (b[43] = b[43]! ^ 1)), /scale/],
+    ['coefficient form', mutate((b) => (b[50] = 0)), /NTT form/],
+    ['three polynomials', mutate((b) => (b[49] = 3)), /3 polynomials/],
+    ['truncated', wire.subarray(0, wire.length - 1), /bytes/],
+    ['too short for a header', wire.subarray(0, 20), /truncated/],
+    [
+      'unreduced residue',
+      // Low word and high bits of the first residue all ones: 2^60 − 1 ≥ q.
+      mutate((b) => {
+        b.fill(0xff, 54, 58);
+        b.fill(0xff, 54 + 4 * 2 * 8192, 54 + 4 * 2 * 8192 + 4);
+      }),
+      /not reduced/,
+    ],
+  ])('rejects %s', (_, bytes, message) => {
+    expect(() => unpackCiphertext(bytes, engine.expectations)).toThrow(InvalidCiphertextError);
+    expect(() => unpackCiphertext(bytes, engine.expectations)).toThrow(message);
+  });
+
+  it('rejects a ciphertext of another parameter set', async () => {
+    const other = await CkksEngine.create(TEST_4096);
+    const otherKey = other.encryptor(
+      other.publicKeyBytes(
+        dealKeyShare(
+          ceremonyReferencePolynomial(other.keyRns, new Uint8Array(32)),
+          other.keyRns,
+          other.dataRns,
+          1,
+          [1],
+          seededRandom(1),
+        ).publicShare,
+        ceremonyReferencePolynomial(other.keyRns, new Uint8Array(32)),
+      ),
+    );
+    const foreign = other.encryptChunks(otherKey, updates[0]!, 0, 1)[0]!;
+    expect(() => engine.check(foreign)).toThrow(/parms_id/);
+  });
+
+  it('a bad chunk anywhere in an update leaves the running sum unchanged', () => {
+    const running = engine.newSum(chunks);
+    running.add(encrypted[0]!);
+    const before = running.result();
+    const broken = [...encrypted[1]!];
+    broken[chunks - 1] = broken[chunks - 1]!.subarray(0, 100);
+    expect(() => running.add(broken)).toThrow(InvalidCiphertextError);
+    expect(() => running.add(encrypted[1]!.slice(1))).toThrow(/expects 3/);
+    expect(running.contributors).toBe(1);
+    expect(running.result()).toEqual(before);
+    running.dispose();
+  });
+});
