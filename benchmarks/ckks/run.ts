@@ -1,0 +1,182 @@
+/**
+ * A CKKS round in one process, timed per party, against raw node-seal measured in the same run.
+ * Usage:
+ *   npm run bench:ckks -- --clients 10 --dim 1000000 [--keyholders 5 --threshold 3 --workers 2]
+ * Clients encrypt one after the other through the worker pool (each would run on its own
+ * machine; here they share two cores), the coordinator adds each update as it arrives, then
+ * t keyholders compute partial decryptions (timed one by one: in a deployment they run in
+ * parallel on their own machines) and the coordinator combines them.
+ * The last line printed is one JSON object; it is also written to benchmarks/results/.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import { CkksEngine } from '../../crypto/ckks/engine.ts';
+import {
+  ceremonyReferencePolynomial,
+  collectivePublicShare,
+  combineDealtShares,
+  dealKeyShare,
+} from '../../crypto/ckks/key-ceremony.ts';
+import { ciphertextsFor, floodBitsFor, parameterSetNamed } from '../../crypto/ckks/parameters.ts';
+import { lagrangeWeights } from '../../crypto/ckks/threshold-decryption.ts';
+import { seededRandom, systemRandom } from '../../crypto/random.ts';
+import { CkksEncryptPool } from '../../services/compute/ckks-encrypt-pool.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    clients: { type: 'string', default: '10' },
+    dim: { type: 'string', default: '1000000' },
+    keyholders: { type: 'string', default: '5' },
+    threshold: { type: 'string', default: '3' },
+    workers: { type: 'string', default: String(availableParallelism()) },
+    params: { type: 'string', default: 'sum-8192' },
+    precision: { type: 'string', default: '5e-5' },
+    seed: { type: 'string', default: '42' },
+    out: { type: 'string' },
+  },
+});
+const clients = Number(args.clients);
+const dimension = Number(args.dim);
+const keyholders = Number(args.keyholders);
+const threshold = Number(args.threshold);
+const workers = Number(args.workers);
+const set = parameterSetNamed(args.params);
+const random = seededRandom(Number(args.seed));
+const time = <T>(work: () => T): [T, number] => {
+  const start = performance.now();
+  const result = work();
+  return [result, performance.now() - start];
+};
+const timeAsync = async <T>(work: () => Promise<T>): Promise<[T, number]> => {
+  const start = performance.now();
+  const result = await work();
+  return [result, performance.now() - start];
+};
+
+const engine = await CkksEngine.create(set);
+const indices = Array.from({ length: keyholders }, (_, i) => i + 1);
+
+// Key ceremony (each keyholder's part timed; they run in parallel in a deployment).
+const a = ceremonyReferencePolynomial(engine.keyRns, random(32));
+const [dealings, dealMs] = time(() =>
+  indices.map(() => dealKeyShare(a, engine.keyRns, engine.dataRns, threshold, indices, random)),
+);
+const shares = indices.map((_, k) =>
+  combineDealtShares(
+    engine.dataRns,
+    dealings.map((dealing) => dealing.dealt[k]!),
+  ),
+);
+const publicKey = engine.publicKeyBytes(
+  collectivePublicShare(
+    engine.keyRns,
+    dealings.map((dealing) => dealing.publicShare),
+  ),
+  a,
+);
+
+// Raw node-seal, one thread: encode + encrypt + save (uncompressed) with the same parameters.
+const encryptor = engine.encryptor(publicKey);
+const rawEncoder = new engine.seal.CKKSEncoder(engine.context);
+const rawCount = Math.min(ciphertextsFor(set, dimension), 40);
+const sample = Float64Array.from({ length: engine.slots * rawCount }, () => Math.random() * 2 - 1);
+const [, rawMs] = time(() => {
+  for (let k = 0; k < rawCount; k++) {
+    const plain = new engine.seal.Plaintext();
+    rawEncoder.encode(
+      sample.subarray(k * engine.slots, (k + 1) * engine.slots),
+      2 ** set.scaleBits,
+      plain,
+    );
+    const ct = new engine.seal.Ciphertext();
+    encryptor.encrypt(plain, ct);
+    ct.saveToArray(engine.seal.ComprModeType.none);
+    ct.delete();
+    plain.delete();
+  }
+});
+const rawSealParamsPerSec = (rawCount * engine.slots) / (rawMs / 1000);
+
+// The round.
+const pool = await CkksEncryptPool.create(set.name, publicKey, workers);
+const expected = new Float64Array(dimension);
+const sum = engine.newSum(ciphertextsFor(set, dimension));
+const encryptMs: number[] = [];
+let addMs = 0;
+let wireBytes = 0;
+const roundStart = performance.now();
+for (let client = 0; client < clients; client++) {
+  const bytes = random(4 * dimension);
+  const words = new Uint32Array(bytes.buffer, bytes.byteOffset, dimension);
+  const update = Float32Array.from(words, (w) => (w / 2 ** 32) * 2 - 1);
+  for (let i = 0; i < dimension; i++) expected[i] = expected[i]! + update[i]!;
+  const [wires, ms] = await timeAsync(() => pool.encryptAll(update));
+  encryptMs.push(ms);
+  wireBytes += wires.reduce((total, wire) => total + wire.length, 0);
+  addMs += time(() => sum.add(wires))[1];
+}
+await pool.close();
+const [aggregate, resultMs] = time(() => sum.result());
+sum.dispose();
+const responders = indices.slice(0, threshold);
+const floodBits = floodBitsFor(set, threshold, Number(args.precision));
+const partialMs: number[] = [];
+const partials = responders.map((index) => {
+  const [partial, ms] = time(() =>
+    engine.partialDecrypt(
+      aggregate,
+      shares[index - 1]!,
+      lagrangeWeights(index, responders, engine.dataRns.moduli),
+      floodBits,
+      systemRandom,
+    ),
+  );
+  partialMs.push(ms);
+  return partial;
+});
+const [decoded, combineMs] = time(() => engine.combine(aggregate, partials, dimension));
+const roundMs = performance.now() - roundStart;
+let maxAbsError = 0;
+for (let i = 0; i < dimension; i++)
+  maxAbsError = Math.max(maxAbsError, Math.abs(decoded[i]! - expected[i]!));
+
+const median = (values: number[]) => [...values].sort((x, y) => x - y)[values.length >> 1]!;
+const clientEncryptParamsPerSec = dimension / (median(encryptMs) / 1000);
+const round = (value: number, digits = 1) => Number(value.toFixed(digits));
+const report = {
+  benchmark: 'ckks-round-in-process',
+  params: set.name,
+  clients,
+  dim: dimension,
+  keyholders,
+  threshold,
+  workers,
+  floodBits,
+  ciphertextsPerUpdate: aggregate.length,
+  wireBytesPerParam: round(wireBytes / clients / dimension, 2),
+  clientEncryptMs: round(median(encryptMs)),
+  clientEncryptParamsPerSec: Math.round(clientEncryptParamsPerSec),
+  rawSealParamsPerSec: Math.round(rawSealParamsPerSec),
+  clientThroughputRatio: round(clientEncryptParamsPerSec / rawSealParamsPerSec, 2),
+  addParamsPerSec: Math.round((clients * dimension) / ((addMs + resultMs) / 1000)),
+  keyDealMsPerKeyholder: round(dealMs / keyholders),
+  partialDecryptMs: round(median(partialMs)),
+  combineMs: round(combineMs),
+  // Keyholders answer in parallel: one partial, then the combination.
+  decryptMs: round(median(partialMs) + combineMs),
+  roundMs: round(roundMs),
+  maxAbsError,
+  node: process.version,
+};
+const out =
+  args.out ?? `benchmarks/results/ckks-n${clients}-d${dimension}-${set.name}-t${threshold}.json`;
+mkdirSync('benchmarks/results', { recursive: true });
+writeFileSync(out, JSON.stringify(report, null, 2) + '\n');
+console.log(
+  `${clients} clients × ${dimension} params (${set.name}, ${threshold}-of-${keyholders}): ` +
+    `client ${report.clientEncryptMs} ms (${report.clientThroughputRatio}× raw node-seal), ` +
+    `${report.wireBytesPerParam} B/param, decrypt ${report.decryptMs} ms, round ${report.roundMs} ms, ` +
+    `max error ${maxAbsError.toExponential(2)}`,
+);
+console.log(JSON.stringify(report));
