@@ -1,5 +1,4 @@
-import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
 import { nativeCurve25519 } from '../crypto/curve25519-native.ts';
@@ -36,16 +35,11 @@ import {
 import { hasConsistentParamsHash, secAggConfigOf } from '../proto/round-wire.ts';
 import { isServiceError, RoundAbortedError, toVeilsumError, VeilsumError } from './errors.ts';
 import { DEFAULT_RETRY, type RetryPolicy, withRetry } from './retry.ts';
+import { deadline, tlsChannel, type TlsIdentity, unary } from './grpc-channel.ts';
+import { CkksServiceClient } from '../proto/gen/veilsum/v1/ckks.ts';
 
-export interface ConnectOptions {
-  /** host:port of the coordinator. */
-  readonly address: string;
-  /** PEM files: the consortium CA, and this member's certificate and Ed25519 private key. */
-  readonly caCertificate: string;
-  readonly certificate: string;
-  readonly privateKey: string;
-  /** Name the coordinator's certificate is checked against (default localhost). */
-  readonly serverName?: string;
+/** The coordinator's host:port and this member's consortium certificate (TlsIdentity). */
+export interface ConnectOptions extends TlsIdentity {
   readonly retry?: RetryPolicy;
 }
 
@@ -94,31 +88,17 @@ export class VeilsumClient {
   readonly memberId: string;
   private readonly admin: RoundAdminServiceClient;
   private readonly secagg: SecAggServiceClient;
+  private readonly ckks: CkksServiceClient;
   private readonly identitySecretKey: Uint8Array;
   private readonly retry: RetryPolicy;
 
   private constructor(options: ConnectOptions) {
-    const ca = readFileSync(options.caCertificate);
-    const key = readFileSync(options.privateKey);
-    const certificate = readFileSync(options.certificate);
-    const credentials = grpc.credentials.createSsl(ca, key, certificate);
-    const channelOptions = {
-      'grpc.ssl_target_name_override': options.serverName ?? 'localhost',
-      'grpc.default_authority': options.serverName ?? 'localhost',
-    };
+    const { credentials, channelOptions, organisation, identitySecretKey } = tlsChannel(options);
     this.admin = new RoundAdminServiceClient(options.address, credentials, channelOptions);
     this.secagg = new SecAggServiceClient(options.address, credentials, channelOptions);
-    const jwk = createPrivateKey(key).export({ format: 'jwk' });
-    if (jwk.crv !== 'Ed25519' || jwk.d === undefined) {
-      throw new VeilsumError(
-        'connect',
-        status.INVALID_ARGUMENT,
-        `${options.privateKey} is not an Ed25519 private key`,
-      );
-    }
-    this.identitySecretKey = new Uint8Array(Buffer.from(jwk.d, 'base64url'));
-    const subject = new X509Certificate(certificate).subject;
-    this.memberId = /(?:^|\n)O=([^\n]+)/.exec(subject)?.[1] ?? '';
+    this.ckks = new CkksServiceClient(options.address, credentials, channelOptions);
+    this.identitySecretKey = identitySecretKey;
+    this.memberId = organisation;
     this.retry = options.retry ?? DEFAULT_RETRY;
   }
 
@@ -455,16 +435,4 @@ export class VeilsumClient {
       }
     });
   }
-}
-
-function deadline(ms: number): Partial<grpc.CallOptions> {
-  return { deadline: Date.now() + ms };
-}
-
-function unary<T>(
-  call: (done: (error: grpc.ServiceError | null, value?: T) => void) => void,
-): Promise<T> {
-  return new Promise<T>((resolve, reject) =>
-    call((error, value) => (error ? reject(error) : resolve(value as T))),
-  );
 }

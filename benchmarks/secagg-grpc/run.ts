@@ -99,6 +99,7 @@ try {
     },
     corruptionRate: 0.05,
     dropoutRate,
+    ckks: undefined,
   });
   await Promise.all(
     sdkClients.map((client, i) =>

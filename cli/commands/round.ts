@@ -152,6 +152,7 @@ export function roundCommand(): Command {
           },
           corruptionRate: options.corruptionRate,
           dropoutRate: options.dropoutRate,
+          ckks: undefined,
         });
         printRound(opened, options.json);
       } finally {

@@ -181,6 +181,7 @@ export async function runProcessDemo(
         },
         corruptionRate: 0,
         dropoutRate: 0,
+        ckks: undefined,
       });
       const dropouts = new Map<number, DropoutPhase>();
       memberIds.forEach((_, i) => {

@@ -1,6 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { SecAggError, type SecAggErrorCode } from '../../crypto/secagg/errors.ts';
 import { CryptoInputError } from '../../crypto/validate.ts';
+import { InvalidCiphertextError } from '../../crypto/ckks/ciphertext-wire.ts';
 import { ContractError } from '../../ledger/contract.ts';
 
 /**
@@ -55,7 +56,7 @@ export interface ServiceErrorShape {
 
 export function toServiceError(error: unknown): ServiceErrorShape {
   let code: status = status.INTERNAL;
-  let details = 'internal error; see the coordinator log';
+  let details = 'internal error; see the service log';
   if (error instanceof RequestError) {
     code = error.code;
     details = error.message;
@@ -65,7 +66,7 @@ export function toServiceError(error: unknown): ServiceErrorShape {
   } else if (error instanceof ContractError) {
     code = LEDGER_STATUS[error.kind];
     details = `ledger: ${error.message}`;
-  } else if (error instanceof CryptoInputError) {
+  } else if (error instanceof CryptoInputError || error instanceof InvalidCiphertextError) {
     code = status.INVALID_ARGUMENT;
     details = error.message;
   }

@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
+import { loadJsonConfig } from '../common/config-file.ts';
 
 /**
  * The coordinator's one configuration file (JSON). Relative paths are resolved against the
@@ -39,22 +38,7 @@ export const coordinatorConfigSchema = z.object({
 export type CoordinatorConfig = z.infer<typeof coordinatorConfigSchema>;
 
 export function loadCoordinatorConfig(path: string): CoordinatorConfig {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (error) {
-    throw new Error(`cannot read coordinator config ${path}: ${(error as Error).message}`);
-  }
-  const parsed = coordinatorConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map(
-      (issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`,
-    );
-    throw new Error(`invalid coordinator config ${path}:\n  ${problems.join('\n  ')}`);
-  }
-  const base = dirname(resolve(path));
-  const at = (file: string) => resolve(base, file);
-  const config = parsed.data;
+  const { config, at } = loadJsonConfig(path, coordinatorConfigSchema, 'coordinator');
   return {
     ...config,
     dataDir: at(config.dataDir),

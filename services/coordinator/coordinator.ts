@@ -31,8 +31,8 @@ import {
   permissionDenied,
   RequestError,
   toServiceError,
-  unauthenticated,
 } from '../common/grpc-errors.ts';
+import { type AuthenticatedCall, callerOrganisation } from '../common/caller.ts';
 import type { CoordinatorConfig } from './config.ts';
 import { loadMemberDirectory, type Member } from './member-directory.ts';
 import { CoordinatorMetrics } from './metrics.ts';
@@ -44,9 +44,6 @@ import {
 } from './round-params.ts';
 import { inlineCombiner, RoundRuntime, type RoundStatus } from './round-runtime.ts';
 import { PersistenceError, RoundStore } from './round-store.ts';
-
-/** Any server call: all expose the TLS peer's certificate. */
-type AuthenticatedCall = Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getAuthContext'>;
 
 const MAX_CHUNK_BYTES = 1 << 20;
 const AGGREGATE_CHUNK_BYTES = 1 << 20;
@@ -548,15 +545,7 @@ export class Coordinator {
   }
 
   private callerOf(call: AuthenticatedCall): Caller {
-    const subject = call.getAuthContext().sslPeerCertificate?.subject as unknown as
-      Record<string, string | string[]> | undefined;
-    const organisation = subject?.O;
-    if (typeof organisation !== 'string' || organisation.length === 0) {
-      throw unauthenticated(
-        'the client certificate carries no organisation (subject O); use a certificate issued by the consortium CA',
-      );
-    }
-    return { organisation };
+    return { organisation: callerOrganisation(call) };
   }
 
   private requireCaller(call: AuthenticatedCall): Caller {

@@ -1,5 +1,5 @@
-import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { identityOf } from '../pki/certificates.ts';
 
 /**
  * Members known to the coordinator, with the Ed25519 identity key read from each member's
@@ -15,20 +15,13 @@ export function loadMemberDirectory(
 ): Map<string, Member> {
   const directory = new Map<string, Member>();
   for (const { id, certificate } of members) {
-    const cert = new X509Certificate(readFileSync(certificate));
-    const organisation = /(?:^|\n)O=([^\n]+)/.exec(cert.subject)?.[1];
-    if (organisation !== id) {
-      throw new Error(
-        `certificate ${certificate} has subject O=${organisation ?? '(none)'}, expected O=${id}`,
-      );
-    }
-    if (cert.publicKey.asymmetricKeyType !== 'ed25519') {
-      throw new Error(
-        `certificate of member ${id} must carry an Ed25519 key (it signs SecAgg messages)`,
-      );
-    }
-    const jwk = cert.publicKey.export({ format: 'jwk' });
-    directory.set(id, { id, identityKey: new Uint8Array(Buffer.from(jwk.x!, 'base64url')) });
+    const { organisation, identityKey } = identityOf(
+      readFileSync(certificate),
+      `certificate ${certificate} of member ${id}`,
+    );
+    if (organisation !== id)
+      throw new Error(`certificate ${certificate} has subject O=${organisation}, expected O=${id}`);
+    directory.set(id, { id, identityKey });
   }
   return directory;
 }

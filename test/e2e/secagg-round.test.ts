@@ -38,6 +38,7 @@ function roundParams(
     },
     corruptionRate: 0,
     dropoutRate: 0,
+    ckks: undefined,
   };
 }
 

@@ -39,6 +39,7 @@ describe('coordinator with the embedded ledger: consent, commitments, inclusion,
     },
     corruptionRate: 0,
     dropoutRate: 0,
+    ckks: undefined,
   });
   const update = (seed: number) =>
     Float32Array.from({ length: DIMENSION }, (_, i) => Math.sin(seed + i) / 2);

@@ -129,6 +129,7 @@ describe('coordinator: bad input gets the right status and changes nothing', () 
     },
     corruptionRate: 0,
     dropoutRate: 0,
+    ckks: undefined,
   });
   const open = (p: RoundParams) =>
     call<Round>((done) => member(ADMIN).admin.openRound({ params: p }, done));

@@ -25,13 +25,23 @@ export const protobufPackage = "veilsum.v1";
 
 export const protobufFileName = "veilsum/v1/round.proto";
 
-export const Mode = { MODE_UNSPECIFIED: 0, MODE_SECAGG: 1, UNRECOGNIZED: -1 } as const;
+export const Mode = {
+  MODE_UNSPECIFIED: 0,
+  MODE_SECAGG: 1,
+  /**
+   * MODE_CKKS - Updates encrypted under the keyholders' collective CKKS key, summed homomorphically,
+   * decrypted by t of n keyholders.
+   */
+  MODE_CKKS: 2,
+  UNRECOGNIZED: -1,
+} as const;
 
 export type Mode = typeof Mode[keyof typeof Mode];
 
 export namespace Mode {
   export type MODE_UNSPECIFIED = typeof Mode.MODE_UNSPECIFIED;
   export type MODE_SECAGG = typeof Mode.MODE_SECAGG;
+  export type MODE_CKKS = typeof Mode.MODE_CKKS;
   export type UNRECOGNIZED = typeof Mode.UNRECOGNIZED;
 }
 
@@ -43,6 +53,9 @@ export function modeFromJSON(object: any): Mode {
     case 1:
     case "MODE_SECAGG":
       return Mode.MODE_SECAGG;
+    case 2:
+    case "MODE_CKKS":
+      return Mode.MODE_CKKS;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -56,6 +69,8 @@ export function modeToJSON(object: Mode): string {
       return "MODE_UNSPECIFIED";
     case Mode.MODE_SECAGG:
       return "MODE_SECAGG";
+    case Mode.MODE_CKKS:
+      return "MODE_CKKS";
     case Mode.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -121,6 +136,9 @@ export const Phase = {
   PHASE_UNMASKING: 5,
   PHASE_DONE: 6,
   PHASE_ABORTED: 7,
+  /** PHASE_COLLECTING - CKKS rounds: encrypted uploads are being collected, then the keyholders decrypt the sum. */
+  PHASE_COLLECTING: 8,
+  PHASE_DECRYPTING: 9,
   UNRECOGNIZED: -1,
 } as const;
 
@@ -135,6 +153,8 @@ export namespace Phase {
   export type PHASE_UNMASKING = typeof Phase.PHASE_UNMASKING;
   export type PHASE_DONE = typeof Phase.PHASE_DONE;
   export type PHASE_ABORTED = typeof Phase.PHASE_ABORTED;
+  export type PHASE_COLLECTING = typeof Phase.PHASE_COLLECTING;
+  export type PHASE_DECRYPTING = typeof Phase.PHASE_DECRYPTING;
   export type UNRECOGNIZED = typeof Phase.UNRECOGNIZED;
 }
 
@@ -164,6 +184,12 @@ export function phaseFromJSON(object: any): Phase {
     case 7:
     case "PHASE_ABORTED":
       return Phase.PHASE_ABORTED;
+    case 8:
+    case "PHASE_COLLECTING":
+      return Phase.PHASE_COLLECTING;
+    case 9:
+    case "PHASE_DECRYPTING":
+      return Phase.PHASE_DECRYPTING;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -189,6 +215,10 @@ export function phaseToJSON(object: Phase): string {
       return "PHASE_DONE";
     case Phase.PHASE_ABORTED:
       return "PHASE_ABORTED";
+    case Phase.PHASE_COLLECTING:
+      return "PHASE_COLLECTING";
+    case Phase.PHASE_DECRYPTING:
+      return "PHASE_DECRYPTING";
     case Phase.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -219,6 +249,20 @@ export interface InclusionProof {
   path: MerkleStep[];
   /** The root the path leads to; compare it with the ledger's uploads_merkle_root. */
   root: Buffer;
+}
+
+export interface CkksParams {
+  /** A parameter set name (crypto/ckks/parameters.ts), e.g. "sum-8192". */
+  parameterSet: string;
+  /**
+   * SHA-256 of the collective public key the round encrypts under; empty at OpenRound means
+   * "the coordinator's current key".
+   */
+  keySha256: Buffer;
+  /** The keyholders decrypt only an aggregate of at least this many contributions. */
+  minContributors: number;
+  /** Members clip every value to [-clip_range, clip_range] before encrypting. */
+  clipRange: number;
 }
 
 export interface Quantization {
@@ -257,6 +301,8 @@ export interface RoundParams {
   /** Used when degree or threshold is 0: fraction of members assumed corrupt / expected to drop. */
   corruptionRate: number;
   dropoutRate: number;
+  /** Set for MODE_CKKS rounds (quantization, threshold, degree and adversary are SecAgg-only). */
+  ckks: CkksParams | undefined;
 }
 
 export interface OpenRoundRequest {
@@ -283,6 +329,7 @@ export interface RosterEntry {
   identityKey: Buffer;
 }
 
+/** Phase deadlines of a CKKS round: masked_input_ms bounds the collection of encrypted uploads. */
 export interface Round {
   roundId: string;
   params: RoundParams | undefined;
@@ -732,6 +779,139 @@ export const InclusionProof: MessageFns<InclusionProof> = {
   },
 };
 
+function createBaseCkksParams(): CkksParams {
+  return { parameterSet: "", keySha256: Buffer.alloc(0), minContributors: 0, clipRange: 0 };
+}
+
+export const CkksParams: MessageFns<CkksParams> = {
+  encode(message: CkksParams, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.parameterSet !== "") {
+      writer.uint32(10).string(message.parameterSet);
+    }
+    if (message.keySha256.length !== 0) {
+      writer.uint32(18).bytes(message.keySha256);
+    }
+    if (message.minContributors !== 0) {
+      writer.uint32(24).uint32(message.minContributors);
+    }
+    if (message.clipRange !== 0) {
+      writer.uint32(33).double(message.clipRange);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CkksParams {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCkksParams();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.parameterSet = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.keySha256 = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.minContributors = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.clipRange = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CkksParams {
+    return {
+      parameterSet: isSet(object.parameterSet)
+        ? globalThis.String(object.parameterSet)
+        : isSet(object.parameter_set)
+        ? globalThis.String(object.parameter_set)
+        : "",
+      keySha256: isSet(object.keySha256)
+        ? Buffer.from(bytesFromBase64(object.keySha256))
+        : isSet(object.key_sha256)
+        ? Buffer.from(bytesFromBase64(object.key_sha256))
+        : Buffer.alloc(0),
+      minContributors: isSet(object.minContributors)
+        ? globalThis.Number(object.minContributors)
+        : isSet(object.min_contributors)
+        ? globalThis.Number(object.min_contributors)
+        : 0,
+      clipRange: isSet(object.clipRange)
+        ? globalThis.Number(object.clipRange)
+        : isSet(object.clip_range)
+        ? globalThis.Number(object.clip_range)
+        : 0,
+    };
+  },
+
+  toJSON(message: CkksParams): unknown {
+    const obj: any = {};
+    if (message.parameterSet !== "") {
+      obj.parameterSet = message.parameterSet;
+    }
+    if (message.keySha256.length !== 0) {
+      obj.keySha256 = base64FromBytes(message.keySha256);
+    }
+    if (message.minContributors !== 0) {
+      obj.minContributors = Math.round(message.minContributors);
+    }
+    if (message.clipRange !== 0) {
+      obj.clipRange = floatToJson(message.clipRange);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CkksParams>): CkksParams {
+    return CkksParams.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CkksParams>): CkksParams {
+    const message = createBaseCkksParams();
+    message.parameterSet = object.parameterSet ?? "";
+    message.keySha256 = object.keySha256 ?? Buffer.alloc(0);
+    message.minContributors = object.minContributors ?? 0;
+    message.clipRange = object.clipRange ?? 0;
+    return message;
+  },
+};
+
 function createBaseQuantization(): Quantization {
   return { clipRange: 0, levelBits: 0, modulusBits: 0 };
 }
@@ -1012,6 +1192,7 @@ function createBaseRoundParams(): RoundParams {
     deadlines: undefined,
     corruptionRate: 0,
     dropoutRate: 0,
+    ckks: undefined,
   };
 }
 
@@ -1052,6 +1233,9 @@ export const RoundParams: MessageFns<RoundParams> = {
     }
     if (message.dropoutRate !== 0) {
       writer.uint32(97).double(message.dropoutRate);
+    }
+    if (message.ckks !== undefined) {
+      CkksParams.encode(message.ckks, writer.uint32(106).fork()).join();
     }
     return writer;
   },
@@ -1165,6 +1349,14 @@ export const RoundParams: MessageFns<RoundParams> = {
             message.dropoutRate = reader.double();
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.ckks = CkksParams.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1207,6 +1399,7 @@ export const RoundParams: MessageFns<RoundParams> = {
         : isSet(object.dropout_rate)
         ? globalThis.Number(object.dropout_rate)
         : 0,
+      ckks: isSet(object.ckks) ? CkksParams.fromJSON(object.ckks) : undefined,
     };
   },
 
@@ -1248,6 +1441,9 @@ export const RoundParams: MessageFns<RoundParams> = {
     if (message.dropoutRate !== 0) {
       obj.dropoutRate = floatToJson(message.dropoutRate);
     }
+    if (message.ckks !== undefined) {
+      obj.ckks = CkksParams.toJSON(message.ckks);
+    }
     return obj;
   },
 
@@ -1272,6 +1468,9 @@ export const RoundParams: MessageFns<RoundParams> = {
       : undefined;
     message.corruptionRate = object.corruptionRate ?? 0;
     message.dropoutRate = object.dropoutRate ?? 0;
+    message.ckks = (object.ckks !== undefined && object.ckks !== null)
+      ? CkksParams.fromPartial(object.ckks)
+      : undefined;
     return message;
   },
 };
@@ -2269,7 +2468,10 @@ export const RoundAdminServiceService = {
     responseSerialize: (value: Round): Buffer => Buffer.from(Round.encode(value).finish()),
     responseDeserialize: (value: Buffer): Round => Round.decode(value),
   },
-  /** Streams the aggregate of a finished round in chunks of at most 1 MiB (little-endian uint32). */
+  /**
+   * Streams the aggregate of a finished round in chunks of at most 1 MiB: little-endian uint32
+   * (SecAgg rounds, modulo 2^modulus_bits) or little-endian float64 (CKKS rounds, the decrypted sum).
+   */
   getAggregate: {
     path: "/veilsum.v1.RoundAdminService/GetAggregate" as const,
     requestStream: false as const,
@@ -2320,7 +2522,10 @@ export interface RoundAdminServiceServer extends UntypedServiceImplementation {
   listRounds: handleUnaryCall<ListRoundsRequest, ListRoundsResponse>;
   /** Streams the round whenever its phase or participant counts change, until it is done or aborted. */
   watchRound: handleServerStreamingCall<GetRoundRequest, Round>;
-  /** Streams the aggregate of a finished round in chunks of at most 1 MiB (little-endian uint32). */
+  /**
+   * Streams the aggregate of a finished round in chunks of at most 1 MiB: little-endian uint32
+   * (SecAgg rounds, modulo 2^modulus_bits) or little-endian float64 (CKKS rounds, the decrypted sum).
+   */
   getAggregate: handleServerStreamingCall<GetRoundRequest, AggregateChunk>;
   /**
    * Records on the ledger that a model version (by hash) was produced from a closed round
@@ -2389,7 +2594,10 @@ export interface RoundAdminServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<Round>;
-  /** Streams the aggregate of a finished round in chunks of at most 1 MiB (little-endian uint32). */
+  /**
+   * Streams the aggregate of a finished round in chunks of at most 1 MiB: little-endian uint32
+   * (SecAgg rounds, modulo 2^modulus_bits) or little-endian float64 (CKKS rounds, the decrypted sum).
+   */
   getAggregate(request: GetRoundRequest, options?: Partial<CallOptions>): ClientReadableStream<AggregateChunk>;
   getAggregate(
     request: GetRoundRequest,

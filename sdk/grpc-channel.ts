@@ -1,0 +1,63 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
+import { VeilsumError } from './errors.ts';
+
+/** Where a client connects and with which consortium certificate. */
+export interface TlsIdentity {
+  readonly address: string;
+  readonly caCertificate: string;
+  readonly certificate: string;
+  readonly privateKey: string;
+  /** Name the server certificate must carry (default localhost). */
+  readonly serverName?: string;
+}
+
+/**
+ * An mTLS channel as a consortium identity: credentials and channel options for generated
+ * clients, the caller's organisation (certificate subject O) and its raw Ed25519 secret key
+ * (which signs protocol messages).
+ */
+export function tlsChannel(identity: TlsIdentity, maxMessageBytes = 4 * 1024 * 1024) {
+  const key = readFileSync(identity.privateKey);
+  const certificate = readFileSync(identity.certificate);
+  const credentials = grpc.credentials.createSsl(
+    readFileSync(identity.caCertificate),
+    key,
+    certificate,
+  );
+  const channelOptions = {
+    'grpc.ssl_target_name_override': identity.serverName ?? 'localhost',
+    'grpc.default_authority': identity.serverName ?? 'localhost',
+    'grpc.max_receive_message_length': maxMessageBytes,
+    'grpc.max_send_message_length': maxMessageBytes,
+  };
+  const jwk = createPrivateKey(key).export({ format: 'jwk' });
+  if (jwk.crv !== 'Ed25519' || jwk.d === undefined) {
+    throw new VeilsumError(
+      'connect',
+      status.INVALID_ARGUMENT,
+      `${identity.privateKey} is not an Ed25519 private key`,
+    );
+  }
+  const subject = new X509Certificate(certificate).subject;
+  return {
+    credentials,
+    channelOptions,
+    organisation: /(?:^|\n)O=([^\n]+)/.exec(subject)?.[1] ?? '',
+    identitySecretKey: new Uint8Array(Buffer.from(jwk.d, 'base64url')),
+  };
+}
+
+export function deadline(ms: number): Partial<grpc.CallOptions> {
+  return { deadline: new Date(Date.now() + ms) };
+}
+
+export function unary<T>(
+  call: (done: (error: grpc.ServiceError | null, value?: T) => void) => void,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) =>
+    call((error, value) => (error ? reject(error) : resolve(value as T))),
+  );
+}

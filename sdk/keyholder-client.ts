@@ -1,0 +1,167 @@
+import { randomBytes } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import {
+  type CeremonyDealing,
+  type CeremonyJoin,
+  type CeremonyPlan,
+  type KeyInfo,
+  KeyholderServiceClient,
+  type PartialDecryptionChunk,
+  type PartialDecryptionHeader,
+} from '../proto/gen/veilsum/v1/ckks.ts';
+import { toVeilsumError, VeilsumError } from './errors.ts';
+import { deadline, tlsChannel, type TlsIdentity, unary } from './grpc-channel.ts';
+
+const CEREMONY_DEADLINE_MS = 120_000;
+const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+/** A connection to one keyholder: ceremony steps, key info, partial decryptions. */
+export class KeyholderClient {
+  readonly address: string;
+  private readonly client: KeyholderServiceClient;
+
+  private constructor(identity: TlsIdentity) {
+    const { credentials, channelOptions } = tlsChannel(identity, MAX_MESSAGE_BYTES);
+    this.address = identity.address;
+    this.client = new KeyholderServiceClient(identity.address, credentials, channelOptions);
+  }
+
+  static connect(identity: TlsIdentity): KeyholderClient {
+    return new KeyholderClient(identity);
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  join(plan: CeremonyPlan): Promise<CeremonyJoin> {
+    return this.call('JoinCeremony', (done) =>
+      this.client.joinCeremony(plan, new grpc.Metadata(), deadline(CEREMONY_DEADLINE_MS), done),
+    );
+  }
+
+  deal(plan: CeremonyPlan, joins: CeremonyJoin[]): Promise<CeremonyDealing> {
+    return this.call('DealCeremony', (done) =>
+      this.client.dealCeremony(
+        { plan, joins },
+        new grpc.Metadata(),
+        deadline(CEREMONY_DEADLINE_MS),
+        done,
+      ),
+    );
+  }
+
+  finish(plan: CeremonyPlan, joins: CeremonyJoin[], dealings: CeremonyDealing[]): Promise<KeyInfo> {
+    return this.call('FinishCeremony', (done) =>
+      this.client.finishCeremony(
+        { plan, joins, dealings },
+        new grpc.Metadata(),
+        deadline(CEREMONY_DEADLINE_MS),
+        done,
+      ),
+    );
+  }
+
+  getKey(): Promise<KeyInfo> {
+    return this.call('GetKey', (done) =>
+      this.client.getKey({}, new grpc.Metadata(), deadline(30_000), done),
+    );
+  }
+
+  /** Sends the header and the aggregate, then collects one partial per ciphertext, in order. */
+  partialDecrypt(
+    header: PartialDecryptionHeader,
+    aggregate: readonly Uint8Array[],
+  ): Promise<Uint8Array[]> {
+    return new Promise((resolve, reject) => {
+      const call = this.client.partialDecrypt(new grpc.Metadata(), deadline(10 * 60_000));
+      const partials: Uint8Array[] = [];
+      call.on('data', (chunk: PartialDecryptionChunk) => {
+        partials[chunk.position] = chunk.partial;
+      });
+      call.on('error', (error) => reject(toVeilsumError('PartialDecrypt', error)));
+      call.on('end', () => {
+        if (partials.length !== aggregate.length || partials.some((p) => p === undefined)) {
+          reject(
+            new VeilsumError(
+              'PartialDecrypt',
+              grpc.status.DATA_LOSS,
+              `keyholder at ${this.address} answered ${partials.length} of ${aggregate.length} partials`,
+            ),
+          );
+        } else resolve(partials);
+      });
+      void (async () => {
+        call.write({ content: { $case: 'header', value: header } });
+        for (const ciphertext of aggregate) {
+          if (!call.write({ content: { $case: 'ciphertext', value: Buffer.from(ciphertext) } }))
+            await new Promise((drained) => call.once('drain', drained));
+        }
+        call.end();
+      })();
+    });
+  }
+
+  private async call<T>(
+    step: string,
+    run: (done: (error: grpc.ServiceError | null, value?: T) => void) => void,
+  ): Promise<T> {
+    try {
+      return await unary<T>(run);
+    } catch (error) {
+      throw toVeilsumError(`${step} at keyholder ${this.address}`, error);
+    }
+  }
+}
+
+export interface CeremonyParticipant {
+  readonly keyholderId: string;
+  readonly address: string;
+  readonly client: KeyholderClient;
+}
+
+export interface CeremonyOutcome {
+  readonly plan: CeremonyPlan;
+  readonly publicKey: Uint8Array;
+  readonly keySha256: Uint8Array;
+  readonly keyholders: readonly { keyholderId: string; index: number; address: string }[];
+}
+
+/**
+ * Runs the threshold key ceremony among keyholders, relaying their messages (the relay sees
+ * only signed public data and encrypted shares). Every keyholder must end with the same key.
+ */
+export async function runKeyCeremony(
+  participants: readonly CeremonyParticipant[],
+  options: { ceremonyId: string; parameterSet: string; threshold: number },
+): Promise<CeremonyOutcome> {
+  const plan: CeremonyPlan = {
+    ceremonyId: options.ceremonyId,
+    parameterSet: options.parameterSet,
+    seed: randomBytes(32),
+    threshold: options.threshold,
+    keyholders: participants.map((p, i) => ({ keyholderId: p.keyholderId, index: i + 1 })),
+  };
+  const joins = await Promise.all(participants.map((p) => p.client.join(plan)));
+  const dealings = await Promise.all(participants.map((p) => p.client.deal(plan, joins)));
+  const infos = await Promise.all(participants.map((p) => p.client.finish(plan, joins, dealings)));
+  const first = Buffer.from(infos[0]!.keySha256);
+  const disagreeing = infos.findIndex((info) => !Buffer.from(info.keySha256).equals(first));
+  if (disagreeing >= 0) {
+    throw new VeilsumError(
+      'KeyCeremony',
+      grpc.status.DATA_LOSS,
+      `keyholder ${participants[disagreeing]!.keyholderId} computed a different collective key; the ceremony failed`,
+    );
+  }
+  return {
+    plan,
+    publicKey: infos[0]!.publicKey,
+    keySha256: infos[0]!.keySha256,
+    keyholders: participants.map((p, i) => ({
+      keyholderId: p.keyholderId,
+      index: i + 1,
+      address: p.address,
+    })),
+  };
+}

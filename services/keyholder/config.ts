@@ -1,0 +1,46 @@
+import { z } from 'zod';
+import { loadJsonConfig } from '../common/config-file.ts';
+
+/**
+ * A keyholder's configuration file (JSON); relative paths are resolved against its folder.
+ * The passphrase that seals the key share comes from `passphraseFile` (mode 600) or, when that
+ * is absent, from the environment variable VEILSUM_KEYHOLDER_PASSPHRASE.
+ */
+const address = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7600');
+
+export const keyholderConfigSchema = z.object({
+  listen: address.default('127.0.0.1:7600'),
+  dataDir: z.string().min(1),
+  tls: z.object({
+    caCertificate: z.string().min(1),
+    certificate: z.string().min(1),
+    privateKey: z.string().min(1),
+  }),
+  passphraseFile: z.string().min(1).optional(),
+  /** Certificate subject O values allowed to run key ceremonies. */
+  admins: z.array(z.string().min(1)).default(['veilsum-admin']),
+  /** Certificate subject O values allowed to ask for partial decryptions. */
+  coordinators: z.array(z.string().min(1)).default(['veilsum-coordinator']),
+  /** The consortium ledger the keyholder checks aggregates against (read only). */
+  ledger: z.object({ path: z.string().min(1) }),
+  /** Precision target of decrypted sums; sets the flooding noise (crypto/ckks/parameters.ts). */
+  precision: z.number().positive().lt(1).default(5e-5),
+  logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+
+export type KeyholderConfig = z.infer<typeof keyholderConfigSchema>;
+
+export function loadKeyholderConfig(path: string): KeyholderConfig {
+  const { config, at } = loadJsonConfig(path, keyholderConfigSchema, 'keyholder');
+  return {
+    ...config,
+    dataDir: at(config.dataDir),
+    tls: {
+      caCertificate: at(config.tls.caCertificate),
+      certificate: at(config.tls.certificate),
+      privateKey: at(config.tls.privateKey),
+    },
+    ...(config.passphraseFile ? { passphraseFile: at(config.passphraseFile) } : {}),
+    ledger: { path: at(config.ledger.path) },
+  };
+}
