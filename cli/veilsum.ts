@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
 import { coordinatorCommand } from './commands/coordinator.ts';
 import { auditCommand, consentCommand } from './commands/ledger-commands.ts';
 import { pkiCommand } from './commands/pki.ts';
+import { keyholderCommand, keysCommand } from './commands/keys.ts';
 import { roundCommand } from './commands/round.ts';
 import { submitCommand } from './commands/submit.ts';
 import { runProcessDemo, type DemoAudit } from './demo/process-demo.ts';
@@ -109,6 +110,8 @@ program
 
 program.addCommand(pkiCommand());
 program.addCommand(coordinatorCommand());
+program.addCommand(keyholderCommand());
+program.addCommand(keysCommand());
 program.addCommand(roundCommand());
 program.addCommand(submitCommand());
 program.addCommand(consentCommand());

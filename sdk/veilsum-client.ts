@@ -10,6 +10,7 @@ import { combineMasks } from '../crypto/secagg/masks.ts';
 import type { DropoutPhase } from '../crypto/secagg/simulation.ts';
 import {
   Adversary,
+  Mode,
   Phase,
   RoundAdminServiceClient,
   RoundParams,
@@ -36,7 +37,13 @@ import { hasConsistentParamsHash, secAggConfigOf } from '../proto/round-wire.ts'
 import { isServiceError, RoundAbortedError, toVeilsumError, VeilsumError } from './errors.ts';
 import { DEFAULT_RETRY, type RetryPolicy, withRetry } from './retry.ts';
 import { deadline, tlsChannel, type TlsIdentity, unary } from './grpc-channel.ts';
-import { CkksServiceClient } from '../proto/gen/veilsum/v1/ckks.ts';
+import {
+  CkksServiceClient,
+  type EncryptedUploadReceipt,
+  type EncryptionKey,
+} from '../proto/gen/veilsum/v1/ckks.ts';
+import { CkksEncryptPool } from '../services/compute/ckks-encrypt-pool.ts';
+import { keySha256 } from '../crypto/ckks/key-ceremony.ts';
 
 /** The coordinator's host:port and this member's consortium certificate (TlsIdentity). */
 export interface ConnectOptions extends TlsIdentity {
@@ -50,6 +57,7 @@ export interface Progress {
     | 'masked-input'
     | 'consistency-check'
     | 'unmasking'
+    | 'encrypting'
     | 'waiting-for-result'
     | 'done';
   readonly bytesSent?: number;
@@ -65,6 +73,17 @@ export interface ParticipateOptions {
   /** Test hook: a slow client, waiting this long before it uploads its masked input. */
   readonly delayUploadMs?: number;
   /** Wait for the round's result after unmasking (default true). */
+  readonly waitForResult?: boolean;
+}
+
+export interface CkksParticipateOptions {
+  readonly onProgress?: (progress: Progress) => void;
+  /** SHA-256 of the collective key from the consortium's published key file. */
+  readonly expectedKeySha256?: Uint8Array;
+  /** Encryption threads (default: all cores). */
+  readonly threads?: number;
+  /** Test hook: encrypt, then go silent instead of uploading (a dropout). */
+  readonly dropBefore?: 'masked-input';
   readonly waitForResult?: boolean;
 }
 
@@ -219,6 +238,24 @@ export class VeilsumClient {
     });
   }
 
+  /** The decrypted sum of a finished CKKS round (float64, one value per parameter). */
+  async getCkksResult(roundId: string): Promise<Float64Array> {
+    return withRetry('GetAggregate', this.retry, async () => {
+      const round = await this.getRound(roundId);
+      const out = new Float64Array(round.params!.dimension);
+      const bytes = new Uint8Array(out.buffer);
+      const stream = this.admin.getAggregate(
+        { roundId },
+        new grpc.Metadata(),
+        deadline(AWAIT_DEADLINE_MS),
+      );
+      for await (const chunk of stream as AsyncIterable<{ offsetWords: number; data: Buffer }>) {
+        bytes.set(chunk.data, chunk.offsetWords * 4);
+      }
+      return out;
+    });
+  }
+
   // ── taking part in a round ───────────────────────────────────────────────────────────────
 
   /** Quantizes `update` with the round's parameters and runs every SecAgg+ phase. */
@@ -242,6 +279,138 @@ export class VeilsumClient {
       quantize(update, params.quantization!, random),
       options,
     );
+  }
+
+  /**
+   * Takes part in a CKKS round: clips `update` to the round's range, encrypts it under the
+   * round's collective key on a worker pool (both cores), and streams the ciphertexts. The key is
+   * checked against the round's parameters (whose hash is on the ledger) and, when given,
+   * against `expectedKeySha256` from the consortium's published key file.
+   */
+  async participateCkks(
+    roundId: string,
+    update: Float32Array,
+    options: CkksParticipateOptions = {},
+  ): Promise<ParticipationResult> {
+    const progress = options.onProgress ?? (() => {});
+    const round = await this.getRound(roundId);
+    const params = round.params!;
+    const fail = (message: string, code = status.FAILED_PRECONDITION): never => {
+      throw new VeilsumError('participateCkks', code, message);
+    };
+    if (params.mode !== Mode.MODE_CKKS || params.ckks === undefined)
+      fail(`round ${roundId} is not a CKKS round; use participate`);
+    if (!hasConsistentParamsHash(round))
+      fail('the round parameters do not match their hash; refusing to take part');
+    if (update.length !== params.dimension) {
+      fail(
+        `update length ${update.length} does not match round length ${params.dimension}`,
+        status.INVALID_ARGUMENT,
+      );
+    }
+    const key = await withRetry('GetEncryptionKey', this.retry, () =>
+      unary<EncryptionKey>((done) =>
+        this.ckks.getEncryptionKey(
+          { roundId },
+          new grpc.Metadata(),
+          deadline(UNARY_DEADLINE_MS),
+          done,
+        ),
+      ),
+    );
+    const computed = keySha256(key.publicKey);
+    if (
+      !Buffer.from(computed).equals(Buffer.from(params.ckks!.keySha256)) ||
+      (options.expectedKeySha256 !== undefined &&
+        !Buffer.from(computed).equals(Buffer.from(options.expectedKeySha256)))
+    ) {
+      fail(
+        "the coordinator served a public key that is not the round's collective key; refusing to encrypt under it",
+      );
+    }
+    const clip = params.ckks!.clipRange;
+    const clipped = Float32Array.from(update, (v) => {
+      if (!Number.isFinite(v))
+        fail('the update contains NaN or infinite values', status.INVALID_ARGUMENT);
+      return Math.max(-clip, Math.min(clip, v));
+    });
+    progress({ step: 'encrypting' });
+    const pool = await CkksEncryptPool.create(
+      params.ckks!.parameterSet,
+      key.publicKey,
+      options.threads,
+    );
+    let ciphertexts: Uint8Array[];
+    try {
+      ciphertexts = await pool.encryptAll(clipped);
+    } finally {
+      await pool.close();
+    }
+    if (options.dropBefore === 'masked-input')
+      return { round, uploadSha256: undefined, included: false };
+    const sha256 = await this.uploadEncrypted(roundId, ciphertexts, computed, progress);
+    if (options.waitForResult === false) return { round, uploadSha256: sha256, included: true };
+    progress({ step: 'waiting-for-result' });
+    const finished = await this.waitForResult(roundId);
+    if (finished.phase === Phase.PHASE_ABORTED)
+      throw new RoundAbortedError('WatchRound', finished.abortReason);
+    progress({ step: 'done' });
+    const index = finished.roster.find((m) => m.memberId === this.memberId)?.index ?? 0;
+    return { round: finished, uploadSha256: sha256, included: finished.included.includes(index) };
+  }
+
+  private uploadEncrypted(
+    roundId: string,
+    ciphertexts: readonly Uint8Array[],
+    key: Uint8Array,
+    progress: (p: Progress) => void,
+  ): Promise<Uint8Array> {
+    const hash = createHash('sha256');
+    for (const ciphertext of ciphertexts) hash.update(ciphertext);
+    const localSha256 = new Uint8Array(hash.digest());
+    const totalBytes = ciphertexts.reduce((total, c) => total + c.length, 0);
+    return withRetry('UploadEncrypted', this.retry, async (attemptNumber) => {
+      try {
+        const receipt = await new Promise<EncryptedUploadReceipt>((resolve, reject) => {
+          const stream = this.ckks.uploadEncrypted(
+            new grpc.Metadata(),
+            deadline(AWAIT_DEADLINE_MS),
+            (error, value) => (error ? reject(error) : resolve(value)),
+          );
+          const send = async () => {
+            stream.write({
+              content: {
+                $case: 'header',
+                value: { roundId, ciphertexts: ciphertexts.length, keySha256: Buffer.from(key) },
+              },
+            });
+            let sent = 0;
+            for (const ciphertext of ciphertexts) {
+              if (
+                !stream.write({ content: { $case: 'ciphertext', value: Buffer.from(ciphertext) } })
+              )
+                await new Promise<void>((drained) => stream.once('drain', drained));
+              sent += ciphertext.length;
+              progress({ step: 'masked-input', bytesSent: sent, totalBytes });
+            }
+            stream.end();
+          };
+          send().catch(reject);
+        });
+        if (!Buffer.from(receipt.sha256).equals(Buffer.from(localSha256))) {
+          throw new VeilsumError(
+            'UploadEncrypted',
+            status.DATA_LOSS,
+            'the coordinator hashed different bytes than were sent',
+          );
+        }
+        return localSha256;
+      } catch (error) {
+        if (attemptNumber > 1 && isServiceError(error) && error.code === status.ALREADY_EXISTS)
+          return localSha256;
+        throw error;
+      }
+    });
   }
 
   /** As `participate`, for an update already quantized into the round's levels. */

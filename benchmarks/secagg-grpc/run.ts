@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { seededRandom } from '../../crypto/random.ts';
 import { chooseGraphParameters } from '../../crypto/secagg/parameters.ts';
 import { Adversary, Mode, Phase } from '../../proto/gen/veilsum/v1/round.ts';
-import { createDevPki } from '../../services/pki/dev-ca.ts';
+import { ADMIN, createLocalConsortium } from '../../cli/demo/local-consortium.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 import { startCoordinatorProcess } from '../../cli/demo/processes.ts';
 
@@ -35,30 +35,17 @@ const members = Array.from(
   { length: clients },
   (_, i) => `member-${String(i + 1).padStart(4, '0')}`,
 );
-const pki = await createDevPki(join(directory, 'pki'), [...members, 'veilsum-admin']);
+const consortium = await createLocalConsortium({
+  directory,
+  members,
+  maskThreads: 2,
+});
 const { child, port } = await startCoordinatorProcess(
-  {
-    listen: '127.0.0.1:0',
-    dataDir: join(directory, 'data'),
-    tls: {
-      caCertificate: pki.caCertificatePath,
-      certificate: pki.server.certificatePath,
-      privateKey: pki.server.privateKeyPath,
-    },
-    members: members.map((id) => ({ id, certificate: pki.members[id]!.certificatePath })),
-    admins: ['veilsum-admin'],
-    logLevel: 'info',
-    maskThreads: 2,
-  },
+  consortium.coordinatorConfig,
   join(directory, 'coordinator.json'),
   () => {},
 );
-const profile = (id: string) => ({
-  address: `127.0.0.1:${port}`,
-  caCertificate: pki.caCertificatePath,
-  certificate: pki.members[id]!.certificatePath,
-  privateKey: pki.members[id]!.privateKeyPath,
-});
+const profile = (id: string) => consortium.profile(id, port);
 
 try {
   const graph =
@@ -70,7 +57,7 @@ try {
           dropoutRate: Math.max(dropoutRate, 0.05),
           adversary: 'semi-honest',
         });
-  const admin = VeilsumClient.connect(profile('veilsum-admin'));
+  const admin = VeilsumClient.connect(profile(ADMIN));
   const sdkClients = members.map((id) => VeilsumClient.connect(profile(id)));
   const random = seededRandom(Number(args.seed));
   const inputs = members.map(() => {

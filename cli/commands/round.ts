@@ -88,7 +88,7 @@ export function roundCommand(): Command {
   const round = new Command('round').description('Open and inspect rounds');
   round
     .command('open')
-    .description('Open a SecAgg+ round (administrators only)')
+    .description('Open a SecAgg+ or CKKS round (administrators only)')
     .requiredOption('--profile <path>', 'connection profile of an administrator')
     .requiredOption('--model <id>', 'model id')
     .requiredOption('--round <n>', 'round number', positiveInteger)
@@ -113,6 +113,17 @@ export function roundCommand(): Command {
       0.1,
     )
     .option('--dropout-rate <δ>', 'expected dropout fraction, for choosing k and t', fraction, 0.1)
+    .addOption(
+      new Option('--mode <mode>', 'secagg: masked sums; ckks: encrypted sums, threshold decryption')
+        .choices(['secagg', 'ckks'] as const)
+        .default('secagg' as const),
+    )
+    .option(
+      '--min-contributors <m>',
+      'CKKS: keyholders decrypt only sums of at least m updates (default: half the members, at least 2)',
+      positiveInteger,
+      0,
+    )
     .option('--clip <c>', 'clip updates to [-c, c]', positiveNumber, 1)
     .option('--level-bits <b>', 'quantization levels 2^b - 1', positiveInteger, 16)
     .option('--modulus-bits <b>', 'sum modulo 2^b', positiveInteger, 32)
@@ -129,7 +140,7 @@ export function roundCommand(): Command {
         const opened = await client.openRound({
           modelId: options.model,
           roundNumber: options.round,
-          mode: Mode.MODE_SECAGG,
+          mode: options.mode === 'ckks' ? Mode.MODE_CKKS : Mode.MODE_SECAGG,
           dimension: options.dim,
           quantization: {
             clipRange: options.clip,
@@ -152,7 +163,16 @@ export function roundCommand(): Command {
           },
           corruptionRate: options.corruptionRate,
           dropoutRate: options.dropoutRate,
-          ckks: undefined,
+          // The coordinator fills in its key and parameter set and drops SecAgg-only fields.
+          ckks:
+            options.mode === 'ckks'
+              ? {
+                  parameterSet: '',
+                  keySha256: Buffer.alloc(0),
+                  minContributors: options.minContributors,
+                  clipRange: options.clip,
+                }
+              : undefined,
         });
         printRound(opened, options.json);
       } finally {

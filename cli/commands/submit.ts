@@ -4,6 +4,7 @@ import { loadProfile } from '../../sdk/profile.ts';
 import { readUpdateFile } from '../../sdk/update-file.ts';
 import { VeilsumClient, type Progress } from '../../sdk/veilsum-client.ts';
 import { roundSummary } from './round.ts';
+import { readKeyFile } from '../../services/keyholder/key-file.ts';
 
 export function submitCommand(): Command {
   return new Command('submit')
@@ -14,6 +15,15 @@ export function submitCommand(): Command {
     .requiredOption('--round <id>', 'round id')
     .requiredOption('--file <path>', 'the update')
     .option('--json', 'print progress and the result as JSON lines')
+    .addOption(
+      new Option('--mode <mode>', "the round's mode (checked against the round)")
+        .choices(['secagg', 'ckks'] as const)
+        .default('secagg' as const),
+    )
+    .option(
+      '--key-file <path>',
+      "CKKS: the consortium's published collective key file; the round must use that key",
+    )
     .addOption(
       new Option('--drop-before <phase>', 'fault injection for tests: go silent before this phase')
         .choices([
@@ -60,14 +70,26 @@ export function submitCommand(): Command {
           ...(options.dropBefore ? { dropBefore: options.dropBefore } : {}),
           ...(options.delayUploadMs ? { delayUploadMs: options.delayUploadMs } : {}),
         };
+        if (options.mode === 'ckks' && update.kind !== 'float')
+          throw new Error('CKKS rounds take float updates (.npy, .safetensors, .f32), not .u32');
         const result =
-          update.kind === 'float'
-            ? await client.participate(options.round, update.values, participation)
-            : await client.participateQuantized(
-                await client.getRound(options.round),
-                update.values,
-                participation,
-              );
+          options.mode === 'ckks'
+            ? await client.participateCkks(options.round, update.values as Float32Array, {
+                onProgress,
+                ...(options.keyFile
+                  ? { expectedKeySha256: readKeyFile(options.keyFile).keySha256 }
+                  : {}),
+                ...(options.dropBefore === 'masked-input'
+                  ? { dropBefore: 'masked-input' as const }
+                  : {}),
+              })
+            : update.kind === 'float'
+              ? await client.participate(options.round, update.values, participation)
+              : await client.participateQuantized(
+                  await client.getRound(options.round),
+                  update.values,
+                  participation,
+                );
         const summary = {
           event: 'result',
           included: result.included,

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { CoordinatorConfig } from '../../services/coordinator/config.ts';
+import type { KeyholderConfig } from '../../services/keyholder/config.ts';
 
 const CLI = fileURLToPath(new URL('../veilsum.ts', import.meta.url));
 
@@ -9,20 +10,38 @@ const CLI = fileURLToPath(new URL('../veilsum.ts', import.meta.url));
  * Starts `veilsum coordinator start` as its own process and resolves with its bound port (read
  * from its "started" log event, so the config's logLevel must be info or lower).
  */
-export async function startCoordinatorProcess(
+export function startCoordinatorProcess(
   config: CoordinatorConfig,
   configPath: string,
   onLog: (line: string) => void,
 ): Promise<{ child: ChildProcess; port: number }> {
+  return startServiceProcess('coordinator', config, configPath, onLog);
+}
+
+/** `veilsum keyholder start`, likewise. */
+export function startKeyholderProcess(
+  config: KeyholderConfig,
+  configPath: string,
+  onLog: (line: string) => void,
+): Promise<{ child: ChildProcess; port: number }> {
+  return startServiceProcess('keyholder', config, configPath, onLog);
+}
+
+async function startServiceProcess(
+  service: 'coordinator' | 'keyholder',
+  config: CoordinatorConfig | KeyholderConfig,
+  configPath: string,
+  onLog: (line: string) => void,
+): Promise<{ child: ChildProcess; port: number }> {
   writeFileSync(configPath, JSON.stringify(config));
-  const child = spawn(process.execPath, [CLI, 'coordinator', 'start', '--config', configPath], {
+  const child = spawn(process.execPath, [CLI, service, 'start', '--config', configPath], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let buffered = '';
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error('the coordinator did not start within 30 s'));
+      reject(new Error(`the ${service} did not start within 30 s`));
     }, 30_000);
     child.stdout.on('data', (data: Buffer) => {
       buffered += data.toString();
@@ -40,7 +59,7 @@ export async function startCoordinatorProcess(
     child.stderr.on('data', (data: Buffer) => onLog(data.toString()));
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`the coordinator exited with code ${code}`));
+      reject(new Error(`the ${service} exited with code ${code}`));
     });
   });
   return { child, port };

@@ -1,3 +1,4 @@
+import { hashFields } from '../commitment.ts';
 import { seededRandom, type RandomSource } from '../random.ts';
 import { assertBytes, CryptoInputError } from '../validate.ts';
 import {
@@ -62,6 +63,11 @@ export function collectivePublicShare(
 ): BigUint64Array {
   if (publicShares.length === 0) throw new CryptoInputError('no public shares');
   return aggregatePublicShares(publicShares, keyRns);
+}
+
+/** The name of a collective public key (SEAL bytes) everywhere: rounds, ledger, key files. */
+export function keySha256(publicKey: Uint8Array): Uint8Array {
+  return hashFields('veilsum/v1/ckks-public-key', publicKey);
 }
 
 /** RNS polynomials on the wire and at rest: little-endian u64 residues. */

@@ -31,6 +31,11 @@ export const coordinatorConfigSchema = z.object({
   ledger: z
     .object({ path: z.string().min(1), identity: z.string().min(1).default('veilsum-coordinator') })
     .optional(),
+  /**
+   * CKKS rounds: the collective key written by `veilsum keys ceremony` (JSON: parameter set,
+   * public key, key hash, keyholders with their addresses). CKKS rounds also need the ledger.
+   */
+  ckks: z.object({ keyFile: z.string().min(1) }).optional(),
   /** Threads that expand masks during unmasking. */
   maskThreads: z.number().int().min(1).max(64).default(2),
 });
@@ -49,5 +54,6 @@ export function loadCoordinatorConfig(path: string): CoordinatorConfig {
     },
     members: config.members.map((member) => ({ ...member, certificate: at(member.certificate) })),
     ...(config.ledger ? { ledger: { ...config.ledger, path: at(config.ledger.path) } } : {}),
+    ...(config.ckks ? { ckks: { keyFile: at(config.ckks.keyFile) } } : {}),
   };
 }

@@ -43,6 +43,18 @@ import {
   roundId as makeRoundId,
 } from './round-params.ts';
 import { inlineCombiner, RoundRuntime, type RoundStatus } from './round-runtime.ts';
+import { CkksRound } from './ckks-round.ts';
+import { CkksEngine } from '../../crypto/ckks/engine.ts';
+import { parameterSetNamed } from '../../crypto/ckks/parameters.ts';
+import { Mode } from '../../proto/gen/veilsum/v1/round.ts';
+import {
+  CkksServiceService,
+  type CkksServiceServer,
+  type EncryptedUploadChunk,
+  type EncryptedUploadReceipt,
+} from '../../proto/gen/veilsum/v1/ckks.ts';
+import { KeyholderClient } from '../../sdk/keyholder-client.ts';
+import { type CollectiveKeyFile, readKeyFile } from '../keyholder/key-file.ts';
 import { PersistenceError, RoundStore } from './round-store.ts';
 
 const MAX_CHUNK_BYTES = 1 << 20;
@@ -62,7 +74,10 @@ export class Coordinator {
   private readonly config: CoordinatorConfig;
   private readonly store: RoundStore;
   private readonly members: Map<string, Member>;
-  private readonly rounds = new Map<string, RoundRuntime>();
+  private readonly rounds = new Map<string, RoundRuntime | CkksRound>();
+  private ckks:
+    | { key: CollectiveKeyFile; engine: CkksEngine; keyholders: Map<number, KeyholderClient> }
+    | undefined;
   private readonly watchers = new Map<string, Set<(round: Round) => void>>();
   private readonly server = new grpc.Server({
     'grpc.max_receive_message_length': 4 * 1024 * 1024,
@@ -98,8 +113,25 @@ export class Coordinator {
   async start(): Promise<void> {
     this.pool = this.config.maskThreads > 1 ? new MaskPool(this.config.maskThreads) : undefined;
     await this.ledger?.bootstrap([...this.members.keys()]);
+    if (this.config.ckks) {
+      const key = readKeyFile(this.config.ckks.keyFile);
+      const keyholders = new Map(
+        key.keyholders.map((k) => [
+          k.index,
+          KeyholderClient.connect({ address: k.address, ...this.config.tls }),
+        ]),
+      );
+      this.ckks = {
+        key,
+        engine: await CkksEngine.create(parameterSetNamed(key.parameterSet)),
+        keyholders,
+      };
+    }
     for (const row of this.store.rounds()) {
-      const runtime = RoundRuntime.restore(row, this.runtimeDependencies());
+      const runtime =
+        RoundParams.decode(row.params).mode === Mode.MODE_CKKS
+          ? CkksRound.restore(row, this.ckksDependencies())
+          : RoundRuntime.restore(row, this.runtimeDependencies());
       this.rounds.set(row.roundId, runtime);
       this.logger.info(
         { event: 'round-restored', round: row.roundId, phase: runtime.phase },
@@ -111,6 +143,7 @@ export class Coordinator {
     for (const runtime of this.rounds.values()) this.closeOnLedger(runtime);
     this.server.addService(RoundAdminServiceService, this.adminService());
     this.server.addService(SecAggServiceService, this.secAggService());
+    this.server.addService(CkksServiceService, this.ckksService());
     this.health.addToServer(this.server);
     const credentials = grpc.ServerCredentials.createSsl(
       readFileSync(this.config.tls.caCertificate),
@@ -147,6 +180,7 @@ export class Coordinator {
     await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
     this.metricsServer?.close();
     await this.pool?.close();
+    for (const client of this.ckks?.keyholders.values() ?? []) client.close();
     this.store.close();
     this.ledger?.close();
   }
@@ -157,7 +191,16 @@ export class Coordinator {
     return {
       openRound: this.unary('OpenRound', async (call) => {
         this.requireAdmin(call);
-        const resolved = resolveRoundParams(call.request.params, new Set(this.members.keys()));
+        const resolved = resolveRoundParams(
+          call.request.params,
+          new Set(this.members.keys()),
+          this.ckks?.key,
+        );
+        if (resolved.params.mode === Mode.MODE_CKKS && this.ledger === undefined) {
+          throw failedPrecondition(
+            'CKKS rounds need the ledger: keyholders decrypt only aggregates committed there (config "ledger")',
+          );
+        }
         const { params } = resolved;
         if (this.store.hasRound(params.modelId, params.roundNumber)) {
           throw alreadyExists(
@@ -180,18 +223,19 @@ export class Coordinator {
           computeParamsHash(encodedParams, graphSeed),
           params.members,
         );
-        const runtime = RoundRuntime.open(
-          {
-            roundId: id,
-            modelId: params.modelId,
-            roundNumber: params.roundNumber,
-            params: encodedParams,
-            graphSeed,
-            roster: JSON.stringify(roster),
-            openedAt: Date.now(),
-          },
-          this.runtimeDependencies(),
-        );
+        const row = {
+          roundId: id,
+          modelId: params.modelId,
+          roundNumber: params.roundNumber,
+          params: encodedParams,
+          graphSeed,
+          roster: JSON.stringify(roster),
+          openedAt: Date.now(),
+        };
+        const runtime =
+          params.mode === Mode.MODE_CKKS
+            ? CkksRound.open(row, this.ckksDependencies())
+            : RoundRuntime.open(row, this.runtimeDependencies());
         this.rounds.set(id, runtime);
         this.updatePhaseGauge();
         this.logger.info(
@@ -327,7 +371,7 @@ export class Coordinator {
   private secAggService(): SecAggServiceServer {
     return {
       advertiseKeys: this.unary('AdvertiseKeys', async (call) => {
-        const { runtime, index } = this.participant(call, call.request.roundId);
+        const { runtime, index } = this.secAggParticipant(call, call.request.roundId);
         await this.ledger?.requireConsent(runtime.id, runtime.roster[index - 1]!.memberId);
         runtime.advertiseKeys(index, call.request);
         return { roundId: runtime.id };
@@ -336,7 +380,7 @@ export class Coordinator {
         keysBroadcastToWire(runtime.keysFor(index)),
       ),
       shareKeys: this.unary('ShareKeys', (call) => {
-        const { runtime, index } = this.participant(call, call.request.roundId);
+        const { runtime, index } = this.secAggParticipant(call, call.request.roundId);
         runtime.shareKeys(index, call.request);
         return { roundId: runtime.id };
       }),
@@ -352,7 +396,7 @@ export class Coordinator {
         }),
       ),
       signSurvivors: this.unary('SignSurvivors', (call) => {
-        const { runtime, index } = this.participant(call, call.request.roundId);
+        const { runtime, index } = this.secAggParticipant(call, call.request.roundId);
         runtime.signSurvivors(index, call.request);
         return { roundId: runtime.id };
       }),
@@ -360,7 +404,7 @@ export class Coordinator {
         unmaskingRequestToWire(runtime.unmaskingRequestFor(index)),
       ),
       unmask: this.unary('Unmask', (call) => {
-        const { runtime, index } = this.participant(call, call.request.roundId);
+        const { runtime, index } = this.secAggParticipant(call, call.request.roundId);
         runtime.unmask(index, call.request);
         return { roundId: runtime.id };
       }),
@@ -401,7 +445,7 @@ export class Coordinator {
         if (content?.$case === 'header') {
           if (runtime !== undefined)
             throw invalidArgument('the upload stream carries a second header');
-          ({ runtime, index } = this.participant(call, content.value.roundId));
+          ({ runtime, index } = this.secAggParticipant(call, content.value.roundId));
           runtime.checkUploadAllowed(index, content.value.words);
           temporaryPath = join(
             this.store.roundDirectory(runtime.id),
@@ -503,7 +547,7 @@ export class Coordinator {
       call.on('cancelled', () => controller.abort());
       let participant: { runtime: RoundRuntime; index: number };
       try {
-        participant = this.participant(call, call.request.roundId);
+        participant = this.secAggParticipant(call, call.request.roundId);
       } catch (error) {
         this.fail(method, error, (e) => callback(e));
         return;
@@ -570,17 +614,39 @@ export class Coordinator {
     }
   }
 
-  private round(id: string): RoundRuntime {
+  private round(id: string): RoundRuntime | CkksRound {
     const runtime = this.rounds.get(id);
     if (runtime === undefined)
       throw notFound(`round "${id}" does not exist; list rounds with veilsum round list`);
     return runtime;
   }
 
-  private participant(
+  /** A SecAgg round and the caller's index in it. */
+  private secAggParticipant(
     call: AuthenticatedCall,
     roundId: string,
   ): { runtime: RoundRuntime; index: number } {
+    const { runtime, index } = this.participant(call, roundId);
+    if (!(runtime instanceof RoundRuntime)) {
+      throw failedPrecondition(
+        `round ${runtime.id} is a CKKS round: submit with veilsum submit --mode ckks (CkksService)`,
+      );
+    }
+    return { runtime, index };
+  }
+
+  /** A CKKS round and the caller's index in it. */
+  private ckksParticipant(call: AuthenticatedCall, roundId: string) {
+    const { runtime, index } = this.participant(call, roundId);
+    if (!(runtime instanceof CkksRound))
+      throw failedPrecondition(`round ${runtime.id} is a SecAgg round, not a CKKS round`);
+    return { round: runtime, index };
+  }
+
+  private participant(
+    call: AuthenticatedCall,
+    roundId: string,
+  ): { runtime: RoundRuntime | CkksRound; index: number } {
     const caller = this.callerOf(call);
     const runtime = this.round(roundId);
     const index = runtime.indexOf(caller.organisation);
@@ -600,7 +666,7 @@ export class Coordinator {
         ? (jobs: Parameters<MaskPool['combine']>[0], d: number) => this.pool!.combine(jobs, d)
         : inlineCombiner,
       now: () => Date.now(),
-      onChange: (runtime: RoundRuntime) => {
+      onChange: (runtime: RoundRuntime | CkksRound) => {
         const watchers = this.watchers.get(runtime.id);
         if (watchers && watchers.size > 0) {
           const snapshot = runtime.snapshot();
@@ -618,8 +684,209 @@ export class Coordinator {
     };
   }
 
+  private ckksDependencies() {
+    const ckks = this.ckks;
+    if (ckks === undefined) {
+      throw new Error(
+        'this coordinator has CKKS rounds but no CKKS key: set ckks.keyFile in its config',
+      );
+    }
+    const { onChange, store, logger, now } = this.runtimeDependencies();
+    return {
+      store,
+      logger,
+      now,
+      onChange,
+      engine: ckks.engine,
+      publicKey: ckks.key.publicKey,
+      keySha256: ckks.key.keySha256,
+      closeOnLedger: async (round: CkksRound) => {
+        if (this.ledger === undefined) throw new Error('CKKS rounds need the ledger');
+        await this.ledger.closeRound(round);
+        this.closedOnLedger.add(round.id);
+      },
+      decrypt: (round: CkksRound, aggregate: Uint8Array[]) =>
+        this.thresholdDecrypt(round, aggregate),
+    };
+  }
+
+  /**
+   * Partial decryptions from t keyholders, combined. Keyholders are tried in index order; one
+   * that fails (down, or refusing) is dropped and the next set of t is asked — the Lagrange
+   * weights depend on the responder set, so every member of a new set answers again.
+   */
+  private async thresholdDecrypt(round: CkksRound, aggregate: Uint8Array[]): Promise<Float64Array> {
+    const { key, engine, keyholders } = this.ckks!;
+    const available = [...keyholders.keys()].sort((a, b) => a - b);
+    const failures: string[] = [];
+    while (available.length >= key.threshold) {
+      const responders = available.slice(0, key.threshold);
+      const header = {
+        roundId: round.id,
+        params: round.params,
+        graphSeed: Buffer.from(round.graphSeed),
+        responders,
+        ciphertexts: aggregate.length,
+      };
+      const answers = await Promise.allSettled(
+        responders.map((index) => keyholders.get(index)!.partialDecrypt(header, aggregate)),
+      );
+      const failed = responders.filter((_, i) => answers[i]!.status === 'rejected');
+      if (failed.length === 0) {
+        const partials = answers.map((a) => (a as PromiseFulfilledResult<Uint8Array[]>).value);
+        this.logger.info(
+          { event: 'decrypted', round: round.id, responders },
+          `${responders.length} keyholders answered`,
+        );
+        return engine.combine(aggregate, partials, round.dimension);
+      }
+      for (const index of failed) {
+        const reason = (answers[responders.indexOf(index)] as PromiseRejectedResult)
+          .reason as Error;
+        failures.push(`keyholder ${index}: ${reason.message}`);
+        this.logger.warn(
+          { event: 'keyholder-failed', round: round.id, keyholder: index, reason: reason.message },
+          'keyholder did not answer',
+        );
+        available.splice(available.indexOf(index), 1);
+      }
+    }
+    throw new Error(`fewer than ${key.threshold} keyholders answered (${failures.join('; ')})`);
+  }
+
+  private ckksService(): CkksServiceServer {
+    return {
+      getEncryptionKey: this.unary('GetEncryptionKey', async (call) => {
+        const { round, index } = this.ckksParticipant(call, call.request.roundId);
+        await this.ledger?.requireConsent(round.id, round.roster[index - 1]!.memberId);
+        const { key, engine } = this.ckks!;
+        return {
+          roundId: round.id,
+          parameterSet: key.parameterSet,
+          publicKey: Buffer.from(key.publicKey),
+          keySha256: Buffer.from(key.keySha256),
+          ciphertexts: round.chunks,
+          slots: engine.slots,
+        };
+      }),
+      uploadEncrypted: (call, callback) => this.receiveEncryptedUpload(call, callback),
+    };
+  }
+
+  /**
+   * Streams an encrypted upload: every ciphertext is checked as it arrives and written to a
+   * temporary file; only a complete upload with the announced number of valid ciphertexts under
+   * the round's key is added to the sum, made durable and acknowledged. Anything else is answered
+   * INVALID_ARGUMENT (naming the ciphertext) and leaves the sum and the disk unchanged.
+   */
+  private receiveEncryptedUpload(
+    call: grpc.ServerReadableStream<EncryptedUploadChunk, EncryptedUploadReceipt>,
+    callback: grpc.sendUnaryData<EncryptedUploadReceipt>,
+  ): void {
+    let round: CkksRound | undefined;
+    let index = 0;
+    let expected = 0;
+    let file: number | undefined;
+    let temporaryPath = '';
+    const ciphertexts: Uint8Array[] = [];
+    let settled = false;
+    const hash = createHash('sha256');
+    const cleanUp = () => {
+      if (file !== undefined) closeSync(file);
+      file = undefined;
+      if (temporaryPath) RoundRuntime.discard(temporaryPath);
+      ciphertexts.length = 0;
+    };
+    const reject = (error: unknown) => {
+      if (settled) return;
+      settled = true;
+      cleanUp();
+      this.fail('UploadEncrypted', error, (e) => callback(e));
+    };
+    call.on('data', (chunk: EncryptedUploadChunk) => {
+      if (settled) return;
+      try {
+        const content = chunk.content;
+        if (content?.$case === 'header') {
+          if (round !== undefined)
+            throw invalidArgument('the upload stream carries a second header');
+          ({ round, index } = this.ckksParticipant(call, content.value.roundId));
+          round.checkUploadAllowed(index, content.value.ciphertexts, content.value.keySha256);
+          expected = content.value.ciphertexts;
+          temporaryPath = join(
+            this.store.roundDirectory(round.id),
+            `upload-${index}.${randomBytes(6).toString('hex')}.partial`,
+          );
+          file = openSync(temporaryPath, 'wx', 0o600);
+          return;
+        }
+        if (round === undefined || file === undefined)
+          throw invalidArgument('the upload stream must start with a header');
+        if (content?.$case !== 'ciphertext') throw invalidArgument('expected a ciphertext');
+        if (ciphertexts.length >= expected)
+          throw invalidArgument(`more than the announced ${expected} ciphertexts`);
+        try {
+          this.ckks!.engine.check(content.value);
+        } catch (error) {
+          throw invalidArgument(`ciphertext ${ciphertexts.length}: ${(error as Error).message}`);
+        }
+        writeSync(file, content.value);
+        hash.update(content.value);
+        ciphertexts.push(content.value);
+      } catch (error) {
+        reject(error);
+      }
+    });
+    call.on('end', () => void finish());
+    const finish = async () => {
+      if (settled) return;
+      try {
+        if (round === undefined || file === undefined)
+          throw invalidArgument('empty upload stream: send a header and the ciphertexts');
+        // Consent is checked again when the update arrives: it may have been revoked meanwhile.
+        await this.ledger?.requireConsent(round.id, round.roster[index - 1]!.memberId);
+        if (ciphertexts.length !== expected) {
+          throw invalidArgument(
+            `upload is truncated: ${ciphertexts.length} of ${expected} ciphertexts arrived; nothing was stored`,
+          );
+        }
+        closeSync(file);
+        file = undefined;
+        const digest = new Uint8Array(hash.digest());
+        round.acceptUpload(index, ciphertexts, temporaryPath, digest);
+        temporaryPath = '';
+        settled = true;
+        const bytes = ciphertexts.reduce((total, c) => total + c.length, 0);
+        ciphertexts.length = 0;
+        this.metrics.uploadBytes.inc(bytes);
+        this.metrics.requests.inc({ method: 'UploadEncrypted', code: 'OK' });
+        this.logger.info(
+          {
+            event: 'upload-accepted',
+            round: round.id,
+            member: index,
+            bytes,
+            sha256: Buffer.from(digest).toString('hex'),
+          },
+          'encrypted upload accepted',
+        );
+        callback(null, { roundId: round.id, ciphertexts: expected, sha256: Buffer.from(digest) });
+      } catch (error) {
+        reject(error);
+      }
+    };
+    call.on('cancelled', () => {
+      settled = true;
+      cleanUp();
+    });
+    call.on('error', () => {
+      settled = true;
+      cleanUp();
+    });
+  }
+
   /** One RoundClosed transaction per finished round; failures are logged and retried at restart. */
-  private closeOnLedger(runtime: RoundRuntime): void {
+  private closeOnLedger(runtime: RoundRuntime | CkksRound): void {
     if (
       this.ledger === undefined ||
       runtime.phase !== 'done' ||

@@ -5,7 +5,14 @@ import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts
 import { Ledger } from '../../ledger/ledger.ts';
 import type { RoundRecord } from '../../ledger/records.ts';
 import { failedPrecondition } from '../common/grpc-errors.ts';
-import type { RoundRuntime } from './round-runtime.ts';
+import type { Round } from '../../proto/gen/veilsum/v1/round.ts';
+
+/** What closing a round on the ledger reads from it (SecAgg and CKKS rounds alike). */
+export interface ClosableRound {
+  readonly id: string;
+  readonly roster: readonly { readonly memberId: string }[];
+  snapshot(): Round;
+}
 
 /**
  * What the coordinator writes to and checks against the consortium ledger: one transaction when
@@ -89,7 +96,7 @@ export class LedgerLink {
   }
 
   /** Closes the round on the ledger with its commitments (idempotent after a restart). */
-  async closeRound(runtime: RoundRuntime): Promise<void> {
+  async closeRound(runtime: ClosableRound): Promise<void> {
     const round = await this.round(runtime.id, true);
     if (round.status === 'closed') return;
     const snapshot = runtime.snapshot();

@@ -6,7 +6,8 @@ import {
   type AdversaryModel,
 } from '../../crypto/secagg/parameters.ts';
 import { assertNoOverflow } from '../../crypto/quantize.ts';
-import { invalidArgument } from '../common/grpc-errors.ts';
+import { failedPrecondition, invalidArgument } from '../common/grpc-errors.ts';
+import { assertSumFits, parameterSetNamed } from '../../crypto/ckks/parameters.ts';
 
 /** Deadlines used when a round does not set its own. */
 export const DEFAULT_DEADLINE_MS = 60_000;
@@ -26,6 +27,7 @@ export interface ResolvedParams {
 export function resolveRoundParams(
   input: RoundParams | undefined,
   knownMembers: ReadonlySet<string>,
+  ckksKey?: { readonly parameterSet: string; readonly keySha256: Uint8Array },
 ): ResolvedParams {
   if (input === undefined) throw invalidArgument('params is required');
   const fail = (message: string): never => {
@@ -36,8 +38,8 @@ export function resolveRoundParams(
       `model_id "${input.modelId}" must be 1-128 characters of letters, digits, '.', '_', ':', '/' or '-'`,
     );
   }
-  if (input.mode !== Mode.MODE_SECAGG)
-    fail('mode must be MODE_SECAGG (CKKS rounds come with the CKKS issue)');
+  if (input.mode !== Mode.MODE_SECAGG && input.mode !== Mode.MODE_CKKS)
+    fail('mode must be MODE_SECAGG or MODE_CKKS');
   if (
     !Number.isSafeInteger(input.dimension) ||
     input.dimension < 1 ||
@@ -54,6 +56,7 @@ export function resolveRoundParams(
     if (seen.has(member)) fail(`member "${member}" is listed twice`);
     seen.add(member);
   }
+  if (input.mode === Mode.MODE_CKKS) return resolveCkksParams(input, ckksKey);
   const quantization = input.quantization;
   if (quantization === undefined)
     fail('quantization is required (clip_range, level_bits, modulus_bits)');
@@ -94,22 +97,80 @@ export function resolveRoundParams(
     fail(`a sparse graph needs an even degree, got ${degree}`);
   if (threshold < 2 || threshold > degree + 1)
     fail(`threshold must be in [2, ${degree + 1}], got ${threshold}`);
-  const deadline = (value: number | undefined) =>
-    value && value > 0 ? value : DEFAULT_DEADLINE_MS;
-  const d = input.deadlines;
   const params: RoundParams = {
     ...input,
     degree,
     threshold,
-    deadlines: {
-      advertiseKeysMs: deadline(d?.advertiseKeysMs),
-      shareKeysMs: deadline(d?.shareKeysMs),
-      maskedInputMs: deadline(d?.maskedInputMs),
-      consistencyCheckMs: deadline(d?.consistencyCheckMs),
-      unmaskingMs: deadline(d?.unmaskingMs),
-    },
+    deadlines: withDefaults(input.deadlines),
   };
   return { params, adversary, degree, threshold };
+}
+
+function withDefaults(d: RoundParams['deadlines']): RoundParams['deadlines'] {
+  const deadline = (value: number | undefined) =>
+    value && value > 0 ? value : DEFAULT_DEADLINE_MS;
+  return {
+    advertiseKeysMs: deadline(d?.advertiseKeysMs),
+    shareKeysMs: deadline(d?.shareKeysMs),
+    maskedInputMs: deadline(d?.maskedInputMs),
+    consistencyCheckMs: deadline(d?.consistencyCheckMs),
+    unmaskingMs: deadline(d?.unmaskingMs),
+  };
+}
+
+/**
+ * A CKKS round: the coordinator's collective key, a parameter set that can hold the sum of every
+ * member's clipped update, and a minimum number of contributions the keyholders insist on
+ * (at least 2: an "aggregate" of one upload is that member's update).
+ */
+function resolveCkksParams(
+  input: RoundParams,
+  key: { readonly parameterSet: string; readonly keySha256: Uint8Array } | undefined,
+): ResolvedParams {
+  if (key === undefined) {
+    throw failedPrecondition(
+      'this coordinator has no CKKS key: run veilsum keys ceremony and set ckks.keyFile in its config',
+    );
+  }
+  const ckks = input.ckks;
+  if (ckks === undefined) throw invalidArgument('a MODE_CKKS round needs ckks parameters');
+  const parameterSet = ckks.parameterSet || key.parameterSet;
+  if (parameterSet !== key.parameterSet) {
+    throw invalidArgument(
+      `ckks.parameter_set ${parameterSet} differs from the coordinator key's ${key.parameterSet}`,
+    );
+  }
+  if (ckks.keySha256.length > 0 && !Buffer.from(ckks.keySha256).equals(Buffer.from(key.keySha256)))
+    throw invalidArgument("ckks.key_sha256 is not the coordinator's current collective key");
+  const members = input.members.length;
+  const minContributors = ckks.minContributors || Math.max(2, Math.ceil(members / 2));
+  if (minContributors < 2 || minContributors > members) {
+    throw invalidArgument(
+      `ckks.min_contributors must be in [2, ${members}] (one contribution alone would be decrypted as it is), got ${minContributors}`,
+    );
+  }
+  try {
+    assertSumFits(parameterSetNamed(parameterSet), members, ckks.clipRange);
+  } catch (error) {
+    throw invalidArgument(`ckks.clip_range: ${(error as Error).message}`);
+  }
+  const params: RoundParams = {
+    ...input,
+    quantization: undefined,
+    threshold: 0,
+    degree: 0,
+    adversary: Adversary.ADVERSARY_UNSPECIFIED,
+    corruptionRate: 0,
+    dropoutRate: 0,
+    ckks: {
+      parameterSet,
+      keySha256: Buffer.from(key.keySha256),
+      minContributors,
+      clipRange: ckks.clipRange,
+    },
+    deadlines: withDefaults(input.deadlines),
+  };
+  return { params, adversary: 'semi-honest', degree: 0, threshold: 0 };
 }
 
 export { paramsHash } from '../../proto/round-wire.ts';

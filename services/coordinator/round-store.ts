@@ -10,7 +10,17 @@ import Database from 'better-sqlite3';
  * any moment restarts by replaying the log and loses no acknowledged upload.
  */
 export type EventKind =
-  'advertise' | 'share' | 'masked' | 'sign' | 'unmask' | 'close' | 'abort' | 'finish';
+  | 'advertise'
+  | 'share'
+  | 'masked'
+  | 'sign'
+  | 'unmask'
+  | 'close'
+  | 'abort'
+  | 'finish'
+  | 'ckks-upload'
+  | 'ckks-close'
+  | 'ckks-result';
 
 export interface RoundRow {
   readonly roundId: string;

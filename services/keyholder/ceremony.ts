@@ -6,6 +6,7 @@ import {
   collectivePublicShare,
   combineDealtShares,
   dealKeyShare,
+  keySha256,
   polynomialFromBytes,
   polynomialToBytes,
 } from '../../crypto/ckks/key-ceremony.ts';
@@ -63,10 +64,6 @@ const sha256 = (bytes: Uint8Array): Uint8Array =>
 
 export function planHash(plan: CeremonyPlan): Uint8Array {
   return sha256(encodeFields('veilsum/v1/ceremony-plan', CeremonyPlan.encode(plan).finish()));
-}
-
-export function keySha256(publicKey: Uint8Array): Uint8Array {
-  return sha256(encodeFields('veilsum/v1/ckks-public-key', publicKey));
 }
 
 const joinStatement = (plan: CeremonyPlan, hash: Uint8Array, id: string, key: Uint8Array) =>

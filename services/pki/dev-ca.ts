@@ -5,8 +5,8 @@ import 'reflect-metadata'; // @peculiar/x509's dependency injection needs it loa
 import * as x509 from '@peculiar/x509';
 
 /**
- * A development PKI: one Ed25519 CA, a server certificate for the coordinator (SAN localhost and
- * 127.0.0.1) and one client certificate per member whose subject O is the member id (= its
+ * A development PKI: one Ed25519 CA, server certificates for the coordinator and the keyholders
+ * (SAN localhost and 127.0.0.1) and one client certificate per member whose subject O is the member id (= its
  * Fabric MSP id later). A member's certificate key is also its SecAgg identity key: the roster's
  * identity keys are read from the certificates. A bank plugs in its own PKI by pointing the
  * configuration at its CA bundle and certificates instead (README, "Bring your own PKI").
@@ -27,13 +27,16 @@ export interface DevPki {
   readonly caCertificatePath: string;
   readonly server: IssuedIdentity;
   readonly members: Record<string, IssuedIdentity>;
+  /** Keyholder server certificates (SAN localhost, 127.0.0.1; subject O = keyholder id). */
+  readonly keyholders: Record<string, IssuedIdentity>;
 }
 
 export async function createDevPki(
   directory: string,
   memberIds: readonly string[],
+  keyholderIds: readonly string[] = [],
 ): Promise<DevPki> {
-  for (const id of memberIds) assertMemberId(id);
+  for (const id of [...memberIds, ...keyholderIds]) assertMemberId(id);
   mkdirSync(directory, { recursive: true, mode: 0o700 });
   const notBefore = new Date(Date.now() - 60_000);
   const notAfter = new Date(Date.now() + VALIDITY_DAYS * 86_400_000);
@@ -65,6 +68,7 @@ export async function createDevPki(
     subject: string,
     usage: 'server' | 'client',
   ): Promise<IssuedIdentity> => {
+    // Servers (coordinator, keyholders) also call other services, so they can authenticate as clients.
     const keys = (await webcrypto.subtle.generateKey(ALGORITHM, true, [
       'sign',
       'verify',
@@ -73,7 +77,9 @@ export async function createDevPki(
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension(
-        [usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth],
+        usage === 'server'
+          ? [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]
+          : [x509.ExtendedKeyUsage.clientAuth],
         false,
       ),
     ];
@@ -109,7 +115,10 @@ export async function createDevPki(
   const members: Record<string, IssuedIdentity> = {};
   for (const id of memberIds)
     members[id] = await issue(`member-${id}`, `CN=${id}, O=${id}`, 'client');
-  const pki: DevPki = { caCertificatePath, server, members };
+  const keyholders: Record<string, IssuedIdentity> = {};
+  for (const id of keyholderIds)
+    keyholders[id] = await issue(`keyholder-${id}`, `CN=localhost, O=${id}`, 'server');
+  const pki: DevPki = { caCertificatePath, server, members, keyholders };
   writeFileSync(join(directory, 'pki.json'), JSON.stringify(pki, null, 2) + '\n');
   return pki;
 }

@@ -2,58 +2,69 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDevPki, type DevPki } from '../../services/pki/dev-ca.ts';
+import type { DevPki } from '../../services/pki/dev-ca.ts';
+import {
+  ADMIN,
+  createLocalConsortium,
+  type LocalConsortium,
+} from '../../cli/demo/local-consortium.ts';
 import type { CoordinatorConfig } from '../../services/coordinator/config.ts';
 import type { ConnectOptions } from '../../sdk/veilsum-client.ts';
 import { startCoordinatorProcess } from '../../cli/demo/processes.ts';
 
-export const ADMIN = 'veilsum-admin';
+export { ADMIN };
 
 /** A throw-away consortium on 127.0.0.1: PKI, coordinator config and member profiles. */
 export interface Consortium {
   readonly directory: string;
   readonly pki: DevPki;
   readonly members: string[];
+  readonly keyholders: string[];
   readonly configPath: string;
+  readonly local: LocalConsortium;
   config: CoordinatorConfig;
   profile(member: string, port: number): ConnectOptions;
   profilePath(member: string, port: number): string;
 }
 
-export async function createConsortium(memberCount: number, prefix = 'bank'): Promise<Consortium> {
+export async function createConsortium(
+  memberCount: number,
+  prefix = 'bank',
+  options: { keyholders?: number; ledger?: boolean } = {},
+): Promise<Consortium> {
   const directory = mkdtempSync(join(tmpdir(), 'veilsum-test-'));
   const members = Array.from(
     { length: memberCount },
     (_, i) => `${prefix}-${String(i + 1).padStart(2, '0')}`,
   );
-  const pki = await createDevPki(join(directory, 'pki'), [...members, ADMIN, 'outsider']);
+  const keyholders = Array.from(
+    { length: options.keyholders ?? 0 },
+    (_, i) => `keyholder-${i + 1}`,
+  );
+  const local = await createLocalConsortium({
+    directory,
+    members,
+    keyholders,
+    extraIdentities: ['outsider'],
+    ...(options.ledger ? { ledgerPath: join(directory, 'ledger.db') } : {}),
+  });
   const config: CoordinatorConfig = {
-    listen: '127.0.0.1:0',
+    ...local.coordinatorConfig,
     dataDir: join(directory, 'data'),
-    tls: {
-      caCertificate: pki.caCertificatePath,
-      certificate: pki.server.certificatePath,
-      privateKey: pki.server.privateKeyPath,
-    },
-    members: members.map((id) => ({ id, certificate: pki.members[id]!.certificatePath })),
-    admins: [ADMIN],
-    logLevel: 'info',
-    maskThreads: 1,
   };
   const configPath = join(directory, 'coordinator.json');
   writeFileSync(configPath, JSON.stringify(config));
   const profile = (member: string, port: number): ConnectOptions => ({
-    address: `127.0.0.1:${port}`,
-    caCertificate: pki.caCertificatePath,
-    certificate: pki.members[member]!.certificatePath,
-    privateKey: pki.members[member]!.privateKeyPath,
+    ...local.profile(member, port),
     retry: { totalMs: 60_000, initialDelayMs: 50, maxDelayMs: 1_000 },
   });
   return {
     directory,
-    pki,
+    pki: local.pki,
     members,
+    keyholders,
     configPath,
+    local,
     config,
     profile,
     profilePath(member, port) {

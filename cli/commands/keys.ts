@@ -1,0 +1,97 @@
+import { Command } from '@commander-js/extra-typings';
+import { loadProfile } from '../../sdk/profile.ts';
+import { KeyholderClient, runKeyCeremony } from '../../sdk/keyholder-client.ts';
+import { loadKeyholderConfig } from '../../services/keyholder/config.ts';
+import { writeKeyFile } from '../../services/keyholder/key-file.ts';
+import { Keyholder } from '../../services/keyholder/keyholder.ts';
+
+const positiveInteger = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new Error(`expected a positive integer, got ${value}`);
+  return n;
+};
+
+export function keyholderCommand(): Command {
+  const keyholder = new Command('keyholder').description('Run a CKKS keyholder');
+  keyholder
+    .command('start')
+    .description('Start a keyholder from its config; its key shares stay sealed at rest')
+    .requiredOption('--config <path>', 'keyholder config (JSON)')
+    .action(async (options) => {
+      const service = new Keyholder(loadKeyholderConfig(options.config));
+      await service.start();
+      const stop = (signal: string) => {
+        service.logger.info({ event: 'stopping', signal }, 'stopping');
+        service
+          .stop()
+          .then(() => process.exit(0))
+          .catch(() => process.exit(1));
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+  return keyholder;
+}
+
+export function keysCommand(): Command {
+  const keys = new Command('keys').description('Collective CKKS keys');
+  keys
+    .command('ceremony')
+    .description(
+      'Run the threshold key ceremony among keyholders (t of n can decrypt, t-1 cannot) and write the public key file',
+    )
+    .requiredOption('--profile <path>', "an administrator's connection profile (its certificate)")
+    .requiredOption(
+      '--keyholders <list>',
+      'comma-separated id=host:port of every keyholder, in index order',
+    )
+    .requiredOption('--threshold <t>', 'keyholders needed to decrypt', positiveInteger)
+    .option('--ceremony <id>', 'ceremony id', `ceremony-${new Date().toISOString().slice(0, 10)}`)
+    .option('--params <name>', 'CKKS parameter set', 'sum-8192')
+    .option('--out <path>', 'collective key file to write', 'collective-key.json')
+    .option('--json', 'print JSON')
+    .action(async (options) => {
+      const profile = loadProfile(options.profile);
+      const participants = options.keyholders.split(',').map((entry) => {
+        const [keyholderId, address] = entry.split('=');
+        if (!keyholderId || !address)
+          throw new Error(`--keyholders entries are id=host:port, got "${entry}"`);
+        return {
+          keyholderId,
+          address,
+          client: KeyholderClient.connect({ ...profile, address }),
+        };
+      });
+      try {
+        const outcome = await runKeyCeremony(participants, {
+          ceremonyId: options.ceremony,
+          parameterSet: options.params,
+          threshold: options.threshold,
+        });
+        writeKeyFile(options.out, {
+          ceremonyId: outcome.plan.ceremonyId,
+          parameterSet: outcome.plan.parameterSet,
+          threshold: outcome.plan.threshold,
+          keyholders: outcome.keyholders,
+          publicKey: outcome.publicKey,
+          keySha256: outcome.keySha256,
+        });
+        const summary = {
+          ceremonyId: outcome.plan.ceremonyId,
+          keySha256: Buffer.from(outcome.keySha256).toString('hex'),
+          threshold: outcome.plan.threshold,
+          keyholders: outcome.keyholders.map((k) => k.keyholderId),
+          keyFile: options.out,
+        };
+        if (options.json) console.log(JSON.stringify(summary));
+        else
+          console.log(
+            `collective key ${summary.keySha256} (${summary.threshold} of ${summary.keyholders.length}: ${summary.keyholders.join(', ')}) written to ${options.out}`,
+          );
+      } finally {
+        for (const p of participants) p.client.close();
+      }
+    });
+  return keys;
+}

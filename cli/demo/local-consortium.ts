@@ -1,0 +1,85 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CoordinatorConfig } from '../../services/coordinator/config.ts';
+import type { KeyholderConfig } from '../../services/keyholder/config.ts';
+import { createDevPki, type DevPki } from '../../services/pki/dev-ca.ts';
+import type { ConnectOptions } from '../../sdk/veilsum-client.ts';
+
+export const ADMIN = 'veilsum-admin';
+
+/**
+ * A consortium on one machine (127.0.0.1), for the demo, the benchmarks and the tests: a
+ * development PKI, the coordinator's config, each keyholder's config and sealing passphrase
+ * (mode 600), and a connection profile per identity. Ports are chosen at start (listen :0).
+ */
+export interface LocalConsortium {
+  readonly directory: string;
+  readonly pki: DevPki;
+  readonly members: string[];
+  readonly keyholders: string[];
+  readonly coordinatorConfig: CoordinatorConfig;
+  profile(identity: string, port: number): ConnectOptions;
+  keyholderConfig(keyholder: string): KeyholderConfig;
+}
+
+export async function createLocalConsortium(options: {
+  directory: string;
+  members: string[];
+  keyholders?: string[];
+  extraIdentities?: string[];
+  ledgerPath?: string;
+  maskThreads?: number;
+}): Promise<LocalConsortium> {
+  const { directory, members } = options;
+  const keyholders = options.keyholders ?? [];
+  const pki = await createDevPki(
+    join(directory, 'pki'),
+    [...members, ADMIN, ...(options.extraIdentities ?? [])],
+    keyholders,
+  );
+  const tls = (identity: { certificatePath: string; privateKeyPath: string }) => ({
+    caCertificate: pki.caCertificatePath,
+    certificate: identity.certificatePath,
+    privateKey: identity.privateKeyPath,
+  });
+  const coordinatorConfig: CoordinatorConfig = {
+    listen: '127.0.0.1:0',
+    dataDir: join(directory, 'coordinator-data'),
+    tls: tls(pki.server),
+    members: members.map((id) => ({ id, certificate: pki.members[id]!.certificatePath })),
+    admins: [ADMIN],
+    logLevel: 'info',
+    maskThreads: options.maskThreads ?? 1,
+    ...(options.ledgerPath
+      ? { ledger: { path: options.ledgerPath, identity: 'veilsum-coordinator' } }
+      : {}),
+  };
+  return {
+    directory,
+    pki,
+    members,
+    keyholders,
+    coordinatorConfig,
+    profile: (identity, port) => {
+      const issued = pki.members[identity] ?? pki.keyholders[identity];
+      if (issued === undefined) throw new Error(`no certificate for ${identity}`);
+      return { address: `127.0.0.1:${port}`, ...tls(issued) };
+    },
+    keyholderConfig: (keyholder) => {
+      const passphraseFile = join(directory, `passphrase-${keyholder}`);
+      writeFileSync(passphraseFile, `dev passphrase of ${keyholder}\n`, { mode: 0o600 });
+      if (!options.ledgerPath) throw new Error('keyholders need the ledger');
+      return {
+        listen: '127.0.0.1:0',
+        dataDir: join(directory, `keyholder-${keyholder}`),
+        tls: tls(pki.keyholders[keyholder]!),
+        passphraseFile,
+        admins: [ADMIN],
+        coordinators: ['veilsum-coordinator'],
+        ledger: { path: options.ledgerPath },
+        precision: 5e-5,
+        logLevel: 'info',
+      };
+    },
+  };
+}

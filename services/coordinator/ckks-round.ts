@@ -1,0 +1,385 @@
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { wireLength } from '../../crypto/ckks/ciphertext-wire.ts';
+import type { CiphertextSum, CkksEngine } from '../../crypto/ckks/engine.ts';
+import { ciphertextsFor, parameterSetNamed } from '../../crypto/ckks/parameters.ts';
+import { Phase, RoundParams, type Round } from '../../proto/gen/veilsum/v1/round.ts';
+import { paramsHash } from '../../proto/round-wire.ts';
+import {
+  aborted,
+  alreadyExists,
+  failedPrecondition,
+  invalidArgument,
+} from '../common/grpc-errors.ts';
+import type { RosterMember } from './round-runtime.ts';
+import {
+  PersistenceError,
+  type RoundEvent,
+  type RoundRow,
+  type RoundStore,
+} from './round-store.ts';
+
+export type CkksStatus = 'collecting' | 'decrypting' | 'done' | 'aborted';
+
+const PHASE_TO_WIRE: Record<CkksStatus, Phase> = {
+  collecting: Phase.PHASE_COLLECTING,
+  decrypting: Phase.PHASE_DECRYPTING,
+  done: Phase.PHASE_DONE,
+  aborted: Phase.PHASE_ABORTED,
+};
+
+/** What a CKKS round needs from the coordinator. */
+export interface CkksRoundDependencies {
+  readonly store: RoundStore;
+  readonly logger: Logger;
+  readonly now: () => number;
+  readonly engine: CkksEngine;
+  readonly publicKey: Uint8Array;
+  readonly keySha256: Uint8Array;
+  /** Records the round's commitments on the ledger (idempotent); keyholders check them there. */
+  readonly closeOnLedger: (round: CkksRound) => Promise<void>;
+  /** Asks t keyholders for partial decryptions of the aggregate and combines them. */
+  readonly decrypt: (round: CkksRound, aggregate: Uint8Array[]) => Promise<Float64Array>;
+  readonly onChange: (round: CkksRound) => void;
+}
+
+/**
+ * One CKKS round at the coordinator. Members stream encrypted updates; each complete, valid
+ * upload is added to the running homomorphic sum (one SEAL ciphertext per chunk: memory is
+ * O(ciphertexts per update), not O(members)), stored durably and logged before it is
+ * acknowledged. At the deadline — or when every member has uploaded — the round closes: with at
+ * least min_contributors uploads the aggregate is committed on the ledger, t keyholders decrypt
+ * it, and the decoded sum is published. Dropouts need no recovery: absent uploads are not summed.
+ * After a restart the log is replayed (uploads re-added from their files) and an interrupted
+ * decryption is asked for again.
+ */
+export class CkksRound {
+  readonly id: string;
+  readonly params: RoundParams;
+  readonly roster: readonly RosterMember[];
+  readonly graphSeed: Uint8Array;
+  readonly openedAt: number;
+  readonly paramsHash: Uint8Array;
+  readonly chunks: number;
+  private readonly deps: CkksRoundDependencies;
+  private readonly sum: CiphertextSum;
+  private readonly uploads = new Map<number, Uint8Array>();
+  private status: CkksStatus = 'collecting';
+  private phaseStartedAt: number;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private included: number[] = [];
+  private aggregateSha256: Uint8Array = new Uint8Array(0);
+  private abortReason = '';
+  private replaying = false;
+  private decrypting: Promise<void> | undefined;
+  /** The closed sum on the wire, kept until it is decrypted. */
+  private aggregate: Uint8Array[] | undefined;
+
+  private constructor(row: RoundRow, deps: CkksRoundDependencies) {
+    this.id = row.roundId;
+    this.params = RoundParams.decode(row.params);
+    this.graphSeed = row.graphSeed;
+    this.openedAt = row.openedAt;
+    this.phaseStartedAt = row.openedAt;
+    this.paramsHash = paramsHash(row.params, row.graphSeed);
+    this.roster = (
+      JSON.parse(row.roster) as { memberId: string; index: number; identityKey: string }[]
+    ).map((member) => ({
+      ...member,
+      identityKey: new Uint8Array(Buffer.from(member.identityKey, 'hex')),
+    }));
+    this.deps = deps;
+    this.chunks = ciphertextsFor(
+      parameterSetNamed(this.params.ckks!.parameterSet),
+      this.params.dimension,
+    );
+    this.sum = deps.engine.newSum(this.chunks);
+  }
+
+  static open(row: RoundRow, deps: CkksRoundDependencies): CkksRound {
+    deps.store.insertRound(row);
+    const round = new CkksRound(row, deps);
+    round.scheduleDeadline();
+    return round;
+  }
+
+  static restore(row: RoundRow, deps: CkksRoundDependencies): CkksRound {
+    const round = new CkksRound(row, deps);
+    round.replaying = true;
+    for (const event of deps.store.events(row.roundId)) round.replay(event);
+    round.replaying = false;
+    if (round.status === 'collecting') {
+      round.scheduleDeadline();
+      round.closeIfEveryoneUploaded();
+    } else if (round.status === 'decrypting') round.startDecryption();
+    return round;
+  }
+
+  get phase(): CkksStatus {
+    return this.status;
+  }
+
+  get dimension(): number {
+    return this.params.dimension;
+  }
+
+  /** Bytes of one ciphertext on the wire for this round. */
+  get ciphertextBytes(): number {
+    return wireLength(this.deps.engine.expectations);
+  }
+
+  isSettled(): boolean {
+    return this.status === 'done' || this.status === 'aborted';
+  }
+
+  indexOf(memberId: string): number | undefined {
+    return this.roster.find((member) => member.memberId === memberId)?.index;
+  }
+
+  /** Checked when an upload's header arrives, so a refused upload is refused before its data. */
+  checkUploadAllowed(index: number, ciphertexts: number, keySha256: Uint8Array): void {
+    if (this.status === 'aborted')
+      throw aborted(`round ${this.id} was aborted: ${this.abortReason}`);
+    if (this.status !== 'collecting') {
+      throw failedPrecondition(
+        `round ${this.id} is ${this.status}: uploads closed at ${new Date(this.deadlineAt()).toISOString()}`,
+      );
+    }
+    if (this.uploads.has(index))
+      throw alreadyExists(
+        `member ${index} already uploaded to round ${this.id}; the first upload is kept`,
+      );
+    if (!Buffer.from(keySha256).equals(Buffer.from(this.deps.keySha256))) {
+      throw invalidArgument(
+        `the update was encrypted under key ${Buffer.from(keySha256).toString('hex').slice(0, 16)}…, ` +
+          `round ${this.id} uses key ${Buffer.from(this.deps.keySha256).toString('hex').slice(0, 16)}…; fetch it with GetEncryptionKey`,
+      );
+    }
+    if (ciphertexts !== this.chunks) {
+      throw invalidArgument(
+        `an update of ${this.dimension} values is ${this.chunks} ciphertexts, the header announces ${ciphertexts}`,
+      );
+    }
+  }
+
+  /**
+   * A complete upload whose ciphertexts were each checked on arrival (and written to
+   * `temporaryPath`): added to the sum — all chunks or none — then made durable and logged.
+   */
+  acceptUpload(
+    index: number,
+    ciphertexts: Uint8Array[],
+    temporaryPath: string,
+    sha256: Uint8Array,
+  ): void {
+    this.checkUploadAllowed(index, ciphertexts.length, this.deps.keySha256);
+    this.sum.add(ciphertexts);
+    // From here the upload is in the running sum: if it cannot be made durable too, the
+    // coordinator exits rather than serve a sum a restart would not reproduce.
+    try {
+      this.deps.store.commitFile(temporaryPath, this.uploadPath(index));
+    } catch (error) {
+      throw new PersistenceError(
+        `could not store the upload of member ${index}: ${(error as Error).message}`,
+      );
+    }
+    this.deps.store.appendEvent(this.id, 'ckks-upload', index, sha256, this.deps.now());
+    this.uploads.set(index, sha256);
+    this.changed();
+    this.closeIfEveryoneUploaded();
+  }
+
+  uploadPath(index: number): string {
+    return this.deps.store.uploadPath(this.id, index).replace(/\.u32$/, '.ckks');
+  }
+
+  private encryptedAggregatePath(): string {
+    return this.deps.store.aggregatePath(this.id).replace(/\.u32$/, '.ckks');
+  }
+
+  private closeIfEveryoneUploaded(): void {
+    if (!this.replaying && this.status === 'collecting' && this.uploads.size === this.roster.length)
+      this.close('every member uploaded');
+  }
+
+  private close(reason: string): void {
+    if (this.status !== 'collecting') return;
+    clearTimeout(this.deadlineTimer);
+    const minimum = this.params.ckks!.minContributors;
+    if (this.uploads.size < minimum) {
+      this.abort(
+        `only ${this.uploads.size} of the minimum ${minimum} members uploaded before the deadline`,
+      );
+      return;
+    }
+    this.deps.store.appendEvent(this.id, 'ckks-close', null, null, this.deps.now());
+    this.applyClose(this.deps.now());
+    this.deps.logger.info(
+      { event: 'phase-closed', round: this.id, reason, contributors: this.included.length },
+      'uploads closed; decrypting',
+    );
+    this.startDecryption();
+  }
+
+  private applyClose(at: number): void {
+    this.status = 'decrypting';
+    this.phaseStartedAt = at;
+    this.included = [...this.uploads.keys()].sort((a, b) => a - b);
+    this.aggregate = this.sum.result();
+    const bytes = Buffer.concat(this.aggregate);
+    this.aggregateSha256 = new Uint8Array(createHash('sha256').update(bytes).digest());
+    this.changed();
+  }
+
+  private startDecryption(): void {
+    this.decrypting ??= this.decryptAggregate()
+      .catch((error: unknown) => {
+        if (error instanceof PersistenceError) {
+          this.deps.logger.fatal(
+            { event: 'persistence-failed', round: this.id, reason: error.message },
+            'cannot persist; exiting',
+          );
+          process.exit(70);
+        }
+        this.abort(`decryption failed: ${(error as Error).message}`);
+      })
+      .finally(() => {
+        this.decrypting = undefined;
+      });
+  }
+
+  private async decryptAggregate(): Promise<void> {
+    const aggregate = this.aggregate!;
+    const encrypted = `${this.encryptedAggregatePath()}.partial`;
+    writeFileSync(encrypted, Buffer.concat(aggregate));
+    this.deps.store.commitFile(encrypted, this.encryptedAggregatePath());
+    await this.deps.closeOnLedger(this);
+    const result = await this.deps.decrypt(this, aggregate);
+    const bytes = Buffer.from(result.buffer, result.byteOffset, result.byteLength);
+    const temporary = `${this.deps.store.aggregatePath(this.id)}.partial`;
+    writeFileSync(temporary, bytes);
+    this.deps.store.commitFile(temporary, this.deps.store.aggregatePath(this.id));
+    const digest = new Uint8Array(createHash('sha256').update(bytes).digest());
+    this.deps.store.appendEvent(this.id, 'ckks-result', null, digest, this.deps.now());
+    this.status = 'done';
+    this.phaseStartedAt = this.deps.now();
+    this.release();
+    this.deps.logger.info(
+      {
+        event: 'round-done',
+        round: this.id,
+        included: this.included.length,
+        resultSha256: Buffer.from(digest).toString('hex'),
+      },
+      'round done',
+    );
+    this.changed();
+  }
+
+  private abort(reason: string): void {
+    if (this.isSettled()) return;
+    this.deps.store.appendEvent(
+      this.id,
+      'abort',
+      null,
+      new TextEncoder().encode(reason),
+      this.deps.now(),
+    );
+    this.markAborted(reason, this.deps.now());
+    this.changed();
+  }
+
+  /** A settled round keeps its files, not its ciphertexts. */
+  private release(): void {
+    this.aggregate = undefined;
+    this.sum.dispose();
+  }
+
+  private markAborted(reason: string, at: number): void {
+    this.release();
+    this.status = 'aborted';
+    this.abortReason = reason;
+    this.phaseStartedAt = at;
+    clearTimeout(this.deadlineTimer);
+    this.deps.logger.warn({ event: 'round-aborted', round: this.id, reason }, 'round aborted');
+  }
+
+  private replay(event: RoundEvent): void {
+    switch (event.kind) {
+      case 'ckks-upload': {
+        const index = event.sender ?? 0;
+        const bytes = new Uint8Array(readFileSync(this.uploadPath(index)));
+        const size = this.ciphertextBytes;
+        const chunks = Array.from({ length: this.chunks }, (_, k) =>
+          bytes.subarray(k * size, (k + 1) * size),
+        );
+        this.sum.add(chunks);
+        this.uploads.set(index, event.payload ?? new Uint8Array(0));
+        return;
+      }
+      case 'ckks-close':
+        return this.applyClose(event.at);
+      case 'ckks-result':
+        this.status = 'done';
+        this.phaseStartedAt = event.at;
+        this.release();
+        return;
+      case 'abort':
+        return this.markAborted(
+          new TextDecoder().decode(event.payload ?? new Uint8Array(0)),
+          event.at,
+        );
+      default:
+        throw new Error(`event ${event.kind} does not belong to a CKKS round`);
+    }
+  }
+
+  private scheduleDeadline(): void {
+    clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = setTimeout(
+      () => this.close('deadline'),
+      Math.max(0, this.deadlineAt() - this.deps.now()),
+    );
+    this.deadlineTimer.unref();
+  }
+
+  deadlineAt(): number {
+    return this.openedAt + this.params.deadlines!.maskedInputMs;
+  }
+
+  private changed(): void {
+    if (!this.replaying) this.deps.onChange(this);
+  }
+
+  snapshot(): Round {
+    const uploaded = [...this.uploads.keys()].sort((a, b) => a - b);
+    return {
+      roundId: this.id,
+      params: this.params,
+      phase: PHASE_TO_WIRE[this.status],
+      roster: this.roster.map((member) => ({
+        memberId: member.memberId,
+        index: member.index,
+        identityKey: Buffer.from(member.identityKey),
+      })),
+      graphSeed: Buffer.from(this.graphSeed),
+      paramsHash: Buffer.from(this.paramsHash),
+      openedAtMs: this.openedAt,
+      phaseDeadlineMs: this.status === 'collecting' ? this.deadlineAt() : 0,
+      advertised: [],
+      shared: [],
+      masked: uploaded,
+      signed: [],
+      unmasked: [],
+      included: [...this.included],
+      aggregateSha256: Buffer.from(this.aggregateSha256),
+      uploadSha256: this.included.map((index) => Buffer.from(this.uploads.get(index)!)),
+      abortReason: this.abortReason,
+    };
+  }
+
+  stop(): void {
+    clearTimeout(this.deadlineTimer);
+  }
+}
