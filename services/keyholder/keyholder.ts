@@ -262,7 +262,8 @@ export class Keyholder {
         { event: 'decryption-refused', round: header?.roundId, reason: serviceError.details },
         'partial decryption refused',
       );
-      call.destroy(Object.assign(new Error(serviceError.details), serviceError));
+      // grpc-js turns an emitted error into the call's status (destroy would drop it).
+      call.emit('error', Object.assign(new Error(serviceError.details), serviceError));
     };
     call.on('data', (request: PartialDecryptionRequest) => {
       if (failed) return;

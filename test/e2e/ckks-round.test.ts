@@ -1,0 +1,415 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { keySha256 } from '../../crypto/ckks/key-ceremony.ts';
+import { SUM_8192 } from '../../crypto/ckks/parameters.ts';
+import { verifyMerkleProof } from '../../crypto/merkle.ts';
+import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
+import { Ledger } from '../../ledger/ledger.ts';
+import { CkksServiceClient, type EncryptedUploadReceipt } from '../../proto/gen/veilsum/v1/ckks.ts';
+import { Mode, Phase, RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
+import { paramsHash } from '../../proto/round-wire.ts';
+import { startKeyholderProcess } from '../../cli/demo/processes.ts';
+import { tlsChannel } from '../../sdk/grpc-channel.ts';
+import { KeyholderClient, runKeyCeremony } from '../../sdk/keyholder-client.ts';
+import { VeilsumError } from '../../sdk/errors.ts';
+import { VeilsumClient } from '../../sdk/veilsum-client.ts';
+import { writeKeyFile } from '../../services/keyholder/key-file.ts';
+import { CkksEncryptPool } from '../../services/compute/ckks-encrypt-pool.ts';
+import {
+  ADMIN,
+  type Consortium,
+  CoordinatorProcess,
+  createConsortium,
+} from '../support/consortium.ts';
+
+/**
+ * A consortium of 4 banks, 5 keyholder processes (3 of 5 decrypt) and a coordinator process,
+ * all on 127.0.0.1 with mTLS, over one embedded ledger file.
+ */
+const DIM = 5_000; // two ciphertexts, the second one partly filled
+const MODEL = 'fraud-model';
+
+let consortium: Consortium;
+let coordinator: CoordinatorProcess;
+const keyholders = new Map<number, { child: ChildProcess; port: number; logs: string[] }>();
+let keyFile: string;
+let collectiveKey: Uint8Array;
+let ledgerFile: EmbeddedLedgerDatabase;
+let admin: VeilsumClient;
+const clients = new Map<string, VeilsumClient>();
+const update = (member: number, round: number) =>
+  Float32Array.from({ length: DIM }, (_, i) => Math.sin(member * 7919 + round * 104729 + i) * 0.9);
+const sumOf = (members: number[], round: number) =>
+  Float64Array.from({ length: DIM }, (_, i) =>
+    members.reduce((total, m) => total + update(m, round)[i]!, 0),
+  );
+const maxError = (a: Float64Array, b: Float64Array) =>
+  a.reduce((worst, v, i) => Math.max(worst, Math.abs(v - b[i]!)), 0);
+
+function ckksParams(roundNumber: number, deadlineMs: number, minContributors = 3): RoundParams {
+  return {
+    modelId: MODEL,
+    roundNumber,
+    mode: Mode.MODE_CKKS,
+    dimension: DIM,
+    quantization: undefined,
+    threshold: 0,
+    degree: 0,
+    adversary: 0,
+    members: consortium.members,
+    deadlines: {
+      advertiseKeysMs: 0,
+      shareKeysMs: 0,
+      maskedInputMs: deadlineMs,
+      consistencyCheckMs: 0,
+      unmaskingMs: 0,
+    },
+    corruptionRate: 0,
+    dropoutRate: 0,
+    ckks: { parameterSet: '', keySha256: Buffer.alloc(0), minContributors, clipRange: 1 },
+  };
+}
+
+/** A raw upload, so a test can send what the SDK never would. */
+function rawUpload(
+  member: string,
+  header: { roundId: string; ciphertexts: number; keySha256: Uint8Array },
+  ciphertexts: Uint8Array[],
+): Promise<EncryptedUploadReceipt> {
+  const { credentials, channelOptions } = tlsChannel(consortium.profile(member, coordinator.port));
+  const client = new CkksServiceClient(
+    `127.0.0.1:${coordinator.port}`,
+    credentials,
+    channelOptions,
+  );
+  return new Promise<EncryptedUploadReceipt>((resolve, reject) => {
+    const stream = client.uploadEncrypted((error, value) => {
+      client.close();
+      if (error) reject(error);
+      else resolve(value);
+    });
+    stream.write({
+      content: { $case: 'header', value: { ...header, keySha256: Buffer.from(header.keySha256) } },
+    });
+    for (const ct of ciphertexts)
+      stream.write({ content: { $case: 'ciphertext', value: Buffer.from(ct) } });
+    stream.end();
+  });
+}
+
+async function startKeyholder(index: number): Promise<void> {
+  const id = consortium.keyholders[index - 1]!;
+  const logs: string[] = [];
+  const { child, port } = await startKeyholderProcess(
+    {
+      ...consortium.local.keyholderConfig(id),
+      listen: `127.0.0.1:${keyholders.get(index)?.port ?? 0}`,
+    },
+    join(consortium.directory, `${id}.json`),
+    (line) => logs.push(line),
+  );
+  keyholders.set(index, { child, port, logs });
+}
+
+async function stopKeyholder(index: number): Promise<void> {
+  const { child } = keyholders.get(index)!;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+async function runRound(
+  roundNumber: number,
+  uploaders: number[],
+  deadlineMs: number,
+  minContributors = 3,
+) {
+  const round = await admin.openRound(ckksParams(roundNumber, deadlineMs, minContributors));
+  await Promise.all(
+    uploaders.map((m) =>
+      clients
+        .get(consortium.members[m - 1]!)!
+        .participateCkks(round.roundId, update(m, roundNumber), {
+          expectedKeySha256: keySha256(collectiveKey),
+          threads: 1,
+          waitForResult: false,
+        }),
+    ),
+  );
+  return { round, finished: await admin.waitForResult(round.roundId) };
+}
+
+beforeAll(async () => {
+  consortium = await createConsortium(4, 'ckb', { keyholders: 5, ledger: true });
+  for (let index = 1; index <= 5; index++) await startKeyholder(index);
+  const adminProfile = consortium.profile(ADMIN, 0);
+  const outcome = await runKeyCeremony(
+    consortium.keyholders.map((keyholderId, i) => {
+      const address = `127.0.0.1:${keyholders.get(i + 1)!.port}`;
+      return {
+        keyholderId,
+        address,
+        client: KeyholderClient.connect({ ...adminProfile, address }),
+      };
+    }),
+    { ceremonyId: 'ceremony-e2e', parameterSet: SUM_8192.name, threshold: 3 },
+  );
+  collectiveKey = outcome.publicKey;
+  keyFile = join(consortium.directory, 'collective-key.json');
+  writeKeyFile(keyFile, {
+    ceremonyId: outcome.plan.ceremonyId,
+    parameterSet: outcome.plan.parameterSet,
+    threshold: 3,
+    keyholders: outcome.keyholders,
+    publicKey: outcome.publicKey,
+    keySha256: outcome.keySha256,
+  });
+  consortium.config = { ...consortium.config, ckks: { keyFile } };
+  coordinator = await CoordinatorProcess.start(consortium);
+  ledgerFile = new EmbeddedLedgerDatabase(join(consortium.directory, 'ledger.db'));
+  for (const [i, member] of consortium.members.entries()) {
+    await new Ledger(ledgerFile.as(member)).grantConsent(
+      `consent-${member}`,
+      `transactions-${i + 1}`,
+      MODEL,
+      Date.now() + 86_400_000,
+    );
+  }
+  admin = VeilsumClient.connect(consortium.profile(ADMIN, coordinator.port));
+  for (const member of consortium.members)
+    clients.set(member, VeilsumClient.connect(consortium.profile(member, coordinator.port)));
+}, 120_000);
+
+afterAll(async () => {
+  for (const client of clients.values()) client.close();
+  admin?.close();
+  await coordinator?.stop();
+  for (const index of keyholders.keys()) {
+    const { child } = keyholders.get(index)!;
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  }
+  ledgerFile?.close();
+});
+
+describe('a CKKS round across processes: 4 banks, 5 keyholders (3 of 5), one coordinator', () => {
+  it('every keyholder ended the ceremony with the same key, sealed at rest with mode 600', () => {
+    for (let index = 1; index <= 5; index++) {
+      const sealed = join(
+        consortium.directory,
+        `keyholder-keyholder-${index}`,
+        'keys',
+        'ceremony-e2e.sealed',
+      );
+      const bytes = readFileSync(sealed);
+      expect(bytes.subarray(0, 18).toString()).toBe('veilsum-sealed-v1\n');
+      // Sealed: the share's residues are not in the file in the clear (nor base64-encoded JSON).
+      expect(bytes.includes(Buffer.from('"share"'))).toBe(false);
+    }
+  });
+
+  it('bad uploads are refused with INVALID_ARGUMENT and leave the sum unchanged; a dropout is simply not summed', async () => {
+    const round = await admin.openRound(ckksParams(1, 15_000));
+    const pool = await CkksEncryptPool.create(SUM_8192.name, collectiveKey, 1);
+    const good = await pool.encryptAll(update(4, 1));
+    await pool.close();
+    const key = keySha256(collectiveKey);
+    const header = { roundId: round.roundId, ciphertexts: good.length, keySha256: key };
+    const truncatedCt = [good[0]!, good[1]!.subarray(0, 1000)];
+    const tampered = good[1]!.slice();
+    tampered[4]! ^= 1; // parms_id
+    const attempts: [string, Promise<unknown>, RegExp][] = [
+      ['truncated ciphertext', rawUpload('ckb-04', header, truncatedCt), /ciphertext 1: .*bytes/],
+      ['foreign parameters', rawUpload('ckb-04', header, [good[0]!, tampered]), /parms_id/],
+      ['missing ciphertext', rawUpload('ckb-04', header, [good[0]!]), /truncated: 1 of 2/],
+      [
+        'wrong key',
+        rawUpload('ckb-04', { ...header, keySha256: new Uint8Array(32) }, good),
+        /encrypted under key/,
+      ],
+      [
+        'not a ciphertext',
+        rawUpload('ckb-04', header, [new Uint8Array(50), good[1]!]),
+        /truncated|magic/,
+      ],
+    ];
+    for (const [, attempt, message] of attempts) {
+      const error = (await attempt.catch((e: unknown) => e)) as grpc.ServiceError;
+      expect(error.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(error.details).toMatch(message);
+    }
+    // Members 1-3 upload through the SDK; member 4 (after its refused attempts) drops out.
+    await Promise.all(
+      [1, 2, 3].map((m) =>
+        clients.get(consortium.members[m - 1]!)!.participateCkks(round.roundId, update(m, 1), {
+          threads: 1,
+          waitForResult: false,
+        }),
+      ),
+    );
+    const finished = await admin.waitForResult(round.roundId);
+    expect(finished.phase).toBe(Phase.PHASE_DONE);
+    expect(finished.included).toEqual([1, 2, 3]);
+    const result = await admin.getCkksResult(round.roundId);
+    expect(maxError(result, sumOf([1, 2, 3], 1))).toBeLessThan(1e-4);
+
+    // The ledger holds the commitments the keyholders checked, and member 2's inclusion proof verifies.
+    const record = await new Ledger(ledgerFile.as(ADMIN)).getRound(round.roundId);
+    expect(record.status).toBe('closed');
+    expect(record.included).toEqual(['ckb-01', 'ckb-02', 'ckb-03']);
+    expect(record.aggregateHash).toBe(Buffer.from(finished.aggregateSha256).toString('hex'));
+    const proof = await clients.get('ckb-02')!.proveInclusion(round.roundId);
+    expect(Buffer.from(proof.root).toString('hex')).toBe(record.uploadsMerkleRoot);
+    expect(
+      verifyMerkleProof(
+        proof.uploadSha256,
+        proof.path.map((step) => ({ sibling: step.sibling, siblingOnLeft: step.siblingOnLeft })),
+        proof.root,
+      ),
+    ).toBe(true);
+    // Exactly three keyholders decrypted, and each logged it.
+    const decrypted = [...keyholders.values()].filter((k) =>
+      k.logs.some(
+        (line) => line.includes('"event":"partial-decryption"') && line.includes(round.roundId),
+      ),
+    );
+    expect(decrypted).toHaveLength(3);
+  }, 120_000);
+
+  it('keyholders refuse what is not a committed aggregate of enough contributors, and callers who are not coordinators', async () => {
+    const coordinatorIdentity = {
+      address: `127.0.0.1:${keyholders.get(1)!.port}`,
+      caCertificate: consortium.pki.caCertificatePath,
+      certificate: consortium.pki.server.certificatePath,
+      privateKey: consortium.pki.server.privateKeyPath,
+    };
+    const asCoordinator = KeyholderClient.connect(coordinatorIdentity);
+    const asMember = KeyholderClient.connect({
+      ...consortium.profile('ckb-01', 0),
+      address: coordinatorIdentity.address,
+    });
+    const pool = await CkksEncryptPool.create(SUM_8192.name, collectiveKey, 1);
+    const single = await pool.encryptAll(update(1, 9));
+    await pool.close();
+    const ledgerAsCoordinator = new Ledger(ledgerFile.as('veilsum-coordinator'));
+    const refuse = async (
+      client: KeyholderClient,
+      params: RoundParams,
+      roundId: string,
+      seed: Uint8Array,
+    ) => {
+      const error = (await client
+        .partialDecrypt(
+          {
+            roundId,
+            params,
+            graphSeed: Buffer.from(seed),
+            responders: [1, 2, 3],
+            ciphertexts: single.length,
+          },
+          single,
+        )
+        .catch((e: unknown) => e)) as VeilsumError;
+      expect(error).toBeInstanceOf(VeilsumError);
+      return error;
+    };
+    const withKey = (params: RoundParams): RoundParams => ({
+      ...params,
+      ckks: {
+        ...params.ckks!,
+        parameterSet: SUM_8192.name,
+        keySha256: Buffer.from(keySha256(collectiveKey)),
+      },
+    });
+    const seed = new Uint8Array(32).fill(5);
+    const hashOf = (params: RoundParams) =>
+      Buffer.from(paramsHash(RoundParams.encode(params).finish(), seed)).toString('hex');
+    const uploadHash = (bytes: Uint8Array[]) =>
+      createHash('sha256').update(Buffer.concat(bytes)).digest('hex');
+
+    // 1. One member's upload presented as round 1's aggregate: not the committed aggregate.
+    const [round1] = (await admin.listRounds()).filter((r) => r.params!.roundNumber === 1);
+    const notAggregate = await refuse(
+      asCoordinator,
+      round1!.params!,
+      round1!.roundId,
+      round1!.graphSeed,
+    );
+    expect(notAggregate.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(notAggregate.message).toMatch(/not the committed aggregate/);
+
+    // 2. A round still open on the ledger.
+    const openParams = withKey(ckksParams(90, 60_000, 2));
+    await ledgerAsCoordinator.openRound(
+      `${MODEL}/round-90`,
+      MODEL,
+      90,
+      hashOf(openParams),
+      consortium.members,
+    );
+    const stillOpen = await refuse(asCoordinator, openParams, `${MODEL}/round-90`, seed);
+    expect(stillOpen.message).toMatch(/not closed/);
+
+    // 3. A closed round whose committed "aggregate" is one contribution, below its minimum of 2.
+    const loneParams = withKey(ckksParams(91, 60_000, 2));
+    await ledgerAsCoordinator.openRound(
+      `${MODEL}/round-91`,
+      MODEL,
+      91,
+      hashOf(loneParams),
+      consortium.members,
+    );
+    const digest = uploadHash(single);
+    await ledgerAsCoordinator.closeRound(`${MODEL}/round-91`, ['ckb-01'], digest, digest, 3);
+    const tooFew = await refuse(asCoordinator, loneParams, `${MODEL}/round-91`, seed);
+    expect(tooFew.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(tooFew.message).toMatch(/fewer than its minimum of 2/);
+
+    // 4. Parameters that do not hash to what the ledger recorded (a raised minimum is still a lie).
+    const forged = await refuse(
+      asCoordinator,
+      { ...loneParams, ckks: { ...loneParams.ckks!, minContributors: 1 } },
+      `${MODEL}/round-91`,
+      seed,
+    );
+    expect(forged.code).toBe(grpc.status.PERMISSION_DENIED);
+
+    // 5. A member asking directly.
+    const member = await refuse(asMember, loneParams, `${MODEL}/round-91`, seed);
+    expect(member.code).toBe(grpc.status.PERMISSION_DENIED);
+    asCoordinator.close();
+    asMember.close();
+  }, 60_000);
+
+  it('any 3 of 5 decrypt: with keyholder 1 down the coordinator falls back to 2, 3, 4; with 3 down the round aborts', async () => {
+    await stopKeyholder(1);
+    const { finished } = await runRound(2, [1, 2, 3, 4], 20_000);
+    expect(finished.phase).toBe(Phase.PHASE_DONE);
+    expect(
+      maxError(await admin.getCkksResult(finished.roundId), sumOf([1, 2, 3, 4], 2)),
+    ).toBeLessThan(1e-4);
+    const answered = [2, 3, 4, 5].filter((i) =>
+      keyholders
+        .get(i)!
+        .logs.some(
+          (l) => l.includes('"event":"partial-decryption"') && l.includes(finished.roundId),
+        ),
+    );
+    expect(answered).toEqual([2, 3, 4]);
+
+    await stopKeyholder(2);
+    await stopKeyholder(3);
+    const failed = await runRound(3, [1, 2, 3, 4], 20_000);
+    expect(failed.finished.phase).toBe(Phase.PHASE_ABORTED);
+    expect(failed.finished.abortReason).toMatch(/fewer than 3 keyholders answered/);
+  }, 180_000);
+
+  it('a round with fewer uploads than its minimum is aborted before anything is decrypted', async () => {
+    const { finished } = await runRound(4, [1, 2], 3_000, 3);
+    expect(finished.phase).toBe(Phase.PHASE_ABORTED);
+    expect(finished.abortReason).toMatch(/only 2 of the minimum 3/);
+  }, 60_000);
+});
