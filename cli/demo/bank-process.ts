@@ -15,6 +15,7 @@ export type BankInstruction =
   | {
       readonly kind: 'round';
       readonly roundId: string;
+      readonly mode: 'secagg' | 'ckks';
       readonly weights: number[];
       readonly dropBefore: DropoutPhase | null;
     }
@@ -66,11 +67,19 @@ process.on('message', (instruction: BankInstruction) => {
   const global = Float64Array.from(instruction.weights);
   const local = trainLocally(global, data, 20, 0.5);
   const update = Float32Array.from(local, (weight, j) => weight - global[j]!);
-  client
-    .participate(instruction.roundId, update, {
-      ...(instruction.dropBefore ? { dropBefore: instruction.dropBefore } : {}),
-      waitForResult: false,
-    })
+  // A CKKS round has one step, the encrypted upload: a bank that drops at any phase never uploads.
+  const participation =
+    instruction.mode === 'ckks'
+      ? client.participateCkks(instruction.roundId, update, {
+          ...(instruction.dropBefore ? { dropBefore: 'masked-input' as const } : {}),
+          waitForResult: false,
+          threads: 1,
+        })
+      : client.participate(instruction.roundId, update, {
+          ...(instruction.dropBefore ? { dropBefore: instruction.dropBefore } : {}),
+          waitForResult: false,
+        });
+  participation
     .then((result) =>
       process.send!({
         roundId: instruction.roundId,

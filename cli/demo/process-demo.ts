@@ -13,7 +13,9 @@ import { dequantizeSum } from '../../crypto/quantize.ts';
 import { seededRandom } from '../../crypto/random.ts';
 import type { DropoutPhase } from '../../crypto/secagg/simulation.ts';
 import { Adversary, Mode, Phase, type Round } from '../../proto/gen/veilsum/v1/round.ts';
-import { createDevPki } from '../../services/pki/dev-ca.ts';
+import { SUM_8192 } from '../../crypto/ckks/parameters.ts';
+import { createLocalConsortium } from './local-consortium.ts';
+import { killKeyholder, startKeyholders } from './ckks-services.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 import { startCoordinatorProcess } from './processes.ts';
 import type { BankInstruction, BankReport } from './bank-process.ts';
@@ -21,7 +23,7 @@ import { BANKS, FEATURE_NAMES, generateDataset } from './fraud-data.ts';
 import { accuracy, trainLocally } from './logistic-regression.ts';
 import type { DemoOptions, DemoRound } from './run-demo.ts';
 
-const ADMIN = 'veilsum-admin';
+import { ADMIN } from './local-consortium.ts';
 const COORDINATOR_LEDGER_ID = 'veilsum-coordinator';
 const MODEL_ID = 'demo-fraud-model';
 const QUANTIZATION = { clipRange: 8, levelBits: 20, modulusBits: 24 };
@@ -33,6 +35,10 @@ const DROPOUT_PHASES: DropoutPhase[] = [
   'unmasking',
 ];
 const PHASE_DEADLINE_MS = 2_500;
+const KEYHOLDERS = ['keyholder-1', 'keyholder-2', 'keyholder-3', 'keyholder-4', 'keyholder-5'];
+const KEYHOLDER_THRESHOLD = 3;
+/** In CKKS mode one keyholder crashes before this round; the other four carry on. */
+const KEYHOLDER_CRASH_ROUND = 3;
 
 export interface ProcessDemoRound extends DemoRound {
   readonly uploadsMerkleRoot: string | null;
@@ -63,37 +69,34 @@ export async function runProcessDemo(
   audit: (audit: DemoAudit) => void = () => {},
 ): Promise<ProcessDemoRound[]> {
   const directory = mkdtempSync(join(tmpdir(), 'veilsum-demo-'));
+  const ckks = options.mode === 'ckks';
   const children: ChildProcess[] = [];
   const coordinatorLog: string[] = [];
   try {
     const memberIds = BANKS.map((bank) => bank.name.toLowerCase());
     const ledgerPath = join(directory, 'ledger.db');
-    const pki = await createDevPki(join(directory, 'pki'), [...memberIds, ADMIN]);
+    const local = await createLocalConsortium({
+      directory,
+      members: memberIds,
+      keyholders: ckks ? KEYHOLDERS : [],
+      ledgerPath,
+    });
+    const keyholderServices = ckks
+      ? await startKeyholders(local, KEYHOLDER_THRESHOLD, SUM_8192.name)
+      : undefined;
+    for (const keyholder of keyholderServices?.keyholders.values() ?? [])
+      children.push(keyholder.child);
     const { child: coordinator, port } = await startCoordinatorProcess(
       {
-        listen: '127.0.0.1:0',
-        dataDir: join(directory, 'coordinator-data'),
-        tls: {
-          caCertificate: pki.caCertificatePath,
-          certificate: pki.server.certificatePath,
-          privateKey: pki.server.privateKeyPath,
-        },
-        members: memberIds.map((id) => ({ id, certificate: pki.members[id]!.certificatePath })),
-        admins: [ADMIN],
-        logLevel: 'info',
-        maskThreads: 1,
+        ...local.coordinatorConfig,
         ledger: { path: ledgerPath, identity: COORDINATOR_LEDGER_ID },
+        ...(keyholderServices ? { ckks: { keyFile: keyholderServices.keyFile } } : {}),
       },
       join(directory, 'coordinator.json'),
       (line) => coordinatorLog.push(line),
     );
     children.push(coordinator);
-    const profile = (id: string) => ({
-      address: `127.0.0.1:${port}`,
-      caCertificate: pki.caCertificatePath,
-      certificate: pki.members[id]!.certificatePath,
-      privateKey: pki.members[id]!.privateKeyPath,
-    });
+    const profile = (id: string) => local.profile(id, port);
     const profilePath = (id: string) => {
       const path = join(directory, `profile-${id}.json`);
       writeFileSync(path, JSON.stringify(profile(id)));
@@ -162,10 +165,17 @@ export async function runProcessDemo(
         });
         notes.push(`${BANKS[revokingBank]!.name} granted ${consentIds[revokingBank]}`);
       }
+      if (keyholderServices && roundNumber === KEYHOLDER_CRASH_ROUND) {
+        const first = keyholderServices.keyholders.get(1)!;
+        await killKeyholder(first);
+        notes.push(
+          `${first.id} crashed: ${KEYHOLDER_THRESHOLD} of the remaining ${KEYHOLDERS.length - 1} keyholders decrypt`,
+        );
+      }
       const opened = await admin.openRound({
         modelId: MODEL_ID,
         roundNumber,
-        mode: Mode.MODE_SECAGG,
+        mode: ckks ? Mode.MODE_CKKS : Mode.MODE_SECAGG,
         dimension,
         quantization: QUANTIZATION,
         threshold: 3,
@@ -181,7 +191,14 @@ export async function runProcessDemo(
         },
         corruptionRate: 0,
         dropoutRate: 0,
-        ckks: undefined,
+        ckks: ckks
+          ? {
+              parameterSet: SUM_8192.name,
+              keySha256: Buffer.alloc(0),
+              minContributors: 2,
+              clipRange: QUANTIZATION.clipRange,
+            }
+          : undefined,
       });
       const dropouts = new Map<number, DropoutPhase>();
       memberIds.forEach((_, i) => {
@@ -193,6 +210,7 @@ export async function runProcessDemo(
           tell(bank, {
             kind: 'round',
             roundId: opened.roundId,
+            mode: ckks ? 'ckks' : 'secagg',
             weights: [...secure],
             dropBefore: dropouts.get(i + 1) ?? null,
           }),
@@ -209,11 +227,9 @@ export async function runProcessDemo(
       let modelHash: Buffer | null = null;
       if (finished.phase === Phase.PHASE_DONE) {
         const included = finished.included;
-        const sum = dequantizeSum(
-          await admin.getAggregate(opened.roundId),
-          included.length,
-          QUANTIZATION,
-        );
+        const sum = ckks
+          ? await admin.getCkksResult(opened.roundId)
+          : dequantizeSum(await admin.getAggregate(opened.roundId), included.length, QUANTIZATION);
         secure = secure.map((weight, j) => weight + sum[j]! / included.length);
         const plainMean = new Float64Array(dimension);
         for (const index of included) {
@@ -237,7 +253,9 @@ export async function runProcessDemo(
       const entry: ProcessDemoRound = {
         round: roundNumber,
         included: finished.included.map((index) => BANKS[index - 1]!.name),
-        dropouts: [...dropouts].map(([index, phase]) => `${BANKS[index - 1]!.name}@${phase}`),
+        dropouts: [...dropouts].map(([index, phase]) =>
+          ckks ? BANKS[index - 1]!.name : `${BANKS[index - 1]!.name}@${phase}`,
+        ),
         aborted,
         secureAccuracy: accuracy(secure, testSet),
         plaintextAccuracy: accuracy(plaintext, testSet),

@@ -13,6 +13,8 @@ export interface DemoOptions {
   readonly rounds: number;
   readonly seed: number;
   readonly dropoutRate: number;
+  /** secagg (default): masked sums; ckks: encrypted sums decrypted by 3 of 5 keyholders. */
+  readonly mode?: 'secagg' | 'ckks';
 }
 
 export interface DemoRound {

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { keySha256 } from '../../crypto/ckks/key-ceremony.ts';
@@ -12,12 +11,15 @@ import { Ledger } from '../../ledger/ledger.ts';
 import { CkksServiceClient, type EncryptedUploadReceipt } from '../../proto/gen/veilsum/v1/ckks.ts';
 import { Mode, Phase, RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
 import { paramsHash } from '../../proto/round-wire.ts';
-import { startKeyholderProcess } from '../../cli/demo/processes.ts';
+import {
+  killKeyholder,
+  type RunningKeyholder,
+  startKeyholders,
+} from '../../cli/demo/ckks-services.ts';
 import { tlsChannel } from '../../sdk/grpc-channel.ts';
-import { KeyholderClient, runKeyCeremony } from '../../sdk/keyholder-client.ts';
+import { KeyholderClient } from '../../sdk/keyholder-client.ts';
 import { VeilsumError } from '../../sdk/errors.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
-import { writeKeyFile } from '../../services/keyholder/key-file.ts';
 import { CkksEncryptPool } from '../../services/compute/ckks-encrypt-pool.ts';
 import {
   ADMIN,
@@ -35,7 +37,7 @@ const MODEL = 'fraud-model';
 
 let consortium: Consortium;
 let coordinator: CoordinatorProcess;
-const keyholders = new Map<number, { child: ChildProcess; port: number; logs: string[] }>();
+const keyholders = new Map<number, RunningKeyholder>();
 let keyFile: string;
 let collectiveKey: Uint8Array;
 let ledgerFile: EmbeddedLedgerDatabase;
@@ -101,25 +103,8 @@ function rawUpload(
   });
 }
 
-async function startKeyholder(index: number): Promise<void> {
-  const id = consortium.keyholders[index - 1]!;
-  const logs: string[] = [];
-  const { child, port } = await startKeyholderProcess(
-    {
-      ...consortium.local.keyholderConfig(id),
-      listen: `127.0.0.1:${keyholders.get(index)?.port ?? 0}`,
-    },
-    join(consortium.directory, `${id}.json`),
-    (line) => logs.push(line),
-  );
-  keyholders.set(index, { child, port, logs });
-}
-
 async function stopKeyholder(index: number): Promise<void> {
-  const { child } = keyholders.get(index)!;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGKILL');
-  await exited;
+  await killKeyholder(keyholders.get(index)!);
 }
 
 async function runRound(
@@ -145,29 +130,10 @@ async function runRound(
 
 beforeAll(async () => {
   consortium = await createConsortium(4, 'ckb', { keyholders: 5, ledger: true });
-  for (let index = 1; index <= 5; index++) await startKeyholder(index);
-  const adminProfile = consortium.profile(ADMIN, 0);
-  const outcome = await runKeyCeremony(
-    consortium.keyholders.map((keyholderId, i) => {
-      const address = `127.0.0.1:${keyholders.get(i + 1)!.port}`;
-      return {
-        keyholderId,
-        address,
-        client: KeyholderClient.connect({ ...adminProfile, address }),
-      };
-    }),
-    { ceremonyId: 'ceremony-e2e', parameterSet: SUM_8192.name, threshold: 3 },
-  );
-  collectiveKey = outcome.publicKey;
-  keyFile = join(consortium.directory, 'collective-key.json');
-  writeKeyFile(keyFile, {
-    ceremonyId: outcome.plan.ceremonyId,
-    parameterSet: outcome.plan.parameterSet,
-    threshold: 3,
-    keyholders: outcome.keyholders,
-    publicKey: outcome.publicKey,
-    keySha256: outcome.keySha256,
-  });
+  const started = await startKeyholders(consortium.local, 3, SUM_8192.name);
+  for (const [index, keyholder] of started.keyholders) keyholders.set(index, keyholder);
+  collectiveKey = started.key.publicKey;
+  keyFile = started.keyFile;
   consortium.config = { ...consortium.config, ckks: { keyFile } };
   coordinator = await CoordinatorProcess.start(consortium);
   ledgerFile = new EmbeddedLedgerDatabase(join(consortium.directory, 'ledger.db'));
@@ -198,13 +164,11 @@ afterAll(async () => {
 describe('a CKKS round across processes: 4 banks, 5 keyholders (3 of 5), one coordinator', () => {
   it('every keyholder ended the ceremony with the same key, sealed at rest with mode 600', () => {
     for (let index = 1; index <= 5; index++) {
-      const sealed = join(
-        consortium.directory,
-        `keyholder-keyholder-${index}`,
-        'keys',
-        'ceremony-e2e.sealed',
-      );
-      const bytes = readFileSync(sealed);
+      const folder = join(consortium.directory, `keyholder-keyholder-${index}`, 'keys');
+      const files = readdirSync(folder);
+      expect(files).toHaveLength(1);
+      expect(statSync(join(folder, files[0]!)).mode & 0o777).toBe(0o600);
+      const bytes = readFileSync(join(folder, files[0]!));
       expect(bytes.subarray(0, 18).toString()).toBe('veilsum-sealed-v1\n');
       // Sealed: the share's residues are not in the file in the clear (nor base64-encoded JSON).
       expect(bytes.includes(Buffer.from('"share"'))).toBe(false);
