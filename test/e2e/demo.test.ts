@@ -62,4 +62,38 @@ describe('veilsum demo (the README main command: coordinator and bank processes)
     expect(audit.chain.ok).toBe(true);
     expect(audit.contributions.length).toBeGreaterThan(0);
   }, 120_000);
+
+  it('--mode ckks: encrypted FedAvg decrypted by 3 of 5 keyholders matches plaintext FedAvg, through a keyholder crash', () => {
+    const output = execFileSync(
+      process.execPath,
+      ['cli/veilsum.ts', 'demo', '--json', '--mode', 'ckks', '--rounds', '4', '--dropout', '0.3'],
+      { encoding: 'utf8' },
+    );
+    const lines = output
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as DemoRound & { event?: string });
+    const rounds = lines.filter((line) => line.event === undefined);
+    expect(rounds.map((r) => r.round)).toEqual([1, 2, 3, 4]);
+    for (const round of rounds) {
+      if (round.aborted !== null) continue;
+      for (const bank of round.dropouts) expect(round.included).not.toContain(bank);
+      // CKKS error, not quantization: far below the SecAgg quantization step.
+      expect(round.maxWeightDifference).toBeLessThan(1e-4);
+      expect(round.aggregateHash).toMatch(/^[0-9a-f]{64}$/);
+    }
+    expect(rounds[2]!.notes.join('\n')).toMatch(/keyholder-1 crashed/);
+    // Every round in which at least 2 banks uploaded — the minimum — was decrypted, including the
+    // rounds after the crash (3 of the remaining 4 keyholders), and contains exactly those banks.
+    for (const round of rounds) {
+      const refused = round.notes.filter((note) => note.includes(' refused: ')).length;
+      const uploaded = 5 - round.dropouts.length - refused;
+      if (uploaded >= 2) {
+        expect(round.aborted).toBeNull();
+        expect(round.included).toHaveLength(uploaded);
+      } else expect(round.aborted).toMatch(/minimum/);
+    }
+    expect(rounds[3]!.notes.join('\n')).toMatch(/Corvale refused: .*corvale-consent-1/);
+    expect(rounds.at(-1)!.secureAccuracy).toBeGreaterThan(0.85);
+  }, 180_000);
 });
