@@ -16,6 +16,7 @@ import {
   type RunningKeyholder,
   startKeyholders,
 } from '../../cli/demo/ckks-services.ts';
+import { startKeyholderProcess } from '../../cli/demo/processes.ts';
 import { tlsChannel } from '../../sdk/grpc-channel.ts';
 import { KeyholderClient } from '../../sdk/keyholder-client.ts';
 import { VeilsumError } from '../../sdk/errors.ts';
@@ -376,4 +377,41 @@ describe('a CKKS round across processes: 4 banks, 5 keyholders (3 of 5), one coo
     expect(finished.phase).toBe(Phase.PHASE_ABORTED);
     expect(finished.abortReason).toMatch(/only 2 of the minimum 3/);
   }, 60_000);
+
+  it('restarts lose nothing: keyholders come back with their sealed shares, the coordinator with its accepted uploads', async () => {
+    // Keyholders 1-3 (killed above) restart on their old ports and unseal their shares.
+    for (const index of [1, 2, 3]) {
+      const old = keyholders.get(index)!;
+      const logs: string[] = [];
+      const { child, port } = await startKeyholderProcess(
+        { ...consortium.local.keyholderConfig(old.id), listen: `127.0.0.1:${old.port}` },
+        join(consortium.directory, `${old.id}-restarted.json`),
+        (line) => logs.push(line),
+      );
+      keyholders.set(index, { id: old.id, child, port, logs });
+    }
+    const round = await admin.openRound(ckksParams(5, 30_000, 4));
+    const submit = (m: number) =>
+      clients.get(consortium.members[m - 1]!)!.participateCkks(round.roundId, update(m, 5), {
+        threads: 1,
+        waitForResult: false,
+      });
+    await Promise.all([submit(1), submit(2)]);
+    await coordinator.kill();
+    coordinator = await CoordinatorProcess.start(consortium, coordinator.port);
+    await Promise.all([submit(3), submit(4)]);
+    const finished = await admin.waitForResult(round.roundId);
+    expect(finished.phase).toBe(Phase.PHASE_DONE);
+    expect(finished.included).toEqual([1, 2, 3, 4]);
+    expect(maxError(await admin.getCkksResult(round.roundId), sumOf([1, 2, 3, 4], 5))).toBeLessThan(
+      1e-4,
+    );
+    // The restarted keyholders answered with the shares they unsealed.
+    const answered = [1, 2, 3, 4, 5].filter((i) =>
+      keyholders
+        .get(i)!
+        .logs.some((l) => l.includes('"event":"partial-decryption"') && l.includes(round.roundId)),
+    );
+    expect(answered).toEqual([1, 2, 3]);
+  }, 180_000);
 });
