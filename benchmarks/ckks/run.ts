@@ -6,6 +6,9 @@
  * machine; here they share two cores), the coordinator adds each update as it arrives, then
  * t keyholders compute partial decryptions (timed one by one: in a deployment they run in
  * parallel on their own machines) and the coordinator combines them.
+ * With --services the same round runs through the real services instead: a coordinator process,
+ * one process per keyholder (after a real key ceremony), members' SDK clients uploading over
+ * mTLS gRPC at the same time; roundMs is then open → decrypted result available.
  * The last line printed is one JSON object; it is also written to benchmarks/results/.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -22,6 +25,7 @@ import { ciphertextsFor, floodBitsFor, parameterSetNamed } from '../../crypto/ck
 import { lagrangeWeights } from '../../crypto/ckks/threshold-decryption.ts';
 import { seededRandom, systemRandom } from '../../crypto/random.ts';
 import { CkksEncryptPool } from '../../services/compute/ckks-encrypt-pool.ts';
+import { runServicesRound } from './services-round.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -34,6 +38,7 @@ const { values: args } = parseArgs({
     precision: { type: 'string', default: '5e-5' },
     seed: { type: 'string', default: '42' },
     out: { type: 'string' },
+    services: { type: 'boolean', default: false },
   },
 });
 const clients = Number(args.clients);
@@ -103,6 +108,7 @@ const pool = await CkksEncryptPool.create(set.name, publicKey, workers);
 const expected = new Float64Array(dimension);
 const sum = engine.newSum(ciphertextsFor(set, dimension));
 const encryptMs: number[] = [];
+const updates: Float32Array[] = [];
 let addMs = 0;
 let wireBytes = 0;
 const roundStart = performance.now();
@@ -110,6 +116,7 @@ for (let client = 0; client < clients; client++) {
   const bytes = random(4 * dimension);
   const words = new Uint32Array(bytes.buffer, bytes.byteOffset, dimension);
   const update = Float32Array.from(words, (w) => (w / 2 ** 32) * 2 - 1);
+  if (args.services) updates.push(update);
   for (let i = 0; i < dimension; i++) expected[i] = expected[i]! + update[i]!;
   const [wires, ms] = await timeAsync(() => pool.encryptAll(update));
   encryptMs.push(ms);
@@ -141,6 +148,18 @@ let maxAbsError = 0;
 for (let i = 0; i < dimension; i++)
   maxAbsError = Math.max(maxAbsError, Math.abs(decoded[i]! - expected[i]!));
 
+// The same round through the services (coordinator, keyholder processes, gRPC uploads).
+const services = args.services
+  ? await runServicesRound({ clients, updates, keyholders, threshold, set })
+  : undefined;
+let servicesMaxAbsError = 0;
+if (services)
+  for (let i = 0; i < dimension; i++)
+    servicesMaxAbsError = Math.max(
+      servicesMaxAbsError,
+      Math.abs(services.result[i]! - expected[i]!),
+    );
+
 const median = (values: number[]) => [...values].sort((x, y) => x - y)[values.length >> 1]!;
 const clientEncryptParamsPerSec = dimension / (median(encryptMs) / 1000);
 const round = (value: number, digits = 1) => Number(value.toFixed(digits));
@@ -167,16 +186,25 @@ const report = {
   decryptMs: round(median(partialMs) + combineMs),
   roundMs: round(roundMs),
   maxAbsError,
+  ...(services
+    ? {
+        servicesRoundMs: round(services.roundMs),
+        servicesMaxAbsError,
+        coordinatorPeakRssMb: services.coordinatorPeakRssMb,
+      }
+    : {}),
   node: process.version,
 };
 const out =
-  args.out ?? `benchmarks/results/ckks-n${clients}-d${dimension}-${set.name}-t${threshold}.json`;
+  args.out ??
+  `benchmarks/results/ckks-n${clients}-d${dimension}-${set.name}-t${threshold}${services ? '-services' : ''}.json`;
 mkdirSync('benchmarks/results', { recursive: true });
 writeFileSync(out, JSON.stringify(report, null, 2) + '\n');
 console.log(
   `${clients} clients × ${dimension} params (${set.name}, ${threshold}-of-${keyholders}): ` +
     `client ${report.clientEncryptMs} ms (${report.clientThroughputRatio}× raw node-seal), ` +
     `${report.wireBytesPerParam} B/param, decrypt ${report.decryptMs} ms, round ${report.roundMs} ms, ` +
-    `max error ${maxAbsError.toExponential(2)}`,
+    `max error ${maxAbsError.toExponential(2)}` +
+    (services ? `; through the services: round ${report.servicesRoundMs} ms` : ''),
 );
 console.log(JSON.stringify(report));

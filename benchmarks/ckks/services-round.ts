@@ -1,0 +1,106 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { killKeyholder, startKeyholders } from '../../cli/demo/ckks-services.ts';
+import { ADMIN, createLocalConsortium } from '../../cli/demo/local-consortium.ts';
+import { startCoordinatorProcess } from '../../cli/demo/processes.ts';
+import type { CkksParameterSet } from '../../crypto/ckks/parameters.ts';
+import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
+import { Ledger } from '../../ledger/ledger.ts';
+import { Mode, Phase } from '../../proto/gen/veilsum/v1/round.ts';
+import { VeilsumClient } from '../../sdk/veilsum-client.ts';
+
+/**
+ * One CKKS round through the real services on 127.0.0.1: coordinator process, keyholder
+ * processes after a key ceremony, `clients` SDK clients uploading at once. Returns the wall time
+ * from OpenRound to the decrypted result being available, and the result.
+ */
+export async function runServicesRound(options: {
+  clients: number;
+  updates: readonly Float32Array[];
+  keyholders: number;
+  threshold: number;
+  set: CkksParameterSet;
+}): Promise<{ roundMs: number; result: Float64Array; coordinatorPeakRssMb: number }> {
+  const directory = mkdtempSync(join(tmpdir(), 'veilsum-bench-ckks-'));
+  const members = Array.from({ length: options.clients }, (_, i) => `member-${i + 1}`);
+  const ledgerPath = join(directory, 'ledger.db');
+  const local = await createLocalConsortium({
+    directory,
+    members,
+    keyholders: Array.from({ length: options.keyholders }, (_, i) => `keyholder-${i + 1}`),
+    ledgerPath,
+  });
+  const { keyholders, keyFile } = await startKeyholders(local, options.threshold, options.set.name);
+  const { child, port } = await startCoordinatorProcess(
+    { ...local.coordinatorConfig, ckks: { keyFile } },
+    join(directory, 'coordinator.json'),
+    () => {},
+  );
+  const ledgerFile = new EmbeddedLedgerDatabase(ledgerPath);
+  const admin = VeilsumClient.connect(local.profile(ADMIN, port));
+  const clients = members.map((id) => VeilsumClient.connect(local.profile(id, port)));
+  try {
+    for (const id of members) {
+      await new Ledger(ledgerFile.as(id)).grantConsent(
+        `consent-${id}`,
+        `data-${id}`,
+        'bench-model',
+        Date.now() + 86_400_000,
+      );
+    }
+    const started = performance.now();
+    const round = await admin.openRound({
+      modelId: 'bench-model',
+      roundNumber: 1,
+      mode: Mode.MODE_CKKS,
+      dimension: options.updates[0]!.length,
+      quantization: undefined,
+      threshold: 0,
+      degree: 0,
+      adversary: 0,
+      members,
+      deadlines: {
+        advertiseKeysMs: 0,
+        shareKeysMs: 0,
+        maskedInputMs: 10 * 60_000,
+        consistencyCheckMs: 0,
+        unmaskingMs: 0,
+      },
+      corruptionRate: 0,
+      dropoutRate: 0,
+      ckks: {
+        parameterSet: options.set.name,
+        keySha256: Buffer.alloc(0),
+        minContributors: Math.min(2, members.length),
+        clipRange: 1,
+      },
+    });
+    await Promise.all(
+      clients.map((client, i) =>
+        client.participateCkks(round.roundId, options.updates[i]!, {
+          threads: 1,
+          waitForResult: false,
+        }),
+      ),
+    );
+    const finished = await admin.waitForResult(round.roundId);
+    if (finished.phase !== Phase.PHASE_DONE)
+      throw new Error(`the round did not finish: ${finished.abortReason}`);
+    const result = await admin.getCkksResult(round.roundId);
+    const roundMs = performance.now() - started;
+    return { roundMs, result, coordinatorPeakRssMb: peakRssMb(child.pid!) };
+  } finally {
+    admin.close();
+    for (const client of clients) client.close();
+    ledgerFile.close();
+    child.kill('SIGTERM');
+    for (const keyholder of keyholders.values()) await killKeyholder(keyholder);
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
+function peakRssMb(pid: number): number {
+  const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Math.round(Number(match[1]) / 1024) : 0;
+}
