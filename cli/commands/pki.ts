@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { Command } from '@commander-js/extra-typings';
@@ -22,6 +23,10 @@ export function pkiCommand(): Command {
       'coordinator address written into the configs',
       '127.0.0.1:7443',
     )
+    .option(
+      '--keyholders <ids>',
+      'comma-separated CKKS keyholder ids: a server certificate, config and sealing passphrase each',
+    )
     .option('--json', 'print the created files as JSON')
     .action(async (options) => {
       const members = options.members
@@ -29,7 +34,11 @@ export function pkiCommand(): Command {
         .map((id) => id.trim())
         .filter(Boolean);
       const directory = resolve(options.dir);
-      const created = await createDevPki(directory, [...members, ADMIN_ID]);
+      const keyholders = (options.keyholders ?? '')
+        .split(',')
+        .map((id) => id.trim())
+        .filter(Boolean);
+      const created = await createDevPki(directory, [...members, ADMIN_ID], keyholders);
       const relative = (path: string) => basename(path);
       const coordinatorConfig = {
         listen: options.listen,
@@ -69,16 +78,52 @@ export function pkiCommand(): Command {
         );
         profiles[id] = path;
       }
+      const keyholderConfigs: Record<string, string> = {};
+      keyholders.forEach((id, i) => {
+        const passphraseFile = `passphrase-${id}`;
+        writeFileSync(
+          join(directory, passphraseFile),
+          randomBytes(24).toString('base64url') + '\n',
+          {
+            mode: 0o600,
+          },
+        );
+        const path = join(directory, `keyholder-${id}.json`);
+        writeFileSync(
+          path,
+          JSON.stringify(
+            {
+              listen: `127.0.0.1:${7601 + i}`,
+              dataDir: `keyholder-${id}-data`,
+              tls: {
+                caCertificate: relative(created.caCertificatePath),
+                certificate: relative(created.keyholders[id]!.certificatePath),
+                privateKey: relative(created.keyholders[id]!.privateKeyPath),
+              },
+              passphraseFile,
+              admins: [ADMIN_ID],
+              coordinators: ['veilsum-coordinator'],
+              ledger: { path: 'ledger.db' },
+            },
+            null,
+            2,
+          ) + '\n',
+        );
+        keyholderConfigs[id] = path;
+      });
       const summary = {
         directory,
         coordinatorConfig: join(directory, 'coordinator.json'),
         profiles,
+        keyholderConfigs,
       };
       if (options.json) console.log(JSON.stringify(summary));
       else {
         console.log(`development PKI in ${directory}`);
         console.log(`  coordinator config: ${summary.coordinatorConfig}`);
         for (const [id, path] of Object.entries(profiles)) console.log(`  profile ${id}: ${path}`);
+        for (const [id, path] of Object.entries(keyholderConfigs))
+          console.log(`  keyholder ${id}: ${path}`);
         console.log(
           'These keys are for development only. A bank brings its own CA: see README, "Bring your own PKI".',
         );

@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import {
   Adversary,
@@ -42,6 +43,17 @@ export function roundSummary(round: Round) {
     modelId: round.params?.modelId,
     roundNumber: round.params?.roundNumber,
     dimension: round.params?.dimension,
+    mode: round.params?.mode === Mode.MODE_CKKS ? 'ckks' : 'secagg',
+    ...(round.params?.ckks
+      ? {
+          ckks: {
+            parameterSet: round.params.ckks.parameterSet,
+            keySha256: Buffer.from(round.params.ckks.keySha256).toString('hex'),
+            minContributors: round.params.ckks.minContributors,
+            clipRange: round.params.ckks.clipRange,
+          },
+        }
+      : {}),
     members: round.roster.map((member) => member.memberId),
     degree: round.params?.degree,
     threshold: round.params?.threshold,
@@ -69,13 +81,21 @@ function printRound(round: Round, json: boolean | undefined): void {
     return;
   }
   console.log(`${summary.roundId}  ${summary.phase}`);
-  console.log(
-    `  members ${summary.members.length}, dimension ${summary.dimension}, degree ${summary.degree}, threshold ${summary.threshold}`,
-  );
   const c = summary.counts;
-  console.log(
-    `  advertised ${c.advertised}, shared ${c.shared}, masked ${c.masked}, signed ${c.signed}, unmasked ${c.unmasked}`,
-  );
+  if (summary.ckks) {
+    console.log(
+      `  CKKS ${summary.ckks.parameterSet}, key ${summary.ckks.keySha256.slice(0, 16)}…, members ${summary.members.length}, ` +
+        `dimension ${summary.dimension}, clip ${summary.ckks.clipRange}, at least ${summary.ckks.minContributors} contributions`,
+    );
+    console.log(`  encrypted uploads ${c.masked}`);
+  } else {
+    console.log(
+      `  members ${summary.members.length}, dimension ${summary.dimension}, degree ${summary.degree}, threshold ${summary.threshold}`,
+    );
+    console.log(
+      `  advertised ${c.advertised}, shared ${c.shared}, masked ${c.masked}, signed ${c.signed}, unmasked ${c.unmasked}`,
+    );
+  }
   if (summary.phaseDeadline) console.log(`  phase deadline ${summary.phaseDeadline}`);
   if (summary.aggregateSha256)
     console.log(
@@ -175,6 +195,43 @@ export function roundCommand(): Command {
               : undefined,
         });
         printRound(opened, options.json);
+      } finally {
+        client.close();
+      }
+    });
+  round
+    .command('result')
+    .description(
+      "Write a finished round's aggregate: the decrypted sum (CKKS, little-endian float64) or the sum modulo 2^b (SecAgg, little-endian uint32)",
+    )
+    .argument('<round-id>')
+    .requiredOption('--profile <path>', 'connection profile')
+    .requiredOption('--out <path>', 'file to write (.f64 or .u32)')
+    .option('--json', 'print JSON')
+    .action(async (roundId, options) => {
+      const client = VeilsumClient.connect(loadProfile(options.profile));
+      try {
+        const round = await client.getRound(roundId);
+        const values =
+          round.params?.mode === Mode.MODE_CKKS
+            ? await client.getCkksResult(roundId)
+            : await client.getAggregate(roundId);
+        writeFileSync(
+          options.out,
+          new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
+        );
+        const summary = {
+          roundId,
+          out: options.out,
+          values: values.length,
+          format: values instanceof Float64Array ? 'float64-le' : 'uint32-le',
+          contributions: round.included.length,
+        };
+        if (options.json) console.log(JSON.stringify(summary));
+        else
+          console.log(
+            `${summary.values} values (${summary.format}, sum of ${summary.contributions} contributions) written to ${options.out}`,
+          );
       } finally {
         client.close();
       }

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -220,6 +221,19 @@ describe('a CKKS round across processes: 4 banks, 5 keyholders (3 of 5), one coo
     expect(finished.included).toEqual([1, 2, 3]);
     const result = await admin.getCkksResult(round.roundId);
     expect(maxError(result, sumOf([1, 2, 3], 1))).toBeLessThan(1e-4);
+    // The CLI writes the same decrypted sum.
+    const out = join(consortium.directory, 'round-1.f64');
+    execFileSync(process.execPath, [
+      'cli/veilsum.ts',
+      'round',
+      'result',
+      round.roundId,
+      '--profile',
+      consortium.profilePath(ADMIN, coordinator.port),
+      '--out',
+      out,
+    ]);
+    expect(new Float64Array(new Uint8Array(readFileSync(out)).buffer)).toEqual(result);
 
     // The ledger holds the commitments the keyholders checked, and member 2's inclusion proof verifies.
     const record = await new Ledger(ledgerFile.as(ADMIN)).getRound(round.roundId);
