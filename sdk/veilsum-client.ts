@@ -23,7 +23,7 @@ import {
   type KeysBroadcast,
   type SharesDelivery,
   type UnmaskingRequest,
-  type UploadReceipt,
+  type UploadChunk,
 } from '../proto/gen/veilsum/v1/secagg.ts';
 import {
   advertiseKeysToWire,
@@ -39,7 +39,7 @@ import { DEFAULT_RETRY, type RetryPolicy, withRetry } from './retry.ts';
 import { deadline, tlsChannel, type TlsIdentity, unary } from './grpc-channel.ts';
 import {
   CkksServiceClient,
-  type EncryptedUploadReceipt,
+  type EncryptedUploadChunk,
   type EncryptionKey,
 } from '../proto/gen/veilsum/v1/ckks.ts';
 import { CkksEncryptPool } from '../services/compute/ckks-encrypt-pool.ts';
@@ -365,32 +365,53 @@ export class VeilsumClient {
     key: Uint8Array,
     progress: (p: Progress) => void,
   ): Promise<Uint8Array> {
+    const header: EncryptedUploadChunk = {
+      content: {
+        $case: 'header',
+        value: { roundId, ciphertexts: ciphertexts.length, keySha256: Buffer.from(key) },
+      },
+    };
+    const body = ciphertexts.map((ciphertext): EncryptedUploadChunk => ({
+      content: { $case: 'ciphertext', value: Buffer.from(ciphertext) },
+    }));
+    return this.streamUpload(
+      'UploadEncrypted',
+      (done) => this.ckks.uploadEncrypted(new grpc.Metadata(), deadline(AWAIT_DEADLINE_MS), done),
+      header,
+      body.map((message, i) => ({ message, bytes: ciphertexts[i]! })),
+      progress,
+    );
+  }
+
+  /**
+   * Streams one upload (header, then data messages with backpressure) and checks the receipt's
+   * SHA-256 against the bytes sent. Retried as a whole on transient failures; a retry answered
+   * ALREADY_EXISTS means an earlier attempt was stored, which is success.
+   */
+  private streamUpload<Chunk>(
+    step: string,
+    open: (
+      done: (error: grpc.ServiceError | null, value?: { sha256: Uint8Array }) => void,
+    ) => grpc.ClientWritableStream<Chunk>,
+    header: Chunk,
+    body: readonly { message: Chunk; bytes: Uint8Array }[],
+    progress: (p: Progress) => void,
+  ): Promise<Uint8Array> {
     const hash = createHash('sha256');
-    for (const ciphertext of ciphertexts) hash.update(ciphertext);
+    for (const { bytes } of body) hash.update(bytes);
     const localSha256 = new Uint8Array(hash.digest());
-    const totalBytes = ciphertexts.reduce((total, c) => total + c.length, 0);
-    return withRetry('UploadEncrypted', this.retry, async (attemptNumber) => {
+    const totalBytes = body.reduce((total, { bytes }) => total + bytes.length, 0);
+    return withRetry(step, this.retry, async (attemptNumber) => {
       try {
-        const receipt = await new Promise<EncryptedUploadReceipt>((resolve, reject) => {
-          const stream = this.ckks.uploadEncrypted(
-            new grpc.Metadata(),
-            deadline(AWAIT_DEADLINE_MS),
-            (error, value) => (error ? reject(error) : resolve(value)),
-          );
+        const receipt = await new Promise<{ sha256: Uint8Array }>((resolve, reject) => {
+          const stream = open((error, value) => (error ? reject(error) : resolve(value!)));
           const send = async () => {
-            stream.write({
-              content: {
-                $case: 'header',
-                value: { roundId, ciphertexts: ciphertexts.length, keySha256: Buffer.from(key) },
-              },
-            });
+            stream.write(header);
             let sent = 0;
-            for (const ciphertext of ciphertexts) {
-              if (
-                !stream.write({ content: { $case: 'ciphertext', value: Buffer.from(ciphertext) } })
-              )
+            for (const { message, bytes } of body) {
+              if (!stream.write(message))
                 await new Promise<void>((drained) => stream.once('drain', drained));
-              sent += ciphertext.length;
+              sent += bytes.length;
               progress({ step: 'masked-input', bytesSent: sent, totalBytes });
             }
             stream.end();
@@ -399,7 +420,7 @@ export class VeilsumClient {
         });
         if (!Buffer.from(receipt.sha256).equals(Buffer.from(localSha256))) {
           throw new VeilsumError(
-            'UploadEncrypted',
+            step,
             status.DATA_LOSS,
             'the coordinator hashed different bytes than were sent',
           );
@@ -561,47 +582,18 @@ export class VeilsumClient {
     progress: (p: Progress) => void,
   ): Promise<Uint8Array> {
     const bytes = Buffer.from(masked.buffer, masked.byteOffset, masked.byteLength);
-    const localSha256 = new Uint8Array(createHash('sha256').update(bytes).digest());
-    return withRetry('UploadMaskedInput', this.retry, async (attemptNumber) => {
-      try {
-        const receipt = await new Promise<UploadReceipt>((resolve, reject) => {
-          const stream = this.secagg.uploadMaskedInput(
-            new grpc.Metadata(),
-            deadline(AWAIT_DEADLINE_MS),
-            (error, value) => (error ? reject(error) : resolve(value)),
-          );
-          const send = async () => {
-            stream.write({
-              content: { $case: 'header', value: { roundId, words: masked.length } },
-            });
-            for (let offset = 0; offset < bytes.length; offset += CHUNK_WORDS * 4) {
-              const data = bytes.subarray(offset, Math.min(bytes.length, offset + CHUNK_WORDS * 4));
-              if (!stream.write({ content: { $case: 'data', value: data } })) {
-                await new Promise<void>((drained) => stream.once('drain', drained));
-              }
-              progress({
-                step: 'masked-input',
-                bytesSent: offset + data.length,
-                totalBytes: bytes.length,
-              });
-            }
-            stream.end();
-          };
-          send().catch(reject);
-        });
-        if (!Buffer.from(receipt.sha256).equals(Buffer.from(localSha256))) {
-          throw new VeilsumError(
-            'UploadMaskedInput',
-            status.DATA_LOSS,
-            'the coordinator hashed different bytes than were sent',
-          );
-        }
-        return localSha256;
-      } catch (error) {
-        if (attemptNumber > 1 && isServiceError(error) && error.code === status.ALREADY_EXISTS)
-          return localSha256;
-        throw error;
-      }
-    });
+    const body: { message: UploadChunk; bytes: Uint8Array }[] = [];
+    for (let offset = 0; offset < bytes.length; offset += CHUNK_WORDS * 4) {
+      const data = bytes.subarray(offset, Math.min(bytes.length, offset + CHUNK_WORDS * 4));
+      body.push({ message: { content: { $case: 'data', value: data } }, bytes: data });
+    }
+    return this.streamUpload<UploadChunk>(
+      'UploadMaskedInput',
+      (done) =>
+        this.secagg.uploadMaskedInput(new grpc.Metadata(), deadline(AWAIT_DEADLINE_MS), done),
+      { content: { $case: 'header', value: { roundId, words: masked.length } } },
+      body,
+      progress,
+    );
   }
 }

@@ -1,6 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, openSync, readFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { createReadStream, readFileSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
@@ -15,6 +14,7 @@ import {
   SecAggServiceService,
   type SecAggServiceServer,
   type UploadChunk,
+  type UploadReceipt,
 } from '../../proto/gen/veilsum/v1/secagg.ts';
 import {
   keysBroadcastToWire,
@@ -56,6 +56,7 @@ import {
 import { KeyholderClient } from '../../sdk/keyholder-client.ts';
 import { type CollectiveKeyFile, readKeyFile } from '../keyholder/key-file.ts';
 import { PersistenceError, RoundStore } from './round-store.ts';
+import { receiveUploadStream } from './upload-stream.ts';
 
 const MAX_CHUNK_BYTES = 1 << 20;
 const AGGREGATE_CHUNK_BYTES = 1 << 20;
@@ -417,110 +418,80 @@ export class Coordinator {
    * Anything else is answered INVALID_ARGUMENT and leaves nothing behind.
    */
   private receiveUpload(
-    call: grpc.ServerReadableStream<UploadChunk, unknown>,
-    callback: grpc.sendUnaryData<{ roundId: string; words: number; sha256: Buffer }>,
+    call: grpc.ServerReadableStream<UploadChunk, UploadReceipt>,
+    callback: grpc.sendUnaryData<UploadReceipt>,
   ): void {
     let runtime: RoundRuntime | undefined;
     let index = 0;
-    let file: number | undefined;
-    let temporaryPath = '';
     let received = 0;
-    let settled = false;
-    const hash = createHash('sha256');
-    const cleanUp = () => {
-      if (file !== undefined) closeSync(file);
-      file = undefined;
-      if (temporaryPath) RoundRuntime.discard(temporaryPath);
-    };
-    const reject = (error: unknown) => {
-      if (settled) return;
-      settled = true;
-      cleanUp();
-      this.fail('UploadMaskedInput', error, (e) => callback(e));
-    };
-    call.on('data', (chunk: UploadChunk) => {
-      if (settled) return;
-      try {
-        const content = chunk.content;
-        if (content?.$case === 'header') {
+    receiveUploadStream(
+      call,
+      {
+        header: (chunk) => {
+          if (chunk.content?.$case !== 'header') return undefined;
           if (runtime !== undefined)
             throw invalidArgument('the upload stream carries a second header');
-          ({ runtime, index } = this.secAggParticipant(call, content.value.roundId));
-          runtime.checkUploadAllowed(index, content.value.words);
-          temporaryPath = join(
-            this.store.roundDirectory(runtime.id),
-            `upload-${index}.${randomBytes(6).toString('hex')}.partial`,
-          );
-          file = openSync(temporaryPath, 'wx', 0o600);
-          return;
-        }
-        if (runtime === undefined || file === undefined)
-          throw invalidArgument('the upload stream must start with a header');
-        if (content?.$case !== 'data') throw invalidArgument('an upload chunk must carry data');
-        const data = content.value;
-        if (data.length > MAX_CHUNK_BYTES) {
-          throw invalidArgument(`chunk of ${data.length} bytes exceeds the 1 MiB chunk limit`);
-        }
-        if (received + data.length > runtime.dimension * 4) {
-          throw invalidArgument(
-            `upload is longer than the round length of ${runtime.dimension} words (${runtime.dimension * 4} bytes)`,
-          );
-        }
-        writeSync(file, data);
-        hash.update(data);
-        received += data.length;
-      } catch (error) {
-        reject(error);
-      }
-    });
-    call.on('end', () => {
-      if (settled) return;
-      try {
-        if (runtime === undefined || file === undefined)
-          throw invalidArgument('empty upload stream: send a header and the data');
-        if (received !== runtime.dimension * 4) {
-          throw invalidArgument(
-            `upload is truncated: ${received} of ${runtime.dimension * 4} bytes arrived; nothing was stored`,
-          );
-        }
-        closeSync(file);
-        file = undefined;
-        const digest = new Uint8Array(hash.digest());
-        runtime.acceptUpload(index, temporaryPath, digest);
-        temporaryPath = '';
-        settled = true;
-        this.metrics.uploadBytes.inc(received);
-        this.metrics.requests.inc({ method: 'UploadMaskedInput', code: 'OK' });
-        this.logger.info(
-          {
-            event: 'upload-accepted',
-            round: runtime.id,
-            member: index,
-            bytes: received,
-            sha256: Buffer.from(digest).toString('hex'),
-          },
-          'upload accepted',
-        );
-        callback(null, {
-          roundId: runtime.id,
-          words: runtime.dimension,
-          sha256: Buffer.from(digest),
-        });
-      } catch (error) {
-        reject(error);
-      }
-    });
-    call.on('cancelled', () => {
-      settled = true;
-      cleanUp();
-    });
-    call.on('error', () => {
-      settled = true;
-      cleanUp();
-    });
+          ({ runtime, index } = this.secAggParticipant(call, chunk.content.value.roundId));
+          runtime.checkUploadAllowed(index, chunk.content.value.words);
+          return this.store.roundDirectory(runtime.id);
+        },
+        data: (chunk) => {
+          if (chunk.content?.$case !== 'data')
+            throw invalidArgument('an upload chunk must carry data');
+          const data = chunk.content.value;
+          if (data.length > MAX_CHUNK_BYTES)
+            throw invalidArgument(`chunk of ${data.length} bytes exceeds the 1 MiB chunk limit`);
+          if (received + data.length > runtime!.dimension * 4) {
+            throw invalidArgument(
+              `upload is longer than the round length of ${runtime!.dimension} words (${runtime!.dimension * 4} bytes)`,
+            );
+          }
+          received += data.length;
+          return data;
+        },
+        finish: (temporaryPath, digest, bytes) => {
+          const round = runtime!;
+          if (bytes !== round.dimension * 4) {
+            throw invalidArgument(
+              `upload is truncated: ${bytes} of ${round.dimension * 4} bytes arrived; nothing was stored`,
+            );
+          }
+          round.acceptUpload(index, temporaryPath, digest);
+          this.uploadAccepted('UploadMaskedInput', round.id, index, bytes, digest);
+          return Promise.resolve({
+            roundId: round.id,
+            words: round.dimension,
+            sha256: Buffer.from(digest),
+          });
+        },
+      },
+      (error, reply) => {
+        if (error) this.fail('UploadMaskedInput', error, (e) => callback(e));
+        else callback(null, reply);
+      },
+    );
   }
 
-  // ── plumbing ─────────────────────────────────────────────────────────────────────────────
+  private uploadAccepted(
+    method: string,
+    roundId: string,
+    member: number,
+    bytes: number,
+    digest: Uint8Array,
+  ): void {
+    this.metrics.uploadBytes.inc(bytes);
+    this.metrics.requests.inc({ method, code: 'OK' });
+    this.logger.info(
+      {
+        event: 'upload-accepted',
+        round: roundId,
+        member,
+        bytes,
+        sha256: Buffer.from(digest).toString('hex'),
+      },
+      'upload accepted',
+    );
+  }
 
   private unary<Request, Response>(
     method: string,
@@ -786,103 +757,56 @@ export class Coordinator {
     let round: CkksRound | undefined;
     let index = 0;
     let expected = 0;
-    let file: number | undefined;
-    let temporaryPath = '';
     const ciphertexts: Uint8Array[] = [];
-    let settled = false;
-    const hash = createHash('sha256');
-    const cleanUp = () => {
-      if (file !== undefined) closeSync(file);
-      file = undefined;
-      if (temporaryPath) RoundRuntime.discard(temporaryPath);
-      ciphertexts.length = 0;
-    };
-    const reject = (error: unknown) => {
-      if (settled) return;
-      settled = true;
-      cleanUp();
-      this.fail('UploadEncrypted', error, (e) => callback(e));
-    };
-    call.on('data', (chunk: EncryptedUploadChunk) => {
-      if (settled) return;
-      try {
-        const content = chunk.content;
-        if (content?.$case === 'header') {
+    receiveUploadStream(
+      call,
+      {
+        header: (chunk) => {
+          if (chunk.content?.$case !== 'header') return undefined;
           if (round !== undefined)
             throw invalidArgument('the upload stream carries a second header');
-          ({ round, index } = this.ckksParticipant(call, content.value.roundId));
-          round.checkUploadAllowed(index, content.value.ciphertexts, content.value.keySha256);
-          expected = content.value.ciphertexts;
-          temporaryPath = join(
-            this.store.roundDirectory(round.id),
-            `upload-${index}.${randomBytes(6).toString('hex')}.partial`,
+          ({ round, index } = this.ckksParticipant(call, chunk.content.value.roundId));
+          round.checkUploadAllowed(
+            index,
+            chunk.content.value.ciphertexts,
+            chunk.content.value.keySha256,
           );
-          file = openSync(temporaryPath, 'wx', 0o600);
-          return;
-        }
-        if (round === undefined || file === undefined)
-          throw invalidArgument('the upload stream must start with a header');
-        if (content?.$case !== 'ciphertext') throw invalidArgument('expected a ciphertext');
-        if (ciphertexts.length >= expected)
-          throw invalidArgument(`more than the announced ${expected} ciphertexts`);
-        try {
-          this.ckks!.engine.check(content.value);
-        } catch (error) {
-          throw invalidArgument(`ciphertext ${ciphertexts.length}: ${(error as Error).message}`);
-        }
-        writeSync(file, content.value);
-        hash.update(content.value);
-        ciphertexts.push(content.value);
-      } catch (error) {
-        reject(error);
-      }
-    });
-    call.on('end', () => void finish());
-    const finish = async () => {
-      if (settled) return;
-      try {
-        if (round === undefined || file === undefined)
-          throw invalidArgument('empty upload stream: send a header and the ciphertexts');
-        // Consent is checked again when the update arrives: it may have been revoked meanwhile.
-        await this.ledger?.requireConsent(round.id, round.roster[index - 1]!.memberId);
-        if (ciphertexts.length !== expected) {
-          throw invalidArgument(
-            `upload is truncated: ${ciphertexts.length} of ${expected} ciphertexts arrived; nothing was stored`,
-          );
-        }
-        closeSync(file);
-        file = undefined;
-        const digest = new Uint8Array(hash.digest());
-        round.acceptUpload(index, ciphertexts, temporaryPath, digest);
-        temporaryPath = '';
-        settled = true;
-        const bytes = ciphertexts.reduce((total, c) => total + c.length, 0);
+          expected = chunk.content.value.ciphertexts;
+          return this.store.roundDirectory(round.id);
+        },
+        data: (chunk) => {
+          if (chunk.content?.$case !== 'ciphertext') throw invalidArgument('expected a ciphertext');
+          if (ciphertexts.length >= expected)
+            throw invalidArgument(`more than the announced ${expected} ciphertexts`);
+          try {
+            this.ckks!.engine.check(chunk.content.value);
+          } catch (error) {
+            throw invalidArgument(`ciphertext ${ciphertexts.length}: ${(error as Error).message}`);
+          }
+          ciphertexts.push(chunk.content.value);
+          return chunk.content.value;
+        },
+        finish: async (temporaryPath, digest, bytes) => {
+          const target = round!;
+          if (ciphertexts.length !== expected) {
+            throw invalidArgument(
+              `upload is truncated: ${ciphertexts.length} of ${expected} ciphertexts arrived; nothing was stored`,
+            );
+          }
+          // Consent is checked again when the update arrives: it may have been revoked meanwhile.
+          await this.ledger?.requireConsent(target.id, target.roster[index - 1]!.memberId);
+          target.acceptUpload(index, ciphertexts, temporaryPath, digest);
+          ciphertexts.length = 0;
+          this.uploadAccepted('UploadEncrypted', target.id, index, bytes, digest);
+          return { roundId: target.id, ciphertexts: expected, sha256: Buffer.from(digest) };
+        },
+      },
+      (error, reply) => {
         ciphertexts.length = 0;
-        this.metrics.uploadBytes.inc(bytes);
-        this.metrics.requests.inc({ method: 'UploadEncrypted', code: 'OK' });
-        this.logger.info(
-          {
-            event: 'upload-accepted',
-            round: round.id,
-            member: index,
-            bytes,
-            sha256: Buffer.from(digest).toString('hex'),
-          },
-          'encrypted upload accepted',
-        );
-        callback(null, { roundId: round.id, ciphertexts: expected, sha256: Buffer.from(digest) });
-      } catch (error) {
-        reject(error);
-      }
-    };
-    call.on('cancelled', () => {
-      settled = true;
-      cleanUp();
-    });
-    call.on('error', () => {
-      settled = true;
-      cleanUp();
-    });
+        if (error) this.fail('UploadEncrypted', error, (e) => callback(e));
+        else callback(null, reply);
+      },
+    );
   }
 
   /** One RoundClosed transaction per finished round; failures are logged and retried at restart. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { openSync, readSync, closeSync, rmSync, writeFileSync } from 'node:fs';
+import { openSync, readSync, closeSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { nativeCurve25519 } from '../../crypto/curve25519-native.ts';
 import { createRoundContext, type RoundContext } from '../../crypto/secagg/config.ts';
@@ -513,11 +513,6 @@ export class RoundRuntime {
       ),
       abortReason: this.abortReason,
     };
-  }
-
-  /** Removes a rejected or abandoned temporary upload. */
-  static discard(path: string): void {
-    rmSync(path, { force: true });
   }
 
   stop(): void {
