@@ -221,28 +221,23 @@ export class VeilsumClient {
     );
   }
 
-  async getAggregate(roundId: string): Promise<Uint32Array> {
-    return withRetry('GetAggregate', this.retry, async () => {
-      const round = await this.getRound(roundId);
-      const out = new Uint32Array(round.params!.dimension);
-      const bytes = new Uint8Array(out.buffer);
-      const stream = this.admin.getAggregate(
-        { roundId },
-        new grpc.Metadata(),
-        deadline(AWAIT_DEADLINE_MS),
-      );
-      for await (const chunk of stream as AsyncIterable<{ offsetWords: number; data: Buffer }>) {
-        bytes.set(chunk.data, chunk.offsetWords * 4);
-      }
-      return out;
-    });
+  /** The aggregate of a finished SecAgg round: the sum modulo 2^modulus_bits of the included updates. */
+  getAggregate(roundId: string): Promise<Uint32Array> {
+    return this.readAggregate(roundId, (d) => new Uint32Array(d));
   }
 
   /** The decrypted sum of a finished CKKS round (float64, one value per parameter). */
-  async getCkksResult(roundId: string): Promise<Float64Array> {
+  getCkksResult(roundId: string): Promise<Float64Array> {
+    return this.readAggregate(roundId, (d) => new Float64Array(d));
+  }
+
+  private readAggregate<T extends Uint32Array | Float64Array>(
+    roundId: string,
+    allocate: (dimension: number) => T,
+  ): Promise<T> {
     return withRetry('GetAggregate', this.retry, async () => {
       const round = await this.getRound(roundId);
-      const out = new Float64Array(round.params!.dimension);
+      const out = allocate(round.params!.dimension);
       const bytes = new Uint8Array(out.buffer);
       const stream = this.admin.getAggregate(
         { roundId },

@@ -15,12 +15,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { CkksEngine } from '../../crypto/ckks/engine.ts';
-import {
-  ceremonyReferencePolynomial,
-  collectivePublicShare,
-  combineDealtShares,
-  dealKeyShare,
-} from '../../crypto/ckks/key-ceremony.ts';
+import { ceremonyInOneProcess } from '../../crypto/ckks/key-ceremony.ts';
 import { ciphertextsFor, floodBitsFor, parameterSetNamed } from '../../crypto/ckks/parameters.ts';
 import { lagrangeWeights } from '../../crypto/ckks/threshold-decryption.ts';
 import { seededRandom, systemRandom } from '../../crypto/random.ts';
@@ -61,24 +56,12 @@ const timeAsync = async <T>(work: () => Promise<T>): Promise<[T, number]> => {
 
 const engine = await CkksEngine.create(set);
 const indices = Array.from({ length: keyholders }, (_, i) => i + 1);
-
-// Key ceremony (each keyholder's part timed; they run in parallel in a deployment).
-const a = ceremonyReferencePolynomial(engine.keyRns, random(32));
-const [dealings, dealMs] = time(() =>
-  indices.map(() => dealKeyShare(a, engine.keyRns, engine.dataRns, threshold, indices, random)),
-);
-const shares = indices.map((_, k) =>
-  combineDealtShares(
-    engine.dataRns,
-    dealings.map((dealing) => dealing.dealt[k]!),
-  ),
-);
-const publicKey = engine.publicKeyBytes(
-  collectivePublicShare(
-    engine.keyRns,
-    dealings.map((dealing) => dealing.publicShare),
-  ),
-  a,
+// Key ceremony (in a deployment each keyholder deals in parallel, in its own process).
+const { publicKey, shares, dealMsPerKeyholder } = ceremonyInOneProcess(
+  engine,
+  keyholders,
+  threshold,
+  random,
 );
 
 // Raw node-seal, one thread: encode + encrypt + save (uncompressed) with the same parameters.
@@ -179,7 +162,7 @@ const report = {
   rawSealParamsPerSec: Math.round(rawSealParamsPerSec),
   clientThroughputRatio: round(clientEncryptParamsPerSec / rawSealParamsPerSec, 2),
   addParamsPerSec: Math.round((clients * dimension) / ((addMs + resultMs) / 1000)),
-  keyDealMsPerKeyholder: round(dealMs / keyholders),
+  keyDealMsPerKeyholder: round(dealMsPerKeyholder),
   partialDecryptMs: round(median(partialMs)),
   combineMs: round(combineMs),
   // Keyholders answer in parallel: one partial, then the combination.

@@ -1,4 +1,5 @@
 import { Command } from '@commander-js/extra-typings';
+import { runService } from './run-service.ts';
 import { loadCoordinatorConfig } from '../../services/coordinator/config.ts';
 import { Coordinator } from '../../services/coordinator/coordinator.ts';
 
@@ -11,17 +12,7 @@ export function coordinatorCommand(): Command {
     )
     .requiredOption('--config <path>', 'coordinator config (JSON)')
     .action(async (options) => {
-      const service = new Coordinator(loadCoordinatorConfig(options.config));
-      await service.start();
-      const stop = (signal: string) => {
-        service.logger.info({ event: 'stopping', signal }, 'stopping');
-        service
-          .stop()
-          .then(() => process.exit(0))
-          .catch(() => process.exit(1));
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+      await runService(new Coordinator(loadCoordinatorConfig(options.config)));
     });
   return coordinator;
 }

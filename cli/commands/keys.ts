@@ -1,4 +1,5 @@
 import { Command } from '@commander-js/extra-typings';
+import { runService } from './run-service.ts';
 import { loadProfile } from '../../sdk/profile.ts';
 import { KeyholderClient, runKeyCeremony } from '../../sdk/keyholder-client.ts';
 import { loadKeyholderConfig } from '../../services/keyholder/config.ts';
@@ -19,17 +20,7 @@ export function keyholderCommand(): Command {
     .description('Start a keyholder from its config; its key shares stay sealed at rest')
     .requiredOption('--config <path>', 'keyholder config (JSON)')
     .action(async (options) => {
-      const service = new Keyholder(loadKeyholderConfig(options.config));
-      await service.start();
-      const stop = (signal: string) => {
-        service.logger.info({ event: 'stopping', signal }, 'stopping');
-        service
-          .stop()
-          .then(() => process.exit(0))
-          .catch(() => process.exit(1));
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+      await runService(new Keyholder(loadKeyholderConfig(options.config)));
     });
   return keyholder;
 }

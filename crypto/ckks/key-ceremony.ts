@@ -65,6 +65,44 @@ export function collectivePublicShare(
   return aggregatePublicShares(publicShares, keyRns);
 }
 
+/**
+ * Every keyholder's steps of the ceremony run in one place, for benchmarks and tests (the
+ * services run the same steps across processes): the collective public key, each keyholder's
+ * share, and the time the slowest step (one keyholder's dealing) took.
+ */
+export function ceremonyInOneProcess(
+  engine: {
+    readonly keyRns: RnsContext;
+    readonly dataRns: RnsContext;
+    publicKeyBytes(collective: BigUint64Array, a: BigUint64Array): Uint8Array;
+  },
+  keyholders: number,
+  threshold: number,
+  random: RandomSource,
+): { publicKey: Uint8Array; shares: BigUint64Array[]; dealMsPerKeyholder: number } {
+  const indices = Array.from({ length: keyholders }, (_, i) => i + 1);
+  const a = ceremonyReferencePolynomial(engine.keyRns, random(32));
+  const started = performance.now();
+  const dealings = indices.map(() =>
+    dealKeyShare(a, engine.keyRns, engine.dataRns, threshold, indices, random),
+  );
+  const dealMsPerKeyholder = (performance.now() - started) / keyholders;
+  const shares = indices.map((_, k) =>
+    combineDealtShares(
+      engine.dataRns,
+      dealings.map((dealing) => dealing.dealt[k]!),
+    ),
+  );
+  const publicKey = engine.publicKeyBytes(
+    collectivePublicShare(
+      engine.keyRns,
+      dealings.map((dealing) => dealing.publicShare),
+    ),
+    a,
+  );
+  return { publicKey, shares, dealMsPerKeyholder };
+}
+
 /** The name of a collective public key (SEAL bytes) everywhere: rounds, ledger, key files. */
 export function keySha256(publicKey: Uint8Array): Uint8Array {
   return hashFields('veilsum/v1/ckks-public-key', publicKey);

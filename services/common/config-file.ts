@@ -28,3 +28,15 @@ export function loadJsonConfig<Schema extends z.ZodType>(
   const base = dirname(resolve(path));
   return { config: parsed.data, at: (file: string) => resolve(base, file) };
 }
+
+/** The TLS section every service config has, with its paths resolved. */
+export function resolveTls(
+  tls: { caCertificate: string; certificate: string; privateKey: string },
+  at: (file: string) => string,
+) {
+  return {
+    caCertificate: at(tls.caCertificate),
+    certificate: at(tls.certificate),
+    privateKey: at(tls.privateKey),
+  };
+}

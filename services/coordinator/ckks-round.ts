@@ -12,7 +12,7 @@ import {
   failedPrecondition,
   invalidArgument,
 } from '../common/grpc-errors.ts';
-import type { RosterMember } from './round-runtime.ts';
+import { parseRoster, type RosterMember } from './round-runtime.ts';
 import {
   PersistenceError,
   type RoundEvent,
@@ -83,12 +83,7 @@ export class CkksRound {
     this.openedAt = row.openedAt;
     this.phaseStartedAt = row.openedAt;
     this.paramsHash = paramsHash(row.params, row.graphSeed);
-    this.roster = (
-      JSON.parse(row.roster) as { memberId: string; index: number; identityKey: string }[]
-    ).map((member) => ({
-      ...member,
-      identityKey: new Uint8Array(Buffer.from(member.identityKey, 'hex')),
-    }));
+    this.roster = parseRoster(row.roster);
     this.deps = deps;
     this.chunks = ciphertextsFor(
       parameterSetNamed(this.params.ckks!.parameterSet),

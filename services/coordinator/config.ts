@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { loadJsonConfig } from '../common/config-file.ts';
+import { loadJsonConfig, resolveTls } from '../common/config-file.ts';
 
 /**
  * The coordinator's one configuration file (JSON). Relative paths are resolved against the
@@ -47,11 +47,7 @@ export function loadCoordinatorConfig(path: string): CoordinatorConfig {
   return {
     ...config,
     dataDir: at(config.dataDir),
-    tls: {
-      caCertificate: at(config.tls.caCertificate),
-      certificate: at(config.tls.certificate),
-      privateKey: at(config.tls.privateKey),
-    },
+    tls: resolveTls(config.tls, at),
     members: config.members.map((member) => ({ ...member, certificate: at(member.certificate) })),
     ...(config.ledger ? { ledger: { ...config.ledger, path: at(config.ledger.path) } } : {}),
     ...(config.ckks ? { ckks: { keyFile: at(config.ckks.keyFile) } } : {}),

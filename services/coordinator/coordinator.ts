@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream, readFileSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
@@ -33,6 +33,7 @@ import {
   toServiceError,
 } from '../common/grpc-errors.ts';
 import { type AuthenticatedCall, callerOrganisation } from '../common/caller.ts';
+import { bindMtls } from '../common/mtls-server.ts';
 import type { CoordinatorConfig } from './config.ts';
 import { loadMemberDirectory, type Member } from './member-directory.ts';
 import { CoordinatorMetrics } from './metrics.ts';
@@ -146,21 +147,7 @@ export class Coordinator {
     this.server.addService(SecAggServiceService, this.secAggService());
     this.server.addService(CkksServiceService, this.ckksService());
     this.health.addToServer(this.server);
-    const credentials = grpc.ServerCredentials.createSsl(
-      readFileSync(this.config.tls.caCertificate),
-      [
-        {
-          cert_chain: readFileSync(this.config.tls.certificate),
-          private_key: readFileSync(this.config.tls.privateKey),
-        },
-      ],
-      true,
-    );
-    this.boundPort = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(this.config.listen, credentials, (error, port) =>
-        error ? reject(error) : resolve(port),
-      ),
-    );
+    this.boundPort = await bindMtls(this.server, this.config.listen, this.config.tls);
     if (this.config.metricsListen)
       this.metricsServer = await this.metrics.serve(this.config.metricsListen);
     this.health.setStatus('', 'SERVING');

@@ -38,6 +38,16 @@ export interface RosterMember {
 
 export type RoundStatus = SecAggPhase | 'done' | 'aborted';
 
+/** The roster as stored with a round row (identity keys as hex). */
+export function parseRoster(json: string): RosterMember[] {
+  return (JSON.parse(json) as { memberId: string; index: number; identityKey: string }[]).map(
+    (member) => ({
+      ...member,
+      identityKey: new Uint8Array(Buffer.from(member.identityKey, 'hex')),
+    }),
+  );
+}
+
 /** Expands the unmasking jobs; a worker pool in production, inline in tests. */
 export type MaskCombiner = (jobs: readonly MaskJob[], dimension: number) => Promise<Uint32Array>;
 
@@ -106,12 +116,7 @@ export class RoundRuntime {
     this.graphSeed = row.graphSeed;
     this.openedAt = row.openedAt;
     this.phaseStartedAt = row.openedAt;
-    this.roster = (
-      JSON.parse(row.roster) as { memberId: string; index: number; identityKey: string }[]
-    ).map((member) => ({
-      ...member,
-      identityKey: new Uint8Array(Buffer.from(member.identityKey, 'hex')),
-    }));
+    this.roster = parseRoster(row.roster);
     this.paramsHash = paramsHash(row.params, row.graphSeed);
     const resolved: ResolvedParams = {
       params: this.params,

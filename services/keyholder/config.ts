@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { loadJsonConfig } from '../common/config-file.ts';
+import { loadJsonConfig, resolveTls } from '../common/config-file.ts';
 
 /**
  * A keyholder's configuration file (JSON); relative paths are resolved against its folder.
@@ -35,11 +35,7 @@ export function loadKeyholderConfig(path: string): KeyholderConfig {
   return {
     ...config,
     dataDir: at(config.dataDir),
-    tls: {
-      caCertificate: at(config.tls.caCertificate),
-      certificate: at(config.tls.certificate),
-      privateKey: at(config.tls.privateKey),
-    },
+    tls: resolveTls(config.tls, at),
     ...(config.passphraseFile ? { passphraseFile: at(config.passphraseFile) } : {}),
     ledger: { path: at(config.ledger.path) },
   };

@@ -23,6 +23,7 @@ import {
 import { Mode, RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
 import { paramsHash } from '../../proto/round-wire.ts';
 import { type AuthenticatedCall, callerOrganisation } from '../common/caller.ts';
+import { bindMtls } from '../common/mtls-server.ts';
 import {
   failedPrecondition,
   invalidArgument,
@@ -142,21 +143,7 @@ export class Keyholder {
     this.ledger = new Ledger(this.ledgerDatabase.as(this.keyholderId));
     this.server.addService(KeyholderServiceService, this.service());
     this.health.addToServer(this.server);
-    const credentials = grpc.ServerCredentials.createSsl(
-      readFileSync(this.config.tls.caCertificate),
-      [
-        {
-          cert_chain: readFileSync(this.config.tls.certificate),
-          private_key: readFileSync(this.config.tls.privateKey),
-        },
-      ],
-      true,
-    );
-    this.boundPort = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(this.config.listen, credentials, (error, port) =>
-        error ? reject(error) : resolve(port),
-      ),
-    );
+    this.boundPort = await bindMtls(this.server, this.config.listen, this.config.tls);
     this.health.setStatus('', 'SERVING');
     this.logger.info(
       { event: 'started', port: this.boundPort, keys: [...this.keys.keys()] },
