@@ -388,7 +388,7 @@ export class Keyholder {
     const fd = openSync(path, 'r');
     fsyncSync(fd);
     closeSync(fd);
-    this.logger.info({ event: 'partial-decryption', ...entry }, 'partial decryption served');
+    this.logger.info({ event: 'partial-decryption', ...entry }, 'partial decryption granted');
   }
 
   private require(call: AuthenticatedCall, allowed: readonly string[], action: string): void {
