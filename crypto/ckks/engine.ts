@@ -159,11 +159,6 @@ export class CkksEngine {
     return out;
   }
 
-  /** Checks a wire ciphertext against the parameter set (throws InvalidCiphertextError). */
-  check(wire: Uint8Array): void {
-    unpackCiphertext(wire, this.expectations);
-  }
-
   /** A running sum of ciphertext vectors with one SEAL ciphertext per chunk (O(chunks) memory). */
   newSum(chunks: number): CiphertextSum {
     assertInteger(chunks, 'chunks', 1, 1 << 24);
@@ -401,6 +396,51 @@ function addResidues(
   });
 }
 
+/** One update on its way into a CiphertextSum (see `CiphertextSum.begin`). */
+export class PendingUpdate {
+  private readonly engine: CkksEngine;
+  private readonly expected: number;
+  private readonly apply: (loaded: SealCiphertextObject[]) => void;
+  private loaded: SealCiphertextObject[] = [];
+
+  constructor(
+    engine: CkksEngine,
+    expected: number,
+    apply: (loaded: SealCiphertextObject[]) => void,
+  ) {
+    this.engine = engine;
+    this.expected = expected;
+    this.apply = apply;
+  }
+
+  get size(): number {
+    return this.loaded.length;
+  }
+
+  /** Checks and loads the next ciphertext (throws InvalidCiphertextError). */
+  push(wire: Uint8Array): void {
+    if (this.loaded.length >= this.expected)
+      throw new InvalidCiphertextError(`more than the ${this.expected} ciphertexts of an update`);
+    this.loaded.push(this.engine.load(wire));
+  }
+
+  commit(): void {
+    if (this.loaded.length !== this.expected) {
+      throw new InvalidCiphertextError(
+        `update has ${this.loaded.length} ciphertexts; the round expects ${this.expected}`,
+      );
+    }
+    const loaded = this.loaded;
+    this.loaded = [];
+    this.apply(loaded);
+  }
+
+  discard(): void {
+    for (const ct of this.loaded) ct.delete();
+    this.loaded = [];
+  }
+}
+
 /** Sum of ciphertext vectors; an addition either takes every chunk of an update or none. */
 export class CiphertextSum {
   private readonly engine: CkksEngine;
@@ -416,27 +456,33 @@ export class CiphertextSum {
     return this.contributions;
   }
 
-  /** Adds one update (all its chunks); throws InvalidCiphertextError and changes nothing if any is bad. */
+  /**
+   * Starts one update: its ciphertexts are checked and loaded as they arrive (`push`), and join
+   * the sum only on `commit`, all together; `discard` drops them. A bad chunk never touches the sum.
+   */
+  begin(): PendingUpdate {
+    return new PendingUpdate(this.engine, this.sums.length, (loaded) => {
+      loaded.forEach((ct, k) => {
+        const sum = this.sums[k];
+        if (sum) {
+          this.engine.addInto(sum, ct);
+          ct.delete();
+        } else this.sums[k] = ct;
+      });
+      this.contributions++;
+    });
+  }
+
+  /** Adds one whole update; throws InvalidCiphertextError and changes nothing if any chunk is bad. */
   add(update: readonly Uint8Array[]): void {
-    if (update.length !== this.sums.length)
-      throw new InvalidCiphertextError(
-        `update has ${update.length} ciphertexts; the round expects ${this.sums.length}`,
-      );
-    const loaded: SealCiphertextObject[] = [];
+    const pending = this.begin();
     try {
-      for (const wire of update) loaded.push(this.engine.load(wire));
+      for (const wire of update) pending.push(wire);
+      pending.commit();
     } catch (error) {
-      for (const ct of loaded) ct.delete();
+      pending.discard();
       throw error;
     }
-    loaded.forEach((ct, k) => {
-      const sum = this.sums[k];
-      if (sum) {
-        this.engine.addInto(sum, ct);
-        ct.delete();
-      } else this.sums[k] = ct;
-    });
-    this.contributions++;
   }
 
   /** The sum's chunks on the wire. */

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { wireLength } from '../../crypto/ckks/ciphertext-wire.ts';
-import type { CiphertextSum, CkksEngine } from '../../crypto/ckks/engine.ts';
+import type { CiphertextSum, CkksEngine, PendingUpdate } from '../../crypto/ckks/engine.ts';
 import { ciphertextsFor, parameterSetNamed } from '../../crypto/ckks/parameters.ts';
 import { Phase, RoundParams, type Round } from '../../proto/gen/veilsum/v1/round.ts';
 import { paramsHash } from '../../proto/round-wire.ts';
@@ -158,18 +158,23 @@ export class CkksRound {
     }
   }
 
+  /** Where an upload's ciphertexts go, checked and loaded one by one as they arrive. */
+  beginUpload(): PendingUpdate {
+    return this.sum.begin();
+  }
+
   /**
-   * A complete upload whose ciphertexts were each checked on arrival (and written to
-   * `temporaryPath`): added to the sum — all chunks or none — then made durable and logged.
+   * A complete upload, its ciphertexts checked and loaded (`pending`) and its bytes staged in
+   * `temporaryPath`: added to the sum — all chunks or none — then made durable and logged.
    */
   acceptUpload(
     index: number,
-    ciphertexts: Uint8Array[],
+    pending: PendingUpdate,
     temporaryPath: string,
     sha256: Uint8Array,
   ): void {
-    this.checkUploadAllowed(index, ciphertexts.length, this.deps.keySha256);
-    this.sum.add(ciphertexts);
+    this.checkUploadAllowed(index, pending.size, this.deps.keySha256);
+    pending.commit();
     // From here the upload is in the running sum: if it cannot be made durable too, the
     // coordinator exits rather than serve a sum a restart would not reproduce.
     try {

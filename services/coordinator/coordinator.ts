@@ -45,7 +45,7 @@ import {
 } from './round-params.ts';
 import { inlineCombiner, RoundRuntime, type RoundStatus } from './round-runtime.ts';
 import { CkksRound } from './ckks-round.ts';
-import { CkksEngine } from '../../crypto/ckks/engine.ts';
+import { CkksEngine, type PendingUpdate } from '../../crypto/ckks/engine.ts';
 import { parameterSetNamed } from '../../crypto/ckks/parameters.ts';
 import { Mode } from '../../proto/gen/veilsum/v1/round.ts';
 import {
@@ -744,7 +744,7 @@ export class Coordinator {
     let round: CkksRound | undefined;
     let index = 0;
     let expected = 0;
-    const ciphertexts: Uint8Array[] = [];
+    let pending: PendingUpdate | undefined;
     receiveUploadStream(
       call,
       {
@@ -759,37 +759,35 @@ export class Coordinator {
             chunk.content.value.keySha256,
           );
           expected = chunk.content.value.ciphertexts;
+          pending = round.beginUpload();
           return this.store.roundDirectory(round.id);
         },
         data: (chunk) => {
           if (chunk.content?.$case !== 'ciphertext') throw invalidArgument('expected a ciphertext');
-          if (ciphertexts.length >= expected)
-            throw invalidArgument(`more than the announced ${expected} ciphertexts`);
+          const position = pending!.size;
           try {
-            this.ckks!.engine.check(chunk.content.value);
+            pending!.push(chunk.content.value);
           } catch (error) {
-            throw invalidArgument(`ciphertext ${ciphertexts.length}: ${(error as Error).message}`);
+            throw invalidArgument(`ciphertext ${position}: ${(error as Error).message}`);
           }
-          ciphertexts.push(chunk.content.value);
           return chunk.content.value;
         },
         finish: async (temporaryPath, digest, bytes) => {
           const target = round!;
-          if (ciphertexts.length !== expected) {
+          if (pending!.size !== expected) {
             throw invalidArgument(
-              `upload is truncated: ${ciphertexts.length} of ${expected} ciphertexts arrived; nothing was stored`,
+              `upload is truncated: ${pending!.size} of ${expected} ciphertexts arrived; nothing was stored`,
             );
           }
           // Consent is checked again when the update arrives: it may have been revoked meanwhile.
           await this.ledger?.requireConsent(target.id, target.roster[index - 1]!.memberId);
-          target.acceptUpload(index, ciphertexts, temporaryPath, digest);
-          ciphertexts.length = 0;
+          target.acceptUpload(index, pending!, temporaryPath, digest);
           this.uploadAccepted('UploadEncrypted', target.id, index, bytes, digest);
           return { roundId: target.id, ciphertexts: expected, sha256: Buffer.from(digest) };
         },
       },
       (error, reply) => {
-        ciphertexts.length = 0;
+        pending?.discard();
         if (error) this.fail('UploadEncrypted', error, (e) => callback(e));
         else callback(null, reply);
       },

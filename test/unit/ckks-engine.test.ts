@@ -121,7 +121,7 @@ describe('ciphertext wire format', () => {
       ),
     );
     const foreign = other.encryptChunks(otherKey, updates[0]!, 0, 1)[0]!;
-    expect(() => engine.check(foreign)).toThrow(/parms_id/);
+    expect(() => engine.load(foreign)).toThrow(/parms_id/);
   });
 
   it('a bad chunk anywhere in an update leaves the running sum unchanged', () => {
