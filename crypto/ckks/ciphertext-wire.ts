@@ -73,19 +73,39 @@ export function packCiphertext(seal: Uint8Array, moduli: readonly bigint[]): Uin
   out[52] = seal[3]!;
   out[53] = seal[4]!;
   const residues = size * primes * degree;
-  const writer = new BitWriter(out, WIRE_HEADER_BYTES + 4 * residues);
+  // SEAL's residues as aligned u32 pairs (low, high): one copy, then plain indexed access.
+  const words = new Uint32Array(seal.slice(SEAL_DATA_OFFSET).buffer);
+  const lows = new Uint32Array(residues);
+  for (let r = 0; r < residues; r++) lows[r] = words[2 * r]!;
+  out.set(new Uint8Array(lows.buffer), WIRE_HEADER_BYTES);
+  // Every block (one prime of one polynomial) packs N·width bits, a whole number of bytes since N
+  // is a power of two ≥ 8: blocks start byte-aligned and are packed independently.
+  let highOffset = WIRE_HEADER_BYTES + 4 * residues;
   for (let p = 0; p < size; p++) {
     for (let j = 0; j < primes; j++) {
       const highBits = bitWidth(moduli[j]!) - 32;
       const block = (p * primes + j) * degree;
-      for (let c = 0; c < degree; c++) {
-        const at = SEAL_DATA_OFFSET + 8 * (block + c);
-        outView.setUint32(WIRE_HEADER_BYTES + 4 * (block + c), view.getUint32(at, true), true);
-        writer.write(view.getUint32(at + 4, true), highBits);
+      if (highBits === 28) {
+        // The default 60-bit primes: two 28-bit high parts fill exactly 7 bytes.
+        for (let c = 0, o = highOffset; c < degree; c += 2, o += 7) {
+          const a = words[2 * (block + c) + 1]!;
+          const b = words[2 * (block + c + 1) + 1]!;
+          out[o] = a & 0xff;
+          out[o + 1] = (a >>> 8) & 0xff;
+          out[o + 2] = (a >>> 16) & 0xff;
+          out[o + 3] = ((a >>> 24) & 0x0f) | ((b & 0x0f) << 4);
+          out[o + 4] = (b >>> 4) & 0xff;
+          out[o + 5] = (b >>> 12) & 0xff;
+          out[o + 6] = (b >>> 20) & 0xff;
+        }
+      } else {
+        const writer = new BitWriter(out, highOffset);
+        for (let c = 0; c < degree; c++) writer.write(words[2 * (block + c) + 1]!, highBits);
+        writer.flush();
       }
+      highOffset += (degree * highBits) / 8;
     }
   }
-  writer.flush();
   return out;
 }
 
@@ -135,7 +155,11 @@ export function unpackCiphertext(wire: Uint8Array, expected: CiphertextExpectati
   );
   outView.setBigUint64(SEAL_CT_FIXED + SEAL_HEADER_BYTES, BigInt(residues), true);
 
-  const reader = new BitReader(wire, WIRE_HEADER_BYTES + 4 * residues);
+  const lows = new Uint32Array(
+    wire.slice(WIRE_HEADER_BYTES, WIRE_HEADER_BYTES + 4 * residues).buffer,
+  );
+  const words = new Uint32Array(2 * residues);
+  let highOffset = WIRE_HEADER_BYTES + 4 * residues;
   for (let p = 0; p < 2; p++) {
     for (let j = 0; j < primes; j++) {
       const q = expected.moduli[j]!;
@@ -143,17 +167,34 @@ export function unpackCiphertext(wire: Uint8Array, expected: CiphertextExpectati
       const qHigh = Number(q >> 32n);
       const qLow = Number(q & 0xffffffffn);
       const block = (p * primes + j) * degree;
+      const reader = new BitReader(wire, highOffset);
+      const fast = highBits === 28;
       for (let c = 0; c < degree; c++) {
-        const low = view.getUint32(WIRE_HEADER_BYTES + 4 * (block + c), true);
-        const high = reader.read(highBits);
+        const low = lows[block + c]!;
+        let high: number;
+        if (fast) {
+          // Two 28-bit high parts per 7 bytes (see packCiphertext).
+          const o = highOffset + 7 * (c >> 1);
+          high =
+            (c & 1) === 0
+              ? wire[o]! |
+                (wire[o + 1]! << 8) |
+                (wire[o + 2]! << 16) |
+                ((wire[o + 3]! & 0x0f) << 24)
+              : (wire[o + 3]! >>> 4) |
+                (wire[o + 4]! << 4) |
+                (wire[o + 5]! << 12) |
+                (wire[o + 6]! << 20);
+        } else high = reader.read(highBits);
         if (high > qHigh || (high === qHigh && low >= qLow))
           fail(`residue ${c} of polynomial ${p}, prime ${j} is not reduced modulo its prime`);
-        const at = SEAL_DATA_OFFSET + 8 * (block + c);
-        outView.setUint32(at, low, true);
-        outView.setUint32(at + 4, high, true);
+        words[2 * (block + c)] = low;
+        words[2 * (block + c) + 1] = high;
       }
+      highOffset += (degree * highBits) / 8;
     }
   }
+  out.set(new Uint8Array(words.buffer), SEAL_DATA_OFFSET);
   return out;
 }
 

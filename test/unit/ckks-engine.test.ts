@@ -122,6 +122,10 @@ describe('ciphertext wire format', () => {
     );
     const foreign = other.encryptChunks(otherKey, updates[0]!, 0, 1)[0]!;
     expect(() => engine.load(foreign)).toThrow(/parms_id/);
+    // Its own parameters (54-bit primes, 22-bit high parts: the generic bit packer) round-trip.
+    expect(
+      packCiphertext(unpackCiphertext(foreign, other.expectations), other.dataRns.moduli),
+    ).toEqual(foreign);
   });
 
   it('a bad chunk anywhere in an update leaves the running sum unchanged', () => {
