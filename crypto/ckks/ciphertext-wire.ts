@@ -74,7 +74,9 @@ export function packCiphertext(seal: Uint8Array, moduli: readonly bigint[]): Uin
   out[53] = seal[4]!;
   const residues = size * primes * degree;
   // SEAL's residues as aligned u32 pairs (low, high): one copy, then plain indexed access.
-  const words = new Uint32Array(seal.slice(SEAL_DATA_OFFSET).buffer);
+  // new Uint8Array(view) copies into fresh, aligned memory (Buffer#slice would not copy: gRPC
+  // hands over Buffers inside shared pools, at any offset).
+  const words = new Uint32Array(new Uint8Array(seal.subarray(SEAL_DATA_OFFSET)).buffer);
   const lows = new Uint32Array(residues);
   for (let r = 0; r < residues; r++) lows[r] = words[2 * r]!;
   out.set(new Uint8Array(lows.buffer), WIRE_HEADER_BYTES);
@@ -156,7 +158,7 @@ export function unpackCiphertext(wire: Uint8Array, expected: CiphertextExpectati
   outView.setBigUint64(SEAL_CT_FIXED + SEAL_HEADER_BYTES, BigInt(residues), true);
 
   const lows = new Uint32Array(
-    wire.slice(WIRE_HEADER_BYTES, WIRE_HEADER_BYTES + 4 * residues).buffer,
+    new Uint8Array(wire.subarray(WIRE_HEADER_BYTES, WIRE_HEADER_BYTES + 4 * residues)).buffer,
   );
   const words = new Uint32Array(2 * residues);
   let highOffset = WIRE_HEADER_BYTES + 4 * residues;

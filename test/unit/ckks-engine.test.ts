@@ -78,6 +78,17 @@ describe('ciphertext wire format', () => {
     expect(packCiphertext(sealBytes, engine.dataRns.moduli)).toEqual(wire);
   });
 
+  it('reads ciphertexts that arrive as Buffers inside shared memory at any offset (as gRPC delivers them)', () => {
+    const pool = Buffer.alloc(wire.length + 3);
+    const inside = pool.subarray(3);
+    inside.set(wire);
+    expect(unpackCiphertext(inside, engine.expectations)).toEqual(
+      unpackCiphertext(wire, engine.expectations),
+    );
+    const sealBytes = Buffer.concat([Buffer.alloc(1), unpackCiphertext(wire, engine.expectations)]);
+    expect(packCiphertext(sealBytes.subarray(1), engine.dataRns.moduli)).toEqual(wire);
+  });
+
   const mutate = (edit: (bytes: Uint8Array) => void): Uint8Array => {
     const copy = wire.slice();
     edit(copy);
