@@ -17,7 +17,6 @@ import { parseArgs } from 'node:util';
 import { CkksEngine } from '../../crypto/ckks/engine.ts';
 import { ceremonyInOneProcess } from '../../crypto/ckks/key-ceremony.ts';
 import { ciphertextsFor, floodBitsFor, parameterSetNamed } from '../../crypto/ckks/parameters.ts';
-import { lagrangeWeights } from '../../crypto/ckks/threshold-decryption.ts';
 import { seededRandom, systemRandom } from '../../crypto/random.ts';
 import { CkksEncryptPool } from '../../services/compute/ckks-encrypt-pool.ts';
 import { runServicesRound } from './services-round.ts';
@@ -117,7 +116,8 @@ const partials = responders.map((index) => {
     engine.partialDecrypt(
       aggregate,
       shares[index - 1]!,
-      lagrangeWeights(index, responders, engine.dataRns.moduli),
+      index,
+      responders,
       floodBits,
       systemRandom,
     ),

@@ -22,7 +22,7 @@ import {
   serializeCiphertext,
   serializePlaintext,
 } from './seal-serialization.ts';
-import type { RnsContext } from './threshold-decryption.ts';
+import { lagrangeWeights, type RnsContext } from './threshold-decryption.ts';
 
 type Seal = MainModule;
 type SealCiphertextObject = Ciphertext;
@@ -187,21 +187,24 @@ export class CkksEngine {
   }
 
   /**
-   * Keyholder side: the partial decryption of every chunk of an aggregate, for a key share
-   * `share` (data level, NTT form), Lagrange weights `weights` (one per data prime) and uniform
-   * flooding noise in [−2^floodBits, 2^floodBits].
+   * Keyholder side: the partial decryption of every chunk of an aggregate by keyholder `index`
+   * (its key share `share`: data level, NTT form) when `responders` answer together — its
+   * Lagrange weight for that set is applied here — with uniform flooding noise in
+   * [−2^floodBits, 2^floodBits].
    */
   partialDecrypt(
     aggregate: readonly Uint8Array[],
     share: BigUint64Array,
-    weights: readonly bigint[],
+    index: number,
+    responders: readonly number[],
     floodBits: number,
     random: RandomSource,
   ): Uint8Array[] {
     assertInteger(floodBits, 'floodBits', 0, 30);
     const { degree, moduli } = this.dataRns;
-    if (share.length !== degree * moduli.length || weights.length !== moduli.length)
-      throw new CryptoInputError('key share or weights do not match the parameter set');
+    if (share.length !== degree * moduli.length)
+      throw new CryptoInputError('key share does not match the parameter set');
+    const weights = lagrangeWeights(index, responders, moduli);
     const scaled = new BigUint64Array(share.length);
     moduli.forEach((q, j) => {
       for (let c = j * degree; c < (j + 1) * degree; c++) scaled[c] = (share[c]! * weights[j]!) % q;

@@ -30,9 +30,9 @@ import {
   notFound,
   permissionDenied,
   RequestError,
-  toServiceError,
 } from '../common/grpc-errors.ts';
 import { type AuthenticatedCall, callerOrganisation } from '../common/caller.ts';
+import { rejection, unaryHandler } from '../common/service-edge.ts';
 import { bindMtls } from '../common/mtls-server.ts';
 import type { CoordinatorConfig } from './config.ts';
 import { loadMemberDirectory, type Member } from './member-directory.ts';
@@ -484,15 +484,11 @@ export class Coordinator {
     method: string,
     handler: (call: grpc.ServerUnaryCall<Request, Response>) => Response | Promise<Response>,
   ): grpc.handleUnaryCall<Request, Response> {
-    return (call, callback) => {
-      Promise.resolve()
-        .then(() => handler(call))
-        .then((response) => {
-          this.metrics.requests.inc({ method, code: 'OK' });
-          callback(null, response);
-        })
-        .catch((error: unknown) => this.fail(method, error, (e) => callback(e)));
-    };
+    return unaryHandler(
+      handler,
+      (error, send) => this.fail(method, error, send),
+      () => this.metrics.requests.inc({ method, code: 'OK' }),
+    );
   }
 
   private awaiting<Response>(
@@ -530,20 +526,9 @@ export class Coordinator {
       );
       process.exit(70);
     }
-    const serviceError = toServiceError(error);
+    const serviceError = rejection(this.logger, method, error);
     this.metrics.requests.inc({ method, code: grpc.status[serviceError.code] });
-    const log = serviceError.code === grpc.status.INTERNAL ? 'error' : 'warn';
-    this.logger[log](
-      {
-        event: 'request-rejected',
-        method,
-        code: grpc.status[serviceError.code],
-        reason: serviceError.details,
-        ...(log === 'error' ? { err: error } : {}),
-      },
-      'request rejected',
-    );
-    send(Object.assign(new Error(serviceError.details), serviceError) as grpc.ServiceError);
+    send(serviceError);
   }
 
   private callerOf(call: AuthenticatedCall): Caller {

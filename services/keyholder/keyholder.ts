@@ -8,7 +8,6 @@ import { pino, type Logger } from 'pino';
 import { CkksEngine } from '../../crypto/ckks/engine.ts';
 import { ciphertextsFor, floodBitsFor, parameterSetNamed } from '../../crypto/ckks/parameters.ts';
 import { polynomialFromBytes, polynomialToBytes } from '../../crypto/ckks/key-ceremony.ts';
-import { lagrangeWeights } from '../../crypto/ckks/threshold-decryption.ts';
 import { systemRandom } from '../../crypto/random.ts';
 import { ContractError } from '../../ledger/contract.ts';
 import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
@@ -23,13 +22,9 @@ import {
 import { Mode, RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
 import { paramsHash } from '../../proto/round-wire.ts';
 import { type AuthenticatedCall, callerOrganisation } from '../common/caller.ts';
+import { rejection, unaryHandler } from '../common/service-edge.ts';
 import { bindMtls } from '../common/mtls-server.ts';
-import {
-  failedPrecondition,
-  invalidArgument,
-  permissionDenied,
-  toServiceError,
-} from '../common/grpc-errors.ts';
+import { failedPrecondition, invalidArgument, permissionDenied } from '../common/grpc-errors.ts';
 import { identityOf } from '../pki/certificates.ts';
 import { type HeldKey, KeyholderCeremony, keyInfoOf } from './ceremony.ts';
 import type { KeyholderConfig } from './config.ts';
@@ -244,13 +239,11 @@ export class Keyholder {
     const fail = (error: unknown) => {
       if (failed) return;
       failed = true;
-      const serviceError = toServiceError(error);
-      this.logger.warn(
-        { event: 'decryption-refused', round: header?.roundId, reason: serviceError.details },
-        'partial decryption refused',
-      );
       // grpc-js turns an emitted error into the call's status (destroy would drop it).
-      call.emit('error', Object.assign(new Error(serviceError.details), serviceError));
+      call.emit(
+        'error',
+        rejection(this.logger, 'PartialDecrypt', error, { round: header?.roundId }),
+      );
     };
     call.on('data', (request: PartialDecryptionRequest) => {
       if (failed) return;
@@ -369,7 +362,8 @@ export class Keyholder {
     const partials = engine.partialDecrypt(
       aggregate,
       key.share,
-      lagrangeWeights(key.index, responders, engine.dataRns.moduli),
+      key.index,
+      responders,
       floodBitsFor(set, responders.length, this.config.precision),
       systemRandom,
     );
@@ -404,18 +398,6 @@ export class Keyholder {
     method: string,
     handler: (call: grpc.ServerUnaryCall<Request, Response>) => Response | Promise<Response>,
   ): grpc.handleUnaryCall<Request, Response> {
-    return (call, callback) => {
-      Promise.resolve()
-        .then(() => handler(call))
-        .then((response) => callback(null, response))
-        .catch((error: unknown) => {
-          const serviceError = toServiceError(error);
-          this.logger[serviceError.code === grpc.status.INTERNAL ? 'error' : 'warn'](
-            { event: 'request-rejected', method, reason: serviceError.details, err: error },
-            'request rejected',
-          );
-          callback(Object.assign(new Error(serviceError.details), serviceError));
-        });
-    };
+    return unaryHandler(handler, (error, send) => send(rejection(this.logger, method, error)));
   }
 }

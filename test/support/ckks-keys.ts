@@ -1,7 +1,6 @@
 import type { CkksEngine } from '../../crypto/ckks/engine.ts';
 import { ceremonyInOneProcess } from '../../crypto/ckks/key-ceremony.ts';
 import { seededRandom, systemRandom } from '../../crypto/random.ts';
-import { lagrangeWeights } from '../../crypto/ckks/threshold-decryption.ts';
 
 /** The ceremony's arithmetic among `n` keyholders in this process, from a seed. */
 export function ceremonyInProcess(engine: CkksEngine, n: number, threshold: number, seed = 1) {
@@ -25,7 +24,8 @@ export function partialsFor(
     engine.partialDecrypt(
       aggregate,
       shares[index - 1]!,
-      lagrangeWeights(index, weightedFor, engine.dataRns.moduli),
+      index,
+      weightedFor,
       floodBits,
       systemRandom,
     ),
