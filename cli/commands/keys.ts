@@ -1,7 +1,7 @@
 import { Command } from '@commander-js/extra-typings';
 import { runService } from './run-service.ts';
 import { loadProfile } from '../../sdk/profile.ts';
-import { KeyholderClient, runKeyCeremony } from '../../sdk/keyholder-client.ts';
+import { KeyholderClient, runKeyCeremony } from '../../services/keyholder/keyholder-client.ts';
 import { loadKeyholderConfig } from '../../services/keyholder/config.ts';
 import { writeKeyFile } from '../../services/keyholder/key-file.ts';
 import { Keyholder } from '../../services/keyholder/keyholder.ts';

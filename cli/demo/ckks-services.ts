@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { KeyholderClient, runKeyCeremony } from '../../sdk/keyholder-client.ts';
+import { KeyholderClient, runKeyCeremony } from '../../services/keyholder/keyholder-client.ts';
 import { type CollectiveKeyFile, writeKeyFile } from '../../services/keyholder/key-file.ts';
 import { ADMIN, type LocalConsortium } from './local-consortium.ts';
 import { startKeyholderProcess } from './processes.ts';

@@ -19,7 +19,7 @@ import {
 } from '../../cli/demo/ckks-services.ts';
 import { startKeyholderProcess } from '../../cli/demo/processes.ts';
 import { tlsChannel } from '../../sdk/grpc-channel.ts';
-import { KeyholderClient } from '../../sdk/keyholder-client.ts';
+import { KeyholderClient } from '../../services/keyholder/keyholder-client.ts';
 import { VeilsumError } from '../../sdk/errors.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 import { CkksEncryptPool } from '../../services/compute/ckks-encrypt-pool.ts';

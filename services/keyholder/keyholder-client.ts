@@ -8,9 +8,9 @@ import {
   KeyholderServiceClient,
   type PartialDecryptionChunk,
   type PartialDecryptionHeader,
-} from '../proto/gen/veilsum/v1/ckks.ts';
-import { toVeilsumError, VeilsumError } from './errors.ts';
-import { deadline, tlsChannel, type TlsIdentity, unary } from './grpc-channel.ts';
+} from '../../proto/gen/veilsum/v1/ckks.ts';
+import { toVeilsumError, VeilsumError } from '../../sdk/errors.ts';
+import { deadline, tlsChannel, type TlsIdentity, unary } from '../../sdk/grpc-channel.ts';
 
 const CEREMONY_DEADLINE_MS = 120_000;
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;

@@ -1,0 +1,251 @@
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { Round } from '../../proto/gen/veilsum/v1/round.ts';
+import type { CkksEngine } from '../../crypto/ckks/engine.ts';
+import type { MaskPool } from '../compute/mask-pool.ts';
+import { failedPrecondition, notFound, permissionDenied } from '../common/grpc-errors.ts';
+import { type AuthenticatedCall, callerOrganisation } from '../common/caller.ts';
+import { rejection, unaryHandler } from '../common/service-edge.ts';
+import type { CollectiveKeyFile } from '../keyholder/key-file.ts';
+import type { KeyholderClient } from '../keyholder/keyholder-client.ts';
+import type { CoordinatorConfig } from './config.ts';
+import type { Member } from './member-directory.ts';
+import type { CoordinatorMetrics } from './metrics.ts';
+import type { LedgerLink } from './ledger-link.ts';
+import { inlineCombiner, RoundRuntime } from './round-runtime.ts';
+import { CkksRound, type CkksRoundDependencies } from './ckks-round.ts';
+import { PersistenceError, type RoundStore } from './round-store.ts';
+import { thresholdDecrypt } from './threshold-decrypt.ts';
+
+/** The collective CKKS key, its engine and a client per keyholder (when the config has ckks). */
+export interface CkksKeyring {
+  readonly key: CollectiveKeyFile;
+  readonly engine: CkksEngine;
+  readonly keyholders: Map<number, KeyholderClient>;
+}
+
+/**
+ * What the coordinator's gRPC services share: its rounds, its store, ledger and members, and the
+ * checks every handler makes (who is calling, which round, in which role) and the one place a
+ * thrown error becomes a gRPC status.
+ */
+export class CoordinatorState {
+  readonly rounds = new Map<string, RoundRuntime | CkksRound>();
+  readonly watchers = new Map<string, Set<(round: Round) => void>>();
+  ckks: CkksKeyring | undefined;
+  pool: MaskPool | undefined;
+  private readonly closedOnLedger = new Set<string>();
+  private readonly knownPhases = new Map<string, string>();
+
+  readonly config: CoordinatorConfig;
+  readonly logger: Logger;
+  readonly metrics: CoordinatorMetrics;
+  readonly store: RoundStore;
+  readonly members: Map<string, Member>;
+  readonly ledger: LedgerLink | undefined;
+
+  constructor(parts: {
+    config: CoordinatorConfig;
+    logger: Logger;
+    metrics: CoordinatorMetrics;
+    store: RoundStore;
+    members: Map<string, Member>;
+    ledger: LedgerLink | undefined;
+  }) {
+    this.config = parts.config;
+    this.logger = parts.logger;
+    this.metrics = parts.metrics;
+    this.store = parts.store;
+    this.members = parts.members;
+    this.ledger = parts.ledger;
+  }
+
+  // ── the service edge ────────────────────────────────────────────────────────────────────
+
+  unary<Request, Response>(
+    method: string,
+    handler: (call: grpc.ServerUnaryCall<Request, Response>) => Response | Promise<Response>,
+  ): grpc.handleUnaryCall<Request, Response> {
+    return unaryHandler(
+      handler,
+      (error, send) => this.fail(method, error, send),
+      () => this.metrics.requests.inc({ method, code: 'OK' }),
+    );
+  }
+
+  fail(method: string, error: unknown, send: (error: grpc.ServiceError) => void): void {
+    if (error instanceof PersistenceError) {
+      // The in-memory round is ahead of the disk: restart from the log rather than serve it.
+      this.logger.fatal(
+        { event: 'persistence-failed', method, reason: error.message },
+        'cannot persist; exiting',
+      );
+      process.exit(70);
+    }
+    const serviceError = rejection(this.logger, method, error);
+    this.metrics.requests.inc({ method, code: grpc.status[serviceError.code] });
+    send(serviceError);
+  }
+
+  uploadAccepted(
+    method: string,
+    roundId: string,
+    member: number,
+    bytes: number,
+    digest: Uint8Array,
+  ): void {
+    this.metrics.uploadBytes.inc(bytes);
+    this.metrics.requests.inc({ method, code: 'OK' });
+    this.logger.info(
+      {
+        event: 'upload-accepted',
+        round: roundId,
+        member,
+        bytes,
+        sha256: Buffer.from(digest).toString('hex'),
+      },
+      'upload accepted',
+    );
+  }
+
+  // ── who is calling, about which round ───────────────────────────────────────────────────
+
+  requireCaller(call: AuthenticatedCall): { organisation: string } {
+    const organisation = callerOrganisation(call);
+    if (!this.members.has(organisation) && !this.config.admins.includes(organisation)) {
+      throw permissionDenied(
+        `organisation ${organisation} is neither a member nor an administrator of this coordinator`,
+      );
+    }
+    return { organisation };
+  }
+
+  requireAdmin(call: AuthenticatedCall): void {
+    const organisation = callerOrganisation(call);
+    if (!this.config.admins.includes(organisation)) {
+      throw permissionDenied(
+        `organisation ${organisation} may not open rounds; administrators are: ${this.config.admins.join(', ')}`,
+      );
+    }
+  }
+
+  round(id: string): RoundRuntime | CkksRound {
+    const runtime = this.rounds.get(id);
+    if (runtime === undefined)
+      throw notFound(`round "${id}" does not exist; list rounds with veilsum round list`);
+    return runtime;
+  }
+
+  participant(
+    call: AuthenticatedCall,
+    roundId: string,
+  ): { runtime: RoundRuntime | CkksRound; index: number } {
+    const organisation = callerOrganisation(call);
+    const runtime = this.round(roundId);
+    const index = runtime.indexOf(organisation);
+    if (index === undefined) {
+      throw permissionDenied(`organisation ${organisation} is not a member of round ${runtime.id}`);
+    }
+    return { runtime, index };
+  }
+
+  /** A SecAgg round and the caller's index in it. */
+  secAggParticipant(
+    call: AuthenticatedCall,
+    roundId: string,
+  ): { runtime: RoundRuntime; index: number } {
+    const { runtime, index } = this.participant(call, roundId);
+    if (!(runtime instanceof RoundRuntime)) {
+      throw failedPrecondition(
+        `round ${runtime.id} is a CKKS round: submit with veilsum submit --mode ckks (CkksService)`,
+      );
+    }
+    return { runtime, index };
+  }
+
+  /** A CKKS round and the caller's index in it. */
+  ckksParticipant(call: AuthenticatedCall, roundId: string): { round: CkksRound; index: number } {
+    const { runtime, index } = this.participant(call, roundId);
+    if (!(runtime instanceof CkksRound))
+      throw failedPrecondition(`round ${runtime.id} is a SecAgg round, not a CKKS round`);
+    return { round: runtime, index };
+  }
+
+  // ── what rounds need from the process ───────────────────────────────────────────────────
+
+  runtimeDependencies() {
+    return {
+      store: this.store,
+      logger: this.logger,
+      combine: this.pool
+        ? (jobs: Parameters<MaskPool['combine']>[0], d: number) => this.pool!.combine(jobs, d)
+        : inlineCombiner,
+      now: () => Date.now(),
+      onChange: (runtime: RoundRuntime | CkksRound) => {
+        const watchers = this.watchers.get(runtime.id);
+        if (watchers && watchers.size > 0) {
+          const snapshot = runtime.snapshot();
+          for (const send of [...watchers]) send(snapshot);
+        }
+        // Per accepted message only watchers need waking; the rest happens on phase changes.
+        if (this.knownPhases.get(runtime.id) === runtime.phase) return;
+        this.knownPhases.set(runtime.id, runtime.phase);
+        if (runtime.phase === 'done') {
+          this.metrics.roundSeconds.observe((Date.now() - runtime.openedAt) / 1000);
+          this.closeOnLedger(runtime);
+        }
+        this.updatePhaseGauge();
+      },
+    };
+  }
+
+  ckksDependencies(): CkksRoundDependencies {
+    const ckks = this.ckks;
+    if (ckks === undefined) {
+      throw new Error(
+        'this coordinator has CKKS rounds but no CKKS key: set ckks.keyFile in its config',
+      );
+    }
+    const { onChange, store, logger, now } = this.runtimeDependencies();
+    return {
+      store,
+      logger,
+      now,
+      onChange,
+      engine: ckks.engine,
+      publicKey: ckks.key.publicKey,
+      keySha256: ckks.key.keySha256,
+      closeOnLedger: async (round: CkksRound) => {
+        if (this.ledger === undefined) throw new Error('CKKS rounds need the ledger');
+        await this.ledger.closeRound(round);
+        this.closedOnLedger.add(round.id);
+      },
+      decrypt: (round: CkksRound, aggregate: Uint8Array[]) =>
+        thresholdDecrypt(ckks, round, aggregate, this.logger),
+    };
+  }
+
+  /** One RoundClosed transaction per finished round; failures are logged and retried at restart. */
+  closeOnLedger(runtime: RoundRuntime | CkksRound): void {
+    if (
+      this.ledger === undefined ||
+      runtime.phase !== 'done' ||
+      this.closedOnLedger.has(runtime.id)
+    )
+      return;
+    this.closedOnLedger.add(runtime.id);
+    this.ledger.closeRound(runtime).catch((error: Error) => {
+      this.closedOnLedger.delete(runtime.id);
+      this.logger.error(
+        { event: 'ledger-close-failed', round: runtime.id, reason: error.message },
+        'could not close round on the ledger',
+      );
+    });
+  }
+
+  updatePhaseGauge(): void {
+    this.metrics.roundsByPhase.reset();
+    for (const runtime of this.rounds.values())
+      this.metrics.roundsByPhase.inc({ phase: runtime.phase });
+  }
+}

@@ -1,0 +1,212 @@
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import {
+  Mode,
+  RoundParams,
+  type Round,
+  type RoundAdminServiceServer,
+} from '../../proto/gen/veilsum/v1/round.ts';
+import { merkleProof, merkleRoot } from '../../crypto/merkle.ts';
+import {
+  alreadyExists,
+  failedPrecondition,
+  invalidArgument,
+  notFound,
+  RequestError,
+} from '../common/grpc-errors.ts';
+import type { CoordinatorState } from './coordinator-state.ts';
+import {
+  paramsHash as computeParamsHash,
+  resolveRoundParams,
+  roundId as makeRoundId,
+} from './round-params.ts';
+import { RoundRuntime } from './round-runtime.ts';
+import { CkksRound } from './ckks-round.ts';
+
+const AGGREGATE_CHUNK_BYTES = 1 << 20;
+
+/**
+ * RoundAdminService: administrators open rounds and record model versions; members and
+ * administrators read rounds, watch them, fetch the aggregate and prove their inclusion.
+ */
+export function roundAdminService(state: CoordinatorState): RoundAdminServiceServer {
+  return {
+    openRound: state.unary('OpenRound', async (call) => {
+      state.requireAdmin(call);
+      const resolved = resolveRoundParams(
+        call.request.params,
+        new Set(state.members.keys()),
+        state.ckks?.key,
+      );
+      if (resolved.params.mode === Mode.MODE_CKKS && state.ledger === undefined) {
+        throw failedPrecondition(
+          'CKKS rounds need the ledger: keyholders decrypt only aggregates committed there (config "ledger")',
+        );
+      }
+      const { params } = resolved;
+      if (state.store.hasRound(params.modelId, params.roundNumber)) {
+        throw alreadyExists(
+          `round ${params.roundNumber} of model ${params.modelId} was already opened`,
+        );
+      }
+      const id = makeRoundId(params.modelId, params.roundNumber);
+      const roster = params.members.map((memberId, i) => ({
+        memberId,
+        index: i + 1,
+        identityKey: Buffer.from(state.members.get(memberId)!.identityKey).toString('hex'),
+      }));
+      const encodedParams = RoundParams.encode(params).finish();
+      const graphSeed = new Uint8Array(randomBytes(32));
+      // The ledger records the round first: a round the ledger refused never starts.
+      const ledgerRound = await state.ledger?.openRound(
+        id,
+        params.modelId,
+        params.roundNumber,
+        computeParamsHash(encodedParams, graphSeed),
+        params.members,
+      );
+      const row = {
+        roundId: id,
+        modelId: params.modelId,
+        roundNumber: params.roundNumber,
+        params: encodedParams,
+        graphSeed,
+        roster: JSON.stringify(roster),
+        openedAt: Date.now(),
+      };
+      const runtime =
+        params.mode === Mode.MODE_CKKS
+          ? CkksRound.open(row, state.ckksDependencies())
+          : RoundRuntime.open(row, state.runtimeDependencies());
+      state.rounds.set(id, runtime);
+      state.updatePhaseGauge();
+      state.logger.info(
+        {
+          event: 'round-opened',
+          round: id,
+          members: params.members.length,
+          dimension: params.dimension,
+          degree: params.degree,
+          threshold: params.threshold,
+          ...(ledgerRound ? { consentsInForce: ledgerRound.consents.length } : {}),
+        },
+        'round opened',
+      );
+      return runtime.snapshot();
+    }),
+    getRound: state.unary('GetRound', (call) => {
+      state.requireCaller(call);
+      return state.round(call.request.roundId).snapshot();
+    }),
+    listRounds: state.unary('ListRounds', (call) => {
+      state.requireCaller(call);
+      const rounds = [...state.rounds.values()]
+        .filter(
+          (runtime) => !call.request.modelId || runtime.params.modelId === call.request.modelId,
+        )
+        .map((runtime) => runtime.snapshot());
+      return { rounds };
+    }),
+    watchRound: (call) => {
+      try {
+        state.requireCaller(call);
+        const runtime = state.round(call.request.roundId);
+        const send = (round: Round) => {
+          call.write(round);
+          if (runtime.isSettled()) {
+            state.watchers.get(runtime.id)?.delete(send);
+            call.end();
+          }
+        };
+        let set = state.watchers.get(runtime.id);
+        if (set === undefined) state.watchers.set(runtime.id, (set = new Set()));
+        set.add(send);
+        call.on('cancelled', () => set.delete(send));
+        send(runtime.snapshot());
+        state.metrics.requests.inc({ method: 'WatchRound', code: 'OK' });
+      } catch (error) {
+        state.fail('WatchRound', error, (e) =>
+          call.destroy(Object.assign(new Error(e.details), e)),
+        );
+      }
+    },
+    recordModelVersion: state.unary('RecordModelVersion', async (call) => {
+      state.requireAdmin(call);
+      const runtime = state.round(call.request.roundId);
+      if (state.ledger === undefined) {
+        throw failedPrecondition('this coordinator has no ledger configured (config "ledger")');
+      }
+      if (call.request.modelHash.length !== 32) {
+        throw invalidArgument(
+          `model_hash must be a 32-byte SHA-256, got ${call.request.modelHash.length} bytes`,
+        );
+      }
+      await state.ledger.closeRound(runtime);
+      const record = await state.ledger.ledger.recordModelVersion(
+        Buffer.from(call.request.modelHash).toString('hex'),
+        runtime.id,
+      );
+      return { roundId: record.roundId, modelHash: Buffer.from(record.modelHash, 'hex') };
+    }),
+    proveInclusion: state.unary('ProveInclusion', (call) => {
+      const { runtime, index } = state.participant(call, call.request.roundId);
+      if (runtime.phase !== 'done') {
+        throw failedPrecondition(`round ${runtime.id} is in phase ${runtime.phase}, not done`);
+      }
+      const snapshot = runtime.snapshot();
+      const position = snapshot.included.indexOf(index);
+      if (position < 0) {
+        throw notFound(
+          `member ${runtime.roster[index - 1]!.memberId} has no upload in the aggregate of round ${runtime.id}`,
+        );
+      }
+      const leaves = snapshot.uploadSha256.map((digest) => new Uint8Array(digest));
+      return {
+        roundId: runtime.id,
+        memberId: runtime.roster[index - 1]!.memberId,
+        uploadSha256: Buffer.from(leaves[position]!),
+        path: merkleProof(leaves, position).map((step) => ({
+          sibling: Buffer.from(step.sibling),
+          siblingOnLeft: step.siblingOnLeft,
+        })),
+        root: Buffer.from(merkleRoot(leaves)),
+      };
+    }),
+    getAggregate: (call) => {
+      try {
+        state.requireCaller(call);
+        const runtime = state.round(call.request.roundId);
+        if (runtime.phase !== 'done') {
+          throw new RequestError(
+            grpc.status.FAILED_PRECONDITION,
+            `round ${runtime.id} is in phase ${runtime.phase}, not done`,
+          );
+        }
+        let offsetWords = 0;
+        const stream = createReadStream(state.store.aggregatePath(runtime.id), {
+          highWaterMark: AGGREGATE_CHUNK_BYTES,
+        });
+        stream.on('data', (data) => {
+          const chunk = data as Buffer;
+          if (!call.write({ offsetWords, data: chunk })) {
+            stream.pause();
+            call.once('drain', () => stream.resume());
+          }
+          offsetWords += chunk.length / 4;
+        });
+        stream.on('end', () => call.end());
+        stream.on('error', (error) =>
+          state.fail('GetAggregate', error, (e) =>
+            call.destroy(Object.assign(new Error(e.details), e)),
+          ),
+        );
+        state.metrics.requests.inc({ method: 'GetAggregate', code: 'OK' });
+      } catch (error) {
+        state.fail('GetAggregate', error, (e) =>
+          call.destroy(Object.assign(new Error(e.details), e)),
+        );
+      }
+    },
+  };
+}
