@@ -1,9 +1,12 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { Command } from '@commander-js/extra-typings';
 import { runService } from './run-service.ts';
 import { loadProfile } from '../../sdk/profile.ts';
 import { KeyholderClient, runKeyCeremony } from '../../services/keyholder/keyholder-client.ts';
 import { loadKeyholderConfig } from '../../services/keyholder/config.ts';
-import { writeKeyFile } from '../../services/keyholder/key-file.ts';
+import { HeldKeys } from '../../services/keyholder/held-keys.ts';
+import { assertKeyFileFree, writeKeyFile } from '../../services/keyholder/key-file.ts';
 import { Keyholder } from '../../services/keyholder/keyholder.ts';
 
 const positiveInteger = (value: string): number => {
@@ -38,11 +41,19 @@ export function keysCommand(): Command {
       'comma-separated id=host:port of every keyholder, in index order',
     )
     .requiredOption('--threshold <t>', 'keyholders needed to decrypt', positiveInteger)
-    .option('--ceremony <id>', 'ceremony id', `ceremony-${new Date().toISOString().slice(0, 10)}`)
+    .option(
+      '--ceremony <id>',
+      'ceremony id, never used before by these keyholders (default: the date and a random suffix)',
+    )
     .option('--params <name>', 'CKKS parameter set', 'sum-8192')
     .option('--out <path>', 'collective key file to write', 'collective-key.json')
     .option('--json', 'print JSON')
     .action(async (options) => {
+      // Checked before any keyholder is asked: the old key file stays as it is.
+      assertKeyFileFree(options.out);
+      const ceremonyId =
+        options.ceremony ??
+        `ceremony-${new Date().toISOString().slice(0, 10)}-${randomBytes(4).toString('hex')}`;
       const profile = loadProfile(options.profile);
       const participants = options.keyholders.split(',').map((entry) => {
         const [keyholderId, address] = entry.split('=');
@@ -56,7 +67,7 @@ export function keysCommand(): Command {
       });
       try {
         const outcome = await runKeyCeremony(participants, {
-          ceremonyId: options.ceremony,
+          ceremonyId,
           parameterSet: options.params,
           threshold: options.threshold,
         });
@@ -83,6 +94,25 @@ export function keysCommand(): Command {
       } finally {
         for (const p of participants) p.client.close();
       }
+    });
+  keys
+    .command('retire')
+    .description(
+      "Retire a keyholder's key share: its sealed file moves to keys/retired/ (kept, no longer loaded); takes effect when the keyholder next starts",
+    )
+    .requiredOption('--config <path>', 'keyholder config (JSON)')
+    .requiredOption('--ceremony <id>', 'the ceremony whose key to retire')
+    .option('--json', 'print JSON')
+    .action((options) => {
+      const config = loadKeyholderConfig(options.config);
+      // Retiring needs no passphrase: the file is moved, not opened.
+      const moved = new HeldKeys(join(config.dataDir, 'keys'), '').retire(options.ceremony);
+      if (options.json)
+        console.log(JSON.stringify({ ceremonyId: options.ceremony, retired: moved }));
+      else
+        console.log(
+          `key of ceremony ${options.ceremony} retired to ${moved}; restart the keyholder`,
+        );
     });
   return keys;
 }

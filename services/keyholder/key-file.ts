@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { keySha256 } from '../../crypto/ckks/key-ceremony.ts';
 
@@ -32,7 +32,9 @@ export interface CollectiveKeyFile {
   readonly keySha256: Uint8Array;
 }
 
+/** Writes a new key file; refuses to replace an existing one (it may be the key open rounds use). */
 export function writeKeyFile(path: string, key: CollectiveKeyFile): void {
+  assertKeyFileFree(path);
   writeFileSync(
     path,
     JSON.stringify(
@@ -44,6 +46,22 @@ export function writeKeyFile(path: string, key: CollectiveKeyFile): void {
       null,
       2,
     ) + '\n',
+    { flag: 'wx' },
+  );
+}
+
+/** Throws, naming the key it holds, if a key file exists at `path`. */
+export function assertKeyFileFree(path: string): void {
+  if (!existsSync(path)) return;
+  let held = 'a collective key';
+  try {
+    const key = readKeyFile(path);
+    held = `the key ${Buffer.from(key.keySha256).toString('hex')} of ceremony ${key.ceremonyId}`;
+  } catch {
+    // An unreadable file is still not ours to replace.
+  }
+  throw new Error(
+    `${path} already holds ${held}; a key file is never overwritten: choose another --out (and keep this one while rounds use its key)`,
   );
 }
 

@@ -62,9 +62,15 @@ export class KeyholderClient {
     );
   }
 
-  getKey(): Promise<KeyInfo> {
+  /** The key with this SHA-256, or the keyholder's newest key. */
+  getKey(keySha256: Uint8Array = new Uint8Array(0)): Promise<KeyInfo> {
     return this.call('GetKey', (done) =>
-      this.client.getKey({}, new grpc.Metadata(), deadline(30_000), done),
+      this.client.getKey(
+        { keySha256: Buffer.from(keySha256) },
+        new grpc.Metadata(),
+        deadline(30_000),
+        done,
+      ),
     );
   }
 

@@ -1,5 +1,5 @@
 import { createHash, createPrivateKey } from 'node:crypto';
-import { appendFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -7,7 +7,6 @@ import { HealthImplementation } from 'grpc-health-check';
 import { pino, type Logger } from 'pino';
 import { CkksEngine } from '../../crypto/ckks/engine.ts';
 import { ciphertextsFor, floodBitsFor, parameterSetNamed } from '../../crypto/ckks/parameters.ts';
-import { polynomialFromBytes, polynomialToBytes } from '../../crypto/ckks/key-ceremony.ts';
 import { systemRandom } from '../../crypto/random.ts';
 import { ContractError } from '../../ledger/contract.ts';
 import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
@@ -24,25 +23,20 @@ import { paramsHash } from '../../proto/round-wire.ts';
 import { type AuthenticatedCall, callerOrganisation } from '../common/caller.ts';
 import { rejection, unaryHandler } from '../common/service-edge.ts';
 import { bindMtls } from '../common/mtls-server.ts';
-import { failedPrecondition, invalidArgument, permissionDenied } from '../common/grpc-errors.ts';
+import {
+  alreadyExists,
+  failedPrecondition,
+  invalidArgument,
+  notFound,
+  permissionDenied,
+} from '../common/grpc-errors.ts';
 import { identityOf } from '../pki/certificates.ts';
-import { type HeldKey, KeyholderCeremony, keyInfoOf } from './ceremony.ts';
+import { KeyholderCeremony, keyInfoOf } from './ceremony.ts';
 import type { KeyholderConfig } from './config.ts';
-import { assertPrivateFile, readSealedJson, writeSealedJson } from './sealed-file.ts';
+import { CeremonyIdTakenError, HeldKeys, type StoredKey } from './held-keys.ts';
+import { assertPrivateFile } from './sealed-file.ts';
 
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
-
-interface SealedKeyJson {
-  ceremonyId: string;
-  parameterSet: string;
-  index: number;
-  threshold: number;
-  keyholders: { keyholderId: string; index: number }[];
-  publicKey: string;
-  keySha256: string;
-  share: string;
-  createdAt: number;
-}
 
 /**
  * A keyholder process: one Shamir share of each collective CKKS key it took part in making,
@@ -59,7 +53,8 @@ export class Keyholder {
   private readonly passphrase: string;
   private readonly ceremony: KeyholderCeremony;
   private readonly engines = new Map<string, Promise<CkksEngine>>();
-  private readonly keys = new Map<string, HeldKey & { createdAt: number }>();
+  private readonly heldKeys: HeldKeys;
+  private keys = new Map<string, StoredKey>();
   private readonly server = new grpc.Server({
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
     'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
@@ -91,6 +86,7 @@ export class Keyholder {
         );
       this.passphrase = fromEnvironment;
     }
+    this.heldKeys = new HeldKeys(join(config.dataDir, 'keys'), this.passphrase);
     const jwk = createPrivateKey(readFileSync(config.tls.privateKey)).export({ format: 'jwk' });
     if (jwk.crv !== 'Ed25519' || !jwk.d)
       throw new Error(`${config.tls.privateKey} is not an Ed25519 private key`);
@@ -109,31 +105,8 @@ export class Keyholder {
     return this.boundPort;
   }
 
-  private get keyDirectory(): string {
-    return join(this.config.dataDir, 'keys');
-  }
-
   async start(): Promise<void> {
-    mkdirSync(this.keyDirectory, { recursive: true, mode: 0o700 });
-    for (const file of readdirSync(this.keyDirectory).filter((f) => f.endsWith('.sealed'))) {
-      const json = readSealedJson(join(this.keyDirectory, file), this.passphrase) as SealedKeyJson;
-      const engine = await this.engine(json.parameterSet);
-      this.keys.set(json.keySha256, {
-        ceremonyId: json.ceremonyId,
-        parameterSet: json.parameterSet,
-        index: json.index,
-        threshold: json.threshold,
-        keyholders: json.keyholders,
-        publicKey: new Uint8Array(Buffer.from(json.publicKey, 'base64')),
-        keySha256: new Uint8Array(Buffer.from(json.keySha256, 'hex')),
-        share: polynomialFromBytes(
-          Buffer.from(json.share, 'base64'),
-          engine.dataRns,
-          'sealed share',
-        ),
-        createdAt: json.createdAt,
-      });
-    }
+    this.keys = await this.heldKeys.load((name) => this.engine(name));
     this.ledgerDatabase = new EmbeddedLedgerDatabase(this.config.ledger.path);
     this.ledger = new Ledger(this.ledgerDatabase.as(this.keyholderId));
     this.server.addService(KeyholderServiceService, this.service());
@@ -174,6 +147,11 @@ export class Keyholder {
     return {
       joinCeremony: this.unary('JoinCeremony', (call) => {
         this.require(call, this.config.admins, 'run key ceremonies');
+        const ceremonyId = call.request.ceremonyId;
+        if (this.heldKeys.used(ceremonyId))
+          throw alreadyExists(
+            `keyholder ${this.keyholderId} already made a key in ceremony ${ceremonyId} and keeps it; a new ceremony needs a new id`,
+          );
         const join = this.ceremony.join(call.request);
         this.logger.info(
           { event: 'ceremony-joined', ceremony: call.request.ceremonyId },
@@ -192,25 +170,16 @@ export class Keyholder {
           call.request.joins,
           call.request.dealings,
         );
-        const createdAt = Date.now();
-        const hex = Buffer.from(key.keySha256).toString('hex');
         // Sealed and on disk before the key is announced: a key the keyholder could lose is no key.
-        writeSealedJson(
-          join(this.keyDirectory, `${key.ceremonyId}.sealed`),
-          {
-            ceremonyId: key.ceremonyId,
-            parameterSet: key.parameterSet,
-            index: key.index,
-            threshold: key.threshold,
-            keyholders: [...key.keyholders],
-            publicKey: Buffer.from(key.publicKey).toString('base64'),
-            keySha256: hex,
-            share: Buffer.from(polynomialToBytes(key.share)).toString('base64'),
-            createdAt,
-          } satisfies SealedKeyJson,
-          this.passphrase,
-        );
-        this.keys.set(hex, { ...key, createdAt });
+        let stored: StoredKey;
+        try {
+          stored = this.heldKeys.seal(key, Date.now());
+        } catch (error) {
+          if (error instanceof CeremonyIdTakenError) throw alreadyExists(error.message);
+          throw error;
+        }
+        const hex = Buffer.from(key.keySha256).toString('hex');
+        this.keys.set(hex, stored);
         this.logger.info(
           { event: 'ceremony-finished', ceremony: key.ceremonyId, index: key.index, key: hex },
           'key share sealed',
@@ -219,7 +188,12 @@ export class Keyholder {
       }),
       getKey: this.unary('GetKey', (call) => {
         callerOrganisation(call);
-        return keyInfoOf(this.latestKey());
+        if (call.request.keySha256.length === 0) return keyInfoOf(this.latestKey());
+        const hex = Buffer.from(call.request.keySha256).toString('hex');
+        const key = this.keys.get(hex);
+        if (key === undefined)
+          throw notFound(`keyholder ${this.keyholderId} holds no key ${hex.slice(0, 16)}…`);
+        return keyInfoOf(key);
       }),
       partialDecrypt: (call) => this.partialDecrypt(call),
     };

@@ -1,14 +1,16 @@
 import { randomBytes, scryptSync } from 'node:crypto';
 import {
-  existsSync,
-  readFileSync,
-  renameSync,
-  statSync,
-  writeFileSync,
-  openSync,
-  fsyncSync,
   closeSync,
+  existsSync,
+  fsyncSync,
+  linkSync,
+  openSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
 } from 'node:fs';
+import { dirname } from 'node:path';
 import { openAead, sealAead } from '../../crypto/aead.ts';
 import { utf8 } from '../../crypto/bytes.ts';
 import { systemRandom } from '../../crypto/random.ts';
@@ -18,12 +20,19 @@ import { systemRandom } from '../../crypto/random.ts';
  * (N = 2^15, r = 8, p = 1; salt stored beside the box). The file and the passphrase file must
  * be readable by their owner only; a keyholder refuses to start otherwise.
  *   file = "veilsum-sealed-v1\n" ‖ salt (16) ‖ nonce ‖ ciphertext ‖ tag
+ * A sealed file is written once and never replaced: a secret that could be overwritten by the
+ * next write is a secret that can be lost.
  */
 const MAGIC = utf8('veilsum-sealed-v1\n');
 const SALT_BYTES = 16;
 
 export class SealedFileError extends Error {
   override name = 'SealedFileError';
+}
+
+/** The sealed file exists already; it is kept as it was. */
+export class SealedFileExistsError extends SealedFileError {
+  override name = 'SealedFileExistsError';
 }
 
 /** Throws unless `path` exists with no group or other permissions. */
@@ -44,15 +53,38 @@ function keyFrom(passphrase: string, salt: Uint8Array): Uint8Array {
   );
 }
 
+/**
+ * Seals `value` into a new file at `path`, durably (file and folder fsynced), and refuses with
+ * SealedFileExistsError if `path` exists: the final name is a hard link of a fully written
+ * temporary file, which the kernel creates only if the name is free.
+ */
 export function writeSealedJson(path: string, value: unknown, passphrase: string): void {
+  if (existsSync(path))
+    throw new SealedFileExistsError(`${path} exists already; a sealed file is never overwritten`);
   const salt = new Uint8Array(randomBytes(SALT_BYTES));
   const box = sealAead(keyFrom(passphrase, salt), utf8(JSON.stringify(value)), MAGIC, systemRandom);
   const temporary = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   writeFileSync(temporary, Buffer.concat([MAGIC, salt, box]), { mode: 0o600, flag: 'wx' });
-  const fd = openSync(temporary, 'r');
-  fsyncSync(fd);
-  closeSync(fd);
-  renameSync(temporary, path);
+  try {
+    fsyncPath(temporary);
+    linkSync(temporary, path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST')
+      throw new SealedFileExistsError(`${path} exists already; a sealed file is never overwritten`);
+    throw error;
+  } finally {
+    unlinkSync(temporary);
+  }
+  fsyncPath(dirname(path));
+}
+
+function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export function readSealedJson(path: string, passphrase: string): unknown {

@@ -111,6 +111,8 @@ export interface CeremonyFinishRequest {
 }
 
 export interface GetKeyRequest {
+  /** SHA-256 of the collective public key; empty for the newest key the keyholder holds. */
+  keySha256: Buffer;
 }
 
 export interface KeyInfo {
@@ -1465,11 +1467,14 @@ export const CeremonyFinishRequest: MessageFns<CeremonyFinishRequest> = {
 };
 
 function createBaseGetKeyRequest(): GetKeyRequest {
-  return {};
+  return { keySha256: Buffer.alloc(0) };
 }
 
 export const GetKeyRequest: MessageFns<GetKeyRequest> = {
-  encode(_: GetKeyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: GetKeyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.keySha256.length !== 0) {
+      writer.uint32(10).bytes(message.keySha256);
+    }
     return writer;
   },
 
@@ -1486,6 +1491,14 @@ export const GetKeyRequest: MessageFns<GetKeyRequest> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.keySha256 = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1498,20 +1511,30 @@ export const GetKeyRequest: MessageFns<GetKeyRequest> = {
     }
   },
 
-  fromJSON(_: any): GetKeyRequest {
-    return {};
+  fromJSON(object: any): GetKeyRequest {
+    return {
+      keySha256: isSet(object.keySha256)
+        ? Buffer.from(bytesFromBase64(object.keySha256))
+        : isSet(object.key_sha256)
+        ? Buffer.from(bytesFromBase64(object.key_sha256))
+        : Buffer.alloc(0),
+    };
   },
 
-  toJSON(_: GetKeyRequest): unknown {
+  toJSON(message: GetKeyRequest): unknown {
     const obj: any = {};
+    if (message.keySha256.length !== 0) {
+      obj.keySha256 = base64FromBytes(message.keySha256);
+    }
     return obj;
   },
 
   create(base?: DeepPartial<GetKeyRequest>): GetKeyRequest {
     return GetKeyRequest.fromPartial(base ?? {});
   },
-  fromPartial(_: DeepPartial<GetKeyRequest>): GetKeyRequest {
+  fromPartial(object: DeepPartial<GetKeyRequest>): GetKeyRequest {
     const message = createBaseGetKeyRequest();
+    message.keySha256 = object.keySha256 ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -2190,6 +2213,7 @@ export const KeyholderServiceService = {
     responseSerialize: (value: KeyInfo): Buffer => Buffer.from(KeyInfo.encode(value).finish()),
     responseDeserialize: (value: Buffer): KeyInfo => KeyInfo.decode(value),
   },
+  /** The key with the given SHA-256 (a round names its key by hash), or the newest one. */
   getKey: {
     path: "/veilsum.v1.KeyholderService/GetKey" as const,
     requestStream: false as const,
@@ -2233,6 +2257,7 @@ export interface KeyholderServiceServer extends UntypedServiceImplementation {
    * computes the collective public key, and seals its share to disk.
    */
   finishCeremony: handleUnaryCall<CeremonyFinishRequest, KeyInfo>;
+  /** The key with the given SHA-256 (a round names its key by hash), or the newest one. */
   getKey: handleUnaryCall<GetKeyRequest, KeyInfo>;
   /**
    * One header, then the aggregate's ciphertexts; the keyholder checks the aggregate against the
@@ -2300,6 +2325,7 @@ export interface KeyholderServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: KeyInfo) => void,
   ): ClientUnaryCall;
+  /** The key with the given SHA-256 (a round names its key by hash), or the newest one. */
   getKey(request: GetKeyRequest, callback: (error: ServiceError | null, response: KeyInfo) => void): ClientUnaryCall;
   getKey(
     request: GetKeyRequest,
