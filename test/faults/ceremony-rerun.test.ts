@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { startKeyholderProcess } from '../../cli/demo/processes.ts';
 import type { RunningKeyholder } from '../../cli/demo/ckks-services.ts';
 import { killKeyholder } from '../../cli/demo/ckks-services.ts';
-import { KeyholderClient } from '../../sdk/keyholder-client.ts';
+import { KeyholderClient } from '../../services/keyholder/keyholder-client.ts';
 import { ADMIN, type Consortium, createConsortium } from '../support/consortium.ts';
 
 /**
@@ -100,7 +100,9 @@ describe('fault: a second key ceremony must not destroy the first key', () => {
     expect(second.keySha256).not.toBe(first.keySha256);
     for (const id of consortium.keyholders) {
       const files = readdirSync(join(consortium.directory, `keyholder-${id}`, 'keys'));
-      expect(files.sort()).toEqual([`${first.ceremonyId}.sealed`, `${second.ceremonyId}.sealed`]);
+      expect(files.sort()).toEqual(
+        [`${first.ceremonyId}.sealed`, `${second.ceremonyId}.sealed`].sort(),
+      );
     }
   }, 120_000);
 
