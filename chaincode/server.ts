@@ -1,8 +1,12 @@
 /**
- * Chaincode as a service (CCaaS): the peer's external builder dials this server. Configure with
- * CHAINCODE_SERVER_ADDRESS (host:port to listen on) and CHAINCODE_ID (the package id the peer
- * reports after `peer lifecycle chaincode install`).
+ * Chaincode as a service (CCaaS): the peers' external builder dials this server. Configure with
+ * CHAINCODE_SERVER_ADDRESS (host:port to listen on), CHAINCODE_ID (the package id the peer reports
+ * after `peer lifecycle chaincode install`) and the TLS files of the peer ↔ chaincode link:
+ * CHAINCODE_TLS_CERT_FILE, CHAINCODE_TLS_KEY_FILE and CHAINCODE_TLS_CLIENT_CA_FILE (the CA of the
+ * client certificate the peers present; mutual TLS). Plaintext needs CHAINCODE_TLS_DISABLED=true
+ * spelled out: anyone who can reach a plaintext chaincode port can impersonate a peer to it.
  */
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { JSONSerializer } from 'fabric-contract-api';
 import { VeilsumContract } from './veilsum-contract.ts';
@@ -16,25 +20,48 @@ const Bootstrap = require('fabric-shim/lib/contract-spi/bootstrap.js') as {
     fileMetadata: unknown,
     title: string,
     version: string,
-    opts: { ccid: string; address: string },
+    opts: {
+      ccid: string;
+      address: string;
+      tlsProps?: { key: Buffer; cert: Buffer; clientCACerts?: Buffer };
+    },
     serverMode: boolean,
   ): Promise<void>;
 };
 
-const address = process.env.CHAINCODE_SERVER_ADDRESS;
-const ccid = process.env.CHAINCODE_ID;
-if (!address || !ccid) {
-  console.error(
-    'set CHAINCODE_SERVER_ADDRESS (host:port) and CHAINCODE_ID (the installed package id)',
-  );
+function fail(message: string): never {
+  console.error(message);
   process.exit(2);
 }
+
+const address = process.env.CHAINCODE_SERVER_ADDRESS;
+const ccid = process.env.CHAINCODE_ID;
+if (!address || !ccid)
+  fail('set CHAINCODE_SERVER_ADDRESS (host:port) and CHAINCODE_ID (the installed package id)');
+
+const { CHAINCODE_TLS_CERT_FILE, CHAINCODE_TLS_KEY_FILE, CHAINCODE_TLS_CLIENT_CA_FILE } =
+  process.env;
+let tlsProps: { key: Buffer; cert: Buffer; clientCACerts?: Buffer } | undefined;
+if (CHAINCODE_TLS_CERT_FILE && CHAINCODE_TLS_KEY_FILE) {
+  tlsProps = {
+    key: readFileSync(CHAINCODE_TLS_KEY_FILE),
+    cert: readFileSync(CHAINCODE_TLS_CERT_FILE),
+    ...(CHAINCODE_TLS_CLIENT_CA_FILE
+      ? { clientCACerts: readFileSync(CHAINCODE_TLS_CLIENT_CA_FILE) }
+      : {}),
+  };
+} else if (process.env.CHAINCODE_TLS_DISABLED !== 'true') {
+  fail(
+    'set CHAINCODE_TLS_CERT_FILE and CHAINCODE_TLS_KEY_FILE (and CHAINCODE_TLS_CLIENT_CA_FILE for mutual TLS), or CHAINCODE_TLS_DISABLED=true for a plaintext link',
+  );
+}
+
 await Bootstrap.register(
   [VeilsumContract],
   { transaction: 'jsonSerializer', serializers: { jsonSerializer: JSONSerializer } },
   {},
   'veilsum',
   '0.1.0',
-  { ccid, address },
+  { ccid, address, ...(tlsProps ? { tlsProps } : {}) },
   true,
 );
