@@ -106,6 +106,7 @@ export class VeilsumContract extends Contract {
     uploadsMerkleRoot: string,
     aggregateHash: string,
     dropoutCount: string,
+    receipts: string,
   ) {
     return run(ctx, 'closeRound', [
       roundId,
@@ -113,6 +114,7 @@ export class VeilsumContract extends Contract {
       uploadsMerkleRoot,
       aggregateHash,
       dropoutCount,
+      receipts,
     ]);
   }
   getRound(ctx: Context, roundId: string) {

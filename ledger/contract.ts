@@ -8,6 +8,7 @@ import type {
   ModelVersionRecord,
   Role,
   RoundRecord,
+  UploadReceipt,
 } from './records.ts';
 import { ROLES } from './records.ts';
 
@@ -51,6 +52,7 @@ const key = {
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
 const HEX64 = /^[0-9a-f]{64}$/;
+const SIGNATURE_HEX = /^[0-9a-f]{128}$/;
 
 function requireId(value: unknown, name: string): string {
   if (typeof value !== 'string' || !ID.test(value)) {
@@ -89,6 +91,34 @@ async function requireRole(ctx: TransactionContext, role: Role, action: string):
       `${ctx.callerMspId} may not ${action}: it needs the ${role} role (it has ${roles.length ? roles.join(', ') : 'none'})`,
     );
   }
+}
+
+/** Receipts are optional (SecAgg); when present there is exactly one per included member. */
+function requireReceipts(receipts: unknown, included: readonly string[]): UploadReceipt[] {
+  if (!Array.isArray(receipts))
+    throw new ContractError('invalid', 'receipts must be a list of upload receipts');
+  if (receipts.length === 0) return [];
+  const checked: UploadReceipt[] = [];
+  const seen = new Set<string>();
+  for (const receipt of receipts as Partial<UploadReceipt>[]) {
+    const memberId = requireId(receipt?.memberId, 'receipt memberId');
+    if (seen.has(memberId))
+      throw new ContractError('invalid', `two upload receipts name member ${memberId}`);
+    seen.add(memberId);
+    if (!included.includes(memberId))
+      throw new ContractError('invalid', `a receipt names ${memberId}, which is not included`);
+    const uploadSha256 = requireHash(receipt.uploadSha256, 'receipt uploadSha256');
+    if (typeof receipt.signature !== 'string' || !SIGNATURE_HEX.test(receipt.signature))
+      throw new ContractError(
+        'invalid',
+        'a receipt signature must be 128 lowercase hex characters',
+      );
+    checked.push({ memberId, uploadSha256, signature: receipt.signature });
+  }
+  const missing = included.filter((memberId) => !seen.has(memberId));
+  if (missing.length > 0)
+    throw new ContractError('invalid', `no upload receipt for included ${missing.join(', ')}`);
+  return checked;
 }
 
 export function participantSetCommitment(included: readonly string[]): string {
@@ -295,7 +325,10 @@ export const contract = {
 
   /**
    * Closes a round with its commitments — one transaction whatever the number of clients. Every
-   * included member must have had a consent in force for the model when the round opened.
+   * included member must have had a consent in force for the model when the round opened. A CKKS
+   * round also carries one member-signed upload receipt per included member; the contract checks
+   * their shape and that they name exactly the included members, and keyholders verify the
+   * signatures and that the aggregate is the sum of exactly those uploads before decrypting.
    */
   async closeRound(
     ctx: TransactionContext,
@@ -304,6 +337,7 @@ export const contract = {
     uploadsMerkleRoot: string,
     aggregateHash: string,
     dropoutCount: number,
+    receipts: UploadReceipt[] = [],
   ): Promise<RoundRecord> {
     await requireRole(ctx, 'coordinator', 'close rounds');
     const record = await read<RoundRecord>(ctx, key.round(requireId(roundId, 'roundId')));
@@ -314,6 +348,7 @@ export const contract = {
     requireHash(aggregateHash, 'aggregateHash');
     if (!Number.isSafeInteger(dropoutCount) || dropoutCount < 0)
       throw new ContractError('invalid', 'dropoutCount must be a non-negative integer');
+    const checkedReceipts = requireReceipts(receipts, included);
     const consented = new Set(record.consents.map((consent) => consent.memberId));
     for (const memberId of included) {
       if (!record.roster.includes(memberId))
@@ -334,6 +369,7 @@ export const contract = {
       uploadsMerkleRoot,
       aggregateHash,
       dropoutCount,
+      receipts: checkedReceipts,
     };
     await write(ctx, key.round(roundId), closed);
     ctx.emit({
@@ -344,6 +380,7 @@ export const contract = {
         dropoutCount,
         uploadsMerkleRoot,
         aggregateHash,
+        receipts: checkedReceipts,
       },
     });
     return closed;

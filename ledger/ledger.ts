@@ -5,6 +5,7 @@ import type {
   ModelVersionRecord,
   Role,
   RoundRecord,
+  UploadReceipt,
 } from './records.ts';
 import type { ContractFunction } from './contract.ts';
 
@@ -68,6 +69,7 @@ export class Ledger {
     uploadsMerkleRoot: string,
     aggregateHash: string,
     dropoutCount: number,
+    receipts: readonly UploadReceipt[] = [],
   ): Promise<RoundRecord> {
     return this.gateway.submit('closeRound', [
       roundId,
@@ -75,6 +77,7 @@ export class Ledger {
       uploadsMerkleRoot,
       aggregateHash,
       dropoutCount,
+      receipts,
     ]);
   }
   getRound(roundId: string): Promise<RoundRecord> {

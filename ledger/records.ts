@@ -31,6 +31,17 @@ export interface ConsentInForce {
   readonly consentId: string;
 }
 
+/**
+ * A member's signature over (round id, params hash, upload SHA-256) with the Ed25519 key of its
+ * consortium certificate (crypto/ckks/upload-receipt.ts): what a CKKS round's aggregate must be
+ * the sum of. Signature as lowercase hex.
+ */
+export interface UploadReceipt {
+  readonly memberId: string;
+  readonly uploadSha256: string;
+  readonly signature: string;
+}
+
 export interface RoundRecord {
   readonly roundId: string;
   readonly modelId: string;
@@ -49,6 +60,8 @@ export interface RoundRecord {
   readonly uploadsMerkleRoot: string | null;
   readonly aggregateHash: string | null;
   readonly dropoutCount: number | null;
+  /** CKKS: one signed receipt per included member (empty for SecAgg rounds). */
+  readonly receipts?: readonly UploadReceipt[];
 }
 
 export interface ModelVersionRecord {

@@ -44,6 +44,7 @@ import {
 } from '../proto/gen/veilsum/v1/ckks.ts';
 import { CkksEncryptPool } from '../services/compute/ckks-encrypt-pool.ts';
 import { keySha256 } from '../crypto/ckks/key-ceremony.ts';
+import { signUploadReceipt } from '../crypto/ckks/upload-receipt.ts';
 
 /** The coordinator's host:port and this member's consortium certificate (TlsIdentity). */
 export interface ConnectOptions extends TlsIdentity {
@@ -343,7 +344,23 @@ export class VeilsumClient {
     }
     if (options.dropBefore === 'masked-input')
       return { round, uploadSha256: undefined, included: false };
-    const sha256 = await this.uploadEncrypted(roundId, ciphertexts, computed, progress);
+    // The receipt the member signs: what the keyholders will require the aggregate to contain.
+    const digest = createHash('sha256');
+    for (const ciphertext of ciphertexts) digest.update(ciphertext);
+    const receiptSignature = signUploadReceipt(
+      nativeCurve25519,
+      this.identitySecretKey,
+      roundId,
+      round.paramsHash,
+      new Uint8Array(digest.digest()),
+    );
+    const sha256 = await this.uploadEncrypted(
+      roundId,
+      ciphertexts,
+      computed,
+      receiptSignature,
+      progress,
+    );
     if (options.waitForResult === false) return { round, uploadSha256: sha256, included: true };
     progress({ step: 'waiting-for-result' });
     const finished = await this.waitForResult(roundId);
@@ -358,12 +375,18 @@ export class VeilsumClient {
     roundId: string,
     ciphertexts: readonly Uint8Array[],
     key: Uint8Array,
+    receiptSignature: Uint8Array,
     progress: (p: Progress) => void,
   ): Promise<Uint8Array> {
     const header: EncryptedUploadChunk = {
       content: {
         $case: 'header',
-        value: { roundId, ciphertexts: ciphertexts.length, keySha256: Buffer.from(key) },
+        value: {
+          roundId,
+          ciphertexts: ciphertexts.length,
+          keySha256: Buffer.from(key),
+          receiptSignature: Buffer.from(receiptSignature),
+        },
       },
     };
     const body = ciphertexts.map((ciphertext): EncryptedUploadChunk => ({

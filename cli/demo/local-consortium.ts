@@ -78,6 +78,7 @@ export async function createLocalConsortium(options: {
         coordinators: ['veilsum-coordinator'],
         ledger: { path: options.ledgerPath },
         precision: 5e-5,
+        keyLifeRounds: 1000,
         logLevel: 'info',
       };
     },

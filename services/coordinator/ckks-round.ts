@@ -2,6 +2,10 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { wireLength } from '../../crypto/ckks/ciphertext-wire.ts';
+import { verifyUploadReceipt } from '../../crypto/ckks/upload-receipt.ts';
+import { nativeCurve25519 } from '../../crypto/curve25519-native.ts';
+import { ED25519_SIGNATURE_BYTES } from '../../crypto/curve25519.ts';
+import type { UploadReceipt } from '../../ledger/records.ts';
 import type { CiphertextSum, CkksEngine, PendingUpdate } from '../../crypto/ckks/engine.ts';
 import { ciphertextsFor, parameterSetNamed } from '../../crypto/ckks/parameters.ts';
 import { Phase, RoundParams, type Round } from '../../proto/gen/veilsum/v1/round.ts';
@@ -11,6 +15,7 @@ import {
   alreadyExists,
   failedPrecondition,
   invalidArgument,
+  unauthenticated,
 } from '../common/grpc-errors.ts';
 import { parseRoster, type RosterMember } from './round-runtime.ts';
 import {
@@ -64,7 +69,10 @@ export class CkksRound {
   readonly chunks: number;
   private readonly deps: CkksRoundDependencies;
   private readonly sum: CiphertextSum;
-  private readonly uploads = new Map<number, Uint8Array>();
+  /** Accepted uploads by member index: SHA-256 and the member's signed receipt. */
+  private readonly uploads = new Map<number, { sha256: Uint8Array; signature: Uint8Array }>();
+  /** The responder set fixed for the decryption (logged before any keyholder is asked). */
+  private responderSet: number[] | undefined;
   private status: CkksStatus = 'collecting';
   private phaseStartedAt: number;
   private deadlineTimer: NodeJS.Timeout | undefined;
@@ -164,16 +172,46 @@ export class CkksRound {
   }
 
   /**
+   * The member's receipt must be its signature, under its roster identity key (its certificate's),
+   * over (round id, params hash, SHA-256 of the bytes that arrived): keyholders check the same
+   * signature from the ledger before decrypting, so an upload without one could never be summed.
+   */
+  checkReceipt(index: number, sha256: Uint8Array, signature: Uint8Array): void {
+    const member = this.roster[index - 1]!;
+    if (signature.length !== ED25519_SIGNATURE_BYTES)
+      throw unauthenticated(
+        `the upload carries no receipt signature (${signature.length} bytes); sign (round id, params hash, upload SHA-256) with the member's certificate key`,
+      );
+    if (
+      !verifyUploadReceipt(
+        nativeCurve25519,
+        member.identityKey,
+        this.id,
+        this.paramsHash,
+        sha256,
+        signature,
+      )
+    )
+      throw unauthenticated(
+        `the receipt signature of ${member.memberId} does not verify for round ${this.id} and the ` +
+          `${Buffer.from(sha256).toString('hex').slice(0, 16)}… upload that arrived; nothing was stored`,
+      );
+  }
+
+  /**
    * A complete upload, its ciphertexts checked and loaded (`pending`) and its bytes staged in
-   * `temporaryPath`: added to the sum — all chunks or none — then made durable and logged.
+   * `temporaryPath`, with the member's signed receipt: added to the sum — all chunks or none —
+   * then made durable and logged.
    */
   acceptUpload(
     index: number,
     pending: PendingUpdate,
     temporaryPath: string,
     sha256: Uint8Array,
+    receiptSignature: Uint8Array,
   ): void {
     this.checkUploadAllowed(index, pending.size, this.deps.keySha256);
+    this.checkReceipt(index, sha256, receiptSignature);
     pending.commit();
     // From here the upload is in the running sum: if it cannot be made durable too, the
     // coordinator exits rather than serve a sum a restart would not reproduce.
@@ -184,10 +222,53 @@ export class CkksRound {
         `could not store the upload of member ${index}: ${(error as Error).message}`,
       );
     }
-    this.deps.store.appendEvent(this.id, 'ckks-upload', index, sha256, this.deps.now());
-    this.uploads.set(index, sha256);
+    const payload = new Uint8Array(sha256.length + receiptSignature.length);
+    payload.set(sha256, 0);
+    payload.set(receiptSignature, sha256.length);
+    this.deps.store.appendEvent(this.id, 'ckks-upload', index, payload, this.deps.now());
+    this.uploads.set(index, { sha256, signature: receiptSignature });
     this.changed();
     this.closeIfEveryoneUploaded();
+  }
+
+  /** One receipt per included member, in roster order: what RoundClosed carries. */
+  receipts(): UploadReceipt[] {
+    return this.included.map((index) => {
+      const upload = this.uploads.get(index)!;
+      return {
+        memberId: this.roster[index - 1]!.memberId,
+        uploadSha256: Buffer.from(upload.sha256).toString('hex'),
+        signature: Buffer.from(upload.signature).toString('hex'),
+      };
+    });
+  }
+
+  /** An included member's stored upload, as its ciphertexts on the wire. */
+  uploadCiphertexts(index: number): Uint8Array[] {
+    const bytes = new Uint8Array(readFileSync(this.uploadPath(index)));
+    const size = this.ciphertextBytes;
+    return Array.from({ length: this.chunks }, (_, k) => bytes.subarray(k * size, (k + 1) * size));
+  }
+
+  /** The responder set fixed for this round's decryption, if one was. */
+  get responders(): readonly number[] | undefined {
+    return this.responderSet;
+  }
+
+  /**
+   * Fixes (durably) the keyholders whose partials will be combined, before any of them is
+   * asked: after a restart the same set is asked again and answers with the same bytes.
+   */
+  fixResponders(responders: readonly number[]): void {
+    const sorted = [...responders].sort((a, b) => a - b);
+    this.deps.store.appendEvent(
+      this.id,
+      'ckks-responders',
+      null,
+      new TextEncoder().encode(JSON.stringify(sorted)),
+      this.deps.now(),
+    );
+    this.responderSet = sorted;
   }
 
   uploadPath(index: number): string {
@@ -309,15 +390,19 @@ export class CkksRound {
     switch (event.kind) {
       case 'ckks-upload': {
         const index = event.sender ?? 0;
-        const bytes = new Uint8Array(readFileSync(this.uploadPath(index)));
-        const size = this.ciphertextBytes;
-        const chunks = Array.from({ length: this.chunks }, (_, k) =>
-          bytes.subarray(k * size, (k + 1) * size),
-        );
-        this.sum.add(chunks);
-        this.uploads.set(index, event.payload ?? new Uint8Array(0));
+        this.sum.add(this.uploadCiphertexts(index));
+        const payload = event.payload ?? new Uint8Array(0);
+        this.uploads.set(index, {
+          sha256: payload.subarray(0, 32),
+          signature: payload.subarray(32),
+        });
         return;
       }
+      case 'ckks-responders':
+        this.responderSet = JSON.parse(
+          new TextDecoder().decode(event.payload ?? new Uint8Array(0)),
+        ) as number[];
+        return;
       case 'ckks-close':
         return this.applyClose(event.at);
       case 'ckks-result':
@@ -374,7 +459,7 @@ export class CkksRound {
       unmasked: [],
       included: [...this.included],
       aggregateSha256: Buffer.from(this.aggregateSha256),
-      uploadSha256: this.included.map((index) => Buffer.from(this.uploads.get(index)!)),
+      uploadSha256: this.included.map((index) => Buffer.from(this.uploads.get(index)!.sha256)),
       abortReason: this.abortReason,
     };
   }

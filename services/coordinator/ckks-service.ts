@@ -44,6 +44,7 @@ function receiveEncryptedUpload(
   let round: CkksRound | undefined;
   let index = 0;
   let expected = 0;
+  let receiptSignature: Uint8Array = new Uint8Array(0);
   let pending: PendingUpdate | undefined;
   receiveUploadStream(
     call,
@@ -58,6 +59,7 @@ function receiveEncryptedUpload(
           chunk.content.value.keySha256,
         );
         expected = chunk.content.value.ciphertexts;
+        receiptSignature = chunk.content.value.receiptSignature;
         pending = round.beginUpload();
         return state.store.roundDirectory(round.id);
       },
@@ -80,7 +82,7 @@ function receiveEncryptedUpload(
         }
         // Consent is checked again when the update arrives: it may have been revoked meanwhile.
         await state.ledger?.requireConsent(target.id, target.roster[index - 1]!.memberId);
-        target.acceptUpload(index, pending!, temporaryPath, digest);
+        target.acceptUpload(index, pending!, temporaryPath, digest, receiptSignature);
         state.uploadAccepted('UploadEncrypted', target.id, index, bytes, digest);
         return { roundId: target.id, ciphertexts: expected, sha256: Buffer.from(digest) };
       },

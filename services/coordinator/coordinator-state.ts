@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Round } from '../../proto/gen/veilsum/v1/round.ts';
@@ -221,8 +222,18 @@ export class CoordinatorState {
         this.closedOnLedger.add(round.id);
       },
       decrypt: (round: CkksRound, aggregate: Uint8Array[]) =>
-        thresholdDecrypt(ckks, round, aggregate, this.logger),
+        thresholdDecrypt(ckks, round, aggregate, {
+          logger: this.logger,
+          memberCertificate: (memberId) => this.memberCertificate(memberId),
+        }),
     };
+  }
+
+  /** A member's certificate (PEM) as configured: keyholders check it against the consortium CA. */
+  memberCertificate(memberId: string): Uint8Array {
+    const member = this.config.members.find((m) => m.id === memberId);
+    if (member === undefined) throw new Error(`member ${memberId} is not in the configuration`);
+    return new Uint8Array(readFileSync(member.certificate));
   }
 
   /** One RoundClosed transaction per finished round; failures are logged and retried at restart. */

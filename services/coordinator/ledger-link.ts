@@ -3,7 +3,7 @@ import { merkleRoot } from '../../crypto/merkle.ts';
 import { ContractError } from '../../ledger/contract.ts';
 import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
 import { Ledger } from '../../ledger/ledger.ts';
-import type { RoundRecord } from '../../ledger/records.ts';
+import type { RoundRecord, UploadReceipt } from '../../ledger/records.ts';
 import { failedPrecondition } from '../common/grpc-errors.ts';
 import type { Round } from '../../proto/gen/veilsum/v1/round.ts';
 
@@ -12,6 +12,8 @@ export interface ClosableRound {
   readonly id: string;
   readonly roster: readonly { readonly memberId: string }[];
   snapshot(): Round;
+  /** CKKS rounds: the included members' signed upload receipts. */
+  receipts?(): UploadReceipt[];
 }
 
 /**
@@ -108,6 +110,7 @@ export class LedgerLink {
       Buffer.from(root).toString('hex'),
       Buffer.from(snapshot.aggregateSha256).toString('hex'),
       runtime.roster.length - included.length,
+      runtime.receipts?.() ?? [],
     );
     this.rounds.set(runtime.id, closed);
     this.logger.info(

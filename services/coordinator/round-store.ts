@@ -20,7 +20,8 @@ export type EventKind =
   | 'finish'
   | 'ckks-upload'
   | 'ckks-close'
-  | 'ckks-result';
+  | 'ckks-result'
+  | 'ckks-responders';
 
 export interface RoundRow {
   readonly roundId: string;

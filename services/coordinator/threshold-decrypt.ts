@@ -1,50 +1,173 @@
+import { status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { VeilsumError } from '../../sdk/errors.ts';
 import type { CkksRound } from './ckks-round.ts';
 import type { CkksKeyring } from './coordinator-state.ts';
 
+/** Attempts per keyholder of one responder set before the set is replaced. */
+const ATTEMPTS_PER_SET = 3;
+const RETRY_DELAY_MS = 1_000;
+
+export interface ThresholdDecryption {
+  readonly logger: Logger;
+  /** PEM certificate of a roster member, sent with its upload for the keyholders to check. */
+  readonly memberCertificate: (memberId: string) => Uint8Array;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
 /**
- * Partial decryptions from t keyholders, combined. Keyholders are tried in index order; one
- * that fails (down, or refusing) is dropped and the next set of t is asked — the Lagrange
- * weights depend on the responder set, so every member of a new set answers again.
+ * Decrypts a closed CKKS round with t keyholders, asking no keyholder for two responder sets:
+ *
+ * 1. Prepare (liveness and verification): keyholders in index order receive the receipted
+ *    uploads and check that the aggregate is their sum, until t have succeeded.
+ * 2. Those t are fixed as the responder set — logged in the round before any is asked, so a
+ *    restarted coordinator asks the same set again (and gets the same bytes).
+ * 3. Each is asked for its partials; a transient failure is retried with the same set. A
+ *    keyholder that refuses or stays down is dropped and the set is replaced by keyholders that
+ *    have not answered this aggregate: those that did are bound to the old set and would refuse
+ *    (ALREADY_EXISTS) — a keyholder never gives two partials of one ciphertext.
  */
 export async function thresholdDecrypt(
   { key, engine, keyholders }: CkksKeyring,
   round: CkksRound,
   aggregate: Uint8Array[],
-  logger: Logger,
+  options: ThresholdDecryption,
 ): Promise<Float64Array> {
-  const available = [...keyholders.keys()].sort((a, b) => a - b);
-  const failures: string[] = [];
-  while (available.length >= key.threshold) {
-    const responders = available.slice(0, key.threshold);
-    const header = {
-      roundId: round.id,
-      params: round.params,
-      graphSeed: Buffer.from(round.graphSeed),
-      responders,
-      ciphertexts: aggregate.length,
+  const { threshold } = key;
+  const { logger } = options;
+  const sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  const prepared = new Set<number>();
+  /** Keyholders out of this round: down, refusing, or bound to an earlier set. */
+  const out = new Map<number, string>();
+  const partials = new Map<number, Uint8Array[]>();
+  const uploads = round.receipts().map((receipt) => {
+    const index = round.indexOf(receipt.memberId)!;
+    return {
+      memberId: receipt.memberId,
+      certificate: options.memberCertificate(receipt.memberId),
+      ciphertexts: () => round.uploadCiphertexts(index),
     };
+  });
+  const header = {
+    roundId: round.id,
+    params: round.params,
+    graphSeed: Buffer.from(round.graphSeed),
+  };
+
+  const prepare = async (indices: readonly number[]) => {
     const answers = await Promise.allSettled(
-      responders.map((index) => keyholders.get(index)!.partialDecrypt(header, aggregate)),
+      indices.map((index) => keyholders.get(index)!.prepareDecryption(header, uploads)),
     );
-    const failed = responders.filter((_, i) => answers[i]!.status === 'rejected');
-    if (failed.length === 0) {
-      const partials = answers.map((a) => (a as PromiseFulfilledResult<Uint8Array[]>).value);
+    answers.forEach((answer, i) => {
+      const index = indices[i]!;
+      if (answer.status === 'fulfilled') prepared.add(index);
+      else {
+        const reason = (answer.reason as Error).message;
+        out.set(index, reason);
+        logger.warn(
+          { event: 'keyholder-not-prepared', round: round.id, keyholder: index, reason },
+          'keyholder did not verify the aggregate',
+        );
+      }
+    });
+  };
+
+  let set = round.responders;
+  for (;;) {
+    if (set === undefined) {
+      const candidates = () =>
+        [...keyholders.keys()].sort((a, b) => a - b).filter((index) => !out.has(index));
+      while (candidates().filter((i) => prepared.has(i)).length < threshold) {
+        const more = candidates()
+          .filter((i) => !prepared.has(i))
+          .slice(0, threshold - candidates().filter((i) => prepared.has(i)).length);
+        if (more.length === 0) break;
+        await prepare(more);
+      }
+      const ready = candidates().filter((i) => prepared.has(i));
+      if (ready.length < threshold) throw tooFew(threshold, out);
+      set = ready.slice(0, threshold);
+      round.fixResponders(set);
       logger.info(
-        { event: 'decrypted', round: round.id, responders },
-        `${responders.length} keyholders answered`,
+        { event: 'responders-fixed', round: round.id, responders: set },
+        'responder set fixed',
       );
-      return engine.combine(aggregate, partials, round.dimension);
     }
-    for (const index of failed) {
-      const reason = (answers[responders.indexOf(index)] as PromiseRejectedResult).reason as Error;
-      failures.push(`keyholder ${index}: ${reason.message}`);
-      logger.warn(
-        { event: 'keyholder-failed', round: round.id, keyholder: index, reason: reason.message },
-        'keyholder did not answer',
+    const responders = set;
+    // After a restart the set comes from the round log: make sure each has verified (idempotent).
+    const unprepared = responders.filter((i) => !prepared.has(i) && !partials.has(i));
+    if (unprepared.length > 0) await prepare(unprepared);
+
+    for (let attempt = 1; attempt <= ATTEMPTS_PER_SET; attempt++) {
+      const asking = responders.filter((i) => !partials.has(i) && !out.has(i));
+      const answers = await Promise.allSettled(
+        asking.map((index) =>
+          keyholders
+            .get(index)!
+            .partialDecrypt(
+              { ...header, responders: [...responders], ciphertexts: aggregate.length },
+              aggregate,
+            ),
+        ),
       );
-      available.splice(available.indexOf(index), 1);
+      answers.forEach((answer, i) => {
+        const index = asking[i]!;
+        if (answer.status === 'fulfilled') {
+          partials.set(index, answer.value);
+          return;
+        }
+        const error = answer.reason as Error;
+        logger.warn(
+          {
+            event: 'keyholder-failed',
+            round: round.id,
+            keyholder: index,
+            attempt,
+            reason: error.message,
+          },
+          'keyholder did not answer',
+        );
+        if (!isTransient(error) || attempt === ATTEMPTS_PER_SET) out.set(index, error.message);
+      });
+      if (responders.every((i) => partials.has(i))) {
+        logger.info(
+          { event: 'decrypted', round: round.id, responders },
+          `${responders.length} keyholders answered`,
+        );
+        return engine.combine(
+          aggregate,
+          responders.map((i) => partials.get(i)!),
+          round.dimension,
+        );
+      }
+      if (responders.some((i) => out.has(i))) break;
+      await sleep(RETRY_DELAY_MS * attempt);
     }
+    // The set cannot complete. Whoever answered is bound to it: they leave with it.
+    for (const index of responders) {
+      if (partials.has(index)) out.set(index, `answered for responders [${responders.join(', ')}]`);
+    }
+    partials.clear();
+    logger.warn(
+      { event: 'responder-set-replaced', round: round.id, responders },
+      'responder set could not complete; choosing another',
+    );
+    set = undefined;
   }
-  throw new Error(`fewer than ${key.threshold} keyholders answered (${failures.join('; ')})`);
+}
+
+function isTransient(error: Error): boolean {
+  const code = error instanceof VeilsumError ? error.code : undefined;
+  return (
+    code === status.UNAVAILABLE ||
+    code === status.DEADLINE_EXCEEDED ||
+    code === status.INTERNAL ||
+    code === status.UNKNOWN ||
+    code === status.CANCELLED
+  );
+}
+
+function tooFew(threshold: number, out: ReadonlyMap<number, string>): Error {
+  const reasons = [...out].map(([index, reason]) => `keyholder ${index}: ${reason}`).join('; ');
+  return new Error(`fewer than ${threshold} keyholders answered (${reasons})`);
 }

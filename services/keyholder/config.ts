@@ -25,6 +25,12 @@ export const keyholderConfigSchema = z.object({
   ledger: z.object({ path: z.string().min(1) }),
   /** Precision target of decrypted sums; sets the flooding noise (crypto/ckks/parameters.ts). */
   precision: z.number().positive().lt(1).default(5e-5),
+  /**
+   * R: the most rounds (distinct aggregates) one collective key decrypts; the flooding noise is
+   * sized for the key's whole life (crypto/ckks/parameters.ts). At R the key refuses further
+   * decryptions until a new ceremony.
+   */
+  keyLifeRounds: z.number().int().positive().default(1000),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 

@@ -8,6 +8,9 @@ import {
   KeyholderServiceClient,
   type PartialDecryptionChunk,
   type PartialDecryptionHeader,
+  type PrepareDecryptionHeader,
+  type PrepareDecryptionReply,
+  type PrepareDecryptionRequest,
 } from '../../proto/gen/veilsum/v1/ckks.ts';
 import { toVeilsumError, VeilsumError } from '../../sdk/errors.ts';
 import { deadline, tlsChannel, type TlsIdentity, unary } from '../../sdk/grpc-channel.ts';
@@ -72,6 +75,59 @@ export class KeyholderClient {
         done,
       ),
     );
+  }
+
+  /**
+   * Streams the receipted uploads of a closed round (in the ledger's receipt order) so the
+   * keyholder can check that the committed aggregate is their sum; `ciphertexts` is read when
+   * its turn comes, so one upload at a time is in memory.
+   */
+  prepareDecryption(
+    header: PrepareDecryptionHeader,
+    uploads: readonly {
+      memberId: string;
+      certificate: Uint8Array;
+      ciphertexts: () => Uint8Array[];
+    }[],
+  ): Promise<PrepareDecryptionReply> {
+    return new Promise((resolve, reject) => {
+      // Once the keyholder has answered (a refusal can come early) nothing more is sent.
+      let answered = false;
+      let wake = () => {};
+      const call = this.client.prepareDecryption(
+        new grpc.Metadata(),
+        deadline(10 * 60_000),
+        (error, reply) => {
+          answered = true;
+          wake();
+          if (error)
+            reject(toVeilsumError(`PrepareDecryption at keyholder ${this.address}`, error));
+          else resolve(reply);
+        },
+      );
+      const send = async (message: PrepareDecryptionRequest) => {
+        if (answered) throw new Error('answered');
+        if (!call.write(message))
+          await new Promise<void>((drained) => {
+            wake = drained;
+            call.once('drain', drained);
+          });
+      };
+      void (async () => {
+        await send({ content: { $case: 'header', value: header } });
+        for (const upload of uploads) {
+          await send({
+            content: {
+              $case: 'upload',
+              value: { memberId: upload.memberId, certificate: Buffer.from(upload.certificate) },
+            },
+          });
+          for (const ciphertext of upload.ciphertexts())
+            await send({ content: { $case: 'ciphertext', value: Buffer.from(ciphertext) } });
+        }
+        call.end();
+      })().catch(() => call.cancel());
+    });
   }
 
   /** Sends the header and the aggregate, then collects one partial per ciphertext, in order. */

@@ -1,22 +1,26 @@
-import { createHash, createPrivateKey } from 'node:crypto';
-import { appendFileSync, readFileSync } from 'node:fs';
-import { closeSync, fsyncSync, openSync } from 'node:fs';
+import { createHash, createHmac, createPrivateKey } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { pino, type Logger } from 'pino';
 import { CkksEngine } from '../../crypto/ckks/engine.ts';
 import { ciphertextsFor, floodBitsFor, parameterSetNamed } from '../../crypto/ckks/parameters.ts';
-import { systemRandom } from '../../crypto/random.ts';
+import { encodeFields } from '../../crypto/bytes.ts';
+import { seededRandom, systemRandom } from '../../crypto/random.ts';
 import { ContractError } from '../../ledger/contract.ts';
 import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
 import { Ledger } from '../../ledger/ledger.ts';
+import type { RoundRecord } from '../../ledger/records.ts';
 import {
   KeyholderServiceService,
   type KeyholderServiceServer,
   type PartialDecryptionChunk,
   type PartialDecryptionHeader,
   type PartialDecryptionRequest,
+  type PrepareDecryptionHeader,
+  type PrepareDecryptionReply,
+  type PrepareDecryptionRequest,
 } from '../../proto/gen/veilsum/v1/ckks.ts';
 import { Mode, RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
 import { paramsHash } from '../../proto/round-wire.ts';
@@ -34,17 +38,31 @@ import { identityOf } from '../pki/certificates.ts';
 import { KeyholderCeremony, keyInfoOf } from './ceremony.ts';
 import type { KeyholderConfig } from './config.ts';
 import { CeremonyIdTakenError, HeldKeys, type StoredKey } from './held-keys.ts';
-import { assertPrivateFile } from './sealed-file.ts';
+import { assertPrivateFile, readSealedJson, writeSealedJson } from './sealed-file.ts';
+import { DecryptionLog, keyExhausted } from './decryption-log.ts';
+import { checkReceipts, MIN_CONTRIBUTORS_FLOOR, ReceiptedSum } from './receipted-sum.ts';
 
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
+/** A round as the ledger has it, checked against what the coordinator sent. */
+interface CommittedRound {
+  readonly record: RoundRecord;
+  readonly key: StoredKey;
+  readonly keyHex: string;
+  readonly parameterSet: string;
+  readonly chunks: number;
+  readonly minContributors: number;
+}
+
 /**
  * A keyholder process: one Shamir share of each collective CKKS key it took part in making,
- * sealed at rest (services/keyholder/sealed-file.ts), served over mTLS. It answers a partial
- * decryption only for the committed aggregate of a closed round — the ledger's aggregate hash,
- * with at least the round's minimum number of contributors, under this key — and writes every
- * decryption to an append-only log before it answers. This is what keeps the aggregator from
- * decrypting one bank's upload.
+ * sealed at rest (services/keyholder/sealed-file.ts), served over mTLS. It decrypts only the
+ * committed aggregate of a closed round under this key, and only after PrepareDecryption has
+ * shown it to be the homomorphic sum of exactly the uploads that members signed receipts for
+ * on the ledger (at least max(2, min_contributors) distinct members). This is what keeps the
+ * aggregator from decrypting one bank's upload. Every ciphertext gets at most one partial,
+ * for one responder set, logged durably before it is sent; a key decrypts at most
+ * `keyLifeRounds` rounds (services/keyholder/decryption-log.ts).
  */
 export class Keyholder {
   readonly logger: Logger;
@@ -62,6 +80,11 @@ export class Keyholder {
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
   private ledgerDatabase: EmbeddedLedgerDatabase | undefined;
   private ledger: Ledger | undefined;
+  private decryptionLog: DecryptionLog | undefined;
+  /** Keys the flooding noise of each answer (see `floodingSource`); sealed at rest. */
+  private floodingKey: Uint8Array | undefined;
+  /** Answers are decided and logged one at a time, so two requests cannot race to bind. */
+  private decisions: Promise<unknown> = Promise.resolve();
   private boundPort = 0;
 
   constructor(config: KeyholderConfig, logger?: Logger) {
@@ -107,6 +130,8 @@ export class Keyholder {
 
   async start(): Promise<void> {
     this.keys = await this.heldKeys.load((name) => this.engine(name));
+    this.decryptionLog = new DecryptionLog(join(this.config.dataDir, 'decryptions.jsonl'));
+    this.floodingKey = this.loadFloodingKey();
     this.ledgerDatabase = new EmbeddedLedgerDatabase(this.config.ledger.path);
     this.ledger = new Ledger(this.ledgerDatabase.as(this.keyholderId));
     this.server.addService(KeyholderServiceService, this.service());
@@ -123,6 +148,39 @@ export class Keyholder {
     this.health.setStatus('', 'NOT_SERVING');
     await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
     this.ledgerDatabase?.close();
+  }
+
+  /** A 32-byte key made once per keyholder and sealed like the key shares. */
+  private loadFloodingKey(): Uint8Array {
+    const path = join(this.config.dataDir, 'flooding-key.sealed');
+    if (!existsSync(path))
+      writeSealedJson(
+        path,
+        { key: Buffer.from(systemRandom(32)).toString('base64') },
+        this.passphrase,
+      );
+    const { key } = readSealedJson(path, this.passphrase) as { key: string };
+    return new Uint8Array(Buffer.from(key, 'base64'));
+  }
+
+  /**
+   * The flooding noise of one answer is a PRF (HMAC-SHA256, then ChaCha20) of the sealed
+   * flooding key, the collective key, the aggregate and the responder set: asked again for the
+   * same aggregate and set the keyholder reproduces the identical partials instead of drawing
+   * fresh noise, and the noise stays unpredictable to anyone without the sealed key.
+   */
+  private floodingSource(keyHex: string, aggregate: string, responders: readonly number[]) {
+    const seed = createHmac('sha256', this.floodingKey!)
+      .update(
+        encodeFields(
+          'veilsum/v1/ckks/flooding',
+          keyHex,
+          aggregate,
+          [...responders].sort((a, b) => a - b).join(','),
+        ),
+      )
+      .digest();
+    return seededRandom(new Uint8Array(seed));
   }
 
   private engine(name: string): Promise<CkksEngine> {
@@ -195,8 +253,188 @@ export class Keyholder {
           throw notFound(`keyholder ${this.keyholderId} holds no key ${hex.slice(0, 16)}…`);
         return keyInfoOf(key);
       }),
+      prepareDecryption: (call, callback) => this.prepareDecryption(call, callback),
       partialDecrypt: (call) => this.partialDecrypt(call),
     };
+  }
+
+  /**
+   * The round as committed on the ledger, checked against the parameters the coordinator sent:
+   * they hash to the ledger's params hash (which binds the key and min_contributors), the round
+   * is closed, and this keyholder holds its key.
+   */
+  private async committedRound(
+    roundId: string,
+    params: RoundParams | undefined,
+    graphSeed: Uint8Array,
+  ): Promise<CommittedRound> {
+    if (params === undefined || params.mode !== Mode.MODE_CKKS || params.ckks === undefined)
+      throw invalidArgument('params must be the parameters of a CKKS round');
+    const keyHex = Buffer.from(params.ckks.keySha256).toString('hex');
+    const key = this.keys.get(keyHex);
+    if (key === undefined) {
+      throw failedPrecondition(
+        `round ${roundId} encrypts under key ${keyHex.slice(0, 16)}…, which keyholder ${this.keyholderId} does not hold`,
+      );
+    }
+    const set = parameterSetNamed(params.ckks.parameterSet);
+    if (set.name !== key.parameterSet)
+      throw invalidArgument(`the round uses ${set.name}; the key was made for ${key.parameterSet}`);
+    // The ledger decides what may be decrypted.
+    let record: RoundRecord;
+    try {
+      record = await this.ledger!.getRound(roundId);
+    } catch (error) {
+      if (error instanceof ContractError && error.kind === 'not-found')
+        throw failedPrecondition(`round ${roundId} is not on the ledger; refusing to decrypt`);
+      throw error;
+    }
+    const expectedParams = Buffer.from(
+      paramsHash(RoundParams.encode(params).finish(), graphSeed),
+    ).toString('hex');
+    if (record.paramsHash !== expectedParams) {
+      throw permissionDenied(
+        `the parameters sent for round ${roundId} are not those recorded on the ledger`,
+      );
+    }
+    if (record.status !== 'closed') {
+      throw failedPrecondition(
+        `round ${roundId} is not closed on the ledger; only a committed aggregate is decrypted`,
+      );
+    }
+    // The floor is the keyholder's own: a round opened with min_contributors 1 is not decrypted.
+    const minContributors = Math.max(MIN_CONTRIBUTORS_FLOOR, params.ckks.minContributors);
+    if (record.included.length < minContributors) {
+      throw failedPrecondition(
+        `round ${roundId} aggregates ${record.included.length} contributions, fewer than the minimum of ${minContributors}` +
+          (params.ckks.minContributors < MIN_CONTRIBUTORS_FLOOR
+            ? ` (the round asks for ${params.ckks.minContributors}; keyholders never decrypt fewer than ${MIN_CONTRIBUTORS_FLOOR})`
+            : '') +
+          '; refusing',
+      );
+    }
+    return {
+      record,
+      key,
+      keyHex,
+      parameterSet: set.name,
+      chunks: ciphertextsFor(set, params.dimension),
+      minContributors,
+    };
+  }
+
+  /**
+   * Streams in the receipted uploads of a closed round and checks, before anything can be
+   * decrypted, that the ledger's aggregate is their homomorphic sum (services/keyholder/
+   * receipted-sum.ts). A success is logged, so PartialDecrypt may answer for that aggregate.
+   */
+  private prepareDecryption(
+    call: grpc.ServerReadableStream<PrepareDecryptionRequest, PrepareDecryptionReply>,
+    callback: grpc.sendUnaryData<PrepareDecryptionReply>,
+  ): void {
+    let header: PrepareDecryptionHeader | undefined;
+    let ready: Promise<{ round: CommittedRound; sum: ReceiptedSum }> | undefined;
+    // Stream messages are applied in order, each after the previous one (and the ledger reads).
+    let work: Promise<unknown> = Promise.resolve();
+    let failed = false;
+    const fail = (error: unknown) => {
+      if (failed) return;
+      failed = true;
+      void ready?.then(
+        ({ sum }) => sum.dispose(),
+        () => {},
+      );
+      callback(rejection(this.logger, 'PrepareDecryption', error, { round: header?.roundId }));
+    };
+    const then = (step: (state: { round: CommittedRound; sum: ReceiptedSum }) => void) => {
+      if (ready === undefined) throw invalidArgument('the stream must start with a header');
+      const current = ready;
+      work = work.then(async () => {
+        if (!failed) step(await current);
+      });
+      work.catch(fail);
+    };
+    call.on('data', (request: PrepareDecryptionRequest) => {
+      if (failed) return;
+      try {
+        const content = request.content;
+        if (content?.$case === 'header') {
+          if (header !== undefined) throw invalidArgument('the stream carries a second header');
+          this.require(call, this.config.coordinators, 'ask for decryptions');
+          header = content.value;
+          ready = this.beginPrepare(content.value);
+          ready.catch(fail);
+        } else if (content?.$case === 'upload') {
+          const { memberId, certificate } = content.value;
+          then(({ sum }) => sum.startUpload(memberId, certificate));
+        } else if (content?.$case === 'ciphertext') {
+          const wire = content.value;
+          then(({ sum }) => sum.addCiphertext(wire));
+        } else throw invalidArgument('expected a header, an upload or a ciphertext');
+      } catch (error) {
+        fail(error);
+      }
+    });
+    call.on('end', () => {
+      if (failed) return;
+      if (ready === undefined) return fail(invalidArgument('empty stream: send a header first'));
+      then(({ round, sum }) => {
+        try {
+          const aggregate = sum.finish();
+          this.decryptionLog!.recordVerified({
+            round: round.record.roundId,
+            key: round.keyHex,
+            aggregateSha256: aggregate,
+            contributors: round.record.included.length,
+          });
+          this.logger.info(
+            {
+              event: 'aggregate-verified',
+              round: round.record.roundId,
+              contributors: round.record.included.length,
+            },
+            'aggregate is the sum of its receipted uploads',
+          );
+          callback(null, {
+            roundId: round.record.roundId,
+            aggregateSha256: Buffer.from(aggregate, 'hex'),
+            contributors: round.record.included.length,
+            roundsLeft: Math.max(
+              0,
+              this.config.keyLifeRounds - this.decryptionLog!.roundsDecrypted(round.keyHex),
+            ),
+          });
+        } finally {
+          sum.dispose();
+        }
+      });
+    });
+    call.on('error', () => {
+      failed = true;
+    });
+  }
+
+  private async beginPrepare(
+    header: PrepareDecryptionHeader,
+  ): Promise<{ round: CommittedRound; sum: ReceiptedSum }> {
+    const round = await this.committedRound(header.roundId, header.params, header.graphSeed);
+    const decrypted = this.decryptionLog!.roundsDecrypted(round.keyHex);
+    if (decrypted >= this.config.keyLifeRounds) throw keyExhausted(round.keyHex, decrypted);
+    const receipts = checkReceipts(round.record, round.minContributors);
+    const refusedSigners = new Set([
+      ...this.config.coordinators,
+      ...this.config.admins,
+      ...round.key.keyholders.map((k) => k.keyholderId),
+    ]);
+    const sum = new ReceiptedSum({
+      round: round.record,
+      receipts,
+      engine: await this.engine(round.parameterSet),
+      chunks: round.chunks,
+      caPem: readFileSync(this.config.tls.caCertificate, 'utf8'),
+      refusedSigners,
+    });
+    return { round, sum };
   }
 
   /**
@@ -256,23 +494,11 @@ export class Keyholder {
   ): Promise<void> {
     if (header === undefined)
       throw invalidArgument('empty stream: send a header and the aggregate');
-    const params = header.params;
-    if (params === undefined || params.mode !== Mode.MODE_CKKS || params.ckks === undefined)
-      throw invalidArgument('params must be the parameters of a CKKS round');
-    const keyHex = Buffer.from(params.ckks.keySha256).toString('hex');
-    const key = this.keys.get(keyHex);
-    if (key === undefined) {
-      throw failedPrecondition(
-        `round ${header.roundId} encrypts under key ${keyHex.slice(0, 16)}…, which keyholder ${this.keyholderId} does not hold`,
-      );
-    }
-    const set = parameterSetNamed(params.ckks.parameterSet);
-    if (set.name !== key.parameterSet)
-      throw invalidArgument(`the round uses ${set.name}; the key was made for ${key.parameterSet}`);
-    const expectedChunks = ciphertextsFor(set, params.dimension);
-    if (header.ciphertexts !== expectedChunks || aggregate.length !== expectedChunks) {
+    const round = await this.committedRound(header.roundId, header.params, header.graphSeed);
+    const { key, keyHex, record } = round;
+    if (header.ciphertexts !== round.chunks || aggregate.length !== round.chunks) {
       throw invalidArgument(
-        `an aggregate of dimension ${params.dimension} has ${expectedChunks} ciphertexts; ${aggregate.length} arrived`,
+        `an aggregate of dimension ${header.params!.dimension} has ${round.chunks} ciphertexts; ${aggregate.length} arrived`,
       );
     }
     const responders = header.responders;
@@ -281,82 +507,83 @@ export class Keyholder {
       !responders.includes(key.index) ||
       new Set(responders).size !== responders.length ||
       responders.some((index) => !known.has(index)) ||
-      responders.length < key.threshold
+      responders.length !== key.threshold
     ) {
       throw invalidArgument(
-        `responders must be ${key.threshold} or more distinct keyholder indices of this key, including ${key.index}; got [${responders.join(', ')}]`,
-      );
-    }
-
-    // The ledger decides what may be decrypted.
-    let round;
-    try {
-      round = await this.ledger!.getRound(header.roundId);
-    } catch (error) {
-      if (error instanceof ContractError && error.kind === 'not-found')
-        throw failedPrecondition(
-          `round ${header.roundId} is not on the ledger; refusing to decrypt`,
-        );
-      throw error;
-    }
-    const expectedParams = Buffer.from(
-      paramsHash(RoundParams.encode(params).finish(), header.graphSeed),
-    ).toString('hex');
-    if (round.paramsHash !== expectedParams) {
-      throw permissionDenied(
-        `the parameters sent for round ${header.roundId} are not those recorded on the ledger`,
-      );
-    }
-    if (round.status !== 'closed') {
-      throw failedPrecondition(
-        `round ${header.roundId} is not closed on the ledger; only a committed aggregate is decrypted`,
+        `responders must be ${key.threshold} distinct keyholder indices of this key, including ${key.index}; got [${responders.join(', ')}]`,
       );
     }
     const actual = Buffer.from(aggregateSha256).toString('hex');
-    if (round.aggregateHash !== actual) {
+    if (record.aggregateHash !== actual) {
       throw failedPrecondition(
-        `the ciphertext is not the committed aggregate of round ${header.roundId} (SHA-256 ${actual.slice(0, 16)}…, ledger ${String(round.aggregateHash).slice(0, 16)}…); refusing`,
+        `the ciphertext is not the committed aggregate of round ${header.roundId} (SHA-256 ${actual.slice(0, 16)}…, ledger ${String(record.aggregateHash).slice(0, 16)}…); refusing`,
       );
     }
-    if (round.included.length < params.ckks.minContributors) {
+    const log = this.decryptionLog!;
+    if (!log.isVerified(keyHex, actual)) {
       throw failedPrecondition(
-        `round ${header.roundId} aggregates ${round.included.length} contributions, fewer than its minimum of ${params.ckks.minContributors}; refusing`,
+        `the aggregate of round ${header.roundId} has not been checked against its receipted uploads; call PrepareDecryption first`,
       );
     }
-    const engine = await this.engine(set.name);
-    // Logged (durably) before anything leaves this process.
-    this.recordDecryption({
-      round: header.roundId,
-      caller: callerOrganisation(call),
-      aggregateSha256: actual,
-      contributors: round.included.length,
-      responders,
-      key: keyHex,
+    const engine = await this.engine(round.parameterSet);
+    const ciphertexts = aggregate.map((ct) => createHash('sha256').update(ct).digest('hex'));
+    // Decided, computed and logged one request at a time: two concurrent requests for one
+    // ciphertext cannot both pass the binding check.
+    const decide = this.decisions.then(() => {
+      const known = log.check(keyHex, actual, ciphertexts, responders, this.config.keyLifeRounds);
+      const partials = engine.partialDecrypt(
+        aggregate,
+        key.share,
+        key.index,
+        responders,
+        floodBitsFor(engine.set, responders.length, this.config.precision),
+        this.floodingSource(keyHex, actual, responders),
+      );
+      const digest = createHash('sha256');
+      for (const partial of partials) digest.update(partial);
+      const partialsSha256 = digest.digest('hex');
+      if (known.kind === 'repeat' && known.partialsSha256 !== partialsSha256) {
+        throw failedPrecondition(
+          `keyholder ${this.keyholderId} answered round ${header.roundId} for these responders before, ` +
+            'and cannot reproduce those exact bytes; it never sends a second, different partial',
+        );
+      }
+      const entry = {
+        round: header.roundId,
+        caller: callerOrganisation(call),
+        key: keyHex,
+        aggregateSha256: actual,
+        ciphertexts,
+        responders,
+        contributors: record.included.length,
+        partialsSha256,
+      };
+      // Logged (durably) before anything leaves this process.
+      log.record(entry);
+      this.logger.info(
+        {
+          event: 'partial-decryption',
+          round: entry.round,
+          caller: entry.caller,
+          aggregateSha256: actual,
+          contributors: entry.contributors,
+          responders: [...responders],
+          key: keyHex,
+          repeat: known.kind === 'repeat',
+        },
+        known.kind === 'repeat'
+          ? 'partial decryption sent again (same bytes)'
+          : 'partial decryption granted',
+      );
+      return partials;
     });
-    const partials = engine.partialDecrypt(
-      aggregate,
-      key.share,
-      key.index,
-      responders,
-      floodBitsFor(set, responders.length, this.config.precision),
-      systemRandom,
-    );
+    this.decisions = decide.catch(() => {});
+    const partials = await decide;
     for (const [position, partial] of partials.entries()) {
       if (!call.write({ position, partial: Buffer.from(partial) }))
         await new Promise((resolve) => call.once('drain', resolve));
     }
     call.end();
-  }
-
-  private recordDecryption(entry: Record<string, unknown>): void {
-    const path = join(this.config.dataDir, 'decryptions.jsonl');
-    appendFileSync(path, JSON.stringify({ at: new Date().toISOString(), ...entry }) + '\n', {
-      mode: 0o600,
-    });
-    const fd = openSync(path, 'r');
-    fsyncSync(fd);
-    closeSync(fd);
-    this.logger.info({ event: 'partial-decryption', ...entry }, 'partial decryption granted');
   }
 
   private require(call: AuthenticatedCall, allowed: readonly string[], action: string): void {

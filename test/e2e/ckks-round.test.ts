@@ -97,7 +97,14 @@ function rawUpload(
       else resolve(value);
     });
     stream.write({
-      content: { $case: 'header', value: { ...header, keySha256: Buffer.from(header.keySha256) } },
+      content: {
+        $case: 'header',
+        value: {
+          ...header,
+          keySha256: Buffer.from(header.keySha256),
+          receiptSignature: Buffer.alloc(0),
+        },
+      },
     });
     for (const ct of ciphertexts)
       stream.write({ content: { $case: 'ciphertext', value: Buffer.from(ct) } });
@@ -345,7 +352,7 @@ describe('a CKKS round across processes: 4 banks, 5 keyholders (3 of 5), one coo
     await ledgerAsCoordinator.closeRound(`${MODEL}/round-91`, ['ckb-01'], digest, digest, 3);
     const tooFew = await refuse(asCoordinator, loneParams, `${MODEL}/round-91`, seed);
     expect(tooFew.code).toBe(grpc.status.FAILED_PRECONDITION);
-    expect(tooFew.message).toMatch(/fewer than its minimum of 2/);
+    expect(tooFew.message).toMatch(/fewer than the minimum of 2/);
 
     // 4. Parameters that do not hash to what the ledger recorded (a raised minimum is still a lie).
     const forged = await refuse(

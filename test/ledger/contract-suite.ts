@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from '@jest/globals';
 import { ContractError } from '../../ledger/contract.ts';
 import type { Ledger } from '../../ledger/ledger.ts';
+import type { UploadReceipt } from '../../ledger/records.ts';
 
 /**
  * The contract's behaviour, written once and run against every backend (embedded SQLite here;
@@ -117,6 +118,36 @@ export function describeLedgerContract(
         dropoutCount: 1,
       });
       expect(closed.participantSetCommitment).toMatch(/^[0-9a-f]{64}$/);
+    });
+
+    it('a CKKS round closes with exactly one upload receipt per included member, kept on the record', async () => {
+      await bankA.grantConsent('consent-a1', 'cards-2026', 'fraud-model', inAYear());
+      await bankB.grantConsent('consent-b1', 'cards-b', 'fraud-model', inAYear());
+      await coordinator.openRound('fraud/round-1', 'fraud-model', 1, HASH_A, [
+        'BankAMSP',
+        'BankBMSP',
+      ]);
+      const receipt = (memberId: string) => ({
+        memberId,
+        uploadSha256: HASH_B,
+        signature: 'ab'.repeat(64),
+      });
+      const both = ['BankAMSP', 'BankBMSP'];
+      const close = (receipts: UploadReceipt[]) =>
+        coordinator.closeRound('fraud/round-1', both, HASH_B, HASH_C, 0, receipts);
+      await expect(close([receipt('BankAMSP')])).rejects.toThrow(
+        /no upload receipt for included BankBMSP/,
+      );
+      await expect(close([receipt('BankAMSP'), receipt('BankAMSP')])).rejects.toThrow(
+        /two upload receipts name member BankAMSP/,
+      );
+      await expect(
+        close([receipt('BankAMSP'), { ...receipt('BankBMSP'), signature: 'zz' }]),
+      ).rejects.toThrow(/signature must be 128 lowercase hex/);
+      expect((await auditor.getRound('fraud/round-1')).status).toBe('open');
+      const closed = await close([receipt('BankAMSP'), receipt('BankBMSP')]);
+      expect(closed.receipts).toEqual([receipt('BankAMSP'), receipt('BankBMSP')]);
+      expect((await auditor.getRound('fraud/round-1')).receipts).toEqual(closed.receipts);
     });
 
     it('lineage names the datasets and consents that fed a model version', async () => {

@@ -48,6 +48,12 @@ export interface EncryptedUploadHeader {
   ciphertexts: number;
   /** SHA-256 of the public key the client encrypted under; must be the round's. */
   keySha256: Buffer;
+  /**
+   * The member's upload receipt: Ed25519 with its certificate's key over (round id, params hash,
+   * SHA-256 of the ciphertexts in order) — crypto/ckks/upload-receipt.ts. UNAUTHENTICATED if it
+   * does not verify for the bytes that arrive; it goes on the ledger with RoundClosed.
+   */
+  receiptSignature: Buffer;
 }
 
 export interface EncryptedUploadChunk {
@@ -136,6 +142,38 @@ export interface PartialDecryptionHeader {
   /** Indices of the keyholders whose partials will be combined (t of them, this one included). */
   responders: number[];
   ciphertexts: number;
+}
+
+export interface PrepareDecryptionHeader {
+  roundId: string;
+  /** As in PartialDecryptionHeader: must hash to the ledger's params_hash. */
+  params: RoundParams | undefined;
+  graphSeed: Buffer;
+}
+
+/**
+ * Starts the next receipted upload: the member (in the ledger's receipt order) and its
+ * certificate (PEM), from which the keyholder takes the key that signed the receipt.
+ */
+export interface ReceiptedUploadStart {
+  memberId: string;
+  certificate: Buffer;
+}
+
+export interface PrepareDecryptionRequest {
+  content: { $case: "header"; value: PrepareDecryptionHeader } | { $case: "upload"; value: ReceiptedUploadStart } | {
+    $case: "ciphertext";
+    value: Buffer;
+  } | undefined;
+}
+
+export interface PrepareDecryptionReply {
+  roundId: string;
+  /** SHA-256 of the sum the keyholder computed: the ledger's aggregate hash. */
+  aggregateSha256: Buffer;
+  contributors: number;
+  /** Rounds this key may still decrypt before it needs a new ceremony. */
+  roundsLeft: number;
 }
 
 export interface PartialDecryptionRequest {
@@ -393,7 +431,7 @@ export const EncryptionKey: MessageFns<EncryptionKey> = {
 };
 
 function createBaseEncryptedUploadHeader(): EncryptedUploadHeader {
-  return { roundId: "", ciphertexts: 0, keySha256: Buffer.alloc(0) };
+  return { roundId: "", ciphertexts: 0, keySha256: Buffer.alloc(0), receiptSignature: Buffer.alloc(0) };
 }
 
 export const EncryptedUploadHeader: MessageFns<EncryptedUploadHeader> = {
@@ -406,6 +444,9 @@ export const EncryptedUploadHeader: MessageFns<EncryptedUploadHeader> = {
     }
     if (message.keySha256.length !== 0) {
       writer.uint32(26).bytes(message.keySha256);
+    }
+    if (message.receiptSignature.length !== 0) {
+      writer.uint32(34).bytes(message.receiptSignature);
     }
     return writer;
   },
@@ -447,6 +488,14 @@ export const EncryptedUploadHeader: MessageFns<EncryptedUploadHeader> = {
             message.keySha256 = Buffer.from(reader.bytes());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.receiptSignature = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -472,6 +521,11 @@ export const EncryptedUploadHeader: MessageFns<EncryptedUploadHeader> = {
         : isSet(object.key_sha256)
         ? Buffer.from(bytesFromBase64(object.key_sha256))
         : Buffer.alloc(0),
+      receiptSignature: isSet(object.receiptSignature)
+        ? Buffer.from(bytesFromBase64(object.receiptSignature))
+        : isSet(object.receipt_signature)
+        ? Buffer.from(bytesFromBase64(object.receipt_signature))
+        : Buffer.alloc(0),
     };
   },
 
@@ -486,6 +540,9 @@ export const EncryptedUploadHeader: MessageFns<EncryptedUploadHeader> = {
     if (message.keySha256.length !== 0) {
       obj.keySha256 = base64FromBytes(message.keySha256);
     }
+    if (message.receiptSignature.length !== 0) {
+      obj.receiptSignature = base64FromBytes(message.receiptSignature);
+    }
     return obj;
   },
 
@@ -497,6 +554,7 @@ export const EncryptedUploadHeader: MessageFns<EncryptedUploadHeader> = {
     message.roundId = object.roundId ?? "";
     message.ciphertexts = object.ciphertexts ?? 0;
     message.keySha256 = object.keySha256 ?? Buffer.alloc(0);
+    message.receiptSignature = object.receiptSignature ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -1889,6 +1947,457 @@ export const PartialDecryptionHeader: MessageFns<PartialDecryptionHeader> = {
   },
 };
 
+function createBasePrepareDecryptionHeader(): PrepareDecryptionHeader {
+  return { roundId: "", params: undefined, graphSeed: Buffer.alloc(0) };
+}
+
+export const PrepareDecryptionHeader: MessageFns<PrepareDecryptionHeader> = {
+  encode(message: PrepareDecryptionHeader, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.roundId !== "") {
+      writer.uint32(10).string(message.roundId);
+    }
+    if (message.params !== undefined) {
+      RoundParams.encode(message.params, writer.uint32(18).fork()).join();
+    }
+    if (message.graphSeed.length !== 0) {
+      writer.uint32(26).bytes(message.graphSeed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PrepareDecryptionHeader {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePrepareDecryptionHeader();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.roundId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.params = RoundParams.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.graphSeed = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PrepareDecryptionHeader {
+    return {
+      roundId: isSet(object.roundId)
+        ? globalThis.String(object.roundId)
+        : isSet(object.round_id)
+        ? globalThis.String(object.round_id)
+        : "",
+      params: isSet(object.params) ? RoundParams.fromJSON(object.params) : undefined,
+      graphSeed: isSet(object.graphSeed)
+        ? Buffer.from(bytesFromBase64(object.graphSeed))
+        : isSet(object.graph_seed)
+        ? Buffer.from(bytesFromBase64(object.graph_seed))
+        : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: PrepareDecryptionHeader): unknown {
+    const obj: any = {};
+    if (message.roundId !== "") {
+      obj.roundId = message.roundId;
+    }
+    if (message.params !== undefined) {
+      obj.params = RoundParams.toJSON(message.params);
+    }
+    if (message.graphSeed.length !== 0) {
+      obj.graphSeed = base64FromBytes(message.graphSeed);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PrepareDecryptionHeader>): PrepareDecryptionHeader {
+    return PrepareDecryptionHeader.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PrepareDecryptionHeader>): PrepareDecryptionHeader {
+    const message = createBasePrepareDecryptionHeader();
+    message.roundId = object.roundId ?? "";
+    message.params = (object.params !== undefined && object.params !== null)
+      ? RoundParams.fromPartial(object.params)
+      : undefined;
+    message.graphSeed = object.graphSeed ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseReceiptedUploadStart(): ReceiptedUploadStart {
+  return { memberId: "", certificate: Buffer.alloc(0) };
+}
+
+export const ReceiptedUploadStart: MessageFns<ReceiptedUploadStart> = {
+  encode(message: ReceiptedUploadStart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.memberId !== "") {
+      writer.uint32(10).string(message.memberId);
+    }
+    if (message.certificate.length !== 0) {
+      writer.uint32(18).bytes(message.certificate);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReceiptedUploadStart {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReceiptedUploadStart();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.memberId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.certificate = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReceiptedUploadStart {
+    return {
+      memberId: isSet(object.memberId)
+        ? globalThis.String(object.memberId)
+        : isSet(object.member_id)
+        ? globalThis.String(object.member_id)
+        : "",
+      certificate: isSet(object.certificate) ? Buffer.from(bytesFromBase64(object.certificate)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: ReceiptedUploadStart): unknown {
+    const obj: any = {};
+    if (message.memberId !== "") {
+      obj.memberId = message.memberId;
+    }
+    if (message.certificate.length !== 0) {
+      obj.certificate = base64FromBytes(message.certificate);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReceiptedUploadStart>): ReceiptedUploadStart {
+    return ReceiptedUploadStart.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReceiptedUploadStart>): ReceiptedUploadStart {
+    const message = createBaseReceiptedUploadStart();
+    message.memberId = object.memberId ?? "";
+    message.certificate = object.certificate ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBasePrepareDecryptionRequest(): PrepareDecryptionRequest {
+  return { content: undefined };
+}
+
+export const PrepareDecryptionRequest: MessageFns<PrepareDecryptionRequest> = {
+  encode(message: PrepareDecryptionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.content?.$case) {
+      case "header":
+        PrepareDecryptionHeader.encode(message.content.value, writer.uint32(10).fork()).join();
+        break;
+      case "upload":
+        ReceiptedUploadStart.encode(message.content.value, writer.uint32(18).fork()).join();
+        break;
+      case "ciphertext":
+        writer.uint32(26).bytes(message.content.value);
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PrepareDecryptionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePrepareDecryptionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.content = { $case: "header", value: PrepareDecryptionHeader.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.content = { $case: "upload", value: ReceiptedUploadStart.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.content = { $case: "ciphertext", value: Buffer.from(reader.bytes()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PrepareDecryptionRequest {
+    return {
+      content: isSet(object.header)
+        ? { $case: "header", value: PrepareDecryptionHeader.fromJSON(object.header) }
+        : isSet(object.upload)
+        ? { $case: "upload", value: ReceiptedUploadStart.fromJSON(object.upload) }
+        : isSet(object.ciphertext)
+        ? { $case: "ciphertext", value: Buffer.from(bytesFromBase64(object.ciphertext)) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: PrepareDecryptionRequest): unknown {
+    const obj: any = {};
+    if (message.content?.$case === "header") {
+      obj.header = PrepareDecryptionHeader.toJSON(message.content.value);
+    } else if (message.content?.$case === "upload") {
+      obj.upload = ReceiptedUploadStart.toJSON(message.content.value);
+    } else if (message.content?.$case === "ciphertext") {
+      obj.ciphertext = base64FromBytes(message.content.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PrepareDecryptionRequest>): PrepareDecryptionRequest {
+    return PrepareDecryptionRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PrepareDecryptionRequest>): PrepareDecryptionRequest {
+    const message = createBasePrepareDecryptionRequest();
+    switch (object.content?.$case) {
+      case "header": {
+        if (object.content?.value !== undefined && object.content?.value !== null) {
+          message.content = { $case: "header", value: PrepareDecryptionHeader.fromPartial(object.content.value) };
+        }
+        break;
+      }
+      case "upload": {
+        if (object.content?.value !== undefined && object.content?.value !== null) {
+          message.content = { $case: "upload", value: ReceiptedUploadStart.fromPartial(object.content.value) };
+        }
+        break;
+      }
+      case "ciphertext": {
+        if (object.content?.value !== undefined && object.content?.value !== null) {
+          message.content = { $case: "ciphertext", value: object.content.value };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBasePrepareDecryptionReply(): PrepareDecryptionReply {
+  return { roundId: "", aggregateSha256: Buffer.alloc(0), contributors: 0, roundsLeft: 0 };
+}
+
+export const PrepareDecryptionReply: MessageFns<PrepareDecryptionReply> = {
+  encode(message: PrepareDecryptionReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.roundId !== "") {
+      writer.uint32(10).string(message.roundId);
+    }
+    if (message.aggregateSha256.length !== 0) {
+      writer.uint32(18).bytes(message.aggregateSha256);
+    }
+    if (message.contributors !== 0) {
+      writer.uint32(24).uint32(message.contributors);
+    }
+    if (message.roundsLeft !== 0) {
+      writer.uint32(32).uint32(message.roundsLeft);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PrepareDecryptionReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePrepareDecryptionReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.roundId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.aggregateSha256 = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.contributors = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.roundsLeft = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PrepareDecryptionReply {
+    return {
+      roundId: isSet(object.roundId)
+        ? globalThis.String(object.roundId)
+        : isSet(object.round_id)
+        ? globalThis.String(object.round_id)
+        : "",
+      aggregateSha256: isSet(object.aggregateSha256)
+        ? Buffer.from(bytesFromBase64(object.aggregateSha256))
+        : isSet(object.aggregate_sha256)
+        ? Buffer.from(bytesFromBase64(object.aggregate_sha256))
+        : Buffer.alloc(0),
+      contributors: isSet(object.contributors) ? globalThis.Number(object.contributors) : 0,
+      roundsLeft: isSet(object.roundsLeft)
+        ? globalThis.Number(object.roundsLeft)
+        : isSet(object.rounds_left)
+        ? globalThis.Number(object.rounds_left)
+        : 0,
+    };
+  },
+
+  toJSON(message: PrepareDecryptionReply): unknown {
+    const obj: any = {};
+    if (message.roundId !== "") {
+      obj.roundId = message.roundId;
+    }
+    if (message.aggregateSha256.length !== 0) {
+      obj.aggregateSha256 = base64FromBytes(message.aggregateSha256);
+    }
+    if (message.contributors !== 0) {
+      obj.contributors = Math.round(message.contributors);
+    }
+    if (message.roundsLeft !== 0) {
+      obj.roundsLeft = Math.round(message.roundsLeft);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PrepareDecryptionReply>): PrepareDecryptionReply {
+    return PrepareDecryptionReply.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PrepareDecryptionReply>): PrepareDecryptionReply {
+    const message = createBasePrepareDecryptionReply();
+    message.roundId = object.roundId ?? "";
+    message.aggregateSha256 = object.aggregateSha256 ?? Buffer.alloc(0);
+    message.contributors = object.contributors ?? 0;
+    message.roundsLeft = object.roundsLeft ?? 0;
+    return message;
+  },
+};
+
 function createBasePartialDecryptionRequest(): PartialDecryptionRequest {
   return { content: undefined };
 }
@@ -2224,9 +2733,31 @@ export const KeyholderServiceService = {
     responseDeserialize: (value: Buffer): KeyInfo => KeyInfo.decode(value),
   },
   /**
+   * Before any partial decryption: one header, then every upload the ledger's RoundClosed
+   * receipts name, in receipt order (member certificate, then its ciphertexts). The keyholder
+   * checks each receipt's signature against the certificate (issued by the consortium CA,
+   * subject O = the member), each upload against its receipted SHA-256, that the receipts come
+   * from at least max(2, min_contributors) distinct roster members, and that their homomorphic
+   * sum is the ledger's aggregate. FAILED_PRECONDITION names the first check that fails.
+   */
+  prepareDecryption: {
+    path: "/veilsum.v1.KeyholderService/PrepareDecryption" as const,
+    requestStream: true as const,
+    responseStream: false as const,
+    requestSerialize: (value: PrepareDecryptionRequest): Buffer =>
+      Buffer.from(PrepareDecryptionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PrepareDecryptionRequest => PrepareDecryptionRequest.decode(value),
+    responseSerialize: (value: PrepareDecryptionReply): Buffer =>
+      Buffer.from(PrepareDecryptionReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PrepareDecryptionReply => PrepareDecryptionReply.decode(value),
+  },
+  /**
    * One header, then the aggregate's ciphertexts; the keyholder checks the aggregate against the
-   * ledger (closed round, aggregate hash, minimum contributors, key) before answering anything,
-   * then streams one partial decryption per ciphertext.
+   * ledger (closed round, aggregate hash, minimum contributors, key, a successful
+   * PrepareDecryption) before answering anything, then streams one partial decryption per
+   * ciphertext. One responder set per ciphertext, ever: asked again for the same set it returns
+   * the same bytes; asked for another set, ALREADY_EXISTS naming the set it answered.
+   * RESOURCE_EXHAUSTED once the key has decrypted its lifetime number of rounds.
    */
   partialDecrypt: {
     path: "/veilsum.v1.KeyholderService/PartialDecrypt" as const,
@@ -2260,9 +2791,21 @@ export interface KeyholderServiceServer extends UntypedServiceImplementation {
   /** The key with the given SHA-256 (a round names its key by hash), or the newest one. */
   getKey: handleUnaryCall<GetKeyRequest, KeyInfo>;
   /**
+   * Before any partial decryption: one header, then every upload the ledger's RoundClosed
+   * receipts name, in receipt order (member certificate, then its ciphertexts). The keyholder
+   * checks each receipt's signature against the certificate (issued by the consortium CA,
+   * subject O = the member), each upload against its receipted SHA-256, that the receipts come
+   * from at least max(2, min_contributors) distinct roster members, and that their homomorphic
+   * sum is the ledger's aggregate. FAILED_PRECONDITION names the first check that fails.
+   */
+  prepareDecryption: handleClientStreamingCall<PrepareDecryptionRequest, PrepareDecryptionReply>;
+  /**
    * One header, then the aggregate's ciphertexts; the keyholder checks the aggregate against the
-   * ledger (closed round, aggregate hash, minimum contributors, key) before answering anything,
-   * then streams one partial decryption per ciphertext.
+   * ledger (closed round, aggregate hash, minimum contributors, key, a successful
+   * PrepareDecryption) before answering anything, then streams one partial decryption per
+   * ciphertext. One responder set per ciphertext, ever: asked again for the same set it returns
+   * the same bytes; asked for another set, ALREADY_EXISTS naming the set it answered.
+   * RESOURCE_EXHAUSTED once the key has decrypted its lifetime number of rounds.
    */
   partialDecrypt: handleBidiStreamingCall<PartialDecryptionRequest, PartialDecryptionChunk>;
 }
@@ -2339,9 +2882,36 @@ export interface KeyholderServiceClient extends Client {
     callback: (error: ServiceError | null, response: KeyInfo) => void,
   ): ClientUnaryCall;
   /**
+   * Before any partial decryption: one header, then every upload the ledger's RoundClosed
+   * receipts name, in receipt order (member certificate, then its ciphertexts). The keyholder
+   * checks each receipt's signature against the certificate (issued by the consortium CA,
+   * subject O = the member), each upload against its receipted SHA-256, that the receipts come
+   * from at least max(2, min_contributors) distinct roster members, and that their homomorphic
+   * sum is the ledger's aggregate. FAILED_PRECONDITION names the first check that fails.
+   */
+  prepareDecryption(
+    callback: (error: ServiceError | null, response: PrepareDecryptionReply) => void,
+  ): ClientWritableStream<PrepareDecryptionRequest>;
+  prepareDecryption(
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PrepareDecryptionReply) => void,
+  ): ClientWritableStream<PrepareDecryptionRequest>;
+  prepareDecryption(
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PrepareDecryptionReply) => void,
+  ): ClientWritableStream<PrepareDecryptionRequest>;
+  prepareDecryption(
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PrepareDecryptionReply) => void,
+  ): ClientWritableStream<PrepareDecryptionRequest>;
+  /**
    * One header, then the aggregate's ciphertexts; the keyholder checks the aggregate against the
-   * ledger (closed round, aggregate hash, minimum contributors, key) before answering anything,
-   * then streams one partial decryption per ciphertext.
+   * ledger (closed round, aggregate hash, minimum contributors, key, a successful
+   * PrepareDecryption) before answering anything, then streams one partial decryption per
+   * ciphertext. One responder set per ciphertext, ever: asked again for the same set it returns
+   * the same bytes; asked for another set, ALREADY_EXISTS naming the set it answered.
+   * RESOURCE_EXHAUSTED once the key has decrypted its lifetime number of rounds.
    */
   partialDecrypt(): ClientDuplexStream<PartialDecryptionRequest, PartialDecryptionChunk>;
   partialDecrypt(options: Partial<CallOptions>): ClientDuplexStream<PartialDecryptionRequest, PartialDecryptionChunk>;

@@ -1,0 +1,188 @@
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  truncateSync,
+  writeSync,
+} from 'node:fs';
+import { alreadyExists, failedPrecondition, RequestError } from '../common/grpc-errors.ts';
+import { status } from '@grpc/grpc-js';
+
+/**
+ * A keyholder's append-only decryption log (JSON lines, fsynced before anything is sent), and
+ * the rules it enforces across restarts:
+ *
+ * - One responder set per ciphertext, ever. A partial is d_i = λ_i·s_i·c1 + e_i with λ_i set by
+ *   the responder set, so two answers for one ciphertext — to two sets, or with two noises —
+ *   let the asker cancel c1 and the noise and read s_i·c1 (issue 11, item 3). Every ciphertext
+ *   (by SHA-256) is bound to the aggregate it was answered in and to that set; asked again for
+ *   the same aggregate and set the keyholder re-derives the identical bytes (the flooding is a
+ *   PRF of a sealed key, the aggregate and the set, and the bytes' hash is logged and checked),
+ *   anything else is ALREADY_EXISTS.
+ * - A key's life: a key answers at most `keyLifeRounds` distinct aggregates (the flooding is
+ *   sized for that many); then RESOURCE_EXHAUSTED until a new ceremony makes a new key.
+ * - Verified aggregates: PrepareDecryption records the aggregates it checked to be the sum of
+ *   their receipted uploads; PartialDecrypt answers no other.
+ */
+export interface DecryptionEntry {
+  readonly kind: 'decryption';
+  readonly at: string;
+  readonly round: string;
+  readonly caller: string;
+  readonly key: string;
+  readonly aggregateSha256: string;
+  /** SHA-256 of each ciphertext of the aggregate, in order. */
+  readonly ciphertexts: readonly string[];
+  /** Sorted keyholder indices. */
+  readonly responders: readonly number[];
+  readonly contributors: number;
+  /** SHA-256 over the partials sent, in order: a re-derivation must reproduce it. */
+  readonly partialsSha256: string;
+}
+
+export interface VerifiedEntry {
+  readonly kind: 'verified';
+  readonly at: string;
+  readonly round: string;
+  readonly key: string;
+  readonly aggregateSha256: string;
+  readonly contributors: number;
+}
+
+type Entry = DecryptionEntry | VerifiedEntry;
+
+/** What the log says about a request to decrypt one aggregate for one responder set. */
+export type Answer =
+  { readonly kind: 'new' } | { readonly kind: 'repeat'; readonly partialsSha256: string };
+
+export const resourceExhausted = (message: string) =>
+  new RequestError(status.RESOURCE_EXHAUSTED, message);
+
+export class DecryptionLog {
+  private readonly path: string;
+  private readonly bindings = new Map<string, { aggregate: string; responders: string }>();
+  private readonly answered = new Map<string, DecryptionEntry>();
+  private readonly roundsByKey = new Map<string, Set<string>>();
+  private readonly verified = new Set<string>();
+
+  constructor(path: string) {
+    this.path = path;
+    if (!existsSync(path)) return;
+    let text = readFileSync(path, 'utf8');
+    // A torn last line was never fsynced whole, so nothing it describes was sent: drop it.
+    const end = text.lastIndexOf('\n') + 1;
+    if (end < text.length) {
+      truncateSync(path, Buffer.byteLength(text.slice(0, end)));
+      text = text.slice(0, end);
+    }
+    for (const line of text.split('\n')) {
+      if (line.trim() === '') continue;
+      const entry = JSON.parse(line) as Partial<Entry> & { aggregateSha256: string; key: string };
+      if (entry.kind === 'verified')
+        this.verified.add(verifiedKey(entry.key, entry.aggregateSha256));
+      else this.index(entry as DecryptionEntry);
+    }
+  }
+
+  /** Distinct aggregates `key` has answered. */
+  roundsDecrypted(key: string): number {
+    return this.roundsByKey.get(key)?.size ?? 0;
+  }
+
+  isVerified(key: string, aggregateSha256: string): boolean {
+    return this.verified.has(verifiedKey(key, aggregateSha256));
+  }
+
+  recordVerified(entry: Omit<VerifiedEntry, 'kind' | 'at'>): void {
+    if (this.isVerified(entry.key, entry.aggregateSha256)) return;
+    this.append({ kind: 'verified', at: new Date().toISOString(), ...entry });
+    this.verified.add(verifiedKey(entry.key, entry.aggregateSha256));
+  }
+
+  /**
+   * Whether this keyholder may answer `aggregate` (its ciphertexts' hashes) for `responders`:
+   * a repeat of an earlier answer, or new — or throws ALREADY_EXISTS / RESOURCE_EXHAUSTED.
+   */
+  check(
+    key: string,
+    aggregate: string,
+    ciphertexts: readonly string[],
+    responders: readonly number[],
+    keyLifeRounds: number,
+  ): Answer {
+    const set = setKey(responders);
+    let bound = 0;
+    for (const [position, ciphertext] of ciphertexts.entries()) {
+      const binding = this.bindings.get(ciphertext);
+      if (binding === undefined) continue;
+      if (binding.aggregate !== aggregate || binding.responders !== set) {
+        throw alreadyExists(
+          `ciphertext ${position} (SHA-256 ${ciphertext.slice(0, 16)}…) was already answered ` +
+            (binding.aggregate !== aggregate
+              ? `as part of aggregate ${binding.aggregate.slice(0, 16)}… `
+              : '') +
+            `for responders [${binding.responders}]; a keyholder answers one ciphertext for one responder set only — ` +
+            `ask [${binding.responders}] again for the same bytes`,
+        );
+      }
+      bound++;
+    }
+    const earlier = this.answered.get(answerKey(aggregate, set));
+    if (earlier !== undefined && bound === ciphertexts.length)
+      return { kind: 'repeat', partialsSha256: earlier.partialsSha256 };
+    if (bound > 0)
+      throw failedPrecondition(
+        `the decryption log binds only part of aggregate ${aggregate.slice(0, 16)}…; refusing`,
+      );
+    const decrypted = this.roundsDecrypted(key);
+    if (decrypted >= keyLifeRounds) throw keyExhausted(key, decrypted);
+    return { kind: 'new' };
+  }
+
+  /** Durably logs an answer; call before any of its bytes leave the process. */
+  record(entry: Omit<DecryptionEntry, 'kind' | 'at'>): void {
+    const full: DecryptionEntry = {
+      kind: 'decryption',
+      at: new Date().toISOString(),
+      ...entry,
+      responders: [...entry.responders].sort((a, b) => a - b),
+    };
+    if (this.answered.has(answerKey(full.aggregateSha256, setKey(full.responders)))) return;
+    this.append(full);
+    this.index(full);
+  }
+
+  private index(entry: DecryptionEntry): void {
+    const set = setKey(entry.responders);
+    // Entries written before per-ciphertext binding bind their aggregate as one ciphertext.
+    for (const ciphertext of entry.ciphertexts ?? [entry.aggregateSha256])
+      this.bindings.set(ciphertext, { aggregate: entry.aggregateSha256, responders: set });
+    this.answered.set(answerKey(entry.aggregateSha256, set), entry);
+    let rounds = this.roundsByKey.get(entry.key);
+    if (rounds === undefined) this.roundsByKey.set(entry.key, (rounds = new Set()));
+    rounds.add(entry.aggregateSha256);
+  }
+
+  private append(entry: Entry): void {
+    const fd = openSync(this.path, 'a', 0o600);
+    try {
+      writeSync(fd, JSON.stringify(entry) + '\n');
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+export function keyExhausted(key: string, decrypted: number): RequestError {
+  return resourceExhausted(
+    `key ${key.slice(0, 16)}… has decrypted ${decrypted} rounds, the most its flooding noise is sized for; ` +
+      'it decrypts nothing more — run a new key ceremony (veilsum keys ceremony) and open rounds under the new key',
+  );
+}
+
+const setKey = (responders: readonly number[]) => [...responders].sort((a, b) => a - b).join(',');
+const answerKey = (aggregate: string, set: string) => `${aggregate}/${set}`;
+const verifiedKey = (key: string, aggregate: string) => `${key}/${aggregate}`;

@@ -1,0 +1,282 @@
+import { createHash, createPrivateKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CkksEngine } from '../../crypto/ckks/engine.ts';
+import { keySha256 } from '../../crypto/ckks/key-ceremony.ts';
+import { SUM_8192 } from '../../crypto/ckks/parameters.ts';
+import { signUploadReceipt } from '../../crypto/ckks/upload-receipt.ts';
+import { nativeCurve25519 } from '../../crypto/curve25519-native.ts';
+import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
+import { Ledger } from '../../ledger/ledger.ts';
+import type { UploadReceipt } from '../../ledger/records.ts';
+import { Mode, RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
+import { paramsHash } from '../../proto/round-wire.ts';
+import { type RunningKeyholder, startKeyholders } from '../../cli/demo/ckks-services.ts';
+import { startKeyholderProcess } from '../../cli/demo/processes.ts';
+import { CkksEncryptPool } from '../../services/compute/ckks-encrypt-pool.ts';
+import { KeyholderClient } from '../../services/keyholder/keyholder-client.ts';
+import type { KeyholderConfig } from '../../services/keyholder/config.ts';
+import { type Consortium, createConsortium } from '../support/consortium.ts';
+
+export const MODEL = 'fraud-model';
+export const DIM = 5_000; // two ciphertexts
+export const COORDINATOR = 'veilsum-coordinator';
+
+export const update = (member: number, round: number) =>
+  Float32Array.from({ length: DIM }, (_, i) => Math.sin(member * 7919 + round * 104729 + i) * 0.9);
+
+export interface Upload {
+  readonly memberId: string;
+  readonly ciphertexts: Uint8Array[];
+  readonly sha256: Uint8Array;
+}
+
+export interface StagedRound {
+  readonly roundId: string;
+  readonly params: RoundParams;
+  readonly graphSeed: Uint8Array;
+  readonly paramsHash: Uint8Array;
+}
+
+/**
+ * A malicious coordinator stand-in: it holds the coordinator's certificate and ledger role (on
+ * the embedded ledger the coordinator writes rounds, as it does on Fabric), speaks the real
+ * keyholder gRPC API, and is free to write whatever it likes to the ledger and send whatever it
+ * likes to keyholders. Against it run real keyholder processes (2 of 3) that made their key in
+ * a real ceremony; the members are honest and sign receipts only for what they uploaded.
+ */
+export class MaliciousCoordinator {
+  readonly consortium: Consortium;
+  readonly keyholders: Map<number, RunningKeyholder>;
+  readonly publicKey: Uint8Array;
+  readonly engine: CkksEngine;
+  readonly ledger: Ledger;
+  private readonly database: EmbeddedLedgerDatabase;
+  private readonly clients = new Map<number, KeyholderClient>();
+  private roundNumber = 0;
+
+  private constructor(
+    consortium: Consortium,
+    keyholders: Map<number, RunningKeyholder>,
+    publicKey: Uint8Array,
+    engine: CkksEngine,
+    database: EmbeddedLedgerDatabase,
+  ) {
+    this.consortium = consortium;
+    this.keyholders = keyholders;
+    this.publicKey = publicKey;
+    this.engine = engine;
+    this.database = database;
+    this.ledger = new Ledger(database.as(COORDINATOR));
+  }
+
+  static async start(): Promise<MaliciousCoordinator> {
+    const consortium = await createConsortium(3, 'bank', { keyholders: 3, ledger: true });
+    const { keyholders, key } = await startKeyholders(consortium.local, 2, SUM_8192.name);
+    const database = new EmbeddedLedgerDatabase(join(consortium.directory, 'ledger.db'));
+    const harness = new MaliciousCoordinator(
+      consortium,
+      keyholders,
+      key.publicKey,
+      await CkksEngine.create(SUM_8192),
+      database,
+    );
+    await harness.ledger.registerMember(COORDINATOR, ['coordinator']);
+    for (const [i, member] of consortium.members.entries()) {
+      await harness.ledger.registerMember(member, ['member']);
+      await new Ledger(database.as(member)).grantConsent(
+        `consent-${member}`,
+        `transactions-${i + 1}`,
+        MODEL,
+        Date.now() + 86_400_000,
+      );
+    }
+    return harness;
+  }
+
+  member(n: number): string {
+    return this.consortium.members[n - 1]!;
+  }
+
+  /** A keyholder client with the coordinator's certificate. */
+  keyholder(index: number): KeyholderClient {
+    let client = this.clients.get(index);
+    if (client === undefined) {
+      client = KeyholderClient.connect({
+        address: `127.0.0.1:${this.keyholders.get(index)!.port}`,
+        caCertificate: this.consortium.pki.caCertificatePath,
+        certificate: this.consortium.pki.server.certificatePath,
+        privateKey: this.consortium.pki.server.privateKeyPath,
+      });
+      this.clients.set(index, client);
+    }
+    return client;
+  }
+
+  /** Opens a CKKS round on the ledger, as the coordinator does. */
+  async openRound(minContributors = 2): Promise<StagedRound> {
+    this.roundNumber++;
+    const params: RoundParams = {
+      modelId: MODEL,
+      roundNumber: this.roundNumber,
+      mode: Mode.MODE_CKKS,
+      dimension: DIM,
+      quantization: undefined,
+      threshold: 0,
+      degree: 0,
+      adversary: 0,
+      members: this.consortium.members,
+      deadlines: {
+        advertiseKeysMs: 0,
+        shareKeysMs: 0,
+        maskedInputMs: 60_000,
+        consistencyCheckMs: 0,
+        unmaskingMs: 0,
+      },
+      corruptionRate: 0,
+      dropoutRate: 0,
+      ckks: {
+        parameterSet: SUM_8192.name,
+        keySha256: Buffer.from(keySha256(this.publicKey)),
+        minContributors,
+        clipRange: 1,
+      },
+    };
+    const graphSeed = new Uint8Array(32).fill(this.roundNumber);
+    const hash = paramsHash(RoundParams.encode(params).finish(), graphSeed);
+    const roundId = `${MODEL}/round-${this.roundNumber}`;
+    await this.ledger.openRound(
+      roundId,
+      MODEL,
+      this.roundNumber,
+      Buffer.from(hash).toString('hex'),
+      this.consortium.members,
+    );
+    return { roundId, params, graphSeed, paramsHash: hash };
+  }
+
+  /** What honest member `n` does: encrypts its update and signs the receipt for that upload. */
+  async honestUpload(round: StagedRound, n: number): Promise<Upload & { receipt: UploadReceipt }> {
+    const pool = await CkksEncryptPool.create(SUM_8192.name, this.publicKey, 1);
+    const ciphertexts = await pool.encryptAll(update(n, round.params.roundNumber));
+    await pool.close();
+    const sha256 = sha256Of(ciphertexts);
+    const memberId = this.member(n);
+    const jwk = createPrivateKey(
+      readFileSync(this.consortium.profile(memberId, 0).privateKey),
+    ).export({ format: 'jwk' });
+    const signature = signUploadReceipt(
+      nativeCurve25519,
+      new Uint8Array(Buffer.from(jwk.d!, 'base64url')),
+      round.roundId,
+      round.paramsHash,
+      sha256,
+    );
+    return {
+      memberId,
+      ciphertexts,
+      sha256,
+      receipt: {
+        memberId,
+        uploadSha256: Buffer.from(sha256).toString('hex'),
+        signature: Buffer.from(signature).toString('hex'),
+      },
+    };
+  }
+
+  /** The homomorphic sum of uploads (plus, for a forgery, fresh encryptions of zero). */
+  async sum(uploads: readonly Upload[], rerandomise = false): Promise<Uint8Array[]> {
+    const sum = this.engine.newSum(uploads[0]!.ciphertexts.length);
+    for (const upload of uploads) sum.add(upload.ciphertexts);
+    if (rerandomise) {
+      const pool = await CkksEncryptPool.create(SUM_8192.name, this.publicKey, 1);
+      sum.add(await pool.encryptAll(new Float32Array(DIM)));
+      await pool.close();
+    }
+    const result = sum.result();
+    sum.dispose();
+    return result;
+  }
+
+  closeRound(
+    round: StagedRound,
+    included: string[],
+    aggregate: Uint8Array[],
+    receipts: UploadReceipt[],
+  ) {
+    const hex = Buffer.from(sha256Of(aggregate)).toString('hex');
+    return this.ledger.closeRound(round.roundId, included, hex, hex, 0, receipts);
+  }
+
+  prepare(index: number, round: StagedRound, uploads: readonly Upload[]) {
+    return this.keyholder(index).prepareDecryption(
+      { roundId: round.roundId, params: round.params, graphSeed: Buffer.from(round.graphSeed) },
+      uploads.map((upload) => ({
+        memberId: upload.memberId,
+        certificate: readFileSync(this.consortium.profile(upload.memberId, 0).certificate),
+        ciphertexts: () => upload.ciphertexts,
+      })),
+    );
+  }
+
+  partialDecrypt(
+    index: number,
+    round: StagedRound,
+    aggregate: Uint8Array[],
+    responders: number[],
+  ): Promise<Uint8Array[]> {
+    return this.keyholder(index).partialDecrypt(
+      {
+        roundId: round.roundId,
+        params: round.params,
+        graphSeed: Buffer.from(round.graphSeed),
+        responders,
+        ciphertexts: aggregate.length,
+      },
+      aggregate,
+    );
+  }
+
+  /** Kills keyholder `index` (SIGKILL) and starts it again on its port, its data dir intact. */
+  async restartKeyholder(index: number, overrides: Partial<KeyholderConfig> = {}): Promise<void> {
+    const old = this.keyholders.get(index)!;
+    const exited = new Promise((resolve) => old.child.once('exit', resolve));
+    old.child.kill('SIGKILL');
+    await exited;
+    this.clients.get(index)?.close();
+    this.clients.delete(index);
+    const logs: string[] = [];
+    const { child, port } = await startKeyholderProcess(
+      {
+        ...this.consortium.local.keyholderConfig(old.id),
+        listen: `127.0.0.1:${old.port}`,
+        ...overrides,
+      },
+      join(this.consortium.directory, `${old.id}-restarted-${Date.now()}.json`),
+      (line) => logs.push(line),
+    );
+    this.keyholders.set(index, { id: old.id, child, port, logs });
+  }
+
+  /** Log lines in which keyholder `index` granted (or re-sent) a partial for `roundId`. */
+  grants(index: number, roundId: string): string[] {
+    return this.keyholders
+      .get(index)!
+      .logs.filter(
+        (line) => line.includes('"event":"partial-decryption"') && line.includes(roundId),
+      );
+  }
+
+  stop(): void {
+    for (const client of this.clients.values()) client.close();
+    for (const { child } of this.keyholders.values())
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    this.database.close();
+  }
+}
+
+export function sha256Of(ciphertexts: readonly Uint8Array[]): Uint8Array {
+  const hash = createHash('sha256');
+  for (const ciphertext of ciphertexts) hash.update(ciphertext);
+  return new Uint8Array(hash.digest());
+}
