@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process';
-import { createPrivateKey } from 'node:crypto';
 import {
   copyFileSync,
   existsSync,
@@ -11,9 +10,8 @@ import {
 } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as grpc from '@grpc/grpc-js';
-import { connect, hash, signers } from '@hyperledger/fabric-gateway';
-import type { ConnectionFile } from '../ledger/fabric/connection-file.ts';
+import { loadConnectionFile, type ConnectionFile } from '../ledger/fabric/connection-file.ts';
+import { openGatewayConnection } from '../ledger/fabric/gateway-connection.ts';
 import { portOpen, run, startProcess, stopRecorded, waitFor } from './processes.ts';
 import {
   channelConfig,
@@ -398,26 +396,14 @@ export async function deployChaincode(directory: string, name: string): Promise<
  * comes back from every one of them with the chaincode's own answer.
  */
 async function waitForChaincode(directory: string, name: string): Promise<void> {
-  const connection = JSON.parse(
-    readFileSync(join(directory, 'connection.json'), 'utf8'),
-  ) as ConnectionFile;
+  const connection = loadConnectionFile(join(directory, 'connection.json'));
   const state = readState(directory);
   const banks = state.spec.banks.map((bank) => bank.mspId);
   for (const bank of state.spec.banks) {
     const identity = connection.identities[bank.users[0]!]!;
     const peer = connection.peers.find((p) => p.mspId === bank.mspId)!;
-    const client = new grpc.Client(
-      peer.endpoint,
-      grpc.credentials.createSsl(readFileSync(peer.tlsRootCertificate)),
-      { 'grpc.ssl_target_name_override': peer.hostNameOverride ?? peer.name },
-    );
-    const gateway = connect({
-      client,
-      identity: { mspId: identity.mspId, credentials: readFileSync(identity.certificate) },
-      signer: signers.newPrivateKeySigner(createPrivateKey(readFileSync(identity.privateKey))),
-      hash: hash.sha256,
-      endorseOptions: () => ({ deadline: Date.now() + 15_000 }),
-    });
+    const connectionToPeer = openGatewayConnection(peer, identity);
+    const { gateway } = connectionToPeer;
     try {
       const contract = gateway
         .getNetwork(connection.channel)
@@ -451,8 +437,7 @@ async function waitForChaincode(directory: string, name: string): Promise<void> 
         250,
       );
     } finally {
-      gateway.close();
-      client.close();
+      connectionToPeer.close();
     }
   }
 }
@@ -673,4 +658,34 @@ export function stopNetwork(directory: string): Promise<string[]> {
 /** Deletes what startNetwork wrote in `directory` (after stopNetwork). */
 export function purgeNetwork(directory: string): void {
   for (const file of NETWORK_FILES) rmSync(join(directory, file), { recursive: true, force: true });
+}
+
+/** Stops one node of the network (a peer by name, 'orderer' or 'chaincode'). */
+export async function stopNode(directory: string, name: string): Promise<void> {
+  await stopRecorded(directory, name);
+}
+
+/** Starts a stopped peer again (same config and ledger) and waits until it rejoined gossip. */
+export async function restartPeer(directory: string, peerName: string): Promise<void> {
+  const state = readState(directory);
+  const peer = state.layout.peers.find((p) => p.name === peerName);
+  if (peer === undefined) throw new Error(`no peer ${peerName} in this network`);
+  startPeer(directory, state.fabricHome, peer);
+  await waitFor(`${peer.name} to listen`, () => portOpen(peer.port), 60_000);
+  const others = String(state.layout.peers.length - 1);
+  await waitFor(
+    `${peer.name} to see the other banks' peers again`,
+    async () =>
+      (await metric(
+        peer.operationsPort,
+        `gossip_membership_total_peers_known{channel="${state.spec.channel}"}`,
+      )) === others,
+    120_000,
+    200,
+  );
+}
+
+/** Where a peer keeps its LevelDB world state. */
+export function peerStateDatabase(directory: string, peerName: string): string {
+  return join(directory, 'data', peerName, 'ledgersData', 'stateLeveldb');
 }

@@ -53,7 +53,12 @@ export function toLedgerError(error: unknown, step: FabricStep, fn: string): Err
     }
     const code = GrpcStatus[error.code] ?? String(error.code);
     const where = error.details.map((d) => `${d.mspId}@${d.address}: ${d.message}`).join('; ');
-    if (error.code === (GrpcStatus.PERMISSION_DENIED as number)) {
+    // The peer refused the caller's identity itself (certificate not issued by the claimed
+    // MSP, not a channel member): the same refusal the contract gives, one layer down.
+    if (
+      error.code === (GrpcStatus.PERMISSION_DENIED as number) ||
+      texts.some((text) => /access denied/i.test(text))
+    ) {
       return new ContractError(
         'access-denied',
         `the network refused the caller's identity for ${fn}: ${error.message}${where ? ` (${where})` : ''}`,

@@ -1,20 +1,14 @@
-import { createPrivateKey } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import * as grpc from '@grpc/grpc-js';
 import {
   checkpointers,
-  connect,
-  hash,
-  signers,
   type Checkpointer,
   type Contract,
-  type Gateway,
   type Network,
 } from '@hyperledger/fabric-gateway';
 import type { ContractFunction } from '../contract.ts';
 import type { ContractGateway } from '../ledger.ts';
 import type { LedgerEvent, LedgerEventName } from '../records.ts';
 import type { ConnectionFile, IdentityEntry, PeerEntry } from './connection-file.ts';
+import { openGatewayConnection, type GatewayConnection } from './gateway-connection.ts';
 import {
   RETRIABLE_COMMIT_CODES,
   toLedgerError,
@@ -66,8 +60,7 @@ export class FabricLedger implements ContractGateway {
   readonly mspId: string;
   readonly peer: PeerEntry;
   readonly identityName: string;
-  private readonly client: grpc.Client;
-  private readonly gateway: Gateway;
+  private readonly link: GatewayConnection;
   private readonly network: Network;
   private readonly contract: Contract;
   private readonly chaincode: string;
@@ -97,24 +90,8 @@ export class FabricLedger implements ContractGateway {
     this.identityName = options.identity;
     this.chaincode = options.chaincode ?? connection.chaincode;
     this.endorsingOrganizations = options.endorsingOrganizations;
-    this.client = new grpc.Client(
-      peer.endpoint,
-      grpc.credentials.createSsl(readFileSync(peer.tlsRootCertificate)),
-      // Dial the address, verify (and send SNI for) the name in the peer's certificate.
-      peer.hostNameOverride ? { 'grpc.ssl_target_name_override': peer.hostNameOverride } : {},
-    );
-    this.gateway = connect({
-      client: this.client,
-      identity: { mspId: identity.mspId, credentials: readFileSync(identity.certificate) },
-      signer: signers.newPrivateKeySigner(createPrivateKey(readFileSync(identity.privateKey))),
-      hash: hash.sha256,
-      evaluateOptions: () => ({ deadline: Date.now() + 15_000 }),
-      endorseOptions: () => ({ deadline: Date.now() + 30_000 }),
-      submitOptions: () => ({ deadline: Date.now() + 15_000 }),
-      commitStatusOptions: () => ({ deadline: Date.now() + 60_000 }),
-      chaincodeEventsOptions: () => ({}),
-    });
-    this.network = this.gateway.getNetwork(connection.channel);
+    this.link = openGatewayConnection(peer, identity);
+    this.network = this.link.gateway.getNetwork(connection.channel);
     this.contract = this.network.getContract(this.chaincode, connection.contract);
   }
 
@@ -192,8 +169,7 @@ export class FabricLedger implements ContractGateway {
   }
 
   close(): void {
-    this.gateway.close();
-    this.client.close();
+    this.link.close();
   }
 }
 

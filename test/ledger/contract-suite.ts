@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from '@jest/globals';
-import { ContractError } from '../../ledger/contract.ts';
-import type { Ledger } from '../../ledger/ledger.ts';
+import { ContractError, type ContractFunction } from '../../ledger/contract.ts';
+import type { ContractGateway, Ledger } from '../../ledger/ledger.ts';
 import type { UploadReceipt } from '../../ledger/records.ts';
 
 /**
@@ -10,6 +10,8 @@ import type { UploadReceipt } from '../../ledger/records.ts';
  */
 export interface LedgerFixture {
   connect(mspId: string): Ledger;
+  /** The backend's contract gateway acting as `mspId` (for calls the typed Ledger cannot make). */
+  gateway(mspId: string): ContractGateway;
   now(): number;
 }
 
@@ -170,6 +172,36 @@ export function describeLedgerContract(
         ['BankAMSP', 'cards-2026', 'consent-a1'],
         ['BankBMSP', 'cards-b', 'consent-b1'],
       ]);
+    });
+
+    it('a round closed twice is refused as a conflict and keeps its first commitments', async () => {
+      await bankA.grantConsent('consent-a1', 'cards-2026', 'fraud-model', inAYear());
+      await coordinator.openRound('fraud/round-1', 'fraud-model', 1, HASH_A, ['BankAMSP']);
+      await coordinator.closeRound('fraud/round-1', ['BankAMSP'], HASH_B, HASH_C, 0);
+      const second = coordinator.closeRound('fraud/round-1', [], HASH_C, HASH_B, 1);
+      await expect(second).rejects.toBeInstanceOf(ContractError);
+      await expect(second).rejects.toMatchObject({
+        kind: 'conflict',
+        message: 'round fraud/round-1 is already closed',
+      });
+      expect(await auditor.getRound('fraud/round-1')).toMatchObject({
+        included: ['BankAMSP'],
+        uploadsMerkleRoot: HASH_B,
+        aggregateHash: HASH_C,
+        dropoutCount: 0,
+      });
+    });
+
+    it('an unknown contract function is refused as invalid input and writes nothing', async () => {
+      const call = fixture
+        .gateway('CoordinatorMSP')
+        .submit('dropEverything' as ContractFunction, ['BankAMSP']);
+      await expect(call).rejects.toBeInstanceOf(ContractError);
+      await expect(call).rejects.toMatchObject({
+        kind: 'invalid',
+        message: 'unknown contract function dropEverything',
+      });
+      expect(await auditor.getMember('BankAMSP')).toMatchObject({ roles: ['member'] });
     });
 
     it('rejects malformed input with a message naming the field', async () => {

@@ -13,6 +13,7 @@ describeLedgerContract('the embedded SQLite ledger', () => {
   const database = new EmbeddedLedgerDatabase(freshPath());
   return Promise.resolve({
     connect: (mspId: string) => new Ledger(database.as(mspId)),
+    gateway: (mspId: string) => database.as(mspId),
     now: () => Date.now(),
   });
 });

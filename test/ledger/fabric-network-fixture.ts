@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from '@jest/globals';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,14 +23,14 @@ import type { LedgerFixture } from './contract-suite.ts';
  */
 export const TEST_BANKS = ['BankAMSP', 'BankBMSP', 'BankCMSP'];
 
-export function testTopology(): TopologySpec {
+export function testTopology(portOffset = 0): TopologySpec {
   return {
     banks: TEST_BANKS.map((mspId) => ({ mspId, users: [mspId] })),
     clients: [
       { mspId: 'CoordinatorMSP', users: ['CoordinatorMSP'] },
       { mspId: 'AuditorMSP', users: ['AuditorMSP'] },
     ],
-    portBase: Number(process.env.VEILSUM_FABRIC_TEST_PORT_BASE ?? 28050),
+    portBase: Number(process.env.VEILSUM_FABRIC_TEST_PORT_BASE ?? 28050) + portOffset,
     channel: 'veilsum',
     batchTimeoutMs: 50,
     maxMessageCount: 10,
@@ -47,8 +48,11 @@ export class FabricTestNetwork {
     this.connection = loadConnectionFile(network.connectionFile);
   }
 
-  /** Builds Fabric (cached) and starts the network; the error names why when it cannot. */
-  static async start(): Promise<FabricTestNetwork> {
+  /**
+   * Builds Fabric (cached) and starts the network; the error names why when it cannot. Test
+   * files that run at the same time use different `portOffset`s.
+   */
+  static async start(portOffset = 0): Promise<FabricTestNetwork> {
     let fabricHome: string;
     try {
       fabricHome = await buildFabric();
@@ -58,11 +62,22 @@ export class FabricTestNetwork {
       );
     }
     const directory = mkdtempSync(join(tmpdir(), 'veilsum-fabric-'));
-    return new FabricTestNetwork(await startNetwork(testTopology(), directory, fabricHome));
+    return new FabricTestNetwork(
+      await startNetwork(testTopology(portOffset), directory, fabricHome),
+    );
   }
 
   get directory(): string {
     return this.network.directory;
+  }
+
+  get fabricHome(): string {
+    return this.network.state.fabricHome;
+  }
+
+  /** The peer of a bank, by MSP id. */
+  peerOf(mspId: string): string {
+    return this.connection.peers.find((peer) => peer.mspId === mspId)!.name;
   }
 
   /** A new chaincode definition on the channel: an empty ledger. */
@@ -82,6 +97,7 @@ export class FabricTestNetwork {
     const chaincode = await this.freshChaincode();
     return {
       connect: (mspId: string) => new Ledger(this.open({ identity: mspId, chaincode })),
+      gateway: (mspId: string) => this.open({ identity: mspId, chaincode }),
       now: () => Date.now(),
     };
   }
@@ -92,4 +108,28 @@ export class FabricTestNetwork {
     if (process.env.VEILSUM_KEEP_FABRIC_DIR === undefined)
       rmSync(this.directory, { recursive: true, force: true });
   }
+}
+
+/**
+ * Starts a test network before the file's tests and stops it after them (also when they fail).
+ * The returned getter throws the start-up error — e.g. why Fabric could not be built — so every
+ * test that needs the network fails with that reason.
+ */
+export function useFabricTestNetwork(portOffset = 0): () => FabricTestNetwork {
+  let network: FabricTestNetwork | undefined;
+  let startError: Error | undefined;
+  beforeAll(async () => {
+    try {
+      network = await FabricTestNetwork.start(portOffset);
+    } catch (error) {
+      startError = error as Error;
+    }
+  }, 600_000);
+  afterAll(async () => {
+    await network?.stop();
+  }, 60_000);
+  return () => {
+    if (network === undefined) throw startError ?? new Error('the Fabric network did not start');
+    return network;
+  };
 }

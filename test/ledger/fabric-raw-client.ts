@@ -1,0 +1,100 @@
+import type { Contract, Gateway } from '@hyperledger/fabric-gateway';
+import { common, gateway as gatewayProtos, ledger, peer } from '@hyperledger/fabric-protos';
+import type { ConnectionFile } from '../../ledger/fabric/connection-file.ts';
+import { openGatewayConnection } from '../../ledger/fabric/gateway-connection.ts';
+
+/**
+ * A fabric-gateway client below FabricLedger, for tests that play a client which does not follow
+ * the rules: it can claim any MSP id with any certificate, send raw (non-JSON) arguments, and
+ * alter an endorsed transaction before submitting it.
+ */
+export interface RawClient {
+  readonly gateway: Gateway;
+  contract(chaincode: string): Contract;
+  close(): void;
+}
+
+export function rawClient(
+  connection: ConnectionFile,
+  options: {
+    /** The identity whose certificate and key are used. */
+    readonly identity: string;
+    /** The MSP id claimed (default: the identity's own). */
+    readonly claimedMspId?: string;
+    /** Peer name (default: the identity's peer). */
+    readonly peer?: string;
+  },
+): RawClient {
+  const identity = connection.identities[options.identity]!;
+  const peerEntry = connection.peers.find((p) => p.name === (options.peer ?? identity.peer))!;
+  const link = openGatewayConnection(peerEntry, {
+    ...identity,
+    mspId: options.claimedMspId ?? identity.mspId,
+  });
+  const { gateway } = link;
+  return {
+    gateway,
+    contract: (chaincode) =>
+      gateway.getNetwork(connection.channel).getContract(chaincode, connection.contract),
+    close: () => link.close(),
+  };
+}
+
+/**
+ * Rewrites the values of the write set inside an endorsed, unsigned transaction (the bytes of
+ * fabric-gateway's Transaction.getBytes()) and returns the re-encoded transaction; the client's
+ * signature is added when it is submitted. The endorsers' signatures are left as they were.
+ */
+export function rewriteWrites(
+  prepared: Uint8Array,
+  edit: (key: string, value: string) => string,
+): Uint8Array {
+  const transaction = gatewayProtos.PreparedTransaction.deserializeBinary(prepared);
+  const envelope = transaction.getEnvelope()!;
+  const payload = common.Payload.deserializeBinary(envelope.getPayload_asU8());
+  const tx = peer.Transaction.deserializeBinary(payload.getData_asU8());
+  let edited = 0;
+  for (const action of tx.getActionsList()) {
+    const actionPayload = peer.ChaincodeActionPayload.deserializeBinary(action.getPayload_asU8());
+    const endorsed = actionPayload.getAction()!;
+    const responsePayload = peer.ProposalResponsePayload.deserializeBinary(
+      endorsed.getProposalResponsePayload_asU8(),
+    );
+    const chaincodeAction = peer.ChaincodeAction.deserializeBinary(
+      responsePayload.getExtension_asU8(),
+    );
+    const rwset = ledger.rwset.TxReadWriteSet.deserializeBinary(chaincodeAction.getResults_asU8());
+    for (const namespace of rwset.getNsRwsetList()) {
+      const kv = ledger.rwset.kvrwset.KVRWSet.deserializeBinary(namespace.getRwset_asU8());
+      for (const write of kv.getWritesList()) {
+        const before = Buffer.from(write.getValue_asU8()).toString('utf8');
+        const after = edit(write.getKey(), before);
+        if (after !== before) {
+          write.setValue(Buffer.from(after, 'utf8'));
+          edited++;
+        }
+      }
+      namespace.setRwset(kv.serializeBinary());
+    }
+    chaincodeAction.setResults(rwset.serializeBinary());
+    responsePayload.setExtension$(chaincodeAction.serializeBinary());
+    endorsed.setProposalResponsePayload(responsePayload.serializeBinary());
+    actionPayload.setAction(endorsed);
+    action.setPayload(actionPayload.serializeBinary());
+  }
+  if (edited === 0) throw new Error('rewriteWrites: the edit changed no write');
+  payload.setData(tx.serializeBinary());
+  envelope.setPayload(payload.serializeBinary());
+  envelope.setSignature(new Uint8Array());
+  transaction.setEnvelope(envelope);
+  return transaction.serializeBinary();
+}
+
+/** The channel's block height as one peer reports it (qscc GetChainInfo). */
+export async function chainHeight(client: RawClient, channel: string): Promise<number> {
+  const info = await client.gateway
+    .getNetwork(channel)
+    .getContract('qscc')
+    .evaluateTransaction('GetChainInfo', channel);
+  return common.BlockchainInfo.deserializeBinary(info).getHeight();
+}
