@@ -125,6 +125,7 @@ describe('forged transactions on Fabric', () => {
             JSON.stringify(HASH_B),
             JSON.stringify(HASH_C),
             JSON.stringify(0),
+            JSON.stringify([]),
           ],
         })
         .endorse();
