@@ -1,15 +1,17 @@
 import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
 import { verifyMerkleProof } from '../../crypto/merkle.ts';
 import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
-import { Ledger } from '../../ledger/ledger.ts';
+import type { Ledger } from '../../ledger/ledger.ts';
+import { openLedger, parseLedgerOption, type OpenLedger } from '../../ledger/ledger-factory.ts';
 import type { Lineage } from '../../ledger/records.ts';
 import { loadProfile } from '../../sdk/profile.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 
 /**
  * `veilsum consent …` (members) and `veilsum audit …` (compliance officers) against the embedded
- * ledger file. Identities on the embedded ledger are configured, not proven: it is the
- * single-machine mode; a Fabric network proves them with certificates.
+ * ledger file or a Fabric network (`--ledger fabric:<connection file>`). Identities on the
+ * embedded ledger are configured, not proven: it is the single-machine mode; on Fabric `--as`
+ * names a client identity of the connection file and the certificate proves it.
  */
 const days = (value: string): number => {
   const parsed = Number(value);
@@ -17,24 +19,19 @@ const days = (value: string): number => {
   return parsed;
 };
 
-function open(
-  path: string,
-  identity: string,
-): { database: EmbeddedLedgerDatabase; ledger: Ledger } {
-  const database = new EmbeddedLedgerDatabase(path);
-  return { database, ledger: new Ledger(database.as(identity)) };
-}
+const LEDGER_HELP =
+  'the ledger: an embedded ledger file, or fabric:<connection file>[@<peer>] for a Fabric network';
 
 async function withLedger<T>(
-  path: string,
+  ledgerOption: string,
   identity: string,
-  work: (ledger: Ledger, database: EmbeddedLedgerDatabase) => Promise<T>,
+  work: (ledger: Ledger, opened: OpenLedger) => Promise<T>,
 ): Promise<T> {
-  const { database, ledger } = open(path, identity);
+  const opened = openLedger(parseLedgerOption(ledgerOption, identity), identity);
   try {
-    return await work(ledger, database);
+    return await work(opened.ledger, opened);
   } finally {
-    database.close();
+    opened.close();
   }
 }
 
@@ -44,7 +41,7 @@ export function consentCommand(): Command {
   );
   consent
     .command('grant')
-    .requiredOption('--ledger <path>', 'embedded ledger file')
+    .requiredOption('--ledger <ledger>', LEDGER_HELP)
     .requiredOption('--as <member>', 'the granting member')
     .requiredOption('--consent <id>', 'consent id')
     .requiredOption('--dataset <id>', 'dataset the consent covers')
@@ -68,7 +65,7 @@ export function consentCommand(): Command {
     });
   consent
     .command('revoke')
-    .requiredOption('--ledger <path>', 'embedded ledger file')
+    .requiredOption('--ledger <ledger>', LEDGER_HELP)
     .requiredOption('--as <member>', 'the member that granted it')
     .requiredOption('--consent <id>', 'consent id')
     .option('--json', 'print JSON')
@@ -109,7 +106,7 @@ export function auditCommand(): Command {
   audit
     .command('lineage')
     .description('Which datasets, under which consents, fed a model version')
-    .requiredOption('--ledger <path>', 'embedded ledger file')
+    .requiredOption('--ledger <ledger>', LEDGER_HELP)
     .requiredOption('--model <hash>', 'model version (SHA-256 hex)')
     .option('--as <identity>', 'auditing identity', 'veilsum-coordinator')
     .option('--json', 'print JSON')
@@ -141,7 +138,7 @@ export function auditCommand(): Command {
   audit
     .command('consent-history')
     .description("A member's consents, granted and revoked")
-    .requiredOption('--ledger <path>', 'embedded ledger file')
+    .requiredOption('--ledger <ledger>', LEDGER_HELP)
     .requiredOption('--member <id>', 'member id')
     .option('--as <identity>', 'auditing identity', 'veilsum-coordinator')
     .option('--json', 'print JSON')
@@ -164,15 +161,20 @@ export function auditCommand(): Command {
   audit
     .command('prove-inclusion')
     .description("Fetch this member's inclusion proof for a round and verify it against the ledger")
-    .requiredOption('--ledger <path>', 'embedded ledger file')
+    .requiredOption('--ledger <ledger>', LEDGER_HELP)
     .requiredOption('--profile <path>', "the member's connection profile")
     .requiredOption('--round <id>', 'round id')
+    .option(
+      '--as <identity>',
+      'reading identity (Fabric: one of the connection file)',
+      'veilsum-coordinator',
+    )
     .option('--json', 'print JSON')
     .action(async (options) => {
       const client = VeilsumClient.connect(loadProfile(options.profile));
       try {
         const proof = await client.proveInclusion(options.round);
-        const round = await withLedger(options.ledger, 'veilsum-coordinator', (ledger) =>
+        const round = await withLedger(options.ledger, options.as, (ledger) =>
           ledger.getRound(options.round),
         );
         const path = proof.path.map((step) => ({
@@ -212,6 +214,13 @@ export function auditCommand(): Command {
     .requiredOption('--ledger <path>', 'embedded ledger file')
     .option('--json', 'print JSON')
     .action((options) => {
+      if (options.ledger.startsWith('fabric:')) {
+        console.error(
+          'verify-chain recomputes the embedded ledger; Fabric peers check every block (orderer signature, hash chain, endorsements) as they commit it',
+        );
+        process.exitCode = 2;
+        return;
+      }
       const database = new EmbeddedLedgerDatabase(options.ledger);
       try {
         const result = database.verify();

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ledgerConfigSchema, resolveLedgerConfig } from '../../ledger/ledger-factory.ts';
 import { loadJsonConfig, resolveTls } from '../common/config-file.ts';
 
 /**
@@ -25,12 +26,12 @@ export const coordinatorConfigSchema = z.object({
   metricsListen: address.optional(),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   /**
-   * The consortium ledger. Embedded (the default for one machine): a SQLite file with a
-   * hash-chained block log, written as `identity` (the coordinator's MSP id).
+   * The consortium ledger (ledger/ledger-factory.ts). Embedded (the default for one machine): a
+   * SQLite file with a hash-chained block log, written as `identity` (the coordinator's MSP id,
+   * default veilsum-coordinator). Fabric: `{ "fabric": { "connection", "identity", "peer" } }`,
+   * the coordinator's Fabric identity from the network's connection file.
    */
-  ledger: z
-    .object({ path: z.string().min(1), identity: z.string().min(1).default('veilsum-coordinator') })
-    .optional(),
+  ledger: ledgerConfigSchema.optional(),
   /**
    * CKKS rounds: the collective key written by `veilsum keys ceremony` (JSON: parameter set,
    * public key, key hash, keyholders with their addresses). CKKS rounds also need the ledger.
@@ -49,7 +50,7 @@ export function loadCoordinatorConfig(path: string): CoordinatorConfig {
     dataDir: at(config.dataDir),
     tls: resolveTls(config.tls, at),
     members: config.members.map((member) => ({ ...member, certificate: at(member.certificate) })),
-    ...(config.ledger ? { ledger: { ...config.ledger, path: at(config.ledger.path) } } : {}),
+    ...(config.ledger ? { ledger: resolveLedgerConfig(config.ledger, at) } : {}),
     ...(config.ckks ? { ckks: { keyFile: at(config.ckks.keyFile) } } : {}),
   };
 }

@@ -49,9 +49,7 @@ export class Coordinator {
       metrics: this.metrics,
       store: new RoundStore(config.dataDir),
       members: loadMemberDirectory(config.members),
-      ledger: config.ledger
-        ? new LedgerLink(config.ledger.path, config.ledger.identity, this.logger)
-        : undefined,
+      ledger: config.ledger ? new LedgerLink(config.ledger, this.logger) : undefined,
     });
   }
 

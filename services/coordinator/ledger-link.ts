@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import { merkleRoot } from '../../crypto/merkle.ts';
 import { ContractError } from '../../ledger/contract.ts';
-import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
-import { Ledger } from '../../ledger/ledger.ts';
+import type { Ledger } from '../../ledger/ledger.ts';
+import { openLedger, type LedgerConfig, type OpenLedger } from '../../ledger/ledger-factory.ts';
 import type { RoundRecord, UploadReceipt } from '../../ledger/records.ts';
 import { failedPrecondition } from '../common/grpc-errors.ts';
 import type { Round } from '../../proto/gen/veilsum/v1/round.ts';
@@ -25,14 +25,14 @@ export interface ClosableRound {
 export class LedgerLink {
   readonly ledger: Ledger;
   readonly identity: string;
-  private readonly database: EmbeddedLedgerDatabase;
+  private readonly opened: OpenLedger;
   private readonly logger: Logger;
   private readonly rounds = new Map<string, RoundRecord>();
 
-  constructor(path: string, identity: string, logger: Logger) {
-    this.database = new EmbeddedLedgerDatabase(path);
-    this.ledger = new Ledger(this.database.as(identity));
-    this.identity = identity;
+  constructor(config: LedgerConfig, logger: Logger) {
+    this.opened = openLedger(config, 'veilsum-coordinator');
+    this.ledger = this.opened.ledger;
+    this.identity = this.opened.memberId;
     this.logger = logger;
   }
 
@@ -129,7 +129,7 @@ export class LedgerLink {
   }
 
   close(): void {
-    this.database.close();
+    this.opened.close();
   }
 
   private async isRegistered(mspId: string): Promise<boolean> {

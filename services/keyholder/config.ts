@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ledgerConfigSchema, resolveLedgerConfig } from '../../ledger/ledger-factory.ts';
 import { loadJsonConfig, resolveTls } from '../common/config-file.ts';
 
 /**
@@ -21,8 +22,11 @@ export const keyholderConfigSchema = z.object({
   admins: z.array(z.string().min(1)).default(['veilsum-admin']),
   /** Certificate subject O values allowed to ask for partial decryptions. */
   coordinators: z.array(z.string().min(1)).default(['veilsum-coordinator']),
-  /** The consortium ledger the keyholder checks aggregates against (read only). */
-  ledger: z.object({ path: z.string().min(1) }),
+  /**
+   * The consortium ledger the keyholder checks aggregates against (read only): an embedded file
+   * `{ "path" }` or `{ "fabric": { "connection", "identity", "peer" } }` (ledger/ledger-factory.ts).
+   */
+  ledger: ledgerConfigSchema,
   /** Precision target of decrypted sums; sets the flooding noise (crypto/ckks/parameters.ts). */
   precision: z.number().positive().lt(1).default(5e-5),
   /**
@@ -43,6 +47,6 @@ export function loadKeyholderConfig(path: string): KeyholderConfig {
     dataDir: at(config.dataDir),
     tls: resolveTls(config.tls, at),
     ...(config.passphraseFile ? { passphraseFile: at(config.passphraseFile) } : {}),
-    ledger: { path: at(config.ledger.path) },
+    ledger: resolveLedgerConfig(config.ledger, at),
   };
 }

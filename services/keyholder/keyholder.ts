@@ -9,8 +9,8 @@ import { ciphertextsFor, floodBitsFor, parameterSetNamed } from '../../crypto/ck
 import { encodeFields } from '../../crypto/bytes.ts';
 import { seededRandom, systemRandom } from '../../crypto/random.ts';
 import { ContractError } from '../../ledger/contract.ts';
-import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
-import { Ledger } from '../../ledger/ledger.ts';
+import type { Ledger } from '../../ledger/ledger.ts';
+import { openLedger, type OpenLedger } from '../../ledger/ledger-factory.ts';
 import type { RoundRecord } from '../../ledger/records.ts';
 import {
   KeyholderServiceService,
@@ -78,7 +78,7 @@ export class Keyholder {
     'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
   });
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
-  private ledgerDatabase: EmbeddedLedgerDatabase | undefined;
+  private ledgerConnection: OpenLedger | undefined;
   private ledger: Ledger | undefined;
   private decryptionLog: DecryptionLog | undefined;
   /** Keys the flooding noise of each answer (see `floodingSource`); sealed at rest. */
@@ -132,8 +132,8 @@ export class Keyholder {
     this.keys = await this.heldKeys.load((name) => this.engine(name));
     this.decryptionLog = new DecryptionLog(join(this.config.dataDir, 'decryptions.jsonl'));
     this.floodingKey = this.loadFloodingKey();
-    this.ledgerDatabase = new EmbeddedLedgerDatabase(this.config.ledger.path);
-    this.ledger = new Ledger(this.ledgerDatabase.as(this.keyholderId));
+    this.ledgerConnection = openLedger(this.config.ledger, this.keyholderId);
+    this.ledger = this.ledgerConnection.ledger;
     this.server.addService(KeyholderServiceService, this.service());
     this.health.addToServer(this.server);
     this.boundPort = await bindMtls(this.server, this.config.listen, this.config.tls);
@@ -147,7 +147,7 @@ export class Keyholder {
   async stop(): Promise<void> {
     this.health.setStatus('', 'NOT_SERVING');
     await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
-    this.ledgerDatabase?.close();
+    this.ledgerConnection?.close();
   }
 
   /** A 32-byte key made once per keyholder and sealed like the key shares. */

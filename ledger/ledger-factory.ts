@@ -1,0 +1,124 @@
+import { z } from 'zod';
+import { EmbeddedLedgerDatabase } from './embedded/embedded-ledger.ts';
+import { loadConnectionFile } from './fabric/connection-file.ts';
+import { FabricLedger } from './fabric/fabric-ledger.ts';
+import { Ledger, type ContractGateway } from './ledger.ts';
+
+/**
+ * Which ledger a service or command uses, from its configuration:
+ *
+ *   "ledger": { "path": "ledger.db", "identity": "veilsum-coordinator" }       embedded (default)
+ *   "ledger": { "fabric": { "connection": "fabric/connection.json",
+ *                           "identity": "veilsum-coordinator", "peer": "peer0…" } }
+ *
+ * On the embedded ledger the identity is configured (one machine, one operator); on Fabric it is
+ * the name of a client identity in the connection file, and the member id the contract sees is
+ * that identity's MSP id, proven by its certificate.
+ */
+export const embeddedLedgerConfigSchema = z
+  .object({ path: z.string().min(1), identity: z.string().min(1).optional() })
+  .strict();
+
+export const fabricLedgerConfigSchema = z
+  .object({
+    fabric: z
+      .object({
+        /** Connection file written by `npm run fabric:up` or handed out by the consortium. */
+        connection: z.string().min(1),
+        identity: z.string().min(1),
+        /** Peer (by name) whose Gateway to use; default: the identity's own peer. */
+        peer: z.string().min(1).optional(),
+        chaincode: z.string().min(1).optional(),
+        endorsingOrganizations: z.array(z.string().min(1)).min(1).optional(),
+      })
+      .strict(),
+  })
+  .strict();
+
+export const ledgerConfigSchema = z.union([embeddedLedgerConfigSchema, fabricLedgerConfigSchema]);
+
+export type LedgerConfig = z.infer<typeof ledgerConfigSchema>;
+
+/** Resolves the config's file paths against `at` (e.g. the config file's folder). */
+export function resolveLedgerConfig(
+  config: LedgerConfig,
+  at: (file: string) => string,
+): LedgerConfig {
+  return 'fabric' in config
+    ? { fabric: { ...config.fabric, connection: at(config.fabric.connection) } }
+    : { ...config, path: at(config.path) };
+}
+
+export interface OpenLedger {
+  readonly backend: 'embedded' | 'fabric';
+  readonly ledger: Ledger;
+  readonly gateway: ContractGateway;
+  /** The member id the contract sees for this caller. */
+  readonly memberId: string;
+  /** Where it is written: the SQLite file, or the peer and channel. */
+  readonly description: string;
+  /** The embedded database, for what only it has (verify, onEvent). */
+  readonly embedded?: EmbeddedLedgerDatabase;
+  /** The Fabric client, for what only it has (checkpointed events). */
+  readonly fabric?: FabricLedger;
+  close(): void;
+}
+
+/**
+ * Opens the configured ledger. `identity` overrides the configured one (the CLI's `--as`);
+ * `defaultIdentity` is used on the embedded ledger when neither names one.
+ */
+export function openLedger(
+  config: LedgerConfig,
+  defaultIdentity: string,
+  identity?: string,
+): OpenLedger {
+  if ('fabric' in config) {
+    const connection = loadConnectionFile(config.fabric.connection);
+    const fabric = new FabricLedger({
+      connection,
+      identity: identity ?? config.fabric.identity,
+      ...(config.fabric.peer ? { peer: config.fabric.peer } : {}),
+      ...(config.fabric.chaincode ? { chaincode: config.fabric.chaincode } : {}),
+      ...(config.fabric.endorsingOrganizations
+        ? { endorsingOrganizations: config.fabric.endorsingOrganizations }
+        : {}),
+    });
+    return {
+      backend: 'fabric',
+      ledger: new Ledger(fabric),
+      gateway: fabric,
+      memberId: fabric.mspId,
+      description: `Fabric channel ${connection.channel} via ${fabric.peer.name} as ${fabric.identityName} (${fabric.mspId})`,
+      fabric,
+      close: () => fabric.close(),
+    };
+  }
+  const memberId = identity ?? config.identity ?? defaultIdentity;
+  const embedded = new EmbeddedLedgerDatabase(config.path);
+  const gateway = embedded.as(memberId);
+  return {
+    backend: 'embedded',
+    ledger: new Ledger(gateway),
+    gateway,
+    memberId,
+    description: `embedded ledger ${config.path} as ${memberId}`,
+    embedded,
+    close: () => embedded.close(),
+  };
+}
+
+/**
+ * The CLI's `--ledger` value: a path to an embedded ledger file, or `fabric:<connection file>`
+ * (optionally `fabric:<connection file>@<peer name>` to read through a chosen peer). The identity
+ * comes from `--as`.
+ */
+export function parseLedgerOption(value: string, identity: string): LedgerConfig {
+  if (!value.startsWith('fabric:')) return { path: value, identity };
+  const rest = value.slice('fabric:'.length);
+  const at = rest.lastIndexOf('@');
+  const connection = at > 0 ? rest.slice(0, at) : rest;
+  const peer = at > 0 ? rest.slice(at + 1) : undefined;
+  if (connection === '') throw new Error('--ledger fabric:<connection file> needs a file');
+  return { fabric: { connection, identity, ...(peer ? { peer } : {}) } };
+}
