@@ -28,6 +28,11 @@ export const unauthenticated = (message: string) =>
   new RequestError(status.UNAUTHENTICATED, message);
 export const alreadyExists = (message: string) => new RequestError(status.ALREADY_EXISTS, message);
 export const aborted = (message: string) => new RequestError(status.ABORTED, message);
+export const resourceExhausted = (message: string) =>
+  new RequestError(status.RESOURCE_EXHAUSTED, message);
+export const deadlineExceeded = (message: string) =>
+  new RequestError(status.DEADLINE_EXCEEDED, message);
+export const dataLoss = (message: string) => new RequestError(status.DATA_LOSS, message);
 
 const SECAGG_STATUS: Record<SecAggErrorCode, status> = {
   'phase-order': status.FAILED_PRECONDITION,

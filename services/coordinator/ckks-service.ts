@@ -48,6 +48,7 @@ function receiveEncryptedUpload(
   let pending: PendingUpdate | undefined;
   receiveUploadStream(
     call,
+    state.uploads,
     {
       header: (chunk) => {
         if (chunk.content?.$case !== 'header') return undefined;
@@ -61,7 +62,7 @@ function receiveEncryptedUpload(
         expected = chunk.content.value.ciphertexts;
         receiptSignature = chunk.content.value.receiptSignature;
         pending = round.beginUpload();
-        return state.store.roundDirectory(round.id);
+        return { roundId: round.id, directory: state.store.roundDirectory(round.id) };
       },
       data: (chunk) => {
         if (chunk.content?.$case !== 'ciphertext') throw invalidArgument('expected a ciphertext');

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ledgerConfigSchema, resolveLedgerConfig } from '../../ledger/ledger-factory.ts';
 import { loadJsonConfig, resolveTls } from '../common/config-file.ts';
+import { DEFAULT_UPLOAD_LIMITS as LIMITS } from './upload-limits.ts';
 
 /**
  * The coordinator's one configuration file (JSON). Relative paths are resolved against the
@@ -37,6 +38,20 @@ export const coordinatorConfigSchema = z.object({
    * public key, key hash, keyholders with their addresses). CKKS rounds also need the ledger.
    */
   ckks: z.object({ keyFile: z.string().min(1) }).optional(),
+  /**
+   * What upload streams may hold: open streams and staged bytes per member and in all, and how
+   * long a stream may stay idle or open. One member cannot starve the others of descriptors/disk.
+   */
+  uploads: z
+    .object({
+      streamsPerMember: z.number().int().min(1).default(LIMITS.streamsPerMember),
+      streams: z.number().int().min(1).default(LIMITS.streams),
+      bytesPerMember: z.number().int().min(1).default(LIMITS.bytesPerMember),
+      bytes: z.number().int().min(1).default(LIMITS.bytes),
+      idleMs: z.number().int().min(100).default(LIMITS.idleMs),
+      totalMs: z.number().int().min(100).default(LIMITS.totalMs),
+    })
+    .optional(),
   /** Threads that expand masks during unmasking. */
   maskThreads: z.number().int().min(1).max(64).default(2),
 });

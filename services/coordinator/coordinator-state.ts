@@ -17,6 +17,7 @@ import { inlineCombiner, RoundRuntime } from './round-runtime.ts';
 import { CkksRound, type CkksRoundDependencies } from './ckks-round.ts';
 import { PersistenceError, type RoundStore } from './round-store.ts';
 import { thresholdDecrypt } from './threshold-decrypt.ts';
+import { DEFAULT_UPLOAD_LIMITS, UploadLimits } from './upload-limits.ts';
 
 /** The collective CKKS key, its engine and a client per keyholder (when the config has ckks). */
 export interface CkksKeyring {
@@ -44,6 +45,7 @@ export class CoordinatorState {
   readonly store: RoundStore;
   readonly members: Map<string, Member>;
   readonly ledger: LedgerLink | undefined;
+  readonly uploads: UploadLimits;
 
   constructor(parts: {
     config: CoordinatorConfig;
@@ -59,6 +61,7 @@ export class CoordinatorState {
     this.store = parts.store;
     this.members = parts.members;
     this.ledger = parts.ledger;
+    this.uploads = new UploadLimits({ ...DEFAULT_UPLOAD_LIMITS, ...parts.config.uploads });
   }
 
   // ── the service edge ────────────────────────────────────────────────────────────────────
@@ -191,6 +194,12 @@ export class CoordinatorState {
         // Per accepted message only watchers need waking; the rest happens on phase changes.
         if (this.knownPhases.get(runtime.id) === runtime.phase) return;
         this.knownPhases.set(runtime.id, runtime.phase);
+        if (runtime.phase !== 'masked-input' && runtime.phase !== 'collecting') {
+          this.uploads.endRound(
+            runtime.id,
+            `round ${runtime.id} moved on to phase ${runtime.phase}: it takes no more uploads`,
+          );
+        }
         if (runtime.phase === 'done') {
           this.metrics.roundSeconds.observe((Date.now() - runtime.openedAt) / 1000);
           this.closeOnLedger(runtime);

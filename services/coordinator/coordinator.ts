@@ -81,6 +81,9 @@ export class Coordinator {
         keyholders,
       };
     }
+    const orphans = state.store.sweepPartials();
+    if (orphans > 0)
+      this.logger.info({ event: 'partials-swept', files: orphans }, 'unfinished uploads removed');
     for (const row of state.store.rounds()) {
       const runtime =
         RoundParams.decode(row.params).mode === Mode.MODE_CKKS

@@ -1,5 +1,13 @@
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 
@@ -166,6 +174,21 @@ export class RoundStore {
 
   aggregatePath(roundId: string): string {
     return join(this.roundDirectory(roundId), 'aggregate.u32');
+  }
+
+  /**
+   * Removes every staged file (`*.partial`) left by a process that was killed while writing it:
+   * none of them was acknowledged. Returns how many were removed.
+   */
+  sweepPartials(): number {
+    const blobs = join(this.directory, 'blobs');
+    let removed = 0;
+    for (const name of readdirSync(blobs, { recursive: true, encoding: 'utf8' })) {
+      if (!name.endsWith('.partial')) continue;
+      rmSync(join(blobs, name), { force: true });
+      removed++;
+    }
+    return removed;
   }
 
   /** Makes a fully written temp file durable under its final name (fsync file, rename, fsync dir). */

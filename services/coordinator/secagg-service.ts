@@ -79,6 +79,7 @@ function receiveMaskedInput(
   let received = 0;
   receiveUploadStream(
     call,
+    state.uploads,
     {
       header: (chunk) => {
         if (chunk.content?.$case !== 'header') return undefined;
@@ -86,7 +87,7 @@ function receiveMaskedInput(
           throw invalidArgument('the upload stream carries a second header');
         ({ runtime, index } = state.secAggParticipant(call, chunk.content.value.roundId));
         runtime.checkUploadAllowed(index, chunk.content.value.words);
-        return state.store.roundDirectory(runtime.id);
+        return { roundId: runtime.id, directory: state.store.roundDirectory(runtime.id) };
       },
       data: (chunk) => {
         if (chunk.content?.$case !== 'data')

@@ -1,0 +1,118 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CoordinatorConfig } from '../../services/coordinator/config.ts';
+
+/**
+ * A service process for fault tests: `veilsum <service> start --config <file>` run through bash,
+ * so a test can set resource limits (`ulimit -n`) on the real process before it execs node.
+ */
+export class ServiceProcess {
+  readonly child: ChildProcess;
+  readonly lines: string[];
+  private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  private constructor(child: ChildProcess) {
+    this.child = child;
+    this.lines = [];
+    let buffered = '';
+    const collect = (data: Buffer) => {
+      buffered += data.toString();
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        this.lines.push(buffered.slice(0, newline));
+        buffered = buffered.slice(newline + 1);
+      }
+    };
+    child.stdout!.on('data', collect);
+    child.stderr!.on('data', collect);
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
+  }
+
+  static spawn(
+    service: 'coordinator' | 'keyholder',
+    configPath: string,
+    options: { openFiles?: number } = {},
+  ): ServiceProcess {
+    const limit = options.openFiles === undefined ? '' : `ulimit -n ${options.openFiles}; `;
+    const child = spawn(
+      'bash',
+      [
+        '-c',
+        `${limit}exec "$0" "$@"`,
+        process.execPath,
+        'cli/veilsum.ts',
+        service,
+        'start',
+        '--config',
+        configPath,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    return new ServiceProcess(child);
+  }
+
+  /** Writes `config` to `configPath` and starts the coordinator; resolves once it listens. */
+  static async coordinator(
+    config: CoordinatorConfig,
+    configPath: string,
+    options: { openFiles?: number } = {},
+  ): Promise<{ process: ServiceProcess; port: number }> {
+    writeFileSync(configPath, JSON.stringify(config));
+    const started = ServiceProcess.spawn('coordinator', configPath, options);
+    const port = await started.listening();
+    return { process: started, port };
+  }
+
+  /** The bound port, from the "started" log event; rejects if the process exits first. */
+  async listening(timeoutMs = 60_000): Promise<number> {
+    for (let waited = 0; waited < timeoutMs; waited += 50) {
+      const line = this.lines.find((l) => l.includes('"event":"started"'));
+      if (line !== undefined) return (JSON.parse(line) as { port: number }).port;
+      if (this.child.exitCode !== null || this.child.signalCode !== null)
+        throw new Error(`the service exited before listening:\n${this.lines.join('\n')}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`the service did not listen within ${timeoutMs} ms`);
+  }
+
+  /** How the process ended, or "running" if it is still alive after `withinMs`. */
+  async exit(
+    withinMs: number,
+  ): Promise<{ code: number | null; signal: string | null } | 'running'> {
+    let timer: NodeJS.Timeout | undefined;
+    const result = await Promise.race([
+      this.exited,
+      new Promise<'running'>((resolve) => (timer = setTimeout(() => resolve('running'), withinMs))),
+    ]);
+    clearTimeout(timer);
+    return result;
+  }
+
+  /** Parsed JSON log events. */
+  events(): Record<string, unknown>[] {
+    return this.lines
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  }
+
+  /** Open descriptors of the process now (its /proc/<pid>/fd entries). */
+  openFiles(): string[] {
+    const folder = `/proc/${this.child.pid}/fd`;
+    return readdirSync(folder).map((fd) => {
+      try {
+        return readlinkSync(join(folder, fd));
+      } catch {
+        return '(closed)';
+      }
+    });
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill(signal);
+    await this.exited;
+  }
+}
