@@ -42,8 +42,18 @@ program
       .choices(['secagg', 'ckks'] as const)
       .default('secagg' as const),
   )
+  .addOption(
+    new Option(
+      '--ledger <ledger>',
+      'embedded: a SQLite ledger file; fabric: a Fabric network (one peer per bank) started for the demo',
+    )
+      .choices(['embedded', 'fabric'] as const)
+      .default('embedded' as const),
+  )
   .option('--json', 'print one JSON object per round instead of a table')
   .action(async (options) => {
+    if (options.inProcess && options.ledger === 'fabric')
+      throw new InvalidArgumentError('--ledger fabric runs a Fabric network; drop --in-process');
     if (options.inProcess && options.mode === 'ckks')
       throw new InvalidArgumentError('--mode ckks runs keyholder processes; drop --in-process');
     if (!options.json) {
@@ -97,15 +107,21 @@ program
         `  inclusion proof of ${audit.inclusion.member} in ${audit.inclusion.round}: ` +
           (audit.inclusion.verified ? 'verified against the ledger root' : 'NOT VERIFIED'),
       );
-      console.log(
-        `  ledger chain: ${audit.chain.ok ? `intact, ${audit.chain.blocks} blocks` : `BROKEN at block ${audit.chain.block}`}`,
-      );
+      if (audit.chain)
+        console.log(
+          `  ledger chain: ${audit.chain.ok ? `intact, ${audit.chain.blocks} blocks` : `BROKEN at block ${audit.chain.block}`}`,
+        );
+      if (audit.fabric)
+        console.log(
+          `  Fabric ledger: ${audit.fabric.blocks} blocks; audit read through ${audit.fabric.readThrough}, the coordinator wrote through ${audit.fabric.writtenThrough}`,
+        );
     };
     const demoOptions = {
       rounds: options.rounds,
       seed: options.seed,
       dropoutRate: options.dropout,
       mode: options.mode,
+      ledger: options.ledger,
     };
     const started = performance.now();
     const rounds = options.inProcess

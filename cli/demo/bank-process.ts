@@ -3,8 +3,7 @@
  * from the global weights it is sent and submits the update through the SDK; only the masked
  * update ever leaves the process.
  */
-import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
-import { Ledger } from '../../ledger/ledger.ts';
+import { ledgerConfigSchema, openLedger } from '../../ledger/ledger-factory.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 import { loadProfile } from '../../sdk/profile.ts';
 import type { DropoutPhase } from '../../crypto/secagg/simulation.ts';
@@ -19,7 +18,7 @@ export type BankInstruction =
       readonly weights: number[];
       readonly dropBefore: DropoutPhase | null;
     }
-  /** Consent on the (embedded) ledger, as this bank: grant a new one, or revoke the current one. */
+  /** Consent on the ledger, as this bank: grant a new one, or revoke the current one. */
   | { readonly kind: 'grant-consent'; readonly consentId: string; readonly purpose: string }
   | { readonly kind: 'revoke-consent'; readonly consentId: string };
 
@@ -31,14 +30,15 @@ export interface BankReport {
 
 export const datasetOf = (memberId: string) => `${memberId}-card-transactions-2026`;
 
-const [profilePath, bankIndexText, seedText, ledgerPath, memberId] = process.argv.slice(2);
+const [profilePath, bankIndexText, seedText, ledgerJson, memberId] = process.argv.slice(2);
 const bankIndex = Number(bankIndexText);
 const bank = BANKS[bankIndex]!;
 const data = generateDataset(bank.transactions, bank.shift, Number(seedText) * 100 + bankIndex);
 const client = VeilsumClient.connect(loadProfile(profilePath!));
-// One machine, embedded ledger: the bank writes its own consents to the shared ledger file.
-const ledgerDatabase = new EmbeddedLedgerDatabase(ledgerPath!);
-const ledger = new Ledger(ledgerDatabase.as(memberId!));
+// The bank writes its own consents: to the shared embedded file, or on Fabric as its own
+// identity through its own peer.
+const opened = openLedger(ledgerConfigSchema.parse(JSON.parse(ledgerJson!)), memberId!);
+const ledger = opened.ledger;
 
 process.on('message', (instruction: BankInstruction) => {
   if (instruction.kind === 'grant-consent') {
@@ -93,6 +93,6 @@ process.on('message', (instruction: BankInstruction) => {
 });
 process.on('disconnect', () => {
   client.close();
-  ledgerDatabase.close();
+  opened.close();
   process.exit(0);
 });

@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { LedgerConfig } from '../../ledger/ledger-factory.ts';
 import type { CoordinatorConfig } from '../../services/coordinator/config.ts';
 import type { KeyholderConfig } from '../../services/keyholder/config.ts';
 import { createDevPki, type DevPki } from '../../services/pki/dev-ca.ts';
@@ -28,6 +29,8 @@ export async function createLocalConsortium(options: {
   keyholders?: string[];
   extraIdentities?: string[];
   ledgerPath?: string;
+  /** The ledger each identity uses (e.g. its Fabric identity); default: the embedded file. */
+  ledgerFor?: (identity: string) => LedgerConfig;
   maskThreads?: number;
 }): Promise<LocalConsortium> {
   const { directory, members } = options;
@@ -50,9 +53,11 @@ export async function createLocalConsortium(options: {
     admins: [ADMIN],
     logLevel: 'info',
     maskThreads: options.maskThreads ?? 1,
-    ...(options.ledgerPath
-      ? { ledger: { path: options.ledgerPath, identity: 'veilsum-coordinator' } }
-      : {}),
+    ...(options.ledgerFor
+      ? { ledger: options.ledgerFor('veilsum-coordinator') }
+      : options.ledgerPath
+        ? { ledger: { path: options.ledgerPath, identity: 'veilsum-coordinator' } }
+        : {}),
   };
   return {
     directory,
@@ -68,7 +73,12 @@ export async function createLocalConsortium(options: {
     keyholderConfig: (keyholder) => {
       const passphraseFile = join(directory, `passphrase-${keyholder}`);
       writeFileSync(passphraseFile, `dev passphrase of ${keyholder}\n`, { mode: 0o600 });
-      if (!options.ledgerPath) throw new Error('keyholders need the ledger');
+      const ledger = options.ledgerFor
+        ? options.ledgerFor(keyholder)
+        : options.ledgerPath
+          ? { path: options.ledgerPath }
+          : undefined;
+      if (ledger === undefined) throw new Error('keyholders need the ledger');
       return {
         listen: '127.0.0.1:0',
         dataDir: join(directory, `keyholder-${keyholder}`),
@@ -76,7 +86,7 @@ export async function createLocalConsortium(options: {
         passphraseFile,
         admins: [ADMIN],
         coordinators: ['veilsum-coordinator'],
-        ledger: { path: options.ledgerPath },
+        ledger,
         precision: 5e-5,
         keyLifeRounds: 1000,
         logLevel: 'info',

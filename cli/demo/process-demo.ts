@@ -7,8 +7,7 @@ import { createHash } from 'node:crypto';
 import { toHex } from '../../crypto/bytes.ts';
 import { hashFields } from '../../crypto/commitment.ts';
 import { merkleRoot, verifyMerkleProof } from '../../crypto/merkle.ts';
-import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
-import { Ledger } from '../../ledger/ledger.ts';
+import type { VerifyResult } from '../../ledger/embedded/embedded-ledger.ts';
 import { dequantizeSum } from '../../crypto/quantize.ts';
 import { seededRandom } from '../../crypto/random.ts';
 import type { DropoutPhase } from '../../crypto/secagg/simulation.ts';
@@ -24,7 +23,7 @@ import { accuracy, trainLocally } from './logistic-regression.ts';
 import type { DemoOptions, DemoRound } from './run-demo.ts';
 
 import { ADMIN } from './local-consortium.ts';
-const COORDINATOR_LEDGER_ID = 'veilsum-coordinator';
+import { startDemoLedger } from './demo-ledger.ts';
 const MODEL_ID = 'demo-fraud-model';
 const QUANTIZATION = { clipRange: 8, levelBits: 20, modulusBits: 24 };
 const DROPOUT_PHASES: DropoutPhase[] = [
@@ -60,7 +59,12 @@ export interface DemoAudit {
   readonly round: string;
   readonly contributions: readonly { member: string; dataset: string; consent: string }[];
   readonly inclusion: { member: string; round: string; verified: boolean };
-  readonly chain: ReturnType<EmbeddedLedgerDatabase['verify']>;
+  /** The embedded ledger's hash chain, recomputed (Fabric peers check blocks as they commit). */
+  readonly chain?: VerifyResult;
+  /** Fabric: the channel's block height, and which peers wrote and read. */
+  readonly fabric?: { blocks: number; readThrough: string; writtenThrough: string };
+  /** The ledger the audit read. */
+  readonly ledger: string;
 }
 
 export async function runProcessDemo(
@@ -72,14 +76,14 @@ export async function runProcessDemo(
   const ckks = options.mode === 'ckks';
   const children: ChildProcess[] = [];
   const coordinatorLog: string[] = [];
+  const memberIds = BANKS.map((bank) => bank.name.toLowerCase());
+  const demoLedger = await startDemoLedger(options.ledger ?? 'embedded', directory, memberIds);
   try {
-    const memberIds = BANKS.map((bank) => bank.name.toLowerCase());
-    const ledgerPath = join(directory, 'ledger.db');
     const local = await createLocalConsortium({
       directory,
       members: memberIds,
       keyholders: ckks ? KEYHOLDERS : [],
-      ledgerPath,
+      ledgerFor: (identity) => demoLedger.configFor(identity),
     });
     const keyholderServices = ckks
       ? await startKeyholders(local, KEYHOLDER_THRESHOLD, SUM_8192.name)
@@ -89,7 +93,6 @@ export async function runProcessDemo(
     const { child: coordinator, port } = await startCoordinatorProcess(
       {
         ...local.coordinatorConfig,
-        ledger: { path: ledgerPath, identity: COORDINATOR_LEDGER_ID },
         ...(keyholderServices ? { ckks: { keyFile: keyholderServices.keyFile } } : {}),
       },
       join(directory, 'coordinator.json'),
@@ -106,7 +109,13 @@ export async function runProcessDemo(
     const banks = memberIds.map((id, i) => {
       const child = fork(
         bankScript,
-        [profilePath(id), String(i), String(options.seed), ledgerPath, id],
+        [
+          profilePath(id),
+          String(i),
+          String(options.seed),
+          JSON.stringify(demoLedger.configFor(id)),
+          id,
+        ],
         {
           stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         },
@@ -277,9 +286,9 @@ export async function runProcessDemo(
     }
     // What a compliance officer can now show: the final model's lineage from the ledger, one
     // bank's inclusion proof checked against the root on the ledger, and the chain's integrity.
-    const ledgerFile = new EmbeddedLedgerDatabase(ledgerPath);
+    const opened = demoLedger.openAuditor();
     try {
-      const auditor = new Ledger(ledgerFile.as(COORDINATOR_LEDGER_ID));
+      const auditor = opened.ledger;
       const lastModel = [...rounds].reverse().find((round) => round.modelHash !== null);
       if (lastModel && lastDone) {
         const lineage = await auditor.lineage(lastModel.modelHash!);
@@ -307,11 +316,21 @@ export async function runProcessDemo(
             consent: c.consent.consentId,
           })),
           inclusion: { member: prover, round: lastDone.roundId, verified: inclusionVerified },
-          chain: ledgerFile.verify(),
+          ledger: opened.description,
+          ...(opened.embedded ? { chain: opened.embedded.verify() } : {}),
+          ...(opened.fabric
+            ? {
+                fabric: {
+                  blocks: await opened.fabric.chainHeight(),
+                  readThrough: opened.fabric.peer.name,
+                  writtenThrough: demoLedger.writtenThrough,
+                },
+              }
+            : {}),
         });
       }
     } finally {
-      ledgerFile.close();
+      opened.close();
     }
     admin.close();
     return rounds;
@@ -323,6 +342,7 @@ export async function runProcessDemo(
       if (child.connected) child.disconnect();
       child.kill('SIGTERM');
     }
+    await demoLedger.close();
     rmSync(directory, { recursive: true, force: true });
   }
 }

@@ -15,6 +15,8 @@ export interface DemoOptions {
   readonly dropoutRate: number;
   /** secagg (default): masked sums; ckks: encrypted sums decrypted by 3 of 5 keyholders. */
   readonly mode?: 'secagg' | 'ckks';
+  /** embedded (default): a SQLite file; fabric: a Fabric network the demo starts and stops. */
+  readonly ledger?: 'embedded' | 'fabric';
 }
 
 export interface DemoRound {

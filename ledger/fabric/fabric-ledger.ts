@@ -4,6 +4,7 @@ import {
   type Contract,
   type Network,
 } from '@hyperledger/fabric-gateway';
+import { common } from '@hyperledger/fabric-protos';
 import type { ContractFunction } from '../contract.ts';
 import type { ContractGateway } from '../ledger.ts';
 import type { LedgerEvent, LedgerEventName } from '../records.ts';
@@ -165,6 +166,19 @@ export class FabricLedger implements ContractGateway {
       }
     } finally {
       stream.close();
+    }
+  }
+
+  /** The channel's block height as this identity's peer reports it (qscc GetChainInfo). */
+  async chainHeight(): Promise<number> {
+    const channel = this.network.getName();
+    try {
+      const info = await this.network
+        .getContract('qscc')
+        .evaluateTransaction('GetChainInfo', channel);
+      return common.BlockchainInfo.deserializeBinary(info).getHeight();
+    } catch (error) {
+      throw toLedgerError(error, 'evaluate', 'GetChainInfo');
     }
   }
 

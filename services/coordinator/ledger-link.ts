@@ -28,6 +28,7 @@ export class LedgerLink {
   private readonly opened: OpenLedger;
   private readonly logger: Logger;
   private readonly rounds = new Map<string, RoundRecord>();
+  private readonly closing = new Map<string, Promise<void>>();
 
   constructor(config: LedgerConfig, logger: Logger) {
     this.opened = openLedger(config, 'veilsum-coordinator');
@@ -97,8 +98,20 @@ export class LedgerLink {
     }
   }
 
-  /** Closes the round on the ledger with its commitments (idempotent after a restart). */
-  async closeRound(runtime: ClosableRound): Promise<void> {
+  /**
+   * Closes the round on the ledger with its commitments (idempotent after a restart). Callers
+   * that race — the round finishing and a RecordModelVersion — share one transaction: on Fabric a
+   * close takes an ordering round trip, and a second close would be refused as a conflict.
+   */
+  closeRound(runtime: ClosableRound): Promise<void> {
+    const inFlight = this.closing.get(runtime.id);
+    if (inFlight) return inFlight;
+    const closing = this.closeOnce(runtime).finally(() => this.closing.delete(runtime.id));
+    this.closing.set(runtime.id, closing);
+    return closing;
+  }
+
+  private async closeOnce(runtime: ClosableRound): Promise<void> {
     const round = await this.round(runtime.id, true);
     if (round.status === 'closed') return;
     const snapshot = runtime.snapshot();

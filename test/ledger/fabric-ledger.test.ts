@@ -12,7 +12,7 @@ import {
   useFabricTestNetwork,
   type FabricTestNetwork,
 } from './fabric-network-fixture.ts';
-import { chainHeight, rawClient } from './fabric-raw-client.ts';
+import { rawClient } from './fabric-raw-client.ts';
 
 /**
  * The contract suite on a real Fabric network built from the Fabric source (cached): orderer,
@@ -59,11 +59,11 @@ describe('bad chaincode input on Fabric', () => {
       consents: await Promise.all(TEST_BANKS.map((id) => auditor.consentHistory(id))),
       round: await auditor.getRound('fraud/round-1'),
     });
-    const reader = rawClient(net.connection, { identity: 'AuditorMSP' });
+    const reader = net.open({ identity: 'AuditorMSP', chaincode });
     const raw = rawClient(net.connection, { identity: 'BankAMSP' });
     try {
       const before = await snapshot();
-      const heightBefore = await chainHeight(reader, net.connection.channel);
+      const heightBefore = await reader.chainHeight();
 
       // Unknown function, through the typed gateway's generic dispatch.
       await expect(
@@ -103,9 +103,8 @@ describe('bad chaincode input on Fabric', () => {
 
       expect(await snapshot()).toEqual(before);
       // Refused endorsements never reach the orderer: not one block more.
-      expect(await chainHeight(reader, net.connection.channel)).toBe(heightBefore);
+      expect(await reader.chainHeight()).toBe(heightBefore);
     } finally {
-      reader.close();
       raw.close();
     }
   });

@@ -89,12 +89,3 @@ export function rewriteWrites(
   transaction.setEnvelope(envelope);
   return transaction.serializeBinary();
 }
-
-/** The channel's block height as one peer reports it (qscc GetChainInfo). */
-export async function chainHeight(client: RawClient, channel: string): Promise<number> {
-  const info = await client.gateway
-    .getNetwork(channel)
-    .getContract('qscc')
-    .evaluateTransaction('GetChainInfo', channel);
-  return common.BlockchainInfo.deserializeBinary(info).getHeight();
-}

@@ -1,0 +1,164 @@
+/**
+ * What the ledger costs: submit and evaluate latency, and the ledger time one round adds, on the
+ * embedded SQLite ledger or a real Fabric network (five bank peers, majority endorsement, the
+ * chaincode as a service over mutual TLS, orderer BatchTimeout VEILSUM_FABRIC_BATCH_TIMEOUT_MS,
+ * default 100 ms), started here and stopped at the end.
+ *
+ *   npm run bench:ledger -- --backend fabric|embedded [--samples 50] [--rounds 10]
+ *
+ * roundOverheadMs (median over rounds) = what a round's ledger work takes, done the way the
+ * coordinator and the members do it: RoundOpened (one submit), a consent check per bank (five
+ * consent-history reads), RoundClosed (one submit), and one member's inclusion proof checked
+ * against the root on the ledger (one read). The last line printed is one JSON object; it is also
+ * written to benchmarks/results/ledger-<backend>.json.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { merkleProof, merkleRoot, verifyMerkleProof } from '../../crypto/merkle.ts';
+import { openLedger, type LedgerConfig, type OpenLedger } from '../../ledger/ledger-factory.ts';
+import { DEMO_BANKS, demoTopology, OPERATOR_MSP } from '../../network/demo-topology.ts';
+import { buildFabric, startNetwork, stopNetwork } from '../../network/fabric-network.ts';
+
+const { values } = parseArgs({
+  options: {
+    backend: { type: 'string', default: 'embedded' },
+    samples: { type: 'string', default: '50' },
+    rounds: { type: 'string', default: '10' },
+  },
+});
+const backend = values.backend;
+if (backend !== 'embedded' && backend !== 'fabric') {
+  console.error('--backend must be embedded or fabric');
+  process.exit(2);
+}
+const samples = Number(values.samples);
+const roundCount = Number(values.rounds);
+
+const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!;
+};
+const round1 = (ms: number) => Math.round(ms * 10) / 10;
+async function timed<T>(work: () => Promise<T>): Promise<[T, number]> {
+  const started = performance.now();
+  const result = await work();
+  return [result, performance.now() - started];
+}
+
+const directory = mkdtempSync(join(tmpdir(), 'veilsum-bench-ledger-'));
+let networkReadyMs: number | undefined;
+let configFor: (identity: string) => LedgerConfig;
+if (backend === 'fabric') {
+  const network = await startNetwork(
+    demoTopology(),
+    join(directory, 'fabric'),
+    await buildFabric(),
+  );
+  networkReadyMs = network.state.networkReadyMs;
+  configFor = (identity) => ({ fabric: { connection: network.connectionFile, identity } });
+} else {
+  const path = join(directory, 'ledger.db');
+  configFor = (identity) => ({ path, identity });
+}
+
+const opened: OpenLedger[] = [];
+const open = (identity: string) => {
+  const ledger = openLedger(configFor(identity), identity);
+  opened.push(ledger);
+  return ledger;
+};
+try {
+  const coordinator = open(OPERATOR_MSP).ledger;
+  const banks = DEMO_BANKS.map((id) => ({ id, ledger: open(id).ledger }));
+  await coordinator.registerMember(OPERATOR_MSP, ['coordinator', 'auditor']);
+  for (const bank of banks) await coordinator.registerMember(bank.id, ['member']);
+  const expires = Date.now() + 365 * 86_400_000;
+  // One at a time: embedded ledgers opened on one file in one process must not interleave.
+  for (const bank of banks)
+    await bank.ledger.grantConsent(`${bank.id}-c0`, 'cards', 'bench-model', expires);
+
+  // Submits: sequential consent grants (endorse, order, commit).
+  const submitMs: number[] = [];
+  for (let i = 1; i <= samples; i++) {
+    const bank = banks[i % banks.length]!;
+    const [, ms] = await timed(() =>
+      bank.ledger.grantConsent(`${bank.id}-c${i}`, 'cards', 'other-model', expires),
+    );
+    submitMs.push(ms);
+  }
+  // Evaluates: a point read.
+  const evaluateMs: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const [, ms] = await timed(() => coordinator.getMember(banks[i % banks.length]!.id));
+    evaluateMs.push(ms);
+  }
+
+  // A round's ledger work, as the coordinator and one member do it.
+  const roundMs: number[] = [];
+  for (let r = 1; r <= roundCount; r++) {
+    const roundId = `bench-model/round-${r}`;
+    const uploads = banks.map((bank) =>
+      createHash('sha256').update(`${roundId}/${bank.id}`).digest(),
+    );
+    const root = Buffer.from(merkleRoot(uploads)).toString('hex');
+    const [verified, ms] = await timed(async () => {
+      await coordinator.openRound(
+        roundId,
+        'bench-model',
+        r,
+        sha(roundId),
+        banks.map((b) => b.id),
+      );
+      for (const bank of banks) await coordinator.consentHistory(bank.id);
+      await coordinator.closeRound(
+        roundId,
+        banks.map((b) => b.id),
+        root,
+        sha(`${roundId}/aggregate`),
+        0,
+        [],
+      );
+      const onLedger = await banks[0]!.ledger.getRound(roundId);
+      return verifyMerkleProof(
+        uploads[0]!,
+        merkleProof(uploads, 0),
+        Buffer.from(onLedger.uploadsMerkleRoot!, 'hex'),
+      );
+    });
+    if (!verified) throw new Error(`inclusion proof of round ${roundId} did not verify`);
+    roundMs.push(ms);
+  }
+
+  const report = {
+    backend,
+    samples,
+    rounds: roundCount,
+    banks: banks.length,
+    submitP50Ms: round1(percentile(submitMs, 0.5)),
+    submitP95Ms: round1(percentile(submitMs, 0.95)),
+    evaluateP50Ms: round1(percentile(evaluateMs, 0.5)),
+    evaluateP95Ms: round1(percentile(evaluateMs, 0.95)),
+    roundOverheadMs: round1(percentile(roundMs, 0.5)),
+    roundOverheadP95Ms: round1(percentile(roundMs, 0.95)),
+    ...(networkReadyMs !== undefined
+      ? {
+          networkReadyMs,
+          batchTimeoutMs: demoTopology().batchTimeoutMs,
+        }
+      : {}),
+  };
+  mkdirSync('benchmarks/results', { recursive: true });
+  writeFileSync(
+    `benchmarks/results/ledger-${backend}.json`,
+    JSON.stringify(report, null, 2) + '\n',
+  );
+  console.log(JSON.stringify(report));
+} finally {
+  for (const ledger of opened) ledger.close();
+  if (backend === 'fabric') await stopNetwork(join(directory, 'fabric'));
+  rmSync(directory, { recursive: true, force: true });
+}

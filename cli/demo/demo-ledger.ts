@@ -1,0 +1,62 @@
+import { join } from 'node:path';
+import { openLedger, type LedgerConfig, type OpenLedger } from '../../ledger/ledger-factory.ts';
+import { buildFabric, startNetwork, stopNetwork } from '../../network/fabric-network.ts';
+import { demoTopology } from '../../network/demo-topology.ts';
+
+/**
+ * The demo's ledger: the embedded SQLite file (default), or a Fabric network the demo starts
+ * (five bank organisations with a peer each, the operator organisation for the coordinator and
+ * keyholders) and stops at the end. Every party gets its own identity on it.
+ */
+export interface DemoLedger {
+  readonly backend: 'embedded' | 'fabric';
+  /** The ledger configuration of one identity (bank, coordinator or keyholder). */
+  configFor(identity: string): LedgerConfig;
+  /**
+   * The ledger the closing audit reads: on Fabric as a bank other than the first, through that
+   * bank's own peer — not the peer the coordinator wrote through.
+   */
+  openAuditor(): OpenLedger;
+  /** Where the coordinator's transactions go in. */
+  readonly writtenThrough: string;
+  readonly networkReadyMs: number | null;
+  close(): Promise<void>;
+}
+
+export const COORDINATOR_LEDGER_ID = 'veilsum-coordinator';
+
+export async function startDemoLedger(
+  backend: 'embedded' | 'fabric',
+  directory: string,
+  memberIds: readonly string[],
+): Promise<DemoLedger> {
+  if (backend === 'embedded') {
+    const path = join(directory, 'ledger.db');
+    return {
+      backend,
+      configFor: (identity) => ({ path, identity }),
+      openAuditor: () => openLedger({ path }, COORDINATOR_LEDGER_ID),
+      writtenThrough: path,
+      networkReadyMs: null,
+      close: () => Promise.resolve(),
+    };
+  }
+  const fabricDirectory = join(directory, 'fabric');
+  const network = await startNetwork(demoTopology(memberIds), fabricDirectory, await buildFabric());
+  const connection = network.connectionFile;
+  const configFor = (identity: string): LedgerConfig => ({ fabric: { connection, identity } });
+  const coordinator = openLedger(configFor(COORDINATOR_LEDGER_ID), COORDINATOR_LEDGER_ID);
+  const writtenThrough = coordinator.fabric!.peer.name;
+  coordinator.close();
+  const auditingBank = memberIds.at(-1)!;
+  return {
+    backend,
+    configFor,
+    openAuditor: () => openLedger(configFor(auditingBank), auditingBank),
+    writtenThrough,
+    networkReadyMs: network.state.networkReadyMs,
+    close: async () => {
+      await stopNetwork(fabricDirectory);
+    },
+  };
+}
