@@ -21,7 +21,8 @@ if [[ ! -f "$source" ]]; then
   exit 3
 fi
 source="$(cd "$(dirname "$source")" && pwd)/$(basename "$source")"
-command -v go >/dev/null || { echo "fabric:build: the Go toolchain (go) is not on PATH" >&2; exit 3; }
+if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then export PATH="/usr/local/go/bin:$PATH"; fi
+command -v go >/dev/null || { echo "fabric:build: no Go toolchain: install Go >= 1.26 (Fabric 2.5.16 needs it) or put it on PATH" >&2; exit 3; }
 
 sha="$(sha256sum "$source" | cut -d' ' -f1)"
 if [[ -f "$source.sha256" ]] && ! grep -q "^$sha" "$source.sha256"; then
