@@ -172,6 +172,10 @@ const report = {
   ...(services
     ? {
         servicesRoundMs: round(services.roundMs),
+        servicesVerifyMs: services.verifyMs,
+        servicesDecryptMs: services.decryptMs,
+        keyholderVerifyMs: services.keyholderVerifyMs,
+        keyholderCheckingMs: services.keyholderCheckingMs,
         servicesMaxAbsError,
         coordinatorPeakRssMb: services.coordinatorPeakRssMb,
       }

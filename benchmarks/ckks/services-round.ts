@@ -21,7 +21,18 @@ export async function runServicesRound(options: {
   keyholders: number;
   threshold: number;
   set: CkksParameterSet;
-}): Promise<{ roundMs: number; result: Float64Array; coordinatorPeakRssMb: number }> {
+}): Promise<{
+  roundMs: number;
+  result: Float64Array;
+  coordinatorPeakRssMb: number;
+  /** From the coordinator's log: the keyholders' check that the aggregate is the receipted sum
+   * (RoundClosed on the ledger → responder set fixed), then the partials and their combination. */
+  verifyMs: number;
+  decryptMs: number;
+  /** Each verifying keyholder's own figures: stream wall time, and time spent checking/adding. */
+  keyholderVerifyMs: number[];
+  keyholderCheckingMs: number[];
+}> {
   const directory = mkdtempSync(join(tmpdir(), 'veilsum-bench-ckks-'));
   const members = Array.from({ length: options.clients }, (_, i) => `member-${i + 1}`);
   const ledgerPath = join(directory, 'ledger.db');
@@ -32,10 +43,16 @@ export async function runServicesRound(options: {
     ledgerPath,
   });
   const { keyholders, keyFile } = await startKeyholders(local, options.threshold, options.set.name);
+  const eventTimes = new Map<string, number>();
   const { child, port } = await startCoordinatorProcess(
     { ...local.coordinatorConfig, ckks: { keyFile } },
     join(directory, 'coordinator.json'),
-    () => {},
+    (line) => {
+      const match = /"time":(\d+).*"event":"(ledger-round-closed|responders-fixed|decrypted)"/.exec(
+        line,
+      );
+      if (match) eventTimes.set(match[2]!, Number(match[1]));
+    },
   );
   const ledgerFile = new EmbeddedLedgerDatabase(ledgerPath);
   const admin = VeilsumClient.connect(local.profile(ADMIN, port));
@@ -89,7 +106,15 @@ export async function runServicesRound(options: {
       throw new Error(`the round did not finish: ${finished.abortReason}`);
     const result = await admin.getCkksResult(round.roundId);
     const roundMs = performance.now() - started;
-    return { roundMs, result, coordinatorPeakRssMb: peakRssMb(child.pid!) };
+    const at = (event: string) => eventTimes.get(event) ?? Number.NaN;
+    return {
+      roundMs,
+      result,
+      coordinatorPeakRssMb: peakRssMb(child.pid!),
+      verifyMs: at('responders-fixed') - at('ledger-round-closed'),
+      decryptMs: at('decrypted') - at('responders-fixed'),
+      ...keyholderFigures([...keyholders.values()].flatMap((keyholder) => keyholder.logs)),
+    };
   } finally {
     admin.close();
     for (const client of clients) client.close();
@@ -98,6 +123,16 @@ export async function runServicesRound(options: {
     for (const keyholder of keyholders.values()) await killKeyholder(keyholder);
     rmSync(directory, { recursive: true, force: true });
   }
+}
+
+function keyholderFigures(logs: readonly string[]) {
+  const verified = logs
+    .filter((line) => line.includes('"event":"aggregate-verified"'))
+    .map((line) => JSON.parse(line) as { verifyMs: number; checkingMs: number });
+  return {
+    keyholderVerifyMs: verified.map((entry) => entry.verifyMs),
+    keyholderCheckingMs: verified.map((entry) => entry.checkingMs),
+  };
 }
 
 function peakRssMb(pid: number): number {

@@ -4,9 +4,13 @@ import { VeilsumError } from '../../sdk/errors.ts';
 import type { CkksRound } from './ckks-round.ts';
 import type { CkksKeyring } from './coordinator-state.ts';
 
-/** Attempts per keyholder of one responder set before the set is replaced. */
-const ATTEMPTS_PER_SET = 3;
-const RETRY_DELAY_MS = 1_000;
+/**
+ * Attempts per keyholder of one responder set before the set is replaced (about 23 s of waits):
+ * a replacement set may not reuse a keyholder that answered, so with n < 2t a keyholder that
+ * drops out after the set is fixed is worth waiting for.
+ */
+const ATTEMPTS_PER_SET = 6;
+const retryDelayMs = (attempt: number) => Math.min(8_000, 1_000 * 2 ** (attempt - 1));
 
 export interface ThresholdDecryption {
   readonly logger: Logger;
@@ -141,7 +145,7 @@ export async function thresholdDecrypt(
         );
       }
       if (responders.some((i) => out.has(i))) break;
-      await sleep(RETRY_DELAY_MS * attempt);
+      await sleep(retryDelayMs(attempt));
     }
     // The set cannot complete. Whoever answered is bound to it: they leave with it.
     for (const index of responders) {

@@ -64,6 +64,7 @@ export class DecryptionLog {
   private readonly path: string;
   private readonly bindings = new Map<string, { aggregate: string; responders: string }>();
   private readonly answered = new Map<string, DecryptionEntry>();
+  private readonly aggregateSets = new Map<string, string>();
   private readonly roundsByKey = new Map<string, Set<string>>();
   private readonly verified = new Set<string>();
 
@@ -113,28 +114,30 @@ export class DecryptionLog {
     keyLifeRounds: number,
   ): Answer {
     const set = setKey(responders);
+    const answeredFor = this.aggregateSets.get(aggregate);
+    if (answeredFor !== undefined && answeredFor !== set)
+      throw alreadyExists(
+        `aggregate ${aggregate.slice(0, 16)}… was already answered for responders [${answeredFor}]; ` +
+          `a keyholder answers one ciphertext for one responder set only — ask [${answeredFor}] again for the same bytes`,
+      );
     let bound = 0;
     for (const [position, ciphertext] of ciphertexts.entries()) {
       const binding = this.bindings.get(ciphertext);
       if (binding === undefined) continue;
       if (binding.aggregate !== aggregate || binding.responders !== set) {
         throw alreadyExists(
-          `ciphertext ${position} (SHA-256 ${ciphertext.slice(0, 16)}…) was already answered ` +
-            (binding.aggregate !== aggregate
-              ? `as part of aggregate ${binding.aggregate.slice(0, 16)}… `
-              : '') +
-            `for responders [${binding.responders}]; a keyholder answers one ciphertext for one responder set only — ` +
-            `ask [${binding.responders}] again for the same bytes`,
+          `ciphertext ${position} (SHA-256 ${ciphertext.slice(0, 16)}…) was already answered as part of ` +
+            `aggregate ${binding.aggregate.slice(0, 16)}… for responders [${binding.responders}]; ` +
+            'a keyholder answers one ciphertext for one responder set only',
         );
       }
       bound++;
     }
     const earlier = this.answered.get(answerKey(aggregate, set));
-    if (earlier !== undefined && bound === ciphertexts.length)
-      return { kind: 'repeat', partialsSha256: earlier.partialsSha256 };
+    if (earlier !== undefined) return { kind: 'repeat', partialsSha256: earlier.partialsSha256 };
     if (bound > 0)
       throw failedPrecondition(
-        `the decryption log binds only part of aggregate ${aggregate.slice(0, 16)}…; refusing`,
+        `the decryption log binds part of aggregate ${aggregate.slice(0, 16)}… to another answer; refusing`,
       );
     const decrypted = this.roundsDecrypted(key);
     if (decrypted >= keyLifeRounds) throw keyExhausted(key, decrypted);
@@ -160,6 +163,7 @@ export class DecryptionLog {
     for (const ciphertext of entry.ciphertexts ?? [entry.aggregateSha256])
       this.bindings.set(ciphertext, { aggregate: entry.aggregateSha256, responders: set });
     this.answered.set(answerKey(entry.aggregateSha256, set), entry);
+    this.aggregateSets.set(entry.aggregateSha256, set);
     let rounds = this.roundsByKey.get(entry.key);
     if (rounds === undefined) this.roundsByKey.set(entry.key, (rounds = new Set()));
     rounds.add(entry.aggregateSha256);

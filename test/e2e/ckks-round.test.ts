@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { keySha256 } from '../../crypto/ckks/key-ceremony.ts';
@@ -20,6 +21,7 @@ import {
 import { startKeyholderProcess } from '../../cli/demo/processes.ts';
 import { tlsChannel } from '../../sdk/grpc-channel.ts';
 import { KeyholderClient } from '../../services/keyholder/keyholder-client.ts';
+import { readKeyFile, writeKeyFile } from '../../services/keyholder/key-file.ts';
 import { VeilsumError } from '../../sdk/errors.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 import { CkksEncryptPool } from '../../services/compute/ckks-encrypt-pool.ts';
@@ -110,6 +112,53 @@ function rawUpload(
       stream.write({ content: { $case: 'ciphertext', value: Buffer.from(ct) } });
     stream.end();
   });
+}
+
+/**
+ * A TCP relay in front of a keyholder that can hold what the coordinator sends it (a stalled
+ * network path). Its replies reach the coordinator 150 ms late, so a hold set when the keyholder
+ * logs something is in place before the coordinator can react to that reply.
+ */
+async function relayTo(port: number) {
+  const sockets = new Set<Socket>();
+  const relay = { holding: false, port: 0, server: undefined as Server | undefined };
+  const server = createServer((fromCoordinator) => {
+    const toKeyholder = connect(port, '127.0.0.1');
+    for (const socket of [fromCoordinator, toKeyholder]) {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        fromCoordinator.destroy();
+        toKeyholder.destroy();
+      });
+    }
+    fromCoordinator.on('data', (data) => {
+      if (!relay.holding) toKeyholder.write(data);
+    });
+    toKeyholder.on('data', (data) => {
+      setTimeout(() => fromCoordinator.write(data), 150);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  relay.port = (server.address() as { port: number }).port;
+  relay.server = server;
+  return {
+    relay,
+    /** Drops every connection held so far and lets new ones through. */
+    release: () => {
+      for (const socket of sockets) socket.destroy();
+      sockets.clear();
+      relay.holding = false;
+    },
+  };
+}
+
+async function until(condition: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
 
 async function stopKeyholder(index: number): Promise<void> {
@@ -434,5 +483,72 @@ describe('a CKKS round across processes: 4 banks, 5 keyholders (3 of 5), one coo
         .logs.some((l) => l.includes('"event":"partial-decryption"') && l.includes(round.roundId)),
     );
     expect(answered).toEqual([1, 2, 3]);
+  }, 180_000);
+
+  it('a coordinator killed while its fixed responder set answers asks the same set after a restart, and the keyholders that answered send the same bytes', async () => {
+    // Keyholder 3 is reached through a relay that will stall the coordinator's request to it.
+    const { relay, release } = await relayTo(keyholders.get(3)!.port);
+    const original = readKeyFile(keyFile);
+    const relayedKeyFile = join(consortium.directory, 'collective-key-relayed.json');
+    writeKeyFile(relayedKeyFile, {
+      ...original,
+      keyholders: original.keyholders.map((k) =>
+        k.index === 3 ? { ...k, address: `127.0.0.1:${relay.port}` } : k,
+      ),
+    });
+    await coordinator.stop();
+    consortium.config = { ...consortium.config, ckks: { keyFile: relayedKeyFile } };
+    coordinator = await CoordinatorProcess.start(consortium, coordinator.port);
+    try {
+      const round = await admin.openRound(ckksParams(6, 30_000, 3));
+      const linesOf = (index: number) =>
+        keyholders
+          .get(index)!
+          .logs.filter((l) => l.includes(round.roundId))
+          .map((l) => JSON.parse(l) as Record<string, unknown>);
+      const grantsOf = (index: number) =>
+        linesOf(index).filter((l) => l.event === 'partial-decryption');
+      const uploads = Promise.all(
+        [1, 2, 3, 4].map((m) =>
+          clients.get(consortium.members[m - 1]!)!.participateCkks(round.roundId, update(m, 6), {
+            threads: 1,
+            waitForResult: false,
+          }),
+        ),
+      );
+      // Once keyholder 3 has verified the aggregate, the coordinator's request for its partial stalls.
+      await until(
+        () => linesOf(3).some((l) => l.event === 'aggregate-verified'),
+        'keyholder 3 verified the aggregate',
+      );
+      relay.holding = true;
+      await uploads;
+      await until(
+        () => grantsOf(1).length === 1 && grantsOf(2).length === 1,
+        'keyholders 1 and 2 answered',
+      );
+      expect(grantsOf(3)).toEqual([]);
+      await coordinator.kill();
+      release();
+      coordinator = await CoordinatorProcess.start(consortium, coordinator.port);
+      const finished = await admin.waitForResult(round.roundId);
+      expect(finished.phase).toBe(Phase.PHASE_DONE);
+      expect(
+        maxError(await admin.getCkksResult(round.roundId), sumOf([1, 2, 3, 4], 6)),
+      ).toBeLessThan(1e-4);
+      // The set fixed before the crash was asked again: 1 and 2 re-sent the same bytes (logged
+      // as repeats, checked against the hash they logged), 3 answered once, 4 and 5 never.
+      for (const index of [1, 2]) {
+        expect(grantsOf(index).map((l) => [l.responders, l.repeat])).toEqual([
+          [[1, 2, 3], false],
+          [[1, 2, 3], true],
+        ]);
+      }
+      expect(grantsOf(3).map((l) => [l.responders, l.repeat])).toEqual([[[1, 2, 3], false]]);
+      expect([...grantsOf(4), ...grantsOf(5)]).toEqual([]);
+    } finally {
+      release();
+      relay.server?.close();
+    }
   }, 180_000);
 });
