@@ -45,6 +45,7 @@ import {
 import { CkksEncryptPool } from '../services/compute/ckks-encrypt-pool.ts';
 import { keySha256 } from '../crypto/ckks/key-ceremony.ts';
 import { signUploadReceipt } from '../crypto/ckks/upload-receipt.ts';
+import { proofRange, type ProofStatement } from '../crypto/ckks/encryption-proof.ts';
 
 /** The coordinator's host:port and this member's consortium certificate (TlsIdentity). */
 export interface ConnectOptions extends TlsIdentity {
@@ -96,6 +97,7 @@ export interface ParticipationResult {
 }
 
 const CHUNK_WORDS = 1 << 18; // 1 MiB per message, under grpc-js's 4 MiB default limit
+const PROOF_PIECE_BYTES = 1 << 20; // encryption proofs travel in 1 MiB pieces
 const UNARY_DEADLINE_MS = 30_000;
 const AWAIT_DEADLINE_MS = 15 * 60_000;
 
@@ -336,9 +338,17 @@ export class VeilsumClient {
       key.publicKey,
       options.threads,
     );
-    let ciphertexts: Uint8Array[];
+    // The proofs bind this member, round, parameters, key and every ciphertext byte.
+    const statement: ProofStatement = {
+      roundId,
+      paramsHash: round.paramsHash,
+      keySha256: computed,
+      memberId: this.memberId,
+      totalCiphertexts: key.ciphertexts,
+    };
+    let encrypted: { wires: Uint8Array[]; proofs: Uint8Array[] };
     try {
-      ciphertexts = await pool.encryptAll(clipped);
+      encrypted = await pool.encryptAll(clipped, statement);
     } finally {
       await pool.close();
     }
@@ -346,7 +356,7 @@ export class VeilsumClient {
       return { round, uploadSha256: undefined, included: false };
     // The receipt the member signs: what the keyholders will require the aggregate to contain.
     const digest = createHash('sha256');
-    for (const ciphertext of ciphertexts) digest.update(ciphertext);
+    for (const ciphertext of encrypted.wires) digest.update(ciphertext);
     const receiptSignature = signUploadReceipt(
       nativeCurve25519,
       this.identitySecretKey,
@@ -356,7 +366,7 @@ export class VeilsumClient {
     );
     const sha256 = await this.uploadEncrypted(
       roundId,
-      ciphertexts,
+      encrypted,
       computed,
       receiptSignature,
       progress,
@@ -373,7 +383,7 @@ export class VeilsumClient {
 
   private uploadEncrypted(
     roundId: string,
-    ciphertexts: readonly Uint8Array[],
+    { wires, proofs }: { wires: readonly Uint8Array[]; proofs: readonly Uint8Array[] },
     key: Uint8Array,
     receiptSignature: Uint8Array,
     progress: (p: Progress) => void,
@@ -383,20 +393,35 @@ export class VeilsumClient {
         $case: 'header',
         value: {
           roundId,
-          ciphertexts: ciphertexts.length,
+          ciphertexts: wires.length,
           keySha256: Buffer.from(key),
           receiptSignature: Buffer.from(receiptSignature),
         },
       },
     };
-    const body = ciphertexts.map((ciphertext): EncryptedUploadChunk => ({
-      content: { $case: 'ciphertext', value: Buffer.from(ciphertext) },
-    }));
+    // Each proof follows the ciphertexts it covers, in pieces under the message size limit.
+    const body: { message: EncryptedUploadChunk; bytes: Uint8Array; committed?: boolean }[] = [];
+    for (const proof of proofs) {
+      const { first, count } = proofRange(proof);
+      for (const wire of wires.slice(first, first + count))
+        body.push({
+          message: { content: { $case: 'ciphertext', value: Buffer.from(wire) } },
+          bytes: wire,
+        });
+      for (let offset = 0; offset < proof.length; offset += PROOF_PIECE_BYTES) {
+        const piece = proof.subarray(offset, offset + PROOF_PIECE_BYTES);
+        body.push({
+          message: { content: { $case: 'proof', value: Buffer.from(piece) } },
+          bytes: piece,
+          committed: false,
+        });
+      }
+    }
     return this.streamUpload(
       'UploadEncrypted',
       (done) => this.ckks.uploadEncrypted(new grpc.Metadata(), deadline(AWAIT_DEADLINE_MS), done),
       header,
-      body.map((message, i) => ({ message, bytes: ciphertexts[i]! })),
+      body,
       progress,
     );
   }
@@ -412,11 +437,12 @@ export class VeilsumClient {
       done: (error: grpc.ServiceError | null, value?: { sha256: Uint8Array }) => void,
     ) => grpc.ClientWritableStream<Chunk>,
     header: Chunk,
-    body: readonly { message: Chunk; bytes: Uint8Array }[],
+    body: readonly { message: Chunk; bytes: Uint8Array; committed?: boolean }[],
     progress: (p: Progress) => void,
   ): Promise<Uint8Array> {
+    // The receipt's SHA-256 covers the committed bytes (for CKKS: the ciphertexts, not proofs).
     const hash = createHash('sha256');
-    for (const { bytes } of body) hash.update(bytes);
+    for (const { bytes, committed } of body) if (committed !== false) hash.update(bytes);
     const localSha256 = new Uint8Array(hash.digest());
     const totalBytes = body.reduce((total, { bytes }) => total + bytes.length, 0);
     return withRetry(step, this.retry, async (attemptNumber) => {

@@ -1,5 +1,6 @@
 import SEAL, {
   type Ciphertext,
+  type Plaintext,
   type CKKSEncoder,
   type Encryptor,
   type Evaluator,
@@ -7,6 +8,7 @@ import SEAL, {
   type SEALContext,
 } from 'node-seal';
 import type { RandomSource } from '../random.ts';
+import { FLOOD_RADIX, sampleBinomial, sampleFloodingNoise, sampleTernary } from './gaussian.ts';
 import { assertInteger, CryptoInputError } from '../validate.ts';
 import {
   type CiphertextExpectations,
@@ -24,9 +26,32 @@ import {
 } from './seal-serialization.ts';
 import { lagrangeWeights, type RnsContext } from './threshold-decryption.ts';
 
+/** The randomness of one encryption that its proof needs: c1 = v·a + e1 (coefficient form). */
+export interface EncryptionWitness {
+  readonly v: Int8Array;
+  readonly e1: Int8Array;
+}
+
+/**
+ * The collective public key at the data level, loaded for encryption and for proofs: (p0, a)
+ * mod Q with the special prime's residues dropped (NTT form), as a SEAL ciphertext so SEAL does
+ * the products. The caller deletes it.
+ */
+export class EncryptionKey {
+  readonly keyCiphertext: SealCiphertextObject;
+  constructor(keyCiphertext: SealCiphertextObject) {
+    this.keyCiphertext = keyCiphertext;
+  }
+
+  delete(): void {
+    this.keyCiphertext.delete();
+  }
+}
+
 type Seal = MainModule;
 type SealCiphertextObject = Ciphertext;
 type SealEncryptor = Encryptor;
+type SealPlaintextObject = Plaintext;
 
 // Offsets inside SEAL's uncompressed Ciphertext (see seal-serialization.ts).
 const CT_DATA_OFFSET = SEAL_HEADER_BYTES + 32 + 1 + 40 + SEAL_HEADER_BYTES + 8;
@@ -55,6 +80,14 @@ export class CkksEngine {
   private readonly evaluator: Evaluator;
   private readonly templateCiphertext: ReturnType<typeof parseCiphertext>;
   private readonly templatePublicKey: ReturnType<typeof parseCiphertext>;
+  /** Data primes as Numbers (< 2^53: exact). */
+  readonly moduliNumbers: readonly number[];
+  /** Coefficient-form ciphertext bytes at the data level, scale Δ, data zero. */
+  private readonly coefficientTemplate: Uint8Array;
+  /** NTT-form plaintext bytes at the data level, scale 1, data zero. */
+  private readonly plaintextTemplate: Uint8Array;
+  /** The NTT-form plaintext whose every evaluation is the flooding radix K. */
+  private readonly radixPlain: SealPlaintextObject;
 
   private constructor(set: CkksParameterSet, seal: Seal) {
     this.set = set;
@@ -103,6 +136,28 @@ export class CkksEngine {
       moduli: dataModuli,
       scale: 2 ** set.scaleBits,
     };
+    this.moduliNumbers = dataModuli.map(Number);
+    if (dataModuli.some((q) => q >= 2n ** 52n))
+      throw new CryptoInputError('data primes above 52 bits are not supported');
+    this.coefficientTemplate = serializeCiphertext(
+      {
+        ...this.templateCiphertext,
+        nttForm: false,
+        data: new BigUint64Array(this.templateCiphertext.data.length),
+      },
+      this.templateCiphertext.version,
+    );
+    this.plaintextTemplate = serializePlaintext(
+      {
+        parmsId: this.expectations.parmsId,
+        coeffCount: degree * dataModuli.length,
+        scale: 1,
+        data: new BigUint64Array(degree * dataModuli.length),
+      },
+      this.templateCiphertext.version,
+    );
+    const radix = new Float64Array(degree * dataModuli.length).fill(FLOOD_RADIX);
+    this.radixPlain = this.plaintextFromResidues(radix);
   }
 
   static async create(set: CkksParameterSet): Promise<CkksEngine> {
@@ -135,6 +190,178 @@ export class CkksEngine {
     const encryptor = new this.seal.Encryptor(this.context, key);
     key.delete();
     return encryptor;
+  }
+
+  /**
+   * The collective key (SEAL PublicKey bytes, key level) for encryption with explicit randomness
+   * and for proofs: (p0, a) mod Q, the special prime dropped (NTT is per prime, so the data-level
+   * residues are the NTT form mod Q).
+   */
+  loadEncryptionKey(publicKey: Uint8Array): EncryptionKey {
+    let parsed: ReturnType<typeof parseCiphertext>;
+    try {
+      parsed = parseCiphertext(publicKey);
+    } catch (error) {
+      throw new CryptoInputError(`not a public key for ${this.set.name}: ${String(error)}`);
+    }
+    const { degree } = this.dataRns;
+    const keyPrimes = this.keyRns.moduli.length;
+    const dataPrimes = this.dataRns.moduli.length;
+    if (
+      parsed.size !== 2 ||
+      parsed.coeffModulusSize !== keyPrimes ||
+      parsed.polyModulusDegree !== degree ||
+      !parsed.nttForm
+    )
+      throw new CryptoInputError(`not a public key for ${this.set.name}`);
+    const data = new BigUint64Array(2 * dataPrimes * degree);
+    for (let p = 0; p < 2; p++)
+      data.set(
+        parsed.data.subarray(p * keyPrimes * degree, (p * keyPrimes + dataPrimes) * degree),
+        p * dataPrimes * degree,
+      );
+    const bytes = serializeCiphertext(
+      { ...this.templateCiphertext, nttForm: true, data },
+      this.templateCiphertext.version,
+    );
+    const ct = new this.seal.Ciphertext();
+    try {
+      ct.loadFromArray(this.context, bytes);
+    } catch (error) {
+      ct.delete();
+      throw new CryptoInputError(`not a public key for ${this.set.name}: ${String(error)}`);
+    }
+    return new EncryptionKey(ct);
+  }
+
+  /**
+   * Encrypts ciphertexts [0, count) of `values` (ciphertext k holds values [k·slots, (k+1)·slots);
+   * the last is padded with zeros) with explicit randomness: c1 = v·a + e1, c0 = v·p0 + e0 + m,
+   * v ternary, e0 and e1 centred binomial — SEAL-compatible ciphertexts whose witnesses (v, e1)
+   * the encryption proof needs.
+   */
+  encryptWithWitnesses(
+    key: EncryptionKey,
+    values: Float32Array | Float64Array,
+    count: number,
+    random: RandomSource,
+  ): { wires: Uint8Array[]; witnesses: EncryptionWitness[] } {
+    const degree = this.set.polyModulusDegree;
+    const wires: Uint8Array[] = [];
+    const witnesses: EncryptionWitness[] = [];
+    for (let k = 0; k < count; k++) {
+      const v = sampleTernary(random, new Int8Array(degree));
+      const e0 = sampleBinomial(random, new Int8Array(degree));
+      const e1 = sampleBinomial(random, new Int8Array(degree));
+      const noise = this.nttOfSmall(e0, e1);
+      // (v, v): SEAL refuses ciphertexts whose second polynomial is zero ("transparent").
+      const vNtt = this.nttOfSmall(v, v);
+      const vPlain = this.plaintextFromCiphertextPoly(vNtt, 0);
+      vNtt.delete();
+      const ct = new this.seal.Ciphertext();
+      this.evaluator.multiplyPlain(key.keyCiphertext, vPlain, ct);
+      vPlain.delete();
+      this.evaluator.addInplace(ct, noise);
+      noise.delete();
+      const plain = new this.seal.Plaintext();
+      const slice = Float64Array.from(
+        values.subarray(k * this.slots, Math.min(values.length, (k + 1) * this.slots)),
+      );
+      this.encoder.encode(slice, 2 ** this.set.scaleBits, plain);
+      this.evaluator.addPlainInplace(ct, plain);
+      plain.delete();
+      wires.push(this.pack(ct));
+      ct.delete();
+      witnesses.push({ v, e1 });
+    }
+    return { wires, witnesses };
+  }
+
+  /**
+   * a·x + y mod Q for small integer polynomials x, y (coefficient form): the data residues,
+   * NTT form, prime by prime, as Numbers. The encryption proof's commitments.
+   */
+  keyProduct(key: EncryptionKey, x: ArrayLike<number>, y: ArrayLike<number>): Float64Array {
+    const both = this.nttOfSmall(x, y);
+    const xPlain = this.plaintextFromCiphertextPoly(both, 0);
+    const product = new this.seal.Ciphertext();
+    this.evaluator.multiplyPlain(key.keyCiphertext, xPlain, product);
+    xPlain.delete();
+    // (p0·x + x, a·x + y): the second polynomial is the one wanted.
+    this.evaluator.addInplace(product, both);
+    both.delete();
+    const bytes = this.save(product);
+    product.delete();
+    return this.residuesOf(bytes, 1);
+  }
+
+  /** Residues of polynomial `poly` of a wire ciphertext (checked), NTT form, as Numbers. */
+  wirePolynomial(wire: Uint8Array, poly: 0 | 1): Float64Array {
+    return this.residuesOf(unpackCiphertext(wire, this.expectations), poly);
+  }
+
+  /** Polynomial `poly` of SEAL ciphertext bytes as Numbers. */
+  private residuesOf(bytes: Uint8Array, poly: number): Float64Array {
+    const residues = this.set.polyModulusDegree * this.dataRns.moduli.length;
+    const start = CT_DATA_OFFSET + poly * residues * 8;
+    const words = new Uint32Array(bytes.slice(start, start + residues * 8).buffer);
+    const out = new Float64Array(residues);
+    for (let i = 0; i < residues; i++) out[i] = words[2 * i]! + words[2 * i + 1]! * 2 ** 32;
+    return out;
+  }
+
+  /** A SEAL ciphertext (NTT form, scale Δ) of small integer polynomials (x, y). */
+  private nttOfSmall(x: ArrayLike<number>, y: ArrayLike<number>): SealCiphertextObject {
+    const degree = this.set.polyModulusDegree;
+    const primes = this.moduliNumbers.length;
+    const words = new Uint32Array(2 * 2 * primes * degree);
+    const write = (values: ArrayLike<number>, poly: number) => {
+      this.moduliNumbers.forEach((q, j) => {
+        const base = 2 * (poly * primes + j) * degree;
+        for (let c = 0; c < degree; c++) {
+          const value = values[c]!;
+          const residue = value < 0 ? value + q : value;
+          const low = residue >>> 0;
+          words[base + 2 * c] = low;
+          words[base + 2 * c + 1] = (residue - low) / 2 ** 32;
+        }
+      });
+    };
+    write(x, 0);
+    write(y, 1);
+    const bytes = this.coefficientTemplate.slice();
+    bytes.set(new Uint8Array(words.buffer), CT_DATA_OFFSET);
+    const ct = new this.seal.Ciphertext();
+    ct.loadFromArray(this.context, bytes);
+    this.evaluator.cipherTransformToNttInplace(ct);
+    return ct;
+  }
+
+  /** An NTT-form plaintext (scale 1) holding polynomial `poly` of a ciphertext. */
+  private plaintextFromCiphertextPoly(ct: SealCiphertextObject, poly: number): SealPlaintextObject {
+    const residues = this.set.polyModulusDegree * this.dataRns.moduli.length;
+    const bytes = this.save(ct);
+    const plain = this.plaintextTemplate.slice();
+    const start = CT_DATA_OFFSET + poly * residues * 8;
+    plain.set(bytes.subarray(start, start + residues * 8), plain.length - residues * 8);
+    const out = new this.seal.Plaintext();
+    out.loadFromArray(this.context, plain);
+    return out;
+  }
+
+  /** An NTT-form plaintext (scale 1) from residues given as Numbers. */
+  private plaintextFromResidues(residues: Float64Array): SealPlaintextObject {
+    const words = new Uint32Array(2 * residues.length);
+    for (let i = 0; i < residues.length; i++) {
+      const low = residues[i]! >>> 0;
+      words[2 * i] = low;
+      words[2 * i + 1] = (residues[i]! - low) / 2 ** 32;
+    }
+    const plain = this.plaintextTemplate.slice();
+    plain.set(new Uint8Array(words.buffer), plain.length - residues.length * 8);
+    const out = new this.seal.Plaintext();
+    out.loadFromArray(this.context, plain);
+    return out;
   }
 
   /**
@@ -187,27 +414,28 @@ export class CkksEngine {
   }
 
   /**
-   * Keyholder side: the partial decryption of every chunk of an aggregate by keyholder `index`
+   * Keyholder side: the partial decryption of every chunk of an aggregate C by keyholder `index`
    * (its key share `share`: data level, NTT form) when `responders` answer together — its
-   * Lagrange weight for that set is applied here — with uniform flooding noise in
-   * [−2^floodBits, 2^floodBits].
+   * Lagrange weight for that set is applied here. What is decrypted is 2·C (parameters.ts,
+   * section 2): d_i = 2·λ_i·s_i·c1 + f_i, with f_i a discrete Gaussian of deviation `floodSigma`
+   * per coefficient (gaussian.ts), composed as K·high + low inside SEAL.
    */
   partialDecrypt(
     aggregate: readonly Uint8Array[],
     share: BigUint64Array,
     index: number,
     responders: readonly number[],
-    floodBits: number,
+    floodSigma: number,
     random: RandomSource,
   ): Uint8Array[] {
-    assertInteger(floodBits, 'floodBits', 0, 30);
     const { degree, moduli } = this.dataRns;
     if (share.length !== degree * moduli.length)
       throw new CryptoInputError('key share does not match the parameter set');
     const weights = lagrangeWeights(index, responders, moduli);
     const scaled = new BigUint64Array(share.length);
     moduli.forEach((q, j) => {
-      for (let c = j * degree; c < (j + 1) * degree; c++) scaled[c] = (share[c]! * weights[j]!) % q;
+      const weight = (2n * weights[j]!) % q;
+      for (let c = j * degree; c < (j + 1) * degree; c++) scaled[c] = (share[c]! * weight) % q;
     });
     const plain = new this.seal.Plaintext();
     plain.loadFromArray(
@@ -220,10 +448,8 @@ export class CkksEngine {
     try {
       return aggregate.map((wire) => {
         const ct = this.load(wire);
-        const noise = this.floodingCiphertext(floodBits, random);
         this.evaluator.multiplyPlain(ct, plain, ct);
-        this.evaluator.addInplace(ct, noise);
-        noise.delete();
+        this.addFlooding(ct, floodSigma, random);
         const bytes = this.save(ct);
         ct.delete();
         // (·, d_i) → (d_i, 0)
@@ -239,6 +465,21 @@ export class CkksEngine {
     } finally {
       plain.delete();
     }
+  }
+
+  /** Adds a fresh flood of deviation σ to the second polynomial of an NTT-form ciphertext. */
+  private addFlooding(ct: SealCiphertextObject, sigma: number, random: RandomSource): void {
+    const degree = this.set.polyModulusDegree;
+    const zero = new Float64Array(degree);
+    const flood = sampleFloodingNoise(random, sigma, degree);
+    const high = this.nttOfSmall(zero, flood.high);
+    this.evaluator.multiplyPlain(high, this.radixPlain, high);
+    const low = this.nttOfSmall(zero, flood.low);
+    // nttOfSmall makes scale-Δ ciphertexts; the flood joins a product of scale Δ·1.
+    this.evaluator.addInplace(ct, high);
+    this.evaluator.addInplace(ct, low);
+    high.delete();
+    low.delete();
   }
 
   /**
@@ -264,6 +505,8 @@ export class CkksEngine {
         CT_DATA_OFFSET,
         CT_DATA_OFFSET + polyBytes,
       );
+      // The keyholders decrypted 2·C (parameters.ts, section 2): start from 2·c0.
+      addResidues(sum, sum.slice(), moduli, degree);
       for (const [r, responder] of partials.entries()) {
         const partialWire = responder[k];
         if (!partialWire) throw new InvalidCiphertextError(`responder ${r} sent no chunk ${k}`);
@@ -279,7 +522,7 @@ export class CkksEngine {
           degree,
         );
       }
-      // c0 + Σ d_i is the plaintext m + noise (NTT form, the aggregate's scale): decode it.
+      // 2·c0 + Σ d_i is 2·m + noise (NTT form, twice the aggregate's scale): decode it.
       const data = new BigUint64Array(sum.buffer.slice(sum.byteOffset, sum.byteOffset + polyBytes));
       const plain = new this.seal.Plaintext();
       plain.loadFromArray(
@@ -288,7 +531,7 @@ export class CkksEngine {
           {
             parmsId: this.expectations.parmsId,
             coeffCount: residues,
-            scale: this.expectations.scale,
+            scale: 2 * this.expectations.scale,
             data,
           },
           this.templateCiphertext.version,
@@ -307,54 +550,6 @@ export class CkksEngine {
     const ct = new this.seal.Ciphertext();
     encryptor.encrypt(plain, ct);
     plain.delete();
-    return ct;
-  }
-
-  /** (e, e') uniform in [−B, B] per coefficient, same integers under every prime, NTT form. */
-  private floodingCiphertext(floodBits: number, random: RandomSource): SealCiphertextObject {
-    const { degree, moduli } = this.dataRns;
-    const bytes = serializeCiphertext(
-      { ...this.templateCiphertext, nttForm: false },
-      this.templateCiphertext.version,
-    );
-    const view = new DataView(bytes.buffer);
-    const span = 2 ** (floodBits + 1) + 1;
-    const limit = Math.floor(2 ** 32 / span) * span;
-    const count = 2 * degree;
-    const draws = new Uint32Array(count);
-    let filled = 0;
-    while (filled < count) {
-      const fresh = random(4 * (count - filled) + 64);
-      const words = new Uint32Array(fresh.buffer, fresh.byteOffset, fresh.byteLength >> 2);
-      for (let i = 0; i < words.length && filled < count; i++)
-        if (words[i]! < limit) draws[filled++] = words[i]! % span;
-    }
-    const bound = 2 ** floodBits;
-    for (let p = 0; p < 2; p++) {
-      moduli.forEach((q, j) => {
-        const qHigh = Number(q >> 32n);
-        const qLow = Number(q & 0xffffffffn);
-        const start = CT_DATA_OFFSET + (p * moduli.length + j) * degree * 8;
-        for (let c = 0; c < degree; c++) {
-          const value = draws[p * degree + c]! - bound;
-          let low = value;
-          let high = 0;
-          if (value < 0) {
-            low = qLow + value;
-            high = qHigh;
-            if (low < 0) {
-              low += 2 ** 32;
-              high -= 1;
-            }
-          }
-          view.setUint32(start + 8 * c, low, true);
-          view.setUint32(start + 8 * c + 4, high, true);
-        }
-      });
-    }
-    const ct = new this.seal.Ciphertext();
-    ct.loadFromArray(this.context, bytes);
-    this.evaluator.cipherTransformToNttInplace(ct);
     return ct;
   }
 

@@ -1,34 +1,59 @@
 import { assertInteger, CryptoInputError } from '../validate.ts';
 
 /**
- * CKKS parameters for sum-only aggregation (no multiplications, so no rescaling levels).
+ * CKKS parameters for sum-only aggregation under a threshold key, with verified encryption and
+ * Gaussian flooding. Everything below is arithmetic that `floodingAnalysis` recomputes and the
+ * tests check; the figures quoted are for the default set and the default key life.
  *
- * Security. N = 8192 with a 120-bit modulus: one 60-bit data prime q0 and SEAL's 60-bit "special"
- * prime, which only public-key encryption uses (SEAL encrypts at the key level and divides by the
- * special prime, which also shrinks the fresh noise). The HE-standard bound for 128-bit classical
- * security with ternary secrets at N = 8192 is log Q ≤ 218; SEAL checks it (`SecLevelType.tc128`).
- * A smaller ring (N = 4096) allows only 109 bits, which leaves no room for the flooding noise below.
+ * 1. Ring and security. N = 8192, two 52-bit data primes q0, q1 (Q ≈ 2^104) and a 52-bit special
+ *    prime that only the key ceremony uses: log QP = 156 ≤ 218, the HE-standard bound for 128-bit
+ *    classical security with ternary secrets at N = 8192 (SEAL checks it, `SecLevelType.tc128`).
  *
- * Wire. A fresh ciphertext is two polynomials over q0: 2 · N residues of 60 bits for N/2 slots, so
- * 2 · 2 · 60 / 8 = 30 bytes per parameter once residues are packed to the prime's width. A second
- * data prime would double that; sums need none.
+ * 2. What is decrypted. An upload proves (encryption-proof.ts) knowledge of short (v, e1) per
+ *    ciphertext with ternary challenges. Extraction from two accepting transcripts that differ in
+ *    one challenge entry gives c̄·c1 = v̄·a + ē with c̄ ∈ {±1, ±2} and v̄, ē differences of two
+ *    accepted responses; multiplying by 2/c̄ ∈ {±1, ±2} gives for every accepted ciphertext the
+ *    exact relation
+ *        2·c1 = v*·a + e*,   ‖v*‖₂ ≤ 4·B_v,  ‖e*‖₂ ≤ 4·B_e   (B: the verifier's per-repetition bounds)
+ *    but not one for c1 itself: c1 = 2⁻¹·(v*·a + e*) mod Q, and 2⁻¹·(odd) mod Q is ≈ Q/2, so the
+ *    parity of v*·e + e*·s would leak through any flooding. Keyholders therefore decrypt 2·C:
+ *        2·c0 + 2·c1·s = (2·c0 − v*·p0) + v*·e + e*·s      (p0 = −a·s + e)
+ *    The first term the member knows; x = v*·e + e*·s is what flooding must hide. The result is
+ *    read at scale 2Δ. c0 may be anything: it only moves the plaintext (poisoning, not privacy).
  *
- * Scale and headroom. Values are encoded at Δ = 2^50. Decryption is correct while
- * |Δ·sum| + noise < q0/2 ≈ 2^59, so the plaintext sum of a slot must stay below 2^8 = 256
- * (`maxAbsSum`): a round of n clients with updates clipped to [−c, c] needs n·c ≤ 256. The round
- * set-up checks this.
+ * 3. The noise to hide. e = Σ e_i (one centred binomial, variance 10.5, per keyholder) and s = Σ s_i
+ *    (ternary, variance 2/3 each) are unknown to the member and, under RLWE, independent of what it
+ *    can choose, so each coefficient of x has variance ‖v*‖₂²·σ_e² + ‖e*‖₂²·σ_s². Summed over n
+ *    contributors whose witnesses may be aligned (worst case ‖Σ v*‖ ≤ n·max‖v*‖): variance
+ *    n²·(…). For u = 128 ciphertexts per proof, V = 81, α = 25 (encryption-proof.ts): σ_v = 2^17.2,
+ *    σ_e = 2^19.2, B = 1.1·σ·√N, so ‖v*‖₂ ≤ 2^25.9, ‖e*‖₂ ≤ 2^27.9, and with 5 keyholders and 10
+ *    contributors Var(x_coefficient) ≤ 2^65.1 (an honest member's is 2^21.1: the proof's slack
+ *    costs 44 bits of variance, and the flooding is sized for the slack).
  *
- * Flooding (threshold decryption; Li–Micciancio 2021 showed that publishing an approximate
- * decryption leaks the secret unless fresh noise hides the ciphertext noise). Each of the t
- * responding keyholders adds coefficients uniform in [−B, B], B = 2^floodBits. A decoded slot is
- * (1/Δ)·Σ_k E_k·Re(ζ^k) over the N coefficients of the total added noise E, so its error has
- * standard deviation σ = B·√(t·N/6)/Δ (variance of each uniform: B²/3; mean of Re² over roots: 1/2).
- * `floodBitsFor` takes the largest B for which 6σ (≈ 2·10⁻⁹ two-sided tail per slot) stays within
- * the precision target. For a 5e-5 target and t = 3 that is B = 2^27. The ciphertext
- * noise it hides — the special-prime rounding r0 + r1·s per client (σ ≈ √(N·n_keyholders·2/3/12)
- * ≈ 2^5 for 5 keyholders) summed over ≤ 256 clients — is below 2^10, so the flood exceeds it by
- * ≥ 2^17: a per-coefficient statistical distance of at most 2^-18. Every extra bit of flooding costs
- * one bit of precision; a deployment that can live with a looser target raises floodBits with it.
+ * 4. Flooding and its security. Each responding keyholder adds an independent discrete Gaussian
+ *    of standard deviation σ_f to every coefficient (gaussian.ts). Against t − 1 colluding
+ *    keyholders only one honest keyholder's flood counts. For Gaussians the KL divergence of a
+ *    shift x is ‖x‖²/(2σ²); it adds up over coefficients, ciphertexts and rounds (chain rule, also
+ *    for adaptively chosen ciphertexts). Over a key's life of R rounds of K ciphertexts:
+ *        KL ≤ R·K·N·Var(x)/(2σ_f²),   statSecurityBits = −log₂ KL
+ *    the rule of Li–Micciancio–Schultz–Sorrell (CRYPTO 2022, §5, noise flooding with Rényi/KL
+ *    bounds) and of OpenFHE's NOISE_FLOODING mode (σ ≈ bound·2^{s/2}·√(queries)). By Pinsker the
+ *    whole key life's transcript is within 2^{−(s+1)/2} in statistical distance of one computed
+ *    without the secret; for search problems such as key recovery (Micciancio–Walter, Eurocrypt
+ *    2018, bit security) s bits. Defaults: R = 1 000, K = 245 (10^6 parameters), N = 2^13:
+ *    KL ≤ 2^(17.9 + 13 + 65.1 − 1 − 2·70.1) = 2^-45.1 → 45 bits.
+ *
+ * 5. Precision and range. Values are encoded at Δ = 2^92 and decrypted at 2Δ. A decoded slot
+ *    carries (1/2Δ)·Σ_k E_k·Re(ζ^k) of the total flood E (t keyholders, σ_f·√t per coefficient): its
+ *    standard deviation is σ_f·√(t·N/2)/(2Δ). `floodingSigmaFor` takes the largest σ_f whose 7σ
+ *    slot error stays within the precision target: σ_f = 2^70.1 for 5·10⁻⁵… 1e-4 with t = 3. The
+ *    sum range: 2Δ·256 = 2^101 < Q/2 ≈ 2^103 with room for the flood (12σ_f·√t < 2^75) and the
+ *    extracted noise (< 2^40).
+ *
+ * 6. Wire. A ciphertext is 2·N residues of 104 bits for N/2 slots: 52 bytes per parameter. Two
+ *    36-bit primes (36 B/param) would leave σ_f ≤ 2^38 and, against the proof's slack, no
+ *    statistical security at all (−19 bits by the rule above); against honest-shaped noise only,
+ *    22 bits. 52-bit primes are the smallest that cover the extracted witness for ≥ 40 bits.
  */
 export interface CkksParameterSet {
   readonly name: string;
@@ -43,8 +68,8 @@ export interface CkksParameterSet {
 export const SUM_8192: CkksParameterSet = {
   name: 'sum-8192',
   polyModulusDegree: 8192,
-  coeffModulusBits: [60, 60],
-  scaleBits: 50,
+  coeffModulusBits: [52, 52, 52],
+  scaleBits: 92,
   maxAbsSum: 256,
 };
 
@@ -52,8 +77,8 @@ export const SUM_8192: CkksParameterSet = {
 export const TEST_4096: CkksParameterSet = {
   name: 'test-4096-insecure',
   polyModulusDegree: 4096,
-  coeffModulusBits: [54, 54],
-  scaleBits: 44,
+  coeffModulusBits: [36, 36, 36],
+  scaleBits: 60,
   maxAbsSum: 256,
 };
 
@@ -77,17 +102,129 @@ export const slotCount = (set: CkksParameterSet): number => set.polyModulusDegre
 export const ciphertextsFor = (set: CkksParameterSet, dimension: number): number =>
   Math.max(1, Math.ceil(dimension / slotCount(set)));
 
-/** Standard deviation of a decoded slot's error from t keyholders' flooding at floodBits. */
+/** Bits of the data modulus Q (every prime but the special one). */
+export const dataModulusBits = (set: CkksParameterSet): number =>
+  set.coeffModulusBits.slice(0, -1).reduce((sum, bits) => sum + bits, 0);
+
+/**
+ * Verified encryption (encryption-proof.ts): the proof's shape, fixed here because the flooding
+ * bound depends on it.
+ */
+export const PROOF = {
+  /** Repetitions with challenges in {−1, 0, 1}: 3^-81 = 2^-128.4 soundness, also after grinding. */
+  repetitions: 81,
+  /** Most ciphertexts one proof covers; larger uploads carry one proof per batch. */
+  maxBatch: 128,
+  /** Gaussian rejection sampling: σ = α·T for a shift of norm ≤ T. */
+  alpha: 25,
+  /** |⟨z, shift⟩| ≤ τ·σ·T bounds the rejection: M = exp(τ/α + 1/(2α²)) ≈ 1.44 per part. */
+  tau: 9.1,
+  /** ‖z_rep‖₂ ≤ 1.1·σ·√N is checked by the verifier (≥ 12 standard deviations of the norm). */
+  normSlack: 1.1,
+  /** |z| < 6σ (the prover restarts otherwise): sets the packed width. */
+  infinitySlack: 6,
+} as const;
+
+/** Secret: ternary (variance 2/3). Errors: centred binomial with 21 coin pairs (variance 10.5). */
+export const SECRET_VARIANCE = 2 / 3;
+export const ERROR_VARIANCE = 10.5;
+export const ERROR_BOUND = 21;
+
+export interface ProofShape {
+  readonly sigmaV: number;
+  readonly sigmaE: number;
+  /** Per-repetition ℓ2 bounds the verifier enforces. */
+  readonly boundV: number;
+  readonly boundE: number;
+  /** Bits per packed response coefficient (sign included). */
+  readonly widthV: number;
+  readonly widthE: number;
+  /** Bounds on the whole shift Σ_i c_ji·w_i over all repetitions that σ is sized for. */
+  readonly shiftV: number;
+  readonly shiftE: number;
+}
+
+/** The response distribution for a proof over `count` ciphertexts. */
+export function proofShape(set: CkksParameterSet, count: number): ProofShape {
+  assertInteger(count, 'ciphertexts per proof', 1, PROOF.maxBatch);
+  const n = set.polyModulusDegree;
+  // Each challenge entry is nonzero with probability 2/3; the shift's squared norm concentrates
+  // around V·N·(2u/3)·variance. 1.25× headroom (the prover restarts in the rare case it is above).
+  const entries = PROOF.repetitions * n * ((2 * count) / 3);
+  const shiftV = 1.25 * Math.sqrt(entries * SECRET_VARIANCE) + 64;
+  const shiftE = 1.25 * Math.sqrt(entries * ERROR_VARIANCE) + 64 * ERROR_BOUND;
+  const sigmaV = PROOF.alpha * shiftV;
+  const sigmaE = PROOF.alpha * shiftE;
+  const width = (sigma: number) => Math.ceil(Math.log2(PROOF.infinitySlack * sigma)) + 1;
+  return {
+    sigmaV,
+    sigmaE,
+    shiftV,
+    shiftE,
+    boundV: PROOF.normSlack * sigmaV * Math.sqrt(n),
+    boundE: PROOF.normSlack * sigmaE * Math.sqrt(n),
+    widthV: width(sigmaV),
+    widthE: width(sigmaE),
+  };
+}
+
+/** How a key is used over its life (section 4 of the module comment). */
+export interface KeyLife {
+  readonly rounds: number;
+  readonly ciphertextsPerRound: number;
+  /** Contributors per round whose extracted witnesses the bound covers (worst case: all, aligned). */
+  readonly contributors: number;
+  /** Keyholders in the ceremony (e and s are sums over all of them). */
+  readonly keyholders: number;
+}
+
+export const DEFAULT_KEY_LIFE: KeyLife = {
+  rounds: 1000,
+  ciphertextsPerRound: 245,
+  contributors: 10,
+  keyholders: 5,
+};
+
+/** Variance of one coefficient of the secret-dependent noise x of a decrypted 2·aggregate. */
+export function extractedNoiseVariance(set: CkksParameterSet, life: KeyLife): number {
+  const shape = proofShape(set, PROOF.maxBatch);
+  const vStar = 4 * shape.boundV;
+  const eStar = 4 * shape.boundE;
+  const perContributor =
+    vStar ** 2 * life.keyholders * ERROR_VARIANCE + eStar ** 2 * life.keyholders * SECRET_VARIANCE;
+  return life.contributors ** 2 * perContributor;
+}
+
+/** The same for honest members (encryption noise v·e + e1·s + e0, doubled). */
+export function honestNoiseVariance(set: CkksParameterSet, life: KeyLife): number {
+  const n = set.polyModulusDegree;
+  const perMember = n * SECRET_VARIANCE * life.keyholders * ERROR_VARIANCE * 2 + ERROR_VARIANCE;
+  return 4 * life.contributors * perMember;
+}
+
+/** −log₂ of the key-life KL divergence for per-coefficient noise variance `variance`. */
+export function statisticalSecurityBits(
+  set: CkksParameterSet,
+  sigma: number,
+  life: KeyLife,
+  variance: number = extractedNoiseVariance(set, life),
+): number {
+  const kl =
+    (life.rounds * life.ciphertextsPerRound * set.polyModulusDegree * variance) / (2 * sigma ** 2);
+  return -Math.log2(kl);
+}
+
+/** Standard deviation of a decoded slot's error when t keyholders each flood with σ_f. */
 export function floodingErrorSigma(
   set: CkksParameterSet,
   threshold: number,
-  floodBits: number,
+  sigma: number,
 ): number {
-  return (2 ** floodBits * Math.sqrt((threshold * set.polyModulusDegree) / 6)) / 2 ** set.scaleBits;
+  return (sigma * Math.sqrt((threshold * set.polyModulusDegree) / 2)) / 2 ** (set.scaleBits + 1);
 }
 
-/** The largest floodBits whose 6σ slot error stays within maxAbsError (see the module comment). */
-export function floodBitsFor(
+/** Largest per-keyholder flooding σ_f whose 7σ slot error stays within maxAbsError. */
+export function floodingSigmaFor(
   set: CkksParameterSet,
   threshold: number,
   maxAbsError: number,
@@ -95,14 +232,30 @@ export function floodBitsFor(
   assertInteger(threshold, 'threshold', 1, 64);
   if (!(maxAbsError > 0 && maxAbsError < 1))
     throw new CryptoInputError('maxAbsError must be in (0, 1)');
-  const bits = Math.floor(Math.log2(maxAbsError / (6 * floodingErrorSigma(set, threshold, 0))));
-  if (bits < 16) {
+  const sigma = maxAbsError / (7 * floodingErrorSigma(set, threshold, 1));
+  if (sigma < 2 ** 30) {
     throw new CryptoInputError(
-      `a precision of ${maxAbsError} leaves only 2^${bits} of flooding noise for ${threshold} keyholders; ` +
-        'choose a looser precision target or a larger scale',
+      `a precision of ${maxAbsError} leaves only 2^${Math.log2(sigma).toFixed(1)} of flooding noise ` +
+        `for ${threshold} keyholders; choose a looser precision target or a larger scale`,
     );
   }
-  return bits;
+  return sigma;
+}
+
+/** Flooding σ_f and the statistical security it gives over a key's life (the module comment). */
+export function floodingAnalysis(
+  set: CkksParameterSet,
+  threshold: number,
+  maxAbsError: number,
+  life: KeyLife = DEFAULT_KEY_LIFE,
+): { sigma: number; sigmaLog2: number; statSecurityBits: number; honestSecurityBits: number } {
+  const sigma = floodingSigmaFor(set, threshold, maxAbsError);
+  return {
+    sigma,
+    sigmaLog2: Math.log2(sigma),
+    statSecurityBits: statisticalSecurityBits(set, sigma, life),
+    honestSecurityBits: statisticalSecurityBits(set, sigma, life, honestNoiseVariance(set, life)),
+  };
 }
 
 /** Checks that n clients with updates clipped to [−clip, clip] cannot overflow a slot. */

@@ -25,6 +25,30 @@ import {
   type RoundStore,
 } from './round-store.ts';
 
+/** Proofs at rest: each as a u32 little-endian length and its bytes. */
+export function encodeProofList(proofs: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(proofs.reduce((total, proof) => total + 4 + proof.length, 0));
+  const view = new DataView(out.buffer);
+  let offset = 0;
+  for (const proof of proofs) {
+    view.setUint32(offset, proof.length, true);
+    out.set(proof, offset + 4);
+    offset += 4 + proof.length;
+  }
+  return out;
+}
+
+export function decodeProofList(bytes: Uint8Array): Uint8Array[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: Uint8Array[] = [];
+  for (let offset = 0; offset < bytes.length;) {
+    const length = view.getUint32(offset, true);
+    out.push(bytes.subarray(offset + 4, offset + 4 + length));
+    offset += 4 + length;
+  }
+  return out;
+}
+
 export type CkksStatus = 'collecting' | 'decrypting' | 'done' | 'aborted';
 
 const PHASE_TO_WIRE: Record<CkksStatus, Phase> = {
@@ -209,9 +233,17 @@ export class CkksRound {
     temporaryPath: string,
     sha256: Uint8Array,
     receiptSignature: Uint8Array,
+    proofs: readonly Uint8Array[] = [],
   ): void {
     this.checkUploadAllowed(index, pending.size, this.deps.keySha256);
     this.checkReceipt(index, sha256, receiptSignature);
+    // The verified encryption proofs are kept beside the upload (uploadProofsPath) so keyholders
+    // can re-verify what they are asked to decrypt; they are written before the upload counts.
+    if (proofs.length > 0) {
+      const staged = `${this.uploadProofsPath(index)}.partial`;
+      writeFileSync(staged, encodeProofList(proofs));
+      this.deps.store.commitFile(staged, this.uploadProofsPath(index));
+    }
     pending.commit();
     // From here the upload is in the running sum: if it cannot be made durable too, the
     // coordinator exits rather than serve a sum a restart would not reproduce.
@@ -273,6 +305,11 @@ export class CkksRound {
 
   uploadPath(index: number): string {
     return this.deps.store.uploadPath(this.id, index).replace(/\.u32$/, '.ckks');
+  }
+
+  /** The upload's encryption proofs (`encodeProofList`), in batch order. */
+  uploadProofsPath(index: number): string {
+    return `${this.uploadPath(index)}.proofs`;
   }
 
   private encryptedAggregatePath(): string {

@@ -1,5 +1,13 @@
 import type * as grpc from '@grpc/grpc-js';
-import type { PendingUpdate } from '../../crypto/ckks/engine.ts';
+import {
+  InvalidEncryptionProofError,
+  proofLength,
+  proofRange,
+  verifyEncryptionProof,
+  type ProofStatement,
+} from '../../crypto/ckks/encryption-proof.ts';
+import type { EncryptionKey, PendingUpdate } from '../../crypto/ckks/engine.ts';
+import { PROOF } from '../../crypto/ckks/parameters.ts';
 import {
   type CkksServiceServer,
   type EncryptedUploadChunk,
@@ -12,6 +20,9 @@ import { receiveUploadStream } from './upload-stream.ts';
 
 /** CkksService: members fetch the round's encryption key and stream their encrypted updates. */
 export function ckksService(state: CoordinatorState): CkksServiceServer {
+  let encryptionKey: EncryptionKey | undefined;
+  const keyForProofs = (): EncryptionKey =>
+    (encryptionKey ??= state.ckks!.engine.loadEncryptionKey(state.ckks!.key.publicKey));
   return {
     getEncryptionKey: state.unary('GetEncryptionKey', async (call) => {
       const { round, index } = state.ckksParticipant(call, call.request.roundId);
@@ -26,18 +37,23 @@ export function ckksService(state: CoordinatorState): CkksServiceServer {
         slots: engine.slots,
       };
     }),
-    uploadEncrypted: (call, callback) => receiveEncryptedUpload(state, call, callback),
+    uploadEncrypted: (call, callback) =>
+      receiveEncryptedUpload(state, keyForProofs, call, callback),
   };
 }
 
 /**
  * Streams an encrypted upload: every ciphertext is checked as it arrives and written to a
- * temporary file; only a complete upload with the announced number of valid ciphertexts under
- * the round's key is added to the sum, made durable and acknowledged. Anything else is answered
- * INVALID_ARGUMENT (naming the ciphertext) and leaves the sum and the disk unchanged.
+ * temporary file, and every batch's encryption proof is verified when its last piece arrives
+ * (crypto/ckks/encryption-proof.ts: each c1 is v·a + e1 for short v, e1 under the round's key);
+ * only a complete upload with the announced number of valid, proved ciphertexts under the
+ * round's key is added to the sum, made durable and acknowledged. Anything else is answered
+ * INVALID_ARGUMENT (naming the ciphertext, or the batch a failing proof covers) and leaves the
+ * sum and the disk unchanged.
  */
 function receiveEncryptedUpload(
   state: CoordinatorState,
+  encryptionKey: () => EncryptionKey,
   call: grpc.ServerReadableStream<EncryptedUploadChunk, EncryptedUploadReceipt>,
   callback: grpc.sendUnaryData<EncryptedUploadReceipt>,
 ): void {
@@ -46,6 +62,55 @@ function receiveEncryptedUpload(
   let expected = 0;
   let receiptSignature: Uint8Array = new Uint8Array(0);
   let pending: PendingUpdate | undefined;
+  let statement: ProofStatement | undefined;
+  // Ciphertexts received since the last verified proof, and the pieces of the proof for them.
+  let unproved: Uint8Array[] = [];
+  let proved = 0;
+  let proofPieces: Uint8Array[] = [];
+  let proofBytes = 0;
+  const proofs: Uint8Array[] = [];
+  const receiveProofPiece = (piece: Uint8Array) => {
+    if (unproved.length === 0)
+      throw invalidArgument(
+        `a proof arrived after ciphertext ${proved - 1} with no unproved ciphertext before it`,
+      );
+    proofPieces.push(piece);
+    proofBytes += piece.length;
+    const first = proved;
+    const last = proved + unproved.length - 1;
+    const wanted = proofLength(state.ckks!.engine, unproved.length);
+    if (proofBytes < Math.min(wanted, 12)) return;
+    const proof = Buffer.concat(proofPieces);
+    const claimed = proofRange(proof);
+    if (claimed.first !== first || claimed.count !== unproved.length)
+      throw invalidArgument(
+        `ciphertexts ${first}–${last}: the proof that follows them is for ciphertexts ` +
+          `${claimed.first}–${claimed.first + claimed.count - 1}`,
+      );
+    if (proofBytes > wanted)
+      throw invalidArgument(
+        `ciphertexts ${first}–${last}: the proof is longer than ${wanted} bytes`,
+      );
+    if (proofBytes < wanted) return;
+    try {
+      verifyEncryptionProof(
+        state.ckks!.engine,
+        encryptionKey(),
+        statement!,
+        first,
+        unproved,
+        proof,
+      );
+    } catch (error) {
+      if (error instanceof InvalidEncryptionProofError) throw invalidArgument(error.message);
+      throw invalidArgument(`ciphertexts ${first}–${last}: ${(error as Error).message}`);
+    }
+    proofs.push(new Uint8Array(proof));
+    proved += unproved.length;
+    unproved = [];
+    proofPieces = [];
+    proofBytes = 0;
+  };
   receiveUploadStream(
     call,
     state.uploads,
@@ -61,17 +126,34 @@ function receiveEncryptedUpload(
         );
         expected = chunk.content.value.ciphertexts;
         receiptSignature = chunk.content.value.receiptSignature;
+        statement = {
+          roundId: round.id,
+          paramsHash: round.paramsHash,
+          keySha256: state.ckks!.key.keySha256,
+          memberId: round.roster[index - 1]!.memberId,
+          totalCiphertexts: expected,
+        };
         pending = round.beginUpload();
         return { roundId: round.id, directory: state.store.roundDirectory(round.id) };
       },
       data: (chunk) => {
-        if (chunk.content?.$case !== 'ciphertext') throw invalidArgument('expected a ciphertext');
+        if (chunk.content?.$case === 'proof') {
+          receiveProofPiece(chunk.content.value);
+          return new Uint8Array(0);
+        }
+        if (chunk.content?.$case !== 'ciphertext')
+          throw invalidArgument('expected a ciphertext or a proof');
         const position = pending!.size;
+        if (unproved.length >= PROOF.maxBatch)
+          throw invalidArgument(
+            `ciphertext ${position}: at most ${PROOF.maxBatch} ciphertexts may precede their proof`,
+          );
         try {
           pending!.push(chunk.content.value);
         } catch (error) {
           throw invalidArgument(`ciphertext ${position}: ${(error as Error).message}`);
         }
+        unproved.push(chunk.content.value);
         return chunk.content.value;
       },
       finish: async (temporaryPath, digest, bytes) => {
@@ -81,9 +163,14 @@ function receiveEncryptedUpload(
             `upload is truncated: ${pending!.size} of ${expected} ciphertexts arrived; nothing was stored`,
           );
         }
+        if (proved !== expected) {
+          throw invalidArgument(
+            `ciphertexts ${proved}–${expected - 1} carry no complete encryption proof; nothing was stored`,
+          );
+        }
         // Consent is checked again when the update arrives: it may have been revoked meanwhile.
         await state.ledger?.requireConsent(target.id, target.roster[index - 1]!.memberId);
-        target.acceptUpload(index, pending!, temporaryPath, digest, receiptSignature);
+        target.acceptUpload(index, pending!, temporaryPath, digest, receiptSignature, proofs);
         state.uploadAccepted('UploadEncrypted', target.id, index, bytes, digest);
         return { roundId: target.id, ciphertexts: expected, sha256: Buffer.from(digest) };
       },

@@ -5,7 +5,11 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { pino, type Logger } from 'pino';
 import { CkksEngine } from '../../crypto/ckks/engine.ts';
-import { ciphertextsFor, floodBitsFor, parameterSetNamed } from '../../crypto/ckks/parameters.ts';
+import {
+  ciphertextsFor,
+  floodingSigmaFor,
+  parameterSetNamed,
+} from '../../crypto/ckks/parameters.ts';
 import { encodeFields } from '../../crypto/bytes.ts';
 import { seededRandom, systemRandom } from '../../crypto/random.ts';
 import { ContractError } from '../../ledger/contract.ts';
@@ -567,7 +571,7 @@ export class Keyholder {
         key.share,
         key.index,
         responders,
-        floodBitsFor(engine.set, responders.length, this.config.precision),
+        floodingSigmaFor(engine.set, responders.length, this.config.precision),
         this.floodingSource(keyHex, actual, responders),
       );
       const digest = createHash('sha256');

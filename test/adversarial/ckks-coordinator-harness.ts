@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CkksEngine } from '../../crypto/ckks/engine.ts';
 import { keySha256 } from '../../crypto/ckks/key-ceremony.ts';
-import { SUM_8192 } from '../../crypto/ckks/parameters.ts';
+import { ciphertextsFor, SUM_8192 } from '../../crypto/ckks/parameters.ts';
 import { signUploadReceipt } from '../../crypto/ckks/upload-receipt.ts';
 import { nativeCurve25519 } from '../../crypto/curve25519-native.ts';
 import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
@@ -21,6 +21,7 @@ import { type Consortium, createConsortium } from '../support/consortium.ts';
 export const MODEL = 'fraud-model';
 export const DIM = 5_000; // two ciphertexts
 export const COORDINATOR = 'veilsum-coordinator';
+const uploadCiphertexts = ciphertextsFor(SUM_8192, DIM);
 
 export const update = (member: number, round: number) =>
   Float32Array.from({ length: DIM }, (_, i) => Math.sin(member * 7919 + round * 104729 + i) * 0.9);
@@ -157,11 +158,17 @@ export class MaliciousCoordinator {
 
   /** What honest member `n` does: encrypts its update and signs the receipt for that upload. */
   async honestUpload(round: StagedRound, n: number): Promise<Upload & { receipt: UploadReceipt }> {
+    const memberId = this.member(n);
     const pool = await CkksEncryptPool.create(SUM_8192.name, this.publicKey, 1);
-    const ciphertexts = await pool.encryptAll(update(n, round.params.roundNumber));
+    const { wires: ciphertexts } = await pool.encryptAll(update(n, round.params.roundNumber), {
+      roundId: round.roundId,
+      paramsHash: round.paramsHash,
+      keySha256: keySha256(this.publicKey),
+      memberId,
+      totalCiphertexts: uploadCiphertexts,
+    });
     await pool.close();
     const sha256 = sha256Of(ciphertexts);
-    const memberId = this.member(n);
     const jwk = createPrivateKey(
       readFileSync(this.consortium.profile(memberId, 0).privateKey),
     ).export({ format: 'jwk' });
@@ -190,7 +197,14 @@ export class MaliciousCoordinator {
     for (const upload of uploads) sum.add(upload.ciphertexts);
     if (rerandomise) {
       const pool = await CkksEncryptPool.create(SUM_8192.name, this.publicKey, 1);
-      sum.add(await pool.encryptAll(new Float32Array(DIM)));
+      const { wires } = await pool.encryptAll(new Float32Array(DIM), {
+        roundId: 'rerandomisation',
+        paramsHash: new Uint8Array(32),
+        keySha256: keySha256(this.publicKey),
+        memberId: COORDINATOR,
+        totalCiphertexts: uploadCiphertexts,
+      });
+      sum.add(wires);
       await pool.close();
     }
     const result = sum.result();

@@ -236,9 +236,15 @@ describe('a CKKS round across processes: 4 banks, 5 keyholders (3 of 5), one coo
   it('bad uploads are refused with INVALID_ARGUMENT and leave the sum unchanged; a dropout is simply not summed', async () => {
     const round = await admin.openRound(ckksParams(1, 15_000));
     const pool = await CkksEncryptPool.create(SUM_8192.name, collectiveKey, 1);
-    const good = await pool.encryptAll(update(4, 1));
-    await pool.close();
     const key = keySha256(collectiveKey);
+    const { wires: good } = await pool.encryptAll(update(4, 1), {
+      roundId: round.roundId,
+      paramsHash: round.paramsHash,
+      keySha256: key,
+      memberId: 'ckb-04',
+      totalCiphertexts: 2,
+    });
+    await pool.close();
     const header = { roundId: round.roundId, ciphertexts: good.length, keySha256: key };
     const truncatedCt = [good[0]!, good[1]!.subarray(0, 1000)];
     const tampered = good[1]!.slice();
@@ -327,7 +333,13 @@ describe('a CKKS round across processes: 4 banks, 5 keyholders (3 of 5), one coo
       address: coordinatorIdentity.address,
     });
     const pool = await CkksEncryptPool.create(SUM_8192.name, collectiveKey, 1);
-    const single = await pool.encryptAll(update(1, 9));
+    const { wires: single } = await pool.encryptAll(update(1, 9), {
+      roundId: 'not-an-upload',
+      paramsHash: new Uint8Array(32),
+      keySha256: keySha256(collectiveKey),
+      memberId: 'ckb-01',
+      totalCiphertexts: 2,
+    });
     await pool.close();
     const ledgerAsCoordinator = new Ledger(ledgerFile.as('veilsum-coordinator'));
     const refuse = async (

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { CkksEngine } from '../../crypto/ckks/engine.ts';
-import { floodBitsFor, SUM_8192 } from '../../crypto/ckks/parameters.ts';
+import { ciphertextsFor, floodingSigmaFor, SUM_8192 } from '../../crypto/ckks/parameters.ts';
 import { seededRandom } from '../../crypto/random.ts';
 import { CkksEncryptPool } from '../../services/compute/ckks-encrypt-pool.ts';
 import { ceremonyInProcess, partialsFor } from '../support/ckks-keys.ts';
@@ -24,13 +24,20 @@ describe('CKKS precision at the issue figure (100 vectors in [−1, 1] of length
       // Uniform in [−1, 1], rounded to float32 as an update would be; the reference sums those.
       const update = Float32Array.from(words, (w) => (w / 2 ** 32) * 2 - 1);
       for (let i = 0; i < DIM; i++) expected[i] = expected[i]! + update[i]!;
-      sum.add(await pool.encryptAll(update));
+      const { wires } = await pool.encryptAll(update, {
+        roundId: 'precision',
+        paramsHash: new Uint8Array(32),
+        keySha256: new Uint8Array(32),
+        memberId: `bank-${client}`,
+        totalCiphertexts: ciphertextsFor(SUM_8192, DIM),
+      });
+      sum.add(wires);
     }
     const aggregate = sum.result();
     sum.dispose();
     const responders = [1, 3, 5];
-    const floodBits = floodBitsFor(SUM_8192, responders.length, 5e-5);
-    const partials = partialsFor(engine, aggregate, shares, responders, floodBits);
+    const floodSigma = floodingSigmaFor(SUM_8192, responders.length, 5e-5);
+    const partials = partialsFor(engine, aggregate, shares, responders, floodSigma);
     const decoded = engine.combine(aggregate, partials, DIM);
     let worst = 0;
     for (let i = 0; i < DIM; i++) worst = Math.max(worst, Math.abs(decoded[i]! - expected[i]!));

@@ -17,7 +17,7 @@ export function partialsFor(
   aggregate: readonly Uint8Array[],
   shares: readonly BigUint64Array[],
   responders: readonly number[],
-  floodBits: number,
+  floodSigma: number,
   weightedFor: readonly number[] = responders,
 ): Uint8Array[][] {
   return responders.map((index) =>
@@ -26,7 +26,7 @@ export function partialsFor(
       shares[index - 1]!,
       index,
       weightedFor,
-      floodBits,
+      floodSigma,
       systemRandom,
     ),
   );

@@ -8,7 +8,7 @@ import {
 import { CkksEngine } from '../../crypto/ckks/engine.ts';
 import { ceremonyReferencePolynomial, dealKeyShare } from '../../crypto/ckks/key-ceremony.ts';
 import { ceremonyInProcess, partialsFor } from '../support/ckks-keys.ts';
-import { floodBitsFor, SUM_8192, TEST_4096 } from '../../crypto/ckks/parameters.ts';
+import { floodingSigmaFor, SUM_8192, TEST_4096 } from '../../crypto/ckks/parameters.ts';
 import { seededRandom } from '../../crypto/random.ts';
 
 const engine = await CkksEngine.create(SUM_8192);
@@ -16,8 +16,9 @@ const THRESHOLD = 3;
 
 // The ceremony's arithmetic among 5 keyholders: nobody holds the collective secret.
 const { publicKey, shares } = ceremonyInProcess(engine, 5, THRESHOLD);
-const encryptor = engine.encryptor(publicKey);
-const floodBits = floodBitsFor(SUM_8192, THRESHOLD, 5e-5);
+const key = engine.loadEncryptionKey(publicKey);
+const floodSigma = floodingSigmaFor(SUM_8192, THRESHOLD, 5e-5);
+const random = seededRandom(7);
 
 const DIM = 10_000; // three ciphertexts, the last one partly filled
 const updates = [0, 1, 2, 3].map((client) =>
@@ -27,19 +28,19 @@ const expected = Float64Array.from({ length: DIM }, (_, i) =>
   updates.reduce((sum, u) => sum + u[i]!, 0),
 );
 const chunks = Math.ceil(DIM / engine.slots);
-const encrypted = updates.map((u) => engine.encryptChunks(encryptor, u, 0, chunks));
+const encrypted = updates.map((u) => engine.encryptWithWitnesses(key, u, chunks, random).wires);
 const sum = engine.newSum(chunks);
 for (const update of encrypted) sum.add(update);
 const aggregate = sum.result();
 
 const thresholdDecrypt = (responders: number[]): Float64Array =>
-  engine.combine(aggregate, partialsFor(engine, aggregate, shares, responders, floodBits), DIM);
+  engine.combine(aggregate, partialsFor(engine, aggregate, shares, responders, floodSigma), DIM);
 const maxError = (decoded: Float64Array) =>
   decoded.reduce((worst, v, i) => Math.max(worst, Math.abs(v - expected[i]!)), 0);
 
 describe('CKKS engine on the 128-bit parameter set (N = 8192)', () => {
   it('chooses a flooding bound inside the precision budget', () => {
-    expect(floodBits).toBeGreaterThanOrEqual(26);
+    expect(Math.log2(floodSigma)).toBeGreaterThan(69);
   });
 
   it.each([[[1, 2, 3]], [[1, 4, 5]], [[2, 3, 5]], [[3, 4, 5]], [[1, 2, 3, 4, 5]]])(
@@ -55,13 +56,13 @@ describe('CKKS engine on the 128-bit parameter set (N = 8192)', () => {
   });
 
   it('a partial computed for another responder set does not combine', () => {
-    const [wrong] = partialsFor(engine, aggregate, shares, [1], floodBits, [1, 2, 4]);
-    const rest = partialsFor(engine, aggregate, shares, [2, 3], floodBits, [1, 2, 3]);
+    const [wrong] = partialsFor(engine, aggregate, shares, [1], floodSigma, [1, 2, 4]);
+    const rest = partialsFor(engine, aggregate, shares, [2, 3], floodSigma, [1, 2, 3]);
     expect(maxError(engine.combine(aggregate, [wrong!, ...rest], DIM))).toBeGreaterThan(1);
   });
 
   it('a full ciphertext is rejected where a partial decryption is expected', () => {
-    const partials = partialsFor(engine, aggregate, shares, [1, 2], floodBits, [1, 2, 3]);
+    const partials = partialsFor(engine, aggregate, shares, [1, 2], floodSigma, [1, 2, 3]);
     expect(() => engine.combine(aggregate, [...partials, aggregate], DIM)).toThrow(
       /not a partial decryption/,
     );
@@ -71,8 +72,8 @@ describe('CKKS engine on the 128-bit parameter set (N = 8192)', () => {
 describe('ciphertext wire format', () => {
   const wire = encrypted[0]![0]!;
 
-  it('costs at most 30 bytes per parameter and round-trips SEAL bytes exactly', () => {
-    expect(wire.length / engine.slots).toBeLessThanOrEqual(30.1);
+  it('costs at most 52 bytes per parameter and round-trips SEAL bytes exactly', () => {
+    expect(wire.length / engine.slots).toBeLessThanOrEqual(52.02);
     expect(wire.length).toBe(wireLength(engine.expectations));
     const sealBytes = unpackCiphertext(wire, engine.expectations);
     expect(packCiphertext(sealBytes, engine.dataRns.moduli)).toEqual(wire);
@@ -104,10 +105,11 @@ describe('ciphertext wire format', () => {
     ['too short for a header', wire.subarray(0, 20), /truncated/],
     [
       'unreduced residue',
-      // Low word and high bits of the first residue all ones: 2^60 − 1 ≥ q.
+      // Low word and high bits of the first residue all ones: 2^52 − 1 ≥ q.
       mutate((b) => {
         b.fill(0xff, 54, 58);
-        b.fill(0xff, 54 + 4 * 2 * 8192, 54 + 4 * 2 * 8192 + 4);
+        b.fill(0xff, 54 + 4 * 2 * 2 * 8192, 54 + 4 * 2 * 2 * 8192 + 2);
+        b[54 + 4 * 2 * 2 * 8192 + 2] = b[54 + 4 * 2 * 2 * 8192 + 2]! | 0x0f;
       }),
       /not reduced/,
     ],
@@ -133,7 +135,7 @@ describe('ciphertext wire format', () => {
     );
     const foreign = other.encryptChunks(otherKey, updates[0]!, 0, 1)[0]!;
     expect(() => engine.load(foreign)).toThrow(/parms_id/);
-    // Its own parameters (54-bit primes, 22-bit high parts: the generic bit packer) round-trip.
+    // Its own parameters (36-bit primes, 4-bit high parts) round-trip.
     expect(
       packCiphertext(unpackCiphertext(foreign, other.expectations), other.dataRns.moduli),
     ).toEqual(foreign);

@@ -57,7 +57,13 @@ export interface EncryptedUploadHeader {
 }
 
 export interface EncryptedUploadChunk {
-  content: { $case: "header"; value: EncryptedUploadHeader } | { $case: "ciphertext"; value: Buffer } | undefined;
+  content: { $case: "header"; value: EncryptedUploadHeader } | { $case: "ciphertext"; value: Buffer } | //
+  /**
+   * A piece of the zero-knowledge proof that the ciphertexts sent since the previous proof
+   * are well-formed encryptions under the round's key (crypto/ckks/encryption-proof.ts). The
+   * proof's header names the ciphertexts it covers and so its length.
+   */
+  { $case: "proof"; value: Buffer } | undefined;
 }
 
 export interface EncryptedUploadReceipt {
@@ -572,6 +578,9 @@ export const EncryptedUploadChunk: MessageFns<EncryptedUploadChunk> = {
       case "ciphertext":
         writer.uint32(18).bytes(message.content.value);
         break;
+      case "proof":
+        writer.uint32(26).bytes(message.content.value);
+        break;
     }
     return writer;
   },
@@ -605,6 +614,14 @@ export const EncryptedUploadChunk: MessageFns<EncryptedUploadChunk> = {
             message.content = { $case: "ciphertext", value: Buffer.from(reader.bytes()) };
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.content = { $case: "proof", value: Buffer.from(reader.bytes()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -623,6 +640,8 @@ export const EncryptedUploadChunk: MessageFns<EncryptedUploadChunk> = {
         ? { $case: "header", value: EncryptedUploadHeader.fromJSON(object.header) }
         : isSet(object.ciphertext)
         ? { $case: "ciphertext", value: Buffer.from(bytesFromBase64(object.ciphertext)) }
+        : isSet(object.proof)
+        ? { $case: "proof", value: Buffer.from(bytesFromBase64(object.proof)) }
         : undefined,
     };
   },
@@ -633,6 +652,8 @@ export const EncryptedUploadChunk: MessageFns<EncryptedUploadChunk> = {
       obj.header = EncryptedUploadHeader.toJSON(message.content.value);
     } else if (message.content?.$case === "ciphertext") {
       obj.ciphertext = base64FromBytes(message.content.value);
+    } else if (message.content?.$case === "proof") {
+      obj.proof = base64FromBytes(message.content.value);
     }
     return obj;
   },
@@ -652,6 +673,12 @@ export const EncryptedUploadChunk: MessageFns<EncryptedUploadChunk> = {
       case "ciphertext": {
         if (object.content?.value !== undefined && object.content?.value !== null) {
           message.content = { $case: "ciphertext", value: object.content.value };
+        }
+        break;
+      }
+      case "proof": {
+        if (object.content?.value !== undefined && object.content?.value !== null) {
+          message.content = { $case: "proof", value: object.content.value };
         }
         break;
       }
@@ -2599,9 +2626,11 @@ export const CkksServiceService = {
     responseDeserialize: (value: Buffer): EncryptionKey => EncryptionKey.decode(value),
   },
   /**
-   * Client streaming: one header, then one ciphertext (wire form) per message in order, then
-   * half-close. Every ciphertext is checked as it arrives; INVALID_ARGUMENT names the first bad
-   * one and nothing of the upload is added or stored.
+   * Client streaming: one header, then the ciphertexts (wire form, one per message) in order,
+   * each batch of at most 128 followed by its encryption proof (in pieces of at most 1 MiB),
+   * then half-close. Every ciphertext is checked as it arrives and every proof when its last
+   * piece arrives; INVALID_ARGUMENT names the first bad ciphertext (or the batch a failing
+   * proof covers) and nothing of the upload is added or stored.
    */
   uploadEncrypted: {
     path: "/veilsum.v1.CkksService/UploadEncrypted" as const,
@@ -2619,9 +2648,11 @@ export interface CkksServiceServer extends UntypedServiceImplementation {
   /** The collective public key a CKKS round encrypts under. FAILED_PRECONDITION for a SecAgg round. */
   getEncryptionKey: handleUnaryCall<GetEncryptionKeyRequest, EncryptionKey>;
   /**
-   * Client streaming: one header, then one ciphertext (wire form) per message in order, then
-   * half-close. Every ciphertext is checked as it arrives; INVALID_ARGUMENT names the first bad
-   * one and nothing of the upload is added or stored.
+   * Client streaming: one header, then the ciphertexts (wire form, one per message) in order,
+   * each batch of at most 128 followed by its encryption proof (in pieces of at most 1 MiB),
+   * then half-close. Every ciphertext is checked as it arrives and every proof when its last
+   * piece arrives; INVALID_ARGUMENT names the first bad ciphertext (or the batch a failing
+   * proof covers) and nothing of the upload is added or stored.
    */
   uploadEncrypted: handleClientStreamingCall<EncryptedUploadChunk, EncryptedUploadReceipt>;
 }
@@ -2644,9 +2675,11 @@ export interface CkksServiceClient extends Client {
     callback: (error: ServiceError | null, response: EncryptionKey) => void,
   ): ClientUnaryCall;
   /**
-   * Client streaming: one header, then one ciphertext (wire form) per message in order, then
-   * half-close. Every ciphertext is checked as it arrives; INVALID_ARGUMENT names the first bad
-   * one and nothing of the upload is added or stored.
+   * Client streaming: one header, then the ciphertexts (wire form, one per message) in order,
+   * each batch of at most 128 followed by its encryption proof (in pieces of at most 1 MiB),
+   * then half-close. Every ciphertext is checked as it arrives and every proof when its last
+   * piece arrives; INVALID_ARGUMENT names the first bad ciphertext (or the batch a failing
+   * proof covers) and nothing of the upload is added or stored.
    */
   uploadEncrypted(
     callback: (error: ServiceError | null, response: EncryptedUploadReceipt) => void,

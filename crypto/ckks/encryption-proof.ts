@@ -1,0 +1,447 @@
+import { createHash } from 'node:crypto';
+import { encodeFields } from '../bytes.ts';
+import type { RandomSource } from '../random.ts';
+import { assertInteger, CryptoInputError } from '../validate.ts';
+import type { CkksEngine, EncryptionKey, EncryptionWitness } from './engine.ts';
+import { sampleRoundedGaussian } from './gaussian.ts';
+import { PROOF, proofShape, type ProofShape } from './parameters.ts';
+
+/**
+ * Verified encryption: a zero-knowledge proof that every ciphertext of a batch has a well-formed
+ * c1 under the round's collective key pk = (p0, a), i.e. knowledge of short (v_i, e1_i) with
+ * c1_i = v_i·a + e1_i mod Q. That is what the threshold decryption needs (parameters.ts, §2):
+ * c0 + c1·s is then the member's own value plus small noise that the flooding hides, whatever c0
+ * is; a crafted c1 (c0 = 0, c1 = Δ·X^j: the key-recovery attack) has no short preimage.
+ *
+ * Protocol (Lyubashevsky's Fiat–Shamir-with-aborts, amortised over u ciphertexts with the
+ * linear-combination challenges of the SPDZ-family proofs — Baum–Damgård–Larsen–Nielsen CRYPTO
+ * 2016, TopGear (Baum–Cozzo–Smart, SAC 2019) — here with ternary challenge entries):
+ *   for j < V = 81: y_j = (yv_j, ye_j) Gaussian masks, T_j = a·yv_j + ye_j mod Q;
+ *   seed = H(statement, T_0 … T_{V−1}); c_ji ∈ {−1, 0, 1} expanded from seed;
+ *   z_j = y_j + Σ_i c_ji·(v_i, e1_i), released only after Gaussian rejection sampling on the whole
+ *   response (σ = α·T, Lyubashevsky EUROCRYPT 2012, Thm 4.6), else start over.
+ * The verifier checks ‖zv_j‖₂ ≤ B_v, ‖ze_j‖₂ ≤ B_e and that H(statement, a·zv_j + ze_j − Σ_i c_ji·c1_i)
+ * reproduces the seed. Proof = seed and the z_j (packed to fixed widths).
+ *
+ * Soundness. For any ciphertext without a short preimage, a row's linear combination can be
+ * answered for at most one of the three values of its entry c_ji (two would give a short
+ * preimage of c̄·c1_i, c̄ ∈ {±1, ±2}), so every repetition fails with probability ≥ 2/3 and a
+ * proof passes with probability ≤ 3^-81 = 2^-128.4; the seed binds all T_j, so a forger grinding
+ * Fiat–Shamir needs 2^128 hash evaluations. Extraction gives 2·c1_i = v*·a + e* with
+ * ‖v*‖₂ ≤ 4·B_v, ‖e*‖₂ ≤ 4·B_e, which is why keyholders decrypt 2·C (parameters.ts).
+ *
+ * The statement binds the parameter set, round, parameters hash, key hash, member, the batch's
+ * position in the upload and every ciphertext byte: a proof proves nothing for another member,
+ * round, key or ciphertext (a c1 copied from another member's upload has no witness here).
+ */
+export interface ProofStatement {
+  readonly roundId: string;
+  readonly paramsHash: Uint8Array;
+  readonly keySha256: Uint8Array;
+  readonly memberId: string;
+  /** Ciphertexts in the whole upload. */
+  readonly totalCiphertexts: number;
+}
+
+export class InvalidEncryptionProofError extends Error {
+  override name = 'InvalidEncryptionProofError';
+  /** The ciphertexts [first, first + count) the failing proof covers. */
+  readonly first: number;
+  readonly count: number;
+  constructor(message: string, first: number, count: number) {
+    super(message);
+    this.first = first;
+    this.count = count;
+  }
+}
+
+const MAGIC = [0x56, 0x53, 0x50, 0x31]; // "VSP1"
+const HEADER_BYTES = 4 + 4 + 4 + 32;
+const DOMAIN = 'veilsum/v1/ckks-encryption-proof';
+
+/** Bytes of a proof over `count` ciphertexts. */
+export function proofLength(engine: CkksEngine, count: number): number {
+  const shape = proofShape(engine.set, count);
+  const n = engine.set.polyModulusDegree;
+  return HEADER_BYTES + (PROOF.repetitions * n * (shape.widthV + shape.widthE)) / 8;
+}
+
+/** How an upload of `total` ciphertexts is cut into proof batches of at most `batch`. */
+export function proofBatches(
+  total: number,
+  batch: number = PROOF.maxBatch,
+): { first: number; count: number }[] {
+  assertInteger(total, 'ciphertexts', 1);
+  assertInteger(batch, 'batch', 1, PROOF.maxBatch);
+  const out: { first: number; count: number }[] = [];
+  for (let first = 0; first < total; first += batch)
+    out.push({ first, count: Math.min(batch, total - first) });
+  return out;
+}
+
+/** The (first, count) a proof's header claims (the verifier checks it against its batch). */
+export function proofRange(proof: Uint8Array): { first: number; count: number } {
+  if (proof.length < HEADER_BYTES || MAGIC.some((byte, i) => proof[i] !== byte))
+    throw new InvalidEncryptionProofError('not a veilsum encryption proof (bad magic)', 0, 0);
+  const view = new DataView(proof.buffer, proof.byteOffset, proof.byteLength);
+  return { first: view.getUint32(4, true), count: view.getUint32(8, true) };
+}
+
+/**
+ * Proves that wires[i] (ciphertext first + i of the upload) were made by
+ * `encryptWithWitnesses` with witnesses[i].
+ */
+export function proveEncryptions(
+  engine: CkksEngine,
+  key: EncryptionKey,
+  statement: ProofStatement,
+  first: number,
+  wires: readonly Uint8Array[],
+  witnesses: readonly EncryptionWitness[],
+  random: RandomSource,
+): Uint8Array {
+  const count = wires.length;
+  if (witnesses.length !== count) throw new CryptoInputError('one witness per ciphertext');
+  const shape = proofShape(engine.set, count);
+  const n = engine.set.polyModulusDegree;
+  const V = PROOF.repetitions;
+  const statementHash = hashStatement(engine, statement, first, wires);
+  const acceptBound = Math.exp(PROOF.tau / PROOF.alpha + 1 / (2 * PROOF.alpha ** 2));
+  for (let attempt = 0; attempt < 64; attempt++) {
+    const masksV = Array.from({ length: V }, () =>
+      sampleRoundedGaussian(random, shape.sigmaV, new Float64Array(n)),
+    );
+    const masksE = Array.from({ length: V }, () =>
+      sampleRoundedGaussian(random, shape.sigmaE, new Float64Array(n)),
+    );
+    const seedHash = createHash('sha256').update(statementHash);
+    for (let j = 0; j < V; j++)
+      seedHash.update(residueBytes(engine.keyProduct(key, masksV[j]!, masksE[j]!)));
+    const seed = new Uint8Array(seedHash.digest());
+    const challenges = expandChallenges(seed, V, count);
+    // z = y + Σ c·w, and the two inner products the rejection step needs.
+    let shiftV = 0;
+    let shiftE = 0;
+    let innerV = 0;
+    let innerE = 0;
+    let fits = true;
+    const sumV = new Int32Array(n);
+    const sumE = new Int32Array(n);
+    for (let j = 0; j < V && fits; j++) {
+      sumV.fill(0);
+      sumE.fill(0);
+      for (let i = 0; i < count; i++) {
+        const c = challenges[j * count + i]!;
+        if (c === 0) continue;
+        const { v, e1 } = witnesses[i]!;
+        if (c === 1) {
+          for (let k = 0; k < n; k++) {
+            sumV[k] = sumV[k]! + v[k]!;
+            sumE[k] = sumE[k]! + e1[k]!;
+          }
+        } else {
+          for (let k = 0; k < n; k++) {
+            sumV[k] = sumV[k]! - v[k]!;
+            sumE[k] = sumE[k]! - e1[k]!;
+          }
+        }
+      }
+      const zv = masksV[j]!;
+      const ze = masksE[j]!;
+      let normV = 0;
+      let normE = 0;
+      for (let k = 0; k < n; k++) {
+        const sv = sumV[k]!;
+        const se = sumE[k]!;
+        shiftV += sv * sv;
+        shiftE += se * se;
+        const a = zv[k]! + sv;
+        const b = ze[k]! + se;
+        zv[k] = a;
+        ze[k] = b;
+        innerV += a * sv;
+        innerE += b * se;
+        normV += a * a;
+        normE += b * b;
+      }
+      if (
+        Math.sqrt(normV) > shape.boundV ||
+        Math.sqrt(normE) > shape.boundE ||
+        !withinWidth(zv, shape.widthV) ||
+        !withinWidth(ze, shape.widthE)
+      )
+        fits = false;
+    }
+    if (!fits || Math.sqrt(shiftV) > shape.shiftV || Math.sqrt(shiftE) > shape.shiftE) continue;
+    const acceptV = Math.exp((-2 * innerV + shiftV) / (2 * shape.sigmaV ** 2)) / acceptBound;
+    const acceptE = Math.exp((-2 * innerE + shiftE) / (2 * shape.sigmaE ** 2)) / acceptBound;
+    if (uniform(random) >= acceptV || uniform(random) >= acceptE) continue;
+    return encodeProof(engine, shape, first, count, seed, masksV, masksE);
+  }
+  throw new CryptoInputError(
+    'the encryption proof was rejected 64 times in a row; the witnesses do not match the ciphertexts',
+  );
+}
+
+/**
+ * Verifies one proof over ciphertexts [first, first + wires.length) of an upload. Pure: throws
+ * InvalidEncryptionProofError (or InvalidCiphertextError for a malformed ciphertext) and returns
+ * nothing otherwise. The coordinator calls it on arrival; keyholders call it (or
+ * `verifyUploadProofs`) on what they are asked to decrypt.
+ */
+export function verifyEncryptionProof(
+  engine: CkksEngine,
+  key: EncryptionKey,
+  statement: ProofStatement,
+  first: number,
+  wires: readonly Uint8Array[],
+  proof: Uint8Array,
+): void {
+  const count = wires.length;
+  const fail = (message: string): never => {
+    throw new InvalidEncryptionProofError(
+      `ciphertexts ${first}–${first + count - 1}: ${message}`,
+      first,
+      count,
+    );
+  };
+  if (count < 1 || count > PROOF.maxBatch)
+    fail(`a proof covers 1 to ${PROOF.maxBatch} ciphertexts, not ${count}`);
+  if (first + count > statement.totalCiphertexts)
+    fail(`the upload has only ${statement.totalCiphertexts} ciphertexts`);
+  const claimed = proofRange(proof);
+  if (claimed.first !== first || claimed.count !== count)
+    fail(`the proof is for ciphertexts ${claimed.first}–${claimed.first + claimed.count - 1}`);
+  const expectedLength = proofLength(engine, count);
+  if (proof.length !== expectedLength)
+    fail(`the proof is ${proof.length} bytes; ${count} ciphertexts take ${expectedLength}`);
+  const shape = proofShape(engine.set, count);
+  const n = engine.set.polyModulusDegree;
+  const V = PROOF.repetitions;
+  const seed = proof.subarray(12, 44);
+  const { zv, ze } = decodeResponses(proof, shape, n);
+  for (let j = 0; j < V; j++) {
+    if (norm(zv[j]!) > shape.boundV || norm(ze[j]!) > shape.boundE)
+      fail(`response ${j} is longer than an honest prover's (the ciphertexts are not well formed)`);
+  }
+  const c1 = wires.map((wire) => engine.wirePolynomial(wire, 1));
+  const challenges = expandChallenges(seed, V, count);
+  const moduli = engine.moduliNumbers;
+  const seedHash = createHash('sha256').update(hashStatement(engine, statement, first, wires));
+  const combination = new Float64Array(n * moduli.length);
+  for (let j = 0; j < V; j++) {
+    combination.fill(0);
+    for (let i = 0; i < count; i++) {
+      const c = challenges[j * count + i]!;
+      if (c !== 0) accumulate(combination, c1[i]!, c, moduli, n);
+    }
+    const commitment = engine.keyProduct(key, zv[j]!, ze[j]!);
+    accumulate(commitment, combination, -1, moduli, n);
+    seedHash.update(residueBytes(commitment));
+  }
+  const recomputed = new Uint8Array(seedHash.digest());
+  if (!Buffer.from(recomputed).equals(Buffer.from(seed)))
+    fail(
+      'the encryption proof does not verify (a c1 is not v·a + e1 for short v, e1 under this key)',
+    );
+}
+
+/**
+ * Verifies every proof of an upload: proofs[b] covers batch b of `proofBatches(wires.length)`
+ * (the same cut the SDK makes). For keyholders that re-check what they decrypt.
+ */
+export function verifyUploadProofs(
+  engine: CkksEngine,
+  key: EncryptionKey,
+  statement: ProofStatement,
+  wires: readonly Uint8Array[],
+  proofs: readonly Uint8Array[],
+): void {
+  let next = 0;
+  for (const proof of proofs) {
+    const { count } = proofRange(proof);
+    if (count < 1 || next + count > wires.length)
+      throw new InvalidEncryptionProofError(
+        `a proof claims ciphertexts ${next}–${next + count - 1} of ${wires.length}`,
+        next,
+        count,
+      );
+    verifyEncryptionProof(engine, key, statement, next, wires.slice(next, next + count), proof);
+    next += count;
+  }
+  if (next !== wires.length)
+    throw new InvalidEncryptionProofError(
+      `ciphertexts ${next}–${wires.length - 1} carry no proof`,
+      next,
+      wires.length - next,
+    );
+}
+
+function hashStatement(
+  engine: CkksEngine,
+  statement: ProofStatement,
+  first: number,
+  wires: readonly Uint8Array[],
+): Uint8Array {
+  const hash = createHash('sha256').update(
+    encodeFields(
+      DOMAIN,
+      engine.set.name,
+      statement.roundId,
+      statement.paramsHash,
+      statement.keySha256,
+      statement.memberId,
+      statement.totalCiphertexts,
+      first,
+      wires.length,
+    ),
+  );
+  for (const wire of wires) hash.update(encodeFields(wire));
+  return new Uint8Array(hash.digest());
+}
+
+/** c_ji ∈ {−1, 0, 1}, uniform, five per byte below 243 = 3^5 (SHAKE256 of the seed). */
+function expandChallenges(seed: Uint8Array, repetitions: number, count: number): Int8Array {
+  const needed = repetitions * count;
+  const out = new Int8Array(needed);
+  for (let length = Math.ceil(needed / 4) + 64; ; length *= 2) {
+    const stream = createHash('shake256', { outputLength: length })
+      .update('veilsum/v1/ckks-proof-challenges')
+      .update(seed)
+      .digest();
+    let filled = 0;
+    for (let b = 0; b < stream.length && filled < needed; b++) {
+      let byte = stream[b]!;
+      if (byte >= 243) continue;
+      for (let t = 0; t < 5 && filled < needed; t++) {
+        out[filled++] = (byte % 3) - 1;
+        byte = Math.floor(byte / 3);
+      }
+    }
+    if (filled === needed) return out;
+  }
+}
+
+/** acc ← acc + sign·x mod q, per prime block (residues < 2^52: sums stay exact). */
+function accumulate(
+  acc: Float64Array,
+  x: Float64Array,
+  sign: number,
+  moduli: readonly number[],
+  n: number,
+): void {
+  moduli.forEach((q, j) => {
+    const end = (j + 1) * n;
+    if (sign > 0) {
+      for (let k = j * n; k < end; k++) {
+        const s = acc[k]! + x[k]!;
+        acc[k] = s >= q ? s - q : s;
+      }
+    } else {
+      for (let k = j * n; k < end; k++) {
+        const s = acc[k]! - x[k]!;
+        acc[k] = s < 0 ? s + q : s;
+      }
+    }
+  });
+}
+
+const residueBytes = (residues: Float64Array): Uint8Array =>
+  new Uint8Array(residues.buffer, residues.byteOffset, residues.byteLength);
+
+function norm(values: Float64Array): number {
+  let sum = 0;
+  for (let k = 0; k < values.length; k++) sum += values[k]! * values[k]!;
+  return Math.sqrt(sum);
+}
+
+function withinWidth(values: Float64Array, width: number): boolean {
+  const limit = 2 ** (width - 1);
+  for (let k = 0; k < values.length; k++)
+    if (values[k]! >= limit || values[k]! < -limit) return false;
+  return true;
+}
+
+function uniform(random: RandomSource): number {
+  const bytes = random(8);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, 8);
+  return ((view.getUint32(0, true) & 0x1fffff) * 2 ** 32 + view.getUint32(4, true)) * 2 ** -53;
+}
+
+function encodeProof(
+  engine: CkksEngine,
+  shape: ProofShape,
+  first: number,
+  count: number,
+  seed: Uint8Array,
+  zv: readonly Float64Array[],
+  ze: readonly Float64Array[],
+): Uint8Array {
+  const out = new Uint8Array(proofLength(engine, count));
+  out.set(MAGIC, 0);
+  const view = new DataView(out.buffer);
+  view.setUint32(4, first, true);
+  view.setUint32(8, count, true);
+  out.set(seed, 12);
+  let offset = HEADER_BYTES;
+  for (let j = 0; j < zv.length; j++) {
+    offset = packSigned(out, offset, zv[j]!, shape.widthV);
+    offset = packSigned(out, offset, ze[j]!, shape.widthE);
+  }
+  return out;
+}
+
+function decodeResponses(
+  proof: Uint8Array,
+  shape: ProofShape,
+  n: number,
+): { zv: Float64Array[]; ze: Float64Array[] } {
+  const zv: Float64Array[] = [];
+  const ze: Float64Array[] = [];
+  let offset = HEADER_BYTES;
+  for (let j = 0; j < PROOF.repetitions; j++) {
+    const v = new Float64Array(n);
+    offset = unpackSigned(proof, offset, v, shape.widthV);
+    const e = new Float64Array(n);
+    offset = unpackSigned(proof, offset, e, shape.widthE);
+    zv.push(v);
+    ze.push(e);
+  }
+  return { zv, ze };
+}
+
+/** Little-endian bit packing of x + 2^(width−1) in `width` bits (width ≤ 30); n·width/8 bytes. */
+function packSigned(out: Uint8Array, offset: number, values: Float64Array, width: number): number {
+  const bias = 2 ** (width - 1);
+  let acc = 0;
+  let bits = 0;
+  for (let k = 0; k < values.length; k++) {
+    acc += (values[k]! + bias) * 2 ** bits;
+    bits += width;
+    while (bits >= 8) {
+      out[offset++] = acc % 256;
+      acc = Math.floor(acc / 256);
+      bits -= 8;
+    }
+  }
+  if (bits > 0) out[offset++] = acc;
+  return offset;
+}
+
+function unpackSigned(input: Uint8Array, offset: number, out: Float64Array, width: number): number {
+  const bias = 2 ** (width - 1);
+  const mask = 2 ** width;
+  let acc = 0;
+  let bits = 0;
+  for (let k = 0; k < out.length; k++) {
+    while (bits < width) {
+      acc += input[offset++]! * 2 ** bits;
+      bits += 8;
+    }
+    const value = acc % mask;
+    out[k] = value - bias;
+    acc = Math.floor(acc / mask);
+    bits -= width;
+  }
+  return offset;
+}
