@@ -200,7 +200,7 @@ export function verifyEncryptionProof(
   const count = wires.length;
   const fail = (message: string): never => {
     throw new InvalidEncryptionProofError(
-      `ciphertexts ${first}–${first + count - 1}: ${message}`,
+      `${ciphertextRange(first, count)}: ${message}`,
       first,
       count,
     );
@@ -262,7 +262,7 @@ export function verifyUploadProofs(
     const { count } = proofRange(proof);
     if (count < 1 || next + count > wires.length)
       throw new InvalidEncryptionProofError(
-        `a proof claims ciphertexts ${next}–${next + count - 1} of ${wires.length}`,
+        `a proof claims ${ciphertextRange(next, count)} of ${wires.length}`,
         next,
         count,
       );
@@ -271,11 +271,15 @@ export function verifyUploadProofs(
   }
   if (next !== wires.length)
     throw new InvalidEncryptionProofError(
-      `ciphertexts ${next}–${wires.length - 1} carry no proof`,
+      `${ciphertextRange(next, wires.length - next)}: no proof`,
       next,
       wires.length - next,
     );
 }
+
+/** "ciphertext 4" or "ciphertexts 0–127": how errors name what a proof covers. */
+export const ciphertextRange = (first: number, count: number): string =>
+  count === 1 ? `ciphertext ${first}` : `ciphertexts ${first}–${first + count - 1}`;
 
 function hashStatement(
   engine: CkksEngine,

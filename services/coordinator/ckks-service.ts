@@ -1,5 +1,6 @@
 import type * as grpc from '@grpc/grpc-js';
 import {
+  ciphertextRange,
   InvalidEncryptionProofError,
   proofLength,
   proofRange,
@@ -77,20 +78,17 @@ function receiveEncryptedUpload(
     proofPieces.push(piece);
     proofBytes += piece.length;
     const first = proved;
-    const last = proved + unproved.length - 1;
+    const range = ciphertextRange(first, unproved.length);
     const wanted = proofLength(state.ckks!.engine, unproved.length);
     if (proofBytes < Math.min(wanted, 12)) return;
     const proof = Buffer.concat(proofPieces);
     const claimed = proofRange(proof);
     if (claimed.first !== first || claimed.count !== unproved.length)
       throw invalidArgument(
-        `ciphertexts ${first}–${last}: the proof that follows them is for ciphertexts ` +
-          `${claimed.first}–${claimed.first + claimed.count - 1}`,
+        `${range}: the proof that follows is for ${ciphertextRange(claimed.first, claimed.count)}`,
       );
     if (proofBytes > wanted)
-      throw invalidArgument(
-        `ciphertexts ${first}–${last}: the proof is longer than ${wanted} bytes`,
-      );
+      throw invalidArgument(`${range}: the proof is longer than ${wanted} bytes`);
     if (proofBytes < wanted) return;
     try {
       verifyEncryptionProof(
@@ -103,7 +101,7 @@ function receiveEncryptedUpload(
       );
     } catch (error) {
       if (error instanceof InvalidEncryptionProofError) throw invalidArgument(error.message);
-      throw invalidArgument(`ciphertexts ${first}–${last}: ${(error as Error).message}`);
+      throw invalidArgument(`${range}: ${(error as Error).message}`);
     }
     proofs.push(new Uint8Array(proof));
     proved += unproved.length;
@@ -165,7 +163,7 @@ function receiveEncryptedUpload(
         }
         if (proved !== expected) {
           throw invalidArgument(
-            `ciphertexts ${proved}–${expected - 1} carry no complete encryption proof; nothing was stored`,
+            `${ciphertextRange(proved, expected - proved)}: no complete encryption proof arrived; nothing was stored`,
           );
         }
         // Consent is checked again when the update arrives: it may have been revoked meanwhile.

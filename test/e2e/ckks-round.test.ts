@@ -455,7 +455,7 @@ describe('a CKKS round across processes: 4 banks, 5 keyholders (3 of 5), one coo
   }, 180_000);
 
   it('a round with fewer uploads than its minimum is aborted before anything is decrypted', async () => {
-    const { finished } = await runRound(4, [1, 2], 3_000, 3);
+    const { finished } = await runRound(4, [1, 2], 12_000, 3);
     expect(finished.phase).toBe(Phase.PHASE_ABORTED);
     expect(finished.abortReason).toMatch(/only 2 of the minimum 3/);
   }, 60_000);

@@ -8,7 +8,14 @@ import {
 import { CkksEngine } from '../../crypto/ckks/engine.ts';
 import { ceremonyReferencePolynomial, dealKeyShare } from '../../crypto/ckks/key-ceremony.ts';
 import { ceremonyInProcess, partialsFor } from '../support/ckks-keys.ts';
-import { floodingSigmaFor, SUM_8192, TEST_4096 } from '../../crypto/ckks/parameters.ts';
+import {
+  DEFAULT_KEY_LIFE,
+  floodingErrorSigma,
+  floodingSigmaFor,
+  statisticalSecurityBits,
+  SUM_8192,
+  TEST_4096,
+} from '../../crypto/ckks/parameters.ts';
 import { seededRandom } from '../../crypto/random.ts';
 
 const engine = await CkksEngine.create(SUM_8192);
@@ -41,6 +48,25 @@ const maxError = (decoded: Float64Array) =>
 describe('CKKS engine on the 128-bit parameter set (N = 8192)', () => {
   it('chooses a flooding bound inside the precision budget', () => {
     expect(Math.log2(floodSigma)).toBeGreaterThan(69);
+  });
+
+  it('the measured decryption noise is the flooding the bound in parameters.ts assumes (≥ 40 bits over 1 000 rounds)', () => {
+    const decoded = thresholdDecrypt([1, 2, 3]);
+    let squares = 0;
+    for (let i = 0; i < DIM; i++) squares += (decoded[i]! - expected[i]!) ** 2;
+    const measured = Math.sqrt(squares / DIM);
+    const predicted = floodingErrorSigma(SUM_8192, THRESHOLD, floodSigma);
+    // 10 000 slots: the sample deviation is within a few percent of the true one.
+    expect(measured / predicted).toBeGreaterThan(0.93);
+    expect(measured / predicted).toBeLessThan(1.07);
+    // Read back the per-keyholder flood from the measurement and check the security it gives.
+    const measuredFlood = (floodSigma * measured) / predicted;
+    expect(Math.log2(measuredFlood)).toBeGreaterThan(69);
+    expect(
+      statisticalSecurityBits(SUM_8192, measuredFlood, DEFAULT_KEY_LIFE),
+    ).toBeGreaterThanOrEqual(40);
+    // And the precision target: 7σ of the slot error within 5e-5.
+    expect(7 * measured).toBeLessThan(5.5e-5);
   });
 
   it.each([[[1, 2, 3]], [[1, 4, 5]], [[2, 3, 5]], [[3, 4, 5]], [[1, 2, 3, 4, 5]]])(

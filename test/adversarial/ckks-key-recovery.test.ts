@@ -1,0 +1,306 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { packCiphertext, unpackCiphertext } from '../../crypto/ckks/ciphertext-wire.ts';
+import { proofRange, type ProofStatement } from '../../crypto/ckks/encryption-proof.ts';
+import { CkksEngine } from '../../crypto/ckks/engine.ts';
+import { keySha256 } from '../../crypto/ckks/key-ceremony.ts';
+import { SUM_8192 } from '../../crypto/ckks/parameters.ts';
+import { integerPolynomialToNtt } from '../../crypto/ckks/rns.ts';
+import { parseCiphertext, serializeCiphertext } from '../../crypto/ckks/seal-serialization.ts';
+import { seededRandom } from '../../crypto/random.ts';
+import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
+import { Ledger } from '../../ledger/ledger.ts';
+import { CkksServiceClient, type EncryptedUploadReceipt } from '../../proto/gen/veilsum/v1/ckks.ts';
+import { Mode, type Round, type RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
+import { startKeyholders } from '../../cli/demo/ckks-services.ts';
+import { tlsChannel } from '../../sdk/grpc-channel.ts';
+import { VeilsumClient } from '../../sdk/veilsum-client.ts';
+import { CkksEncryptPool } from '../../services/compute/ckks-encrypt-pool.ts';
+import {
+  ADMIN,
+  type Consortium,
+  CoordinatorProcess,
+  createConsortium,
+} from '../support/consortium.ts';
+
+/**
+ * The key-recovery attack on threshold CKKS (issue 11): a member uploads a ciphertext whose c1 is
+ * not an encryption's (c0 = 0, c1 = Δ·X^j), so the published sum c0 + c1·s = Δ·X^j·s hands it
+ * the collective secret. With verified encryption every such upload is refused at the
+ * coordinator by the proof check, over real gRPC, before anything is added or stored. Each
+ * variant's attacker does the best it can without a witness: it encrypts an honest update with
+ * the SDK's prover, then swaps its crafted ciphertext into the proved batch (or attaches another
+ * member's proof). Without the proof check (today's main) every one of these uploads is accepted.
+ */
+const DIM = 5_000; // two ciphertexts, one proof batch
+const MODEL = 'key-recovery';
+const DELTA = 2n ** BigInt(SUM_8192.scaleBits);
+
+let consortium: Consortium;
+let coordinator: CoordinatorProcess;
+let stopKeyholders: () => void = () => undefined;
+let collectiveKey: Uint8Array;
+let ledgerFile: EmbeddedLedgerDatabase;
+let admin: VeilsumClient;
+let engine: CkksEngine;
+let pool: CkksEncryptPool;
+let roundNumber = 0;
+
+function ckksParams(): RoundParams {
+  roundNumber++;
+  return {
+    modelId: MODEL,
+    roundNumber,
+    mode: Mode.MODE_CKKS,
+    dimension: DIM,
+    quantization: undefined,
+    threshold: 0,
+    degree: 0,
+    adversary: 0,
+    members: consortium.members,
+    deadlines: {
+      advertiseKeysMs: 0,
+      shareKeysMs: 0,
+      maskedInputMs: 600_000,
+      consistencyCheckMs: 0,
+      unmaskingMs: 0,
+    },
+    corruptionRate: 0,
+    dropoutRate: 0,
+    ckks: { parameterSet: '', keySha256: Buffer.alloc(0), minContributors: 2, clipRange: 1 },
+  };
+}
+
+const honestUpdate = (seed: number) =>
+  Float32Array.from({ length: DIM }, (_, i) => Math.sin(seed * 7919 + i) * 0.9);
+
+/** What the SDK would send for `member`: ciphertexts and their proofs, bound to this round. */
+async function honestUpload(round: Round, member: string, seed: number) {
+  const statement: ProofStatement = {
+    roundId: round.roundId,
+    paramsHash: round.paramsHash,
+    keySha256: keySha256(collectiveKey),
+    memberId: member,
+    totalCiphertexts: 2,
+  };
+  return pool.encryptAll(honestUpdate(seed), statement);
+}
+
+/** A ciphertext (c0, c1) from integer polynomials (coefficient form), on the wire. */
+function crafted(template: Uint8Array, c0: bigint[], c1: bigint[]): Uint8Array {
+  const parsed = parseCiphertext(unpackCiphertext(template, engine.expectations));
+  const { moduli, tables } = engine.dataRns;
+  const data = new BigUint64Array(parsed.data.length);
+  data.set(integerPolynomialToNtt(c0, moduli, tables), 0);
+  data.set(integerPolynomialToNtt(c1, moduli, tables), c0.length * moduli.length);
+  return packCiphertext(serializeCiphertext({ ...parsed, data }, parsed.version), moduli);
+}
+
+/** An honest ciphertext's c0 with a crafted c1 (integer coefficients). */
+function withC1(honest: Uint8Array, c1: bigint[]): Uint8Array {
+  const parsed = parseCiphertext(unpackCiphertext(honest, engine.expectations));
+  const { moduli, tables } = engine.dataRns;
+  const data = parsed.data.slice();
+  data.set(integerPolynomialToNtt(c1, moduli, tables), data.length / 2);
+  return packCiphertext(serializeCiphertext({ ...parsed, data }, parsed.version), moduli);
+}
+
+/** c1 as another ciphertext's c1, with a c0 of the attacker's choosing (here: zero). */
+function withForeignC1(template: Uint8Array, victim: Uint8Array): Uint8Array {
+  const parsed = parseCiphertext(unpackCiphertext(victim, engine.expectations));
+  const data = parsed.data.slice();
+  data.fill(0n, 0, data.length / 2);
+  return packCiphertext(
+    serializeCiphertext({ ...parsed, data }, parsed.version),
+    engine.dataRns.moduli,
+  );
+}
+
+const monomial = (position: number, coefficient: bigint): bigint[] => {
+  const poly = new Array<bigint>(SUM_8192.polyModulusDegree).fill(0n);
+  poly[position] = coefficient;
+  return poly;
+};
+const zero = () => new Array<bigint>(SUM_8192.polyModulusDegree).fill(0n);
+
+/** Header, ciphertexts, then each proof after its batch: what the coordinator expects. */
+function rawUpload(
+  member: string,
+  roundId: string,
+  wires: readonly Uint8Array[],
+  proofs: readonly Uint8Array[],
+): Promise<EncryptedUploadReceipt> {
+  const { credentials, channelOptions } = tlsChannel(consortium.profile(member, coordinator.port));
+  const client = new CkksServiceClient(
+    `127.0.0.1:${coordinator.port}`,
+    credentials,
+    channelOptions,
+  );
+  return new Promise<EncryptedUploadReceipt>((resolve, reject) => {
+    const stream = client.uploadEncrypted((error, value) => {
+      client.close();
+      if (error) reject(error);
+      else resolve(value);
+    });
+    stream.write({
+      content: {
+        $case: 'header',
+        value: {
+          roundId,
+          ciphertexts: wires.length,
+          keySha256: Buffer.from(keySha256(collectiveKey)),
+        },
+      },
+    });
+    if (proofs.length === 0)
+      for (const wire of wires)
+        stream.write({ content: { $case: 'ciphertext', value: Buffer.from(wire) } });
+    for (const proof of proofs) {
+      const { first, count } = proofRange(proof);
+      for (const wire of wires.slice(first, first + count))
+        stream.write({ content: { $case: 'ciphertext', value: Buffer.from(wire) } });
+      for (let offset = 0; offset < proof.length; offset += 1 << 20)
+        stream.write({
+          content: {
+            $case: 'proof',
+            value: Buffer.from(proof.subarray(offset, offset + (1 << 20))),
+          },
+        });
+    }
+    stream.end();
+  });
+}
+
+async function expectRefused(upload: Promise<EncryptedUploadReceipt>, round: Round) {
+  const error = (await upload.catch((e: unknown) => e)) as grpc.ServiceError;
+  expect(error.code).toBe(grpc.status.INVALID_ARGUMENT);
+  expect(error.details).toMatch(/^ciphertexts? 0(–1)?: the encryption proof does not verify/);
+  // Nothing was added: the round still waits for every member.
+  const status = await admin.getRound(round.roundId);
+  expect(status.masked).toEqual([]);
+}
+
+beforeAll(async () => {
+  consortium = await createConsortium(3, 'kra', { keyholders: 3, ledger: true });
+  const started = await startKeyholders(consortium.local, 2, SUM_8192.name);
+  stopKeyholders = () => {
+    for (const { child } of started.keyholders.values())
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  };
+  collectiveKey = started.key.publicKey;
+  consortium.config = { ...consortium.config, ckks: { keyFile: started.keyFile } };
+  coordinator = await CoordinatorProcess.start(consortium);
+  ledgerFile = new EmbeddedLedgerDatabase(join(consortium.directory, 'ledger.db'));
+  for (const [i, member] of consortium.members.entries()) {
+    await new Ledger(ledgerFile.as(member)).grantConsent(
+      `consent-${member}`,
+      `transactions-${i + 1}`,
+      MODEL,
+      Date.now() + 86_400_000,
+    );
+  }
+  admin = VeilsumClient.connect(consortium.profile(ADMIN, coordinator.port));
+  engine = await CkksEngine.create(SUM_8192);
+  pool = await CkksEncryptPool.create(SUM_8192.name, collectiveKey, 2);
+}, 180_000);
+
+afterAll(async () => {
+  await pool?.close();
+  admin?.close();
+  await coordinator?.stop();
+  stopKeyholders();
+  ledgerFile?.close();
+});
+
+describe('key recovery through crafted ciphertexts is refused at upload by the encryption proof', () => {
+  const attacker = () => consortium.members[0]!;
+  const victim = () => consortium.members[1]!;
+
+  /** The attacker's honest batch with ciphertext 0 replaced by `forge(honest ciphertext 0)`. */
+  async function attack(forge: (honest: Uint8Array) => Uint8Array) {
+    const round = await admin.openRound(ckksParams());
+    const { wires, proofs } = await honestUpload(round, attacker(), 1);
+    const forged = [forge(wires[0]!), wires[1]!];
+    return { round, upload: rawUpload(attacker(), round.roundId, forged, proofs) };
+  }
+
+  it('refuses c0 = 0, c1 = Δ·X^j (the published sum would be Δ·X^j·s: the secret key)', async () => {
+    const { round, upload } = await attack((honest) =>
+      crafted(honest, zero(), monomial(17, DELTA)),
+    );
+    await expectRefused(upload, round);
+  }, 120_000);
+
+  it('refuses c0 = 0, c1 = Δ·X^{N/2}', async () => {
+    const { round, upload } = await attack((honest) =>
+      crafted(honest, zero(), monomial(SUM_8192.polyModulusDegree / 2, DELTA)),
+    );
+    await expectRefused(upload, round);
+  }, 120_000);
+
+  it('refuses c1 scaled down below any bound on the result (c1 = 2^40·X^j)', async () => {
+    const { round, upload } = await attack((honest) =>
+      crafted(honest, zero(), monomial(5, 2n ** 40n)),
+    );
+    await expectRefused(upload, round);
+  }, 120_000);
+
+  it('refuses a random combination of scaled monomials hidden behind an honest-looking c0', async () => {
+    const random = seededRandom(11);
+    const { round, upload } = await attack((honest) => {
+      const c1 = zero();
+      for (let k = 0; k < 16; k++) {
+        const [position, scale, sign] = random(3);
+        c1[(position! * 32 + k) % c1.length] =
+          (sign! & 1 ? -1n : 1n) * (2n ** BigInt(36 + (scale! % 40)) + BigInt(scale!));
+      }
+      return withC1(honest, c1);
+    });
+    await expectRefused(upload, round);
+  }, 120_000);
+
+  it("refuses an honest c1 copied from another member's upload (with the attacker's own c0)", async () => {
+    const round = await admin.openRound(ckksParams());
+    const theirs = await honestUpload(round, victim(), 2);
+    const mine = await honestUpload(round, attacker(), 1);
+    const forged = [withForeignC1(mine.wires[0]!, theirs.wires[0]!), mine.wires[1]!];
+    await expectRefused(rawUpload(attacker(), round.roundId, forged, mine.proofs), round);
+  }, 120_000);
+
+  it("refuses another member's whole upload replayed with its proof (the proof names its member)", async () => {
+    const round = await admin.openRound(ckksParams());
+    const theirs = await honestUpload(round, victim(), 2);
+    await expectRefused(rawUpload(attacker(), round.roundId, theirs.wires, theirs.proofs), round);
+  }, 120_000);
+
+  it('refuses an upload without its proof', async () => {
+    const round = await admin.openRound(ckksParams());
+    const mine = await honestUpload(round, attacker(), 1);
+    const error = (await rawUpload(attacker(), round.roundId, mine.wires, []).catch(
+      (e: unknown) => e,
+    )) as grpc.ServiceError;
+    expect(error.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(error.details).toMatch(/ciphertexts 0–1: no complete encryption proof arrived/);
+  }, 120_000);
+
+  it('accepts honest uploads with their proofs, from the SDK and raw', async () => {
+    const round = await admin.openRound(ckksParams());
+    const mine = await honestUpload(round, attacker(), 1);
+    const receipt = await rawUpload(attacker(), round.roundId, mine.wires, mine.proofs);
+    expect(receipt.ciphertexts).toBe(2);
+    const member = VeilsumClient.connect(consortium.profile(victim(), coordinator.port));
+    try {
+      const result = await member.participateCkks(round.roundId, honestUpdate(2), {
+        expectedKeySha256: keySha256(collectiveKey),
+        threads: 1,
+        waitForResult: false,
+      });
+      expect(result.included).toBe(true);
+    } finally {
+      member.close();
+    }
+    const status = await admin.getRound(round.roundId);
+    expect(status.masked).toEqual([1, 2]);
+  }, 180_000);
+});
