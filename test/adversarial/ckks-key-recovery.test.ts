@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createHash, createPrivateKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { packCiphertext, unpackCiphertext } from '../../crypto/ckks/ciphertext-wire.ts';
@@ -7,6 +9,8 @@ import { CkksEngine } from '../../crypto/ckks/engine.ts';
 import { keySha256 } from '../../crypto/ckks/key-ceremony.ts';
 import { SUM_8192 } from '../../crypto/ckks/parameters.ts';
 import { integerPolynomialToNtt } from '../../crypto/ckks/rns.ts';
+import { signUploadReceipt } from '../../crypto/ckks/upload-receipt.ts';
+import { nativeCurve25519 } from '../../crypto/curve25519-native.ts';
 import { parseCiphertext, serializeCiphertext } from '../../crypto/ckks/seal-serialization.ts';
 import { seededRandom } from '../../crypto/random.ts';
 import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
@@ -124,13 +128,32 @@ const monomial = (position: number, coefficient: bigint): bigint[] => {
 };
 const zero = () => new Array<bigint>(SUM_8192.polyModulusDegree).fill(0n);
 
+/** The member's signature on its upload receipt (as the SDK makes it). */
+function receiptSignature(member: string, round: Round, wires: readonly Uint8Array[]): Buffer {
+  const jwk = createPrivateKey(readFileSync(consortium.profile(member, 0).privateKey)).export({
+    format: 'jwk',
+  });
+  const digest = createHash('sha256');
+  for (const wire of wires) digest.update(wire);
+  return Buffer.from(
+    signUploadReceipt(
+      nativeCurve25519,
+      new Uint8Array(Buffer.from(jwk.d!, 'base64url')),
+      round.roundId,
+      round.paramsHash,
+      new Uint8Array(digest.digest()),
+    ),
+  );
+}
+
 /** Header, ciphertexts, then each proof after its batch: what the coordinator expects. */
 function rawUpload(
   member: string,
-  roundId: string,
+  round: Round,
   wires: readonly Uint8Array[],
   proofs: readonly Uint8Array[],
 ): Promise<EncryptedUploadReceipt> {
+  const roundId = round.roundId;
   const { credentials, channelOptions } = tlsChannel(consortium.profile(member, coordinator.port));
   const client = new CkksServiceClient(
     `127.0.0.1:${coordinator.port}`,
@@ -150,6 +173,7 @@ function rawUpload(
           roundId,
           ciphertexts: wires.length,
           keySha256: Buffer.from(keySha256(collectiveKey)),
+          receiptSignature: receiptSignature(member, round, wires),
         },
       },
     });
@@ -222,7 +246,7 @@ describe('key recovery through crafted ciphertexts is refused at upload by the e
     const round = await admin.openRound(ckksParams());
     const { wires, proofs } = await honestUpload(round, attacker(), 1);
     const forged = [forge(wires[0]!), wires[1]!];
-    return { round, upload: rawUpload(attacker(), round.roundId, forged, proofs) };
+    return { round, upload: rawUpload(attacker(), round, forged, proofs) };
   }
 
   it('refuses c0 = 0, c1 = Δ·X^j (the published sum would be Δ·X^j·s: the secret key)', async () => {
@@ -265,19 +289,19 @@ describe('key recovery through crafted ciphertexts is refused at upload by the e
     const theirs = await honestUpload(round, victim(), 2);
     const mine = await honestUpload(round, attacker(), 1);
     const forged = [withForeignC1(mine.wires[0]!, theirs.wires[0]!), mine.wires[1]!];
-    await expectRefused(rawUpload(attacker(), round.roundId, forged, mine.proofs), round);
+    await expectRefused(rawUpload(attacker(), round, forged, mine.proofs), round);
   }, 120_000);
 
   it("refuses another member's whole upload replayed with its proof (the proof names its member)", async () => {
     const round = await admin.openRound(ckksParams());
     const theirs = await honestUpload(round, victim(), 2);
-    await expectRefused(rawUpload(attacker(), round.roundId, theirs.wires, theirs.proofs), round);
+    await expectRefused(rawUpload(attacker(), round, theirs.wires, theirs.proofs), round);
   }, 120_000);
 
   it('refuses an upload without its proof', async () => {
     const round = await admin.openRound(ckksParams());
     const mine = await honestUpload(round, attacker(), 1);
-    const error = (await rawUpload(attacker(), round.roundId, mine.wires, []).catch(
+    const error = (await rawUpload(attacker(), round, mine.wires, []).catch(
       (e: unknown) => e,
     )) as grpc.ServiceError;
     expect(error.code).toBe(grpc.status.INVALID_ARGUMENT);
@@ -287,7 +311,7 @@ describe('key recovery through crafted ciphertexts is refused at upload by the e
   it('accepts honest uploads with their proofs, from the SDK and raw', async () => {
     const round = await admin.openRound(ckksParams());
     const mine = await honestUpload(round, attacker(), 1);
-    const receipt = await rawUpload(attacker(), round.roundId, mine.wires, mine.proofs);
+    const receipt = await rawUpload(attacker(), round, mine.wires, mine.proofs);
     expect(receipt.ciphertexts).toBe(2);
     const member = VeilsumClient.connect(consortium.profile(victim(), coordinator.port));
     try {
