@@ -1,6 +1,6 @@
 import { hkdfSync } from 'node:crypto';
 import { encodeFields } from './bytes.ts';
-import { assertBytes, assertInteger } from './validate.ts';
+import { assertBytes, assertInteger, CryptoInputError } from './validate.ts';
 
 /** HKDF-SHA256 (RFC 5869), extract-then-expand, on OpenSSL. */
 export function hkdfSha256(
@@ -27,20 +27,32 @@ const DOMAIN = 'veilsum/v1';
 const SALT = new TextEncoder().encode('veilsum/v1/hkdf-salt');
 
 /**
- * A 32-byte key bound to its purpose, the round, and (for pairwise keys) the ordered pair of
- * participant indices, so a key agreed for one round, phase or pair is useless for any other.
+ * A 32-byte key bound to its purpose, the round (its id, or the hash of its agreed parameters),
+ * and for pairwise keys the pair of participant indices and the two public keys that were agreed
+ * (`publicKeys[i]` belongs to `pair[i]`). Binding the public keys keeps a key derived from one
+ * key exchange from being reused under another pair of keys; binding the parameters hash makes a
+ * key useless in any round whose parameters differ.
  */
 export function deriveKey(
   secret: Uint8Array,
   purpose: KeyPurpose,
-  roundId: string,
+  round: string | Uint8Array,
   pair?: readonly [number, number],
+  publicKeys?: readonly [Uint8Array, Uint8Array],
 ): Uint8Array {
-  const fields: (string | number)[] = [DOMAIN, purpose, roundId];
+  const fields: (string | number | Uint8Array)[] = [DOMAIN, purpose, round];
   if (pair !== undefined) {
     assertInteger(pair[0], 'pair index', 0);
     assertInteger(pair[1], 'pair index', 0);
+    const swap = pair[0] > pair[1];
     fields.push(Math.min(pair[0], pair[1]), Math.max(pair[0], pair[1]));
+    if (publicKeys !== undefined) {
+      assertBytes(publicKeys[0], 'first public key');
+      assertBytes(publicKeys[1], 'second public key');
+      fields.push(...(swap ? [publicKeys[1], publicKeys[0]] : [publicKeys[0], publicKeys[1]]));
+    }
+  } else if (publicKeys !== undefined) {
+    throw new CryptoInputError('public keys are bound only together with a pair of indices');
   }
   return hkdfSha256(secret, SALT, encodeFields(...fields), 32);
 }

@@ -56,15 +56,25 @@ export function quantize(
   const noise = random(values.length * 4);
   const aligned = noise.byteOffset % 4 === 0 ? noise : noise.slice();
   const uniforms = new Uint32Array(aligned.buffer, aligned.byteOffset, values.length);
+  const top = maxLevel(params);
   const out = new Uint32Array(values.length);
   for (let i = 0; i < values.length; i++) {
     const value = values[i]!;
-    if (Number.isNaN(value)) throw new CryptoInputError(`value at index ${i} is NaN`);
+    // NaN and ±Infinity are refused, not clipped (as the CKKS path does): an infinite weight
+    // means training diverged, and clipping it would hide that behind a plausible ±clipRange.
+    if (!Number.isFinite(value)) {
+      throw new CryptoInputError(
+        `value at index ${i} is ${value}: updates must be finite (training diverged?)`,
+      );
+    }
     const clipped = value > clipRange ? clipRange : value < -clipRange ? -clipRange : value;
     const scaled = (clipped + clipRange) * scale;
     const floor = Math.floor(scaled);
-    // Round up with probability equal to the fractional part.
-    out[i] = floor + (uniforms[i]! < (scaled - floor) * 4294967296 ? 1 : 0);
+    // Round up with probability equal to the fractional part. At +clipRange, (2c)·(L/2c) may
+    // round to just above L: without the cap the level would be L + 1, which a 32-bit modulus
+    // wraps to −clipRange.
+    const level = floor + (uniforms[i]! < (scaled - floor) * 4294967296 ? 1 : 0);
+    out[i] = level > top ? top : level;
   }
   return out;
 }

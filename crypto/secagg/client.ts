@@ -5,10 +5,11 @@ import { deriveKey } from '../kdf.ts';
 import { addInto } from '../prg.ts';
 import { combineMasks, type MaskJob } from './masks.ts';
 import type { RandomSource } from '../random.ts';
-import { decodeShare, encodeShare, type Share, SHARE_BYTES, splitSecret } from '../shamir.ts';
+import { checkEncodedShare, encodeShare, type Share, SHARE_BYTES, splitSecret } from '../shamir.ts';
 import { type RoundContext, shareHolders } from './config.ts';
 import {
   InvalidSignatureError,
+  LedgerMismatchError,
   MalformedMessageError,
   PhaseOrderError,
   RefusedRevealError,
@@ -23,6 +24,7 @@ import type {
   MaskedInputMessage,
   RevealedShare,
   SecAggPhase,
+  ShareComplaint,
   SharesDelivery,
   ShareKeysMessage,
   UnmaskingMessage,
@@ -53,6 +55,12 @@ interface PeerKeys {
  * One client's side of a SecAgg+ round: a state machine with one method per phase, each
  * refusing to run out of order. It never reveals, for the same peer, both the share of its
  * self-mask seed b and the share of its masking key s^SK — that pair would unmask the peer.
+ *
+ * The server's word is not enough for the sets that decide what a client reveals: each phase
+ * takes the participant set the round committed to its agreement channel (the ledger; one value
+ * per round and phase) — U1 at ShareKeys, U2 at MaskedInputCollection, U3 at ConsistencyCheck and
+ * Unmasking — and the client refuses when what the server served differs from it. Since every
+ * honest client then acts on the same U3, no two of them reveal different secrets of one peer.
  */
 export class SecAggClient {
   readonly index: number;
@@ -65,6 +73,8 @@ export class SecAggClient {
 
   private encryptionSecretKey: Uint8Array = new Uint8Array(0);
   private maskingSecretKey: Uint8Array = new Uint8Array(0);
+  private encryptionPublicKey: Uint8Array = new Uint8Array(0);
+  private maskingPublicKey: Uint8Array = new Uint8Array(0);
   private selfMaskSecret: Uint8Array = new Uint8Array(0);
   /** Peers in U1 ∩ N(u), with their advertised keys. */
   private readonly peers = new Map<number, PeerKeys>();
@@ -72,8 +82,10 @@ export class SecAggClient {
   private ownShares: { maskingKey: Share; selfMask: Share } | undefined;
   /** AEAD keys per peer, agreed once in ShareKeys and reused to open that peer's box. */
   private readonly boxKeys = new Map<number, Uint8Array>();
-  /** Boxes received from U2 ∩ N(u), opened at unmasking time. */
-  private readonly receivedBoxes = new Map<number, Uint8Array>();
+  /** Shares received from U2 ∩ N(u) in boxes that opened and held a share for us. */
+  private readonly receivedShares = new Map<number, Uint8Array>();
+  /** Neighbours in U2 whose boxes were bad: reported with the masked input. */
+  private readonly complaints: ShareComplaint[] = [];
   /** U3 as first shown to us: a second, different survivor set is refused. */
   private committedSurvivors: readonly number[] | undefined;
 
@@ -109,32 +121,36 @@ export class SecAggClient {
     this.maskingSecretKey = this.random(CURVE25519_KEY_BYTES);
     const encryptionPublicKey = this.curve.x25519PublicKey(this.encryptionSecretKey);
     const maskingPublicKey = this.curve.x25519PublicKey(this.maskingSecretKey);
+    this.encryptionPublicKey = encryptionPublicKey;
+    this.maskingPublicKey = maskingPublicKey;
     const signature = this.curve.sign(
       this.identitySecretKey,
-      advertiseKeysPayload(
-        this.context.config.roundId,
-        this.index,
-        encryptionPublicKey,
-        maskingPublicKey,
-      ),
+      advertiseKeysPayload(this.context.binding, this.index, encryptionPublicKey, maskingPublicKey),
     );
     this.phase = 'share-keys';
     return { sender: this.index, encryptionPublicKey, maskingPublicKey, signature };
   }
 
   /**
-   * Round 1: verify the neighbours' signed keys, then Shamir-share s^SK and a fresh self-mask
-   * seed b among the neighbours in U1 and ourselves, each share sealed to its holder.
+   * Round 1: check that the server forwarded the keys of every neighbour in the committed U1,
+   * verify each neighbour's signature with its roster identity key, then Shamir-share s^SK and a
+   * fresh self-mask seed b among those neighbours and ourselves, each share sealed to its holder.
    */
-  shareKeys(broadcast: KeysBroadcast): ShareKeysMessage {
+  shareKeys(broadcast: KeysBroadcast, advertised: readonly number[]): ShareKeysMessage {
     this.enter('share-keys');
-    const { roundId, threshold } = this.context.config;
+    const { threshold } = this.context.config;
+    const u1 = this.committedSet(advertised, 'U1 (members that advertised keys)');
     for (const message of broadcast.keys) {
       const peer = message.sender;
       if (peer === this.index) continue;
       if (!this.holders.has(peer)) {
         throw new UnexpectedSenderError(
           `client ${peer} is not a neighbour of client ${this.index}`,
+        );
+      }
+      if (!u1.has(peer)) {
+        throw new LedgerMismatchError(
+          `the coordinator forwarded keys of client ${peer}, which is not in the committed U1`,
         );
       }
       if (this.peers.has(peer))
@@ -148,31 +164,30 @@ export class SecAggClient {
       if (equalBytes(message.encryptionPublicKey, message.maskingPublicKey)) {
         throw new MalformedMessageError(`client ${peer} advertised the same key twice`);
       }
-      // Against a semi-malicious server (Bonawitz et al. §6) the client checks every neighbour's
-      // signature itself: the server could otherwise substitute keys and sit in the middle. In the
-      // semi-honest model (§4) the server is trusted to relay faithfully and has already verified
-      // each signature on receipt (SecAggServer.receiveAdvertiseKeys), so the client does not
-      // repeat k verifications.
-      if (this.context.config.adversary === 'semi-malicious') {
-        const payload = advertiseKeysPayload(
-          roundId,
-          peer,
-          message.encryptionPublicKey,
-          message.maskingPublicKey,
+      // Every neighbour's signature is checked here, whatever the adversary model: a server that
+      // substituted keys would otherwise sit in the middle of the pairwise channels.
+      const payload = advertiseKeysPayload(
+        this.context.binding,
+        peer,
+        message.encryptionPublicKey,
+        message.maskingPublicKey,
+      );
+      if (
+        !this.curve.verify(this.context.config.identityKeys[peer - 1]!, payload, message.signature)
+      ) {
+        throw new InvalidSignatureError(
+          `advertised keys of client ${peer} carry an invalid signature`,
         );
-        if (
-          !this.curve.verify(
-            this.context.config.identityKeys[peer - 1]!,
-            payload,
-            message.signature,
-          )
-        ) {
-          throw new InvalidSignatureError(
-            `advertised keys of client ${peer} carry an invalid signature`,
-          );
-        }
       }
       this.peers.set(peer, message);
+    }
+    const withheld = [...this.holders].filter(
+      (peer) => peer !== this.index && u1.has(peer) && !this.peers.has(peer),
+    );
+    if (withheld.length > 0) {
+      throw new LedgerMismatchError(
+        `the coordinator withheld the keys of neighbour(s) ${withheld.join(', ')} that the committed U1 lists; refusing to share`,
+      );
     }
     const holders = [...this.peers.keys(), this.index].sort((a, b) => a - b);
     if (holders.length < threshold) {
@@ -198,7 +213,7 @@ export class SecAggClient {
       const ciphertext = sealAead(
         this.boxKey(holder),
         plaintext,
-        shareBoxAssociatedData(roundId, this.index, holder),
+        shareBoxAssociatedData(this.context.binding, this.index, holder),
         this.random,
       );
       encryptedShares.push({ peer: holder, ciphertext });
@@ -206,19 +221,23 @@ export class SecAggClient {
     this.phase = 'masked-input';
     return {
       sender: this.index,
-      selfMaskCommitment: selfMaskCommitment(roundId, this.index, this.selfMaskSecret),
+      selfMaskCommitment: selfMaskCommitment(this.context.binding, this.index, this.selfMaskSecret),
       encryptedShares,
     };
   }
 
   /**
-   * Round 2: the boxes tell us U2 ∩ N(u). Mask the (already quantized) input with PRG(b) and,
-   * for every neighbour v in U2, +PRG(s_{u,v}) if u < v and −PRG(s_{u,v}) if u > v, so the
-   * pairwise masks cancel in the sum.
+   * Round 2: the committed U2 says which neighbours shared keys; the server must deliver a box
+   * from each. Mask the (already quantized) input with PRG(b) and, for every neighbour v in U2,
+   * +PRG(s_{u,v}) if u < v and −PRG(s_{u,v}) if u > v, so the pairwise masks cancel in the sum.
    */
-  maskInput(delivery: SharesDelivery, quantizedInput: Uint32Array): MaskedInputMessage {
+  maskInput(
+    delivery: SharesDelivery,
+    shared: readonly number[],
+    quantizedInput: Uint32Array,
+  ): MaskedInputMessage {
     this.assertInputShape(quantizedInput, 'input');
-    const jobs = this.prepareMasks(delivery);
+    const jobs = this.prepareMasks(delivery, shared);
     return this.completeMaskedInput(
       quantizedInput,
       combineMasks(jobs, quantizedInput.length, this.curve),
@@ -226,46 +245,93 @@ export class SecAggClient {
   }
 
   /**
-   * Round 2, first half: record the boxes (they define U2 ∩ N(u)) and list this client's masks,
-   * so that a caller may expand them on several threads before `completeMaskedInput`.
+   * Round 2, first half: check the boxes against the committed U2, open each now (a bad one is
+   * a complaint against its sender, sent with the masked input, so the server can exclude that
+   * sender before U3 is fixed) and list this client's masks, so that a caller may expand them on
+   * several threads before `completeMaskedInput`.
    */
-  prepareMasks(delivery: SharesDelivery): MaskJob[] {
-    const { roundId, threshold } = this.context.config;
+  prepareMasks(delivery: SharesDelivery, shared: readonly number[]): MaskJob[] {
+    const { threshold } = this.context.config;
     this.enter('masked-input');
+    const u2 = this.committedSet(shared, 'U2 (members that shared keys)');
+    const boxes = new Map<number, Uint8Array>();
     for (const box of delivery.encryptedShares) {
       if (!this.peers.has(box.peer)) {
         throw new UnexpectedSenderError(
           `share box from client ${box.peer}, which is not a neighbour in U1`,
         );
       }
-      if (this.receivedBoxes.has(box.peer))
+      if (!u2.has(box.peer)) {
+        throw new LedgerMismatchError(
+          `the coordinator delivered a share box from client ${box.peer}, which is not in the committed U2`,
+        );
+      }
+      if (boxes.has(box.peer))
         throw new MalformedMessageError(`two share boxes from client ${box.peer}`);
-      this.receivedBoxes.set(box.peer, box.ciphertext);
+      boxes.set(box.peer, box.ciphertext);
     }
-    if (this.receivedBoxes.size + 1 < threshold) {
-      throw new TooFewParticipantsError(
-        `client ${this.index}: only ${this.receivedBoxes.size + 1} share holders remain after ShareKeys, threshold is ${threshold}`,
+    const withheld = [...this.peers.keys()].filter((peer) => u2.has(peer) && !boxes.has(peer));
+    if (withheld.length > 0) {
+      throw new LedgerMismatchError(
+        `the coordinator withheld the share boxes of neighbour(s) ${withheld.join(', ')} that the committed U2 lists; refusing to mask`,
       );
+    }
+    if (boxes.size + 1 < threshold) {
+      throw new TooFewParticipantsError(
+        `client ${this.index}: only ${boxes.size + 1} share holders remain after ShareKeys, threshold is ${threshold}`,
+      );
+    }
+    for (const [peer, ciphertext] of boxes) {
+      const plaintext = this.openBox(peer, ciphertext);
+      if (plaintext === undefined)
+        this.complaints.push({ accused: peer, boxKey: this.boxKey(peer) });
+      else this.receivedShares.set(peer, plaintext);
     }
     const jobs: MaskJob[] = [
       {
         kind: 'seed',
-        seed: deriveKey(this.selfMaskSecret, 'secagg/self-mask', roundId),
+        seed: deriveKey(this.selfMaskSecret, 'secagg/self-mask', this.context.binding),
         sign: 1,
       },
     ];
-    for (const peer of this.receivedBoxes.keys()) {
+    for (const peer of boxes.keys()) {
       jobs.push({
         kind: 'pairwise',
         secretKey: this.maskingSecretKey,
         peerPublicKey: this.peers.get(peer)!.maskingPublicKey,
-        roundId,
+        binding: this.context.binding,
         pair: [this.index, peer],
+        publicKeys: [this.maskingPublicKey, this.peers.get(peer)!.maskingPublicKey],
         sign: this.index < peer ? 1 : -1,
       });
     }
     this.phase = 'masking';
     return jobs;
+  }
+
+  /** Both shares from `peer`'s box, or undefined when the box does not open or is malformed. */
+  private openBox(peer: number, ciphertext: Uint8Array): Uint8Array | undefined {
+    let plaintext: Uint8Array;
+    try {
+      plaintext = openAead(
+        this.boxKey(peer),
+        ciphertext,
+        shareBoxAssociatedData(this.context.binding, peer, this.index),
+      );
+    } catch (error) {
+      if (error instanceof AuthenticationError) return undefined;
+      throw error;
+    }
+    if (plaintext.length !== 2 * SHARE_BYTES) return undefined;
+    for (const offset of [0, SHARE_BYTES]) {
+      try {
+        if (checkEncodedShare(plaintext.subarray(offset, offset + SHARE_BYTES)) !== this.index)
+          return undefined;
+      } catch {
+        return undefined;
+      }
+    }
+    return plaintext;
   }
 
   /** Round 2, second half: y_u = x_u + Σ masks, with maskTotal = combineMasks(prepareMasks()). */
@@ -279,7 +345,7 @@ export class SecAggClient {
     addInto(masked, maskTotal);
     this.phase =
       this.context.config.adversary === 'semi-malicious' ? 'consistency-check' : 'unmasking';
-    return { sender: this.index, maskedInput: masked };
+    return { sender: this.index, maskedInput: masked, complaints: [...this.complaints] };
   }
 
   /** A caller's mistake, checked before any phase change so the call can be repeated. */
@@ -292,34 +358,38 @@ export class SecAggClient {
     }
   }
 
-  /** Round 3 (semi-malicious): sign U3 once; a later, different U3 is refused. */
-  signSurvivors(request: ConsistencyCheckRequest): ConsistencySignatureMessage {
+  /** Round 3 (semi-malicious): sign the committed U3 once; a later, different U3 is refused. */
+  signSurvivors(
+    request: ConsistencyCheckRequest,
+    masked: readonly number[],
+  ): ConsistencySignatureMessage {
     this.enter('consistency-check');
-    const survivors = this.checkSurvivors(request.survivors);
+    const survivors = this.checkSurvivors(request.survivors, masked);
     this.committedSurvivors = survivors;
     const signature = this.curve.sign(
       this.identitySecretKey,
-      survivorSetPayload(this.context.config.roundId, survivors),
+      survivorSetPayload(this.context.binding, survivors),
     );
     this.phase = 'unmasking';
     return { sender: this.index, signature };
   }
 
   /**
-   * Round 4: for each neighbour v in U2, reveal the share of b_v if v is in U3 (its input
-   * arrived) or the share of s_v^SK if not (its pairwise masks must be removed) — never both.
+   * Round 4: for each neighbour v in U2, reveal the share of b_v if v is in the committed U3
+   * (its input arrived) or the share of s_v^SK if not (its pairwise masks must be removed) —
+   * never both. Refused when U3 is not the committed one or is smaller than min contributors.
    */
-  unmask(request: UnmaskingRequest): UnmaskingMessage {
+  unmask(request: UnmaskingRequest, masked: readonly number[]): UnmaskingMessage {
     this.enter('unmasking');
-    const { roundId, threshold, adversary, identityKeys } = this.context.config;
-    const survivors = this.checkSurvivors(request.survivors);
+    const { threshold, adversary, identityKeys } = this.context.config;
+    const survivors = this.checkSurvivors(request.survivors, masked);
     if (adversary === 'semi-malicious') {
       if (!sameSet(survivors, this.committedSurvivors ?? [])) {
         throw new RefusedRevealError(
           `client ${this.index}: the unmasking survivor set differs from the one it signed; refusing to reveal`,
         );
       }
-      const payload = survivorSetPayload(roundId, survivors);
+      const payload = survivorSetPayload(this.context.binding, survivors);
       const signers = new Set<number>();
       for (const { sender, signature } of request.signatures) {
         if (!survivors.includes(sender) || signers.has(sender)) {
@@ -343,45 +413,70 @@ export class SecAggClient {
     const survivorSet = new Set(survivors);
     const selfMaskShares: RevealedShare[] = [];
     const maskingKeyShares: RevealedShare[] = [];
-    const undecryptable: number[] = [];
     selfMaskShares.push({ owner: this.index, share: encodeShare(this.ownShares!.selfMask) });
-    for (const [peer, box] of this.receivedBoxes) {
-      let plaintext: Uint8Array;
-      try {
-        plaintext = openAead(
-          this.boxKey(peer),
-          box,
-          shareBoxAssociatedData(roundId, peer, this.index),
-        );
-      } catch (error) {
-        if (error instanceof AuthenticationError) {
-          undecryptable.push(peer);
-          continue;
-        }
-        throw error;
-      }
+    for (const [peer, plaintext] of this.receivedShares) {
       const reveal = survivorSet.has(peer)
         ? plaintext.subarray(SHARE_BYTES, 2 * SHARE_BYTES)
         : plaintext.subarray(0, SHARE_BYTES);
-      if (plaintext.length !== 2 * SHARE_BYTES || decodeShare(reveal).x !== this.index) {
-        undecryptable.push(peer);
-        continue;
-      }
       (survivorSet.has(peer) ? selfMaskShares : maskingKeyShares).push({
         owner: peer,
         share: reveal,
       });
     }
     this.phase = 'done';
-    return { sender: this.index, selfMaskShares, maskingKeyShares, undecryptable };
+    return {
+      sender: this.index,
+      selfMaskShares,
+      maskingKeyShares,
+      undecryptable: this.complaints.map((complaint) => complaint.accused),
+    };
   }
 
-  /** U3 must be a subset of U2 as we saw it, contain us, and leave ≥ t of our holders. */
-  private checkSurvivors(survivors: readonly number[]): number[] {
+  /**
+   * A committed participant set (from the ledger): it must contain us, and hold at least min
+   * contributors — more dropouts than the threat model allows are refused, not absorbed.
+   */
+  private committedSet(members: readonly number[], what: string): Set<number> {
+    const set = new Set(members);
+    if (set.size !== members.length)
+      throw new MalformedMessageError(`the committed ${what} lists a member twice`);
+    if (!set.has(this.index)) {
+      throw new RefusedRevealError(
+        `client ${this.index} is not in the committed ${what}; refusing to go on`,
+      );
+    }
+    const { minContributors } = this.context.config;
+    if (set.size < minContributors) {
+      throw new TooFewParticipantsError(
+        `the committed ${what} has ${set.size} members, below the round's ${minContributors} min contributors; refusing to go on`,
+      );
+    }
+    return set;
+  }
+
+  /**
+   * U3 as served must be exactly the committed U3, a subset of U2 as we saw it, contain us, hold
+   * at least min contributors and leave ≥ t of our holders.
+   */
+  private checkSurvivors(survivors: readonly number[], masked: readonly number[]): number[] {
     const { threshold } = this.context.config;
     const unique = [...new Set(survivors)].sort((a, b) => a - b);
     if (unique.length !== survivors.length)
       throw new MalformedMessageError('survivor set lists a client twice');
+    const committed = [...this.committedSet(masked, 'U3 (members whose masked inputs count)')];
+    if (
+      !sameSet(
+        unique,
+        committed.sort((a, b) => a - b),
+      )
+    ) {
+      const extra = unique.filter((member) => !masked.includes(member));
+      const missing = committed.filter((member) => !unique.includes(member));
+      throw new LedgerMismatchError(
+        `the coordinator served a survivor set that differs from the committed U3 ` +
+          `(not committed: [${extra.join(', ')}]; committed but not served: [${missing.join(', ')}]); refusing to reveal`,
+      );
+    }
     if (!unique.includes(this.index)) {
       throw new RefusedRevealError(
         `client ${this.index} sent its masked input but is not in the survivor set`,
@@ -398,7 +493,8 @@ export class SecAggClient {
       if (
         this.holders.has(survivor) &&
         survivor !== this.index &&
-        !this.receivedBoxes.has(survivor)
+        !this.receivedShares.has(survivor) &&
+        !this.complaints.some((complaint) => complaint.accused === survivor)
       ) {
         throw new RefusedRevealError(
           `client ${survivor} is listed as a survivor but never shared keys with client ${this.index}`,
@@ -422,10 +518,13 @@ export class SecAggClient {
         this.encryptionSecretKey,
         peerKeys.encryptionPublicKey,
       );
-      key = deriveKey(shared, 'secagg/share-encryption', this.context.config.roundId, [
-        this.index,
-        peer,
-      ]);
+      key = deriveKey(
+        shared,
+        'secagg/share-encryption',
+        this.context.binding,
+        [this.index, peer],
+        [this.encryptionPublicKey, peerKeys.encryptionPublicKey],
+      );
       this.boxKeys.set(peer, key);
     }
     return key;

@@ -1,3 +1,5 @@
+import { encodeFields } from '../bytes.ts';
+import { hashFields } from '../commitment.ts';
 import { CURVE25519_KEY_BYTES } from '../curve25519.ts';
 import { assertNoOverflow, type QuantizationParams } from '../quantize.ts';
 import { seededRandom } from '../random.ts';
@@ -7,11 +9,22 @@ import { completeGraph, hararyGraph, type NeighbourGraph } from './graph.ts';
 import type { AdversaryModel } from './parameters.ts';
 
 /**
- * Everything the participants of one SecAgg+ round agree on before it starts. Its hash is what
- * the ledger records as the round's parameters (a later issue); here it is plain data.
+ * Everything the participants of one SecAgg+ round agree on before it starts. Members take it
+ * from the ledger's RoundOpened record (their own view), never from the coordinator alone.
  */
 export interface SecAggRoundConfig {
   readonly roundId: string;
+  /**
+   * SHA-256 of the round's agreed parameters (the params hash on the ledger). With the round id
+   * and the identity keys it forms the round's binding (RoundContext.binding), which enters every
+   * signed payload, AEAD associated data and KDF info of the round.
+   */
+  readonly paramsHash: Uint8Array;
+  /**
+   * The fewest inputs a released sum may contain: the coordinator aborts below it and every
+   * client refuses to unmask a smaller survivor set.
+   */
+  readonly minContributors: number;
   /** n: participants are numbered 1..n. */
   readonly clients: number;
   /** t: shares needed to reconstruct a secret, among a client's neighbours and itself. */
@@ -35,6 +48,8 @@ export interface RoundContext {
   readonly graph: NeighbourGraph;
   /** Σ y_u lives in Z_{2^32}; the result is reduced to Z_{2^modulusBits}. */
   readonly modulusBits: number;
+  /** H(round id, params hash, identity keys): what binds every transcript to this round. */
+  readonly binding: Uint8Array;
 }
 
 export function createRoundContext(config: SecAggRoundConfig): RoundContext {
@@ -55,10 +70,15 @@ export function createRoundContext(config: SecAggRoundConfig): RoundContext {
   if (!Number.isSafeInteger(k) || k < 2 || k > n - 1)
     fail(`degree must be an integer in [2, ${n - 1}], got ${k}`);
   if (k < n - 1 && k % 2 !== 0) fail(`a sparse (Harary) graph needs an even degree, got ${k}`);
+  if (!(config.paramsHash instanceof Uint8Array) || config.paramsHash.length !== 32)
+    fail('paramsHash must be 32 bytes (SHA-256)');
   const t = config.threshold;
   if (!Number.isSafeInteger(t) || t < 2 || t > k + 1) {
     fail(`threshold must be an integer in [2, ${k + 1}] (degree + 1 share holders), got ${t}`);
   }
+  const m = config.minContributors;
+  if (!Number.isSafeInteger(m) || m < 2 || m > n)
+    fail(`minContributors must be an integer in [2, ${n}], got ${m}`);
   if (!(config.graphSeed instanceof Uint8Array) || config.graphSeed.length !== 32)
     fail('graphSeed must be 32 bytes');
   const d = config.dimension;
@@ -81,7 +101,29 @@ export function createRoundContext(config: SecAggRoundConfig): RoundContext {
     fail((error as Error).message);
   }
   const graph = k === n - 1 ? completeGraph(n) : hararyGraph(n, k, seededRandom(config.graphSeed));
-  return { config, graph, modulusBits: config.quantization.modulusBits };
+  return {
+    config,
+    graph,
+    modulusBits: config.quantization.modulusBits,
+    binding: roundBinding(config.roundId, config.paramsHash, config.identityKeys),
+  };
+}
+
+/**
+ * The round binding: a signature, box or key made for one round is useless in any other round,
+ * in a round with other parameters, or under a roster with another identity key.
+ */
+export function roundBinding(
+  roundId: string,
+  paramsHash: Uint8Array,
+  identityKeys: readonly Uint8Array[],
+): Uint8Array {
+  return hashFields(
+    'veilsum/v1/secagg/round-binding',
+    roundId,
+    paramsHash,
+    encodeFields(...identityKeys),
+  );
 }
 
 /** The client itself and its neighbours: the holders of its Shamir shares. */

@@ -12,7 +12,8 @@ export type SecAggErrorCode =
   | 'too-few-participants'
   | 'refused-reveal'
   | 'reconstruction-failed'
-  | 'invalid-config';
+  | 'invalid-config'
+  | 'ledger-mismatch';
 
 export class SecAggError extends Error {
   readonly code: SecAggErrorCode;
@@ -80,5 +81,15 @@ export class ReconstructionError extends SecAggError {
 export class InvalidConfigError extends SecAggError {
   constructor(message: string) {
     super('invalid-config', message);
+  }
+}
+
+/**
+ * What the coordinator served differs from what the ledger agreed (roster, parameters, a phase's
+ * participant set): the member refuses to go on and names the difference.
+ */
+export class LedgerMismatchError extends SecAggError {
+  constructor(message: string) {
+    super('ledger-mismatch', message);
   }
 }

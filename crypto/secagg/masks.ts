@@ -13,16 +13,19 @@ export type MaskJob =
       readonly kind: 'pairwise';
       readonly secretKey: Uint8Array;
       readonly peerPublicKey: Uint8Array;
-      readonly roundId: string;
+      /** RoundContext.binding of the round. */
+      readonly binding: Uint8Array;
       readonly pair: readonly [number, number];
+      /** The masking public keys of pair[0] and pair[1], bound into the derived seed. */
+      readonly publicKeys: readonly [Uint8Array, Uint8Array];
       readonly sign: 1 | -1;
     };
 
-/** s_{u,v} = HKDF(X25519(s_u^SK, s_v^PK), pairwise-mask, round, {u, v}) — or the given seed. */
+/** s_{u,v} = HKDF(X25519(s_u^SK, s_v^PK), pairwise-mask, binding, {u, v}, {s_u^PK, s_v^PK}) — or the given seed. */
 export function maskSeed(job: MaskJob, curve: Curve25519): Uint8Array {
   if (job.kind === 'seed') return job.seed;
   const shared = curve.x25519SharedSecret(job.secretKey, job.peerPublicKey);
-  return deriveKey(shared, 'secagg/pairwise-mask', job.roundId, job.pair);
+  return deriveKey(shared, 'secagg/pairwise-mask', job.binding, job.pair, job.publicKeys);
 }
 
 /**

@@ -37,10 +37,28 @@ export interface SharesDelivery {
   readonly encryptedShares: readonly EncryptedShare[];
 }
 
+/**
+ * A neighbour's share box that did not open, or held no valid share for us: the pair's box key
+ * is the evidence (it opens that one box and nothing else of anybody's; the accuser could read
+ * it anyway).
+ */
+export interface ShareComplaint {
+  readonly accused: number;
+  readonly boxKey: Uint8Array;
+}
+
 /** Round 2, client → server: y_u = x_u + PRG(b_u) + Σ_v ±PRG(s_{u,v}) mod 2^32. */
 export interface MaskedInputMessage {
   readonly sender: number;
   readonly maskedInput: Uint32Array;
+  /** Neighbours whose share boxes were bad (opened on arrival, before masking). */
+  readonly complaints?: readonly ShareComplaint[];
+}
+
+/** A member the server caught breaking the protocol, and what it did. */
+export interface Misbehaviour {
+  readonly member: number;
+  readonly reason: string;
 }
 
 /** Round 3 (semi-malicious only), server → clients in U3. */

@@ -32,9 +32,14 @@ export class InfeasibleParametersError extends CryptoInputError {
   override name = 'InfeasibleParametersError';
 }
 
+/** (degree, threshold) weaker than the threat model requires. */
+export class InsecureParametersError extends InfeasibleParametersError {
+  override name = 'InsecureParametersError';
+}
+
 const SECURITY_BITS_PER_EVENT = 41;
 const CORRECTNESS_BITS = 20;
-// Guards floor(rate·n) against rounding down a product such as 0.05·100 = 5.000000000000001.
+// Guards ceil(rate·n) against rounding up a product such as 0.05·100 = 5.000000000000001.
 const RATE_EPSILON = 1e-14;
 
 export function assertThreatModel(model: ThreatModel): void {
@@ -60,12 +65,51 @@ export function assertThreatModel(model: ThreatModel): void {
   }
 }
 
+/**
+ * γn and δn as whole clients, rounded up: a threat model always allows at least one colluder (a
+ * round of 19 at γ = 0.05 must still resist one), and a fractional dropout counts as one.
+ */
+export function corruptClients(model: ThreatModel): number {
+  return Math.max(
+    1,
+    Math.ceil(model.corruptionRate * model.clients - RATE_EPSILON * model.clients),
+  );
+}
+
+export function droppedClients(model: ThreatModel): number {
+  return Math.max(0, Math.ceil(model.dropoutRate * model.clients - RATE_EPSILON * model.clients));
+}
+
+/**
+ * The fewest inputs a released sum may hold by default: everybody but the δn the threat model
+ * expects to drop. More dropouts than that are outside the model (the surviving graph may split
+ * and leak partial sums), so the round aborts instead. Rounds may ask for more, never fewer.
+ */
+export function defaultMinContributors(model: ThreatModel): number {
+  assertThreatModel(model);
+  return Math.max(2, model.clients - droppedClients(model));
+}
+
+/**
+ * The sparse graph is used only where it pays: at least this many clients, and at most half the
+ * pairwise work of the complete graph. Below that a client's complete-graph work is a few dozen
+ * key agreements, and the complete graph's threshold is the easiest to audit.
+ */
+export const SPARSE_MIN_CLIENTS = 50;
+const SPARSE_SAVING_FACTOR = 2;
+
 /** The sparsest SecAgg+ graph that meets the bounds, or the complete graph if none does. */
 export function chooseGraphParameters(model: ThreatModel): GraphParameters {
   assertThreatModel(model);
-  for (let degree = 2; degree < model.clients - 1; degree += 2) {
+  for (
+    let degree = 2;
+    model.clients >= SPARSE_MIN_CLIENTS && degree < model.clients - 1;
+    degree += 2
+  ) {
     const threshold = thresholdForDegree(model, degree);
-    if (threshold !== undefined) return { degree, threshold, complete: false };
+    if (threshold === undefined) continue;
+    if (SPARSE_SAVING_FACTOR * degree > model.clients - 1) break;
+    return { degree, threshold, complete: false };
   }
   return completeGraphParameters(model);
 }
@@ -74,17 +118,13 @@ export function chooseGraphParameters(model: ThreatModel): GraphParameters {
 export function completeGraphParameters(model: ThreatModel, threshold?: number): GraphParameters {
   assertThreatModel(model);
   const n = model.clients;
-  const corrupt = Math.floor((model.corruptionRate + RATE_EPSILON) * n);
-  // Semi-honest: t corrupt clients must not reach t. Semi-malicious: the server may in addition
-  // show different survivor sets to different clients, so t must exceed (n + γn)/2 (Bonawitz §6).
-  const minimum =
-    model.adversary === 'semi-honest' ? corrupt + 1 : Math.floor((n + corrupt) / 2) + 1;
-  const survivors = Math.ceil((1 - model.dropoutRate - RATE_EPSILON) * n);
-  const chosen = threshold ?? Math.max(minimum, 2);
+  const minimum = minimumThreshold(model, n - 1)!;
+  const survivors = n - droppedClients(model);
+  const chosen = threshold ?? minimum;
   assertInteger(chosen, 'threshold', 2, n);
   if (chosen < minimum) {
-    throw new InfeasibleParametersError(
-      `threshold ${chosen} is insecure for ${n} clients with ${corrupt} corrupt against a ${model.adversary} server: use at least ${minimum}`,
+    throw new InsecureParametersError(
+      `threshold ${chosen} is insecure for ${n} clients with ${corruptClients(model)} corrupt against a ${model.adversary} server: use at least ${minimum}`,
     );
   }
   if (chosen > survivors) {
@@ -96,30 +136,77 @@ export function completeGraphParameters(model: ThreatModel, threshold?: number):
   return { degree: n - 1, threshold: chosen, complete: true };
 }
 
-function thresholdForDegree(model: ThreatModel, degree: number): number | undefined {
+/**
+ * The smallest threshold that is secure for `degree` under the threat model, or undefined when
+ * no threshold is (the sparse graph may disconnect once corrupt and dropped clients are removed).
+ * Complete graph: semi-honest, t corrupt clients must not reach t; semi-malicious, the server may
+ * also drop clients adaptively, so t must exceed (n + γn)/2 (Bonawitz §6).
+ */
+export function minimumThreshold(model: ThreatModel, degree: number): number | undefined {
+  assertThreatModel(model);
   const n = model.clients;
-  const corrupt = Math.floor((model.corruptionRate + RATE_EPSILON) * n);
-  const dropouts = Math.floor((model.dropoutRate + RATE_EPSILON) * n);
-  const securityTail = 2 ** -SECURITY_BITS_PER_EVENT / n;
-  const correctnessTail = 2 ** -CORRECTNESS_BITS / n;
-
+  assertInteger(degree, 'degree', 2, n - 1);
+  const corrupt = corruptClients(model);
+  if (degree === n - 1) {
+    const minimum =
+      model.adversary === 'semi-honest' ? corrupt + 1 : Math.floor((n + corrupt) / 2) + 1;
+    return Math.max(minimum, 2);
+  }
+  const dropouts = droppedClients(model);
   if (
     logProbabilityGraphDisconnects(n, degree, corrupt + dropouts) >=
     -SECURITY_BITS_PER_EVENT * Math.LN2
   ) {
     return undefined;
   }
-  // Smallest t with P[corrupt neighbours ≥ t] < securityTail.
+  // Smallest t with P[corrupt neighbours ≥ t] < 2^-41 / n.
+  const securityTail = 2 ** -SECURITY_BITS_PER_EVENT / n;
   const corruptNeighbours = new Hypergeometric(n, corrupt, degree);
   let threshold = 0;
   while (threshold <= degree && corruptNeighbours.upperTail(threshold) >= securityTail) threshold++;
   if (model.adversary === 'semi-malicious') {
     threshold = Math.ceil((threshold - 1 + degree - 1.25) / 2) + 1;
   }
-  threshold = Math.max(threshold, 2);
-  // Correctness: P[surviving neighbours < t] < correctnessTail.
-  const survivors = Math.ceil((1 - model.dropoutRate - RATE_EPSILON) * n);
-  const survivingNeighbours = new Hypergeometric(n, survivors, degree);
+  return Math.max(threshold, 2);
+}
+
+/**
+ * Refuses (degree, threshold) weaker than the threat model allows: what a member checks before
+ * it takes part, whoever chose the parameters. Correctness (enough survivors) is the
+ * coordinator's concern; security is each member's.
+ */
+export function assertSecureParameters(
+  model: ThreatModel,
+  degree: number,
+  threshold: number,
+): void {
+  assertThreatModel(model);
+  const n = model.clients;
+  if (!Number.isSafeInteger(degree) || degree < 2 || degree > n - 1)
+    throw new InsecureParametersError(`degree ${degree} is not in [2, ${n - 1}]`);
+  if (!Number.isSafeInteger(threshold) || threshold < 2 || threshold > degree + 1)
+    throw new InsecureParametersError(`threshold ${threshold} is not in [2, ${degree + 1}]`);
+  const minimum = minimumThreshold(model, degree);
+  const describe = `${n} clients, γ = ${model.corruptionRate}, δ = ${model.dropoutRate}, ${model.adversary} server`;
+  if (minimum === undefined) {
+    throw new InsecureParametersError(
+      `degree ${degree} is too sparse for ${describe}: the graph may disconnect once corrupt and dropped clients are removed`,
+    );
+  }
+  if (threshold < minimum) {
+    throw new InsecureParametersError(
+      `threshold ${threshold} is below the secure minimum ${minimum} for degree ${degree} (${describe})`,
+    );
+  }
+}
+
+function thresholdForDegree(model: ThreatModel, degree: number): number | undefined {
+  const threshold = minimumThreshold(model, degree);
+  if (threshold === undefined) return undefined;
+  // Correctness: P[surviving neighbours < t] < 2^-20 / n.
+  const n = model.clients;
+  const correctnessTail = 2 ** -CORRECTNESS_BITS / n;
+  const survivingNeighbours = new Hypergeometric(n, n - droppedClients(model), degree);
   return survivingNeighbours.cdf(threshold - 1) < correctnessTail ? threshold : undefined;
 }
 

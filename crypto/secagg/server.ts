@@ -1,7 +1,7 @@
 import { equalBytes } from '../bytes.ts';
 import { CURVE25519_KEY_BYTES, type Curve25519, ED25519_SIGNATURE_BYTES } from '../curve25519.ts';
 import { deriveKey } from '../kdf.ts';
-import { AEAD_OVERHEAD_BYTES } from '../aead.ts';
+import { AEAD_OVERHEAD_BYTES, AuthenticationError, openAead } from '../aead.ts';
 import { addInto, subtractInto } from '../prg.ts';
 import { combineMasks, type MaskJob } from './masks.ts';
 import { reduceModulus } from '../quantize.ts';
@@ -12,8 +12,10 @@ import {
   lagrangeCoefficients,
   reconstructSecret,
   reconstructWithCoefficients,
+  type Share,
   SHARE_BYTES,
 } from '../shamir.ts';
+import { CryptoInputError } from '../validate.ts';
 import { bigIntToBytes } from '../field.ts';
 import type { RoundContext } from './config.ts';
 import {
@@ -32,21 +34,30 @@ import type {
   EncryptedShare,
   KeysBroadcast,
   MaskedInputMessage,
+  Misbehaviour,
   SecAggPhase,
+  ShareComplaint,
   SharesDelivery,
   ShareKeysMessage,
   UnmaskingMessage,
   UnmaskingRequest,
 } from './messages.ts';
-import { advertiseKeysPayload, selfMaskCommitment, survivorSetPayload } from './transcript.ts';
+import {
+  advertiseKeysPayload,
+  selfMaskCommitment,
+  shareBoxAssociatedData,
+  survivorSetPayload,
+} from './transcript.ts';
 
 export interface SecAggResult {
   /** Σ_{u∈U3} x_u in Z_{2^modulusBits}. */
   readonly sum: Uint32Array;
   /** U3: exactly the clients whose inputs are in the sum. */
   readonly included: readonly number[];
-  /** U2 \ U3: shared keys, then dropped; their pairwise masks were removed. */
+  /** U2 \ U3: shared keys, then dropped (or were excluded); their pairwise masks were removed. */
   readonly droppedAfterSharing: readonly number[];
+  /** Members caught breaking the protocol: excluded from the sum where that was still possible. */
+  readonly misbehaving: readonly Misbehaviour[];
   readonly participantSets: {
     readonly advertised: readonly number[];
     readonly shared: readonly number[];
@@ -77,6 +88,9 @@ export class SecAggServer {
   /** Boxes by recipient, filled when ShareKeys closes. */
   private readonly boxesByRecipient = new Map<number, EncryptedShare[]>();
   private readonly masked = new Set<number>();
+  /** Complaints about share boxes, by accuser, sent with its masked input. */
+  private readonly complaints = new Map<number, readonly ShareComplaint[]>();
+  private readonly misbehaving = new Map<number, string>();
   private readonly runningSum: Uint32Array;
   private survivors: number[] = [];
   private readonly consistencySignatures = new Map<number, Uint8Array>();
@@ -170,7 +184,7 @@ export class SecAggServer {
     );
     assertLength(message.signature, ED25519_SIGNATURE_BYTES, `client ${sender}'s signature`);
     const payload = advertiseKeysPayload(
-      this.context.config.roundId,
+      this.context.binding,
       sender,
       message.encryptionPublicKey,
       message.maskingPublicKey,
@@ -187,7 +201,7 @@ export class SecAggServer {
 
   closeAdvertiseKeys(): void {
     this.expectPhase('advertise-keys');
-    this.requireAtLeast(this.advertised.size, 'clients advertised keys');
+    this.requireContributors(this.advertised.size, 'clients advertised keys');
     this.phase = 'share-keys';
   }
 
@@ -234,7 +248,7 @@ export class SecAggServer {
 
   closeShareKeys(): void {
     this.expectPhase('share-keys');
-    this.requireAtLeast(this.shared.size, 'clients shared keys');
+    this.requireContributors(this.shared.size, 'clients shared keys');
     for (const [sender, message] of this.shared) {
       for (const box of message.encryptedShares) {
         if (!this.shared.has(box.peer)) continue; // recipients outside U2 never get their boxes
@@ -265,16 +279,106 @@ export class SecAggServer {
         `client ${sender}'s masked input has length ${message.maskedInput?.length}, the round expects ${dimension}`,
       );
     }
+    const complaints = message.complaints ?? [];
+    const accused = new Set<number>();
+    for (const complaint of complaints) {
+      const box = this.boxFrom(complaint.accused, sender);
+      if (box === undefined || accused.has(complaint.accused)) {
+        throw new MalformedMessageError(
+          `client ${sender} complains about a share box from client ${complaint.accused}, which sent it none (or it complains twice)`,
+        );
+      }
+      assertLength(complaint.boxKey, 32, `client ${sender}'s box key for ${complaint.accused}`);
+      accused.add(complaint.accused);
+    }
     addInto(this.runningSum, message.maskedInput);
     this.masked.add(sender);
+    if (complaints.length > 0) this.complaints.set(sender, complaints);
   }
 
-  closeMaskedInputCollection(): void {
+  /**
+   * Members whose share boxes a survivor complained about, judged with the revealed box key:
+   * a box that opens and holds valid shares makes the complaint false (the accuser is named);
+   * otherwise the sender is named and excluded, as if it had dropped after ShareKeys — its
+   * holders then reveal its s^SK shares, never its b shares, so excluding it reveals nothing.
+   * (A box that does not open under the revealed key cannot be told from a wrong key: that
+   * verdict rests on the accuser's word, and costs the accused only its place in this sum.)
+   */
+  private judgeComplaints(): Set<number> {
+    const excluded = new Set<number>();
+    for (const [accuser, complaints] of [...this.complaints].sort(([a], [b]) => a - b)) {
+      for (const { accused, boxKey } of complaints) {
+        const box = this.boxFrom(accused, accuser)!;
+        let plaintext: Uint8Array | undefined;
+        try {
+          plaintext = openAead(
+            boxKey,
+            box,
+            shareBoxAssociatedData(this.context.binding, accused, accuser),
+          );
+        } catch (error) {
+          if (!(error instanceof AuthenticationError)) throw error;
+        }
+        if (plaintext === undefined) {
+          this.blame(
+            accused,
+            `its share box for client ${accuser} did not open under the box key ${accuser} revealed`,
+          );
+          excluded.add(accused);
+        } else if (!holdsSharesFor(plaintext, accuser)) {
+          this.blame(
+            accused,
+            `its share box for client ${accuser} opened but held no valid share (verified with the revealed key)`,
+          );
+          excluded.add(accused);
+        } else {
+          this.blame(
+            accuser,
+            `it complained about client ${accused}'s share box, which opens and holds valid shares`,
+          );
+        }
+      }
+    }
+    return excluded;
+  }
+
+  /**
+   * Ends MaskedInputCollection: judges complaints and excludes the senders of bad share boxes;
+   * `withdraw` returns the masked input an excluded member uploaded, so it leaves the sum.
+   */
+  closeMaskedInputCollection(withdraw?: (sender: number) => Uint32Array): void {
     this.expectPhase('masked-input');
-    this.requireAtLeast(this.masked.size, 'clients sent masked inputs');
+    for (const member of this.judgeComplaints()) {
+      if (!this.masked.has(member)) continue;
+      if (withdraw === undefined) {
+        throw new PhaseOrderError(
+          `client ${member} must leave the sum, but no way to withdraw its masked input was given`,
+        );
+      }
+      subtractInto(this.runningSum, withdraw(member));
+      this.masked.delete(member);
+    }
+    this.requireContributors(this.masked.size, 'clients sent masked inputs');
     this.survivors = [...this.masked].sort((a, b) => a - b);
     this.phase =
       this.context.config.adversary === 'semi-malicious' ? 'consistency-check' : 'unmasking';
+  }
+
+  /** Members caught misbehaving so far, by index. */
+  misbehaviour(): Misbehaviour[] {
+    return [...this.misbehaving]
+      .sort(([a], [b]) => a - b)
+      .map(([member, reason]) => ({ member, reason }));
+  }
+
+  private blame(member: number, reason: string): void {
+    const earlier = this.misbehaving.get(member);
+    this.misbehaving.set(member, earlier === undefined ? reason : `${earlier}; ${reason}`);
+  }
+
+  private boxFrom(sender: number, recipient: number): Uint8Array | undefined {
+    return this.shared.get(sender)?.encryptedShares.find((box) => box.peer === recipient)
+      ?.ciphertext;
   }
 
   // ── Round 3: ConsistencyCheck (semi-malicious server model) ───────────────────────────────
@@ -291,7 +395,7 @@ export class SecAggServer {
       throw new DuplicateMessageError(`client ${sender} already signed the survivor set`);
     }
     assertLength(message.signature, ED25519_SIGNATURE_BYTES, `client ${sender}'s signature`);
-    const payload = survivorSetPayload(this.context.config.roundId, this.survivors);
+    const payload = survivorSetPayload(this.context.binding, this.survivors);
     if (
       !this.curve.verify(this.context.config.identityKeys[sender - 1]!, payload, message.signature)
     ) {
@@ -386,7 +490,7 @@ export class SecAggServer {
   planUnmasking(): MaskJob[] {
     this.expectPhase('unmasking');
     this.requireAtLeast(this.unmasked.size, 'clients sent unmasking shares');
-    const { roundId } = this.context.config;
+    const { binding } = this.context;
     const jobs: MaskJob[] = [];
     for (const owner of this.survivors) {
       const commitment = this.shared.get(owner)!.selfMaskCommitment;
@@ -394,9 +498,9 @@ export class SecAggServer {
         owner,
         this.selfMaskShares.get(owner) ?? [],
         'self-mask seed',
-        (candidate) => equalBytes(selfMaskCommitment(roundId, owner, candidate), commitment),
+        (candidate) => equalBytes(selfMaskCommitment(binding, owner, candidate), commitment),
       );
-      jobs.push({ kind: 'seed', seed: deriveKey(secret, 'secagg/self-mask', roundId), sign: 1 });
+      jobs.push({ kind: 'seed', seed: deriveKey(secret, 'secagg/self-mask', binding), sign: 1 });
     }
     const dropped = [...this.shared.keys()]
       .filter((client) => !this.masked.has(client))
@@ -416,8 +520,9 @@ export class SecAggServer {
           kind: 'pairwise',
           secretKey,
           peerPublicKey: this.advertised.get(peer)!.maskingPublicKey,
-          roundId,
+          binding,
           pair: [peer, owner],
+          publicKeys: [this.advertised.get(peer)!.maskingPublicKey, publicKey],
           sign: peer < owner ? 1 : -1,
         });
       }
@@ -440,6 +545,7 @@ export class SecAggServer {
       droppedAfterSharing: sorted(
         [...this.shared.keys()].filter((client) => !this.masked.has(client)),
       ),
+      misbehaving: this.misbehaviour(),
       participantSets: {
         advertised: sorted(this.advertised.keys()),
         shared: sorted(this.shared.keys()),
@@ -488,28 +594,55 @@ export class SecAggServer {
       const candidate = bigIntToBytes(fast, 32);
       if (matchesCommitment(candidate)) return candidate;
     }
-    let checked: Uint8Array;
-    try {
-      checked = reconstructSecret(
-        sorted.map((share) => decodeShare(share.encoded)),
-        threshold,
-      );
-    } catch (error) {
-      if (error instanceof InconsistentSharesError) {
+    // Slow path: which of the shares, or the owner's commitment, is wrong? With more than t
+    // shares one tampered share (one bad client) is found by leaving each out in turn.
+    const decoded = sorted.map((share) => decodeShare(share.encoded));
+    const consistent = consistentSecret(decoded, threshold);
+    if (consistent !== undefined) {
+      if (matchesCommitment(consistent)) return consistent;
+      if (sorted.length > threshold) {
+        this.blame(
+          owner,
+          `all ${sorted.length} shares of its ${what} agree, but not with what it committed to`,
+        );
+        // b is what its holders hold: the sum uses it. A masking key that does not match the
+        // advertised public key cannot remove the owner's pairwise masks.
+        if (what === 'self-mask seed') return consistent;
         throw new ReconstructionError(
-          `shares of client ${owner}'s ${what} are inconsistent: ${error.message}`,
+          `client ${owner}'s ${what}: all ${sorted.length} shares agree but the secret does not match what client ${owner} committed to`,
         );
       }
-      throw error;
-    }
-    if (!matchesCommitment(checked)) {
       throw new ReconstructionError(
-        sorted.length > threshold
-          ? `client ${owner}'s ${what}: all ${sorted.length} shares agree but the secret does not match what client ${owner} committed to`
-          : `client ${owner}'s ${what} does not match its commitment, and with exactly ${threshold} shares a tampered share cannot be told from a false commitment`,
+        `client ${owner}'s ${what} does not match its commitment, and with exactly ${threshold} shares a tampered share cannot be told from a false commitment`,
       );
     }
-    return checked;
+    if (decoded.length > threshold) {
+      for (let left = 0; left < decoded.length; left++) {
+        const candidate = consistentSecret(
+          decoded.filter((_, i) => i !== left),
+          threshold,
+        );
+        if (candidate !== undefined && matchesCommitment(candidate)) {
+          this.blame(decoded[left]!.x, `it revealed a tampered share of client ${owner}'s ${what}`);
+          return candidate;
+        }
+      }
+    }
+    throw new ReconstructionError(
+      `shares of client ${owner}'s ${what} are inconsistent and no single share explains it`,
+    );
+  }
+
+  /** At least t and at least min contributors: fewer is outside the threat model. */
+  private requireContributors(count: number, what: string): void {
+    const { minContributors } = this.context.config;
+    if (count < minContributors) {
+      this.phase = 'aborted';
+      throw new TooFewParticipantsError(
+        `only ${count} ${what}, below the round's ${minContributors} min contributors: round aborted`,
+      );
+    }
+    this.requireAtLeast(count, what);
   }
 
   private requireAtLeast(count: number, what: string): void {
@@ -563,4 +696,29 @@ function appendTo(map: Map<number, StoredShare[]>, owner: number, share: StoredS
   let list = map.get(owner);
   if (list === undefined) map.set(owner, (list = []));
   list.push(share);
+}
+
+/** The secret the shares agree on (all of them checked when more than t), or undefined. */
+function consistentSecret(shares: readonly Share[], threshold: number): Uint8Array | undefined {
+  if (shares.length < threshold) return undefined;
+  try {
+    return reconstructSecret(shares, threshold);
+  } catch (error) {
+    if (error instanceof InconsistentSharesError || error instanceof CryptoInputError)
+      return undefined;
+    throw error;
+  }
+}
+
+/** A share box's plaintext: two encoded shares, both at the recipient's index. */
+function holdsSharesFor(plaintext: Uint8Array, recipient: number): boolean {
+  if (plaintext.length !== 2 * SHARE_BYTES) return false;
+  try {
+    return (
+      checkEncodedShare(plaintext.subarray(0, SHARE_BYTES)) === recipient &&
+      checkEncodedShare(plaintext.subarray(SHARE_BYTES)) === recipient
+    );
+  } catch {
+    return false;
+  }
 }

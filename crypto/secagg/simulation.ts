@@ -3,7 +3,13 @@ import type { RandomSource } from '../random.ts';
 import { SecAggClient } from './client.ts';
 import type { RoundContext } from './config.ts';
 import { SecAggError } from './errors.ts';
-import type { SecAggPhase } from './messages.ts';
+import type {
+  KeysBroadcast,
+  SecAggPhase,
+  SharesDelivery,
+  UnmaskingMessage,
+  UnmaskingRequest,
+} from './messages.ts';
 import { SecAggServer, type SecAggResult } from './server.ts';
 
 /**
@@ -22,12 +28,25 @@ export interface SimulationOptions {
   readonly dropouts?: ReadonlyMap<number, DropoutPhase>;
   readonly curve: Curve25519;
   readonly random: RandomSource;
+  /**
+   * A malicious server's moves: what it serves each client instead of the honest message. The
+   * committed participant sets (the ledger's U1–U3) stay the honest server's: one value per phase.
+   */
+  readonly serverMoves?: ServerMoves;
+}
+
+export interface ServerMoves {
+  keys?(recipient: number, honest: KeysBroadcast): KeysBroadcast;
+  shares?(recipient: number, honest: SharesDelivery): SharesDelivery;
+  survivors?(recipient: number, honest: readonly number[]): readonly number[];
 }
 
 export interface SimulationOutcome {
   readonly result: SecAggResult;
   /** Clients that refused to continue (their own abort), by phase. */
   readonly clientAborts: ReadonlyMap<number, SecAggError>;
+  /** Every Unmasking message the clients sent: what a server could learn from reveals. */
+  readonly reveals: readonly UnmaskingMessage[];
 }
 
 export function simulateRound(options: SimulationOptions): SimulationOutcome {
@@ -66,20 +85,43 @@ export function simulateRound(options: SimulationOptions): SimulationOutcome {
     }
   };
 
+  const moves = options.serverMoves ?? {};
+  const uploads = new Map<number, Uint32Array>();
+  const reveals: UnmaskingMessage[] = [];
   step('advertise-keys', (client) => server.receiveAdvertiseKeys(client.advertiseKeys()));
   server.closeAdvertiseKeys();
-  step('share-keys', (client, index) =>
-    server.receiveShareKeys(client.shareKeys(server.keysFor(index))),
-  );
+  const u1 = server.participantSets().advertised;
+  step('share-keys', (client, index) => {
+    const honest = server.keysFor(index);
+    server.receiveShareKeys(client.shareKeys(moves.keys?.(index, honest) ?? honest, u1));
+  });
   server.closeShareKeys();
-  step('masked-input', (client, index) =>
-    server.receiveMaskedInput(client.maskInput(server.sharesFor(index), inputs[index - 1]!)),
-  );
-  server.closeMaskedInputCollection();
+  const u2 = server.participantSets().shared;
+  step('masked-input', (client, index) => {
+    const honest = server.sharesFor(index);
+    const message = client.maskInput(
+      moves.shares?.(index, honest) ?? honest,
+      u2,
+      inputs[index - 1]!,
+    );
+    server.receiveMaskedInput(message);
+    uploads.set(index, message.maskedInput);
+  });
+  server.closeMaskedInputCollection((sender) => uploads.get(sender)!);
+  const u3 = server.participantSets().masked;
+  const served = (index: number, request: UnmaskingRequest): UnmaskingRequest => {
+    const survivors = moves.survivors?.(index, request.survivors);
+    return survivors === undefined ? request : { ...request, survivors };
+  };
   if (context.config.adversary === 'semi-malicious') {
     const request = server.consistencyCheckRequest();
-    step('consistency-check', (client) =>
-      server.receiveConsistencySignature(client.signSurvivors(request)),
+    step('consistency-check', (client, index) =>
+      server.receiveConsistencySignature(
+        client.signSurvivors(
+          { survivors: served(index, { ...request, signatures: [] }).survivors },
+          u3,
+        ),
+      ),
     );
     server.closeConsistencyCheck();
   } else {
@@ -87,6 +129,10 @@ export function simulateRound(options: SimulationOptions): SimulationOutcome {
       if (dropouts.get(index) === 'consistency-check') clients.delete(index);
   }
   const request = server.unmaskingRequest();
-  step('unmasking', (client) => server.receiveUnmasking(client.unmask(request)));
-  return { result: server.finishUnmasking(), clientAborts };
+  step('unmasking', (client, index) => {
+    const message = client.unmask(served(index, request), u3);
+    reveals.push(message);
+    server.receiveUnmasking(message);
+  });
+  return { result: server.finishUnmasking(), clientAborts, reveals };
 }

@@ -3,33 +3,34 @@ import { hashFields } from '../commitment.ts';
 
 /**
  * The exact bytes that are signed, committed or authenticated in a SecAgg+ round. Every payload
- * starts with a distinct label and the round id, so nothing signed for one purpose or round can
- * be replayed as another.
+ * starts with a distinct label and the round binding (RoundContext.binding: round id, agreed
+ * parameters hash and identity keys), so nothing signed for one purpose, round or parameter set
+ * can be replayed as another.
  */
 const LABEL = 'veilsum/v1/secagg';
 
 export const advertiseKeysPayload = (
-  roundId: string,
+  binding: Uint8Array,
   sender: number,
   encryptionPublicKey: Uint8Array,
   maskingPublicKey: Uint8Array,
 ): Uint8Array =>
-  encodeFields(`${LABEL}/advertise-keys`, roundId, sender, encryptionPublicKey, maskingPublicKey);
+  encodeFields(`${LABEL}/advertise-keys`, binding, sender, encryptionPublicKey, maskingPublicKey);
 
 export const shareBoxAssociatedData = (
-  roundId: string,
+  binding: Uint8Array,
   sender: number,
   recipient: number,
-): Uint8Array => encodeFields(`${LABEL}/share-keys`, roundId, sender, recipient);
+): Uint8Array => encodeFields(`${LABEL}/share-keys`, binding, sender, recipient);
 
-export const survivorSetPayload = (roundId: string, survivors: readonly number[]): Uint8Array =>
-  encodeFields(`${LABEL}/consistency-check`, roundId, encodeIndexSet(survivors));
+export const survivorSetPayload = (binding: Uint8Array, survivors: readonly number[]): Uint8Array =>
+  encodeFields(`${LABEL}/consistency-check`, binding, encodeIndexSet(survivors));
 
 export const selfMaskCommitment = (
-  roundId: string,
+  binding: Uint8Array,
   owner: number,
   selfMaskSecret: Uint8Array,
-): Uint8Array => hashFields(`${LABEL}/self-mask-commitment`, roundId, owner, selfMaskSecret);
+): Uint8Array => hashFields(`${LABEL}/self-mask-commitment`, binding, owner, selfMaskSecret);
 
 export function encodeIndexSet(indices: readonly number[]): Uint8Array {
   const sorted = [...indices].sort((a, b) => a - b);

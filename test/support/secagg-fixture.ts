@@ -22,6 +22,8 @@ export interface FixtureOptions {
   readonly modulusBits?: number;
   readonly seed?: number;
   readonly curve?: Curve25519;
+  /** Default 2: the property tests exercise the thresholds; min contributors has its own tests. */
+  readonly minContributors?: number;
 }
 
 /** A round with deterministic identities, graph and inputs (quantized levels in [0, L]). */
@@ -33,6 +35,8 @@ export function roundFixture(options: FixtureOptions): RoundFixture {
   const identitySecretKeys = Array.from({ length: options.clients }, () => random(32));
   const context = createRoundContext({
     roundId: `test-round-${options.seed ?? 1}`,
+    paramsHash: random(32),
+    minContributors: options.minContributors ?? 2,
     clients: options.clients,
     threshold: options.threshold,
     degree: options.degree,
@@ -61,7 +65,10 @@ export function expectedOutcome(
   context: RoundContext,
   dropouts: ReadonlyMap<number, DropoutPhase>,
 ): ExpectedOutcome {
-  const { clients, threshold, adversary } = context.config;
+  const { clients, adversary } = context.config;
+  const threshold = context.config.threshold;
+  // A phase closes only with at least t and at least min contributors members.
+  const enough = Math.max(threshold, context.config.minContributors);
   const all = Array.from({ length: clients }, (_, i) => i + 1);
   const holders = (u: number) => shareHolders(context, u);
   const count = (list: readonly number[], set: ReadonlySet<number>) =>
@@ -70,17 +77,17 @@ export function expectedOutcome(
   const abort = { aborts: true } as const;
 
   const u1 = new Set(all.filter((u) => stays(u, 'advertise-keys')));
-  if (u1.size < threshold) return abort;
+  if (u1.size < enough) return abort;
   const u2 = new Set(
     [...u1].filter((u) => stays(u, 'share-keys') && count(holders(u), u1) >= threshold),
   );
-  if (u2.size < threshold) return abort;
+  if (u2.size < enough) return abort;
   const u3 = new Set(
     [...u2].filter(
       (u) => stays(u, 'masked-input') && count(context.graph.neighbours(u), u2) + 1 >= threshold,
     ),
   );
-  if (u3.size < threshold) return abort;
+  if (u3.size < enough) return abort;
   let candidates = [...u3].filter((u) => stays(u, 'consistency-check'));
   if (adversary === 'semi-malicious') {
     candidates = candidates.filter((u) => count(holders(u), u3) >= threshold);
