@@ -38,6 +38,7 @@ function transactionContext(ctx: Context): TransactionContext {
       },
     },
     callerMspId: ctx.clientIdentity.getMSPID(),
+    transactionId: stub.getTxID(),
     timestamp: Number(timestamp.seconds) * 1000 + Math.floor(timestamp.nanos / 1e6),
     // Fabric keeps one event per transaction; the contract emits at most one.
     emit: (event) => stub.setEvent(event.name, Buffer.from(JSON.stringify(event.payload))),
@@ -96,8 +97,30 @@ export class VeilsumContract extends Contract {
     roundNumber: string,
     paramsHash: string,
     roster: string,
+    manifest: string,
   ) {
-    return run(ctx, 'openRound', [roundId, modelId, roundNumber, paramsHash, roster]);
+    return run(ctx, 'openRound', [roundId, modelId, roundNumber, paramsHash, roster, manifest]);
+  }
+  registerIdentityKey(ctx: Context, publicKey: string) {
+    return run(ctx, 'registerIdentityKey', [publicKey]);
+  }
+  commitRoundPhase(ctx: Context, roundId: string, phase: string, members: string) {
+    return run(ctx, 'commitRoundPhase', [roundId, phase, members]);
+  }
+  getRoundPhase(ctx: Context, roundId: string, phase: string) {
+    return run(ctx, 'getRoundPhase', [roundId, phase]);
+  }
+  recordMisbehaviour(
+    ctx: Context,
+    roundId: string,
+    memberId: string,
+    reason: string,
+    evidenceSha256: string,
+  ) {
+    return run(ctx, 'recordMisbehaviour', [roundId, memberId, reason, evidenceSha256]);
+  }
+  roundMisbehaviour(ctx: Context, roundId: string) {
+    return run(ctx, 'roundMisbehaviour', [roundId]);
   }
   closeRound(
     ctx: Context,

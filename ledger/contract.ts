@@ -5,12 +5,16 @@ import type {
   LedgerEvent,
   Lineage,
   MemberRecord,
+  MisbehaviourRecord,
   ModelVersionRecord,
   Role,
+  RoundManifest,
+  RoundPhaseName,
+  RoundPhaseRecord,
   RoundRecord,
   UploadReceipt,
 } from './records.ts';
-import { ROLES } from './records.ts';
+import { ROLES, ROUND_PHASES } from './records.ts';
 
 /**
  * The consortium contract: consent, membership and roles, round commitments and lineage. It is
@@ -30,6 +34,12 @@ export interface TransactionContext {
   /** The submitting organisation (Fabric MSP id; embedded: the configured identity). */
   readonly callerMspId: string;
   readonly timestamp: number;
+  /**
+   * The transaction's id, known to the contract while it runs (Fabric: the tx id; embedded: the
+   * hash of the block's predecessor, caller, function and arguments). Seeds what must be fixed
+   * by the ledger rather than chosen by a caller, such as the SecAgg+ graph seed.
+   */
+  readonly transactionId: string;
   emit(event: LedgerEvent): void;
 }
 
@@ -48,6 +58,9 @@ const key = {
   memberConsent: (memberId: string, consentId: string) => `member-consent/${memberId}/${consentId}`,
   round: (roundId: string) => `round/${roundId}`,
   model: (modelHash: string) => `model/${modelHash}`,
+  identityKey: (mspId: string) => `member-identity/${mspId}`,
+  roundPhase: (roundId: string, phase: RoundPhaseName) => `round-phase/${roundId}/${phase}`,
+  misbehaviour: (roundId: string, memberId: string) => `round-misbehaviour/${roundId}/${memberId}`,
 };
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
@@ -119,6 +132,113 @@ function requireReceipts(receipts: unknown, included: readonly string[]): Upload
   if (missing.length > 0)
     throw new ContractError('invalid', `no upload receipt for included ${missing.join(', ')}`);
   return checked;
+}
+
+const HEX_KEY = /^[0-9a-f]{64}$/;
+
+function requireRate(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value >= 1)
+    throw new ContractError('invalid', `manifest ${name} must be a number in [0, 1)`);
+  return value;
+}
+
+function requireCount(value: unknown, name: string, min: number, max: number): number {
+  if (!Number.isSafeInteger(value) || (value as number) < min || (value as number) > max)
+    throw new ContractError('invalid', `manifest ${name} must be an integer in [${min}, ${max}]`);
+  return value as number;
+}
+
+/** Checks a manifest's shape and its fit to the roster; returns a copy with only known fields. */
+function requireManifest(value: unknown, rosterSize: number): RoundManifest {
+  if (value === null || typeof value !== 'object')
+    throw new ContractError('invalid', 'manifest must be an object');
+  const m = value as Record<string, unknown>;
+  if (m.mode !== 'secagg' && m.mode !== 'ckks')
+    throw new ContractError('invalid', "manifest mode must be 'secagg' or 'ckks'");
+  const keys = m.identityKeys;
+  if (
+    !Array.isArray(keys) ||
+    keys.length !== rosterSize ||
+    keys.some((k) => typeof k !== 'string' || !HEX_KEY.test(k))
+  ) {
+    throw new ContractError(
+      'invalid',
+      `manifest identityKeys must list one 64-hex-character Ed25519 key per roster member (${rosterSize})`,
+    );
+  }
+  if (new Set(keys).size !== keys.length)
+    throw new ContractError('invalid', 'manifest identityKeys lists one key for two members');
+  const secagg = m.mode === 'secagg';
+  if (
+    secagg
+      ? m.adversary !== 'semi-honest' && m.adversary !== 'semi-malicious'
+      : m.adversary !== null
+  )
+    throw new ContractError(
+      'invalid',
+      "manifest adversary must be 'semi-honest' or 'semi-malicious' (null for CKKS)",
+    );
+  const q = m.quantization as Record<string, unknown> | null;
+  if (secagg) {
+    if (q === null || typeof q !== 'object')
+      throw new ContractError('invalid', 'manifest quantization is required for SecAgg rounds');
+    if (typeof q.clipRange !== 'number' || !Number.isFinite(q.clipRange) || q.clipRange <= 0)
+      throw new ContractError('invalid', 'manifest quantization.clipRange must be positive');
+    requireCount(q.modulusBits, 'quantization.modulusBits', 2, 32);
+    requireCount(q.levelBits, 'quantization.levelBits', 1, q.modulusBits as number);
+  } else if (q !== null) {
+    throw new ContractError('invalid', 'manifest quantization must be null for CKKS rounds');
+  }
+  if (
+    m.ckksKeySha256 !== null &&
+    (typeof m.ckksKeySha256 !== 'string' || !HEX64.test(m.ckksKeySha256))
+  )
+    throw new ContractError('invalid', 'manifest ckksKeySha256 must be 64 hex characters or null');
+  if (!secagg && m.ckksKeySha256 === null)
+    throw new ContractError('invalid', 'manifest ckksKeySha256 is required for CKKS rounds');
+  return {
+    mode: m.mode,
+    dimension: requireCount(m.dimension, 'dimension', 1, 2 ** 32 - 1),
+    identityKeys: [...(keys as string[])],
+    adversary: m.adversary as RoundManifest['adversary'],
+    corruptionRate: requireRate(m.corruptionRate, 'corruptionRate'),
+    dropoutRate: requireRate(m.dropoutRate, 'dropoutRate'),
+    degree: secagg
+      ? requireCount(m.degree, 'degree', 2, rosterSize - 1)
+      : requireCount(m.degree, 'degree', 0, 0),
+    threshold: secagg
+      ? requireCount(m.threshold, 'threshold', 2, rosterSize)
+      : requireCount(m.threshold, 'threshold', 0, 0),
+    minContributors: requireCount(m.minContributors, 'minContributors', 2, rosterSize),
+    quantization:
+      q === null
+        ? null
+        : {
+            clipRange: q.clipRange as number,
+            levelBits: q.levelBits as number,
+            modulusBits: q.modulusBits as number,
+          },
+    ckksKeySha256: (m.ckksKeySha256 as string | null) ?? null,
+  };
+}
+
+/**
+ * The SecAgg+ graph seed: fixed by the ledger once the roster and manifest are, so the
+ * coordinator cannot pick which members neighbour which. On Fabric the transaction id hashes a
+ * nonce the submitter picks, so a coordinator running its own client could try many ids before
+ * it submits one; see the README's threat model.
+ */
+export function graphSeedOf(
+  transactionId: string,
+  roundId: string,
+  paramsHash: string,
+  manifest: RoundManifest,
+): string {
+  return createHash('sha256')
+    .update('veilsum/v1/graph-seed\0')
+    .update(`${transactionId}\0${roundId}\0${paramsHash}\0`)
+    .update(JSON.stringify(manifest))
+    .digest('hex');
 }
 
 export function participantSetCommitment(included: readonly string[]): string {
@@ -274,6 +394,7 @@ export const contract = {
     roundNumber: number,
     paramsHash: string,
     roster: string[],
+    manifest?: RoundManifest | null,
   ): Promise<RoundRecord> {
     await requireRole(ctx, 'coordinator', 'open rounds');
     requireId(roundId, 'roundId');
@@ -285,6 +406,21 @@ export const contract = {
       throw new ContractError('invalid', 'roster must list the round members');
     if ((await ctx.state.get(key.round(roundId))) !== undefined)
       throw new ContractError('conflict', `round ${roundId} was already opened`);
+    if (new Set(roster).size !== roster.length)
+      throw new ContractError('invalid', 'roster lists a member twice');
+    const checked =
+      manifest === undefined || manifest === null ? null : requireManifest(manifest, roster.length);
+    if (checked !== null) {
+      for (const [i, memberId] of roster.entries()) {
+        const pinned = await ctx.state.get(key.identityKey(requireId(memberId, 'roster member')));
+        if (pinned !== undefined && pinned !== checked.identityKeys[i]) {
+          throw new ContractError(
+            'conflict',
+            `the manifest's identity key for ${memberId} is not the key ${memberId} registered on the ledger`,
+          );
+        }
+      }
+    }
     const consents: ConsentInForce[] = [];
     for (const memberId of roster) {
       requireId(memberId, 'roster member');
@@ -307,6 +443,13 @@ export const contract = {
       uploadsMerkleRoot: null,
       aggregateHash: null,
       dropoutCount: null,
+      ...(checked === null
+        ? {}
+        : {
+            manifest: checked,
+            graphSeed: graphSeedOf(ctx.transactionId, roundId, paramsHash, checked),
+            openTransactionId: ctx.transactionId,
+          }),
     };
     await write(ctx, key.round(roundId), record);
     ctx.emit({
@@ -384,6 +527,152 @@ export const contract = {
       },
     });
     return closed;
+  },
+
+  /**
+   * A member pins its own Ed25519 identity key (hex): later manifests must list exactly this key
+   * for it. On Fabric the caller is proven by its MSP certificate.
+   */
+  async registerIdentityKey(ctx: TransactionContext, publicKey: string): Promise<string> {
+    await requireRole(ctx, 'member', 'register an identity key');
+    if (typeof publicKey !== 'string' || !HEX_KEY.test(publicKey))
+      throw new ContractError('invalid', 'publicKey must be 64 lowercase hex characters (Ed25519)');
+    const existing = await ctx.state.get(key.identityKey(ctx.callerMspId));
+    if (existing !== undefined && existing !== publicKey)
+      throw new ContractError(
+        'conflict',
+        `${ctx.callerMspId} already registered another identity key`,
+      );
+    await ctx.state.put(key.identityKey(ctx.callerMspId), publicKey);
+    return publicKey;
+  },
+
+  /**
+   * The coordinator commits one phase's participant set (U1 advertised, U2 shared, U3 masked) of
+   * an open SecAgg round — once: the same set again is answered with the stored record (a
+   * restarted coordinator), any other set is refused. Each set must lie within the previous
+   * phase's. Members read it before they reveal anything: the broadcast the papers assume.
+   */
+  async commitRoundPhase(
+    ctx: TransactionContext,
+    roundId: string,
+    phase: RoundPhaseName,
+    members: number[],
+  ): Promise<RoundPhaseRecord> {
+    await requireRole(ctx, 'coordinator', 'commit round phases');
+    const round = await contract.getRound(ctx, roundId);
+    if (!ROUND_PHASES.includes(phase))
+      throw new ContractError('invalid', `phase must be one of ${ROUND_PHASES.join(', ')}`);
+    if (round.manifest?.mode !== 'secagg')
+      throw new ContractError(
+        'invalid',
+        `round ${roundId} is not a SecAgg round opened with a manifest`,
+      );
+    if (round.status !== 'open')
+      throw new ContractError('conflict', `round ${roundId} is already closed`);
+    if (
+      !Array.isArray(members) ||
+      members.some(
+        (m, i) =>
+          !Number.isSafeInteger(m) ||
+          m < 1 ||
+          m > round.roster.length ||
+          (i > 0 && m <= members[i - 1]!),
+      )
+    ) {
+      throw new ContractError(
+        'invalid',
+        `members must be ascending, distinct roster indices in [1, ${round.roster.length}]`,
+      );
+    }
+    const previous = ROUND_PHASES[ROUND_PHASES.indexOf(phase) - 1];
+    if (previous !== undefined) {
+      const before = await read<RoundPhaseRecord>(ctx, key.roundPhase(roundId, previous));
+      if (before === undefined)
+        throw new ContractError(
+          'conflict',
+          `round ${roundId} has no committed ${previous} set yet`,
+        );
+      const allowed = new Set(before.members);
+      const outside = members.filter((m) => !allowed.has(m));
+      if (outside.length > 0) {
+        throw new ContractError(
+          'invalid',
+          `the ${phase} set of round ${roundId} lists [${outside.join(', ')}], which are not in its ${previous} set`,
+        );
+      }
+    }
+    const existing = await read<RoundPhaseRecord>(ctx, key.roundPhase(roundId, phase));
+    if (existing !== undefined) {
+      if (
+        existing.members.length === members.length &&
+        existing.members.every((m, i) => m === members[i])
+      )
+        return existing;
+      throw new ContractError(
+        'conflict',
+        `round ${roundId} already committed its ${phase} set; one value per round and phase`,
+      );
+    }
+    const record: RoundPhaseRecord = {
+      roundId,
+      phase,
+      members: [...members],
+      committedAt: ctx.timestamp,
+    };
+    await write(ctx, key.roundPhase(roundId, phase), record);
+    ctx.emit({ name: 'RoundPhaseCommitted', payload: { roundId, phase, members: members.length } });
+    return record;
+  },
+
+  async getRoundPhase(
+    ctx: TransactionContext,
+    roundId: string,
+    phase: RoundPhaseName,
+  ): Promise<RoundPhaseRecord> {
+    requireId(roundId, 'roundId');
+    if (!ROUND_PHASES.includes(phase))
+      throw new ContractError('invalid', `phase must be one of ${ROUND_PHASES.join(', ')}`);
+    const record = await read<RoundPhaseRecord>(ctx, key.roundPhase(roundId, phase));
+    if (record === undefined)
+      throw new ContractError('not-found', `round ${roundId} has no committed ${phase} set`);
+    return record;
+  },
+
+  /** Names a roster member the coordinator caught misbehaving in a round (once per member). */
+  async recordMisbehaviour(
+    ctx: TransactionContext,
+    roundId: string,
+    memberId: string,
+    reason: string,
+    evidenceSha256: string,
+  ): Promise<MisbehaviourRecord> {
+    await requireRole(ctx, 'coordinator', 'record misbehaviour');
+    const round = await contract.getRound(ctx, roundId);
+    if (!round.roster.includes(memberId))
+      throw new ContractError('invalid', `${memberId} is not on the roster of round ${roundId}`);
+    if (typeof reason !== 'string' || reason.length === 0 || reason.length > 1000)
+      throw new ContractError('invalid', 'reason must be 1-1000 characters');
+    requireHash(evidenceSha256, 'evidenceSha256');
+    const existing = await read<MisbehaviourRecord>(ctx, key.misbehaviour(roundId, memberId));
+    if (existing !== undefined) return existing;
+    const record: MisbehaviourRecord = {
+      roundId,
+      memberId,
+      reason,
+      evidenceSha256,
+      recordedAt: ctx.timestamp,
+    };
+    await write(ctx, key.misbehaviour(roundId, memberId), record);
+    ctx.emit({ name: 'MisbehaviourRecorded', payload: { roundId, memberId } });
+    return record;
+  },
+
+  async roundMisbehaviour(ctx: TransactionContext, roundId: string): Promise<MisbehaviourRecord[]> {
+    requireId(roundId, 'roundId');
+    return (await ctx.state.list(`round-misbehaviour/${roundId}/`)).map(
+      (value) => JSON.parse(value) as MisbehaviourRecord,
+    );
   },
 
   async getRound(ctx: TransactionContext, roundId: string): Promise<RoundRecord> {

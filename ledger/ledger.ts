@@ -2,8 +2,12 @@ import type {
   ConsentRecord,
   Lineage,
   MemberRecord,
+  MisbehaviourRecord,
   ModelVersionRecord,
   Role,
+  RoundManifest,
+  RoundPhaseName,
+  RoundPhaseRecord,
   RoundRecord,
   UploadReceipt,
 } from './records.ts';
@@ -60,8 +64,42 @@ export class Ledger {
     roundNumber: number,
     paramsHash: string,
     roster: string[],
+    manifest: RoundManifest | null = null,
   ): Promise<RoundRecord> {
-    return this.gateway.submit('openRound', [roundId, modelId, roundNumber, paramsHash, roster]);
+    return this.gateway.submit('openRound', [
+      roundId,
+      modelId,
+      roundNumber,
+      paramsHash,
+      roster,
+      manifest,
+    ]);
+  }
+  /** The caller (a member) pins its own Ed25519 identity key, hex. */
+  registerIdentityKey(publicKey: string): Promise<string> {
+    return this.gateway.submit('registerIdentityKey', [publicKey]);
+  }
+  /** Commits U1 ('advertised'), U2 ('shared') or U3 ('masked') of a SecAgg round, once. */
+  commitRoundPhase(
+    roundId: string,
+    phase: RoundPhaseName,
+    members: number[],
+  ): Promise<RoundPhaseRecord> {
+    return this.gateway.submit('commitRoundPhase', [roundId, phase, members]);
+  }
+  getRoundPhase(roundId: string, phase: RoundPhaseName): Promise<RoundPhaseRecord> {
+    return this.gateway.evaluate('getRoundPhase', [roundId, phase]);
+  }
+  recordMisbehaviour(
+    roundId: string,
+    memberId: string,
+    reason: string,
+    evidenceSha256: string,
+  ): Promise<MisbehaviourRecord> {
+    return this.gateway.submit('recordMisbehaviour', [roundId, memberId, reason, evidenceSha256]);
+  }
+  roundMisbehaviour(roundId: string): Promise<MisbehaviourRecord[]> {
+    return this.gateway.evaluate('roundMisbehaviour', [roundId]);
   }
   closeRound(
     roundId: string,

@@ -62,6 +62,66 @@ export interface RoundRecord {
   readonly dropoutCount: number | null;
   /** CKKS: one signed receipt per included member (empty for SecAgg rounds). */
   readonly receipts?: readonly UploadReceipt[];
+  /** What the round's security rests on, committed at open (rounds opened with a manifest). */
+  readonly manifest?: RoundManifest | null;
+  /**
+   * SHA-256 derived by the contract from the RoundOpened transaction id and the manifest: the
+   * SecAgg+ graph seed, fixed after the roster and not chosen by the coordinator.
+   */
+  readonly graphSeed?: string | null;
+  /** The RoundOpened transaction id (Fabric tx id; embedded: hash of the block's contents). */
+  readonly openTransactionId?: string | null;
+}
+
+/**
+ * The round manifest: every parameter the members' security depends on, committed on the ledger
+ * with RoundOpened. Members read it on their own view of the ledger and refuse a round whose
+ * coordinator serves anything else.
+ */
+export interface RoundManifest {
+  readonly mode: 'secagg' | 'ckks';
+  readonly dimension: number;
+  /** Ed25519 identity key (hex) of each roster member, in roster order (index = position + 1). */
+  readonly identityKeys: readonly string[];
+  readonly adversary: 'semi-honest' | 'semi-malicious' | null;
+  /** γ and δ of the threat model the (degree, threshold) were chosen for. */
+  readonly corruptionRate: number;
+  readonly dropoutRate: number;
+  readonly degree: number;
+  readonly threshold: number;
+  /** The fewest contributions the aggregate may hold. */
+  readonly minContributors: number;
+  readonly quantization: {
+    readonly clipRange: number;
+    readonly levelBits: number;
+    readonly modulusBits: number;
+  } | null;
+  /** CKKS rounds: SHA-256 (hex) of the collective public key. */
+  readonly ckksKeySha256: string | null;
+}
+
+/** SecAgg phases whose participant sets are committed: U1, U2, U3. */
+export type RoundPhaseName = 'advertised' | 'shared' | 'masked';
+
+export const ROUND_PHASES: readonly RoundPhaseName[] = ['advertised', 'shared', 'masked'];
+
+/** One phase's participant set of one round: written once, never changed. */
+export interface RoundPhaseRecord {
+  readonly roundId: string;
+  readonly phase: RoundPhaseName;
+  /** Roster indices (1-based), ascending. */
+  readonly members: readonly number[];
+  readonly committedAt: number;
+}
+
+/** A member the coordinator caught breaking the protocol in a round, with what it did. */
+export interface MisbehaviourRecord {
+  readonly roundId: string;
+  readonly memberId: string;
+  readonly reason: string;
+  /** SHA-256 (hex) of the evidence the coordinator keeps (e.g. the bad box and revealed key). */
+  readonly evidenceSha256: string;
+  readonly recordedAt: number;
 }
 
 export interface ModelVersionRecord {
@@ -78,7 +138,13 @@ export interface Lineage {
 }
 
 export type LedgerEventName =
-  'ConsentGranted' | 'ConsentRevoked' | 'RoundOpened' | 'RoundClosed' | 'ModelVersionRecorded';
+  | 'ConsentGranted'
+  | 'ConsentRevoked'
+  | 'RoundOpened'
+  | 'RoundClosed'
+  | 'ModelVersionRecorded'
+  | 'RoundPhaseCommitted'
+  | 'MisbehaviourRecorded';
 
 export interface LedgerEvent {
   readonly name: LedgerEventName;

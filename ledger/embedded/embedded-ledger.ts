@@ -189,21 +189,23 @@ export class EmbeddedLedgerDatabase {
         );
       },
     };
-    if (!submit) {
-      return implementation(
-        { state, callerMspId: caller, timestamp, emit: (event) => events.push(event) },
-        ...args,
-      );
-    }
+    const head = () =>
+      this.db.prepare('SELECT number, hash FROM blocks ORDER BY number DESC LIMIT 1').get() as
+        { number: number; hash: string } | undefined;
+    const context = (): TransactionContext => ({
+      state,
+      callerMspId: caller,
+      timestamp,
+      transactionId: transactionIdOf(head()?.hash ?? GENESIS_HASH, caller, fn, args, timestamp),
+      emit: (event) => events.push(event),
+    });
+    if (!submit) return implementation(context(), ...args);
     // The whole transaction — reads included — runs under SQLite's write lock, so two processes
     // sharing the file cannot interleave a read and a commit.
     this.db.exec('BEGIN IMMEDIATE');
     let block: Block;
     try {
-      const result = await implementation(
-        { state, callerMspId: caller, timestamp, emit: (event) => events.push(event) },
-        ...args,
-      );
+      const result = await implementation(context(), ...args);
       const last = this.db
         .prepare('SELECT number, hash FROM blocks ORDER BY number DESC LIMIT 1')
         .get() as { number: number; hash: string } | undefined;
@@ -246,6 +248,22 @@ export class EmbeddedLedgerDatabase {
       throw error;
     }
   }
+}
+
+/**
+ * The id a transaction runs under: the hash of the chain head it extends and of what it runs,
+ * so it is fixed by the ledger's state, not picked by the caller.
+ */
+function transactionIdOf(
+  previousHash: string,
+  caller: string,
+  fn: string,
+  args: unknown[],
+  timestamp: number,
+): string {
+  return createHash('sha256')
+    .update(canonicalJson({ previousHash, caller, fn, args, timestamp }))
+    .digest('hex');
 }
 
 /** SHA-256 over a canonical (sorted-key) JSON of the block without its hash. */

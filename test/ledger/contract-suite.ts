@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from '@jest/globals';
 import { ContractError, type ContractFunction } from '../../ledger/contract.ts';
 import type { ContractGateway, Ledger } from '../../ledger/ledger.ts';
-import type { UploadReceipt } from '../../ledger/records.ts';
+import type { RoundManifest, UploadReceipt } from '../../ledger/records.ts';
 
 /**
  * The contract's behaviour, written once and run against every backend (embedded SQLite here;
@@ -214,6 +214,118 @@ export function describeLedgerContract(
       await expect(
         coordinator.openRound('r/1', 'fraud-model', 1, 'not-a-hash', ['BankAMSP']),
       ).rejects.toThrow(/paramsHash must be 64 lowercase hex/);
+    });
+  });
+
+  describe(`round agreement (manifest, graph seed, U1–U3) on ${backend}`, () => {
+    let fixture: LedgerFixture;
+    let coordinator: Ledger;
+    let bankA: Ledger;
+    const ROSTER = ['BankAMSP', 'BankBMSP', 'BankCMSP'];
+    const manifest = (overrides: Partial<RoundManifest> = {}): RoundManifest => ({
+      mode: 'secagg',
+      dimension: 10,
+      identityKeys: ['1', '2', '3'].map((digit) => digit.repeat(64)),
+      adversary: 'semi-malicious',
+      corruptionRate: 0.05,
+      dropoutRate: 0.05,
+      degree: 2,
+      threshold: 2,
+      minContributors: 2,
+      quantization: { clipRange: 1, levelBits: 16, modulusBits: 32 },
+      ckksKeySha256: null,
+      ...overrides,
+    });
+
+    beforeEach(async () => {
+      fixture = await createFixture();
+      coordinator = fixture.connect('CoordinatorMSP');
+      bankA = fixture.connect('BankAMSP');
+      await coordinator.registerMember('CoordinatorMSP', ['coordinator']);
+      for (const id of ROSTER) await coordinator.registerMember(id, ['member']);
+    });
+
+    it('commits the manifest with RoundOpened and derives the graph seed from the transaction', async () => {
+      const first = await coordinator.openRound('m/round-1', 'm', 1, HASH_A, ROSTER, manifest());
+      const second = await coordinator.openRound('m/round-2', 'm', 2, HASH_A, ROSTER, manifest());
+      expect(first.manifest).toEqual(manifest());
+      expect(first.graphSeed).toMatch(/^[0-9a-f]{64}$/);
+      expect(first.openTransactionId).toBeTruthy();
+      // Same parameters, another transaction: another seed, which no caller argument sets.
+      expect(second.graphSeed).not.toBe(first.graphSeed);
+      expect((await bankA.getRound('m/round-1')).graphSeed).toBe(first.graphSeed);
+      await expect(
+        coordinator.openRound('m/round-1', 'm', 1, HASH_A, ROSTER, manifest()),
+      ).rejects.toThrow(/round m\/round-1 was already opened/);
+    });
+
+    it('refuses a manifest that does not fit the roster or a member’s registered identity key', async () => {
+      await expect(
+        coordinator.openRound(
+          'm/round-1',
+          'm',
+          1,
+          HASH_A,
+          ROSTER,
+          manifest({ identityKeys: ['1'.repeat(64)] }),
+        ),
+      ).rejects.toThrow(/identityKeys must list one .* per roster member \(3\)/);
+      await expect(
+        coordinator.openRound('m/round-1', 'm', 1, HASH_A, ROSTER, manifest({ degree: 7 })),
+      ).rejects.toThrow(/manifest degree must be an integer in \[2, 2\]/);
+      await bankA.registerIdentityKey('f'.repeat(64));
+      await expect(
+        coordinator.openRound('m/round-1', 'm', 1, HASH_A, ROSTER, manifest()),
+      ).rejects.toThrow(/identity key for BankAMSP is not the key BankAMSP registered/);
+      await expect(bankA.getRound('m/round-1')).rejects.toThrow(/no round m\/round-1/);
+    });
+
+    it('takes one participant set per round and phase, each within the previous one', async () => {
+      await coordinator.openRound('m/round-1', 'm', 1, HASH_A, ROSTER, manifest());
+      await expect(coordinator.commitRoundPhase('m/round-1', 'shared', [1, 2])).rejects.toThrow(
+        /has no committed advertised set yet/,
+      );
+      const u1 = await coordinator.commitRoundPhase('m/round-1', 'advertised', [1, 2, 3]);
+      expect(u1.members).toEqual([1, 2, 3]);
+      // A restarted coordinator may send the same set again; a different one is refused.
+      expect(
+        (await coordinator.commitRoundPhase('m/round-1', 'advertised', [1, 2, 3])).members,
+      ).toEqual([1, 2, 3]);
+      await expect(coordinator.commitRoundPhase('m/round-1', 'advertised', [1, 2])).rejects.toThrow(
+        /already committed its advertised set; one value per round and phase/,
+      );
+      await coordinator.commitRoundPhase('m/round-1', 'shared', [1, 3]);
+      await expect(coordinator.commitRoundPhase('m/round-1', 'masked', [1, 2])).rejects.toThrow(
+        /lists \[2\], which are not in its shared set/,
+      );
+      await expect(bankA.commitRoundPhase('m/round-1', 'masked', [1])).rejects.toThrow(
+        /BankAMSP may not commit round phases/,
+      );
+      await expect(coordinator.commitRoundPhase('m/round-1', 'masked', [3, 1])).rejects.toThrow(
+        /ascending, distinct roster indices/,
+      );
+      expect((await bankA.getRoundPhase('m/round-1', 'advertised')).members).toEqual([1, 2, 3]);
+      await expect(bankA.getRoundPhase('m/round-1', 'masked')).rejects.toThrow(
+        /has no committed masked set/,
+      );
+    });
+
+    it('names a misbehaving roster member in the round record', async () => {
+      await coordinator.openRound('m/round-1', 'm', 1, HASH_A, ROSTER, manifest());
+      await coordinator.recordMisbehaviour('m/round-1', 'BankBMSP', 'bad share box', HASH_B);
+      await expect(
+        coordinator.recordMisbehaviour('m/round-1', 'OutsiderMSP', 'x', HASH_B),
+      ).rejects.toThrow(/OutsiderMSP is not on the roster/);
+      await expect(bankA.recordMisbehaviour('m/round-1', 'BankBMSP', 'x', HASH_B)).rejects.toThrow(
+        /may not record misbehaviour/,
+      );
+      expect(await bankA.roundMisbehaviour('m/round-1')).toEqual([
+        expect.objectContaining({
+          memberId: 'BankBMSP',
+          reason: 'bad share box',
+          evidenceSha256: HASH_B,
+        }),
+      ]);
     });
   });
 }
