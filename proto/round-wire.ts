@@ -16,6 +16,14 @@ export function paramsHash(encodedParams: Uint8Array, graphSeed: Uint8Array): Ui
   );
 }
 
+/**
+ * The params hash RoundOpened commits for a SecAgg round opened with a manifest: the parameters
+ * alone, since the graph seed is derived by the ledger from that very transaction.
+ */
+export function ledgerParamsHash(params: RoundParams): Uint8Array {
+  return paramsHash(RoundParams.encode(params).finish(), new Uint8Array(0));
+}
+
 /** True when the round's parameters and graph seed hash to the params_hash it carries. */
 export function hasConsistentParamsHash(round: Round): boolean {
   const expected = paramsHash(RoundParams.encode(round.params!).finish(), round.graphSeed);
@@ -26,6 +34,8 @@ export function secAggConfigOf(round: Round): SecAggRoundConfig {
   const params = round.params!;
   return {
     roundId: round.roundId,
+    paramsHash: new Uint8Array(round.paramsHash),
+    minContributors: params.minContributors,
     clients: round.roster.length,
     threshold: params.threshold,
     degree: params.degree,

@@ -8,6 +8,7 @@ import type {
   ConsistencySignatureMessage,
   KeysBroadcast as KeysBroadcastMessage,
   SharesDelivery as SharesDeliveryMessage,
+  ShareComplaint as ShareComplaintMessage,
   ShareKeysMessage,
   UnmaskingMessage,
   UnmaskingRequest as UnmaskingRequestMessage,
@@ -16,6 +17,7 @@ import type {
   AdvertiseKeysRequest,
   KeysBroadcast,
   SharesDelivery,
+  ShareComplaint,
   ShareKeysRequest,
   SignSurvivorsRequest,
   UnmaskingRequest,
@@ -134,3 +136,19 @@ export const unmaskToWire = (roundId: string, message: UnmaskingMessage): Unmask
   })),
   undecryptable: [...message.undecryptable],
 });
+
+export const complaintsToWire = (
+  complaints: readonly ShareComplaintMessage[],
+): ShareComplaint[] =>
+  complaints.map((complaint) => ({
+    accused: complaint.accused,
+    boxKey: buffer(complaint.boxKey),
+  }));
+
+export const complaintsFromWire = (
+  complaints: readonly ShareComplaint[],
+): ShareComplaintMessage[] =>
+  complaints.map((complaint) => ({
+    accused: complaint.accused,
+    boxKey: bytes(complaint.boxKey),
+  }));

@@ -3,7 +3,20 @@ import * as grpc from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
 import { nativeCurve25519 } from '../crypto/curve25519-native.ts';
 import { quantize } from '../crypto/quantize.ts';
-import { systemRandom, type RandomSource } from '../crypto/random.ts';
+import { readFileSync } from 'node:fs';
+import { systemRandom } from '../crypto/random.ts';
+import { SecAggError } from '../crypto/secagg/errors.ts';
+import type { ShareComplaint } from '../crypto/secagg/messages.ts';
+import { ContractError } from '../ledger/contract.ts';
+import type { Ledger } from '../ledger/ledger.ts';
+import type { RoundPhaseName } from '../ledger/records.ts';
+import { toServiceError } from '../services/common/grpc-errors.ts';
+import {
+  checkRoundAgainstLedger,
+  checkThreatModel,
+  IdentityKeyVerifier,
+  type MemberThreatModel,
+} from './round-verification.ts';
 import { SecAggClient } from '../crypto/secagg/client.ts';
 import { createRoundContext } from '../crypto/secagg/config.ts';
 import { combineMasks } from '../crypto/secagg/masks.ts';
@@ -27,6 +40,7 @@ import {
 } from '../proto/gen/veilsum/v1/secagg.ts';
 import {
   advertiseKeysToWire,
+  complaintsToWire,
   keysBroadcastFromWire,
   sharesDeliveryFromWire,
   shareKeysToWire,
@@ -50,6 +64,16 @@ import { proofRange, type ProofStatement } from '../crypto/ckks/encryption-proof
 /** The coordinator's host:port and this member's consortium certificate (TlsIdentity). */
 export interface ConnectOptions extends TlsIdentity {
   readonly retry?: RetryPolicy;
+  /**
+   * This member's own view of the consortium ledger, acting as itself (embedded: the ledger file
+   * opened as this member; Fabric: a FabricLedger on its own peer). SecAgg rounds are then
+   * checked against it; without it the member trusts the coordinator's word.
+   */
+  readonly ledger?: Ledger;
+  /** The weakest threat model this member accepts in a SecAgg round. */
+  readonly threatModel?: MemberThreatModel;
+  /** How long to wait for the coordinator to commit a phase's set on the ledger (default 60 s). */
+  readonly ledgerWaitMs?: number;
 }
 
 export interface Progress {
@@ -68,8 +92,6 @@ export interface Progress {
 
 export interface ParticipateOptions {
   readonly onProgress?: (progress: Progress) => void;
-  /** Source of the client's secrets; the OS CSPRNG unless a test injects a seeded one. */
-  readonly random?: RandomSource;
   /** Test hook: go silent before this phase, as a crashed or disconnected client would. */
   readonly dropBefore?: DropoutPhase;
   /** Test hook: a slow client, waiting this long before it uploads its masked input. */
@@ -112,7 +134,12 @@ export class VeilsumClient {
   private readonly secagg: SecAggServiceClient;
   private readonly ckks: CkksServiceClient;
   private readonly identitySecretKey: Uint8Array;
+  private readonly identityKey: Uint8Array;
   private readonly retry: RetryPolicy;
+  private readonly ledger: Ledger | undefined;
+  private readonly threatModel: MemberThreatModel | undefined;
+  private readonly ledgerWaitMs: number;
+  private readonly identityKeys: IdentityKeyVerifier;
 
   private constructor(options: ConnectOptions) {
     const { credentials, channelOptions, organisation, identitySecretKey } = tlsChannel(options);
@@ -120,8 +147,13 @@ export class VeilsumClient {
     this.secagg = new SecAggServiceClient(options.address, credentials, channelOptions);
     this.ckks = new CkksServiceClient(options.address, credentials, channelOptions);
     this.identitySecretKey = identitySecretKey;
+    this.identityKey = nativeCurve25519.ed25519PublicKey(identitySecretKey);
     this.memberId = organisation;
     this.retry = options.retry ?? DEFAULT_RETRY;
+    this.ledger = options.ledger;
+    this.threatModel = options.threatModel;
+    this.ledgerWaitMs = options.ledgerWaitMs ?? 60_000;
+    this.identityKeys = new IdentityKeyVerifier(readFileSync(options.caCertificate, 'utf8'));
   }
 
   static connect(options: ConnectOptions): VeilsumClient {
@@ -271,12 +303,13 @@ export class VeilsumClient {
         `update length ${update.length} does not match round length ${params.dimension}`,
       );
     }
-    const random = options.random ?? systemRandom;
-    return this.participateQuantized(
-      round,
-      quantize(update, params.quantization!, random),
-      options,
-    );
+    let levels: Uint32Array;
+    try {
+      levels = quantize(update, params.quantization!, systemRandom);
+    } catch (error) {
+      throw new VeilsumError('participate', status.INVALID_ARGUMENT, (error as Error).message);
+    }
+    return this.participateQuantized(round, levels, options);
   }
 
   /**
@@ -478,7 +511,13 @@ export class VeilsumClient {
     });
   }
 
-  /** As `participate`, for an update already quantized into the round's levels. */
+  /**
+   * As `participate`, for an update already quantized into the round's levels. With a ledger
+   * (ConnectOptions.ledger) the member checks the served round against the ledger's RoundOpened
+   * manifest and, before each phase, the participant set the coordinator committed there; every
+   * refusal is a FAILED_PRECONDITION naming what differed. Without one it trusts the coordinator
+   * for the participant sets, and so refuses sparse semi-malicious rounds.
+   */
   async participateQuantized(
     round: Round,
     input: Uint32Array,
@@ -487,7 +526,7 @@ export class VeilsumClient {
     const roundId = round.roundId;
     const params = round.params!;
     const progress = options.onProgress ?? (() => {});
-    const random = options.random ?? systemRandom;
+    const random = systemRandom;
     if (!hasConsistentParamsHash(round)) {
       throw new VeilsumError(
         'participate',
@@ -503,7 +542,35 @@ export class VeilsumClient {
         `member ${this.memberId} is not on the roster of round ${roundId}`,
       );
     }
-    const context = createRoundContext(secAggConfigOf(round));
+    if (!Buffer.from(me.identityKey).equals(Buffer.from(this.identityKey))) {
+      throw new VeilsumError(
+        'participate',
+        status.FAILED_PRECONDITION,
+        `refusing the round: the roster lists another identity key for ${this.memberId} than its own certificate's`,
+      );
+    }
+    if (this.ledger !== undefined) {
+      const record = await this.fromLedger('GetRound', () => this.ledger!.getRound(roundId));
+      checkRoundAgainstLedger(round, record);
+    }
+    checkThreatModel(round, this.threatModel);
+    const context = this.secAggStep('participate', () => createRoundContext(secAggConfigOf(round)));
+    if (
+      this.ledger === undefined &&
+      !context.graph.complete &&
+      params.adversary === Adversary.ADVERSARY_SEMI_MALICIOUS
+    ) {
+      throw new VeilsumError(
+        'participate',
+        status.FAILED_PRECONDITION,
+        'refusing the round: a sparse semi-malicious round needs the ledger to agree on the survivor sets (ConnectOptions.ledger)',
+      );
+    }
+    // The keys that matter are the neighbours': they sign the keys this member shares with.
+    for (const peer of context.graph.neighbours(me.index)) {
+      const entry = round.roster[peer - 1]!;
+      this.identityKeys.check(entry.memberId, entry.identityKey, entry.certificate);
+    }
     const client = new SecAggClient({
       context,
       index: me.index,
@@ -529,8 +596,11 @@ export class VeilsumClient {
     const keys = await this.await<KeysBroadcast>('AwaitKeys', (done) =>
       this.secagg.awaitKeys({ roundId }, new grpc.Metadata(), deadline(AWAIT_DEADLINE_MS), done),
     );
+    const u1 = await this.committedSet(round, 'advertised');
     progress({ step: 'share-keys' });
-    const shares = shareKeysToWire(roundId, client.shareKeys(keysBroadcastFromWire(keys)));
+    const shares = this.secAggStep('ShareKeys', () =>
+      shareKeysToWire(roundId, client.shareKeys(keysBroadcastFromWire(keys), u1)),
+    );
     await this.write('ShareKeys', (done) =>
       this.secagg.shareKeys(shares, new grpc.Metadata(), deadline(UNARY_DEADLINE_MS), done),
     );
@@ -539,18 +609,25 @@ export class VeilsumClient {
     const delivery = await this.await<SharesDelivery>('AwaitShares', (done) =>
       this.secagg.awaitShares({ roundId }, new grpc.Metadata(), deadline(AWAIT_DEADLINE_MS), done),
     );
+    const u2 = await this.committedSet(round, 'shared');
     progress({ step: 'masked-input', bytesSent: 0, totalBytes: input.length * 4 });
-    const jobs = client.prepareMasks(sharesDeliveryFromWire(delivery));
-    const masked = client.completeMaskedInput(
+    const jobs = this.secAggStep('MaskedInput', () =>
+      client.prepareMasks(sharesDeliveryFromWire(delivery), u2),
+    );
+    const { maskedInput: masked, complaints } = client.completeMaskedInput(
       input,
       combineMasks(jobs, input.length, nativeCurve25519),
-    ).maskedInput;
+    );
     if (options.delayUploadMs)
       await new Promise((resolve) => setTimeout(resolve, options.delayUploadMs));
-    const uploadSha256 = await this.upload(roundId, masked, progress);
+    const uploadSha256 = await this.upload(roundId, masked, complaints ?? [], progress);
 
+    if (stopsBefore('consistency-check') || stopsBefore('unmasking')) {
+      // Gone before the survivor set is known: nothing more is revealed.
+      return { ...dropped(), uploadSha256 };
+    }
+    const u3 = await this.committedSet(round, 'masked');
     if (params.adversary === Adversary.ADVERSARY_SEMI_MALICIOUS) {
-      if (stopsBefore('consistency-check')) return { ...dropped(), uploadSha256 };
       const check = await this.await<ConsistencyCheckRequest>('AwaitConsistencyCheck', (done) =>
         this.secagg.awaitConsistencyCheck(
           { roundId },
@@ -560,7 +637,10 @@ export class VeilsumClient {
         ),
       );
       progress({ step: 'consistency-check' });
-      const signature = client.signSurvivors({ survivors: check.survivors }).signature;
+      const signature = this.secAggStep(
+        'SignSurvivors',
+        () => client.signSurvivors({ survivors: check.survivors }, u3).signature,
+      );
       await this.write('SignSurvivors', (done) =>
         this.secagg.signSurvivors(
           { roundId, signature: Buffer.from(signature) },
@@ -571,8 +651,6 @@ export class VeilsumClient {
       );
     }
 
-    if (stopsBefore('unmasking') || stopsBefore('consistency-check'))
-      return { ...dropped(), uploadSha256 };
     const request = await this.await<UnmaskingRequest>('AwaitUnmasking', (done) =>
       this.secagg.awaitUnmasking(
         { roundId },
@@ -582,7 +660,9 @@ export class VeilsumClient {
       ),
     );
     progress({ step: 'unmasking' });
-    const answer = unmaskToWire(roundId, client.unmask(unmaskingRequestFromWire(request)));
+    const answer = this.secAggStep('Unmask', () =>
+      unmaskToWire(roundId, client.unmask(unmaskingRequestFromWire(request), u3)),
+    );
     await this.write('Unmask', (done) =>
       this.secagg.unmask(answer, new grpc.Metadata(), deadline(UNARY_DEADLINE_MS), done),
     );
@@ -594,6 +674,64 @@ export class VeilsumClient {
       throw new RoundAbortedError('WatchRound', finished.abortReason);
     progress({ step: 'done' });
     return { round: finished, uploadSha256, included: finished.included.includes(me.index) };
+  }
+
+  /** A client-side protocol check that failed, as a status naming the step and the reason. */
+  private secAggStep<T>(step: string, run: () => T): T {
+    try {
+      return run();
+    } catch (error) {
+      if (!(error instanceof SecAggError)) throw error;
+      const { code } = toServiceError(error);
+      throw new VeilsumError(step, code, `refusing to go on: ${error.message}`);
+    }
+  }
+
+  private async fromLedger<T>(step: string, read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (error) {
+      if (error instanceof VeilsumError) throw error;
+      throw new VeilsumError(
+        `ledger ${step}`,
+        status.FAILED_PRECONDITION,
+        `refusing the round: ${(error as Error).message}`,
+      );
+    }
+  }
+
+  /**
+   * A phase's participant set as agreed: with a ledger, the one the coordinator committed there
+   * (waited for, one read per phase once it is there); without one, the coordinator's word.
+   */
+  private async committedSet(round: Round, phase: RoundPhaseName): Promise<number[]> {
+    if (this.ledger === undefined) {
+      const served = await this.getRound(round.roundId);
+      return [
+        ...(phase === 'advertised'
+          ? served.advertised
+          : phase === 'shared'
+            ? served.shared
+            : served.masked),
+      ];
+    }
+    const deadlineAt = Date.now() + this.ledgerWaitMs;
+    for (let wait = 10; ; wait = Math.min(wait * 2, 250)) {
+      try {
+        return [...(await this.ledger.getRoundPhase(round.roundId, phase)).members];
+      } catch (error) {
+        if (!(error instanceof ContractError && error.kind === 'not-found') && !isNotFound(error))
+          throw new VeilsumError(`ledger ${phase}`, status.UNAVAILABLE, (error as Error).message);
+      }
+      if (Date.now() >= deadlineAt) {
+        throw new VeilsumError(
+          `ledger ${phase}`,
+          status.DEADLINE_EXCEEDED,
+          `refusing to go on: the coordinator committed no ${phase} set for round ${round.roundId} on the ledger within ${this.ledgerWaitMs} ms`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
   }
 
   /** A write that may be retried: ALREADY_EXISTS on a retry means the first try was accepted. */
@@ -623,6 +761,7 @@ export class VeilsumClient {
   private upload(
     roundId: string,
     masked: Uint32Array,
+    complaints: readonly ShareComplaint[],
     progress: (p: Progress) => void,
   ): Promise<Uint8Array> {
     const bytes = Buffer.from(masked.buffer, masked.byteOffset, masked.byteLength);
@@ -635,9 +774,19 @@ export class VeilsumClient {
       'UploadMaskedInput',
       (done) =>
         this.secagg.uploadMaskedInput(new grpc.Metadata(), deadline(AWAIT_DEADLINE_MS), done),
-      { content: { $case: 'header', value: { roundId, words: masked.length } } },
+      {
+        content: {
+          $case: 'header',
+          value: { roundId, words: masked.length, complaints: complaintsToWire(complaints) },
+        },
+      },
       body,
       progress,
     );
   }
+}
+
+/** A Fabric backend reports a missing key as its own error kind; the embedded one as ContractError. */
+function isNotFound(error: unknown): boolean {
+  return (error as { kind?: string })?.kind === 'not-found';
 }

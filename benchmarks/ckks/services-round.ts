@@ -86,6 +86,7 @@ export async function runServicesRound(options: {
       },
       corruptionRate: 0,
       dropoutRate: 0,
+      minContributors: 0,
       ckks: {
         parameterSet: options.set.name,
         keySha256: Buffer.alloc(0),

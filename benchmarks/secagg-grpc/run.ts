@@ -86,6 +86,7 @@ try {
     },
     corruptionRate: 0.05,
     dropoutRate,
+    minContributors: 0,
     ckks: undefined,
   });
   await Promise.all(

@@ -20,6 +20,7 @@ import type { SecAggPhase } from '../../crypto/secagg/messages.ts';
 import {
   chooseGraphParameters,
   completeGraphParameters,
+  defaultMinContributors,
   type AdversaryModel,
   type GraphParameters,
 } from '../../crypto/secagg/parameters.ts';
@@ -75,6 +76,8 @@ const identitySecretKeys = Array.from({ length: clients }, () => random(32));
 const levelBits = 16;
 const context = createRoundContext({
   roundId: `bench-${clients}-${dimension}`,
+  paramsHash: random(32),
+  minContributors: defaultMinContributors(model),
   clients,
   threshold: graphParams.threshold,
   degree: graphParams.degree,
@@ -154,15 +157,18 @@ async function runOnce() {
     timed(asServer, () => server.receiveAdvertiseKeys(message));
   }
   timed(asServer, () => server.closeAdvertiseKeys());
+  // What each client reads from the ledger per phase: the committed participant set.
+  const u1 = server.participantSets().advertised;
   phase = 'share-keys';
   for (const [index, client] of active('share-keys')) {
     const broadcast = timed(asServer, () => server.keysFor(index));
-    const message = timed(asClient(index), () => client.shareKeys(broadcast));
+    const message = timed(asClient(index), () => client.shareKeys(broadcast, u1));
     bytesSent[index]! +=
       2 + 32 + message.encryptedShares.reduce((sum, box) => sum + 2 + box.ciphertext.length, 0);
     timed(asServer, () => server.receiveShareKeys(message));
   }
   timed(asServer, () => server.closeShareKeys());
+  const u2 = server.participantSets().shared;
   phase = 'masked-input';
   for (const [index, client] of active('masked-input')) {
     const delivery = timed(asServer, () => server.sharesFor(index));
@@ -171,21 +177,22 @@ async function runOnce() {
     if (pool) {
       // The client expands its (k + 1) masks on `workers` threads, as a bank's SDK process would.
       const start = performance.now();
-      const jobs = client.prepareMasks(delivery);
+      const jobs = client.prepareMasks(delivery, u2);
       message = client.completeMaskedInput(input, await pool.combine(jobs, dimension));
       asClient(index)(performance.now() - start);
     } else {
-      message = timed(asClient(index), () => client.maskInput(delivery, input));
+      message = timed(asClient(index), () => client.maskInput(delivery, u2, input));
     }
     bytesSent[index]! += 2 + 4 * dimension;
     timed(asServer, () => server.receiveMaskedInput(message));
   }
   timed(asServer, () => server.closeMaskedInputCollection());
+  const u3 = server.participantSets().masked;
   if (adversary === 'semi-malicious') {
     phase = 'consistency-check';
     const request = timed(asServer, () => server.consistencyCheckRequest());
     for (const [index, client] of active('consistency-check')) {
-      const message = timed(asClient(index), () => client.signSurvivors(request));
+      const message = timed(asClient(index), () => client.signSurvivors(request, u3));
       bytesSent[index]! += 2 + 64;
       timed(asServer, () => server.receiveConsistencySignature(message));
     }
@@ -194,7 +201,7 @@ async function runOnce() {
   phase = 'unmasking';
   const request = timed(asServer, () => server.unmaskingRequest());
   for (const [index, client] of active('unmasking')) {
-    const message = timed(asClient(index), () => client.unmask(request));
+    const message = timed(asClient(index), () => client.unmask(request, u3));
     bytesSent[index]! +=
       2 + (message.selfMaskShares.length + message.maskingKeyShares.length) * (2 + 35);
     timed(asServer, () => server.receiveUnmasking(message));

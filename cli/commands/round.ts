@@ -140,7 +140,7 @@ export function roundCommand(): Command {
     )
     .option(
       '--min-contributors <m>',
-      'CKKS: keyholders decrypt only sums of at least m updates (default: half the members, at least 2)',
+      'fewest updates a released sum may hold (SecAgg default: all members but ⌈δn⌉; CKKS default: half the members, at least 2)',
       positiveInteger,
       0,
     )
@@ -183,6 +183,7 @@ export function roundCommand(): Command {
           },
           corruptionRate: options.corruptionRate,
           dropoutRate: options.dropoutRate,
+          minContributors: options.mode === 'ckks' ? 0 : options.minContributors,
           // The coordinator fills in its key and parameter set and drops SecAgg-only fields.
           ckks:
             options.mode === 'ckks'

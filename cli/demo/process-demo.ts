@@ -187,7 +187,9 @@ export async function runProcessDemo(
         mode: ckks ? Mode.MODE_CKKS : Mode.MODE_SECAGG,
         dimension,
         quantization: QUANTIZATION,
-        threshold: 3,
+        // Complete graph against a semi-malicious server with one colluder among five banks:
+        // t > (n + γn)/2 = 3, and one bank may drop (min contributors 4).
+        threshold: 4,
         degree: memberIds.length - 1,
         adversary: Adversary.ADVERSARY_SEMI_MALICIOUS,
         members: memberIds,
@@ -198,8 +200,9 @@ export async function runProcessDemo(
           consistencyCheckMs: PHASE_DEADLINE_MS,
           unmaskingMs: PHASE_DEADLINE_MS,
         },
-        corruptionRate: 0,
-        dropoutRate: 0,
+        corruptionRate: 0.2,
+        dropoutRate: 0.2,
+        minContributors: 0,
         ckks: ckks
           ? {
               parameterSet: SUM_8192.name,

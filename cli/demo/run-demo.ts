@@ -62,8 +62,11 @@ export function runDemo(options: DemoOptions, report: (round: DemoRound) => void
   for (let round = 1; round <= options.rounds; round++) {
     const context = createRoundContext({
       roundId: `demo-fraud-model/round-${round}`,
+      paramsHash: random(32),
+      // One colluder among five against a semi-malicious server: t > (n + γn)/2; one may drop.
+      minContributors: banks.length - 1,
       clients: banks.length,
-      threshold: 3,
+      threshold: 4,
       degree: banks.length - 1,
       graphSeed: random(32),
       dimension,

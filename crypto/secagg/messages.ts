@@ -59,6 +59,8 @@ export interface MaskedInputMessage {
 export interface Misbehaviour {
   readonly member: number;
   readonly reason: string;
+  /** What shows it (e.g. the bad box and the revealed key): kept, and hashed onto the ledger. */
+  readonly evidence: Uint8Array;
 }
 
 /** Round 3 (semi-malicious only), server → clients in U3. */

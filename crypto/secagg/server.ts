@@ -1,4 +1,4 @@
-import { equalBytes } from '../bytes.ts';
+import { encodeFields, equalBytes } from '../bytes.ts';
 import { CURVE25519_KEY_BYTES, type Curve25519, ED25519_SIGNATURE_BYTES } from '../curve25519.ts';
 import { deriveKey } from '../kdf.ts';
 import { AEAD_OVERHEAD_BYTES, AuthenticationError, openAead } from '../aead.ts';
@@ -90,7 +90,7 @@ export class SecAggServer {
   private readonly masked = new Set<number>();
   /** Complaints about share boxes, by accuser, sent with its masked input. */
   private readonly complaints = new Map<number, readonly ShareComplaint[]>();
-  private readonly misbehaving = new Map<number, string>();
+  private readonly misbehaving = new Map<number, { reason: string; evidence: Uint8Array[] }>();
   private readonly runningSum: Uint32Array;
   private survivors: number[] = [];
   private readonly consistencySignatures = new Map<number, Uint8Array>();
@@ -323,18 +323,21 @@ export class SecAggServer {
           this.blame(
             accused,
             `its share box for client ${accuser} did not open under the box key ${accuser} revealed`,
+            encodeFields(box, boxKey),
           );
           excluded.add(accused);
         } else if (!holdsSharesFor(plaintext, accuser)) {
           this.blame(
             accused,
             `its share box for client ${accuser} opened but held no valid share (verified with the revealed key)`,
+            encodeFields(box, boxKey),
           );
           excluded.add(accused);
         } else {
           this.blame(
             accuser,
-            `it complained about client ${accused}'s share box, which opens and holds valid shares`,
+            `its complaint against client ${accused} was not upheld: the box ${accused} sent opens under the revealed key and holds valid shares`,
+            encodeFields(box, boxKey),
           );
         }
       }
@@ -368,12 +371,21 @@ export class SecAggServer {
   misbehaviour(): Misbehaviour[] {
     return [...this.misbehaving]
       .sort(([a], [b]) => a - b)
-      .map(([member, reason]) => ({ member, reason }));
+      .map(([member, { reason, evidence }]) => ({
+        member,
+        reason,
+        evidence: encodeFields(...evidence),
+      }));
   }
 
-  private blame(member: number, reason: string): void {
+  private blame(member: number, reason: string, evidence: Uint8Array): void {
     const earlier = this.misbehaving.get(member);
-    this.misbehaving.set(member, earlier === undefined ? reason : `${earlier}; ${reason}`);
+    if (earlier === undefined) this.misbehaving.set(member, { reason, evidence: [evidence] });
+    else
+      this.misbehaving.set(member, {
+        reason: `${earlier.reason}; ${reason}`,
+        evidence: [...earlier.evidence, evidence],
+      });
   }
 
   private boxFrom(sender: number, recipient: number): Uint8Array | undefined {
@@ -604,6 +616,7 @@ export class SecAggServer {
         this.blame(
           owner,
           `all ${sorted.length} shares of its ${what} agree, but not with what it committed to`,
+          encodeFields(...sorted.map((share) => share.encoded)),
         );
         // b is what its holders hold: the sum uses it. A masking key that does not match the
         // advertised public key cannot remove the owner's pairwise masks.
@@ -623,7 +636,11 @@ export class SecAggServer {
           threshold,
         );
         if (candidate !== undefined && matchesCommitment(candidate)) {
-          this.blame(decoded[left]!.x, `it revealed a tampered share of client ${owner}'s ${what}`);
+          this.blame(
+            decoded[left]!.x,
+            `it revealed a tampered share of client ${owner}'s ${what}`,
+            sorted[left]!.encoded,
+          );
           return candidate;
         }
       }

@@ -17,7 +17,7 @@ import {
   invalidArgument,
   unauthenticated,
 } from '../common/grpc-errors.ts';
-import { parseRoster, type RosterMember } from './round-runtime.ts';
+import { parseRoster, rosterToWire, type RosterMember } from './round-runtime.ts';
 import {
   PersistenceError,
   type RoundEvent,
@@ -480,11 +480,7 @@ export class CkksRound {
       roundId: this.id,
       params: this.params,
       phase: PHASE_TO_WIRE[this.status],
-      roster: this.roster.map((member) => ({
-        memberId: member.memberId,
-        index: member.index,
-        identityKey: Buffer.from(member.identityKey),
-      })),
+      roster: rosterToWire(this.roster),
       graphSeed: Buffer.from(this.graphSeed),
       paramsHash: Buffer.from(this.paramsHash),
       openedAtMs: this.openedAt,
@@ -498,6 +494,7 @@ export class CkksRound {
       aggregateSha256: Buffer.from(this.aggregateSha256),
       uploadSha256: this.included.map((index) => Buffer.from(this.uploads.get(index)!.sha256)),
       abortReason: this.abortReason,
+      misbehaving: [],
     };
   }
 

@@ -13,6 +13,7 @@ import type { CoordinatorConfig } from './config.ts';
 import type { Member } from './member-directory.ts';
 import type { CoordinatorMetrics } from './metrics.ts';
 import type { LedgerLink } from './ledger-link.ts';
+import type { RoundPhaseName } from '../../ledger/records.ts';
 import { inlineCombiner, RoundRuntime } from './round-runtime.ts';
 import { CkksRound, type CkksRoundDependencies } from './ckks-round.ts';
 import { PersistenceError, type RoundStore } from './round-store.ts';
@@ -185,6 +186,8 @@ export class CoordinatorState {
         ? (jobs: Parameters<MaskPool['combine']>[0], d: number) => this.pool!.combine(jobs, d)
         : inlineCombiner,
       now: () => Date.now(),
+      commitPhase: (runtime: RoundRuntime, phase: RoundPhaseName, members: number[]) =>
+        this.commitPhase(runtime, phase, members),
       onChange: (runtime: RoundRuntime | CkksRound) => {
         const watchers = this.watchers.get(runtime.id);
         if (watchers && watchers.size > 0) {
@@ -203,6 +206,7 @@ export class CoordinatorState {
         if (runtime.phase === 'done') {
           this.metrics.roundSeconds.observe((Date.now() - runtime.openedAt) / 1000);
           this.closeOnLedger(runtime);
+          if (runtime instanceof RoundRuntime) this.recordMisbehaviour(runtime);
         }
         this.updatePhaseGauge();
       },
@@ -243,6 +247,36 @@ export class CoordinatorState {
     const member = this.config.members.find((m) => m.id === memberId);
     if (member === undefined) throw new Error(`member ${memberId} is not in the configuration`);
     return new Uint8Array(readFileSync(member.certificate));
+  }
+
+  /** U1, U2, U3 of a SecAgg round to the ledger, where members check them before revealing. */
+  private commitPhase(runtime: RoundRuntime, phase: RoundPhaseName, members: number[]): void {
+    this.ledger?.commitPhase(runtime.id, phase, members).catch((error: Error) => {
+      this.logger.error(
+        { event: 'ledger-phase-commit-failed', round: runtime.id, phase, reason: error.message },
+        'could not commit the participant set on the ledger; members will not go on',
+      );
+    });
+  }
+
+  /** Each member the round caught misbehaving, named on the ledger. */
+  private recordMisbehaviour(runtime: RoundRuntime): void {
+    for (const { member, reason, evidence } of runtime.misbehaviour) {
+      const memberId = runtime.roster[member - 1]!.memberId;
+      this.ledger
+        ?.recordMisbehaviour(runtime.id, memberId, reason, evidence)
+        .catch((error: Error) => {
+          this.logger.error(
+            {
+              event: 'ledger-misbehaviour-failed',
+              round: runtime.id,
+              member: memberId,
+              reason: error.message,
+            },
+            'could not record misbehaviour on the ledger',
+          );
+        });
+    }
   }
 
   /** One RoundClosed transaction per finished round; failures are logged and retried at restart. */

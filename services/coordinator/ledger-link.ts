@@ -3,7 +3,13 @@ import { merkleRoot } from '../../crypto/merkle.ts';
 import { ContractError } from '../../ledger/contract.ts';
 import type { Ledger } from '../../ledger/ledger.ts';
 import { openLedger, type LedgerConfig, type OpenLedger } from '../../ledger/ledger-factory.ts';
-import type { RoundRecord, UploadReceipt } from '../../ledger/records.ts';
+import type {
+  RoundManifest,
+  RoundPhaseName,
+  RoundRecord,
+  UploadReceipt,
+} from '../../ledger/records.ts';
+import { createHash } from 'node:crypto';
 import { failedPrecondition } from '../common/grpc-errors.ts';
 import type { Round } from '../../proto/gen/veilsum/v1/round.ts';
 
@@ -51,6 +57,7 @@ export class LedgerLink {
     roundNumber: number,
     paramsHash: Uint8Array,
     roster: string[],
+    manifest: RoundManifest | null = null,
   ): Promise<RoundRecord> {
     const record = await this.ledger.openRound(
       roundId,
@@ -58,9 +65,43 @@ export class LedgerLink {
       roundNumber,
       Buffer.from(paramsHash).toString('hex'),
       roster,
+      manifest,
     );
     this.rounds.set(roundId, record);
     return record;
+  }
+
+  /**
+   * Commits a SecAgg phase's participant set (one ledger transaction per round and phase). After
+   * a restart the same set is found already committed and nothing is written.
+   */
+  async commitPhase(roundId: string, phase: RoundPhaseName, members: number[]): Promise<void> {
+    try {
+      const existing = await this.ledger.getRoundPhase(roundId, phase);
+      if (existing.members.join(',') === members.join(',')) return;
+    } catch (error) {
+      if (!(error instanceof ContractError && error.kind === 'not-found')) throw error;
+    }
+    await this.ledger.commitRoundPhase(roundId, phase, members);
+    this.logger.info(
+      { event: 'ledger-phase-committed', round: roundId, phase, members: members.length },
+      'participant set committed on the ledger',
+    );
+  }
+
+  /** Names a member caught misbehaving, with the SHA-256 of the evidence the coordinator keeps. */
+  async recordMisbehaviour(
+    roundId: string,
+    memberId: string,
+    reason: string,
+    evidence: Uint8Array,
+  ): Promise<void> {
+    const digest = createHash('sha256').update(evidence).digest('hex');
+    await this.ledger.recordMisbehaviour(roundId, memberId, reason.slice(0, 1000), digest);
+    this.logger.warn(
+      { event: 'ledger-misbehaviour', round: roundId, member: memberId, reason },
+      'member named for misbehaviour on the ledger',
+    );
   }
 
   /**

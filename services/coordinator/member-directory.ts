@@ -8,6 +8,8 @@ import { identityOf } from '../pki/certificates.ts';
 export interface Member {
   readonly id: string;
   readonly identityKey: Uint8Array;
+  /** The member's certificate (PEM): served in rosters so members can check it themselves. */
+  readonly certificate: string;
 }
 
 export function loadMemberDirectory(
@@ -15,13 +17,14 @@ export function loadMemberDirectory(
 ): Map<string, Member> {
   const directory = new Map<string, Member>();
   for (const { id, certificate } of members) {
+    const pem = readFileSync(certificate, 'utf8');
     const { organisation, identityKey } = identityOf(
-      readFileSync(certificate),
+      pem,
       `certificate ${certificate} of member ${id}`,
     );
     if (organisation !== id)
       throw new Error(`certificate ${certificate} has subject O=${organisation}, expected O=${id}`);
-    directory.set(id, { id, identityKey });
+    directory.set(id, { id, identityKey, certificate: pem });
   }
   return directory;
 }

@@ -20,7 +20,9 @@ import {
   paramsHash as computeParamsHash,
   resolveRoundParams,
   roundId as makeRoundId,
+  roundManifest,
 } from './round-params.ts';
+import { ledgerParamsHash } from '../../proto/round-wire.ts';
 import { RoundRuntime } from './round-runtime.ts';
 import { CkksRound } from './ckks-round.ts';
 
@@ -55,17 +57,31 @@ export function roundAdminService(state: CoordinatorState): RoundAdminServiceSer
         memberId,
         index: i + 1,
         identityKey: Buffer.from(state.members.get(memberId)!.identityKey).toString('hex'),
+        certificate: state.members.get(memberId)!.certificate,
       }));
       const encodedParams = RoundParams.encode(params).finish();
-      const graphSeed = new Uint8Array(randomBytes(32));
-      // The ledger records the round first: a round the ledger refused never starts.
+      const secagg = params.mode === Mode.MODE_SECAGG;
+      // The ledger records the round first: a round the ledger refused never starts. With a
+      // ledger, a SecAgg round's graph seed is the one the contract derives from the RoundOpened
+      // transaction (the coordinator does not choose it), so the ledger's params hash covers
+      // the parameters alone; the manifest carries what members check.
+      let graphSeed = new Uint8Array(randomBytes(32));
       const ledgerRound = await state.ledger?.openRound(
         id,
         params.modelId,
         params.roundNumber,
-        computeParamsHash(encodedParams, graphSeed),
+        secagg && state.ledger !== undefined
+          ? ledgerParamsHash(params)
+          : computeParamsHash(encodedParams, graphSeed),
         params.members,
+        roundManifest(
+          params,
+          params.members.map((memberId) => state.members.get(memberId)!.identityKey),
+        ),
       );
+      if (secagg && ledgerRound?.graphSeed) {
+        graphSeed = new Uint8Array(Buffer.from(ledgerRound.graphSeed, 'hex'));
+      }
       const row = {
         roundId: id,
         modelId: params.modelId,

@@ -1,10 +1,13 @@
 import { Adversary, Mode, type RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
 import type { SecAggRoundConfig } from '../../crypto/secagg/config.ts';
 import {
+  assertSecureParameters,
   chooseGraphParameters,
   completeGraphParameters,
+  defaultMinContributors,
   type AdversaryModel,
 } from '../../crypto/secagg/parameters.ts';
+import type { RoundManifest } from '../../ledger/records.ts';
 import { assertNoOverflow } from '../../crypto/quantize.ts';
 import { failedPrecondition, invalidArgument } from '../common/grpc-errors.ts';
 import { assertSumFits, parameterSetNamed } from '../../crypto/ckks/parameters.ts';
@@ -73,13 +76,19 @@ export function resolveRoundParams(
         : fail('adversary must be ADVERSARY_SEMI_HONEST or ADVERSARY_SEMI_MALICIOUS');
   let degree = input.degree;
   let threshold = input.threshold;
+  const model = {
+    clients: members.length,
+    corruptionRate: input.corruptionRate,
+    dropoutRate: input.dropoutRate,
+    adversary,
+  };
+  let minimumContributors = 0;
+  try {
+    minimumContributors = defaultMinContributors(model);
+  } catch (error) {
+    fail(`corruption_rate, dropout_rate: ${(error as Error).message}`);
+  }
   if (degree === 0 || threshold === 0) {
-    const model = {
-      clients: members.length,
-      corruptionRate: input.corruptionRate,
-      dropoutRate: input.dropoutRate,
-      adversary,
-    };
     try {
       const chosen =
         degree === members.length - 1
@@ -97,10 +106,25 @@ export function resolveRoundParams(
     fail(`a sparse graph needs an even degree, got ${degree}`);
   if (threshold < 2 || threshold > degree + 1)
     fail(`threshold must be in [2, ${degree + 1}], got ${threshold}`);
+  // Members check this too, on the manifest: the coordinator's choice is not trusted either.
+  try {
+    assertSecureParameters(model, degree, threshold);
+  } catch (error) {
+    fail(
+      `degree ${degree} and threshold ${threshold} are weaker than the threat model: ${(error as Error).message}`,
+    );
+  }
+  const minContributors = input.minContributors || minimumContributors;
+  if (minContributors < minimumContributors || minContributors > members.length) {
+    fail(
+      `min_contributors must be in [${minimumContributors}, ${members.length}] (all members but the ⌈δn⌉ = ${members.length - minimumContributors} expected to drop), got ${minContributors}`,
+    );
+  }
   const params: RoundParams = {
     ...input,
     degree,
     threshold,
+    minContributors,
     deadlines: withDefaults(input.deadlines),
   };
   return { params, adversary, degree, threshold };
@@ -179,14 +203,49 @@ export function roundId(modelId: string, roundNumber: number): string {
   return `${modelId}/round-${roundNumber}`;
 }
 
+/** What RoundOpened commits on the ledger for these parameters and roster keys. */
+export function roundManifest(
+  params: RoundParams,
+  identityKeys: readonly Uint8Array[],
+): RoundManifest {
+  const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
+  const ckks = params.mode === Mode.MODE_CKKS;
+  return {
+    mode: ckks ? 'ckks' : 'secagg',
+    dimension: params.dimension,
+    identityKeys: identityKeys.map(hex),
+    adversary: ckks
+      ? null
+      : params.adversary === Adversary.ADVERSARY_SEMI_MALICIOUS
+        ? 'semi-malicious'
+        : 'semi-honest',
+    corruptionRate: params.corruptionRate,
+    dropoutRate: params.dropoutRate,
+    degree: params.degree,
+    threshold: params.threshold,
+    minContributors: ckks ? params.ckks!.minContributors : params.minContributors,
+    quantization: ckks
+      ? null
+      : {
+          clipRange: params.quantization!.clipRange,
+          levelBits: params.quantization!.levelBits,
+          modulusBits: params.quantization!.modulusBits,
+        },
+    ckksKeySha256: ckks ? hex(params.ckks!.keySha256) : null,
+  };
+}
+
 export function toSecAggConfig(
   id: string,
   resolved: ResolvedParams,
   graphSeed: Uint8Array,
   identityKeys: readonly Uint8Array[],
+  paramsHash: Uint8Array,
 ): SecAggRoundConfig {
   return {
     roundId: id,
+    paramsHash,
+    minContributors: resolved.params.minContributors,
     clients: resolved.params.members.length,
     threshold: resolved.threshold,
     degree: resolved.degree,

@@ -5,17 +5,21 @@ import { nativeCurve25519 } from '../../crypto/curve25519-native.ts';
 import { createRoundContext, type RoundContext } from '../../crypto/secagg/config.ts';
 import { SecAggError } from '../../crypto/secagg/errors.ts';
 import { combineMasks, type MaskJob } from '../../crypto/secagg/masks.ts';
-import type { SecAggPhase } from '../../crypto/secagg/messages.ts';
+import type { Misbehaviour, SecAggPhase } from '../../crypto/secagg/messages.ts';
+import type { RoundPhaseName } from '../../ledger/records.ts';
 import { SecAggServer } from '../../crypto/secagg/server.ts';
 import { Adversary, Phase, RoundParams, type Round } from '../../proto/gen/veilsum/v1/round.ts';
 import {
   AdvertiseKeysRequest,
+  type ShareComplaint,
+  ShareComplaints,
   ShareKeysRequest,
   SignSurvivorsRequest,
   UnmaskRequest,
 } from '../../proto/gen/veilsum/v1/secagg.ts';
 import {
   advertiseKeysFromWire,
+  complaintsFromWire,
   shareKeysFromWire,
   signSurvivorsFromWire,
   unmaskFromWire,
@@ -34,18 +38,35 @@ export interface RosterMember {
   readonly memberId: string;
   readonly index: number;
   readonly identityKey: Uint8Array;
+  /** The member's certificate (PEM) from the coordinator's member directory. */
+  readonly certificate: string;
 }
 
 export type RoundStatus = SecAggPhase | 'done' | 'aborted';
 
 /** The roster as stored with a round row (identity keys as hex). */
 export function parseRoster(json: string): RosterMember[] {
-  return (JSON.parse(json) as { memberId: string; index: number; identityKey: string }[]).map(
-    (member) => ({
-      ...member,
-      identityKey: new Uint8Array(Buffer.from(member.identityKey, 'hex')),
-    }),
-  );
+  return (
+    JSON.parse(json) as {
+      memberId: string;
+      index: number;
+      identityKey: string;
+      certificate?: string;
+    }[]
+  ).map((member) => ({
+    ...member,
+    identityKey: new Uint8Array(Buffer.from(member.identityKey, 'hex')),
+    certificate: member.certificate ?? '',
+  }));
+}
+
+export function rosterToWire(roster: readonly RosterMember[]): Round['roster'] {
+  return roster.map((member) => ({
+    memberId: member.memberId,
+    index: member.index,
+    identityKey: Buffer.from(member.identityKey),
+    certificate: Buffer.from(member.certificate, 'utf8'),
+  }));
 }
 
 /** Expands the unmasking jobs; a worker pool in production, inline in tests. */
@@ -61,6 +82,12 @@ interface RuntimeDependencies {
   readonly now: () => number;
   /** Called on every change of phase or participants (watchers, metrics). */
   readonly onChange: (runtime: RoundRuntime) => void;
+  /**
+   * Commits a closed phase's participant set (U1 'advertised', U2 'shared', U3 'masked') to the
+   * agreement channel; members wait for it there before they go on. Called again for every
+   * closed phase after a restart (the ledger answers a repeated, equal set with the stored one).
+   */
+  readonly commitPhase?: (runtime: RoundRuntime, phase: RoundPhaseName, members: number[]) => void;
 }
 
 const PHASE_TO_WIRE: Record<RoundStatus, Phase> = {
@@ -104,6 +131,7 @@ export class RoundRuntime {
   private deadlineTimer: NodeJS.Timeout | undefined;
   private finishing = false;
   private readonly uploadDigests = new Map<number, Uint8Array>();
+  private misbehaving: readonly Misbehaviour[] = [];
   private included: readonly number[] = [];
   private aggregateSha256: Uint8Array = new Uint8Array(0);
   private abortReason = '';
@@ -133,6 +161,7 @@ export class RoundRuntime {
         resolved,
         row.graphSeed,
         this.roster.map((member) => member.identityKey),
+        this.paramsHash,
       ),
     );
     this.server = new SecAggServer({ context: this.context, curve: nativeCurve25519 });
@@ -216,10 +245,19 @@ export class RoundRuntime {
   }
 
   /** A complete, verified upload in `temporaryPath`: accept it into the sum, then make it durable. */
-  acceptUpload(index: number, temporaryPath: string, sha256: Uint8Array): void {
+  acceptUpload(
+    index: number,
+    temporaryPath: string,
+    sha256: Uint8Array,
+    complaints: readonly ShareComplaint[] = [],
+  ): void {
     this.checkUploadAllowed(index, this.dimension);
     const vector = readVector(temporaryPath, this.dimension);
-    this.server.receiveMaskedInput({ sender: index, maskedInput: vector });
+    this.server.receiveMaskedInput({
+      sender: index,
+      maskedInput: vector,
+      complaints: complaintsFromWire(complaints),
+    });
     // From here the upload is in the running sum: if it cannot also be made durable, the process
     // must not go on serving a sum that a restart would not reproduce (the client has no receipt
     // yet, so it retries against the restarted coordinator and nothing is lost).
@@ -231,7 +269,11 @@ export class RoundRuntime {
       );
     }
     this.uploadDigests.set(index, sha256);
-    this.record('masked', index, sha256);
+    const logged = ShareComplaints.encode({ complaints: [...complaints] }).finish();
+    const payload = new Uint8Array(32 + logged.length);
+    payload.set(sha256, 0);
+    payload.set(logged, 32);
+    this.record('masked', index, payload);
   }
 
   signSurvivors(index: number, request: SignSurvivorsRequest): void {
@@ -341,15 +383,36 @@ export class RoundRuntime {
     try {
       if (phase === 'advertise-keys') this.server.closeAdvertiseKeys();
       else if (phase === 'share-keys') this.server.closeShareKeys();
-      else if (phase === 'masked-input') this.server.closeMaskedInputCollection();
+      else if (phase === 'masked-input')
+        this.server.closeMaskedInputCollection((sender) =>
+          readVector(this.deps.store.uploadPath(this.id, sender), this.dimension),
+        );
       else if (phase === 'consistency-check') this.server.closeConsistencyCheck();
       this.status = this.server.currentPhase;
       this.phaseStartedAt = at;
+      this.commitClosedPhase(phase);
     } catch (error) {
       if (!(error instanceof SecAggError)) throw error;
       this.markAborted(error.message, at);
     }
     this.changed();
+  }
+
+  /** The participant set a phase closed with, to the agreement channel. */
+  private commitClosedPhase(phase: string): void {
+    const sets = this.server.participantSets();
+    const committed: Partial<Record<string, [RoundPhaseName, readonly number[]]>> = {
+      'advertise-keys': ['advertised', sets.advertised],
+      'share-keys': ['shared', sets.shared],
+      'masked-input': ['masked', sets.masked],
+    };
+    const entry = committed[phase];
+    if (entry !== undefined) this.deps.commitPhase?.(this, entry[0], [...entry[1]]);
+  }
+
+  /** Members caught misbehaving (named in the round record). */
+  get misbehaviour(): readonly Misbehaviour[] {
+    return this.misbehaving;
   }
 
   private async finish(reason: string): Promise<void> {
@@ -359,6 +422,7 @@ export class RoundRuntime {
       const jobs = this.server.planUnmasking();
       const maskTotal = await this.deps.combine(jobs, this.dimension);
       const result = this.server.finish(maskTotal);
+      this.misbehaving = result.misbehaving;
       const aggregate = Buffer.from(
         result.sum.buffer,
         result.sum.byteOffset,
@@ -461,8 +525,13 @@ export class RoundRuntime {
         return this.shareKeys(sender, ShareKeysRequest.decode(payload));
       case 'masked': {
         const vector = readVector(this.deps.store.uploadPath(this.id, sender), this.dimension);
-        this.server.receiveMaskedInput({ sender, maskedInput: vector });
-        this.uploadDigests.set(sender, payload);
+        const { complaints } = ShareComplaints.decode(payload.subarray(32));
+        this.server.receiveMaskedInput({
+          sender,
+          maskedInput: vector,
+          complaints: complaintsFromWire(complaints),
+        });
+        this.uploadDigests.set(sender, payload.slice(0, 32));
         return;
       }
       case 'sign':
@@ -497,11 +566,7 @@ export class RoundRuntime {
       roundId: this.id,
       params: this.params,
       phase: PHASE_TO_WIRE[this.status],
-      roster: this.roster.map((member) => ({
-        memberId: member.memberId,
-        index: member.index,
-        identityKey: Buffer.from(member.identityKey),
-      })),
+      roster: rosterToWire(this.roster),
       graphSeed: Buffer.from(this.graphSeed),
       paramsHash: Buffer.from(this.paramsHash),
       openedAtMs: this.openedAt,
@@ -517,6 +582,11 @@ export class RoundRuntime {
         Buffer.from(this.uploadDigests.get(index) ?? new Uint8Array(0)),
       ),
       abortReason: this.abortReason,
+      misbehaving: this.misbehaving.map(({ member, reason }) => ({
+        index: member,
+        memberId: this.roster[member - 1]!.memberId,
+        reason,
+      })),
     };
   }
 

@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import {
   type SecAggServiceServer,
+  type ShareComplaint,
   type UploadChunk,
   type UploadReceipt,
 } from '../../proto/gen/veilsum/v1/secagg.ts';
@@ -77,6 +78,7 @@ function receiveMaskedInput(
   let runtime: RoundRuntime | undefined;
   let index = 0;
   let received = 0;
+  let complaints: ShareComplaint[] = [];
   receiveUploadStream(
     call,
     state.uploads,
@@ -87,6 +89,7 @@ function receiveMaskedInput(
           throw invalidArgument('the upload stream carries a second header');
         ({ runtime, index } = state.secAggParticipant(call, chunk.content.value.roundId));
         runtime.checkUploadAllowed(index, chunk.content.value.words);
+        complaints = chunk.content.value.complaints;
         return { roundId: runtime.id, directory: state.store.roundDirectory(runtime.id) };
       },
       data: (chunk) => {
@@ -110,7 +113,7 @@ function receiveMaskedInput(
             `upload is truncated: ${bytes} of ${round.dimension * 4} bytes arrived; nothing was stored`,
           );
         }
-        round.acceptUpload(index, temporaryPath, digest);
+        round.acceptUpload(index, temporaryPath, digest, complaints);
         state.uploadAccepted('UploadMaskedInput', round.id, index, bytes, digest);
         return Promise.resolve({
           roundId: round.id,

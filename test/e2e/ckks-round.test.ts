@@ -76,6 +76,7 @@ function ckksParams(roundNumber: number, deadlineMs: number, minContributors = 3
     },
     corruptionRate: 0,
     dropoutRate: 0,
+    minContributors: 0,
     ckks: { parameterSet: '', keySha256: Buffer.alloc(0), minContributors, clipRange: 1 },
   };
 }

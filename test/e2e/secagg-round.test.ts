@@ -25,7 +25,8 @@ function roundParams(
     mode: Mode.MODE_SECAGG,
     dimension: DIMENSION,
     quantization: { clipRange: 1, levelBits: 16, modulusBits: 32 },
-    threshold: 8,
+    // Complete graph against a semi-malicious server: t > (n + γn)/2 with at least one colluder.
+    threshold: Math.floor((members.length + 1) / 2) + 1,
     degree: members.length - 1,
     adversary: Adversary.ADVERSARY_SEMI_MALICIOUS,
     members,
@@ -37,7 +38,9 @@ function roundParams(
       unmaskingMs: deadlines.rest,
     },
     corruptionRate: 0,
-    dropoutRate: 0,
+    // Up to a quarter may drop: the first test drops one member before each of five phases.
+    dropoutRate: 0.25,
+    minContributors: 0,
     ckks: undefined,
   };
 }

@@ -1,3 +1,4 @@
+import { ledgerParamsHash } from '../../proto/round-wire.ts';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -26,7 +27,7 @@ describe('coordinator with the embedded ledger: consent, commitments, inclusion,
     mode: Mode.MODE_SECAGG,
     dimension: DIMENSION,
     quantization: { clipRange: 1, levelBits: 16, modulusBits: 32 },
-    threshold: 2,
+    threshold: 3,
     degree: 3,
     adversary: Adversary.ADVERSARY_SEMI_MALICIOUS,
     members: consortium.members,
@@ -38,7 +39,8 @@ describe('coordinator with the embedded ledger: consent, commitments, inclusion,
       unmaskingMs: 3_000,
     },
     corruptionRate: 0,
-    dropoutRate: 0,
+    dropoutRate: 0.25,
+    minContributors: 0,
     ckks: undefined,
   });
   const update = (seed: number) =>
@@ -69,7 +71,11 @@ describe('coordinator with the embedded ledger: consent, commitments, inclusion,
     clients = new Map(
       consortium.members.map((m) => [
         m,
-        VeilsumClient.connect(consortium.profile(m, coordinator.port)),
+        // Each member checks the round on its own view of the ledger (the file, opened as itself).
+        VeilsumClient.connect({
+          ...consortium.profile(m, coordinator.port),
+          ledger: ledgerAs(m),
+        }),
       ]),
     );
     admin = VeilsumClient.connect(consortium.profile(ADMIN, coordinator.port));
@@ -86,7 +92,15 @@ describe('coordinator with the embedded ledger: consent, commitments, inclusion,
     const round = await admin.openRound(params(1));
     const onLedger = await ledgerAs('veilsum-coordinator').getRound(round.roundId);
     expect(onLedger.consents.map((c) => c.memberId)).toEqual(consortium.members.slice(0, 3));
-    expect(onLedger.paramsHash).toBe(Buffer.from(round.paramsHash).toString('hex'));
+    expect(onLedger.paramsHash).toBe(Buffer.from(ledgerParamsHash(round.params!)).toString('hex'));
+    // The graph seed is the ledger's, derived from the RoundOpened transaction.
+    expect(onLedger.graphSeed).toBe(Buffer.from(round.graphSeed).toString('hex'));
+    expect(onLedger.manifest).toMatchObject({
+      mode: 'secagg',
+      degree: 3,
+      threshold: 3,
+      minContributors: 3,
+    });
 
     const [withoutConsent] = await Promise.allSettled([
       clients.get('led-04')!.participate(round.roundId, update(4)),

@@ -89,7 +89,7 @@ function upload(member: RawMember, chunks: UploadChunk[]): Promise<UploadReceipt
 }
 
 const header = (roundId: string, words: number): UploadChunk => ({
-  content: { $case: 'header', value: { roundId, words } },
+  content: { $case: 'header', value: { roundId, words, complaints: [] } },
 });
 const data = (bytes: Uint8Array): UploadChunk => ({
   content: { $case: 'data', value: Buffer.from(bytes) },
@@ -128,7 +128,9 @@ describe('coordinator: bad input gets the right status and changes nothing', () 
       unmaskingMs: deadlineMs,
     },
     corruptionRate: 0,
-    dropoutRate: 0,
+    // One of four may drop (min contributors 3): the deadline tests leave one silent.
+    dropoutRate: 0.25,
+    minContributors: 0,
     ckks: undefined,
   });
   const open = (p: RoundParams) =>
@@ -164,7 +166,7 @@ describe('coordinator: bad input gets the right status and changes nothing', () 
       const keys = await call<Parameters<typeof keysBroadcastFromWire>[0]>((done) =>
         member(id).secagg.awaitKeys({ roundId: round.roundId }, done),
       );
-      const message = clients.get(id)!.shareKeys(keysBroadcastFromWire(keys));
+      const message = clients.get(id)!.shareKeys(keysBroadcastFromWire(keys), [1, 2, 3, 4]);
       await call((done) =>
         member(id).secagg.shareKeys(shareKeysToWire(round.roundId, message), done),
       );
@@ -340,7 +342,7 @@ describe('coordinator: bad input gets the right status and changes nothing', () 
         member(id).secagg.awaitShares({ roundId }, done),
       );
       const client = clients.get(id)!;
-      const jobs = client.prepareMasks(sharesDeliveryFromWire(delivery));
+      const jobs = client.prepareMasks(sharesDeliveryFromWire(delivery), [1, 2, 3, 4]);
       const masked = client.completeMaskedInput(
         new Uint32Array(DIMENSION).fill(5),
         combineMasks(jobs, DIMENSION, nativeCurve25519),

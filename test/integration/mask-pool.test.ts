@@ -11,6 +11,7 @@ describe('MaskPool (real worker threads)', () => {
   it('combines seed and pairwise jobs across threads to exactly the single-thread total', async () => {
     const random = seededRandom(31);
     const secretKey = random(32);
+    const binding = random(32);
     const jobs: MaskJob[] = [];
     for (let i = 0; i < 9; i++) {
       jobs.push({ kind: 'seed', seed: random(32), sign: i % 2 === 0 ? 1 : -1 });
@@ -18,8 +19,9 @@ describe('MaskPool (real worker threads)', () => {
         kind: 'pairwise',
         secretKey,
         peerPublicKey: nativeCurve25519.x25519PublicKey(random(32)),
-        roundId: 'pool-test',
+        binding,
         pair: [1, i + 2],
+        publicKeys: [nativeCurve25519.x25519PublicKey(secretKey), random(32)],
         sign: i % 3 === 0 ? -1 : 1,
       });
     }

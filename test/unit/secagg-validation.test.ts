@@ -3,6 +3,7 @@ import { SecAggClient } from '../../crypto/secagg/client.ts';
 import {
   DuplicateMessageError,
   InvalidSignatureError,
+  LedgerMismatchError,
   MalformedMessageError,
   PhaseOrderError,
   ReconstructionError,
@@ -38,6 +39,17 @@ class ManualRound {
     );
   }
 
+  /** The committed participant sets (what the ledger would hold): U1, U2, U3. */
+  get u1(): readonly number[] {
+    return this.server.participantSets().advertised;
+  }
+  get u2(): readonly number[] {
+    return this.server.participantSets().shared;
+  }
+  get u3(): readonly number[] {
+    return this.server.participantSets().masked;
+  }
+
   advertise(): AdvertiseKeysMessage[] {
     const messages = this.clients.map((client) => client.advertiseKeys());
     messages.forEach((message) => this.server.receiveAdvertiseKeys(message));
@@ -47,7 +59,7 @@ class ManualRound {
 
   share(): void {
     for (const client of this.clients)
-      this.server.receiveShareKeys(client.shareKeys(this.server.keysFor(client.index)));
+      this.server.receiveShareKeys(client.shareKeys(this.server.keysFor(client.index), this.u1));
     this.server.closeShareKeys();
   }
 
@@ -55,7 +67,9 @@ class ManualRound {
     for (const client of this.clients) {
       if (except.includes(client.index)) continue;
       const input = this.fixture.inputs[client.index - 1]!;
-      this.server.receiveMaskedInput(client.maskInput(this.server.sharesFor(client.index), input));
+      this.server.receiveMaskedInput(
+        client.maskInput(this.server.sharesFor(client.index), this.u2, input),
+      );
     }
     this.server.closeMaskedInputCollection();
   }
@@ -64,7 +78,7 @@ class ManualRound {
     const request = this.server.unmaskingRequest();
     return this.clients
       .filter((c) => request.survivors.includes(c.index))
-      .map((client) => client.unmask(request));
+      .map((client) => client.unmask(request, this.u3));
   }
 }
 
@@ -121,7 +135,7 @@ describe('SecAgg+ server validation', () => {
 
   it('rejects ShareKeys whose boxes do not go to exactly the neighbours that advertised', () => {
     round.advertise();
-    const message = round.clients[0]!.shareKeys(round.server.keysFor(1));
+    const message = round.clients[0]!.shareKeys(round.server.keysFor(1), round.u1);
     const missing = { ...message, encryptedShares: message.encryptedShares.slice(1) };
     expect(() => round.server.receiveShareKeys(missing)).toThrow(MalformedMessageError);
     expect(() => round.server.receiveShareKeys(missing)).toThrow(/one share box to each neighbour/);
@@ -132,7 +146,7 @@ describe('SecAgg+ server validation', () => {
     round.advertise();
     round.share();
     const client = round.clients[0]!;
-    const message = client.maskInput(round.server.sharesFor(1), round.fixture.inputs[0]!);
+    const message = client.maskInput(round.server.sharesFor(1), round.u2, round.fixture.inputs[0]!);
     expect(() =>
       round.server.receiveMaskedInput({ sender: 1, maskedInput: new Uint32Array(7) }),
     ).toThrow(/masked input has length 7, the round expects 8/);
@@ -144,7 +158,7 @@ describe('SecAgg+ server validation', () => {
     round.advertise();
     round.share();
     const client = round.clients[0]!;
-    expect(() => client.maskInput(round.server.sharesFor(1), new Uint32Array(9))).toThrow(
+    expect(() => client.maskInput(round.server.sharesFor(1), round.u2, new Uint32Array(9))).toThrow(
       /input length 9 does not match the round dimension 8/,
     );
     expect(client.currentPhase).toBe('masked-input');
@@ -166,7 +180,7 @@ describe('SecAgg+ server validation', () => {
     round.server.receiveUnmasking(first!);
   });
 
-  it('detects a tampered share among more than t and names the inconsistency', () => {
+  it('names the member that revealed a tampered share among more than t, and still returns the exact sum', () => {
     round.advertise();
     round.share();
     round.mask();
@@ -188,7 +202,11 @@ describe('SecAgg+ server validation', () => {
     round.server.receiveUnmasking({ ...first, selfMaskShares: alteredFirst });
     for (const message of messages.slice(1, 5)) round.server.receiveUnmasking(message);
     round.server.receiveUnmasking({ ...victim, selfMaskShares: altered });
-    expect(() => round.server.finishUnmasking()).toThrow(ReconstructionError);
+    const result = round.server.finishUnmasking();
+    expect(result.sum).toEqual(modularSum(round.fixture.inputs, [1, 2, 3, 4, 5, 6], 32));
+    expect(result.misbehaving.map(({ member, reason }) => [member, reason])).toEqual([
+      [1, "it revealed a tampered share of client 2's self-mask seed"],
+    ]);
     expect(() => new ManualRound().server.finishUnmasking()).toThrow(PhaseOrderError);
   });
 
@@ -213,11 +231,11 @@ describe('SecAgg+ honest client refusals', () => {
         key.sender === 2 ? { ...key, maskingPublicKey: messages[2]!.maskingPublicKey } : key,
       ),
     };
-    expect(() => round.clients[0]!.shareKeys(substituted)).toThrow(InvalidSignatureError);
-    expect(() => round.clients[0]!.shareKeys(substituted)).toThrow(PhaseOrderError);
+    expect(() => round.clients[0]!.shareKeys(substituted, round.u1)).toThrow(InvalidSignatureError);
+    expect(() => round.clients[0]!.shareKeys(substituted, round.u1)).toThrow(PhaseOrderError);
   });
 
-  it('reports a share box that fails authentication instead of guessing, and the round still completes', () => {
+  it('complains about a share box that fails authentication instead of guessing, and the round still completes', () => {
     const round = new ManualRound();
     round.advertise();
     round.share();
@@ -233,16 +251,22 @@ describe('SecAgg+ honest client refusals', () => {
             })
           : delivery.encryptedShares;
       round.server.receiveMaskedInput(
-        client.maskInput({ encryptedShares: boxes }, round.fixture.inputs[client.index - 1]!),
+        client.maskInput(
+          { encryptedShares: boxes },
+          round.u2,
+          round.fixture.inputs[client.index - 1]!,
+        ),
       );
     }
     round.server.closeMaskedInputCollection();
     const messages = round.unmaskMessages();
     expect(messages[3]!.undecryptable).toEqual([5]);
     messages.forEach((message) => round.server.receiveUnmasking(message));
-    expect(round.server.finishUnmasking().sum).toEqual(
-      modularSum(round.fixture.inputs, [1, 2, 3, 4, 5, 6], 32),
-    );
+    // The box client 5 sent opens under the key client 4 revealed: 5 stays in; the complaint
+    // is not upheld and is on record against its author.
+    const result = round.server.finishUnmasking();
+    expect(result.sum).toEqual(modularSum(round.fixture.inputs, [1, 2, 3, 4, 5, 6], 32));
+    expect(result.misbehaving.map((m) => m.member)).toEqual([4]);
   });
 
   it('never answers a second unmasking request (it would reveal the other secret of a peer)', () => {
@@ -252,13 +276,13 @@ describe('SecAgg+ honest client refusals', () => {
     round.mask([6]);
     const request = round.server.unmaskingRequest();
     const client = round.clients[0]!;
-    const answer = client.unmask(request);
+    const answer = client.unmask(request, round.u3);
     expect(answer.maskingKeyShares.map((s) => s.owner)).toEqual([6]);
     expect(answer.selfMaskShares.map((s) => s.owner)).not.toContain(6);
     // A server that now claims 6 survived (to get b_6 as well) is refused.
-    expect(() => client.unmask({ survivors: [1, 2, 3, 4, 5, 6], signatures: [] })).toThrow(
-      PhaseOrderError,
-    );
+    expect(() =>
+      client.unmask({ survivors: [1, 2, 3, 4, 5, 6], signatures: [] }, round.u3),
+    ).toThrow(PhaseOrderError);
   });
 
   it('never reveals both shares of one peer within a single answer', () => {
@@ -272,16 +296,23 @@ describe('SecAgg+ honest client refusals', () => {
     }
   });
 
-  it('refuses to unmask for a survivor set other than the one it signed (semi-malicious)', () => {
+  it('refuses to sign or unmask a survivor set other than the committed U3 (semi-malicious)', () => {
     const round = new ManualRound('semi-malicious', 4);
     round.advertise();
     round.share();
     round.mask([6]);
     const check = round.server.consistencyCheckRequest();
-    const signatures = round.clients.slice(0, 5).map((client) => client.signSurvivors(check));
+    expect(() =>
+      round.clients[4]!.signSurvivors({ survivors: [1, 2, 3, 4, 5, 6] }, round.u3),
+    ).toThrow(
+      /differs from the committed U3 \(not committed: \[6\]; committed but not served: \[\]\)/,
+    );
+    const signatures = round.clients
+      .slice(0, 4)
+      .map((client) => client.signSurvivors(check, round.u3));
     const client = round.clients[0]!;
-    expect(() => client.unmask({ survivors: [1, 2, 3, 4], signatures })).toThrow(
-      RefusedRevealError,
+    expect(() => client.unmask({ survivors: [1, 2, 3, 4], signatures }, round.u3)).toThrow(
+      LedgerMismatchError,
     );
   });
 
@@ -291,16 +322,21 @@ describe('SecAgg+ honest client refusals', () => {
     round.share();
     round.mask([6]);
     const check = round.server.consistencyCheckRequest();
-    const signatures = round.clients.slice(0, 5).map((client) => client.signSurvivors(check));
+    const signatures = round.clients
+      .slice(0, 5)
+      .map((client) => client.signSurvivors(check, round.u3));
     const forged = { ...signatures[1]!, signature: signatures[2]!.signature };
     expect(() =>
-      round.clients[0]!.unmask({
-        survivors: check.survivors,
-        signatures: [signatures[0]!, forged],
-      }),
+      round.clients[0]!.unmask(
+        { survivors: check.survivors, signatures: [signatures[0]!, forged] },
+        round.u3,
+      ),
     ).toThrow(InvalidSignatureError);
     expect(() =>
-      round.clients[3]!.unmask({ survivors: check.survivors, signatures: signatures.slice(0, 3) }),
+      round.clients[3]!.unmask(
+        { survivors: check.survivors, signatures: signatures.slice(0, 3) },
+        round.u3,
+      ),
     ).toThrow(/only 3 clients signed the survivor set, threshold is 4/);
   });
 
@@ -309,9 +345,9 @@ describe('SecAgg+ honest client refusals', () => {
     round.advertise();
     round.share();
     round.mask([6]);
-    expect(() => round.clients[0]!.unmask({ survivors: [2, 3, 4, 5], signatures: [] })).toThrow(
-      /client 1 sent its masked input but is not in the survivor set/,
-    );
+    expect(() =>
+      round.clients[0]!.unmask({ survivors: [2, 3, 4, 5], signatures: [] }, round.u3),
+    ).toThrow(/survivor set that differs from the committed U3/);
   });
 
   it('rejects a client constructed with an identity key that is not its roster key', () => {

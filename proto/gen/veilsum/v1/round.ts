@@ -302,7 +302,14 @@ export interface RoundParams {
   corruptionRate: number;
   dropoutRate: number;
   /** Set for MODE_CKKS rounds (quantization, threshold, degree and adversary are SecAgg-only). */
-  ckks: CkksParams | undefined;
+  ckks:
+    | CkksParams
+    | undefined;
+  /**
+   * SecAgg rounds: the fewest inputs the released sum may hold. 0 at OpenRound: all members but
+   * the ⌈δn⌉ expected to drop; a larger value is allowed, a smaller one refused.
+   */
+  minContributors: number;
 }
 
 export interface OpenRoundRequest {
@@ -327,6 +334,21 @@ export interface RosterEntry {
   index: number;
   /** Ed25519 public key of the member's certificate: signs its SecAgg messages. */
   identityKey: Buffer;
+  /**
+   * The member's certificate (PEM): members check a neighbour's identity key against it and the
+   * consortium CA rather than take the coordinator's word for it.
+   */
+  certificate: Buffer;
+}
+
+/**
+ * A member the coordinator caught breaking the protocol, named in the round record (and on the
+ * ledger).
+ */
+export interface Misbehaviour {
+  index: number;
+  memberId: string;
+  reason: string;
 }
 
 /** Phase deadlines of a CKKS round: masked_input_ms bounds the collection of encrypted uploads. */
@@ -352,6 +374,7 @@ export interface Round {
   /** SHA-256 of each included upload, in index order (the per-client commitments). */
   uploadSha256: Buffer[];
   abortReason: string;
+  misbehaving: Misbehaviour[];
 }
 
 export interface AggregateChunk {
@@ -1193,6 +1216,7 @@ function createBaseRoundParams(): RoundParams {
     corruptionRate: 0,
     dropoutRate: 0,
     ckks: undefined,
+    minContributors: 0,
   };
 }
 
@@ -1236,6 +1260,9 @@ export const RoundParams: MessageFns<RoundParams> = {
     }
     if (message.ckks !== undefined) {
       CkksParams.encode(message.ckks, writer.uint32(106).fork()).join();
+    }
+    if (message.minContributors !== 0) {
+      writer.uint32(112).uint32(message.minContributors);
     }
     return writer;
   },
@@ -1357,6 +1384,14 @@ export const RoundParams: MessageFns<RoundParams> = {
             message.ckks = CkksParams.decode(reader, reader.uint32());
             continue;
           }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.minContributors = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1400,6 +1435,11 @@ export const RoundParams: MessageFns<RoundParams> = {
         ? globalThis.Number(object.dropout_rate)
         : 0,
       ckks: isSet(object.ckks) ? CkksParams.fromJSON(object.ckks) : undefined,
+      minContributors: isSet(object.minContributors)
+        ? globalThis.Number(object.minContributors)
+        : isSet(object.min_contributors)
+        ? globalThis.Number(object.min_contributors)
+        : 0,
     };
   },
 
@@ -1444,6 +1484,9 @@ export const RoundParams: MessageFns<RoundParams> = {
     if (message.ckks !== undefined) {
       obj.ckks = CkksParams.toJSON(message.ckks);
     }
+    if (message.minContributors !== 0) {
+      obj.minContributors = Math.round(message.minContributors);
+    }
     return obj;
   },
 
@@ -1471,6 +1514,7 @@ export const RoundParams: MessageFns<RoundParams> = {
     message.ckks = (object.ckks !== undefined && object.ckks !== null)
       ? CkksParams.fromPartial(object.ckks)
       : undefined;
+    message.minContributors = object.minContributors ?? 0;
     return message;
   },
 };
@@ -1758,7 +1802,7 @@ export const ListRoundsResponse: MessageFns<ListRoundsResponse> = {
 };
 
 function createBaseRosterEntry(): RosterEntry {
-  return { memberId: "", index: 0, identityKey: Buffer.alloc(0) };
+  return { memberId: "", index: 0, identityKey: Buffer.alloc(0), certificate: Buffer.alloc(0) };
 }
 
 export const RosterEntry: MessageFns<RosterEntry> = {
@@ -1771,6 +1815,9 @@ export const RosterEntry: MessageFns<RosterEntry> = {
     }
     if (message.identityKey.length !== 0) {
       writer.uint32(26).bytes(message.identityKey);
+    }
+    if (message.certificate.length !== 0) {
+      writer.uint32(34).bytes(message.certificate);
     }
     return writer;
   },
@@ -1812,6 +1859,14 @@ export const RosterEntry: MessageFns<RosterEntry> = {
             message.identityKey = Buffer.from(reader.bytes());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.certificate = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1837,6 +1892,7 @@ export const RosterEntry: MessageFns<RosterEntry> = {
         : isSet(object.identity_key)
         ? Buffer.from(bytesFromBase64(object.identity_key))
         : Buffer.alloc(0),
+      certificate: isSet(object.certificate) ? Buffer.from(bytesFromBase64(object.certificate)) : Buffer.alloc(0),
     };
   },
 
@@ -1851,6 +1907,9 @@ export const RosterEntry: MessageFns<RosterEntry> = {
     if (message.identityKey.length !== 0) {
       obj.identityKey = base64FromBytes(message.identityKey);
     }
+    if (message.certificate.length !== 0) {
+      obj.certificate = base64FromBytes(message.certificate);
+    }
     return obj;
   },
 
@@ -1862,6 +1921,112 @@ export const RosterEntry: MessageFns<RosterEntry> = {
     message.memberId = object.memberId ?? "";
     message.index = object.index ?? 0;
     message.identityKey = object.identityKey ?? Buffer.alloc(0);
+    message.certificate = object.certificate ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseMisbehaviour(): Misbehaviour {
+  return { index: 0, memberId: "", reason: "" };
+}
+
+export const Misbehaviour: MessageFns<Misbehaviour> = {
+  encode(message: Misbehaviour, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.index !== 0) {
+      writer.uint32(8).uint32(message.index);
+    }
+    if (message.memberId !== "") {
+      writer.uint32(18).string(message.memberId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Misbehaviour {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMisbehaviour();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.index = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.memberId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Misbehaviour {
+    return {
+      index: isSet(object.index) ? globalThis.Number(object.index) : 0,
+      memberId: isSet(object.memberId)
+        ? globalThis.String(object.memberId)
+        : isSet(object.member_id)
+        ? globalThis.String(object.member_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: Misbehaviour): unknown {
+    const obj: any = {};
+    if (message.index !== 0) {
+      obj.index = Math.round(message.index);
+    }
+    if (message.memberId !== "") {
+      obj.memberId = message.memberId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Misbehaviour>): Misbehaviour {
+    return Misbehaviour.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Misbehaviour>): Misbehaviour {
+    const message = createBaseMisbehaviour();
+    message.index = object.index ?? 0;
+    message.memberId = object.memberId ?? "";
+    message.reason = object.reason ?? "";
     return message;
   },
 };
@@ -1885,6 +2050,7 @@ function createBaseRound(): Round {
     aggregateSha256: Buffer.alloc(0),
     uploadSha256: [],
     abortReason: "",
+    misbehaving: [],
   };
 }
 
@@ -1964,6 +2130,9 @@ export const Round: MessageFns<Round> = {
     }
     if (message.abortReason !== "") {
       writer.uint32(138).string(message.abortReason);
+    }
+    for (const v of message.misbehaving) {
+      Misbehaviour.encode(v!, writer.uint32(146).fork()).join();
     }
     return writer;
   },
@@ -2177,6 +2346,14 @@ export const Round: MessageFns<Round> = {
             message.abortReason = reader.string();
             continue;
           }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.misbehaving.push(Misbehaviour.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2244,6 +2421,9 @@ export const Round: MessageFns<Round> = {
         : isSet(object.abort_reason)
         ? globalThis.String(object.abort_reason)
         : "",
+      misbehaving: globalThis.Array.isArray(object?.misbehaving)
+        ? object.misbehaving.map((e: any) => Misbehaviour.fromJSON(e))
+        : [],
     };
   },
 
@@ -2300,6 +2480,9 @@ export const Round: MessageFns<Round> = {
     if (message.abortReason !== "") {
       obj.abortReason = message.abortReason;
     }
+    if (message.misbehaving?.length) {
+      obj.misbehaving = message.misbehaving.map((e) => Misbehaviour.toJSON(e));
+    }
     return obj;
   },
 
@@ -2327,6 +2510,7 @@ export const Round: MessageFns<Round> = {
     message.aggregateSha256 = object.aggregateSha256 ?? Buffer.alloc(0);
     message.uploadSha256 = object.uploadSha256?.map((e) => e) || [];
     message.abortReason = object.abortReason ?? "";
+    message.misbehaving = object.misbehaving?.map((e) => Misbehaviour.fromPartial(e)) || [];
     return message;
   },
 };

@@ -71,6 +71,21 @@ export interface UploadHeader {
   roundId: string;
   /** Must equal the round's dimension. */
   words: number;
+  /**
+   * Neighbours whose share boxes did not open or held no valid share, each with the pair's box
+   * key as evidence (it opens that one box only): the coordinator judges and excludes the sender.
+   */
+  complaints: ShareComplaint[];
+}
+
+export interface ShareComplaint {
+  accused: number;
+  boxKey: Buffer;
+}
+
+/** What the coordinator logs with an accepted upload (its SHA-256 is logged beside it). */
+export interface ShareComplaints {
+  complaints: ShareComplaint[];
 }
 
 export interface UploadChunk {
@@ -866,7 +881,7 @@ export const SharesDelivery: MessageFns<SharesDelivery> = {
 };
 
 function createBaseUploadHeader(): UploadHeader {
-  return { roundId: "", words: 0 };
+  return { roundId: "", words: 0, complaints: [] };
 }
 
 export const UploadHeader: MessageFns<UploadHeader> = {
@@ -876,6 +891,9 @@ export const UploadHeader: MessageFns<UploadHeader> = {
     }
     if (message.words !== 0) {
       writer.uint32(16).uint64(message.words);
+    }
+    for (const v of message.complaints) {
+      ShareComplaint.encode(v!, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -909,6 +927,14 @@ export const UploadHeader: MessageFns<UploadHeader> = {
             message.words = longToNumber(reader.uint64());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.complaints.push(ShareComplaint.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -929,6 +955,9 @@ export const UploadHeader: MessageFns<UploadHeader> = {
         ? globalThis.String(object.round_id)
         : "",
       words: isSet(object.words) ? globalThis.Number(object.words) : 0,
+      complaints: globalThis.Array.isArray(object?.complaints)
+        ? object.complaints.map((e: any) => ShareComplaint.fromJSON(e))
+        : [],
     };
   },
 
@@ -940,6 +969,9 @@ export const UploadHeader: MessageFns<UploadHeader> = {
     if (message.words !== 0) {
       obj.words = Math.round(message.words);
     }
+    if (message.complaints?.length) {
+      obj.complaints = message.complaints.map((e) => ShareComplaint.toJSON(e));
+    }
     return obj;
   },
 
@@ -950,6 +982,167 @@ export const UploadHeader: MessageFns<UploadHeader> = {
     const message = createBaseUploadHeader();
     message.roundId = object.roundId ?? "";
     message.words = object.words ?? 0;
+    message.complaints = object.complaints?.map((e) => ShareComplaint.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseShareComplaint(): ShareComplaint {
+  return { accused: 0, boxKey: Buffer.alloc(0) };
+}
+
+export const ShareComplaint: MessageFns<ShareComplaint> = {
+  encode(message: ShareComplaint, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.accused !== 0) {
+      writer.uint32(8).uint32(message.accused);
+    }
+    if (message.boxKey.length !== 0) {
+      writer.uint32(18).bytes(message.boxKey);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ShareComplaint {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseShareComplaint();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.accused = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.boxKey = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ShareComplaint {
+    return {
+      accused: isSet(object.accused) ? globalThis.Number(object.accused) : 0,
+      boxKey: isSet(object.boxKey)
+        ? Buffer.from(bytesFromBase64(object.boxKey))
+        : isSet(object.box_key)
+        ? Buffer.from(bytesFromBase64(object.box_key))
+        : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: ShareComplaint): unknown {
+    const obj: any = {};
+    if (message.accused !== 0) {
+      obj.accused = Math.round(message.accused);
+    }
+    if (message.boxKey.length !== 0) {
+      obj.boxKey = base64FromBytes(message.boxKey);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ShareComplaint>): ShareComplaint {
+    return ShareComplaint.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ShareComplaint>): ShareComplaint {
+    const message = createBaseShareComplaint();
+    message.accused = object.accused ?? 0;
+    message.boxKey = object.boxKey ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseShareComplaints(): ShareComplaints {
+  return { complaints: [] };
+}
+
+export const ShareComplaints: MessageFns<ShareComplaints> = {
+  encode(message: ShareComplaints, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.complaints) {
+      ShareComplaint.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ShareComplaints {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseShareComplaints();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.complaints.push(ShareComplaint.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ShareComplaints {
+    return {
+      complaints: globalThis.Array.isArray(object?.complaints)
+        ? object.complaints.map((e: any) => ShareComplaint.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ShareComplaints): unknown {
+    const obj: any = {};
+    if (message.complaints?.length) {
+      obj.complaints = message.complaints.map((e) => ShareComplaint.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ShareComplaints>): ShareComplaints {
+    return ShareComplaints.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ShareComplaints>): ShareComplaints {
+    const message = createBaseShareComplaints();
+    message.complaints = object.complaints?.map((e) => ShareComplaint.fromPartial(e)) || [];
     return message;
   },
 };
