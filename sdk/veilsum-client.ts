@@ -626,7 +626,8 @@ export class VeilsumClient {
       // Gone before the survivor set is known: nothing more is revealed.
       return { ...dropped(), uploadSha256 };
     }
-    const u3 = await this.committedSet(round, 'masked');
+    // U3 is read once MaskedInputCollection has closed (the Await answers come after it).
+    let u3: number[] | undefined;
     if (params.adversary === Adversary.ADVERSARY_SEMI_MALICIOUS) {
       const check = await this.await<ConsistencyCheckRequest>('AwaitConsistencyCheck', (done) =>
         this.secagg.awaitConsistencyCheck(
@@ -636,10 +637,12 @@ export class VeilsumClient {
           done,
         ),
       );
+      u3 = await this.committedSet(round, 'masked');
+      const survivors = u3;
       progress({ step: 'consistency-check' });
       const signature = this.secAggStep(
         'SignSurvivors',
-        () => client.signSurvivors({ survivors: check.survivors }, u3).signature,
+        () => client.signSurvivors({ survivors: check.survivors }, survivors).signature,
       );
       await this.write('SignSurvivors', (done) =>
         this.secagg.signSurvivors(
@@ -659,9 +662,11 @@ export class VeilsumClient {
         done,
       ),
     );
+    u3 ??= await this.committedSet(round, 'masked');
+    const survivors = u3;
     progress({ step: 'unmasking' });
     const answer = this.secAggStep('Unmask', () =>
-      unmaskToWire(roundId, client.unmask(unmaskingRequestFromWire(request), u3)),
+      unmaskToWire(roundId, client.unmask(unmaskingRequestFromWire(request), survivors)),
     );
     await this.write('Unmask', (done) =>
       this.secagg.unmask(answer, new grpc.Metadata(), deadline(UNARY_DEADLINE_MS), done),

@@ -1,0 +1,458 @@
+import { createHash, createPrivateKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { nativeCurve25519 as curve } from '../../crypto/curve25519-native.ts';
+import { createRoundContext, type RoundContext } from '../../crypto/secagg/config.ts';
+import type {
+  KeysBroadcast,
+  SharesDelivery,
+  UnmaskingMessage,
+} from '../../crypto/secagg/messages.ts';
+import { SecAggServer } from '../../crypto/secagg/server.ts';
+import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
+import { Ledger } from '../../ledger/ledger.ts';
+import type { RoundManifest, RoundPhaseName } from '../../ledger/records.ts';
+import {
+  Adversary,
+  Mode,
+  Phase,
+  type Round,
+  RoundAdminServiceService,
+  RoundParams,
+} from '../../proto/gen/veilsum/v1/round.ts';
+import { SecAggServiceService, type UploadChunk } from '../../proto/gen/veilsum/v1/secagg.ts';
+import { ledgerParamsHash, paramsHash, secAggConfigOf } from '../../proto/round-wire.ts';
+import {
+  advertiseKeysFromWire,
+  complaintsFromWire,
+  keysBroadcastToWire,
+  shareKeysFromWire,
+  sharesDeliveryToWire,
+  signSurvivorsFromWire,
+  unmaskFromWire,
+  unmaskingRequestToWire,
+} from '../../proto/secagg-wire.ts';
+import { callerOrganisation } from '../../services/common/caller.ts';
+import { bindMtls } from '../../services/common/mtls-server.ts';
+import { roundManifest } from '../../services/coordinator/round-params.ts';
+import type { Consortium } from './consortium.ts';
+
+/**
+ * A coordinator that lies, for the adversarial suites: it runs the real SecAgg+ server state
+ * machine behind a gRPC endpoint (mTLS on 127.0.0.1, the same services the SDK calls) and an
+ * embedded ledger it writes as the coordinator — under the contract's rules, which it cannot
+ * break — but every message it serves passes through the attack's hooks first. Members are the
+ * unmodified SDK (VeilsumClient) reading their own view of the ledger.
+ */
+export interface Attack {
+  /** Changes the parameters or manifest before RoundOpened (what the coordinator commits). */
+  manifest?(honest: RoundManifest): RoundManifest;
+  /** The round as served to `member` (GetRound). */
+  round?(honest: Round, member: string): Round;
+  keys?(recipient: number, honest: KeysBroadcast): KeysBroadcast;
+  shares?(recipient: number, honest: SharesDelivery): SharesDelivery;
+  survivors?(recipient: number, honest: readonly number[]): readonly number[];
+  /** The set the coordinator commits for a phase (default: the honest one). */
+  commit?(phase: RoundPhaseName, honest: readonly number[]): readonly number[];
+}
+
+export interface HarnessRound {
+  readonly members: readonly string[];
+  readonly degree: number;
+  readonly threshold: number;
+  readonly adversary: 'semi-honest' | 'semi-malicious';
+  readonly corruptionRate?: number;
+  readonly dropoutRate: number;
+  readonly dimension?: number;
+}
+
+const PHASE_TIMEOUT_MS = 2_500;
+const ORDER = ['advertise-keys', 'share-keys', 'masked-input', 'consistency-check', 'unmasking'];
+
+export class MaliciousCoordinator {
+  readonly ledgerPath: string;
+  readonly database: EmbeddedLedgerDatabase;
+  /** Every Unmasking message members sent: what the coordinator learnt. */
+  readonly reveals: UnmaskingMessage[] = [];
+  /** Masked inputs as uploaded, by index. */
+  readonly uploads = new Map<number, Uint32Array>();
+  port = 0;
+  round!: Round;
+  context!: RoundContext;
+  private server!: SecAggServer;
+  private readonly grpcServer = new grpc.Server();
+  private readonly consortium: Consortium;
+  private readonly attack: Attack;
+  private readonly waiters = new Set<() => void>();
+  private phaseTimer: NodeJS.Timeout | undefined;
+  /** Survivor-set signatures by signer, with the set it was served (split views keep both). */
+  private readonly signatures = new Map<number, { set: string; signature: Uint8Array }>();
+
+  constructor(consortium: Consortium, attack: Attack = {}, name = 'malicious') {
+    this.consortium = consortium;
+    this.attack = attack;
+    this.ledgerPath = join(consortium.directory, `${name}-ledger.db`);
+    this.database = new EmbeddedLedgerDatabase(this.ledgerPath);
+  }
+
+  /** A member's own view of the ledger: the same file, opened as that member. */
+  ledgerFor(member: string): Ledger {
+    return new Ledger(this.database.as(member));
+  }
+
+  async start(): Promise<void> {
+    const unimplemented = (_call: unknown, callback: grpc.sendUnaryData<unknown>) =>
+      callback({ code: grpc.status.UNIMPLEMENTED, details: 'not in the harness' });
+    const admin = Object.fromEntries(
+      Object.keys(RoundAdminServiceService).map((name) => [name, unimplemented]),
+    ) as unknown as grpc.UntypedServiceImplementation;
+    const getRound: grpc.handleUnaryCall<{ roundId: string }, Round> = (call, callback) => {
+      const member = callerOrganisation(call);
+      callback(null, this.served(this.snapshot(), member));
+    };
+    admin.getRound = getRound as grpc.UntypedHandleCall;
+    this.grpcServer.addService(RoundAdminServiceService, admin);
+    this.grpcServer.addService(SecAggServiceService, this.secAggService());
+    this.port = await bindMtls(this.grpcServer, '127.0.0.1:0', this.consortium.config.tls);
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.phaseTimer);
+    for (const wake of [...this.waiters]) wake();
+    await new Promise<void>((resolve) => this.grpcServer.tryShutdown(() => resolve()));
+    this.database.close();
+  }
+
+  /** RoundOpened on the ledger (with whatever manifest the attack commits), then serve it. */
+  async open(spec: HarnessRound, roundNumber = 1): Promise<Round> {
+    const coordinator = new Ledger(this.database.as('veilsum-coordinator'));
+    await coordinator.registerMember('veilsum-coordinator', ['coordinator']);
+    for (const id of spec.members) await coordinator.registerMember(id, ['member']);
+    const params: RoundParams = {
+      modelId: 'attack',
+      roundNumber,
+      mode: Mode.MODE_SECAGG,
+      dimension: spec.dimension ?? 16,
+      quantization: { clipRange: 1, levelBits: 16, modulusBits: 32 },
+      threshold: spec.threshold,
+      degree: spec.degree,
+      adversary:
+        spec.adversary === 'semi-malicious'
+          ? Adversary.ADVERSARY_SEMI_MALICIOUS
+          : Adversary.ADVERSARY_SEMI_HONEST,
+      members: [...spec.members],
+      deadlines: {
+        advertiseKeysMs: 60_000,
+        shareKeysMs: 60_000,
+        maskedInputMs: 60_000,
+        consistencyCheckMs: 60_000,
+        unmaskingMs: 60_000,
+      },
+      corruptionRate: spec.corruptionRate ?? 0.05,
+      dropoutRate: spec.dropoutRate,
+      minContributors: spec.members.length - Math.ceil(spec.dropoutRate * spec.members.length),
+      ckks: undefined,
+    };
+    const identityKeys = spec.members.map((id) => memberIdentity(this.consortium, id).publicKey);
+    const honest = roundManifest(params, identityKeys);
+    const manifest = this.attack.manifest?.(honest) ?? honest;
+    const roundId = `attack/round-${roundNumber}`;
+    const record = await coordinator.openRound(
+      roundId,
+      'attack',
+      roundNumber,
+      Buffer.from(ledgerParamsHash(params)).toString('hex'),
+      [...spec.members],
+      manifest,
+    );
+    const graphSeed = new Uint8Array(Buffer.from(record.graphSeed!, 'hex'));
+    this.round = {
+      roundId,
+      params,
+      phase: Phase.PHASE_ADVERTISE_KEYS,
+      roster: spec.members.map((memberId, i) => ({
+        memberId,
+        index: i + 1,
+        identityKey: Buffer.from(identityKeys[i]!),
+        certificate: readFileSync(this.consortium.pki.members[memberId]!.certificatePath),
+      })),
+      graphSeed: Buffer.from(graphSeed),
+      paramsHash: Buffer.from(paramsHash(RoundParams.encode(params).finish(), graphSeed)),
+      openedAtMs: Date.now(),
+      phaseDeadlineMs: 0,
+      advertised: [],
+      shared: [],
+      masked: [],
+      signed: [],
+      unmasked: [],
+      included: [],
+      aggregateSha256: Buffer.alloc(0),
+      uploadSha256: [],
+      abortReason: '',
+      misbehaving: [],
+    };
+    // The coordinator's own state machine runs on the round as it serves it.
+    this.context = createRoundContext(secAggConfigOf(this.served(this.round, '')));
+    this.server = new SecAggServer({ context: this.context, curve });
+    this.armPhaseTimer();
+    return this.round;
+  }
+
+  /** The round as the attack serves it; a careful liar re-hashes what it changed. */
+  private served(honest: Round, member: string): Round {
+    const served = this.attack.round?.(honest, member);
+    if (served === undefined) return honest;
+    return {
+      ...served,
+      paramsHash: Buffer.from(
+        paramsHash(RoundParams.encode(served.params!).finish(), served.graphSeed),
+      ),
+    };
+  }
+
+  /** Sets U1–U3 as the honest server state machine has them. */
+  participantSets() {
+    return this.server.participantSets();
+  }
+
+  get phase(): string {
+    return this.server.currentPhase;
+  }
+
+  private snapshot(): Round {
+    const sets = this.server.participantSets();
+    return {
+      ...this.round,
+      advertised: [...sets.advertised],
+      shared: [...sets.shared],
+      masked: [...sets.masked],
+      signed: [...sets.signed],
+      unmasked: [...sets.unmasked],
+    };
+  }
+
+  /** Closes the current phase when everyone eligible spoke, or after a timeout. */
+  private armPhaseTimer(): void {
+    clearTimeout(this.phaseTimer);
+    this.phaseTimer = setTimeout(() => void this.closePhase(), PHASE_TIMEOUT_MS);
+  }
+
+  private async afterMessage(): Promise<void> {
+    if (this.server.everyoneHasSpoken()) await this.closePhase();
+  }
+
+  private async closePhase(): Promise<void> {
+    clearTimeout(this.phaseTimer);
+    const phase = this.server.currentPhase;
+    try {
+      if (phase === 'advertise-keys') {
+        this.server.closeAdvertiseKeys();
+        await this.commit('advertised', this.server.participantSets().advertised);
+      } else if (phase === 'share-keys') {
+        this.server.closeShareKeys();
+        await this.commit('shared', this.server.participantSets().shared);
+      } else if (phase === 'masked-input') {
+        this.server.closeMaskedInputCollection((sender) => this.uploads.get(sender)!);
+        await this.commit('masked', this.server.participantSets().masked);
+      } else if (phase === 'consistency-check') {
+        this.server.closeConsistencyCheck();
+      } else return;
+    } catch {
+      // Too few members to go on (some refused): the round stops here.
+    }
+    for (const wake of [...this.waiters]) wake();
+    if (this.server.currentPhase !== 'aborted') this.armPhaseTimer();
+  }
+
+  private async commit(phase: RoundPhaseName, honest: readonly number[]): Promise<void> {
+    const members = this.attack.commit?.(phase, honest) ?? honest;
+    await new Ledger(this.database.as('veilsum-coordinator')).commitRoundPhase(
+      this.round.roundId,
+      phase,
+      [...members],
+    );
+  }
+
+  private async reached(phase: string): Promise<void> {
+    const done = () =>
+      this.server.currentPhase === 'aborted' ||
+      ORDER.indexOf(this.server.currentPhase) >= ORDER.indexOf(phase);
+    while (!done()) {
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          this.waiters.delete(wake);
+          resolve();
+        };
+        this.waiters.add(wake);
+      });
+    }
+    if (this.server.currentPhase === 'aborted')
+      throw Object.assign(new Error('round aborted'), { code: grpc.status.ABORTED });
+  }
+
+  private servedSurvivors(index: number): number[] {
+    const honest = this.server.participantSets().masked;
+    return [...(this.attack.survivors?.(index, honest) ?? honest)];
+  }
+
+  private indexOf(call: Parameters<typeof callerOrganisation>[0]): number {
+    const member = callerOrganisation(call);
+    return this.round.roster.find((entry) => entry.memberId === member)!.index;
+  }
+
+  private secAggService(): grpc.UntypedServiceImplementation {
+    type Callback = grpc.sendUnaryData<unknown>;
+    const unary = (
+      handle: (call: grpc.ServerUnaryCall<never, unknown>) => Promise<unknown> | unknown,
+    ) =>
+      ((call: grpc.ServerUnaryCall<never, unknown>, callback: Callback) => {
+        Promise.resolve()
+          .then(() => handle(call))
+          .then(
+            (value) => callback(null, value),
+            (error: { code?: unknown; message: string }) =>
+              callback({
+                code: typeof error.code === 'number' ? error.code : grpc.status.FAILED_PRECONDITION,
+                details: error.message,
+              }),
+          );
+      }) as grpc.UntypedHandleCall;
+    return {
+      advertiseKeys: unary(async (call) => {
+        this.server.receiveAdvertiseKeys(advertiseKeysFromWire(this.indexOf(call), call.request));
+        await this.afterMessage();
+        return { roundId: this.round.roundId };
+      }),
+      awaitKeys: unary(async (call) => {
+        await this.reached('share-keys');
+        const index = this.indexOf(call);
+        const honest = this.server.keysFor(index);
+        return keysBroadcastToWire(this.attack.keys?.(index, honest) ?? honest);
+      }),
+      shareKeys: unary(async (call) => {
+        this.server.receiveShareKeys(shareKeysFromWire(this.indexOf(call), call.request));
+        await this.afterMessage();
+        return { roundId: this.round.roundId };
+      }),
+      awaitShares: unary(async (call) => {
+        await this.reached('masked-input');
+        const index = this.indexOf(call);
+        const honest = this.server.sharesFor(index);
+        return sharesDeliveryToWire(this.attack.shares?.(index, honest) ?? honest);
+      }),
+      uploadMaskedInput: ((
+        call: grpc.ServerReadableStream<UploadChunk, unknown>,
+        callback: Callback,
+      ) => {
+        const index = this.indexOf(call);
+        const chunks: Buffer[] = [];
+        let complaints: ReturnType<typeof complaintsFromWire> = [];
+        call.on('data', (chunk: UploadChunk) => {
+          if (chunk.content?.$case === 'header')
+            complaints = complaintsFromWire(chunk.content.value.complaints);
+          else if (chunk.content?.$case === 'data') chunks.push(Buffer.from(chunk.content.value));
+        });
+        call.on('end', () => {
+          const bytes = Buffer.concat(chunks);
+          const vector = new Uint32Array(
+            bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
+          );
+          try {
+            this.server.receiveMaskedInput({ sender: index, maskedInput: vector, complaints });
+            this.uploads.set(index, vector);
+          } catch (error) {
+            callback({ code: grpc.status.FAILED_PRECONDITION, details: (error as Error).message });
+            return;
+          }
+          const sha256 = createHash('sha256').update(bytes).digest();
+          callback(null, { roundId: this.round.roundId, words: vector.length, sha256 });
+          void this.afterMessage();
+        });
+      }) as grpc.UntypedHandleCall,
+      awaitConsistencyCheck: unary(async (call) => {
+        await this.reached('consistency-check');
+        const index = this.indexOf(call);
+        return { survivors: this.servedSurvivors(index) };
+      }),
+      signSurvivors: unary(async (call) => {
+        const message = signSurvivorsFromWire(this.indexOf(call), call.request);
+        this.signatures.set(message.sender, {
+          set: this.servedSurvivors(message.sender).join(','),
+          signature: message.signature,
+        });
+        try {
+          this.server.receiveConsistencySignature(message);
+        } catch (error) {
+          // A signature on a set the server state machine does not hold: kept for that view.
+          if (this.attack.survivors === undefined) throw error;
+        }
+        await this.afterMessage();
+        return { roundId: this.round.roundId };
+      }),
+      awaitUnmasking: unary(async (call) => {
+        await this.reached('unmasking');
+        const index = this.indexOf(call);
+        const honest = this.server.unmaskingRequest();
+        const survivors = this.servedSurvivors(index);
+        // Each view gets the signatures made on that view.
+        const signatures = [...this.signatures]
+          .filter(([, signed]) => signed.set === survivors.join(','))
+          .map(([sender, { signature }]) => ({ sender, signature }));
+        return unmaskingRequestToWire({ ...honest, survivors, signatures });
+      }),
+      unmask: unary((call) => {
+        const message = unmaskFromWire(this.indexOf(call), call.request);
+        this.reveals.push(message);
+        try {
+          this.server.receiveUnmasking(message);
+        } catch {
+          // A malicious server keeps what it learnt whether or not its state machine accepts it.
+        }
+        return { roundId: this.round.roundId };
+      }),
+    };
+  }
+
+  /**
+   * Owners whose input the coordinator could now recover: it holds at least t shares of their
+   * self-mask seed b and at least t shares of their masking key s^SK.
+   */
+  recoverableOwners(): number[] {
+    const t = this.context.config.threshold;
+    const count = new Map<number, { b: number; s: number }>();
+    for (const message of this.reveals) {
+      for (const share of message.selfMaskShares) {
+        const entry = count.get(share.owner) ?? { b: 0, s: 0 };
+        count.set(share.owner, { ...entry, b: entry.b + 1 });
+      }
+      for (const share of message.maskingKeyShares) {
+        const entry = count.get(share.owner) ?? { b: 0, s: 0 };
+        count.set(share.owner, { ...entry, s: entry.s + 1 });
+      }
+    }
+    return [...count]
+      .filter(([, { b, s }]) => b >= t && s >= t)
+      .map(([owner]) => owner)
+      .sort((a, b) => a - b);
+  }
+
+  /** Owners any of whose both-kind shares reached the coordinator at all (stronger than above). */
+  ownersWithBothShareKinds(): number[] {
+    const b = new Set(this.reveals.flatMap((m) => m.selfMaskShares.map((s) => s.owner)));
+    const s = new Set(this.reveals.flatMap((m) => m.maskingKeyShares.map((x) => x.owner)));
+    return [...b].filter((owner) => s.has(owner)).sort((x, y) => x - y);
+  }
+}
+
+/** A member's Ed25519 identity key pair, from its certificate's private key. */
+export function memberIdentity(
+  consortium: Consortium,
+  id: string,
+): { secretKey: Uint8Array; publicKey: Uint8Array } {
+  const jwk = createPrivateKey(readFileSync(consortium.pki.members[id]!.privateKeyPath)).export({
+    format: 'jwk',
+  });
+  const secretKey = new Uint8Array(Buffer.from(jwk.d!, 'base64url'));
+  return { secretKey, publicKey: curve.ed25519PublicKey(secretKey) };
+}
