@@ -218,7 +218,7 @@ function requireManifest(value: unknown, rosterSize: number): RoundManifest {
             levelBits: q.levelBits as number,
             modulusBits: q.modulusBits as number,
           },
-    ckksKeySha256: (m.ckksKeySha256 as string | null) ?? null,
+    ckksKeySha256: m.ckksKeySha256 ?? null,
   };
 }
 

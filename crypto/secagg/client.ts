@@ -463,13 +463,10 @@ export class SecAggClient {
     const unique = [...new Set(survivors)].sort((a, b) => a - b);
     if (unique.length !== survivors.length)
       throw new MalformedMessageError('survivor set lists a client twice');
-    const committed = [...this.committedSet(masked, 'U3 (members whose masked inputs count)')];
-    if (
-      !sameSet(
-        unique,
-        committed.sort((a, b) => a - b),
-      )
-    ) {
+    const committed = [...this.committedSet(masked, 'U3 (members whose masked inputs count)')].sort(
+      (a, b) => a - b,
+    );
+    if (!sameSet(unique, committed)) {
       const extra = unique.filter((member) => !masked.includes(member));
       const missing = committed.filter((member) => !unique.includes(member));
       throw new LedgerMismatchError(

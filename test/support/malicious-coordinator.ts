@@ -304,7 +304,7 @@ export class MaliciousCoordinator {
   private secAggService(): grpc.UntypedServiceImplementation {
     type Callback = grpc.sendUnaryData<unknown>;
     const unary = (
-      handle: (call: grpc.ServerUnaryCall<never, unknown>) => Promise<unknown> | unknown,
+      handle: (call: grpc.ServerUnaryCall<never, unknown>) => unknown,
     ) =>
       ((call: grpc.ServerUnaryCall<never, unknown>, callback: Callback) => {
         Promise.resolve()
