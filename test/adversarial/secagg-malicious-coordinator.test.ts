@@ -143,6 +143,8 @@ describe('SecAgg+ members against a malicious coordinator', () => {
       for (const client of clients) client.close();
       await coordinator.stop();
     }
+    // Checked first: without the committed U3 the coordinator holds both kinds of share of 1.
+    expectNothingRecoverable(coordinator);
     const refused = refusals(outcomes);
     expect(refused.map((r) => r.member)).toEqual([...victimNeighbours].sort((a, b) => a - b));
     for (const { error } of refused) {
