@@ -1,8 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { nobleCurve25519 } from '../../crypto/curve25519-noble.ts';
-import { TooFewParticipantsError } from '../../crypto/secagg/errors.ts';
-import { type DropoutPhase, simulateRound } from '../../crypto/secagg/simulation.ts';
+import { LedgerMismatchError, TooFewParticipantsError } from '../../crypto/secagg/errors.ts';
+import {
+  type DropoutPhase,
+  type ServerMoves,
+  simulateRound,
+} from '../../crypto/secagg/simulation.ts';
 import { expectedOutcome, modularSum, roundFixture } from '../support/secagg-fixture.ts';
 
 const DROPOUT_PHASES: DropoutPhase[] = [
@@ -40,10 +44,11 @@ const roundArb = fc
     return { ...spec, degree, threshold };
   });
 
-/** One in-process round of a fixture under a dropout schedule. */
+/** One in-process round of a fixture under a dropout schedule (and a lying server's moves). */
 const run = (
   fixture: ReturnType<typeof roundFixture>,
   dropouts: ReadonlyMap<number, DropoutPhase>,
+  serverMoves?: ServerMoves,
 ) =>
   simulateRound({
     context: fixture.context,
@@ -52,7 +57,55 @@ const run = (
     dropouts,
     curve: fixture.curve,
     random: fixture.random,
+    ...(serverMoves ? { serverMoves } : {}),
   });
+
+/**
+ * A malicious server's random moves: to some clients it withholds one neighbour's keys, one
+ * neighbour's share box, or serves a survivor set without one member. `applied` records, per
+ * client, the phase whose message was really altered: that client must refuse there.
+ */
+function randomMoves(
+  draw: (bytes: number) => Uint8Array,
+  rate: number,
+  adversary: 'semi-honest' | 'semi-malicious',
+): { moves: ServerMoves; applied: Map<number, DropoutPhase> } {
+  const applied = new Map<number, DropoutPhase>();
+  const targeted = (recipient: number, kind: number) => {
+    const bytes = draw(2);
+    return bytes[0]! / 256 < rate && bytes[1]! % 3 === kind && !applied.has(recipient);
+  };
+  const survivorTargets = new Map<number, boolean>();
+  const moves: ServerMoves = {
+    keys(recipient, honest) {
+      if (honest.keys.length === 0 || !targeted(recipient, 0)) return honest;
+      applied.set(recipient, 'share-keys');
+      return { keys: honest.keys.slice(1) };
+    },
+    shares(recipient, honest) {
+      if (honest.encryptedShares.length === 0 || !targeted(recipient, 1)) return honest;
+      applied.set(recipient, 'masked-input');
+      return { encryptedShares: honest.encryptedShares.slice(1) };
+    },
+    survivors(recipient, honest) {
+      let split = survivorTargets.get(recipient);
+      if (split === undefined) {
+        split = honest.length > 1 && targeted(recipient, 2);
+        survivorTargets.set(recipient, split);
+        if (split)
+          applied.set(
+            recipient,
+            adversary === 'semi-malicious' ? 'consistency-check' : 'unmasking',
+          );
+      }
+      if (!split) return honest;
+      // Tell this client that some other survivor dropped (a split view).
+      const hidden = honest.find((member) => member !== recipient);
+      return honest.filter((member) => member !== hidden);
+    },
+  };
+  return { moves, applied };
+}
 
 describe('SecAgg+ rounds with dropouts (property)', () => {
   it('returns exactly the modular sum of U3, or aborts exactly when a threshold check fails', () => {
@@ -77,6 +130,79 @@ describe('SecAgg+ rounds with dropouts (property)', () => {
       { numRuns: 40 },
     );
   });
+});
+
+describe('SecAgg+ rounds against a lying server (property)', () => {
+  it('refuses every altered message, never reveals both secrets of one owner, and returns the exact sum of U3 or aborts as specified', () => {
+    const dropoutsPerPhase = new Map<DropoutPhase, number>(DROPOUT_PHASES.map((p) => [p, 0]));
+    const movesPerPhase = new Map<DropoutPhase, number>(DROPOUT_PHASES.map((p) => [p, 0]));
+    fc.assert(
+      fc.property(
+        roundArb.filter((spec) => spec.clients <= 120),
+        fc.double({ min: 0.02, max: 0.3, noNaN: true }),
+        (spec, moveRate) => {
+          const fixture = roundFixture(spec);
+          const dropouts = new Map<number, DropoutPhase>();
+          for (let client = 1; client <= spec.clients; client++) {
+            const draw = fixture.random(2);
+            if (draw[0]! / 256 < spec.dropoutRate)
+              dropouts.set(client, DROPOUT_PHASES[draw[1]! % DROPOUT_PHASES.length]!);
+          }
+          const { moves, applied } = randomMoves(fixture.random, moveRate, spec.adversary);
+          let outcome: ReturnType<typeof run> | undefined;
+          let aborted: unknown;
+          try {
+            outcome = run(fixture, dropouts, moves);
+          } catch (error) {
+            aborted = error;
+          }
+          // A refusal is a dropout at the phase whose message was altered.
+          const effective = new Map(dropouts);
+          for (const [client, phase] of applied) {
+            const scheduled = effective.get(client);
+            if (
+              scheduled === undefined ||
+              DROPOUT_PHASES.indexOf(phase) < DROPOUT_PHASES.indexOf(scheduled)
+            )
+              effective.set(client, phase);
+          }
+          for (const phase of effective.values())
+            dropoutsPerPhase.set(phase, dropoutsPerPhase.get(phase)! + 1);
+          for (const phase of applied.values())
+            movesPerPhase.set(phase, movesPerPhase.get(phase)! + 1);
+          const expected = expectedOutcome(fixture.context, effective);
+          if (expected.aborts) {
+            expect(aborted).toBeInstanceOf(TooFewParticipantsError);
+            return;
+          }
+          if (aborted !== undefined) throw aborted;
+          const { result, clientAborts, reveals } = outcome!;
+          for (const client of applied.keys()) {
+            if (effective.get(client) !== applied.get(client)) continue;
+            expect(clientAborts.get(client)).toBeInstanceOf(LedgerMismatchError);
+          }
+          const selfOwners = new Set(reveals.flatMap((m) => m.selfMaskShares.map((s) => s.owner)));
+          const keyOwners = reveals.flatMap((m) => m.maskingKeyShares.map((s) => s.owner));
+          expect(keyOwners.filter((owner) => selfOwners.has(owner))).toEqual([]);
+          expect(result.included).toEqual(expected.included);
+          expect(result.sum).toEqual(
+            modularSum(fixture.inputs, expected.included, spec.modulusBits),
+          );
+        },
+      ),
+      { numRuns: 50 },
+    );
+    // Every phase saw dropouts, and every kind of lie was played, in this very run.
+    console.log(
+      `dropouts per phase ${JSON.stringify(Object.fromEntries(dropoutsPerPhase))}; refused lies per phase ${JSON.stringify(Object.fromEntries(movesPerPhase))}`,
+    );
+    for (const phase of DROPOUT_PHASES) expect(dropoutsPerPhase.get(phase)).toBeGreaterThan(0);
+    for (const phase of ['share-keys', 'masked-input'] as const)
+      expect(movesPerPhase.get(phase)).toBeGreaterThan(0);
+    expect(
+      movesPerPhase.get('consistency-check')! + movesPerPhase.get('unmasking')!,
+    ).toBeGreaterThan(0);
+  }, 300_000);
 });
 
 describe('SecAgg+ rounds (scenarios)', () => {
