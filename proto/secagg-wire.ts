@@ -137,9 +137,7 @@ export const unmaskToWire = (roundId: string, message: UnmaskingMessage): Unmask
   undecryptable: [...message.undecryptable],
 });
 
-export const complaintsToWire = (
-  complaints: readonly ShareComplaintMessage[],
-): ShareComplaint[] =>
+export const complaintsToWire = (complaints: readonly ShareComplaintMessage[]): ShareComplaint[] =>
   complaints.map((complaint) => ({
     accused: complaint.accused,
     boxKey: buffer(complaint.boxKey),

@@ -75,7 +75,7 @@ function recordingRandom(): { random: RandomSource; drawn: Uint8Array[] } {
 
 interface MemberTools {
   /** Seals `plaintext` to `peer` exactly as the client would (a box that opens). */
-  sealFor(peer: number, plaintext: Uint8Array): Uint8Array;
+  readonly sealFor: (peer: number, plaintext: Uint8Array) => Uint8Array;
 }
 
 /**

@@ -303,9 +303,7 @@ export class MaliciousCoordinator {
 
   private secAggService(): grpc.UntypedServiceImplementation {
     type Callback = grpc.sendUnaryData<unknown>;
-    const unary = (
-      handle: (call: grpc.ServerUnaryCall<never, unknown>) => unknown,
-    ) =>
+    const unary = (handle: (call: grpc.ServerUnaryCall<never, unknown>) => unknown) =>
       ((call: grpc.ServerUnaryCall<never, unknown>, callback: Callback) => {
         Promise.resolve()
           .then(() => handle(call))

@@ -6,8 +6,6 @@ import {
   LedgerMismatchError,
   MalformedMessageError,
   PhaseOrderError,
-  ReconstructionError,
-  RefusedRevealError,
   UnexpectedSenderError,
 } from '../../crypto/secagg/errors.ts';
 import type { AdvertiseKeysMessage, UnmaskingMessage } from '../../crypto/secagg/messages.ts';
