@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { nativeCurve25519 } from '../../crypto/curve25519-native.ts';
+import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
+import { Ledger } from '../../ledger/ledger.ts';
 import type { RoundManifest } from '../../ledger/records.ts';
 import { Adversary, type Round } from '../../proto/gen/veilsum/v1/round.ts';
 import type { VeilsumError } from '../../sdk/errors.ts';
@@ -49,6 +51,7 @@ describe('SecAgg+ members against a malicious coordinator', () => {
     attack: Attack,
     round: HarnessRound,
     policy: MemberThreatModel = {},
+    onOpened: (coordinator: MaliciousCoordinator) => void = () => {},
   ): Promise<{
     coordinator: MaliciousCoordinator;
     opened: Round;
@@ -57,6 +60,7 @@ describe('SecAgg+ members against a malicious coordinator', () => {
     const coordinator = new MaliciousCoordinator(consortium, attack, `attack-${++counter}`);
     await coordinator.start();
     const opened = await coordinator.open(round);
+    onOpened(coordinator);
     const clients = round.members.map((member) =>
       VeilsumClient.connect({
         ...consortium.profile(member, coordinator.port),
@@ -110,41 +114,21 @@ describe('SecAgg+ members against a malicious coordinator', () => {
       survivors: (recipient, honest) =>
         victimNeighbours.includes(recipient) ? honest.filter((member) => member !== 1) : honest,
     };
-    const coordinator = new MaliciousCoordinator(consortium, attack, `attack-${++counter}`);
-    await coordinator.start();
-    const opened = await coordinator.open(spec());
-    victimNeighbours = coordinator.context.graph.neighbours(1).slice(0, 3);
-    const clients = consortium.members.map((member) =>
-      VeilsumClient.connect({
-        ...consortium.profile(member, coordinator.port),
-        retry: { totalMs: 2_000, initialDelayMs: 50, maxDelayMs: 200 },
-        ledger: coordinator.ledgerFor(member),
-        ledgerWaitMs: 6_000,
-      }),
-    );
-    let outcomes: PromiseSettledResult<unknown>[];
-    try {
-      outcomes = await Promise.allSettled(
-        clients.map((client, i) =>
-          client.participate(opened.roundId, new Float32Array(16).fill(i / 10), {
-            waitForResult: false,
-          }),
-        ),
-      );
-      // The ledger takes one U3 per round: the coordinator cannot commit the second view.
-      await expect(
-        coordinator.ledgerFor('veilsum-coordinator').commitRoundPhase(
-          opened.roundId,
-          'masked',
-          consortium.members.map((_, i) => i + 1).filter((member) => member !== 1),
-        ),
-      ).rejects.toThrow(/already committed its masked set; one value per round and phase/);
-    } finally {
-      for (const client of clients) client.close();
-      await coordinator.stop();
-    }
+    const { coordinator, opened, outcomes } = await play(attack, spec(), {}, (harness) => {
+      victimNeighbours = harness.context.graph.neighbours(1).slice(0, 3);
+    });
     // Checked first: without the committed U3 the coordinator holds both kinds of share of 1.
     expectNothingRecoverable(coordinator);
+    // The ledger takes one U3 per round: the coordinator cannot commit the second view.
+    const file = new EmbeddedLedgerDatabase(coordinator.ledgerPath);
+    await expect(
+      new Ledger(file.as('veilsum-coordinator')).commitRoundPhase(
+        opened.roundId,
+        'masked',
+        consortium.members.map((_, i) => i + 1).filter((member) => member !== 1),
+      ),
+    ).rejects.toThrow(/already committed its masked set; one value per round and phase/);
+    file.close();
     const refused = refusals(outcomes);
     expect(refused.map((r) => r.member)).toEqual([...victimNeighbours].sort((a, b) => a - b));
     for (const { error } of refused) {
@@ -153,7 +137,6 @@ describe('SecAgg+ members against a malicious coordinator', () => {
         /SignSurvivors: refusing to go on: the coordinator served a survivor set that differs from the committed U3 \(not committed: \[\]; committed but not served: \[1\]\)/,
       );
     }
-    expectNothingRecoverable(coordinator);
   }, 60_000);
 
   it('forwarding only some neighbours’ keys: the member refuses to share, naming the withheld neighbour', async () => {

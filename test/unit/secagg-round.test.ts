@@ -44,6 +44,21 @@ const roundArb = fc
     return { ...spec, degree, threshold };
   });
 
+/** Each client drops with probability `rate`, before a phase drawn uniformly. */
+function randomDropouts(
+  fixture: ReturnType<typeof roundFixture>,
+  clients: number,
+  rate: number,
+): Map<number, DropoutPhase> {
+  const dropouts = new Map<number, DropoutPhase>();
+  for (let client = 1; client <= clients; client++) {
+    const draw = fixture.random(2);
+    if (draw[0]! / 256 < rate)
+      dropouts.set(client, DROPOUT_PHASES[draw[1]! % DROPOUT_PHASES.length]!);
+  }
+  return dropouts;
+}
+
 /** One in-process round of a fixture under a dropout schedule (and a lying server's moves). */
 const run = (
   fixture: ReturnType<typeof roundFixture>,
@@ -112,12 +127,7 @@ describe('SecAgg+ rounds with dropouts (property)', () => {
     fc.assert(
       fc.property(roundArb, (spec) => {
         const fixture = roundFixture(spec);
-        const dropouts = new Map<number, DropoutPhase>();
-        for (let client = 1; client <= spec.clients; client++) {
-          const draw = fixture.random(2);
-          if (draw[0]! / 256 < spec.dropoutRate)
-            dropouts.set(client, DROPOUT_PHASES[draw[1]! % DROPOUT_PHASES.length]!);
-        }
+        const dropouts = randomDropouts(fixture, spec.clients, spec.dropoutRate);
         const expected = expectedOutcome(fixture.context, dropouts);
         if (expected.aborts) {
           expect(() => run(fixture, dropouts)).toThrow(TooFewParticipantsError);
@@ -142,12 +152,7 @@ describe('SecAgg+ rounds against a lying server (property)', () => {
         fc.double({ min: 0.02, max: 0.3, noNaN: true }),
         (spec, moveRate) => {
           const fixture = roundFixture(spec);
-          const dropouts = new Map<number, DropoutPhase>();
-          for (let client = 1; client <= spec.clients; client++) {
-            const draw = fixture.random(2);
-            if (draw[0]! / 256 < spec.dropoutRate)
-              dropouts.set(client, DROPOUT_PHASES[draw[1]! % DROPOUT_PHASES.length]!);
-          }
+          const dropouts = randomDropouts(fixture, spec.clients, spec.dropoutRate);
           const { moves, applied } = randomMoves(fixture.random, moveRate, spec.adversary);
           let outcome: ReturnType<typeof run> | undefined;
           let aborted: unknown;
