@@ -30,7 +30,7 @@ describe('quantization', () => {
     fc.assert(
       fc.property(
         paramsArb,
-        fc.float32Array({ noNaN: true, maxLength: 200 }),
+        fc.float32Array({ noNaN: true, noDefaultInfinity: true, maxLength: 200 }),
         fc.nat(),
         (params, values, seed) => {
           const quantized = quantize(values, params, seededRandom(seed));
@@ -111,5 +111,24 @@ describe('quantization', () => {
     expect(() =>
       quantize(new Float32Array(1), { ...params, levelBits: 17 }, seededRandom(1)),
     ).toThrow(/levelBits/);
+  });
+
+  it('refuses ±Infinity, as the CKKS path does, instead of clipping it to ±clipRange', () => {
+    const params = { clipRange: 1, levelBits: 8, modulusBits: 16 };
+    expect(() => quantize(new Float32Array([0, Infinity]), params, seededRandom(1))).toThrow(
+      /index 1 is Infinity: updates must be finite/,
+    );
+    expect(() => quantize(new Float64Array([-Infinity]), params, seededRandom(1))).toThrow(
+      /index 0 is -Infinity/,
+    );
+  });
+
+  it('maps +clipRange to L, never L + 1 (which wraps to −clipRange at 32 bits)', () => {
+    // (2c)·(L/2c) rounds to L + 4.8e-7 for this c at 32 bits; a uniform draw of 0 rounds up.
+    const clipRange = 0.017051153460381142;
+    const params = { clipRange, levelBits: 32, modulusBits: 32 };
+    const zeros = (length: number) => new Uint8Array(length);
+    const [level] = quantize(new Float64Array([clipRange]), params, zeros);
+    expect(level).toBe(maxLevel(params));
   });
 });
