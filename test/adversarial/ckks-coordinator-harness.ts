@@ -136,6 +136,7 @@ export class MaliciousCoordinator {
       },
       corruptionRate: 0,
       dropoutRate: 0,
+      minContributors: 0,
       ckks: {
         parameterSet: SUM_8192.name,
         keySha256: Buffer.from(keySha256(this.publicKey)),

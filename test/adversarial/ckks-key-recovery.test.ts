@@ -72,6 +72,7 @@ function ckksParams(): RoundParams {
     },
     corruptionRate: 0,
     dropoutRate: 0,
+    minContributors: 0,
     ckks: { parameterSet: '', keySha256: Buffer.alloc(0), minContributors: 2, clipRange: 1 },
   };
 }

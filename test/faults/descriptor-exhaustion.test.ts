@@ -45,7 +45,9 @@ function openIdleStreams(
         (error: grpc.ServiceError | null, _?: UploadReceipt) =>
           resolve(error ? String(error.code) : 'OK'),
       );
-      stream.write({ content: { $case: 'header', value: { roundId, words: DIMENSION } } });
+      stream.write({
+        content: { $case: 'header', value: { roundId, words: DIMENSION, complaints: [] } },
+      });
       streams.push(stream);
     });
   });
@@ -92,6 +94,7 @@ describe('fault: one member opens hundreds of upload streams under ulimit -n 256
         },
         corruptionRate: 0,
         dropoutRate: 0,
+        minContributors: 0,
         ckks: undefined,
       });
       const inputs = inputsFor(3);
