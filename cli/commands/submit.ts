@@ -5,6 +5,9 @@ import { readUpdateFile } from '../../sdk/update-file.ts';
 import { VeilsumClient, type Progress } from '../../sdk/veilsum-client.ts';
 import { roundSummary } from './round.ts';
 import { readKeyFile } from '../../services/keyholder/key-file.ts';
+import { readFileSync } from 'node:fs';
+import { openLedger, parseLedgerOption } from '../../ledger/ledger-factory.ts';
+import { identityOf } from '../../services/pki/certificates.ts';
 
 export function submitCommand(): Command {
   return new Command('submit')
@@ -19,6 +22,10 @@ export function submitCommand(): Command {
       new Option('--mode <mode>', "the round's mode (checked against the round)")
         .choices(['secagg', 'ckks'] as const)
         .default('secagg' as const),
+    )
+    .option(
+      '--ledger <path|fabric:file>',
+      "SecAgg: this member's own view of the ledger (the embedded file, or fabric:<connection file>[@peer]); the round's parameters and participant sets are checked there",
     )
     .option(
       '--key-file <path>',
@@ -41,7 +48,18 @@ export function submitCommand(): Command {
         .hideHelp(),
     )
     .action(async (options) => {
-      const client = VeilsumClient.connect(loadProfile(options.profile));
+      const profile = loadProfile(options.profile);
+      const memberId = identityOf(
+        readFileSync(profile.certificate),
+        `certificate ${profile.certificate}`,
+      ).organisation;
+      const ledger = options.ledger
+        ? openLedger(parseLedgerOption(options.ledger, memberId), memberId)
+        : undefined;
+      const client = VeilsumClient.connect({
+        ...profile,
+        ...(ledger ? { ledger: ledger.ledger } : {}),
+      });
       const bar = options.json
         ? undefined
         : new SingleBar(
@@ -108,6 +126,7 @@ export function submitCommand(): Command {
       } finally {
         bar?.stop();
         client.close();
+        ledger?.close();
       }
     });
 }
