@@ -1,3 +1,4 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
 import { verifyMerkleProof } from '../../crypto/merkle.ts';
 import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
@@ -18,6 +19,19 @@ const days = (value: string): number => {
   if (!(parsed > 0)) throw new InvalidArgumentError('expected a positive number of days');
   return parsed;
 };
+
+const count = (value: string): number => {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1)
+    throw new InvalidArgumentError('expected a positive whole number');
+  return parsed;
+};
+
+/** The embedded ledger's event checkpoint: the last block whose events were printed. */
+function readCheckpoint(path: string): number {
+  if (!existsSync(path)) return 0;
+  return (JSON.parse(readFileSync(path, 'utf8')) as { block: number }).block;
+}
 
 const LEDGER_HELP =
   'the ledger: an embedded ledger file, or fabric:<connection file>[@<peer>] for a Fabric network';
@@ -234,6 +248,56 @@ export function auditCommand(): Command {
         if (!result.ok) process.exitCode = 2;
       } finally {
         database.close();
+      }
+    });
+  audit
+    .command('events')
+    .description(
+      'The contract events (consents, rounds, model versions) in block order; with --checkpoint, only those not yet printed',
+    )
+    .requiredOption('--ledger <ledger>', LEDGER_HELP)
+    .option('--as <identity>', 'reading identity', 'veilsum-coordinator')
+    .option(
+      '--checkpoint <file>',
+      'remembers the last event printed; the next run resumes after it',
+    )
+    .option('--count <n>', 'stop after n events (Fabric follows new blocks until then)', count)
+    .option('--json', 'print one JSON object per event')
+    .action(async (options) => {
+      const opened = openLedger(parseLedgerOption(options.ledger, options.as), options.as);
+      const print = (event: { block: number | bigint; name: string; payload: unknown }) =>
+        console.log(
+          options.json
+            ? JSON.stringify({ ...event, block: Number(event.block) })
+            : `block ${event.block}  ${event.name}  ${JSON.stringify(event.payload)}`,
+        );
+      try {
+        let printed = 0;
+        if (opened.fabric) {
+          if (options.count === undefined)
+            console.error('following new blocks; stop with Ctrl-C or give --count');
+          const events = opened.fabric.events({
+            ...(options.checkpoint ? { checkpointFile: options.checkpoint } : {}),
+            startBlock: 0n,
+          });
+          for await (const event of events) {
+            print({ block: event.blockNumber, name: event.name, payload: event.payload });
+            await event.handled();
+            if (++printed === options.count) break;
+          }
+        } else {
+          const after = options.checkpoint ? readCheckpoint(options.checkpoint) : 0;
+          let last = after;
+          for (const block of opened.embedded!.blocks().filter((b) => b.number > after)) {
+            for (const event of block.events) print({ block: block.number, ...event });
+            last = block.number;
+            if ((printed += block.events.length) >= (options.count ?? Infinity)) break;
+          }
+          if (options.checkpoint)
+            writeFileSync(options.checkpoint, JSON.stringify({ block: last }));
+        }
+      } finally {
+        opened.close();
       }
     });
   return audit;

@@ -42,6 +42,11 @@ export interface FabricLedgerOptions {
 export interface FabricLedgerEvent extends LedgerEvent {
   readonly blockNumber: bigint;
   readonly transactionId: string;
+  /**
+   * Records this event as handled in the checkpoint now (asking for the next event does the
+   * same): a consumer that stops right after handling it does not get it again.
+   */
+  handled(): Promise<void>;
 }
 
 export interface EventStreamOptions {
@@ -154,6 +159,7 @@ export class FabricLedger implements ContractGateway {
     try {
       for await (const event of stream) {
         yield {
+          handled: () => checkpointer.checkpointChaincodeEvent(event),
           name: event.eventName as LedgerEventName,
           payload: JSON.parse(Buffer.from(event.payload).toString('utf8')) as Record<
             string,
