@@ -1,4 +1,6 @@
 import { join } from 'node:path';
+import { loadConnectionFile } from '../../ledger/fabric/connection-file.ts';
+import { waitForPeersInStep } from '../../ledger/fabric/peer-sync.ts';
 import { openLedger, type LedgerConfig, type OpenLedger } from '../../ledger/ledger-factory.ts';
 import { buildFabric, startNetwork, stopNetwork } from '../../network/fabric-network.ts';
 import { demoTopology } from '../../network/demo-topology.ts';
@@ -20,6 +22,11 @@ export interface DemoLedger {
   /** Where the coordinator's transactions go in. */
   readonly writtenThrough: string;
   readonly networkReadyMs: number | null;
+  /**
+   * Fabric peers commit blocks independently: waits until every peer has what any of them has,
+   * so what one party wrote through its peer is what the next reads through another.
+   */
+  inStep(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -38,6 +45,7 @@ export async function startDemoLedger(
       openAuditor: () => openLedger({ path }, COORDINATOR_LEDGER_ID),
       writtenThrough: path,
       networkReadyMs: null,
+      inStep: () => Promise.resolve(),
       close: () => Promise.resolve(),
     };
   }
@@ -55,6 +63,9 @@ export async function startDemoLedger(
     openAuditor: () => openLedger(configFor(auditingBank), auditingBank),
     writtenThrough,
     networkReadyMs: network.state.networkReadyMs,
+    inStep: async () => {
+      await waitForPeersInStep(loadConnectionFile(connection), COORDINATOR_LEDGER_ID);
+    },
     close: async () => {
       await stopNetwork(fabricDirectory);
     },

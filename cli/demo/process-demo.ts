@@ -136,6 +136,7 @@ export async function runProcessDemo(
         tell(bank, { kind: 'grant-consent', consentId: consentIds[i]!, purpose: MODEL_ID }),
       ),
     );
+    await demoLedger.inStep();
     const revokingBank = 2;
     const revokeBeforeRound = Math.min(4, options.rounds);
 
@@ -164,6 +165,7 @@ export async function runProcessDemo(
           consentId: consentIds[revokingBank]!,
         });
         notes.push(`${BANKS[revokingBank]!.name} revoked ${consentIds[revokingBank]}`);
+        await demoLedger.inStep();
       }
       if (roundNumber === revokeBeforeRound + 1) {
         consentIds[revokingBank] = `${memberIds[revokingBank]}-consent-2`;
@@ -173,6 +175,7 @@ export async function runProcessDemo(
           purpose: MODEL_ID,
         });
         notes.push(`${BANKS[revokingBank]!.name} granted ${consentIds[revokingBank]}`);
+        await demoLedger.inStep();
       }
       if (keyholderServices && roundNumber === KEYHOLDER_CRASH_ROUND) {
         const first = keyholderServices.keyholders.get(1)!;
@@ -289,6 +292,7 @@ export async function runProcessDemo(
     }
     // What a compliance officer can now show: the final model's lineage from the ledger, one
     // bank's inclusion proof checked against the root on the ledger, and the chain's integrity.
+    await demoLedger.inStep();
     const opened = demoLedger.openAuditor();
     try {
       const auditor = opened.ledger;

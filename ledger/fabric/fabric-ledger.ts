@@ -5,6 +5,7 @@ import {
   type Network,
 } from '@hyperledger/fabric-gateway';
 import { common } from '@hyperledger/fabric-protos';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ContractFunction } from '../contract.ts';
 import type { ContractGateway } from '../ledger.ts';
 import type { LedgerEvent, LedgerEventName } from '../records.ts';
@@ -61,6 +62,13 @@ export interface EventStreamOptions {
 
 /** How often a submit whose reads were overtaken by another transaction is endorsed again. */
 const RETRIES_ON_READ_CONFLICT = 3;
+/** How often a submit whose endorsements disagreed is endorsed again (with growing pauses). */
+const RETRIES_ON_DIVERGENT_ENDORSEMENTS = 4;
+
+function divergent(error: unknown): boolean {
+  const details = (error as { details?: { message: string }[] }).details ?? [];
+  return details.some((detail) => detail.message.includes('ProposalResponsePayloads do not match'));
+}
 
 export class FabricLedger implements ContractGateway {
   readonly mspId: string;
@@ -129,6 +137,13 @@ export class FabricLedger implements ContractGateway {
         }
         return decodeResult<T>(submitted.getResult());
       } catch (error) {
+        // Endorsers that disagree: usually a peer that has not yet committed the last block
+        // (peers commit independently); it catches up within a block time. A peer whose state
+        // really differs (edited on disk) keeps disagreeing, and the submit fails.
+        if (step === 'endorse' && attempt < RETRIES_ON_DIVERGENT_ENDORSEMENTS && divergent(error)) {
+          await sleep(200 * (attempt + 1));
+          continue;
+        }
         throw toLedgerError(error, step, fn);
       }
     }

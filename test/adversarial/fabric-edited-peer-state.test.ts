@@ -43,6 +43,7 @@ describe('a peer whose world state was edited on disk', () => {
     );
     const datasetsSeenThrough = async (bank: string) =>
       (await as('AuditorMSP', bank).consentHistory('BankAMSP')).map((c) => c.datasetId);
+    await net.inStep();
     for (const bank of TEST_BANKS) expect(await datasetsSeenThrough(bank)).toEqual(['cards-2026']);
 
     // The attack: BankC's peer stopped, its LevelDB edited, started again.
@@ -86,6 +87,7 @@ describe('a peer whose world state was edited on disk', () => {
     );
     expect(revoked).toMatchObject({ datasetId: 'cards-2026' });
     expect(revoked.revokedAt).not.toBeNull();
+    await net.inStep();
     for (const bank of TEST_BANKS) {
       const [consent] = await as('AuditorMSP', bank).consentHistory('BankAMSP');
       expect(consent).toMatchObject({ datasetId: 'cards-2026', revokedAt: revoked.revokedAt });

@@ -62,6 +62,7 @@ describe('forged transactions on Fabric', () => {
       step: 'commit',
       code: 'ENDORSEMENT_POLICY_FAILURE',
     });
+    await running().inStep();
     for (const bank of TEST_BANKS) {
       const history = await through(bank).consentHistory('BankAMSP');
       expect(history.map((consent) => consent.consentId)).toEqual(['consent-a1']);
@@ -99,6 +100,7 @@ describe('forged transactions on Fabric', () => {
     } finally {
       impostor.close();
     }
+    await running().inStep();
     for (const bank of TEST_BANKS) {
       const [consent] = await through(bank).consentHistory('BankBMSP');
       expect(consent).toMatchObject({ consentId: 'consent-b1', revokedAt: null });
@@ -139,6 +141,7 @@ describe('forged transactions on Fabric', () => {
     } finally {
       forger.close();
     }
+    await running().inStep();
     for (const bank of TEST_BANKS) {
       const round: RoundRecord = await through(bank).getRound('fraud/round-1');
       expect(round).toMatchObject({ status: 'open', aggregateHash: null });
@@ -152,6 +155,7 @@ describe('forged transactions on Fabric', () => {
       0,
     );
     expect(closed.aggregateHash).toBe(HASH_C);
+    await running().inStep();
     for (const bank of TEST_BANKS)
       expect((await through(bank).getRound('fraud/round-1')).aggregateHash).toBe(HASH_C);
   });

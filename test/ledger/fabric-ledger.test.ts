@@ -62,6 +62,7 @@ describe('bad chaincode input on Fabric', () => {
     const reader = net.open({ identity: 'AuditorMSP', chaincode });
     const raw = rawClient(net.connection, { identity: 'BankAMSP' });
     try {
+      await net.inStep();
       const before = await snapshot();
       const heightBefore = await reader.chainHeight();
 

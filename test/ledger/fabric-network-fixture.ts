@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConnectionFile, type ConnectionFile } from '../../ledger/fabric/connection-file.ts';
 import { FabricLedger, type FabricLedgerOptions } from '../../ledger/fabric/fabric-ledger.ts';
+import { waitForPeersInStep } from '../../ledger/fabric/peer-sync.ts';
 import { Ledger } from '../../ledger/ledger.ts';
 import {
   buildFabric,
@@ -93,11 +94,21 @@ export class FabricTestNetwork {
     return ledger;
   }
 
+  /** Waits until every peer has every block any of them had: reads agree across peers. */
+  inStep(): Promise<number> {
+    return waitForPeersInStep(this.connection, 'AuditorMSP');
+  }
+
+  /**
+   * The contract suite's fixture: a fresh ledger, every identity through BankA's peer (the
+   * suite reads its own writes; cross-peer reads are the Fabric-only tests' business).
+   */
   async fixture(): Promise<LedgerFixture> {
     const chaincode = await this.freshChaincode();
+    const peer = this.peerOf('BankAMSP');
     return {
-      connect: (mspId: string) => new Ledger(this.open({ identity: mspId, chaincode })),
-      gateway: (mspId: string) => this.open({ identity: mspId, chaincode }),
+      connect: (mspId: string) => new Ledger(this.open({ identity: mspId, chaincode, peer })),
+      gateway: (mspId: string) => this.open({ identity: mspId, chaincode, peer }),
       now: () => Date.now(),
     };
   }
