@@ -1,0 +1,98 @@
+import { describe, expect, it } from '@jest/globals';
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
+import { Ledger } from '../../ledger/ledger.ts';
+
+/** `veilsum consent …` and `veilsum audit events` against a ledger given by --ledger. */
+function veilsum(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['cli/veilsum.ts', ...args], (error, stdout, stderr) =>
+      resolve({ code: error ? (error.code as number) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('ledger commands', () => {
+  it('audit events prints each contract event once across runs sharing a checkpoint file', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'veilsum-ledger-cli-'));
+    const path = join(directory, 'ledger.db');
+    const checkpoint = join(directory, 'events.checkpoint');
+    const database = new EmbeddedLedgerDatabase(path);
+    const coordinator = new Ledger(database.as('veilsum-coordinator'));
+    await coordinator.registerMember('veilsum-coordinator', ['coordinator']);
+    await coordinator.registerMember('aldbridge', ['member']);
+    database.close();
+    const grant = (consent: string) =>
+      veilsum([
+        'consent',
+        'grant',
+        '--ledger',
+        path,
+        '--as',
+        'aldbridge',
+        '--consent',
+        consent,
+        '--dataset',
+        'cards',
+        '--purpose',
+        'fraud',
+        '--json',
+      ]);
+    const events = async () => {
+      const run = await veilsum([
+        'audit',
+        'events',
+        '--ledger',
+        path,
+        '--checkpoint',
+        checkpoint,
+        '--json',
+      ]);
+      expect(run).toMatchObject({ code: 0, stderr: '' });
+      return run.stdout
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as { name: string; payload: { consentId: string } });
+    };
+    expect(await grant('c1')).toMatchObject({ code: 0 });
+    expect((await events()).map((e) => [e.name, e.payload.consentId])).toEqual([
+      ['ConsentGranted', 'c1'],
+    ]);
+    expect(await events()).toEqual([]);
+    expect(await grant('c2')).toMatchObject({ code: 0 });
+    expect((await events()).map((e) => e.payload.consentId)).toEqual(['c2']);
+  });
+
+  it('a member acting for another member is refused, naming the rule', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'veilsum-ledger-cli-'));
+    const path = join(directory, 'ledger.db');
+    const database = new EmbeddedLedgerDatabase(path);
+    const coordinator = new Ledger(database.as('veilsum-coordinator'));
+    await coordinator.registerMember('veilsum-coordinator', ['coordinator']);
+    await coordinator.registerMember('aldbridge', ['member']);
+    await coordinator.registerMember('brenmoor', ['member']);
+    await new Ledger(database.as('aldbridge')).grantConsent(
+      'c1',
+      'cards',
+      'fraud',
+      Date.now() + 1e9,
+    );
+    database.close();
+    const run = await veilsum([
+      'consent',
+      'revoke',
+      '--ledger',
+      path,
+      '--as',
+      'brenmoor',
+      '--consent',
+      'c1',
+    ]);
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toMatch(/brenmoor may not revoke consent c1: it belongs to aldbridge/);
+  });
+});
