@@ -63,6 +63,8 @@ export interface CkksParameterSet {
   readonly scaleBits: number;
   /** Largest |plaintext sum| a slot may reach and still decrypt correctly. */
   readonly maxAbsSum: number;
+  /** For tests only: no security claim, so no statistical-security floor on the flooding. */
+  readonly insecure?: boolean;
 }
 
 export const SUM_8192: CkksParameterSet = {
@@ -80,6 +82,7 @@ export const TEST_4096: CkksParameterSet = {
   coeffModulusBits: [36, 36, 36],
   scaleBits: 60,
   maxAbsSum: 256,
+  insecure: true,
 };
 
 export const PARAMETER_SETS: Readonly<Record<string, CkksParameterSet>> = {
@@ -223,7 +226,14 @@ export function floodingErrorSigma(
   return (sigma * Math.sqrt((threshold * set.polyModulusDegree) / 2)) / 2 ** (set.scaleBits + 1);
 }
 
-/** Largest per-keyholder flooding σ_f whose 7σ slot error stays within maxAbsError. */
+/** The floor keyholders hold the flooding to, for the default key life (module comment, §4). */
+export const MIN_STAT_SECURITY_BITS = 40;
+
+/**
+ * Largest per-keyholder flooding σ_f whose 7σ slot error stays within maxAbsError. A precision
+ * target so tight that σ_f would give less than MIN_STAT_SECURITY_BITS over the default key life
+ * is refused: the keyholder will not trade the key's security for precision.
+ */
 export function floodingSigmaFor(
   set: CkksParameterSet,
   threshold: number,
@@ -233,6 +243,14 @@ export function floodingSigmaFor(
   if (!(maxAbsError > 0 && maxAbsError < 1))
     throw new CryptoInputError('maxAbsError must be in (0, 1)');
   const sigma = maxAbsError / (7 * floodingErrorSigma(set, threshold, 1));
+  const bits = statisticalSecurityBits(set, sigma, DEFAULT_KEY_LIFE);
+  if (!set.insecure && bits < MIN_STAT_SECURITY_BITS) {
+    throw new CryptoInputError(
+      `a precision of ${maxAbsError} with ${threshold} keyholders allows flooding of only ` +
+        `2^${Math.log2(sigma).toFixed(1)}, ${bits.toFixed(1)} bits of statistical security over ` +
+        `${DEFAULT_KEY_LIFE.rounds} rounds (at least ${MIN_STAT_SECURITY_BITS} required); loosen the precision target`,
+    );
+  }
   if (sigma < 2 ** 30) {
     throw new CryptoInputError(
       `a precision of ${maxAbsError} leaves only 2^${Math.log2(sigma).toFixed(1)} of flooding noise ` +
