@@ -4,10 +4,10 @@ import {
   InvalidEncryptionProofError,
   proofLength,
   proofRange,
-  verifyEncryptionProof,
   type ProofStatement,
 } from '../../crypto/ckks/encryption-proof.ts';
-import type { EncryptionKey, PendingUpdate } from '../../crypto/ckks/engine.ts';
+import type { PendingUpdate } from '../../crypto/ckks/engine.ts';
+import { CkksVerifyPool } from '../compute/ckks-verify-pool.ts';
 import { PROOF } from '../../crypto/ckks/parameters.ts';
 import {
   type CkksServiceServer,
@@ -21,9 +21,9 @@ import { receiveUploadStream } from './upload-stream.ts';
 
 /** CkksService: members fetch the round's encryption key and stream their encrypted updates. */
 export function ckksService(state: CoordinatorState): CkksServiceServer {
-  let encryptionKey: EncryptionKey | undefined;
-  const keyForProofs = (): EncryptionKey =>
-    (encryptionKey ??= state.ckks!.engine.loadEncryptionKey(state.ckks!.key.publicKey));
+  let verifyPool: CkksVerifyPool | undefined;
+  const verifier = (): CkksVerifyPool =>
+    (verifyPool ??= new CkksVerifyPool(state.ckks!.key.parameterSet, state.ckks!.key.publicKey));
   return {
     getEncryptionKey: state.unary('GetEncryptionKey', async (call) => {
       const { round, index } = state.ckksParticipant(call, call.request.roundId);
@@ -38,8 +38,7 @@ export function ckksService(state: CoordinatorState): CkksServiceServer {
         slots: engine.slots,
       };
     }),
-    uploadEncrypted: (call, callback) =>
-      receiveEncryptedUpload(state, keyForProofs, call, callback),
+    uploadEncrypted: (call, callback) => receiveEncryptedUpload(state, verifier, call, callback),
   };
 }
 
@@ -54,7 +53,7 @@ export function ckksService(state: CoordinatorState): CkksServiceServer {
  */
 function receiveEncryptedUpload(
   state: CoordinatorState,
-  encryptionKey: () => EncryptionKey,
+  verifier: () => CkksVerifyPool,
   call: grpc.ServerReadableStream<EncryptedUploadChunk, EncryptedUploadReceipt>,
   callback: grpc.sendUnaryData<EncryptedUploadReceipt>,
 ): void {
@@ -70,6 +69,10 @@ function receiveEncryptedUpload(
   let proofPieces: Uint8Array[] = [];
   let proofBytes = 0;
   const proofs: Uint8Array[] = [];
+  // Proofs are verified on worker threads while the stream goes on; the first failure refuses
+  // the upload at the next message or at the end, and nothing counts before all have passed.
+  const verifications: Promise<void>[] = [];
+  let refusal: Error | undefined;
   const receiveProofPiece = (piece: Uint8Array) => {
     if (unproved.length === 0)
       throw invalidArgument(
@@ -82,7 +85,12 @@ function receiveEncryptedUpload(
     const wanted = proofLength(state.ckks!.engine, unproved.length);
     if (proofBytes < Math.min(wanted, 12)) return;
     const proof = Buffer.concat(proofPieces);
-    const claimed = proofRange(proof);
+    let claimed: { first: number; count: number };
+    try {
+      claimed = proofRange(proof);
+    } catch (error) {
+      throw invalidArgument(`${range}: ${(error as Error).message}`);
+    }
     if (claimed.first !== first || claimed.count !== unproved.length)
       throw invalidArgument(
         `${range}: the proof that follows is for ${ciphertextRange(claimed.first, claimed.count)}`,
@@ -90,19 +98,16 @@ function receiveEncryptedUpload(
     if (proofBytes > wanted)
       throw invalidArgument(`${range}: the proof is longer than ${wanted} bytes`);
     if (proofBytes < wanted) return;
-    try {
-      verifyEncryptionProof(
-        state.ckks!.engine,
-        encryptionKey(),
-        statement!,
-        first,
-        unproved,
-        proof,
-      );
-    } catch (error) {
-      if (error instanceof InvalidEncryptionProofError) throw invalidArgument(error.message);
-      throw invalidArgument(`${range}: ${(error as Error).message}`);
-    }
+    verifications.push(
+      verifier()
+        .verify(statement!, first, unproved, proof)
+        .catch((error: unknown) => {
+          refusal ??=
+            error instanceof InvalidEncryptionProofError
+              ? invalidArgument(error.message)
+              : (error as Error);
+        }),
+    );
     proofs.push(new Uint8Array(proof));
     proved += unproved.length;
     unproved = [];
@@ -135,6 +140,7 @@ function receiveEncryptedUpload(
         return { roundId: round.id, directory: state.store.roundDirectory(round.id) };
       },
       data: (chunk) => {
+        if (refusal) throw refusal;
         if (chunk.content?.$case === 'proof') {
           receiveProofPiece(chunk.content.value);
           return new Uint8Array(0);
@@ -166,6 +172,8 @@ function receiveEncryptedUpload(
             `${ciphertextRange(proved, expected - proved)}: no complete encryption proof arrived; nothing was stored`,
           );
         }
+        await Promise.all(verifications);
+        if (refusal) throw refusal;
         // Consent is checked again when the update arrives: it may have been revoked meanwhile.
         await state.ledger?.requireConsent(target.id, target.roster[index - 1]!.memberId);
         target.acceptUpload(index, pending!, temporaryPath, digest, receiptSignature, proofs);
