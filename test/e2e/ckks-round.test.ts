@@ -235,7 +235,7 @@ describe('a CKKS round across processes: 4 banks, 5 keyholders (3 of 5), one coo
   });
 
   it('bad uploads are refused with INVALID_ARGUMENT and leave the sum unchanged; a dropout is simply not summed', async () => {
-    const round = await admin.openRound(ckksParams(1, 15_000));
+    const round = await admin.openRound(ckksParams(1, 45_000));
     const pool = await CkksEncryptPool.create(SUM_8192.name, collectiveKey, 1);
     const key = keySha256(collectiveKey);
     const { wires: good } = await pool.encryptAll(update(4, 1), {
@@ -319,7 +319,7 @@ describe('a CKKS round across processes: 4 banks, 5 keyholders (3 of 5), one coo
       ),
     );
     expect(decrypted).toHaveLength(3);
-  }, 120_000);
+  }, 180_000);
 
   it('keyholders refuse what is not a committed aggregate of enough contributors, and callers who are not coordinators', async () => {
     const coordinatorIdentity = {
