@@ -49,7 +49,9 @@ describe('the deployed CKKS parameter set (parameters.ts arithmetic)', () => {
   });
 
   it('refuses a precision target that would leave less than 40 bits', () => {
-    expect(() => floodingSigmaFor(SUM_8192, 5, 1e-5)).toThrow(/37\.\d bits of statistical security .*at least 40 required/);
+    expect(() => floodingSigmaFor(SUM_8192, 5, 1e-5)).toThrow(
+      /37\.\d bits of statistical security .*at least 40 required/,
+    );
   });
 
   it('proof soundness after Fiat–Shamir grinding is at least 128 bits', () => {
