@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { wireLength } from '../../crypto/ckks/ciphertext-wire.ts';
 import { verifyUploadReceipt } from '../../crypto/ckks/upload-receipt.ts';
@@ -280,6 +280,12 @@ export class CkksRound {
     const bytes = new Uint8Array(readFileSync(this.uploadPath(index)));
     const size = this.ciphertextBytes;
     return Array.from({ length: this.chunks }, (_, k) => bytes.subarray(k * size, (k + 1) * size));
+  }
+
+  /** An included member's stored encryption proofs, in batch order (none for older uploads). */
+  uploadProofs(index: number): Uint8Array[] {
+    const path = this.uploadProofsPath(index);
+    return existsSync(path) ? decodeProofList(new Uint8Array(readFileSync(path))) : [];
   }
 
   /** The responder set fixed for this round's decryption, if one was. */

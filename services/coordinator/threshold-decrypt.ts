@@ -50,6 +50,7 @@ export async function thresholdDecrypt(
       memberId: receipt.memberId,
       certificate: options.memberCertificate(receipt.memberId),
       ciphertexts: () => round.uploadCiphertexts(index),
+      proofs: () => round.uploadProofs(index),
     };
   });
   const header = {

@@ -12,6 +12,7 @@ import {
   type PrepareDecryptionReply,
   type PrepareDecryptionRequest,
 } from '../../proto/gen/veilsum/v1/ckks.ts';
+import { proofRange } from '../../crypto/ckks/encryption-proof.ts';
 import { toVeilsumError, VeilsumError } from '../../sdk/errors.ts';
 import { deadline, tlsChannel, type TlsIdentity, unary } from '../../sdk/grpc-channel.ts';
 
@@ -88,6 +89,8 @@ export class KeyholderClient {
       memberId: string;
       certificate: Uint8Array;
       ciphertexts: () => Uint8Array[];
+      /** Its encryption proofs in batch order; each covers the ciphertexts it names. */
+      proofs: () => Uint8Array[];
     }[],
   ): Promise<PrepareDecryptionReply> {
     return new Promise((resolve, reject) => {
@@ -122,8 +125,19 @@ export class KeyholderClient {
               value: { memberId: upload.memberId, certificate: Buffer.from(upload.certificate) },
             },
           });
-          for (const ciphertext of upload.ciphertexts())
-            await send({ content: { $case: 'ciphertext', value: Buffer.from(ciphertext) } });
+          const ciphertexts = upload.ciphertexts();
+          let sent = 0;
+          const sendCiphertexts = async (until: number) => {
+            for (; sent < Math.min(until, ciphertexts.length); sent++)
+              await send({
+                content: { $case: 'ciphertext', value: Buffer.from(ciphertexts[sent]!) },
+              });
+          };
+          for (const proof of upload.proofs()) {
+            await sendCiphertexts(sent + proofRange(proof).count);
+            await send({ content: { $case: 'proof', value: Buffer.from(proof) } });
+          }
+          await sendCiphertexts(ciphertexts.length);
         }
         call.end();
       })().catch(() => call.cancel());

@@ -397,7 +397,10 @@ export class Keyholder {
         } else if (content?.$case === 'ciphertext') {
           const wire = content.value;
           then((_, sum) => sum.addCiphertext(wire));
-        } else throw invalidArgument('expected a header, an upload or a ciphertext');
+        } else if (content?.$case === 'proof') {
+          const proof = content.value;
+          then((_, sum) => sum.addProof(proof));
+        } else throw invalidArgument('expected a header, an upload, a ciphertext or a proof');
       } catch (error) {
         fail(error);
       }
@@ -465,6 +468,8 @@ export class Keyholder {
       round: round.record,
       receipts,
       engine: await this.engine(round.parameterSet),
+      publicKey: round.key.publicKey,
+      keySha256: round.key.keySha256,
       chunks: round.chunks,
       caPem: readFileSync(this.config.tls.caCertificate, 'utf8'),
       refusedSigners,

@@ -1,6 +1,16 @@
 import { createHash, type Hash } from 'node:crypto';
 import { nativeCurve25519 } from '../../crypto/curve25519-native.ts';
-import type { CiphertextSum, CkksEngine, PendingUpdate } from '../../crypto/ckks/engine.ts';
+import type {
+  CiphertextSum,
+  CkksEngine,
+  EncryptionKey,
+  PendingUpdate,
+} from '../../crypto/ckks/engine.ts';
+import {
+  ciphertextRange,
+  InvalidEncryptionProofError,
+  verifyEncryptionProof,
+} from '../../crypto/ckks/encryption-proof.ts';
 import { verifyUploadReceipt } from '../../crypto/ckks/upload-receipt.ts';
 import type { RoundRecord, UploadReceipt } from '../../ledger/records.ts';
 import { failedPrecondition, invalidArgument } from '../common/grpc-errors.ts';
@@ -51,7 +61,9 @@ export function checkReceipts(
  * (re-randomised) upload as a multi-member aggregate (issue 10, item 6). Each upload is
  * checked against its receipt — the member's certificate issued by the consortium CA with
  * subject O = the member, the receipt's signature under that certificate's key, the bytes'
- * SHA-256 — so nothing here rests on the coordinator's word.
+ * SHA-256 — and against its encryption proofs (crypto/ckks/encryption-proof.ts: every c1 is
+ * v·a + e1 for short v, e1, so the member's upload cannot turn the sum into the secret key),
+ * so nothing here rests on the coordinator's word.
  */
 export class ReceiptedSum {
   private readonly round: RoundRecord;
@@ -61,13 +73,28 @@ export class ReceiptedSum {
   private readonly caPem: string;
   private readonly refusedSigners: ReadonlySet<string>;
   private readonly sum: CiphertextSum;
+  private readonly engine: CkksEngine;
+  private readonly encryptionKey: EncryptionKey;
+  private readonly keySha256: Uint8Array;
   private next = 0;
-  private current: { receipt: UploadReceipt; pending: PendingUpdate; hash: Hash } | undefined;
+  private current:
+    | {
+        receipt: UploadReceipt;
+        pending: PendingUpdate;
+        hash: Hash;
+        /** Ciphertexts since the last verified proof, and how many were proved before them. */
+        unproved: Uint8Array[];
+        proved: number;
+      }
+    | undefined;
 
   constructor(options: {
     round: RoundRecord;
     receipts: readonly UploadReceipt[];
     engine: CkksEngine;
+    /** The collective public key (SEAL PublicKey bytes) and its SHA-256. */
+    publicKey: Uint8Array;
+    keySha256: Uint8Array;
     chunks: number;
     caPem: string;
     /** Identities that may never sign a receipt (coordinators, administrators, keyholders). */
@@ -79,6 +106,9 @@ export class ReceiptedSum {
     this.chunks = options.chunks;
     this.caPem = options.caPem;
     this.refusedSigners = options.refusedSigners;
+    this.engine = options.engine;
+    this.encryptionKey = options.engine.loadEncryptionKey(options.publicKey);
+    this.keySha256 = options.keySha256;
     this.sum = options.engine.newSum(options.chunks);
   }
 
@@ -124,7 +154,13 @@ export class ReceiptedSum {
       throw failedPrecondition(
         `the upload receipt of ${memberId} on the ledger is not signed by ${memberId}'s certificate key; refusing to decrypt`,
       );
-    this.current = { receipt, pending: this.sum.begin(), hash: createHash('sha256') };
+    this.current = {
+      receipt,
+      pending: this.sum.begin(),
+      hash: createHash('sha256'),
+      unproved: [],
+      proved: 0,
+    };
     this.next++;
   }
 
@@ -140,6 +176,40 @@ export class ReceiptedSum {
       );
     }
     current.hash.update(wire);
+    current.unproved.push(wire);
+  }
+
+  /** The proof of the ciphertexts of the current upload sent since its previous proof. */
+  addProof(proof: Uint8Array): void {
+    const current = this.current;
+    if (current === undefined) throw invalidArgument('a proof arrived before its upload');
+    const { memberId } = current.receipt;
+    try {
+      verifyEncryptionProof(
+        this.engine,
+        this.encryptionKey,
+        {
+          roundId: this.round.roundId,
+          paramsHash: this.paramsHash,
+          keySha256: this.keySha256,
+          memberId,
+          totalCiphertexts: this.chunks,
+        },
+        current.proved,
+        current.unproved,
+        proof,
+      );
+    } catch (error) {
+      const reason =
+        error instanceof InvalidEncryptionProofError
+          ? error.message
+          : `${ciphertextRange(current.proved, current.unproved.length)}: ${(error as Error).message}`;
+      throw failedPrecondition(
+        `the upload of ${memberId} fails its encryption proof (${reason}); refusing to decrypt`,
+      );
+    }
+    current.proved += current.unproved.length;
+    current.unproved = [];
   }
 
   /** After the last upload: the SHA-256 of the sum, which must be the ledger's aggregate hash. */
@@ -176,6 +246,13 @@ export class ReceiptedSum {
       pending.discard();
       throw invalidArgument(
         `the upload of ${receipt.memberId} has ${pending.size} ciphertexts; the round's updates have ${this.chunks}`,
+      );
+    }
+    if (current.proved !== this.chunks) {
+      pending.discard();
+      throw failedPrecondition(
+        `the upload of ${receipt.memberId} came without an encryption proof for ` +
+          `${ciphertextRange(current.proved, this.chunks - current.proved)}; refusing to decrypt`,
       );
     }
     const digest = hash.digest('hex');

@@ -5,6 +5,9 @@ import { CkksEngine } from '../../crypto/ckks/engine.ts';
 import { keySha256 } from '../../crypto/ckks/key-ceremony.ts';
 import { ciphertextsFor, SUM_8192 } from '../../crypto/ckks/parameters.ts';
 import { signUploadReceipt } from '../../crypto/ckks/upload-receipt.ts';
+import { packCiphertext, unpackCiphertext } from '../../crypto/ckks/ciphertext-wire.ts';
+import { integerPolynomialToNtt } from '../../crypto/ckks/rns.ts';
+import { parseCiphertext, serializeCiphertext } from '../../crypto/ckks/seal-serialization.ts';
 import { nativeCurve25519 } from '../../crypto/curve25519-native.ts';
 import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
 import { Ledger } from '../../ledger/ledger.ts';
@@ -29,8 +32,12 @@ export const update = (member: number, round: number) =>
 export interface Upload {
   readonly memberId: string;
   readonly ciphertexts: Uint8Array[];
+  /** Encryption proofs, in batch order (crypto/ckks/encryption-proof.ts). */
+  readonly proofs: Uint8Array[];
   readonly sha256: Uint8Array;
 }
+
+export type ReceiptedUpload = Upload & { readonly receipt: UploadReceipt };
 
 export interface StagedRound {
   readonly roundId: string;
@@ -157,11 +164,11 @@ export class MaliciousCoordinator {
     return { roundId, params, graphSeed, paramsHash: hash };
   }
 
-  /** What honest member `n` does: encrypts its update and signs the receipt for that upload. */
-  async honestUpload(round: StagedRound, n: number): Promise<Upload & { receipt: UploadReceipt }> {
+  /** What honest member `n` does: encrypts its update (with its proofs) and signs the receipt. */
+  async honestUpload(round: StagedRound, n: number): Promise<ReceiptedUpload> {
     const memberId = this.member(n);
     const pool = await CkksEncryptPool.create(SUM_8192.name, this.publicKey, 1);
-    const { wires: ciphertexts } = await pool.encryptAll(update(n, round.params.roundNumber), {
+    const { wires, proofs } = await pool.encryptAll(update(n, round.params.roundNumber), {
       roundId: round.roundId,
       paramsHash: round.paramsHash,
       keySha256: keySha256(this.publicKey),
@@ -169,6 +176,17 @@ export class MaliciousCoordinator {
       totalCiphertexts: uploadCiphertexts,
     });
     await pool.close();
+    return this.signedUpload(round, n, wires, proofs);
+  }
+
+  /** Member `n` signs a receipt for whatever bytes it is given (a malicious member does). */
+  signedUpload(
+    round: StagedRound,
+    n: number,
+    ciphertexts: Uint8Array[],
+    proofs: Uint8Array[],
+  ): ReceiptedUpload {
+    const memberId = this.member(n);
     const sha256 = sha256Of(ciphertexts);
     const jwk = createPrivateKey(
       readFileSync(this.consortium.profile(memberId, 0).privateKey),
@@ -183,6 +201,7 @@ export class MaliciousCoordinator {
     return {
       memberId,
       ciphertexts,
+      proofs,
       sha256,
       receipt: {
         memberId,
@@ -190,6 +209,19 @@ export class MaliciousCoordinator {
         signature: Buffer.from(signature).toString('hex'),
       },
     };
+  }
+
+  /** The key-recovery ciphertext of issue 11: `template`'s shape with c0 = 0, c1 = Δ·X^j. */
+  keyRecoveryCiphertext(template: Uint8Array, j: number): Uint8Array {
+    const parsed = parseCiphertext(unpackCiphertext(template, this.engine.expectations));
+    const { moduli, tables } = this.engine.dataRns;
+    const degree = SUM_8192.polyModulusDegree;
+    const c1 = Array.from({ length: degree }, (_, i) =>
+      i === j ? 2n ** BigInt(SUM_8192.scaleBits) : 0n,
+    );
+    const data = new BigUint64Array(parsed.data.length);
+    data.set(integerPolynomialToNtt(c1, moduli, tables), degree * moduli.length);
+    return packCiphertext(serializeCiphertext({ ...parsed, data }, parsed.version), moduli);
   }
 
   /** The homomorphic sum of uploads (plus, for a forgery, fresh encryptions of zero). */
@@ -230,6 +262,7 @@ export class MaliciousCoordinator {
         memberId: upload.memberId,
         certificate: readFileSync(this.consortium.profile(upload.memberId, 0).certificate),
         ciphertexts: () => upload.ciphertexts,
+        proofs: () => upload.proofs,
       })),
     );
   }

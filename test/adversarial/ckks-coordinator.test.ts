@@ -81,14 +81,17 @@ describe('a malicious coordinator against real keyholders', () => {
     expect(error.message).toMatch(
       /forged aggregate: .* is not the homomorphic sum of its 3 receipted uploads/,
     );
-    // Sending B's upload in place of A's: its SHA-256 is not the one A receipted.
+    // Sending B's upload in place of A's: neither A's receipt (SHA-256) nor A's proofs cover it
+    // (the proofs bind member and bytes, and are checked as they arrive, before the hash).
     const swapped = await refusal(
       coordinator.prepare(2, round, [
         { ...uploads[1]!, memberId: uploads[0]!.memberId },
         ...uploads.slice(1),
       ]),
     );
-    expect(swapped.message).toMatch(/upload sent for bank-01 .* is not the one it receipted/);
+    expect(swapped.message).toMatch(
+      /upload of bank-01 fails its encryption proof|upload sent for bank-01 .* is not the one it receipted/,
+    );
     const direct = await refusal(coordinator.partialDecrypt(1, round, forged, [1, 2]));
     expect(direct.message).toMatch(/call PrepareDecryption first/);
     expect(coordinator.grants(1, round.roundId)).toEqual([]);
@@ -107,6 +110,38 @@ describe('a malicious coordinator against real keyholders', () => {
     const direct = await refusal(coordinator.partialDecrypt(2, round, b.ciphertexts, [1, 2]));
     expect(direct.code).toBe(grpc.status.FAILED_PRECONDITION);
     expect(direct.message).toMatch(/keyholders never decrypt fewer than 2/);
+    expect(coordinator.grants(1, round.roundId)).toEqual([]);
+    expect(coordinator.grants(2, round.roundId)).toEqual([]);
+  }, 120_000);
+
+  it('refuses an aggregate containing an upload without a valid encryption proof (the key-recovery ciphertext c0 = 0, c1 = Δ·X^17, let through by a colluding coordinator)', async () => {
+    const round = await coordinator.openRound(2);
+    const honest = await coordinator.honestUpload(round, 2);
+    // Member 1 colludes: it swaps the key-recovery ciphertext into its proved batch and signs
+    // the receipt for those bytes; the coordinator skips its proof check and sums honestly.
+    const template = await coordinator.honestUpload(round, 1);
+    const crafted = [...template.ciphertexts];
+    crafted[0] = coordinator.keyRecoveryCiphertext(crafted[0]!, 17);
+    const malicious = coordinator.signedUpload(round, 1, crafted, template.proofs);
+    const aggregate = await coordinator.sum([malicious, honest]);
+    await coordinator.closeRound(round, [malicious.memberId, honest.memberId], aggregate, [
+      malicious.receipt,
+      honest.receipt,
+    ]);
+    const refused = await refusal(coordinator.prepare(1, round, [malicious, honest]));
+    expect(refused.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(refused.message).toMatch(
+      /the upload of bank-01 fails its encryption proof \(ciphertexts 0–1: the encryption proof does not verify/,
+    );
+    // Or with its proofs left out altogether.
+    const unproved = await refusal(
+      coordinator.prepare(2, round, [{ ...malicious, proofs: [] }, honest]),
+    );
+    expect(unproved.message).toMatch(
+      /the upload of bank-01 came without an encryption proof for ciphertexts 0–1/,
+    );
+    const direct = await refusal(coordinator.partialDecrypt(1, round, aggregate, [1, 2]));
+    expect(direct.message).toMatch(/call PrepareDecryption first/);
     expect(coordinator.grants(1, round.roundId)).toEqual([]);
     expect(coordinator.grants(2, round.roundId)).toEqual([]);
   }, 120_000);

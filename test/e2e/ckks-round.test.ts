@@ -117,14 +117,18 @@ function rawUpload(
 
 /**
  * A TCP relay in front of a keyholder that can hold what the coordinator sends it (a stalled
- * network path). Its replies reach the coordinator 150 ms late, so a hold set when the keyholder
- * logs something is in place before the coordinator can react to that reply.
+ * network path). While the coordinator is streaming to the keyholder its replies pass at once
+ * (flow-control updates); a reply that follows a pause of the coordinator's stream — the answer
+ * to a finished PrepareDecryption — reaches the coordinator 150 ms late, so a hold set when the
+ * keyholder logs its verification is in place before the coordinator can ask for partials.
  */
 async function relayTo(port: number) {
   const sockets = new Set<Socket>();
   const relay = { holding: false, port: 0, server: undefined as Server | undefined };
   const server = createServer((fromCoordinator) => {
     const toKeyholder = connect(port, '127.0.0.1');
+    let lastFromCoordinator = Date.now();
+    let replies = Promise.resolve();
     for (const socket of [fromCoordinator, toKeyholder]) {
       sockets.add(socket);
       socket.on('error', () => {});
@@ -134,10 +138,16 @@ async function relayTo(port: number) {
       });
     }
     fromCoordinator.on('data', (data) => {
+      lastFromCoordinator = Date.now();
       if (!relay.holding) toKeyholder.write(data);
     });
     toKeyholder.on('data', (data) => {
-      setTimeout(() => fromCoordinator.write(data), 150);
+      const late = Date.now() - lastFromCoordinator > 50;
+      // In order: a delayed chunk holds back the ones after it.
+      replies = replies.then(async () => {
+        if (late) await new Promise((resolve) => setTimeout(resolve, 150));
+        fromCoordinator.write(data);
+      });
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -154,7 +164,7 @@ async function relayTo(port: number) {
   };
 }
 
-async function until(condition: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+async function until(condition: () => boolean, what: string, timeoutMs = 300_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
@@ -563,5 +573,5 @@ describe('a CKKS round across processes: 4 banks, 5 keyholders (3 of 5), one coo
       release();
       relay.server?.close();
     }
-  }, 180_000);
+  }, 600_000);
 });

@@ -170,7 +170,12 @@ export interface PrepareDecryptionRequest {
   content: { $case: "header"; value: PrepareDecryptionHeader } | { $case: "upload"; value: ReceiptedUploadStart } | {
     $case: "ciphertext";
     value: Buffer;
-  } | undefined;
+  } | //
+  /**
+   * The encryption proof (whole, as the coordinator verified and stored it) of the upload's
+   * ciphertexts sent since its previous proof: the keyholder verifies it again.
+   */
+  { $case: "proof"; value: Buffer } | undefined;
 }
 
 export interface PrepareDecryptionReply {
@@ -2190,6 +2195,9 @@ export const PrepareDecryptionRequest: MessageFns<PrepareDecryptionRequest> = {
       case "ciphertext":
         writer.uint32(26).bytes(message.content.value);
         break;
+      case "proof":
+        writer.uint32(34).bytes(message.content.value);
+        break;
     }
     return writer;
   },
@@ -2231,6 +2239,14 @@ export const PrepareDecryptionRequest: MessageFns<PrepareDecryptionRequest> = {
             message.content = { $case: "ciphertext", value: Buffer.from(reader.bytes()) };
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.content = { $case: "proof", value: Buffer.from(reader.bytes()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2251,6 +2267,8 @@ export const PrepareDecryptionRequest: MessageFns<PrepareDecryptionRequest> = {
         ? { $case: "upload", value: ReceiptedUploadStart.fromJSON(object.upload) }
         : isSet(object.ciphertext)
         ? { $case: "ciphertext", value: Buffer.from(bytesFromBase64(object.ciphertext)) }
+        : isSet(object.proof)
+        ? { $case: "proof", value: Buffer.from(bytesFromBase64(object.proof)) }
         : undefined,
     };
   },
@@ -2263,6 +2281,8 @@ export const PrepareDecryptionRequest: MessageFns<PrepareDecryptionRequest> = {
       obj.upload = ReceiptedUploadStart.toJSON(message.content.value);
     } else if (message.content?.$case === "ciphertext") {
       obj.ciphertext = base64FromBytes(message.content.value);
+    } else if (message.content?.$case === "proof") {
+      obj.proof = base64FromBytes(message.content.value);
     }
     return obj;
   },
@@ -2288,6 +2308,12 @@ export const PrepareDecryptionRequest: MessageFns<PrepareDecryptionRequest> = {
       case "ciphertext": {
         if (object.content?.value !== undefined && object.content?.value !== null) {
           message.content = { $case: "ciphertext", value: object.content.value };
+        }
+        break;
+      }
+      case "proof": {
+        if (object.content?.value !== undefined && object.content?.value !== null) {
+          message.content = { $case: "proof", value: object.content.value };
         }
         break;
       }
@@ -2767,11 +2793,13 @@ export const KeyholderServiceService = {
   },
   /**
    * Before any partial decryption: one header, then every upload the ledger's RoundClosed
-   * receipts name, in receipt order (member certificate, then its ciphertexts). The keyholder
+   * receipts name, in receipt order (member certificate, then its ciphertexts, each batch
+   * followed by its encryption proof). The keyholder
    * checks each receipt's signature against the certificate (issued by the consortium CA,
    * subject O = the member), each upload against its receipted SHA-256, that the receipts come
    * from at least max(2, min_contributors) distinct roster members, and that their homomorphic
-   * sum is the ledger's aggregate. FAILED_PRECONDITION names the first check that fails.
+   * sum is the ledger's aggregate, and re-verifies each upload's encryption proofs.
+   * FAILED_PRECONDITION names the first check that fails.
    */
   prepareDecryption: {
     path: "/veilsum.v1.KeyholderService/PrepareDecryption" as const,
@@ -2825,11 +2853,13 @@ export interface KeyholderServiceServer extends UntypedServiceImplementation {
   getKey: handleUnaryCall<GetKeyRequest, KeyInfo>;
   /**
    * Before any partial decryption: one header, then every upload the ledger's RoundClosed
-   * receipts name, in receipt order (member certificate, then its ciphertexts). The keyholder
+   * receipts name, in receipt order (member certificate, then its ciphertexts, each batch
+   * followed by its encryption proof). The keyholder
    * checks each receipt's signature against the certificate (issued by the consortium CA,
    * subject O = the member), each upload against its receipted SHA-256, that the receipts come
    * from at least max(2, min_contributors) distinct roster members, and that their homomorphic
-   * sum is the ledger's aggregate. FAILED_PRECONDITION names the first check that fails.
+   * sum is the ledger's aggregate, and re-verifies each upload's encryption proofs.
+   * FAILED_PRECONDITION names the first check that fails.
    */
   prepareDecryption: handleClientStreamingCall<PrepareDecryptionRequest, PrepareDecryptionReply>;
   /**
@@ -2916,11 +2946,13 @@ export interface KeyholderServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Before any partial decryption: one header, then every upload the ledger's RoundClosed
-   * receipts name, in receipt order (member certificate, then its ciphertexts). The keyholder
+   * receipts name, in receipt order (member certificate, then its ciphertexts, each batch
+   * followed by its encryption proof). The keyholder
    * checks each receipt's signature against the certificate (issued by the consortium CA,
    * subject O = the member), each upload against its receipted SHA-256, that the receipts come
    * from at least max(2, min_contributors) distinct roster members, and that their homomorphic
-   * sum is the ledger's aggregate. FAILED_PRECONDITION names the first check that fails.
+   * sum is the ledger's aggregate, and re-verifies each upload's encryption proofs.
+   * FAILED_PRECONDITION names the first check that fails.
    */
   prepareDecryption(
     callback: (error: ServiceError | null, response: PrepareDecryptionReply) => void,
