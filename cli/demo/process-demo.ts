@@ -34,6 +34,9 @@ const DROPOUT_PHASES: DropoutPhase[] = [
   'unmasking',
 ];
 const PHASE_DEADLINE_MS = 2_500;
+// A CKKS upload is encrypted and proved well formed (crypto/ckks/encryption-proof.ts) in a
+// fresh bank process: seconds, not the hundreds of milliseconds a masked vector takes.
+const CKKS_UPLOAD_DEADLINE_MS = 12_000;
 const KEYHOLDERS = ['keyholder-1', 'keyholder-2', 'keyholder-3', 'keyholder-4', 'keyholder-5'];
 const KEYHOLDER_THRESHOLD = 3;
 /** In CKKS mode one keyholder crashes before this round; the other four carry on. */
@@ -199,7 +202,7 @@ export async function runProcessDemo(
         deadlines: {
           advertiseKeysMs: PHASE_DEADLINE_MS,
           shareKeysMs: PHASE_DEADLINE_MS,
-          maskedInputMs: PHASE_DEADLINE_MS,
+          maskedInputMs: ckks ? CKKS_UPLOAD_DEADLINE_MS : PHASE_DEADLINE_MS,
           consistencyCheckMs: PHASE_DEADLINE_MS,
           unmaskingMs: PHASE_DEADLINE_MS,
         },

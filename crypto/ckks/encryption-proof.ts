@@ -106,7 +106,9 @@ export function proveEncryptions(
   const n = engine.set.polyModulusDegree;
   const V = PROOF.repetitions;
   const statementHash = hashStatement(engine, statement, first, wires);
-  const acceptBound = Math.exp(PROOF.tau / PROOF.alpha + 1 / (2 * PROOF.alpha ** 2));
+  // One rejection test on (zv, ze) under the covariance diag(σv², σe²): the shift's weighted norm
+  // is at most √2/α, so M = exp(√2·τ/α + 1/α²) ≈ 1.67 expected attempts.
+  const acceptBound = Math.exp((Math.SQRT2 * PROOF.tau) / PROOF.alpha + 1 / PROOF.alpha ** 2);
   // (v_i ‖ e1_i) as one vector per ciphertext, for the row combinations Σ_i c_ji·w_i.
   const stacked = witnesses.map(({ v, e1 }) => {
     const w = new Float64Array(2 * n);
@@ -165,9 +167,12 @@ export function proveEncryptions(
         fits = false;
     }
     if (!fits || Math.sqrt(shiftV) > shape.shiftV || Math.sqrt(shiftE) > shape.shiftE) continue;
-    const acceptV = Math.exp((-2 * innerV + shiftV) / (2 * shape.sigmaV ** 2)) / acceptBound;
-    const acceptE = Math.exp((-2 * innerE + shiftE) / (2 * shape.sigmaE ** 2)) / acceptBound;
-    if (uniform(random) >= acceptV || uniform(random) >= acceptE) continue;
+    const accept =
+      Math.exp(
+        (-2 * innerV + shiftV) / (2 * shape.sigmaV ** 2) +
+          (-2 * innerE + shiftE) / (2 * shape.sigmaE ** 2),
+      ) / acceptBound;
+    if (uniform(random) >= accept) continue;
     return encodeProof(engine, shape, first, count, seed, masksV, masksE);
   }
   throw new CryptoInputError(

@@ -120,7 +120,10 @@ export const PROOF = {
   maxBatch: 128,
   /** Gaussian rejection sampling: σ = α·T for a shift of norm ≤ T. */
   alpha: 25,
-  /** |⟨z, shift⟩| ≤ τ·σ·T bounds the rejection: M = exp(τ/α + 1/(2α²)) ≈ 1.44 per part. */
+  /**
+   * |⟨z, shift⟩_Σ| ≤ τ·‖shift‖_Σ (failure 2·e^{−τ²/2} < 2^-58) bounds the one rejection test on
+   * (zv, ze): M = exp(√2·τ/α + 1/α²) ≈ 1.67 expected attempts.
+   */
   tau: 9.1,
   /** ‖z_rep‖₂ ≤ 1.1·σ·√N is checked by the verifier (≥ 12 standard deviations of the norm). */
   normSlack: 1.1,
