@@ -176,7 +176,7 @@ export function proveEncryptions(
     return encodeProof(engine, shape, first, count, seed, masksV, masksE);
   }
   throw new CryptoInputError(
-    'the encryption proof was rejected 64 times in a row; the witnesses do not match the ciphertexts',
+    "the encryption proof was rejected 64 times in a row: the witnesses are larger than an encryption's",
   );
 }
 
