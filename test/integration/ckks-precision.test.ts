@@ -12,7 +12,7 @@ const { publicKey, shares } = ceremonyInProcess(engine, 5, 3, 4);
 const key = engine.loadEncryptionKey(publicKey);
 
 describe('CKKS precision at the issue figure (100 vectors in [−1, 1] of length 100 000)', () => {
-  it('the 3-of-5 threshold decryption of the encrypted sum is within 1e-4 of the float64 sum', async () => {
+  it('the 3-of-5 threshold decryption of the encrypted sum is within 1e-4 of the float64 sum', () => {
     const random = seededRandom(2026);
     const expected = new Float64Array(DIM);
     const sum = engine.newSum(Math.ceil(DIM / engine.slots));
