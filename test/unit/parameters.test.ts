@@ -1,8 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import {
+  assertSecureParameters,
   chooseGraphParameters,
   completeGraphParameters,
+  defaultMinContributors,
   InfeasibleParametersError,
+  InsecureParametersError,
 } from '../../crypto/secagg/parameters.ts';
 import { Hypergeometric } from '../../crypto/secagg/hypergeometric.ts';
 
@@ -94,6 +97,46 @@ describe('SecAgg+ graph parameters (k, t)', () => {
       expect(corrupt.upperTail(threshold)).toBeLessThan(2 ** -41 / clients);
       expect(surviving.cdf(threshold - 1)).toBeLessThan(2 ** -20 / clients);
     }
+  });
+});
+
+describe('what a member checks: (k, t) and min contributors against n, γ, δ', () => {
+  const model = (clients: number, adversary: 'semi-honest' | 'semi-malicious') => ({
+    clients,
+    corruptionRate: 0.05,
+    dropoutRate: 0.05,
+    adversary,
+  });
+
+  it('rounds γn and δn up: 19 members at γ = δ = 0.05 get the complete graph, not a colluder-free ring', () => {
+    // Rounded down, γn = 0 and the finder returned a ring (k = 2, t = 2) that assumed no colluder.
+    for (const clients of [10, 19, 40]) {
+      const chosen = chooseGraphParameters(model(clients, 'semi-honest'));
+      expect(chosen).toMatchObject({ degree: clients - 1, complete: true });
+      expect(chosen.threshold).toBeGreaterThanOrEqual(2);
+      expect(() => assertSecureParameters(model(clients, 'semi-honest'), 2, 2)).toThrow(
+        InsecureParametersError,
+      );
+    }
+  });
+
+  it('refuses explicit (k, t) weaker than the threat model: k = n − 1, t = 2 against a semi-malicious server', () => {
+    expect(() => assertSecureParameters(model(1000, 'semi-malicious'), 999, 2)).toThrow(
+      /threshold 2 is below the secure minimum 526 for degree 999/,
+    );
+    expect(() => assertSecureParameters(model(1000, 'semi-malicious'), 52, 36)).toThrow(
+      /below the secure minimum 37/,
+    );
+    expect(() => assertSecureParameters(model(1000, 'semi-honest'), 4, 4)).toThrow(
+      /degree 4 is too sparse/,
+    );
+    expect(() => assertSecureParameters(model(1000, 'semi-malicious'), 52, 37)).not.toThrow();
+  });
+
+  it('defaults min contributors to all but the ⌈δn⌉ expected to drop', () => {
+    expect(defaultMinContributors(model(1000, 'semi-honest'))).toBe(950);
+    expect(defaultMinContributors(model(19, 'semi-honest'))).toBe(18);
+    expect(defaultMinContributors({ ...model(5, 'semi-honest'), dropoutRate: 0 })).toBe(5);
   });
 });
 
