@@ -12,7 +12,7 @@ export function coordinatorCommand(): Command {
     )
     .requiredOption('--config <path>', 'coordinator config (JSON)')
     .action(async (options) => {
-      await runService(new Coordinator(loadCoordinatorConfig(options.config)));
+      await runService(() => new Coordinator(loadCoordinatorConfig(options.config)));
     });
   return coordinator;
 }

@@ -23,7 +23,7 @@ export function keyholderCommand(): Command {
     .description('Start a keyholder from its config; its key shares stay sealed at rest')
     .requiredOption('--config <path>', 'keyholder config (JSON)')
     .action(async (options) => {
-      await runService(new Keyholder(loadKeyholderConfig(options.config)));
+      await runService(() => new Keyholder(loadKeyholderConfig(options.config)));
     });
   return keyholder;
 }

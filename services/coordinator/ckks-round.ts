@@ -102,6 +102,7 @@ export class CkksRound {
   private deadlineTimer: NodeJS.Timeout | undefined;
   private included: number[] = [];
   private aggregateSha256: Uint8Array = new Uint8Array(0);
+  private resultSha256: Uint8Array = new Uint8Array(0);
   private abortReason = '';
   private replaying = false;
   private decrypting: Promise<void> | undefined;
@@ -134,7 +135,12 @@ export class CkksRound {
   static restore(row: RoundRow, deps: CkksRoundDependencies): CkksRound {
     const round = new CkksRound(row, deps);
     round.replaying = true;
-    for (const event of deps.store.events(row.roundId)) round.replay(event);
+    try {
+      for (const event of deps.store.events(row.roundId)) round.replay(event);
+    } catch (error) {
+      round.release();
+      throw error;
+    }
     round.replaying = false;
     if (round.status === 'collecting') {
       round.scheduleDeadline();
@@ -149,6 +155,11 @@ export class CkksRound {
 
   get dimension(): number {
     return this.params.dimension;
+  }
+
+  /** SHA-256 of the stored (decrypted) aggregate file, once done. */
+  get aggregateFileSha256(): Uint8Array {
+    return this.resultSha256;
   }
 
   /** Bytes of one ciphertext on the wire for this round. */
@@ -277,7 +288,14 @@ export class CkksRound {
 
   /** An included member's stored upload, as its ciphertexts on the wire. */
   uploadCiphertexts(index: number): Uint8Array[] {
-    const bytes = new Uint8Array(readFileSync(this.uploadPath(index)));
+    // Re-checked against the digest logged when it was accepted: a corrupt file is refused.
+    const bytes = new Uint8Array(
+      this.deps.store.readVerified(
+        this.uploadPath(index),
+        this.uploads.get(index)!.sha256,
+        `the upload of member ${index}`,
+      ),
+    );
     const size = this.ciphertextBytes;
     return Array.from({ length: this.chunks }, (_, k) => bytes.subarray(k * size, (k + 1) * size));
   }
@@ -386,6 +404,7 @@ export class CkksRound {
     this.deps.store.commitFile(temporary, this.deps.store.aggregatePath(this.id));
     const digest = new Uint8Array(createHash('sha256').update(bytes).digest());
     this.deps.store.appendEvent(this.id, 'ckks-result', null, digest, this.deps.now());
+    this.resultSha256 = digest;
     this.status = 'done';
     this.phaseStartedAt = this.deps.now();
     this.release();
@@ -433,12 +452,12 @@ export class CkksRound {
     switch (event.kind) {
       case 'ckks-upload': {
         const index = event.sender ?? 0;
-        this.sum.add(this.uploadCiphertexts(index));
         const payload = event.payload ?? new Uint8Array(0);
         this.uploads.set(index, {
           sha256: payload.subarray(0, 32),
           signature: payload.subarray(32),
         });
+        this.sum.add(this.uploadCiphertexts(index));
         return;
       }
       case 'ckks-responders':
@@ -449,6 +468,7 @@ export class CkksRound {
       case 'ckks-close':
         return this.applyClose(event.at);
       case 'ckks-result':
+        this.resultSha256 = event.payload ?? new Uint8Array(0);
         this.status = 'done';
         this.phaseStartedAt = event.at;
         this.release();

@@ -4,7 +4,13 @@ import type { Logger } from 'pino';
 import type { Round } from '../../proto/gen/veilsum/v1/round.ts';
 import type { CkksEngine } from '../../crypto/ckks/engine.ts';
 import type { MaskPool } from '../compute/mask-pool.ts';
-import { failedPrecondition, notFound, permissionDenied } from '../common/grpc-errors.ts';
+import {
+  dataLoss,
+  failedPrecondition,
+  invalidArgument,
+  notFound,
+  permissionDenied,
+} from '../common/grpc-errors.ts';
 import { type AuthenticatedCall, callerOrganisation } from '../common/caller.ts';
 import { rejection, unaryHandler } from '../common/service-edge.ts';
 import type { CollectiveKeyFile } from '../keyholder/key-file.ts';
@@ -19,6 +25,9 @@ import { CkksRound, type CkksRoundDependencies } from './ckks-round.ts';
 import { PersistenceError, type RoundStore } from './round-store.ts';
 import { thresholdDecrypt } from './threshold-decrypt.ts';
 import { DEFAULT_UPLOAD_LIMITS, UploadLimits } from './upload-limits.ts';
+
+/** Longest round id a request may carry (model ids are at most 128 characters). */
+export const MAX_ROUND_ID_LENGTH = 160;
 
 /** The collective CKKS key, its engine and a client per keyholder (when the config has ckks). */
 export interface CkksKeyring {
@@ -35,6 +44,8 @@ export interface CkksKeyring {
 export class CoordinatorState {
   readonly rounds = new Map<string, RoundRuntime | CkksRound>();
   readonly watchers = new Map<string, Set<(round: Round) => void>>();
+  /** Rounds whose stored data failed its digest check: never served, never summed. */
+  readonly quarantined = new Map<string, string>();
   ckks: CkksKeyring | undefined;
   pool: MaskPool | undefined;
   private readonly closedOnLedger = new Set<string>();
@@ -135,10 +146,49 @@ export class CoordinatorState {
   }
 
   round(id: string): RoundRuntime | CkksRound {
+    if (id.length > MAX_ROUND_ID_LENGTH) {
+      throw invalidArgument(
+        `round_id is ${id.length} characters; round ids are at most ${MAX_ROUND_ID_LENGTH}`,
+      );
+    }
     const runtime = this.rounds.get(id);
-    if (runtime === undefined)
-      throw notFound(`round "${id}" does not exist; list rounds with veilsum round list`);
+    if (runtime !== undefined) return runtime;
+    const quarantine = this.quarantined.get(id);
+    if (quarantine !== undefined) {
+      throw dataLoss(
+        `round ${id} is quarantined: ${quarantine}; its stored data is not used (restore the data folder from a backup, or open a new round)`,
+      );
+    }
+    throw notFound(`round "${id}" does not exist; list rounds with veilsum round list`);
+  }
+
+  /** A round the caller may read: administrators read every round, members those they are on. */
+  readableRound(call: AuthenticatedCall, id: string): RoundRuntime | CkksRound {
+    const { organisation } = this.requireCaller(call);
+    const runtime = this.round(id);
+    if (!this.config.admins.includes(organisation) && runtime.indexOf(organisation) === undefined)
+      throw permissionDenied(`organisation ${organisation} is not a member of round ${runtime.id}`);
     return runtime;
+  }
+
+  /** Whether the caller may see `runtime` in a listing. */
+  mayRead(organisation: string, runtime: RoundRuntime | CkksRound): boolean {
+    return this.config.admins.includes(organisation) || runtime.indexOf(organisation) !== undefined;
+  }
+
+  /**
+   * Takes a round out of service because its stored data failed a digest check (`reason` names
+   * the record). The other rounds go on; this one answers DATA_LOSS naming the record.
+   */
+  quarantine(id: string, reason: string): void {
+    const runtime = this.rounds.get(id);
+    runtime?.stop();
+    this.rounds.delete(id);
+    this.quarantined.set(id, reason);
+    this.uploads.endRound(id, `round ${id} is quarantined: ${reason}`);
+    this.logger.error({ event: 'round-quarantined', round: id, reason }, 'round quarantined');
+    this.metrics.quarantinedRounds.set(this.quarantined.size);
+    this.updatePhaseGauge();
   }
 
   participant(

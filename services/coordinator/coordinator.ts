@@ -18,10 +18,12 @@ import { CoordinatorMetrics } from './metrics.ts';
 import { LedgerLink } from './ledger-link.ts';
 import { RoundRuntime } from './round-runtime.ts';
 import { CkksRound } from './ckks-round.ts';
-import { RoundStore } from './round-store.ts';
+import { CorruptRecordError, RoundStore } from './round-store.ts';
 import { roundAdminService } from './round-admin-service.ts';
 import { secAggService } from './secagg-service.ts';
 import { ckksService } from './ckks-service.ts';
+
+const STOP_GRACE_MS = 2_000;
 
 /**
  * The coordinator process: its three gRPC services (RoundAdminService, SecAggService,
@@ -85,10 +87,21 @@ export class Coordinator {
     if (orphans > 0)
       this.logger.info({ event: 'partials-swept', files: orphans }, 'unfinished uploads removed');
     for (const row of state.store.rounds()) {
-      const runtime =
-        RoundParams.decode(row.params).mode === Mode.MODE_CKKS
-          ? CkksRound.restore(row, state.ckksDependencies())
-          : RoundRuntime.restore(row, state.runtimeDependencies());
+      // A round whose record, events or blobs fail their digests is quarantined; the rest go on.
+      if (row.corrupt !== undefined) {
+        state.quarantine(row.roundId, row.corrupt);
+        continue;
+      }
+      let runtime: RoundRuntime | CkksRound;
+      try {
+        runtime =
+          RoundParams.decode(row.params).mode === Mode.MODE_CKKS
+            ? CkksRound.restore(row, state.ckksDependencies())
+            : RoundRuntime.restore(row, state.runtimeDependencies());
+      } catch (error) {
+        state.quarantine(row.roundId, replayFailure(error));
+        continue;
+      }
       state.rounds.set(row.roundId, runtime);
       this.logger.info(
         { event: 'round-restored', round: row.roundId, phase: runtime.phase },
@@ -121,11 +134,24 @@ export class Coordinator {
     const state = this.state;
     this.health.setStatus('', 'NOT_SERVING');
     for (const runtime of state.rounds.values()) runtime.stop();
-    await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    // Calls still waiting (Await*, idle streams) get a short grace period, then are cancelled.
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => this.server.forceShutdown(), STOP_GRACE_MS);
+      this.server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
     this.metricsServer?.close();
     await state.pool?.close();
     for (const client of state.ckks?.keyholders.values() ?? []) client.close();
     state.store.close();
     state.ledger?.close();
   }
+}
+
+/** Why a round could not be rebuilt from its log, naming the record when one failed its digest. */
+function replayFailure(error: unknown): string {
+  if (error instanceof CorruptRecordError) return error.message;
+  return `its event log cannot be replayed (${(error as Error).message})`;
 }

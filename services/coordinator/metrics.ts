@@ -21,6 +21,11 @@ export class CoordinatorMetrics {
     labelNames: ['phase'] as const,
     registers: [this.registry],
   });
+  readonly quarantinedRounds = new Gauge({
+    name: 'veilsum_rounds_quarantined',
+    help: 'Rounds taken out of service because their stored data failed a digest check',
+    registers: [this.registry],
+  });
   readonly roundSeconds = new Histogram({
     name: 'veilsum_round_duration_seconds',
     help: 'Open-to-done time of finished rounds',

@@ -1,19 +1,21 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import {
   Mode,
   RoundParams,
+  type AggregateChunk,
   type Round,
   type RoundAdminServiceServer,
 } from '../../proto/gen/veilsum/v1/round.ts';
 import { merkleProof, merkleRoot } from '../../crypto/merkle.ts';
 import {
+  aborted,
   alreadyExists,
+  dataLoss,
   failedPrecondition,
   invalidArgument,
   notFound,
-  RequestError,
 } from '../common/grpc-errors.ts';
 import type { CoordinatorState } from './coordinator-state.ts';
 import {
@@ -111,23 +113,23 @@ export function roundAdminService(state: CoordinatorState): RoundAdminServiceSer
       );
       return runtime.snapshot();
     }),
-    getRound: state.unary('GetRound', (call) => {
-      state.requireCaller(call);
-      return state.round(call.request.roundId).snapshot();
-    }),
+    getRound: state.unary('GetRound', (call) =>
+      state.readableRound(call, call.request.roundId).snapshot(),
+    ),
     listRounds: state.unary('ListRounds', (call) => {
-      state.requireCaller(call);
+      const { organisation } = state.requireCaller(call);
       const rounds = [...state.rounds.values()]
         .filter(
-          (runtime) => !call.request.modelId || runtime.params.modelId === call.request.modelId,
+          (runtime) =>
+            (!call.request.modelId || runtime.params.modelId === call.request.modelId) &&
+            state.mayRead(organisation, runtime),
         )
         .map((runtime) => runtime.snapshot());
       return { rounds };
     }),
     watchRound: (call) => {
       try {
-        state.requireCaller(call);
-        const runtime = state.round(call.request.roundId);
+        const runtime = state.readableRound(call, call.request.roundId);
         const send = (round: Round) => {
           call.write(round);
           if (runtime.isSettled()) {
@@ -142,9 +144,7 @@ export function roundAdminService(state: CoordinatorState): RoundAdminServiceSer
         send(runtime.snapshot());
         state.metrics.requests.inc({ method: 'WatchRound', code: 'OK' });
       } catch (error) {
-        state.fail('WatchRound', error, (e) =>
-          call.destroy(Object.assign(new Error(e.details), e)),
-        );
+        state.fail('WatchRound', error, (e) => endWithStatus(call, e));
       }
     },
     recordModelVersion: state.unary('RecordModelVersion', async (call) => {
@@ -191,38 +191,70 @@ export function roundAdminService(state: CoordinatorState): RoundAdminServiceSer
     }),
     getAggregate: (call) => {
       try {
-        state.requireCaller(call);
-        const runtime = state.round(call.request.roundId);
-        if (runtime.phase !== 'done') {
-          throw new RequestError(
-            grpc.status.FAILED_PRECONDITION,
-            `round ${runtime.id} is in phase ${runtime.phase}, not done`,
-          );
-        }
-        let offsetWords = 0;
-        const stream = createReadStream(state.store.aggregatePath(runtime.id), {
-          highWaterMark: AGGREGATE_CHUNK_BYTES,
-        });
-        stream.on('data', (data) => {
-          const chunk = data as Buffer;
-          if (!call.write({ offsetWords, data: chunk })) {
-            stream.pause();
-            call.once('drain', () => stream.resume());
-          }
-          offsetWords += chunk.length / 4;
-        });
-        stream.on('end', () => call.end());
-        stream.on('error', (error) =>
-          state.fail('GetAggregate', error, (e) =>
-            call.destroy(Object.assign(new Error(e.details), e)),
-          ),
-        );
-        state.metrics.requests.inc({ method: 'GetAggregate', code: 'OK' });
+        const runtime = state.readableRound(call, call.request.roundId);
+        if (runtime.phase === 'aborted')
+          throw aborted(`round ${runtime.id} was aborted: ${runtime.snapshot().abortReason}`);
+        if (runtime.phase !== 'done')
+          throw failedPrecondition(`round ${runtime.id} is in phase ${runtime.phase}, not done`);
+        streamAggregate(state, call, runtime);
       } catch (error) {
-        state.fail('GetAggregate', error, (e) =>
-          call.destroy(Object.assign(new Error(e.details), e)),
-        );
+        state.fail('GetAggregate', error, (e) => endWithStatus(call, e));
       }
     },
   };
+}
+
+/**
+ * Streams a done round's stored aggregate, hashing it on the way: the call ends OK only if the
+ * bytes match the digest recorded when the round finished. A mismatch ends it DATA_LOSS (clients
+ * take an aggregate only from a call that ended OK) and quarantines the round.
+ */
+function streamAggregate(
+  state: CoordinatorState,
+  call: grpc.ServerWritableStream<{ roundId: string }, AggregateChunk>,
+  runtime: RoundRuntime | CkksRound,
+): void {
+  const path = state.store.aggregatePath(runtime.id);
+  const expected = runtime.aggregateFileSha256;
+  const hash = createHash('sha256');
+  let offsetWords = 0;
+  const stream = createReadStream(path, { highWaterMark: AGGREGATE_CHUNK_BYTES });
+  const failed = (error: unknown) =>
+    state.fail('GetAggregate', error, (e) => endWithStatus(call, e));
+  call.on('cancelled', () => stream.destroy());
+  stream.on('data', (data) => {
+    const chunk = data as Buffer;
+    hash.update(chunk);
+    if (!call.write({ offsetWords, data: chunk })) {
+      stream.pause();
+      call.once('drain', () => stream.resume());
+    }
+    offsetWords += chunk.length / 4;
+  });
+  stream.on('end', () => {
+    if (!hash.digest().equals(expected)) {
+      const reason = `the aggregate (${path}) does not match its recorded SHA-256 ${Buffer.from(expected).toString('hex').slice(0, 16)}…`;
+      state.quarantine(runtime.id, reason);
+      failed(dataLoss(`round ${runtime.id} is quarantined: ${reason}`));
+      return;
+    }
+    state.metrics.requests.inc({ method: 'GetAggregate', code: 'OK' });
+    call.end();
+  });
+  stream.on('error', (error) => {
+    const reason = `the aggregate (${path}) cannot be read: ${error.message}`;
+    state.quarantine(runtime.id, reason);
+    failed(dataLoss(`round ${runtime.id} is quarantined: ${reason}`));
+  });
+}
+
+/**
+ * Ends a server-streaming call with an error status. (`call.destroy(error)` would drop the call
+ * without a status, leaving the client waiting for its deadline.)
+ */
+function endWithStatus(
+  call: grpc.ServerWritableStream<unknown, unknown>,
+  error: grpc.ServiceError,
+) {
+  call.emit('error', error);
 }

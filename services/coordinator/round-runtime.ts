@@ -196,6 +196,11 @@ export class RoundRuntime {
     return this.params.dimension;
   }
 
+  /** SHA-256 of the stored aggregate file (once done), checked whenever it is read. */
+  get aggregateFileSha256(): Uint8Array {
+    return this.aggregateSha256;
+  }
+
   isSettled(): boolean {
     return this.status === 'done' || this.status === 'aborted';
   }
@@ -524,7 +529,14 @@ export class RoundRuntime {
       case 'share':
         return this.shareKeys(sender, ShareKeysRequest.decode(payload));
       case 'masked': {
-        const vector = readVector(this.deps.store.uploadPath(this.id, sender), this.dimension);
+        // Re-checked against the digest logged when it was accepted: a corrupt file is refused.
+        const bytes = this.deps.store.readVerified(
+          this.deps.store.uploadPath(this.id, sender),
+          payload.subarray(0, 32),
+          `the upload of member ${sender}`,
+        );
+        const vector = new Uint32Array(this.dimension);
+        new Uint8Array(vector.buffer).set(bytes.subarray(0, vector.byteLength));
         const { complaints } = ShareComplaints.decode(payload.subarray(32));
         this.server.receiveMaskedInput({
           sender,

@@ -5,6 +5,7 @@ import {
   mkdirSync,
   openSync,
   readdirSync,
+  readFileSync,
   renameSync,
   rmSync,
 } from 'node:fs';
@@ -15,7 +16,9 @@ import Database from 'better-sqlite3';
  * Durable round state: SQLite (WAL, synchronous=FULL) for round rows and the append-only event
  * log of every accepted message and phase transition; files for the large blobs (masked uploads,
  * aggregates). An event is written before the client is acknowledged, so a coordinator killed at
- * any moment restarts by replaying the log and loses no acknowledged upload.
+ * any moment restarts by replaying the log and loses no acknowledged upload. Every round row and
+ * event carries a SHA-256 of its fields, checked whenever it is read, and every blob is checked
+ * against the digest its event recorded: what the disk corrupted is refused by name, never used.
  */
 export type EventKind =
   | 'advertise'
@@ -53,6 +56,21 @@ export class PersistenceError extends Error {
   override name = 'PersistenceError';
 }
 
+/** A stored record or blob that does not match its digest; `record` names it. */
+export class CorruptRecordError extends Error {
+  override name = 'CorruptRecordError';
+  readonly record: string;
+  constructor(record: string, problem: string) {
+    super(`${record} ${problem}`);
+    this.record = record;
+  }
+}
+
+/** A round row as read back: `corrupt` says why it cannot be trusted, when it cannot. */
+export interface StoredRoundRow extends RoundRow {
+  readonly corrupt?: string;
+}
+
 export class RoundStore {
   private readonly db: Database.Database;
   readonly directory: string;
@@ -84,13 +102,40 @@ export class RoundStore {
         PRIMARY KEY (round_id, seq)
       );
     `);
+    this.addDigests();
+  }
+
+  /** Stores of earlier versions had no digests: add them, trusting the rows as they are now. */
+  private addDigests(): void {
+    const columns = (table: string) =>
+      (this.db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map(
+        (column) => column.name,
+      );
+    this.db.transaction(() => {
+      if (!columns('rounds').includes('digest')) {
+        this.db.exec('ALTER TABLE rounds ADD COLUMN digest BLOB');
+        for (const row of this.db.prepare('SELECT * FROM rounds').all() as RawRound[]) {
+          this.db
+            .prepare('UPDATE rounds SET digest = ? WHERE round_id = ?')
+            .run(roundDigest(fromRawRound(row)), row.round_id);
+        }
+      }
+      if (!columns('events').includes('digest')) {
+        this.db.exec('ALTER TABLE events ADD COLUMN digest BLOB');
+        for (const row of this.db.prepare('SELECT * FROM events').all() as RawEvent[]) {
+          this.db
+            .prepare('UPDATE events SET digest = ? WHERE round_id = ? AND seq = ?')
+            .run(eventDigest(row.round_id, fromRawEvent(row)), row.round_id, row.seq);
+        }
+      }
+    })();
   }
 
   insertRound(row: RoundRow): void {
     this.db
       .prepare(
-        `INSERT INTO rounds (round_id, model_id, round_number, params, graph_seed, roster, opened_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO rounds (round_id, model_id, round_number, params, graph_seed, roster, opened_at, digest)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         row.roundId,
@@ -100,6 +145,7 @@ export class RoundStore {
         row.graphSeed,
         row.roster,
         row.openedAt,
+        roundDigest(row),
       );
   }
 
@@ -111,19 +157,17 @@ export class RoundStore {
     );
   }
 
-  rounds(): RoundRow[] {
+  /** Every round row; a row that does not match its digest comes back marked `corrupt`. */
+  rounds(): StoredRoundRow[] {
     const rows = this.db
       .prepare('SELECT * FROM rounds ORDER BY opened_at, round_id')
-      .all() as Record<string, unknown>[];
-    return rows.map((row) => ({
-      roundId: row.round_id as string,
-      modelId: row.model_id as string,
-      roundNumber: row.round_number as number,
-      params: new Uint8Array(row.params as Buffer),
-      graphSeed: new Uint8Array(row.graph_seed as Buffer),
-      roster: row.roster as string,
-      openedAt: row.opened_at as number,
-    }));
+      .all() as RawRound[];
+    return rows.map((raw) => {
+      const row = fromRawRound(raw);
+      const stored = raw.digest === null ? undefined : new Uint8Array(raw.digest);
+      if (stored !== undefined && Buffer.from(roundDigest(row)).equals(stored)) return row;
+      return { ...row, corrupt: `the round record of ${row.roundId} does not match its digest` };
+    });
   }
 
   appendEvent(
@@ -134,12 +178,26 @@ export class RoundStore {
     at: number,
   ): void {
     try {
-      this.db
-        .prepare(
-          `INSERT INTO events (round_id, seq, kind, sender, payload, at)
-           VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE round_id = ?), ?, ?, ?, ?)`,
-        )
-        .run(roundId, roundId, kind, sender, payload === null ? null : Buffer.from(payload), at);
+      this.db.transaction(() => {
+        const { last } = this.db
+          .prepare('SELECT COALESCE(MAX(seq), 0) AS last FROM events WHERE round_id = ?')
+          .get(roundId) as { last: number };
+        const event: RoundEvent = { seq: last + 1, kind, sender, payload, at };
+        this.db
+          .prepare(
+            `INSERT INTO events (round_id, seq, kind, sender, payload, at, digest)
+             VALUES (?, ?, ?, ?, ?, ?, ?)`,
+          )
+          .run(
+            roundId,
+            event.seq,
+            kind,
+            sender,
+            payload === null ? null : Buffer.from(payload),
+            at,
+            eventDigest(roundId, event),
+          );
+      })();
     } catch (error) {
       throw new PersistenceError(
         `could not record ${kind} event of round ${roundId}: ${(error as Error).message}`,
@@ -147,17 +205,43 @@ export class RoundStore {
     }
   }
 
+  /**
+   * A round's events in order, each checked against its digest and the sequence checked for
+   * gaps: throws CorruptRecordError naming the first event that cannot be trusted.
+   */
   events(roundId: string): RoundEvent[] {
     const rows = this.db
-      .prepare('SELECT seq, kind, sender, payload, at FROM events WHERE round_id = ? ORDER BY seq')
-      .all(roundId) as Record<string, unknown>[];
-    return rows.map((row) => ({
-      seq: row.seq as number,
-      kind: row.kind as EventKind,
-      sender: (row.sender as number | null) ?? null,
-      payload: row.payload === null ? null : new Uint8Array(row.payload as Buffer),
-      at: row.at as number,
-    }));
+      .prepare('SELECT * FROM events WHERE round_id = ? ORDER BY seq')
+      .all(roundId) as RawEvent[];
+    return rows.map((raw, i) => {
+      const event = fromRawEvent(raw);
+      const name = `event ${raw.seq} (${String(raw.kind)}) of round ${roundId}`;
+      if (raw.seq !== i + 1)
+        throw new CorruptRecordError(`event ${i + 1} of round ${roundId}`, 'is missing');
+      if (raw.digest === null || !Buffer.from(eventDigest(roundId, event)).equals(raw.digest))
+        throw new CorruptRecordError(name, 'does not match its digest');
+      return event;
+    });
+  }
+
+  /** A blob's bytes, checked against the SHA-256 recorded when it was accepted. */
+  readVerified(path: string, sha256: Uint8Array, what: string): Buffer {
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(path);
+    } catch (error) {
+      throw new CorruptRecordError(
+        `${what} (${path})`,
+        `cannot be read: ${(error as Error).message}`,
+      );
+    }
+    if (!createHash('sha256').update(bytes).digest().equals(sha256)) {
+      throw new CorruptRecordError(
+        `${what} (${path})`,
+        `does not match its recorded SHA-256 ${Buffer.from(sha256).toString('hex').slice(0, 16)}…`,
+      );
+    }
+    return bytes;
   }
 
   /** Folder of one round's blobs; round ids contain '/', so the folder is named by a hash. */
@@ -211,4 +295,90 @@ export class RoundStore {
   close(): void {
     this.db.close();
   }
+}
+
+interface RawRound {
+  round_id: string;
+  model_id: string;
+  round_number: number;
+  params: Buffer;
+  graph_seed: Buffer;
+  roster: string;
+  opened_at: number;
+  digest: Buffer | null;
+}
+
+interface RawEvent {
+  round_id: string;
+  seq: number;
+  kind: string;
+  sender: number | null;
+  payload: Buffer | null;
+  at: number;
+  digest: Buffer | null;
+}
+
+function fromRawRound(row: RawRound): RoundRow {
+  return {
+    roundId: row.round_id,
+    modelId: row.model_id,
+    roundNumber: row.round_number,
+    params: new Uint8Array(row.params),
+    graphSeed: new Uint8Array(row.graph_seed),
+    roster: row.roster,
+    openedAt: row.opened_at,
+  };
+}
+
+function fromRawEvent(row: RawEvent): RoundEvent {
+  return {
+    seq: row.seq,
+    kind: row.kind as EventKind,
+    sender: row.sender ?? null,
+    payload: row.payload === null ? null : new Uint8Array(row.payload),
+    at: row.at,
+  };
+}
+
+/** SHA-256 over length-prefixed fields under a domain tag: no two records encode alike. */
+function digestOf(tag: string, fields: readonly (Uint8Array | string | number | null)[]): Buffer {
+  const hash = createHash('sha256').update(tag);
+  for (const field of fields) {
+    const bytes =
+      field === null
+        ? Buffer.alloc(0)
+        : typeof field === 'string'
+          ? Buffer.from(field, 'utf8')
+          : typeof field === 'number'
+            ? Buffer.from(String(field), 'utf8')
+            : Buffer.from(field);
+    const header = Buffer.alloc(5);
+    header.writeUInt8(field === null ? 0 : 1, 0);
+    header.writeUInt32BE(bytes.length, 1);
+    hash.update(header).update(bytes);
+  }
+  return hash.digest();
+}
+
+function roundDigest(row: RoundRow): Buffer {
+  return digestOf('veilsum/coordinator/round/v1', [
+    row.roundId,
+    row.modelId,
+    row.roundNumber,
+    row.params,
+    row.graphSeed,
+    row.roster,
+    row.openedAt,
+  ]);
+}
+
+function eventDigest(roundId: string, event: RoundEvent): Buffer {
+  return digestOf('veilsum/coordinator/event/v1', [
+    roundId,
+    event.seq,
+    event.kind,
+    event.sender,
+    event.payload,
+    event.at,
+  ]);
 }

@@ -1,6 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { status as grpcStatus } from '@grpc/grpc-js';
+import { seededRandom } from '../../crypto/random.ts';
+import { Adversary, Mode, type RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
 import type { CoordinatorConfig } from '../../services/coordinator/config.ts';
 
 /**
@@ -114,5 +117,84 @@ export class ServiceProcess {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     this.child.kill(signal);
     await this.exited;
+  }
+}
+
+/** SecAgg round parameters for fault tests: `members`, d = `dimension`, complete graph, t = 2. */
+export function secAggParams(
+  members: string[],
+  roundNumber: number,
+  options: { dimension?: number; maskedInputMs?: number; modelId?: string } = {},
+): RoundParams {
+  const slow = 60_000;
+  return {
+    modelId: options.modelId ?? 'fault-model',
+    roundNumber,
+    mode: Mode.MODE_SECAGG,
+    dimension: options.dimension ?? 1_000,
+    quantization: { clipRange: 1, levelBits: 16, modulusBits: 32 },
+    threshold: 2,
+    degree: members.length - 1,
+    adversary: Adversary.ADVERSARY_SEMI_HONEST,
+    members,
+    deadlines: {
+      advertiseKeysMs: slow,
+      shareKeysMs: slow,
+      maskedInputMs: options.maskedInputMs ?? slow,
+      consistencyCheckMs: slow,
+      unmaskingMs: slow,
+    },
+    corruptionRate: 0,
+    dropoutRate: 0,
+    ckks: undefined,
+  };
+}
+
+/** Deterministic quantized inputs, one per member. */
+export function quantizedInputs(count: number, dimension: number, seed: number): Uint32Array[] {
+  const random = seededRandom(seed);
+  return Array.from({ length: count }, () => {
+    const bytes = random(dimension * 4);
+    return new Uint32Array(bytes.buffer, bytes.byteOffset, dimension).map((word) => word >>> 16);
+  });
+}
+
+/** The sum modulo 2^32 of the inputs of the 1-based `included` members. */
+export function sumOf(inputs: Uint32Array[], included: readonly number[]): Uint32Array {
+  const sum = new Uint32Array(inputs[0]!.length);
+  for (const index of included) {
+    const input = inputs[index - 1]!;
+    for (let j = 0; j < sum.length; j++) sum[j]! += input[j]!;
+  }
+  return sum;
+}
+
+/** Polls `read` until `done` holds (at most `attempts` × 50 ms); returns the last value read. */
+export async function pollUntil<T>(
+  read: () => Promise<T>,
+  done: (value: T) => boolean,
+  attempts = 600,
+): Promise<T> {
+  let value = await read();
+  for (let i = 0; i < attempts && !done(value); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    value = await read();
+  }
+  return value;
+}
+
+/** The gRPC status name a promise rejects with, or "OK". */
+export async function statusOf(
+  promise: Promise<unknown>,
+): Promise<{ code: string; details: string }> {
+  try {
+    await promise;
+    return { code: 'OK', details: '' };
+  } catch (error) {
+    const code = (error as { code?: number }).code;
+    return {
+      code: typeof code === 'number' ? grpcStatus[code]! : 'not a gRPC error',
+      details: (error as Error).message,
+    };
   }
 }
