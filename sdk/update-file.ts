@@ -100,25 +100,33 @@ export function parseSafetensors(bytes: Buffer, path = 'update.safetensors'): Fl
   if (headerLength > bytes.length - 8 || headerLength > 100 * 1024 * 1024) {
     throw new UpdateFileError(`${path}: header length ${headerLength} exceeds the file`);
   }
-  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  let header: unknown;
   try {
-    header = JSON.parse(bytes.toString('utf8', 8, 8 + headerLength)) as typeof header;
+    header = JSON.parse(bytes.toString('utf8', 8, 8 + headerLength));
   } catch {
     throw new UpdateFileError(`${path}: the safetensors header is not valid JSON`);
   }
+  if (typeof header !== 'object' || header === null || Array.isArray(header))
+    throw new UpdateFileError(`${path}: the safetensors header is not a JSON object`);
   const data = bytes.subarray(8 + headerLength);
-  const names = Object.keys(header)
-    .filter((name) => name !== '__metadata__')
-    .sort();
-  if (names.length === 0) throw new UpdateFileError(`${path}: no tensors in the file`);
-  const parts: Float32Array[] = [];
-  for (const name of names) {
-    const { dtype, shape, data_offsets: offsets } = header[name]!;
-    const count = shape.reduce((product, size) => product * size, 1);
-    const [start, end] = offsets;
-    if (!(start >= 0 && end >= start && end <= data.length)) {
-      throw new UpdateFileError(`${path}: tensor ${name} has data offsets outside the file`);
+  const tensors = Object.entries(header as Record<string, unknown>)
+    .filter(([name]) => name !== '__metadata__')
+    .map(([name, entry]) => safetensorsEntry(entry, `${path}: tensor ${name}`, data.length, name))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  if (tensors.length === 0) throw new UpdateFileError(`${path}: no tensors in the file`);
+  // Each byte belongs to one tensor at most: overlapping tensors would count values twice.
+  const byStart = [...tensors].sort((a, b) => a.start - b.start);
+  for (let i = 1; i < byStart.length; i++) {
+    const previous = byStart[i - 1]!;
+    const current = byStart[i]!;
+    if (current.start < previous.end) {
+      throw new UpdateFileError(
+        `${path}: tensors ${previous.name} and ${current.name} overlap (bytes ${current.start}-${Math.min(previous.end, current.end)})`,
+      );
     }
+  }
+  const parts: Float32Array[] = [];
+  for (const { name, dtype, count, start, end } of tensors) {
     const slice = data.subarray(start, end);
     if (dtype === 'F32')
       parts.push(decode(slice, count, 4, (o) => slice.readFloatLE(o), `${path}:${name}`));
@@ -136,6 +144,32 @@ export function parseSafetensors(bytes: Buffer, path = 'update.safetensors'): Fl
     offset += part.length;
   }
   return out;
+}
+
+/** One header entry, checked: {dtype: string, shape: [n, …], data_offsets: [start, end]}. */
+function safetensorsEntry(
+  entry: unknown,
+  what: string,
+  dataBytes: number,
+  name: string,
+): { name: string; dtype: string; count: number; start: number; end: number } {
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
+    throw new UpdateFileError(
+      `${what}: the header entry must be an object {dtype, shape, data_offsets}`,
+    );
+  const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
+  const isCount = (value: unknown): value is number =>
+    typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+  if (typeof dtype !== 'string') throw new UpdateFileError(`${what}: dtype must be a string`);
+  if (!Array.isArray(shape) || !shape.every(isCount))
+    throw new UpdateFileError(`${what}: shape must be a list of non-negative integers`);
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount))
+    throw new UpdateFileError(`${what}: data_offsets must be two non-negative integers`);
+  const [start, end] = offsets as [number, number];
+  if (!(end >= start && end <= dataBytes))
+    throw new UpdateFileError(`${what} has data offsets outside the file`);
+  const count = shape.reduce((product, size) => product * size, 1);
+  return { name, dtype, count, start, end };
 }
 
 function decode(

@@ -18,6 +18,7 @@ import {
   unauthenticated,
 } from '../common/grpc-errors.ts';
 import { parseRoster, rosterToWire, type RosterMember } from './round-runtime.ts';
+import { MAX_TIMER_MS } from './round-params.ts';
 import {
   PersistenceError,
   type RoundEvent,
@@ -485,9 +486,10 @@ export class CkksRound {
 
   private scheduleDeadline(): void {
     clearTimeout(this.deadlineTimer);
+    const remaining = Math.max(0, this.deadlineAt() - this.deps.now());
     this.deadlineTimer = setTimeout(
-      () => this.close('deadline'),
-      Math.max(0, this.deadlineAt() - this.deps.now()),
+      () => (remaining > MAX_TIMER_MS ? this.scheduleDeadline() : this.close('deadline')),
+      Math.min(remaining, MAX_TIMER_MS),
     );
     this.deadlineTimer.unref();
   }

@@ -11,6 +11,7 @@ import { MaskPool } from '../compute/mask-pool.ts';
 import { bindMtls } from '../common/mtls-server.ts';
 import { KeyholderClient } from '../keyholder/keyholder-client.ts';
 import { readKeyFile } from '../keyholder/key-file.ts';
+import { assertPrivateFile } from '../keyholder/sealed-file.ts';
 import type { CoordinatorConfig } from './config.ts';
 import { CoordinatorState } from './coordinator-state.ts';
 import { loadMemberDirectory } from './member-directory.ts';
@@ -43,6 +44,8 @@ export class Coordinator {
   private boundPort = 0;
 
   constructor(config: CoordinatorConfig, logger?: Logger) {
+    // Like the keyholder: a TLS private key others can read is refused, not used.
+    assertPrivateFile(config.tls.privateKey, 'private key');
     this.config = config;
     this.logger = logger ?? pino({ level: config.logLevel, base: { service: 'coordinator' } });
     this.state = new CoordinatorState({

@@ -15,6 +15,10 @@ import { assertSumFits, parameterSetNamed } from '../../crypto/ckks/parameters.t
 /** Deadlines used when a round does not set its own. */
 export const DEFAULT_DEADLINE_MS = 60_000;
 export const MAX_DIMENSION = 50_000_000;
+/** Longest phase deadline a round may set: 30 days. */
+export const MAX_DEADLINE_MS = 30 * 24 * 3600 * 1000;
+/** Node's timers hold at most 2^31 - 1 ms (longer ones fire at once): longer waits are chained. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface ResolvedParams {
   readonly params: RoundParams;
@@ -131,8 +135,14 @@ export function resolveRoundParams(
 }
 
 function withDefaults(d: RoundParams['deadlines']): RoundParams['deadlines'] {
-  const deadline = (value: number | undefined) =>
-    value && value > 0 ? value : DEFAULT_DEADLINE_MS;
+  const deadline = (value: number | undefined) => {
+    if (value !== undefined && value > MAX_DEADLINE_MS) {
+      throw invalidArgument(
+        `a phase deadline of ${value} ms is longer than the limit of ${MAX_DEADLINE_MS} ms (30 days)`,
+      );
+    }
+    return value && value > 0 ? value : DEFAULT_DEADLINE_MS;
+  };
   return {
     advertiseKeysMs: deadline(d?.advertiseKeysMs),
     shareKeysMs: deadline(d?.shareKeysMs),

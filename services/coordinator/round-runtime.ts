@@ -26,7 +26,7 @@ import {
 } from '../../proto/secagg-wire.ts';
 import { aborted, failedPrecondition } from '../common/grpc-errors.ts';
 import type { ResolvedParams } from './round-params.ts';
-import { paramsHash, toSecAggConfig } from './round-params.ts';
+import { MAX_TIMER_MS, paramsHash, toSecAggConfig } from './round-params.ts';
 import {
   PersistenceError,
   type RoundEvent,
@@ -493,7 +493,10 @@ export class RoundRuntime {
   private scheduleDeadline(): void {
     clearTimeout(this.deadlineTimer);
     const remaining = Math.max(0, this.deadlineAt() - this.deps.now());
-    this.deadlineTimer = setTimeout(() => this.closePhase('deadline'), remaining);
+    this.deadlineTimer = setTimeout(
+      () => (remaining > MAX_TIMER_MS ? this.scheduleDeadline() : this.closePhase('deadline')),
+      Math.min(remaining, MAX_TIMER_MS),
+    );
     this.deadlineTimer.unref();
   }
 

@@ -1,0 +1,74 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { Phase } from '../../proto/gen/veilsum/v1/round.ts';
+import { VeilsumClient } from '../../sdk/veilsum-client.ts';
+import { Coordinator } from '../../services/coordinator/coordinator.ts';
+import { ADMIN, type Consortium, createConsortium } from '../support/consortium.ts';
+import { pollUntil, secAggParams } from './fault-harness.ts';
+
+/** Far below the client's own 15-minute deadline, which is what the old code waited for. */
+const ANSWER_WITHIN_MS = 20_000;
+
+describe('fault: `veilsum round result` on an aborted round', () => {
+  let consortium: Consortium;
+  let coordinator: Coordinator;
+  beforeAll(async () => {
+    consortium = await createConsortium(3, 'result');
+    coordinator = new Coordinator(
+      { ...consortium.config, listen: '127.0.0.1:0' },
+      pino({ level: 'silent' }),
+    );
+    await coordinator.start();
+  });
+  afterAll(async () => {
+    await coordinator.stop();
+  });
+
+  it('is answered ABORTED with the abort reason, and the command exits non-zero', async () => {
+    const admin = VeilsumClient.connect(consortium.profile(ADMIN, coordinator.port));
+    try {
+      const params = secAggParams(consortium.members, 1);
+      const round = await admin.openRound({
+        ...params,
+        deadlines: { ...params.deadlines!, advertiseKeysMs: 300 },
+      });
+      const aborted = await pollUntil(
+        () => admin.getRound(round.roundId),
+        (r) => r.phase === Phase.PHASE_ABORTED,
+      );
+      expect(aborted.phase).toBe(Phase.PHASE_ABORTED);
+
+      const child = spawn(
+        process.execPath,
+        [
+          'cli/veilsum.ts',
+          'round',
+          'result',
+          round.roundId,
+          '--profile',
+          consortium.profilePath(consortium.members[0]!, coordinator.port),
+          '--out',
+          join(consortium.directory, 'result.u32'),
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let stderr = '';
+      child.stderr.on('data', (data: Buffer) => (stderr += data.toString()));
+      const code = await new Promise<number | null | 'still waiting'>((resolve) => {
+        const timer = setTimeout(() => resolve('still waiting'), ANSWER_WITHIN_MS);
+        child.once('exit', (exitCode) => {
+          clearTimeout(timer);
+          resolve(exitCode);
+        });
+      });
+      if (code === 'still waiting') child.kill('SIGKILL');
+      expect(code).toBe(1);
+      expect(stderr).toContain(`round ${round.roundId} was aborted`);
+      expect(stderr).toContain('(ABORTED)');
+    } finally {
+      admin.close();
+    }
+  }, 60_000);
+});

@@ -1,0 +1,50 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { pino } from 'pino';
+import { Phase } from '../../proto/gen/veilsum/v1/round.ts';
+import { VeilsumClient } from '../../sdk/veilsum-client.ts';
+import { Coordinator } from '../../services/coordinator/coordinator.ts';
+import { ADMIN, type Consortium, createConsortium } from '../support/consortium.ts';
+import { secAggParams, statusOf } from './fault-harness.ts';
+
+describe('fault: a phase deadline longer than Node timers hold (2^31 ms)', () => {
+  let consortium: Consortium;
+  let coordinator: Coordinator;
+  let admin: VeilsumClient;
+  beforeAll(async () => {
+    consortium = await createConsortium(3, 'timer');
+    coordinator = new Coordinator(
+      { ...consortium.config, listen: '127.0.0.1:0' },
+      pino({ level: 'silent' }),
+    );
+    await coordinator.start();
+    admin = VeilsumClient.connect(consortium.profile(ADMIN, coordinator.port));
+  });
+  afterAll(async () => {
+    admin.close();
+    await coordinator.stop();
+  });
+
+  it('a 25-day deadline keeps the phase open instead of aborting the round at once', async () => {
+    const params = secAggParams(consortium.members, 1);
+    const deadlineMs = 2 ** 31 + 5_000;
+    const round = await admin.openRound({
+      ...params,
+      deadlines: { ...params.deadlines!, advertiseKeysMs: deadlineMs },
+    });
+    // The overflowing timer fired after ~1 ms; give it ample time to misfire.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const later = await admin.getRound(round.roundId);
+    expect(later.phase).toBe(Phase.PHASE_ADVERTISE_KEYS);
+    expect(later.abortReason).toBe('');
+    expect(later.phaseDeadlineMs).toBe(later.openedAtMs + deadlineMs);
+  });
+
+  it('a deadline past the 30-day limit is refused INVALID_ARGUMENT', async () => {
+    const params = secAggParams(consortium.members, 2);
+    const refused = await statusOf(
+      admin.openRound({ ...params, deadlines: { ...params.deadlines!, unmaskingMs: 4e9 } }),
+    );
+    expect(refused.code).toBe('INVALID_ARGUMENT');
+    expect(refused.details).toContain('longer than the limit');
+  });
+});
