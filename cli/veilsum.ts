@@ -128,6 +128,16 @@ program
       ? runDemo(demoOptions, print)
       : await runProcessDemo(demoOptions, print, printAudit);
     const last = rounds.at(-1)!;
+    const aborted = rounds.filter((round) => round.aborted !== null);
+    if (aborted.length > 0) {
+      // A demo whose rounds abort did not show what it claims: say so, and fail.
+      process.exitCode = 1;
+      console.error(
+        `veilsum demo: ${aborted.length} of ${rounds.length} rounds aborted (${aborted
+          .map((round) => `round ${round.round}: ${round.aborted}`)
+          .join('; ')}); the accuracy below covers the completed rounds only`,
+      );
+    }
     if (!options.json) {
       console.log(
         `final: secure ${last.secureAccuracy.toFixed(4)} vs plaintext ${last.plaintextAccuracy.toFixed(4)} accuracy; ` +

@@ -5,6 +5,7 @@ import type { Round } from '../../proto/gen/veilsum/v1/round.ts';
 import type { CkksEngine } from '../../crypto/ckks/engine.ts';
 import type { MaskPool } from '../compute/mask-pool.ts';
 import {
+  aborted,
   dataLoss,
   failedPrecondition,
   invalidArgument,
@@ -185,7 +186,7 @@ export class CoordinatorState {
     runtime?.stop();
     this.rounds.delete(id);
     this.quarantined.set(id, reason);
-    this.uploads.endRound(id, `round ${id} is quarantined: ${reason}`);
+    this.uploads.endRound(id, dataLoss(`round ${id} is quarantined: ${reason}`));
     this.logger.error({ event: 'round-quarantined', round: id, reason }, 'round quarantined');
     this.metrics.quarantinedRounds.set(this.quarantined.size);
     this.updatePhaseGauge();
@@ -250,7 +251,11 @@ export class CoordinatorState {
         if (runtime.phase !== 'masked-input' && runtime.phase !== 'collecting') {
           this.uploads.endRound(
             runtime.id,
-            `round ${runtime.id} moved on to phase ${runtime.phase}: it takes no more uploads`,
+            runtime.phase === 'aborted'
+              ? aborted(`round ${runtime.id} was aborted: ${runtime.snapshot().abortReason}`)
+              : failedPrecondition(
+                  `round ${runtime.id} moved on to phase ${runtime.phase}: the upload deadline has passed`,
+                ),
           );
         }
         if (runtime.phase === 'done') {

@@ -17,7 +17,7 @@ export interface UploadLimitSettings {
 }
 
 export const DEFAULT_UPLOAD_LIMITS: UploadLimitSettings = {
-  streamsPerMember: 4,
+  streamsPerMember: 8,
   streams: 512,
   bytesPerMember: 1 << 30,
   bytes: 8 * (1 << 30),
@@ -31,7 +31,7 @@ export interface UploadTicket {
   /** Counts `bytes` more staged by this stream; throws RESOURCE_EXHAUSTED past a limit. */
   stage(bytes: number): void;
   /** Ties the stream to a round, so the stream ends when the round stops taking uploads. */
-  joinRound(roundId: string, end: (reason: string) => void): void;
+  joinRound(roundId: string, end: (error: Error) => void): void;
   /** The stream is over (answered, cancelled or committed); its slots are free again. */
   release(): void;
 }
@@ -40,7 +40,7 @@ interface OpenStream {
   readonly member: string;
   staged: number;
   roundId: string | undefined;
-  end: ((reason: string) => void) | undefined;
+  end: ((error: Error) => void) | undefined;
 }
 
 /**
@@ -95,9 +95,9 @@ export class UploadLimits {
     };
   }
 
-  /** Ends every unfinished stream of a round that no longer takes uploads. */
-  endRound(roundId: string, reason: string): void {
-    for (const stream of [...this.open]) if (stream.roundId === roundId) stream.end?.(reason);
+  /** Ends every unfinished stream of a round that no longer takes uploads, answering `error`. */
+  endRound(roundId: string, error: Error): void {
+    for (const stream of [...this.open]) if (stream.roundId === roundId) stream.end?.(error);
   }
 
   private stage(stream: OpenStream, bytes: number): void {

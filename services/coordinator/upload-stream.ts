@@ -3,12 +3,7 @@ import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { callerOrganisation } from '../common/caller.ts';
-import {
-  deadlineExceeded,
-  failedPrecondition,
-  invalidArgument,
-  resourceExhausted,
-} from '../common/grpc-errors.ts';
+import { deadlineExceeded, invalidArgument, resourceExhausted } from '../common/grpc-errors.ts';
 import type { UploadLimits, UploadTicket } from './upload-limits.ts';
 
 /** Suffix of an upload being staged; any such file found at start-up is an orphan. */
@@ -92,7 +87,7 @@ export function receiveUploadStream<Chunk, Reply>(
       const header = handlers.header(chunk);
       if (header !== undefined) {
         if (file !== undefined) throw invalidArgument('the upload stream carries a second header');
-        ticket!.joinRound(header.roundId, (reason) => cut(failedPrecondition(reason)));
+        ticket!.joinRound(header.roundId, cut);
         temporaryPath = join(
           header.directory,
           `upload.${randomBytes(6).toString('hex')}${PARTIAL_SUFFIX}`,
