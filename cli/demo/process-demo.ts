@@ -34,13 +34,16 @@ const DROPOUT_PHASES: DropoutPhase[] = [
   'unmasking',
 ];
 /**
- * Phase deadlines of the first round: short, so a dropout costs little. A round that aborts
- * although enough banks took part was too slow for them (a loaded machine): the deadlines of the
- * next rounds double, up to a minute.
+ * Phase deadlines adapt to the machine. CKKS: the first round's is generous (banks also start
+ * their encryption workers), later rounds' three times the slowest honest upload of the round
+ * before (at least 8 s), so a dropout costs little on a quiet machine and a busy one still fits.
+ * SecAgg phases are short. A round that aborts although enough banks took part doubles them, up to
+ * a minute.
  */
 // A CKKS upload is encrypted and proved well formed (crypto/ckks/encryption-proof.ts) in a
 // fresh bank process: seconds, not the hundreds of milliseconds a masked vector takes.
-const FIRST_DEADLINE_MS = { secagg: 2_500, ckks: 12_000 };
+const FIRST_DEADLINE_MS = { secagg: 4_000, ckks: 30_000 };
+const MIN_CKKS_DEADLINE_MS = 8_000;
 const MAX_DEADLINE_MS = 60_000;
 const KEYHOLDERS = ['keyholder-1', 'keyholder-2', 'keyholder-3', 'keyholder-4', 'keyholder-5'];
 const KEYHOLDER_THRESHOLD = 3;
@@ -229,6 +232,8 @@ export async function runProcessDemo(
         if (uniform() < options.dropoutRate)
           dropouts.set(i + 1, DROPOUT_PHASES[Math.floor(uniform() * DROPOUT_PHASES.length)]!);
       });
+      const openedAt = performance.now();
+      let slowestHonestMs = 0;
       const reports = await Promise.all(
         banks.map((bank, i) =>
           tell(bank, {
@@ -237,6 +242,10 @@ export async function runProcessDemo(
             mode: ckks ? 'ckks' : 'secagg',
             weights: [...secure],
             dropBefore: dropouts.get(i + 1) ?? null,
+          }).then((answer) => {
+            if (answer.error === null && !dropouts.has(i + 1))
+              slowestHonestMs = Math.max(slowestHonestMs, performance.now() - openedAt);
+            return answer;
           }),
         ),
       );
@@ -272,11 +281,17 @@ export async function runProcessDemo(
         lastDone = { roundId: opened.roundId, included: finished.included };
       } else {
         aborted = finished.abortReason || failed.map((r) => r.error).join('; ');
-        const needed = ckks ? 2 : 3;
-        if (memberIds.length - dropouts.size >= needed && deadlineMs < MAX_DEADLINE_MS) {
-          deadlineMs = Math.min(2 * deadlineMs, MAX_DEADLINE_MS);
-          notes.push(`too slow for its deadlines: the next rounds get ${deadlineMs} ms per phase`);
-        }
+      }
+      const needed = ckks ? opened.params!.ckks!.minContributors : opened.params!.minContributors;
+      if (aborted !== null && memberIds.length - dropouts.size >= needed) {
+        deadlineMs = Math.min(2 * deadlineMs, MAX_DEADLINE_MS);
+        notes.push(`too slow for its deadlines: the next rounds get ${deadlineMs} ms per phase`);
+      } else if (ckks && aborted === null && slowestHonestMs > 0) {
+        // An honest CKKS bank reports once uploaded, so this is its work, not others' dropouts.
+        deadlineMs = Math.min(
+          MAX_DEADLINE_MS,
+          Math.max(MIN_CKKS_DEADLINE_MS, Math.ceil(3 * slowestHonestMs)),
+        );
       }
       finished = finished.phase === Phase.PHASE_DONE ? finished : opened;
       const entry: ProcessDemoRound = {
