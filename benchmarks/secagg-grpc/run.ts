@@ -83,7 +83,8 @@ try {
     members,
     deadlines,
     corruptionRate: 0.05,
-    dropoutRate,
+    // As for the graph: at least 5% may drop (or be late) and the round still completes.
+    dropoutRate: Math.max(dropoutRate, 0.05),
     minContributors: 0,
     ckks: undefined,
   });

@@ -166,7 +166,7 @@ function abuse(roundId: string, stop: AbortSignal): Promise<void> {
       stop.addEventListener('abort', () => stream.cancel(), { once: true });
     });
   const header = (words: number): UploadChunk => ({
-    content: { $case: 'header', value: { roundId, words } },
+    content: { $case: 'header', value: { roundId, words, complaints: [] } },
   });
   const kinds: [string, (stream: grpc.ClientWritableStream<UploadChunk>) => void][] = [
     ['idle', () => {}],
@@ -207,9 +207,9 @@ function params(roundNumber: number, ckks: boolean): RoundParams {
     mode: ckks ? Mode.MODE_CKKS : Mode.MODE_SECAGG,
     dimension,
     quantization: ckks ? undefined : { clipRange: 1, levelBits: 16, modulusBits: 32 },
-    threshold: ckks ? 0 : 3,
+    threshold: 0,
     degree: ckks ? 0 : MEMBERS.length - 1,
-    adversary: ckks ? Adversary.ADVERSARY_UNSPECIFIED : Adversary.ADVERSARY_SEMI_MALICIOUS,
+    adversary: ckks ? Adversary.ADVERSARY_UNSPECIFIED : Adversary.ADVERSARY_SEMI_HONEST,
     members: MEMBERS,
     deadlines: {
       advertiseKeysMs: 20_000,
@@ -219,7 +219,9 @@ function params(roundNumber: number, ckks: boolean): RoundParams {
       unmaskingMs: 20_000,
     },
     corruptionRate: 0,
-    dropoutRate: 0,
+    // The abuser never uploads; up to two honest members more may drop (t = 2, 3 contributors).
+    dropoutRate: ckks ? 0 : 0.34,
+    minContributors: 0,
     ckks: ckks
       ? { parameterSet: '', keySha256: Buffer.alloc(0), minContributors: 3, clipRange: 1 }
       : undefined,

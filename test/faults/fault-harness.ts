@@ -120,7 +120,10 @@ export class ServiceProcess {
   }
 }
 
-/** SecAgg round parameters for fault tests: `members`, d = `dimension`, complete graph, t = 2. */
+/**
+ * SecAgg round parameters for fault tests: `members` (3 or 4), d = `dimension`, complete graph,
+ * semi-honest, one member may drop (δ = 0.33: threshold 2, minimum contributors n − 1).
+ */
 export function secAggParams(
   members: string[],
   roundNumber: number,
@@ -133,7 +136,7 @@ export function secAggParams(
     mode: Mode.MODE_SECAGG,
     dimension: options.dimension ?? 1_000,
     quantization: { clipRange: 1, levelBits: 16, modulusBits: 32 },
-    threshold: 2,
+    threshold: 0,
     degree: members.length - 1,
     adversary: Adversary.ADVERSARY_SEMI_HONEST,
     members,
@@ -145,7 +148,8 @@ export function secAggParams(
       unmaskingMs: slow,
     },
     corruptionRate: 0,
-    dropoutRate: 0,
+    dropoutRate: 0.33,
+    minContributors: 0,
     ckks: undefined,
   };
 }
