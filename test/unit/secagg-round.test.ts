@@ -259,6 +259,27 @@ describe('SecAgg+ rounds (scenarios)', () => {
     );
   });
 
+  it('the server aborts, never releasing a sum, when fewer than min contributors remain', () => {
+    const fixture = roundFixture({
+      clients: 6,
+      degree: 5,
+      threshold: 2,
+      dimension: 8,
+      seed: 16,
+      minContributors: 5,
+    });
+    // Thresholds alone (t = 2) would let four inputs through.
+    const dropouts = new Map<number, DropoutPhase>([
+      [2, 'masked-input'],
+      [5, 'masked-input'],
+    ]);
+    expect(() => run(fixture, dropouts)).toThrow(
+      /only 4 clients sent masked inputs, below the round's 5 min contributors: round aborted/,
+    );
+    const one = new Map<number, DropoutPhase>([[2, 'masked-input']]);
+    expect(run(fixture, one).result.included).toEqual([1, 3, 4, 5, 6]);
+  });
+
   it('recovers the sum in a semi-malicious round where a survivor skips the consistency check', () => {
     const fixture = roundFixture({
       clients: 12,
