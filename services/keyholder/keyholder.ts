@@ -43,6 +43,7 @@ import { KeyholderCeremony, keyInfoOf } from './ceremony.ts';
 import type { KeyholderConfig } from './config.ts';
 import { CeremonyIdTakenError, HeldKeys, type StoredKey } from './held-keys.ts';
 import { assertPrivateFile, readSealedJson, writeSealedJson } from './sealed-file.ts';
+import { CkksVerifyPool } from '../compute/ckks-verify-pool.ts';
 import { DecryptionLog, keyExhausted } from './decryption-log.ts';
 import { checkReceipts, MIN_CONTRIBUTORS_FLOOR, ReceiptedSum } from './receipted-sum.ts';
 
@@ -89,6 +90,7 @@ export class Keyholder {
   private floodingKey: Uint8Array | undefined;
   /** Answers are decided and logged one at a time, so two requests cannot race to bind. */
   private decisions: Promise<unknown> = Promise.resolve();
+  private readonly verifyPools = new Map<string, CkksVerifyPool>();
   private boundPort = 0;
 
   constructor(config: KeyholderConfig, logger?: Logger) {
@@ -152,6 +154,7 @@ export class Keyholder {
     this.health.setStatus('', 'NOT_SERVING');
     await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
     this.ledgerConnection?.close();
+    await Promise.all([...this.verifyPools.values()].map((pool) => pool.close()));
   }
 
   /** A 32-byte key made once per keyholder and sealed like the key shares. */
@@ -185,6 +188,16 @@ export class Keyholder {
       )
       .digest();
     return seededRandom(new Uint8Array(seed));
+  }
+
+  /** Encryption-proof checks on worker threads, one pool per key (made when first needed). */
+  private verifier(keyHex: string, parameterSet: string, publicKey: Uint8Array): CkksVerifyPool {
+    let pool = this.verifyPools.get(keyHex);
+    if (pool === undefined) {
+      pool = new CkksVerifyPool(parameterSet, publicKey);
+      this.verifyPools.set(keyHex, pool);
+    }
+    return pool;
   }
 
   private engine(name: string): Promise<CkksEngine> {
@@ -366,14 +379,14 @@ export class Keyholder {
         ),
       });
     };
-    const then = (step: (round: CommittedRound, sum: ReceiptedSum) => void) => {
+    const then = (step: (round: CommittedRound, sum: ReceiptedSum) => void | Promise<void>) => {
       if (ready === undefined) throw invalidArgument('the stream must start with a header');
       const current = ready;
       work = work.then(async () => {
         const { round, sum } = await current;
         if (settled || sum === undefined) return;
         const stepStartedAt = performance.now();
-        step(round, sum);
+        await step(round, sum);
         checkingMs += performance.now() - stepStartedAt;
       });
       work.catch(fail);
@@ -408,9 +421,9 @@ export class Keyholder {
     call.on('end', () => {
       if (settled) return;
       if (ready === undefined) return fail(invalidArgument('empty stream: send a header first'));
-      then((round, sum) => {
+      then(async (round, sum) => {
         try {
-          const aggregate = sum.finish();
+          const aggregate = await sum.finish();
           this.decryptionLog!.recordVerified({
             round: round.record.roundId,
             key: round.keyHex,
@@ -468,7 +481,13 @@ export class Keyholder {
       round: round.record,
       receipts,
       engine: await this.engine(round.parameterSet),
-      publicKey: round.key.publicKey,
+      verifyProof: (statement, first, wires, proof) =>
+        this.verifier(round.keyHex, round.parameterSet, round.key.publicKey).verify(
+          statement,
+          first,
+          wires,
+          proof,
+        ),
       keySha256: round.key.keySha256,
       chunks: round.chunks,
       caPem: readFileSync(this.config.tls.caCertificate, 'utf8'),

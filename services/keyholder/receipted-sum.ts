@@ -1,15 +1,10 @@
 import { createHash, type Hash } from 'node:crypto';
 import { nativeCurve25519 } from '../../crypto/curve25519-native.ts';
-import type {
-  CiphertextSum,
-  CkksEngine,
-  EncryptionKey,
-  PendingUpdate,
-} from '../../crypto/ckks/engine.ts';
+import type { CiphertextSum, CkksEngine, PendingUpdate } from '../../crypto/ckks/engine.ts';
 import {
   ciphertextRange,
   InvalidEncryptionProofError,
-  verifyEncryptionProof,
+  type ProofStatement,
 } from '../../crypto/ckks/encryption-proof.ts';
 import { verifyUploadReceipt } from '../../crypto/ckks/upload-receipt.ts';
 import type { RoundRecord, UploadReceipt } from '../../ledger/records.ts';
@@ -18,6 +13,17 @@ import { verifiedIdentityOf } from '../pki/certificates.ts';
 
 /** The fewest contributions a keyholder decrypts the sum of, whatever a round says. */
 export const MIN_CONTRIBUTORS_FLOOR = 2;
+
+/**
+ * Checks one encryption proof (crypto/ckks/encryption-proof.ts `verifyEncryptionProof`): resolves
+ * when it verifies, rejects otherwise. The keyholder runs it on worker threads (CkksVerifyPool).
+ */
+export type ProofVerifier = (
+  statement: ProofStatement,
+  first: number,
+  wires: readonly Uint8Array[],
+  proof: Uint8Array,
+) => Promise<void>;
 
 /**
  * The receipts of a closed round, checked before any upload is read: at least
@@ -73,9 +79,10 @@ export class ReceiptedSum {
   private readonly caPem: string;
   private readonly refusedSigners: ReadonlySet<string>;
   private readonly sum: CiphertextSum;
-  private readonly engine: CkksEngine;
-  private readonly encryptionKey: EncryptionKey;
+  private readonly verifyProof: ProofVerifier;
   private readonly keySha256: Uint8Array;
+  /** Proof checks under way; each settles to undefined or to the refusal it calls for. */
+  private readonly proofChecks: Promise<Error | undefined>[] = [];
   private next = 0;
   private current:
     | {
@@ -92,8 +99,8 @@ export class ReceiptedSum {
     round: RoundRecord;
     receipts: readonly UploadReceipt[];
     engine: CkksEngine;
-    /** The collective public key (SEAL PublicKey bytes) and its SHA-256. */
-    publicKey: Uint8Array;
+    verifyProof: ProofVerifier;
+    /** SHA-256 of the collective public key (the proofs' statement names it). */
     keySha256: Uint8Array;
     chunks: number;
     caPem: string;
@@ -106,8 +113,7 @@ export class ReceiptedSum {
     this.chunks = options.chunks;
     this.caPem = options.caPem;
     this.refusedSigners = options.refusedSigners;
-    this.engine = options.engine;
-    this.encryptionKey = options.engine.loadEncryptionKey(options.publicKey);
+    this.verifyProof = options.verifyProof;
     this.keySha256 = options.keySha256;
     this.sum = options.engine.newSum(options.chunks);
   }
@@ -179,15 +185,18 @@ export class ReceiptedSum {
     current.unproved.push(wire);
   }
 
-  /** The proof of the ciphertexts of the current upload sent since its previous proof. */
+  /**
+   * The proof of the ciphertexts of the current upload sent since its previous proof. It is
+   * checked on a worker while the stream goes on; `finish` waits for every check.
+   */
   addProof(proof: Uint8Array): void {
     const current = this.current;
     if (current === undefined) throw invalidArgument('a proof arrived before its upload');
     const { memberId } = current.receipt;
-    try {
-      verifyEncryptionProof(
-        this.engine,
-        this.encryptionKey,
+    const first = current.proved;
+    const wires = current.unproved;
+    this.proofChecks.push(
+      this.verifyProof(
         {
           roundId: this.round.roundId,
           paramsHash: this.paramsHash,
@@ -195,30 +204,37 @@ export class ReceiptedSum {
           memberId,
           totalCiphertexts: this.chunks,
         },
-        current.proved,
-        current.unproved,
+        first,
+        wires,
         proof,
-      );
-    } catch (error) {
-      const reason =
-        error instanceof InvalidEncryptionProofError
-          ? error.message
-          : `${ciphertextRange(current.proved, current.unproved.length)}: ${(error as Error).message}`;
-      throw failedPrecondition(
-        `the upload of ${memberId} fails its encryption proof (${reason}); refusing to decrypt`,
-      );
-    }
-    current.proved += current.unproved.length;
+      ).then(
+        () => undefined,
+        (error: unknown) => {
+          const reason =
+            error instanceof InvalidEncryptionProofError
+              ? error.message
+              : `${ciphertextRange(first, wires.length)}: ${(error as Error).message}`;
+          return failedPrecondition(
+            `the upload of ${memberId} fails its encryption proof (${reason}); refusing to decrypt`,
+          );
+        },
+      ),
+    );
+    current.proved += wires.length;
     current.unproved = [];
   }
 
-  /** After the last upload: the SHA-256 of the sum, which must be the ledger's aggregate hash. */
-  finish(): string {
+  /**
+   * After the last upload: every proof verified, and the SHA-256 of the sum, which must be the
+   * ledger's aggregate hash.
+   */
+  async finish(): Promise<string> {
     this.finishUpload();
     if (this.next !== this.receipts.length)
       throw invalidArgument(
         `${this.next} of the ${this.receipts.length} receipted uploads of round ${this.round.roundId} arrived`,
       );
+    for (const refusal of await Promise.all(this.proofChecks)) if (refusal) throw refusal;
     const hash = createHash('sha256');
     for (const chunk of this.sum.result()) hash.update(chunk);
     const computed = hash.digest('hex');
