@@ -75,7 +75,7 @@ describe('SecAgg+ over gRPC with real processes', () => {
       const round = await admin.openRound(
         // Twenty processes start slowly on a loaded machine, and a late advertiser now counts
         // against min contributors (15), not just t: AdvertiseKeys waits long enough for them.
-        roundParams(consortium.members, 1, { first: 40_000, rest: 3_000 }),
+        roundParams(consortium.members, 1, { first: 60_000, rest: 3_000 }),
       );
       const inputs = inputsFor(20, 1);
       const dropBefore = [
@@ -120,7 +120,7 @@ describe('SecAgg+ over gRPC with real processes', () => {
       admin.close();
       await coordinator.stop();
     }
-  }, 150_000);
+  }, 180_000);
 
   it('a coordinator SIGKILLed during MaskedInputCollection restarts and completes the round with the exact sum', async () => {
     let coordinator = await CoordinatorProcess.start(consortium);
