@@ -511,7 +511,7 @@ export class CkksEngine {
         const partialWire = responder[k];
         if (!partialWire) throw new InvalidCiphertextError(`responder ${r} sent no chunk ${k}`);
         const bytes = unpackCiphertext(partialWire, this.expectations);
-        if (bytes.subarray(CT_DATA_OFFSET + polyBytes).some((byte) => byte !== 0))
+        if (!allZero(bytes.subarray(CT_DATA_OFFSET + polyBytes)))
           throw new InvalidCiphertextError(
             `responder ${r}: chunk ${k} is not a partial decryption`,
           );
@@ -556,6 +556,12 @@ export class CkksEngine {
   private save(object: { saveToArray(mode: Seal['ComprModeType']['none']): unknown }): Uint8Array {
     return object.saveToArray(this.seal.ComprModeType.none) as Uint8Array;
   }
+}
+
+function allZero(bytes: Uint8Array): boolean {
+  let any = 0;
+  for (let i = 0; i < bytes.length; i++) any |= bytes[i]!;
+  return any === 0;
 }
 
 /**
