@@ -1,7 +1,47 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
+import { MEMBER_POLICY_DEFAULTS, type MemberThreatModel } from './round-verification.ts';
 import type { ConnectOptions } from './veilsum-client.ts';
+
+/**
+ * A member's SecAgg policy as a profile or the CLI states it: it may raise the defaults, never
+ * lower γ or δ below them (only SDK callers such as test harnesses can). A semi-honest minimum
+ * takes effect only with a ledger; without one a member takes semi-malicious rounds only.
+ */
+export const memberPolicySchema = z
+  .object({
+    minimumAdversary: z.enum(['semi-honest', 'semi-malicious']).optional(),
+    minimumCorruptionRate: z
+      .number()
+      .min(
+        MEMBER_POLICY_DEFAULTS.minimumCorruptionRate,
+        `γ below ${MEMBER_POLICY_DEFAULTS.minimumCorruptionRate} assumes too few colluders`,
+      )
+      .lt(1)
+      .optional(),
+    minimumDropoutRate: z
+      .number()
+      .min(
+        MEMBER_POLICY_DEFAULTS.minimumDropoutRate,
+        `δ below ${MEMBER_POLICY_DEFAULTS.minimumDropoutRate} assumes too few dropouts`,
+      )
+      .lt(1)
+      .optional(),
+    minimumContributors: z.number().int().min(2).optional(),
+  })
+  .strict();
+
+/** Parses a member policy (profile field or CLI options), naming each bad field. */
+export function parseMemberPolicy(raw: unknown, source: string): MemberThreatModel {
+  const parsed = memberPolicySchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new Error(
+      `invalid SecAgg policy in ${source}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  }
+  return Object.fromEntries(Object.entries(parsed.data).filter(([, value]) => value !== undefined));
+}
 
 /** A connection profile: where the coordinator is and which certificate to present. */
 const profileSchema = z.object({
@@ -10,6 +50,8 @@ const profileSchema = z.object({
   certificate: z.string().min(1),
   privateKey: z.string().min(1),
   serverName: z.string().optional(),
+  /** The member's SecAgg policy (MemberThreatModel); unset fields take the defaults. */
+  secaggPolicy: z.unknown().optional(),
 });
 
 export type Profile = z.infer<typeof profileSchema>;
@@ -36,5 +78,8 @@ export function loadProfile(path: string): ConnectOptions {
     certificate: at(profile.certificate),
     privateKey: at(profile.privateKey),
     ...(profile.serverName ? { serverName: profile.serverName } : {}),
+    ...(profile.secaggPolicy !== undefined
+      ? { threatModel: parseMemberPolicy(profile.secaggPolicy, `profile ${path}`) }
+      : {}),
   };
 }

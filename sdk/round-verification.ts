@@ -20,13 +20,37 @@ import { VeilsumError } from './errors.ts';
  * certificate from the consortium CA. Each refusal names the first difference it found.
  */
 
-/** The weakest threat model this member accepts, whatever a round's manifest says. */
+/**
+ * The weakest threat model this member accepts, whatever a round's manifest says: the member's
+ * own consortium policy (profile `secaggPolicy`, `veilsum submit --min-*`, ConnectOptions).
+ * Unset fields take MEMBER_POLICY_DEFAULTS. The coordinator writes the manifest, so a member
+ * recomputes (k, t) and min contributors from n and max(served, own) γ, δ and refuses anything
+ * weaker, naming the field.
+ */
 export interface MemberThreatModel {
-  /** Refuse rounds against a weaker server model (default: accept either). */
+  /** Refuse rounds against a weaker server model (default semi-malicious). */
   readonly minimumAdversary?: AdversaryModel;
-  /** Refuse rounds whose γ (corrupt fraction) is below this (default 0). */
+  /** Refuse rounds whose γ (corrupt fraction) is below this (default 0.05). */
   readonly minimumCorruptionRate?: number;
+  /** Refuse rounds whose δ (dropout fraction) is below this (default 0.05). */
+  readonly minimumDropoutRate?: number;
+  /** Refuse rounds releasing a sum of fewer inputs than this (default: the local floor only). */
+  readonly minimumContributors?: number;
+  /**
+   * Without a ledger the survivor sets are the coordinator's word and may differ per member, so
+   * only a semi-malicious complete-graph round (signed survivor sets, t > (n + γn)/2) is taken.
+   * True trusts the coordinator to serve every member the same sets (a semi-honest coordinator):
+   * test fixtures only; never offered by the CLI or profiles.
+   */
+  readonly trustCoordinatorWithoutLedger?: boolean;
 }
+
+/** The member policy defaults (issue 10): semi-malicious server, γ ≥ 0.05, δ ≥ 0.05. */
+export const MEMBER_POLICY_DEFAULTS = {
+  minimumAdversary: 'semi-malicious',
+  minimumCorruptionRate: 0.05,
+  minimumDropoutRate: 0.05,
+} as const satisfies MemberThreatModel;
 
 const refuse = (message: string): never => {
   throw new VeilsumError(
@@ -88,24 +112,52 @@ export function checkRoundAgainstLedger(round: Round, record: RoundRecord): void
 }
 
 /**
- * The round's (k, t) and min contributors against its threat model, recomputed here, and the
- * threat model against the member's own floor.
+ * The round's (k, t) and min contributors against its threat model, recomputed here from n and
+ * max(served, own) γ and δ, the served threat model against the member's own floor, and — for a
+ * member without a ledger — whether survivor sets can differ per member.
  */
-export function checkThreatModel(round: Round, policy: MemberThreatModel = {}): void {
+export function checkThreatModel(
+  round: Round,
+  policy: MemberThreatModel = {},
+  context: { readonly ledger: boolean } = { ledger: false },
+): void {
   const params = round.params!;
-  const model: ThreatModel = {
-    clients: round.roster.length,
-    corruptionRate: params.corruptionRate,
-    dropoutRate: params.dropoutRate,
-    adversary: adversaryOf(params.adversary),
-  };
-  if (policy.minimumAdversary === 'semi-malicious' && model.adversary !== 'semi-malicious')
-    refuse('the round assumes a semi-honest server; this member requires semi-malicious rounds');
-  if (model.corruptionRate < (policy.minimumCorruptionRate ?? 0)) {
+  const n = round.roster.length;
+  const served = adversaryOf(params.adversary);
+  const minimumAdversary = policy.minimumAdversary ?? MEMBER_POLICY_DEFAULTS.minimumAdversary;
+  const minimumGamma = policy.minimumCorruptionRate ?? MEMBER_POLICY_DEFAULTS.minimumCorruptionRate;
+  const minimumDelta = policy.minimumDropoutRate ?? MEMBER_POLICY_DEFAULTS.minimumDropoutRate;
+  const complete = params.degree === n - 1;
+  if (!context.ledger && policy.trustCoordinatorWithoutLedger !== true) {
+    if (served !== 'semi-malicious') {
+      refuse(
+        "adversary model semi-honest is a downgrade this member refuses without a ledger: the survivor sets would be the coordinator's word and could differ per member (split views reveal both shares of an input); take part with --ledger (ConnectOptions.ledger), or the round must be semi-malicious on the complete graph",
+      );
+    }
+    if (!complete) {
+      refuse(
+        `degree k ${params.degree}: a sparse semi-malicious round needs the ledger to agree on the survivor sets (take part with --ledger / ConnectOptions.ledger); without one only the complete graph (k = ${n - 1}) with t > (n + γn)/2 is safe`,
+      );
+    }
+  }
+  if (minimumAdversary === 'semi-malicious' && served !== 'semi-malicious')
     refuse(
-      `the round assumes γ = ${model.corruptionRate}, below this member's ${policy.minimumCorruptionRate}`,
+      'adversary model: the round assumes a semi-honest server; this member requires semi-malicious rounds (a downgrade)',
+    );
+  if (!(params.corruptionRate >= minimumGamma)) {
+    refuse(
+      `corruption rate γ ${params.corruptionRate} is below this member's floor ${minimumGamma}`,
     );
   }
+  if (!(params.dropoutRate >= minimumDelta)) {
+    refuse(`dropout rate δ ${params.dropoutRate} is below this member's floor ${minimumDelta}`);
+  }
+  const model: ThreatModel = {
+    clients: n,
+    corruptionRate: Math.max(params.corruptionRate, minimumGamma),
+    dropoutRate: Math.max(params.dropoutRate, minimumDelta),
+    adversary: minimumAdversary === 'semi-malicious' ? 'semi-malicious' : served,
+  };
   try {
     assertSecureParameters(model, params.degree, params.threshold);
   } catch (error) {
@@ -113,13 +165,13 @@ export function checkThreatModel(round: Round, policy: MemberThreatModel = {}): 
   }
   let minimum = 0;
   try {
-    minimum = defaultMinContributors(model);
+    minimum = Math.max(defaultMinContributors(model), policy.minimumContributors ?? 0);
   } catch (error) {
     refuse((error as Error).message);
   }
   if (params.minContributors < minimum) {
     refuse(
-      `min contributors ${params.minContributors} is below ${minimum} (all but the ⌈δn⌉ expected to drop)`,
+      `min contributors ${params.minContributors} is below ${minimum} (all but the ⌈δn⌉ expected to drop, or this member's floor)`,
     );
   }
 }

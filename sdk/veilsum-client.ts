@@ -70,7 +70,7 @@ export interface ConnectOptions extends TlsIdentity {
    * checked against it; without it the member trusts the coordinator's word.
    */
   readonly ledger?: Ledger;
-  /** The weakest threat model this member accepts in a SecAgg round. */
+  /** The weakest threat model this member accepts in a SecAgg round (MEMBER_POLICY_DEFAULTS). */
   readonly threatModel?: MemberThreatModel;
   /** How long to wait for the coordinator to commit a phase's set on the ledger (default 60 s). */
   readonly ledgerWaitMs?: number;
@@ -516,7 +516,9 @@ export class VeilsumClient {
    * (ConnectOptions.ledger) the member checks the served round against the ledger's RoundOpened
    * manifest and, before each phase, the participant set the coordinator committed there; every
    * refusal is a FAILED_PRECONDITION naming what differed. Without one it trusts the coordinator
-   * for the participant sets, and so refuses sparse semi-malicious rounds.
+   * for the participant sets, and so takes only semi-malicious complete-graph rounds (signed
+   * survivor sets). Either way the round must meet the member's policy (ConnectOptions.threatModel,
+   * defaults MEMBER_POLICY_DEFAULTS).
    */
   async participateQuantized(
     round: Round,
@@ -553,19 +555,8 @@ export class VeilsumClient {
       const record = await this.fromLedger('GetRound', () => this.ledger!.getRound(roundId));
       checkRoundAgainstLedger(round, record);
     }
-    checkThreatModel(round, this.threatModel);
+    checkThreatModel(round, this.threatModel, { ledger: this.ledger !== undefined });
     const context = this.secAggStep('participate', () => createRoundContext(secAggConfigOf(round)));
-    if (
-      this.ledger === undefined &&
-      !context.graph.complete &&
-      params.adversary === Adversary.ADVERSARY_SEMI_MALICIOUS
-    ) {
-      throw new VeilsumError(
-        'participate',
-        status.FAILED_PRECONDITION,
-        'refusing the round: a sparse semi-malicious round needs the ledger to agree on the survivor sets (ConnectOptions.ledger)',
-      );
-    }
     // The keys that matter are the neighbours': they sign the keys this member shares with.
     for (const peer of context.graph.neighbours(me.index)) {
       const entry = round.roster[peer - 1]!;

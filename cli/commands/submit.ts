@@ -1,6 +1,6 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import { SingleBar, Presets } from 'cli-progress';
-import { loadProfile } from '../../sdk/profile.ts';
+import { loadProfile, parseMemberPolicy } from '../../sdk/profile.ts';
 import { readUpdateFile } from '../../sdk/update-file.ts';
 import { VeilsumClient, type Progress } from '../../sdk/veilsum-client.ts';
 import { roundSummary } from './round.ts';
@@ -26,6 +26,30 @@ export function submitCommand(): Command {
     .option(
       '--ledger <path|fabric:file>',
       "SecAgg: this member's own view of the ledger (the embedded file, or fabric:<connection file>[@peer]); the round's parameters and participant sets are checked there",
+    )
+    .addOption(
+      new Option(
+        '--min-adversary <model>',
+        'SecAgg policy: the weakest server model accepted (default semi-malicious; semi-honest only takes effect with --ledger)',
+      ).choices(['semi-honest', 'semi-malicious'] as const),
+    )
+    .addOption(
+      new Option(
+        '--min-corruption-rate <γ>',
+        'SecAgg policy: refuse rounds assuming fewer corrupt members (default and floor 0.05); (k, t) are recomputed from it',
+      ).argParser(Number),
+    )
+    .addOption(
+      new Option(
+        '--min-dropout-rate <δ>',
+        'SecAgg policy: refuse rounds assuming fewer dropouts (default and floor 0.05)',
+      ).argParser(Number),
+    )
+    .addOption(
+      new Option(
+        '--min-contributors <n>',
+        'SecAgg policy: refuse rounds releasing a sum of fewer inputs (default: all but ⌈δn⌉)',
+      ).argParser(Number),
     )
     .option(
       '--key-file <path>',
@@ -56,8 +80,26 @@ export function submitCommand(): Command {
       const ledger = options.ledger
         ? openLedger(parseLedgerOption(options.ledger, memberId), memberId)
         : undefined;
+      // The profile's policy, raised (never lowered below the defaults) by the options.
+      const threatModel = parseMemberPolicy(
+        {
+          ...profile.threatModel,
+          ...(options.minAdversary ? { minimumAdversary: options.minAdversary } : {}),
+          ...(options.minCorruptionRate !== undefined
+            ? { minimumCorruptionRate: options.minCorruptionRate }
+            : {}),
+          ...(options.minDropoutRate !== undefined
+            ? { minimumDropoutRate: options.minDropoutRate }
+            : {}),
+          ...(options.minContributors !== undefined
+            ? { minimumContributors: options.minContributors }
+            : {}),
+        },
+        'the profile and --min-* options',
+      );
       const client = VeilsumClient.connect({
         ...profile,
+        threatModel,
         ...(ledger ? { ledger: ledger.ledger } : {}),
       });
       const bar = options.json

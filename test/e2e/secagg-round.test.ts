@@ -37,7 +37,8 @@ function roundParams(
       consistencyCheckMs: deadlines.rest,
       unmaskingMs: deadlines.rest,
     },
-    corruptionRate: 0,
+    // γ = 0.05 (one colluder at these sizes): CLI members refuse rounds below their policy's floor.
+    corruptionRate: 0.05,
     // Up to a quarter may drop: the first test drops one member before each of five phases.
     dropoutRate: 0.25,
     minContributors: 0,

@@ -10,9 +10,23 @@ import {
 } from '../../cli/demo/local-consortium.ts';
 import type { CoordinatorConfig } from '../../services/coordinator/config.ts';
 import type { ConnectOptions } from '../../sdk/veilsum-client.ts';
+import type { MemberThreatModel } from '../../sdk/round-verification.ts';
 import { startCoordinatorProcess } from '../../cli/demo/processes.ts';
 
 export { ADMIN };
+
+/**
+ * The member policy of in-process test clients, lowered explicitly: the fault, integration and
+ * e2e fixtures run small semi-honest rounds (γ = 0, one member dropping) against the honest
+ * coordinator, without a ledger. Attack tests pass their own policy (or the SDK defaults), and
+ * profile files written by profilePath carry none, so CLI members keep the defaults.
+ */
+export const FIXTURE_POLICY: MemberThreatModel = {
+  minimumAdversary: 'semi-honest',
+  minimumCorruptionRate: 0,
+  minimumDropoutRate: 0,
+  trustCoordinatorWithoutLedger: true,
+};
 
 /** A throw-away consortium on 127.0.0.1: PKI, coordinator config and member profiles. */
 export interface Consortium {
@@ -57,6 +71,7 @@ export async function createConsortium(
   const profile = (member: string, port: number): ConnectOptions => ({
     ...local.profile(member, port),
     retry: { totalMs: 60_000, initialDelayMs: 50, maxDelayMs: 1_000 },
+    threatModel: FIXTURE_POLICY,
   });
   return {
     directory,
@@ -69,7 +84,7 @@ export async function createConsortium(
     profile,
     profilePath(member, port) {
       const path = join(directory, `profile-${member}-${port}.json`);
-      const { retry: _retry, ...rest } = profile(member, port);
+      const { retry: _retry, threatModel: _policy, ...rest } = profile(member, port);
       writeFileSync(path, JSON.stringify(rest));
       return path;
     },
