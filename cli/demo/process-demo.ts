@@ -232,6 +232,15 @@ export async function runProcessDemo(
         if (uniform() < options.dropoutRate)
           dropouts.set(i + 1, DROPOUT_PHASES[Math.floor(uniform() * DROPOUT_PHASES.length)]!);
       });
+      if (!ckks) {
+        // A SecAgg round is sized for δn dropouts (min contributors n − ⌈δn⌉ = 4 of 5); more are
+        // outside its threat model and abort it. The demo drops no more than the round allows,
+        // counting the bank refused for its revoked consent.
+        const tolerated =
+          memberIds.length - 4 - (roundNumber === revokeBeforeRound && options.rounds > 1 ? 1 : 0);
+        for (const bank of [...dropouts.keys()].slice(Math.max(0, tolerated)))
+          dropouts.delete(bank);
+      }
       const openedAt = performance.now();
       let slowestHonestMs = 0;
       const reports = await Promise.all(
