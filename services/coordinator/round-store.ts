@@ -137,16 +137,7 @@ export class RoundStore {
         `INSERT INTO rounds (round_id, model_id, round_number, params, graph_seed, roster, opened_at, digest)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(
-        row.roundId,
-        row.modelId,
-        row.roundNumber,
-        row.params,
-        row.graphSeed,
-        row.roster,
-        row.openedAt,
-        roundDigest(row),
-      );
+      .run(...roundFields(row), roundDigest(row));
   }
 
   hasRound(modelId: string, roundNumber: number): boolean {
@@ -360,8 +351,11 @@ function digestOf(tag: string, fields: readonly (Uint8Array | string | number | 
   return hash.digest();
 }
 
-function roundDigest(row: RoundRow): Buffer {
-  return digestOf('veilsum/coordinator/round/v1', [
+/** A round row's columns in table order (round_id … opened_at). */
+function roundFields(
+  row: RoundRow,
+): [string, string, number, Uint8Array, Uint8Array, string, number] {
+  return [
     row.roundId,
     row.modelId,
     row.roundNumber,
@@ -369,7 +363,11 @@ function roundDigest(row: RoundRow): Buffer {
     row.graphSeed,
     row.roster,
     row.openedAt,
-  ]);
+  ];
+}
+
+function roundDigest(row: RoundRow): Buffer {
+  return digestOf('veilsum/coordinator/round/v1', roundFields(row));
 }
 
 function eventDigest(roundId: string, event: RoundEvent): Buffer {

@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { Phase } from '../../proto/gen/veilsum/v1/round.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
-import { Coordinator } from '../../services/coordinator/coordinator.ts';
+import type { Coordinator } from '../../services/coordinator/coordinator.ts';
 import { ADMIN, type Consortium, createConsortium } from '../support/consortium.ts';
-import { pollUntil, secAggParams } from './fault-harness.ts';
+import { startCoordinator, pollUntil, secAggParams } from './fault-harness.ts';
 
 /** Far below the client's own 15-minute deadline, which is what the old code waited for. */
 const ANSWER_WITHIN_MS = 20_000;
@@ -16,11 +15,7 @@ describe('fault: `veilsum round result` on an aborted round', () => {
   let coordinator: Coordinator;
   beforeAll(async () => {
     consortium = await createConsortium(3, 'result');
-    coordinator = new Coordinator(
-      { ...consortium.config, listen: '127.0.0.1:0' },
-      pino({ level: 'silent' }),
-    );
-    await coordinator.start();
+    coordinator = await startCoordinator(consortium.config);
   });
   afterAll(async () => {
     await coordinator.stop();

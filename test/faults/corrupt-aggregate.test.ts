@@ -2,12 +2,17 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { Phase } from '../../proto/gen/veilsum/v1/round.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
-import { Coordinator } from '../../services/coordinator/coordinator.ts';
+import type { Coordinator } from '../../services/coordinator/coordinator.ts';
 import { ADMIN, type Consortium, createConsortium } from '../support/consortium.ts';
-import { quantizedInputs, secAggParams, statusOf, sumOf } from './fault-harness.ts';
+import {
+  startCoordinator,
+  quantizedInputs,
+  secAggParams,
+  statusOf,
+  sumOf,
+} from './fault-harness.ts';
 
 const DIMENSION = 1_000;
 
@@ -17,11 +22,7 @@ describe('fault: a stored aggregate is corrupted on disk', () => {
   const clients: VeilsumClient[] = [];
   beforeAll(async () => {
     consortium = await createConsortium(3, 'agg');
-    coordinator = new Coordinator(
-      { ...consortium.config, listen: '127.0.0.1:0' },
-      pino({ level: 'silent' }),
-    );
-    await coordinator.start();
+    coordinator = await startCoordinator(consortium.config);
   });
   afterAll(async () => {
     for (const client of clients) client.close();

@@ -1,12 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { pino } from 'pino';
 import { Phase } from '../../proto/gen/veilsum/v1/round.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
-import { Coordinator } from '../../services/coordinator/coordinator.ts';
 import { ADMIN, type Consortium, createConsortium } from '../support/consortium.ts';
-import { pollUntil, quantizedInputs, secAggParams, statusOf, sumOf } from './fault-harness.ts';
+import { doneRoundAndOpenRound, startCoordinator, statusOf, sumOf } from './fault-harness.ts';
 
 const DIMENSION = 1_000;
 
@@ -21,35 +19,19 @@ describe("fault: one bit of an event in the coordinator's log flips", () => {
   });
 
   it('the coordinator starts, quarantines that round naming the event, and serves the others', async () => {
-    const config = { ...consortium.config, listen: '127.0.0.1:0' };
-    let coordinator = new Coordinator(config, pino({ level: 'silent' }));
-    await coordinator.start();
     const connect = (id: string, port: number) => {
       const client = VeilsumClient.connect(consortium.profile(id, port));
       clients.push(client);
       return client;
     };
-    let admin = connect(ADMIN, coordinator.port);
-    const members = consortium.members.map((id) => connect(id, coordinator.port));
-    const inputs = quantizedInputs(3, DIMENSION, 4);
-    const done = await admin.openRound(secAggParams(consortium.members, 1));
-    await Promise.all(members.map((m, i) => m.participateQuantized(done, inputs[i]!)));
-    const open = await admin.openRound(secAggParams(consortium.members, 2));
-    const pending = members.map((m, i) =>
-      m
-        .participateQuantized(open, inputs[i]!, {
-          ...(i === 2 ? { dropBefore: 'masked-input' as const } : {}),
-        })
-        .catch(() => undefined),
+    const { done, open, inputs, pending } = await doneRoundAndOpenRound(
+      consortium,
+      connect,
+      DIMENSION,
     );
-    await pollUntil(
-      () => admin.getRound(open.roundId),
-      (round) => round.masked.length === 2,
-    );
-    await coordinator.stop();
 
     // One bit of member 2's AdvertiseKeys message (event 2 of round 2) flips on disk.
-    const db = new Database(join(config.dataDir, 'coordinator.db'));
+    const db = new Database(join(consortium.config.dataDir, 'coordinator.db'));
     const row = db
       .prepare('SELECT seq, kind, payload FROM events WHERE round_id = ? AND seq = 2')
       .get(open.roundId) as { seq: number; kind: string; payload: Buffer };
@@ -61,9 +43,8 @@ describe("fault: one bit of an event in the coordinator's log flips", () => {
     );
     db.close();
 
-    coordinator = new Coordinator(config, pino({ level: 'silent' }));
-    await coordinator.start();
-    admin = connect(ADMIN, coordinator.port);
+    const coordinator = await startCoordinator(consortium.config);
+    const admin = connect(ADMIN, coordinator.port);
     const quarantined = await statusOf(admin.getRound(open.roundId));
     expect(quarantined.code).toBe('DATA_LOSS');
     expect(quarantined.details).toContain(

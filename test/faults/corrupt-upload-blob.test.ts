@@ -2,12 +2,17 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { Phase } from '../../proto/gen/veilsum/v1/round.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
-import { Coordinator } from '../../services/coordinator/coordinator.ts';
 import { ADMIN, type Consortium, createConsortium } from '../support/consortium.ts';
-import { pollUntil, quantizedInputs, secAggParams, statusOf, sumOf } from './fault-harness.ts';
+import {
+  doneRoundAndOpenRound,
+  startCoordinator,
+  quantizedInputs,
+  secAggParams,
+  statusOf,
+  sumOf,
+} from './fault-harness.ts';
 
 const DIMENSION = 1_000;
 
@@ -33,43 +38,22 @@ describe('fault: a stored upload is corrupted on disk while its round is open', 
   });
 
   it('after a restart the round is quarantined naming the upload, and the other rounds go on', async () => {
-    const config = { ...consortium.config, listen: '127.0.0.1:0' };
-    let coordinator = new Coordinator(config, pino({ level: 'silent' }));
-    await coordinator.start();
     const connect = (id: string, port: number) => {
       const client = VeilsumClient.connect(consortium.profile(id, port));
       clients.push(client);
       return client;
     };
-    let admin = connect(ADMIN, coordinator.port);
-    const members = consortium.members.map((id) => connect(id, coordinator.port));
+    const {
+      done: round1,
+      open: round2,
+      inputs: inputs1,
+      pending,
+    } = await doneRoundAndOpenRound(consortium, connect, DIMENSION);
 
-    // Round 1 completes.
-    const inputs1 = quantizedInputs(3, DIMENSION, 1);
-    const round1 = await admin.openRound(secAggParams(consortium.members, 1));
-    await Promise.all(members.map((m, i) => m.participateQuantized(round1, inputs1[i]!)));
-    // Round 2 stops in masked-input with the uploads of members 1 and 2 stored.
-    const inputs2 = quantizedInputs(3, DIMENSION, 2);
-    const round2 = await admin.openRound(secAggParams(consortium.members, 2));
-    const pending = members.map((m, i) =>
-      m
-        .participateQuantized(round2, inputs2[i]!, {
-          ...(i === 2 ? { dropBefore: 'masked-input' as const } : {}),
-        })
-        .catch(() => undefined),
-    );
-    const seen = await pollUntil(
-      () => admin.getRound(round2.roundId),
-      (round) => round.masked.length === 2,
-    );
-    expect(seen.masked).toEqual([1, 2]);
-    await coordinator.stop();
+    flipByte(join(blobFolder(consortium.config.dataDir, round2.roundId), 'upload-1.u32'), 123);
 
-    flipByte(join(blobFolder(config.dataDir, round2.roundId), 'upload-1.u32'), 123);
-
-    coordinator = new Coordinator(config, pino({ level: 'silent' }));
-    await coordinator.start();
-    admin = connect(ADMIN, coordinator.port);
+    const coordinator = await startCoordinator(consortium.config);
+    const admin = connect(ADMIN, coordinator.port);
     const quarantined = await statusOf(admin.getRound(round2.roundId));
     expect(quarantined.code).toBe('DATA_LOSS');
     expect(quarantined.details).toMatch(/quarantined: the upload of member 1 \(.*upload-1\.u32\)/);

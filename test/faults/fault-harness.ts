@@ -3,7 +3,11 @@ import { readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { seededRandom } from '../../crypto/random.ts';
-import { Adversary, Mode, type RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
+import { pino, type Logger } from 'pino';
+import { Adversary, Mode, type Round, type RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
+import { Coordinator } from '../../services/coordinator/coordinator.ts';
+import type { VeilsumClient } from '../../sdk/veilsum-client.ts';
+import { ADMIN, type Consortium } from '../support/consortium.ts';
 import type { CoordinatorConfig } from '../../services/coordinator/config.ts';
 
 /**
@@ -201,4 +205,47 @@ export async function statusOf(
       details: (error as Error).message,
     };
   }
+}
+
+/** A coordinator in this process, with real gRPC on 127.0.0.1 and a silent log. */
+export async function startCoordinator(
+  config: CoordinatorConfig,
+  logger: Logger = pino({ level: 'silent' }),
+): Promise<Coordinator> {
+  const coordinator = new Coordinator({ ...config, listen: '127.0.0.1:0' }, logger);
+  await coordinator.start();
+  return coordinator;
+}
+
+/**
+ * The state the corruption tests start from, on a 3-member consortium: round 1 done by every
+ * member, round 2 left in masked-input with the uploads of members 1 and 2 stored (member 3
+ * drops), then the coordinator stopped. `connect` makes clients the caller closes.
+ */
+export async function doneRoundAndOpenRound(
+  consortium: Consortium,
+  connect: (id: string, port: number) => VeilsumClient,
+  dimension: number,
+): Promise<{ done: Round; open: Round; inputs: Uint32Array[]; pending: Promise<unknown>[] }> {
+  const coordinator = await startCoordinator(consortium.config);
+  const admin = connect(ADMIN, coordinator.port);
+  const members = consortium.members.map((id) => connect(id, coordinator.port));
+  const inputs = quantizedInputs(3, dimension, 1);
+  const done = await admin.openRound(secAggParams(consortium.members, 1, { dimension }));
+  await Promise.all(members.map((m, i) => m.participateQuantized(done, inputs[i]!)));
+  const open = await admin.openRound(secAggParams(consortium.members, 2, { dimension }));
+  const pending = members.map((m, i) =>
+    m
+      .participateQuantized(open, quantizedInputs(3, dimension, 2)[i]!, {
+        ...(i === 2 ? { dropBefore: 'masked-input' as const } : {}),
+      })
+      .catch(() => undefined),
+  );
+  const seen = await pollUntil(
+    () => admin.getRound(open.roundId),
+    (round) => round.masked.length === 2,
+  );
+  if (seen.masked.join() !== '1,2') throw new Error(`round 2 has uploads ${seen.masked.join()}`);
+  await coordinator.stop();
+  return { done, open, inputs, pending };
 }

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { pino } from 'pino';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
-import { Coordinator } from '../../services/coordinator/coordinator.ts';
+import type { Coordinator } from '../../services/coordinator/coordinator.ts';
 import { ADMIN, type Consortium, createConsortium } from '../support/consortium.ts';
-import { quantizedInputs, secAggParams, statusOf } from './fault-harness.ts';
+import { startCoordinator, quantizedInputs, secAggParams, statusOf } from './fault-harness.ts';
 
 describe('fault: a member reads a round it is not on', () => {
   let consortium: Consortium;
@@ -11,11 +10,7 @@ describe('fault: a member reads a round it is not on', () => {
   const clients: VeilsumClient[] = [];
   beforeAll(async () => {
     consortium = await createConsortium(4, 'roster');
-    coordinator = new Coordinator(
-      { ...consortium.config, listen: '127.0.0.1:0' },
-      pino({ level: 'silent' }),
-    );
-    await coordinator.start();
+    coordinator = await startCoordinator(consortium.config);
   });
   afterAll(async () => {
     for (const client of clients) client.close();

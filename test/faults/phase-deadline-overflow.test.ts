@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { pino } from 'pino';
 import { Phase } from '../../proto/gen/veilsum/v1/round.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
-import { Coordinator } from '../../services/coordinator/coordinator.ts';
+import type { Coordinator } from '../../services/coordinator/coordinator.ts';
 import { ADMIN, type Consortium, createConsortium } from '../support/consortium.ts';
-import { secAggParams, statusOf } from './fault-harness.ts';
+import { startCoordinator, secAggParams, statusOf } from './fault-harness.ts';
 
 describe('fault: a phase deadline longer than Node timers hold (2^31 ms)', () => {
   let consortium: Consortium;
@@ -12,11 +11,7 @@ describe('fault: a phase deadline longer than Node timers hold (2^31 ms)', () =>
   let admin: VeilsumClient;
   beforeAll(async () => {
     consortium = await createConsortium(3, 'timer');
-    coordinator = new Coordinator(
-      { ...consortium.config, listen: '127.0.0.1:0' },
-      pino({ level: 'silent' }),
-    );
-    await coordinator.start();
+    coordinator = await startCoordinator(consortium.config);
     admin = VeilsumClient.connect(consortium.profile(ADMIN, coordinator.port));
   });
   afterAll(async () => {

@@ -1,10 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { pino } from 'pino';
 import { Phase } from '../../proto/gen/veilsum/v1/round.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
-import { Coordinator } from '../../services/coordinator/coordinator.ts';
+import type { Coordinator } from '../../services/coordinator/coordinator.ts';
 import { ADMIN, type Consortium, createConsortium } from '../support/consortium.ts';
-import { quantizedInputs, secAggParams, statusOf, sumOf } from './fault-harness.ts';
+import {
+  startCoordinator,
+  quantizedInputs,
+  secAggParams,
+  statusOf,
+  sumOf,
+} from './fault-harness.ts';
 
 const NO_DEADLINES = {
   advertiseKeysMs: 0,
@@ -21,11 +26,7 @@ describe('fault: deadlines that only fit a fast, idle machine', () => {
   const clients: VeilsumClient[] = [];
   beforeAll(async () => {
     consortium = await createConsortium(3, 'late');
-    coordinator = new Coordinator(
-      { ...consortium.config, listen: '127.0.0.1:0' },
-      pino({ level: 'silent' }),
-    );
-    await coordinator.start();
+    coordinator = await startCoordinator(consortium.config);
     admin = VeilsumClient.connect(consortium.profile(ADMIN, coordinator.port));
   });
   afterAll(async () => {
