@@ -61,8 +61,8 @@ program
         options.mode === 'ckks'
           ? 'veilsum demo --mode ckks: coordinator, 5 bank and 5 keyholder processes on 127.0.0.1 over mTLS gRPC; updates encrypted under a collective CKKS key (N = 8192, 128-bit), 3 of 5 keyholders decrypt each sum'
           : options.inProcess
-            ? 'veilsum demo (in-process): 5 banks, logistic-regression fraud model, SecAgg+ (complete graph, t = 3, semi-malicious)'
-            : 'veilsum demo: coordinator + 5 bank processes on 127.0.0.1 over mTLS gRPC; fraud model; SecAgg+ (complete graph, t = 3, semi-malicious)',
+            ? 'veilsum demo (in-process): 5 banks, logistic-regression fraud model, SecAgg+ (complete graph, t = 4, semi-malicious)'
+            : 'veilsum demo: coordinator + 5 bank processes on 127.0.0.1 over mTLS gRPC; fraud model; SecAgg+ (complete graph, t = 4, semi-malicious)',
       );
       console.log(
         'round  included  dropouts                                           secure-acc  plain-acc  max|Δw|    commitments',

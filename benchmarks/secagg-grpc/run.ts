@@ -17,6 +17,7 @@ import { ADMIN, createLocalConsortium } from '../../cli/demo/local-consortium.ts
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 import { startCoordinatorProcess } from '../../cli/demo/processes.ts';
 import { workSizedDeadlines } from '../../services/coordinator/round-params.ts';
+import { FIXTURE_POLICY } from '../../test/support/consortium.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -46,7 +47,12 @@ const { child, port } = await startCoordinatorProcess(
   join(directory, 'coordinator.json'),
   () => {},
 );
-const profile = (id: string) => consortium.profile(id, port);
+// Members measure the semi-honest protocol against the honest coordinator, without a ledger:
+// the member policy is lowered explicitly (the defaults refuse such rounds).
+const profile = (id: string) => ({
+  ...consortium.profile(id, port),
+  threatModel: FIXTURE_POLICY,
+});
 
 try {
   const graph =

@@ -29,6 +29,7 @@ import {
 } from '../../cli/demo/ckks-services.ts';
 import { ADMIN, createLocalConsortium } from '../../cli/demo/local-consortium.ts';
 import { startCoordinatorProcess, startKeyholderProcess } from '../../cli/demo/processes.ts';
+import { FIXTURE_POLICY } from '../../test/support/consortium.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -84,9 +85,12 @@ for (const [i, member] of MEMBERS.entries()) {
     Date.now() + 86_400_000,
   );
 }
+// Semi-honest rounds (γ = 0) against the honest coordinator, members without a ledger: the
+// member policy is lowered explicitly (the defaults refuse such rounds).
 const profile = (id: string) => ({
   ...local.profile(id, port),
   retry: { totalMs: 90_000, initialDelayMs: 100, maxDelayMs: 2_000 },
+  threatModel: FIXTURE_POLICY,
 });
 
 const stats = {
