@@ -140,6 +140,18 @@ export class VeilsumContract extends Contract {
       receipts,
     ]);
   }
+  attestCollectiveKey(
+    ctx: Context,
+    keySha256: string,
+    ceremonyId: string,
+    threshold: string,
+    participants: string,
+  ) {
+    return run(ctx, 'attestCollectiveKey', [keySha256, ceremonyId, threshold, participants]);
+  }
+  getCollectiveKey(ctx: Context, keySha256: string) {
+    return run(ctx, 'getCollectiveKey', [keySha256]);
+  }
   getRound(ctx: Context, roundId: string) {
     return run(ctx, 'getRound', [roundId]);
   }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type {
+  CollectiveKeyRecord,
   ConsentInForce,
   ConsentRecord,
   LedgerEvent,
@@ -61,6 +62,8 @@ const key = {
   identityKey: (mspId: string) => `member-identity/${mspId}`,
   roundPhase: (roundId: string, phase: RoundPhaseName) => `round-phase/${roundId}/${phase}`,
   misbehaviour: (roundId: string, memberId: string) => `round-misbehaviour/${roundId}/${memberId}`,
+  collectiveKey: (keySha256: string) => `ckks-key/${keySha256}`,
+  ceremony: (ceremonyId: string) => `ckks-ceremony/${ceremonyId}`,
 };
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
@@ -410,6 +413,21 @@ export const contract = {
       throw new ContractError('invalid', 'roster lists a member twice');
     const checked =
       manifest === undefined || manifest === null ? null : requireManifest(manifest, roster.length);
+    if (checked?.mode === 'ckks') {
+      const registered = await read<CollectiveKeyRecord>(
+        ctx,
+        key.collectiveKey(checked.ckksKeySha256!),
+      );
+      if (registered?.registeredAt === undefined || registered.registeredAt === null) {
+        throw new ContractError(
+          'conflict',
+          `the manifest's CKKS key ${checked.ckksKeySha256!.slice(0, 16)}… is not a registered collective key: ` +
+            (registered === undefined
+              ? 'no keyholder attested it on the ledger'
+              : `only ${registered.attestedBy.length} of its ${registered.participants.length} ceremony keyholders attested it`),
+        );
+      }
+    }
     if (checked !== null) {
       for (const [i, memberId] of roster.entries()) {
         const pinned = await ctx.state.get(key.identityKey(requireId(memberId, 'roster member')));
@@ -673,6 +691,92 @@ export const contract = {
     return (await ctx.state.list(`round-misbehaviour/${roundId}/`)).map(
       (value) => JSON.parse(value) as MisbehaviourRecord,
     );
+  },
+
+  /**
+   * A keyholder attests, with its own ledger identity, the collective CKKS key its ceremony
+   * produced: key hash, ceremony id, threshold and the ceremony's keyholders. The key counts as
+   * registered once every participant attested the same record; a CKKS round manifest may name
+   * only a registered key. Attesting again is answered with the stored record.
+   */
+  async attestCollectiveKey(
+    ctx: TransactionContext,
+    keySha256: string,
+    ceremonyId: string,
+    threshold: number,
+    participants: string[],
+  ): Promise<CollectiveKeyRecord> {
+    await requireRole(ctx, 'keyholder', 'attest collective keys');
+    requireHash(keySha256, 'keySha256');
+    requireId(ceremonyId, 'ceremonyId');
+    if (!Array.isArray(participants) || participants.length === 0 || participants.length > 256)
+      throw new ContractError('invalid', 'participants must list 1-256 ceremony keyholders');
+    for (const id of participants) requireId(id, 'participant');
+    if (new Set(participants).size !== participants.length)
+      throw new ContractError('invalid', 'participants lists a keyholder twice');
+    if (!Number.isSafeInteger(threshold) || threshold < 1 || threshold > participants.length)
+      throw new ContractError(
+        'invalid',
+        `threshold must be an integer in [1, ${participants.length}]`,
+      );
+    if (!participants.includes(ctx.callerMspId))
+      throw new ContractError(
+        'access-denied',
+        `${ctx.callerMspId} may not attest key ${keySha256.slice(0, 16)}…: it is not a participant of ceremony ${ceremonyId}`,
+      );
+    const ceremonyKey = await ctx.state.get(key.ceremony(ceremonyId));
+    if (ceremonyKey !== undefined && ceremonyKey !== keySha256)
+      throw new ContractError(
+        'conflict',
+        `ceremony ${ceremonyId} already attested another key (${ceremonyKey.slice(0, 16)}…)`,
+      );
+    const existing = await read<CollectiveKeyRecord>(ctx, key.collectiveKey(keySha256));
+    if (
+      existing !== undefined &&
+      (existing.ceremonyId !== ceremonyId ||
+        existing.threshold !== threshold ||
+        existing.participants.join('\n') !== participants.join('\n'))
+    ) {
+      throw new ContractError(
+        'conflict',
+        `key ${keySha256.slice(0, 16)}… was attested with another ceremony, threshold or participants`,
+      );
+    }
+    if (existing?.attestedBy.includes(ctx.callerMspId)) return existing;
+    const attestedBy = [...(existing?.attestedBy ?? []), ctx.callerMspId];
+    const record: CollectiveKeyRecord = {
+      keySha256,
+      ceremonyId,
+      threshold,
+      participants: [...participants],
+      attestedBy,
+      registeredAt: attestedBy.length === participants.length ? ctx.timestamp : null,
+    };
+    await write(ctx, key.collectiveKey(keySha256), record);
+    await ctx.state.put(key.ceremony(ceremonyId), keySha256);
+    ctx.emit({
+      name: 'CollectiveKeyAttested',
+      payload: {
+        keySha256,
+        ceremonyId,
+        keyholder: ctx.callerMspId,
+        registered: record.registeredAt !== null,
+      },
+    });
+    return record;
+  },
+
+  async getCollectiveKey(ctx: TransactionContext, keySha256: string): Promise<CollectiveKeyRecord> {
+    const record = await read<CollectiveKeyRecord>(
+      ctx,
+      key.collectiveKey(requireHash(keySha256, 'keySha256')),
+    );
+    if (record === undefined)
+      throw new ContractError(
+        'not-found',
+        `no collective key ${keySha256.slice(0, 16)}… on the ledger`,
+      );
+    return record;
   },
 
   async getRound(ctx: TransactionContext, roundId: string): Promise<RoundRecord> {

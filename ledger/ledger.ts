@@ -1,4 +1,5 @@
 import type {
+  CollectiveKeyRecord,
   ConsentRecord,
   Lineage,
   MemberRecord,
@@ -117,6 +118,23 @@ export class Ledger {
       dropoutCount,
       receipts,
     ]);
+  }
+  /** A keyholder attests the collective key of a ceremony it took part in (its own identity). */
+  attestCollectiveKey(
+    keySha256: string,
+    ceremonyId: string,
+    threshold: number,
+    participants: string[],
+  ): Promise<CollectiveKeyRecord> {
+    return this.gateway.submit('attestCollectiveKey', [
+      keySha256,
+      ceremonyId,
+      threshold,
+      participants,
+    ]);
+  }
+  getCollectiveKey(keySha256: string): Promise<CollectiveKeyRecord> {
+    return this.gateway.evaluate('getCollectiveKey', [keySha256]);
   }
   getRound(roundId: string): Promise<RoundRecord> {
     return this.gateway.evaluate('getRound', [roundId]);

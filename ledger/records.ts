@@ -100,6 +100,22 @@ export interface RoundManifest {
   readonly ckksKeySha256: string | null;
 }
 
+/**
+ * A threshold-CKKS collective key as its ceremony's keyholders attested it on the ledger, each
+ * with its own ledger identity. It counts as registered (registeredAt set) once every ceremony
+ * participant attested the same hash, ceremony id, threshold and participants; only a
+ * registered key may be named by a CKKS round manifest.
+ */
+export interface CollectiveKeyRecord {
+  readonly keySha256: string;
+  readonly ceremonyId: string;
+  readonly threshold: number;
+  /** Keyholder ids (ledger identities) of the ceremony, in ceremony index order. */
+  readonly participants: readonly string[];
+  readonly attestedBy: readonly string[];
+  readonly registeredAt: number | null;
+}
+
 /** SecAgg phases whose participant sets are committed: U1, U2, U3. */
 export type RoundPhaseName = 'advertised' | 'shared' | 'masked';
 
@@ -144,7 +160,8 @@ export type LedgerEventName =
   | 'RoundClosed'
   | 'ModelVersionRecorded'
   | 'RoundPhaseCommitted'
-  | 'MisbehaviourRecorded';
+  | 'MisbehaviourRecorded'
+  | 'CollectiveKeyAttested';
 
 export interface LedgerEvent {
   readonly name: LedgerEventName;

@@ -60,6 +60,7 @@ import { CkksEncryptPool } from '../services/compute/ckks-encrypt-pool.ts';
 import { keySha256 } from '../crypto/ckks/key-ceremony.ts';
 import { signUploadReceipt } from '../crypto/ckks/upload-receipt.ts';
 import { proofRange, type ProofStatement } from '../crypto/ckks/encryption-proof.ts';
+import { checkCkksRoundAgainstLedger } from './ckks-round-verification.ts';
 
 /** The coordinator's host:port and this member's consortium certificate (TlsIdentity). */
 export interface ConnectOptions extends TlsIdentity {
@@ -357,6 +358,21 @@ export class VeilsumClient {
     ) {
       fail(
         "the coordinator served a public key that is not the round's collective key; refusing to encrypt under it",
+      );
+    }
+    // The key's hash above is the coordinator's word: only the ledger (or the consortium's key
+    // file) says which key the keyholders made.
+    if (this.ledger !== undefined) {
+      const record = await this.fromLedger('GetRound', () => this.ledger!.getRound(roundId));
+      const hex = Buffer.from(computed).toString('hex');
+      const attested = await this.ledger.getCollectiveKey(hex).catch((error: unknown) => {
+        if (error instanceof ContractError && error.kind === 'not-found') return undefined;
+        return this.fromLedger('GetCollectiveKey', () => Promise.reject(error as Error));
+      });
+      checkCkksRoundAgainstLedger(round, record, hex, attested);
+    } else if (options.expectedKeySha256 === undefined) {
+      fail(
+        "refusing to encrypt: without its own ledger view (ConnectOptions.ledger) or the consortium's key file (expectedKeySha256, veilsum submit --key-file) this member cannot tell the keyholders' collective key from one the coordinator made; give one of them",
       );
     }
     const clip = params.ckks!.clipRange;

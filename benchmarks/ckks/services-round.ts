@@ -56,7 +56,9 @@ export async function runServicesRound(options: {
   );
   const ledgerFile = new EmbeddedLedgerDatabase(ledgerPath);
   const admin = VeilsumClient.connect(local.profile(ADMIN, port));
-  const clients = members.map((id) => VeilsumClient.connect(local.profile(id, port)));
+  const clients = members.map((id) =>
+    VeilsumClient.connect({ ...local.profile(id, port), ledger: new Ledger(ledgerFile.as(id)) }),
+  );
   try {
     for (const id of members) {
       await new Ledger(ledgerFile.as(id)).grantConsent(

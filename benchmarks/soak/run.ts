@@ -235,6 +235,10 @@ function params(roundNumber: number, ckks: boolean): RoundParams {
 const started = Date.now();
 const admin = VeilsumClient.connect(profile(ADMIN));
 const clients = HONEST.map((id) => VeilsumClient.connect(profile(id)));
+// CKKS members check the round and its attested key on their own ledger view.
+const ckksClients = HONEST.map((id) =>
+  VeilsumClient.connect({ ...profile(id), ledger: new Ledger(ledgerFile.as(id)) }),
+);
 const phases = ['advertise-keys', 'share-keys', 'masked-input', 'consistency-check', 'unmasking'];
 try {
   for (let roundNumber = 1; Date.now() - started < runMs; roundNumber++) {
@@ -252,7 +256,7 @@ try {
     const participations = clients.map((client, i): Promise<ParticipationResult> => {
       const drops = uniform() < DROPOUT_RATE;
       if (ckks)
-        return client.participateCkks(round.roundId, floats[i]!, {
+        return ckksClients[i]!.participateCkks(round.roundId, floats[i]!, {
           threads: 1,
           waitForResult: false,
           ...(drops ? { dropBefore: 'masked-input' as const } : {}),
@@ -324,7 +328,7 @@ try {
 } finally {
   clearInterval(sampler);
   admin.close();
-  for (const client of clients) client.close();
+  for (const client of [...clients, ...ckksClients]) client.close();
   const children: ChildProcess[] = [
     coordinator.child,
     ...[...keyholders.values()].map((k) => k.child),

@@ -25,7 +25,7 @@ export function submitCommand(): Command {
     )
     .option(
       '--ledger <path|fabric:file>',
-      "SecAgg: this member's own view of the ledger (the embedded file, or fabric:<connection file>[@peer]); the round's parameters and participant sets are checked there",
+      "this member's own view of the ledger (the embedded file, or fabric:<connection file>[@peer]); the round's parameters (SecAgg: and participant sets; CKKS: and the keyholder-attested key) are checked there",
     )
     .addOption(
       new Option(
@@ -53,7 +53,7 @@ export function submitCommand(): Command {
     )
     .option(
       '--key-file <path>',
-      "CKKS: the consortium's published collective key file; the round must use that key",
+      "CKKS: the consortium's published collective key file; the round must use that key (CKKS needs --ledger or --key-file)",
     )
     .addOption(
       new Option('--drop-before <phase>', 'fault injection for tests: go silent before this phase')

@@ -39,6 +39,8 @@ const client = VeilsumClient.connect(loadProfile(profilePath!));
 // identity through its own peer.
 const opened = openLedger(ledgerConfigSchema.parse(JSON.parse(ledgerJson!)), memberId!);
 const ledger = opened.ledger;
+// CKKS rounds are checked on the bank's own ledger view: the round and its keyholder-attested key.
+const ckksClient = VeilsumClient.connect({ ...loadProfile(profilePath!), ledger });
 
 process.on('message', (instruction: BankInstruction) => {
   if (instruction.kind === 'grant-consent') {
@@ -70,7 +72,7 @@ process.on('message', (instruction: BankInstruction) => {
   // A CKKS round has one step, the encrypted upload: a bank that drops at any phase never uploads.
   const participation =
     instruction.mode === 'ckks'
-      ? client.participateCkks(instruction.roundId, update, {
+      ? ckksClient.participateCkks(instruction.roundId, update, {
           ...(instruction.dropBefore ? { dropBefore: 'masked-input' as const } : {}),
           waitForResult: false,
           threads: 1,
@@ -93,6 +95,7 @@ process.on('message', (instruction: BankInstruction) => {
 });
 process.on('disconnect', () => {
   client.close();
+  ckksClient.close();
   opened.close();
   process.exit(0);
 });

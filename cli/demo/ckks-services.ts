@@ -23,6 +23,7 @@ export async function startKeyholders(
   parameterSet: string,
 ): Promise<{ keyholders: Map<number, RunningKeyholder>; key: CollectiveKeyFile; keyFile: string }> {
   const keyholders = new Map<number, RunningKeyholder>();
+  await consortium.registerKeyholders();
   await Promise.all(
     consortium.keyholders.map(async (id, i) => {
       const logs: string[] = [];

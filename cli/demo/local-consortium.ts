@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { LedgerConfig } from '../../ledger/ledger-factory.ts';
+import { ContractError } from '../../ledger/contract.ts';
+import { openLedger, type LedgerConfig } from '../../ledger/ledger-factory.ts';
 import type { CoordinatorConfig } from '../../services/coordinator/config.ts';
 import type { KeyholderConfig } from '../../services/keyholder/config.ts';
 import { createDevPki, type DevPki } from '../../services/pki/dev-ca.ts';
@@ -21,6 +22,11 @@ export interface LocalConsortium {
   readonly coordinatorConfig: CoordinatorConfig;
   profile(identity: string, port: number): ConnectOptions;
   keyholderConfig(keyholder: string): KeyholderConfig;
+  /**
+   * Registers the keyholders on the ledger with the keyholder role (as the coordinator, which
+   * bootstraps an empty ledger), so that they can attest the key their ceremony makes.
+   */
+  registerKeyholders(): Promise<void>;
 }
 
 export async function createLocalConsortium(options: {
@@ -59,12 +65,36 @@ export async function createLocalConsortium(options: {
         ? { ledger: { path: options.ledgerPath, identity: 'veilsum-coordinator' } }
         : {}),
   };
+  const registerKeyholders = async () => {
+    if (coordinatorConfig.ledger === undefined) throw new Error('keyholders need the ledger');
+    const opened = openLedger(coordinatorConfig.ledger, 'veilsum-coordinator');
+    try {
+      const roles = async (id: string) => {
+        try {
+          return (await opened.ledger.getMember(id)).roles;
+        } catch (error) {
+          if (error instanceof ContractError && error.kind === 'not-found') return undefined;
+          throw error;
+        }
+      };
+      if ((await roles(opened.memberId)) === undefined)
+        await opened.ledger.registerMember(opened.memberId, ['coordinator']);
+      for (const id of keyholders) {
+        const held = await roles(id);
+        if (held === undefined || !held.includes('keyholder'))
+          await opened.ledger.registerMember(id, [...(held ?? []), 'keyholder']);
+      }
+    } finally {
+      opened.close();
+    }
+  };
   return {
     directory,
     pki,
     members,
     keyholders,
     coordinatorConfig,
+    registerKeyholders,
     profile: (identity, port) => {
       const issued = pki.members[identity] ?? pki.keyholders[identity];
       if (issued === undefined) throw new Error(`no certificate for ${identity}`);

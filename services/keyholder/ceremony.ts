@@ -21,6 +21,9 @@ import {
   type CeremonyJoin,
   type KeyInfo,
 } from '../../proto/gen/veilsum/v1/ckks.ts';
+import { ContractError } from '../../ledger/contract.ts';
+import type { Ledger } from '../../ledger/ledger.ts';
+import type { CollectiveKeyRecord } from '../../ledger/records.ts';
 import { failedPrecondition, invalidArgument, permissionDenied } from '../common/grpc-errors.ts';
 import { verifiedIdentityOf } from '../pki/certificates.ts';
 
@@ -317,4 +320,31 @@ export function keyInfoOf(key: HeldKey): KeyInfo {
     publicKey: Buffer.from(key.publicKey),
     keySha256: Buffer.from(key.keySha256),
   };
+}
+
+/**
+ * The end of a ceremony on the ledger: this keyholder attests, with its own ledger identity, the
+ * collective key it now holds a share of (hash, ceremony id, threshold, the ceremony's keyholders
+ * in index order). The contract registers the key once every participant attested it; CKKS round
+ * manifests may name only registered keys, so a key the keyholders did not make cannot be used.
+ */
+export async function attestCollectiveKey(
+  ledger: Ledger,
+  key: HeldKey,
+): Promise<CollectiveKeyRecord> {
+  const participants = [...key.keyholders]
+    .sort((a, b) => a.index - b.index)
+    .map((k) => k.keyholderId);
+  try {
+    return await ledger.attestCollectiveKey(
+      Buffer.from(key.keySha256).toString('hex'),
+      key.ceremonyId,
+      key.threshold,
+      participants,
+    );
+  } catch (error) {
+    if (!(error instanceof ContractError)) throw error;
+    const message = `the ledger refused this keyholder's attestation of the collective key of ceremony ${key.ceremonyId}: ${error.message}`;
+    throw error.kind === 'access-denied' ? permissionDenied(message) : failedPrecondition(message);
+  }
 }

@@ -39,7 +39,7 @@ import {
   permissionDenied,
 } from '../common/grpc-errors.ts';
 import { identityOf } from '../pki/certificates.ts';
-import { KeyholderCeremony, keyInfoOf } from './ceremony.ts';
+import { attestCollectiveKey, KeyholderCeremony, keyInfoOf } from './ceremony.ts';
 import type { KeyholderConfig } from './config.ts';
 import { CeremonyIdTakenError, HeldKeys, type StoredKey } from './held-keys.ts';
 import { assertPrivateFile, readSealedJson, writeSealedJson } from './sealed-file.ts';
@@ -255,9 +255,17 @@ export class Keyholder {
         }
         const hex = Buffer.from(key.keySha256).toString('hex');
         this.keys.set(hex, stored);
+        // Attested on the ledger as this keyholder: rounds may use the key once all attested it.
+        const attested = await attestCollectiveKey(this.ledger!, key);
         this.logger.info(
-          { event: 'ceremony-finished', ceremony: key.ceremonyId, index: key.index, key: hex },
-          'key share sealed',
+          {
+            event: 'ceremony-finished',
+            ceremony: key.ceremonyId,
+            index: key.index,
+            key: hex,
+            registered: attested.registeredAt !== null,
+          },
+          'key share sealed and attested on the ledger',
         );
         return keyInfoOf(key);
       }),

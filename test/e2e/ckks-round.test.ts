@@ -216,7 +216,13 @@ beforeAll(async () => {
   }
   admin = VeilsumClient.connect(consortium.profile(ADMIN, coordinator.port));
   for (const member of consortium.members)
-    clients.set(member, VeilsumClient.connect(consortium.profile(member, coordinator.port)));
+    clients.set(
+      member,
+      VeilsumClient.connect({
+        ...consortium.profile(member, coordinator.port),
+        ledger: new Ledger(ledgerFile.as(member)),
+      }),
+    );
 }, 120_000);
 
 afterAll(async () => {

@@ -1,0 +1,60 @@
+import { status } from '@grpc/grpc-js';
+import type { CollectiveKeyRecord, RoundRecord } from '../ledger/records.ts';
+import type { Round } from '../proto/gen/veilsum/v1/round.ts';
+import { hasConsistentParamsHash } from '../proto/round-wire.ts';
+import { VeilsumError } from './errors.ts';
+
+/**
+ * What a member checks before it encrypts its update in a CKKS round, on its own view of the
+ * ledger: the served round is the one RoundOpened committed (roster, identity keys, dimension,
+ * min contributors, params hash), and the key the coordinator serves is the manifest's key, which
+ * every keyholder of its ceremony attested on the ledger. Each refusal names what differs.
+ */
+const refuse = (message: string): never => {
+  throw new VeilsumError(
+    'participateCkks',
+    status.FAILED_PRECONDITION,
+    `refusing the round: ${message}`,
+  );
+};
+
+export function checkCkksRoundAgainstLedger(
+  round: Round,
+  record: RoundRecord,
+  servedKeySha256: string,
+  collectiveKey: CollectiveKeyRecord | undefined,
+): void {
+  const params = round.params!;
+  const manifest = record.manifest;
+  if (manifest === undefined || manifest === null || manifest.mode !== 'ckks')
+    refuse(`the ledger's RoundOpened for ${round.roundId} carries no CKKS manifest`);
+  const m = manifest!;
+  const served = round.roster.map((member) => member.memberId);
+  if (served.join('\n') !== record.roster.join('\n'))
+    refuse(
+      `the served roster [${served.join(', ')}] differs from the ledger's [${record.roster.join(', ')}]`,
+    );
+  round.roster.forEach((member, i) => {
+    if (Buffer.from(member.identityKey).toString('hex') !== m.identityKeys[i])
+      refuse(`the identity key served for member ${member.memberId} is not the one on the ledger`);
+  });
+  if (
+    !hasConsistentParamsHash(round) ||
+    Buffer.from(round.paramsHash).toString('hex') !== record.paramsHash
+  )
+    refuse('the served parameters do not hash to the params hash RoundOpened committed');
+  if (params.dimension !== m.dimension)
+    refuse(`the served dimension ${params.dimension} differs from the ledger's ${m.dimension}`);
+  if (params.ckks!.minContributors !== m.minContributors)
+    refuse(
+      `the served min contributors ${params.ckks!.minContributors} differ from the ledger's ${m.minContributors}`,
+    );
+  if (m.ckksKeySha256 !== servedKeySha256)
+    refuse(
+      `the coordinator served the key ${servedKeySha256.slice(0, 16)}…, not the round's collective key ${String(m.ckksKeySha256).slice(0, 16)}… on the ledger; refusing to encrypt under it`,
+    );
+  if (collectiveKey === undefined || collectiveKey.registeredAt === null)
+    refuse(
+      `the round's key ${servedKeySha256.slice(0, 16)}… is not a collective key its keyholders attested on the ledger`,
+    );
+}

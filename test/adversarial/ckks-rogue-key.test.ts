@@ -1,0 +1,276 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { startCoordinatorProcess } from '../../cli/demo/processes.ts';
+import { CkksEngine } from '../../crypto/ckks/engine.ts';
+import { keySha256 } from '../../crypto/ckks/key-ceremony.ts';
+import { SUM_8192 } from '../../crypto/ckks/parameters.ts';
+import { ContractError } from '../../ledger/contract.ts';
+import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
+import { Ledger } from '../../ledger/ledger.ts';
+import type { RoundManifest } from '../../ledger/records.ts';
+import { Mode, type RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
+import { VeilsumError } from '../../sdk/errors.ts';
+import { VeilsumClient } from '../../sdk/veilsum-client.ts';
+import { writeKeyFile } from '../../services/keyholder/key-file.ts';
+import { ceremonyInProcess } from '../support/ckks-keys.ts';
+import { ADMIN, type Consortium, createConsortium } from '../support/consortium.ts';
+
+/**
+ * ATTACK: the coordinator's operator runs a key "ceremony" alone (it holds every share) and
+ * points the unmodified coordinator's ckks.keyFile at that key, so that members encrypt under a
+ * key it alone can decrypt (before the defence: every upload decrypted, max error 5.6e-16).
+ * Defence: keyholders attest the collective key on the ledger with their own identities, the
+ * contract opens CKKS rounds only on a key every ceremony keyholder attested, and a member checks
+ * the round and its key on its own ledger view — or, without one, on the consortium's key file.
+ */
+const DIM = 5_000;
+const MODEL = 'rogue-key';
+const KEYHOLDERS = ['kh-a', 'kh-b'];
+let consortium: Consortium;
+let engine: CkksEngine;
+let rogueHex: string;
+let realLedger: EmbeddedLedgerDatabase;
+let forkLedger: EmbeddedLedgerDatabase;
+const coordinators: ChildProcess[] = [];
+let onRealLedger: number; // the operator's coordinator on the consortium's ledger
+let onFork: number; // the same operator's coordinator writing to a ledger only it keeps
+const update = Float32Array.from({ length: DIM }, (_, i) => Math.sin(31 * i + 7) * 0.9);
+
+function params(roundNumber: number): RoundParams {
+  return {
+    modelId: MODEL,
+    roundNumber,
+    mode: Mode.MODE_CKKS,
+    dimension: DIM,
+    quantization: undefined,
+    threshold: 0,
+    degree: 0,
+    adversary: 0,
+    members: consortium.members,
+    deadlines: {
+      advertiseKeysMs: 0,
+      shareKeysMs: 0,
+      maskedInputMs: 600_000,
+      consistencyCheckMs: 0,
+      unmaskingMs: 0,
+    },
+    corruptionRate: 0,
+    dropoutRate: 0,
+    minContributors: 0,
+    ckks: { parameterSet: '', keySha256: Buffer.alloc(0), minContributors: 3, clipRange: 1 },
+  };
+}
+
+function manifest(ckksKeySha256: string, members: number): RoundManifest {
+  return {
+    mode: 'ckks',
+    dimension: DIM,
+    identityKeys: Array.from({ length: members }, (_, i) => String(i + 1).padStart(64, '0')),
+    adversary: null,
+    corruptionRate: 0,
+    dropoutRate: 0,
+    degree: 0,
+    threshold: 0,
+    minContributors: 2,
+    quantization: null,
+    ckksKeySha256,
+  };
+}
+
+function ckksFiles(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return ckksFiles(path);
+    return name.endsWith('.ckks') ? [path] : [];
+  });
+}
+
+async function refusal(promise: Promise<unknown>): Promise<Error & { code?: number }> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error & { code?: number };
+  }
+  throw new Error('expected a refusal, but the call succeeded');
+}
+
+async function startCoordinator(name: string, ledgerPath: string): Promise<number> {
+  const config = {
+    ...consortium.config,
+    dataDir: join(consortium.directory, `data-${name}`),
+    ledger: { path: ledgerPath, identity: 'veilsum-coordinator' },
+  };
+  const { child, port } = await startCoordinatorProcess(
+    config,
+    join(consortium.directory, `coordinator-${name}.json`),
+    () => {},
+  );
+  coordinators.push(child);
+  return port;
+}
+
+beforeAll(async () => {
+  consortium = await createConsortium(3, 'rogue', { ledger: true });
+  engine = await CkksEngine.create(SUM_8192);
+  const rogue = ceremonyInProcess(engine, 2, 2, 99);
+  rogueHex = Buffer.from(keySha256(rogue.publicKey)).toString('hex');
+  const keyFile = join(consortium.directory, 'rogue-key.json');
+  writeKeyFile(keyFile, {
+    ceremonyId: 'rogue',
+    parameterSet: SUM_8192.name,
+    threshold: 2,
+    keyholders: KEYHOLDERS.map((keyholderId, i) => ({
+      keyholderId,
+      index: i + 1,
+      address: '127.0.0.1:9',
+    })),
+    publicKey: rogue.publicKey,
+    keySha256: keySha256(rogue.publicKey),
+  });
+  consortium.config = { ...consortium.config, ckks: { keyFile } };
+  // On a ledger file only the operator keeps, it plays every keyholder and "attests" its key.
+  const forkPath = join(consortium.directory, 'fork.db');
+  forkLedger = new EmbeddedLedgerDatabase(forkPath);
+  const forkAs = (id: string) => new Ledger(forkLedger.as(id));
+  await forkAs('veilsum-coordinator').registerMember('veilsum-coordinator', ['coordinator']);
+  for (const id of KEYHOLDERS)
+    await forkAs('veilsum-coordinator').registerMember(id, ['keyholder']);
+  for (const id of KEYHOLDERS)
+    await forkAs(id).attestCollectiveKey(rogueHex, 'rogue', 2, KEYHOLDERS);
+  onRealLedger = await startCoordinator('real', join(consortium.directory, 'ledger.db'));
+  onFork = await startCoordinator('fork', forkPath);
+  realLedger = new EmbeddedLedgerDatabase(join(consortium.directory, 'ledger.db'));
+  for (const [i, member] of consortium.members.entries()) {
+    for (const db of [realLedger, forkLedger])
+      await new Ledger(db.as(member)).grantConsent(
+        `consent-${member}`,
+        `transactions-${i + 1}`,
+        MODEL,
+        Date.now() + 86_400_000,
+      );
+  }
+}, 240_000);
+
+afterAll(async () => {
+  await Promise.all(
+    coordinators.map(async (child) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }),
+  );
+  realLedger?.close();
+  forkLedger?.close();
+});
+
+describe('a CKKS key its keyholders did not attest on the ledger is never used', () => {
+  it('registers a collective key only once every ceremony keyholder attested it as itself', async () => {
+    const db = new EmbeddedLedgerDatabase(join(consortium.directory, 'attest.db'));
+    try {
+      const as = (id: string) => new Ledger(db.as(id));
+      const coordinator = as('veilsum-coordinator');
+      await coordinator.registerMember('veilsum-coordinator', ['coordinator']);
+      for (const id of [...KEYHOLDERS, 'kh-c']) await coordinator.registerMember(id, ['keyholder']);
+      for (const id of ['bank-1', 'bank-2']) await coordinator.registerMember(id, ['member']);
+      const key = 'ab'.repeat(32);
+      const denied = async (ledger: Ledger, pattern: RegExp) => {
+        const error = await refusal(ledger.attestCollectiveKey(key, 'c-1', 2, KEYHOLDERS));
+        expect(error).toBeInstanceOf(ContractError);
+        expect((error as ContractError).kind).toBe('access-denied');
+        expect(error.message).toMatch(pattern);
+      };
+      // Neither the coordinator, nor a member, nor a keyholder outside the ceremony attests.
+      await denied(coordinator, /needs the keyholder role/);
+      await denied(as('bank-1'), /needs the keyholder role/);
+      await denied(as('kh-c'), /not a participant of ceremony c-1/);
+      const first = await as('kh-a').attestCollectiveKey(key, 'c-1', 2, KEYHOLDERS);
+      expect(first.registeredAt).toBeNull();
+      const roster = ['bank-1', 'bank-2'];
+      const halfAttested = await refusal(
+        coordinator.openRound('m/1', 'm', 1, 'cd'.repeat(32), roster, manifest(key, 2)),
+      );
+      expect(halfAttested.message).toMatch(
+        /not a registered collective key: only 1 of its 2 ceremony keyholders attested it/,
+      );
+      // A second keyholder cannot change what the first attested, nor bind another key to it.
+      const otherThreshold = await refusal(
+        as('kh-b').attestCollectiveKey(key, 'c-1', 1, KEYHOLDERS),
+      );
+      expect(otherThreshold.message).toMatch(/another ceremony, threshold or participants/);
+      const otherKey = await refusal(
+        as('kh-b').attestCollectiveKey('ef'.repeat(32), 'c-1', 2, KEYHOLDERS),
+      );
+      expect(otherKey.message).toMatch(/ceremony c-1 already attested another key/);
+      const registered = await as('kh-b').attestCollectiveKey(key, 'c-1', 2, KEYHOLDERS);
+      expect(registered.registeredAt).not.toBeNull();
+      expect(registered.attestedBy).toEqual(KEYHOLDERS);
+      expect((await as('bank-1').getCollectiveKey(key)).registeredAt).not.toBeNull();
+      const opened = await coordinator.openRound('m/1', 'm', 1, 'cd'.repeat(32), roster, {
+        ...manifest(key, 2),
+      });
+      expect(opened.manifest?.ckksKeySha256).toBe(key);
+      const unknown = await refusal(
+        coordinator.openRound('m/2', 'm', 2, 'cd'.repeat(32), roster, manifest('01'.repeat(32), 2)),
+      );
+      expect(unknown.message).toMatch(/not a registered collective key: no keyholder attested it/);
+    } finally {
+      db.close();
+    }
+  });
+
+  it("the operator's unmodified coordinator cannot open a CKKS round on a key it made alone", async () => {
+    const admin = VeilsumClient.connect(consortium.profile(ADMIN, onRealLedger));
+    try {
+      const error = await refusal(admin.openRound(params(1)));
+      expect(error.message).toMatch(/not a registered collective key: no keyholder attested it/);
+    } finally {
+      admin.close();
+    }
+    expect(ckksFiles(join(consortium.directory, 'data-real'))).toEqual([]);
+  }, 120_000);
+
+  it('a member with its own ledger view refuses a round recorded only on a ledger the coordinator keeps', async () => {
+    const admin = VeilsumClient.connect(consortium.profile(ADMIN, onFork));
+    const victim = consortium.members[1]!;
+    const member = VeilsumClient.connect({
+      ...consortium.profile(victim, onFork),
+      ledger: new Ledger(realLedger.as(victim)),
+    });
+    try {
+      const round = await admin.openRound(params(2));
+      const error = await refusal(
+        member.participateCkks(round.roundId, update, { threads: 1, waitForResult: false }),
+      );
+      expect(error).toBeInstanceOf(VeilsumError);
+      expect(error.code).toBe(grpc.status.FAILED_PRECONDITION);
+      expect(error.message).toMatch(/refusing the round: no round .*rogue-key/);
+    } finally {
+      member.close();
+      admin.close();
+    }
+    expect(ckksFiles(join(consortium.directory, 'data-fork'))).toEqual([]);
+  }, 600_000);
+
+  it('a member with neither a ledger nor the key file refuses to encrypt, naming both', async () => {
+    const admin = VeilsumClient.connect(consortium.profile(ADMIN, onFork));
+    const member = VeilsumClient.connect(consortium.profile(consortium.members[0]!, onFork));
+    try {
+      const round = await admin.openRound(params(3));
+      const error = await refusal(
+        member.participateCkks(round.roundId, update, { threads: 1, waitForResult: false }),
+      );
+      expect(error.code).toBe(grpc.status.FAILED_PRECONDITION);
+      expect(error.message).toMatch(/ConnectOptions\.ledger/);
+      expect(error.message).toMatch(/--key-file/);
+    } finally {
+      member.close();
+      admin.close();
+    }
+    expect(ckksFiles(join(consortium.directory, 'data-fork'))).toEqual([]);
+  }, 600_000);
+});
