@@ -1,10 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash, createPrivateKey } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { packCiphertext, unpackCiphertext } from '../../crypto/ckks/ciphertext-wire.ts';
-import { proofRange, type ProofStatement } from '../../crypto/ckks/encryption-proof.ts';
+import {
+  proofRange,
+  verifyUploadProofs,
+  type ProofStatement,
+} from '../../crypto/ckks/encryption-proof.ts';
 import { CkksEngine } from '../../crypto/ckks/engine.ts';
 import { keySha256 } from '../../crypto/ckks/key-ceremony.ts';
 import { SUM_8192 } from '../../crypto/ckks/parameters.ts';
@@ -21,6 +25,7 @@ import { startKeyholders } from '../../cli/demo/ckks-services.ts';
 import { tlsChannel } from '../../sdk/grpc-channel.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 import { CkksEncryptPool } from '../../services/compute/ckks-encrypt-pool.ts';
+import { decodeProofList } from '../../services/coordinator/ckks-round.ts';
 import {
   ADMIN,
   type Consortium,
@@ -327,5 +332,33 @@ describe('key recovery through crafted ciphertexts is refused at upload by the e
     }
     const status = await admin.getRound(round.roundId);
     expect(status.masked).toEqual([1, 2]);
+
+    // The coordinator kept each accepted upload's proofs beside it; re-verifying them from disk
+    // (what keyholders do before they decrypt) passes for the member they name, and only for it.
+    const blobs = readdirSync(join(consortium.directory, 'data'), { recursive: true })
+      .map(String)
+      .filter((path) => path.endsWith('upload-1.ckks'))
+      .map((path) => join(consortium.directory, 'data', path));
+    // Every other upload in this file was refused: this round's is the only one on disk.
+    expect(blobs).toHaveLength(1);
+    const stored = new Uint8Array(readFileSync(blobs[0]!));
+    const size = stored.length / 2;
+    const wires = [stored.subarray(0, size), stored.subarray(size)];
+    const proofs = decodeProofList(new Uint8Array(readFileSync(`${blobs[0]!}.proofs`)));
+    const key = engine.loadEncryptionKey(collectiveKey);
+    const statement = (memberId: string): ProofStatement => ({
+      roundId: round.roundId,
+      paramsHash: round.paramsHash,
+      keySha256: keySha256(collectiveKey),
+      memberId,
+      totalCiphertexts: 2,
+    });
+    expect(() =>
+      verifyUploadProofs(engine, key, statement(attacker()), wires, proofs),
+    ).not.toThrow();
+    expect(() => verifyUploadProofs(engine, key, statement(victim()), wires, proofs)).toThrow(
+      /does not verify/,
+    );
+    key.delete();
   }, 180_000);
 });
