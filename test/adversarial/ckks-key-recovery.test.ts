@@ -319,7 +319,10 @@ describe('key recovery through crafted ciphertexts is refused at upload by the e
     const mine = await honestUpload(round, attacker(), 1);
     const receipt = await rawUpload(attacker(), round, mine.wires, mine.proofs);
     expect(receipt.ciphertexts).toBe(2);
-    const member = VeilsumClient.connect(consortium.profile(victim(), coordinator.port));
+    const member = VeilsumClient.connect({
+      ...consortium.profile(victim(), coordinator.port),
+      ledger: new Ledger(ledgerFile.as(victim())),
+    });
     try {
       const result = await member.participateCkks(round.roundId, honestUpdate(2), {
         expectedKeySha256: keySha256(collectiveKey),
