@@ -53,6 +53,10 @@ export function pkiCommand(): Command {
           certificate: relative(created.members[id]!.certificatePath),
         })),
         admins: [ADMIN_ID],
+        // The administrator is bound to its certificate, not to whatever CA writes its O.
+        identityCertificates: [
+          { id: ADMIN_ID, certificate: relative(created.members[ADMIN_ID]!.certificatePath) },
+        ],
         ledger: { path: 'ledger.db', identity: 'veilsum-coordinator' },
       };
       writeFileSync(
@@ -103,6 +107,13 @@ export function pkiCommand(): Command {
               passphraseFile,
               admins: [ADMIN_ID],
               coordinators: ['veilsum-coordinator'],
+              identityCertificates: [
+                { id: ADMIN_ID, certificate: relative(created.members[ADMIN_ID]!.certificatePath) },
+                {
+                  id: 'veilsum-coordinator',
+                  certificate: relative(created.server.certificatePath),
+                },
+              ],
               ledger: { path: 'ledger.db' },
             },
             null,

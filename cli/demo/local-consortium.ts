@@ -57,6 +57,7 @@ export async function createLocalConsortium(options: {
     tls: tls(pki.server),
     members: members.map((id) => ({ id, certificate: pki.members[id]!.certificatePath })),
     admins: [ADMIN],
+    identityCertificates: [{ id: ADMIN, certificate: pki.members[ADMIN]!.certificatePath }],
     logLevel: 'info',
     maskThreads: options.maskThreads ?? 1,
     ...(options.ledgerFor
@@ -116,6 +117,10 @@ export async function createLocalConsortium(options: {
         passphraseFile,
         admins: [ADMIN],
         coordinators: ['veilsum-coordinator'],
+        identityCertificates: [
+          { id: ADMIN, certificate: pki.members[ADMIN]!.certificatePath },
+          { id: 'veilsum-coordinator', certificate: pki.server.certificatePath },
+        ],
         ledger,
         precision: 5e-5,
         keyLifeRounds: 1000,

@@ -1,18 +1,141 @@
-import type * as grpc from '@grpc/grpc-js';
-import { unauthenticated } from './grpc-errors.ts';
+import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import type { PeerCertificate as TlsPeerCertificate } from 'node:tls';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { permissionDenied, type RequestError, unauthenticated } from './grpc-errors.ts';
+import { rejection } from './service-edge.ts';
 
 /** Any server call: all expose the TLS peer's certificate. */
 export type AuthenticatedCall = Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getAuthContext'>;
 
-/** The caller's organisation: subject O of its mTLS client certificate. */
+/**
+ * The caller's organisation: subject O of its mTLS client certificate. Trustworthy only on a
+ * server whose calls pass through `CallerIdentities.interceptor`, which binds the O to a
+ * configured certificate or to the identity issuer before any handler runs.
+ */
 export function callerOrganisation(call: AuthenticatedCall): string {
-  const subject = call.getAuthContext().sslPeerCertificate?.subject as unknown as
-    Record<string, string | string[]> | undefined;
-  const organisation = subject?.O;
-  if (typeof organisation !== 'string' || organisation.length === 0) {
+  const organisation = organisationOf(call.getAuthContext().sslPeerCertificate);
+  if (organisation === undefined) {
     throw unauthenticated(
       'the client certificate carries no organisation (subject O); use a certificate issued by the consortium CA',
     );
   }
   return organisation;
+}
+
+type PeerCertificate = TlsPeerCertificate | undefined;
+
+function organisationOf(peer: PeerCertificate): string | undefined {
+  const subject = peer?.subject as unknown as Record<string, string | string[]> | undefined;
+  const organisation = subject?.O;
+  return typeof organisation === 'string' && organisation.length > 0 ? organisation : undefined;
+}
+
+/** PEM certificates of a bundle file, in order. */
+export function certificatesOf(pem: string): X509Certificate[] {
+  return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map(
+    (block) => new X509Certificate(block),
+  );
+}
+
+/**
+ * Who may claim which organisation. TLS accepts any certificate chaining to a CA of the bundle;
+ * a bundle can hold several CAs (another consortium's, a new CA during a rotation), and any of
+ * them can write any O into a certificate. So an O counts only when it is bound:
+ *   - pinned: an organisation with a configured certificate (a coordinator's members, the
+ *     certificates listed in `identityCertificates`) must present exactly that certificate;
+ *   - otherwise the certificate must be issued by the identity issuer: `tls.identityIssuer`, or
+ *     the bundle's only CA. With several CAs and no issuer named, unpinned callers are refused.
+ */
+export class CallerIdentities {
+  private readonly pinned = new Map<string, X509Certificate>();
+  private readonly issuer: X509Certificate | undefined;
+  private readonly bundleSize: number;
+
+  constructor(options: {
+    caCertificate: string;
+    identityIssuer?: string | undefined;
+    pinned: readonly { id: string; certificate: string }[];
+  }) {
+    const bundle = certificatesOf(readFileSync(options.caCertificate, 'utf8'));
+    this.bundleSize = bundle.length;
+    if (options.identityIssuer !== undefined) {
+      const [issuer] = certificatesOf(readFileSync(options.identityIssuer, 'utf8'));
+      if (issuer === undefined)
+        throw new Error(`tls.identityIssuer ${options.identityIssuer} holds no PEM certificate`);
+      this.issuer = issuer;
+    } else if (bundle.length === 1) this.issuer = bundle[0];
+    for (const { id, certificate } of options.pinned) {
+      const [cert] = certificatesOf(readFileSync(certificate, 'utf8'));
+      if (cert === undefined) throw new Error(`certificate ${certificate} of ${id} holds no PEM`);
+      const organisation = /(?:^|\n)O=([^\n]+)/.exec(cert.subject)?.[1];
+      if (organisation !== id)
+        throw new Error(
+          `certificate ${certificate} has subject O=${organisation}, expected O=${id}`,
+        );
+      this.pinned.set(id, cert);
+    }
+  }
+
+  /** Whether organisations without a pinned certificate can be authenticated at all. */
+  get hasIssuer(): boolean {
+    return this.issuer !== undefined;
+  }
+
+  /** The caller's bound organisation, or a RequestError saying why it is not bound. */
+  bind(peer: PeerCertificate): string | RequestError {
+    const organisation = organisationOf(peer);
+    if (peer?.raw === undefined || organisation === undefined)
+      return unauthenticated(
+        'the client certificate carries no organisation (subject O); use a certificate issued by the consortium CA',
+      );
+    const presented = new X509Certificate(peer.raw);
+    const pinned = this.pinned.get(organisation);
+    if (pinned !== undefined) {
+      if (pinned.fingerprint256 === presented.fingerprint256) return organisation;
+      return permissionDenied(
+        `the certificate presented for O=${organisation} (issuer ${oneLine(presented.issuer)}, SHA-256 ${presented.fingerprint256}) is not the certificate configured for ${organisation} (SHA-256 ${pinned.fingerprint256}); a certificate from another CA cannot stand in for it`,
+      );
+    }
+    if (this.issuer === undefined)
+      return permissionDenied(
+        `O=${organisation} has no configured certificate and the CA bundle holds ${this.bundleSize} CAs, so its issuer cannot be trusted to name it; set tls.identityIssuer or list its certificate in identityCertificates`,
+      );
+    if (presented.checkIssued(this.issuer) && presented.verify(this.issuer.publicKey))
+      return organisation;
+    return permissionDenied(
+      `the certificate presented for O=${organisation} was issued by ${oneLine(presented.issuer)}, not by the identity issuer ${oneLine(this.issuer.subject)}; another CA in the bundle cannot name consortium identities`,
+    );
+  }
+
+  /**
+   * A server interceptor that answers every call whose certificate is not bound with its status
+   * before any handler sees it (unary and streaming alike).
+   */
+  interceptor(logger: Logger): grpc.ServerInterceptor {
+    return (method, call) =>
+      new grpc.ServerInterceptingCall(call, {
+        start: (next) =>
+          next({
+            onReceiveMetadata: (metadata, nextMetadata) => {
+              const bound = this.bind(call.getAuthContext().sslPeerCertificate);
+              if (typeof bound === 'string') {
+                nextMetadata(metadata);
+                return;
+              }
+              const refused = rejection(logger, method.path, bound);
+              call.sendStatus({
+                code: refused.code,
+                details: refused.details,
+                metadata: new grpc.Metadata(),
+              });
+            },
+          }),
+      });
+  }
+}
+
+function oneLine(distinguishedName: string): string {
+  return distinguishedName.replace(/\n/g, ', ');
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { z } from 'zod';
+import { z } from 'zod';
 
 /**
  * Reads a service's JSON configuration file and validates it, naming every problem by its path.
@@ -29,14 +29,29 @@ export function loadJsonConfig<Schema extends z.ZodType>(
   return { config: parsed.data, at: (file: string) => resolve(base, file) };
 }
 
-/** The TLS section every service config has, with its paths resolved. */
-export function resolveTls(
-  tls: { caCertificate: string; certificate: string; privateKey: string },
-  at: (file: string) => string,
-) {
+/**
+ * The TLS section every service config has. `identityIssuer` names the CA whose certificates may
+ * claim an organisation that has no configured certificate (services/common/caller.ts); without
+ * it, that is the CA bundle's only certificate.
+ */
+export const tlsSchema = z.object({
+  caCertificate: z.string().min(1),
+  certificate: z.string().min(1),
+  privateKey: z.string().min(1),
+  identityIssuer: z.string().min(1).optional(),
+});
+
+/** Certificates that callers claiming these organisations must present exactly. */
+export const identityCertificatesSchema = z
+  .array(z.object({ id: z.string().min(1), certificate: z.string().min(1) }))
+  .default([]);
+
+/** The TLS section with its paths resolved. */
+export function resolveTls(tls: z.infer<typeof tlsSchema>, at: (file: string) => string) {
   return {
     caCertificate: at(tls.caCertificate),
     certificate: at(tls.certificate),
     privateKey: at(tls.privateKey),
+    ...(tls.identityIssuer ? { identityIssuer: at(tls.identityIssuer) } : {}),
   };
 }

@@ -1,6 +1,11 @@
 import { z } from 'zod';
 import { ledgerConfigSchema, resolveLedgerConfig } from '../../ledger/ledger-factory.ts';
-import { loadJsonConfig, resolveTls } from '../common/config-file.ts';
+import {
+  identityCertificatesSchema,
+  loadJsonConfig,
+  resolveTls,
+  tlsSchema,
+} from '../common/config-file.ts';
 import { DEFAULT_UPLOAD_LIMITS as LIMITS } from './upload-limits.ts';
 
 /**
@@ -12,17 +17,19 @@ const address = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port, e.g. 
 export const coordinatorConfigSchema = z.object({
   listen: address.default('127.0.0.1:7443'),
   dataDir: z.string().min(1),
-  tls: z.object({
-    caCertificate: z.string().min(1),
-    certificate: z.string().min(1),
-    privateKey: z.string().min(1),
-  }),
+  tls: tlsSchema,
   /** Every member that may take part in rounds: id (= certificate subject O) and certificate. */
   members: z
     .array(z.object({ id: z.string().min(1), certificate: z.string().min(1) }))
     .min(1, 'list at least one member'),
   /** Certificate subject O values allowed to open rounds. */
   admins: z.array(z.string().min(1)).default(['veilsum-admin']),
+  /**
+   * Certificates that bind organisations (e.g. the administrators'): a caller claiming one of
+   * these O values must present exactly this certificate. Members are bound to their
+   * `members[].certificate`; other callers to tls.identityIssuer.
+   */
+  identityCertificates: identityCertificatesSchema,
   /** Prometheus metrics over plain HTTP on this address (loopback by default). */
   metricsListen: address.optional(),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
@@ -65,6 +72,10 @@ export function loadCoordinatorConfig(path: string): CoordinatorConfig {
     dataDir: at(config.dataDir),
     tls: resolveTls(config.tls, at),
     members: config.members.map((member) => ({ ...member, certificate: at(member.certificate) })),
+    identityCertificates: config.identityCertificates.map((pin) => ({
+      ...pin,
+      certificate: at(pin.certificate),
+    })),
     ...(config.ledger ? { ledger: resolveLedgerConfig(config.ledger, at) } : {}),
     ...(config.ckks ? { ckks: { keyFile: at(config.ckks.keyFile) } } : {}),
   };

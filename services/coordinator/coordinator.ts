@@ -8,6 +8,7 @@ import { CkksServiceService } from '../../proto/gen/veilsum/v1/ckks.ts';
 import { CkksEngine } from '../../crypto/ckks/engine.ts';
 import { parameterSetNamed } from '../../crypto/ckks/parameters.ts';
 import { MaskPool } from '../compute/mask-pool.ts';
+import { CallerIdentities } from '../common/caller.ts';
 import { bindMtls } from '../common/mtls-server.ts';
 import { KeyholderClient } from '../keyholder/keyholder-client.ts';
 import { readKeyFile } from '../keyholder/key-file.ts';
@@ -36,9 +37,7 @@ export class Coordinator {
   readonly metrics = new CoordinatorMetrics();
   private readonly config: CoordinatorConfig;
   private readonly state: CoordinatorState;
-  private readonly server = new grpc.Server({
-    'grpc.max_receive_message_length': 4 * 1024 * 1024,
-  });
+  private readonly server: grpc.Server;
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
   private metricsServer: HttpServer | undefined;
   private boundPort = 0;
@@ -48,6 +47,16 @@ export class Coordinator {
     assertPrivateFile(config.tls.privateKey, 'private key');
     this.config = config;
     this.logger = logger ?? pino({ level: config.logLevel, base: { service: 'coordinator' } });
+    // A caller's O counts only when bound to its member certificate or the identity issuer.
+    const identities = new CallerIdentities({
+      caCertificate: config.tls.caCertificate,
+      identityIssuer: config.tls.identityIssuer,
+      pinned: [...config.members, ...config.identityCertificates],
+    });
+    this.server = new grpc.Server({
+      'grpc.max_receive_message_length': 4 * 1024 * 1024,
+      interceptors: [identities.interceptor(this.logger)],
+    });
     this.state = new CoordinatorState({
       config,
       logger: this.logger,

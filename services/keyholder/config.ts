@@ -1,6 +1,11 @@
 import { z } from 'zod';
 import { ledgerConfigSchema, resolveLedgerConfig } from '../../ledger/ledger-factory.ts';
-import { loadJsonConfig, resolveTls } from '../common/config-file.ts';
+import {
+  identityCertificatesSchema,
+  loadJsonConfig,
+  resolveTls,
+  tlsSchema,
+} from '../common/config-file.ts';
 
 /**
  * A keyholder's configuration file (JSON); relative paths are resolved against its folder.
@@ -12,16 +17,18 @@ const address = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port, e.g. 
 export const keyholderConfigSchema = z.object({
   listen: address.default('127.0.0.1:7600'),
   dataDir: z.string().min(1),
-  tls: z.object({
-    caCertificate: z.string().min(1),
-    certificate: z.string().min(1),
-    privateKey: z.string().min(1),
-  }),
+  tls: tlsSchema,
   passphraseFile: z.string().min(1).optional(),
   /** Certificate subject O values allowed to run key ceremonies. */
   admins: z.array(z.string().min(1)).default(['veilsum-admin']),
   /** Certificate subject O values allowed to ask for partial decryptions. */
   coordinators: z.array(z.string().min(1)).default(['veilsum-coordinator']),
+  /**
+   * Certificates that bind organisations (the administrators', the coordinator's): a caller
+   * claiming one of these O values must present exactly this certificate; other callers must
+   * hold a certificate of tls.identityIssuer.
+   */
+  identityCertificates: identityCertificatesSchema,
   /**
    * The consortium ledger the keyholder checks aggregates against (read only): an embedded file
    * `{ "path" }` or `{ "fabric": { "connection", "identity", "peer" } }` (ledger/ledger-factory.ts).
@@ -46,6 +53,10 @@ export function loadKeyholderConfig(path: string): KeyholderConfig {
     ...config,
     dataDir: at(config.dataDir),
     tls: resolveTls(config.tls, at),
+    identityCertificates: config.identityCertificates.map((pin) => ({
+      ...pin,
+      certificate: at(pin.certificate),
+    })),
     ...(config.passphraseFile ? { passphraseFile: at(config.passphraseFile) } : {}),
     ledger: resolveLedgerConfig(config.ledger, at),
   };

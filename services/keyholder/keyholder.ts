@@ -28,7 +28,7 @@ import {
 } from '../../proto/gen/veilsum/v1/ckks.ts';
 import { Mode, RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
 import { paramsHash } from '../../proto/round-wire.ts';
-import { type AuthenticatedCall, callerOrganisation } from '../common/caller.ts';
+import { type AuthenticatedCall, CallerIdentities, callerOrganisation } from '../common/caller.ts';
 import { rejection, unaryHandler } from '../common/service-edge.ts';
 import { bindMtls } from '../common/mtls-server.ts';
 import {
@@ -78,10 +78,7 @@ export class Keyholder {
   private readonly engines = new Map<string, Promise<CkksEngine>>();
   private readonly heldKeys: HeldKeys;
   private keys = new Map<string, StoredKey>();
-  private readonly server = new grpc.Server({
-    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
-  });
+  private readonly server: grpc.Server;
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
   private ledgerConnection: OpenLedger | undefined;
   private ledger: Ledger | undefined;
@@ -104,6 +101,18 @@ export class Keyholder {
       logger ??
       pino({ level: config.logLevel, base: { service: 'keyholder', keyholder: this.keyholderId } });
     assertPrivateFile(config.tls.privateKey, 'private key');
+    // Administrators and coordinators are bound to their configured certificates or to the
+    // identity issuer: another CA in the bundle cannot mint O=veilsum-admin.
+    const identities = new CallerIdentities({
+      caCertificate: config.tls.caCertificate,
+      identityIssuer: config.tls.identityIssuer,
+      pinned: config.identityCertificates,
+    });
+    this.server = new grpc.Server({
+      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+      'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+      interceptors: [identities.interceptor(this.logger)],
+    });
     if (config.passphraseFile) {
       assertPrivateFile(config.passphraseFile, 'passphrase file');
       this.passphrase = readFileSync(config.passphraseFile, 'utf8').trim();

@@ -35,6 +35,8 @@ export async function createDevPki(
   directory: string,
   memberIds: readonly string[],
   keyholderIds: readonly string[] = [],
+  /** The CA's subject (distinct CAs in one bundle need distinct names). */
+  caName = 'CN=veilsum development CA, O=veilsum-dev',
 ): Promise<DevPki> {
   for (const id of [...memberIds, ...keyholderIds]) assertMemberId(id);
   mkdirSync(directory, { recursive: true, mode: 0o700 });
@@ -47,7 +49,7 @@ export async function createDevPki(
   ])) as KeyPair;
   const ca = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
-    name: 'CN=veilsum development CA, O=veilsum-dev',
+    name: caName,
     notBefore,
     notAfter,
     keys: caKeys,
