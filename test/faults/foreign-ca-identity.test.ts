@@ -48,7 +48,7 @@ function roundParams(): RoundParams {
     mode: Mode.MODE_SECAGG,
     dimension: 16,
     quantization: { clipRange: 1, levelBits: 16, modulusBits: 32 },
-    threshold: 2,
+    threshold: 3,
     degree: 2,
     adversary: Adversary.ADVERSARY_SEMI_MALICIOUS,
     members: consortium.members,
@@ -61,6 +61,7 @@ function roundParams(): RoundParams {
     },
     corruptionRate: 0,
     dropoutRate: 0,
+    minContributors: 0,
     ckks: undefined,
   };
 }
