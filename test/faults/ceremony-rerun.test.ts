@@ -78,6 +78,8 @@ let second: CeremonySummary;
 
 beforeAll(async () => {
   consortium = await createConsortium(1, 'cer', { keyholders: 3, ledger: true });
+  // Keyholders attest each collective key on the ledger: they need the keyholder role.
+  await consortium.local.registerKeyholders();
   for (const id of consortium.keyholders) await startKeyholder(id);
 }, 60_000);
 
