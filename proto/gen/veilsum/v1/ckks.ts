@@ -2794,12 +2794,11 @@ export const KeyholderServiceService = {
   /**
    * Before any partial decryption: one header, then every upload the ledger's RoundClosed
    * receipts name, in receipt order (member certificate, then its ciphertexts, each batch
-   * followed by its encryption proof). The keyholder
-   * checks each receipt's signature against the certificate (issued by the consortium CA,
-   * subject O = the member), each upload against its receipted SHA-256, that the receipts come
-   * from at least max(2, min_contributors) distinct roster members, and that their homomorphic
-   * sum is the ledger's aggregate, and re-verifies each upload's encryption proofs.
-   * FAILED_PRECONDITION names the first check that fails.
+   * followed by its encryption proof). The keyholder checks each receipt's signature against
+   * the certificate (issued by the consortium CA, subject O = the member), each upload against
+   * its receipted SHA-256 and its encryption proofs, that the receipts come from at least
+   * max(2, min_contributors) distinct roster members, and that their homomorphic sum is the
+   * ledger's aggregate. FAILED_PRECONDITION names the first check that fails.
    */
   prepareDecryption: {
     path: "/veilsum.v1.KeyholderService/PrepareDecryption" as const,
@@ -2854,12 +2853,11 @@ export interface KeyholderServiceServer extends UntypedServiceImplementation {
   /**
    * Before any partial decryption: one header, then every upload the ledger's RoundClosed
    * receipts name, in receipt order (member certificate, then its ciphertexts, each batch
-   * followed by its encryption proof). The keyholder
-   * checks each receipt's signature against the certificate (issued by the consortium CA,
-   * subject O = the member), each upload against its receipted SHA-256, that the receipts come
-   * from at least max(2, min_contributors) distinct roster members, and that their homomorphic
-   * sum is the ledger's aggregate, and re-verifies each upload's encryption proofs.
-   * FAILED_PRECONDITION names the first check that fails.
+   * followed by its encryption proof). The keyholder checks each receipt's signature against
+   * the certificate (issued by the consortium CA, subject O = the member), each upload against
+   * its receipted SHA-256 and its encryption proofs, that the receipts come from at least
+   * max(2, min_contributors) distinct roster members, and that their homomorphic sum is the
+   * ledger's aggregate. FAILED_PRECONDITION names the first check that fails.
    */
   prepareDecryption: handleClientStreamingCall<PrepareDecryptionRequest, PrepareDecryptionReply>;
   /**
@@ -2947,12 +2945,11 @@ export interface KeyholderServiceClient extends Client {
   /**
    * Before any partial decryption: one header, then every upload the ledger's RoundClosed
    * receipts name, in receipt order (member certificate, then its ciphertexts, each batch
-   * followed by its encryption proof). The keyholder
-   * checks each receipt's signature against the certificate (issued by the consortium CA,
-   * subject O = the member), each upload against its receipted SHA-256, that the receipts come
-   * from at least max(2, min_contributors) distinct roster members, and that their homomorphic
-   * sum is the ledger's aggregate, and re-verifies each upload's encryption proofs.
-   * FAILED_PRECONDITION names the first check that fails.
+   * followed by its encryption proof). The keyholder checks each receipt's signature against
+   * the certificate (issued by the consortium CA, subject O = the member), each upload against
+   * its receipted SHA-256 and its encryption proofs, that the receipts come from at least
+   * max(2, min_contributors) distinct roster members, and that their homomorphic sum is the
+   * ledger's aggregate. FAILED_PRECONDITION names the first check that fails.
    */
   prepareDecryption(
     callback: (error: ServiceError | null, response: PrepareDecryptionReply) => void,
