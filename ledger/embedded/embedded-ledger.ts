@@ -13,8 +13,15 @@ import type { LedgerEvent } from '../records.ts';
 /**
  * The default ledger for one machine: the contract runs in-process against a SQLite file. Every
  * submitted transaction becomes a block (its caller, function, arguments, writes and events)
- * hash-chained to the previous one, so `verify` can recompute the chain and the state from
- * genesis and name the first block that does not match.
+ * hash-chained to the previous one. The state table is only a cache of what the blocks wrote:
+ * the file is verified when it is opened (every link, hash and state row; a tampered file is
+ * refused with LedgerTamperedError naming the first bad block or row), every block another
+ * process appends is verified before it is used, and every state row a transaction reads — and,
+ * on each append, the whole state table — must equal the state replayed from the verified
+ * blocks. Once tampering is seen, this handle refuses every further transaction.
+ *
+ * Not covered here: blocks are hashed, not signed, so a rewrite of the whole chain with every
+ * hash recomputed is not detected (signing blocks with the writer's certificate key is the fix).
  */
 export interface Block {
   readonly number: number;
@@ -31,34 +38,53 @@ export interface Block {
 export type VerifyResult =
   { ok: true; blocks: number } | { ok: false; blocks: number; block: number; reason: string };
 
+/** The ledger file was altered outside the contract: it is not used. */
+export class LedgerTamperedError extends Error {
+  override name = 'LedgerTamperedError';
+  readonly block: number;
+  constructor(path: string, block: number, reason: string) {
+    super(`the ledger ${path} was tampered with: ${reason}; refusing to use it`);
+    this.block = block;
+  }
+}
+
 const GENESIS_HASH = '0'.repeat(64);
 
+interface Replay {
+  head: { number: number; hash: string };
+  /** Each key's value and the block that last wrote it. */
+  state: Map<string, { value: string; block: number }>;
+}
+
 export class EmbeddedLedgerDatabase {
+  readonly path: string;
   private readonly db: Database.Database;
   private readonly listeners = new Set<(event: LedgerEvent, block: number) => void>();
   /** Transactions run one at a time, like an ordering service: no lost updates. */
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly replay: Replay;
+  private tampered: LedgerTamperedError | undefined;
 
+  /** Opens (or creates) the ledger file and verifies it; throws LedgerTamperedError if it does not. */
   constructor(path: string) {
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    // Other processes (the CLI next to a running coordinator) may hold the write lock briefly.
-    this.db.pragma('busy_timeout = 10000');
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS blocks (
-        number INTEGER PRIMARY KEY,
-        previous_hash TEXT NOT NULL,
-        timestamp INTEGER NOT NULL,
-        caller TEXT NOT NULL,
-        fn TEXT NOT NULL,
-        args TEXT NOT NULL,
-        writes TEXT NOT NULL,
-        events TEXT NOT NULL,
-        hash TEXT NOT NULL
-      );
-    `);
+    this.path = path;
+    this.db = openDatabase(path);
+    const { result, replay } = replayChain(this.db);
+    if (!result.ok) {
+      this.db.close();
+      throw new LedgerTamperedError(path, result.block, result.reason);
+    }
+    this.replay = replay;
+  }
+
+  /** Verifies a ledger file without refusing it: what `audit verify-chain` reports. */
+  static inspect(path: string): VerifyResult {
+    const db = openDatabase(path, true);
+    try {
+      return replayChain(db).result;
+    } finally {
+      db.close();
+    }
   }
 
   /** A gateway that acts as `mspId` (on one machine the caller is configured, not proven). */
@@ -78,61 +104,12 @@ export class EmbeddedLedgerDatabase {
   }
 
   blocks(): Block[] {
-    return (
-      this.db.prepare('SELECT * FROM blocks ORDER BY number').all() as Record<string, unknown>[]
-    ).map(rowToBlock);
+    return readBlocks(this.db, 0);
   }
 
   /** Recomputes every block hash and link, replays the writes, and compares with the state table. */
   verify(): VerifyResult {
-    const blocks = this.blocks();
-    const replayed = new Map<string, string>();
-    let previous = GENESIS_HASH;
-    for (const [i, block] of blocks.entries()) {
-      const fail = (reason: string): VerifyResult => ({
-        ok: false,
-        blocks: blocks.length,
-        block: block.number,
-        reason,
-      });
-      if (block.number !== i + 1) return fail(`block numbers jump from ${i} to ${block.number}`);
-      if (block.previousHash !== previous)
-        return fail(`block ${block.number} does not link to block ${i}: previous hash differs`);
-      if (blockHash(block) !== block.hash)
-        return fail(`block ${block.number}'s contents do not match its hash`);
-      for (const [key, value] of block.writes) replayed.set(key, value);
-      previous = block.hash;
-    }
-    const state = this.db.prepare('SELECT key, value FROM state').all() as {
-      key: string;
-      value: string;
-    }[];
-    const lastBlock = blocks.length;
-    for (const { key, value } of state) {
-      if (replayed.get(key) !== value) {
-        const writer = [...blocks].reverse().find((block) => block.writes.some(([k]) => k === key));
-        return {
-          ok: false,
-          blocks: lastBlock,
-          block: writer?.number ?? 0,
-          reason: `state key ${key} does not match what the chain wrote`,
-        };
-      }
-    }
-    if (state.length !== replayed.size) {
-      const present = new Set(state.map((row) => row.key));
-      const missing = [...replayed.keys()].find((key) => !present.has(key))!;
-      const writer = [...blocks]
-        .reverse()
-        .find((block) => block.writes.some(([k]) => k === missing));
-      return {
-        ok: false,
-        blocks: lastBlock,
-        block: writer?.number ?? 0,
-        reason: `state key ${missing} written by the chain is missing`,
-      };
-    }
-    return { ok: true, blocks: blocks.length };
+    return replayChain(this.db).result;
   }
 
   close(): void {
@@ -143,6 +120,51 @@ export class EmbeddedLedgerDatabase {
     const next = this.queue.then(work, work);
     this.queue = next.catch(() => undefined);
     return next;
+  }
+
+  private refuse(block: number, reason: string): never {
+    this.tampered = new LedgerTamperedError(this.path, block, reason);
+    throw this.tampered;
+  }
+
+  /**
+   * Brings the verified replay up to the file's last block: checks that the last verified block
+   * is unchanged and verifies each block appended since (by any process) before applying it.
+   */
+  private catchUp(): void {
+    if (this.tampered) throw this.tampered;
+    const { head, state } = this.replay;
+    if (head.number > 0) {
+      const row = this.db.prepare('SELECT hash FROM blocks WHERE number = ?').get(head.number) as
+        { hash: string } | undefined;
+      if (row?.hash !== head.hash)
+        this.refuse(head.number, `block ${head.number} changed after it was verified`);
+    }
+    for (const block of readBlocks(this.db, head.number)) {
+      const reason = blockProblem(block, head);
+      if (reason !== undefined) this.refuse(block.number, reason);
+      for (const [key, value] of block.writes) state.set(key, { value, block: block.number });
+      head.number = block.number;
+      head.hash = block.hash;
+    }
+  }
+
+  /** The whole state table against the replay (on each append). */
+  private checkAllState(): void {
+    const mismatch = stateMismatch(this.db, this.replay);
+    if (mismatch !== undefined) this.refuse(mismatch.block, mismatch.reason);
+  }
+
+  private checkedRow(key: string, row: string | undefined): string | undefined {
+    const expected = this.replay.state.get(key);
+    if (row !== expected?.value)
+      this.refuse(
+        expected?.block ?? this.replay.head.number,
+        expected === undefined
+          ? `state row ${key} was written by no block`
+          : `state row ${key} does not match what block ${expected.block} wrote`,
+      );
+    return row;
   }
 
   private async run<T>(
@@ -166,10 +188,11 @@ export class EmbeddedLedgerDatabase {
       'SELECT key, value FROM state WHERE key >= ? AND key < ? ORDER BY key',
     );
     const state: WorldState = {
-      get: (key) =>
-        Promise.resolve(
-          writes.get(key) ?? (getRow.get(key) as { value: string } | undefined)?.value,
-        ),
+      get: (key) => {
+        if (writes.has(key)) return Promise.resolve(writes.get(key));
+        const row = (getRow.get(key) as { value: string } | undefined)?.value;
+        return Promise.resolve(this.checkedRow(key, row));
+      },
       put: (key, value) => {
         if (!submit)
           throw new ContractError('invalid', `${String(fn)} is a query and cannot write`);
@@ -178,40 +201,45 @@ export class EmbeddedLedgerDatabase {
       },
       list: (prefix) => {
         const merged = new Map<string, string>();
-        for (const row of listRows.all(prefix, prefix + '\uffff') as {
-          key: string;
-          value: string;
-        }[])
-          merged.set(row.key, row.value);
+        const rows = listRows.all(prefix, prefix + '\uffff') as { key: string; value: string }[];
+        for (const row of rows) merged.set(row.key, this.checkedRow(row.key, row.value)!);
+        for (const key of this.replay.state.keys())
+          if (key.startsWith(prefix) && !merged.has(key)) this.checkedRow(key, undefined);
         for (const [key, value] of writes) if (key.startsWith(prefix)) merged.set(key, value);
         return Promise.resolve(
           [...merged.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, value]) => value),
         );
       },
     };
-    const head = () =>
-      this.db.prepare('SELECT number, hash FROM blocks ORDER BY number DESC LIMIT 1').get() as
-        { number: number; hash: string } | undefined;
     const context = (): TransactionContext => ({
       state,
       callerMspId: caller,
       timestamp,
-      transactionId: transactionIdOf(head()?.hash ?? GENESIS_HASH, caller, fn, args, timestamp),
+      transactionId: transactionIdOf(this.replay.head.hash, caller, fn, args, timestamp),
       emit: (event) => events.push(event),
     });
-    if (!submit) return implementation(context(), ...args);
+    if (!submit) {
+      // One read snapshot: the blocks verified and the rows read are of the same moment.
+      this.db.exec('BEGIN');
+      try {
+        this.catchUp();
+        return await implementation(context(), ...args);
+      } finally {
+        this.db.exec('COMMIT');
+      }
+    }
     // The whole transaction — reads included — runs under SQLite's write lock, so two processes
     // sharing the file cannot interleave a read and a commit.
     this.db.exec('BEGIN IMMEDIATE');
     let block: Block;
+    let result: T;
     try {
-      const result = await implementation(context(), ...args);
-      const last = this.db
-        .prepare('SELECT number, hash FROM blocks ORDER BY number DESC LIMIT 1')
-        .get() as { number: number; hash: string } | undefined;
+      this.catchUp();
+      this.checkAllState();
+      result = await implementation(context(), ...args);
       const unsigned = {
-        number: (last?.number ?? 0) + 1,
-        previousHash: last?.hash ?? GENESIS_HASH,
+        number: this.replay.head.number + 1,
+        previousHash: this.replay.head.hash,
         timestamp,
         caller,
         fn,
@@ -219,7 +247,8 @@ export class EmbeddedLedgerDatabase {
         writes: [...writes.entries()],
         events,
       };
-      block = { ...unsigned, hash: blockHash(unsigned) };
+      const hash = blockHash(unsigned);
+      block = { ...unsigned, hash };
       const upsert = this.db.prepare(
         'INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
       );
@@ -240,14 +269,121 @@ export class EmbeddedLedgerDatabase {
           block.hash,
         );
       this.db.exec('COMMIT');
-      for (const event of events)
-        for (const listener of this.listeners) listener(event, block.number);
-      return result;
     } catch (error) {
       this.db.exec('ROLLBACK');
       throw error;
     }
+    for (const [key, value] of block.writes)
+      this.replay.state.set(key, { value, block: block.number });
+    this.replay.head.number = block.number;
+    this.replay.head.hash = block.hash;
+    for (const event of events)
+      for (const listener of this.listeners) listener(event, block.number);
+    return result;
   }
+}
+
+function openDatabase(path: string, mustExist = false): Database.Database {
+  const db = new Database(path, { fileMustExist: mustExist });
+  // Other processes (the CLI next to a running coordinator, banks opening the file at once) may
+  // hold the write lock briefly: wait, from the first statement on.
+  db.pragma('busy_timeout = 10000');
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS blocks (
+      number INTEGER PRIMARY KEY,
+      previous_hash TEXT NOT NULL,
+      timestamp INTEGER NOT NULL,
+      caller TEXT NOT NULL,
+      fn TEXT NOT NULL,
+      args TEXT NOT NULL,
+      writes TEXT NOT NULL,
+      events TEXT NOT NULL,
+      hash TEXT NOT NULL
+    );
+  `);
+  return db;
+}
+
+function readBlocks(db: Database.Database, after: number): Block[] {
+  return (
+    db.prepare('SELECT * FROM blocks WHERE number > ? ORDER BY number').all(after) as Record<
+      string,
+      unknown
+    >[]
+  ).map(rowToBlock);
+}
+
+function blockProblem(
+  block: Block,
+  previous: { number: number; hash: string },
+): string | undefined {
+  if (block.number !== previous.number + 1)
+    return `block numbers jump from ${previous.number} to ${block.number}`;
+  if (block.previousHash !== previous.hash)
+    return `block ${block.number} does not link to block ${previous.number}: previous hash differs`;
+  if (blockHash(block) !== block.hash)
+    return `block ${block.number}'s contents do not match its hash`;
+  return undefined;
+}
+
+/**
+ * Verifies the whole chain from genesis and compares the state table with its replay, in one
+ * read snapshot: another process committing a block meanwhile is neither half-seen nor blamed.
+ */
+function replayChain(db: Database.Database): { result: VerifyResult; replay: Replay } {
+  if (db.inTransaction) return replayChainInSnapshot(db);
+  db.exec('BEGIN');
+  try {
+    return replayChainInSnapshot(db);
+  } finally {
+    db.exec('COMMIT');
+  }
+}
+
+function replayChainInSnapshot(db: Database.Database): { result: VerifyResult; replay: Replay } {
+  const replay: Replay = { head: { number: 0, hash: GENESIS_HASH }, state: new Map() };
+  const blocks = readBlocks(db, 0);
+  for (const block of blocks) {
+    const reason = blockProblem(block, replay.head);
+    if (reason !== undefined)
+      return { result: { ok: false, blocks: blocks.length, block: block.number, reason }, replay };
+    for (const [key, value] of block.writes) replay.state.set(key, { value, block: block.number });
+    replay.head = { number: block.number, hash: block.hash };
+  }
+  const mismatch = stateMismatch(db, replay);
+  if (mismatch !== undefined)
+    return { result: { ok: false, blocks: blocks.length, ...mismatch }, replay };
+  return { result: { ok: true, blocks: blocks.length }, replay };
+}
+
+/** The first state row (in key order) that differs from the replay, and the block to blame. */
+function stateMismatch(
+  db: Database.Database,
+  replay: Replay,
+): { block: number; reason: string } | undefined {
+  const rows = db.prepare('SELECT key, value FROM state ORDER BY key').all() as {
+    key: string;
+    value: string;
+  }[];
+  for (const { key, value } of rows) {
+    const expected = replay.state.get(key);
+    if (expected === undefined)
+      return { block: replay.head.number, reason: `state key ${key} was written by no block` };
+    if (expected.value !== value)
+      return {
+        block: expected.block,
+        reason: `state key ${key} does not match what the chain wrote (block ${expected.block})`,
+      };
+  }
+  if (rows.length !== replay.state.size) {
+    const present = new Set(rows.map((row) => row.key));
+    const [missing, { block }] = [...replay.state].find(([key]) => !present.has(key))!;
+    return { block, reason: `state key ${missing} written by the chain is missing` };
+  }
+  return undefined;
 }
 
 /**
@@ -270,7 +406,18 @@ function transactionIdOf(
 export function blockHash(block: Omit<Block, 'hash'>): string {
   const { number, previousHash, timestamp, caller, fn, args, writes, events } = block;
   return createHash('sha256')
-    .update(canonicalJson({ number, previousHash, timestamp, caller, fn, args, writes, events }))
+    .update(
+      canonicalJson({
+        number,
+        previousHash,
+        timestamp,
+        caller,
+        fn,
+        args,
+        writes,
+        events,
+      }),
+    )
     .digest('hex');
 }
 

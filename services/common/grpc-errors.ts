@@ -3,6 +3,7 @@ import { SecAggError, type SecAggErrorCode } from '../../crypto/secagg/errors.ts
 import { CryptoInputError } from '../../crypto/validate.ts';
 import { InvalidCiphertextError } from '../../crypto/ckks/ciphertext-wire.ts';
 import { ContractError } from '../../ledger/contract.ts';
+import { LedgerTamperedError } from '../../ledger/embedded/embedded-ledger.ts';
 
 /**
  * The one place where failures become gRPC statuses. Handlers throw typed errors; the service
@@ -72,6 +73,10 @@ export function toServiceError(error: unknown): ServiceErrorShape {
   } else if (error instanceof ContractError) {
     code = LEDGER_STATUS[error.kind];
     details = `ledger: ${error.message}`;
+  } else if (error instanceof LedgerTamperedError) {
+    // Not the caller's fault and not to be retried: an operator must restore the ledger.
+    code = status.DATA_LOSS;
+    details = error.message;
   } else if (error instanceof CryptoInputError || error instanceof InvalidCiphertextError) {
     code = status.INVALID_ARGUMENT;
     details = error.message;

@@ -54,8 +54,10 @@ describe('embedded ledger chain', () => {
     const raw = new Database(path);
     raw.prepare("UPDATE blocks SET args = replace(args, 'cards', 'carts') WHERE number = 3").run();
     raw.close();
-    const reopened = new EmbeddedLedgerDatabase(path);
-    expect(reopened.verify()).toEqual({
+    expect(() => new EmbeddedLedgerDatabase(path)).toThrow(
+      /tampered with: block 3's contents do not match its hash; refusing to use it/,
+    );
+    expect(EmbeddedLedgerDatabase.inspect(path)).toEqual({
       ok: false,
       blocks: 4,
       block: 3,
@@ -73,7 +75,7 @@ describe('embedded ledger chain', () => {
       )
       .run();
     raw.close();
-    const result = new EmbeddedLedgerDatabase(path).verify();
+    const result = EmbeddedLedgerDatabase.inspect(path);
     expect(result).toMatchObject({ ok: false, block: 4 });
     expect(result.ok ? '' : result.reason).toMatch(/state key consent\/consent-2 does not match/);
   });
@@ -84,7 +86,7 @@ describe('embedded ledger chain', () => {
     const raw = new Database(path);
     raw.prepare('DELETE FROM blocks WHERE number = 2').run();
     raw.close();
-    expect(new EmbeddedLedgerDatabase(path).verify()).toMatchObject({ ok: false, block: 3 });
+    expect(EmbeddedLedgerDatabase.inspect(path)).toMatchObject({ ok: false, block: 3 });
   });
 
   it('emits chaincode-style events for consent and round changes', async () => {
