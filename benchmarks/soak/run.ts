@@ -213,7 +213,7 @@ function params(roundNumber: number, ckks: boolean): RoundParams {
     quantization: ckks ? undefined : { clipRange: 1, levelBits: 16, modulusBits: 32 },
     threshold: 0,
     degree: ckks ? 0 : MEMBERS.length - 1,
-    adversary: ckks ? Adversary.ADVERSARY_UNSPECIFIED : Adversary.ADVERSARY_SEMI_HONEST,
+    adversary: ckks ? Adversary.ADVERSARY_UNSPECIFIED : Adversary.ADVERSARY_SEMI_MALICIOUS,
     members: MEMBERS,
     deadlines: {
       advertiseKeysMs: 20_000,
@@ -222,9 +222,10 @@ function params(roundNumber: number, ckks: boolean): RoundParams {
       consistencyCheckMs: 20_000,
       unmaskingMs: 20_000,
     },
-    corruptionRate: 0,
-    // The abuser never uploads; up to two honest members more may drop (t = 2, 3 contributors).
-    dropoutRate: ckks ? 0 : 0.34,
+    // The members' default policy: semi-malicious, γ ≥ 0.05. Complete graph of 6: t = 4, and
+    // ⌈0.2·6⌉ = 2 may drop: the abuser (it never uploads) and one honest member.
+    corruptionRate: ckks ? 0 : 0.05,
+    dropoutRate: ckks ? 0 : 0.2,
     minContributors: 0,
     ckks: ckks
       ? { parameterSet: '', keySha256: Buffer.alloc(0), minContributors: 3, clipRange: 1 }
@@ -239,6 +240,8 @@ const clients = HONEST.map((id) => VeilsumClient.connect(profile(id)));
 const ckksClients = HONEST.map((id) =>
   VeilsumClient.connect({ ...profile(id), ledger: new Ledger(ledgerFile.as(id)) }),
 );
+// The abuser takes part up to ShareKeys in SecAgg rounds, so its bad uploads reach the checks.
+const abuserClient = VeilsumClient.connect(profile(ABUSER));
 const phases = ['advertise-keys', 'share-keys', 'masked-input', 'consistency-check', 'unmasking'];
 try {
   for (let roundNumber = 1; Date.now() - started < runMs; roundNumber++) {
@@ -246,6 +249,17 @@ try {
     const round = await admin.openRound(params(roundNumber, ckks));
     const stopAbuse = new AbortController();
     const abuser = abuse(round.roundId, stopAbuse.signal);
+    const abuserKeys = ckks
+      ? Promise.resolve()
+      : abuserClient
+          .participateQuantized(round, new Uint32Array(dimension), {
+            dropBefore: 'masked-input',
+            waitForResult: false,
+          })
+          .then(
+            () => undefined,
+            (error: Error) => void count(stats.abuse, `abuser keys: ${reasonClass(error.message)}`),
+          );
     const inputs = HONEST.map(() => {
       const bytes = random(dimension * 4);
       return new Uint32Array(bytes.buffer, bytes.byteOffset, dimension).map((w) => w >>> 16);
@@ -285,7 +299,7 @@ try {
       );
     }
     const outcomes = await Promise.allSettled(participations);
-    await Promise.all(chaos);
+    await Promise.all([...chaos, abuserKeys]);
     const finished = await admin.waitForResult(round.roundId);
     stopAbuse.abort();
     await abuser;
@@ -328,6 +342,7 @@ try {
 } finally {
   clearInterval(sampler);
   admin.close();
+  abuserClient.close();
   for (const client of [...clients, ...ckksClients]) client.close();
   const children: ChildProcess[] = [
     coordinator.child,
