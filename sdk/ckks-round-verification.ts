@@ -1,8 +1,10 @@
 import { status } from '@grpc/grpc-js';
+import { contributorFloor } from '../crypto/ckks/parameters.ts';
 import type { CollectiveKeyRecord, RoundRecord } from '../ledger/records.ts';
 import type { Round } from '../proto/gen/veilsum/v1/round.ts';
 import { hasConsistentParamsHash } from '../proto/round-wire.ts';
 import { VeilsumError } from './errors.ts';
+import { MEMBER_POLICY_DEFAULTS, type MemberThreatModel } from './round-verification.ts';
 
 /**
  * What a member checks before it encrypts its update in a CKKS round, on its own view of the
@@ -56,5 +58,28 @@ export function checkCkksRoundAgainstLedger(
   if (collectiveKey === undefined || collectiveKey.registeredAt === null)
     refuse(
       `the round's key ${servedKeySha256.slice(0, 16)}… is not a collective key its keyholders attested on the ledger`,
+    );
+}
+
+/**
+ * The round's min contributors against this member's own floor, max(2, ⌈(1 − δ)·n⌉) for the
+ * roster size n (the ledger's when the member has one) and its OWN δ (policy minimumDropoutRate,
+ * default 0.05; minimumContributors raises it): the coordinator's choice may raise the floor,
+ * never lower it. Below it, a round closed with this member and a colluder or two is a sum the
+ * colluders subtract themselves from.
+ */
+export function checkCkksMinContributors(
+  round: Round,
+  rosterSize: number,
+  policy: MemberThreatModel = {},
+): void {
+  const delta = policy.minimumDropoutRate ?? MEMBER_POLICY_DEFAULTS.minimumDropoutRate;
+  const floor = contributorFloor(rosterSize, delta, policy.minimumContributors ?? 0);
+  const asked = round.params!.ckks!.minContributors;
+  if (asked < floor)
+    refuse(
+      `min contributors ${asked} is below this member's floor of ${floor} ` +
+        `(max(2, ⌈(1 − δ)·n⌉) for n = ${rosterSize} roster members and its δ = ${delta}` +
+        `${policy.minimumContributors ? `, raised to ${policy.minimumContributors}` : ''}); a sum that small could be this member's update plus colluders'`,
     );
 }

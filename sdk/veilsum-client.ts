@@ -60,7 +60,10 @@ import { CkksEncryptPool } from '../services/compute/ckks-encrypt-pool.ts';
 import { keySha256 } from '../crypto/ckks/key-ceremony.ts';
 import { signUploadReceipt } from '../crypto/ckks/upload-receipt.ts';
 import { proofRange, type ProofStatement } from '../crypto/ckks/encryption-proof.ts';
-import { checkCkksRoundAgainstLedger } from './ckks-round-verification.ts';
+import {
+  checkCkksMinContributors,
+  checkCkksRoundAgainstLedger,
+} from './ckks-round-verification.ts';
 
 /** The coordinator's host:port and this member's consortium certificate (TlsIdentity). */
 export interface ConnectOptions extends TlsIdentity {
@@ -375,6 +378,8 @@ export class VeilsumClient {
         "refusing to encrypt: without its own ledger view (ConnectOptions.ledger) or the consortium's key file (expectedKeySha256, veilsum submit --key-file) this member cannot tell the keyholders' collective key from one the coordinator made; give one of them",
       );
     }
+    // The served roster is the ledger's when the member has one (checked just above).
+    checkCkksMinContributors(round, round.roster.length, this.threatModel);
     const clip = params.ckks!.clipRange;
     const clipped = Float32Array.from(update, (v) => {
       if (!Number.isFinite(v))

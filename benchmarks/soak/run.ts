@@ -57,6 +57,8 @@ const local = await createLocalConsortium({
   members: MEMBERS,
   keyholders: KEYHOLDERS,
   ledgerPath: join(directory, 'ledger.db'),
+  // CKKS rounds take 3 of the roster and members drop: keyholders and members allow δ = 0.5.
+  keyholderDropoutRate: 0.5,
 });
 const services = await startKeyholders(local, 2, SUM_8192.name);
 const keyholders = services.keyholders;
@@ -238,7 +240,11 @@ const admin = VeilsumClient.connect(profile(ADMIN));
 const clients = HONEST.map((id) => VeilsumClient.connect(profile(id)));
 // CKKS members check the round and its attested key on their own ledger view.
 const ckksClients = HONEST.map((id) =>
-  VeilsumClient.connect({ ...profile(id), ledger: new Ledger(ledgerFile.as(id)) }),
+  VeilsumClient.connect({
+    ...profile(id),
+    ledger: new Ledger(ledgerFile.as(id)),
+    threatModel: { minimumDropoutRate: 0.5 },
+  }),
 );
 // The abuser takes part up to ShareKeys in SecAgg rounds, so its bad uploads reach the checks.
 const abuserClient = VeilsumClient.connect(profile(ABUSER));

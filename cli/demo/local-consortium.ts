@@ -38,6 +38,11 @@ export async function createLocalConsortium(options: {
   /** The ledger each identity uses (e.g. its Fabric identity); default: the embedded file. */
   ledgerFor?: (identity: string) => LedgerConfig;
   maskThreads?: number;
+  /**
+   * The keyholders' δ (config ckksDropoutRate, default 0.05): they decrypt only rounds whose min
+   * contributors reach max(2, ⌈(1 − δ)·n⌉). A small demo consortium that expects dropouts sets it.
+   */
+  keyholderDropoutRate?: number;
 }): Promise<LocalConsortium> {
   const { directory, members } = options;
   const keyholders = options.keyholders ?? [];
@@ -124,6 +129,7 @@ export async function createLocalConsortium(options: {
         ledger,
         precision: 5e-5,
         keyLifeRounds: 1000,
+        ckksDropoutRate: options.keyholderDropoutRate ?? 0.05,
         logLevel: 'info',
       };
     },

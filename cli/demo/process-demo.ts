@@ -47,6 +47,12 @@ const MIN_CKKS_DEADLINE_MS = 8_000;
 const MAX_DEADLINE_MS = 60_000;
 const KEYHOLDERS = ['keyholder-1', 'keyholder-2', 'keyholder-3', 'keyholder-4', 'keyholder-5'];
 const KEYHOLDER_THRESHOLD = 3;
+/**
+ * CKKS: the δ the demo's keyholders and banks allow (their own floor max(2, ⌈(1 − δ)·n⌉) = 3 of
+ * 5; the defaults, δ = 0.05, would take all 5), and the rounds' min contributors to match.
+ */
+const CKKS_DROPOUT_RATE = 0.4;
+const CKKS_MIN_CONTRIBUTORS = 3;
 /** In CKKS mode one keyholder crashes before this round; the other four carry on. */
 const KEYHOLDER_CRASH_ROUND = 3;
 
@@ -95,6 +101,7 @@ export async function runProcessDemo(
       members: memberIds,
       keyholders: ckks ? KEYHOLDERS : [],
       ledgerFor: (identity) => demoLedger.configFor(identity),
+      keyholderDropoutRate: CKKS_DROPOUT_RATE,
     });
     const keyholderServices = ckks
       ? await startKeyholders(local, KEYHOLDER_THRESHOLD, SUM_8192.name)
@@ -113,7 +120,13 @@ export async function runProcessDemo(
     const profile = (id: string) => local.profile(id, port);
     const profilePath = (id: string) => {
       const path = join(directory, `profile-${id}.json`);
-      writeFileSync(path, JSON.stringify(profile(id)));
+      writeFileSync(
+        path,
+        JSON.stringify({
+          ...profile(id),
+          ...(ckks ? { secaggPolicy: { minimumDropoutRate: CKKS_DROPOUT_RATE } } : {}),
+        }),
+      );
       return path;
     };
     const bankScript = fileURLToPath(new URL('./bank-process.ts', import.meta.url));
@@ -222,7 +235,7 @@ export async function runProcessDemo(
           ? {
               parameterSet: SUM_8192.name,
               keySha256: Buffer.alloc(0),
-              minContributors: 2,
+              minContributors: CKKS_MIN_CONTRIBUTORS,
               clipRange: QUANTIZATION.clipRange,
             }
           : undefined,
@@ -232,12 +245,14 @@ export async function runProcessDemo(
         if (uniform() < options.dropoutRate)
           dropouts.set(i + 1, DROPOUT_PHASES[Math.floor(uniform() * DROPOUT_PHASES.length)]!);
       });
-      if (!ckks) {
-        // A SecAgg round is sized for δn dropouts (min contributors n − ⌈δn⌉ = 4 of 5); more are
-        // outside its threat model and abort it. The demo drops no more than the round allows,
-        // counting the bank refused for its revoked consent.
+      {
+        // A SecAgg round is sized for δn dropouts (min contributors n − ⌈δn⌉ = 4 of 5), a CKKS
+        // round for 3 of 5; more are outside its threat model and abort it. The demo drops no
+        // more than the round allows, counting the bank refused for its revoked consent.
         const tolerated =
-          memberIds.length - 4 - (roundNumber === revokeBeforeRound && options.rounds > 1 ? 1 : 0);
+          memberIds.length -
+          (ckks ? CKKS_MIN_CONTRIBUTORS : 4) -
+          (roundNumber === revokeBeforeRound && options.rounds > 1 ? 1 : 0);
         for (const bank of [...dropouts.keys()].slice(Math.max(0, tolerated)))
           dropouts.delete(bank);
       }

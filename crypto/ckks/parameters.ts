@@ -288,3 +288,17 @@ export function assertSumFits(set: CkksParameterSet, maxClients: number, clip: n
     );
   }
 }
+
+/**
+ * The fewest contributions a party lets a CKKS sum hold, from the roster size n on the ledger and
+ * its own δ (the fraction of members it expects to drop): max(2, ⌈(1 − δ)·n⌉). Below it, a round
+ * closed with the victim and a few colluders is a sum the colluders subtract themselves from.
+ * Members check it before uploading, keyholders before decrypting; `raisedTo` lifts it further.
+ */
+export function contributorFloor(rosterSize: number, dropoutRate: number, raisedTo = 0): number {
+  assertInteger(rosterSize, 'roster size', 1, 2 ** 31);
+  if (!(dropoutRate >= 0 && dropoutRate < 1))
+    throw new CryptoInputError(`the dropout rate δ must be in [0, 1), got ${dropoutRate}`);
+  // 1e-9 absorbs binary rounding: (1 − 0.05)·20 is 19, not 19.000000000000004.
+  return Math.max(2, Math.ceil((1 - dropoutRate) * rosterSize - 1e-9), raisedTo);
+}

@@ -42,6 +42,15 @@ export const keyholderConfigSchema = z.object({
    * decryptions until a new ceremony.
    */
   keyLifeRounds: z.number().int().positive().default(1000),
+  /**
+   * δ: the fraction of a round's roster this keyholder expects to drop. It decrypts only rounds
+   * whose min contributors (and included count) reach max(2, ⌈(1 − δ)·n⌉) for the ledger
+   * roster's n — its own floor, whatever the coordinator chose (crypto/ckks/parameters.ts
+   * contributorFloor).
+   */
+  ckksDropoutRate: z.number().min(0).lt(1).default(0.05),
+  /** Raises that floor further (never lowers it below max(2, ⌈(1 − δ)·n⌉)). */
+  ckksMinContributors: z.number().int().min(2).optional(),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 

@@ -8,6 +8,7 @@ import { CkksEngine } from '../../crypto/ckks/engine.ts';
 import {
   ciphertextsFor,
   floodingSigmaFor,
+  contributorFloor,
   parameterSetNamed,
 } from '../../crypto/ckks/parameters.ts';
 import { encodeFields } from '../../crypto/bytes.ts';
@@ -45,7 +46,7 @@ import { CeremonyIdTakenError, HeldKeys, type StoredKey } from './held-keys.ts';
 import { assertPrivateFile, readSealedJson, writeSealedJson } from './sealed-file.ts';
 import { CkksVerifyPool } from '../compute/ckks-verify-pool.ts';
 import { DecryptionLog, keyExhausted } from './decryption-log.ts';
-import { checkReceipts, MIN_CONTRIBUTORS_FLOOR, ReceiptedSum } from './receipted-sum.ts';
+import { checkReceipts, ReceiptedSum } from './receipted-sum.ts';
 
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
@@ -336,15 +337,24 @@ export class Keyholder {
         `round ${roundId} is not closed on the ledger; only a committed aggregate is decrypted`,
       );
     }
-    // The floor is the keyholder's own: a round opened with min_contributors 1 is not decrypted.
-    const minContributors = Math.max(MIN_CONTRIBUTORS_FLOOR, params.ckks.minContributors);
+    // The floor is the keyholder's own, from the ledger's roster and its own δ: the coordinator's
+    // min_contributors may raise it, never lower it.
+    const floor = contributorFloor(
+      record.roster.length,
+      this.config.ckksDropoutRate,
+      this.config.ckksMinContributors,
+    );
+    if (params.ckks.minContributors < floor) {
+      throw failedPrecondition(
+        `round ${roundId} allows min contributors ${params.ckks.minContributors}, below this keyholder's floor of ${floor} ` +
+          `(max(2, ⌈(1 − δ)·n⌉) for n = ${record.roster.length} roster members on the ledger and its δ = ${this.config.ckksDropoutRate}` +
+          `${this.config.ckksMinContributors ? `, raised to ${this.config.ckksMinContributors}` : ''}); refusing to decrypt`,
+      );
+    }
+    const minContributors = Math.max(floor, params.ckks.minContributors);
     if (record.included.length < minContributors) {
       throw failedPrecondition(
-        `round ${roundId} aggregates ${record.included.length} contributions, fewer than the minimum of ${minContributors}` +
-          (params.ckks.minContributors < MIN_CONTRIBUTORS_FLOOR
-            ? ` (the round asks for ${params.ckks.minContributors}; keyholders never decrypt fewer than ${MIN_CONTRIBUTORS_FLOOR})`
-            : '') +
-          '; refusing',
+        `round ${roundId} aggregates ${record.included.length} contributions, fewer than the minimum of ${minContributors}; refusing`,
       );
     }
     return {

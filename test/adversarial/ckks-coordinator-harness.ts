@@ -78,8 +78,13 @@ export class MaliciousCoordinator {
     this.ledger = new Ledger(database.as(COORDINATOR));
   }
 
-  static async start(): Promise<MaliciousCoordinator> {
-    const consortium = await createConsortium(3, 'bank', { keyholders: 3, ledger: true });
+  /** `keyholderDropoutRate`: the keyholders' own δ (default: the test fixtures' 0.5). */
+  static async start(keyholderDropoutRate?: number): Promise<MaliciousCoordinator> {
+    const consortium = await createConsortium(3, 'bank', {
+      keyholders: 3,
+      ledger: true,
+      ...(keyholderDropoutRate === undefined ? {} : { keyholderDropoutRate }),
+    });
     const { keyholders, key } = await startKeyholders(consortium.local, 2, SUM_8192.name);
     const database = new EmbeddedLedgerDatabase(join(consortium.directory, 'ledger.db'));
     const harness = new MaliciousCoordinator(

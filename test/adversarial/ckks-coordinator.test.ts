@@ -105,11 +105,11 @@ describe('a malicious coordinator against real keyholders', () => {
     const prepared = await refusal(coordinator.prepare(1, round, [b]));
     expect(prepared.code).toBe(grpc.status.FAILED_PRECONDITION);
     expect(prepared.message).toMatch(
-      /fewer than the minimum of 2 \(the round asks for 1; keyholders never decrypt fewer than 2\)/,
+      /allows min contributors 1, below this keyholder's floor of 2 \(max\(2, ⌈\(1 − δ\)·n⌉\)/,
     );
     const direct = await refusal(coordinator.partialDecrypt(2, round, b.ciphertexts, [1, 2]));
     expect(direct.code).toBe(grpc.status.FAILED_PRECONDITION);
-    expect(direct.message).toMatch(/keyholders never decrypt fewer than 2/);
+    expect(direct.message).toMatch(/below this keyholder's floor of 2/);
     expect(coordinator.grants(1, round.roundId)).toEqual([]);
     expect(coordinator.grants(2, round.roundId)).toEqual([]);
   }, 120_000);

@@ -322,6 +322,7 @@ describe('key recovery through crafted ciphertexts is refused at upload by the e
     const member = VeilsumClient.connect({
       ...consortium.profile(victim(), coordinator.port),
       ledger: new Ledger(ledgerFile.as(victim())),
+      threatModel: { minimumDropoutRate: 0.5 }, // rounds of 2 of 3 in this fixture
     });
     try {
       const result = await member.participateCkks(round.roundId, honestUpdate(2), {

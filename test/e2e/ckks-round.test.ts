@@ -221,6 +221,8 @@ beforeAll(async () => {
       VeilsumClient.connect({
         ...consortium.profile(member, coordinator.port),
         ledger: new Ledger(ledgerFile.as(member)),
+        // Rounds of 3 of 4 and one 2-of-4 dropout round: this fixture's members allow δ = 0.5.
+        threatModel: { minimumDropoutRate: 0.5 },
       }),
     );
 }, 120_000);

@@ -44,7 +44,7 @@ export interface Consortium {
 export async function createConsortium(
   memberCount: number,
   prefix = 'bank',
-  options: { keyholders?: number; ledger?: boolean } = {},
+  options: { keyholders?: number; ledger?: boolean; keyholderDropoutRate?: number } = {},
 ): Promise<Consortium> {
   const directory = mkdtempSync(join(tmpdir(), 'veilsum-test-'));
   const members = Array.from(
@@ -60,6 +60,9 @@ export async function createConsortium(
     members,
     keyholders,
     extraIdentities: ['outsider'],
+    // Test fixtures lower the keyholders' floor explicitly (δ = 0.5: 2 of 3, 2 of 4 members) so
+    // that rounds can exercise dropouts; test/adversarial/ckks-min-contributors uses the default.
+    keyholderDropoutRate: options.keyholderDropoutRate ?? 0.5,
     ...(options.ledger ? { ledgerPath: join(directory, 'ledger.db') } : {}),
   });
   const config: CoordinatorConfig = {
