@@ -42,6 +42,12 @@ import { assertInteger, CryptoInputError } from '../validate.ts';
  *    without the secret; for search problems such as key recovery (Micciancio–Walter, Eurocrypt
  *    2018, bit security) s bits. Defaults: R = 1 000, K = 245 (10^6 parameters), N = 2^13:
  *    KL ≤ 2^(17.9 + 13 + 65.1 − 1 − 2·70.1) = 2^-45.1 → 45 bits.
+ *    That figure assumes K = 245 and 10 contributors per round; the bound really grows with
+ *    K·n² per decryption (one round of 100 contributors spends what 100 default rounds do). So
+ *    keyholders do not count rounds alone: each decryption is charged its own term
+ *    K·N·Var(x)/(2σ_f²) with its real K and contributor count (`decryptionKl`), and a decryption
+ *    that would take the key's sum past 2^−40 (`KEY_KL_BUDGET`) is refused. R default rounds
+ *    spend exactly the KL above.
  *
  * 5. Precision and range. Values are encoded at Δ = 2^92 and decrypted at 2Δ. A decoded slot
  *    carries (1/2Δ)·Σ_k E_k·Re(ζ^k) of the total flood E (t keyholders, σ_f·√t per coefficient): its
@@ -231,6 +237,27 @@ export function floodingErrorSigma(
 
 /** The floor keyholders hold the flooding to, for the default key life (module comment, §4). */
 export const MIN_STAT_SECURITY_BITS = 40;
+
+/** A key's KL budget over its whole life: 2^−40 (MIN_STAT_SECURITY_BITS bits). */
+export const KEY_KL_BUDGET = 2 ** -MIN_STAT_SECURITY_BITS;
+
+/**
+ * The KL divergence one decryption adds to its key's total (module comment, §4): K·N·Var(x)/(2σ_f²)
+ * for its own K ciphertexts and contributor count. Over R decryptions of the default shape the sum
+ * is exactly the key-life KL `statisticalSecurityBits` bounds.
+ */
+export function decryptionKl(
+  set: CkksParameterSet,
+  sigma: number,
+  ciphertexts: number,
+  contributors: number,
+  keyholders: number,
+): number {
+  assertInteger(ciphertexts, 'ciphertexts', 1);
+  assertInteger(contributors, 'contributors', 1);
+  const life: KeyLife = { rounds: 1, ciphertextsPerRound: ciphertexts, contributors, keyholders };
+  return 2 ** -statisticalSecurityBits(set, sigma, life);
+}
 
 /**
  * Largest per-keyholder flooding σ_f whose 7σ slot error stays within maxAbsError. A precision

@@ -7,6 +7,12 @@ import {
   truncateSync,
   writeSync,
 } from 'node:fs';
+import {
+  type CkksParameterSet,
+  decryptionKl,
+  KEY_KL_BUDGET,
+  MIN_STAT_SECURITY_BITS,
+} from '../../crypto/ckks/parameters.ts';
 import { alreadyExists, failedPrecondition, RequestError } from '../common/grpc-errors.ts';
 import { status } from '@grpc/grpc-js';
 
@@ -23,6 +29,9 @@ import { status } from '@grpc/grpc-js';
  *   anything else is ALREADY_EXISTS.
  * - A key's life: a key answers at most `keyLifeRounds` distinct aggregates (the flooding is
  *   sized for that many); then RESOURCE_EXHAUSTED until a new ceremony makes a new key.
+ * - A key's budget: each distinct aggregate answered is charged the KL divergence its own
+ *   ciphertext count and contributor count add (crypto/ckks/parameters.ts `decryptionKl`); a
+ *   decryption that would take the key past 2^−40 is RESOURCE_EXHAUSTED (`assertKlBudget`).
  * - Verified aggregates: PrepareDecryption records the aggregates it checked to be the sum of
  *   their receipted uploads; PartialDecrypt answers no other.
  */
@@ -66,6 +75,10 @@ export class DecryptionLog {
   private readonly answered = new Map<string, DecryptionEntry>();
   private readonly aggregateSets = new Map<string, string>();
   private readonly roundsByKey = new Map<string, Set<string>>();
+  private readonly chargesByKey = new Map<
+    string,
+    Map<string, { ciphertexts: number; contributors: number }>
+  >();
   private readonly verified = new Set<string>();
 
   constructor(path: string) {
@@ -90,6 +103,11 @@ export class DecryptionLog {
   /** Distinct aggregates `key` has answered. */
   roundsDecrypted(key: string): number {
     return this.roundsByKey.get(key)?.size ?? 0;
+  }
+
+  /** One charge per distinct aggregate `key` answered: its ciphertext and contributor counts. */
+  charges(key: string): readonly { ciphertexts: number; contributors: number }[] {
+    return [...(this.chargesByKey.get(key)?.values() ?? [])];
   }
 
   isVerified(key: string, aggregateSha256: string): boolean {
@@ -167,6 +185,16 @@ export class DecryptionLog {
     let rounds = this.roundsByKey.get(entry.key);
     if (rounds === undefined) this.roundsByKey.set(entry.key, (rounds = new Set()));
     rounds.add(entry.aggregateSha256);
+    let charges = this.chargesByKey.get(entry.key);
+    if (charges === undefined)
+      this.chargesByKey.set(
+        entry.key,
+        (charges = new Map<string, { ciphertexts: number; contributors: number }>()),
+      );
+    charges.set(entry.aggregateSha256, {
+      ciphertexts: entry.ciphertexts?.length ?? 1,
+      contributors: entry.contributors,
+    });
   }
 
   private append(entry: Entry): void {
@@ -185,6 +213,44 @@ export function keyExhausted(key: string, decrypted: number): RequestError {
     `key ${key.slice(0, 16)}… has decrypted ${decrypted} rounds, the most its flooding noise is sized for; ` +
       'it decrypts nothing more — run a new key ceremony (veilsum keys ceremony) and open rounds under the new key',
   );
+}
+
+/**
+ * Refuses (RESOURCE_EXHAUSTED, naming the figures) a new decryption of `ciphertexts` ciphertexts
+ * summing `contributors` uploads that would take `key` below MIN_STAT_SECURITY_BITS: the KL its
+ * earlier decryptions spent plus this one's must stay within KEY_KL_BUDGET.
+ */
+export function assertKlBudget(
+  log: DecryptionLog,
+  key: string,
+  flooding: {
+    readonly set: CkksParameterSet;
+    readonly sigma: number;
+    readonly keyholders: number;
+  },
+  decryption: {
+    readonly round: string;
+    readonly ciphertexts: number;
+    readonly contributors: number;
+  },
+): void {
+  const { set, sigma, keyholders } = flooding;
+  if (set.insecure) return;
+  const klOf = (ciphertexts: number, contributors: number) =>
+    decryptionKl(set, sigma, ciphertexts, Math.max(1, contributors), keyholders);
+  const spent = log
+    .charges(key)
+    .reduce((total, c) => total + klOf(c.ciphertexts, c.contributors), 0);
+  const cost = klOf(decryption.ciphertexts, decryption.contributors);
+  if (spent + cost > KEY_KL_BUDGET) {
+    const bits = (kl: number) => (kl > 0 ? (-Math.log2(kl)).toFixed(1) : '∞');
+    throw resourceExhausted(
+      `decrypting round ${decryption.round} (${decryption.ciphertexts} ciphertexts, ${decryption.contributors} contributors) ` +
+        `would take key ${key.slice(0, 16)}… below ${MIN_STAT_SECURITY_BITS} bits of statistical security: its flooding budget is KL 2^-${MIN_STAT_SECURITY_BITS}, ` +
+        `its ${log.charges(key).length} earlier decryptions spent 2^-${bits(spent)} and this one costs 2^-${bits(cost)} ` +
+        '(the cost grows with ciphertexts × contributors²); run a new key ceremony (veilsum keys ceremony) and open rounds under the new key',
+    );
+  }
 }
 
 const setKey = (responders: readonly number[]) => [...responders].sort((a, b) => a - b).join(',');

@@ -45,7 +45,7 @@ import type { KeyholderConfig } from './config.ts';
 import { CeremonyIdTakenError, HeldKeys, type StoredKey } from './held-keys.ts';
 import { assertPrivateFile, readSealedJson, writeSealedJson } from './sealed-file.ts';
 import { CkksVerifyPool } from '../compute/ckks-verify-pool.ts';
-import { DecryptionLog, keyExhausted } from './decryption-log.ts';
+import { assertKlBudget, DecryptionLog, keyExhausted } from './decryption-log.ts';
 import { checkReceipts, ReceiptedSum } from './receipted-sum.ts';
 
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -186,6 +186,16 @@ export class Keyholder {
    * same aggregate and set the keyholder reproduces the identical partials instead of drawing
    * fresh noise, and the noise stays unpredictable to anyone without the sealed key.
    */
+  /** What a decryption's KL charge depends on: the set, this keyholder's σ_f, the keyholders. */
+  private flooding(key: StoredKey) {
+    const set = parameterSetNamed(key.parameterSet);
+    return {
+      set,
+      sigma: floodingSigmaFor(set, key.threshold, this.config.precision),
+      keyholders: key.keyholders.length,
+    };
+  }
+
   private floodingSource(keyHex: string, aggregate: string, responders: readonly number[]) {
     const seed = createHmac('sha256', this.floodingKey!)
       .update(
@@ -487,6 +497,11 @@ export class Keyholder {
     if (decrypted >= this.config.keyLifeRounds) throw keyExhausted(round.keyHex, decrypted);
     if (this.decryptionLog!.isVerified(round.keyHex, round.record.aggregateHash!))
       return { round, sum: undefined };
+    assertKlBudget(this.decryptionLog!, round.keyHex, this.flooding(round.key), {
+      round: header.roundId,
+      ciphertexts: round.chunks,
+      contributors: round.record.included.length,
+    });
     const receipts = checkReceipts(round.record, round.minContributors);
     // A receipt counts only from an organisation the ledger registers as a member.
     for (const { memberId } of receipts) {
@@ -617,6 +632,12 @@ export class Keyholder {
     // ciphertext cannot both pass the binding check.
     const decide = this.decisions.then(() => {
       const known = log.check(keyHex, actual, ciphertexts, responders, this.config.keyLifeRounds);
+      if (known.kind === 'new')
+        assertKlBudget(log, keyHex, this.flooding(key), {
+          round: header.roundId,
+          ciphertexts: ciphertexts.length,
+          contributors: record.included.length,
+        });
       const partials = engine.partialDecrypt(
         aggregate,
         key.share,
