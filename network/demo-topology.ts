@@ -2,8 +2,10 @@ import { DEFAULT_PORT_BASE, type TopologySpec } from './topology.ts';
 
 /**
  * The demo consortium on Fabric: the five demo banks, each its own organisation and peer (MSP
- * id = member id), and the operator organisation `veilsum-coordinator` (no peer) whose CA issues
- * the coordinator's and the keyholders' identities.
+ * id = member id), the operator organisation `veilsum-coordinator` (no peer) for the
+ * coordinator, and one organisation (no peer) per keyholder. A keyholder must be its own MSP:
+ * the contract knows a caller by its MSP id, and each keyholder attests the collective key as
+ * itself — keyholders sharing the operator's MSP would all be `veilsum-coordinator`.
  */
 export const DEMO_BANKS = ['aldbridge', 'brenmoor', 'corvale', 'dunmere', 'eastlake'];
 export const OPERATOR_MSP = 'veilsum-coordinator';
@@ -27,7 +29,10 @@ export function batchTimeoutMs(): number {
 export function demoTopology(banks: readonly string[] = DEMO_BANKS): TopologySpec {
   return {
     banks: banks.map((mspId) => ({ mspId, users: [mspId] })),
-    clients: [{ mspId: OPERATOR_MSP, users: [OPERATOR_MSP, ...DEMO_KEYHOLDERS] }],
+    clients: [
+      { mspId: OPERATOR_MSP, users: [OPERATOR_MSP] },
+      ...DEMO_KEYHOLDERS.map((keyholder) => ({ mspId: keyholder, users: [keyholder] })),
+    ],
     portBase: portBase(),
     channel: 'veilsum',
     batchTimeoutMs: batchTimeoutMs(),
