@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { EmbeddedLedgerDatabase } from './embedded/embedded-ledger.ts';
+import { EmbeddedLedgerDatabase, ledgerWriter } from './embedded/embedded-ledger.ts';
 import { loadConnectionFile } from './fabric/connection-file.ts';
 import { FabricLedger } from './fabric/fabric-ledger.ts';
 import { Ledger, type ContractGateway } from './ledger.ts';
@@ -11,9 +12,11 @@ import { Ledger, type ContractGateway } from './ledger.ts';
  *   "ledger": { "fabric": { "connection": "fabric/connection.json",
  *                           "identity": "veilsum-coordinator", "peer": "peer0…" } }
  *
- * On the embedded ledger the identity is configured (one machine, one operator); on Fabric it is
- * the name of a client identity in the connection file, and the member id the contract sees is
- * that identity's MSP id, proven by its certificate.
+ * On the embedded ledger the caller's certificate (EmbeddedAccess) names and signs: each block
+ * carries the writer's certificate and signature, and the file is verified against the
+ * consortium CA when opened; on Fabric the identity is the name of a client identity in the
+ * connection file, and the member id the contract sees is that identity's MSP id, proven by its
+ * certificate.
  */
 export const embeddedLedgerConfigSchema = z
   .object({ path: z.string().min(1), identity: z.string().min(1).optional() })
@@ -65,13 +68,26 @@ export interface OpenLedger {
 }
 
 /**
+ * What opening the embedded ledger needs: the consortium CA (PEM file) that its writers'
+ * certificates must chain to, and — to write — the caller's certificate and Ed25519 key, which
+ * sign its blocks. Without a certificate the ledger is opened read only.
+ */
+export interface EmbeddedAccess {
+  readonly caCertificate: string;
+  readonly certificate?: string;
+  readonly privateKey?: string;
+}
+
+/**
  * Opens the configured ledger. `identity` overrides the configured one (the CLI's `--as`);
- * `defaultIdentity` is used on the embedded ledger when neither names one.
+ * `defaultIdentity` is used on the embedded ledger when neither names one. The embedded ledger
+ * needs `embedded` (a tampered file throws LedgerTamperedError here).
  */
 export function openLedger(
   config: LedgerConfig,
   defaultIdentity: string,
   identity?: string,
+  embedded?: EmbeddedAccess,
 ): OpenLedger {
   if ('fabric' in config) {
     const connection = loadConnectionFile(config.fabric.connection);
@@ -94,17 +110,30 @@ export function openLedger(
       close: () => fabric.close(),
     };
   }
-  const memberId = identity ?? config.identity ?? defaultIdentity;
-  const embedded = new EmbeddedLedgerDatabase(config.path);
-  const gateway = embedded.as(memberId);
+  if (embedded === undefined)
+    throw new Error(
+      `the embedded ledger ${config.path} is verified against the consortium CA: name its certificate`,
+    );
+  const writer =
+    embedded.certificate !== undefined && embedded.privateKey !== undefined
+      ? ledgerWriter(embedded.certificate, embedded.privateKey)
+      : undefined;
+  // An empty name is no name (the CLI passes '' when --as is left out).
+  const memberId = identity || config.identity || writer?.organisation || defaultIdentity;
+  if (writer !== undefined && writer.organisation !== memberId)
+    throw new Error(
+      `the ledger identity is ${memberId} but the certificate ${embedded.certificate} that signs its blocks is O=${writer.organisation}; the two must agree`,
+    );
+  const database = new EmbeddedLedgerDatabase(config.path, readFileSync(embedded.caCertificate));
+  const gateway = writer ? database.as(writer) : database.reader(memberId);
   return {
     backend: 'embedded',
     ledger: new Ledger(gateway),
     gateway,
     memberId,
-    description: `embedded ledger ${config.path} as ${memberId}`,
-    embedded,
-    close: () => embedded.close(),
+    description: `embedded ledger ${config.path} as ${memberId}${writer ? '' : ' (read only)'}`,
+    embedded: database,
+    close: () => database.close(),
   };
 }
 

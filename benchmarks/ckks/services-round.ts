@@ -54,14 +54,20 @@ export async function runServicesRound(options: {
       if (match) eventTimes.set(match[2]!, Number(match[1]));
     },
   );
-  const ledgerFile = new EmbeddedLedgerDatabase(ledgerPath);
+  const ledgerFile = new EmbeddedLedgerDatabase(
+    ledgerPath,
+    readFileSync(local.pki.caCertificatePath),
+  );
   const admin = VeilsumClient.connect(local.profile(ADMIN, port));
   const clients = members.map((id) =>
-    VeilsumClient.connect({ ...local.profile(id, port), ledger: new Ledger(ledgerFile.as(id)) }),
+    VeilsumClient.connect({
+      ...local.profile(id, port),
+      ledger: new Ledger(ledgerFile.as(local.ledgerWriter(id))),
+    }),
   );
   try {
     for (const id of members) {
-      await new Ledger(ledgerFile.as(id)).grantConsent(
+      await new Ledger(ledgerFile.as(local.ledgerWriter(id))).grantConsent(
         `consent-${id}`,
         `data-${id}`,
         'bench-model',

@@ -18,7 +18,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { merkleProof, merkleRoot, verifyMerkleProof } from '../../crypto/merkle.ts';
-import { openLedger, type LedgerConfig, type OpenLedger } from '../../ledger/ledger-factory.ts';
+import {
+  type EmbeddedAccess,
+  openLedger,
+  type LedgerConfig,
+  type OpenLedger,
+} from '../../ledger/ledger-factory.ts';
+import { createDevPki } from '../../services/pki/dev-ca.ts';
 import { DEMO_BANKS, demoTopology, OPERATOR_MSP } from '../../network/demo-topology.ts';
 import { buildFabric, startNetwork, stopNetwork } from '../../network/fabric-network.ts';
 
@@ -52,6 +58,8 @@ async function timed<T>(work: () => Promise<T>): Promise<[T, number]> {
 const directory = mkdtempSync(join(tmpdir(), 'veilsum-bench-ledger-'));
 let networkReadyMs: number | undefined;
 let configFor: (identity: string) => LedgerConfig;
+// Embedded: every identity signs its blocks with a certificate of one development CA.
+let accessFor: (identity: string) => EmbeddedAccess | undefined = () => undefined;
 if (backend === 'fabric') {
   const network = await startNetwork(
     demoTopology(),
@@ -63,11 +71,17 @@ if (backend === 'fabric') {
 } else {
   const path = join(directory, 'ledger.db');
   configFor = (identity) => ({ path, identity });
+  const pki = await createDevPki(join(directory, 'pki'), [OPERATOR_MSP, ...DEMO_BANKS]);
+  accessFor = (identity) => ({
+    caCertificate: pki.caCertificatePath,
+    certificate: pki.members[identity]!.certificatePath,
+    privateKey: pki.members[identity]!.privateKeyPath,
+  });
 }
 
 const opened: OpenLedger[] = [];
 const open = (identity: string) => {
-  const ledger = openLedger(configFor(identity), identity);
+  const ledger = openLedger(configFor(identity), identity, undefined, accessFor(identity));
   opened.push(ledger);
   return ledger;
 };

@@ -5,12 +5,13 @@
  *   npm exec -- node benchmarks/secagg/ledger-latency.ts --clients 1000 --rounds 20
  * Prints one JSON object (median milliseconds per operation, over the rounds) as its last line.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { seededRandom } from '../../crypto/random.ts';
-import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
+import { EmbeddedLedgerDatabase, ledgerWriter } from '../../ledger/embedded/embedded-ledger.ts';
+import { createDevPki } from '../../services/pki/dev-ca.ts';
 import { Ledger } from '../../ledger/ledger.ts';
 import type { RoundManifest, RoundPhaseName } from '../../ledger/records.ts';
 
@@ -23,13 +24,26 @@ const { values: args } = parseArgs({
 const clients = Number(args.clients);
 const rounds = Number(args.rounds);
 
-const database = new EmbeddedLedgerDatabase(
-  join(mkdtempSync(join(tmpdir(), 'veilsum-ledger-bench-')), 'ledger.db'),
-);
-const coordinator = new Ledger(database.as('coordinator'));
+const directory = mkdtempSync(join(tmpdir(), 'veilsum-ledger-bench-'));
 const members = Array.from({ length: clients }, (_, i) => `member-${i + 1}`);
-const member = new Ledger(database.as(members[0]!));
-await coordinator.registerMember('coordinator', ['coordinator']);
+// Every block is signed by its writer: the coordinator's and the reading member's certificates.
+const pki = await createDevPki(join(directory, 'pki'), [members[0]!]);
+const database = new EmbeddedLedgerDatabase(
+  join(directory, 'ledger.db'),
+  readFileSync(pki.caCertificatePath),
+);
+const coordinator = new Ledger(
+  database.as(ledgerWriter(pki.server.certificatePath, pki.server.privateKeyPath)),
+);
+const member = new Ledger(
+  database.as(
+    ledgerWriter(
+      pki.members[members[0]!]!.certificatePath,
+      pki.members[members[0]!]!.privateKeyPath,
+    ),
+  ),
+);
+await coordinator.registerMember('veilsum-coordinator', ['coordinator']);
 for (const id of members) await coordinator.registerMember(id, ['member']);
 
 const random = seededRandom(7);

@@ -78,9 +78,12 @@ const coordinatorConfigPath = join(directory, 'coordinator.json');
 let coordinator = await startCoordinatorProcess(coordinatorConfig, coordinatorConfigPath, () => {});
 const port = coordinator.port;
 // The coordinator registered the members on the ledger at start; each now consents.
-const ledgerFile = new EmbeddedLedgerDatabase(join(directory, 'ledger.db'));
+const ledgerFile = new EmbeddedLedgerDatabase(
+  join(directory, 'ledger.db'),
+  readFileSync(local.pki.caCertificatePath),
+);
 for (const [i, member] of MEMBERS.entries()) {
-  await new Ledger(ledgerFile.as(member)).grantConsent(
+  await new Ledger(ledgerFile.as(local.ledgerWriter(member))).grantConsent(
     `consent-${member}`,
     `transactions-${i + 1}`,
     MODEL,
@@ -242,7 +245,7 @@ const clients = HONEST.map((id) => VeilsumClient.connect(profile(id)));
 const ckksClients = HONEST.map((id) =>
   VeilsumClient.connect({
     ...profile(id),
-    ledger: new Ledger(ledgerFile.as(id)),
+    ledger: new Ledger(ledgerFile.as(local.ledgerWriter(id))),
     threatModel: { minimumDropoutRate: 0.5 },
   }),
 );

@@ -3,16 +3,23 @@ import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
 import { verifyMerkleProof } from '../../crypto/merkle.ts';
 import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
 import type { Ledger } from '../../ledger/ledger.ts';
-import { openLedger, parseLedgerOption, type OpenLedger } from '../../ledger/ledger-factory.ts';
+import {
+  type EmbeddedAccess,
+  openLedger,
+  parseLedgerOption,
+  type OpenLedger,
+} from '../../ledger/ledger-factory.ts';
 import type { Lineage } from '../../ledger/records.ts';
 import { loadProfile } from '../../sdk/profile.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 
 /**
  * `veilsum consent …` (members) and `veilsum audit …` (compliance officers) against the embedded
- * ledger file or a Fabric network (`--ledger fabric:<connection file>`). Identities on the
- * embedded ledger are configured, not proven: it is the single-machine mode; on Fabric `--as`
- * names a client identity of the connection file and the certificate proves it.
+ * ledger file or a Fabric network (`--ledger fabric:<connection file>`). On the embedded ledger a
+ * member writes with its profile (`--profile`): its certificate names it and its key signs the
+ * block; readers give the consortium CA (`--ca`) and every open verifies the file against it (a
+ * tampered ledger is refused, naming the first bad block or row). On Fabric `--as` names a
+ * client identity of the connection file and the certificate proves it.
  */
 const days = (value: string): number => {
   const parsed = Number(value);
@@ -36,12 +43,47 @@ function readCheckpoint(path: string): number {
 const LEDGER_HELP =
   'the ledger: an embedded ledger file, or fabric:<connection file>[@<peer>] for a Fabric network';
 
+/** How a command reaches the embedded ledger: a member profile to write, or the CA to read. */
+function embeddedAccess(options: { profile?: string; ca?: string }): EmbeddedAccess | undefined {
+  if (options.profile !== undefined) {
+    const profile = loadProfile(options.profile);
+    return {
+      caCertificate: profile.caCertificate,
+      certificate: profile.certificate,
+      privateKey: profile.privateKey,
+    };
+  }
+  return options.ca === undefined ? undefined : { caCertificate: options.ca };
+}
+
+/** Opens `--ledger`: on Fabric as `--as`; the embedded file verified with `access`. */
+function openLedgerFor(
+  ledgerOption: string,
+  identity: string | undefined,
+  access: EmbeddedAccess | undefined,
+): OpenLedger {
+  const fabric = ledgerOption.startsWith('fabric:');
+  if (fabric && identity === undefined)
+    throw new Error('on Fabric, --as names the client identity of the connection file');
+  if (!fabric && access === undefined)
+    throw new Error(
+      'the embedded ledger is verified against the consortium CA: give --ca <ca.crt> to read, or --profile <member profile> to write',
+    );
+  return openLedger(
+    parseLedgerOption(ledgerOption, identity ?? ''),
+    identity ?? '',
+    identity,
+    access,
+  );
+}
+
 async function withLedger<T>(
   ledgerOption: string,
-  identity: string,
+  identity: string | undefined,
+  access: EmbeddedAccess | undefined,
   work: (ledger: Ledger, opened: OpenLedger) => Promise<T>,
 ): Promise<T> {
-  const opened = openLedger(parseLedgerOption(ledgerOption, identity), identity);
+  const opened = openLedgerFor(ledgerOption, identity, access);
   try {
     return await work(opened.ledger, opened);
   } finally {
@@ -56,20 +98,25 @@ export function consentCommand(): Command {
   consent
     .command('grant')
     .requiredOption('--ledger <ledger>', LEDGER_HELP)
-    .requiredOption('--as <member>', 'the granting member')
+    .option('--as <member>', 'the granting member (Fabric: its client identity)')
+    .option('--profile <path>', "embedded ledger: the member's profile; its key signs the block")
     .requiredOption('--consent <id>', 'consent id')
     .requiredOption('--dataset <id>', 'dataset the consent covers')
     .requiredOption('--purpose <model>', 'model id the data may train')
     .option('--days <n>', 'validity', days, 365)
     .option('--json', 'print JSON')
     .action(async (options) => {
-      const record = await withLedger(options.ledger, options.as, (ledger) =>
-        ledger.grantConsent(
-          options.consent,
-          options.dataset,
-          options.purpose,
-          Date.now() + options.days * 86_400_000,
-        ),
+      const record = await withLedger(
+        options.ledger,
+        options.as,
+        embeddedAccess(options),
+        (ledger) =>
+          ledger.grantConsent(
+            options.consent,
+            options.dataset,
+            options.purpose,
+            Date.now() + options.days * 86_400_000,
+          ),
       );
       console.log(
         options.json
@@ -80,12 +127,16 @@ export function consentCommand(): Command {
   consent
     .command('revoke')
     .requiredOption('--ledger <ledger>', LEDGER_HELP)
-    .requiredOption('--as <member>', 'the member that granted it')
+    .option('--as <member>', 'the member that granted it (Fabric: its client identity)')
+    .option('--profile <path>', "embedded ledger: the member's profile; its key signs the block")
     .requiredOption('--consent <id>', 'consent id')
     .option('--json', 'print JSON')
     .action(async (options) => {
-      const record = await withLedger(options.ledger, options.as, (ledger) =>
-        ledger.revokeConsent(options.consent),
+      const record = await withLedger(
+        options.ledger,
+        options.as,
+        embeddedAccess(options),
+        (ledger) => ledger.revokeConsent(options.consent),
       );
       console.log(
         options.json
@@ -122,12 +173,16 @@ export function auditCommand(): Command {
     .description('Which datasets, under which consents, fed a model version')
     .requiredOption('--ledger <ledger>', LEDGER_HELP)
     .requiredOption('--model <hash>', 'model version (SHA-256 hex)')
+    .option('--ca <path>', 'embedded ledger: the consortium CA certificate it is verified against')
     .option('--as <identity>', 'auditing identity', 'veilsum-coordinator')
     .option('--json', 'print JSON')
     .option('--mermaid', 'print a Mermaid graph')
     .action(async (options) => {
-      const lineage = await withLedger(options.ledger, options.as, (ledger) =>
-        ledger.lineage(options.model),
+      const lineage = await withLedger(
+        options.ledger,
+        options.as,
+        embeddedAccess(options),
+        (ledger) => ledger.lineage(options.model),
       );
       if (options.json) console.log(JSON.stringify(lineage));
       else if (options.mermaid) console.log(lineageMermaid(lineage));
@@ -154,11 +209,15 @@ export function auditCommand(): Command {
     .description("A member's consents, granted and revoked")
     .requiredOption('--ledger <ledger>', LEDGER_HELP)
     .requiredOption('--member <id>', 'member id')
+    .option('--ca <path>', 'embedded ledger: the consortium CA certificate it is verified against')
     .option('--as <identity>', 'auditing identity', 'veilsum-coordinator')
     .option('--json', 'print JSON')
     .action(async (options) => {
-      const history = await withLedger(options.ledger, options.as, (ledger) =>
-        ledger.consentHistory(options.member),
+      const history = await withLedger(
+        options.ledger,
+        options.as,
+        embeddedAccess(options),
+        (ledger) => ledger.consentHistory(options.member),
       );
       if (options.json) console.log(JSON.stringify(history));
       else
@@ -185,10 +244,12 @@ export function auditCommand(): Command {
     )
     .option('--json', 'print JSON')
     .action(async (options) => {
-      const client = VeilsumClient.connect(loadProfile(options.profile));
+      const profile = loadProfile(options.profile);
+      const client = VeilsumClient.connect(profile);
       try {
         const proof = await client.proveInclusion(options.round);
-        const round = await withLedger(options.ledger, options.as, (ledger) =>
+        const reader = { caCertificate: profile.caCertificate };
+        const round = await withLedger(options.ledger, options.as, reader, (ledger) =>
           ledger.getRound(options.round),
         );
         const path = proof.path.map((step) => ({
@@ -224,8 +285,14 @@ export function auditCommand(): Command {
     });
   audit
     .command('verify-chain')
-    .description('Recompute the embedded ledger’s hash chain and state; name the first bad block')
+    .description(
+      'Recompute the embedded ledger’s hash chain, block signatures and state; name the first bad block',
+    )
     .requiredOption('--ledger <path>', 'embedded ledger file')
+    .requiredOption(
+      '--ca <path>',
+      "the consortium CA certificate that issues writers' certificates",
+    )
     .option('--json', 'print JSON')
     .action((options) => {
       if (options.ledger.startsWith('fabric:')) {
@@ -236,12 +303,12 @@ export function auditCommand(): Command {
         return;
       }
       // Inspected, not opened: opening refuses a tampered ledger, this reports what is wrong.
-      const result = EmbeddedLedgerDatabase.inspect(options.ledger);
+      const result = EmbeddedLedgerDatabase.inspect(options.ledger, readFileSync(options.ca));
       console.log(
         options.json
           ? JSON.stringify(result)
           : result.ok
-            ? `chain intact: ${result.blocks} blocks`
+            ? `chain intact: ${result.blocks} blocks, each signed by its writer`
             : `chain BROKEN at block ${result.block}: ${result.reason}`,
       );
       if (!result.ok) process.exitCode = 2;
@@ -252,6 +319,7 @@ export function auditCommand(): Command {
       'The contract events (consents, rounds, model versions) in block order; with --checkpoint, only those not yet printed',
     )
     .requiredOption('--ledger <ledger>', LEDGER_HELP)
+    .option('--ca <path>', 'embedded ledger: the consortium CA certificate it is verified against')
     .option('--as <identity>', 'reading identity', 'veilsum-coordinator')
     .option(
       '--checkpoint <file>',
@@ -260,7 +328,7 @@ export function auditCommand(): Command {
     .option('--count <n>', 'stop after n events (Fabric follows new blocks until then)', count)
     .option('--json', 'print one JSON object per event')
     .action(async (options) => {
-      const opened = openLedger(parseLedgerOption(options.ledger, options.as), options.as);
+      const opened = openLedgerFor(options.ledger, options.as, embeddedAccess(options));
       const print = (event: { block: number | bigint; name: string; payload: unknown }) =>
         console.log(
           options.json

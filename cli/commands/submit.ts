@@ -78,7 +78,8 @@ export function submitCommand(): Command {
         `certificate ${profile.certificate}`,
       ).organisation;
       const ledger = options.ledger
-        ? openLedger(parseLedgerOption(options.ledger, memberId), memberId)
+        ? // The embedded file is verified against the profile's CA (its key signs what it writes).
+          openLedger(parseLedgerOption(options.ledger, memberId), memberId, undefined, profile)
         : undefined;
       // The profile's policy, raised (never lowered below the defaults) by the options.
       const threatModel = parseMemberPolicy(

@@ -34,13 +34,19 @@ const [profilePath, bankIndexText, seedText, ledgerJson, memberId] = process.arg
 const bankIndex = Number(bankIndexText);
 const bank = BANKS[bankIndex]!;
 const data = generateDataset(bank.transactions, bank.shift, Number(seedText) * 100 + bankIndex);
-const client = VeilsumClient.connect(loadProfile(profilePath!));
-// The bank writes its own consents: to the shared embedded file, or on Fabric as its own
-// identity through its own peer.
-const opened = openLedger(ledgerConfigSchema.parse(JSON.parse(ledgerJson!)), memberId!);
+const profile = loadProfile(profilePath!);
+const client = VeilsumClient.connect(profile);
+// The bank writes its own consents: to the shared embedded file, each block signed with its
+// certificate's key, or on Fabric as its own identity through its own peer.
+const opened = openLedger(
+  ledgerConfigSchema.parse(JSON.parse(ledgerJson!)),
+  memberId!,
+  undefined,
+  profile,
+);
 const ledger = opened.ledger;
 // CKKS rounds are checked on the bank's own ledger view: the round and its keyholder-attested key.
-const ckksClient = VeilsumClient.connect({ ...loadProfile(profilePath!), ledger });
+const ckksClient = VeilsumClient.connect({ ...profile, ledger });
 
 process.on('message', (instruction: BankInstruction) => {
   if (instruction.kind === 'grant-consent') {

@@ -1,7 +1,12 @@
 import { join } from 'node:path';
 import { loadConnectionFile } from '../../ledger/fabric/connection-file.ts';
 import { waitForPeersInStep } from '../../ledger/fabric/peer-sync.ts';
-import { openLedger, type LedgerConfig, type OpenLedger } from '../../ledger/ledger-factory.ts';
+import {
+  type EmbeddedAccess,
+  openLedger,
+  type LedgerConfig,
+  type OpenLedger,
+} from '../../ledger/ledger-factory.ts';
 import { buildFabric, startNetwork, stopNetwork } from '../../network/fabric-network.ts';
 import { demoTopology } from '../../network/demo-topology.ts';
 
@@ -16,9 +21,10 @@ export interface DemoLedger {
   configFor(identity: string): LedgerConfig;
   /**
    * The ledger the closing audit reads: on Fabric as a bank other than the first, through that
-   * bank's own peer — not the peer the coordinator wrote through.
+   * bank's own peer — not the peer the coordinator wrote through. The embedded ledger is read
+   * with `embedded` (the consortium CA it is verified against).
    */
-  openAuditor(): OpenLedger;
+  openAuditor(embedded: EmbeddedAccess): OpenLedger;
   /** Where the coordinator's transactions go in. */
   readonly writtenThrough: string;
   readonly networkReadyMs: number | null;
@@ -42,7 +48,7 @@ export async function startDemoLedger(
     return {
       backend,
       configFor: (identity) => ({ path, identity }),
-      openAuditor: () => openLedger({ path }, COORDINATOR_LEDGER_ID),
+      openAuditor: (embedded) => openLedger({ path }, COORDINATOR_LEDGER_ID, undefined, embedded),
       writtenThrough: path,
       networkReadyMs: null,
       inStep: () => Promise.resolve(),

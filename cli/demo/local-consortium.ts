@@ -6,6 +6,7 @@ import type { CoordinatorConfig } from '../../services/coordinator/config.ts';
 import type { KeyholderConfig } from '../../services/keyholder/config.ts';
 import { createDevPki, type DevPki } from '../../services/pki/dev-ca.ts';
 import type { ConnectOptions } from '../../sdk/veilsum-client.ts';
+import { type LedgerWriter, ledgerWriter } from '../../ledger/embedded/embedded-ledger.ts';
 
 export const ADMIN = 'veilsum-admin';
 
@@ -22,6 +23,8 @@ export interface LocalConsortium {
   readonly coordinatorConfig: CoordinatorConfig;
   profile(identity: string, port: number): ConnectOptions;
   keyholderConfig(keyholder: string): KeyholderConfig;
+  /** Signs ledger blocks as `identity` (a member, the admin, a keyholder or veilsum-coordinator). */
+  ledgerWriter(identity: string): LedgerWriter;
   /**
    * Registers the keyholders on the ledger with the keyholder role (as the coordinator, which
    * bootstraps an empty ledger), so that they can attest the key their ceremony makes.
@@ -73,7 +76,12 @@ export async function createLocalConsortium(options: {
   };
   const registerKeyholders = async () => {
     if (coordinatorConfig.ledger === undefined) throw new Error('keyholders need the ledger');
-    const opened = openLedger(coordinatorConfig.ledger, 'veilsum-coordinator');
+    const opened = openLedger(
+      coordinatorConfig.ledger,
+      'veilsum-coordinator',
+      undefined,
+      coordinatorConfig.tls,
+    );
     try {
       const roles = async (id: string) => {
         try {
@@ -105,6 +113,14 @@ export async function createLocalConsortium(options: {
       const issued = pki.members[identity] ?? pki.keyholders[identity];
       if (issued === undefined) throw new Error(`no certificate for ${identity}`);
       return { address: `127.0.0.1:${port}`, ...tls(issued) };
+    },
+    ledgerWriter: (identity) => {
+      const issued =
+        identity === 'veilsum-coordinator'
+          ? pki.server
+          : (pki.members[identity] ?? pki.keyholders[identity]);
+      if (issued === undefined) throw new Error(`no certificate for ${identity}`);
+      return ledgerWriter(issued.certificatePath, issued.privateKeyPath);
     },
     keyholderConfig: (keyholder) => {
       const passphraseFile = join(directory, `passphrase-${keyholder}`);

@@ -346,7 +346,7 @@ export async function runProcessDemo(
     // What a compliance officer can now show: the final model's lineage from the ledger, one
     // bank's inclusion proof checked against the root on the ledger, and the chain's integrity.
     await demoLedger.inStep();
-    const opened = demoLedger.openAuditor();
+    const opened = demoLedger.openAuditor({ caCertificate: local.pki.caCertificatePath });
     try {
       const auditor = opened.ledger;
       const lastModel = [...rounds].reverse().find((round) => round.modelHash !== null);

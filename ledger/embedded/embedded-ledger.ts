@@ -9,30 +9,39 @@ import {
 } from '../contract.ts';
 import type { ContractGateway } from '../ledger.ts';
 import type { LedgerEvent } from '../records.ts';
+import { BlockSignatureVerifier, type LedgerWriter, signBlockHash } from './block-signature.ts';
+
+export { ledgerWriter, type LedgerWriter } from './block-signature.ts';
 
 /**
  * The default ledger for one machine: the contract runs in-process against a SQLite file. Every
- * submitted transaction becomes a block (its caller, function, arguments, writes and events)
- * hash-chained to the previous one. The state table is only a cache of what the blocks wrote:
- * the file is verified when it is opened (every link, hash and state row; a tampered file is
+ * submitted transaction becomes a block (its writer, function, arguments, writes and events)
+ * hash-chained to the previous one and signed by the writer's certificate key
+ * (block-signature.ts). The state table is only a cache of what the blocks wrote: the file is
+ * verified when it is opened (every link, hash, signature and state row; a tampered file is
  * refused with LedgerTamperedError naming the first bad block or row), every block another
  * process appends is verified before it is used, and every state row a transaction reads — and,
  * on each append, the whole state table — must equal the state replayed from the verified
  * blocks. Once tampering is seen, this handle refuses every further transaction.
  *
- * Not covered here: blocks are hashed, not signed, so a rewrite of the whole chain with every
- * hash recomputed is not detected (signing blocks with the writer's certificate key is the fix).
+ * What signatures cannot stop: whoever holds a writer's key (e.g. the coordinator's) can re-sign
+ * that writer's blocks, and so drop later blocks it re-links. Members guard against that with
+ * Fabric (their own peers), not with this single-machine ledger.
  */
 export interface Block {
   readonly number: number;
   readonly previousHash: string;
   readonly timestamp: number;
   readonly caller: string;
+  /** The writer's certificate (PEM); its subject O is `caller`. */
+  readonly certificate: string;
   readonly fn: string;
   readonly args: unknown[];
   readonly writes: [string, string][];
   readonly events: LedgerEvent[];
   readonly hash: string;
+  /** Ed25519 signature of the hash by the certificate's key (base64). */
+  readonly signature: string;
 }
 
 export type VerifyResult =
@@ -59,17 +68,23 @@ interface Replay {
 export class EmbeddedLedgerDatabase {
   readonly path: string;
   private readonly db: Database.Database;
+  private readonly verifier: BlockSignatureVerifier;
   private readonly listeners = new Set<(event: LedgerEvent, block: number) => void>();
   /** Transactions run one at a time, like an ordering service: no lost updates. */
   private queue: Promise<unknown> = Promise.resolve();
   private readonly replay: Replay;
   private tampered: LedgerTamperedError | undefined;
 
-  /** Opens (or creates) the ledger file and verifies it; throws LedgerTamperedError if it does not. */
-  constructor(path: string) {
+  /**
+   * Opens (or creates) the ledger file and verifies it against `caCertificatePem`, the
+   * consortium CA that issues writers' certificates; throws LedgerTamperedError if it does not
+   * verify.
+   */
+  constructor(path: string, caCertificatePem: string | Buffer) {
     this.path = path;
+    this.verifier = new BlockSignatureVerifier(caCertificatePem);
     this.db = openDatabase(path);
-    const { result, replay } = replayChain(this.db);
+    const { result, replay } = replayChain(this.db, this.verifier);
     if (!result.ok) {
       this.db.close();
       throw new LedgerTamperedError(path, result.block, result.reason);
@@ -78,22 +93,37 @@ export class EmbeddedLedgerDatabase {
   }
 
   /** Verifies a ledger file without refusing it: what `audit verify-chain` reports. */
-  static inspect(path: string): VerifyResult {
+  static inspect(path: string, caCertificatePem: string | Buffer): VerifyResult {
     const db = openDatabase(path, true);
     try {
-      return replayChain(db).result;
+      return replayChain(db, new BlockSignatureVerifier(caCertificatePem)).result;
     } finally {
       db.close();
     }
   }
 
-  /** A gateway that acts as `mspId` (on one machine the caller is configured, not proven). */
-  as(mspId: string, now: () => number = Date.now): ContractGateway {
+  /** A gateway that writes as `writer` (its certificate's O), each block signed with its key. */
+  as(writer: LedgerWriter, now: () => number = Date.now): ContractGateway {
     return {
       submit: <T>(fn: ContractFunction, args: unknown[]) =>
-        this.serialised(() => this.run<T>(mspId, fn, args, now(), true)),
+        this.serialised(() => this.run<T>(writer.organisation, fn, args, now(), writer)),
       evaluate: <T>(fn: ContractFunction, args: unknown[]) =>
-        this.serialised(() => this.run<T>(mspId, fn, args, now(), false)),
+        this.serialised(() => this.run<T>(writer.organisation, fn, args, now(), undefined)),
+    };
+  }
+
+  /** A gateway that only reads, as `mspId` (queries' access rules apply; writing needs a key). */
+  reader(mspId: string, now: () => number = Date.now): ContractGateway {
+    return {
+      submit: () =>
+        Promise.reject(
+          new ContractError(
+            'access-denied',
+            `${mspId} reads the ledger without a signing key; a transaction needs the writer's certificate and private key`,
+          ),
+        ),
+      evaluate: <T>(fn: ContractFunction, args: unknown[]) =>
+        this.serialised(() => this.run<T>(mspId, fn, args, now(), undefined)),
     };
   }
 
@@ -107,9 +137,9 @@ export class EmbeddedLedgerDatabase {
     return readBlocks(this.db, 0);
   }
 
-  /** Recomputes every block hash and link, replays the writes, and compares with the state table. */
+  /** Recomputes every block hash, link and signature, replays the writes, compares the state. */
   verify(): VerifyResult {
-    return replayChain(this.db).result;
+    return replayChain(this.db, this.verifier).result;
   }
 
   close(): void {
@@ -141,7 +171,7 @@ export class EmbeddedLedgerDatabase {
         this.refuse(head.number, `block ${head.number} changed after it was verified`);
     }
     for (const block of readBlocks(this.db, head.number)) {
-      const reason = blockProblem(block, head);
+      const reason = blockProblem(block, head, this.verifier);
       if (reason !== undefined) this.refuse(block.number, reason);
       for (const [key, value] of block.writes) state.set(key, { value, block: block.number });
       head.number = block.number;
@@ -172,11 +202,12 @@ export class EmbeddedLedgerDatabase {
     fn: ContractFunction,
     args: unknown[],
     timestamp: number,
-    submit: boolean,
+    writer: LedgerWriter | undefined,
   ): Promise<T> {
     if (!Object.hasOwn(contract, fn)) {
       throw new ContractError('invalid', `unknown contract function ${String(fn)}`);
     }
+    const submit = writer !== undefined;
     const implementation = (contract[fn] as (...args: unknown[]) => Promise<T>).bind(contract) as (
       ctx: TransactionContext,
       ...args: unknown[]
@@ -242,31 +273,34 @@ export class EmbeddedLedgerDatabase {
         previousHash: this.replay.head.hash,
         timestamp,
         caller,
+        certificate: writer.certificatePem,
         fn,
         args,
         writes: [...writes.entries()],
         events,
       };
       const hash = blockHash(unsigned);
-      block = { ...unsigned, hash };
+      block = { ...unsigned, hash, signature: signBlockHash(writer, hash) };
       const upsert = this.db.prepare(
         'INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
       );
       for (const [key, value] of block.writes) upsert.run(key, value);
       this.db
         .prepare(
-          'INSERT INTO blocks (number, previous_hash, timestamp, caller, fn, args, writes, events, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+          'INSERT INTO blocks (number, previous_hash, timestamp, caller, certificate, fn, args, writes, events, hash, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
         )
         .run(
           block.number,
           block.previousHash,
           block.timestamp,
           block.caller,
+          block.certificate,
           block.fn,
           JSON.stringify(block.args),
           JSON.stringify(block.writes),
           JSON.stringify(block.events),
           block.hash,
+          block.signature,
         );
       this.db.exec('COMMIT');
     } catch (error) {
@@ -297,13 +331,21 @@ function openDatabase(path: string, mustExist = false): Database.Database {
       previous_hash TEXT NOT NULL,
       timestamp INTEGER NOT NULL,
       caller TEXT NOT NULL,
+      certificate TEXT,
       fn TEXT NOT NULL,
       args TEXT NOT NULL,
       writes TEXT NOT NULL,
       events TEXT NOT NULL,
-      hash TEXT NOT NULL
+      hash TEXT NOT NULL,
+      signature TEXT
     );
   `);
+  // A file from before blocks were signed: its blocks then fail verification as unsigned.
+  const columns = new Set(
+    (db.prepare('PRAGMA table_info(blocks)').all() as { name: string }[]).map((c) => c.name),
+  );
+  for (const column of ['certificate', 'signature'])
+    if (!columns.has(column)) db.exec(`ALTER TABLE blocks ADD COLUMN ${column} TEXT`);
   return db;
 }
 
@@ -319,6 +361,7 @@ function readBlocks(db: Database.Database, after: number): Block[] {
 function blockProblem(
   block: Block,
   previous: { number: number; hash: string },
+  verifier: BlockSignatureVerifier,
 ): string | undefined {
   if (block.number !== previous.number + 1)
     return `block numbers jump from ${previous.number} to ${block.number}`;
@@ -326,28 +369,34 @@ function blockProblem(
     return `block ${block.number} does not link to block ${previous.number}: previous hash differs`;
   if (blockHash(block) !== block.hash)
     return `block ${block.number}'s contents do not match its hash`;
-  return undefined;
+  return verifier.problem(block, block.certificate || null, block.signature || null);
 }
 
 /**
  * Verifies the whole chain from genesis and compares the state table with its replay, in one
  * read snapshot: another process committing a block meanwhile is neither half-seen nor blamed.
  */
-function replayChain(db: Database.Database): { result: VerifyResult; replay: Replay } {
-  if (db.inTransaction) return replayChainInSnapshot(db);
+function replayChain(
+  db: Database.Database,
+  verifier: BlockSignatureVerifier,
+): { result: VerifyResult; replay: Replay } {
+  if (db.inTransaction) return replayChainInSnapshot(db, verifier);
   db.exec('BEGIN');
   try {
-    return replayChainInSnapshot(db);
+    return replayChainInSnapshot(db, verifier);
   } finally {
     db.exec('COMMIT');
   }
 }
 
-function replayChainInSnapshot(db: Database.Database): { result: VerifyResult; replay: Replay } {
+function replayChainInSnapshot(
+  db: Database.Database,
+  verifier: BlockSignatureVerifier,
+): { result: VerifyResult; replay: Replay } {
   const replay: Replay = { head: { number: 0, hash: GENESIS_HASH }, state: new Map() };
   const blocks = readBlocks(db, 0);
   for (const block of blocks) {
-    const reason = blockProblem(block, replay.head);
+    const reason = blockProblem(block, replay.head, verifier);
     if (reason !== undefined)
       return { result: { ok: false, blocks: blocks.length, block: block.number, reason }, replay };
     for (const [key, value] of block.writes) replay.state.set(key, { value, block: block.number });
@@ -403,8 +452,8 @@ function transactionIdOf(
 }
 
 /** SHA-256 over a canonical (sorted-key) JSON of the block without its hash. */
-export function blockHash(block: Omit<Block, 'hash'>): string {
-  const { number, previousHash, timestamp, caller, fn, args, writes, events } = block;
+export function blockHash(block: Omit<Block, 'hash' | 'signature'>): string {
+  const { number, previousHash, timestamp, caller, certificate, fn, args, writes, events } = block;
   return createHash('sha256')
     .update(
       canonicalJson({
@@ -412,6 +461,8 @@ export function blockHash(block: Omit<Block, 'hash'>): string {
         previousHash,
         timestamp,
         caller,
+        // Absent on blocks from before signing: they hash as they did, then fail as unsigned.
+        certificate: certificate || undefined,
         fn,
         args,
         writes,
@@ -438,10 +489,12 @@ function rowToBlock(row: Record<string, unknown>): Block {
     previousHash: row.previous_hash as string,
     timestamp: row.timestamp as number,
     caller: row.caller as string,
+    certificate: (row.certificate as string | null) ?? '',
     fn: row.fn as string,
     args: JSON.parse(row.args as string) as unknown[],
     writes: JSON.parse(row.writes as string) as [string, string][],
     events: JSON.parse(row.events as string) as LedgerEvent[],
     hash: row.hash as string,
+    signature: (row.signature as string | null) ?? '',
   };
 }

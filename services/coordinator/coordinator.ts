@@ -63,7 +63,7 @@ export class Coordinator {
       metrics: this.metrics,
       store: new RoundStore(config.dataDir),
       members: loadMemberDirectory(config.members),
-      ledger: config.ledger ? new LedgerLink(config.ledger, this.logger) : undefined,
+      ledger: config.ledger ? new LedgerLink(config.ledger, config.tls, this.logger) : undefined,
     });
   }
 

@@ -2,7 +2,12 @@ import type { Logger } from 'pino';
 import { merkleRoot } from '../../crypto/merkle.ts';
 import { ContractError } from '../../ledger/contract.ts';
 import type { Ledger } from '../../ledger/ledger.ts';
-import { openLedger, type LedgerConfig, type OpenLedger } from '../../ledger/ledger-factory.ts';
+import {
+  type EmbeddedAccess,
+  openLedger,
+  type LedgerConfig,
+  type OpenLedger,
+} from '../../ledger/ledger-factory.ts';
 import type {
   RoundManifest,
   RoundPhaseName,
@@ -36,8 +41,9 @@ export class LedgerLink {
   private readonly rounds = new Map<string, RoundRecord>();
   private readonly closing = new Map<string, Promise<void>>();
 
-  constructor(config: LedgerConfig, logger: Logger) {
-    this.opened = openLedger(config, 'veilsum-coordinator');
+  /** `tls`: the coordinator's certificate and key sign its embedded-ledger blocks. */
+  constructor(config: LedgerConfig, tls: EmbeddedAccess, logger: Logger) {
+    this.opened = openLedger(config, 'veilsum-coordinator', undefined, tls);
     this.ledger = this.opened.ledger;
     this.identity = this.opened.memberId;
     this.logger = logger;

@@ -148,7 +148,15 @@ export class Keyholder {
     this.keys = await this.heldKeys.load((name) => this.engine(name));
     this.decryptionLog = new DecryptionLog(join(this.config.dataDir, 'decryptions.jsonl'));
     this.floodingKey = this.loadFloodingKey();
-    this.ledgerConnection = openLedger(this.config.ledger, this.keyholderId);
+    // The keyholder writes as itself (it attests collective keys), each embedded-ledger block
+    // signed with its TLS key; the file is verified against the consortium CA on open, so a
+    // tampered ledger stops the keyholder here.
+    this.ledgerConnection = openLedger(
+      this.config.ledger,
+      this.keyholderId,
+      undefined,
+      this.config.tls,
+    );
     this.ledger = this.ledgerConnection.ledger;
     this.server.addService(KeyholderServiceService, this.service());
     this.health.addToServer(this.server);

@@ -75,7 +75,7 @@ export class MaliciousCoordinator {
     this.publicKey = publicKey;
     this.engine = engine;
     this.database = database;
-    this.ledger = new Ledger(database.as(COORDINATOR));
+    this.ledger = new Ledger(database.as(consortium.local.ledgerWriter(COORDINATOR)));
   }
 
   /** `keyholderDropoutRate`: the keyholders' own δ (default: the test fixtures' 0.5). */
@@ -86,7 +86,10 @@ export class MaliciousCoordinator {
       ...(keyholderDropoutRate === undefined ? {} : { keyholderDropoutRate }),
     });
     const { keyholders, key } = await startKeyholders(consortium.local, 2, SUM_8192.name);
-    const database = new EmbeddedLedgerDatabase(join(consortium.directory, 'ledger.db'));
+    const database = new EmbeddedLedgerDatabase(
+      join(consortium.directory, 'ledger.db'),
+      readFileSync(consortium.pki.caCertificatePath),
+    );
     const harness = new MaliciousCoordinator(
       consortium,
       keyholders,
@@ -97,7 +100,7 @@ export class MaliciousCoordinator {
     await harness.ledger.registerMember(COORDINATOR, ['coordinator']);
     for (const [i, member] of consortium.members.entries()) {
       await harness.ledger.registerMember(member, ['member']);
-      await new Ledger(database.as(member)).grantConsent(
+      await new Ledger(database.as(consortium.local.ledgerWriter(member))).grantConsent(
         `consent-${member}`,
         `transactions-${i + 1}`,
         MODEL,

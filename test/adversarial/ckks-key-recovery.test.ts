@@ -221,9 +221,12 @@ beforeAll(async () => {
   collectiveKey = started.key.publicKey;
   consortium.config = { ...consortium.config, ckks: { keyFile: started.keyFile } };
   coordinator = await CoordinatorProcess.start(consortium);
-  ledgerFile = new EmbeddedLedgerDatabase(join(consortium.directory, 'ledger.db'));
+  ledgerFile = new EmbeddedLedgerDatabase(
+    join(consortium.directory, 'ledger.db'),
+    readFileSync(consortium.pki.caCertificatePath),
+  );
   for (const [i, member] of consortium.members.entries()) {
-    await new Ledger(ledgerFile.as(member)).grantConsent(
+    await new Ledger(ledgerFile.as(consortium.local.ledgerWriter(member))).grantConsent(
       `consent-${member}`,
       `transactions-${i + 1}`,
       MODEL,
@@ -321,7 +324,7 @@ describe('key recovery through crafted ciphertexts is refused at upload by the e
     expect(receipt.ciphertexts).toBe(2);
     const member = VeilsumClient.connect({
       ...consortium.profile(victim(), coordinator.port),
-      ledger: new Ledger(ledgerFile.as(victim())),
+      ledger: new Ledger(ledgerFile.as(consortium.local.ledgerWriter(victim()))),
       threatModel: { minimumDropoutRate: 0.5 }, // rounds of 2 of 3 in this fixture
     });
     try {

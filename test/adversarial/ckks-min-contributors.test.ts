@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { Ledger } from '../../ledger/ledger.ts';
@@ -70,7 +71,10 @@ describe('CKKS min contributors is each party’s own floor, not the coordinator
       ckks: { keyFile: join(consortium.directory, 'collective-key.json') },
     };
     honestCoordinator = await CoordinatorProcess.start(consortium);
-    ledgerFile = new EmbeddedLedgerDatabase(join(consortium.directory, 'ledger.db'));
+    ledgerFile = new EmbeddedLedgerDatabase(
+      join(consortium.directory, 'ledger.db'),
+      readFileSync(consortium.pki.caCertificatePath),
+    );
     const params = (roundNumber: number, minContributors: number): RoundParams => ({
       modelId: MODEL,
       roundNumber,
@@ -98,7 +102,7 @@ describe('CKKS min contributors is each party’s own floor, not the coordinator
     const connect = (policy: { minimumDropoutRate?: number; minimumContributors?: number }) =>
       VeilsumClient.connect({
         ...consortium.profile(victimId, honestCoordinator!.port),
-        ledger: new Ledger(ledgerFile!.as(victimId)),
+        ledger: new Ledger(ledgerFile!.as(consortium.local.ledgerWriter(victimId))),
         threatModel: policy,
       });
     const member = connect({});

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { startCoordinatorProcess } from '../../cli/demo/processes.ts';
@@ -28,7 +28,9 @@ import { ADMIN, type Consortium, createConsortium } from '../support/consortium.
  */
 const DIM = 5_000;
 const MODEL = 'rogue-key';
-const KEYHOLDERS = ['kh-a', 'kh-b'];
+// Each with a consortium certificate: ledger blocks are signed by their writer.
+const KEYHOLDERS = ['keyholder-1', 'keyholder-2'];
+const OUTSIDE_KEYHOLDER = 'keyholder-3';
 let consortium: Consortium;
 let engine: CkksEngine;
 let rogueHex: string;
@@ -114,7 +116,7 @@ async function startCoordinator(name: string, ledgerPath: string): Promise<numbe
 }
 
 beforeAll(async () => {
-  consortium = await createConsortium(3, 'rogue', { ledger: true });
+  consortium = await createConsortium(3, 'rogue', { keyholders: 3, ledger: true });
   engine = await CkksEngine.create(SUM_8192);
   const rogue = ceremonyInProcess(engine, 2, 2, 99);
   rogueHex = Buffer.from(keySha256(rogue.publicKey)).toString('hex');
@@ -134,8 +136,8 @@ beforeAll(async () => {
   consortium.config = { ...consortium.config, ckks: { keyFile } };
   // On a ledger file only the operator keeps, it plays every keyholder and "attests" its key.
   const forkPath = join(consortium.directory, 'fork.db');
-  forkLedger = new EmbeddedLedgerDatabase(forkPath);
-  const forkAs = (id: string) => new Ledger(forkLedger.as(id));
+  forkLedger = new EmbeddedLedgerDatabase(forkPath, readFileSync(consortium.pki.caCertificatePath));
+  const forkAs = (id: string) => new Ledger(forkLedger.as(consortium.local.ledgerWriter(id)));
   await forkAs('veilsum-coordinator').registerMember('veilsum-coordinator', ['coordinator']);
   for (const id of KEYHOLDERS)
     await forkAs('veilsum-coordinator').registerMember(id, ['keyholder']);
@@ -143,10 +145,13 @@ beforeAll(async () => {
     await forkAs(id).attestCollectiveKey(rogueHex, 'rogue', 2, KEYHOLDERS);
   onRealLedger = await startCoordinator('real', join(consortium.directory, 'ledger.db'));
   onFork = await startCoordinator('fork', forkPath);
-  realLedger = new EmbeddedLedgerDatabase(join(consortium.directory, 'ledger.db'));
+  realLedger = new EmbeddedLedgerDatabase(
+    join(consortium.directory, 'ledger.db'),
+    readFileSync(consortium.pki.caCertificatePath),
+  );
   for (const [i, member] of consortium.members.entries()) {
     for (const db of [realLedger, forkLedger])
-      await new Ledger(db.as(member)).grantConsent(
+      await new Ledger(db.as(consortium.local.ledgerWriter(member))).grantConsent(
         `consent-${member}`,
         `transactions-${i + 1}`,
         MODEL,
@@ -170,13 +175,19 @@ afterAll(async () => {
 
 describe('a CKKS key its keyholders did not attest on the ledger is never used', () => {
   it('registers a collective key only once every ceremony keyholder attested it as itself', async () => {
-    const db = new EmbeddedLedgerDatabase(join(consortium.directory, 'attest.db'));
+    const db = new EmbeddedLedgerDatabase(
+      join(consortium.directory, 'attest.db'),
+      readFileSync(consortium.pki.caCertificatePath),
+    );
     try {
-      const as = (id: string) => new Ledger(db.as(id));
+      const as = (id: string) => new Ledger(db.as(consortium.local.ledgerWriter(id)));
       const coordinator = as('veilsum-coordinator');
       await coordinator.registerMember('veilsum-coordinator', ['coordinator']);
-      for (const id of [...KEYHOLDERS, 'kh-c']) await coordinator.registerMember(id, ['keyholder']);
-      for (const id of ['bank-1', 'bank-2']) await coordinator.registerMember(id, ['member']);
+      for (const id of [...KEYHOLDERS, OUTSIDE_KEYHOLDER])
+        await coordinator.registerMember(id, ['keyholder']);
+      for (const id of consortium.members.slice(0, 2))
+        await coordinator.registerMember(id, ['member']);
+      const [bank1, bank2] = [consortium.members[0]!, consortium.members[1]!];
       const key = 'ab'.repeat(32);
       const denied = async (ledger: Ledger, pattern: RegExp) => {
         const error = await refusal(ledger.attestCollectiveKey(key, 'c-1', 2, KEYHOLDERS));
@@ -186,11 +197,11 @@ describe('a CKKS key its keyholders did not attest on the ledger is never used',
       };
       // Neither the coordinator, nor a member, nor a keyholder outside the ceremony attests.
       await denied(coordinator, /needs the keyholder role/);
-      await denied(as('bank-1'), /needs the keyholder role/);
-      await denied(as('kh-c'), /not a participant of ceremony c-1/);
-      const first = await as('kh-a').attestCollectiveKey(key, 'c-1', 2, KEYHOLDERS);
+      await denied(as(bank1), /needs the keyholder role/);
+      await denied(as(OUTSIDE_KEYHOLDER), /not a participant of ceremony c-1/);
+      const first = await as(KEYHOLDERS[0]!).attestCollectiveKey(key, 'c-1', 2, KEYHOLDERS);
       expect(first.registeredAt).toBeNull();
-      const roster = ['bank-1', 'bank-2'];
+      const roster = [bank1, bank2];
       const halfAttested = await refusal(
         coordinator.openRound('m/1', 'm', 1, 'cd'.repeat(32), roster, manifest(key, 2)),
       );
@@ -199,17 +210,17 @@ describe('a CKKS key its keyholders did not attest on the ledger is never used',
       );
       // A second keyholder cannot change what the first attested, nor bind another key to it.
       const otherThreshold = await refusal(
-        as('kh-b').attestCollectiveKey(key, 'c-1', 1, KEYHOLDERS),
+        as(KEYHOLDERS[1]!).attestCollectiveKey(key, 'c-1', 1, KEYHOLDERS),
       );
       expect(otherThreshold.message).toMatch(/another ceremony, threshold or participants/);
       const otherKey = await refusal(
-        as('kh-b').attestCollectiveKey('ef'.repeat(32), 'c-1', 2, KEYHOLDERS),
+        as(KEYHOLDERS[1]!).attestCollectiveKey('ef'.repeat(32), 'c-1', 2, KEYHOLDERS),
       );
       expect(otherKey.message).toMatch(/ceremony c-1 already attested another key/);
-      const registered = await as('kh-b').attestCollectiveKey(key, 'c-1', 2, KEYHOLDERS);
+      const registered = await as(KEYHOLDERS[1]!).attestCollectiveKey(key, 'c-1', 2, KEYHOLDERS);
       expect(registered.registeredAt).not.toBeNull();
       expect(registered.attestedBy).toEqual(KEYHOLDERS);
-      expect((await as('bank-1').getCollectiveKey(key)).registeredAt).not.toBeNull();
+      expect((await as(bank1).getCollectiveKey(key)).registeredAt).not.toBeNull();
       const opened = await coordinator.openRound('m/1', 'm', 1, 'cd'.repeat(32), roster, {
         ...manifest(key, 2),
       });
@@ -239,7 +250,7 @@ describe('a CKKS key its keyholders did not attest on the ledger is never used',
     const victim = consortium.members[1]!;
     const member = VeilsumClient.connect({
       ...consortium.profile(victim, onFork),
-      ledger: new Ledger(realLedger.as(victim)),
+      ledger: new Ledger(realLedger.as(consortium.local.ledgerWriter(victim))),
     });
     try {
       const round = await admin.openRound(params(2));

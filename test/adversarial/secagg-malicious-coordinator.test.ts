@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { nativeCurve25519 } from '../../crypto/curve25519-native.ts';
 import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
@@ -120,9 +121,12 @@ describe('SecAgg+ members against a malicious coordinator', () => {
     // Checked first: without the committed U3 the coordinator holds both kinds of share of 1.
     expectNothingRecoverable(coordinator);
     // The ledger takes one U3 per round: the coordinator cannot commit the second view.
-    const file = new EmbeddedLedgerDatabase(coordinator.ledgerPath);
+    const file = new EmbeddedLedgerDatabase(
+      coordinator.ledgerPath,
+      readFileSync(consortium.pki.caCertificatePath),
+    );
     await expect(
-      new Ledger(file.as('veilsum-coordinator')).commitRoundPhase(
+      new Ledger(file.as(consortium.local.ledgerWriter('veilsum-coordinator'))).commitRoundPhase(
         opened.roundId,
         'masked',
         consortium.members.map((_, i) => i + 1).filter((member) => member !== 1),

@@ -198,9 +198,12 @@ describe('SecAgg+ against one malicious member', () => {
       pino({ level: 'silent' }),
     );
     await coordinator.start();
-    database = new EmbeddedLedgerDatabase(ledgerPath);
+    database = new EmbeddedLedgerDatabase(
+      ledgerPath,
+      readFileSync(consortium.pki.caCertificatePath),
+    );
     for (const member of consortium.members) {
-      await new Ledger(database.as(member)).grantConsent(
+      await new Ledger(database.as(consortium.local.ledgerWriter(member))).grantConsent(
         `consent-${member}`,
         `data-${member}`,
         'mm-model',
@@ -253,7 +256,7 @@ describe('SecAgg+ against one malicious member', () => {
     const honest = consortium.members.slice(0, MEMBERS - 1).map((member) =>
       VeilsumClient.connect({
         ...consortium.profile(member, coordinator.port),
-        ledger: new Ledger(database.as(member)),
+        ledger: new Ledger(database.as(consortium.local.ledgerWriter(member))),
       }),
     );
     try {
@@ -265,14 +268,14 @@ describe('SecAgg+ against one malicious member', () => {
           consortium,
           consortium.members[MEMBERS - 1]!,
           coordinator.port,
-          new Ledger(database.as(consortium.members[MEMBERS - 1]!)),
+          new Ledger(database.as(consortium.local.ledgerWriter(consortium.members[MEMBERS - 1]!))),
           round.roundId,
           inputs[MEMBERS - 1]!,
           tamper,
         ),
       ]);
       const finished = await admin.waitForResult(round.roundId);
-      const ledger = new Ledger(database.as('veilsum-coordinator'));
+      const ledger = new Ledger(database.as(consortium.local.ledgerWriter('veilsum-coordinator')));
       let misbehaviour = await ledger.roundMisbehaviour(round.roundId);
       for (let i = 0; i < 100 && misbehaviour.length === 0; i++) {
         await new Promise((resolve) => setTimeout(resolve, 25));

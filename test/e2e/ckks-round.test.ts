@@ -205,9 +205,12 @@ beforeAll(async () => {
   keyFile = started.keyFile;
   consortium.config = { ...consortium.config, ckks: { keyFile } };
   coordinator = await CoordinatorProcess.start(consortium);
-  ledgerFile = new EmbeddedLedgerDatabase(join(consortium.directory, 'ledger.db'));
+  ledgerFile = new EmbeddedLedgerDatabase(
+    join(consortium.directory, 'ledger.db'),
+    readFileSync(consortium.pki.caCertificatePath),
+  );
   for (const [i, member] of consortium.members.entries()) {
-    await new Ledger(ledgerFile.as(member)).grantConsent(
+    await new Ledger(ledgerFile.as(consortium.local.ledgerWriter(member))).grantConsent(
       `consent-${member}`,
       `transactions-${i + 1}`,
       MODEL,
@@ -220,7 +223,7 @@ beforeAll(async () => {
       member,
       VeilsumClient.connect({
         ...consortium.profile(member, coordinator.port),
-        ledger: new Ledger(ledgerFile.as(member)),
+        ledger: new Ledger(ledgerFile.as(consortium.local.ledgerWriter(member))),
         // Rounds of 3 of 4 and one 2-of-4 dropout round: this fixture's members allow δ = 0.5.
         threatModel: { minimumDropoutRate: 0.5 },
       }),
@@ -317,7 +320,7 @@ describe('a CKKS round across processes: 4 banks, 5 keyholders (3 of 5), one coo
     expect(new Float64Array(new Uint8Array(readFileSync(out)).buffer)).toEqual(result);
 
     // The ledger holds the commitments the keyholders checked, and member 2's inclusion proof verifies.
-    const record = await new Ledger(ledgerFile.as(ADMIN)).getRound(round.roundId);
+    const record = await new Ledger(ledgerFile.reader(ADMIN)).getRound(round.roundId);
     expect(record.status).toBe('closed');
     expect(record.included).toEqual(['ckb-01', 'ckb-02', 'ckb-03']);
     expect(record.aggregateHash).toBe(Buffer.from(finished.aggregateSha256).toString('hex'));
@@ -360,7 +363,9 @@ describe('a CKKS round across processes: 4 banks, 5 keyholders (3 of 5), one coo
       totalCiphertexts: 2,
     });
     await pool.close();
-    const ledgerAsCoordinator = new Ledger(ledgerFile.as('veilsum-coordinator'));
+    const ledgerAsCoordinator = new Ledger(
+      ledgerFile.as(consortium.local.ledgerWriter('veilsum-coordinator')),
+    );
     const refuse = async (
       client: KeyholderClient,
       params: RoundParams,

@@ -3,8 +3,15 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { startCoordinatorProcess } from '../../cli/demo/processes.ts';
+import {
+  blockHash,
+  type LedgerWriter,
+  ledgerWriter,
+} from '../../ledger/embedded/embedded-ledger.ts';
+import { signBlockHash } from '../../ledger/embedded/block-signature.ts';
 import { Adversary, Mode, type RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
+import { createDevPki } from '../../services/pki/dev-ca.ts';
 import {
   ADMIN,
   type Consortium,
@@ -14,9 +21,11 @@ import {
 
 /**
  * Fault: a tampered embedded ledger was still used. One state row edited to un-revoke a consent
- * let the coordinator admit that member; only `audit verify-chain` noticed. Here: a real
- * coordinator process, the `veilsum` CLI for consents and audits, and a raw SQLite edit of the
- * file, as an operator with write access would make it.
+ * let the coordinator admit that member (only `audit verify-chain` noticed), and a consistent
+ * rewrite of the chain — hashes and links recomputed — verified as intact, because blocks were
+ * hashed but not signed. Here: a real coordinator process, the `veilsum` CLI for consents and
+ * audits, and raw SQLite edits of the file, as an operator with write access (and no member
+ * keys) would make them.
  */
 const MODEL = 'fraud-model';
 const REVOKER = 'tam-02';
@@ -52,8 +61,8 @@ async function consortiumWithRevokedConsent(): Promise<void> {
       'grant',
       '--ledger',
       ledgerPath(),
-      '--as',
-      member,
+      '--profile',
+      consortium.profilePath(member, coordinator.port),
       '--consent',
       `consent-${member}`,
       '--dataset',
@@ -68,8 +77,8 @@ async function consortiumWithRevokedConsent(): Promise<void> {
     'revoke',
     '--ledger',
     ledgerPath(),
-    '--as',
-    REVOKER,
+    '--profile',
+    consortium.profilePath(REVOKER, coordinator.port),
     '--consent',
     `consent-${REVOKER}`,
   ]);
@@ -77,7 +86,15 @@ async function consortiumWithRevokedConsent(): Promise<void> {
 }
 
 function verifyChain() {
-  return cli(['audit', 'verify-chain', '--ledger', ledgerPath(), '--json']);
+  return cli([
+    'audit',
+    'verify-chain',
+    '--ledger',
+    ledgerPath(),
+    '--ca',
+    consortium!.pki.caCertificatePath,
+    '--json',
+  ]);
 }
 
 /** Starting a coordinator on the ledger: resolves with its exit code and what it said. */
@@ -129,6 +146,67 @@ function unrevoked(value: string): string {
   return JSON.stringify({ ...(JSON.parse(value) as Record<string, unknown>), revokedAt: null });
 }
 
+interface RawBlock {
+  number: number;
+  previous_hash: string;
+  timestamp: number;
+  caller: string;
+  certificate?: string | null;
+  fn: string;
+  args: string;
+  writes: string;
+  events: string;
+  hash: string;
+  signature?: string | null;
+}
+
+/**
+ * Rewrites the revocation block as a no-op and re-hashes and re-links it and every later block,
+ * with the state table to match: a chain consistent in every hash. `resign` re-signs each
+ * rewritten block with a key of the attacker's choosing (a certificate from another CA).
+ */
+function rewriteChainWithoutRevocation(resign?: (caller: string) => LedgerWriter): number {
+  const db = new Database(ledgerPath());
+  const rows = db.prepare('SELECT * FROM blocks ORDER BY number').all() as RawBlock[];
+  const revocation = rows.find((row) => row.fn === 'revokeConsent')!;
+  let previousHash = rows.find((row) => row.number === revocation.number - 1)!.hash;
+  for (const row of rows.filter((r) => r.number >= revocation.number)) {
+    let writes = JSON.parse(row.writes) as [string, string][];
+    let events: unknown[] = JSON.parse(row.events) as unknown[];
+    if (row === revocation) {
+      writes = writes.map(([key, value]) => [key, unrevoked(value)]);
+      events = [];
+      for (const [key, value] of writes)
+        db.prepare('UPDATE state SET value = ? WHERE key = ?').run(value, key);
+    }
+    const writer = resign?.(row.caller);
+    const certificate = writer?.certificatePem ?? row.certificate ?? undefined;
+    const hash = blockHash({
+      number: row.number,
+      previousHash,
+      timestamp: row.timestamp,
+      caller: row.caller,
+      ...(certificate === undefined ? {} : { certificate }),
+      fn: row.fn,
+      args: JSON.parse(row.args) as unknown[],
+      writes,
+      events,
+    } as Parameters<typeof blockHash>[0]);
+    db.prepare(
+      'UPDATE blocks SET previous_hash = ?, writes = ?, events = ?, hash = ? WHERE number = ?',
+    ).run(previousHash, JSON.stringify(writes), JSON.stringify(events), hash, row.number);
+    if (writer)
+      db.prepare('UPDATE blocks SET certificate = ?, signature = ? WHERE number = ?').run(
+        writer.certificatePem,
+        signBlockHash(writer, hash),
+        row.number,
+      );
+    previousHash = hash;
+  }
+  db.close();
+  return revocation.number;
+}
+
 describe('fault: a tampered embedded ledger is refused, never used', () => {
   it('a state row edited to un-revoke a consent is refused by the running coordinator, by verify-chain and at start', async () => {
     await consortiumWithRevokedConsent();
@@ -167,5 +245,51 @@ describe('fault: a tampered embedded ledger is refused, never used', () => {
     expect(restart.output).toMatch(
       new RegExp(`tampered with: state key consent/consent-${REVOKER} does not match`),
     );
+  }, 90_000);
+
+  it('a consistently re-hashed chain without the revocation fails the revoking member’s signature', async () => {
+    await consortiumWithRevokedConsent();
+    await coordinator!.stop();
+    coordinator = undefined;
+    const revocationBlock = rewriteChainWithoutRevocation();
+
+    const audit = await verifyChain();
+    expect(audit.code).toBe(2);
+    expect(JSON.parse(audit.stdout)).toEqual({
+      ok: false,
+      blocks: expect.any(Number) as unknown as number,
+      block: revocationBlock,
+      reason: `block ${revocationBlock}'s signature does not verify under the certificate of ${REVOKER}: the block was altered or re-hashed`,
+    });
+
+    const restart = await startRefused();
+    expect(restart.code).toBe(1);
+    expect(restart.output).toMatch(
+      new RegExp(`tampered with: block ${revocationBlock}'s signature does not verify`),
+    );
+  }, 90_000);
+
+  it('a chain re-signed with certificates from another CA (same subject O) is refused', async () => {
+    await consortiumWithRevokedConsent();
+    await coordinator!.stop();
+    coordinator = undefined;
+    const foreign = await createDevPki(join(consortium!.directory, 'foreign-pki'), [
+      ...consortium!.members,
+      'veilsum-coordinator',
+    ]);
+    const revocationBlock = rewriteChainWithoutRevocation((caller) =>
+      ledgerWriter(
+        foreign.members[caller]!.certificatePath,
+        foreign.members[caller]!.privateKeyPath,
+      ),
+    );
+    const audit = await verifyChain();
+    expect(audit.code).toBe(2);
+    expect(JSON.parse(audit.stdout)).toMatchObject({ ok: false, block: revocationBlock });
+    expect((JSON.parse(audit.stdout) as { reason: string }).reason).toMatch(
+      /was not issued by the consortium CA/,
+    );
+    const restart = await startRefused();
+    expect(restart.code).toBe(1);
   }, 90_000);
 });

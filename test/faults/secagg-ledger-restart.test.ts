@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
 import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
@@ -34,9 +35,12 @@ describe('a ledger-agreed SecAgg round survives a coordinator restart', () => {
   it('restarts mid-MaskedInputCollection; the committed sets stay single-valued and the sum is exact', async () => {
     let coordinator = await CoordinatorProcess.start(consortium);
     const port = coordinator.port;
-    database = new EmbeddedLedgerDatabase(ledgerPath);
+    database = new EmbeddedLedgerDatabase(
+      ledgerPath,
+      readFileSync(consortium.pki.caCertificatePath),
+    );
     for (const member of consortium.members) {
-      await new Ledger(database.as(member)).grantConsent(
+      await new Ledger(database.as(consortium.local.ledgerWriter(member))).grantConsent(
         `consent-${member}`,
         `data-${member}`,
         'rs-model',
@@ -47,7 +51,7 @@ describe('a ledger-agreed SecAgg round survives a coordinator restart', () => {
     const members = consortium.members.map((member) =>
       VeilsumClient.connect({
         ...consortium.profile(member, port),
-        ledger: new Ledger(database.as(member)),
+        ledger: new Ledger(database.as(consortium.local.ledgerWriter(member))),
       }),
     );
     try {
@@ -81,7 +85,7 @@ describe('a ledger-agreed SecAgg round survives a coordinator restart', () => {
           ...(i >= 3 ? { delayUploadMs: 4_000 } : {}),
         }),
       );
-      const ledger = new Ledger(database.as('veilsum-coordinator'));
+      const ledger = new Ledger(database.as(consortium.local.ledgerWriter('veilsum-coordinator')));
       let seen = await admin.getRound(round.roundId);
       for (let i = 0; i < 200 && seen.masked.length < 3; i++) {
         await new Promise((resolve) => setTimeout(resolve, 25));

@@ -1,6 +1,7 @@
 import { ledgerParamsHash } from '../../proto/round-wire.ts';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { verifyMerkleProof } from '../../crypto/merkle.ts';
@@ -20,7 +21,7 @@ describe('coordinator with the embedded ledger: consent, commitments, inclusion,
   let ledgerFile: EmbeddedLedgerDatabase;
   let clients: Map<string, VeilsumClient>;
   let admin: VeilsumClient;
-  const ledgerAs = (id: string) => new Ledger(ledgerFile.as(id));
+  const ledgerAs = (id: string) => new Ledger(ledgerFile.as(consortium.local.ledgerWriter(id)));
   const params = (roundNumber: number): RoundParams => ({
     modelId: 'fraud-model',
     roundNumber,
@@ -59,7 +60,10 @@ describe('coordinator with the embedded ledger: consent, commitments, inclusion,
     );
     await coordinator.start();
     // A second connection to the same file, as the CLI would open it next to the coordinator.
-    ledgerFile = new EmbeddedLedgerDatabase(ledgerPath);
+    ledgerFile = new EmbeddedLedgerDatabase(
+      ledgerPath,
+      readFileSync(consortium.pki.caCertificatePath),
+    );
     for (const [i, member] of consortium.members.slice(0, 3).entries()) {
       await ledgerAs(member).grantConsent(
         `consent-${member}`,

@@ -1,10 +1,37 @@
 import { describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
+import { EmbeddedLedgerDatabase, ledgerWriter } from '../../ledger/embedded/embedded-ledger.ts';
 import { Ledger } from '../../ledger/ledger.ts';
+import { createDevPki, type DevPki } from '../../services/pki/dev-ca.ts';
+
+/** A development PKI and a profile per member: the CLI signs the blocks it writes with it. */
+async function consortiumIn(directory: string): Promise<{
+  pki: DevPki;
+  profile: (member: string) => string;
+  open: (path: string) => EmbeddedLedgerDatabase;
+}> {
+  const pki = await createDevPki(join(directory, 'pki'), ['aldbridge', 'brenmoor']);
+  return {
+    pki,
+    profile: (member) => {
+      const file = join(directory, `${member}.profile.json`);
+      writeFileSync(
+        file,
+        JSON.stringify({
+          address: '127.0.0.1:1',
+          caCertificate: pki.caCertificatePath,
+          certificate: pki.members[member]!.certificatePath,
+          privateKey: pki.members[member]!.privateKeyPath,
+        }),
+      );
+      return file;
+    },
+    open: (path) => new EmbeddedLedgerDatabase(path, readFileSync(pki.caCertificatePath)),
+  };
+}
 
 /** `veilsum consent …` and `veilsum audit events` against a ledger given by --ledger. */
 function veilsum(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -20,8 +47,11 @@ describe('ledger commands', () => {
     const directory = mkdtempSync(join(tmpdir(), 'veilsum-ledger-cli-'));
     const path = join(directory, 'ledger.db');
     const checkpoint = join(directory, 'events.checkpoint');
-    const database = new EmbeddedLedgerDatabase(path);
-    const coordinator = new Ledger(database.as('veilsum-coordinator'));
+    const { pki, profile, open } = await consortiumIn(directory);
+    const database = open(path);
+    const coordinator = new Ledger(
+      database.as(ledgerWriter(pki.server.certificatePath, pki.server.privateKeyPath)),
+    );
     await coordinator.registerMember('veilsum-coordinator', ['coordinator']);
     await coordinator.registerMember('aldbridge', ['member']);
     database.close();
@@ -31,8 +61,8 @@ describe('ledger commands', () => {
         'grant',
         '--ledger',
         path,
-        '--as',
-        'aldbridge',
+        '--profile',
+        profile('aldbridge'),
         '--consent',
         consent,
         '--dataset',
@@ -47,6 +77,8 @@ describe('ledger commands', () => {
         'events',
         '--ledger',
         path,
+        '--ca',
+        pki.caCertificatePath,
         '--checkpoint',
         checkpoint,
         '--json',
@@ -70,25 +102,27 @@ describe('ledger commands', () => {
   it('a member acting for another member is refused, naming the rule', async () => {
     const directory = mkdtempSync(join(tmpdir(), 'veilsum-ledger-cli-'));
     const path = join(directory, 'ledger.db');
-    const database = new EmbeddedLedgerDatabase(path);
-    const coordinator = new Ledger(database.as('veilsum-coordinator'));
+    const { pki, profile, open } = await consortiumIn(directory);
+    const database = open(path);
+    const coordinator = new Ledger(
+      database.as(ledgerWriter(pki.server.certificatePath, pki.server.privateKeyPath)),
+    );
     await coordinator.registerMember('veilsum-coordinator', ['coordinator']);
     await coordinator.registerMember('aldbridge', ['member']);
     await coordinator.registerMember('brenmoor', ['member']);
-    await new Ledger(database.as('aldbridge')).grantConsent(
-      'c1',
-      'cards',
-      'fraud',
-      Date.now() + 1e9,
-    );
+    await new Ledger(
+      database.as(
+        ledgerWriter(pki.members.aldbridge!.certificatePath, pki.members.aldbridge!.privateKeyPath),
+      ),
+    ).grantConsent('c1', 'cards', 'fraud', Date.now() + 1e9);
     database.close();
     const run = await veilsum([
       'consent',
       'revoke',
       '--ledger',
       path,
-      '--as',
-      'brenmoor',
+      '--profile',
+      profile('brenmoor'),
       '--consent',
       'c1',
     ]);

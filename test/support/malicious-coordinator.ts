@@ -93,12 +93,15 @@ export class MaliciousCoordinator {
     this.consortium = consortium;
     this.attack = attack;
     this.ledgerPath = join(consortium.directory, `${name}-ledger.db`);
-    this.database = new EmbeddedLedgerDatabase(this.ledgerPath);
+    this.database = new EmbeddedLedgerDatabase(
+      this.ledgerPath,
+      readFileSync(consortium.pki.caCertificatePath),
+    );
   }
 
   /** A member's own view of the ledger: the same file, opened as that member. */
   ledgerFor(member: string): Ledger {
-    return new Ledger(this.database.as(member));
+    return new Ledger(this.database.as(this.consortium.local.ledgerWriter(member)));
   }
 
   async start(): Promise<void> {
@@ -126,7 +129,9 @@ export class MaliciousCoordinator {
 
   /** RoundOpened on the ledger (with whatever manifest the attack commits), then serve it. */
   async open(spec: HarnessRound, roundNumber = 1): Promise<Round> {
-    const coordinator = new Ledger(this.database.as('veilsum-coordinator'));
+    const coordinator = new Ledger(
+      this.database.as(this.consortium.local.ledgerWriter('veilsum-coordinator')),
+    );
     await coordinator.registerMember('veilsum-coordinator', ['coordinator']);
     for (const id of spec.members) await coordinator.registerMember(id, ['member']);
     const params: RoundParams = {
@@ -267,11 +272,9 @@ export class MaliciousCoordinator {
 
   private async commit(phase: RoundPhaseName, honest: readonly number[]): Promise<void> {
     const members = this.attack.commit?.(phase, honest) ?? honest;
-    await new Ledger(this.database.as('veilsum-coordinator')).commitRoundPhase(
-      this.round.roundId,
-      phase,
-      [...members],
-    );
+    await new Ledger(
+      this.database.as(this.consortium.local.ledgerWriter('veilsum-coordinator')),
+    ).commitRoundPhase(this.round.roundId, phase, [...members]);
   }
 
   private async reached(phase: string): Promise<void> {
