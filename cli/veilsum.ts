@@ -33,6 +33,10 @@ program
   .option('--rounds <n>', 'FedAvg rounds', integer, 6)
   .option('--seed <n>', 'seed for data and dropouts', integer, 7)
   .option('--dropout <rate>', 'probability that a bank drops in a round', rate, 0.25)
+  .option(
+    '--drop-beyond-threshold',
+    'let more banks drop than a round tolerates (its rounds then abort and the demo exits 1)',
+  )
   .option('--in-process', 'run every party in this process (no gRPC), for a quick look')
   .addOption(
     new Option(
@@ -120,6 +124,7 @@ program
       rounds: options.rounds,
       seed: options.seed,
       dropoutRate: options.dropout,
+      dropBeyondThreshold: options.dropBeyondThreshold === true,
       mode: options.mode,
       ledger: options.ledger,
     };

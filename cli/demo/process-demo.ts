@@ -245,7 +245,7 @@ export async function runProcessDemo(
         if (uniform() < options.dropoutRate)
           dropouts.set(i + 1, DROPOUT_PHASES[Math.floor(uniform() * DROPOUT_PHASES.length)]!);
       });
-      {
+      if (options.dropBeyondThreshold !== true) {
         // A SecAgg round is sized for δn dropouts (min contributors n − ⌈δn⌉ = 4 of 5), a CKKS
         // round for 3 of 5; more are outside its threat model and abort it. The demo drops no
         // more than the round allows, counting the bank refused for its revoked consent.

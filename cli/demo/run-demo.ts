@@ -13,6 +13,11 @@ export interface DemoOptions {
   readonly rounds: number;
   readonly seed: number;
   readonly dropoutRate: number;
+  /**
+   * Drop banks beyond what a round tolerates (default false: the demo caps dropouts at the
+   * round's threat model so its rounds complete). True shows what an aborted round looks like.
+   */
+  readonly dropBeyondThreshold?: boolean;
   /** secagg (default): masked sums; ckks: encrypted sums decrypted by 3 of 5 keyholders. */
   readonly mode?: 'secagg' | 'ckks';
   /** embedded (default): a SQLite file; fabric: a Fabric network the demo starts and stops. */
