@@ -12,7 +12,8 @@ import { nativeCurve25519 } from '../../crypto/curve25519-native.ts';
 import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
 import { Ledger } from '../../ledger/ledger.ts';
 import type { UploadReceipt } from '../../ledger/records.ts';
-import { Mode, RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
+import { RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
+import { ckksRoundParams } from '../support/ckks-round-params.ts';
 import { paramsHash } from '../../proto/round-wire.ts';
 import { type RunningKeyholder, startKeyholders } from '../../cli/demo/ckks-services.ts';
 import { startKeyholderProcess } from '../../cli/demo/processes.ts';
@@ -132,33 +133,16 @@ export class MaliciousCoordinator {
   /** Opens a CKKS round on the ledger, as the coordinator does. */
   async openRound(minContributors = 2): Promise<StagedRound> {
     this.roundNumber++;
-    const params: RoundParams = {
+    const params = ckksRoundParams({
       modelId: MODEL,
       roundNumber: this.roundNumber,
-      mode: Mode.MODE_CKKS,
       dimension: DIM,
-      quantization: undefined,
-      threshold: 0,
-      degree: 0,
-      adversary: 0,
       members: this.consortium.members,
-      deadlines: {
-        advertiseKeysMs: 0,
-        shareKeysMs: 0,
-        maskedInputMs: 60_000,
-        consistencyCheckMs: 0,
-        unmaskingMs: 0,
-      },
-      corruptionRate: 0,
-      dropoutRate: 0,
-      minContributors: 0,
-      ckks: {
-        parameterSet: SUM_8192.name,
-        keySha256: Buffer.from(keySha256(this.publicKey)),
-        minContributors,
-        clipRange: 1,
-      },
-    };
+      minContributors,
+      uploadDeadlineMs: 60_000,
+      parameterSet: SUM_8192.name,
+      keySha256: keySha256(this.publicKey),
+    });
     const graphSeed = new Uint8Array(32).fill(this.roundNumber);
     const hash = paramsHash(RoundParams.encode(params).finish(), graphSeed);
     const roundId = `${MODEL}/round-${this.roundNumber}`;

@@ -20,7 +20,8 @@ import { seededRandom } from '../../crypto/random.ts';
 import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
 import { Ledger } from '../../ledger/ledger.ts';
 import { CkksServiceClient, type EncryptedUploadReceipt } from '../../proto/gen/veilsum/v1/ckks.ts';
-import { Mode, type Round, type RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
+import { type Round, type RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
+import { ckksRoundParams } from '../support/ckks-round-params.ts';
 import { startKeyholders } from '../../cli/demo/ckks-services.ts';
 import { tlsChannel } from '../../sdk/grpc-channel.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
@@ -58,28 +59,13 @@ let roundNumber = 0;
 
 function ckksParams(): RoundParams {
   roundNumber++;
-  return {
+  return ckksRoundParams({
     modelId: MODEL,
     roundNumber,
-    mode: Mode.MODE_CKKS,
     dimension: DIM,
-    quantization: undefined,
-    threshold: 0,
-    degree: 0,
-    adversary: 0,
     members: consortium.members,
-    deadlines: {
-      advertiseKeysMs: 0,
-      shareKeysMs: 0,
-      maskedInputMs: 600_000,
-      consistencyCheckMs: 0,
-      unmaskingMs: 0,
-    },
-    corruptionRate: 0,
-    dropoutRate: 0,
-    minContributors: 0,
-    ckks: { parameterSet: '', keySha256: Buffer.alloc(0), minContributors: 2, clipRange: 1 },
-  };
+    minContributors: 2,
+  });
 }
 
 const honestUpdate = (seed: number) =>

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { Ledger } from '../../ledger/ledger.ts';
 import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
-import { Mode, type RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
+import { type RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
+import { ckksRoundParams } from '../support/ckks-round-params.ts';
 import { VeilsumError } from '../../sdk/errors.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 import { ADMIN, CoordinatorProcess } from '../support/consortium.ts';
@@ -75,28 +76,14 @@ describe('CKKS min contributors is each party’s own floor, not the coordinator
       join(consortium.directory, 'ledger.db'),
       readFileSync(consortium.pki.caCertificatePath),
     );
-    const params = (roundNumber: number, minContributors: number): RoundParams => ({
-      modelId: MODEL,
-      roundNumber,
-      mode: Mode.MODE_CKKS,
-      dimension: DIM,
-      quantization: undefined,
-      threshold: 0,
-      degree: 0,
-      adversary: 0,
-      members: consortium.members,
-      deadlines: {
-        advertiseKeysMs: 0,
-        shareKeysMs: 0,
-        maskedInputMs: 600_000,
-        consistencyCheckMs: 0,
-        unmaskingMs: 0,
-      },
-      corruptionRate: 0,
-      dropoutRate: 0,
-      minContributors: 0,
-      ckks: { parameterSet: '', keySha256: Buffer.alloc(0), minContributors, clipRange: 1 },
-    });
+    const params = (roundNumber: number, minContributors: number): RoundParams =>
+      ckksRoundParams({
+        modelId: MODEL,
+        roundNumber,
+        dimension: DIM,
+        members: consortium.members,
+        minContributors,
+      });
     const admin = VeilsumClient.connect(consortium.profile(ADMIN, honestCoordinator.port));
     const victimId = consortium.members[0]!;
     const connect = (policy: { minimumDropoutRate?: number; minimumContributors?: number }) =>

@@ -11,7 +11,8 @@ import { ContractError } from '../../ledger/contract.ts';
 import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
 import { Ledger } from '../../ledger/ledger.ts';
 import type { RoundManifest } from '../../ledger/records.ts';
-import { Mode, type RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
+import { type RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
+import { ckksRoundParams } from '../support/ckks-round-params.ts';
 import { VeilsumError } from '../../sdk/errors.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 import { writeKeyFile } from '../../services/keyholder/key-file.ts';
@@ -42,28 +43,13 @@ let onFork: number; // the same operator's coordinator writing to a ledger only 
 const update = Float32Array.from({ length: DIM }, (_, i) => Math.sin(31 * i + 7) * 0.9);
 
 function params(roundNumber: number): RoundParams {
-  return {
+  return ckksRoundParams({
     modelId: MODEL,
     roundNumber,
-    mode: Mode.MODE_CKKS,
     dimension: DIM,
-    quantization: undefined,
-    threshold: 0,
-    degree: 0,
-    adversary: 0,
     members: consortium.members,
-    deadlines: {
-      advertiseKeysMs: 0,
-      shareKeysMs: 0,
-      maskedInputMs: 600_000,
-      consistencyCheckMs: 0,
-      unmaskingMs: 0,
-    },
-    corruptionRate: 0,
-    dropoutRate: 0,
-    minContributors: 0,
-    ckks: { parameterSet: '', keySha256: Buffer.alloc(0), minContributors: 3, clipRange: 1 },
-  };
+    minContributors: 3,
+  });
 }
 
 function manifest(ckksKeySha256: string, members: number): RoundManifest {
