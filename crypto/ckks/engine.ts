@@ -1,7 +1,6 @@
 import SEAL, {
   type Ciphertext,
   type Plaintext,
-  type CKKSEncoder,
   type Encryptor,
   type Evaluator,
   type MainModule,
@@ -17,7 +16,8 @@ import {
   unpackCiphertext,
 } from './ciphertext-wire.ts';
 import { nttTables } from './ntt.ts';
-import { type CkksParameterSet, slotCount } from './parameters.ts';
+import { type CkksParameterSet, valuesPerCiphertext } from './parameters.ts';
+import { centredValues, encodeCoefficients } from './coefficient-encoding.ts';
 import {
   parseCiphertext,
   SEAL_HEADER_BYTES,
@@ -57,8 +57,13 @@ type SealPlaintextObject = Plaintext;
 const CT_DATA_OFFSET = SEAL_HEADER_BYTES + 32 + 1 + 40 + SEAL_HEADER_BYTES + 8;
 
 /**
- * Everything CKKS that runs inside SEAL (WebAssembly), for one parameter set: encoding and
- * encryption of update vectors, homomorphic sums, and the threshold-decryption arithmetic.
+ * Everything CKKS that runs inside SEAL (WebAssembly), for one parameter set: encryption of update
+ * vectors, homomorphic sums, and the threshold-decryption arithmetic.
+ *
+ * Encoding is by coefficients (coefficient-encoding.ts), not by CKKS slots: a ciphertext holds N
+ * values, value i as round(Δ·x_i) in coefficient i of the plaintext polynomial. A sum needs
+ * nothing else (no rotations, no products of plaintexts), so the slot encoding's canonical
+ * embedding bought nothing and cost half the density and √(N/2) of precision (parameters.ts §5).
  *
  * Threshold decryption on SEAL objects: keyholder i's partial d_i = λ_i·s_i·c1 + e_i is the
  * second polynomial of (c0, c1)·P_i + (e, e_i), with P_i = λ_i·s_i loaded as an NTT plaintext and
@@ -76,7 +81,6 @@ export class CkksEngine {
   /** The data level (what ciphertexts live at) and the key level (data primes + special prime). */
   readonly dataRns: RnsContext;
   readonly keyRns: RnsContext;
-  private readonly encoder: CKKSEncoder;
   private readonly evaluator: Evaluator;
   private readonly templateCiphertext: ReturnType<typeof parseCiphertext>;
   private readonly templatePublicKey: ReturnType<typeof parseCiphertext>;
@@ -118,15 +122,20 @@ export class CkksEngine {
     });
     this.dataRns = rns(dataModuli);
     this.keyRns = rns(keyModuli);
-    this.encoder = new seal.CKKSEncoder(this.context);
     this.evaluator = new seal.Evaluator(this.context);
     const keygen = new seal.KeyGenerator(this.context);
     const publicKey = keygen.createPublicKey();
     this.templatePublicKey = parseCiphertext(this.save(publicKey));
     const encryptor = new seal.Encryptor(this.context, publicKey);
-    const zero = this.encryptValues(encryptor, new Float64Array(1));
+    const zero = new seal.Ciphertext();
+    const zeroPlain = new seal.Plaintext();
+    const encoder = new seal.CKKSEncoder(this.context);
+    encoder.encode(new Float64Array(1), 2 ** set.scaleBits, zeroPlain);
+    encryptor.encrypt(zeroPlain, zero);
     this.templateCiphertext = parseCiphertext(this.save(zero));
     zero.delete();
+    zeroPlain.delete();
+    encoder.delete();
     encryptor.delete();
     publicKey.delete();
     keygen.delete();
@@ -164,8 +173,9 @@ export class CkksEngine {
     return new CkksEngine(set, await SEAL());
   }
 
-  get slots(): number {
-    return slotCount(this.set);
+  /** Values one ciphertext holds: N, one per plaintext coefficient. */
+  get valuesPerCiphertext(): number {
+    return valuesPerCiphertext(this.set);
   }
 
   /** The SEAL PublicKey bytes of the collective key (Σ p_i, a), both at the key level. */
@@ -235,10 +245,10 @@ export class CkksEngine {
   }
 
   /**
-   * Encrypts ciphertexts [0, count) of `values` (ciphertext k holds values [k·slots, (k+1)·slots);
-   * the last is padded with zeros) with explicit randomness: c1 = v·a + e1, c0 = v·p0 + e0 + m,
-   * v ternary, e0 and e1 centred binomial — SEAL-compatible ciphertexts whose witnesses (v, e1)
-   * the encryption proof needs.
+   * Encrypts ciphertexts [0, count) of `values` (ciphertext k holds values [k·N, (k+1)·N) by
+   * coefficient; the last is padded with zeros) with explicit randomness: c1 = v·a + e1,
+   * c0 = v·p0 + e0 + m, v ternary, e0 and e1 centred binomial — SEAL-compatible ciphertexts whose
+   * witnesses (v, e1) the encryption proof needs. Values must be finite and within ±maxAbsSum.
    */
   encryptWithWitnesses(
     key: EncryptionKey,
@@ -249,11 +259,21 @@ export class CkksEngine {
     const degree = this.set.polyModulusDegree;
     const wires: Uint8Array[] = [];
     const witnesses: EncryptionWitness[] = [];
+    const message = new Float64Array(degree * this.moduliNumbers.length);
     for (let k = 0; k < count; k++) {
       const v = sampleTernary(random, new Int8Array(degree));
       const e0 = sampleBinomial(random, new Int8Array(degree));
       const e1 = sampleBinomial(random, new Int8Array(degree));
-      const noise = this.nttOfSmall(e0, e1);
+      // (m + e0, e1) in one coefficient-form ciphertext, one NTT.
+      encodeCoefficients(
+        values.subarray(k * degree, Math.min(values.length, (k + 1) * degree)),
+        2 ** this.set.scaleBits,
+        this.set.maxAbsSum,
+        this.moduliNumbers,
+        e0,
+        message,
+      );
+      const noise = this.nttOf(message, e1);
       // (v, v): SEAL refuses ciphertexts whose second polynomial is zero ("transparent").
       const vNtt = this.nttOfSmall(v, v);
       const vPlain = this.plaintextFromCiphertextPoly(vNtt, 0);
@@ -263,13 +283,6 @@ export class CkksEngine {
       vPlain.delete();
       this.evaluator.addInplace(ct, noise);
       noise.delete();
-      const plain = new this.seal.Plaintext();
-      const slice = Float64Array.from(
-        values.subarray(k * this.slots, Math.min(values.length, (k + 1) * this.slots)),
-      );
-      this.encoder.encode(slice, 2 ** this.set.scaleBits, plain);
-      this.evaluator.addPlainInplace(ct, plain);
-      plain.delete();
       wires.push(this.pack(ct));
       ct.delete();
       witnesses.push({ v, e1 });
@@ -312,14 +325,24 @@ export class CkksEngine {
 
   /** A SEAL ciphertext (NTT form, scale Δ) of small integer polynomials (x, y). */
   private nttOfSmall(x: ArrayLike<number>, y: ArrayLike<number>): SealCiphertextObject {
+    return this.nttOf(x, y);
+  }
+
+  /**
+   * A SEAL ciphertext (NTT form, scale Δ) of the coefficient-form polynomials (x, y). Each is
+   * either N small signed integers (the same for every prime) or primes·N residues already reduced.
+   */
+  private nttOf(x: ArrayLike<number>, y: ArrayLike<number>): SealCiphertextObject {
     const degree = this.set.polyModulusDegree;
     const primes = this.moduliNumbers.length;
     const words = new Uint32Array(2 * 2 * primes * degree);
     const write = (values: ArrayLike<number>, poly: number) => {
+      const perPrime = values.length === degree ? 0 : degree;
       this.moduliNumbers.forEach((q, j) => {
         const base = 2 * (poly * primes + j) * degree;
+        const offset = j * perPrime;
         for (let c = 0; c < degree; c++) {
-          const value = values[c]!;
+          const value = values[offset + c]!;
           const residue = value < 0 ? value + q : value;
           const low = residue >>> 0;
           words[base + 2 * c] = low;
@@ -361,28 +384,6 @@ export class CkksEngine {
     plain.set(new Uint8Array(words.buffer), plain.length - residues.length * 8);
     const out = new this.seal.Plaintext();
     out.loadFromArray(this.context, plain);
-    return out;
-  }
-
-  /**
-   * Encrypts ciphertexts [first, last) of an update: ciphertext k holds values
-   * [k·slots, (k+1)·slots); the last one is padded with zeros.
-   */
-  encryptChunks(
-    encryptor: SealEncryptor,
-    values: Float32Array | Float64Array,
-    first: number,
-    last: number,
-  ): Uint8Array[] {
-    const out: Uint8Array[] = [];
-    for (let k = first; k < last; k++) {
-      const slice = Float64Array.from(
-        values.subarray(k * this.slots, Math.min(values.length, (k + 1) * this.slots)),
-      );
-      const ct = this.encryptValues(encryptor, slice);
-      out.push(packCiphertext(this.save(ct), this.dataRns.moduli));
-      ct.delete();
-    }
     return out;
   }
 
@@ -492,8 +493,8 @@ export class CkksEngine {
     dimension: number,
   ): Float64Array {
     if (
-      dimension > aggregate.length * this.slots ||
-      dimension <= (aggregate.length - 1) * this.slots
+      dimension > aggregate.length * this.set.polyModulusDegree ||
+      dimension <= (aggregate.length - 1) * this.set.polyModulusDegree
     )
       throw new CryptoInputError(`${aggregate.length} ciphertexts cannot hold ${dimension} values`);
     const out = new Float64Array(dimension);
@@ -522,35 +523,38 @@ export class CkksEngine {
           degree,
         );
       }
-      // 2·c0 + Σ d_i is 2·m + noise (NTT form, twice the aggregate's scale): decode it.
-      const data = new BigUint64Array(sum.buffer.slice(sum.byteOffset, sum.byteOffset + polyBytes));
-      const plain = new this.seal.Plaintext();
-      plain.loadFromArray(
-        this.context,
-        serializePlaintext(
-          {
-            parmsId: this.expectations.parmsId,
-            coeffCount: residues,
-            scale: 2 * this.expectations.scale,
-            data,
-          },
-          this.templateCiphertext.version,
-        ),
-      );
-      const slots = this.encoder.decodeFloat64(plain) as Float64Array;
-      out.set(slots.subarray(0, Math.min(this.slots, dimension - k * this.slots)), k * this.slots);
-      plain.delete();
+      // 2·c0 + Σ d_i is 2·m + noise (NTT form): back to coefficients, read at scale 2Δ.
+      const coefficients = this.coefficientsOf(sum.subarray(0, polyBytes));
+      const values = centredValues(coefficients, this.moduliNumbers, 2 * this.expectations.scale);
+      out.set(values.subarray(0, Math.min(degree, dimension - k * degree)), k * degree);
     });
     return out;
   }
 
-  private encryptValues(encryptor: SealEncryptor, values: Float64Array): SealCiphertextObject {
-    const plain = new this.seal.Plaintext();
-    this.encoder.encode(values, 2 ** this.set.scaleBits, plain);
+  /** The coefficient-form residues (primes·N Numbers) of one NTT-form polynomial given as bytes. */
+  private coefficientsOf(polynomial: Uint8Array): Float64Array {
+    const length = polynomial.length / 8;
+    const data = new BigUint64Array(2 * length);
+    const words = new BigUint64Array(
+      polynomial.buffer.slice(polynomial.byteOffset, polynomial.byteOffset + polynomial.length),
+    );
+    data.set(words, 0);
+    // (p, p): SEAL refuses to load a ciphertext whose second polynomial is zero.
+    data.set(words, length);
     const ct = new this.seal.Ciphertext();
-    encryptor.encrypt(plain, ct);
-    plain.delete();
-    return ct;
+    try {
+      ct.loadFromArray(
+        this.context,
+        serializeCiphertext(
+          { ...this.templateCiphertext, nttForm: true, data },
+          this.templateCiphertext.version,
+        ),
+      );
+      this.evaluator.cipherTransformFromNttInplace(ct);
+      return this.residuesOf(this.save(ct), 0);
+    } finally {
+      ct.delete();
+    }
   }
 
   private save(object: { saveToArray(mode: Seal['ComprModeType']['none']): unknown }): Uint8Array {

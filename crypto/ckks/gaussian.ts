@@ -12,7 +12,7 @@ import { assertInteger, CryptoInputError } from '../validate.ts';
  * inequality the KL divergence of a shifted sample is at most that of the continuous Gaussian,
  * ‖x‖²/(2σ²) — the rule parameters.ts uses.
  *
- * Doubles hold integers exactly only below 2^53, so a flood of σ ≈ 2^70 is drawn as
+ * Doubles hold integers exactly only below 2^53, so a flood of σ ≈ 2^75 is drawn as
  * y = K·y_high + y_low with y_low of deviation σ_low = 8K (≥ η_ε(KZ) for ε < 2^-200: it smooths
  * the coarse lattice KZ) and y_high of deviation √(σ² − σ_low²)/K; the sum is statistically a
  * discrete Gaussian of deviation σ over Z (Micciancio–Walter, CRYPTO 2017, "Gaussian sampling over
@@ -57,14 +57,17 @@ export function sampleRoundedGaussian(
   return out;
 }
 
-/** A flood of deviation σ (up to 2^90) as y = radix·high + low (see the module comment). */
+/** A flood of deviation σ in (2^37, 2^80] as y = radix·high + low (see the module comment). */
 export interface SplitGaussian {
   readonly radix: number;
   readonly high: Float64Array;
   readonly low: Float64Array;
 }
 
-export const FLOOD_RADIX = 2 ** 24;
+export const FLOOD_RADIX = 2 ** 32;
+/** The range of flooding deviations `sampleFloodingNoise` draws: (2^37, 2^80]. */
+export const MIN_FLOOD_SIGMA = 32 * FLOOD_RADIX;
+export const MAX_FLOOD_SIGMA = MAX_DIRECT_SIGMA * FLOOD_RADIX;
 
 export function sampleFloodingNoise(
   random: RandomSource,
@@ -73,8 +76,9 @@ export function sampleFloodingNoise(
 ): SplitGaussian {
   assertInteger(count, 'count', 1, 2 ** 28);
   const sigmaLow = 8 * FLOOD_RADIX;
-  if (!(sigma > 4 * sigmaLow && sigma <= 2 ** 90))
-    throw new CryptoInputError(`flooding σ must be in (2^29, 2^90], got 2^${Math.log2(sigma)}`);
+  // σ_high ≤ MAX_DIRECT_SIGMA keeps the high part exact; σ > 4σ_low keeps the low part small.
+  if (!(sigma > MIN_FLOOD_SIGMA && sigma <= MAX_FLOOD_SIGMA))
+    throw new CryptoInputError(`flooding σ must be in (2^37, 2^80], got 2^${Math.log2(sigma)}`);
   const sigmaHigh = Math.sqrt(sigma * sigma - sigmaLow * sigmaLow) / FLOOD_RADIX;
   return {
     radix: FLOOD_RADIX,

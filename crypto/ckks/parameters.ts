@@ -1,4 +1,5 @@
 import { assertInteger, CryptoInputError } from '../validate.ts';
+import { MAX_FLOOD_SIGMA, MIN_FLOOD_SIGMA } from './gaussian.ts';
 
 /**
  * CKKS parameters for sum-only aggregation under a threshold key, with verified encryption and
@@ -25,10 +26,10 @@ import { assertInteger, CryptoInputError } from '../validate.ts';
  *    (ternary, variance 2/3 each) are unknown to the member and, under RLWE, independent of what it
  *    can choose, so each coefficient of x has variance ‖v*‖₂²·σ_e² + ‖e*‖₂²·σ_s². Summed over n
  *    contributors whose witnesses may be aligned (worst case ‖Σ v*‖ ≤ n·max‖v*‖): variance
- *    n²·(…). For u = 128 ciphertexts per proof, V = 81, α = 25 (encryption-proof.ts): σ_v = 2^17.2,
- *    σ_e = 2^19.2, B = 1.1·σ·√N, so ‖v*‖₂ ≤ 2^25.9, ‖e*‖₂ ≤ 2^27.9, and with 5 keyholders and 10
- *    contributors Var(x_coefficient) ≤ 2^65.1 (an honest member's is 2^21.1: the proof's slack
- *    costs 44 bits of variance, and the flooding is sized for the slack).
+ *    n²·(…). For u = 128 ciphertexts per proof, V = 81, α = 25 (encryption-proof.ts): σ_v = 2^17.6,
+ *    σ_e = 2^19.6, B = 1.1·σ·√N, so ‖v*‖₂ ≤ 2^26.2, ‖e*‖₂ ≤ 2^28.2, and with 5 keyholders and 10
+ *    contributors Var(x_coefficient) ≤ 2^65.8 (honest members' is 2^24.5: the proof's slack
+ *    costs 41 bits of variance, and the flooding is sized for the slack).
  *
  * 4. Flooding and its security. Each responding keyholder adds an independent discrete Gaussian
  *    of standard deviation σ_f to every coefficient (gaussian.ts). Against t − 1 colluding
@@ -40,26 +41,31 @@ import { assertInteger, CryptoInputError } from '../validate.ts';
  *    bounds) and of OpenFHE's NOISE_FLOODING mode (σ ≈ bound·2^{s/2}·√(queries)). By Pinsker the
  *    whole key life's transcript is within 2^{−(s+1)/2} in statistical distance of one computed
  *    without the secret; for search problems such as key recovery (Micciancio–Walter, Eurocrypt
- *    2018, bit security) s bits. Defaults: R = 1 000, K = 245 (10^6 parameters), N = 2^13:
- *    KL ≤ 2^(17.9 + 13 + 65.1 − 1 − 2·70.1) = 2^-45.1 → 45 bits.
- *    That figure assumes K = 245 and 10 contributors per round; the bound really grows with
+ *    2018, bit security) s bits. Defaults: R = 1 000, K = 123 (10^6 parameters), N = 2^13,
+ *    σ_f = 2^75.1 (t = 3, 5·10⁻⁵, §5):
+ *    KL ≤ 2^(9.97 + 6.94 + 13 + 65.8 − 1 − 2·75.1) = 2^-55.5 → 55.5 bits (honest noise: 96.9).
+ *    That figure assumes K = 123 and 10 contributors per round; the bound really grows with
  *    K·n² per decryption (one round of 100 contributors spends what 100 default rounds do). So
  *    keyholders do not count rounds alone: each decryption is charged its own term
  *    K·N·Var(x)/(2σ_f²) with its real K and contributor count (`decryptionKl`), and a decryption
  *    that would take the key's sum past 2^−40 (`KEY_KL_BUDGET`) is refused. R default rounds
- *    spend exactly the KL above.
+ *    spend 2^-55.5 of it.
  *
- * 5. Precision and range. Values are encoded at Δ = 2^92 and decrypted at 2Δ. A decoded slot
- *    carries (1/2Δ)·Σ_k E_k·Re(ζ^k) of the total flood E (t keyholders, σ_f·√t per coefficient): its
- *    standard deviation is σ_f·√(t·N/2)/(2Δ). `floodingSigmaFor` takes the largest σ_f whose 7σ
- *    slot error stays within the precision target: σ_f = 2^70.1 for 5·10⁻⁵… 1e-4 with t = 3. The
- *    sum range: 2Δ·256 = 2^101 < Q/2 ≈ 2^103 with room for the flood (12σ_f·√t < 2^75) and the
+ * 5. Encoding, precision and range. Values are encoded by coefficient (coefficient-encoding.ts):
+ *    value i is round(Δ·x_i) in coefficient i, Δ = 2^92, and the result is read at 2Δ. Nothing
+ *    but additions touches a plaintext, so the slot encoding's canonical embedding would buy
+ *    nothing — and it spreads every coefficient's noise over all slots: a decoded slot carries
+ *    σ·√(N/2), a coefficient σ. Coefficient encoding gives each value the total flood of the t
+ *    responders unamplified, deviation σ_f·√t/(2Δ); `floodingSigmaFor` takes the largest σ_f
+ *    whose 7σ error stays within the precision target: σ_f = 2^75.1 for 5·10⁻⁵ with t = 3 — 2^6
+ *    more flooding at the same precision than slots allowed, 12 bits more statistical security.
+ *    The sum range: 2Δ·256 = 2^101 < Q/2 ≈ 2^103 with room for the flood (12σ_f·√t < 2^80) and the
  *    extracted noise (< 2^40).
  *
- * 6. Wire. A ciphertext is 2·N residues of 104 bits for N/2 slots: 52 bytes per parameter. Two
- *    36-bit primes (36 B/param) would leave σ_f ≤ 2^38 and, against the proof's slack, no
- *    statistical security at all (−19 bits by the rule above); against honest-shaped noise only,
- *    22 bits. 52-bit primes are the smallest that cover the extracted witness for ≥ 40 bits.
+ * 6. Wire. A ciphertext is 2·N residues of 104 bits for N values: 26 bytes per parameter (the
+ *    slot encoding's N/2 values made it 52). Smaller primes do not pay: two 50-bit primes would
+ *    save 1 B/param for 4 bits of security, and two 36-bit primes (18 B/param) would leave
+ *    σ_f ≤ 2^45, under 0 bits against the proof's slack by the rule above.
  */
 export interface CkksParameterSet {
   readonly name: string;
@@ -106,10 +112,11 @@ export function parameterSetNamed(name: string): CkksParameterSet {
   return set;
 }
 
-export const slotCount = (set: CkksParameterSet): number => set.polyModulusDegree / 2;
+/** Values one ciphertext holds: N, one per plaintext coefficient (coefficient-encoding.ts). */
+export const valuesPerCiphertext = (set: CkksParameterSet): number => set.polyModulusDegree;
 
 export const ciphertextsFor = (set: CkksParameterSet, dimension: number): number =>
-  Math.max(1, Math.ceil(dimension / slotCount(set)));
+  Math.max(1, Math.ceil(dimension / valuesPerCiphertext(set)));
 
 /** Bits of the data modulus Q (every prime but the special one). */
 export const dataModulusBits = (set: CkksParameterSet): number =>
@@ -192,7 +199,7 @@ export interface KeyLife {
 
 export const DEFAULT_KEY_LIFE: KeyLife = {
   rounds: 1000,
-  ciphertextsPerRound: 245,
+  ciphertextsPerRound: 123,
   contributors: 10,
   keyholders: 5,
 };
@@ -226,13 +233,13 @@ export function statisticalSecurityBits(
   return -Math.log2(kl);
 }
 
-/** Standard deviation of a decoded slot's error when t keyholders each flood with σ_f. */
+/** Standard deviation of a decoded value's error when t keyholders each flood with σ_f. */
 export function floodingErrorSigma(
   set: CkksParameterSet,
   threshold: number,
   sigma: number,
 ): number {
-  return (sigma * Math.sqrt((threshold * set.polyModulusDegree) / 2)) / 2 ** (set.scaleBits + 1);
+  return (sigma * Math.sqrt(threshold)) / 2 ** (set.scaleBits + 1);
 }
 
 /** The floor keyholders hold the flooding to, for the default key life (module comment, §4). */
@@ -260,7 +267,7 @@ export function decryptionKl(
 }
 
 /**
- * Largest per-keyholder flooding σ_f whose 7σ slot error stays within maxAbsError. A precision
+ * Largest per-keyholder flooding σ_f whose 7σ value error stays within maxAbsError. A precision
  * target so tight that σ_f would give less than MIN_STAT_SECURITY_BITS over the default key life
  * is refused: the keyholder will not trade the key's security for precision.
  */
@@ -281,10 +288,16 @@ export function floodingSigmaFor(
         `${DEFAULT_KEY_LIFE.rounds} rounds (at least ${MIN_STAT_SECURITY_BITS} required); loosen the precision target`,
     );
   }
-  if (sigma < 2 ** 30) {
+  if (sigma <= MIN_FLOOD_SIGMA) {
     throw new CryptoInputError(
       `a precision of ${maxAbsError} leaves only 2^${Math.log2(sigma).toFixed(1)} of flooding noise ` +
         `for ${threshold} keyholders; choose a looser precision target or a larger scale`,
+    );
+  }
+  if (sigma > MAX_FLOOD_SIGMA) {
+    throw new CryptoInputError(
+      `a precision of ${maxAbsError} would take flooding to 2^${Math.log2(sigma).toFixed(1)}, past ` +
+        `the 2^${Math.log2(MAX_FLOOD_SIGMA)} the sampler draws; choose a tighter precision target`,
     );
   }
   return sigma;

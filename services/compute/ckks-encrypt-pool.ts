@@ -5,7 +5,7 @@ import {
   ciphertextsFor,
   parameterSetNamed,
   PROOF,
-  slotCount,
+  valuesPerCiphertext,
 } from '../../crypto/ckks/parameters.ts';
 
 /** Ciphertexts [first, first + wires.length) of an update and the proof that they are well formed. */
@@ -23,7 +23,7 @@ export interface EncryptedBatch {
  */
 export class CkksEncryptPool {
   private readonly workers: Worker[];
-  private readonly slots: number;
+  private readonly valuesPerCiphertext: number;
   private readonly setName: string;
   private nextId = 0;
   private readonly pending = new Map<
@@ -33,7 +33,7 @@ export class CkksEncryptPool {
 
   private constructor(setName: string, workers: Worker[]) {
     this.setName = setName;
-    this.slots = slotCount(parameterSetNamed(setName));
+    this.valuesPerCiphertext = valuesPerCiphertext(parameterSetNamed(setName));
     this.workers = workers;
     for (const worker of workers) {
       worker.on(
@@ -105,7 +105,7 @@ export class CkksEncryptPool {
           reject,
         }),
       );
-      const slice = values.slice(first * this.slots, (first + count) * this.slots);
+      const slice = values.slice(first * this.valuesPerCiphertext, (first + count) * this.valuesPerCiphertext);
       this.workers[turn++ % this.workers.length]!.postMessage(
         { id, values: slice, first, count, statement },
         [slice.buffer],

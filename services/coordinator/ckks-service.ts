@@ -35,7 +35,7 @@ export function ckksService(state: CoordinatorState): CkksServiceServer {
         publicKey: Buffer.from(key.publicKey),
         keySha256: Buffer.from(key.keySha256),
         ciphertexts: round.chunks,
-        slots: engine.slots,
+        valuesPerCiphertext: engine.valuesPerCiphertext,
       };
     }),
     uploadEncrypted: (call, callback) => receiveEncryptedUpload(state, verifier, call, callback),

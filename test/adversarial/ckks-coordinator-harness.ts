@@ -23,7 +23,7 @@ import type { KeyholderConfig } from '../../services/keyholder/config.ts';
 import { type Consortium, createConsortium } from '../support/consortium.ts';
 
 export const MODEL = 'fraud-model';
-export const DIM = 5_000; // two ciphertexts
+export const DIM = 10_000; // two ciphertexts
 export const COORDINATOR = 'veilsum-coordinator';
 const uploadCiphertexts = ciphertextsFor(SUM_8192, DIM);
 

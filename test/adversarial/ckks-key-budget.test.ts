@@ -15,11 +15,12 @@ import { MaliciousCoordinator } from './ckks-coordinator-harness.ts';
 
 /**
  * ATTACK (on the flooding's key-life bound): the flooding is sized for R = 1 000 rounds of
- * K = 245 ciphertexts and 10 contributors, but keyholders counted rounds only. The KL divergence
- * a decryption leaks grows with K·n², so a key whose rounds are large — 100 contributors, or
- * 5·10⁷ parameters — falls below 40 bits long before round 1 000 (scratch/keylife.ts: 100
- * contributors per round, 33 bits). Defence: each decryption is charged its own KL and one that
- * would take the key past 2^−40 is refused with RESOURCE_EXHAUSTED, naming the figures.
+ * K = 123 ciphertexts and 10 contributors, but keyholders counted rounds only. The KL divergence
+ * a decryption leaks grows with K·n², so a key whose rounds are large — thousands of
+ * contributors, or 10^9 parameters — falls below 40 bits long before round 1 000 (with slot
+ * encoding and 2^69 flooding, 100 contributors per round already did: 33 bits). Defence: each
+ * decryption is charged its own KL and one that would take the key past 2^−40 is refused with
+ * RESOURCE_EXHAUSTED, naming the figures.
  */
 let coordinator: MaliciousCoordinator;
 
@@ -41,12 +42,12 @@ const refusal = async (attempt: Promise<unknown>): Promise<VeilsumError> => {
 const hex = () => randomBytes(32).toString('hex');
 
 describe("a key's flooding budget is charged by what each decryption leaks, not by rounds", () => {
-  it('refuses the decryption that would take the key below 40 bits after honest rounds of 100 contributors', async () => {
+  it('refuses the decryption that would take the key below 40 bits after honest rounds of 5 000 contributors', async () => {
     const keyHex = Buffer.from(keySha256(coordinator.publicKey)).toString('hex');
-    // Honest past rounds as keyholder 1 logged them: 245 ciphertexts, 100 contributors each —
+    // Honest past rounds as keyholder 1 logged them: 245 ciphertexts, 5 000 contributors each —
     // far fewer than the 1 000 rounds the key's life counts.
     const sigma = floodingSigmaFor(SUM_8192, 2, 5e-5);
-    const perRound = decryptionKl(SUM_8192, sigma, 245, 100, 3);
+    const perRound = decryptionKl(SUM_8192, sigma, 245, 5000, 3);
     const rounds = Math.ceil(KEY_KL_BUDGET / perRound);
     expect(rounds).toBeLessThan(1000);
     const id = coordinator.keyholders.get(1)!.id;
@@ -63,7 +64,7 @@ describe("a key's flooding budget is charged by what each decryption leaks, not 
           aggregateSha256: hex(),
           ciphertexts: Array.from({ length: 245 }, hex),
           responders: [1, 2],
-          contributors: 100,
+          contributors: 5000,
           partialsSha256: hex(),
         }) + '\n',
       );

@@ -43,7 +43,7 @@ import {
  * the SDK's prover, then swaps its crafted ciphertext into the proved batch (or attaches another
  * member's proof). Without the proof check (today's main) every one of these uploads is accepted.
  */
-const DIM = 5_000; // two ciphertexts, one proof batch
+const DIM = 10_000; // two ciphertexts, one proof batch
 const MODEL = 'key-recovery';
 const DELTA = 2n ** BigInt(SUM_8192.scaleBits);
 

@@ -27,7 +27,7 @@ import { ADMIN, type Consortium, createConsortium } from '../support/consortium.
  * contract opens CKKS rounds only on a key every ceremony keyholder attested, and a member checks
  * the round and its key on its own ledger view — or, without one, on the consortium's key file.
  */
-const DIM = 5_000;
+const DIM = 10_000; // two ciphertexts
 const MODEL = 'rogue-key';
 // Each with a consortium certificate: ledger blocks are signed by their writer.
 const KEYHOLDERS = ['keyholder-1', 'keyholder-2'];

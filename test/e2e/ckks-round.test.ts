@@ -36,7 +36,7 @@ import {
  * A consortium of 4 banks, 5 keyholder processes (3 of 5 decrypt) and a coordinator process,
  * all on 127.0.0.1 with mTLS, over one embedded ledger file.
  */
-const DIM = 5_000; // two ciphertexts, the second one partly filled
+const DIM = 10_000; // two ciphertexts of 8 192 values, the second one partly filled
 const MODEL = 'fraud-model';
 
 let consortium: Consortium;

@@ -15,7 +15,7 @@ describe('CKKS precision at the issue figure (100 vectors in [−1, 1] of length
   it('the 3-of-5 threshold decryption of the encrypted sum is within 1e-4 of the float64 sum', () => {
     const random = seededRandom(2026);
     const expected = new Float64Array(DIM);
-    const sum = engine.newSum(Math.ceil(DIM / engine.slots));
+    const sum = engine.newSum(Math.ceil(DIM / engine.valuesPerCiphertext));
     for (let client = 0; client < CLIENTS; client++) {
       const bytes = random(4 * DIM);
       const words = new Uint32Array(bytes.buffer, bytes.byteOffset, DIM);

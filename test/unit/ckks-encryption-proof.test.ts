@@ -29,7 +29,9 @@ const statement = (total: number): ProofStatement => ({
 
 function honestBatch(count: number, seed: number) {
   const random = seededRandom(seed);
-  const values = Float64Array.from({ length: count * engine.slots }, (_, i) => Math.sin(seed + i));
+  const values = Float64Array.from({ length: count * engine.valuesPerCiphertext }, (_, i) =>
+    Math.sin(seed + i),
+  );
   const { wires, witnesses } = engine.encryptWithWitnesses(key, values, count, random);
   const proof = proveEncryptions(engine, key, statement(count), 0, wires, witnesses, random);
   return { wires, witnesses, proof };
@@ -143,7 +145,9 @@ describe('encryption proof (c1 = v·a + e1 with short v, e1)', () => {
 
   it('an upload of several batches verifies batch by batch, and a missing proof is named', () => {
     const random = seededRandom(3);
-    const values = Float64Array.from({ length: 3 * engine.slots }, (_, i) => Math.cos(i));
+    const values = Float64Array.from({ length: 3 * engine.valuesPerCiphertext }, (_, i) =>
+      Math.cos(i),
+    );
     const { wires, witnesses } = engine.encryptWithWitnesses(key, values, 3, random);
     const first = proveEncryptions(
       engine,

@@ -27,14 +27,14 @@ const key = engine.loadEncryptionKey(publicKey);
 const floodSigma = floodingSigmaFor(SUM_8192, THRESHOLD, 5e-5);
 const random = seededRandom(7);
 
-const DIM = 10_000; // three ciphertexts, the last one partly filled
+const DIM = 10_000; // two ciphertexts of 8 192 values, the last one partly filled
 const updates = [0, 1, 2, 3].map((client) =>
   Float32Array.from({ length: DIM }, (_, i) => Math.sin(client * 1000 + i)),
 );
 const expected = Float64Array.from({ length: DIM }, (_, i) =>
   updates.reduce((sum, u) => sum + u[i]!, 0),
 );
-const chunks = Math.ceil(DIM / engine.slots);
+const chunks = Math.ceil(DIM / engine.valuesPerCiphertext);
 const encrypted = updates.map((u) => engine.encryptWithWitnesses(key, u, chunks, random).wires);
 const sum = engine.newSum(chunks);
 for (const update of encrypted) sum.add(update);
@@ -47,7 +47,7 @@ const maxError = (decoded: Float64Array) =>
 
 describe('CKKS engine on the 128-bit parameter set (N = 8192)', () => {
   it('chooses a flooding bound inside the precision budget', () => {
-    expect(Math.log2(floodSigma)).toBeGreaterThan(69);
+    expect(Math.log2(floodSigma)).toBeGreaterThan(75);
   });
 
   it('the measured decryption noise is the flooding the bound in parameters.ts assumes (≥ 40 bits over 1 000 rounds)', () => {
@@ -56,16 +56,16 @@ describe('CKKS engine on the 128-bit parameter set (N = 8192)', () => {
     for (let i = 0; i < DIM; i++) squares += (decoded[i]! - expected[i]!) ** 2;
     const measured = Math.sqrt(squares / DIM);
     const predicted = floodingErrorSigma(SUM_8192, THRESHOLD, floodSigma);
-    // 10 000 slots: the sample deviation is within a few percent of the true one.
+    // 10 000 values: the sample deviation is within a few percent of the true one.
     expect(measured / predicted).toBeGreaterThan(0.93);
     expect(measured / predicted).toBeLessThan(1.07);
     // Read back the per-keyholder flood from the measurement and check the security it gives.
     const measuredFlood = (floodSigma * measured) / predicted;
-    expect(Math.log2(measuredFlood)).toBeGreaterThan(69);
+    expect(Math.log2(measuredFlood)).toBeGreaterThan(75);
     expect(
       statisticalSecurityBits(SUM_8192, measuredFlood, DEFAULT_KEY_LIFE),
     ).toBeGreaterThanOrEqual(40);
-    // And the precision target: 7σ of the slot error within 5e-5.
+    // And the precision target: 7σ of a value's error within 5e-5.
     expect(7 * measured).toBeLessThan(5.5e-5);
   });
 
@@ -98,8 +98,8 @@ describe('CKKS engine on the 128-bit parameter set (N = 8192)', () => {
 describe('ciphertext wire format', () => {
   const wire = encrypted[0]![0]!;
 
-  it('costs at most 52 bytes per parameter and round-trips SEAL bytes exactly', () => {
-    expect(wire.length / engine.slots).toBeLessThanOrEqual(52.02);
+  it('costs at most 26 bytes per parameter and round-trips SEAL bytes exactly', () => {
+    expect(wire.length / engine.valuesPerCiphertext).toBeLessThanOrEqual(26.01);
     expect(wire.length).toBe(wireLength(engine.expectations));
     const sealBytes = unpackCiphertext(wire, engine.expectations);
     expect(packCiphertext(sealBytes, engine.dataRns.moduli)).toEqual(wire);
@@ -146,20 +146,15 @@ describe('ciphertext wire format', () => {
 
   it('rejects a ciphertext of another parameter set', async () => {
     const other = await CkksEngine.create(TEST_4096);
-    const otherKey = other.encryptor(
+    const reference = ceremonyReferencePolynomial(other.keyRns, new Uint8Array(32));
+    const otherKey = other.loadEncryptionKey(
       other.publicKeyBytes(
-        dealKeyShare(
-          ceremonyReferencePolynomial(other.keyRns, new Uint8Array(32)),
-          other.keyRns,
-          other.dataRns,
-          1,
-          [1],
-          seededRandom(1),
-        ).publicShare,
-        ceremonyReferencePolynomial(other.keyRns, new Uint8Array(32)),
+        dealKeyShare(reference, other.keyRns, other.dataRns, 1, [1], seededRandom(1)).publicShare,
+        reference,
       ),
     );
-    const foreign = other.encryptChunks(otherKey, updates[0]!, 0, 1)[0]!;
+    const foreign = other.encryptWithWitnesses(otherKey, updates[0]!, 1, seededRandom(2)).wires[0]!;
+    otherKey.delete();
     expect(() => engine.load(foreign)).toThrow(/parms_id/);
     // Its own parameters (36-bit primes, 4-bit high parts) round-trip.
     expect(
@@ -174,7 +169,7 @@ describe('ciphertext wire format', () => {
     const broken = [...encrypted[1]!];
     broken[chunks - 1] = broken[chunks - 1]!.subarray(0, 100);
     expect(() => running.add(broken)).toThrow(InvalidCiphertextError);
-    expect(() => running.add(encrypted[1]!.slice(1))).toThrow(/expects 3/);
+    expect(() => running.add(encrypted[1]!.slice(1))).toThrow(/expects 2/);
     expect(running.contributors).toBe(1);
     expect(running.result()).toEqual(before);
     running.dispose();

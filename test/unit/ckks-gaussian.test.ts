@@ -81,8 +81,8 @@ describe('rounded Gaussian sampler', () => {
 });
 
 describe('flooding noise K·high + low', () => {
-  it('has the requested deviation (σ = 2^70) and a low part that smooths K·Z (σ_low = 8K)', () => {
-    const sigma = 2 ** 70;
+  it('has the requested deviation (σ = 2^75) and a low part that smooths K·Z (σ_low = 8K)', () => {
+    const sigma = 2 ** 75;
     const { radix, high, low } = sampleFloodingNoise(seededRandom(2), sigma, 200_000);
     expect(radix).toBe(FLOOD_RADIX);
     const combined = Float64Array.from(high, (h, i) => h * radix + low[i]!);

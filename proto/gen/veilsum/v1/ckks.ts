@@ -38,9 +38,9 @@ export interface EncryptionKey {
   /** SEAL PublicKey, uncompressed serialization. */
   publicKey: Buffer;
   keySha256: Buffer;
-  /** Ciphertexts per update and values per ciphertext. */
+  /** Ciphertexts per update, and values per ciphertext (N: one per plaintext coefficient). */
   ciphertexts: number;
-  slots: number;
+  valuesPerCiphertext: number;
 }
 
 export interface EncryptedUploadHeader {
@@ -276,7 +276,7 @@ function createBaseEncryptionKey(): EncryptionKey {
     publicKey: Buffer.alloc(0),
     keySha256: Buffer.alloc(0),
     ciphertexts: 0,
-    slots: 0,
+    valuesPerCiphertext: 0,
   };
 }
 
@@ -297,8 +297,8 @@ export const EncryptionKey: MessageFns<EncryptionKey> = {
     if (message.ciphertexts !== 0) {
       writer.uint32(40).uint32(message.ciphertexts);
     }
-    if (message.slots !== 0) {
-      writer.uint32(48).uint32(message.slots);
+    if (message.valuesPerCiphertext !== 0) {
+      writer.uint32(48).uint32(message.valuesPerCiphertext);
     }
     return writer;
   },
@@ -361,7 +361,7 @@ export const EncryptionKey: MessageFns<EncryptionKey> = {
               break;
             }
 
-            message.slots = reader.uint32();
+            message.valuesPerCiphertext = reader.uint32();
             continue;
           }
         }
@@ -399,7 +399,11 @@ export const EncryptionKey: MessageFns<EncryptionKey> = {
         ? Buffer.from(bytesFromBase64(object.key_sha256))
         : Buffer.alloc(0),
       ciphertexts: isSet(object.ciphertexts) ? globalThis.Number(object.ciphertexts) : 0,
-      slots: isSet(object.slots) ? globalThis.Number(object.slots) : 0,
+      valuesPerCiphertext: isSet(object.valuesPerCiphertext)
+        ? globalThis.Number(object.valuesPerCiphertext)
+        : isSet(object.values_per_ciphertext)
+        ? globalThis.Number(object.values_per_ciphertext)
+        : 0,
     };
   },
 
@@ -420,8 +424,8 @@ export const EncryptionKey: MessageFns<EncryptionKey> = {
     if (message.ciphertexts !== 0) {
       obj.ciphertexts = Math.round(message.ciphertexts);
     }
-    if (message.slots !== 0) {
-      obj.slots = Math.round(message.slots);
+    if (message.valuesPerCiphertext !== 0) {
+      obj.valuesPerCiphertext = Math.round(message.valuesPerCiphertext);
     }
     return obj;
   },
@@ -436,7 +440,7 @@ export const EncryptionKey: MessageFns<EncryptionKey> = {
     message.publicKey = object.publicKey ?? Buffer.alloc(0);
     message.keySha256 = object.keySha256 ?? Buffer.alloc(0);
     message.ciphertexts = object.ciphertexts ?? 0;
-    message.slots = object.slots ?? 0;
+    message.valuesPerCiphertext = object.valuesPerCiphertext ?? 0;
     return message;
   },
 };
