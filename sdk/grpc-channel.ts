@@ -32,6 +32,8 @@ export function tlsChannel(identity: TlsIdentity, maxMessageBytes = 4 * 1024 * 1
     'grpc.default_authority': identity.serverName ?? 'localhost',
     'grpc.max_receive_message_length': maxMessageBytes,
     'grpc.max_send_message_length': maxMessageBytes,
+    // 16 MiB receive windows (services/common/mtls-server.ts: HTTP2_WINDOW_BYTES, the servers' side).
+    'grpc-node.flow_control_window': 16 * 1024 * 1024,
   };
   const jwk = createPrivateKey(key).export({ format: 'jwk' });
   if (jwk.crv !== 'Ed25519' || jwk.d === undefined) {

@@ -51,11 +51,17 @@ export function nttTables(degree: number, modulus: bigint): NttTables {
   if (!Number.isInteger(bits)) throw new RangeError(`degree ${degree} is not a power of two`);
   const psi = minimalPrimitiveRoot(degree, modulus);
   const psiInverse = modPow(psi, modulus - 2n, modulus);
+  // ψ^i and ψ^-i by running products (one multiplication each), stored at bit-reversed index.
   const rootPowers = new BigUint64Array(degree);
   const inverseRootPowers = new BigUint64Array(degree);
+  let power = 1n;
+  let inversePower = 1n;
   for (let i = 0; i < degree; i++) {
-    rootPowers[i] = modPow(psi, BigInt(bitReverse(i, bits)), modulus);
-    inverseRootPowers[i] = modPow(psiInverse, BigInt(bitReverse(i, bits)), modulus);
+    const at = bitReverse(i, bits);
+    rootPowers[at] = power;
+    inverseRootPowers[at] = inversePower;
+    power = (power * psi) % modulus;
+    inversePower = (inversePower * psiInverse) % modulus;
   }
   return {
     modulus,

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { Http2Server } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 
 /**
@@ -15,7 +16,51 @@ export function bindMtls(
     [{ cert_chain: readFileSync(tls.certificate), private_key: readFileSync(tls.privateKey) }],
     true,
   );
+  const internals = serverInternals(server);
+  // Streams advertise a large window in the server's SETTINGS (before the HTTP/2 server exists).
+  internals.commonServerOptions.settings = {
+    ...internals.commonServerOptions.settings,
+    initialWindowSize: HTTP2_WINDOW_BYTES,
+  };
   return new Promise<number>((resolve, reject) =>
-    server.bindAsync(listen, credentials, (error, port) => (error ? reject(error) : resolve(port))),
+    server.bindAsync(listen, credentials, (error, port) => {
+      if (error) return reject(error);
+      // And the connection: its window is not a SETTING; each session raises its own.
+      for (const http2Server of internals.http2Servers.keys())
+        http2Server.on('session', (session) => session.setLocalWindowSize(HTTP2_WINDOW_BYTES));
+      resolve(port);
+    }),
   );
+}
+
+/**
+ * HTTP/2 flow-control window for every stream and connection of our services and clients: 16 MiB.
+ * At the protocol's default of 64 KiB a 330 MB upload stream (10^6 parameters) needs 5 000
+ * window updates, each a round trip through two busy event loops: the measured CKKS round spent
+ * most of its keyholder check waiting for them. Memory stays bounded by the per-stream window
+ * times the streams our upload limits admit.
+ */
+export const HTTP2_WINDOW_BYTES = 16 * 1024 * 1024;
+
+/**
+ * grpc-js (1.14) takes no option for a server's receive windows: its constructor options and its
+ * HTTP/2 servers are reached here, and a grpc-js that no longer has them fails loudly at start-up
+ * rather than running with 64 KiB windows unnoticed.
+ */
+function serverInternals(server: grpc.Server): {
+  commonServerOptions: { settings?: Record<string, number> };
+  http2Servers: Map<Http2Server, unknown>;
+} {
+  const internals = server as unknown as {
+    commonServerOptions?: { settings?: Record<string, number> };
+    http2Servers?: Map<Http2Server, unknown>;
+  };
+  if (typeof internals.commonServerOptions !== 'object' || !(internals.http2Servers instanceof Map))
+    throw new Error(
+      'this @grpc/grpc-js has no commonServerOptions/http2Servers: update services/common/mtls-server.ts',
+    );
+  return internals as {
+    commonServerOptions: { settings?: Record<string, number> };
+    http2Servers: Map<Http2Server, unknown>;
+  };
 }
