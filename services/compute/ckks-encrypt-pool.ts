@@ -105,7 +105,10 @@ export class CkksEncryptPool {
           reject,
         }),
       );
-      const slice = values.slice(first * this.valuesPerCiphertext, (first + count) * this.valuesPerCiphertext);
+      const slice = values.slice(
+        first * this.valuesPerCiphertext,
+        (first + count) * this.valuesPerCiphertext,
+      );
       this.workers[turn++ % this.workers.length]!.postMessage(
         { id, values: slice, first, count, statement },
         [slice.buffer],
