@@ -62,6 +62,49 @@ export function checkCkksRoundAgainstLedger(
 }
 
 /**
+ * Who holds the round's key, against this member's policy: at least max(2, minimumKeyThreshold)
+ * keyholders must join to decrypt, every participant of the ceremony must be one of the member's
+ * trusted keyholders (when it names them), and none may hold the coordinator or auditor role on
+ * the member's ledger. The coordinator grants roles, so without its own list a member at least
+ * keeps the coordinator from holding the key it would then decrypt every upload with.
+ * `roles` gives each participant's roles as the member's own ledger records them.
+ */
+export function checkCkksKeyholders(
+  collectiveKey: CollectiveKeyRecord,
+  roles: ReadonlyMap<string, readonly string[] | undefined>,
+  policy: MemberThreatModel = {},
+): void {
+  const key = `${collectiveKey.keySha256.slice(0, 16)}…`;
+  const floor = Math.max(
+    MEMBER_POLICY_DEFAULTS.minimumKeyThreshold,
+    policy.minimumKeyThreshold ?? 0,
+  );
+  if (collectiveKey.threshold < floor)
+    refuse(
+      `the round's key ${key} decrypts with ${collectiveKey.threshold} of its ${collectiveKey.participants.length} keyholders; ` +
+        `this member takes keys that need at least ${floor}`,
+    );
+  const trusted = policy.trustedKeyholders;
+  for (const participant of collectiveKey.participants) {
+    if (trusted !== undefined && !trusted.includes(participant))
+      refuse(
+        `the round's key ${key} is held in part by ${participant}, who is not one of this member's trusted keyholders (${trusted.join(', ')})`,
+      );
+    const held = roles.get(participant);
+    if (held === undefined || !held.includes('keyholder'))
+      refuse(
+        `the round's key ${key} is held in part by ${participant}, who is not a registered keyholder on this member's ledger`,
+      );
+    const conflicting = held!.filter((role) => role === 'coordinator' || role === 'auditor');
+    if (conflicting.length > 0)
+      refuse(
+        `the round's key ${key} is held in part by ${participant}, which also holds the ${conflicting.join(' and ')} role on the ledger: ` +
+          'a coordinator holding key shares could decrypt the uploads it collects',
+      );
+  }
+}
+
+/**
  * The round's min contributors against this member's own floor, max(2, ⌈(1 − δ)·n⌉) for the
  * roster size n (the ledger's when the member has one) and its OWN δ (policy minimumDropoutRate,
  * default 0.05; minimumContributors raises it): the coordinator's choice may raise the floor,

@@ -5,7 +5,7 @@ import { MEMBER_POLICY_DEFAULTS, type MemberThreatModel } from './round-verifica
 import type { ConnectOptions } from './veilsum-client.ts';
 
 /**
- * A member's SecAgg policy as a profile or the CLI states it: it may raise the defaults, never
+ * A member's policy (SecAgg and CKKS) as a profile or the CLI states it: it may raise the defaults, never
  * lower γ or δ below them (only SDK callers such as test harnesses can). A semi-honest minimum
  * takes effect only with a ledger; without one a member takes semi-malicious rounds only.
  */
@@ -29,6 +29,15 @@ export const memberPolicySchema = z
       .lt(1)
       .optional(),
     minimumContributors: z.number().int().min(2).optional(),
+    minimumKeyThreshold: z
+      .number()
+      .int()
+      .min(
+        MEMBER_POLICY_DEFAULTS.minimumKeyThreshold,
+        'a key one keyholder decrypts alone protects nothing',
+      )
+      .optional(),
+    trustedKeyholders: z.array(z.string().min(1)).min(1).optional(),
   })
   .strict();
 
@@ -37,7 +46,7 @@ export function parseMemberPolicy(raw: unknown, source: string): MemberThreatMod
   const parsed = memberPolicySchema.safeParse(raw);
   if (!parsed.success) {
     throw new Error(
-      `invalid SecAgg policy in ${source}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      `invalid member policy in ${source}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
     );
   }
   return Object.fromEntries(Object.entries(parsed.data).filter(([, value]) => value !== undefined));
@@ -50,7 +59,7 @@ const profileSchema = z.object({
   certificate: z.string().min(1),
   privateKey: z.string().min(1),
   serverName: z.string().optional(),
-  /** The member's SecAgg policy (MemberThreatModel); unset fields take the defaults. */
+  /** The member's policy (MemberThreatModel: SecAgg γ, δ, adversary; CKKS key threshold and trusted keyholders); unset fields take the defaults. */
   secaggPolicy: z.unknown().optional(),
 });
 

@@ -37,6 +37,18 @@ export interface MemberThreatModel {
   /** Refuse rounds releasing a sum of fewer inputs than this (default: the local floor only). */
   readonly minimumContributors?: number;
   /**
+   * CKKS: refuse a collective key that fewer than this many keyholders must join to decrypt
+   * (default and floor 2): a 1-of-n key is one any single keyholder decrypts alone.
+   */
+  readonly minimumKeyThreshold?: number;
+  /**
+   * CKKS: the keyholders this member trusts not to collude t at a time (its consortium's
+   * agreement). When set, every keyholder of a round's key must be one of them; unset, any
+   * identity that holds the keyholder role on the member's ledger — and not the coordinator or
+   * auditor role — is taken.
+   */
+  readonly trustedKeyholders?: readonly string[];
+  /**
    * Without a ledger the survivor sets are the coordinator's word and may differ per member, so
    * only a semi-malicious complete-graph round (signed survivor sets, t > (n + γn)/2) is taken.
    * True trusts the coordinator to serve every member the same sets (a semi-honest coordinator):
@@ -50,6 +62,7 @@ export const MEMBER_POLICY_DEFAULTS = {
   minimumAdversary: 'semi-malicious',
   minimumCorruptionRate: 0.05,
   minimumDropoutRate: 0.05,
+  minimumKeyThreshold: 2,
 } as const satisfies MemberThreatModel;
 
 const refuse = (message: string): never => {

@@ -62,6 +62,7 @@ import { signUploadReceipt } from '../crypto/ckks/upload-receipt.ts';
 import { proofRange, type ProofStatement } from '../crypto/ckks/encryption-proof.ts';
 import {
   checkCkksMinContributors,
+  checkCkksKeyholders,
   checkCkksRoundAgainstLedger,
 } from './ckks-round-verification.ts';
 
@@ -373,6 +374,16 @@ export class VeilsumClient {
         return this.fromLedger('GetCollectiveKey', () => Promise.reject(error as Error));
       });
       checkCkksRoundAgainstLedger(round, record, hex, attested);
+      // Who holds that key, by this member's own ledger view and policy.
+      const roles = new Map<string, readonly string[] | undefined>();
+      for (const participant of attested!.participants) {
+        const member = await this.ledger.getMember(participant).catch((error: unknown) => {
+          if (error instanceof ContractError && error.kind === 'not-found') return undefined;
+          return this.fromLedger('GetMember', () => Promise.reject(error as Error));
+        });
+        roles.set(participant, member?.roles);
+      }
+      checkCkksKeyholders(attested!, roles, this.threatModel);
     } else if (options.expectedKeySha256 === undefined) {
       fail(
         "refusing to encrypt: without its own ledger view (ConnectOptions.ledger) or the consortium's key file (expectedKeySha256, veilsum submit --key-file) this member cannot tell the keyholders' collective key from one the coordinator made; give one of them",

@@ -51,6 +51,18 @@ export function submitCommand(): Command {
         'SecAgg policy: refuse rounds releasing a sum of fewer inputs (default: all but ⌈δn⌉)',
       ).argParser(Number),
     )
+    .addOption(
+      new Option(
+        '--min-key-threshold <t>',
+        'CKKS policy: refuse a collective key fewer than t keyholders can decrypt (default and floor 2)',
+      ).argParser(Number),
+    )
+    .addOption(
+      new Option(
+        '--trusted-keyholders <ids>',
+        'CKKS policy: comma-separated keyholders this member trusts; refuse a key held by anyone else (default: any ledger keyholder that is not also a coordinator or auditor)',
+      ).argParser((value: string) => value.split(',').map((id) => id.trim())),
+    )
     .option(
       '--key-file <path>',
       "CKKS: the consortium's published collective key file; the round must use that key (CKKS needs --ledger or --key-file)",
@@ -94,6 +106,12 @@ export function submitCommand(): Command {
             : {}),
           ...(options.minContributors !== undefined
             ? { minimumContributors: options.minContributors }
+            : {}),
+          ...(options.minKeyThreshold !== undefined
+            ? { minimumKeyThreshold: options.minKeyThreshold }
+            : {}),
+          ...(options.trustedKeyholders !== undefined
+            ? { trustedKeyholders: options.trustedKeyholders }
             : {}),
         },
         'the profile and --min-* options',

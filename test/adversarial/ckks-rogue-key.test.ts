@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { startCoordinatorProcess } from '../../cli/demo/processes.ts';
@@ -13,6 +13,7 @@ import { Ledger } from '../../ledger/ledger.ts';
 import type { RoundManifest } from '../../ledger/records.ts';
 import { type RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
 import { ckksRoundParams } from '../support/ckks-round-params.ts';
+import { stopProcesses, storedCkksUploads } from '../support/coordinator-processes.ts';
 import { VeilsumError } from '../../sdk/errors.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 import { writeKeyFile } from '../../services/keyholder/key-file.ts';
@@ -66,15 +67,6 @@ function manifest(ckksKeySha256: string, members: number): RoundManifest {
     quantization: null,
     ckksKeySha256,
   };
-}
-
-function ckksFiles(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) return ckksFiles(path);
-    return name.endsWith('.ckks') ? [path] : [];
-  });
 }
 
 async function refusal(promise: Promise<unknown>): Promise<Error & { code?: number }> {
@@ -147,14 +139,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  await Promise.all(
-    coordinators.map(async (child) => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    }),
-  );
+  await stopProcesses(coordinators);
   realLedger?.close();
   forkLedger?.close();
 });
@@ -228,7 +213,7 @@ describe('a CKKS key its keyholders did not attest on the ledger is never used',
     } finally {
       admin.close();
     }
-    expect(ckksFiles(join(consortium.directory, 'data-real'))).toEqual([]);
+    expect(storedCkksUploads(join(consortium.directory, 'data-real'))).toEqual([]);
   }, 120_000);
 
   it('a member with its own ledger view refuses a round recorded only on a ledger the coordinator keeps', async () => {
@@ -250,7 +235,7 @@ describe('a CKKS key its keyholders did not attest on the ledger is never used',
       member.close();
       admin.close();
     }
-    expect(ckksFiles(join(consortium.directory, 'data-fork'))).toEqual([]);
+    expect(storedCkksUploads(join(consortium.directory, 'data-fork'))).toEqual([]);
   }, 600_000);
 
   it('a member with neither a ledger nor the key file refuses to encrypt, naming both', async () => {
@@ -268,6 +253,6 @@ describe('a CKKS key its keyholders did not attest on the ledger is never used',
       member.close();
       admin.close();
     }
-    expect(ckksFiles(join(consortium.directory, 'data-fork'))).toEqual([]);
+    expect(storedCkksUploads(join(consortium.directory, 'data-fork'))).toEqual([]);
   }, 600_000);
 });

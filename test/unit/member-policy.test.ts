@@ -52,16 +52,27 @@ describe('member SecAgg policy from a profile or the CLI', () => {
       /minimumDropoutRate: δ below 0\.05 assumes too few dropouts/,
     );
     expect(() => loadProfile(profile({ trustCoordinatorWithoutLedger: true }))).toThrow(
-      /invalid SecAgg policy in profile .*Unrecognized key/,
+      /invalid member policy in profile .*Unrecognized key/,
     );
   });
 
   it('CLI options are checked the same way, naming the source', () => {
     expect(() =>
       parseMemberPolicy({ minimumCorruptionRate: Number('x') }, 'the --min-* options'),
-    ).toThrow(/invalid SecAgg policy in the --min-\* options: minimumCorruptionRate/);
+    ).toThrow(/invalid member policy in the --min-\* options: minimumCorruptionRate/);
     expect(parseMemberPolicy({ minimumAdversary: 'semi-honest' }, 'options')).toEqual({
       minimumAdversary: 'semi-honest',
     });
+  });
+
+  it('CKKS: a profile may name its trusted keyholders and raise the key threshold, never below 2', () => {
+    expect(
+      loadProfile(profile({ minimumKeyThreshold: 3, trustedKeyholders: ['kh-a', 'kh-b', 'kh-c'] }))
+        .threatModel,
+    ).toEqual({ minimumKeyThreshold: 3, trustedKeyholders: ['kh-a', 'kh-b', 'kh-c'] });
+    expect(() => loadProfile(profile({ minimumKeyThreshold: 1 }))).toThrow(
+      /minimumKeyThreshold: a key one keyholder decrypts alone protects nothing/,
+    );
+    expect(() => loadProfile(profile({ trustedKeyholders: [] }))).toThrow(/trustedKeyholders/);
   });
 });

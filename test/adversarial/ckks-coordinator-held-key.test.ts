@@ -1,0 +1,189 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { startCoordinatorProcess } from '../../cli/demo/processes.ts';
+import { CkksEngine } from '../../crypto/ckks/engine.ts';
+import { keySha256 } from '../../crypto/ckks/key-ceremony.ts';
+import { SUM_8192 } from '../../crypto/ckks/parameters.ts';
+import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
+import { Ledger } from '../../ledger/ledger.ts';
+import type { RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
+import { VeilsumError } from '../../sdk/errors.ts';
+import type { MemberThreatModel } from '../../sdk/round-verification.ts';
+import { VeilsumClient } from '../../sdk/veilsum-client.ts';
+import { writeKeyFile } from '../../services/keyholder/key-file.ts';
+import { ceremonyInProcess } from '../support/ckks-keys.ts';
+import { ckksRoundParams } from '../support/ckks-round-params.ts';
+import { stopProcesses, storedCkksUploads } from '../support/coordinator-processes.ts';
+import { ADMIN, type Consortium, createConsortium } from '../support/consortium.ts';
+
+/**
+ * ATTACK: the coordinator grants roles on the ledger, so on the consortium's real ledger it
+ * registers itself (or colluding organisations) as keyholders, runs a "ceremony" among them, has
+ * each attest the key as itself — every contract check passes — and opens CKKS rounds on that
+ * key. Every member then encrypts under a key the coordinator's side decrypts alone (before the
+ * defence the upload was accepted). Defence: the member's own policy on who holds the key, read
+ * from its own ledger view: at least 2 keyholders must join to decrypt, none may also be a
+ * coordinator or auditor, and every one must be among the member's trusted keyholders when it
+ * names them (`trustedKeyholders`; `veilsum submit --trusted-keyholders`).
+ */
+const DIM = 10_000; // two ciphertexts
+const MODEL = 'held-key';
+const COORDINATOR = 'veilsum-coordinator';
+let consortium: Consortium;
+let engine: CkksEngine;
+let ledgerDb: EmbeddedLedgerDatabase;
+const coordinators: ChildProcess[] = [];
+const update = Float32Array.from({ length: DIM }, (_, i) => Math.cos(17 * i + 3) * 0.9);
+const as = (id: string) => new Ledger(ledgerDb.as(consortium.local.ledgerWriter(id)));
+
+function params(roundNumber: number): RoundParams {
+  return ckksRoundParams({
+    modelId: MODEL,
+    roundNumber,
+    dimension: DIM,
+    members: consortium.members,
+    minContributors: 3,
+  });
+}
+
+/**
+ * A key made by `holders` alone (threshold t), attested on the real ledger by each of them as
+ * itself, and an unmodified coordinator process serving it. Returns the coordinator's port.
+ */
+async function coordinatorWithKey(
+  name: string,
+  holders: readonly string[],
+  threshold: number,
+): Promise<number> {
+  const made = ceremonyInProcess(engine, holders.length, threshold, 1000 + coordinators.length);
+  const hex = Buffer.from(keySha256(made.publicKey)).toString('hex');
+  for (const holder of holders)
+    await as(holder).attestCollectiveKey(hex, `ceremony-${name}`, threshold, [...holders]);
+  expect((await as(consortium.members[0]!).getCollectiveKey(hex)).registeredAt).not.toBeNull();
+  const keyFile = join(consortium.directory, `key-${name}.json`);
+  writeKeyFile(keyFile, {
+    ceremonyId: `ceremony-${name}`,
+    parameterSet: SUM_8192.name,
+    threshold,
+    keyholders: holders.map((keyholderId, i) => ({
+      keyholderId,
+      index: i + 1,
+      address: '127.0.0.1:9',
+    })),
+    publicKey: made.publicKey,
+    keySha256: keySha256(made.publicKey),
+  });
+  const { child, port } = await startCoordinatorProcess(
+    {
+      ...consortium.config,
+      dataDir: join(consortium.directory, `data-${name}`),
+      ledger: { path: join(consortium.directory, 'ledger.db'), identity: COORDINATOR },
+      ckks: { keyFile },
+    },
+    join(consortium.directory, `coordinator-${name}.json`),
+    () => {},
+  );
+  coordinators.push(child);
+  // The first coordinator start registers the roster members; they consent once.
+  if (!consented) {
+    consented = true;
+    for (const [i, member] of consortium.members.entries())
+      await as(member).grantConsent(
+        `consent-${member}`,
+        `transactions-${i + 1}`,
+        MODEL,
+        Date.now() + 86_400_000,
+      );
+  }
+  return port;
+}
+let consented = false;
+
+/** A member with its own view of the real ledger tries to upload; the refusal it gives. */
+async function memberRefusal(
+  port: number,
+  roundNumber: number,
+  policy: MemberThreatModel = {},
+): Promise<VeilsumError> {
+  const admin = VeilsumClient.connect(consortium.profile(ADMIN, port));
+  const victim = consortium.members[0]!;
+  const member = VeilsumClient.connect({
+    ...consortium.profile(victim, port),
+    ledger: as(victim),
+    threatModel: policy,
+  });
+  try {
+    // The contract opens the round: the key is registered, attested by each of its holders.
+    const round = await admin.openRound(params(roundNumber));
+    const error = await member
+      .participateCkks(round.roundId, update, { threads: 1, waitForResult: false })
+      .then(
+        () => {
+          throw new Error('the member encrypted under a key the coordinator side holds');
+        },
+        (e: unknown) => e,
+      );
+    expect(error).toBeInstanceOf(VeilsumError);
+    return error as VeilsumError;
+  } finally {
+    member.close();
+    admin.close();
+  }
+}
+
+beforeAll(async () => {
+  consortium = await createConsortium(3, 'held', { keyholders: 3, ledger: true });
+  engine = await CkksEngine.create(SUM_8192);
+  ledgerDb = new EmbeddedLedgerDatabase(
+    join(consortium.directory, 'ledger.db'),
+    readFileSync(consortium.pki.caCertificatePath),
+  );
+  // The coordinator, on the consortium's one ledger, grants itself the keyholder role.
+  await as(COORDINATOR).registerMember(COORDINATOR, ['coordinator', 'keyholder']);
+  // …and the keyholder role to whichever organisations it chooses.
+  for (const id of consortium.keyholders) await as(COORDINATOR).registerMember(id, ['keyholder']);
+}, 240_000);
+
+afterAll(async () => {
+  await stopProcesses(coordinators);
+  ledgerDb?.close();
+});
+
+describe('a member encrypts only under a key held by keyholders its own policy accepts', () => {
+  it('refuses a 1-of-1 key the coordinator made and attested as its own keyholder', async () => {
+    const port = await coordinatorWithKey('alone', [COORDINATOR], 1);
+    const error = await memberRefusal(port, 1);
+    expect(error.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(error.message).toMatch(
+      /refusing the round: the round's key .* decrypts with 1 of its 1 keyholders; this member takes keys that need at least 2/,
+    );
+    expect(storedCkksUploads(join(consortium.directory, 'data-alone'))).toEqual([]);
+  }, 300_000);
+
+  it('refuses a 2-of-2 key one of whose holders is the coordinator', async () => {
+    const port = await coordinatorWithKey('shared', [COORDINATOR, consortium.keyholders[0]!], 2);
+    const error = await memberRefusal(port, 2);
+    expect(error.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(error.message).toMatch(
+      /held in part by veilsum-coordinator, which also holds the coordinator role on the ledger/,
+    );
+    expect(storedCkksUploads(join(consortium.directory, 'data-shared'))).toEqual([]);
+  }, 300_000);
+
+  it('refuses a key of keyholders outside its trusted list, and a threshold below its own floor', async () => {
+    const colluders = consortium.keyholders.slice(0, 2);
+    const port = await coordinatorWithKey('colluders', colluders, 2);
+    const trusted = [consortium.keyholders[2]!, 'keyholder-elsewhere'];
+    const error = await memberRefusal(port, 3, { trustedKeyholders: trusted });
+    expect(error.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(error.message).toMatch(
+      /held in part by keyholder-1, who is not one of this member's trusted keyholders \(keyholder-3, keyholder-elsewhere\)/,
+    );
+    const raised = await memberRefusal(port, 4, { minimumKeyThreshold: 3 });
+    expect(raised.message).toMatch(/decrypts with 2 of its 2 keyholders; .* at least 3/);
+    expect(storedCkksUploads(join(consortium.directory, 'data-colluders'))).toEqual([]);
+  }, 300_000);
+});
