@@ -254,7 +254,11 @@ export function participantSetCommitment(included: readonly string[]): string {
 export const contract = {
   /**
    * Membership. The first registration bootstraps the consortium (it must give its caller the
-   * coordinator role); afterwards only a coordinator registers members.
+   * coordinator role); afterwards only a coordinator registers members. Roles only grow: a
+   * registration adds to what an identity holds and never removes a role (a coordinator that
+   * could drop its role while a member checks who holds a key, then take it back, would pass that
+   * check). A keyholder may never also be a coordinator or auditor, in either order: those roles
+   * see the uploads and aggregates a key's shares would decrypt.
    */
   async registerMember(
     ctx: TransactionContext,
@@ -277,7 +281,19 @@ export const contract = {
         'the first registration must register its caller with the coordinator role',
       );
     }
-    const record: MemberRecord = { mspId, roles: [...new Set(roles)], registeredAt: ctx.timestamp };
+    const existing = await read<MemberRecord>(ctx, key.member(mspId));
+    const held = [...new Set([...(existing?.roles ?? []), ...roles])];
+    const conflicting = held.filter((role) => role === 'coordinator' || role === 'auditor');
+    if (held.includes('keyholder') && conflicting.length > 0)
+      throw new ContractError(
+        'conflict',
+        `${mspId} would hold the keyholder and the ${conflicting.join(' and ')} role: a keyholder may not also be a coordinator or auditor`,
+      );
+    const record: MemberRecord = {
+      mspId,
+      roles: held,
+      registeredAt: existing?.registeredAt ?? ctx.timestamp,
+    };
     await write(ctx, key.member(mspId), record);
     return record;
   },

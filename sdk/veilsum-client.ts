@@ -384,6 +384,13 @@ export class VeilsumClient {
         roles.set(participant, member?.roles);
       }
       checkCkksKeyholders(attested!, roles, this.threatModel);
+    } else if (
+      this.threatModel?.trustedKeyholders !== undefined ||
+      this.threatModel?.minimumKeyThreshold !== undefined
+    ) {
+      fail(
+        "refusing to encrypt: this member's policy names who may hold the key (trustedKeyholders / minimumKeyThreshold), which only its own ledger view (ConnectOptions.ledger, veilsum submit --ledger) can show",
+      );
     } else if (options.expectedKeySha256 === undefined) {
       fail(
         "refusing to encrypt: without its own ledger view (ConnectOptions.ledger) or the consortium's key file (expectedKeySha256, veilsum submit --key-file) this member cannot tell the keyholders' collective key from one the coordinator made; give one of them",

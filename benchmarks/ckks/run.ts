@@ -248,6 +248,7 @@ const report = {
         servicesDecryptMs: services.decryptMs,
         keyholderVerifyMs: services.keyholderVerifyMs,
         keyholderCheckingMs: services.keyholderCheckingMs,
+        servicesCpuSeconds: services.cpuSeconds,
         servicesMaxAbsError,
         coordinatorPeakRssMb: services.coordinatorPeakRssMb,
       }

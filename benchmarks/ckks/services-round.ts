@@ -32,6 +32,12 @@ export async function runServicesRound(options: {
   /** Each verifying keyholder's own figures: stream wall time, and time spent checking/adding. */
   keyholderVerifyMs: number[];
   keyholderCheckingMs: number[];
+  /**
+   * CPU seconds (user + system, all threads) each party spent from OpenRound to the result: the
+   * SDK clients together (this process), the coordinator, each keyholder. On one machine the
+   * parties share the cores, so the round's wall time is at least their sum over the core count.
+   */
+  cpuSeconds: { clients: number; coordinator: number; keyholders: number[] };
 }> {
   const directory = mkdtempSync(join(tmpdir(), 'veilsum-bench-ckks-'));
   const members = Array.from({ length: options.clients }, (_, i) => `member-${i + 1}`);
@@ -74,6 +80,12 @@ export async function runServicesRound(options: {
         Date.now() + 86_400_000,
       );
     }
+    const keyholderPids = [...keyholders.values()].map((keyholder) => keyholder.child.pid!);
+    const cpuBefore = {
+      clients: process.cpuUsage(),
+      coordinator: cpuSecondsOf(child.pid!),
+      keyholders: keyholderPids.map(cpuSecondsOf),
+    };
     const started = performance.now();
     const round = await admin.openRound({
       modelId: 'bench-model',
@@ -116,6 +128,14 @@ export async function runServicesRound(options: {
       throw new Error(`the round did not finish: ${finished.abortReason}`);
     const result = await admin.getCkksResult(round.roundId);
     const roundMs = performance.now() - started;
+    const clientsCpu = process.cpuUsage(cpuBefore.clients);
+    const cpuSeconds = {
+      clients: round2((clientsCpu.user + clientsCpu.system) / 1e6),
+      coordinator: round2(cpuSecondsOf(child.pid!) - cpuBefore.coordinator),
+      keyholders: keyholderPids.map((pid, i) =>
+        round2(cpuSecondsOf(pid) - cpuBefore.keyholders[i]!),
+      ),
+    };
     const at = (event: string) => eventTimes.get(event) ?? Number.NaN;
     return {
       roundMs,
@@ -124,6 +144,7 @@ export async function runServicesRound(options: {
       verifyMs: at('responders-fixed') - at('ledger-round-closed'),
       decryptMs: at('decrypted') - at('responders-fixed'),
       ...keyholderFigures([...keyholders.values()].flatMap((keyholder) => keyholder.logs)),
+      cpuSeconds,
     };
   } finally {
     admin.close();
@@ -144,6 +165,16 @@ function keyholderFigures(logs: readonly string[]) {
     keyholderCheckingMs: verified.map((entry) => entry.checkingMs),
   };
 }
+
+/** User + system CPU seconds of a process so far, all its threads (/proc/<pid>/stat). */
+function cpuSecondsOf(pid: number): number {
+  // Fields after the command name: utime and stime are the 12th and 13th (clock ticks, 100/s).
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+const round2 = (value: number) => Math.round(value * 100) / 100;
 
 function peakRssMb(pid: number): number {
   const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

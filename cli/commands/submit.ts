@@ -89,6 +89,13 @@ export function submitCommand(): Command {
         readFileSync(profile.certificate),
         `certificate ${profile.certificate}`,
       ).organisation;
+      if (
+        !options.ledger &&
+        (options.trustedKeyholders !== undefined || options.minKeyThreshold !== undefined)
+      )
+        throw new Error(
+          '--trusted-keyholders and --min-key-threshold are checked on the ledger: give --ledger too',
+        );
       const ledger = options.ledger
         ? // The embedded file is verified against the profile's CA (its key signs what it writes).
           openLedger(parseLedgerOption(options.ledger, memberId), memberId, undefined, profile)

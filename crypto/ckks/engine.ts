@@ -330,7 +330,7 @@ export class CkksEngine {
 
   /**
    * A SEAL ciphertext (NTT form, scale Δ) of the coefficient-form polynomials (x, y). Each is
-   * either N small signed integers (the same for every prime) or primes·N residues already reduced.
+   * either N signed integers (the same for every prime) or primes·N residues already reduced.
    */
   private nttOf(x: ArrayLike<number>, y: ArrayLike<number>): SealCiphertextObject {
     const degree = this.set.polyModulusDegree;
@@ -342,8 +342,9 @@ export class CkksEngine {
         const base = 2 * (poly * primes + j) * degree;
         const offset = j * perPrime;
         for (let c = 0; c < degree; c++) {
-          const value = values[offset + c]!;
-          const residue = value < 0 ? value + q : value;
+          // Any integer below 2^53 in magnitude (the flood's low part may exceed a small prime).
+          let residue = values[offset + c]! % q;
+          if (residue < 0) residue += q;
           const low = residue >>> 0;
           words[base + 2 * c] = low;
           words[base + 2 * c + 1] = (residue - low) / 2 ** 32;

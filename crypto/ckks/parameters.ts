@@ -24,7 +24,10 @@ import { MAX_FLOOD_SIGMA, MIN_FLOOD_SIGMA } from './gaussian.ts';
  *
  * 3. The noise to hide. e = Σ e_i (one centred binomial, variance 10.5, per keyholder) and s = Σ s_i
  *    (ternary, variance 2/3 each) are unknown to the member and, under RLWE, independent of what it
- *    can choose, so each coefficient of x has variance ‖v*‖₂²·σ_e² + ‖e*‖₂²·σ_s². Summed over n
+ *    can choose (the assumption this bound rests on: the member sees only the public key, which
+ *    under RLWE hides e and s), so each coefficient of x has variance ‖v*‖₂²·σ_e² + ‖e*‖₂²·σ_s².
+ *    Without it — witnesses aligned with e and s themselves, |x_c| ≤ ‖v*‖‖e‖ + ‖e*‖‖s‖ — the
+ *    same settings give 41.5 bits instead of 55.5 (§4), still above the 40-bit floor. Summed over n
  *    contributors whose witnesses may be aligned (worst case ‖Σ v*‖ ≤ n·max‖v*‖): variance
  *    n²·(…). For u = 128 ciphertexts per proof, V = 81, α = 25 (encryption-proof.ts): σ_v = 2^17.6,
  *    σ_e = 2^19.6, B = 1.1·σ·√N, so ‖v*‖₂ ≤ 2^26.2, ‖e*‖₂ ≤ 2^28.2, and with 5 keyholders and 10
@@ -294,13 +297,9 @@ export function floodingSigmaFor(
         `for ${threshold} keyholders; choose a looser precision target or a larger scale`,
     );
   }
-  if (sigma > MAX_FLOOD_SIGMA) {
-    throw new CryptoInputError(
-      `a precision of ${maxAbsError} would take flooding to 2^${Math.log2(sigma).toFixed(1)}, past ` +
-        `the 2^${Math.log2(MAX_FLOOD_SIGMA)} the sampler draws; choose a tighter precision target`,
-    );
-  }
-  return sigma;
+  // A looser target than 2^80 of flooding needs is met with 2^80: more precision than asked,
+  // and more security than the floor.
+  return Math.min(sigma, MAX_FLOOD_SIGMA);
 }
 
 /** Flooding σ_f and the statistical security it gives over a key's life (the module comment). */

@@ -20,14 +20,15 @@ import { stopProcesses, storedCkksUploads } from '../support/coordinator-process
 import { ADMIN, type Consortium, createConsortium } from '../support/consortium.ts';
 
 /**
- * ATTACK: the coordinator grants roles on the ledger, so on the consortium's real ledger it
- * registers itself (or colluding organisations) as keyholders, runs a "ceremony" among them, has
- * each attest the key as itself — every contract check passes — and opens CKKS rounds on that
- * key. Every member then encrypts under a key the coordinator's side decrypts alone (before the
- * defence the upload was accepted). Defence: the member's own policy on who holds the key, read
- * from its own ledger view: at least 2 keyholders must join to decrypt, none may also be a
- * coordinator or auditor, and every one must be among the member's trusted keyholders when it
- * names them (`trustedKeyholders`; `veilsum submit --trusted-keyholders`).
+ * ATTACK: the coordinator grants roles on the ledger, so on the consortium's real ledger it makes
+ * itself, or organisations colluding with it, the keyholders of a key — every contract check on
+ * the key then passes (each holder attests as itself) — and opens CKKS rounds on it: every member
+ * encrypts under a key the coordinator's side decrypts alone (before the defence the upload was
+ * accepted). A variant drops the coordinator's own role while a member checks and takes it back
+ * afterwards. Defences: the contract lets roles only grow and never gives one identity the
+ * keyholder and the coordinator or auditor role; the member checks who holds the key on its own
+ * ledger view: at least 2 keyholders (its minimumKeyThreshold), and all of them among its
+ * trusted keyholders when it names them (`trustedKeyholders`, `submit --trusted-keyholders`).
  */
 const DIM = 10_000; // two ciphertexts
 const MODEL = 'held-key';
@@ -141,9 +142,9 @@ beforeAll(async () => {
     join(consortium.directory, 'ledger.db'),
     readFileSync(consortium.pki.caCertificatePath),
   );
-  // The coordinator, on the consortium's one ledger, grants itself the keyholder role.
-  await as(COORDINATOR).registerMember(COORDINATOR, ['coordinator', 'keyholder']);
-  // …and the keyholder role to whichever organisations it chooses.
+  // The coordinator bootstraps the consortium's one ledger and grants the keyholder role to
+  // whichever organisations it chooses.
+  await as(COORDINATOR).registerMember(COORDINATOR, ['coordinator']);
   for (const id of consortium.keyholders) await as(COORDINATOR).registerMember(id, ['keyholder']);
 }, 240_000);
 
@@ -153,8 +154,30 @@ afterAll(async () => {
 });
 
 describe('a member encrypts only under a key held by keyholders its own policy accepts', () => {
-  it('refuses a 1-of-1 key the coordinator made and attested as its own keyholder', async () => {
-    const port = await coordinatorWithKey('alone', [COORDINATOR], 1);
+  it('the coordinator cannot hold key shares itself, nor drop its role while a member checks', async () => {
+    const coordinator = as(COORDINATOR);
+    await expect(coordinator.registerMember(COORDINATOR, ['keyholder'])).rejects.toThrow(
+      /veilsum-coordinator would hold the keyholder and the coordinator role/,
+    );
+    // Re-registering with fewer roles removes none: the coordinator stays a coordinator.
+    await coordinator.registerMember(COORDINATOR, ['member']);
+    expect((await as(consortium.members[0]!).getMember(COORDINATOR)).roles).toContain(
+      'coordinator',
+    );
+    // Nor can a keyholder it chose be made a coordinator or auditor afterwards.
+    for (const role of ['coordinator', 'auditor'] as const)
+      await expect(coordinator.registerMember(consortium.keyholders[0]!, [role])).rejects.toThrow(
+        /a keyholder may not also be a coordinator or auditor/,
+      );
+    const attest = await as(COORDINATOR)
+      .attestCollectiveKey('ab'.repeat(32), 'self', 1, [COORDINATOR])
+      .catch((error: unknown) => error as Error);
+    expect(attest).toBeInstanceOf(Error);
+    expect((attest as Error).message).toMatch(/needs the keyholder role/);
+  }, 120_000);
+
+  it('refuses a 1-of-1 key one colluding keyholder made and attested alone', async () => {
+    const port = await coordinatorWithKey('alone', [consortium.keyholders[0]!], 1);
     const error = await memberRefusal(port, 1);
     expect(error.code).toBe(grpc.status.FAILED_PRECONDITION);
     expect(error.message).toMatch(
@@ -163,26 +186,16 @@ describe('a member encrypts only under a key held by keyholders its own policy a
     expect(storedCkksUploads(join(consortium.directory, 'data-alone'))).toEqual([]);
   }, 300_000);
 
-  it('refuses a 2-of-2 key one of whose holders is the coordinator', async () => {
-    const port = await coordinatorWithKey('shared', [COORDINATOR, consortium.keyholders[0]!], 2);
-    const error = await memberRefusal(port, 2);
-    expect(error.code).toBe(grpc.status.FAILED_PRECONDITION);
-    expect(error.message).toMatch(
-      /held in part by veilsum-coordinator, which also holds the coordinator role on the ledger/,
-    );
-    expect(storedCkksUploads(join(consortium.directory, 'data-shared'))).toEqual([]);
-  }, 300_000);
-
   it('refuses a key of keyholders outside its trusted list, and a threshold below its own floor', async () => {
     const colluders = consortium.keyholders.slice(0, 2);
     const port = await coordinatorWithKey('colluders', colluders, 2);
     const trusted = [consortium.keyholders[2]!, 'keyholder-elsewhere'];
-    const error = await memberRefusal(port, 3, { trustedKeyholders: trusted });
+    const error = await memberRefusal(port, 2, { trustedKeyholders: trusted });
     expect(error.code).toBe(grpc.status.FAILED_PRECONDITION);
     expect(error.message).toMatch(
       /held in part by keyholder-1, who is not one of this member's trusted keyholders \(keyholder-3, keyholder-elsewhere\)/,
     );
-    const raised = await memberRefusal(port, 4, { minimumKeyThreshold: 3 });
+    const raised = await memberRefusal(port, 3, { minimumKeyThreshold: 3 });
     expect(raised.message).toMatch(/decrypts with 2 of its 2 keyholders; .* at least 3/);
     expect(storedCkksUploads(join(consortium.directory, 'data-colluders'))).toEqual([]);
   }, 300_000);

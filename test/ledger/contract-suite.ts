@@ -50,6 +50,27 @@ export function describeLedgerContract(
       await expect(auditor.getMember('BankCMSP')).rejects.toThrow(/no member BankCMSP/);
     });
 
+    it('roles only grow, and a keyholder is never also a coordinator or auditor (either order)', async () => {
+      const suffix = Math.random().toString(36).slice(2, 8);
+      const [operator, holder] = [`OperatorX${suffix}`, `KeyholderX${suffix}`];
+      await coordinator.registerMember(operator, ['coordinator']);
+      // A second registration adds roles; asking for fewer removes none.
+      await coordinator.registerMember(operator, ['member']);
+      expect((await auditor.getMember(operator)).roles).toEqual(['coordinator', 'member']);
+      await expect(coordinator.registerMember(operator, ['keyholder'])).rejects.toThrow(
+        new RegExp(`${operator} would hold the keyholder and the coordinator role`),
+      );
+      await coordinator.registerMember(holder, ['keyholder']);
+      await expect(coordinator.registerMember(holder, ['auditor'])).rejects.toThrow(
+        new RegExp(`${holder} would hold the keyholder and the auditor role`),
+      );
+      await expect(
+        coordinator.registerMember(holder, ['coordinator', 'keyholder']),
+      ).rejects.toThrow(/a keyholder may not also be a coordinator or auditor/);
+      expect((await auditor.getMember(holder)).roles).toEqual(['keyholder']);
+      expect((await auditor.getMember(operator)).roles).toEqual(['coordinator', 'member']);
+    });
+
     it('records consent grants and revocations in each member’s history', async () => {
       await bankA.grantConsent('consent-a1', 'cards-2026', 'fraud-model', inAYear());
       await bankA.grantConsent('consent-a2', 'loans-2026', 'credit-model', inAYear());

@@ -1,0 +1,75 @@
+import { describe, expect, it } from '@jest/globals';
+import type { CollectiveKeyRecord } from '../../ledger/records.ts';
+import { checkCkksKeyholders } from '../../sdk/ckks-round-verification.ts';
+
+/** A member's check of who holds a CKKS round's key (sdk/ckks-round-verification.ts). */
+const key = (threshold: number, participants: string[]): CollectiveKeyRecord => ({
+  keySha256: 'ab'.repeat(32),
+  ceremonyId: 'c-1',
+  threshold,
+  participants,
+  attestedBy: participants,
+  registeredAt: 1,
+});
+const roles = (entries: Record<string, string[] | undefined>) => new Map(Object.entries(entries));
+const holders = roles({ 'kh-a': ['keyholder'], 'kh-b': ['keyholder'], 'kh-c': ['keyholder'] });
+
+describe('who holds the round key, by the member’s policy', () => {
+  it('takes a 2-of-3 key of registered keyholders under the default policy', () => {
+    expect(() => checkCkksKeyholders(key(2, ['kh-a', 'kh-b', 'kh-c']), holders)).not.toThrow();
+  });
+
+  it.each([
+    [
+      'a key one keyholder decrypts alone',
+      key(1, ['kh-a', 'kh-b']),
+      holders,
+      {},
+      /decrypts with 1 of its 2 keyholders; this member takes keys that need at least 2/,
+    ],
+    [
+      'a threshold under a raised floor',
+      key(2, ['kh-a', 'kh-b', 'kh-c']),
+      holders,
+      { minimumKeyThreshold: 3 },
+      /at least 3/,
+    ],
+    [
+      'a holder outside the trusted list',
+      key(2, ['kh-a', 'kh-b']),
+      holders,
+      { trustedKeyholders: ['kh-a', 'kh-c'] },
+      /kh-b, who is not one of this member's trusted keyholders \(kh-a, kh-c\)/,
+    ],
+    [
+      'a holder not registered as keyholder',
+      key(2, ['kh-a', 'bank-1']),
+      roles({ 'kh-a': ['keyholder'], 'bank-1': ['member'] }),
+      {},
+      /bank-1, who is not a registered keyholder/,
+    ],
+    [
+      'a holder unknown to the ledger',
+      key(2, ['kh-a', 'ghost']),
+      holders,
+      {},
+      /ghost, who is not a registered keyholder/,
+    ],
+    [
+      'a holder that is also the coordinator (a ledger from before the contract forbade it)',
+      key(2, ['kh-a', 'op']),
+      roles({ 'kh-a': ['keyholder'], op: ['coordinator', 'keyholder'] }),
+      {},
+      /op, which also holds the coordinator role/,
+    ],
+    [
+      'a holder that is also an auditor',
+      key(2, ['kh-a', 'au']),
+      roles({ 'kh-a': ['keyholder'], au: ['keyholder', 'auditor'] }),
+      {},
+      /au, which also holds the auditor role/,
+    ],
+  ])('refuses %s', (_, record, known, policy, message) => {
+    expect(() => checkCkksKeyholders(record, known, policy)).toThrow(message);
+  });
+});
