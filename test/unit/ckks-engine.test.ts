@@ -95,6 +95,33 @@ describe('CKKS engine on the 128-bit parameter set (N = 8192)', () => {
   });
 });
 
+describe('CKKS engine on the small test parameter set (36-bit primes)', () => {
+  it('threshold-decrypts a sum: the flood (σ_low = 2^35 > q/2) is reduced mod each prime', async () => {
+    const small = await CkksEngine.create(TEST_4096);
+    const keys = ceremonyInProcess(small, 3, 2, 5);
+    const smallKey = small.loadEncryptionKey(keys.publicKey);
+    const values = [0, 1].map((c) =>
+      Float64Array.from({ length: 5000 }, (_, i) => Math.sin(c + i)),
+    );
+    const total = small.newSum(2);
+    for (const v of values)
+      total.add(small.encryptWithWitnesses(smallKey, v, 2, seededRandom(9)).wires);
+    const sumWires = total.result();
+    const sigma = floodingSigmaFor(TEST_4096, 2, 1e-3);
+    const decoded = small.combine(
+      sumWires,
+      partialsFor(small, sumWires, keys.shares, [1, 3], sigma),
+      5000,
+    );
+    const worst = decoded.reduce(
+      (w, v, i) => Math.max(w, Math.abs(v - values[0]![i]! - values[1]![i]!)),
+      0,
+    );
+    expect(worst).toBeLessThan(1e-3);
+    smallKey.delete();
+  });
+});
+
 describe('ciphertext wire format', () => {
   const wire = encrypted[0]![0]!;
 
