@@ -37,8 +37,10 @@ export function bindMtls(
  * HTTP/2 flow-control window for every stream and connection of our services and clients: 16 MiB.
  * At the protocol's default of 64 KiB a 330 MB upload stream (10^6 parameters) needs 5 000
  * window updates, each a round trip through two busy event loops: the measured CKKS round spent
- * most of its keyholder check waiting for them. Memory stays bounded by the per-stream window
- * times the streams our upload limits admit.
+ * most of its keyholder check waiting for them. The window is what a peer may send ahead of the
+ * server's reading, 16 MiB per connection; grpc-js reads eagerly and holds a partial message
+ * until it is complete, so what bounds memory is message sizes and stream counts — not yet per
+ * connection for non-upload streams (README, threat model: open).
  */
 export const HTTP2_WINDOW_BYTES = 16 * 1024 * 1024;
 
