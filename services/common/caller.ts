@@ -111,15 +111,27 @@ export class CallerIdentities {
 
   /**
    * A server interceptor that answers every call whose certificate is not bound with its status
-   * before any handler sees it (unary and streaming alike).
+   * before any handler sees it (unary and streaming alike). `callers` may name, per method path,
+   * the only organisations that may call it: anyone else is refused (PERMISSION_DENIED) the same
+   * way, before a single message of theirs is read — a stream's messages are held in memory until
+   * complete, so a caller a method would refuse must not get to send one.
    */
-  interceptor(logger: Logger): grpc.ServerInterceptor {
+  interceptor(
+    logger: Logger,
+    callers: (
+      path: string,
+    ) => { readonly allowed: readonly string[]; readonly action: string } | undefined = () =>
+      undefined,
+  ): grpc.ServerInterceptor {
     return (method, call) =>
       new grpc.ServerInterceptingCall(call, {
         start: (next) =>
           next({
             onReceiveMetadata: (metadata, nextMetadata) => {
-              const bound = this.bind(call.getAuthContext().sslPeerCertificate);
+              let bound = this.bind(call.getAuthContext().sslPeerCertificate);
+              const only = callers(method.path);
+              if (typeof bound === 'string' && only !== undefined && !only.allowed.includes(bound))
+                bound = permissionDenied(`organisation ${bound} may not ${only.action}`);
               if (typeof bound === 'string') {
                 nextMetadata(metadata);
                 return;

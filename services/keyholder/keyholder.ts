@@ -112,7 +112,24 @@ export class Keyholder {
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
-      interceptors: [identities.interceptor(this.logger)],
+      // Decryptions and ceremonies are refused to anyone else before a message is read
+      // (the handlers check again).
+      interceptors: [
+        identities.interceptor(this.logger, (path) => {
+          const method = path.slice(path.lastIndexOf('/') + 1);
+          if (method === 'PrepareDecryption' || method === 'PartialDecrypt')
+            return {
+              allowed: config.coordinators,
+              action: `ask for decryptions at keyholder ${this.keyholderId}`,
+            };
+          if (method === 'JoinCeremony' || method === 'DealCeremony' || method === 'FinishCeremony')
+            return {
+              allowed: config.admins,
+              action: `run key ceremonies at keyholder ${this.keyholderId}`,
+            };
+          return undefined;
+        }),
+      ],
     });
     if (config.passphraseFile) {
       assertPrivateFile(config.passphraseFile, 'passphrase file');
