@@ -275,7 +275,7 @@ export class CkksEngine {
       );
       const noise = this.nttOf(message, e1);
       // (v, v): SEAL refuses ciphertexts whose second polynomial is zero ("transparent").
-      const vNtt = this.nttOfSmall(v, v);
+      const vNtt = this.nttOf(v, v);
       const vPlain = this.plaintextFromCiphertextPoly(vNtt, 0);
       vNtt.delete();
       const ct = new this.seal.Ciphertext();
@@ -295,7 +295,7 @@ export class CkksEngine {
    * NTT form, prime by prime, as Numbers. The encryption proof's commitments.
    */
   keyProduct(key: EncryptionKey, x: ArrayLike<number>, y: ArrayLike<number>): Float64Array {
-    const both = this.nttOfSmall(x, y);
+    const both = this.nttOf(x, y);
     const xPlain = this.plaintextFromCiphertextPoly(both, 0);
     const product = new this.seal.Ciphertext();
     this.evaluator.multiplyPlain(key.keyCiphertext, xPlain, product);
@@ -321,11 +321,6 @@ export class CkksEngine {
     const out = new Float64Array(residues);
     for (let i = 0; i < residues; i++) out[i] = words[2 * i]! + words[2 * i + 1]! * 2 ** 32;
     return out;
-  }
-
-  /** A SEAL ciphertext (NTT form, scale Δ) of small integer polynomials (x, y). */
-  private nttOfSmall(x: ArrayLike<number>, y: ArrayLike<number>): SealCiphertextObject {
-    return this.nttOf(x, y);
   }
 
   /**
@@ -474,10 +469,10 @@ export class CkksEngine {
     const degree = this.set.polyModulusDegree;
     const zero = new Float64Array(degree);
     const flood = sampleFloodingNoise(random, sigma, degree);
-    const high = this.nttOfSmall(zero, flood.high);
+    const high = this.nttOf(zero, flood.high);
     this.evaluator.multiplyPlain(high, this.radixPlain, high);
-    const low = this.nttOfSmall(zero, flood.low);
-    // nttOfSmall makes scale-Δ ciphertexts; the flood joins a product of scale Δ·1.
+    const low = this.nttOf(zero, flood.low);
+    // nttOf makes scale-Δ ciphertexts; the flood joins a product of scale Δ·1.
     this.evaluator.addInplace(ct, high);
     this.evaluator.addInplace(ct, low);
     high.delete();

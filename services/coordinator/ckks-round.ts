@@ -290,12 +290,11 @@ export class CkksRound {
   /** An included member's stored upload, as its ciphertexts on the wire. */
   uploadCiphertexts(index: number): Uint8Array[] {
     // Re-checked against the digest logged when it was accepted: a corrupt file is refused.
-    const bytes = new Uint8Array(
-      this.deps.store.readVerified(
-        this.uploadPath(index),
-        this.uploads.get(index)!.sha256,
-        `the upload of member ${index}`,
-      ),
+    // The ciphertexts are views of the bytes read (a fresh buffer of its own), not copies.
+    const bytes = this.deps.store.readVerified(
+      this.uploadPath(index),
+      this.uploads.get(index)!.sha256,
+      `the upload of member ${index}`,
     );
     const size = this.ciphertextBytes;
     return Array.from({ length: this.chunks }, (_, k) => bytes.subarray(k * size, (k + 1) * size));

@@ -18,6 +18,7 @@ import { ceremonyInProcess } from '../support/ckks-keys.ts';
 import { ckksRoundParams } from '../support/ckks-round-params.ts';
 import { stopProcesses, storedCkksUploads } from '../support/coordinator-processes.ts';
 import { ADMIN, type Consortium, createConsortium } from '../support/consortium.ts';
+import { refusalOf } from '../support/refusal.ts';
 
 /**
  * ATTACK: the coordinator grants roles on the ledger, so on the consortium's real ledger it makes
@@ -119,16 +120,9 @@ async function memberRefusal(
   try {
     // The contract opens the round: the key is registered, attested by each of its holders.
     const round = await admin.openRound(params(roundNumber));
-    const error = await member
-      .participateCkks(round.roundId, update, { threads: 1, waitForResult: false })
-      .then(
-        () => {
-          throw new Error('the member encrypted under a key the coordinator side holds');
-        },
-        (e: unknown) => e,
-      );
-    expect(error).toBeInstanceOf(VeilsumError);
-    return error as VeilsumError;
+    return await refusalOf(
+      member.participateCkks(round.roundId, update, { threads: 1, waitForResult: false }),
+    );
   } finally {
     member.close();
     admin.close();

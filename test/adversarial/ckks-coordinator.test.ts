@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as grpc from '@grpc/grpc-js';
 import { VeilsumError } from '../../sdk/errors.ts';
 import { DIM, MaliciousCoordinator, update } from './ckks-coordinator-harness.ts';
+import { refusalOf } from '../support/refusal.ts';
 
 /**
  * A malicious coordinator against real keyholder processes (2 of 3, key from a real ceremony),
@@ -15,15 +16,6 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(() => coordinator?.stop());
-
-const refusal = async (attempt: Promise<unknown>): Promise<VeilsumError> => {
-  const error = await attempt.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(VeilsumError);
-  return error as VeilsumError;
-};
 
 const sumOf = (members: number[], round: number) =>
   Float64Array.from({ length: DIM }, (_, i) =>
@@ -47,7 +39,7 @@ describe('a malicious coordinator against real keyholders', () => {
     );
     for (const index of [1, 2]) {
       // Presenting B's upload as A's and C's: A's receipt is not A's signature.
-      const prepared = await refusal(
+      const prepared = await refusalOf(
         coordinator.prepare(index, round, [
           { ...b, memberId: coordinator.member(1) },
           b,
@@ -57,7 +49,7 @@ describe('a malicious coordinator against real keyholders', () => {
       expect(prepared.code).toBe(grpc.status.FAILED_PRECONDITION);
       expect(prepared.message).toMatch(/receipt of bank-01 on the ledger is not signed by bank-01/);
       // Skipping the check altogether.
-      const direct = await refusal(coordinator.partialDecrypt(index, round, forged, [1, 2]));
+      const direct = await refusalOf(coordinator.partialDecrypt(index, round, forged, [1, 2]));
       expect(direct.code).toBe(grpc.status.FAILED_PRECONDITION);
       expect(direct.message).toMatch(/call PrepareDecryption first/);
     }
@@ -76,14 +68,14 @@ describe('a malicious coordinator against real keyholders', () => {
       forged,
       uploads.map((u) => u.receipt),
     );
-    const error = await refusal(coordinator.prepare(1, round, uploads));
+    const error = await refusalOf(coordinator.prepare(1, round, uploads));
     expect(error.code).toBe(grpc.status.FAILED_PRECONDITION);
     expect(error.message).toMatch(
       /forged aggregate: .* is not the homomorphic sum of its 3 receipted uploads/,
     );
     // Sending B's upload in place of A's: neither A's receipt (SHA-256) nor A's proofs cover it
     // (the proofs bind member and bytes, and are checked as they arrive, before the hash).
-    const swapped = await refusal(
+    const swapped = await refusalOf(
       coordinator.prepare(2, round, [
         { ...uploads[1]!, memberId: uploads[0]!.memberId },
         ...uploads.slice(1),
@@ -92,7 +84,7 @@ describe('a malicious coordinator against real keyholders', () => {
     expect(swapped.message).toMatch(
       /upload of bank-01 fails its encryption proof|upload sent for bank-01 .* is not the one it receipted/,
     );
-    const direct = await refusal(coordinator.partialDecrypt(1, round, forged, [1, 2]));
+    const direct = await refusalOf(coordinator.partialDecrypt(1, round, forged, [1, 2]));
     expect(direct.message).toMatch(/call PrepareDecryption first/);
     expect(coordinator.grants(1, round.roundId)).toEqual([]);
   }, 120_000);
@@ -102,12 +94,12 @@ describe('a malicious coordinator against real keyholders', () => {
     const b = await coordinator.honestUpload(round, 2);
     // Honest in every other respect: B's genuine upload, genuinely receipted, is "the sum".
     await coordinator.closeRound(round, [b.memberId], b.ciphertexts, [b.receipt]);
-    const prepared = await refusal(coordinator.prepare(1, round, [b]));
+    const prepared = await refusalOf(coordinator.prepare(1, round, [b]));
     expect(prepared.code).toBe(grpc.status.FAILED_PRECONDITION);
     expect(prepared.message).toMatch(
       /allows min contributors 1, below this keyholder's floor of 2 \(max\(2, ⌈\(1 − δ\)·n⌉\)/,
     );
-    const direct = await refusal(coordinator.partialDecrypt(2, round, b.ciphertexts, [1, 2]));
+    const direct = await refusalOf(coordinator.partialDecrypt(2, round, b.ciphertexts, [1, 2]));
     expect(direct.code).toBe(grpc.status.FAILED_PRECONDITION);
     expect(direct.message).toMatch(/below this keyholder's floor of 2/);
     expect(coordinator.grants(1, round.roundId)).toEqual([]);
@@ -128,19 +120,19 @@ describe('a malicious coordinator against real keyholders', () => {
       malicious.receipt,
       honest.receipt,
     ]);
-    const refused = await refusal(coordinator.prepare(1, round, [malicious, honest]));
+    const refused = await refusalOf(coordinator.prepare(1, round, [malicious, honest]));
     expect(refused.code).toBe(grpc.status.FAILED_PRECONDITION);
     expect(refused.message).toMatch(
       /the upload of bank-01 fails its encryption proof \(ciphertexts 0–1: the encryption proof does not verify/,
     );
     // Or with its proofs left out altogether.
-    const unproved = await refusal(
+    const unproved = await refusalOf(
       coordinator.prepare(2, round, [{ ...malicious, proofs: [] }, honest]),
     );
     expect(unproved.message).toMatch(
       /the upload of bank-01 came without an encryption proof for ciphertexts 0–1/,
     );
-    const direct = await refusal(coordinator.partialDecrypt(1, round, aggregate, [1, 2]));
+    const direct = await refusalOf(coordinator.partialDecrypt(1, round, aggregate, [1, 2]));
     expect(direct.message).toMatch(/call PrepareDecryption first/);
     expect(coordinator.grants(1, round.roundId)).toEqual([]);
     expect(coordinator.grants(2, round.roundId)).toEqual([]);
@@ -166,7 +158,7 @@ describe('a malicious coordinator against real keyholders', () => {
       first.map((p) => Buffer.from(p).toString('hex')),
     );
     // The same ciphertext for another responder set — the λ_i·s_i·c1 leak — is refused.
-    const other = await refusal(coordinator.partialDecrypt(1, round, aggregate, [1, 3]));
+    const other = await refusalOf(coordinator.partialDecrypt(1, round, aggregate, [1, 3]));
     expect(other.code).toBe(grpc.status.ALREADY_EXISTS);
     expect(other.message).toMatch(/already answered for responders \[1,2\]/);
     // Two concurrent requests for different sets at a keyholder not yet bound: exactly one wins.
@@ -188,7 +180,7 @@ describe('a malicious coordinator against real keyholders', () => {
     expect(afterRestart.map((p) => Buffer.from(p).toString('hex'))).toEqual(
       first.map((p) => Buffer.from(p).toString('hex')),
     );
-    const otherAfterRestart = await refusal(
+    const otherAfterRestart = await refusalOf(
       coordinator.partialDecrypt(1, round, aggregate, [1, 3]),
     );
     expect(otherAfterRestart.code).toBe(grpc.status.ALREADY_EXISTS);
@@ -220,16 +212,16 @@ describe('a malicious coordinator against real keyholders', () => {
     expect((await coordinator.prepare(2, third.round, third.uploads)).roundsLeft).toBe(1);
     await coordinator.partialDecrypt(2, second.round, second.aggregate, [1, 2]);
     // Verified before the key reached R, asked after: still refused.
-    const asked = await refusal(
+    const asked = await refusalOf(
       coordinator.partialDecrypt(2, third.round, third.aggregate, [1, 2]),
     );
     expect(asked.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     expect(asked.message).toMatch(/has decrypted 2 rounds.*run a new key ceremony/);
-    const prepared = await refusal(coordinator.prepare(2, third.round, third.uploads));
+    const prepared = await refusalOf(coordinator.prepare(2, third.round, third.uploads));
     expect(prepared.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     // A restart does not reset the count (it lives in the fsynced decryption log).
     await coordinator.restartKeyholder(2, { keyLifeRounds: 2 });
-    const stillRefused = await refusal(coordinator.prepare(2, third.round, third.uploads));
+    const stillRefused = await refusalOf(coordinator.prepare(2, third.round, third.uploads));
     expect(stillRefused.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     // What it already answered it may send again, byte for byte: that reveals nothing new.
     await coordinator.partialDecrypt(2, second.round, second.aggregate, [1, 2]);

@@ -10,8 +10,8 @@ import {
   KEY_KL_BUDGET,
   SUM_8192,
 } from '../../crypto/ckks/parameters.ts';
-import { VeilsumError } from '../../sdk/errors.ts';
 import { MaliciousCoordinator } from './ckks-coordinator-harness.ts';
+import { refusalOf } from '../support/refusal.ts';
 
 /**
  * ATTACK (on the flooding's key-life bound): the flooding is sized for R = 1 000 rounds of
@@ -29,15 +29,6 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(() => coordinator?.stop());
-
-const refusal = async (attempt: Promise<unknown>): Promise<VeilsumError> => {
-  const error = await attempt.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(VeilsumError);
-  return error as VeilsumError;
-};
 
 const hex = () => randomBytes(32).toString('hex');
 
@@ -80,7 +71,7 @@ describe("a key's flooding budget is charged by what each decryption leaks, not 
       aggregate,
       uploads.map((u) => u.receipt),
     );
-    const error = await refusal(coordinator.prepare(1, round, uploads));
+    const error = await refusalOf(coordinator.prepare(1, round, uploads));
     expect(error.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     expect(error.message).toMatch(
       new RegExp(

@@ -6,10 +6,10 @@ import { Ledger } from '../../ledger/ledger.ts';
 import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
 import { type RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
 import { ckksRoundParams } from '../support/ckks-round-params.ts';
-import { VeilsumError } from '../../sdk/errors.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 import { ADMIN, CoordinatorProcess } from '../support/consortium.ts';
 import { DIM, MaliciousCoordinator, MODEL, update } from './ckks-coordinator-harness.ts';
+import { refusalOf } from '../support/refusal.ts';
 
 /**
  * ATTACK: the coordinator plus ONE colluding member (within γ). The coordinator opens a CKKS round
@@ -34,15 +34,6 @@ afterAll(async () => {
   ledgerFile?.close();
 });
 
-const refusal = async (attempt: Promise<unknown>): Promise<VeilsumError> => {
-  const error = await attempt.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(VeilsumError);
-  return error as VeilsumError;
-};
-
 describe('CKKS min contributors is each party’s own floor, not the coordinator’s choice', () => {
   it('keyholders refuse to decrypt a round of 3 whose min contributors is 2, closed with victim + colluder', async () => {
     const round = await coordinator.openRound(2);
@@ -54,14 +45,14 @@ describe('CKKS min contributors is each party’s own floor, not the coordinator
       colluder.receipt,
     ]);
     for (const index of [1, 2]) {
-      const error = await refusal(coordinator.prepare(index, round, [victim, colluder]));
+      const error = await refusalOf(coordinator.prepare(index, round, [victim, colluder]));
       expect(error.code).toBe(grpc.status.FAILED_PRECONDITION);
       expect(error.message).toMatch(
         /allows min contributors 2, below this keyholder's floor of 3 \(max\(2, ⌈\(1 − δ\)·n⌉\) for n = 3 roster members on the ledger and its δ = 0.05\)/,
       );
     }
     // And no partial decryption either, whatever the coordinator asks.
-    const partial = await refusal(coordinator.partialDecrypt(1, round, aggregate, [1, 2]));
+    const partial = await refusalOf(coordinator.partialDecrypt(1, round, aggregate, [1, 2]));
     expect(partial.code).toBe(grpc.status.FAILED_PRECONDITION);
   }, 600_000);
 
@@ -98,14 +89,14 @@ describe('CKKS min contributors is each party’s own floor, not the coordinator
     const raised = connect({ minimumDropoutRate: 0.4, minimumContributors: 3 });
     try {
       const round = await admin.openRound(params(50, 2));
-      const error = await refusal(
+      const error = await refusalOf(
         member.participateCkks(round.roundId, update(1, 50), { threads: 1, waitForResult: false }),
       );
       expect(error.code).toBe(grpc.status.FAILED_PRECONDITION);
       expect(error.message).toMatch(
         /min contributors 2 is below this member's floor of 3 \(max\(2, ⌈\(1 − δ\)·n⌉\) for n = 3 roster members and its δ = 0.05\)/,
       );
-      const alsoRefused = await refusal(
+      const alsoRefused = await refusalOf(
         raised.participateCkks(round.roundId, update(1, 50), { threads: 1, waitForResult: false }),
       );
       expect(alsoRefused.message).toMatch(/below this member's floor of 3 .*raised to 3/);

@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { startKeyholderProcess } from '../../cli/demo/processes.ts';
 import { Adversary, Mode, type RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
-import { VeilsumError } from '../../sdk/errors.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 import { KeyholderClient } from '../../services/keyholder/keyholder-client.ts';
 import { createDevPki, type DevPki } from '../../services/pki/dev-ca.ts';
@@ -15,6 +14,7 @@ import {
   CoordinatorProcess,
   createConsortium,
 } from '../support/consortium.ts';
+import { refusalOf } from '../support/refusal.ts';
 
 /**
  * Fault: any CA in the bundle could mint any identity. Identity was the certificate's subject O
@@ -66,15 +66,6 @@ function roundParams(): RoundParams {
   };
 }
 
-async function refusal(work: Promise<unknown>): Promise<VeilsumError> {
-  const outcome = await work.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  expect(outcome).toBeInstanceOf(VeilsumError);
-  return outcome as VeilsumError;
-}
-
 beforeAll(async () => {
   consortium = await createConsortium(3, 'fca', { keyholders: 1, ledger: true });
   foreign = await createDevPki(
@@ -117,7 +108,7 @@ describe('fault: a second CA in the bundle cannot mint consortium identities', (
   it('the coordinator refuses a foreign-CA certificate with O=veilsum-admin, naming the issuer', async () => {
     const impostor = VeilsumClient.connect(asForeign(ADMIN, coordinator.port));
     try {
-      const refused = await refusal(impostor.openRound(roundParams()));
+      const refused = await refusalOf(impostor.openRound(roundParams()));
       expect(refused.code).toBe(grpc.status.PERMISSION_DENIED);
       expect(refused.message).toMatch(
         /the certificate presented for O=veilsum-admin was issued by CN=another consortium CA, O=elsewhere, not by the identity issuer CN=veilsum development CA, O=veilsum-dev; another CA in the bundle cannot name consortium identities/,
@@ -139,14 +130,14 @@ describe('fault: a second CA in the bundle cannot mint consortium identities', (
   it("the coordinator refuses a foreign-CA certificate with a member's O, on unary and streaming calls", async () => {
     const impostor = VeilsumClient.connect(asForeign(MEMBER, coordinator.port));
     try {
-      const refused = await refusal(impostor.getRound('fraud-model/round-1'));
+      const refused = await refusalOf(impostor.getRound('fraud-model/round-1'));
       expect(refused.code).toBe(grpc.status.PERMISSION_DENIED);
       expect(refused.message).toMatch(
         new RegExp(
           `the certificate presented for O=${MEMBER} .* is not the certificate configured for ${MEMBER}`,
         ),
       );
-      const streamed = await refusal(
+      const streamed = await refusalOf(
         impostor.participate('fraud-model/round-1', new Float32Array(16).fill(0.1)),
       );
       expect(streamed.code).toBe(grpc.status.PERMISSION_DENIED);
@@ -167,7 +158,7 @@ describe('fault: a second CA in the bundle cannot mint consortium identities', (
     const fakeCoordinator = KeyholderClient.connect(asForeign(COORDINATOR_ID, address));
     const admin = KeyholderClient.connect(consortium.profile(ADMIN, address));
     try {
-      const join = await refusal(
+      const join = await refusalOf(
         fakeAdmin.join({
           ceremonyId: 'foreign-ceremony',
           parameterSet: 'sum-8192',
@@ -183,7 +174,7 @@ describe('fault: a second CA in the bundle cannot mint consortium identities', (
       expect(join.message).toMatch(
         /the certificate presented for O=veilsum-admin .* is not the certificate configured for veilsum-admin/,
       );
-      const decrypt = await refusal(
+      const decrypt = await refusalOf(
         fakeCoordinator.partialDecrypt(
           {
             roundId: 'fraud-model/round-1',
@@ -198,7 +189,7 @@ describe('fault: a second CA in the bundle cannot mint consortium identities', (
       expect(decrypt.code).toBe(grpc.status.PERMISSION_DENIED);
       expect(decrypt.message).toMatch(/not the certificate configured for veilsum-coordinator/);
       // The genuine administrator gets past authentication (this keyholder holds no key yet).
-      const genuine = await refusal(admin.getKey());
+      const genuine = await refusalOf(admin.getKey());
       expect(genuine.code).toBe(grpc.status.FAILED_PRECONDITION);
     } finally {
       for (const client of [fakeAdmin, fakeCoordinator, admin]) client.close();
