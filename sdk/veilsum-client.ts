@@ -51,8 +51,10 @@ import { hasConsistentParamsHash, secAggConfigOf } from '../proto/round-wire.ts'
 import { isServiceError, RoundAbortedError, toVeilsumError, VeilsumError } from './errors.ts';
 import { DEFAULT_RETRY, type RetryPolicy, withRetry } from './retry.ts';
 import { deadline, tlsChannel, type TlsIdentity, unary } from './grpc-channel.ts';
+import { clientWithBytesSerializers } from './oneof-bytes-serializer.ts';
 import {
   CkksServiceClient,
+  CkksServiceService,
   type EncryptedUploadChunk,
   type EncryptionKey,
 } from '../proto/gen/veilsum/v1/ckks.ts';
@@ -126,6 +128,12 @@ export interface ParticipationResult {
 const CHUNK_WORDS = 1 << 18; // 1 MiB per message, under grpc-js's 4 MiB default limit
 const PROOF_PIECE_BYTES = 1 << 20; // encryption proofs travel in 1 MiB pieces
 const UNARY_DEADLINE_MS = 30_000;
+/** The generated client, with an upload's ciphertexts written to the stream in one copy. */
+const CkksClient = clientWithBytesSerializers<typeof CkksServiceClient>(
+  CkksServiceService,
+  'veilsum.v1.CkksService',
+  { uploadEncrypted: { ciphertext: 2, proof: 3 } },
+);
 const AWAIT_DEADLINE_MS = 15 * 60_000;
 
 /**
@@ -150,7 +158,7 @@ export class VeilsumClient {
     const { credentials, channelOptions, organisation, identitySecretKey } = tlsChannel(options);
     this.admin = new RoundAdminServiceClient(options.address, credentials, channelOptions);
     this.secagg = new SecAggServiceClient(options.address, credentials, channelOptions);
-    this.ckks = new CkksServiceClient(options.address, credentials, channelOptions);
+    this.ckks = new CkksClient(options.address, credentials, channelOptions);
     this.identitySecretKey = identitySecretKey;
     this.identityKey = nativeCurve25519.ed25519PublicKey(identitySecretKey);
     this.memberId = organisation;

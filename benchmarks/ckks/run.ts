@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { CkksEngine } from '../../crypto/ckks/engine.ts';
 import { ceremonyInOneProcess } from '../../crypto/ckks/key-ceremony.ts';
 import {
+  proofBatches,
   proveEncryptions,
   verifyEncryptionProof,
   verifyUploadProofs,
@@ -96,10 +97,10 @@ const [, rawMs] = time(() => {
 });
 const rawSealParamsPerSec = (rawCount * rawSlots) / (rawMs / 1000);
 
-// The prover and verifier alone, one thread, on one proof batch as the pool cuts it.
+// The prover and verifier alone, one thread, on one proof batch as the pool cuts it (≤ 128).
 const pool = await CkksEncryptPool.create(set.name, publicKey, workers);
 const total = ciphertextsFor(set, dimension);
-const batch = pool.batchSize(total);
+const batch = proofBatches(total)[0]!.count;
 const encryptionKey = engine.loadEncryptionKey(publicKey);
 const statementFor = (client: number): ProofStatement => ({
   roundId: 'bench/round-1',

@@ -124,6 +124,59 @@ export function packCiphertext(seal: Uint8Array, moduli: readonly bigint[]): Uin
 
 /** Wire bytes → SEAL uncompressed ciphertext bytes, after every check in the module comment. */
 export function unpackCiphertext(wire: Uint8Array, expected: CiphertextExpectations): Uint8Array {
+  const { degree, primes, scale } = checkWireHeader(wire, expected);
+  const total = sealCiphertextLength(degree, primes);
+  // Shifted so that the 32-bit words of the data (SEAL_DATA_OFFSET bytes in) are aligned.
+  const shift = (4 - (SEAL_DATA_OFFSET % 4)) % 4;
+  const buffer = new ArrayBuffer(total + shift);
+  const out = new Uint8Array(buffer, shift, total);
+  const outView = new DataView(buffer, shift, total);
+  writeSealHeader(outView, 0, total, wire[52]!, wire[53]!);
+  out.set(expected.parmsId, SEAL_HEADER_BYTES);
+  out[SEAL_HEADER_BYTES + 32] = 1;
+  const meta = SEAL_HEADER_BYTES + 33;
+  outView.setBigUint64(meta, 2n, true);
+  outView.setBigUint64(meta + 8, BigInt(degree), true);
+  outView.setBigUint64(meta + 16, BigInt(primes), true);
+  outView.setFloat64(meta + 24, scale, true);
+  outView.setBigUint64(meta + 32, 1n, true);
+  const residues = 2 * degree * primes;
+  writeSealHeader(
+    outView,
+    SEAL_CT_FIXED,
+    SEAL_HEADER_BYTES + 8 + residues * 8,
+    wire[52]!,
+    wire[53]!,
+  );
+  outView.setBigUint64(SEAL_CT_FIXED + SEAL_HEADER_BYTES, BigInt(residues), true);
+  const words = new Uint32Array(buffer, shift + SEAL_DATA_OFFSET, 2 * residues);
+  for (let p = 0; p < 2; p++) readPolynomial(wire, expected, p, words, 0);
+  return out;
+}
+
+/**
+ * Residues of a wire ciphertext as Numbers (prime by prime, NTT form), after the header checks
+ * and the reduction check of what is read: polynomial `poly` alone (what a verifier of the
+ * encryption proof reads of c1), or both (c0 then c1) for a running sum, without SEAL.
+ */
+export function wireResidues(
+  wire: Uint8Array,
+  expected: CiphertextExpectations,
+  poly?: 0 | 1,
+): Float64Array {
+  const { degree, primes } = checkWireHeader(wire, expected);
+  const perPoly = degree * primes;
+  const out = new Float64Array(poly === undefined ? 2 * perPoly : perPoly);
+  for (const p of poly === undefined ? [0, 1] : [poly])
+    readPolynomial(wire, expected, p, out, poly === undefined ? 0 : -poly * perPoly);
+  return out;
+}
+
+/** The header checks of the module comment; the geometry they establish. */
+function checkWireHeader(
+  wire: Uint8Array,
+  expected: CiphertextExpectations,
+): { degree: number; primes: number; scale: number } {
   const fail = (message: string): never => {
     throw new InvalidCiphertextError(message);
   };
@@ -145,77 +198,84 @@ export function unpackCiphertext(wire: Uint8Array, expected: CiphertextExpectati
   if (wire[50] !== 1) fail('ciphertext is not in NTT form');
   if (wire.length !== wireLength(expected))
     fail(`ciphertext is ${wire.length} bytes; the round's parameters give ${wireLength(expected)}`);
+  return { degree, primes, scale };
+}
 
-  const total = sealCiphertextLength(degree, primes);
-  const out = new Uint8Array(total);
-  const outView = new DataView(out.buffer);
-  writeSealHeader(outView, 0, total, wire[52]!, wire[53]!);
-  out.set(expected.parmsId, SEAL_HEADER_BYTES);
-  out[SEAL_HEADER_BYTES + 32] = 1;
-  const meta = SEAL_HEADER_BYTES + 33;
-  outView.setBigUint64(meta, 2n, true);
-  outView.setBigUint64(meta + 8, BigInt(degree), true);
-  outView.setBigUint64(meta + 16, BigInt(primes), true);
-  outView.setFloat64(meta + 24, scale, true);
-  outView.setBigUint64(meta + 32, 1n, true);
+/**
+ * Decodes every residue of polynomial `poly` of a header-checked wire ciphertext and checks it is
+ * reduced modulo its prime. Residue r of the ciphertext (polynomial by polynomial, prime by prime)
+ * goes to target[r + offset] as a Number (a Float64Array target), or to words 2·(r + offset)
+ * (low 32 bits) and 2·(r + offset) + 1 (high bits) of a Uint32Array target (SEAL's layout).
+ */
+function readPolynomial(
+  wire: Uint8Array,
+  expected: CiphertextExpectations,
+  poly: number,
+  target: Uint32Array | Float64Array,
+  offset: number,
+): void {
+  const degree = expected.polyModulusDegree;
+  const primes = expected.moduli.length;
   const residues = 2 * degree * primes;
-  writeSealHeader(
-    outView,
-    SEAL_CT_FIXED,
-    SEAL_HEADER_BYTES + 8 + residues * 8,
-    wire[52]!,
-    wire[53]!,
-  );
-  outView.setBigUint64(SEAL_CT_FIXED + SEAL_HEADER_BYTES, BigInt(residues), true);
-
-  const lows = new Uint32Array(
-    new Uint8Array(wire.subarray(WIRE_HEADER_BYTES, WIRE_HEADER_BYTES + 4 * residues)).buffer,
-  );
-  const words = new Uint32Array(2 * residues);
+  const highs = new Uint32Array(degree);
   let highOffset = WIRE_HEADER_BYTES + 4 * residues;
-  for (let p = 0; p < 2; p++) {
-    for (let j = 0; j < primes; j++) {
-      const q = expected.moduli[j]!;
-      const highBits = bitWidth(q) - 32;
-      const qHigh = Number(q >> 32n);
-      const qLow = Number(q & 0xffffffffn);
-      const block = (p * primes + j) * degree;
-      const reader = new BitReader(wire, highOffset);
-      const fast = highBits === 28;
-      const fast20 = highBits === 20;
-      for (let c = 0; c < degree; c++) {
-        const low = lows[block + c]!;
-        let high: number;
-        if (fast20) {
-          const o = highOffset + 5 * (c >> 1);
-          high =
-            (c & 1) === 0
-              ? wire[o]! | (wire[o + 1]! << 8) | ((wire[o + 2]! & 0x0f) << 16)
-              : (wire[o + 2]! >>> 4) | (wire[o + 3]! << 4) | (wire[o + 4]! << 12);
-        } else if (fast) {
-          // Two 28-bit high parts per 7 bytes (see packCiphertext).
-          const o = highOffset + 7 * (c >> 1);
-          high =
-            (c & 1) === 0
-              ? wire[o]! |
-                (wire[o + 1]! << 8) |
-                (wire[o + 2]! << 16) |
-                ((wire[o + 3]! & 0x0f) << 24)
-              : (wire[o + 3]! >>> 4) |
-                (wire[o + 4]! << 4) |
-                (wire[o + 5]! << 12) |
-                (wire[o + 6]! << 20);
-        } else high = reader.read(highBits);
-        if (high > qHigh || (high === qHigh && low >= qLow))
-          fail(`residue ${c} of polynomial ${p}, prime ${j} is not reduced modulo its prime`);
-        words[2 * (block + c)] = low;
-        words[2 * (block + c) + 1] = high;
+  for (let p = 0; p < poly; p++)
+    for (const q of expected.moduli) highOffset += (degree * (bitWidth(q) - 32)) / 8;
+  for (let j = 0; j < primes; j++) {
+    const q = expected.moduli[j]!;
+    const highBits = bitWidth(q) - 32;
+    const qHigh = Number(q >> 32n);
+    const qLow = Number(q & 0xffffffffn);
+    const block = (poly * primes + j) * degree;
+    readHighs(wire, highOffset, highBits, highs);
+    const lowOffset = WIRE_HEADER_BYTES + 4 * block;
+    const bad = (c: number) =>
+      new InvalidCiphertextError(
+        `residue ${c} of polynomial ${poly}, prime ${j} is not reduced modulo its prime`,
+      );
+    if (target instanceof Float64Array) {
+      for (let c = 0, o = lowOffset, t = block + offset; c < degree; c++, o += 4, t++) {
+        const low =
+          (wire[o]! | (wire[o + 1]! << 8) | (wire[o + 2]! << 16) | (wire[o + 3]! << 24)) >>> 0;
+        const high = highs[c]!;
+        if (high > qHigh || (high === qHigh && low >= qLow)) throw bad(c);
+        target[t] = high * 2 ** 32 + low;
       }
-      highOffset += (degree * highBits) / 8;
+    } else {
+      for (let c = 0, o = lowOffset, w = 2 * (block + offset); c < degree; c++, o += 4, w += 2) {
+        const low =
+          (wire[o]! | (wire[o + 1]! << 8) | (wire[o + 2]! << 16) | (wire[o + 3]! << 24)) >>> 0;
+        const high = highs[c]!;
+        if (high > qHigh || (high === qHigh && low >= qLow)) throw bad(c);
+        target[w] = low;
+        target[w + 1] = high;
+      }
     }
+    highOffset += (degree * highBits) / 8;
   }
-  out.set(new Uint8Array(words.buffer), SEAL_DATA_OFFSET);
-  return out;
+}
+
+/** The bit-packed high parts of one (polynomial, prime) block into `out` (see packCiphertext). */
+function readHighs(wire: Uint8Array, offset: number, highBits: number, out: Uint32Array): void {
+  const degree = out.length;
+  if (highBits === 20) {
+    // Two 20-bit high parts per 5 bytes.
+    for (let c = 0, o = offset; c < degree; c += 2, o += 5) {
+      out[c] = wire[o]! | (wire[o + 1]! << 8) | ((wire[o + 2]! & 0x0f) << 16);
+      out[c + 1] = (wire[o + 2]! >>> 4) | (wire[o + 3]! << 4) | (wire[o + 4]! << 12);
+    }
+  } else if (highBits === 28) {
+    // Two 28-bit high parts per 7 bytes.
+    for (let c = 0, o = offset; c < degree; c += 2, o += 7) {
+      out[c] =
+        wire[o]! | (wire[o + 1]! << 8) | (wire[o + 2]! << 16) | ((wire[o + 3]! & 0x0f) << 24);
+      out[c + 1] =
+        (wire[o + 3]! >>> 4) | (wire[o + 4]! << 4) | (wire[o + 5]! << 12) | (wire[o + 6]! << 20);
+    }
+  } else {
+    const reader = new BitReader(wire, offset);
+    for (let c = 0; c < degree; c++) out[c] = reader.read(highBits);
+  }
 }
 
 function writeSealHeader(

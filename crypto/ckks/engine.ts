@@ -14,6 +14,7 @@ import {
   InvalidCiphertextError,
   packCiphertext,
   unpackCiphertext,
+  wireResidues,
 } from './ciphertext-wire.ts';
 import { nttTables } from './ntt.ts';
 import { type CkksParameterSet, valuesPerCiphertext } from './parameters.ts';
@@ -39,12 +40,16 @@ export interface EncryptionWitness {
  */
 export class EncryptionKey {
   readonly keyCiphertext: SealCiphertextObject;
-  constructor(keyCiphertext: SealCiphertextObject) {
+  /** a alone, as an NTT-form plaintext of scale 1: what the proof's commitments multiply. */
+  readonly aPlain: SealPlaintextObject;
+  constructor(keyCiphertext: SealCiphertextObject, aPlain: SealPlaintextObject) {
     this.keyCiphertext = keyCiphertext;
+    this.aPlain = aPlain;
   }
 
   delete(): void {
     this.keyCiphertext.delete();
+    this.aPlain.delete();
   }
 }
 
@@ -55,6 +60,8 @@ type SealPlaintextObject = Plaintext;
 
 // Offsets inside SEAL's uncompressed Ciphertext (see seal-serialization.ts).
 const CT_DATA_OFFSET = SEAL_HEADER_BYTES + 32 + 1 + 40 + SEAL_HEADER_BYTES + 8;
+/** Polynomials per SEAL ciphertext in batched products (SEAL's largest ciphertext size). */
+const WIDE_SIZE = 16;
 
 /**
  * Everything CKKS that runs inside SEAL (WebAssembly), for one parameter set: encryption of update
@@ -86,8 +93,8 @@ export class CkksEngine {
   private readonly templatePublicKey: ReturnType<typeof parseCiphertext>;
   /** Data primes as Numbers (< 2^53: exact). */
   readonly moduliNumbers: readonly number[];
-  /** Coefficient-form ciphertext bytes at the data level, scale Δ, data zero. */
-  private readonly coefficientTemplate: Uint8Array;
+  /** Coefficient-form ciphertext bytes at the data level, scale Δ, data zero, by size. */
+  private readonly coefficientTemplates = new Map<number, Uint8Array>();
   /** NTT-form plaintext bytes at the data level, scale 1, data zero. */
   private readonly plaintextTemplate: Uint8Array;
   /** The NTT-form plaintext whose every evaluation is the flooding radix K. */
@@ -148,14 +155,6 @@ export class CkksEngine {
     this.moduliNumbers = dataModuli.map(Number);
     if (dataModuli.some((q) => q >= 2n ** 52n))
       throw new CryptoInputError('data primes above 52 bits are not supported');
-    this.coefficientTemplate = serializeCiphertext(
-      {
-        ...this.templateCiphertext,
-        nttForm: false,
-        data: new BigUint64Array(this.templateCiphertext.data.length),
-      },
-      this.templateCiphertext.version,
-    );
     this.plaintextTemplate = serializePlaintext(
       {
         parmsId: this.expectations.parmsId,
@@ -241,7 +240,7 @@ export class CkksEngine {
       ct.delete();
       throw new CryptoInputError(`not a public key for ${this.set.name}: ${String(error)}`);
     }
-    return new EncryptionKey(ct);
+    return new EncryptionKey(ct, this.plaintextFromCiphertextPoly(ct, 1));
   }
 
   /**
@@ -291,26 +290,45 @@ export class CkksEngine {
   }
 
   /**
-   * a·x + y mod Q for small integer polynomials x, y (coefficient form): the data residues,
-   * NTT form, prime by prime, as Numbers. The encryption proof's commitments.
+   * a·x_j + y_j mod Q for pairs of integer polynomials (coefficient form, |x|, |y| < 2^53): the
+   * data residues, NTT form, prime by prime, as Numbers. The encryption proof's commitments.
+   * SEAL transforms and multiplies ciphertexts of up to WIDE_SIZE polynomials at once, so a pair
+   * costs its transforms and one product rather than a SEAL object's round trip. Throws
+   * CryptoInputError where SEAL refuses a product whose polynomials after the first are all zero
+   * (no honest prover's responses are).
    */
-  keyProduct(key: EncryptionKey, x: ArrayLike<number>, y: ArrayLike<number>): Float64Array {
-    const both = this.nttOf(x, y);
-    const xPlain = this.plaintextFromCiphertextPoly(both, 0);
-    const product = new this.seal.Ciphertext();
-    this.evaluator.multiplyPlain(key.keyCiphertext, xPlain, product);
-    xPlain.delete();
-    // (p0·x + x, a·x + y): the second polynomial is the one wanted.
-    this.evaluator.addInplace(product, both);
-    both.delete();
-    const bytes = this.save(product);
-    product.delete();
-    return this.residuesOf(bytes, 1);
+  keyProducts(
+    key: EncryptionKey,
+    xs: readonly ArrayLike<number>[],
+    ys: readonly ArrayLike<number>[],
+  ): Float64Array[] {
+    if (xs.length !== ys.length) throw new CryptoInputError('keyProducts: one y per x');
+    const out: Float64Array[] = [];
+    for (let first = 0; first < xs.length; first += WIDE_SIZE) {
+      const width = Math.min(WIDE_SIZE, xs.length - first);
+      // SEAL's ciphertexts have at least two polynomials: a lone pair is written twice.
+      const pick = (all: readonly ArrayLike<number>[]) =>
+        Array.from({ length: Math.max(2, width) }, (_, p) => all[first + Math.min(p, width - 1)]!);
+      const products = this.coefficientCiphertext(pick(xs));
+      const addends = this.coefficientCiphertext(pick(ys));
+      try {
+        this.evaluator.multiplyPlain(products, key.aPlain, products);
+        this.evaluator.addInplace(products, addends);
+      } catch (error) {
+        throw new CryptoInputError(`SEAL refused the key products: ${String(error)}`);
+      } finally {
+        addends.delete();
+      }
+      const bytes = this.save(products);
+      products.delete();
+      for (let p = 0; p < width; p++) out.push(this.residuesOf(bytes, p));
+    }
+    return out;
   }
 
   /** Residues of polynomial `poly` of a wire ciphertext (checked), NTT form, as Numbers. */
   wirePolynomial(wire: Uint8Array, poly: 0 | 1): Float64Array {
-    return this.residuesOf(unpackCiphertext(wire, this.expectations), poly);
+    return wireResidues(wire, this.expectations, poly);
   }
 
   /** Polynomial `poly` of SEAL ciphertext bytes as Numbers. */
@@ -323,37 +341,57 @@ export class CkksEngine {
     return out;
   }
 
-  /**
-   * A SEAL ciphertext (NTT form, scale Δ) of the coefficient-form polynomials (x, y). Each is
-   * either N signed integers (the same for every prime) or primes·N residues already reduced.
-   */
+  /** A SEAL ciphertext (NTT form, scale Δ) of the coefficient-form polynomials (x, y). */
   private nttOf(x: ArrayLike<number>, y: ArrayLike<number>): SealCiphertextObject {
+    return this.coefficientCiphertext([x, y]);
+  }
+
+  /**
+   * A SEAL ciphertext (NTT form, scale Δ) of 2 to WIDE_SIZE coefficient-form polynomials. Each is
+   * either N integers below 2^53 in magnitude (the same for every prime) or primes·N residues.
+   */
+  private coefficientCiphertext(polys: readonly ArrayLike<number>[]): SealCiphertextObject {
     const degree = this.set.polyModulusDegree;
     const primes = this.moduliNumbers.length;
-    const words = new Uint32Array(2 * 2 * primes * degree);
-    const write = (values: ArrayLike<number>, poly: number) => {
+    const template = this.coefficientTemplate(polys.length);
+    // The data starts CT_DATA_OFFSET bytes in: shift the buffer so 32-bit words there are aligned.
+    const shift = (4 - (CT_DATA_OFFSET % 4)) % 4;
+    const buffer = new ArrayBuffer(template.length + shift);
+    const bytes = new Uint8Array(buffer, shift, template.length);
+    bytes.set(template.subarray(0, CT_DATA_OFFSET));
+    const words = new Uint32Array(
+      buffer,
+      shift + CT_DATA_OFFSET,
+      2 * polys.length * primes * degree,
+    );
+    polys.forEach((values, poly) => {
       const perPrime = values.length === degree ? 0 : degree;
-      this.moduliNumbers.forEach((q, j) => {
-        const base = 2 * (poly * primes + j) * degree;
-        const offset = j * perPrime;
-        for (let c = 0; c < degree; c++) {
-          // Any integer below 2^53 in magnitude (the flood's low part may exceed a small prime).
-          let residue = values[offset + c]! % q;
-          if (residue < 0) residue += q;
-          const low = residue >>> 0;
-          words[base + 2 * c] = low;
-          words[base + 2 * c + 1] = (residue - low) / 2 ** 32;
-        }
-      });
-    };
-    write(x, 0);
-    write(y, 1);
-    const bytes = this.coefficientTemplate.slice();
-    bytes.set(new Uint8Array(words.buffer), CT_DATA_OFFSET);
+      this.moduliNumbers.forEach((q, j) =>
+        writeResidueWords(words, 2 * (poly * primes + j) * degree, values, j * perPrime, degree, q),
+      );
+    });
     const ct = new this.seal.Ciphertext();
     ct.loadFromArray(this.context, bytes);
     this.evaluator.cipherTransformToNttInplace(ct);
     return ct;
+  }
+
+  private coefficientTemplate(size: number): Uint8Array {
+    let template = this.coefficientTemplates.get(size);
+    if (!template) {
+      const perPoly = this.set.polyModulusDegree * this.moduliNumbers.length;
+      template = serializeCiphertext(
+        {
+          ...this.templateCiphertext,
+          size,
+          nttForm: false,
+          data: new BigUint64Array(size * perPoly),
+        },
+        this.templateCiphertext.version,
+      );
+      this.coefficientTemplates.set(size, template);
+    }
+    return template;
   }
 
   /** An NTT-form plaintext (scale 1) holding polynomial `poly` of a ciphertext. */
@@ -404,6 +442,43 @@ export class CkksEngine {
 
   addInto(sum: SealCiphertextObject, ct: SealCiphertextObject): void {
     this.evaluator.addInplace(sum, ct);
+  }
+
+  /** Both polynomials (c0 then c1) of a checked wire ciphertext, prime by prime, as Numbers. */
+  residues(wire: Uint8Array): Float64Array {
+    return wireResidues(wire, this.expectations);
+  }
+
+  /** sum ← sum + x, residue by residue modulo each prime (both reduced, as from `residues`). */
+  addResiduesInto(sum: Float64Array, x: Float64Array): void {
+    const degree = this.set.polyModulusDegree;
+    const primes = this.moduliNumbers.length;
+    if (sum.length !== 2 * degree * primes || x.length !== sum.length)
+      throw new CryptoInputError('addResiduesInto takes two ciphertexts of this parameter set');
+    for (let block = 0; block < 2 * primes; block++) {
+      const q = this.moduliNumbers[block % primes]!;
+      for (let k = block * degree; k < (block + 1) * degree; k++) {
+        const value = sum[k]! + x[k]!;
+        sum[k] = value >= q ? value - q : value;
+      }
+    }
+  }
+
+  /** The wire bytes of the NTT-form, scale-Δ ciphertext with these (reduced) residues. */
+  packResidues(residues: Float64Array): Uint8Array {
+    const template = this.coefficientTemplate(2);
+    const shift = (4 - (CT_DATA_OFFSET % 4)) % 4;
+    const buffer = new ArrayBuffer(template.length + shift);
+    const bytes = new Uint8Array(buffer, shift, template.length);
+    bytes.set(template.subarray(0, CT_DATA_OFFSET));
+    bytes[SEAL_HEADER_BYTES + 32] = 1; // NTT form
+    const words = new Uint32Array(buffer, shift + CT_DATA_OFFSET, 2 * residues.length);
+    for (let i = 0; i < residues.length; i++) {
+      const high = Math.floor(residues[i]! / 2 ** 32);
+      words[2 * i] = residues[i]! - high * 2 ** 32;
+      words[2 * i + 1] = high;
+    }
+    return packCiphertext(bytes, this.dataRns.moduli);
   }
 
   pack(ct: SealCiphertextObject): Uint8Array {
@@ -600,60 +675,86 @@ function addResidues(
   });
 }
 
+/**
+ * words[base + 2c], words[base + 2c + 1] ← low and high 32 bits of values[offset + c] mod q, for
+ * c < degree: any integers below 2^53 in magnitude. A function of its own so that each caller's
+ * array type (Float64Array for proof responses, Int8Array for noise) keeps its loop monomorphic.
+ */
+function writeResidueWords(
+  words: Uint32Array,
+  base: number,
+  values: ArrayLike<number>,
+  offset: number,
+  degree: number,
+  q: number,
+): void {
+  for (let c = 0, w = base; c < degree; c++, w += 2) {
+    const value = values[offset + c]!;
+    // Small values (proof responses, noise) need no division.
+    let residue = value >= 0 ? value : value + q;
+    if (residue < 0 || residue >= q) {
+      residue = value % q;
+      if (residue < 0) residue += q;
+    }
+    const high = Math.floor(residue / 2 ** 32);
+    words[w] = residue - high * 2 ** 32;
+    words[w + 1] = high;
+  }
+}
+
 /** One update on its way into a CiphertextSum (see `CiphertextSum.begin`). */
 export class PendingUpdate {
   private readonly engine: CkksEngine;
   private readonly expected: number;
-  private readonly apply: (loaded: SealCiphertextObject[]) => void;
-  private loaded: SealCiphertextObject[] = [];
+  private readonly apply: (residues: Float64Array[]) => void;
+  private decoded: Float64Array[] = [];
 
-  constructor(
-    engine: CkksEngine,
-    expected: number,
-    apply: (loaded: SealCiphertextObject[]) => void,
-  ) {
+  constructor(engine: CkksEngine, expected: number, apply: (residues: Float64Array[]) => void) {
     this.engine = engine;
     this.expected = expected;
     this.apply = apply;
   }
 
   get size(): number {
-    return this.loaded.length;
+    return this.decoded.length;
   }
 
-  /** Checks and loads the next ciphertext (throws InvalidCiphertextError). */
+  /** Checks and decodes the next ciphertext (throws InvalidCiphertextError). */
   push(wire: Uint8Array): void {
-    if (this.loaded.length >= this.expected)
+    if (this.decoded.length >= this.expected)
       throw new InvalidCiphertextError(`more than the ${this.expected} ciphertexts of an update`);
-    this.loaded.push(this.engine.load(wire));
+    this.decoded.push(this.engine.residues(wire));
   }
 
   commit(): void {
-    if (this.loaded.length !== this.expected) {
+    if (this.decoded.length !== this.expected) {
       throw new InvalidCiphertextError(
-        `update has ${this.loaded.length} ciphertexts; the round expects ${this.expected}`,
+        `update has ${this.decoded.length} ciphertexts; the round expects ${this.expected}`,
       );
     }
-    const loaded = this.loaded;
-    this.loaded = [];
-    this.apply(loaded);
+    const decoded = this.decoded;
+    this.decoded = [];
+    this.apply(decoded);
   }
 
   discard(): void {
-    for (const ct of this.loaded) ct.delete();
-    this.loaded = [];
+    this.decoded = [];
   }
 }
 
-/** Sum of ciphertext vectors; an addition either takes every chunk of an update or none. */
+/**
+ * Sum of ciphertext vectors; an addition either takes every chunk of an update or none. The sum
+ * is kept as residues (Numbers below 2^52) and added in JavaScript — exactly SEAL's addition of
+ * NTT-form ciphertexts of one scale, without loading every upload into SEAL.
+ */
 export class CiphertextSum {
   private readonly engine: CkksEngine;
-  private readonly sums: (SealCiphertextObject | undefined)[];
+  private readonly sums: (Float64Array | undefined)[];
   private contributions = 0;
 
   constructor(engine: CkksEngine, chunks: number) {
     this.engine = engine;
-    this.sums = new Array<SealCiphertextObject | undefined>(chunks).fill(undefined);
+    this.sums = new Array<Float64Array | undefined>(chunks).fill(undefined);
   }
 
   get contributors(): number {
@@ -661,17 +762,15 @@ export class CiphertextSum {
   }
 
   /**
-   * Starts one update: its ciphertexts are checked and loaded as they arrive (`push`), and join
+   * Starts one update: its ciphertexts are checked and decoded as they arrive (`push`), and join
    * the sum only on `commit`, all together; `discard` drops them. A bad chunk never touches the sum.
    */
   begin(): PendingUpdate {
-    return new PendingUpdate(this.engine, this.sums.length, (loaded) => {
-      loaded.forEach((ct, k) => {
+    return new PendingUpdate(this.engine, this.sums.length, (decoded) => {
+      decoded.forEach((residues, k) => {
         const sum = this.sums[k];
-        if (sum) {
-          this.engine.addInto(sum, ct);
-          ct.delete();
-        } else this.sums[k] = ct;
+        if (sum) this.engine.addResiduesInto(sum, residues);
+        else this.sums[k] = residues;
       });
       this.contributions++;
     });
@@ -692,11 +791,10 @@ export class CiphertextSum {
   /** The sum's chunks on the wire. */
   result(): Uint8Array[] {
     if (this.contributions === 0) throw new CryptoInputError('nothing was added');
-    return this.sums.map((ct) => this.engine.pack(ct!));
+    return this.sums.map((residues) => this.engine.packResidues(residues!));
   }
 
   dispose(): void {
-    for (const ct of this.sums) ct?.delete();
     this.sums.fill(undefined);
   }
 }

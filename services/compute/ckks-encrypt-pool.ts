@@ -1,34 +1,48 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { ProofStatement } from '../../crypto/ckks/encryption-proof.ts';
+import { proofBatches, type ProofStatement } from '../../crypto/ckks/encryption-proof.ts';
+import type { EncryptionWitness } from '../../crypto/ckks/engine.ts';
 import {
   ciphertextsFor,
   parameterSetNamed,
-  PROOF,
   valuesPerCiphertext,
 } from '../../crypto/ckks/parameters.ts';
 
-/** Ciphertexts [first, first + wires.length) of an update and the proof that they are well formed. */
-export interface EncryptedBatch {
-  readonly first: number;
-  readonly wires: Uint8Array[];
-  readonly proof: Uint8Array;
-}
+/** What a worker is asked (ckks-encrypt-worker.ts). */
+export type EncryptTask =
+  | {
+      readonly kind: 'encrypt';
+      /** Values of `count` ciphertexts, already sliced out of the update. */
+      readonly values: Float32Array;
+      readonly count: number;
+    }
+  | {
+      readonly kind: 'prove';
+      readonly statement: ProofStatement;
+      readonly first: number;
+      readonly wires: Uint8Array[];
+      readonly witnesses: EncryptionWitness[];
+    };
+
+type Encrypted = { wires: Uint8Array[]; witnesses: EncryptionWitness[] };
 
 /**
  * Encrypts and proves an update on worker threads, one SEAL instance per thread (SEAL's
- * WebAssembly build is single-threaded). The update is cut into proof batches (at most
- * PROOF.maxBatch ciphertexts, and as even as the workers allow); batches come back in order
- * while later ones are still being computed, so an upload can stream from the first batch on.
+ * WebAssembly build is single-threaded). The update is cut into proof batches of at most
+ * PROOF.maxBatch ciphertexts (`proofBatches`, the cut verifiers expect); each batch's ciphertexts
+ * are encrypted on every worker at once and its one proof is made on one of them. One proof per
+ * 128 ciphertexts rather than one per worker: a proof's cost is mostly fixed (its 81 commitments),
+ * for the prover and for every verifier (the coordinator and each keyholder), and so are its bytes.
  */
 export class CkksEncryptPool {
   private readonly workers: Worker[];
   private readonly valuesPerCiphertext: number;
   private readonly setName: string;
   private nextId = 0;
+  private turn = 0;
   private readonly pending = new Map<
     number,
-    { resolve: (batch: EncryptedBatch) => void; reject: (error: Error) => void }
+    { resolve: (result: unknown) => void; reject: (error: Error) => void }
   >();
 
   private constructor(setName: string, workers: Worker[]) {
@@ -36,16 +50,12 @@ export class CkksEncryptPool {
     this.valuesPerCiphertext = valuesPerCiphertext(parameterSetNamed(setName));
     this.workers = workers;
     for (const worker of workers) {
-      worker.on(
-        'message',
-        (message: { id: number; wires?: Uint8Array[]; proof?: Uint8Array; error?: string }) => {
-          const waiter = this.pending.get(message.id);
-          this.pending.delete(message.id);
-          if (message.wires && message.proof)
-            waiter?.resolve({ first: -1, wires: message.wires, proof: message.proof });
-          else waiter?.reject(new Error(`encryption failed: ${message.error}`));
-        },
-      );
+      worker.on('message', (message: { id: number; result?: unknown; error?: string }) => {
+        const waiter = this.pending.get(message.id);
+        this.pending.delete(message.id);
+        if (message.error === undefined) waiter?.resolve(message.result);
+        else waiter?.reject(new Error(`encryption failed: ${message.error}`));
+      });
       worker.on('error', (error: Error) => {
         for (const { reject } of this.pending.values()) reject(error);
         this.pending.clear();
@@ -78,65 +88,63 @@ export class CkksEncryptPool {
     return this.workers.length;
   }
 
-  /** Proof batch size for an update of `total` ciphertexts on this pool. */
-  batchSize(total: number): number {
-    return Math.min(PROOF.maxBatch, Math.ceil(total / this.workers.length));
-  }
-
   /**
-   * Encrypted, proved batches of `values` in order; `statement` names the upload the proofs
-   * are bound to (its totalCiphertexts must be the update's).
+   * The ciphertexts of `values` and one proof per batch of `proofBatches`; `statement` names the
+   * upload the proofs are bound to (its totalCiphertexts must be the update's).
    */
-  async *encrypt(values: Float32Array, statement: ProofStatement): AsyncGenerator<EncryptedBatch> {
-    const total = ciphertextsFor(parameterSetNamed(this.setName), values.length);
-    if (statement.totalCiphertexts !== total)
-      throw new RangeError(`an update of ${values.length} values is ${total} ciphertexts`);
-    const batch = this.batchSize(total);
-    const inFlight: Promise<EncryptedBatch>[] = [];
-    let next = 0;
-    let turn = 0;
-    const dispatch = () => {
-      const first = next;
-      const count = Math.min(batch, total - first);
-      const id = this.nextId++;
-      const result = new Promise<EncryptedBatch>((resolve, reject) =>
-        this.pending.set(id, {
-          resolve: (done) => resolve({ ...done, first }),
-          reject,
-        }),
-      );
-      const slice = values.slice(
-        first * this.valuesPerCiphertext,
-        (first + count) * this.valuesPerCiphertext,
-      );
-      this.workers[turn++ % this.workers.length]!.postMessage(
-        { id, values: slice, first, count, statement },
-        [slice.buffer],
-      );
-      next += count;
-      // Awaited in order below; until then a failure must not count as unhandled.
-      result.catch(() => undefined);
-      inFlight.push(result);
-    };
-    while (next < total && inFlight.length < this.workers.length) dispatch();
-    while (inFlight.length > 0) {
-      const done = await inFlight.shift()!;
-      if (next < total) dispatch();
-      yield done;
-    }
-  }
-
   async encryptAll(
     values: Float32Array,
     statement: ProofStatement,
   ): Promise<{ wires: Uint8Array[]; proofs: Uint8Array[] }> {
+    const total = ciphertextsFor(parameterSetNamed(this.setName), values.length);
+    if (statement.totalCiphertexts !== total)
+      throw new RangeError(`an update of ${values.length} values is ${total} ciphertexts`);
+    // Every batch's encryptions are queued at once (workers take them in order); a batch's proof
+    // is queued when its ciphertexts are back, behind the next batch's encryptions.
+    const batches = proofBatches(total).map(async ({ first, count }) => {
+      const share = Math.ceil(count / this.workers.length);
+      const parts: Promise<Encrypted>[] = [];
+      for (let start = first; start < first + count; start += share) {
+        const partCount = Math.min(share, first + count - start);
+        const slice = values.slice(
+          start * this.valuesPerCiphertext,
+          Math.min(values.length, (start + partCount) * this.valuesPerCiphertext),
+        );
+        parts.push(this.run({ kind: 'encrypt', values: slice, count: partCount }, [slice.buffer]));
+      }
+      const done = await Promise.all(parts);
+      const wires = done.flatMap((part) => part.wires);
+      const witnesses = done.flatMap((part) => part.witnesses);
+      // The prover hashes the ciphertexts into its statement: it gets copies, the caller keeps these.
+      const copies = wires.map((wire) => new Uint8Array(wire));
+      const proof = await this.run<Uint8Array>(
+        { kind: 'prove', statement, first, wires: copies, witnesses },
+        [
+          ...copies.map((copy) => copy.buffer),
+          ...witnesses.flatMap(({ v, e1 }) => [v.buffer as ArrayBuffer, e1.buffer as ArrayBuffer]),
+        ],
+      );
+      return { wires, proof };
+    });
+    // Awaited in order below; until then a failure must not count as unhandled.
+    for (const batch of batches) batch.catch(() => undefined);
     const wires: Uint8Array[] = [];
     const proofs: Uint8Array[] = [];
-    for await (const batch of this.encrypt(values, statement)) {
-      wires.push(...batch.wires);
-      proofs.push(batch.proof);
+    for (const batch of batches) {
+      const done = await batch;
+      wires.push(...done.wires);
+      proofs.push(done.proof);
     }
     return { wires, proofs };
+  }
+
+  private run<T = Encrypted>(task: EncryptTask, transfer: ArrayBuffer[]): Promise<T> {
+    const id = this.nextId++;
+    const result = new Promise<T>((resolve, reject) =>
+      this.pending.set(id, { resolve: resolve as (result: unknown) => void, reject }),
+    );
+    this.workers[this.turn++ % this.workers.length]!.postMessage({ id, task }, transfer);
+    return result;
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { VeilsumError } from '../../sdk/errors.ts';
 import type { CkksRound } from './ckks-round.ts';
 import type { CkksKeyring } from './coordinator-state.ts';
+import { SharedReads } from './shared-reads.ts';
 
 /**
  * Attempts per keyholder of one responder set before the set is replaced (about 23 s of waits):
@@ -11,6 +12,8 @@ import type { CkksKeyring } from './coordinator-state.ts';
  */
 const ATTEMPTS_PER_SET = 6;
 const retryDelayMs = (attempt: number) => Math.min(8_000, 1_000 * 2 ** (attempt - 1));
+/** Uploads held at most for keyholders that are behind the others in one prepare. */
+const SHARED_UPLOADS = 4;
 
 export interface ThresholdDecryption {
   readonly logger: Logger;
@@ -44,15 +47,19 @@ export async function thresholdDecrypt(
   /** Keyholders out of this round: down, refusing, or bound to an earlier set. */
   const out = new Map<number, string>();
   const partials = new Map<number, Uint8Array[]>();
-  const uploads = round.receipts().map((receipt) => {
-    const index = round.indexOf(receipt.memberId)!;
-    return {
-      memberId: receipt.memberId,
-      certificate: options.memberCertificate(receipt.memberId),
-      ciphertexts: () => round.uploadCiphertexts(index),
+  const receipted = round.receipts().map((receipt) => ({
+    memberId: receipt.memberId,
+    index: round.indexOf(receipt.memberId)!,
+    certificate: options.memberCertificate(receipt.memberId),
+  }));
+  // Keyholders prepared together share one checked read of each upload (shared-reads.ts).
+  const uploadsFor = (reads: SharedReads<Uint8Array[]>) =>
+    receipted.map(({ memberId, index, certificate }) => ({
+      memberId,
+      certificate,
+      ciphertexts: () => reads.get(index, () => round.uploadCiphertexts(index)),
       proofs: () => round.uploadProofs(index),
-    };
-  });
+    }));
   const header = {
     roundId: round.id,
     params: round.params,
@@ -60,6 +67,7 @@ export async function thresholdDecrypt(
   };
 
   const prepare = async (indices: readonly number[]) => {
+    const uploads = uploadsFor(new SharedReads(indices.length, SHARED_UPLOADS));
     const answers = await Promise.allSettled(
       indices.map((index) => keyholders.get(index)!.prepareDecryption(header, uploads)),
     );

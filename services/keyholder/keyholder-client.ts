@@ -6,6 +6,7 @@ import {
   type CeremonyPlan,
   type KeyInfo,
   KeyholderServiceClient,
+  KeyholderServiceService,
   type PartialDecryptionChunk,
   type PartialDecryptionHeader,
   type PrepareDecryptionHeader,
@@ -15,9 +16,16 @@ import {
 import { proofRange } from '../../crypto/ckks/encryption-proof.ts';
 import { toVeilsumError, VeilsumError } from '../../sdk/errors.ts';
 import { deadline, tlsChannel, type TlsIdentity, unary } from '../../sdk/grpc-channel.ts';
+import { clientWithBytesSerializers } from '../../sdk/oneof-bytes-serializer.ts';
 
 const CEREMONY_DEADLINE_MS = 120_000;
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** The generated client, with every member's ciphertexts written to the streams in one copy. */
+const Client = clientWithBytesSerializers<typeof KeyholderServiceClient>(
+  KeyholderServiceService,
+  'veilsum.v1.KeyholderService',
+  { prepareDecryption: { ciphertext: 3, proof: 4 }, partialDecrypt: { ciphertext: 2 } },
+);
 
 /** A connection to one keyholder: ceremony steps, key info, partial decryptions. */
 export class KeyholderClient {
@@ -27,7 +35,7 @@ export class KeyholderClient {
   private constructor(identity: TlsIdentity) {
     const { credentials, channelOptions } = tlsChannel(identity, MAX_MESSAGE_BYTES);
     this.address = identity.address;
-    this.client = new KeyholderServiceClient(identity.address, credentials, channelOptions);
+    this.client = new Client(identity.address, credentials, channelOptions);
   }
 
   static connect(identity: TlsIdentity): KeyholderClient {

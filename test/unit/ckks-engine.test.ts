@@ -4,6 +4,7 @@ import {
   packCiphertext,
   unpackCiphertext,
   wireLength,
+  wireResidues,
 } from '../../crypto/ckks/ciphertext-wire.ts';
 import { CkksEngine } from '../../crypto/ckks/engine.ts';
 import { ceremonyReferencePolynomial, dealKeyShare } from '../../crypto/ckks/key-ceremony.ts';
@@ -169,6 +170,43 @@ describe('ciphertext wire format', () => {
   ])('rejects %s', (_, bytes, message) => {
     expect(() => unpackCiphertext(bytes, engine.expectations)).toThrow(InvalidCiphertextError);
     expect(() => unpackCiphertext(bytes, engine.expectations)).toThrow(message);
+    // The running sum decodes with the same checks.
+    expect(() => engine.residues(bytes)).toThrow(message);
+  });
+
+  it('rejects an unreduced residue of c1 where only c1 is read (the proof verifier)', () => {
+    const residues = 2 * 2 * 8192;
+    const lowAt = 54 + 4 * (2 * 8192); // first residue of polynomial 1
+    const highAt = 54 + 4 * residues + 2 * 8192 * (20 / 8); // its 20 high bits
+    const bad = mutate((b) => {
+      b.fill(0xff, lowAt, lowAt + 4);
+      b.fill(0xff, highAt, highAt + 2);
+      b[highAt + 2] = b[highAt + 2]! | 0x0f;
+    });
+    expect(() => wireResidues(bad, engine.expectations, 1)).toThrow(
+      /polynomial 1, prime 0 is not reduced/,
+    );
+    expect(() => engine.residues(bad)).toThrow(/polynomial 1, prime 0 is not reduced/);
+    expect(() => wireResidues(bad, engine.expectations, 0)).not.toThrow();
+  });
+
+  it('reads residues exactly as SEAL holds them, and sums them exactly as SEAL adds', () => {
+    const seal = new BigUint64Array(
+      new Uint8Array(unpackCiphertext(wire, engine.expectations).subarray(-2 * 2 * 8192 * 8))
+        .buffer,
+    );
+    const numbers = engine.residues(wire);
+    expect(Array.from(numbers, BigInt)).toEqual(Array.from(seal));
+    expect(wireResidues(wire, engine.expectations, 1)).toEqual(numbers.subarray(2 * 8192));
+    // SEAL's own sum of the four updates' first chunk against CiphertextSum's.
+    const total = engine.load(encrypted[0]![0]!);
+    for (const update of encrypted.slice(1)) {
+      const ct = engine.load(update[0]!);
+      engine.addInto(total, ct);
+      ct.delete();
+    }
+    expect(sum.result()[0]).toEqual(engine.pack(total));
+    total.delete();
   });
 
   it('rejects a ciphertext of another parameter set', async () => {
