@@ -172,6 +172,22 @@ export function wireResidues(
   return out;
 }
 
+/**
+ * Polynomial `poly` of a wire ciphertext, after the header checks and its reduction check, as
+ * little-endian (low, high) 32-bit word pairs — 64-bit integers — into `words` (2·primes·N).
+ */
+export function wireResidueWords(
+  wire: Uint8Array,
+  expected: CiphertextExpectations,
+  poly: 0 | 1,
+  words: Uint32Array,
+): void {
+  const { degree, primes } = checkWireHeader(wire, expected);
+  if (words.length !== 2 * degree * primes)
+    throw new RangeError(`wireResidueWords: ${2 * degree * primes} words, not ${words.length}`);
+  readPolynomial(wire, expected, poly, words, -poly * degree * primes);
+}
+
 /** The header checks of the module comment; the geometry they establish. */
 function checkWireHeader(
   wire: Uint8Array,

@@ -5,6 +5,8 @@ import { assertInteger, CryptoInputError } from '../validate.ts';
 import type { CkksEngine, EncryptionKey, EncryptionWitness } from './engine.ts';
 import { sampleRoundedGaussian } from './gaussian.ts';
 import { PROOF, proofShape, type ProofShape } from './parameters.ts';
+import { combineRows, fillSigned } from './row-combinations.ts';
+import { wireResidueWords } from './ciphertext-wire.ts';
 
 /**
  * Verified encryption: a zero-knowledge proof that every ciphertext of a batch has a well-formed
@@ -109,15 +111,15 @@ export function proveEncryptions(
   // One rejection test on (zv, ze) under the covariance diag(σv², σe²): the shift's weighted norm
   // is at most √2/α, so M = exp(√2·τ/α + 1/α²) ≈ 1.67 expected attempts.
   const acceptBound = Math.exp((Math.SQRT2 * PROOF.tau) / PROOF.alpha + 1 / PROOF.alpha ** 2);
-  // (v_i ‖ e1_i) as one vector per ciphertext, for the row combinations Σ_i c_ji·w_i.
-  const stacked = witnesses.map(({ v, e1 }) => {
-    const w = new Float64Array(2 * n);
-    for (let k = 0; k < n; k++) {
-      w[k] = v[k]!;
-      w[n + k] = e1[k]!;
-    }
-    return w;
-  });
+  // (v_i ‖ e1_i) as one column per ciphertext, for the row combinations Σ_i c_ji·w_i.
+  const stacked = {
+    count,
+    length: 2 * n,
+    fill: (i: number, words: Uint32Array) => {
+      fillSigned(witnesses[i]!.v, words.subarray(0, 2 * n));
+      fillSigned(witnesses[i]!.e1, words.subarray(2 * n));
+    },
+  };
   for (let attempt = 0; attempt < 64; attempt++) {
     const masksV = Array.from({ length: V }, () =>
       sampleRoundedGaussian(random, shape.sigmaV, new Float64Array(n)),
@@ -136,7 +138,7 @@ export function proveEncryptions(
     let innerV = 0;
     let innerE = 0;
     let fits = true;
-    const shifts = combineRows(challenges, V, stacked, 2 * n);
+    const shifts = combineRows(challenges, V, stacked);
     for (let j = 0; j < V && fits; j++) {
       const sumV = shifts[j]!.subarray(0, n);
       const sumE = shifts[j]!.subarray(n);
@@ -221,11 +223,20 @@ export function verifyEncryptionProof(
     if (norm(zv[j]!) > shape.boundV || norm(ze[j]!) > shape.boundE)
       fail(`response ${j} is longer than an honest prover's (the ciphertexts are not well formed)`);
   }
-  const limbs = new ResidueLimbs(engine.moduliNumbers, n);
-  const c1 = wires.map((wire) => limbs.split(engine.wirePolynomial(wire, 1)));
+  const moduli = engine.moduliNumbers;
   const challenges = expandChallenges(seed, V, count);
   const seedHash = createHash('sha256').update(hashStatement(engine, statement, first, wires));
-  const sums = combineRows(challenges, V, c1, 2 * limbs.size);
+  // Σ_i c_ji·c1_i mod Q; decoding each c1 checks it (InvalidCiphertextError otherwise).
+  const sums = combineRows(
+    challenges,
+    V,
+    {
+      count,
+      length: moduli.length * n,
+      fill: (i, words) => wireResidueWords(wires[i]!, engine.expectations, 1, words),
+    },
+    { degree: n, moduli },
+  );
   let commitments: Float64Array[] = [];
   try {
     commitments = engine.keyProducts(key, zv, ze);
@@ -234,7 +245,12 @@ export function verifyEncryptionProof(
     fail(`the responses are degenerate (${error.message})`);
   }
   commitments.forEach((commitment, j) => {
-    limbs.subtractInto(commitment, sums[j]!);
+    // commitment ← a·zv_j + ze_j − Σ_i c_ji·c1_i mod q, prime by prime (both reduced).
+    const sum = sums[j]!;
+    for (let k = 0; k < commitment.length; k++) {
+      const difference = commitment[k]! - sum[k]!;
+      commitment[k] = difference < 0 ? difference + moduli[Math.floor(k / n)]! : difference;
+    }
     seedHash.update(residueBytes(commitment));
   });
   const recomputed = new Uint8Array(seedHash.digest());
@@ -323,135 +339,6 @@ function expandChallenges(seed: Uint8Array, repetitions: number, count: number):
     if (filled === needed) return out;
   }
 }
-
-/**
- * Residues split as r = high·2^h + low (h: half a prime's width) so that signed sums of up to
- * 2^20 residues stay exact doubles with no reduction and no data-dependent branch in the inner
- * loop (the verifier's Σ_i c_ji·c1_i). The sum is reduced once at the end, using that SEAL's
- * primes are q = 2^b − δ with δ small: 2^b ≡ δ (mod q).
- */
-class ResidueLimbs {
-  readonly size: number;
-  private readonly moduli: readonly number[];
-  private readonly degree: number;
-  private readonly shifts: number[];
-  private readonly widths: number[];
-  private readonly deltas: number[];
-
-  constructor(moduli: readonly number[], degree: number) {
-    this.moduli = moduli;
-    this.degree = degree;
-    this.size = moduli.length * degree;
-    this.widths = moduli.map((q) => Math.ceil(Math.log2(q + 1)));
-    this.shifts = this.widths.map((b) => Math.ceil(b / 2));
-    this.deltas = moduli.map((q, j) => 2 ** this.widths[j]! - q);
-    if (this.deltas.some((delta) => delta >= 2 ** 30))
-      throw new CryptoInputError('primes must be within 2^30 of a power of two');
-  }
-
-  /** (high ‖ low): the two limbs of every residue, one vector of 2·size. */
-  split(residues: Float64Array): Float64Array {
-    const out = new Float64Array(2 * this.size);
-    this.moduli.forEach((_, j) => {
-      const radix = 2 ** this.shifts[j]!;
-      for (let k = j * this.degree; k < (j + 1) * this.degree; k++) {
-        const h = Math.floor(residues[k]! / radix);
-        out[k] = h;
-        out[this.size + k] = residues[k]! - h * radix;
-      }
-    });
-    return out;
-  }
-
-  /** target ← target − (high·2^h + low) mod q for a signed limb sum (high ‖ low); target reduced. */
-  subtractInto(target: Float64Array, limbs: Float64Array): void {
-    const high = limbs.subarray(0, this.size);
-    const low = limbs.subarray(this.size);
-    this.moduli.forEach((q, j) => {
-      const shift = this.shifts[j]!;
-      const rest = this.widths[j]! - shift;
-      const restRadix = 2 ** rest;
-      const radix = 2 ** shift;
-      const delta = this.deltas[j]!;
-      for (let k = j * this.degree; k < (j + 1) * this.degree; k++) {
-        // high·2^h = top·2^b + bottom·2^h ≡ top·δ + bottom·2^h (mod q)
-        const top = Math.floor(high[k]! / restRadix);
-        const bottom = high[k]! - top * restRadix;
-        // |sum| < 2^53 (exact), so the quotient is a small integer: no division remainder needed.
-        const sum = top * delta + bottom * radix + low[k]!;
-        let value = sum - q * Math.floor(sum / q);
-        if (value < 0) value += q;
-        else if (value >= q) value -= q;
-        const difference = target[k]! - value;
-        target[k] = difference < 0 ? difference + q : difference;
-      }
-    });
-  }
-}
-
-/**
- * Σ_i c_ji·x_i for every row j < rows (c_ji ∈ {−1, 0, 1}, row-major in `challenges`), exact in
- * doubles. Columns are taken three at a time: the 27 signed sums of a triple are formed once and
- * each row adds the one its three entries select ("method of four Russians"). A combination and
- * its negation are one vector, added or subtracted: 13 formed and ≤ 81 added per triple instead
- * of 2/3·3·81 = 162 additions. The work runs over blocks of BLOCK positions so that
- * a block's 81 row sums and 27 combinations (≈ 0.9 MB) stay in cache while every triple passes
- * through them: the unblocked loops streamed 20 MB of row sums from memory per triple.
- */
-function combineRows(
-  challenges: Int8Array,
-  rows: number,
-  columns: readonly Float64Array[],
-  length: number,
-): Float64Array[] {
-  const count = columns.length;
-  const sums = Array.from({ length: rows }, () => new Float64Array(length));
-  const combos = Array.from({ length: 27 }, () => new Float64Array(BLOCK));
-  const zero = new Float64Array(length);
-  // Per triple and row, the combination it adds (13: all three entries zero, nothing to add).
-  const selected = new Uint8Array(Math.ceil(count / 3) * rows);
-  for (let g = 0, t = 0; g < count; g += 3, t++)
-    for (let j = 0; j < rows; j++) {
-      const row = j * count + g;
-      const ea = challenges[row]!;
-      const eb = g + 1 < count ? challenges[row + 1]! : 0;
-      const ec = g + 2 < count ? challenges[row + 2]! : 0;
-      selected[t * rows + j] = (ea + 1) * 9 + (eb + 1) * 3 + (ec + 1);
-    }
-  for (let start = 0; start < length; start += BLOCK) {
-    const end = Math.min(length, start + BLOCK);
-    const width = end - start;
-    for (let g = 0, t = 0; g < count; g += 3, t++) {
-      const a = columns[g]!;
-      const b = columns[g + 1] ?? zero;
-      const c = columns[g + 2] ?? zero;
-      // Combination 26 − i is the negation of combination i: form 14…26, subtract for 0…12.
-      for (let i = 14; i < 27; i++) {
-        const ca = Math.floor(i / 9) - 1;
-        const cb = (Math.floor(i / 3) % 3) - 1;
-        const cc = (i % 3) - 1;
-        const combo = combos[i]!;
-        for (let k = 0; k < width; k++)
-          combo[k] = ca * a[start + k]! + cb * b[start + k]! + cc * c[start + k]!;
-      }
-      for (let j = 0; j < rows; j++) {
-        const index = selected[t * rows + j]!;
-        const sum = sums[j]!;
-        if (index > 13) {
-          const combo = combos[index]!;
-          for (let k = 0; k < width; k++) sum[start + k] = sum[start + k]! + combo[k]!;
-        } else if (index < 13) {
-          const combo = combos[26 - index]!;
-          for (let k = 0; k < width; k++) sum[start + k] = sum[start + k]! - combo[k]!;
-        }
-      }
-    }
-  }
-  return sums;
-}
-
-/** Positions per cache block of `combineRows`. */
-const BLOCK = 1024;
 
 const residueBytes = (residues: Float64Array): Uint8Array =>
   new Uint8Array(residues.buffer, residues.byteOffset, residues.byteLength);
