@@ -40,15 +40,22 @@ export interface EncryptionWitness {
  */
 export class EncryptionKey {
   readonly keyCiphertext: SealCiphertextObject;
-  /** a alone, as an NTT-form plaintext of scale 1: what the proof's commitments multiply. */
+  /** p0 and a alone, as NTT-form plaintexts of scale 1: what encryptions and proofs multiply. */
+  readonly p0Plain: SealPlaintextObject;
   readonly aPlain: SealPlaintextObject;
-  constructor(keyCiphertext: SealCiphertextObject, aPlain: SealPlaintextObject) {
+  constructor(
+    keyCiphertext: SealCiphertextObject,
+    p0Plain: SealPlaintextObject,
+    aPlain: SealPlaintextObject,
+  ) {
     this.keyCiphertext = keyCiphertext;
+    this.p0Plain = p0Plain;
     this.aPlain = aPlain;
   }
 
   delete(): void {
     this.keyCiphertext.delete();
+    this.p0Plain.delete();
     this.aPlain.delete();
   }
 }
@@ -240,7 +247,11 @@ export class CkksEngine {
       ct.delete();
       throw new CryptoInputError(`not a public key for ${this.set.name}: ${String(error)}`);
     }
-    return new EncryptionKey(ct, this.plaintextFromCiphertextPoly(ct, 1));
+    return new EncryptionKey(
+      ct,
+      this.plaintextFromCiphertextPoly(ct, 0),
+      this.plaintextFromCiphertextPoly(ct, 1),
+    );
   }
 
   /**
@@ -256,35 +267,57 @@ export class CkksEngine {
     random: RandomSource,
   ): { wires: Uint8Array[]; witnesses: EncryptionWitness[] } {
     const degree = this.set.polyModulusDegree;
+    const polyBytes = degree * this.moduliNumbers.length * 8;
     const wires: Uint8Array[] = [];
     const witnesses: EncryptionWitness[] = [];
-    const message = new Float64Array(degree * this.moduliNumbers.length);
-    for (let k = 0; k < count; k++) {
-      const v = sampleTernary(random, new Int8Array(degree));
-      const e0 = sampleBinomial(random, new Int8Array(degree));
-      const e1 = sampleBinomial(random, new Int8Array(degree));
-      // (m + e0, e1) in one coefficient-form ciphertext, one NTT.
-      encodeCoefficients(
-        values.subarray(k * degree, Math.min(values.length, (k + 1) * degree)),
-        2 ** this.set.scaleBits,
-        this.set.maxAbsSum,
-        this.moduliNumbers,
-        e0,
-        message,
-      );
-      const noise = this.nttOf(message, e1);
-      // (v, v): SEAL refuses ciphertexts whose second polynomial is zero ("transparent").
-      const vNtt = this.nttOf(v, v);
-      const vPlain = this.plaintextFromCiphertextPoly(vNtt, 0);
-      vNtt.delete();
-      const ct = new this.seal.Ciphertext();
-      this.evaluator.multiplyPlain(key.keyCiphertext, vPlain, ct);
-      vPlain.delete();
-      this.evaluator.addInplace(ct, noise);
-      noise.delete();
-      wires.push(this.pack(ct));
-      ct.delete();
-      witnesses.push({ v, e1 });
+    // WIDE_SIZE ciphertexts at a time: their v's, (m + e0)'s and e1's as three SEAL ciphertexts
+    // of WIDE_SIZE polynomials each, so SEAL transforms and multiplies them in a few calls.
+    for (let first = 0; first < count; first += WIDE_SIZE) {
+      const width = Math.min(WIDE_SIZE, count - first);
+      const vs: Int8Array[] = [];
+      const messages: Float64Array[] = [];
+      const e1s: Int8Array[] = [];
+      for (let k = first; k < first + width; k++) {
+        const v = sampleTernary(random, new Int8Array(degree));
+        const e0 = sampleBinomial(random, new Int8Array(degree));
+        const e1 = sampleBinomial(random, new Int8Array(degree));
+        vs.push(v);
+        e1s.push(e1);
+        messages.push(
+          encodeCoefficients(
+            values.subarray(k * degree, Math.min(values.length, (k + 1) * degree)),
+            2 ** this.set.scaleBits,
+            this.set.maxAbsSum,
+            this.moduliNumbers,
+            e0,
+            new Float64Array(degree * this.moduliNumbers.length),
+          ),
+        );
+        witnesses.push({ v, e1 });
+      }
+      // SEAL's ciphertexts have at least two polynomials: a lone ciphertext's are written twice.
+      const pad = <T>(polys: T[]): T[] => (polys.length === 1 ? [polys[0]!, polys[0]!] : polys);
+      const c1 = this.coefficientCiphertext(pad(vs));
+      const c0 = new this.seal.Ciphertext();
+      const noise0 = this.coefficientCiphertext(pad(messages));
+      const noise1 = this.coefficientCiphertext(pad(e1s));
+      try {
+        this.evaluator.multiplyPlain(c1, key.p0Plain, c0); // p0·v
+        this.evaluator.multiplyPlain(c1, key.aPlain, c1); // a·v
+        this.evaluator.addInplace(c0, noise0); // + m + e0
+        this.evaluator.addInplace(c1, noise1); // + e1
+        const bytes0 = this.save(c0);
+        const bytes1 = this.save(c1);
+        for (let k = 0; k < width; k++)
+          wires.push(
+            this.packPolynomials(
+              bytes0.subarray(CT_DATA_OFFSET + k * polyBytes, CT_DATA_OFFSET + (k + 1) * polyBytes),
+              bytes1.subarray(CT_DATA_OFFSET + k * polyBytes, CT_DATA_OFFSET + (k + 1) * polyBytes),
+            ),
+          );
+      } finally {
+        for (const ct of [c0, c1, noise0, noise1]) ct.delete();
+      }
     }
     return { wires, witnesses };
   }
@@ -462,6 +495,15 @@ export class CkksEngine {
         sum[k] = value >= q ? value - q : value;
       }
     }
+  }
+
+  /** The wire bytes of the NTT-form, scale-Δ ciphertext (c0, c1) given as SEAL's residue bytes. */
+  private packPolynomials(c0: Uint8Array, c1: Uint8Array): Uint8Array {
+    const bytes = this.coefficientTemplate(2).slice();
+    bytes[SEAL_HEADER_BYTES + 32] = 1; // NTT form
+    bytes.set(c0, CT_DATA_OFFSET);
+    bytes.set(c1, CT_DATA_OFFSET + c0.length);
+    return packCiphertext(bytes, this.dataRns.moduli);
   }
 
   /** The wire bytes of the NTT-form, scale-Δ ciphertext with these (reduced) residues. */
