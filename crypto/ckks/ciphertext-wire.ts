@@ -188,6 +188,63 @@ export function wireResidueWords(
   readPolynomial(wire, expected, poly, words, -poly * degree * primes);
 }
 
+/** Every check of the module comment, decoding nothing: for a ciphertext kept to be added later. */
+export function checkCiphertext(wire: Uint8Array, expected: CiphertextExpectations): void {
+  const { degree, primes } = checkWireHeader(wire, expected);
+  const highs = new Uint32Array(degree);
+  let highOffset = WIRE_HEADER_BYTES + 4 * 2 * degree * primes;
+  for (let p = 0; p < 2; p++)
+    for (let j = 0; j < primes; j++) {
+      const q = expected.moduli[j]!;
+      const highBits = bitWidth(q) - 32;
+      const qHigh = Number(q >> 32n);
+      const qLow = Number(q & 0xffffffffn);
+      readHighs(wire, highOffset, highBits, highs);
+      const lows = WIRE_HEADER_BYTES + 4 * (p * primes + j) * degree;
+      for (let c = 0; c < degree; c++) {
+        if (highs[c]! < qHigh) continue;
+        const o = lows + 4 * c;
+        const low =
+          (wire[o]! | (wire[o + 1]! << 8) | (wire[o + 2]! << 16) | (wire[o + 3]! << 24)) >>> 0;
+        if (highs[c]! > qHigh || low >= qLow)
+          throw new InvalidCiphertextError(
+            `residue ${c} of polynomial ${p}, prime ${j} is not reduced modulo its prime`,
+          );
+      }
+      highOffset += (degree * highBits) / 8;
+    }
+}
+
+/**
+ * sum ← sum + wire, residue by residue modulo each prime, in one pass over the wire bytes (sum:
+ * both polynomials, prime by prime, reduced). The wire must have passed `checkCiphertext`.
+ */
+export function addCiphertextInto(
+  sum: Float64Array,
+  wire: Uint8Array,
+  expected: CiphertextExpectations,
+): void {
+  const { degree, primes } = checkWireHeader(wire, expected);
+  if (sum.length !== 2 * degree * primes)
+    throw new RangeError(`addCiphertextInto: a sum of ${2 * degree * primes} residues`);
+  const highs = new Uint32Array(degree);
+  let highOffset = WIRE_HEADER_BYTES + 4 * 2 * degree * primes;
+  for (let p = 0; p < 2; p++)
+    for (let j = 0; j < primes; j++) {
+      const highBits = bitWidth(expected.moduli[j]!) - 32;
+      const q = Number(expected.moduli[j]!);
+      readHighs(wire, highOffset, highBits, highs);
+      const block = (p * primes + j) * degree;
+      for (let c = 0, o = WIRE_HEADER_BYTES + 4 * block, t = block; c < degree; c++, o += 4, t++) {
+        const low =
+          (wire[o]! | (wire[o + 1]! << 8) | (wire[o + 2]! << 16) | (wire[o + 3]! << 24)) >>> 0;
+        const value = sum[t]! + highs[c]! * 2 ** 32 + low;
+        sum[t] = value >= q ? value - q : value;
+      }
+      highOffset += (degree * highBits) / 8;
+    }
+}
+
 /** The header checks of the module comment; the geometry they establish. */
 function checkWireHeader(
   wire: Uint8Array,

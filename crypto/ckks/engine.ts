@@ -13,6 +13,8 @@ import {
   type CiphertextExpectations,
   InvalidCiphertextError,
   packCiphertext,
+  addCiphertextInto,
+  checkCiphertext,
   unpackCiphertext,
   wireResidues,
 } from './ciphertext-wire.ts';
@@ -477,26 +479,6 @@ export class CkksEngine {
     this.evaluator.addInplace(sum, ct);
   }
 
-  /** Both polynomials (c0 then c1) of a checked wire ciphertext, prime by prime, as Numbers. */
-  residues(wire: Uint8Array): Float64Array {
-    return wireResidues(wire, this.expectations);
-  }
-
-  /** sum ← sum + x, residue by residue modulo each prime (both reduced, as from `residues`). */
-  addResiduesInto(sum: Float64Array, x: Float64Array): void {
-    const degree = this.set.polyModulusDegree;
-    const primes = this.moduliNumbers.length;
-    if (sum.length !== 2 * degree * primes || x.length !== sum.length)
-      throw new CryptoInputError('addResiduesInto takes two ciphertexts of this parameter set');
-    for (let block = 0; block < 2 * primes; block++) {
-      const q = this.moduliNumbers[block % primes]!;
-      for (let k = block * degree; k < (block + 1) * degree; k++) {
-        const value = sum[k]! + x[k]!;
-        sum[k] = value >= q ? value - q : value;
-      }
-    }
-  }
-
   /** The wire bytes of the NTT-form, scale-Δ ciphertext (c0, c1) given as SEAL's residue bytes. */
   private packPolynomials(c0: Uint8Array, c1: Uint8Array): Uint8Array {
     const bytes = this.coefficientTemplate(2).slice();
@@ -748,46 +730,47 @@ function writeResidueWords(
 export class PendingUpdate {
   private readonly engine: CkksEngine;
   private readonly expected: number;
-  private readonly apply: (residues: Float64Array[]) => void;
-  private decoded: Float64Array[] = [];
+  private readonly apply: (wires: Uint8Array[]) => void;
+  private checked: Uint8Array[] = [];
 
-  constructor(engine: CkksEngine, expected: number, apply: (residues: Float64Array[]) => void) {
+  constructor(engine: CkksEngine, expected: number, apply: (wires: Uint8Array[]) => void) {
     this.engine = engine;
     this.expected = expected;
     this.apply = apply;
   }
 
   get size(): number {
-    return this.decoded.length;
+    return this.checked.length;
   }
 
-  /** Checks and decodes the next ciphertext (throws InvalidCiphertextError). */
+  /** Checks the next ciphertext (throws InvalidCiphertextError) and keeps it for `commit`. */
   push(wire: Uint8Array): void {
-    if (this.decoded.length >= this.expected)
+    if (this.checked.length >= this.expected)
       throw new InvalidCiphertextError(`more than the ${this.expected} ciphertexts of an update`);
-    this.decoded.push(this.engine.residues(wire));
+    checkCiphertext(wire, this.engine.expectations);
+    this.checked.push(wire);
   }
 
   commit(): void {
-    if (this.decoded.length !== this.expected) {
+    if (this.checked.length !== this.expected) {
       throw new InvalidCiphertextError(
-        `update has ${this.decoded.length} ciphertexts; the round expects ${this.expected}`,
+        `update has ${this.checked.length} ciphertexts; the round expects ${this.expected}`,
       );
     }
-    const decoded = this.decoded;
-    this.decoded = [];
-    this.apply(decoded);
+    const checked = this.checked;
+    this.checked = [];
+    this.apply(checked);
   }
 
   discard(): void {
-    this.decoded = [];
+    this.checked = [];
   }
 }
 
 /**
  * Sum of ciphertext vectors; an addition either takes every chunk of an update or none. The sum
- * is kept as residues (Numbers below 2^52) and added in JavaScript — exactly SEAL's addition of
- * NTT-form ciphertexts of one scale, without loading every upload into SEAL.
+ * is kept as residues (Numbers below 2^52) and added in JavaScript straight from the wire bytes:
+ * exactly SEAL's addition of NTT-form ciphertexts of one scale, without loading uploads into SEAL.
  */
 export class CiphertextSum {
   private readonly engine: CkksEngine;
@@ -804,15 +787,15 @@ export class CiphertextSum {
   }
 
   /**
-   * Starts one update: its ciphertexts are checked and decoded as they arrive (`push`), and join
-   * the sum only on `commit`, all together; `discard` drops them. A bad chunk never touches the sum.
+   * Starts one update: its ciphertexts are checked as they arrive (`push`) and join the sum only
+   * on `commit`, all together; `discard` drops them. A bad chunk never touches the sum.
    */
   begin(): PendingUpdate {
-    return new PendingUpdate(this.engine, this.sums.length, (decoded) => {
-      decoded.forEach((residues, k) => {
-        const sum = this.sums[k];
-        if (sum) this.engine.addResiduesInto(sum, residues);
-        else this.sums[k] = residues;
+    const size = 2 * this.engine.set.polyModulusDegree * this.engine.moduliNumbers.length;
+    return new PendingUpdate(this.engine, this.sums.length, (wires) => {
+      wires.forEach((wire, k) => {
+        const sum = (this.sums[k] ??= new Float64Array(size));
+        addCiphertextInto(sum, wire, this.engine.expectations);
       });
       this.contributions++;
     });

@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import {
   InvalidCiphertextError,
   packCiphertext,
+  checkCiphertext,
   unpackCiphertext,
   wireLength,
   wireResidues,
@@ -170,8 +171,9 @@ describe('ciphertext wire format', () => {
   ])('rejects %s', (_, bytes, message) => {
     expect(() => unpackCiphertext(bytes, engine.expectations)).toThrow(InvalidCiphertextError);
     expect(() => unpackCiphertext(bytes, engine.expectations)).toThrow(message);
-    // The running sum decodes with the same checks.
-    expect(() => engine.residues(bytes)).toThrow(message);
+    // The running sum and the proof verifier read with the same checks.
+    expect(() => checkCiphertext(bytes, engine.expectations)).toThrow(message);
+    expect(() => wireResidues(bytes, engine.expectations)).toThrow(message);
   });
 
   it('rejects an unreduced residue of c1 where only c1 is read (the proof verifier)', () => {
@@ -186,7 +188,9 @@ describe('ciphertext wire format', () => {
     expect(() => wireResidues(bad, engine.expectations, 1)).toThrow(
       /polynomial 1, prime 0 is not reduced/,
     );
-    expect(() => engine.residues(bad)).toThrow(/polynomial 1, prime 0 is not reduced/);
+    expect(() => checkCiphertext(bad, engine.expectations)).toThrow(
+      /polynomial 1, prime 0 is not reduced/,
+    );
     expect(() => wireResidues(bad, engine.expectations, 0)).not.toThrow();
   });
 
@@ -195,7 +199,7 @@ describe('ciphertext wire format', () => {
       new Uint8Array(unpackCiphertext(wire, engine.expectations).subarray(-2 * 2 * 8192 * 8))
         .buffer,
     );
-    const numbers = engine.residues(wire);
+    const numbers = wireResidues(wire, engine.expectations);
     expect(Array.from(numbers, BigInt)).toEqual(Array.from(seal));
     expect(wireResidues(wire, engine.expectations, 1)).toEqual(numbers.subarray(2 * 8192));
     // SEAL's own sum of the four updates' first chunk against CiphertextSum's.
