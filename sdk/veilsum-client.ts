@@ -407,11 +407,14 @@ export class VeilsumClient {
     // The served roster is the ledger's when the member has one (checked just above).
     checkCkksMinContributors(round, round.roster.length, this.threatModel);
     const clip = params.ckks!.clipRange;
-    const clipped = Float32Array.from(update, (v) => {
+    // A plain loop: Float32Array.from with a mapping function takes V8's slow generic path.
+    const clipped = new Float32Array(update.length);
+    for (let i = 0; i < update.length; i++) {
+      const v = update[i]!;
       if (!Number.isFinite(v))
         fail('the update contains NaN or infinite values', status.INVALID_ARGUMENT);
-      return Math.max(-clip, Math.min(clip, v));
-    });
+      clipped[i] = v < -clip ? -clip : v > clip ? clip : v;
+    }
     progress({ step: 'encrypting' });
     const pool = await CkksEncryptPool.create(
       params.ckks!.parameterSet,
