@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import type { Http2Server } from 'node:http2';
+import type { Http2Server, ServerHttp2Session } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 
 /**
@@ -17,20 +18,66 @@ export function bindMtls(
     true,
   );
   const internals = serverInternals(server);
-  // Streams advertise a large window in the server's SETTINGS (before the HTTP/2 server exists).
+  // Streams advertise a large window in the server's SETTINGS (before the HTTP/2 server exists),
+  // and at most STREAMS_PER_CONNECTION of them open at once on one connection.
   internals.commonServerOptions.settings = {
     ...internals.commonServerOptions.settings,
     initialWindowSize: HTTP2_WINDOW_BYTES,
+    maxConcurrentStreams: STREAMS_PER_CONNECTION,
   };
+  const connections = new ConnectionsPerCertificate(CONNECTIONS_PER_CERTIFICATE);
   return new Promise<number>((resolve, reject) =>
     server.bindAsync(listen, credentials, (error, port) => {
       if (error) return reject(error);
-      // And the connection: its window is not a SETTING; each session raises its own.
       for (const http2Server of internals.http2Servers.keys())
-        http2Server.on('session', (session) => session.setLocalWindowSize(HTTP2_WINDOW_BYTES));
+        http2Server.on('session', (session) => {
+          // The connection window is not a SETTING: each session raises its own.
+          session.setLocalWindowSize(HTTP2_WINDOW_BYTES);
+          connections.admit(session);
+        });
       resolve(port);
     }),
   );
+}
+
+/**
+ * Memory one client certificate can make a server hold with messages it never finishes: grpc-js
+ * reads eagerly and keeps a partial message (up to the server's message limit: 4 MiB on the
+ * coordinator, 64 MiB on keyholders) until it is complete, so what bounds a certificate is
+ * CONNECTIONS_PER_CERTIFICATE × STREAMS_PER_CONNECTION × that limit — 256 MiB on the coordinator,
+ * which every member may call (keyholders also refuse any caller but a coordinator or an
+ * administrator before reading a message). An SDK client uses one connection and a few streams.
+ */
+export const STREAMS_PER_CONNECTION = 16;
+export const CONNECTIONS_PER_CERTIFICATE = 4;
+
+/** Open HTTP/2 sessions by client certificate; a session past the limit is closed at once. */
+class ConnectionsPerCertificate {
+  private readonly limit: number;
+  private readonly open = new Map<string, number>();
+
+  constructor(limit: number) {
+    this.limit = limit;
+  }
+
+  admit(session: ServerHttp2Session): void {
+    const socket = session.socket as TLSSocket;
+    // Mutual TLS: every session has a verified client certificate; its SHA-256 names it.
+    const certificate = socket.getPeerCertificate?.().fingerprint256 ?? '';
+    const count = (this.open.get(certificate) ?? 0) + 1;
+    if (count > this.limit) {
+      // GOAWAY and close: no stream of this connection is read.
+      session.close();
+      session.destroy();
+      return;
+    }
+    this.open.set(certificate, count);
+    session.once('close', () => {
+      const left = (this.open.get(certificate) ?? 1) - 1;
+      if (left <= 0) this.open.delete(certificate);
+      else this.open.set(certificate, left);
+    });
+  }
 }
 
 /**

@@ -1,0 +1,180 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { readFileSync } from 'node:fs';
+import { connect as connectTls, type TLSSocket } from 'node:tls';
+import { connect as connectHttp2, type ClientHttp2Session } from 'node:http2';
+import {
+  CONNECTIONS_PER_CERTIFICATE,
+  STREAMS_PER_CONNECTION,
+} from '../../services/common/mtls-server.ts';
+import { type Consortium, CoordinatorProcess, createConsortium } from '../support/consortium.ts';
+
+/**
+ * ATTACK (availability): any member may call the coordinator, and grpc-js holds a partial
+ * message (up to the coordinator's 4 MiB message limit) in memory until it is complete. One
+ * certificate opening many connections, each with many streams that send most of a message and
+ * never finish it, pinned memory without bound (+315 MB for 100 streams of 3 MiB, attacker
+ * review). Defence (services/common/mtls-server.ts): at most STREAMS_PER_CONNECTION streams per
+ * connection (refused by HTTP/2 beyond it) and CONNECTIONS_PER_CERTIFICATE connections per client
+ * certificate (closed at once beyond it): what one certificate can pin is bounded.
+ *
+ * The attacker here does not use a well-behaved HTTP/2 stack (which would queue streams past the
+ * server's limit): it writes HTTP/2 frames itself and opens streams regardless.
+ */
+let consortium: Consortium;
+let coordinator: CoordinatorProcess;
+
+beforeAll(async () => {
+  consortium = await createConsortium(2, 'pin');
+  coordinator = await CoordinatorProcess.start(consortium);
+}, 120_000);
+
+afterAll(async () => {
+  await coordinator?.stop();
+});
+
+const tlsOf = (member: string) => {
+  const profile = consortium.profile(member, coordinator.port);
+  return {
+    ca: readFileSync(profile.caCertificate),
+    cert: readFileSync(profile.certificate),
+    key: readFileSync(profile.privateKey),
+    // The attacker does not care who the server is.
+    checkServerIdentity: () => undefined,
+  };
+};
+
+function frame(type: number, flags: number, stream: number, payload: Uint8Array): Buffer {
+  const header = Buffer.alloc(9);
+  header.writeUIntBE(payload.length, 0, 3);
+  header[3] = type;
+  header[4] = flags;
+  header.writeUInt32BE(stream, 5);
+  return Buffer.concat([header, payload]);
+}
+
+/** HPACK literal header fields without indexing, new names (RFC 7541 §6.2.2). */
+function headerBlock(fields: [string, string][]): Buffer {
+  const parts: Buffer[] = [];
+  for (const [name, value] of fields)
+    parts.push(
+      Buffer.from([0x00, name.length]),
+      Buffer.from(name),
+      Buffer.from([value.length]),
+      Buffer.from(value),
+    );
+  return Buffer.concat(parts);
+}
+
+/**
+ * Opens `streams` gRPC calls on one raw HTTP/2 connection as `member`, each sending the start of
+ * a 4 MiB message that never ends, without waiting for the server's SETTINGS; resolves with the
+ * streams the server reset (RST_STREAM) within `waitMs`.
+ */
+async function floodStreams(member: string, streams: number, waitMs: number): Promise<number> {
+  const socket: TLSSocket = connectTls({
+    host: '127.0.0.1',
+    port: coordinator.port,
+    ALPNProtocols: ['h2'],
+    ...tlsOf(member),
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('secureConnect', resolve);
+    socket.once('error', reject);
+  });
+  expect(socket.alpnProtocol).toBe('h2');
+  const reset = new Set<number>();
+  let pending = Buffer.alloc(0);
+  socket.on('data', (chunk: Buffer) => {
+    pending = Buffer.concat([pending, chunk]);
+    while (pending.length >= 9) {
+      const length = pending.readUIntBE(0, 3);
+      if (pending.length < 9 + length) break;
+      const [type, flags] = [pending[3]!, pending[4]!];
+      const stream = pending.readUInt32BE(5) & 0x7fffffff;
+      if (type === 0x4 && (flags & 0x1) === 0) socket.write(frame(0x4, 0x1, 0, Buffer.alloc(0)));
+      if (type === 0x3) reset.add(stream);
+      pending = pending.subarray(9 + length);
+    }
+  });
+  socket.on('error', () => {});
+  socket.write('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+  socket.write(frame(0x4, 0, 0, Buffer.alloc(0)));
+  const message = Buffer.alloc(16_000);
+  message.writeUInt8(0, 0);
+  message.writeUInt32BE(4 * 1024 * 1024 - 64, 1); // a message under the limit, never finished
+  for (let i = 0; i < streams; i++) {
+    const id = 2 * i + 1;
+    socket.write(
+      frame(
+        0x1,
+        0x4, // END_HEADERS
+        id,
+        headerBlock([
+          [':method', 'POST'],
+          [':scheme', 'https'],
+          [':path', '/veilsum.v1.RoundAdminService/GetRound'],
+          [':authority', 'localhost'],
+          ['content-type', 'application/grpc'],
+          ['te', 'trailers'],
+        ]),
+      ),
+    );
+    socket.write(frame(0x0, 0, id, message));
+  }
+  await new Promise((resolve) => setTimeout(resolve, waitMs));
+  socket.destroy();
+  return reset.size;
+}
+
+/** A well-behaved HTTP/2 connection as `member`: resolves whether the server kept it open. */
+async function openConnection(
+  member: string,
+): Promise<{ session: ClientHttp2Session; open: boolean }> {
+  const session = connectHttp2(`https://127.0.0.1:${coordinator.port}`, tlsOf(member));
+  session.on('error', () => {});
+  const open = await new Promise<boolean>((resolve) => {
+    session.once('close', () => resolve(false));
+    // Open once the server's SETTINGS arrived and a ping came back over the connection.
+    session.once('remoteSettings', () =>
+      session.ping((error) => setTimeout(() => resolve(!error && !session.closed), 300)),
+    );
+  });
+  return { session, open };
+}
+
+describe('one certificate cannot pin the coordinator with streams that never finish', () => {
+  it(`streams past ${STREAMS_PER_CONNECTION} on one connection are refused, whatever the client does`, async () => {
+    const streams = STREAMS_PER_CONNECTION + 24;
+    expect(await floodStreams(consortium.members[0]!, streams, 2_000)).toBe(24);
+  }, 60_000);
+
+  it(`connections past ${CONNECTIONS_PER_CERTIFICATE} of one certificate are closed; other members and later connections are not affected`, async () => {
+    const [first, second] = consortium.members as [string, string];
+    const sessions: ClientHttp2Session[] = [];
+    try {
+      const opened: boolean[] = [];
+      for (let i = 0; i < CONNECTIONS_PER_CERTIFICATE + 2; i++) {
+        const { session, open } = await openConnection(first);
+        sessions.push(session);
+        opened.push(open);
+      }
+      expect(opened).toEqual([
+        ...Array<boolean>(CONNECTIONS_PER_CERTIFICATE).fill(true),
+        false,
+        false,
+      ]);
+      // Another member's certificate has its own allowance.
+      const other = await openConnection(second);
+      sessions.push(other.session);
+      expect(other.open).toBe(true);
+      // Closing one of the first member's connections frees its slot.
+      await new Promise<void>((resolve) => sessions[0]!.close(resolve));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const again = await openConnection(first);
+      sessions.push(again.session);
+      expect(again.open).toBe(true);
+    } finally {
+      for (const session of sessions) session.destroy();
+    }
+  }, 60_000);
+});
