@@ -1,0 +1,102 @@
+import { describe, expect, it } from '@jest/globals';
+import {
+  InvalidEncryptionProofError,
+  proveEncryptions,
+  verifyEncryptionProof,
+  type ProofStatement,
+} from '../../crypto/ckks/encryption-proof.ts';
+import { CkksEngine } from '../../crypto/ckks/engine.ts';
+import { PROOF, proofShape, TEST_4096 } from '../../crypto/ckks/parameters.ts';
+import { seededRandom } from '../../crypto/random.ts';
+import { ceremonyInProcess } from '../support/ckks-keys.ts';
+
+/**
+ * Review of 9f181a3..9981012 (h/review). A member sends a proof whose responses are zero (no
+ * witness or valid seed needed: the norms pass, and the verifier reaches engine.keyProducts before
+ * the seed is compared). keyProducts builds the wide ciphertext of the responses with
+ * coefficientCiphertext OUTSIDE its try, SEAL's transform_to_ntt throws "result ciphertext is
+ * transparent", and
+ *  - the error is a WebAssembly exception, not CryptoInputError, so verifyEncryptionProof's
+ *    `catch` meant for degenerate responses rethrows it (not an InvalidEncryptionProofError);
+ *  - the 16-polynomial SEAL ciphertext already created is never deleted: about 16·primes·N·8
+ *    bytes of SEAL heap leak per forged proof (2 MiB at sum-8192; 1 MiB at test-4096), 8× the
+ *    2-polynomial leak of the old keyProduct. The coordinator's verify workers and the
+ *    keyholders' verifiers keep one SEAL instance for life; a member can retry refused uploads
+ *    for the whole collecting window, so it can grow that heap until SEAL's allocations fail.
+ */
+const engine = await CkksEngine.create(TEST_4096);
+const key = engine.loadEncryptionKey(ceremonyInProcess(engine, 3, 2, 5).publicKey);
+const statement: ProofStatement = {
+  roundId: 'r',
+  paramsHash: new Uint8Array(32),
+  keySha256: new Uint8Array(32),
+  memberId: 'm',
+  totalCiphertexts: 1,
+};
+const random = seededRandom(1);
+const values = Float64Array.from({ length: engine.valuesPerCiphertext }, (_, i) => Math.sin(i));
+const { wires, witnesses } = engine.encryptWithWitnesses(key, values, 1, random);
+const honest = proveEncryptions(engine, key, statement, 0, wires, witnesses, random);
+
+/** The honest proof with every response (or only repetition `only`'s) replaced by zeros. */
+function zeroResponses(only?: number): Uint8Array {
+  const shape = proofShape(engine.set, 1);
+  const n = engine.set.polyModulusDegree;
+  const out = honest.slice();
+  let offset = 44;
+  const zeros = (width: number) => {
+    const bias = 2 ** (width - 1);
+    let acc = 0;
+    let bits = 0;
+    for (let k = 0; k < n; k++) {
+      acc |= bias << bits;
+      bits += width;
+      while (bits >= 8) {
+        out[offset++] = acc & 0xff;
+        acc >>>= 8;
+        bits -= 8;
+      }
+    }
+  };
+  for (let j = 0; j < PROOF.repetitions; j++) {
+    if (only === undefined || only === j) {
+      zeros(shape.widthV);
+      zeros(shape.widthE);
+    } else offset += (n * (shape.widthV + shape.widthE)) / 8;
+  }
+  return out;
+}
+
+const thrown = (proof: Uint8Array): unknown => {
+  try {
+    verifyEncryptionProof(engine, key, statement, 0, wires, proof);
+    return undefined;
+  } catch (error) {
+    return error;
+  }
+};
+
+describe('degenerate (zero) proof responses', () => {
+  it('the honest proof verifies', () => {
+    expect(thrown(honest)).toBeUndefined();
+  });
+
+  it.each([
+    ['all responses zero', undefined],
+    ['only the last repetition (a lone pair, written twice) zero', 80],
+  ])('%s: refused as an InvalidEncryptionProofError', (_, only) => {
+    const error = thrown(zeroResponses(only));
+    // Today: a WebAssembly exception "std::logic_error,result ciphertext is transparent".
+    expect(error).toBeInstanceOf(InvalidEncryptionProofError);
+  });
+
+  it('leaks no SEAL memory per forged proof', () => {
+    const forged = zeroResponses();
+    for (let i = 0; i < 5; i++) thrown(forged); // warm-up
+    const before = process.memoryUsage().rss;
+    for (let i = 0; i < 100; i++) thrown(forged);
+    const grownMiB = (process.memoryUsage().rss - before) / 2 ** 20;
+    // Today ≈ 100 MiB (1 MiB per proof at N = 4096); 9f181a3 ≈ 10 MiB.
+    expect(grownMiB).toBeLessThan(40);
+  });
+});
