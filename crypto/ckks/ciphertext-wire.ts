@@ -8,8 +8,8 @@ import { SEAL_HEADER_BYTES, SEAL_MAGIC } from './seal-serialization.ts';
  * ciphertext). Packing does: 52 instead of 64 bytes per parameter with two 52-bit primes.
  *
  * Decoding is where a received ciphertext is checked, before SEAL or the running sum sees it:
- * magic and version, parameter id, size 2, NTT form, degree, number of primes, scale, exact byte
- * length, and every residue reduced modulo its prime. Layout (little-endian):
+ * magic and version, parameter id, size 2, NTT form, zero pad, SEAL version, degree, number of
+ * primes, scale, exact byte length, and every residue reduced modulo its prime. Layout (little-endian):
  *   "VSC1" | parms_id (32) | scale f64 | degree u32 | primes u8 | size u8 | ntt u8 | pad u8 |
  *   SEAL version major u8, minor u8 | the low 32 bits of every residue (u32) | the high
  *   (width − 32) bits of every residue, bit-packed; residues polynomial by polynomial, prime by prime.
@@ -19,6 +19,8 @@ export interface CiphertextExpectations {
   readonly polyModulusDegree: number;
   readonly moduli: readonly bigint[];
   readonly scale: number;
+  /** SEAL's serialization version, which the wire header carries (SEAL refuses others). */
+  readonly sealVersion: { readonly major: number; readonly minor: number };
 }
 
 export class InvalidCiphertextError extends Error {
@@ -59,6 +61,7 @@ export function packCiphertext(seal: Uint8Array, moduli: readonly bigint[]): Uin
     polyModulusDegree: degree,
     moduli,
     scale: view.getFloat64(SEAL_HEADER_BYTES + 33 + 24, true),
+    sealVersion: { major: seal[3]!, minor: seal[4]! },
   };
   const out = new Uint8Array(wireLength(expected));
   const outView = new DataView(out.buffer);
@@ -269,6 +272,10 @@ function checkWireHeader(
     fail(`${primes} primes, the round uses ${expected.moduli.length}`);
   if (wire[49] !== 2) fail(`ciphertext has ${wire[49]} polynomials; a fresh encryption has 2`);
   if (wire[50] !== 1) fail('ciphertext is not in NTT form');
+  if (wire[51] !== 0) fail(`ciphertext header pad byte is ${wire[51]}, not 0`);
+  const { major, minor } = expected.sealVersion;
+  if (wire[52] !== major || wire[53] !== minor)
+    fail(`SEAL serialization version ${wire[52]}.${wire[53]}; the round uses ${major}.${minor}`);
   if (wire.length !== wireLength(expected))
     fail(`ciphertext is ${wire.length} bytes; the round's parameters give ${wireLength(expected)}`);
   return { degree, primes, scale };

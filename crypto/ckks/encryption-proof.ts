@@ -222,6 +222,8 @@ export function verifyEncryptionProof(
   for (let j = 0; j < V; j++) {
     if (norm(zv[j]!) > shape.boundV || norm(ze[j]!) > shape.boundE)
       fail(`response ${j} is longer than an honest prover's (the ciphertexts are not well formed)`);
+    // Gaussian masks of σ ≥ 2^10 over N coefficients are never all zero: only a forger's are.
+    if (norm(zv[j]!) === 0 || norm(ze[j]!) === 0) fail(`response ${j} is zero`);
   }
   const moduli = engine.moduliNumbers;
   const challenges = expandChallenges(seed, V, count);

@@ -160,6 +160,10 @@ export class CkksEngine {
       polyModulusDegree: degree,
       moduli: dataModuli,
       scale: 2 ** set.scaleBits,
+      sealVersion: {
+        major: this.templateCiphertext.version.versionMajor,
+        minor: this.templateCiphertext.version.versionMinor,
+      },
     };
     this.moduliNumbers = dataModuli.map(Number);
     if (dataModuli.some((q) => q >= 2n ** 52n))
@@ -344,18 +348,23 @@ export class CkksEngine {
       // SEAL's ciphertexts have at least two polynomials: a lone pair is written twice.
       const pick = (all: readonly ArrayLike<number>[]) =>
         Array.from({ length: Math.max(2, width) }, (_, p) => all[first + Math.min(p, width - 1)]!);
-      const products = this.coefficientCiphertext(pick(xs));
-      const addends = this.coefficientCiphertext(pick(ys));
+      // Every SEAL object made here is deleted whatever SEAL throws: a crafted proof must not
+      // grow the heap of a verifier that lives as long as its service.
+      let products: SealCiphertextObject | undefined;
+      let addends: SealCiphertextObject | undefined;
+      let bytes: Uint8Array;
       try {
+        products = this.coefficientCiphertext(pick(xs));
+        addends = this.coefficientCiphertext(pick(ys));
         this.evaluator.multiplyPlain(products, key.aPlain, products);
         this.evaluator.addInplace(products, addends);
+        bytes = this.save(products);
       } catch (error) {
-        throw new CryptoInputError(`SEAL refused the key products: ${String(error)}`);
+        throw new CryptoInputError(`SEAL refused the key products: ${sealMessage(error)}`);
       } finally {
-        addends.delete();
+        products?.delete();
+        addends?.delete();
       }
-      const bytes = this.save(products);
-      products.delete();
       for (let p = 0; p < width; p++) out.push(this.residuesOf(bytes, p));
     }
     return out;
@@ -406,8 +415,13 @@ export class CkksEngine {
       );
     });
     const ct = new this.seal.Ciphertext();
-    ct.loadFromArray(this.context, bytes);
-    this.evaluator.cipherTransformToNttInplace(ct);
+    try {
+      ct.loadFromArray(this.context, bytes);
+      this.evaluator.cipherTransformToNttInplace(ct);
+    } catch (error) {
+      ct.delete();
+      throw error;
+    }
     return ct;
   }
 
@@ -655,6 +669,12 @@ export class CkksEngine {
   private save(object: { saveToArray(mode: Seal['ComprModeType']['none']): unknown }): Uint8Array {
     return object.saveToArray(this.seal.ComprModeType.none) as Uint8Array;
   }
+}
+
+/** A readable message from what SEAL threw (a WebAssembly exception carries an array of parts). */
+function sealMessage(error: unknown): string {
+  const message = (error as { message?: unknown } | undefined)?.message;
+  return Array.isArray(message) ? message.join(': ') : String(message ?? error);
 }
 
 function allZero(bytes: Uint8Array): boolean {

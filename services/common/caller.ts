@@ -78,6 +78,12 @@ export class CallerIdentities {
     }
   }
 
+  /** The organisation a certificate binds to, or undefined (for connection admission). */
+  readonly organisationOf = (peer: PeerCertificate): string | undefined => {
+    const bound = this.bind(peer);
+    return typeof bound === 'string' ? bound : undefined;
+  };
+
   /** Whether organisations without a pinned certificate can be authenticated at all. */
   get hasIssuer(): boolean {
     return this.issuer !== undefined;

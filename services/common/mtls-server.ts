@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Http2Server, ServerHttp2Session } from 'node:http2';
-import type { TLSSocket } from 'node:tls';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 
 /**
@@ -11,6 +11,7 @@ export function bindMtls(
   server: grpc.Server,
   listen: string,
   tls: { caCertificate: string; certificate: string; privateKey: string },
+  identify?: (peer: PeerCertificate) => string | undefined,
 ): Promise<number> {
   const credentials = grpc.ServerCredentials.createSsl(
     readFileSync(tls.caCertificate),
@@ -25,7 +26,7 @@ export function bindMtls(
     initialWindowSize: HTTP2_WINDOW_BYTES,
     maxConcurrentStreams: STREAMS_PER_CONNECTION,
   };
-  const connections = new ConnectionsPerCertificate(CONNECTIONS_PER_CERTIFICATE);
+  const connections = new ConnectionsPerCaller(identify);
   return new Promise<number>((resolve, reject) =>
     server.bindAsync(listen, credentials, (error, port) => {
       if (error) return reject(error);
@@ -41,41 +42,53 @@ export function bindMtls(
 }
 
 /**
- * Memory one client certificate can make a server hold with messages it never finishes: grpc-js
- * reads eagerly and keeps a partial message (up to the server's message limit: 4 MiB on the
- * coordinator, 64 MiB on keyholders) until it is complete, so what bounds a certificate is
- * CONNECTIONS_PER_CERTIFICATE × STREAMS_PER_CONNECTION × that limit — 256 MiB on the coordinator,
- * which every member may call (keyholders also refuse any caller but a coordinator or an
- * administrator before reading a message). An SDK client uses one connection and a few streams.
+ * Memory one caller can make a server hold with messages it never finishes: grpc-js reads eagerly
+ * and keeps a partial message (up to the server's message limit: 4 MiB on the coordinator, 64 MiB
+ * on keyholders) until it is complete. Calls of a certificate that binds to no organisation
+ * (`identify`: the server's CallerIdentities) are refused when their metadata arrives, before a
+ * message is read; what a bound organisation sends is read. So connections are admitted by
+ * caller: at most CONNECTIONS_PER_CALLER per bound organisation, however many certificates it
+ * presents, and UNBOUND_CONNECTIONS in all for certificates that bind to none (they still get
+ * their PERMISSION_DENIED and its reason; minting certificates gains nothing) — and at most
+ * STREAMS_PER_CONNECTION streams per connection (HTTP/2 refuses the rest). One organisation can
+ * then hold CONNECTIONS_PER_CALLER × STREAMS_PER_CONNECTION × the message limit: 256 MiB on the
+ * coordinator, which every member may call. An SDK client uses one connection and a few streams.
  */
 export const STREAMS_PER_CONNECTION = 16;
-export const CONNECTIONS_PER_CERTIFICATE = 4;
+export const CONNECTIONS_PER_CALLER = 4;
+export const UNBOUND_CONNECTIONS = 8;
 
-/** Open HTTP/2 sessions by client certificate; a session past the limit is closed at once. */
-class ConnectionsPerCertificate {
-  private readonly limit: number;
+/** Open HTTP/2 sessions by caller; a session past its caller's limit is closed at once. */
+class ConnectionsPerCaller {
+  private readonly identify: ((peer: PeerCertificate) => string | undefined) | undefined;
   private readonly open = new Map<string, number>();
 
-  constructor(limit: number) {
-    this.limit = limit;
+  constructor(identify?: (peer: PeerCertificate) => string | undefined) {
+    this.identify = identify;
   }
 
   admit(session: ServerHttp2Session): void {
-    const socket = session.socket as TLSSocket;
-    // Mutual TLS: every session has a verified client certificate; its SHA-256 names it.
-    const certificate = socket.getPeerCertificate?.().fingerprint256 ?? '';
-    const count = (this.open.get(certificate) ?? 0) + 1;
-    if (count > this.limit) {
-      // GOAWAY and close: no stream of this connection is read.
-      session.close();
+    const peer = (session.socket as TLSSocket).getPeerCertificate?.();
+    const hasPeer = peer !== undefined && peer !== null && Object.keys(peer).length > 0;
+    // Without an identity policy a certificate's SHA-256 names the caller.
+    const organisation = !hasPeer
+      ? undefined
+      : this.identify
+        ? this.identify(peer)
+        : peer.fingerprint256;
+    const caller = organisation === undefined ? '' : `bound:${organisation}`;
+    const limit = organisation === undefined ? UNBOUND_CONNECTIONS : CONNECTIONS_PER_CALLER;
+    const count = (this.open.get(caller) ?? 0) + 1;
+    if (count > limit) {
+      // No stream of this connection is read.
       session.destroy();
       return;
     }
-    this.open.set(certificate, count);
+    this.open.set(caller, count);
     session.once('close', () => {
-      const left = (this.open.get(certificate) ?? 1) - 1;
-      if (left <= 0) this.open.delete(certificate);
-      else this.open.set(certificate, left);
+      const left = (this.open.get(caller) ?? 1) - 1;
+      if (left <= 0) this.open.delete(caller);
+      else this.open.set(caller, left);
     });
   }
 }
@@ -86,8 +99,8 @@ class ConnectionsPerCertificate {
  * window updates, each a round trip through two busy event loops: the measured CKKS round spent
  * most of its keyholder check waiting for them. The window is what a peer may send ahead of the
  * server's reading, 16 MiB per connection; grpc-js reads eagerly and holds a partial message
- * until it is complete, so what bounds memory is message sizes and stream counts — not yet per
- * connection for non-upload streams (README, threat model: open).
+ * until it is complete, so what bounds memory is message sizes, streams per connection and
+ * connections per caller (above).
  */
 export const HTTP2_WINDOW_BYTES = 16 * 1024 * 1024;
 

@@ -30,15 +30,22 @@ export class CkksVerifyPool {
       });
       ready.catch(() => undefined);
       const entry = { worker, ready, busy: 0 };
-      worker.on('message', (message: { id?: number; error?: string }) => {
+      worker.on('message', (message: { id?: number; verified?: boolean; error?: string }) => {
         if (message.id === undefined) return;
         const waiter = this.pending.get(message.id);
         this.pending.delete(message.id);
         entry.busy--;
         if (!waiter) return;
-        if (message.error === undefined) waiter.resolve();
+        // Verified only when the worker says so: any other answer is a refusal.
+        if (message.verified === true) waiter.resolve();
         else
-          waiter.reject(new InvalidEncryptionProofError(message.error, waiter.first, waiter.count));
+          waiter.reject(
+            new InvalidEncryptionProofError(
+              message.error ?? 'the verifier gave no answer',
+              waiter.first,
+              waiter.count,
+            ),
+          );
       });
       // A crashed worker fails what it was asked rather than leaving it waiting forever.
       worker.on('error', (error: Error) => {

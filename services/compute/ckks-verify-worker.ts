@@ -18,9 +18,14 @@ const key = engine.loadEncryptionKey(publicKey);
 parentPort!.on('message', ({ id, statement, first, wires, proof }: VerifyRequest) => {
   try {
     verifyEncryptionProof(engine, key, statement, first, wires, proof);
-    parentPort!.postMessage({ id });
+    parentPort!.postMessage({ id, verified: true });
   } catch (error) {
-    parentPort!.postMessage({ id, error: (error as Error).message });
+    // Whatever was thrown, the answer is a refusal with a message (never "no error").
+    const message = (error as { message?: unknown } | undefined)?.message;
+    parentPort!.postMessage({
+      id,
+      error: typeof message === 'string' && message !== '' ? message : String(error),
+    });
   }
 });
 parentPort!.postMessage({ ready: true });

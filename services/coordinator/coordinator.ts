@@ -38,6 +38,7 @@ export class Coordinator {
   private readonly config: CoordinatorConfig;
   private readonly state: CoordinatorState;
   private readonly server: grpc.Server;
+  private readonly identities: CallerIdentities;
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
   private metricsServer: HttpServer | undefined;
   private boundPort = 0;
@@ -48,14 +49,14 @@ export class Coordinator {
     this.config = config;
     this.logger = logger ?? pino({ level: config.logLevel, base: { service: 'coordinator' } });
     // A caller's O counts only when bound to its member certificate or the identity issuer.
-    const identities = new CallerIdentities({
+    this.identities = new CallerIdentities({
       caCertificate: config.tls.caCertificate,
       identityIssuer: config.tls.identityIssuer,
       pinned: [...config.members, ...config.identityCertificates],
     });
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': 4 * 1024 * 1024,
-      interceptors: [identities.interceptor(this.logger)],
+      interceptors: [this.identities.interceptor(this.logger)],
     });
     this.state = new CoordinatorState({
       config,
@@ -127,7 +128,12 @@ export class Coordinator {
     this.server.addService(SecAggServiceService, secAggService(state));
     this.server.addService(CkksServiceService, ckksService(state));
     this.health.addToServer(this.server);
-    this.boundPort = await bindMtls(this.server, this.config.listen, this.config.tls);
+    this.boundPort = await bindMtls(
+      this.server,
+      this.config.listen,
+      this.config.tls,
+      this.identities.organisationOf,
+    );
     if (this.config.metricsListen)
       this.metricsServer = await this.metrics.serve(this.config.metricsListen);
     this.health.setStatus('', 'SERVING');

@@ -80,6 +80,7 @@ export class Keyholder {
   private readonly heldKeys: HeldKeys;
   private keys = new Map<string, StoredKey>();
   private readonly server: grpc.Server;
+  private readonly identities: CallerIdentities;
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
   private ledgerConnection: OpenLedger | undefined;
   private ledger: Ledger | undefined;
@@ -104,11 +105,11 @@ export class Keyholder {
     assertPrivateFile(config.tls.privateKey, 'private key');
     // Administrators and coordinators are bound to their configured certificates or to the
     // identity issuer: another CA in the bundle cannot mint O=veilsum-admin.
-    const identities = new CallerIdentities({
+    const identities = (this.identities = new CallerIdentities({
       caCertificate: config.tls.caCertificate,
       identityIssuer: config.tls.identityIssuer,
       pinned: config.identityCertificates,
-    });
+    }));
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
@@ -177,7 +178,12 @@ export class Keyholder {
     this.ledger = this.ledgerConnection.ledger;
     this.server.addService(KeyholderServiceService, this.service());
     this.health.addToServer(this.server);
-    this.boundPort = await bindMtls(this.server, this.config.listen, this.config.tls);
+    this.boundPort = await bindMtls(
+      this.server,
+      this.config.listen,
+      this.config.tls,
+      this.identities.organisationOf,
+    );
     this.health.setStatus('', 'SERVING');
     this.logger.info(
       { event: 'started', port: this.boundPort, keys: [...this.keys.keys()] },

@@ -11,18 +11,15 @@ import { seededRandom } from '../../crypto/random.ts';
 import { ceremonyInProcess } from '../support/ckks-keys.ts';
 
 /**
- * Review of 9f181a3..9981012 (h/review). A member sends a proof whose responses are zero (no
- * witness or valid seed needed: the norms pass, and the verifier reaches engine.keyProducts before
- * the seed is compared). keyProducts builds the wide ciphertext of the responses with
- * coefficientCiphertext OUTSIDE its try, SEAL's transform_to_ntt throws "result ciphertext is
- * transparent", and
- *  - the error is a WebAssembly exception, not CryptoInputError, so verifyEncryptionProof's
- *    `catch` meant for degenerate responses rethrows it (not an InvalidEncryptionProofError);
- *  - the 16-polynomial SEAL ciphertext already created is never deleted: about 16·primes·N·8
- *    bytes of SEAL heap leak per forged proof (2 MiB at sum-8192; 1 MiB at test-4096), 8× the
- *    2-polynomial leak of the old keyProduct. The coordinator's verify workers and the
- *    keyholders' verifiers keep one SEAL instance for life; a member can retry refused uploads
- *    for the whole collecting window, so it can grow that heap until SEAL's allocations fail.
+ * ATTACK (availability, found in review): a member sends a proof whose responses are zero — no
+ * witness or valid seed needed: the norms pass, and the verifier computes the commitments before
+ * it compares the seed. SEAL refuses the all-zero polynomials ("result ciphertext is
+ * transparent") with a WebAssembly exception that escaped the verifier's refusal path, and the
+ * 16-polynomial SEAL ciphertext already made was never deleted: about 2 MiB of SEAL heap per
+ * forged proof at N = 8192, in verifiers (coordinator workers, keyholders) that keep one SEAL
+ * instance for life, from uploads a member may retry for the whole collecting window.
+ * Defence: a zero response is refused before any SEAL object is made (an honest one has
+ * probability about σ^-N), and keyProducts deletes what it made whatever SEAL throws.
  */
 const engine = await CkksEngine.create(TEST_4096);
 const key = engine.loadEncryptionKey(ceremonyInProcess(engine, 3, 2, 5).publicKey);
@@ -86,7 +83,6 @@ describe('degenerate (zero) proof responses', () => {
     ['only the last repetition (a lone pair, written twice) zero', 80],
   ])('%s: refused as an InvalidEncryptionProofError', (_, only) => {
     const error = thrown(zeroResponses(only));
-    // Today: a WebAssembly exception "std::logic_error,result ciphertext is transparent".
     expect(error).toBeInstanceOf(InvalidEncryptionProofError);
   });
 
@@ -96,7 +92,7 @@ describe('degenerate (zero) proof responses', () => {
     const before = process.memoryUsage().rss;
     for (let i = 0; i < 100; i++) thrown(forged);
     const grownMiB = (process.memoryUsage().rss - before) / 2 ** 20;
-    // Today ≈ 100 MiB (1 MiB per proof at N = 4096); 9f181a3 ≈ 10 MiB.
+    // Without the defence ≈ 100 MiB (1 MiB per forged proof at N = 4096).
     expect(grownMiB).toBeLessThan(40);
   });
 });

@@ -2,19 +2,21 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect as connectHttp2, type ClientHttp2Session } from 'node:http2';
-import { CONNECTIONS_PER_CERTIFICATE } from '../../services/common/mtls-server.ts';
+import * as grpc from '@grpc/grpc-js';
+import { UNBOUND_CONNECTIONS } from '../../services/common/mtls-server.ts';
+import { RoundAdminServiceClient } from '../../proto/gen/veilsum/v1/round.ts';
 import { createDevPki } from '../../services/pki/dev-ca.ts';
 import { type Consortium, CoordinatorProcess, createConsortium } from '../support/consortium.ts';
 
 /**
- * Review of 9f181a3..9981012 (h/review). The new cap counts connections per client-certificate
- * SHA-256, but what TLS accepts is any certificate chaining to any CA of the bundle, and the
- * memory a connection can pin (partial messages, read before any handler checks the caller) does
- * not depend on who the caller is. The coordinator supports consortium CA bundles with several
- * CAs (members pinned by certificate, caller.ts; README "Bring your own PKI"): a member bank whose
- * own CA is in the bundle mints as many certificates as it likes, and each brings a fresh
- * allowance of CONNECTIONS_PER_CERTIFICATE × STREAMS_PER_CONNECTION streams. (With one CA, the
- * same holds for every certificate the CA has issued to a member and not yet expired: renewals.)
+ * ATTACK (availability, found in review): the connection cap counted connections per client
+ * certificate SHA-256, but TLS accepts any certificate chaining to any CA of the bundle, and the
+ * coordinator supports bundles with several CAs (members pinned by certificate, caller.ts; README
+ * "Bring your own PKI"). A member bank whose own CA is in the bundle minted certificates and got
+ * a fresh allowance of connections for each (12 connections from 3 certificates).
+ * Defence (services/common/mtls-server.ts): connections are admitted by the organisation the
+ * certificate binds to; certificates that bind to none share UNBOUND_CONNECTIONS in all, and their
+ * calls are refused when the metadata arrives — before any message is read, so they pin nothing.
  */
 let consortium: Consortium;
 let coordinator: CoordinatorProcess;
@@ -75,21 +77,57 @@ async function openConnection(tls: { cert: Buffer; key: Buffer }): Promise<{
   return { session, open };
 }
 
-describe('the per-certificate connection cap and a member that can mint certificates', () => {
-  it(`one member keeps more than ${CONNECTIONS_PER_CERTIFICATE} connections open`, async () => {
+describe('a member that can mint certificates gains no connections and pins nothing', () => {
+  it(`certificates that bind to no organisation share ${UNBOUND_CONNECTIONS} connections, however many there are; members still connect`, async () => {
     const sessions: ClientHttp2Session[] = [];
     try {
       let open = 0;
       for (const tls of attackerCertificates)
-        for (let i = 0; i < CONNECTIONS_PER_CERTIFICATE + 1; i++) {
+        for (let i = 0; i < 4; i++) {
           const connection = await openConnection(tls);
           sessions.push(connection.session);
           if (connection.open) open++;
         }
-      // Today: EXTRA × CONNECTIONS_PER_CERTIFICATE = 12 (each certificate has its own allowance).
-      expect(open).toBeLessThanOrEqual(CONNECTIONS_PER_CERTIFICATE);
+      expect(attackerCertificates.length * 4).toBeGreaterThan(UNBOUND_CONNECTIONS);
+      expect(open).toBe(UNBOUND_CONNECTIONS);
+      // A member's own allowance is untouched by the flood.
+      const profile = consortium.profile(consortium.members[1]!, coordinator.port);
+      const member = await openConnection({
+        cert: readFileSync(profile.certificate),
+        key: readFileSync(profile.privateKey),
+      });
+      sessions.push(member.session);
+      expect(member.open).toBe(true);
     } finally {
       for (const session of sessions) session.destroy();
+    }
+  }, 60_000);
+
+  it("an unbound certificate's calls are refused before any message is read, with the reason", async () => {
+    const { cert, key } = attackerCertificates[0]!;
+    const client = new RoundAdminServiceClient(
+      `127.0.0.1:${coordinator.port}`,
+      grpc.credentials.createSsl(readFileSync(consortium.pki.caCertificatePath), key, cert),
+      { 'grpc.ssl_target_name_override': 'localhost' },
+    );
+    try {
+      // A client stream that never sends a message: refused on its metadata alone.
+      const status = await new Promise<grpc.StatusObject>((resolve) => {
+        const call = client.makeClientStreamRequest(
+          '/veilsum.v1.CkksService/UploadEncrypted',
+          (value: Buffer) => value,
+          (value: Buffer) => value,
+          new grpc.Metadata(),
+          { deadline: Date.now() + 20_000 },
+          () => {},
+        );
+        call.on('status', resolve);
+        call.on('error', () => {});
+      });
+      expect(status.code).toBe(grpc.status.PERMISSION_DENIED);
+      expect(status.details).toMatch(/not by the identity issuer|another CA/);
+    } finally {
+      client.close();
     }
   }, 60_000);
 });

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { connect as connectTls, type TLSSocket } from 'node:tls';
 import { connect as connectHttp2, type ClientHttp2Session } from 'node:http2';
 import {
-  CONNECTIONS_PER_CERTIFICATE,
+  CONNECTIONS_PER_CALLER,
   STREAMS_PER_CONNECTION,
 } from '../../services/common/mtls-server.ts';
 import { type Consortium, CoordinatorProcess, createConsortium } from '../support/consortium.ts';
@@ -14,7 +14,7 @@ import { type Consortium, CoordinatorProcess, createConsortium } from '../suppor
  * certificate opening many connections, each with many streams that send most of a message and
  * never finish it, pinned memory without bound (+315 MB for 100 streams of 3 MiB, attacker
  * review). Defence (services/common/mtls-server.ts): at most STREAMS_PER_CONNECTION streams per
- * connection (refused by HTTP/2 beyond it) and CONNECTIONS_PER_CERTIFICATE connections per client
+ * connection (refused by HTTP/2 beyond it) and CONNECTIONS_PER_CALLER connections per client
  * certificate (closed at once beyond it): what one certificate can pin is bounded.
  *
  * The attacker here does not use a well-behaved HTTP/2 stack (which would queue streams past the
@@ -148,21 +148,17 @@ describe('one certificate cannot pin the coordinator with streams that never fin
     expect(await floodStreams(consortium.members[0]!, streams, 2_000)).toBe(24);
   }, 60_000);
 
-  it(`connections past ${CONNECTIONS_PER_CERTIFICATE} of one certificate are closed; other members and later connections are not affected`, async () => {
+  it(`connections past ${CONNECTIONS_PER_CALLER} of one certificate are closed; other members and later connections are not affected`, async () => {
     const [first, second] = consortium.members as [string, string];
     const sessions: ClientHttp2Session[] = [];
     try {
       const opened: boolean[] = [];
-      for (let i = 0; i < CONNECTIONS_PER_CERTIFICATE + 2; i++) {
+      for (let i = 0; i < CONNECTIONS_PER_CALLER + 2; i++) {
         const { session, open } = await openConnection(first);
         sessions.push(session);
         opened.push(open);
       }
-      expect(opened).toEqual([
-        ...Array<boolean>(CONNECTIONS_PER_CERTIFICATE).fill(true),
-        false,
-        false,
-      ]);
+      expect(opened).toEqual([...Array<boolean>(CONNECTIONS_PER_CALLER).fill(true), false, false]);
       // Another member's certificate has its own allowance.
       const other = await openConnection(second);
       sessions.push(other.session);

@@ -155,6 +155,12 @@ describe('ciphertext wire format', () => {
     ['foreign parameter id', mutate((b) => (b[10] = b[10]! ^ 1)), /parms_id/],
     ['different scale', mutate((b) => (b[43] = b[43]! ^ 1)), /scale/],
     ['coefficient form', mutate((b) => (b[50] = 0)), /NTT form/],
+    ['a non-zero pad byte', mutate((b) => (b[51] = 7)), /pad byte/],
+    [
+      'another SEAL serialization version',
+      mutate((b) => (b[52] = 99)),
+      /SEAL serialization version/,
+    ],
     ['three polynomials', mutate((b) => (b[49] = 3)), /3 polynomials/],
     ['truncated', wire.subarray(0, wire.length - 1), /bytes/],
     ['too short for a header', wire.subarray(0, 20), /truncated/],
