@@ -303,11 +303,16 @@ export class CkksEngine {
       }
       // SEAL's ciphertexts have at least two polynomials: a lone ciphertext's are written twice.
       const pad = <T>(polys: T[]): T[] => (polys.length === 1 ? [polys[0]!, polys[0]!] : polys);
-      const c1 = this.coefficientCiphertext(pad(vs));
-      const c0 = new this.seal.Ciphertext();
-      const noise0 = this.coefficientCiphertext(pad(messages));
-      const noise1 = this.coefficientCiphertext(pad(e1s));
+      const made: SealCiphertextObject[] = [];
       try {
+        const c1 = this.coefficientCiphertext(pad(vs));
+        made.push(c1);
+        const c0 = new this.seal.Ciphertext();
+        made.push(c0);
+        const noise0 = this.coefficientCiphertext(pad(messages));
+        made.push(noise0);
+        const noise1 = this.coefficientCiphertext(pad(e1s));
+        made.push(noise1);
         this.evaluator.multiplyPlain(c1, key.p0Plain, c0); // p0·v
         this.evaluator.multiplyPlain(c1, key.aPlain, c1); // a·v
         this.evaluator.addInplace(c0, noise0); // + m + e0
@@ -322,7 +327,7 @@ export class CkksEngine {
             ),
           );
       } finally {
-        for (const ct of [c0, c1, noise0, noise1]) ct.delete();
+        for (const ct of made) ct.delete();
       }
     }
     return { wires, witnesses };
