@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect as connectHttp2, type ClientHttp2Session } from 'node:http2';
+import type { ClientHttp2Session } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { UNBOUND_CONNECTIONS } from '../../services/common/mtls-server.ts';
 import { RoundAdminServiceClient } from '../../proto/gen/veilsum/v1/round.ts';
 import { createDevPki } from '../../services/pki/dev-ca.ts';
 import { type Consortium, CoordinatorProcess, createConsortium } from '../support/consortium.ts';
+import { openHttp2Connection } from '../support/http2-connection.ts';
 
 /**
  * ATTACK (availability, found in review): the connection cap counted connections per client
@@ -58,24 +59,11 @@ afterAll(async () => {
   await coordinator?.stop();
 });
 
-async function openConnection(tls: { cert: Buffer; key: Buffer }): Promise<{
-  session: ClientHttp2Session;
-  open: boolean;
-}> {
-  const session = connectHttp2(`https://127.0.0.1:${coordinator.port}`, {
-    ca: readFileSync(consortium.pki.caCertificatePath),
+const openConnection = (tls: { cert: Buffer; key: Buffer }) =>
+  openHttp2Connection(coordinator.port, {
+    caCertificatePath: consortium.pki.caCertificatePath,
     ...tls,
-    checkServerIdentity: () => undefined,
   });
-  session.on('error', () => {});
-  const open = await new Promise<boolean>((resolve) => {
-    session.once('close', () => resolve(false));
-    session.once('remoteSettings', () =>
-      session.ping((error) => setTimeout(() => resolve(!error && !session.closed), 300)),
-    );
-  });
-  return { session, open };
-}
 
 describe('a member that can mint certificates gains no connections and pins nothing', () => {
   it(`certificates that bind to no organisation share ${UNBOUND_CONNECTIONS} connections, however many there are; members still connect`, async () => {

@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { connect as connectTls, type TLSSocket } from 'node:tls';
-import { connect as connectHttp2, type ClientHttp2Session } from 'node:http2';
+import type { ClientHttp2Session } from 'node:http2';
 import {
   CONNECTIONS_PER_CALLER,
   STREAMS_PER_CONNECTION,
 } from '../../services/common/mtls-server.ts';
 import { type Consortium, CoordinatorProcess, createConsortium } from '../support/consortium.ts';
+import { openHttp2Connection } from '../support/http2-connection.ts';
 
 /**
  * ATTACK (availability): any member may call the coordinator, and grpc-js holds a partial
@@ -127,19 +128,12 @@ async function floodStreams(member: string, streams: number, waitMs: number): Pr
 }
 
 /** A well-behaved HTTP/2 connection as `member`: resolves whether the server kept it open. */
-async function openConnection(
-  member: string,
-): Promise<{ session: ClientHttp2Session; open: boolean }> {
-  const session = connectHttp2(`https://127.0.0.1:${coordinator.port}`, tlsOf(member));
-  session.on('error', () => {});
-  const open = await new Promise<boolean>((resolve) => {
-    session.once('close', () => resolve(false));
-    // Open once the server's SETTINGS arrived and a ping came back over the connection.
-    session.once('remoteSettings', () =>
-      session.ping((error) => setTimeout(() => resolve(!error && !session.closed), 300)),
-    );
+function openConnection(member: string) {
+  const { ca: _ca, checkServerIdentity: _check, ...keyPair } = tlsOf(member);
+  return openHttp2Connection(coordinator.port, {
+    caCertificatePath: consortium.pki.caCertificatePath,
+    ...keyPair,
   });
-  return { session, open };
 }
 
 describe('one certificate cannot pin the coordinator with streams that never finish', () => {
