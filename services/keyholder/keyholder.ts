@@ -128,7 +128,12 @@ export class Keyholder {
               allowed: config.admins,
               action: `run key ceremonies at keyholder ${this.keyholderId}`,
             };
-          return undefined;
+          // Everything else (GetKey, health): coordinators and administrators. Members have no
+          // call at a keyholder, so no message of theirs is ever read (or held while partial).
+          return {
+            allowed: [...config.coordinators, ...config.admins],
+            action: `call ${method} at keyholder ${this.keyholderId}`,
+          };
         }),
       ],
     });

@@ -78,6 +78,25 @@ describe('a keyholder refuses decryption streams from anyone but a coordinator b
     expect(prepare?.code).toBe(grpc.status.PERMISSION_DENIED);
   }, 60_000);
 
+  it("a member's other calls (GetKey) are refused too: no message of a member is read at a keyholder", async () => {
+    const member = consortium.members[0]!;
+    const keyholderClient = client({ ...consortium.profile(member, 0), address });
+    try {
+      const error = await new Promise<grpc.ServiceError | null>((resolve) =>
+        keyholderClient.getKey(
+          { keySha256: Buffer.alloc(32) },
+          new grpc.Metadata(),
+          { deadline: new Date(Date.now() + 20_000) },
+          (failure) => resolve(failure),
+        ),
+      );
+      expect(error?.code).toBe(grpc.status.PERMISSION_DENIED);
+      expect(error?.details).toMatch(new RegExp(`organisation ${member} may not call GetKey`));
+    } finally {
+      keyholderClient.close();
+    }
+  }, 60_000);
+
   it("the coordinator's streams are let through (they wait for its first message)", async () => {
     const { partial, prepare } = await openAndWait(
       {
