@@ -1,40 +1,26 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Phase } from '../../proto/gen/veilsum/v1/round.ts';
-import { VeilsumClient } from '../../sdk/veilsum-client.ts';
-import type { Coordinator } from '../../services/coordinator/coordinator.ts';
-import { ADMIN, type Consortium, createConsortium } from '../support/consortium.ts';
+import { ADMIN } from '../support/consortium.ts';
 import {
-  startCoordinator,
   quantizedInputs,
   secAggParams,
   statusOf,
   sumOf,
+  withCoordinator,
 } from './fault-harness.ts';
 
 const DIMENSION = 1_000;
 
 describe('fault: a stored aggregate is corrupted on disk', () => {
-  let consortium: Consortium;
-  let coordinator: Coordinator;
-  const clients: VeilsumClient[] = [];
-  beforeAll(async () => {
-    consortium = await createConsortium(3, 'agg');
-    coordinator = await startCoordinator(consortium.config);
-  });
-  afterAll(async () => {
-    for (const client of clients) client.close();
-    await coordinator.stop();
-  });
+  const world = withCoordinator(3, 'agg');
 
   it('GetAggregate answers DATA_LOSS naming the aggregate, the round is quarantined, other rounds are served', async () => {
-    const admin = VeilsumClient.connect(consortium.profile(ADMIN, coordinator.port));
-    const members = consortium.members.map((id) =>
-      VeilsumClient.connect(consortium.profile(id, coordinator.port)),
-    );
-    clients.push(admin, ...members);
+    const { consortium } = world;
+    const admin = world.connect(ADMIN);
+    const members = consortium.members.map((id) => world.connect(id));
     const inputs = [quantizedInputs(3, DIMENSION, 1), quantizedInputs(3, DIMENSION, 2)];
     const rounds = [];
     for (const [i, roundInputs] of inputs.entries()) {

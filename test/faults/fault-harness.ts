@@ -6,8 +6,9 @@ import { seededRandom } from '../../crypto/random.ts';
 import { pino, type Logger } from 'pino';
 import { Adversary, Mode, type Round, type RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
 import { Coordinator } from '../../services/coordinator/coordinator.ts';
-import type { VeilsumClient } from '../../sdk/veilsum-client.ts';
-import { ADMIN, type Consortium } from '../support/consortium.ts';
+import { afterAll, beforeAll } from '@jest/globals';
+import { type ConnectOptions, VeilsumClient } from '../../sdk/veilsum-client.ts';
+import { ADMIN, type Consortium, createConsortium } from '../support/consortium.ts';
 import type { CoordinatorConfig } from '../../services/coordinator/config.ts';
 
 /**
@@ -215,6 +216,43 @@ export async function startCoordinator(
   const coordinator = new Coordinator({ ...config, listen: '127.0.0.1:0' }, logger);
   await coordinator.start();
   return coordinator;
+}
+
+/**
+ * A consortium of `members` and an in-process coordinator for the enclosing describe block
+ * (beforeAll/afterAll), with `connect` making clients that are closed after it. The fields are
+ * set once beforeAll has run.
+ */
+export function withCoordinator(
+  members: number,
+  prefix: string,
+): {
+  readonly consortium: Consortium;
+  readonly coordinator: Coordinator;
+  connect(id: string, options?: Partial<ConnectOptions>): VeilsumClient;
+} {
+  const clients: VeilsumClient[] = [];
+  const fixture = {
+    consortium: undefined as unknown as Consortium,
+    coordinator: undefined as unknown as Coordinator,
+    connect(id: string, options: Partial<ConnectOptions> = {}): VeilsumClient {
+      const client = VeilsumClient.connect({
+        ...fixture.consortium.profile(id, fixture.coordinator.port),
+        ...options,
+      });
+      clients.push(client);
+      return client;
+    },
+  };
+  beforeAll(async () => {
+    fixture.consortium = await createConsortium(members, prefix);
+    fixture.coordinator = await startCoordinator(fixture.consortium.config);
+  });
+  afterAll(async () => {
+    for (const client of clients) client.close();
+    await fixture.coordinator?.stop();
+  });
+  return fixture;
 }
 
 /**

@@ -1,31 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { VeilsumClient } from '../../sdk/veilsum-client.ts';
-import type { Coordinator } from '../../services/coordinator/coordinator.ts';
-import { ADMIN, type Consortium, createConsortium } from '../support/consortium.ts';
-import { startCoordinator, quantizedInputs, secAggParams, statusOf } from './fault-harness.ts';
+import { describe, expect, it } from '@jest/globals';
+import { ADMIN } from '../support/consortium.ts';
+import { quantizedInputs, secAggParams, statusOf, withCoordinator } from './fault-harness.ts';
 
 describe('fault: a member reads a round it is not on', () => {
-  let consortium: Consortium;
-  let coordinator: Coordinator;
-  const clients: VeilsumClient[] = [];
-  beforeAll(async () => {
-    consortium = await createConsortium(4, 'roster');
-    coordinator = await startCoordinator(consortium.config);
-  });
-  afterAll(async () => {
-    for (const client of clients) client.close();
-    await coordinator.stop();
-  });
+  const world = withCoordinator(4, 'roster');
 
   it('GetRound, WatchRound and GetAggregate answer PERMISSION_DENIED and ListRounds leaves the round out', async () => {
-    const connect = (id: string) => {
-      const client = VeilsumClient.connect({
-        ...consortium.profile(id, coordinator.port),
-        retry: { totalMs: 1_000, initialDelayMs: 50, maxDelayMs: 100 },
-      });
-      clients.push(client);
-      return client;
-    };
+    const { consortium } = world;
+    const connect = (id: string) =>
+      world.connect(id, { retry: { totalMs: 1_000, initialDelayMs: 50, maxDelayMs: 100 } });
     const admin = connect(ADMIN);
     const roster = consortium.members.slice(0, 3);
     const members = roster.map(connect);

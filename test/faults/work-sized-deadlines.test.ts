@@ -1,14 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { Phase } from '../../proto/gen/veilsum/v1/round.ts';
-import { VeilsumClient } from '../../sdk/veilsum-client.ts';
-import type { Coordinator } from '../../services/coordinator/coordinator.ts';
-import { ADMIN, type Consortium, createConsortium } from '../support/consortium.ts';
+import type { VeilsumClient } from '../../sdk/veilsum-client.ts';
+import { ADMIN } from '../support/consortium.ts';
 import {
-  startCoordinator,
   quantizedInputs,
   secAggParams,
   statusOf,
   sumOf,
+  withCoordinator,
 } from './fault-harness.ts';
 
 const NO_DEADLINES = {
@@ -20,28 +19,19 @@ const NO_DEADLINES = {
 };
 
 describe('fault: deadlines that only fit a fast, idle machine', () => {
-  let consortium: Consortium;
-  let coordinator: Coordinator;
+  const world = withCoordinator(3, 'late');
   let admin: VeilsumClient;
-  const clients: VeilsumClient[] = [];
-  beforeAll(async () => {
-    consortium = await createConsortium(3, 'late');
-    coordinator = await startCoordinator(consortium.config);
-    admin = VeilsumClient.connect(consortium.profile(ADMIN, coordinator.port));
-  });
-  afterAll(async () => {
-    for (const client of clients) client.close();
-    admin.close();
-    await coordinator.stop();
+  beforeAll(() => {
+    admin = world.connect(ADMIN);
   });
 
   it('default deadlines grow with the dimension and the members instead of a flat minute', async () => {
     const small = await admin.openRound({
-      ...secAggParams(consortium.members, 1, { dimension: 1_000 }),
+      ...secAggParams(world.consortium.members, 1, { dimension: 1_000 }),
       deadlines: NO_DEADLINES,
     });
     const large = await admin.openRound({
-      ...secAggParams(consortium.members, 2, { dimension: 10_000_000 }),
+      ...secAggParams(world.consortium.members, 2, { dimension: 10_000_000 }),
       deadlines: NO_DEADLINES,
     });
     const masked = (round: typeof small) => round.params!.deadlines!.maskedInputMs;
@@ -52,13 +42,9 @@ describe('fault: deadlines that only fit a fast, idle machine', () => {
   });
 
   it('a member that uploads after the deadline is a dropout of a round that still completes', async () => {
-    const members = consortium.members.map((id) => {
-      const client = VeilsumClient.connect(consortium.profile(id, coordinator.port));
-      clients.push(client);
-      return client;
-    });
+    const members = world.consortium.members.map((id) => world.connect(id));
     const round = await admin.openRound(
-      secAggParams(consortium.members, 3, { maskedInputMs: 1_500 }),
+      secAggParams(world.consortium.members, 3, { maskedInputMs: 1_500 }),
     );
     const inputs = quantizedInputs(3, 1_000, 21);
     const [first, second, late] = await Promise.all(
