@@ -730,10 +730,14 @@ export const contract = {
     for (const id of participants) requireId(id, 'participant');
     if (new Set(participants).size !== participants.length)
       throw new ContractError('invalid', 'participants lists a keyholder twice');
-    if (!Number.isSafeInteger(threshold) || threshold < 1 || threshold > participants.length)
+    // A key one keyholder can decrypt alone is no threshold key: honest keyholders never make
+    // one (their ceremony refuses t < 2), and the ledger does not register one either.
+    if (!Number.isSafeInteger(threshold) || threshold < 2 || threshold > participants.length)
       throw new ContractError(
         'invalid',
-        `threshold must be an integer in [1, ${participants.length}]`,
+        participants.length < 2
+          ? `a collective key needs at least 2 keyholders and a threshold of at least 2 (one keyholder could decrypt alone); got ${threshold} of ${participants.length}`
+          : `threshold must be an integer in [2, ${participants.length}] (one keyholder must never decrypt alone)`,
       );
     if (!participants.includes(ctx.callerMspId))
       throw new ContractError(

@@ -71,6 +71,24 @@ export function describeLedgerContract(
       expect((await auditor.getMember(operator)).roles).toEqual(['coordinator', 'member']);
     });
 
+    it('registers no collective key that one keyholder could decrypt alone', async () => {
+      // Two banks of the network take the keyholder role too (roles only grow).
+      const holders = ['BankAMSP', 'BankBMSP'];
+      for (const holder of holders) await coordinator.registerMember(holder, ['keyholder']);
+      await expect(bankA.attestCollectiveKey(HASH_A, 'alone', 1, ['BankAMSP'])).rejects.toThrow(
+        /needs at least 2 keyholders and a threshold of at least 2/,
+      );
+      await expect(bankA.attestCollectiveKey(HASH_A, 'one-of-two', 1, holders)).rejects.toThrow(
+        /threshold must be an integer in \[2, 2\]/,
+      );
+      await expect(auditor.getCollectiveKey(HASH_A)).rejects.toThrow(/no collective key/);
+      // 2 of 2 is registered once both attested.
+      await bankA.attestCollectiveKey(HASH_B, 'two-of-two', 2, holders);
+      const registered = await bankB.attestCollectiveKey(HASH_B, 'two-of-two', 2, holders);
+      expect(registered.threshold).toBe(2);
+      expect(registered.registeredAt).not.toBeNull();
+    });
+
     it('records consent grants and revocations in each member’s history', async () => {
       await bankA.grantConsent('consent-a1', 'cards-2026', 'fraud-model', inAYear());
       await bankA.grantConsent('consent-a2', 'loans-2026', 'credit-model', inAYear());
