@@ -173,9 +173,11 @@ export class VeilsumClient {
     return new VeilsumClient(options);
   }
 
+  /** Closes all three service clients: their shared connection goes when the last one does. */
   close(): void {
     this.admin.close();
     this.secagg.close();
+    this.ckks.close();
   }
 
   // ── rounds ───────────────────────────────────────────────────────────────────────────────

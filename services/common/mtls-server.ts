@@ -11,8 +11,12 @@ export function bindMtls(
   server: grpc.Server,
   listen: string,
   tls: { caCertificate: string; certificate: string; privateKey: string },
-  identify?: (peer: PeerCertificate) => string | undefined,
+  options: {
+    identify?: (peer: PeerCertificate) => string | undefined;
+    limits?: ConnectionLimits;
+  } = {},
 ): Promise<number> {
+  const limits = options.limits ?? DEFAULT_CONNECTION_LIMITS;
   const credentials = grpc.ServerCredentials.createSsl(
     readFileSync(tls.caCertificate),
     [{ cert_chain: readFileSync(tls.certificate), private_key: readFileSync(tls.privateKey) }],
@@ -20,13 +24,13 @@ export function bindMtls(
   );
   const internals = serverInternals(server);
   // Streams advertise a large window in the server's SETTINGS (before the HTTP/2 server exists),
-  // and at most STREAMS_PER_CONNECTION of them open at once on one connection.
+  // and at most limits.streamsPerConnection of them open at once on one connection.
   internals.commonServerOptions.settings = {
     ...internals.commonServerOptions.settings,
     initialWindowSize: HTTP2_WINDOW_BYTES,
-    maxConcurrentStreams: STREAMS_PER_CONNECTION,
+    maxConcurrentStreams: limits.streamsPerConnection,
   };
-  const connections = new ConnectionsPerCaller(identify);
+  const connections = new ConnectionsPerCaller(limits.connectionsPerCaller, options.identify);
   return new Promise<number>((resolve, reject) =>
     server.bindAsync(listen, credentials, (error, port) => {
       if (error) return reject(error);
@@ -47,23 +51,47 @@ export function bindMtls(
  * on keyholders) until it is complete. Calls of a certificate that binds to no organisation
  * (`identify`: the server's CallerIdentities) are refused when their metadata arrives, before a
  * message is read; what a bound organisation sends is read. So connections are admitted by
- * caller: at most CONNECTIONS_PER_CALLER per bound organisation, however many certificates it
+ * caller: at most `connectionsPerCaller` per bound organisation, however many certificates it
  * presents, and UNBOUND_CONNECTIONS in all for certificates that bind to none (they still get
  * their PERMISSION_DENIED and its reason; minting certificates gains nothing) — and at most
- * STREAMS_PER_CONNECTION streams per connection (HTTP/2 refuses the rest). One organisation can
- * then hold CONNECTIONS_PER_CALLER × STREAMS_PER_CONNECTION × the message limit: 256 MiB on the
- * coordinator, which every member may call. An SDK client uses one connection and a few streams.
+ * `streamsPerConnection` streams per connection (HTTP/2 refuses the rest; a well-behaved client
+ * queues them). With the defaults one organisation can hold 8 × 8 × 4 MiB = 256 MiB on the
+ * coordinator, which every member may call. An SDK client uses one connection and a few streams;
+ * a member may run several processes. Connections whose peer vanished without closing them
+ * (network cut, host crash) would keep their slots: servers ping every `keepaliveMs` and drop a
+ * connection whose ping is not answered within as long again (`keepaliveServerOptions`).
  */
-export const STREAMS_PER_CONNECTION = 16;
-export const CONNECTIONS_PER_CALLER = 4;
+export interface ConnectionLimits {
+  readonly connectionsPerCaller: number;
+  readonly streamsPerConnection: number;
+  readonly keepaliveMs: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  connectionsPerCaller: 8,
+  streamsPerConnection: 8,
+  keepaliveMs: 30_000,
+};
 export const UNBOUND_CONNECTIONS = 8;
+
+/** grpc.Server options that drop a connection whose peer stopped answering pings. */
+export function keepaliveServerOptions(
+  limits: ConnectionLimits = DEFAULT_CONNECTION_LIMITS,
+): Record<string, number> {
+  return {
+    'grpc.keepalive_time_ms': limits.keepaliveMs,
+    'grpc.keepalive_timeout_ms': limits.keepaliveMs,
+  };
+}
 
 /** Open HTTP/2 sessions by caller; a session past its caller's limit is closed at once. */
 class ConnectionsPerCaller {
+  private readonly perCaller: number;
   private readonly identify: ((peer: PeerCertificate) => string | undefined) | undefined;
   private readonly open = new Map<string, number>();
 
-  constructor(identify?: (peer: PeerCertificate) => string | undefined) {
+  constructor(perCaller: number, identify?: (peer: PeerCertificate) => string | undefined) {
+    this.perCaller = perCaller;
     this.identify = identify;
   }
 
@@ -77,7 +105,7 @@ class ConnectionsPerCaller {
         ? this.identify(peer)
         : peer.fingerprint256;
     const caller = organisation === undefined ? '' : `bound:${organisation}`;
-    const limit = organisation === undefined ? UNBOUND_CONNECTIONS : CONNECTIONS_PER_CALLER;
+    const limit = organisation === undefined ? UNBOUND_CONNECTIONS : this.perCaller;
     const count = (this.open.get(caller) ?? 0) + 1;
     if (count > limit) {
       // No stream of this connection is read.

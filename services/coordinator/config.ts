@@ -6,6 +6,7 @@ import {
   resolveTls,
   tlsSchema,
 } from '../common/config-file.ts';
+import { DEFAULT_CONNECTION_LIMITS as CONNECTIONS } from '../common/mtls-server.ts';
 import { DEFAULT_UPLOAD_LIMITS as LIMITS } from './upload-limits.ts';
 
 /**
@@ -57,6 +58,28 @@ export const coordinatorConfigSchema = z.object({
       bytes: z.number().int().min(1).default(LIMITS.bytes),
       idleMs: z.number().int().min(100).default(LIMITS.idleMs),
       totalMs: z.number().int().min(100).default(LIMITS.totalMs),
+    })
+    .optional(),
+  /**
+   * What one caller's connections may hold (services/common/mtls-server.ts): connections per
+   * bound organisation, HTTP/2 streams per connection, and the keepalive that drops connections
+   * whose peer vanished. Raise connectionsPerCaller for members that run many processes.
+   */
+  connections: z
+    .object({
+      connectionsPerCaller: z
+        .number()
+        .int()
+        .min(1)
+        .max(1024)
+        .default(CONNECTIONS.connectionsPerCaller),
+      streamsPerConnection: z
+        .number()
+        .int()
+        .min(1)
+        .max(1024)
+        .default(CONNECTIONS.streamsPerConnection),
+      keepaliveMs: z.number().int().min(1_000).default(CONNECTIONS.keepaliveMs),
     })
     .optional(),
   /** Threads that expand masks during unmasking. */

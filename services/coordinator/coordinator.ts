@@ -9,7 +9,11 @@ import { CkksEngine } from '../../crypto/ckks/engine.ts';
 import { parameterSetNamed } from '../../crypto/ckks/parameters.ts';
 import { MaskPool } from '../compute/mask-pool.ts';
 import { CallerIdentities } from '../common/caller.ts';
-import { bindMtls } from '../common/mtls-server.ts';
+import {
+  bindMtls,
+  DEFAULT_CONNECTION_LIMITS,
+  keepaliveServerOptions,
+} from '../common/mtls-server.ts';
 import { KeyholderClient } from '../keyholder/keyholder-client.ts';
 import { readKeyFile } from '../keyholder/key-file.ts';
 import { assertPrivateFile } from '../keyholder/sealed-file.ts';
@@ -56,6 +60,7 @@ export class Coordinator {
     });
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': 4 * 1024 * 1024,
+      ...keepaliveServerOptions(config.connections ?? DEFAULT_CONNECTION_LIMITS),
       interceptors: [this.identities.interceptor(this.logger)],
     });
     this.state = new CoordinatorState({
@@ -128,12 +133,10 @@ export class Coordinator {
     this.server.addService(SecAggServiceService, secAggService(state));
     this.server.addService(CkksServiceService, ckksService(state));
     this.health.addToServer(this.server);
-    this.boundPort = await bindMtls(
-      this.server,
-      this.config.listen,
-      this.config.tls,
-      this.identities.organisationOf,
-    );
+    this.boundPort = await bindMtls(this.server, this.config.listen, this.config.tls, {
+      identify: this.identities.organisationOf,
+      limits: this.config.connections,
+    });
     if (this.config.metricsListen)
       this.metricsServer = await this.metrics.serve(this.config.metricsListen);
     this.health.setStatus('', 'SERVING');

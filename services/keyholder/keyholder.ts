@@ -31,7 +31,7 @@ import { Mode, RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
 import { paramsHash } from '../../proto/round-wire.ts';
 import { type AuthenticatedCall, CallerIdentities, callerOrganisation } from '../common/caller.ts';
 import { rejection, unaryHandler } from '../common/service-edge.ts';
-import { bindMtls } from '../common/mtls-server.ts';
+import { bindMtls, keepaliveServerOptions } from '../common/mtls-server.ts';
 import {
   alreadyExists,
   failedPrecondition,
@@ -113,6 +113,7 @@ export class Keyholder {
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+      ...keepaliveServerOptions(),
       // Decryptions and ceremonies are refused to anyone else before a message is read
       // (the handlers check again).
       interceptors: [
@@ -183,12 +184,9 @@ export class Keyholder {
     this.ledger = this.ledgerConnection.ledger;
     this.server.addService(KeyholderServiceService, this.service());
     this.health.addToServer(this.server);
-    this.boundPort = await bindMtls(
-      this.server,
-      this.config.listen,
-      this.config.tls,
-      this.identities.organisationOf,
-    );
+    this.boundPort = await bindMtls(this.server, this.config.listen, this.config.tls, {
+      identify: this.identities.organisationOf,
+    });
     this.health.setStatus('', 'SERVING');
     this.logger.info(
       { event: 'started', port: this.boundPort, keys: [...this.keys.keys()] },

@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { connect as connectNet, createServer, type Socket } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
 import { connect as connectTls, type TLSSocket } from 'node:tls';
 import type { ClientHttp2Session } from 'node:http2';
-import {
-  CONNECTIONS_PER_CALLER,
-  STREAMS_PER_CONNECTION,
-} from '../../services/common/mtls-server.ts';
+import { DEFAULT_CONNECTION_LIMITS } from '../../services/common/mtls-server.ts';
+import { VeilsumClient } from '../../sdk/veilsum-client.ts';
+import type { CkksServiceClient } from '../../proto/gen/veilsum/v1/ckks.ts';
 import { type Consortium, CoordinatorProcess, createConsortium } from '../support/consortium.ts';
 import { openHttp2Connection } from '../support/http2-connection.ts';
 
@@ -14,18 +15,27 @@ import { openHttp2Connection } from '../support/http2-connection.ts';
  * message (up to the coordinator's 4 MiB message limit) in memory until it is complete. One
  * certificate opening many connections, each with many streams that send most of a message and
  * never finish it, pinned memory without bound (+315 MB for 100 streams of 3 MiB, attacker
- * review). Defence (services/common/mtls-server.ts): at most STREAMS_PER_CONNECTION streams per
- * connection (refused by HTTP/2 beyond it) and CONNECTIONS_PER_CALLER connections per client
- * certificate (closed at once beyond it): what one certificate can pin is bounded.
+ * review). Defence (services/common/mtls-server.ts): at most streamsPerConnection streams per
+ * connection (refused by HTTP/2 beyond it) and connectionsPerCaller connections per bound
+ * organisation (closed at once beyond it): what one member can pin is bounded.
  *
  * The attacker here does not use a well-behaved HTTP/2 stack (which would queue streams past the
- * server's limit): it writes HTTP/2 frames itself and opens streams regardless.
+ * server's limit): it writes HTTP/2 frames itself and opens streams regardless. The cap must not
+ * lock out honest members either (second review): closed SDK clients must give their connection
+ * back, and connections whose peer vanished must be dropped (server keepalive, short here).
  */
+const { connectionsPerCaller, streamsPerConnection } = DEFAULT_CONNECTION_LIMITS;
+const KEEPALIVE_MS = 1_000;
 let consortium: Consortium;
 let coordinator: CoordinatorProcess;
 
 beforeAll(async () => {
-  consortium = await createConsortium(2, 'pin');
+  consortium = await createConsortium(3, 'pin');
+  consortium.config = {
+    ...consortium.config,
+    connections: { ...DEFAULT_CONNECTION_LIMITS, keepaliveMs: KEEPALIVE_MS },
+  };
+  writeFileSync(consortium.configPath, JSON.stringify(consortium.config));
   coordinator = await CoordinatorProcess.start(consortium);
 }, 120_000);
 
@@ -137,22 +147,22 @@ function openConnection(member: string) {
 }
 
 describe('one certificate cannot pin the coordinator with streams that never finish', () => {
-  it(`streams past ${STREAMS_PER_CONNECTION} on one connection are refused, whatever the client does`, async () => {
-    const streams = STREAMS_PER_CONNECTION + 24;
+  it(`streams past ${streamsPerConnection} on one connection are refused, whatever the client does`, async () => {
+    const streams = streamsPerConnection + 24;
     expect(await floodStreams(consortium.members[0]!, streams, 2_000)).toBe(24);
   }, 60_000);
 
-  it(`connections past ${CONNECTIONS_PER_CALLER} of one certificate are closed; other members and later connections are not affected`, async () => {
+  it(`connections past ${connectionsPerCaller} of one certificate are closed; other members and later connections are not affected`, async () => {
     const [first, second] = consortium.members as [string, string];
     const sessions: ClientHttp2Session[] = [];
     try {
       const opened: boolean[] = [];
-      for (let i = 0; i < CONNECTIONS_PER_CALLER + 2; i++) {
+      for (let i = 0; i < connectionsPerCaller + 2; i++) {
         const { session, open } = await openConnection(first);
         sessions.push(session);
         opened.push(open);
       }
-      expect(opened).toEqual([...Array<boolean>(CONNECTIONS_PER_CALLER).fill(true), false, false]);
+      expect(opened).toEqual([...Array<boolean>(connectionsPerCaller).fill(true), false, false]);
       // Another member's certificate has its own allowance.
       const other = await openConnection(second);
       sessions.push(other.session);
@@ -165,6 +175,81 @@ describe('one certificate cannot pin the coordinator with streams that never fin
       expect(again.open).toBe(true);
     } finally {
       for (const session of sessions) session.destroy();
+    }
+  }, 60_000);
+});
+
+describe('the cap does not lock out honest members', () => {
+  it('closed SDK clients give their connection back: more clients than the cap, one after another, all reach the service', async () => {
+    const member = consortium.members[2]!;
+    const codes: number[] = [];
+    for (let i = 0; i < connectionsPerCaller + 2; i++) {
+      const client = VeilsumClient.connect({
+        ...consortium.profile(member, coordinator.port),
+        retry: { totalMs: 1_000, initialDelayMs: 50, maxDelayMs: 100 },
+      });
+      // The SDK's CKKS client is what participateCkks calls first (GetEncryptionKey); asked here
+      // directly, for a round that does not exist, so that its channel is connected when closed.
+      const ckks = (client as unknown as { ckks: CkksServiceClient }).ckks;
+      codes.push(
+        await new Promise<number>((resolve) =>
+          ckks.getEncryptionKey(
+            { roundId: 'no-such-round' },
+            new grpc.Metadata(),
+            { deadline: new Date(Date.now() + 10_000) },
+            (error) => resolve(error ? error.code : grpc.status.OK),
+          ),
+        ),
+      );
+      client.close();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    // Every one reached the coordinator (NOT_FOUND), none was refused a connection (UNAVAILABLE).
+    expect(codes).toEqual(Array<number>(connectionsPerCaller + 2).fill(grpc.status.NOT_FOUND));
+  }, 60_000);
+
+  it('connections whose peer vanished without closing them are dropped, and their slots come back', async () => {
+    // A TCP relay standing in for the network: when it "fails" it drops the member's side and
+    // keeps the coordinator's side open and silent — a peer that vanished without FIN or RST.
+    const upstreams: Socket[] = [];
+    let blackHole = false;
+    const relay = createServer((downstream) => {
+      const upstream = connectNet(coordinator.port, '127.0.0.1');
+      upstreams.push(upstream);
+      upstream.on('error', () => {});
+      downstream.on('error', () => {});
+      downstream.on('data', (data) => !blackHole && upstream.write(data));
+      upstream.on('data', (data) => !blackHole && downstream.write(data));
+      downstream.on('close', () => {
+        if (!blackHole) upstream.destroy();
+      });
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const relayPort = (relay.address() as { port: number }).port;
+    const member = consortium.members[1]!;
+    const { ca: _ca, checkServerIdentity: _check, ...keyPair } = tlsOf(member);
+    const tls = { caCertificatePath: consortium.pki.caCertificatePath, ...keyPair };
+    try {
+      for (let i = 0; i < connectionsPerCaller; i++) {
+        const { session, open } = await openHttp2Connection(relayPort, tls);
+        expect(open).toBe(true);
+        blackHole = true; // the network fails
+        session.destroy();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        blackHole = false;
+      }
+      // Keepalive pings go unanswered: within a few keepalive periods every slot is free again.
+      let open = false;
+      for (let attempt = 0; attempt < 20 && !open; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, KEEPALIVE_MS));
+        const connection = await openHttp2Connection(coordinator.port, tls);
+        connection.session.destroy();
+        open = connection.open;
+      }
+      expect(open).toBe(true);
+    } finally {
+      for (const upstream of upstreams) upstream.destroy();
+      relay.close();
     }
   }, 60_000);
 });
