@@ -55,8 +55,9 @@ export function bindMtls(
  * presents, and UNBOUND_CONNECTIONS in all for certificates that bind to none (they still get
  * their PERMISSION_DENIED and its reason; minting certificates gains nothing) — and at most
  * `streamsPerConnection` streams per connection (HTTP/2 refuses the rest; a well-behaved client
- * queues them). With the defaults one organisation can hold 8 × 8 × 4 MiB = 256 MiB on the
- * coordinator, which every member may call. An SDK client uses one connection and a few streams;
+ * queues them; 16 leaves room for other calls beside a member's 8 upload streams). With the
+ * defaults one organisation can hold 8 × 16 × 4 MiB = 512 MiB on the coordinator, which every
+ * member may call. An SDK client uses one connection and a few streams;
  * a member may run several processes. Connections whose peer vanished without closing them
  * (network cut, host crash) would keep their slots: servers ping every `keepaliveMs` and drop a
  * connection whose ping is not answered within as long again (`keepaliveServerOptions`).
@@ -69,7 +70,7 @@ export interface ConnectionLimits {
 
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   connectionsPerCaller: 8,
-  streamsPerConnection: 8,
+  streamsPerConnection: 16,
   keepaliveMs: 30_000,
 };
 export const UNBOUND_CONNECTIONS = 8;
