@@ -169,9 +169,12 @@ export function wireResidues(
 ): Float64Array {
   const { degree, primes } = checkWireHeader(wire, expected);
   const perPoly = degree * primes;
-  const out = new Float64Array(poly === undefined ? 2 * perPoly : perPoly);
-  for (const p of poly === undefined ? [0, 1] : [poly])
-    readPolynomial(wire, expected, p, out, poly === undefined ? 0 : -poly * perPoly);
+  const polys = poly === undefined ? [0, 1] : [poly];
+  const words = new Uint32Array(2 * polys.length * perPoly);
+  for (const p of polys)
+    readPolynomial(wire, expected, p, words, poly === undefined ? 0 : -p * perPoly);
+  const out = new Float64Array(polys.length * perPoly);
+  for (let i = 0; i < out.length; i++) out[i] = words[2 * i + 1]! * 2 ** 32 + words[2 * i]!;
   return out;
 }
 
@@ -284,14 +287,13 @@ function checkWireHeader(
 /**
  * Decodes every residue of polynomial `poly` of a header-checked wire ciphertext and checks it is
  * reduced modulo its prime. Residue r of the ciphertext (polynomial by polynomial, prime by prime)
- * goes to target[r + offset] as a Number (a Float64Array target), or to words 2·(r + offset)
- * (low 32 bits) and 2·(r + offset) + 1 (high bits) of a Uint32Array target (SEAL's layout).
+ * goes to words 2·(r + offset) (low 32 bits) and 2·(r + offset) + 1 (high bits): SEAL's layout.
  */
 function readPolynomial(
   wire: Uint8Array,
   expected: CiphertextExpectations,
   poly: number,
-  target: Uint32Array | Float64Array,
+  words: Uint32Array,
   offset: number,
 ): void {
   const degree = expected.polyModulusDegree;
@@ -308,28 +310,18 @@ function readPolynomial(
     const qLow = Number(q & 0xffffffffn);
     const block = (poly * primes + j) * degree;
     readHighs(wire, highOffset, highBits, highs);
-    const lowOffset = WIRE_HEADER_BYTES + 4 * block;
-    const bad = (c: number) =>
-      new InvalidCiphertextError(
-        `residue ${c} of polynomial ${poly}, prime ${j} is not reduced modulo its prime`,
-      );
-    if (target instanceof Float64Array) {
-      for (let c = 0, o = lowOffset, t = block + offset; c < degree; c++, o += 4, t++) {
-        const low =
-          (wire[o]! | (wire[o + 1]! << 8) | (wire[o + 2]! << 16) | (wire[o + 3]! << 24)) >>> 0;
-        const high = highs[c]!;
-        if (high > qHigh || (high === qHigh && low >= qLow)) throw bad(c);
-        target[t] = high * 2 ** 32 + low;
-      }
-    } else {
-      for (let c = 0, o = lowOffset, w = 2 * (block + offset); c < degree; c++, o += 4, w += 2) {
-        const low =
-          (wire[o]! | (wire[o + 1]! << 8) | (wire[o + 2]! << 16) | (wire[o + 3]! << 24)) >>> 0;
-        const high = highs[c]!;
-        if (high > qHigh || (high === qHigh && low >= qLow)) throw bad(c);
-        target[w] = low;
-        target[w + 1] = high;
-      }
+    let o = WIRE_HEADER_BYTES + 4 * block;
+    let w = 2 * (block + offset);
+    for (let c = 0; c < degree; c++, o += 4, w += 2) {
+      const low =
+        (wire[o]! | (wire[o + 1]! << 8) | (wire[o + 2]! << 16) | (wire[o + 3]! << 24)) >>> 0;
+      const high = highs[c]!;
+      if (high > qHigh || (high === qHigh && low >= qLow))
+        throw new InvalidCiphertextError(
+          `residue ${c} of polynomial ${poly}, prime ${j} is not reduced modulo its prime`,
+        );
+      words[w] = low;
+      words[w + 1] = high;
     }
     highOffset += (degree * highBits) / 8;
   }

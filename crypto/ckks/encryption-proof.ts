@@ -249,10 +249,12 @@ export function verifyEncryptionProof(
   commitments.forEach((commitment, j) => {
     // commitment ← a·zv_j + ze_j − Σ_i c_ji·c1_i mod q, prime by prime (both reduced).
     const sum = sums[j]!;
-    for (let k = 0; k < commitment.length; k++) {
-      const difference = commitment[k]! - sum[k]!;
-      commitment[k] = difference < 0 ? difference + moduli[Math.floor(k / n)]! : difference;
-    }
+    moduli.forEach((q, prime) => {
+      for (let k = prime * n; k < (prime + 1) * n; k++) {
+        const difference = commitment[k]! - sum[k]!;
+        commitment[k] = difference < 0 ? difference + q : difference;
+      }
+    });
     seedHash.update(residueBytes(commitment));
   });
   const recomputed = new Uint8Array(seedHash.digest());

@@ -16,7 +16,6 @@ import {
   addCiphertextInto,
   checkCiphertext,
   unpackCiphertext,
-  wireResidues,
 } from './ciphertext-wire.ts';
 import { nttTables } from './ntt.ts';
 import { type CkksParameterSet, valuesPerCiphertext } from './parameters.ts';
@@ -375,11 +374,6 @@ export class CkksEngine {
     return out;
   }
 
-  /** Residues of polynomial `poly` of a wire ciphertext (checked), NTT form, as Numbers. */
-  wirePolynomial(wire: Uint8Array, poly: 0 | 1): Float64Array {
-    return wireResidues(wire, this.expectations, poly);
-  }
-
   /** Polynomial `poly` of SEAL ciphertext bytes as Numbers. */
   private residuesOf(bytes: Uint8Array, poly: number): Float64Array {
     const residues = this.set.polyModulusDegree * this.dataRns.moduli.length;
@@ -402,17 +396,7 @@ export class CkksEngine {
   private coefficientCiphertext(polys: readonly ArrayLike<number>[]): SealCiphertextObject {
     const degree = this.set.polyModulusDegree;
     const primes = this.moduliNumbers.length;
-    const template = this.coefficientTemplate(polys.length);
-    // The data starts CT_DATA_OFFSET bytes in: shift the buffer so 32-bit words there are aligned.
-    const shift = (4 - (CT_DATA_OFFSET % 4)) % 4;
-    const buffer = new ArrayBuffer(template.length + shift);
-    const bytes = new Uint8Array(buffer, shift, template.length);
-    bytes.set(template.subarray(0, CT_DATA_OFFSET));
-    const words = new Uint32Array(
-      buffer,
-      shift + CT_DATA_OFFSET,
-      2 * polys.length * primes * degree,
-    );
+    const { bytes, words } = this.templateCopy(polys.length);
     polys.forEach((values, poly) => {
       const perPrime = values.length === degree ? 0 : degree;
       this.moduliNumbers.forEach((q, j) =>
@@ -428,6 +412,25 @@ export class CkksEngine {
       throw error;
     }
     return ct;
+  }
+
+  /**
+   * A fresh copy of the coefficient-form template of `size` polynomials, its data zero and
+   * writable as 32-bit words (the buffer is shifted so that the data, CT_DATA_OFFSET bytes in,
+   * is aligned).
+   */
+  private templateCopy(size: number): { bytes: Uint8Array; words: Uint32Array } {
+    const template = this.coefficientTemplate(size);
+    const shift = (4 - (CT_DATA_OFFSET % 4)) % 4;
+    const buffer = new ArrayBuffer(template.length + shift);
+    const bytes = new Uint8Array(buffer, shift, template.length);
+    bytes.set(template.subarray(0, CT_DATA_OFFSET));
+    const words = new Uint32Array(
+      buffer,
+      shift + CT_DATA_OFFSET,
+      (template.length - CT_DATA_OFFSET) / 4,
+    );
+    return { bytes, words };
   }
 
   private coefficientTemplate(size: number): Uint8Array {
@@ -500,7 +503,7 @@ export class CkksEngine {
 
   /** The wire bytes of the NTT-form, scale-Δ ciphertext (c0, c1) given as SEAL's residue bytes. */
   private packPolynomials(c0: Uint8Array, c1: Uint8Array): Uint8Array {
-    const bytes = this.coefficientTemplate(2).slice();
+    const { bytes } = this.templateCopy(2);
     bytes[SEAL_HEADER_BYTES + 32] = 1; // NTT form
     bytes.set(c0, CT_DATA_OFFSET);
     bytes.set(c1, CT_DATA_OFFSET + c0.length);
@@ -509,13 +512,8 @@ export class CkksEngine {
 
   /** The wire bytes of the NTT-form, scale-Δ ciphertext with these (reduced) residues. */
   packResidues(residues: Float64Array): Uint8Array {
-    const template = this.coefficientTemplate(2);
-    const shift = (4 - (CT_DATA_OFFSET % 4)) % 4;
-    const buffer = new ArrayBuffer(template.length + shift);
-    const bytes = new Uint8Array(buffer, shift, template.length);
-    bytes.set(template.subarray(0, CT_DATA_OFFSET));
+    const { bytes, words } = this.templateCopy(2);
     bytes[SEAL_HEADER_BYTES + 32] = 1; // NTT form
-    const words = new Uint32Array(buffer, shift + CT_DATA_OFFSET, 2 * residues.length);
     for (let i = 0; i < residues.length; i++) {
       const high = Math.floor(residues[i]! / 2 ** 32);
       words[2 * i] = residues[i]! - high * 2 ** 32;

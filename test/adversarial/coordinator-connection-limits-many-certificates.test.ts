@@ -6,7 +6,12 @@ import * as grpc from '@grpc/grpc-js';
 import { UNBOUND_CONNECTIONS } from '../../services/common/mtls-server.ts';
 import { RoundAdminServiceClient } from '../../proto/gen/veilsum/v1/round.ts';
 import { createDevPki } from '../../services/pki/dev-ca.ts';
-import { type Consortium, CoordinatorProcess, createConsortium } from '../support/consortium.ts';
+import {
+  type Consortium,
+  CoordinatorProcess,
+  createConsortium,
+  trustSecondCa,
+} from '../support/consortium.ts';
 import { openHttp2Connection } from '../support/http2-connection.ts';
 
 /**
@@ -33,20 +38,7 @@ beforeAll(async () => {
     [],
     'CN=many-01 CA, O=many-01',
   );
-  const bundle = join(consortium.directory, 'bundle.pem');
-  writeFileSync(
-    bundle,
-    readFileSync(consortium.config.tls.caCertificate, 'utf8') +
-      readFileSync(attacker.caCertificatePath, 'utf8'),
-  );
-  consortium.config = {
-    ...consortium.config,
-    tls: {
-      ...consortium.config.tls,
-      caCertificate: bundle,
-      identityIssuer: consortium.config.tls.caCertificate,
-    },
-  };
+  trustSecondCa(consortium, attacker.caCertificatePath);
   writeFileSync(consortium.configPath, JSON.stringify(consortium.config));
   attackerCertificates = Object.values(attacker.members).map((identity) => ({
     cert: readFileSync(identity.certificatePath),

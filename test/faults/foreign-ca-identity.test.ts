@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { startKeyholderProcess } from '../../cli/demo/processes.ts';
@@ -13,6 +12,7 @@ import {
   type Consortium,
   CoordinatorProcess,
   createConsortium,
+  trustSecondCa,
 } from '../support/consortium.ts';
 import { refusalOf } from '../support/refusal.ts';
 
@@ -74,22 +74,9 @@ beforeAll(async () => {
     [],
     'CN=another consortium CA, O=elsewhere',
   );
-  const bundle = join(consortium.directory, 'ca-bundle.pem');
-  writeFileSync(
-    bundle,
-    readFileSync(consortium.pki.caCertificatePath, 'utf8') +
-      readFileSync(foreign.caCertificatePath, 'utf8'),
-  );
+  const bundle = trustSecondCa(consortium, foreign.caCertificatePath);
   // The administrator is bound by issuer here (no identityCertificates), the members by certificate.
-  consortium.config = {
-    ...consortium.config,
-    tls: {
-      ...consortium.config.tls,
-      caCertificate: bundle,
-      identityIssuer: consortium.pki.caCertificatePath,
-    },
-    identityCertificates: [],
-  };
+  consortium.config = { ...consortium.config, identityCertificates: [] };
   coordinator = await CoordinatorProcess.start(consortium);
   const keyholderConfig = consortium.local.keyholderConfig(consortium.keyholders[0]!);
   keyholder = await startKeyholderProcess(

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DevPki } from '../../services/pki/dev-ca.ts';
@@ -92,6 +92,27 @@ export async function createConsortium(
       return path;
     },
   };
+}
+
+/**
+ * Makes the coordinator trust a second CA beside the consortium's: its config's CA file becomes a
+ * bundle of both and the consortium CA is named the identity issuer. Returns the bundle's path.
+ */
+export function trustSecondCa(consortium: Consortium, otherCaPath: string): string {
+  const bundle = join(consortium.directory, 'ca-bundle.pem');
+  writeFileSync(
+    bundle,
+    readFileSync(consortium.pki.caCertificatePath, 'utf8') + readFileSync(otherCaPath, 'utf8'),
+  );
+  consortium.config = {
+    ...consortium.config,
+    tls: {
+      ...consortium.config.tls,
+      caCertificate: bundle,
+      identityIssuer: consortium.pki.caCertificatePath,
+    },
+  };
+  return bundle;
 }
 
 /** A coordinator running as its own process (`veilsum coordinator start`). */
