@@ -7,6 +7,8 @@ import type {
   AdvertiseKeysMessage,
   ConsistencySignatureMessage,
   KeysBroadcast as KeysBroadcastMessage,
+  SeedCommitmentsMessage,
+  SeedRevealMessage,
   SharesDelivery as SharesDeliveryMessage,
   ShareComplaint as ShareComplaintMessage,
   ShareKeysMessage,
@@ -16,6 +18,8 @@ import type {
 import type {
   AdvertiseKeysRequest,
   KeysBroadcast,
+  RevealSeedRequest,
+  SeedCommitments,
   SharesDelivery,
   ShareComplaint,
   ShareKeysRequest,
@@ -36,6 +40,7 @@ export const advertiseKeysFromWire = (
   sender,
   encryptionPublicKey: bytes(request.encryptionPublicKey),
   maskingPublicKey: bytes(request.maskingPublicKey),
+  seedCommitment: bytes(request.seedCommitment),
   signature: bytes(request.signature),
 });
 
@@ -46,6 +51,7 @@ export const advertiseKeysToWire = (
   roundId,
   encryptionPublicKey: buffer(message.encryptionPublicKey),
   maskingPublicKey: buffer(message.maskingPublicKey),
+  seedCommitment: buffer(message.seedCommitment),
   signature: buffer(message.signature),
 });
 
@@ -54,7 +60,12 @@ export const keysBroadcastToWire = (broadcast: KeysBroadcastMessage): KeysBroadc
     sender: key.sender,
     encryptionPublicKey: buffer(key.encryptionPublicKey),
     maskingPublicKey: buffer(key.maskingPublicKey),
+    seedCommitment: buffer(key.seedCommitment),
     signature: buffer(key.signature),
+  })),
+  seedReveals: (broadcast.seedReveals ?? []).map((reveal) => ({
+    sender: reveal.sender,
+    contribution: buffer(reveal.contribution),
   })),
 });
 
@@ -63,8 +74,30 @@ export const keysBroadcastFromWire = (broadcast: KeysBroadcast): KeysBroadcastMe
     sender: key.sender,
     encryptionPublicKey: bytes(key.encryptionPublicKey),
     maskingPublicKey: bytes(key.maskingPublicKey),
+    seedCommitment: bytes(key.seedCommitment),
     signature: bytes(key.signature),
   })),
+  seedReveals: broadcast.seedReveals.map((reveal) => ({
+    sender: reveal.sender,
+    contribution: bytes(reveal.contribution),
+  })),
+});
+
+export const seedCommitmentsToWire = (message: SeedCommitmentsMessage): SeedCommitments => ({
+  digest: buffer(message.digest),
+});
+
+export const seedRevealFromWire = (
+  sender: number,
+  request: RevealSeedRequest,
+): SeedRevealMessage => ({ sender, contribution: bytes(request.contribution) });
+
+export const seedRevealToWire = (
+  roundId: string,
+  message: SeedRevealMessage,
+): RevealSeedRequest => ({
+  roundId,
+  contribution: buffer(message.contribution),
 });
 
 export const shareKeysFromWire = (sender: number, request: ShareKeysRequest): ShareKeysMessage => ({

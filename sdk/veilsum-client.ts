@@ -18,7 +18,7 @@ import {
   type MemberThreatModel,
 } from './round-verification.ts';
 import { SecAggClient } from '../crypto/secagg/client.ts';
-import { createRoundContext } from '../crypto/secagg/config.ts';
+import { createRoundContext, needsContributedSeed } from '../crypto/secagg/config.ts';
 import { combineMasks } from '../crypto/secagg/masks.ts';
 import type { DropoutPhase } from '../crypto/secagg/simulation.ts';
 import {
@@ -34,6 +34,7 @@ import {
   SecAggServiceClient,
   type ConsistencyCheckRequest,
   type KeysBroadcast,
+  type SeedCommitments,
   type SharesDelivery,
   type UnmaskingRequest,
   type UploadChunk,
@@ -42,6 +43,7 @@ import {
   advertiseKeysToWire,
   complaintsToWire,
   keysBroadcastFromWire,
+  seedRevealToWire,
   sharesDeliveryFromWire,
   shareKeysToWire,
   unmaskingRequestFromWire,
@@ -609,11 +611,6 @@ export class VeilsumClient {
     }
     checkThreatModel(round, this.threatModel, { ledger: this.ledger !== undefined });
     const context = this.secAggStep('participate', () => createRoundContext(secAggConfigOf(round)));
-    // The keys that matter are the neighbours': they sign the keys this member shares with.
-    for (const peer of context.graph.neighbours(me.index)) {
-      const entry = round.roster[peer - 1]!;
-      this.identityKeys.check(entry.memberId, entry.identityKey, entry.certificate);
-    }
     const client = new SecAggClient({
       context,
       index: me.index,
@@ -635,6 +632,30 @@ export class VeilsumClient {
       this.secagg.advertiseKeys(advertised, new grpc.Metadata(), deadline(UNARY_DEADLINE_MS), done),
     );
 
+    if (needsContributedSeed(context)) {
+      // The sparse graph's seed: reveal our contribution only once U1 is committed and the
+      // digest of U1's commitments is fixed (graph-seed.ts).
+      if (stopsBefore('seed-reveal')) return dropped();
+      const commitments = await this.await<SeedCommitments>('AwaitSeedCommitments', (done) =>
+        this.secagg.awaitSeedCommitments(
+          { roundId },
+          new grpc.Metadata(),
+          deadline(AWAIT_DEADLINE_MS),
+          done,
+        ),
+      );
+      const advertisedSet = await this.committedSet(round, 'advertised');
+      const reveal = this.secAggStep('RevealSeed', () =>
+        seedRevealToWire(
+          roundId,
+          client.revealSeed({ digest: new Uint8Array(commitments.digest) }, advertisedSet),
+        ),
+      );
+      await this.write('RevealSeed', (done) =>
+        this.secagg.revealSeed(reveal, new grpc.Metadata(), deadline(UNARY_DEADLINE_MS), done),
+      );
+    }
+
     if (stopsBefore('share-keys')) return dropped();
     const keys = await this.await<KeysBroadcast>('AwaitKeys', (done) =>
       this.secagg.awaitKeys({ roundId }, new grpc.Metadata(), deadline(AWAIT_DEADLINE_MS), done),
@@ -644,6 +665,13 @@ export class VeilsumClient {
     const shares = this.secAggStep('ShareKeys', () =>
       shareKeysToWire(roundId, client.shareKeys(keysBroadcastFromWire(keys), u1)),
     );
+    // The keys that matter are the neighbours' (known once the graph is): they sign the keys
+    // this member shares with. Checked before any share leaves.
+    for (const peer of client.shareHolders) {
+      if (peer === me.index) continue;
+      const entry = round.roster[peer - 1]!;
+      this.identityKeys.check(entry.memberId, entry.identityKey, entry.certificate);
+    }
     await this.write('ShareKeys', (done) =>
       this.secagg.shareKeys(shares, new grpc.Metadata(), deadline(UNARY_DEADLINE_MS), done),
     );

@@ -6,7 +6,9 @@ import { addInto } from '../prg.ts';
 import { combineMasks, type MaskJob } from './masks.ts';
 import type { RandomSource } from '../random.ts';
 import { checkEncodedShare, encodeShare, type Share, SHARE_BYTES, splitSecret } from '../shamir.ts';
-import { type RoundContext, shareHolders } from './config.ts';
+import { needsContributedSeed, type RoundContext, shareHolders, withGraphSeed } from './config.ts';
+import { checkSurvivorSignatures } from './survivor-signatures.ts';
+import { checkSeedReveals, SEED_CONTRIBUTION_BYTES, seedCommitment } from './graph-seed.ts';
 import {
   InvalidSignatureError,
   LedgerMismatchError,
@@ -24,6 +26,8 @@ import type {
   MaskedInputMessage,
   RevealedShare,
   SecAggPhase,
+  SeedCommitmentsMessage,
+  SeedRevealMessage,
   ShareComplaint,
   SharesDelivery,
   ShareKeysMessage,
@@ -64,12 +68,20 @@ interface PeerKeys {
  */
 export class SecAggClient {
   readonly index: number;
-  private readonly context: RoundContext;
+  /** Replaced once, when a sparse graph's contributed seed is fixed (before ShareKeys). */
+  private context: RoundContext;
   private readonly identitySecretKey: Uint8Array;
   private readonly curve: Curve25519;
   private readonly random: RandomSource;
-  private readonly holders: ReadonlySet<number>;
+  /** Empty until the graph is known. */
+  private holders: ReadonlySet<number> = new Set();
   private phase: SecAggPhase = 'advertise-keys';
+
+  /** r_u, our contribution to the graph seed, and what we checked before revealing it. */
+  private seedContribution: Uint8Array = new Uint8Array(0);
+  private seedDigest: Uint8Array | undefined;
+  private seedAdvertised: readonly number[] = [];
+  private seedContributions: ReadonlyMap<number, Uint8Array> | undefined;
 
   private encryptionSecretKey: Uint8Array = new Uint8Array(0);
   private maskingSecretKey: Uint8Array = new Uint8Array(0);
@@ -107,11 +119,16 @@ export class SecAggClient {
     this.identitySecretKey = options.identitySecretKey;
     this.curve = options.curve;
     this.random = options.random;
-    this.holders = new Set(shareHolders(context, index));
+    if (!needsContributedSeed(context)) this.holders = new Set(shareHolders(context, index));
   }
 
   get currentPhase(): SecAggPhase {
     return this.phase;
+  }
+
+  /** This client's share holders (its neighbours and itself), once the graph is known. */
+  get shareHolders(): readonly number[] {
+    return [...this.holders].sort((a, b) => a - b);
   }
 
   /** Round 0: fresh X25519 key pairs for this round, signed with the identity key. */
@@ -123,12 +140,73 @@ export class SecAggClient {
     const maskingPublicKey = this.curve.x25519PublicKey(this.maskingSecretKey);
     this.encryptionPublicKey = encryptionPublicKey;
     this.maskingPublicKey = maskingPublicKey;
+    this.seedContribution = this.random(SEED_CONTRIBUTION_BYTES);
+    const commitment = seedCommitment(this.context.binding, this.index, this.seedContribution);
     const signature = this.curve.sign(
       this.identitySecretKey,
-      advertiseKeysPayload(this.context.binding, this.index, encryptionPublicKey, maskingPublicKey),
+      advertiseKeysPayload(
+        this.context.binding,
+        this.index,
+        encryptionPublicKey,
+        maskingPublicKey,
+        commitment,
+      ),
     );
+    this.phase = needsContributedSeed(this.context) ? 'seed-reveal' : 'share-keys';
+    return {
+      sender: this.index,
+      encryptionPublicKey,
+      maskingPublicKey,
+      seedCommitment: commitment,
+      signature,
+    };
+  }
+
+  /**
+   * Seed reveal (sparse graphs): once U1 is committed and the digest D of U1's seed commitments
+   * is shown, reveal r_u. D fixes every contribution before ours is known, so no one who fixed
+   * it can steer the seed (graph-seed.ts).
+   */
+  revealSeed(
+    commitments: SeedCommitmentsMessage,
+    advertised: readonly number[],
+  ): SeedRevealMessage {
+    this.enter('seed-reveal');
+    if (!(commitments.digest instanceof Uint8Array) || commitments.digest.length !== 32) {
+      throw new MalformedMessageError('the seed commitments digest must be 32 bytes');
+    }
+    this.committedSet(advertised, 'U1 (members that advertised keys)');
+    this.seedDigest = commitments.digest.slice();
+    this.seedAdvertised = [...advertised].sort((a, b) => a - b);
     this.phase = 'share-keys';
-    return { sender: this.index, encryptionPublicKey, maskingPublicKey, signature };
+    return { sender: this.index, contribution: this.seedContribution };
+  }
+
+  /**
+   * The graph from every U1 member's reveal, checked against the digest we saw before we
+   * revealed; U1 must be the set we revealed to.
+   */
+  private fixGraph(broadcast: KeysBroadcast, advertised: readonly number[]): void {
+    const u1 = [...advertised].sort((a, b) => a - b);
+    if (this.seedDigest === undefined) {
+      throw new PhaseOrderError(`client ${this.index} has not revealed its seed contribution`);
+    }
+    if (!sameSet(u1, this.seedAdvertised)) {
+      throw new LedgerMismatchError(
+        'U1 differs from the one this member revealed its graph-seed contribution to; refusing the seed',
+      );
+    }
+    const { seed, contributions } = checkSeedReveals({
+      binding: this.context.binding,
+      self: this.index,
+      ownContribution: this.seedContribution,
+      committedDigest: this.seedDigest,
+      advertised: u1,
+      reveals: broadcast.seedReveals ?? [],
+    });
+    this.context = withGraphSeed(this.context, seed);
+    this.holders = new Set(shareHolders(this.context, this.index));
+    this.seedContributions = contributions;
   }
 
   /**
@@ -140,6 +218,7 @@ export class SecAggClient {
     this.enter('share-keys');
     const { threshold } = this.context.config;
     const u1 = this.committedSet(advertised, 'U1 (members that advertised keys)');
+    if (needsContributedSeed(this.context)) this.fixGraph(broadcast, advertised);
     for (const message of broadcast.keys) {
       const peer = message.sender;
       if (peer === this.index) continue;
@@ -164,6 +243,8 @@ export class SecAggClient {
       if (equalBytes(message.encryptionPublicKey, message.maskingPublicKey)) {
         throw new MalformedMessageError(`client ${peer} advertised the same key twice`);
       }
+      if (!(message.seedCommitment instanceof Uint8Array) || message.seedCommitment.length !== 32)
+        throw new MalformedMessageError(`client ${peer} advertised no 32-byte seed commitment`);
       // Every neighbour's signature is checked here, whatever the adversary model: a server that
       // substituted keys would otherwise sit in the middle of the pairwise channels.
       const payload = advertiseKeysPayload(
@@ -171,12 +252,27 @@ export class SecAggClient {
         peer,
         message.encryptionPublicKey,
         message.maskingPublicKey,
+        message.seedCommitment,
       );
       if (
         !this.curve.verify(this.context.config.identityKeys[peer - 1]!, payload, message.signature)
       ) {
         throw new InvalidSignatureError(
           `advertised keys of client ${peer} carry an invalid signature`,
+        );
+      }
+      // A neighbour's reveal must open the commitment it signed (evidence against a substituted
+      // reveal; the seed's unpredictability rests on our own contribution, not on this).
+      const contribution = this.seedContributions?.get(peer);
+      if (
+        contribution !== undefined &&
+        !equalBytes(
+          seedCommitment(this.context.binding, peer, contribution),
+          message.seedCommitment,
+        )
+      ) {
+        throw new LedgerMismatchError(
+          `the graph-seed reveal relayed for client ${peer} does not open the commitment it signed; refusing the seed`,
         );
       }
       this.peers.set(peer, message);
@@ -389,26 +485,14 @@ export class SecAggClient {
           `client ${this.index}: the unmasking survivor set differs from the one it signed; refusing to reveal`,
         );
       }
-      const payload = survivorSetPayload(this.context.binding, survivors);
-      const signers = new Set<number>();
-      for (const { sender, signature } of request.signatures) {
-        if (!survivors.includes(sender) || signers.has(sender)) {
-          throw new UnexpectedSenderError(
-            `consistency signature from client ${sender}, which is not a distinct survivor`,
-          );
-        }
-        if (!this.curve.verify(identityKeys[sender - 1]!, payload, signature)) {
-          throw new InvalidSignatureError(
-            `client ${sender}'s signature on the survivor set is invalid`,
-          );
-        }
-        signers.add(sender);
-      }
-      if (signers.size < threshold) {
-        throw new TooFewParticipantsError(
-          `only ${signers.size} clients signed the survivor set, threshold is ${threshold}`,
-        );
-      }
+      checkSurvivorSignatures({
+        binding: this.context.binding,
+        survivors,
+        signatures: request.signatures,
+        threshold,
+        identityKeys,
+        curve: this.curve,
+      });
     }
     const survivorSet = new Set(survivors);
     const selfMaskShares: RevealedShare[] = [];

@@ -4,7 +4,7 @@ import { CURVE25519_KEY_BYTES } from '../curve25519.ts';
 import { assertNoOverflow, type QuantizationParams } from '../quantize.ts';
 import { seededRandom } from '../random.ts';
 import { MAX_MASK_WORDS } from '../prg.ts';
-import { InvalidConfigError } from './errors.ts';
+import { InvalidConfigError, PhaseOrderError } from './errors.ts';
 import { completeGraph, hararyGraph, type NeighbourGraph } from './graph.ts';
 import type { AdversaryModel } from './parameters.ts';
 
@@ -31,7 +31,11 @@ export interface SecAggRoundConfig {
   readonly threshold: number;
   /** k: neighbours per client; n − 1 is the complete graph (classic SecAgg). */
   readonly degree: number;
-  /** Public seed of the shuffled ring; must be unpredictable to clients before they enrol. */
+  /**
+   * The ledger's seed for the round (from the RoundOpened transaction). It enters the params hash
+   * and so the binding; the graph itself is shuffled with the seed the members contribute once
+   * U1 is fixed (graph-seed.ts), since every input of this one is chosen by one party.
+   */
   readonly graphSeed: Uint8Array;
   /** d: length of every input vector. */
   readonly dimension: number;
@@ -45,6 +49,10 @@ export interface SecAggRoundConfig {
 /** A validated config together with what is derived from it once. */
 export interface RoundContext {
   readonly config: SecAggRoundConfig;
+  /**
+   * Who masks with whom. A sparse graph is unknown until the members' contributed seed is fixed
+   * (withGraphSeed): until then asking it for neighbours throws.
+   */
   readonly graph: NeighbourGraph;
   /** Σ y_u lives in Z_{2^32}; the result is reduced to Z_{2^modulusBits}. */
   readonly modulusBits: number;
@@ -100,13 +108,34 @@ export function createRoundContext(config: SecAggRoundConfig): RoundContext {
   } catch (error) {
     fail((error as Error).message);
   }
-  const graph = k === n - 1 ? completeGraph(n) : hararyGraph(n, k, seededRandom(config.graphSeed));
+  const graph = k === n - 1 ? completeGraph(n) : unfixedGraph(n, k);
   return {
     config,
     graph,
     modulusBits: config.quantization.modulusBits,
     binding: roundBinding(config.roundId, config.paramsHash, config.identityKeys),
   };
+}
+
+/** Whether the round's graph waits for the members' contributed seed (any sparse graph). */
+export function needsContributedSeed(context: RoundContext): boolean {
+  return !context.graph.complete;
+}
+
+/** The context with its sparse graph shuffled by the members' contributed seed (graph-seed.ts). */
+export function withGraphSeed(context: RoundContext, seed: Uint8Array): RoundContext {
+  if (context.graph.complete) return context;
+  const { clients, degree } = context.config;
+  return { ...context, graph: hararyGraph(clients, degree, seededRandom(seed)) };
+}
+
+function unfixedGraph(size: number, degree: number): NeighbourGraph {
+  const unknown = (): never => {
+    throw new PhaseOrderError(
+      'the sparse graph is not known before the members have revealed their seed contributions',
+    );
+  };
+  return { size, degree, complete: false, neighbours: unknown, areNeighbours: unknown };
 }
 
 /**

@@ -11,12 +11,32 @@ export interface AdvertiseKeysMessage {
   readonly encryptionPublicKey: Uint8Array;
   /** s_u^PK: agrees the pairwise mask seeds. */
   readonly maskingPublicKey: Uint8Array;
+  /** c_u = H(binding, u, r_u): commits to u's share of the graph seed (graph-seed.ts). */
+  readonly seedCommitment: Uint8Array;
   readonly signature: Uint8Array;
 }
 
-/** Round 0 → 1, server → client u: the advertised keys of u's neighbours in U1. */
+/**
+ * Round 0 → seed reveal (sparse graphs), server → client: the digest D of U1's seed commitments,
+ * fixed before any member reveals.
+ */
+export interface SeedCommitmentsMessage {
+  readonly digest: Uint8Array;
+}
+
+/** Seed reveal, client → server: r_u, once D is fixed. */
+export interface SeedRevealMessage {
+  readonly sender: number;
+  readonly contribution: Uint8Array;
+}
+
+/**
+ * Round 0 → 1, server → client u: the advertised keys of u's neighbours in U1 and, for a sparse
+ * graph, every U1 member's seed reveal (the graph, and so the neighbours, follow from them).
+ */
 export interface KeysBroadcast {
   readonly keys: readonly AdvertiseKeysMessage[];
+  readonly seedReveals?: readonly SeedRevealMessage[];
 }
 
 export interface EncryptedShare {
@@ -97,6 +117,8 @@ export interface UnmaskingMessage {
 
 export type SecAggPhase =
   | 'advertise-keys'
+  /** Sparse graphs only: U1 reveals its seed contributions. */
+  | 'seed-reveal'
   | 'share-keys'
   | 'masked-input'
   /** Client only: masks listed by prepareMasks, masked input not yet produced. */

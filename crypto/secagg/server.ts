@@ -17,7 +17,13 @@ import {
 } from '../shamir.ts';
 import { CryptoInputError } from '../validate.ts';
 import { bigIntToBytes } from '../field.ts';
-import type { RoundContext } from './config.ts';
+import { needsContributedSeed, type RoundContext, withGraphSeed } from './config.ts';
+import {
+  contributedGraphSeed,
+  SEED_CONTRIBUTION_BYTES,
+  seedCommitment,
+  seedCommitmentsDigest,
+} from './graph-seed.ts';
 import {
   DuplicateMessageError,
   InvalidSignatureError,
@@ -36,6 +42,8 @@ import type {
   MaskedInputMessage,
   Misbehaviour,
   SecAggPhase,
+  SeedCommitmentsMessage,
+  SeedRevealMessage,
   ShareComplaint,
   SharesDelivery,
   ShareKeysMessage,
@@ -79,11 +87,15 @@ export interface SecAggServerOptions {
  * plus one O(d) running sum: masked inputs are added as they arrive, never stored.
  */
 export class SecAggServer {
-  private readonly context: RoundContext;
+  /** Replaced once, when a sparse graph's contributed seed is fixed. */
+  private context: RoundContext;
   private readonly curve: Curve25519;
   private phase: SecAggPhase = 'advertise-keys';
 
   private readonly advertised = new Map<number, AdvertiseKeysMessage>();
+  /** D over U1's seed commitments, fixed when AdvertiseKeys closes (sparse graphs). */
+  private seedDigest: Uint8Array = new Uint8Array(0);
+  private readonly seedReveals = new Map<number, Uint8Array>();
   private readonly shared = new Map<number, ShareKeysMessage>();
   /** Boxes by recipient, filled when ShareKeys closes. */
   private readonly boxesByRecipient = new Map<number, EncryptedShare[]>();
@@ -110,6 +122,11 @@ export class SecAggServer {
     return this.phase;
   }
 
+  /** The round context, with the graph once its seed is fixed. */
+  get roundContext(): RoundContext {
+    return this.context;
+  }
+
   /** Who has completed each phase so far (U1..U5), sorted. */
   participantSets(): SecAggResult['participantSets'] {
     const sorted = (values: Iterable<number>) => [...values].sort((a, b) => a - b);
@@ -127,6 +144,7 @@ export class SecAggServer {
     switch (this.phase) {
       case 'advertise-keys':
         return client >= 1 && client <= this.context.config.clients;
+      case 'seed-reveal':
       case 'share-keys':
         return this.advertised.has(client);
       case 'masked-input':
@@ -146,6 +164,7 @@ export class SecAggServer {
   everyoneHasSpoken(): boolean {
     const spoken = {
       'advertise-keys': this.advertised.size,
+      'seed-reveal': this.seedReveals.size,
       'share-keys': this.shared.size,
       'masked-input': this.masked.size,
       'consistency-check': this.consistencySignatures.size,
@@ -153,6 +172,7 @@ export class SecAggServer {
     } as Partial<Record<SecAggPhase, number>>;
     const eligible = {
       'advertise-keys': this.context.config.clients,
+      'seed-reveal': this.advertised.size,
       'share-keys': this.advertised.size,
       'masked-input': this.shared.size,
       'consistency-check': this.masked.size,
@@ -182,12 +202,14 @@ export class SecAggServer {
       CURVE25519_KEY_BYTES,
       `client ${sender}'s masking public key`,
     );
+    assertLength(message.seedCommitment, 32, `client ${sender}'s seed commitment`);
     assertLength(message.signature, ED25519_SIGNATURE_BYTES, `client ${sender}'s signature`);
     const payload = advertiseKeysPayload(
       this.context.binding,
       sender,
       message.encryptionPublicKey,
       message.maskingPublicKey,
+      message.seedCommitment,
     );
     if (
       !this.curve.verify(this.context.config.identityKeys[sender - 1]!, payload, message.signature)
@@ -202,16 +224,75 @@ export class SecAggServer {
   closeAdvertiseKeys(): void {
     this.expectPhase('advertise-keys');
     this.requireContributors(this.advertised.size, 'clients advertised keys');
+    if (!needsContributedSeed(this.context)) {
+      this.phase = 'share-keys';
+      return;
+    }
+    this.seedDigest = seedCommitmentsDigest(
+      this.context.binding,
+      new Map([...this.advertised].map(([member, message]) => [member, message.seedCommitment])),
+    );
+    this.phase = 'seed-reveal';
+  }
+
+  // ── Seed reveal (sparse graphs; graph-seed.ts) ────────────────────────────────────────────
+
+  /** What every member of U1 sees before it reveals: D, fixing all contributions. */
+  seedCommitments(): SeedCommitmentsMessage {
+    this.expectPhase('seed-reveal');
+    return { digest: this.seedDigest };
+  }
+
+  receiveSeedReveal(message: SeedRevealMessage): void {
+    this.expectPhase('seed-reveal');
+    const sender = this.expectSender(message.sender, 'SeedReveal', this.advertised);
+    if (this.seedReveals.has(sender))
+      throw new DuplicateMessageError(`client ${sender} already revealed its seed contribution`);
+    assertLength(message.contribution, SEED_CONTRIBUTION_BYTES, `client ${sender}'s seed reveal`);
+    const committed = this.advertised.get(sender)!.seedCommitment;
+    if (
+      !equalBytes(seedCommitment(this.context.binding, sender, message.contribution), committed)
+    ) {
+      throw new MalformedMessageError(
+        `client ${sender}'s seed reveal does not open the commitment in its signed AdvertiseKeys`,
+      );
+    }
+    this.seedReveals.set(sender, message.contribution);
+  }
+
+  /**
+   * Every U1 member's reveal or none: a seed computed without a withheld reveal would let the
+   * member that withheld it choose between two seeds, so the round aborts instead.
+   */
+  closeSeedReveal(): void {
+    this.expectPhase('seed-reveal');
+    const missing = [...this.advertised.keys()].filter((member) => !this.seedReveals.has(member));
+    if (missing.length > 0) {
+      this.phase = 'aborted';
+      throw new TooFewParticipantsError(
+        `member(s) ${missing.sort((a, b) => a - b).join(', ')} of U1 withheld their graph-seed ` +
+          `reveal; the seed needs every one (without them it would be a second seed to choose from)`,
+      );
+    }
+    this.context = withGraphSeed(
+      this.context,
+      contributedGraphSeed(this.context.binding, this.seedReveals),
+    );
     this.phase = 'share-keys';
   }
 
-  /** What client u receives: the signed keys of its neighbours in U1. */
+  /** What client u receives: the signed keys of its neighbours in U1 (and U1's seed reveals). */
   keysFor(recipient: number): KeysBroadcast {
     this.expectPhase('share-keys');
+    const keys = this.context.graph
+      .neighbours(recipient)
+      .flatMap((peer) => this.advertised.get(peer) ?? []);
+    if (this.seedReveals.size === 0) return { keys };
     return {
-      keys: this.context.graph
-        .neighbours(recipient)
-        .flatMap((peer) => this.advertised.get(peer) ?? []),
+      keys,
+      seedReveals: [...this.seedReveals]
+        .sort(([a], [b]) => a - b)
+        .map(([sender, contribution]) => ({ sender, contribution })),
     };
   }
 

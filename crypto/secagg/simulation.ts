@@ -6,6 +6,7 @@ import { SecAggError } from './errors.ts';
 import type {
   KeysBroadcast,
   SecAggPhase,
+  SeedCommitmentsMessage,
   SharesDelivery,
   UnmaskingMessage,
   UnmaskingRequest,
@@ -33,9 +34,12 @@ export interface SimulationOptions {
    * committed participant sets (the ledger's U1–U3) stay the honest server's: one value per phase.
    */
   readonly serverMoves?: ServerMoves;
+  /** Told the round context once the graph is known (after the members' seed, if sparse). */
+  readonly onGraphFixed?: (context: RoundContext) => void;
 }
 
 export interface ServerMoves {
+  seedCommitments?(recipient: number, honest: SeedCommitmentsMessage): SeedCommitmentsMessage;
   keys?(recipient: number, honest: KeysBroadcast): KeysBroadcast;
   shares?(recipient: number, honest: SharesDelivery): SharesDelivery;
   survivors?(recipient: number, honest: readonly number[]): readonly number[];
@@ -43,6 +47,8 @@ export interface ServerMoves {
 
 export interface SimulationOutcome {
   readonly result: SecAggResult;
+  /** The round context as it ended: with the graph the members' seed fixed. */
+  readonly context: RoundContext;
   /** Clients that refused to continue (their own abort), by phase. */
   readonly clientAborts: ReadonlyMap<number, SecAggError>;
   /** Every Unmasking message the clients sent: what a server could learn from reveals. */
@@ -91,6 +97,16 @@ export function simulateRound(options: SimulationOptions): SimulationOutcome {
   step('advertise-keys', (client) => server.receiveAdvertiseKeys(client.advertiseKeys()));
   server.closeAdvertiseKeys();
   const u1 = server.participantSets().advertised;
+  if (server.currentPhase === 'seed-reveal') {
+    const honest = server.seedCommitments();
+    step('seed-reveal', (client, index) =>
+      server.receiveSeedReveal(
+        client.revealSeed(moves.seedCommitments?.(index, honest) ?? honest, u1),
+      ),
+    );
+    server.closeSeedReveal();
+  }
+  options.onGraphFixed?.(server.roundContext);
   step('share-keys', (client, index) => {
     const honest = server.keysFor(index);
     server.receiveShareKeys(client.shareKeys(moves.keys?.(index, honest) ?? honest, u1));
@@ -134,5 +150,5 @@ export function simulateRound(options: SimulationOptions): SimulationOutcome {
     reveals.push(message);
     server.receiveUnmasking(message);
   });
-  return { result: server.finishUnmasking(), clientAborts, reveals };
+  return { result: server.finishUnmasking(), context: server.roundContext, clientAborts, reveals };
 }

@@ -14,8 +14,16 @@ export const advertiseKeysPayload = (
   sender: number,
   encryptionPublicKey: Uint8Array,
   maskingPublicKey: Uint8Array,
+  seedCommitment: Uint8Array,
 ): Uint8Array =>
-  encodeFields(`${LABEL}/advertise-keys`, binding, sender, encryptionPublicKey, maskingPublicKey);
+  encodeFields(
+    `${LABEL}/advertise-keys`,
+    binding,
+    sender,
+    encryptionPublicKey,
+    maskingPublicKey,
+    seedCommitment,
+  );
 
 export const shareBoxAssociatedData = (
   binding: Uint8Array,

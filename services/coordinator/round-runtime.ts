@@ -11,6 +11,7 @@ import { SecAggServer } from '../../crypto/secagg/server.ts';
 import { Adversary, Phase, RoundParams, type Round } from '../../proto/gen/veilsum/v1/round.ts';
 import {
   AdvertiseKeysRequest,
+  RevealSeedRequest,
   type ShareComplaint,
   ShareComplaints,
   ShareKeysRequest,
@@ -20,6 +21,7 @@ import {
 import {
   advertiseKeysFromWire,
   complaintsFromWire,
+  seedRevealFromWire,
   shareKeysFromWire,
   signSurvivorsFromWire,
   unmaskFromWire,
@@ -92,6 +94,7 @@ interface RuntimeDependencies {
 
 const PHASE_TO_WIRE: Record<RoundStatus, Phase> = {
   'advertise-keys': Phase.PHASE_ADVERTISE_KEYS,
+  'seed-reveal': Phase.PHASE_SEED_REVEAL,
   'share-keys': Phase.PHASE_SHARE_KEYS,
   'masked-input': Phase.PHASE_MASKED_INPUT,
   masking: Phase.PHASE_MASKED_INPUT,
@@ -103,6 +106,7 @@ const PHASE_TO_WIRE: Record<RoundStatus, Phase> = {
 
 const PHASE_ORDER: readonly RoundStatus[] = [
   'advertise-keys',
+  'seed-reveal',
   'share-keys',
   'masked-input',
   'consistency-check',
@@ -216,6 +220,11 @@ export class RoundRuntime {
     this.record('advertise', index, AdvertiseKeysRequest.encode(request).finish());
   }
 
+  revealSeed(index: number, request: RevealSeedRequest): void {
+    this.server.receiveSeedReveal(seedRevealFromWire(index, request));
+    this.record('reveal-seed', index, RevealSeedRequest.encode(request).finish());
+  }
+
   shareKeys(index: number, request: ShareKeysRequest): void {
     this.server.receiveShareKeys(shareKeysFromWire(index, request));
     this.record('share', index, ShareKeysRequest.encode(request).finish());
@@ -327,6 +336,10 @@ export class RoundRuntime {
     return produce();
   }
 
+  seedCommitmentsFor(index: number) {
+    return this.answerFor('seed-reveal', index, () => this.server.seedCommitments());
+  }
+
   keysFor(index: number) {
     return this.answerFor('share-keys', index, () => this.server.keysFor(index));
   }
@@ -387,6 +400,7 @@ export class RoundRuntime {
   private applyClose(phase: string, at: number): void {
     try {
       if (phase === 'advertise-keys') this.server.closeAdvertiseKeys();
+      else if (phase === 'seed-reveal') this.server.closeSeedReveal();
       else if (phase === 'share-keys') this.server.closeShareKeys();
       else if (phase === 'masked-input')
         this.server.closeMaskedInputCollection((sender) =>
@@ -504,6 +518,8 @@ export class RoundRuntime {
     const d = this.params.deadlines!;
     const byPhase: Partial<Record<RoundStatus, number>> = {
       'advertise-keys': d.advertiseKeysMs,
+      // One short exchange, like AdvertiseKeys (no parameter of its own: the params hash stays).
+      'seed-reveal': d.advertiseKeysMs,
       'share-keys': d.shareKeysMs,
       'masked-input': d.maskedInputMs,
       'consistency-check': d.consistencyCheckMs,
@@ -513,7 +529,7 @@ export class RoundRuntime {
   }
 
   private record(
-    kind: 'advertise' | 'share' | 'masked' | 'sign' | 'unmask',
+    kind: 'advertise' | 'reveal-seed' | 'share' | 'masked' | 'sign' | 'unmask',
     index: number,
     payload: Uint8Array,
   ): void {
@@ -529,6 +545,8 @@ export class RoundRuntime {
     switch (event.kind) {
       case 'advertise':
         return this.advertiseKeys(sender, AdvertiseKeysRequest.decode(payload));
+      case 'reveal-seed':
+        return this.revealSeed(sender, RevealSeedRequest.decode(payload));
       case 'share':
         return this.shareKeys(sender, ShareKeysRequest.decode(payload));
       case 'masked': {

@@ -22,6 +22,7 @@ import Database from 'better-sqlite3';
  */
 export type EventKind =
   | 'advertise'
+  | 'reveal-seed'
   | 'share'
   | 'masked'
   | 'sign'

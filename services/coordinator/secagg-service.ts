@@ -7,6 +7,7 @@ import {
 } from '../../proto/gen/veilsum/v1/secagg.ts';
 import {
   keysBroadcastToWire,
+  seedCommitmentsToWire,
   sharesDeliveryToWire,
   unmaskingRequestToWire,
 } from '../../proto/secagg-wire.ts';
@@ -27,6 +28,14 @@ export function secAggService(state: CoordinatorState): SecAggServiceServer {
       const { runtime, index } = state.secAggParticipant(call, call.request.roundId);
       await state.ledger?.requireConsent(runtime.id, runtime.roster[index - 1]!.memberId);
       runtime.advertiseKeys(index, call.request);
+      return { roundId: runtime.id };
+    }),
+    awaitSeedCommitments: awaiting(state, 'AwaitSeedCommitments', 'seed-reveal', (runtime, index) =>
+      seedCommitmentsToWire(runtime.seedCommitmentsFor(index)),
+    ),
+    revealSeed: state.unary('RevealSeed', (call) => {
+      const { runtime, index } = state.secAggParticipant(call, call.request.roundId);
+      runtime.revealSeed(index, call.request);
       return { roundId: runtime.id };
     }),
     awaitKeys: awaiting(state, 'AwaitKeys', 'share-keys', (runtime, index) =>

@@ -265,6 +265,7 @@ describe('coordinator: bad input gets the right status and changes nothing', () 
       roundId: round.roundId,
       encryptionPublicKey: Buffer.alloc(32, 1),
       maskingPublicKey: Buffer.alloc(32, 2),
+      seedCommitment: Buffer.alloc(32, 3),
       signature: Buffer.alloc(64),
     };
     await expectStatus(
@@ -286,6 +287,7 @@ describe('coordinator: bad input gets the right status and changes nothing', () 
         nativeCurve25519.x25519PublicKey(new Uint8Array(32).fill(3)),
       ),
       maskingPublicKey: Buffer.from(nativeCurve25519.x25519PublicKey(new Uint8Array(32).fill(4))),
+      seedCommitment: Buffer.alloc(32, 5),
       signature: Buffer.alloc(64, 7),
     };
     await expectStatus(

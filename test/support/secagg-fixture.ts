@@ -62,6 +62,7 @@ export type ExpectedOutcome =
  * of U1..U5 given the dropout schedule, and whether some threshold check must abort the round.
  */
 export function expectedOutcome(
+  /** With the graph as fixed by the members' seed (SimulationOptions.onGraphFixed). */
   context: RoundContext,
   dropouts: ReadonlyMap<number, DropoutPhase>,
 ): ExpectedOutcome {
@@ -78,6 +79,8 @@ export function expectedOutcome(
 
   const u1 = new Set(all.filter((u) => stays(u, 'advertise-keys')));
   if (u1.size < enough) return abort;
+  // A sparse graph's seed needs every U1 member's reveal: one missing stops the round.
+  if (!context.graph.complete && [...u1].some((u) => !stays(u, 'seed-reveal'))) return abort;
   const u2 = new Set(
     [...u1].filter((u) => stays(u, 'share-keys') && count(holders(u), u1) >= threshold),
   );

@@ -7,7 +7,13 @@ import {
   type ServerMoves,
   simulateRound,
 } from '../../crypto/secagg/simulation.ts';
-import { expectedOutcome, modularSum, roundFixture } from '../support/secagg-fixture.ts';
+import type { RoundContext } from '../../crypto/secagg/config.ts';
+import {
+  type ExpectedOutcome,
+  expectedOutcome,
+  modularSum,
+  roundFixture,
+} from '../support/secagg-fixture.ts';
 
 const DROPOUT_PHASES: DropoutPhase[] = [
   'advertise-keys',
@@ -64,6 +70,7 @@ const run = (
   fixture: ReturnType<typeof roundFixture>,
   dropouts: ReadonlyMap<number, DropoutPhase>,
   serverMoves?: ServerMoves,
+  onGraphFixed?: (context: RoundContext) => void,
 ) =>
   simulateRound({
     context: fixture.context,
@@ -73,7 +80,26 @@ const run = (
     curve: fixture.curve,
     random: fixture.random,
     ...(serverMoves ? { serverMoves } : {}),
+    ...(onGraphFixed ? { onGraphFixed } : {}),
   });
+
+/** Runs the round, then the specification on the graph the members' seed fixed. */
+function runAgainstSpecification(
+  fixture: ReturnType<typeof roundFixture>,
+  dropouts: ReadonlyMap<number, DropoutPhase>,
+  serverMoves?: ServerMoves,
+  effectiveDropouts: () => ReadonlyMap<number, DropoutPhase> = () => dropouts,
+): { expected: ExpectedOutcome; outcome?: ReturnType<typeof run>; aborted?: unknown } {
+  let graphContext = fixture.context;
+  let outcome: ReturnType<typeof run> | undefined;
+  let aborted: unknown;
+  try {
+    outcome = run(fixture, dropouts, serverMoves, (context) => (graphContext = context));
+  } catch (error) {
+    aborted = error;
+  }
+  return { expected: expectedOutcome(graphContext, effectiveDropouts()), outcome, aborted };
+}
 
 /**
  * A malicious server's random moves: to some clients it withholds one neighbour's keys, one
@@ -95,7 +121,7 @@ function randomMoves(
     keys(recipient, honest) {
       if (honest.keys.length === 0 || !targeted(recipient, 0)) return honest;
       applied.set(recipient, 'share-keys');
-      return { keys: honest.keys.slice(1) };
+      return { ...honest, keys: honest.keys.slice(1) };
     },
     shares(recipient, honest) {
       if (honest.encryptedShares.length === 0 || !targeted(recipient, 1)) return honest;
@@ -128,12 +154,13 @@ describe('SecAgg+ rounds with dropouts (property)', () => {
       fc.property(roundArb, (spec) => {
         const fixture = roundFixture(spec);
         const dropouts = randomDropouts(fixture, spec.clients, spec.dropoutRate);
-        const expected = expectedOutcome(fixture.context, dropouts);
+        const { expected, outcome, aborted } = runAgainstSpecification(fixture, dropouts);
         if (expected.aborts) {
-          expect(() => run(fixture, dropouts)).toThrow(TooFewParticipantsError);
+          expect(aborted).toBeInstanceOf(TooFewParticipantsError);
           return;
         }
-        const { result } = run(fixture, dropouts);
+        expect(aborted).toBeUndefined();
+        const { result } = outcome!;
         expect(result.included).toEqual(expected.included);
         expect(result.sum).toEqual(modularSum(fixture.inputs, expected.included, spec.modulusBits));
       }),
@@ -154,28 +181,28 @@ describe('SecAgg+ rounds against a lying server (property)', () => {
           const fixture = roundFixture(spec);
           const dropouts = randomDropouts(fixture, spec.clients, spec.dropoutRate);
           const { moves, applied } = randomMoves(fixture.random, moveRate, spec.adversary);
-          let outcome: ReturnType<typeof run> | undefined;
-          let aborted: unknown;
-          try {
-            outcome = run(fixture, dropouts, moves);
-          } catch (error) {
-            aborted = error;
-          }
           // A refusal is a dropout at the phase whose message was altered.
           const effective = new Map(dropouts);
-          for (const [client, phase] of applied) {
-            const scheduled = effective.get(client);
-            if (
-              scheduled === undefined ||
-              DROPOUT_PHASES.indexOf(phase) < DROPOUT_PHASES.indexOf(scheduled)
-            )
-              effective.set(client, phase);
-          }
+          const { expected, outcome, aborted } = runAgainstSpecification(
+            fixture,
+            dropouts,
+            moves,
+            () => {
+              for (const [client, phase] of applied) {
+                const scheduled = effective.get(client);
+                if (
+                  scheduled === undefined ||
+                  DROPOUT_PHASES.indexOf(phase) < DROPOUT_PHASES.indexOf(scheduled)
+                )
+                  effective.set(client, phase);
+              }
+              return effective;
+            },
+          );
           for (const phase of effective.values())
             dropoutsPerPhase.set(phase, dropoutsPerPhase.get(phase)! + 1);
           for (const phase of applied.values())
             movesPerPhase.set(phase, movesPerPhase.get(phase)! + 1);
-          const expected = expectedOutcome(fixture.context, effective);
           if (expected.aborts) {
             expect(aborted).toBeInstanceOf(TooFewParticipantsError);
             return;

@@ -326,7 +326,10 @@ describe('SecAgg+ honest client refusals', () => {
     const forged = { ...signatures[1]!, signature: signatures[2]!.signature };
     expect(() =>
       round.clients[0]!.unmask(
-        { survivors: check.survivors, signatures: [signatures[0]!, forged] },
+        {
+          survivors: check.survivors,
+          signatures: [signatures[0]!, forged, signatures[3]!, signatures[4]!],
+        },
         round.u3,
       ),
     ).toThrow(InvalidSignatureError);

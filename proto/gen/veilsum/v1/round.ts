@@ -139,6 +139,8 @@ export const Phase = {
   /** PHASE_COLLECTING - CKKS rounds: encrypted uploads are being collected, then the keyholders decrypt the sum. */
   PHASE_COLLECTING: 8,
   PHASE_DECRYPTING: 9,
+  /** PHASE_SEED_REVEAL - SecAgg rounds on a sparse graph: U1 reveals its graph-seed contributions. */
+  PHASE_SEED_REVEAL: 10,
   UNRECOGNIZED: -1,
 } as const;
 
@@ -155,6 +157,7 @@ export namespace Phase {
   export type PHASE_ABORTED = typeof Phase.PHASE_ABORTED;
   export type PHASE_COLLECTING = typeof Phase.PHASE_COLLECTING;
   export type PHASE_DECRYPTING = typeof Phase.PHASE_DECRYPTING;
+  export type PHASE_SEED_REVEAL = typeof Phase.PHASE_SEED_REVEAL;
   export type UNRECOGNIZED = typeof Phase.UNRECOGNIZED;
 }
 
@@ -190,6 +193,9 @@ export function phaseFromJSON(object: any): Phase {
     case 9:
     case "PHASE_DECRYPTING":
       return Phase.PHASE_DECRYPTING;
+    case 10:
+    case "PHASE_SEED_REVEAL":
+      return Phase.PHASE_SEED_REVEAL;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -219,6 +225,8 @@ export function phaseToJSON(object: Phase): string {
       return "PHASE_COLLECTING";
     case Phase.PHASE_DECRYPTING:
       return "PHASE_DECRYPTING";
+    case Phase.PHASE_SEED_REVEAL:
+      return "PHASE_SEED_REVEAL";
     case Phase.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

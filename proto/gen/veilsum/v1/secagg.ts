@@ -37,7 +37,10 @@ export interface AdvertiseKeysRequest {
   roundId: string;
   encryptionPublicKey: Buffer;
   maskingPublicKey: Buffer;
+  /** Signed, with the keys and the seed commitment. */
   signature: Buffer;
+  /** H(binding, member, r): commits to the member's contribution r to the graph seed. */
+  seedCommitment: Buffer;
 }
 
 export interface AdvertisedKeys {
@@ -45,10 +48,29 @@ export interface AdvertisedKeys {
   encryptionPublicKey: Buffer;
   maskingPublicKey: Buffer;
   signature: Buffer;
+  seedCommitment: Buffer;
+}
+
+/** The digest of U1's seed commitments (in ascending member order), fixed before any reveal. */
+export interface SeedCommitments {
+  digest: Buffer;
+}
+
+export interface RevealSeedRequest {
+  roundId: string;
+  /** The 32-byte contribution r whose commitment the member signed in AdvertiseKeys. */
+  contribution: Buffer;
+}
+
+export interface SeedReveal {
+  sender: number;
+  contribution: Buffer;
 }
 
 export interface KeysBroadcast {
   keys: AdvertisedKeys[];
+  /** Sparse graphs: every U1 member's seed reveal; the graph (and so `keys`) follows from them. */
+  seedReveals: SeedReveal[];
 }
 
 export interface EncryptedShare {
@@ -282,6 +304,7 @@ function createBaseAdvertiseKeysRequest(): AdvertiseKeysRequest {
     encryptionPublicKey: Buffer.alloc(0),
     maskingPublicKey: Buffer.alloc(0),
     signature: Buffer.alloc(0),
+    seedCommitment: Buffer.alloc(0),
   };
 }
 
@@ -298,6 +321,9 @@ export const AdvertiseKeysRequest: MessageFns<AdvertiseKeysRequest> = {
     }
     if (message.signature.length !== 0) {
       writer.uint32(34).bytes(message.signature);
+    }
+    if (message.seedCommitment.length !== 0) {
+      writer.uint32(42).bytes(message.seedCommitment);
     }
     return writer;
   },
@@ -347,6 +373,14 @@ export const AdvertiseKeysRequest: MessageFns<AdvertiseKeysRequest> = {
             message.signature = Buffer.from(reader.bytes());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.seedCommitment = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -377,6 +411,11 @@ export const AdvertiseKeysRequest: MessageFns<AdvertiseKeysRequest> = {
         ? Buffer.from(bytesFromBase64(object.masking_public_key))
         : Buffer.alloc(0),
       signature: isSet(object.signature) ? Buffer.from(bytesFromBase64(object.signature)) : Buffer.alloc(0),
+      seedCommitment: isSet(object.seedCommitment)
+        ? Buffer.from(bytesFromBase64(object.seedCommitment))
+        : isSet(object.seed_commitment)
+        ? Buffer.from(bytesFromBase64(object.seed_commitment))
+        : Buffer.alloc(0),
     };
   },
 
@@ -394,6 +433,9 @@ export const AdvertiseKeysRequest: MessageFns<AdvertiseKeysRequest> = {
     if (message.signature.length !== 0) {
       obj.signature = base64FromBytes(message.signature);
     }
+    if (message.seedCommitment.length !== 0) {
+      obj.seedCommitment = base64FromBytes(message.seedCommitment);
+    }
     return obj;
   },
 
@@ -406,6 +448,7 @@ export const AdvertiseKeysRequest: MessageFns<AdvertiseKeysRequest> = {
     message.encryptionPublicKey = object.encryptionPublicKey ?? Buffer.alloc(0);
     message.maskingPublicKey = object.maskingPublicKey ?? Buffer.alloc(0);
     message.signature = object.signature ?? Buffer.alloc(0);
+    message.seedCommitment = object.seedCommitment ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -416,6 +459,7 @@ function createBaseAdvertisedKeys(): AdvertisedKeys {
     encryptionPublicKey: Buffer.alloc(0),
     maskingPublicKey: Buffer.alloc(0),
     signature: Buffer.alloc(0),
+    seedCommitment: Buffer.alloc(0),
   };
 }
 
@@ -432,6 +476,9 @@ export const AdvertisedKeys: MessageFns<AdvertisedKeys> = {
     }
     if (message.signature.length !== 0) {
       writer.uint32(34).bytes(message.signature);
+    }
+    if (message.seedCommitment.length !== 0) {
+      writer.uint32(42).bytes(message.seedCommitment);
     }
     return writer;
   },
@@ -481,6 +528,14 @@ export const AdvertisedKeys: MessageFns<AdvertisedKeys> = {
             message.signature = Buffer.from(reader.bytes());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.seedCommitment = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -507,6 +562,11 @@ export const AdvertisedKeys: MessageFns<AdvertisedKeys> = {
         ? Buffer.from(bytesFromBase64(object.masking_public_key))
         : Buffer.alloc(0),
       signature: isSet(object.signature) ? Buffer.from(bytesFromBase64(object.signature)) : Buffer.alloc(0),
+      seedCommitment: isSet(object.seedCommitment)
+        ? Buffer.from(bytesFromBase64(object.seedCommitment))
+        : isSet(object.seed_commitment)
+        ? Buffer.from(bytesFromBase64(object.seed_commitment))
+        : Buffer.alloc(0),
     };
   },
 
@@ -524,6 +584,9 @@ export const AdvertisedKeys: MessageFns<AdvertisedKeys> = {
     if (message.signature.length !== 0) {
       obj.signature = base64FromBytes(message.signature);
     }
+    if (message.seedCommitment.length !== 0) {
+      obj.seedCommitment = base64FromBytes(message.seedCommitment);
+    }
     return obj;
   },
 
@@ -536,18 +599,263 @@ export const AdvertisedKeys: MessageFns<AdvertisedKeys> = {
     message.encryptionPublicKey = object.encryptionPublicKey ?? Buffer.alloc(0);
     message.maskingPublicKey = object.maskingPublicKey ?? Buffer.alloc(0);
     message.signature = object.signature ?? Buffer.alloc(0);
+    message.seedCommitment = object.seedCommitment ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseSeedCommitments(): SeedCommitments {
+  return { digest: Buffer.alloc(0) };
+}
+
+export const SeedCommitments: MessageFns<SeedCommitments> = {
+  encode(message: SeedCommitments, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.digest.length !== 0) {
+      writer.uint32(10).bytes(message.digest);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SeedCommitments {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSeedCommitments();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.digest = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SeedCommitments {
+    return { digest: isSet(object.digest) ? Buffer.from(bytesFromBase64(object.digest)) : Buffer.alloc(0) };
+  },
+
+  toJSON(message: SeedCommitments): unknown {
+    const obj: any = {};
+    if (message.digest.length !== 0) {
+      obj.digest = base64FromBytes(message.digest);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SeedCommitments>): SeedCommitments {
+    return SeedCommitments.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SeedCommitments>): SeedCommitments {
+    const message = createBaseSeedCommitments();
+    message.digest = object.digest ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseRevealSeedRequest(): RevealSeedRequest {
+  return { roundId: "", contribution: Buffer.alloc(0) };
+}
+
+export const RevealSeedRequest: MessageFns<RevealSeedRequest> = {
+  encode(message: RevealSeedRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.roundId !== "") {
+      writer.uint32(10).string(message.roundId);
+    }
+    if (message.contribution.length !== 0) {
+      writer.uint32(18).bytes(message.contribution);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevealSeedRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevealSeedRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.roundId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.contribution = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RevealSeedRequest {
+    return {
+      roundId: isSet(object.roundId)
+        ? globalThis.String(object.roundId)
+        : isSet(object.round_id)
+        ? globalThis.String(object.round_id)
+        : "",
+      contribution: isSet(object.contribution) ? Buffer.from(bytesFromBase64(object.contribution)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: RevealSeedRequest): unknown {
+    const obj: any = {};
+    if (message.roundId !== "") {
+      obj.roundId = message.roundId;
+    }
+    if (message.contribution.length !== 0) {
+      obj.contribution = base64FromBytes(message.contribution);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RevealSeedRequest>): RevealSeedRequest {
+    return RevealSeedRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RevealSeedRequest>): RevealSeedRequest {
+    const message = createBaseRevealSeedRequest();
+    message.roundId = object.roundId ?? "";
+    message.contribution = object.contribution ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseSeedReveal(): SeedReveal {
+  return { sender: 0, contribution: Buffer.alloc(0) };
+}
+
+export const SeedReveal: MessageFns<SeedReveal> = {
+  encode(message: SeedReveal, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sender !== 0) {
+      writer.uint32(8).uint32(message.sender);
+    }
+    if (message.contribution.length !== 0) {
+      writer.uint32(18).bytes(message.contribution);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SeedReveal {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSeedReveal();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.sender = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.contribution = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SeedReveal {
+    return {
+      sender: isSet(object.sender) ? globalThis.Number(object.sender) : 0,
+      contribution: isSet(object.contribution) ? Buffer.from(bytesFromBase64(object.contribution)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: SeedReveal): unknown {
+    const obj: any = {};
+    if (message.sender !== 0) {
+      obj.sender = Math.round(message.sender);
+    }
+    if (message.contribution.length !== 0) {
+      obj.contribution = base64FromBytes(message.contribution);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SeedReveal>): SeedReveal {
+    return SeedReveal.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SeedReveal>): SeedReveal {
+    const message = createBaseSeedReveal();
+    message.sender = object.sender ?? 0;
+    message.contribution = object.contribution ?? Buffer.alloc(0);
     return message;
   },
 };
 
 function createBaseKeysBroadcast(): KeysBroadcast {
-  return { keys: [] };
+  return { keys: [], seedReveals: [] };
 }
 
 export const KeysBroadcast: MessageFns<KeysBroadcast> = {
   encode(message: KeysBroadcast, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.keys) {
       AdvertisedKeys.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.seedReveals) {
+      SeedReveal.encode(v!, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -573,6 +881,14 @@ export const KeysBroadcast: MessageFns<KeysBroadcast> = {
             message.keys.push(AdvertisedKeys.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.seedReveals.push(SeedReveal.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -588,6 +904,11 @@ export const KeysBroadcast: MessageFns<KeysBroadcast> = {
   fromJSON(object: any): KeysBroadcast {
     return {
       keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => AdvertisedKeys.fromJSON(e)) : [],
+      seedReveals: globalThis.Array.isArray(object?.seedReveals)
+        ? object.seedReveals.map((e: any) => SeedReveal.fromJSON(e))
+        : globalThis.Array.isArray(object?.seed_reveals)
+        ? object.seed_reveals.map((e: any) => SeedReveal.fromJSON(e))
+        : [],
     };
   },
 
@@ -595,6 +916,9 @@ export const KeysBroadcast: MessageFns<KeysBroadcast> = {
     const obj: any = {};
     if (message.keys?.length) {
       obj.keys = message.keys.map((e) => AdvertisedKeys.toJSON(e));
+    }
+    if (message.seedReveals?.length) {
+      obj.seedReveals = message.seedReveals.map((e) => SeedReveal.toJSON(e));
     }
     return obj;
   },
@@ -605,6 +929,7 @@ export const KeysBroadcast: MessageFns<KeysBroadcast> = {
   fromPartial(object: DeepPartial<KeysBroadcast>): KeysBroadcast {
     const message = createBaseKeysBroadcast();
     message.keys = object.keys?.map((e) => AdvertisedKeys.fromPartial(e)) || [];
+    message.seedReveals = object.seedReveals?.map((e) => SeedReveal.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1962,6 +2287,29 @@ export const SecAggServiceService = {
     responseSerialize: (value: Ack): Buffer => Buffer.from(Ack.encode(value).finish()),
     responseDeserialize: (value: Buffer): Ack => Ack.decode(value),
   },
+  /**
+   * Sparse graphs only (degree < n - 1): the members contribute the graph seed. AwaitSeedCommitments
+   * answers once AdvertiseKeys has closed with the digest of U1's seed commitments; each member
+   * then reveals its contribution, and AwaitKeys carries every U1 member's reveal.
+   */
+  awaitSeedCommitments: {
+    path: "/veilsum.v1.SecAggService/AwaitSeedCommitments" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AwaitRequest): Buffer => Buffer.from(AwaitRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AwaitRequest => AwaitRequest.decode(value),
+    responseSerialize: (value: SeedCommitments): Buffer => Buffer.from(SeedCommitments.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SeedCommitments => SeedCommitments.decode(value),
+  },
+  revealSeed: {
+    path: "/veilsum.v1.SecAggService/RevealSeed" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RevealSeedRequest): Buffer => Buffer.from(RevealSeedRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RevealSeedRequest => RevealSeedRequest.decode(value),
+    responseSerialize: (value: Ack): Buffer => Buffer.from(Ack.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Ack => Ack.decode(value),
+  },
   awaitKeys: {
     path: "/veilsum.v1.SecAggService/AwaitKeys" as const,
     requestStream: false as const,
@@ -2043,6 +2391,13 @@ export const SecAggServiceService = {
 
 export interface SecAggServiceServer extends UntypedServiceImplementation {
   advertiseKeys: handleUnaryCall<AdvertiseKeysRequest, Ack>;
+  /**
+   * Sparse graphs only (degree < n - 1): the members contribute the graph seed. AwaitSeedCommitments
+   * answers once AdvertiseKeys has closed with the digest of U1's seed commitments; each member
+   * then reveals its contribution, and AwaitKeys carries every U1 member's reveal.
+   */
+  awaitSeedCommitments: handleUnaryCall<AwaitRequest, SeedCommitments>;
+  revealSeed: handleUnaryCall<RevealSeedRequest, Ack>;
   awaitKeys: handleUnaryCall<AwaitRequest, KeysBroadcast>;
   shareKeys: handleUnaryCall<ShareKeysRequest, Ack>;
   awaitShares: handleUnaryCall<AwaitRequest, SharesDelivery>;
@@ -2069,6 +2424,41 @@ export interface SecAggServiceClient extends Client {
   ): ClientUnaryCall;
   advertiseKeys(
     request: AdvertiseKeysRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Ack) => void,
+  ): ClientUnaryCall;
+  /**
+   * Sparse graphs only (degree < n - 1): the members contribute the graph seed. AwaitSeedCommitments
+   * answers once AdvertiseKeys has closed with the digest of U1's seed commitments; each member
+   * then reveals its contribution, and AwaitKeys carries every U1 member's reveal.
+   */
+  awaitSeedCommitments(
+    request: AwaitRequest,
+    callback: (error: ServiceError | null, response: SeedCommitments) => void,
+  ): ClientUnaryCall;
+  awaitSeedCommitments(
+    request: AwaitRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SeedCommitments) => void,
+  ): ClientUnaryCall;
+  awaitSeedCommitments(
+    request: AwaitRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SeedCommitments) => void,
+  ): ClientUnaryCall;
+  revealSeed(
+    request: RevealSeedRequest,
+    callback: (error: ServiceError | null, response: Ack) => void,
+  ): ClientUnaryCall;
+  revealSeed(
+    request: RevealSeedRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Ack) => void,
+  ): ClientUnaryCall;
+  revealSeed(
+    request: RevealSeedRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Ack) => void,
