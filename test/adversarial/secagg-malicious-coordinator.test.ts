@@ -110,13 +110,15 @@ describe('SecAgg+ members against a malicious coordinator', () => {
   it('split survivor views: members shown a U3 other than the committed one refuse to sign or reveal', async () => {
     // Victim 1: three of its neighbours are told it dropped (so they would reveal shares of its
     // masking key) while everyone else is told it survived (and reveals shares of its b).
-    let victimNeighbours: readonly number[] = [];
+    // The graph is known once the members' seed is (before any survivor set is served).
+    let harness: MaliciousCoordinator | undefined;
+    const victimNeighbours = () => harness!.context.graph.neighbours(1).slice(0, 3);
     const attack: Attack = {
       survivors: (recipient, honest) =>
-        victimNeighbours.includes(recipient) ? honest.filter((member) => member !== 1) : honest,
+        victimNeighbours().includes(recipient) ? honest.filter((member) => member !== 1) : honest,
     };
-    const { coordinator, opened, outcomes } = await play(attack, spec(), {}, (harness) => {
-      victimNeighbours = harness.context.graph.neighbours(1).slice(0, 3);
+    const { coordinator, opened, outcomes } = await play(attack, spec(), {}, (opened) => {
+      harness = opened;
     });
     // Checked first: without the committed U3 the coordinator holds both kinds of share of 1.
     expectNothingRecoverable(coordinator);
@@ -134,7 +136,7 @@ describe('SecAgg+ members against a malicious coordinator', () => {
     ).rejects.toThrow(/already committed its masked set; one value per round and phase/);
     file.close();
     const refused = refusals(outcomes);
-    expect(refused.map((r) => r.member)).toEqual([...victimNeighbours].sort((a, b) => a - b));
+    expect(refused.map((r) => r.member)).toEqual([...victimNeighbours()].sort((a, b) => a - b));
     for (const { error } of refused) {
       expect(error.code).toBe(9); // FAILED_PRECONDITION
       expect(error.message).toMatch(
@@ -149,7 +151,7 @@ describe('SecAgg+ members against a malicious coordinator', () => {
       keys: (recipient, honest) => {
         if (recipient !== 1) return honest;
         withheld = honest.keys[0]!.sender;
-        return { keys: honest.keys.slice(1) };
+        return { ...honest, keys: honest.keys.slice(1) };
       },
     };
     const { coordinator, outcomes } = await play(attack, spec());

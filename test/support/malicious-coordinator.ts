@@ -6,6 +6,7 @@ import { nativeCurve25519 as curve } from '../../crypto/curve25519-native.ts';
 import { createRoundContext, type RoundContext } from '../../crypto/secagg/config.ts';
 import type {
   KeysBroadcast,
+  SeedCommitmentsMessage,
   SharesDelivery,
   UnmaskingMessage,
 } from '../../crypto/secagg/messages.ts';
@@ -27,6 +28,8 @@ import {
   advertiseKeysFromWire,
   complaintsFromWire,
   keysBroadcastToWire,
+  seedCommitmentsToWire,
+  seedRevealFromWire,
   shareKeysFromWire,
   sharesDeliveryToWire,
   signSurvivorsFromWire,
@@ -50,6 +53,9 @@ export interface Attack {
   manifest?(honest: RoundManifest): RoundManifest;
   /** The round as served to `member` (GetRound). */
   round?(honest: Round, member: string): Round;
+  /** The digest of U1's seed commitments shown to `recipient` before it reveals (sparse). */
+  seedCommitments?(recipient: number, honest: SeedCommitmentsMessage): SeedCommitmentsMessage;
+  /** Keys and (sparse) U1's seed reveals as served to `recipient`. */
   keys?(recipient: number, honest: KeysBroadcast): KeysBroadcast;
   shares?(recipient: number, honest: SharesDelivery): SharesDelivery;
   survivors?(recipient: number, honest: readonly number[]): readonly number[];
@@ -68,7 +74,7 @@ export interface HarnessRound {
 }
 
 const PHASE_TIMEOUT_MS = 2_500;
-const ORDER = ['advertise-keys', 'share-keys', 'masked-input', 'consistency-check', 'unmasking'];
+const ORDER = ['advertise-keys', 'seed-reveal', 'share-keys', 'masked-input', 'consistency-check', 'unmasking'];
 
 export class MaliciousCoordinator {
   readonly ledgerPath: string;
@@ -77,9 +83,11 @@ export class MaliciousCoordinator {
   readonly reveals: UnmaskingMessage[] = [];
   /** Masked inputs as uploaded, by index. */
   readonly uploads = new Map<number, Uint32Array>();
+  /** Whom each member sent share boxes to: the graph the members really used. */
+  readonly shareRecipients = new Map<number, number[]>();
   port = 0;
   round!: Round;
-  context!: RoundContext;
+  private openedContext!: RoundContext;
   private server!: SecAggServer;
   private readonly grpcServer = new grpc.Server();
   private readonly consortium: Consortium;
@@ -198,8 +206,8 @@ export class MaliciousCoordinator {
       misbehaving: [],
     };
     // The coordinator's own state machine runs on the round as it serves it.
-    this.context = createRoundContext(secAggConfigOf(this.served(this.round, '')));
-    this.server = new SecAggServer({ context: this.context, curve });
+    this.openedContext = createRoundContext(secAggConfigOf(this.served(this.round, '')));
+    this.server = new SecAggServer({ context: this.openedContext, curve });
     this.armPhaseTimer();
     return this.round;
   }
@@ -214,6 +222,11 @@ export class MaliciousCoordinator {
         paramsHash(RoundParams.encode(served.params!).finish(), served.graphSeed),
       ),
     };
+  }
+
+  /** The round context; with a sparse graph once the members' seed has fixed it. */
+  get context(): RoundContext {
+    return this.server?.roundContext ?? this.openedContext;
   }
 
   /** Sets U1–U3 as the honest server state machine has them. */
@@ -254,6 +267,8 @@ export class MaliciousCoordinator {
       if (phase === 'advertise-keys') {
         this.server.closeAdvertiseKeys();
         await this.commit('advertised', this.server.participantSets().advertised);
+      } else if (phase === 'seed-reveal') {
+        this.server.closeSeedReveal();
       } else if (phase === 'share-keys') {
         this.server.closeShareKeys();
         await this.commit('shared', this.server.participantSets().shared);
@@ -325,6 +340,17 @@ export class MaliciousCoordinator {
         await this.afterMessage();
         return { roundId: this.round.roundId };
       }),
+      awaitSeedCommitments: unary(async (call) => {
+        await this.reached('seed-reveal');
+        const index = this.indexOf(call);
+        const honest = this.server.seedCommitments();
+        return seedCommitmentsToWire(this.attack.seedCommitments?.(index, honest) ?? honest);
+      }),
+      revealSeed: unary(async (call) => {
+        this.server.receiveSeedReveal(seedRevealFromWire(this.indexOf(call), call.request));
+        await this.afterMessage();
+        return { roundId: this.round.roundId };
+      }),
       awaitKeys: unary(async (call) => {
         await this.reached('share-keys');
         const index = this.indexOf(call);
@@ -332,7 +358,12 @@ export class MaliciousCoordinator {
         return keysBroadcastToWire(this.attack.keys?.(index, honest) ?? honest);
       }),
       shareKeys: unary(async (call) => {
-        this.server.receiveShareKeys(shareKeysFromWire(this.indexOf(call), call.request));
+        const message = shareKeysFromWire(this.indexOf(call), call.request);
+        this.shareRecipients.set(
+          message.sender,
+          message.encryptedShares.map((box) => box.peer).sort((a, b) => a - b),
+        );
+        this.server.receiveShareKeys(message);
         await this.afterMessage();
         return { roundId: this.round.roundId };
       }),
