@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, extname, resolve } from 'node:path';
 import { z } from 'zod';
 import { MEMBER_POLICY_DEFAULTS, type MemberThreatModel } from './round-verification.ts';
 import type { ConnectOptions } from './veilsum-client.ts';
@@ -59,6 +59,8 @@ const profileSchema = z.object({
   certificate: z.string().min(1),
   privateKey: z.string().min(1),
   serverName: z.string().optional(),
+  /** The re-run journal's directory (default: `<profile name>.journal` next to the profile). */
+  journal: z.string().min(1).optional(),
   /** The member's policy (MemberThreatModel: SecAgg γ, δ, adversary; CKKS key threshold and trusted keyholders); unset fields take the defaults. */
   secaggPolicy: z.unknown().optional(),
 });
@@ -87,6 +89,7 @@ export function loadProfile(path: string): ConnectOptions {
     certificate: at(profile.certificate),
     privateKey: at(profile.privateKey),
     ...(profile.serverName ? { serverName: profile.serverName } : {}),
+    journal: at(profile.journal ?? `${basename(path, extname(path))}.journal`),
     ...(profile.secaggPolicy !== undefined
       ? { threatModel: parseMemberPolicy(profile.secaggPolicy, `profile ${path}`) }
       : {}),

@@ -52,6 +52,7 @@ import {
 import { hasConsistentParamsHash, secAggConfigOf } from '../proto/round-wire.ts';
 import { isServiceError, RoundAbortedError, toVeilsumError, VeilsumError } from './errors.ts';
 import { DEFAULT_RETRY, type RetryPolicy, withRetry } from './retry.ts';
+import { UnmaskJournal, updateDigest } from './unmask-journal.ts';
 import { deadline, tlsChannel, type TlsIdentity, unary } from './grpc-channel.ts';
 import { clientWithBytesSerializers } from './oneof-bytes-serializer.ts';
 import {
@@ -83,6 +84,11 @@ export interface ConnectOptions extends TlsIdentity {
   readonly threatModel?: MemberThreatModel;
   /** How long to wait for the coordinator to commit a phase's set on the ledger (default 60 s). */
   readonly ledgerWaitMs?: number;
+  /**
+   * Directory of this member's re-run journal (unmask-journal.ts): an update of a model goes
+   * into one SecAgg round only. A profile puts it next to itself; without one, nothing is kept.
+   */
+  readonly journal?: string;
 }
 
 export interface Progress {
@@ -155,6 +161,7 @@ export class VeilsumClient {
   private readonly threatModel: MemberThreatModel | undefined;
   private readonly ledgerWaitMs: number;
   private readonly identityKeys: IdentityKeyVerifier;
+  private readonly journal: UnmaskJournal | undefined;
 
   private constructor(options: ConnectOptions) {
     const { credentials, channelOptions, organisation, identitySecretKey } = tlsChannel(options);
@@ -169,6 +176,7 @@ export class VeilsumClient {
     this.threatModel = options.threatModel;
     this.ledgerWaitMs = options.ledgerWaitMs ?? 60_000;
     this.identityKeys = new IdentityKeyVerifier(readFileSync(options.caCertificate, 'utf8'));
+    this.journal = options.journal === undefined ? undefined : new UnmaskJournal(options.journal);
   }
 
   static connect(options: ConnectOptions): VeilsumClient {
@@ -326,7 +334,7 @@ export class VeilsumClient {
     } catch (error) {
       throw new VeilsumError('participate', status.INVALID_ARGUMENT, (error as Error).message);
     }
-    return this.participateQuantized(round, levels, options);
+    return this.runSecAgg(round, levels, options, updateDigest(update));
   }
 
   /**
@@ -574,10 +582,19 @@ export class VeilsumClient {
    * survivor sets). Either way the round must meet the member's policy (ConnectOptions.threatModel,
    * defaults MEMBER_POLICY_DEFAULTS).
    */
-  async participateQuantized(
+  participateQuantized(
     round: Round,
     input: Uint32Array,
     options: ParticipateOptions = {},
+  ): Promise<ParticipationResult> {
+    return this.runSecAgg(round, input, options, updateDigest(input));
+  }
+
+  private async runSecAgg(
+    round: Round,
+    input: Uint32Array,
+    options: ParticipateOptions,
+    updateSha256: string,
   ): Promise<ParticipationResult> {
     const roundId = round.roundId;
     const params = round.params!;
@@ -610,6 +627,13 @@ export class VeilsumClient {
       checkRoundAgainstLedger(round, record);
     }
     checkThreatModel(round, this.threatModel, { ledger: this.ledger !== undefined });
+    const journalEntry = {
+      modelId: params.modelId,
+      roundNumber: params.roundNumber,
+      roundId,
+      updateSha256,
+    };
+    this.journal?.check(journalEntry);
     const context = this.secAggStep('participate', () => createRoundContext(secAggConfigOf(round)));
     const client = new SecAggClient({
       context,
@@ -691,6 +715,8 @@ export class VeilsumClient {
     );
     if (options.delayUploadMs)
       await new Promise((resolve) => setTimeout(resolve, options.delayUploadMs));
+    // From the upload on, our neighbours' reveals can unmask this update: claim it first.
+    this.journal?.record(journalEntry);
     const uploadSha256 = await this.upload(roundId, masked, complaints ?? [], progress);
 
     if (stopsBefore('consistency-check') || stopsBefore('unmasking')) {

@@ -10,7 +10,7 @@ import type {
   SharesDelivery,
   UnmaskingMessage,
 } from '../../crypto/secagg/messages.ts';
-import { SecAggServer } from '../../crypto/secagg/server.ts';
+import { type SecAggResult, SecAggServer } from '../../crypto/secagg/server.ts';
 import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
 import { Ledger } from '../../ledger/ledger.ts';
 import type { RoundManifest, RoundPhaseName } from '../../ledger/records.ts';
@@ -74,7 +74,14 @@ export interface HarnessRound {
 }
 
 const PHASE_TIMEOUT_MS = 2_500;
-const ORDER = ['advertise-keys', 'seed-reveal', 'share-keys', 'masked-input', 'consistency-check', 'unmasking'];
+const ORDER = [
+  'advertise-keys',
+  'seed-reveal',
+  'share-keys',
+  'masked-input',
+  'consistency-check',
+  'unmasking',
+];
 
 export class MaliciousCoordinator {
   readonly ledgerPath: string;
@@ -227,6 +234,11 @@ export class MaliciousCoordinator {
   /** The round context; with a sparse graph once the members' seed has fixed it. */
   get context(): RoundContext {
     return this.server?.roundContext ?? this.openedContext;
+  }
+
+  /** The sum the coordinator computes from the reveals it holds (the round's result). */
+  sum(): SecAggResult {
+    return this.server.finishUnmasking();
   }
 
   /** Sets U1–U3 as the honest server state machine has them. */
