@@ -3,8 +3,10 @@
  * same run. Usage:
  *   npm run bench:secagg -- --clients 1000 --dim 100000 --dropout 0.1 --drop-after masked-input [--graph complete]
  * Options: --drop-after advertise-keys|share-keys|masked-input|consistency-check (the dropped
- * clients finish that phase, then go silent; default share-keys = they never upload),
- * --graph secagg+|complete, --threshold T, --adversary semi-honest|semi-malicious,
+ * clients finish that phase, then go silent; default share-keys = they shared keys and never
+ * upload, so the server reconstructs each one's s^SK and removes its pairwise masks),
+ * --graph secagg+|complete, --threshold T, --adversary semi-honest|semi-malicious (default
+ * semi-malicious: what a member on its default policy accepts),
  * --workers W (server mask threads; 1 = inline), --seed S, --out FILE.
  * The last line printed is one JSON object; it is also written to benchmarks/results/.
  */
@@ -15,6 +17,7 @@ import { nativeCurve25519 as curve } from '../../crypto/curve25519-native.ts';
 import { addInto, applyMask } from '../../crypto/prg.ts';
 import { seededRandom } from '../../crypto/random.ts';
 import { SecAggClient } from '../../crypto/secagg/client.ts';
+import type { Curve25519 } from '../../crypto/curve25519.ts';
 import { createRoundContext } from '../../crypto/secagg/config.ts';
 import type { SecAggPhase } from '../../crypto/secagg/messages.ts';
 import {
@@ -36,7 +39,7 @@ const { values: args } = parseArgs({
     'drop-after': { type: 'string', default: 'share-keys' },
     graph: { type: 'string', default: 'secagg+' },
     threshold: { type: 'string' },
-    adversary: { type: 'string', default: 'semi-honest' },
+    adversary: { type: 'string', default: 'semi-malicious' },
     workers: { type: 'string', default: String(availableParallelism()) },
     seed: { type: 'string', default: '42' },
     out: { type: 'string' },
@@ -134,6 +137,23 @@ async function runOnce() {
     );
   };
 
+  // Clients verify signatures through this: the time it takes, per phase, is reported apart.
+  let signatureCheckMs = 0;
+  let signatureChecks = 0;
+  const clientSignatureMs: Record<string, number> = {};
+  const clientCurve: Curve25519 = {
+    ...curve,
+    verify(publicKey, message, signature) {
+      const start = performance.now();
+      const valid = curve.verify(publicKey, message, signature);
+      const ms = performance.now() - start;
+      signatureCheckMs += ms;
+      signatureChecks++;
+      clientSignatureMs[phase] = (clientSignatureMs[phase] ?? 0) + ms;
+      return valid;
+    },
+  };
+
   const wallStart = performance.now();
   const server = new SecAggServer({ context, curve });
   const parties = new Map<number, SecAggClient>();
@@ -144,24 +164,40 @@ async function runOnce() {
         context,
         index,
         identitySecretKey: identitySecretKeys[index - 1]!,
-        curve,
+        curve: clientCurve,
         random,
       }),
     );
   }
+  const bytesReceived = new Float64Array(clients + 1);
   const active = (phase: string) => [...parties].filter(([index]) => !silentFrom(index, phase));
 
   for (const [index, client] of active('advertise-keys')) {
     const message = timed(asClient(index), () => client.advertiseKeys());
-    bytesSent[index]! += 2 + 32 + 32 + 64;
+    bytesSent[index]! += 2 + 32 + 32 + 32 + 64;
     timed(asServer, () => server.receiveAdvertiseKeys(message));
   }
   timed(asServer, () => server.closeAdvertiseKeys());
   // What each client reads from the ledger per phase: the committed participant set.
   const u1 = server.participantSets().advertised;
+  if (server.currentPhase === 'seed-reveal') {
+    // The members' graph seed: the digest of U1's commitments, then each member's reveal.
+    phase = 'seed-reveal';
+    const commitments = timed(asServer, () => server.seedCommitments());
+    for (const [index, client] of active('share-keys')) {
+      bytesReceived[index]! += 2 + 32;
+      const reveal = timed(asClient(index), () => client.revealSeed(commitments, u1));
+      bytesSent[index]! += 2 + 32;
+      timed(asServer, () => server.receiveSeedReveal(reveal));
+    }
+    timed(asServer, () => server.closeSeedReveal());
+  }
   phase = 'share-keys';
   for (const [index, client] of active('share-keys')) {
     const broadcast = timed(asServer, () => server.keysFor(index));
+    bytesReceived[index]! +=
+      broadcast.keys.length * (2 + 32 + 32 + 32 + 64 + 10) +
+      (broadcast.seedReveals?.length ?? 0) * (2 + 32 + 4);
     const message = timed(asClient(index), () => client.shareKeys(broadcast, u1));
     bytesSent[index]! +=
       2 + 32 + message.encryptedShares.reduce((sum, box) => sum + 2 + box.ciphertext.length, 0);
@@ -172,6 +208,10 @@ async function runOnce() {
   phase = 'masked-input';
   for (const [index, client] of active('masked-input')) {
     const delivery = timed(asServer, () => server.sharesFor(index));
+    bytesReceived[index]! += delivery.encryptedShares.reduce(
+      (sum, box) => sum + 2 + box.ciphertext.length + 4,
+      0,
+    );
     const input = inputFor(index);
     let message;
     if (pool) {
@@ -192,6 +232,7 @@ async function runOnce() {
     phase = 'consistency-check';
     const request = timed(asServer, () => server.consistencyCheckRequest());
     for (const [index, client] of active('consistency-check')) {
+      bytesReceived[index]! += 2 * request.survivors.length;
       const message = timed(asClient(index), () => client.signSurvivors(request, u3));
       bytesSent[index]! += 2 + 64;
       timed(asServer, () => server.receiveConsistencySignature(message));
@@ -201,6 +242,8 @@ async function runOnce() {
   phase = 'unmasking';
   const request = timed(asServer, () => server.unmaskingRequest());
   for (const [index, client] of active('unmasking')) {
+    bytesReceived[index]! +=
+      2 * request.survivors.length + request.signatures.length * (2 + 64 + 4);
     const message = timed(asClient(index), () => client.unmask(request, u3));
     bytesSent[index]! +=
       2 + (message.selfMaskShares.length + message.maskingKeyShares.length) * (2 + 35);
@@ -208,6 +251,9 @@ async function runOnce() {
   }
   phase = 'reconstruct';
   const jobs = timed(asServer, () => server.planUnmasking());
+  const maskingKeysReconstructed = new Set(
+    jobs.flatMap((job) => (job.kind === 'pairwise' ? [job.pair[1]] : [])),
+  ).size;
   phase = 'combine-masks';
   const combineStart = performance.now();
   const maskTotal = pool
@@ -271,8 +317,24 @@ async function runOnce() {
     clientRatio: round(clientMs / clientFloorMs, 3),
     serverPhaseMs: mapValues(serverPhaseMs, (ms) => round(ms)),
     clientPhaseMs: mapValues(clientPhaseMs, (ms) => round(ms / participating.length, 2)),
+    // Client time spent verifying Ed25519 signatures (neighbours' AdvertiseKeys at ShareKeys;
+    // survivor-set signatures at Unmasking, until t distinct valid signers), and its share.
+    clientSignatureCheckMs: round(signatureCheckMs / participating.length, 2),
+    clientSignatureCheckShare: round(
+      signatureCheckMs / participating.reduce((sum, index) => sum + clientTime[index]!, 0),
+      3,
+    ),
+    clientSignatureChecks: round(signatureChecks / participating.length, 1),
+    clientSignatureCheckPhaseMs: mapValues(clientSignatureMs, (ms) =>
+      round(ms / participating.length, 2),
+    ),
+    // s^SK of clients that shared keys and then dropped, rebuilt from shares to remove masks.
+    maskingKeysReconstructed,
     bytesPerClient: Math.round(
       senders.reduce((sum, index) => sum + bytesSent[index]!, 0) / senders.length,
+    ),
+    bytesReceivedPerClient: Math.round(
+      senders.reduce((sum, index) => sum + bytesReceived[index]!, 0) / senders.length,
     ),
     wallMs: round(wallMs),
     node: process.version,
