@@ -29,13 +29,15 @@ import { VeilsumError } from './errors.ts';
  *   (tagged apart). Not the quantized levels of a float update: quantization rounds
  *   stochastically, so two runs of the same floats differ in the last level, and the difference
  *   of two sums still gives x_v to within one level — the floats are the update.
- * - "Same model version" is the round's model id — deliberately not its round number. The
- *   round number is the coordinator's to choose when it opens a round: nothing stops it calling
- *   the re-run "round r + 1". The model id is the purpose the member's consent names (with a
- *   ledger, the contract only takes a member into rounds of a model it consented to), and an
- *   update is trained from one version of that model: a new version means a new update. So the
- *   rule is: one update, per model, in at most one round. A member that genuinely wants to
- *   submit again (its round aborted before any sum could be formed) submits a fresh update.
+ * - "Same model version" is not taken from the round at all: every name a round carries is the
+ *   coordinator's choice. It picks the round number when it opens a round (nothing stops it
+ *   calling the re-run "round r + 1"), and the model id too — checked against the member's
+ *   consent only with a ledger, and even then any model the member consented to would do. So
+ *   the journal treats any two rounds as possibly the same model version, and the rule is: one
+ *   update in at most one round, ever. It costs an honest member nothing it needs: an update is
+ *   trained from one version of one model, so a new version, or another model, means a new
+ *   update; a member whose round aborted before any sum could be formed submits a fresh one.
+ *   (The model id and round number are kept in the entry, to name the earlier round.)
  *
  * When: the entry is written, durably, before the masked input is uploaded — the first moment
  * the update can end up in a sum, since from then on its neighbours' Unmask reveals unmask it
@@ -43,7 +45,7 @@ import { VeilsumError } from './errors.ts';
  * round would not keep our input out of it). It is checked when a round starts and again,
  * atomically, when written. The same round id may be re-joined (a restart mid-round: one sum).
  *
- * Entries are files named by H(model id, update digest), created with link(2), so two
+ * Entries are files named by the update's digest, created with link(2), so two
  * processes of one member sharing the journal cannot both claim an update; a crash leaves
  * either no entry or a whole one.
  */
@@ -108,10 +110,9 @@ export class UnmaskJournal {
   }
 
   private pathOf(entry: JournalEntry): string {
-    const name = createHash('sha256')
-      .update(`${entry.modelId}\0${entry.updateSha256}`)
-      .digest('hex');
-    return join(this.directory, `${name}.json`);
+    if (!/^[0-9a-f]{64}$/.test(entry.updateSha256))
+      throw new Error(`update digest must be 64 hex digits, got ${entry.updateSha256}`);
+    return join(this.directory, `${entry.updateSha256}.json`);
   }
 
   private read(path: string): JournalEntry | 'unreadable' | undefined {
@@ -142,7 +143,7 @@ export class UnmaskJournal {
     throw new VeilsumError(
       'participate',
       status.FAILED_PRECONDITION,
-      `refusing round ${entry.roundId}: this update of model ${entry.modelId} already went into ${where}; ` +
+      `refusing round ${entry.roundId}: this update already went into ${where}; ` +
         'a second sum with it would let the coordinator subtract one sum from the other and learn the ' +
         'inputs of whoever it left out. Submit a fresh update (retrain) for this round',
     );

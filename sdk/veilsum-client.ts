@@ -85,8 +85,8 @@ export interface ConnectOptions extends TlsIdentity {
   /** How long to wait for the coordinator to commit a phase's set on the ledger (default 60 s). */
   readonly ledgerWaitMs?: number;
   /**
-   * Directory of this member's re-run journal (unmask-journal.ts): an update of a model goes
-   * into one SecAgg round only. A profile puts it next to itself; without one, nothing is kept.
+   * Directory of this member's re-run journal (unmask-journal.ts): an update goes
+   * into one SecAgg round only, ever. A profile puts it next to itself; without one, nothing is kept.
    */
   readonly journal?: string;
 }

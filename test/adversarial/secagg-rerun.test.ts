@@ -113,7 +113,7 @@ describe('SecAgg: a coordinator that re-runs a round without one member', () => 
       for (const { error } of second.refused) {
         expect(error.code).toBe(9);
         expect(error.message).toMatch(
-          /refusing round attack\/round-2: this update of model attack already went into round attack\/round-1 \(model attack, round number 1\)/,
+          /refusing round attack\/round-2: this update already went into round attack\/round-1 \(model attack, round number 1\)/,
         );
       }
       // Nothing of the second round was uploaded or revealed.
