@@ -16,9 +16,8 @@ export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array {
 }
 
 export function u32be(value: number): Uint8Array {
-  const out = new Uint8Array(4);
-  new DataView(out.buffer).setUint32(0, value >>> 0, false);
-  return out;
+  const word = value >>> 0;
+  return Uint8Array.of(word >>> 24, (word >>> 16) & 0xff, (word >>> 8) & 0xff, word & 0xff);
 }
 
 /** Length-prefixed concatenation: no two distinct field lists encode to the same bytes. */

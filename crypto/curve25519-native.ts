@@ -58,6 +58,25 @@ class KeyObjectCache {
 const x25519Secrets = new KeyObjectCache(X25519_PKCS8_PREFIX, 8);
 const ed25519Secrets = new KeyObjectCache(ED25519_PKCS8_PREFIX, 8);
 
+/**
+ * Identity keys are long-lived and verified again and again — by the coordinator twice a round
+ * per member, by a member for its neighbours every round — and parsing one costs about half a
+ * verification: parsed public keys are kept (a public value; the map is bounded).
+ */
+const IDENTITY_KEY_CACHE_SIZE = 4096;
+const ed25519PublicKeys = new Map<string, KeyObject>();
+function identityKey(raw: Uint8Array): KeyObject {
+  const id = Buffer.from(raw).toString('base64url');
+  let key = ed25519PublicKeys.get(id);
+  if (key === undefined) {
+    key = publicKey('Ed25519', raw);
+    if (ed25519PublicKeys.size >= IDENTITY_KEY_CACHE_SIZE)
+      ed25519PublicKeys.delete(ed25519PublicKeys.keys().next().value!);
+    ed25519PublicKeys.set(id, key);
+  }
+  return key;
+}
+
 export const nativeCurve25519: Curve25519 = {
   name: 'native',
   x25519PublicKey(secretKey) {
@@ -93,7 +112,7 @@ export const nativeCurve25519: Curve25519 = {
     assertBytes(message, 'message');
     assertBytes(signature, 'Ed25519 signature', ED25519_SIGNATURE_BYTES);
     try {
-      return nodeVerify(null, message, publicKey('Ed25519', pub), signature);
+      return nodeVerify(null, message, identityKey(pub), signature);
     } catch {
       return false;
     }

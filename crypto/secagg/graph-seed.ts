@@ -1,4 +1,5 @@
-import { concatBytes, equalBytes } from '../bytes.ts';
+import { createHash } from 'node:crypto';
+import { concatBytes, encodeFields, equalBytes } from '../bytes.ts';
 import { hashFields } from '../commitment.ts';
 import { LedgerMismatchError, MalformedMessageError } from './errors.ts';
 import { encodeIndexSet } from './transcript.ts';
@@ -50,6 +51,23 @@ export const seedCommitment = (
   member: number,
   contribution: Uint8Array,
 ): Uint8Array => hashFields(`${LABEL}/seed-commitment`, binding, member, contribution);
+
+/**
+ * seedCommitment for many members at once: a member checks all of U1's (n of them), so the
+ * shared prefix (label, binding) is encoded once. Same bytes as seedCommitment.
+ */
+export function seedCommitments(
+  binding: Uint8Array,
+  contributions: ReadonlyMap<number, Uint8Array>,
+): Map<number, Uint8Array> {
+  const prefix = encodeFields(`${LABEL}/seed-commitment`, binding);
+  const out = new Map<number, Uint8Array>();
+  for (const [member, contribution] of contributions) {
+    const hash = createHash('sha256').update(prefix).update(encodeFields(member, contribution));
+    out.set(member, new Uint8Array(hash.digest()));
+  }
+  return out;
+}
 
 /** D over U1's commitments, in ascending member order. */
 export const seedCommitmentsDigest = (
@@ -121,13 +139,12 @@ export function checkSeedReveals(options: {
       `the coordinator relayed another graph-seed contribution for client ${self} than the one it revealed; refusing the seed`,
     );
   }
-  const commitments = new Map(
-    [...contributions].map(([member, contribution]) => [
-      member,
-      seedCommitment(binding, member, contribution),
-    ]),
-  );
-  if (!equalBytes(seedCommitmentsDigest(binding, commitments), committedDigest)) {
+  if (
+    !equalBytes(
+      seedCommitmentsDigest(binding, seedCommitments(binding, contributions)),
+      committedDigest,
+    )
+  ) {
     throw new LedgerMismatchError(
       'the graph-seed reveals do not open the commitments shown before this member revealed ' +
         '(a reveal was substituted after the fact); refusing the seed',

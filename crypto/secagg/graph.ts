@@ -42,6 +42,7 @@ export function completeGraph(size: number): NeighbourGraph {
   };
 }
 
+/** `random`: a stream for this graph alone (it is read ahead, in blocks). */
 export function hararyGraph(size: number, degree: number, random: RandomSource): NeighbourGraph {
   assertInteger(size, 'number of participants', 3, 0xffff);
   assertInteger(degree, 'graph degree', 2, size - 1);
@@ -49,31 +50,35 @@ export function hararyGraph(size: number, degree: number, random: RandomSource):
   if (degree % 2 !== 0) {
     throw new CryptoInputError(`Harary graph degree must be even, got ${degree}`);
   }
-  // Fisher–Yates: ring[p] is the participant at ring position p.
+  // Fisher–Yates: ring[p] is the participant at ring position p. The draws come from one
+  // buffered read of the stream (the same bytes, in the same order, as a read per draw).
+  const draw = buffered(random);
   const ring = Array.from({ length: size }, (_, i) => i + 1);
   for (let i = size - 1; i > 0; i--) {
-    const j = randomBelow(random, i + 1);
+    const j = randomBelow(draw, i + 1);
     [ring[i], ring[j]] = [ring[j]!, ring[i]!];
   }
   const position = new Int32Array(size + 1);
   ring.forEach((participant, p) => (position[participant] = p));
   const half = degree / 2;
-  const lists: number[][] = [[]];
-  for (let index = 1; index <= size; index++) {
-    const p = position[index]!;
-    const list: number[] = [];
-    for (let offset = 1; offset <= half; offset++) {
-      list.push(ring[(p + offset) % size]!, ring[(p - offset + size) % size]!);
-    }
-    lists.push(list.sort((a, b) => a - b));
-  }
+  // A member asks for its own neighbours (the server for everyone's): built on demand.
+  const lists = new Map<number, readonly number[]>();
   return {
     size,
     degree,
     complete: false,
     neighbours(index) {
       assertIndex(index, size);
-      return lists[index]!;
+      let list = lists.get(index);
+      if (list === undefined) {
+        const p = position[index]!;
+        const around: number[] = [];
+        for (let offset = 1; offset <= half; offset++)
+          around.push(ring[(p + offset) % size]!, ring[(p - offset + size) % size]!);
+        list = around.sort((a, b) => a - b);
+        lists.set(index, list);
+      }
+      return list;
     },
     areNeighbours(a, b) {
       assertIndex(a, size);
@@ -81,6 +86,25 @@ export function hararyGraph(size: number, degree: number, random: RandomSource):
       const distance = Math.abs(position[a]! - position[b]!);
       return a !== b && Math.min(distance, size - distance) <= half;
     },
+  };
+}
+
+/** The same byte stream as `random`, read 4 KiB at a time. */
+function buffered(random: RandomSource): RandomSource {
+  let block = new Uint8Array(0);
+  let offset = 0;
+  return (length) => {
+    if (offset + length > block.length) {
+      const rest = block.subarray(offset);
+      const fresh = random(Math.max(4096, length));
+      block = new Uint8Array(rest.length + fresh.length);
+      block.set(rest, 0);
+      block.set(fresh, rest.length);
+      offset = 0;
+    }
+    const out = block.slice(offset, offset + length);
+    offset += length;
+    return out;
   };
 }
 

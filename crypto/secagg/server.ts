@@ -96,6 +96,8 @@ export class SecAggServer {
   /** D over U1's seed commitments, fixed when AdvertiseKeys closes (sparse graphs). */
   private seedDigest: Uint8Array = new Uint8Array(0);
   private readonly seedReveals = new Map<number, Uint8Array>();
+  /** U1's reveals in member order, as every member receives them (built once). */
+  private seedRevealList: SeedRevealMessage[] = [];
   private readonly shared = new Map<number, ShareKeysMessage>();
   /** Boxes by recipient, filled when ShareKeys closes. */
   private readonly boxesByRecipient = new Map<number, EncryptedShare[]>();
@@ -278,6 +280,9 @@ export class SecAggServer {
       this.context,
       contributedGraphSeed(this.context.binding, this.seedReveals),
     );
+    this.seedRevealList = [...this.seedReveals]
+      .sort(([a], [b]) => a - b)
+      .map(([sender, contribution]) => ({ sender, contribution }));
     this.phase = 'share-keys';
   }
 
@@ -287,13 +292,7 @@ export class SecAggServer {
     const keys = this.context.graph
       .neighbours(recipient)
       .flatMap((peer) => this.advertised.get(peer) ?? []);
-    if (this.seedReveals.size === 0) return { keys };
-    return {
-      keys,
-      seedReveals: [...this.seedReveals]
-        .sort(([a], [b]) => a - b)
-        .map(([sender, contribution]) => ({ sender, contribution })),
-    };
+    return this.seedRevealList.length === 0 ? { keys } : { keys, seedReveals: this.seedRevealList };
   }
 
   // ── Round 1: ShareKeys ────────────────────────────────────────────────────────────────────

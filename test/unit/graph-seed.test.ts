@@ -15,6 +15,7 @@ import {
   contributedGraphSeed,
   type SeedReveal,
   seedCommitment,
+  seedCommitments,
   seedCommitmentsDigest,
 } from '../../crypto/secagg/graph-seed.ts';
 import type { KeysBroadcast } from '../../crypto/secagg/messages.ts';
@@ -112,6 +113,16 @@ describe('graph seed from the members’ contributions (property)', () => {
         const outsider = { sender: 501, contribution: new Uint8Array(32) };
         expect(() => check(u1, [...u1.reveals, outsider])).toThrow(/not in U1/);
         expect(() => check(u1, [...u1.reveals, u1.reveals[0]!])).toThrow(MalformedMessageError);
+      }),
+    );
+  });
+
+  it('commits to all of U1 at once exactly as to each member alone', () => {
+    fc.assert(
+      fc.property(u1Arb, (u1) => {
+        const batch = seedCommitments(binding, u1.byMember);
+        for (const [member, contribution] of u1.byMember)
+          expect(batch.get(member)).toEqual(seedCommitment(binding, member, contribution));
       }),
     );
   });
