@@ -11,6 +11,7 @@ interface Result {
   dropout: number;
   dropAfter: string;
   graph: string;
+  adversary?: string;
   serverMs: number;
   serverFloorMs: number;
   clientMs: number;
@@ -35,7 +36,7 @@ const barWidth = 22;
 const groupWidth = bars.length * barWidth + 40;
 const height = 320;
 const top = 40;
-const bottom = 90;
+const bottom = 100;
 const plotHeight = height - top - bottom;
 const maxValue = Math.max(...results.flatMap((r) => bars.map((b) => r[b.key])));
 const minValue = Math.max(0.1, Math.min(...results.flatMap((r) => bars.map((b) => r[b.key]))));
@@ -67,6 +68,7 @@ results.forEach((result, i) => {
     `n=${result.clients} d=${result.dim}`,
     `${result.graph}, ${result.dropout * 100}% drop`,
     `after ${result.dropAfter}`,
+    result.adversary ?? 'semi-honest',
   ];
   label.forEach((line, k) =>
     parts.push(`<text x="${x0}" y="${top + plotHeight + 16 + 13 * k}">${line}</text>`),
