@@ -108,6 +108,7 @@ export class SecAggServer {
   private readonly runningSum: Uint32Array;
   private survivors: number[] = [];
   private readonly consistencySignatures = new Map<number, Uint8Array>();
+  private relayedSignatures: ConsistencySignatureMessage[] | undefined;
   private readonly unmasked = new Set<number>();
   /** Checked on arrival, decoded only when used (most reconstructions need just t of them). */
   private readonly selfMaskShares = new Map<number, StoredShare[]>();
@@ -506,15 +507,17 @@ export class SecAggServer {
 
   // ── Round 4: Unmasking ────────────────────────────────────────────────────────────────────
 
+  /**
+   * U3 and t of the survivor-set signatures (each verified on arrival): t distinct valid signers
+   * are what a member checks (survivor-signatures.ts), so the rest would be bytes for nothing.
+   */
   unmaskingRequest(): UnmaskingRequest {
     this.expectPhase('unmasking');
-    return {
-      survivors: this.survivors,
-      signatures: [...this.consistencySignatures].map(([sender, signature]) => ({
-        sender,
-        signature,
-      })),
-    };
+    this.relayedSignatures ??= [...this.consistencySignatures]
+      .sort(([a], [b]) => a - b)
+      .slice(0, this.context.config.threshold)
+      .map(([sender, signature]) => ({ sender, signature }));
+    return { survivors: this.survivors, signatures: this.relayedSignatures };
   }
 
   /** Validates the whole message first; a rejected message leaves every share store unchanged. */

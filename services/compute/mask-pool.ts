@@ -11,6 +11,8 @@ import type { MaskJob } from '../../crypto/secagg/masks.ts';
 export class MaskPool {
   private readonly workers: Worker[];
   private nextId = 0;
+  /** CPU time the workers have spent on jobs so far (ms, all threads). */
+  workerCpuMs = 0;
   private readonly pending = new Map<
     number,
     { resolve: (total: Uint32Array) => void; reject: (error: Error) => void }
@@ -19,10 +21,14 @@ export class MaskPool {
   constructor(size: number = availableParallelism()) {
     this.workers = Array.from({ length: Math.max(1, size) }, () => {
       const worker = new Worker(new URL('./mask-worker.ts', import.meta.url));
-      worker.on('message', ({ id, total }: { id: number; total: Uint32Array }) => {
-        this.pending.get(id)?.resolve(total);
-        this.pending.delete(id);
-      });
+      worker.on(
+        'message',
+        ({ id, total, cpuMs }: { id: number; total: Uint32Array; cpuMs: number }) => {
+          this.workerCpuMs += cpuMs;
+          this.pending.get(id)?.resolve(total);
+          this.pending.delete(id);
+        },
+      );
       // A crashed worker fails every request in flight rather than leaving it waiting forever.
       worker.on('error', (error: Error) => {
         for (const { reject } of this.pending.values()) reject(error);
