@@ -104,7 +104,15 @@ export class MaliciousCoordinator {
   /** Survivor-set signatures by signer, with the set it was served (split views keep both). */
   private readonly signatures = new Map<number, { set: string; signature: Uint8Array }>();
 
-  constructor(consortium: Consortium, attack: Attack = {}, name = 'malicious') {
+  private readonly phaseTimeoutMs: number;
+
+  constructor(
+    consortium: Consortium,
+    attack: Attack = {},
+    name = 'malicious',
+    phaseTimeoutMs = PHASE_TIMEOUT_MS,
+  ) {
+    this.phaseTimeoutMs = phaseTimeoutMs;
     this.consortium = consortium;
     this.attack = attack;
     this.ledgerPath = join(consortium.directory, `${name}-ledger.db`);
@@ -265,7 +273,7 @@ export class MaliciousCoordinator {
   /** Closes the current phase when everyone eligible spoke, or after a timeout. */
   private armPhaseTimer(): void {
     clearTimeout(this.phaseTimer);
-    this.phaseTimer = setTimeout(() => void this.closePhase(), PHASE_TIMEOUT_MS);
+    this.phaseTimer = setTimeout(() => void this.closePhase(), this.phaseTimeoutMs);
   }
 
   private async afterMessage(): Promise<void> {
