@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { seededRandom } from '../../crypto/random.ts';
 import { type RoundContext, withGraphSeed } from '../../crypto/secagg/config.ts';
@@ -50,7 +51,7 @@ describe('SecAgg+ graph seed: a coordinator that tries to choose the graph', () 
   beforeAll(async () => {
     consortium = await createConsortium(MEMBERS, 'seed');
   });
-  afterAll(() => undefined);
+  afterAll(() => rmSync(consortium.directory, { recursive: true, force: true }));
 
   async function play(
     attack: Attack,

@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { dequantizeSum } from '../../crypto/quantize.ts';
@@ -38,7 +39,7 @@ describe('SecAgg: a coordinator that re-runs a round without one member', () => 
   beforeAll(async () => {
     consortium = await createConsortium(MEMBERS, 'rerun');
   });
-  afterAll(() => undefined);
+  afterAll(() => rmSync(consortium.directory, { recursive: true, force: true }));
 
   async function round(
     coordinator: MaliciousCoordinator,
