@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { EmbeddedLedgerDatabase, ledgerWriter } from './embedded/embedded-ledger.ts';
 import { loadConnectionFile } from './fabric/connection-file.ts';
@@ -143,7 +143,15 @@ export function openLedger(
  * comes from `--as`.
  */
 export function parseLedgerOption(value: string, identity: string): LedgerConfig {
-  if (!value.startsWith('fabric:')) return { path: value, identity };
+  if (!value.startsWith('fabric:')) {
+    // Opening a missing file would create an empty ledger, and a mistyped path would then fail
+    // later with a confusing "needs the member role": refuse it here, naming the path.
+    if (!existsSync(value))
+      throw new Error(
+        `no embedded ledger at ${value}: check --ledger (\`veilsum pki init\` creates the ledger of a development consortium, \`veilsum ledger init\` one for your own PKI)`,
+      );
+    return { path: value, identity };
+  }
   const rest = value.slice('fabric:'.length);
   const at = rest.lastIndexOf('@');
   const connection = at > 0 ? rest.slice(0, at) : rest;

@@ -40,9 +40,10 @@ export function resolveRoundParams(
   const fail = (message: string): never => {
     throw invalidArgument(message);
   };
-  if (!/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/.test(input.modelId)) {
+  // No '/': round ids are <model>/round-<n>, and the ledger scans records by such prefixes.
+  if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(input.modelId)) {
     fail(
-      `model_id "${input.modelId}" must be 1-128 characters of letters, digits, '.', '_', ':', '/' or '-'`,
+      `model_id "${input.modelId}" must be 1-128 characters of letters, digits, '.', '_', ':' or '-' (no '/': round ids are <model>/round-<n>)`,
     );
   }
   if (input.mode !== Mode.MODE_SECAGG && input.mode !== Mode.MODE_CKKS)
