@@ -61,7 +61,10 @@ function embeddedAccess(options: { profile?: string; ca?: string }): EmbeddedAcc
       privateKey: profile.privateKey,
     };
   }
-  return options.ca === undefined ? undefined : { caCertificate: options.ca };
+  // --ca names the CAs that issue writers' certificates: each of them counts.
+  return options.ca === undefined
+    ? undefined
+    : { caCertificate: options.ca, identityIssuer: options.ca };
 }
 
 /** Opens `--ledger`: on Fabric as `--as`; the embedded file verified with `access`. */

@@ -82,7 +82,15 @@ beforeAll(async () => {
   await grantConsents(consortium, 'fraud-model');
   const keyholderConfig = consortium.local.keyholderConfig(consortium.keyholders[0]!);
   keyholder = await startKeyholderProcess(
-    { ...keyholderConfig, tls: { ...keyholderConfig.tls, caCertificate: bundle } },
+    {
+      ...keyholderConfig,
+      // Its ledger and ceremony checks bind identities to the consortium CA as its callers are.
+      tls: {
+        ...keyholderConfig.tls,
+        caCertificate: bundle,
+        identityIssuer: consortium.pki.caCertificatePath,
+      },
+    },
     join(consortium.directory, 'keyholder.json'),
     () => {},
   );
