@@ -1,0 +1,155 @@
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * The README's "Running a consortium" walk-through, run as written on a temporary folder: the
+ * shell block under that heading is extracted (by heading, so the test follows the section when
+ * the README moves into docs/) and run by bash with only these rewrites, each needed to run it
+ * unattended:
+ *
+ *   - `V=…`: the same command with absolute paths (the folder is not the checkout);
+ *   - `pki init`: `--listen` on a free 127.0.0.1 port instead of the fixed 7443;
+ *   - the backgrounded `coordinator start … &`: stopped when the script ends, and waited for;
+ *   - `submit … # per bank`: run for every bank of the roster, concurrently (one member cannot
+ *     complete a round of three), with an `update.npy` the test writes;
+ *   - `audit lineage --model <sha256> [--mermaid | --json]`: the hash of a model version recorded
+ *     with `veilsum model record` (added before it when the README does not show it), `--json`.
+ */
+jest.setTimeout(240_000);
+
+const REPOSITORY = process.cwd();
+const README = join(REPOSITORY, 'README.md');
+
+/** The text under a `## heading` up to the next `## `. */
+function sectionOf(markdown: string, heading: string): string {
+  const lines = markdown.split('\n');
+  const start = lines.findIndex((line) => line.trim() === `## ${heading}`);
+  if (start < 0) throw new Error(`no "## ${heading}" section in the README`);
+  const end = lines.findIndex((line, i) => i > start && line.startsWith('## '));
+  return lines.slice(start + 1, end < 0 ? undefined : end).join('\n');
+}
+
+/** The first ```sh block of a section. */
+function shellBlockOf(section: string): string {
+  const match = /```sh\n([\s\S]*?)```/.exec(section);
+  if (match === null) throw new Error('the section has no ```sh block');
+  return match[1]!;
+}
+
+/** One logical command per entry: continuation lines (ending in `\`) joined. */
+function logicalLines(block: string): string[] {
+  return block.replace(/\\\n\s*/g, ' ').split('\n');
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** NPY 1.0, float32, C order. */
+function npy(values: Float32Array): Buffer {
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${values.length},), }`;
+  header = header.padEnd(header.length + ((64 - ((11 + header.length) % 64)) % 64), ' ') + '\n';
+  const prefix = Buffer.alloc(10);
+  prefix.write('\x93NUMPY', 0, 'latin1');
+  prefix[6] = 1;
+  prefix.writeUInt16LE(header.length, 8);
+  return Buffer.concat([prefix, Buffer.from(header, 'latin1'), Buffer.from(values.buffer)]);
+}
+
+/** The walk-through as the script bash runs (see the rewrites above). */
+function consortiumScript(block: string, port: number, modelHash: string): string {
+  const script = ['set -euo pipefail', 'trap \'[ -n "${SERVICE:-}" ] && kill $SERVICE\' EXIT'];
+  let members: string[] = [];
+  let recorded = false;
+  for (const line of logicalLines(block)) {
+    const command = line.replace(/\s+#.*$/, '').trim();
+    if (/^V=/.test(command)) {
+      expect(command).toBe('V="npm exec -- node cli/veilsum.ts"');
+      script.push(`V="${process.execPath} ${join(REPOSITORY, 'cli/veilsum.ts')}"`);
+    } else if (/\$V pki init /.test(command)) {
+      script.push(`${command} --listen 127.0.0.1:${port}`);
+    } else if (/\$V coordinator start .*&$/.test(command)) {
+      script.push(command, 'SERVICE=$!');
+      script.push(
+        'for i in $(seq 1 120); do $V round list --profile .veilsum/profile-veilsum-admin.json >/dev/null 2>&1 && break; sleep 0.5; done',
+      );
+    } else if (/\$V round open /.test(command)) {
+      members = /--members (\S+)/.exec(command)![1]!.split(',');
+      script.push(command);
+    } else if (/\$V submit /.test(command) && line.includes('per bank')) {
+      const profile = /--profile (\S+)/.exec(command)![1]!;
+      const bank = /profile-([^/]+)\.json$/.exec(profile)![1]!;
+      script.push('SUBMITS=');
+      for (const member of members)
+        script.push(
+          `${command.replace(`profile-${bank}.json`, `profile-${member}.json`)} &`,
+          'SUBMITS="$SUBMITS $!"',
+        );
+      script.push('for submitted in $SUBMITS; do wait $submitted; done');
+    } else if (/\$V model record /.test(command)) {
+      recorded = true;
+      script.push(command.replace('<sha256>', modelHash));
+    } else if (/\$V audit lineage /.test(command)) {
+      if (!recorded)
+        script.push(
+          `$V model record --profile .veilsum/profile-veilsum-admin.json --round fraud/round-1 --model-hash ${modelHash}`,
+        );
+      script.push(command.replace('<sha256>', modelHash).replace('[--mermaid | --json]', '--json'));
+    } else if (command !== '') script.push(command);
+  }
+  script.push('kill $SERVICE; wait $SERVICE || true; SERVICE=');
+  return script.join('\n') + '\n';
+}
+
+function bash(script: string, cwd: string): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('bash', ['-c', script], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.on('close', (code) => resolve({ code: code ?? 1, output }));
+  });
+}
+
+describe('README: Running a consortium, as written', () => {
+  let directory: string;
+  beforeAll(() => {
+    directory = mkdtempSync(join(tmpdir(), 'veilsum-readme-'));
+  });
+  afterAll(() => rmSync(directory, { recursive: true, force: true }));
+
+  it('runs the walk-through: consents, a 3-bank SecAgg round, revocation, audits, lineage, chain', async () => {
+    const block = shellBlockOf(sectionOf(readFileSync(README, 'utf8'), 'Running a consortium'));
+    const dimension = Number(/--dim (\d+)/.exec(block)![1]);
+    writeFileSync(
+      join(directory, 'update.npy'),
+      npy(Float32Array.from({ length: dimension }, (_, i) => Math.sin(i) / 4)),
+    );
+    const modelHash = createHash('sha256').update('fraud model after round 1').digest('hex');
+    const script = consortiumScript(block, await freePort(), modelHash);
+    const { code, output } = await bash(script, directory);
+    if (code !== 0) throw new Error(`the walk-through failed (exit ${code}):\n${output}`);
+    // Every bank's consent, the round, and what the audits answer.
+    expect(output).toMatch(/granted bank-a-c1: bank-a\/bank-a-cards for fraud/);
+    expect(output).toMatch(/revoked bank-a-c1 at /);
+    expect(output).toMatch(/bank-a-c1 {2}bank-a-cards {2}for fraud {2}granted \S+ {2}revoked /);
+    expect(output).toMatch(/included: upload [0-9a-f]{64} is under the ledger's root/);
+    const lineage = JSON.parse(
+      output.split('\n').find((line) => line.startsWith('{"modelVersion"'))!,
+    ) as { contributions: { memberId: string }[] };
+    expect(lineage.contributions.map((c) => c.memberId)).toEqual(['bank-a', 'bank-b', 'bank-c']);
+    expect(output).toMatch(/chain intact: \d+ blocks, each signed by its writer/);
+  });
+});
