@@ -132,6 +132,30 @@ describe('consent and audit commands outside the demo', () => {
     expect(csv[2]!.split(',')[6]).toMatch(/^20\d\d-/);
   });
 
+  it('ledger grant-role gives a keyholder its role as the coordinator, and refuses a conflicting one', async () => {
+    const grantRole = (id: string, role: string) =>
+      veilsum([
+        'ledger',
+        'grant-role',
+        '--config',
+        file('coordinator.json'),
+        '--id',
+        id,
+        '--role',
+        role,
+        '--json',
+      ]);
+    const granted = await grantRole('kh-9', 'keyholder');
+    expect(granted).toMatchObject({ code: 0 });
+    expect(JSON.parse(granted.stdout)).toEqual({
+      coordinator: 'veilsum-coordinator',
+      registered: { 'kh-9': ['keyholder'] },
+    });
+    const conflicting = await grantRole('kh-9', 'auditor');
+    expect(conflicting.code).not.toBe(0);
+    expect(conflicting.stderr).toMatch(/kh-9 would hold the keyholder and the auditor role/);
+  });
+
   it('refuses a mistyped --ledger path instead of creating an empty ledger there', async () => {
     const typo = file('ledgr.db');
     const run = await grant('bank-a', 'a-2', []).then(() =>
