@@ -25,20 +25,26 @@ jest.setTimeout(240_000);
 const REPOSITORY = process.cwd();
 const README = join(REPOSITORY, 'README.md');
 
-/** The text under a `## heading` up to the next `## `. */
-function sectionOf(markdown: string, heading: string): string {
+/** The texts under each `## heading` (up to the next `## `), in order. */
+function sectionsOf(markdown: string, heading: string): string[] {
   const lines = markdown.split('\n');
-  const start = lines.findIndex((line) => line.trim() === `## ${heading}`);
-  if (start < 0) throw new Error(`no "## ${heading}" section in the README`);
-  const end = lines.findIndex((line, i) => i > start && line.startsWith('## '));
-  return lines.slice(start + 1, end < 0 ? undefined : end).join('\n');
+  const sections: string[] = [];
+  lines.forEach((line, start) => {
+    if (line.trim() !== `## ${heading}`) return;
+    const end = lines.findIndex((next, i) => i > start && next.startsWith('## '));
+    sections.push(lines.slice(start + 1, end < 0 ? undefined : end).join('\n'));
+  });
+  if (sections.length === 0) throw new Error(`no "## ${heading}" section in the README`);
+  return sections;
 }
 
-/** The first ```sh block of a section. */
-function shellBlockOf(section: string): string {
-  const match = /```sh\n([\s\S]*?)```/.exec(section);
-  if (match === null) throw new Error('the section has no ```sh block');
-  return match[1]!;
+/** The first ```sh block under the heading (a heading may repeat: the first that has one). */
+function shellBlockUnder(markdown: string, heading: string): string {
+  for (const section of sectionsOf(markdown, heading)) {
+    const match = /```sh\n([\s\S]*?)```/.exec(section);
+    if (match !== null) return match[1]!;
+  }
+  throw new Error(`no \`\`\`sh block under "## ${heading}" in the README`);
 }
 
 /** One logical command per entry: continuation lines (ending in `\`) joined. */
@@ -131,7 +137,7 @@ describe('README: Running a consortium, as written', () => {
   afterAll(() => rmSync(directory, { recursive: true, force: true }));
 
   it('runs the walk-through: consents, a 3-bank SecAgg round, revocation, audits, lineage, chain', async () => {
-    const block = shellBlockOf(sectionOf(readFileSync(README, 'utf8'), 'Running a consortium'));
+    const block = shellBlockUnder(readFileSync(README, 'utf8'), 'Running a consortium');
     const dimension = Number(/--dim (\d+)/.exec(block)![1]);
     writeFileSync(
       join(directory, 'update.npy'),
