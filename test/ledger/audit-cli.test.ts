@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,9 @@ import type { ConsentRecord } from '../../ledger/records.ts';
  * The consent and audit commands as a compliance officer and a bank run them outside the demo:
  * on a consortium `pki init` made (which creates and registers the ledger), nothing else.
  */
+// Each test runs several CLI processes: minutes on a loaded machine.
+jest.setTimeout(240_000);
+
 let directory: string;
 const file = (name: string) => join(directory, '.veilsum', name);
 
