@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,6 +119,58 @@ function consortiumScript(block: string, port: number, modelHash: string): strin
   return script.join('\n') + '\n';
 }
 
+/**
+ * The CKKS section's key commands (pki init with keyholders, the keyholders, the ceremony, a
+ * retirement), with the keyholders on free ports. The section's round commands (a 10^6-value CKKS
+ * round) are what test/e2e/ckks-round.test.ts runs; this part shows a fresh consortium's
+ * keyholders hold the ledger role the ceremony needs.
+ */
+function ckksKeyScript(block: string, port: number, keyholderPorts: number[]): string {
+  const node = process.execPath;
+  const script = [
+    'set -euo pipefail',
+    'KEYHOLDERS=',
+    "trap 'for k in $KEYHOLDERS; do kill $k; done' EXIT",
+    `V="${node} ${join(REPOSITORY, 'cli/veilsum.ts')}"`,
+  ];
+  let keyholders: string[] = [];
+  for (const line of logicalLines(block)) {
+    const command = line.replace(/\s+#.*$/, '').trim();
+    if (/\$V pki init /.test(command)) {
+      keyholders = /--keyholders (\S+)/.exec(command)![1]!.split(',');
+      script.push(`${command} --listen 127.0.0.1:${port}`);
+      keyholders.forEach((id, i) =>
+        script.push(
+          `${node} -e 'const f=".veilsum/keyholder-${id}.json";const c=JSON.parse(require("fs").readFileSync(f));c.listen="127.0.0.1:${keyholderPorts[i]}";require("fs").writeFileSync(f,JSON.stringify(c))'`,
+        ),
+      );
+    } else if (/\$V keyholder start .*&$/.test(command)) {
+      for (const [i, id] of keyholders.entries()) {
+        script.push(
+          `${command.replace('keyholder-kh-1.json', `keyholder-${id}.json`)}`,
+          'KEYHOLDERS="$KEYHOLDERS $!"',
+          `for i in $(seq 1 120); do ${node} -e 'require("net").connect(${keyholderPorts[i]},"127.0.0.1").on("connect",()=>process.exit(0)).on("error",()=>process.exit(1))' && break; sleep 0.5; done`,
+        );
+      }
+    } else if (/\$V keys ceremony /.test(command)) {
+      script.push(
+        keyholders.reduce(
+          (rewritten, _id, i) =>
+            rewritten.replace(`127.0.0.1:${7601 + i}`, `127.0.0.1:${keyholderPorts[i]}`),
+          command,
+        ),
+      );
+    } else if (/\$V keys retire /.test(command)) {
+      script.push(
+        `CEREMONY=$(${node} -e 'console.log(JSON.parse(require("fs").readFileSync(".veilsum/collective-key.json")).ceremonyId)')`,
+        command.replace('<id>', '$CEREMONY'),
+      );
+      break;
+    }
+  }
+  return script.join('\n') + '\n';
+}
+
 function bash(script: string, cwd: string): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
     const child = spawn('bash', ['-c', script], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -157,5 +209,21 @@ describe('README: Running a consortium, as written', () => {
     ) as { contributions: { memberId: string }[] };
     expect(lineage.contributions.map((c) => c.memberId)).toEqual(['bank-a', 'bank-b', 'bank-c']);
     expect(output).toMatch(/chain intact: \d+ blocks, each signed by its writer/);
+  });
+
+  it('CKKS: a fresh consortium’s keyholders run the key ceremony as written (they hold the keyholder role)', async () => {
+    const block = shellBlockUnder(readFileSync(README, 'utf8'), 'CKKS rounds');
+    const ckksDirectory = join(directory, 'ckks');
+    mkdirSync(ckksDirectory);
+    const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const { code, output } = await bash(
+      ckksKeyScript(block, ports[0]!, ports.slice(1)),
+      ckksDirectory,
+    );
+    if (code !== 0) throw new Error(`the CKKS key commands failed (exit ${code}):\n${output}`);
+    expect(output).toMatch(
+      /collective key [0-9a-f]{64} \(2 of 3: kh-1, kh-2, kh-3\) written to \.veilsum\/collective-key\.json/,
+    );
+    expect(output).toMatch(/key of ceremony \S+ retired to /);
   });
 });
