@@ -2,11 +2,13 @@
 import { Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { coordinatorCommand } from './commands/coordinator.ts';
 import { auditCommand, consentCommand } from './commands/ledger-commands.ts';
+import { consoleCommand, verifyBundleCommand } from './commands/console.ts';
 import { pkiCommand } from './commands/pki.ts';
 import { keyholderCommand, keysCommand } from './commands/keys.ts';
 import { roundCommand } from './commands/round.ts';
 import { submitCommand } from './commands/submit.ts';
 import { runProcessDemo, type DemoAudit } from './demo/process-demo.ts';
+import type { ConsoleHandoff } from './demo/console-handoff.ts';
 import { runDemo, type DemoRound } from './demo/run-demo.ts';
 import { readFileSync } from 'node:fs';
 
@@ -63,6 +65,11 @@ program
       .default('embedded' as const),
   )
   .option('--json', 'print one JSON object per round instead of a table')
+  .option(
+    '--keep <dir>',
+    'keep the embedded ledger and the development PKI here for the compliance console (replaced each run)',
+    '.veilsum/demo',
+  )
   .action(async (options) => {
     if (options.inProcess && options.ledger === 'fabric')
       throw new InvalidArgumentError('--ledger fabric runs a Fabric network; drop --in-process');
@@ -135,11 +142,24 @@ program
       dropBeyondThreshold: options.dropBeyondThreshold === true,
       mode: options.mode,
       ledger: options.ledger,
+      keepDirectory: options.keep,
+    };
+    let keptForConsole: ConsoleHandoff | undefined;
+    const printHandoff = (kept: ConsoleHandoff) => {
+      if (options.json) {
+        console.log(JSON.stringify({ event: 'console', ...kept }));
+        return;
+      }
+      console.log(`compliance console on this demo's ledger (${kept.directory}):`);
+      console.log(`  ${kept.command}`);
+      console.log(
+        `  then open ${kept.address} with the auditor's certificate ${kept.auditorCertificate} (key ${kept.auditorKey})`,
+      );
     };
     const started = performance.now();
     const rounds = options.inProcess
       ? runDemo(demoOptions, print)
-      : await runProcessDemo(demoOptions, print, printAudit);
+      : await runProcessDemo(demoOptions, print, printAudit, (kept) => (keptForConsole = kept));
     const last = rounds.at(-1)!;
     const aborted = rounds.filter((round) => round.aborted !== null);
     if (aborted.length > 0) {
@@ -158,6 +178,7 @@ program
           `${((performance.now() - started) / 1000).toFixed(1)} s`,
       );
     }
+    if (keptForConsole !== undefined) printHandoff(keptForConsole);
   });
 
 program.addCommand(pkiCommand());
@@ -167,7 +188,8 @@ program.addCommand(keysCommand());
 program.addCommand(roundCommand());
 program.addCommand(submitCommand());
 program.addCommand(consentCommand());
-program.addCommand(auditCommand());
+program.addCommand(auditCommand().addCommand(verifyBundleCommand()));
+program.addCommand(consoleCommand());
 
 program.parseAsync().catch((error: unknown) => {
   console.error(`veilsum: ${(error as Error).message}`);

@@ -3,8 +3,12 @@ import { writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { Command } from '@commander-js/extra-typings';
 import { createDevPki } from '../../services/pki/dev-ca.ts';
+import { writeConsoleConfig } from './console.ts';
 
 const ADMIN_ID = 'veilsum-admin';
+/** The compliance officers' organisation: the auditor role, and the console's reading identity. */
+const AUDITOR_ID = 'veilsum-auditor';
+const CONSOLE_ID = 'veilsum-console';
 
 export function pkiCommand(): Command {
   const pki = new Command('pki').description('Certificates for a development consortium');
@@ -38,7 +42,10 @@ export function pkiCommand(): Command {
         .split(',')
         .map((id) => id.trim())
         .filter(Boolean);
-      const created = await createDevPki(directory, [...members, ADMIN_ID], keyholders);
+      const created = await createDevPki(directory, [...members, ADMIN_ID], keyholders, undefined, {
+        servers: [CONSOLE_ID],
+        officers: [AUDITOR_ID],
+      });
       const relative = (path: string) => basename(path);
       const coordinatorConfig = {
         listen: options.listen,
@@ -53,6 +60,7 @@ export function pkiCommand(): Command {
           certificate: relative(created.members[id]!.certificatePath),
         })),
         admins: [ADMIN_ID],
+        auditors: [AUDITOR_ID],
         // The administrator is bound to its certificate, not to whatever CA writes its O.
         identityCertificates: [
           { id: ADMIN_ID, certificate: relative(created.members[ADMIN_ID]!.certificatePath) },
@@ -63,6 +71,16 @@ export function pkiCommand(): Command {
         join(directory, 'coordinator.json'),
         JSON.stringify(coordinatorConfig, null, 2) + '\n',
       );
+      writeConsoleConfig(join(directory, 'console.json'), {
+        listen: '127.0.0.1:8443',
+        ledger: 'ledger.db',
+        identity: AUDITOR_ID,
+        tls: {
+          caCertificate: relative(created.caCertificatePath),
+          certificate: relative(created.servers![CONSOLE_ID]!.certificatePath),
+          privateKey: relative(created.servers![CONSOLE_ID]!.privateKeyPath),
+        },
+      });
       const profiles: Record<string, string> = {};
       for (const id of [...members, ADMIN_ID]) {
         const path = join(directory, `profile-${id}.json`);
@@ -125,6 +143,7 @@ export function pkiCommand(): Command {
       const summary = {
         directory,
         coordinatorConfig: join(directory, 'coordinator.json'),
+        consoleConfig: join(directory, 'console.json'),
         profiles,
         keyholderConfigs,
       };

@@ -22,6 +22,11 @@ export interface DemoOptions {
   readonly mode?: 'secagg' | 'ckks';
   /** embedded (default): a SQLite file; fabric: a Fabric network the demo starts and stops. */
   readonly ledger?: 'embedded' | 'fabric';
+  /**
+   * Embedded ledger: keep the ledger and the development PKI here when the demo ends (replacing
+   * what an earlier run kept), with a config that opens the compliance console on them.
+   */
+  readonly keepDirectory?: string;
 }
 
 export interface DemoRound {
