@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Block } from '../../ledger/embedded/embedded-ledger.ts';
 import type { Ledger } from '../../ledger/ledger.ts';
+import type { Lineage } from '../../ledger/records.ts';
 import { buildEvidenceBundle, canonicalJson } from './evidence-bundle.ts';
 import { evidenceReportPdf } from './evidence-report.ts';
 import { html, layout, hash, time, type Html, type PageContext } from './html.ts';
@@ -309,8 +310,21 @@ export class ComplianceConsole {
     }
   }
 
-  private lineages(model: string) {
-    return lineagesUpTo(this.index, model, (hash) => this.options.ledger.lineage(hash));
+  /**
+   * A version's lineage never changes once recorded (its round is closed and its consents are
+   * read as of now only for revocations, which are events): cached until the next block.
+   */
+  private readonly lineageCache = new Map<string, { height: number; lineage: Promise<Lineage> }>();
+
+  private lineages(model: string): Promise<Lineage[]> {
+    return lineagesUpTo(this.index, model, (hash) => {
+      const cached = this.lineageCache.get(hash);
+      if (cached !== undefined && cached.height === this.index.height) return cached.lineage;
+      const lineage = this.options.ledger.lineage(hash);
+      this.lineageCache.set(hash, { height: this.index.height, lineage });
+      lineage.catch(() => this.lineageCache.delete(hash));
+      return lineage;
+    });
   }
 
   private async bundle(model: string) {
