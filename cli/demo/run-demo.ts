@@ -89,6 +89,12 @@ export function runDemo(options: DemoOptions, report: (round: DemoRound) => void
       if (uniform() < options.dropoutRate)
         dropouts.set(index, PHASES[Math.floor(uniform() * PHASES.length)]!);
     }
+    if (options.dropBeyondThreshold !== true) {
+      // The round is sized for one dropout (min contributors 4 of 5), as the process demo's are:
+      // more are outside its threat model and abort it, so the demo drops no more than that.
+      const tolerated = banks.length - context.config.minContributors;
+      for (const bank of [...dropouts.keys()].slice(tolerated)) dropouts.delete(bank);
+    }
     const secureUpdates = banks.map((bank) =>
       delta(trainLocally(secure, bank.data, 20, 0.5), secure),
     );
