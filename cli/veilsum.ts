@@ -11,6 +11,9 @@ import { runProcessDemo, type DemoAudit } from './demo/process-demo.ts';
 import type { ConsoleHandoff } from './demo/console-handoff.ts';
 import { runDemo, type DemoRound } from './demo/run-demo.ts';
 import { readFileSync } from 'node:fs';
+import { status } from '@grpc/grpc-js';
+import { VeilsumError } from '../sdk/errors.ts';
+import { onRetry } from '../sdk/retry.ts';
 
 const packageVersion = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -191,7 +194,21 @@ program.addCommand(consentCommand());
 program.addCommand(auditCommand().addCommand(verifyBundleCommand()));
 program.addCommand(consoleCommand());
 
+// Retrying is not silent: say what failed and for how long it will be tried (at most every 10 s).
+let lastRetryNotice = 0;
+onRetry((notice) => {
+  if (Date.now() - lastRetryNotice < 10_000) return;
+  lastRetryNotice = Date.now();
+  console.error(
+    `veilsum: ${notice.step}: ${notice.code} (${notice.details}); retrying, for up to ${Math.round((notice.giveUpAfterMs - notice.elapsedMs) / 1000)} s more`,
+  );
+});
+
 program.parseAsync().catch((error: unknown) => {
   console.error(`veilsum: ${(error as Error).message}`);
+  if (error instanceof VeilsumError && error.code === status.UNAVAILABLE)
+    console.error(
+      "veilsum: the service did not answer. Check that it is running and that the profile's address is right; if it is, the TLS handshake may be failing: the server's certificate must come from the CA in the profile's caCertificate (with a SAN matching the address or serverName), and yours from a CA the server trusts.",
+    );
   process.exitCode = 1;
 });
