@@ -181,7 +181,9 @@ describe('compliance console in Chromium, on a demo ledger', () => {
     const zoomAfter = await page.evaluate<number>('window.veilsumLineage.zoom()');
     expect(zoomAfter).toBeGreaterThan(zoomBefore);
     const table = (await page.locator('table').textContent())!;
-    expect(table).toContain('demo-fraud-model/round-4');
+    expect(table).toContain('dunmere-card-transactions-2026');
+    const earlier = (await page.locator('main ul').last().textContent())!;
+    expect(earlier).toContain('demo-fraud-model/round-1');
     await accessible(page);
     await screenshot(page, 'lineage');
     // Clicking a round node opens its page.

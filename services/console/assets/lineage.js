@@ -46,6 +46,10 @@
             },
           ],
           wheelSensitivity: 0.3,
+          // Thousands of edges (100 versions × 100 members): draw a texture while panning and zooming.
+          textureOnViewport: true,
+          hideEdgesOnViewport: true,
+          pixelRatio: 1,
         });
         cy.on('tap', 'node', (event) => {
           window.location.href = event.target.data('href');

@@ -134,37 +134,50 @@ export function lineagePage(
       data-model="${target.modelVersion.modelHash}"
     ></div>
     <p id="lineage-status" role="status"></p>
-    <h2>The same lineage as a table</h2>
+    <h2>Contributions to this version</h2>
     <table>
       <caption>
-        Contributions to ${target.modelVersion.modelHash.slice(0, 12)}…, by round
+        Which banks, datasets and consents fed ${target.modelVersion.modelHash.slice(0, 12)}…
+        (${target.round.roundId}); earlier versions are in the graph and listed below
       </caption>
       <thead>
         <tr>
-          <th scope="col">Model version</th>
-          <th scope="col">Round</th>
           <th scope="col">Member</th>
           <th scope="col">Dataset</th>
           <th scope="col">Consent</th>
+          <th scope="col">Consent state</th>
         </tr>
       </thead>
       <tbody>
-        ${lineages.flatMap(({ modelVersion, round, contributions }) =>
-          contributions.map(
-            ({ memberId, consent }) =>
-              html`<tr>
-                <td>${hash(modelVersion.modelHash)}</td>
-                <td><a href="/rounds/${encodeURIComponent(round.roundId)}">${round.roundId}</a></td>
-                <td>${memberId}</td>
-                <td>${consent.datasetId}</td>
-                <td>
-                  <a href="/consents?member=${encodeURIComponent(memberId)}#${consent.consentId}"
-                    >${consent.consentId}</a
-                  >
-                </td>
-              </tr>`,
-          ),
+        ${target.contributions.map(
+          ({ memberId, consent }) =>
+            html`<tr>
+              <td>${memberId}</td>
+              <td>${consent.datasetId}</td>
+              <td>
+                <a href="/consents?member=${encodeURIComponent(memberId)}#${consent.consentId}"
+                  >${consent.consentId}</a
+                >
+              </td>
+              <td>
+                ${consent.revokedAt === null ? 'not revoked' : html`revoked ${time(consent.revokedAt)}`}
+              </td>
+            </tr>`,
         )}
       </tbody>
-    </table>`;
+    </table>
+    <h2>Earlier versions of ${target.modelVersion.modelId}</h2>
+    <ul>
+      ${lineages
+        .slice(0, -1)
+        .reverse()
+        .map(
+          ({ modelVersion, round }) =>
+            html`<li>
+              <a href="/lineage?model=${modelVersion.modelHash}">${hash(modelVersion.modelHash)}</a>
+              from <a href="/rounds/${encodeURIComponent(round.roundId)}">${round.roundId}</a>
+              (${round.included.length} contributions)
+            </li>`,
+        )}
+    </ul>`;
 }
