@@ -36,7 +36,7 @@ const sparse100 = (members: string[]): HarnessRound => ({
   corruptionRate: 0.05,
   dropoutRate: 0.05,
   // Every member here answers (the attack stops some): wait long enough on a loaded machine.
-  phaseTimeoutMs: 15_000,
+  phaseTimeoutMs: 60_000,
 });
 
 const flip = (delivery: SharesDelivery, owner?: number): SharesDelivery => ({

@@ -83,11 +83,12 @@ export async function maliciousMember(
   const admin = new RoundAdminServiceClient(`127.0.0.1:${port}`, credentials, options);
   const secagg = new SecAggServiceClient(`127.0.0.1:${port}`, credentials, options);
   const committed = async (phase: RoundPhaseName): Promise<number[]> => {
-    for (let attempt = 0; attempt < 200; attempt++) {
+    // Up to 5 minutes: a round of 100 members on a loaded machine closes its phases slowly.
+    for (let attempt = 0; attempt < 1200; attempt++) {
       try {
         return [...(await ledger.getRoundPhase(roundId, phase)).members];
       } catch {
-        await new Promise((resolve) => setTimeout(resolve, 25));
+        await new Promise((resolve) => setTimeout(resolve, attempt < 200 ? 25 : 250));
       }
     }
     throw new Error(`no ${phase} set on the ledger`);
