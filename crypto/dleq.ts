@@ -70,6 +70,21 @@ export function liftPeerKey(peerPublicKey: Uint8Array): EdwardsPoint | undefined
   return cleared.is0() ? undefined : cleared;
 }
 
+/**
+ * The X25519 public key u = (1 + y) / (1 − y) of an Ed25519 public key given as its encoding (the
+ * same secret scalar serves both, RFC 7748 §4.1); undefined for a non-canonical y or y = 1.
+ */
+export function x25519FromEd25519(publicKey: Uint8Array): Uint8Array | undefined {
+  assertBytes(publicKey, 'Ed25519 public key', 32);
+  const bytes = Uint8Array.from(publicKey);
+  bytes[31]! &= 0x7f;
+  const y = bytesToNumberLE(bytes);
+  if (y >= Fp.ORDER) return undefined;
+  const denominator = Fp.sub(Fp.ONE, y);
+  if (Fp.is0(denominator)) return undefined;
+  return numberToBytesLE(Fp.div(Fp.add(Fp.ONE, y), denominator), 32);
+}
+
 /** Montgomery u = (1 + y) / (1 − y) of an Edwards point, as X25519 encodes it. */
 function montgomeryU(point: EdwardsPoint): Uint8Array | undefined {
   const { y } = point.toAffine();

@@ -36,6 +36,7 @@ const boxFromWire = (box: EncryptedShare): EncryptedShareMessage => ({
   ephemeralPublicKey: bytes(box.ephemeralPublicKey),
   ciphertext: bytes(box.ciphertext),
   signature: bytes(box.signature),
+  ephemeralSignature: bytes(box.ephemeralSignature),
 });
 
 const boxToWire = (box: EncryptedShareMessage): EncryptedShare => ({
@@ -43,6 +44,7 @@ const boxToWire = (box: EncryptedShareMessage): EncryptedShare => ({
   ephemeralPublicKey: buffer(box.ephemeralPublicKey),
   ciphertext: buffer(box.ciphertext),
   signature: buffer(box.signature),
+  ephemeralSignature: buffer(box.ephemeralSignature),
 });
 
 export const advertiseKeysFromWire = (

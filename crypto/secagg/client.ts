@@ -310,7 +310,9 @@ export class SecAggClient {
       );
       // Signed by its sender and still bad: the sender's doing, provably (share-box.ts).
       if (plaintext === undefined)
-        this.complaints.push(shareComplaint(parties, box, this.encryptionSecretKey, this.random));
+        this.complaints.push(
+          shareComplaint(parties, box, this.encryptionSecretKey, this.curve, this.random),
+        );
       else this.receivedShares.set(peer, plaintext);
     }
     const jobs: MaskJob[] = [

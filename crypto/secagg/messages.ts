@@ -25,11 +25,13 @@ export interface KeysBroadcast {
 export interface EncryptedShare {
   /** The share holder (recipient) when sent by a client, the share owner when delivered. */
   readonly peer: number;
-  /** E: the box's own X25519 key; K_{u→v} = KDF(X25519(e, c_v^PK), u, v, E, c_v^PK). */
+  /** A = a·B: the box's own Ed25519 key; E = u(A) is its X25519 key, K_{u→v} = KDF(a·C_v, …). */
   readonly ephemeralPublicKey: Uint8Array;
   readonly ciphertext: Uint8Array;
-  /** The sender's Ed25519 identity signature over (round binding, sender, recipient, E, ciphertext). */
+  /** The sender's identity signature over (round binding, sender, recipient, A, ciphertext). */
   readonly signature: Uint8Array;
+  /** A's signature over the same bytes: proves the sender knows a. */
+  readonly ephemeralSignature: Uint8Array;
 }
 
 /** Round 1, client → server: one AEAD box per neighbour in U1, plus a commitment to b_u. */

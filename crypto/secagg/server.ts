@@ -237,6 +237,11 @@ export class SecAggServer {
       assertLength(box.ciphertext, SHARE_BOX_CIPHERTEXT_BYTES, what);
       assertLength(box.ephemeralPublicKey, CURVE25519_KEY_BYTES, `${what}: its ephemeral key`);
       assertLength(box.signature, ED25519_SIGNATURE_BYTES, `${what}: its signature`);
+      assertLength(
+        box.ephemeralSignature,
+        ED25519_SIGNATURE_BYTES,
+        `${what}: its ephemeral key's signature`,
+      );
       // Every box relayed is one its sender signed: a member's unsigned box would otherwise make
       // an honest recipient stop the round, naming the coordinator.
       const parties = { binding: this.context.binding, sender, recipient: box.peer };
@@ -330,6 +335,7 @@ export class SecAggServer {
           box.ephemeralPublicKey,
           box.ciphertext,
           box.signature,
+          box.ephemeralSignature,
           complaint.evidence?.publicPoint ?? new Uint8Array(0),
           complaint.evidence?.sharedPoint ?? new Uint8Array(0),
           complaint.evidence?.proof ?? new Uint8Array(0),

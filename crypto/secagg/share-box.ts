@@ -5,7 +5,8 @@ import {
   ED25519_SIGNATURE_BYTES,
   LowOrderPointError,
 } from '../curve25519.ts';
-import { liftPeerKey, proveSharedSecret, verifySharedSecret } from '../dleq.ts';
+import { createHash } from 'node:crypto';
+import { liftPeerKey, proveSharedSecret, verifySharedSecret, x25519FromEd25519 } from '../dleq.ts';
 import { deriveKey } from '../kdf.ts';
 import type { RandomSource } from '../random.ts';
 import { checkEncodedShare, SHARE_BYTES } from '../shamir.ts';
@@ -17,14 +18,21 @@ import { shareBoxAssociatedData, shareBoxPayload, shareComplaintContext } from '
  * relaying it can neither read nor alter it, and so that a complaint about it can be checked by
  * anyone while opening nothing else.
  *
- * - Each box has its own ephemeral X25519 key E (ECIES-style): K_{u→v} = KDF(X25519(e, C_v), u, v,
- *   E, C_v). The recipient's complaint reveals X25519(c_v, E) — which opens this box and no other:
- *   every other box, in either direction, is under another ephemeral key (or another recipient key).
- * - The sender signs (round binding, sender, recipient, E, ciphertext) with its identity key. A box
+ * - Each box has its own ephemeral key: a fresh Ed25519 key pair (σ, A = a·B) whose scalar a also
+ *   serves as the X25519 secret (E = u(A), RFC 7748 §4.1). K_{u→v} = KDF(X25519(a, C_v), u, v, A,
+ *   C_v). The recipient's complaint reveals X25519(c_v, E), which opens this box and no other:
+ *   every other box, in either direction, is under another ephemeral or recipient key.
+ * - A signs the box too: a Schnorr proof that the sender knows a. Without it a sender colluding
+ *   with the coordinator could put λ·A' — A' from an honest member's box to the same recipient —
+ *   into a bad box, and the complaint's X25519(c_v, λ·E') would give away X25519(c_v, E') and so
+ *   the honest box: the recipient would be a Diffie–Hellman oracle. With it, what a complaint
+ *   reveals, a·C_v, is something the accused could compute itself.
+ * - The sender signs (round binding, sender, recipient, A, ciphertext) with its identity key. A box
  *   that does not verify was altered or forged in transit — by the coordinator, since it verifies
  *   every signature on arrival — and the recipient stops instead of complaining. So only the sender
  *   can cause a complaint, by signing a box that does not open: an honest sender never is accused.
  * - The evidence (`dleq.ts`) proves the revealed secret: a wrong one is the accuser's fault.
+ * The recipient checks the proof of knowledge only for a box that does not open, before complaining.
  */
 export const SHARE_BOX_PLAINTEXT_BYTES = 2 * SHARE_BYTES;
 export const SHARE_BOX_CIPHERTEXT_BYTES = SHARE_BOX_PLAINTEXT_BYTES + AEAD_OVERHEAD_BYTES;
@@ -61,26 +69,34 @@ export function sealShareBox(
   curve: Curve25519,
   random: RandomSource,
 ): EncryptedShare {
-  const ephemeralSecretKey = random(CURVE25519_KEY_BYTES);
-  const ephemeralPublicKey = curve.x25519PublicKey(ephemeralSecretKey);
+  const ephemeralSeed = random(CURVE25519_KEY_BYTES);
+  const ephemeralPublicKey = curve.ed25519PublicKey(ephemeralSeed);
+  // Ed25519's secret scalar is clamp(SHA-512(σ)[0..32]); X25519 clamps the same bytes the same way.
+  const scalar = new Uint8Array(createHash('sha512').update(ephemeralSeed).digest()).subarray(
+    0,
+    32,
+  );
   const key = shareBoxKey(
     parties,
-    curve.x25519SharedSecret(ephemeralSecretKey, recipientPublicKey),
+    curve.x25519SharedSecret(scalar, recipientPublicKey),
     ephemeralPublicKey,
     recipientPublicKey,
   );
   const ciphertext = sealAead(key, plaintext, associatedData(parties), random);
-  const signature = curve.sign(
-    identitySecretKey,
-    shareBoxPayload(
-      parties.binding,
-      parties.sender,
-      parties.recipient,
-      ephemeralPublicKey,
-      ciphertext,
-    ),
+  const payload = shareBoxPayload(
+    parties.binding,
+    parties.sender,
+    parties.recipient,
+    ephemeralPublicKey,
+    ciphertext,
   );
-  return { peer: parties.recipient, ephemeralPublicKey, ciphertext, signature };
+  return {
+    peer: parties.recipient,
+    ephemeralPublicKey,
+    ciphertext,
+    signature: curve.sign(identitySecretKey, payload),
+    ephemeralSignature: curve.sign(ephemeralSeed, payload),
+  };
 }
 
 /** Whether the box carries its sender's signature (the first thing a recipient checks). */
@@ -95,20 +111,31 @@ export function isSignedBySender(
     box.ephemeralPublicKey.length !== CURVE25519_KEY_BYTES ||
     !(box.signature instanceof Uint8Array) ||
     box.signature.length !== ED25519_SIGNATURE_BYTES ||
+    !(box.ephemeralSignature instanceof Uint8Array) ||
+    box.ephemeralSignature.length !== ED25519_SIGNATURE_BYTES ||
     !(box.ciphertext instanceof Uint8Array)
   ) {
     return false;
   }
-  return curve.verify(
-    senderIdentityKey,
-    shareBoxPayload(
-      parties.binding,
-      parties.sender,
-      parties.recipient,
-      box.ephemeralPublicKey,
-      box.ciphertext,
-    ),
-    box.signature,
+  return curve.verify(senderIdentityKey, payloadOf(parties, box), box.signature);
+}
+
+/** Whether the sender proved it knows the ephemeral secret (A's signature on the box). */
+function knowsEphemeralSecret(
+  parties: ShareBoxParties,
+  box: EncryptedShare,
+  curve: Curve25519,
+): boolean {
+  return curve.verify(box.ephemeralPublicKey, payloadOf(parties, box), box.ephemeralSignature);
+}
+
+function payloadOf(parties: ShareBoxParties, box: EncryptedShare): Uint8Array {
+  return shareBoxPayload(
+    parties.binding,
+    parties.sender,
+    parties.recipient,
+    box.ephemeralPublicKey,
+    box.ciphertext,
   );
 }
 
@@ -123,9 +150,11 @@ export function openShareBox(
   recipientPublicKey: Uint8Array,
   curve: Curve25519,
 ): Uint8Array | undefined {
+  const ephemeralX25519 = x25519FromEd25519(box.ephemeralPublicKey);
+  if (ephemeralX25519 === undefined) return undefined;
   let shared: Uint8Array;
   try {
-    shared = curve.x25519SharedSecret(recipientSecretKey, box.ephemeralPublicKey);
+    shared = curve.x25519SharedSecret(recipientSecretKey, ephemeralX25519);
   } catch (error) {
     if (error instanceof LowOrderPointError) return undefined;
     throw error;
@@ -151,21 +180,30 @@ function openWithSecret(
 }
 
 /**
- * The recipient's complaint about a signed box that did not open: X25519(c_v, E) with its proof,
- * or no evidence at all when E does not lift to the curve (the signed E is then the evidence).
+ * The recipient's complaint about a signed box that did not open: X25519(c_v, E) with its proof
+ * — only when the sender proved it knows E's secret (so the revealed value is one it could compute
+ * itself). No evidence: the box's ephemeral key is unproven or not of prime order, which the signed
+ * box shows by itself.
  */
 export function shareComplaint(
   parties: ShareBoxParties,
   box: EncryptedShare,
   recipientSecretKey: Uint8Array,
+  curve: Curve25519,
   random: RandomSource,
 ): ShareComplaint {
-  const evidence = proveSharedSecret(
-    recipientSecretKey,
-    box.ephemeralPublicKey,
-    shareComplaintContext(parties.binding, parties.recipient, parties.sender),
-    random,
-  );
+  const ephemeralX25519 = knowsEphemeralSecret(parties, box, curve)
+    ? x25519FromEd25519(box.ephemeralPublicKey)
+    : undefined;
+  const evidence =
+    ephemeralX25519 === undefined
+      ? undefined
+      : proveSharedSecret(
+          recipientSecretKey,
+          ephemeralX25519,
+          shareComplaintContext(parties.binding, parties.recipient, parties.sender),
+          random,
+        );
   return evidence === undefined
     ? { accused: parties.sender }
     : { accused: parties.sender, evidence };
@@ -195,10 +233,15 @@ export function judgeShareComplaint(
       reason: `it complained about a share box from client ${sender} that client ${sender} never signed`,
     };
   }
-  if (liftPeerKey(box.ephemeralPublicKey) === undefined) {
+  const ephemeralX25519 = x25519FromEd25519(box.ephemeralPublicKey);
+  if (
+    !knowsEphemeralSecret(parties, box, curve) ||
+    ephemeralX25519 === undefined ||
+    liftPeerKey(ephemeralX25519) === undefined
+  ) {
     return {
       guilty: 'accused',
-      reason: `its signed share box for client ${recipient} carries an ephemeral key that is not a point of prime order on Curve25519`,
+      reason: `its signed share box for client ${recipient} carries an ephemeral key that is unproven or not a point of prime order`,
     };
   }
   if (complaint.evidence === undefined) {
@@ -209,7 +252,7 @@ export function judgeShareComplaint(
   }
   const shared = verifySharedSecret(
     recipientPublicKey,
-    box.ephemeralPublicKey,
+    ephemeralX25519,
     complaint.evidence,
     shareComplaintContext(parties.binding, recipient, sender),
   );

@@ -133,7 +133,7 @@ describe('SecAgg+ against one malicious member', () => {
     }
   }
 
-  it('an undecryptable share box, signed by its sender, excludes that sender; the round completes with the others and names it', async () => {
+  it('an undecryptable share box, signed by its sender (its ephemeral key’s proof no longer matching), excludes that sender; the round completes with the others and names it', async () => {
     const { finished, misbehaviour } = await roundWith((message, { resign }) => ({
       ...message,
       encryptedShares: message.encryptedShares.map((box, i) => {
@@ -151,7 +151,7 @@ describe('SecAgg+ against one malicious member', () => {
         index: 6,
         memberId: 'mm-06',
         reason: expect.stringMatching(
-          /its signed share box for client 1 does not open, or holds no valid share, under the proven key/,
+          /its signed share box for client 1 carries an ephemeral key that is unproven or not a point of prime order/,
         ),
       }),
     ]);

@@ -73,7 +73,7 @@ export interface HarnessRound {
   readonly corruptionRate?: number;
   readonly dropoutRate: number;
   readonly dimension?: number;
-  /** How long a phase waits for members that have not spoken (default 2.5 s). */
+  /** How long a phase waits after the last message for members that have not spoken (2.5 s). */
   readonly phaseTimeoutMs?: number;
 }
 
@@ -254,14 +254,16 @@ export class MaliciousCoordinator {
     };
   }
 
-  /** Closes the current phase when everyone eligible spoke, or after a timeout. */
+  /** Closes the current phase when everyone eligible spoke, or after a quiet timeout. */
   private armPhaseTimer(): void {
     clearTimeout(this.phaseTimer);
     this.phaseTimer = setTimeout(() => void this.closePhase(), this.phaseTimeoutMs);
   }
 
+  /** Closes the phase once everyone eligible spoke; otherwise waits a full timeout again. */
   private async afterMessage(): Promise<void> {
     if (this.server.everyoneHasSpoken()) await this.closePhase();
+    else this.armPhaseTimer();
   }
 
   private async closePhase(): Promise<void> {

@@ -46,7 +46,10 @@ export interface MemberTools {
   readonly index: number;
   /** Seals and signs `plaintext` for `peer` exactly as the client would (a box that opens). */
   readonly sealFor: (peer: number, plaintext: Uint8Array) => EncryptedShare;
-  /** Signs an altered box as this member: its own bad box, which the coordinator accepts. */
+  /**
+   * Signs an altered box with this member's identity key: its own bad box, which the coordinator
+   * accepts (the ephemeral key's signature, on the original box, no longer matches).
+   */
   readonly resign: (box: EncryptedShare) => EncryptedShare;
 }
 

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { AuthenticationError, openAead } from '../../crypto/aead.ts';
 import { nativeCurve25519 as curve } from '../../crypto/curve25519-native.ts';
-import { liftPeerKey, proveSharedSecret } from '../../crypto/dleq.ts';
+import { proveSharedSecret, x25519FromEd25519 } from '../../crypto/dleq.ts';
 import { seededRandom } from '../../crypto/random.ts';
 import type { EncryptedShare } from '../../crypto/secagg/messages.ts';
 import {
@@ -68,19 +68,45 @@ function seal(sender: Member, recipient: Member, plaintext = sharesFor(recipient
   );
 }
 
-/** A bad box its sender signed itself (what a malicious member can send). */
-function signedGarbage(sender: Member, recipient: Member): EncryptedShare {
-  const box = seal(sender, recipient);
-  const ciphertext = box.ciphertext.slice();
-  ciphertext[5]! ^= 0x40;
+/** Signs a box as `sender` (identity key) and, given its secret, as the ephemeral key. */
+function resign(
+  sender: Member,
+  recipient: Member,
+  box: EncryptedShare,
+  ephemeralSeed?: Uint8Array,
+): EncryptedShare {
+  const payload = shareBoxPayload(
+    binding,
+    sender.index,
+    recipient.index,
+    box.ephemeralPublicKey,
+    box.ciphertext,
+  );
   return {
     ...box,
-    ciphertext,
-    signature: curve.sign(
-      sender.identitySecretKey,
-      shareBoxPayload(binding, sender.index, recipient.index, box.ephemeralPublicKey, ciphertext),
-    ),
+    signature: curve.sign(sender.identitySecretKey, payload),
+    ...(ephemeralSeed ? { ephemeralSignature: curve.sign(ephemeralSeed, payload) } : {}),
   };
+}
+
+/** A bad box its sender signed itself, ephemeral proof included (what a malicious member can send). */
+function signedGarbage(sender: Member, recipient: Member): EncryptedShare {
+  let ephemeralSeed: Uint8Array | undefined;
+  const box = sealShareBox(
+    parties(sender, recipient),
+    recipient.encryptionPublicKey,
+    sharesFor(recipient.index),
+    sender.identitySecretKey,
+    curve,
+    (length) => {
+      const bytes = random(length);
+      ephemeralSeed ??= bytes; // the first draw is the ephemeral key
+      return bytes;
+    },
+  );
+  const ciphertext = box.ciphertext.slice();
+  ciphertext[5]! ^= 0x40;
+  return resign(sender, recipient, { ...box, ciphertext }, ephemeralSeed);
 }
 
 const judge = (sender: Member, recipient: Member, box: EncryptedShare, complaint = {}) =>
@@ -128,20 +154,26 @@ describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.
     expect(
       openShareBox(parties(u, v), box, v.encryptionSecretKey, v.encryptionPublicKey, curve),
     ).toBeUndefined();
-    const complaint = shareComplaint(parties(u, v), box, v.encryptionSecretKey, random);
+    const complaint = shareComplaint(parties(u, v), box, v.encryptionSecretKey, curve, random);
     expect(judge(u, v, box, complaint)).toEqual({
       guilty: 'accused',
       reason: expect.stringMatching(/does not open, or holds no valid share, under the proven key/),
     });
     // A box that opens but holds no share at the recipient's index is the sender's fault too.
     const empty = seal(u, v, new Uint8Array(2 * SHARE_BYTES));
-    const emptyComplaint = shareComplaint(parties(u, v), empty, v.encryptionSecretKey, random);
+    const emptyComplaint = shareComplaint(
+      parties(u, v),
+      empty,
+      v.encryptionSecretKey,
+      curve,
+      random,
+    );
     expect(judge(u, v, empty, emptyComplaint).guilty).toBe('accused');
   });
 
   it('a complaint about a good box names the accuser, whatever evidence it carries', () => {
     const box = seal(u, v);
-    const truthful = shareComplaint(parties(u, v), box, v.encryptionSecretKey, random);
+    const truthful = shareComplaint(parties(u, v), box, v.encryptionSecretKey, curve, random);
     expect(judge(u, v, box, truthful)).toEqual({
       guilty: 'accuser',
       reason: expect.stringMatching(/is false: the signed box opens under the proven key/),
@@ -149,7 +181,12 @@ describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.
     expect(judge(u, v, box).guilty).toBe('accuser'); // no evidence
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), (wrongKey) => {
-        const forged = proveSharedSecret(wrongKey, box.ephemeralPublicKey, binding, random)!;
+        const forged = proveSharedSecret(
+          wrongKey,
+          x25519FromEd25519(box.ephemeralPublicKey)!,
+          binding,
+          random,
+        )!;
         expect(judge(u, v, box, { evidence: forged })).toEqual({
           guilty: 'accuser',
           reason: expect.stringMatching(/carries evidence that does not verify/),
@@ -164,33 +201,63 @@ describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.
     expect(judge(u, v, box).guilty).toBe('accuser');
   });
 
-  it('a signed box whose ephemeral key is not of prime order is the sender’s fault, with no evidence', () => {
-    const ephemeralPublicKey = new Uint8Array(32); // u = 0: small order
-    const box = {
-      ...seal(u, v),
-      ephemeralPublicKey,
-    };
-    const signed = {
-      ...box,
-      signature: curve.sign(
-        u.identitySecretKey,
-        shareBoxPayload(binding, u.index, v.index, ephemeralPublicKey, box.ciphertext),
-      ),
-    };
-    expect(liftPeerKey(ephemeralPublicKey)).toBeUndefined();
-    expect(
-      openShareBox(parties(u, v), signed, v.encryptionSecretKey, v.encryptionPublicKey, curve),
-    ).toBeUndefined();
-    const complaint = shareComplaint(parties(u, v), signed, v.encryptionSecretKey, random);
-    expect(complaint.evidence).toBeUndefined();
-    expect(judge(u, v, signed, complaint).guilty).toBe('accused');
+  it('a signed box whose ephemeral key is unproven or of small order is the sender’s fault, with no evidence', () => {
+    const smallOrder = new Uint8Array(32); // y = 0: u = 1, of small order
+    const boxes = [
+      resign(u, v, { ...seal(u, v), ephemeralPublicKey: smallOrder }),
+      // A bad box whose ephemeral key's signature is missing.
+      { ...signedGarbage(u, v), ephemeralSignature: new Uint8Array(64) },
+    ];
+    for (const box of boxes) {
+      expect(isSignedBySender(parties(u, v), box, u.identityKey, curve)).toBe(true);
+      expect(
+        openShareBox(parties(u, v), box, v.encryptionSecretKey, v.encryptionPublicKey, curve),
+      ).toBeUndefined();
+      const complaint = shareComplaint(parties(u, v), box, v.encryptionSecretKey, curve, random);
+      expect(complaint.evidence).toBeUndefined();
+      expect(judge(u, v, box, complaint)).toEqual({
+        guilty: 'accused',
+        reason: expect.stringMatching(/carries an ephemeral key that is unproven or not a point/),
+      });
+    }
+  });
+
+  it('a colluder re-using (a multiple of) an honest box’s ephemeral key gets no Diffie–Hellman answer', () => {
+    // u colludes with the coordinator, which shows it w's box to v first; u puts w's ephemeral key
+    // (or λ times it) into its own bad box, hoping v's complaint reveals X25519(c_v, E_{w→v}).
+    const honest = seal(w, v);
+    const lambda = 5n;
+    const copies = [
+      honest.ephemeralPublicKey,
+      ed25519.Point.fromBytes(honest.ephemeralPublicKey).multiply(lambda).toBytes(),
+    ];
+    for (const ephemeralPublicKey of copies) {
+      const box = resign(u, v, {
+        ...seal(u, v),
+        ephemeralPublicKey,
+        ephemeralSignature: honest.ephemeralSignature,
+      });
+      expect(
+        openShareBox(parties(u, v), box, v.encryptionSecretKey, v.encryptionPublicKey, curve),
+      ).toBeUndefined();
+      const complaint = shareComplaint(parties(u, v), box, v.encryptionSecretKey, curve, random);
+      // u cannot sign for A without its secret: v reveals nothing, and u is still the guilty one.
+      expect(complaint.evidence).toBeUndefined();
+      expect(judge(u, v, box, complaint).guilty).toBe('accused');
+    }
   });
 
   it('the evidence opens the accused’s box and no other box of anyone, in either direction', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 4 }), (extra) => {
         const accusedBox = signedGarbage(u, v);
-        const complaint = shareComplaint(parties(u, v), accusedBox, v.encryptionSecretKey, random);
+        const complaint = shareComplaint(
+          parties(u, v),
+          accusedBox,
+          v.encryptionSecretKey,
+          curve,
+          random,
+        );
         // Every other box a round could hold among u, v, w (and more boxes from u to v's peers).
         const others: [Member, Member, EncryptedShare][] = [
           [v, u, seal(v, u)],

@@ -52,10 +52,11 @@ export interface KeysBroadcast {
 }
 
 /**
- * A share box: sealed under its own ephemeral X25519 key E to the recipient's encryption key, and
- * signed by its sender's identity key over (round binding, sender, recipient, E, ciphertext). The
- * coordinator refuses a box whose signature does not verify; a member that is delivered one stops,
- * naming the coordinator.
+ * A share box (crypto/secagg/share-box.ts): sealed under its own ephemeral key A (Ed25519; its
+ * X25519 form E = u(A)) to the recipient's encryption key, and signed over (round binding, sender,
+ * recipient, A, ciphertext) by the sender's identity key and by A (proving the sender knows A's
+ * secret). The coordinator refuses a box whose identity signature does not verify; a member that
+ * is delivered one stops, naming the coordinator.
  */
 export interface EncryptedShare {
   /** The recipient when sent by a client; the owner when delivered by the server. */
@@ -63,6 +64,7 @@ export interface EncryptedShare {
   ciphertext: Buffer;
   ephemeralPublicKey: Buffer;
   signature: Buffer;
+  ephemeralSignature: Buffer;
 }
 
 export interface ShareKeysRequest {
@@ -626,7 +628,13 @@ export const KeysBroadcast: MessageFns<KeysBroadcast> = {
 };
 
 function createBaseEncryptedShare(): EncryptedShare {
-  return { peer: 0, ciphertext: Buffer.alloc(0), ephemeralPublicKey: Buffer.alloc(0), signature: Buffer.alloc(0) };
+  return {
+    peer: 0,
+    ciphertext: Buffer.alloc(0),
+    ephemeralPublicKey: Buffer.alloc(0),
+    signature: Buffer.alloc(0),
+    ephemeralSignature: Buffer.alloc(0),
+  };
 }
 
 export const EncryptedShare: MessageFns<EncryptedShare> = {
@@ -642,6 +650,9 @@ export const EncryptedShare: MessageFns<EncryptedShare> = {
     }
     if (message.signature.length !== 0) {
       writer.uint32(34).bytes(message.signature);
+    }
+    if (message.ephemeralSignature.length !== 0) {
+      writer.uint32(42).bytes(message.ephemeralSignature);
     }
     return writer;
   },
@@ -691,6 +702,14 @@ export const EncryptedShare: MessageFns<EncryptedShare> = {
             message.signature = Buffer.from(reader.bytes());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.ephemeralSignature = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -713,6 +732,11 @@ export const EncryptedShare: MessageFns<EncryptedShare> = {
         ? Buffer.from(bytesFromBase64(object.ephemeral_public_key))
         : Buffer.alloc(0),
       signature: isSet(object.signature) ? Buffer.from(bytesFromBase64(object.signature)) : Buffer.alloc(0),
+      ephemeralSignature: isSet(object.ephemeralSignature)
+        ? Buffer.from(bytesFromBase64(object.ephemeralSignature))
+        : isSet(object.ephemeral_signature)
+        ? Buffer.from(bytesFromBase64(object.ephemeral_signature))
+        : Buffer.alloc(0),
     };
   },
 
@@ -730,6 +754,9 @@ export const EncryptedShare: MessageFns<EncryptedShare> = {
     if (message.signature.length !== 0) {
       obj.signature = base64FromBytes(message.signature);
     }
+    if (message.ephemeralSignature.length !== 0) {
+      obj.ephemeralSignature = base64FromBytes(message.ephemeralSignature);
+    }
     return obj;
   },
 
@@ -742,6 +769,7 @@ export const EncryptedShare: MessageFns<EncryptedShare> = {
     message.ciphertext = object.ciphertext ?? Buffer.alloc(0);
     message.ephemeralPublicKey = object.ephemeralPublicKey ?? Buffer.alloc(0);
     message.signature = object.signature ?? Buffer.alloc(0);
+    message.ephemeralSignature = object.ephemeralSignature ?? Buffer.alloc(0);
     return message;
   },
 };
