@@ -16,6 +16,7 @@ import type { Ledger } from '../../ledger/ledger.ts';
 import type { RoundPhaseName } from '../../ledger/records.ts';
 import { type Round, RoundAdminServiceClient } from '../../proto/gen/veilsum/v1/round.ts';
 import {
+  type ConsistencyCheckRequest,
   type KeysBroadcast,
   SecAggServiceClient,
   type SharesDelivery,
@@ -157,6 +158,15 @@ export async function maliciousMember(
     });
     // Excluded members are no longer asked to unmask; a false commitment's author still is.
     try {
+      if (context.config.adversary === 'semi-malicious') {
+        const check = await call<ConsistencyCheckRequest>((done) =>
+          secagg.awaitConsistencyCheck({ roundId }, done),
+        );
+        const { signature } = client.signSurvivors(check, await committed('masked'));
+        await call((done) =>
+          secagg.signSurvivors({ roundId, signature: Buffer.from(signature) }, done),
+        );
+      }
       const request = await call<UnmaskingRequest>((done) =>
         secagg.awaitUnmasking({ roundId }, done),
       );
