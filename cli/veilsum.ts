@@ -2,12 +2,21 @@
 import { Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { coordinatorCommand } from './commands/coordinator.ts';
 import { auditCommand, consentCommand } from './commands/ledger-commands.ts';
+import { ledgerCommand } from './commands/ledger-setup.ts';
+import { modelCommand } from './commands/model.ts';
 import { pkiCommand } from './commands/pki.ts';
 import { keyholderCommand, keysCommand } from './commands/keys.ts';
 import { roundCommand } from './commands/round.ts';
 import { submitCommand } from './commands/submit.ts';
 import { runProcessDemo, type DemoAudit } from './demo/process-demo.ts';
 import { runDemo, type DemoRound } from './demo/run-demo.ts';
+import { readFileSync } from 'node:fs';
+
+const packageVersion = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
 
 const integer = (value: string): number => {
   const parsed = Number(value);
@@ -23,7 +32,8 @@ const rate = (value: string): number => {
 
 const program = new Command()
   .name('veilsum')
-  .description('Secure aggregation of model updates (SecAgg+, threshold CKKS) with an audit trail');
+  .description('Secure aggregation of model updates (SecAgg+, threshold CKKS) with an audit trail')
+  .version(packageVersion, '-V, --version', 'print the veilsum version');
 
 program
   .command('demo')
@@ -160,6 +170,8 @@ program.addCommand(roundCommand());
 program.addCommand(submitCommand());
 program.addCommand(consentCommand());
 program.addCommand(auditCommand());
+program.addCommand(ledgerCommand());
+program.addCommand(modelCommand());
 
 program.parseAsync().catch((error: unknown) => {
   console.error(`veilsum: ${(error as Error).message}`);
