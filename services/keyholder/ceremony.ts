@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { openAead, sealAead, AuthenticationError } from '../../crypto/aead.ts';
 import { generateKeyShare, type KeyShare } from '../../crypto/ckks/collective-keys.ts';
 import { InvalidCiphertextError } from '../../crypto/ckks/ciphertext-wire.ts';
@@ -22,12 +21,10 @@ import {
 } from '../../crypto/ckks/key-ceremony.ts';
 import { proveKeyShare, verifyKeyShare } from '../../crypto/ckks/key-share-proof.ts';
 import { PARAMETER_SETS } from '../../crypto/ckks/parameters.ts';
-import { encodeFields } from '../../crypto/bytes.ts';
 import { nativeCurve25519 as curve } from '../../crypto/curve25519-native.ts';
-import { hkdfSha256 } from '../../crypto/kdf.ts';
 import { systemRandom } from '../../crypto/random.ts';
 import {
-  CeremonyPlan,
+  type CeremonyPlan,
   type CeremonyCheck,
   type CeremonyDealing,
   type CeremonyJoin,
@@ -38,6 +35,16 @@ import type { Ledger } from '../../ledger/ledger.ts';
 import type { CollectiveKeyRecord } from '../../ledger/records.ts';
 import { failedPrecondition, invalidArgument, permissionDenied } from '../common/grpc-errors.ts';
 import { verifiedIdentityOf } from '../pki/certificates.ts';
+import {
+  ceremonyShareKey,
+  ceremonyTranscript,
+  checkStatement,
+  dealingStatement,
+  joinsDigest,
+  joinStatement,
+  planHash,
+  shareAssociatedData,
+} from './ceremony-messages.ts';
 
 /**
  * One keyholder's side of the threshold key ceremony (crypto/ckks/key-ceremony.ts has the
@@ -113,55 +120,6 @@ interface Pending {
   dealt: Dealt | undefined;
   checked: Checked | undefined;
 }
-
-const sha256 = (bytes: Uint8Array): Uint8Array =>
-  new Uint8Array(createHash('sha256').update(bytes).digest());
-
-export function planHash(plan: CeremonyPlan): Uint8Array {
-  return sha256(encodeFields('veilsum/v1/ceremony-plan', CeremonyPlan.encode(plan).finish()));
-}
-
-const joinStatement = (
-  plan: CeremonyPlan,
-  hash: Uint8Array,
-  id: string,
-  key: Uint8Array,
-  commitment: Uint8Array,
-) => encodeFields('veilsum/v1/ceremony-join', plan.ceremonyId, hash, id, key, commitment);
-const dealingDigest = (dealing: CeremonyDealing) =>
-  sha256(
-    encodeFields(
-      'veilsum/v1/ceremony-dealt',
-      dealing.index,
-      sha256(dealing.publicShare),
-      sha256(dealing.publicShareProof),
-      sha256(encodeFields(...dealing.shares.flatMap((share) => [share.toIndex, share.sealed]))),
-    ),
-  );
-const dealingStatement = (plan: CeremonyPlan, hash: Uint8Array, dealing: CeremonyDealing) =>
-  encodeFields('veilsum/v1/ceremony-dealing', plan.ceremonyId, hash, dealingDigest(dealing));
-const checkStatement = (plan: CeremonyPlan, hash: Uint8Array, check: CeremonyCheck) =>
-  encodeFields(
-    'veilsum/v1/ceremony-check',
-    plan.ceremonyId,
-    hash,
-    check.transcriptSha256,
-    check.index,
-    ...check.partials.flatMap((p) => [p.dealer, p.windowStart, sha256(p.partial)]),
-  );
-const shareAssociatedData = (plan: CeremonyPlan, hash: Uint8Array, from: number, to: number) =>
-  encodeFields('veilsum/v1/ceremony-share', plan.ceremonyId, hash, from, to);
-
-/** The joins as they bind the dealing: every keyholder's exchange key and commitment. */
-const joinsDigest = (joined: ReadonlyMap<number, Joined>) =>
-  sha256(
-    encodeFields(
-      'veilsum/v1/ceremony-joins',
-      ...[...joined.entries()]
-        .sort(([x], [y]) => x - y)
-        .flatMap(([index, j]) => [index, j.keyholderId, j.exchangeKey, j.commitment]),
-    ),
-  );
 
 const sameBytes = (x: Uint8Array, y: Uint8Array) => Buffer.from(x).equals(Buffer.from(y));
 
@@ -282,7 +240,7 @@ export class KeyholderCeremony {
     joins: readonly CeremonyJoin[],
   ): Promise<CeremonyDealing> {
     const { pending, joined } = this.verifiedJoins(input, joins);
-    const digest = joinsDigest(joined);
+    const digest = joinsDigest(pending.plan, joins);
     if (pending.dealt !== undefined) {
       if (sameBytes(pending.dealt.joinsDigest, digest)) return pending.dealt.dealing;
       throw failedPrecondition(
@@ -355,7 +313,7 @@ export class KeyholderCeremony {
       throw failedPrecondition(
         `keyholder ${this.identity.keyholderId} has not dealt in ceremony ${plan.ceremonyId}`,
       );
-    if (!sameBytes(pending.dealt.joinsDigest, joinsDigest(joined)))
+    if (!sameBytes(pending.dealt.joinsDigest, joinsDigest(plan, joins)))
       throw failedPrecondition(
         `the joins of ceremony ${plan.ceremonyId} changed since keyholder ${this.identity.keyholderId} dealt: a keyholder's commitment changed; start a new ceremony`,
       );
@@ -368,14 +326,7 @@ export class KeyholderCeremony {
       byIndex.set(dealing.index, dealing);
     }
     const ordered = [...byIndex.entries()].sort(([x], [y]) => x - y);
-    const transcript = sha256(
-      encodeFields(
-        'veilsum/v1/ceremony-transcript',
-        pending.planHash,
-        pending.dealt.joinsDigest,
-        ...ordered.map(([, dealing]) => dealingDigest(dealing)),
-      ),
-    );
+    const transcript = ceremonyTranscript(plan, joins, dealings);
     if (pending.checked !== undefined) {
       if (sameBytes(pending.checked.transcript, transcript)) return pending.checked.check;
       throw failedPrecondition(
@@ -680,13 +631,7 @@ export class KeyholderCeremony {
   }
 
   private shareKey(pending: Pending, peerExchangeKey: Uint8Array, from: number, to: number) {
-    const shared = curve.x25519SharedSecret(pending.exchangeSecret, peerExchangeKey);
-    return hkdfSha256(
-      shared,
-      pending.planHash,
-      encodeFields('veilsum/v1/ceremony-share-key', pending.plan.ceremonyId, from, to),
-      32,
-    );
+    return ceremonyShareKey(pending.plan, pending.exchangeSecret, peerExchangeKey, from, to);
   }
 }
 
