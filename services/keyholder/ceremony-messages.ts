@@ -41,8 +41,17 @@ export const dealingDigest = (dealing: CeremonyDealing) =>
     ),
   );
 
-export const dealingStatement = (plan: CeremonyPlan, hash: Uint8Array, dealing: CeremonyDealing) =>
-  encodeFields('veilsum/v1/ceremony-dealing', plan.ceremonyId, hash, dealingDigest(dealing));
+/**
+ * A dealing is signed for the joins it answered: an old dealing of an honest keyholder, replayed
+ * into a new run of the same ceremony, does not verify (rather than frame its dealer).
+ */
+export const dealingStatement = (
+  plan: CeremonyPlan,
+  hash: Uint8Array,
+  joins: Uint8Array,
+  dealing: CeremonyDealing,
+) =>
+  encodeFields('veilsum/v1/ceremony-dealing', plan.ceremonyId, hash, joins, dealingDigest(dealing));
 
 export const checkStatement = (plan: CeremonyPlan, hash: Uint8Array, check: CeremonyCheck) =>
   encodeFields(

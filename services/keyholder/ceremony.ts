@@ -290,7 +290,10 @@ export class KeyholderCeremony {
     const dealing = {
       ...unsigned,
       signature: Buffer.from(
-        curve.sign(this.identity.signingKey, dealingStatement(plan, pending.planHash, unsigned)),
+        curve.sign(
+          this.identity.signingKey,
+          dealingStatement(plan, pending.planHash, digest, unsigned),
+        ),
       ),
     };
     pending.dealt = { joinsDigest: digest, dealing };
@@ -342,7 +345,7 @@ export class KeyholderCeremony {
       const dealer = joined.get(index)!;
       assertSigned(
         dealer.identityKey,
-        dealingStatement(plan, pending.planHash, dealing),
+        dealingStatement(plan, pending.planHash, pending.dealt.joinsDigest, dealing),
         dealing.signature,
         `the dealing of keyholder ${index}`,
       );
@@ -582,6 +585,8 @@ export class KeyholderCeremony {
       const entry = plan.keyholders.find((k) => k.keyholderId === join.keyholderId);
       if (entry === undefined)
         throw invalidArgument(`join from ${join.keyholderId}, who is not in the plan`);
+      if (joined.has(entry.index))
+        throw invalidArgument(`two joins from ${join.keyholderId}: one commitment per keyholder`);
       let identity;
       try {
         identity = verifiedIdentityOf(

@@ -22,6 +22,7 @@ import {
   ceremonyTranscript,
   checkStatement,
   dealingStatement,
+  joinsDigest,
   joinStatement,
   planHash,
   shareAssociatedData,
@@ -95,7 +96,8 @@ export class CeremonyColluder {
         ),
       })),
     };
-    return { ...unsigned, signature: this.sign(dealingStatement(plan, planHash(plan), unsigned)) };
+    const statement = dealingStatement(plan, planHash(plan), joinsDigest(plan, joins), unsigned);
+    return { ...unsigned, signature: this.sign(statement) };
   }
 
   /** Its part of every dealer's test decryption, made honestly with the shares it was dealt. */
