@@ -182,6 +182,10 @@ export class KeyholderCeremony {
 
   async join(input: CeremonyPlan | undefined): Promise<CeremonyJoin> {
     const plan = validatePlan(input);
+    // The one await comes first: from here each step runs to its end without yielding, so two
+    // concurrent calls cannot both make a p_i, a dealing or test partials (an honest keyholder
+    // that dealt twice could be framed with a mix of its two dealings).
+    const engine = await this.engineFor(plan.parameterSet);
     const me = plan.keyholders.find((k) => k.keyholderId === this.identity.keyholderId);
     if (me === undefined) {
       throw failedPrecondition(
@@ -197,7 +201,6 @@ export class KeyholderCeremony {
         `keyholder ${this.identity.keyholderId} already joined ceremony ${plan.ceremonyId} with another plan; a new plan needs a new ceremony id`,
       );
     }
-    const engine = await this.engineFor(plan.parameterSet);
     const a = ceremonyReferencePolynomial(engine.keyRns, plan.seed);
     const keyShare = generateKeyShare(a, engine.keyRns, systemRandom);
     const publicShare = polynomialToBytes(keyShare.publicShare);
@@ -239,6 +242,7 @@ export class KeyholderCeremony {
     input: CeremonyPlan | undefined,
     joins: readonly CeremonyJoin[],
   ): Promise<CeremonyDealing> {
+    const engine = await this.engineFor(validatePlan(input).parameterSet);
     const { pending, joined } = this.verifiedJoins(input, joins);
     const digest = joinsDigest(pending.plan, joins);
     if (pending.dealt !== undefined) {
@@ -253,7 +257,6 @@ export class KeyholderCeremony {
       );
     const keyShare = pending.keyShare!;
     const { plan } = pending;
-    const engine = await this.engineFor(plan.parameterSet);
     const a = ceremonyReferencePolynomial(engine.keyRns, plan.seed);
     const indices = plan.keyholders.map((k) => k.index);
     const proof = proveKeyShare(
@@ -310,6 +313,7 @@ export class KeyholderCeremony {
     joins: readonly CeremonyJoin[],
     dealings: readonly CeremonyDealing[],
   ): Promise<CeremonyCheck> {
+    const engine = await this.engineFor(validatePlan(input).parameterSet);
     const { pending, joined } = this.verifiedJoins(input, joins);
     const { plan } = pending;
     if (pending.dealt === undefined)
@@ -336,7 +340,6 @@ export class KeyholderCeremony {
         `keyholder ${this.identity.keyholderId} already checked other dealings in ceremony ${plan.ceremonyId}: a dealer sent two; start a new ceremony`,
       );
     }
-    const engine = await this.engineFor(plan.parameterSet);
     const a = ceremonyReferencePolynomial(engine.keyRns, plan.seed);
     const name = (index: number) => `keyholder ${joined.get(index)!.keyholderId} (index ${index})`;
     const publicShares = new Map<number, BigUint64Array>();
@@ -469,13 +472,13 @@ export class KeyholderCeremony {
     checks: readonly CeremonyCheck[],
   ): Promise<HeldKey> {
     const plan = validatePlan(input);
+    const engine = await this.engineFor(plan.parameterSet);
     const pending = this.pendingFor(plan);
     const checked = pending.checked;
     if (checked === undefined)
       throw failedPrecondition(
         `keyholder ${this.identity.keyholderId} has not checked the dealings of ceremony ${plan.ceremonyId}`,
       );
-    const engine = await this.engineFor(plan.parameterSet);
     const name = (index: number) =>
       `keyholder ${checked.joined.get(index)?.keyholderId ?? '?'} (index ${index})`;
     const partials = new Map<string, Uint8Array>(); // "dealer/windowStart/responder"
