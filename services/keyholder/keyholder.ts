@@ -124,7 +124,12 @@ export class Keyholder {
               allowed: config.coordinators,
               action: `ask for decryptions at keyholder ${this.keyholderId}`,
             };
-          if (method === 'JoinCeremony' || method === 'DealCeremony' || method === 'FinishCeremony')
+          if (
+            method === 'JoinCeremony' ||
+            method === 'DealCeremony' ||
+            method === 'CheckCeremony' ||
+            method === 'FinishCeremony'
+          )
             return {
               allowed: config.admins,
               action: `run key ceremonies at keyholder ${this.keyholderId}`,
@@ -161,6 +166,7 @@ export class Keyholder {
         caPem: identityIssuersPem(config.tls),
       },
       (name) => this.engine(name),
+      (name, threshold) => floodingSigmaFor(parameterSetNamed(name), threshold, config.precision),
     );
   }
 
@@ -274,14 +280,14 @@ export class Keyholder {
 
   private service(): KeyholderServiceServer {
     return {
-      joinCeremony: this.unary('JoinCeremony', (call) => {
+      joinCeremony: this.unary('JoinCeremony', async (call) => {
         this.require(call, this.config.admins, 'run key ceremonies');
         const ceremonyId = call.request.ceremonyId;
         if (this.heldKeys.used(ceremonyId))
           throw alreadyExists(
             `keyholder ${this.keyholderId} already made a key in ceremony ${ceremonyId} and keeps it; a new ceremony needs a new id`,
           );
-        const join = this.ceremony.join(call.request);
+        const join = await this.ceremony.join(call.request);
         this.logger.info(
           { event: 'ceremony-joined', ceremony: call.request.ceremonyId },
           'ceremony joined',
@@ -292,13 +298,13 @@ export class Keyholder {
         this.require(call, this.config.admins, 'run key ceremonies');
         return this.ceremony.deal(call.request.plan, call.request.joins);
       }),
+      checkCeremony: this.unary('CheckCeremony', async (call) => {
+        this.require(call, this.config.admins, 'run key ceremonies');
+        return this.ceremony.check(call.request.plan, call.request.joins, call.request.dealings);
+      }),
       finishCeremony: this.unary('FinishCeremony', async (call) => {
         this.require(call, this.config.admins, 'run key ceremonies');
-        const key = await this.ceremony.finish(
-          call.request.plan,
-          call.request.joins,
-          call.request.dealings,
-        );
+        const key = await this.ceremony.finish(call.request.plan, call.request.checks);
         // Sealed and on disk before the key is announced: a key the keyholder could lose is no key.
         let stored: StoredKey;
         try {
