@@ -152,6 +152,27 @@ export class VeilsumContract extends Contract {
   getCollectiveKey(ctx: Context, keySha256: string) {
     return run(ctx, 'getCollectiveKey', [keySha256]);
   }
+  recordKeyDecryption(
+    ctx: Context,
+    keySha256: string,
+    aggregateSha256: string,
+    roundId: string,
+    ciphertexts: string,
+    contributors: string,
+    kl: string,
+  ) {
+    return run(ctx, 'recordKeyDecryption', [
+      keySha256,
+      aggregateSha256,
+      roundId,
+      ciphertexts,
+      contributors,
+      kl,
+    ]);
+  }
+  keyDecryptions(ctx: Context, keySha256: string) {
+    return run(ctx, 'keyDecryptions', [keySha256]);
+  }
   getRound(ctx: Context, roundId: string) {
     return run(ctx, 'getRound', [roundId]);
   }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type {
   CollectiveKeyRecord,
   ConsentInForce,
+  KeyDecryptionRecord,
   ConsentRecord,
   LedgerEvent,
   Lineage,
@@ -64,6 +65,9 @@ const key = {
   misbehaviour: (roundId: string, memberId: string) => `round-misbehaviour/${roundId}/${memberId}`,
   collectiveKey: (keySha256: string) => `ckks-key/${keySha256}`,
   ceremony: (ceremonyId: string) => `ckks-ceremony/${ceremonyId}`,
+  keyDecryptions: (keySha256: string) => `ckks-key-use/${keySha256}/`,
+  keyDecryption: (keySha256: string, keyholder: string, aggregateSha256: string) =>
+    `ckks-key-use/${keySha256}/${keyholder}/${aggregateSha256}`,
 };
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
@@ -797,6 +801,75 @@ export const contract = {
         `no collective key ${keySha256.slice(0, 16)}… on the ledger`,
       );
     return record;
+  },
+
+  /**
+   * A keyholder records, before it releases a partial decryption under `keySha256`, what that
+   * decryption costs the key: the aggregate, its round, ciphertext and contributor counts and
+   * its KL charge. Only a participant of the key's ceremony records, and only for itself;
+   * recording the same decryption again is answered with the stored record, a different one
+   * for the same aggregate is a conflict. Deterministic in its inputs and the timestamp.
+   */
+  async recordKeyDecryption(
+    ctx: TransactionContext,
+    keySha256: string,
+    aggregateSha256: string,
+    roundId: string,
+    ciphertexts: number,
+    contributors: number,
+    kl: number,
+  ): Promise<KeyDecryptionRecord> {
+    await requireRole(ctx, 'keyholder', 'record decryptions');
+    requireHash(aggregateSha256, 'aggregateSha256');
+    requireId(roundId, 'roundId');
+    for (const [value, name] of [
+      [ciphertexts, 'ciphertexts'],
+      [contributors, 'contributors'],
+    ] as const)
+      if (!Number.isSafeInteger(value) || value < 1 || value > 2 ** 31)
+        throw new ContractError('invalid', `${name} must be an integer in [1, 2^31]`);
+    if (typeof kl !== 'number' || !(kl >= 0 && kl <= 1))
+      throw new ContractError('invalid', 'kl must be a number in [0, 1]');
+    const collective = await contract.getCollectiveKey(ctx, keySha256);
+    if (!collective.participants.includes(ctx.callerMspId))
+      throw new ContractError(
+        'access-denied',
+        `${ctx.callerMspId} may not record decryptions under key ${keySha256.slice(0, 16)}…: it is not one of its keyholders`,
+      );
+    const at = key.keyDecryption(keySha256, ctx.callerMspId, aggregateSha256);
+    const existing = await read<KeyDecryptionRecord>(ctx, at);
+    if (existing !== undefined) {
+      if (
+        existing.roundId === roundId &&
+        existing.ciphertexts === ciphertexts &&
+        existing.contributors === contributors &&
+        existing.kl === kl
+      )
+        return existing;
+      throw new ContractError(
+        'conflict',
+        `${ctx.callerMspId} already recorded aggregate ${aggregateSha256.slice(0, 16)}… under key ${keySha256.slice(0, 16)}… with other figures`,
+      );
+    }
+    const record: KeyDecryptionRecord = {
+      keySha256,
+      keyholder: ctx.callerMspId,
+      aggregateSha256,
+      roundId,
+      ciphertexts,
+      contributors,
+      kl,
+      recordedAt: ctx.timestamp,
+    };
+    await write(ctx, at, record);
+    return record;
+  },
+
+  /** Every decryption any keyholder recorded under `keySha256`. */
+  async keyDecryptions(ctx: TransactionContext, keySha256: string): Promise<KeyDecryptionRecord[]> {
+    return (await ctx.state.list(key.keyDecryptions(requireHash(keySha256, 'keySha256')))).map(
+      (value) => JSON.parse(value) as KeyDecryptionRecord,
+    );
   },
 
   async getRound(ctx: TransactionContext, roundId: string): Promise<RoundRecord> {

@@ -1,6 +1,7 @@
 import type {
   CollectiveKeyRecord,
   ConsentRecord,
+  KeyDecryptionRecord,
   Lineage,
   MemberRecord,
   MisbehaviourRecord,
@@ -135,6 +136,27 @@ export class Ledger {
   }
   getCollectiveKey(keySha256: string): Promise<CollectiveKeyRecord> {
     return this.gateway.evaluate('getCollectiveKey', [keySha256]);
+  }
+  /** A keyholder records a decryption under a key before it releases the partial. */
+  recordKeyDecryption(
+    keySha256: string,
+    aggregateSha256: string,
+    roundId: string,
+    ciphertexts: number,
+    contributors: number,
+    kl: number,
+  ): Promise<KeyDecryptionRecord> {
+    return this.gateway.submit('recordKeyDecryption', [
+      keySha256,
+      aggregateSha256,
+      roundId,
+      ciphertexts,
+      contributors,
+      kl,
+    ]);
+  }
+  keyDecryptions(keySha256: string): Promise<KeyDecryptionRecord[]> {
+    return this.gateway.evaluate('keyDecryptions', [keySha256]);
   }
   getRound(roundId: string): Promise<RoundRecord> {
     return this.gateway.evaluate('getRound', [roundId]);

@@ -89,6 +89,40 @@ export function describeLedgerContract(
       expect(registered.registeredAt).not.toBeNull();
     });
 
+    it('keeps one decryption budget per key: each keyholder records its own decryptions, all read all', async () => {
+      const holders = ['BankAMSP', 'BankBMSP'];
+      for (const holder of holders) await coordinator.registerMember(holder, ['keyholder']);
+      await bankA.attestCollectiveKey(HASH_C, 'budget', 2, holders);
+      await bankB.attestCollectiveKey(HASH_C, 'budget', 2, holders);
+      const first = await bankA.recordKeyDecryption(HASH_C, HASH_A, 'round-1', 3, 10, 2 ** -50);
+      expect(first).toMatchObject({ keyholder: 'BankAMSP', roundId: 'round-1', kl: 2 ** -50 });
+      // Recording the same decryption again is idempotent; other figures for it are a conflict.
+      expect(await bankA.recordKeyDecryption(HASH_C, HASH_A, 'round-1', 3, 10, 2 ** -50)).toEqual(
+        first,
+      );
+      await expect(
+        bankA.recordKeyDecryption(HASH_C, HASH_A, 'round-1', 3, 10, 2 ** -60),
+      ).rejects.toThrow(/already recorded aggregate aaaaaaaaaaaaaaaa… .*with other figures/);
+      await bankB.recordKeyDecryption(HASH_C, HASH_B, 'round-2', 3, 10, 2 ** -50);
+      // Nobody outside the key's ceremony records (a coordinator could wipe nothing, add nothing).
+      await expect(
+        coordinator.recordKeyDecryption(HASH_C, HASH_B, 'round-2', 3, 10, 1),
+      ).rejects.toThrow(/needs the keyholder role/);
+      // A keyholder of another key records nothing under this one.
+      await bankA.attestCollectiveKey(HASH_A, 'other-key', 2, ['BankAMSP', 'BankCMSP']);
+      await expect(bankB.recordKeyDecryption(HASH_A, HASH_B, 'round-2', 3, 10, 1)).rejects.toThrow(
+        /BankBMSP may not record decryptions under key aaaaaaaaaaaaaaaa…/,
+      );
+      await expect(
+        bankA.recordKeyDecryption(HASH_C, HASH_B, 'round-2', 0, 10, 2 ** -50),
+      ).rejects.toThrow(/ciphertexts must be an integer/);
+      const recorded = await auditor.keyDecryptions(HASH_C);
+      expect(recorded.map((r) => [r.keyholder, r.roundId]).sort()).toEqual([
+        ['BankAMSP', 'round-1'],
+        ['BankBMSP', 'round-2'],
+      ]);
+    });
+
     it('records consent grants and revocations in each member’s history', async () => {
       await bankA.grantConsent('consent-a1', 'cards-2026', 'fraud-model', inAYear());
       await bankA.grantConsent('consent-a2', 'loans-2026', 'credit-model', inAYear());
