@@ -160,6 +160,8 @@ export class VeilsumContract extends Contract {
     ciphertexts: string,
     contributors: string,
     kl: string,
+    keyLifeRounds: string,
+    klBudget: string,
   ) {
     return run(ctx, 'recordKeyDecryption', [
       keySha256,
@@ -168,6 +170,8 @@ export class VeilsumContract extends Contract {
       ciphertexts,
       contributors,
       kl,
+      keyLifeRounds,
+      klBudget,
     ]);
   }
   keyDecryptions(ctx: Context, keySha256: string) {

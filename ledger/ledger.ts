@@ -137,22 +137,26 @@ export class Ledger {
   getCollectiveKey(keySha256: string): Promise<CollectiveKeyRecord> {
     return this.gateway.evaluate('getCollectiveKey', [keySha256]);
   }
-  /** A keyholder records a decryption under a key before it releases the partial. */
+  /**
+   * A keyholder records a decryption under a key before it releases the partial; the contract
+   * refuses it (KEY_EXHAUSTED) past the key's life or KL budget over all keyholders' records.
+   */
   recordKeyDecryption(
     keySha256: string,
     aggregateSha256: string,
     roundId: string,
-    ciphertexts: number,
-    contributors: number,
-    kl: number,
+    figures: { ciphertexts: number; contributors: number; kl: number },
+    limits: { keyLifeRounds: number; klBudget: number },
   ): Promise<KeyDecryptionRecord> {
     return this.gateway.submit('recordKeyDecryption', [
       keySha256,
       aggregateSha256,
       roundId,
-      ciphertexts,
-      contributors,
-      kl,
+      figures.ciphertexts,
+      figures.contributors,
+      figures.kl,
+      limits.keyLifeRounds,
+      limits.klBudget,
     ]);
   }
   keyDecryptions(keySha256: string): Promise<KeyDecryptionRecord[]> {

@@ -9,11 +9,12 @@ import {
   ciphertextsFor,
   floodingSigmaFor,
   contributorFloor,
+  KEY_KL_BUDGET,
   parameterSetNamed,
 } from '../../crypto/ckks/parameters.ts';
 import { encodeFields } from '../../crypto/bytes.ts';
 import { seededRandom, systemRandom } from '../../crypto/random.ts';
-import { ContractError } from '../../ledger/contract.ts';
+import { ContractError, KEY_EXHAUSTED } from '../../ledger/contract.ts';
 import type { Ledger } from '../../ledger/ledger.ts';
 import { openLedger, type OpenLedger } from '../../ledger/ledger-factory.ts';
 import type { RoundRecord } from '../../ledger/records.ts';
@@ -45,7 +46,12 @@ import type { KeyholderConfig } from './config.ts';
 import { CeremonyIdTakenError, HeldKeys, type StoredKey } from './held-keys.ts';
 import { assertPrivateFile, readSealedJson, writeSealedJson } from './sealed-file.ts';
 import { CkksVerifyPool } from '../compute/ckks-verify-pool.ts';
-import { assertKeyBudget, DecryptionLog, type RecordedDecryption } from './decryption-log.ts';
+import {
+  assertKeyBudget,
+  DecryptionLog,
+  type RecordedDecryption,
+  resourceExhausted,
+} from './decryption-log.ts';
 import { checkReceipts, ReceiptedSum } from './receipted-sum.ts';
 
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -730,10 +736,17 @@ export class Keyholder {
           keyHex,
           actual,
           header.roundId,
-          ciphertexts.length,
-          record.included.length,
-          kl,
-        );
+          { ciphertexts: ciphertexts.length, contributors: record.included.length, kl },
+          {
+            keyLifeRounds: this.config.keyLifeRounds,
+            klBudget: engine.set.insecure ? 1 : KEY_KL_BUDGET,
+          },
+        ).catch((error: unknown) => {
+          // Another keyholder took the key's last round or budget since the check above.
+          if (error instanceof ContractError && error.message.startsWith(KEY_EXHAUSTED))
+            throw resourceExhausted(error.message);
+          throw error;
+        });
       log.record(entry);
       this.logger.info(
         {

@@ -89,37 +89,67 @@ export function describeLedgerContract(
       expect(registered.registeredAt).not.toBeNull();
     });
 
-    it('keeps one decryption budget per key: each keyholder records its own decryptions, all read all', async () => {
+    it('keeps one decryption budget per key: each keyholder records its own decryptions, all read all, the contract holds the limits', async () => {
       const holders = ['BankAMSP', 'BankBMSP'];
       for (const holder of holders) await coordinator.registerMember(holder, ['keyholder']);
       await bankA.attestCollectiveKey(HASH_C, 'budget', 2, holders);
       await bankB.attestCollectiveKey(HASH_C, 'budget', 2, holders);
-      const first = await bankA.recordKeyDecryption(HASH_C, HASH_A, 'round-1', 3, 10, 2 ** -50);
-      expect(first).toMatchObject({ keyholder: 'BankAMSP', roundId: 'round-1', kl: 2 ** -50 });
+      // Two closed rounds with aggregates HASH_A and HASH_B, one contributor each.
+      await bankA.grantConsent('consent-a1', 'cards-2026', 'fraud-model', inAYear());
+      for (const [n, aggregate] of [HASH_A, HASH_B].entries()) {
+        await coordinator.openRound(`budget/round-${n + 1}`, 'fraud-model', n + 1, HASH_A, [
+          'BankAMSP',
+        ]);
+        await coordinator.closeRound(`budget/round-${n + 1}`, ['BankAMSP'], HASH_C, aggregate, 0);
+      }
+      const figures = { ciphertexts: 3, contributors: 1, kl: 2 ** -50 };
+      const twoRounds = { keyLifeRounds: 2, klBudget: 2 ** -40 };
+      const record = (as: Ledger, aggregate: string, round: string, f = figures, l = twoRounds) =>
+        as.recordKeyDecryption(HASH_C, aggregate, round, f, l);
+      const first = await record(bankA, HASH_A, 'budget/round-1');
+      expect(first).toMatchObject({
+        keyholder: 'BankAMSP',
+        roundId: 'budget/round-1',
+        kl: 2 ** -50,
+      });
       // Recording the same decryption again is idempotent; other figures for it are a conflict.
-      expect(await bankA.recordKeyDecryption(HASH_C, HASH_A, 'round-1', 3, 10, 2 ** -50)).toEqual(
-        first,
-      );
+      expect(await record(bankA, HASH_A, 'budget/round-1')).toEqual(first);
       await expect(
-        bankA.recordKeyDecryption(HASH_C, HASH_A, 'round-1', 3, 10, 2 ** -60),
+        record(bankA, HASH_A, 'budget/round-1', { ...figures, kl: 2 ** -60 }),
       ).rejects.toThrow(/already recorded aggregate aaaaaaaaaaaaaaaa… .*with other figures/);
-      await bankB.recordKeyDecryption(HASH_C, HASH_B, 'round-2', 3, 10, 2 ** -50);
-      // Nobody outside the key's ceremony records (a coordinator could wipe nothing, add nothing).
-      await expect(
-        coordinator.recordKeyDecryption(HASH_C, HASH_B, 'round-2', 3, 10, 1),
-      ).rejects.toThrow(/needs the keyholder role/);
-      // A keyholder of another key records nothing under this one.
-      await bankA.attestCollectiveKey(HASH_A, 'other-key', 2, ['BankAMSP', 'BankCMSP']);
-      await expect(bankB.recordKeyDecryption(HASH_A, HASH_B, 'round-2', 3, 10, 1)).rejects.toThrow(
-        /BankBMSP may not record decryptions under key aaaaaaaaaaaaaaaa…/,
+      // Only a closed round's committed aggregate, with its contributor count.
+      await expect(record(bankA, HASH_B, 'budget/round-1')).rejects.toThrow(
+        /round budget\/round-1 did not close with aggregate bbbbbbbbbbbbbbbb…/,
       );
       await expect(
-        bankA.recordKeyDecryption(HASH_C, HASH_B, 'round-2', 0, 10, 2 ** -50),
+        record(bankA, HASH_B, 'budget/round-2', { ...figures, contributors: 5 }),
+      ).rejects.toThrow(/closed with 1 contributors, not 5/);
+      // The key's limits over ALL keyholders' records: a one-round key takes no second round
+      // from the other keyholder; a second keyholder answering the same round costs nothing.
+      await expect(
+        record(bankB, HASH_B, 'budget/round-2', figures, { ...twoRounds, keyLifeRounds: 1 }),
+      ).rejects.toThrow(/key exhausted: key cccccccccccccccc… has decrypted 1 rounds/);
+      await record(bankB, HASH_A, 'budget/round-1', figures, { ...twoRounds, keyLifeRounds: 1 });
+      await expect(
+        record(bankB, HASH_B, 'budget/round-2', { ...figures, kl: 2 ** -40 }),
+      ).rejects.toThrow(/key exhausted: .*would pass 2 rounds or KL 2\^-40/);
+      await record(bankB, HASH_B, 'budget/round-2');
+      // Nobody outside the key's ceremony records.
+      await expect(
+        coordinator.recordKeyDecryption(HASH_C, HASH_B, 'budget/round-2', figures, twoRounds),
+      ).rejects.toThrow(/needs the keyholder role/);
+      await bankA.attestCollectiveKey(HASH_A, 'other-key', 2, ['BankAMSP', 'BankCMSP']);
+      await expect(
+        bankB.recordKeyDecryption(HASH_A, HASH_B, 'budget/round-2', figures, twoRounds),
+      ).rejects.toThrow(/BankBMSP may not record decryptions under key aaaaaaaaaaaaaaaa…/);
+      await expect(
+        record(bankA, HASH_B, 'budget/round-2', { ...figures, ciphertexts: 0 }),
       ).rejects.toThrow(/ciphertexts must be an integer/);
       const recorded = await auditor.keyDecryptions(HASH_C);
       expect(recorded.map((r) => [r.keyholder, r.roundId]).sort()).toEqual([
-        ['BankAMSP', 'round-1'],
-        ['BankBMSP', 'round-2'],
+        ['BankAMSP', 'budget/round-1'],
+        ['BankBMSP', 'budget/round-1'],
+        ['BankBMSP', 'budget/round-2'],
       ]);
     });
 
