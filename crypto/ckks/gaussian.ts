@@ -38,7 +38,7 @@ import { assertInteger, CryptoInputError } from '../validate.ts';
  * and adding independent S are maps that commute with integer shifts) up to a pointwise relative
  * error δ; parameters.ts (`samplerExcessKl`) charges that error in the KL budget as
  * E|δ|·1.8·|x|/σ + 2·E[δ²] per coefficient. σ_f² also gains (K² − 1)/3 from S and K²/12 from
- * rounding h: more noise than counted (a precision cost of 2^-22, nothing for security).
+ * rounding h: more noise than counted (≤ 2^-19.3 of its variance: a precision cost, nothing for security).
  *
  * Callers combine z = high·2^32 + low modulo their primes (engine.ts does it inside SEAL); both
  * parts are exact integers below 2^52.

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { startCoordinatorProcess } from '../../cli/demo/processes.ts';
@@ -49,6 +49,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stopProcesses(coordinators);
   ledgerDb?.close();
+  if (consortium) rmSync(consortium.directory, { recursive: true, force: true });
 });
 
 describe('a member pins the consortium keyholders by default', () => {

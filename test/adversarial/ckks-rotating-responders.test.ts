@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { rmSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { keySha256 } from '../../crypto/ckks/key-ceremony.ts';
 import { MaliciousCoordinator, type StagedRound } from './ckks-coordinator-harness.ts';
@@ -22,7 +23,20 @@ beforeAll(async () => {
   for (const index of [1, 2, 3]) await coordinator.restartKeyholder(index, { keyLifeRounds: 1 });
 }, 300_000);
 
-afterAll(() => coordinator?.stop());
+afterAll(async () => {
+  if (coordinator === undefined) return;
+  const exits = [...coordinator.keyholders.values()].map(
+    ({ child }) =>
+      new Promise((resolve) =>
+        child.exitCode !== null || child.signalCode !== null
+          ? resolve(undefined)
+          : child.once('exit', resolve),
+      ),
+  );
+  coordinator.stop();
+  await Promise.all(exits);
+  rmSync(coordinator.consortium.directory, { recursive: true, force: true });
+});
 
 /** An honest round of 3 members: receipted, summed and closed on the ledger. */
 async function closedRound() {
