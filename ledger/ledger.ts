@@ -1,6 +1,7 @@
 import type {
   CollectiveKeyRecord,
   ConsentRecord,
+  KeyDecryptionRecord,
   Lineage,
   MemberRecord,
   MisbehaviourRecord,
@@ -139,6 +140,31 @@ export class Ledger {
   }
   getCollectiveKey(keySha256: string): Promise<CollectiveKeyRecord> {
     return this.gateway.evaluate('getCollectiveKey', [keySha256]);
+  }
+  /**
+   * A keyholder records a decryption under a key before it releases the partial; the contract
+   * refuses it (KEY_EXHAUSTED) past the key's life or KL budget over all keyholders' records.
+   */
+  recordKeyDecryption(
+    keySha256: string,
+    aggregateSha256: string,
+    roundId: string,
+    figures: { ciphertexts: number; contributors: number; kl: number },
+    limits: { keyLifeRounds: number; klBudget: number },
+  ): Promise<KeyDecryptionRecord> {
+    return this.gateway.submit('recordKeyDecryption', [
+      keySha256,
+      aggregateSha256,
+      roundId,
+      figures.ciphertexts,
+      figures.contributors,
+      figures.kl,
+      limits.keyLifeRounds,
+      limits.klBudget,
+    ]);
+  }
+  keyDecryptions(keySha256: string): Promise<KeyDecryptionRecord[]> {
+    return this.gateway.evaluate('keyDecryptions', [keySha256]);
   }
   getRound(roundId: string): Promise<RoundRecord> {
     return this.gateway.evaluate('getRound', [roundId]);
