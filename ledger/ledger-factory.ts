@@ -76,6 +76,11 @@ export interface EmbeddedAccess {
   readonly caCertificate: string;
   readonly certificate?: string;
   readonly privateKey?: string;
+  /**
+   * The caller's checkpoint file (ledger-head.ts `checkpointBeside`): the last head it verified.
+   * A ledger that does not extend it is refused (LedgerRolledBackError).
+   */
+  readonly checkpoint?: string;
 }
 
 /**
@@ -124,7 +129,11 @@ export function openLedger(
     throw new Error(
       `the ledger identity is ${memberId} but the certificate ${embedded.certificate} that signs its blocks is O=${writer.organisation}; the two must agree`,
     );
-  const database = new EmbeddedLedgerDatabase(config.path, readFileSync(embedded.caCertificate));
+  const database = new EmbeddedLedgerDatabase(
+    config.path,
+    readFileSync(embedded.caCertificate),
+    embedded.checkpoint === undefined ? {} : { checkpoint: embedded.checkpoint },
+  );
   const gateway = writer ? database.as(writer) : database.reader(memberId);
   return {
     backend: 'embedded',

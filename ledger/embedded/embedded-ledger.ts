@@ -90,12 +90,16 @@ export class EmbeddedLedgerDatabase {
     this.db = openDatabase(path);
     let trusted: LedgerHead | undefined;
     try {
-      trusted = this.checkpoint === undefined ? undefined : readCheckpoint(this.checkpoint);
-      const { result, replay } = verifyFile(
-        this.db,
-        { path, caCertificatePem: this.caCertificatePem, withState: true },
-        trusted === undefined ? {} : { trusted },
-      );
+      trusted = this.checkpoint === undefined ? undefined : readCheckpoint(this.checkpoint, path);
+      const file = { path, caCertificatePem: this.caCertificatePem, withState: true };
+      const verified = verifyFile(this.db, file, trusted === undefined ? {} : { trusted });
+      let { result } = verified;
+      if (!result.ok && result.rolledBack) {
+        // A different branch may hide a forged or re-signed block: name it if there is one.
+        const full = verifyFile(this.db, file, { anchor: trusted! }).result;
+        if (!full.ok && !full.rolledBack) result = full;
+      }
+      const { replay } = verified;
       if (!result.ok)
         throw result.rolledBack
           ? new LedgerRolledBackError(path, trusted!, result.reason)
@@ -194,7 +198,8 @@ export class EmbeddedLedgerDatabase {
    * contract, compares the state; with a checkpoint, also that the file extends its head.
    */
   verify(): VerifyResult {
-    const anchor = this.checkpoint === undefined ? undefined : readCheckpoint(this.checkpoint);
+    const anchor =
+      this.checkpoint === undefined ? undefined : readCheckpoint(this.checkpoint, this.path);
     return EmbeddedLedgerDatabase.inspect(this.path, this.caCertificatePem, anchor);
   }
 
@@ -218,7 +223,7 @@ export class EmbeddedLedgerDatabase {
     if (this.checkpoint === undefined) return;
     const { head } = this.replay;
     if (recorded?.number === head.number && recorded.hash === head.hash) return;
-    writeCheckpoint(this.checkpoint, head);
+    writeCheckpoint(this.checkpoint, this.path, head);
   }
 
   /**

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import {
   type BlockSignatureVerifier,
@@ -47,25 +48,62 @@ export function describeHead(head: LedgerHead): string {
   return `block ${head.number} (hash ${head.hash.slice(0, 16)}…)`;
 }
 
-/** The head a checkpoint file holds, or undefined when there is none yet. */
-export function readCheckpoint(path: string): LedgerHead | undefined {
+/** The head a head file holds ({number, hash}), or undefined when there is none yet. */
+export function readHeadFile(path: string): LedgerHead | undefined {
   if (!existsSync(path)) return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (error) {
-    throw new Error(`the ledger checkpoint ${path} is not JSON: ${(error as Error).message}`);
-  }
-  const head = headSchema.safeParse(parsed);
-  if (!head.success)
-    throw new Error(`the ledger checkpoint ${path} holds no head (number, 64-hex hash)`);
+  const head = headSchema.safeParse(readJson(path));
+  if (!head.success) throw new Error(`${path} holds no ledger head (number, 64-hex hash)`);
   return { number: head.data.number, hash: head.data.hash };
 }
 
-/** Replaces the checkpoint atomically (a crash leaves the old head or the new one). */
-export function writeCheckpoint(path: string, head: LedgerHead): void {
+/** Replaces a head file atomically (a crash leaves the old head or the new one). */
+export function writeHeadFile(path: string, head: LedgerHead): void {
+  replaceFile(path, { number: head.number, hash: head.hash });
+}
+
+/**
+ * A party's checkpoint file: the last head it verified of each ledger file it opened, by the
+ * file's absolute path (one profile may read several ledgers; an older copy restored at the
+ * same path is what it must catch).
+ */
+const checkpointSchema = z.object({ ledgers: z.record(z.string(), headSchema) });
+
+export function readCheckpoint(path: string, ledgerPath: string): LedgerHead | undefined {
+  if (!existsSync(path)) return undefined;
+  const parsed = checkpointSchema.safeParse(readJson(path));
+  if (!parsed.success)
+    throw new Error(
+      `the ledger checkpoint ${path} is not one (expected {"ledgers": {path: head}})`,
+    );
+  const head = parsed.data.ledgers[resolve(ledgerPath)];
+  return head === undefined ? undefined : { number: head.number, hash: head.hash };
+}
+
+export function writeCheckpoint(path: string, ledgerPath: string, head: LedgerHead): void {
+  const ledgers =
+    existsSync(path) && checkpointSchema.safeParse(readJson(path)).success
+      ? (readJson(path) as z.infer<typeof checkpointSchema>).ledgers
+      : {};
+  ledgers[resolve(ledgerPath)] = { number: head.number, hash: head.hash };
+  replaceFile(path, { ledgers });
+}
+
+/** Where a party keeps its checkpoint beside a file of its own (its profile, its state). */
+export function checkpointBeside(file: string): string {
+  return join(dirname(file), `${basename(file, extname(file))}.ledger-heads.json`);
+}
+
+function readJson(path: string): unknown {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new Error(`${path} is not JSON: ${(error as Error).message}`);
+  }
+}
+
+function replaceFile(path: string, value: unknown): void {
   const temporary = `${path}.${process.pid}.tmp`;
-  writeFileSync(temporary, JSON.stringify({ number: head.number, hash: head.hash }) + '\n');
+  writeFileSync(temporary, JSON.stringify(value, null, 2) + '\n');
   renameSync(temporary, path);
 }
 
@@ -98,10 +136,9 @@ export function readAnchor(
   path: string,
   verifier: BlockSignatureVerifier,
 ): LedgerHead & { signer?: string } {
-  const parsed = JSON.parse(readFileSync(path, 'utf8')) as unknown;
-  const signed = signedHeadSchema.safeParse(parsed);
+  const signed = signedHeadSchema.safeParse(readJson(path));
   if (!signed.success) {
-    const plain = readCheckpoint(path);
+    const plain = readHeadFile(path);
     if (plain === undefined) throw new Error(`no head in ${path}`);
     return plain;
   }
