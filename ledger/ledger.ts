@@ -27,6 +27,8 @@ export interface ContractGateway {
    * since). Fabric peers check their own chain; there this is absent.
    */
   head?(): Promise<{ number: number; hash: string }>;
+  /** Whether this view's verified chain holds that block (embedded ledger only). */
+  holds?(head: { number: number; hash: string }): Promise<'holds' | 'behind' | 'differs'>;
 }
 
 /** The typed ledger every service, the SDK and the CLI use, whatever the backend. */
@@ -40,6 +42,17 @@ export class Ledger {
   /** This view's verified head (embedded ledger), or undefined where the backend has none. */
   head(): Promise<{ number: number; hash: string } | undefined> {
     return this.gateway.head?.() ?? Promise.resolve(undefined);
+  }
+
+  /**
+   * Whether this view's verified chain holds the block `head` names (embedded ledger), or
+   * undefined where the backend keeps no heads.
+   */
+  holds(head: {
+    number: number;
+    hash: string;
+  }): Promise<'holds' | 'behind' | 'differs' | undefined> {
+    return this.gateway.holds?.(head) ?? Promise.resolve(undefined);
   }
 
   registerMember(mspId: string, roles: Role[]): Promise<MemberRecord> {

@@ -151,6 +151,7 @@ export class EmbeddedLedgerDatabase {
       evaluate: <T>(fn: ContractFunction, args: unknown[]) =>
         this.serialised(() => this.run<T>(writer.organisation, fn, args, now(), undefined)),
       head: () => this.head(),
+      holds: (head) => this.holds(head),
     };
   }
 
@@ -167,6 +168,7 @@ export class EmbeddedLedgerDatabase {
       evaluate: <T>(fn: ContractFunction, args: unknown[]) =>
         this.serialised(() => this.run<T>(mspId, fn, args, now(), undefined)),
       head: () => this.head(),
+      holds: (head) => this.holds(head),
     };
   }
 
@@ -190,6 +192,31 @@ export class EmbeddedLedgerDatabase {
         this.db.exec('COMMIT');
       }
       return { ...this.replay.head };
+    });
+  }
+
+  /** The last head this handle verified or wrote, without reading the file. */
+  get verifiedHead(): LedgerHead {
+    return { ...this.replay.head };
+  }
+
+  /**
+   * Whether the chain this handle verified holds `head` — after verifying what was appended
+   * since: 'behind' when it ends before that block, 'differs' when its block there is another.
+   */
+  holds(head: LedgerHead): Promise<'holds' | 'behind' | 'differs'> {
+    return this.serialised(async () => {
+      this.db.exec('BEGIN');
+      try {
+        await this.catchUp();
+        if (head.number > this.replay.head.number) return 'behind';
+        if (head.number === 0) return 'holds';
+        const row = this.db.prepare('SELECT hash FROM blocks WHERE number = ?').get(head.number) as
+          { hash: string } | undefined;
+        return row?.hash === head.hash ? 'holds' : 'differs';
+      } finally {
+        this.db.exec('COMMIT');
+      }
     });
   }
 

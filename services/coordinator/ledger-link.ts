@@ -49,6 +49,14 @@ export class LedgerLink {
     this.logger = logger;
   }
 
+  /**
+   * The last embedded-ledger block this coordinator wrote or verified (served with each round so
+   * members can check their view holds it); undefined on Fabric.
+   */
+  get head(): { number: number; hash: string } | undefined {
+    return this.opened.embedded?.verifiedHead;
+  }
+
   /** Registers the coordinator (first registration bootstraps the ledger) and the members. */
   async bootstrap(memberIds: readonly string[]): Promise<void> {
     if (!(await this.isRegistered(this.identity)))
