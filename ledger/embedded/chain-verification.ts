@@ -21,6 +21,8 @@ export type VerifyResult =
 
 export interface Replay {
   head: { number: number; hash: string };
+  /** The last block's time: a block is never dated before its predecessor. */
+  lastTimestamp: number;
   /** Each key's value and the block that last wrote it. */
   state: ReplayState;
 }
@@ -87,7 +89,11 @@ function* walkChain(
   options: VerifyOptions,
 ): Generator<[ReplayState, Block], Verified, string | undefined> {
   const { blocks } = snapshot;
-  const replay: Replay = { head: { number: 0, hash: GENESIS_HASH }, state: new ReplayState() };
+  const replay: Replay = {
+    head: { number: 0, hash: GENESIS_HASH },
+    lastTimestamp: 0,
+    state: new ReplayState(),
+  };
   const anchor = options.anchor ?? options.trusted;
   const trustedUpTo = options.trusted?.number ?? 0;
   const fail = (block: number, reason: string, rolledBack = false): Verified => ({
@@ -101,12 +107,13 @@ function* walkChain(
     replay,
   });
   for (const block of blocks) {
-    const structural = linkProblem(block, replay.head);
+    const structural = linkProblem(block, replay);
     if (structural !== undefined) return fail(block.number, structural);
     if (anchor !== undefined && block.number === anchor.number && block.hash !== anchor.hash)
       return fail(anchor.number, notExtending(anchor, block), true);
     if (block.number > trustedUpTo) {
       const problem =
+        timeProblem(block) ??
         verifier.problem(block, block.certificate || null, block.signature || null) ??
         (yield [replay.state, block]);
       if (problem !== undefined) return fail(block.number, problem);
@@ -127,7 +134,8 @@ export async function appendedBlockProblem(
   verifier: BlockSignatureVerifier,
 ): Promise<string | undefined> {
   const problem =
-    linkProblem(block, replay.head) ??
+    linkProblem(block, replay) ??
+    timeProblem(block) ??
     verifier.problem(block, block.certificate || null, block.signature || null) ??
     (await replayProblem(replay.state, block));
   if (problem === undefined) apply(replay, block);
@@ -137,6 +145,7 @@ export async function appendedBlockProblem(
 export function apply(replay: Replay, block: Block): void {
   for (const [key, value] of block.writes) replay.state.set(key, value, block.number);
   replay.head = { number: block.number, hash: block.hash };
+  replay.lastTimestamp = block.timestamp;
 }
 
 export function notExtending(verified: LedgerHead, found: LedgerHead): string {
@@ -147,13 +156,32 @@ export function notExtending(verified: LedgerHead, found: LedgerHead): string {
   }`;
 }
 
-function linkProblem(block: Block, previous: { number: number; hash: string }): string | undefined {
+/**
+ * How far ahead of the verifier's clock a block may be dated. The contract's time is the
+ * writer's; blocks are never dated before their predecessor (the ledger takes the later of the
+ * writer's clock and the last block's time), so a block dated far ahead would drag every later
+ * block's time with it.
+ */
+export const MAX_BLOCK_CLOCK_SKEW_MS = 5 * 60_000;
+
+function timeProblem(block: Block): string | undefined {
+  if (!Number.isSafeInteger(block.timestamp) || block.timestamp < 0)
+    return `block ${block.number} carries no time`;
+  if (block.timestamp > Date.now() + MAX_BLOCK_CLOCK_SKEW_MS)
+    return `block ${block.number} is dated ${new Date(block.timestamp).toISOString()}, in the future`;
+  return undefined;
+}
+
+function linkProblem(block: Block, replay: Replay): string | undefined {
+  const previous = replay.head;
   if (block.number !== previous.number + 1)
     return `block numbers jump from ${previous.number} to ${block.number}`;
   if (block.previousHash !== previous.hash)
     return `block ${block.number} does not link to block ${previous.number}: previous hash differs`;
   if (blockHash(block) !== block.hash)
     return `block ${block.number}'s contents do not match its hash`;
+  if (block.timestamp < replay.lastTimestamp)
+    return `block ${block.number} is dated before block ${previous.number}: ${new Date(block.timestamp).toISOString()} < ${new Date(replay.lastTimestamp).toISOString()}`;
   return undefined;
 }
 

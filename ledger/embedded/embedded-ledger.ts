@@ -314,7 +314,7 @@ export class EmbeddedLedgerDatabase {
     caller: string,
     fn: ContractFunction,
     givenArgs: unknown[],
-    timestamp: number,
+    clock: number,
     writer: LedgerWriter | undefined,
   ): Promise<T> {
     if (!Object.hasOwn(contract, fn)) {
@@ -358,10 +358,13 @@ export class EmbeddedLedgerDatabase {
         );
       },
     };
+    // The transaction's time: the writer's clock, but never before the last block's (read once
+    // the chain is caught up, when the context is made).
+    let timestamp = clock;
     const context = (): TransactionContext => ({
       state,
       callerMspId: caller,
-      timestamp,
+      timestamp: (timestamp = Math.max(clock, this.replay.lastTimestamp)),
       transactionId: transactionIdOf(this.replay.head.hash, caller, fn, args, timestamp),
       emit: (event) => events.push(event),
     });
@@ -426,6 +429,7 @@ export class EmbeddedLedgerDatabase {
     const before = { ...this.replay.head };
     for (const [key, value] of block.writes) this.replay.state.set(key, value, block.number);
     this.replay.head = { number: block.number, hash: block.hash };
+    this.replay.lastTimestamp = block.timestamp;
     this.recordHead(before);
     for (const event of events)
       for (const listener of this.listeners) listener(event, block.number);
@@ -456,6 +460,6 @@ function verifyFile(
     );
     if (verified !== undefined) return verified;
   }
-  const { result, head, state } = verifyInWorker({ ...file, options });
-  return { result, replay: { head, state: ReplayState.fromEntries(state) } };
+  const { result, head, lastTimestamp, state } = verifyInWorker({ ...file, options });
+  return { result, replay: { head, lastTimestamp, state: ReplayState.fromEntries(state) } };
 }

@@ -22,6 +22,7 @@ export interface VerifyRequest {
 export interface VerifyResponse {
   readonly result: VerifyResult;
   readonly head: { number: number; hash: string };
+  readonly lastTimestamp: number;
   readonly state: [string, string, number][];
 }
 
@@ -41,6 +42,7 @@ export async function run(request: VerifyRequest): Promise<VerifyResponse> {
   return {
     result,
     head: replay.head,
+    lastTimestamp: replay.lastTimestamp,
     state: request.withState && result.ok ? replay.state.toEntries() : [],
   };
 }

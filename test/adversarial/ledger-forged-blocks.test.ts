@@ -89,6 +89,8 @@ interface Forgery {
   readonly signer: string;
   readonly fn: string;
   readonly args: unknown[];
+  /** The block's time (default: now), given the state. */
+  readonly timestamp?: (state: (key: string) => string) => number;
   /** What the attacker wants the state to say, given the state as the honest chain left it. */
   writes(state: (key: string) => string): [string, string][];
 }
@@ -99,17 +101,14 @@ function appendForgedBlock(path: string, forgery: Forgery): number {
   try {
     const head = db
       .prepare('SELECT number, hash FROM blocks ORDER BY number DESC LIMIT 1')
-      .get() as {
-      number: number;
-      hash: string;
-    };
+      .get() as { number: number; hash: string };
     const state = (key: string) =>
       (db.prepare('SELECT value FROM state WHERE key = ?').get(key) as { value: string }).value;
     const signer = writer(forgery.signer);
     const unsigned = {
       number: head.number + 1,
       previousHash: head.hash,
-      timestamp: Date.now(),
+      timestamp: forgery.timestamp?.(state) ?? Date.now(),
       caller: signer.organisation,
       certificate: signer.certificatePem,
       fn: forgery.fn,
@@ -205,6 +204,24 @@ const FORGERIES: Record<string, Forgery> = {
       ],
     ],
   },
+  'a member backdates its revocation to before the round that used its consent': {
+    signer: 'bank-1',
+    fn: 'revokeConsent',
+    args: ['consent-bank-1'],
+    // Everything the contract checks holds: bank-1 owns the consent and the writes are exactly
+    // the contract's at that time. Only the time is a lie: before the blocks already on the chain.
+    timestamp: (state) =>
+      (JSON.parse(state('consent/consent-bank-1')) as ConsentRecord).grantedAt + 1,
+    writes: (state) => [
+      [
+        'consent/consent-bank-1',
+        edited<ConsentRecord>(state('consent/consent-bank-1'), (c) => ({
+          ...c,
+          revokedAt: c.grantedAt + 1,
+        })),
+      ],
+    ],
+  },
   'the coordinator replaces another member’s pinned identity key': {
     signer: COORDINATOR,
     fn: 'registerIdentityKey',
@@ -242,7 +259,7 @@ describe('attack: a block its own writer signed but the contract would not have 
         const forged = appendForgedBlock(path, forgery);
         appendForgedBlock(copy, forgery);
         const refusal = new RegExp(
-          `tampered with: block ${forged} (is a transaction the contract refuses|records writes the contract does not make)`,
+          `tampered with: block ${forged} (is a transaction the contract refuses|records writes the contract does not make|is dated before block)`,
         );
 
         expect(() => new EmbeddedLedgerDatabase(path, caPem)).toThrow(refusal);
@@ -264,7 +281,7 @@ describe('attack: a block its own writer signed but the contract would not have 
         expect(audit.code).toBe(2);
         expect(audit.stdout).toMatch(
           new RegExp(
-            `chain BROKEN at block ${forged}: block ${forged} (is a transaction the contract refuses|records writes the contract does not make)`,
+            `chain BROKEN at block ${forged}: block ${forged} (is a transaction the contract refuses|records writes the contract does not make|is dated before block)`,
           ),
         );
       } finally {
