@@ -26,6 +26,16 @@ export interface Block {
 
 export const GENESIS_HASH = '0'.repeat(64);
 
+/** A point in the chain: a block number and that block's hash (block 0: the genesis hash). */
+export interface LedgerHead {
+  readonly number: number;
+  readonly hash: string;
+}
+
+export function describeHead(head: LedgerHead): string {
+  return `block ${head.number} (hash ${head.hash.slice(0, 16)}…)`;
+}
+
 /** SHA-256 over a canonical (sorted-key) JSON of the block without its hash. */
 export function blockHash(block: Omit<Block, 'hash' | 'signature'>): string {
   const { number, previousHash, timestamp, caller, certificate, fn, args, writes, events } = block;

@@ -1,8 +1,14 @@
 import type Database from 'better-sqlite3';
 import type { BlockSignatureVerifier } from './block-signature.ts';
-import { type Block, blockHash, GENESIS_HASH, readBlocks } from './block.ts';
+import {
+  type Block,
+  blockHash,
+  describeHead,
+  GENESIS_HASH,
+  type LedgerHead,
+  readBlocks,
+} from './block.ts';
 import { replayProblem, ReplayState } from './contract-replay.ts';
-import { describeHead, type LedgerHead } from './ledger-head.ts';
 
 /**
  * Verifying the embedded chain from genesis: every block's number, link, hash and writer

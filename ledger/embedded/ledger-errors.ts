@@ -1,4 +1,4 @@
-import type { LedgerHead } from './ledger-head.ts';
+import type { LedgerHead } from './block.ts';
 
 /** The ledger file was altered outside the contract: it is not used. */
 export class LedgerTamperedError extends Error {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { describeHead, type LedgerHead } from './block.ts';
 import {
   type BlockSignatureVerifier,
   type LedgerWriter,
@@ -15,10 +16,7 @@ import {
  * file of its own and refuses a ledger that does not extend it. A head can also be exported
  * signed by the party's certificate key, so an auditor can anchor a copy to what a member saw.
  */
-export interface LedgerHead {
-  readonly number: number;
-  readonly hash: string;
-}
+export { describeHead, type LedgerHead };
 
 /** A head exported and signed by one party (`audit export-head`). */
 export interface SignedLedgerHead extends LedgerHead {
@@ -43,10 +41,6 @@ const signedHeadSchema = headSchema.extend({
   certificate: z.string().min(1),
   signature: z.string().min(1),
 });
-
-export function describeHead(head: LedgerHead): string {
-  return `block ${head.number} (hash ${head.hash.slice(0, 16)}…)`;
-}
 
 /** The head a head file holds ({number, hash}), or undefined when there is none yet. */
 export function readHeadFile(path: string): LedgerHead | undefined {
