@@ -12,6 +12,14 @@ import {
 } from '../../ledger/embedded/embedded-ledger.ts';
 import { signBlockHash } from '../../ledger/embedded/block-signature.ts';
 import { Ledger } from '../../ledger/ledger.ts';
+import { Adversary, Mode } from '../../proto/gen/veilsum/v1/round.ts';
+import { VeilsumClient } from '../../sdk/veilsum-client.ts';
+import {
+  ADMIN,
+  type Consortium,
+  CoordinatorProcess,
+  createConsortium,
+} from '../support/consortium.ts';
 import type { CollectiveKeyRecord, ConsentRecord, RoundManifest } from '../../ledger/records.ts';
 import { createDevPki, type DevPki } from '../../services/pki/dev-ca.ts';
 
@@ -96,7 +104,7 @@ interface Forgery {
 }
 
 /** Appends a block signed by `forgery.signer`, linked to the head, and updates the state rows. */
-function appendForgedBlock(path: string, forgery: Forgery): number {
+function appendForgedBlock(path: string, forgery: Forgery, signerOf = writer): number {
   const db = new Database(path);
   try {
     const head = db
@@ -104,7 +112,7 @@ function appendForgedBlock(path: string, forgery: Forgery): number {
       .get() as { number: number; hash: string };
     const state = (key: string) =>
       (db.prepare('SELECT value FROM state WHERE key = ?').get(key) as { value: string }).value;
-    const signer = writer(forgery.signer);
+    const signer = signerOf(forgery.signer);
     const unsigned = {
       number: head.number + 1,
       previousHash: head.hash,
@@ -298,3 +306,91 @@ describe('attack: a block its own writer signed but the contract would not have 
     expect(audit.stdout).toMatch(/chain intact: 18 blocks/);
   }, 60_000);
 });
+
+describe('attack: a forged block appended under a running coordinator', () => {
+  let consortium: Consortium | undefined;
+  let coordinator: CoordinatorProcess | undefined;
+  afterAll(async () => {
+    await coordinator?.stop();
+    if (consortium) rmSync(consortium.directory, { recursive: true, force: true });
+  });
+
+  it('the coordinator’s process catches up, refuses the un-revoked consent at that block (DATA_LOSS), opens no round', async () => {
+    consortium = await createConsortium(3, 'fgd', { ledger: true });
+    coordinator = await CoordinatorProcess.start(consortium);
+    const path = join(consortium.directory, 'ledger.db');
+    const bankLedger = new EmbeddedLedgerDatabase(path, caOf(consortium));
+    try {
+      for (const member of consortium.members)
+        await new Ledger(bankLedger.as(consortium.local.ledgerWriter(member))).grantConsent(
+          `consent-${member}`,
+          'cards',
+          MODEL,
+          Date.now() + 86_400_000,
+        );
+      const revoker = consortium.members[1]!;
+      await new Ledger(bankLedger.as(consortium.local.ledgerWriter(revoker))).revokeConsent(
+        `consent-${revoker}`,
+      );
+    } finally {
+      bankLedger.close();
+    }
+    const revoker = consortium.members[1]!;
+    const forged = appendForgedBlock(
+      path,
+      {
+        signer: 'veilsum-coordinator',
+        fn: 'revokeConsent',
+        args: [`consent-${revoker}`],
+        writes: (state) => [
+          [
+            `consent/consent-${revoker}`,
+            edited<ConsentRecord>(state(`consent/consent-${revoker}`), (c) => ({
+              ...c,
+              revokedAt: null,
+            })),
+          ],
+        ],
+      },
+      (id) => consortium!.local.ledgerWriter(id),
+    );
+    const admin = VeilsumClient.connect(consortium.profile(ADMIN, coordinator.port));
+    try {
+      await expect(
+        admin.openRound({
+          modelId: MODEL,
+          roundNumber: 1,
+          mode: Mode.MODE_SECAGG,
+          dimension: 16,
+          quantization: { clipRange: 1, levelBits: 16, modulusBits: 32 },
+          threshold: 3,
+          degree: 2,
+          adversary: Adversary.ADVERSARY_SEMI_MALICIOUS,
+          members: consortium.members,
+          deadlines: {
+            advertiseKeysMs: 30_000,
+            shareKeysMs: 30_000,
+            maskedInputMs: 30_000,
+            consistencyCheckMs: 30_000,
+            unmaskingMs: 30_000,
+          },
+          corruptionRate: 0,
+          dropoutRate: 0,
+          minContributors: 0,
+          ckks: undefined,
+        }),
+      ).rejects.toThrow(
+        new RegExp(
+          `tampered with: block ${forged} is a transaction the contract refuses \\(veilsum-coordinator's revokeConsent: veilsum-coordinator may not revoke consent consent-${revoker}.*DATA_LOSS`,
+        ),
+      );
+      expect(await admin.listRounds()).toHaveLength(0);
+    } finally {
+      admin.close();
+    }
+  }, 180_000);
+});
+
+function caOf(consortium: Consortium): string {
+  return readFileSync(consortium.pki.caCertificatePath, 'utf8');
+}
