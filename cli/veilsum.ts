@@ -2,6 +2,8 @@
 import { Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { coordinatorCommand } from './commands/coordinator.ts';
 import { auditCommand, consentCommand } from './commands/ledger-commands.ts';
+import { ledgerCommand } from './commands/ledger-setup.ts';
+import { modelCommand } from './commands/model.ts';
 import { pkiCommand } from './commands/pki.ts';
 import { keyholderCommand, keysCommand } from './commands/keys.ts';
 import { roundCommand } from './commands/round.ts';
@@ -168,6 +170,8 @@ program.addCommand(roundCommand());
 program.addCommand(submitCommand());
 program.addCommand(consentCommand());
 program.addCommand(auditCommand());
+program.addCommand(ledgerCommand());
+program.addCommand(modelCommand());
 
 program.parseAsync().catch((error: unknown) => {
   console.error(`veilsum: ${(error as Error).message}`);

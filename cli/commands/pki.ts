@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { Command } from '@commander-js/extra-typings';
+import { loadCoordinatorConfig } from '../../services/coordinator/config.ts';
 import { createDevPki } from '../../services/pki/dev-ca.ts';
+import { registerConsortium } from './ledger-setup.ts';
 
 const ADMIN_ID = 'veilsum-admin';
 
@@ -38,6 +40,11 @@ export function pkiCommand(): Command {
         .split(',')
         .map((id) => id.trim())
         .filter(Boolean);
+      // A new CA cannot extend a ledger whose blocks were signed under the old one.
+      if (existsSync(join(directory, 'ledger.db')))
+        throw new Error(
+          `${join(directory, 'ledger.db')} already exists, written under an earlier CA: use a new --dir, or remove the old consortium's files first`,
+        );
       const created = await createDevPki(directory, [...members, ADMIN_ID], keyholders);
       const relative = (path: string) => basename(path);
       const coordinatorConfig = {
@@ -122,8 +129,15 @@ export function pkiCommand(): Command {
         );
         keyholderConfigs[id] = path;
       });
+      // The ledger, with every role a round needs: the coordinator, its members and the
+      // keyholders (who attest collective keys), each registered in a block the coordinator signs.
+      await registerConsortium(
+        loadCoordinatorConfig(join(directory, 'coordinator.json')),
+        keyholders.map((id) => ({ id, role: 'keyholder' as const })),
+      );
       const summary = {
         directory,
+        ledger: join(directory, 'ledger.db'),
         coordinatorConfig: join(directory, 'coordinator.json'),
         profiles,
         keyholderConfigs,
@@ -132,6 +146,9 @@ export function pkiCommand(): Command {
       else {
         console.log(`development PKI in ${directory}`);
         console.log(`  coordinator config: ${summary.coordinatorConfig}`);
+        console.log(
+          `  ledger: ${summary.ledger} (coordinator, members${keyholders.length ? ', keyholders' : ''} registered)`,
+        );
         for (const [id, path] of Object.entries(profiles)) console.log(`  profile ${id}: ${path}`);
         for (const [id, path] of Object.entries(keyholderConfigs))
           console.log(`  keyholder ${id}: ${path}`);

@@ -162,7 +162,7 @@ export async function runProcessDemo(
     );
     await demoLedger.inStep();
     const revokingBank = 2;
-    const revokeBeforeRound = Math.min(4, options.rounds);
+    const revokeInRound = Math.min(4, options.rounds);
 
     const dimension = FEATURE_NAMES.length + 1;
     const plainData = BANKS.map((bank, i) =>
@@ -184,15 +184,7 @@ export async function runProcessDemo(
     for (let roundNumber = 1; roundNumber <= options.rounds; roundNumber++) {
       const started = performance.now();
       const notes: string[] = [];
-      if (roundNumber === revokeBeforeRound && options.rounds > 1) {
-        await tell(banks[revokingBank]!, {
-          kind: 'revoke-consent',
-          consentId: consentIds[revokingBank]!,
-        });
-        notes.push(`${BANKS[revokingBank]!.name} revoked ${consentIds[revokingBank]}`);
-        await demoLedger.inStep();
-      }
-      if (roundNumber === revokeBeforeRound + 1) {
+      if (roundNumber === revokeInRound + 1) {
         consentIds[revokingBank] = `${memberIds[revokingBank]}-consent-2`;
         await tell(banks[revokingBank]!, {
           kind: 'grant-consent',
@@ -240,6 +232,16 @@ export async function runProcessDemo(
             }
           : undefined,
       });
+      // The bank revokes once the round is open (the contract opens no round with a roster
+      // member whose consent is not in force): the coordinator refuses its upload, naming it.
+      if (roundNumber === revokeInRound && options.rounds > 1) {
+        await tell(banks[revokingBank]!, {
+          kind: 'revoke-consent',
+          consentId: consentIds[revokingBank]!,
+        });
+        notes.push(`${BANKS[revokingBank]!.name} revoked ${consentIds[revokingBank]}`);
+        await demoLedger.inStep();
+      }
       const dropouts = new Map<number, DropoutPhase>();
       memberIds.forEach((_, i) => {
         if (uniform() < options.dropoutRate)
@@ -252,7 +254,7 @@ export async function runProcessDemo(
         const tolerated =
           memberIds.length -
           (ckks ? CKKS_MIN_CONTRIBUTORS : 4) -
-          (roundNumber === revokeBeforeRound && options.rounds > 1 ? 1 : 0);
+          (roundNumber === revokeInRound && options.rounds > 1 ? 1 : 0);
         for (const bank of [...dropouts.keys()].slice(Math.max(0, tolerated)))
           dropouts.delete(bank);
       }
