@@ -221,6 +221,25 @@ export class EmbeddedLedgerDatabase {
   }
 
   /**
+   * Blocks after `number`, each verified (hash, link, signature, its transaction replayed through
+   * the contract) before it is returned, including blocks other processes appended since this
+   * handle last looked: what a reader that follows the ledger (the console) consumes.
+   */
+  verifiedBlocksAfter(number: number): Promise<Block[]> {
+    return this.serialised(async () => {
+      this.db.exec('BEGIN');
+      try {
+        await this.catchUp();
+        return readBlocks(this.db, number).filter(
+          (block) => block.number <= this.replay.head.number,
+        );
+      } finally {
+        this.db.exec('COMMIT');
+      }
+    });
+  }
+
+  /**
    * Recomputes every block hash, link and signature, replays every transaction through the
    * contract, compares the state; with a checkpoint, also that the file extends its head.
    */
