@@ -23,6 +23,13 @@ import type { ContractFunction } from './contract.ts';
 export interface ContractGateway {
   submit<T>(fn: ContractFunction, args: unknown[]): Promise<T>;
   evaluate<T>(fn: ContractFunction, args: unknown[]): Promise<T>;
+  /**
+   * The last block this view verified (embedded ledger: after verifying whatever was appended
+   * since). Fabric peers check their own chain; there this is absent.
+   */
+  head?(): Promise<{ number: number; hash: string }>;
+  /** Whether this view's verified chain holds that block (embedded ledger only). */
+  holds?(head: { number: number; hash: string }): Promise<'holds' | 'behind' | 'differs'>;
 }
 
 /** The typed ledger every service, the SDK and the CLI use, whatever the backend. */
@@ -31,6 +38,22 @@ export class Ledger {
 
   constructor(gateway: ContractGateway) {
     this.gateway = gateway;
+  }
+
+  /** This view's verified head (embedded ledger), or undefined where the backend has none. */
+  head(): Promise<{ number: number; hash: string } | undefined> {
+    return this.gateway.head?.() ?? Promise.resolve(undefined);
+  }
+
+  /**
+   * Whether this view's verified chain holds the block `head` names (embedded ledger), or
+   * undefined where the backend keeps no heads.
+   */
+  holds(head: {
+    number: number;
+    hash: string;
+  }): Promise<'holds' | 'behind' | 'differs' | undefined> {
+    return this.gateway.holds?.(head) ?? Promise.resolve(undefined);
   }
 
   registerMember(mspId: string, roles: Role[]): Promise<MemberRecord> {

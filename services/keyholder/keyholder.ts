@@ -187,12 +187,10 @@ export class Keyholder {
     // The keyholder writes as itself (it attests collective keys), each embedded-ledger block
     // signed with its TLS key; the file is verified against the consortium CA on open, so a
     // tampered ledger stops the keyholder here.
-    this.ledgerConnection = openLedger(
-      this.config.ledger,
-      this.keyholderId,
-      undefined,
-      this.config.tls,
-    );
+    this.ledgerConnection = openLedger(this.config.ledger, this.keyholderId, undefined, {
+      ...this.config.tls,
+      checkpoint: join(this.config.dataDir, 'ledger-heads.json'),
+    });
     this.ledger = this.ledgerConnection.ledger;
     this.server.addService(KeyholderServiceService, this.service());
     this.health.addToServer(this.server);

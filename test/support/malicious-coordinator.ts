@@ -219,6 +219,7 @@ export class MaliciousCoordinator {
       uploadSha256: [],
       abortReason: '',
       misbehaving: [],
+      ledgerHead: undefined,
     };
     // The coordinator's own state machine runs on the round as it serves it.
     this.context = createRoundContext(secAggConfigOf(this.served(this.round, '')));
