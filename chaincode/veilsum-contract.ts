@@ -172,6 +172,31 @@ export class VeilsumContract extends Contract {
   getCollectiveKey(ctx: Context, keySha256: string) {
     return run(ctx, 'getCollectiveKey', [keySha256]);
   }
+  recordKeyDecryption(
+    ctx: Context,
+    keySha256: string,
+    aggregateSha256: string,
+    roundId: string,
+    ciphertexts: string,
+    contributors: string,
+    kl: string,
+    keyLifeRounds: string,
+    klBudget: string,
+  ) {
+    return run(ctx, 'recordKeyDecryption', [
+      keySha256,
+      aggregateSha256,
+      roundId,
+      ciphertexts,
+      contributors,
+      kl,
+      keyLifeRounds,
+      klBudget,
+    ]);
+  }
+  keyDecryptions(ctx: Context, keySha256: string) {
+    return run(ctx, 'keyDecryptions', [keySha256]);
+  }
   getRound(ctx: Context, roundId: string) {
     return run(ctx, 'getRound', [roundId]);
   }

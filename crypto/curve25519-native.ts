@@ -55,27 +55,33 @@ class KeyObjectCache {
   }
 }
 
+/**
+ * Ed25519 public keys verified often (a round's identity keys: each sender signs every one of its
+ * share boxes) are parsed once: the JWK import costs about as much as the verification itself.
+ */
+class PublicKeyCache {
+  private readonly entries = new Map<string, KeyObject>();
+  private readonly capacity: number;
+  constructor(capacity: number) {
+    this.capacity = capacity;
+  }
+  get(raw: Uint8Array): KeyObject {
+    const id = Buffer.from(raw).toString('base64url');
+    let key = this.entries.get(id);
+    if (key === undefined) {
+      key = publicKey('Ed25519', raw);
+      if (this.entries.size >= this.capacity) {
+        this.entries.delete(this.entries.keys().next().value!);
+      }
+      this.entries.set(id, key);
+    }
+    return key;
+  }
+}
+
+const ed25519Publics = new PublicKeyCache(4096);
 const x25519Secrets = new KeyObjectCache(X25519_PKCS8_PREFIX, 8);
 const ed25519Secrets = new KeyObjectCache(ED25519_PKCS8_PREFIX, 8);
-
-/**
- * Identity keys are long-lived and verified again and again — by the coordinator twice a round
- * per member, by a member for its neighbours every round — and parsing one costs about half a
- * verification: parsed public keys are kept (a public value; the map is bounded).
- */
-const IDENTITY_KEY_CACHE_SIZE = 4096;
-const ed25519PublicKeys = new Map<string, KeyObject>();
-function identityKey(raw: Uint8Array): KeyObject {
-  const id = Buffer.from(raw).toString('base64url');
-  let key = ed25519PublicKeys.get(id);
-  if (key === undefined) {
-    key = publicKey('Ed25519', raw);
-    if (ed25519PublicKeys.size >= IDENTITY_KEY_CACHE_SIZE)
-      ed25519PublicKeys.delete(ed25519PublicKeys.keys().next().value!);
-    ed25519PublicKeys.set(id, key);
-  }
-  return key;
-}
 
 export const nativeCurve25519: Curve25519 = {
   name: 'native',
@@ -112,7 +118,7 @@ export const nativeCurve25519: Curve25519 = {
     assertBytes(message, 'message');
     assertBytes(signature, 'Ed25519 signature', ED25519_SIGNATURE_BYTES);
     try {
-      return nodeVerify(null, message, identityKey(pub), signature);
+      return nodeVerify(null, message, ed25519Publics.get(pub), signature);
     } catch {
       return false;
     }

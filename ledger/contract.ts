@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type {
   CollectiveKeyRecord,
   ConsentInForce,
+  KeyDecryptionRecord,
   ConsentRecord,
   LedgerEvent,
   Lineage,
@@ -64,7 +65,13 @@ const key = {
   misbehaviour: (roundId: string, memberId: string) => `round-misbehaviour/${roundId}/${memberId}`,
   collectiveKey: (keySha256: string) => `ckks-key/${keySha256}`,
   ceremony: (ceremonyId: string) => `ckks-ceremony/${ceremonyId}`,
+  keyDecryptions: (keySha256: string) => `ckks-key-use/${keySha256}/`,
+  keyDecryption: (keySha256: string, keyholder: string, aggregateSha256: string) =>
+    `ckks-key-use/${keySha256}/${keyholder}/${aggregateSha256}`,
 };
+
+/** Starts the message of a decryption the key's limits refuse (`recordKeyDecryption`). */
+export const KEY_EXHAUSTED = 'key exhausted:';
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
 /** Model ids name rounds (`<model>/round-<n>`) and key prefixes: no '/' in them. */
@@ -899,6 +906,112 @@ export const contract = {
         `no collective key ${keySha256.slice(0, 16)}… on the ledger`,
       );
     return record;
+  },
+
+  /**
+   * A keyholder records, before it releases a partial decryption under `keySha256`, what that
+   * decryption costs the key: the aggregate, its round, ciphertext and contributor counts and
+   * its KL charge. Only a participant of the key's ceremony records, only for itself, and only
+   * the committed aggregate of a closed round with that many contributors. The key's limits are
+   * enforced here, atomically with the record (two keyholders answering at once cannot both take
+   * the last round): over all keyholders' records, one charge per distinct aggregate (the largest
+   * recorded), a new aggregate beyond `keyLifeRounds` distinct ones or past `klBudget` in total
+   * is refused with KEY_EXHAUSTED. Recording the same decryption again is answered with the
+   * stored record. Deterministic in its inputs and the ledger state.
+   */
+  async recordKeyDecryption(
+    ctx: TransactionContext,
+    keySha256: string,
+    aggregateSha256: string,
+    roundId: string,
+    ciphertexts: number,
+    contributors: number,
+    kl: number,
+    keyLifeRounds: number,
+    klBudget: number,
+  ): Promise<KeyDecryptionRecord> {
+    await requireRole(ctx, 'keyholder', 'record decryptions');
+    requireHash(aggregateSha256, 'aggregateSha256');
+    requireId(roundId, 'roundId');
+    for (const [value, name] of [
+      [ciphertexts, 'ciphertexts'],
+      [contributors, 'contributors'],
+      [keyLifeRounds, 'keyLifeRounds'],
+    ] as const)
+      if (!Number.isSafeInteger(value) || value < 1 || value > 2 ** 31)
+        throw new ContractError('invalid', `${name} must be an integer in [1, 2^31]`);
+    for (const [value, name] of [
+      [kl, 'kl'],
+      [klBudget, 'klBudget'],
+    ] as const)
+      if (typeof value !== 'number' || !(value >= 0 && value <= 1))
+        throw new ContractError('invalid', `${name} must be a number in [0, 1]`);
+    const collective = await contract.getCollectiveKey(ctx, keySha256);
+    if (!collective.participants.includes(ctx.callerMspId))
+      throw new ContractError(
+        'access-denied',
+        `${ctx.callerMspId} may not record decryptions under key ${keySha256.slice(0, 16)}…: it is not one of its keyholders`,
+      );
+    const round = await contract.getRound(ctx, roundId);
+    if (round.status !== 'closed' || round.aggregateHash !== aggregateSha256)
+      throw new ContractError(
+        'conflict',
+        `round ${roundId} did not close with aggregate ${aggregateSha256.slice(0, 16)}…; only a closed round's committed aggregate is decrypted`,
+      );
+    if (round.included.length !== contributors)
+      throw new ContractError(
+        'invalid',
+        `round ${roundId} closed with ${round.included.length} contributors, not ${contributors}`,
+      );
+    const at = key.keyDecryption(keySha256, ctx.callerMspId, aggregateSha256);
+    const existing = await read<KeyDecryptionRecord>(ctx, at);
+    if (existing !== undefined) {
+      if (
+        existing.roundId === roundId &&
+        existing.ciphertexts === ciphertexts &&
+        existing.contributors === contributors &&
+        existing.kl === kl
+      )
+        return existing;
+      throw new ContractError(
+        'conflict',
+        `${ctx.callerMspId} already recorded aggregate ${aggregateSha256.slice(0, 16)}… under key ${keySha256.slice(0, 16)}… with other figures`,
+      );
+    }
+    const charged = new Map<string, number>();
+    for (const earlier of await contract.keyDecryptions(ctx, keySha256))
+      charged.set(
+        earlier.aggregateSha256,
+        Math.max(charged.get(earlier.aggregateSha256) ?? 0, earlier.kl),
+      );
+    if (!charged.has(aggregateSha256)) {
+      const spent = [...charged.values()].reduce((total, charge) => total + charge, 0);
+      if (charged.size >= keyLifeRounds || spent + kl > klBudget)
+        throw new ContractError(
+          'conflict',
+          `${KEY_EXHAUSTED} key ${keySha256.slice(0, 16)}… has decrypted ${charged.size} rounds (KL 2^${Math.log2(spent).toFixed(1)}) by all its keyholders' records; ` +
+            `one more (KL 2^${Math.log2(kl).toFixed(1)}) would pass ${keyLifeRounds} rounds or KL 2^${Math.log2(klBudget).toFixed(1)}`,
+        );
+    }
+    const record: KeyDecryptionRecord = {
+      keySha256,
+      keyholder: ctx.callerMspId,
+      aggregateSha256,
+      roundId,
+      ciphertexts,
+      contributors,
+      kl,
+      recordedAt: ctx.timestamp,
+    };
+    await write(ctx, at, record);
+    return record;
+  },
+
+  /** Every decryption any keyholder recorded under `keySha256`. */
+  async keyDecryptions(ctx: TransactionContext, keySha256: string): Promise<KeyDecryptionRecord[]> {
+    return (await ctx.state.list(key.keyDecryptions(requireHash(keySha256, 'keySha256')))).map(
+      (value) => JSON.parse(value) as KeyDecryptionRecord,
+    );
   },
 
   async getRound(ctx: TransactionContext, roundId: string): Promise<RoundRecord> {

@@ -82,6 +82,11 @@ export interface EmbeddedAccess {
   readonly identityIssuer?: string | undefined;
   readonly certificate?: string;
   readonly privateKey?: string;
+  /**
+   * The caller's checkpoint file (ledger-head.ts `checkpointBeside`): the last head it verified.
+   * A ledger that does not extend it is refused (LedgerRolledBackError).
+   */
+  readonly checkpoint?: string;
 }
 
 /**
@@ -138,6 +143,7 @@ export function openLedger(
   const database = new EmbeddedLedgerDatabase(
     config.path,
     issuers.map((ca) => ca.toString()).join(''),
+    embedded.checkpoint === undefined ? {} : { checkpoint: embedded.checkpoint },
   );
   const gateway = writer ? database.as(writer) : database.reader(memberId);
   return {

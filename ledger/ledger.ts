@@ -1,6 +1,7 @@
 import type {
   CollectiveKeyRecord,
   ConsentRecord,
+  KeyDecryptionRecord,
   Lineage,
   MemberRecord,
   MisbehaviourRecord,
@@ -22,6 +23,13 @@ import type { ContractFunction } from './contract.ts';
 export interface ContractGateway {
   submit<T>(fn: ContractFunction, args: unknown[]): Promise<T>;
   evaluate<T>(fn: ContractFunction, args: unknown[]): Promise<T>;
+  /**
+   * The last block this view verified (embedded ledger: after verifying whatever was appended
+   * since). Fabric peers check their own chain; there this is absent.
+   */
+  head?(): Promise<{ number: number; hash: string }>;
+  /** Whether this view's verified chain holds that block (embedded ledger only). */
+  holds?(head: { number: number; hash: string }): Promise<'holds' | 'behind' | 'differs'>;
 }
 
 /** The typed ledger every service, the SDK and the CLI use, whatever the backend. */
@@ -30,6 +38,22 @@ export class Ledger {
 
   constructor(gateway: ContractGateway) {
     this.gateway = gateway;
+  }
+
+  /** This view's verified head (embedded ledger), or undefined where the backend has none. */
+  head(): Promise<{ number: number; hash: string } | undefined> {
+    return this.gateway.head?.() ?? Promise.resolve(undefined);
+  }
+
+  /**
+   * Whether this view's verified chain holds the block `head` names (embedded ledger), or
+   * undefined where the backend keeps no heads.
+   */
+  holds(head: {
+    number: number;
+    hash: string;
+  }): Promise<'holds' | 'behind' | 'differs' | undefined> {
+    return this.gateway.holds?.(head) ?? Promise.resolve(undefined);
   }
 
   registerMember(mspId: string, roles: Role[]): Promise<MemberRecord> {
@@ -139,6 +163,31 @@ export class Ledger {
   }
   getCollectiveKey(keySha256: string): Promise<CollectiveKeyRecord> {
     return this.gateway.evaluate('getCollectiveKey', [keySha256]);
+  }
+  /**
+   * A keyholder records a decryption under a key before it releases the partial; the contract
+   * refuses it (KEY_EXHAUSTED) past the key's life or KL budget over all keyholders' records.
+   */
+  recordKeyDecryption(
+    keySha256: string,
+    aggregateSha256: string,
+    roundId: string,
+    figures: { ciphertexts: number; contributors: number; kl: number },
+    limits: { keyLifeRounds: number; klBudget: number },
+  ): Promise<KeyDecryptionRecord> {
+    return this.gateway.submit('recordKeyDecryption', [
+      keySha256,
+      aggregateSha256,
+      roundId,
+      figures.ciphertexts,
+      figures.contributors,
+      figures.kl,
+      limits.keyLifeRounds,
+      limits.klBudget,
+    ]);
+  }
+  keyDecryptions(keySha256: string): Promise<KeyDecryptionRecord[]> {
+    return this.gateway.evaluate('keyDecryptions', [keySha256]);
   }
   getRound(roundId: string): Promise<RoundRecord> {
     return this.gateway.evaluate('getRound', [roundId]);

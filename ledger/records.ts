@@ -116,6 +116,23 @@ export interface CollectiveKeyRecord {
   readonly registeredAt: number | null;
 }
 
+/**
+ * One decryption a keyholder made under a collective key, recorded by that keyholder before it
+ * released its partial: every keyholder sums all of them (one charge per distinct aggregate)
+ * before answering, so keyholders taking turns share one key life and one KL budget.
+ */
+export interface KeyDecryptionRecord {
+  readonly keySha256: string;
+  readonly keyholder: string;
+  readonly aggregateSha256: string;
+  readonly roundId: string;
+  readonly ciphertexts: number;
+  readonly contributors: number;
+  /** The KL divergence this decryption adds to the key's total (parameters.ts `decryptionKl`). */
+  readonly kl: number;
+  readonly recordedAt: number;
+}
+
 /** SecAgg phases whose participant sets are committed: U1, U2, U3. */
 export type RoundPhaseName = 'advertised' | 'shared' | 'masked';
 

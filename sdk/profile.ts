@@ -38,6 +38,7 @@ export const memberPolicySchema = z
       )
       .optional(),
     trustedKeyholders: z.array(z.string().min(1)).min(1).optional(),
+    pinnedKeyholders: z.array(z.string().min(1)).min(1).optional(),
   })
   .strict();
 
@@ -63,6 +64,8 @@ const profileSchema = z.object({
   journal: z.string().min(1).optional(),
   /** The member's policy (MemberThreatModel: SecAgg γ, δ, adversary; CKKS key threshold and trusted keyholders); unset fields take the defaults. */
   secaggPolicy: z.unknown().optional(),
+  /** The consortium's CKKS keyholders, pinned by `pki init`: a key held by others is refused. */
+  keyholders: z.array(z.string().min(1)).min(1).optional(),
 });
 
 export type Profile = z.infer<typeof profileSchema>;
@@ -90,8 +93,16 @@ export function loadProfile(path: string): ConnectOptions {
     privateKey: at(profile.privateKey),
     ...(profile.serverName ? { serverName: profile.serverName } : {}),
     journal: at(profile.journal ?? `${basename(path, extname(path))}.journal`),
-    ...(profile.secaggPolicy !== undefined
-      ? { threatModel: parseMemberPolicy(profile.secaggPolicy, `profile ${path}`) }
+    ...(profile.secaggPolicy !== undefined || profile.keyholders !== undefined
+      ? {
+          threatModel: parseMemberPolicy(
+            {
+              ...(profile.secaggPolicy as object | undefined),
+              ...(profile.keyholders ? { pinnedKeyholders: profile.keyholders } : {}),
+            },
+            `profile ${path}`,
+          ),
+        }
       : {}),
   };
 }

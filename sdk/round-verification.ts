@@ -50,6 +50,14 @@ export interface MemberThreatModel {
    */
   readonly trustedKeyholders?: readonly string[];
   /**
+   * CKKS: the keyholder set the consortium's PKI wrote into this member's profile (`pki init`,
+   * profile field `keyholders`): the default pin. Checked like trustedKeyholders, on the member's
+   * own ledger view, whenever trustedKeyholders does not replace it; a key attested by any other
+   * keyholder is refused until the member's own profile changes. Without a ledger the member's
+   * trust anchor is the consortium's key file (expectedKeySha256) instead.
+   */
+  readonly pinnedKeyholders?: readonly string[];
+  /**
    * Without a ledger the survivor sets are the coordinator's word and may differ per member, so
    * only a semi-malicious complete-graph round (signed survivor sets, t > (n + γn)/2) is taken.
    * True trusts the coordinator to serve every member the same sets (a semi-honest coordinator):

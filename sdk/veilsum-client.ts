@@ -8,6 +8,7 @@ import { systemRandom } from '../crypto/random.ts';
 import { SecAggError } from '../crypto/secagg/errors.ts';
 import type { ShareComplaint } from '../crypto/secagg/messages.ts';
 import { ContractError } from '../ledger/contract.ts';
+import { LedgerTamperedError } from '../ledger/embedded/ledger-errors.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import type { RoundPhaseName } from '../ledger/records.ts';
 import { toServiceError } from '../services/common/grpc-errors.ts';
@@ -387,6 +388,7 @@ export class VeilsumClient {
     // The key's hash above is the coordinator's word: only the ledger (or the consortium's key
     // file) says which key the keyholders made.
     if (this.ledger !== undefined) {
+      await this.checkLedgerHead(round);
       const record = await this.fromLedger('GetRound', () => this.ledger!.getRound(roundId));
       const hex = Buffer.from(computed).toString('hex');
       const attested = await this.ledger.getCollectiveKey(hex).catch((error: unknown) => {
@@ -623,6 +625,7 @@ export class VeilsumClient {
       );
     }
     if (this.ledger !== undefined) {
+      await this.checkLedgerHead(round);
       const record = await this.fromLedger('GetRound', () => this.ledger!.getRound(roundId));
       checkRoundAgainstLedger(round, record);
     }
@@ -789,11 +792,35 @@ export class VeilsumClient {
     }
   }
 
+  /**
+   * The embedded-ledger head the coordinator served with the round must be a block of this
+   * member's own verified view: otherwise the coordinator wrote on another copy (an older one,
+   * a tail dropped, a fork) than the one this member reads.
+   */
+  private async checkLedgerHead(round: Round): Promise<void> {
+    if (this.ledger === undefined || round.ledgerHead === undefined) return;
+    const head = {
+      number: Number(round.ledgerHead.number),
+      hash: Buffer.from(round.ledgerHead.hash).toString('hex'),
+    };
+    const held = await this.fromLedger('head', () => this.ledger!.holds(head));
+    if (held === undefined || held === 'holds') return;
+    throw new VeilsumError(
+      'ledger head',
+      status.DATA_LOSS,
+      `refusing the round: the coordinator is at ledger block ${head.number} (hash ${head.hash.slice(0, 16)}…) but this member's verified ledger ${
+        held === 'behind' ? 'ends before that block' : 'holds another block there'
+      }: not the same chain (an older copy, a dropped tail or another branch)`,
+    );
+  }
+
   private async fromLedger<T>(step: string, read: () => Promise<T>): Promise<T> {
     try {
       return await read();
     } catch (error) {
       if (error instanceof VeilsumError) throw error;
+      if (error instanceof LedgerTamperedError)
+        throw new VeilsumError(`ledger ${step}`, status.DATA_LOSS, error.message);
       throw new VeilsumError(
         `ledger ${step}`,
         status.FAILED_PRECONDITION,

@@ -1,7 +1,15 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
 import { verifyMerkleProof } from '../../crypto/merkle.ts';
-import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
+import { BlockSignatureVerifier } from '../../ledger/embedded/block-signature.ts';
+import { EmbeddedLedgerDatabase, ledgerWriter } from '../../ledger/embedded/embedded-ledger.ts';
+import {
+  checkpointBeside,
+  describeHead,
+  readAnchor,
+  signHead,
+  writeHeadFile,
+} from '../../ledger/embedded/ledger-head.ts';
 import type { Ledger } from '../../ledger/ledger.ts';
 import {
   type EmbeddedAccess,
@@ -59,6 +67,7 @@ function embeddedAccess(options: { profile?: string; ca?: string }): EmbeddedAcc
       caCertificate: profile.caCertificate,
       certificate: profile.certificate,
       privateKey: profile.privateKey,
+      checkpoint: checkpointBeside(options.profile),
     };
   }
   // --ca names the CAs that issue writers' certificates: each of them counts.
@@ -327,12 +336,16 @@ export function auditCommand(): Command {
   audit
     .command('verify-chain')
     .description(
-      'Recompute the embedded ledger’s hash chain, block signatures and state; name the first bad block',
+      'Recompute the embedded ledger’s hash chain and block signatures, replay every transaction through the contract, check the state; name the first bad block',
     )
     .requiredOption('--ledger <path>', 'embedded ledger file')
     .requiredOption(
       '--ca <path>',
       "the consortium CA certificate that issues writers' certificates",
+    )
+    .option(
+      '--checkpoint <file>',
+      'a head verified before — a head file (advanced to the verified head) or a signed head from `audit export-head` — that the ledger must extend',
     )
     .option('--json', 'print JSON')
     .action((options) => {
@@ -343,16 +356,64 @@ export function auditCommand(): Command {
         process.exitCode = 2;
         return;
       }
+      if (!existsSync(options.ledger)) throw new Error(`no ledger file ${options.ledger}`);
+      const ca = readFileSync(options.ca);
+      const anchor =
+        options.checkpoint !== undefined && existsSync(options.checkpoint)
+          ? readAnchor(options.checkpoint, new BlockSignatureVerifier(ca))
+          : undefined;
       // Inspected, not opened: opening refuses a tampered ledger, this reports what is wrong.
-      const result = EmbeddedLedgerDatabase.inspect(options.ledger, readFileSync(options.ca));
+      const { result, head } = EmbeddedLedgerDatabase.inspectWithHead(options.ledger, ca, anchor);
       console.log(
         options.json
-          ? JSON.stringify(result)
+          ? JSON.stringify(result.ok ? { ...result, head } : result)
           : result.ok
-            ? `chain intact: ${result.blocks} blocks, each signed by its writer`
+            ? `chain intact: ${result.blocks} blocks, each signed by its writer and replayed through the contract; head ${describeHead(head)}${anchor ? `, extends ${describeHead(anchor)}${anchor.signer ? ` signed by ${anchor.signer}` : ''}` : ''}`
             : `chain BROKEN at block ${result.block}: ${result.reason}`,
       );
-      if (!result.ok) process.exitCode = 2;
+      if (!result.ok) {
+        process.exitCode = 2;
+        return;
+      }
+      // A plain head file moves forward with what was verified; a signed head stays as signed.
+      if (options.checkpoint !== undefined && anchor?.signer === undefined)
+        writeHeadFile(options.checkpoint, head);
+    });
+  audit
+    .command('export-head')
+    .description(
+      'Verify the embedded ledger in full and write its head signed with your profile’s key: an auditor checks a copy extends it (`verify-chain --checkpoint`)',
+    )
+    .requiredOption('--ledger <path>', 'embedded ledger file')
+    .requiredOption('--profile <path>', 'your profile (its certificate and key sign the head)')
+    .requiredOption('--out <file>', 'where to write the signed head (JSON)')
+    .action((options) => {
+      const profile = loadProfile(options.profile);
+      if (!existsSync(options.ledger)) throw new Error(`no ledger file ${options.ledger}`);
+      // Opened with the profile's checkpoint: the head exported extends every head it saw.
+      const database = new EmbeddedLedgerDatabase(
+        options.ledger,
+        readFileSync(profile.caCertificate),
+        { checkpoint: checkpointBeside(options.profile) },
+      );
+      try {
+        const { result, head } = EmbeddedLedgerDatabase.inspectWithHead(
+          options.ledger,
+          readFileSync(profile.caCertificate),
+        );
+        if (!result.ok) throw new Error(`chain BROKEN at block ${result.block}: ${result.reason}`);
+        const signed = signHead(
+          ledgerWriter(profile.certificate, profile.privateKey),
+          head,
+          Date.now(),
+        );
+        writeFileSync(options.out, JSON.stringify(signed, null, 2) + '\n');
+        console.log(
+          `head ${describeHead(head)} signed by ${signed.signer} written to ${options.out}`,
+        );
+      } finally {
+        database.close();
+      }
     });
   audit
     .command('events')

@@ -100,6 +100,9 @@ export function pkiCommand(): Command {
               caCertificate: relative(created.caCertificatePath),
               certificate: relative(identity.certificatePath),
               privateKey: relative(identity.privateKeyPath),
+              // Every member pins the consortium's keyholders: a key attested by any other set
+              // is refused until the member's own profile changes (sdk/ckks-round-verification).
+              ...(keyholders.length > 0 && id !== ADMIN_ID ? { keyholders } : {}),
             },
             null,
             2,

@@ -1,5 +1,6 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import { SingleBar, Presets } from 'cli-progress';
+import { checkpointBeside } from '../../ledger/embedded/ledger-head.ts';
 import { loadProfile, parseMemberPolicy } from '../../sdk/profile.ts';
 import { clippingReport, clippingWarning } from '../../sdk/clipping-report.ts';
 import { readUpdateFile } from '../../sdk/update-file.ts';
@@ -99,7 +100,10 @@ export function submitCommand(): Command {
         );
       const ledger = options.ledger
         ? // The embedded file is verified against the profile's CA (its key signs what it writes).
-          openLedger(parseLedgerOption(options.ledger, memberId), memberId, undefined, profile)
+          openLedger(parseLedgerOption(options.ledger, memberId), memberId, undefined, {
+            ...profile,
+            checkpoint: checkpointBeside(options.profile),
+          })
         : undefined;
       // The profile's policy, raised (never lowered below the defaults) by the options.
       const threatModel = parseMemberPolicy(

@@ -118,7 +118,13 @@ export async function createLocalConsortium(options: {
     profile: (identity, port) => {
       const issued = pki.members[identity] ?? pki.keyholders[identity];
       if (issued === undefined) throw new Error(`no certificate for ${identity}`);
-      return { address: `127.0.0.1:${port}`, ...tls(issued) };
+      // Members pin the consortium's keyholders, as `pki init` writes into their profiles.
+      const pinned = members.includes(identity) && keyholders.length > 0;
+      return {
+        address: `127.0.0.1:${port}`,
+        ...tls(issued),
+        ...(pinned ? { threatModel: { pinnedKeyholders: [...keyholders] } } : {}),
+      };
     },
     ledgerWriter: (identity) => {
       const issued =

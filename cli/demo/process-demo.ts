@@ -123,10 +123,13 @@ export async function runProcessDemo(
     const profile = (id: string) => local.profile(id, port);
     const profilePath = (id: string) => {
       const path = join(directory, `profile-${id}.json`);
+      const { threatModel, ...connection } = profile(id);
       writeFileSync(
         path,
         JSON.stringify({
-          ...profile(id),
+          ...connection,
+          // The consortium's keyholders, pinned as `pki init` writes them.
+          ...(threatModel?.pinnedKeyholders ? { keyholders: threatModel.pinnedKeyholders } : {}),
           ...(ckks ? { secaggPolicy: { minimumDropoutRate: CKKS_DROPOUT_RATE } } : {}),
         }),
       );

@@ -7,6 +7,7 @@ import type {
   KeysBroadcast,
   SecAggPhase,
   SeedCommitmentsMessage,
+  ShareComplaint,
   SharesDelivery,
   UnmaskingMessage,
   UnmaskingRequest,
@@ -36,6 +37,12 @@ export interface SimulationOptions {
   readonly serverMoves?: ServerMoves;
   /** Told the round context once the graph is known (after the members' seed, if sparse). */
   readonly onGraphFixed?: (context: RoundContext) => void;
+  /** A malicious member's moves: what it sends instead of what its client produced. */
+  readonly memberMoves?: MemberMoves;
+}
+
+export interface MemberMoves {
+  complaints?(sender: number, honest: readonly ShareComplaint[]): readonly ShareComplaint[];
 }
 
 export interface ServerMoves {
@@ -120,7 +127,8 @@ export function simulateRound(options: SimulationOptions): SimulationOutcome {
       u2,
       inputs[index - 1]!,
     );
-    server.receiveMaskedInput(message);
+    const complaints = options.memberMoves?.complaints?.(index, message.complaints ?? []);
+    server.receiveMaskedInput(complaints === undefined ? message : { ...message, complaints });
     uploads.set(index, message.maskedInput);
   });
   server.closeMaskedInputCollection((sender) => uploads.get(sender)!);

@@ -14,7 +14,7 @@ import { certificatesOf, issuerOf } from '../../crypto/certificate-bundle.ts';
  * hash. A chain rewritten by someone who can edit the SQLite file but holds no member's key —
  * however consistently its hashes are recomputed — fails here, at the first block it changed.
  */
-const DOMAIN = Buffer.from('veilsum/v1/ledger-block\n');
+const BLOCK_DOMAIN = Buffer.from('veilsum/v1/ledger-block\n');
 
 export interface LedgerWriter {
   /** The writer's certificate (PEM), issued by the consortium CA; subject O is the writer. */
@@ -37,8 +37,12 @@ export function ledgerWriter(certificatePath: string, privateKeyPath: string): L
   return { certificatePem, privateKey, organisation: organisationOf(certificate, certificatePath) };
 }
 
-export function signBlockHash(writer: LedgerWriter, hash: string): string {
-  return sign(null, signedBytes(hash), writer.privateKey).toString('base64');
+export function signBlockHash(
+  writer: LedgerWriter,
+  hash: string,
+  domain: Buffer = BLOCK_DOMAIN,
+): string {
+  return sign(null, signedBytes(hash, domain), writer.privateKey).toString('base64');
 }
 
 /**
@@ -60,11 +64,15 @@ export class BlockSignatureVerifier {
       throw new Error('the consortium CA file holds no PEM certificate to verify ledger blocks');
   }
 
-  /** Why the block's signature does not prove `caller` wrote it, or undefined when it does. */
+  /**
+   * Why the block's signature does not prove `caller` wrote it, or undefined when it does.
+   * `domain` separates what is signed (blocks; exported heads use their own).
+   */
   problem(
     block: { number: number; caller: string; timestamp: number; hash: string },
     certificatePem: string | null,
     signature: string | null,
+    domain: Buffer = BLOCK_DOMAIN,
   ): string | undefined {
     if (!certificatePem || !signature)
       return `block ${block.number} is not signed by its writer ${block.caller}`;
@@ -95,7 +103,7 @@ export class BlockSignatureVerifier {
     try {
       valid = verifySignature(
         null,
-        signedBytes(block.hash),
+        signedBytes(block.hash, domain),
         writer.key,
         Buffer.from(signature, 'base64'),
       );
@@ -108,8 +116,8 @@ export class BlockSignatureVerifier {
   }
 }
 
-function signedBytes(hash: string): Buffer {
-  return Buffer.concat([DOMAIN, Buffer.from(hash, 'hex')]);
+function signedBytes(hash: string, domain: Buffer): Buffer {
+  return Buffer.concat([domain, Buffer.from(hash, 'hex')]);
 }
 
 function organisationOf(certificate: X509Certificate, what: string): string {

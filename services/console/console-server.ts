@@ -28,7 +28,7 @@ export interface ConsoleOptions {
   readonly history: LedgerHistory;
   readonly ledgerDescription: string;
   /** Every block, for evidence bundles (the embedded ledger has them). */
-  readonly blocks?: () => Block[];
+  readonly blocks?: () => Block[] | Promise<Block[]>;
   /** How often the ledger is read for new blocks (ms). */
   readonly pollMs?: number;
   readonly onError?: (error: unknown) => void;
@@ -335,7 +335,7 @@ export class ComplianceConsole {
         501,
         'Evidence bundles are built from the embedded ledger\'s signed blocks; on Fabric, export the blocks with the peer CLI ("peer channel fetch").',
       );
-    return buildEvidenceBundle(model, await this.lineages(model), this.options.blocks());
+    return buildEvidenceBundle(model, await this.lineages(model), await this.options.blocks());
   }
 
   private exportPage(): Html {

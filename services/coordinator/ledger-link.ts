@@ -50,6 +50,14 @@ export class LedgerLink {
   }
 
   /**
+   * The last embedded-ledger block this coordinator wrote or verified (served with each round so
+   * members can check their view holds it); undefined on Fabric.
+   */
+  get head(): { number: number; hash: string } | undefined {
+    return this.opened.embedded?.verifiedHead;
+  }
+
+  /**
    * Registers the coordinator (first registration bootstraps the ledger), the members and the
    * auditors (who read everything, e.g. through the compliance console).
    */

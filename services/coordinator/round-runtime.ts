@@ -620,6 +620,7 @@ export class RoundRuntime {
         memberId: this.roster[member - 1]!.memberId,
         reason,
       })),
+      ledgerHead: undefined,
     };
   }
 

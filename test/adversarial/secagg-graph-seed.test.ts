@@ -56,14 +56,8 @@ describe('SecAgg+ graph seed: a coordinator that tries to choose the graph', () 
   async function play(
     attack: Attack,
     open: (coordinator: MaliciousCoordinator) => Promise<{ roundId: string }>,
-    phaseTimeoutMs?: number,
   ) {
-    const coordinator = new MaliciousCoordinator(
-      consortium,
-      attack,
-      `seed-${++counter}`,
-      phaseTimeoutMs,
-    );
+    const coordinator = new MaliciousCoordinator(consortium, attack, `seed-${++counter}`);
     await coordinator.start();
     const opened = await open(coordinator);
     const clients = consortium.members.map((member) =>
@@ -96,27 +90,27 @@ describe('SecAgg+ graph seed: a coordinator that tries to choose the graph', () 
     }
   }
 
-  const spec = (): HarnessRound => ({ ...SPARSE, members: consortium.members });
+  const spec = (phaseTimeoutMs?: number): HarnessRound => ({
+    ...SPARSE,
+    members: consortium.members,
+    ...(phaseTimeoutMs ? { phaseTimeoutMs } : {}),
+  });
 
   it('grinding its own ledger transaction (round ids) until that seed isolates the victim gains nothing: members shuffle with the seed they contribute', async () => {
     let ground: NeighbourGraph | undefined;
-    const { coordinator, refused } = await play(
-      {},
-      async (harness) => {
-        // Each RoundOpened is a transaction whose every input is the coordinator's.
-        for (let roundNumber = 1; roundNumber <= 2_000; roundNumber++) {
-          const round = await harness.open(spec(), roundNumber);
-          const graph = hararyGraph(MEMBERS, 4, seededRandom(new Uint8Array(round.graphSeed)));
-          if (isolates(graph)) {
-            ground = graph;
-            return round;
-          }
+    const { coordinator, refused } = await play({}, async (harness) => {
+      // Each RoundOpened is a transaction whose every input is the coordinator's (and members
+      // replay a ledger of every ground one before they advertise: a long phase timeout).
+      for (let roundNumber = 1; roundNumber <= 2_000; roundNumber++) {
+        const round = await harness.open(spec(60_000), roundNumber);
+        const graph = hararyGraph(MEMBERS, 4, seededRandom(new Uint8Array(round.graphSeed)));
+        if (isolates(graph)) {
+          ground = graph;
+          return round;
         }
-        throw new Error('no round id isolated the victim');
-      },
-      // Members replay a ledger of every ground RoundOpened before they advertise.
-      60_000,
-    );
+      }
+      throw new Error('no round id isolated the victim');
+    });
     expect(refused).toEqual([]);
     // What the members really did: whom each sent share boxes to.
     const used = graphOf((index) => coordinator.shareRecipients.get(index) ?? []);

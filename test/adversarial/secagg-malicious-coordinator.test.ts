@@ -4,16 +4,15 @@ import { nativeCurve25519 } from '../../crypto/curve25519-native.ts';
 import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
 import { Ledger } from '../../ledger/ledger.ts';
 import type { RoundManifest } from '../../ledger/records.ts';
-import { Adversary, type Round } from '../../proto/gen/veilsum/v1/round.ts';
-import type { VeilsumError } from '../../sdk/errors.ts';
+import { Adversary } from '../../proto/gen/veilsum/v1/round.ts';
 import type { MemberThreatModel } from '../../sdk/round-verification.ts';
-import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 import { type Consortium, createConsortium } from '../support/consortium.ts';
 import {
   type Attack,
   type HarnessRound,
   MaliciousCoordinator,
 } from '../support/malicious-coordinator.ts';
+import { playHarnessRound, refusals } from '../support/harness-round.ts';
 
 /**
  * A malicious coordinator against the unmodified member SDK: every attack of issue 10 played
@@ -48,52 +47,13 @@ describe('SecAgg+ members against a malicious coordinator', () => {
   afterAll(() => undefined);
 
   /** Runs every member's SDK against the harness; returns each member's outcome. */
-  async function play(
+  const play = (
     attack: Attack,
     round: HarnessRound,
     policy: MemberThreatModel = {},
     onOpened: (coordinator: MaliciousCoordinator) => void = () => {},
-  ): Promise<{
-    coordinator: MaliciousCoordinator;
-    opened: Round;
-    outcomes: PromiseSettledResult<unknown>[];
-  }> {
-    const coordinator = new MaliciousCoordinator(consortium, attack, `attack-${++counter}`);
-    await coordinator.start();
-    const opened = await coordinator.open(round);
-    onOpened(coordinator);
-    const clients = round.members.map((member) =>
-      VeilsumClient.connect({
-        ...consortium.profile(member, coordinator.port),
-        retry: { totalMs: 2_000, initialDelayMs: 50, maxDelayMs: 200 },
-        ledger: coordinator.ledgerFor(member),
-        ledgerWaitMs: 6_000,
-        threatModel: policy,
-      }),
-    );
-    try {
-      const outcomes = await Promise.allSettled(
-        clients.map((client, i) =>
-          client.participate(
-            opened.roundId,
-            Float32Array.from({ length: 16 }, (_, j) => Math.sin(i + j) / 2),
-            { waitForResult: false },
-          ),
-        ),
-      );
-      return { coordinator, opened, outcomes };
-    } finally {
-      for (const client of clients) client.close();
-      await coordinator.stop();
-    }
-  }
-
-  const refusals = (outcomes: PromiseSettledResult<unknown>[]) =>
-    outcomes.flatMap((outcome, i) =>
-      outcome.status === 'rejected'
-        ? [{ member: i + 1, error: outcome.reason as VeilsumError }]
-        : [],
-    );
+  ) =>
+    playHarnessRound(consortium, attack, round, { policy, onOpened, name: `attack-${++counter}` });
 
   function expectNothingRecoverable(coordinator: MaliciousCoordinator): void {
     expect(coordinator.ownersWithBothShareKinds()).toEqual([]);

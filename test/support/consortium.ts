@@ -73,11 +73,15 @@ export async function createConsortium(
   };
   const configPath = join(directory, 'coordinator.json');
   writeFileSync(configPath, JSON.stringify(config));
-  const profile = (member: string, port: number): ConnectOptions => ({
-    ...local.profile(member, port),
-    retry: { totalMs: 60_000, initialDelayMs: 50, maxDelayMs: 1_000 },
-    threatModel: FIXTURE_POLICY,
-  });
+  const profile = (member: string, port: number): ConnectOptions => {
+    const consortiumProfile = local.profile(member, port);
+    return {
+      ...consortiumProfile,
+      retry: { totalMs: 60_000, initialDelayMs: 50, maxDelayMs: 1_000 },
+      // The fixture's lowered SecAgg policy, keeping the consortium's pinned keyholders.
+      threatModel: { ...consortiumProfile.threatModel, ...FIXTURE_POLICY },
+    };
+  };
   return {
     directory,
     pki: local.pki,
@@ -89,8 +93,9 @@ export async function createConsortium(
     profile,
     profilePath(member, port) {
       const path = join(directory, `profile-${member}-${port}.json`);
-      const { retry: _retry, threatModel: _policy, ...rest } = profile(member, port);
-      writeFileSync(path, JSON.stringify(rest));
+      const { retry: _retry, threatModel: policy, ...rest } = profile(member, port);
+      const keyholders = policy?.pinnedKeyholders;
+      writeFileSync(path, JSON.stringify({ ...rest, ...(keyholders ? { keyholders } : {}) }));
       return path;
     },
   };

@@ -4,12 +4,20 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { nativeCurve25519 as curve } from '../../crypto/curve25519-native.ts';
 import { createRoundContext, type RoundContext } from '../../crypto/secagg/config.ts';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { AuthenticationError, openAead } from '../../crypto/aead.ts';
 import type {
+  AdvertiseKeysMessage,
   KeysBroadcast,
   SeedCommitmentsMessage,
+  ShareComplaint,
+  ShareKeysMessage,
   SharesDelivery,
   UnmaskingMessage,
 } from '../../crypto/secagg/messages.ts';
+import { shareBoxKey } from '../../crypto/secagg/share-box.ts';
+import { shareBoxAssociatedData } from '../../crypto/secagg/transcript.ts';
+import { SHARE_BYTES } from '../../crypto/shamir.ts';
 import { type SecAggResult, SecAggServer } from '../../crypto/secagg/server.ts';
 import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
 import { Ledger } from '../../ledger/ledger.ts';
@@ -71,6 +79,8 @@ export interface HarnessRound {
   readonly corruptionRate?: number;
   readonly dropoutRate: number;
   readonly dimension?: number;
+  /** How long a phase waits after the last message for members that have not spoken (2.5 s). */
+  readonly phaseTimeoutMs?: number;
 }
 
 const PHASE_TIMEOUT_MS = 2_500;
@@ -86,8 +96,13 @@ const ORDER = [
 export class MaliciousCoordinator {
   readonly ledgerPath: string;
   readonly database: EmbeddedLedgerDatabase;
-  /** Every Unmasking message members sent: what the coordinator learnt. */
+  /** Every Unmasking message members sent. */
   readonly reveals: UnmaskingMessage[] = [];
+  /** Every AdvertiseKeys and ShareKeys message (all share boxes), by sender. */
+  readonly advertisements = new Map<number, AdvertiseKeysMessage>();
+  readonly shareMessages = new Map<number, ShareKeysMessage>();
+  /** Every complaint sent with a masked input, with its accuser. */
+  readonly complaints: { accuser: number; complaint: ShareComplaint }[] = [];
   /** Masked inputs as uploaded, by index. */
   readonly uploads = new Map<number, Uint32Array>();
   /** Whom each member sent share boxes to: the graph the members really used. */
@@ -101,18 +116,11 @@ export class MaliciousCoordinator {
   private readonly attack: Attack;
   private readonly waiters = new Set<() => void>();
   private phaseTimer: NodeJS.Timeout | undefined;
+  private phaseTimeoutMs = PHASE_TIMEOUT_MS;
   /** Survivor-set signatures by signer, with the set it was served (split views keep both). */
   private readonly signatures = new Map<number, { set: string; signature: Uint8Array }>();
 
-  private readonly phaseTimeoutMs: number;
-
-  constructor(
-    consortium: Consortium,
-    attack: Attack = {},
-    name = 'malicious',
-    phaseTimeoutMs = PHASE_TIMEOUT_MS,
-  ) {
-    this.phaseTimeoutMs = phaseTimeoutMs;
+  constructor(consortium: Consortium, attack: Attack = {}, name = 'malicious') {
     this.consortium = consortium;
     this.attack = attack;
     this.ledgerPath = join(consortium.directory, `${name}-ledger.db`);
@@ -226,10 +234,12 @@ export class MaliciousCoordinator {
       uploadSha256: [],
       abortReason: '',
       misbehaving: [],
+      ledgerHead: undefined,
     };
     // The coordinator's own state machine runs on the round as it serves it.
     this.openedContext = createRoundContext(secAggConfigOf(this.served(this.round, '')));
     this.server = new SecAggServer({ context: this.openedContext, curve });
+    this.phaseTimeoutMs = spec.phaseTimeoutMs ?? PHASE_TIMEOUT_MS;
     this.armPhaseTimer();
     return this.round;
   }
@@ -277,14 +287,16 @@ export class MaliciousCoordinator {
     };
   }
 
-  /** Closes the current phase when everyone eligible spoke, or after a timeout. */
+  /** Closes the current phase when everyone eligible spoke, or after a quiet timeout. */
   private armPhaseTimer(): void {
     clearTimeout(this.phaseTimer);
     this.phaseTimer = setTimeout(() => void this.closePhase(), this.phaseTimeoutMs);
   }
 
+  /** Closes the phase once everyone eligible spoke; otherwise waits a full timeout again. */
   private async afterMessage(): Promise<void> {
     if (this.server.everyoneHasSpoken()) await this.closePhase();
+    else this.armPhaseTimer();
   }
 
   private async closePhase(): Promise<void> {
@@ -363,7 +375,9 @@ export class MaliciousCoordinator {
       }) as grpc.UntypedHandleCall;
     return {
       advertiseKeys: unary(async (call) => {
-        this.server.receiveAdvertiseKeys(advertiseKeysFromWire(this.indexOf(call), call.request));
+        const message = advertiseKeysFromWire(this.indexOf(call), call.request);
+        this.advertisements.set(message.sender, message);
+        this.server.receiveAdvertiseKeys(message);
         await this.afterMessage();
         return { roundId: this.round.roundId };
       }),
@@ -390,6 +404,7 @@ export class MaliciousCoordinator {
           message.sender,
           message.encryptedShares.map((box) => box.peer).sort((a, b) => a - b),
         );
+        this.shareMessages.set(message.sender, message);
         this.server.receiveShareKeys(message);
         await this.afterMessage();
         return { roundId: this.round.roundId };
@@ -413,6 +428,7 @@ export class MaliciousCoordinator {
           else if (chunk.content?.$case === 'data') chunks.push(Buffer.from(chunk.content.value));
         });
         call.on('end', () => {
+          for (const complaint of complaints) this.complaints.push({ accuser: index, complaint });
           const bytes = Buffer.concat(chunks);
           const vector = new Uint32Array(
             bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
@@ -474,33 +490,99 @@ export class MaliciousCoordinator {
   }
 
   /**
-   * Owners whose input the coordinator could now recover: it holds at least t shares of their
-   * self-mask seed b and at least t shares of their masking key s^SK.
+   * Shares of each owner's self-mask seed b and masking key s^SK that the coordinator holds, by
+   * share index, from everything members sent it: the Unmasking reveals, and every share box
+   * (of every sender, to every recipient) that some byte string members sent in a complaint
+   * opens — tried both as the AEAD key itself and as the X25519 secret of the box's ephemeral key
+   * (Edwards points converted to Montgomery u as well), whatever the complaint claims to prove.
+   */
+  sharesHeld(): Map<number, { b: Set<number>; s: Set<number> }> {
+    const held = new Map<number, { b: Set<number>; s: Set<number> }>();
+    const entry = (owner: number) => {
+      let shares = held.get(owner);
+      if (shares === undefined) held.set(owner, (shares = { b: new Set(), s: new Set() }));
+      return shares;
+    };
+    for (const message of this.reveals) {
+      for (const share of message.selfMaskShares) entry(share.owner).b.add(message.sender);
+      for (const share of message.maskingKeyShares) entry(share.owner).s.add(message.sender);
+    }
+    const candidates = this.complaintSecrets();
+    if (candidates.length === 0) return held;
+    const { binding } = this.context;
+    for (const [sender, message] of this.shareMessages) {
+      for (const box of message.encryptedShares) {
+        const parties = { binding, sender, recipient: box.peer };
+        const associatedData = shareBoxAssociatedData(binding, sender, box.peer);
+        const recipientKey = this.advertisements.get(box.peer)?.encryptionPublicKey;
+        const keys = candidates.flatMap((secret) =>
+          box.ephemeralPublicKey === undefined || recipientKey === undefined
+            ? [secret]
+            : [secret, shareBoxKey(parties, secret, box.ephemeralPublicKey, recipientKey)],
+        );
+        for (const key of keys) {
+          const plaintext = tryOpen(key, box.ciphertext, associatedData);
+          if (plaintext === undefined || plaintext.length !== 2 * SHARE_BYTES) continue;
+          entry(sender).s.add(box.peer);
+          entry(sender).b.add(box.peer);
+          break;
+        }
+      }
+    }
+    return held;
+  }
+
+  /** Every 32-byte string in the complaints members sent, and its Montgomery u if it is a point. */
+  private complaintSecrets(): Uint8Array[] {
+    const found: Uint8Array[] = [];
+    const visit = (value: unknown): void => {
+      if (value instanceof Uint8Array) {
+        if (value.length !== 32) return;
+        found.push(value);
+        try {
+          found.push(ed25519.utils.toMontgomery(value));
+        } catch {
+          // not an Edwards point
+        }
+      } else if (typeof value === 'object' && value !== null) {
+        for (const inner of Object.values(value)) visit(inner);
+      }
+    };
+    for (const { complaint } of this.complaints) visit(complaint);
+    return found;
+  }
+
+  /**
+   * Owners whose input the coordinator could now recover: from everything it received it holds
+   * at least t shares of their self-mask seed b and at least t shares of their masking key s^SK.
    */
   recoverableOwners(): number[] {
     const t = this.context.config.threshold;
-    const count = new Map<number, { b: number; s: number }>();
-    for (const message of this.reveals) {
-      for (const share of message.selfMaskShares) {
-        const entry = count.get(share.owner) ?? { b: 0, s: 0 };
-        count.set(share.owner, { ...entry, b: entry.b + 1 });
-      }
-      for (const share of message.maskingKeyShares) {
-        const entry = count.get(share.owner) ?? { b: 0, s: 0 };
-        count.set(share.owner, { ...entry, s: entry.s + 1 });
-      }
-    }
-    return [...count]
-      .filter(([, { b, s }]) => b >= t && s >= t)
+    return [...this.sharesHeld()]
+      .filter(([, { b, s }]) => b.size >= t && s.size >= t)
       .map(([owner]) => owner)
       .sort((a, b) => a - b);
   }
 
   /** Owners any of whose both-kind shares reached the coordinator at all (stronger than above). */
   ownersWithBothShareKinds(): number[] {
-    const b = new Set(this.reveals.flatMap((m) => m.selfMaskShares.map((s) => s.owner)));
-    const s = new Set(this.reveals.flatMap((m) => m.maskingKeyShares.map((x) => x.owner)));
-    return [...b].filter((owner) => s.has(owner)).sort((x, y) => x - y);
+    return [...this.sharesHeld()]
+      .filter(([, { b, s }]) => b.size > 0 && s.size > 0)
+      .map(([owner]) => owner)
+      .sort((x, y) => x - y);
+  }
+}
+
+function tryOpen(
+  key: Uint8Array,
+  ciphertext: Uint8Array,
+  associatedData: Uint8Array,
+): Uint8Array | undefined {
+  try {
+    return openAead(key, ciphertext, associatedData);
+  } catch (error) {
+    if (error instanceof AuthenticationError) return undefined;
+    throw error;
   }
 }
 
