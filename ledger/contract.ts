@@ -391,6 +391,7 @@ export const contract = {
       registeredAt: existing?.registeredAt ?? ctx.timestamp,
     };
     await write(ctx, key.member(mspId), record);
+    ctx.emit({ name: 'MemberRegistered', payload: { mspId, roles: held } });
     return record;
   },
 

@@ -5,8 +5,12 @@ import { Command } from '@commander-js/extra-typings';
 import { loadCoordinatorConfig } from '../../services/coordinator/config.ts';
 import { createDevPki } from '../../services/pki/dev-ca.ts';
 import { registerConsortium } from './ledger-setup.ts';
+import { writeConsoleConfig } from './console.ts';
 
 const ADMIN_ID = 'veilsum-admin';
+/** The compliance officers' organisation: the auditor role, and the console's reading identity. */
+const AUDITOR_ID = 'veilsum-auditor';
+const CONSOLE_ID = 'veilsum-console';
 
 export function pkiCommand(): Command {
   const pki = new Command('pki').description('Certificates for a development consortium');
@@ -45,7 +49,10 @@ export function pkiCommand(): Command {
         throw new Error(
           `${join(directory, 'ledger.db')} already exists, written under an earlier CA: use a new --dir, or remove the old consortium's files first`,
         );
-      const created = await createDevPki(directory, [...members, ADMIN_ID], keyholders);
+      const created = await createDevPki(directory, [...members, ADMIN_ID], keyholders, undefined, {
+        servers: [CONSOLE_ID],
+        officers: [AUDITOR_ID],
+      });
       const relative = (path: string) => basename(path);
       const coordinatorConfig = {
         listen: options.listen,
@@ -60,6 +67,7 @@ export function pkiCommand(): Command {
           certificate: relative(created.members[id]!.certificatePath),
         })),
         admins: [ADMIN_ID],
+        auditors: [AUDITOR_ID],
         // The administrator is bound to its certificate, not to whatever CA writes its O.
         identityCertificates: [
           { id: ADMIN_ID, certificate: relative(created.members[ADMIN_ID]!.certificatePath) },
@@ -70,6 +78,16 @@ export function pkiCommand(): Command {
         join(directory, 'coordinator.json'),
         JSON.stringify(coordinatorConfig, null, 2) + '\n',
       );
+      writeConsoleConfig(join(directory, 'console.json'), {
+        listen: '127.0.0.1:8443',
+        ledger: 'ledger.db',
+        identity: AUDITOR_ID,
+        tls: {
+          caCertificate: relative(created.caCertificatePath),
+          certificate: relative(created.servers![CONSOLE_ID]!.certificatePath),
+          privateKey: relative(created.servers![CONSOLE_ID]!.privateKeyPath),
+        },
+      });
       const profiles: Record<string, string> = {};
       for (const id of [...members, ADMIN_ID]) {
         const path = join(directory, `profile-${id}.json`);
@@ -131,14 +149,15 @@ export function pkiCommand(): Command {
       });
       // The ledger, with every role a round needs: the coordinator, its members and the
       // keyholders (who attest collective keys), each registered in a block the coordinator signs.
-      await registerConsortium(
-        loadCoordinatorConfig(join(directory, 'coordinator.json')),
-        keyholders.map((id) => ({ id, role: 'keyholder' as const })),
-      );
+      await registerConsortium(loadCoordinatorConfig(join(directory, 'coordinator.json')), [
+        ...keyholders.map((id) => ({ id, role: 'keyholder' as const })),
+        { id: AUDITOR_ID, role: 'auditor' as const },
+      ]);
       const summary = {
         directory,
         ledger: join(directory, 'ledger.db'),
         coordinatorConfig: join(directory, 'coordinator.json'),
+        consoleConfig: join(directory, 'console.json'),
         profiles,
         keyholderConfigs,
       };

@@ -13,6 +13,7 @@ import { seededRandom } from '../../crypto/random.ts';
 import type { DropoutPhase } from '../../crypto/secagg/simulation.ts';
 import { Adversary, Mode, Phase, type Round } from '../../proto/gen/veilsum/v1/round.ts';
 import { SUM_8192 } from '../../crypto/ckks/parameters.ts';
+import { keepForConsole, type ConsoleHandoff } from './console-handoff.ts';
 import { createLocalConsortium } from './local-consortium.ts';
 import { killKeyholder, startKeyholders } from './ckks-services.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
@@ -88,7 +89,9 @@ export async function runProcessDemo(
   options: DemoOptions,
   report: (round: ProcessDemoRound) => void,
   audit: (audit: DemoAudit) => void = () => {},
+  handoff: (kept: ConsoleHandoff) => void = () => {},
 ): Promise<ProcessDemoRound[]> {
+  let keep: (() => void) | undefined;
   const directory = mkdtempSync(join(tmpdir(), 'veilsum-demo-'));
   const ckks = options.mode === 'ckks';
   const children: ChildProcess[] = [];
@@ -358,6 +361,20 @@ export async function runProcessDemo(
         const proverClient = VeilsumClient.connect(profile(prover));
         const proof = await proverClient.proveInclusion(lastDone.roundId);
         proverClient.close();
+        const keepDirectory = options.keepDirectory;
+        if (keepDirectory !== undefined && demoLedger.backend === 'embedded')
+          keep = () =>
+            handoff(
+              keepForConsole(keepDirectory, directory, local.pki, {
+                round: lastDone.roundId,
+                member: prover,
+                uploadSha256: Buffer.from(proof.uploadSha256).toString('hex'),
+                path: proof.path.map((step) => ({
+                  sibling: Buffer.from(step.sibling).toString('hex'),
+                  siblingOnLeft: step.siblingOnLeft,
+                })),
+              }),
+            );
         const onLedger = await auditor.getRound(lastDone.roundId);
         const inclusionVerified =
           onLedger.uploadsMerkleRoot !== null &&
@@ -405,6 +422,11 @@ export async function runProcessDemo(
       child.kill('SIGTERM');
     }
     await demoLedger.close();
+    try {
+      keep?.();
+    } catch (error) {
+      console.error(`veilsum demo: could not keep the ledger for the console: ${String(error)}`);
+    }
     rmSync(directory, { recursive: true, force: true });
   }
 }

@@ -134,14 +134,16 @@ function ckksKeyScript(block: string, port: number, keyholderPorts: number[]): s
     `V="${node} ${join(REPOSITORY, 'cli/veilsum.ts')}"`,
   ];
   let keyholders: string[] = [];
+  let folder = '.veilsum';
   for (const line of logicalLines(block)) {
     const command = line.replace(/\s+#.*$/, '').trim();
     if (/\$V pki init /.test(command)) {
       keyholders = /--keyholders (\S+)/.exec(command)![1]!.split(',');
+      folder = /--dir (\S+)/.exec(command)?.[1] ?? folder;
       script.push(`${command} --listen 127.0.0.1:${port}`);
       keyholders.forEach((id, i) =>
         script.push(
-          `${node} -e 'const f=".veilsum/keyholder-${id}.json";const c=JSON.parse(require("fs").readFileSync(f));c.listen="127.0.0.1:${keyholderPorts[i]}";require("fs").writeFileSync(f,JSON.stringify(c))'`,
+          `${node} -e 'const f="${folder}/keyholder-${id}.json";const c=JSON.parse(require("fs").readFileSync(f));c.listen="127.0.0.1:${keyholderPorts[i]}";require("fs").writeFileSync(f,JSON.stringify(c))'`,
         ),
       );
     } else if (/\$V keyholder start .*&$/.test(command)) {
@@ -162,7 +164,7 @@ function ckksKeyScript(block: string, port: number, keyholderPorts: number[]): s
       );
     } else if (/\$V keys retire /.test(command)) {
       script.push(
-        `CEREMONY=$(${node} -e 'console.log(JSON.parse(require("fs").readFileSync(".veilsum/collective-key.json")).ceremonyId)')`,
+        `CEREMONY=$(${node} -e 'console.log(JSON.parse(require("fs").readFileSync("${folder}/collective-key.json")).ceremonyId)')`,
         command.replace('<id>', '$CEREMONY'),
       );
       break;
@@ -222,7 +224,7 @@ describe('README: Running a consortium, as written', () => {
     );
     if (code !== 0) throw new Error(`the CKKS key commands failed (exit ${code}):\n${output}`);
     expect(output).toMatch(
-      /collective key [0-9a-f]{64} \(2 of 3: kh-1, kh-2, kh-3\) written to \.veilsum\/collective-key\.json/,
+      /collective key [0-9a-f]{64} \(2 of 3: kh-1, kh-2, kh-3\) written to \.veilsum\/(ckks\/)?collective-key\.json/,
     );
     expect(output).toMatch(/key of ceremony \S+ retired to /);
   });
