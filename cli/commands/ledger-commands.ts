@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
 import { verifyMerkleProof } from '../../crypto/merkle.ts';
+import { certificatesOf } from '../../crypto/certificate-bundle.ts';
 import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
 import type { Ledger } from '../../ledger/ledger.ts';
 import {
@@ -51,8 +52,32 @@ function readCheckpoint(path: string): number {
 const LEDGER_HELP =
   'the ledger: an embedded ledger file, or fabric:<connection file>[@<peer>] for a Fabric network';
 
+const IDENTITY_ISSUER_HELP =
+  "embedded ledger: the CA(s) that issue writers' certificates, when --ca is a bundle of several";
+
+/**
+ * The CAs whose certificates may write blocks as a consortium organisation: `--identity-issuer`
+ * when given, otherwise `--ca`'s only CA. A `--ca` bundle of several CAs without
+ * `--identity-issuer` is refused: any CA of a TLS trust bundle could otherwise sign blocks as any
+ * organisation (crypto/certificate-bundle.ts identityIssuersOf, the same rule services apply).
+ */
+function blockIssuers(options: { ca: string; identityIssuer?: string | undefined }): string {
+  const issuers = certificatesOf(readFileSync(options.identityIssuer ?? options.ca));
+  if (issuers.length === 0)
+    throw new Error(`${options.identityIssuer ?? options.ca} holds no PEM certificate`);
+  if (options.identityIssuer === undefined && issuers.length > 1)
+    throw new Error(
+      `--ca ${options.ca} holds ${issuers.length} CAs: name the one(s) that issue the consortium's writers with --identity-issuer <file>, or give --ca the consortium CA alone`,
+    );
+  return issuers.map((ca) => ca.toString()).join('');
+}
+
 /** How a command reaches the embedded ledger: a member profile to write, or the CA to read. */
-function embeddedAccess(options: { profile?: string; ca?: string }): EmbeddedAccess | undefined {
+function embeddedAccess(options: {
+  profile?: string;
+  ca?: string | undefined;
+  identityIssuer?: string | undefined;
+}): EmbeddedAccess | undefined {
   if (options.profile !== undefined) {
     const profile = loadProfile(options.profile);
     return {
@@ -61,10 +86,9 @@ function embeddedAccess(options: { profile?: string; ca?: string }): EmbeddedAcc
       privateKey: profile.privateKey,
     };
   }
-  // --ca names the CAs that issue writers' certificates: each of them counts.
-  return options.ca === undefined
-    ? undefined
-    : { caCertificate: options.ca, identityIssuer: options.ca };
+  if (options.ca === undefined) return undefined;
+  blockIssuers({ ca: options.ca, identityIssuer: options.identityIssuer });
+  return { caCertificate: options.ca, identityIssuer: options.identityIssuer };
 }
 
 /** Opens `--ledger`: on Fabric as `--as`; the embedded file verified with `access`. */
@@ -185,6 +209,7 @@ export function auditCommand(): Command {
     .requiredOption('--ledger <ledger>', LEDGER_HELP)
     .requiredOption('--model <hash>', 'model version (SHA-256 hex)')
     .option('--ca <path>', 'embedded ledger: the consortium CA certificate it is verified against')
+    .option('--identity-issuer <path>', IDENTITY_ISSUER_HELP)
     .option('--as <identity>', 'auditing identity', 'veilsum-coordinator')
     .option('--json', 'print JSON')
     .option('--mermaid', 'print a Mermaid graph')
@@ -221,6 +246,7 @@ export function auditCommand(): Command {
     .requiredOption('--ledger <ledger>', LEDGER_HELP)
     .requiredOption('--member <id>', 'member id')
     .option('--ca <path>', 'embedded ledger: the consortium CA certificate it is verified against')
+    .option('--identity-issuer <path>', IDENTITY_ISSUER_HELP)
     .option('--as <identity>', 'auditing identity', 'veilsum-coordinator')
     .option('--json', 'print JSON')
     .action(async (options) => {
@@ -242,6 +268,7 @@ export function auditCommand(): Command {
     .description("Every member's consents in one listing (auditors and coordinators)")
     .requiredOption('--ledger <ledger>', LEDGER_HELP)
     .option('--ca <path>', 'embedded ledger: the consortium CA certificate it is verified against')
+    .option('--identity-issuer <path>', IDENTITY_ISSUER_HELP)
     .option('--as <identity>', 'auditing identity', 'veilsum-coordinator')
     .option('--json', 'print JSON')
     .option('--csv', 'print CSV (RFC 4180, one header line)')
@@ -334,6 +361,7 @@ export function auditCommand(): Command {
       '--ca <path>',
       "the consortium CA certificate that issues writers' certificates",
     )
+    .option('--identity-issuer <path>', IDENTITY_ISSUER_HELP)
     .option('--json', 'print JSON')
     .action((options) => {
       if (options.ledger.startsWith('fabric:')) {
@@ -344,7 +372,15 @@ export function auditCommand(): Command {
         return;
       }
       // Inspected, not opened: opening refuses a tampered ledger, this reports what is wrong.
-      const result = EmbeddedLedgerDatabase.inspect(options.ledger, readFileSync(options.ca));
+      let issuers: string;
+      try {
+        issuers = blockIssuers(options);
+      } catch (error) {
+        console.error((error as Error).message);
+        process.exitCode = 2;
+        return;
+      }
+      const result = EmbeddedLedgerDatabase.inspect(options.ledger, issuers);
       console.log(
         options.json
           ? JSON.stringify(result)
@@ -361,6 +397,7 @@ export function auditCommand(): Command {
     )
     .requiredOption('--ledger <ledger>', LEDGER_HELP)
     .option('--ca <path>', 'embedded ledger: the consortium CA certificate it is verified against')
+    .option('--identity-issuer <path>', IDENTITY_ISSUER_HELP)
     .option('--as <identity>', 'reading identity', 'veilsum-coordinator')
     .option(
       '--checkpoint <file>',
