@@ -54,15 +54,25 @@ export class ContractError extends Error {
   }
 }
 
+/**
+ * Separates the ids of a composite state key. Ids may contain '/' (Fabric MSP ids, round ids
+ * `<model>/round-<n>`) but never '|', so `member-consent/<member>|<consent>` names exactly one
+ * (member, consent) pair: member `a` with consent `b/c` and member `a/b` with consent `c` no
+ * longer write the same index key.
+ */
+const SEP = '|';
+
 const key = {
   member: (mspId: string) => `member/${mspId}`,
   consent: (consentId: string) => `consent/${consentId}`,
-  memberConsent: (memberId: string, consentId: string) => `member-consent/${memberId}/${consentId}`,
+  memberConsent: (memberId: string, consentId: string) =>
+    `member-consent/${memberId}${SEP}${consentId}`,
   round: (roundId: string) => `round/${roundId}`,
   model: (modelHash: string) => `model/${modelHash}`,
   identityKey: (mspId: string) => `member-identity/${mspId}`,
   roundPhase: (roundId: string, phase: RoundPhaseName) => `round-phase/${roundId}/${phase}`,
-  misbehaviour: (roundId: string, memberId: string) => `round-misbehaviour/${roundId}/${memberId}`,
+  misbehaviour: (roundId: string, memberId: string) =>
+    `round-misbehaviour/${roundId}${SEP}${memberId}`,
   collectiveKey: (keySha256: string) => `ckks-key/${keySha256}`,
   ceremony: (ceremonyId: string) => `ckks-ceremony/${ceremonyId}`,
   keyDecryptions: (keySha256: string) => `ckks-key-use/${keySha256}/`,
@@ -277,12 +287,12 @@ export function participantSetCommitment(included: readonly string[]): string {
 }
 
 /**
- * A member's consents. The key prefix `member-consent/<member>/` also matches members whose id
- * extends this one (`a` and `a/b`), so each record must name the member itself.
+ * A member's consents. The prefix `member-consent/<member>|` matches this member only (ids never
+ * contain '|'); each record must still name the member itself.
  */
 async function consentsOf(ctx: TransactionContext, memberId: string): Promise<ConsentRecord[]> {
   const records: ConsentRecord[] = [];
-  for (const id of await ctx.state.list(`member-consent/${memberId}/`)) {
+  for (const id of await ctx.state.list(`member-consent/${memberId}${SEP}`)) {
     const record = await read<ConsentRecord>(ctx, key.consent(id));
     if (record !== undefined && record.memberId === memberId) records.push(record);
   }
@@ -324,6 +334,39 @@ function noConsentReason(history: readonly ConsentRecord[], purpose: string, at:
 function isoTime(ms: number): string {
   const date = new Date(ms);
   return Number.isNaN(date.getTime()) ? `${ms} ms since the epoch` : date.toISOString();
+}
+
+/**
+ * Records on each consent a round opens with that the round used it: a later revocation must be
+ * dated at or after this, and on Fabric a revocation endorsed before the opening (so reading the
+ * record without this mark) fails the version check when the two are committed.
+ */
+async function markConsentsUsed(
+  ctx: TransactionContext,
+  consents: readonly ConsentInForce[],
+  roundId: string,
+): Promise<void> {
+  for (const { consentId } of consents) {
+    const record = await read<ConsentRecord>(ctx, key.consent(consentId));
+    if (record === undefined) continue;
+    if (record.lastUsedAt !== undefined && record.lastUsedAt > ctx.timestamp) continue;
+    await write(ctx, key.consent(consentId), {
+      ...record,
+      lastUsedAt: ctx.timestamp,
+      lastUsedBy: roundId,
+    });
+  }
+}
+
+/** A member reads its own consents; auditors and coordinators read anyone's. */
+async function requireConsentReader(ctx: TransactionContext, memberId: string): Promise<void> {
+  if (memberId === ctx.callerMspId) return;
+  const roles = await callerRoles(ctx);
+  if (!roles.includes('auditor') && !roles.includes('coordinator'))
+    throw new ContractError(
+      'access-denied',
+      `${ctx.callerMspId} may not read the consents of ${memberId}: a member reads its own; auditors and coordinators read anyone's`,
+    );
 }
 
 /**
@@ -468,6 +511,18 @@ export const contract = {
     }
     if (record.revokedAt !== null)
       throw new ContractError('conflict', `consent ${consentId} was already revoked`);
+    // The revocation's time is the submitter's (within the peers' clock skew on Fabric, the
+    // writer's clock on the embedded ledger): never let it predate what the ledger already holds.
+    if (ctx.timestamp < record.grantedAt)
+      throw new ContractError(
+        'conflict',
+        `a revocation of consent ${consentId} may not be dated ${isoTime(ctx.timestamp)}, before its grant at ${isoTime(record.grantedAt)}`,
+      );
+    if (record.lastUsedAt !== undefined && ctx.timestamp < record.lastUsedAt)
+      throw new ContractError(
+        'conflict',
+        `a revocation of consent ${consentId} may not be dated ${isoTime(ctx.timestamp)}, before round ${record.lastUsedBy ?? '?'} opened with it at ${isoTime(record.lastUsedAt)}`,
+      );
     const revoked: ConsentRecord = { ...record, revokedAt: ctx.timestamp };
     await write(ctx, key.consent(consentId), revoked);
     ctx.emit({ name: 'ConsentRevoked', payload: { consentId, memberId: record.memberId } });
@@ -476,16 +531,7 @@ export const contract = {
 
   /** A member reads its own consents; auditors and coordinators read anyone's. */
   async consentHistory(ctx: TransactionContext, memberId: string): Promise<ConsentRecord[]> {
-    requireId(memberId, 'memberId');
-    if (memberId !== ctx.callerMspId) {
-      const roles = await callerRoles(ctx);
-      if (!roles.includes('auditor') && !roles.includes('coordinator')) {
-        throw new ContractError(
-          'access-denied',
-          `${ctx.callerMspId} may not read the consents of ${memberId}`,
-        );
-      }
-    }
+    await requireConsentReader(ctx, requireId(memberId, 'memberId'));
     return (await consentsOf(ctx, memberId)).sort(
       (a, b) => a.grantedAt - b.grantedAt || a.consentId.localeCompare(b.consentId),
     );
@@ -509,14 +555,18 @@ export const contract = {
       );
   },
 
-  /** The consent a member's data may be used under for `purpose` at `at`, if any. */
+  /**
+   * The consent a member's data may be used under for `purpose` at `at`, if any: read under the
+   * same rule as consentHistory (by probing `at` anyone else would learn the grant and expiry).
+   */
   async consentInForce(
     ctx: TransactionContext,
     memberId: string,
     purpose: string,
     at: number,
   ): Promise<ConsentRecord | undefined> {
-    return latestInForce(await consentsOf(ctx, requireId(memberId, 'memberId')), purpose, at);
+    await requireConsentReader(ctx, requireId(memberId, 'memberId'));
+    return latestInForce(await consentsOf(ctx, memberId), purpose, at);
   },
 
   /** Records a round's parameters and the consent each roster member contributes under. */
@@ -594,6 +644,7 @@ export const contract = {
           }),
     };
     await write(ctx, key.round(roundId), record);
+    await markConsentsUsed(ctx, consents, roundId);
     ctx.emit({
       name: 'RoundOpened',
       payload: {
@@ -813,7 +864,7 @@ export const contract = {
   async roundMisbehaviour(ctx: TransactionContext, roundId: string): Promise<MisbehaviourRecord[]> {
     requireId(roundId, 'roundId');
     // The prefix also matches rounds whose id extends this one: keep only this round's.
-    return (await ctx.state.list(`round-misbehaviour/${roundId}/`))
+    return (await ctx.state.list(`round-misbehaviour/${roundId}${SEP}`))
       .map((value) => JSON.parse(value) as MisbehaviourRecord)
       .filter((record) => record.roundId === roundId);
   },

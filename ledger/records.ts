@@ -22,6 +22,13 @@ export interface ConsentRecord {
   readonly grantedAt: number;
   readonly expiresAt: number;
   readonly revokedAt: number | null;
+  /**
+   * When a round last opened using this consent, and which round. A revocation must be dated at or
+   * after it, and on Fabric a revocation endorsed before that opening fails the version check on
+   * this record: no revocation can be stamped before a round that was already using the consent.
+   */
+  readonly lastUsedAt?: number;
+  readonly lastUsedBy?: string;
 }
 
 /** One consent as it stood when a round opened: what a contribution rests on. */

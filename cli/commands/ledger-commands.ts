@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
 import { verifyMerkleProof } from '../../crypto/merkle.ts';
 import { BlockSignatureVerifier } from '../../ledger/embedded/block-signature.ts';
+import { certificatesOf } from '../../crypto/certificate-bundle.ts';
 import { EmbeddedLedgerDatabase, ledgerWriter } from '../../ledger/embedded/embedded-ledger.ts';
 import {
   checkpointBeside,
@@ -59,8 +60,32 @@ function readCheckpoint(path: string): number {
 const LEDGER_HELP =
   'the ledger: an embedded ledger file, or fabric:<connection file>[@<peer>] for a Fabric network';
 
+const IDENTITY_ISSUER_HELP =
+  "embedded ledger: the CA(s) that issue writers' certificates, when --ca is a bundle of several";
+
+/**
+ * The CAs whose certificates may write blocks as a consortium organisation: `--identity-issuer`
+ * when given, otherwise `--ca`'s only CA. A `--ca` bundle of several CAs without
+ * `--identity-issuer` is refused: any CA of a TLS trust bundle could otherwise sign blocks as any
+ * organisation (crypto/certificate-bundle.ts identityIssuersOf, the same rule services apply).
+ */
+function blockIssuers(options: { ca: string; identityIssuer?: string | undefined }): string {
+  const issuers = certificatesOf(readFileSync(options.identityIssuer ?? options.ca));
+  if (issuers.length === 0)
+    throw new Error(`${options.identityIssuer ?? options.ca} holds no PEM certificate`);
+  if (options.identityIssuer === undefined && issuers.length > 1)
+    throw new Error(
+      `--ca ${options.ca} holds ${issuers.length} CAs: name the one(s) that issue the consortium's writers with --identity-issuer <file>, or give --ca the consortium CA alone`,
+    );
+  return issuers.map((ca) => ca.toString()).join('');
+}
+
 /** How a command reaches the embedded ledger: a member profile to write, or the CA to read. */
-function embeddedAccess(options: { profile?: string; ca?: string }): EmbeddedAccess | undefined {
+function embeddedAccess(options: {
+  profile?: string;
+  ca?: string | undefined;
+  identityIssuer?: string | undefined;
+}): EmbeddedAccess | undefined {
   if (options.profile !== undefined) {
     const profile = loadProfile(options.profile);
     return {
@@ -70,10 +95,9 @@ function embeddedAccess(options: { profile?: string; ca?: string }): EmbeddedAcc
       checkpoint: checkpointBeside(options.profile),
     };
   }
-  // --ca names the CAs that issue writers' certificates: each of them counts.
-  return options.ca === undefined
-    ? undefined
-    : { caCertificate: options.ca, identityIssuer: options.ca };
+  if (options.ca === undefined) return undefined;
+  blockIssuers({ ca: options.ca, identityIssuer: options.identityIssuer });
+  return { caCertificate: options.ca, identityIssuer: options.identityIssuer };
 }
 
 /** Opens `--ledger`: on Fabric as `--as`; the embedded file verified with `access`. */
@@ -194,6 +218,7 @@ export function auditCommand(): Command {
     .requiredOption('--ledger <ledger>', LEDGER_HELP)
     .requiredOption('--model <hash>', 'model version (SHA-256 hex)')
     .option('--ca <path>', 'embedded ledger: the consortium CA certificate it is verified against')
+    .option('--identity-issuer <path>', IDENTITY_ISSUER_HELP)
     .option('--as <identity>', 'auditing identity', 'veilsum-coordinator')
     .option('--json', 'print JSON')
     .option('--mermaid', 'print a Mermaid graph')
@@ -230,6 +255,7 @@ export function auditCommand(): Command {
     .requiredOption('--ledger <ledger>', LEDGER_HELP)
     .requiredOption('--member <id>', 'member id')
     .option('--ca <path>', 'embedded ledger: the consortium CA certificate it is verified against')
+    .option('--identity-issuer <path>', IDENTITY_ISSUER_HELP)
     .option('--as <identity>', 'auditing identity', 'veilsum-coordinator')
     .option('--json', 'print JSON')
     .action(async (options) => {
@@ -251,6 +277,7 @@ export function auditCommand(): Command {
     .description("Every member's consents in one listing (auditors and coordinators)")
     .requiredOption('--ledger <ledger>', LEDGER_HELP)
     .option('--ca <path>', 'embedded ledger: the consortium CA certificate it is verified against')
+    .option('--identity-issuer <path>', IDENTITY_ISSUER_HELP)
     .option('--as <identity>', 'auditing identity', 'veilsum-coordinator')
     .option('--json', 'print JSON')
     .option('--csv', 'print CSV (RFC 4180, one header line)')
@@ -347,6 +374,7 @@ export function auditCommand(): Command {
       '--checkpoint <file>',
       'a head verified before — a head file (advanced to the verified head) or a signed head from `audit export-head` — that the ledger must extend',
     )
+    .option('--identity-issuer <path>', IDENTITY_ISSUER_HELP)
     .option('--json', 'print JSON')
     .action((options) => {
       if (options.ledger.startsWith('fabric:')) {
@@ -357,13 +385,24 @@ export function auditCommand(): Command {
         return;
       }
       if (!existsSync(options.ledger)) throw new Error(`no ledger file ${options.ledger}`);
-      const ca = readFileSync(options.ca);
+      let issuers: string;
+      try {
+        issuers = blockIssuers(options);
+      } catch (error) {
+        console.error((error as Error).message);
+        process.exitCode = 2;
+        return;
+      }
       const anchor =
         options.checkpoint !== undefined && existsSync(options.checkpoint)
-          ? readAnchor(options.checkpoint, new BlockSignatureVerifier(ca))
+          ? readAnchor(options.checkpoint, new BlockSignatureVerifier(issuers))
           : undefined;
       // Inspected, not opened: opening refuses a tampered ledger, this reports what is wrong.
-      const { result, head } = EmbeddedLedgerDatabase.inspectWithHead(options.ledger, ca, anchor);
+      const { result, head } = EmbeddedLedgerDatabase.inspectWithHead(
+        options.ledger,
+        issuers,
+        anchor,
+      );
       console.log(
         options.json
           ? JSON.stringify(result.ok ? { ...result, head } : result)
@@ -422,6 +461,7 @@ export function auditCommand(): Command {
     )
     .requiredOption('--ledger <ledger>', LEDGER_HELP)
     .option('--ca <path>', 'embedded ledger: the consortium CA certificate it is verified against')
+    .option('--identity-issuer <path>', IDENTITY_ISSUER_HELP)
     .option('--as <identity>', 'reading identity', 'veilsum-coordinator')
     .option(
       '--checkpoint <file>',

@@ -35,8 +35,11 @@ function touches(
     if (kind === 'model') return ids.models.has(rest);
     if (kind === 'consent') return ids.consents.has(rest);
     if (kind === 'round') return ids.rounds.has(rest);
-    if (kind === 'round-phase' || kind === 'round-misbehaviour')
+    if (kind === 'round-phase')
       return [...ids.rounds].some((roundId) => rest.startsWith(`${roundId}/`));
+    // round-misbehaviour/<round>|<member> (ledger/contract.ts: ids never contain '|')
+    if (kind === 'round-misbehaviour')
+      return [...ids.rounds].some((roundId) => rest.startsWith(`${roundId}|`));
     return false;
   });
 }

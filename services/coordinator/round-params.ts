@@ -127,6 +127,10 @@ export function resolveRoundParams(
       `degree ${degree} and threshold ${threshold} are weaker than the threat model: ${(error as Error).message}`,
     );
   }
+  // t = n (the small-roster default, or a caller's choice): unmasking needs a share from every
+  // member, so any dropout aborts the round. Say so in min_contributors rather than advertise a
+  // floor below t that no round could ever reach.
+  if (threshold === members.length) minimumContributors = Math.max(minimumContributors, threshold);
   const minContributors = input.minContributors || minimumContributors;
   if (minContributors < minimumContributors || minContributors > members.length) {
     fail(

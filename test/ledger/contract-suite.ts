@@ -175,6 +175,26 @@ export function describeLedgerContract(
       await expect(bankB.consentHistory('BankAMSP')).rejects.toThrow(ContractError);
     });
 
+    it('consentInForce follows consentHistory’s read rule, and a round marks the consents it used', async () => {
+      await bankA.grantConsent('consent-a1', 'cards-2026', 'fraud-model', inAYear());
+      const at = fixture.now();
+      await expect(bankB.consentInForce('BankAMSP', 'fraud-model', at)).rejects.toThrow(
+        /BankBMSP may not read the consents of BankAMSP/,
+      );
+      expect((await auditor.consentInForce('BankAMSP', 'fraud-model', at))?.consentId).toBe(
+        'consent-a1',
+      );
+      const round = await coordinator.openRound('fraud/round-1', 'fraud-model', 1, HASH_A, [
+        'BankAMSP',
+      ]);
+      const [used] = await bankA.consentHistory('BankAMSP');
+      // A revocation must be dated at or after this; on Fabric one endorsed before the opening
+      // read the record without it and fails the version check.
+      expect([used!.lastUsedBy, used!.lastUsedAt]).toEqual(['fraud/round-1', round.openedAt]);
+      const revoked = await bankA.revokeConsent('consent-a1');
+      expect(revoked.revokedAt).toBeGreaterThanOrEqual(round.openedAt);
+    });
+
     it('an auditor reads everything but cannot write', async () => {
       await expect(
         auditor.grantConsent('consent-x', 'cards', 'fraud-model', inAYear()),

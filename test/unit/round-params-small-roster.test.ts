@@ -26,6 +26,15 @@ describe('default (k, t) for a small consortium (the README’s `round open`)', 
   it('three banks against a semi-malicious server: the complete graph with t = 3 (no dropout tolerated)', () => {
     const resolved = resolveRoundParams(params(BANKS.slice(0, 3)), new Set(BANKS), undefined);
     expect([resolved.degree, resolved.threshold]).toEqual([2, 3]);
+    // t = n: every member must contribute, and the params say so rather than advertise 2.
+    expect(resolved.params.minContributors).toBe(3);
+    expect(() =>
+      resolveRoundParams(
+        params(BANKS.slice(0, 3), { minContributors: 2 }),
+        new Set(BANKS),
+        undefined,
+      ),
+    ).toThrow(/min_contributors must be in \[3, 3\]/);
   });
 
   it('four banks keep the dropout-tolerant choice, and an explicit weak or oversize t is still refused', () => {
