@@ -121,6 +121,11 @@ export class SecAggClient {
     return this.phase;
   }
 
+  /** The round context as this client has it (with the graph once the seed is fixed). */
+  get roundContext(): RoundContext {
+    return this.context;
+  }
+
   /** This client's share holders (its neighbours and itself), once the graph is known. */
   get shareHolders(): readonly number[] {
     return [...this.holders].sort((a, b) => a - b);

@@ -75,18 +75,19 @@ describe('SecAgg+ share boxes altered by the coordinator', () => {
   function fromVictim(): {
     attack: Attack;
     tampered: Set<number>;
-    arm: (neighbours: readonly number[], threshold: number) => void;
+    /** The victim's neighbours, asked for once the graph is known (after the members' seed). */
+    arm: (neighbours: () => readonly number[], threshold: number) => void;
   } {
     const tampered = new Set<number>();
-    let holders: readonly number[] = [];
+    let holders: () => readonly number[] = () => [];
     return {
       tampered,
       arm: (neighbours, threshold) => {
-        holders = neighbours.slice(0, threshold);
+        holders = () => neighbours().slice(0, threshold);
       },
       attack: {
         shares: (recipient, honest) => {
-          if (!holders.includes(recipient)) return honest;
+          if (!holders().includes(recipient)) return honest;
           tampered.add(recipient);
           return flip(honest, VICTIM);
         },
@@ -160,7 +161,8 @@ describe('SecAgg+ share boxes altered by the coordinator', () => {
         const outcome = await playHarnessRound(consortium, attack, spec, {
           ledger,
           name: `from-victim-${++counter}`,
-          onOpened: (harness) => arm(harness.context.graph.neighbours(VICTIM), spec.threshold),
+          onOpened: (harness) =>
+            arm(() => harness.context.graph.neighbours(VICTIM), spec.threshold),
         });
         if (!ledger && round === sparse100) {
           expect(refusals(outcome.outcomes)).toHaveLength(100);

@@ -13,7 +13,6 @@ import { shareComplaintContext } from '../../crypto/secagg/transcript.ts';
 import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
 import { Ledger } from '../../ledger/ledger.ts';
 import { Adversary, Mode, Phase, type Round } from '../../proto/gen/veilsum/v1/round.ts';
-import { secAggConfigOf } from '../../proto/round-wire.ts';
 import { Coordinator } from '../../services/coordinator/coordinator.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 import { ADMIN, type Consortium, createConsortium } from '../support/consortium.ts';
@@ -34,11 +33,13 @@ import { modularSum } from '../support/secagg-fixture.ts';
 /** Three kinds of false evidence, by neighbour: a proof for a key the accuser does not hold,
  * no evidence at all (claims an invalid ephemeral key), and well-formed noise. */
 function falseComplaints(
-  context: RoundContext,
+  /** The round context with its graph (known once the members' seed is). */
+  contextOf: () => RoundContext,
   accuser: number,
 ): (honest: readonly ShareComplaint[]) => ShareComplaint[] {
-  return () =>
-    context.graph.neighbours(accuser).map((accused, i): ShareComplaint => {
+  return () => {
+    const context = contextOf();
+    return context.graph.neighbours(accuser).map((accused, i): ShareComplaint => {
       if (i % 3 === 1) return { accused };
       if (i % 3 === 2) {
         return {
@@ -59,6 +60,7 @@ function falseComplaints(
       )!;
       return { accused, evidence };
     });
+  };
 }
 
 const ACCUSED_REASON =
@@ -131,7 +133,6 @@ describe('SecAgg+ against a member that falsely accuses all its neighbours', () 
       });
       // The defaults a member accepts at n = 100: sparse, k = 16.
       expect(round.params!.degree).toBeLessThan(MEMBERS - 1);
-      const context = createRoundContext(secAggConfigOf(round));
       const accuser = MEMBERS;
       const accuserId = consortium.members[accuser - 1]!;
       const inputs = consortium.members.map((_, i) => new Uint32Array(DIMENSION).fill(i + 1));
@@ -157,7 +158,9 @@ describe('SecAgg+ against a member that falsely accuses all its neighbours', () 
             ledgerOf(accuserId),
             round.roundId,
             inputs[accuser - 1]!,
-            { complaints: falseComplaints(context, accuser) },
+            {
+              complaints: (honest, tools) => falseComplaints(() => tools.context, accuser)(honest),
+            },
           ),
         ]);
       } finally {
@@ -207,8 +210,10 @@ describe('SecAgg+ against a member that falsely accuses all its neighbours', () 
     });
     const inputs = Array.from({ length: clients }, (_, i) => new Uint32Array(4).fill(i + 1));
     const accuser = 500;
-    const lie = falseComplaints(context, accuser);
+    let graphContext = context;
+    const lie = falseComplaints(() => graphContext, accuser);
     const { result, clientAborts } = simulateRound({
+      onGraphFixed: (fixed) => (graphContext = fixed),
       context,
       identitySecretKeys,
       inputs,

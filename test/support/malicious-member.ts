@@ -3,7 +3,11 @@ import * as grpc from '@grpc/grpc-js';
 import { nativeCurve25519 as curve } from '../../crypto/curve25519-native.ts';
 import { systemRandom } from '../../crypto/random.ts';
 import { SecAggClient } from '../../crypto/secagg/client.ts';
-import { createRoundContext, type RoundContext } from '../../crypto/secagg/config.ts';
+import {
+  createRoundContext,
+  needsContributedSeed,
+  type RoundContext,
+} from '../../crypto/secagg/config.ts';
 import { combineMasks } from '../../crypto/secagg/masks.ts';
 import type {
   EncryptedShare,
@@ -19,6 +23,7 @@ import {
   type ConsistencyCheckRequest,
   type KeysBroadcast,
   SecAggServiceClient,
+  type SeedCommitments,
   type SharesDelivery,
   type UnmaskingRequest,
 } from '../../proto/gen/veilsum/v1/secagg.ts';
@@ -27,6 +32,7 @@ import {
   advertiseKeysToWire,
   complaintsToWire,
   keysBroadcastFromWire,
+  seedRevealToWire,
   sharesDeliveryFromWire,
   shareKeysToWire,
   unmaskingRequestFromWire,
@@ -110,6 +116,16 @@ export async function maliciousMember(
     });
     const advertised = client.advertiseKeys();
     await call((done) => secagg.advertiseKeys(advertiseKeysToWire(roundId, advertised), done));
+    if (needsContributedSeed(context)) {
+      const { digest } = await call<SeedCommitments>((done) =>
+        secagg.awaitSeedCommitments({ roundId }, done),
+      );
+      const reveal = client.revealSeed(
+        { digest: new Uint8Array(digest) },
+        await committed('advertised'),
+      );
+      await call((done) => secagg.revealSeed(seedRevealToWire(roundId, reveal), done));
+    }
     const keys = await call<KeysBroadcast>((done) => secagg.awaitKeys({ roundId }, done));
     const honest = client.shareKeys(keysBroadcastFromWire(keys), await committed('advertised'));
     const identitySecretKey = memberIdentity(consortium, member).secretKey;
@@ -134,7 +150,8 @@ export async function maliciousMember(
         shareBoxPayload(context.binding, index, box.peer, box.ephemeralPublicKey, box.ciphertext),
       ),
     });
-    const tools: MemberTools = { context, index, sealFor, resign };
+    // The graph is the members' seed's: the client's context has it once ShareKeys ran.
+    const tools: MemberTools = { context: client.roundContext, index, sealFor, resign };
     const sent = lies.shares?.(honest, tools) ?? honest;
     await call((done) => secagg.shareKeys(shareKeysToWire(roundId, sent), done));
     const delivery = await call<SharesDelivery>((done) => secagg.awaitShares({ roundId }, done));
