@@ -22,6 +22,12 @@ import type { ContractFunction } from './contract.ts';
 export interface ContractGateway {
   submit<T>(fn: ContractFunction, args: unknown[]): Promise<T>;
   evaluate<T>(fn: ContractFunction, args: unknown[]): Promise<T>;
+  /**
+   * True only for a backend no single party can write past the contract or rewind (Fabric:
+   * endorsed and ordered by several organisations). The embedded ledger is one file its owner
+   * can fork or rewind, so it is not, and an unknown gateway is not either.
+   */
+  readonly agreementChannel?: boolean;
 }
 
 /** The typed ledger every service, the SDK and the CLI use, whatever the backend. */
@@ -30,6 +36,14 @@ export class Ledger {
 
   constructor(gateway: ContractGateway) {
     this.gateway = gateway;
+  }
+
+  /**
+   * Whether members may rely on this ledger to agree on what every member sees (one U1–U3 per
+   * round): Fabric yes; the embedded ledger no — its owner can show each reader another fork.
+   */
+  get agreementChannel(): boolean {
+    return this.gateway.agreementChannel === true;
   }
 
   registerMember(mspId: string, roles: Role[]): Promise<MemberRecord> {

@@ -75,6 +75,8 @@ export function pkiCommand(): Command {
               caCertificate: relative(created.caCertificatePath),
               certificate: relative(identity.certificatePath),
               privateKey: relative(identity.privateKeyPath),
+              // The consortium's members, pinned: rosters may list only these, each once.
+              members,
             },
             null,
             2,

@@ -112,7 +112,7 @@ export async function createLocalConsortium(options: {
     profile: (identity, port) => {
       const issued = pki.members[identity] ?? pki.keyholders[identity];
       if (issued === undefined) throw new Error(`no certificate for ${identity}`);
-      return { address: `127.0.0.1:${port}`, ...tls(issued) };
+      return { address: `127.0.0.1:${port}`, ...tls(issued), consortiumMembers: [...members] };
     },
     ledgerWriter: (identity) => {
       const issued =

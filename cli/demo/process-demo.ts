@@ -120,10 +120,12 @@ export async function runProcessDemo(
     const profile = (id: string) => local.profile(id, port);
     const profilePath = (id: string) => {
       const path = join(directory, `profile-${id}.json`);
+      const { consortiumMembers, ...connection } = profile(id);
       writeFileSync(
         path,
         JSON.stringify({
-          ...profile(id),
+          ...connection,
+          members: consortiumMembers,
           ...(ckks ? { secaggPolicy: { minimumDropoutRate: CKKS_DROPOUT_RATE } } : {}),
         }),
       );

@@ -7,7 +7,7 @@ import type { RoundManifest } from '../../ledger/records.ts';
 import { Adversary, type Round } from '../../proto/gen/veilsum/v1/round.ts';
 import type { VeilsumError } from '../../sdk/errors.ts';
 import type { MemberThreatModel } from '../../sdk/round-verification.ts';
-import { VeilsumClient } from '../../sdk/veilsum-client.ts';
+import { connectMembers, takePart } from '../support/harness-members.ts';
 import { type Consortium, createConsortium } from '../support/consortium.ts';
 import {
   type Attack,
@@ -23,11 +23,16 @@ import {
  * must never hold both kinds of share (self-mask seed b and masking key s^SK) of any owner.
  */
 const MEMBERS = 8;
-/** Sparse SecAgg+ against a semi-malicious server: k = 4, t = 3, min contributors 7. */
-const SPARSE: HarnessRound = {
+/**
+ * The complete graph against a semi-malicious server: k = 7, t = 5 > (n + γn)/2, min
+ * contributors 7. Members reading an embedded ledger take nothing else (it is no agreement
+ * channel: test/adversarial/secagg-embedded-ledger.test.ts), and below 50 members no member
+ * takes a sparse graph.
+ */
+const COMPLETE: HarnessRound = {
   members: [],
-  degree: 4,
-  threshold: 3,
+  degree: MEMBERS - 1,
+  threshold: 5,
   adversary: 'semi-malicious',
   corruptionRate: 0.05,
   dropoutRate: 0.125,
@@ -36,7 +41,7 @@ const SPARSE: HarnessRound = {
 describe('SecAgg+ members against a malicious coordinator', () => {
   let consortium: Consortium;
   const spec = (overrides: Partial<HarnessRound> = {}): HarnessRound => ({
-    ...SPARSE,
+    ...COMPLETE,
     members: consortium.members,
     ...overrides,
   });
@@ -62,28 +67,13 @@ describe('SecAgg+ members against a malicious coordinator', () => {
     await coordinator.start();
     const opened = await coordinator.open(round);
     onOpened(coordinator);
-    const clients = round.members.map((member) =>
-      VeilsumClient.connect({
-        ...consortium.profile(member, coordinator.port),
-        retry: { totalMs: 2_000, initialDelayMs: 50, maxDelayMs: 200 },
-        ledger: coordinator.ledgerFor(member),
-        ledgerWaitMs: 6_000,
-        threatModel: policy,
-      }),
-    );
+    const clients = connectMembers(consortium, coordinator, round.members, {
+      ledger: (member) => coordinator.ledgerFor(member),
+      threatModel: policy,
+    });
     try {
-      const outcomes = await Promise.allSettled(
-        clients.map((client, i) =>
-          client.participate(
-            opened.roundId,
-            Float32Array.from({ length: 16 }, (_, j) => Math.sin(i + j) / 2),
-            { waitForResult: false },
-          ),
-        ),
-      );
-      return { coordinator, opened, outcomes };
+      return { coordinator, opened, outcomes: await takePart(clients, opened.roundId) };
     } finally {
-      for (const client of clients) client.close();
       await coordinator.stop();
     }
   }
@@ -230,7 +220,7 @@ describe('SecAgg+ members against a malicious coordinator', () => {
     expect(refused).toHaveLength(MEMBERS);
     for (const { error } of refused) {
       expect(error.code).toBe(9);
-      expect(error.message).toMatch(/the served threshold t 2 differs from the ledger's 3/);
+      expect(error.message).toMatch(/the served threshold t 2 differs from the ledger's 5/);
     }
     expect(coordinator.reveals).toEqual([]);
   }, 60_000);
@@ -273,7 +263,7 @@ describe('SecAgg+ members against a malicious coordinator', () => {
     expect(refusals(committed.outcomes)).toHaveLength(MEMBERS);
     for (const { error } of refusals(committed.outcomes))
       expect(error.message).toMatch(
-        /the round assumes a semi-honest server; this member requires semi-malicious rounds/,
+        /adversary model semi-honest is a downgrade this member refuses without a ledger that is an agreement channel/,
       );
     expect(served.coordinator.reveals).toEqual([]);
     expect(committed.coordinator.reveals).toEqual([]);

@@ -87,8 +87,13 @@ export async function createConsortium(
     profile,
     profilePath(member, port) {
       const path = join(directory, `profile-${member}-${port}.json`);
-      const { retry: _retry, threatModel: _policy, ...rest } = profile(member, port);
-      writeFileSync(path, JSON.stringify(rest));
+      const {
+        retry: _retry,
+        threatModel: _policy,
+        consortiumMembers,
+        ...rest
+      } = profile(member, port);
+      writeFileSync(path, JSON.stringify({ ...rest, members: consortiumMembers }));
       return path;
     },
   };
