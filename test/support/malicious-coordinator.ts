@@ -193,14 +193,16 @@ export class MaliciousCoordinator {
     const graphSeed = withLedger
       ? new Uint8Array(
           Buffer.from(
-            (await coordinator.openRound(
-              roundId,
-              'attack',
-              roundNumber,
-              Buffer.from(ledgerParamsHash(params)).toString('hex'),
-              [...spec.members],
-              manifest,
-            )).graphSeed!,
+            (
+              await coordinator.openRound(
+                roundId,
+                'attack',
+                roundNumber,
+                Buffer.from(ledgerParamsHash(params)).toString('hex'),
+                [...spec.members],
+                manifest,
+              )
+            ).graphSeed!,
             'hex',
           ),
         )
