@@ -53,7 +53,7 @@ describe('SecAgg rosters a coordinator fills with identities it holds', () => {
       const opened = await coordinator.open({ ...spec, ledger: options.ledger });
       await options.before?.(coordinator);
       const real = spec.members.filter(
-        (id, i) => consortium.members.includes(id) && !(spec.controlled ?? []).includes(i + 1),
+        (id, i) => consortium.members.includes(id) && !coordinator.controlledSlots.includes(i + 1),
       );
       const clients = connectMembers(consortium, coordinator, real, {
         ...(options.pinned === false ? { pinned: false } : {}),

@@ -77,9 +77,10 @@ export interface HarnessRound {
   /**
    * Roster slots (1-based) the coordinator plays itself, with the identity it holds for the
    * entry (its own certificate, or a colluding member's): every share box addressed to them is
-   * the coordinator's to open.
+   * the coordinator's to open. A function picks them once the graph is known (colluders placed
+   * among a victim's neighbours).
    */
-  readonly controlled?: readonly number[];
+  readonly controlled?: readonly number[] | ((context: RoundContext) => readonly number[]);
   /** How long a phase waits for silent members (default 2.5 s; large rosters need more). */
   readonly phaseTimeoutMs?: number;
 }
@@ -235,7 +236,9 @@ export class MaliciousCoordinator {
     // The coordinator's own state machine runs on the round as it serves it.
     this.context = createRoundContext(secAggConfigOf(this.served(this.round, '')));
     this.server = new SecAggServer({ context: this.context, curve });
-    for (const index of spec.controlled ?? []) {
+    const controlled =
+      typeof spec.controlled === 'function' ? spec.controlled(this.context) : spec.controlled;
+    for (const index of controlled ?? []) {
       const slot = new SecAggClient({
         context: this.context,
         index,
@@ -298,6 +301,11 @@ export class MaliciousCoordinator {
         paramsHash(RoundParams.encode(served.params!).finish(), served.graphSeed),
       ),
     };
+  }
+
+  /** The roster slots the coordinator plays itself. */
+  get controlledSlots(): number[] {
+    return [...this.slots.keys()];
   }
 
   /** Sets U1–U3 as the honest server state machine has them. */
