@@ -148,7 +148,7 @@ describe('members with an embedded-ledger view against a coordinator that forks 
     expect(coordinator.reveals).toEqual([]);
   }, 240_000);
 
-  it('the same member accepts that sparse round when its ledger is an agreement channel (Fabric)', () => {
+  it('the same member accepts that sparse round when its ledger is an agreement channel (Fabric), and not with 49 members', () => {
     const { degree, threshold } = chooseGraphParameters({
       clients: N,
       corruptionRate: 0.05,
@@ -169,6 +169,13 @@ describe('members with an embedded-ledger view against a coordinator that forks 
     expect(() => checkThreatModel(round, undefined, { agreement: true })).not.toThrow();
     expect(() => checkThreatModel(round, undefined, { agreement: false })).toThrow(
       /needs the ledger to agree on the survivor sets/,
+    );
+    // One member fewer: below 50 the complete graph is a member rule, agreement or not.
+    const smaller = Round.fromPartial({ ...round, roster: round.roster.slice(0, N - 1) });
+    expect(() => checkThreatModel(smaller, undefined, { agreement: true })).toThrow(
+      new RegExp(
+        `degree k ${degree}: a round of 49 members runs on the complete graph \\(k = 48\\)`,
+      ),
     );
     const file = new EmbeddedLedgerDatabase(
       `${consortium.directory}/probe.db`,
