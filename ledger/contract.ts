@@ -67,6 +67,14 @@ const key = {
 };
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
+/** Model ids name rounds (`<model>/round-<n>`) and key prefixes: no '/' in them. */
+const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
+/**
+ * The longest a consent may run: ten years. Longer ones are refused rather than stored, so every
+ * expiry is a date every reader can print and compare.
+ */
+export const MAX_CONSENT_MS = 3_653 * 86_400_000;
 const HEX64 = /^[0-9a-f]{64}$/;
 const SIGNATURE_HEX = /^[0-9a-f]{128}$/;
 
@@ -75,6 +83,16 @@ function requireId(value: unknown, name: string): string {
     throw new ContractError(
       'invalid',
       `${name} must be 1-128 characters of letters, digits, '.', '_', ':', '/' or '-'`,
+    );
+  }
+  return value;
+}
+
+function requireModelId(value: unknown): string {
+  if (typeof value !== 'string' || !MODEL_ID.test(value)) {
+    throw new ContractError(
+      'invalid',
+      `modelId must be 1-128 characters of letters, digits, '.', '_', ':' or '-' (no '/': round ids are <model>/round-<n>)`,
     );
   }
   return value;
@@ -274,6 +292,84 @@ export function participantSetCommitment(included: readonly string[]): string {
     .digest('hex');
 }
 
+/**
+ * A member's consents. The key prefix `member-consent/<member>/` also matches members whose id
+ * extends this one (`a` and `a/b`), so each record must name the member itself.
+ */
+async function consentsOf(ctx: TransactionContext, memberId: string): Promise<ConsentRecord[]> {
+  const records: ConsentRecord[] = [];
+  for (const id of await ctx.state.list(`member-consent/${memberId}/`)) {
+    const record = await read<ConsentRecord>(ctx, key.consent(id));
+    if (record !== undefined && record.memberId === memberId) records.push(record);
+  }
+  return records;
+}
+
+/** The latest-granted of `records` in force for `purpose` at `at` (not revoked, not expired). */
+function latestInForce(
+  records: readonly ConsentRecord[],
+  purpose: string,
+  at: number,
+): ConsentRecord | undefined {
+  let best: ConsentRecord | undefined;
+  for (const record of records) {
+    const active =
+      record.purpose === purpose &&
+      record.revokedAt === null &&
+      record.expiresAt > at &&
+      record.grantedAt <= at;
+    if (active && (best === undefined || record.grantedAt > best.grantedAt)) best = record;
+  }
+  return best;
+}
+
+/** Why `memberId` has no consent in force for `purpose` at `at`, from its latest consent. */
+function noConsentReason(history: readonly ConsentRecord[], purpose: string, at: number): string {
+  const latest = history
+    .filter((record) => record.purpose === purpose)
+    .sort((a, b) => a.grantedAt - b.grantedAt)
+    .at(-1);
+  if (latest === undefined) return `it never granted one for ${purpose}`;
+  if (latest.revokedAt !== null && latest.revokedAt <= at)
+    return `its latest, consent ${latest.consentId}, was revoked at ${isoTime(latest.revokedAt)}`;
+  if (latest.expiresAt <= at)
+    return `its latest, consent ${latest.consentId}, expired at ${isoTime(latest.expiresAt)}`;
+  return `its latest, consent ${latest.consentId}, was granted at ${isoTime(latest.grantedAt)}, after this transaction's time`;
+}
+
+function isoTime(ms: number): string {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? `${ms} ms since the epoch` : date.toISOString();
+}
+
+/**
+ * The consent each roster member contributes under: every one must have a consent in force for
+ * the model at the transaction's time, or the round does not open (the contract, not only the
+ * coordinator process, keeps a member's data out of a model it did not consent to).
+ */
+async function requireConsentsInForce(
+  ctx: TransactionContext,
+  roster: readonly string[],
+  modelId: string,
+): Promise<ConsentInForce[]> {
+  const consents: ConsentInForce[] = [];
+  const missing: string[] = [];
+  for (const memberId of roster) {
+    requireId(memberId, 'roster member');
+    const history = await consentsOf(ctx, memberId);
+    const consent = latestInForce(history, modelId, ctx.timestamp);
+    if (consent)
+      consents.push({ memberId, datasetId: consent.datasetId, consentId: consent.consentId });
+    else missing.push(`${memberId} (${noConsentReason(history, modelId, ctx.timestamp)})`);
+  }
+  if (missing.length > 0)
+    throw new ContractError(
+      'conflict',
+      `every roster member needs a consent in force for ${modelId}; none for ${missing.join('; ')}`,
+    );
+  return consents;
+}
+
 export const contract = {
   /**
    * Membership. The first registration bootstraps the consortium (it must give its caller the
@@ -318,6 +414,7 @@ export const contract = {
       registeredAt: existing?.registeredAt ?? ctx.timestamp,
     };
     await write(ctx, key.member(mspId), record);
+    ctx.emit({ name: 'MemberRegistered', payload: { mspId, roles: held } });
     return record;
   },
 
@@ -343,6 +440,12 @@ export const contract = {
       throw new ContractError(
         'invalid',
         `expiresAt must be a future time in ms since the epoch, got ${expiresAt}`,
+      );
+    }
+    if (expiresAt - ctx.timestamp > MAX_CONSENT_MS) {
+      throw new ContractError(
+        'invalid',
+        `expiresAt must be at most ${MAX_CONSENT_MS / 86_400_000} days (ten years) after the grant, got ${expiresAt} (${Math.floor((expiresAt - ctx.timestamp) / 86_400_000)} days); grant a new consent when it ends`,
       );
     }
     if ((await ctx.state.get(key.consent(consentId))) !== undefined) {
@@ -399,12 +502,27 @@ export const contract = {
         );
       }
     }
-    const ids = await ctx.state.list(`member-consent/${memberId}/`);
-    const records: ConsentRecord[] = [];
-    for (const id of ids) records.push((await read<ConsentRecord>(ctx, key.consent(id)))!);
-    return records.sort(
+    return (await consentsOf(ctx, memberId)).sort(
       (a, b) => a.grantedAt - b.grantedAt || a.consentId.localeCompare(b.consentId),
     );
+  },
+
+  /** Every member's consents, by member then grant time: for auditors and coordinators. */
+  async listConsents(ctx: TransactionContext): Promise<ConsentRecord[]> {
+    const roles = await callerRoles(ctx);
+    if (!roles.includes('auditor') && !roles.includes('coordinator'))
+      throw new ContractError(
+        'access-denied',
+        `${ctx.callerMspId} may not read every member's consents: it needs the auditor or coordinator role (a member reads its own with consentHistory)`,
+      );
+    return (await ctx.state.list('consent/'))
+      .map((value) => JSON.parse(value) as ConsentRecord)
+      .sort(
+        (a, b) =>
+          a.memberId.localeCompare(b.memberId) ||
+          a.grantedAt - b.grantedAt ||
+          a.consentId.localeCompare(b.consentId),
+      );
   },
 
   /** The consent a member's data may be used under for `purpose` at `at`, if any. */
@@ -414,18 +532,7 @@ export const contract = {
     purpose: string,
     at: number,
   ): Promise<ConsentRecord | undefined> {
-    const ids = await ctx.state.list(`member-consent/${memberId}/`);
-    let best: ConsentRecord | undefined;
-    for (const id of ids) {
-      const record = (await read<ConsentRecord>(ctx, key.consent(id)))!;
-      const active =
-        record.purpose === purpose &&
-        record.revokedAt === null &&
-        record.expiresAt > at &&
-        record.grantedAt <= at;
-      if (active && (best === undefined || record.grantedAt > best.grantedAt)) best = record;
-    }
-    return best;
+    return latestInForce(await consentsOf(ctx, requireId(memberId, 'memberId')), purpose, at);
   },
 
   /** Records a round's parameters and the consent each roster member contributes under. */
@@ -440,7 +547,7 @@ export const contract = {
   ): Promise<RoundRecord> {
     await requireRole(ctx, 'coordinator', 'open rounds');
     requireId(roundId, 'roundId');
-    requireId(modelId, 'modelId');
+    requireModelId(modelId);
     requireHash(paramsHash, 'paramsHash');
     if (!Number.isSafeInteger(roundNumber) || roundNumber < 0)
       throw new ContractError('invalid', 'roundNumber must be a non-negative integer');
@@ -479,13 +586,7 @@ export const contract = {
         }
       }
     }
-    const consents: ConsentInForce[] = [];
-    for (const memberId of roster) {
-      requireId(memberId, 'roster member');
-      const consent = await contract.consentInForce(ctx, memberId, modelId, ctx.timestamp);
-      if (consent)
-        consents.push({ memberId, datasetId: consent.datasetId, consentId: consent.consentId });
-    }
+    const consents = await requireConsentsInForce(ctx, roster, modelId);
     const record: RoundRecord = {
       roundId,
       modelId,
@@ -728,9 +829,10 @@ export const contract = {
 
   async roundMisbehaviour(ctx: TransactionContext, roundId: string): Promise<MisbehaviourRecord[]> {
     requireId(roundId, 'roundId');
-    return (await ctx.state.list(`round-misbehaviour/${roundId}/`)).map(
-      (value) => JSON.parse(value) as MisbehaviourRecord,
-    );
+    // The prefix also matches rounds whose id extends this one: keep only this round's.
+    return (await ctx.state.list(`round-misbehaviour/${roundId}/`))
+      .map((value) => JSON.parse(value) as MisbehaviourRecord)
+      .filter((record) => record.roundId === roundId);
   },
 
   /**

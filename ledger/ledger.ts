@@ -66,6 +66,10 @@ export class Ledger {
   consentHistory(memberId: string): Promise<ConsentRecord[]> {
     return this.gateway.evaluate('consentHistory', [memberId]);
   }
+  /** Every member's consents (auditors and coordinators). */
+  listConsents(): Promise<ConsentRecord[]> {
+    return this.gateway.evaluate('listConsents', []);
+  }
   consentInForce(
     memberId: string,
     purpose: string,

@@ -161,7 +161,8 @@ export type LedgerEventName =
   | 'ModelVersionRecorded'
   | 'RoundPhaseCommitted'
   | 'MisbehaviourRecorded'
-  | 'CollectiveKeyAttested';
+  | 'CollectiveKeyAttested'
+  | 'MemberRegistered';
 
 export interface LedgerEvent {
   readonly name: LedgerEventName;

@@ -11,6 +11,7 @@ import type { Ledger } from '../ledger/ledger.ts';
 import type { RoundRecord } from '../ledger/records.ts';
 import { Adversary, type Round } from '../proto/gen/veilsum/v1/round.ts';
 import { hasConsistentParamsHash, ledgerParamsHash } from '../proto/round-wire.ts';
+import { identityIssuersOf } from '../crypto/certificate-bundle.ts';
 import { verifiedIdentityOf } from '../services/pki/certificates.ts';
 import { VeilsumError } from './errors.ts';
 
@@ -289,7 +290,13 @@ export class IdentityKeyVerifier {
       if (pem.length === 0) refuse(`no certificate was served for member ${memberId}`);
       let identity;
       try {
-        identity = verifiedIdentityOf(pem, this.caPem, `the certificate served for ${memberId}`);
+        // The profile's bundle names identities only if it holds one CA (caller.ts's rule).
+        const issuers = identityIssuersOf(this.caPem, undefined, "this member's CA bundle");
+        identity = verifiedIdentityOf(
+          pem,
+          issuers.map((ca) => ca.toString()).join(''),
+          `the certificate served for ${memberId}`,
+        );
       } catch (error) {
         return refuse((error as Error).message);
       }

@@ -9,8 +9,10 @@ import {
   parseLedgerOption,
   type OpenLedger,
 } from '../../ledger/ledger-factory.ts';
+import { MAX_CONSENT_MS } from '../../ledger/contract.ts';
 import type { Lineage } from '../../ledger/records.ts';
 import { loadProfile } from '../../sdk/profile.ts';
+import { CONSENT_COLUMNS, consentRow, consentState, csvField, when } from './ledger-format.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 
 /**
@@ -21,9 +23,15 @@ import { VeilsumClient } from '../../sdk/veilsum-client.ts';
  * tampered ledger is refused, naming the first bad block or row). On Fabric `--as` names a
  * client identity of the connection file and the certificate proves it.
  */
+const MAX_CONSENT_DAYS = MAX_CONSENT_MS / 86_400_000;
+
 const days = (value: string): number => {
   const parsed = Number(value);
   if (!(parsed > 0)) throw new InvalidArgumentError('expected a positive number of days');
+  if (parsed > MAX_CONSENT_DAYS)
+    throw new InvalidArgumentError(
+      `a consent lasts at most ${MAX_CONSENT_DAYS} days (ten years); grant a new one when it ends`,
+    );
   return parsed;
 };
 
@@ -53,7 +61,10 @@ function embeddedAccess(options: { profile?: string; ca?: string }): EmbeddedAcc
       privateKey: profile.privateKey,
     };
   }
-  return options.ca === undefined ? undefined : { caCertificate: options.ca };
+  // --ca names the CAs that issue writers' certificates: each of them counts.
+  return options.ca === undefined
+    ? undefined
+    : { caCertificate: options.ca, identityIssuer: options.ca };
 }
 
 /** Opens `--ledger`: on Fabric as `--as`; the embedded file verified with `access`. */
@@ -115,13 +126,13 @@ export function consentCommand(): Command {
             options.consent,
             options.dataset,
             options.purpose,
-            Date.now() + options.days * 86_400_000,
+            Date.now() + Math.round(options.days * 86_400_000),
           ),
       );
       console.log(
         options.json
           ? JSON.stringify(record)
-          : `granted ${record.consentId}: ${record.memberId}/${record.datasetId} for ${record.purpose} until ${new Date(record.expiresAt).toISOString()}`,
+          : `granted ${record.consentId}: ${record.memberId}/${record.datasetId} for ${record.purpose} until ${when(record.expiresAt)}`,
       );
     });
   consent
@@ -141,7 +152,7 @@ export function consentCommand(): Command {
       console.log(
         options.json
           ? JSON.stringify(record)
-          : `revoked ${record.consentId} at ${new Date(record.revokedAt!).toISOString()}`,
+          : `revoked ${record.consentId} at ${when(record.revokedAt)}`,
       );
     });
   return consent;
@@ -199,7 +210,7 @@ export function auditCommand(): Command {
         );
         for (const { memberId, consent } of lineage.contributions) {
           console.log(
-            `  ${memberId.padEnd(21)} ${consent.datasetId.padEnd(21)} ${consent.consentId.padEnd(21)} ${new Date(consent.grantedAt).toISOString()}  ${new Date(consent.expiresAt).toISOString()}`,
+            `  ${memberId.padEnd(21)} ${consent.datasetId.padEnd(21)} ${consent.consentId.padEnd(21)} ${when(consent.grantedAt)}  ${when(consent.expiresAt)}`,
           );
         }
       }
@@ -221,15 +232,45 @@ export function auditCommand(): Command {
       );
       if (options.json) console.log(JSON.stringify(history));
       else
-        for (const consent of history) {
-          const state =
-            consent.revokedAt !== null
-              ? `revoked ${new Date(consent.revokedAt).toISOString()}`
-              : `valid until ${new Date(consent.expiresAt).toISOString()}`;
+        for (const consent of history)
           console.log(
-            `${consent.consentId}  ${consent.datasetId}  for ${consent.purpose}  granted ${new Date(consent.grantedAt).toISOString()}  ${state}`,
+            `${consent.consentId}  ${consent.datasetId}  for ${consent.purpose}  granted ${when(consent.grantedAt)}  ${consentState(consent)}`,
           );
-        }
+    });
+  audit
+    .command('consents')
+    .description("Every member's consents in one listing (auditors and coordinators)")
+    .requiredOption('--ledger <ledger>', LEDGER_HELP)
+    .option('--ca <path>', 'embedded ledger: the consortium CA certificate it is verified against')
+    .option('--as <identity>', 'auditing identity', 'veilsum-coordinator')
+    .option('--json', 'print JSON')
+    .option('--csv', 'print CSV (RFC 4180, one header line)')
+    .action(async (options) => {
+      if (options.json && options.csv) throw new InvalidArgumentError('give --json or --csv');
+      const consents = await withLedger(
+        options.ledger,
+        options.as,
+        embeddedAccess(options),
+        (ledger) => ledger.listConsents(),
+      );
+      if (options.json) console.log(JSON.stringify(consents));
+      else if (options.csv) {
+        console.log(CONSENT_COLUMNS.join(','));
+        for (const consent of consents) console.log(consentRow(consent).map(csvField).join(','));
+      } else {
+        const rows = [[...CONSENT_COLUMNS], ...consents.map(consentRow)];
+        const widths = CONSENT_COLUMNS.map((_, i) =>
+          Math.max(...rows.map((row) => row[i]!.length)),
+        );
+        for (const row of rows)
+          console.log(
+            row
+              .map((cell, i) => cell.padEnd(widths[i]!))
+              .join('  ')
+              .trimEnd(),
+          );
+        if (consents.length === 0) console.log('(no consents on the ledger)');
+      }
     });
   audit
     .command('prove-inclusion')

@@ -6,6 +6,7 @@ import {
   X509Certificate,
 } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { certificatesOf, issuerOf } from '../../crypto/certificate-bundle.ts';
 
 /**
  * Who wrote a block, proven: every block of the embedded ledger carries its writer's consortium
@@ -41,18 +42,22 @@ export function signBlockHash(writer: LedgerWriter, hash: string): string {
 }
 
 /**
- * Checks writers' certificates against the consortium CA (the trust anchor comes from the
- * verifier's own configuration, never from the ledger file) and their block signatures.
+ * Checks writers' certificates against the consortium CAs (the trust anchors come from the
+ * verifier's own configuration, never from the ledger file: every CA of the identity issuer
+ * bundle it is given, so a CA rotation keeps old and new blocks verifiable) and their block
+ * signatures.
  */
 export class BlockSignatureVerifier {
-  private readonly ca: X509Certificate;
+  private readonly cas: readonly X509Certificate[];
   private readonly checked = new Map<
     string,
     { organisation: string; key: KeyObject; cert: X509Certificate }
   >();
 
   constructor(caCertificatePem: string | Buffer) {
-    this.ca = new X509Certificate(caCertificatePem);
+    this.cas = certificatesOf(caCertificatePem);
+    if (this.cas.length === 0)
+      throw new Error('the consortium CA file holds no PEM certificate to verify ledger blocks');
   }
 
   /** Why the block's signature does not prove `caller` wrote it, or undefined when it does. */
@@ -71,7 +76,7 @@ export class BlockSignatureVerifier {
       } catch {
         return `block ${block.number} carries no readable writer certificate`;
       }
-      if (!cert.checkIssued(this.ca) || !cert.verify(this.ca.publicKey))
+      if (issuerOf(cert, this.cas) === undefined)
         return `block ${block.number}'s writer certificate (subject ${cert.subject.replace(/\n/g, ', ')}) was not issued by the consortium CA`;
       if (cert.publicKey.asymmetricKeyType !== 'ed25519')
         return `block ${block.number}'s writer certificate carries no Ed25519 key`;

@@ -137,6 +137,16 @@ export class EmbeddedLedgerDatabase {
     return readBlocks(this.db, 0);
   }
 
+  /**
+   * Blocks after `number`, each verified (hash, link, signature, writes) before it is returned,
+   * including blocks other processes appended since this handle last looked: what a reader that
+   * follows the ledger (the console) consumes.
+   */
+  verifiedBlocksAfter(number: number): Block[] {
+    this.catchUp();
+    return readBlocks(this.db, number).filter((block) => block.number <= this.replay.head.number);
+  }
+
   /** Recomputes every block hash, link and signature, replays the writes, compares the state. */
   verify(): VerifyResult {
     return replayChain(this.db, this.verifier).result;

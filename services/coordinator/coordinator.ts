@@ -86,7 +86,7 @@ export class Coordinator {
   async start(): Promise<void> {
     const state = this.state;
     state.pool = this.config.maskThreads > 1 ? new MaskPool(this.config.maskThreads) : undefined;
-    await state.ledger?.bootstrap([...state.members.keys()]);
+    await state.ledger?.bootstrap([...state.members.keys()], this.config.auditors ?? []);
     if (this.config.ckks) {
       const key = readKeyFile(this.config.ckks.keyFile);
       const keyholders = new Map(

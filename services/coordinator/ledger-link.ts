@@ -49,12 +49,17 @@ export class LedgerLink {
     this.logger = logger;
   }
 
-  /** Registers the coordinator (first registration bootstraps the ledger) and the members. */
-  async bootstrap(memberIds: readonly string[]): Promise<void> {
+  /**
+   * Registers the coordinator (first registration bootstraps the ledger), the members and the
+   * auditors (who read everything, e.g. through the compliance console).
+   */
+  async bootstrap(memberIds: readonly string[], auditorIds: readonly string[] = []): Promise<void> {
     if (!(await this.isRegistered(this.identity)))
       await this.ledger.registerMember(this.identity, ['coordinator']);
     for (const id of memberIds)
       if (!(await this.isRegistered(id))) await this.ledger.registerMember(id, ['member']);
+    for (const id of auditorIds)
+      if (!(await this.isRegistered(id))) await this.ledger.registerMember(id, ['auditor']);
   }
 
   async openRound(

@@ -39,7 +39,7 @@ import {
   notFound,
   permissionDenied,
 } from '../common/grpc-errors.ts';
-import { identityOf } from '../pki/certificates.ts';
+import { identityIssuersPem, identityOf } from '../pki/certificates.ts';
 import { attestCollectiveKey, KeyholderCeremony, keyInfoOf } from './ceremony.ts';
 import type { KeyholderConfig } from './config.ts';
 import { CeremonyIdTakenError, HeldKeys, type StoredKey } from './held-keys.ts';
@@ -158,7 +158,7 @@ export class Keyholder {
         keyholderId: this.keyholderId,
         certificatePem,
         signingKey: new Uint8Array(Buffer.from(jwk.d, 'base64url')),
-        caPem: readFileSync(config.tls.caCertificate, 'utf8'),
+        caPem: identityIssuersPem(config.tls),
       },
       (name) => this.engine(name),
     );
@@ -566,7 +566,7 @@ export class Keyholder {
         ),
       keySha256: round.key.keySha256,
       chunks: round.chunks,
-      caPem: readFileSync(this.config.tls.caCertificate, 'utf8'),
+      caPem: identityIssuersPem(this.config.tls),
       refusedSigners,
     });
     return { round, sum };

@@ -173,6 +173,8 @@ describe('a CKKS key its keyholders did not attest on the ledger is never used',
       const first = await as(KEYHOLDERS[0]!).attestCollectiveKey(key, 'c-1', 2, KEYHOLDERS);
       expect(first.registeredAt).toBeNull();
       const roster = [bank1, bank2];
+      for (const bank of roster)
+        await as(bank).grantConsent(`${bank}-m`, `${bank}-data`, 'm', Date.now() + 86_400_000);
       const halfAttested = await refusal(
         coordinator.openRound('m/1', 'm', 1, 'cd'.repeat(32), roster, manifest(key, 2)),
       );

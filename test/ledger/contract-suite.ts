@@ -144,6 +144,7 @@ export function describeLedgerContract(
 
     it('a non-coordinator cannot close a round, and the round stays open', async () => {
       await bankA.grantConsent('consent-a1', 'cards-2026', 'fraud-model', inAYear());
+      await bankB.grantConsent('consent-b1', 'cards-b', 'fraud-model', inAYear());
       await coordinator.openRound('fraud/round-1', 'fraud-model', 1, HASH_A, [
         'BankAMSP',
         'BankBMSP',
@@ -154,23 +155,35 @@ export function describeLedgerContract(
       expect((await auditor.getRound('fraud/round-1')).status).toBe('open');
     });
 
-    it('a round cannot close with a contribution whose consent was revoked or missing at open', async () => {
+    it('opens no round with a roster member that has no consent in force for the model', async () => {
       await bankA.grantConsent('consent-a1', 'cards-2026', 'fraud-model', inAYear());
+      const open = (roundId: string) =>
+        coordinator.openRound(roundId, 'fraud-model', 1, HASH_A, ['BankAMSP', 'BankBMSP']);
+      // Never granted one (a consent for another model does not count).
+      await bankB.grantConsent('consent-b0', 'cards-b', 'credit-model', inAYear());
+      await expect(open('fraud/round-1')).rejects.toThrow(
+        /every roster member needs a consent in force for fraud-model; none for BankBMSP \(it never granted one for fraud-model\)/,
+      );
+      // Revoked: the refusal names the consent.
       await bankB.grantConsent('consent-b1', 'cards-b', 'fraud-model', inAYear());
       await bankB.revokeConsent('consent-b1');
-      const opened = await coordinator.openRound('fraud/round-1', 'fraud-model', 1, HASH_A, [
-        'BankAMSP',
-        'BankBMSP',
-      ]);
+      await expect(open('fraud/round-1')).rejects.toMatchObject({
+        kind: 'conflict',
+        message: expect.stringMatching(
+          /none for BankBMSP \(its latest, consent consent-b1, was revoked at /,
+        ),
+      });
+      await expect(auditor.getRound('fraud/round-1')).rejects.toThrow(/no round fraud\/round-1/);
+      // Once B consents again the round opens and records each member's consent.
+      await bankB.grantConsent('consent-b2', 'cards-b', 'fraud-model', inAYear());
+      const opened = await open('fraud/round-1');
       expect(opened.consents).toEqual([
         { memberId: 'BankAMSP', datasetId: 'cards-2026', consentId: 'consent-a1' },
+        { memberId: 'BankBMSP', datasetId: 'cards-b', consentId: 'consent-b2' },
       ]);
       await expect(
-        coordinator.closeRound('fraud/round-1', ['BankAMSP', 'BankBMSP'], HASH_B, HASH_C, 0),
-      ).rejects.toThrow(
-        /cannot include BankBMSP: it had no consent in force for fraud-model when the round opened/,
-      );
-      expect((await auditor.getRound('fraud/round-1')).status).toBe('open');
+        coordinator.closeRound('fraud/round-1', ['BankAMSP', 'OutsiderMSP'], HASH_B, HASH_C, 0),
+      ).rejects.toThrow(/OutsiderMSP is not on the roster of round fraud\/round-1/);
       const closed = await coordinator.closeRound('fraud/round-1', ['BankAMSP'], HASH_B, HASH_C, 1);
       expect(closed).toMatchObject({
         status: 'closed',
@@ -180,6 +193,48 @@ export function describeLedgerContract(
         dropoutCount: 1,
       });
       expect(closed.participantSetCommitment).toMatch(/^[0-9a-f]{64}$/);
+    });
+
+    it('bounds a consent to ten years: a longer or absurd expiry is refused, not stored', async () => {
+      const day = 86_400_000;
+      await expect(
+        bankA.grantConsent('consent-forever', 'cards', 'fraud-model', fixture.now() + 1e8 * day),
+      ).rejects.toThrow(/expiresAt must be at most 3653 days \(ten years\) after the grant/);
+      await expect(
+        bankA.grantConsent('consent-11y', 'cards', 'fraud-model', fixture.now() + 11 * 366 * day),
+      ).rejects.toMatchObject({ kind: 'invalid' });
+      expect(await bankA.consentHistory('BankAMSP')).toEqual([]);
+      const nineYears = await bankA.grantConsent(
+        'consent-9y',
+        'cards',
+        'fraud-model',
+        fixture.now() + 9 * 365 * day,
+      );
+      expect(nineYears.expiresAt - nineYears.grantedAt).toBeGreaterThan(9 * 364 * day);
+    });
+
+    it('refuses a model id with a "/" (round ids are <model>/round-<n>)', async () => {
+      await bankA.grantConsent('consent-a1', 'cards-2026', 'fraud', inAYear());
+      await coordinator.openRound('fraud/round-1', 'fraud', 1, HASH_A, ['BankAMSP']);
+      await expect(
+        coordinator.openRound('fraud/round-1/round-2', 'fraud/round-1', 2, HASH_A, ['BankAMSP']),
+      ).rejects.toThrow(/modelId must be 1-128 characters .* \(no '\/'/);
+      await expect(auditor.getRound('fraud/round-1/round-2')).rejects.toThrow(/no round/);
+    });
+
+    it('lists every member’s consents to auditors and coordinators, and to no member', async () => {
+      await bankA.grantConsent('consent-a1', 'cards-2026', 'fraud-model', inAYear());
+      await bankB.grantConsent('consent-b1', 'cards-b', 'fraud-model', inAYear());
+      await bankB.revokeConsent('consent-b1');
+      const all = await auditor.listConsents();
+      expect(all.map((c) => [c.memberId, c.consentId, c.revokedAt !== null])).toEqual([
+        ['BankAMSP', 'consent-a1', false],
+        ['BankBMSP', 'consent-b1', true],
+      ]);
+      expect(await coordinator.listConsents()).toEqual(all);
+      await expect(bankA.listConsents()).rejects.toThrow(
+        /BankAMSP may not read every member's consents/,
+      );
     });
 
     it('a CKKS round closes with exactly one upload receipt per included member, kept on the record', async () => {
@@ -303,6 +358,11 @@ export function describeLedgerContract(
       bankA = fixture.connect('BankAMSP');
       await coordinator.registerMember('CoordinatorMSP', ['coordinator']);
       for (const id of ROSTER) await coordinator.registerMember(id, ['member']);
+      // Every roster member consents to model m: the contract opens no round without.
+      for (const id of ROSTER)
+        await fixture
+          .connect(id)
+          .grantConsent(`${id}-m`, `${id}-data`, 'm', fixture.now() + 365 * 86_400_000);
     });
 
     it('commits the manifest with RoundOpened and derives the graph seed from the transaction', async () => {

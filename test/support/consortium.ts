@@ -3,6 +3,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DevPki } from '../../services/pki/dev-ca.ts';
+import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
+import { Ledger } from '../../ledger/ledger.ts';
 import {
   ADMIN,
   createLocalConsortium,
@@ -97,6 +99,29 @@ export async function createConsortium(
       return path;
     },
   };
+}
+
+/**
+ * Every member of a consortium with a ledger grants a consent for `modelId` on it (each signing
+ * its own block), as banks do before a round: the contract opens no round without. The members
+ * must be registered already (a coordinator registers them when it starts).
+ */
+export async function grantConsents(consortium: Consortium, modelId: string): Promise<void> {
+  const database = new EmbeddedLedgerDatabase(
+    join(consortium.directory, 'ledger.db'),
+    readFileSync(consortium.pki.caCertificatePath),
+  );
+  try {
+    for (const member of consortium.members)
+      await new Ledger(database.as(consortium.local.ledgerWriter(member))).grantConsent(
+        `consent-${member}-${modelId}`,
+        `data-${member}`,
+        modelId,
+        Date.now() + 86_400_000,
+      );
+  } finally {
+    database.close();
+  }
 }
 
 /**

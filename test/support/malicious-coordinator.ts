@@ -161,6 +161,13 @@ export class MaliciousCoordinator {
       await coordinator.registerMember('veilsum-coordinator', ['coordinator']);
       // Whatever the roster lists is registered as a member (roles only grow).
       for (const id of new Set(spec.members)) await coordinator.registerMember(id, ['member']);
+      // The contract opens a round only when every roster member consents to its model.
+      for (const id of new Set(spec.members)) {
+        const member = this.ledgerFor(id);
+        const consentId = `${id}-attack`;
+        if ((await member.consentInForce(id, 'attack', Date.now())) === undefined)
+          await member.grantConsent(consentId, `${id}-data`, 'attack', Date.now() + 86_400_000);
+      }
     }
     const params: RoundParams = {
       modelId: 'attack',
