@@ -261,6 +261,29 @@ function requireManifest(value: unknown, rosterSize: number): RoundManifest {
 }
 
 /**
+ * Every roster entry is a registered member holding the member role and no operator role
+ * (coordinator, keyholder, auditor, or any role but member): an operator in a roster slot
+ * receives a member's share of every neighbour's secrets, so the slots an operator could fill
+ * would add to the colluders the threshold was chosen for.
+ */
+async function requireMemberRoster(ctx: TransactionContext, roster: readonly string[]) {
+  for (const memberId of roster) {
+    const record = await read<MemberRecord>(ctx, key.member(requireId(memberId, 'roster member')));
+    if (record === undefined)
+      throw new ContractError(
+        'invalid',
+        `roster entry ${memberId} is not a registered member; rosters list members only`,
+      );
+    const operator = record.roles.filter((role) => role !== 'member');
+    if (!record.roles.includes('member') || operator.length > 0)
+      throw new ContractError(
+        'invalid',
+        `roster entry ${memberId} holds ${operator.length > 0 ? `the operator role ${operator.join(', ')}` : 'no member role'}; rosters list members only`,
+      );
+  }
+}
+
+/**
  * The SecAgg+ graph seed: fixed by the ledger once the roster and manifest are, so the
  * coordinator cannot pick which members neighbour which. On Fabric the transaction id hashes a
  * nonce the submitter picks, so a coordinator running its own client could try many ids before
@@ -591,6 +614,7 @@ export const contract = {
       throw new ContractError('conflict', `round ${roundId} was already opened`);
     if (new Set(roster).size !== roster.length)
       throw new ContractError('invalid', 'roster lists a member twice');
+    await requireMemberRoster(ctx, roster);
     const checked =
       manifest === undefined || manifest === null ? null : requireManifest(manifest, roster.length);
     if (checked?.mode === 'ckks') {

@@ -30,6 +30,12 @@ export interface ContractGateway {
   head?(): Promise<{ number: number; hash: string }>;
   /** Whether this view's verified chain holds that block (embedded ledger only). */
   holds?(head: { number: number; hash: string }): Promise<'holds' | 'behind' | 'differs'>;
+  /**
+   * True only for a backend no single party can write past the contract or rewind (Fabric:
+   * endorsed and ordered by several organisations). The embedded ledger is one file its owner
+   * can fork or rewind, so it is not, and an unknown gateway is not either.
+   */
+  readonly agreementChannel?: boolean;
 }
 
 /** The typed ledger every service, the SDK and the CLI use, whatever the backend. */
@@ -54,6 +60,14 @@ export class Ledger {
     hash: string;
   }): Promise<'holds' | 'behind' | 'differs' | undefined> {
     return this.gateway.holds?.(head) ?? Promise.resolve(undefined);
+  }
+
+  /**
+   * Whether members may rely on this ledger to agree on what every member sees (one U1–U3 per
+   * round): Fabric yes; the embedded ledger no — its owner can show each reader another fork.
+   */
+  get agreementChannel(): boolean {
+    return this.gateway.agreementChannel === true;
   }
 
   registerMember(mspId: string, roles: Role[]): Promise<MemberRecord> {

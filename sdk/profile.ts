@@ -66,6 +66,15 @@ const profileSchema = z.object({
   secaggPolicy: z.unknown().optional(),
   /** The consortium's CKKS keyholders, pinned by `pki init`: a key held by others is refused. */
   keyholders: z.array(z.string().min(1)).min(1).optional(),
+  /**
+   * The consortium's member ids (`pki init` writes them): a SecAgg roster may list only these,
+   * each once — without a ledger this list is what stops a coordinator filling slots itself.
+   */
+  members: z
+    .array(z.string().min(1))
+    .min(2)
+    .refine((ids) => new Set(ids).size === ids.length, 'lists a member twice')
+    .optional(),
 });
 
 export type Profile = z.infer<typeof profileSchema>;
@@ -93,6 +102,7 @@ export function loadProfile(path: string): ConnectOptions {
     privateKey: at(profile.privateKey),
     ...(profile.serverName ? { serverName: profile.serverName } : {}),
     journal: at(profile.journal ?? `${basename(path, extname(path))}.journal`),
+    ...(profile.members ? { consortiumMembers: profile.members } : {}),
     ...(profile.secaggPolicy !== undefined || profile.keyholders !== undefined
       ? {
           threatModel: parseMemberPolicy(

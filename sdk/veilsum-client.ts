@@ -13,6 +13,7 @@ import type { Ledger } from '../ledger/ledger.ts';
 import type { RoundPhaseName } from '../ledger/records.ts';
 import { toServiceError } from '../services/common/grpc-errors.ts';
 import {
+  checkRoster,
   checkRoundAgainstLedger,
   checkThreatModel,
   IdentityKeyVerifier,
@@ -56,6 +57,7 @@ import { DEFAULT_RETRY, type RetryPolicy, withRetry } from './retry.ts';
 import { UnmaskJournal, updateDigest } from './unmask-journal.ts';
 import { deadline, tlsChannel, type TlsIdentity, unary } from './grpc-channel.ts';
 import { clientWithBytesSerializers } from './oneof-bytes-serializer.ts';
+import { assertQuantizedLevels } from './update-file.ts';
 import {
   CkksServiceClient,
   CkksServiceService,
@@ -83,6 +85,12 @@ export interface ConnectOptions extends TlsIdentity {
   readonly ledger?: Ledger;
   /** The weakest threat model this member accepts in a SecAgg round (MEMBER_POLICY_DEFAULTS). */
   readonly threatModel?: MemberThreatModel;
+  /**
+   * The consortium's member ids (profile `members`, written by `veilsum pki init`): a SecAgg
+   * roster may list only these, each once. Required without a ledger; with one, the ledger's
+   * roles are checked as well.
+   */
+  readonly consortiumMembers?: readonly string[];
   /** How long to wait for the coordinator to commit a phase's set on the ledger (default 60 s). */
   readonly ledgerWaitMs?: number;
   /**
@@ -160,6 +168,7 @@ export class VeilsumClient {
   private readonly retry: RetryPolicy;
   private readonly ledger: Ledger | undefined;
   private readonly threatModel: MemberThreatModel | undefined;
+  private readonly consortiumMembers: readonly string[] | undefined;
   private readonly ledgerWaitMs: number;
   private readonly identityKeys: IdentityKeyVerifier;
   private readonly journal: UnmaskJournal | undefined;
@@ -175,6 +184,7 @@ export class VeilsumClient {
     this.retry = options.retry ?? DEFAULT_RETRY;
     this.ledger = options.ledger;
     this.threatModel = options.threatModel;
+    this.consortiumMembers = options.consortiumMembers;
     this.ledgerWaitMs = options.ledgerWaitMs ?? 60_000;
     this.identityKeys = new IdentityKeyVerifier(readFileSync(options.caCertificate, 'utf8'));
     this.journal = options.journal === undefined ? undefined : new UnmaskJournal(options.journal);
@@ -576,13 +586,15 @@ export class VeilsumClient {
   }
 
   /**
-   * As `participate`, for an update already quantized into the round's levels. With a ledger
-   * (ConnectOptions.ledger) the member checks the served round against the ledger's RoundOpened
-   * manifest and, before each phase, the participant set the coordinator committed there; every
-   * refusal is a FAILED_PRECONDITION naming what differed. Without one it trusts the coordinator
-   * for the participant sets, and so takes only semi-malicious complete-graph rounds (signed
-   * survivor sets). Either way the round must meet the member's policy (ConnectOptions.threatModel,
-   * defaults MEMBER_POLICY_DEFAULTS).
+   * As `participate`, for an update already quantized into the round's levels (each in [0, L],
+   * L = 2^levelBits − 1; anything else is INVALID_ARGUMENT). The roster must list distinct
+   * consortium members only (checkRoster). With a ledger (ConnectOptions.ledger) the member
+   * checks the served round against the ledger's RoundOpened manifest and, before each phase,
+   * the participant set the coordinator committed there; every refusal is a FAILED_PRECONDITION
+   * naming what differed. Unless that ledger is an agreement channel (Fabric; not the embedded
+   * file, which its owner can fork) the member takes only semi-malicious complete-graph rounds
+   * (signed survivor sets). Either way the round must meet the member's policy
+   * (ConnectOptions.threatModel, defaults MEMBER_POLICY_DEFAULTS).
    */
   participateQuantized(
     round: Round,
@@ -609,6 +621,17 @@ export class VeilsumClient {
         'the round parameters do not match their hash; refusing to take part',
       );
     }
+    if (input.length !== params.dimension)
+      throw new VeilsumError(
+        'participate',
+        status.INVALID_ARGUMENT,
+        `update length ${input.length} does not match round length ${params.dimension}`,
+      );
+    try {
+      assertQuantizedLevels(input, params.quantization!);
+    } catch (error) {
+      throw new VeilsumError('participate', status.INVALID_ARGUMENT, (error as Error).message);
+    }
     const me = round.roster.find((member) => member.memberId === this.memberId);
     if (me === undefined) {
       throw new VeilsumError(
@@ -624,12 +647,18 @@ export class VeilsumClient {
         `refusing the round: the roster lists another identity key for ${this.memberId} than its own certificate's`,
       );
     }
+    await checkRoster(round, {
+      ...(this.ledger ? { ledger: this.ledger } : {}),
+      ...(this.consortiumMembers ? { consortiumMembers: this.consortiumMembers } : {}),
+    });
     if (this.ledger !== undefined) {
       await this.checkLedgerHead(round);
       const record = await this.fromLedger('GetRound', () => this.ledger!.getRound(roundId));
       checkRoundAgainstLedger(round, record);
     }
-    checkThreatModel(round, this.threatModel, { ledger: this.ledger !== undefined });
+    checkThreatModel(round, this.threatModel, {
+      agreement: this.ledger?.agreementChannel === true,
+    });
     const journalEntry = {
       modelId: params.modelId,
       roundNumber: params.roundNumber,

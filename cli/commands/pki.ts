@@ -103,6 +103,8 @@ export function pkiCommand(): Command {
               // Every member pins the consortium's keyholders: a key attested by any other set
               // is refused until the member's own profile changes (sdk/ckks-round-verification).
               ...(keyholders.length > 0 && id !== ADMIN_ID ? { keyholders } : {}),
+              // The consortium's members, pinned: rosters may list only these, each once.
+              members,
             },
             null,
             2,

@@ -118,11 +118,13 @@ export async function createLocalConsortium(options: {
     profile: (identity, port) => {
       const issued = pki.members[identity] ?? pki.keyholders[identity];
       if (issued === undefined) throw new Error(`no certificate for ${identity}`);
-      // Members pin the consortium's keyholders, as `pki init` writes into their profiles.
+      // Members pin the consortium's keyholders, as `pki init` writes into their profiles, and
+      // its member list (rosters may list only these, each once).
       const pinned = members.includes(identity) && keyholders.length > 0;
       return {
         address: `127.0.0.1:${port}`,
         ...tls(issued),
+        consortiumMembers: [...members],
         ...(pinned ? { threatModel: { pinnedKeyholders: [...keyholders] } } : {}),
       };
     },

@@ -123,13 +123,14 @@ export async function runProcessDemo(
     const profile = (id: string) => local.profile(id, port);
     const profilePath = (id: string) => {
       const path = join(directory, `profile-${id}.json`);
-      const { threatModel, ...connection } = profile(id);
+      const { threatModel, consortiumMembers, ...connection } = profile(id);
       writeFileSync(
         path,
         JSON.stringify({
           ...connection,
           // The consortium's keyholders, pinned as `pki init` writes them.
           ...(threatModel?.pinnedKeyholders ? { keyholders: threatModel.pinnedKeyholders } : {}),
+          members: consortiumMembers,
           ...(ckks ? { secaggPolicy: { minimumDropoutRate: CKKS_DROPOUT_RATE } } : {}),
         }),
       );

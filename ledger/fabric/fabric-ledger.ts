@@ -71,6 +71,8 @@ function divergent(error: unknown): boolean {
 }
 
 export class FabricLedger implements ContractGateway {
+  /** Endorsed by several organisations' peers and ordered: no single party writes or rewinds it. */
+  readonly agreementChannel = true;
   readonly mspId: string;
   readonly peer: PeerEntry;
   readonly identityName: string;

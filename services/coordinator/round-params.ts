@@ -7,6 +7,7 @@ import {
   defaultMinContributors,
   InfeasibleParametersError,
   minimumThreshold,
+  SPARSE_MIN_CLIENTS,
   type AdversaryModel,
 } from '../../crypto/secagg/parameters.ts';
 import type { RoundManifest } from '../../ledger/records.ts';
@@ -117,6 +118,11 @@ export function resolveRoundParams(
     fail(`degree must be in [2, ${members.length - 1}], got ${degree}`);
   if (degree < members.length - 1 && degree % 2 !== 0)
     fail(`a sparse graph needs an even degree, got ${degree}`);
+  // Members refuse it too (sdk/round-verification.ts): below this the complete graph is the rule.
+  if (degree < members.length - 1 && members.length < SPARSE_MIN_CLIENTS)
+    fail(
+      `a round of ${members.length} members runs on the complete graph (degree ${members.length - 1}); sparse graphs start at ${SPARSE_MIN_CLIENTS} members`,
+    );
   if (threshold < 2 || threshold > degree + 1)
     fail(`threshold must be in [2, ${degree + 1}], got ${threshold}`);
   // Members check this too, on the manifest: the coordinator's choice is not trusted either.

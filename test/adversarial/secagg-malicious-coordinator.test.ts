@@ -22,11 +22,16 @@ import { playHarnessRound, refusals } from '../support/harness-round.ts';
  * must never hold both kinds of share (self-mask seed b and masking key s^SK) of any owner.
  */
 const MEMBERS = 8;
-/** Sparse SecAgg+ against a semi-malicious server: k = 4, t = 3, min contributors 7. */
-const SPARSE: HarnessRound = {
+/**
+ * The complete graph against a semi-malicious server: k = 7, t = 5 > (n + γn)/2, min
+ * contributors 7. Members reading an embedded ledger take nothing else (it is no agreement
+ * channel: test/adversarial/secagg-embedded-ledger.test.ts), and below 50 members no member
+ * takes a sparse graph.
+ */
+const COMPLETE: HarnessRound = {
   members: [],
-  degree: 4,
-  threshold: 3,
+  degree: MEMBERS - 1,
+  threshold: 5,
   adversary: 'semi-malicious',
   corruptionRate: 0.05,
   dropoutRate: 0.125,
@@ -35,7 +40,7 @@ const SPARSE: HarnessRound = {
 describe('SecAgg+ members against a malicious coordinator', () => {
   let consortium: Consortium;
   const spec = (overrides: Partial<HarnessRound> = {}): HarnessRound => ({
-    ...SPARSE,
+    ...COMPLETE,
     members: consortium.members,
     ...overrides,
   });
@@ -192,7 +197,7 @@ describe('SecAgg+ members against a malicious coordinator', () => {
     expect(refused).toHaveLength(MEMBERS);
     for (const { error } of refused) {
       expect(error.code).toBe(9);
-      expect(error.message).toMatch(/the served threshold t 2 differs from the ledger's 3/);
+      expect(error.message).toMatch(/the served threshold t 2 differs from the ledger's 5/);
     }
     expect(coordinator.reveals).toEqual([]);
   }, 60_000);
@@ -235,7 +240,7 @@ describe('SecAgg+ members against a malicious coordinator', () => {
     expect(refusals(committed.outcomes)).toHaveLength(MEMBERS);
     for (const { error } of refusals(committed.outcomes))
       expect(error.message).toMatch(
-        /the round assumes a semi-honest server; this member requires semi-malicious rounds/,
+        /adversary model semi-honest is a downgrade this member refuses without a ledger that is an agreement channel/,
       );
     expect(served.coordinator.reveals).toEqual([]);
     expect(committed.coordinator.reveals).toEqual([]);

@@ -205,6 +205,27 @@ export function describeLedgerContract(
       expect(await auditor.consentHistory('BankAMSP')).toEqual([]);
     });
 
+    it('opens no round whose roster lists an operator or a non-member, each refused by name', async () => {
+      const refused = (roster: string[]) =>
+        coordinator.openRound('fraud/round-1', 'fraud-model', 1, HASH_A, roster);
+      // The coordinator's own identity, an auditor, an unregistered name.
+      await expect(refused(['BankAMSP', 'CoordinatorMSP'])).rejects.toThrow(
+        /roster entry CoordinatorMSP holds the operator role coordinator; rosters list members only/,
+      );
+      await expect(refused(['AuditorMSP', 'BankBMSP'])).rejects.toThrow(
+        /roster entry AuditorMSP holds the operator role auditor/,
+      );
+      await expect(refused(['BankAMSP', 'slot-7'])).rejects.toThrow(
+        /roster entry slot-7 is not a registered member/,
+      );
+      // A member that also holds an operator role (roles only grow) is an operator.
+      await coordinator.registerMember('BankBMSP', ['keyholder']);
+      await expect(refused(['BankAMSP', 'BankBMSP'])).rejects.toThrow(
+        /roster entry BankBMSP holds the operator role keyholder/,
+      );
+      await expect(auditor.getRound('fraud/round-1')).rejects.toThrow(/no round fraud\/round-1/);
+    });
+
     it('a non-coordinator cannot close a round, and the round stays open', async () => {
       await bankA.grantConsent('consent-a1', 'cards-2026', 'fraud-model', inAYear());
       await bankB.grantConsent('consent-b1', 'cards-b', 'fraud-model', inAYear());

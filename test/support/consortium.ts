@@ -93,9 +93,21 @@ export async function createConsortium(
     profile,
     profilePath(member, port) {
       const path = join(directory, `profile-${member}-${port}.json`);
-      const { retry: _retry, threatModel: policy, ...rest } = profile(member, port);
+      const {
+        retry: _retry,
+        threatModel: policy,
+        consortiumMembers,
+        ...rest
+      } = profile(member, port);
       const keyholders = policy?.pinnedKeyholders;
-      writeFileSync(path, JSON.stringify({ ...rest, ...(keyholders ? { keyholders } : {}) }));
+      writeFileSync(
+        path,
+        JSON.stringify({
+          ...rest,
+          members: consortiumMembers,
+          ...(keyholders ? { keyholders } : {}),
+        }),
+      );
       return path;
     },
   };

@@ -1,4 +1,4 @@
-import { createHash, createPrivateKey } from 'node:crypto';
+import { createHash, createPrivateKey, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -18,7 +18,11 @@ import type {
 import { shareBoxKey } from '../../crypto/secagg/share-box.ts';
 import { shareBoxAssociatedData } from '../../crypto/secagg/transcript.ts';
 import { SHARE_BYTES } from '../../crypto/shamir.ts';
+import { SecAggClient } from '../../crypto/secagg/client.ts';
+import { combineMasks } from '../../crypto/secagg/masks.ts';
+import { systemRandom } from '../../crypto/random.ts';
 import { type SecAggResult, SecAggServer } from '../../crypto/secagg/server.ts';
+import type { IssuedIdentity } from '../../services/pki/dev-ca.ts';
 import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
 import { Ledger } from '../../ledger/ledger.ts';
 import type { RoundManifest, RoundPhaseName } from '../../ledger/records.ts';
@@ -68,7 +72,10 @@ export interface Attack {
   shares?(recipient: number, honest: SharesDelivery): SharesDelivery;
   survivors?(recipient: number, honest: readonly number[]): readonly number[];
   /** The set the coordinator commits for a phase (default: the honest one). */
-  commit?(phase: RoundPhaseName, honest: readonly number[]): readonly number[];
+  commit?(
+    phase: RoundPhaseName,
+    honest: readonly number[],
+  ): readonly number[] | Promise<readonly number[]>;
 }
 
 export interface HarnessRound {
@@ -79,7 +86,16 @@ export interface HarnessRound {
   readonly corruptionRate?: number;
   readonly dropoutRate: number;
   readonly dimension?: number;
-  /** How long a phase waits after the last message for members that have not spoken (2.5 s). */
+  /** False: the coordinator runs the round without any ledger (members then need none). */
+  readonly ledger?: boolean;
+  /**
+   * Roster slots (1-based) the coordinator plays itself, with the identity it holds for the
+   * entry (its own certificate, or a colluding member's): every share box addressed to them is
+   * the coordinator's to open. A function picks them once the graph is known (colluders placed
+   * among a victim's neighbours).
+   */
+  readonly controlled?: readonly number[] | ((context: RoundContext) => readonly number[]);
+  /** How long a phase waits for silent members (default 2.5 s; large rosters need more). */
   readonly phaseTimeoutMs?: number;
 }
 
@@ -119,6 +135,11 @@ export class MaliciousCoordinator {
   private phaseTimeoutMs = PHASE_TIMEOUT_MS;
   /** Survivor-set signatures by signer, with the set it was served (split views keep both). */
   private readonly signatures = new Map<number, { set: string; signature: Uint8Array }>();
+  /** The coordinator's own roster slots, run in-process as members. */
+  private readonly slots = new Map<number, SecAggClient>();
+  /** Owners whose share box reached one of the coordinator's own slots, by slot. */
+  private readonly slotBoxes = new Map<number, number[]>();
+  private spec!: HarnessRound;
 
   constructor(consortium: Consortium, attack: Attack = {}, name = 'malicious') {
     this.consortium = consortium;
@@ -160,17 +181,22 @@ export class MaliciousCoordinator {
 
   /** RoundOpened on the ledger (with whatever manifest the attack commits), then serve it. */
   async open(spec: HarnessRound, roundNumber = 1): Promise<Round> {
+    this.spec = spec;
     const coordinator = new Ledger(
       this.database.as(this.consortium.local.ledgerWriter('veilsum-coordinator')),
     );
-    await coordinator.registerMember('veilsum-coordinator', ['coordinator']);
-    for (const id of spec.members) await coordinator.registerMember(id, ['member']);
-    // The contract opens a round only when every roster member consents to its model.
-    for (const id of spec.members) {
-      const member = this.ledgerFor(id);
-      const consentId = `${id}-attack`;
-      if ((await member.consentInForce(id, 'attack', Date.now())) === undefined)
-        await member.grantConsent(consentId, `${id}-data`, 'attack', Date.now() + 86_400_000);
+    const withLedger = spec.ledger !== false;
+    if (withLedger) {
+      await coordinator.registerMember('veilsum-coordinator', ['coordinator']);
+      // Whatever the roster lists is registered as a member (roles only grow).
+      for (const id of new Set(spec.members)) await coordinator.registerMember(id, ['member']);
+      // The contract opens a round only when every roster member consents to its model.
+      for (const id of new Set(spec.members)) {
+        const member = this.ledgerFor(id);
+        const consentId = `${id}-attack`;
+        if ((await member.consentInForce(id, 'attack', Date.now())) === undefined)
+          await member.grantConsent(consentId, `${id}-data`, 'attack', Date.now() + 86_400_000);
+      }
     }
     const params: RoundParams = {
       modelId: 'attack',
@@ -201,15 +227,23 @@ export class MaliciousCoordinator {
     const honest = roundManifest(params, identityKeys);
     const manifest = this.attack.manifest?.(honest) ?? honest;
     const roundId = `attack/round-${roundNumber}`;
-    const record = await coordinator.openRound(
-      roundId,
-      'attack',
-      roundNumber,
-      Buffer.from(ledgerParamsHash(params)).toString('hex'),
-      [...spec.members],
-      manifest,
-    );
-    const graphSeed = new Uint8Array(Buffer.from(record.graphSeed!, 'hex'));
+    const graphSeed = withLedger
+      ? new Uint8Array(
+          Buffer.from(
+            (
+              await coordinator.openRound(
+                roundId,
+                'attack',
+                roundNumber,
+                Buffer.from(ledgerParamsHash(params)).toString('hex'),
+                [...spec.members],
+                manifest,
+              )
+            ).graphSeed!,
+            'hex',
+          ),
+        )
+      : new Uint8Array(randomBytes(32));
     this.round = {
       roundId,
       params,
@@ -218,7 +252,7 @@ export class MaliciousCoordinator {
         memberId,
         index: i + 1,
         identityKey: Buffer.from(identityKeys[i]!),
-        certificate: readFileSync(this.consortium.pki.members[memberId]!.certificatePath),
+        certificate: readFileSync(identityFiles(this.consortium, memberId).certificatePath),
       })),
       graphSeed: Buffer.from(graphSeed),
       paramsHash: Buffer.from(paramsHash(RoundParams.encode(params).finish(), graphSeed)),
@@ -240,8 +274,59 @@ export class MaliciousCoordinator {
     this.openedContext = createRoundContext(secAggConfigOf(this.served(this.round, '')));
     this.server = new SecAggServer({ context: this.openedContext, curve });
     this.phaseTimeoutMs = spec.phaseTimeoutMs ?? PHASE_TIMEOUT_MS;
+    const controlled =
+      typeof spec.controlled === 'function' ? spec.controlled(this.context) : spec.controlled;
+    for (const index of controlled ?? []) {
+      const slot = new SecAggClient({
+        context: this.context,
+        index,
+        identitySecretKey: memberIdentity(this.consortium, spec.members[index - 1]!).secretKey,
+        curve,
+        random: systemRandom,
+      });
+      this.slots.set(index, slot);
+      this.server.receiveAdvertiseKeys(slot.advertiseKeys());
+    }
     this.armPhaseTimer();
     return this.round;
+  }
+
+  /**
+   * The coordinator's own slots take each phase as it opens, as members would (they sign and
+   * unmask too, so the honest members' rounds go through); each keeps the boxes it was sent.
+   */
+  private playSlots(): void {
+    const sets = this.server.participantSets();
+    for (const [index, slot] of this.slots) {
+      const phase = this.server.currentPhase;
+      if (phase === 'share-keys' && sets.advertised.includes(index)) {
+        this.server.receiveShareKeys(slot.shareKeys(this.server.keysFor(index), sets.advertised));
+      } else if (phase === 'masked-input' && sets.shared.includes(index)) {
+        const delivery = this.server.sharesFor(index);
+        this.slotBoxes.set(
+          index,
+          delivery.encryptedShares.map((box) => box.peer),
+        );
+        const jobs = slot.prepareMasks(delivery, sets.shared);
+        const zero = new Uint32Array(this.context.config.dimension);
+        const { maskedInput } = slot.completeMaskedInput(
+          zero,
+          combineMasks(jobs, zero.length, curve),
+        );
+        this.server.receiveMaskedInput({ sender: index, maskedInput });
+        this.uploads.set(index, maskedInput);
+      } else if (phase === 'consistency-check' && sets.masked.includes(index)) {
+        const message = slot.signSurvivors({ survivors: sets.masked }, sets.masked);
+        this.signatures.set(index, { set: sets.masked.join(','), signature: message.signature });
+        this.server.receiveConsistencySignature(message);
+      } else if (phase === 'unmasking' && sets.masked.includes(index)) {
+        try {
+          this.server.receiveUnmasking(slot.unmask(this.server.unmaskingRequest(), sets.masked));
+        } catch {
+          // The coordinator's own slots need not be consistent: only the members' answers count.
+        }
+      }
+    }
   }
 
   /** The round as the attack serves it; a careful liar re-hashes what it changed. */
@@ -264,6 +349,11 @@ export class MaliciousCoordinator {
   /** The sum the coordinator computes from the reveals it holds (the round's result). */
   sum(): SecAggResult {
     return this.server.finishUnmasking();
+  }
+
+  /** The roster slots the coordinator plays itself. */
+  get controlledSlots(): number[] {
+    return [...this.slots.keys()];
   }
 
   /** Sets U1–U3 as the honest server state machine has them. */
@@ -317,6 +407,7 @@ export class MaliciousCoordinator {
       } else if (phase === 'consistency-check') {
         this.server.closeConsistencyCheck();
       } else return;
+      if (this.server.currentPhase !== phase) this.playSlots();
     } catch {
       // Too few members to go on (some refused): the round stops here.
     }
@@ -325,7 +416,8 @@ export class MaliciousCoordinator {
   }
 
   private async commit(phase: RoundPhaseName, honest: readonly number[]): Promise<void> {
-    const members = this.attack.commit?.(phase, honest) ?? honest;
+    const members = (await this.attack.commit?.(phase, honest)) ?? honest;
+    if (this.spec.ledger === false) return;
     await new Ledger(
       this.database.as(this.consortium.local.ledgerWriter('veilsum-coordinator')),
     ).commitRoundPhase(this.round.roundId, phase, [...members]);
@@ -494,7 +586,8 @@ export class MaliciousCoordinator {
    * share index, from everything members sent it: the Unmasking reveals, and every share box
    * (of every sender, to every recipient) that some byte string members sent in a complaint
    * opens — tried both as the AEAD key itself and as the X25519 secret of the box's ephemeral key
-   * (Edwards points converted to Montgomery u as well), whatever the complaint claims to prove.
+   * (Edwards points converted to Montgomery u as well), whatever the complaint claims to prove —
+   * and every box a member sent to one of the coordinator's own roster slots (one share of each).
    */
   sharesHeld(): Map<number, { b: Set<number>; s: Set<number> }> {
     const held = new Map<number, { b: Set<number>; s: Set<number> }>();
@@ -507,6 +600,11 @@ export class MaliciousCoordinator {
       for (const share of message.selfMaskShares) entry(share.owner).b.add(message.sender);
       for (const share of message.maskingKeyShares) entry(share.owner).s.add(message.sender);
     }
+    for (const [slot, owners] of this.slotBoxes)
+      for (const owner of owners) {
+        entry(owner).b.add(slot);
+        entry(owner).s.add(slot);
+      }
     const candidates = this.complaintSecrets();
     if (candidates.length === 0) return held;
     const { binding } = this.context;
@@ -559,15 +657,18 @@ export class MaliciousCoordinator {
   recoverableOwners(): number[] {
     const t = this.context.config.threshold;
     return [...this.sharesHeld()]
-      .filter(([, { b, s }]) => b.size >= t && s.size >= t)
+      .filter(([owner, { b, s }]) => b.size >= t && s.size >= t && !this.slots.has(owner))
       .map(([owner]) => owner)
       .sort((a, b) => a - b);
   }
 
-  /** Owners any of whose both-kind shares reached the coordinator at all (stronger than above). */
+  /**
+   * Owners any of whose both-kind shares reached the coordinator at all (stronger than above),
+   * its own slots' boxes included; the owners' own slots are left out.
+   */
   ownersWithBothShareKinds(): number[] {
     return [...this.sharesHeld()]
-      .filter(([, { b, s }]) => b.size > 0 && s.size > 0)
+      .filter(([owner, { b, s }]) => b.size > 0 && s.size > 0 && !this.slots.has(owner))
       .map(([owner]) => owner)
       .sort((x, y) => x - y);
   }
@@ -586,12 +687,22 @@ function tryOpen(
   }
 }
 
-/** A member's Ed25519 identity key pair, from its certificate's private key. */
+/** The certificate and key of an identity: a member, the admin, a keyholder or the coordinator. */
+export function identityFiles(consortium: Consortium, id: string): IssuedIdentity {
+  const issued =
+    id === 'veilsum-coordinator'
+      ? consortium.pki.server
+      : (consortium.pki.members[id] ?? consortium.pki.keyholders[id]);
+  if (issued === undefined) throw new Error(`no certificate for ${id}`);
+  return issued;
+}
+
+/** An identity's Ed25519 key pair, from its certificate's private key. */
 export function memberIdentity(
   consortium: Consortium,
   id: string,
 ): { secretKey: Uint8Array; publicKey: Uint8Array } {
-  const jwk = createPrivateKey(readFileSync(consortium.pki.members[id]!.privateKeyPath)).export({
+  const jwk = createPrivateKey(readFileSync(identityFiles(consortium, id).privateKeyPath)).export({
     format: 'jwk',
   });
   const secretKey = new Uint8Array(Buffer.from(jwk.d!, 'base64url'));
