@@ -9,6 +9,7 @@ import {
   seedCommitmentsDigest,
 } from '../../crypto/secagg/graph-seed.ts';
 import { hararyGraph, type NeighbourGraph } from '../../crypto/secagg/graph.ts';
+import { Ledger } from '../../ledger/ledger.ts';
 import type { VeilsumError } from '../../sdk/errors.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 import { type Consortium, createConsortium } from '../support/consortium.ts';
@@ -20,26 +21,47 @@ import {
 
 /**
  * A coordinator that tries to choose the SecAgg+ graph, against the unmodified member SDK over
- * mTLS gRPC. Its goal is the classic isolation: victim 1's k = 4 share holders all among the
- * members it controls (5–8), so that with their shares it recovers x_1 exactly (t = 3). It tries
+ * mTLS gRPC. Its goal is the classic isolation: victim 1's share holders among the members it
+ * controls (here a first step: 49 and 50 beside the victim), so that with their shares it
+ * recovers x_1. At n = 8 with k = 4, t = 3 (before members took sparse graphs only from 50
+ * on), the ledger-seed grinding put all four of 1's holders among 5–8 on the old code. It tries
  * every lever it has: grinding the seed it derives from its own ledger transaction (round ids),
  * substituting a reveal once it has seen the others, computing the seed without one, and showing
  * a member a digest of commitments it made up.
  */
-const MEMBERS = 8;
+const MEMBERS = 50;
 const VICTIM = 1;
-const CONTROLLED = [5, 6, 7, 8];
+/** Members the coordinator controls; it wants both beside the victim (a step to isolating it). */
+const CONTROLLED = [49, 50];
+/** What a default member takes at n = 50 (members take sparse graphs from 50 on): k = 12, t = 9. */
 const SPARSE: HarnessRound = {
   members: [],
-  degree: 4,
-  threshold: 3,
+  degree: 12,
+  threshold: 9,
   adversary: 'semi-malicious',
   corruptionRate: 0.05,
-  dropoutRate: 0.125,
+  dropoutRate: 0.05,
 };
 
 const isolates = (graph: NeighbourGraph) =>
-  graph.neighbours(VICTIM).every((peer) => CONTROLLED.includes(peer));
+  CONTROLLED.every((peer) => graph.neighbours(VICTIM).includes(peer));
+
+/**
+ * The member's view of the ledger as an agreement channel — what its own Fabric peer gives it
+ * (one value per phase); members refuse sparse rounds on an embedded view.
+ */
+function agreed(ledger: Ledger): Ledger {
+  const gateway = (ledger as unknown as { gateway: object }).gateway;
+  return new Ledger(
+    new Proxy(gateway, {
+      get: (target, property) => {
+        if (property === 'agreementChannel') return true;
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+      },
+    }) as ConstructorParameters<typeof Ledger>[0],
+  );
+}
 
 const graphOf = (neighbours: (index: number) => readonly number[]) =>
   Array.from({ length: MEMBERS }, (_, i) => [...neighbours(i + 1)].join(',')).join(' | ');
@@ -50,7 +72,7 @@ describe('SecAgg+ graph seed: a coordinator that tries to choose the graph', () 
 
   beforeAll(async () => {
     consortium = await createConsortium(MEMBERS, 'seed');
-  });
+  }, 300_000);
   afterAll(() => rmSync(consortium.directory, { recursive: true, force: true }));
 
   async function play(
@@ -64,7 +86,7 @@ describe('SecAgg+ graph seed: a coordinator that tries to choose the graph', () 
       VeilsumClient.connect({
         ...consortium.profile(member, coordinator.port),
         retry: { totalMs: 2_000, initialDelayMs: 50, maxDelayMs: 200 },
-        ledger: coordinator.ledgerFor(member),
+        ledger: agreed(coordinator.ledgerFor(member)),
         ledgerWaitMs: 6_000,
       }),
     );
@@ -103,7 +125,7 @@ describe('SecAgg+ graph seed: a coordinator that tries to choose the graph', () 
       // replay a ledger of every ground one before they advertise: a long phase timeout).
       for (let roundNumber = 1; roundNumber <= 2_000; roundNumber++) {
         const round = await harness.open(spec(60_000), roundNumber);
-        const graph = hararyGraph(MEMBERS, 4, seededRandom(new Uint8Array(round.graphSeed)));
+        const graph = hararyGraph(MEMBERS, 12, seededRandom(new Uint8Array(round.graphSeed)));
         if (isolates(graph)) {
           ground = graph;
           return round;
@@ -134,11 +156,11 @@ describe('SecAgg+ graph seed: a coordinator that tries to choose the graph', () 
     let substitute: Uint8Array | undefined;
     const attack: Attack = {
       keys: (_recipient, honest) => {
-        substitute ??= grind(honest.seedReveals!, 8, harness!.context);
+        substitute ??= grind(honest.seedReveals!, 50, harness!.context);
         return {
           ...honest,
           seedReveals: honest.seedReveals!.map((reveal) =>
-            reveal.sender === 8 ? { ...reveal, contribution: substitute! } : reveal,
+            reveal.sender === 50 ? { ...reveal, contribution: substitute! } : reveal,
           ),
         };
       },
@@ -148,12 +170,14 @@ describe('SecAgg+ graph seed: a coordinator that tries to choose the graph', () 
       return opened.open(spec());
     });
     expect(substitute).toBeDefined();
-    expect(refused.map(({ member }) => member)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(refused.map(({ member }) => member)).toEqual(
+      Array.from({ length: MEMBERS }, (_, i) => i + 1),
+    );
     for (const { member, error } of refused) {
       expect(error.code).toBe(9);
       expect(error.message).toMatch(
-        member === 8
-          ? /ShareKeys: refusing to go on: the coordinator relayed another graph-seed contribution for client 8 than the one it revealed/
+        member === 50
+          ? /ShareKeys: refusing to go on: the coordinator relayed another graph-seed contribution for client 50 than the one it revealed/
           : /ShareKeys: refusing to go on: the graph-seed reveals do not open the commitments shown before this member revealed/,
       );
     }
@@ -166,13 +190,15 @@ describe('SecAgg+ graph seed: a coordinator that tries to choose the graph', () 
     const attack: Attack = {
       keys: (_recipient, honest) => ({
         ...honest,
-        seedReveals: honest.seedReveals!.filter((reveal) => reveal.sender !== 8),
+        seedReveals: honest.seedReveals!.filter((reveal) => reveal.sender !== 50),
       }),
     };
     const { coordinator, refused } = await play(attack, (harness) => harness.open(spec()));
-    expect(refused.map(({ member }) => member)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(refused.map(({ member }) => member)).toEqual(
+      Array.from({ length: MEMBERS }, (_, i) => i + 1),
+    );
     for (const { error } of refused)
-      expect(error.message).toMatch(/the graph-seed reveals of U1 member\(s\) 8 are missing/);
+      expect(error.message).toMatch(/the graph-seed reveals of U1 member\(s\) 50 are missing/);
     expect(coordinator.shareRecipients.size).toBe(0);
     expect(coordinator.reveals).toEqual([]);
   }, 60_000);
