@@ -90,10 +90,12 @@ export function describeLedgerContract(
     });
 
     it('keeps one decryption budget per key: each keyholder records its own decryptions, all read all, the contract holds the limits', async () => {
-      const holders = ['BankAMSP', 'BankBMSP'];
+      // Keyholders are not roster members: BankB and BankC hold the key, BankA contributes.
+      const holders = ['BankBMSP', 'BankCMSP'];
       for (const holder of holders) await coordinator.registerMember(holder, ['keyholder']);
-      await bankA.attestCollectiveKey(HASH_C, 'budget', 2, holders);
+      const bankC = fixture.connect('BankCMSP');
       await bankB.attestCollectiveKey(HASH_C, 'budget', 2, holders);
+      await bankC.attestCollectiveKey(HASH_C, 'budget', 2, holders);
       // Two closed rounds with aggregates HASH_A and HASH_B, one contributor each.
       await bankA.grantConsent('consent-a1', 'cards-2026', 'fraud-model', inAYear());
       for (const [n, aggregate] of [HASH_A, HASH_B].entries()) {
@@ -106,50 +108,50 @@ export function describeLedgerContract(
       const twoRounds = { keyLifeRounds: 2, klBudget: 2 ** -40 };
       const record = (as: Ledger, aggregate: string, round: string, f = figures, l = twoRounds) =>
         as.recordKeyDecryption(HASH_C, aggregate, round, f, l);
-      const first = await record(bankA, HASH_A, 'budget/round-1');
+      const first = await record(bankB, HASH_A, 'budget/round-1');
       expect(first).toMatchObject({
-        keyholder: 'BankAMSP',
+        keyholder: 'BankBMSP',
         roundId: 'budget/round-1',
         kl: 2 ** -50,
       });
       // Recording the same decryption again is idempotent; other figures for it are a conflict.
-      expect(await record(bankA, HASH_A, 'budget/round-1')).toEqual(first);
+      expect(await record(bankB, HASH_A, 'budget/round-1')).toEqual(first);
       await expect(
-        record(bankA, HASH_A, 'budget/round-1', { ...figures, kl: 2 ** -60 }),
+        record(bankB, HASH_A, 'budget/round-1', { ...figures, kl: 2 ** -60 }),
       ).rejects.toThrow(/already recorded aggregate aaaaaaaaaaaaaaaa… .*with other figures/);
       // Only a closed round's committed aggregate, with its contributor count.
-      await expect(record(bankA, HASH_B, 'budget/round-1')).rejects.toThrow(
+      await expect(record(bankB, HASH_B, 'budget/round-1')).rejects.toThrow(
         /round budget\/round-1 did not close with aggregate bbbbbbbbbbbbbbbb…/,
       );
       await expect(
-        record(bankA, HASH_B, 'budget/round-2', { ...figures, contributors: 5 }),
+        record(bankB, HASH_B, 'budget/round-2', { ...figures, contributors: 5 }),
       ).rejects.toThrow(/closed with 1 contributors, not 5/);
       // The key's limits over ALL keyholders' records: a one-round key takes no second round
       // from the other keyholder; a second keyholder answering the same round costs nothing.
       await expect(
-        record(bankB, HASH_B, 'budget/round-2', figures, { ...twoRounds, keyLifeRounds: 1 }),
+        record(bankC, HASH_B, 'budget/round-2', figures, { ...twoRounds, keyLifeRounds: 1 }),
       ).rejects.toThrow(/key exhausted: key cccccccccccccccc… has decrypted 1 rounds/);
-      await record(bankB, HASH_A, 'budget/round-1', figures, { ...twoRounds, keyLifeRounds: 1 });
+      await record(bankC, HASH_A, 'budget/round-1', figures, { ...twoRounds, keyLifeRounds: 1 });
       await expect(
-        record(bankB, HASH_B, 'budget/round-2', { ...figures, kl: 2 ** -40 }),
+        record(bankC, HASH_B, 'budget/round-2', { ...figures, kl: 2 ** -40 }),
       ).rejects.toThrow(/key exhausted: .*would pass 2 rounds or KL 2\^-40/);
-      await record(bankB, HASH_B, 'budget/round-2');
+      await record(bankC, HASH_B, 'budget/round-2');
       // Nobody outside the key's ceremony records.
       await expect(
         coordinator.recordKeyDecryption(HASH_C, HASH_B, 'budget/round-2', figures, twoRounds),
       ).rejects.toThrow(/needs the keyholder role/);
-      await bankA.attestCollectiveKey(HASH_A, 'other-key', 2, ['BankAMSP', 'BankCMSP']);
+      await bankC.attestCollectiveKey(HASH_A, 'other-key', 2, ['BankCMSP', 'OutsiderMSP']);
       await expect(
         bankB.recordKeyDecryption(HASH_A, HASH_B, 'budget/round-2', figures, twoRounds),
       ).rejects.toThrow(/BankBMSP may not record decryptions under key aaaaaaaaaaaaaaaa…/);
       await expect(
-        record(bankA, HASH_B, 'budget/round-2', { ...figures, ciphertexts: 0 }),
+        record(bankB, HASH_B, 'budget/round-2', { ...figures, ciphertexts: 0 }),
       ).rejects.toThrow(/ciphertexts must be an integer/);
       const recorded = await auditor.keyDecryptions(HASH_C);
       expect(recorded.map((r) => [r.keyholder, r.roundId]).sort()).toEqual([
-        ['BankAMSP', 'budget/round-1'],
         ['BankBMSP', 'budget/round-1'],
-        ['BankBMSP', 'budget/round-2'],
+        ['BankCMSP', 'budget/round-1'],
+        ['BankCMSP', 'budget/round-2'],
       ]);
     });
 
