@@ -110,6 +110,25 @@ export function checkCkksKeyholders(
           'a coordinator holding key shares could decrypt the uploads it collects',
       );
   }
+  const pinned = policy.trustedKeyholders === undefined ? policy.pinnedKeyholders : undefined;
+  if (pinned !== undefined) {
+    // The consortium's pin is its whole keyholder set: a key made by a subset of it (two of five
+    // pinned keyholders attesting a 2-of-2 key between themselves) could be held entirely by the
+    // keyholders the consortium tolerates as colluders. So every pinned keyholder takes part, and
+    // a majority of them is needed to decrypt.
+    const missing = pinned.filter((id) => !collectiveKey.participants.includes(id));
+    if (missing.length > 0)
+      refuse(
+        `the round's key ${key} was made without ${missing.join(', ')}, pinned in this member's profile as the consortium's keyholders (${pinned.join(', ')}); ` +
+          "it takes a key of the whole pinned set only, until its own profile's keyholders change",
+      );
+    const majority = Math.floor(pinned.length / 2) + 1;
+    if (collectiveKey.threshold < majority)
+      refuse(
+        `the round's key ${key} decrypts with ${collectiveKey.threshold} of the ${pinned.length} pinned keyholders; ` +
+          `this member takes keys that need a majority of them (${majority})`,
+      );
+  }
 }
 
 /**

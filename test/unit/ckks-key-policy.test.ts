@@ -80,9 +80,22 @@ describe('who holds the round key, by the member’s policy', () => {
     expect(() => checkCkksKeyholders(record, known, policy)).toThrow(message);
   });
 
-  it("takes keys within the pinned set, and the member's own trusted list replaces the pin", () => {
+  it("takes keys of the whole pinned set with a majority threshold, and the member's own trusted list replaces the pin", () => {
     const pinned = { pinnedKeyholders: ['kh-a', 'kh-b', 'kh-c'] };
-    expect(() => checkCkksKeyholders(key(2, ['kh-a', 'kh-c']), holders, pinned)).not.toThrow();
+    expect(() =>
+      checkCkksKeyholders(key(2, ['kh-a', 'kh-b', 'kh-c']), holders, pinned),
+    ).not.toThrow();
+    // A subset of the pinned set (two keyholders the consortium tolerates as colluders could
+    // make a key between themselves) and a minority threshold are refused.
+    expect(() => checkCkksKeyholders(key(2, ['kh-a', 'kh-c']), holders, pinned)).toThrow(
+      /was made without kh-b/,
+    );
+    expect(() =>
+      checkCkksKeyholders(key(1, ['kh-a', 'kh-b', 'kh-c']), holders, {
+        ...pinned,
+        minimumKeyThreshold: 1,
+      }),
+    ).toThrow(/at least 2|majority/);
     const outside = key(2, ['kh-a', 'kh-d']);
     const known = roles({ 'kh-a': ['keyholder'], 'kh-d': ['keyholder'] });
     expect(() => checkCkksKeyholders(outside, known, pinned)).toThrow(/pinned in its profile/);
