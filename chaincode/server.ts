@@ -5,10 +5,13 @@
  * CHAINCODE_TLS_CERT_FILE, CHAINCODE_TLS_KEY_FILE and CHAINCODE_TLS_CLIENT_CA_FILE (the CA of the
  * client certificate the peers present; mutual TLS). Plaintext needs CHAINCODE_TLS_DISABLED=true
  * spelled out: anyone who can reach a plaintext chaincode port can impersonate a peer to it.
+ * VEILSUM_MAX_CLOCK_SKEW_MS (default 300000, 5 min) bounds how far a proposal's timestamp may be
+ * from this peer's clock (chaincode/proposal-time.ts).
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { JSONSerializer } from 'fabric-contract-api';
+import { maxClockSkewMs } from './proposal-time.ts';
 import { VeilsumContract } from './veilsum-contract.ts';
 
 const require = createRequire(import.meta.url);
@@ -32,6 +35,12 @@ const Bootstrap = require('fabric-shim/lib/contract-spi/bootstrap.js') as {
 function fail(message: string): never {
   console.error(message);
   process.exit(2);
+}
+
+try {
+  maxClockSkewMs();
+} catch (error) {
+  fail((error as Error).message);
 }
 
 const address = process.env.CHAINCODE_SERVER_ADDRESS;

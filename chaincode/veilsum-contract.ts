@@ -5,6 +5,7 @@ import {
   type ContractFunction,
   type TransactionContext,
 } from '../ledger/contract.ts';
+import { maxClockSkewMs, proposalTimeProblem } from './proposal-time.ts';
 
 /**
  * The veilsum contract as Fabric chaincode: every transaction delegates to ledger/contract.ts —
@@ -12,9 +13,8 @@ import {
  * Arguments travel as JSON strings (one per parameter) and results come back as JSON.
  * Access control uses the submitter's MSP id from its certificate (ctx.clientIdentity).
  */
-function transactionContext(ctx: Context): TransactionContext {
+function transactionContext(ctx: Context, timestamp: number): TransactionContext {
   const stub = ctx.stub;
-  const timestamp = stub.getTxTimestamp();
   return {
     state: {
       async get(key) {
@@ -39,13 +39,28 @@ function transactionContext(ctx: Context): TransactionContext {
     },
     callerMspId: ctx.clientIdentity.getMSPID(),
     transactionId: stub.getTxID(),
-    timestamp: Number(timestamp.seconds) * 1000 + Math.floor(timestamp.nanos / 1e6),
+    timestamp,
     // Fabric keeps one event per transaction; the contract emits at most one.
     emit: (event) => stub.setEvent(event.name, Buffer.from(JSON.stringify(event.payload))),
   };
 }
 
-async function run(ctx: Context, fn: ContractFunction, jsonArgs: string[]): Promise<string> {
+/** The proposal's timestamp in ms since the epoch, as the submitter signed it. */
+function proposalTime(ctx: Context): number {
+  const timestamp = ctx.stub.getTxTimestamp();
+  return Number(timestamp.seconds) * 1000 + Math.floor(timestamp.nanos / 1e6);
+}
+
+async function run(
+  ctx: Context,
+  fn: ContractFunction,
+  jsonArgs: string[],
+  maxSkewMs = maxClockSkewMs(),
+): Promise<string> {
+  // The contract's clock is the submitter's: this peer endorses only a time near its own.
+  const timestamp = proposalTime(ctx);
+  const skewed = proposalTimeProblem(timestamp, Date.now(), maxSkewMs);
+  if (skewed !== undefined) throw new Error(`[invalid] ${fn} refused: ${skewed}`);
   let args: unknown[];
   try {
     args = jsonArgs.map((arg) => JSON.parse(arg) as unknown);
@@ -54,7 +69,9 @@ async function run(ctx: Context, fn: ContractFunction, jsonArgs: string[]): Prom
   }
   try {
     const implementation = (contract[fn] as (...a: unknown[]) => Promise<unknown>).bind(contract);
-    return JSON.stringify((await implementation(transactionContext(ctx), ...args)) ?? null);
+    return JSON.stringify(
+      (await implementation(transactionContext(ctx, timestamp), ...args)) ?? null,
+    );
   } catch (error) {
     // The kind survives the trip to the client in the message: FabricLedger maps it back.
     if (error instanceof ContractError) throw new Error(`[${error.kind}] ${error.message}`);

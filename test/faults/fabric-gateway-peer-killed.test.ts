@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ADMIN, createLocalConsortium } from '../../cli/demo/local-consortium.ts';
+import { validationCodeName } from '../../ledger/fabric/fabric-errors.ts';
 import { FabricLedger } from '../../ledger/fabric/fabric-ledger.ts';
 import { Ledger } from '../../ledger/ledger.ts';
 import { isRunning } from '../../network/processes.ts';
@@ -12,6 +13,7 @@ import type { Coordinator } from '../../services/coordinator/coordinator.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 import { FIXTURE_POLICY } from '../support/consortium.ts';
 import { useFabricTestNetwork } from '../ledger/fabric-network-fixture.ts';
+import { rawClient } from '../ledger/fabric-raw-client.ts';
 import { quantizedInputs, secAggParams, startCoordinator, sumOf } from './fault-harness.ts';
 
 /**
@@ -34,6 +36,52 @@ const closing: (() => unknown)[] = [];
 afterAll(async () => {
   for (const close of closing.reverse()) await close();
   rmSync(directory, { recursive: true, force: true });
+});
+
+describe('a transaction sent again after its outcome was lost', () => {
+  it('commits once: the same signed envelope through another peer is a duplicate, and its status is the first commit', async () => {
+    // FabricLedger re-sends the SAME envelope when a peer dies between submit and commit status;
+    // this is what makes that safe, played on the real network.
+    const net = running();
+    const chaincode = await net.freshChaincode();
+    const viaA = rawClient(net.connection, { identity: 'CoordinatorMSP' });
+    const viaB = rawClient(net.connection, {
+      identity: 'CoordinatorMSP',
+      peer: net.peerOf('BankBMSP'),
+    });
+    try {
+      const transaction = await viaA
+        .contract(chaincode)
+        .newProposal('registerMember', {
+          arguments: [JSON.stringify('CoordinatorMSP'), JSON.stringify(['coordinator'])],
+        })
+        .endorse();
+      const first = await transaction.submit();
+      expect((await first.getStatus()).successful).toBe(true);
+      const resent = await viaB.gateway.newTransaction(transaction.getBytes()).submit();
+      const status = await resent.getStatus();
+      expect(status).toMatchObject({ successful: true, transactionId: first.getTransactionId() });
+      // Both copies are in blocks; only the first is valid.
+      const copies: string[] = [];
+      const blocks = await viaB.gateway
+        .getNetwork(net.connection.channel)
+        .getFilteredBlockEvents({ startBlock: status.blockNumber });
+      try {
+        for await (const block of blocks) {
+          for (const tx of block.getFilteredTransactionsList())
+            if (tx.getTxid() === first.getTransactionId())
+              copies.push(validationCodeName(tx.getTxValidationCode()));
+          if (copies.length === 2) break;
+        }
+      } finally {
+        blocks.close();
+      }
+      expect(copies).toEqual(['VALID', 'DUPLICATE_TXID']);
+    } finally {
+      viaA.close();
+      viaB.close();
+    }
+  });
 });
 
 describe("the coordinator's gateway peer is killed mid-round", () => {
