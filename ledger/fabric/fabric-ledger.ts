@@ -14,6 +14,7 @@ import type { ContractFunction } from '../contract.ts';
 import type { ContractGateway } from '../ledger.ts';
 import type { LedgerEvent, LedgerEventName } from '../records.ts';
 import type { ConnectionFile, IdentityEntry, PeerEntry } from './connection-file.ts';
+import { majorityVerdict, type PeerOutcome } from './majority-read.ts';
 import {
   DEFAULT_FAILOVER,
   onReachablePeer,
@@ -77,6 +78,8 @@ export interface EventStreamOptions {
 
 /** How often a submit whose reads were overtaken by another transaction is endorsed again. */
 const RETRIES_ON_READ_CONFLICT = 3;
+/** How often a majority read whose peers disagreed (one may lag a block) is asked again. */
+const RETRIES_ON_DISAGREEING_READS = 4;
 /** How often a submit whose endorsements disagreed is endorsed again (with growing pauses). */
 const RETRIES_ON_DIVERGENT_ENDORSEMENTS = 4;
 
@@ -87,6 +90,7 @@ function divergent(error: unknown): boolean {
 
 /** One peer's Gateway, opened when first needed. */
 interface PeerLink {
+  readonly peer: PeerEntry;
   readonly connection: GatewayConnection;
   readonly network: Network;
   readonly contract: Contract;
@@ -101,6 +105,13 @@ export class FabricLedger implements ContractGateway {
   private readonly channel: string;
   private readonly contractName: string;
   private readonly links = new Map<string, PeerLink>();
+  /**
+   * Peers whose answer alone this client takes: its organisation's own and the one its
+   * connection file assigns it. Reads through any other peer need a majority of banks.
+   */
+  private readonly trusted: ReadonlySet<string>;
+  /** Banks (organisations with a peer) whose agreement makes a majority. */
+  private readonly majority: number;
   private active = 0;
   private readonly failover: FailoverPolicy | undefined;
   private readonly chaincode: string;
@@ -137,6 +148,12 @@ export class FabricLedger implements ContractGateway {
           ...connection.peers.filter((p) => p !== peer && p.mspId !== peer.mspId),
         ]
       : [peer];
+    this.trusted = new Set([
+      peer.name,
+      identity.peer,
+      ...connection.peers.filter((p) => p.mspId === identity.mspId).map((p) => p.name),
+    ]);
+    this.majority = Math.floor(new Set(connection.peers.map((p) => p.mspId)).size / 2) + 1;
     this.identity = identity;
     this.mspId = identity.mspId;
     this.identityName = options.identity;
@@ -159,6 +176,7 @@ export class FabricLedger implements ContractGateway {
       const connection = openGatewayConnection(peer, this.identity);
       const network = connection.gateway.getNetwork(this.channel);
       link = {
+        peer,
         connection,
         network,
         contract: network.getContract(this.chaincode, this.contractName),
@@ -251,14 +269,50 @@ export class FabricLedger implements ContractGateway {
   }
 
   async evaluate<T>(fn: ContractFunction, args: unknown[]): Promise<T> {
+    const encoded = encodeArguments(args);
     try {
       return decodeResult<T>(
-        await this.onReachablePeer(({ contract }) =>
-          contract.evaluateTransaction(fn, ...encodeArguments(args)),
+        await this.onReachablePeer((link) =>
+          this.trusted.has(link.peer.name)
+            ? link.contract.evaluateTransaction(fn, ...encoded)
+            : this.evaluateByMajority(fn, encoded),
         ),
       );
     } catch (error) {
       throw toLedgerError(error, 'evaluate', fn);
+    }
+  }
+
+  /**
+   * An evaluation this client's trusted peers cannot serve (they are down): asked of every peer,
+   * answered only if peers of a majority of the banks agree (ledger/fabric/majority-read.ts).
+   * Peers that disagree may only lag a block: asked again a few times before giving up.
+   */
+  private async evaluateByMajority(fn: ContractFunction, encoded: string[]): Promise<Uint8Array> {
+    for (let attempt = 0; ; attempt++) {
+      const outcomes = await Promise.all(
+        this.peers.map(async (peer, index): Promise<PeerOutcome> => {
+          try {
+            const result = await this.link(index).contract.evaluateTransaction(fn, ...encoded);
+            return { mspId: peer.mspId, result };
+          } catch (error) {
+            return { mspId: peer.mspId, error };
+          }
+        }),
+      );
+      const verdict = majorityVerdict(outcomes, this.majority);
+      if (verdict.kind === 'agreed') {
+        if ('result' in verdict.outcome) return verdict.outcome.result;
+        throw verdict.outcome.error;
+      }
+      if (verdict.kind === 'unreachable') throw verdict.error;
+      if (attempt >= RETRIES_ON_DISAGREEING_READS)
+        throw new FabricLedgerError(
+          'evaluate',
+          'NO_MAJORITY',
+          `${fn}: this client's own peer is down and the other peers' answers do not agree for a majority of ${this.majority} banks (${verdict.answers}): refusing to trust any one of them`,
+        );
+      await sleep(200 * (attempt + 1));
     }
   }
 

@@ -109,12 +109,13 @@ describe("the coordinator's gateway peer is killed mid-round", () => {
     closing.push(() => coordinator.stop());
 
     // Each bank's view of the ledger: its own identity through its own peer (failover on).
-    const ledgers = BANKS.map((bank) => {
+    const views = BANKS.map((bank) => {
       const fabric = new FabricLedger({ connection, identity: bank });
       closing.push(() => fabric.close());
       expect(fabric.peer.name).toBe(net.peerOf(bank));
-      return new Ledger(fabric);
+      return fabric;
     });
+    const ledgers = views.map((fabric) => new Ledger(fabric));
     const expires = Date.now() + 365 * 86_400_000;
     await Promise.all(
       ledgers.map((ledger, i) => ledger.grantConsent(`consent-${i}`, `data-${i}`, MODEL, expires)),
@@ -167,6 +168,11 @@ describe("the coordinator's gateway peer is killed mid-round", () => {
     expect(killed).toBeDefined();
     await killed;
     expect(isRunning(net.directory, gatewayPeer)).toBe(false);
+    // BankA lost its own peer too: it read U3 through the others (a majority of banks agreeing).
+    expect(views[0]!.peer.name).not.toBe(gatewayPeer);
+    expect(views.slice(1).map((view) => view.peer.name)).toEqual(
+      BANKS.slice(1).map((bank) => net.peerOf(bank)),
+    );
 
     const finished = await admin.getRound(round.roundId);
     expect(finished.phase).toBe(Phase.PHASE_DONE);
