@@ -78,6 +78,8 @@ export interface EventStreamOptions {
 
 /** How often a submit whose reads were overtaken by another transaction is endorsed again. */
 const RETRIES_ON_READ_CONFLICT = 3;
+/** How long peers get to report the commit of a transaction another bank's peer forwarded. */
+const COMMIT_CONFIRMATION_MS = 15_000;
 /** How often a majority read whose peers disagreed (one may lag a block) is asked again. */
 const RETRIES_ON_DISAGREEING_READS = 4;
 /** How often a submit whose endorsements disagreed is endorsed again (with growing pauses). */
@@ -254,18 +256,52 @@ export class FabricLedger implements ContractGateway {
   ): Promise<Status> {
     const prepared = transaction.getBytes();
     let commit: Uint8Array | undefined;
-    return this.onReachablePeer(async ({ connection }, attempt) => {
+    return this.onReachablePeer(async (link, attempt) => {
+      const { gateway } = link.connection;
+      let status: Status;
       if (commit === undefined) {
         reached('submit');
         const submitted = await (
-          attempt === 0 ? transaction : connection.gateway.newTransaction(prepared)
+          attempt === 0 ? transaction : gateway.newTransaction(prepared)
         ).submit();
         commit = submitted.getBytes();
         reached('commit');
-        return submitted.getStatus();
+        status = await submitted.getStatus();
+      } else {
+        status = await gateway.newCommit(commit).getStatus();
       }
-      return connection.gateway.newCommit(commit).getStatus();
+      // Another bank's Gateway could claim a commit that never happened (a revocation it
+      // dropped): its word counts only if a majority of banks' peers report the same.
+      return this.trusted.has(link.peer.name) ? status : this.commitByMajority(commit);
     });
+  }
+
+  /** The commit status of a transaction as peers of a majority of the banks report it. */
+  private async commitByMajority(commit: Uint8Array): Promise<Status> {
+    const statuses = new Map<string, Status>();
+    const outcomes = await Promise.all(
+      this.peers.map(async (peer, index): Promise<PeerOutcome> => {
+        try {
+          const status = await this.link(index)
+            .connection.gateway.newCommit(commit)
+            .getStatus({ deadline: Date.now() + COMMIT_CONFIRMATION_MS });
+          const key = `${status.code}@${status.blockNumber}`;
+          statuses.set(key, status);
+          return { mspId: peer.mspId, result: Buffer.from(key) };
+        } catch (error) {
+          return { mspId: peer.mspId, error };
+        }
+      }),
+    );
+    const verdict = majorityVerdict(outcomes, this.majority);
+    if (verdict.kind === 'agreed' && 'result' in verdict.outcome)
+      return statuses.get(Buffer.from(verdict.outcome.result).toString())!;
+    if (verdict.kind === 'unreachable') throw verdict.error;
+    throw new FabricLedgerError(
+      'commit',
+      'NO_MAJORITY',
+      `the commit status of a transaction sent through another bank's peer is not confirmed by peers of ${this.majority} banks (${verdict.kind === 'disagree' ? verdict.answers : 'no answer'})`,
+    );
   }
 
   async evaluate<T>(fn: ContractFunction, args: unknown[]): Promise<T> {
@@ -327,16 +363,24 @@ export class FabricLedger implements ContractGateway {
     const checkpointer: Checkpointer = options.checkpointFile
       ? await checkpointers.file(options.checkpointFile)
       : checkpointers.inMemory();
-    for (;;) {
+    // An event stream is one peer's word: it is read only from peers this client trusts alone
+    // (its own organisation's, its assigned one), moving between them when one goes down.
+    const trusted = this.peers.flatMap((peer, index) =>
+      this.trusted.has(peer.name) ? [index] : [],
+    );
+    let failures = 0;
+    for (let turn = 0; ; turn++) {
       let stream: CloseableAsyncIterable<ChaincodeEvent> | undefined;
       try {
-        stream = await this.onReachablePeer(({ network }) =>
-          network.getChaincodeEvents(this.chaincode, {
+        stream = await this.link(trusted[turn % trusted.length]!).network.getChaincodeEvents(
+          this.chaincode,
+          {
             checkpoint: checkpointer,
             ...(options.startBlock !== undefined ? { startBlock: options.startBlock } : {}),
-          }),
+          },
         );
         for await (const event of stream) {
+          failures = 0;
           yield {
             ...ledgerEventOf(event),
             handled: () => checkpointer.checkpointChaincodeEvent(event),
@@ -347,9 +391,9 @@ export class FabricLedger implements ContractGateway {
         }
         return;
       } catch (error) {
-        if (this.failover === undefined || !peerUnreachable(error))
+        if (this.failover === undefined || !peerUnreachable(error) || ++failures > trusted.length)
           throw toLedgerError(error, 'evaluate', 'chaincode events');
-        this.active = (this.active + 1) % this.peers.length;
+        await sleep(this.failover.initialDelayMs * failures);
       } finally {
         stream?.close();
       }
