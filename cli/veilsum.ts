@@ -8,6 +8,13 @@ import { roundCommand } from './commands/round.ts';
 import { submitCommand } from './commands/submit.ts';
 import { runProcessDemo, type DemoAudit } from './demo/process-demo.ts';
 import { runDemo, type DemoRound } from './demo/run-demo.ts';
+import { readFileSync } from 'node:fs';
+
+const packageVersion = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
 
 const integer = (value: string): number => {
   const parsed = Number(value);
@@ -23,7 +30,8 @@ const rate = (value: string): number => {
 
 const program = new Command()
   .name('veilsum')
-  .description('Secure aggregation of model updates (SecAgg+, threshold CKKS) with an audit trail');
+  .description('Secure aggregation of model updates (SecAgg+, threshold CKKS) with an audit trail')
+  .version(packageVersion, '-V, --version', 'print the veilsum version');
 
 program
   .command('demo')

@@ -7,6 +7,7 @@ import {
   phaseToJSON,
   type Round,
 } from '../../proto/gen/veilsum/v1/round.ts';
+import { encodeNpy, encodeSafetensors, floatAggregate } from '../../sdk/aggregate-result.ts';
 import { loadProfile } from '../../sdk/profile.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 
@@ -203,35 +204,83 @@ export function roundCommand(): Command {
   round
     .command('result')
     .description(
-      "Write a finished round's aggregate: the decrypted sum (CKKS, little-endian float64) or the sum modulo 2^b (SecAgg, little-endian uint32)",
+      "Write a finished round's aggregate as floats: the sum of the contributions (or their average), with the quantization error bound of a SecAgg sum",
     )
     .argument('<round-id>')
     .requiredOption('--profile <path>', 'connection profile')
-    .requiredOption('--out <path>', 'file to write (.f64 or .u32)')
+    .requiredOption(
+      '--out <path>',
+      'file to write; its extension picks the format unless --format is given (.npy, .safetensors, .u32, otherwise .f64)',
+    )
+    .addOption(
+      new Option(
+        '--format <format>',
+        'npy and f64 (little-endian float64): the sum, or the average with --average; safetensors: tensors "sum" and "average"; u32: the raw SecAgg sum modulo 2^b',
+      ).choices(['npy', 'safetensors', 'f64', 'u32'] as const),
+    )
+    .option('--average', 'write the average of the contributions instead of their sum')
     .option('--json', 'print JSON')
     .action(async (roundId, options) => {
       const client = VeilsumClient.connect(loadProfile(options.profile));
       try {
         const round = await client.getRound(roundId);
-        const values =
-          round.params?.mode === Mode.MODE_CKKS
-            ? await client.getCkksResult(roundId)
-            : await client.getAggregate(roundId);
-        writeFileSync(
-          options.out,
-          new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
-        );
+        const format = options.format ?? formatOf(options.out);
+        const contributions = round.included.length;
+        const ckks = round.params?.mode === Mode.MODE_CKKS;
+        let modularSum: Uint32Array | undefined;
+        let aggregate: { sum: Float64Array; average: Float64Array; sumErrorBound?: number };
+        if (ckks) {
+          const sum = await client.getCkksResult(roundId);
+          aggregate = { sum, average: sum.map((value) => value / contributions) };
+          if (format === 'u32')
+            throw new InvalidArgumentError(
+              'a CKKS round has no modular sum: write npy, safetensors or f64',
+            );
+        } else {
+          modularSum = await client.getAggregate(roundId);
+          const quantization = round.params?.quantization;
+          if (quantization === undefined)
+            throw new Error(`round ${roundId} carries no quantization parameters`);
+          aggregate = floatAggregate(modularSum, contributions, quantization);
+        }
+        const chosen = options.average ? aggregate.average : aggregate.sum;
+        const bytes =
+          format === 'u32'
+            ? Buffer.from(modularSum!.buffer, modularSum!.byteOffset, modularSum!.byteLength)
+            : format === 'npy'
+              ? encodeNpy(chosen)
+              : format === 'safetensors'
+                ? encodeSafetensors({ sum: aggregate.sum, average: aggregate.average })
+                : Buffer.from(chosen.buffer, chosen.byteOffset, chosen.byteLength);
+        writeFileSync(options.out, bytes);
         const summary = {
           roundId,
           out: options.out,
-          values: values.length,
-          format: values instanceof Float64Array ? 'float64-le' : 'uint32-le',
-          contributions: round.included.length,
+          format,
+          values: aggregate.sum.length,
+          contributions,
+          wrote:
+            format === 'u32'
+              ? 'modular sum'
+              : format === 'safetensors'
+                ? 'sum and average'
+                : options.average
+                  ? 'average'
+                  : 'sum',
+          ...(aggregate.sumErrorBound === undefined
+            ? {}
+            : {
+                sumErrorBound: aggregate.sumErrorBound,
+                averageErrorBound: aggregate.sumErrorBound / contributions,
+              }),
         };
         if (options.json) console.log(JSON.stringify(summary));
         else
           console.log(
-            `${summary.values} values (${summary.format}, sum of ${summary.contributions} contributions) written to ${options.out}`,
+            `${summary.values} values (${summary.wrote} of ${contributions} contributions, ${format}) written to ${options.out}` +
+              (summary.sumErrorBound === undefined
+                ? ''
+                : `; each sum value is within ${summary.sumErrorBound.toPrecision(3)} of the exact sum of the clipped updates (average: ${(summary.sumErrorBound / contributions).toPrecision(3)})`),
           );
       } finally {
         client.close();
@@ -275,4 +324,12 @@ export function roundCommand(): Command {
       }
     });
   return round;
+}
+
+/** The format a result file's extension names; anything else is raw little-endian float64. */
+function formatOf(path: string): 'npy' | 'safetensors' | 'f64' | 'u32' {
+  if (path.endsWith('.npy')) return 'npy';
+  if (path.endsWith('.safetensors')) return 'safetensors';
+  if (path.endsWith('.u32')) return 'u32';
+  return 'f64';
 }
