@@ -115,6 +115,8 @@ export class FabricLedger implements ContractGateway {
   /** Banks (organisations with a peer) whose agreement makes a majority. */
   private readonly majority: number;
   private active = 0;
+  /** When this client last moved to another peer. */
+  private movedAt = 0;
   private readonly failover: FailoverPolicy | undefined;
   private readonly chaincode: string;
   private readonly endorsingOrganizations: readonly string[] | undefined;
@@ -191,11 +193,18 @@ export class FabricLedger implements ContractGateway {
   /** Runs `work` on the active peer, moving to the next peer while the active one is down. */
   private onReachablePeer<T>(work: (link: PeerLink, attempt: number) => Promise<T>): Promise<T> {
     if (this.failover === undefined) return work(this.link(this.active), 0);
+    // A while after a failover, the own peer is tried first again: once it is back, reads stop
+    // needing a majority of the other banks.
+    if (this.active !== 0 && Date.now() - this.movedAt >= this.failover.returnHomeAfterMs)
+      this.active = 0;
     return onReachablePeer(
       {
         size: this.peers.length,
         current: () => this.active,
-        advance: () => (this.active = (this.active + 1) % this.peers.length),
+        advance: () => {
+          this.active = (this.active + 1) % this.peers.length;
+          this.movedAt = Date.now();
+        },
       },
       this.failover,
       (index, attempt) => work(this.link(index), attempt),

@@ -49,12 +49,15 @@ export interface FailoverPolicy {
   /** Pause after every peer was tried once, doubled each pass up to `maxDelayMs`. */
   readonly initialDelayMs: number;
   readonly maxDelayMs: number;
+  /** After a failover, how long a client stays on the peer it moved to before trying its own. */
+  readonly returnHomeAfterMs: number;
 }
 
 export const DEFAULT_FAILOVER: FailoverPolicy = {
   totalMs: 20_000,
   initialDelayMs: 200,
   maxDelayMs: 2_000,
+  returnHomeAfterMs: 30_000,
 };
 
 /**

@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { ADMIN, createLocalConsortium } from '../../cli/demo/local-consortium.ts';
 import { validationCodeName } from '../../ledger/fabric/fabric-errors.ts';
 import { FabricLedger } from '../../ledger/fabric/fabric-ledger.ts';
+import { DEFAULT_FAILOVER } from '../../ledger/fabric/peer-failover.ts';
 import { Ledger } from '../../ledger/ledger.ts';
 import { isRunning } from '../../network/processes.ts';
-import { killNode } from '../../network/fabric-network.ts';
+import { killNode, restartPeer } from '../../network/fabric-network.ts';
 import { Phase } from '../../proto/gen/veilsum/v1/round.ts';
 import type { Coordinator } from '../../services/coordinator/coordinator.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
@@ -110,7 +111,12 @@ describe("the coordinator's gateway peer is killed mid-round", () => {
 
     // Each bank's view of the ledger: its own identity through its own peer (failover on).
     const views = BANKS.map((bank) => {
-      const fabric = new FabricLedger({ connection, identity: bank });
+      // BankA tries its own peer again on every call (default: 30 s after it moved away).
+      const fabric = new FabricLedger({
+        connection,
+        identity: bank,
+        ...(bank === 'BankAMSP' ? { failover: { ...DEFAULT_FAILOVER, returnHomeAfterMs: 0 } } : {}),
+      });
       closing.push(() => fabric.close());
       expect(fabric.peer.name).toBe(net.peerOf(bank));
       return fabric;
@@ -201,5 +207,11 @@ describe("the coordinator's gateway peer is killed mid-round", () => {
     });
     for (const phase of ['advertised', 'shared', 'masked'] as const)
       expect((await audit.getRoundPhase(round.roundId, phase)).members).toEqual([1, 2, 3, 4]);
+
+    // BankA's peer comes back: BankA reads through it again (its own view, no majority needed).
+    await restartPeer(net.directory, gatewayPeer);
+    await views[0]!.waitForHeight(await auditor.chainHeight(), 60_000);
+    expect(await ledgers[0]!.getRound(round.roundId)).toMatchObject({ status: 'closed' });
+    expect(views[0]!.peer.name).toBe(gatewayPeer);
   });
 });
