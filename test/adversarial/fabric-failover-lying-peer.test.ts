@@ -1,14 +1,7 @@
 import { describe, expect, it, jest } from '@jest/globals';
 import { FabricLedgerError } from '../../ledger/fabric/fabric-errors.ts';
 import { Ledger } from '../../ledger/ledger.ts';
-import {
-  killNode,
-  peerStateDatabase,
-  restartPeer,
-  stopNode,
-} from '../../network/fabric-network.ts';
-import { run } from '../../network/processes.ts';
-import { buildStatedbEditor } from '../../network/tools/statedb-edit.ts';
+import { killNode } from '../../network/fabric-network.ts';
 import { TEST_BANKS, useFabricTestNetwork } from '../ledger/fabric-network-fixture.ts';
 
 /**
@@ -36,22 +29,13 @@ describe("a member's own peer is down and the next peer lies", () => {
     await net.inStep();
 
     // BankB edits its own peer's world state: BankA's consent now names another dataset there.
-    const editor = await buildStatedbEditor(net.fabricHome);
-    const liar = net.peerOf('BankBMSP');
-    await stopNode(net.directory, liar);
-    await run(
-      editor,
-      [
-        peerStateDatabase(net.directory, liar),
-        net.connection.channel,
-        chaincode,
-        'consent/consent-a1',
-        'cards-2026',
-        'carts-2026',
-      ],
-      { PATH: process.env.PATH },
+    await net.editPeerState(
+      'BankBMSP',
+      chaincode,
+      'consent/consent-a1',
+      'cards-2026',
+      'carts-2026',
     );
-    await restartPeer(net.directory, liar);
     const through = (bank: string) =>
       new Ledger(net.open({ identity: 'AuditorMSP', chaincode, peer: net.peerOf(bank) }));
     expect((await through('BankBMSP').consentHistory('BankAMSP'))[0]!.datasetId).toBe('carts-2026');

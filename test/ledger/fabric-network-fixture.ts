@@ -6,9 +6,14 @@ import { loadConnectionFile, type ConnectionFile } from '../../ledger/fabric/con
 import { FabricLedger, type FabricLedgerOptions } from '../../ledger/fabric/fabric-ledger.ts';
 import { waitForPeersInStep } from '../../ledger/fabric/peer-sync.ts';
 import { Ledger } from '../../ledger/ledger.ts';
+import { run } from '../../network/processes.ts';
+import { buildStatedbEditor } from '../../network/tools/statedb-edit.ts';
 import {
   buildFabric,
   deployChaincode,
+  peerStateDatabase,
+  restartPeer,
+  stopNode,
   startNetwork,
   stopNetwork,
   type RunningNetwork,
@@ -90,6 +95,37 @@ export class FabricTestNetwork {
   /** The peer of a bank, by MSP id. */
   peerOf(mspId: string): string {
     return this.connection.peers.find((peer) => peer.mspId === mspId)!.name;
+  }
+
+  /**
+   * The attack of someone with write access to a bank's peer disk: that peer is stopped, the
+   * text `from` in the value of `key` (chaincode `chaincode`'s world state) replaced by `to` in
+   * its LevelDB, and the peer started again. Returns the peer's name.
+   */
+  async editPeerState(
+    bank: string,
+    chaincode: string,
+    key: string,
+    from: string,
+    to: string,
+  ): Promise<string> {
+    const editor = await buildStatedbEditor(this.fabricHome);
+    const victim = this.peerOf(bank);
+    await stopNode(this.directory, victim);
+    await run(
+      editor,
+      [
+        peerStateDatabase(this.directory, victim),
+        this.connection.channel,
+        chaincode,
+        key,
+        from,
+        to,
+      ],
+      { PATH: process.env.PATH },
+    );
+    await restartPeer(this.directory, victim);
+    return victim;
   }
 
   /** A new chaincode definition on the channel: an empty ledger. */
