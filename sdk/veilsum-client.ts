@@ -377,7 +377,7 @@ export class VeilsumClient {
     // The key's hash above is the coordinator's word: only the ledger (or the consortium's key
     // file) says which key the keyholders made.
     if (this.ledger !== undefined) {
-      const record = await this.fromLedger('GetRound', () => this.ledger!.getRound(roundId));
+      const record = await this.fromLedger('GetRound', () => this.roundOnLedger(roundId));
       const hex = Buffer.from(computed).toString('hex');
       const attested = await this.ledger.getCollectiveKey(hex).catch((error: unknown) => {
         if (error instanceof ContractError && error.kind === 'not-found') return undefined;
