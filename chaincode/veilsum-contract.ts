@@ -104,6 +104,9 @@ export class VeilsumContract extends Contract {
   consentHistory(ctx: Context, memberId: string) {
     return run(ctx, 'consentHistory', [memberId]);
   }
+  listConsents(ctx: Context) {
+    return run(ctx, 'listConsents', []);
+  }
   consentInForce(ctx: Context, memberId: string, purpose: string, at: string) {
     return run(ctx, 'consentInForce', [memberId, purpose, at]);
   }
@@ -168,6 +171,31 @@ export class VeilsumContract extends Contract {
   }
   getCollectiveKey(ctx: Context, keySha256: string) {
     return run(ctx, 'getCollectiveKey', [keySha256]);
+  }
+  recordKeyDecryption(
+    ctx: Context,
+    keySha256: string,
+    aggregateSha256: string,
+    roundId: string,
+    ciphertexts: string,
+    contributors: string,
+    kl: string,
+    keyLifeRounds: string,
+    klBudget: string,
+  ) {
+    return run(ctx, 'recordKeyDecryption', [
+      keySha256,
+      aggregateSha256,
+      roundId,
+      ciphertexts,
+      contributors,
+      kl,
+      keyLifeRounds,
+      klBudget,
+    ]);
+  }
+  keyDecryptions(ctx: Context, keySha256: string) {
+    return run(ctx, 'keyDecryptions', [keySha256]);
   }
   getRound(ctx: Context, roundId: string) {
     return run(ctx, 'getRound', [roundId]);

@@ -2,13 +2,20 @@
 import { Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { coordinatorCommand } from './commands/coordinator.ts';
 import { auditCommand, consentCommand } from './commands/ledger-commands.ts';
+import { ledgerCommand } from './commands/ledger-setup.ts';
+import { modelCommand } from './commands/model.ts';
+import { consoleCommand, verifyBundleCommand } from './commands/console.ts';
 import { pkiCommand } from './commands/pki.ts';
 import { keyholderCommand, keysCommand } from './commands/keys.ts';
 import { roundCommand } from './commands/round.ts';
 import { submitCommand } from './commands/submit.ts';
 import { runProcessDemo, type DemoAudit } from './demo/process-demo.ts';
+import type { ConsoleHandoff } from './demo/console-handoff.ts';
 import { runDemo, type DemoRound } from './demo/run-demo.ts';
 import { readFileSync } from 'node:fs';
+import { status } from '@grpc/grpc-js';
+import { VeilsumError } from '../sdk/errors.ts';
+import { onRetry } from '../sdk/retry.ts';
 
 const packageVersion = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -63,6 +70,11 @@ program
       .default('embedded' as const),
   )
   .option('--json', 'print one JSON object per round instead of a table')
+  .option(
+    '--keep <dir>',
+    'keep the embedded ledger and the development PKI here for the compliance console (replaced each run)',
+    '.veilsum/demo',
+  )
   .action(async (options) => {
     if (options.inProcess && options.ledger === 'fabric')
       throw new InvalidArgumentError('--ledger fabric runs a Fabric network; drop --in-process');
@@ -135,11 +147,24 @@ program
       dropBeyondThreshold: options.dropBeyondThreshold === true,
       mode: options.mode,
       ledger: options.ledger,
+      keepDirectory: options.keep,
+    };
+    let keptForConsole: ConsoleHandoff | undefined;
+    const printHandoff = (kept: ConsoleHandoff) => {
+      if (options.json) {
+        console.log(JSON.stringify({ event: 'console', ...kept }));
+        return;
+      }
+      console.log(`compliance console on this demo's ledger (${kept.directory}):`);
+      console.log(`  ${kept.command}`);
+      console.log(
+        `  then open ${kept.address} with the auditor's certificate ${kept.auditorCertificate} (key ${kept.auditorKey})`,
+      );
     };
     const started = performance.now();
     const rounds = options.inProcess
       ? runDemo(demoOptions, print)
-      : await runProcessDemo(demoOptions, print, printAudit);
+      : await runProcessDemo(demoOptions, print, printAudit, (kept) => (keptForConsole = kept));
     const last = rounds.at(-1)!;
     const aborted = rounds.filter((round) => round.aborted !== null);
     if (aborted.length > 0) {
@@ -158,6 +183,7 @@ program
           `${((performance.now() - started) / 1000).toFixed(1)} s`,
       );
     }
+    if (keptForConsole !== undefined) printHandoff(keptForConsole);
   });
 
 program.addCommand(pkiCommand());
@@ -167,9 +193,26 @@ program.addCommand(keysCommand());
 program.addCommand(roundCommand());
 program.addCommand(submitCommand());
 program.addCommand(consentCommand());
-program.addCommand(auditCommand());
+program.addCommand(auditCommand().addCommand(verifyBundleCommand()));
+program.addCommand(ledgerCommand());
+program.addCommand(modelCommand());
+program.addCommand(consoleCommand());
+
+// Retrying is not silent: say what failed and for how long it will be tried (at most every 10 s).
+let lastRetryNotice = 0;
+onRetry((notice) => {
+  if (Date.now() - lastRetryNotice < 10_000) return;
+  lastRetryNotice = Date.now();
+  console.error(
+    `veilsum: ${notice.step}: ${notice.code} (${notice.details}); retrying, for up to ${Math.round((notice.giveUpAfterMs - notice.elapsedMs) / 1000)} s more`,
+  );
+});
 
 program.parseAsync().catch((error: unknown) => {
   console.error(`veilsum: ${(error as Error).message}`);
+  if (error instanceof VeilsumError && error.code === status.UNAVAILABLE)
+    console.error(
+      "veilsum: the service did not answer. Check that it is running and that the profile's address is right; if it is, the TLS handshake may be failing: the server's certificate must come from the CA in the profile's caCertificate (with a SAN matching the address or serverName), and yours from a CA the server trusts.",
+    );
   process.exitCode = 1;
 });

@@ -55,6 +55,31 @@ class KeyObjectCache {
   }
 }
 
+/**
+ * Ed25519 public keys verified often (a round's identity keys: each sender signs every one of its
+ * share boxes) are parsed once: the JWK import costs about as much as the verification itself.
+ */
+class PublicKeyCache {
+  private readonly entries = new Map<string, KeyObject>();
+  private readonly capacity: number;
+  constructor(capacity: number) {
+    this.capacity = capacity;
+  }
+  get(raw: Uint8Array): KeyObject {
+    const id = Buffer.from(raw).toString('base64url');
+    let key = this.entries.get(id);
+    if (key === undefined) {
+      key = publicKey('Ed25519', raw);
+      if (this.entries.size >= this.capacity) {
+        this.entries.delete(this.entries.keys().next().value!);
+      }
+      this.entries.set(id, key);
+    }
+    return key;
+  }
+}
+
+const ed25519Publics = new PublicKeyCache(4096);
 const x25519Secrets = new KeyObjectCache(X25519_PKCS8_PREFIX, 8);
 const ed25519Secrets = new KeyObjectCache(ED25519_PKCS8_PREFIX, 8);
 
@@ -93,7 +118,7 @@ export const nativeCurve25519: Curve25519 = {
     assertBytes(message, 'message');
     assertBytes(signature, 'Ed25519 signature', ED25519_SIGNATURE_BYTES);
     try {
-      return nodeVerify(null, message, publicKey('Ed25519', pub), signature);
+      return nodeVerify(null, message, ed25519Publics.get(pub), signature);
     } catch {
       return false;
     }

@@ -18,10 +18,7 @@ export function hkdfSha256(
 
 /** What a derived key is for. Each purpose is a separate domain: keys never cross purposes. */
 export type KeyPurpose =
-  | 'secagg/share-encryption'
-  | 'secagg/pairwise-mask'
-  | 'secagg/self-mask'
-  | 'secagg/self-mask-commitment';
+  'secagg/share-box' | 'secagg/pairwise-mask' | 'secagg/self-mask' | 'secagg/self-mask-commitment';
 
 const DOMAIN = 'veilsum/v1';
 const SALT = new TextEncoder().encode('veilsum/v1/hkdf-salt');

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type {
   CollectiveKeyRecord,
   ConsentInForce,
+  KeyDecryptionRecord,
   ConsentRecord,
   LedgerEvent,
   Lineage,
@@ -53,20 +54,44 @@ export class ContractError extends Error {
   }
 }
 
+/**
+ * Separates the ids of a composite state key. Ids may contain '/' (Fabric MSP ids, round ids
+ * `<model>/round-<n>`) but never '|', so `member-consent/<member>|<consent>` names exactly one
+ * (member, consent) pair: member `a` with consent `b/c` and member `a/b` with consent `c` no
+ * longer write the same index key.
+ */
+const SEP = '|';
+
 const key = {
   member: (mspId: string) => `member/${mspId}`,
   consent: (consentId: string) => `consent/${consentId}`,
-  memberConsent: (memberId: string, consentId: string) => `member-consent/${memberId}/${consentId}`,
+  memberConsent: (memberId: string, consentId: string) =>
+    `member-consent/${memberId}${SEP}${consentId}`,
   round: (roundId: string) => `round/${roundId}`,
   model: (modelHash: string) => `model/${modelHash}`,
   identityKey: (mspId: string) => `member-identity/${mspId}`,
   roundPhase: (roundId: string, phase: RoundPhaseName) => `round-phase/${roundId}/${phase}`,
-  misbehaviour: (roundId: string, memberId: string) => `round-misbehaviour/${roundId}/${memberId}`,
+  misbehaviour: (roundId: string, memberId: string) =>
+    `round-misbehaviour/${roundId}${SEP}${memberId}`,
   collectiveKey: (keySha256: string) => `ckks-key/${keySha256}`,
   ceremony: (ceremonyId: string) => `ckks-ceremony/${ceremonyId}`,
+  keyDecryptions: (keySha256: string) => `ckks-key-use/${keySha256}/`,
+  keyDecryption: (keySha256: string, keyholder: string, aggregateSha256: string) =>
+    `ckks-key-use/${keySha256}/${keyholder}/${aggregateSha256}`,
 };
 
+/** Starts the message of a decryption the key's limits refuse (`recordKeyDecryption`). */
+export const KEY_EXHAUSTED = 'key exhausted:';
+
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
+/** Model ids name rounds (`<model>/round-<n>`) and key prefixes: no '/' in them. */
+const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
+/**
+ * The longest a consent may run: ten years. Longer ones are refused rather than stored, so every
+ * expiry is a date every reader can print and compare.
+ */
+export const MAX_CONSENT_MS = 3_653 * 86_400_000;
 const HEX64 = /^[0-9a-f]{64}$/;
 const SIGNATURE_HEX = /^[0-9a-f]{128}$/;
 
@@ -75,6 +100,16 @@ function requireId(value: unknown, name: string): string {
     throw new ContractError(
       'invalid',
       `${name} must be 1-128 characters of letters, digits, '.', '_', ':', '/' or '-'`,
+    );
+  }
+  return value;
+}
+
+function requireModelId(value: unknown): string {
+  if (typeof value !== 'string' || !MODEL_ID.test(value)) {
+    throw new ContractError(
+      'invalid',
+      `modelId must be 1-128 characters of letters, digits, '.', '_', ':' or '-' (no '/': round ids are <model>/round-<n>)`,
     );
   }
   return value;
@@ -226,6 +261,29 @@ function requireManifest(value: unknown, rosterSize: number): RoundManifest {
 }
 
 /**
+ * Every roster entry is a registered member holding the member role and no operator role
+ * (coordinator, keyholder, auditor, or any role but member): an operator in a roster slot
+ * receives a member's share of every neighbour's secrets, so the slots an operator could fill
+ * would add to the colluders the threshold was chosen for.
+ */
+async function requireMemberRoster(ctx: TransactionContext, roster: readonly string[]) {
+  for (const memberId of roster) {
+    const record = await read<MemberRecord>(ctx, key.member(requireId(memberId, 'roster member')));
+    if (record === undefined)
+      throw new ContractError(
+        'invalid',
+        `roster entry ${memberId} is not a registered member; rosters list members only`,
+      );
+    const operator = record.roles.filter((role) => role !== 'member');
+    if (!record.roles.includes('member') || operator.length > 0)
+      throw new ContractError(
+        'invalid',
+        `roster entry ${memberId} holds ${operator.length > 0 ? `the operator role ${operator.join(', ')}` : 'no member role'}; rosters list members only`,
+      );
+  }
+}
+
+/**
  * The SecAgg+ graph seed: fixed by the ledger once the roster and manifest are, so the
  * coordinator cannot pick which members neighbour which. On Fabric the transaction id hashes a
  * nonce the submitter picks, so a coordinator running its own client could try many ids before
@@ -249,6 +307,117 @@ export function participantSetCommitment(included: readonly string[]): string {
     .update('veilsum/v1/participants')
     .update([...included].sort().join(','))
     .digest('hex');
+}
+
+/**
+ * A member's consents. The prefix `member-consent/<member>|` matches this member only (ids never
+ * contain '|'); each record must still name the member itself.
+ */
+async function consentsOf(ctx: TransactionContext, memberId: string): Promise<ConsentRecord[]> {
+  const records: ConsentRecord[] = [];
+  for (const id of await ctx.state.list(`member-consent/${memberId}${SEP}`)) {
+    const record = await read<ConsentRecord>(ctx, key.consent(id));
+    if (record !== undefined && record.memberId === memberId) records.push(record);
+  }
+  return records;
+}
+
+/** The latest-granted of `records` in force for `purpose` at `at` (not revoked, not expired). */
+function latestInForce(
+  records: readonly ConsentRecord[],
+  purpose: string,
+  at: number,
+): ConsentRecord | undefined {
+  let best: ConsentRecord | undefined;
+  for (const record of records) {
+    const active =
+      record.purpose === purpose &&
+      record.revokedAt === null &&
+      record.expiresAt > at &&
+      record.grantedAt <= at;
+    if (active && (best === undefined || record.grantedAt > best.grantedAt)) best = record;
+  }
+  return best;
+}
+
+/** Why `memberId` has no consent in force for `purpose` at `at`, from its latest consent. */
+function noConsentReason(history: readonly ConsentRecord[], purpose: string, at: number): string {
+  const latest = history
+    .filter((record) => record.purpose === purpose)
+    .sort((a, b) => a.grantedAt - b.grantedAt)
+    .at(-1);
+  if (latest === undefined) return `it never granted one for ${purpose}`;
+  if (latest.revokedAt !== null && latest.revokedAt <= at)
+    return `its latest, consent ${latest.consentId}, was revoked at ${isoTime(latest.revokedAt)}`;
+  if (latest.expiresAt <= at)
+    return `its latest, consent ${latest.consentId}, expired at ${isoTime(latest.expiresAt)}`;
+  return `its latest, consent ${latest.consentId}, was granted at ${isoTime(latest.grantedAt)}, after this transaction's time`;
+}
+
+function isoTime(ms: number): string {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? `${ms} ms since the epoch` : date.toISOString();
+}
+
+/**
+ * Records on each consent a round opens with that the round used it: a later revocation must be
+ * dated at or after this, and on Fabric a revocation endorsed before the opening (so reading the
+ * record without this mark) fails the version check when the two are committed.
+ */
+async function markConsentsUsed(
+  ctx: TransactionContext,
+  consents: readonly ConsentInForce[],
+  roundId: string,
+): Promise<void> {
+  for (const { consentId } of consents) {
+    const record = await read<ConsentRecord>(ctx, key.consent(consentId));
+    if (record === undefined) continue;
+    if (record.lastUsedAt !== undefined && record.lastUsedAt > ctx.timestamp) continue;
+    await write(ctx, key.consent(consentId), {
+      ...record,
+      lastUsedAt: ctx.timestamp,
+      lastUsedBy: roundId,
+    });
+  }
+}
+
+/** A member reads its own consents; auditors and coordinators read anyone's. */
+async function requireConsentReader(ctx: TransactionContext, memberId: string): Promise<void> {
+  if (memberId === ctx.callerMspId) return;
+  const roles = await callerRoles(ctx);
+  if (!roles.includes('auditor') && !roles.includes('coordinator'))
+    throw new ContractError(
+      'access-denied',
+      `${ctx.callerMspId} may not read the consents of ${memberId}: a member reads its own; auditors and coordinators read anyone's`,
+    );
+}
+
+/**
+ * The consent each roster member contributes under: every one must have a consent in force for
+ * the model at the transaction's time, or the round does not open (the contract, not only the
+ * coordinator process, keeps a member's data out of a model it did not consent to).
+ */
+async function requireConsentsInForce(
+  ctx: TransactionContext,
+  roster: readonly string[],
+  modelId: string,
+): Promise<ConsentInForce[]> {
+  const consents: ConsentInForce[] = [];
+  const missing: string[] = [];
+  for (const memberId of roster) {
+    requireId(memberId, 'roster member');
+    const history = await consentsOf(ctx, memberId);
+    const consent = latestInForce(history, modelId, ctx.timestamp);
+    if (consent)
+      consents.push({ memberId, datasetId: consent.datasetId, consentId: consent.consentId });
+    else missing.push(`${memberId} (${noConsentReason(history, modelId, ctx.timestamp)})`);
+  }
+  if (missing.length > 0)
+    throw new ContractError(
+      'conflict',
+      `every roster member needs a consent in force for ${modelId}; none for ${missing.join('; ')}`,
+    );
+  return consents;
 }
 
 export const contract = {
@@ -295,6 +464,7 @@ export const contract = {
       registeredAt: existing?.registeredAt ?? ctx.timestamp,
     };
     await write(ctx, key.member(mspId), record);
+    ctx.emit({ name: 'MemberRegistered', payload: { mspId, roles: held } });
     return record;
   },
 
@@ -320,6 +490,12 @@ export const contract = {
       throw new ContractError(
         'invalid',
         `expiresAt must be a future time in ms since the epoch, got ${expiresAt}`,
+      );
+    }
+    if (expiresAt - ctx.timestamp > MAX_CONSENT_MS) {
+      throw new ContractError(
+        'invalid',
+        `expiresAt must be at most ${MAX_CONSENT_MS / 86_400_000} days (ten years) after the grant, got ${expiresAt} (${Math.floor((expiresAt - ctx.timestamp) / 86_400_000)} days); grant a new consent when it ends`,
       );
     }
     if ((await ctx.state.get(key.consent(consentId))) !== undefined) {
@@ -358,6 +534,18 @@ export const contract = {
     }
     if (record.revokedAt !== null)
       throw new ContractError('conflict', `consent ${consentId} was already revoked`);
+    // The revocation's time is the submitter's (within the peers' clock skew on Fabric, the
+    // writer's clock on the embedded ledger): never let it predate what the ledger already holds.
+    if (ctx.timestamp < record.grantedAt)
+      throw new ContractError(
+        'conflict',
+        `a revocation of consent ${consentId} may not be dated ${isoTime(ctx.timestamp)}, before its grant at ${isoTime(record.grantedAt)}`,
+      );
+    if (record.lastUsedAt !== undefined && ctx.timestamp < record.lastUsedAt)
+      throw new ContractError(
+        'conflict',
+        `a revocation of consent ${consentId} may not be dated ${isoTime(ctx.timestamp)}, before round ${record.lastUsedBy ?? '?'} opened with it at ${isoTime(record.lastUsedAt)}`,
+      );
     const revoked: ConsentRecord = { ...record, revokedAt: ctx.timestamp };
     await write(ctx, key.consent(consentId), revoked);
     ctx.emit({ name: 'ConsentRevoked', payload: { consentId, memberId: record.memberId } });
@@ -366,43 +554,42 @@ export const contract = {
 
   /** A member reads its own consents; auditors and coordinators read anyone's. */
   async consentHistory(ctx: TransactionContext, memberId: string): Promise<ConsentRecord[]> {
-    requireId(memberId, 'memberId');
-    if (memberId !== ctx.callerMspId) {
-      const roles = await callerRoles(ctx);
-      if (!roles.includes('auditor') && !roles.includes('coordinator')) {
-        throw new ContractError(
-          'access-denied',
-          `${ctx.callerMspId} may not read the consents of ${memberId}`,
-        );
-      }
-    }
-    const ids = await ctx.state.list(`member-consent/${memberId}/`);
-    const records: ConsentRecord[] = [];
-    for (const id of ids) records.push((await read<ConsentRecord>(ctx, key.consent(id)))!);
-    return records.sort(
+    await requireConsentReader(ctx, requireId(memberId, 'memberId'));
+    return (await consentsOf(ctx, memberId)).sort(
       (a, b) => a.grantedAt - b.grantedAt || a.consentId.localeCompare(b.consentId),
     );
   },
 
-  /** The consent a member's data may be used under for `purpose` at `at`, if any. */
+  /** Every member's consents, by member then grant time: for auditors and coordinators. */
+  async listConsents(ctx: TransactionContext): Promise<ConsentRecord[]> {
+    const roles = await callerRoles(ctx);
+    if (!roles.includes('auditor') && !roles.includes('coordinator'))
+      throw new ContractError(
+        'access-denied',
+        `${ctx.callerMspId} may not read every member's consents: it needs the auditor or coordinator role (a member reads its own with consentHistory)`,
+      );
+    return (await ctx.state.list('consent/'))
+      .map((value) => JSON.parse(value) as ConsentRecord)
+      .sort(
+        (a, b) =>
+          a.memberId.localeCompare(b.memberId) ||
+          a.grantedAt - b.grantedAt ||
+          a.consentId.localeCompare(b.consentId),
+      );
+  },
+
+  /**
+   * The consent a member's data may be used under for `purpose` at `at`, if any: read under the
+   * same rule as consentHistory (by probing `at` anyone else would learn the grant and expiry).
+   */
   async consentInForce(
     ctx: TransactionContext,
     memberId: string,
     purpose: string,
     at: number,
   ): Promise<ConsentRecord | undefined> {
-    const ids = await ctx.state.list(`member-consent/${memberId}/`);
-    let best: ConsentRecord | undefined;
-    for (const id of ids) {
-      const record = (await read<ConsentRecord>(ctx, key.consent(id)))!;
-      const active =
-        record.purpose === purpose &&
-        record.revokedAt === null &&
-        record.expiresAt > at &&
-        record.grantedAt <= at;
-      if (active && (best === undefined || record.grantedAt > best.grantedAt)) best = record;
-    }
-    return best;
+    await requireConsentReader(ctx, requireId(memberId, 'memberId'));
+    return latestInForce(await consentsOf(ctx, memberId), purpose, at);
   },
 
   /** Records a round's parameters and the consent each roster member contributes under. */
@@ -417,7 +604,7 @@ export const contract = {
   ): Promise<RoundRecord> {
     await requireRole(ctx, 'coordinator', 'open rounds');
     requireId(roundId, 'roundId');
-    requireId(modelId, 'modelId');
+    requireModelId(modelId);
     requireHash(paramsHash, 'paramsHash');
     if (!Number.isSafeInteger(roundNumber) || roundNumber < 0)
       throw new ContractError('invalid', 'roundNumber must be a non-negative integer');
@@ -427,6 +614,7 @@ export const contract = {
       throw new ContractError('conflict', `round ${roundId} was already opened`);
     if (new Set(roster).size !== roster.length)
       throw new ContractError('invalid', 'roster lists a member twice');
+    await requireMemberRoster(ctx, roster);
     const checked =
       manifest === undefined || manifest === null ? null : requireManifest(manifest, roster.length);
     if (checked?.mode === 'ckks') {
@@ -455,13 +643,7 @@ export const contract = {
         }
       }
     }
-    const consents: ConsentInForce[] = [];
-    for (const memberId of roster) {
-      requireId(memberId, 'roster member');
-      const consent = await contract.consentInForce(ctx, memberId, modelId, ctx.timestamp);
-      if (consent)
-        consents.push({ memberId, datasetId: consent.datasetId, consentId: consent.consentId });
-    }
+    const consents = await requireConsentsInForce(ctx, roster, modelId);
     const record: RoundRecord = {
       roundId,
       modelId,
@@ -486,6 +668,7 @@ export const contract = {
           }),
     };
     await write(ctx, key.round(roundId), record);
+    await markConsentsUsed(ctx, consents, roundId);
     ctx.emit({
       name: 'RoundOpened',
       payload: {
@@ -704,9 +887,10 @@ export const contract = {
 
   async roundMisbehaviour(ctx: TransactionContext, roundId: string): Promise<MisbehaviourRecord[]> {
     requireId(roundId, 'roundId');
-    return (await ctx.state.list(`round-misbehaviour/${roundId}/`)).map(
-      (value) => JSON.parse(value) as MisbehaviourRecord,
-    );
+    // The prefix also matches rounds whose id extends this one: keep only this round's.
+    return (await ctx.state.list(`round-misbehaviour/${roundId}${SEP}`))
+      .map((value) => JSON.parse(value) as MisbehaviourRecord)
+      .filter((record) => record.roundId === roundId);
   },
 
   /**
@@ -797,6 +981,112 @@ export const contract = {
         `no collective key ${keySha256.slice(0, 16)}… on the ledger`,
       );
     return record;
+  },
+
+  /**
+   * A keyholder records, before it releases a partial decryption under `keySha256`, what that
+   * decryption costs the key: the aggregate, its round, ciphertext and contributor counts and
+   * its KL charge. Only a participant of the key's ceremony records, only for itself, and only
+   * the committed aggregate of a closed round with that many contributors. The key's limits are
+   * enforced here, atomically with the record (two keyholders answering at once cannot both take
+   * the last round): over all keyholders' records, one charge per distinct aggregate (the largest
+   * recorded), a new aggregate beyond `keyLifeRounds` distinct ones or past `klBudget` in total
+   * is refused with KEY_EXHAUSTED. Recording the same decryption again is answered with the
+   * stored record. Deterministic in its inputs and the ledger state.
+   */
+  async recordKeyDecryption(
+    ctx: TransactionContext,
+    keySha256: string,
+    aggregateSha256: string,
+    roundId: string,
+    ciphertexts: number,
+    contributors: number,
+    kl: number,
+    keyLifeRounds: number,
+    klBudget: number,
+  ): Promise<KeyDecryptionRecord> {
+    await requireRole(ctx, 'keyholder', 'record decryptions');
+    requireHash(aggregateSha256, 'aggregateSha256');
+    requireId(roundId, 'roundId');
+    for (const [value, name] of [
+      [ciphertexts, 'ciphertexts'],
+      [contributors, 'contributors'],
+      [keyLifeRounds, 'keyLifeRounds'],
+    ] as const)
+      if (!Number.isSafeInteger(value) || value < 1 || value > 2 ** 31)
+        throw new ContractError('invalid', `${name} must be an integer in [1, 2^31]`);
+    for (const [value, name] of [
+      [kl, 'kl'],
+      [klBudget, 'klBudget'],
+    ] as const)
+      if (typeof value !== 'number' || !(value >= 0 && value <= 1))
+        throw new ContractError('invalid', `${name} must be a number in [0, 1]`);
+    const collective = await contract.getCollectiveKey(ctx, keySha256);
+    if (!collective.participants.includes(ctx.callerMspId))
+      throw new ContractError(
+        'access-denied',
+        `${ctx.callerMspId} may not record decryptions under key ${keySha256.slice(0, 16)}…: it is not one of its keyholders`,
+      );
+    const round = await contract.getRound(ctx, roundId);
+    if (round.status !== 'closed' || round.aggregateHash !== aggregateSha256)
+      throw new ContractError(
+        'conflict',
+        `round ${roundId} did not close with aggregate ${aggregateSha256.slice(0, 16)}…; only a closed round's committed aggregate is decrypted`,
+      );
+    if (round.included.length !== contributors)
+      throw new ContractError(
+        'invalid',
+        `round ${roundId} closed with ${round.included.length} contributors, not ${contributors}`,
+      );
+    const at = key.keyDecryption(keySha256, ctx.callerMspId, aggregateSha256);
+    const existing = await read<KeyDecryptionRecord>(ctx, at);
+    if (existing !== undefined) {
+      if (
+        existing.roundId === roundId &&
+        existing.ciphertexts === ciphertexts &&
+        existing.contributors === contributors &&
+        existing.kl === kl
+      )
+        return existing;
+      throw new ContractError(
+        'conflict',
+        `${ctx.callerMspId} already recorded aggregate ${aggregateSha256.slice(0, 16)}… under key ${keySha256.slice(0, 16)}… with other figures`,
+      );
+    }
+    const charged = new Map<string, number>();
+    for (const earlier of await contract.keyDecryptions(ctx, keySha256))
+      charged.set(
+        earlier.aggregateSha256,
+        Math.max(charged.get(earlier.aggregateSha256) ?? 0, earlier.kl),
+      );
+    if (!charged.has(aggregateSha256)) {
+      const spent = [...charged.values()].reduce((total, charge) => total + charge, 0);
+      if (charged.size >= keyLifeRounds || spent + kl > klBudget)
+        throw new ContractError(
+          'conflict',
+          `${KEY_EXHAUSTED} key ${keySha256.slice(0, 16)}… has decrypted ${charged.size} rounds (KL 2^${Math.log2(spent).toFixed(1)}) by all its keyholders' records; ` +
+            `one more (KL 2^${Math.log2(kl).toFixed(1)}) would pass ${keyLifeRounds} rounds or KL 2^${Math.log2(klBudget).toFixed(1)}`,
+        );
+    }
+    const record: KeyDecryptionRecord = {
+      keySha256,
+      keyholder: ctx.callerMspId,
+      aggregateSha256,
+      roundId,
+      ciphertexts,
+      contributors,
+      kl,
+      recordedAt: ctx.timestamp,
+    };
+    await write(ctx, at, record);
+    return record;
+  },
+
+  /** Every decryption any keyholder recorded under `keySha256`. */
+  async keyDecryptions(ctx: TransactionContext, keySha256: string): Promise<KeyDecryptionRecord[]> {
+    return (await ctx.state.list(key.keyDecryptions(requireHash(keySha256, 'keySha256')))).map(
+      (value) => JSON.parse(value) as KeyDecryptionRecord,
+    );
   },
 
   async getRound(ctx: TransactionContext, roundId: string): Promise<RoundRecord> {

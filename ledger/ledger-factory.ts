@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { identityIssuersOf } from '../crypto/certificate-bundle.ts';
 import { EmbeddedLedgerDatabase, ledgerWriter } from './embedded/embedded-ledger.ts';
 import { loadConnectionFile } from './fabric/connection-file.ts';
 import { FabricLedger } from './fabric/fabric-ledger.ts';
@@ -74,8 +75,18 @@ export interface OpenLedger {
  */
 export interface EmbeddedAccess {
   readonly caCertificate: string;
+  /**
+   * The CAs that issue writers' certificates (every one counts: a CA rotation keeps both).
+   * Without it, the `caCertificate` bundle's only CA; a bundle of several is refused.
+   */
+  readonly identityIssuer?: string | undefined;
   readonly certificate?: string;
   readonly privateKey?: string;
+  /**
+   * The caller's checkpoint file (ledger-head.ts `checkpointBeside`): the last head it verified.
+   * A ledger that does not extend it is refused (LedgerRolledBackError).
+   */
+  readonly checkpoint?: string;
 }
 
 /**
@@ -124,7 +135,16 @@ export function openLedger(
     throw new Error(
       `the ledger identity is ${memberId} but the certificate ${embedded.certificate} that signs its blocks is O=${writer.organisation}; the two must agree`,
     );
-  const database = new EmbeddedLedgerDatabase(config.path, readFileSync(embedded.caCertificate));
+  const issuers = identityIssuersOf(
+    readFileSync(embedded.caCertificate),
+    embedded.identityIssuer === undefined ? undefined : readFileSync(embedded.identityIssuer),
+    `the CA bundle ${embedded.caCertificate}`,
+  );
+  const database = new EmbeddedLedgerDatabase(
+    config.path,
+    issuers.map((ca) => ca.toString()).join(''),
+    embedded.checkpoint === undefined ? {} : { checkpoint: embedded.checkpoint },
+  );
   const gateway = writer ? database.as(writer) : database.reader(memberId);
   return {
     backend: 'embedded',
@@ -143,7 +163,15 @@ export function openLedger(
  * comes from `--as`.
  */
 export function parseLedgerOption(value: string, identity: string): LedgerConfig {
-  if (!value.startsWith('fabric:')) return { path: value, identity };
+  if (!value.startsWith('fabric:')) {
+    // Opening a missing file would create an empty ledger, and a mistyped path would then fail
+    // later with a confusing "needs the member role": refuse it here, naming the path.
+    if (!existsSync(value))
+      throw new Error(
+        `no embedded ledger at ${value}: check --ledger (\`veilsum pki init\` creates the ledger of a development consortium, \`veilsum ledger init\` one for your own PKI)`,
+      );
+    return { path: value, identity };
+  }
   const rest = value.slice('fabric:'.length);
   const at = rest.lastIndexOf('@');
   const connection = at > 0 ? rest.slice(0, at) : rest;

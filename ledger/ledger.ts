@@ -1,6 +1,7 @@
 import type {
   CollectiveKeyRecord,
   ConsentRecord,
+  KeyDecryptionRecord,
   LedgerEvent,
   Lineage,
   MemberRecord,
@@ -32,6 +33,19 @@ export interface ContractGateway {
     matches: (event: LedgerEvent) => boolean,
     timeoutMs: number,
   ): Promise<T | undefined>;
+  /**
+   * The last block this view verified (embedded ledger: after verifying whatever was appended
+   * since). Fabric peers check their own chain; there this is absent.
+   */
+  head?(): Promise<{ number: number; hash: string }>;
+  /** Whether this view's verified chain holds that block (embedded ledger only). */
+  holds?(head: { number: number; hash: string }): Promise<'holds' | 'behind' | 'differs'>;
+  /**
+   * True only for a backend no single party can write past the contract or rewind (Fabric:
+   * endorsed and ordered by several organisations). The embedded ledger is one file its owner
+   * can fork or rewind, so it is not, and an unknown gateway is not either.
+   */
+  readonly agreementChannel?: boolean;
 }
 
 /** The typed ledger every service, the SDK and the CLI use, whatever the backend. */
@@ -67,6 +81,30 @@ export class Ledger {
     }
   }
 
+  /** This view's verified head (embedded ledger), or undefined where the backend has none. */
+  head(): Promise<{ number: number; hash: string } | undefined> {
+    return this.gateway.head?.() ?? Promise.resolve(undefined);
+  }
+
+  /**
+   * Whether this view's verified chain holds the block `head` names (embedded ledger), or
+   * undefined where the backend keeps no heads.
+   */
+  holds(head: {
+    number: number;
+    hash: string;
+  }): Promise<'holds' | 'behind' | 'differs' | undefined> {
+    return this.gateway.holds?.(head) ?? Promise.resolve(undefined);
+  }
+
+  /**
+   * Whether members may rely on this ledger to agree on what every member sees (one U1–U3 per
+   * round): Fabric yes; the embedded ledger no — its owner can show each reader another fork.
+   */
+  get agreementChannel(): boolean {
+    return this.gateway.agreementChannel === true;
+  }
+
   registerMember(mspId: string, roles: Role[]): Promise<MemberRecord> {
     return this.gateway.submit('registerMember', [mspId, roles]);
   }
@@ -86,6 +124,10 @@ export class Ledger {
   }
   consentHistory(memberId: string): Promise<ConsentRecord[]> {
     return this.gateway.evaluate('consentHistory', [memberId]);
+  }
+  /** Every member's consents (auditors and coordinators). */
+  listConsents(): Promise<ConsentRecord[]> {
+    return this.gateway.evaluate('listConsents', []);
   }
   consentInForce(
     memberId: string,
@@ -170,6 +212,31 @@ export class Ledger {
   }
   getCollectiveKey(keySha256: string): Promise<CollectiveKeyRecord> {
     return this.gateway.evaluate('getCollectiveKey', [keySha256]);
+  }
+  /**
+   * A keyholder records a decryption under a key before it releases the partial; the contract
+   * refuses it (KEY_EXHAUSTED) past the key's life or KL budget over all keyholders' records.
+   */
+  recordKeyDecryption(
+    keySha256: string,
+    aggregateSha256: string,
+    roundId: string,
+    figures: { ciphertexts: number; contributors: number; kl: number },
+    limits: { keyLifeRounds: number; klBudget: number },
+  ): Promise<KeyDecryptionRecord> {
+    return this.gateway.submit('recordKeyDecryption', [
+      keySha256,
+      aggregateSha256,
+      roundId,
+      figures.ciphertexts,
+      figures.contributors,
+      figures.kl,
+      limits.keyLifeRounds,
+      limits.klBudget,
+    ]);
+  }
+  keyDecryptions(keySha256: string): Promise<KeyDecryptionRecord[]> {
+    return this.gateway.evaluate('keyDecryptions', [keySha256]);
   }
   getRound(roundId: string): Promise<RoundRecord> {
     return this.gateway.evaluate('getRound', [roundId]);

@@ -22,6 +22,13 @@ export interface ConsentRecord {
   readonly grantedAt: number;
   readonly expiresAt: number;
   readonly revokedAt: number | null;
+  /**
+   * When a round last opened using this consent, and which round. A revocation must be dated at or
+   * after it, and on Fabric a revocation endorsed before that opening fails the version check on
+   * this record: no revocation can be stamped before a round that was already using the consent.
+   */
+  readonly lastUsedAt?: number;
+  readonly lastUsedBy?: string;
 }
 
 /** One consent as it stood when a round opened: what a contribution rests on. */
@@ -116,6 +123,23 @@ export interface CollectiveKeyRecord {
   readonly registeredAt: number | null;
 }
 
+/**
+ * One decryption a keyholder made under a collective key, recorded by that keyholder before it
+ * released its partial: every keyholder sums all of them (one charge per distinct aggregate)
+ * before answering, so keyholders taking turns share one key life and one KL budget.
+ */
+export interface KeyDecryptionRecord {
+  readonly keySha256: string;
+  readonly keyholder: string;
+  readonly aggregateSha256: string;
+  readonly roundId: string;
+  readonly ciphertexts: number;
+  readonly contributors: number;
+  /** The KL divergence this decryption adds to the key's total (parameters.ts `decryptionKl`). */
+  readonly kl: number;
+  readonly recordedAt: number;
+}
+
 /** SecAgg phases whose participant sets are committed: U1, U2, U3. */
 export type RoundPhaseName = 'advertised' | 'shared' | 'masked';
 
@@ -161,7 +185,8 @@ export type LedgerEventName =
   | 'ModelVersionRecorded'
   | 'RoundPhaseCommitted'
   | 'MisbehaviourRecorded'
-  | 'CollectiveKeyAttested';
+  | 'CollectiveKeyAttested'
+  | 'MemberRegistered';
 
 export interface LedgerEvent {
   readonly name: LedgerEventName;

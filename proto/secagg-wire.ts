@@ -6,6 +6,7 @@
 import type {
   AdvertiseKeysMessage,
   ConsistencySignatureMessage,
+  EncryptedShare as EncryptedShareMessage,
   KeysBroadcast as KeysBroadcastMessage,
   SharesDelivery as SharesDeliveryMessage,
   ShareComplaint as ShareComplaintMessage,
@@ -15,6 +16,7 @@ import type {
 } from '../crypto/secagg/messages.ts';
 import type {
   AdvertiseKeysRequest,
+  EncryptedShare,
   KeysBroadcast,
   SharesDelivery,
   ShareComplaint,
@@ -28,6 +30,22 @@ const bytes = (buffer: Uint8Array): Uint8Array =>
   new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 const buffer = (data: Uint8Array): Buffer =>
   Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+
+const boxFromWire = (box: EncryptedShare): EncryptedShareMessage => ({
+  peer: box.peer,
+  ephemeralPublicKey: bytes(box.ephemeralPublicKey),
+  ciphertext: bytes(box.ciphertext),
+  signature: bytes(box.signature),
+  ephemeralSignature: bytes(box.ephemeralSignature),
+});
+
+const boxToWire = (box: EncryptedShareMessage): EncryptedShare => ({
+  peer: box.peer,
+  ephemeralPublicKey: buffer(box.ephemeralPublicKey),
+  ciphertext: buffer(box.ciphertext),
+  signature: buffer(box.signature),
+  ephemeralSignature: buffer(box.ephemeralSignature),
+});
 
 export const advertiseKeysFromWire = (
   sender: number,
@@ -70,33 +88,21 @@ export const keysBroadcastFromWire = (broadcast: KeysBroadcast): KeysBroadcastMe
 export const shareKeysFromWire = (sender: number, request: ShareKeysRequest): ShareKeysMessage => ({
   sender,
   selfMaskCommitment: bytes(request.selfMaskCommitment),
-  encryptedShares: request.encryptedShares.map((box) => ({
-    peer: box.peer,
-    ciphertext: bytes(box.ciphertext),
-  })),
+  encryptedShares: request.encryptedShares.map(boxFromWire),
 });
 
 export const shareKeysToWire = (roundId: string, message: ShareKeysMessage): ShareKeysRequest => ({
   roundId,
   selfMaskCommitment: buffer(message.selfMaskCommitment),
-  encryptedShares: message.encryptedShares.map((box) => ({
-    peer: box.peer,
-    ciphertext: buffer(box.ciphertext),
-  })),
+  encryptedShares: message.encryptedShares.map(boxToWire),
 });
 
 export const sharesDeliveryToWire = (delivery: SharesDeliveryMessage): SharesDelivery => ({
-  encryptedShares: delivery.encryptedShares.map((box) => ({
-    peer: box.peer,
-    ciphertext: buffer(box.ciphertext),
-  })),
+  encryptedShares: delivery.encryptedShares.map(boxToWire),
 });
 
 export const sharesDeliveryFromWire = (delivery: SharesDelivery): SharesDeliveryMessage => ({
-  encryptedShares: delivery.encryptedShares.map((box) => ({
-    peer: box.peer,
-    ciphertext: bytes(box.ciphertext),
-  })),
+  encryptedShares: delivery.encryptedShares.map(boxFromWire),
 });
 
 export const signSurvivorsFromWire = (
@@ -137,16 +143,29 @@ export const unmaskToWire = (roundId: string, message: UnmaskingMessage): Unmask
   undecryptable: [...message.undecryptable],
 });
 
+const EMPTY = Buffer.alloc(0);
+
 export const complaintsToWire = (complaints: readonly ShareComplaintMessage[]): ShareComplaint[] =>
-  complaints.map((complaint) => ({
-    accused: complaint.accused,
-    boxKey: buffer(complaint.boxKey),
+  complaints.map(({ accused, evidence }) => ({
+    accused,
+    publicPoint: evidence ? buffer(evidence.publicPoint) : EMPTY,
+    sharedPoint: evidence ? buffer(evidence.sharedPoint) : EMPTY,
+    proof: evidence ? buffer(evidence.proof) : EMPTY,
   }));
 
+/** All three evidence fields empty: a complaint about an invalid ephemeral key, with none. */
 export const complaintsFromWire = (
   complaints: readonly ShareComplaint[],
 ): ShareComplaintMessage[] =>
-  complaints.map((complaint) => ({
-    accused: complaint.accused,
-    boxKey: bytes(complaint.boxKey),
-  }));
+  complaints.map(({ accused, publicPoint, sharedPoint, proof }) =>
+    publicPoint.length === 0 && sharedPoint.length === 0 && proof.length === 0
+      ? { accused }
+      : {
+          accused,
+          evidence: {
+            publicPoint: bytes(publicPoint),
+            sharedPoint: bytes(sharedPoint),
+            proof: bytes(proof),
+          },
+        },
+  );

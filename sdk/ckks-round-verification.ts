@@ -64,7 +64,8 @@ export function checkCkksRoundAgainstLedger(
 /**
  * Who holds the round's key, against this member's policy: at least max(2, minimumKeyThreshold)
  * keyholders must join to decrypt, every participant of the ceremony must be one of the member's
- * trusted keyholders (when it names them), and none may hold the coordinator or auditor role on
+ * trusted keyholders (when it names them) or else of the keyholders its profile pins (pki init
+ * writes the consortium's set into every member profile), and none may hold the coordinator or auditor role on
  * the member's ledger. The coordinator grants roles, so without its own list a member at least
  * keeps the coordinator from holding the key it would then decrypt every upload with.
  * `roles` gives each participant's roles as the member's own ledger records them.
@@ -84,11 +85,18 @@ export function checkCkksKeyholders(
       `the round's key ${key} decrypts with ${collectiveKey.threshold} of its ${collectiveKey.participants.length} keyholders; ` +
         `this member takes keys that need at least ${floor}`,
     );
-  const trusted = policy.trustedKeyholders;
+  const trusted = policy.trustedKeyholders ?? policy.pinnedKeyholders;
+  const which =
+    policy.trustedKeyholders !== undefined
+      ? 'trusted keyholders'
+      : 'keyholders pinned in its profile';
   for (const participant of collectiveKey.participants) {
     if (trusted !== undefined && !trusted.includes(participant))
       refuse(
-        `the round's key ${key} is held in part by ${participant}, who is not one of this member's trusted keyholders (${trusted.join(', ')})`,
+        `the round's key ${key} is held in part by ${participant}, who is not one of this member's ${which} (${trusted.join(', ')})` +
+          (policy.trustedKeyholders === undefined
+            ? "; it takes another keyholder set only once its own profile's keyholders change"
+            : ''),
       );
     const held = roles.get(participant);
     if (held === undefined || !held.includes('keyholder'))

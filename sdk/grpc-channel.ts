@@ -1,8 +1,7 @@
-import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
 import { VeilsumError } from './errors.ts';
+import { checkIdentityFiles } from './identity-files.ts';
 
 /** Where a client connects and with which consortium certificate. */
 export interface TlsIdentity {
@@ -20,13 +19,10 @@ export interface TlsIdentity {
  * (which signs protocol messages).
  */
 export function tlsChannel(identity: TlsIdentity, maxMessageBytes = 4 * 1024 * 1024) {
-  const key = readFileSync(identity.privateKey);
-  const certificate = readFileSync(identity.certificate);
-  const credentials = grpc.credentials.createSsl(
-    readFileSync(identity.caCertificate),
-    key,
-    certificate,
-  );
+  const files = checkIdentityFiles(identity);
+  const key = files.privateKey;
+  const certificate = files.certificate;
+  const credentials = grpc.credentials.createSsl(files.caCertificate, key, certificate);
   const channelOptions = {
     'grpc.ssl_target_name_override': identity.serverName ?? 'localhost',
     'grpc.default_authority': identity.serverName ?? 'localhost',
@@ -35,7 +31,7 @@ export function tlsChannel(identity: TlsIdentity, maxMessageBytes = 4 * 1024 * 1
     // 16 MiB receive windows (services/common/mtls-server.ts: HTTP2_WINDOW_BYTES, the servers' side).
     'grpc-node.flow_control_window': 16 * 1024 * 1024,
   };
-  const jwk = createPrivateKey(key).export({ format: 'jwk' });
+  const jwk = files.parsedKey.export({ format: 'jwk' });
   if (jwk.crv !== 'Ed25519' || jwk.d === undefined) {
     throw new VeilsumError(
       'connect',
@@ -43,7 +39,7 @@ export function tlsChannel(identity: TlsIdentity, maxMessageBytes = 4 * 1024 * 1
       `${identity.privateKey} is not an Ed25519 private key`,
     );
   }
-  const subject = new X509Certificate(certificate).subject;
+  const subject = files.parsedCertificate.subject;
   return {
     credentials,
     channelOptions,

@@ -38,6 +38,7 @@ export const memberPolicySchema = z
       )
       .optional(),
     trustedKeyholders: z.array(z.string().min(1)).min(1).optional(),
+    pinnedKeyholders: z.array(z.string().min(1)).min(1).optional(),
   })
   .strict();
 
@@ -61,6 +62,17 @@ const profileSchema = z.object({
   serverName: z.string().optional(),
   /** The member's policy (MemberThreatModel: SecAgg γ, δ, adversary; CKKS key threshold and trusted keyholders); unset fields take the defaults. */
   secaggPolicy: z.unknown().optional(),
+  /** The consortium's CKKS keyholders, pinned by `pki init`: a key held by others is refused. */
+  keyholders: z.array(z.string().min(1)).min(1).optional(),
+  /**
+   * The consortium's member ids (`pki init` writes them): a SecAgg roster may list only these,
+   * each once — without a ledger this list is what stops a coordinator filling slots itself.
+   */
+  members: z
+    .array(z.string().min(1))
+    .min(2)
+    .refine((ids) => new Set(ids).size === ids.length, 'lists a member twice')
+    .optional(),
 });
 
 export type Profile = z.infer<typeof profileSchema>;
@@ -87,8 +99,17 @@ export function loadProfile(path: string): ConnectOptions {
     certificate: at(profile.certificate),
     privateKey: at(profile.privateKey),
     ...(profile.serverName ? { serverName: profile.serverName } : {}),
-    ...(profile.secaggPolicy !== undefined
-      ? { threatModel: parseMemberPolicy(profile.secaggPolicy, `profile ${path}`) }
+    ...(profile.members ? { consortiumMembers: profile.members } : {}),
+    ...(profile.secaggPolicy !== undefined || profile.keyholders !== undefined
+      ? {
+          threatModel: parseMemberPolicy(
+            {
+              ...(profile.secaggPolicy as object | undefined),
+              ...(profile.keyholders ? { pinnedKeyholders: profile.keyholders } : {}),
+            },
+            `profile ${path}`,
+          ),
+        }
       : {}),
   };
 }

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { status } from '@grpc/grpc-js';
 import { isServiceError, toVeilsumError, TRANSIENT_CODES } from './errors.ts';
 
 export interface RetryPolicy {
@@ -13,6 +14,25 @@ export const DEFAULT_RETRY: RetryPolicy = {
   initialDelayMs: 100,
   maxDelayMs: 2_000,
 };
+
+/** A transient failure about to be retried: what failed, why, and how long retrying may go on. */
+export interface RetryNotice {
+  readonly step: string;
+  readonly code: string;
+  readonly details: string;
+  readonly attempt: number;
+  readonly delayMs: number;
+  readonly elapsedMs: number;
+  readonly giveUpAfterMs: number;
+}
+
+const retryListeners = new Set<(notice: RetryNotice) => void>();
+
+/** Hears every retry of this process's calls (the CLI says what it is retrying and why). */
+export function onRetry(listener: (notice: RetryNotice) => void): () => void {
+  retryListeners.add(listener);
+  return () => retryListeners.delete(listener);
+}
 
 /**
  * Runs `attempt` until it succeeds, retrying transient failures (the coordinator restarting,
@@ -33,7 +53,18 @@ export async function withRetry<T>(
       const transient = isServiceError(error) && TRANSIENT_CODES.has(error.code);
       if (!transient || Date.now() - started + delay > policy.totalMs)
         throw toVeilsumError(step, error);
-      await sleep(delay * (0.5 + Math.random()));
+      const pause = delay * (0.5 + Math.random());
+      for (const listener of retryListeners)
+        listener({
+          step,
+          code: status[error.code],
+          details: error.details || error.message,
+          attempt: attemptNumber,
+          delayMs: pause,
+          elapsedMs: Date.now() - started,
+          giveUpAfterMs: policy.totalMs,
+        });
+      await sleep(pause);
       delay = Math.min(delay * 2, policy.maxDelayMs);
     }
   }

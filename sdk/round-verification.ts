@@ -3,12 +3,15 @@ import { equalBytes } from '../crypto/bytes.ts';
 import {
   assertSecureParameters,
   defaultMinContributors,
+  SPARSE_MIN_CLIENTS,
   type AdversaryModel,
   type ThreatModel,
 } from '../crypto/secagg/parameters.ts';
+import type { Ledger } from '../ledger/ledger.ts';
 import type { RoundRecord } from '../ledger/records.ts';
 import { Adversary, type Round } from '../proto/gen/veilsum/v1/round.ts';
 import { hasConsistentParamsHash, ledgerParamsHash } from '../proto/round-wire.ts';
+import { identityIssuersOf } from '../crypto/certificate-bundle.ts';
 import { verifiedIdentityOf } from '../services/pki/certificates.ts';
 import { VeilsumError } from './errors.ts';
 
@@ -49,8 +52,17 @@ export interface MemberThreatModel {
    */
   readonly trustedKeyholders?: readonly string[];
   /**
-   * Without a ledger the survivor sets are the coordinator's word and may differ per member, so
-   * only a semi-malicious complete-graph round (signed survivor sets, t > (n + γn)/2) is taken.
+   * CKKS: the keyholder set the consortium's PKI wrote into this member's profile (`pki init`,
+   * profile field `keyholders`): the default pin. Checked like trustedKeyholders, on the member's
+   * own ledger view, whenever trustedKeyholders does not replace it; a key attested by any other
+   * keyholder is refused until the member's own profile changes. Without a ledger the member's
+   * trust anchor is the consortium's key file (expectedKeySha256) instead.
+   */
+  readonly pinnedKeyholders?: readonly string[];
+  /**
+   * Without a ledger that is an agreement channel (none, or the embedded one) the survivor sets
+   * are the coordinator's word and may differ per member, so only a semi-malicious
+   * complete-graph round (signed survivor sets, t > (n + γn)/2) is taken.
    * True trusts the coordinator to serve every member the same sets (a semi-honest coordinator):
    * test fixtures only; never offered by the CLI or profiles.
    */
@@ -75,6 +87,74 @@ const refuse = (message: string): never => {
 
 const adversaryOf = (adversary: Adversary): AdversaryModel =>
   adversary === Adversary.ADVERSARY_SEMI_MALICIOUS ? 'semi-malicious' : 'semi-honest';
+
+/**
+ * An honest roster: each slot a distinct consortium member. Ids and identity keys are distinct
+ * (so n, and γn, count distinct organisations), and every entry is a member and no operator
+ * (coordinator, keyholder, auditor, administrator): a coordinator listing identities it holds in
+ * many slots would receive that many shares of every member's secrets. With a ledger the roles
+ * are read there (ConnectOptions.ledger); without one the member's own pinned list of the
+ * consortium's members decides (profile `members`, written by `pki init`).
+ */
+export async function checkRoster(
+  round: Round,
+  pinned: { readonly ledger?: Ledger; readonly consortiumMembers?: readonly string[] },
+): Promise<void> {
+  const ids = new Set<string>();
+  const keys = new Set<string>();
+  for (const entry of round.roster) {
+    if (ids.has(entry.memberId))
+      refuse(`the roster lists member ${entry.memberId} in more than one slot`);
+    ids.add(entry.memberId);
+    const key = Buffer.from(entry.identityKey).toString('hex');
+    if (keys.has(key))
+      refuse(`the roster lists the identity key of ${entry.memberId} in more than one slot`);
+    keys.add(key);
+  }
+  if (pinned.consortiumMembers !== undefined) {
+    const consortium = new Set(pinned.consortiumMembers);
+    const outside = [...ids].filter((id) => !consortium.has(id));
+    if (outside.length > 0)
+      refuse(
+        `the roster lists ${outside.join(', ')}, not among this member's consortium members (profile "members")`,
+      );
+  } else if (pinned.ledger === undefined) {
+    refuse(
+      'without a ledger this member needs its consortium\'s member list to check the roster (profile "members", written by `veilsum pki init`; ConnectOptions.consortiumMembers)',
+    );
+  }
+  if (pinned.ledger !== undefined) await checkRosterRoles(pinned.ledger, [...ids]);
+}
+
+const ROLE_READS_AT_ONCE = 64;
+
+/** Every roster entry holds the member role on the ledger and no other. */
+async function checkRosterRoles(ledger: Ledger, ids: readonly string[]): Promise<void> {
+  for (let from = 0; from < ids.length; from += ROLE_READS_AT_ONCE) {
+    const batch = ids.slice(from, from + ROLE_READS_AT_ONCE);
+    const records = await Promise.all(
+      batch.map((id) =>
+        ledger.getMember(id).catch((error: unknown) => {
+          if ((error as { kind?: string })?.kind === 'not-found') return undefined;
+          throw new VeilsumError(
+            'ledger GetMember',
+            status.UNAVAILABLE,
+            `cannot read the roles of roster entry ${id}: ${(error as Error).message}`,
+          );
+        }),
+      ),
+    );
+    records.forEach((record, i) => {
+      const id = batch[i]!;
+      if (record === undefined) refuse(`roster entry ${id} is not a member on the ledger`);
+      const operator = record!.roles.filter((role) => role !== 'member');
+      if (!record!.roles.includes('member') || operator.length > 0)
+        refuse(
+          `roster entry ${id} holds ${operator.length > 0 ? `the operator role ${operator.join(', ')}` : 'no member role'} on the ledger; rosters list members only`,
+        );
+    });
+  }
+}
 
 /** The served round must be the one RoundOpened committed, field by field. */
 export function checkRoundAgainstLedger(round: Round, record: RoundRecord): void {
@@ -127,12 +207,16 @@ export function checkRoundAgainstLedger(round: Round, record: RoundRecord): void
 /**
  * The round's (k, t) and min contributors against its threat model, recomputed here from n and
  * max(served, own) γ and δ, the served threat model against the member's own floor, and — for a
- * member without a ledger — whether survivor sets can differ per member.
+ * member whose ledger is no agreement channel — whether survivor sets can differ per member.
+ * `agreement`: the member reads the sets from a ledger no single party can write past the
+ * contract or rewind (Fabric). Without one (no ledger, or the embedded ledger, whose owner can
+ * show each member another fork) only a semi-malicious complete-graph round is taken: signed
+ * survivor sets with t > (n + γn)/2 let at most one survivor set reach t signatures.
  */
 export function checkThreatModel(
   round: Round,
   policy: MemberThreatModel = {},
-  context: { readonly ledger: boolean } = { ledger: false },
+  context: { readonly agreement: boolean } = { agreement: false },
 ): void {
   const params = round.params!;
   const n = round.roster.length;
@@ -141,15 +225,20 @@ export function checkThreatModel(
   const minimumGamma = policy.minimumCorruptionRate ?? MEMBER_POLICY_DEFAULTS.minimumCorruptionRate;
   const minimumDelta = policy.minimumDropoutRate ?? MEMBER_POLICY_DEFAULTS.minimumDropoutRate;
   const complete = params.degree === n - 1;
-  if (!context.ledger && policy.trustCoordinatorWithoutLedger !== true) {
+  if (!complete && n < SPARSE_MIN_CLIENTS) {
+    refuse(
+      `degree k ${params.degree}: a round of ${n} members runs on the complete graph (k = ${n - 1}); this member takes sparse graphs only from ${SPARSE_MIN_CLIENTS} members`,
+    );
+  }
+  if (!context.agreement && policy.trustCoordinatorWithoutLedger !== true) {
     if (served !== 'semi-malicious') {
       refuse(
-        "adversary model semi-honest is a downgrade this member refuses without a ledger: the survivor sets would be the coordinator's word and could differ per member (split views reveal both shares of an input); take part with --ledger (ConnectOptions.ledger), or the round must be semi-malicious on the complete graph",
+        "adversary model semi-honest is a downgrade this member refuses without a ledger that is an agreement channel: the survivor sets would be the coordinator's word and could differ per member (split views reveal both shares of an input); take part with a Fabric --ledger (ConnectOptions.ledger), or the round must be semi-malicious on the complete graph",
       );
     }
     if (!complete) {
       refuse(
-        `degree k ${params.degree}: a sparse semi-malicious round needs the ledger to agree on the survivor sets (take part with --ledger / ConnectOptions.ledger); without one only the complete graph (k = ${n - 1}) with t > (n + γn)/2 is safe`,
+        `degree k ${params.degree}: a sparse semi-malicious round needs the ledger to agree on the survivor sets (take part with a Fabric --ledger / ConnectOptions.ledger; the embedded ledger is one file its owner can fork, so it does not count); without one only the complete graph (k = ${n - 1}) with t > (n + γn)/2 is safe`,
       );
     }
   }
@@ -209,7 +298,13 @@ export class IdentityKeyVerifier {
       if (pem.length === 0) refuse(`no certificate was served for member ${memberId}`);
       let identity;
       try {
-        identity = verifiedIdentityOf(pem, this.caPem, `the certificate served for ${memberId}`);
+        // The profile's bundle names identities only if it holds one CA (caller.ts's rule).
+        const issuers = identityIssuersOf(this.caPem, undefined, "this member's CA bundle");
+        identity = verifiedIdentityOf(
+          pem,
+          issuers.map((ca) => ca.toString()).join(''),
+          `the certificate served for ${memberId}`,
+        );
       } catch (error) {
         return refuse((error as Error).message);
       }

@@ -61,6 +61,25 @@ function littleEndianUint32(bytes: Buffer, path: string): Uint32Array {
   return out;
 }
 
+/**
+ * A `.u32` update holds levels in {0, …, L}, L = 2^levelBits − 1 of the round it is submitted
+ * to: a larger value would not be a quantized update at all, and summed with the others it would
+ * wrap the aggregate modulo 2^modulusBits (one member silently corrupting everyone's sum).
+ */
+export function assertQuantizedLevels(
+  values: Uint32Array,
+  quantization: { readonly levelBits: number },
+  what = 'the quantized update',
+): void {
+  const top = 2 ** quantization.levelBits - 1;
+  for (let i = 0; i < values.length; i++) {
+    if (values[i]! > top)
+      throw new UpdateFileError(
+        `${what}: value ${values[i]} at index ${i} exceeds the round's top level L = ${top} (levelBits ${quantization.levelBits}); quantize it with the round's parameters`,
+      );
+  }
+}
+
 /** NPY format 1.0/2.0/3.0: magic, version, header length, Python-literal dict, raw data. */
 export function parseNpy(bytes: Buffer, path = 'array.npy'): Float32Array {
   if (bytes.length < 10 || bytes.toString('latin1', 0, 6) !== '\x93NUMPY') {

@@ -8,10 +8,12 @@ import { systemRandom } from '../crypto/random.ts';
 import { SecAggError } from '../crypto/secagg/errors.ts';
 import type { ShareComplaint } from '../crypto/secagg/messages.ts';
 import { ContractError } from '../ledger/contract.ts';
+import { LedgerTamperedError } from '../ledger/embedded/ledger-errors.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import type { RoundPhaseName } from '../ledger/records.ts';
 import { toServiceError } from '../services/common/grpc-errors.ts';
 import {
+  checkRoster,
   checkRoundAgainstLedger,
   checkThreatModel,
   IdentityKeyVerifier,
@@ -52,6 +54,7 @@ import { isServiceError, RoundAbortedError, toVeilsumError, VeilsumError } from 
 import { DEFAULT_RETRY, type RetryPolicy, withRetry } from './retry.ts';
 import { deadline, tlsChannel, type TlsIdentity, unary } from './grpc-channel.ts';
 import { clientWithBytesSerializers } from './oneof-bytes-serializer.ts';
+import { assertQuantizedLevels } from './update-file.ts';
 import {
   CkksServiceClient,
   CkksServiceService,
@@ -79,6 +82,12 @@ export interface ConnectOptions extends TlsIdentity {
   readonly ledger?: Ledger;
   /** The weakest threat model this member accepts in a SecAgg round (MEMBER_POLICY_DEFAULTS). */
   readonly threatModel?: MemberThreatModel;
+  /**
+   * The consortium's member ids (profile `members`, written by `veilsum pki init`): a SecAgg
+   * roster may list only these, each once. Required without a ledger; with one, the ledger's
+   * roles are checked as well.
+   */
+  readonly consortiumMembers?: readonly string[];
   /** How long to wait for the coordinator to commit a phase's set on the ledger (default 60 s). */
   readonly ledgerWaitMs?: number;
 }
@@ -151,6 +160,7 @@ export class VeilsumClient {
   private readonly retry: RetryPolicy;
   private readonly ledger: Ledger | undefined;
   private readonly threatModel: MemberThreatModel | undefined;
+  private readonly consortiumMembers: readonly string[] | undefined;
   private readonly ledgerWaitMs: number;
   private readonly identityKeys: IdentityKeyVerifier;
 
@@ -165,6 +175,7 @@ export class VeilsumClient {
     this.retry = options.retry ?? DEFAULT_RETRY;
     this.ledger = options.ledger;
     this.threatModel = options.threatModel;
+    this.consortiumMembers = options.consortiumMembers;
     this.ledgerWaitMs = options.ledgerWaitMs ?? 60_000;
     this.identityKeys = new IdentityKeyVerifier(readFileSync(options.caCertificate, 'utf8'));
   }
@@ -377,6 +388,7 @@ export class VeilsumClient {
     // The key's hash above is the coordinator's word: only the ledger (or the consortium's key
     // file) says which key the keyholders made.
     if (this.ledger !== undefined) {
+      await this.checkLedgerHead(round);
       const record = await this.fromLedger('GetRound', () => this.roundOnLedger(roundId));
       const hex = Buffer.from(computed).toString('hex');
       const attested = await this.ledger.getCollectiveKey(hex).catch((error: unknown) => {
@@ -564,13 +576,15 @@ export class VeilsumClient {
   }
 
   /**
-   * As `participate`, for an update already quantized into the round's levels. With a ledger
-   * (ConnectOptions.ledger) the member checks the served round against the ledger's RoundOpened
-   * manifest and, before each phase, the participant set the coordinator committed there; every
-   * refusal is a FAILED_PRECONDITION naming what differed. Without one it trusts the coordinator
-   * for the participant sets, and so takes only semi-malicious complete-graph rounds (signed
-   * survivor sets). Either way the round must meet the member's policy (ConnectOptions.threatModel,
-   * defaults MEMBER_POLICY_DEFAULTS).
+   * As `participate`, for an update already quantized into the round's levels (each in [0, L],
+   * L = 2^levelBits − 1; anything else is INVALID_ARGUMENT). The roster must list distinct
+   * consortium members only (checkRoster). With a ledger (ConnectOptions.ledger) the member
+   * checks the served round against the ledger's RoundOpened manifest and, before each phase,
+   * the participant set the coordinator committed there; every refusal is a FAILED_PRECONDITION
+   * naming what differed. Unless that ledger is an agreement channel (Fabric; not the embedded
+   * file, which its owner can fork) the member takes only semi-malicious complete-graph rounds
+   * (signed survivor sets). Either way the round must meet the member's policy
+   * (ConnectOptions.threatModel, defaults MEMBER_POLICY_DEFAULTS).
    */
   async participateQuantized(
     round: Round,
@@ -588,6 +602,17 @@ export class VeilsumClient {
         'the round parameters do not match their hash; refusing to take part',
       );
     }
+    if (input.length !== params.dimension)
+      throw new VeilsumError(
+        'participate',
+        status.INVALID_ARGUMENT,
+        `update length ${input.length} does not match round length ${params.dimension}`,
+      );
+    try {
+      assertQuantizedLevels(input, params.quantization!);
+    } catch (error) {
+      throw new VeilsumError('participate', status.INVALID_ARGUMENT, (error as Error).message);
+    }
     const me = round.roster.find((member) => member.memberId === this.memberId);
     if (me === undefined) {
       throw new VeilsumError(
@@ -603,11 +628,18 @@ export class VeilsumClient {
         `refusing the round: the roster lists another identity key for ${this.memberId} than its own certificate's`,
       );
     }
+    await checkRoster(round, {
+      ...(this.ledger ? { ledger: this.ledger } : {}),
+      ...(this.consortiumMembers ? { consortiumMembers: this.consortiumMembers } : {}),
+    });
     if (this.ledger !== undefined) {
+      await this.checkLedgerHead(round);
       const record = await this.fromLedger('GetRound', () => this.roundOnLedger(roundId));
       checkRoundAgainstLedger(round, record);
     }
-    checkThreatModel(round, this.threatModel, { ledger: this.ledger !== undefined });
+    checkThreatModel(round, this.threatModel, {
+      agreement: this.ledger?.agreementChannel === true,
+    });
     const context = this.secAggStep('participate', () => createRoundContext(secAggConfigOf(round)));
     // The keys that matter are the neighbours': they sign the keys this member shares with.
     for (const peer of context.graph.neighbours(me.index)) {
@@ -755,11 +787,35 @@ export class VeilsumClient {
     return record ?? read();
   }
 
+  /**
+   * The embedded-ledger head the coordinator served with the round must be a block of this
+   * member's own verified view: otherwise the coordinator wrote on another copy (an older one,
+   * a tail dropped, a fork) than the one this member reads.
+   */
+  private async checkLedgerHead(round: Round): Promise<void> {
+    if (this.ledger === undefined || round.ledgerHead === undefined) return;
+    const head = {
+      number: Number(round.ledgerHead.number),
+      hash: Buffer.from(round.ledgerHead.hash).toString('hex'),
+    };
+    const held = await this.fromLedger('head', () => this.ledger!.holds(head));
+    if (held === undefined || held === 'holds') return;
+    throw new VeilsumError(
+      'ledger head',
+      status.DATA_LOSS,
+      `refusing the round: the coordinator is at ledger block ${head.number} (hash ${head.hash.slice(0, 16)}…) but this member's verified ledger ${
+        held === 'behind' ? 'ends before that block' : 'holds another block there'
+      }: not the same chain (an older copy, a dropped tail or another branch)`,
+    );
+  }
+
   private async fromLedger<T>(step: string, read: () => Promise<T>): Promise<T> {
     try {
       return await read();
     } catch (error) {
       if (error instanceof VeilsumError) throw error;
+      if (error instanceof LedgerTamperedError)
+        throw new VeilsumError(`ledger ${step}`, status.DATA_LOSS, error.message);
       throw new VeilsumError(
         `ledger ${step}`,
         status.FAILED_PRECONDITION,

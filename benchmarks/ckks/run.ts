@@ -221,6 +221,8 @@ const report = {
   // −log2 of the KL divergence over 1 000 rounds of this size, against extracted witnesses of
   // `clients` adversarial members (parameters.ts); honestSecurityBits: against honest noise.
   statSecurityBits: round(flooding.statSecurityBits, 1),
+  // The same key life as a statistical distance (Pinsker on the KL, plus the sampler's tail cut).
+  statisticalDistanceLog2: round(flooding.statisticalDistanceLog2, 1),
   honestSecurityBits: round(flooding.honestSecurityBits, 1),
   ciphertextsPerUpdate: aggregate.length,
   proofBatch: batch,

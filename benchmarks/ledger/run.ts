@@ -5,15 +5,22 @@
  * default 100 ms), started here and stopped at the end.
  *
  *   npm run bench:ledger -- --backend fabric|embedded [--samples 50] [--rounds 10]
+ *                           [--chain-blocks 100000]
  *
  * roundOverheadMs (median over rounds) = what a round's ledger work takes, done the way the
  * coordinator and the members do it: RoundOpened (one submit), a consent check per bank (five
  * consent-history reads), RoundClosed (one submit), and one member's inclusion proof checked
  * against the root on the ledger (one read). The last line printed is one JSON object; it is also
  * written to benchmarks/results/ledger-<backend>.json.
+ *
+ * Embedded only: a ledger of --chain-blocks blocks (a consortium's rounds, each transaction run
+ * through the contract and signed by its writer) is opened three ways: firstOpenMs with no
+ * checkpoint (every hash, link, signature and transaction replayed through the contract;
+ * verifyBlocksPerSec = blocks / that time), reopenMs by a party whose checkpoint is that head
+ * (hashes and links only), and verifyChainMs, what `audit verify-chain` does (full replay).
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -25,6 +32,8 @@ import {
   type OpenLedger,
 } from '../../ledger/ledger-factory.ts';
 import { createDevPki } from '../../services/pki/dev-ca.ts';
+import { EmbeddedLedgerDatabase, ledgerWriter } from '../../ledger/embedded/embedded-ledger.ts';
+import { writeChain } from './embedded-chain.ts';
 import { DEMO_BANKS, demoTopology, OPERATOR_MSP } from '../../network/demo-topology.ts';
 import { buildFabric, startNetwork, stopNetwork } from '../../network/fabric-network.ts';
 
@@ -33,6 +42,7 @@ const { values } = parseArgs({
     backend: { type: 'string', default: 'embedded' },
     samples: { type: 'string', default: '50' },
     rounds: { type: 'string', default: '10' },
+    'chain-blocks': { type: 'string', default: '100000' },
   },
 });
 const backend = values.backend;
@@ -60,6 +70,7 @@ let networkReadyMs: number | undefined;
 let configFor: (identity: string) => LedgerConfig;
 // Embedded: every identity signs its blocks with a certificate of one development CA.
 let accessFor: (identity: string) => EmbeddedAccess | undefined = () => undefined;
+let chainFigures: Record<string, number> = {};
 if (backend === 'fabric') {
   const network = await startNetwork(
     demoTopology(),
@@ -147,6 +158,8 @@ try {
     roundMs.push(ms);
   }
 
+  if (backend === 'embedded') chainFigures = await measureChain(Number(values['chain-blocks']));
+
   const report = {
     backend,
     samples,
@@ -158,6 +171,7 @@ try {
     evaluateP95Ms: round1(percentile(evaluateMs, 0.95)),
     roundOverheadMs: round1(percentile(roundMs, 0.5)),
     roundOverheadP95Ms: round1(percentile(roundMs, 0.95)),
+    ...chainFigures,
     ...(networkReadyMs !== undefined
       ? {
           networkReadyMs,
@@ -175,4 +189,54 @@ try {
   for (const ledger of opened) ledger.close();
   if (backend === 'fabric') await stopNetwork(join(directory, 'fabric'));
   rmSync(directory, { recursive: true, force: true });
+}
+
+/** Opens a ledger of `blocks` blocks: first (full replay), again at a checkpoint, verify-chain. */
+async function measureChain(blocks: number): Promise<Record<string, number>> {
+  const pki = await createDevPki(join(directory, 'chain-pki'), DEMO_BANKS);
+  const writer = (issued: { certificatePath: string; privateKeyPath: string }) =>
+    ledgerWriter(issued.certificatePath, issued.privateKeyPath);
+  const path = join(directory, 'chain.db');
+  const written = performance.now();
+  await writeChain(
+    path,
+    blocks,
+    writer(pki.server),
+    DEMO_BANKS.map((id) => writer(pki.members[id]!)),
+  );
+  console.error(`wrote ${blocks} blocks in ${Math.round(performance.now() - written)} ms`);
+  const ca = readFileSync(pki.caCertificatePath);
+  const checkpoint = join(directory, 'chain.checkpoint.json');
+  // CPU time beside wall time (worker threads included): on a shared machine the wall time
+  // also counts the other processes' turns.
+  const cpuMs = (since: NodeJS.CpuUsage) => {
+    const used = process.cpuUsage(since);
+    return Math.round((used.user + used.system) / 1000);
+  };
+  let cpu = process.cpuUsage();
+  const [, firstOpenMs] = await timed(() =>
+    Promise.resolve(new EmbeddedLedgerDatabase(path, ca, { checkpoint }).close()),
+  );
+  const firstOpenCpuMs = cpuMs(cpu);
+  cpu = process.cpuUsage();
+  const [, reopenMs] = await timed(() =>
+    Promise.resolve(new EmbeddedLedgerDatabase(path, ca, { checkpoint }).close()),
+  );
+  const reopenCpuMs = cpuMs(cpu);
+  cpu = process.cpuUsage();
+  const [result, verifyChainMs] = await timed(() =>
+    Promise.resolve(EmbeddedLedgerDatabase.inspect(path, ca)),
+  );
+  const verifyChainCpuMs = cpuMs(cpu);
+  if (!result.ok) throw new Error(`the written chain does not verify: ${result.reason}`);
+  return {
+    chainBlocks: blocks,
+    firstOpenMs: Math.round(firstOpenMs),
+    firstOpenCpuMs,
+    reopenMs: Math.round(reopenMs),
+    reopenCpuMs,
+    verifyChainMs: Math.round(verifyChainMs),
+    verifyChainCpuMs,
+    verifyBlocksPerSec: Math.round(blocks / (firstOpenMs / 1000)),
+  };
 }

@@ -27,7 +27,7 @@ const rounds = Number(args.rounds);
 const directory = mkdtempSync(join(tmpdir(), 'veilsum-ledger-bench-'));
 const members = Array.from({ length: clients }, (_, i) => `member-${i + 1}`);
 // Every block is signed by its writer: the coordinator's and the reading member's certificates.
-const pki = await createDevPki(join(directory, 'pki'), [members[0]!]);
+const pki = await createDevPki(join(directory, 'pki'), members);
 const database = new EmbeddedLedgerDatabase(
   join(directory, 'ledger.db'),
   readFileSync(pki.caCertificatePath),
@@ -45,6 +45,11 @@ const member = new Ledger(
 );
 await coordinator.registerMember('veilsum-coordinator', ['coordinator']);
 for (const id of members) await coordinator.registerMember(id, ['member']);
+// The contract opens a round only when every roster member has a consent in force for its model.
+for (const id of members)
+  await new Ledger(
+    database.as(ledgerWriter(pki.members[id]!.certificatePath, pki.members[id]!.privateKeyPath)),
+  ).grantConsent(`${id}-bench`, `${id}-data`, 'bench', Date.now() + 86_400_000);
 
 const random = seededRandom(7);
 const manifest: RoundManifest = {

@@ -1,7 +1,16 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from '@commander-js/extra-typings';
 import { verifyMerkleProof } from '../../crypto/merkle.ts';
-import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
+import { BlockSignatureVerifier } from '../../ledger/embedded/block-signature.ts';
+import { certificatesOf } from '../../crypto/certificate-bundle.ts';
+import { EmbeddedLedgerDatabase, ledgerWriter } from '../../ledger/embedded/embedded-ledger.ts';
+import {
+  checkpointBeside,
+  describeHead,
+  readAnchor,
+  signHead,
+  writeHeadFile,
+} from '../../ledger/embedded/ledger-head.ts';
 import type { Ledger } from '../../ledger/ledger.ts';
 import {
   type EmbeddedAccess,
@@ -9,8 +18,10 @@ import {
   parseLedgerOption,
   type OpenLedger,
 } from '../../ledger/ledger-factory.ts';
+import { MAX_CONSENT_MS } from '../../ledger/contract.ts';
 import type { Lineage } from '../../ledger/records.ts';
 import { loadProfile } from '../../sdk/profile.ts';
+import { CONSENT_COLUMNS, consentRow, consentState, csvField, when } from './ledger-format.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 
 /**
@@ -21,9 +32,15 @@ import { VeilsumClient } from '../../sdk/veilsum-client.ts';
  * tampered ledger is refused, naming the first bad block or row). On Fabric `--as` names a
  * client identity of the connection file and the certificate proves it.
  */
+const MAX_CONSENT_DAYS = MAX_CONSENT_MS / 86_400_000;
+
 const days = (value: string): number => {
   const parsed = Number(value);
   if (!(parsed > 0)) throw new InvalidArgumentError('expected a positive number of days');
+  if (parsed > MAX_CONSENT_DAYS)
+    throw new InvalidArgumentError(
+      `a consent lasts at most ${MAX_CONSENT_DAYS} days (ten years); grant a new one when it ends`,
+    );
   return parsed;
 };
 
@@ -43,17 +60,44 @@ function readCheckpoint(path: string): number {
 const LEDGER_HELP =
   'the ledger: an embedded ledger file, or fabric:<connection file>[@<peer>] for a Fabric network';
 
+const IDENTITY_ISSUER_HELP =
+  "embedded ledger: the CA(s) that issue writers' certificates, when --ca is a bundle of several";
+
+/**
+ * The CAs whose certificates may write blocks as a consortium organisation: `--identity-issuer`
+ * when given, otherwise `--ca`'s only CA. A `--ca` bundle of several CAs without
+ * `--identity-issuer` is refused: any CA of a TLS trust bundle could otherwise sign blocks as any
+ * organisation (crypto/certificate-bundle.ts identityIssuersOf, the same rule services apply).
+ */
+function blockIssuers(options: { ca: string; identityIssuer?: string | undefined }): string {
+  const issuers = certificatesOf(readFileSync(options.identityIssuer ?? options.ca));
+  if (issuers.length === 0)
+    throw new Error(`${options.identityIssuer ?? options.ca} holds no PEM certificate`);
+  if (options.identityIssuer === undefined && issuers.length > 1)
+    throw new Error(
+      `--ca ${options.ca} holds ${issuers.length} CAs: name the one(s) that issue the consortium's writers with --identity-issuer <file>, or give --ca the consortium CA alone`,
+    );
+  return issuers.map((ca) => ca.toString()).join('');
+}
+
 /** How a command reaches the embedded ledger: a member profile to write, or the CA to read. */
-function embeddedAccess(options: { profile?: string; ca?: string }): EmbeddedAccess | undefined {
+function embeddedAccess(options: {
+  profile?: string;
+  ca?: string | undefined;
+  identityIssuer?: string | undefined;
+}): EmbeddedAccess | undefined {
   if (options.profile !== undefined) {
     const profile = loadProfile(options.profile);
     return {
       caCertificate: profile.caCertificate,
       certificate: profile.certificate,
       privateKey: profile.privateKey,
+      checkpoint: checkpointBeside(options.profile),
     };
   }
-  return options.ca === undefined ? undefined : { caCertificate: options.ca };
+  if (options.ca === undefined) return undefined;
+  blockIssuers({ ca: options.ca, identityIssuer: options.identityIssuer });
+  return { caCertificate: options.ca, identityIssuer: options.identityIssuer };
 }
 
 /** Opens `--ledger`: on Fabric as `--as`; the embedded file verified with `access`. */
@@ -115,13 +159,13 @@ export function consentCommand(): Command {
             options.consent,
             options.dataset,
             options.purpose,
-            Date.now() + options.days * 86_400_000,
+            Date.now() + Math.round(options.days * 86_400_000),
           ),
       );
       console.log(
         options.json
           ? JSON.stringify(record)
-          : `granted ${record.consentId}: ${record.memberId}/${record.datasetId} for ${record.purpose} until ${new Date(record.expiresAt).toISOString()}`,
+          : `granted ${record.consentId}: ${record.memberId}/${record.datasetId} for ${record.purpose} until ${when(record.expiresAt)}`,
       );
     });
   consent
@@ -141,7 +185,7 @@ export function consentCommand(): Command {
       console.log(
         options.json
           ? JSON.stringify(record)
-          : `revoked ${record.consentId} at ${new Date(record.revokedAt!).toISOString()}`,
+          : `revoked ${record.consentId} at ${when(record.revokedAt)}`,
       );
     });
   return consent;
@@ -174,6 +218,7 @@ export function auditCommand(): Command {
     .requiredOption('--ledger <ledger>', LEDGER_HELP)
     .requiredOption('--model <hash>', 'model version (SHA-256 hex)')
     .option('--ca <path>', 'embedded ledger: the consortium CA certificate it is verified against')
+    .option('--identity-issuer <path>', IDENTITY_ISSUER_HELP)
     .option('--as <identity>', 'auditing identity', 'veilsum-coordinator')
     .option('--json', 'print JSON')
     .option('--mermaid', 'print a Mermaid graph')
@@ -199,7 +244,7 @@ export function auditCommand(): Command {
         );
         for (const { memberId, consent } of lineage.contributions) {
           console.log(
-            `  ${memberId.padEnd(21)} ${consent.datasetId.padEnd(21)} ${consent.consentId.padEnd(21)} ${new Date(consent.grantedAt).toISOString()}  ${new Date(consent.expiresAt).toISOString()}`,
+            `  ${memberId.padEnd(21)} ${consent.datasetId.padEnd(21)} ${consent.consentId.padEnd(21)} ${when(consent.grantedAt)}  ${when(consent.expiresAt)}`,
           );
         }
       }
@@ -210,6 +255,7 @@ export function auditCommand(): Command {
     .requiredOption('--ledger <ledger>', LEDGER_HELP)
     .requiredOption('--member <id>', 'member id')
     .option('--ca <path>', 'embedded ledger: the consortium CA certificate it is verified against')
+    .option('--identity-issuer <path>', IDENTITY_ISSUER_HELP)
     .option('--as <identity>', 'auditing identity', 'veilsum-coordinator')
     .option('--json', 'print JSON')
     .action(async (options) => {
@@ -221,15 +267,46 @@ export function auditCommand(): Command {
       );
       if (options.json) console.log(JSON.stringify(history));
       else
-        for (const consent of history) {
-          const state =
-            consent.revokedAt !== null
-              ? `revoked ${new Date(consent.revokedAt).toISOString()}`
-              : `valid until ${new Date(consent.expiresAt).toISOString()}`;
+        for (const consent of history)
           console.log(
-            `${consent.consentId}  ${consent.datasetId}  for ${consent.purpose}  granted ${new Date(consent.grantedAt).toISOString()}  ${state}`,
+            `${consent.consentId}  ${consent.datasetId}  for ${consent.purpose}  granted ${when(consent.grantedAt)}  ${consentState(consent)}`,
           );
-        }
+    });
+  audit
+    .command('consents')
+    .description("Every member's consents in one listing (auditors and coordinators)")
+    .requiredOption('--ledger <ledger>', LEDGER_HELP)
+    .option('--ca <path>', 'embedded ledger: the consortium CA certificate it is verified against')
+    .option('--identity-issuer <path>', IDENTITY_ISSUER_HELP)
+    .option('--as <identity>', 'auditing identity', 'veilsum-coordinator')
+    .option('--json', 'print JSON')
+    .option('--csv', 'print CSV (RFC 4180, one header line)')
+    .action(async (options) => {
+      if (options.json && options.csv) throw new InvalidArgumentError('give --json or --csv');
+      const consents = await withLedger(
+        options.ledger,
+        options.as,
+        embeddedAccess(options),
+        (ledger) => ledger.listConsents(),
+      );
+      if (options.json) console.log(JSON.stringify(consents));
+      else if (options.csv) {
+        console.log(CONSENT_COLUMNS.join(','));
+        for (const consent of consents) console.log(consentRow(consent).map(csvField).join(','));
+      } else {
+        const rows = [[...CONSENT_COLUMNS], ...consents.map(consentRow)];
+        const widths = CONSENT_COLUMNS.map((_, i) =>
+          Math.max(...rows.map((row) => row[i]!.length)),
+        );
+        for (const row of rows)
+          console.log(
+            row
+              .map((cell, i) => cell.padEnd(widths[i]!))
+              .join('  ')
+              .trimEnd(),
+          );
+        if (consents.length === 0) console.log('(no consents on the ledger)');
+      }
     });
   audit
     .command('prove-inclusion')
@@ -286,13 +363,18 @@ export function auditCommand(): Command {
   audit
     .command('verify-chain')
     .description(
-      'Recompute the embedded ledger’s hash chain, block signatures and state; name the first bad block',
+      'Recompute the embedded ledger’s hash chain and block signatures, replay every transaction through the contract, check the state; name the first bad block',
     )
     .requiredOption('--ledger <path>', 'embedded ledger file')
     .requiredOption(
       '--ca <path>',
       "the consortium CA certificate that issues writers' certificates",
     )
+    .option(
+      '--checkpoint <file>',
+      'a head verified before — a head file (advanced to the verified head) or a signed head from `audit export-head` — that the ledger must extend',
+    )
+    .option('--identity-issuer <path>', IDENTITY_ISSUER_HELP)
     .option('--json', 'print JSON')
     .action((options) => {
       if (options.ledger.startsWith('fabric:')) {
@@ -302,16 +384,75 @@ export function auditCommand(): Command {
         process.exitCode = 2;
         return;
       }
+      if (!existsSync(options.ledger)) throw new Error(`no ledger file ${options.ledger}`);
+      let issuers: string;
+      try {
+        issuers = blockIssuers(options);
+      } catch (error) {
+        console.error((error as Error).message);
+        process.exitCode = 2;
+        return;
+      }
+      const anchor =
+        options.checkpoint !== undefined && existsSync(options.checkpoint)
+          ? readAnchor(options.checkpoint, new BlockSignatureVerifier(issuers))
+          : undefined;
       // Inspected, not opened: opening refuses a tampered ledger, this reports what is wrong.
-      const result = EmbeddedLedgerDatabase.inspect(options.ledger, readFileSync(options.ca));
+      const { result, head } = EmbeddedLedgerDatabase.inspectWithHead(
+        options.ledger,
+        issuers,
+        anchor,
+      );
       console.log(
         options.json
-          ? JSON.stringify(result)
+          ? JSON.stringify(result.ok ? { ...result, head } : result)
           : result.ok
-            ? `chain intact: ${result.blocks} blocks, each signed by its writer`
+            ? `chain intact: ${result.blocks} blocks, each signed by its writer and replayed through the contract; head ${describeHead(head)}${anchor ? `, extends ${describeHead(anchor)}${anchor.signer ? ` signed by ${anchor.signer}` : ''}` : ''}`
             : `chain BROKEN at block ${result.block}: ${result.reason}`,
       );
-      if (!result.ok) process.exitCode = 2;
+      if (!result.ok) {
+        process.exitCode = 2;
+        return;
+      }
+      // A plain head file moves forward with what was verified; a signed head stays as signed.
+      if (options.checkpoint !== undefined && anchor?.signer === undefined)
+        writeHeadFile(options.checkpoint, head);
+    });
+  audit
+    .command('export-head')
+    .description(
+      'Verify the embedded ledger in full and write its head signed with your profile’s key: an auditor checks a copy extends it (`verify-chain --checkpoint`)',
+    )
+    .requiredOption('--ledger <path>', 'embedded ledger file')
+    .requiredOption('--profile <path>', 'your profile (its certificate and key sign the head)')
+    .requiredOption('--out <file>', 'where to write the signed head (JSON)')
+    .action((options) => {
+      const profile = loadProfile(options.profile);
+      if (!existsSync(options.ledger)) throw new Error(`no ledger file ${options.ledger}`);
+      // Opened with the profile's checkpoint: the head exported extends every head it saw.
+      const database = new EmbeddedLedgerDatabase(
+        options.ledger,
+        readFileSync(profile.caCertificate),
+        { checkpoint: checkpointBeside(options.profile) },
+      );
+      try {
+        const { result, head } = EmbeddedLedgerDatabase.inspectWithHead(
+          options.ledger,
+          readFileSync(profile.caCertificate),
+        );
+        if (!result.ok) throw new Error(`chain BROKEN at block ${result.block}: ${result.reason}`);
+        const signed = signHead(
+          ledgerWriter(profile.certificate, profile.privateKey),
+          head,
+          Date.now(),
+        );
+        writeFileSync(options.out, JSON.stringify(signed, null, 2) + '\n');
+        console.log(
+          `head ${describeHead(head)} signed by ${signed.signer} written to ${options.out}`,
+        );
+      } finally {
+        database.close();
+      }
     });
   audit
     .command('events')
@@ -320,6 +461,7 @@ export function auditCommand(): Command {
     )
     .requiredOption('--ledger <ledger>', LEDGER_HELP)
     .option('--ca <path>', 'embedded ledger: the consortium CA certificate it is verified against')
+    .option('--identity-issuer <path>', IDENTITY_ISSUER_HELP)
     .option('--as <identity>', 'reading identity', 'veilsum-coordinator')
     .option(
       '--checkpoint <file>',

@@ -1,10 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { Command } from '@commander-js/extra-typings';
+import { loadCoordinatorConfig } from '../../services/coordinator/config.ts';
 import { createDevPki } from '../../services/pki/dev-ca.ts';
+import { registerConsortium } from './ledger-setup.ts';
+import { writeConsoleConfig } from './console.ts';
 
 const ADMIN_ID = 'veilsum-admin';
+/** The compliance officers' organisation: the auditor role, and the console's reading identity. */
+const AUDITOR_ID = 'veilsum-auditor';
+const CONSOLE_ID = 'veilsum-console';
 
 export function pkiCommand(): Command {
   const pki = new Command('pki').description('Certificates for a development consortium');
@@ -38,7 +44,15 @@ export function pkiCommand(): Command {
         .split(',')
         .map((id) => id.trim())
         .filter(Boolean);
-      const created = await createDevPki(directory, [...members, ADMIN_ID], keyholders);
+      // A new CA cannot extend a ledger whose blocks were signed under the old one.
+      if (existsSync(join(directory, 'ledger.db')))
+        throw new Error(
+          `${join(directory, 'ledger.db')} already exists, written under an earlier CA: use a new --dir, or remove the old consortium's files first`,
+        );
+      const created = await createDevPki(directory, [...members, ADMIN_ID], keyholders, undefined, {
+        servers: [CONSOLE_ID],
+        officers: [AUDITOR_ID],
+      });
       const relative = (path: string) => basename(path);
       const coordinatorConfig = {
         listen: options.listen,
@@ -53,6 +67,7 @@ export function pkiCommand(): Command {
           certificate: relative(created.members[id]!.certificatePath),
         })),
         admins: [ADMIN_ID],
+        auditors: [AUDITOR_ID],
         // The administrator is bound to its certificate, not to whatever CA writes its O.
         identityCertificates: [
           { id: ADMIN_ID, certificate: relative(created.members[ADMIN_ID]!.certificatePath) },
@@ -63,6 +78,16 @@ export function pkiCommand(): Command {
         join(directory, 'coordinator.json'),
         JSON.stringify(coordinatorConfig, null, 2) + '\n',
       );
+      writeConsoleConfig(join(directory, 'console.json'), {
+        listen: '127.0.0.1:8443',
+        ledger: 'ledger.db',
+        identity: AUDITOR_ID,
+        tls: {
+          caCertificate: relative(created.caCertificatePath),
+          certificate: relative(created.servers![CONSOLE_ID]!.certificatePath),
+          privateKey: relative(created.servers![CONSOLE_ID]!.privateKeyPath),
+        },
+      });
       const profiles: Record<string, string> = {};
       for (const id of [...members, ADMIN_ID]) {
         const path = join(directory, `profile-${id}.json`);
@@ -75,6 +100,11 @@ export function pkiCommand(): Command {
               caCertificate: relative(created.caCertificatePath),
               certificate: relative(identity.certificatePath),
               privateKey: relative(identity.privateKeyPath),
+              // Every member pins the consortium's keyholders: a key attested by any other set
+              // is refused until the member's own profile changes (sdk/ckks-round-verification).
+              ...(keyholders.length > 0 && id !== ADMIN_ID ? { keyholders } : {}),
+              // The consortium's members, pinned: rosters may list only these, each once.
+              members,
             },
             null,
             2,
@@ -122,9 +152,17 @@ export function pkiCommand(): Command {
         );
         keyholderConfigs[id] = path;
       });
+      // The ledger, with every role a round needs: the coordinator, its members and the
+      // keyholders (who attest collective keys), each registered in a block the coordinator signs.
+      await registerConsortium(loadCoordinatorConfig(join(directory, 'coordinator.json')), [
+        ...keyholders.map((id) => ({ id, role: 'keyholder' as const })),
+        { id: AUDITOR_ID, role: 'auditor' as const },
+      ]);
       const summary = {
         directory,
+        ledger: join(directory, 'ledger.db'),
         coordinatorConfig: join(directory, 'coordinator.json'),
+        consoleConfig: join(directory, 'console.json'),
         profiles,
         keyholderConfigs,
       };
@@ -132,6 +170,9 @@ export function pkiCommand(): Command {
       else {
         console.log(`development PKI in ${directory}`);
         console.log(`  coordinator config: ${summary.coordinatorConfig}`);
+        console.log(
+          `  ledger: ${summary.ledger} (coordinator, members${keyholders.length ? ', keyholders' : ''} registered)`,
+        );
         for (const [id, path] of Object.entries(profiles)) console.log(`  profile ${id}: ${path}`);
         for (const [id, path] of Object.entries(keyholderConfigs))
           console.log(`  keyholder ${id}: ${path}`);

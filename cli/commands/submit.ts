@@ -1,6 +1,8 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import { SingleBar, Presets } from 'cli-progress';
+import { checkpointBeside } from '../../ledger/embedded/ledger-head.ts';
 import { loadProfile, parseMemberPolicy } from '../../sdk/profile.ts';
+import { clippingReport, clippingWarning } from '../../sdk/clipping-report.ts';
 import { readUpdateFile } from '../../sdk/update-file.ts';
 import { VeilsumClient, type Progress } from '../../sdk/veilsum-client.ts';
 import { roundSummary } from './round.ts';
@@ -98,7 +100,10 @@ export function submitCommand(): Command {
         );
       const ledger = options.ledger
         ? // The embedded file is verified against the profile's CA (its key signs what it writes).
-          openLedger(parseLedgerOption(options.ledger, memberId), memberId, undefined, profile)
+          openLedger(parseLedgerOption(options.ledger, memberId), memberId, undefined, {
+            ...profile,
+            checkpoint: checkpointBeside(options.profile),
+          })
         : undefined;
       // The profile's policy, raised (never lowered below the defaults) by the options.
       const threatModel = parseMemberPolicy(
@@ -158,6 +163,19 @@ export function submitCommand(): Command {
         };
         if (options.mode === 'ckks' && update.kind !== 'float')
           throw new Error('CKKS rounds take float updates (.npy, .safetensors, .f32), not .u32');
+        if (update.kind === 'float') {
+          // Clipping is silent in the protocol: say here what it will change, and how to avoid it.
+          const params = (await client.getRound(options.round)).params;
+          const clipRange = params?.ckks?.clipRange || params?.quantization?.clipRange;
+          const warning =
+            clipRange !== undefined && clipRange > 0
+              ? clippingWarning(clippingReport(update.values, clipRange))
+              : undefined;
+          if (warning !== undefined) {
+            if (options.json) console.log(JSON.stringify({ event: 'warning', warning }));
+            else console.error(`warning: ${warning}`);
+          }
+        }
         const result =
           options.mode === 'ckks'
             ? await client.participateCkks(options.round, update.values as Float32Array, {

@@ -5,6 +5,7 @@
  */
 import { ledgerConfigSchema, openLedger } from '../../ledger/ledger-factory.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
+import { checkpointBeside } from '../../ledger/embedded/ledger-head.ts';
 import { loadProfile } from '../../sdk/profile.ts';
 import type { DropoutPhase } from '../../crypto/secagg/simulation.ts';
 import { BANKS, generateDataset } from './fraud-data.ts';
@@ -38,12 +39,10 @@ const profile = loadProfile(profilePath!);
 const client = VeilsumClient.connect(profile);
 // The bank writes its own consents: to the shared embedded file, each block signed with its
 // certificate's key, or on Fabric as its own identity through its own peer.
-const opened = openLedger(
-  ledgerConfigSchema.parse(JSON.parse(ledgerJson!)),
-  memberId!,
-  undefined,
-  profile,
-);
+const opened = openLedger(ledgerConfigSchema.parse(JSON.parse(ledgerJson!)), memberId!, undefined, {
+  ...profile,
+  checkpoint: checkpointBeside(profilePath!),
+});
 const ledger = opened.ledger;
 // CKKS rounds are checked on the bank's own ledger view: the round and its keyholder-attested key.
 const ckksClient = VeilsumClient.connect({ ...profile, ledger });

@@ -9,6 +9,9 @@ import type { ConnectOptions } from '../../sdk/veilsum-client.ts';
 import { type LedgerWriter, ledgerWriter } from '../../ledger/embedded/embedded-ledger.ts';
 
 export const ADMIN = 'veilsum-admin';
+/** The compliance officers' identity (auditor role) and the console's server certificate. */
+export const AUDITOR = 'veilsum-auditor';
+export const CONSOLE = 'veilsum-console';
 
 /**
  * A consortium on one machine (127.0.0.1), for the demo, the benchmarks and the tests: a
@@ -53,6 +56,8 @@ export async function createLocalConsortium(options: {
     join(directory, 'pki'),
     [...members, ADMIN, ...(options.extraIdentities ?? [])],
     keyholders,
+    undefined,
+    { servers: [CONSOLE], officers: [AUDITOR] },
   );
   const tls = (identity: { certificatePath: string; privateKeyPath: string }) => ({
     caCertificate: pki.caCertificatePath,
@@ -65,6 +70,7 @@ export async function createLocalConsortium(options: {
     tls: tls(pki.server),
     members: members.map((id) => ({ id, certificate: pki.members[id]!.certificatePath })),
     admins: [ADMIN],
+    auditors: [AUDITOR],
     identityCertificates: [{ id: ADMIN, certificate: pki.members[ADMIN]!.certificatePath }],
     logLevel: 'info',
     maskThreads: options.maskThreads ?? 1,
@@ -112,7 +118,15 @@ export async function createLocalConsortium(options: {
     profile: (identity, port) => {
       const issued = pki.members[identity] ?? pki.keyholders[identity];
       if (issued === undefined) throw new Error(`no certificate for ${identity}`);
-      return { address: `127.0.0.1:${port}`, ...tls(issued) };
+      // Members pin the consortium's keyholders, as `pki init` writes into their profiles, and
+      // its member list (rosters may list only these, each once).
+      const pinned = members.includes(identity) && keyholders.length > 0;
+      return {
+        address: `127.0.0.1:${port}`,
+        ...tls(issued),
+        consortiumMembers: [...members],
+        ...(pinned ? { threatModel: { pinnedKeyholders: [...keyholders] } } : {}),
+      };
     },
     ledgerWriter: (identity) => {
       const issued =

@@ -13,6 +13,7 @@ import { seededRandom } from '../../crypto/random.ts';
 import type { DropoutPhase } from '../../crypto/secagg/simulation.ts';
 import { Adversary, Mode, Phase, type Round } from '../../proto/gen/veilsum/v1/round.ts';
 import { SUM_8192 } from '../../crypto/ckks/parameters.ts';
+import { keepForConsole, type ConsoleHandoff } from './console-handoff.ts';
 import { createLocalConsortium } from './local-consortium.ts';
 import { killKeyholder, startKeyholders } from './ckks-services.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
@@ -88,7 +89,9 @@ export async function runProcessDemo(
   options: DemoOptions,
   report: (round: ProcessDemoRound) => void,
   audit: (audit: DemoAudit) => void = () => {},
+  handoff: (kept: ConsoleHandoff) => void = () => {},
 ): Promise<ProcessDemoRound[]> {
+  let keep: (() => void) | undefined;
   const directory = mkdtempSync(join(tmpdir(), 'veilsum-demo-'));
   const ckks = options.mode === 'ckks';
   const children: ChildProcess[] = [];
@@ -120,10 +123,14 @@ export async function runProcessDemo(
     const profile = (id: string) => local.profile(id, port);
     const profilePath = (id: string) => {
       const path = join(directory, `profile-${id}.json`);
+      const { threatModel, consortiumMembers, ...connection } = profile(id);
       writeFileSync(
         path,
         JSON.stringify({
-          ...profile(id),
+          ...connection,
+          // The consortium's keyholders, pinned as `pki init` writes them.
+          ...(threatModel?.pinnedKeyholders ? { keyholders: threatModel.pinnedKeyholders } : {}),
+          members: consortiumMembers,
           ...(ckks ? { secaggPolicy: { minimumDropoutRate: CKKS_DROPOUT_RATE } } : {}),
         }),
       );
@@ -162,7 +169,7 @@ export async function runProcessDemo(
     );
     await demoLedger.inStep();
     const revokingBank = 2;
-    const revokeBeforeRound = Math.min(4, options.rounds);
+    const revokeInRound = Math.min(4, options.rounds);
 
     const dimension = FEATURE_NAMES.length + 1;
     const plainData = BANKS.map((bank, i) =>
@@ -184,15 +191,7 @@ export async function runProcessDemo(
     for (let roundNumber = 1; roundNumber <= options.rounds; roundNumber++) {
       const started = performance.now();
       const notes: string[] = [];
-      if (roundNumber === revokeBeforeRound && options.rounds > 1) {
-        await tell(banks[revokingBank]!, {
-          kind: 'revoke-consent',
-          consentId: consentIds[revokingBank]!,
-        });
-        notes.push(`${BANKS[revokingBank]!.name} revoked ${consentIds[revokingBank]}`);
-        await demoLedger.inStep();
-      }
-      if (roundNumber === revokeBeforeRound + 1) {
+      if (roundNumber === revokeInRound + 1) {
         consentIds[revokingBank] = `${memberIds[revokingBank]}-consent-2`;
         await tell(banks[revokingBank]!, {
           kind: 'grant-consent',
@@ -240,6 +239,16 @@ export async function runProcessDemo(
             }
           : undefined,
       });
+      // The bank revokes once the round is open (the contract opens no round with a roster
+      // member whose consent is not in force): the coordinator refuses its upload, naming it.
+      if (roundNumber === revokeInRound && options.rounds > 1) {
+        await tell(banks[revokingBank]!, {
+          kind: 'revoke-consent',
+          consentId: consentIds[revokingBank]!,
+        });
+        notes.push(`${BANKS[revokingBank]!.name} revoked ${consentIds[revokingBank]}`);
+        await demoLedger.inStep();
+      }
       const dropouts = new Map<number, DropoutPhase>();
       memberIds.forEach((_, i) => {
         if (uniform() < options.dropoutRate)
@@ -252,7 +261,7 @@ export async function runProcessDemo(
         const tolerated =
           memberIds.length -
           (ckks ? CKKS_MIN_CONTRIBUTORS : 4) -
-          (roundNumber === revokeBeforeRound && options.rounds > 1 ? 1 : 0);
+          (roundNumber === revokeInRound && options.rounds > 1 ? 1 : 0);
         for (const bank of [...dropouts.keys()].slice(Math.max(0, tolerated)))
           dropouts.delete(bank);
       }
@@ -356,6 +365,20 @@ export async function runProcessDemo(
         const proverClient = VeilsumClient.connect(profile(prover));
         const proof = await proverClient.proveInclusion(lastDone.roundId);
         proverClient.close();
+        const keepDirectory = options.keepDirectory;
+        if (keepDirectory !== undefined && demoLedger.backend === 'embedded')
+          keep = () =>
+            handoff(
+              keepForConsole(keepDirectory, directory, local.pki, {
+                round: lastDone.roundId,
+                member: prover,
+                uploadSha256: Buffer.from(proof.uploadSha256).toString('hex'),
+                path: proof.path.map((step) => ({
+                  sibling: Buffer.from(step.sibling).toString('hex'),
+                  siblingOnLeft: step.siblingOnLeft,
+                })),
+              }),
+            );
         const onLedger = await auditor.getRound(lastDone.roundId);
         const inclusionVerified =
           onLedger.uploadsMerkleRoot !== null &&
@@ -403,6 +426,11 @@ export async function runProcessDemo(
       child.kill('SIGTERM');
     }
     await demoLedger.close();
+    try {
+      keep?.();
+    } catch (error) {
+      console.error(`veilsum demo: could not keep the ledger for the console: ${String(error)}`);
+    }
     rmSync(directory, { recursive: true, force: true });
   }
 }

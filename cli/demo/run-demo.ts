@@ -22,6 +22,11 @@ export interface DemoOptions {
   readonly mode?: 'secagg' | 'ckks';
   /** embedded (default): a SQLite file; fabric: a Fabric network the demo starts and stops. */
   readonly ledger?: 'embedded' | 'fabric';
+  /**
+   * Embedded ledger: keep the ledger and the development PKI here when the demo ends (replacing
+   * what an earlier run kept), with a config that opens the compliance console on them.
+   */
+  readonly keepDirectory?: string;
 }
 
 export interface DemoRound {
@@ -83,6 +88,12 @@ export function runDemo(options: DemoOptions, report: (round: DemoRound) => void
     for (let index = 1; index <= banks.length; index++) {
       if (uniform() < options.dropoutRate)
         dropouts.set(index, PHASES[Math.floor(uniform() * PHASES.length)]!);
+    }
+    if (options.dropBeyondThreshold !== true) {
+      // The round is sized for one dropout (min contributors 4 of 5), as the process demo's are:
+      // more are outside its threat model and abort it, so the demo drops no more than that.
+      const tolerated = banks.length - context.config.minContributors;
+      for (const bank of [...dropouts.keys()].slice(tolerated)) dropouts.delete(bank);
     }
     const secureUpdates = banks.map((bank) =>
       delta(trainLocally(secure, bank.data, 20, 0.5), secure),

@@ -14,6 +14,11 @@ import type { RnsContext } from './threshold-decryption.ts';
 export interface KeyShare {
   readonly secret: BigUint64Array;
   readonly publicShare: BigUint64Array;
+  /**
+   * s_i and e_i as small integers (coefficient form): the witness of the proof that p_i is
+   * −a·s_i + e_i for short s_i, e_i (key-share-proof.ts). Zeroed with `secret` once dealt.
+   */
+  readonly witness: { readonly secret: Int8Array; readonly error: Int8Array };
 }
 
 /** a, uniform in R_q: sampled directly in the NTT domain (the NTT is a bijection). */
@@ -29,10 +34,9 @@ export function commonReferencePolynomial(
   return a;
 }
 
-/** One small integer polynomial, residues under every prime, in NTT form. */
-function smallPolynomial(context: RnsContext, sample: () => number): BigUint64Array {
-  const integers = Array.from({ length: context.degree }, () => BigInt(sample()));
-  return integerPolynomialToNtt(integers, context.moduli, context.tables);
+/** One small integer polynomial (coefficient form), residues under every prime, in NTT form. */
+function smallPolynomial(context: RnsContext, coefficients: Int8Array): BigUint64Array {
+  return integerPolynomialToNtt(Array.from(coefficients, BigInt), context.moduli, context.tables);
 }
 
 export function generateKeyShare(
@@ -40,6 +44,7 @@ export function generateKeyShare(
   context: RnsContext,
   random: RandomSource,
 ): KeyShare {
+  const { degree, moduli } = context;
   const ternary = () => {
     for (;;) {
       const byte = random(1)[0]!;
@@ -53,16 +58,19 @@ export function generateKeyShare(
     for (let i = 0; i < 42; i++) bits += (bytes[i >> 3]! >> (i & 7)) & 1 ? (i < 21 ? 1 : -1) : 0;
     return bits;
   };
-  const secret = smallPolynomial(context, ternary);
-  const error = smallPolynomial(context, binomial);
-  const { degree, moduli } = context;
+  const witness = {
+    secret: Int8Array.from({ length: degree }, ternary),
+    error: Int8Array.from({ length: degree }, binomial),
+  };
+  const secret = smallPolynomial(context, witness.secret);
+  const error = smallPolynomial(context, witness.error);
   const product = multiplyPoly(a, secret, moduli, degree);
   const negated = new BigUint64Array(product.length);
   moduli.forEach((q, j) => {
     for (let c = j * degree; c < (j + 1) * degree; c++)
       negated[c] = product[c] === 0n ? 0n : q - product[c]!;
   });
-  return { secret, publicShare: addPoly(negated, error, moduli, degree) };
+  return { secret, publicShare: addPoly(negated, error, moduli, degree), witness };
 }
 
 export function aggregatePublicShares(

@@ -43,6 +43,11 @@ export interface ProofStatement {
   readonly memberId: string;
   /** Ciphertexts in the whole upload. */
   readonly totalCiphertexts: number;
+  /**
+   * What the proof is for: a member's upload (the default) or a keyholder's public key share
+   * (key-share-proof.ts). Hashed under its own domain, so neither passes as the other.
+   */
+  readonly purpose?: 'upload' | 'key-share';
 }
 
 export class InvalidEncryptionProofError extends Error {
@@ -59,7 +64,10 @@ export class InvalidEncryptionProofError extends Error {
 
 const MAGIC = [0x56, 0x53, 0x50, 0x31]; // "VSP1"
 const HEADER_BYTES = 4 + 4 + 4 + 32;
-const DOMAIN = 'veilsum/v1/ckks-encryption-proof';
+const DOMAINS = {
+  upload: 'veilsum/v1/ckks-encryption-proof',
+  'key-share': 'veilsum/v1/ckks-key-share-proof',
+} as const;
 
 /** Bytes of a proof over `count` ciphertexts. */
 export function proofLength(engine: CkksEngine, count: number): number {
@@ -307,7 +315,7 @@ function hashStatement(
 ): Uint8Array {
   const hash = createHash('sha256').update(
     encodeFields(
-      DOMAIN,
+      DOMAINS[statement.purpose ?? 'upload'],
       engine.set.name,
       statement.roundId,
       statement.paramsHash,

@@ -5,6 +5,7 @@ import {
   aggregatePublicShares,
   commonReferencePolynomial,
   generateKeyShare,
+  type KeyShare,
 } from './collective-keys.ts';
 import { addPoly } from './rns.ts';
 import { type RnsContext, shareRnsSecret } from './threshold-decryption.ts';
@@ -14,11 +15,17 @@ import { type RnsContext, shareRnsSecret } from './threshold-decryption.ts';
  * messages; the dealt shares travel AEAD-encrypted between keyholders).
  *
  * 1. Everyone expands the common reference polynomial a from the ceremony's public seed.
- * 2. Keyholder i samples s_i, publishes p_i = −a·s_i + e_i, and Shamir-shares s_i (data level, per
- *    RNS prime, threshold t) into one share per keyholder. It then forgets s_i: the collective
- *    secret s = Σ s_i exists nowhere, not even in pieces larger than a Shamir share.
- * 3. Keyholder j's share of s is the sum of the shares it was dealt (Shamir is linear).
- * 4. The collective public key is (Σ p_i, a).
+ * 2. Keyholder i samples s_i and e_i, computes p_i = −a·s_i + e_i and publishes only a commitment
+ *    H(p_i) bound to the ceremony and itself (`publicShareCommitment`).
+ * 3. Holding all n commitments, it reveals p_i with a proof of knowledge of short (s_i, e_i)
+ *    (key-share-proof.ts) and Shamir-shares s_i (data level, per RNS prime, threshold t) into one
+ *    share per keyholder. It then forgets s_i: the collective secret s = Σ s_i exists nowhere,
+ *    not even in pieces larger than a Shamir share. Since every p_j was fixed before any was
+ *    revealed, no keyholder can choose its share after seeing the others' (the rogue key
+ *    p_m = (−a·s* + e*) − Σ p_honest).
+ * 4. Keyholder j's share of s is the sum of the shares it was dealt (Shamir is linear).
+ * 5. The collective public key is (Σ p_i, a); before anyone attests it, the keyholders test-decrypt
+ *    under every dealer's p_i with the shares it dealt (dealer-check.ts).
  */
 export function ceremonyReferencePolynomial(keyRns: RnsContext, seed: Uint8Array): BigUint64Array {
   assertBytes(seed, 'ceremony seed', 32);
@@ -39,12 +46,49 @@ export function dealKeyShare(
   indices: readonly number[],
   random: RandomSource,
 ): Dealing {
-  const { secret, publicShare } = generateKeyShare(a, keyRns, random);
+  const share = generateKeyShare(a, keyRns, random);
+  return {
+    publicShare: share.publicShare,
+    dealt: shareKeySecret(share, dataRns, threshold, indices, random),
+  };
+}
+
+/** Shamir-shares a key share's secret (data level) and zeroes the secret and its witness. */
+export function shareKeySecret(
+  share: KeyShare,
+  dataRns: RnsContext,
+  threshold: number,
+  indices: readonly number[],
+  random: RandomSource,
+): BigUint64Array[] {
   // SEAL stores a key-level polynomial prime by prime; the data level is the leading primes.
-  const dataSecret = secret.subarray(0, dataRns.degree * dataRns.moduli.length);
+  const dataSecret = share.secret.subarray(0, dataRns.degree * dataRns.moduli.length);
   const dealt = shareRnsSecret(dataSecret, dataRns, threshold, indices, random);
-  secret.fill(0n);
-  return { publicShare, dealt };
+  share.secret.fill(0n);
+  share.witness.secret.fill(0);
+  share.witness.error.fill(0);
+  return dealt;
+}
+
+/**
+ * The commitment to a public key share that a keyholder signs before any share is revealed:
+ * SHA-256 of p_i (high-entropy, so hiding without a blinding nonce) bound to the ceremony, its
+ * transcript so far (the plan, which fixes a) and the keyholder, so that no commitment can be
+ * copied to another keyholder or ceremony.
+ */
+export function publicShareCommitment(
+  ceremonyId: string,
+  transcript: Uint8Array,
+  keyholderId: string,
+  publicShare: Uint8Array,
+): Uint8Array {
+  return hashFields(
+    'veilsum/v1/ckks-public-share-commitment',
+    ceremonyId,
+    transcript,
+    keyholderId,
+    publicShare,
+  );
 }
 
 export function combineDealtShares(

@@ -1,5 +1,12 @@
 import { assertInteger, CryptoInputError } from '../validate.ts';
-import { MAX_FLOOD_SIGMA, MIN_FLOOD_SIGMA } from './gaussian.ts';
+import {
+  BOX_MULLER_RELATIVE_ERROR,
+  BOX_MULLER_TAIL_BITS,
+  floodShape,
+  MAX_FLOOD_SIGMA,
+  MIN_FLOOD_SIGMA,
+  SPLINE_RIPPLE,
+} from './gaussian.ts';
 
 /**
  * CKKS parameters for sum-only aggregation under a threshold key, with verified encryption and
@@ -46,13 +53,21 @@ import { MAX_FLOOD_SIGMA, MIN_FLOOD_SIGMA } from './gaussian.ts';
  *    without the secret; for search problems such as key recovery (Micciancio–Walter, Eurocrypt
  *    2018, bit security) s bits. Defaults: R = 1 000, K = 123 (10^6 parameters), N = 2^13,
  *    σ_f = 2^75.1 (t = 3, 5·10⁻⁵, §5):
- *    KL ≤ 2^(9.97 + 6.94 + 13 + 65.8 − 1 − 2·75.1) = 2^-55.5 → 55.5 bits (honest noise: 96.9).
+ *    KL ≤ 2^(9.97 + 6.94 + 13 + 65.8 − 1 − 2·75.1) = 2^-55.5 for an ideal Gaussian. The sampler
+ *    as implemented (gaussian.ts: Box–Muller in doubles for h, an exact spline S) holds each
+ *    cell's probability only within a relative error, which adds E|ε|·1.8·‖x‖/σ + 2·E[ε²] per
+ *    pair of coefficients (`samplerExcess`): 2^-44.3 over the key's life, so the figure the code
+ *    computes and enforces is KL = 2^-44.2 → statSecurityBits 44.2 (honest noise: 44.3 — the
+ *    sampler's own error, not the members' noise, is now what counts), a statistical distance of
+ *    2^-22.6 (`statisticalDistanceLog2`: Pinsker, plus the tail cut's 2^-130 a pair).
  *    That figure assumes K = 123 and 10 contributors per round; the bound really grows with
  *    K·n² per decryption (one round of 100 contributors spends what 100 default rounds do). So
  *    keyholders do not count rounds alone: each decryption is charged its own term
- *    K·N·Var(x)/(2σ_f²) with its real K and contributor count (`decryptionKl`), and a decryption
+ *    K·N·Var(x)/(2σ_f²) plus the sampler's excess, with its real K and contributor count
+ *    (`decryptionKl`), and a decryption
  *    that would take the key's sum past 2^−40 (`KEY_KL_BUDGET`) is refused. R default rounds
- *    spend 2^-55.5 of it.
+ *    spend 2^-44.2 of it. Every keyholder sums the charges ALL keyholders recorded for the key on
+ *    the ledger (services/keyholder/decryption-log.ts), not only its own.
  *
  * 5. Encoding, precision and range. Values are encoded by coefficient (coefficient-encoding.ts):
  *    value i is round(Δ·x_i) in coefficient i, Δ = 2^92, and the result is read at 2Δ. Nothing
@@ -224,16 +239,63 @@ export function honestNoiseVariance(set: CkksParameterSet, life: KeyLife): numbe
   return 4 * life.contributors * perMember;
 }
 
-/** −log₂ of the key-life KL divergence for per-coefficient noise variance `variance`. */
+/**
+ * What the flooding sampler AS IMPLEMENTED (gaussian.ts) adds, per pair of flood coefficients,
+ * to the KL of a shift x with E‖x‖² = 2·variance. Its unit cells hold probabilities within
+ * relative ε of the ideal rounded Gaussian's (Box–Muller arithmetic and grid: δ(r) ≤ r·2^-47.2 at
+ * radius r of the pair's h; the spline's ripple: 2·26·(2πσ_h)^-4), and for P' = P·(1 + ε):
+ *     KL(P'‖P'_x) ≤ KL(P‖P_x)·(1 + E|ε|) + E|ε|·1.8·‖x‖/σ + 2·E[ε²]
+ * (expand ln P'/P'_x = ln P/P_x + ln(1 + ε) − ln(1 + ε_x): Σ|P(y) − P(y + x)| ≤ ‖x‖/σ, and the
+ * ε terms weigh ≤ |ε|·(|ε| + |ε_x|)). E over a Rayleigh radius: E r = 1.2533σ_h, E r² = 2σ_h².
+ * The tail cut (2^-130 per pair) is a statistical distance, counted apart.
+ */
+export function samplerExcess(
+  sigma: number,
+  variance: number,
+): { readonly relativeError: number; readonly perPair: number; readonly tailPerPair: number } {
+  const { sigmaBase } = floodShape(sigma);
+  const boxMuller = BOX_MULLER_RELATIVE_ERROR * sigmaBase;
+  const ripple = 2 * SPLINE_RIPPLE * (2 * Math.PI * sigmaBase) ** -4;
+  const meanError = 1.2533 * boxMuller + ripple;
+  const meanSquareError = 2 * (2 * boxMuller ** 2) + 2 * ripple ** 2;
+  return {
+    relativeError: meanError,
+    perPair: (meanError * 1.8 * Math.sqrt(2 * variance)) / sigma + 2 * meanSquareError,
+    tailPerPair: 2 ** -BOX_MULLER_TAIL_BITS,
+  };
+}
+
+/**
+ * The key life's divergence for per-coefficient noise variance `variance`, for the sampler as
+ * implemented: the ideal R·K·N·Var(x)/(2σ_f²) with the sampler's excess (`samplerExcess`) added,
+ * and the statistical distance of the whole transcript from one computed without the secret
+ * (Pinsker on the KL, plus the tail cut's mass).
+ */
+export function keyLifeDivergence(
+  set: CkksParameterSet,
+  sigma: number,
+  life: KeyLife,
+  variance: number = extractedNoiseVariance(set, life),
+): { readonly kl: number; readonly statisticalDistance: number } {
+  const coefficients = life.rounds * life.ciphertextsPerRound * set.polyModulusDegree;
+  const excess = samplerExcess(sigma, variance);
+  const kl =
+    ((coefficients * variance) / (2 * sigma ** 2)) * (1 + excess.relativeError) +
+    (coefficients / 2) * excess.perPair;
+  return {
+    kl,
+    statisticalDistance: Math.sqrt(kl / 2) + (coefficients / 2) * excess.tailPerPair,
+  };
+}
+
+/** −log₂ of the key-life KL divergence (`keyLifeDivergence`): statSecurityBits. */
 export function statisticalSecurityBits(
   set: CkksParameterSet,
   sigma: number,
   life: KeyLife,
   variance: number = extractedNoiseVariance(set, life),
 ): number {
-  const kl =
-    (life.rounds * life.ciphertextsPerRound * set.polyModulusDegree * variance) / (2 * sigma ** 2);
-  return -Math.log2(kl);
+  return -Math.log2(keyLifeDivergence(set, sigma, life, variance).kl);
 }
 
 /** Standard deviation of a decoded value's error when t keyholders each flood with σ_f. */
@@ -308,12 +370,20 @@ export function floodingAnalysis(
   threshold: number,
   maxAbsError: number,
   life: KeyLife = DEFAULT_KEY_LIFE,
-): { sigma: number; sigmaLog2: number; statSecurityBits: number; honestSecurityBits: number } {
+): {
+  sigma: number;
+  sigmaLog2: number;
+  statSecurityBits: number;
+  statisticalDistanceLog2: number;
+  honestSecurityBits: number;
+} {
   const sigma = floodingSigmaFor(set, threshold, maxAbsError);
+  const divergence = keyLifeDivergence(set, sigma, life);
   return {
     sigma,
     sigmaLog2: Math.log2(sigma),
-    statSecurityBits: statisticalSecurityBits(set, sigma, life),
+    statSecurityBits: -Math.log2(divergence.kl),
+    statisticalDistanceLog2: Math.log2(divergence.statisticalDistance),
     honestSecurityBits: statisticalSecurityBits(set, sigma, life, honestNoiseVariance(set, life)),
   };
 }

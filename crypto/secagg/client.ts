@@ -1,13 +1,13 @@
-import { AuthenticationError, openAead, sealAead } from '../aead.ts';
 import { equalBytes } from '../bytes.ts';
 import { CURVE25519_KEY_BYTES, type Curve25519 } from '../curve25519.ts';
 import { deriveKey } from '../kdf.ts';
 import { addInto } from '../prg.ts';
 import { combineMasks, type MaskJob } from './masks.ts';
 import type { RandomSource } from '../random.ts';
-import { checkEncodedShare, encodeShare, type Share, SHARE_BYTES, splitSecret } from '../shamir.ts';
+import { encodeShare, type Share, SHARE_BYTES, splitSecret } from '../shamir.ts';
 import { type RoundContext, shareHolders } from './config.ts';
 import {
+  CoordinatorTamperingError,
   InvalidSignatureError,
   LedgerMismatchError,
   MalformedMessageError,
@@ -19,6 +19,7 @@ import {
 import type {
   AdvertiseKeysMessage,
   ConsistencyCheckRequest,
+  EncryptedShare,
   ConsistencySignatureMessage,
   KeysBroadcast,
   MaskedInputMessage,
@@ -30,12 +31,8 @@ import type {
   UnmaskingMessage,
   UnmaskingRequest,
 } from './messages.ts';
-import {
-  advertiseKeysPayload,
-  selfMaskCommitment,
-  shareBoxAssociatedData,
-  survivorSetPayload,
-} from './transcript.ts';
+import { isSignedBySender, openShareBox, sealShareBox, shareComplaint } from './share-box.ts';
+import { advertiseKeysPayload, selfMaskCommitment, survivorSetPayload } from './transcript.ts';
 
 export interface SecAggClientOptions {
   readonly context: RoundContext;
@@ -80,8 +77,6 @@ export class SecAggClient {
   private readonly peers = new Map<number, PeerKeys>();
   /** Our own shares of our own secrets (we are one of our share holders). */
   private ownShares: { maskingKey: Share; selfMask: Share } | undefined;
-  /** AEAD keys per peer, agreed once in ShareKeys and reused to open that peer's box. */
-  private readonly boxKeys = new Map<number, Uint8Array>();
   /** Shares received from U2 ∩ N(u) in boxes that opened and held a share for us. */
   private readonly receivedShares = new Map<number, Uint8Array>();
   /** Neighbours in U2 whose boxes were bad: reported with the masked input. */
@@ -210,13 +205,16 @@ export class SecAggClient {
       const plaintext = new Uint8Array(2 * SHARE_BYTES);
       plaintext.set(encodeShare(maskingKey), 0);
       plaintext.set(encodeShare(selfMask), SHARE_BYTES);
-      const ciphertext = sealAead(
-        this.boxKey(holder),
-        plaintext,
-        shareBoxAssociatedData(this.context.binding, this.index, holder),
-        this.random,
+      encryptedShares.push(
+        sealShareBox(
+          { binding: this.context.binding, sender: this.index, recipient: holder },
+          this.peers.get(holder)!.encryptionPublicKey,
+          plaintext,
+          this.identitySecretKey,
+          this.curve,
+          this.random,
+        ),
       );
-      encryptedShares.push({ peer: holder, ciphertext });
     }
     this.phase = 'masked-input';
     return {
@@ -245,30 +243,50 @@ export class SecAggClient {
   }
 
   /**
-   * Round 2, first half: check the boxes against the committed U2, open each now (a bad one is
-   * a complaint against its sender, sent with the masked input, so the server can exclude that
-   * sender before U3 is fixed) and list this client's masks, so that a caller may expand them on
-   * several threads before `completeMaskedInput`.
+   * Round 2, first half: check every box's sender signature (one that fails stops this member:
+   * the coordinator tampered), check the boxes against the committed U2, open each now (a signed
+   * box that does not open is a complaint against its sender with verifiable evidence, sent with
+   * the masked input, so the server can exclude that sender before U3 is fixed) and list this
+   * client's masks, so that a caller may expand them on several threads before
+   * `completeMaskedInput`.
    */
   prepareMasks(delivery: SharesDelivery, shared: readonly number[]): MaskJob[] {
     const { threshold } = this.context.config;
     this.enter('masked-input');
     const u2 = this.committedSet(shared, 'U2 (members that shared keys)');
-    const boxes = new Map<number, Uint8Array>();
+    const boxes = new Map<number, EncryptedShare>();
     for (const box of delivery.encryptedShares) {
       if (!this.peers.has(box.peer)) {
         throw new UnexpectedSenderError(
           `share box from client ${box.peer}, which is not a neighbour in U1`,
         );
       }
-      if (!u2.has(box.peer)) {
-        throw new LedgerMismatchError(
-          `the coordinator delivered a share box from client ${box.peer}, which is not in the committed U2`,
-        );
-      }
       if (boxes.has(box.peer))
         throw new MalformedMessageError(`two share boxes from client ${box.peer}`);
-      boxes.set(box.peer, box.ciphertext);
+      // Before anything else: a box its sender did not sign was altered or forged on the way (the
+      // coordinator checks every signature on arrival). Complaining would reveal a key to the one
+      // who tampered; instead this member reveals nothing more and names the coordinator.
+      if (
+        !isSignedBySender(
+          { binding: this.context.binding, sender: box.peer, recipient: this.index },
+          box,
+          this.context.config.identityKeys[box.peer - 1]!,
+          this.curve,
+        )
+      ) {
+        throw new CoordinatorTamperingError(
+          `the share box from client ${box.peer} does not carry client ${box.peer}'s signature: ` +
+            `the coordinator altered or forged it; revealing nothing further`,
+        );
+      }
+      boxes.set(box.peer, box);
+    }
+    for (const peer of boxes.keys()) {
+      if (!u2.has(peer)) {
+        throw new LedgerMismatchError(
+          `the coordinator delivered a share box from client ${peer}, which is not in the committed U2`,
+        );
+      }
     }
     const withheld = [...this.peers.keys()].filter((peer) => u2.has(peer) && !boxes.has(peer));
     if (withheld.length > 0) {
@@ -281,10 +299,20 @@ export class SecAggClient {
         `client ${this.index}: only ${boxes.size + 1} share holders remain after ShareKeys, threshold is ${threshold}`,
       );
     }
-    for (const [peer, ciphertext] of boxes) {
-      const plaintext = this.openBox(peer, ciphertext);
+    for (const [peer, box] of boxes) {
+      const parties = { binding: this.context.binding, sender: peer, recipient: this.index };
+      const plaintext = openShareBox(
+        parties,
+        box,
+        this.encryptionSecretKey,
+        this.encryptionPublicKey,
+        this.curve,
+      );
+      // Signed by its sender and still bad: the sender's doing, provably (share-box.ts).
       if (plaintext === undefined)
-        this.complaints.push({ accused: peer, boxKey: this.boxKey(peer) });
+        this.complaints.push(
+          shareComplaint(parties, box, this.encryptionSecretKey, this.curve, this.random),
+        );
       else this.receivedShares.set(peer, plaintext);
     }
     const jobs: MaskJob[] = [
@@ -307,31 +335,6 @@ export class SecAggClient {
     }
     this.phase = 'masking';
     return jobs;
-  }
-
-  /** Both shares from `peer`'s box, or undefined when the box does not open or is malformed. */
-  private openBox(peer: number, ciphertext: Uint8Array): Uint8Array | undefined {
-    let plaintext: Uint8Array;
-    try {
-      plaintext = openAead(
-        this.boxKey(peer),
-        ciphertext,
-        shareBoxAssociatedData(this.context.binding, peer, this.index),
-      );
-    } catch (error) {
-      if (error instanceof AuthenticationError) return undefined;
-      throw error;
-    }
-    if (plaintext.length !== 2 * SHARE_BYTES) return undefined;
-    for (const offset of [0, SHARE_BYTES]) {
-      try {
-        if (checkEncodedShare(plaintext.subarray(offset, offset + SHARE_BYTES)) !== this.index)
-          return undefined;
-      } catch {
-        return undefined;
-      }
-    }
-    return plaintext;
   }
 
   /** Round 2, second half: y_u = x_u + Σ masks, with maskTotal = combineMasks(prepareMasks()). */
@@ -505,26 +508,6 @@ export class SecAggClient {
       );
     }
     return unique;
-  }
-
-  private boxKey(peer: number): Uint8Array {
-    let key = this.boxKeys.get(peer);
-    if (key === undefined) {
-      const peerKeys = this.peers.get(peer)!;
-      const shared = this.curve.x25519SharedSecret(
-        this.encryptionSecretKey,
-        peerKeys.encryptionPublicKey,
-      );
-      key = deriveKey(
-        shared,
-        'secagg/share-encryption',
-        this.context.binding,
-        [this.index, peer],
-        [this.encryptionPublicKey, peerKeys.encryptionPublicKey],
-      );
-      this.boxKeys.set(peer, key);
-    }
-    return key;
   }
 
   /** A client that fails a check stays aborted: it never resumes a round it distrusts. */

@@ -13,7 +13,8 @@ export type SecAggErrorCode =
   | 'refused-reveal'
   | 'reconstruction-failed'
   | 'invalid-config'
-  | 'ledger-mismatch';
+  | 'ledger-mismatch'
+  | 'coordinator-tampering';
 
 export class SecAggError extends Error {
   readonly code: SecAggErrorCode;
@@ -91,5 +92,15 @@ export class InvalidConfigError extends SecAggError {
 export class LedgerMismatchError extends SecAggError {
   constructor(message: string) {
     super('ledger-mismatch', message);
+  }
+}
+
+/**
+ * Something the coordinator relayed is not what its author signed (a share box altered or forged
+ * in transit): the member reveals nothing further and names the coordinator.
+ */
+export class CoordinatorTamperingError extends SecAggError {
+  constructor(message: string) {
+    super('coordinator-tampering', message);
   }
 }

@@ -1,3 +1,5 @@
+import type { SharedSecretEvidence } from '../dleq.ts';
+
 /**
  * The SecAgg+ messages of each phase (Bonawitz et al., CCS 2017, Fig. 4; Bell et al., CCS 2020).
  * Server-to-client messages are per recipient: in SecAgg+ a client only hears about its
@@ -19,10 +21,17 @@ export interface KeysBroadcast {
   readonly keys: readonly AdvertiseKeysMessage[];
 }
 
+/** A share box (share-box.ts): sealed under its own ephemeral key, signed by its sender. */
 export interface EncryptedShare {
   /** The share holder (recipient) when sent by a client, the share owner when delivered. */
   readonly peer: number;
+  /** A = a·B: the box's own Ed25519 key; E = u(A) is its X25519 key, K_{u→v} = KDF(a·C_v, …). */
+  readonly ephemeralPublicKey: Uint8Array;
   readonly ciphertext: Uint8Array;
+  /** The sender's identity signature over (round binding, sender, recipient, A, ciphertext). */
+  readonly signature: Uint8Array;
+  /** A's signature over the same bytes: proves the sender knows a. */
+  readonly ephemeralSignature: Uint8Array;
 }
 
 /** Round 1, client → server: one AEAD box per neighbour in U1, plus a commitment to b_u. */
@@ -38,13 +47,15 @@ export interface SharesDelivery {
 }
 
 /**
- * A neighbour's share box that did not open, or held no valid share for us: the pair's box key
- * is the evidence (it opens that one box and nothing else of anybody's; the accuser could read
- * it anyway).
+ * A neighbour's share box, validly signed by it, that did not open or held no valid share for us.
+ * The evidence is X25519(c_v^SK, E) for that box's ephemeral key E, with a proof that it is
+ * (dleq.ts): anyone re-derives K_{u→v} and sees the box fail to open. It opens that one box and
+ * nothing else — every other box has another ephemeral or recipient key — and the box is the
+ * accused's own, signed. No evidence: E is not a point of prime order (checkable from the box).
  */
 export interface ShareComplaint {
   readonly accused: number;
-  readonly boxKey: Uint8Array;
+  readonly evidence?: SharedSecretEvidence;
 }
 
 /** Round 2, client → server: y_u = x_u + PRG(b_u) + Σ_v ±PRG(s_{u,v}) mod 2^32. */

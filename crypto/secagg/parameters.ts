@@ -159,15 +159,34 @@ export function minimumThreshold(model: ThreatModel, degree: number): number | u
   ) {
     return undefined;
   }
-  // Smallest t with P[corrupt neighbours ≥ t] < 2^-41 / n.
+  const semiHonest = semiHonestThreshold(model, degree);
+  return Math.max(
+    model.adversary === 'semi-malicious' ? semiMaliciousThreshold(semiHonest, degree) : semiHonest,
+    2,
+  );
+}
+
+/**
+ * t1 on a sparse graph of `degree`: the smallest t with P[corrupt neighbours ≥ t] < 2^-41 / n,
+ * so that a client's corrupt neighbours alone hold fewer than t1 of its shares.
+ */
+export function semiHonestThreshold(model: ThreatModel, degree: number): number {
+  const n = model.clients;
   const securityTail = 2 ** -SECURITY_BITS_PER_EVENT / n;
-  const corruptNeighbours = new Hypergeometric(n, corrupt, degree);
+  const corruptNeighbours = new Hypergeometric(n, corruptClients(model), degree);
   let threshold = 0;
   while (threshold <= degree && corruptNeighbours.upperTail(threshold) >= securityTail) threshold++;
-  if (model.adversary === 'semi-malicious') {
-    threshold = Math.ceil((threshold - 1 + degree - 1.25) / 2) + 1;
-  }
-  return Math.max(threshold, 2);
+  return threshold;
+}
+
+/**
+ * A semi-malicious server may show one honest neighbour "v survived" (it reveals b_v's share)
+ * and another "v dropped" (it reveals s_v^SK's share). Of v's k + 1 holders, fewer than t1 are
+ * corrupt and reveal both, so both secrets reach t only if 2t ≤ k + 1 + t1: t must satisfy
+ * 2t > k + 1 + t1 strictly, whatever the parity of t1 + k.
+ */
+export function semiMaliciousThreshold(semiHonest: number, degree: number): number {
+  return Math.floor((semiHonest + degree + 1) / 2) + 1;
 }
 
 /**

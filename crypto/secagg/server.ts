@@ -1,7 +1,6 @@
 import { encodeFields, equalBytes } from '../bytes.ts';
 import { CURVE25519_KEY_BYTES, type Curve25519, ED25519_SIGNATURE_BYTES } from '../curve25519.ts';
 import { deriveKey } from '../kdf.ts';
-import { AEAD_OVERHEAD_BYTES, AuthenticationError, openAead } from '../aead.ts';
 import { addInto, subtractInto } from '../prg.ts';
 import { combineMasks, type MaskJob } from './masks.ts';
 import { reduceModulus } from '../quantize.ts';
@@ -13,7 +12,6 @@ import {
   reconstructSecret,
   reconstructWithCoefficients,
   type Share,
-  SHARE_BYTES,
 } from '../shamir.ts';
 import { CryptoInputError } from '../validate.ts';
 import { bigIntToBytes } from '../field.ts';
@@ -42,12 +40,9 @@ import type {
   UnmaskingMessage,
   UnmaskingRequest,
 } from './messages.ts';
-import {
-  advertiseKeysPayload,
-  selfMaskCommitment,
-  shareBoxAssociatedData,
-  survivorSetPayload,
-} from './transcript.ts';
+import { isSignedBySender, judgeShareComplaint, SHARE_BOX_CIPHERTEXT_BYTES } from './share-box.ts';
+import { advertiseKeysPayload, selfMaskCommitment, survivorSetPayload } from './transcript.ts';
+import { DLEQ_POINT_BYTES, DLEQ_PROOF_BYTES } from '../dleq.ts';
 
 export interface SecAggResult {
   /** Σ_{u∈U3} x_u in Z_{2^modulusBits}. */
@@ -236,12 +231,23 @@ export class SecAggServer {
           `(${expected.length} boxes), got boxes for [${recipients.join(',')}]`,
       );
     }
+    const identityKey = this.context.config.identityKeys[sender - 1]!;
     for (const box of message.encryptedShares) {
+      const what = `client ${sender}'s share box for ${box.peer}`;
+      assertLength(box.ciphertext, SHARE_BOX_CIPHERTEXT_BYTES, what);
+      assertLength(box.ephemeralPublicKey, CURVE25519_KEY_BYTES, `${what}: its ephemeral key`);
+      assertLength(box.signature, ED25519_SIGNATURE_BYTES, `${what}: its signature`);
       assertLength(
-        box.ciphertext,
-        2 * SHARE_BYTES + AEAD_OVERHEAD_BYTES,
-        `client ${sender}'s share box for ${box.peer}`,
+        box.ephemeralSignature,
+        ED25519_SIGNATURE_BYTES,
+        `${what}: its ephemeral key's signature`,
       );
+      // Every box relayed is one its sender signed: a member's unsigned box would otherwise make
+      // an honest recipient stop the round, naming the coordinator.
+      const parties = { binding: this.context.binding, sender, recipient: box.peer };
+      if (!isSignedBySender(parties, box, identityKey, this.curve)) {
+        throw new InvalidSignatureError(`${what} is not signed by client ${sender}'s identity key`);
+      }
     }
     this.shared.set(sender, message);
   }
@@ -254,7 +260,7 @@ export class SecAggServer {
         if (!this.shared.has(box.peer)) continue; // recipients outside U2 never get their boxes
         let list = this.boxesByRecipient.get(box.peer);
         if (list === undefined) this.boxesByRecipient.set(box.peer, (list = []));
-        list.push({ peer: sender, ciphertext: box.ciphertext });
+        list.push({ ...box, peer: sender });
       }
     }
     this.phase = 'masked-input';
@@ -288,7 +294,13 @@ export class SecAggServer {
           `client ${sender} complains about a share box from client ${complaint.accused}, which sent it none (or it complains twice)`,
         );
       }
-      assertLength(complaint.boxKey, 32, `client ${sender}'s box key for ${complaint.accused}`);
+      const { evidence } = complaint;
+      if (evidence !== undefined) {
+        const what = `client ${sender}'s complaint against ${complaint.accused}`;
+        assertLength(evidence.publicPoint, DLEQ_POINT_BYTES, `${what}: its public point`);
+        assertLength(evidence.sharedPoint, DLEQ_POINT_BYTES, `${what}: its shared point`);
+        assertLength(evidence.proof, DLEQ_PROOF_BYTES, `${what}: its proof`);
+      }
       accused.add(complaint.accused);
     }
     addInto(this.runningSum, message.maskedInput);
@@ -297,48 +309,42 @@ export class SecAggServer {
   }
 
   /**
-   * Members whose share boxes a survivor complained about, judged with the revealed box key:
-   * a box that opens and holds valid shares makes the complaint false (the accuser is named);
-   * otherwise the sender is named and excluded, as if it had dropped after ShareKeys — its
-   * holders then reveal its s^SK shares, never its b shares, so excluding it reveals nothing.
-   * (A box that does not open under the revealed key cannot be told from a wrong key: that
-   * verdict rests on the accuser's word, and costs the accused only its place in this sum.)
+   * Members whose share boxes a survivor complained about, judged from public data only
+   * (judgeShareComplaint): the box as its sender signed it, the accuser's advertised key and the
+   * proven shared secret. A signed box that does not open under the proven key names and excludes
+   * its sender, as if it had dropped after ShareKeys — its holders then reveal its s^SK shares,
+   * never its b shares, so excluding it reveals nothing. Any other complaint (no proof, a proof
+   * that does not verify, a box that opens) names the accuser and nobody else: one lying member
+   * cannot get an honest one excluded.
    */
   private judgeComplaints(): Set<number> {
     const excluded = new Set<number>();
     for (const [accuser, complaints] of [...this.complaints].sort(([a], [b]) => a - b)) {
-      for (const { accused, boxKey } of complaints) {
+      for (const complaint of complaints) {
+        const { accused } = complaint;
         const box = this.boxFrom(accused, accuser)!;
-        let plaintext: Uint8Array | undefined;
-        try {
-          plaintext = openAead(
-            boxKey,
-            box,
-            shareBoxAssociatedData(this.context.binding, accused, accuser),
-          );
-        } catch (error) {
-          if (!(error instanceof AuthenticationError)) throw error;
-        }
-        if (plaintext === undefined) {
-          this.blame(
-            accused,
-            `its share box for client ${accuser} did not open under the box key ${accuser} revealed`,
-            encodeFields(box, boxKey),
-          );
-          excluded.add(accused);
-        } else if (!holdsSharesFor(plaintext, accuser)) {
-          this.blame(
-            accused,
-            `its share box for client ${accuser} opened but held no valid share (verified with the revealed key)`,
-            encodeFields(box, boxKey),
-          );
+        const verdict = judgeShareComplaint(
+          { binding: this.context.binding, sender: accused, recipient: accuser },
+          box,
+          this.context.config.identityKeys[accused - 1]!,
+          this.advertised.get(accuser)!.encryptionPublicKey,
+          complaint,
+          this.curve,
+        );
+        const evidence = encodeFields(
+          box.ephemeralPublicKey,
+          box.ciphertext,
+          box.signature,
+          box.ephemeralSignature,
+          complaint.evidence?.publicPoint ?? new Uint8Array(0),
+          complaint.evidence?.sharedPoint ?? new Uint8Array(0),
+          complaint.evidence?.proof ?? new Uint8Array(0),
+        );
+        if (verdict.guilty === 'accused') {
+          this.blame(accused, verdict.reason, evidence);
           excluded.add(accused);
         } else {
-          this.blame(
-            accuser,
-            `its complaint against client ${accused} was not upheld: the box ${accused} sent opens under the revealed key and holds valid shares`,
-            encodeFields(box, boxKey),
-          );
+          this.blame(accuser, verdict.reason, evidence);
         }
       }
     }
@@ -388,9 +394,8 @@ export class SecAggServer {
       });
   }
 
-  private boxFrom(sender: number, recipient: number): Uint8Array | undefined {
-    return this.shared.get(sender)?.encryptedShares.find((box) => box.peer === recipient)
-      ?.ciphertext;
+  private boxFrom(sender: number, recipient: number): EncryptedShare | undefined {
+    return this.shared.get(sender)?.encryptedShares.find((box) => box.peer === recipient);
   }
 
   // ── Round 3: ConsistencyCheck (semi-malicious server model) ───────────────────────────────
@@ -724,18 +729,5 @@ function consistentSecret(shares: readonly Share[], threshold: number): Uint8Arr
     if (error instanceof InconsistentSharesError || error instanceof CryptoInputError)
       return undefined;
     throw error;
-  }
-}
-
-/** A share box's plaintext: two encoded shares, both at the recipient's index. */
-function holdsSharesFor(plaintext: Uint8Array, recipient: number): boolean {
-  if (plaintext.length !== 2 * SHARE_BYTES) return false;
-  try {
-    return (
-      checkEncodedShare(plaintext.subarray(0, SHARE_BYTES)) === recipient &&
-      checkEncodedShare(plaintext.subarray(SHARE_BYTES)) === recipient
-    );
-  } catch {
-    return false;
   }
 }

@@ -6,6 +6,7 @@ import { SecAggError } from './errors.ts';
 import type {
   KeysBroadcast,
   SecAggPhase,
+  ShareComplaint,
   SharesDelivery,
   UnmaskingMessage,
   UnmaskingRequest,
@@ -33,6 +34,12 @@ export interface SimulationOptions {
    * committed participant sets (the ledger's U1–U3) stay the honest server's: one value per phase.
    */
   readonly serverMoves?: ServerMoves;
+  /** A malicious member's moves: what it sends instead of what its client produced. */
+  readonly memberMoves?: MemberMoves;
+}
+
+export interface MemberMoves {
+  complaints?(sender: number, honest: readonly ShareComplaint[]): readonly ShareComplaint[];
 }
 
 export interface ServerMoves {
@@ -104,7 +111,8 @@ export function simulateRound(options: SimulationOptions): SimulationOutcome {
       u2,
       inputs[index - 1]!,
     );
-    server.receiveMaskedInput(message);
+    const complaints = options.memberMoves?.complaints?.(index, message.complaints ?? []);
+    server.receiveMaskedInput(complaints === undefined ? message : { ...message, complaints });
     uploads.set(index, message.maskedInput);
   });
   server.closeMaskedInputCollection((sender) => uploads.get(sender)!);

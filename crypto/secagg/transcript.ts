@@ -23,6 +23,23 @@ export const shareBoxAssociatedData = (
   recipient: number,
 ): Uint8Array => encodeFields(`${LABEL}/share-keys`, binding, sender, recipient);
 
+/** What a share box's sender signs: the box, its ephemeral key, and who it is from and for. */
+export const shareBoxPayload = (
+  binding: Uint8Array,
+  sender: number,
+  recipient: number,
+  ephemeralPublicKey: Uint8Array,
+  ciphertext: Uint8Array,
+): Uint8Array =>
+  encodeFields(`${LABEL}/share-box`, binding, sender, recipient, ephemeralPublicKey, ciphertext);
+
+/** Binds a complaint's proof of the shared secret to its round, accuser and accused. */
+export const shareComplaintContext = (
+  binding: Uint8Array,
+  accuser: number,
+  accused: number,
+): Uint8Array => encodeFields(`${LABEL}/share-complaint`, binding, accuser, accused);
+
 export const survivorSetPayload = (binding: Uint8Array, survivors: readonly number[]): Uint8Array =>
   encodeFields(`${LABEL}/consistency-check`, binding, encodeIndexSet(survivors));
 

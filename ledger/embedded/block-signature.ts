@@ -6,6 +6,7 @@ import {
   X509Certificate,
 } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { certificatesOf, issuerOf } from '../../crypto/certificate-bundle.ts';
 
 /**
  * Who wrote a block, proven: every block of the embedded ledger carries its writer's consortium
@@ -13,7 +14,7 @@ import { readFileSync } from 'node:fs';
  * hash. A chain rewritten by someone who can edit the SQLite file but holds no member's key —
  * however consistently its hashes are recomputed — fails here, at the first block it changed.
  */
-const DOMAIN = Buffer.from('veilsum/v1/ledger-block\n');
+const BLOCK_DOMAIN = Buffer.from('veilsum/v1/ledger-block\n');
 
 export interface LedgerWriter {
   /** The writer's certificate (PEM), issued by the consortium CA; subject O is the writer. */
@@ -36,30 +37,42 @@ export function ledgerWriter(certificatePath: string, privateKeyPath: string): L
   return { certificatePem, privateKey, organisation: organisationOf(certificate, certificatePath) };
 }
 
-export function signBlockHash(writer: LedgerWriter, hash: string): string {
-  return sign(null, signedBytes(hash), writer.privateKey).toString('base64');
+export function signBlockHash(
+  writer: LedgerWriter,
+  hash: string,
+  domain: Buffer = BLOCK_DOMAIN,
+): string {
+  return sign(null, signedBytes(hash, domain), writer.privateKey).toString('base64');
 }
 
 /**
- * Checks writers' certificates against the consortium CA (the trust anchor comes from the
- * verifier's own configuration, never from the ledger file) and their block signatures.
+ * Checks writers' certificates against the consortium CAs (the trust anchors come from the
+ * verifier's own configuration, never from the ledger file: every CA of the identity issuer
+ * bundle it is given, so a CA rotation keeps old and new blocks verifiable) and their block
+ * signatures.
  */
 export class BlockSignatureVerifier {
-  private readonly ca: X509Certificate;
+  private readonly cas: readonly X509Certificate[];
   private readonly checked = new Map<
     string,
     { organisation: string; key: KeyObject; cert: X509Certificate }
   >();
 
   constructor(caCertificatePem: string | Buffer) {
-    this.ca = new X509Certificate(caCertificatePem);
+    this.cas = certificatesOf(caCertificatePem);
+    if (this.cas.length === 0)
+      throw new Error('the consortium CA file holds no PEM certificate to verify ledger blocks');
   }
 
-  /** Why the block's signature does not prove `caller` wrote it, or undefined when it does. */
+  /**
+   * Why the block's signature does not prove `caller` wrote it, or undefined when it does.
+   * `domain` separates what is signed (blocks; exported heads use their own).
+   */
   problem(
     block: { number: number; caller: string; timestamp: number; hash: string },
     certificatePem: string | null,
     signature: string | null,
+    domain: Buffer = BLOCK_DOMAIN,
   ): string | undefined {
     if (!certificatePem || !signature)
       return `block ${block.number} is not signed by its writer ${block.caller}`;
@@ -71,7 +84,7 @@ export class BlockSignatureVerifier {
       } catch {
         return `block ${block.number} carries no readable writer certificate`;
       }
-      if (!cert.checkIssued(this.ca) || !cert.verify(this.ca.publicKey))
+      if (issuerOf(cert, this.cas) === undefined)
         return `block ${block.number}'s writer certificate (subject ${cert.subject.replace(/\n/g, ', ')}) was not issued by the consortium CA`;
       if (cert.publicKey.asymmetricKeyType !== 'ed25519')
         return `block ${block.number}'s writer certificate carries no Ed25519 key`;
@@ -90,7 +103,7 @@ export class BlockSignatureVerifier {
     try {
       valid = verifySignature(
         null,
-        signedBytes(block.hash),
+        signedBytes(block.hash, domain),
         writer.key,
         Buffer.from(signature, 'base64'),
       );
@@ -103,8 +116,8 @@ export class BlockSignatureVerifier {
   }
 }
 
-function signedBytes(hash: string): Buffer {
-  return Buffer.concat([DOMAIN, Buffer.from(hash, 'hex')]);
+function signedBytes(hash: string, domain: Buffer): Buffer {
+  return Buffer.concat([domain, Buffer.from(hash, 'hex')]);
 }
 
 function organisationOf(certificate: X509Certificate, what: string): string {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import {
   contract,
@@ -10,65 +9,63 @@ import {
 import type { ContractGateway } from '../ledger.ts';
 import type { LedgerEvent } from '../records.ts';
 import { BlockSignatureVerifier, type LedgerWriter, signBlockHash } from './block-signature.ts';
+import { type Block, blockHash, openDatabase, readBlocks } from './block.ts';
+import {
+  appendedBlockProblem,
+  notExtending,
+  readSnapshot,
+  type Replay,
+  stateMismatch,
+  type VerifyOptions,
+  type VerifyResult,
+  verifyChainWithoutReplay,
+} from './chain-verification.ts';
+import { ReplayState, transactionIdOf } from './contract-replay.ts';
+import { LedgerRolledBackError, LedgerTamperedError } from './ledger-errors.ts';
+import { type LedgerHead, readCheckpoint, writeCheckpoint } from './ledger-head.ts';
+import { verifyInWorker } from './verify-sync.ts';
 
 export { ledgerWriter, type LedgerWriter } from './block-signature.ts';
+export { type Block, blockHash } from './block.ts';
+export type { VerifyResult } from './chain-verification.ts';
+export { LedgerRolledBackError, LedgerTamperedError } from './ledger-errors.ts';
+export type { LedgerHead } from './ledger-head.ts';
 
 /**
  * The default ledger for one machine: the contract runs in-process against a SQLite file. Every
- * submitted transaction becomes a block (its writer, function, arguments, writes and events)
- * hash-chained to the previous one and signed by the writer's certificate key
- * (block-signature.ts). The state table is only a cache of what the blocks wrote: the file is
- * verified when it is opened (every link, hash, signature and state row; a tampered file is
- * refused with LedgerTamperedError naming the first bad block or row), every block another
- * process appends is verified before it is used, and every state row a transaction reads — and,
- * on each append, the whole state table — must equal the state replayed from the verified
- * blocks. Once tampering is seen, this handle refuses every further transaction.
+ * submitted transaction becomes a block (its writer, function, arguments, time, writes and
+ * events) hash-chained to the previous one and signed by the writer's certificate key
+ * (block-signature.ts). The ledger is a replicated state machine of the contract: a block counts
+ * only if replaying its transaction through the contract, as its signer and at its time, writes
+ * and emits exactly what the block records (contract-replay.ts). The state table is only a cache
+ * of what the blocks wrote. The file is verified when it is opened (every link, hash, signature,
+ * transaction and state row; a tampered file is refused with LedgerTamperedError naming the
+ * first bad block or row), every block another process appends is verified and replayed before
+ * it is used, and every state row a transaction reads — and, on each append, the whole state
+ * table — must equal the replayed state. Once tampering is seen, this handle refuses every
+ * further transaction.
  *
- * What signatures cannot stop: whoever holds a writer's key (e.g. the coordinator's) can re-sign
- * that writer's blocks, and so drop later blocks it re-links. Members guard against that with
- * Fabric (their own peers), not with this single-machine ledger.
+ * Rollback: with a checkpoint file (`EmbeddedLedgerOptions.checkpoint`) the handle records the
+ * last head it verified and refuses a file that does not extend it (LedgerRolledBackError naming
+ * both heads); a later open re-verifies only the blocks after that head in full (the earlier
+ * ones must still hash-chain to it). What stays possible: whoever owns the file can show a
+ * party that never saw a later head a shorter or different branch (a fork shown only to someone
+ * who never saw the other one); members guard against that with Fabric, not with this file.
  */
-export interface Block {
-  readonly number: number;
-  readonly previousHash: string;
-  readonly timestamp: number;
-  readonly caller: string;
-  /** The writer's certificate (PEM); its subject O is `caller`. */
-  readonly certificate: string;
-  readonly fn: string;
-  readonly args: unknown[];
-  readonly writes: [string, string][];
-  readonly events: LedgerEvent[];
-  readonly hash: string;
-  /** Ed25519 signature of the hash by the certificate's key (base64). */
-  readonly signature: string;
-}
-
-export type VerifyResult =
-  { ok: true; blocks: number } | { ok: false; blocks: number; block: number; reason: string };
-
-/** The ledger file was altered outside the contract: it is not used. */
-export class LedgerTamperedError extends Error {
-  override name = 'LedgerTamperedError';
-  readonly block: number;
-  constructor(path: string, block: number, reason: string) {
-    super(`the ledger ${path} was tampered with: ${reason}; refusing to use it`);
-    this.block = block;
-  }
-}
-
-const GENESIS_HASH = '0'.repeat(64);
-
-interface Replay {
-  head: { number: number; hash: string };
-  /** Each key's value and the block that last wrote it. */
-  state: Map<string, { value: string; block: number }>;
+export interface EmbeddedLedgerOptions {
+  /**
+   * This party's checkpoint file: the last head it verified. Read when the ledger is opened (the
+   * file must extend it) and rewritten whenever this handle verifies a newer head.
+   */
+  readonly checkpoint?: string;
 }
 
 export class EmbeddedLedgerDatabase {
   readonly path: string;
   private readonly db: Database.Database;
+  private readonly caCertificatePem: string;
   private readonly verifier: BlockSignatureVerifier;
+  private readonly checkpoint: string | undefined;
   private readonly listeners = new Set<(event: LedgerEvent, block: number) => void>();
   /** Transactions run one at a time, like an ordering service: no lost updates. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -77,26 +74,70 @@ export class EmbeddedLedgerDatabase {
 
   /**
    * Opens (or creates) the ledger file and verifies it against `caCertificatePem`, the
-   * consortium CA that issues writers' certificates; throws LedgerTamperedError if it does not
-   * verify.
+   * consortium CA that issues writers' certificates, replaying every transaction through the
+   * contract; throws LedgerTamperedError if it does not verify, LedgerRolledBackError if it does
+   * not extend the head in `options.checkpoint`.
    */
-  constructor(path: string, caCertificatePem: string | Buffer) {
+  constructor(
+    path: string,
+    caCertificatePem: string | Buffer,
+    options: EmbeddedLedgerOptions = {},
+  ) {
     this.path = path;
+    this.caCertificatePem = caCertificatePem.toString();
     this.verifier = new BlockSignatureVerifier(caCertificatePem);
+    this.checkpoint = options.checkpoint;
     this.db = openDatabase(path);
-    const { result, replay } = replayChain(this.db, this.verifier);
-    if (!result.ok) {
+    let trusted: LedgerHead | undefined;
+    try {
+      trusted = this.checkpoint === undefined ? undefined : readCheckpoint(this.checkpoint, path);
+      const file = { path, caCertificatePem: this.caCertificatePem, withState: true };
+      const verified = verifyFile(this.db, file, trusted === undefined ? {} : { trusted });
+      let { result } = verified;
+      if (!result.ok && result.rolledBack) {
+        // A different branch may hide a forged or re-signed block: name it if there is one.
+        const full = verifyFile(this.db, file, { anchor: trusted! }).result;
+        if (!full.ok && !full.rolledBack) result = full;
+      }
+      const { replay } = verified;
+      if (!result.ok)
+        throw result.rolledBack
+          ? new LedgerRolledBackError(path, trusted!, result.reason)
+          : new LedgerTamperedError(path, result.block, result.reason);
+      this.replay = replay;
+    } catch (error) {
       this.db.close();
-      throw new LedgerTamperedError(path, result.block, result.reason);
+      throw error;
     }
-    this.replay = replay;
+    this.recordHead(trusted);
   }
 
-  /** Verifies a ledger file without refusing it: what `audit verify-chain` reports. */
-  static inspect(path: string, caCertificatePem: string | Buffer): VerifyResult {
+  /**
+   * Verifies a ledger file without refusing it: what `audit verify-chain` reports. With `anchor`
+   * (a head verified before, e.g. a checkpoint or a signed head), the file must also extend it.
+   */
+  static inspect(
+    path: string,
+    caCertificatePem: string | Buffer,
+    anchor?: LedgerHead,
+  ): VerifyResult {
+    return EmbeddedLedgerDatabase.inspectWithHead(path, caCertificatePem, anchor).result;
+  }
+
+  /** As `inspect`, with the head the verification reached. */
+  static inspectWithHead(
+    path: string,
+    caCertificatePem: string | Buffer,
+    anchor?: LedgerHead,
+  ): { result: VerifyResult; head: LedgerHead } {
     const db = openDatabase(path, true);
     try {
-      return replayChain(db, new BlockSignatureVerifier(caCertificatePem)).result;
+      const { result, replay } = verifyFile(
+        db,
+        { path, caCertificatePem: caCertificatePem.toString(), withState: false },
+        anchor === undefined ? {} : { anchor },
+      );
+      return { result, head: replay.head };
     } finally {
       db.close();
     }
@@ -109,6 +150,8 @@ export class EmbeddedLedgerDatabase {
         this.serialised(() => this.run<T>(writer.organisation, fn, args, now(), writer)),
       evaluate: <T>(fn: ContractFunction, args: unknown[]) =>
         this.serialised(() => this.run<T>(writer.organisation, fn, args, now(), undefined)),
+      head: () => this.head(),
+      holds: (head) => this.holds(head),
     };
   }
 
@@ -124,6 +167,8 @@ export class EmbeddedLedgerDatabase {
         ),
       evaluate: <T>(fn: ContractFunction, args: unknown[]) =>
         this.serialised(() => this.run<T>(mspId, fn, args, now(), undefined)),
+      head: () => this.head(),
+      holds: (head) => this.holds(head),
     };
   }
 
@@ -137,9 +182,71 @@ export class EmbeddedLedgerDatabase {
     return readBlocks(this.db, 0);
   }
 
-  /** Recomputes every block hash, link and signature, replays the writes, compares the state. */
+  /** The last head verified, after verifying whatever was appended since. */
+  head(): Promise<LedgerHead> {
+    return this.serialised(async () => {
+      this.db.exec('BEGIN');
+      try {
+        await this.catchUp();
+      } finally {
+        this.db.exec('COMMIT');
+      }
+      return { ...this.replay.head };
+    });
+  }
+
+  /** The last head this handle verified or wrote, without reading the file. */
+  get verifiedHead(): LedgerHead {
+    return { ...this.replay.head };
+  }
+
+  /**
+   * Whether the chain this handle verified holds `head` — after verifying what was appended
+   * since: 'behind' when it ends before that block, 'differs' when its block there is another.
+   */
+  holds(head: LedgerHead): Promise<'holds' | 'behind' | 'differs'> {
+    return this.serialised(async () => {
+      this.db.exec('BEGIN');
+      try {
+        await this.catchUp();
+        if (head.number > this.replay.head.number) return 'behind';
+        if (head.number === 0) return 'holds';
+        const row = this.db.prepare('SELECT hash FROM blocks WHERE number = ?').get(head.number) as
+          { hash: string } | undefined;
+        return row?.hash === head.hash ? 'holds' : 'differs';
+      } finally {
+        this.db.exec('COMMIT');
+      }
+    });
+  }
+
+  /**
+   * Blocks after `number`, each verified (hash, link, signature, its transaction replayed through
+   * the contract) before it is returned, including blocks other processes appended since this
+   * handle last looked: what a reader that follows the ledger (the console) consumes.
+   */
+  verifiedBlocksAfter(number: number): Promise<Block[]> {
+    return this.serialised(async () => {
+      this.db.exec('BEGIN');
+      try {
+        await this.catchUp();
+        return readBlocks(this.db, number).filter(
+          (block) => block.number <= this.replay.head.number,
+        );
+      } finally {
+        this.db.exec('COMMIT');
+      }
+    });
+  }
+
+  /**
+   * Recomputes every block hash, link and signature, replays every transaction through the
+   * contract, compares the state; with a checkpoint, also that the file extends its head.
+   */
   verify(): VerifyResult {
-    return replayChain(this.db, this.verifier).result;
+    const anchor =
+      this.checkpoint === undefined ? undefined : readCheckpoint(this.checkpoint, this.path);
+    return EmbeddedLedgerDatabase.inspect(this.path, this.caCertificatePem, anchor);
   }
 
   close(): void {
@@ -157,31 +264,56 @@ export class EmbeddedLedgerDatabase {
     throw this.tampered;
   }
 
+  /** Writes the verified head to this party's checkpoint when it moved past `recorded`. */
+  private recordHead(recorded: LedgerHead | undefined): void {
+    if (this.checkpoint === undefined) return;
+    const { head } = this.replay;
+    if (recorded?.number === head.number && recorded.hash === head.hash) return;
+    writeCheckpoint(this.checkpoint, this.path, head);
+  }
+
   /**
    * Brings the verified replay up to the file's last block: checks that the last verified block
-   * is unchanged and verifies each block appended since (by any process) before applying it.
+   * is unchanged and verifies, and replays through the contract, each block appended since (by
+   * any process) before applying it.
    */
-  private catchUp(): void {
+  private async catchUp(): Promise<void> {
     if (this.tampered) throw this.tampered;
-    const { head, state } = this.replay;
-    if (head.number > 0) {
-      const row = this.db.prepare('SELECT hash FROM blocks WHERE number = ?').get(head.number) as
+    const before = { ...this.replay.head };
+    if (before.number > 0) {
+      const row = this.db.prepare('SELECT hash FROM blocks WHERE number = ?').get(before.number) as
         { hash: string } | undefined;
-      if (row?.hash !== head.hash)
-        this.refuse(head.number, `block ${head.number} changed after it was verified`);
+      if (row?.hash !== before.hash) {
+        const last = this.db
+          .prepare('SELECT number, hash FROM blocks ORDER BY number DESC LIMIT 1')
+          .get() as LedgerHead | undefined;
+        this.tampered = new LedgerRolledBackError(
+          this.path,
+          before,
+          notExtending(
+            before,
+            row === undefined
+              ? (last ?? { number: 0, hash: '' })
+              : { number: before.number, hash: row.hash },
+          ),
+        );
+        throw this.tampered;
+      }
     }
-    for (const block of readBlocks(this.db, head.number)) {
-      const reason = blockProblem(block, head, this.verifier);
+    for (const block of readBlocks(this.db, before.number)) {
+      const reason = await appendedBlockProblem(this.replay, block, this.verifier);
       if (reason !== undefined) this.refuse(block.number, reason);
-      for (const [key, value] of block.writes) state.set(key, { value, block: block.number });
-      head.number = block.number;
-      head.hash = block.hash;
     }
+    this.recordHead(before);
   }
 
   /** The whole state table against the replay (on each append). */
   private checkAllState(): void {
-    const mismatch = stateMismatch(this.db, this.replay);
+    const rows = this.db.prepare('SELECT key, value FROM state').all() as {
+      key: string;
+      value: string;
+    }[];
+    const mismatch = stateMismatch(rows, this.replay);
     if (mismatch !== undefined) this.refuse(mismatch.block, mismatch.reason);
   }
 
@@ -200,13 +332,16 @@ export class EmbeddedLedgerDatabase {
   private async run<T>(
     caller: string,
     fn: ContractFunction,
-    args: unknown[],
-    timestamp: number,
+    givenArgs: unknown[],
+    clock: number,
     writer: LedgerWriter | undefined,
   ): Promise<T> {
     if (!Object.hasOwn(contract, fn)) {
       throw new ContractError('invalid', `unknown contract function ${String(fn)}`);
     }
+    // The contract sees the arguments exactly as the block records them (JSON), so replaying
+    // the block runs the same transaction.
+    const args = JSON.parse(JSON.stringify(givenArgs ?? [])) as unknown[];
     const submit = writer !== undefined;
     const implementation = (contract[fn] as (...args: unknown[]) => Promise<T>).bind(contract) as (
       ctx: TransactionContext,
@@ -234,18 +369,21 @@ export class EmbeddedLedgerDatabase {
         const merged = new Map<string, string>();
         const rows = listRows.all(prefix, prefix + '\uffff') as { key: string; value: string }[];
         for (const row of rows) merged.set(row.key, this.checkedRow(row.key, row.value)!);
-        for (const key of this.replay.state.keys())
-          if (key.startsWith(prefix) && !merged.has(key)) this.checkedRow(key, undefined);
+        for (const key of this.replay.state.keysWithPrefix(prefix))
+          if (!merged.has(key)) this.checkedRow(key, undefined);
         for (const [key, value] of writes) if (key.startsWith(prefix)) merged.set(key, value);
         return Promise.resolve(
           [...merged.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, value]) => value),
         );
       },
     };
+    // The transaction's time: the writer's clock, but never before the last block's (read once
+    // the chain is caught up, when the context is made).
+    let timestamp = clock;
     const context = (): TransactionContext => ({
       state,
       callerMspId: caller,
-      timestamp,
+      timestamp: (timestamp = Math.max(clock, this.replay.lastTimestamp)),
       transactionId: transactionIdOf(this.replay.head.hash, caller, fn, args, timestamp),
       emit: (event) => events.push(event),
     });
@@ -253,7 +391,7 @@ export class EmbeddedLedgerDatabase {
       // One read snapshot: the blocks verified and the rows read are of the same moment.
       this.db.exec('BEGIN');
       try {
-        this.catchUp();
+        await this.catchUp();
         return await implementation(context(), ...args);
       } finally {
         this.db.exec('COMMIT');
@@ -265,7 +403,7 @@ export class EmbeddedLedgerDatabase {
     let block: Block;
     let result: T;
     try {
-      this.catchUp();
+      await this.catchUp();
       this.checkAllState();
       result = await implementation(context(), ...args);
       const unsigned = {
@@ -307,194 +445,40 @@ export class EmbeddedLedgerDatabase {
       this.db.exec('ROLLBACK');
       throw error;
     }
-    for (const [key, value] of block.writes)
-      this.replay.state.set(key, { value, block: block.number });
-    this.replay.head.number = block.number;
-    this.replay.head.hash = block.hash;
+    const before = { ...this.replay.head };
+    for (const [key, value] of block.writes) this.replay.state.set(key, value, block.number);
+    this.replay.head = { number: block.number, hash: block.hash };
+    this.replay.lastTimestamp = block.timestamp;
+    this.recordHead(before);
     for (const event of events)
       for (const listener of this.listeners) listener(event, block.number);
     return result;
   }
 }
 
-function openDatabase(path: string, mustExist = false): Database.Database {
-  const db = new Database(path, { fileMustExist: mustExist });
-  // Other processes (the CLI next to a running coordinator, banks opening the file at once) may
-  // hold the write lock briefly: wait, from the first statement on.
-  db.pragma('busy_timeout = 10000');
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  db.exec(`
-    CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE IF NOT EXISTS blocks (
-      number INTEGER PRIMARY KEY,
-      previous_hash TEXT NOT NULL,
-      timestamp INTEGER NOT NULL,
-      caller TEXT NOT NULL,
-      certificate TEXT,
-      fn TEXT NOT NULL,
-      args TEXT NOT NULL,
-      writes TEXT NOT NULL,
-      events TEXT NOT NULL,
-      hash TEXT NOT NULL,
-      signature TEXT
-    );
-  `);
-  // A file from before blocks were signed: its blocks then fail verification as unsigned.
-  const columns = new Set(
-    (db.prepare('PRAGMA table_info(blocks)').all() as { name: string }[]).map((c) => c.name),
-  );
-  for (const column of ['certificate', 'signature'])
-    if (!columns.has(column)) db.exec(`ALTER TABLE blocks ADD COLUMN ${column} TEXT`);
-  return db;
-}
-
-function readBlocks(db: Database.Database, after: number): Block[] {
-  return (
-    db.prepare('SELECT * FROM blocks WHERE number > ? ORDER BY number').all(after) as Record<
-      string,
-      unknown
-    >[]
-  ).map(rowToBlock);
-}
-
-function blockProblem(
-  block: Block,
-  previous: { number: number; hash: string },
-  verifier: BlockSignatureVerifier,
-): string | undefined {
-  if (block.number !== previous.number + 1)
-    return `block numbers jump from ${previous.number} to ${block.number}`;
-  if (block.previousHash !== previous.hash)
-    return `block ${block.number} does not link to block ${previous.number}: previous hash differs`;
-  if (blockHash(block) !== block.hash)
-    return `block ${block.number}'s contents do not match its hash`;
-  return verifier.problem(block, block.certificate || null, block.signature || null);
-}
-
 /**
- * Verifies the whole chain from genesis and compares the state table with its replay, in one
- * read snapshot: another process committing a block meanwhile is neither half-seen nor blamed.
+ * Verifies the file: here when no block needs its transaction replayed (nothing after the
+ * trusted head), else in a worker thread, since the contract is async and opening is not.
  */
-function replayChain(
+function verifyFile(
   db: Database.Database,
-  verifier: BlockSignatureVerifier,
+  file: { path: string; caCertificatePem: string; withState: boolean },
+  options: VerifyOptions,
 ): { result: VerifyResult; replay: Replay } {
-  if (db.inTransaction) return replayChainInSnapshot(db, verifier);
-  db.exec('BEGIN');
-  try {
-    return replayChainInSnapshot(db, verifier);
-  } finally {
-    db.exec('COMMIT');
-  }
-}
-
-function replayChainInSnapshot(
-  db: Database.Database,
-  verifier: BlockSignatureVerifier,
-): { result: VerifyResult; replay: Replay } {
-  const replay: Replay = { head: { number: 0, hash: GENESIS_HASH }, state: new Map() };
-  const blocks = readBlocks(db, 0);
-  for (const block of blocks) {
-    const reason = blockProblem(block, replay.head, verifier);
-    if (reason !== undefined)
-      return { result: { ok: false, blocks: blocks.length, block: block.number, reason }, replay };
-    for (const [key, value] of block.writes) replay.state.set(key, { value, block: block.number });
-    replay.head = { number: block.number, hash: block.hash };
-  }
-  const mismatch = stateMismatch(db, replay);
-  if (mismatch !== undefined)
-    return { result: { ok: false, blocks: blocks.length, ...mismatch }, replay };
-  return { result: { ok: true, blocks: blocks.length }, replay };
-}
-
-/** The first state row (in key order) that differs from the replay, and the block to blame. */
-function stateMismatch(
-  db: Database.Database,
-  replay: Replay,
-): { block: number; reason: string } | undefined {
-  const rows = db.prepare('SELECT key, value FROM state ORDER BY key').all() as {
-    key: string;
-    value: string;
-  }[];
-  for (const { key, value } of rows) {
-    const expected = replay.state.get(key);
-    if (expected === undefined)
-      return { block: replay.head.number, reason: `state key ${key} was written by no block` };
-    if (expected.value !== value)
-      return {
-        block: expected.block,
-        reason: `state key ${key} does not match what the chain wrote (block ${expected.block})`,
-      };
-  }
-  if (rows.length !== replay.state.size) {
-    const present = new Set(rows.map((row) => row.key));
-    const [missing, { block }] = [...replay.state].find(([key]) => !present.has(key))!;
-    return { block, reason: `state key ${missing} written by the chain is missing` };
-  }
-  return undefined;
-}
-
-/**
- * The id a transaction runs under: the hash of the chain head it extends and of what it runs,
- * so it is fixed by the ledger's state, not picked by the caller.
- */
-function transactionIdOf(
-  previousHash: string,
-  caller: string,
-  fn: string,
-  args: unknown[],
-  timestamp: number,
-): string {
-  return createHash('sha256')
-    .update(canonicalJson({ previousHash, caller, fn, args, timestamp }))
-    .digest('hex');
-}
-
-/** SHA-256 over a canonical (sorted-key) JSON of the block without its hash. */
-export function blockHash(block: Omit<Block, 'hash' | 'signature'>): string {
-  const { number, previousHash, timestamp, caller, certificate, fn, args, writes, events } = block;
-  return createHash('sha256')
-    .update(
-      canonicalJson({
-        number,
-        previousHash,
-        timestamp,
-        caller,
-        // Absent on blocks from before signing: they hash as they did, then fail as unsigned.
-        certificate: certificate || undefined,
-        fn,
-        args,
-        writes,
-        events,
-      }),
-    )
-    .digest('hex');
-}
-
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
-function rowToBlock(row: Record<string, unknown>): Block {
-  return {
-    number: row.number as number,
-    previousHash: row.previous_hash as string,
-    timestamp: row.timestamp as number,
-    caller: row.caller as string,
-    certificate: (row.certificate as string | null) ?? '',
-    fn: row.fn as string,
-    args: JSON.parse(row.args as string) as unknown[],
-    writes: JSON.parse(row.writes as string) as [string, string][],
-    events: JSON.parse(row.events as string) as LedgerEvent[],
-    hash: row.hash as string,
-    signature: (row.signature as string | null) ?? '',
+  const after = options.trusted?.number ?? 0;
+  const pending = db
+    .prepare('SELECT COUNT(*) AS count FROM blocks WHERE number > ?')
+    .get(after) as {
+    count: number;
   };
+  if (pending.count === 0) {
+    const verified = verifyChainWithoutReplay(
+      readSnapshot(db),
+      new BlockSignatureVerifier(file.caCertificatePem),
+      options,
+    );
+    if (verified !== undefined) return verified;
+  }
+  const { result, head, lastTimestamp, state } = verifyInWorker({ ...file, options });
+  return { result, replay: { head, lastTimestamp, state: ReplayState.fromEntries(state) } };
 }

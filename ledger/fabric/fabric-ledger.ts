@@ -99,6 +99,8 @@ interface PeerLink {
 }
 
 export class FabricLedger implements ContractGateway {
+  /** Endorsed by several organisations' peers and ordered: no single party writes or rewinds it. */
+  readonly agreementChannel = true;
   readonly mspId: string;
   readonly identityName: string;
   /** The peers this client may use, in the order it tries them (its own first). */

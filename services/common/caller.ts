@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
+import { certificatesOf, issuerOf } from '../../crypto/certificate-bundle.ts';
 import type { PeerCertificate as TlsPeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -32,25 +33,19 @@ function organisationOf(peer: PeerCertificate): string | undefined {
   return typeof organisation === 'string' && organisation.length > 0 ? organisation : undefined;
 }
 
-/** PEM certificates of a bundle file, in order. */
-export function certificatesOf(pem: string): X509Certificate[] {
-  return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map(
-    (block) => new X509Certificate(block),
-  );
-}
-
 /**
  * Who may claim which organisation. TLS accepts any certificate chaining to a CA of the bundle;
  * a bundle can hold several CAs (another consortium's, a new CA during a rotation), and any of
  * them can write any O into a certificate. So an O counts only when it is bound:
  *   - pinned: an organisation with a configured certificate (a coordinator's members, the
  *     certificates listed in `identityCertificates`) must present exactly that certificate;
- *   - otherwise the certificate must be issued by the identity issuer: `tls.identityIssuer`, or
- *     the bundle's only CA. With several CAs and no issuer named, unpinned callers are refused.
+ *   - otherwise the certificate must be issued by an identity issuer: every CA of the
+ *     `tls.identityIssuer` file (old and new during a CA rotation), or the bundle's only CA.
+ *     With several CAs and no issuer named, unpinned callers are refused.
  */
 export class CallerIdentities {
   private readonly pinned = new Map<string, X509Certificate>();
-  private readonly issuer: X509Certificate | undefined;
+  private readonly issuers: readonly X509Certificate[];
   private readonly bundleSize: number;
 
   constructor(options: {
@@ -61,11 +56,10 @@ export class CallerIdentities {
     const bundle = certificatesOf(readFileSync(options.caCertificate, 'utf8'));
     this.bundleSize = bundle.length;
     if (options.identityIssuer !== undefined) {
-      const [issuer] = certificatesOf(readFileSync(options.identityIssuer, 'utf8'));
-      if (issuer === undefined)
+      this.issuers = certificatesOf(readFileSync(options.identityIssuer, 'utf8'));
+      if (this.issuers.length === 0)
         throw new Error(`tls.identityIssuer ${options.identityIssuer} holds no PEM certificate`);
-      this.issuer = issuer;
-    } else if (bundle.length === 1) this.issuer = bundle[0];
+    } else this.issuers = bundle.length === 1 ? bundle : [];
     for (const { id, certificate } of options.pinned) {
       const [cert] = certificatesOf(readFileSync(certificate, 'utf8'));
       if (cert === undefined) throw new Error(`certificate ${certificate} of ${id} holds no PEM`);
@@ -86,7 +80,7 @@ export class CallerIdentities {
 
   /** Whether organisations without a pinned certificate can be authenticated at all. */
   get hasIssuer(): boolean {
-    return this.issuer !== undefined;
+    return this.issuers.length > 0;
   }
 
   /** The caller's bound organisation, or a RequestError saying why it is not bound. */
@@ -104,14 +98,13 @@ export class CallerIdentities {
         `the certificate presented for O=${organisation} (issuer ${oneLine(presented.issuer)}, SHA-256 ${presented.fingerprint256}) is not the certificate configured for ${organisation} (SHA-256 ${pinned.fingerprint256}); a certificate from another CA cannot stand in for it`,
       );
     }
-    if (this.issuer === undefined)
+    if (this.issuers.length === 0)
       return permissionDenied(
         `O=${organisation} has no configured certificate and the CA bundle holds ${this.bundleSize} CAs, so its issuer cannot be trusted to name it; set tls.identityIssuer or list its certificate in identityCertificates`,
       );
-    if (presented.checkIssued(this.issuer) && presented.verify(this.issuer.publicKey))
-      return organisation;
+    if (issuerOf(presented, this.issuers) !== undefined) return organisation;
     return permissionDenied(
-      `the certificate presented for O=${organisation} was issued by ${oneLine(presented.issuer)}, not by the identity issuer ${oneLine(this.issuer.subject)}; another CA in the bundle cannot name consortium identities`,
+      `the certificate presented for O=${organisation} was issued by ${oneLine(presented.issuer)}, not by the identity issuer ${this.issuers.map((ca) => oneLine(ca.subject)).join(' or ')}; another CA in the bundle cannot name consortium identities`,
     );
   }
 

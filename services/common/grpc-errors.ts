@@ -45,6 +45,7 @@ const SECAGG_STATUS: Record<SecAggErrorCode, status> = {
   'too-few-participants': status.ABORTED,
   'refused-reveal': status.FAILED_PRECONDITION,
   'ledger-mismatch': status.FAILED_PRECONDITION,
+  'coordinator-tampering': status.FAILED_PRECONDITION,
   'reconstruction-failed': status.ABORTED,
   'invalid-config': status.INVALID_ARGUMENT,
 };

@@ -522,6 +522,7 @@ export class CkksRound {
       uploadSha256: this.included.map((index) => Buffer.from(this.uploads.get(index)!.sha256)),
       abortReason: this.abortReason,
       misbehaving: [],
+      ledgerHead: undefined,
     };
   }
 

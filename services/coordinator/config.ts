@@ -25,6 +25,8 @@ export const coordinatorConfigSchema = z.object({
     .min(1, 'list at least one member'),
   /** Certificate subject O values allowed to open rounds. */
   admins: z.array(z.string().min(1)).default(['veilsum-admin']),
+  /** Organisations the coordinator registers with the auditor role (compliance officers' console). */
+  auditors: z.array(z.string().min(1)).optional(),
   /**
    * Certificates that bind organisations (e.g. the administrators'): a caller claiming one of
    * these O values must present exactly this certificate. Members are bound to their

@@ -304,6 +304,14 @@ export class CoordinatorState {
     return new Uint8Array(readFileSync(member.certificate));
   }
 
+  /** A round as served to callers: with the embedded-ledger head the coordinator is at. */
+  served(round: Round): Round {
+    const head = this.ledger?.head;
+    return head === undefined
+      ? round
+      : { ...round, ledgerHead: { number: head.number, hash: Buffer.from(head.hash, 'hex') } };
+  }
+
   /** U1, U2, U3 of a SecAgg round to the ledger, where members check them before revealing. */
   private commitPhase(runtime: RoundRuntime, phase: RoundPhaseName, members: number[]): void {
     this.ledger?.commitPhase(runtime.id, phase, members).catch((error: Error) => {

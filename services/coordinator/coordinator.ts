@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Server as HttpServer } from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
@@ -69,7 +70,14 @@ export class Coordinator {
       metrics: this.metrics,
       store: new RoundStore(config.dataDir),
       members: loadMemberDirectory(config.members),
-      ledger: config.ledger ? new LedgerLink(config.ledger, config.tls, this.logger) : undefined,
+      // The coordinator's checkpoint: the ledger head it last verified, kept with its state.
+      ledger: config.ledger
+        ? new LedgerLink(
+            config.ledger,
+            { ...config.tls, checkpoint: join(config.dataDir, 'ledger-heads.json') },
+            this.logger,
+          )
+        : undefined,
     });
   }
 
@@ -86,7 +94,7 @@ export class Coordinator {
   async start(): Promise<void> {
     const state = this.state;
     state.pool = this.config.maskThreads > 1 ? new MaskPool(this.config.maskThreads) : undefined;
-    await state.ledger?.bootstrap([...state.members.keys()]);
+    await state.ledger?.bootstrap([...state.members.keys()], this.config.auditors ?? []);
     if (this.config.ckks) {
       const key = readKeyFile(this.config.ckks.keyFile);
       const keyholders = new Map(

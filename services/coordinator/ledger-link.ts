@@ -49,12 +49,25 @@ export class LedgerLink {
     this.logger = logger;
   }
 
-  /** Registers the coordinator (first registration bootstraps the ledger) and the members. */
-  async bootstrap(memberIds: readonly string[]): Promise<void> {
+  /**
+   * The last embedded-ledger block this coordinator wrote or verified (served with each round so
+   * members can check their view holds it); undefined on Fabric.
+   */
+  get head(): { number: number; hash: string } | undefined {
+    return this.opened.embedded?.verifiedHead;
+  }
+
+  /**
+   * Registers the coordinator (first registration bootstraps the ledger), the members and the
+   * auditors (who read everything, e.g. through the compliance console).
+   */
+  async bootstrap(memberIds: readonly string[], auditorIds: readonly string[] = []): Promise<void> {
     if (!(await this.isRegistered(this.identity)))
       await this.ledger.registerMember(this.identity, ['coordinator']);
     for (const id of memberIds)
       if (!(await this.isRegistered(id))) await this.ledger.registerMember(id, ['member']);
+    for (const id of auditorIds)
+      if (!(await this.isRegistered(id))) await this.ledger.registerMember(id, ['auditor']);
   }
 
   async openRound(

@@ -111,10 +111,10 @@ export function roundAdminService(state: CoordinatorState): RoundAdminServiceSer
         },
         'round opened',
       );
-      return runtime.snapshot();
+      return state.served(runtime.snapshot());
     }),
     getRound: state.unary('GetRound', (call) =>
-      state.readableRound(call, call.request.roundId).snapshot(),
+      state.served(state.readableRound(call, call.request.roundId).snapshot()),
     ),
     listRounds: state.unary('ListRounds', (call) => {
       const { organisation } = state.requireCaller(call);
@@ -124,14 +124,14 @@ export function roundAdminService(state: CoordinatorState): RoundAdminServiceSer
             (!call.request.modelId || runtime.params.modelId === call.request.modelId) &&
             state.mayRead(organisation, runtime),
         )
-        .map((runtime) => runtime.snapshot());
+        .map((runtime) => state.served(runtime.snapshot()));
       return { rounds };
     }),
     watchRound: (call) => {
       try {
         const runtime = state.readableRound(call, call.request.roundId);
         const send = (round: Round) => {
-          call.write(round);
+          call.write(state.served(round));
           if (runtime.isSettled()) {
             state.watchers.get(runtime.id)?.delete(send);
             call.end();

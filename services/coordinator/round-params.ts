@@ -5,6 +5,9 @@ import {
   chooseGraphParameters,
   completeGraphParameters,
   defaultMinContributors,
+  InfeasibleParametersError,
+  minimumThreshold,
+  SPARSE_MIN_CLIENTS,
   type AdversaryModel,
 } from '../../crypto/secagg/parameters.ts';
 import type { RoundManifest } from '../../ledger/records.ts';
@@ -40,9 +43,10 @@ export function resolveRoundParams(
   const fail = (message: string): never => {
     throw invalidArgument(message);
   };
-  if (!/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/.test(input.modelId)) {
+  // No '/': round ids are <model>/round-<n>, and the ledger scans records by such prefixes.
+  if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(input.modelId)) {
     fail(
-      `model_id "${input.modelId}" must be 1-128 characters of letters, digits, '.', '_', ':', '/' or '-'`,
+      `model_id "${input.modelId}" must be 1-128 characters of letters, digits, '.', '_', ':' or '-' (no '/': round ids are <model>/round-<n>)`,
     );
   }
   if (input.mode !== Mode.MODE_SECAGG && input.mode !== Mode.MODE_CKKS)
@@ -101,13 +105,24 @@ export function resolveRoundParams(
       if (degree === 0) degree = chosen.degree;
       if (threshold === 0) threshold = chosen.threshold;
     } catch (error) {
-      fail(`cannot choose degree and threshold: ${(error as Error).message}`);
+      const smallest = smallRosterParameters(model, degree, error);
+      if (smallest === undefined)
+        fail(`cannot choose degree and threshold: ${(error as Error).message}`);
+      else {
+        if (degree === 0) degree = smallest.degree;
+        if (threshold === 0) threshold = smallest.threshold;
+      }
     }
   }
   if (degree < 2 || degree > members.length - 1)
     fail(`degree must be in [2, ${members.length - 1}], got ${degree}`);
   if (degree < members.length - 1 && degree % 2 !== 0)
     fail(`a sparse graph needs an even degree, got ${degree}`);
+  // Members refuse it too (sdk/round-verification.ts): below this the complete graph is the rule.
+  if (degree < members.length - 1 && members.length < SPARSE_MIN_CLIENTS)
+    fail(
+      `a round of ${members.length} members runs on the complete graph (degree ${members.length - 1}); sparse graphs start at ${SPARSE_MIN_CLIENTS} members`,
+    );
   if (threshold < 2 || threshold > degree + 1)
     fail(`threshold must be in [2, ${degree + 1}], got ${threshold}`);
   // Members check this too, on the manifest: the coordinator's choice is not trusted either.
@@ -118,6 +133,10 @@ export function resolveRoundParams(
       `degree ${degree} and threshold ${threshold} are weaker than the threat model: ${(error as Error).message}`,
     );
   }
+  // t = n (the small-roster default, or a caller's choice): unmasking needs a share from every
+  // member, so any dropout aborts the round. Say so in min_contributors rather than advertise a
+  // floor below t that no round could ever reach.
+  if (threshold === members.length) minimumContributors = Math.max(minimumContributors, threshold);
   const minContributors = input.minContributors || minimumContributors;
   if (minContributors < minimumContributors || minContributors > members.length) {
     fail(
@@ -136,6 +155,32 @@ export function resolveRoundParams(
     }),
   };
   return { params, adversary, degree, threshold };
+}
+
+/**
+ * A roster too small for the secure threshold to leave room for the δn expected dropouts (three
+ * members against a semi-malicious server need t = 3 > the 2 expected to survive): the complete
+ * graph with that threshold is still secure — it tolerates no dropout, and a round missing a
+ * member aborts. Chosen only by default, and only when the expected survivors were the problem.
+ */
+function smallRosterParameters(
+  model: Parameters<typeof minimumThreshold>[0],
+  degree: number,
+  error: unknown,
+): { degree: number; threshold: number } | undefined {
+  const complete = model.clients - 1;
+  if (!(error instanceof InfeasibleParametersError) || (degree !== 0 && degree !== complete))
+    return undefined;
+  if (model.clients < 3) return undefined;
+  let threshold: number | undefined;
+  try {
+    threshold = minimumThreshold(model, complete);
+  } catch {
+    return undefined;
+  }
+  return threshold !== undefined && threshold <= model.clients
+    ? { degree: complete, threshold }
+    : undefined;
 }
 
 /**

@@ -602,6 +602,7 @@ export class RoundRuntime {
         memberId: this.roster[member - 1]!.memberId,
         reason,
       })),
+      ledgerHead: undefined,
     };
   }
 

@@ -1,22 +1,31 @@
-import { createHash } from 'node:crypto';
 import { openAead, sealAead, AuthenticationError } from '../../crypto/aead.ts';
+import { generateKeyShare, type KeyShare } from '../../crypto/ckks/collective-keys.ts';
+import { InvalidCiphertextError } from '../../crypto/ckks/ciphertext-wire.ts';
+import {
+  type DealerTest,
+  dealerTestPartial,
+  dealerTestPasses,
+  dealerTests,
+} from '../../crypto/ckks/dealer-check.ts';
 import type { CkksEngine } from '../../crypto/ckks/engine.ts';
+import { InvalidEncryptionProofError } from '../../crypto/ckks/encryption-proof.ts';
 import {
   ceremonyReferencePolynomial,
   collectivePublicShare,
   combineDealtShares,
-  dealKeyShare,
   keySha256,
   polynomialFromBytes,
   polynomialToBytes,
+  publicShareCommitment,
+  shareKeySecret,
 } from '../../crypto/ckks/key-ceremony.ts';
+import { proveKeyShare, verifyKeyShare } from '../../crypto/ckks/key-share-proof.ts';
 import { PARAMETER_SETS } from '../../crypto/ckks/parameters.ts';
-import { encodeFields } from '../../crypto/bytes.ts';
 import { nativeCurve25519 as curve } from '../../crypto/curve25519-native.ts';
-import { hkdfSha256 } from '../../crypto/kdf.ts';
 import { systemRandom } from '../../crypto/random.ts';
 import {
-  CeremonyPlan,
+  type CeremonyPlan,
+  type CeremonyCheck,
   type CeremonyDealing,
   type CeremonyJoin,
   type KeyInfo,
@@ -26,12 +35,32 @@ import type { Ledger } from '../../ledger/ledger.ts';
 import type { CollectiveKeyRecord } from '../../ledger/records.ts';
 import { failedPrecondition, invalidArgument, permissionDenied } from '../common/grpc-errors.ts';
 import { verifiedIdentityOf } from '../pki/certificates.ts';
+import {
+  ceremonyShareKey,
+  ceremonyTranscript,
+  checkStatement,
+  dealingStatement,
+  joinsDigest,
+  joinStatement,
+  planHash,
+  shareAssociatedData,
+} from './ceremony-messages.ts';
 
 /**
  * One keyholder's side of the threshold key ceremony (crypto/ckks/key-ceremony.ts has the
- * arithmetic). An administrator's CLI relays the messages and learns nothing: exchange keys and
- * public shares are signed with each keyholder's certificate key, and the Shamir shares travel
- * AES-GCM-encrypted under X25519 keys agreed between the keyholders' ephemeral exchange keys.
+ * arithmetic). An administrator's CLI relays the messages and learns nothing: exchange keys,
+ * commitments, public shares and test partials are signed with each keyholder's certificate key,
+ * and the Shamir shares travel AES-GCM-encrypted under X25519 keys agreed between the keyholders'
+ * ephemeral exchange keys. The relay may reorder and show one keyholder the others' messages
+ * first; what keeps that from steering the key:
+ *   join   — p_i is made here and only its commitment leaves (signed with the exchange key);
+ *   deal   — only given all n signed commitments is p_i revealed, with a proof of knowledge of
+ *            short (s_i, e_i); dealing again with other joins is refused;
+ *   check  — every p_j must open its commitment and carry a valid proof, else the dealer is
+ *            named and the ceremony abandoned; then this keyholder's part of every dealer's test
+ *            decryption (crypto/ckks/dealer-check.ts), made once;
+ *   finish — every dealer's tests must decrypt, else the dealer is named and the ceremony
+ *            abandoned: nothing is sealed and nothing attested.
  * A ceremony lives in memory between Join and Finish; a keyholder restarted mid-way is simply
  * run through a new ceremony.
  */
@@ -55,26 +84,57 @@ export interface HeldKey {
   readonly share: BigUint64Array;
 }
 
+/** A keyholder as its signed join presents it. */
+interface Joined {
+  readonly keyholderId: string;
+  readonly exchangeKey: Uint8Array;
+  readonly identityKey: Uint8Array;
+  readonly commitment: Uint8Array;
+}
+
+interface Dealt {
+  /** Hash of the joins this keyholder dealt for: the commitments it revealed p_i against. */
+  readonly joinsDigest: Uint8Array;
+  readonly dealing: CeremonyDealing;
+}
+
+interface Checked {
+  readonly transcript: Uint8Array;
+  readonly check: CeremonyCheck;
+  readonly joined: ReadonlyMap<number, Joined>;
+  readonly tests: readonly DealerTest[];
+  readonly publicKey: Uint8Array;
+  /** The shares dealt to this keyholder, by dealer index. */
+  readonly dealt: ReadonlyMap<number, BigUint64Array>;
+}
+
 interface Pending {
   readonly plan: CeremonyPlan;
   readonly planHash: Uint8Array;
   readonly index: number;
   readonly exchangeSecret: Uint8Array;
+  readonly join: CeremonyJoin;
+  readonly publicShare: Uint8Array;
+  /** s_i and e_i until they are dealt. */
+  keyShare: KeyShare | undefined;
+  dealt: Dealt | undefined;
+  checked: Checked | undefined;
 }
 
-const sha256 = (bytes: Uint8Array): Uint8Array =>
-  new Uint8Array(createHash('sha256').update(bytes).digest());
+const sameBytes = (x: Uint8Array, y: Uint8Array) => Buffer.from(x).equals(Buffer.from(y));
 
-export function planHash(plan: CeremonyPlan): Uint8Array {
-  return sha256(encodeFields('veilsum/v1/ceremony-plan', CeremonyPlan.encode(plan).finish()));
+function assertSigned(key: Uint8Array, statement: Uint8Array, signature: Uint8Array, what: string) {
+  if (!curve.verify(key, statement, signature))
+    throw permissionDenied(
+      `${what} is not signed by its certificate key; it was altered in transit`,
+    );
 }
 
-const joinStatement = (plan: CeremonyPlan, hash: Uint8Array, id: string, key: Uint8Array) =>
-  encodeFields('veilsum/v1/ceremony-join', plan.ceremonyId, hash, id, key);
-const dealingStatement = (plan: CeremonyPlan, hash: Uint8Array, index: number, share: Uint8Array) =>
-  encodeFields('veilsum/v1/ceremony-dealing', plan.ceremonyId, hash, index, sha256(share));
-const shareAssociatedData = (plan: CeremonyPlan, hash: Uint8Array, from: number, to: number) =>
-  encodeFields('veilsum/v1/ceremony-share', plan.ceremonyId, hash, from, to);
+/**
+ * Most keyholders a ceremony takes: CheckCeremony carries every dealing with its 3.2 MB proof of
+ * knowledge, and the keyholder reads messages of at most 64 MiB.
+ */
+export const MAX_CEREMONY_KEYHOLDERS = 16;
 
 export function validatePlan(plan: CeremonyPlan | undefined): CeremonyPlan {
   if (plan === undefined) throw invalidArgument('plan is required');
@@ -87,7 +147,8 @@ export function validatePlan(plan: CeremonyPlan | undefined): CeremonyPlan {
   }
   if (plan.seed.length !== 32) throw invalidArgument('seed must be 32 random bytes');
   const n = plan.keyholders.length;
-  if (n < 2 || n > 32) throw invalidArgument(`a ceremony needs 2 to 32 keyholders, got ${n}`);
+  if (n < 2 || n > MAX_CEREMONY_KEYHOLDERS)
+    throw invalidArgument(`a ceremony needs 2 to ${MAX_CEREMONY_KEYHOLDERS} keyholders, got ${n}`);
   if (plan.threshold < 2 || plan.threshold > n)
     throw invalidArgument(`threshold must be in [2, ${n}], got ${plan.threshold}`);
   const ids = new Set(plan.keyholders.map((k) => k.keyholderId));
@@ -102,18 +163,29 @@ export function validatePlan(plan: CeremonyPlan | undefined): CeremonyPlan {
 export class KeyholderCeremony {
   private readonly identity: KeyholderIdentity;
   private readonly engineFor: (parameterSet: string) => Promise<CkksEngine>;
+  private readonly floodingSigmaFor: (parameterSet: string, threshold: number) => number;
   private readonly pending = new Map<string, Pending>();
 
+  /**
+   * `floodingSigmaFor` is the flooding deviation this keyholder's partial decryptions use for a
+   * key of that parameter set and threshold: the dealer check's test partials use the same.
+   */
   constructor(
     identity: KeyholderIdentity,
     engineFor: (parameterSet: string) => Promise<CkksEngine>,
+    floodingSigmaFor: (parameterSet: string, threshold: number) => number,
   ) {
     this.identity = identity;
     this.engineFor = engineFor;
+    this.floodingSigmaFor = floodingSigmaFor;
   }
 
-  join(input: CeremonyPlan | undefined): CeremonyJoin {
+  async join(input: CeremonyPlan | undefined): Promise<CeremonyJoin> {
     const plan = validatePlan(input);
+    // The one await comes first: from here each step runs to its end without yielding, so two
+    // concurrent calls cannot both make a p_i, a dealing or test partials (an honest keyholder
+    // that dealt twice could be framed with a mix of its two dealings).
+    const engine = await this.engineFor(plan.parameterSet);
     const me = plan.keyholders.find((k) => k.keyholderId === this.identity.keyholderId);
     if (me === undefined) {
       throw failedPrecondition(
@@ -121,145 +193,403 @@ export class KeyholderCeremony {
       );
     }
     const hash = planHash(plan);
+    const already = this.pending.get(plan.ceremonyId);
+    if (already !== undefined) {
+      // The same join again: a second p_i would give the relay two commitments to choose from.
+      if (sameBytes(already.planHash, hash)) return already.join;
+      throw failedPrecondition(
+        `keyholder ${this.identity.keyholderId} already joined ceremony ${plan.ceremonyId} with another plan; a new plan needs a new ceremony id`,
+      );
+    }
+    const a = ceremonyReferencePolynomial(engine.keyRns, plan.seed);
+    const keyShare = generateKeyShare(a, engine.keyRns, systemRandom);
+    const publicShare = polynomialToBytes(keyShare.publicShare);
+    const commitment = publicShareCommitment(
+      plan.ceremonyId,
+      hash,
+      this.identity.keyholderId,
+      publicShare,
+    );
     const exchangeSecret = systemRandom(32);
-    this.pending.set(plan.ceremonyId, { plan, planHash: hash, index: me.index, exchangeSecret });
     const exchangeKey = curve.x25519PublicKey(exchangeSecret);
-    return {
+    const join: CeremonyJoin = {
       keyholderId: this.identity.keyholderId,
       exchangeKey: Buffer.from(exchangeKey),
+      publicShareCommitment: Buffer.from(commitment),
       signature: Buffer.from(
         curve.sign(
           this.identity.signingKey,
-          joinStatement(plan, hash, this.identity.keyholderId, exchangeKey),
+          joinStatement(plan, hash, this.identity.keyholderId, exchangeKey, commitment),
         ),
       ),
       certificate: Buffer.from(this.identity.certificatePem),
     };
+    this.pending.set(plan.ceremonyId, {
+      plan,
+      planHash: hash,
+      index: me.index,
+      exchangeSecret,
+      join,
+      publicShare,
+      keyShare,
+      dealt: undefined,
+      checked: undefined,
+    });
+    return join;
   }
 
   async deal(
     input: CeremonyPlan | undefined,
     joins: readonly CeremonyJoin[],
   ): Promise<CeremonyDealing> {
-    const { pending, exchangeKeys } = this.verifiedJoins(input, joins);
-    const engine = await this.engineFor(pending.plan.parameterSet);
-    const a = ceremonyReferencePolynomial(engine.keyRns, pending.plan.seed);
-    const indices = pending.plan.keyholders.map((k) => k.index);
-    const dealing = dealKeyShare(
+    const engine = await this.engineFor(validatePlan(input).parameterSet);
+    const { pending, joined } = this.verifiedJoins(input, joins);
+    const digest = joinsDigest(pending.plan, joins);
+    if (pending.dealt !== undefined) {
+      if (sameBytes(pending.dealt.joinsDigest, digest)) return pending.dealt.dealing;
+      throw failedPrecondition(
+        `keyholder ${this.identity.keyholderId} already dealt in ceremony ${pending.plan.ceremonyId} for other joins: a keyholder's commitment or exchange key changed; start a new ceremony`,
+      );
+    }
+    if (!sameBytes(joined.get(pending.index)!.commitment, pending.join.publicShareCommitment))
+      throw failedPrecondition(
+        `the join of ${this.identity.keyholderId} in ceremony ${pending.plan.ceremonyId} is not the one it made`,
+      );
+    const keyShare = pending.keyShare!;
+    const { plan } = pending;
+    const a = ceremonyReferencePolynomial(engine.keyRns, plan.seed);
+    const indices = plan.keyholders.map((k) => k.index);
+    const proof = proveKeyShare(
+      engine,
       a,
-      engine.keyRns,
-      engine.dataRns,
-      pending.plan.threshold,
-      indices,
+      keyShare,
+      {
+        ceremonyId: plan.ceremonyId,
+        transcript: pending.planHash,
+        keyholderId: this.identity.keyholderId,
+      },
       systemRandom,
     );
-    const publicShare = polynomialToBytes(dealing.publicShare);
-    return {
+    const dealt = shareKeySecret(keyShare, engine.dataRns, plan.threshold, indices, systemRandom);
+    pending.keyShare = undefined;
+    const unsigned: CeremonyDealing = {
       index: pending.index,
-      publicShare: Buffer.from(publicShare),
-      signature: Buffer.from(
-        curve.sign(
-          this.identity.signingKey,
-          dealingStatement(pending.plan, pending.planHash, pending.index, publicShare),
-        ),
-      ),
+      publicShare: Buffer.from(pending.publicShare),
+      publicShareProof: Buffer.from(proof),
+      signature: Buffer.alloc(0),
       shares: indices.map((to, k) => ({
         toIndex: to,
         sealed: Buffer.from(
           sealAead(
-            this.shareKey(pending, exchangeKeys.get(to)!.exchangeKey, pending.index, to),
-            polynomialToBytes(dealing.dealt[k]!),
-            shareAssociatedData(pending.plan, pending.planHash, pending.index, to),
+            this.shareKey(pending, joined.get(to)!.exchangeKey, pending.index, to),
+            polynomialToBytes(dealt[k]!),
+            shareAssociatedData(plan, pending.planHash, pending.index, to),
             systemRandom,
           ),
         ),
       })),
     };
+    for (const share of dealt) share.fill(0n);
+    const dealing = {
+      ...unsigned,
+      signature: Buffer.from(
+        curve.sign(
+          this.identity.signingKey,
+          dealingStatement(plan, pending.planHash, digest, unsigned),
+        ),
+      ),
+    };
+    pending.dealt = { joinsDigest: digest, dealing };
+    return dealing;
   }
 
-  /** Verifies everything, combines the shares dealt to this keyholder, and returns the key to seal. */
-  async finish(
+  /**
+   * Checks every dealing (signature, commitment, proof), opens the shares dealt to this
+   * keyholder and answers its part of every dealer's test decryption, once: asked again with the
+   * same dealings it returns the same partials (fresh flooding each time would average out).
+   */
+  async check(
     input: CeremonyPlan | undefined,
     joins: readonly CeremonyJoin[],
     dealings: readonly CeremonyDealing[],
-  ): Promise<HeldKey> {
-    const { pending, exchangeKeys } = this.verifiedJoins(input, joins);
+  ): Promise<CeremonyCheck> {
+    const engine = await this.engineFor(validatePlan(input).parameterSet);
+    const { pending, joined } = this.verifiedJoins(input, joins);
     const { plan } = pending;
-    const engine = await this.engineFor(plan.parameterSet);
+    if (pending.dealt === undefined)
+      throw failedPrecondition(
+        `keyholder ${this.identity.keyholderId} has not dealt in ceremony ${plan.ceremonyId}`,
+      );
+    if (!sameBytes(pending.dealt.joinsDigest, joinsDigest(plan, joins)))
+      throw failedPrecondition(
+        `the joins of ceremony ${plan.ceremonyId} changed since keyholder ${this.identity.keyholderId} dealt: a keyholder's commitment changed; start a new ceremony`,
+      );
     if (dealings.length !== plan.keyholders.length)
       throw invalidArgument(`${dealings.length} dealings for ${plan.keyholders.length} keyholders`);
-    const publicShares: BigUint64Array[] = [];
-    const dealt: BigUint64Array[] = [];
-    const seen = new Set<number>();
+    const byIndex = new Map<number, CeremonyDealing>();
     for (const dealing of dealings) {
-      const dealer = exchangeKeys.get(dealing.index);
-      if (dealer === undefined || seen.has(dealing.index))
+      if (!joined.has(dealing.index) || byIndex.has(dealing.index))
         throw invalidArgument(`dealing from unknown or repeated index ${dealing.index}`);
-      seen.add(dealing.index);
-      if (
-        !curve.verify(
-          dealer.identityKey,
-          dealingStatement(plan, pending.planHash, dealing.index, dealing.publicShare),
-          dealing.signature,
-        )
-      ) {
-        throw permissionDenied(
-          `the public share of keyholder ${dealing.index} is not signed by its certificate key; it was altered in transit`,
-        );
-      }
-      publicShares.push(polynomialFromBytes(dealing.publicShare, engine.keyRns, 'public share'));
-      const mine = dealing.shares.find((share) => share.toIndex === pending.index);
-      if (mine === undefined)
-        throw invalidArgument(`keyholder ${dealing.index} dealt no share to ${pending.index}`);
-      try {
-        const plain = openAead(
-          this.shareKey(pending, dealer.exchangeKey, dealing.index, pending.index),
-          mine.sealed,
-          shareAssociatedData(plan, pending.planHash, dealing.index, pending.index),
-        );
-        dealt.push(polynomialFromBytes(plain, engine.dataRns, 'dealt share'));
-      } catch (error) {
-        if (error instanceof AuthenticationError) {
-          throw permissionDenied(
-            `the share dealt by keyholder ${dealing.index} does not authenticate; it was altered in transit`,
-          );
-        }
-        throw error;
-      }
+      byIndex.set(dealing.index, dealing);
+    }
+    const ordered = [...byIndex.entries()].sort(([x], [y]) => x - y);
+    const transcript = ceremonyTranscript(plan, joins, dealings);
+    if (pending.checked !== undefined) {
+      if (sameBytes(pending.checked.transcript, transcript)) return pending.checked.check;
+      throw failedPrecondition(
+        `keyholder ${this.identity.keyholderId} already checked other dealings in ceremony ${plan.ceremonyId}: a dealer sent two; start a new ceremony`,
+      );
     }
     const a = ceremonyReferencePolynomial(engine.keyRns, plan.seed);
-    const publicKey = engine.publicKeyBytes(collectivePublicShare(engine.keyRns, publicShares), a);
+    const name = (index: number) => `keyholder ${joined.get(index)!.keyholderId} (index ${index})`;
+    const publicShares = new Map<number, BigUint64Array>();
+    const dealt = new Map<number, BigUint64Array>();
+    for (const [index, dealing] of ordered) {
+      const dealer = joined.get(index)!;
+      assertSigned(
+        dealer.identityKey,
+        dealingStatement(plan, pending.planHash, pending.dealt.joinsDigest, dealing),
+        dealing.signature,
+        `the dealing of keyholder ${index}`,
+      );
+      // Signed by the dealer, so what follows is the dealer's doing: the ceremony is abandoned.
+      const commitment = publicShareCommitment(
+        plan.ceremonyId,
+        pending.planHash,
+        dealer.keyholderId,
+        dealing.publicShare,
+      );
+      if (!sameBytes(commitment, dealer.commitment))
+        this.abandon(
+          pending,
+          `${name(index)} revealed a public key share that is not the one it committed to when it joined (a share chosen after seeing the others' is refused)`,
+        );
+      let publicShare: BigUint64Array;
+      try {
+        publicShare = polynomialFromBytes(dealing.publicShare, engine.keyRns, 'public share');
+      } catch (error) {
+        this.abandon(pending, `${name(index)} revealed a malformed public share: ${String(error)}`);
+      }
+      if (index !== pending.index) {
+        try {
+          verifyKeyShare(
+            engine,
+            a,
+            publicShare,
+            {
+              ceremonyId: plan.ceremonyId,
+              transcript: pending.planHash,
+              keyholderId: dealer.keyholderId,
+            },
+            dealing.publicShareProof,
+          );
+        } catch (error) {
+          if (
+            !(error instanceof InvalidEncryptionProofError) &&
+            !(error instanceof InvalidCiphertextError)
+          )
+            throw error;
+          this.abandon(
+            pending,
+            `${name(index)} did not prove that it knows a short secret and error behind its public key share (${error.message})`,
+          );
+        }
+      }
+      publicShares.set(index, publicShare);
+      const mine = dealing.shares.find((share) => share.toIndex === pending.index);
+      if (mine === undefined)
+        this.abandon(pending, `${name(index)} dealt no share to index ${pending.index}`);
+      let plain: Uint8Array;
+      try {
+        plain = openAead(
+          this.shareKey(pending, dealer.exchangeKey, index, pending.index),
+          mine.sealed,
+          shareAssociatedData(plan, pending.planHash, index, pending.index),
+        );
+      } catch (error) {
+        if (!(error instanceof AuthenticationError)) throw error;
+        this.abandon(
+          pending,
+          `the share ${name(index)} dealt to index ${pending.index} does not authenticate`,
+        );
+      }
+      try {
+        dealt.set(index, polynomialFromBytes(plain, engine.dataRns, 'dealt share'));
+      } catch (error) {
+        this.abandon(pending, `${name(index)} dealt a malformed share: ${String(error)}`);
+      }
+    }
+    const tests = dealerTests(engine, a, publicShares, transcript, plan.threshold);
+    const sigma = this.floodingSigmaFor(plan.parameterSet, plan.threshold);
+    const unsigned: CeremonyCheck = {
+      index: pending.index,
+      transcriptSha256: Buffer.from(transcript),
+      signature: Buffer.alloc(0),
+      partials: tests
+        .filter((test) => test.window.includes(pending.index))
+        .map((test) => ({
+          dealer: test.dealer,
+          windowStart: test.window[0]!,
+          partial: Buffer.from(
+            dealerTestPartial(
+              engine,
+              test,
+              dealt.get(test.dealer)!,
+              pending.index,
+              sigma,
+              systemRandom,
+            ),
+          ),
+        })),
+    };
+    const check = {
+      ...unsigned,
+      signature: Buffer.from(
+        curve.sign(this.identity.signingKey, checkStatement(plan, pending.planHash, unsigned)),
+      ),
+    };
+    pending.checked = {
+      transcript,
+      check,
+      joined,
+      tests,
+      publicKey: engine.publicKeyBytes(
+        collectivePublicShare(engine.keyRns, [...publicShares.values()]),
+        a,
+      ),
+      dealt,
+    };
+    return check;
+  }
+
+  /**
+   * Combines every dealer's test decryptions from all keyholders' checks; only if every one
+   * decrypts does it return the key to seal (and the caller attest). A dealer whose shares fail
+   * is named and the ceremony abandoned.
+   */
+  async finish(
+    input: CeremonyPlan | undefined,
+    checks: readonly CeremonyCheck[],
+  ): Promise<HeldKey> {
+    const plan = validatePlan(input);
+    const engine = await this.engineFor(plan.parameterSet);
+    const pending = this.pendingFor(plan);
+    const checked = pending.checked;
+    if (checked === undefined)
+      throw failedPrecondition(
+        `keyholder ${this.identity.keyholderId} has not checked the dealings of ceremony ${plan.ceremonyId}`,
+      );
+    const name = (index: number) =>
+      `keyholder ${checked.joined.get(index)?.keyholderId ?? '?'} (index ${index})`;
+    const partials = new Map<string, Uint8Array>(); // "dealer/windowStart/responder"
+    const seen = new Set<number>();
+    for (const check of checks) {
+      const responder = checked.joined.get(check.index);
+      if (responder === undefined || seen.has(check.index))
+        throw invalidArgument(`check from unknown or repeated index ${check.index}`);
+      seen.add(check.index);
+      assertSigned(
+        responder.identityKey,
+        checkStatement(plan, pending.planHash, check),
+        check.signature,
+        `the check of keyholder ${check.index}`,
+      );
+      if (!sameBytes(check.transcriptSha256, checked.transcript))
+        this.abandon(
+          pending,
+          `${name(check.index)} checked other dealings than keyholder ${this.identity.keyholderId} (a dealer sent different keyholders different dealings, or the relay did)`,
+        );
+      for (const partial of check.partials)
+        partials.set(`${partial.dealer}/${partial.windowStart}/${check.index}`, partial.partial);
+    }
+    if (seen.size !== plan.keyholders.length)
+      throw invalidArgument(`${seen.size} checks for ${plan.keyholders.length} keyholders`);
+    const failures = new Map<number, string[]>();
+    for (const test of checked.tests) {
+      const start = test.window[0]!;
+      const answers = test.window.map((responder) => {
+        const partial = partials.get(`${test.dealer}/${start}/${responder}`);
+        if (partial === undefined)
+          this.abandon(
+            pending,
+            `${name(responder)} sent no test partial for dealer ${test.dealer}, window ${test.window.join(',')}`,
+          );
+        return partial;
+      });
+      let passes: boolean;
+      try {
+        passes = dealerTestPasses(engine, test, answers);
+      } catch (error) {
+        if (!(error instanceof InvalidCiphertextError)) throw error;
+        this.abandon(
+          pending,
+          `a test partial for dealer ${test.dealer} from window ${test.window.join(',')} is malformed (${error.message})`,
+        );
+      }
+      if (!passes)
+        failures.set(test.dealer, [...(failures.get(test.dealer) ?? []), test.window.join(',')]);
+    }
+    if (failures.size > 0) {
+      const named = [...failures.entries()].map(
+        ([dealer, windows]) =>
+          `${name(dealer)} (its shares held by keyholders ${windows.join(' and by ')} do not decrypt)`,
+      );
+      this.abandon(
+        pending,
+        `the Shamir shares dealt by ${named.join('; ')} do not match its public key share: a test encryption under that share does not decrypt with them`,
+      );
+    }
     this.pending.delete(plan.ceremonyId);
     pending.exchangeSecret.fill(0);
+    const share = combineDealtShares(engine.dataRns, [...checked.dealt.values()]);
+    for (const dealt of checked.dealt.values()) dealt.fill(0n);
     return {
       ceremonyId: plan.ceremonyId,
       parameterSet: plan.parameterSet,
       index: pending.index,
       threshold: plan.threshold,
       keyholders: plan.keyholders.map((k) => ({ keyholderId: k.keyholderId, index: k.index })),
-      publicKey,
-      keySha256: keySha256(publicKey),
-      share: combineDealtShares(engine.dataRns, dealt),
+      publicKey: checked.publicKey,
+      keySha256: keySha256(checked.publicKey),
+      share,
     };
+  }
+
+  /** Forgets the ceremony (its secrets zeroed) and refuses, naming what went wrong. */
+  private abandon(pending: Pending, reason: string): never {
+    this.pending.delete(pending.plan.ceremonyId);
+    pending.exchangeSecret.fill(0);
+    pending.keyShare?.secret.fill(0n);
+    for (const dealt of pending.checked?.dealt.values() ?? []) dealt.fill(0n);
+    throw failedPrecondition(
+      `ceremony ${pending.plan.ceremonyId} abandoned by keyholder ${this.identity.keyholderId}: ${reason}. Nothing was sealed or attested; run a new ceremony`,
+    );
+  }
+
+  private pendingFor(plan: CeremonyPlan): Pending {
+    const pending = this.pending.get(plan.ceremonyId);
+    if (pending === undefined) {
+      throw failedPrecondition(
+        `keyholder ${this.identity.keyholderId} has not joined ceremony ${plan.ceremonyId} (or restarted or abandoned it since): start the ceremony again`,
+      );
+    }
+    if (!sameBytes(planHash(plan), pending.planHash))
+      throw invalidArgument(
+        `the plan of ceremony ${plan.ceremonyId} changed since this keyholder joined`,
+      );
+    return pending;
   }
 
   private verifiedJoins(input: CeremonyPlan | undefined, joins: readonly CeremonyJoin[]) {
     const plan = validatePlan(input);
-    const pending = this.pending.get(plan.ceremonyId);
-    if (pending === undefined) {
-      throw failedPrecondition(
-        `keyholder ${this.identity.keyholderId} has not joined ceremony ${plan.ceremonyId} (or restarted since): start the ceremony again`,
-      );
-    }
-    if (!Buffer.from(planHash(plan)).equals(Buffer.from(pending.planHash)))
-      throw invalidArgument(
-        `the plan of ceremony ${plan.ceremonyId} changed since this keyholder joined`,
-      );
-    const exchangeKeys = new Map<number, { exchangeKey: Uint8Array; identityKey: Uint8Array }>();
+    const pending = this.pendingFor(plan);
+    const joined = new Map<number, Joined>();
     for (const join of joins) {
       const entry = plan.keyholders.find((k) => k.keyholderId === join.keyholderId);
       if (entry === undefined)
         throw invalidArgument(`join from ${join.keyholderId}, who is not in the plan`);
+      if (joined.has(entry.index))
+        throw invalidArgument(`two joins from ${join.keyholderId}: one commitment per keyholder`);
       let identity;
       try {
         identity = verifiedIdentityOf(
@@ -277,36 +607,39 @@ export class KeyholderCeremony {
       }
       if (
         join.exchangeKey.length !== 32 ||
+        join.publicShareCommitment.length !== 32 ||
         !curve.verify(
           identity.identityKey,
-          joinStatement(plan, pending.planHash, join.keyholderId, join.exchangeKey),
+          joinStatement(
+            plan,
+            pending.planHash,
+            join.keyholderId,
+            join.exchangeKey,
+            join.publicShareCommitment,
+          ),
           join.signature,
         )
       ) {
         throw permissionDenied(
-          `the exchange key of ${join.keyholderId} is not signed by its certificate key`,
+          `the exchange key and public share commitment of ${join.keyholderId} are not signed by its certificate key`,
         );
       }
-      exchangeKeys.set(entry.index, {
+      joined.set(entry.index, {
+        keyholderId: join.keyholderId,
         exchangeKey: join.exchangeKey,
         identityKey: identity.identityKey,
+        commitment: join.publicShareCommitment,
       });
     }
-    if (exchangeKeys.size !== plan.keyholders.length)
+    if (joined.size !== plan.keyholders.length)
       throw invalidArgument(
-        `${exchangeKeys.size} distinct joins for ${plan.keyholders.length} keyholders`,
+        `${joined.size} distinct joins for ${plan.keyholders.length} keyholders: every keyholder's commitment is needed before any public share is revealed`,
       );
-    return { pending, exchangeKeys };
+    return { pending, joined };
   }
 
   private shareKey(pending: Pending, peerExchangeKey: Uint8Array, from: number, to: number) {
-    const shared = curve.x25519SharedSecret(pending.exchangeSecret, peerExchangeKey);
-    return hkdfSha256(
-      shared,
-      pending.planHash,
-      encodeFields('veilsum/v1/ceremony-share-key', pending.plan.ceremonyId, from, to),
-      32,
-    );
+    return ceremonyShareKey(pending.plan, pending.exchangeSecret, peerExchangeKey, from, to);
   }
 }
 

@@ -27,11 +27,17 @@ import { status } from '@grpc/grpc-js';
  *   the same aggregate and set the keyholder re-derives the identical bytes (the flooding is a
  *   PRF of a sealed key, the aggregate and the set, and the bytes' hash is logged and checked),
  *   anything else is ALREADY_EXISTS.
- * - A key's life: a key answers at most `keyLifeRounds` distinct aggregates (the flooding is
- *   sized for that many); then RESOURCE_EXHAUSTED until a new ceremony makes a new key.
- * - A key's budget: each distinct aggregate answered is charged the KL divergence its own
- *   ciphertext count and contributor count add (crypto/ckks/parameters.ts `decryptionKl`); a
- *   decryption that would take the key past 2^−40 is RESOURCE_EXHAUSTED (`assertKlBudget`).
+ * - A key's life and budget are the KEY's, not this keyholder's: what leaks through the flood is
+ *   x = v*·e + e*·s, a function of the collective secret, whichever keyholders answer. Each
+ *   keyholder records every decryption it makes on the ledger (`recordKeyDecryption`) before it
+ *   releases the partial, and before answering sums what ALL keyholders recorded for the key,
+ *   with its own log: one charge per distinct aggregate (the KL its ciphertext and contributor
+ *   counts add, crypto/ckks/parameters.ts `decryptionKl`, never less than this keyholder
+ *   computes from the recorded counts). More than `keyLifeRounds` distinct aggregates, or a sum
+ *   past 2^−40, is RESOURCE_EXHAUSTED naming the key (`assertKeyBudget`). A crash between the
+ *   record and the answer spends budget on nothing (safe); a responder that records nothing
+ *   cannot help a coordinator past the budget, because every decryption needs at least one
+ *   honest responder's partial, and the honest responder records before it answers.
  * - Verified aggregates: PrepareDecryption records the aggregates it checked to be the sum of
  *   their receipted uploads; PartialDecrypt answers no other.
  */
@@ -108,6 +114,13 @@ export class DecryptionLog {
   /** One charge per distinct aggregate `key` answered: its ciphertext and contributor counts. */
   charges(key: string): readonly { ciphertexts: number; contributors: number }[] {
     return [...(this.chargesByKey.get(key)?.values() ?? [])];
+  }
+
+  /** The same, by aggregate (SHA-256, hex). */
+  chargesByAggregate(
+    key: string,
+  ): ReadonlyMap<string, { readonly ciphertexts: number; readonly contributors: number }> {
+    return this.chargesByKey.get(key) ?? new Map();
   }
 
   isVerified(key: string, aggregateSha256: string): boolean {
@@ -215,42 +228,66 @@ export function keyExhausted(key: string, decrypted: number): RequestError {
   );
 }
 
+/** What the ledger says one keyholder's decryption under a key cost (ledger/records.ts). */
+export interface RecordedDecryption {
+  readonly aggregateSha256: string;
+  readonly ciphertexts: number;
+  readonly contributors: number;
+  readonly kl: number;
+}
+
 /**
- * Refuses (RESOURCE_EXHAUSTED, naming the figures) a new decryption of `ciphertexts` ciphertexts
- * summing `contributors` uploads that would take `key` below MIN_STAT_SECURITY_BITS: the KL its
- * earlier decryptions spent plus this one's must stay within KEY_KL_BUDGET.
+ * Refuses (RESOURCE_EXHAUSTED, naming the key and the figures) a decryption of the aggregate
+ * `decryption.aggregate` under `key` that would take the key past its life (`keyLifeRounds`
+ * distinct aggregates) or its KL budget (KEY_KL_BUDGET), counting what this keyholder's log and
+ * every keyholder's ledger records say the key already spent (one charge per distinct
+ * aggregate). Returns this decryption's own KL (what the keyholder records on the ledger); an
+ * aggregate already charged is not charged twice.
  */
-export function assertKlBudget(
+export function assertKeyBudget(
   log: DecryptionLog,
+  recorded: readonly RecordedDecryption[],
   key: string,
   flooding: {
     readonly set: CkksParameterSet;
     readonly sigma: number;
     readonly keyholders: number;
+    readonly keyLifeRounds: number;
   },
   decryption: {
     readonly round: string;
+    readonly aggregate: string;
     readonly ciphertexts: number;
     readonly contributors: number;
   },
-): void {
+): number {
   const { set, sigma, keyholders } = flooding;
-  if (set.insecure) return;
   const klOf = (ciphertexts: number, contributors: number) =>
-    decryptionKl(set, sigma, ciphertexts, Math.max(1, contributors), keyholders);
-  const spent = log
-    .charges(key)
-    .reduce((total, c) => total + klOf(c.ciphertexts, c.contributors), 0);
+    set.insecure ? 0 : decryptionKl(set, sigma, ciphertexts, Math.max(1, contributors), keyholders);
+  const spentOn = new Map<string, number>();
+  const charge = (aggregate: string, kl: number) =>
+    spentOn.set(aggregate, Math.max(spentOn.get(aggregate) ?? 0, kl));
+  for (const [aggregate, c] of log.chargesByAggregate(key))
+    charge(aggregate, klOf(c.ciphertexts, c.contributors));
+  for (const r of recorded)
+    charge(
+      r.aggregateSha256,
+      Math.max(Number.isFinite(r.kl) ? r.kl : 1, klOf(r.ciphertexts, r.contributors)),
+    );
   const cost = klOf(decryption.ciphertexts, decryption.contributors);
-  if (spent + cost > KEY_KL_BUDGET) {
+  if (spentOn.has(decryption.aggregate)) return cost;
+  if (spentOn.size >= flooding.keyLifeRounds) throw keyExhausted(key, spentOn.size);
+  const spent = [...spentOn.values()].reduce((total, kl) => total + kl, 0);
+  if (!set.insecure && spent + cost > KEY_KL_BUDGET) {
     const bits = (kl: number) => (kl > 0 ? (-Math.log2(kl)).toFixed(1) : '∞');
     throw resourceExhausted(
       `decrypting round ${decryption.round} (${decryption.ciphertexts} ciphertexts, ${decryption.contributors} contributors) ` +
         `would take key ${key.slice(0, 16)}… below ${MIN_STAT_SECURITY_BITS} bits of statistical security: its flooding budget is KL 2^-${MIN_STAT_SECURITY_BITS}, ` +
-        `its ${log.charges(key).length} earlier decryptions spent 2^-${bits(spent)} and this one costs 2^-${bits(cost)} ` +
+        `the ${spentOn.size} earlier decryptions all its keyholders recorded spent 2^-${bits(spent)} and this one costs 2^-${bits(cost)} ` +
         '(the cost grows with ciphertexts × contributors²); run a new key ceremony (veilsum keys ceremony) and open rounds under the new key',
     );
   }
+  return cost;
 }
 
 const setKey = (responders: readonly number[]) => [...responders].sort((a, b) => a - b).join(',');

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import {
+  type CeremonyCheck,
   type CeremonyDealing,
   type CeremonyJoin,
   type CeremonyPlan,
@@ -18,7 +19,8 @@ import { toVeilsumError, VeilsumError } from '../../sdk/errors.ts';
 import { deadline, tlsChannel, type TlsIdentity, unary } from '../../sdk/grpc-channel.ts';
 import { clientWithBytesSerializers } from '../../sdk/oneof-bytes-serializer.ts';
 
-const CEREMONY_DEADLINE_MS = 120_000;
+// A ceremony step proves or verifies every keyholder's 3.2 MB proof of knowledge.
+const CEREMONY_DEADLINE_MS = 300_000;
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 /** The generated client, with every member's ciphertexts written to the streams in one copy. */
 const Client = clientWithBytesSerializers<typeof KeyholderServiceClient>(
@@ -63,10 +65,25 @@ export class KeyholderClient {
     );
   }
 
-  finish(plan: CeremonyPlan, joins: CeremonyJoin[], dealings: CeremonyDealing[]): Promise<KeyInfo> {
+  check(
+    plan: CeremonyPlan,
+    joins: CeremonyJoin[],
+    dealings: CeremonyDealing[],
+  ): Promise<CeremonyCheck> {
+    return this.call('CheckCeremony', (done) =>
+      this.client.checkCeremony(
+        { plan, joins, dealings },
+        new grpc.Metadata(),
+        deadline(CEREMONY_DEADLINE_MS),
+        done,
+      ),
+    );
+  }
+
+  finish(plan: CeremonyPlan, checks: CeremonyCheck[]): Promise<KeyInfo> {
     return this.call('FinishCeremony', (done) =>
       this.client.finishCeremony(
-        { plan, joins, dealings },
+        { plan, checks },
         new grpc.Metadata(),
         deadline(CEREMONY_DEADLINE_MS),
         done,
@@ -213,7 +230,9 @@ export interface CeremonyOutcome {
 
 /**
  * Runs the threshold key ceremony among keyholders, relaying their messages (the relay sees
- * only signed public data and encrypted shares). Every keyholder must end with the same key.
+ * only signed public data, encrypted shares and flooded test partials): join (commitments),
+ * deal (public shares with proofs, sealed shares), check (commitments, proofs, test partials),
+ * finish (test decryptions, seal, attest). Every keyholder must end with the same key.
  */
 export async function runKeyCeremony(
   participants: readonly CeremonyParticipant[],
@@ -228,7 +247,8 @@ export async function runKeyCeremony(
   };
   const joins = await Promise.all(participants.map((p) => p.client.join(plan)));
   const dealings = await Promise.all(participants.map((p) => p.client.deal(plan, joins)));
-  const infos = await Promise.all(participants.map((p) => p.client.finish(plan, joins, dealings)));
+  const checks = await Promise.all(participants.map((p) => p.client.check(plan, joins, dealings)));
+  const infos = await Promise.all(participants.map((p) => p.client.finish(plan, checks)));
   const first = Buffer.from(infos[0]!.keySha256);
   const disagreeing = infos.findIndex((info) => !Buffer.from(info.keySha256).equals(first));
   if (disagreeing >= 0) {

@@ -9,11 +9,12 @@ import {
   ciphertextsFor,
   floodingSigmaFor,
   contributorFloor,
+  KEY_KL_BUDGET,
   parameterSetNamed,
 } from '../../crypto/ckks/parameters.ts';
 import { encodeFields } from '../../crypto/bytes.ts';
 import { seededRandom, systemRandom } from '../../crypto/random.ts';
-import { ContractError } from '../../ledger/contract.ts';
+import { ContractError, KEY_EXHAUSTED } from '../../ledger/contract.ts';
 import type { Ledger } from '../../ledger/ledger.ts';
 import { openLedger, type OpenLedger } from '../../ledger/ledger-factory.ts';
 import type { RoundRecord } from '../../ledger/records.ts';
@@ -39,13 +40,18 @@ import {
   notFound,
   permissionDenied,
 } from '../common/grpc-errors.ts';
-import { identityOf } from '../pki/certificates.ts';
+import { identityIssuersPem, identityOf } from '../pki/certificates.ts';
 import { attestCollectiveKey, KeyholderCeremony, keyInfoOf } from './ceremony.ts';
 import type { KeyholderConfig } from './config.ts';
 import { CeremonyIdTakenError, HeldKeys, type StoredKey } from './held-keys.ts';
 import { assertPrivateFile, readSealedJson, writeSealedJson } from './sealed-file.ts';
 import { CkksVerifyPool } from '../compute/ckks-verify-pool.ts';
-import { assertKlBudget, DecryptionLog, keyExhausted } from './decryption-log.ts';
+import {
+  assertKeyBudget,
+  DecryptionLog,
+  type RecordedDecryption,
+  resourceExhausted,
+} from './decryption-log.ts';
 import { checkReceipts, ReceiptedSum } from './receipted-sum.ts';
 
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -127,7 +133,12 @@ export class Keyholder {
               allowed: config.coordinators,
               action: `ask for decryptions at keyholder ${this.keyholderId}`,
             };
-          if (method === 'JoinCeremony' || method === 'DealCeremony' || method === 'FinishCeremony')
+          if (
+            method === 'JoinCeremony' ||
+            method === 'DealCeremony' ||
+            method === 'CheckCeremony' ||
+            method === 'FinishCeremony'
+          )
             return {
               allowed: config.admins,
               action: `run key ceremonies at keyholder ${this.keyholderId}`,
@@ -161,9 +172,10 @@ export class Keyholder {
         keyholderId: this.keyholderId,
         certificatePem,
         signingKey: new Uint8Array(Buffer.from(jwk.d, 'base64url')),
-        caPem: readFileSync(config.tls.caCertificate, 'utf8'),
+        caPem: identityIssuersPem(config.tls),
       },
       (name) => this.engine(name),
+      (name, threshold) => floodingSigmaFor(parameterSetNamed(name), threshold, config.precision),
     );
   }
 
@@ -178,12 +190,10 @@ export class Keyholder {
     // The keyholder writes as itself (it attests collective keys), each embedded-ledger block
     // signed with its TLS key; the file is verified against the consortium CA on open, so a
     // tampered ledger stops the keyholder here.
-    this.ledgerConnection = openLedger(
-      this.config.ledger,
-      this.keyholderId,
-      undefined,
-      this.config.tls,
-    );
+    this.ledgerConnection = openLedger(this.config.ledger, this.keyholderId, undefined, {
+      ...this.config.tls,
+      checkpoint: join(this.config.dataDir, 'ledger-heads.json'),
+    });
     this.ledger = this.ledgerConnection.ledger;
     this.server.addService(KeyholderServiceService, this.service());
     this.health.addToServer(this.server);
@@ -233,6 +243,27 @@ export class Keyholder {
     };
   }
 
+  /** Every decryption any keyholder of `keyHex` recorded on the ledger. */
+  private recordedDecryptions(keyHex: string) {
+    return this.ledger!.keyDecryptions(keyHex);
+  }
+
+  /** The key's life and KL budget over all its keyholders (decryption-log.ts `assertKeyBudget`). */
+  private assertKeyBudget(
+    keyHex: string,
+    key: StoredKey,
+    recorded: readonly RecordedDecryption[],
+    decryption: Parameters<typeof assertKeyBudget>[4],
+  ): number {
+    return assertKeyBudget(
+      this.decryptionLog!,
+      recorded,
+      keyHex,
+      { ...this.flooding(key), keyLifeRounds: this.config.keyLifeRounds },
+      decryption,
+    );
+  }
+
   private floodingSource(keyHex: string, aggregate: string, responders: readonly number[]) {
     const seed = createHmac('sha256', this.floodingKey!)
       .update(
@@ -277,14 +308,14 @@ export class Keyholder {
 
   private service(): KeyholderServiceServer {
     return {
-      joinCeremony: this.unary('JoinCeremony', (call) => {
+      joinCeremony: this.unary('JoinCeremony', async (call) => {
         this.require(call, this.config.admins, 'run key ceremonies');
         const ceremonyId = call.request.ceremonyId;
         if (this.heldKeys.used(ceremonyId))
           throw alreadyExists(
             `keyholder ${this.keyholderId} already made a key in ceremony ${ceremonyId} and keeps it; a new ceremony needs a new id`,
           );
-        const join = this.ceremony.join(call.request);
+        const join = await this.ceremony.join(call.request);
         this.logger.info(
           { event: 'ceremony-joined', ceremony: call.request.ceremonyId },
           'ceremony joined',
@@ -295,13 +326,13 @@ export class Keyholder {
         this.require(call, this.config.admins, 'run key ceremonies');
         return this.ceremony.deal(call.request.plan, call.request.joins);
       }),
+      checkCeremony: this.unary('CheckCeremony', async (call) => {
+        this.require(call, this.config.admins, 'run key ceremonies');
+        return this.ceremony.check(call.request.plan, call.request.joins, call.request.dealings);
+      }),
       finishCeremony: this.unary('FinishCeremony', async (call) => {
         this.require(call, this.config.admins, 'run key ceremonies');
-        const key = await this.ceremony.finish(
-          call.request.plan,
-          call.request.joins,
-          call.request.dealings,
-        );
+        const key = await this.ceremony.finish(call.request.plan, call.request.checks);
         // Sealed and on disk before the key is announced: a key the keyholder could lose is no key.
         let stored: StoredKey;
         try {
@@ -530,15 +561,15 @@ export class Keyholder {
     header: PrepareDecryptionHeader,
   ): Promise<{ round: CommittedRound; sum: ReceiptedSum | undefined }> {
     const round = await this.committedRound(header.roundId, header.params, header.graphSeed);
-    const decrypted = this.decryptionLog!.roundsDecrypted(round.keyHex);
-    if (decrypted >= this.config.keyLifeRounds) throw keyExhausted(round.keyHex, decrypted);
-    if (this.decryptionLog!.isVerified(round.keyHex, round.record.aggregateHash!))
-      return { round, sum: undefined };
-    assertKlBudget(this.decryptionLog!, round.keyHex, this.flooding(round.key), {
+    // Refused early, before the aggregate streams in, if the key (all its keyholders) is spent.
+    this.assertKeyBudget(round.keyHex, round.key, await this.recordedDecryptions(round.keyHex), {
       round: header.roundId,
+      aggregate: round.record.aggregateHash!,
       ciphertexts: round.chunks,
       contributors: round.record.included.length,
     });
+    if (this.decryptionLog!.isVerified(round.keyHex, round.record.aggregateHash!))
+      return { round, sum: undefined };
     const receipts = checkReceipts(round.record, round.minContributors);
     // A receipt counts only from an organisation the ledger registers as a member.
     for (const { memberId } of receipts) {
@@ -569,7 +600,7 @@ export class Keyholder {
         ),
       keySha256: round.key.keySha256,
       chunks: round.chunks,
-      caPem: readFileSync(this.config.tls.caCertificate, 'utf8'),
+      caPem: identityIssuersPem(this.config.tls),
       refusedSigners,
     });
     return { round, sum };
@@ -667,14 +698,17 @@ export class Keyholder {
     const ciphertexts = aggregate.map((ct) => createHash('sha256').update(ct).digest('hex'));
     // Decided, computed and logged one request at a time: two concurrent requests for one
     // ciphertext cannot both pass the binding check.
-    const decide = this.decisions.then(() => {
+    const decide = this.decisions.then(async () => {
       const known = log.check(keyHex, actual, ciphertexts, responders, this.config.keyLifeRounds);
-      if (known.kind === 'new')
-        assertKlBudget(log, keyHex, this.flooding(key), {
-          round: header.roundId,
-          ciphertexts: ciphertexts.length,
-          contributors: record.included.length,
-        });
+      const kl =
+        known.kind === 'new'
+          ? this.assertKeyBudget(keyHex, key, await this.recordedDecryptions(keyHex), {
+              round: header.roundId,
+              aggregate: actual,
+              ciphertexts: ciphertexts.length,
+              contributors: record.included.length,
+            })
+          : undefined;
       const partials = engine.partialDecrypt(
         aggregate,
         key.share,
@@ -702,7 +736,24 @@ export class Keyholder {
         contributors: record.included.length,
         partialsSha256,
       };
-      // Logged (durably) before anything leaves this process.
+      // On the ledger, for every keyholder of the key to count, and logged (durably) here, both
+      // before anything leaves this process: a crash in between spends budget on nothing.
+      if (kl !== undefined)
+        await this.ledger!.recordKeyDecryption(
+          keyHex,
+          actual,
+          header.roundId,
+          { ciphertexts: ciphertexts.length, contributors: record.included.length, kl },
+          {
+            keyLifeRounds: this.config.keyLifeRounds,
+            klBudget: engine.set.insecure ? 1 : KEY_KL_BUDGET,
+          },
+        ).catch((error: unknown) => {
+          // Another keyholder took the key's last round or budget since the check above.
+          if (error instanceof ContractError && error.message.startsWith(KEY_EXHAUSTED))
+            throw resourceExhausted(error.message);
+          throw error;
+        });
       log.record(entry);
       this.logger.info(
         {

@@ -1,4 +1,6 @@
 import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { certificatesOf, identityIssuersOf, issuerOf } from '../../crypto/certificate-bundle.ts';
 
 /**
  * What veilsum reads from a consortium certificate: the organisation (subject O — the member,
@@ -20,7 +22,10 @@ export function identityOf(pem: string | Buffer, what: string): CertificateIdent
   return { organisation, identityKey: new Uint8Array(Buffer.from(jwk.x!, 'base64url')) };
 }
 
-/** identityOf, after checking that the consortium CA issued and signed it and that it is valid now. */
+/**
+ * identityOf, after checking that a consortium CA issued and signed it (any CA of the `caPem`
+ * bundle: the identity issuers, old and new during a rotation) and that it is valid now.
+ */
 export function verifiedIdentityOf(
   pem: string | Buffer,
   caPem: string | Buffer,
@@ -33,10 +38,27 @@ export function verifiedIdentityOf(
   } catch {
     throw new Error(`${what} is not a PEM certificate`);
   }
-  const ca = new X509Certificate(caPem);
-  if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey))
+  if (issuerOf(cert, certificatesOf(caPem)) === undefined)
     throw new Error(`${what} was not issued by the consortium CA`);
   if (now < new Date(cert.validFrom) || now > new Date(cert.validTo))
     throw new Error(`${what} is not valid now (valid ${cert.validFrom} – ${cert.validTo})`);
   return identityOf(pem, what);
+}
+
+/**
+ * The identity issuers of a service's TLS section, as one PEM bundle for verifiedIdentityOf and
+ * the ledger: every CA of `tls.identityIssuer`, or the trust bundle's only CA (a trust bundle of
+ * several CAs with no issuer named is refused, as services/common/caller.ts refuses its callers).
+ */
+export function identityIssuersPem(tls: {
+  readonly caCertificate: string;
+  readonly identityIssuer?: string | undefined;
+}): string {
+  return identityIssuersOf(
+    readFileSync(tls.caCertificate),
+    tls.identityIssuer === undefined ? undefined : readFileSync(tls.identityIssuer),
+    `the CA bundle ${tls.caCertificate}`,
+  )
+    .map((ca) => ca.toString())
+    .join('');
 }

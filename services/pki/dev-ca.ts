@@ -29,6 +29,21 @@ export interface DevPki {
   readonly members: Record<string, IssuedIdentity>;
   /** Keyholder server certificates (SAN localhost, 127.0.0.1; subject O = keyholder id). */
   readonly keyholders: Record<string, IssuedIdentity>;
+  /** Web-facing server certificates (the compliance console's), ECDSA P-256, by subject O. */
+  readonly servers?: Record<string, IssuedIdentity>;
+  /** Compliance officers' client certificates for a browser, ECDSA P-256, by subject O. */
+  readonly officers?: Record<string, IssuedIdentity>;
+}
+
+/**
+ * Browsers neither sign with Ed25519 client keys nor accept Ed25519 server keys, so what a
+ * browser touches (the console's server certificate, officers' client certificates) gets ECDSA
+ * P-256 keys; the CA still signs with Ed25519, which the console's Node TLS verifies (a
+ * browser outside the tests needs the console's certificate from a CA it supports: --cert).
+ */
+export interface WebIdentities {
+  readonly servers?: readonly string[];
+  readonly officers?: readonly string[];
 }
 
 export async function createDevPki(
@@ -37,6 +52,7 @@ export async function createDevPki(
   keyholderIds: readonly string[] = [],
   /** The CA's subject (distinct CAs in one bundle need distinct names). */
   caName = 'CN=veilsum development CA, O=veilsum-dev',
+  web: WebIdentities = {},
 ): Promise<DevPki> {
   for (const id of [...memberIds, ...keyholderIds]) assertMemberId(id);
   mkdirSync(directory, { recursive: true, mode: 0o700 });
@@ -69,12 +85,17 @@ export async function createDevPki(
     name: string,
     subject: string,
     usage: 'server' | 'client',
+    keyAlgorithm: 'Ed25519' | 'P-256' = 'Ed25519',
   ): Promise<IssuedIdentity> => {
     // Servers (coordinator, keyholders) also call other services, so they can authenticate as clients.
-    const keys = (await webcrypto.subtle.generateKey(ALGORITHM, true, [
-      'sign',
-      'verify',
-    ])) as KeyPair;
+    const keys = (
+      keyAlgorithm === 'Ed25519'
+        ? await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])
+        : await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
+            'sign',
+            'verify',
+          ])
+    ) as KeyPair;
     const extensions: x509.Extension[] = [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
@@ -120,7 +141,20 @@ export async function createDevPki(
   const keyholders: Record<string, IssuedIdentity> = {};
   for (const id of keyholderIds)
     keyholders[id] = await issue(`keyholder-${id}`, `CN=localhost, O=${id}`, 'server');
-  const pki: DevPki = { caCertificatePath, server, members, keyholders };
+  const servers: Record<string, IssuedIdentity> = {};
+  for (const id of web.servers ?? [])
+    servers[id] = await issue(id, `CN=localhost, O=${id}`, 'server', 'P-256');
+  const officers: Record<string, IssuedIdentity> = {};
+  for (const id of web.officers ?? [])
+    officers[id] = await issue(`officer-${id}`, `CN=${id}, O=${id}`, 'client', 'P-256');
+  const pki: DevPki = {
+    caCertificatePath,
+    server,
+    members,
+    keyholders,
+    ...(web.servers?.length ? { servers } : {}),
+    ...(web.officers?.length ? { officers } : {}),
+  };
   writeFileSync(join(directory, 'pki.json'), JSON.stringify(pki, null, 2) + '\n');
   return pki;
 }

@@ -13,8 +13,7 @@ import type { RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
 import { VeilsumError } from '../../sdk/errors.ts';
 import type { MemberThreatModel } from '../../sdk/round-verification.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
-import { writeKeyFile } from '../../services/keyholder/key-file.ts';
-import { ceremonyInProcess } from '../support/ckks-keys.ts';
+import { ceremonyInProcess, writeHeldKeyFile } from '../support/ckks-keys.ts';
 import { ckksRoundParams } from '../support/ckks-round-params.ts';
 import { stopProcesses, storedCkksUploads } from '../support/coordinator-processes.ts';
 import { ADMIN, type Consortium, createConsortium } from '../support/consortium.ts';
@@ -66,18 +65,7 @@ async function coordinatorWithKey(
     await as(holder).attestCollectiveKey(hex, `ceremony-${name}`, threshold, [...holders]);
   expect((await as(consortium.members[0]!).getCollectiveKey(hex)).registeredAt).not.toBeNull();
   const keyFile = join(consortium.directory, `key-${name}.json`);
-  writeKeyFile(keyFile, {
-    ceremonyId: `ceremony-${name}`,
-    parameterSet: SUM_8192.name,
-    threshold,
-    keyholders: holders.map((keyholderId, i) => ({
-      keyholderId,
-      index: i + 1,
-      address: '127.0.0.1:9',
-    })),
-    publicKey: made.publicKey,
-    keySha256: keySha256(made.publicKey),
-  });
+  writeHeldKeyFile(keyFile, `ceremony-${name}`, holders, threshold, made.publicKey);
   const { child, port } = await startCoordinatorProcess(
     {
       ...consortium.config,

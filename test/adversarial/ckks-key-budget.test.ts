@@ -75,7 +75,7 @@ describe("a key's flooding budget is charged by what each decryption leaks, not 
     expect(error.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     expect(error.message).toMatch(
       new RegExp(
-        `decrypting round .* \\(2 ciphertexts, 3 contributors\\) would take key ${keyHex.slice(0, 16)}… below 40 bits of statistical security: its flooding budget is KL 2\\^-40, its ${rounds} earlier decryptions spent`,
+        `decrypting round .* \\(2 ciphertexts, 3 contributors\\) would take key ${keyHex.slice(0, 16)}… below 40 bits of statistical security: its flooding budget is KL 2\\^-40, the ${rounds} earlier decryptions all its keyholders recorded spent`,
       ),
     );
     expect(coordinator.grants(1, round.roundId)).toEqual([]);

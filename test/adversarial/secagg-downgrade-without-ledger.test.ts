@@ -3,7 +3,8 @@ import { chooseGraphParameters } from '../../crypto/secagg/parameters.ts';
 import { Adversary, Round } from '../../proto/gen/veilsum/v1/round.ts';
 import type { VeilsumError } from '../../sdk/errors.ts';
 import { checkThreatModel } from '../../sdk/round-verification.ts';
-import { VeilsumClient } from '../../sdk/veilsum-client.ts';
+import { connectMembers, takePart } from '../support/harness-members.ts';
+import { expectAllRefused } from '../support/refusal.ts';
 import { type Consortium, createConsortium } from '../support/consortium.ts';
 import {
   type Attack,
@@ -17,7 +18,7 @@ import {
  * 1. Members without a ledger (the CLI default): a semi-honest complete-graph round with split
  *    survivor views. Before the member policy, all 8 members completed and the coordinator held
  *    ≥ t shares of both b_1 and s_1^SK (member 1's input recoverable, no colluder needed).
- * 2. Members with a ledger: γ = 0 or δ = 0 committed in RoundOpened, and (k, t) = (2, 2) for
+ * 2. Members with a ledger: γ = 0 or δ = 0 committed in RoundOpened, and (k, t) = (4, 4) for
  *    n = 100, which the parameter finder yields for γ = δ = 0.
  */
 const MEMBERS = 8;
@@ -38,38 +39,14 @@ describe('a SecAgg member on the default policy against a coordinator that weake
     const coordinator = new MaliciousCoordinator(consortium, attack, `downgrade-${++counter}`);
     await coordinator.start();
     const opened = await coordinator.open({ ...spec, members: consortium.members });
-    const clients = consortium.members.map((member) =>
-      VeilsumClient.connect({
-        ...consortium.profile(member, coordinator.port),
-        retry: { totalMs: 2_000, initialDelayMs: 50, maxDelayMs: 200 },
-        // The SDK's defaults, not the fixtures' lowered policy.
-        threatModel: undefined,
-        ...(withLedger ? { ledger: coordinator.ledgerFor(member), ledgerWaitMs: 6_000 } : {}),
-      }),
-    );
+    // The SDK's defaults, not the fixtures' lowered policy.
+    const clients = connectMembers(consortium, coordinator, consortium.members, {
+      ...(withLedger ? { ledger: (member: string) => coordinator.ledgerFor(member) } : {}),
+    });
     try {
-      const outcomes = await Promise.allSettled(
-        clients.map((client, i) =>
-          client.participate(
-            opened.roundId,
-            Float32Array.from({ length: 16 }, (_, j) => Math.sin(i + j) / 2),
-            { waitForResult: false },
-          ),
-        ),
-      );
-      return { coordinator, outcomes };
+      return { coordinator, outcomes: await takePart(clients, opened.roundId) };
     } finally {
-      for (const client of clients) client.close();
       await coordinator.stop();
-    }
-  }
-
-  function expectAllRefused(outcomes: PromiseSettledResult<unknown>[], message: RegExp): void {
-    expect(outcomes.map((outcome) => outcome.status)).toEqual(outcomes.map(() => 'rejected'));
-    for (const outcome of outcomes) {
-      const error = (outcome as PromiseRejectedResult).reason as VeilsumError;
-      expect(error.code).toBe(9); // FAILED_PRECONDITION
-      expect(error.message).toMatch(message);
     }
   }
 
@@ -105,29 +82,31 @@ describe('a SecAgg member on the default policy against a coordinator that weake
     expectNothingRevealed(coordinator);
     expectAllRefused(
       outcomes,
-      /refusing the round: adversary model semi-honest is a downgrade this member refuses without a ledger.*take part with --ledger/,
+      /refusing the round: adversary model semi-honest is a downgrade this member refuses without a ledger that is an agreement channel.*take part with a Fabric --ledger/,
     );
   }, 60_000);
 
-  it('without a ledger, a sparse semi-malicious round is refused, naming k and --ledger', async () => {
-    const { coordinator, outcomes } = await play(
-      {},
-      { degree: 4, threshold: 3, adversary: 'semi-malicious', dropoutRate: 0.125 },
-      false,
-    );
-    expectNothingRevealed(coordinator);
-    expectAllRefused(
-      outcomes,
-      /degree k 4: a sparse semi-malicious round needs the ledger.*--ledger/,
-    );
+  it('a sparse round of 8 members is refused, with or without a ledger: the complete graph below 50 is a member rule', async () => {
+    for (const withLedger of [false, true]) {
+      const { coordinator, outcomes } = await play(
+        {},
+        { degree: 4, threshold: 3, adversary: 'semi-malicious', dropoutRate: 0.125 },
+        withLedger,
+      );
+      expectNothingRevealed(coordinator);
+      expectAllRefused(
+        outcomes,
+        /degree k 4: a round of 8 members runs on the complete graph \(k = 7\); this member takes sparse graphs only from 50 members/,
+      );
+    }
   }, 60_000);
 
   it('γ = 0 committed on the ledger is refused, naming the corruption rate', async () => {
     const { coordinator, outcomes } = await play(
       {},
       {
-        degree: 4,
-        threshold: 3,
+        degree: MEMBERS - 1,
+        threshold: 5,
         adversary: 'semi-malicious',
         corruptionRate: 0,
         dropoutRate: 0.125,
@@ -141,14 +120,14 @@ describe('a SecAgg member on the default policy against a coordinator that weake
   it('δ = 0 committed on the ledger is refused, naming the dropout rate', async () => {
     const { coordinator, outcomes } = await play(
       {},
-      { degree: 4, threshold: 3, adversary: 'semi-malicious', dropoutRate: 0 },
+      { degree: MEMBERS - 1, threshold: 5, adversary: 'semi-malicious', dropoutRate: 0 },
       true,
     );
     expectNothingRevealed(coordinator);
     expectAllRefused(outcomes, /dropout rate δ 0 is below this member's floor 0\.05/);
   }, 60_000);
 
-  it('the ring (k, t) = (2, 2) that γ = δ = 0 yields for n = 100 and 1000 is refused, whatever γ, δ the manifest states', () => {
+  it('the sparse (k, t) = (4, 4) that γ = δ = 0 yields for n = 100 and 1000 is refused, whatever γ, δ the manifest states', () => {
     for (const n of [100, 1000]) {
       const weak = chooseGraphParameters({
         clients: n,
@@ -156,7 +135,7 @@ describe('a SecAgg member on the default policy against a coordinator that weake
         dropoutRate: 0,
         adversary: 'semi-malicious',
       });
-      expect(weak).toMatchObject({ degree: 2, threshold: 2 });
+      expect(weak).toMatchObject({ degree: 4, threshold: 4 });
       const roster = Array.from({ length: n }, (_, i) => ({ memberId: `m${i}`, index: i + 1 }));
       const round = (corruptionRate: number, dropoutRate: number): Round =>
         Round.fromPartial({
@@ -173,14 +152,14 @@ describe('a SecAgg member on the default policy against a coordinator that weake
         });
       const refusal = (r: Round) => {
         try {
-          checkThreatModel(r, undefined, { ledger: true });
+          checkThreatModel(r, undefined, { agreement: true });
         } catch (error) {
           return (error as VeilsumError).message;
         }
         return 'accepted';
       };
       expect(refusal(round(0, 0))).toMatch(/corruption rate γ 0 is below this member's floor/);
-      expect(refusal(round(0.05, 0.05))).toMatch(/weak parameters: degree 2 is too sparse/);
+      expect(refusal(round(0.05, 0.05))).toMatch(/weak parameters: degree 4 is too sparse/);
     }
   });
 });

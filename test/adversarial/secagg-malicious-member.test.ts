@@ -1,49 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
-import { sealAead } from '../../crypto/aead.ts';
-import { nativeCurve25519 as curve } from '../../crypto/curve25519-native.ts';
-import { deriveKey } from '../../crypto/kdf.ts';
-import { systemRandom, type RandomSource } from '../../crypto/random.ts';
-import { SecAggClient } from '../../crypto/secagg/client.ts';
-import { createRoundContext } from '../../crypto/secagg/config.ts';
-import { combineMasks } from '../../crypto/secagg/masks.ts';
-import type { ShareKeysMessage } from '../../crypto/secagg/messages.ts';
-import { shareBoxAssociatedData } from '../../crypto/secagg/transcript.ts';
 import { SHARE_BYTES } from '../../crypto/shamir.ts';
 import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
 import { Ledger } from '../../ledger/ledger.ts';
-import type { RoundPhaseName } from '../../ledger/records.ts';
 import {
   Adversary,
   Mode,
   Phase,
   type Round,
-  RoundAdminServiceClient,
   type RoundParams,
 } from '../../proto/gen/veilsum/v1/round.ts';
-import {
-  type KeysBroadcast,
-  SecAggServiceClient,
-  type SharesDelivery,
-  type UnmaskingRequest,
-} from '../../proto/gen/veilsum/v1/secagg.ts';
-import { secAggConfigOf } from '../../proto/round-wire.ts';
-import {
-  advertiseKeysToWire,
-  complaintsToWire,
-  keysBroadcastFromWire,
-  sharesDeliveryFromWire,
-  shareKeysToWire,
-  unmaskingRequestFromWire,
-  unmaskToWire,
-} from '../../proto/secagg-wire.ts';
 import { Coordinator } from '../../services/coordinator/coordinator.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 import { ADMIN, type Consortium, createConsortium } from '../support/consortium.ts';
-import { memberIdentity } from '../support/malicious-coordinator.ts';
+import { maliciousMember, type MemberLies } from '../support/malicious-member.ts';
 
 /**
  * One malicious member against the real coordinator (gRPC services on 127.0.0.1, embedded
@@ -52,132 +24,6 @@ import { memberIdentity } from '../support/malicious-coordinator.ts';
  */
 const DIMENSION = 64;
 const MEMBERS = 6;
-
-const call = <T>(
-  invoke: (done: (error: grpc.ServiceError | null, value?: T) => void) => void,
-): Promise<T> =>
-  new Promise((resolve, reject) =>
-    invoke((error, value) => (error ? reject(error) : resolve(value as T))),
-  );
-
-/** A RandomSource that remembers what it gave: the member learns its own round secrets. */
-function recordingRandom(): { random: RandomSource; drawn: Uint8Array[] } {
-  const drawn: Uint8Array[] = [];
-  return {
-    drawn,
-    random: (length) => {
-      const bytes = systemRandom(length);
-      drawn.push(bytes);
-      return bytes;
-    },
-  };
-}
-
-interface MemberTools {
-  /** Seals `plaintext` to `peer` exactly as the client would (a box that opens). */
-  readonly sealFor: (peer: number, plaintext: Uint8Array) => Uint8Array;
-}
-
-/**
- * The malicious member: the real client state machine, driven over raw gRPC, with its ShareKeys
- * message rewritten by `tamper` before it is sent.
- */
-async function maliciousMember(
-  consortium: Consortium,
-  member: string,
-  port: number,
-  ledger: Ledger,
-  roundId: string,
-  input: Uint32Array,
-  tamper: (message: ShareKeysMessage, tools: MemberTools) => ShareKeysMessage,
-): Promise<void> {
-  const identity = consortium.pki.members[member]!;
-  const credentials = grpc.credentials.createSsl(
-    readFileSync(consortium.pki.caCertificatePath),
-    readFileSync(identity.privateKeyPath),
-    readFileSync(identity.certificatePath),
-  );
-  const options = { 'grpc.ssl_target_name_override': 'localhost' };
-  const admin = new RoundAdminServiceClient(`127.0.0.1:${port}`, credentials, options);
-  const secagg = new SecAggServiceClient(`127.0.0.1:${port}`, credentials, options);
-  const committed = async (phase: RoundPhaseName): Promise<number[]> => {
-    for (let attempt = 0; attempt < 200; attempt++) {
-      try {
-        return [...(await ledger.getRoundPhase(roundId, phase)).members];
-      } catch {
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-    }
-    throw new Error(`no ${phase} set on the ledger`);
-  };
-  try {
-    const round = await call<Round>((done) => admin.getRound({ roundId }, done));
-    const index = round.roster.find((entry) => entry.memberId === member)!.index;
-    const { random, drawn } = recordingRandom();
-    const context = createRoundContext(secAggConfigOf(round));
-    const client = new SecAggClient({
-      context,
-      index,
-      identitySecretKey: memberIdentity(consortium, member).secretKey,
-      curve,
-      random,
-    });
-    const advertised = client.advertiseKeys();
-    const encryptionSecretKey = drawn[0]!; // the first draw of advertiseKeys
-    await call((done) => secagg.advertiseKeys(advertiseKeysToWire(roundId, advertised), done));
-    const keys = await call<KeysBroadcast>((done) => secagg.awaitKeys({ roundId }, done));
-    const honest = client.shareKeys(keysBroadcastFromWire(keys), await committed('advertised'));
-    const sealFor = (peer: number, plaintext: Uint8Array): Uint8Array => {
-      const peerKey = keys.keys.find((key) => key.sender === peer)!.encryptionPublicKey;
-      const boxKey = deriveKey(
-        curve.x25519SharedSecret(encryptionSecretKey, peerKey),
-        'secagg/share-encryption',
-        context.binding,
-        [index, peer],
-        [advertised.encryptionPublicKey, peerKey],
-      );
-      return sealAead(
-        boxKey,
-        plaintext,
-        shareBoxAssociatedData(context.binding, index, peer),
-        systemRandom,
-      );
-    };
-    const sent = tamper(honest, { sealFor });
-    await call((done) => secagg.shareKeys(shareKeysToWire(roundId, sent), done));
-    const delivery = await call<SharesDelivery>((done) => secagg.awaitShares({ roundId }, done));
-    const jobs = client.prepareMasks(sharesDeliveryFromWire(delivery), await committed('shared'));
-    const masked = client.completeMaskedInput(input, combineMasks(jobs, DIMENSION, curve));
-    await new Promise<void>((resolve, reject) => {
-      const stream = secagg.uploadMaskedInput((error) => (error ? reject(error) : resolve()));
-      stream.write({
-        content: {
-          $case: 'header',
-          value: {
-            roundId,
-            words: DIMENSION,
-            complaints: complaintsToWire(masked.complaints ?? []),
-          },
-        },
-      });
-      stream.write({ content: { $case: 'data', value: Buffer.from(masked.maskedInput.buffer) } });
-      stream.end();
-    });
-    // Excluded members are no longer asked to unmask; a false commitment's author still is.
-    try {
-      const request = await call<UnmaskingRequest>((done) =>
-        secagg.awaitUnmasking({ roundId }, done),
-      );
-      const answer = client.unmask(unmaskingRequestFromWire(request), await committed('masked'));
-      await call((done) => secagg.unmask(unmaskToWire(roundId, answer), done));
-    } catch {
-      // Refused by the coordinator or by its own client: fine for this member.
-    }
-  } finally {
-    admin.close();
-    secagg.close();
-  }
-}
 
 describe('SecAgg+ against one malicious member', () => {
   let consortium: Consortium;
@@ -250,7 +96,7 @@ describe('SecAgg+ against one malicious member', () => {
 
   /** Five honest SDK members and the malicious member 6 run one round. */
   async function roundWith(
-    tamper: Parameters<typeof maliciousMember>[6],
+    tamper: NonNullable<MemberLies['shares']>,
   ): Promise<{ finished: Round; misbehaviour: { memberId: string; reason: string }[] }> {
     const round = await admin.openRound(params());
     const honest = consortium.members.slice(0, MEMBERS - 1).map((member) =>
@@ -271,7 +117,7 @@ describe('SecAgg+ against one malicious member', () => {
           new Ledger(database.as(consortium.local.ledgerWriter(consortium.members[MEMBERS - 1]!))),
           round.roundId,
           inputs[MEMBERS - 1]!,
-          tamper,
+          { shares: tamper },
         ),
       ]);
       const finished = await admin.waitForResult(round.roundId);
@@ -287,14 +133,14 @@ describe('SecAgg+ against one malicious member', () => {
     }
   }
 
-  it('an undecryptable share box excludes its sender; the round completes with the others and names it', async () => {
-    const { finished, misbehaviour } = await roundWith((message) => ({
+  it('an undecryptable share box, signed by its sender (its ephemeral key’s proof no longer matching), excludes that sender; the round completes with the others and names it', async () => {
+    const { finished, misbehaviour } = await roundWith((message, { resign }) => ({
       ...message,
       encryptedShares: message.encryptedShares.map((box, i) => {
         if (i !== 0) return box;
         const ciphertext = box.ciphertext.slice();
         ciphertext[30]! ^= 0xff;
-        return { peer: box.peer, ciphertext };
+        return resign({ ...box, ciphertext });
       }),
     }));
     expect(finished.phase).toBe(Phase.PHASE_DONE);
@@ -305,7 +151,7 @@ describe('SecAgg+ against one malicious member', () => {
         index: 6,
         memberId: 'mm-06',
         reason: expect.stringMatching(
-          /its share box for client 1 did not open under the box key 1 revealed/,
+          /its signed share box for client 1 carries an ephemeral key that is unproven or not a point of prime order/,
         ),
       }),
     ]);
@@ -316,9 +162,7 @@ describe('SecAgg+ against one malicious member', () => {
     const { finished, misbehaviour } = await roundWith((message, { sealFor }) => ({
       ...message,
       encryptedShares: message.encryptedShares.map((box, i) =>
-        i === 1
-          ? { peer: box.peer, ciphertext: sealFor(box.peer, new Uint8Array(2 * SHARE_BYTES)) }
-          : box,
+        i === 1 ? sealFor(box.peer, new Uint8Array(2 * SHARE_BYTES)) : box,
       ),
     }));
     expect(finished.phase).toBe(Phase.PHASE_DONE);
@@ -327,7 +171,9 @@ describe('SecAgg+ against one malicious member', () => {
     expect(finished.misbehaving.map((m) => [m.memberId, m.reason])).toEqual([
       [
         'mm-06',
-        expect.stringMatching(/opened but held no valid share \(verified with the revealed key\)/),
+        expect.stringMatching(
+          /its signed share box for client 2 does not open, or holds no valid share, under the proven key/,
+        ),
       ],
     ]);
     expect(misbehaviour.map((m) => m.memberId)).toEqual(['mm-06']);

@@ -228,7 +228,7 @@ beforeAll(async () => {
         threatModel: { minimumDropoutRate: 0.5 },
       }),
     );
-}, 120_000);
+}, 300_000);
 
 afterAll(async () => {
   for (const client of clients.values()) client.close();

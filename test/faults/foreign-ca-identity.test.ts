@@ -12,6 +12,7 @@ import {
   type Consortium,
   CoordinatorProcess,
   createConsortium,
+  grantConsents,
   trustSecondCa,
 } from '../support/consortium.ts';
 import { refusalOf } from '../support/refusal.ts';
@@ -78,9 +79,18 @@ beforeAll(async () => {
   // The administrator is bound by issuer here (no identityCertificates), the members by certificate.
   consortium.config = { ...consortium.config, identityCertificates: [] };
   coordinator = await CoordinatorProcess.start(consortium);
+  await grantConsents(consortium, 'fraud-model');
   const keyholderConfig = consortium.local.keyholderConfig(consortium.keyholders[0]!);
   keyholder = await startKeyholderProcess(
-    { ...keyholderConfig, tls: { ...keyholderConfig.tls, caCertificate: bundle } },
+    {
+      ...keyholderConfig,
+      // Its ledger and ceremony checks bind identities to the consortium CA as its callers are.
+      tls: {
+        ...keyholderConfig.tls,
+        caCertificate: bundle,
+        identityIssuer: consortium.pki.caCertificatePath,
+      },
+    },
     join(consortium.directory, 'keyholder.json'),
     () => {},
   );

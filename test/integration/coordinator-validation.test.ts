@@ -245,6 +245,11 @@ describe('coordinator: bad input gets the right status and changes nothing', () 
       /member "ghost" is not in the coordinator's member directory/,
     );
     await expectStatus(
+      open({ ...params(10, members), degree: 2 }),
+      grpc.status.INVALID_ARGUMENT,
+      /a round of 4 members runs on the complete graph \(degree 3\); sparse graphs start at 50 members/,
+    );
+    await expectStatus(
       call((done) => member('val-01').admin.openRound({ params: params(10, members) }, done)),
       grpc.status.PERMISSION_DENIED,
       /may not open rounds/,

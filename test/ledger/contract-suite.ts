@@ -89,6 +89,70 @@ export function describeLedgerContract(
       expect(registered.registeredAt).not.toBeNull();
     });
 
+    it('keeps one decryption budget per key: each keyholder records its own decryptions, all read all, the contract holds the limits', async () => {
+      const holders = ['BankAMSP', 'BankBMSP'];
+      for (const holder of holders) await coordinator.registerMember(holder, ['keyholder']);
+      await bankA.attestCollectiveKey(HASH_C, 'budget', 2, holders);
+      await bankB.attestCollectiveKey(HASH_C, 'budget', 2, holders);
+      // Two closed rounds with aggregates HASH_A and HASH_B, one contributor each.
+      await bankA.grantConsent('consent-a1', 'cards-2026', 'fraud-model', inAYear());
+      for (const [n, aggregate] of [HASH_A, HASH_B].entries()) {
+        await coordinator.openRound(`budget/round-${n + 1}`, 'fraud-model', n + 1, HASH_A, [
+          'BankAMSP',
+        ]);
+        await coordinator.closeRound(`budget/round-${n + 1}`, ['BankAMSP'], HASH_C, aggregate, 0);
+      }
+      const figures = { ciphertexts: 3, contributors: 1, kl: 2 ** -50 };
+      const twoRounds = { keyLifeRounds: 2, klBudget: 2 ** -40 };
+      const record = (as: Ledger, aggregate: string, round: string, f = figures, l = twoRounds) =>
+        as.recordKeyDecryption(HASH_C, aggregate, round, f, l);
+      const first = await record(bankA, HASH_A, 'budget/round-1');
+      expect(first).toMatchObject({
+        keyholder: 'BankAMSP',
+        roundId: 'budget/round-1',
+        kl: 2 ** -50,
+      });
+      // Recording the same decryption again is idempotent; other figures for it are a conflict.
+      expect(await record(bankA, HASH_A, 'budget/round-1')).toEqual(first);
+      await expect(
+        record(bankA, HASH_A, 'budget/round-1', { ...figures, kl: 2 ** -60 }),
+      ).rejects.toThrow(/already recorded aggregate aaaaaaaaaaaaaaaa… .*with other figures/);
+      // Only a closed round's committed aggregate, with its contributor count.
+      await expect(record(bankA, HASH_B, 'budget/round-1')).rejects.toThrow(
+        /round budget\/round-1 did not close with aggregate bbbbbbbbbbbbbbbb…/,
+      );
+      await expect(
+        record(bankA, HASH_B, 'budget/round-2', { ...figures, contributors: 5 }),
+      ).rejects.toThrow(/closed with 1 contributors, not 5/);
+      // The key's limits over ALL keyholders' records: a one-round key takes no second round
+      // from the other keyholder; a second keyholder answering the same round costs nothing.
+      await expect(
+        record(bankB, HASH_B, 'budget/round-2', figures, { ...twoRounds, keyLifeRounds: 1 }),
+      ).rejects.toThrow(/key exhausted: key cccccccccccccccc… has decrypted 1 rounds/);
+      await record(bankB, HASH_A, 'budget/round-1', figures, { ...twoRounds, keyLifeRounds: 1 });
+      await expect(
+        record(bankB, HASH_B, 'budget/round-2', { ...figures, kl: 2 ** -40 }),
+      ).rejects.toThrow(/key exhausted: .*would pass 2 rounds or KL 2\^-40/);
+      await record(bankB, HASH_B, 'budget/round-2');
+      // Nobody outside the key's ceremony records.
+      await expect(
+        coordinator.recordKeyDecryption(HASH_C, HASH_B, 'budget/round-2', figures, twoRounds),
+      ).rejects.toThrow(/needs the keyholder role/);
+      await bankA.attestCollectiveKey(HASH_A, 'other-key', 2, ['BankAMSP', 'BankCMSP']);
+      await expect(
+        bankB.recordKeyDecryption(HASH_A, HASH_B, 'budget/round-2', figures, twoRounds),
+      ).rejects.toThrow(/BankBMSP may not record decryptions under key aaaaaaaaaaaaaaaa…/);
+      await expect(
+        record(bankA, HASH_B, 'budget/round-2', { ...figures, ciphertexts: 0 }),
+      ).rejects.toThrow(/ciphertexts must be an integer/);
+      const recorded = await auditor.keyDecryptions(HASH_C);
+      expect(recorded.map((r) => [r.keyholder, r.roundId]).sort()).toEqual([
+        ['BankAMSP', 'budget/round-1'],
+        ['BankBMSP', 'budget/round-1'],
+        ['BankBMSP', 'budget/round-2'],
+      ]);
+    });
+
     it('records consent grants and revocations in each member’s history', async () => {
       await bankA.grantConsent('consent-a1', 'cards-2026', 'fraud-model', inAYear());
       await bankA.grantConsent('consent-a2', 'loans-2026', 'credit-model', inAYear());
@@ -111,6 +175,26 @@ export function describeLedgerContract(
       await expect(bankB.consentHistory('BankAMSP')).rejects.toThrow(ContractError);
     });
 
+    it('consentInForce follows consentHistory’s read rule, and a round marks the consents it used', async () => {
+      await bankA.grantConsent('consent-a1', 'cards-2026', 'fraud-model', inAYear());
+      const at = fixture.now();
+      await expect(bankB.consentInForce('BankAMSP', 'fraud-model', at)).rejects.toThrow(
+        /BankBMSP may not read the consents of BankAMSP/,
+      );
+      expect((await auditor.consentInForce('BankAMSP', 'fraud-model', at))?.consentId).toBe(
+        'consent-a1',
+      );
+      const round = await coordinator.openRound('fraud/round-1', 'fraud-model', 1, HASH_A, [
+        'BankAMSP',
+      ]);
+      const [used] = await bankA.consentHistory('BankAMSP');
+      // A revocation must be dated at or after this; on Fabric one endorsed before the opening
+      // read the record without it and fails the version check.
+      expect([used!.lastUsedBy, used!.lastUsedAt]).toEqual(['fraud/round-1', round.openedAt]);
+      const revoked = await bankA.revokeConsent('consent-a1');
+      expect(revoked.revokedAt).toBeGreaterThanOrEqual(round.openedAt);
+    });
+
     it('an auditor reads everything but cannot write', async () => {
       await expect(
         auditor.grantConsent('consent-x', 'cards', 'fraud-model', inAYear()),
@@ -121,8 +205,30 @@ export function describeLedgerContract(
       expect(await auditor.consentHistory('BankAMSP')).toEqual([]);
     });
 
+    it('opens no round whose roster lists an operator or a non-member, each refused by name', async () => {
+      const refused = (roster: string[]) =>
+        coordinator.openRound('fraud/round-1', 'fraud-model', 1, HASH_A, roster);
+      // The coordinator's own identity, an auditor, an unregistered name.
+      await expect(refused(['BankAMSP', 'CoordinatorMSP'])).rejects.toThrow(
+        /roster entry CoordinatorMSP holds the operator role coordinator; rosters list members only/,
+      );
+      await expect(refused(['AuditorMSP', 'BankBMSP'])).rejects.toThrow(
+        /roster entry AuditorMSP holds the operator role auditor/,
+      );
+      await expect(refused(['BankAMSP', 'slot-7'])).rejects.toThrow(
+        /roster entry slot-7 is not a registered member/,
+      );
+      // A member that also holds an operator role (roles only grow) is an operator.
+      await coordinator.registerMember('BankBMSP', ['keyholder']);
+      await expect(refused(['BankAMSP', 'BankBMSP'])).rejects.toThrow(
+        /roster entry BankBMSP holds the operator role keyholder/,
+      );
+      await expect(auditor.getRound('fraud/round-1')).rejects.toThrow(/no round fraud\/round-1/);
+    });
+
     it('a non-coordinator cannot close a round, and the round stays open', async () => {
       await bankA.grantConsent('consent-a1', 'cards-2026', 'fraud-model', inAYear());
+      await bankB.grantConsent('consent-b1', 'cards-b', 'fraud-model', inAYear());
       await coordinator.openRound('fraud/round-1', 'fraud-model', 1, HASH_A, [
         'BankAMSP',
         'BankBMSP',
@@ -133,23 +239,35 @@ export function describeLedgerContract(
       expect((await auditor.getRound('fraud/round-1')).status).toBe('open');
     });
 
-    it('a round cannot close with a contribution whose consent was revoked or missing at open', async () => {
+    it('opens no round with a roster member that has no consent in force for the model', async () => {
       await bankA.grantConsent('consent-a1', 'cards-2026', 'fraud-model', inAYear());
+      const open = (roundId: string) =>
+        coordinator.openRound(roundId, 'fraud-model', 1, HASH_A, ['BankAMSP', 'BankBMSP']);
+      // Never granted one (a consent for another model does not count).
+      await bankB.grantConsent('consent-b0', 'cards-b', 'credit-model', inAYear());
+      await expect(open('fraud/round-1')).rejects.toThrow(
+        /every roster member needs a consent in force for fraud-model; none for BankBMSP \(it never granted one for fraud-model\)/,
+      );
+      // Revoked: the refusal names the consent.
       await bankB.grantConsent('consent-b1', 'cards-b', 'fraud-model', inAYear());
       await bankB.revokeConsent('consent-b1');
-      const opened = await coordinator.openRound('fraud/round-1', 'fraud-model', 1, HASH_A, [
-        'BankAMSP',
-        'BankBMSP',
-      ]);
+      await expect(open('fraud/round-1')).rejects.toMatchObject({
+        kind: 'conflict',
+        message: expect.stringMatching(
+          /none for BankBMSP \(its latest, consent consent-b1, was revoked at /,
+        ),
+      });
+      await expect(auditor.getRound('fraud/round-1')).rejects.toThrow(/no round fraud\/round-1/);
+      // Once B consents again the round opens and records each member's consent.
+      await bankB.grantConsent('consent-b2', 'cards-b', 'fraud-model', inAYear());
+      const opened = await open('fraud/round-1');
       expect(opened.consents).toEqual([
         { memberId: 'BankAMSP', datasetId: 'cards-2026', consentId: 'consent-a1' },
+        { memberId: 'BankBMSP', datasetId: 'cards-b', consentId: 'consent-b2' },
       ]);
       await expect(
-        coordinator.closeRound('fraud/round-1', ['BankAMSP', 'BankBMSP'], HASH_B, HASH_C, 0),
-      ).rejects.toThrow(
-        /cannot include BankBMSP: it had no consent in force for fraud-model when the round opened/,
-      );
-      expect((await auditor.getRound('fraud/round-1')).status).toBe('open');
+        coordinator.closeRound('fraud/round-1', ['BankAMSP', 'OutsiderMSP'], HASH_B, HASH_C, 0),
+      ).rejects.toThrow(/OutsiderMSP is not on the roster of round fraud\/round-1/);
       const closed = await coordinator.closeRound('fraud/round-1', ['BankAMSP'], HASH_B, HASH_C, 1);
       expect(closed).toMatchObject({
         status: 'closed',
@@ -159,6 +277,48 @@ export function describeLedgerContract(
         dropoutCount: 1,
       });
       expect(closed.participantSetCommitment).toMatch(/^[0-9a-f]{64}$/);
+    });
+
+    it('bounds a consent to ten years: a longer or absurd expiry is refused, not stored', async () => {
+      const day = 86_400_000;
+      await expect(
+        bankA.grantConsent('consent-forever', 'cards', 'fraud-model', fixture.now() + 1e8 * day),
+      ).rejects.toThrow(/expiresAt must be at most 3653 days \(ten years\) after the grant/);
+      await expect(
+        bankA.grantConsent('consent-11y', 'cards', 'fraud-model', fixture.now() + 11 * 366 * day),
+      ).rejects.toMatchObject({ kind: 'invalid' });
+      expect(await bankA.consentHistory('BankAMSP')).toEqual([]);
+      const nineYears = await bankA.grantConsent(
+        'consent-9y',
+        'cards',
+        'fraud-model',
+        fixture.now() + 9 * 365 * day,
+      );
+      expect(nineYears.expiresAt - nineYears.grantedAt).toBeGreaterThan(9 * 364 * day);
+    });
+
+    it('refuses a model id with a "/" (round ids are <model>/round-<n>)', async () => {
+      await bankA.grantConsent('consent-a1', 'cards-2026', 'fraud', inAYear());
+      await coordinator.openRound('fraud/round-1', 'fraud', 1, HASH_A, ['BankAMSP']);
+      await expect(
+        coordinator.openRound('fraud/round-1/round-2', 'fraud/round-1', 2, HASH_A, ['BankAMSP']),
+      ).rejects.toThrow(/modelId must be 1-128 characters .* \(no '\/'/);
+      await expect(auditor.getRound('fraud/round-1/round-2')).rejects.toThrow(/no round/);
+    });
+
+    it('lists every member’s consents to auditors and coordinators, and to no member', async () => {
+      await bankA.grantConsent('consent-a1', 'cards-2026', 'fraud-model', inAYear());
+      await bankB.grantConsent('consent-b1', 'cards-b', 'fraud-model', inAYear());
+      await bankB.revokeConsent('consent-b1');
+      const all = await auditor.listConsents();
+      expect(all.map((c) => [c.memberId, c.consentId, c.revokedAt !== null])).toEqual([
+        ['BankAMSP', 'consent-a1', false],
+        ['BankBMSP', 'consent-b1', true],
+      ]);
+      expect(await coordinator.listConsents()).toEqual(all);
+      await expect(bankA.listConsents()).rejects.toThrow(
+        /BankAMSP may not read every member's consents/,
+      );
     });
 
     it('a CKKS round closes with exactly one upload receipt per included member, kept on the record', async () => {
@@ -282,6 +442,11 @@ export function describeLedgerContract(
       bankA = fixture.connect('BankAMSP');
       await coordinator.registerMember('CoordinatorMSP', ['coordinator']);
       for (const id of ROSTER) await coordinator.registerMember(id, ['member']);
+      // Every roster member consents to model m: the contract opens no round without.
+      for (const id of ROSTER)
+        await fixture
+          .connect(id)
+          .grantConsent(`${id}-m`, `${id}-data`, 'm', fixture.now() + 365 * 86_400_000);
     });
 
     it('commits the manifest with RoundOpened and derives the graph seed from the transaction', async () => {

@@ -9,7 +9,14 @@ import { type LedgerIdentities, ledgerIdentities } from '../support/ledger-ident
 import { describeLedgerContract } from './contract-suite.ts';
 
 const freshPath = () => join(mkdtempSync(join(tmpdir(), 'veilsum-ledger-')), 'ledger.db');
-const ORGANISATIONS = ['CoordinatorMSP', 'BankAMSP', 'BankBMSP', 'AuditorMSP', 'OutsiderMSP'];
+const ORGANISATIONS = [
+  'CoordinatorMSP',
+  'BankAMSP',
+  'BankBMSP',
+  'BankCMSP',
+  'AuditorMSP',
+  'OutsiderMSP',
+];
 let identities: LedgerIdentities;
 beforeAll(async () => {
   identities = await ledgerIdentities(ORGANISATIONS);

@@ -1,10 +1,37 @@
 import type { CkksEngine } from '../../crypto/ckks/engine.ts';
-import { ceremonyInOneProcess } from '../../crypto/ckks/key-ceremony.ts';
+import { ceremonyInOneProcess, keySha256 } from '../../crypto/ckks/key-ceremony.ts';
+import { SUM_8192 } from '../../crypto/ckks/parameters.ts';
+import { writeKeyFile } from '../../services/keyholder/key-file.ts';
 import { seededRandom, systemRandom } from '../../crypto/random.ts';
 
 /** The ceremony's arithmetic among `n` keyholders in this process, from a seed. */
 export function ceremonyInProcess(engine: CkksEngine, n: number, threshold: number, seed = 1) {
   return ceremonyInOneProcess(engine, n, threshold, seededRandom(seed));
+}
+
+/**
+ * A coordinator's key file for a key `holders` made (ceremony `ceremonyId`, threshold t), with
+ * addresses nobody listens on: for tests in which no keyholder is asked to decrypt.
+ */
+export function writeHeldKeyFile(
+  path: string,
+  ceremonyId: string,
+  holders: readonly string[],
+  threshold: number,
+  publicKey: Uint8Array,
+): void {
+  writeKeyFile(path, {
+    ceremonyId,
+    parameterSet: SUM_8192.name,
+    threshold,
+    keyholders: holders.map((keyholderId, i) => ({
+      keyholderId,
+      index: i + 1,
+      address: '127.0.0.1:9',
+    })),
+    publicKey,
+    keySha256: keySha256(publicKey),
+  });
 }
 
 /**

@@ -3,6 +3,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DevPki } from '../../services/pki/dev-ca.ts';
+import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
+import { Ledger } from '../../ledger/ledger.ts';
 import {
   ADMIN,
   createLocalConsortium,
@@ -71,11 +73,15 @@ export async function createConsortium(
   };
   const configPath = join(directory, 'coordinator.json');
   writeFileSync(configPath, JSON.stringify(config));
-  const profile = (member: string, port: number): ConnectOptions => ({
-    ...local.profile(member, port),
-    retry: { totalMs: 60_000, initialDelayMs: 50, maxDelayMs: 1_000 },
-    threatModel: FIXTURE_POLICY,
-  });
+  const profile = (member: string, port: number): ConnectOptions => {
+    const consortiumProfile = local.profile(member, port);
+    return {
+      ...consortiumProfile,
+      retry: { totalMs: 60_000, initialDelayMs: 50, maxDelayMs: 1_000 },
+      // The fixture's lowered SecAgg policy, keeping the consortium's pinned keyholders.
+      threatModel: { ...consortiumProfile.threatModel, ...FIXTURE_POLICY },
+    };
+  };
   return {
     directory,
     pki: local.pki,
@@ -87,11 +93,47 @@ export async function createConsortium(
     profile,
     profilePath(member, port) {
       const path = join(directory, `profile-${member}-${port}.json`);
-      const { retry: _retry, threatModel: _policy, ...rest } = profile(member, port);
-      writeFileSync(path, JSON.stringify(rest));
+      const {
+        retry: _retry,
+        threatModel: policy,
+        consortiumMembers,
+        ...rest
+      } = profile(member, port);
+      const keyholders = policy?.pinnedKeyholders;
+      writeFileSync(
+        path,
+        JSON.stringify({
+          ...rest,
+          members: consortiumMembers,
+          ...(keyholders ? { keyholders } : {}),
+        }),
+      );
       return path;
     },
   };
+}
+
+/**
+ * Every member of a consortium with a ledger grants a consent for `modelId` on it (each signing
+ * its own block), as banks do before a round: the contract opens no round without. The members
+ * must be registered already (a coordinator registers them when it starts).
+ */
+export async function grantConsents(consortium: Consortium, modelId: string): Promise<void> {
+  const database = new EmbeddedLedgerDatabase(
+    join(consortium.directory, 'ledger.db'),
+    readFileSync(consortium.pki.caCertificatePath),
+  );
+  try {
+    for (const member of consortium.members)
+      await new Ledger(database.as(consortium.local.ledgerWriter(member))).grantConsent(
+        `consent-${member}-${modelId}`,
+        `data-${member}`,
+        modelId,
+        Date.now() + 86_400_000,
+      );
+  } finally {
+    database.close();
+  }
 }
 
 /**

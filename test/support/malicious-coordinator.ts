@@ -1,15 +1,27 @@
-import { createHash, createPrivateKey } from 'node:crypto';
+import { createHash, createPrivateKey, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { nativeCurve25519 as curve } from '../../crypto/curve25519-native.ts';
 import { createRoundContext, type RoundContext } from '../../crypto/secagg/config.ts';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { AuthenticationError, openAead } from '../../crypto/aead.ts';
 import type {
+  AdvertiseKeysMessage,
   KeysBroadcast,
+  ShareComplaint,
+  ShareKeysMessage,
   SharesDelivery,
   UnmaskingMessage,
 } from '../../crypto/secagg/messages.ts';
+import { shareBoxKey } from '../../crypto/secagg/share-box.ts';
+import { shareBoxAssociatedData } from '../../crypto/secagg/transcript.ts';
+import { SHARE_BYTES } from '../../crypto/shamir.ts';
+import { SecAggClient } from '../../crypto/secagg/client.ts';
+import { combineMasks } from '../../crypto/secagg/masks.ts';
+import { systemRandom } from '../../crypto/random.ts';
 import { SecAggServer } from '../../crypto/secagg/server.ts';
+import type { IssuedIdentity } from '../../services/pki/dev-ca.ts';
 import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
 import { Ledger } from '../../ledger/ledger.ts';
 import type { RoundManifest, RoundPhaseName } from '../../ledger/records.ts';
@@ -54,7 +66,10 @@ export interface Attack {
   shares?(recipient: number, honest: SharesDelivery): SharesDelivery;
   survivors?(recipient: number, honest: readonly number[]): readonly number[];
   /** The set the coordinator commits for a phase (default: the honest one). */
-  commit?(phase: RoundPhaseName, honest: readonly number[]): readonly number[];
+  commit?(
+    phase: RoundPhaseName,
+    honest: readonly number[],
+  ): readonly number[] | Promise<readonly number[]>;
 }
 
 export interface HarnessRound {
@@ -65,6 +80,17 @@ export interface HarnessRound {
   readonly corruptionRate?: number;
   readonly dropoutRate: number;
   readonly dimension?: number;
+  /** False: the coordinator runs the round without any ledger (members then need none). */
+  readonly ledger?: boolean;
+  /**
+   * Roster slots (1-based) the coordinator plays itself, with the identity it holds for the
+   * entry (its own certificate, or a colluding member's): every share box addressed to them is
+   * the coordinator's to open. A function picks them once the graph is known (colluders placed
+   * among a victim's neighbours).
+   */
+  readonly controlled?: readonly number[] | ((context: RoundContext) => readonly number[]);
+  /** How long a phase waits for silent members (default 2.5 s; large rosters need more). */
+  readonly phaseTimeoutMs?: number;
 }
 
 const PHASE_TIMEOUT_MS = 2_500;
@@ -73,8 +99,13 @@ const ORDER = ['advertise-keys', 'share-keys', 'masked-input', 'consistency-chec
 export class MaliciousCoordinator {
   readonly ledgerPath: string;
   readonly database: EmbeddedLedgerDatabase;
-  /** Every Unmasking message members sent: what the coordinator learnt. */
+  /** Every Unmasking message members sent. */
   readonly reveals: UnmaskingMessage[] = [];
+  /** Every AdvertiseKeys and ShareKeys message (all share boxes), by sender. */
+  readonly advertisements = new Map<number, AdvertiseKeysMessage>();
+  readonly shareMessages = new Map<number, ShareKeysMessage>();
+  /** Every complaint sent with a masked input, with its accuser. */
+  readonly complaints: { accuser: number; complaint: ShareComplaint }[] = [];
   /** Masked inputs as uploaded, by index. */
   readonly uploads = new Map<number, Uint32Array>();
   port = 0;
@@ -86,8 +117,14 @@ export class MaliciousCoordinator {
   private readonly attack: Attack;
   private readonly waiters = new Set<() => void>();
   private phaseTimer: NodeJS.Timeout | undefined;
+  private phaseTimeoutMs = PHASE_TIMEOUT_MS;
   /** Survivor-set signatures by signer, with the set it was served (split views keep both). */
   private readonly signatures = new Map<number, { set: string; signature: Uint8Array }>();
+  /** The coordinator's own roster slots, run in-process as members. */
+  private readonly slots = new Map<number, SecAggClient>();
+  /** Owners whose share box reached one of the coordinator's own slots, by slot. */
+  private readonly slotBoxes = new Map<number, number[]>();
+  private spec!: HarnessRound;
 
   constructor(consortium: Consortium, attack: Attack = {}, name = 'malicious') {
     this.consortium = consortium;
@@ -129,11 +166,23 @@ export class MaliciousCoordinator {
 
   /** RoundOpened on the ledger (with whatever manifest the attack commits), then serve it. */
   async open(spec: HarnessRound, roundNumber = 1): Promise<Round> {
+    this.spec = spec;
     const coordinator = new Ledger(
       this.database.as(this.consortium.local.ledgerWriter('veilsum-coordinator')),
     );
-    await coordinator.registerMember('veilsum-coordinator', ['coordinator']);
-    for (const id of spec.members) await coordinator.registerMember(id, ['member']);
+    const withLedger = spec.ledger !== false;
+    if (withLedger) {
+      await coordinator.registerMember('veilsum-coordinator', ['coordinator']);
+      // Whatever the roster lists is registered as a member (roles only grow).
+      for (const id of new Set(spec.members)) await coordinator.registerMember(id, ['member']);
+      // The contract opens a round only when every roster member consents to its model.
+      for (const id of new Set(spec.members)) {
+        const member = this.ledgerFor(id);
+        const consentId = `${id}-attack`;
+        if ((await member.consentInForce(id, 'attack', Date.now())) === undefined)
+          await member.grantConsent(consentId, `${id}-data`, 'attack', Date.now() + 86_400_000);
+      }
+    }
     const params: RoundParams = {
       modelId: 'attack',
       roundNumber,
@@ -163,15 +212,23 @@ export class MaliciousCoordinator {
     const honest = roundManifest(params, identityKeys);
     const manifest = this.attack.manifest?.(honest) ?? honest;
     const roundId = `attack/round-${roundNumber}`;
-    const record = await coordinator.openRound(
-      roundId,
-      'attack',
-      roundNumber,
-      Buffer.from(ledgerParamsHash(params)).toString('hex'),
-      [...spec.members],
-      manifest,
-    );
-    const graphSeed = new Uint8Array(Buffer.from(record.graphSeed!, 'hex'));
+    const graphSeed = withLedger
+      ? new Uint8Array(
+          Buffer.from(
+            (
+              await coordinator.openRound(
+                roundId,
+                'attack',
+                roundNumber,
+                Buffer.from(ledgerParamsHash(params)).toString('hex'),
+                [...spec.members],
+                manifest,
+              )
+            ).graphSeed!,
+            'hex',
+          ),
+        )
+      : new Uint8Array(randomBytes(32));
     this.round = {
       roundId,
       params,
@@ -180,7 +237,7 @@ export class MaliciousCoordinator {
         memberId,
         index: i + 1,
         identityKey: Buffer.from(identityKeys[i]!),
-        certificate: readFileSync(this.consortium.pki.members[memberId]!.certificatePath),
+        certificate: readFileSync(identityFiles(this.consortium, memberId).certificatePath),
       })),
       graphSeed: Buffer.from(graphSeed),
       paramsHash: Buffer.from(paramsHash(RoundParams.encode(params).finish(), graphSeed)),
@@ -196,12 +253,65 @@ export class MaliciousCoordinator {
       uploadSha256: [],
       abortReason: '',
       misbehaving: [],
+      ledgerHead: undefined,
     };
     // The coordinator's own state machine runs on the round as it serves it.
     this.context = createRoundContext(secAggConfigOf(this.served(this.round, '')));
     this.server = new SecAggServer({ context: this.context, curve });
+    this.phaseTimeoutMs = spec.phaseTimeoutMs ?? PHASE_TIMEOUT_MS;
+    const controlled =
+      typeof spec.controlled === 'function' ? spec.controlled(this.context) : spec.controlled;
+    for (const index of controlled ?? []) {
+      const slot = new SecAggClient({
+        context: this.context,
+        index,
+        identitySecretKey: memberIdentity(this.consortium, spec.members[index - 1]!).secretKey,
+        curve,
+        random: systemRandom,
+      });
+      this.slots.set(index, slot);
+      this.server.receiveAdvertiseKeys(slot.advertiseKeys());
+    }
     this.armPhaseTimer();
     return this.round;
+  }
+
+  /**
+   * The coordinator's own slots take each phase as it opens, as members would (they sign and
+   * unmask too, so the honest members' rounds go through); each keeps the boxes it was sent.
+   */
+  private playSlots(): void {
+    const sets = this.server.participantSets();
+    for (const [index, slot] of this.slots) {
+      const phase = this.server.currentPhase;
+      if (phase === 'share-keys' && sets.advertised.includes(index)) {
+        this.server.receiveShareKeys(slot.shareKeys(this.server.keysFor(index), sets.advertised));
+      } else if (phase === 'masked-input' && sets.shared.includes(index)) {
+        const delivery = this.server.sharesFor(index);
+        this.slotBoxes.set(
+          index,
+          delivery.encryptedShares.map((box) => box.peer),
+        );
+        const jobs = slot.prepareMasks(delivery, sets.shared);
+        const zero = new Uint32Array(this.context.config.dimension);
+        const { maskedInput } = slot.completeMaskedInput(
+          zero,
+          combineMasks(jobs, zero.length, curve),
+        );
+        this.server.receiveMaskedInput({ sender: index, maskedInput });
+        this.uploads.set(index, maskedInput);
+      } else if (phase === 'consistency-check' && sets.masked.includes(index)) {
+        const message = slot.signSurvivors({ survivors: sets.masked }, sets.masked);
+        this.signatures.set(index, { set: sets.masked.join(','), signature: message.signature });
+        this.server.receiveConsistencySignature(message);
+      } else if (phase === 'unmasking' && sets.masked.includes(index)) {
+        try {
+          this.server.receiveUnmasking(slot.unmask(this.server.unmaskingRequest(), sets.masked));
+        } catch {
+          // The coordinator's own slots need not be consistent: only the members' answers count.
+        }
+      }
+    }
   }
 
   /** The round as the attack serves it; a careful liar re-hashes what it changed. */
@@ -214,6 +324,11 @@ export class MaliciousCoordinator {
         paramsHash(RoundParams.encode(served.params!).finish(), served.graphSeed),
       ),
     };
+  }
+
+  /** The roster slots the coordinator plays itself. */
+  get controlledSlots(): number[] {
+    return [...this.slots.keys()];
   }
 
   /** Sets U1–U3 as the honest server state machine has them. */
@@ -237,14 +352,16 @@ export class MaliciousCoordinator {
     };
   }
 
-  /** Closes the current phase when everyone eligible spoke, or after a timeout. */
+  /** Closes the current phase when everyone eligible spoke, or after a quiet timeout. */
   private armPhaseTimer(): void {
     clearTimeout(this.phaseTimer);
-    this.phaseTimer = setTimeout(() => void this.closePhase(), PHASE_TIMEOUT_MS);
+    this.phaseTimer = setTimeout(() => void this.closePhase(), this.phaseTimeoutMs);
   }
 
+  /** Closes the phase once everyone eligible spoke; otherwise waits a full timeout again. */
   private async afterMessage(): Promise<void> {
     if (this.server.everyoneHasSpoken()) await this.closePhase();
+    else this.armPhaseTimer();
   }
 
   private async closePhase(): Promise<void> {
@@ -263,6 +380,7 @@ export class MaliciousCoordinator {
       } else if (phase === 'consistency-check') {
         this.server.closeConsistencyCheck();
       } else return;
+      if (this.server.currentPhase !== phase) this.playSlots();
     } catch {
       // Too few members to go on (some refused): the round stops here.
     }
@@ -271,7 +389,8 @@ export class MaliciousCoordinator {
   }
 
   private async commit(phase: RoundPhaseName, honest: readonly number[]): Promise<void> {
-    const members = this.attack.commit?.(phase, honest) ?? honest;
+    const members = (await this.attack.commit?.(phase, honest)) ?? honest;
+    if (this.spec.ledger === false) return;
     await new Ledger(
       this.database.as(this.consortium.local.ledgerWriter('veilsum-coordinator')),
     ).commitRoundPhase(this.round.roundId, phase, [...members]);
@@ -321,7 +440,9 @@ export class MaliciousCoordinator {
       }) as grpc.UntypedHandleCall;
     return {
       advertiseKeys: unary(async (call) => {
-        this.server.receiveAdvertiseKeys(advertiseKeysFromWire(this.indexOf(call), call.request));
+        const message = advertiseKeysFromWire(this.indexOf(call), call.request);
+        this.advertisements.set(message.sender, message);
+        this.server.receiveAdvertiseKeys(message);
         await this.afterMessage();
         return { roundId: this.round.roundId };
       }),
@@ -332,7 +453,9 @@ export class MaliciousCoordinator {
         return keysBroadcastToWire(this.attack.keys?.(index, honest) ?? honest);
       }),
       shareKeys: unary(async (call) => {
-        this.server.receiveShareKeys(shareKeysFromWire(this.indexOf(call), call.request));
+        const message = shareKeysFromWire(this.indexOf(call), call.request);
+        this.shareMessages.set(message.sender, message);
+        this.server.receiveShareKeys(message);
         await this.afterMessage();
         return { roundId: this.round.roundId };
       }),
@@ -355,6 +478,7 @@ export class MaliciousCoordinator {
           else if (chunk.content?.$case === 'data') chunks.push(Buffer.from(chunk.content.value));
         });
         call.on('end', () => {
+          for (const complaint of complaints) this.complaints.push({ accuser: index, complaint });
           const bytes = Buffer.concat(chunks);
           const vector = new Uint32Array(
             bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
@@ -416,42 +540,127 @@ export class MaliciousCoordinator {
   }
 
   /**
-   * Owners whose input the coordinator could now recover: it holds at least t shares of their
-   * self-mask seed b and at least t shares of their masking key s^SK.
+   * Shares of each owner's self-mask seed b and masking key s^SK that the coordinator holds, by
+   * share index, from everything members sent it: the Unmasking reveals, and every share box
+   * (of every sender, to every recipient) that some byte string members sent in a complaint
+   * opens — tried both as the AEAD key itself and as the X25519 secret of the box's ephemeral key
+   * (Edwards points converted to Montgomery u as well), whatever the complaint claims to prove —
+   * and every box a member sent to one of the coordinator's own roster slots (one share of each).
+   */
+  sharesHeld(): Map<number, { b: Set<number>; s: Set<number> }> {
+    const held = new Map<number, { b: Set<number>; s: Set<number> }>();
+    const entry = (owner: number) => {
+      let shares = held.get(owner);
+      if (shares === undefined) held.set(owner, (shares = { b: new Set(), s: new Set() }));
+      return shares;
+    };
+    for (const message of this.reveals) {
+      for (const share of message.selfMaskShares) entry(share.owner).b.add(message.sender);
+      for (const share of message.maskingKeyShares) entry(share.owner).s.add(message.sender);
+    }
+    for (const [slot, owners] of this.slotBoxes)
+      for (const owner of owners) {
+        entry(owner).b.add(slot);
+        entry(owner).s.add(slot);
+      }
+    const candidates = this.complaintSecrets();
+    if (candidates.length === 0) return held;
+    const { binding } = this.context;
+    for (const [sender, message] of this.shareMessages) {
+      for (const box of message.encryptedShares) {
+        const parties = { binding, sender, recipient: box.peer };
+        const associatedData = shareBoxAssociatedData(binding, sender, box.peer);
+        const recipientKey = this.advertisements.get(box.peer)?.encryptionPublicKey;
+        const keys = candidates.flatMap((secret) =>
+          box.ephemeralPublicKey === undefined || recipientKey === undefined
+            ? [secret]
+            : [secret, shareBoxKey(parties, secret, box.ephemeralPublicKey, recipientKey)],
+        );
+        for (const key of keys) {
+          const plaintext = tryOpen(key, box.ciphertext, associatedData);
+          if (plaintext === undefined || plaintext.length !== 2 * SHARE_BYTES) continue;
+          entry(sender).s.add(box.peer);
+          entry(sender).b.add(box.peer);
+          break;
+        }
+      }
+    }
+    return held;
+  }
+
+  /** Every 32-byte string in the complaints members sent, and its Montgomery u if it is a point. */
+  private complaintSecrets(): Uint8Array[] {
+    const found: Uint8Array[] = [];
+    const visit = (value: unknown): void => {
+      if (value instanceof Uint8Array) {
+        if (value.length !== 32) return;
+        found.push(value);
+        try {
+          found.push(ed25519.utils.toMontgomery(value));
+        } catch {
+          // not an Edwards point
+        }
+      } else if (typeof value === 'object' && value !== null) {
+        for (const inner of Object.values(value)) visit(inner);
+      }
+    };
+    for (const { complaint } of this.complaints) visit(complaint);
+    return found;
+  }
+
+  /**
+   * Owners whose input the coordinator could now recover: from everything it received it holds
+   * at least t shares of their self-mask seed b and at least t shares of their masking key s^SK.
    */
   recoverableOwners(): number[] {
     const t = this.context.config.threshold;
-    const count = new Map<number, { b: number; s: number }>();
-    for (const message of this.reveals) {
-      for (const share of message.selfMaskShares) {
-        const entry = count.get(share.owner) ?? { b: 0, s: 0 };
-        count.set(share.owner, { ...entry, b: entry.b + 1 });
-      }
-      for (const share of message.maskingKeyShares) {
-        const entry = count.get(share.owner) ?? { b: 0, s: 0 };
-        count.set(share.owner, { ...entry, s: entry.s + 1 });
-      }
-    }
-    return [...count]
-      .filter(([, { b, s }]) => b >= t && s >= t)
+    return [...this.sharesHeld()]
+      .filter(([owner, { b, s }]) => b.size >= t && s.size >= t && !this.slots.has(owner))
       .map(([owner]) => owner)
       .sort((a, b) => a - b);
   }
 
-  /** Owners any of whose both-kind shares reached the coordinator at all (stronger than above). */
+  /**
+   * Owners any of whose both-kind shares reached the coordinator at all (stronger than above),
+   * its own slots' boxes included; the owners' own slots are left out.
+   */
   ownersWithBothShareKinds(): number[] {
-    const b = new Set(this.reveals.flatMap((m) => m.selfMaskShares.map((s) => s.owner)));
-    const s = new Set(this.reveals.flatMap((m) => m.maskingKeyShares.map((x) => x.owner)));
-    return [...b].filter((owner) => s.has(owner)).sort((x, y) => x - y);
+    return [...this.sharesHeld()]
+      .filter(([owner, { b, s }]) => b.size > 0 && s.size > 0 && !this.slots.has(owner))
+      .map(([owner]) => owner)
+      .sort((x, y) => x - y);
   }
 }
 
-/** A member's Ed25519 identity key pair, from its certificate's private key. */
+function tryOpen(
+  key: Uint8Array,
+  ciphertext: Uint8Array,
+  associatedData: Uint8Array,
+): Uint8Array | undefined {
+  try {
+    return openAead(key, ciphertext, associatedData);
+  } catch (error) {
+    if (error instanceof AuthenticationError) return undefined;
+    throw error;
+  }
+}
+
+/** The certificate and key of an identity: a member, the admin, a keyholder or the coordinator. */
+export function identityFiles(consortium: Consortium, id: string): IssuedIdentity {
+  const issued =
+    id === 'veilsum-coordinator'
+      ? consortium.pki.server
+      : (consortium.pki.members[id] ?? consortium.pki.keyholders[id]);
+  if (issued === undefined) throw new Error(`no certificate for ${id}`);
+  return issued;
+}
+
+/** An identity's Ed25519 key pair, from its certificate's private key. */
 export function memberIdentity(
   consortium: Consortium,
   id: string,
 ): { secretKey: Uint8Array; publicKey: Uint8Array } {
-  const jwk = createPrivateKey(readFileSync(consortium.pki.members[id]!.privateKeyPath)).export({
+  const jwk = createPrivateKey(readFileSync(identityFiles(consortium, id).privateKeyPath)).export({
     format: 'jwk',
   });
   const secretKey = new Uint8Array(Buffer.from(jwk.d!, 'base64url'));

@@ -42,6 +42,13 @@ describe('who holds the round key, by the member’s policy', () => {
       /kh-b, who is not one of this member's trusted keyholders \(kh-a, kh-c\)/,
     ],
     [
+      'a holder outside the keyholders its profile pins (pki init)',
+      key(2, ['kh-a', 'kh-b']),
+      holders,
+      { pinnedKeyholders: ['kh-a', 'kh-c'] },
+      /kh-b, who is not one of this member's keyholders pinned in its profile \(kh-a, kh-c\); it takes another keyholder set only once its own profile's keyholders change/,
+    ],
+    [
       'a holder not registered as keyholder',
       key(2, ['kh-a', 'bank-1']),
       roles({ 'kh-a': ['keyholder'], 'bank-1': ['member'] }),
@@ -71,5 +78,16 @@ describe('who holds the round key, by the member’s policy', () => {
     ],
   ])('refuses %s', (_, record, known, policy, message) => {
     expect(() => checkCkksKeyholders(record, known, policy)).toThrow(message);
+  });
+
+  it("takes keys within the pinned set, and the member's own trusted list replaces the pin", () => {
+    const pinned = { pinnedKeyholders: ['kh-a', 'kh-b', 'kh-c'] };
+    expect(() => checkCkksKeyholders(key(2, ['kh-a', 'kh-c']), holders, pinned)).not.toThrow();
+    const outside = key(2, ['kh-a', 'kh-d']);
+    const known = roles({ 'kh-a': ['keyholder'], 'kh-d': ['keyholder'] });
+    expect(() => checkCkksKeyholders(outside, known, pinned)).toThrow(/pinned in its profile/);
+    expect(() =>
+      checkCkksKeyholders(outside, known, { ...pinned, trustedKeyholders: ['kh-a', 'kh-d'] }),
+    ).not.toThrow();
   });
 });

@@ -7,6 +7,7 @@ import {
   floodingSigmaFor,
   honestNoiseVariance,
   PROOF,
+  samplerExcess,
   SUM_8192,
 } from '../../crypto/ckks/parameters.ts';
 
@@ -40,6 +41,25 @@ describe('the deployed CKKS parameter set (parameters.ts arithmetic)', () => {
       expect(honestSecurityBits).toBeGreaterThan(statSecurityBits);
     },
   );
+
+  it('charges the sampler as implemented: its excess over the ideal Gaussian, and a statistical distance', () => {
+    const { sigma, statSecurityBits, statisticalDistanceLog2 } = floodingAnalysis(
+      SUM_8192,
+      3,
+      5e-5,
+    );
+    const life = DEFAULT_KEY_LIFE;
+    const coefficients = life.rounds * life.ciphertextsPerRound * SUM_8192.polyModulusDegree;
+    const ideal = (coefficients * extractedNoiseVariance(SUM_8192, life)) / (2 * sigma ** 2);
+    const excess = samplerExcess(sigma, extractedNoiseVariance(SUM_8192, life));
+    // The Box–Muller arithmetic and grid dominate the ideal 2^-55.5 by far, and still leave > 40.
+    expect(-Math.log2(ideal)).toBeGreaterThan(55);
+    expect(-Math.log2((coefficients / 2) * excess.perPair)).toBeLessThan(50);
+    expect(statSecurityBits).toBeLessThan(-Math.log2(ideal) - 5);
+    expect(statSecurityBits).toBeGreaterThanOrEqual(40);
+    // Pinsker: SD ≤ √(KL/2); the tail cut (2^-130 a pair) adds nothing visible.
+    expect(statisticalDistanceLog2).toBeCloseTo(-(statSecurityBits + 1) / 2, 3);
+  });
 
   it('the proof slack is what the flooding pays for: extracted noise ≫ honest noise', () => {
     const ratio =

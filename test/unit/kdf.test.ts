@@ -35,7 +35,7 @@ describe('deriveKey domain separation', () => {
   it('gives different keys for different purposes, rounds and pairs', () => {
     const keys = [
       deriveKey(secret, 'secagg/pairwise-mask', 'round-1', [1, 2]),
-      deriveKey(secret, 'secagg/share-encryption', 'round-1', [1, 2]),
+      deriveKey(secret, 'secagg/share-box', 'round-1', [1, 2]),
       deriveKey(secret, 'secagg/pairwise-mask', 'round-2', [1, 2]),
       deriveKey(secret, 'secagg/pairwise-mask', 'round-1', [1, 3]),
       deriveKey(secret, 'secagg/pairwise-mask', 'round-1'),

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadProfile, parseMemberPolicy } from '../../sdk/profile.ts';
@@ -74,5 +75,43 @@ describe('member SecAgg policy from a profile or the CLI', () => {
       /minimumKeyThreshold: a key one keyholder decrypts alone protects nothing/,
     );
     expect(() => loadProfile(profile({ trustedKeyholders: [] }))).toThrow(/trustedKeyholders/);
+  });
+
+  it('`pki init` pins the consortium members in every profile, and loadProfile hands them to the SDK', () => {
+    const pkiDirectory = mkdtempSync(join(tmpdir(), 'veilsum-pki-'));
+    try {
+      const created = JSON.parse(
+        execFileSync(
+          process.execPath,
+          [
+            'cli/veilsum.ts',
+            'pki',
+            'init',
+            '--members',
+            'bank-a,bank-b,bank-c',
+            '--dir',
+            pkiDirectory,
+            '--json',
+          ],
+          { encoding: 'utf8' },
+        ),
+      ) as { profiles: Record<string, string> };
+      for (const path of Object.values(created.profiles))
+        expect(loadProfile(path).consortiumMembers).toEqual(['bank-a', 'bank-b', 'bank-c']);
+    } finally {
+      rmSync(pkiDirectory, { recursive: true, force: true });
+    }
+    const twice = join(directory, 'twice.json');
+    writeFileSync(
+      twice,
+      JSON.stringify({
+        address: '127.0.0.1:1',
+        caCertificate: 'ca.pem',
+        certificate: 'member.pem',
+        privateKey: 'member.key',
+        members: ['bank-a', 'bank-a'],
+      }),
+    );
+    expect(() => loadProfile(twice)).toThrow(/members: lists a member twice/);
   });
 });

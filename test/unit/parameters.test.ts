@@ -3,19 +3,24 @@ import {
   assertSecureParameters,
   chooseGraphParameters,
   completeGraphParameters,
+  corruptClients,
   defaultMinContributors,
   InfeasibleParametersError,
   InsecureParametersError,
+  semiHonestThreshold,
+  semiMaliciousThreshold,
+  SPARSE_MIN_CLIENTS,
 } from '../../crypto/secagg/parameters.ts';
 import { Hypergeometric } from '../../crypto/secagg/hypergeometric.ts';
 
 describe('SecAgg+ graph parameters (k, t)', () => {
-  // Expected values from the reference parameter finder's tests (γ = δ = 0.05).
+  // Expected values from the reference parameter finder's tests (γ = δ = 0.05); against a
+  // semi-malicious server ours is stricter (2t > k + 1 + t1, not ≥: the reference's 52, 37).
   it.each([
     [100, 'semi-honest', 12, 6],
     [1000, 'semi-honest', 30, 17],
     [10000, 'semi-honest', 34, 20],
-    [1000, 'semi-malicious', 52, 37],
+    [1000, 'semi-malicious', 54, 39],
   ] as const)(
     'n = %i against a %s server gives k = %i, t = %i',
     (clients, adversary, degree, threshold) => {
@@ -124,13 +129,65 @@ describe('what a member checks: (k, t) and min contributors against n, γ, δ', 
     expect(() => assertSecureParameters(model(1000, 'semi-malicious'), 999, 2)).toThrow(
       /threshold 2 is below the secure minimum 526 for degree 999/,
     );
-    expect(() => assertSecureParameters(model(1000, 'semi-malicious'), 52, 36)).toThrow(
-      /below the secure minimum 37/,
+    // The reference finder's (52, 37) sits on the bound 2t = k + 1 + t1 (t1 = 21): refused.
+    expect(() => assertSecureParameters(model(1000, 'semi-malicious'), 52, 37)).toThrow(
+      /below the secure minimum 38/,
     );
     expect(() => assertSecureParameters(model(1000, 'semi-honest'), 4, 4)).toThrow(
       /degree 4 is too sparse/,
     );
-    expect(() => assertSecureParameters(model(1000, 'semi-malicious'), 52, 37)).not.toThrow();
+    expect(() => assertSecureParameters(model(1000, 'semi-malicious'), 52, 38)).not.toThrow();
+  });
+
+  it('semi-malicious sparse t satisfies 2t > k + 1 + t1 strictly, for both parities of t1', () => {
+    const parities = new Set<number>();
+    for (let degree = 2; degree <= 200; degree += 2) {
+      for (let t1 = 0; t1 <= degree + 1; t1++) {
+        const t = semiMaliciousThreshold(t1, degree);
+        expect(2 * t).toBeGreaterThan(degree + 1 + t1);
+        // …and is the smallest such t.
+        expect(2 * (t - 1)).toBeLessThanOrEqual(degree + 1 + t1);
+        parities.add(t1 % 2);
+      }
+    }
+    expect([...parities].sort()).toEqual([0, 1]);
+  });
+
+  it('every sparse (k, t) the finder returns against a semi-malicious server has 2t > k + 1 + t1', () => {
+    // Every n from the sparse switch point to 1000, then a sample up to the finder's 10^6.
+    const sizes = [
+      ...Array.from({ length: 1001 - SPARSE_MIN_CLIENTS }, (_, i) => SPARSE_MIN_CLIENTS + i),
+      1999,
+      2000,
+      4999,
+      10_000,
+      10_001,
+      99_999,
+      1_000_000,
+    ];
+    const parities = new Set<number>();
+    let sparse = 0;
+    for (const clients of sizes) {
+      const threat = model(clients, 'semi-malicious');
+      const { degree, threshold, complete } = chooseGraphParameters(threat);
+      if (complete) {
+        expect(2 * threshold).toBeGreaterThan(clients + corruptClients(threat));
+        continue;
+      }
+      sparse++;
+      const t1 = semiHonestThreshold(threat, degree);
+      parities.add(t1 % 2);
+      expect({ clients, degree, ok: 2 * threshold > degree + 1 + t1 }).toEqual({
+        clients,
+        degree,
+        ok: true,
+      });
+      expect(() => assertSecureParameters(threat, degree, threshold - 1)).toThrow(
+        InsecureParametersError,
+      );
+    }
+    expect(sparse).toBeGreaterThan(900);
+    expect([...parities].sort()).toEqual([0, 1]);
   });
 
   it('defaults min contributors to all but the ⌈δn⌉ expected to drop', () => {

@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from '@jest/globals';
 import { SecAggClient } from '../../crypto/secagg/client.ts';
 import {
+  CoordinatorTamperingError,
   DuplicateMessageError,
   InvalidSignatureError,
   LedgerMismatchError,
@@ -233,38 +234,35 @@ describe('SecAgg+ honest client refusals', () => {
     expect(() => round.clients[0]!.shareKeys(substituted, round.u1)).toThrow(PhaseOrderError);
   });
 
-  it('complains about a share box that fails authentication instead of guessing, and the round still completes', () => {
+  it('stops, naming the coordinator, when a share box does not carry its sender’s signature; the round completes without it', () => {
     const round = new ManualRound();
     round.advertise();
     round.share();
     for (const client of round.clients) {
       const delivery = round.server.sharesFor(client.index);
-      const boxes =
-        client.index === 4
-          ? delivery.encryptedShares.map((box) => {
-              if (box.peer !== 5) return box;
-              const ciphertext = box.ciphertext.slice();
-              ciphertext[20]! ^= 1;
-              return { peer: box.peer, ciphertext };
-            })
-          : delivery.encryptedShares;
-      round.server.receiveMaskedInput(
-        client.maskInput(
-          { encryptedShares: boxes },
-          round.u2,
-          round.fixture.inputs[client.index - 1]!,
-        ),
-      );
+      if (client.index !== 4) {
+        round.server.receiveMaskedInput(
+          client.maskInput(delivery, round.u2, round.fixture.inputs[client.index - 1]!),
+        );
+        continue;
+      }
+      const boxes = delivery.encryptedShares.map((box) => {
+        if (box.peer !== 5) return box;
+        const ciphertext = box.ciphertext.slice();
+        ciphertext[20]! ^= 1;
+        return { ...box, ciphertext };
+      });
+      const tampered = () =>
+        client.maskInput({ encryptedShares: boxes }, round.u2, round.fixture.inputs[3]!);
+      expect(tampered).toThrow(CoordinatorTamperingError);
+      expect(tampered).toThrow(PhaseOrderError); // it stays stopped
     }
     round.server.closeMaskedInputCollection();
     const messages = round.unmaskMessages();
-    expect(messages[3]!.undecryptable).toEqual([5]);
     messages.forEach((message) => round.server.receiveUnmasking(message));
-    // The box client 5 sent opens under the key client 4 revealed: 5 stays in; the complaint
-    // is not upheld and is on record against its author.
     const result = round.server.finishUnmasking();
-    expect(result.sum).toEqual(modularSum(round.fixture.inputs, [1, 2, 3, 4, 5, 6], 32));
-    expect(result.misbehaving.map((m) => m.member)).toEqual([4]);
+    expect(result.sum).toEqual(modularSum(round.fixture.inputs, [1, 2, 3, 5, 6], 32));
+    expect(result.misbehaving).toEqual([]);
   });
 
   it('never answers a second unmasking request (it would reveal the other secret of a peer)', () => {

@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  assertQuantizedLevels,
   parseNpy,
   parseSafetensors,
   readUpdateFile,
@@ -102,5 +103,15 @@ describe('update files', () => {
     writeFileSync(pickle, 'x');
     expect(() => readUpdateFile(pickle)).toThrow(UpdateFileError);
     expect(() => readUpdateFile(pickle)).toThrow(/export the update as \.safetensors/);
+  });
+
+  it('takes .u32 levels up to L = 2^levelBits − 1 and refuses L + 1, naming value, index and L', () => {
+    expect(() => assertQuantizedLevels(Uint32Array.of(0, 65_535), { levelBits: 16 })).not.toThrow();
+    expect(() => assertQuantizedLevels(Uint32Array.of(0, 7, 65_536), { levelBits: 16 })).toThrow(
+      /value 65536 at index 2 exceeds the round's top level L = 65535 \(levelBits 16\)/,
+    );
+    expect(() =>
+      assertQuantizedLevels(Uint32Array.of(2 ** 32 - 1), { levelBits: 32 }),
+    ).not.toThrow();
   });
 });

@@ -91,10 +91,18 @@ export interface CeremonyPlan {
 export interface CeremonyJoin {
   keyholderId: string;
   exchangeKey: Buffer;
-  /** Ed25519 over (ceremony, plan hash, keyholder, exchange key) with the certificate's key. */
+  /**
+   * Ed25519 over (ceremony, plan hash, keyholder, exchange key, public share commitment) with
+   * the certificate's key.
+   */
   signature: Buffer;
   /** PEM certificate issued by the consortium CA; subject O is the keyholder id. */
   certificate: Buffer;
+  /**
+   * SHA-256 commitment to the keyholder's public key share, bound to the ceremony, plan hash
+   * and keyholder (crypto/ckks/key-ceremony.ts publicShareCommitment).
+   */
+  publicShareCommitment: Buffer;
 }
 
 export interface CeremonyDealRequest {
@@ -111,15 +119,50 @@ export interface SealedShare {
 export interface CeremonyDealing {
   index: number;
   publicShare: Buffer;
-  /** Ed25519 over (ceremony, plan hash, index, SHA-256 of public_share). */
+  /**
+   * Ed25519 over (ceremony, plan hash, index, SHA-256 of public_share, of public_share_proof and
+   * of the sealed shares in order).
+   */
   signature: Buffer;
   shares: SealedShare[];
+  /**
+   * Proof of knowledge of short (s_i, e_i) with public_share = −a·s_i + e_i mod Q, bound to the
+   * ceremony, plan hash and keyholder (crypto/ckks/key-share-proof.ts).
+   */
+  publicShareProof: Buffer;
 }
 
-export interface CeremonyFinishRequest {
+export interface CeremonyCheckRequest {
   plan: CeremonyPlan | undefined;
   joins: CeremonyJoin[];
   dealings: CeremonyDealing[];
+}
+
+/**
+ * One flooded partial decryption of dealer `dealer`'s test encryption for the responder window
+ * starting at index `window_start`, made with the share that dealer dealt this keyholder.
+ */
+export interface DealerTestPartial {
+  dealer: number;
+  windowStart: number;
+  partial: Buffer;
+}
+
+export interface CeremonyCheck {
+  index: number;
+  /** SHA-256 of the ceremony transcript the keyholder checked (plan, joins, dealings). */
+  transcriptSha256: Buffer;
+  partials: DealerTestPartial[];
+  /** Ed25519 over (ceremony, plan hash, transcript, index, SHA-256 of every partial in order). */
+  signature: Buffer;
+}
+
+export interface CeremonyFinishRequest {
+  plan:
+    | CeremonyPlan
+    | undefined;
+  /** Every keyholder's check, one each. */
+  checks: CeremonyCheck[];
 }
 
 export interface GetKeyRequest {
@@ -1034,7 +1077,13 @@ export const CeremonyPlan: MessageFns<CeremonyPlan> = {
 };
 
 function createBaseCeremonyJoin(): CeremonyJoin {
-  return { keyholderId: "", exchangeKey: Buffer.alloc(0), signature: Buffer.alloc(0), certificate: Buffer.alloc(0) };
+  return {
+    keyholderId: "",
+    exchangeKey: Buffer.alloc(0),
+    signature: Buffer.alloc(0),
+    certificate: Buffer.alloc(0),
+    publicShareCommitment: Buffer.alloc(0),
+  };
 }
 
 export const CeremonyJoin: MessageFns<CeremonyJoin> = {
@@ -1050,6 +1099,9 @@ export const CeremonyJoin: MessageFns<CeremonyJoin> = {
     }
     if (message.certificate.length !== 0) {
       writer.uint32(34).bytes(message.certificate);
+    }
+    if (message.publicShareCommitment.length !== 0) {
+      writer.uint32(42).bytes(message.publicShareCommitment);
     }
     return writer;
   },
@@ -1099,6 +1151,14 @@ export const CeremonyJoin: MessageFns<CeremonyJoin> = {
             message.certificate = Buffer.from(reader.bytes());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.publicShareCommitment = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1125,6 +1185,11 @@ export const CeremonyJoin: MessageFns<CeremonyJoin> = {
         : Buffer.alloc(0),
       signature: isSet(object.signature) ? Buffer.from(bytesFromBase64(object.signature)) : Buffer.alloc(0),
       certificate: isSet(object.certificate) ? Buffer.from(bytesFromBase64(object.certificate)) : Buffer.alloc(0),
+      publicShareCommitment: isSet(object.publicShareCommitment)
+        ? Buffer.from(bytesFromBase64(object.publicShareCommitment))
+        : isSet(object.public_share_commitment)
+        ? Buffer.from(bytesFromBase64(object.public_share_commitment))
+        : Buffer.alloc(0),
     };
   },
 
@@ -1142,6 +1207,9 @@ export const CeremonyJoin: MessageFns<CeremonyJoin> = {
     if (message.certificate.length !== 0) {
       obj.certificate = base64FromBytes(message.certificate);
     }
+    if (message.publicShareCommitment.length !== 0) {
+      obj.publicShareCommitment = base64FromBytes(message.publicShareCommitment);
+    }
     return obj;
   },
 
@@ -1154,6 +1222,7 @@ export const CeremonyJoin: MessageFns<CeremonyJoin> = {
     message.exchangeKey = object.exchangeKey ?? Buffer.alloc(0);
     message.signature = object.signature ?? Buffer.alloc(0);
     message.certificate = object.certificate ?? Buffer.alloc(0);
+    message.publicShareCommitment = object.publicShareCommitment ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -1335,7 +1404,13 @@ export const SealedShare: MessageFns<SealedShare> = {
 };
 
 function createBaseCeremonyDealing(): CeremonyDealing {
-  return { index: 0, publicShare: Buffer.alloc(0), signature: Buffer.alloc(0), shares: [] };
+  return {
+    index: 0,
+    publicShare: Buffer.alloc(0),
+    signature: Buffer.alloc(0),
+    shares: [],
+    publicShareProof: Buffer.alloc(0),
+  };
 }
 
 export const CeremonyDealing: MessageFns<CeremonyDealing> = {
@@ -1351,6 +1426,9 @@ export const CeremonyDealing: MessageFns<CeremonyDealing> = {
     }
     for (const v of message.shares) {
       SealedShare.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.publicShareProof.length !== 0) {
+      writer.uint32(42).bytes(message.publicShareProof);
     }
     return writer;
   },
@@ -1400,6 +1478,14 @@ export const CeremonyDealing: MessageFns<CeremonyDealing> = {
             message.shares.push(SealedShare.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.publicShareProof = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1422,6 +1508,11 @@ export const CeremonyDealing: MessageFns<CeremonyDealing> = {
         : Buffer.alloc(0),
       signature: isSet(object.signature) ? Buffer.from(bytesFromBase64(object.signature)) : Buffer.alloc(0),
       shares: globalThis.Array.isArray(object?.shares) ? object.shares.map((e: any) => SealedShare.fromJSON(e)) : [],
+      publicShareProof: isSet(object.publicShareProof)
+        ? Buffer.from(bytesFromBase64(object.publicShareProof))
+        : isSet(object.public_share_proof)
+        ? Buffer.from(bytesFromBase64(object.public_share_proof))
+        : Buffer.alloc(0),
     };
   },
 
@@ -1439,6 +1530,9 @@ export const CeremonyDealing: MessageFns<CeremonyDealing> = {
     if (message.shares?.length) {
       obj.shares = message.shares.map((e) => SealedShare.toJSON(e));
     }
+    if (message.publicShareProof.length !== 0) {
+      obj.publicShareProof = base64FromBytes(message.publicShareProof);
+    }
     return obj;
   },
 
@@ -1451,16 +1545,17 @@ export const CeremonyDealing: MessageFns<CeremonyDealing> = {
     message.publicShare = object.publicShare ?? Buffer.alloc(0);
     message.signature = object.signature ?? Buffer.alloc(0);
     message.shares = object.shares?.map((e) => SealedShare.fromPartial(e)) || [];
+    message.publicShareProof = object.publicShareProof ?? Buffer.alloc(0);
     return message;
   },
 };
 
-function createBaseCeremonyFinishRequest(): CeremonyFinishRequest {
+function createBaseCeremonyCheckRequest(): CeremonyCheckRequest {
   return { plan: undefined, joins: [], dealings: [] };
 }
 
-export const CeremonyFinishRequest: MessageFns<CeremonyFinishRequest> = {
-  encode(message: CeremonyFinishRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const CeremonyCheckRequest: MessageFns<CeremonyCheckRequest> = {
+  encode(message: CeremonyCheckRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.plan !== undefined) {
       CeremonyPlan.encode(message.plan, writer.uint32(10).fork()).join();
     }
@@ -1473,7 +1568,7 @@ export const CeremonyFinishRequest: MessageFns<CeremonyFinishRequest> = {
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): CeremonyFinishRequest {
+  decode(input: BinaryReader | Uint8Array, length?: number): CeremonyCheckRequest {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -1482,7 +1577,7 @@ export const CeremonyFinishRequest: MessageFns<CeremonyFinishRequest> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseCeremonyFinishRequest();
+      const message = createBaseCeremonyCheckRequest();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -1522,7 +1617,7 @@ export const CeremonyFinishRequest: MessageFns<CeremonyFinishRequest> = {
     }
   },
 
-  fromJSON(object: any): CeremonyFinishRequest {
+  fromJSON(object: any): CeremonyCheckRequest {
     return {
       plan: isSet(object.plan) ? CeremonyPlan.fromJSON(object.plan) : undefined,
       joins: globalThis.Array.isArray(object?.joins) ? object.joins.map((e: any) => CeremonyJoin.fromJSON(e)) : [],
@@ -1532,7 +1627,7 @@ export const CeremonyFinishRequest: MessageFns<CeremonyFinishRequest> = {
     };
   },
 
-  toJSON(message: CeremonyFinishRequest): unknown {
+  toJSON(message: CeremonyCheckRequest): unknown {
     const obj: any = {};
     if (message.plan !== undefined) {
       obj.plan = CeremonyPlan.toJSON(message.plan);
@@ -1546,6 +1641,322 @@ export const CeremonyFinishRequest: MessageFns<CeremonyFinishRequest> = {
     return obj;
   },
 
+  create(base?: DeepPartial<CeremonyCheckRequest>): CeremonyCheckRequest {
+    return CeremonyCheckRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CeremonyCheckRequest>): CeremonyCheckRequest {
+    const message = createBaseCeremonyCheckRequest();
+    message.plan = (object.plan !== undefined && object.plan !== null)
+      ? CeremonyPlan.fromPartial(object.plan)
+      : undefined;
+    message.joins = object.joins?.map((e) => CeremonyJoin.fromPartial(e)) || [];
+    message.dealings = object.dealings?.map((e) => CeremonyDealing.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseDealerTestPartial(): DealerTestPartial {
+  return { dealer: 0, windowStart: 0, partial: Buffer.alloc(0) };
+}
+
+export const DealerTestPartial: MessageFns<DealerTestPartial> = {
+  encode(message: DealerTestPartial, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.dealer !== 0) {
+      writer.uint32(8).uint32(message.dealer);
+    }
+    if (message.windowStart !== 0) {
+      writer.uint32(16).uint32(message.windowStart);
+    }
+    if (message.partial.length !== 0) {
+      writer.uint32(26).bytes(message.partial);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DealerTestPartial {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDealerTestPartial();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.dealer = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.windowStart = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.partial = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DealerTestPartial {
+    return {
+      dealer: isSet(object.dealer) ? globalThis.Number(object.dealer) : 0,
+      windowStart: isSet(object.windowStart)
+        ? globalThis.Number(object.windowStart)
+        : isSet(object.window_start)
+        ? globalThis.Number(object.window_start)
+        : 0,
+      partial: isSet(object.partial) ? Buffer.from(bytesFromBase64(object.partial)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: DealerTestPartial): unknown {
+    const obj: any = {};
+    if (message.dealer !== 0) {
+      obj.dealer = Math.round(message.dealer);
+    }
+    if (message.windowStart !== 0) {
+      obj.windowStart = Math.round(message.windowStart);
+    }
+    if (message.partial.length !== 0) {
+      obj.partial = base64FromBytes(message.partial);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DealerTestPartial>): DealerTestPartial {
+    return DealerTestPartial.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DealerTestPartial>): DealerTestPartial {
+    const message = createBaseDealerTestPartial();
+    message.dealer = object.dealer ?? 0;
+    message.windowStart = object.windowStart ?? 0;
+    message.partial = object.partial ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseCeremonyCheck(): CeremonyCheck {
+  return { index: 0, transcriptSha256: Buffer.alloc(0), partials: [], signature: Buffer.alloc(0) };
+}
+
+export const CeremonyCheck: MessageFns<CeremonyCheck> = {
+  encode(message: CeremonyCheck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.index !== 0) {
+      writer.uint32(8).uint32(message.index);
+    }
+    if (message.transcriptSha256.length !== 0) {
+      writer.uint32(18).bytes(message.transcriptSha256);
+    }
+    for (const v of message.partials) {
+      DealerTestPartial.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.signature.length !== 0) {
+      writer.uint32(34).bytes(message.signature);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CeremonyCheck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCeremonyCheck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.index = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.transcriptSha256 = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.partials.push(DealerTestPartial.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.signature = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CeremonyCheck {
+    return {
+      index: isSet(object.index) ? globalThis.Number(object.index) : 0,
+      transcriptSha256: isSet(object.transcriptSha256)
+        ? Buffer.from(bytesFromBase64(object.transcriptSha256))
+        : isSet(object.transcript_sha256)
+        ? Buffer.from(bytesFromBase64(object.transcript_sha256))
+        : Buffer.alloc(0),
+      partials: globalThis.Array.isArray(object?.partials)
+        ? object.partials.map((e: any) => DealerTestPartial.fromJSON(e))
+        : [],
+      signature: isSet(object.signature) ? Buffer.from(bytesFromBase64(object.signature)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: CeremonyCheck): unknown {
+    const obj: any = {};
+    if (message.index !== 0) {
+      obj.index = Math.round(message.index);
+    }
+    if (message.transcriptSha256.length !== 0) {
+      obj.transcriptSha256 = base64FromBytes(message.transcriptSha256);
+    }
+    if (message.partials?.length) {
+      obj.partials = message.partials.map((e) => DealerTestPartial.toJSON(e));
+    }
+    if (message.signature.length !== 0) {
+      obj.signature = base64FromBytes(message.signature);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CeremonyCheck>): CeremonyCheck {
+    return CeremonyCheck.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CeremonyCheck>): CeremonyCheck {
+    const message = createBaseCeremonyCheck();
+    message.index = object.index ?? 0;
+    message.transcriptSha256 = object.transcriptSha256 ?? Buffer.alloc(0);
+    message.partials = object.partials?.map((e) => DealerTestPartial.fromPartial(e)) || [];
+    message.signature = object.signature ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseCeremonyFinishRequest(): CeremonyFinishRequest {
+  return { plan: undefined, checks: [] };
+}
+
+export const CeremonyFinishRequest: MessageFns<CeremonyFinishRequest> = {
+  encode(message: CeremonyFinishRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.plan !== undefined) {
+      CeremonyPlan.encode(message.plan, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.checks) {
+      CeremonyCheck.encode(v!, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CeremonyFinishRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCeremonyFinishRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.plan = CeremonyPlan.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.checks.push(CeremonyCheck.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CeremonyFinishRequest {
+    return {
+      plan: isSet(object.plan) ? CeremonyPlan.fromJSON(object.plan) : undefined,
+      checks: globalThis.Array.isArray(object?.checks) ? object.checks.map((e: any) => CeremonyCheck.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: CeremonyFinishRequest): unknown {
+    const obj: any = {};
+    if (message.plan !== undefined) {
+      obj.plan = CeremonyPlan.toJSON(message.plan);
+    }
+    if (message.checks?.length) {
+      obj.checks = message.checks.map((e) => CeremonyCheck.toJSON(e));
+    }
+    return obj;
+  },
+
   create(base?: DeepPartial<CeremonyFinishRequest>): CeremonyFinishRequest {
     return CeremonyFinishRequest.fromPartial(base ?? {});
   },
@@ -1554,8 +1965,7 @@ export const CeremonyFinishRequest: MessageFns<CeremonyFinishRequest> = {
     message.plan = (object.plan !== undefined && object.plan !== null)
       ? CeremonyPlan.fromPartial(object.plan)
       : undefined;
-    message.joins = object.joins?.map((e) => CeremonyJoin.fromPartial(e)) || [];
-    message.dealings = object.dealings?.map((e) => CeremonyDealing.fromPartial(e)) || [];
+    message.checks = object.checks?.map((e) => CeremonyCheck.fromPartial(e)) || [];
     return message;
   },
 };
@@ -2746,8 +3156,9 @@ export const CkksServiceClient = makeGenericClientConstructor(
 export type KeyholderServiceService = typeof KeyholderServiceService;
 export const KeyholderServiceService = {
   /**
-   * Step 1: the keyholder makes an ephemeral X25519 key for the ceremony and signs it with its
-   * certificate's Ed25519 key.
+   * Step 1: the keyholder makes an ephemeral X25519 key for the ceremony and its public key
+   * share p_i, and signs the exchange key and a commitment to p_i with its certificate's Ed25519
+   * key. Asked again for the same plan it returns the same join.
    */
   joinCeremony: {
     path: "/veilsum.v1.KeyholderService/JoinCeremony" as const,
@@ -2759,8 +3170,10 @@ export const KeyholderServiceService = {
     responseDeserialize: (value: Buffer): CeremonyJoin => CeremonyJoin.decode(value),
   },
   /**
-   * Step 2: given everyone's joins, the keyholder publishes its public key share (signed) and
-   * its secret's Shamir shares, each encrypted to its recipient.
+   * Step 2: given all n signed joins (so every p_j is fixed before any is revealed), the
+   * keyholder reveals p_i with a proof of knowledge of short (s_i, e_i) and its secret's Shamir
+   * shares, each encrypted to its recipient. Asked again with the same joins it returns the same
+   * dealing; with other joins, FAILED_PRECONDITION.
    */
   dealCeremony: {
     path: "/veilsum.v1.KeyholderService/DealCeremony" as const,
@@ -2772,8 +3185,25 @@ export const KeyholderServiceService = {
     responseDeserialize: (value: Buffer): CeremonyDealing => CeremonyDealing.decode(value),
   },
   /**
-   * Step 3: given every dealing, the keyholder checks signatures, sums the shares dealt to it,
-   * computes the collective public key, and seals its share to disk.
+   * Step 3: given every dealing, the keyholder checks signatures, each p_j against its commitment
+   * and its proof, opens the shares dealt to it, and answers its part of every dealer's test
+   * decryption (crypto/ckks/dealer-check.ts), once per ceremony. FAILED_PRECONDITION names a
+   * dealer whose public share breaks its commitment or proof; the ceremony is then abandoned.
+   */
+  checkCeremony: {
+    path: "/veilsum.v1.KeyholderService/CheckCeremony" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CeremonyCheckRequest): Buffer => Buffer.from(CeremonyCheckRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CeremonyCheckRequest => CeremonyCheckRequest.decode(value),
+    responseSerialize: (value: CeremonyCheck): Buffer => Buffer.from(CeremonyCheck.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CeremonyCheck => CeremonyCheck.decode(value),
+  },
+  /**
+   * Step 4: given every keyholder's check, the keyholder combines every dealer's test
+   * decryptions; if one fails, FAILED_PRECONDITION names the dealer and the ceremony is
+   * abandoned (nothing sealed, nothing attested). Otherwise it sums the shares dealt to it,
+   * seals its share to disk and attests the collective public key on the ledger.
    */
   finishCeremony: {
     path: "/veilsum.v1.KeyholderService/FinishCeremony" as const,
@@ -2838,18 +3268,30 @@ export const KeyholderServiceService = {
 
 export interface KeyholderServiceServer extends UntypedServiceImplementation {
   /**
-   * Step 1: the keyholder makes an ephemeral X25519 key for the ceremony and signs it with its
-   * certificate's Ed25519 key.
+   * Step 1: the keyholder makes an ephemeral X25519 key for the ceremony and its public key
+   * share p_i, and signs the exchange key and a commitment to p_i with its certificate's Ed25519
+   * key. Asked again for the same plan it returns the same join.
    */
   joinCeremony: handleUnaryCall<CeremonyPlan, CeremonyJoin>;
   /**
-   * Step 2: given everyone's joins, the keyholder publishes its public key share (signed) and
-   * its secret's Shamir shares, each encrypted to its recipient.
+   * Step 2: given all n signed joins (so every p_j is fixed before any is revealed), the
+   * keyholder reveals p_i with a proof of knowledge of short (s_i, e_i) and its secret's Shamir
+   * shares, each encrypted to its recipient. Asked again with the same joins it returns the same
+   * dealing; with other joins, FAILED_PRECONDITION.
    */
   dealCeremony: handleUnaryCall<CeremonyDealRequest, CeremonyDealing>;
   /**
-   * Step 3: given every dealing, the keyholder checks signatures, sums the shares dealt to it,
-   * computes the collective public key, and seals its share to disk.
+   * Step 3: given every dealing, the keyholder checks signatures, each p_j against its commitment
+   * and its proof, opens the shares dealt to it, and answers its part of every dealer's test
+   * decryption (crypto/ckks/dealer-check.ts), once per ceremony. FAILED_PRECONDITION names a
+   * dealer whose public share breaks its commitment or proof; the ceremony is then abandoned.
+   */
+  checkCeremony: handleUnaryCall<CeremonyCheckRequest, CeremonyCheck>;
+  /**
+   * Step 4: given every keyholder's check, the keyholder combines every dealer's test
+   * decryptions; if one fails, FAILED_PRECONDITION names the dealer and the ceremony is
+   * abandoned (nothing sealed, nothing attested). Otherwise it sums the shares dealt to it,
+   * seals its share to disk and attests the collective public key on the ledger.
    */
   finishCeremony: handleUnaryCall<CeremonyFinishRequest, KeyInfo>;
   /** The key with the given SHA-256 (a round names its key by hash), or the newest one. */
@@ -2877,8 +3319,9 @@ export interface KeyholderServiceServer extends UntypedServiceImplementation {
 
 export interface KeyholderServiceClient extends Client {
   /**
-   * Step 1: the keyholder makes an ephemeral X25519 key for the ceremony and signs it with its
-   * certificate's Ed25519 key.
+   * Step 1: the keyholder makes an ephemeral X25519 key for the ceremony and its public key
+   * share p_i, and signs the exchange key and a commitment to p_i with its certificate's Ed25519
+   * key. Asked again for the same plan it returns the same join.
    */
   joinCeremony(
     request: CeremonyPlan,
@@ -2896,8 +3339,10 @@ export interface KeyholderServiceClient extends Client {
     callback: (error: ServiceError | null, response: CeremonyJoin) => void,
   ): ClientUnaryCall;
   /**
-   * Step 2: given everyone's joins, the keyholder publishes its public key share (signed) and
-   * its secret's Shamir shares, each encrypted to its recipient.
+   * Step 2: given all n signed joins (so every p_j is fixed before any is revealed), the
+   * keyholder reveals p_i with a proof of knowledge of short (s_i, e_i) and its secret's Shamir
+   * shares, each encrypted to its recipient. Asked again with the same joins it returns the same
+   * dealing; with other joins, FAILED_PRECONDITION.
    */
   dealCeremony(
     request: CeremonyDealRequest,
@@ -2915,8 +3360,31 @@ export interface KeyholderServiceClient extends Client {
     callback: (error: ServiceError | null, response: CeremonyDealing) => void,
   ): ClientUnaryCall;
   /**
-   * Step 3: given every dealing, the keyholder checks signatures, sums the shares dealt to it,
-   * computes the collective public key, and seals its share to disk.
+   * Step 3: given every dealing, the keyholder checks signatures, each p_j against its commitment
+   * and its proof, opens the shares dealt to it, and answers its part of every dealer's test
+   * decryption (crypto/ckks/dealer-check.ts), once per ceremony. FAILED_PRECONDITION names a
+   * dealer whose public share breaks its commitment or proof; the ceremony is then abandoned.
+   */
+  checkCeremony(
+    request: CeremonyCheckRequest,
+    callback: (error: ServiceError | null, response: CeremonyCheck) => void,
+  ): ClientUnaryCall;
+  checkCeremony(
+    request: CeremonyCheckRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CeremonyCheck) => void,
+  ): ClientUnaryCall;
+  checkCeremony(
+    request: CeremonyCheckRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CeremonyCheck) => void,
+  ): ClientUnaryCall;
+  /**
+   * Step 4: given every keyholder's check, the keyholder combines every dealer's test
+   * decryptions; if one fails, FAILED_PRECONDITION names the dealer and the ceremony is
+   * abandoned (nothing sealed, nothing attested). Otherwise it sums the shares dealt to it,
+   * seals its share to disk and attests the collective public key on the ledger.
    */
   finishCeremony(
     request: CeremonyFinishRequest,

@@ -375,6 +375,18 @@ export interface Round {
   uploadSha256: Buffer[];
   abortReason: string;
   misbehaving: Misbehaviour[];
+  /**
+   * Embedded ledger: the last block the coordinator wrote or verified when it served this round.
+   * A member checks its own view of the ledger holds that block (the same chain, not another
+   * copy); unset on Fabric, where members read their own peers.
+   */
+  ledgerHead: LedgerHead | undefined;
+}
+
+/** A ledger head: a block number and that block's hash (SHA-256, 32 bytes). */
+export interface LedgerHead {
+  number: number;
+  hash: Buffer;
 }
 
 export interface AggregateChunk {
@@ -2051,6 +2063,7 @@ function createBaseRound(): Round {
     uploadSha256: [],
     abortReason: "",
     misbehaving: [],
+    ledgerHead: undefined,
   };
 }
 
@@ -2133,6 +2146,9 @@ export const Round: MessageFns<Round> = {
     }
     for (const v of message.misbehaving) {
       Misbehaviour.encode(v!, writer.uint32(146).fork()).join();
+    }
+    if (message.ledgerHead !== undefined) {
+      LedgerHead.encode(message.ledgerHead, writer.uint32(322).fork()).join();
     }
     return writer;
   },
@@ -2354,6 +2370,14 @@ export const Round: MessageFns<Round> = {
             message.misbehaving.push(Misbehaviour.decode(reader, reader.uint32()));
             continue;
           }
+          case 40: {
+            if (tag !== 322) {
+              break;
+            }
+
+            message.ledgerHead = LedgerHead.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2424,6 +2448,11 @@ export const Round: MessageFns<Round> = {
       misbehaving: globalThis.Array.isArray(object?.misbehaving)
         ? object.misbehaving.map((e: any) => Misbehaviour.fromJSON(e))
         : [],
+      ledgerHead: isSet(object.ledgerHead)
+        ? LedgerHead.fromJSON(object.ledgerHead)
+        : isSet(object.ledger_head)
+        ? LedgerHead.fromJSON(object.ledger_head)
+        : undefined,
     };
   },
 
@@ -2483,6 +2512,9 @@ export const Round: MessageFns<Round> = {
     if (message.misbehaving?.length) {
       obj.misbehaving = message.misbehaving.map((e) => Misbehaviour.toJSON(e));
     }
+    if (message.ledgerHead !== undefined) {
+      obj.ledgerHead = LedgerHead.toJSON(message.ledgerHead);
+    }
     return obj;
   },
 
@@ -2511,6 +2543,94 @@ export const Round: MessageFns<Round> = {
     message.uploadSha256 = object.uploadSha256?.map((e) => e) || [];
     message.abortReason = object.abortReason ?? "";
     message.misbehaving = object.misbehaving?.map((e) => Misbehaviour.fromPartial(e)) || [];
+    message.ledgerHead = (object.ledgerHead !== undefined && object.ledgerHead !== null)
+      ? LedgerHead.fromPartial(object.ledgerHead)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseLedgerHead(): LedgerHead {
+  return { number: 0, hash: Buffer.alloc(0) };
+}
+
+export const LedgerHead: MessageFns<LedgerHead> = {
+  encode(message: LedgerHead, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.number !== 0) {
+      writer.uint32(8).uint64(message.number);
+    }
+    if (message.hash.length !== 0) {
+      writer.uint32(18).bytes(message.hash);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LedgerHead {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLedgerHead();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.number = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.hash = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LedgerHead {
+    return {
+      number: isSet(object.number) ? globalThis.Number(object.number) : 0,
+      hash: isSet(object.hash) ? Buffer.from(bytesFromBase64(object.hash)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: LedgerHead): unknown {
+    const obj: any = {};
+    if (message.number !== 0) {
+      obj.number = Math.round(message.number);
+    }
+    if (message.hash.length !== 0) {
+      obj.hash = base64FromBytes(message.hash);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LedgerHead>): LedgerHead {
+    return LedgerHead.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LedgerHead>): LedgerHead {
+    const message = createBaseLedgerHead();
+    message.number = object.number ?? 0;
+    message.hash = object.hash ?? Buffer.alloc(0);
     return message;
   },
 };

@@ -51,10 +51,20 @@ export interface KeysBroadcast {
   keys: AdvertisedKeys[];
 }
 
+/**
+ * A share box (crypto/secagg/share-box.ts): sealed under its own ephemeral key A (Ed25519; its
+ * X25519 form E = u(A)) to the recipient's encryption key, and signed over (round binding, sender,
+ * recipient, A, ciphertext) by the sender's identity key and by A (proving the sender knows A's
+ * secret). The coordinator refuses a box whose identity signature does not verify; a member that
+ * is delivered one stops, naming the coordinator.
+ */
 export interface EncryptedShare {
   /** The recipient when sent by a client; the owner when delivered by the server. */
   peer: number;
   ciphertext: Buffer;
+  ephemeralPublicKey: Buffer;
+  signature: Buffer;
+  ephemeralSignature: Buffer;
 }
 
 export interface ShareKeysRequest {
@@ -72,15 +82,23 @@ export interface UploadHeader {
   /** Must equal the round's dimension. */
   words: number;
   /**
-   * Neighbours whose share boxes did not open or held no valid share, each with the pair's box
-   * key as evidence (it opens that one box only): the coordinator judges and excludes the sender.
+   * Neighbours whose signed share boxes did not open or held no valid share, each with verifiable
+   * evidence that opens that one box only: the coordinator judges (anyone can) and excludes the
+   * sender of a bad box, or names the accuser of a false complaint.
    */
   complaints: ShareComplaint[];
 }
 
+/**
+ * X25519(c_accuser, E) for the accused's box, proven with a Chaum-Pedersen DLEQ proof on
+ * edwards25519 (crypto/dleq.ts): the Edwards points C' and Z' and the proof (c || r). All three
+ * empty: the box's ephemeral key E is not a point of prime order (the signed box is the evidence).
+ */
 export interface ShareComplaint {
   accused: number;
-  boxKey: Buffer;
+  publicPoint: Buffer;
+  sharedPoint: Buffer;
+  proof: Buffer;
 }
 
 /** What the coordinator logs with an accepted upload (its SHA-256 is logged beside it). */
@@ -610,7 +628,13 @@ export const KeysBroadcast: MessageFns<KeysBroadcast> = {
 };
 
 function createBaseEncryptedShare(): EncryptedShare {
-  return { peer: 0, ciphertext: Buffer.alloc(0) };
+  return {
+    peer: 0,
+    ciphertext: Buffer.alloc(0),
+    ephemeralPublicKey: Buffer.alloc(0),
+    signature: Buffer.alloc(0),
+    ephemeralSignature: Buffer.alloc(0),
+  };
 }
 
 export const EncryptedShare: MessageFns<EncryptedShare> = {
@@ -620,6 +644,15 @@ export const EncryptedShare: MessageFns<EncryptedShare> = {
     }
     if (message.ciphertext.length !== 0) {
       writer.uint32(18).bytes(message.ciphertext);
+    }
+    if (message.ephemeralPublicKey.length !== 0) {
+      writer.uint32(26).bytes(message.ephemeralPublicKey);
+    }
+    if (message.signature.length !== 0) {
+      writer.uint32(34).bytes(message.signature);
+    }
+    if (message.ephemeralSignature.length !== 0) {
+      writer.uint32(42).bytes(message.ephemeralSignature);
     }
     return writer;
   },
@@ -653,6 +686,30 @@ export const EncryptedShare: MessageFns<EncryptedShare> = {
             message.ciphertext = Buffer.from(reader.bytes());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.ephemeralPublicKey = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.signature = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.ephemeralSignature = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -669,6 +726,17 @@ export const EncryptedShare: MessageFns<EncryptedShare> = {
     return {
       peer: isSet(object.peer) ? globalThis.Number(object.peer) : 0,
       ciphertext: isSet(object.ciphertext) ? Buffer.from(bytesFromBase64(object.ciphertext)) : Buffer.alloc(0),
+      ephemeralPublicKey: isSet(object.ephemeralPublicKey)
+        ? Buffer.from(bytesFromBase64(object.ephemeralPublicKey))
+        : isSet(object.ephemeral_public_key)
+        ? Buffer.from(bytesFromBase64(object.ephemeral_public_key))
+        : Buffer.alloc(0),
+      signature: isSet(object.signature) ? Buffer.from(bytesFromBase64(object.signature)) : Buffer.alloc(0),
+      ephemeralSignature: isSet(object.ephemeralSignature)
+        ? Buffer.from(bytesFromBase64(object.ephemeralSignature))
+        : isSet(object.ephemeral_signature)
+        ? Buffer.from(bytesFromBase64(object.ephemeral_signature))
+        : Buffer.alloc(0),
     };
   },
 
@@ -680,6 +748,15 @@ export const EncryptedShare: MessageFns<EncryptedShare> = {
     if (message.ciphertext.length !== 0) {
       obj.ciphertext = base64FromBytes(message.ciphertext);
     }
+    if (message.ephemeralPublicKey.length !== 0) {
+      obj.ephemeralPublicKey = base64FromBytes(message.ephemeralPublicKey);
+    }
+    if (message.signature.length !== 0) {
+      obj.signature = base64FromBytes(message.signature);
+    }
+    if (message.ephemeralSignature.length !== 0) {
+      obj.ephemeralSignature = base64FromBytes(message.ephemeralSignature);
+    }
     return obj;
   },
 
@@ -690,6 +767,9 @@ export const EncryptedShare: MessageFns<EncryptedShare> = {
     const message = createBaseEncryptedShare();
     message.peer = object.peer ?? 0;
     message.ciphertext = object.ciphertext ?? Buffer.alloc(0);
+    message.ephemeralPublicKey = object.ephemeralPublicKey ?? Buffer.alloc(0);
+    message.signature = object.signature ?? Buffer.alloc(0);
+    message.ephemeralSignature = object.ephemeralSignature ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -988,7 +1068,7 @@ export const UploadHeader: MessageFns<UploadHeader> = {
 };
 
 function createBaseShareComplaint(): ShareComplaint {
-  return { accused: 0, boxKey: Buffer.alloc(0) };
+  return { accused: 0, publicPoint: Buffer.alloc(0), sharedPoint: Buffer.alloc(0), proof: Buffer.alloc(0) };
 }
 
 export const ShareComplaint: MessageFns<ShareComplaint> = {
@@ -996,8 +1076,14 @@ export const ShareComplaint: MessageFns<ShareComplaint> = {
     if (message.accused !== 0) {
       writer.uint32(8).uint32(message.accused);
     }
-    if (message.boxKey.length !== 0) {
-      writer.uint32(18).bytes(message.boxKey);
+    if (message.publicPoint.length !== 0) {
+      writer.uint32(26).bytes(message.publicPoint);
+    }
+    if (message.sharedPoint.length !== 0) {
+      writer.uint32(34).bytes(message.sharedPoint);
+    }
+    if (message.proof.length !== 0) {
+      writer.uint32(42).bytes(message.proof);
     }
     return writer;
   },
@@ -1023,12 +1109,28 @@ export const ShareComplaint: MessageFns<ShareComplaint> = {
             message.accused = reader.uint32();
             continue;
           }
-          case 2: {
-            if (tag !== 18) {
+          case 3: {
+            if (tag !== 26) {
               break;
             }
 
-            message.boxKey = Buffer.from(reader.bytes());
+            message.publicPoint = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.sharedPoint = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.proof = Buffer.from(reader.bytes());
             continue;
           }
         }
@@ -1046,11 +1148,17 @@ export const ShareComplaint: MessageFns<ShareComplaint> = {
   fromJSON(object: any): ShareComplaint {
     return {
       accused: isSet(object.accused) ? globalThis.Number(object.accused) : 0,
-      boxKey: isSet(object.boxKey)
-        ? Buffer.from(bytesFromBase64(object.boxKey))
-        : isSet(object.box_key)
-        ? Buffer.from(bytesFromBase64(object.box_key))
+      publicPoint: isSet(object.publicPoint)
+        ? Buffer.from(bytesFromBase64(object.publicPoint))
+        : isSet(object.public_point)
+        ? Buffer.from(bytesFromBase64(object.public_point))
         : Buffer.alloc(0),
+      sharedPoint: isSet(object.sharedPoint)
+        ? Buffer.from(bytesFromBase64(object.sharedPoint))
+        : isSet(object.shared_point)
+        ? Buffer.from(bytesFromBase64(object.shared_point))
+        : Buffer.alloc(0),
+      proof: isSet(object.proof) ? Buffer.from(bytesFromBase64(object.proof)) : Buffer.alloc(0),
     };
   },
 
@@ -1059,8 +1167,14 @@ export const ShareComplaint: MessageFns<ShareComplaint> = {
     if (message.accused !== 0) {
       obj.accused = Math.round(message.accused);
     }
-    if (message.boxKey.length !== 0) {
-      obj.boxKey = base64FromBytes(message.boxKey);
+    if (message.publicPoint.length !== 0) {
+      obj.publicPoint = base64FromBytes(message.publicPoint);
+    }
+    if (message.sharedPoint.length !== 0) {
+      obj.sharedPoint = base64FromBytes(message.sharedPoint);
+    }
+    if (message.proof.length !== 0) {
+      obj.proof = base64FromBytes(message.proof);
     }
     return obj;
   },
@@ -1071,7 +1185,9 @@ export const ShareComplaint: MessageFns<ShareComplaint> = {
   fromPartial(object: DeepPartial<ShareComplaint>): ShareComplaint {
     const message = createBaseShareComplaint();
     message.accused = object.accused ?? 0;
-    message.boxKey = object.boxKey ?? Buffer.alloc(0);
+    message.publicPoint = object.publicPoint ?? Buffer.alloc(0);
+    message.sharedPoint = object.sharedPoint ?? Buffer.alloc(0);
+    message.proof = object.proof ?? Buffer.alloc(0);
     return message;
   },
 };

@@ -1,0 +1,169 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { Command } from '@commander-js/extra-typings';
+import { z } from 'zod';
+import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
+import { Ledger } from '../../ledger/ledger.ts';
+import { openLedger, parseLedgerOption } from '../../ledger/ledger-factory.ts';
+import { ComplianceConsole } from '../../services/console/console-server.ts';
+import {
+  bundleSha256,
+  verifyEvidenceBundle,
+  type EvidenceBundle,
+} from '../../services/console/evidence-bundle.ts';
+import { EmbeddedHistory, FabricHistory } from '../../services/console/ledger-history.ts';
+
+/** What `pki init` writes for the console: its TLS material, the ledger and its reading identity. */
+const consoleConfigSchema = z.object({
+  listen: z.string().default('127.0.0.1:8443'),
+  ledger: z.string().optional(),
+  identity: z.string().default('veilsum-auditor'),
+  tls: z.object({ caCertificate: z.string(), certificate: z.string(), privateKey: z.string() }),
+});
+
+export interface ConsoleStartOptions {
+  readonly ledger: string;
+  readonly listen: string;
+  readonly identity: string;
+  readonly caCertificate: string;
+  readonly certificate: string;
+  readonly privateKey: string;
+}
+
+/** Opens the console's own ledger view read-only and starts the console on it. */
+export async function startConsole(options: ConsoleStartOptions): Promise<ComplianceConsole> {
+  const config = parseLedgerOption(options.ledger, options.identity);
+  let console_: ComplianceConsole;
+  if ('fabric' in config) {
+    const opened = openLedger(config, options.identity, options.identity);
+    console_ = new ComplianceConsole({
+      listen: options.listen,
+      tls: tlsOf(options),
+      ledger: opened.ledger,
+      history: new FabricHistory(opened.fabric!),
+      ledgerDescription: opened.description,
+    });
+  } else {
+    if (!existsSync(config.path))
+      throw new Error(
+        `no ledger file at ${config.path}: check --ledger (the console never creates one)`,
+      );
+    const database = new EmbeddedLedgerDatabase(config.path, readFileSync(options.caCertificate));
+    const ledger = new Ledger(database.reader(options.identity));
+    console_ = new ComplianceConsole({
+      listen: options.listen,
+      tls: tlsOf(options),
+      ledger,
+      history: new EmbeddedHistory(database),
+      ledgerDescription: `the embedded ledger ${config.path} (verified), as ${options.identity}`,
+      blocks: () => database.verifiedBlocksAfter(0),
+    });
+  }
+  const roles = await consoleRoles(console_, options.identity);
+  if (!roles.includes('auditor')) {
+    await console_.stop();
+    throw new Error(
+      `the console reads the ledger as ${options.identity}, which does not hold the auditor role (it has ${roles.join(', ') || 'none'}); register it as an auditor or pass --as <auditor identity>`,
+    );
+  }
+  await console_.start();
+  return console_;
+}
+
+async function consoleRoles(
+  console_: ComplianceConsole,
+  identity: string,
+): Promise<readonly string[]> {
+  try {
+    return (await console_.ledgerView.getMember(identity)).roles;
+  } catch {
+    return [];
+  }
+}
+
+function tlsOf(options: ConsoleStartOptions) {
+  return {
+    ca: readFileSync(options.caCertificate),
+    certificate: readFileSync(options.certificate),
+    privateKey: readFileSync(options.privateKey),
+  };
+}
+
+export function consoleCommand(): Command {
+  return new Command('console')
+    .description(
+      'Serve the read-only compliance console over HTTPS: rounds, lineage, consents, inclusion proofs checked in the browser, evidence export. Callers need a consortium client certificate whose organisation holds the auditor role',
+    )
+    .option('--config <path>', 'console config written by pki init (console.json)')
+    .option('--ledger <ledger>', 'the ledger file, or fabric:<connection file>[@<peer>]')
+    .option('--listen <host:port>', 'address to serve on (default 127.0.0.1:8443)')
+    .option('--as <identity>', 'identity the console reads the ledger as (needs the auditor role)')
+    .option('--ca <path>', 'consortium CA bundle (callers must present a certificate it issued)')
+    .option('--cert <path>', "the console's TLS server certificate")
+    .option('--key <path>', "the console's TLS private key")
+    .action(async (options) => {
+      const file = options.config
+        ? consoleConfigSchema.parse(JSON.parse(readFileSync(options.config, 'utf8')))
+        : undefined;
+      const base = options.config ? dirname(resolve(options.config)) : process.cwd();
+      const path = (value: string | undefined, name: string) => {
+        if (value === undefined) throw new Error(`give ${name} (or --config <console.json>)`);
+        return resolve(base, value);
+      };
+      const ledger = options.ledger ?? file?.ledger;
+      if (ledger === undefined) throw new Error('give --ledger <file | fabric:connection.json>');
+      const running = await startConsole({
+        ledger: ledger.startsWith('fabric:') ? ledger : path(ledger, '--ledger'),
+        listen: options.listen ?? file?.listen ?? '127.0.0.1:8443',
+        identity: options.as ?? file?.identity ?? 'veilsum-auditor',
+        caCertificate: options.ca ? resolve(options.ca) : path(file?.tls.caCertificate, '--ca'),
+        certificate: options.cert ? resolve(options.cert) : path(file?.tls.certificate, '--cert'),
+        privateKey: options.key ? resolve(options.key) : path(file?.tls.privateKey, '--key'),
+      });
+      console.log(`compliance console: https://127.0.0.1:${running.port}/ (Ctrl-C stops it)`);
+      const stop = () => void running.stop().then(() => process.exit(0));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+}
+
+/** `veilsum audit verify-bundle`: checks an exported evidence bundle offline. */
+export function verifyBundleCommand() {
+  return new Command('verify-bundle')
+    .description(
+      'Check an evidence bundle exported from the console, offline: block hashes, writer signatures against the consortium CA, the chain of links to the head, and the lineage records against the blocks',
+    )
+    .argument('<bundle>', 'the JSON bundle')
+    .requiredOption('--ca <path>', 'the consortium CA certificate')
+    .option('--json', 'print JSON')
+    .action((bundlePath, options) => {
+      const bundle = JSON.parse(readFileSync(bundlePath, 'utf8')) as EvidenceBundle;
+      try {
+        const summary = verifyEvidenceBundle(bundle, readFileSync(options.ca));
+        const result = {
+          ok: true,
+          sha256: bundleSha256(bundle),
+          modelHash: bundle.modelHash,
+          ...summary,
+        };
+        console.log(
+          options.json
+            ? JSON.stringify(result)
+            : `evidence bundle verified: model version ${bundle.modelHash}, ${summary.rounds} rounds, ${summary.blocks} signed blocks, chain of ${summary.head} blocks to its head, ${summary.proofs} inclusion proofs (bundle SHA-256 ${result.sha256})`,
+        );
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        if (options.json) console.log(JSON.stringify({ ok: false, reason }));
+        else console.error(`evidence bundle NOT verified: ${reason}`);
+        process.exitCode = 1;
+      }
+    });
+}
+
+/** Writes the console config `pki init` hands an auditor's bank. */
+export function writeConsoleConfig(
+  path: string,
+  config: z.input<typeof consoleConfigSchema>,
+): void {
+  writeFileSync(path, JSON.stringify(consoleConfigSchema.parse(config), null, 2) + '\n');
+}

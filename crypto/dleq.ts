@@ -1,0 +1,225 @@
+import { createHash } from 'node:crypto';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import type { EdwardsPoint } from '@noble/curves/abstract/edwards.js';
+import { bytesToNumberLE, numberToBytesLE } from '@noble/curves/utils.js';
+import { encodeFields } from './bytes.ts';
+import { CURVE25519_KEY_BYTES } from './curve25519.ts';
+import type { RandomSource } from './random.ts';
+import { assertBytes } from './validate.ts';
+
+/**
+ * A verifiable X25519 shared secret: the holder of an X25519 secret key c (public key C = X25519(c, 9))
+ * reveals Z = X25519(c, E) for one peer key E together with a Chaum–Pedersen proof (CRYPTO '92) that
+ * the same scalar produced both — so anyone can check Z without learning c, and Z for any other E
+ * stays as hard to compute as before (the proof is zero-knowledge; Fiat–Shamir in the random-oracle
+ * model).
+ *
+ * X25519 works on Montgomery u-coordinates, which name a point only up to sign, over a group with
+ * cofactor 8; the proof runs on edwards25519 (the birationally equivalent curve) in the prime-order
+ * subgroup, where Chaum–Pedersen is sound:
+ * - the clamped scalar s (RFC 7748 §5) is a multiple of 8, so X25519(c, E) = u(s0 · 8Ẽ) with
+ *   s0 = s / 8, where Ẽ is either lift of E (both give the same u, the sign ambiguity is harmless)
+ *   and 8Ẽ lies in the prime-order subgroup; likewise C = u(s0 · 8B);
+ * - the prover sends the Edwards points C' = s0 · 8B and Z' = s0 · 8Ẽ (it fixes their signs) and a
+ *   proof that log_{8B} C' = log_{8Ẽ} Z'; the verifier checks u(C') = C, that both are torsion-free,
+ *   and takes Z = u(Z'). A prover that flips both signs proves the same u(Z'), so Z is unique.
+ * E must lift to the curve (not its twist) and not be of small order: `liftPeerKey` says so, and a
+ * key that does not is the fault of whoever chose it, checkable by anyone.
+ */
+
+const Point = ed25519.Point;
+const Fp = Point.Fp;
+const Fn = Point.Fn;
+const LABEL = 'veilsum/v1/x25519-dleq';
+const EIGHT_B = Point.BASE.multiply(8n);
+
+export const DLEQ_POINT_BYTES = 32;
+export const DLEQ_PROOF_BYTES = 64;
+
+/** What the holder of the secret key reveals: two Edwards points and the proof (c ‖ r). */
+export interface SharedSecretEvidence {
+  /** C' = s0 · 8B, whose Montgomery u is the holder's X25519 public key. */
+  readonly publicPoint: Uint8Array;
+  /** Z' = s0 · 8Ẽ, whose Montgomery u is the shared secret X25519(c, E). */
+  readonly sharedPoint: Uint8Array;
+  readonly proof: Uint8Array;
+}
+
+/** The Montgomery u-coordinate of an X25519 key as X25519 reads it (bit 255 ignored, mod p). */
+function decodeU(key: Uint8Array): bigint {
+  const bytes = Uint8Array.from(key);
+  bytes[31]! &= 0x7f;
+  return Fp.create(bytesToNumberLE(bytes));
+}
+
+/** 8Ẽ for an X25519 peer key E: undefined if E is on the twist or of small order. */
+export function liftPeerKey(peerPublicKey: Uint8Array): EdwardsPoint | undefined {
+  assertBytes(peerPublicKey, 'X25519 public key', CURVE25519_KEY_BYTES);
+  const u = decodeU(peerPublicKey);
+  const denominator = Fp.add(u, Fp.ONE);
+  if (Fp.is0(denominator)) return undefined;
+  // y = (u − 1) / (u + 1) (RFC 7748 §4.1); the sign of x is ours to choose: even.
+  const y = Fp.div(Fp.sub(u, Fp.ONE), denominator);
+  let point: EdwardsPoint;
+  try {
+    point = Point.fromBytes(numberToBytesLE(y, 32));
+  } catch {
+    return undefined; // not on edwards25519: u is a point of the twist
+  }
+  const cleared = point.clearCofactor();
+  return cleared.is0() ? undefined : cleared;
+}
+
+/**
+ * The X25519 public key u = (1 + y) / (1 − y) of an Ed25519 public key given as its encoding (the
+ * same secret scalar serves both, RFC 7748 §4.1); undefined for a non-canonical y or y = 1.
+ */
+export function x25519FromEd25519(publicKey: Uint8Array): Uint8Array | undefined {
+  assertBytes(publicKey, 'Ed25519 public key', 32);
+  const bytes = Uint8Array.from(publicKey);
+  bytes[31]! &= 0x7f;
+  const y = bytesToNumberLE(bytes);
+  if (y >= Fp.ORDER) return undefined;
+  const denominator = Fp.sub(Fp.ONE, y);
+  if (Fp.is0(denominator)) return undefined;
+  return numberToBytesLE(Fp.div(Fp.add(Fp.ONE, y), denominator), 32);
+}
+
+/** Montgomery u = (1 + y) / (1 − y) of an Edwards point, as X25519 encodes it. */
+function montgomeryU(point: EdwardsPoint): Uint8Array | undefined {
+  const { y } = point.toAffine();
+  const denominator = Fp.sub(Fp.ONE, y);
+  if (Fp.is0(denominator)) return undefined;
+  return numberToBytesLE(Fp.div(Fp.add(Fp.ONE, y), denominator), 32);
+}
+
+/** s0 = clamp(c) / 8 mod ℓ (RFC 7748 §5 clamping). */
+function clampedScalarOverEight(secretKey: Uint8Array): bigint {
+  const bytes = Uint8Array.from(secretKey);
+  bytes[0]! &= 248;
+  bytes[31]! &= 127;
+  bytes[31]! |= 64;
+  return Fn.create(bytesToNumberLE(bytes) >> 3n);
+}
+
+function challenge(
+  context: Uint8Array,
+  peerPublicKey: Uint8Array,
+  publicPoint: EdwardsPoint,
+  sharedPoint: EdwardsPoint,
+  commitment1: EdwardsPoint,
+  commitment2: EdwardsPoint,
+): bigint {
+  return hashToScalar(
+    `${LABEL}/challenge`,
+    context,
+    peerPublicKey,
+    publicPoint.toBytes(),
+    sharedPoint.toBytes(),
+    commitment1.toBytes(),
+    commitment2.toBytes(),
+  );
+}
+
+/** SHA-512 of the encoded fields, reduced mod ℓ (a wide reduction: bias 2^-259). */
+function hashToScalar(...fields: (string | Uint8Array)[]): bigint {
+  return Fn.create(
+    bytesToNumberLE(
+      createHash('sha512')
+        .update(encodeFields(...fields))
+        .digest(),
+    ),
+  );
+}
+
+/**
+ * Z = X25519(secretKey, peerPublicKey) with the evidence that proves it; `context` binds the
+ * proof to its use (round, accuser, accused). Undefined when the peer key does not lift (then no
+ * Z is needed: the key itself is the evidence).
+ */
+export function proveSharedSecret(
+  secretKey: Uint8Array,
+  peerPublicKey: Uint8Array,
+  context: Uint8Array,
+  random: RandomSource,
+): SharedSecretEvidence | undefined {
+  assertBytes(secretKey, 'X25519 secret key', CURVE25519_KEY_BYTES);
+  const base = liftPeerKey(peerPublicKey);
+  if (base === undefined) return undefined;
+  const witness = clampedScalarOverEight(secretKey);
+  const publicPoint = EIGHT_B.multiply(witness);
+  const sharedPoint = base.multiply(witness);
+  // Hedged nonce: the secret, the statement and fresh randomness, so a weak RNG alone leaks nothing.
+  const nonce = hashToScalar(
+    `${LABEL}/nonce`,
+    numberToBytesLE(witness, 32),
+    context,
+    peerPublicKey,
+    random(32),
+  );
+  if (nonce === 0n) throw new Error('DLEQ nonce is zero');
+  const c = challenge(
+    context,
+    peerPublicKey,
+    publicPoint,
+    sharedPoint,
+    EIGHT_B.multiply(nonce),
+    base.multiply(nonce),
+  );
+  const r = Fn.sub(nonce, Fn.mul(c, witness));
+  const proof = new Uint8Array(DLEQ_PROOF_BYTES);
+  proof.set(numberToBytesLE(c, 32), 0);
+  proof.set(numberToBytesLE(r, 32), 32);
+  return { publicPoint: publicPoint.toBytes(), sharedPoint: sharedPoint.toBytes(), proof };
+}
+
+/**
+ * The shared secret X25519(c, peerPublicKey) that `evidence` proves for the holder of
+ * `publicKey` = X25519(c, 9), or undefined if the evidence does not prove it.
+ */
+export function verifySharedSecret(
+  publicKey: Uint8Array,
+  peerPublicKey: Uint8Array,
+  evidence: SharedSecretEvidence,
+  context: Uint8Array,
+): Uint8Array | undefined {
+  assertBytes(publicKey, 'X25519 public key', CURVE25519_KEY_BYTES);
+  const base = liftPeerKey(peerPublicKey);
+  if (base === undefined) return undefined;
+  if (
+    evidence.publicPoint?.length !== DLEQ_POINT_BYTES ||
+    evidence.sharedPoint?.length !== DLEQ_POINT_BYTES ||
+    evidence.proof?.length !== DLEQ_PROOF_BYTES
+  ) {
+    return undefined;
+  }
+  let publicPoint: EdwardsPoint;
+  let sharedPoint: EdwardsPoint;
+  try {
+    publicPoint = Point.fromBytes(evidence.publicPoint);
+    sharedPoint = Point.fromBytes(evidence.sharedPoint);
+  } catch {
+    return undefined;
+  }
+  if (
+    publicPoint.is0() ||
+    sharedPoint.is0() ||
+    !publicPoint.isTorsionFree() ||
+    !sharedPoint.isTorsionFree()
+  ) {
+    return undefined;
+  }
+  const expectedPublic = montgomeryU(publicPoint);
+  if (expectedPublic === undefined || bytesToNumberLE(expectedPublic) !== decodeU(publicKey)) {
+    return undefined;
+  }
+  const c = bytesToNumberLE(evidence.proof.subarray(0, 32));
+  const r = bytesToNumberLE(evidence.proof.subarray(32));
+  if (c >= Fn.ORDER || r >= Fn.ORDER) return undefined;
+  const commitment1 = EIGHT_B.multiplyUnsafe(r).add(publicPoint.multiplyUnsafe(c));
+  const commitment2 = base.multiplyUnsafe(r).add(sharedPoint.multiplyUnsafe(c));
+  if (challenge(context, peerPublicKey, publicPoint, sharedPoint, commitment1, commitment2) !== c) {
+    return undefined;
+  }
+  return montgomeryU(sharedPoint);
+}

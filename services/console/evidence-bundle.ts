@@ -1,0 +1,166 @@
+import { createHash } from 'node:crypto';
+import type { Block } from '../../ledger/embedded/embedded-ledger.ts';
+import { blockHash } from '../../ledger/embedded/embedded-ledger.ts';
+import { BlockSignatureVerifier } from '../../ledger/embedded/block-signature.ts';
+import type { Lineage } from '../../ledger/records.ts';
+import { proofFromReceipts, type InclusionProofJson } from './pages/verify-page.ts';
+
+/**
+ * Evidence a regulator verifies offline: for one model version, every block that wrote what its
+ * lineage rests on (the model version, its rounds, their members' consents and revocations, the
+ * rounds' phase commits and misbehaviour records), whole and signed, the hash links of every
+ * block from the first to the head, and the inclusion proofs the receipts allow. Built only from
+ * the ledger, with sorted keys and no wall-clock time: the same ledger gives the same bytes.
+ */
+export interface EvidenceBundle {
+  readonly format: 'veilsum-evidence/1';
+  readonly modelHash: string;
+  readonly head: { readonly number: number; readonly hash: string };
+  /** number, previousHash, hash of every block 1..head: the chain the full blocks sit in. */
+  readonly links: readonly (readonly [number, string, string])[];
+  readonly blocks: readonly Block[];
+  readonly lineage: readonly Lineage[];
+  readonly inclusionProofs: readonly InclusionProofJson[];
+}
+
+/** Whether a block wrote a record the lineage rests on. */
+function touches(
+  block: Block,
+  ids: { models: Set<string>; rounds: Set<string>; consents: Set<string> },
+): boolean {
+  return block.writes.some(([key]) => {
+    const slash = key.indexOf('/');
+    const kind = key.slice(0, slash);
+    const rest = key.slice(slash + 1);
+    if (kind === 'model') return ids.models.has(rest);
+    if (kind === 'consent') return ids.consents.has(rest);
+    if (kind === 'round') return ids.rounds.has(rest);
+    if (kind === 'round-phase')
+      return [...ids.rounds].some((roundId) => rest.startsWith(`${roundId}/`));
+    // round-misbehaviour/<round>|<member> (ledger/contract.ts: ids never contain '|')
+    if (kind === 'round-misbehaviour')
+      return [...ids.rounds].some((roundId) => rest.startsWith(`${roundId}|`));
+    return false;
+  });
+}
+
+export function buildEvidenceBundle(
+  modelHash: string,
+  lineages: readonly Lineage[],
+  blocks: readonly Block[],
+): EvidenceBundle {
+  const ids = {
+    models: new Set(lineages.map((l) => l.modelVersion.modelHash)),
+    rounds: new Set(lineages.map((l) => l.round.roundId)),
+    consents: new Set(lineages.flatMap((l) => l.contributions.map((c) => c.consent.consentId))),
+  };
+  const head = blocks.at(-1);
+  if (head === undefined) throw new Error('the ledger has no blocks');
+  return {
+    format: 'veilsum-evidence/1',
+    modelHash,
+    head: { number: head.number, hash: head.hash },
+    links: blocks.map((b) => [b.number, b.previousHash, b.hash] as const),
+    blocks: blocks.filter((block) => touches(block, ids)),
+    lineage: lineages,
+    inclusionProofs: lineages.flatMap((l) =>
+      l.round.included
+        .map((member) => proofFromReceipts(l.round, member))
+        .filter((proof) => proof !== undefined),
+    ),
+  };
+}
+
+/** Canonical JSON: keys sorted at every level, so equal bundles are equal bytes. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) =>
+            a < b ? -1 : a > b ? 1 : 0,
+          ),
+        )
+      : v,
+  );
+}
+
+export function bundleSha256(bundle: EvidenceBundle): string {
+  return createHash('sha256').update(canonicalJson(bundle)).digest('hex');
+}
+
+export class BundleVerificationError extends Error {
+  override name = 'BundleVerificationError';
+}
+
+/**
+ * Checks a bundle offline against the consortium CA: every full block's hash recomputed and its
+ * writer's signature checked, the links contiguous from block 1 to the head, every full block in
+ * them, and the lineage's records equal to what the blocks wrote. Throws naming the first record
+ * that fails; returns a summary otherwise.
+ */
+export function verifyEvidenceBundle(
+  bundle: EvidenceBundle,
+  caCertificatePem: string | Buffer,
+): { blocks: number; head: number; rounds: number; proofs: number } {
+  const fail = (what: string): never => {
+    throw new BundleVerificationError(what);
+  };
+  if (bundle.format !== 'veilsum-evidence/1')
+    fail(`unknown bundle format ${String(bundle.format)}`);
+  const verifier = new BlockSignatureVerifier(caCertificatePem);
+  let previous = '0'.repeat(64);
+  bundle.links.forEach(([number, previousHash, hash], i) => {
+    if (number !== i + 1) fail(`link ${i}: block number ${number}, expected ${i + 1}`);
+    if (previousHash !== previous)
+      fail(`block ${number}: its link does not point at block ${number - 1}'s hash`);
+    previous = hash;
+  });
+  const last = bundle.links.at(-1);
+  if (last === undefined || last[0] !== bundle.head.number || last[2] !== bundle.head.hash)
+    fail(`the head (block ${bundle.head.number}) is not the last link`);
+  const written = new Map<string, string>();
+  for (const block of bundle.blocks) {
+    const link = bundle.links[block.number - 1];
+    if (link === undefined) fail(`block ${block.number} is outside the chain`);
+    const { hash: _hash, signature: _signature, ...content } = block;
+    const recomputed = blockHash(content);
+    if (recomputed !== block.hash || link![2] !== block.hash || link![1] !== block.previousHash)
+      fail(
+        `block ${block.number} (${block.fn} by ${block.caller}): its contents do not hash to the chain's block hash`,
+      );
+    const problem = verifier.problem(block, block.certificate, block.signature);
+    if (problem !== undefined)
+      fail(`block ${block.number} (${block.fn} by ${block.caller}): ${problem}`);
+    for (const [key, value] of block.writes) written.set(key, value);
+  }
+  const mustEqual = (key: string, record: unknown, what: string) => {
+    const value = written.get(key);
+    if (value === undefined) fail(`${what}: no block in the bundle wrote ${key}`);
+    if (canonicalJson(JSON.parse(value!)) !== canonicalJson(record))
+      fail(`${what}: differs from what block wrote ${key}`);
+  };
+  for (const { modelVersion, round, contributions } of bundle.lineage) {
+    mustEqual(
+      `model/${modelVersion.modelHash}`,
+      modelVersion,
+      `model version ${modelVersion.modelHash}`,
+    );
+    mustEqual(`round/${round.roundId}`, round, `round ${round.roundId}`);
+    for (const { consent } of contributions)
+      mustEqual(`consent/${consent.consentId}`, consent, `consent ${consent.consentId}`);
+  }
+  for (const proof of bundle.inclusionProofs) {
+    const round = bundle.lineage.find((l) => l.round.roundId === proof.round)?.round;
+    const expected = round ? proofFromReceipts(round, proof.member) : undefined;
+    if (expected === undefined || canonicalJson(expected) !== canonicalJson(proof))
+      fail(
+        `inclusion proof of ${proof.member} in ${proof.round}: does not lead to the round's Merkle root`,
+      );
+  }
+  return {
+    blocks: bundle.blocks.length,
+    head: bundle.head.number,
+    rounds: bundle.lineage.length,
+    proofs: bundle.inclusionProofs.length,
+  };
+}

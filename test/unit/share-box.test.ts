@@ -1,0 +1,303 @@
+import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { AuthenticationError, openAead } from '../../crypto/aead.ts';
+import { nativeCurve25519 as curve } from '../../crypto/curve25519-native.ts';
+import { proveSharedSecret, x25519FromEd25519 } from '../../crypto/dleq.ts';
+import { seededRandom } from '../../crypto/random.ts';
+import type { EncryptedShare } from '../../crypto/secagg/messages.ts';
+import {
+  isSignedBySender,
+  judgeShareComplaint,
+  openShareBox,
+  sealShareBox,
+  shareBoxKey,
+  shareComplaint,
+} from '../../crypto/secagg/share-box.ts';
+import { shareBoxAssociatedData, shareBoxPayload } from '../../crypto/secagg/transcript.ts';
+import { encodeShare, SHARE_BYTES } from '../../crypto/shamir.ts';
+
+const random = seededRandom(11);
+const binding = random(32);
+
+interface Member {
+  readonly index: number;
+  readonly identitySecretKey: Uint8Array;
+  readonly identityKey: Uint8Array;
+  readonly encryptionSecretKey: Uint8Array;
+  readonly encryptionPublicKey: Uint8Array;
+}
+
+function member(index: number): Member {
+  const identitySecretKey = random(32);
+  const encryptionSecretKey = random(32);
+  return {
+    index,
+    identitySecretKey,
+    identityKey: curve.ed25519PublicKey(identitySecretKey),
+    encryptionSecretKey,
+    encryptionPublicKey: curve.x25519PublicKey(encryptionSecretKey),
+  };
+}
+
+const members = [1, 2, 3].map(member);
+const [u, v, w] = members as [Member, Member, Member];
+
+/** Two valid shares at the recipient's index, as a client seals them. */
+function sharesFor(recipient: number): Uint8Array {
+  const plaintext = new Uint8Array(2 * SHARE_BYTES);
+  plaintext.set(encodeShare({ x: recipient, y: 12345n }), 0);
+  plaintext.set(encodeShare({ x: recipient, y: 67890n }), SHARE_BYTES);
+  return plaintext;
+}
+
+const parties = (sender: Member, recipient: Member) => ({
+  binding,
+  sender: sender.index,
+  recipient: recipient.index,
+});
+
+function seal(sender: Member, recipient: Member, plaintext = sharesFor(recipient.index)) {
+  return sealShareBox(
+    parties(sender, recipient),
+    recipient.encryptionPublicKey,
+    plaintext,
+    sender.identitySecretKey,
+    curve,
+    random,
+  );
+}
+
+/** Signs a box as `sender` (identity key) and, given its secret, as the ephemeral key. */
+function resign(
+  sender: Member,
+  recipient: Member,
+  box: EncryptedShare,
+  ephemeralSeed?: Uint8Array,
+): EncryptedShare {
+  const payload = shareBoxPayload(
+    binding,
+    sender.index,
+    recipient.index,
+    box.ephemeralPublicKey,
+    box.ciphertext,
+  );
+  return {
+    ...box,
+    signature: curve.sign(sender.identitySecretKey, payload),
+    ...(ephemeralSeed ? { ephemeralSignature: curve.sign(ephemeralSeed, payload) } : {}),
+  };
+}
+
+/** A bad box its sender signed itself, ephemeral proof included (what a malicious member can send). */
+function signedGarbage(sender: Member, recipient: Member): EncryptedShare {
+  let ephemeralSeed: Uint8Array | undefined;
+  const box = sealShareBox(
+    parties(sender, recipient),
+    recipient.encryptionPublicKey,
+    sharesFor(recipient.index),
+    sender.identitySecretKey,
+    curve,
+    (length) => {
+      const bytes = random(length);
+      ephemeralSeed ??= bytes; // the first draw is the ephemeral key
+      return bytes;
+    },
+  );
+  const ciphertext = box.ciphertext.slice();
+  ciphertext[5]! ^= 0x40;
+  return resign(sender, recipient, { ...box, ciphertext }, ephemeralSeed);
+}
+
+const judge = (sender: Member, recipient: Member, box: EncryptedShare, complaint = {}) =>
+  judgeShareComplaint(
+    parties(sender, recipient),
+    box,
+    sender.identityKey,
+    recipient.encryptionPublicKey,
+    { accused: sender.index, ...complaint },
+    curve,
+  );
+
+describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.ts)', () => {
+  it('a sealed box carries its sender’s signature and opens for its recipient only', () => {
+    const box = seal(u, v);
+    expect(isSignedBySender(parties(u, v), box, u.identityKey, curve)).toBe(true);
+    expect(
+      openShareBox(parties(u, v), box, v.encryptionSecretKey, v.encryptionPublicKey, curve),
+    ).toEqual(sharesFor(v.index));
+    // Another recipient (or the pair read the other way) does not open it.
+    expect(
+      openShareBox(parties(u, w), box, w.encryptionSecretKey, w.encryptionPublicKey, curve),
+    ).toBeUndefined();
+    expect(isSignedBySender(parties(u, w), box, u.identityKey, curve)).toBe(false);
+  });
+
+  it('any bit the coordinator flips (ciphertext, ephemeral key, signature) breaks the signature', () => {
+    const box = seal(u, v);
+    const fields = ['ciphertext', 'ephemeralPublicKey', 'signature'] as const;
+    fc.assert(
+      fc.property(fc.constantFrom(...fields), fc.nat(), (field, bit) => {
+        const bytes = box[field].slice();
+        const position = bit % (bytes.length * 8);
+        bytes[position >> 3]! ^= 1 << (position & 7);
+        expect(
+          isSignedBySender(parties(u, v), { ...box, [field]: bytes }, u.identityKey, curve),
+        ).toBe(false);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('an honest complaint about a signed bad box names the sender; a verifier needs no secret', () => {
+    const box = signedGarbage(u, v);
+    expect(
+      openShareBox(parties(u, v), box, v.encryptionSecretKey, v.encryptionPublicKey, curve),
+    ).toBeUndefined();
+    const complaint = shareComplaint(parties(u, v), box, v.encryptionSecretKey, curve, random);
+    expect(judge(u, v, box, complaint)).toEqual({
+      guilty: 'accused',
+      reason: expect.stringMatching(/does not open, or holds no valid share, under the proven key/),
+    });
+    // A box that opens but holds no share at the recipient's index is the sender's fault too.
+    const empty = seal(u, v, new Uint8Array(2 * SHARE_BYTES));
+    const emptyComplaint = shareComplaint(
+      parties(u, v),
+      empty,
+      v.encryptionSecretKey,
+      curve,
+      random,
+    );
+    expect(judge(u, v, empty, emptyComplaint).guilty).toBe('accused');
+  });
+
+  it('a complaint about a good box names the accuser, whatever evidence it carries', () => {
+    const box = seal(u, v);
+    const truthful = shareComplaint(parties(u, v), box, v.encryptionSecretKey, curve, random);
+    expect(judge(u, v, box, truthful)).toEqual({
+      guilty: 'accuser',
+      reason: expect.stringMatching(/is false: the signed box opens under the proven key/),
+    });
+    expect(judge(u, v, box).guilty).toBe('accuser'); // no evidence
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), (wrongKey) => {
+        const forged = proveSharedSecret(
+          wrongKey,
+          x25519FromEd25519(box.ephemeralPublicKey)!,
+          binding,
+          random,
+        )!;
+        expect(judge(u, v, box, { evidence: forged })).toEqual({
+          guilty: 'accuser',
+          reason: expect.stringMatching(/carries evidence that does not verify/),
+        });
+      }),
+      { numRuns: 8 },
+    );
+  });
+
+  it('a complaint about a box its sender never signed names the accuser', () => {
+    const box = { ...seal(u, v), signature: new Uint8Array(64) };
+    expect(judge(u, v, box).guilty).toBe('accuser');
+  });
+
+  it('a signed box whose ephemeral key is unproven or of small order is the sender’s fault, with no evidence', () => {
+    const smallOrder = new Uint8Array(32); // y = 0: u = 1, of small order
+    const boxes = [
+      resign(u, v, { ...seal(u, v), ephemeralPublicKey: smallOrder }),
+      // A bad box whose ephemeral key's signature is missing.
+      { ...signedGarbage(u, v), ephemeralSignature: new Uint8Array(64) },
+    ];
+    for (const box of boxes) {
+      expect(isSignedBySender(parties(u, v), box, u.identityKey, curve)).toBe(true);
+      expect(
+        openShareBox(parties(u, v), box, v.encryptionSecretKey, v.encryptionPublicKey, curve),
+      ).toBeUndefined();
+      const complaint = shareComplaint(parties(u, v), box, v.encryptionSecretKey, curve, random);
+      expect(complaint.evidence).toBeUndefined();
+      expect(judge(u, v, box, complaint)).toEqual({
+        guilty: 'accused',
+        reason: expect.stringMatching(/carries an ephemeral key that is unproven or not a point/),
+      });
+    }
+  });
+
+  it('a colluder re-using (a multiple of) an honest box’s ephemeral key gets no Diffie–Hellman answer', () => {
+    // u colludes with the coordinator, which shows it w's box to v first; u puts w's ephemeral key
+    // (or λ times it) into its own bad box, hoping v's complaint reveals X25519(c_v, E_{w→v}).
+    const honest = seal(w, v);
+    const lambda = 5n;
+    const copies = [
+      honest.ephemeralPublicKey,
+      ed25519.Point.fromBytes(honest.ephemeralPublicKey).multiply(lambda).toBytes(),
+    ];
+    for (const ephemeralPublicKey of copies) {
+      const box = resign(u, v, {
+        ...seal(u, v),
+        ephemeralPublicKey,
+        ephemeralSignature: honest.ephemeralSignature,
+      });
+      expect(
+        openShareBox(parties(u, v), box, v.encryptionSecretKey, v.encryptionPublicKey, curve),
+      ).toBeUndefined();
+      const complaint = shareComplaint(parties(u, v), box, v.encryptionSecretKey, curve, random);
+      // u cannot sign for A without its secret: v reveals nothing, and u is still the guilty one.
+      expect(complaint.evidence).toBeUndefined();
+      expect(judge(u, v, box, complaint).guilty).toBe('accused');
+    }
+  });
+
+  it('the evidence opens the accused’s box and no other box of anyone, in either direction', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 4 }), (extra) => {
+        const accusedBox = signedGarbage(u, v);
+        const complaint = shareComplaint(
+          parties(u, v),
+          accusedBox,
+          v.encryptionSecretKey,
+          curve,
+          random,
+        );
+        // Every other box a round could hold among u, v, w (and more boxes from u to v's peers).
+        const others: [Member, Member, EncryptedShare][] = [
+          [v, u, seal(v, u)],
+          [u, w, seal(u, w)],
+          [w, v, seal(w, v)],
+          [v, w, seal(v, w)],
+          [w, u, seal(w, u)],
+          ...Array.from({ length: extra }, (): [Member, Member, EncryptedShare] => [
+            u,
+            v,
+            seal(u, v),
+          ]),
+        ];
+        const { publicPoint, sharedPoint, proof } = complaint.evidence!;
+        const secrets = [publicPoint, sharedPoint, proof.subarray(0, 32), proof.subarray(32)];
+        secrets.push(
+          ed25519.utils.toMontgomery(sharedPoint),
+          ed25519.utils.toMontgomery(publicPoint),
+        );
+        for (const [sender, recipient, box] of others) {
+          const associatedData = shareBoxAssociatedData(binding, sender.index, recipient.index);
+          for (const secret of secrets) {
+            const keys = [
+              secret,
+              shareBoxKey(
+                parties(sender, recipient),
+                secret,
+                box.ephemeralPublicKey,
+                recipient.encryptionPublicKey,
+              ),
+            ];
+            for (const key of keys) {
+              expect(() => openAead(key, box.ciphertext, associatedData)).toThrow(
+                AuthenticationError,
+              );
+            }
+          }
+        }
+      }),
+      { numRuns: 4 },
+    );
+  });
+});
