@@ -9,5 +9,8 @@ export default {
   },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   testTimeout: 60_000,
+  // One temporary folder per run (TMPDIR), removed at its end: no veilsum-* folders left behind.
+  globalSetup: '<rootDir>/test/support/temp-root-setup.ts',
+  globalTeardown: '<rootDir>/test/support/temp-root-teardown.ts',
   verbose: false,
 };

@@ -2,6 +2,7 @@ import type {
   CollectiveKeyRecord,
   ConsentRecord,
   KeyDecryptionRecord,
+  LedgerEvent,
   Lineage,
   MemberRecord,
   MisbehaviourRecord,
@@ -24,6 +25,15 @@ export interface ContractGateway {
   submit<T>(fn: ContractFunction, args: unknown[]): Promise<T>;
   evaluate<T>(fn: ContractFunction, args: unknown[]): Promise<T>;
   /**
+   * A backend whose reader can lag the writer (Fabric: each peer commits blocks on its own)
+   * reads once the reader's own copy committed the event that `matches` (FabricLedger).
+   */
+  awaitCommitted?<T>(
+    read: () => Promise<T | undefined>,
+    matches: (event: LedgerEvent) => boolean,
+    timeoutMs: number,
+  ): Promise<T | undefined>;
+  /**
    * The last block this view verified (embedded ledger: after verifying whatever was appended
    * since). Fabric peers check their own chain; there this is absent.
    */
@@ -44,6 +54,31 @@ export class Ledger {
 
   constructor(gateway: ContractGateway) {
     this.gateway = gateway;
+  }
+
+  /** True if this reader's copy can lag what another party just wrote (a Fabric peer). */
+  get readerMayLag(): boolean {
+    return this.gateway.awaitCommitted !== undefined;
+  }
+
+  /**
+   * A record another party wrote, as soon as this reader's own copy of the ledger has it:
+   * `read` answers undefined while it is missing. On Fabric this waits for the reader's peer
+   * to commit the block whose event `matches` (a push, not a poll); elsewhere it reads again
+   * with short growing pauses. Undefined if it did not come within `timeoutMs`.
+   */
+  async whenCommitted<T>(
+    read: () => Promise<T | undefined>,
+    matches: (event: LedgerEvent) => boolean,
+    timeoutMs: number,
+  ): Promise<T | undefined> {
+    if (this.gateway.awaitCommitted) return this.gateway.awaitCommitted(read, matches, timeoutMs);
+    const deadline = Date.now() + timeoutMs;
+    for (let pause = 10; ; pause = Math.min(pause * 2, 250)) {
+      const found = await read();
+      if (found !== undefined || Date.now() >= deadline) return found;
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
   }
 
   /** This view's verified head (embedded ledger), or undefined where the backend has none. */

@@ -665,6 +665,11 @@ export async function stopNode(directory: string, name: string): Promise<void> {
   await stopRecorded(directory, name);
 }
 
+/** Kills one node of the network at once (SIGKILL), as a crash or a pulled plug would. */
+export async function killNode(directory: string, name: string): Promise<void> {
+  await stopRecorded(directory, name, 'SIGKILL');
+}
+
 /** Starts a stopped peer again (same config and ledger) and waits until it rejoined gossip. */
 export async function restartPeer(directory: string, peerName: string): Promise<void> {
   const state = readState(directory);

@@ -24,6 +24,11 @@ export interface RecordedProcess {
   readonly executable: string;
 }
 
+/** A process this one started: `exited` settles once the system has reaped it. */
+export interface StartedProcess extends RecordedProcess {
+  readonly exited: Promise<void>;
+}
+
 export function startProcess(
   directory: string,
   name: string,
@@ -31,7 +36,7 @@ export function startProcess(
   args: readonly string[],
   env: NodeJS.ProcessEnv,
   cwd?: string,
-): RecordedProcess {
+): StartedProcess {
   mkdirSync(join(directory, 'logs'), { recursive: true });
   mkdirSync(join(directory, 'pids'), { recursive: true });
   const log = openSync(join(directory, 'logs', `${name}.log`), 'a');
@@ -43,10 +48,12 @@ export function startProcess(
       stdio: ['ignore', log, log],
     });
     if (child.pid === undefined) throw new Error(`could not start ${name} (${executable})`);
+    // Node reaps the child when it exits (no zombie left), then emits 'exit'.
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.unref();
     const record = { pid: child.pid, executable };
     writeFileSync(join(directory, 'pids', `${name}.json`), JSON.stringify(record));
-    return record;
+    return { ...record, exited };
   } finally {
     closeSync(log);
   }
@@ -67,8 +74,15 @@ export function isRunning(directory: string, name: string): boolean {
   return isOurs(JSON.parse(readFileSync(file, 'utf8')) as RecordedProcess);
 }
 
-/** Stops every recorded process (TERM, then KILL after 5 s); returns the names stopped. */
-export async function stopRecorded(directory: string, only?: string): Promise<string[]> {
+/**
+ * Stops every recorded process (TERM, then KILL after 5 s; `signal` SIGKILL kills at once, as a
+ * crash would); returns the names stopped.
+ */
+export async function stopRecorded(
+  directory: string,
+  only?: string,
+  signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM',
+): Promise<string[]> {
   const pids = join(directory, 'pids');
   if (!existsSync(pids)) return [];
   const stopped: string[] = [];
@@ -77,7 +91,7 @@ export async function stopRecorded(directory: string, only?: string): Promise<st
     if (only !== undefined && name !== only) continue;
     const record = JSON.parse(readFileSync(join(pids, file), 'utf8')) as RecordedProcess;
     if (isOurs(record)) {
-      process.kill(record.pid, 'SIGTERM');
+      process.kill(record.pid, signal);
       for (let i = 0; i < 50 && isOurs(record); i++) await sleep(100);
       if (isOurs(record)) process.kill(record.pid, 'SIGKILL');
       for (let i = 0; i < 20 && isOurs(record); i++) await sleep(50);

@@ -399,7 +399,7 @@ export class VeilsumClient {
     // file) says which key the keyholders made.
     if (this.ledger !== undefined) {
       await this.checkLedgerHead(round);
-      const record = await this.fromLedger('GetRound', () => this.ledger!.getRound(roundId));
+      const record = await this.fromLedger('GetRound', () => this.roundOnLedger(roundId));
       const hex = Buffer.from(computed).toString('hex');
       const attested = await this.ledger.getCollectiveKey(hex).catch((error: unknown) => {
         if (error instanceof ContractError && error.kind === 'not-found') return undefined;
@@ -653,7 +653,7 @@ export class VeilsumClient {
     });
     if (this.ledger !== undefined) {
       await this.checkLedgerHead(round);
-      const record = await this.fromLedger('GetRound', () => this.ledger!.getRound(roundId));
+      const record = await this.fromLedger('GetRound', () => this.roundOnLedger(roundId));
       checkRoundAgainstLedger(round, record);
     }
     checkThreatModel(round, this.threatModel, {
@@ -822,6 +822,26 @@ export class VeilsumClient {
   }
 
   /**
+   * The round's record on this member's ledger view. The coordinator opened it through its own
+   * peer; on Fabric this member's peer may commit that block a moment later, so it is waited for
+   * (its RoundOpened event) before a missing round counts as not on the ledger.
+   */
+  private async roundOnLedger(roundId: string): Promise<Awaited<ReturnType<Ledger['getRound']>>> {
+    const ledger = this.ledger!;
+    const read = () => ledger.getRound(roundId);
+    // Only a backend whose copies lag (Fabric) is waited for, and not for long: a round the
+    // coordinator never wrote is refused within ROUND_COMMIT_WAIT_MS.
+    if (!ledger.readerMayLag) return read();
+    const record = await ledger.whenCommitted(
+      () => read().catch(absentIfNotFound),
+      (event) => event.name === 'RoundOpened' && event.payload.roundId === roundId,
+      Math.min(this.ledgerWaitMs, ROUND_COMMIT_WAIT_MS),
+    );
+    // Not there in time: the ledger's own refusal (not-found) says why.
+    return record ?? read();
+  }
+
+  /**
    * The embedded-ledger head the coordinator served with the round must be a block of this
    * member's own verified view: otherwise the coordinator wrote on another copy (an older one,
    * a tail dropped, a fork) than the one this member reads.
@@ -873,23 +893,30 @@ export class VeilsumClient {
             : served.masked),
       ];
     }
-    const deadlineAt = Date.now() + this.ledgerWaitMs;
-    for (let wait = 10; ; wait = Math.min(wait * 2, 250)) {
-      try {
-        return [...(await this.ledger.getRoundPhase(round.roundId, phase)).members];
-      } catch (error) {
-        if (!(error instanceof ContractError && error.kind === 'not-found') && !isNotFound(error))
-          throw new VeilsumError(`ledger ${phase}`, status.UNAVAILABLE, (error as Error).message);
-      }
-      if (Date.now() >= deadlineAt) {
-        throw new VeilsumError(
-          `ledger ${phase}`,
-          status.DEADLINE_EXCEEDED,
-          `refusing to go on: the coordinator committed no ${phase} set for round ${round.roundId} on the ledger within ${this.ledgerWaitMs} ms`,
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, wait));
+    const { roundId } = round;
+    const ledger = this.ledger;
+    let committed: readonly number[] | undefined;
+    try {
+      // On Fabric: as soon as this member's own peer committed the coordinator's block.
+      committed = await ledger.whenCommitted(
+        () =>
+          ledger.getRoundPhase(roundId, phase).then((record) => record.members, absentIfNotFound),
+        (event) =>
+          event.name === 'RoundPhaseCommitted' &&
+          event.payload.roundId === roundId &&
+          event.payload.phase === phase,
+        this.ledgerWaitMs,
+      );
+    } catch (error) {
+      throw new VeilsumError(`ledger ${phase}`, status.UNAVAILABLE, (error as Error).message);
     }
+    if (committed === undefined)
+      throw new VeilsumError(
+        `ledger ${phase}`,
+        status.DEADLINE_EXCEEDED,
+        `refusing to go on: the coordinator committed no ${phase} set for round ${roundId} on the ledger within ${this.ledgerWaitMs} ms`,
+      );
+    return [...committed];
   }
 
   /** A write that may be retried: ALREADY_EXISTS on a retry means the first try was accepted. */
@@ -944,7 +971,17 @@ export class VeilsumClient {
   }
 }
 
+/** How long a member's own Fabric peer gets to commit the block that opened a round. */
+const ROUND_COMMIT_WAIT_MS = 15_000;
+
 /** A Fabric backend reports a missing key as its own error kind; the embedded one as ContractError. */
 function isNotFound(error: unknown): boolean {
   return (error as { kind?: string })?.kind === 'not-found';
+}
+
+/** A missing record as undefined (it may not be committed yet); any other failure rethrown. */
+function absentIfNotFound(error: unknown): undefined {
+  if (error instanceof ContractError && error.kind === 'not-found') return undefined;
+  if (isNotFound(error)) return undefined;
+  throw error;
 }

@@ -1,39 +1,43 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConnectionFile } from './connection-file.ts';
 import { FabricLedger } from './fabric-ledger.ts';
+import { peerUnreachable } from './peer-failover.ts';
 
 /**
  * Peers commit each block independently, so right after a transaction commits on one peer
- * another may not have it yet. Waits until every peer in the connection file reports at least
- * the highest block height any of them reported when this was called (read as `identity`).
- * Returns that height.
+ * another may not have it yet. Waits until every reachable peer in the connection file has
+ * committed the highest block any of them reported when this was called (read as `identity`),
+ * each followed through its block events. A peer that is down cannot serve stale reads and is
+ * skipped (named in `unreachable`); if none answers, this throws.
  */
 export async function waitForPeersInStep(
   connection: ConnectionFile,
   identity: string,
   timeoutMs = 30_000,
-): Promise<number> {
+): Promise<{ height: number; unreachable: string[] }> {
   const ledgers = connection.peers.map(
     (peer) => new FabricLedger({ connection, identity, peer: peer.name }),
   );
+  const unreachable: string[] = [];
+  const skipDown = (ledger: FabricLedger) => (error: unknown) => {
+    if (!peerUnreachable((error as Error).cause ?? error)) throw error;
+    unreachable.push(ledger.peer.name);
+    return undefined;
+  };
   try {
-    const heights = await Promise.all(ledgers.map((ledger) => ledger.chainHeight()));
-    const target = Math.max(...heights);
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const lagging = [];
-      for (const [i, ledger] of ledgers.entries())
-        if (heights[i]! < target) {
-          heights[i] = await ledger.chainHeight();
-          if (heights[i] < target) lagging.push(ledger.peer.name);
-        }
-      if (lagging.length === 0) return target;
-      if (Date.now() > deadline)
-        throw new Error(
-          `peers ${lagging.join(', ')} did not reach block height ${target} within ${timeoutMs / 1000} s`,
-        );
-      await sleep(50);
-    }
+    const heights = await Promise.all(
+      ledgers.map((ledger) => ledger.chainHeight().catch(skipDown(ledger))),
+    );
+    const known = heights.filter((height) => height !== undefined);
+    if (known.length === 0) throw new Error(`no peer could be reached (${unreachable.join(', ')})`);
+    const target = Math.max(...known);
+    await Promise.all(
+      ledgers.map((ledger, i) =>
+        heights[i] === undefined || heights[i] >= target
+          ? Promise.resolve()
+          : ledger.waitForHeight(target, timeoutMs).catch(skipDown(ledger)),
+      ),
+    );
+    return { height: target, unreachable };
   } finally {
     for (const ledger of ledgers) ledger.close();
   }

@@ -4,6 +4,7 @@ import { CryptoInputError } from '../../crypto/validate.ts';
 import { InvalidCiphertextError } from '../../crypto/ckks/ciphertext-wire.ts';
 import { ContractError } from '../../ledger/contract.ts';
 import { LedgerTamperedError } from '../../ledger/embedded/embedded-ledger.ts';
+import { FabricLedgerError } from '../../ledger/fabric/fabric-errors.ts';
 
 /**
  * The one place where failures become gRPC statuses. Handlers throw typed errors; the service
@@ -78,6 +79,13 @@ export function toServiceError(error: unknown): ServiceErrorShape {
     // Not the caller's fault and not to be retried: an operator must restore the ledger.
     code = status.DATA_LOSS;
     details = error.message;
+  } else if (
+    error instanceof FabricLedgerError &&
+    (error.code === 'UNAVAILABLE' || error.code === 'DEADLINE_EXCEEDED')
+  ) {
+    // No peer of the ledger answered (every one was tried): the caller may retry later.
+    code = status.UNAVAILABLE;
+    details = `ledger unavailable: ${error.message}`;
   } else if (error instanceof CryptoInputError || error instanceof InvalidCiphertextError) {
     code = status.INVALID_ARGUMENT;
     details = error.message;

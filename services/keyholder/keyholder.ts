@@ -76,6 +76,9 @@ interface CommittedRound {
  * for one responder set, logged durably before it is sent; a key decrypts at most
  * `keyLifeRounds` rounds (services/keyholder/decryption-log.ts).
  */
+/** How long a keyholder's own Fabric peer gets to commit the block that closed a round. */
+const CLOSED_ROUND_WAIT_MS = 10_000;
+
 export class Keyholder {
   readonly logger: Logger;
   readonly keyholderId: string;
@@ -393,7 +396,7 @@ export class Keyholder {
     // The ledger decides what may be decrypted.
     let record: RoundRecord;
     try {
-      record = await this.ledger!.getRound(roundId);
+      record = await this.closedRoundOnLedger(roundId);
     } catch (error) {
       if (error instanceof ContractError && error.kind === 'not-found')
         throw failedPrecondition(`round ${roundId} is not on the ledger; refusing to decrypt`);
@@ -792,5 +795,27 @@ export class Keyholder {
     handler: (call: grpc.ServerUnaryCall<Request, Response>) => Response | Promise<Response>,
   ): grpc.handleUnaryCall<Request, Response> {
     return unaryHandler(handler, (error, send) => send(rejection(this.logger, method, error)));
+  }
+  /**
+   * The round's record on this keyholder's ledger view. On Fabric the coordinator closed it
+   * through its own peer and this keyholder's peer commits that block on its own schedule: it
+   * waits (a little) for its peer's RoundClosed event before judging the round.
+   */
+  private async closedRoundOnLedger(roundId: string): Promise<RoundRecord> {
+    const ledger = this.ledger!;
+    if (!ledger.readerMayLag) return ledger.getRound(roundId);
+    const closed = await ledger.whenCommitted(
+      () =>
+        ledger.getRound(roundId).then(
+          (record) => (record.status === 'closed' ? record : undefined),
+          (error: unknown) => {
+            if (error instanceof ContractError && error.kind === 'not-found') return undefined;
+            throw error;
+          },
+        ),
+      (event) => event.name === 'RoundClosed' && event.payload.roundId === roundId,
+      CLOSED_ROUND_WAIT_MS,
+    );
+    return closed ?? ledger.getRound(roundId);
   }
 }

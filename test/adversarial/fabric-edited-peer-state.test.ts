@@ -2,9 +2,6 @@ import { describe, expect, it, jest } from '@jest/globals';
 import { ContractError } from '../../ledger/contract.ts';
 import { FabricLedgerError } from '../../ledger/fabric/fabric-errors.ts';
 import { Ledger } from '../../ledger/ledger.ts';
-import { peerStateDatabase, restartPeer, stopNode } from '../../network/fabric-network.ts';
-import { run } from '../../network/processes.ts';
-import { buildStatedbEditor } from '../../network/tools/statedb-edit.ts';
 import { TEST_BANKS, useFabricTestNetwork } from '../ledger/fabric-network-fixture.ts';
 
 /**
@@ -47,22 +44,13 @@ describe('a peer whose world state was edited on disk', () => {
     for (const bank of TEST_BANKS) expect(await datasetsSeenThrough(bank)).toEqual(['cards-2026']);
 
     // The attack: BankC's peer stopped, its LevelDB edited, started again.
-    const editor = await buildStatedbEditor(net.fabricHome);
-    const victim = net.peerOf('BankCMSP');
-    await stopNode(net.directory, victim);
-    await run(
-      editor,
-      [
-        peerStateDatabase(net.directory, victim),
-        net.connection.channel,
-        chaincode,
-        'consent/consent-a1',
-        'cards-2026',
-        'carts-2026',
-      ],
-      { PATH: process.env.PATH },
+    await net.editPeerState(
+      'BankCMSP',
+      chaincode,
+      'consent/consent-a1',
+      'cards-2026',
+      'carts-2026',
     );
-    await restartPeer(net.directory, victim);
 
     // The edit took on BankC's peer, and only there.
     expect(await datasetsSeenThrough('BankCMSP')).toEqual(['carts-2026']);

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { seededRandom } from '../../crypto/random.ts';
@@ -251,6 +251,7 @@ export function withCoordinator(
   afterAll(async () => {
     for (const client of clients) client.close();
     await fixture.coordinator?.stop();
+    if (fixture.consortium) rmSync(fixture.consortium.directory, { recursive: true, force: true });
   });
   return fixture;
 }

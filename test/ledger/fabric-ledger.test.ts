@@ -1,5 +1,5 @@
 import { describe, expect, it, jest } from '@jest/globals';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ContractError, type ContractFunction } from '../../ledger/contract.ts';
@@ -115,7 +115,8 @@ describe('chaincode events on Fabric', () => {
   it('a reader restarted from its checkpoint file misses no event', async () => {
     const net = running();
     const { chaincode, as, coordinator } = await populatedLedger(net);
-    const checkpointFile = join(mkdtempSync(join(tmpdir(), 'veilsum-events-')), 'checkpoint.json');
+    const checkpointDirectory = mkdtempSync(join(tmpdir(), 'veilsum-events-'));
+    const checkpointFile = join(checkpointDirectory, 'checkpoint.json');
     const take = async (count: number): Promise<FabricLedgerEvent[]> => {
       const events: FabricLedgerEvent[] = [];
       const ledger = net.open({ identity: 'AuditorMSP', chaincode });
@@ -147,5 +148,6 @@ describe('chaincode events on Fabric', () => {
     ]);
     expect(resumed[0]!.transactionId).toBe(first[1]!.transactionId);
     expect(resumed[3]!.payload).toMatchObject({ roundId: 'fraud/round-1', included: 1 });
+    rmSync(checkpointDirectory, { recursive: true, force: true });
   });
 });

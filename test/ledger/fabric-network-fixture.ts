@@ -6,9 +6,14 @@ import { loadConnectionFile, type ConnectionFile } from '../../ledger/fabric/con
 import { FabricLedger, type FabricLedgerOptions } from '../../ledger/fabric/fabric-ledger.ts';
 import { waitForPeersInStep } from '../../ledger/fabric/peer-sync.ts';
 import { Ledger } from '../../ledger/ledger.ts';
+import { run } from '../../network/processes.ts';
+import { buildStatedbEditor } from '../../network/tools/statedb-edit.ts';
 import {
   buildFabric,
   deployChaincode,
+  peerStateDatabase,
+  restartPeer,
+  stopNode,
   startNetwork,
   stopNetwork,
   type RunningNetwork,
@@ -24,9 +29,9 @@ import type { LedgerFixture } from './contract-suite.ts';
  */
 export const TEST_BANKS = ['BankAMSP', 'BankBMSP', 'BankCMSP'];
 
-export function testTopology(portOffset = 0): TopologySpec {
+export function testTopology(portOffset = 0, banks: readonly string[] = TEST_BANKS): TopologySpec {
   return {
-    banks: TEST_BANKS.map((mspId) => ({ mspId, users: [mspId] })),
+    banks: banks.map((mspId) => ({ mspId, users: [mspId] })),
     clients: [
       { mspId: 'CoordinatorMSP', users: ['CoordinatorMSP'] },
       { mspId: 'AuditorMSP', users: ['AuditorMSP'] },
@@ -42,6 +47,8 @@ export class FabricTestNetwork {
   readonly network: RunningNetwork;
   readonly connection: ConnectionFile;
   private readonly opened: FabricLedger[] = [];
+  /** The identity peers are compared as (it may read everything). */
+  private readonly reader = 'AuditorMSP';
   private chaincodes = 0;
 
   private constructor(network: RunningNetwork) {
@@ -53,7 +60,10 @@ export class FabricTestNetwork {
    * Builds Fabric (cached) and starts the network; the error names why when it cannot. Test
    * files that run at the same time use different `portOffset`s.
    */
-  static async start(portOffset = 0): Promise<FabricTestNetwork> {
+  static async start(
+    portOffset = 0,
+    banks: readonly string[] = TEST_BANKS,
+  ): Promise<FabricTestNetwork> {
     let fabricHome: string;
     try {
       fabricHome = await buildFabric();
@@ -63,9 +73,15 @@ export class FabricTestNetwork {
       );
     }
     const directory = mkdtempSync(join(tmpdir(), 'veilsum-fabric-'));
-    return new FabricTestNetwork(
-      await startNetwork(testTopology(portOffset), directory, fabricHome),
-    );
+    try {
+      return new FabricTestNetwork(
+        await startNetwork(testTopology(portOffset, banks), directory, fabricHome),
+      );
+    } catch (error) {
+      // startNetwork stopped what it started; its folder goes too.
+      rmSync(directory, { recursive: true, force: true });
+      throw error;
+    }
   }
 
   get directory(): string {
@@ -79,6 +95,37 @@ export class FabricTestNetwork {
   /** The peer of a bank, by MSP id. */
   peerOf(mspId: string): string {
     return this.connection.peers.find((peer) => peer.mspId === mspId)!.name;
+  }
+
+  /**
+   * The attack of someone with write access to a bank's peer disk: that peer is stopped, the
+   * text `from` in the value of `key` (chaincode `chaincode`'s world state) replaced by `to` in
+   * its LevelDB, and the peer started again. Returns the peer's name.
+   */
+  async editPeerState(
+    bank: string,
+    chaincode: string,
+    key: string,
+    from: string,
+    to: string,
+  ): Promise<string> {
+    const editor = await buildStatedbEditor(this.fabricHome);
+    const victim = this.peerOf(bank);
+    await stopNode(this.directory, victim);
+    await run(
+      editor,
+      [
+        peerStateDatabase(this.directory, victim),
+        this.connection.channel,
+        chaincode,
+        key,
+        from,
+        to,
+      ],
+      { PATH: process.env.PATH },
+    );
+    await restartPeer(this.directory, victim);
+    return victim;
   }
 
   /** A new chaincode definition on the channel: an empty ledger. */
@@ -96,7 +143,7 @@ export class FabricTestNetwork {
 
   /** Waits until every peer has every block any of them had: reads agree across peers. */
   inStep(): Promise<number> {
-    return waitForPeersInStep(this.connection, 'AuditorMSP');
+    return waitForPeersInStep(this.connection, this.reader).then(({ height }) => height);
   }
 
   /**
@@ -126,12 +173,15 @@ export class FabricTestNetwork {
  * The returned getter throws the start-up error — e.g. why Fabric could not be built — so every
  * test that needs the network fails with that reason.
  */
-export function useFabricTestNetwork(portOffset = 0): () => FabricTestNetwork {
+export function useFabricTestNetwork(
+  portOffset = 0,
+  banks: readonly string[] = TEST_BANKS,
+): () => FabricTestNetwork {
   let network: FabricTestNetwork | undefined;
   let startError: Error | undefined;
   beforeAll(async () => {
     try {
-      network = await FabricTestNetwork.start(portOffset);
+      network = await FabricTestNetwork.start(portOffset, banks);
     } catch (error) {
       startError = error as Error;
     }

@@ -89,3 +89,48 @@ export function rewriteWrites(
   transaction.setEnvelope(envelope);
   return transaction.serializeBinary();
 }
+
+/** google.protobuf.Timestamp as google-protobuf generates it (its types are not installed). */
+interface ProtoTimestamp {
+  getSeconds(): number;
+  getNanos(): number;
+  setSeconds(seconds: number): unknown;
+  setNanos(nanos: number): unknown;
+}
+
+/**
+ * Moves the timestamp in an unsigned proposal (the bytes of fabric-gateway's
+ * Proposal.getBytes()) by `shiftMs` and returns the re-encoded proposal; the caller's client signs
+ * it when it is endorsed (Gateway.newProposal(bytes).endorse()), so the peers see a proposal
+ * properly signed by a real identity, carrying the time that identity chose.
+ */
+export function shiftProposalTime(unsigned: Uint8Array, shiftMs: number): Uint8Array {
+  const proposed = gatewayProtos.ProposedTransaction.deserializeBinary(unsigned);
+  const signed = proposed.getProposal()!;
+  if (signed.getSignature_asU8().length > 0)
+    throw new Error('shiftProposalTime: the proposal is already signed');
+  const proposal = peer.Proposal.deserializeBinary(signed.getProposalBytes_asU8());
+  const header = common.Header.deserializeBinary(proposal.getHeader_asU8());
+  const channelHeader = common.ChannelHeader.deserializeBinary(header.getChannelHeader_asU8());
+  const timestamp = channelHeader.getTimestamp() as unknown as ProtoTimestamp;
+  const ms = timestamp.getSeconds() * 1000 + Math.floor(timestamp.getNanos() / 1e6) + shiftMs;
+  timestamp.setSeconds(Math.floor(ms / 1000));
+  timestamp.setNanos((ms % 1000) * 1e6);
+  channelHeader.setTimestamp(timestamp);
+  header.setChannelHeader(channelHeader.serializeBinary());
+  proposal.setHeader(header.serializeBinary());
+  signed.setProposalBytes(proposal.serializeBinary());
+  proposed.setProposal(signed);
+  return proposed.serializeBinary();
+}
+
+/** The timestamp (ms since the epoch) a proposal's channel header carries. */
+export function proposalTimeMs(unsigned: Uint8Array): number {
+  const signed = gatewayProtos.ProposedTransaction.deserializeBinary(unsigned).getProposal()!;
+  const proposal = peer.Proposal.deserializeBinary(signed.getProposalBytes_asU8());
+  const header = common.Header.deserializeBinary(proposal.getHeader_asU8());
+  const timestamp = common.ChannelHeader.deserializeBinary(
+    header.getChannelHeader_asU8(),
+  ).getTimestamp() as unknown as ProtoTimestamp;
+  return timestamp.getSeconds() * 1000 + Math.floor(timestamp.getNanos() / 1e6);
+}
