@@ -43,7 +43,9 @@ import { VeilsumError } from './errors.ts';
  * the update can end up in a sum, since from then on its neighbours' Unmask reveals unmask it
  * without any further act of this member (refusing only our own Unmask reveals in the second
  * round would not keep our input out of it). It is checked when a round starts and again,
- * atomically, when written. The same round id may be re-joined (a restart mid-round: one sum).
+ * atomically, when written. Not even the same round id may be joined again: a member cannot
+ * resume a round (every participation draws fresh keys), and a coordinator can open a second
+ * round under an id it used before, so a second participation is a second sum.
  *
  * Entries are files named by the update's digest, created with link(2), so two
  * processes of one member sharing the journal cannot both claim an update; a crash leaves
@@ -71,10 +73,10 @@ export class UnmaskJournal {
     this.directory = directory;
   }
 
-  /** Refuses when this update of this model already went into another round. */
+  /** Refuses when this update already went into a round (any round, the same id included). */
   check(entry: JournalEntry): void {
     const earlier = this.read(this.pathOf(entry));
-    if (earlier !== undefined) this.refuseUnlessSameRound(entry, earlier);
+    if (earlier !== undefined) this.refuse(entry, earlier);
   }
 
   /**
@@ -96,7 +98,7 @@ export class UnmaskJournal {
       linkSync(temporary, path);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      this.refuseUnlessSameRound(entry, this.read(path));
+      this.refuse(entry, this.read(path));
       return;
     } finally {
       unlinkSync(temporary);
@@ -130,12 +132,7 @@ export class UnmaskJournal {
     }
   }
 
-  private refuseUnlessSameRound(
-    entry: JournalEntry,
-    earlier: JournalEntry | 'unreadable' | undefined,
-  ): void {
-    if (earlier !== undefined && earlier !== 'unreadable' && earlier.roundId === entry.roundId)
-      return;
+  private refuse(entry: JournalEntry, earlier: JournalEntry | 'unreadable' | undefined): void {
     const where =
       earlier === undefined || earlier === 'unreadable'
         ? `a round whose journal entry in ${this.directory} cannot be read`

@@ -28,7 +28,7 @@ describe('REVIEW: the keyholder pin accepts a key held by a colluding subset of 
     } catch (error) {
       outcome = error;
     }
-     
+
     console.log(
       `member's check of a 2-of-2 key held by kh-1, kh-2 (pinned: 5): ${String(outcome)}`,
     );

@@ -18,11 +18,11 @@ describe('the re-run journal', () => {
     updateSha256: 'ab'.repeat(32),
   };
 
-  it('lets a member re-join the same round (one sum) but refuses the same update in any other round, whatever its model id or number', () => {
+  it('refuses the same update in any second round, the same round id included (a coordinator may reuse an id), whatever its model id or number', () => {
     const journal = new UnmaskJournal(join(directory, 'member.journal'));
     journal.record(entry);
-    expect(() => journal.record(entry)).not.toThrow();
-    expect(() => journal.check(entry)).not.toThrow();
+    expect(() => journal.record(entry)).toThrow(/already went into round fraud-model\/round-1/);
+    expect(() => journal.check(entry)).toThrow(/Submit a fresh update/);
     for (const [modelId, roundNumber] of [
       ['fraud-model', 1],
       ['fraud-model', 2],
