@@ -430,6 +430,14 @@ export class VeilsumClient {
     }
     // The served roster is the ledger's when the member has one (checked just above).
     checkCkksMinContributors(round, round.roster.length, this.threatModel);
+    // The same journal as SecAgg: two decrypted sums with and without this update give it away.
+    const journalEntry = {
+      modelId: params.modelId,
+      roundNumber: params.roundNumber,
+      roundId,
+      updateSha256: updateDigest(update),
+    };
+    this.journal?.check(journalEntry);
     const clip = params.ckks!.clipRange;
     // A plain loop: Float32Array.from with a mapping function takes V8's slow generic path.
     const clipped = new Float32Array(update.length);
@@ -471,6 +479,8 @@ export class VeilsumClient {
       round.paramsHash,
       new Uint8Array(digest.digest()),
     );
+    // From the upload on, the update can be in a decrypted sum: claim it first.
+    this.journal?.record(journalEntry);
     const sha256 = await this.uploadEncrypted(
       roundId,
       encrypted,
