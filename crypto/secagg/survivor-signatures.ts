@@ -9,9 +9,11 @@ import { survivorSetPayload } from './transcript.ts';
  *
  * What the member must be convinced of: at least t distinct roster members signed this very
  * survivor set S. An honest member signs one set per round, so two different sets S ≠ S' that
- * each carry t valid signatures would need ≥ 2t − n signers in common, and the round's t is
- * chosen so that 2t − n exceeds the colluders (t > (n + γn)/2 on the complete graph; the
- * parameter finder's bound for sparse graphs): some honest member would have signed both. So
+ * each carry t valid signatures would need ≥ 2t − n signers in common, and on the complete graph
+ * t > (n + γn)/2 makes 2t − n exceed the colluders: some honest member would have signed both.
+ * (On a sparse graph 2t − n is negative: there the agreement comes from the U3 committed on an
+ * agreement channel, which is the set the member checks, and members take sparse rounds only
+ * on one — sdk/round-verification.ts.) So
  * once t distinct signers are verified on S, nothing the remaining entries hold can change the
  * conclusion — an invalid signature beyond them proves only that the relay carried junk — and
  * the check stops there: at n = 1000 that is t verifications instead of |U3|.
