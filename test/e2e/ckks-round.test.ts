@@ -340,7 +340,7 @@ describe('a CKKS round across processes: 4 banks, 5 keyholders (3 of 5), one coo
       ),
     );
     expect(decrypted).toHaveLength(3);
-  }, 180_000);
+  }, 600_000);
 
   it('keyholders refuse what is not a committed aggregate of enough contributors, and callers who are not coordinators', async () => {
     const coordinatorIdentity = {
@@ -476,7 +476,7 @@ describe('a CKKS round across processes: 4 banks, 5 keyholders (3 of 5), one coo
     const failed = await runRound(3, [1, 2, 3, 4], 20_000);
     expect(failed.finished.phase).toBe(Phase.PHASE_ABORTED);
     expect(failed.finished.abortReason).toMatch(/fewer than 3 keyholders answered/);
-  }, 180_000);
+  }, 600_000);
 
   it('a round with fewer uploads than its minimum is aborted before anything is decrypted', async () => {
     const { finished } = await runRound(4, [1, 2], 12_000, 3);
@@ -519,7 +519,7 @@ describe('a CKKS round across processes: 4 banks, 5 keyholders (3 of 5), one coo
         .logs.some((l) => l.includes('"event":"partial-decryption"') && l.includes(round.roundId)),
     );
     expect(answered).toEqual([1, 2, 3]);
-  }, 180_000);
+  }, 600_000);
 
   it('a coordinator killed while its fixed responder set answers asks the same set after a restart, and the keyholders that answered send the same bytes', async () => {
     // Keyholder 3 is reached through a relay that will stall the coordinator's request to it.
