@@ -124,19 +124,15 @@ describe('members with an embedded-ledger view against a coordinator that forks 
       corruptionRate: 0.05,
       dropoutRate: 0.05,
       phaseTimeoutMs: 20_000,
-      // Colluders among the victim's neighbours: each holds one share of both its secrets.
-      controlled: (context) => context.graph.neighbours(victim).slice(0, colluders),
+      // Five colluding slots. The sparse graph is drawn from the members' seed reveals, which come
+      // only after U1 (crypto/secagg/graph-seed.ts), so the coordinator cannot place them among
+      // the victim's neighbours in advance; members with an embedded view refuse before that anyway.
+      controlled: Array.from({ length: colluders }, (_, i) => N - i),
     };
-    const { coordinator, outcomes } = await play(spec, victim, (harness) => {
-      // Honest neighbours split: the last four are told the victim dropped (they reveal shares
-      // of s_v^SK), with enough non-neighbours that their U3 reaches t signatures.
-      const neighbours = harness.context.graph.neighbours(victim);
-      const told = neighbours.slice(-4);
-      const others = consortium.members
-        .map((_, i) => i + 1)
-        .filter((m) => m !== victim && !neighbours.includes(m));
-      return [...told, ...others.slice(0, threshold - told.length)];
-    });
+    const { coordinator, outcomes } = await play(spec, victim, () =>
+      // The honest members told the victim dropped: any t of them (nobody gets that far).
+      Array.from({ length: threshold }, (_, i) => i + 2),
+    );
     // Checked first: the fork would have handed the coordinator ≥ t shares of b_v and s_v^SK.
     expect(coordinator.recoverableOwners()).toEqual([]);
     expectAllRefused(

@@ -12,6 +12,7 @@ import { simulateRound } from '../../crypto/secagg/simulation.ts';
 import { shareComplaintContext } from '../../crypto/secagg/transcript.ts';
 import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
 import { Ledger } from '../../ledger/ledger.ts';
+import { asAgreementChannel } from '../support/agreement-channel.ts';
 import { Adversary, Mode, Phase, type Round } from '../../proto/gen/veilsum/v1/round.ts';
 import { Coordinator } from '../../services/coordinator/coordinator.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
@@ -136,8 +137,10 @@ describe('SecAgg+ against a member that falsely accuses all its neighbours', () 
       const accuser = MEMBERS;
       const accuserId = consortium.members[accuser - 1]!;
       const inputs = consortium.members.map((_, i) => new Uint32Array(DIMENSION).fill(i + 1));
+      // A sparse round's defaults need an agreement channel (a bank's Fabric peer): members
+      // refuse them on an embedded view, so each view stands in for its own peer here.
       const ledgerOf = (member: string) =>
-        new Ledger(database.as(consortium.local.ledgerWriter(member)));
+        asAgreementChannel(new Ledger(database.as(consortium.local.ledgerWriter(member))));
       const honest = consortium.members.slice(0, MEMBERS - 1).map((member) =>
         VeilsumClient.connect({
           ...consortium.profile(member, coordinator.port),

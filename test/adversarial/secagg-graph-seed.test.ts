@@ -9,7 +9,7 @@ import {
   seedCommitmentsDigest,
 } from '../../crypto/secagg/graph-seed.ts';
 import { hararyGraph, type NeighbourGraph } from '../../crypto/secagg/graph.ts';
-import { Ledger } from '../../ledger/ledger.ts';
+import { asAgreementChannel } from '../support/agreement-channel.ts';
 import type { VeilsumError } from '../../sdk/errors.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 import { type Consortium, createConsortium } from '../support/consortium.ts';
@@ -46,22 +46,7 @@ const SPARSE: HarnessRound = {
 const isolates = (graph: NeighbourGraph) =>
   CONTROLLED.every((peer) => graph.neighbours(VICTIM).includes(peer));
 
-/**
- * The member's view of the ledger as an agreement channel — what its own Fabric peer gives it
- * (one value per phase); members refuse sparse rounds on an embedded view.
- */
-function agreed(ledger: Ledger): Ledger {
-  const gateway = (ledger as unknown as { gateway: object }).gateway;
-  return new Ledger(
-    new Proxy(gateway, {
-      get: (target, property) => {
-        if (property === 'agreementChannel') return true;
-        const value: unknown = Reflect.get(target, property, target);
-        return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
-      },
-    }) as ConstructorParameters<typeof Ledger>[0],
-  );
-}
+const agreed = asAgreementChannel;
 
 const graphOf = (neighbours: (index: number) => readonly number[]) =>
   Array.from({ length: MEMBERS }, (_, i) => [...neighbours(i + 1)].join(',')).join(' | ');
