@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import type { SharesDelivery } from '../../crypto/secagg/messages.ts';
+import { chooseGraphParameters } from '../../crypto/secagg/parameters.ts';
 import { type Consortium, createConsortium } from '../support/consortium.ts';
 import { type HarnessOutcome, playHarnessRound, refusals } from '../support/harness-round.ts';
 import type { Attack, HarnessRound } from '../support/malicious-coordinator.ts';
@@ -28,10 +29,17 @@ const complete20 = (members: string[]): HarnessRound => ({
   // Every member here answers (the attack stops some): wait long enough on a loaded machine.
   phaseTimeoutMs: 15_000,
 });
+// What a default member accepts at n = 100 (the finder's strict semi-malicious (k, t)).
+const SPARSE_100 = chooseGraphParameters({
+  clients: 100,
+  corruptionRate: 0.05,
+  dropoutRate: 0.05,
+  adversary: 'semi-malicious',
+});
 const sparse100 = (members: string[]): HarnessRound => ({
   members: members.slice(0, 100),
-  degree: 16,
-  threshold: 11,
+  degree: SPARSE_100.degree,
+  threshold: SPARSE_100.threshold,
   adversary: 'semi-malicious',
   corruptionRate: 0.05,
   dropoutRate: 0.05,
@@ -140,6 +148,8 @@ describe('SecAgg+ share boxes altered by the coordinator', () => {
         const { attack, tampered } = toVictim();
         const outcome = await playHarnessRound(consortium, attack, round(consortium.members), {
           ledger,
+          // A sparse round with a ledger view is Fabric's configuration (each bank's own peer).
+          agreementChannel: round === sparse100,
           name: `to-victim-${++counter}`,
         });
         if (!ledger && round === sparse100) {
@@ -160,6 +170,7 @@ describe('SecAgg+ share boxes altered by the coordinator', () => {
         const spec = round(consortium.members);
         const outcome = await playHarnessRound(consortium, attack, spec, {
           ledger,
+          agreementChannel: round === sparse100,
           name: `from-victim-${++counter}`,
           onOpened: (harness) =>
             arm(() => harness.context.graph.neighbours(VICTIM), spec.threshold),

@@ -121,6 +121,8 @@ describe('chaincode events on Fabric', () => {
       const events: FabricLedgerEvent[] = [];
       const ledger = net.open({ identity: 'AuditorMSP', chaincode });
       for await (const event of ledger.events({ checkpointFile, startBlock: 0n })) {
+        // The consortium's set-up registers its members first; this test follows the rest.
+        if (event.name === 'MemberRegistered') continue;
         events.push(event);
         if (events.length === count) break;
       }

@@ -104,7 +104,10 @@ export async function createConsortium(
         path,
         JSON.stringify({
           ...rest,
-          members: consortiumMembers,
+          // A profile's consortium list names at least two members (a one-bank fixture has none).
+          ...(consortiumMembers !== undefined && consortiumMembers.length >= 2
+            ? { members: consortiumMembers }
+            : {}),
           ...(keyholders ? { keyholders } : {}),
         }),
       );

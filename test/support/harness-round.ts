@@ -2,6 +2,7 @@ import type { Round } from '../../proto/gen/veilsum/v1/round.ts';
 import type { VeilsumError } from '../../sdk/errors.ts';
 import type { MemberThreatModel } from '../../sdk/round-verification.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
+import { asAgreementChannel } from './agreement-channel.ts';
 import type { Consortium } from './consortium.ts';
 import { type Attack, type HarnessRound, MaliciousCoordinator } from './malicious-coordinator.ts';
 
@@ -16,6 +17,11 @@ export interface PlayOptions {
   readonly policy?: MemberThreatModel;
   /** Whether members read their own view of the coordinator's ledger (default true). */
   readonly ledger?: boolean;
+  /**
+   * Whether that view stands in for an agreement channel (each bank's own Fabric peer): members
+   * take sparse rounds only on one (default false: the embedded ledger, which is none).
+   */
+  readonly agreementChannel?: boolean;
   readonly onOpened?: (coordinator: MaliciousCoordinator) => void;
   /** The harness's ledger file name. */
   readonly name: string;
@@ -39,7 +45,13 @@ export async function playHarnessRound(
     VeilsumClient.connect({
       ...consortium.profile(member, coordinator.port),
       retry: { totalMs: 2_000, initialDelayMs: 50, maxDelayMs: 200 },
-      ...(options.ledger === false ? {} : { ledger: coordinator.ledgerFor(member) }),
+      ...(options.ledger === false
+        ? {}
+        : {
+            ledger: options.agreementChannel
+              ? asAgreementChannel(coordinator.ledgerFor(member))
+              : coordinator.ledgerFor(member),
+          }),
       ledgerWaitMs: Math.max(6_000, (round.phaseTimeoutMs ?? 0) + 10_000),
       threatModel: options.policy ?? {},
     }),
