@@ -64,10 +64,28 @@ describe('CA rotation: every CA of the identity issuer bundle counts', () => {
     } finally {
       database.close();
     }
-    const chain = await veilsum(['audit', 'verify-chain', '--ledger', ledgerPath, '--ca', bundle]);
+    const chain = await veilsum([
+      'audit',
+      'verify-chain',
+      '--ledger',
+      ledgerPath,
+      '--ca',
+      bundle,
+      '--identity-issuer',
+      bundle,
+    ]);
     expect(chain).toMatchObject({ code: 0, stderr: '' });
     expect(chain.stdout).toMatch(/chain intact: 5 blocks/);
-    const consents = await veilsum(['audit', 'consents', '--ledger', ledgerPath, '--ca', bundle]);
+    const consents = await veilsum([
+      'audit',
+      'consents',
+      '--ledger',
+      ledgerPath,
+      '--ca',
+      bundle,
+      '--identity-issuer',
+      bundle,
+    ]);
     expect(consents.stdout).toMatch(/bank-b\s+b-1\s+loans/);
     // The new CA alone does not vouch for the blocks the old one's certificates signed.
     expect(
