@@ -416,6 +416,11 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  // --stop-on-stdin-close: the set goes down with the process that started it (pytest), however it ends.
+  if (args.includes('--stop-on-stdin-close')) {
+    process.stdin.once('end', stop);
+    process.stdin.resume();
+  }
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url))
