@@ -102,8 +102,10 @@ export class MemberPeerProcess {
     });
   }
 
-  events(): Record<string, unknown>[] {
+  /** Its structured log events, from the `since`-th line on (default: all, across restarts). */
+  events(since = 0): Record<string, unknown>[] {
     return this.logLines
+      .slice(since)
       .filter((line) => line.startsWith('{'))
       .map((line) => JSON.parse(line) as Record<string, unknown>);
   }
