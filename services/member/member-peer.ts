@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { pino, type Logger } from 'pino';
@@ -127,6 +128,9 @@ export class MemberPeer {
         event: 'started',
         listen: this.config.listen,
         port: this.boundPort,
+        ...(this.metricsServer
+          ? { metricsPort: (this.metricsServer.address() as AddressInfo).port }
+          : {}),
         updates: this.queue.all().length,
       },
       'member peer started',

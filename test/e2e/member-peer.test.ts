@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import { status, type ServiceError } from '@grpc/grpc-js';
+import { service as healthService } from 'grpc-health-check';
 import { UpdateState } from '../../proto/gen/veilsum/v1/member.ts';
 import { Adversary } from '../../proto/gen/veilsum/v1/round.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
@@ -11,6 +14,8 @@ import {
   getResult,
   headerFor,
   isFinal,
+  memberClient,
+  MemberPeerProcess,
   type MemberPeerSet,
   PeerClients,
   sampleUpdate,
@@ -256,5 +261,90 @@ describe("a bank's aggregation peer (veilsum member start) on real processes", (
         /^the bank left round downgraded\/round-1: .*adversary model semi-honest is a downgrade this member refuses without a ledger that is an agreement channel/,
       ),
     });
+  }, 60_000);
+
+  it('a bank starts its peer from one file: member init-config, then member start; health, metrics and reads answer', async () => {
+    const folder = join(set.directory, 'bank-01-own-peer');
+    const init = spawnSync(
+      process.execPath,
+      [
+        'cli/veilsum.ts',
+        'member',
+        'init-config',
+        '--profile',
+        set.consortium.profilePath('bank-01', set.coordinator.port),
+        '--dir',
+        folder,
+        '--listen',
+        '127.0.0.1:0',
+        '--metrics-listen',
+        '127.0.0.1:0',
+        '--caller',
+        'alice=fraud',
+        '--caller',
+        'auditor=read',
+        '--json',
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(init.stderr).toBe('');
+    const created = JSON.parse(init.stdout) as {
+      config: string;
+      callerCa: string;
+      callers: Record<string, { certificate: string; privateKey: string }>;
+    };
+    expect(Object.keys(created.callers)).toEqual(['alice', 'auditor']);
+    const auditor = created.callers.auditor!;
+    const peer = new MemberPeerProcess('bank-01', created.config, join(folder, 'peer-data'), {
+      caCertificate: created.callerCa,
+      scientist: created.callers.alice!,
+      reader: auditor,
+      otherModel: auditor,
+      outsider: auditor,
+    });
+    await peer.start();
+    const Health = grpc.makeGenericClientConstructor(healthService, 'grpc.health.v1.Health');
+    const health = new Health(
+      peer.address,
+      grpc.credentials.createSsl(
+        readFileSync(created.callerCa),
+        readFileSync(auditor.privateKey),
+        readFileSync(auditor.certificate),
+      ),
+    );
+    const reader = memberClient(peer, auditor);
+    try {
+      const served = await new Promise<{ status: string }>((resolve, reject) =>
+        (
+          health as unknown as {
+            check: (r: object, d: (e: Error | null, v?: { status: string }) => void) => void;
+          }
+        ).check({ service: '' }, (error, value) => (error ? reject(error) : resolve(value!))),
+      );
+      expect(served.status).toBe('SERVING');
+      const listed = await new Promise<{ rounds: { roundId: string }[] }>((resolve, reject) =>
+        reader.listRounds({ modelId: 'fraud' }, (e, r) => (e ? reject(e) : resolve(r))),
+      );
+      expect(listed.rounds.map((round) => round.roundId)).toEqual(['fraud/round-1']);
+      // The auditor may read, not submit.
+      const values = updateOf(40);
+      expect(
+        await refusal(submitUpdate(reader, values, headerFor(values, { modelId: 'fraud' }))),
+      ).toEqual({
+        code: status.PERMISSION_DENIED,
+        details:
+          "caller CN=auditor may only read: ask the peer's operator for a submit role for the model",
+      });
+      const started = peer.events().find((event) => event.event === 'started')!;
+      const metrics = await (
+        await fetch(`http://127.0.0.1:${String(started.metricsPort)}/metrics`)
+      ).text();
+      expect(metrics).toMatch(/veilsum_member_requests_total\{method="ListRounds",code="OK"\} 1/);
+      expect(metrics).toMatch(/veilsum_member_updates\{state="UPDATE_STATE_QUEUED"\} 0/);
+    } finally {
+      health.close();
+      reader.close();
+      await peer.stop();
+    }
   }, 60_000);
 });
