@@ -7,7 +7,7 @@
  *     peer's answer (values checked, hashed, fsynced to its queue);
  *   - peerPeakRssMbAfterSubmit / peerPeakRssMb: bank 1's peer's VmHWM (/proc/<pid>/status) after
  *     the submission, and after the round (it then holds the update, its quantized and masked
- *     copies and the mask expansion);
+ *     copies and the mask expansion); peerIdleRssMb, its VmRSS before the submission;
  *   - queueToUploadAcceptedMs: from the answer (QUEUED) to WatchUpdate's UPLOADED (the peer marks
  *     it once the coordinator moved past MaskedInputCollection, so it includes waiting for the
  *     other banks' uploads) and queueToIncludedMs to INCLUDED.
@@ -61,9 +61,10 @@ const SUBMITTERS: Record<string, (clients: PeerClients, bank: number) => Submitt
   },
 };
 
-function peakRssMb(pid: number): number {
+/** A process's resident memory (VmRSS) or its peak so far (VmHWM), in MB. */
+function rssMb(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmHWM'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1]);
+  const kib = Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1]);
   return Math.round(kib / 1024);
 }
 
@@ -80,11 +81,13 @@ async function main(): Promise<void> {
     const modelId = 'bench-model';
     const updates = set.peers.map((_, i) => sampleUpdate(valueCount, i + 1));
     const bankOne = set.peers[0]!;
+    // What the idle peer holds (Node, gRPC, the SDK with its CKKS WebAssembly): the update adds to it.
+    const peerIdleRssMb = rssMb(bankOne.child!.pid!, 'VmRSS');
     const submitStarted = performance.now();
     const updateId = await submitterOf(clients, 0)(bankOne, updates[0]!, modelId);
     const queuedAt = performance.now();
     const submitSeconds = (queuedAt - submitStarted) / 1000;
-    const peerPeakRssMbAfterSubmit = peakRssMb(bankOne.child!.pid!);
+    const peerPeakRssMbAfterSubmit = rssMb(bankOne.child!.pid!);
     for (let i = 1; i < set.peers.length; i++)
       await SUBMITTERS.ts!(clients, i)(set.peers[i]!, updates[i]!, modelId);
     await admin.openRound({
@@ -110,8 +113,9 @@ async function main(): Promise<void> {
       updateMb,
       submitSeconds: Number(submitSeconds.toFixed(3)),
       submitMBPerSec: Number((updateMb / submitSeconds).toFixed(1)),
+      peerIdleRssMb,
       peerPeakRssMbAfterSubmit,
-      peerPeakRssMb: peakRssMb(bankOne.child!.pid!),
+      peerPeakRssMb: rssMb(bankOne.child!.pid!),
       peakRssLimitMb: 3 * updateMb,
       queueToUploadAcceptedMs: Math.round(uploadedAt - queuedAt),
       queueToIncludedMs: Math.round(includedAt - queuedAt),

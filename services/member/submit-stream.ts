@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, rmSync, writeSync } from 'node:fs';
+import { rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import type * as grpc from '@grpc/grpc-js';
 import type { SubmitHeader, SubmitUpdateRequest } from '../../proto/gen/veilsum/v1/member.ts';
 import { invalidArgument } from '../../sdk/common/grpc-errors.ts';
@@ -23,7 +24,8 @@ export async function receiveValues(
 ): Promise<void> {
   const expectedBytes = Number(header.values) * 4;
   const digest = createHash('sha256');
-  const file = openSync(path, 'wx', 0o600);
+  // Asynchronous writes: the event loop goes on reading the stream while the disk writes.
+  const file = await open(path, 'wx', 0o600);
   let received = 0;
   let chunks = 0;
   let complete = false;
@@ -59,7 +61,7 @@ export async function receiveValues(
           );
       }
       digest.update(chunk);
-      writeSync(file, chunk);
+      await file.write(chunk);
       received += chunk.length;
       onBytes(chunk.length);
     }
@@ -72,10 +74,10 @@ export async function receiveValues(
       throw invalidArgument(
         `the SHA-256 of the values (${computed.toString('hex')}) does not match the header's (${Buffer.from(header.sha256).toString('hex')}): hash exactly the little-endian float32 bytes sent`,
       );
-    fsyncSync(file);
+    await file.sync();
     complete = true;
   } finally {
-    closeSync(file);
+    await file.close();
     if (!complete) rmSync(path, { force: true });
   }
 }
