@@ -20,6 +20,11 @@ export interface TopologySpec {
   readonly banks: readonly OrganisationSpec[];
   /** Organisations without a peer (operator, auditors). */
   readonly clients: readonly OrganisationSpec[];
+  /**
+   * The operator: the one organisation the chaincode lets bootstrap the ledger (become its
+   * first coordinator). Default: the first client organisation.
+   */
+  readonly operator?: string;
   /** First of the ports the network listens on (all on 127.0.0.1). */
   readonly portBase: number;
   readonly channel: string;
@@ -29,6 +34,14 @@ export interface TopologySpec {
 }
 
 export const ORDERER_MSP = 'OrdererMSP';
+
+/** The organisation each peer's chaincode lets bootstrap the ledger (VEILSUM_BOOTSTRAP_MSP). */
+export function bootstrapOrganisation(spec: TopologySpec): string {
+  const operator = spec.operator ?? spec.clients[0]?.mspId;
+  if (operator === undefined)
+    throw new Error('the topology names no operator organisation to bootstrap the ledger');
+  return operator;
+}
 export const DEFAULT_PORT_BASE = 27050;
 /** Ports one peer uses: listen, chaincode, operations. Peers are PEER_PORT_STRIDE apart. */
 const PEER_PORT_STRIDE = 10;
