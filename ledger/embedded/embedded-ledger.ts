@@ -472,11 +472,7 @@ function verifyFile(
     count: number;
   };
   if (pending.count === 0) {
-    const verified = verifyChainWithoutReplay(
-      readSnapshot(db),
-      new BlockSignatureVerifier(file.caCertificatePem),
-      options,
-    );
+    const verified = verifyChainWithoutReplay(readSnapshot(db), options);
     if (verified !== undefined) return verified;
   }
   const { result, head, lastTimestamp, state } = verifyInWorker({ ...file, options });
