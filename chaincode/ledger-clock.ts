@@ -39,3 +39,29 @@ export function encodeLedgerClock(at: number): Buffer {
   const clock: LedgerClock = { at };
   return Buffer.from(JSON.stringify(clock), 'utf8');
 }
+
+/**
+ * How far ahead of an endorsing peer's clock `advanceClock` may set the ledger clock. Rounds are
+ * dated no earlier than the clock, and a revocation may not be dated before its consent's last
+ * use: a member that could push the clock to the edge of the 5 min skew would make every honest
+ * revocation after the next round wait that long.
+ */
+export const MAX_CLOCK_LEAD_MS = 30_000;
+/**
+ * The least time between two `advanceClock`s: each one makes every openRound endorsed before it
+ * fail, so a member sending them back to back could keep rounds from committing.
+ */
+export const MIN_CLOCK_ADVANCE_MS = 10_000;
+
+/** Why an advanceClock to `proposalMs` is refused, given the clock and this peer's time. */
+export function clockAdvanceProblem(
+  proposalMs: number,
+  clockMs: number,
+  peerNowMs: number,
+): string | undefined {
+  if (proposalMs > peerNowMs + MAX_CLOCK_LEAD_MS)
+    return `its time is ${Math.round((proposalMs - peerNowMs) / 1000)} s ahead of this peer's clock; the ledger clock may lead by at most ${MAX_CLOCK_LEAD_MS / 1000} s`;
+  if (proposalMs < clockMs + MIN_CLOCK_ADVANCE_MS)
+    return `the ledger clock already reads ${new Date(clockMs).toISOString()}; it advances at most once every ${MIN_CLOCK_ADVANCE_MS / 1000} s`;
+  return undefined;
+}

@@ -6,7 +6,12 @@ import {
   type TransactionContext,
 } from '../ledger/contract.ts';
 import { bootstrapProblem } from './bootstrap.ts';
-import { encodeLedgerClock, LEDGER_CLOCK_KEY, parseLedgerClock } from './ledger-clock.ts';
+import {
+  clockAdvanceProblem,
+  encodeLedgerClock,
+  LEDGER_CLOCK_KEY,
+  parseLedgerClock,
+} from './ledger-clock.ts';
 import { maxClockSkewMs, proposalTimeProblem } from './proposal-time.ts';
 
 /**
@@ -124,6 +129,12 @@ export class VeilsumContract extends Contract {
     const registered = await ctx.stub.getState(`member/${caller}`);
     if (registered === undefined || registered.length === 0)
       throw new Error(`[access-denied] advanceClock refused: ${caller} is not a registered member`);
+    const problem = clockAdvanceProblem(
+      timestamp,
+      parseLedgerClock(await ctx.stub.getState(LEDGER_CLOCK_KEY)),
+      Date.now(),
+    );
+    if (problem !== undefined) throw new Error(`[conflict] advanceClock refused: ${problem}`);
     return JSON.stringify(await advanceLedgerClock(ctx, timestamp));
   }
   registerMember(ctx: Context, mspId: string, roles: string) {

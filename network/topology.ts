@@ -97,6 +97,9 @@ export function validateTopology(spec: TopologySpec): void {
   const names = all.flatMap((org) => org.users);
   const duplicate = names.find((name, i) => names.indexOf(name) !== i);
   if (duplicate !== undefined) throw new Error(`identity ${duplicate} is listed twice`);
+  const operator = bootstrapOrganisation(spec);
+  if (!all.some((org) => org.mspId === operator))
+    throw new Error(`the operator ${operator} is none of the topology's organisations`);
   const { lastPort } = layoutOf(spec);
   if (spec.portBase < 1024 || lastPort > 65535)
     throw new Error(`ports ${spec.portBase}-${lastPort} do not fit in 1024-65535`);

@@ -1,4 +1,5 @@
 import { describe, expect, it, jest } from '@jest/globals';
+import { MIN_CLOCK_ADVANCE_MS } from '../../chaincode/ledger-clock.ts';
 import { Ledger } from '../../ledger/ledger.ts';
 import type { ConsentRecord, RoundRecord } from '../../ledger/records.ts';
 import { useFabricTestNetwork } from '../ledger/fabric-network-fixture.ts';
@@ -110,12 +111,14 @@ describe('review: endorse now, submit later bypasses the proposal clock check', 
           ],
         })
         .endorse();
-      // ...but an honest member advances the ledger clock, as it does periodically.
-      const bankB = net.open({ identity: 'BankBMSP', chaincode });
-      const clock = await bankB.advanceClock();
-      expect(clock).toBeGreaterThanOrEqual(round.openedAt);
 
-      await new Promise((resolve) => setTimeout(resolve, HOLD_MS));
+      // ...but during the hold an honest member advances the ledger clock, as it does
+      // periodically (at most once every 10 s: MIN_CLOCK_ADVANCE_MS).
+      const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+      await sleep(MIN_CLOCK_ADVANCE_MS + 5_000);
+      const clock = await net.open({ identity: 'BankBMSP', chaincode }).advanceClock();
+      expect(clock).toBeGreaterThanOrEqual(round.openedAt + MIN_CLOCK_ADVANCE_MS);
+      await sleep(HOLD_MS - MIN_CLOCK_ADVANCE_MS - 5_000);
       const submittedAt = Date.now();
       const revocation = await heldRevocation.submit();
       const opening = await heldOpen.submit();
