@@ -455,9 +455,14 @@ async function main(): Promise<void> {
     const at = args.indexOf(name);
     return at >= 0 ? args[at + 1] : undefined;
   };
+  // --ledger-models m1,m2: an embedded ledger with every bank's consent for those models;
+  // --keyholders n (with it): CKKS keyholder processes (2 of n) and a collective key.
+  const ledgerModels = option('--ledger-models');
+  const keyholders = Number(option('--keyholders') ?? 0);
   const set = await startMemberPeers({
     members: Number(option('--members') ?? 3),
     ...(option('--dir') ? { directory: option('--dir')! } : {}),
+    ...(ledgerModels ? { ledger: { consentModels: ledgerModels.split(','), keyholders } } : {}),
   });
   console.log(
     JSON.stringify({
