@@ -4,7 +4,8 @@
  * `--values` (10^7) float32 update over MemberService, the other banks theirs, then a SecAgg
  * round of that length runs. Measured:
  *   - submitMBPerSec: the update's bytes over the time from the stream's first message to the
- *     peer's answer (values checked, hashed, fsynced to its queue);
+ *     peer's answer (values checked, hashed, fsynced to its queue), after one warm-up submission
+ *     of the same size;
  *   - peerPeakRssMbAfterSubmit / peerPeakRssMb: bank 1's peer's VmHWM (/proc/<pid>/status) after
  *     the submission, and after the round (it then holds the update, its quantized and masked
  *     copies and the mask expansion); peerIdleRssMb, its VmRSS before the submission;
@@ -83,6 +84,9 @@ async function main(): Promise<void> {
     const bankOne = set.peers[0]!;
     // What the idle peer holds (Node, gRPC, the SDK with its CKKS WebAssembly): the update adds to it.
     const peerIdleRssMb = rssMb(bankOne.child!.pid!, 'VmRSS');
+    // One warm-up submission of the same size (a model no round takes): the connection, TLS and
+    // the JIT are then as in a peer that has been running; it stays queued.
+    await submitterOf(clients, 0)(bankOne, updates[0]!, 'warm-up');
     const submitStarted = performance.now();
     const updateId = await submitterOf(clients, 0)(bankOne, updates[0]!, modelId);
     const queuedAt = performance.now();

@@ -98,14 +98,10 @@ export function loadMemberConfig(path: string): MemberConfig {
       privateKey: at(config.tls.privateKey),
     },
     callers: config.callers,
-    // The profile's pinned keyholders stay; the config's policy raises the defaults.
+    // The profile's policy (and its pinned keyholders) stay; the config's policy overrides it,
+    // never below the defaults (memberPolicySchema).
     policy: parseMemberPolicy(
-      {
-        ...Object.fromEntries(
-          Object.entries(connect.threatModel ?? {}).filter(([key]) => key === 'pinnedKeyholders'),
-        ),
-        ...config.policy,
-      },
+      { ...connect.threatModel, ...config.policy },
       `member config ${path} (policy)`,
     ),
     keyFile: config.keyFile === undefined ? undefined : at(config.keyFile),
