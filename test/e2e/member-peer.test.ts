@@ -201,6 +201,42 @@ describe("a bank's aggregation peer (veilsum member start) on real processes", (
     expect(before.incoming).toEqual([]);
   }, 60_000);
 
+  it('a retried submission with the same idempotency key returns the first update; reads before the round is done say what to wait for', async () => {
+    const client = scientistOf(1);
+    const values = updateOf(50);
+    const header = {
+      ...headerFor(values, { modelId: 'retry-model' }),
+      idempotencyKey: 'nb-7-cell-3',
+    };
+    const first = await submitUpdate(client, values, header);
+    const retried = await submitUpdate(client, values, header);
+    expect(retried.update!.updateId).toBe(first.update!.updateId);
+    const changed = updateOf(51);
+    expect(
+      await refusal(
+        submitUpdate(client, changed, {
+          ...headerFor(changed, { modelId: 'retry-model' }),
+          idempotencyKey: 'nb-7-cell-3',
+        }),
+      ),
+    ).toEqual({
+      code: status.ALREADY_EXISTS,
+      details: `idempotency key nb-7-cell-3 already queued update ${first.update!.updateId} with other values: use a fresh key for a new update`,
+    });
+    expect(stored(1).updates.filter((id) => id === first.update!.updateId)).toHaveLength(1);
+    const round = await admin.openRound(
+      secAggRoundParams(set.consortium.members, 'pending-model', 1, DIMENSION),
+    );
+    expect(await refusal(getResult(client, round.roundId))).toEqual({
+      code: status.FAILED_PRECONDITION,
+      details: `round ${round.roundId} is in phase ADVERTISE_KEYS, not done: watch the update (WatchUpdate) and ask again when it is INCLUDED`,
+    });
+    expect(await refusal(watchUntil(client, 'no-such-update'))).toEqual({
+      code: status.NOT_FOUND,
+      details: 'no update no-such-update on this peer: check the update id',
+    });
+  }, 60_000);
+
   it('refuses callers without the right certificate or role (UNAUTHENTICATED / PERMISSION_DENIED), queuing nothing', async () => {
     const before = stored(0);
     const values = updateOf(9);
