@@ -2,8 +2,8 @@ import { describe, expect, it, jest } from '@jest/globals';
 import { MIN_CLOCK_ADVANCE_MS } from '../../chaincode/ledger-clock.ts';
 import { Ledger } from '../../ledger/ledger.ts';
 import type { ConsentRecord, RoundRecord } from '../../ledger/records.ts';
-import { useFabricTestNetwork } from '../ledger/fabric-network-fixture.ts';
-import { rawClient } from '../ledger/fabric-raw-client.ts';
+import { TEST_BANKS, useFabricTestNetwork } from '../ledger/fabric-network-fixture.ts';
+import { proposalTimeMs, rawClient, shiftProposalTime } from '../ledger/fabric-raw-client.ts';
 
 /**
  * Review of branch ledger-contract (attacker's view): chaincode/proposal-time.ts checks the
@@ -14,22 +14,51 @@ import { rawClient } from '../ledger/fabric-raw-client.ts';
  *  - a member endorses its revocation, holds it while a round opens using its consent, then
  *    submits it: the ledger says the consent was revoked before the round that used it opened;
  *  - a coordinator endorses openRound while a consent is in force, holds it past the consent's
- *    expiry and past the 5-minute skew, then submits it: a round opens on an expired consent.
+ *    expiry and past the peers' clock skew, then submits it: a round opens on an expired consent.
  *
- * The hold is longer than VEILSUM_MAX_CLOCK_SKEW_MS (5 min), so the committed times are further
- * from the commit than any peer would endorse directly.
+ * The hold is longer than VEILSUM_MAX_CLOCK_SKEW_MS, so the committed times are further from the
+ * commit than any peer would endorse directly (the test checks it: the same openRound, dated at
+ * the held one's time, is refused at submission). The skew is 5 min by default; this file's
+ * network runs its chaincode with 15 s, so the hold lasts seconds rather than minutes. Nothing
+ * here depends on the skew's size: a held transaction is never re-checked against any clock.
  *
  * The defence (chaincode/ledger-clock.ts): every openRound reads and advances the ledger clock,
  * so any transaction that advances it during the hold — another round, or an honest member's
  * periodic advanceClock — makes the held openRound fail Fabric's version check at commit. The
  * second held openRound is endorsed after the coordinator's last round, so only the honest
- * member's advanceClock stands between it and a commit.
+ * member's advanceClock stands between it and a commit (it uses another member's consent than
+ * the first, so the first one's commit or failure does not decide it).
  */
-jest.setTimeout(900_000);
+jest.setTimeout(180_000);
 
 const HASH = 'a'.repeat(64);
-const HOLD_MS = 5 * 60_000 + 20_000;
-const running = useFabricTestNetwork(730);
+/** VEILSUM_MAX_CLOCK_SKEW_MS of this network's chaincode (the default is 5 min). */
+const MAX_CLOCK_SKEW_MS = 15_000;
+/** BankC's and BankB's consents to purpose `short` run out this long after they are granted. */
+const CONSENT_LIFETIME_MS = 20_000;
+/** How far past both the skew and the consent's expiry the held transactions are submitted. */
+const MARGIN_MS = 5_000;
+const running = useFabricTestNetwork(730, TEST_BANKS, {
+  chaincodeEnvironment: { VEILSUM_MAX_CLOCK_SKEW_MS: String(MAX_CLOCK_SKEW_MS) },
+});
+
+/** openRound `short/round-<n>` of the purpose `short`, with `member` alone on its roster. */
+const openShortRound = (
+  chaincode: string,
+  client: ReturnType<typeof rawClient>,
+  n: number,
+  member: string,
+) =>
+  client.contract(chaincode).newProposal('openRound', {
+    arguments: [
+      JSON.stringify(`short/round-${n}`),
+      JSON.stringify('short'),
+      JSON.stringify(n),
+      JSON.stringify(HASH),
+      JSON.stringify([member]),
+      JSON.stringify(null),
+    ],
+  });
 
 describe('review: endorse now, submit later bypasses the proposal clock check', () => {
   it('a held revocation and a held openRound commit with times the peers would refuse', async () => {
@@ -53,11 +82,18 @@ describe('review: endorse now, submit later bypasses the proposal clock check', 
       'fraud',
       inAYear,
     );
-    // BankC's consent runs out in 60 s.
-    const expiresAt = Date.now() + 60_000;
+    // BankC's and BankB's consents to `short` run out in CONSENT_LIFETIME_MS. Each held round
+    // below uses its own, so neither one's commit decides the other's.
+    const expiresAt = Date.now() + CONSENT_LIFETIME_MS;
     await new Ledger(net.open({ identity: 'BankCMSP', chaincode })).grantConsent(
       'consent-c1',
       'mortgages',
+      'short',
+      expiresAt,
+    );
+    await new Ledger(net.open({ identity: 'BankBMSP', chaincode })).grantConsent(
+      'consent-b2',
+      'loans',
       'short',
       expiresAt,
     );
@@ -70,26 +106,15 @@ describe('review: endorse now, submit later bypasses the proposal clock check', 
         .contract(chaincode)
         .newProposal('revokeConsent', { arguments: [JSON.stringify('consent-a1')] })
         .endorse();
-      const heldOpen = await coord
-        .contract(chaincode)
-        .newProposal('openRound', {
-          arguments: [
-            JSON.stringify('short/round-1'),
-            JSON.stringify('short'),
-            JSON.stringify(1),
-            JSON.stringify(HASH),
-            JSON.stringify(['BankCMSP']),
-            JSON.stringify(null),
-          ],
-        })
-        .endorse()
-        .catch((error: unknown) => {
-          throw new Error(
-            JSON.stringify(
-              (error as { details?: { message: string }[] }).details?.map((d) => d.message),
-            ),
-          );
-        });
+      const heldOpenProposal = openShortRound(chaincode, coord, 1, 'BankCMSP');
+      const heldOpenAt = proposalTimeMs(heldOpenProposal.getBytes());
+      const heldOpen = await heldOpenProposal.endorse().catch((error: unknown) => {
+        throw new Error(
+          JSON.stringify(
+            (error as { details?: { message: string }[] }).details?.map((d) => d.message),
+          ),
+        );
+      });
 
       // Meanwhile the coordinator opens a round that uses consent-a1.
       const round = await coordinator.openRound('fraud/round-1', 'fraud', 1, HASH, [
@@ -98,19 +123,9 @@ describe('review: endorse now, submit later bypasses the proposal clock check', 
       ]);
       expect(round.consents.map((c) => c.consentId)).toContain('consent-a1');
       // A careful coordinator endorses its held round after its last transaction...
-      const heldAfter = await coord
-        .contract(chaincode)
-        .newProposal('openRound', {
-          arguments: [
-            JSON.stringify('short/round-2'),
-            JSON.stringify('short'),
-            JSON.stringify(2),
-            JSON.stringify(HASH),
-            JSON.stringify(['BankCMSP']),
-            JSON.stringify(null),
-          ],
-        })
-        .endorse();
+      const heldAfterProposal = openShortRound(chaincode, coord, 2, 'BankBMSP');
+      const heldAfterAt = proposalTimeMs(heldAfterProposal.getBytes());
+      const heldAfter = await heldAfterProposal.endorse();
 
       // ...but during the hold an honest member advances the ledger clock, as it does
       // periodically (at most once every 10 s: MIN_CLOCK_ADVANCE_MS).
@@ -118,7 +133,34 @@ describe('review: endorse now, submit later bypasses the proposal clock check', 
       await sleep(MIN_CLOCK_ADVANCE_MS + 5_000);
       const clock = await net.open({ identity: 'BankBMSP', chaincode }).advanceClock();
       expect(clock).toBeGreaterThanOrEqual(round.openedAt + MIN_CLOCK_ADVANCE_MS);
-      await sleep(HOLD_MS - MIN_CLOCK_ADVANCE_MS - 5_000);
+      // The hold ends past the skew (counted from the last held proposal) and past the expiry.
+      await sleep(Math.max(heldAfterAt + MAX_CLOCK_SKEW_MS, expiresAt) + MARGIN_MS - Date.now());
+
+      // No peer would now endorse the held openRounds' times: the same round, dated as the later
+      // of them, gets no endorsement (this also shows this network's chaincode runs with the
+      // short skew).
+      expect(heldOpenAt).toBeLessThanOrEqual(heldAfterAt);
+      const redated = await coord.gateway
+        .newProposal(
+          shiftProposalTime(
+            openShortRound(chaincode, coord, 1, 'BankCMSP').getBytes(),
+            heldAfterAt - Date.now(),
+          ),
+        )
+        .endorse()
+        .then(
+          () => [] as string[],
+          (error: unknown) =>
+            ((error as { details?: { message: string }[] }).details ?? []).map((d) => d.message),
+        );
+      expect(redated.length).toBeGreaterThan(0);
+      for (const message of redated)
+        expect(message).toMatch(
+          new RegExp(
+            `openRound refused: .* behind this peer's clock .* at most ${MAX_CLOCK_SKEW_MS / 1000} s`,
+          ),
+        );
+
       const submittedAt = Date.now();
       const revocation = await heldRevocation.submit();
       const opening = await heldOpen.submit();
@@ -145,13 +187,13 @@ describe('review: endorse now, submit later bypasses the proposal clock check', 
           opening: { valid: openingStatus.successful, code: openingStatus.code },
           openingAfter: { valid: openingAfterStatus.successful, code: openingAfterStatus.code },
           shortRoundOpenedAt: shortRound && new Date(shortRound.openedAt).toISOString(),
-          consentC1ExpiredAt: new Date(expiresAt).toISOString(),
+          shortConsentsExpiredAt: new Date(expiresAt).toISOString(),
           submittedAt: new Date(submittedAt).toISOString(),
         }),
       );
       // No revocation may be dated before the opening of a round, committed earlier, that used it.
       if (a1.revokedAt !== null) expect(a1.revokedAt).toBeGreaterThanOrEqual(round.openedAt);
-      // No round may open, at commit, on a consent that had expired minutes before.
+      // No round may open, at commit, on a consent that had expired before.
       expect(openingStatus.successful).toBe(false);
       expect(shortRound).toBeUndefined();
       // Nor when the coordinator held it from after its own last transaction: Fabric's version
