@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+import grpc
+import pytest
+
+import veilsum
+from fake_member_service import FakeMemberService, start_fake
+
+
+@pytest.fixture
+def fake() -> tuple[FakeMemberService, veilsum.Client]:
+    """A client connected to the FAKE MemberService (client-side unit tests only)."""
+    server, service, address = start_fake()
+    client = veilsum.Client(address, channel=grpc.insecure_channel(address), retries=1)
+    yield service, client
+    client.close()
+    server.stop(None)
