@@ -25,7 +25,8 @@ from .errors import (
     from_rpc_error,
 )
 from .progress import open_progress
-from .result import Result, TensorInfo
+from .result import Result
+from .updates import TensorInfo
 from .updates import FlatUpdate, flatten
 from .v1 import member_pb2, member_pb2_grpc, round_pb2
 
@@ -146,7 +147,7 @@ class Client:
         if ca_cert is not None and cert is not None:
             self._facts = ConnectionFacts(address, _describe(ca_cert), _describe(cert), certificate_issuer(cert))
         self._channel = channel
-        self._stub = member_pb2_grpc.MemberServiceStub(channel)
+        self._stub = member_pb2_grpc.MemberServiceStub(channel)  # type: ignore[no-untyped-call]
 
     def close(self) -> None:
         self._channel.close()

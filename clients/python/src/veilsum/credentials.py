@@ -73,7 +73,7 @@ def _check_pair(cert_path: str, key_path: str) -> None:
 
 
 def describe_source(source: PemSource) -> str:
-    return os.fspath(source) if _is_path(source) else "(PEM given in memory)"  # type: ignore[arg-type]
+    return str(os.fspath(source)) if _is_path(source) else "(PEM given in memory)"  # type: ignore[arg-type,unused-ignore]
 
 
 def certificate_issuer(source: PemSource) -> str:

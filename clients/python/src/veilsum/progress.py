@@ -52,7 +52,7 @@ class _PlainLine:
 
 class _Tqdm:
     def __init__(self, total: int, description: str, stream: TextIO) -> None:
-        from tqdm import tqdm
+        from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
 
         self.bar = tqdm(total=total, desc=description, unit="B", unit_scale=True, unit_divisor=1024, file=stream, leave=True)
 

@@ -44,7 +44,7 @@ class FlatUpdate:
 
     @property
     def payload(self) -> memoryview:
-        return memoryview(self.values).cast("B")
+        return memoryview(self.values.data).cast("B")
 
     def sha256(self) -> bytes:
         return hashlib.sha256(self.payload).digest()
