@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { coordinatorCommand } from './commands/coordinator.ts';
+import { memberCommand } from './commands/member.ts';
 import { auditCommand, consentCommand } from './commands/ledger-commands.ts';
 import { ledgerCommand } from './commands/ledger-setup.ts';
 import { modelCommand } from './commands/model.ts';
@@ -188,6 +189,7 @@ program
 
 program.addCommand(pkiCommand());
 program.addCommand(coordinatorCommand());
+program.addCommand(memberCommand());
 program.addCommand(keyholderCommand());
 program.addCommand(keysCommand());
 program.addCommand(roundCommand());

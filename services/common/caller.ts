@@ -4,7 +4,11 @@ import { certificatesOf, issuerOf } from '../../crypto/certificate-bundle.ts';
 import type { PeerCertificate as TlsPeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { permissionDenied, type RequestError, unauthenticated } from './grpc-errors.ts';
+import {
+  permissionDenied,
+  type RequestError,
+  unauthenticated,
+} from '../../sdk/common/grpc-errors.ts';
 import { rejection } from './service-edge.ts';
 
 /** Any server call: all expose the TLS peer's certificate. */

@@ -14,6 +14,13 @@ export function bindMtls(
   options: {
     identify?: (peer: PeerCertificate) => string | undefined;
     limits?: ConnectionLimits;
+    /**
+     * 'tls' (default): TLS refuses a client certificate that does not chain to the CA. 'service':
+     * TLS asks for one but lets any through, and the service's interceptor must refuse every
+     * call whose certificate it does not bind — so it can say why (the bank's peer does, for
+     * callers who would otherwise read only "Failed to connect").
+     */
+    verifyClients?: 'tls' | 'service';
   } = {},
 ): Promise<number> {
   const limits = options.limits ?? DEFAULT_CONNECTION_LIMITS;
@@ -22,6 +29,16 @@ export function bindMtls(
     [{ cert_chain: readFileSync(tls.certificate), private_key: readFileSync(tls.privateKey) }],
     true,
   );
+  if (options.verifyClients === 'service') {
+    const constructorOptions = (
+      credentials as unknown as { serverConstructorOptions?: { requestCert?: boolean } }
+    ).serverConstructorOptions;
+    if (constructorOptions?.requestCert !== true)
+      throw new Error(
+        'this @grpc/grpc-js has no serverConstructorOptions: update services/common/mtls-server.ts',
+      );
+    Object.assign(constructorOptions, { rejectUnauthorized: false });
+  }
   const internals = serverInternals(server);
   // Streams advertise a large window in the server's SETTINGS (before the HTTP/2 server exists),
   // and at most limits.streamsPerConnection of them open at once on one connection.

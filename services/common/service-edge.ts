@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { toServiceError } from './grpc-errors.ts';
+import { toServiceError } from '../../sdk/common/grpc-errors.ts';
 
 /**
  * The edge every service shares: handlers throw typed errors; here they become a logged
