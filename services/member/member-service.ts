@@ -192,7 +192,7 @@ export function memberService(deps: MemberServiceDependencies): MemberServiceSer
         call.on('cancelled', stop);
         send(record);
       } catch (error) {
-        fail('WatchUpdate')(error, (e) => call.destroy(e));
+        fail('WatchUpdate')(error, (e) => call.emit('error', e));
       }
     },
 
@@ -257,7 +257,7 @@ export function memberService(deps: MemberServiceDependencies): MemberServiceSer
       };
       run()
         .then(ok('GetResult'))
-        .catch((error: unknown) => fail('GetResult')(error, (e) => call.destroy(e)));
+        .catch((error: unknown) => fail('GetResult')(error, (e) => call.emit('error', e)));
     },
 
     listRounds: unaryHandler<ListMemberRoundsRequest, ListMemberRoundsResponse>(

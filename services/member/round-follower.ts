@@ -85,7 +85,13 @@ export class RoundFollower {
     if (waiting.length === 0) return;
     const rounds = await client.listRounds();
     for (const round of rounds) this.phases.set(round.roundId, round.phase);
-    const taken = new Set(queue.all().map((record) => record.roundId));
+    // Rounds another update already takes part in (a QUEUED record naming a round by id asks for it).
+    const taken = new Set(
+      queue
+        .all()
+        .filter((record) => record.state !== UpdateState.UPDATE_STATE_QUEUED)
+        .map((record) => record.roundId),
+    );
     for (const round of rounds.sort((a, b) => Number(a.openedAtMs) - Number(b.openedAtMs))) {
       if (!JOINABLE_PHASES.includes(round.phase) || taken.has(round.roundId)) continue;
       const me = round.roster.find((entry) => entry.memberId === memberId);

@@ -11,7 +11,7 @@ function run(command: string, args: string[], cwd: string, timeoutMs: number) {
     cwd,
     encoding: 'utf8',
     timeout: timeoutMs,
-    env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+    env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', VEILSUM_NODE: process.execPath },
   });
   return {
     status: result.status,

@@ -163,18 +163,26 @@ export async function startMemberPeers(options: MemberPeerSetOptions = {}): Prom
   try {
     for (const memberId of consortium.members) {
       const callerDir = join(root, `${memberId}-callers`);
+      // P-256 leaves under the caller CA: gRPC for Python (BoringSSL) cannot use Ed25519 keys in
+      // TLS, and the bank's data scientists call the peer from Python (clients/python).
+      const callerNames = ['scientist', 'reader', 'other-model-scientist'];
       const callerPki = await createDevPki(
         callerDir,
-        ['scientist', 'reader', 'other-model-scientist'],
+        [],
         [],
         `CN=${memberId} caller CA, O=${memberId}`,
+        {
+          servers: ['peer'],
+          officers: callerNames,
+        },
       );
+      const caller = (name: string) => callerPki.officers![name]!;
       const consortiumIdentity = consortium.pki.members[memberId]!;
       const callers: BankCallerSet = {
         caCertificate: callerPki.caCertificatePath,
-        scientist: files(callerPki.members.scientist!),
-        reader: files(callerPki.members.reader!),
-        otherModel: files(callerPki.members['other-model-scientist']!),
+        scientist: files(caller('scientist')),
+        reader: files(caller('reader')),
+        otherModel: files(caller('other-model-scientist')),
         outsider: files(consortiumIdentity),
       };
       const dataDir = join(root, `${memberId}-peer-data`);
@@ -188,8 +196,8 @@ export async function startMemberPeers(options: MemberPeerSetOptions = {}): Prom
             tls: {
               callerCa: callerPki.caCertificatePath,
               // The caller CA's server certificate (SAN localhost, 127.0.0.1).
-              certificate: callerPki.server.certificatePath,
-              privateKey: callerPki.server.privateKeyPath,
+              certificate: callerPki.servers!.peer!.certificatePath,
+              privateKey: callerPki.servers!.peer!.privateKeyPath,
             },
             callers: [
               { commonName: 'scientist', submit: ['*'], read: true },

@@ -15,3 +15,13 @@ def fake() -> tuple[FakeMemberService, veilsum.Client]:
     yield service, client
     client.close()
     server.stop(None)
+
+
+@pytest.fixture(scope="session")
+def consortium():
+    """A real coordinator and three real member peers (processes), shared by the whole session."""
+    from consortium import Consortium
+
+    started = Consortium(members=3)
+    yield started
+    started.stop()

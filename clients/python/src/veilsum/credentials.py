@@ -7,6 +7,7 @@ text naming no file: each check below names the file and the fix.
 
 from __future__ import annotations
 
+import base64
 import os
 import ssl
 from dataclasses import dataclass
@@ -27,9 +28,26 @@ def load_tls_material(ca_cert: PemSource, cert: PemSource, key: PemSource) -> Tl
     ca = _read_pem(ca_cert, "ca_cert", "the CA certificate that signed the bank peer's server certificate", "CERTIFICATE")
     certificate = _read_pem(cert, "cert", "your caller certificate, issued by the bank's caller CA", "CERTIFICATE")
     private_key = _read_pem(key, "key", "the private key of your caller certificate", "PRIVATE KEY")
+    if _ED25519_OID in _der(private_key):
+        raise ConfigurationError(
+            f"key: {describe_source(key)} is an Ed25519 key, which gRPC for Python cannot use in TLS; ask the "
+            "bank for a caller certificate with an ECDSA P-256 (or RSA) key"
+        )
     if _is_path(cert) and _is_path(key):
         _check_pair(os.fspath(cert), os.fspath(key))  # type: ignore[arg-type]
     return TlsMaterial(ca, certificate, private_key)
+
+
+# id-Ed25519 (RFC 8410), DER-encoded: 06 03 2B 65 70.
+_ED25519_OID = bytes.fromhex("06032b6570")
+
+
+def _der(pem: bytes) -> bytes:
+    lines = [line for line in pem.splitlines() if line and not line.startswith(b"-----")]
+    try:
+        return base64.b64decode(b"".join(lines))
+    except ValueError:
+        return b""
 
 
 def _is_path(source: PemSource) -> bool:

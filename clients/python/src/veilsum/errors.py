@@ -144,6 +144,12 @@ def _explain_unavailable(details: str, facts: ConnectionFacts) -> str:
         return (
             f"TLS with the bank's peer at {address} failed: {details}. Check that ca_cert{ca} is the CA "
             "that signed the peer's server certificate (the bank's peer CA, not the consortium's)"
+            + (
+                "; a handshake failure also means the peer's certificate may have an Ed25519 key, which gRPC "
+                "for Python cannot use: the bank must give its peer an ECDSA P-256 or RSA certificate"
+                if "handshake_failure" in lowered
+                else ""
+            )
         )
     if facts.cert and _accepts_tcp(address):
         issuer = f", issued by {facts.cert_issuer}" if facts.cert_issuer else ""
