@@ -21,6 +21,8 @@ export function bindMtls(
      * callers who would otherwise read only "Failed to connect").
      */
     verifyClients?: 'tls' | 'service';
+    /** Called with each new connection (after admission), e.g. to keep its peer certificate. */
+    onSession?: (session: ServerHttp2Session) => void;
   } = {},
 ): Promise<number> {
   const limits = options.limits ?? DEFAULT_CONNECTION_LIMITS;
@@ -55,7 +57,7 @@ export function bindMtls(
         http2Server.on('session', (session) => {
           // The connection window is not a SETTING: each session raises its own.
           session.setLocalWindowSize(HTTP2_WINDOW_BYTES);
-          connections.admit(session);
+          if (connections.admit(session)) options.onSession?.(session);
         });
       resolve(port);
     }),
@@ -113,7 +115,8 @@ class ConnectionsPerCaller {
     this.identify = identify;
   }
 
-  admit(session: ServerHttp2Session): void {
+  /** Whether the session was admitted. */
+  admit(session: ServerHttp2Session): boolean {
     const peer = (session.socket as TLSSocket).getPeerCertificate?.();
     const hasPeer = peer !== undefined && peer !== null && Object.keys(peer).length > 0;
     // Without an identity policy a certificate's SHA-256 names the caller.
@@ -128,7 +131,7 @@ class ConnectionsPerCaller {
     if (count > limit) {
       // No stream of this connection is read.
       session.destroy();
-      return;
+      return false;
     }
     this.open.set(caller, count);
     session.once('close', () => {
@@ -136,6 +139,7 @@ class ConnectionsPerCaller {
       if (left <= 0) this.open.delete(caller);
       else this.open.set(caller, left);
     });
+    return true;
   }
 }
 

@@ -1,6 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { PeerCertificate } from 'node:tls';
+import type { ServerHttp2Session } from 'node:http2';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { certificatesOf, issuerOf } from '../../crypto/certificate-bundle.ts';
@@ -9,6 +10,7 @@ import {
   type RequestError,
   unauthenticated,
 } from '../../sdk/common/grpc-errors.ts';
+import type { AuthenticatedCall } from '../common/caller.ts';
 import { rejection } from '../common/service-edge.ts';
 import type { CallerRole } from './config.ts';
 
@@ -24,12 +26,32 @@ const SUBMIT_PATH = '/veilsum.v1.MemberService/SubmitUpdate';
 export class BankCallers {
   private readonly authorities: X509Certificate[];
   private readonly roles: Map<string, CallerRole>;
+  /**
+   * Client certificates by connection (remote address:port). grpc-js shows a call its peer's
+   * certificate only when TLS verified it; here TLS lets every certificate through, so the
+   * peer's certificate is taken from the connection itself (`remember`).
+   */
+  private readonly connections = new Map<string, PeerCertificate>();
 
   constructor(callerCaPath: string, callers: readonly CallerRole[]) {
     this.authorities = certificatesOf(readFileSync(callerCaPath, 'utf8'));
     if (this.authorities.length === 0)
       throw new Error(`tls.callerCa ${callerCaPath} holds no PEM certificate`);
     this.roles = new Map(callers.map((caller) => [caller.commonName, caller]));
+  }
+
+  /** Keeps a new connection's client certificate until the connection closes. */
+  readonly remember = (session: ServerHttp2Session): void => {
+    const socket = session.socket as TLSSocket;
+    const key = `${socket.remoteAddress}:${socket.remotePort}`;
+    const peer = socket.getPeerCertificate?.();
+    if (peer !== undefined && Object.keys(peer).length > 0) this.connections.set(key, peer);
+    session.once('close', () => this.connections.delete(key));
+  };
+
+  /** The role of a call's caller, or why it has none. */
+  bindCall(call: AuthenticatedCall & { getPeer(): string }): CallerRole | RequestError {
+    return this.bind(this.connections.get(call.getPeer()));
   }
 
   /** The caller's role, or why it has none. */
@@ -72,7 +94,7 @@ export class BankCallers {
         start: (next) =>
           next({
             onReceiveMetadata: (metadata, nextMetadata) => {
-              let bound = this.bind(call.getAuthContext().sslPeerCertificate);
+              let bound = this.bindCall(call);
               if ('commonName' in bound && method.path === SUBMIT_PATH && bound.submit.length === 0)
                 bound = permissionDenied(
                   `caller CN=${bound.commonName} may only read: ask the peer's operator for a submit role for the model`,

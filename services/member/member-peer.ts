@@ -111,7 +111,11 @@ export class MemberPeer {
         certificate: this.config.tls.certificate,
         privateKey: this.config.tls.privateKey,
       },
-      { identify: this.callers.callerOf, verifyClients: 'service' },
+      {
+        identify: this.callers.callerOf,
+        verifyClients: 'service',
+        onSession: this.callers.remember,
+      },
     );
     if (this.config.metricsListen)
       this.metricsServer = await this.metrics.serve(this.config.metricsListen);

@@ -52,12 +52,12 @@ export interface MemberServiceDependencies {
 /** MemberService (proto/veilsum/v1/member.proto) for the people inside one bank. */
 export function memberService(deps: MemberServiceDependencies): MemberServiceServer {
   const { queue, follower, client, memberId, logger, metrics } = deps;
-  const roleOf = (call: AuthenticatedCall): CallerRole => {
-    const bound = deps.callers.bind(call.getAuthContext().sslPeerCertificate);
+  const roleOf = (call: AuthenticatedCall & { getPeer(): string }): CallerRole => {
+    const bound = deps.callers.bindCall(call);
     if (!('commonName' in bound)) throw bound;
     return bound;
   };
-  const reader = (call: AuthenticatedCall): CallerRole => {
+  const reader = (call: AuthenticatedCall & { getPeer(): string }): CallerRole => {
     const role = roleOf(call);
     if (!mayRead(role))
       throw permissionDenied(

@@ -169,6 +169,10 @@ export class RoundFollower {
       warning ?? `taking part in round ${roundId}`,
       { roundId, memberIndex },
     );
+    this.options.logger.info(
+      { event: 'round-joined', update: record.updateId, round: roundId, mode: params.mode },
+      'taking part in the round',
+    );
     const started = Date.now();
     const onProgress = (progress: Progress) => {
       if (

@@ -1,14 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { status, type ServiceError } from '@grpc/grpc-js';
 import { UpdateState, type MemberServiceClient } from '../../proto/gen/veilsum/v1/member.ts';
+import { Adversary } from '../../proto/gen/veilsum/v1/round.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 import { ADMIN } from '../support/consortium.ts';
 import {
   getResult,
+  floatBytes,
   headerFor,
   memberClient,
   type MemberPeerSet,
   secAggRoundParams,
   startMemberPeers,
+  submitMessages,
   submitUpdate,
   watchUntil,
 } from '../support/member-peers.ts';
@@ -89,4 +95,176 @@ describe("a bank's aggregation peer (veilsum member start) on real processes", (
     expect(worst).toBeLessThanOrEqual(header.errorBound);
     expect(worst).toBeGreaterThan(0);
   }, 120_000);
+
+  /** The refusal a call ended with, as status and message. */
+  async function refusal(call: Promise<unknown>): Promise<{ code: number; details: string }> {
+    try {
+      await call;
+    } catch (error) {
+      const { code, details } = error as ServiceError;
+      return { code, details };
+    }
+    throw new Error('the call was not refused');
+  }
+
+  /** What the peer holds on disk: its updates, and any half-received stream. */
+  const stored = (i: number) => ({
+    updates: readdirSync(join(set.peers[i]!.dataDir, 'updates')).sort(),
+    incoming: readdirSync(join(set.peers[i]!.dataDir, 'incoming')),
+  });
+
+  it('refuses bad tensors with INVALID_ARGUMENT and a sentence to act on, queuing nothing', async () => {
+    const client = scientistOf(0);
+    const members = set.consortium.members;
+    const round = await admin.openRound(secAggRoundParams(members, 'edge-model', 1, DIMENSION));
+    const before = stored(0);
+    const good = updateOf(7);
+    const target = { modelId: 'edge-model' };
+    const chunk = (values: Float32Array) => ({
+      part: { $case: 'chunk' as const, value: floatBytes(values) },
+    });
+    const header = (values: Float32Array, overrides = {}) => ({
+      part: { $case: 'header' as const, value: { ...headerFor(values, target), ...overrides } },
+    });
+
+    // Wrong length against a known round: refused from the header, before any value is read.
+    const short = good.subarray(0, DIMENSION - 1);
+    expect(
+      await refusal(submitUpdate(client, short, headerFor(short, { roundId: round.roundId }))),
+    ).toEqual({
+      code: status.INVALID_ARGUMENT,
+      details: `the update has ${DIMENSION - 1} values but round ${round.roundId} of model edge-model takes ${DIMENSION}: flatten the model's parameters to ${DIMENSION} float32 values`,
+    });
+    // Fewer values than the header announced.
+    expect(await refusal(submitMessages(client, [header(good), chunk(short)]))).toEqual({
+      code: status.INVALID_ARGUMENT,
+      details: `the stream carried ${DIMENSION - 1} values but the header announced ${DIMENSION}: set header.values to the update's length`,
+    });
+    const withNaN = good.slice();
+    withNaN[17] = Number.NaN;
+    expect(await refusal(submitUpdate(client, withNaN, headerFor(withNaN, target)))).toEqual({
+      code: status.INVALID_ARGUMENT,
+      details:
+        'value 17 is NaN: every value must be finite (check the training step for a diverged loss)',
+    });
+    const withInf = good.slice();
+    withInf[999] = Number.NEGATIVE_INFINITY;
+    expect(await refusal(submitUpdate(client, withInf, headerFor(withInf, target)))).toEqual({
+      code: status.INVALID_ARGUMENT,
+      details:
+        'value 999 is -Inf: every value must be finite (check the training step for a diverged loss)',
+    });
+    const other = updateOf(8);
+    const wrongDigest = headerFor(other, target).sha256;
+    expect(
+      await refusal(submitMessages(client, [header(good, { sha256: wrongDigest }), chunk(good)])),
+    ).toEqual({
+      code: status.INVALID_ARGUMENT,
+      details: `the SHA-256 of the values (${Buffer.from(headerFor(good, target).sha256).toString('hex')}) does not match the header's (${Buffer.from(wrongDigest).toString('hex')}): hash exactly the little-endian float32 bytes sent`,
+    });
+    expect(await refusal(submitMessages(client, [chunk(good)]))).toEqual({
+      code: status.INVALID_ARGUMENT,
+      details:
+        'the first message must be the header (SubmitHeader: round_id or model_id, values, sha256), not a chunk of values',
+    });
+    expect(await refusal(submitMessages(client, []))).toEqual({
+      code: status.INVALID_ARGUMENT,
+      details:
+        'the stream ended before its header: send a SubmitHeader (round_id or model_id, values, sha256) first',
+    });
+    const split = floatBytes(good);
+    expect(
+      await refusal(
+        submitMessages(client, [
+          header(good),
+          { part: { $case: 'chunk', value: split.subarray(0, 6) } },
+          { part: { $case: 'chunk', value: split.subarray(6) } },
+        ]),
+      ),
+    ).toEqual({
+      code: status.INVALID_ARGUMENT,
+      details:
+        'chunk 1 has 6 bytes, not a whole number of float32 values (4 bytes each): split the stream on value boundaries',
+    });
+    // A round that no longer takes updates (the first test's, done).
+    expect(
+      await refusal(submitUpdate(client, good, headerFor(good, { roundId: 'fraud/round-1' }))),
+    ).toEqual({
+      code: status.FAILED_PRECONDITION,
+      details:
+        "round fraud/round-1 is in phase DONE and takes no more updates: submit for the model's next round (model_id fraud) instead",
+    });
+    expect(
+      await refusal(submitUpdate(client, good, headerFor(good, { roundId: 'no-such/round' }))),
+    ).toEqual({
+      code: status.NOT_FOUND,
+      details: 'round no-such/round is unknown to the coordinator: check the round id',
+    });
+    expect(stored(0)).toEqual(before);
+    expect(before.incoming).toEqual([]);
+  }, 60_000);
+
+  it('refuses callers without the right certificate or role (UNAUTHENTICATED / PERMISSION_DENIED), queuing nothing', async () => {
+    const peer = set.peers[0]!;
+    const before = stored(0);
+    const values = updateOf(9);
+    const header = headerFor(values, { modelId: 'fraud' });
+    const outsider = memberClient(peer, peer.callers.outsider);
+    const reader = memberClient(peer, peer.callers.reader);
+    const otherModel = memberClient(peer, peer.callers.otherModel);
+    clients.push(outsider, reader, otherModel);
+    expect(await refusal(submitUpdate(outsider, values, header))).toEqual({
+      code: status.UNAUTHENTICATED,
+      details: expect.stringMatching(
+        /^the client certificate \(subject CN=bank-01, O=bank-01\) was issued by CN=veilsum development CA, O=veilsum-dev, not by this bank's caller CA \(CN=bank-01 caller CA, O=bank-01\): ask the operator of the bank's peer for a caller certificate \(a consortium certificate is not one\)$/,
+      ),
+    });
+    expect(await refusal(submitUpdate(reader, values, header))).toEqual({
+      code: status.PERMISSION_DENIED,
+      details:
+        "caller CN=reader may only read: ask the peer's operator for a submit role for the model",
+    });
+    expect(await refusal(submitUpdate(otherModel, values, header))).toEqual({
+      code: status.PERMISSION_DENIED,
+      details:
+        "caller CN=other-model-scientist may submit for other-model only, not model fraud: ask the peer's operator for a submit role for it",
+    });
+    // Reading is refused to the outsider too; the reader reads.
+    expect(
+      await refusal(
+        new Promise((resolve, reject) =>
+          outsider.listRounds({ modelId: '' }, (e, r) => (e ? reject(e) : resolve(r))),
+        ),
+      ),
+    ).toMatchObject({
+      code: status.UNAUTHENTICATED,
+    });
+    const listed = await new Promise<{ rounds: { roundId: string }[] }>((resolve, reject) =>
+      reader.listRounds({ modelId: 'fraud' }, (e, r) => (e ? reject(e) : resolve(r))),
+    );
+    expect(listed.rounds.map((round) => round.roundId)).toEqual(['fraud/round-1']);
+    expect(stored(0)).toEqual(before);
+  }, 60_000);
+
+  it("a round below the bank's threat-model floor: the update is DROPPED with the policy's reason", async () => {
+    const client = scientistOf(1);
+    const values = updateOf(10);
+    const { update } = await submitUpdate(
+      client,
+      values,
+      headerFor(values, { modelId: 'downgraded' }),
+    );
+    await admin.openRound({
+      ...secAggRoundParams(set.consortium.members, 'downgraded', 1, DIMENSION),
+      adversary: Adversary.ADVERSARY_SEMI_HONEST,
+    });
+    const states = await watchUntil(client, update!.updateId, final);
+    expect(states.at(-1)).toMatchObject({
+      state: UpdateState.UPDATE_STATE_DROPPED,
+      roundId: 'downgraded/round-1',
+      detail: expect.stringMatching(
+        /^the bank left round downgraded\/round-1: .*adversary model semi-honest is a downgrade this member refuses without a ledger that is an agreement channel/,
+      ),
+    });
+  }, 60_000);
 });

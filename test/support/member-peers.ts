@@ -102,8 +102,10 @@ export class MemberPeerProcess {
     });
   }
 
-  events(): Record<string, unknown>[] {
+  /** Its structured log events, from the `since`-th line on (default: all, across restarts). */
+  events(since = 0): Record<string, unknown>[] {
     return this.logLines
+      .slice(since)
       .filter((line) => line.startsWith('{'))
       .map((line) => JSON.parse(line) as Record<string, unknown>);
   }
@@ -424,6 +426,11 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  // --stop-on-stdin-close: the set goes down with the process that started it (pytest), however it ends.
+  if (args.includes('--stop-on-stdin-close')) {
+    process.stdin.once('end', stop);
+    process.stdin.resume();
+  }
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url))
