@@ -178,7 +178,9 @@ def test_a_certificate_of_another_ca_is_unauthenticated_with_the_peers_message(c
         client.list_rounds()
     assert caught.value.code == grpc.StatusCode.UNAUTHENTICATED
     assert caught.value.message == (
-        "no client certificate: call the bank's peer with a caller certificate from the bank's caller CA"
+        f"the client certificate (subject CN=mallory, O=aldbridge) was issued by CN=other-ca, not by this bank's caller "
+        f"CA (CN={peer.member_id} caller CA, O={peer.member_id}): ask the operator of the bank's peer for a caller "
+        "certificate (a consortium certificate is not one)"
     )
     client.close()
 
