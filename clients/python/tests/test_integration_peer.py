@@ -65,10 +65,11 @@ def test_three_banks_submit_an_array_a_mapping_and_a_file_and_get_the_float_sum(
         client.close()
 
 
-def test_a_round_id_targets_that_round_and_progress_is_shown(consortium, capfd) -> None:
+def test_a_round_id_targets_that_round_in_several_chunks_with_progress(consortium, capfd) -> None:
     model = "it-round-id"
     consortium.open_round(model, 1, 1000, deadline_ms=30_000)
-    clients = [peer.client() for peer in consortium.peers]
+    # Small chunks: the peer reassembles four per update and checks their SHA-256.
+    clients = [peer.client(chunk_bytes=1024) for peer in consortium.peers]
     values = [np.linspace(-1, 1, 1000) * (i + 1) for i in range(3)]
     submissions = [client.submit(f"{model}/round-1", v, progress=(i == 0)) for i, (client, v) in enumerate(zip(clients, values))]
     assert capfd.readouterr().err.count(f"veilsum: uploading to {model}/round-1") >= 1
