@@ -205,3 +205,16 @@ def test_a_round_id_is_recognised_by_the_coordinators_format() -> None:
     assert veilsum.is_round_id("demo-fraud-model/round-12")
     assert not veilsum.is_round_id("demo-fraud-model")
     assert not veilsum.is_round_id("round-1")
+
+
+def test_a_result_of_another_length_than_the_update_is_refused(fake) -> None:
+    service, client = fake
+    service.script.states = [(member_pb2.UPDATE_STATE_INCLUDED, "")]
+    service.script.result_sum = np.ones(5)
+    submission = client.submit("fraud", np.ones(4), progress=False)
+    with pytest.raises(veilsum.VeilsumError) as caught:
+        client.wait(submission, timeout=10)
+    assert caught.value.code == grpc.StatusCode.DATA_LOSS
+    assert caught.value.message == (
+        f"round fraud/round-1 summed 5 values but update {submission.update_id} had 4: the result is not this update's round"
+    )

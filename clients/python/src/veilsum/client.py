@@ -288,13 +288,21 @@ class Client:
                 continue
             if last is not None and last.final:
                 break
+            time.sleep(0.5)  # the stream ended early (the peer restarting): follow it again
         if last.state == "DROPPED":
             raise UpdateDropped(
                 last.detail or f"the bank left round {last.round_id or '?'} without giving a reason",
                 update_id=update_id,
                 round_id=last.round_id,
             )
-        return self.result(last.round_id, _tensors=local_tensors)
+        result = self.result(last.round_id, _tensors=local_tensors)
+        if isinstance(update_or_round, Submission) and result.sum.size != update_or_round.values:
+            raise VeilsumError(
+                f"round {result.round_id} summed {result.sum.size} values but update {update_id} had "
+                f"{update_or_round.values}: the result is not this update's round",
+                grpc.StatusCode.DATA_LOSS,
+            )
+        return result
 
     def _wait_round(self, round_id: str, deadline: float | None) -> Result:
         while True:
