@@ -218,3 +218,24 @@ def test_a_result_of_another_length_than_the_update_is_refused(fake) -> None:
     assert caught.value.message == (
         f"round fraud/round-1 summed 5 values but update {submission.update_id} had 4: the result is not this update's round"
     )
+
+
+def test_values_beyond_the_clip_range_are_reported_with_count_and_largest(fake) -> None:
+    service, client = fake
+    service.script.states = [(member_pb2.UPDATE_STATE_INCLUDED, "")]
+    service.script.result_sum = np.ones(4)  # the fake's rounds clip at ±8
+    submission = client.submit("fraud", np.array([1.0, 9.5, -20.0, 8.0]), progress=False)
+    with pytest.warns(veilsum.ClippedValuesWarning) as caught:
+        client.wait(submission, timeout=10)
+    assert str(caught[0].message) == (
+        "2 of 4 values of your update were outside round fraud/round-1's clip range ±8 and were aggregated as ±8 "
+        "(largest |value| 20); scale the update down, or ask for rounds opened with --clip 22 or more"
+    )
+
+
+def test_no_warning_when_every_value_is_inside_the_clip_range(fake, recwarn) -> None:
+    service, client = fake
+    service.script.states = [(member_pb2.UPDATE_STATE_INCLUDED, "")]
+    service.script.result_sum = np.ones(2)
+    client.wait(client.submit("fraud", np.array([8.0, -8.0]), progress=False), timeout=10)
+    assert [w for w in recwarn if issubclass(w.category, veilsum.ClippedValuesWarning)] == []

@@ -7,7 +7,7 @@
     result.average  # the consortium's average update, as float64
 """
 
-from .client import Client, Consent, RoundInfo, Submission, UpdateStatus, is_round_id
+from .client import ClippedValuesWarning, Client, Consent, RoundInfo, Submission, UpdateStatus, is_round_id
 from .errors import (
     AlreadyExists,
     ConfigurationError,
@@ -32,6 +32,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AlreadyExists",
     "Client",
+    "ClippedValuesWarning",
     "ConfigurationError",
     "Consent",
     "DeadlineExceeded",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+import warnings
 import time
 import uuid
 from collections.abc import Iterator
@@ -60,6 +61,8 @@ class Submission:
     sha256: bytes
     tensors: tuple[TensorInfo, ...] = ()
     _client: Client | None = field(default=None, repr=False, compare=False)
+    # The values sent, kept to tell the caller which of them the round clipped.
+    _values: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def wait(self, timeout: float | None = None) -> Result:
         if self._client is None:
@@ -232,6 +235,7 @@ class Client:
             sha256=bytes(queued.sha256),
             tensors=flat.tensors,
             _client=self,
+            _values=flat.values,
         )
 
     def _requests(self, header: member_pb2.SubmitHeader, flat: FlatUpdate, bar: Any) -> Iterator[member_pb2.SubmitUpdateRequest]:
@@ -302,6 +306,8 @@ class Client:
                 f"{update_or_round.values}: the result is not this update's round",
                 grpc.StatusCode.DATA_LOSS,
             )
+        if isinstance(update_or_round, Submission) and update_or_round._values is not None:
+            warn_clipped(update_or_round._values, result)
         return result
 
     def _wait_round(self, round_id: str, deadline: float | None) -> Result:
@@ -390,6 +396,31 @@ class Client:
         ]
 
 
+def warn_clipped(values: np.ndarray, result: Result) -> None:
+    """Values beyond the round's clip range were summed as ±clip_range: say how many, and the largest."""
+    if result.clip_range <= 0:
+        return
+    outside = np.abs(values) > result.clip_range
+    count = int(np.count_nonzero(outside))
+    if count:
+        largest = float(np.max(np.abs(values)))
+        warnings.warn(
+            f"{count} of {values.size} values of your update were outside round {result.round_id}'s clip range "
+            f"±{result.clip_range:g} and were aggregated as ±{result.clip_range:g} (largest |value| {largest:.6g}); "
+            f"scale the update down, or ask for rounds opened with --clip {_suggest_clip(largest)} or more",
+            ClippedValuesWarning,
+            stacklevel=3,
+        )
+
+
+def _suggest_clip(largest: float) -> str:
+    return f"{float(np.format_float_positional(largest * 1.1, precision=2, unique=True, fractional=False)):g}"
+
+
+class ClippedValuesWarning(UserWarning):
+    """Some values of a submitted update were outside the round's clip range."""
+
+
 def _status(queued: member_pb2.QueuedUpdate) -> UpdateStatus:
     return UpdateStatus(
         update_id=queued.update_id,
@@ -402,4 +433,4 @@ def _status(queued: member_pb2.QueuedUpdate) -> UpdateStatus:
     )
 
 
-__all__ = ["Client", "Submission", "UpdateStatus", "RoundInfo", "Consent", "InvalidUpdate", "is_round_id"]
+__all__ = ["ClippedValuesWarning", "Client", "Submission", "UpdateStatus", "RoundInfo", "Consent", "InvalidUpdate", "is_round_id"]
