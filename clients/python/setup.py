@@ -70,4 +70,22 @@ class SdistWithProto(sdist):
             shutil.copyfile(root / name, target)
 
 
-setup(cmdclass={"build_py": BuildPyWithStubs, "sdist": SdistWithProto})
+def protobuf_requirement() -> str:
+    """The protobuf runtime the generated stubs need: at least the gencode version of the protoc
+    inside this build's grpcio-tools (older runtimes refuse to load them), as grpcio-tools pins it."""
+    from importlib import metadata
+
+    for requirement in metadata.requires("grpcio-tools") or []:
+        name, _, rest = requirement.partition(">=")
+        if name.split("<")[0].split(",")[0].strip() == "protobuf" and rest:
+            minimum = rest.split(",")[0].split(";")[0].strip()
+            return f"protobuf>={minimum}"
+    import google.protobuf
+
+    return f"protobuf>={google.protobuf.__version__}"
+
+
+setup(
+    cmdclass={"build_py": BuildPyWithStubs, "sdist": SdistWithProto},
+    install_requires=["grpcio>=1.66", protobuf_requirement(), "numpy>=1.24"],
+)
