@@ -64,6 +64,17 @@ export function bindMtls(
   );
 }
 
+/** Stops a server: calls still waiting get `graceMs` to finish, then are cancelled. */
+export function shutdownGracefully(server: grpc.Server, graceMs = 2_000): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const force = setTimeout(() => server.forceShutdown(), graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(force);
+      resolve();
+    });
+  });
+}
+
 /**
  * Memory one caller can make a server hold with messages it never finishes: grpc-js reads eagerly
  * and keeps a partial message (up to the server's message limit: 4 MiB on the coordinator, 64 MiB

@@ -11,7 +11,7 @@ import {
   unauthenticated,
 } from '../../sdk/common/grpc-errors.ts';
 import type { AuthenticatedCall } from '../common/caller.ts';
-import { rejection } from '../common/service-edge.ts';
+import { refusingInterceptor } from '../common/service-edge.ts';
 import type { CallerRole } from './config.ts';
 
 const SUBMIT_PATH = '/veilsum.v1.MemberService/SubmitUpdate';
@@ -89,29 +89,15 @@ export class BankCallers {
    * role, before a message is read.
    */
   interceptor(logger: Logger): grpc.ServerInterceptor {
-    return (method, call) =>
-      new grpc.ServerInterceptingCall(call, {
-        start: (next) =>
-          next({
-            onReceiveMetadata: (metadata, nextMetadata) => {
-              let bound = this.bindCall(call);
-              if ('commonName' in bound && method.path === SUBMIT_PATH && bound.submit.length === 0)
-                bound = permissionDenied(
-                  `caller CN=${bound.commonName} may only read: ask the peer's operator for a submit role for the model`,
-                );
-              if ('commonName' in bound) {
-                nextMetadata(metadata);
-                return;
-              }
-              const refused = rejection(logger, method.path, bound);
-              call.sendStatus({
-                code: refused.code,
-                details: refused.details,
-                metadata: new grpc.Metadata(),
-              });
-            },
-          }),
-      });
+    return refusingInterceptor(logger, (path, call) => {
+      const bound = this.bindCall(call);
+      if (!('commonName' in bound)) return bound;
+      if (path === SUBMIT_PATH && bound.submit.length === 0)
+        return permissionDenied(
+          `caller CN=${bound.commonName} may only read: ask the peer's operator for a submit role for the model`,
+        );
+      return undefined;
+    });
   }
 }
 

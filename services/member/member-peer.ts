@@ -8,7 +8,7 @@ import { MemberServiceService } from '../../proto/gen/veilsum/v1/member.ts';
 import { openLedger, type OpenLedger } from '../../ledger/ledger-factory.ts';
 import { identityOf } from '../../sdk/pki/certificates.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
-import { bindMtls, keepaliveServerOptions } from '../common/mtls-server.ts';
+import { bindMtls, keepaliveServerOptions, shutdownGracefully } from '../common/mtls-server.ts';
 import { readKeyFile } from '../keyholder/key-file.ts';
 import { assertPrivateFile } from '../keyholder/sealed-file.ts';
 import { BankCallers } from './bank-callers.ts';
@@ -136,13 +136,7 @@ export class MemberPeer {
   async stop(): Promise<void> {
     this.health.setStatus('', 'NOT_SERVING');
     this.follower.stop();
-    await new Promise<void>((resolve) => {
-      const force = setTimeout(() => this.server.forceShutdown(), STOP_GRACE_MS);
-      this.server.tryShutdown(() => {
-        clearTimeout(force);
-        resolve();
-      });
-    });
+    await shutdownGracefully(this.server, STOP_GRACE_MS);
     this.metricsServer?.close();
     this.client.close();
     this.ledger?.close();

@@ -85,7 +85,7 @@ export class RoundFollower {
     if (waiting.length === 0) return;
     const rounds = await client.listRounds();
     for (const round of rounds) this.phases.set(round.roundId, round.phase);
-    // Rounds another update already takes part in (a QUEUED record naming a round by id asks for it).
+    // Rounds an update already went into (a queued one names its round only as a target).
     const taken = new Set(
       queue
         .all()

@@ -2,16 +2,18 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { status, type ServiceError } from '@grpc/grpc-js';
-import { UpdateState, type MemberServiceClient } from '../../proto/gen/veilsum/v1/member.ts';
+import { UpdateState } from '../../proto/gen/veilsum/v1/member.ts';
 import { Adversary } from '../../proto/gen/veilsum/v1/round.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 import { ADMIN } from '../support/consortium.ts';
 import {
-  getResult,
   floatBytes,
+  getResult,
   headerFor,
-  memberClient,
+  isFinal,
   type MemberPeerSet,
+  PeerClients,
+  sampleUpdate,
   secAggRoundParams,
   startMemberPeers,
   submitMessages,
@@ -21,25 +23,13 @@ import {
 
 const DIMENSION = 1_000;
 
-function updateOf(seed: number): Float32Array {
-  const values = new Float32Array(DIMENSION);
-  for (let i = 0; i < DIMENSION; i++) values[i] = Math.sin(seed * 1000 + i) * 1.5;
-  return values;
-}
-
-const final = (update: { state: number }) =>
-  update.state === UpdateState.UPDATE_STATE_INCLUDED ||
-  update.state === UpdateState.UPDATE_STATE_DROPPED;
+const updateOf = (seed: number) => sampleUpdate(DIMENSION, seed);
 
 describe("a bank's aggregation peer (veilsum member start) on real processes", () => {
   let set: MemberPeerSet;
   let admin: VeilsumClient;
-  const clients: MemberServiceClient[] = [];
-  const scientistOf = (i: number) => {
-    const client = memberClient(set.peers[i]!, set.peers[i]!.callers.scientist);
-    clients.push(client);
-    return client;
-  };
+  const clients = new PeerClients(() => set);
+  const scientistOf = (i: number) => clients.of(i);
 
   beforeAll(async () => {
     set = await startMemberPeers({ members: 3 });
@@ -47,7 +37,7 @@ describe("a bank's aggregation peer (veilsum member start) on real processes", (
   }, 120_000);
 
   afterAll(async () => {
-    for (const client of clients) client.close();
+    clients.closeAll();
     admin?.close();
     await set?.stop();
   });
@@ -68,7 +58,9 @@ describe("a bank's aggregation peer (veilsum member start) on real processes", (
       });
     const round = await admin.openRound(secAggRoundParams(members, 'fraud', 1, DIMENSION));
     const watched = await Promise.all(
-      submitted.map((response, i) => watchUntil(scientistOf(i), response.update!.updateId, final)),
+      submitted.map((response, i) =>
+        watchUntil(scientistOf(i), response.update!.updateId, isFinal),
+      ),
     );
     for (const states of watched) {
       expect(states.map((u) => u.state)).toContain(UpdateState.UPDATE_STATE_IN_ROUND);
@@ -205,14 +197,12 @@ describe("a bank's aggregation peer (veilsum member start) on real processes", (
   }, 60_000);
 
   it('refuses callers without the right certificate or role (UNAUTHENTICATED / PERMISSION_DENIED), queuing nothing', async () => {
-    const peer = set.peers[0]!;
     const before = stored(0);
     const values = updateOf(9);
     const header = headerFor(values, { modelId: 'fraud' });
-    const outsider = memberClient(peer, peer.callers.outsider);
-    const reader = memberClient(peer, peer.callers.reader);
-    const otherModel = memberClient(peer, peer.callers.otherModel);
-    clients.push(outsider, reader, otherModel);
+    const outsider = clients.of(0, 'outsider');
+    const reader = clients.of(0, 'reader');
+    const otherModel = clients.of(0, 'otherModel');
     expect(await refusal(submitUpdate(outsider, values, header))).toEqual({
       code: status.UNAUTHENTICATED,
       details: expect.stringMatching(
@@ -258,7 +248,7 @@ describe("a bank's aggregation peer (veilsum member start) on real processes", (
       ...secAggRoundParams(set.consortium.members, 'downgraded', 1, DIMENSION),
       adversary: Adversary.ADVERSARY_SEMI_HONEST,
     });
-    const states = await watchUntil(client, update!.updateId, final);
+    const states = await watchUntil(client, update!.updateId, isFinal);
     expect(states.at(-1)).toMatchObject({
       state: UpdateState.UPDATE_STATE_DROPPED,
       roundId: 'downgraded/round-1',

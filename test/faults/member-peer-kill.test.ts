@@ -1,16 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Phase } from '../../proto/gen/veilsum/v1/round.ts';
-import {
-  UpdateState,
-  type MemberServiceClient,
-  type QueuedUpdate,
-} from '../../proto/gen/veilsum/v1/member.ts';
+import { UpdateState, type QueuedUpdate } from '../../proto/gen/veilsum/v1/member.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 import { ADMIN } from '../support/consortium.ts';
 import {
   getResult,
   headerFor,
-  memberClient,
+  isFinal,
+  PeerClients,
+  sampleUpdate,
   type MemberPeerSet,
   secAggRoundParams,
   startMemberPeers,
@@ -21,15 +19,7 @@ import {
 const DIMENSION = 500;
 const DEADLINE_MS = 12_000;
 
-function updateOf(seed: number): Float32Array {
-  const values = new Float32Array(DIMENSION);
-  for (let i = 0; i < DIMENSION; i++) values[i] = Math.cos(seed * 7919 + i) * 2;
-  return values;
-}
-
-const isFinal = (update: QueuedUpdate) =>
-  update.state === UpdateState.UPDATE_STATE_INCLUDED ||
-  update.state === UpdateState.UPDATE_STATE_DROPPED;
+const updateOf = (seed: number) => sampleUpdate(DIMENSION, seed);
 
 /**
  * Four banks' peers (t = 3: one may drop). Bank 1's peer is SIGKILLed at each phase of its
@@ -39,16 +29,9 @@ const isFinal = (update: QueuedUpdate) =>
 describe('a member peer SIGKILLed with an update in flight', () => {
   let set: MemberPeerSet;
   let admin: VeilsumClient;
-  let open: MemberServiceClient[] = [];
-  const clientOf = (i: number) => {
-    const client = memberClient(set.peers[i]!, set.peers[i]!.callers.scientist);
-    open.push(client);
-    return client;
-  };
-  const closeClients = () => {
-    for (const client of open) client.close();
-    open = [];
-  };
+  const clients = new PeerClients(() => set);
+  const clientOf = (i: number) => clients.of(i);
+  const closeClients = () => clients.closeAll();
 
   beforeAll(async () => {
     set = await startMemberPeers({ members: 4 });

@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createDevPki } from '../../services/pki/dev-ca.ts';
 import {
   MemberServiceClient,
+  UpdateState,
   type QueuedUpdate,
   type ResultHeader,
   type SubmitHeader,
@@ -14,7 +15,15 @@ import {
   type SubmitUpdateResponse,
 } from '../../proto/gen/veilsum/v1/member.ts';
 import { Adversary, Mode, type RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
-import { CoordinatorProcess, createConsortium, type Consortium } from './consortium.ts';
+import { SUM_8192 } from '../../crypto/ckks/parameters.ts';
+import { startKeyholders } from '../../cli/demo/ckks-services.ts';
+import {
+  CoordinatorProcess,
+  createConsortium,
+  grantConsents,
+  type Consortium,
+} from './consortium.ts';
+import { stopProcesses } from './coordinator-processes.ts';
 
 const CLI = fileURLToPath(new URL('../../cli/veilsum.ts', import.meta.url));
 
@@ -145,6 +154,12 @@ export interface MemberPeerSetOptions {
   /** Each peer's `policy` section. */
   readonly policy?: Record<string, unknown>;
   readonly pollIntervalMs?: number;
+  /**
+   * An embedded ledger (each peer reads it as its bank) with every bank's consent for these
+   * models, and — with `keyholders` — CKKS: keyholder processes holding a 2-of-n collective key,
+   * whose key file the coordinator and the peers use.
+   */
+  readonly ledger?: { readonly consentModels: readonly string[]; readonly keyholders?: number };
 }
 
 /**
@@ -158,11 +173,24 @@ export async function startMemberPeers(options: MemberPeerSetOptions = {}): Prom
     directory = resolve(options.directory);
     mkdirSync(directory, { recursive: true });
   }
-  const consortium = await createConsortium(count, 'bank', directory ? { directory } : {});
+  const consortium = await createConsortium(count, 'bank', {
+    ...(directory ? { directory } : {}),
+    ...(options.ledger ? { ledger: true, keyholders: options.ledger.keyholders ?? 0 } : {}),
+  });
   const root = consortium.directory;
+  const keyholderChildren: ChildProcess[] = [];
+  let keyFile: string | undefined;
+  if (options.ledger?.keyholders) {
+    const started = await startKeyholders(consortium.local, 2, SUM_8192.name);
+    for (const keyholder of started.keyholders.values()) keyholderChildren.push(keyholder.child);
+    keyFile = started.keyFile;
+    consortium.config = { ...consortium.config, ckks: { keyFile } };
+  }
   const coordinator = await CoordinatorProcess.start(consortium);
   const peers: MemberPeerProcess[] = [];
   try {
+    // The coordinator registered the banks on the ledger as it started: now they can consent.
+    for (const model of options.ledger?.consentModels ?? []) await grantConsents(consortium, model);
     for (const memberId of consortium.members) {
       const callerDir = join(root, `${memberId}-callers`);
       // P-256 leaves under the caller CA: gRPC for Python (BoringSSL) cannot use Ed25519 keys in
@@ -207,6 +235,8 @@ export async function startMemberPeers(options: MemberPeerSetOptions = {}): Prom
               { commonName: 'other-model-scientist', submit: ['other-model'] },
             ],
             policy: options.policy ?? {},
+            ...(options.ledger ? { ledger: { path: join(root, 'ledger.db') } } : {}),
+            ...(keyFile ? { keyFile } : {}),
             dataDir,
             pollIntervalMs: options.pollIntervalMs ?? 200,
           },
@@ -221,6 +251,7 @@ export async function startMemberPeers(options: MemberPeerSetOptions = {}): Prom
   } catch (error) {
     await Promise.all(peers.map((peer) => peer.stop()));
     await coordinator.stop();
+    await stopProcesses(keyholderChildren);
     throw error;
   }
   const set: MemberPeerSet = {
@@ -232,6 +263,7 @@ export async function startMemberPeers(options: MemberPeerSetOptions = {}): Prom
     async stop() {
       await Promise.all(peers.map((peer) => peer.stop()));
       await set.coordinator.stop();
+      await stopProcesses(keyholderChildren);
       if (options.directory === undefined) rmSync(root, { recursive: true, force: true });
     },
   };
@@ -287,6 +319,44 @@ export function memberClient(peer: MemberPeerProcess, caller: CallerFiles): Memb
     ),
     { 'grpc.max_receive_message_length': 8 * 1024 * 1024 },
   );
+}
+
+/** Whether an update's state is final (INCLUDED or DROPPED). */
+export const isFinal = (update: { state: number }): boolean =>
+  update.state === UpdateState.UPDATE_STATE_INCLUDED ||
+  update.state === UpdateState.UPDATE_STATE_DROPPED;
+
+/** A deterministic float update of `dimension` values in (−2, 2), distinct per seed. */
+export function sampleUpdate(dimension: number, seed: number): Float32Array {
+  const values = new Float32Array(dimension);
+  for (let i = 0; i < dimension; i++) values[i] = Math.sin(seed * 7919 + i) * 1.5;
+  return values;
+}
+
+/** MemberService clients of a set's peers, closed together. */
+export class PeerClients {
+  private readonly set: () => MemberPeerSet;
+  private open: MemberServiceClient[] = [];
+
+  constructor(set: () => MemberPeerSet) {
+    this.set = set;
+  }
+
+  /** A client of bank i's peer (0-based) as `role` (default: the scientist, who submits and reads). */
+  of(
+    i: number,
+    role: keyof Omit<BankCallerSet, 'caCertificate'> = 'scientist',
+  ): MemberServiceClient {
+    const peer = this.set().peers[i]!;
+    const client = memberClient(peer, peer.callers[role]);
+    this.open.push(client);
+    return client;
+  }
+
+  closeAll(): void {
+    for (const client of this.open) client.close();
+    this.open = [];
+  }
 }
 
 export function floatBytes(values: Float32Array): Buffer {
