@@ -466,6 +466,10 @@ async function main(): Promise<void> {
   const set = await startMemberPeers({
     members: Number(option('--members') ?? 3),
     ...(option('--dir') ? { directory: option('--dir')! } : {}),
+    // --consent-models a,b: an embedded ledger, every bank consenting to these models.
+    ...(option('--consent-models')
+      ? { ledger: { consentModels: option('--consent-models')!.split(',') } }
+      : {}),
   });
   console.log(
     JSON.stringify({

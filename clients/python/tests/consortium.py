@@ -36,9 +36,10 @@ class Peer:
 
 
 class Consortium:
-    def __init__(self, members: int = 3) -> None:
+    def __init__(self, members: int = 3, consent_models: list[str] | None = None) -> None:
+        ledger = ["--consent-models", ",".join(consent_models)] if consent_models else []
         self.process = subprocess.Popen(
-            [node(), str(REPO / "test/support/member-peers.ts"), "--members", str(members), "--stop-on-stdin-close"],
+            [node(), str(REPO / "test/support/member-peers.ts"), "--members", str(members), "--stop-on-stdin-close", *ledger],
             cwd=REPO,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
