@@ -13,6 +13,7 @@ import { submitCommand } from './commands/submit.ts';
 import { runProcessDemo, type DemoAudit } from './demo/process-demo.ts';
 import type { ConsoleHandoff } from './demo/console-handoff.ts';
 import { runDemo, type DemoRound } from './demo/run-demo.ts';
+import { pythonDemo } from './demo/python-demo.ts';
 import { readFileSync } from 'node:fs';
 import { status } from '@grpc/grpc-js';
 import { VeilsumError } from '../sdk/errors.ts';
@@ -54,6 +55,10 @@ program
     'let more banks drop than a round tolerates (its rounds then abort and the demo exits 1)',
   )
   .option('--in-process', 'run every party in this process (no gRPC), for a quick look')
+  .option(
+    '--python',
+    "each bank's aggregation peer (veilsum member start) and a Python data scientist per bank: scikit-learn through the Python client (clients/python)",
+  )
   .addOption(
     new Option(
       '--mode <mode>',
@@ -77,6 +82,10 @@ program
     '.veilsum/demo',
   )
   .action(async (options) => {
+    if (options.python) {
+      await pythonDemo(options);
+      return;
+    }
     if (options.inProcess && options.ledger === 'fabric')
       throw new InvalidArgumentError('--ledger fabric runs a Fabric network; drop --in-process');
     if (options.inProcess && options.mode === 'ckks')

@@ -193,18 +193,26 @@ export async function startMemberPeers(options: MemberPeerSetOptions = {}): Prom
     for (const model of options.ledger?.consentModels ?? []) await grantConsents(consortium, model);
     for (const memberId of consortium.members) {
       const callerDir = join(root, `${memberId}-callers`);
+      // P-256 leaves under the caller CA: gRPC for Python (BoringSSL) cannot use Ed25519 keys in
+      // TLS, and the bank's data scientists call the peer from Python (clients/python).
+      const callerNames = ['scientist', 'reader', 'other-model-scientist'];
       const callerPki = await createDevPki(
         callerDir,
-        ['scientist', 'reader', 'other-model-scientist'],
+        [],
         [],
         `CN=${memberId} caller CA, O=${memberId}`,
+        {
+          servers: ['peer'],
+          officers: callerNames,
+        },
       );
+      const caller = (name: string) => callerPki.officers![name]!;
       const consortiumIdentity = consortium.pki.members[memberId]!;
       const callers: BankCallerSet = {
         caCertificate: callerPki.caCertificatePath,
-        scientist: files(callerPki.members.scientist!),
-        reader: files(callerPki.members.reader!),
-        otherModel: files(callerPki.members['other-model-scientist']!),
+        scientist: files(caller('scientist')),
+        reader: files(caller('reader')),
+        otherModel: files(caller('other-model-scientist')),
         outsider: files(consortiumIdentity),
       };
       const dataDir = join(root, `${memberId}-peer-data`);
@@ -218,8 +226,8 @@ export async function startMemberPeers(options: MemberPeerSetOptions = {}): Prom
             tls: {
               callerCa: callerPki.caCertificatePath,
               // The caller CA's server certificate (SAN localhost, 127.0.0.1).
-              certificate: callerPki.server.certificatePath,
-              privateKey: callerPki.server.privateKeyPath,
+              certificate: callerPki.servers!.peer!.certificatePath,
+              privateKey: callerPki.servers!.peer!.privateKeyPath,
             },
             callers: [
               { commonName: 'scientist', submit: ['*'], read: true },
@@ -457,7 +465,8 @@ async function main(): Promise<void> {
   };
   // --ledger-models m1,m2: an embedded ledger with every bank's consent for those models;
   // --keyholders n (with it): CKKS keyholder processes (2 of n) and a collective key.
-  const ledgerModels = option('--ledger-models');
+  // --consent-models is the same option under the name the Python tests use.
+  const ledgerModels = option('--ledger-models') ?? option('--consent-models');
   const keyholders = Number(option('--keyholders') ?? 0);
   const set = await startMemberPeers({
     members: Number(option('--members') ?? 3),
