@@ -67,20 +67,22 @@ export function memberCommand(): Command {
         { commonName: 'reader', submit: [], read: true },
       ];
       const bank = basename(options.profile, '.json').replace(/^profile-/, '');
-      const pki = await createDevPki(
-        directory,
-        callers.map((caller) => caller.commonName),
-        [],
-        `CN=${bank} caller CA, O=${bank}`,
-      );
+      // ECDSA P-256 for the peer's server certificate and every caller: gRPC for Python
+      // (BoringSSL) cannot use Ed25519 keys in TLS, and data scientists call the peer from Python.
+      const pki = await createDevPki(directory, [], [], `CN=${bank} caller CA, O=${bank}`, {
+        servers: ['peer'],
+        officers: callers.map((caller) => caller.commonName),
+      });
+      const peerIdentity = pki.servers!['peer']!;
+      const callerIdentity = (commonName: string) => pki.officers![commonName]!;
       const at = (path: string) => relative(directory, resolve(path)) || '.';
       const config = {
         profile: at(options.profile),
         listen: options.listen,
         tls: {
           callerCa: at(pki.caCertificatePath),
-          certificate: at(pki.server.certificatePath),
-          privateKey: at(pki.server.privateKeyPath),
+          certificate: at(peerIdentity.certificatePath),
+          privateKey: at(peerIdentity.privateKeyPath),
         },
         callers,
         ...(options.ledger ? { ledger: { path: at(options.ledger) } } : {}),
@@ -96,8 +98,8 @@ export function memberCommand(): Command {
           callers.map((caller) => [
             caller.commonName,
             {
-              certificate: pki.members[caller.commonName]!.certificatePath,
-              privateKey: pki.members[caller.commonName]!.privateKeyPath,
+              certificate: callerIdentity(caller.commonName).certificatePath,
+              privateKey: callerIdentity(caller.commonName).privateKeyPath,
             },
           ]),
         ),

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -330,6 +331,17 @@ describe("a bank's aggregation peer (veilsum member start) on real processes", (
       callers: Record<string, { certificate: string; privateKey: string }>;
     };
     expect(Object.keys(created.callers)).toEqual(['alice', 'auditor']);
+    // P-256 leaves: the Python client (BoringSSL) cannot present or accept Ed25519 keys in TLS.
+    const config = JSON.parse(readFileSync(created.config, 'utf8')) as {
+      tls: { certificate: string };
+    };
+    for (const certificate of [
+      join(folder, config.tls.certificate),
+      ...Object.values(created.callers).map((files) => files.certificate),
+    ]) {
+      const key = new X509Certificate(readFileSync(certificate)).publicKey;
+      expect(key.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
+    }
     const auditor = created.callers.auditor!;
     const peer = new MemberPeerProcess('bank-01', created.config, join(folder, 'peer-data'), {
       caCertificate: created.callerCa,
