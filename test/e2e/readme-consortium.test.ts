@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { bash, freePort, logicalLines, shellBlockUnder } from '../support/readme-blocks.ts';
 
 /**
  * The README's "Running a consortium" walk-through, run as written on a temporary folder: the
@@ -24,44 +23,6 @@ jest.setTimeout(240_000);
 
 const REPOSITORY = process.cwd();
 const README = join(REPOSITORY, 'README.md');
-
-/** The texts under each `## heading` (up to the next `## `), in order. */
-function sectionsOf(markdown: string, heading: string): string[] {
-  const lines = markdown.split('\n');
-  const sections: string[] = [];
-  lines.forEach((line, start) => {
-    if (line.trim() !== `## ${heading}`) return;
-    const end = lines.findIndex((next, i) => i > start && next.startsWith('## '));
-    sections.push(lines.slice(start + 1, end < 0 ? undefined : end).join('\n'));
-  });
-  if (sections.length === 0) throw new Error(`no "## ${heading}" section in the README`);
-  return sections;
-}
-
-/** The first ```sh block under the heading (a heading may repeat: the first that has one). */
-function shellBlockUnder(markdown: string, heading: string): string {
-  for (const section of sectionsOf(markdown, heading)) {
-    const match = /```sh\n([\s\S]*?)```/.exec(section);
-    if (match !== null) return match[1]!;
-  }
-  throw new Error(`no \`\`\`sh block under "## ${heading}" in the README`);
-}
-
-/** One logical command per entry: continuation lines (ending in `\`) joined. */
-function logicalLines(block: string): string[] {
-  return block.replace(/\\\n\s*/g, ' ').split('\n');
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** NPY 1.0, float32, C order. */
 function npy(values: Float32Array): Buffer {
@@ -171,16 +132,6 @@ function ckksKeyScript(block: string, port: number, keyholderPorts: number[]): s
     }
   }
   return script.join('\n') + '\n';
-}
-
-function bash(script: string, cwd: string): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('bash', ['-c', script], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.on('close', (code) => resolve({ code: code ?? 1, output }));
-  });
 }
 
 describe('README: Running a consortium, as written', () => {
