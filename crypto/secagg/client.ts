@@ -372,6 +372,7 @@ export class SecAggClient {
           { binding: this.context.binding, sender: box.peer, recipient: this.index },
           box,
           this.context.config.identityKeys[box.peer - 1]!,
+          this.encryptionPublicKey,
           this.curve,
         )
       ) {
@@ -412,7 +413,14 @@ export class SecAggClient {
       // Signed by its sender and still bad: the sender's doing, provably (share-box.ts).
       if (plaintext === undefined)
         this.complaints.push(
-          shareComplaint(parties, box, this.encryptionSecretKey, this.curve, this.random),
+          shareComplaint(
+            parties,
+            box,
+            this.encryptionSecretKey,
+            this.encryptionPublicKey,
+            this.curve,
+            this.random,
+          ),
         );
       else this.receivedShares.set(peer, plaintext);
     }

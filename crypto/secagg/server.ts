@@ -326,7 +326,8 @@ export class SecAggServer {
       // Every box relayed is one its sender signed: a member's unsigned box would otherwise make
       // an honest recipient stop the round, naming the coordinator.
       const parties = { binding: this.context.binding, sender, recipient: box.peer };
-      if (!isSignedBySender(parties, box, identityKey, this.curve)) {
+      const recipientKey = this.advertised.get(box.peer)!.encryptionPublicKey;
+      if (!isSignedBySender(parties, box, identityKey, recipientKey, this.curve)) {
         throw new InvalidSignatureError(`${what} is not signed by client ${sender}'s identity key`);
       }
     }

@@ -61,10 +61,15 @@ describe('review: an equivocating accuser frames an honest sender', () => {
     plaintext.set(encodeShare({ x: 2, y: 67890n }), SHARE_BYTES);
     const box = sealShareBox(parties, C1, plaintext, wIdentity, curve, random);
 
-    // v complains with a proof under c2; the coordinator judges with C2.
-    const complaint = shareComplaint(parties, box, c2, curve, random);
+    // v complains with a proof under c2 (it runs any code: the box's proofs are checked against
+    // C1, the key w sealed to, and the shared secret is proven under c2); the coordinator judges
+    // with C2 — or with C1.
+    const complaint = shareComplaint(parties, box, c2, C1, curve, random);
     expect(complaint.evidence).toBeDefined();
     const verdict = judgeShareComplaint(parties, box, wIdentityKey, C2, complaint, curve);
     expect(verdict.guilty).toBe('accuser');
+    expect(judgeShareComplaint(parties, box, wIdentityKey, C1, complaint, curve).guilty).toBe(
+      'accuser',
+    );
   });
 });

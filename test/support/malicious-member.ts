@@ -147,7 +147,14 @@ export async function maliciousMember(
       ...box,
       signature: curve.sign(
         identitySecretKey,
-        shareBoxPayload(context.binding, index, box.peer, box.ephemeralPublicKey, box.ciphertext),
+        shareBoxPayload(
+          context.binding,
+          index,
+          box.peer,
+          keys.keys.find((key) => key.sender === box.peer)!.encryptionPublicKey,
+          box.ephemeralPublicKey,
+          box.ciphertext,
+        ),
       ),
     });
     // The graph is the members' seed's: the client's context has it once ShareKeys ran.

@@ -79,6 +79,7 @@ function resign(
     binding,
     sender.index,
     recipient.index,
+    recipient.encryptionPublicKey,
     box.ephemeralPublicKey,
     box.ciphertext,
   );
@@ -122,7 +123,9 @@ const judge = (sender: Member, recipient: Member, box: EncryptedShare, complaint
 describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.ts)', () => {
   it('a sealed box carries its sender’s signature and opens for its recipient only', () => {
     const box = seal(u, v);
-    expect(isSignedBySender(parties(u, v), box, u.identityKey, curve)).toBe(true);
+    expect(isSignedBySender(parties(u, v), box, u.identityKey, v.encryptionPublicKey, curve)).toBe(
+      true,
+    );
     expect(
       openShareBox(parties(u, v), box, v.encryptionSecretKey, v.encryptionPublicKey, curve),
     ).toEqual(sharesFor(v.index));
@@ -130,7 +133,9 @@ describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.
     expect(
       openShareBox(parties(u, w), box, w.encryptionSecretKey, w.encryptionPublicKey, curve),
     ).toBeUndefined();
-    expect(isSignedBySender(parties(u, w), box, u.identityKey, curve)).toBe(false);
+    expect(isSignedBySender(parties(u, w), box, u.identityKey, w.encryptionPublicKey, curve)).toBe(
+      false,
+    );
   });
 
   it('any bit the coordinator flips (ciphertext, ephemeral key, signature) breaks the signature', () => {
@@ -142,7 +147,13 @@ describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.
         const position = bit % (bytes.length * 8);
         bytes[position >> 3]! ^= 1 << (position & 7);
         expect(
-          isSignedBySender(parties(u, v), { ...box, [field]: bytes }, u.identityKey, curve),
+          isSignedBySender(
+            parties(u, v),
+            { ...box, [field]: bytes },
+            u.identityKey,
+            v.encryptionPublicKey,
+            curve,
+          ),
         ).toBe(false);
       }),
       { numRuns: 60 },
@@ -154,7 +165,14 @@ describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.
     expect(
       openShareBox(parties(u, v), box, v.encryptionSecretKey, v.encryptionPublicKey, curve),
     ).toBeUndefined();
-    const complaint = shareComplaint(parties(u, v), box, v.encryptionSecretKey, curve, random);
+    const complaint = shareComplaint(
+      parties(u, v),
+      box,
+      v.encryptionSecretKey,
+      v.encryptionPublicKey,
+      curve,
+      random,
+    );
     expect(judge(u, v, box, complaint)).toEqual({
       guilty: 'accused',
       reason: expect.stringMatching(/does not open, or holds no valid share, under the proven key/),
@@ -165,6 +183,7 @@ describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.
       parties(u, v),
       empty,
       v.encryptionSecretKey,
+      v.encryptionPublicKey,
       curve,
       random,
     );
@@ -173,7 +192,14 @@ describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.
 
   it('a complaint about a good box names the accuser, whatever evidence it carries', () => {
     const box = seal(u, v);
-    const truthful = shareComplaint(parties(u, v), box, v.encryptionSecretKey, curve, random);
+    const truthful = shareComplaint(
+      parties(u, v),
+      box,
+      v.encryptionSecretKey,
+      v.encryptionPublicKey,
+      curve,
+      random,
+    );
     expect(judge(u, v, box, truthful)).toEqual({
       guilty: 'accuser',
       reason: expect.stringMatching(/is false: the signed box opens under the proven key/),
@@ -209,11 +235,20 @@ describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.
       { ...signedGarbage(u, v), ephemeralSignature: new Uint8Array(64) },
     ];
     for (const box of boxes) {
-      expect(isSignedBySender(parties(u, v), box, u.identityKey, curve)).toBe(true);
+      expect(
+        isSignedBySender(parties(u, v), box, u.identityKey, v.encryptionPublicKey, curve),
+      ).toBe(true);
       expect(
         openShareBox(parties(u, v), box, v.encryptionSecretKey, v.encryptionPublicKey, curve),
       ).toBeUndefined();
-      const complaint = shareComplaint(parties(u, v), box, v.encryptionSecretKey, curve, random);
+      const complaint = shareComplaint(
+        parties(u, v),
+        box,
+        v.encryptionSecretKey,
+        v.encryptionPublicKey,
+        curve,
+        random,
+      );
       expect(complaint.evidence).toBeUndefined();
       expect(judge(u, v, box, complaint)).toEqual({
         guilty: 'accused',
@@ -240,7 +275,14 @@ describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.
       expect(
         openShareBox(parties(u, v), box, v.encryptionSecretKey, v.encryptionPublicKey, curve),
       ).toBeUndefined();
-      const complaint = shareComplaint(parties(u, v), box, v.encryptionSecretKey, curve, random);
+      const complaint = shareComplaint(
+        parties(u, v),
+        box,
+        v.encryptionSecretKey,
+        v.encryptionPublicKey,
+        curve,
+        random,
+      );
       // u cannot sign for A without its secret: v reveals nothing, and u is still the guilty one.
       expect(complaint.evidence).toBeUndefined();
       expect(judge(u, v, box, complaint).guilty).toBe('accused');
@@ -255,6 +297,7 @@ describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.
           parties(u, v),
           accusedBox,
           v.encryptionSecretKey,
+          v.encryptionPublicKey,
           curve,
           random,
         );
