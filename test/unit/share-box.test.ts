@@ -120,6 +120,17 @@ const judge = (sender: Member, recipient: Member, box: EncryptedShare, complaint
     curve,
   );
 
+/** `recipient`'s complaint about `box` from `sender`, as an honest member makes it. */
+const complainAs = (recipient: Member, sender: Member, box: EncryptedShare) =>
+  shareComplaint(
+    parties(sender, recipient),
+    box,
+    recipient.encryptionSecretKey,
+    recipient.encryptionPublicKey,
+    curve,
+    random,
+  );
+
 describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.ts)', () => {
   it('a sealed box carries its sender’s signature and opens for its recipient only', () => {
     const box = seal(u, v);
@@ -165,41 +176,20 @@ describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.
     expect(
       openShareBox(parties(u, v), box, v.encryptionSecretKey, v.encryptionPublicKey, curve),
     ).toBeUndefined();
-    const complaint = shareComplaint(
-      parties(u, v),
-      box,
-      v.encryptionSecretKey,
-      v.encryptionPublicKey,
-      curve,
-      random,
-    );
+    const complaint = complainAs(v, u, box);
     expect(judge(u, v, box, complaint)).toEqual({
       guilty: 'accused',
       reason: expect.stringMatching(/does not open, or holds no valid share, under the proven key/),
     });
     // A box that opens but holds no share at the recipient's index is the sender's fault too.
     const empty = seal(u, v, new Uint8Array(2 * SHARE_BYTES));
-    const emptyComplaint = shareComplaint(
-      parties(u, v),
-      empty,
-      v.encryptionSecretKey,
-      v.encryptionPublicKey,
-      curve,
-      random,
-    );
+    const emptyComplaint = complainAs(v, u, empty);
     expect(judge(u, v, empty, emptyComplaint).guilty).toBe('accused');
   });
 
   it('a complaint about a good box names the accuser, whatever evidence it carries', () => {
     const box = seal(u, v);
-    const truthful = shareComplaint(
-      parties(u, v),
-      box,
-      v.encryptionSecretKey,
-      v.encryptionPublicKey,
-      curve,
-      random,
-    );
+    const truthful = complainAs(v, u, box);
     expect(judge(u, v, box, truthful)).toEqual({
       guilty: 'accuser',
       reason: expect.stringMatching(/is false: the signed box opens under the proven key/),
@@ -241,14 +231,7 @@ describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.
       expect(
         openShareBox(parties(u, v), box, v.encryptionSecretKey, v.encryptionPublicKey, curve),
       ).toBeUndefined();
-      const complaint = shareComplaint(
-        parties(u, v),
-        box,
-        v.encryptionSecretKey,
-        v.encryptionPublicKey,
-        curve,
-        random,
-      );
+      const complaint = complainAs(v, u, box);
       expect(complaint.evidence).toBeUndefined();
       expect(judge(u, v, box, complaint)).toEqual({
         guilty: 'accused',
@@ -275,14 +258,7 @@ describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.
       expect(
         openShareBox(parties(u, v), box, v.encryptionSecretKey, v.encryptionPublicKey, curve),
       ).toBeUndefined();
-      const complaint = shareComplaint(
-        parties(u, v),
-        box,
-        v.encryptionSecretKey,
-        v.encryptionPublicKey,
-        curve,
-        random,
-      );
+      const complaint = complainAs(v, u, box);
       // u cannot sign for A without its secret: v reveals nothing, and u is still the guilty one.
       expect(complaint.evidence).toBeUndefined();
       expect(judge(u, v, box, complaint).guilty).toBe('accused');
@@ -293,14 +269,7 @@ describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 4 }), (extra) => {
         const accusedBox = signedGarbage(u, v);
-        const complaint = shareComplaint(
-          parties(u, v),
-          accusedBox,
-          v.encryptionSecretKey,
-          v.encryptionPublicKey,
-          curve,
-          random,
-        );
+        const complaint = complainAs(v, u, accusedBox);
         // Every other box a round could hold among u, v, w (and more boxes from u to v's peers).
         const others: [Member, Member, EncryptedShare][] = [
           [v, u, seal(v, u)],
