@@ -49,6 +49,7 @@ import {
   sharesDeliveryFromWire,
   shareKeysToWire,
   unmaskingRequestFromWire,
+  consistencyCheckFromWire,
   unmaskToWire,
 } from '../proto/secagg-wire.ts';
 import { hasConsistentParamsHash, secAggConfigOf } from '../proto/round-wire.ts';
@@ -793,7 +794,7 @@ export class VeilsumClient {
       progress({ step: 'consistency-check' });
       const signature = this.secAggStep(
         'SignSurvivors',
-        () => client.signSurvivors({ survivors: check.survivors }, survivors).signature,
+        () => client.signSurvivors(consistencyCheckFromWire(check), survivors).signature,
       );
       await this.write('SignSurvivors', (done) =>
         this.secagg.signSurvivors(

@@ -61,8 +61,18 @@ export const shareComplaintContext = (
   accused: number,
 ): Uint8Array => encodeFields(`${LABEL}/share-complaint`, binding, accuser, accused);
 
-export const survivorSetPayload = (binding: Uint8Array, survivors: readonly number[]): Uint8Array =>
-  encodeFields(`${LABEL}/consistency-check`, binding, encodeIndexSet(survivors));
+/** U3 and the members convicted out of it (each conviction judged by the signer itself). */
+export const survivorSetPayload = (
+  binding: Uint8Array,
+  survivors: readonly number[],
+  convicted: readonly number[] = [],
+): Uint8Array =>
+  encodeFields(
+    `${LABEL}/consistency-check`,
+    binding,
+    encodeIndexSet(survivors),
+    encodeIndexSet(convicted),
+  );
 
 export const selfMaskCommitment = (
   binding: Uint8Array,

@@ -36,6 +36,7 @@ import {
   sharesDeliveryFromWire,
   shareKeysToWire,
   unmaskingRequestFromWire,
+  consistencyCheckFromWire,
   unmaskToWire,
 } from '../../proto/secagg-wire.ts';
 import type { Consortium } from './consortium.ts';
@@ -186,7 +187,10 @@ export async function maliciousMember(
         const check = await call<ConsistencyCheckRequest>((done) =>
           secagg.awaitConsistencyCheck({ roundId }, done),
         );
-        const { signature } = client.signSurvivors(check, await committed('masked'));
+        const { signature } = client.signSurvivors(
+          consistencyCheckFromWire(check),
+          await committed('masked'),
+        );
         await call((done) =>
           secagg.signSurvivors({ roundId, signature: Buffer.from(signature) }, done),
         );

@@ -5,7 +5,9 @@ import { AuthenticationError, openAead } from '../../crypto/aead.ts';
 import { nativeCurve25519 as curve } from '../../crypto/curve25519-native.ts';
 import { proveSharedSecret, x25519FromEd25519 } from '../../crypto/dleq.ts';
 import { seededRandom } from '../../crypto/random.ts';
-import type { EncryptedShare } from '../../crypto/secagg/messages.ts';
+import { checkConvictions } from '../../crypto/secagg/convictions.ts';
+import { CoordinatorTamperingError } from '../../crypto/secagg/errors.ts';
+import type { Conviction, EncryptedShare } from '../../crypto/secagg/messages.ts';
 import {
   isSignedBySender,
   judgeShareComplaint,
@@ -311,5 +313,40 @@ describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.
       }),
       { numRuns: 4 },
     );
+  });
+});
+
+describe('a member judges the convictions served with U3 itself (crypto/secagg/convictions.ts)', () => {
+  const convict = (box: EncryptedShare, recipientPublicKey = v.encryptionPublicKey) => ({
+    accuser: v.index,
+    box: { ...box, peer: u.index },
+    recipientPublicKey,
+    complaint: complainAs(v, u, box),
+  });
+  const check = (convictions: Conviction[], survivors = [v.index, w.index]) =>
+    checkConvictions({
+      binding,
+      convictions,
+      survivors,
+      clients: 3,
+      identityKeys: members.map((m) => m.identityKey),
+      curve,
+    });
+
+  it('takes a conviction that holds, and names its accused', () => {
+    expect(check([convict(signedGarbage(u, v))])).toEqual([u.index]);
+    expect(check([])).toEqual([]);
+  });
+
+  it('refuses a conviction of a good box, one judged under another key, or of a member left in U3', () => {
+    expect(() => check([convict(seal(u, v))])).toThrow(CoordinatorTamperingError);
+    expect(() => check([convict(signedGarbage(u, v), w.encryptionPublicKey)])).toThrow(
+      /never signed for the accuser's key/,
+    );
+    expect(() => check([convict(signedGarbage(u, v))], [u.index, v.index])).toThrow(
+      /convicts client 1 yet lists it in U3/,
+    );
+    const bad = convict(signedGarbage(u, v));
+    expect(() => check([bad, bad])).toThrow(/two convictions/);
   });
 });
