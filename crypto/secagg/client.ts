@@ -633,6 +633,7 @@ export class SecAggClient {
       survivors,
       clients: this.context.config.clients,
       identityKeys: this.context.config.identityKeys,
+      areNeighbours: (a, b) => this.context.graph.areNeighbours(a, b),
       curve: this.curve,
     });
   }

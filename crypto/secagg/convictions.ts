@@ -30,16 +30,24 @@ export function checkConvictions(options: {
   readonly survivors: readonly number[];
   readonly clients: number;
   readonly identityKeys: readonly Uint8Array[];
+  /** Only a neighbour's box can be complained about (and each check costs a DLEQ verification). */
+  readonly areNeighbours: (a: number, b: number) => boolean;
   readonly curve: Curve25519;
 }): number[] {
-  const { binding, convictions, survivors, clients, identityKeys, curve } = options;
+  const { binding, convictions, survivors, clients, identityKeys, areNeighbours, curve } = options;
   const isIndex = (value: number) => Number.isSafeInteger(value) && value >= 1 && value <= clients;
   const survivorSet = new Set(survivors);
   const pairs = new Set<string>();
   const convicted = new Set<number>();
   for (const { accuser, box, recipientPublicKey, complaint } of convictions) {
     const accused = complaint.accused;
-    if (!isIndex(accuser) || !isIndex(accused) || accuser === accused || box.peer !== accused) {
+    if (
+      !isIndex(accuser) ||
+      !isIndex(accused) ||
+      accuser === accused ||
+      box.peer !== accused ||
+      !areNeighbours(accuser, accused)
+    ) {
       throw new MalformedMessageError(
         `a conviction of client ${accused} on client ${accuser}'s complaint names no valid pair`,
       );

@@ -330,6 +330,7 @@ describe('a member judges the convictions served with U3 itself (crypto/secagg/c
       survivors,
       clients: 3,
       identityKeys: members.map((m) => m.identityKey),
+      areNeighbours: () => true,
       curve,
     });
 
