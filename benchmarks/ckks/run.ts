@@ -31,7 +31,7 @@ import {
   parameterSetNamed,
 } from '../../crypto/ckks/parameters.ts';
 import { seededRandom, systemRandom } from '../../crypto/random.ts';
-import { CkksEncryptPool } from '../../services/compute/ckks-encrypt-pool.ts';
+import { CkksEncryptPool } from '../../sdk/compute/ckks-encrypt-pool.ts';
 import { runServicesRound } from './services-round.ts';
 
 const { values: args } = parseArgs({
