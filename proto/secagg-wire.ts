@@ -5,7 +5,9 @@
  */
 import type {
   AdvertiseKeysMessage,
+  ConsistencyCheckRequest as ConsistencyCheckRequestMessage,
   ConsistencySignatureMessage,
+  Conviction as ConvictionMessage,
   EncryptedShare as EncryptedShareMessage,
   KeysBroadcast as KeysBroadcastMessage,
   SeedCommitmentsMessage,
@@ -18,6 +20,8 @@ import type {
 } from '../crypto/secagg/messages.ts';
 import type {
   AdvertiseKeysRequest,
+  ConsistencyCheckRequest,
+  Conviction,
   EncryptedShare,
   KeysBroadcast,
   RevealSeedRequest,
@@ -146,14 +150,57 @@ export const signSurvivorsFromWire = (
   signature: bytes(request.signature),
 });
 
+const convictionsToWire = (convictions: readonly ConvictionMessage[] = []): Conviction[] =>
+  convictions.map(({ accuser, box, recipientPublicKey, complaint }) => ({
+    accuser,
+    box: boxToWire(box),
+    recipientKey: buffer(recipientPublicKey),
+    complaint: complaintsToWire([complaint])[0]!,
+  }));
+
+/** A conviction without a box or complaint cannot be judged: it is kept so that the member refuses it. */
+const convictionsFromWire = (convictions: readonly Conviction[]): ConvictionMessage[] =>
+  convictions.map(({ accuser, box, recipientKey, complaint }) => ({
+    accuser,
+    box: boxFromWire(
+      box ?? {
+        peer: 0,
+        ciphertext: EMPTY,
+        ephemeralPublicKey: EMPTY,
+        signature: EMPTY,
+        ephemeralSignature: EMPTY,
+      },
+    ),
+    recipientPublicKey: bytes(recipientKey),
+    complaint: complaintsFromWire([
+      complaint ?? { accused: 0, publicPoint: EMPTY, sharedPoint: EMPTY, proof: EMPTY },
+    ])[0]!,
+  }));
+
+export const consistencyCheckToWire = (
+  request: ConsistencyCheckRequestMessage,
+): ConsistencyCheckRequest => ({
+  survivors: [...request.survivors],
+  convictions: convictionsToWire(request.convictions),
+});
+
+export const consistencyCheckFromWire = (
+  request: ConsistencyCheckRequest,
+): ConsistencyCheckRequestMessage => ({
+  survivors: request.survivors,
+  convictions: convictionsFromWire(request.convictions),
+});
+
 export const unmaskingRequestToWire = (request: UnmaskingRequestMessage): UnmaskingRequest => ({
   survivors: [...request.survivors],
   signatures: request.signatures.map((s) => ({ sender: s.sender, signature: buffer(s.signature) })),
+  convictions: convictionsToWire(request.convictions),
 });
 
 export const unmaskingRequestFromWire = (request: UnmaskingRequest): UnmaskingRequestMessage => ({
   survivors: request.survivors,
   signatures: request.signatures.map((s) => ({ sender: s.sender, signature: bytes(s.signature) })),
+  convictions: convictionsFromWire(request.convictions),
 });
 
 export const unmaskFromWire = (sender: number, request: UnmaskRequest): UnmaskingMessage => ({

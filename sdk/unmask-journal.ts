@@ -23,20 +23,28 @@ import { VeilsumError } from './errors.ts';
  * of the two sums is x_v exactly. The remedy is on the members that are re-run, not on v: each
  * refuses to put the same update into a second round.
  *
- * What counts as the same:
- * - "Same update" is SHA-256 of the update exactly as the application handed it to the SDK:
+ * What counts as the same — two names, each claimed once:
+ * - The training slot (`trainedFrom`): what the application computed the update from — the
+ *   digest of the global model version it trained from (and, if it keeps them apart, of the data
+ *   snapshot). The bytes of an update cannot name it: the same training run again (another GPU,
+ *   a re-serialised checkpoint, float64 → float32 twice) gives an update a few ulps away, another
+ *   digest, and the same levels ±1 — and the difference of two sums gives x_v to within one
+ *   level, all the attack needs. What such a near copy shares with the first is what it was
+ *   trained from, which only the member's application knows: the coordinator chooses round ids,
+ *   numbers and model ids, never this. A legitimate next round trains from the model version the
+ *   last round produced, a new slot; a re-run of the same slot is refused. Without `trainedFrom`
+ *   only exact copies are caught (the application's choice, said in ParticipateOptions).
+ * - The update itself: SHA-256 of the update exactly as the application handed it to the SDK:
  *   the Float32Array's bytes for `participate`, the level array for `participateQuantized`
- *   (tagged apart). Not the quantized levels of a float update: quantization rounds
- *   stochastically, so two runs of the same floats differ in the last level, and the difference
- *   of two sums still gives x_v to within one level — the floats are the update.
- * - "Same model version" is not taken from the round at all: every name a round carries is the
- *   coordinator's choice. It picks the round number when it opens a round (nothing stops it
- *   calling the re-run "round r + 1"), and the model id too — checked against the member's
- *   consent only with a ledger, and even then any model the member consented to would do. So
- *   the journal treats any two rounds as possibly the same model version, and the rule is: one
- *   update in at most one round, ever. It costs an honest member nothing it needs: an update is
- *   trained from one version of one model, so a new version, or another model, means a new
- *   update; a member whose round aborted before any sum could be formed submits a fresh one.
+ *   (tagged apart), so an exact copy is refused whatever slot it is given.
+ * - Neither name is taken from the round: every name a round carries is the coordinator's
+ *   choice. It picks the round number when it opens a round (nothing stops it calling the re-run
+ *   "round r + 1"), and the model id too — checked against the member's consent only with a
+ *   ledger, and even then any model the member consented to would do; the contract does not make
+ *   (model id, round number) unique either. So the rule is: one update, and one training slot,
+ *   in at most one round, ever. It costs an honest member nothing it needs: each round trains
+ *   from a new model version. A round that aborted after this member's upload leaves its slot
+ *   spent — a sum may have been formed — so the member waits for the next model version.
  *   (The model id and round number are kept in the entry, to name the earlier round.)
  *
  * When: the entry is written, durably, before the masked input is uploaded — the first moment
@@ -47,15 +55,19 @@ import { VeilsumError } from './errors.ts';
  * resume a round (every participation draws fresh keys), and a coordinator can open a second
  * round under an id it used before, so a second participation is a second sum.
  *
- * Entries are files named by the update's digest, created with link(2), so two
- * processes of one member sharing the journal cannot both claim an update; a crash leaves
- * either no entry or a whole one.
+ * Entries are files named by the update's digest (and `slot-` and the slot's digest), created
+ * with link(2), so two processes of one member sharing the journal cannot both claim an update or
+ * a slot; a crash leaves either no entry or a whole one (a slot claimed for an update that then
+ * was refused is given back; a crash between the two leaves the slot claimed, which only errs on
+ * the side of refusing).
  */
 export interface JournalEntry {
   readonly modelId: string;
   readonly roundNumber: number;
   readonly roundId: string;
   readonly updateSha256: string;
+  /** The training slot: what the update was computed from (see above); absent, only bytes count. */
+  readonly trainedFrom?: string;
 }
 
 export function updateDigest(update: Float32Array | Uint32Array): string {
@@ -73,10 +85,16 @@ export class UnmaskJournal {
     this.directory = directory;
   }
 
-  /** Refuses when this update already went into a round (any round, the same id included). */
+  /**
+   * Refuses when this update, or another from the same training slot, already went into a round
+   * (any round, the same id included).
+   */
   check(entry: JournalEntry): void {
+    const slot = this.slotPathOf(entry);
+    const earlierSlot = slot === undefined ? undefined : this.read(slot);
+    if (earlierSlot !== undefined) this.refuse(entry, earlierSlot, 'slot');
     const earlier = this.read(this.pathOf(entry));
-    if (earlier !== undefined) this.refuse(entry, earlier);
+    if (earlier !== undefined) this.refuse(entry, earlier, 'update');
   }
 
   /**
@@ -86,6 +104,7 @@ export class UnmaskJournal {
   record(entry: JournalEntry): void {
     mkdirSync(this.directory, { recursive: true });
     const path = this.pathOf(entry);
+    const slot = this.slotPathOf(entry);
     const temporary = `${path}.${process.pid}.${Date.now()}.partial`;
     const file = openSync(temporary, 'wx');
     try {
@@ -95,11 +114,13 @@ export class UnmaskJournal {
       closeSync(file);
     }
     try {
-      linkSync(temporary, path);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      this.refuse(entry, this.read(path));
-      return;
+      if (slot !== undefined) this.claim(temporary, slot, entry, 'slot');
+      try {
+        this.claim(temporary, path, entry, 'update');
+      } catch (error) {
+        if (slot !== undefined) unlinkSync(slot);
+        throw error;
+      }
     } finally {
       unlinkSync(temporary);
     }
@@ -109,6 +130,27 @@ export class UnmaskJournal {
     } finally {
       closeSync(directory);
     }
+  }
+
+  /** Links the written entry under `path`; refuses when another round holds that name. */
+  private claim(temporary: string, path: string, entry: JournalEntry, kind: 'slot' | 'update') {
+    try {
+      linkSync(temporary, path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      this.refuse(entry, this.read(path), kind);
+    }
+  }
+
+  private slotPathOf(entry: JournalEntry): string | undefined {
+    if (entry.trainedFrom === undefined) return undefined;
+    if (entry.trainedFrom.length === 0)
+      throw new Error('trainedFrom must name what the update was trained from, got ""');
+    const digest = createHash('sha256')
+      .update('veilsum/v1/training-slot\0')
+      .update(entry.trainedFrom)
+      .digest('hex');
+    return join(this.directory, `slot-${digest}.json`);
   }
 
   private pathOf(entry: JournalEntry): string {
@@ -132,17 +174,29 @@ export class UnmaskJournal {
     }
   }
 
-  private refuse(entry: JournalEntry, earlier: JournalEntry | 'unreadable' | undefined): void {
+  private refuse(
+    entry: JournalEntry,
+    earlier: JournalEntry | 'unreadable' | undefined,
+    kind: 'slot' | 'update',
+  ): never {
     const where =
       earlier === undefined || earlier === 'unreadable'
         ? `a round whose journal entry in ${this.directory} cannot be read`
         : `round ${earlier.roundId} (model ${earlier.modelId}, round number ${earlier.roundNumber})`;
+    const what =
+      kind === 'update'
+        ? 'this update already went into'
+        : `an update trained from ${entry.trainedFrom} already went into`;
+    const remedy =
+      kind === 'update'
+        ? 'Submit a fresh update (retrain) for this round'
+        : 'Train from the model version the last completed round produced';
     throw new VeilsumError(
       'participate',
       status.FAILED_PRECONDITION,
-      `refusing round ${entry.roundId}: this update already went into ${where}; ` +
+      `refusing round ${entry.roundId}: ${what} ${where}; ` +
         'a second sum with it would let the coordinator subtract one sum from the other and learn the ' +
-        'inputs of whoever it left out. Submit a fresh update (retrain) for this round',
+        `inputs of whoever it left out. ${remedy}`,
     );
   }
 }

@@ -49,6 +49,7 @@ import {
   sharesDeliveryFromWire,
   shareKeysToWire,
   unmaskingRequestFromWire,
+  consistencyCheckFromWire,
   unmaskToWire,
 } from '../proto/secagg-wire.ts';
 import { hasConsistentParamsHash, secAggConfigOf } from '../proto/round-wire.ts';
@@ -114,7 +115,17 @@ export interface Progress {
   readonly totalBytes?: number;
 }
 
-export interface ParticipateOptions {
+/**
+ * What the update was trained from — the digest of the global model version (and data snapshot)
+ * the application started from. The re-run journal takes one update per such slot, so a
+ * retraining that gives an update a few ulps from one already summed is refused
+ * (unmask-journal.ts); without it only an exact copy is.
+ */
+interface TrainedFrom {
+  readonly trainedFrom?: string;
+}
+
+export interface ParticipateOptions extends TrainedFrom {
   readonly onProgress?: (progress: Progress) => void;
   /** Test hook: go silent before this phase, as a crashed or disconnected client would. */
   readonly dropBefore?: DropoutPhase;
@@ -124,7 +135,7 @@ export interface ParticipateOptions {
   readonly waitForResult?: boolean;
 }
 
-export interface CkksParticipateOptions {
+export interface CkksParticipateOptions extends TrainedFrom {
   readonly onProgress?: (progress: Progress) => void;
   /** SHA-256 of the collective key from the consortium's published key file. */
   readonly expectedKeySha256?: Uint8Array;
@@ -436,6 +447,7 @@ export class VeilsumClient {
       roundNumber: params.roundNumber,
       roundId,
       updateSha256: updateDigest(update),
+      ...(options.trainedFrom === undefined ? {} : { trainedFrom: options.trainedFrom }),
     };
     this.journal?.check(journalEntry);
     const clip = params.ckks!.clipRange;
@@ -674,6 +686,7 @@ export class VeilsumClient {
       roundNumber: params.roundNumber,
       roundId,
       updateSha256,
+      ...(options.trainedFrom === undefined ? {} : { trainedFrom: options.trainedFrom }),
     };
     this.journal?.check(journalEntry);
     const context = this.secAggStep('participate', () => createRoundContext(secAggConfigOf(round)));
@@ -781,7 +794,7 @@ export class VeilsumClient {
       progress({ step: 'consistency-check' });
       const signature = this.secAggStep(
         'SignSurvivors',
-        () => client.signSurvivors({ survivors: check.survivors }, survivors).signature,
+        () => client.signSurvivors(consistencyCheckFromWire(check), survivors).signature,
       );
       await this.write('SignSurvivors', (done) =>
         this.secagg.signSurvivors(

@@ -7,6 +7,7 @@ import type { RandomSource } from '../random.ts';
 import { encodeShare, type Share, SHARE_BYTES, splitSecret } from '../shamir.ts';
 import { needsContributedSeed, type RoundContext, shareHolders, withGraphSeed } from './config.ts';
 import { checkSurvivorSignatures } from './survivor-signatures.ts';
+import { checkConvictions } from './convictions.ts';
 import { checkSeedReveals, SEED_CONTRIBUTION_BYTES, seedCommitment } from './graph-seed.ts';
 import {
   CoordinatorTamperingError,
@@ -21,8 +22,9 @@ import {
 import type {
   AdvertiseKeysMessage,
   ConsistencyCheckRequest,
-  EncryptedShare,
   ConsistencySignatureMessage,
+  Conviction,
+  EncryptedShare,
   KeysBroadcast,
   MaskedInputMessage,
   RevealedShare,
@@ -95,6 +97,8 @@ export class SecAggClient {
   private readonly complaints: ShareComplaint[] = [];
   /** U3 as first shown to us: a second, different survivor set is refused. */
   private committedSurvivors: readonly number[] | undefined;
+  /** The convicted ids signed with U3 (each conviction judged here first). */
+  private committedConvicted: readonly number[] | undefined;
 
   constructor(options: SecAggClientOptions) {
     const { context, index } = options;
@@ -372,6 +376,7 @@ export class SecAggClient {
           { binding: this.context.binding, sender: box.peer, recipient: this.index },
           box,
           this.context.config.identityKeys[box.peer - 1]!,
+          this.encryptionPublicKey,
           this.curve,
         )
       ) {
@@ -412,7 +417,14 @@ export class SecAggClient {
       // Signed by its sender and still bad: the sender's doing, provably (share-box.ts).
       if (plaintext === undefined)
         this.complaints.push(
-          shareComplaint(parties, box, this.encryptionSecretKey, this.curve, this.random),
+          shareComplaint(
+            parties,
+            box,
+            this.encryptionSecretKey,
+            this.encryptionPublicKey,
+            this.curve,
+            this.random,
+          ),
         );
       else this.receivedShares.set(peer, plaintext);
     }
@@ -462,17 +474,23 @@ export class SecAggClient {
     }
   }
 
-  /** Round 3 (semi-malicious): sign the committed U3 once; a later, different U3 is refused. */
+  /**
+   * Round 3 (semi-malicious): judge every conviction served (convictions.ts), then sign the
+   * committed U3 with the convicted ids, once; a later, different U3 or set of convictions is
+   * refused.
+   */
   signSurvivors(
     request: ConsistencyCheckRequest,
     masked: readonly number[],
   ): ConsistencySignatureMessage {
     this.enter('consistency-check');
     const survivors = this.checkSurvivors(request.survivors, masked);
+    const convicted = this.judgeConvictions(request.convictions ?? [], survivors);
     this.committedSurvivors = survivors;
+    this.committedConvicted = convicted;
     const signature = this.curve.sign(
       this.identitySecretKey,
-      survivorSetPayload(this.context.binding, survivors),
+      survivorSetPayload(this.context.binding, survivors, convicted),
     );
     this.phase = 'unmasking';
     return { sender: this.index, signature };
@@ -487,6 +505,10 @@ export class SecAggClient {
     this.enter('unmasking');
     const { threshold, adversary, identityKeys } = this.context.config;
     const survivors = this.checkSurvivors(request.survivors, masked);
+    const convicted =
+      adversary === 'semi-malicious'
+        ? [...(this.committedConvicted ?? [])]
+        : this.judgeConvictions(request.convictions ?? [], survivors);
     if (adversary === 'semi-malicious') {
       if (!sameSet(survivors, this.committedSurvivors ?? [])) {
         throw new RefusedRevealError(
@@ -496,6 +518,7 @@ export class SecAggClient {
       checkSurvivorSignatures({
         binding: this.context.binding,
         survivors,
+        convicted,
         signatures: request.signatures,
         threshold,
         identityKeys,
@@ -597,6 +620,22 @@ export class SecAggClient {
       );
     }
     return unique;
+  }
+
+  /** Each served conviction, judged here; the convicted ids (convictions.ts). */
+  private judgeConvictions(
+    convictions: readonly Conviction[],
+    survivors: readonly number[],
+  ): number[] {
+    return checkConvictions({
+      binding: this.context.binding,
+      convictions,
+      survivors,
+      clients: this.context.config.clients,
+      identityKeys: this.context.config.identityKeys,
+      areNeighbours: (a, b) => this.context.graph.areNeighbours(a, b),
+      curve: this.curve,
+    });
   }
 
   /** A client that fails a check stays aborted: it never resumes a round it distrusts. */

@@ -94,9 +94,25 @@ export interface Misbehaviour {
   readonly evidence: Uint8Array;
 }
 
-/** Round 3 (semi-malicious only), server → clients in U3. */
+/**
+ * A complaint the server upheld, excluding its accused from U3, with all a member needs to judge
+ * it again from public data (judgeShareComplaint): the accused's box as it signed it for
+ * `recipientPublicKey` (delivered form: `box.peer` is the accused) and the accuser's complaint.
+ */
+export interface Conviction {
+  readonly accuser: number;
+  readonly box: EncryptedShare;
+  readonly recipientPublicKey: Uint8Array;
+  readonly complaint: ShareComplaint;
+}
+
+/**
+ * Round 3 (semi-malicious only), server → clients in U3: U3 and the convictions that excluded
+ * members from it; a member signs both, and only after judging each conviction itself.
+ */
 export interface ConsistencyCheckRequest {
   readonly survivors: readonly number[];
+  readonly convictions?: readonly Conviction[];
 }
 
 export interface ConsistencySignatureMessage {
@@ -108,6 +124,7 @@ export interface ConsistencySignatureMessage {
 export interface UnmaskingRequest {
   readonly survivors: readonly number[];
   readonly signatures: readonly ConsistencySignatureMessage[];
+  readonly convictions?: readonly Conviction[];
 }
 
 export interface RevealedShare {

@@ -42,6 +42,7 @@ import type {
   SecAggPhase,
   SeedCommitmentsMessage,
   SeedRevealMessage,
+  Conviction,
   ShareComplaint,
   SharesDelivery,
   ShareKeysMessage,
@@ -102,6 +103,10 @@ export class SecAggServer {
   private readonly misbehaving = new Map<number, { reason: string; evidence: Uint8Array[] }>();
   private readonly runningSum: Uint32Array;
   private survivors: number[] = [];
+  /** Complaints upheld when MaskedInputCollection closed, served for members to judge again. */
+  private convictions: Conviction[] = [];
+  /** Their accused, sorted and distinct: signed with U3. */
+  private convicted: number[] = [];
   private readonly consistencySignatures = new Map<number, Uint8Array>();
   private relayedSignatures: ConsistencySignatureMessage[] | undefined;
   private readonly unmasked = new Set<number>();
@@ -326,7 +331,8 @@ export class SecAggServer {
       // Every box relayed is one its sender signed: a member's unsigned box would otherwise make
       // an honest recipient stop the round, naming the coordinator.
       const parties = { binding: this.context.binding, sender, recipient: box.peer };
-      if (!isSignedBySender(parties, box, identityKey, this.curve)) {
+      const recipientKey = this.advertised.get(box.peer)!.encryptionPublicKey;
+      if (!isSignedBySender(parties, box, identityKey, recipientKey, this.curve)) {
         throw new InvalidSignatureError(`${what} is not signed by client ${sender}'s identity key`);
       }
     }
@@ -404,15 +410,18 @@ export class SecAggServer {
       for (const complaint of complaints) {
         const { accused } = complaint;
         const box = this.boxFrom(accused, accuser)!;
+        const recipientPublicKey = this.advertised.get(accuser)!.encryptionPublicKey;
         const verdict = judgeShareComplaint(
           { binding: this.context.binding, sender: accused, recipient: accuser },
           box,
           this.context.config.identityKeys[accused - 1]!,
-          this.advertised.get(accuser)!.encryptionPublicKey,
+          recipientPublicKey,
           complaint,
           this.curve,
         );
+        // Self-contained: with the round binding and the roster, anyone judges it again.
         const evidence = encodeFields(
+          recipientPublicKey,
           box.ephemeralPublicKey,
           box.ciphertext,
           box.signature,
@@ -424,6 +433,12 @@ export class SecAggServer {
         if (verdict.guilty === 'accused') {
           this.blame(accused, verdict.reason, evidence);
           excluded.add(accused);
+          this.convictions.push({
+            accuser,
+            box: { ...box, peer: accused },
+            recipientPublicKey,
+            complaint,
+          });
         } else {
           this.blame(accuser, verdict.reason, evidence);
         }
@@ -450,8 +465,16 @@ export class SecAggServer {
     }
     this.requireContributors(this.masked.size, 'clients sent masked inputs');
     this.survivors = [...this.masked].sort((a, b) => a - b);
+    this.convicted = [...new Set(this.convictions.map((c) => c.complaint.accused))].sort(
+      (a, b) => a - b,
+    );
     this.phase =
       this.context.config.adversary === 'semi-malicious' ? 'consistency-check' : 'unmasking';
+  }
+
+  /** The complaints upheld when MaskedInputCollection closed (served with U3). */
+  get upheldConvictions(): readonly Conviction[] {
+    return this.convictions;
   }
 
   /** Members caught misbehaving so far, by index. */
@@ -483,7 +506,7 @@ export class SecAggServer {
 
   consistencyCheckRequest(): ConsistencyCheckRequest {
     this.expectPhase('consistency-check');
-    return { survivors: this.survivors };
+    return { survivors: this.survivors, convictions: this.convictions };
   }
 
   receiveConsistencySignature(message: ConsistencySignatureMessage): void {
@@ -493,7 +516,7 @@ export class SecAggServer {
       throw new DuplicateMessageError(`client ${sender} already signed the survivor set`);
     }
     assertLength(message.signature, ED25519_SIGNATURE_BYTES, `client ${sender}'s signature`);
-    const payload = survivorSetPayload(this.context.binding, this.survivors);
+    const payload = survivorSetPayload(this.context.binding, this.survivors, this.convicted);
     if (
       !this.curve.verify(this.context.config.identityKeys[sender - 1]!, payload, message.signature)
     ) {
@@ -522,7 +545,11 @@ export class SecAggServer {
       .sort(([a], [b]) => a - b)
       .slice(0, this.context.config.threshold)
       .map(([sender, signature]) => ({ sender, signature }));
-    return { survivors: this.survivors, signatures: this.relayedSignatures };
+    return {
+      survivors: this.survivors,
+      signatures: this.relayedSignatures,
+      convictions: this.convictions,
+    };
   }
 
   /** Validates the whole message first; a rejected message leaves every share store unchanged. */

@@ -27,10 +27,13 @@ import { shareBoxAssociatedData, shareBoxPayload, shareComplaintContext } from '
  *   into a bad box, and the complaint's X25519(c_v, λ·E') would give away X25519(c_v, E') and so
  *   the honest box: the recipient would be a Diffie–Hellman oracle. With it, what a complaint
  *   reveals, a·C_v, is something the accused could compute itself.
- * - The sender signs (round binding, sender, recipient, A, ciphertext) with its identity key. A box
- *   that does not verify was altered or forged in transit — by the coordinator, since it verifies
- *   every signature on arrival — and the recipient stops instead of complaining. So only the sender
- *   can cause a complaint, by signing a box that does not open: an honest sender never is accused.
+ * - The sender signs (round binding, sender, recipient, C_v, A, ciphertext) with its identity key.
+ *   A box that does not verify was altered or forged in transit — by the coordinator, since it
+ *   verifies every signature on arrival — and the recipient stops instead of complaining. So only
+ *   the sender can cause a complaint, by signing a box that does not open: an honest sender never
+ *   is accused. C_v is signed because nothing else fixes which key v advertised: a recipient that
+ *   signs two AdvertiseKeys (C_1 shown to the sender, C_2 to the judge) would otherwise get an
+ *   honest box judged under C_2, where it does not open. The judge takes C_v from the signature.
  * - The evidence (`dleq.ts`) proves the revealed secret: a wrong one is the accuser's fault.
  * The recipient checks the proof of knowledge only for a box that does not open, before complaining.
  */
@@ -87,6 +90,7 @@ export function sealShareBox(
     parties.binding,
     parties.sender,
     parties.recipient,
+    recipientPublicKey,
     ephemeralPublicKey,
     ciphertext,
   );
@@ -99,11 +103,15 @@ export function sealShareBox(
   };
 }
 
-/** Whether the box carries its sender's signature (the first thing a recipient checks). */
+/**
+ * Whether the box carries its sender's signature as sealed to `recipientPublicKey` (the first thing
+ * a recipient checks, with its own key).
+ */
 export function isSignedBySender(
   parties: ShareBoxParties,
   box: EncryptedShare,
   senderIdentityKey: Uint8Array,
+  recipientPublicKey: Uint8Array,
   curve: Curve25519,
 ): boolean {
   if (
@@ -117,23 +125,37 @@ export function isSignedBySender(
   ) {
     return false;
   }
-  return curve.verify(senderIdentityKey, payloadOf(parties, box), box.signature);
+  return curve.verify(
+    senderIdentityKey,
+    payloadOf(parties, box, recipientPublicKey),
+    box.signature,
+  );
 }
 
 /** Whether the sender proved it knows the ephemeral secret (A's signature on the box). */
 function knowsEphemeralSecret(
   parties: ShareBoxParties,
   box: EncryptedShare,
+  recipientPublicKey: Uint8Array,
   curve: Curve25519,
 ): boolean {
-  return curve.verify(box.ephemeralPublicKey, payloadOf(parties, box), box.ephemeralSignature);
+  return curve.verify(
+    box.ephemeralPublicKey,
+    payloadOf(parties, box, recipientPublicKey),
+    box.ephemeralSignature,
+  );
 }
 
-function payloadOf(parties: ShareBoxParties, box: EncryptedShare): Uint8Array {
+function payloadOf(
+  parties: ShareBoxParties,
+  box: EncryptedShare,
+  recipientPublicKey: Uint8Array,
+): Uint8Array {
   return shareBoxPayload(
     parties.binding,
     parties.sender,
     parties.recipient,
+    recipientPublicKey,
     box.ephemeralPublicKey,
     box.ciphertext,
   );
@@ -189,10 +211,11 @@ export function shareComplaint(
   parties: ShareBoxParties,
   box: EncryptedShare,
   recipientSecretKey: Uint8Array,
+  recipientPublicKey: Uint8Array,
   curve: Curve25519,
   random: RandomSource,
 ): ShareComplaint {
-  const ephemeralX25519 = knowsEphemeralSecret(parties, box, curve)
+  const ephemeralX25519 = knowsEphemeralSecret(parties, box, recipientPublicKey, curve)
     ? x25519FromEd25519(box.ephemeralPublicKey)
     : undefined;
   const evidence =
@@ -214,9 +237,10 @@ export type ComplaintVerdict =
   | { readonly guilty: 'accuser'; readonly reason: string };
 
 /**
- * Who broke the protocol, from public data only: the box as its sender signed it, the accuser's
- * advertised encryption key and the complaint. Anyone can run it (coordinator, member, auditor);
- * a complaint whose evidence does not verify is judged without opening anything.
+ * Who broke the protocol, from public data only: the box as its sender signed it, the recipient
+ * key the sender signed it for, and the complaint. Anyone can run it (coordinator, member,
+ * auditor); a complaint whose evidence does not verify is judged without opening anything. A key
+ * the sender did not sign into the box (a recipient that advertised two) names the accuser.
  */
 export function judgeShareComplaint(
   parties: ShareBoxParties,
@@ -227,15 +251,15 @@ export function judgeShareComplaint(
   curve: Curve25519,
 ): ComplaintVerdict {
   const { sender, recipient } = parties;
-  if (!isSignedBySender(parties, box, senderIdentityKey, curve)) {
+  if (!isSignedBySender(parties, box, senderIdentityKey, recipientPublicKey, curve)) {
     return {
       guilty: 'accuser',
-      reason: `it complained about a share box from client ${sender} that client ${sender} never signed`,
+      reason: `it complained about a share box from client ${sender} that client ${sender} never signed for the accuser's key`,
     };
   }
   const ephemeralX25519 = x25519FromEd25519(box.ephemeralPublicKey);
   if (
-    !knowsEphemeralSecret(parties, box, curve) ||
+    !knowsEphemeralSecret(parties, box, recipientPublicKey, curve) ||
     ephemeralX25519 === undefined ||
     liftPeerKey(ephemeralX25519) === undefined
   ) {

@@ -142,7 +142,7 @@ export function simulateRound(options: SimulationOptions): SimulationOutcome {
     step('consistency-check', (client, index) =>
       server.receiveConsistencySignature(
         client.signSurvivors(
-          { survivors: served(index, { ...request, signatures: [] }).survivors },
+          { ...request, survivors: served(index, { ...request, signatures: [] }).survivors },
           u3,
         ),
       ),

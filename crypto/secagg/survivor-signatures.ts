@@ -29,12 +29,14 @@ import { survivorSetPayload } from './transcript.ts';
 export function checkSurvivorSignatures(options: {
   readonly binding: Uint8Array;
   readonly survivors: readonly number[];
+  /** The convicted ids signed with U3 (the member's own, judged at ConsistencyCheck). */
+  readonly convicted?: readonly number[];
   readonly signatures: readonly ConsistencySignatureMessage[];
   readonly threshold: number;
   readonly identityKeys: readonly Uint8Array[];
   readonly curve: Pick<Curve25519, 'verify'>;
 }): number {
-  const { binding, survivors, signatures, threshold, identityKeys, curve } = options;
+  const { binding, survivors, convicted, signatures, threshold, identityKeys, curve } = options;
   const survivorSet = new Set(survivors);
   const signers = new Set<number>();
   for (const { sender } of signatures) {
@@ -50,7 +52,7 @@ export function checkSurvivorSignatures(options: {
       `only ${signers.size} clients signed the survivor set, threshold is ${threshold}`,
     );
   }
-  const payload = survivorSetPayload(binding, survivors);
+  const payload = survivorSetPayload(binding, survivors, convicted);
   let valid = 0;
   let verified = 0;
   for (const { sender, signature } of signatures) {

@@ -31,15 +31,28 @@ export const shareBoxAssociatedData = (
   recipient: number,
 ): Uint8Array => encodeFields(`${LABEL}/share-keys`, binding, sender, recipient);
 
-/** What a share box's sender signs: the box, its ephemeral key, and who it is from and for. */
+/**
+ * What a share box's sender signs: the box, its ephemeral key, who it is from and for, and the
+ * recipient's encryption key it was sealed to — nothing commits a member to one AdvertiseKeys, so
+ * the key is named here for a complaint to be judged against the key the sender used.
+ */
 export const shareBoxPayload = (
   binding: Uint8Array,
   sender: number,
   recipient: number,
+  recipientPublicKey: Uint8Array,
   ephemeralPublicKey: Uint8Array,
   ciphertext: Uint8Array,
 ): Uint8Array =>
-  encodeFields(`${LABEL}/share-box`, binding, sender, recipient, ephemeralPublicKey, ciphertext);
+  encodeFields(
+    `${LABEL}/share-box`,
+    binding,
+    sender,
+    recipient,
+    recipientPublicKey,
+    ephemeralPublicKey,
+    ciphertext,
+  );
 
 /** Binds a complaint's proof of the shared secret to its round, accuser and accused. */
 export const shareComplaintContext = (
@@ -48,8 +61,18 @@ export const shareComplaintContext = (
   accused: number,
 ): Uint8Array => encodeFields(`${LABEL}/share-complaint`, binding, accuser, accused);
 
-export const survivorSetPayload = (binding: Uint8Array, survivors: readonly number[]): Uint8Array =>
-  encodeFields(`${LABEL}/consistency-check`, binding, encodeIndexSet(survivors));
+/** U3 and the members convicted out of it (each conviction judged by the signer itself). */
+export const survivorSetPayload = (
+  binding: Uint8Array,
+  survivors: readonly number[],
+  convicted: readonly number[] = [],
+): Uint8Array =>
+  encodeFields(
+    `${LABEL}/consistency-check`,
+    binding,
+    encodeIndexSet(survivors),
+    encodeIndexSet(convicted),
+  );
 
 export const selfMaskCommitment = (
   binding: Uint8Array,

@@ -6,6 +6,7 @@ import {
   type UploadReceipt,
 } from '../../proto/gen/veilsum/v1/secagg.ts';
 import {
+  consistencyCheckToWire,
   keysBroadcastToWire,
   seedCommitmentsToWire,
   sharesDeliveryToWire,
@@ -54,9 +55,7 @@ export function secAggService(state: CoordinatorState): SecAggServiceServer {
       state,
       'AwaitConsistencyCheck',
       'consistency-check',
-      (runtime, index) => ({
-        survivors: [...runtime.consistencyCheckFor(index).survivors],
-      }),
+      (runtime, index) => consistencyCheckToWire(runtime.consistencyCheckFor(index)),
     ),
     signSurvivors: state.unary('SignSurvivors', (call) => {
       const { runtime, index } = state.secAggParticipant(call, call.request.roundId);

@@ -45,6 +45,7 @@ describe('SecAgg: a coordinator that re-runs a round without one member', () => 
     coordinator: MaliciousCoordinator,
     members: string[],
     roundNumber: number,
+    training: { update?: (member: number) => Float32Array; trainedFrom?: string } = {},
   ): Promise<{ refused: { member: string; error: VeilsumError }[]; sum?: SecAggResult }> {
     const opened = await coordinator.open(complete(members), roundNumber);
     const clients = members.map((member) =>
@@ -62,9 +63,10 @@ describe('SecAgg: a coordinator that re-runs a round without one member', () => 
         clients.map((client, i) =>
           client.participate(
             opened.roundId,
-            updateOf(consortium.members.indexOf(members[i]!) + 1),
+            (training.update ?? updateOf)(consortium.members.indexOf(members[i]!) + 1),
             {
               waitForResult: false,
+              ...(training.trainedFrom ? { trainedFrom: training.trainedFrom } : {}),
             },
           ),
         ),
@@ -123,4 +125,54 @@ describe('SecAgg: a coordinator that re-runs a round without one member', () => 
       await coordinator.stop();
     }
   }, 120_000);
+
+  it('a re-run of the same training slot is refused even when each update is a one-ulp near copy; the next model version is taken', async () => {
+    const coordinator = new MaliciousCoordinator(consortium, {}, 'rerun-near');
+    await coordinator.start();
+    // Model v1's updates (not the first test's: the journals are the same), and the same
+    // training run again (another GPU, a re-serialised checkpoint): a few ulps away.
+    const trainedOnV1 = (member: number) => updateOf(member + MEMBERS);
+    const nearCopyOf = (member: number) =>
+      Float32Array.from(trainedOnV1(member), (value) => Math.fround(value * (1 + 2 ** -23)));
+    const modelV1 = 'sha256:' + 'a1'.repeat(32);
+    try {
+      const first = await round(coordinator, consortium.members, 11, {
+        update: trainedOnV1,
+        trainedFrom: modelV1,
+      });
+      expect(first.refused).toEqual([]);
+      expect(first.sum?.included).toHaveLength(MEMBERS);
+      // Never closed; "round 12" without member 1, every other member retrained from model v1.
+      const others = consortium.members.slice(1);
+      const second = await round(coordinator, others, 12, {
+        update: nearCopyOf,
+        trainedFrom: modelV1,
+      });
+      let x1RecoveredWithin: number | undefined;
+      if (second.sum !== undefined) {
+        const difference = first.sum!.sum.map((word, i) => word - second.sum!.sum[i]!);
+        const recovered = dequantizeSum(difference, 1, QUANTIZATION);
+        const x1 = trainedOnV1(1);
+        x1RecoveredWithin = Math.max(...recovered.map((value, i) => Math.abs(value - x1[i]!)));
+      }
+      expect({
+        x1RecoveredWithin,
+        refused: second.refused.map(({ member }) => member),
+      }).toEqual({ x1RecoveredWithin: undefined, refused: others });
+      for (const { error } of second.refused)
+        expect(error.message).toMatch(
+          /an update trained from sha256:a1a1\S* already went into round attack\/round-11/,
+        );
+      expect(coordinator.participantSets().advertised).toEqual([]);
+      // The next model version is a new slot: the same members take part again.
+      const next = await round(coordinator, consortium.members, 13, {
+        update: (member) => Float32Array.from(trainedOnV1(member), (value) => -value / 2),
+        trainedFrom: 'sha256:' + 'b2'.repeat(32),
+      });
+      expect(next.refused).toEqual([]);
+      expect(next.sum?.included).toHaveLength(MEMBERS);
+    } finally {
+      await coordinator.stop();
+    }
+  }, 180_000);
 });

@@ -8,6 +8,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { AuthenticationError, openAead } from '../../crypto/aead.ts';
 import type {
   AdvertiseKeysMessage,
+  Conviction,
   KeysBroadcast,
   SeedCommitmentsMessage,
   ShareComplaint,
@@ -39,6 +40,7 @@ import { ledgerParamsHash, paramsHash, secAggConfigOf } from '../../proto/round-
 import {
   advertiseKeysFromWire,
   complaintsFromWire,
+  consistencyCheckToWire,
   keysBroadcastToWire,
   seedCommitmentsToWire,
   seedRevealFromWire,
@@ -71,6 +73,8 @@ export interface Attack {
   keys?(recipient: number, honest: KeysBroadcast): KeysBroadcast;
   shares?(recipient: number, honest: SharesDelivery): SharesDelivery;
   survivors?(recipient: number, honest: readonly number[]): readonly number[];
+  /** The convictions served with U3 to `recipient` (ConsistencyCheck and Unmasking). */
+  convictions?(recipient: number, honest: readonly Conviction[]): readonly Conviction[];
   /** The set the coordinator commits for a phase (default: the honest one). */
   commit?(
     phase: RoundPhaseName,
@@ -316,7 +320,7 @@ export class MaliciousCoordinator {
         this.server.receiveMaskedInput({ sender: index, maskedInput });
         this.uploads.set(index, maskedInput);
       } else if (phase === 'consistency-check' && sets.masked.includes(index)) {
-        const message = slot.signSurvivors({ survivors: sets.masked }, sets.masked);
+        const message = slot.signSurvivors(this.server.consistencyCheckRequest(), sets.masked);
         this.signatures.set(index, { set: sets.masked.join(','), signature: message.signature });
         this.server.receiveConsistencySignature(message);
       } else if (phase === 'unmasking' && sets.masked.includes(index)) {
@@ -445,6 +449,11 @@ export class MaliciousCoordinator {
     return [...(this.attack.survivors?.(index, honest) ?? honest)];
   }
 
+  private servedConvictions(index: number): Conviction[] {
+    const honest = this.server.upheldConvictions;
+    return [...(this.attack.convictions?.(index, honest) ?? honest)];
+  }
+
   private indexOf(call: Parameters<typeof callerOrganisation>[0]): number {
     const member = callerOrganisation(call);
     return this.round.roster.find((entry) => entry.memberId === member)!.index;
@@ -540,7 +549,10 @@ export class MaliciousCoordinator {
       awaitConsistencyCheck: unary(async (call) => {
         await this.reached('consistency-check');
         const index = this.indexOf(call);
-        return { survivors: this.servedSurvivors(index) };
+        return consistencyCheckToWire({
+          survivors: this.servedSurvivors(index),
+          convictions: this.servedConvictions(index),
+        });
       }),
       signSurvivors: unary(async (call) => {
         const message = signSurvivorsFromWire(this.indexOf(call), call.request);
@@ -552,7 +564,8 @@ export class MaliciousCoordinator {
           this.server.receiveConsistencySignature(message);
         } catch (error) {
           // A signature on a set the server state machine does not hold: kept for that view.
-          if (this.attack.survivors === undefined) throw error;
+          if (this.attack.survivors === undefined && this.attack.convictions === undefined)
+            throw error;
         }
         await this.afterMessage();
         return { roundId: this.round.roundId };
@@ -566,7 +579,12 @@ export class MaliciousCoordinator {
         const signatures = [...this.signatures]
           .filter(([, signed]) => signed.set === survivors.join(','))
           .map(([sender, { signature }]) => ({ sender, signature }));
-        return unmaskingRequestToWire({ ...honest, survivors, signatures });
+        return unmaskingRequestToWire({
+          ...honest,
+          survivors,
+          signatures,
+          convictions: this.servedConvictions(index),
+        });
       }),
       unmask: unary((call) => {
         const message = unmaskFromWire(this.indexOf(call), call.request);

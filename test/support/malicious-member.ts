@@ -36,6 +36,7 @@ import {
   sharesDeliveryFromWire,
   shareKeysToWire,
   unmaskingRequestFromWire,
+  consistencyCheckFromWire,
   unmaskToWire,
 } from '../../proto/secagg-wire.ts';
 import type { Consortium } from './consortium.ts';
@@ -147,7 +148,14 @@ export async function maliciousMember(
       ...box,
       signature: curve.sign(
         identitySecretKey,
-        shareBoxPayload(context.binding, index, box.peer, box.ephemeralPublicKey, box.ciphertext),
+        shareBoxPayload(
+          context.binding,
+          index,
+          box.peer,
+          keys.keys.find((key) => key.sender === box.peer)!.encryptionPublicKey,
+          box.ephemeralPublicKey,
+          box.ciphertext,
+        ),
       ),
     });
     // The graph is the members' seed's: the client's context has it once ShareKeys ran.
@@ -179,7 +187,10 @@ export async function maliciousMember(
         const check = await call<ConsistencyCheckRequest>((done) =>
           secagg.awaitConsistencyCheck({ roundId }, done),
         );
-        const { signature } = client.signSurvivors(check, await committed('masked'));
+        const { signature } = client.signSurvivors(
+          consistencyCheckFromWire(check),
+          await committed('masked'),
+        );
         await call((done) =>
           secagg.signSurvivors({ roundId, signature: Buffer.from(signature) }, done),
         );

@@ -5,7 +5,9 @@ import { AuthenticationError, openAead } from '../../crypto/aead.ts';
 import { nativeCurve25519 as curve } from '../../crypto/curve25519-native.ts';
 import { proveSharedSecret, x25519FromEd25519 } from '../../crypto/dleq.ts';
 import { seededRandom } from '../../crypto/random.ts';
-import type { EncryptedShare } from '../../crypto/secagg/messages.ts';
+import { checkConvictions } from '../../crypto/secagg/convictions.ts';
+import { CoordinatorTamperingError } from '../../crypto/secagg/errors.ts';
+import type { Conviction, EncryptedShare } from '../../crypto/secagg/messages.ts';
 import {
   isSignedBySender,
   judgeShareComplaint,
@@ -79,6 +81,7 @@ function resign(
     binding,
     sender.index,
     recipient.index,
+    recipient.encryptionPublicKey,
     box.ephemeralPublicKey,
     box.ciphertext,
   );
@@ -119,10 +122,23 @@ const judge = (sender: Member, recipient: Member, box: EncryptedShare, complaint
     curve,
   );
 
+/** `recipient`'s complaint about `box` from `sender`, as an honest member makes it. */
+const complainAs = (recipient: Member, sender: Member, box: EncryptedShare) =>
+  shareComplaint(
+    parties(sender, recipient),
+    box,
+    recipient.encryptionSecretKey,
+    recipient.encryptionPublicKey,
+    curve,
+    random,
+  );
+
 describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.ts)', () => {
   it('a sealed box carries its sender’s signature and opens for its recipient only', () => {
     const box = seal(u, v);
-    expect(isSignedBySender(parties(u, v), box, u.identityKey, curve)).toBe(true);
+    expect(isSignedBySender(parties(u, v), box, u.identityKey, v.encryptionPublicKey, curve)).toBe(
+      true,
+    );
     expect(
       openShareBox(parties(u, v), box, v.encryptionSecretKey, v.encryptionPublicKey, curve),
     ).toEqual(sharesFor(v.index));
@@ -130,7 +146,9 @@ describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.
     expect(
       openShareBox(parties(u, w), box, w.encryptionSecretKey, w.encryptionPublicKey, curve),
     ).toBeUndefined();
-    expect(isSignedBySender(parties(u, w), box, u.identityKey, curve)).toBe(false);
+    expect(isSignedBySender(parties(u, w), box, u.identityKey, w.encryptionPublicKey, curve)).toBe(
+      false,
+    );
   });
 
   it('any bit the coordinator flips (ciphertext, ephemeral key, signature) breaks the signature', () => {
@@ -142,7 +160,13 @@ describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.
         const position = bit % (bytes.length * 8);
         bytes[position >> 3]! ^= 1 << (position & 7);
         expect(
-          isSignedBySender(parties(u, v), { ...box, [field]: bytes }, u.identityKey, curve),
+          isSignedBySender(
+            parties(u, v),
+            { ...box, [field]: bytes },
+            u.identityKey,
+            v.encryptionPublicKey,
+            curve,
+          ),
         ).toBe(false);
       }),
       { numRuns: 60 },
@@ -154,26 +178,20 @@ describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.
     expect(
       openShareBox(parties(u, v), box, v.encryptionSecretKey, v.encryptionPublicKey, curve),
     ).toBeUndefined();
-    const complaint = shareComplaint(parties(u, v), box, v.encryptionSecretKey, curve, random);
+    const complaint = complainAs(v, u, box);
     expect(judge(u, v, box, complaint)).toEqual({
       guilty: 'accused',
       reason: expect.stringMatching(/does not open, or holds no valid share, under the proven key/),
     });
     // A box that opens but holds no share at the recipient's index is the sender's fault too.
     const empty = seal(u, v, new Uint8Array(2 * SHARE_BYTES));
-    const emptyComplaint = shareComplaint(
-      parties(u, v),
-      empty,
-      v.encryptionSecretKey,
-      curve,
-      random,
-    );
+    const emptyComplaint = complainAs(v, u, empty);
     expect(judge(u, v, empty, emptyComplaint).guilty).toBe('accused');
   });
 
   it('a complaint about a good box names the accuser, whatever evidence it carries', () => {
     const box = seal(u, v);
-    const truthful = shareComplaint(parties(u, v), box, v.encryptionSecretKey, curve, random);
+    const truthful = complainAs(v, u, box);
     expect(judge(u, v, box, truthful)).toEqual({
       guilty: 'accuser',
       reason: expect.stringMatching(/is false: the signed box opens under the proven key/),
@@ -209,11 +227,13 @@ describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.
       { ...signedGarbage(u, v), ephemeralSignature: new Uint8Array(64) },
     ];
     for (const box of boxes) {
-      expect(isSignedBySender(parties(u, v), box, u.identityKey, curve)).toBe(true);
+      expect(
+        isSignedBySender(parties(u, v), box, u.identityKey, v.encryptionPublicKey, curve),
+      ).toBe(true);
       expect(
         openShareBox(parties(u, v), box, v.encryptionSecretKey, v.encryptionPublicKey, curve),
       ).toBeUndefined();
-      const complaint = shareComplaint(parties(u, v), box, v.encryptionSecretKey, curve, random);
+      const complaint = complainAs(v, u, box);
       expect(complaint.evidence).toBeUndefined();
       expect(judge(u, v, box, complaint)).toEqual({
         guilty: 'accused',
@@ -240,7 +260,7 @@ describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.
       expect(
         openShareBox(parties(u, v), box, v.encryptionSecretKey, v.encryptionPublicKey, curve),
       ).toBeUndefined();
-      const complaint = shareComplaint(parties(u, v), box, v.encryptionSecretKey, curve, random);
+      const complaint = complainAs(v, u, box);
       // u cannot sign for A without its secret: v reveals nothing, and u is still the guilty one.
       expect(complaint.evidence).toBeUndefined();
       expect(judge(u, v, box, complaint).guilty).toBe('accused');
@@ -251,13 +271,7 @@ describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 4 }), (extra) => {
         const accusedBox = signedGarbage(u, v);
-        const complaint = shareComplaint(
-          parties(u, v),
-          accusedBox,
-          v.encryptionSecretKey,
-          curve,
-          random,
-        );
+        const complaint = complainAs(v, u, accusedBox);
         // Every other box a round could hold among u, v, w (and more boxes from u to v's peers).
         const others: [Member, Member, EncryptedShare][] = [
           [v, u, seal(v, u)],
@@ -299,5 +313,41 @@ describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.
       }),
       { numRuns: 4 },
     );
+  });
+});
+
+describe('a member judges the convictions served with U3 itself (crypto/secagg/convictions.ts)', () => {
+  const convict = (box: EncryptedShare, recipientPublicKey = v.encryptionPublicKey) => ({
+    accuser: v.index,
+    box: { ...box, peer: u.index },
+    recipientPublicKey,
+    complaint: complainAs(v, u, box),
+  });
+  const check = (convictions: Conviction[], survivors = [v.index, w.index]) =>
+    checkConvictions({
+      binding,
+      convictions,
+      survivors,
+      clients: 3,
+      identityKeys: members.map((m) => m.identityKey),
+      areNeighbours: () => true,
+      curve,
+    });
+
+  it('takes a conviction that holds, and names its accused', () => {
+    expect(check([convict(signedGarbage(u, v))])).toEqual([u.index]);
+    expect(check([])).toEqual([]);
+  });
+
+  it('refuses a conviction of a good box, one judged under another key, or of a member left in U3', () => {
+    expect(() => check([convict(seal(u, v))])).toThrow(CoordinatorTamperingError);
+    expect(() => check([convict(signedGarbage(u, v), w.encryptionPublicKey)])).toThrow(
+      /never signed for the accuser's key/,
+    );
+    expect(() => check([convict(signedGarbage(u, v))], [u.index, v.index])).toThrow(
+      /convicts client 1 yet lists it in U3/,
+    );
+    const bad = convict(signedGarbage(u, v));
+    expect(() => check([bad, bad])).toThrow(/two convictions/);
   });
 });

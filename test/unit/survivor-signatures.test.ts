@@ -127,4 +127,21 @@ describe('survivor-set signatures: verify until t distinct valid signers (proper
     );
     expect(() => run(survivors, 3, [...signatures, signatures[0]!])).toThrow(UnexpectedSenderError);
   });
+
+  it('binds the convicted ids: signatures on U3 with no conviction do not pass for U3 with one', () => {
+    const survivors = [1, 2, 3, 4];
+    const signatures = survivors.map((sender) => ({ sender, signature: sign(sender, survivors) }));
+    const check = (convicted: number[]) =>
+      checkSurvivorSignatures({
+        binding,
+        survivors,
+        convicted,
+        signatures,
+        threshold: 3,
+        identityKeys,
+        curve,
+      });
+    expect(check([])).toBe(3);
+    expect(() => check([5])).toThrow(InvalidSignatureError);
+  });
 });

@@ -139,8 +139,26 @@ export interface UploadReceipt {
   sha256: Buffer;
 }
 
+/**
+ * A complaint the coordinator upheld, excluding its accused from U3: everything a member needs to
+ * re-judge it from public data (crypto/secagg/share-box.ts, judgeShareComplaint). The box is the
+ * accused's, as it signed it for the accuser's key recipient_key; the evidence as in
+ * ShareComplaint. A member that finds one that does not hold stops, naming the coordinator.
+ */
+export interface Conviction {
+  accuser: number;
+  box: EncryptedShare | undefined;
+  recipientKey: Buffer;
+  complaint: ShareComplaint | undefined;
+}
+
 export interface ConsistencyCheckRequest {
   survivors: number[];
+  /**
+   * Members excluded on a complaint the coordinator upheld; a member signs (U3, their ids) only
+   * after re-judging each.
+   */
+  convictions: Conviction[];
 }
 
 export interface SignSurvivorsRequest {
@@ -156,6 +174,8 @@ export interface ConsistencySignature {
 export interface UnmaskingRequest {
   survivors: number[];
   signatures: ConsistencySignature[];
+  /** As in ConsistencyCheckRequest (semi-honest rounds see them only here). */
+  convictions: Conviction[];
 }
 
 export interface RevealedShare {
@@ -1794,8 +1814,133 @@ export const UploadReceipt: MessageFns<UploadReceipt> = {
   },
 };
 
+function createBaseConviction(): Conviction {
+  return { accuser: 0, box: undefined, recipientKey: Buffer.alloc(0), complaint: undefined };
+}
+
+export const Conviction: MessageFns<Conviction> = {
+  encode(message: Conviction, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.accuser !== 0) {
+      writer.uint32(8).uint32(message.accuser);
+    }
+    if (message.box !== undefined) {
+      EncryptedShare.encode(message.box, writer.uint32(18).fork()).join();
+    }
+    if (message.recipientKey.length !== 0) {
+      writer.uint32(26).bytes(message.recipientKey);
+    }
+    if (message.complaint !== undefined) {
+      ShareComplaint.encode(message.complaint, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Conviction {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConviction();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.accuser = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.box = EncryptedShare.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.recipientKey = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.complaint = ShareComplaint.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Conviction {
+    return {
+      accuser: isSet(object.accuser) ? globalThis.Number(object.accuser) : 0,
+      box: isSet(object.box) ? EncryptedShare.fromJSON(object.box) : undefined,
+      recipientKey: isSet(object.recipientKey)
+        ? Buffer.from(bytesFromBase64(object.recipientKey))
+        : isSet(object.recipient_key)
+        ? Buffer.from(bytesFromBase64(object.recipient_key))
+        : Buffer.alloc(0),
+      complaint: isSet(object.complaint) ? ShareComplaint.fromJSON(object.complaint) : undefined,
+    };
+  },
+
+  toJSON(message: Conviction): unknown {
+    const obj: any = {};
+    if (message.accuser !== 0) {
+      obj.accuser = Math.round(message.accuser);
+    }
+    if (message.box !== undefined) {
+      obj.box = EncryptedShare.toJSON(message.box);
+    }
+    if (message.recipientKey.length !== 0) {
+      obj.recipientKey = base64FromBytes(message.recipientKey);
+    }
+    if (message.complaint !== undefined) {
+      obj.complaint = ShareComplaint.toJSON(message.complaint);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Conviction>): Conviction {
+    return Conviction.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Conviction>): Conviction {
+    const message = createBaseConviction();
+    message.accuser = object.accuser ?? 0;
+    message.box = (object.box !== undefined && object.box !== null)
+      ? EncryptedShare.fromPartial(object.box)
+      : undefined;
+    message.recipientKey = object.recipientKey ?? Buffer.alloc(0);
+    message.complaint = (object.complaint !== undefined && object.complaint !== null)
+      ? ShareComplaint.fromPartial(object.complaint)
+      : undefined;
+    return message;
+  },
+};
+
 function createBaseConsistencyCheckRequest(): ConsistencyCheckRequest {
-  return { survivors: [] };
+  return { survivors: [], convictions: [] };
 }
 
 export const ConsistencyCheckRequest: MessageFns<ConsistencyCheckRequest> = {
@@ -1806,6 +1951,9 @@ export const ConsistencyCheckRequest: MessageFns<ConsistencyCheckRequest> = {
         writer.uint32(v);
       }
       writer.join();
+    }
+    for (const v of message.convictions) {
+      Conviction.encode(v!, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -1841,6 +1989,14 @@ export const ConsistencyCheckRequest: MessageFns<ConsistencyCheckRequest> = {
 
             break;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.convictions.push(Conviction.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1858,6 +2014,9 @@ export const ConsistencyCheckRequest: MessageFns<ConsistencyCheckRequest> = {
       survivors: globalThis.Array.isArray(object?.survivors)
         ? object.survivors.map((e: any) => globalThis.Number(e))
         : [],
+      convictions: globalThis.Array.isArray(object?.convictions)
+        ? object.convictions.map((e: any) => Conviction.fromJSON(e))
+        : [],
     };
   },
 
@@ -1865,6 +2024,9 @@ export const ConsistencyCheckRequest: MessageFns<ConsistencyCheckRequest> = {
     const obj: any = {};
     if (message.survivors?.length) {
       obj.survivors = message.survivors.map((e) => Math.round(e));
+    }
+    if (message.convictions?.length) {
+      obj.convictions = message.convictions.map((e) => Conviction.toJSON(e));
     }
     return obj;
   },
@@ -1875,6 +2037,7 @@ export const ConsistencyCheckRequest: MessageFns<ConsistencyCheckRequest> = {
   fromPartial(object: DeepPartial<ConsistencyCheckRequest>): ConsistencyCheckRequest {
     const message = createBaseConsistencyCheckRequest();
     message.survivors = object.survivors?.map((e) => e) || [];
+    message.convictions = object.convictions?.map((e) => Conviction.fromPartial(e)) || [];
     return message;
   },
 };
@@ -2054,7 +2217,7 @@ export const ConsistencySignature: MessageFns<ConsistencySignature> = {
 };
 
 function createBaseUnmaskingRequest(): UnmaskingRequest {
-  return { survivors: [], signatures: [] };
+  return { survivors: [], signatures: [], convictions: [] };
 }
 
 export const UnmaskingRequest: MessageFns<UnmaskingRequest> = {
@@ -2068,6 +2231,9 @@ export const UnmaskingRequest: MessageFns<UnmaskingRequest> = {
     }
     for (const v of message.signatures) {
       ConsistencySignature.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.convictions) {
+      Conviction.encode(v!, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -2111,6 +2277,14 @@ export const UnmaskingRequest: MessageFns<UnmaskingRequest> = {
             message.signatures.push(ConsistencySignature.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.convictions.push(Conviction.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2131,6 +2305,9 @@ export const UnmaskingRequest: MessageFns<UnmaskingRequest> = {
       signatures: globalThis.Array.isArray(object?.signatures)
         ? object.signatures.map((e: any) => ConsistencySignature.fromJSON(e))
         : [],
+      convictions: globalThis.Array.isArray(object?.convictions)
+        ? object.convictions.map((e: any) => Conviction.fromJSON(e))
+        : [],
     };
   },
 
@@ -2142,6 +2319,9 @@ export const UnmaskingRequest: MessageFns<UnmaskingRequest> = {
     if (message.signatures?.length) {
       obj.signatures = message.signatures.map((e) => ConsistencySignature.toJSON(e));
     }
+    if (message.convictions?.length) {
+      obj.convictions = message.convictions.map((e) => Conviction.toJSON(e));
+    }
     return obj;
   },
 
@@ -2152,6 +2332,7 @@ export const UnmaskingRequest: MessageFns<UnmaskingRequest> = {
     const message = createBaseUnmaskingRequest();
     message.survivors = object.survivors?.map((e) => e) || [];
     message.signatures = object.signatures?.map((e) => ConsistencySignature.fromPartial(e)) || [];
+    message.convictions = object.convictions?.map((e) => Conviction.fromPartial(e)) || [];
     return message;
   },
 };
