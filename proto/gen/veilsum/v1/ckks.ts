@@ -3581,10 +3581,13 @@ export const KeyholderServiceService = {
     responseDeserialize: (value: Buffer): CeremonyCheck => CeremonyCheck.decode(value),
   },
   /**
-   * Step 4: given every keyholder's check, the keyholder combines every dealer's test
-   * decryptions; if one fails, FAILED_PRECONDITION names the dealer and the ceremony is
-   * abandoned (nothing sealed, nothing attested). Otherwise it sums the shares dealt to it,
-   * seals its share to disk and attests the collective public key on the ledger.
+   * Step 4: given every keyholder's check and the answers of step 3½, the keyholder combines
+   * every dealer's test decryptions. If one fails and its dealer has not answered,
+   * FAILED_PRECONDITION asks for that answer (the ceremony stays open); with the answer, the
+   * ceremony is abandoned (nothing sealed, nothing attested) naming who is at fault: the dealer
+   * if its revealed shares do not decrypt its test, else the responder whose partial is not its
+   * revealed share's. Otherwise it sums the shares dealt to it, seals its share to disk and
+   * attests the collective public key, with its decryption limits, on the ledger.
    */
   finishCeremony: {
     path: "/veilsum.v1.KeyholderService/FinishCeremony" as const,
@@ -3687,10 +3690,13 @@ export interface KeyholderServiceServer extends UntypedServiceImplementation {
    */
   checkCeremony: handleUnaryCall<CeremonyCheckRequest, CeremonyCheck>;
   /**
-   * Step 4: given every keyholder's check, the keyholder combines every dealer's test
-   * decryptions; if one fails, FAILED_PRECONDITION names the dealer and the ceremony is
-   * abandoned (nothing sealed, nothing attested). Otherwise it sums the shares dealt to it,
-   * seals its share to disk and attests the collective public key on the ledger.
+   * Step 4: given every keyholder's check and the answers of step 3½, the keyholder combines
+   * every dealer's test decryptions. If one fails and its dealer has not answered,
+   * FAILED_PRECONDITION asks for that answer (the ceremony stays open); with the answer, the
+   * ceremony is abandoned (nothing sealed, nothing attested) naming who is at fault: the dealer
+   * if its revealed shares do not decrypt its test, else the responder whose partial is not its
+   * revealed share's. Otherwise it sums the shares dealt to it, seals its share to disk and
+   * attests the collective public key, with its decryption limits, on the ledger.
    */
   finishCeremony: handleUnaryCall<CeremonyFinishRequest, KeyInfo>;
   /**
@@ -3789,10 +3795,13 @@ export interface KeyholderServiceClient extends Client {
     callback: (error: ServiceError | null, response: CeremonyCheck) => void,
   ): ClientUnaryCall;
   /**
-   * Step 4: given every keyholder's check, the keyholder combines every dealer's test
-   * decryptions; if one fails, FAILED_PRECONDITION names the dealer and the ceremony is
-   * abandoned (nothing sealed, nothing attested). Otherwise it sums the shares dealt to it,
-   * seals its share to disk and attests the collective public key on the ledger.
+   * Step 4: given every keyholder's check and the answers of step 3½, the keyholder combines
+   * every dealer's test decryptions. If one fails and its dealer has not answered,
+   * FAILED_PRECONDITION asks for that answer (the ceremony stays open); with the answer, the
+   * ceremony is abandoned (nothing sealed, nothing attested) naming who is at fault: the dealer
+   * if its revealed shares do not decrypt its test, else the responder whose partial is not its
+   * revealed share's. Otherwise it sums the shares dealt to it, seals its share to disk and
+   * attests the collective public key, with its decryption limits, on the ledger.
    */
   finishCeremony(
     request: CeremonyFinishRequest,
