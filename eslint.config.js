@@ -27,5 +27,22 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // ARCHITECTURE.md: the SDK is a client library below the services; what both need lives in sdk/.
+    files: ['sdk/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/services/**', '**/services'],
+              message: 'the SDK imports nothing from services/: move shared code below both (sdk/)',
+            },
+          ],
+        },
+      ],
+    },
+  },
   { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },
 );

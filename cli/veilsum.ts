@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { coordinatorCommand } from './commands/coordinator.ts';
+import { memberCommand } from './commands/member.ts';
 import { auditCommand, consentCommand } from './commands/ledger-commands.ts';
 import { ledgerCommand } from './commands/ledger-setup.ts';
 import { modelCommand } from './commands/model.ts';
@@ -12,6 +13,7 @@ import { submitCommand } from './commands/submit.ts';
 import { runProcessDemo, type DemoAudit } from './demo/process-demo.ts';
 import type { ConsoleHandoff } from './demo/console-handoff.ts';
 import { runDemo, type DemoRound } from './demo/run-demo.ts';
+import { pythonDemo } from './demo/python-demo.ts';
 import { readFileSync } from 'node:fs';
 import { status } from '@grpc/grpc-js';
 import { VeilsumError } from '../sdk/errors.ts';
@@ -53,6 +55,10 @@ program
     'let more banks drop than a round tolerates (its rounds then abort and the demo exits 1)',
   )
   .option('--in-process', 'run every party in this process (no gRPC), for a quick look')
+  .option(
+    '--python',
+    "each bank's aggregation peer (veilsum member start) and a Python data scientist per bank: scikit-learn through the Python client (clients/python)",
+  )
   .addOption(
     new Option(
       '--mode <mode>',
@@ -76,6 +82,10 @@ program
     '.veilsum/demo',
   )
   .action(async (options) => {
+    if (options.python) {
+      await pythonDemo(options);
+      return;
+    }
     if (options.inProcess && options.ledger === 'fabric')
       throw new InvalidArgumentError('--ledger fabric runs a Fabric network; drop --in-process');
     if (options.inProcess && options.mode === 'ckks')
@@ -188,6 +198,7 @@ program
 
 program.addCommand(pkiCommand());
 program.addCommand(coordinatorCommand());
+program.addCommand(memberCommand());
 program.addCommand(keyholderCommand());
 program.addCommand(keysCommand());
 program.addCommand(roundCommand());

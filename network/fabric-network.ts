@@ -14,6 +14,7 @@ import { loadConnectionFile, type ConnectionFile } from '../ledger/fabric/connec
 import { openGatewayConnection } from '../ledger/fabric/gateway-connection.ts';
 import { portOpen, run, startProcess, stopRecorded, waitFor } from './processes.ts';
 import {
+  bootstrapOrganisation,
   channelConfig,
   cryptoConfig,
   domainOf,
@@ -59,6 +60,16 @@ export interface NetworkState {
   /** Chaincode names deployed on the channel (each has its own world state). */
   readonly chaincodes: string[];
   readonly networkReadyMs: number;
+  /**
+   * Extra variables for the chaincode service (e.g. VEILSUM_MAX_CLOCK_SKEW_MS), kept here so a
+   * restarted service gets them too; absent: the chaincode's defaults.
+   */
+  readonly chaincodeEnvironment?: Readonly<Record<string, string>>;
+}
+
+export interface StartNetworkOptions {
+  /** Extra variables for the chaincode service; its address, TLS and bootstrap ones win. */
+  readonly chaincodeEnvironment?: Readonly<Record<string, string>>;
 }
 
 export interface RunningNetwork {
@@ -282,6 +293,7 @@ export function startChaincodeServer(directory: string, state: NetworkState): vo
     nodeBinary(),
     [join(REPO_ROOT, 'chaincode', 'server.ts')],
     {
+      ...state.chaincodeEnvironment,
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       CHAINCODE_SERVER_ADDRESS: `127.0.0.1:${state.layout.chaincodePort}`,
@@ -289,6 +301,7 @@ export function startChaincodeServer(directory: string, state: NetworkState): vo
       CHAINCODE_TLS_CERT_FILE: tls.serverCert,
       CHAINCODE_TLS_KEY_FILE: tls.serverKey,
       CHAINCODE_TLS_CLIENT_CA_FILE: tls.ca,
+      VEILSUM_BOOTSTRAP_MSP: bootstrapOrganisation(state.spec),
     },
     REPO_ROOT,
   );
@@ -500,6 +513,7 @@ export async function startNetwork(
   spec: TopologySpec,
   directory: string,
   fabricHome: string,
+  options: StartNetworkOptions = {},
 ): Promise<RunningNetwork> {
   validateTopology(spec);
   if (existsSync(join(directory, 'network.json')))
@@ -556,6 +570,7 @@ export async function startNetwork(
       packageId: '',
       chaincodes: [],
       networkReadyMs: 0,
+      ...(options.chaincodeEnvironment && { chaincodeEnvironment: options.chaincodeEnvironment }),
     };
     writeState(directory, state);
     startOrderer(directory, spec, fabricHome);

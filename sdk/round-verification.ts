@@ -12,7 +12,7 @@ import type { RoundRecord } from '../ledger/records.ts';
 import { Adversary, type Round } from '../proto/gen/veilsum/v1/round.ts';
 import { hasConsistentParamsHash, ledgerParamsHash } from '../proto/round-wire.ts';
 import { identityIssuersOf } from '../crypto/certificate-bundle.ts';
-import { verifiedIdentityOf } from '../services/pki/certificates.ts';
+import { verifiedIdentityOf } from './pki/certificates.ts';
 import { VeilsumError } from './errors.ts';
 
 /**

@@ -11,7 +11,7 @@ import { ContractError } from '../ledger/contract.ts';
 import { LedgerTamperedError } from '../ledger/embedded/ledger-errors.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import type { RoundPhaseName } from '../ledger/records.ts';
-import { toServiceError } from '../services/common/grpc-errors.ts';
+import { toServiceError } from './common/grpc-errors.ts';
 import {
   checkRoster,
   checkRoundAgainstLedger,
@@ -64,7 +64,7 @@ import {
   type EncryptedUploadChunk,
   type EncryptionKey,
 } from '../proto/gen/veilsum/v1/ckks.ts';
-import { CkksEncryptPool } from '../services/compute/ckks-encrypt-pool.ts';
+import { CkksEncryptPool } from './compute/ckks-encrypt-pool.ts';
 import { keySha256 } from '../crypto/ckks/key-ceremony.ts';
 import { signUploadReceipt } from '../crypto/ckks/upload-receipt.ts';
 import { proofRange, type ProofStatement } from '../crypto/ckks/encryption-proof.ts';

@@ -32,7 +32,7 @@ import {
 } from '../../crypto/ckks/parameters.ts';
 import { seededRandom, systemRandom } from '../../crypto/random.ts';
 import { EncryptedUploadHeader, EncryptionKey } from '../../proto/gen/veilsum/v1/ckks.ts';
-import { CkksEncryptPool } from '../../services/compute/ckks-encrypt-pool.ts';
+import { CkksEncryptPool } from '../../sdk/compute/ckks-encrypt-pool.ts';
 import { runServicesRound } from './services-round.ts';
 
 const { values: args } = parseArgs({

@@ -9,7 +9,7 @@ import { roundSummary } from './round.ts';
 import { readKeyFile } from '../../services/keyholder/key-file.ts';
 import { readFileSync } from 'node:fs';
 import { openLedger, parseLedgerOption } from '../../ledger/ledger-factory.ts';
-import { identityOf } from '../../services/pki/certificates.ts';
+import { identityOf } from '../../sdk/pki/certificates.ts';
 
 export function submitCommand(): Command {
   return new Command('submit')

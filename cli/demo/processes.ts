@@ -18,6 +18,15 @@ export function startCoordinatorProcess(
   return startServiceProcess('coordinator', config, configPath, onLog);
 }
 
+/** `veilsum member start` (a bank's aggregation peer), likewise. */
+export function startMemberProcess(
+  config: Record<string, unknown>,
+  configPath: string,
+  onLog: (line: string) => void,
+): Promise<{ child: ChildProcess; port: number }> {
+  return startServiceProcess('member', config, configPath, onLog);
+}
+
 /** `veilsum keyholder start`, likewise. */
 export function startKeyholderProcess(
   config: KeyholderConfig,
@@ -28,8 +37,8 @@ export function startKeyholderProcess(
 }
 
 async function startServiceProcess(
-  service: 'coordinator' | 'keyholder',
-  config: CoordinatorConfig | KeyholderConfig,
+  service: 'coordinator' | 'keyholder' | 'member',
+  config: CoordinatorConfig | KeyholderConfig | Record<string, unknown>,
   configPath: string,
   onLog: (line: string) => void,
 ): Promise<{ child: ChildProcess; port: number }> {

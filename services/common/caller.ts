@@ -4,8 +4,12 @@ import { certificatesOf, issuerOf } from '../../crypto/certificate-bundle.ts';
 import type { PeerCertificate as TlsPeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { permissionDenied, type RequestError, unauthenticated } from './grpc-errors.ts';
-import { rejection } from './service-edge.ts';
+import {
+  permissionDenied,
+  type RequestError,
+  unauthenticated,
+} from '../../sdk/common/grpc-errors.ts';
+import { refusingInterceptor } from './service-edge.ts';
 
 /** Any server call: all expose the TLS peer's certificate. */
 export type AuthenticatedCall = Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getAuthContext'>;
@@ -122,28 +126,14 @@ export class CallerIdentities {
     ) => { readonly allowed: readonly string[]; readonly action: string } | undefined = () =>
       undefined,
   ): grpc.ServerInterceptor {
-    return (method, call) =>
-      new grpc.ServerInterceptingCall(call, {
-        start: (next) =>
-          next({
-            onReceiveMetadata: (metadata, nextMetadata) => {
-              let bound = this.bind(call.getAuthContext().sslPeerCertificate);
-              const only = callers(method.path);
-              if (typeof bound === 'string' && only !== undefined && !only.allowed.includes(bound))
-                bound = permissionDenied(`organisation ${bound} may not ${only.action}`);
-              if (typeof bound === 'string') {
-                nextMetadata(metadata);
-                return;
-              }
-              const refused = rejection(logger, method.path, bound);
-              call.sendStatus({
-                code: refused.code,
-                details: refused.details,
-                metadata: new grpc.Metadata(),
-              });
-            },
-          }),
-      });
+    return refusingInterceptor(logger, (path, call) => {
+      const bound = this.bind(call.getAuthContext().sslPeerCertificate);
+      if (typeof bound !== 'string') return bound;
+      const only = callers(path);
+      if (only !== undefined && !only.allowed.includes(bound))
+        return permissionDenied(`organisation ${bound} may not ${only.action}`);
+      return undefined;
+    });
   }
 }
 

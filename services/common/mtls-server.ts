@@ -14,6 +14,15 @@ export function bindMtls(
   options: {
     identify?: (peer: PeerCertificate) => string | undefined;
     limits?: ConnectionLimits;
+    /**
+     * 'tls' (default): TLS refuses a client certificate that does not chain to the CA. 'service':
+     * TLS asks for one but lets any through, and the service's interceptor must refuse every
+     * call whose certificate it does not bind — so it can say why (the bank's peer does, for
+     * callers who would otherwise read only "Failed to connect").
+     */
+    verifyClients?: 'tls' | 'service';
+    /** Called with each new connection (after admission), e.g. to keep its peer certificate. */
+    onSession?: (session: ServerHttp2Session) => void;
   } = {},
 ): Promise<number> {
   const limits = options.limits ?? DEFAULT_CONNECTION_LIMITS;
@@ -22,6 +31,16 @@ export function bindMtls(
     [{ cert_chain: readFileSync(tls.certificate), private_key: readFileSync(tls.privateKey) }],
     true,
   );
+  if (options.verifyClients === 'service') {
+    const constructorOptions = (
+      credentials as unknown as { serverConstructorOptions?: { requestCert?: boolean } }
+    ).serverConstructorOptions;
+    if (constructorOptions?.requestCert !== true)
+      throw new Error(
+        'this @grpc/grpc-js has no serverConstructorOptions: update services/common/mtls-server.ts',
+      );
+    Object.assign(constructorOptions, { rejectUnauthorized: false });
+  }
   const internals = serverInternals(server);
   // Streams advertise a large window in the server's SETTINGS (before the HTTP/2 server exists),
   // and at most limits.streamsPerConnection of them open at once on one connection.
@@ -38,11 +57,22 @@ export function bindMtls(
         http2Server.on('session', (session) => {
           // The connection window is not a SETTING: each session raises its own.
           session.setLocalWindowSize(HTTP2_WINDOW_BYTES);
-          connections.admit(session);
+          if (connections.admit(session)) options.onSession?.(session);
         });
       resolve(port);
     }),
   );
+}
+
+/** Stops a server: calls still waiting get `graceMs` to finish, then are cancelled. */
+export function shutdownGracefully(server: grpc.Server, graceMs = 2_000): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const force = setTimeout(() => server.forceShutdown(), graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(force);
+      resolve();
+    });
+  });
 }
 
 /**
@@ -96,7 +126,8 @@ class ConnectionsPerCaller {
     this.identify = identify;
   }
 
-  admit(session: ServerHttp2Session): void {
+  /** Whether the session was admitted. */
+  admit(session: ServerHttp2Session): boolean {
     const peer = (session.socket as TLSSocket).getPeerCertificate?.();
     const hasPeer = peer !== undefined && peer !== null && Object.keys(peer).length > 0;
     // Without an identity policy a certificate's SHA-256 names the caller.
@@ -111,7 +142,7 @@ class ConnectionsPerCaller {
     if (count > limit) {
       // No stream of this connection is read.
       session.destroy();
-      return;
+      return false;
     }
     this.open.set(caller, count);
     session.once('close', () => {
@@ -119,6 +150,7 @@ class ConnectionsPerCaller {
       if (left <= 0) this.open.delete(caller);
       else this.open.set(caller, left);
     });
+    return true;
   }
 }
 

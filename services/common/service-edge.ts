@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { toServiceError } from './grpc-errors.ts';
+import { toServiceError } from '../../sdk/common/grpc-errors.ts';
 
 /**
  * The edge every service shares: handlers throw typed errors; here they become a logged
@@ -43,4 +43,34 @@ export function unaryHandler<Request, Response>(
       })
       .catch((error: unknown) => fail(error, (e) => callback(e)));
   };
+}
+
+/**
+ * A server interceptor that answers a call with its refusal (logged, with its status) as soon as
+ * its metadata arrives — before any handler runs and before one of its messages is read — when
+ * `refuse` names one for the method path and call.
+ */
+export function refusingInterceptor(
+  logger: Logger,
+  refuse: (path: string, call: grpc.ServerInterceptingCallInterface) => unknown,
+): grpc.ServerInterceptor {
+  return (method, call) =>
+    new grpc.ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMetadata: (metadata, nextMetadata) => {
+            const refusal = refuse(method.path, call);
+            if (refusal === undefined) {
+              nextMetadata(metadata);
+              return;
+            }
+            const refused = rejection(logger, method.path, refusal);
+            call.sendStatus({
+              code: refused.code,
+              details: refused.details,
+              metadata: new grpc.Metadata(),
+            });
+          },
+        }),
+    });
 }

@@ -17,7 +17,7 @@ import {
   invalidArgument,
   resourceExhausted,
   unauthenticated,
-} from '../common/grpc-errors.ts';
+} from '../../sdk/common/grpc-errors.ts';
 import { parseRoster, rosterToWire, type RosterMember } from './round-runtime.ts';
 import { MAX_TIMER_MS } from './round-params.ts';
 import {

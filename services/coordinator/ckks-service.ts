@@ -14,7 +14,7 @@ import {
   type EncryptedUploadChunk,
   type EncryptedUploadReceipt,
 } from '../../proto/gen/veilsum/v1/ckks.ts';
-import { invalidArgument, toServiceError } from '../common/grpc-errors.ts';
+import { invalidArgument, toServiceError } from '../../sdk/common/grpc-errors.ts';
 import type { CoordinatorState } from './coordinator-state.ts';
 import type { CkksRound } from './ckks-round.ts';
 import { receiveUploadStream } from './upload-stream.ts';

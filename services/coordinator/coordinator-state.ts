@@ -11,7 +11,7 @@ import {
   invalidArgument,
   notFound,
   permissionDenied,
-} from '../common/grpc-errors.ts';
+} from '../../sdk/common/grpc-errors.ts';
 import { type AuthenticatedCall, callerOrganisation } from '../common/caller.ts';
 import { rejection, unaryHandler } from '../common/service-edge.ts';
 import type { CollectiveKeyFile } from '../keyholder/key-file.ts';

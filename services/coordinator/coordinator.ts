@@ -14,6 +14,7 @@ import {
   bindMtls,
   DEFAULT_CONNECTION_LIMITS,
   keepaliveServerOptions,
+  shutdownGracefully,
 } from '../common/mtls-server.ts';
 import { KeyholderClient } from '../keyholder/keyholder-client.ts';
 import { readKeyFile } from '../keyholder/key-file.ts';
@@ -164,13 +165,7 @@ export class Coordinator {
     this.health.setStatus('', 'NOT_SERVING');
     for (const runtime of state.rounds.values()) runtime.stop();
     // Calls still waiting (Await*, idle streams) get a short grace period, then are cancelled.
-    await new Promise<void>((resolve) => {
-      const force = setTimeout(() => this.server.forceShutdown(), STOP_GRACE_MS);
-      this.server.tryShutdown(() => {
-        clearTimeout(force);
-        resolve();
-      });
-    });
+    await shutdownGracefully(this.server, STOP_GRACE_MS);
     this.metricsServer?.close();
     await state.pool?.close();
     for (const client of state.ckks?.keyholders.values() ?? []) client.close();

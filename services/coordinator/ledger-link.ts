@@ -15,7 +15,7 @@ import type {
   UploadReceipt,
 } from '../../ledger/records.ts';
 import { createHash } from 'node:crypto';
-import { failedPrecondition } from '../common/grpc-errors.ts';
+import { failedPrecondition } from '../../sdk/common/grpc-errors.ts';
 import type { Round } from '../../proto/gen/veilsum/v1/round.ts';
 
 /** What closing a round on the ledger reads from it (SecAgg and CKKS rounds alike). */

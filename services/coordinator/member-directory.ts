@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { identityOf } from '../pki/certificates.ts';
+import { identityOf } from '../../sdk/pki/certificates.ts';
 
 /**
  * Members known to the coordinator, with the Ed25519 identity key read from each member's

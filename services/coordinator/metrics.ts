@@ -1,4 +1,5 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
+import { serveMetrics } from '../common/metrics-endpoint.ts';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Prometheus metrics of one coordinator process. No labels carry member data beyond ids. */
@@ -37,21 +38,7 @@ export class CoordinatorMetrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'veilsum_process_' });
   }
 
-  async serve(listen: string): Promise<Server> {
-    const [host, port] = listen.split(':') as [string, string];
-    const server = createServer((request, response) => {
-      if (request.url !== '/metrics') {
-        response.writeHead(404).end('metrics are at /metrics\n');
-        return;
-      }
-      this.registry
-        .metrics()
-        .then((body) =>
-          response.writeHead(200, { 'content-type': this.registry.contentType }).end(body),
-        )
-        .catch((error: Error) => response.writeHead(500).end(error.message));
-    });
-    await new Promise<void>((resolve) => server.listen(Number(port), host, resolve));
-    return server;
+  serve(listen: string): Promise<Server> {
+    return serveMetrics(this.registry, listen);
   }
 }

@@ -16,7 +16,7 @@ import {
   failedPrecondition,
   invalidArgument,
   notFound,
-} from '../common/grpc-errors.ts';
+} from '../../sdk/common/grpc-errors.ts';
 import type { CoordinatorState } from './coordinator-state.ts';
 import {
   paramsHash as computeParamsHash,

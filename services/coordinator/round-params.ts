@@ -12,7 +12,7 @@ import {
 } from '../../crypto/secagg/parameters.ts';
 import type { RoundManifest } from '../../ledger/records.ts';
 import { assertNoOverflow } from '../../crypto/quantize.ts';
-import { failedPrecondition, invalidArgument } from '../common/grpc-errors.ts';
+import { failedPrecondition, invalidArgument } from '../../sdk/common/grpc-errors.ts';
 import { assertSumFits, parameterSetNamed } from '../../crypto/ckks/parameters.ts';
 
 /** Deadlines used when a round does not set its own. */

@@ -26,7 +26,7 @@ import {
   signSurvivorsFromWire,
   unmaskFromWire,
 } from '../../proto/secagg-wire.ts';
-import { aborted, failedPrecondition } from '../common/grpc-errors.ts';
+import { aborted, failedPrecondition } from '../../sdk/common/grpc-errors.ts';
 import type { ResolvedParams } from './round-params.ts';
 import { MAX_TIMER_MS, paramsHash, toSecAggConfig } from './round-params.ts';
 import {

@@ -11,7 +11,7 @@ import {
   sharesDeliveryToWire,
   unmaskingRequestToWire,
 } from '../../proto/secagg-wire.ts';
-import { invalidArgument } from '../common/grpc-errors.ts';
+import { invalidArgument } from '../../sdk/common/grpc-errors.ts';
 import type { CoordinatorState } from './coordinator-state.ts';
 import type { RoundRuntime, RoundStatus } from './round-runtime.ts';
 import { receiveUploadStream } from './upload-stream.ts';

@@ -1,4 +1,4 @@
-import { resourceExhausted } from '../common/grpc-errors.ts';
+import { resourceExhausted } from '../../sdk/common/grpc-errors.ts';
 
 /** How much of the coordinator's descriptors, disk and time upload streams may hold. */
 export interface UploadLimitSettings {

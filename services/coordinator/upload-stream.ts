@@ -3,7 +3,11 @@ import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { callerOrganisation } from '../common/caller.ts';
-import { deadlineExceeded, invalidArgument, resourceExhausted } from '../common/grpc-errors.ts';
+import {
+  deadlineExceeded,
+  invalidArgument,
+  resourceExhausted,
+} from '../../sdk/common/grpc-errors.ts';
 import type { UploadLimits, UploadTicket } from './upload-limits.ts';
 
 /** Suffix of an upload being staged; any such file found at start-up is an orphan. */

@@ -36,8 +36,12 @@ import {
 import { ContractError } from '../../ledger/contract.ts';
 import type { Ledger } from '../../ledger/ledger.ts';
 import type { CollectiveKeyLimits, CollectiveKeyRecord } from '../../ledger/records.ts';
-import { failedPrecondition, invalidArgument, permissionDenied } from '../common/grpc-errors.ts';
-import { verifiedIdentityOf } from '../pki/certificates.ts';
+import {
+  failedPrecondition,
+  invalidArgument,
+  permissionDenied,
+} from '../../sdk/common/grpc-errors.ts';
+import { verifiedIdentityOf } from '../../sdk/pki/certificates.ts';
 import {
   answerStatement,
   ceremonyShareKey,

@@ -13,7 +13,7 @@ import {
   KEY_KL_BUDGET,
   MIN_STAT_SECURITY_BITS,
 } from '../../crypto/ckks/parameters.ts';
-import { alreadyExists, failedPrecondition, RequestError } from '../common/grpc-errors.ts';
+import { alreadyExists, failedPrecondition, RequestError } from '../../sdk/common/grpc-errors.ts';
 import { status } from '@grpc/grpc-js';
 
 /**

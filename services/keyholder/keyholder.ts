@@ -39,8 +39,8 @@ import {
   invalidArgument,
   notFound,
   permissionDenied,
-} from '../common/grpc-errors.ts';
-import { identityIssuersPem, identityOf } from '../pki/certificates.ts';
+} from '../../sdk/common/grpc-errors.ts';
+import { identityIssuersPem, identityOf } from '../../sdk/pki/certificates.ts';
 import { attestCollectiveKey, KeyholderCeremony, keyInfoOf } from './ceremony.ts';
 import type { KeyholderConfig } from './config.ts';
 import { CeremonyIdTakenError, HeldKeys, type StoredKey } from './held-keys.ts';

@@ -8,8 +8,8 @@ import {
 } from '../../crypto/ckks/encryption-proof.ts';
 import { verifyUploadReceipt } from '../../crypto/ckks/upload-receipt.ts';
 import type { RoundRecord, UploadReceipt } from '../../ledger/records.ts';
-import { failedPrecondition, invalidArgument } from '../common/grpc-errors.ts';
-import { verifiedIdentityOf } from '../pki/certificates.ts';
+import { failedPrecondition, invalidArgument } from '../../sdk/common/grpc-errors.ts';
+import { verifiedIdentityOf } from '../../sdk/pki/certificates.ts';
 
 /** The fewest contributions a keyholder decrypts the sum of, whatever a round says. */
 export const MIN_CONTRIBUTORS_FLOOR = 2;

@@ -18,7 +18,7 @@ import { roundManifest } from '../../services/coordinator/round-params.ts';
 import { paramsHash } from '../../proto/round-wire.ts';
 import { type RunningKeyholder, startKeyholders } from '../../cli/demo/ckks-services.ts';
 import { startKeyholderProcess } from '../../cli/demo/processes.ts';
-import { CkksEncryptPool } from '../../services/compute/ckks-encrypt-pool.ts';
+import { CkksEncryptPool } from '../../sdk/compute/ckks-encrypt-pool.ts';
 import { KeyholderClient } from '../../services/keyholder/keyholder-client.ts';
 import type { KeyholderConfig } from '../../services/keyholder/config.ts';
 import { type Consortium, createConsortium } from '../support/consortium.ts';

@@ -25,7 +25,7 @@ import { ckksRoundParams } from '../support/ckks-round-params.ts';
 import { startKeyholders } from '../../cli/demo/ckks-services.ts';
 import { tlsChannel } from '../../sdk/grpc-channel.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
-import { CkksEncryptPool } from '../../services/compute/ckks-encrypt-pool.ts';
+import { CkksEncryptPool } from '../../sdk/compute/ckks-encrypt-pool.ts';
 import { decodeProofList } from '../../services/coordinator/ckks-round.ts';
 import {
   ADMIN,

@@ -24,7 +24,7 @@ import { KeyholderClient } from '../../services/keyholder/keyholder-client.ts';
 import { readKeyFile, writeKeyFile } from '../../services/keyholder/key-file.ts';
 import { VeilsumError } from '../../sdk/errors.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
-import { CkksEncryptPool } from '../../services/compute/ckks-encrypt-pool.ts';
+import { CkksEncryptPool } from '../../sdk/compute/ckks-encrypt-pool.ts';
 import {
   ADMIN,
   type Consortium,

@@ -7,7 +7,7 @@ import { EmbeddedLedgerDatabase, ledgerWriter } from '../../ledger/embedded/embe
 import { Ledger } from '../../ledger/ledger.ts';
 import { openLedger } from '../../ledger/ledger-factory.ts';
 import { createDevPki, type DevPki } from '../../services/pki/dev-ca.ts';
-import { identityIssuersPem, verifiedIdentityOf } from '../../services/pki/certificates.ts';
+import { identityIssuersPem, verifiedIdentityOf } from '../../sdk/pki/certificates.ts';
 
 /**
  * A CA rotation: the consortium's old CA issued the coordinator's and one bank's certificates,

@@ -17,6 +17,7 @@ import {
   startNetwork,
   stopNetwork,
   type RunningNetwork,
+  type StartNetworkOptions,
 } from '../../network/fabric-network.ts';
 import type { TopologySpec } from '../../network/topology.ts';
 import type { LedgerFixture } from './contract-suite.ts';
@@ -58,11 +59,13 @@ export class FabricTestNetwork {
 
   /**
    * Builds Fabric (cached) and starts the network; the error names why when it cannot. Test
-   * files that run at the same time use different `portOffset`s.
+   * files that run at the same time use different `portOffset`s. `options` may give the
+   * chaincode service extra variables (e.g. a shorter VEILSUM_MAX_CLOCK_SKEW_MS).
    */
   static async start(
     portOffset = 0,
     banks: readonly string[] = TEST_BANKS,
+    options: StartNetworkOptions = {},
   ): Promise<FabricTestNetwork> {
     let fabricHome: string;
     try {
@@ -75,7 +78,7 @@ export class FabricTestNetwork {
     const directory = mkdtempSync(join(tmpdir(), 'veilsum-fabric-'));
     try {
       return new FabricTestNetwork(
-        await startNetwork(testTopology(portOffset, banks), directory, fabricHome),
+        await startNetwork(testTopology(portOffset, banks), directory, fabricHome, options),
       );
     } catch (error) {
       // startNetwork stopped what it started; its folder goes too.
@@ -176,12 +179,13 @@ export class FabricTestNetwork {
 export function useFabricTestNetwork(
   portOffset = 0,
   banks: readonly string[] = TEST_BANKS,
+  options: StartNetworkOptions = {},
 ): () => FabricTestNetwork {
   let network: FabricTestNetwork | undefined;
   let startError: Error | undefined;
   beforeAll(async () => {
     try {
-      network = await FabricTestNetwork.start(portOffset, banks);
+      network = await FabricTestNetwork.start(portOffset, banks, options);
     } catch (error) {
       startError = error as Error;
     }

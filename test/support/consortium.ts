@@ -46,9 +46,15 @@ export interface Consortium {
 export async function createConsortium(
   memberCount: number,
   prefix = 'bank',
-  options: { keyholders?: number; ledger?: boolean; keyholderDropoutRate?: number } = {},
+  options: {
+    keyholders?: number;
+    ledger?: boolean;
+    keyholderDropoutRate?: number;
+    /** An existing empty folder to use instead of a fresh temporary one. */
+    directory?: string;
+  } = {},
 ): Promise<Consortium> {
-  const directory = mkdtempSync(join(tmpdir(), 'veilsum-test-'));
+  const directory = options.directory ?? mkdtempSync(join(tmpdir(), 'veilsum-test-'));
   const members = Array.from(
     { length: memberCount },
     (_, i) => `${prefix}-${String(i + 1).padStart(2, '0')}`,

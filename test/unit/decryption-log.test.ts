@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { DecryptionLog } from '../../services/keyholder/decryption-log.ts';
-import type { RequestError } from '../../services/common/grpc-errors.ts';
+import type { RequestError } from '../../sdk/common/grpc-errors.ts';
 
 const KEY = 'k'.repeat(64);
 const hex = (c: string) => c.repeat(64);

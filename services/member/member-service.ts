@@ -1,0 +1,336 @@
+import * as grpc from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { Mode, Phase, phaseToJSON, type Round } from '../../proto/gen/veilsum/v1/round.ts';
+import {
+  UpdateState,
+  type GetResultRequest,
+  type ListConsentsRequest,
+  type ListConsentsResponse,
+  type ListMemberRoundsRequest,
+  type ListMemberRoundsResponse,
+  type MemberServiceServer,
+  type QueuedUpdate,
+  type ResultChunk,
+  type SubmitUpdateRequest,
+  type SubmitUpdateResponse,
+  type WatchUpdateRequest,
+} from '../../proto/gen/veilsum/v1/member.ts';
+import type { Ledger } from '../../ledger/ledger.ts';
+import { floatAggregate } from '../../sdk/aggregate-result.ts';
+import {
+  alreadyExists,
+  invalidArgument,
+  failedPrecondition,
+  notFound,
+  permissionDenied,
+} from '../../sdk/common/grpc-errors.ts';
+import { isServiceError } from '../../sdk/errors.ts';
+import type { VeilsumClient } from '../../sdk/veilsum-client.ts';
+import { rejection, unaryHandler } from '../common/service-edge.ts';
+import type { AuthenticatedCall } from '../common/caller.ts';
+import { type BankCallers, mayRead, maySubmit } from './bank-callers.ts';
+import type { CallerRole } from './config.ts';
+import type { MemberMetrics } from './metrics.ts';
+import { JOINABLE_PHASES, type RoundFollower } from './round-follower.ts';
+import { checkHeader, receiveValues } from './submit-stream.ts';
+import { FINAL_STATES, type QueuedRecord, type UpdateQueue } from './update-queue.ts';
+
+const RESULT_CHUNK_VALUES = (1 << 20) / 8; // 1 MiB of float64 per message
+
+export interface MemberServiceDependencies {
+  readonly memberId: string;
+  readonly queue: UpdateQueue;
+  readonly follower: RoundFollower;
+  readonly client: VeilsumClient;
+  readonly callers: BankCallers;
+  readonly ledger: Ledger | undefined;
+  readonly logger: Logger;
+  readonly metrics: MemberMetrics;
+}
+
+/** MemberService (proto/veilsum/v1/member.proto) for the people inside one bank. */
+export function memberService(deps: MemberServiceDependencies): MemberServiceServer {
+  const { queue, follower, client, memberId, logger, metrics } = deps;
+  const roleOf = (call: AuthenticatedCall & { getPeer(): string }): CallerRole => {
+    const bound = deps.callers.bindCall(call);
+    if (!('commonName' in bound)) throw bound;
+    return bound;
+  };
+  const reader = (call: AuthenticatedCall & { getPeer(): string }): CallerRole => {
+    const role = roleOf(call);
+    if (!mayRead(role))
+      throw permissionDenied(
+        `caller CN=${role.commonName} has no read access: ask the peer's operator for "read": true`,
+      );
+    return role;
+  };
+  const fail =
+    (method: string) =>
+    (error: unknown, send: (error: grpc.ServiceError) => void): void => {
+      const refused = rejection(logger, method, error);
+      metrics.requests.inc({ method, code: grpc.status[refused.code] });
+      send(refused);
+    };
+  const ok = (method: string) => () => metrics.requests.inc({ method, code: 'OK' });
+  /** The coordinator's word on a round, its refusals as this service's statuses. */
+  const roundNamed = async (roundId: string): Promise<Round> => {
+    try {
+      return await client.getRound(roundId);
+    } catch (error) {
+      if (isServiceError(error) && error.code === status.NOT_FOUND)
+        throw notFound(`round ${roundId} is unknown to the coordinator: check the round id`);
+      throw error;
+    }
+  };
+
+  return {
+    submitUpdate: (
+      call: grpc.ServerReadableStream<SubmitUpdateRequest, SubmitUpdateResponse>,
+      callback: grpc.sendUnaryData<SubmitUpdateResponse>,
+    ) => {
+      const messages = (call as AsyncIterable<SubmitUpdateRequest>)[Symbol.asyncIterator]();
+      const run = async (): Promise<SubmitUpdateResponse> => {
+        const role = roleOf(call);
+        const first = await messages.next();
+        const header = checkHeader(first.done === true ? undefined : first.value);
+        const target = header.target!;
+        let modelId: string;
+        let roundId = '';
+        if (target.$case === 'roundId') {
+          roundId = target.value;
+          const round = await roundNamed(roundId);
+          const params = round.params!;
+          modelId = params.modelId;
+          if (!round.roster.some((entry) => entry.memberId === memberId))
+            throw failedPrecondition(
+              `round ${roundId} (model ${modelId}) does not list ${memberId} on its roster: submit for a round that lists the bank, or for the model's next round (model_id)`,
+            );
+          if (!JOINABLE_PHASES.includes(round.phase))
+            throw failedPrecondition(
+              `round ${roundId} is in phase ${phaseName(round.phase)} and takes no more updates: submit for the model's next round (model_id ${modelId}) instead`,
+            );
+          if (params.dimension !== Number(header.values))
+            throw invalidArgument(
+              `the update has ${header.values} values but round ${roundId} of model ${modelId} takes ${params.dimension}: flatten the model's parameters to ${params.dimension} float32 values`,
+            );
+        } else modelId = target.value;
+        if (!maySubmit(role, modelId))
+          throw permissionDenied(
+            `caller CN=${role.commonName} may submit for ${role.submit.join(', ')} only, not model ${modelId}: ask the peer's operator for a submit role for it`,
+          );
+        const sha256 = Buffer.from(header.sha256).toString('hex');
+        const earlier = queue.byIdempotencyKey(header.idempotencyKey);
+        if (earlier !== undefined) {
+          if (earlier.sha256 !== sha256 || earlier.caller !== role.commonName)
+            throw alreadyExists(
+              `idempotency key ${header.idempotencyKey} already queued update ${earlier.updateId} with other values: use a fresh key for a new update`,
+            );
+          return { update: toWire(earlier, follower.phases) };
+        }
+        if (roundId !== '') {
+          const holder = queue.all().find((record) => record.roundId === roundId);
+          if (holder !== undefined)
+            throw failedPrecondition(
+              `round ${roundId} already has update ${holder.updateId} from ${memberId}: a bank takes part with one update per round`,
+            );
+        }
+        const path = queue.incomingPath();
+        await receiveValues(messages, header, path, (bytes) => metrics.submittedBytes.inc(bytes));
+        const record = queue.commit(path, {
+          modelId,
+          roundId,
+          values: Number(header.values),
+          sha256,
+          tensors: header.tensors,
+          idempotencyKey: header.idempotencyKey,
+          caller: role.commonName,
+          queuedAtMs: Date.now(),
+          detail:
+            roundId === ''
+              ? `queued for the next round of model ${modelId} that lists ${memberId}`
+              : `queued for round ${roundId}`,
+        });
+        logger.info(
+          {
+            event: 'update-queued',
+            update: record.updateId,
+            model: modelId,
+            round: roundId || undefined,
+            values: record.values,
+            caller: role.commonName,
+          },
+          'update queued',
+        );
+        metrics.updateStates(queue.all());
+        follower.kick();
+        return { update: toWire(record, follower.phases) };
+      };
+      run()
+        .then((response) => {
+          ok('SubmitUpdate')();
+          callback(null, response);
+        })
+        .catch((error: unknown) => fail('SubmitUpdate')(error, (e) => callback(e)));
+    },
+
+    watchUpdate: (call: grpc.ServerWritableStream<WatchUpdateRequest, QueuedUpdate>) => {
+      try {
+        reader(call);
+        const record = queue.get(call.request.updateId);
+        if (record === undefined)
+          throw notFound(`no update ${call.request.updateId} on this peer: check the update id`);
+        ok('WatchUpdate')();
+        const send = (current: QueuedRecord) => {
+          call.write(toWire(current, follower.phases));
+          if (FINAL_STATES.includes(current.state)) {
+            stop();
+            call.end();
+          }
+        };
+        const stop = queue.onChange(record.updateId, send);
+        call.on('cancelled', stop);
+        send(record);
+      } catch (error) {
+        fail('WatchUpdate')(error, (e) => call.emit('error', e));
+      }
+    },
+
+    getResult: (call: grpc.ServerWritableStream<GetResultRequest, ResultChunk>) => {
+      const run = async () => {
+        reader(call);
+        const roundId = call.request.roundId;
+        const round = await roundNamed(roundId);
+        const params = round.params!;
+        if (!round.roster.some((entry) => entry.memberId === memberId))
+          throw permissionDenied(
+            `round ${roundId} does not list ${memberId}: this peer serves the results of the bank's own rounds`,
+          );
+        if (round.phase !== Phase.PHASE_DONE)
+          throw failedPrecondition(
+            `round ${roundId} is in phase ${phaseName(round.phase)}, not done: watch the update (WatchUpdate) and ask again when it is INCLUDED`,
+          );
+        const contributors = round.included.length;
+        let sum: Float64Array;
+        let errorBound: number;
+        let clipRange: number;
+        if (params.mode === Mode.MODE_CKKS) {
+          sum = await client.getCkksResult(roundId);
+          clipRange = params.ckks?.clipRange ?? 0;
+          // The decrypted CKKS sum carries the scheme's noise; the proto reports no bound yet.
+          errorBound = 0;
+        } else {
+          const aggregate = floatAggregate(
+            await client.getAggregate(roundId),
+            contributors,
+            params.quantization!,
+          );
+          sum = aggregate.sum;
+          errorBound = aggregate.sumErrorBound;
+          clipRange = params.quantization!.clipRange;
+        }
+        const own = queue.all().find((record) => record.roundId === roundId);
+        call.write({
+          part: {
+            $case: 'header',
+            value: {
+              roundId,
+              modelId: params.modelId,
+              mode: params.mode,
+              values: sum.length,
+              contributors,
+              errorBound,
+              clipRange,
+              tensors: own?.tensors ?? [],
+              aggregateSha256: Buffer.from(round.aggregateSha256),
+            },
+          },
+        });
+        for (let offset = 0; offset < sum.length; offset += RESULT_CHUNK_VALUES) {
+          const piece = sum.subarray(offset, offset + RESULT_CHUNK_VALUES);
+          const bytes = Buffer.alloc(piece.length * 8);
+          for (let i = 0; i < piece.length; i++) bytes.writeDoubleLE(piece[i]!, i * 8);
+          if (!call.write({ part: { $case: 'sum', value: bytes } }))
+            await new Promise((resolve) => call.once('drain', resolve));
+        }
+        call.end();
+      };
+      run()
+        .then(ok('GetResult'))
+        .catch((error: unknown) => fail('GetResult')(error, (e) => call.emit('error', e)));
+    },
+
+    listRounds: unaryHandler<ListMemberRoundsRequest, ListMemberRoundsResponse>(
+      async (call) => {
+        reader(call);
+        const rounds = await client.listRounds(call.request.modelId);
+        const updates = queue.all();
+        return {
+          rounds: rounds
+            .filter((round) => round.roster.some((entry) => entry.memberId === memberId))
+            .sort((a, b) => Number(b.openedAtMs) - Number(a.openedAtMs))
+            .map((round) => {
+              const own = updates.find((record) => record.roundId === round.roundId);
+              return {
+                roundId: round.roundId,
+                modelId: round.params?.modelId ?? '',
+                roundNumber: round.params?.roundNumber ?? 0,
+                mode: round.params?.mode ?? Mode.MODE_UNSPECIFIED,
+                phase: round.phase,
+                dimension: round.params?.dimension ?? 0,
+                openedAtMs: round.openedAtMs,
+                updateId: own?.updateId ?? '',
+                updateState: own?.state ?? UpdateState.UPDATE_STATE_UNSPECIFIED,
+              };
+            }),
+        };
+      },
+      fail('ListRounds'),
+      ok('ListRounds'),
+    ),
+
+    listConsents: unaryHandler<ListConsentsRequest, ListConsentsResponse>(
+      async (call) => {
+        reader(call);
+        if (deps.ledger === undefined)
+          throw failedPrecondition(
+            "this peer has no ledger view (member config `ledger`): consents live on the ledger; configure the bank's embedded file or Fabric peer",
+          );
+        const now = Date.now();
+        const history = await deps.ledger.consentHistory(memberId);
+        return {
+          memberId,
+          consents: history.map((consent) => ({
+            consentId: consent.consentId,
+            datasetId: consent.datasetId,
+            purpose: consent.purpose,
+            grantedAtMs: consent.grantedAt,
+            expiresAtMs: consent.expiresAt,
+            revokedAtMs: consent.revokedAt ?? 0,
+            inForce: consent.revokedAt === null && consent.expiresAt > now,
+          })),
+        };
+      },
+      fail('ListConsents'),
+      ok('ListConsents'),
+    ),
+  };
+}
+
+export function toWire(record: QueuedRecord, phases: ReadonlyMap<string, Phase>): QueuedUpdate {
+  return {
+    updateId: record.updateId,
+    modelId: record.modelId,
+    roundId: record.roundId,
+    values: record.values,
+    sha256: Buffer.from(record.sha256, 'hex'),
+    state: record.state,
+    roundPhase: phases.get(record.roundId) ?? Phase.PHASE_UNSPECIFIED,
+    detail: record.detail,
+    queuedAtMs: record.queuedAtMs,
+    updatedAtMs: record.updatedAtMs,
+    missing: [],
+  };
+}
+
+const phaseName = (phase: Phase): string => phaseToJSON(phase).replace(/^PHASE_/, '');

@@ -1,0 +1,281 @@
+import type { Logger } from 'pino';
+import { Mode, Phase, type Round } from '../../proto/gen/veilsum/v1/round.ts';
+import { UpdateState } from '../../proto/gen/veilsum/v1/member.ts';
+import type { Ledger } from '../../ledger/ledger.ts';
+import { clippingReport, clippingWarning } from '../../sdk/clipping-report.ts';
+import { UnmaskJournal, updateDigest } from '../../sdk/unmask-journal.ts';
+import type { Progress, VeilsumClient } from '../../sdk/veilsum-client.ts';
+import type { MemberMetrics } from './metrics.ts';
+import { FINAL_STATES, type QueuedRecord, type UpdateQueue } from './update-queue.ts';
+
+/** Phases in which a round still takes a member that has not joined yet. */
+export const JOINABLE_PHASES: readonly Phase[] = [
+  Phase.PHASE_ADVERTISE_KEYS,
+  Phase.PHASE_COLLECTING,
+];
+
+export interface FollowerOptions {
+  readonly queue: UpdateQueue;
+  readonly client: VeilsumClient;
+  readonly memberId: string;
+  readonly journalDirectory: string;
+  readonly ledger: Ledger | undefined;
+  readonly expectedKeySha256: Uint8Array | undefined;
+  readonly pollIntervalMs: number;
+  readonly logger: Logger;
+  readonly metrics: MemberMetrics;
+}
+
+/**
+ * Follows the coordinator's rounds that list the bank and takes part in each with a queued
+ * update: the model's oldest update queued for it (or for that round by id), after the bank's
+ * own checks (consent on its ledger view; its policy, checked by the SDK). Restarted, it settles
+ * what a crash interrupted: an update whose round may hold it (its re-run journal entry exists,
+ * written before the upload) is followed to the round's end; one that never left is dropped
+ * from the round. No update is ever handed to a second round.
+ */
+export class RoundFollower {
+  private readonly options: FollowerOptions;
+  private readonly journal: UnmaskJournal;
+  private readonly busy = new Set<string>();
+  /** The round phase last seen, by round id (for WatchUpdate). */
+  readonly phases = new Map<string, Phase>();
+  private timer: NodeJS.Timeout | undefined;
+  private polling = false;
+  private stopped = false;
+
+  constructor(options: FollowerOptions) {
+    this.options = options;
+    this.journal = new UnmaskJournal(options.journalDirectory);
+  }
+
+  start(): void {
+    for (const record of this.options.queue.all())
+      if (
+        record.state === UpdateState.UPDATE_STATE_IN_ROUND ||
+        record.state === UpdateState.UPDATE_STATE_UPLOADED
+      )
+        this.track(record.updateId, () => this.afterInterruption(record));
+    this.timer = setInterval(() => this.kick(), this.options.pollIntervalMs);
+    this.kick();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+  }
+
+  /** Looks for rounds to join now (a new update was queued, or the timer fired). */
+  kick(): void {
+    if (this.polling || this.stopped) return;
+    this.polling = true;
+    this.poll()
+      .catch((error: unknown) =>
+        this.options.logger.warn(
+          { event: 'poll-failed', reason: (error as Error).message },
+          'could not list the coordinator rounds',
+        ),
+      )
+      .finally(() => (this.polling = false));
+  }
+
+  private async poll(): Promise<void> {
+    const { queue, client, memberId } = this.options;
+    const waiting = queue.all().filter((r) => r.state === UpdateState.UPDATE_STATE_QUEUED);
+    if (waiting.length === 0) return;
+    const rounds = await client.listRounds();
+    for (const round of rounds) this.phases.set(round.roundId, round.phase);
+    // Rounds an update already went into (a queued one names its round only as a target).
+    const taken = new Set(
+      queue
+        .all()
+        .filter((record) => record.state !== UpdateState.UPDATE_STATE_QUEUED)
+        .map((record) => record.roundId),
+    );
+    for (const round of rounds.sort((a, b) => Number(a.openedAtMs) - Number(b.openedAtMs))) {
+      if (!JOINABLE_PHASES.includes(round.phase) || taken.has(round.roundId)) continue;
+      const me = round.roster.find((entry) => entry.memberId === memberId);
+      if (me === undefined || round.params === undefined) continue;
+      const record =
+        waiting.find((r) => r.roundId === round.roundId) ??
+        waiting.find((r) => r.roundId === '' && r.modelId === round.params!.modelId);
+      if (record === undefined || this.busy.has(record.updateId)) continue;
+      taken.add(round.roundId);
+      waiting.splice(waiting.indexOf(record), 1);
+      this.track(record.updateId, () => this.takePart(record, round, me.index));
+    }
+  }
+
+  private track(updateId: string, run: () => Promise<void>): void {
+    this.busy.add(updateId);
+    run()
+      .catch((error: unknown) =>
+        this.options.logger.error(
+          { event: 'participation-failed', update: updateId, reason: (error as Error).message },
+          'participation failed',
+        ),
+      )
+      .finally(() => {
+        this.busy.delete(updateId);
+        this.options.metrics.updateStates(this.options.queue.all());
+      });
+  }
+
+  private drop(record: QueuedRecord, roundId: string, detail: string): void {
+    this.options.queue.transition(record.updateId, UpdateState.UPDATE_STATE_DROPPED, detail, {
+      roundId,
+    });
+    this.options.logger.info(
+      { event: 'update-dropped', update: record.updateId, round: roundId, reason: detail },
+      'the bank left the round',
+    );
+  }
+
+  private async takePart(record: QueuedRecord, round: Round, memberIndex: number): Promise<void> {
+    const { queue, client, ledger, memberId } = this.options;
+    const params = round.params!;
+    const roundId = round.roundId;
+    if (params.modelId !== record.modelId)
+      return this.drop(
+        record,
+        roundId,
+        `round ${roundId} trains model ${params.modelId}, but the update was queued for model ${record.modelId}`,
+      );
+    if (params.dimension !== record.values)
+      return this.drop(
+        record,
+        roundId,
+        `the update has ${record.values} values but round ${roundId} of model ${params.modelId} takes ${params.dimension}: submit an update of the model's current shape`,
+      );
+    if (ledger !== undefined) {
+      const consent = await ledger.consentInForce(memberId, params.modelId, Date.now());
+      if (consent === undefined)
+        return this.drop(
+          record,
+          roundId,
+          `${memberId} has no consent in force for model ${params.modelId} on its ledger view (granted, not revoked, not expired): the bank stays out of round ${roundId}; grant one with \`veilsum consent grant\` for the next round`,
+        );
+    }
+    const values = queue.values(record.updateId);
+    const clipRange =
+      params.mode === Mode.MODE_CKKS ? params.ckks?.clipRange : params.quantization?.clipRange;
+    const warning =
+      clipRange !== undefined && clipRange > 0
+        ? clippingWarning(clippingReport(values, clipRange))
+        : undefined;
+    queue.transition(
+      record.updateId,
+      UpdateState.UPDATE_STATE_IN_ROUND,
+      warning ?? `taking part in round ${roundId}`,
+      { roundId, memberIndex },
+    );
+    this.options.logger.info(
+      { event: 'round-joined', update: record.updateId, round: roundId, mode: params.mode },
+      'taking part in the round',
+    );
+    const started = Date.now();
+    const onProgress = (progress: Progress) => {
+      if (
+        record.state === UpdateState.UPDATE_STATE_IN_ROUND &&
+        ['consistency-check', 'unmasking', 'waiting-for-result'].includes(progress.step)
+      )
+        queue.transition(
+          record.updateId,
+          UpdateState.UPDATE_STATE_UPLOADED,
+          `the coordinator acknowledged the bank's ${params.mode === Mode.MODE_CKKS ? 'encrypted' : 'masked'} upload to round ${roundId}`,
+        );
+    };
+    try {
+      const result =
+        params.mode === Mode.MODE_CKKS
+          ? await client.participateCkks(roundId, values, {
+              onProgress,
+              ...(this.options.expectedKeySha256
+                ? { expectedKeySha256: this.options.expectedKeySha256 }
+                : {}),
+            })
+          : await client.participate(roundId, values, { onProgress });
+      this.options.metrics.participationSeconds.observe((Date.now() - started) / 1000);
+      this.finish(record, result.round, result.included);
+    } catch (error) {
+      const reason = (error as Error).message;
+      // Past the journal entry (written before the upload) the update may be in the sum.
+      if (this.mayBeInSum(record, values)) await this.settle(record, reason);
+      else this.drop(record, roundId, `the bank left round ${roundId}: ${reason}`);
+    }
+  }
+
+  private finish(record: QueuedRecord, round: Round, included: boolean): void {
+    if (round.phase === Phase.PHASE_ABORTED)
+      return this.drop(
+        record,
+        round.roundId,
+        `round ${round.roundId} aborted: ${round.abortReason}`,
+      );
+    if (included)
+      this.options.queue.transition(
+        record.updateId,
+        UpdateState.UPDATE_STATE_INCLUDED,
+        `round ${round.roundId} finished with the bank's update in its aggregate of ${round.included.length} contributions`,
+      );
+    else
+      this.drop(
+        record,
+        round.roundId,
+        `round ${round.roundId} finished without the bank's update (the coordinator did not receive it in time)`,
+      );
+    this.options.logger.info(
+      { event: 'update-settled', update: record.updateId, round: round.roundId, included },
+      'round finished',
+    );
+  }
+
+  private mayBeInSum(record: QueuedRecord, values: Float32Array): boolean {
+    try {
+      this.journal.check({
+        modelId: record.modelId,
+        roundNumber: 0,
+        roundId: record.roundId,
+        updateSha256: updateDigest(values),
+      });
+      return false;
+    } catch {
+      return true;
+    }
+  }
+
+  /** A crash interrupted this update's round: settle it without taking part again. */
+  private async afterInterruption(record: QueuedRecord): Promise<void> {
+    const values = this.options.queue.values(record.updateId);
+    if (!this.mayBeInSum(record, values))
+      return this.drop(
+        record,
+        record.roundId,
+        `the peer restarted during round ${record.roundId} before its upload: the round's keys were in memory only, so the bank left the round and the update was not sent`,
+      );
+    await this.settle(record, 'the peer restarted after its upload');
+  }
+
+  /** Follows the round to its end and reads whether the bank's update is in the aggregate. */
+  private async settle(record: QueuedRecord, why: string): Promise<void> {
+    for (;;) {
+      if (this.stopped) return;
+      try {
+        const round = await this.options.client.getRound(record.roundId);
+        this.phases.set(round.roundId, round.phase);
+        if (round.phase === Phase.PHASE_DONE || round.phase === Phase.PHASE_ABORTED)
+          return this.finish(record, round, round.included.includes(record.memberIndex));
+      } catch (error) {
+        this.options.logger.warn(
+          { event: 'settle-retry', update: record.updateId, why, reason: (error as Error).message },
+          'waiting for the round to finish',
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, this.options.pollIntervalMs));
+    }
+  }
+
+  isFinal(record: QueuedRecord): boolean {
+    return FINAL_STATES.includes(record.state);
+  }
+}

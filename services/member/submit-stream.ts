@@ -1,0 +1,123 @@
+import { createHash } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import type * as grpc from '@grpc/grpc-js';
+import type { SubmitHeader, SubmitUpdateRequest } from '../../proto/gen/veilsum/v1/member.ts';
+import { invalidArgument } from '../../sdk/common/grpc-errors.ts';
+
+/** Largest chunk a SubmitUpdate stream may carry (the proto's contract). */
+export const MAX_CHUNK_BYTES = 4 * 1024 * 1024;
+/** Largest update a peer queues: 2^28 float32 values (1 GiB), far above any model it serves. */
+export const MAX_VALUES = 2 ** 28;
+
+/**
+ * Reads a SubmitUpdate stream's values to `path` while checking each chunk at the edge: whole
+ * float32 values, at most 4 MiB, every value finite, no more than announced; then the count and
+ * the SHA-256 against the header. The file is fsynced; on any refusal it is removed, so nothing
+ * of a refused stream stays on disk.
+ */
+export async function receiveValues(
+  messages: AsyncIterator<SubmitUpdateRequest>,
+  header: SubmitHeader,
+  path: string,
+  onBytes: (bytes: number) => void = () => {},
+): Promise<void> {
+  const expectedBytes = Number(header.values) * 4;
+  const digest = createHash('sha256');
+  // Asynchronous writes: the event loop goes on reading the stream while the disk writes.
+  const file = await open(path, 'wx', 0o600);
+  let received = 0;
+  let chunks = 0;
+  let complete = false;
+  try {
+    for (;;) {
+      const next = await messages.next();
+      if (next.done === true) break;
+      const part = next.value.part;
+      if (part?.$case !== 'chunk')
+        throw invalidArgument(
+          'a second header arrived after the values began: send one header, then only chunks',
+        );
+      const chunk = part.value;
+      chunks++;
+      if (chunk.length > MAX_CHUNK_BYTES)
+        throw invalidArgument(
+          `chunk ${chunks} has ${chunk.length} bytes; chunks carry at most ${MAX_CHUNK_BYTES} bytes (4 MiB): split the values into smaller chunks`,
+        );
+      if (chunk.length % 4 !== 0)
+        throw invalidArgument(
+          `chunk ${chunks} has ${chunk.length} bytes, not a whole number of float32 values (4 bytes each): split the stream on value boundaries`,
+        );
+      if (received + chunk.length > expectedBytes)
+        throw invalidArgument(
+          `the stream carries more than the ${header.values} values its header announced: set header.values to the update's length`,
+        );
+      const values = floatsOf(chunk);
+      for (let i = 0; i < values.length; i++) {
+        const value = values[i]!;
+        if (!Number.isFinite(value))
+          throw invalidArgument(
+            `value ${received / 4 + i} is ${Number.isNaN(value) ? 'NaN' : value > 0 ? '+Inf' : '-Inf'}: every value must be finite (check the training step for a diverged loss)`,
+          );
+      }
+      digest.update(chunk);
+      await file.write(chunk);
+      received += chunk.length;
+      onBytes(chunk.length);
+    }
+    if (received !== expectedBytes)
+      throw invalidArgument(
+        `the stream carried ${received / 4} values but the header announced ${header.values}: set header.values to the update's length`,
+      );
+    const computed = digest.digest();
+    if (!computed.equals(Buffer.from(header.sha256)))
+      throw invalidArgument(
+        `the SHA-256 of the values (${computed.toString('hex')}) does not match the header's (${Buffer.from(header.sha256).toString('hex')}): hash exactly the little-endian float32 bytes sent`,
+      );
+    await file.sync();
+    complete = true;
+  } finally {
+    await file.close();
+    if (!complete) rmSync(path, { force: true });
+  }
+}
+
+function floatsOf(chunk: Uint8Array): Float32Array {
+  // A Float32Array view needs 4-byte alignment; a received Buffer may start anywhere.
+  const aligned = chunk.byteOffset % 4 === 0 ? chunk : new Uint8Array(chunk);
+  return new Float32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
+}
+
+/** The first message, which must be the header; checked field by field. */
+export function checkHeader(request: SubmitUpdateRequest | undefined): SubmitHeader {
+  if (request?.part?.$case !== 'header')
+    throw invalidArgument(
+      request === undefined
+        ? 'the stream ended before its header: send a SubmitHeader (round_id or model_id, values, sha256) first'
+        : 'the first message must be the header (SubmitHeader: round_id or model_id, values, sha256), not a chunk of values',
+    );
+  const header = request.part.value;
+  if (header.target === undefined || header.target.value === '')
+    throw invalidArgument(
+      'the header names no target: set round_id (a round listing the bank) or model_id (its next round)',
+    );
+  const values = Number(header.values);
+  if (!Number.isSafeInteger(values) || values < 1 || values > MAX_VALUES)
+    throw invalidArgument(
+      `header.values is ${header.values}; it must be the number of float32 values that follow, 1 to ${MAX_VALUES}`,
+    );
+  if (header.sha256.length !== 32)
+    throw invalidArgument(
+      `header.sha256 has ${header.sha256.length} bytes; it must be the 32-byte SHA-256 of the little-endian float32 values`,
+    );
+  for (const tensor of header.tensors) {
+    const size = tensor.shape.reduce((product, dimension) => product * Number(dimension), 1);
+    if (Number(tensor.offset) + size > values)
+      throw invalidArgument(
+        `tensor ${tensor.name} (offset ${tensor.offset}, shape [${tensor.shape.join(', ')}]) ends past the ${values} values: fix the tensor list`,
+      );
+  }
+  return header;
+}
+
+export type SubmitCall = grpc.ServerReadableStream<SubmitUpdateRequest, unknown>;
