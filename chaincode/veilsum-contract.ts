@@ -220,8 +220,15 @@ export class VeilsumContract extends Contract {
     ceremonyId: string,
     threshold: string,
     participants: string,
+    limits: string,
   ) {
-    return run(ctx, 'attestCollectiveKey', [keySha256, ceremonyId, threshold, participants]);
+    return run(ctx, 'attestCollectiveKey', [
+      keySha256,
+      ceremonyId,
+      threshold,
+      participants,
+      limits,
+    ]);
   }
   getCollectiveKey(ctx: Context, keySha256: string) {
     return run(ctx, 'getCollectiveKey', [keySha256]);
@@ -233,9 +240,6 @@ export class VeilsumContract extends Contract {
     roundId: string,
     ciphertexts: string,
     contributors: string,
-    kl: string,
-    keyLifeRounds: string,
-    klBudget: string,
   ) {
     return run(ctx, 'recordKeyDecryption', [
       keySha256,
@@ -243,9 +247,6 @@ export class VeilsumContract extends Contract {
       roundId,
       ciphertexts,
       contributors,
-      kl,
-      keyLifeRounds,
-      klBudget,
     ]);
   }
   keyDecryptions(ctx: Context, keySha256: string) {

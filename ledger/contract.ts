@@ -17,6 +17,13 @@ import type {
   UploadReceipt,
 } from './records.ts';
 import { ROLES, ROUND_PHASES } from './records.ts';
+import {
+  decryptionCharge,
+  requireDecryptionOfRound,
+  requireKeyBudget,
+  requireKeyLimits,
+  sameKeyLimits,
+} from './key-budget.ts';
 
 /**
  * The consortium contract: consent, membership and roles, round commitments and lineage. It is
@@ -905,6 +912,7 @@ export const contract = {
     ceremonyId: string,
     threshold: number,
     participants: string[],
+    limits: unknown,
   ): Promise<CollectiveKeyRecord> {
     await requireRole(ctx, 'keyholder', 'attest collective keys');
     requireHash(keySha256, 'keySha256');
@@ -923,6 +931,7 @@ export const contract = {
           ? `a collective key needs at least 2 keyholders and a threshold of at least 2 (one keyholder could decrypt alone); got ${threshold} of ${participants.length}`
           : `threshold must be an integer in [2, ${participants.length}] (one keyholder must never decrypt alone)`,
       );
+    const keyLimits = requireKeyLimits(limits, participants.length);
     if (!participants.includes(ctx.callerMspId))
       throw new ContractError(
         'access-denied',
@@ -946,6 +955,12 @@ export const contract = {
         `key ${keySha256.slice(0, 16)}… was attested with another ceremony, threshold or participants`,
       );
     }
+    // Every keyholder attests the same limits: a key registers only with limits all agreed on.
+    if (existing !== undefined && !sameKeyLimits(existing.limits, keyLimits))
+      throw new ContractError(
+        'conflict',
+        `key ${keySha256.slice(0, 16)}… was attested with other limits (${JSON.stringify(existing.limits)}) than ${ctx.callerMspId}'s (${JSON.stringify(keyLimits)}); its keyholders must agree on the key's life, KL budget and flooding`,
+      );
     if (existing?.attestedBy.includes(ctx.callerMspId)) return existing;
     const attestedBy = [...(existing?.attestedBy ?? []), ctx.callerMspId];
     const record: CollectiveKeyRecord = {
@@ -955,6 +970,7 @@ export const contract = {
       participants: [...participants],
       attestedBy,
       registeredAt: attestedBy.length === participants.length ? ctx.timestamp : null,
+      limits: keyLimits,
     };
     await write(ctx, key.collectiveKey(keySha256), record);
     await ctx.state.put(key.ceremony(ceremonyId), keySha256);
@@ -984,15 +1000,15 @@ export const contract = {
   },
 
   /**
-   * A keyholder records, before it releases a partial decryption under `keySha256`, what that
-   * decryption costs the key: the aggregate, its round, ciphertext and contributor counts and
-   * its KL charge. Only a participant of the key's ceremony records, only for itself, and only
-   * the committed aggregate of a closed round with that many contributors. The key's limits are
-   * enforced here, atomically with the record (two keyholders answering at once cannot both take
-   * the last round): over all keyholders' records, one charge per distinct aggregate (the largest
-   * recorded), a new aggregate beyond `keyLifeRounds` distinct ones or past `klBudget` in total
-   * is refused with KEY_EXHAUSTED. Recording the same decryption again is answered with the
-   * stored record. Deterministic in its inputs and the ledger state.
+   * A keyholder records, before it releases a partial decryption under `keySha256`, the round it
+   * decrypts with the round's counts (key-budget.ts): only a participant of the key's ceremony,
+   * only for itself, only a round opened under the key and closed with that aggregate, with the
+   * ciphertexts its dimension takes and its included contributors. The contract computes the
+   * charge from the key's attested limits and enforces them atomically with the record (two
+   * keyholders answering at once cannot both take the last round): over all keyholders' records,
+   * one charge per distinct aggregate; a new aggregate past the key's life or KL budget is
+   * refused with KEY_EXHAUSTED. Recording the same decryption again is answered with the stored
+   * record. Deterministic in its inputs and the ledger state.
    */
   async recordKeyDecryption(
     ctx: TransactionContext,
@@ -1001,9 +1017,6 @@ export const contract = {
     roundId: string,
     ciphertexts: number,
     contributors: number,
-    kl: number,
-    keyLifeRounds: number,
-    klBudget: number,
   ): Promise<KeyDecryptionRecord> {
     await requireRole(ctx, 'keyholder', 'record decryptions');
     requireHash(aggregateSha256, 'aggregateSha256');
@@ -1011,63 +1024,46 @@ export const contract = {
     for (const [value, name] of [
       [ciphertexts, 'ciphertexts'],
       [contributors, 'contributors'],
-      [keyLifeRounds, 'keyLifeRounds'],
     ] as const)
       if (!Number.isSafeInteger(value) || value < 1 || value > 2 ** 31)
         throw new ContractError('invalid', `${name} must be an integer in [1, 2^31]`);
-    for (const [value, name] of [
-      [kl, 'kl'],
-      [klBudget, 'klBudget'],
-    ] as const)
-      if (typeof value !== 'number' || !(value >= 0 && value <= 1))
-        throw new ContractError('invalid', `${name} must be a number in [0, 1]`);
     const collective = await contract.getCollectiveKey(ctx, keySha256);
     if (!collective.participants.includes(ctx.callerMspId))
       throw new ContractError(
         'access-denied',
         `${ctx.callerMspId} may not record decryptions under key ${keySha256.slice(0, 16)}…: it is not one of its keyholders`,
       );
-    const round = await contract.getRound(ctx, roundId);
-    if (round.status !== 'closed' || round.aggregateHash !== aggregateSha256)
+    if (collective.registeredAt === null || collective.limits === undefined)
       throw new ContractError(
         'conflict',
-        `round ${roundId} did not close with aggregate ${aggregateSha256.slice(0, 16)}…; only a closed round's committed aggregate is decrypted`,
+        `key ${keySha256.slice(0, 16)}… is not registered: only ${collective.attestedBy.length} of its ${collective.participants.length} keyholders attested it`,
       );
-    if (round.included.length !== contributors)
-      throw new ContractError(
-        'invalid',
-        `round ${roundId} closed with ${round.included.length} contributors, not ${contributors}`,
-      );
+    const { limits } = collective;
+    const round = await contract.getRound(ctx, roundId);
+    requireDecryptionOfRound(round, keySha256, limits, aggregateSha256, {
+      ciphertexts,
+      contributors,
+    });
+    const keyholders = collective.participants.length;
+    const kl = decryptionCharge(limits, keyholders, ciphertexts, contributors);
     const at = key.keyDecryption(keySha256, ctx.callerMspId, aggregateSha256);
     const existing = await read<KeyDecryptionRecord>(ctx, at);
     if (existing !== undefined) {
-      if (
-        existing.roundId === roundId &&
-        existing.ciphertexts === ciphertexts &&
-        existing.contributors === contributors &&
-        existing.kl === kl
-      )
-        return existing;
+      if (existing.roundId === roundId) return existing;
       throw new ContractError(
         'conflict',
-        `${ctx.callerMspId} already recorded aggregate ${aggregateSha256.slice(0, 16)}… under key ${keySha256.slice(0, 16)}… with other figures`,
+        `${ctx.callerMspId} already recorded aggregate ${aggregateSha256.slice(0, 16)}… under key ${keySha256.slice(0, 16)}… for round ${existing.roundId}`,
       );
     }
-    const charged = new Map<string, number>();
-    for (const earlier of await contract.keyDecryptions(ctx, keySha256))
-      charged.set(
-        earlier.aggregateSha256,
-        Math.max(charged.get(earlier.aggregateSha256) ?? 0, earlier.kl),
-      );
-    if (!charged.has(aggregateSha256)) {
-      const spent = [...charged.values()].reduce((total, charge) => total + charge, 0);
-      if (charged.size >= keyLifeRounds || spent + kl > klBudget)
-        throw new ContractError(
-          'conflict',
-          `${KEY_EXHAUSTED} key ${keySha256.slice(0, 16)}… has decrypted ${charged.size} rounds (KL 2^${Math.log2(spent).toFixed(1)}) by all its keyholders' records; ` +
-            `one more (KL 2^${Math.log2(kl).toFixed(1)}) would pass ${keyLifeRounds} rounds or KL 2^${Math.log2(klBudget).toFixed(1)}`,
-        );
-    }
+    requireKeyBudget(
+      KEY_EXHAUSTED,
+      keySha256,
+      limits,
+      keyholders,
+      await contract.keyDecryptions(ctx, keySha256),
+      aggregateSha256,
+      kl,
+    );
     const record: KeyDecryptionRecord = {
       keySha256,
       keyholder: ctx.callerMspId,

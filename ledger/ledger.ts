@@ -1,4 +1,5 @@
 import type {
+  CollectiveKeyLimits,
   CollectiveKeyRecord,
   ConsentRecord,
   KeyDecryptionRecord,
@@ -202,37 +203,36 @@ export class Ledger {
     ceremonyId: string,
     threshold: number,
     participants: string[],
+    limits: CollectiveKeyLimits,
   ): Promise<CollectiveKeyRecord> {
     return this.gateway.submit('attestCollectiveKey', [
       keySha256,
       ceremonyId,
       threshold,
       participants,
+      limits,
     ]);
   }
   getCollectiveKey(keySha256: string): Promise<CollectiveKeyRecord> {
     return this.gateway.evaluate('getCollectiveKey', [keySha256]);
   }
   /**
-   * A keyholder records a decryption under a key before it releases the partial; the contract
-   * refuses it (KEY_EXHAUSTED) past the key's life or KL budget over all keyholders' records.
+   * A keyholder records a decryption under a key before it releases the partial: the round and
+   * its counts, which the contract checks against the round; it charges the KL from the key's
+   * attested limits and refuses (KEY_EXHAUSTED) past the key's life or budget over all records.
    */
   recordKeyDecryption(
     keySha256: string,
     aggregateSha256: string,
     roundId: string,
-    figures: { ciphertexts: number; contributors: number; kl: number },
-    limits: { keyLifeRounds: number; klBudget: number },
+    counts: { ciphertexts: number; contributors: number },
   ): Promise<KeyDecryptionRecord> {
     return this.gateway.submit('recordKeyDecryption', [
       keySha256,
       aggregateSha256,
       roundId,
-      figures.ciphertexts,
-      figures.contributors,
-      figures.kl,
-      limits.keyLifeRounds,
-      limits.klBudget,
+      counts.ciphertexts,
+      counts.contributors,
     ]);
   }
   keyDecryptions(keySha256: string): Promise<KeyDecryptionRecord[]> {

@@ -121,6 +121,24 @@ export interface CollectiveKeyRecord {
   readonly participants: readonly string[];
   readonly attestedBy: readonly string[];
   readonly registeredAt: number | null;
+  /** What a decryption under the key may spend: fixed by the attestations, never by a record. */
+  readonly limits: CollectiveKeyLimits;
+}
+
+/**
+ * A key's decryption limits as every keyholder of its ceremony attested them (each from its own
+ * configuration: they must agree). The contract charges each recorded decryption from these and
+ * the round's own counts (`recordKeyDecryption`); no keyholder's record can name other limits.
+ */
+export interface CollectiveKeyLimits {
+  /** CKKS parameter set (crypto/ckks/parameters.ts): values per ciphertext and the KL formula. */
+  readonly parameterSet: string;
+  /** The keyholders' per-coefficient flooding deviation σ_f for a threshold set of responders. */
+  readonly floodingSigma: number;
+  /** Most distinct aggregates the key decrypts. */
+  readonly keyLifeRounds: number;
+  /** Largest total KL divergence of the key's decryptions (parameters.ts `KEY_KL_BUDGET`). */
+  readonly klBudget: number;
 }
 
 /**
@@ -135,7 +153,10 @@ export interface KeyDecryptionRecord {
   readonly roundId: string;
   readonly ciphertexts: number;
   readonly contributors: number;
-  /** The KL divergence this decryption adds to the key's total (parameters.ts `decryptionKl`). */
+  /**
+   * The KL divergence this decryption adds to the key's total, computed by the contract from the
+   * key's attested limits and the round's counts (parameters.ts `decryptionKl`).
+   */
   readonly kl: number;
   readonly recordedAt: number;
 }

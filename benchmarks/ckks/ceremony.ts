@@ -116,7 +116,7 @@ try {
     // What the relay sends each keyholder, step by step.
     dealRequest: CeremonyDealRequest.encode({ plan, joins }).finish().length,
     checkRequest: CeremonyCheckRequest.encode({ plan, joins, dealings }).finish().length,
-    finishRequest: CeremonyFinishRequest.encode({ plan, checks }).finish().length,
+    finishRequest: CeremonyFinishRequest.encode({ plan, checks, answers: [] }).finish().length,
   };
   const relayedBytes =
     n * (bytes.dealRequest + bytes.checkRequest + bytes.finishRequest) +

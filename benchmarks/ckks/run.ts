@@ -31,6 +31,7 @@ import {
   parameterSetNamed,
 } from '../../crypto/ckks/parameters.ts';
 import { seededRandom, systemRandom } from '../../crypto/random.ts';
+import { EncryptedUploadHeader, EncryptionKey } from '../../proto/gen/veilsum/v1/ckks.ts';
 import { CkksEncryptPool } from '../../sdk/compute/ckks-encrypt-pool.ts';
 import { runServicesRound } from './services-round.ts';
 
@@ -136,6 +137,37 @@ const [, verifyBatchMs] = time(() =>
   verifyEncryptionProof(engine, encryptionKey, statementFor(0), 0, batchWires, batchProof),
 );
 
+// Message sizes as they travel: a gRPC frame (5 bytes) around a message of one bytes field.
+const varintLength = (value: number) => Math.max(1, Math.ceil(Math.log2(value + 1) / 7));
+const framed = (payload: number) => 5 + 1 + varintLength(payload) + payload;
+const framedAdd = (sum: number, payload: number) => sum + framed(payload);
+const PROOF_PIECE_BYTES = 1 << 20; // sdk/veilsum-client.ts: proofs travel in 1 MiB pieces
+const proofPieces = (length: number) =>
+  Array.from({ length: Math.ceil(length / PROOF_PIECE_BYTES) }, (_, k) =>
+    Math.min(PROOF_PIECE_BYTES, length - k * PROOF_PIECE_BYTES),
+  );
+// Every member fetches the round's key once per round (GetEncryptionKey).
+const keyFetchBytes = framed(
+  EncryptionKey.encode({
+    roundId: 'bench/round-1',
+    parameterSet: set.name,
+    publicKey: Buffer.from(publicKey),
+    keySha256: Buffer.from(keySha256(publicKey)),
+    ciphertexts: total,
+    valuesPerCiphertext: perCiphertext,
+  }).finish().length,
+);
+const uploadHeaderBytes = framed(
+  EncryptedUploadHeader.encode({
+    roundId: 'bench/round-1',
+    ciphertexts: total,
+    keySha256: Buffer.from(keySha256(publicKey)),
+    receiptSignature: Buffer.alloc(64),
+  }).finish().length,
+);
+// A member certificate (PEM) as PrepareDecryption re-sends it with each upload.
+const CERTIFICATE_PEM_BYTES = 800;
+
 // The round.
 const expected = new Float64Array(dimension);
 const sum = engine.newSum(total);
@@ -145,6 +177,9 @@ let addMs = 0;
 let verifyMs = 0;
 let wireBytes = 0;
 let proofBytes = 0;
+// What travels, message by message (gRPC frame + protobuf field), not just the payloads.
+let uploadMessageBytes = 0;
+let uploadPayloadLengths: number[] = [];
 const roundStart = performance.now();
 for (let client = 0; client < clients; client++) {
   const bytes = random(4 * dimension);
@@ -158,6 +193,11 @@ for (let client = 0; client < clients; client++) {
   encryptMs.push(ms);
   wireBytes += wires.reduce((sum, wire) => sum + wire.length, 0);
   proofBytes += proofs.reduce((sum, proof) => sum + proof.length, 0);
+  uploadPayloadLengths = [
+    ...wires.map((wire) => wire.length),
+    ...proofs.flatMap((proof) => proofPieces(proof.length)),
+  ];
+  uploadMessageBytes += uploadHeaderBytes + uploadPayloadLengths.reduce(framedAdd, 0);
   verifyMs += time(() =>
     verifyUploadProofs(engine, encryptionKey, statementFor(client), wires, proofs),
   )[1];
@@ -189,6 +229,13 @@ const partials = responders.map((index) => {
   return partial;
 });
 const [decoded, combineMs] = time(() => engine.combine(aggregate, partials, dimension));
+// Coordinator ⇄ each responding keyholder per round: PrepareDecryption re-streams every upload
+// (certificate, ciphertexts, proofs) for the keyholder to re-verify, PartialDecrypt sends the
+// aggregate and the partials come back.
+const perKeyholderInBytes =
+  clients * (framed(CERTIFICATE_PEM_BYTES + 40) + uploadPayloadLengths.reduce(framedAdd, 0)) +
+  aggregate.reduce((sum, ct) => sum + framed(ct.length), 0);
+const perKeyholderOutBytes = partials[0]!.reduce((sum, p) => sum + framed(p.length + 4), 0);
 const roundMs = performance.now() - roundStart;
 let maxAbsError = 0;
 for (let i = 0; i < dimension; i++)
@@ -228,6 +275,19 @@ const report = {
   proofBatch: batch,
   wireBytesPerParam: round(wireBytes / clients / dimension, 2),
   proofBytesPerParam: round(proofBytes / clients / dimension, 2),
+  // What one member sends and fetches per round, per parameter: its upload as framed messages
+  // (ciphertexts + proofs + header) plus the round key it fetches (GetEncryptionKey).
+  keyFetchBytes,
+  uploadBytesPerParam: round((uploadMessageBytes / clients + keyFetchBytes) / dimension, 2),
+  // Coordinator → each responding keyholder (uploads re-streamed + aggregate) and back
+  // (partials), per round and per parameter of the sum; t keyholders answer.
+  keyholderInBytesPerRound: perKeyholderInBytes,
+  keyholderOutBytesPerRound: perKeyholderOutBytes,
+  keyholderBytesPerParam: round(
+    (threshold * (perKeyholderInBytes + perKeyholderOutBytes)) / dimension,
+    2,
+  ),
+  partialBytes: partials[0]!.reduce((sum, p) => sum + p.length, 0),
   // One thread each, one batch of `proofBatch` ciphertexts.
   proveParamsPerSec: Math.round((batch * perCiphertext) / (median(proveRuns) / 1000)),
   verifyParamsPerSec: Math.round((batch * perCiphertext) / (verifyBatchMs / 1000)),
@@ -266,7 +326,7 @@ writeFileSync(out, JSON.stringify(report, null, 2) + '\n');
 console.log(
   `${clients} clients × ${dimension} params (${set.name}, ${threshold}-of-${keyholders}): ` +
     `client ${report.clientEncryptMs} ms (${report.clientThroughputRatio}× raw node-seal), ` +
-    `${report.wireBytesPerParam} + ${report.proofBytesPerParam} (proof) B/param, ` +
+    `${report.wireBytesPerParam} + ${report.proofBytesPerParam} (proof) B/param, upload ${report.uploadBytesPerParam} B/param with key fetch, ` +
     `flooding 2^${report.floodingSigmaLog2} (${report.statSecurityBits} bits), decrypt ${report.decryptMs} ms, round ${report.roundMs} ms, ` +
     `max error ${maxAbsError.toExponential(2)}` +
     (services ? `; through the services: round ${report.servicesRoundMs} ms` : ''),

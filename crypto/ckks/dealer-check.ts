@@ -1,6 +1,7 @@
 import { hashFields } from '../commitment.ts';
 import { seededRandom, type RandomSource } from '../random.ts';
 import { assertInteger, CryptoInputError } from '../validate.ts';
+import { InvalidCiphertextError } from './ciphertext-wire.ts';
 import type { CkksEngine } from './engine.ts';
 
 /**
@@ -107,6 +108,12 @@ export function dealerTestPasses(
 ): boolean {
   if (partials.length !== test.window.length)
     throw new CryptoInputError(`${partials.length} partials for a window of ${test.window.length}`);
+  // NaN (an undecodable sum) fails too.
+  return testError(engine, test, partials) <= DEALER_TEST_TOLERANCE;
+}
+
+/** The largest distance of the window's decryption from the test's values (∞ if undecodable). */
+function testError(engine: CkksEngine, test: DealerTest, partials: readonly Uint8Array[]): number {
   const decrypted = engine.combine(
     [test.ciphertext],
     partials.map((partial) => [partial]),
@@ -115,8 +122,49 @@ export function dealerTestPasses(
   let worst = 0;
   for (let k = 0; k < decrypted.length; k++)
     worst = Math.max(worst, Math.abs(decrypted[k]! - test.values[k]!));
-  // NaN (an undecodable sum) fails too.
-  return worst <= DEALER_TEST_TOLERANCE;
+  return Number.isNaN(worst) ? Infinity : worst;
+}
+
+/**
+ * Who is at fault for a failed test, from the shares its dealer revealed in the complaint step
+ * (`revealed`: the share dealt to each responder of the window, in window order). The dealer is
+ * at fault iff the unflooded partials of its revealed shares do not decrypt the test: then its
+ * shares do not interpolate to the secret behind its public share. Otherwise the responders at
+ * fault are those whose partial, put in place of its own unflooded one, moves the decryption by
+ * more than DEALER_TEST_TOLERANCE / (t + 1). Why that bound names someone and never an honest
+ * responder: decoding is linear, so the test's error is at most the unflooded error ε₀ plus each
+ * responder's own deviation; if every responder moved it by at most tol/(t + 1) the error would
+ * be at most (t + 1)·ε₀ + t·tol/(t + 1) < tol (ε₀ ≈ 1e-9: encryption noise only), and the test
+ * would not have failed. An honest responder's deviation is its flood, below the keyholders'
+ * precision target (< 1e-3 ≪ tol/(t + 1) for t ≤ 64).
+ */
+export function dealerTestVerdict(
+  engine: CkksEngine,
+  test: DealerTest,
+  partials: readonly Uint8Array[],
+  revealed: readonly BigUint64Array[],
+): { dealerAtFault: boolean; respondersAtFault: number[] } {
+  if (partials.length !== test.window.length || revealed.length !== test.window.length)
+    throw new CryptoInputError(`a verdict needs one partial and one share per window member`);
+  const exact = test.window.map(
+    (index, k) =>
+      engine.unfloodedPartialDecrypt([test.ciphertext], revealed[k]!, index, test.window)[0]!,
+  );
+  const error = (answers: readonly Uint8Array[]) => testError(engine, test, answers);
+  if (!(error(exact) <= DEALER_TEST_TOLERANCE))
+    return { dealerAtFault: true, respondersAtFault: [] };
+  const bound = DEALER_TEST_TOLERANCE / (test.window.length + 1);
+  const respondersAtFault = test.window.filter((_, k) => {
+    let deviation: number;
+    try {
+      deviation = error(exact.map((partial, r) => (r === k ? partials[k]! : partial)));
+    } catch (caught) {
+      if (caught instanceof InvalidCiphertextError) return true;
+      throw caught;
+    }
+    return !(deviation <= bound);
+  });
+  return { dealerAtFault: false, respondersAtFault };
 }
 
 /** Uniform values in [−1, 1) from 32-bit draws. */

@@ -541,6 +541,32 @@ export class CkksEngine {
     floodSigma: number,
     random: RandomSource,
   ): Uint8Array[] {
+    return this.partialDecryptWith(aggregate, share, index, responders, (ct) =>
+      this.addFlooding(ct, floodSigma, random),
+    );
+  }
+
+  /**
+   * The partial decryption d_i = 2·λ_i·s_i·c1 WITHOUT flooding: only for a share that is already
+   * public — the key ceremony's complaint step recomputes, from a share its dealer revealed, what
+   * an honest responder's test partial is up to its flood (crypto/ckks/dealer-check.ts).
+   */
+  unfloodedPartialDecrypt(
+    aggregate: readonly Uint8Array[],
+    revealedShare: BigUint64Array,
+    index: number,
+    responders: readonly number[],
+  ): Uint8Array[] {
+    return this.partialDecryptWith(aggregate, revealedShare, index, responders, () => {});
+  }
+
+  private partialDecryptWith(
+    aggregate: readonly Uint8Array[],
+    share: BigUint64Array,
+    index: number,
+    responders: readonly number[],
+    flood: (ct: SealCiphertextObject) => void,
+  ): Uint8Array[] {
     const { degree, moduli } = this.dataRns;
     if (share.length !== degree * moduli.length)
       throw new CryptoInputError('key share does not match the parameter set');
@@ -562,7 +588,7 @@ export class CkksEngine {
       return aggregate.map((wire) => {
         const ct = this.load(wire);
         this.evaluator.multiplyPlain(ct, plain, ct);
-        this.addFlooding(ct, floodSigma, random);
+        flood(ct);
         const bytes = this.save(ct);
         ct.delete();
         // (·, d_i) → (d_i, 0)

@@ -15,6 +15,7 @@ import {
   alreadyExists,
   failedPrecondition,
   invalidArgument,
+  resourceExhausted,
   unauthenticated,
 } from '../../sdk/common/grpc-errors.ts';
 import { parseRoster, rosterToWire, type RosterMember } from './round-runtime.ts';
@@ -84,7 +85,12 @@ export interface CkksRoundDependencies {
  * After a restart the log is replayed (uploads re-added from their files) and an interrupted
  * decryption is asked for again.
  */
+/** Malformed uploads one member may send per round before its uploads are refused unread. */
+export const MAX_REFUSED_UPLOADS_PER_MEMBER = 8;
+
 export class CkksRound {
+  /** Refused (malformed) uploads per roster index: in memory, so a restart forgives them. */
+  private readonly refusedUploads = new Map<number, number>();
   readonly id: string;
   readonly params: RoundParams;
   readonly roster: readonly RosterMember[];
@@ -176,10 +182,24 @@ export class CkksRound {
     return this.roster.find((member) => member.memberId === memberId)?.index;
   }
 
+  /**
+   * A member's upload was refused as malformed (INVALID_ARGUMENT, UNAUTHENTICATED): each costs
+   * the coordinator its checks (~0.2 s of proof verification per bad batch), so a member has
+   * MAX_REFUSED_UPLOADS_PER_MEMBER of them per round; then its uploads are refused at the header.
+   */
+  uploadRefused(index: number): void {
+    this.refusedUploads.set(index, (this.refusedUploads.get(index) ?? 0) + 1);
+  }
+
   /** Checked when an upload's header arrives, so a refused upload is refused before its data. */
   checkUploadAllowed(index: number, ciphertexts: number, keySha256: Uint8Array): void {
     if (this.status === 'aborted')
       throw aborted(`round ${this.id} was aborted: ${this.abortReason}`);
+    const refused = this.refusedUploads.get(index) ?? 0;
+    if (refused >= MAX_REFUSED_UPLOADS_PER_MEMBER)
+      throw resourceExhausted(
+        `member ${index} sent ${refused} refused uploads to round ${this.id}, the most a member may; it uploads nothing more to this round`,
+      );
     if (this.status !== 'collecting') {
       throw failedPrecondition(
         `round ${this.id} is ${this.status}: uploads closed at ${new Date(this.deadlineAt()).toISOString()}`,

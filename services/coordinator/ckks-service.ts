@@ -1,4 +1,4 @@
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import {
   ciphertextRange,
   InvalidEncryptionProofError,
@@ -14,10 +14,13 @@ import {
   type EncryptedUploadChunk,
   type EncryptedUploadReceipt,
 } from '../../proto/gen/veilsum/v1/ckks.ts';
-import { invalidArgument } from '../../sdk/common/grpc-errors.ts';
+import { invalidArgument, toServiceError } from '../../sdk/common/grpc-errors.ts';
 import type { CoordinatorState } from './coordinator-state.ts';
 import type { CkksRound } from './ckks-round.ts';
 import { receiveUploadStream } from './upload-stream.ts';
+
+/** Refusals that are the uploading member's doing (not limits, aborts or cancellations). */
+const MEMBERS_FAULT = new Set<number>([grpc.status.INVALID_ARGUMENT, grpc.status.UNAUTHENTICATED]);
 
 /** CkksService: members fetch the round's encryption key and stream their encrypted updates. */
 export function ckksService(state: CoordinatorState): CkksServiceServer {
@@ -183,6 +186,9 @@ function receiveEncryptedUpload(
     },
     (error, reply) => {
       pending?.discard();
+      // A malformed upload counts against the member's refused-upload cap for the round.
+      if (error && round !== undefined && MEMBERS_FAULT.has(toServiceError(error).code))
+        round.uploadRefused(index);
       if (error) state.fail('UploadEncrypted', error, (e) => callback(e));
       else callback(null, reply);
     },

@@ -2,8 +2,11 @@ import { createHash } from 'node:crypto';
 import { encodeFields } from '../../crypto/bytes.ts';
 import { nativeCurve25519 as curve } from '../../crypto/curve25519-native.ts';
 import { hkdfSha256 } from '../../crypto/kdf.ts';
+import { AuthenticationError, openAead, sealAead } from '../../crypto/aead.ts';
+import type { RandomSource } from '../../crypto/random.ts';
 import {
   CeremonyPlan,
+  type CeremonyAnswer,
   type CeremonyCheck,
   type CeremonyDealing,
   type CeremonyJoin,
@@ -118,5 +121,77 @@ export function ceremonyShareKey(
     planHash(plan),
     encodeFields('veilsum/v1/ceremony-share-key', plan.ceremonyId, from, to),
     32,
+  );
+}
+
+/** An answer signs the transcript it answers and every key it reveals, in order. */
+export const answerStatement = (
+  plan: CeremonyPlan,
+  hash: Uint8Array,
+  answer: Omit<CeremonyAnswer, 'signature'>,
+) =>
+  encodeFields(
+    'veilsum/v1/ceremony-answer',
+    plan.ceremonyId,
+    hash,
+    answer.transcriptSha256,
+    answer.checksSha256,
+    answer.index,
+    ...answer.revealed.flatMap((r) => [r.toIndex, r.shareKey]),
+  );
+
+const KEY_COMMITMENT_BYTES = 32;
+
+/**
+ * SHA-256 commitment to a share's AES-GCM key. AES-GCM does not commit to its key: a dealer could
+ * craft a sealed share that opens under its real key to one share and under a second key to
+ * another, and reveal the second in a complaint. The recipient checks the commitment against the
+ * key it derived, so the only key that opens a sealed share in a complaint is the one it used.
+ */
+export const shareKeyCommitment = (shareKey: Uint8Array): Uint8Array =>
+  sha256(encodeFields('veilsum/v1/ceremony-share-key-commitment', shareKey));
+
+/** A dealt share as it travels: its key's commitment, then the AES-GCM sealed share. */
+export function sealShare(
+  shareKey: Uint8Array,
+  plain: Uint8Array,
+  associatedData: Uint8Array,
+  random: RandomSource,
+): Uint8Array {
+  const sealed = sealAead(shareKey, plain, associatedData, random);
+  const out = new Uint8Array(KEY_COMMITMENT_BYTES + sealed.length);
+  out.set(shareKeyCommitment(shareKey), 0);
+  out.set(sealed, KEY_COMMITMENT_BYTES);
+  return out;
+}
+
+/** Opens a share sealed by `sealShare`; AuthenticationError if the key is not the committed one. */
+export function openShare(
+  shareKey: Uint8Array,
+  sealed: Uint8Array,
+  associatedData: Uint8Array,
+): Uint8Array {
+  const commitment = sealed.subarray(0, KEY_COMMITMENT_BYTES);
+  if (
+    sealed.length < KEY_COMMITMENT_BYTES ||
+    !Buffer.from(commitment).equals(Buffer.from(shareKeyCommitment(shareKey)))
+  )
+    throw new AuthenticationError('the share key does not match the commitment sealed with it');
+  return openAead(shareKey, sealed.subarray(KEY_COMMITMENT_BYTES), associatedData);
+}
+
+/** The checks a complaint answers, in index order (each as its signed statement). */
+export function checksDigest(
+  plan: CeremonyPlan,
+  hash: Uint8Array,
+  checks: readonly CeremonyCheck[],
+): Uint8Array {
+  return sha256(
+    encodeFields(
+      'veilsum/v1/ceremony-checks',
+      ...[...checks]
+        .sort((x, y) => x.index - y.index)
+        .map((check) => sha256(checkStatement(plan, hash, check))),
+    ),
   );
 }

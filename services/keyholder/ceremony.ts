@@ -1,4 +1,4 @@
-import { openAead, sealAead, AuthenticationError } from '../../crypto/aead.ts';
+import { AuthenticationError } from '../../crypto/aead.ts';
 import { generateKeyShare, type KeyShare } from '../../crypto/ckks/collective-keys.ts';
 import { InvalidCiphertextError } from '../../crypto/ckks/ciphertext-wire.ts';
 import {
@@ -6,6 +6,7 @@ import {
   dealerTestPartial,
   dealerTestPasses,
   dealerTests,
+  dealerTestVerdict,
 } from '../../crypto/ckks/dealer-check.ts';
 import type { CkksEngine } from '../../crypto/ckks/engine.ts';
 import { InvalidEncryptionProofError } from '../../crypto/ckks/encryption-proof.ts';
@@ -23,8 +24,10 @@ import { proveKeyShare, verifyKeyShare } from '../../crypto/ckks/key-share-proof
 import { PARAMETER_SETS } from '../../crypto/ckks/parameters.ts';
 import { nativeCurve25519 as curve } from '../../crypto/curve25519-native.ts';
 import { systemRandom } from '../../crypto/random.ts';
+import { CryptoInputError } from '../../crypto/validate.ts';
 import {
   type CeremonyPlan,
+  type CeremonyAnswer,
   type CeremonyCheck,
   type CeremonyDealing,
   type CeremonyJoin,
@@ -32,7 +35,7 @@ import {
 } from '../../proto/gen/veilsum/v1/ckks.ts';
 import { ContractError } from '../../ledger/contract.ts';
 import type { Ledger } from '../../ledger/ledger.ts';
-import type { CollectiveKeyRecord } from '../../ledger/records.ts';
+import type { CollectiveKeyLimits, CollectiveKeyRecord } from '../../ledger/records.ts';
 import {
   failedPrecondition,
   invalidArgument,
@@ -40,13 +43,17 @@ import {
 } from '../../sdk/common/grpc-errors.ts';
 import { verifiedIdentityOf } from '../../sdk/pki/certificates.ts';
 import {
+  answerStatement,
   ceremonyShareKey,
+  checksDigest,
   ceremonyTranscript,
   checkStatement,
   dealingStatement,
   joinsDigest,
   joinStatement,
+  openShare,
   planHash,
+  sealShare,
   shareAssociatedData,
 } from './ceremony-messages.ts';
 
@@ -63,8 +70,20 @@ import {
  *   check  — every p_j must open its commitment and carry a valid proof, else the dealer is
  *            named and the ceremony abandoned; then this keyholder's part of every dealer's test
  *            decryption (crypto/ckks/dealer-check.ts), made once;
- *   finish — every dealer's tests must decrypt, else the dealer is named and the ceremony
- *            abandoned: nothing is sealed and nothing attested.
+ *   answer — the complaint round (Pedersen/Feldman style): a dealer one of whose tests fails
+ *            reveals the keys of the shares it dealt to that window's responders (each sealed
+ *            share commits to its key, so only the share the responder got can be revealed),
+ *            and abandons the ceremony itself: it never attests a key whose shares it revealed;
+ *   finish — every dealer's tests must decrypt, else the ceremony is abandoned (nothing sealed,
+ *            nothing attested) naming who is at fault from the dealer's answer: the dealer if
+ *            its revealed shares do not decrypt its test, else the responder whose partial is
+ *            not its share's partial plus a flood (dealer-check.ts `dealerTestVerdict`).
+ * What an answer reveals: the shares one dealer dealt to the t responders of a failing window —
+ * enough to rebuild that dealer's s_i — to everyone, the relay and colluders included. That s_i
+ * is the contribution of a dealer that has already abandoned the ceremony: it never attests,
+ * and the ledger registers a key only once every participant attested it, so no key that a round
+ * may use contains it (each join draws a fresh s_i). A share key is an HKDF output for one pair
+ * and direction: it opens no other share.
  * A ceremony lives in memory between Join and Finish; a keyholder restarted mid-way is simply
  * run through a new ceremony.
  */
@@ -110,6 +129,14 @@ interface Checked {
   readonly publicKey: Uint8Array;
   /** The shares dealt to this keyholder, by dealer index. */
   readonly dealt: ReadonlyMap<number, BigUint64Array>;
+  /** Every dealing, by dealer index: a complaint's revealed keys open their sealed shares. */
+  readonly dealings: ReadonlyMap<number, CeremonyDealing>;
+}
+
+/** A dealer's test that did not decrypt, with the partials its window sent. */
+interface FailedTest {
+  readonly test: DealerTest;
+  readonly partials: readonly Uint8Array[];
 }
 
 interface Pending {
@@ -284,7 +311,7 @@ export class KeyholderCeremony {
       shares: indices.map((to, k) => ({
         toIndex: to,
         sealed: Buffer.from(
-          sealAead(
+          sealShare(
             this.shareKey(pending, joined.get(to)!.exchangeKey, pending.index, to),
             polynomialToBytes(dealt[k]!),
             shareAssociatedData(plan, pending.planHash, pending.index, to),
@@ -405,7 +432,7 @@ export class KeyholderCeremony {
         this.abandon(pending, `${name(index)} dealt no share to index ${pending.index}`);
       let plain: Uint8Array;
       try {
-        plain = openAead(
+        plain = openShare(
           this.shareKey(pending, dealer.exchangeKey, index, pending.index),
           mine.sealed,
           shareAssociatedData(plan, pending.planHash, index, pending.index),
@@ -462,27 +489,128 @@ export class KeyholderCeremony {
         a,
       ),
       dealt,
+      dealings: byIndex,
     };
     return check;
   }
 
   /**
+   * The complaint round: if one of this keyholder's own tests failed (by every keyholder's signed
+   * check), reveals the keys of the shares it dealt to the failing windows' responders, and
+   * abandons the ceremony — a keyholder never attests a key whose shares it revealed. With no
+   * failing test it reveals nothing and carries on.
+   */
+  async answer(
+    input: CeremonyPlan | undefined,
+    checks: readonly CeremonyCheck[],
+  ): Promise<CeremonyAnswer> {
+    const plan = validatePlan(input);
+    const engine = await this.engineFor(plan.parameterSet);
+    const pending = this.pendingFor(plan);
+    const checked = this.checkedOf(pending);
+    const failed = this.failedTests(engine, pending, checked, checks).filter(
+      ({ test }) => test.dealer === pending.index,
+    );
+    const responders = [...new Set(failed.flatMap(({ test }) => test.window))].sort(
+      (x, y) => x - y,
+    );
+    const unsigned: CeremonyAnswer = {
+      index: pending.index,
+      transcriptSha256: Buffer.from(checked.transcript),
+      checksSha256: Buffer.from(checksDigest(plan, pending.planHash, checks)),
+      revealed: responders.map((to) => ({
+        toIndex: to,
+        shareKey: Buffer.from(
+          this.shareKey(pending, checked.joined.get(to)!.exchangeKey, pending.index, to),
+        ),
+      })),
+      signature: Buffer.alloc(0),
+    };
+    const answer = {
+      ...unsigned,
+      signature: Buffer.from(
+        curve.sign(this.identity.signingKey, answerStatement(plan, pending.planHash, unsigned)),
+      ),
+    };
+    if (responders.length > 0) this.forget(pending);
+    return answer;
+  }
+
+  /**
    * Combines every dealer's test decryptions from all keyholders' checks; only if every one
-   * decrypts does it return the key to seal (and the caller attest). A dealer whose shares fail
-   * is named and the ceremony abandoned.
+   * decrypts does it return the key to seal (and the caller attest). Otherwise the ceremony is
+   * abandoned naming who is at fault by the failing dealers' answers (a failing dealer that has
+   * not answered yet is asked for, without abandoning).
    */
   async finish(
     input: CeremonyPlan | undefined,
     checks: readonly CeremonyCheck[],
+    answers: readonly CeremonyAnswer[] = [],
   ): Promise<HeldKey> {
     const plan = validatePlan(input);
     const engine = await this.engineFor(plan.parameterSet);
     const pending = this.pendingFor(plan);
-    const checked = pending.checked;
-    if (checked === undefined)
-      throw failedPrecondition(
-        `keyholder ${this.identity.keyholderId} has not checked the dealings of ceremony ${plan.ceremonyId}`,
+    const checked = this.checkedOf(pending);
+    const name = (index: number) =>
+      `keyholder ${checked.joined.get(index)?.keyholderId ?? '?'} (index ${index})`;
+    const failed = this.failedTests(engine, pending, checked, checks);
+    const answered = this.verifiedAnswers(pending, checked, answers);
+    const mine = checksDigest(plan, pending.planHash, checks);
+    const otherView = [...answered.values()].filter((a) => !sameBytes(a.checksSha256, mine));
+    if (otherView.length > 0)
+      this.abandon(
+        pending,
+        `${otherView.map((a) => name(a.index)).join(' and ')} answered other checks than keyholder ${this.identity.keyholderId} holds: a keyholder signed two different checks (or a dealer misstates what it answered); no dealer is named from them`,
       );
+    const revealing = [...answered.values()].filter((a) => a.revealed.length > 0);
+    if (failed.length === 0 && revealing.length > 0)
+      this.abandon(
+        pending,
+        `${revealing.map((a) => name(a.index)).join(' and ')} revealed shares answering a complaint that these checks do not raise (the relay showed keyholders different checks); it will not attest`,
+      );
+    if (failed.length > 0) {
+      const unanswered = [...new Set(failed.map(({ test }) => test.dealer))].filter(
+        (dealer) => !answered.has(dealer),
+      );
+      if (unanswered.length > 0)
+        throw failedPrecondition(
+          `ceremony ${plan.ceremonyId}: the test decryptions of ${unanswered.map(name).join(' and ')} failed; ` +
+            'before anyone is named its answer to the complaint is needed (AnswerCeremony on that keyholder, then FinishCeremony with the answers)',
+        );
+      this.abandon(pending, this.blame(engine, pending, checked, failed, answered));
+    }
+    this.pending.delete(plan.ceremonyId);
+    pending.exchangeSecret.fill(0);
+    const share = combineDealtShares(engine.dataRns, [...checked.dealt.values()]);
+    for (const dealt of checked.dealt.values()) dealt.fill(0n);
+    return {
+      ceremonyId: plan.ceremonyId,
+      parameterSet: plan.parameterSet,
+      index: pending.index,
+      threshold: plan.threshold,
+      keyholders: plan.keyholders.map((k) => ({ keyholderId: k.keyholderId, index: k.index })),
+      publicKey: checked.publicKey,
+      keySha256: keySha256(checked.publicKey),
+      share,
+    };
+  }
+
+  private checkedOf(pending: Pending): Checked {
+    if (pending.checked === undefined)
+      throw failedPrecondition(
+        `keyholder ${this.identity.keyholderId} has not checked the dealings of ceremony ${pending.plan.ceremonyId}`,
+      );
+    return pending.checked;
+  }
+
+  /** Every keyholder's signed check of the same transcript; the tests that do not decrypt. */
+  private failedTests(
+    engine: CkksEngine,
+    pending: Pending,
+    checked: Checked,
+    checks: readonly CeremonyCheck[],
+  ): FailedTest[] {
+    const { plan } = pending;
     const name = (index: number) =>
       `keyholder ${checked.joined.get(index)?.keyholderId ?? '?'} (index ${index})`;
     const partials = new Map<string, Uint8Array>(); // "dealer/windowStart/responder"
@@ -508,7 +636,7 @@ export class KeyholderCeremony {
     }
     if (seen.size !== plan.keyholders.length)
       throw invalidArgument(`${seen.size} checks for ${plan.keyholders.length} keyholders`);
-    const failures = new Map<number, string[]>();
+    const failed: FailedTest[] = [];
     for (const test of checked.tests) {
       const start = test.window[0]!;
       const answers = test.window.map((responder) => {
@@ -525,46 +653,120 @@ export class KeyholderCeremony {
         passes = dealerTestPasses(engine, test, answers);
       } catch (error) {
         if (!(error instanceof InvalidCiphertextError)) throw error;
-        this.abandon(
-          pending,
-          `a test partial for dealer ${test.dealer} from window ${test.window.join(',')} is malformed (${error.message})`,
-        );
+        passes = false;
       }
-      if (!passes)
-        failures.set(test.dealer, [...(failures.get(test.dealer) ?? []), test.window.join(',')]);
+      if (!passes) failed.push({ test, partials: answers });
     }
-    if (failures.size > 0) {
-      const named = [...failures.entries()].map(
-        ([dealer, windows]) =>
-          `${name(dealer)} (its shares held by keyholders ${windows.join(' and by ')} do not decrypt)`,
-      );
-      this.abandon(
-        pending,
-        `the Shamir shares dealt by ${named.join('; ')} do not match its public key share: a test encryption under that share does not decrypt with them`,
-      );
-    }
-    this.pending.delete(plan.ceremonyId);
-    pending.exchangeSecret.fill(0);
-    const share = combineDealtShares(engine.dataRns, [...checked.dealt.values()]);
-    for (const dealt of checked.dealt.values()) dealt.fill(0n);
-    return {
-      ceremonyId: plan.ceremonyId,
-      parameterSet: plan.parameterSet,
-      index: pending.index,
-      threshold: plan.threshold,
-      keyholders: plan.keyholders.map((k) => ({ keyholderId: k.keyholderId, index: k.index })),
-      publicKey: checked.publicKey,
-      keySha256: keySha256(checked.publicKey),
-      share,
-    };
+    return failed;
   }
 
-  /** Forgets the ceremony (its secrets zeroed) and refuses, naming what went wrong. */
-  private abandon(pending: Pending, reason: string): never {
+  /** The answers signed by their dealers for this transcript, by dealer index. */
+  private verifiedAnswers(
+    pending: Pending,
+    checked: Checked,
+    answers: readonly CeremonyAnswer[],
+  ): Map<number, CeremonyAnswer> {
+    const verified = new Map<number, CeremonyAnswer>();
+    for (const answer of answers) {
+      const dealer = checked.joined.get(answer.index);
+      if (dealer === undefined || verified.has(answer.index))
+        throw invalidArgument(`answer from unknown or repeated index ${answer.index}`);
+      assertSigned(
+        dealer.identityKey,
+        answerStatement(pending.plan, pending.planHash, answer),
+        answer.signature,
+        `the answer of keyholder ${answer.index}`,
+      );
+      if (!sameBytes(answer.transcriptSha256, checked.transcript))
+        throw invalidArgument(`the answer of keyholder ${answer.index} is for other dealings`);
+      verified.set(answer.index, answer);
+    }
+    return verified;
+  }
+
+  /**
+   * Who the failed tests' answers put at fault: a dealer whose answer does not open the shares it
+   * dealt the window, or whose revealed shares do not decrypt its test; else the responders whose
+   * partials are not their revealed share's (dealer-check.ts `dealerTestVerdict`).
+   */
+  private blame(
+    engine: CkksEngine,
+    pending: Pending,
+    checked: Checked,
+    failed: readonly FailedTest[],
+    answers: ReadonlyMap<number, CeremonyAnswer>,
+  ): string {
+    const { plan } = pending;
+    const name = (index: number) =>
+      `keyholder ${checked.joined.get(index)?.keyholderId ?? '?'} (index ${index})`;
+    const dealers = new Map<number, string[]>();
+    const undecrypted = new Map<number, string[]>();
+    const responders = new Map<number, string[]>();
+    const add = (into: Map<number, string[]>, index: number, what: string) =>
+      into.set(index, [...(into.get(index) ?? []), what]);
+    for (const { test, partials } of failed) {
+      const window = test.window.join(',');
+      const answer = answers.get(test.dealer)!;
+      const revealed: BigUint64Array[] = [];
+      for (const to of test.window) {
+        const key = answer.revealed.find((r) => r.toIndex === to)?.shareKey;
+        const sealed = checked.dealings.get(test.dealer)!.shares.find((x) => x.toIndex === to);
+        try {
+          if (key === undefined || sealed === undefined) throw new AuthenticationError('missing');
+          revealed.push(
+            polynomialFromBytes(
+              openShare(
+                key,
+                sealed.sealed,
+                shareAssociatedData(plan, pending.planHash, test.dealer, to),
+              ),
+              engine.dataRns,
+              'revealed share',
+            ),
+          );
+        } catch (error) {
+          if (!(error instanceof AuthenticationError) && !(error instanceof CryptoInputError))
+            throw error;
+          add(dealers, test.dealer, `its answer does not open the share it dealt to index ${to}`);
+          break;
+        }
+      }
+      if (revealed.length < test.window.length) continue;
+      const verdict = dealerTestVerdict(engine, test, partials, revealed);
+      for (const share of revealed) share.fill(0n);
+      if (verdict.dealerAtFault) add(undecrypted, test.dealer, window);
+      for (const responder of verdict.respondersAtFault)
+        add(responders, responder, `dealer ${test.dealer}, window ${window}`);
+    }
+    for (const [dealer, windows] of undecrypted)
+      add(
+        dealers,
+        dealer,
+        `its shares held by keyholders ${windows.join(' and by ')} do not decrypt`,
+      );
+    const parts: string[] = [];
+    if (dealers.size > 0)
+      parts.push(
+        `the Shamir shares dealt by ${[...dealers.entries()].map(([d, why]) => `${name(d)} (${why.join('; ')})`).join('; ')} do not match its public key share: a test encryption under that share does not decrypt with them`,
+      );
+    if (responders.size > 0)
+      parts.push(
+        `${[...responders.entries()].map(([r, tests]) => `${name(r)} sent test partials that are not its dealt share's (${tests.join('; ')})`).join('; ')}: the dealers' revealed shares decrypt their tests`,
+      );
+    return parts.join('; and ') || 'a test decryption failed and no one could be named';
+  }
+
+  /** Forgets the ceremony, its secrets zeroed. */
+  private forget(pending: Pending): void {
     this.pending.delete(pending.plan.ceremonyId);
     pending.exchangeSecret.fill(0);
     pending.keyShare?.secret.fill(0n);
     for (const dealt of pending.checked?.dealt.values() ?? []) dealt.fill(0n);
+  }
+
+  /** Forgets the ceremony (its secrets zeroed) and refuses, naming what went wrong. */
+  private abandon(pending: Pending, reason: string): never {
+    this.forget(pending);
     throw failedPrecondition(
       `ceremony ${pending.plan.ceremonyId} abandoned by keyholder ${this.identity.keyholderId}: ${reason}. Nothing was sealed or attested; run a new ceremony`,
     );
@@ -662,12 +864,14 @@ export function keyInfoOf(key: HeldKey): KeyInfo {
 /**
  * The end of a ceremony on the ledger: this keyholder attests, with its own ledger identity, the
  * collective key it now holds a share of (hash, ceremony id, threshold, the ceremony's keyholders
- * in index order). The contract registers the key once every participant attested it; CKKS round
+ * in index order) and the key's decryption limits from its configuration (ledger/key-budget.ts:
+ * every keyholder must attest the same, and the contract charges every decryption from them). The contract registers the key once every participant attested it; CKKS round
  * manifests may name only registered keys, so a key the keyholders did not make cannot be used.
  */
 export async function attestCollectiveKey(
   ledger: Ledger,
   key: HeldKey,
+  limits: CollectiveKeyLimits,
 ): Promise<CollectiveKeyRecord> {
   const participants = [...key.keyholders]
     .sort((a, b) => a.index - b.index)
@@ -678,6 +882,7 @@ export async function attestCollectiveKey(
       key.ceremonyId,
       key.threshold,
       participants,
+      limits,
     );
   } catch (error) {
     if (!(error instanceof ContractError)) throw error;

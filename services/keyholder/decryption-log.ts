@@ -230,10 +230,10 @@ export function keyExhausted(key: string, decrypted: number): RequestError {
 
 /** What the ledger says one keyholder's decryption under a key cost (ledger/records.ts). */
 export interface RecordedDecryption {
+  readonly keySha256: string;
   readonly aggregateSha256: string;
   readonly ciphertexts: number;
   readonly contributors: number;
-  readonly kl: number;
 }
 
 /**
@@ -269,11 +269,10 @@ export function assertKeyBudget(
     spentOn.set(aggregate, Math.max(spentOn.get(aggregate) ?? 0, kl));
   for (const [aggregate, c] of log.chargesByAggregate(key))
     charge(aggregate, klOf(c.ciphertexts, c.contributors));
+  // Each record charged from its counts, which the contract checked against its round
+  // (ledger/key-budget.ts); a recorded kl is never read, and records of other keys never count.
   for (const r of recorded)
-    charge(
-      r.aggregateSha256,
-      Math.max(Number.isFinite(r.kl) ? r.kl : 1, klOf(r.ciphertexts, r.contributors)),
-    );
+    if (r.keySha256 === key) charge(r.aggregateSha256, klOf(r.ciphertexts, r.contributors));
   const cost = klOf(decryption.ciphertexts, decryption.contributors);
   if (spentOn.has(decryption.aggregate)) return cost;
   if (spentOn.size >= flooding.keyLifeRounds) throw keyExhausted(key, spentOn.size);

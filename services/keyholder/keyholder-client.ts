@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import {
+  type CeremonyAnswer,
   type CeremonyCheck,
   type CeremonyDealing,
   type CeremonyJoin,
@@ -80,10 +81,26 @@ export class KeyholderClient {
     );
   }
 
-  finish(plan: CeremonyPlan, checks: CeremonyCheck[]): Promise<KeyInfo> {
+  /** The complaint round: reveals nothing unless one of this keyholder's own tests failed. */
+  answer(plan: CeremonyPlan, checks: CeremonyCheck[]): Promise<CeremonyAnswer> {
+    return this.call('AnswerCeremony', (done) =>
+      this.client.answerCeremony(
+        { plan, checks },
+        new grpc.Metadata(),
+        deadline(CEREMONY_DEADLINE_MS),
+        done,
+      ),
+    );
+  }
+
+  finish(
+    plan: CeremonyPlan,
+    checks: CeremonyCheck[],
+    answers: CeremonyAnswer[] = [],
+  ): Promise<KeyInfo> {
     return this.call('FinishCeremony', (done) =>
       this.client.finishCeremony(
-        { plan, checks },
+        { plan, checks, answers },
         new grpc.Metadata(),
         deadline(CEREMONY_DEADLINE_MS),
         done,
@@ -232,7 +249,8 @@ export interface CeremonyOutcome {
  * Runs the threshold key ceremony among keyholders, relaying their messages (the relay sees
  * only signed public data, encrypted shares and flooded test partials): join (commitments),
  * deal (public shares with proofs, sealed shares), check (commitments, proofs, test partials),
- * finish (test decryptions, seal, attest). Every keyholder must end with the same key.
+ * answer (complaints: only a dealer whose test failed reveals anything), finish (test
+ * decryptions, blame, seal, attest). Every keyholder must end with the same key.
  */
 export async function runKeyCeremony(
   participants: readonly CeremonyParticipant[],
@@ -248,7 +266,20 @@ export async function runKeyCeremony(
   const joins = await Promise.all(participants.map((p) => p.client.join(plan)));
   const dealings = await Promise.all(participants.map((p) => p.client.deal(plan, joins)));
   const checks = await Promise.all(participants.map((p) => p.client.check(plan, joins, dealings)));
-  const infos = await Promise.all(participants.map((p) => p.client.finish(plan, checks)));
+  // The complaint round: empty answers unless a dealer's test failed (that dealer then reveals
+  // the disputed shares' keys and leaves; finish names who is at fault).
+  const answers = await Promise.all(participants.map((p) => p.client.answer(plan, checks)));
+  const settled = await Promise.allSettled(
+    participants.map((p) => p.client.finish(plan, checks, answers)),
+  );
+  // A dealer that answered a complaint has left the ceremony: the others' refusal names who is
+  // at fault.
+  const refusals = settled.flatMap((outcome, i) =>
+    outcome.status === 'rejected' ? [{ reason: outcome.reason as unknown, i }] : [],
+  );
+  if (refusals.length > 0)
+    throw (refusals.find(({ i }) => answers[i]!.revealed.length === 0) ?? refusals[0]!).reason;
+  const infos = settled.map((outcome) => (outcome as PromiseFulfilledResult<KeyInfo>).value);
   const first = Buffer.from(infos[0]!.keySha256);
   const disagreeing = infos.findIndex((info) => !Buffer.from(info.keySha256).equals(first));
   if (disagreeing >= 0) {

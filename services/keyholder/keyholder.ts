@@ -17,7 +17,7 @@ import { seededRandom, systemRandom } from '../../crypto/random.ts';
 import { ContractError, KEY_EXHAUSTED } from '../../ledger/contract.ts';
 import type { Ledger } from '../../ledger/ledger.ts';
 import { openLedger, type OpenLedger } from '../../ledger/ledger-factory.ts';
-import type { RoundRecord } from '../../ledger/records.ts';
+import type { CollectiveKeyLimits, RoundRecord } from '../../ledger/records.ts';
 import {
   KeyholderServiceService,
   type KeyholderServiceServer,
@@ -243,6 +243,17 @@ export class Keyholder {
     };
   }
 
+  /** The limits this keyholder attests for a key it holds (the ledger charges decryptions from them). */
+  private keyLimits(key: StoredKey): CollectiveKeyLimits {
+    const { set, sigma } = this.flooding(key);
+    return {
+      parameterSet: set.name,
+      floodingSigma: sigma,
+      keyLifeRounds: this.config.keyLifeRounds,
+      klBudget: set.insecure ? 1 : KEY_KL_BUDGET,
+    };
+  }
+
   /** Every decryption any keyholder of `keyHex` recorded on the ledger. */
   private recordedDecryptions(keyHex: string) {
     return this.ledger!.keyDecryptions(keyHex);
@@ -330,9 +341,27 @@ export class Keyholder {
         this.require(call, this.config.admins, 'run key ceremonies');
         return this.ceremony.check(call.request.plan, call.request.joins, call.request.dealings);
       }),
+      answerCeremony: this.unary('AnswerCeremony', async (call) => {
+        this.require(call, this.config.admins, 'run key ceremonies');
+        const answer = await this.ceremony.answer(call.request.plan, call.request.checks);
+        if (answer.revealed.length > 0)
+          this.logger.warn(
+            {
+              event: 'ceremony-complaint-answered',
+              ceremony: call.request.plan?.ceremonyId,
+              revealedTo: answer.revealed.map((r) => r.toIndex),
+            },
+            'a test of this dealer failed: revealed the keys of the shares dealt to its window and abandoned the ceremony',
+          );
+        return answer;
+      }),
       finishCeremony: this.unary('FinishCeremony', async (call) => {
         this.require(call, this.config.admins, 'run key ceremonies');
-        const key = await this.ceremony.finish(call.request.plan, call.request.checks);
+        const key = await this.ceremony.finish(
+          call.request.plan,
+          call.request.checks,
+          call.request.answers,
+        );
         // Sealed and on disk before the key is announced: a key the keyholder could lose is no key.
         let stored: StoredKey;
         try {
@@ -344,7 +373,7 @@ export class Keyholder {
         const hex = Buffer.from(key.keySha256).toString('hex');
         this.keys.set(hex, stored);
         // Attested on the ledger as this keyholder: rounds may use the key once all attested it.
-        const attested = await attestCollectiveKey(this.ledger!, key);
+        const attested = await attestCollectiveKey(this.ledger!, key, this.keyLimits(stored));
         this.logger.info(
           {
             event: 'ceremony-finished',
@@ -739,16 +768,10 @@ export class Keyholder {
       // On the ledger, for every keyholder of the key to count, and logged (durably) here, both
       // before anything leaves this process: a crash in between spends budget on nothing.
       if (kl !== undefined)
-        await this.ledger!.recordKeyDecryption(
-          keyHex,
-          actual,
-          header.roundId,
-          { ciphertexts: ciphertexts.length, contributors: record.included.length, kl },
-          {
-            keyLifeRounds: this.config.keyLifeRounds,
-            klBudget: engine.set.insecure ? 1 : KEY_KL_BUDGET,
-          },
-        ).catch((error: unknown) => {
+        await this.ledger!.recordKeyDecryption(keyHex, actual, header.roundId, {
+          ciphertexts: ciphertexts.length,
+          contributors: record.included.length,
+        }).catch((error: unknown) => {
           // Another keyholder took the key's last round or budget since the check above.
           if (error instanceof ContractError && error.message.startsWith(KEY_EXHAUSTED))
             throw resourceExhausted(error.message);

@@ -256,8 +256,21 @@ describe('a keyholder and the relay cannot steer the collective key', () => {
       ...(await Promise.all(clients.map((client) => client.check(plan, joins, dealings)))),
       colluder.check(engine, plan, joins, dealings, floodingSigmaFor(SUM_8192, 2, 5e-5)),
     ];
+    // Its tests fail: before anyone is named, the dealer must answer the complaint.
     for (const client of clients) {
       const error = await refused(client.finish(plan, checks));
+      expect(error.code).toBe(grpc.status.FAILED_PRECONDITION);
+      expect(error.message).toMatch(
+        /the test decryptions of keyholder keyholder-3 \(index 3\) failed; before anyone is named its answer to the complaint is needed/,
+      );
+    }
+    const answers = await Promise.all(clients.map((client) => client.answer(plan, checks)));
+    expect(answers.map((a) => a.revealed.length)).toEqual([0, 0]);
+    // It answers, revealing the keys of the shares it dealt to the failing windows (1,2 and 2,3):
+    // its revealed shares do not decrypt its tests, so it is named.
+    answers.push(colluder.answer(plan, joins, dealings, checks, [1, 2, 3]));
+    for (const client of clients) {
+      const error = await refused(client.finish(plan, checks, answers));
       expect(error.code).toBe(grpc.status.FAILED_PRECONDITION);
       expect(error.message).toMatch(
         /the Shamir shares dealt by keyholder keyholder-3 \(index 3\) \(its shares held by keyholders 1,2 and by 2,3 do not decrypt\) do not match its public key share/,

@@ -14,6 +14,7 @@ import { Ledger } from '../../ledger/ledger.ts';
 import type { UploadReceipt } from '../../ledger/records.ts';
 import { RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
 import { ckksRoundParams } from '../support/ckks-round-params.ts';
+import { roundManifest } from '../../services/coordinator/round-params.ts';
 import { paramsHash } from '../../proto/round-wire.ts';
 import { type RunningKeyholder, startKeyholders } from '../../cli/demo/ckks-services.ts';
 import { startKeyholderProcess } from '../../cli/demo/processes.ts';
@@ -152,6 +153,17 @@ export class MaliciousCoordinator {
       this.roundNumber,
       Buffer.from(hash).toString('hex'),
       this.consortium.members,
+      // The manifest binds the round to the key (the ledger records decryptions of its rounds
+      // only); members' identity keys are placeholders, nothing here checks them. The ledger
+      // takes no manifest below 2 contributors: a round staged with fewer (to test the
+      // keyholders' own floor) names 2 there, the keyholders read the round's params.
+      {
+        ...roundManifest(
+          params,
+          this.consortium.members.map((_, i) => new Uint8Array(32).fill(i + 1)),
+        ),
+        minContributors: Math.max(2, minContributors),
+      },
     );
     return { roundId, params, graphSeed, paramsHash: hash };
   }

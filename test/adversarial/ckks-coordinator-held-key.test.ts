@@ -13,7 +13,7 @@ import type { RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
 import { VeilsumError } from '../../sdk/errors.ts';
 import type { MemberThreatModel } from '../../sdk/round-verification.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
-import { ceremonyInProcess, writeHeldKeyFile } from '../support/ckks-keys.ts';
+import { ceremonyInProcess, testKeyLimits, writeHeldKeyFile } from '../support/ckks-keys.ts';
 import { ckksRoundParams } from '../support/ckks-round-params.ts';
 import { stopProcesses, storedCkksUploads } from '../support/coordinator-processes.ts';
 import { ADMIN, type Consortium, createConsortium } from '../support/consortium.ts';
@@ -62,7 +62,13 @@ async function coordinatorWithKey(
   const made = ceremonyInProcess(engine, holders.length, threshold, 1000 + coordinators.length);
   const hex = Buffer.from(keySha256(made.publicKey)).toString('hex');
   for (const holder of holders)
-    await as(holder).attestCollectiveKey(hex, `ceremony-${name}`, threshold, [...holders]);
+    await as(holder).attestCollectiveKey(
+      hex,
+      `ceremony-${name}`,
+      threshold,
+      [...holders],
+      testKeyLimits(threshold),
+    );
   expect((await as(consortium.members[0]!).getCollectiveKey(hex)).registeredAt).not.toBeNull();
   const keyFile = join(consortium.directory, `key-${name}.json`);
   writeHeldKeyFile(keyFile, `ceremony-${name}`, holders, threshold, made.publicKey);
@@ -152,7 +158,7 @@ describe('a member encrypts only under a key held by keyholders its own policy a
         /a keyholder may not also be a coordinator or auditor/,
       );
     const attest = await as(COORDINATOR)
-      .attestCollectiveKey('ab'.repeat(32), 'self', 1, [COORDINATOR])
+      .attestCollectiveKey('ab'.repeat(32), 'self', 1, [COORDINATOR], testKeyLimits())
       .catch((error: unknown) => error as Error);
     expect(attest).toBeInstanceOf(Error);
     expect((attest as Error).message).toMatch(/needs the keyholder role/);
@@ -163,7 +169,7 @@ describe('a member encrypts only under a key held by keyholders its own policy a
     const made = ceremonyInProcess(engine, 1, 1, 999);
     const hex = Buffer.from(keySha256(made.publicKey)).toString('hex');
     const attest = await as(alone)
-      .attestCollectiveKey(hex, 'ceremony-alone', 1, [alone])
+      .attestCollectiveKey(hex, 'ceremony-alone', 1, [alone], testKeyLimits())
       .catch((error: unknown) => error as Error);
     expect(attest).toBeInstanceOf(Error);
     expect((attest as Error).message).toMatch(

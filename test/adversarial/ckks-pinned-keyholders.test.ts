@@ -11,7 +11,7 @@ import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts
 import { Ledger } from '../../ledger/ledger.ts';
 import { loadProfile } from '../../sdk/profile.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
-import { ceremonyInProcess, writeHeldKeyFile } from '../support/ckks-keys.ts';
+import { ceremonyInProcess, testKeyLimits, writeHeldKeyFile } from '../support/ckks-keys.ts';
 import { ckksRoundParams } from '../support/ckks-round-params.ts';
 import { stopProcesses } from '../support/coordinator-processes.ts';
 import { ADMIN, type Consortium, createConsortium } from '../support/consortium.ts';
@@ -66,7 +66,7 @@ describe('a member pins the consortium keyholders by default', () => {
     const made = ceremonyInProcess(engine, holders.length, 2, 4242);
     const hex = Buffer.from(keySha256(made.publicKey)).toString('hex');
     for (const holder of holders)
-      await as(holder).attestCollectiveKey(hex, 'ceremony-outsider', 2, holders);
+      await as(holder).attestCollectiveKey(hex, 'ceremony-outsider', 2, holders, testKeyLimits());
     const keyFile = join(consortium.directory, 'key-outsider.json');
     writeHeldKeyFile(keyFile, 'ceremony-outsider', holders, 2, made.publicKey);
     const { child, port } = await startCoordinatorProcess(

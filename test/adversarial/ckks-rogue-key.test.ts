@@ -10,14 +10,13 @@ import { SUM_8192 } from '../../crypto/ckks/parameters.ts';
 import { ContractError } from '../../ledger/contract.ts';
 import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
 import { Ledger } from '../../ledger/ledger.ts';
-import type { RoundManifest } from '../../ledger/records.ts';
 import { type RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
 import { ckksRoundParams } from '../support/ckks-round-params.ts';
 import { stopProcesses, storedCkksUploads } from '../support/coordinator-processes.ts';
 import { VeilsumError } from '../../sdk/errors.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 import { writeKeyFile } from '../../services/keyholder/key-file.ts';
-import { ceremonyInProcess } from '../support/ckks-keys.ts';
+import { ceremonyInProcess, ckksTestManifest, testKeyLimits } from '../support/ckks-keys.ts';
 import { ADMIN, type Consortium, createConsortium } from '../support/consortium.ts';
 
 /**
@@ -53,21 +52,8 @@ function params(roundNumber: number): RoundParams {
   });
 }
 
-function manifest(ckksKeySha256: string, members: number): RoundManifest {
-  return {
-    mode: 'ckks',
-    dimension: DIM,
-    identityKeys: Array.from({ length: members }, (_, i) => String(i + 1).padStart(64, '0')),
-    adversary: null,
-    corruptionRate: 0,
-    dropoutRate: 0,
-    degree: 0,
-    threshold: 0,
-    minContributors: 2,
-    quantization: null,
-    ckksKeySha256,
-  };
-}
+const manifest = (ckksKeySha256: string, members: number) =>
+  ckksTestManifest(ckksKeySha256, members, DIM);
 
 async function refusal(promise: Promise<unknown>): Promise<Error & { code?: number }> {
   try {
@@ -120,7 +106,7 @@ beforeAll(async () => {
   for (const id of KEYHOLDERS)
     await forkAs('veilsum-coordinator').registerMember(id, ['keyholder']);
   for (const id of KEYHOLDERS)
-    await forkAs(id).attestCollectiveKey(rogueHex, 'rogue', 2, KEYHOLDERS);
+    await forkAs(id).attestCollectiveKey(rogueHex, 'rogue', 2, KEYHOLDERS, testKeyLimits());
   onRealLedger = await startCoordinator('real', join(consortium.directory, 'ledger.db'));
   onFork = await startCoordinator('fork', forkPath);
   realLedger = new EmbeddedLedgerDatabase(
@@ -161,7 +147,9 @@ describe('a CKKS key its keyholders did not attest on the ledger is never used',
       const [bank1, bank2] = [consortium.members[0]!, consortium.members[1]!];
       const key = 'ab'.repeat(32);
       const denied = async (ledger: Ledger, pattern: RegExp) => {
-        const error = await refusal(ledger.attestCollectiveKey(key, 'c-1', 2, KEYHOLDERS));
+        const error = await refusal(
+          ledger.attestCollectiveKey(key, 'c-1', 2, KEYHOLDERS, testKeyLimits()),
+        );
         expect(error).toBeInstanceOf(ContractError);
         expect((error as ContractError).kind).toBe('access-denied');
         expect(error.message).toMatch(pattern);
@@ -170,7 +158,13 @@ describe('a CKKS key its keyholders did not attest on the ledger is never used',
       await denied(coordinator, /needs the keyholder role/);
       await denied(as(bank1), /needs the keyholder role/);
       await denied(as(OUTSIDE_KEYHOLDER), /not a participant of ceremony c-1/);
-      const first = await as(KEYHOLDERS[0]!).attestCollectiveKey(key, 'c-1', 2, KEYHOLDERS);
+      const first = await as(KEYHOLDERS[0]!).attestCollectiveKey(
+        key,
+        'c-1',
+        2,
+        KEYHOLDERS,
+        testKeyLimits(),
+      );
       expect(first.registeredAt).toBeNull();
       const roster = [bank1, bank2];
       for (const bank of roster)
@@ -183,14 +177,37 @@ describe('a CKKS key its keyholders did not attest on the ledger is never used',
       );
       // A second keyholder cannot change what the first attested, nor bind another key to it.
       const otherParticipants = await refusal(
-        as(KEYHOLDERS[1]!).attestCollectiveKey(key, 'c-1', 2, [...KEYHOLDERS].reverse()),
+        as(KEYHOLDERS[1]!).attestCollectiveKey(
+          key,
+          'c-1',
+          2,
+          [...KEYHOLDERS].reverse(),
+          testKeyLimits(),
+        ),
       );
       expect(otherParticipants.message).toMatch(/another ceremony, threshold or participants/);
+      // Nor the key's limits: a colluder attesting a one-round key (or a looser one) is refused.
+      const otherLimits = await refusal(
+        as(KEYHOLDERS[1]!).attestCollectiveKey(key, 'c-1', 2, KEYHOLDERS, testKeyLimits(2, 1)),
+      );
+      expect(otherLimits.message).toMatch(/was attested with other limits/);
       const otherKey = await refusal(
-        as(KEYHOLDERS[1]!).attestCollectiveKey('ef'.repeat(32), 'c-1', 2, KEYHOLDERS),
+        as(KEYHOLDERS[1]!).attestCollectiveKey(
+          'ef'.repeat(32),
+          'c-1',
+          2,
+          KEYHOLDERS,
+          testKeyLimits(),
+        ),
       );
       expect(otherKey.message).toMatch(/ceremony c-1 already attested another key/);
-      const registered = await as(KEYHOLDERS[1]!).attestCollectiveKey(key, 'c-1', 2, KEYHOLDERS);
+      const registered = await as(KEYHOLDERS[1]!).attestCollectiveKey(
+        key,
+        'c-1',
+        2,
+        KEYHOLDERS,
+        testKeyLimits(),
+      );
       expect(registered.registeredAt).not.toBeNull();
       expect(registered.attestedBy).toEqual(KEYHOLDERS);
       expect((await as(bank1).getCollectiveKey(key)).registeredAt).not.toBeNull();

@@ -22,6 +22,7 @@ import {
 } from '../support/consortium.ts';
 import type { CollectiveKeyRecord, ConsentRecord, RoundManifest } from '../../ledger/records.ts';
 import { createDevPki, type DevPki } from '../../services/pki/dev-ca.ts';
+import { testKeyLimits } from '../support/ckks-keys.ts';
 
 /**
  * Attack: a writer appends a block it signs itself but that the contract would never have
@@ -168,7 +169,7 @@ const FORGERIES: Record<string, Forgery> = {
   'the coordinator attests a CKKS key "as" the three keyholders': {
     signer: COORDINATOR,
     fn: 'attestCollectiveKey',
-    args: ['c'.repeat(64), 'ceremony-x', 2, KEYHOLDERS],
+    args: ['c'.repeat(64), 'ceremony-x', 2, KEYHOLDERS, testKeyLimits()],
     writes: () => [
       [
         `ckks-key/${'c'.repeat(64)}`,
@@ -179,6 +180,7 @@ const FORGERIES: Record<string, Forgery> = {
           participants: KEYHOLDERS,
           attestedBy: KEYHOLDERS,
           registeredAt: Date.now(),
+          limits: testKeyLimits(),
         } satisfies CollectiveKeyRecord),
       ],
       ['ckks-ceremony/ceremony-x', 'c'.repeat(64)],

@@ -291,6 +291,21 @@ describe('a CKKS round across processes: 4 banks, 5 keyholders (3 of 5), one coo
       expect(error.code).toBe(grpc.status.INVALID_ARGUMENT);
       expect(error.details).toMatch(message);
     }
+    // Each refused upload costs the coordinator its checks: 8 per member and round, then its
+    // uploads are refused at the header, unread.
+    for (let more = attempts.length; more < 8; more++) {
+      const error = (await rawUpload('ckb-04', header, [good[0]!]).catch(
+        (e: unknown) => e,
+      )) as grpc.ServiceError;
+      expect(error.code).toBe(grpc.status.INVALID_ARGUMENT);
+    }
+    const capped = (await rawUpload('ckb-04', header, good).catch(
+      (e: unknown) => e,
+    )) as grpc.ServiceError;
+    expect(capped.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(capped.details).toMatch(
+      /member 4 sent 8 refused uploads to round .*, the most a member may/,
+    );
     // Members 1-3 upload through the SDK; member 4 (after its refused attempts) drops out.
     await Promise.all(
       [1, 2, 3].map((m) =>

@@ -2,6 +2,8 @@ import { beforeEach, describe, expect, it } from '@jest/globals';
 import { ContractError, type ContractFunction } from '../../ledger/contract.ts';
 import type { ContractGateway, Ledger } from '../../ledger/ledger.ts';
 import type { RoundManifest, UploadReceipt } from '../../ledger/records.ts';
+import { decryptionKl, SUM_8192 } from '../../crypto/ckks/parameters.ts';
+import { ckksTestManifest, testKeyLimits } from '../support/ckks-keys.ts';
 
 /**
  * The contract's behaviour, written once and run against every backend (embedded SQLite here;
@@ -75,83 +77,108 @@ export function describeLedgerContract(
       // Two banks of the network take the keyholder role too (roles only grow).
       const holders = ['BankAMSP', 'BankBMSP'];
       for (const holder of holders) await coordinator.registerMember(holder, ['keyholder']);
-      await expect(bankA.attestCollectiveKey(HASH_A, 'alone', 1, ['BankAMSP'])).rejects.toThrow(
-        /needs at least 2 keyholders and a threshold of at least 2/,
-      );
-      await expect(bankA.attestCollectiveKey(HASH_A, 'one-of-two', 1, holders)).rejects.toThrow(
-        /threshold must be an integer in \[2, 2\]/,
-      );
+      await expect(
+        bankA.attestCollectiveKey(HASH_A, 'alone', 1, ['BankAMSP'], testKeyLimits()),
+      ).rejects.toThrow(/needs at least 2 keyholders and a threshold of at least 2/);
+      await expect(
+        bankA.attestCollectiveKey(HASH_A, 'one-of-two', 1, holders, testKeyLimits()),
+      ).rejects.toThrow(/threshold must be an integer in \[2, 2\]/);
       await expect(auditor.getCollectiveKey(HASH_A)).rejects.toThrow(/no collective key/);
       // 2 of 2 is registered once both attested.
-      await bankA.attestCollectiveKey(HASH_B, 'two-of-two', 2, holders);
-      const registered = await bankB.attestCollectiveKey(HASH_B, 'two-of-two', 2, holders);
+      await bankA.attestCollectiveKey(HASH_B, 'two-of-two', 2, holders, testKeyLimits());
+      const registered = await bankB.attestCollectiveKey(
+        HASH_B,
+        'two-of-two',
+        2,
+        holders,
+        testKeyLimits(),
+      );
       expect(registered.threshold).toBe(2);
       expect(registered.registeredAt).not.toBeNull();
     });
 
-    it('keeps one decryption budget per key: each keyholder records its own decryptions, all read all, the contract holds the limits', async () => {
-      // Keyholders are not roster members: BankB and BankC hold the key, BankA contributes.
-      const holders = ['BankBMSP', 'BankCMSP'];
+    it('keeps one decryption budget per key: limits fixed at attestation, each record checked against its round and charged by the contract', async () => {
+      // Keyholders are not roster members: BankC and Outsider hold the keys, BankA and B contribute.
+      const holders = ['BankCMSP', 'OutsiderMSP'];
       for (const holder of holders) await coordinator.registerMember(holder, ['keyholder']);
-      const bankC = fixture.connect('BankCMSP');
-      await bankB.attestCollectiveKey(HASH_C, 'budget', 2, holders);
-      await bankC.attestCollectiveKey(HASH_C, 'budget', 2, holders);
-      // Two closed rounds with aggregates HASH_A and HASH_B, one contributor each.
-      await bankA.grantConsent('consent-a1', 'cards-2026', 'fraud-model', inAYear());
-      for (const [n, aggregate] of [HASH_A, HASH_B].entries()) {
-        await coordinator.openRound(`budget/round-${n + 1}`, 'fraud-model', n + 1, HASH_A, [
-          'BankAMSP',
-        ]);
-        await coordinator.closeRound(`budget/round-${n + 1}`, ['BankAMSP'], HASH_C, aggregate, 0);
+      const [bankC, outsider] = holders.map((h) => fixture.connect(h)) as [Ledger, Ledger];
+      const twoRounds = testKeyLimits(2, 2);
+      for (const h of [bankC, outsider]) {
+        await h.attestCollectiveKey(HASH_C, 'budget', 2, holders, twoRounds);
+        // A key whose KL budget no decryption fits.
+        await h.attestCollectiveKey(HASH_B, 'tight', 2, holders, {
+          ...twoRounds,
+          klBudget: 2 ** -300,
+        });
       }
-      const figures = { ciphertexts: 3, contributors: 1, kl: 2 ** -50 };
-      const twoRounds = { keyLifeRounds: 2, klBudget: 2 ** -40 };
-      const record = (as: Ledger, aggregate: string, round: string, f = figures, l = twoRounds) =>
-        as.recordKeyDecryption(HASH_C, aggregate, round, f, l);
-      const first = await record(bankB, HASH_A, 'budget/round-1');
-      expect(first).toMatchObject({
-        keyholder: 'BankBMSP',
-        roundId: 'budget/round-1',
-        kl: 2 ** -50,
-      });
-      // Recording the same decryption again is idempotent; other figures for it are a conflict.
-      expect(await record(bankB, HASH_A, 'budget/round-1')).toEqual(first);
-      await expect(
-        record(bankB, HASH_A, 'budget/round-1', { ...figures, kl: 2 ** -60 }),
-      ).rejects.toThrow(/already recorded aggregate aaaaaaaaaaaaaaaa… .*with other figures/);
-      // Only a closed round's committed aggregate, with its contributor count.
-      await expect(record(bankB, HASH_B, 'budget/round-1')).rejects.toThrow(
+      const roster = ['BankAMSP', 'BankBMSP'];
+      for (const [bank, ledger] of [
+        ['BankAMSP', bankA],
+        ['BankBMSP', bankB],
+      ] as const)
+        await ledger.grantConsent(`consent-${bank}`, 'cards-2026', 'fraud-model', inAYear());
+      // A CKKS round of 3 · 8192 values, two contributors, under `ckksKeySha256`.
+      const ckks = (ckksKeySha256: string) => ckksTestManifest(ckksKeySha256, 2, 3 * 8192);
+      const rounds = [
+        ['budget/round-1', HASH_C, HASH_A],
+        ['budget/round-2', HASH_C, HASH_B],
+        ['budget/round-3', HASH_C, HASH_C],
+        ['budget/round-4', HASH_B, HASH_A],
+      ] as const;
+      for (const [n, [round, key, aggregate]] of rounds.entries()) {
+        await coordinator.openRound(round, 'fraud-model', n + 1, HASH_A, roster, ckks(key));
+        await coordinator.closeRound(round, roster, HASH_C, aggregate, 0);
+      }
+      const counts = { ciphertexts: 3, contributors: 2 };
+      const record = (as: Ledger, aggregate: string, round: string, c = counts) =>
+        as.recordKeyDecryption(HASH_C, aggregate, round, c);
+      const first = await record(bankC, HASH_A, 'budget/round-1');
+      // The contract charged it from the attested limits and the round's counts.
+      const sigma = twoRounds.floodingSigma;
+      expect(first).toMatchObject({ keyholder: 'BankCMSP', roundId: 'budget/round-1' });
+      expect(first.kl).toBe(decryptionKl(SUM_8192, sigma, 3, 2, 2));
+      expect(first.kl).toBeGreaterThan(0);
+      expect(await record(bankC, HASH_A, 'budget/round-1')).toEqual(first);
+      // Only a closed round's committed aggregate, with the round's own counts.
+      await expect(record(bankC, HASH_B, 'budget/round-1')).rejects.toThrow(
         /round budget\/round-1 did not close with aggregate bbbbbbbbbbbbbbbb…/,
       );
       await expect(
-        record(bankB, HASH_B, 'budget/round-2', { ...figures, contributors: 5 }),
-      ).rejects.toThrow(/closed with 1 contributors, not 5/);
-      // The key's limits over ALL keyholders' records: a one-round key takes no second round
-      // from the other keyholder; a second keyholder answering the same round costs nothing.
+        record(bankC, HASH_B, 'budget/round-2', { ...counts, contributors: 5 }),
+      ).rejects.toThrow(/closed with 2 contributors, not 5/);
       await expect(
-        record(bankC, HASH_B, 'budget/round-2', figures, { ...twoRounds, keyLifeRounds: 1 }),
-      ).rejects.toThrow(/key exhausted: key cccccccccccccccc… has decrypted 1 rounds/);
-      await record(bankC, HASH_A, 'budget/round-1', figures, { ...twoRounds, keyLifeRounds: 1 });
+        record(bankC, HASH_B, 'budget/round-2', { ...counts, ciphertexts: 2 ** 31 }),
+      ).rejects.toThrow(/has dimension 24576: 3 ciphertexts at sum-8192, not 2147483648/);
+      // Only a round opened under this key.
+      await expect(record(bankC, HASH_A, 'budget/round-4')).rejects.toThrow(
+        /round budget\/round-4 was not opened with a manifest under CKKS key cccccccccccccccc…/,
+      );
+      // The key's life over ALL keyholders' records: a second keyholder answering the same
+      // round costs nothing; a third round is refused whoever asks.
+      await record(outsider, HASH_B, 'budget/round-2');
+      await record(outsider, HASH_A, 'budget/round-1');
+      await expect(record(bankC, HASH_C, 'budget/round-3')).rejects.toThrow(
+        /key exhausted: key cccccccccccccccc… has decrypted 2 rounds .*attested 2 rounds/,
+      );
+      // The KL budget is the attested one, charged by the contract.
       await expect(
-        record(bankC, HASH_B, 'budget/round-2', { ...figures, kl: 2 ** -40 }),
-      ).rejects.toThrow(/key exhausted: .*would pass 2 rounds or KL 2\^-40/);
-      await record(bankC, HASH_B, 'budget/round-2');
+        outsider.recordKeyDecryption(HASH_B, HASH_A, 'budget/round-4', counts),
+      ).rejects.toThrow(/key exhausted: key bbbbbbbbbbbbbbbb… has decrypted 0 rounds/);
       // Nobody outside the key's ceremony records.
       await expect(
-        coordinator.recordKeyDecryption(HASH_C, HASH_B, 'budget/round-2', figures, twoRounds),
+        coordinator.recordKeyDecryption(HASH_C, HASH_B, 'budget/round-2', counts),
       ).rejects.toThrow(/needs the keyholder role/);
-      await bankC.attestCollectiveKey(HASH_A, 'other-key', 2, ['BankCMSP', 'OutsiderMSP']);
       await expect(
-        bankB.recordKeyDecryption(HASH_A, HASH_B, 'budget/round-2', figures, twoRounds),
-      ).rejects.toThrow(/BankBMSP may not record decryptions under key aaaaaaaaaaaaaaaa…/);
+        bankA.recordKeyDecryption(HASH_C, HASH_B, 'budget/round-2', counts),
+      ).rejects.toThrow(/needs the keyholder role/);
       await expect(
-        record(bankB, HASH_B, 'budget/round-2', { ...figures, ciphertexts: 0 }),
+        record(bankC, HASH_B, 'budget/round-2', { ...counts, ciphertexts: 0 }),
       ).rejects.toThrow(/ciphertexts must be an integer/);
       const recorded = await auditor.keyDecryptions(HASH_C);
       expect(recorded.map((r) => [r.keyholder, r.roundId]).sort()).toEqual([
-        ['BankBMSP', 'budget/round-1'],
         ['BankCMSP', 'budget/round-1'],
-        ['BankCMSP', 'budget/round-2'],
+        ['OutsiderMSP', 'budget/round-1'],
+        ['OutsiderMSP', 'budget/round-2'],
       ]);
     });
 

@@ -1,6 +1,5 @@
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { openAead, sealAead } from '../../crypto/aead.ts';
 import { dealerTestPartial, dealerTests } from '../../crypto/ckks/dealer-check.ts';
 import type { CkksEngine } from '../../crypto/ckks/engine.ts';
 import {
@@ -12,19 +11,24 @@ import {
 import { nativeCurve25519 as curve } from '../../crypto/curve25519-native.ts';
 import { systemRandom } from '../../crypto/random.ts';
 import type {
+  CeremonyAnswer,
   CeremonyCheck,
   CeremonyDealing,
   CeremonyJoin,
   CeremonyPlan,
 } from '../../proto/gen/veilsum/v1/ckks.ts';
 import {
+  answerStatement,
   ceremonyShareKey,
+  checksDigest,
   ceremonyTranscript,
   checkStatement,
   dealingStatement,
   joinsDigest,
   joinStatement,
+  openShare,
   planHash,
+  sealShare,
   shareAssociatedData,
 } from '../../services/keyholder/ceremony-messages.ts';
 import type { IssuedIdentity } from '../../services/pki/dev-ca.ts';
@@ -87,7 +91,7 @@ export class CeremonyColluder {
       shares: plan.keyholders.map(({ index: to }) => ({
         toIndex: to,
         sealed: Buffer.from(
-          sealAead(
+          sealShare(
             this.shareKey(plan, joins, this.index, to),
             polynomialToBytes(dealt[to - 1]!),
             shareAssociatedData(plan, planHash(plan), this.index, to),
@@ -116,7 +120,7 @@ export class CeremonyColluder {
     const mine = new Map(
       dealings.map((d) => {
         const sealed = d.shares.find((share) => share.toIndex === this.index)!.sealed;
-        const plain = openAead(
+        const plain = openShare(
           this.shareKey(plan, joins, d.index, this.index),
           sealed,
           shareAssociatedData(plan, planHash(plan), d.index, this.index),
@@ -146,6 +150,27 @@ export class CeremonyColluder {
         })),
     };
     return { ...unsigned, signature: this.sign(checkStatement(plan, planHash(plan), unsigned)) };
+  }
+
+  /** A signed answer to a complaint revealing the keys of its shares to `revealTo`. */
+  answer(
+    plan: CeremonyPlan,
+    joins: readonly CeremonyJoin[],
+    dealings: readonly CeremonyDealing[],
+    checks: readonly CeremonyCheck[],
+    revealTo: readonly number[],
+  ): CeremonyAnswer {
+    const unsigned: CeremonyAnswer = {
+      index: this.index,
+      transcriptSha256: Buffer.from(ceremonyTranscript(plan, joins, dealings)),
+      checksSha256: Buffer.from(checksDigest(plan, planHash(plan), checks)),
+      revealed: revealTo.map((to) => ({
+        toIndex: to,
+        shareKey: Buffer.from(this.shareKey(plan, joins, this.index, to)),
+      })),
+      signature: Buffer.alloc(0),
+    };
+    return { ...unsigned, signature: this.sign(answerStatement(plan, planHash(plan), unsigned)) };
   }
 
   private sign(statement: Uint8Array): Buffer {

@@ -1,6 +1,7 @@
 import type { CkksEngine } from '../../crypto/ckks/engine.ts';
 import { ceremonyInOneProcess, keySha256 } from '../../crypto/ckks/key-ceremony.ts';
-import { SUM_8192 } from '../../crypto/ckks/parameters.ts';
+import { floodingSigmaFor, KEY_KL_BUDGET, SUM_8192 } from '../../crypto/ckks/parameters.ts';
+import type { CollectiveKeyLimits, RoundManifest } from '../../ledger/records.ts';
 import { writeKeyFile } from '../../services/keyholder/key-file.ts';
 import { seededRandom, systemRandom } from '../../crypto/random.ts';
 
@@ -57,4 +58,41 @@ export function partialsFor(
       systemRandom,
     ),
   );
+}
+
+/**
+ * The limits a default-configured keyholder (precision 5e-5, 1000 rounds) attests for a sum-8192
+ * key of threshold `threshold` (keyholder.ts `keyLimits`).
+ */
+export function testKeyLimits(threshold = 2, keyLifeRounds = 1000): CollectiveKeyLimits {
+  return {
+    parameterSet: SUM_8192.name,
+    floodingSigma: floodingSigmaFor(SUM_8192, threshold, 5e-5),
+    keyLifeRounds,
+    klBudget: KEY_KL_BUDGET,
+  };
+}
+
+/**
+ * A CKKS round manifest under `ckksKeySha256` for `members` roster members (placeholder identity
+ * keys: nothing that reads it checks them), at least 2 contributors.
+ */
+export function ckksTestManifest(
+  ckksKeySha256: string,
+  members: number,
+  dimension: number,
+): RoundManifest {
+  return {
+    mode: 'ckks',
+    dimension,
+    identityKeys: Array.from({ length: members }, (_, i) => String(i + 1).padStart(64, '0')),
+    adversary: null,
+    corruptionRate: 0,
+    dropoutRate: 0,
+    degree: 0,
+    threshold: 0,
+    minContributors: 2,
+    quantization: null,
+    ckksKeySha256,
+  };
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { CollectiveKeyRecord } from '../../ledger/records.ts';
 import { checkCkksKeyholders } from '../../sdk/ckks-round-verification.ts';
+import { testKeyLimits } from '../support/ckks-keys.ts';
 
 /** A member's check of who holds a CKKS round's key (sdk/ckks-round-verification.ts). */
 const key = (threshold: number, participants: string[]): CollectiveKeyRecord => ({
@@ -10,6 +11,7 @@ const key = (threshold: number, participants: string[]): CollectiveKeyRecord => 
   participants,
   attestedBy: participants,
   registeredAt: 1,
+  limits: testKeyLimits(threshold),
 });
 const roles = (entries: Record<string, string[] | undefined>) => new Map(Object.entries(entries));
 const holders = roles({ 'kh-a': ['keyholder'], 'kh-b': ['keyholder'], 'kh-c': ['keyholder'] });

@@ -163,6 +163,40 @@ export interface CeremonyFinishRequest {
     | undefined;
   /** Every keyholder's check, one each. */
   checks: CeremonyCheck[];
+  /** The answers of the dealers whose tests failed (AnswerCeremony); others may be included. */
+  answers: CeremonyAnswer[];
+}
+
+export interface CeremonyAnswerRequest {
+  plan:
+    | CeremonyPlan
+    | undefined;
+  /** Every keyholder's check, one each. */
+  checks: CeremonyCheck[];
+}
+
+/** The AES-GCM key of the share a dealer sealed to keyholder `to_index`. */
+export interface RevealedShareKey {
+  toIndex: number;
+  shareKey: Buffer;
+}
+
+export interface CeremonyAnswer {
+  index: number;
+  /** SHA-256 of the ceremony transcript the dealer checked. */
+  transcriptSha256: Buffer;
+  /** Empty unless one of this dealer's tests failed. */
+  revealed: RevealedShareKey[];
+  /**
+   * Ed25519 over (ceremony, plan hash, transcript, checks digest, index, every revealed key in
+   * order).
+   */
+  signature: Buffer;
+  /**
+   * SHA-256 of the checks the dealer answered (ceremony-messages.ts checksDigest): a keyholder
+   * holding other checks (a responder signed two) names nobody from this answer.
+   */
+  checksSha256: Buffer;
 }
 
 export interface GetKeyRequest {
@@ -1884,7 +1918,7 @@ export const CeremonyCheck: MessageFns<CeremonyCheck> = {
 };
 
 function createBaseCeremonyFinishRequest(): CeremonyFinishRequest {
-  return { plan: undefined, checks: [] };
+  return { plan: undefined, checks: [], answers: [] };
 }
 
 export const CeremonyFinishRequest: MessageFns<CeremonyFinishRequest> = {
@@ -1894,6 +1928,9 @@ export const CeremonyFinishRequest: MessageFns<CeremonyFinishRequest> = {
     }
     for (const v of message.checks) {
       CeremonyCheck.encode(v!, writer.uint32(34).fork()).join();
+    }
+    for (const v of message.answers) {
+      CeremonyAnswer.encode(v!, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -1927,6 +1964,14 @@ export const CeremonyFinishRequest: MessageFns<CeremonyFinishRequest> = {
             message.checks.push(CeremonyCheck.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.answers.push(CeremonyAnswer.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1943,6 +1988,9 @@ export const CeremonyFinishRequest: MessageFns<CeremonyFinishRequest> = {
     return {
       plan: isSet(object.plan) ? CeremonyPlan.fromJSON(object.plan) : undefined,
       checks: globalThis.Array.isArray(object?.checks) ? object.checks.map((e: any) => CeremonyCheck.fromJSON(e)) : [],
+      answers: globalThis.Array.isArray(object?.answers)
+        ? object.answers.map((e: any) => CeremonyAnswer.fromJSON(e))
+        : [],
     };
   },
 
@@ -1953,6 +2001,9 @@ export const CeremonyFinishRequest: MessageFns<CeremonyFinishRequest> = {
     }
     if (message.checks?.length) {
       obj.checks = message.checks.map((e) => CeremonyCheck.toJSON(e));
+    }
+    if (message.answers?.length) {
+      obj.answers = message.answers.map((e) => CeremonyAnswer.toJSON(e));
     }
     return obj;
   },
@@ -1966,6 +2017,336 @@ export const CeremonyFinishRequest: MessageFns<CeremonyFinishRequest> = {
       ? CeremonyPlan.fromPartial(object.plan)
       : undefined;
     message.checks = object.checks?.map((e) => CeremonyCheck.fromPartial(e)) || [];
+    message.answers = object.answers?.map((e) => CeremonyAnswer.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCeremonyAnswerRequest(): CeremonyAnswerRequest {
+  return { plan: undefined, checks: [] };
+}
+
+export const CeremonyAnswerRequest: MessageFns<CeremonyAnswerRequest> = {
+  encode(message: CeremonyAnswerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.plan !== undefined) {
+      CeremonyPlan.encode(message.plan, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.checks) {
+      CeremonyCheck.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CeremonyAnswerRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCeremonyAnswerRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.plan = CeremonyPlan.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.checks.push(CeremonyCheck.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CeremonyAnswerRequest {
+    return {
+      plan: isSet(object.plan) ? CeremonyPlan.fromJSON(object.plan) : undefined,
+      checks: globalThis.Array.isArray(object?.checks) ? object.checks.map((e: any) => CeremonyCheck.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: CeremonyAnswerRequest): unknown {
+    const obj: any = {};
+    if (message.plan !== undefined) {
+      obj.plan = CeremonyPlan.toJSON(message.plan);
+    }
+    if (message.checks?.length) {
+      obj.checks = message.checks.map((e) => CeremonyCheck.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CeremonyAnswerRequest>): CeremonyAnswerRequest {
+    return CeremonyAnswerRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CeremonyAnswerRequest>): CeremonyAnswerRequest {
+    const message = createBaseCeremonyAnswerRequest();
+    message.plan = (object.plan !== undefined && object.plan !== null)
+      ? CeremonyPlan.fromPartial(object.plan)
+      : undefined;
+    message.checks = object.checks?.map((e) => CeremonyCheck.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRevealedShareKey(): RevealedShareKey {
+  return { toIndex: 0, shareKey: Buffer.alloc(0) };
+}
+
+export const RevealedShareKey: MessageFns<RevealedShareKey> = {
+  encode(message: RevealedShareKey, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.toIndex !== 0) {
+      writer.uint32(8).uint32(message.toIndex);
+    }
+    if (message.shareKey.length !== 0) {
+      writer.uint32(18).bytes(message.shareKey);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevealedShareKey {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevealedShareKey();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.toIndex = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.shareKey = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RevealedShareKey {
+    return {
+      toIndex: isSet(object.toIndex)
+        ? globalThis.Number(object.toIndex)
+        : isSet(object.to_index)
+        ? globalThis.Number(object.to_index)
+        : 0,
+      shareKey: isSet(object.shareKey)
+        ? Buffer.from(bytesFromBase64(object.shareKey))
+        : isSet(object.share_key)
+        ? Buffer.from(bytesFromBase64(object.share_key))
+        : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: RevealedShareKey): unknown {
+    const obj: any = {};
+    if (message.toIndex !== 0) {
+      obj.toIndex = Math.round(message.toIndex);
+    }
+    if (message.shareKey.length !== 0) {
+      obj.shareKey = base64FromBytes(message.shareKey);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RevealedShareKey>): RevealedShareKey {
+    return RevealedShareKey.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RevealedShareKey>): RevealedShareKey {
+    const message = createBaseRevealedShareKey();
+    message.toIndex = object.toIndex ?? 0;
+    message.shareKey = object.shareKey ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseCeremonyAnswer(): CeremonyAnswer {
+  return {
+    index: 0,
+    transcriptSha256: Buffer.alloc(0),
+    revealed: [],
+    signature: Buffer.alloc(0),
+    checksSha256: Buffer.alloc(0),
+  };
+}
+
+export const CeremonyAnswer: MessageFns<CeremonyAnswer> = {
+  encode(message: CeremonyAnswer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.index !== 0) {
+      writer.uint32(8).uint32(message.index);
+    }
+    if (message.transcriptSha256.length !== 0) {
+      writer.uint32(18).bytes(message.transcriptSha256);
+    }
+    for (const v of message.revealed) {
+      RevealedShareKey.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.signature.length !== 0) {
+      writer.uint32(34).bytes(message.signature);
+    }
+    if (message.checksSha256.length !== 0) {
+      writer.uint32(42).bytes(message.checksSha256);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CeremonyAnswer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCeremonyAnswer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.index = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.transcriptSha256 = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.revealed.push(RevealedShareKey.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.signature = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.checksSha256 = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CeremonyAnswer {
+    return {
+      index: isSet(object.index) ? globalThis.Number(object.index) : 0,
+      transcriptSha256: isSet(object.transcriptSha256)
+        ? Buffer.from(bytesFromBase64(object.transcriptSha256))
+        : isSet(object.transcript_sha256)
+        ? Buffer.from(bytesFromBase64(object.transcript_sha256))
+        : Buffer.alloc(0),
+      revealed: globalThis.Array.isArray(object?.revealed)
+        ? object.revealed.map((e: any) => RevealedShareKey.fromJSON(e))
+        : [],
+      signature: isSet(object.signature) ? Buffer.from(bytesFromBase64(object.signature)) : Buffer.alloc(0),
+      checksSha256: isSet(object.checksSha256)
+        ? Buffer.from(bytesFromBase64(object.checksSha256))
+        : isSet(object.checks_sha256)
+        ? Buffer.from(bytesFromBase64(object.checks_sha256))
+        : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: CeremonyAnswer): unknown {
+    const obj: any = {};
+    if (message.index !== 0) {
+      obj.index = Math.round(message.index);
+    }
+    if (message.transcriptSha256.length !== 0) {
+      obj.transcriptSha256 = base64FromBytes(message.transcriptSha256);
+    }
+    if (message.revealed?.length) {
+      obj.revealed = message.revealed.map((e) => RevealedShareKey.toJSON(e));
+    }
+    if (message.signature.length !== 0) {
+      obj.signature = base64FromBytes(message.signature);
+    }
+    if (message.checksSha256.length !== 0) {
+      obj.checksSha256 = base64FromBytes(message.checksSha256);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CeremonyAnswer>): CeremonyAnswer {
+    return CeremonyAnswer.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CeremonyAnswer>): CeremonyAnswer {
+    const message = createBaseCeremonyAnswer();
+    message.index = object.index ?? 0;
+    message.transcriptSha256 = object.transcriptSha256 ?? Buffer.alloc(0);
+    message.revealed = object.revealed?.map((e) => RevealedShareKey.fromPartial(e)) || [];
+    message.signature = object.signature ?? Buffer.alloc(0);
+    message.checksSha256 = object.checksSha256 ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -3200,10 +3581,13 @@ export const KeyholderServiceService = {
     responseDeserialize: (value: Buffer): CeremonyCheck => CeremonyCheck.decode(value),
   },
   /**
-   * Step 4: given every keyholder's check, the keyholder combines every dealer's test
-   * decryptions; if one fails, FAILED_PRECONDITION names the dealer and the ceremony is
-   * abandoned (nothing sealed, nothing attested). Otherwise it sums the shares dealt to it,
-   * seals its share to disk and attests the collective public key on the ledger.
+   * Step 4: given every keyholder's check and the answers of step 3½, the keyholder combines
+   * every dealer's test decryptions. If one fails and its dealer has not answered,
+   * FAILED_PRECONDITION asks for that answer (the ceremony stays open); with the answer, the
+   * ceremony is abandoned (nothing sealed, nothing attested) naming who is at fault: the dealer
+   * if its revealed shares do not decrypt its test, else the responder whose partial is not its
+   * revealed share's. Otherwise it sums the shares dealt to it, seals its share to disk and
+   * attests the collective public key, with its decryption limits, on the ledger.
    */
   finishCeremony: {
     path: "/veilsum.v1.KeyholderService/FinishCeremony" as const,
@@ -3214,6 +3598,24 @@ export const KeyholderServiceService = {
     requestDeserialize: (value: Buffer): CeremonyFinishRequest => CeremonyFinishRequest.decode(value),
     responseSerialize: (value: KeyInfo): Buffer => Buffer.from(KeyInfo.encode(value).finish()),
     responseDeserialize: (value: Buffer): KeyInfo => KeyInfo.decode(value),
+  },
+  /**
+   * Step 3½, the complaint round: given every keyholder's check, a dealer one of whose tests
+   * does not decrypt reveals, for each failing window, the AES-GCM keys of the shares it dealt to
+   * that window's responders (each sealed share commits to its key), so every keyholder can see
+   * whether the dealer's shares or a responder's partial is at fault. A dealer that reveals
+   * anything abandons the ceremony at once (it never attests that key); with no failing test
+   * the answer reveals nothing. Every keyholder's answer goes to FinishCeremony.
+   */
+  answerCeremony: {
+    path: "/veilsum.v1.KeyholderService/AnswerCeremony" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CeremonyAnswerRequest): Buffer =>
+      Buffer.from(CeremonyAnswerRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CeremonyAnswerRequest => CeremonyAnswerRequest.decode(value),
+    responseSerialize: (value: CeremonyAnswer): Buffer => Buffer.from(CeremonyAnswer.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CeremonyAnswer => CeremonyAnswer.decode(value),
   },
   /** The key with the given SHA-256 (a round names its key by hash), or the newest one. */
   getKey: {
@@ -3288,12 +3690,24 @@ export interface KeyholderServiceServer extends UntypedServiceImplementation {
    */
   checkCeremony: handleUnaryCall<CeremonyCheckRequest, CeremonyCheck>;
   /**
-   * Step 4: given every keyholder's check, the keyholder combines every dealer's test
-   * decryptions; if one fails, FAILED_PRECONDITION names the dealer and the ceremony is
-   * abandoned (nothing sealed, nothing attested). Otherwise it sums the shares dealt to it,
-   * seals its share to disk and attests the collective public key on the ledger.
+   * Step 4: given every keyholder's check and the answers of step 3½, the keyholder combines
+   * every dealer's test decryptions. If one fails and its dealer has not answered,
+   * FAILED_PRECONDITION asks for that answer (the ceremony stays open); with the answer, the
+   * ceremony is abandoned (nothing sealed, nothing attested) naming who is at fault: the dealer
+   * if its revealed shares do not decrypt its test, else the responder whose partial is not its
+   * revealed share's. Otherwise it sums the shares dealt to it, seals its share to disk and
+   * attests the collective public key, with its decryption limits, on the ledger.
    */
   finishCeremony: handleUnaryCall<CeremonyFinishRequest, KeyInfo>;
+  /**
+   * Step 3½, the complaint round: given every keyholder's check, a dealer one of whose tests
+   * does not decrypt reveals, for each failing window, the AES-GCM keys of the shares it dealt to
+   * that window's responders (each sealed share commits to its key), so every keyholder can see
+   * whether the dealer's shares or a responder's partial is at fault. A dealer that reveals
+   * anything abandons the ceremony at once (it never attests that key); with no failing test
+   * the answer reveals nothing. Every keyholder's answer goes to FinishCeremony.
+   */
+  answerCeremony: handleUnaryCall<CeremonyAnswerRequest, CeremonyAnswer>;
   /** The key with the given SHA-256 (a round names its key by hash), or the newest one. */
   getKey: handleUnaryCall<GetKeyRequest, KeyInfo>;
   /**
@@ -3381,10 +3795,13 @@ export interface KeyholderServiceClient extends Client {
     callback: (error: ServiceError | null, response: CeremonyCheck) => void,
   ): ClientUnaryCall;
   /**
-   * Step 4: given every keyholder's check, the keyholder combines every dealer's test
-   * decryptions; if one fails, FAILED_PRECONDITION names the dealer and the ceremony is
-   * abandoned (nothing sealed, nothing attested). Otherwise it sums the shares dealt to it,
-   * seals its share to disk and attests the collective public key on the ledger.
+   * Step 4: given every keyholder's check and the answers of step 3½, the keyholder combines
+   * every dealer's test decryptions. If one fails and its dealer has not answered,
+   * FAILED_PRECONDITION asks for that answer (the ceremony stays open); with the answer, the
+   * ceremony is abandoned (nothing sealed, nothing attested) naming who is at fault: the dealer
+   * if its revealed shares do not decrypt its test, else the responder whose partial is not its
+   * revealed share's. Otherwise it sums the shares dealt to it, seals its share to disk and
+   * attests the collective public key, with its decryption limits, on the ledger.
    */
   finishCeremony(
     request: CeremonyFinishRequest,
@@ -3400,6 +3817,29 @@ export interface KeyholderServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: KeyInfo) => void,
+  ): ClientUnaryCall;
+  /**
+   * Step 3½, the complaint round: given every keyholder's check, a dealer one of whose tests
+   * does not decrypt reveals, for each failing window, the AES-GCM keys of the shares it dealt to
+   * that window's responders (each sealed share commits to its key), so every keyholder can see
+   * whether the dealer's shares or a responder's partial is at fault. A dealer that reveals
+   * anything abandons the ceremony at once (it never attests that key); with no failing test
+   * the answer reveals nothing. Every keyholder's answer goes to FinishCeremony.
+   */
+  answerCeremony(
+    request: CeremonyAnswerRequest,
+    callback: (error: ServiceError | null, response: CeremonyAnswer) => void,
+  ): ClientUnaryCall;
+  answerCeremony(
+    request: CeremonyAnswerRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CeremonyAnswer) => void,
+  ): ClientUnaryCall;
+  answerCeremony(
+    request: CeremonyAnswerRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CeremonyAnswer) => void,
   ): ClientUnaryCall;
   /** The key with the given SHA-256 (a round names its key by hash), or the newest one. */
   getKey(request: GetKeyRequest, callback: (error: ServiceError | null, response: KeyInfo) => void): ClientUnaryCall;
