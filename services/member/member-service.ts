@@ -119,6 +119,10 @@ export function memberService(deps: MemberServiceDependencies): MemberServiceSer
           throw permissionDenied(
             `caller CN=${role.commonName} may submit for ${role.submit.join(', ')} only, not model ${modelId}: ask the peer's operator for a submit role for it`,
           );
+        if (header.trainedFrom.length > 512)
+          throw invalidArgument(
+            `trained_from has ${header.trainedFrom.length} characters; at most 512: send a digest of the model version the update was trained from`,
+          );
         const sha256 = Buffer.from(header.sha256).toString('hex');
         const earlier = queue.byIdempotencyKey(header.idempotencyKey);
         if (earlier !== undefined) {
@@ -144,6 +148,7 @@ export function memberService(deps: MemberServiceDependencies): MemberServiceSer
           sha256,
           tensors: header.tensors,
           idempotencyKey: header.idempotencyKey,
+          ...(header.trainedFrom === '' ? {} : { trainedFrom: header.trainedFrom }),
           caller: role.commonName,
           queuedAtMs: Date.now(),
           detail:

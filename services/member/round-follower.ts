@@ -185,16 +185,20 @@ export class RoundFollower {
           `the coordinator acknowledged the bank's ${params.mode === Mode.MODE_CKKS ? 'encrypted' : 'masked'} upload to round ${roundId}`,
         );
     };
+    // One update per training slot: the journal refuses a second update trained from the same
+    // model version (a coordinator's re-run with a near copy), whatever round it names.
+    const trainedFrom = record.trainedFrom === undefined ? {} : { trainedFrom: record.trainedFrom };
     try {
       const result =
         params.mode === Mode.MODE_CKKS
           ? await client.participateCkks(roundId, values, {
               onProgress,
+              ...trainedFrom,
               ...(this.options.expectedKeySha256
                 ? { expectedKeySha256: this.options.expectedKeySha256 }
                 : {}),
             })
-          : await client.participate(roundId, values, { onProgress });
+          : await client.participate(roundId, values, { onProgress, ...trainedFrom });
       this.options.metrics.participationSeconds.observe((Date.now() - started) / 1000);
       this.finish(record, result.round, result.included);
     } catch (error) {

@@ -32,6 +32,8 @@ export interface QueuedRecord {
   readonly sha256: string;
   readonly tensors: TensorSlice[];
   readonly idempotencyKey: string;
+  /** What the update was trained from (SubmitHeader.trained_from): its re-run journal slot. */
+  readonly trainedFrom?: string;
   /** The caller's certificate CN. */
   readonly caller: string;
   readonly queuedAtMs: number;

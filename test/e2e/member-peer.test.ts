@@ -54,7 +54,11 @@ describe("a bank's aggregation peer (veilsum member start) on real processes", (
     const updates = [1, 2, 3].map(updateOf);
     const submitted = await Promise.all(
       updates.map((values, i) =>
-        submitUpdate(scientistOf(i), values, headerFor(values, { modelId: 'fraud' })),
+        submitUpdate(
+          scientistOf(i),
+          values,
+          headerFor(values, { modelId: 'fraud' }, 'fraud-model-v0'),
+        ),
       ),
     );
     for (const response of submitted)
@@ -92,6 +96,36 @@ describe("a bank's aggregation peer (veilsum member start) on real processes", (
     for (let i = 0; i < DIMENSION; i++) worst = Math.max(worst, Math.abs(sum[i]! - exact[i]!));
     expect(worst).toBeLessThanOrEqual(header.errorBound);
     expect(worst).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('a re-run with a near copy trained from the same model version: each peer drops out before uploading (trained_from)', async () => {
+    // The coordinator opens another round (under another model id: the names are its choice) and
+    // asks for updates again; the data scientists, retraining from the same global model v0,
+    // queue near copies of fraud/round-1's updates. Two sums of near copies would give each
+    // bank's update away by subtraction.
+    const nearCopies = [1, 2, 3].map((seed) => updateOf(seed).map((value) => value + 1e-6));
+    const submitted = await Promise.all(
+      nearCopies.map((values, i) =>
+        submitUpdate(
+          scientistOf(i),
+          values,
+          headerFor(values, { modelId: 'fraud-rerun' }, 'fraud-model-v0'),
+        ),
+      ),
+    );
+    await admin.openRound(secAggRoundParams(set.consortium.members, 'fraud-rerun', 1, DIMENSION));
+    for (const [i, response] of submitted.entries()) {
+      const states = await watchUntil(scientistOf(i), response.update!.updateId, isFinal);
+      expect(states.map((u) => u.state)).not.toContain(UpdateState.UPDATE_STATE_UPLOADED);
+      expect(states.at(-1)).toMatchObject({
+        state: UpdateState.UPDATE_STATE_DROPPED,
+        roundId: 'fraud-rerun/round-1',
+        detail: expect.stringContaining(
+          'an update trained from fraud-model-v0 already went into round fraud/round-1',
+        ),
+      });
+    }
+    expect((await admin.getRound('fraud-rerun/round-1')).masked).toEqual([]);
   }, 120_000);
 
   /** The refusal a call ended with, as status and message. */

@@ -367,6 +367,7 @@ export function floatBytes(values: Float32Array): Buffer {
 export function headerFor(
   values: Float32Array,
   target: { roundId: string } | { modelId: string },
+  trainedFrom = '',
 ): SubmitHeader {
   return {
     target:
@@ -377,6 +378,7 @@ export function headerFor(
     sha256: createHash('sha256').update(floatBytes(values)).digest(),
     tensors: [],
     idempotencyKey: '',
+    trainedFrom,
   };
 }
 

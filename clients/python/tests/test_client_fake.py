@@ -69,6 +69,14 @@ def test_an_explicit_idempotency_key_is_sent(fake) -> None:
     assert service.received[-1].header.idempotency_key == "notebook-cell-7"
 
 
+def test_trained_from_is_sent_only_when_given(fake) -> None:
+    service, client = fake
+    client.submit("fraud", np.ones(4), progress=False)
+    assert service.received[-1].header.trained_from == ""
+    client.submit("fraud", np.ones(4), progress=False, trained_from="sha256:model-v7")
+    assert service.received[-1].header.trained_from == "sha256:model-v7"
+
+
 def test_invalid_updates_are_refused_before_anything_is_sent(fake) -> None:
     service, client = fake
     with pytest.raises(veilsum.InvalidUpdate, match="value at index 2 is NaN"):

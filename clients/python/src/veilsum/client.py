@@ -171,6 +171,7 @@ class Client:
         model: str | None = None,
         progress: bool = True,
         idempotency_key: str | None = None,
+        trained_from: str | None = None,
     ) -> Submission:
         """Queues ``update`` for a round or for the next round of a model that lists the bank.
 
@@ -179,6 +180,9 @@ class Client:
         ``update``: a NumPy array (any shape, flattened row-major to float32), a mapping name →
         array/tensor (a ``state_dict``; flattened in name order, names and shapes kept), or a
         ``.safetensors`` path. Nothing is sent if it is empty or holds NaN or ±Inf.
+        ``trained_from``: what the update was trained from (e.g. the SHA-256 of the global model
+        version). Recommended: the bank's peer then takes part with at most one update per value,
+        so a coordinator that re-runs a round cannot collect two near-identical updates.
         """
         header = member_pb2.SubmitHeader()
         if model is not None:
@@ -198,6 +202,8 @@ class Client:
         header.values = flat.values.size
         header.sha256 = flat.sha256()
         header.idempotency_key = idempotency_key or uuid.uuid4().hex
+        if trained_from is not None:
+            header.trained_from = trained_from
         for info in flat.tensors:
             header.tensors.add(name=info.name, shape=list(info.shape), offset=info.offset)
         target = header.round_id or f"the next round of {header.model_id}"

@@ -133,6 +133,12 @@ export interface SubmitHeader {
    * one's update instead of queuing a second (a different payload under the same key is refused).
    */
   idempotencyKey: string;
+  /**
+   * Optional but recommended: what the update was trained from (e.g. the SHA-256 of the global
+   * model version and data snapshot). The bank takes part with at most one update per value, so a
+   * coordinator that re-runs a round cannot collect two near-identical updates and subtract sums.
+   */
+  trainedFrom: string;
 }
 
 export interface SubmitUpdateRequest {
@@ -357,7 +363,7 @@ export const TensorSlice: MessageFns<TensorSlice> = {
 };
 
 function createBaseSubmitHeader(): SubmitHeader {
-  return { target: undefined, values: 0, sha256: Buffer.alloc(0), tensors: [], idempotencyKey: "" };
+  return { target: undefined, values: 0, sha256: Buffer.alloc(0), tensors: [], idempotencyKey: "", trainedFrom: "" };
 }
 
 export const SubmitHeader: MessageFns<SubmitHeader> = {
@@ -381,6 +387,9 @@ export const SubmitHeader: MessageFns<SubmitHeader> = {
     }
     if (message.idempotencyKey !== "") {
       writer.uint32(50).string(message.idempotencyKey);
+    }
+    if (message.trainedFrom !== "") {
+      writer.uint32(58).string(message.trainedFrom);
     }
     return writer;
   },
@@ -446,6 +455,14 @@ export const SubmitHeader: MessageFns<SubmitHeader> = {
             message.idempotencyKey = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.trainedFrom = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -477,6 +494,11 @@ export const SubmitHeader: MessageFns<SubmitHeader> = {
         : isSet(object.idempotency_key)
         ? globalThis.String(object.idempotency_key)
         : "",
+      trainedFrom: isSet(object.trainedFrom)
+        ? globalThis.String(object.trainedFrom)
+        : isSet(object.trained_from)
+        ? globalThis.String(object.trained_from)
+        : "",
     };
   },
 
@@ -498,6 +520,9 @@ export const SubmitHeader: MessageFns<SubmitHeader> = {
     }
     if (message.idempotencyKey !== "") {
       obj.idempotencyKey = message.idempotencyKey;
+    }
+    if (message.trainedFrom !== "") {
+      obj.trainedFrom = message.trainedFrom;
     }
     return obj;
   },
@@ -525,6 +550,7 @@ export const SubmitHeader: MessageFns<SubmitHeader> = {
     message.sha256 = object.sha256 ?? Buffer.alloc(0);
     message.tensors = object.tensors?.map((e) => TensorSlice.fromPartial(e)) || [];
     message.idempotencyKey = object.idempotencyKey ?? "";
+    message.trainedFrom = object.trainedFrom ?? "";
     return message;
   },
 };
