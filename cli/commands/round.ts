@@ -72,6 +72,12 @@ export function roundSummary(round: Round) {
       ? Buffer.from(round.aggregateSha256).toString('hex')
       : null,
     abortReason: round.abortReason || null,
+    missing: round.missing.map((absent) => ({
+      memberId: absent.memberId,
+      index: absent.index,
+      phase: phaseName(absent.phase),
+      reason: absent.reason,
+    })),
   };
 }
 
@@ -103,6 +109,11 @@ function printRound(round: Round, json: boolean | undefined): void {
       `  included ${summary.included.join(', ')}\n  aggregate sha256 ${summary.aggregateSha256}`,
     );
   if (summary.abortReason) console.log(`  aborted: ${summary.abortReason}`);
+  for (const phase of new Set(summary.missing.map((absent) => absent.phase))) {
+    console.log(`  missing in ${phase}:`);
+    for (const absent of summary.missing.filter((entry) => entry.phase === phase))
+      console.log(`    ${absent.memberId} (member ${absent.index}): ${absent.reason}`);
+  }
 }
 
 export function roundCommand(): Command {
