@@ -217,7 +217,7 @@ export function roundCommand(): Command {
     .description(
       "Write a finished round's aggregate as floats: the sum of the contributions (or their average), with the quantization error bound of a SecAgg sum",
     )
-    .argument('<round-id>')
+    .argument('<round-id>', 'the round, <model>/round-<n> (e.g. fraud/round-1)')
     .requiredOption('--profile <path>', 'connection profile')
     .requiredOption(
       '--out <path>',
@@ -300,7 +300,7 @@ export function roundCommand(): Command {
   round
     .command('status')
     .description('Show one round')
-    .argument('<round-id>')
+    .argument('<round-id>', 'the round, <model>/round-<n> (e.g. fraud/round-1)')
     .requiredOption('--profile <path>', 'connection profile')
     .option('--watch', 'follow the round until it is done')
     .option('--json', 'print JSON')
