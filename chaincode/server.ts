@@ -6,11 +6,14 @@
  * client certificate the peers present; mutual TLS). Plaintext needs CHAINCODE_TLS_DISABLED=true
  * spelled out: anyone who can reach a plaintext chaincode port can impersonate a peer to it.
  * VEILSUM_MAX_CLOCK_SKEW_MS (default 300000, 5 min) bounds how far a proposal's timestamp may be
- * from this peer's clock (chaincode/proposal-time.ts).
+ * from this peer's clock (chaincode/proposal-time.ts). VEILSUM_BOOTSTRAP_MSP names the one
+ * organisation (the operator's MSP id) that may make the ledger's first registration and so
+ * become its coordinator (chaincode/bootstrap.ts); every organisation's chaincode names the same.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { JSONSerializer } from 'fabric-contract-api';
+import { BOOTSTRAP_MSP_VARIABLE, bootstrapMspId } from './bootstrap.ts';
 import { maxClockSkewMs } from './proposal-time.ts';
 import { VeilsumContract } from './veilsum-contract.ts';
 
@@ -42,6 +45,11 @@ try {
 } catch (error) {
   fail((error as Error).message);
 }
+
+if (bootstrapMspId() === undefined)
+  fail(
+    `set ${BOOTSTRAP_MSP_VARIABLE} to the MSP id of the operator, the one organisation that may bootstrap the ledger as its coordinator`,
+  );
 
 const address = process.env.CHAINCODE_SERVER_ADDRESS;
 const ccid = process.env.CHAINCODE_ID;

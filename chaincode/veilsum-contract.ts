@@ -5,6 +5,13 @@ import {
   type ContractFunction,
   type TransactionContext,
 } from '../ledger/contract.ts';
+import { bootstrapProblem } from './bootstrap.ts';
+import {
+  clockAdvanceProblem,
+  encodeLedgerClock,
+  LEDGER_CLOCK_KEY,
+  parseLedgerClock,
+} from './ledger-clock.ts';
 import { maxClockSkewMs, proposalTimeProblem } from './proposal-time.ts';
 
 /**
@@ -51,16 +58,44 @@ function proposalTime(ctx: Context): number {
   return Number(timestamp.seconds) * 1000 + Math.floor(timestamp.nanos / 1e6);
 }
 
-async function run(
-  ctx: Context,
-  fn: ContractFunction,
-  jsonArgs: string[],
-  maxSkewMs = maxClockSkewMs(),
-): Promise<string> {
+/** The proposal's time, refused unless it is within the skew of this peer's clock. */
+function endorsedTime(ctx: Context, fn: string, maxSkewMs = maxClockSkewMs()): number {
   // The contract's clock is the submitter's: this peer endorses only a time near its own.
   const timestamp = proposalTime(ctx);
   const skewed = proposalTimeProblem(timestamp, Date.now(), maxSkewMs);
   if (skewed !== undefined) throw new Error(`[invalid] ${fn} refused: ${skewed}`);
+  return timestamp;
+}
+
+/**
+ * Reads the ledger clock (putting it in the transaction's read set) and writes it forward to
+ * the later of it and `timestamp`; returns that time (ledger-clock.ts).
+ */
+async function advanceLedgerClock(ctx: Context, timestamp: number): Promise<number> {
+  const at = Math.max(parseLedgerClock(await ctx.stub.getState(LEDGER_CLOCK_KEY)), timestamp);
+  await ctx.stub.putState(LEDGER_CLOCK_KEY, encodeLedgerClock(at));
+  return at;
+}
+
+/** The ledger is empty: no member registered yet (its first registration bootstraps it). */
+async function noMemberYet(ctx: Context): Promise<boolean> {
+  const iterator = await ctx.stub.getStateByRange('member/', 'member/\uffff');
+  try {
+    return (await iterator.next()).done === true;
+  } finally {
+    await iterator.close();
+  }
+}
+
+async function run(ctx: Context, fn: ContractFunction, jsonArgs: string[]): Promise<string> {
+  let timestamp = endorsedTime(ctx, fn);
+  if (fn === 'registerMember' && (await noMemberYet(ctx))) {
+    const refused = bootstrapProblem(ctx.clientIdentity.getMSPID());
+    if (refused !== undefined)
+      throw new Error(`[access-denied] registerMember refused: ${refused}`);
+  }
+  // A round is dated no earlier than the ledger clock, and a held openRound loses its commit.
+  if (fn === 'openRound') timestamp = await advanceLedgerClock(ctx, timestamp);
   let args: unknown[];
   try {
     args = jsonArgs.map((arg) => JSON.parse(arg) as unknown);
@@ -82,6 +117,25 @@ async function run(
 export class VeilsumContract extends Contract {
   constructor() {
     super('veilsum');
+  }
+  /**
+   * Advances the ledger clock to this proposal's time (ledger-clock.ts): any registered
+   * organisation may, and every one that does so periodically bounds how long an endorsed
+   * openRound can be held before it is submitted. Returns the clock's new time.
+   */
+  async advanceClock(ctx: Context) {
+    const timestamp = endorsedTime(ctx, 'advanceClock');
+    const caller = ctx.clientIdentity.getMSPID();
+    const registered = await ctx.stub.getState(`member/${caller}`);
+    if (registered === undefined || registered.length === 0)
+      throw new Error(`[access-denied] advanceClock refused: ${caller} is not a registered member`);
+    const problem = clockAdvanceProblem(
+      timestamp,
+      parseLedgerClock(await ctx.stub.getState(LEDGER_CLOCK_KEY)),
+      Date.now(),
+    );
+    if (problem !== undefined) throw new Error(`[conflict] advanceClock refused: ${problem}`);
+    return JSON.stringify(await advanceLedgerClock(ctx, timestamp));
   }
   registerMember(ctx: Context, mspId: string, roles: string) {
     return run(ctx, 'registerMember', [mspId, roles]);

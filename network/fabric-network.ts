@@ -14,6 +14,7 @@ import { loadConnectionFile, type ConnectionFile } from '../ledger/fabric/connec
 import { openGatewayConnection } from '../ledger/fabric/gateway-connection.ts';
 import { portOpen, run, startProcess, stopRecorded, waitFor } from './processes.ts';
 import {
+  bootstrapOrganisation,
   channelConfig,
   cryptoConfig,
   domainOf,
@@ -289,6 +290,7 @@ export function startChaincodeServer(directory: string, state: NetworkState): vo
       CHAINCODE_TLS_CERT_FILE: tls.serverCert,
       CHAINCODE_TLS_KEY_FILE: tls.serverKey,
       CHAINCODE_TLS_CLIENT_CA_FILE: tls.ca,
+      VEILSUM_BOOTSTRAP_MSP: bootstrapOrganisation(state.spec),
     },
     REPO_ROOT,
   );

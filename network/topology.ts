@@ -20,6 +20,11 @@ export interface TopologySpec {
   readonly banks: readonly OrganisationSpec[];
   /** Organisations without a peer (operator, auditors). */
   readonly clients: readonly OrganisationSpec[];
+  /**
+   * The operator: the one organisation the chaincode lets bootstrap the ledger (become its
+   * first coordinator). Default: the first client organisation.
+   */
+  readonly operator?: string;
   /** First of the ports the network listens on (all on 127.0.0.1). */
   readonly portBase: number;
   readonly channel: string;
@@ -29,6 +34,14 @@ export interface TopologySpec {
 }
 
 export const ORDERER_MSP = 'OrdererMSP';
+
+/** The organisation each peer's chaincode lets bootstrap the ledger (VEILSUM_BOOTSTRAP_MSP). */
+export function bootstrapOrganisation(spec: TopologySpec): string {
+  const operator = spec.operator ?? spec.clients[0]?.mspId;
+  if (operator === undefined)
+    throw new Error('the topology names no operator organisation to bootstrap the ledger');
+  return operator;
+}
 export const DEFAULT_PORT_BASE = 27050;
 /** Ports one peer uses: listen, chaincode, operations. Peers are PEER_PORT_STRIDE apart. */
 const PEER_PORT_STRIDE = 10;
@@ -84,6 +97,9 @@ export function validateTopology(spec: TopologySpec): void {
   const names = all.flatMap((org) => org.users);
   const duplicate = names.find((name, i) => names.indexOf(name) !== i);
   if (duplicate !== undefined) throw new Error(`identity ${duplicate} is listed twice`);
+  const operator = bootstrapOrganisation(spec);
+  if (!all.some((org) => org.mspId === operator))
+    throw new Error(`the operator ${operator} is none of the topology's organisations`);
   const { lastPort } = layoutOf(spec);
   if (spec.portBase < 1024 || lastPort > 65535)
     throw new Error(`ports ${spec.portBase}-${lastPort} do not fit in 1024-65535`);

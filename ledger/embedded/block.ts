@@ -57,6 +57,32 @@ export function blockHash(block: Omit<Block, 'hash' | 'signature'>): string {
     .digest('hex');
 }
 
+/**
+ * The ledger file format: 2 = every block signed by its writer and verified by replaying its
+ * transaction through the contract. A file created before files carried a version reads 0.
+ */
+export const LEDGER_FORMAT_VERSION = 2;
+
+export function ledgerFormatVersion(db: Database.Database): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
+/**
+ * Why a file that fails verification may simply be old: a file with no format version may come
+ * from a veilsum before blocks were signed and replayed, which this one cannot verify. Empty
+ * for a current file.
+ */
+export function oldFormatHint(db: Database.Database, path: string): string {
+  if (ledgerFormatVersion(db) >= LEDGER_FORMAT_VERSION) return '';
+  return (
+    `. ${path} carries no ledger format version: if it was written by a veilsum from before ` +
+    `ledger blocks were signed and replayed through the contract, this version cannot verify ` +
+    `it and no command converts it (each block would need its writer's signature again). Keep ` +
+    `it as an archive, readable by the release that wrote it, and start a new ledger: move the ` +
+    `file aside, then run 'veilsum ledger init --config <coordinator config>'`
+  );
+}
+
 export function openDatabase(path: string, mustExist = false): Database.Database {
   const db = new Database(path, { fileMustExist: mustExist });
   // Other processes (the CLI next to a running coordinator, banks opening the file at once) may
@@ -64,6 +90,10 @@ export function openDatabase(path: string, mustExist = false): Database.Database
   db.pragma('busy_timeout = 10000');
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
+  const created =
+    db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'blocks'").get() ===
+    undefined;
+  if (created) db.pragma(`user_version = ${LEDGER_FORMAT_VERSION}`);
   db.exec(`
     CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE IF NOT EXISTS blocks (

@@ -60,38 +60,75 @@ export interface VerifyOptions {
 
 type Verified = { result: VerifyResult; replay: Replay };
 
+/**
+ * How many blocks ahead of the replay their signatures are being verified: enough to keep every
+ * thread of the pool busy while the contract replays on this one.
+ */
+const SIGNATURES_AHEAD = 1024;
+
 /** Verifies the chain, replaying every block after the trusted head through the contract. */
 export async function verifyChain(
   snapshot: ChainSnapshot,
   verifier: BlockSignatureVerifier,
   options: VerifyOptions = {},
 ): Promise<Verified> {
-  const walk = walkChain(snapshot, verifier, options);
+  // Every block after the trusted head has its signature checked and its transaction replayed,
+  // in block order, and the first problem names its block. The signatures (most of the work)
+  // are verified on the thread pool, ahead of the replay, which runs here in order.
+  const trustedUpTo = options.trusted?.number ?? 0;
+  const { blocks } = snapshot;
+  const signatures = new Map<number, Promise<string | undefined>>();
+  let next = blocks.findIndex((block) => block.number > trustedUpTo);
+  if (next < 0) next = blocks.length;
+  const startAhead = (upTo: number) => {
+    for (; next < blocks.length && next <= upTo; next++) {
+      const block = blocks[next]!;
+      signatures.set(
+        block.number,
+        verifier.problemAsync(block, block.certificate || null, block.signature || null),
+      );
+    }
+  };
+  const walk = walkChain(snapshot, options);
   let step = walk.next();
+  let index = next;
   while (!step.done) {
     const [state, block] = step.value;
-    step = walk.next(await replayProblem(state, block));
+    // walkChain yields the blocks in file order, each once.
+    while (index < blocks.length && blocks[index] !== block) index++;
+    startAhead(index + SIGNATURES_AHEAD);
+    const signed = signatures.get(block.number);
+    signatures.delete(block.number);
+    const problem =
+      (await (signed ??
+        verifier.problemAsync(block, block.certificate || null, block.signature || null))) ??
+      (await replayProblem(state, block));
+    step = walk.next(problem);
   }
+  // Signature checks started for blocks after a refused one are not awaited: settle them.
+  for (const pending of signatures.values()) void pending.catch(() => undefined);
   return step.value;
 }
 
 /**
- * As verifyChain when no block needs its transaction replayed (an empty file, or one that ends
- * at the trusted head): undefined when one does, to be verified by verifyChain.
+ * As verifyChain when no block needs its signature and transaction checked (an empty file, or
+ * one that ends at the trusted head): undefined when one does, to be verified by verifyChain.
  */
 export function verifyChainWithoutReplay(
   snapshot: ChainSnapshot,
-  verifier: BlockSignatureVerifier,
   options: VerifyOptions = {},
 ): Verified | undefined {
-  const step = walkChain(snapshot, verifier, options).next();
+  const step = walkChain(snapshot, options).next();
   return step.done ? step.value : undefined;
 }
 
-/** The verification loop; yields each block whose transaction must be replayed. */
+/**
+ * The verification loop: numbers, links, hashes and times of every block; yields each block
+ * after the trusted head, whose signature and transaction the caller checks (it sends back the
+ * problem, or undefined).
+ */
 function* walkChain(
   snapshot: ChainSnapshot,
-  verifier: BlockSignatureVerifier,
   options: VerifyOptions,
 ): Generator<[ReplayState, Block], Verified, string | undefined> {
   const { blocks } = snapshot;
@@ -118,10 +155,7 @@ function* walkChain(
     if (anchor !== undefined && block.number === anchor.number && block.hash !== anchor.hash)
       return fail(anchor.number, notExtending(anchor, block), true);
     if (block.number > trustedUpTo) {
-      const problem =
-        timeProblem(block) ??
-        verifier.problem(block, block.certificate || null, block.signature || null) ??
-        (yield [replay.state, block]);
+      const problem = timeProblem(block) ?? (yield [replay.state, block]);
       if (problem !== undefined) return fail(block.number, problem);
     }
     apply(replay, block);

@@ -9,7 +9,15 @@ import {
 import type { ContractGateway } from '../ledger.ts';
 import type { LedgerEvent } from '../records.ts';
 import { BlockSignatureVerifier, type LedgerWriter, signBlockHash } from './block-signature.ts';
-import { type Block, blockHash, openDatabase, readBlocks } from './block.ts';
+import {
+  type Block,
+  blockHash,
+  LEDGER_FORMAT_VERSION,
+  ledgerFormatVersion,
+  oldFormatHint,
+  openDatabase,
+  readBlocks,
+} from './block.ts';
 import {
   appendedBlockProblem,
   notExtending,
@@ -103,7 +111,15 @@ export class EmbeddedLedgerDatabase {
       if (!result.ok)
         throw result.rolledBack
           ? new LedgerRolledBackError(path, trusted!, result.reason)
-          : new LedgerTamperedError(path, result.block, result.reason);
+          : new LedgerTamperedError(
+              path,
+              result.block,
+              result.reason,
+              oldFormatHint(this.db, path),
+            );
+      // Verified in full by this version: the file is of the current format.
+      if (ledgerFormatVersion(this.db) < LEDGER_FORMAT_VERSION)
+        this.db.pragma(`user_version = ${LEDGER_FORMAT_VERSION}`);
       this.replay = replay;
     } catch (error) {
       this.db.close();
@@ -137,6 +153,11 @@ export class EmbeddedLedgerDatabase {
         { path, caCertificatePem: caCertificatePem.toString(), withState: false },
         anchor === undefined ? {} : { anchor },
       );
+      if (!result.ok && !result.rolledBack)
+        return {
+          result: { ...result, reason: result.reason + oldFormatHint(db, path) },
+          head: replay.head,
+        };
       return { result, head: replay.head };
     } finally {
       db.close();
@@ -472,11 +493,7 @@ function verifyFile(
     count: number;
   };
   if (pending.count === 0) {
-    const verified = verifyChainWithoutReplay(
-      readSnapshot(db),
-      new BlockSignatureVerifier(file.caCertificatePem),
-      options,
-    );
+    const verified = verifyChainWithoutReplay(readSnapshot(db), options);
     if (verified !== undefined) return verified;
   }
   const { result, head, lastTimestamp, state } = verifyInWorker({ ...file, options });

@@ -4,8 +4,9 @@ import type { LedgerHead } from './block.ts';
 export class LedgerTamperedError extends Error {
   override name = 'LedgerTamperedError';
   readonly block: number;
-  constructor(path: string, block: number, reason: string) {
-    super(`the ledger ${path} was tampered with: ${reason}; refusing to use it`);
+  /** `hint`: what else the failure may mean (an old file format), appended as sentences. */
+  constructor(path: string, block: number, reason: string, hint = '') {
+    super(`the ledger ${path} was tampered with: ${reason}; refusing to use it${hint}`);
     this.block = block;
   }
 }

@@ -213,6 +213,19 @@ export class FabricLedger implements ContractGateway {
     );
   }
 
+  /**
+   * Advances the ledger clock to now (chaincode/ledger-clock.ts): an openRound endorsed before
+   * this commits then fails Fabric's version check, so a coordinator cannot hold an endorsed
+   * round and submit it once a consent it checked has expired. Any registered organisation may;
+   * members, keyholders and auditors that do so periodically bound how long a hold can last.
+   * Returns the clock's new time (ms since the epoch).
+   */
+  advanceClock(): Promise<number> {
+    // A chaincode transaction, not a function of the shared contract (the embedded ledger has
+    // no clock to advance).
+    return this.submit<number>('advanceClock' as ContractFunction, []);
+  }
+
   async submit<T>(fn: ContractFunction, args: unknown[]): Promise<T> {
     const encoded = encodeArguments(args);
     for (let attempt = 0; ; attempt++) {

@@ -1,9 +1,10 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { createRequire } from 'node:module';
-import { type Context, JSONSerializer } from 'fabric-contract-api';
+import { JSONSerializer } from 'fabric-contract-api';
 import { maxClockSkewMs, proposalTimeProblem } from '../../chaincode/proposal-time.ts';
 import { VeilsumContract } from '../../chaincode/veilsum-contract.ts';
 import { contract } from '../../ledger/contract.ts';
+import { peerContext } from './chaincode-stub.ts';
 
 const require = createRequire(import.meta.url);
 const ChaincodeFromContract =
@@ -25,7 +26,8 @@ describe('chaincode packaging (fabric-contract-api, no network)', () => {
       '0.1.0',
     );
     const names = chaincode.metadata.contracts.veilsum!.transactions.map((t) => t.name).sort();
-    expect(names).toEqual(Object.keys(contract).sort());
+    // advanceClock is the chaincode's own (chaincode/ledger-clock.ts).
+    expect(names).toEqual([...Object.keys(contract), 'advanceClock'].sort());
   });
 });
 
@@ -34,39 +36,11 @@ describe('chaincode packaging (fabric-contract-api, no network)', () => {
  * is an in-memory world state with the proposal's timestamp and creator; the Fabric network test
  * that backdates a real signed proposal is test/adversarial/fabric-forged-transactions.test.ts.
  */
-function peerContext(proposalMs: number, mspId: string, state: Map<string, Uint8Array>) {
-  return {
-    stub: {
-      getTxTimestamp: () => ({
-        seconds: Math.floor(proposalMs / 1000),
-        nanos: (proposalMs % 1000) * 1e6,
-      }),
-      getTxID: () => `tx-${proposalMs}`,
-      getState: (key: string) => Promise.resolve(state.get(key) ?? new Uint8Array()),
-      putState: (key: string, value: Uint8Array) => {
-        state.set(key, value);
-        return Promise.resolve();
-      },
-      getStateByRange: (start: string, end: string) => {
-        const keys = [...state.keys()].filter((key) => key >= start && key < end).sort();
-        return Promise.resolve({
-          next: () =>
-            Promise.resolve(
-              keys.length > 0
-                ? { done: false, value: { key: keys[0]!, value: state.get(keys.shift()!)! } }
-                : { done: true, value: undefined },
-            ),
-          close: () => Promise.resolve(),
-        });
-      },
-      setEvent: () => undefined,
-    },
-    clientIdentity: { getMSPID: () => mspId },
-  } as unknown as Context;
-}
-
 describe('chaincode clock check (each endorsing peer)', () => {
   const HOUR = 3_600_000;
+  beforeEach(() => {
+    process.env.VEILSUM_BOOTSTRAP_MSP = 'CoordinatorMSP';
+  });
   const register = (proposalMs: number, state: Map<string, Uint8Array>) =>
     new VeilsumContract().registerMember(
       peerContext(proposalMs, 'CoordinatorMSP', state),
@@ -76,6 +50,7 @@ describe('chaincode clock check (each endorsing peer)', () => {
 
   afterEach(() => {
     delete process.env.VEILSUM_MAX_CLOCK_SKEW_MS;
+    delete process.env.VEILSUM_BOOTSTRAP_MSP;
   });
 
   it('refuses a proposal backdated or postdated beyond 5 minutes of its clock, writing nothing', async () => {
@@ -105,5 +80,56 @@ describe('chaincode clock check (each endorsing peer)', () => {
     expect(proposalTimeProblem(1_000_000 - 300_001, 1_000_000, 300_000)).toMatch(/behind/);
     expect(proposalTimeProblem(1_000_000 + 300_001, 1_000_000, 300_000)).toMatch(/ahead of/);
     expect(proposalTimeProblem(Number.NaN, 1_000_000, 300_000)).toMatch(/no readable timestamp/);
+  });
+});
+
+describe('ledger clock (chaincode/ledger-clock.ts)', () => {
+  beforeEach(() => {
+    process.env.VEILSUM_BOOTSTRAP_MSP = 'CoordinatorMSP';
+  });
+  afterEach(() => {
+    delete process.env.VEILSUM_BOOTSTRAP_MSP;
+  });
+
+  it('openRound reads and advances the ledger clock, and is dated no earlier than it', async () => {
+    const state = new Map<string, Uint8Array>();
+    const chaincode = new VeilsumContract();
+    const now = Date.now();
+    const as = (mspId: string, at = now) => peerContext(at, mspId, state);
+    await chaincode.registerMember(as('CoordinatorMSP'), '"CoordinatorMSP"', '["coordinator"]');
+    await chaincode.registerMember(as('CoordinatorMSP'), '"BankAMSP"', '["member"]');
+    await chaincode.grantConsent(as('BankAMSP'), '"c1"', '"cards"', '"m"', String(now + 3_600_000));
+    await expect(chaincode.advanceClock(as('StrangerMSP'))).rejects.toThrow(
+      /advanceClock refused: StrangerMSP is not a registered member/,
+    );
+    const clock = () => JSON.parse(new TextDecoder().decode(state.get('ledger-clock'))) as unknown;
+    // A member advances the clock 20 s ahead of the coordinator's next proposal.
+    expect(JSON.parse(await chaincode.advanceClock(as('BankAMSP', now + 20_000)))).toBe(
+      now + 20_000,
+    );
+    const openRound = (round: number, at = now) =>
+      chaincode.openRound(
+        as('CoordinatorMSP', at),
+        JSON.stringify(`m/round-${round}`),
+        '"m"',
+        String(round),
+        JSON.stringify('a'.repeat(64)),
+        '["BankAMSP"]',
+        'null',
+      );
+    const round = JSON.parse(await openRound(1)) as { openedAt: number };
+    expect(round.openedAt).toBe(now + 20_000);
+    expect(clock()).toEqual({ at: now + 20_000 });
+    // A later round moves the clock forward; the clock never goes back.
+    await openRound(2, now + 60_000);
+    expect(clock()).toEqual({ at: now + 60_000 });
+    await expect(chaincode.advanceClock(as('BankAMSP', now + 25_000))).rejects.toThrow(
+      /advanceClock refused: the ledger clock already reads .*; it advances at most once every 10 s/,
+    );
+    // Nor may a member push it far ahead of the peers' clocks (rounds would be dated there).
+    await expect(chaincode.advanceClock(as('BankAMSP', Date.now() + 120_000))).rejects.toThrow(
+      /advanceClock refused: its time is 1\d\d s ahead of this peer's clock; the ledger clock may lead by at most 30 s/,
+    );
+    expect(clock()).toEqual({ at: now + 60_000 });
   });
 });

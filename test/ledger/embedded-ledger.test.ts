@@ -112,3 +112,51 @@ describe('embedded ledger chain', () => {
     expect(seen).toEqual(['5:ConsentRevoked']);
   });
 });
+
+describe('embedded ledger file format', () => {
+  const open = (path: string) => new EmbeddedLedgerDatabase(path, identities.caPem);
+  async function refusedFile(version: number): Promise<string> {
+    const path = freshPath();
+    const database = open(path);
+    await new Ledger(database.as(identities.writer('CoordinatorMSP'))).registerMember(
+      'CoordinatorMSP',
+      ['coordinator'],
+    );
+    database.close();
+    const raw = new Database(path);
+    expect(raw.pragma('user_version', { simple: true })).toBe(2);
+    // A block as a veilsum from before signed blocks wrote it: no signature.
+    raw.prepare('UPDATE blocks SET signature = NULL WHERE number = 1').run();
+    raw.pragma(`user_version = ${version}`);
+    raw.close();
+    return path;
+  }
+
+  it('names the file and what to do when a file with no format version does not verify', async () => {
+    const path = await refusedFile(0);
+    expect(() => open(path)).toThrow(
+      new RegExp(
+        `block 1 is not signed by its writer CoordinatorMSP; refusing to use it\\. ${path} carries no ledger format version: .* no command converts it .* run 'veilsum ledger init --config <coordinator config>'`,
+      ),
+    );
+    const audit = EmbeddedLedgerDatabase.inspect(path, identities.caPem);
+    expect(audit.ok === false && audit.reason).toMatch(/carries no ledger format version/);
+  });
+
+  it('gives no old-format hint for a current file, and marks a verified old file current', async () => {
+    const current = await refusedFile(2);
+    expect(() => open(current)).toThrow(
+      /block 1 is not signed by its writer CoordinatorMSP; refusing to use it$/,
+    );
+    // A file with no version that verifies in full is of the current format from then on.
+    const path = freshPath();
+    open(path).close();
+    const raw = new Database(path);
+    raw.pragma('user_version = 0');
+    raw.close();
+    open(path).close();
+    const reopened = new Database(path);
+    expect(reopened.pragma('user_version', { simple: true })).toBe(2);
+    reopened.close();
+  });
+});
