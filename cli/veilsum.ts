@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: on a node older than 24 (Node 22.18+ loads .ts too) say how to run on the project's own.
+import './require-node.ts';
 import { Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { coordinatorCommand } from './commands/coordinator.ts';
 import { memberCommand } from './commands/member.ts';

@@ -4,11 +4,14 @@ import { status, type ServiceError } from '@grpc/grpc-js';
 export class VeilsumError extends Error {
   readonly code: status;
   readonly step: string;
+  /** The message without the step and status around it. */
+  readonly detail: string;
   constructor(step: string, code: status, message: string) {
     super(`${step}: ${message} (${status[code]})`);
     this.name = 'VeilsumError';
     this.code = code;
     this.step = step;
+    this.detail = message;
   }
 }
 

@@ -156,6 +156,8 @@ export interface ParticipationResult {
 const CHUNK_WORDS = 1 << 18; // 1 MiB per message, under grpc-js's 4 MiB default limit
 const PROOF_PIECE_BYTES = 1 << 20; // encryption proofs travel in 1 MiB pieces
 const UNARY_DEADLINE_MS = 30_000;
+/** A decline is a courtesy: the member's own error is not held up waiting for it. */
+const DECLINE_DEADLINE_MS = 5_000;
 /** The generated client, with an upload's ciphertexts written to the stream in one copy. */
 const CkksClient = clientWithBytesSerializers<typeof CkksServiceClient>(
   CkksServiceService,
@@ -237,6 +239,42 @@ export class VeilsumClient {
       ),
     );
     return response.rounds;
+  }
+
+  /**
+   * Tells the coordinator this member will not take part in `roundId`, and why: the round names
+   * it in Round.missing and stops waiting for it. Sent by participate and participateCkks when
+   * this member's own checks refuse a round.
+   */
+  declineRound(roundId: string, reason: string): Promise<Round> {
+    return unary<Round>((done) =>
+      this.admin.declineRound(
+        { roundId, reason },
+        new grpc.Metadata(),
+        deadline(DECLINE_DEADLINE_MS),
+        done,
+      ),
+    );
+  }
+
+  /**
+   * Runs this member's checks of a round before it says anything in it. A refusal of the round
+   * (FAILED_PRECONDITION: parameters, roster, the ledger's record, threat model, key) is told to
+   * the coordinator, best effort, so the others need not wait out the phase deadline for this
+   * member. A ledger this member could not read is no refusal of the round: it may retry.
+   */
+  private async declineIfRefused<T>(roundId: string, checks: () => Promise<T>): Promise<T> {
+    try {
+      return await checks();
+    } catch (error) {
+      if (
+        error instanceof VeilsumError &&
+        error.code === status.FAILED_PRECONDITION &&
+        !error.step.startsWith('ledger ')
+      )
+        await this.declineRound(roundId, error.detail).catch(() => undefined);
+      throw error;
+    }
   }
 
   /** Yields the round on every change until it is done or aborted. */
@@ -378,69 +416,72 @@ export class VeilsumClient {
     };
     if (params.mode !== Mode.MODE_CKKS || params.ckks === undefined)
       fail(`round ${roundId} is not a CKKS round; use participate`);
-    if (!hasConsistentParamsHash(round))
-      fail('the round parameters do not match their hash; refusing to take part');
     if (update.length !== params.dimension) {
       fail(
         `update length ${update.length} does not match round length ${params.dimension}`,
         status.INVALID_ARGUMENT,
       );
     }
-    const key = await withRetry('GetEncryptionKey', this.retry, () =>
-      unary<EncryptionKey>((done) =>
-        this.ckks.getEncryptionKey(
-          { roundId },
-          new grpc.Metadata(),
-          deadline(UNARY_DEADLINE_MS),
-          done,
+    const { key, computed } = await this.declineIfRefused(roundId, async () => {
+      if (!hasConsistentParamsHash(round))
+        fail('the round parameters do not match their hash; refusing to take part');
+      const key = await withRetry('GetEncryptionKey', this.retry, () =>
+        unary<EncryptionKey>((done) =>
+          this.ckks.getEncryptionKey(
+            { roundId },
+            new grpc.Metadata(),
+            deadline(UNARY_DEADLINE_MS),
+            done,
+          ),
         ),
-      ),
-    );
-    const computed = keySha256(key.publicKey);
-    if (
-      !Buffer.from(computed).equals(Buffer.from(params.ckks!.keySha256)) ||
-      (options.expectedKeySha256 !== undefined &&
-        !Buffer.from(computed).equals(Buffer.from(options.expectedKeySha256)))
-    ) {
-      fail(
-        "the coordinator served a public key that is not the round's collective key; refusing to encrypt under it",
       );
-    }
-    // The key's hash above is the coordinator's word: only the ledger (or the consortium's key
-    // file) says which key the keyholders made.
-    if (this.ledger !== undefined) {
-      await this.checkLedgerHead(round);
-      const record = await this.fromLedger('GetRound', () => this.roundOnLedger(roundId));
-      const hex = Buffer.from(computed).toString('hex');
-      const attested = await this.ledger.getCollectiveKey(hex).catch((error: unknown) => {
-        if (error instanceof ContractError && error.kind === 'not-found') return undefined;
-        return this.fromLedger('GetCollectiveKey', () => Promise.reject(error as Error));
-      });
-      checkCkksRoundAgainstLedger(round, record, hex, attested);
-      // Who holds that key, by this member's own ledger view and policy.
-      const roles = new Map<string, readonly string[] | undefined>();
-      for (const participant of attested!.participants) {
-        const member = await this.ledger.getMember(participant).catch((error: unknown) => {
-          if (error instanceof ContractError && error.kind === 'not-found') return undefined;
-          return this.fromLedger('GetMember', () => Promise.reject(error as Error));
-        });
-        roles.set(participant, member?.roles);
+      const computed = keySha256(key.publicKey);
+      if (
+        !Buffer.from(computed).equals(Buffer.from(params.ckks!.keySha256)) ||
+        (options.expectedKeySha256 !== undefined &&
+          !Buffer.from(computed).equals(Buffer.from(options.expectedKeySha256)))
+      ) {
+        fail(
+          "the coordinator served a public key that is not the round's collective key; refusing to encrypt under it",
+        );
       }
-      checkCkksKeyholders(attested!, roles, this.threatModel);
-    } else if (
-      this.threatModel?.trustedKeyholders !== undefined ||
-      this.threatModel?.minimumKeyThreshold !== undefined
-    ) {
-      fail(
-        "refusing to encrypt: this member's policy names who may hold the key (trustedKeyholders / minimumKeyThreshold), which only its own ledger view (ConnectOptions.ledger, veilsum submit --ledger) can show",
-      );
-    } else if (options.expectedKeySha256 === undefined) {
-      fail(
-        "refusing to encrypt: without its own ledger view (ConnectOptions.ledger) or the consortium's key file (expectedKeySha256, veilsum submit --key-file) this member cannot tell the keyholders' collective key from one the coordinator made; give one of them",
-      );
-    }
-    // The served roster is the ledger's when the member has one (checked just above).
-    checkCkksMinContributors(round, round.roster.length, this.threatModel);
+      // The key's hash above is the coordinator's word: only the ledger (or the consortium's key
+      // file) says which key the keyholders made.
+      if (this.ledger !== undefined) {
+        await this.checkLedgerHead(round);
+        const record = await this.fromLedger('GetRound', () => this.roundOnLedger(roundId));
+        const hex = Buffer.from(computed).toString('hex');
+        const attested = await this.ledger.getCollectiveKey(hex).catch((error: unknown) => {
+          if (error instanceof ContractError && error.kind === 'not-found') return undefined;
+          return this.fromLedger('GetCollectiveKey', () => Promise.reject(error as Error));
+        });
+        checkCkksRoundAgainstLedger(round, record, hex, attested);
+        // Who holds that key, by this member's own ledger view and policy.
+        const roles = new Map<string, readonly string[] | undefined>();
+        for (const participant of attested!.participants) {
+          const member = await this.ledger.getMember(participant).catch((error: unknown) => {
+            if (error instanceof ContractError && error.kind === 'not-found') return undefined;
+            return this.fromLedger('GetMember', () => Promise.reject(error as Error));
+          });
+          roles.set(participant, member?.roles);
+        }
+        checkCkksKeyholders(attested!, roles, this.threatModel);
+      } else if (
+        this.threatModel?.trustedKeyholders !== undefined ||
+        this.threatModel?.minimumKeyThreshold !== undefined
+      ) {
+        fail(
+          "refusing to encrypt: this member's policy names who may hold the key (trustedKeyholders / minimumKeyThreshold), which only its own ledger view (ConnectOptions.ledger, veilsum submit --ledger) can show",
+        );
+      } else if (options.expectedKeySha256 === undefined) {
+        fail(
+          "refusing to encrypt: without its own ledger view (ConnectOptions.ledger) or the consortium's key file (expectedKeySha256, veilsum submit --key-file) this member cannot tell the keyholders' collective key from one the coordinator made; give one of them",
+        );
+      }
+      // The served roster is the ledger's when the member has one (checked just above).
+      checkCkksMinContributors(round, round.roster.length, this.threatModel);
+      return { key, computed };
+    });
     // The same journal as SecAgg: two decrypted sums with and without this update give it away.
     const journalEntry = {
       modelId: params.modelId,
@@ -636,13 +677,6 @@ export class VeilsumClient {
     const params = round.params!;
     const progress = options.onProgress ?? (() => {});
     const random = systemRandom;
-    if (!hasConsistentParamsHash(round)) {
-      throw new VeilsumError(
-        'participate',
-        status.FAILED_PRECONDITION,
-        'the round parameters do not match their hash; refusing to take part',
-      );
-    }
     if (input.length !== params.dimension)
       throw new VeilsumError(
         'participate',
@@ -654,32 +688,42 @@ export class VeilsumClient {
     } catch (error) {
       throw new VeilsumError('participate', status.INVALID_ARGUMENT, (error as Error).message);
     }
-    const me = round.roster.find((member) => member.memberId === this.memberId);
-    if (me === undefined) {
-      throw new VeilsumError(
-        'participate',
-        status.PERMISSION_DENIED,
-        `member ${this.memberId} is not on the roster of round ${roundId}`,
-      );
-    }
-    if (!Buffer.from(me.identityKey).equals(Buffer.from(this.identityKey))) {
-      throw new VeilsumError(
-        'participate',
-        status.FAILED_PRECONDITION,
-        `refusing the round: the roster lists another identity key for ${this.memberId} than its own certificate's`,
-      );
-    }
-    await checkRoster(round, {
-      ...(this.ledger ? { ledger: this.ledger } : {}),
-      ...(this.consortiumMembers ? { consortiumMembers: this.consortiumMembers } : {}),
-    });
-    if (this.ledger !== undefined) {
-      await this.checkLedgerHead(round);
-      const record = await this.fromLedger('GetRound', () => this.roundOnLedger(roundId));
-      checkRoundAgainstLedger(round, record);
-    }
-    checkThreatModel(round, this.threatModel, {
-      agreement: this.ledger?.agreementChannel === true,
+    const me = await this.declineIfRefused(roundId, async () => {
+      if (!hasConsistentParamsHash(round)) {
+        throw new VeilsumError(
+          'participate',
+          status.FAILED_PRECONDITION,
+          'the round parameters do not match their hash; refusing to take part',
+        );
+      }
+      const me = round.roster.find((member) => member.memberId === this.memberId);
+      if (me === undefined) {
+        throw new VeilsumError(
+          'participate',
+          status.PERMISSION_DENIED,
+          `member ${this.memberId} is not on the roster of round ${roundId}`,
+        );
+      }
+      if (!Buffer.from(me.identityKey).equals(Buffer.from(this.identityKey))) {
+        throw new VeilsumError(
+          'participate',
+          status.FAILED_PRECONDITION,
+          `refusing the round: the roster lists another identity key for ${this.memberId} than its own certificate's`,
+        );
+      }
+      await checkRoster(round, {
+        ...(this.ledger ? { ledger: this.ledger } : {}),
+        ...(this.consortiumMembers ? { consortiumMembers: this.consortiumMembers } : {}),
+      });
+      if (this.ledger !== undefined) {
+        await this.checkLedgerHead(round);
+        const record = await this.fromLedger('GetRound', () => this.roundOnLedger(roundId));
+        checkRoundAgainstLedger(round, record);
+      }
+      checkThreatModel(round, this.threatModel, {
+        agreement: this.ledger?.agreementChannel === true,
+      });
+      return me;
     });
     const journalEntry = {
       modelId: params.modelId,

@@ -137,18 +137,48 @@ async function withLedger<T>(
 
 export function consentCommand(): Command {
   const consent = new Command('consent').description(
-    "Grant, revoke and list a member's data-use consents",
+    "Grant and revoke a member's data-use consents (list them with `veilsum audit consents` or `audit consent-history`)",
   );
   consent
     .command('grant')
-    .requiredOption('--ledger <ledger>', LEDGER_HELP)
-    .option('--as <member>', 'the granting member (Fabric: its client identity)')
-    .option('--profile <path>', "embedded ledger: the member's profile; its key signs the block")
-    .requiredOption('--consent <id>', 'consent id')
-    .requiredOption('--dataset <id>', 'dataset the consent covers')
-    .requiredOption('--purpose <model>', 'model id the data may train')
-    .option('--days <n>', 'validity', days, 365)
-    .option('--json', 'print JSON')
+    .description(
+      'Record on the ledger, as a member, its consent that a dataset may train a model: rounds of that model open with the member on their roster only while a consent is in force',
+    )
+    .requiredOption('--ledger <ledger>', `${LEDGER_HELP} (e.g. .veilsum/ledger.db)`)
+    .option(
+      '--as <member>',
+      'Fabric: the client identity in the connection file that grants, i.e. the member (e.g. --as eastlake)',
+    )
+    .option(
+      '--profile <path>',
+      "embedded ledger: the granting member's profile from `pki init`; its key signs the block (e.g. .veilsum/profile-bank-a.json)",
+    )
+    .requiredOption(
+      '--consent <id>',
+      'a new id for this consent, unique on the ledger; revoke names it (e.g. bank-a-c1)',
+    )
+    .requiredOption(
+      '--dataset <id>',
+      'the dataset the consent covers, as lineage and audits name it (e.g. bank-a-cards)',
+    )
+    .requiredOption(
+      '--purpose <model>',
+      'the model id the data may train: rounds of this model only (e.g. fraud)',
+    )
+    .option('--days <n>', 'how long the consent stays in force, in days (e.g. 90)', days, 365)
+    .option('--json', 'print the recorded consent as JSON instead of a sentence')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  embedded ledger, as bank-a:
+    veilsum consent grant --ledger .veilsum/ledger.db --profile .veilsum/profile-bank-a.json \\
+      --consent bank-a-c1 --dataset bank-a-cards --purpose fraud --days 90
+  Fabric, as eastlake through its own peer:
+    veilsum consent grant --ledger fabric:network/run/connection.json@peer0.eastlake.veilsum.test \\
+      --as eastlake --consent eastlake-c1 --dataset eastlake-cards --purpose fraud
+Prints: granted bank-a-c1: bank-a/bank-a-cards for fraud until <date>`,
+    )
     .action(async (options) => {
       const record = await withLedger(
         options.ledger,
@@ -170,11 +200,33 @@ export function consentCommand(): Command {
     });
   consent
     .command('revoke')
-    .requiredOption('--ledger <ledger>', LEDGER_HELP)
-    .option('--as <member>', 'the member that granted it (Fabric: its client identity)')
-    .option('--profile <path>', "embedded ledger: the member's profile; its key signs the block")
-    .requiredOption('--consent <id>', 'consent id')
-    .option('--json', 'print JSON')
+    .description(
+      "Revoke, as the member that granted it, a consent on the ledger: no new round opens with the member under it, and a round already open refuses the member's upload",
+    )
+    .requiredOption('--ledger <ledger>', `${LEDGER_HELP} (e.g. .veilsum/ledger.db)`)
+    .option(
+      '--as <member>',
+      'Fabric: the client identity in the connection file, i.e. the member that granted it (e.g. --as eastlake)',
+    )
+    .option(
+      '--profile <path>',
+      "embedded ledger: the granting member's profile; its key signs the block (e.g. .veilsum/profile-bank-a.json)",
+    )
+    .requiredOption(
+      '--consent <id>',
+      'the id given to consent grant (e.g. bank-a-c1); `veilsum audit consent-history` lists them',
+    )
+    .option('--json', 'print the revoked consent as JSON instead of a sentence')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  embedded ledger, as bank-a:
+    veilsum consent revoke --ledger .veilsum/ledger.db --profile .veilsum/profile-bank-a.json --consent bank-a-c1
+  Fabric, as eastlake:
+    veilsum consent revoke --ledger fabric:network/run/connection.json --as eastlake --consent eastlake-c1
+Prints: revoked bank-a-c1 at <date>`,
+    )
     .action(async (options) => {
       const record = await withLedger(
         options.ledger,

@@ -72,6 +72,12 @@ export function roundSummary(round: Round) {
       ? Buffer.from(round.aggregateSha256).toString('hex')
       : null,
     abortReason: round.abortReason || null,
+    missing: round.missing.map((absent) => ({
+      memberId: absent.memberId,
+      index: absent.index,
+      phase: phaseName(absent.phase),
+      reason: absent.reason,
+    })),
   };
 }
 
@@ -103,6 +109,11 @@ function printRound(round: Round, json: boolean | undefined): void {
       `  included ${summary.included.join(', ')}\n  aggregate sha256 ${summary.aggregateSha256}`,
     );
   if (summary.abortReason) console.log(`  aborted: ${summary.abortReason}`);
+  for (const phase of new Set(summary.missing.map((absent) => absent.phase))) {
+    console.log(`  missing in ${phase}:`);
+    for (const absent of summary.missing.filter((entry) => entry.phase === phase))
+      console.log(`    ${absent.memberId} (member ${absent.index}): ${absent.reason}`);
+  }
 }
 
 export function roundCommand(): Command {
@@ -206,7 +217,7 @@ export function roundCommand(): Command {
     .description(
       "Write a finished round's aggregate as floats: the sum of the contributions (or their average), with the quantization error bound of a SecAgg sum",
     )
-    .argument('<round-id>')
+    .argument('<round-id>', 'the round, <model>/round-<n> (e.g. fraud/round-1)')
     .requiredOption('--profile <path>', 'connection profile')
     .requiredOption(
       '--out <path>',
@@ -289,7 +300,7 @@ export function roundCommand(): Command {
   round
     .command('status')
     .description('Show one round')
-    .argument('<round-id>')
+    .argument('<round-id>', 'the round, <model>/round-<n> (e.g. fraud/round-1)')
     .requiredOption('--profile <path>', 'connection profile')
     .option('--watch', 'follow the round until it is done')
     .option('--json', 'print JSON')

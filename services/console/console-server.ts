@@ -252,7 +252,12 @@ export class ComplianceConsole {
         page(caller, 'Rounds', roundsPage(this.index, url.searchParams));
       } else if (path.startsWith('/rounds/')) {
         const roundId = decodeURIComponent(path.slice('/rounds/'.length));
-        const body = roundPage(this.index, roundId);
+        const key = this.index.rounds.get(roundId)?.record.manifest?.ckksKeySha256;
+        const body = roundPage(
+          this.index,
+          roundId,
+          key ? await this.index.keyDecryptions(key) : [],
+        );
         if (body === undefined) throw new HttpError(404, `The ledger has no round ${roundId}.`);
         page(caller, `Round ${roundId}`, body);
       } else if (path === '/lineage') {

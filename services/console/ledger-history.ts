@@ -78,18 +78,27 @@ export class EmbeddedHistory implements LedgerHistory {
   }
 }
 
+/** Events a FabricHistory holds between two reads, at most (plus the rest of one block). */
+export const MAX_BUFFERED_EVENTS = 10_000;
+
 /**
- * Fabric: the chaincode events the console's own peer delivers, from the first block, buffered
- * by a background reader (the gateway's event stream is a long-lived call).
+ * Fabric: the chaincode events the console's own peer delivers, from the first block, read by a
+ * background reader (the gateway's event stream is a long-lived call). Memory stays bounded on a
+ * long ledger: events the index has acknowledged (by reading after their block) are dropped, and
+ * the reader stops pulling from the peer while `maxBufferedEvents` are held — at a block boundary,
+ * so a read never returns part of a block.
  */
 export class FabricHistory implements LedgerHistory {
   private readonly fabric: FabricLedger;
-  private readonly buffered: HistoryEvent[] = [];
+  private readonly maxBufferedEvents: number;
+  private buffered: HistoryEvent[] = [];
   private readonly stop = new AbortController();
   private readonly reader: Promise<void>;
+  private wakeReader: (() => void) | undefined;
 
-  constructor(fabric: FabricLedger) {
+  constructor(fabric: FabricLedger, options: { maxBufferedEvents?: number } = {}) {
     this.fabric = fabric;
+    this.maxBufferedEvents = options.maxBufferedEvents ?? MAX_BUFFERED_EVENTS;
     this.reader = this.follow();
   }
 
@@ -97,10 +106,19 @@ export class FabricHistory implements LedgerHistory {
     try {
       for await (const event of this.fabric.events({ startBlock: 0n })) {
         if (this.stop.signal.aborted) return;
+        const block = Number(event.blockNumber);
+        // A new block while the buffer is full: wait for a read (the previous block is whole).
+        while (
+          this.buffered.length >= this.maxBufferedEvents &&
+          block > this.buffered.at(-1)!.block &&
+          !this.stop.signal.aborted
+        )
+          await new Promise<void>((resolve) => (this.wakeReader = resolve));
+        if (this.stop.signal.aborted) return;
         this.buffered.push({
           name: event.name,
           payload: event.payload,
-          block: Number(event.blockNumber),
+          block,
           transactionId: event.transactionId,
           committedAt: null,
         });
@@ -110,10 +128,23 @@ export class FabricHistory implements LedgerHistory {
     }
   }
 
+  /**
+   * The buffered events after `afterBlock`. Asking for blocks after `afterBlock` acknowledges
+   * everything up to it: those events are dropped (the index holds what it needs), and a reader
+   * waiting for room goes on.
+   */
   read(afterBlock: number): Promise<{ events: HistoryEvent[]; lastBlock: number }> {
-    const events = this.buffered.filter((event) => event.block > afterBlock);
+    this.buffered = this.buffered.filter((event) => event.block > afterBlock);
+    if (this.buffered.length < this.maxBufferedEvents) this.wake();
+    const events = [...this.buffered];
     const lastBlock = events.reduce((last, event) => Math.max(last, event.block), afterBlock);
     return Promise.resolve({ events, lastBlock });
+  }
+
+  private wake(): void {
+    const wake = this.wakeReader;
+    this.wakeReader = undefined;
+    wake?.();
   }
 
   async health(): Promise<ChainHealth> {
@@ -129,6 +160,7 @@ export class FabricHistory implements LedgerHistory {
 
   close(): void {
     this.stop.abort();
+    this.wake();
     this.fabric.close();
     void this.reader;
   }

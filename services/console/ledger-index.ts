@@ -1,6 +1,7 @@
 import type { Ledger } from '../../ledger/ledger.ts';
 import type {
   CollectiveKeyRecord,
+  KeyDecryptionRecord,
   ConsentRecord,
   MemberRecord,
   MisbehaviourRecord,
@@ -75,6 +76,11 @@ export class LedgerIndex {
   constructor(ledger: Ledger, history: LedgerHistory) {
     this.ledger = ledger;
     this.history = history;
+  }
+
+  /** Every decryption the keyholders recorded under a CKKS key (read when a round page is shown). */
+  keyDecryptions(keySha256: string): Promise<KeyDecryptionRecord[]> {
+    return this.ledger.keyDecryptions(keySha256);
   }
 
   get height(): number {

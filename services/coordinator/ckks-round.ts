@@ -21,6 +21,15 @@ import {
 import { parseRoster, rosterToWire, type RosterMember } from './round-runtime.ts';
 import { MAX_TIMER_MS } from './round-params.ts';
 import {
+  absentMembers,
+  type Decline,
+  decodeDecline,
+  onlyDeclinedAreSilent,
+  outOfRound,
+  recordDecline,
+  type PhaseAttendance,
+} from './round-declines.ts';
+import {
   PersistenceError,
   type RoundEvent,
   type RoundRow,
@@ -115,6 +124,8 @@ export class CkksRound {
   private decrypting: Promise<void> | undefined;
   /** The closed sum on the wire, kept until it is decrypted. */
   private aggregate: Uint8Array[] | undefined;
+  /** Members out of the round by their own word or the coordinator's consent check. */
+  private readonly declines = new Map<number, Decline>();
 
   private constructor(row: RoundRow, deps: CkksRoundDependencies) {
     this.id = row.roundId;
@@ -205,6 +216,8 @@ export class CkksRound {
         `round ${this.id} is ${this.status}: uploads closed at ${new Date(this.deadlineAt()).toISOString()}`,
       );
     }
+    const decline = this.declines.get(index);
+    if (decline !== undefined) throw outOfRound(this.id, index, decline);
     if (this.uploads.has(index))
       throw alreadyExists(
         `member ${index} already uploaded to round ${this.id}; the first upload is kept`,
@@ -361,8 +374,33 @@ export class CkksRound {
   }
 
   private closeIfEveryoneUploaded(): void {
-    if (!this.replaying && this.status === 'collecting' && this.uploads.size === this.roster.length)
-      this.close('every member uploaded');
+    if (this.replaying || this.status !== 'collecting') return;
+    if (this.uploads.size === this.roster.length) this.close('every member uploaded');
+    else if (onlyDeclinedAreSilent(this.attendance(), this.declines))
+      this.close('every member that did not decline uploaded');
+  }
+
+  /**
+   * `index` is out of the round (DeclineRound, or refused by the coordinator's consent check):
+   * recorded before it applies, shown in Round.missing; collection closes at once if it waited
+   * only for members that declined. Idempotent: the first reason is kept.
+   */
+  decline(index: number, by: Decline['by'], reason: string): void {
+    if (this.status === 'aborted')
+      throw aborted(`round ${this.id} was aborted: ${this.abortReason}`);
+    if (this.status === 'done') throw failedPrecondition(`round ${this.id} is already done`);
+    if (!recordDecline(this.deps, this.id, this.declines, index, by, reason)) return;
+    this.changed();
+    this.closeIfEveryoneUploaded();
+  }
+
+  private attendance(): PhaseAttendance {
+    return {
+      phase: Phase.PHASE_COLLECTING,
+      expected: this.roster.map((member) => member.index),
+      spoke: new Set(this.uploads.keys()),
+      closed: this.status !== 'collecting',
+    };
   }
 
   private close(reason: string): void {
@@ -498,6 +536,9 @@ export class CkksRound {
           new TextDecoder().decode(event.payload ?? new Uint8Array(0)),
           event.at,
         );
+      case 'decline':
+        this.declines.set(event.sender ?? 0, decodeDecline(event.payload ?? new Uint8Array(0)));
+        return;
       default:
         throw new Error(`event ${event.kind} does not belong to a CKKS round`);
     }
@@ -542,6 +583,7 @@ export class CkksRound {
       uploadSha256: this.included.map((index) => Buffer.from(this.uploads.get(index)!.sha256)),
       abortReason: this.abortReason,
       misbehaving: [],
+      missing: absentMembers(this.roster, [this.attendance()], this.declines),
       ledgerHead: undefined,
     };
   }

@@ -30,7 +30,7 @@ export function ckksService(state: CoordinatorState): CkksServiceServer {
   return {
     getEncryptionKey: state.unary('GetEncryptionKey', async (call) => {
       const { round, index } = state.ckksParticipant(call, call.request.roundId);
-      await state.ledger?.requireConsent(round.id, round.roster[index - 1]!.memberId);
+      await state.requireConsent(round, index);
       const { key, engine } = state.ckks!;
       return {
         roundId: round.id,
@@ -178,7 +178,7 @@ function receiveEncryptedUpload(
         await Promise.all(verifications);
         if (refusal) throw refusal;
         // Consent is checked again when the update arrives: it may have been revoked meanwhile.
-        await state.ledger?.requireConsent(target.id, target.roster[index - 1]!.memberId);
+        await state.requireConsent(target, index);
         target.acceptUpload(index, pending!, temporaryPath, digest, receiptSignature, proofs);
         state.uploadAccepted('UploadEncrypted', target.id, index, bytes, digest);
         return { roundId: target.id, ciphertexts: expected, sha256: Buffer.from(digest) };

@@ -19,7 +19,7 @@ import type { KeyholderClient } from '../keyholder/keyholder-client.ts';
 import type { CoordinatorConfig } from './config.ts';
 import type { Member } from './member-directory.ts';
 import type { CoordinatorMetrics } from './metrics.ts';
-import type { LedgerLink } from './ledger-link.ts';
+import { ConsentRefusal, type LedgerLink } from './ledger-link.ts';
 import type { RoundPhaseName } from '../../ledger/records.ts';
 import { inlineCombiner, RoundRuntime } from './round-runtime.ts';
 import { CkksRound, type CkksRoundDependencies } from './ckks-round.ts';
@@ -203,6 +203,21 @@ export class CoordinatorState {
       throw permissionDenied(`organisation ${organisation} is not a member of round ${runtime.id}`);
     }
     return { runtime, index };
+  }
+
+  /**
+   * The member's consent must be in force (with a ledger). A member refused for consent is out of
+   * the round — the refusal is final, as the round's consent was fixed when it opened — so the
+   * round names it in Round.missing and stops waiting for it.
+   */
+  async requireConsent(runtime: RoundRuntime | CkksRound, index: number): Promise<void> {
+    try {
+      await this.ledger?.requireConsent(runtime.id, runtime.roster[index - 1]!.memberId);
+    } catch (error) {
+      if (error instanceof ConsentRefusal && !runtime.isSettled())
+        runtime.decline(index, 'coordinator', error.message);
+      throw error;
+    }
   }
 
   /** A SecAgg round and the caller's index in it. */

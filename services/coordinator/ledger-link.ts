@@ -1,3 +1,4 @@
+import { status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { merkleRoot } from '../../crypto/merkle.ts';
 import { ContractError } from '../../ledger/contract.ts';
@@ -15,10 +16,18 @@ import type {
   UploadReceipt,
 } from '../../ledger/records.ts';
 import { createHash } from 'node:crypto';
-import { failedPrecondition } from '../../sdk/common/grpc-errors.ts';
+import { RequestError } from '../../sdk/common/grpc-errors.ts';
 import type { Round } from '../../proto/gen/veilsum/v1/round.ts';
 
 /** What closing a round on the ledger reads from it (SecAgg and CKKS rounds alike). */
+/** The member's consent for the round's model is not in force: it stays out of that round. */
+export class ConsentRefusal extends RequestError {
+  constructor(message: string) {
+    super(status.FAILED_PRECONDITION, message);
+    this.name = 'ConsentRefusal';
+  }
+}
+
 export interface ClosableRound {
   readonly id: string;
   readonly roster: readonly { readonly memberId: string }[];
@@ -139,7 +148,7 @@ export class LedgerLink {
           : latest.revokedAt !== null
             ? `its latest, consent ${latest.consentId} for dataset ${latest.datasetId}, was revoked at ${new Date(latest.revokedAt).toISOString()}`
             : `its latest, consent ${latest.consentId}, was not valid at that time`;
-      throw failedPrecondition(
+      throw new ConsentRefusal(
         `member ${memberId} had no consent in force for ${round.modelId} when round ${roundId} opened (${detail}); ` +
           `grant one with purpose "${round.modelId}" before the next round`,
       );
@@ -151,7 +160,7 @@ export class LedgerLink {
         consent?.revokedAt != null
           ? `was revoked at ${new Date(consent.revokedAt).toISOString()}`
           : `expired at ${new Date(consent?.expiresAt ?? 0).toISOString()}`;
-      throw failedPrecondition(
+      throw new ConsentRefusal(
         `consent ${recorded.consentId} of member ${memberId} for dataset ${recorded.datasetId} ${why}; ` +
           `${memberId} cannot submit to round ${roundId}`,
       );

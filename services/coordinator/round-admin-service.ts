@@ -189,6 +189,11 @@ export function roundAdminService(state: CoordinatorState): RoundAdminServiceSer
         root: Buffer.from(merkleRoot(leaves)),
       };
     }),
+    declineRound: state.unary('DeclineRound', (call) => {
+      const { runtime, index } = state.participant(call, call.request.roundId);
+      runtime.decline(index, 'member', call.request.reason);
+      return state.served(runtime.snapshot());
+    }),
     getAggregate: (call) => {
       try {
         const runtime = state.readableRound(call, call.request.roundId);

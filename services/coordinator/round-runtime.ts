@@ -30,6 +30,15 @@ import { aborted, failedPrecondition } from '../../sdk/common/grpc-errors.ts';
 import type { ResolvedParams } from './round-params.ts';
 import { MAX_TIMER_MS, paramsHash, toSecAggConfig } from './round-params.ts';
 import {
+  absentMembers,
+  outOfRound,
+  recordDecline,
+  type Decline,
+  decodeDecline,
+  onlyDeclinedAreSilent,
+  type PhaseAttendance,
+} from './round-declines.ts';
+import {
   PersistenceError,
   type RoundEvent,
   type RoundRow,
@@ -131,6 +140,8 @@ export class RoundRuntime {
   private readonly server: SecAggServer;
   private readonly deps: RuntimeDependencies;
   private status: RoundStatus = 'advertise-keys';
+  /** The phase the round was in last while it ran (an aborted round's last phase). */
+  private lastActivePhase: RoundStatus = 'advertise-keys';
   private phaseStartedAt: number;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private finishing = false;
@@ -141,6 +152,8 @@ export class RoundRuntime {
   private abortReason = '';
   private readonly waiters = new Set<() => void>();
   private replaying = false;
+  /** Members out of the round by their own word or the coordinator's consent check. */
+  private readonly declines = new Map<number, Decline>();
 
   private constructor(row: RoundRow, deps: RuntimeDependencies) {
     this.id = row.roundId;
@@ -216,16 +229,19 @@ export class RoundRuntime {
   // ── accepted messages: apply (validates), persist, then maybe close the phase early ─────────
 
   advertiseKeys(index: number, request: AdvertiseKeysRequest): void {
+    this.requireNotDeclined(index);
     this.server.receiveAdvertiseKeys(advertiseKeysFromWire(index, request));
     this.record('advertise', index, AdvertiseKeysRequest.encode(request).finish());
   }
 
   revealSeed(index: number, request: RevealSeedRequest): void {
+    this.requireNotDeclined(index);
     this.server.receiveSeedReveal(seedRevealFromWire(index, request));
     this.record('reveal-seed', index, RevealSeedRequest.encode(request).finish());
   }
 
   shareKeys(index: number, request: ShareKeysRequest): void {
+    this.requireNotDeclined(index);
     this.server.receiveShareKeys(shareKeysFromWire(index, request));
     this.record('share', index, ShareKeysRequest.encode(request).finish());
   }
@@ -238,6 +254,7 @@ export class RoundRuntime {
         `round ${this.id} is in phase ${this.status}, not masked-input: the upload deadline has passed`,
       );
     }
+    this.requireNotDeclined(index);
     if (this.uploadDigests.has(index)) {
       throw new SecAggError(
         'duplicate-message',
@@ -291,13 +308,57 @@ export class RoundRuntime {
   }
 
   signSurvivors(index: number, request: SignSurvivorsRequest): void {
+    this.requireNotDeclined(index);
     this.server.receiveConsistencySignature(signSurvivorsFromWire(index, request));
     this.record('sign', index, SignSurvivorsRequest.encode(request).finish());
   }
 
   unmask(index: number, request: UnmaskRequest): void {
+    this.requireNotDeclined(index);
     this.server.receiveUnmasking(unmaskFromWire(index, request));
     this.record('unmask', index, UnmaskRequest.encode(request).finish());
+  }
+
+  /**
+   * `index` is out of the round (DeclineRound, or refused by the coordinator's consent check):
+   * recorded before it applies, shown in Round.missing, and the open phase closes at once if it
+   * waited only for members that declined. Idempotent: the first reason is kept.
+   */
+  decline(index: number, by: Decline['by'], reason: string): void {
+    this.requireActive();
+    if (!recordDecline(this.deps, this.id, this.declines, index, by, reason)) return;
+    this.changed();
+    this.closeEarlyIfEveryoneSpoke();
+  }
+
+  private requireNotDeclined(index: number): void {
+    const decline = this.declines.get(index);
+    if (decline !== undefined) throw outOfRound(this.id, index, decline);
+  }
+
+  /** Each phase reached so far: whom it expected and who spoke (seed-reveal shows in share-keys). */
+  private attendance(): PhaseAttendance[] {
+    const sets = this.server.participantSets();
+    const semiMalicious = this.params.adversary === Adversary.ADVERSARY_SEMI_MALICIOUS;
+    const reached =
+      this.status === 'done' ? PHASE_ORDER.length : PHASE_ORDER.indexOf(this.lastActivePhase);
+    type Row = [RoundStatus, readonly number[], readonly number[]];
+    const checked: Row[] = semiMalicious ? [['consistency-check', sets.masked, sets.signed]] : [];
+    const phases: Row[] = [
+      ['advertise-keys', this.roster.map((member) => member.index), sets.advertised],
+      ['share-keys', sets.advertised, sets.shared],
+      ['masked-input', sets.shared, sets.masked],
+      ...checked,
+      ['unmasking', semiMalicious ? sets.signed : sets.masked, sets.unmasked],
+    ];
+    return phases
+      .filter(([phase]) => PHASE_ORDER.indexOf(phase) <= reached)
+      .map(([phase, expected, spoke]) => ({
+        phase: PHASE_TO_WIRE[phase],
+        expected,
+        spoke: new Set(spoke),
+        closed: this.isSettled() || PHASE_ORDER.indexOf(phase) < reached,
+      }));
   }
 
   // ── what clients wait for ───────────────────────────────────────────────────────────────
@@ -359,8 +420,10 @@ export class RoundRuntime {
   // ── phase transitions ────────────────────────────────────────────────────────────────────
 
   private closeEarlyIfEveryoneSpoke(): void {
-    if (!this.replaying && !this.isSettled() && this.server.everyoneHasSpoken())
-      this.closePhase('everyone spoke');
+    if (this.replaying || this.isSettled()) return;
+    if (this.server.everyoneHasSpoken()) this.closePhase('everyone spoke');
+    else if (onlyDeclinedAreSilent(this.attendance().at(-1), this.declines))
+      this.closePhase('every member that did not decline spoke');
   }
 
   /** Closes the current phase (deadline or everyone spoke); records it before applying it. */
@@ -408,6 +471,7 @@ export class RoundRuntime {
         );
       else if (phase === 'consistency-check') this.server.closeConsistencyCheck();
       this.status = this.server.currentPhase;
+      if (!this.isSettled()) this.lastActivePhase = this.status;
       this.phaseStartedAt = at;
       this.commitClosedPhase(phase);
     } catch (error) {
@@ -578,6 +642,9 @@ export class RoundRuntime {
       case 'abort':
         this.markAborted(new TextDecoder().decode(payload), event.at);
         return;
+      case 'decline':
+        this.declines.set(sender, decodeDecline(payload));
+        return;
     }
   }
 
@@ -620,6 +687,7 @@ export class RoundRuntime {
         memberId: this.roster[member - 1]!.memberId,
         reason,
       })),
+      missing: absentMembers(this.roster, this.attendance(), this.declines),
       ledgerHead: undefined,
     };
   }

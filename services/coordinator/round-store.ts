@@ -33,7 +33,8 @@ export type EventKind =
   | 'ckks-upload'
   | 'ckks-close'
   | 'ckks-result'
-  | 'ckks-responders';
+  | 'ckks-responders'
+  | 'decline';
 
 export interface RoundRow {
   readonly roundId: string;

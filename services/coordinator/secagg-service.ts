@@ -27,7 +27,7 @@ export function secAggService(state: CoordinatorState): SecAggServiceServer {
   return {
     advertiseKeys: state.unary('AdvertiseKeys', async (call) => {
       const { runtime, index } = state.secAggParticipant(call, call.request.roundId);
-      await state.ledger?.requireConsent(runtime.id, runtime.roster[index - 1]!.memberId);
+      await state.requireConsent(runtime, index);
       runtime.advertiseKeys(index, call.request);
       return { roundId: runtime.id };
     }),

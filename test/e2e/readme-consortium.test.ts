@@ -11,7 +11,8 @@ import { bash, freePort, logicalLines, shellBlockUnder } from '../support/readme
  * the README moves into docs/) and run by bash with only these rewrites, each needed to run it
  * unattended:
  *
- *   - `V=…`: the same command with absolute paths (the folder is not the checkout);
+ *   - `V=…`: run as written inside the checkout, the rest from the temporary folder (so `$V`
+ *     is shown to work from any folder);
  *   - `pki init`: `--listen` on a free 127.0.0.1 port instead of the fixed 7443;
  *   - the backgrounded `coordinator start … &`: stopped when the script ends, and waited for;
  *   - `submit … # per bank`: run for every bank of the roster, concurrently (one member cannot
@@ -43,8 +44,9 @@ function consortiumScript(block: string, port: number, modelHash: string): strin
   for (const line of logicalLines(block)) {
     const command = line.replace(/\s+#.*$/, '').trim();
     if (/^V=/.test(command)) {
-      expect(command).toBe('V="npm exec -- node cli/veilsum.ts"');
-      script.push(`V="${process.execPath} ${join(REPOSITORY, 'cli/veilsum.ts')}"`);
+      // Run as written, inside the checkout; every later command runs from the temporary folder.
+      expect(command).toBe('V="$(npm prefix)/node_modules/.bin/node $(npm prefix)/cli/veilsum.ts"');
+      script.push(`cd ${REPOSITORY}`, command, 'cd - >/dev/null', 'echo "V=$V" >&2');
     } else if (/\$V pki init /.test(command)) {
       script.push(`${command} --listen 127.0.0.1:${port}`);
     } else if (/\$V coordinator start .*&$/.test(command)) {
@@ -152,6 +154,10 @@ describe('README: Running a consortium, as written', () => {
     const script = consortiumScript(block, await freePort(), modelHash);
     const { code, output } = await bash(script, directory);
     if (code !== 0) throw new Error(`the walk-through failed (exit ${code}):\n${output}`);
+    // `V` set in the checkout names the checkout's Node 24 and CLI by absolute paths.
+    expect(output).toContain(
+      `V=${REPOSITORY}/node_modules/.bin/node ${REPOSITORY}/cli/veilsum.ts\n`,
+    );
     // Every bank's consent, the round, and what the audits answer.
     expect(output).toMatch(/granted bank-a-c1: bank-a\/bank-a-cards for fraud/);
     expect(output).toMatch(/revoked bank-a-c1 at /);

@@ -272,6 +272,7 @@ export class MaliciousCoordinator {
       uploadSha256: [],
       abortReason: '',
       misbehaving: [],
+      missing: [],
       ledgerHead: undefined,
     };
     // The coordinator's own state machine runs on the round as it serves it.

@@ -1,5 +1,7 @@
 import type { LedgerIndex, RoundEntry, RoundFilter } from '../ledger-index.ts';
+import type { KeyDecryptionRecord } from '../../../ledger/records.ts';
 import { cite, hash, html, time, type Html } from '../html.ts';
+import { ckksDecryptionsSection } from './ckks-decryptions.ts';
 
 export const ROUNDS_PER_PAGE = 50;
 
@@ -119,7 +121,12 @@ export function roundsPage(index: LedgerIndex, search: URLSearchParams): Html {
     </nav>`;
 }
 
-export function roundPage(index: LedgerIndex, roundId: string): Html | undefined {
+/** A round's page; `decryptions`: its CKKS key's decryption records (none for SecAgg). */
+export function roundPage(
+  index: LedgerIndex,
+  roundId: string,
+  decryptions: readonly KeyDecryptionRecord[] = [],
+): Html | undefined {
   const entry = index.rounds.get(roundId);
   if (entry === undefined) return undefined;
   const { record, opened, closed, phases, misbehaviour, modelVersions } = entry;
@@ -289,5 +296,6 @@ export function roundPage(index: LedgerIndex, roundId: string): Html | undefined
         </dd>
       </dl>
       ${record.uploadsMerkleRoot ? html`<p><a href="/verify?round=${encodeURIComponent(record.roundId)}">Verify a member's upload against this round's root</a></p>` : ''}
-    </section>`;
+    </section>
+    ${manifest?.ckksKeySha256 ? ckksDecryptionsSection(record.roundId, manifest.ckksKeySha256, record.aggregateHash ?? null, decryptions) : ''}`;
 }

@@ -233,6 +233,28 @@ export function phaseToJSON(object: Phase): string {
   }
 }
 
+export interface DeclineRoundRequest {
+  roundId: string;
+  /**
+   * One line a person can act on, e.g. "its policy needs signed survivor sets"; at most 500
+   * characters are kept, control characters become spaces.
+   */
+  reason: string;
+}
+
+/** A member a phase expected and did not hear from, with what the coordinator knows of why. */
+export interface AbsentMember {
+  index: number;
+  memberId: string;
+  /** The phase it is missing from: the current one while the round waits for it. */
+  phase: Phase;
+  /**
+   * "declined: <the member's reason>", "refused by the coordinator: <why>", "no message yet"
+   * (the phase is still open) or "no message before the deadline".
+   */
+  reason: string;
+}
+
 export interface RecordModelVersionRequest {
   roundId: string;
   /** SHA-256 of the model produced from the round's aggregate. */
@@ -383,6 +405,8 @@ export interface Round {
   uploadSha256: Buffer[];
   abortReason: string;
   misbehaving: Misbehaviour[];
+  /** Who each phase so far is missing and why (a member appears once, at the phase it dropped). */
+  missing: AbsentMember[];
   /**
    * Embedded ledger: the last block the coordinator wrote or verified when it served this round.
    * A member checks its own view of the ledger holds that block (the same chain, not another
@@ -401,6 +425,216 @@ export interface AggregateChunk {
   offsetWords: number;
   data: Buffer;
 }
+
+function createBaseDeclineRoundRequest(): DeclineRoundRequest {
+  return { roundId: "", reason: "" };
+}
+
+export const DeclineRoundRequest: MessageFns<DeclineRoundRequest> = {
+  encode(message: DeclineRoundRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.roundId !== "") {
+      writer.uint32(10).string(message.roundId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeclineRoundRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeclineRoundRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.roundId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeclineRoundRequest {
+    return {
+      roundId: isSet(object.roundId)
+        ? globalThis.String(object.roundId)
+        : isSet(object.round_id)
+        ? globalThis.String(object.round_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: DeclineRoundRequest): unknown {
+    const obj: any = {};
+    if (message.roundId !== "") {
+      obj.roundId = message.roundId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeclineRoundRequest>): DeclineRoundRequest {
+    return DeclineRoundRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeclineRoundRequest>): DeclineRoundRequest {
+    const message = createBaseDeclineRoundRequest();
+    message.roundId = object.roundId ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseAbsentMember(): AbsentMember {
+  return { index: 0, memberId: "", phase: 0, reason: "" };
+}
+
+export const AbsentMember: MessageFns<AbsentMember> = {
+  encode(message: AbsentMember, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.index !== 0) {
+      writer.uint32(8).uint32(message.index);
+    }
+    if (message.memberId !== "") {
+      writer.uint32(18).string(message.memberId);
+    }
+    if (message.phase !== 0) {
+      writer.uint32(24).int32(message.phase);
+    }
+    if (message.reason !== "") {
+      writer.uint32(34).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AbsentMember {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAbsentMember();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.index = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.memberId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.phase = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AbsentMember {
+    return {
+      index: isSet(object.index) ? globalThis.Number(object.index) : 0,
+      memberId: isSet(object.memberId)
+        ? globalThis.String(object.memberId)
+        : isSet(object.member_id)
+        ? globalThis.String(object.member_id)
+        : "",
+      phase: isSet(object.phase) ? phaseFromJSON(object.phase) : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: AbsentMember): unknown {
+    const obj: any = {};
+    if (message.index !== 0) {
+      obj.index = Math.round(message.index);
+    }
+    if (message.memberId !== "") {
+      obj.memberId = message.memberId;
+    }
+    if (message.phase !== 0) {
+      obj.phase = phaseToJSON(message.phase);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AbsentMember>): AbsentMember {
+    return AbsentMember.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AbsentMember>): AbsentMember {
+    const message = createBaseAbsentMember();
+    message.index = object.index ?? 0;
+    message.memberId = object.memberId ?? "";
+    message.phase = object.phase ?? 0;
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
 
 function createBaseRecordModelVersionRequest(): RecordModelVersionRequest {
   return { roundId: "", modelHash: Buffer.alloc(0) };
@@ -2071,6 +2305,7 @@ function createBaseRound(): Round {
     uploadSha256: [],
     abortReason: "",
     misbehaving: [],
+    missing: [],
     ledgerHead: undefined,
   };
 }
@@ -2154,6 +2389,9 @@ export const Round: MessageFns<Round> = {
     }
     for (const v of message.misbehaving) {
       Misbehaviour.encode(v!, writer.uint32(146).fork()).join();
+    }
+    for (const v of message.missing) {
+      AbsentMember.encode(v!, writer.uint32(154).fork()).join();
     }
     if (message.ledgerHead !== undefined) {
       LedgerHead.encode(message.ledgerHead, writer.uint32(322).fork()).join();
@@ -2378,6 +2616,14 @@ export const Round: MessageFns<Round> = {
             message.misbehaving.push(Misbehaviour.decode(reader, reader.uint32()));
             continue;
           }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.missing.push(AbsentMember.decode(reader, reader.uint32()));
+            continue;
+          }
           case 40: {
             if (tag !== 322) {
               break;
@@ -2456,6 +2702,9 @@ export const Round: MessageFns<Round> = {
       misbehaving: globalThis.Array.isArray(object?.misbehaving)
         ? object.misbehaving.map((e: any) => Misbehaviour.fromJSON(e))
         : [],
+      missing: globalThis.Array.isArray(object?.missing)
+        ? object.missing.map((e: any) => AbsentMember.fromJSON(e))
+        : [],
       ledgerHead: isSet(object.ledgerHead)
         ? LedgerHead.fromJSON(object.ledgerHead)
         : isSet(object.ledger_head)
@@ -2520,6 +2769,9 @@ export const Round: MessageFns<Round> = {
     if (message.misbehaving?.length) {
       obj.misbehaving = message.misbehaving.map((e) => Misbehaviour.toJSON(e));
     }
+    if (message.missing?.length) {
+      obj.missing = message.missing.map((e) => AbsentMember.toJSON(e));
+    }
     if (message.ledgerHead !== undefined) {
       obj.ledgerHead = LedgerHead.toJSON(message.ledgerHead);
     }
@@ -2551,6 +2803,7 @@ export const Round: MessageFns<Round> = {
     message.uploadSha256 = object.uploadSha256?.map((e) => e) || [];
     message.abortReason = object.abortReason ?? "";
     message.misbehaving = object.misbehaving?.map((e) => Misbehaviour.fromPartial(e)) || [];
+    message.missing = object.missing?.map((e) => AbsentMember.fromPartial(e)) || [];
     message.ledgerHead = (object.ledgerHead !== undefined && object.ledgerHead !== null)
       ? LedgerHead.fromPartial(object.ledgerHead)
       : undefined;
@@ -2821,6 +3074,22 @@ export const RoundAdminServiceService = {
     responseSerialize: (value: InclusionProof): Buffer => Buffer.from(InclusionProof.encode(value).finish()),
     responseDeserialize: (value: Buffer): InclusionProof => InclusionProof.decode(value),
   },
+  /**
+   * A member on the round's roster (the caller, by its certificate) says it will not take part —
+   * its consent or policy check refused the round — and why. The round stops waiting for it: a
+   * phase whose other members have all spoken closes at once instead of at its deadline. The
+   * reason is shown to the round's members and administrators (Round.missing). Idempotent;
+   * FAILED_PRECONDITION once the round is done, PERMISSION_DENIED off the roster.
+   */
+  declineRound: {
+    path: "/veilsum.v1.RoundAdminService/DeclineRound" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeclineRoundRequest): Buffer => Buffer.from(DeclineRoundRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeclineRoundRequest => DeclineRoundRequest.decode(value),
+    responseSerialize: (value: Round): Buffer => Buffer.from(Round.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Round => Round.decode(value),
+  },
 } as const;
 
 export interface RoundAdminServiceServer extends UntypedServiceImplementation {
@@ -2849,6 +3118,14 @@ export interface RoundAdminServiceServer extends UntypedServiceImplementation {
    * recorded on the ledger. NOT_FOUND if the caller's upload is not in the aggregate.
    */
   proveInclusion: handleUnaryCall<GetRoundRequest, InclusionProof>;
+  /**
+   * A member on the round's roster (the caller, by its certificate) says it will not take part —
+   * its consent or policy check refused the round — and why. The round stops waiting for it: a
+   * phase whose other members have all spoken closes at once instead of at its deadline. The
+   * reason is shown to the round's members and administrators (Round.missing). Idempotent;
+   * FAILED_PRECONDITION once the round is done, PERMISSION_DENIED off the roster.
+   */
+  declineRound: handleUnaryCall<DeclineRoundRequest, Round>;
 }
 
 export interface RoundAdminServiceClient extends Client {
@@ -2953,6 +3230,28 @@ export interface RoundAdminServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: InclusionProof) => void,
+  ): ClientUnaryCall;
+  /**
+   * A member on the round's roster (the caller, by its certificate) says it will not take part —
+   * its consent or policy check refused the round — and why. The round stops waiting for it: a
+   * phase whose other members have all spoken closes at once instead of at its deadline. The
+   * reason is shown to the round's members and administrators (Round.missing). Idempotent;
+   * FAILED_PRECONDITION once the round is done, PERMISSION_DENIED off the roster.
+   */
+  declineRound(
+    request: DeclineRoundRequest,
+    callback: (error: ServiceError | null, response: Round) => void,
+  ): ClientUnaryCall;
+  declineRound(
+    request: DeclineRoundRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Round) => void,
+  ): ClientUnaryCall;
+  declineRound(
+    request: DeclineRoundRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Round) => void,
   ): ClientUnaryCall;
 }
 

@@ -1,0 +1,75 @@
+import { describe, expect, it } from '@jest/globals';
+import type { FabricLedger } from '../../ledger/fabric/fabric-ledger.ts';
+import { FabricHistory, type HistoryEvent } from '../../services/console/ledger-history.ts';
+
+const BLOCKS = 30;
+const EVENTS_PER_BLOCK = 100;
+const CAP = 500;
+
+/**
+ * A peer's chaincode-event stream of BLOCKS × EVENTS_PER_BLOCK events, counting how many the
+ * console has pulled: the event stream of a long Fabric ledger, without a network.
+ */
+function longLedger(): { fabric: FabricLedger; pulled: () => number } {
+  let pulled = 0;
+  async function* events() {
+    for (let block = 1; block <= BLOCKS; block++)
+      for (let i = 0; i < EVENTS_PER_BLOCK; i++) {
+        pulled++;
+        yield {
+          name: 'ConsentGranted',
+          payload: { consentId: `c-${block}-${i}` },
+          blockNumber: BigInt(block),
+          transactionId: `tx-${block}`,
+        };
+        // Blocks arrive one response at a time.
+        if (i === EVENTS_PER_BLOCK - 1) await new Promise((resolve) => setImmediate(resolve));
+      }
+    await new Promise(() => {}); // a live stream does not end
+  }
+  const fabric = {
+    events,
+    chainHeight: () => Promise.resolve(BLOCKS),
+    close: () => {},
+  } as unknown as FabricLedger;
+  return { fabric, pulled: () => pulled };
+}
+
+const settle = async () => {
+  for (let i = 0; i < 50; i++) await new Promise((resolve) => setImmediate(resolve));
+};
+
+describe('FabricHistory on a long ledger', () => {
+  it('holds at most its cap of unread events (whole blocks), and hands over every event once, in order', async () => {
+    const { fabric, pulled } = longLedger();
+    const history = new FabricHistory(fabric, { maxBufferedEvents: CAP });
+    try {
+      await settle();
+      // Five whole blocks wait; the reader pulled the first event of block 6 and stopped there.
+      expect(pulled()).toBe(CAP + 1);
+      const seen: HistoryEvent[] = [];
+      let lastBlock = 0;
+      for (let reads = 0; reads < 4 * BLOCKS && lastBlock < BLOCKS; reads++) {
+        const page = await history.read(lastBlock);
+        expect(page.events.length).toBeLessThanOrEqual(CAP);
+        // Never part of a block: every block read is read whole.
+        for (const block of new Set(page.events.map((event) => event.block)))
+          expect(page.events.filter((event) => event.block === block)).toHaveLength(
+            EVENTS_PER_BLOCK,
+          );
+        seen.push(...page.events);
+        lastBlock = page.lastBlock;
+        await settle();
+        expect(pulled() - seen.length).toBeLessThanOrEqual(CAP + 1);
+      }
+      expect(seen.map((event) => event.payload.consentId)).toEqual(
+        Array.from({ length: BLOCKS * EVENTS_PER_BLOCK }, (_, k) => {
+          const block = Math.floor(k / EVENTS_PER_BLOCK) + 1;
+          return `c-${block}-${k % EVENTS_PER_BLOCK}`;
+        }),
+      );
+    } finally {
+      history.close();
+    }
+  });
+});
