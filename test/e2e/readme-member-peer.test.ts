@@ -18,8 +18,8 @@ import {
  * blocks are extracted by heading. The rewrites, each needed to run them unattended:
  *
  *   - the setup it continues: the "Running a consortium" block up to its `round open` (`V=…`,
- *     `pki init`, the coordinator, every bank's consent), with that test's rewrites: `V` with
- *     absolute paths, `pki init --listen` on a free port, the coordinator stopped at the end;
+ *     `pki init`, the coordinator, every bank's consent), with that test's rewrites: `V=…` set as
+ *     written inside the checkout, `pki init --listen` on a free port, the coordinator stopped;
  *   - `member init-config` and `member start … &` (bank-a's, "per bank"): run for every bank of
  *     `pki init --members`, each `--listen 127.0.0.1:7701` on a free port; the script waits until
  *     each peer accepts connections (failing if it exited) and stops them with SIGTERM at the end,
@@ -57,8 +57,9 @@ function consortiumSetup(block: string, port: number): { lines: string[]; member
     const command = line.replace(/\s+#.*$/, '').trim();
     if (/\$V round open /.test(command)) return { lines, members };
     if (/^V=/.test(command)) {
-      expect(command).toBe('V="npm exec -- node cli/veilsum.ts"');
-      lines.push(`V="${process.execPath} ${join(REPOSITORY, 'cli/veilsum.ts')}"`);
+      // Set as written inside the checkout, as a newcomer does; then used from the temporary folder.
+      expect(command).toBe('V="$(npm prefix)/node_modules/.bin/node $(npm prefix)/cli/veilsum.ts"');
+      lines.push(`cd ${REPOSITORY}`, command, 'cd - >/dev/null');
     } else if (/\$V pki init /.test(command)) {
       members = /--members (\S+)/.exec(command)![1]!.split(',');
       lines.push(`${command} --listen 127.0.0.1:${port}`);

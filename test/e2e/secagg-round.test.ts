@@ -130,7 +130,7 @@ describe('SecAgg+ over gRPC with real processes', () => {
     const admin = VeilsumClient.connect(consortium.profile(ADMIN, port));
     try {
       const round = await admin.openRound({
-        ...roundParams(members, 2, { first: 20_000, rest: 30_000 }),
+        ...roundParams(members, 2, { first: 60_000, rest: 30_000 }),
         threshold: 6,
       });
       const inputs = inputsFor(10, 2);
@@ -150,7 +150,7 @@ describe('SecAgg+ over gRPC with real processes', () => {
         return submitProcess(args);
       });
       let seen = await admin.getRound(round.roundId);
-      for (let attempt = 0; attempt < 300 && seen.masked.length < 5; attempt++) {
+      for (let attempt = 0; attempt < 600 && seen.masked.length < 5; attempt++) {
         await new Promise((resolve) => setTimeout(resolve, 100));
         seen = await admin.getRound(round.roundId);
       }
