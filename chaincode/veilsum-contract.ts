@@ -10,6 +10,7 @@ import {
   clockAdvanceProblem,
   encodeLedgerClock,
   LEDGER_CLOCK_KEY,
+  MAX_CLOCK_LEAD_MS,
   parseLedgerClock,
 } from './ledger-clock.ts';
 import { maxClockSkewMs, proposalTimeProblem } from './proposal-time.ts';
@@ -95,7 +96,15 @@ async function run(ctx: Context, fn: ContractFunction, jsonArgs: string[]): Prom
       throw new Error(`[access-denied] registerMember refused: ${refused}`);
   }
   // A round is dated no earlier than the ledger clock, and a held openRound loses its commit.
-  if (fn === 'openRound') timestamp = await advanceLedgerClock(ctx, timestamp);
+  // Nor is it dated more than the clock's lead ahead of this peer: a round dated at the edge of
+  // the skew would pin the clock there, and with it every later round's date (review).
+  if (fn === 'openRound') {
+    if (timestamp > Date.now() + MAX_CLOCK_LEAD_MS)
+      throw new Error(
+        `[invalid] openRound refused: its time is ${Math.round((timestamp - Date.now()) / 1000)} s ahead of this peer's clock; a round may be dated at most ${MAX_CLOCK_LEAD_MS / 1000} s ahead`,
+      );
+    timestamp = await advanceLedgerClock(ctx, timestamp);
+  }
   let args: unknown[];
   try {
     args = jsonArgs.map((arg) => JSON.parse(arg) as unknown);

@@ -548,12 +548,12 @@ export const contract = {
         'conflict',
         `a revocation of consent ${consentId} may not be dated ${isoTime(ctx.timestamp)}, before its grant at ${isoTime(record.grantedAt)}`,
       );
-    if (record.lastUsedAt !== undefined && ctx.timestamp < record.lastUsedAt)
-      throw new ContractError(
-        'conflict',
-        `a revocation of consent ${consentId} may not be dated ${isoTime(ctx.timestamp)}, before round ${record.lastUsedBy ?? '?'} opened with it at ${isoTime(record.lastUsedAt)}`,
-      );
-    const revoked: ConsentRecord = { ...record, revokedAt: ctx.timestamp };
+    // Never dated before a round that used the consent opened, and never refused for it: a
+    // revocation sent while a round dated a little ahead is opening takes effect at that round's
+    // time (otherwise whoever dates rounds could keep a member from revoking; review).
+    const revokedAt =
+      record.lastUsedAt !== undefined ? Math.max(ctx.timestamp, record.lastUsedAt) : ctx.timestamp;
+    const revoked: ConsentRecord = { ...record, revokedAt };
     await write(ctx, key.consent(consentId), revoked);
     ctx.emit({ name: 'ConsentRevoked', payload: { consentId, memberId: record.memberId } });
     return revoked;

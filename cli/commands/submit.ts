@@ -66,6 +66,10 @@ export function submitCommand(): Command {
       ).argParser((value: string) => value.split(',').map((id) => id.trim())),
     )
     .option(
+      '--trained-from <id>',
+      'what the update was trained from, e.g. the SHA-256 of the global model version: this member takes part with at most one update per value, so a re-run with a near copy is refused (recommended)',
+    )
+    .option(
       '--key-file <path>',
       "CKKS: the consortium's published collective key file; the round must use that key (CKKS needs --ledger or --key-file)",
     )
@@ -156,8 +160,10 @@ export function submitCommand(): Command {
       };
       try {
         const update = readUpdateFile(options.file);
+        const trainedFrom = options.trainedFrom ? { trainedFrom: options.trainedFrom } : {};
         const participation = {
           onProgress,
+          ...trainedFrom,
           ...(options.dropBefore ? { dropBefore: options.dropBefore } : {}),
           ...(options.delayUploadMs ? { delayUploadMs: options.delayUploadMs } : {}),
         };
@@ -180,6 +186,7 @@ export function submitCommand(): Command {
           options.mode === 'ckks'
             ? await client.participateCkks(options.round, update.values as Float32Array, {
                 onProgress,
+                ...trainedFrom,
                 ...(options.keyFile
                   ? { expectedKeySha256: readKeyFile(options.keyFile).keySha256 }
                   : {}),

@@ -27,11 +27,15 @@ export class BankCallers {
   private readonly authorities: X509Certificate[];
   private readonly roles: Map<string, CallerRole>;
   /**
-   * Client certificates by connection (remote address:port). grpc-js shows a call its peer's
-   * certificate only when TLS verified it; here TLS lets every certificate through, so the
-   * peer's certificate is taken from the connection itself (`remember`).
+   * Client certificates that TLS did NOT verify, by connection (remote address:port), kept only
+   * to tell a refused caller which CA issued its certificate. They never bind a call: a call's
+   * caller is the certificate of its own connection, verified by TLS against the caller CA
+   * (`getAuthContext()`); an address and port can be reused by another local user (review).
    */
-  private readonly connections = new Map<string, PeerCertificate>();
+  private readonly unverified = new Map<
+    string,
+    { session: ServerHttp2Session; peer: PeerCertificate | undefined }
+  >();
 
   constructor(callerCaPath: string, callers: readonly CallerRole[]) {
     this.authorities = certificatesOf(readFileSync(callerCaPath, 'utf8'));
@@ -40,18 +44,32 @@ export class BankCallers {
     this.roles = new Map(callers.map((caller) => [caller.commonName, caller]));
   }
 
-  /** Keeps a new connection's client certificate until the connection closes. */
+  /** Notes a new connection's unverified client certificate (or its absence) for refusals. */
   readonly remember = (session: ServerHttp2Session): void => {
     const socket = session.socket as TLSSocket;
     const key = `${socket.remoteAddress}:${socket.remotePort}`;
     const peer = socket.getPeerCertificate?.();
-    if (peer !== undefined && Object.keys(peer).length > 0) this.connections.set(key, peer);
-    session.once('close', () => this.connections.delete(key));
+    // Always overwritten: a connection never inherits what an earlier one under its address left.
+    this.unverified.set(key, {
+      session,
+      peer: peer !== undefined && Object.keys(peer).length > 0 ? peer : undefined,
+    });
+    session.once('close', () => {
+      if (this.unverified.get(key)?.session === session) this.unverified.delete(key);
+    });
   };
 
   /** The role of a call's caller, or why it has none. */
   bindCall(call: AuthenticatedCall & { getPeer(): string }): CallerRole | RequestError {
-    return this.bind(this.connections.get(call.getPeer()));
+    const verified = call.getAuthContext().sslPeerCertificate;
+    if (verified !== undefined) return this.bind(verified);
+    // TLS did not verify this connection's certificate: refuse, and say why if we can tell.
+    const explained = this.bind(this.unverified.get(call.getPeer())?.peer);
+    return 'commonName' in explained
+      ? unauthenticated(
+          "the client certificate was not verified on this connection: call the bank's peer with a caller certificate from the bank's caller CA",
+        )
+      : explained;
   }
 
   /** The caller's role, or why it has none. */

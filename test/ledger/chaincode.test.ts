@@ -91,7 +91,8 @@ describe('ledger clock (chaincode/ledger-clock.ts)', () => {
     delete process.env.VEILSUM_BOOTSTRAP_MSP;
   });
 
-  it('openRound reads and advances the ledger clock, and is dated no earlier than it', async () => {
+  /** A coordinator and BankA (consent c1 for model m) on a fresh chaincode; rounds of m. */
+  async function clockWorld() {
     const state = new Map<string, Uint8Array>();
     const chaincode = new VeilsumContract();
     const now = Date.now();
@@ -99,14 +100,6 @@ describe('ledger clock (chaincode/ledger-clock.ts)', () => {
     await chaincode.registerMember(as('CoordinatorMSP'), '"CoordinatorMSP"', '["coordinator"]');
     await chaincode.registerMember(as('CoordinatorMSP'), '"BankAMSP"', '["member"]');
     await chaincode.grantConsent(as('BankAMSP'), '"c1"', '"cards"', '"m"', String(now + 3_600_000));
-    await expect(chaincode.advanceClock(as('StrangerMSP'))).rejects.toThrow(
-      /advanceClock refused: StrangerMSP is not a registered member/,
-    );
-    const clock = () => JSON.parse(new TextDecoder().decode(state.get('ledger-clock'))) as unknown;
-    // A member advances the clock 20 s ahead of the coordinator's next proposal.
-    expect(JSON.parse(await chaincode.advanceClock(as('BankAMSP', now + 20_000)))).toBe(
-      now + 20_000,
-    );
     const openRound = (round: number, at = now) =>
       chaincode.openRound(
         as('CoordinatorMSP', at),
@@ -117,12 +110,25 @@ describe('ledger clock (chaincode/ledger-clock.ts)', () => {
         '["BankAMSP"]',
         'null',
       );
+    return { state, chaincode, now, as, openRound };
+  }
+
+  it('openRound reads and advances the ledger clock, and is dated no earlier than it', async () => {
+    const { state, chaincode, now, as, openRound } = await clockWorld();
+    await expect(chaincode.advanceClock(as('StrangerMSP'))).rejects.toThrow(
+      /advanceClock refused: StrangerMSP is not a registered member/,
+    );
+    const clock = () => JSON.parse(new TextDecoder().decode(state.get('ledger-clock'))) as unknown;
+    // A member advances the clock 20 s ahead of the coordinator's next proposal.
+    expect(JSON.parse(await chaincode.advanceClock(as('BankAMSP', now + 20_000)))).toBe(
+      now + 20_000,
+    );
     const round = JSON.parse(await openRound(1)) as { openedAt: number };
     expect(round.openedAt).toBe(now + 20_000);
     expect(clock()).toEqual({ at: now + 20_000 });
     // A later round moves the clock forward; the clock never goes back.
-    await openRound(2, now + 60_000);
-    expect(clock()).toEqual({ at: now + 60_000 });
+    await openRound(2, now + 28_000);
+    expect(clock()).toEqual({ at: now + 28_000 });
     await expect(chaincode.advanceClock(as('BankAMSP', now + 25_000))).rejects.toThrow(
       /advanceClock refused: the ledger clock already reads .*; it advances at most once every 10 s/,
     );
@@ -130,6 +136,24 @@ describe('ledger clock (chaincode/ledger-clock.ts)', () => {
     await expect(chaincode.advanceClock(as('BankAMSP', Date.now() + 120_000))).rejects.toThrow(
       /advanceClock refused: its time is 1\d\d s ahead of this peer's clock; the ledger clock may lead by at most 30 s/,
     );
-    expect(clock()).toEqual({ at: now + 60_000 });
+    expect(clock()).toEqual({ at: now + 28_000 });
+  });
+
+  it('a coordinator cannot pin the clock ahead to keep a bank from revoking its consent (review)', async () => {
+    const { chaincode, now, as, openRound } = await clockWorld();
+    // Dated at the edge of the 5 min skew, every round after it would be dated there too (the
+    // clock), and a revocation may not predate a round that used the consent: refused.
+    await expect(openRound(1, now + 290_000)).rejects.toThrow(
+      /openRound refused: its time is 29\d s ahead of this peer's clock; a round may be dated at most 30 s ahead/,
+    );
+    // At most 30 s ahead; a revocation sent at honest time right after is not refused for its
+    // time: it takes effect when the round that used the consent opened.
+    const opened = JSON.parse(await openRound(1, now + 25_000)) as { openedAt: number };
+    const revoked = JSON.parse(await chaincode.revokeConsent(as('BankAMSP', now), '"c1"')) as {
+      revokedAt: number;
+    };
+    expect(revoked.revokedAt).toBe(opened.openedAt);
+    // And no round opens on it afterwards.
+    await expect(openRound(2, now + 26_000)).rejects.toThrow(/revoked/);
   });
 });
