@@ -17,10 +17,13 @@ beforeAll(async () => {
 
 afterAll(() => coordinator?.stop());
 
-const sumOf = (members: number[], round: number) =>
-  Float64Array.from({ length: DIM }, (_, i) =>
-    members.reduce((total, m) => total + update(m, round)[i]!, 0),
+/** The exact sum of the members' updates (each generated once). */
+const sumOf = (members: number[], round: number) => {
+  const updates = members.map((m) => update(m, round));
+  return Float64Array.from({ length: DIM }, (_, i) =>
+    updates.reduce((total, values) => total + values[i]!, 0),
   );
+};
 const maxError = (a: Float64Array, b: Float64Array) =>
   a.reduce((worst, v, i) => Math.max(worst, Math.abs(v - b[i]!)), 0);
 

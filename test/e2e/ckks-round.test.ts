@@ -49,10 +49,13 @@ let admin: VeilsumClient;
 const clients = new Map<string, VeilsumClient>();
 const update = (member: number, round: number) =>
   Float32Array.from({ length: DIM }, (_, i) => Math.sin(member * 7919 + round * 104729 + i) * 0.9);
-const sumOf = (members: number[], round: number) =>
-  Float64Array.from({ length: DIM }, (_, i) =>
-    members.reduce((total, m) => total + update(m, round)[i]!, 0),
+/** The exact sum of the members' updates (each generated once: DIM values per member). */
+const sumOf = (members: number[], round: number) => {
+  const updates = members.map((m) => update(m, round));
+  return Float64Array.from({ length: DIM }, (_, i) =>
+    updates.reduce((total, values) => total + values[i]!, 0),
   );
+};
 const maxError = (a: Float64Array, b: Float64Array) =>
   a.reduce((worst, v, i) => Math.max(worst, Math.abs(v - b[i]!)), 0);
 

@@ -24,7 +24,7 @@ import type { LedgerFixture } from './contract-suite.ts';
 
 /**
  * A real Fabric network for tests: three banks with a peer each (endorsement: two of three), and
- * two client organisations (the coordinator's and the auditor's) — the MSP ids the contract
+ * three client organisations (the coordinator's, the auditor's and an outsider) — the MSP ids the contract
  * suite uses. Ports from VEILSUM_FABRIC_TEST_PORT_BASE (default 28050), so tests run beside a
  * development network. `freshLedger()` deploys a new chaincode name: a new, empty world state.
  */
@@ -36,6 +36,9 @@ export function testTopology(portOffset = 0, banks: readonly string[] = TEST_BAN
     clients: [
       { mspId: 'CoordinatorMSP', users: ['CoordinatorMSP'] },
       { mspId: 'AuditorMSP', users: ['AuditorMSP'] },
+      // An organisation with no peer that the contract suite makes a keyholder (keyholders are
+      // never on a roster, and every bank is on one).
+      { mspId: 'OutsiderMSP', users: ['OutsiderMSP'] },
     ],
     portBase: Number(process.env.VEILSUM_FABRIC_TEST_PORT_BASE ?? 28050) + portOffset,
     channel: 'veilsum',
