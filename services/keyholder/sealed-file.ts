@@ -1,16 +1,7 @@
 import { randomBytes, scryptSync } from 'node:crypto';
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  linkSync,
-  openSync,
-  readFileSync,
-  statSync,
-  unlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, linkSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { fsyncPath } from '../common/fsync-path.ts';
 import { openAead, sealAead } from '../../crypto/aead.ts';
 import { utf8 } from '../../crypto/bytes.ts';
 import { systemRandom } from '../../crypto/random.ts';
@@ -76,15 +67,6 @@ export function writeSealedJson(path: string, value: unknown, passphrase: string
     unlinkSync(temporary);
   }
   fsyncPath(dirname(path));
-}
-
-function fsyncPath(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 export function readSealedJson(path: string, passphrase: string): unknown {

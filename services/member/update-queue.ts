@@ -2,17 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
   appendFileSync,
-  closeSync,
   existsSync,
-  fsyncSync,
   mkdirSync,
-  openSync,
   readdirSync,
   readFileSync,
   renameSync,
   rmSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { fsyncPath } from '../common/fsync-path.ts';
 import { UpdateState, type TensorSlice } from '../../proto/gen/veilsum/v1/member.ts';
 
 /**
@@ -106,9 +104,9 @@ export class UpdateQueue {
     mkdirSync(partial, { mode: 0o700 });
     renameSync(valuesPath, join(partial, 'values.f32'));
     appendDurably(join(partial, 'journal.jsonl'), { queued: record });
-    fsyncDirectory(partial);
+    fsyncPath(partial);
     renameSync(partial, join(this.root, updateId));
-    fsyncDirectory(this.root);
+    fsyncPath(this.root);
     this.records.set(updateId, record);
     return record;
   }
@@ -183,19 +181,5 @@ function readJournal(path: string): QueuedRecord | undefined {
 
 function appendDurably(path: string, entry: unknown): void {
   appendFileSync(path, JSON.stringify(entry) + '\n', { mode: 0o600 });
-  const file = openSync(path, 'r+');
-  try {
-    fsyncSync(file);
-  } finally {
-    closeSync(file);
-  }
-}
-
-function fsyncDirectory(path: string): void {
-  const directory = openSync(path, 'r');
-  try {
-    fsyncSync(directory);
-  } finally {
-    closeSync(directory);
-  }
+  fsyncPath(path);
 }
