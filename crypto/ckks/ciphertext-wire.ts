@@ -13,6 +13,10 @@ import { SEAL_HEADER_BYTES, SEAL_MAGIC } from './seal-serialization.ts';
  *   "VSC1" | parms_id (32) | scale f64 | degree u32 | primes u8 | size u8 | ntt u8 | pad u8 |
  *   SEAL version major u8, minor u8 | the low 32 bits of every residue (u32) | the high
  *   (width − 32) bits of every residue, bit-packed; residues polynomial by polynomial, prime by prime.
+ *
+ * A keyholder's partial decryption d_i (engine.partialDecrypt) is one polynomial: the same layout
+ * with size 1 (`packPartialDecryption`, `partialDecryptionBytes`), half a ciphertext's bytes. Each
+ * reader checks the size it expects, so a partial never passes as a ciphertext or back.
  */
 export interface CiphertextExpectations {
   readonly parmsId: Uint8Array;
@@ -39,9 +43,12 @@ function bitWidth(q: bigint): number {
   return width;
 }
 
-export function wireLength(expected: CiphertextExpectations): number {
+/** Polynomials on the wire: a ciphertext's two, or a partial decryption's one. */
+type WireSize = 1 | 2;
+
+export function wireLength(expected: CiphertextExpectations, size: WireSize = 2): number {
   const bits = expected.moduli.reduce((sum, q) => sum + bitWidth(q), 0);
-  return WIRE_HEADER_BYTES + Math.ceil((2 * expected.polyModulusDegree * bits) / 8);
+  return WIRE_HEADER_BYTES + Math.ceil((size * expected.polyModulusDegree * bits) / 8);
 }
 
 export function sealCiphertextLength(degree: number, primes: number): number {
@@ -50,12 +57,29 @@ export function sealCiphertextLength(degree: number, primes: number): number {
 
 /** SEAL uncompressed ciphertext bytes (size 2) → wire bytes. */
 export function packCiphertext(seal: Uint8Array, moduli: readonly bigint[]): Uint8Array {
+  return packPolynomials(seal, moduli, [0, 1]);
+}
+
+/**
+ * A partial decryption's wire bytes: polynomial 1 (where SEAL's product c·(2·λ_i·s_i) + flood
+ * leaves d_i) of SEAL uncompressed ciphertext bytes (size 2), alone.
+ */
+export function packPartialDecryption(seal: Uint8Array, moduli: readonly bigint[]): Uint8Array {
+  return packPolynomials(seal, moduli, [1]);
+}
+
+function packPolynomials(
+  seal: Uint8Array,
+  moduli: readonly bigint[],
+  polys: readonly (0 | 1)[],
+): Uint8Array {
   const view = new DataView(seal.buffer, seal.byteOffset, seal.byteLength);
   const degree = Number(view.getBigUint64(SEAL_HEADER_BYTES + 33 + 8, true));
-  const size = Number(view.getBigUint64(SEAL_HEADER_BYTES + 33, true));
+  const sealSize = Number(view.getBigUint64(SEAL_HEADER_BYTES + 33, true));
   const primes = moduli.length;
-  if (size !== 2 || seal.length !== sealCiphertextLength(degree, primes))
+  if (sealSize !== 2 || seal.length !== sealCiphertextLength(degree, primes))
     throw new RangeError('packCiphertext takes a fresh SEAL ciphertext of the round parameters');
+  const size = polys.length as WireSize;
   const expected = {
     parmsId: seal.subarray(16, 48),
     polyModulusDegree: degree,
@@ -63,7 +87,7 @@ export function packCiphertext(seal: Uint8Array, moduli: readonly bigint[]): Uin
     scale: view.getFloat64(SEAL_HEADER_BYTES + 33 + 24, true),
     sealVersion: { major: seal[3]!, minor: seal[4]! },
   };
-  const out = new Uint8Array(wireLength(expected));
+  const out = new Uint8Array(wireLength(expected, size));
   const outView = new DataView(out.buffer);
   out.set(MAGIC, 0);
   out.set(expected.parmsId, 4);
@@ -76,10 +100,11 @@ export function packCiphertext(seal: Uint8Array, moduli: readonly bigint[]): Uin
   out[52] = seal[3]!;
   out[53] = seal[4]!;
   const residues = size * primes * degree;
-  // SEAL's residues as aligned u32 pairs (low, high): one copy, then plain indexed access.
-  // new Uint8Array(view) copies into fresh, aligned memory (Buffer#slice would not copy: gRPC
-  // hands over Buffers inside shared pools, at any offset).
-  const words = new Uint32Array(new Uint8Array(seal.subarray(SEAL_DATA_OFFSET)).buffer);
+  // SEAL's residues of the polynomials kept as aligned u32 pairs (low, high): one copy, then
+  // plain indexed access. new Uint8Array(view) copies into fresh, aligned memory (Buffer#slice
+  // would not copy: gRPC hands over Buffers inside shared pools, at any offset).
+  const from = SEAL_DATA_OFFSET + polys[0]! * primes * degree * 8;
+  const words = new Uint32Array(new Uint8Array(seal.subarray(from, from + residues * 8)).buffer);
   const lows = new Uint32Array(residues);
   for (let r = 0; r < residues; r++) lows[r] = words[2 * r]!;
   out.set(new Uint8Array(lows.buffer), WIRE_HEADER_BYTES);
@@ -194,6 +219,20 @@ export function wireResidueWords(
   readPolynomial(wire, expected, poly, words, -poly * degree * primes);
 }
 
+/**
+ * A partial decryption's polynomial d_i as SEAL's residue bytes (little-endian u64, prime by
+ * prime, NTT form), after the header checks (size 1) and the reduction check of every residue.
+ */
+export function partialDecryptionBytes(
+  wire: Uint8Array,
+  expected: CiphertextExpectations,
+): Uint8Array {
+  const { degree, primes } = checkWireHeader(wire, expected, 1);
+  const words = new Uint32Array(2 * degree * primes);
+  readPolynomial(wire, expected, 0, words, 0, 1);
+  return new Uint8Array(words.buffer);
+}
+
 /** Every check of the module comment, decoding nothing: for a ciphertext kept to be added later. */
 export function checkCiphertext(wire: Uint8Array, expected: CiphertextExpectations): void {
   const { degree, primes } = checkWireHeader(wire, expected);
@@ -255,6 +294,7 @@ export function addCiphertextInto(
 function checkWireHeader(
   wire: Uint8Array,
   expected: CiphertextExpectations,
+  size: WireSize = 2,
 ): { degree: number; primes: number; scale: number } {
   const fail = (message: string): never => {
     throw new InvalidCiphertextError(message);
@@ -273,14 +313,21 @@ function checkWireHeader(
   const primes = wire[48]!;
   if (primes !== expected.moduli.length)
     fail(`${primes} primes, the round uses ${expected.moduli.length}`);
-  if (wire[49] !== 2) fail(`ciphertext has ${wire[49]} polynomials; a fresh encryption has 2`);
+  if (wire[49] !== size)
+    fail(
+      size === 2
+        ? `ciphertext has ${wire[49]} polynomials; a fresh encryption has 2`
+        : `partial decryption has ${wire[49]} polynomials, not 1`,
+    );
   if (wire[50] !== 1) fail('ciphertext is not in NTT form');
   if (wire[51] !== 0) fail(`ciphertext header pad byte is ${wire[51]}, not 0`);
   const { major, minor } = expected.sealVersion;
   if (wire[52] !== major || wire[53] !== minor)
     fail(`SEAL serialization version ${wire[52]}.${wire[53]}; the round uses ${major}.${minor}`);
-  if (wire.length !== wireLength(expected))
-    fail(`ciphertext is ${wire.length} bytes; the round's parameters give ${wireLength(expected)}`);
+  if (wire.length !== wireLength(expected, size))
+    fail(
+      `${size === 2 ? 'ciphertext' : 'partial decryption'} is ${wire.length} bytes; the round's parameters give ${wireLength(expected, size)}`,
+    );
   return { degree, primes, scale };
 }
 
@@ -295,10 +342,11 @@ function readPolynomial(
   poly: number,
   words: Uint32Array,
   offset: number,
+  size: WireSize = 2,
 ): void {
   const degree = expected.polyModulusDegree;
   const primes = expected.moduli.length;
-  const residues = 2 * degree * primes;
+  const residues = size * degree * primes;
   const highs = new Uint32Array(degree);
   let highOffset = WIRE_HEADER_BYTES + 4 * residues;
   for (let p = 0; p < poly; p++)

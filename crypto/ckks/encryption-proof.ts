@@ -17,20 +17,35 @@ import { wireResidueWords } from './ciphertext-wire.ts';
  *
  * Protocol (Lyubashevsky's Fiat–Shamir-with-aborts, amortised over u ciphertexts with the
  * linear-combination challenges of the SPDZ-family proofs — Baum–Damgård–Larsen–Nielsen CRYPTO
- * 2016, TopGear (Baum–Cozzo–Smart, SAC 2019) — here with ternary challenge entries):
- *   for j < V = 81: y_j = (yv_j, ye_j) Gaussian masks, T_j = a·yv_j + ye_j mod Q;
- *   seed = H(statement, T_0 … T_{V−1}); c_ji ∈ {−1, 0, 1} expanded from seed;
+ * 2016, TopGear (Baum–Cozzo–Smart, SAC 2019) — with challenge entries that are 0 or a power of
+ * ζ = X^(2N/32), the monomial challenges of Benhamouda–Camenisch–Krenn–Lyubashevsky–Neven,
+ * ASIACRYPT 2014):
+ *   for j < V = 26: y_j = (yv_j, ye_j) Gaussian masks, T_j = a·yv_j + ye_j mod Q;
+ *   seed = H(statement, T_0 … T_{V−1}); c_ji ∈ {0} ∪ {ζ^k : k < 32} expanded from seed;
  *   z_j = y_j + Σ_i c_ji·(v_i, e1_i), released only after Gaussian rejection sampling on the whole
  *   response (σ = α·T, Lyubashevsky EUROCRYPT 2012, Thm 4.6), else start over.
  * The verifier checks ‖zv_j‖₂ ≤ B_v, ‖ze_j‖₂ ≤ B_e and that H(statement, a·zv_j + ze_j − Σ_i c_ji·c1_i)
  * reproduces the seed. Proof = seed and the z_j (packed to fixed widths).
  *
- * Soundness. For any ciphertext without a short preimage, a row's linear combination can be
- * answered for at most one of the three values of its entry c_ji (two would give a short
- * preimage of c̄·c1_i, c̄ ∈ {±1, ±2}), so every repetition fails with probability ≥ 2/3 and a
- * proof passes with probability ≤ 3^-81 = 2^-128.4; the seed binds all T_j, so a forger grinding
- * Fiat–Shamir needs 2^128 hash evaluations. Extraction gives 2·c1_i = v*·a + e* with
- * ‖v*‖₂ ≤ 4·B_v, ‖e*‖₂ ≤ 4·B_e, which is why keyholders decrypt 2·C (parameters.ts).
+ * Soundness. For any ciphertext i without a short preimage of 2·c1_i, a row's linear combination
+ * can be answered for at most one of the 33 values of its entry c_ji: two values c ≠ c′ answered
+ * against the same T_j give (c − c′)·c1_i = v̄·a + ē with v̄, ē differences of two accepted
+ * responses, and d = c − c′ is ζ^a (against 0) or ζ^b·(ζ^k − 1). Both have 2/d in R with small
+ * coefficients — 2/ζ^a = 2·ζ^(−a); (ζ^k − 1)·(1 + ζ^k + … + ζ^(k(m−1))) = ζ^(km) − 1 = −2 where
+ * ζ^k has order 2m (ζ^16 = X^N = −1) — so 2·c1_i = (2/d)·(v̄·a + ē) is short, a contradiction.
+ * So every repetition fails with probability ≥ 32/33 and a proof passes with probability
+ * ≤ 33^-26 = 2^-131.2 whatever the batch; the seed binds all T_j, so a forger grinding
+ * Fiat–Shamir needs 2^131 hash evaluations. Multiplying by 2/d stretches ℓ2 norms by at most
+ * ‖2/d‖ = max(2, 1/sin(π/32)) = 10.2 (`challengeInverseNorm`: the worst embedding of 1 − ζ^k),
+ * so extraction gives 2·c1_i = v*·a + e* with ‖v*‖₂ ≤ 20.4·B_v, ‖e*‖₂ ≤ 20.4·B_e. That is why
+ * keyholders decrypt 2·C, and the slack the flooding is sized for (parameters.ts, §3; with
+ * α = 11 instead of 25 the bound is 2^0.64 above the ternary proof's, and statSecurityBits
+ * holds at 44.2).
+ *
+ * Size. The proof is V·2N response coefficients whatever the batch, so fewer repetitions is what
+ * shrinks it for small uploads: 32 nonzero challenges give log₂ 33 = 5.04 bits a repetition
+ * instead of the ternary challenges' 1.58 (81 → 26 repetitions: 3.3–3.8 MB → 0.96–1.12 MB
+ * for 1–128 ciphertexts); the widths follow the batch (the shift grows with √u).
  *
  * The statement binds the parameter set, round, parameters hash, key hash, member, the batch's
  * position in the upload and every ciphertext byte: a proof proves nothing for another member,
@@ -117,7 +132,7 @@ export function proveEncryptions(
   const V = PROOF.repetitions;
   const statementHash = hashStatement(engine, statement, first, wires);
   // One rejection test on (zv, ze) under the covariance diag(σv², σe²): the shift's weighted norm
-  // is at most √2/α, so M = exp(√2·τ/α + 1/α²) ≈ 1.67 expected attempts.
+  // is at most √2/α, so M = exp(√2·τ/α + 1/α²) ≈ 3.25 expected attempts.
   const acceptBound = Math.exp((Math.SQRT2 * PROOF.tau) / PROOF.alpha + 1 / PROOF.alpha ** 2);
   // (v_i ‖ e1_i) as one column per ciphertext, for the row combinations Σ_i c_ji·w_i.
   const stacked = {
@@ -146,7 +161,11 @@ export function proveEncryptions(
     let innerV = 0;
     let innerE = 0;
     let fits = true;
-    const shifts = combineRows(challenges, V, stacked);
+    const shifts = rotatedSums(
+      combineRows(byPower(challenges, V, count), POWERS * V, stacked),
+      V,
+      n,
+    );
     for (let j = 0; j < V && fits; j++) {
       const sumV = shifts[j]!.subarray(0, n);
       const sumE = shifts[j]!.subarray(n);
@@ -236,10 +255,11 @@ export function verifyEncryptionProof(
   const moduli = engine.moduliNumbers;
   const challenges = expandChallenges(seed, V, count);
   const seedHash = createHash('sha256').update(hashStatement(engine, statement, first, wires));
-  // Σ_i c_ji·c1_i mod Q; decoding each c1 checks it (InvalidCiphertextError otherwise).
-  const sums = combineRows(
-    challenges,
-    V,
+  // Σ_i c_ji·c1_i mod Q; decoding each c1 checks it (InvalidCiphertextError otherwise). The sums
+  // of the c1 whose challenge is ±ζ^p, then ζ^p times them in NTT form (engine.monomialProducts).
+  const partial = combineRows(
+    byPower(challenges, V, count),
+    POWERS * V,
     {
       count,
       length: moduli.length * n,
@@ -247,6 +267,19 @@ export function verifyEncryptionProof(
     },
     { degree: n, moduli },
   );
+  const sums = partial.slice(0, V);
+  for (let p = 1; p < POWERS; p++) {
+    const rotated = engine.monomialProducts((p * n) / POWERS, partial.slice(p * V, (p + 1) * V));
+    rotated.forEach((product, j) => {
+      const sum = sums[j]!;
+      moduli.forEach((q, prime) => {
+        for (let k = prime * n; k < (prime + 1) * n; k++) {
+          const total = sum[k]! + product[k]!;
+          sum[k] = total >= q ? total - q : total;
+        }
+      });
+    });
+  }
   let commitments: Float64Array[] = [];
   try {
     commitments = engine.keyProducts(key, zv, ze);
@@ -331,26 +364,77 @@ function hashStatement(
   return new Uint8Array(hash.digest());
 }
 
-/** c_ji ∈ {−1, 0, 1}, uniform, five per byte below 243 = 3^5 (SHAKE256 of the seed). */
+/**
+ * Nonzero challenges are ζ^k, k < ORDER (ζ = X^(2N/ORDER)); ζ^(k + POWERS) = −ζ^k since
+ * ζ^POWERS = X^N = −1, so each is ±ζ^p for a p < POWERS: X^(p·N/POWERS) up to sign.
+ */
+const ORDER = PROOF.challengeOrder;
+const POWERS = ORDER / 2;
+
+/**
+ * c_ji uniform over 0 (stored as 0) and ζ^k (stored as k + 1), one per byte below
+ * ⌊256/(ORDER + 1)⌋·(ORDER + 1) (SHAKE256 of the seed).
+ */
 function expandChallenges(seed: Uint8Array, repetitions: number, count: number): Int8Array {
   const needed = repetitions * count;
+  const values = ORDER + 1;
+  const limit = Math.floor(256 / values) * values;
   const out = new Int8Array(needed);
-  for (let length = Math.ceil(needed / 4) + 64; ; length *= 2) {
+  for (let length = Math.ceil((needed * 256) / limit) + 64; ; length *= 2) {
     const stream = createHash('shake256', { outputLength: length })
       .update('veilsum/v1/ckks-proof-challenges')
       .update(seed)
       .digest();
     let filled = 0;
-    for (let b = 0; b < stream.length && filled < needed; b++) {
-      let byte = stream[b]!;
-      if (byte >= 243) continue;
-      for (let t = 0; t < 5 && filled < needed; t++) {
-        out[filled++] = (byte % 3) - 1;
-        byte = Math.floor(byte / 3);
-      }
-    }
+    for (let b = 0; b < stream.length && filled < needed; b++)
+      if (stream[b]! < limit) out[filled++] = stream[b]! % values;
     if (filled === needed) return out;
   }
+}
+
+/**
+ * The challenges as POWERS ternary matrices for `combineRows`, stacked: row p·V + j holds, for
+ * each column i, +1 where c_ji = ζ^p, −1 where c_ji = ζ^(p + POWERS) = −ζ^p, else 0. Then
+ * Σ_i c_ji·x_i = Σ_p ζ^p·(row p·V + j's sum).
+ */
+function byPower(challenges: Int8Array, repetitions: number, count: number): Int8Array {
+  const out = new Int8Array(POWERS * repetitions * count);
+  for (let j = 0; j < repetitions; j++)
+    for (let i = 0; i < count; i++) {
+      const value = challenges[j * count + i]!;
+      if (value === 0) continue;
+      const k = value - 1;
+      const p = k % POWERS;
+      out[(p * repetitions + j) * count + i] = k < POWERS ? 1 : -1;
+    }
+  return out;
+}
+
+/**
+ * The prover's Σ_p ζ^p·S_pj for integer sums S (coefficient form, each the two halves v ‖ e1 of
+ * length N): ζ^p = X^(p·N/POWERS) shifts a polynomial negacyclically (X^N = −1).
+ */
+function rotatedSums(
+  partial: readonly Float64Array[],
+  repetitions: number,
+  n: number,
+): Float64Array[] {
+  const out: Float64Array[] = [];
+  for (let j = 0; j < repetitions; j++) {
+    const sum = partial[j]!;
+    for (let p = 1; p < POWERS; p++) {
+      const shift = (p * n) / POWERS;
+      const source = partial[p * repetitions + j]!;
+      for (let half = 0; half < 2 * n; half += n)
+        for (let k = 0; k < n; k++) {
+          const value = source[half + k]!;
+          if (k + shift < n) sum[half + k + shift] = sum[half + k + shift]! + value;
+          else sum[half + k + shift - n] = sum[half + k + shift - n]! - value;
+        }
+    }
+    out.push(sum);
+  }
+  return out;
 }
 
 const residueBytes = (residues: Float64Array): Uint8Array =>

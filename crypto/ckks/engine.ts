@@ -15,6 +15,8 @@ import {
   packCiphertext,
   addCiphertextInto,
   checkCiphertext,
+  packPartialDecryption,
+  partialDecryptionBytes,
   unpackCiphertext,
 } from './ciphertext-wire.ts';
 import { nttTables } from './ntt.ts';
@@ -105,6 +107,8 @@ export class CkksEngine {
   private readonly coefficientTemplates = new Map<number, Uint8Array>();
   /** NTT-form plaintext bytes at the data level, scale 1, data zero. */
   private readonly plaintextTemplate: Uint8Array;
+  /** NTT(X^m) plaintexts by exponent m (monomialProducts). */
+  private readonly monomialPlains = new Map<number, SealPlaintextObject>();
   /** The NTT-form plaintext whose every evaluation is the flooding radix K. */
   private readonly radixPlain: SealPlaintextObject;
 
@@ -374,6 +378,67 @@ export class CkksEngine {
     return out;
   }
 
+  /**
+   * X^m·x_j mod Q for NTT-form residue vectors x_j (primes·N Numbers in [0, q), prime by prime),
+   * as the same, 0 ≤ m < N. In NTT form X^m is a diagonal of roots of unity, so this is SEAL's
+   * plaintext product with NTT(X^m), WIDE_SIZE polynomials per call. The encryption proof's
+   * verifier (encryption-proof.ts) uses it for challenges that are powers of X^(N/16).
+   */
+  monomialProducts(exponent: number, xs: readonly Float64Array[]): Float64Array[] {
+    const degree = this.set.polyModulusDegree;
+    assertInteger(exponent, 'exponent', 0, degree - 1);
+    const plain = this.monomialPlain(exponent);
+    const out: Float64Array[] = xs.map((x) => new Float64Array(x.length));
+    // A zero polynomial's product is zero; SEAL refuses products whose polynomials after the
+    // first are all zero, so only nonzero ones go in, and a lone one is written twice.
+    const nonzero = xs.flatMap((x, j) => (x.some((value) => value !== 0) ? [j] : []));
+    for (let first = 0; first < nonzero.length; first += WIDE_SIZE) {
+      const width = Math.min(WIDE_SIZE, nonzero.length - first);
+      const size = Math.max(2, width);
+      const { bytes, words } = this.templateCopy(size);
+      bytes[SEAL_HEADER_BYTES + 32] = 1; // NTT form
+      for (let p = 0; p < size; p++) {
+        const residues = xs[nonzero[first + Math.min(p, width - 1)]!]!;
+        const base = 2 * p * residues.length;
+        for (let i = 0; i < residues.length; i++) {
+          const high = Math.floor(residues[i]! / 2 ** 32);
+          words[base + 2 * i] = residues[i]! - high * 2 ** 32;
+          words[base + 2 * i + 1] = high;
+        }
+      }
+      const ct = new this.seal.Ciphertext();
+      let product: Uint8Array;
+      try {
+        ct.loadFromArray(this.context, bytes);
+        this.evaluator.multiplyPlain(ct, plain, ct);
+        product = this.save(ct);
+      } catch (error) {
+        throw new CryptoInputError(`SEAL refused the monomial product: ${sealMessage(error)}`);
+      } finally {
+        ct.delete();
+      }
+      for (let p = 0; p < width; p++) out[nonzero[first + p]!] = this.residuesOf(product, p);
+    }
+    return out;
+  }
+
+  /** NTT(X^m) as an NTT-form plaintext of scale 1, made once per exponent by SEAL's own NTT. */
+  private monomialPlain(exponent: number): SealPlaintextObject {
+    let plain = this.monomialPlains.get(exponent);
+    if (!plain) {
+      const monomial = new Float64Array(this.set.polyModulusDegree);
+      monomial[exponent] = 1;
+      const ct = this.coefficientCiphertext([monomial, monomial]);
+      try {
+        plain = this.plaintextFromCiphertextPoly(ct, 0);
+      } finally {
+        ct.delete();
+      }
+      this.monomialPlains.set(exponent, plain);
+    }
+    return plain;
+  }
+
   /** Polynomial `poly` of SEAL ciphertext bytes as Numbers. */
   private residuesOf(bytes: Uint8Array, poly: number): Float64Array {
     const residues = this.set.polyModulusDegree * this.dataRns.moduli.length;
@@ -591,15 +656,8 @@ export class CkksEngine {
         flood(ct);
         const bytes = this.save(ct);
         ct.delete();
-        // (·, d_i) → (d_i, 0)
-        const polyBytes = degree * moduli.length * 8;
-        bytes.copyWithin(
-          CT_DATA_OFFSET,
-          CT_DATA_OFFSET + polyBytes,
-          CT_DATA_OFFSET + 2 * polyBytes,
-        );
-        bytes.fill(0, CT_DATA_OFFSET + polyBytes);
-        return packCiphertext(bytes, moduli);
+        // (·, d_i): d_i alone travels (ciphertext-wire.ts), half a ciphertext.
+        return packPartialDecryption(bytes, moduli);
       });
     } finally {
       plain.delete();
@@ -649,17 +707,16 @@ export class CkksEngine {
       for (const [r, responder] of partials.entries()) {
         const partialWire = responder[k];
         if (!partialWire) throw new InvalidCiphertextError(`responder ${r} sent no chunk ${k}`);
-        const bytes = unpackCiphertext(partialWire, this.expectations);
-        if (!allZero(bytes.subarray(CT_DATA_OFFSET + polyBytes)))
+        let partial: Uint8Array;
+        try {
+          partial = partialDecryptionBytes(partialWire, this.expectations);
+        } catch (error) {
+          if (!(error instanceof InvalidCiphertextError)) throw error;
           throw new InvalidCiphertextError(
-            `responder ${r}: chunk ${k} is not a partial decryption`,
+            `responder ${r}: chunk ${k} is not a partial decryption (${error.message})`,
           );
-        addResidues(
-          sum,
-          bytes.subarray(CT_DATA_OFFSET, CT_DATA_OFFSET + polyBytes),
-          moduli,
-          degree,
-        );
+        }
+        addResidues(sum, partial, moduli, degree);
       }
       // 2·c0 + Σ d_i is 2·m + noise (NTT form): back to coefficients, read at scale 2Δ.
       const coefficients = this.coefficientsOf(sum.subarray(0, polyBytes));
@@ -704,12 +761,6 @@ export class CkksEngine {
 function sealMessage(error: unknown): string {
   const message = (error as { message?: unknown } | undefined)?.message;
   return Array.isArray(message) ? message.join(': ') : String(message ?? error);
-}
-
-function allZero(bytes: Uint8Array): boolean {
-  let any = 0;
-  for (let i = 0; i < bytes.length; i++) any |= bytes[i]!;
-  return any === 0;
 }
 
 /**

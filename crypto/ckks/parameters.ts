@@ -18,11 +18,13 @@ import {
  *    classical security with ternary secrets at N = 8192 (SEAL checks it, `SecLevelType.tc128`).
  *
  * 2. What is decrypted. An upload proves (encryption-proof.ts) knowledge of short (v, e1) per
- *    ciphertext with ternary challenges. Extraction from two accepting transcripts that differ in
- *    one challenge entry gives c̄·c1 = v̄·a + ē with c̄ ∈ {±1, ±2} and v̄, ē differences of two
- *    accepted responses; multiplying by 2/c̄ ∈ {±1, ±2} gives for every accepted ciphertext the
- *    exact relation
- *        2·c1 = v*·a + e*,   ‖v*‖₂ ≤ 4·B_v,  ‖e*‖₂ ≤ 4·B_e   (B: the verifier's per-repetition bounds)
+ *    ciphertext with challenges 0 or ζ^k (ζ = X^(2N/32)). Extraction from two accepting
+ *    transcripts that differ in one challenge entry gives d·c1 = v̄·a + ē with d the difference
+ *    of two challenges and v̄, ē differences of two accepted responses; 2/d is in R with norm
+ *    ≤ κ = 1/sin(π/32) = 10.2 as an operator (`challengeInverseNorm`), so multiplying by it gives
+ *    for every accepted ciphertext the exact relation
+ *        2·c1 = v*·a + e*,   ‖v*‖₂ ≤ 2κ·B_v,  ‖e*‖₂ ≤ 2κ·B_e   (B: the verifier's per-repetition bounds)
+ *    (κ = 2 for the ternary challenges of before, which took 81 repetitions instead of 26)
  *    but not one for c1 itself: c1 = 2⁻¹·(v*·a + e*) mod Q, and 2⁻¹·(odd) mod Q is ≈ Q/2, so the
  *    parity of v*·e + e*·s would leak through any flooding. Keyholders therefore decrypt 2·C:
  *        2·c0 + 2·c1·s = (2·c0 − v*·p0) + v*·e + e*·s      (p0 = −a·s + e)
@@ -34,12 +36,14 @@ import {
  *    can choose (the assumption this bound rests on: the member sees only the public key, which
  *    under RLWE hides e and s), so each coefficient of x has variance ‖v*‖₂²·σ_e² + ‖e*‖₂²·σ_s².
  *    Without it — witnesses aligned with e and s themselves, |x_c| ≤ ‖v*‖‖e‖ + ‖e*‖‖s‖ — the
- *    same settings give 41.5 bits instead of 55.5 (§4), still above the 40-bit floor. Summed over n
- *    contributors whose witnesses may be aligned (worst case ‖Σ v*‖ ≤ n·max‖v*‖): variance
- *    n²·(…). For u = 128 ciphertexts per proof, V = 81, α = 25 (encryption-proof.ts): σ_v = 2^17.6,
- *    σ_e = 2^19.6, B = 1.1·σ·√N, so ‖v*‖₂ ≤ 2^26.2, ‖e*‖₂ ≤ 2^28.2, and with 5 keyholders and 10
- *    contributors Var(x_coefficient) ≤ 2^65.8 (honest members' is 2^24.5: the proof's slack
- *    costs 41 bits of variance, and the flooding is sized for the slack).
+ *    same settings give 40.2 bits instead of 54.2 for the ideal term (§4), still above the 40-bit
+ *    floor. Summed over n contributors whose witnesses may be aligned (worst case
+ *    ‖Σ v*‖ ≤ n·max‖v*‖): variance n²·(…). For u = 128 ciphertexts per proof, V = 26, α = 11
+ *    (encryption-proof.ts): σ_v = 2^15.8, σ_e = 2^17.9, B = 1.1·σ·√N, so ‖v*‖₂ ≤ 2^26.8,
+ *    ‖e*‖₂ ≤ 2^28.9, and with 5 keyholders and 10 contributors Var(x_coefficient) ≤ 2^67.1
+ *    (honest members' is 2^24.5: the proof's slack costs 43 bits of variance, and the flooding is
+ *    sized for the slack). α = 11 rather than 25 (3.2 instead of 1.7 expected attempts) buys
+ *    back most of what κ = 10.2 instead of 2 costs: the ternary proof's bound was 2^65.8.
  *
  * 4. Flooding and its security. Each responding keyholder adds an independent discrete Gaussian
  *    of standard deviation σ_f to every coefficient (gaussian.ts). Against t − 1 colluding
@@ -53,7 +57,7 @@ import {
  *    without the secret; for search problems such as key recovery (Micciancio–Walter, Eurocrypt
  *    2018, bit security) s bits. Defaults: R = 1 000, K = 123 (10^6 parameters), N = 2^13,
  *    σ_f = 2^75.1 (t = 3, 5·10⁻⁵, §5):
- *    KL ≤ 2^(9.97 + 6.94 + 13 + 65.8 − 1 − 2·75.1) = 2^-55.5 for an ideal Gaussian. The sampler
+ *    KL ≤ 2^(9.97 + 6.94 + 13 + 67.1 − 1 − 2·75.1) = 2^-54.2 for an ideal Gaussian. The sampler
  *    as implemented (gaussian.ts: Box–Muller in doubles for h, an exact spline S) holds each
  *    cell's probability only within a relative error, which adds E|ε|·1.8·‖x‖/σ + 2·E[ε²] per
  *    pair of coefficients (`samplerExcess`): 2^-44.3 over the key's life, so the figure the code
@@ -145,15 +149,22 @@ export const dataModulusBits = (set: CkksParameterSet): number =>
  * bound depends on it.
  */
 export const PROOF = {
-  /** Repetitions with challenges in {−1, 0, 1}: 3^-81 = 2^-128.4 soundness, also after grinding. */
-  repetitions: 81,
+  /**
+   * Challenge entries are 0 or a power of ζ = X^(2N/challengeOrder), a root of unity of order
+   * 32 in R = Z[X]/(X^N + 1): 33 values (encryption-proof.ts). The ternary challenges of before
+   * are the order-2 case (ζ = −1).
+   */
+  challengeOrder: 32,
+  /** Repetitions: 33^-26 = 2^-131.2 soundness, also after grinding (`proofSoundnessBits`). */
+  repetitions: 26,
   /** Most ciphertexts one proof covers; larger uploads carry one proof per batch. */
   maxBatch: 128,
   /** Gaussian rejection sampling: σ = α·T for a shift of norm ≤ T. */
-  alpha: 25,
+  alpha: 11,
   /**
    * |⟨z, shift⟩_Σ| ≤ τ·‖shift‖_Σ (failure 2·e^{−τ²/2} < 2^-58) bounds the one rejection test on
-   * (zv, ze): M = exp(√2·τ/α + 1/α²) ≈ 1.67 expected attempts.
+   * (zv, ze): M = exp(√2·τ/α + 1/α²) ≈ 3.25 expected attempts (α = 11: §3 of
+   * the module comment says why not 25).
    */
   tau: 9.1,
   /** ‖z_rep‖₂ ≤ 1.1·σ·√N is checked by the verifier (≥ 12 standard deviations of the norm). */
@@ -161,6 +172,19 @@ export const PROOF = {
   /** |z| < 6σ (the prover restarts otherwise): sets the packed width. */
   infinitySlack: 6,
 } as const;
+
+/** −log₂ of the chance a proof passes for a ciphertext without a short preimage of twice its c1. */
+export const proofSoundnessBits = (): number =>
+  PROOF.repetitions * Math.log2(PROOF.challengeOrder + 1);
+
+/**
+ * The largest ‖2/d‖ over differences d of two distinct challenges, as an operator on R with the
+ * coefficient ℓ2 norm (encryption-proof.ts, soundness): extraction multiplies a difference of two
+ * accepted responses by 2/d. d = ζ^a (against 0) gives 2; d = ζ^b·(ζ^c − 1) gives 2/|1 − ω| at
+ * the worst embedding ω of ζ^c, a root of unity of order dividing challengeOrder: 1/sin(π/order).
+ */
+export const challengeInverseNorm = (): number =>
+  Math.max(2, 1 / Math.sin(Math.PI / PROOF.challengeOrder));
 
 /** Secret: ternary (variance 2/3). Errors: centred binomial with 21 coin pairs (variance 10.5). */
 export const SECRET_VARIANCE = 2 / 3;
@@ -185,9 +209,16 @@ export interface ProofShape {
 export function proofShape(set: CkksParameterSet, count: number): ProofShape {
   assertInteger(count, 'ciphertexts per proof', 1, PROOF.maxBatch);
   const n = set.polyModulusDegree;
-  // Each challenge entry is nonzero with probability 2/3; the shift's squared norm concentrates
-  // around V·N·(2u/3)·variance. 1.25× headroom (the prover restarts in the rare case it is above).
-  const entries = PROOF.repetitions * n * ((2 * count) / 3);
+  if ((2 * n) % PROOF.challengeOrder !== 0)
+    throw new CryptoInputError(
+      `the proof's challenges need N divisible by ${PROOF.challengeOrder / 2}`,
+    );
+  // Each challenge entry is nonzero with probability order/(order + 1), and a power of ζ only
+  // permutes and negates coefficients, so the shift's squared norm concentrates around
+  // V·N·u·(order/(order + 1))·variance. 1.25× headroom (the prover restarts in the rare case it
+  // is above).
+  const nonzero = PROOF.challengeOrder / (PROOF.challengeOrder + 1);
+  const entries = PROOF.repetitions * n * count * nonzero;
   const shiftV = 1.25 * Math.sqrt(entries * SECRET_VARIANCE) + 64;
   const shiftE = 1.25 * Math.sqrt(entries * ERROR_VARIANCE) + 64 * ERROR_BOUND;
   const sigmaV = PROOF.alpha * shiftV;
@@ -225,8 +256,9 @@ export const DEFAULT_KEY_LIFE: KeyLife = {
 /** Variance of one coefficient of the secret-dependent noise x of a decrypted 2·aggregate. */
 export function extractedNoiseVariance(set: CkksParameterSet, life: KeyLife): number {
   const shape = proofShape(set, PROOF.maxBatch);
-  const vStar = 4 * shape.boundV;
-  const eStar = 4 * shape.boundE;
+  // Extraction: 2·c1 = (2/d)·(v̄·a + ē), v̄ and ē differences of two accepted responses.
+  const vStar = challengeInverseNorm() * 2 * shape.boundV;
+  const eStar = challengeInverseNorm() * 2 * shape.boundE;
   const perContributor =
     vStar ** 2 * life.keyholders * ERROR_VARIANCE + eStar ** 2 * life.keyholders * SECRET_VARIANCE;
   return life.contributors ** 2 * perContributor;

@@ -80,7 +80,7 @@ describe('degenerate (zero) proof responses', () => {
 
   it.each([
     ['all responses zero', undefined],
-    ['only the last repetition (a lone pair, written twice) zero', 80],
+    ['only the last repetition zero', PROOF.repetitions - 1],
   ])('%s: refused as an InvalidEncryptionProofError', (_, only) => {
     const error = thrown(zeroResponses(only));
     expect(error).toBeInstanceOf(InvalidEncryptionProofError);

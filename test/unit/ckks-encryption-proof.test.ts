@@ -9,7 +9,13 @@ import {
   type ProofStatement,
 } from '../../crypto/ckks/encryption-proof.ts';
 import { CkksEngine } from '../../crypto/ckks/engine.ts';
-import { PROOF, proofShape, SUM_8192, TEST_4096 } from '../../crypto/ckks/parameters.ts';
+import {
+  PROOF,
+  proofShape,
+  proofSoundnessBits,
+  SUM_8192,
+  TEST_4096,
+} from '../../crypto/ckks/parameters.ts';
 import { seededRandom } from '../../crypto/random.ts';
 import { ceremonyInProcess } from '../support/ckks-keys.ts';
 
@@ -189,12 +195,23 @@ describe('encryption proof (c1 = v·a + e1 with short v, e1)', () => {
 });
 
 describe('proof size on the deployed parameter set', () => {
-  it('one 128-ciphertext batch costs under 8 bytes per parameter; soundness 3^-81 < 2^-128', () => {
-    const shape = proofShape(SUM_8192, PROOF.maxBatch);
-    const bytes =
-      (PROOF.repetitions * SUM_8192.polyModulusDegree * (shape.widthV + shape.widthE)) / 8;
-    expect(bytes / ((PROOF.maxBatch * SUM_8192.polyModulusDegree) / 2)).toBeLessThan(8);
-    expect(PROOF.repetitions * Math.log2(3)).toBeGreaterThan(128);
+  const sizeBytes = (count: number) => {
+    const shape = proofShape(SUM_8192, count);
+    return (PROOF.repetitions * SUM_8192.polyModulusDegree * (shape.widthV + shape.widthE)) / 8;
+  };
+
+  it('one 128-ciphertext batch costs under 1.2 bytes per parameter; soundness 33^-26 < 2^-128', () => {
+    expect(sizeBytes(PROOF.maxBatch) / (PROOF.maxBatch * SUM_8192.polyModulusDegree)).toBeLessThan(
+      1.2,
+    );
+    expect(proofSoundnessBits()).toBeGreaterThan(128);
+  });
+
+  it('a 2-ciphertext upload carries under 1 MB of proof, and the size grows with the batch', () => {
+    // The ternary proof of before: 81 repetitions, 3.3 MB for 2 ciphertexts, 3.8 MB for 128.
+    expect(sizeBytes(2)).toBeLessThan(1_000_000);
+    expect(sizeBytes(2)).toBeLessThan(sizeBytes(13));
+    expect(sizeBytes(13)).toBeLessThan(sizeBytes(PROOF.maxBatch));
   });
 });
 

@@ -95,6 +95,14 @@ describe('CKKS engine on the 128-bit parameter set (N = 8192)', () => {
       /not a partial decryption/,
     );
   });
+
+  it('a partial decryption travels as one polynomial: half a ciphertext, and never loads as one', () => {
+    const [partial] = partialsFor(engine, aggregate, shares, [1], floodSigma, [1, 2, 3]);
+    const ciphertextBytes = wireLength(engine.expectations);
+    expect(partial![0]!.length).toBe(wireLength(engine.expectations, 1));
+    expect(partial![0]!.length).toBeLessThan(0.51 * ciphertextBytes);
+    expect(() => engine.load(partial![0]!)).toThrow(/ciphertext has 1 polynomials/);
+  });
 });
 
 describe('CKKS engine on the small test parameter set (36-bit primes)', () => {
