@@ -5,8 +5,8 @@ import { assertInteger, CryptoInputError } from '../validate.ts';
 import type { CkksEngine, EncryptionKey, EncryptionWitness } from './engine.ts';
 import { sampleRoundedGaussian } from './gaussian.ts';
 import { PROOF, proofShape, type ProofShape } from './parameters.ts';
-import { combineRows, fillSigned } from './row-combinations.ts';
-import { wireResidueWords } from './ciphertext-wire.ts';
+import { combineRows, fillResidues, fillSigned } from './row-combinations.ts';
+import { wireResidues } from './ciphertext-wire.ts';
 
 /**
  * Verified encryption: a zero-knowledge proof that every ciphertext of a batch has a well-formed
@@ -162,7 +162,7 @@ export function proveEncryptions(
     let innerE = 0;
     let fits = true;
     const shifts = rotatedSums(
-      combineRows(byPower(challenges, V, count), POWERS * V, stacked),
+      combineRows(byPower(challenges, V, count), POWERS * V, stacked, undefined, true),
       V,
       n,
     );
@@ -255,49 +255,49 @@ export function verifyEncryptionProof(
   const moduli = engine.moduliNumbers;
   const challenges = expandChallenges(seed, V, count);
   const seedHash = createHash('sha256').update(hashStatement(engine, statement, first, wires));
-  // Σ_i c_ji·c1_i mod Q; decoding each c1 checks it (InvalidCiphertextError otherwise). The sums
-  // of the c1 whose challenge is ±ζ^p, then ζ^p times them in NTT form (engine.monomialProducts).
+  // Σ_i c_ji·c1_i mod Q in coefficient form, where ζ^p = X^(p·N/POWERS) only shifts: each c1
+  // out of NTT form once (decoding checks it: InvalidCiphertextError otherwise), the sums of the
+  // c1 whose challenge is ±ζ^p by combineRows, shifted and added. keyProducts then makes
+  // a·zv_j + (ze_j − Σ_i c_ji·c1_i) in NTT form, the commitment the seed hashed.
+  const c1s = engine.coefficientResidues(
+    wires.map((wire) => wireResidues(wire, engine.expectations, 1)),
+  );
   const partial = combineRows(
     byPower(challenges, V, count),
     POWERS * V,
-    {
-      count,
-      length: moduli.length * n,
-      fill: (i, words) => wireResidueWords(wires[i]!, engine.expectations, 1, words),
-    },
+    { count, length: moduli.length * n, fill: (i, words) => fillResidues(c1s[i]!, words) },
     { degree: n, moduli },
+    true,
   );
-  const sums = partial.slice(0, V);
-  for (let p = 1; p < POWERS; p++) {
-    const rotated = engine.monomialProducts((p * n) / POWERS, partial.slice(p * V, (p + 1) * V));
-    rotated.forEach((product, j) => {
-      const sum = sums[j]!;
-      moduli.forEach((q, prime) => {
-        for (let k = prime * n; k < (prime + 1) * n; k++) {
-          const total = sum[k]! + product[k]!;
-          sum[k] = total >= q ? total - q : total;
+  const targets = ze.map((e, j) => {
+    const target = new Float64Array(moduli.length * n);
+    moduli.forEach((q, prime) => {
+      const base = prime * n;
+      for (let k = 0; k < n; k++) target[base + k] = e[k]! < 0 ? e[k]! + q : e[k]!;
+      for (let p = 0; p < POWERS; p++) {
+        // target −= X^shift·S: coefficient k moves to k + shift, negated past X^N = −1.
+        const shift = (p * n) / POWERS;
+        const sum = partial[p * V + j]!;
+        for (let k = 0; k < n - shift; k++) {
+          const next = target[base + k + shift]! - sum[base + k]!;
+          target[base + k + shift] = next < 0 ? next + q : next;
         }
-      });
+        for (let k = n - shift; k < n; k++) {
+          const next = target[base + k + shift - n]! + sum[base + k]!;
+          target[base + k + shift - n] = next >= q ? next - q : next;
+        }
+      }
     });
-  }
+    return target;
+  });
   let commitments: Float64Array[] = [];
   try {
-    commitments = engine.keyProducts(key, zv, ze);
+    commitments = engine.keyProducts(key, zv, targets);
   } catch (error) {
     if (!(error instanceof CryptoInputError)) throw error;
     fail(`the responses are degenerate (${error.message})`);
   }
-  commitments.forEach((commitment, j) => {
-    // commitment ← a·zv_j + ze_j − Σ_i c_ji·c1_i mod q, prime by prime (both reduced).
-    const sum = sums[j]!;
-    moduli.forEach((q, prime) => {
-      for (let k = prime * n; k < (prime + 1) * n; k++) {
-        const difference = commitment[k]! - sum[k]!;
-        commitment[k] = difference < 0 ? difference + q : difference;
-      }
-    });
-    seedHash.update(residueBytes(commitment));
-  });
+  for (const commitment of commitments) seedHash.update(residueBytes(commitment));
   const recomputed = new Uint8Array(seedHash.digest());
   if (!Buffer.from(recomputed).equals(Buffer.from(seed)))
     fail(
@@ -421,16 +421,16 @@ function rotatedSums(
 ): Float64Array[] {
   const out: Float64Array[] = [];
   for (let j = 0; j < repetitions; j++) {
-    const sum = partial[j]!;
+    const sum = partial[j]!.slice();
     for (let p = 1; p < POWERS; p++) {
       const shift = (p * n) / POWERS;
       const source = partial[p * repetitions + j]!;
-      for (let half = 0; half < 2 * n; half += n)
-        for (let k = 0; k < n; k++) {
-          const value = source[half + k]!;
-          if (k + shift < n) sum[half + k + shift] = sum[half + k + shift]! + value;
-          else sum[half + k + shift - n] = sum[half + k + shift - n]! - value;
-        }
+      for (let half = 0; half < 2 * n; half += n) {
+        for (let k = 0; k < n - shift; k++)
+          sum[half + k + shift] = sum[half + k + shift]! + source[half + k]!;
+        for (let k = n - shift; k < n; k++)
+          sum[half + k + shift - n] = sum[half + k + shift - n]! - source[half + k]!;
+      }
     }
     out.push(sum);
   }

@@ -20,6 +20,7 @@ import {
   unpackCiphertext,
 } from './ciphertext-wire.ts';
 import { nttTables } from './ntt.ts';
+import { fillResidues } from './row-combinations.ts';
 import { type CkksParameterSet, valuesPerCiphertext } from './parameters.ts';
 import { centredValues, encodeCoefficients } from './coefficient-encoding.ts';
 import {
@@ -107,8 +108,6 @@ export class CkksEngine {
   private readonly coefficientTemplates = new Map<number, Uint8Array>();
   /** NTT-form plaintext bytes at the data level, scale 1, data zero. */
   private readonly plaintextTemplate: Uint8Array;
-  /** NTT(X^m) plaintexts by exponent m (monomialProducts). */
-  private readonly monomialPlains = new Map<number, SealPlaintextObject>();
   /** The NTT-form plaintext whose every evaluation is the flooding radix K. */
   private readonly radixPlain: SealPlaintextObject;
 
@@ -379,64 +378,36 @@ export class CkksEngine {
   }
 
   /**
-   * X^m·x_j mod Q for NTT-form residue vectors x_j (primes·N Numbers in [0, q), prime by prime),
-   * as the same, 0 ≤ m < N. In NTT form X^m is a diagonal of roots of unity, so this is SEAL's
-   * plaintext product with NTT(X^m), WIDE_SIZE polynomials per call. The encryption proof's
-   * verifier (encryption-proof.ts) uses it for challenges that are powers of X^(N/16).
+   * The coefficient form of NTT-form polynomials given as residues (primes·N Numbers in [0, q),
+   * prime by prime), as the same: SEAL's inverse transform, WIDE_SIZE polynomials per call. The
+   * encryption proof's verifier (encryption-proof.ts) brings each c1 out of NTT form with it.
    */
-  monomialProducts(exponent: number, xs: readonly Float64Array[]): Float64Array[] {
-    const degree = this.set.polyModulusDegree;
-    assertInteger(exponent, 'exponent', 0, degree - 1);
-    const plain = this.monomialPlain(exponent);
-    const out: Float64Array[] = xs.map((x) => new Float64Array(x.length));
-    // A zero polynomial's product is zero; SEAL refuses products whose polynomials after the
-    // first are all zero, so only nonzero ones go in, and a lone one is written twice.
-    const nonzero = xs.flatMap((x, j) => (x.some((value) => value !== 0) ? [j] : []));
-    for (let first = 0; first < nonzero.length; first += WIDE_SIZE) {
-      const width = Math.min(WIDE_SIZE, nonzero.length - first);
+  coefficientResidues(polys: readonly Float64Array[]): Float64Array[] {
+    const out: Float64Array[] = [];
+    for (let first = 0; first < polys.length; first += WIDE_SIZE) {
+      const width = Math.min(WIDE_SIZE, polys.length - first);
+      // SEAL's ciphertexts have at least two polynomials: a lone one is written twice.
       const size = Math.max(2, width);
       const { bytes, words } = this.templateCopy(size);
       bytes[SEAL_HEADER_BYTES + 32] = 1; // NTT form
       for (let p = 0; p < size; p++) {
-        const residues = xs[nonzero[first + Math.min(p, width - 1)]!]!;
-        const base = 2 * p * residues.length;
-        for (let i = 0; i < residues.length; i++) {
-          const high = Math.floor(residues[i]! / 2 ** 32);
-          words[base + 2 * i] = residues[i]! - high * 2 ** 32;
-          words[base + 2 * i + 1] = high;
-        }
+        const residues = polys[first + Math.min(p, width - 1)]!;
+        fillResidues(residues, words.subarray(2 * p * residues.length));
       }
       const ct = new this.seal.Ciphertext();
-      let product: Uint8Array;
+      let coefficients: Uint8Array;
       try {
         ct.loadFromArray(this.context, bytes);
-        this.evaluator.multiplyPlain(ct, plain, ct);
-        product = this.save(ct);
+        this.evaluator.cipherTransformFromNttInplace(ct);
+        coefficients = this.save(ct);
       } catch (error) {
-        throw new CryptoInputError(`SEAL refused the monomial product: ${sealMessage(error)}`);
+        throw new CryptoInputError(`SEAL refused the inverse transform: ${sealMessage(error)}`);
       } finally {
         ct.delete();
       }
-      for (let p = 0; p < width; p++) out[nonzero[first + p]!] = this.residuesOf(product, p);
+      for (let p = 0; p < width; p++) out.push(this.residuesOf(coefficients, p));
     }
     return out;
-  }
-
-  /** NTT(X^m) as an NTT-form plaintext of scale 1, made once per exponent by SEAL's own NTT. */
-  private monomialPlain(exponent: number): SealPlaintextObject {
-    let plain = this.monomialPlains.get(exponent);
-    if (!plain) {
-      const monomial = new Float64Array(this.set.polyModulusDegree);
-      monomial[exponent] = 1;
-      const ct = this.coefficientCiphertext([monomial, monomial]);
-      try {
-        plain = this.plaintextFromCiphertextPoly(ct, 0);
-      } finally {
-        ct.delete();
-      }
-      this.monomialPlains.set(exponent, plain);
-    }
-    return plain;
   }
 
   /** Polynomial `poly` of SEAL ciphertext bytes as Numbers. */

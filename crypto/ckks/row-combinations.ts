@@ -59,13 +59,16 @@ let instance: Exports | undefined;
 /**
  * Row sums for `rows` rows (challenges row-major: c_ji at j·count + i): reduced modulo the primes
  * into [0, q) when `reduction` is given (the verifier's Σ c_ji·c1_i), else exact signed sums (the
- * prover's Σ c_ji·(v_i ‖ e1_i)), each row a fresh Float64Array of `length` values.
+ * prover's Σ c_ji·(v_i ‖ e1_i)), each row a fresh Float64Array of `length` values — or, with
+ * `views`, a view into the module's memory that the next call overwrites (for callers that read
+ * the rows at once: no copy of rows × length values).
  */
 export function combineRows(
   challenges: Int8Array,
   rows: number,
   columns: RowColumns,
   reduction?: RowReduction,
+  views = false,
 ): Float64Array[] {
   const { count, length } = columns;
   if (challenges.length !== rows * count)
@@ -111,9 +114,10 @@ export function combineRows(
     });
     wasm.reduce(sums, rows * length, reduction.degree, reduction.moduli.length, MODULI, INVERSES);
   } else wasm.toFloat(sums, rows * length);
-  return Array.from({ length: rows }, (_, j) =>
-    new Float64Array(memory.buffer, sums + j * length * 8, length).slice(),
-  );
+  return Array.from({ length: rows }, (_, j) => {
+    const row = new Float64Array(memory.buffer, sums + j * length * 8, length);
+    return views ? row : row.slice();
+  });
 }
 
 /** Writes small signed integers as 64-bit word pairs (the prover's witness columns). */
@@ -122,6 +126,15 @@ export function fillSigned(values: ArrayLike<number>, words: Uint32Array): void 
     const value = values[k]!;
     words[2 * k] = value >>> 0;
     words[2 * k + 1] = value < 0 ? 0xffffffff : 0;
+  }
+}
+
+/** Writes residues (integers in [0, 2^53)) as 64-bit word pairs (the verifier's c1 columns). */
+export function fillResidues(values: ArrayLike<number>, words: Uint32Array): void {
+  for (let k = 0; k < values.length; k++) {
+    const high = Math.floor(values[k]! / 2 ** 32);
+    words[2 * k] = values[k]! - high * 2 ** 32;
+    words[2 * k + 1] = high;
   }
 }
 
