@@ -15,7 +15,7 @@ import { SEAL_HEADER_BYTES, SEAL_MAGIC } from './seal-serialization.ts';
  *   (width − 32) bits of every residue, bit-packed; residues polynomial by polynomial, prime by prime.
  *
  * A keyholder's partial decryption d_i (engine.partialDecrypt) is one polynomial: the same layout
- * with size 1 (`packPartialDecryption`, `partialDecryptionBytes`), half a ciphertext's bytes. Each
+ * with size 1 (`packPartialDecryption`, `partialDecryptionResidues`), half a ciphertext's bytes. Each
  * reader checks the size it expects, so a partial never passes as a ciphertext or back.
  */
 export interface CiphertextExpectations {
@@ -220,17 +220,19 @@ export function wireResidueWords(
 }
 
 /**
- * A partial decryption's polynomial d_i as SEAL's residue bytes (little-endian u64, prime by
- * prime, NTT form), after the header checks (size 1) and the reduction check of every residue.
+ * A partial decryption's polynomial d_i as residues (Numbers, prime by prime, NTT form), after
+ * the header checks (size 1) and the reduction check of every residue.
  */
-export function partialDecryptionBytes(
+export function partialDecryptionResidues(
   wire: Uint8Array,
   expected: CiphertextExpectations,
-): Uint8Array {
+): Float64Array {
   const { degree, primes } = checkWireHeader(wire, expected, 1);
   const words = new Uint32Array(2 * degree * primes);
   readPolynomial(wire, expected, 0, words, 0, 1);
-  return new Uint8Array(words.buffer);
+  const out = new Float64Array(degree * primes);
+  for (let i = 0; i < out.length; i++) out[i] = words[2 * i + 1]! * 2 ** 32 + words[2 * i]!;
+  return out;
 }
 
 /** Every check of the module comment, decoding nothing: for a ciphertext kept to be added later. */

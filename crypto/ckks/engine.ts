@@ -16,7 +16,8 @@ import {
   addCiphertextInto,
   checkCiphertext,
   packPartialDecryption,
-  partialDecryptionBytes,
+  partialDecryptionResidues,
+  wireResidues,
   unpackCiphertext,
 } from './ciphertext-wire.ts';
 import { nttTables } from './ntt.ts';
@@ -665,62 +666,42 @@ export class CkksEngine {
     )
       throw new CryptoInputError(`${aggregate.length} ciphertexts cannot hold ${dimension} values`);
     const out = new Float64Array(dimension);
-    const { degree, moduli } = this.dataRns;
-    const residues = degree * moduli.length;
-    const polyBytes = residues * 8;
-    aggregate.forEach((wire, k) => {
-      const sum = unpackCiphertext(wire, this.expectations).subarray(
-        CT_DATA_OFFSET,
-        CT_DATA_OFFSET + polyBytes,
-      );
-      // The keyholders decrypted 2·C (parameters.ts, section 2): start from 2·c0.
-      addResidues(sum, sum.slice(), moduli, degree);
+    const degree = this.set.polyModulusDegree;
+    const moduli = this.moduliNumbers;
+    // Residues as Numbers (q < 2^52: sums of two stay exact), chunk by chunk: the keyholders
+    // decrypted 2·C (parameters.ts, section 2), so 2·c0 + Σ d_i is 2·m + noise (NTT form).
+    const addInto = (sum: Float64Array, addend: Float64Array) =>
+      moduli.forEach((q, j) => {
+        for (let c = j * degree; c < (j + 1) * degree; c++) {
+          const total = sum[c]! + addend[c]!;
+          sum[c] = total >= q ? total - q : total;
+        }
+      });
+    const sums = aggregate.map((wire, k) => {
+      const sum = wireResidues(wire, this.expectations, 0);
+      addInto(sum, sum);
       for (const [r, responder] of partials.entries()) {
         const partialWire = responder[k];
         if (!partialWire) throw new InvalidCiphertextError(`responder ${r} sent no chunk ${k}`);
-        let partial: Uint8Array;
+        let partial: Float64Array;
         try {
-          partial = partialDecryptionBytes(partialWire, this.expectations);
+          partial = partialDecryptionResidues(partialWire, this.expectations);
         } catch (error) {
           if (!(error instanceof InvalidCiphertextError)) throw error;
           throw new InvalidCiphertextError(
             `responder ${r}: chunk ${k} is not a partial decryption (${error.message})`,
           );
         }
-        addResidues(sum, partial, moduli, degree);
+        addInto(sum, partial);
       }
-      // 2·c0 + Σ d_i is 2·m + noise (NTT form): back to coefficients, read at scale 2Δ.
-      const coefficients = this.coefficientsOf(sum.subarray(0, polyBytes));
-      const values = centredValues(coefficients, this.moduliNumbers, 2 * this.expectations.scale);
+      return sum;
+    });
+    // Back to coefficients (WIDE_SIZE chunks per SEAL call), read at scale 2Δ.
+    this.coefficientResidues(sums).forEach((coefficients, k) => {
+      const values = centredValues(coefficients, moduli, 2 * this.expectations.scale);
       out.set(values.subarray(0, Math.min(degree, dimension - k * degree)), k * degree);
     });
     return out;
-  }
-
-  /** The coefficient-form residues (primes·N Numbers) of one NTT-form polynomial given as bytes. */
-  private coefficientsOf(polynomial: Uint8Array): Float64Array {
-    const length = polynomial.length / 8;
-    const data = new BigUint64Array(2 * length);
-    const words = new BigUint64Array(
-      polynomial.buffer.slice(polynomial.byteOffset, polynomial.byteOffset + polynomial.length),
-    );
-    data.set(words, 0);
-    // (p, p): SEAL refuses to load a ciphertext whose second polynomial is zero.
-    data.set(words, length);
-    const ct = new this.seal.Ciphertext();
-    try {
-      ct.loadFromArray(
-        this.context,
-        serializeCiphertext(
-          { ...this.templateCiphertext, nttForm: true, data },
-          this.templateCiphertext.version,
-        ),
-      );
-      this.evaluator.cipherTransformFromNttInplace(ct);
-      return this.residuesOf(this.save(ct), 0);
-    } finally {
-      ct.delete();
-    }
   }
 
   private save(object: { saveToArray(mode: Seal['ComprModeType']['none']): unknown }): Uint8Array {
@@ -732,42 +713,6 @@ export class CkksEngine {
 function sealMessage(error: unknown): string {
   const message = (error as { message?: unknown } | undefined)?.message;
   return Array.isArray(message) ? message.join(': ') : String(message ?? error);
-}
-
-/**
- * a ← a + b mod q, residue-wise, on little-endian u64 residues held as byte arrays (both inputs
- * reduced). Plain numbers: the high and low 32-bit halves are added separately.
- */
-function addResidues(
-  a: Uint8Array,
-  b: Uint8Array,
-  moduli: readonly bigint[],
-  degree: number,
-): void {
-  const av = new DataView(a.buffer, a.byteOffset, a.byteLength);
-  const bv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  moduli.forEach((q, j) => {
-    const qHigh = Number(q >> 32n);
-    const qLow = Number(q & 0xffffffffn);
-    for (let c = j * degree; c < (j + 1) * degree; c++) {
-      let low = av.getUint32(8 * c, true) + bv.getUint32(8 * c, true);
-      let high = av.getUint32(8 * c + 4, true) + bv.getUint32(8 * c + 4, true);
-      if (low >= 2 ** 32) {
-        low -= 2 ** 32;
-        high += 1;
-      }
-      if (high > qHigh || (high === qHigh && low >= qLow)) {
-        low -= qLow;
-        high -= qHigh;
-        if (low < 0) {
-          low += 2 ** 32;
-          high -= 1;
-        }
-      }
-      av.setUint32(8 * c, low, true);
-      av.setUint32(8 * c + 4, high, true);
-    }
-  });
 }
 
 /**
