@@ -7,7 +7,7 @@ import SEAL, {
   type SEALContext,
 } from 'node-seal';
 import type { RandomSource } from '../random.ts';
-import { FLOOD_RADIX, sampleBinomial, sampleFloodingNoise, sampleTernary } from './gaussian.ts';
+import { sampleBinomial, sampleFloodingNoise, sampleTernary } from './gaussian.ts';
 import { assertInteger, CryptoInputError } from '../validate.ts';
 import {
   type CiphertextExpectations,
@@ -109,8 +109,6 @@ export class CkksEngine {
   private readonly coefficientTemplates = new Map<number, Uint8Array>();
   /** NTT-form plaintext bytes at the data level, scale 1, data zero. */
   private readonly plaintextTemplate: Uint8Array;
-  /** The NTT-form plaintext whose every evaluation is the flooding radix K. */
-  private readonly radixPlain: SealPlaintextObject;
 
   private constructor(set: CkksParameterSet, seal: Seal) {
     this.set = set;
@@ -180,8 +178,6 @@ export class CkksEngine {
       },
       this.templateCiphertext.version,
     );
-    const radix = new Float64Array(degree * dataModuli.length).fill(FLOOD_RADIX);
-    this.radixPlain = this.plaintextFromResidues(radix);
   }
 
   static async create(set: CkksParameterSet): Promise<CkksEngine> {
@@ -500,21 +496,6 @@ export class CkksEngine {
     return out;
   }
 
-  /** An NTT-form plaintext (scale 1) from residues given as Numbers. */
-  private plaintextFromResidues(residues: Float64Array): SealPlaintextObject {
-    const words = new Uint32Array(2 * residues.length);
-    for (let i = 0; i < residues.length; i++) {
-      const low = residues[i]! >>> 0;
-      words[2 * i] = low;
-      words[2 * i + 1] = (residues[i]! - low) / 2 ** 32;
-    }
-    const plain = this.plaintextTemplate.slice();
-    plain.set(new Uint8Array(words.buffer), plain.length - residues.length * 8);
-    const out = new this.seal.Plaintext();
-    out.loadFromArray(this.context, plain);
-    return out;
-  }
-
   /** A running sum of ciphertext vectors with one SEAL ciphertext per chunk (O(chunks) memory). */
   newSum(chunks: number): CiphertextSum {
     assertInteger(chunks, 'chunks', 1, 1 << 24);
@@ -639,16 +620,23 @@ export class CkksEngine {
   /** Adds a fresh flood of deviation σ to the second polynomial of an NTT-form ciphertext. */
   private addFlooding(ct: SealCiphertextObject, sigma: number, random: RandomSource): void {
     const degree = this.set.polyModulusDegree;
-    const zero = new Float64Array(degree);
-    const flood = sampleFloodingNoise(random, sigma, degree);
-    const high = this.nttOf(zero, flood.high);
-    this.evaluator.multiplyPlain(high, this.radixPlain, high);
-    const low = this.nttOf(zero, flood.low);
+    const { radix, high, low } = sampleFloodingNoise(random, sigma, degree);
+    // K·high + low modulo each prime, in doubles: K is a power of two, so high·K is exact and
+    // so are the remainders. One polynomial to transform, not K·NTT(high) + NTT(low).
+    const flood = new Float64Array(degree * this.moduliNumbers.length);
+    this.moduliNumbers.forEach((q, j) => {
+      for (let c = 0; c < degree; c++) {
+        let residue = ((high[c]! * radix) % q) + (low[c]! % q);
+        if (residue < 0) residue += q;
+        if (residue < 0) residue += q;
+        if (residue >= q) residue -= q;
+        flood[j * degree + c] = residue;
+      }
+    });
+    const noise = this.nttOf(new Float64Array(degree), flood);
     // nttOf makes scale-Δ ciphertexts; the flood joins a product of scale Δ·1.
-    this.evaluator.addInplace(ct, high);
-    this.evaluator.addInplace(ct, low);
-    high.delete();
-    low.delete();
+    this.evaluator.addInplace(ct, noise);
+    noise.delete();
   }
 
   /**
