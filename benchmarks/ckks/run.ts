@@ -13,7 +13,7 @@
  * The last line printed is one JSON object; it is also written to benchmarks/results/.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { CkksEngine } from '../../crypto/ckks/engine.ts';
 import { ceremonyInOneProcess } from '../../crypto/ckks/key-ceremony.ts';
@@ -56,6 +56,14 @@ const threshold = Number(args.threshold);
 const workers = Number(args.workers);
 const set = parameterSetNamed(args.params);
 const random = seededRandom(Number(args.seed));
+// CPU time of this process (ms): steadier than wall time on a shared machine (SEAL is
+// single-threaded; the worker pool is idle while keyholders decrypt).
+const cpuMs = <T>(work: () => T): [T, number] => {
+  const start = process.cpuUsage();
+  const result = work();
+  const used = process.cpuUsage(start);
+  return [result, (used.user + used.system) / 1000];
+};
 const time = <T>(work: () => T): [T, number] => {
   const start = performance.now();
   const result = work();
@@ -214,21 +222,27 @@ const flooding = floodingAnalysis(set, threshold, Number(args.precision), {
   keyholders,
 });
 const partialMs: number[] = [];
+const partialCpuMs: number[] = [];
 const partials = responders.map((index) => {
-  const [partial, ms] = time(() =>
-    engine.partialDecrypt(
-      aggregate,
-      shares[index - 1]!,
-      index,
-      responders,
-      flooding.sigma,
-      systemRandom,
+  const [[partial, cpu], ms] = time(() =>
+    cpuMs(() =>
+      engine.partialDecrypt(
+        aggregate,
+        shares[index - 1]!,
+        index,
+        responders,
+        flooding.sigma,
+        systemRandom,
+      ),
     ),
   );
   partialMs.push(ms);
+  partialCpuMs.push(cpu);
   return partial;
 });
-const [decoded, combineMs] = time(() => engine.combine(aggregate, partials, dimension));
+const [[decoded, combineCpuMs], combineMs] = time(() =>
+  cpuMs(() => engine.combine(aggregate, partials, dimension)),
+);
 // Coordinator ⇄ each responding keyholder per round: PrepareDecryption re-streams every upload
 // (certificate, ciphertexts, proofs) for the keyholder to re-verify, PartialDecrypt sends the
 // aggregate and the partials come back.
@@ -300,6 +314,11 @@ const report = {
   keyDealMsPerKeyholder: round(dealMsPerKeyholder),
   partialDecryptMs: round(median(partialMs)),
   combineMs: round(combineMs),
+  // The same in CPU time of this process: what a keyholder or the coordinator spends.
+  partialDecryptCpuMs: round(median(partialCpuMs)),
+  combineCpuMs: round(combineCpuMs),
+  // Load average while this ran: the machine may be shared.
+  loadAverage1m: round(loadavg()[0]!, 2),
   // Keyholders answer in parallel: one partial, then the combination.
   decryptMs: round(median(partialMs) + combineMs),
   roundMs: round(roundMs),
