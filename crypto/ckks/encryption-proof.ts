@@ -18,34 +18,37 @@ import { wireResidues } from './ciphertext-wire.ts';
  * Protocol (Lyubashevsky's Fiat–Shamir-with-aborts, amortised over u ciphertexts with the
  * linear-combination challenges of the SPDZ-family proofs — Baum–Damgård–Larsen–Nielsen CRYPTO
  * 2016, TopGear (Baum–Cozzo–Smart, SAC 2019) — with challenge entries that are 0 or a power of
- * ζ = X^(2N/32), the monomial challenges of Benhamouda–Camenisch–Krenn–Lyubashevsky–Neven,
+ * ζ = X^(2N/16), the monomial challenges of Benhamouda–Camenisch–Krenn–Lyubashevsky–Neven,
  * ASIACRYPT 2014):
- *   for j < V = 26: y_j = (yv_j, ye_j) Gaussian masks, T_j = a·yv_j + ye_j mod Q;
- *   seed = H(statement, T_0 … T_{V−1}); c_ji ∈ {0} ∪ {ζ^k : k < 32} expanded from seed;
+ *   for j < V = 32: y_j = (yv_j, ye_j) Gaussian masks, T_j = a·yv_j + ye_j mod Q;
+ *   seed = H(statement, T_0 … T_{V−1}); c_ji ∈ {0} ∪ {ζ^k : k < 16} expanded from seed;
  *   z_j = y_j + Σ_i c_ji·(v_i, e1_i), released only after Gaussian rejection sampling on the whole
  *   response (σ = α·T, Lyubashevsky EUROCRYPT 2012, Thm 4.6), else start over.
  * The verifier checks ‖zv_j‖₂ ≤ B_v, ‖ze_j‖₂ ≤ B_e and that H(statement, a·zv_j + ze_j − Σ_i c_ji·c1_i)
  * reproduces the seed. Proof = seed and the z_j (packed to fixed widths).
  *
  * Soundness. For any ciphertext i without a short preimage of 2·c1_i, a row's linear combination
- * can be answered for at most one of the 33 values of its entry c_ji: two values c ≠ c′ answered
+ * can be answered for at most one of the 17 values of its entry c_ji: two values c ≠ c′ answered
  * against the same T_j give (c − c′)·c1_i = v̄·a + ē with v̄, ē differences of two accepted
  * responses, and d = c − c′ is ζ^a (against 0) or ζ^b·(ζ^k − 1). Both have 2/d in R with small
  * coefficients — 2/ζ^a = 2·ζ^(−a); (ζ^k − 1)·(1 + ζ^k + … + ζ^(k(m−1))) = ζ^(km) − 1 = −2 where
- * ζ^k has order 2m (ζ^16 = X^N = −1) — so 2·c1_i = (2/d)·(v̄·a + ē) is short, a contradiction.
- * So every repetition fails with probability ≥ 32/33 and a proof passes with probability
- * ≤ 33^-26 = 2^-131.2 whatever the batch; the seed binds all T_j, so a forger grinding
- * Fiat–Shamir needs 2^131 hash evaluations. Multiplying by 2/d stretches ℓ2 norms by at most
- * ‖2/d‖ = max(2, 1/sin(π/32)) = 10.2 (`challengeInverseNorm`: the worst embedding of 1 − ζ^k),
- * so extraction gives 2·c1_i = v*·a + e* with ‖v*‖₂ ≤ 20.4·B_v, ‖e*‖₂ ≤ 20.4·B_e. That is why
+ * ζ^k has order 2m (ζ^8 = X^N = −1) — so 2·c1_i = (2/d)·(v̄·a + ē) is short, a contradiction.
+ * So every repetition fails with probability ≥ 16/17 and a proof passes with probability
+ * ≤ 17^-32 = 2^-130.8 whatever the batch; the seed binds all T_j, so a forger grinding
+ * Fiat–Shamir needs 2^130 hash evaluations. Multiplying by 2/d stretches ℓ2 norms by at most
+ * ‖2/d‖ = max(2, 1/sin(π/16)) = 5.13 (`challengeInverseNorm`: the worst embedding of 1 − ζ^k),
+ * so extraction gives 2·c1_i = v*·a + e* with ‖v*‖₂ ≤ 10.3·B_v, ‖e*‖₂ ≤ 10.3·B_e. That is why
  * keyholders decrypt 2·C, and the slack the flooding is sized for (parameters.ts, §3; with
- * α = 11 instead of 25 the bound is 2^0.64 above the ternary proof's, and statSecurityBits
+ * α = 16 instead of 25 the bound is 2^0.31 above the ternary proof's, and statSecurityBits
  * holds at 44.2).
  *
  * Size. The proof is V·2N response coefficients whatever the batch, so fewer repetitions is what
- * shrinks it for small uploads: 32 nonzero challenges give log₂ 33 = 5.04 bits a repetition
- * instead of the ternary challenges' 1.58 (81 → 26 repetitions: 3.3–3.8 MB → 0.96–1.12 MB
- * for 1–128 ciphertexts); the widths follow the batch (the shift grows with √u).
+ * shrinks it for small uploads: 16 nonzero challenges give log₂ 17 = 4.09 bits a repetition
+ * instead of the ternary challenges' 1.58 (81 → 32 repetitions: 3.3–3.8 MB → 1.21–1.44 MB
+ * for 1–128 ciphertexts); the widths follow the batch (the shift grows with √u). More powers of
+ * X would shrink it further (order 32: 26 repetitions, 1.0–1.1 MB) but widen the extraction
+ * slack (κ = 10.2) and cost the prover twice the row combinations; at order 16 the prover is
+ * faster than the ternary proof's.
  *
  * The statement binds the parameter set, round, parameters hash, key hash, member, the batch's
  * position in the upload and every ciphertext byte: a proof proves nothing for another member,

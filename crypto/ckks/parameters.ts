@@ -18,13 +18,13 @@ import {
  *    classical security with ternary secrets at N = 8192 (SEAL checks it, `SecLevelType.tc128`).
  *
  * 2. What is decrypted. An upload proves (encryption-proof.ts) knowledge of short (v, e1) per
- *    ciphertext with challenges 0 or ζ^k (ζ = X^(2N/32)). Extraction from two accepting
+ *    ciphertext with challenges 0 or ζ^k (ζ = X^(2N/16)). Extraction from two accepting
  *    transcripts that differ in one challenge entry gives d·c1 = v̄·a + ē with d the difference
  *    of two challenges and v̄, ē differences of two accepted responses; 2/d is in R with norm
- *    ≤ κ = 1/sin(π/32) = 10.2 as an operator (`challengeInverseNorm`), so multiplying by it gives
+ *    ≤ κ = 1/sin(π/16) = 5.13 as an operator (`challengeInverseNorm`), so multiplying by it gives
  *    for every accepted ciphertext the exact relation
  *        2·c1 = v*·a + e*,   ‖v*‖₂ ≤ 2κ·B_v,  ‖e*‖₂ ≤ 2κ·B_e   (B: the verifier's per-repetition bounds)
- *    (κ = 2 for the ternary challenges of before, which took 81 repetitions instead of 26)
+ *    (κ = 2 for the ternary challenges of before, which took 81 repetitions instead of 32)
  *    but not one for c1 itself: c1 = 2⁻¹·(v*·a + e*) mod Q, and 2⁻¹·(odd) mod Q is ≈ Q/2, so the
  *    parity of v*·e + e*·s would leak through any flooding. Keyholders therefore decrypt 2·C:
  *        2·c0 + 2·c1·s = (2·c0 − v*·p0) + v*·e + e*·s      (p0 = −a·s + e)
@@ -36,14 +36,14 @@ import {
  *    can choose (the assumption this bound rests on: the member sees only the public key, which
  *    under RLWE hides e and s), so each coefficient of x has variance ‖v*‖₂²·σ_e² + ‖e*‖₂²·σ_s².
  *    Without it — witnesses aligned with e and s themselves, |x_c| ≤ ‖v*‖‖e‖ + ‖e*‖‖s‖ — the
- *    same settings give 40.2 bits instead of 54.2 for the ideal term (§4), still above the 40-bit
+ *    same settings give 40.9 bits instead of 54.9 for the ideal term (§4), still above the 40-bit
  *    floor. Summed over n contributors whose witnesses may be aligned (worst case
- *    ‖Σ v*‖ ≤ n·max‖v*‖): variance n²·(…). For u = 128 ciphertexts per proof, V = 26, α = 11
- *    (encryption-proof.ts): σ_v = 2^15.8, σ_e = 2^17.9, B = 1.1·σ·√N, so ‖v*‖₂ ≤ 2^26.8,
- *    ‖e*‖₂ ≤ 2^28.9, and with 5 keyholders and 10 contributors Var(x_coefficient) ≤ 2^67.1
- *    (honest members' is 2^24.5: the proof's slack costs 43 bits of variance, and the flooding is
- *    sized for the slack). α = 11 rather than 25 (3.2 instead of 1.7 expected attempts) buys
- *    back most of what κ = 10.2 instead of 2 costs: the ternary proof's bound was 2^65.8.
+ *    ‖Σ v*‖ ≤ n·max‖v*‖): variance n²·(…). For u = 128 ciphertexts per proof, V = 32, α = 16
+ *    (encryption-proof.ts): σ_v = 2^16.5, σ_e = 2^18.6, B = 1.1·σ·√N, so ‖v*‖₂ ≤ 2^26.5,
+ *    ‖e*‖₂ ≤ 2^28.6, and with 5 keyholders and 10 contributors Var(x_coefficient) ≤ 2^66.4
+ *    (honest members' is 2^24.5: the proof's slack costs 42 bits of variance, and the flooding is
+ *    sized for the slack). α = 16 rather than 25 (2.2 instead of 1.7 expected attempts) buys
+ *    back most of what κ = 5.13 instead of 2 costs: the ternary proof's bound was 2^65.8.
  *
  * 4. Flooding and its security. Each responding keyholder adds an independent discrete Gaussian
  *    of standard deviation σ_f to every coefficient (gaussian.ts). Against t − 1 colluding
@@ -57,7 +57,7 @@ import {
  *    without the secret; for search problems such as key recovery (Micciancio–Walter, Eurocrypt
  *    2018, bit security) s bits. Defaults: R = 1 000, K = 123 (10^6 parameters), N = 2^13,
  *    σ_f = 2^75.1 (t = 3, 5·10⁻⁵, §5):
- *    KL ≤ 2^(9.97 + 6.94 + 13 + 67.1 − 1 − 2·75.1) = 2^-54.2 for an ideal Gaussian. The sampler
+ *    KL ≤ 2^(9.97 + 6.94 + 13 + 66.4 − 1 − 2·75.1) = 2^-54.9 for an ideal Gaussian. The sampler
  *    as implemented (gaussian.ts: Box–Muller in doubles for h, an exact spline S) holds each
  *    cell's probability only within a relative error, which adds E|ε|·1.8·‖x‖/σ + 2·E[ε²] per
  *    pair of coefficients (`samplerExcess`): 2^-44.3 over the key's life, so the figure the code
@@ -151,19 +151,19 @@ export const dataModulusBits = (set: CkksParameterSet): number =>
 export const PROOF = {
   /**
    * Challenge entries are 0 or a power of ζ = X^(2N/challengeOrder), a root of unity of order
-   * 32 in R = Z[X]/(X^N + 1): 33 values (encryption-proof.ts). The ternary challenges of before
+   * 16 in R = Z[X]/(X^N + 1): 17 values (encryption-proof.ts). The ternary challenges of before
    * are the order-2 case (ζ = −1).
    */
-  challengeOrder: 32,
-  /** Repetitions: 33^-26 = 2^-131.2 soundness, also after grinding (`proofSoundnessBits`). */
-  repetitions: 26,
+  challengeOrder: 16,
+  /** Repetitions: 17^-32 = 2^-130.8 soundness, also after grinding (`proofSoundnessBits`). */
+  repetitions: 32,
   /** Most ciphertexts one proof covers; larger uploads carry one proof per batch. */
   maxBatch: 128,
   /** Gaussian rejection sampling: σ = α·T for a shift of norm ≤ T. */
-  alpha: 11,
+  alpha: 16,
   /**
    * |⟨z, shift⟩_Σ| ≤ τ·‖shift‖_Σ (failure 2·e^{−τ²/2} < 2^-58) bounds the one rejection test on
-   * (zv, ze): M = exp(√2·τ/α + 1/α²) ≈ 3.25 expected attempts (α = 11: §3 of
+   * (zv, ze): M = exp(√2·τ/α + 1/α²) ≈ 2.24 expected attempts (α = 16: §3 of
    * the module comment says why not 25).
    */
   tau: 9.1,

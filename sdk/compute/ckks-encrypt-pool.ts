@@ -31,7 +31,7 @@ type Encrypted = { wires: Uint8Array[]; witnesses: EncryptionWitness[] };
  * WebAssembly build is single-threaded). The update is cut into proof batches of at most
  * PROOF.maxBatch ciphertexts (`proofBatches`, the cut verifiers expect); each batch's ciphertexts
  * are encrypted on every worker at once and its one proof is made on one of them. One proof per
- * 128 ciphertexts rather than one per worker: a proof's cost is mostly fixed (its 81 commitments),
+ * 128 ciphertexts rather than one per worker: a proof's cost is mostly fixed (its 32 commitments),
  * for the prover and for every verifier (the coordinator and each keyholder), and so are its bytes.
  */
 export class CkksEncryptPool {

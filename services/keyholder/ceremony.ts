@@ -162,7 +162,7 @@ function assertSigned(key: Uint8Array, statement: Uint8Array, signature: Uint8Ar
 }
 
 /**
- * Most keyholders a ceremony takes: CheckCeremony carries every dealing with its 3.2 MB proof of
+ * Most keyholders a ceremony takes: CheckCeremony carries every dealing with its 1.2 MB proof of
  * knowledge, and the keyholder reads messages of at most 64 MiB.
  */
 export const MAX_CEREMONY_KEYHOLDERS = 16;

@@ -20,7 +20,7 @@ import { toVeilsumError, VeilsumError } from '../../sdk/errors.ts';
 import { deadline, tlsChannel, type TlsIdentity, unary } from '../../sdk/grpc-channel.ts';
 import { clientWithBytesSerializers } from '../../sdk/oneof-bytes-serializer.ts';
 
-// A ceremony step proves or verifies every keyholder's 3.2 MB proof of knowledge.
+// A ceremony step proves or verifies every keyholder's 1.2 MB proof of knowledge.
 const CEREMONY_DEADLINE_MS = 300_000;
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 /** The generated client, with every member's ciphertexts written to the streams in one copy. */

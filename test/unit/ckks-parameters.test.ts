@@ -53,7 +53,7 @@ describe('the deployed CKKS parameter set (parameters.ts arithmetic)', () => {
     const coefficients = life.rounds * life.ciphertextsPerRound * SUM_8192.polyModulusDegree;
     const ideal = (coefficients * extractedNoiseVariance(SUM_8192, life)) / (2 * sigma ** 2);
     const excess = samplerExcess(sigma, extractedNoiseVariance(SUM_8192, life));
-    // The Box–Muller arithmetic and grid dominate the ideal 2^-54.2 by far, and still leave > 40.
+    // The Box–Muller arithmetic and grid dominate the ideal 2^-54.9 by far, and still leave > 40.
     // Without RLWE's independence of e, s from the witnesses (|x_c| ≤ ‖v*‖‖e‖ + ‖e*‖‖s‖, two
     // equal terms: a factor 2·N = 2^14 on the variance) the ideal term still gives > 40 bits.
     expect(-Math.log2(ideal)).toBeGreaterThan(54);

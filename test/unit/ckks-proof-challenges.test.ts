@@ -53,8 +53,8 @@ const challenges: number[][] = [
   ...Array.from({ length: order }, (_, k) => power(k)),
 ];
 
-describe('the encryption proof challenges (0 or a power of ζ of order 32)', () => {
-  it('are 33 distinct ring elements', () => {
+describe('the encryption proof challenges (0 or a power of ζ of order 16)', () => {
+  it('are 17 distinct ring elements', () => {
     expect(new Set(challenges.map((c) => c.join(','))).size).toBe(order + 1);
   });
 
