@@ -5,6 +5,7 @@ import {
   blockHash,
   describeHead,
   GENESIS_HASH,
+  inReadTransaction,
   type LedgerHead,
   readBlocks,
 } from './block.ts';
@@ -40,69 +41,123 @@ export interface ChainSnapshot {
 }
 
 export function readSnapshot(db: Database.Database): ChainSnapshot {
-  const read = () => ({
+  return inReadTransaction(db, () => ({
     blocks: readBlocks(db, 0),
     stateRows: db.prepare('SELECT key, value FROM state').all() as { key: string; value: string }[],
-  });
-  if (db.inTransaction) return read();
-  db.exec('BEGIN');
-  try {
-    return read();
-  } finally {
-    db.exec('COMMIT');
-  }
+  }));
 }
 
 export interface VerifyOptions {
   readonly anchor?: LedgerHead;
   readonly trusted?: LedgerHead;
+  /**
+   * Verify every block's signature (what `audit verify-chain` does), not only the last block of
+   * each writer certificate (what opening a ledger does; see verifyChain).
+   */
+  readonly everySignature?: boolean;
 }
 
 type Verified = { result: VerifyResult; replay: Replay };
 
 /**
- * How many blocks ahead of the replay their signatures are being verified: enough to keep every
- * thread of the pool busy while the contract replays on this one.
+ * How many blocks ahead of the replay their signatures are being verified when every block's
+ * is: enough to keep every thread of the pool busy while the contract replays on this one.
  */
 const SIGNATURES_AHEAD = 1024;
 
-/** Verifies the chain, replaying every block after the trusted head through the contract. */
+/**
+ * Verifies the chain, replaying every block after the trusted head through the contract.
+ *
+ * Signatures: every block's certificate is checked (a consortium CA issued it, its subject O is
+ * the block's writer, it was valid at the block's time), but only the LAST block of each writer
+ * certificate has its signature verified, unless `everySignature`. That signature is over a
+ * hash that chains every earlier block, so it vouches for all of them, and an earlier block
+ * claiming the same writer can only be that writer's: the writer's own ledger verified every
+ * block (each signature, or the last of each writer the same way) before it appended the one it
+ * signed, and would have refused one it did not sign. (By induction on the order in which the
+ * writer signed: the first signature it made is over blocks it verified one by one.) Ed25519
+ * verification was two thirds of a first open's CPU (one block in six is not the coordinator's
+ * in a consortium's rounds); this leaves one signature per writer. A block whose stored
+ * signature is garbled but whose writer signed a later block is therefore accepted on open and
+ * refused by `everySignature` (verify-chain): its contents are still the writer's.
+ *
+ * A chain that fails is verified again with every signature, so the first problem is named
+ * exactly as a block-by-block check names it.
+ */
 export async function verifyChain(
   snapshot: ChainSnapshot,
   verifier: BlockSignatureVerifier,
   options: VerifyOptions = {},
 ): Promise<Verified> {
-  // Every block after the trusted head has its signature checked and its transaction replayed,
-  // in block order, and the first problem names its block. The signatures (most of the work)
-  // are verified on the thread pool, ahead of the replay, which runs here in order.
+  if (options.everySignature !== true) {
+    const verified = await verifyChainSigned(
+      snapshot,
+      verifier,
+      options,
+      lastBlockOfEachWriter(snapshot.blocks, options.trusted?.number ?? 0),
+    );
+    if (verified.result.ok) return verified;
+  }
+  return verifyChainSigned(snapshot, verifier, options, undefined);
+}
+
+/** The numbers of the last block (after `after`) carrying each writer certificate. */
+function lastBlockOfEachWriter(blocks: readonly Block[], after: number): Set<number> {
+  const last = new Map<string, number>();
+  for (const block of blocks) if (block.number > after) last.set(block.certificate, block.number);
+  return new Set(last.values());
+}
+
+/**
+ * The verification with the signatures of `signed` blocks verified (every block's when
+ * undefined), on the thread pool ahead of the replay, which runs here in block order; the first
+ * problem names its block.
+ */
+async function verifyChainSigned(
+  snapshot: ChainSnapshot,
+  verifier: BlockSignatureVerifier,
+  options: VerifyOptions,
+  signed: ReadonlySet<number> | undefined,
+): Promise<Verified> {
   const trustedUpTo = options.trusted?.number ?? 0;
   const { blocks } = snapshot;
   const signatures = new Map<number, Promise<string | undefined>>();
+  const verify = (block: Block) =>
+    verifier.problemAsync(block, block.certificate || null, block.signature || null);
   let next = blocks.findIndex((block) => block.number > trustedUpTo);
   if (next < 0) next = blocks.length;
   const startAhead = (upTo: number) => {
     for (; next < blocks.length && next <= upTo; next++) {
       const block = blocks[next]!;
-      signatures.set(
-        block.number,
-        verifier.problemAsync(block, block.certificate || null, block.signature || null),
-      );
+      signatures.set(block.number, verify(block));
     }
   };
-  const walk = walkChain(snapshot, options);
+  // The few signatures checked: all started at once.
+  if (signed !== undefined)
+    for (const block of blocks)
+      if (signed.has(block.number)) signatures.set(block.number, verify(block));
+  const walk = walkChain(sourceOf(snapshot), options);
   let step = walk.next();
   let index = next;
   while (!step.done) {
     const [state, block] = step.value;
-    // walkChain yields the blocks in file order, each once.
-    while (index < blocks.length && blocks[index] !== block) index++;
-    startAhead(index + SIGNATURES_AHEAD);
-    const signed = signatures.get(block.number);
-    signatures.delete(block.number);
-    const problem =
-      (await (signed ??
-        verifier.problemAsync(block, block.certificate || null, block.signature || null))) ??
-      (await replayProblem(state, block));
+    let problem: string | undefined;
+    if (signed === undefined) {
+      // walkChain yields the blocks in file order, each once.
+      while (index < blocks.length && blocks[index] !== block) index++;
+      startAhead(index + SIGNATURES_AHEAD);
+      const pending = signatures.get(block.number);
+      signatures.delete(block.number);
+      problem = await (pending ?? verify(block));
+    } else {
+      const pending = signatures.get(block.number);
+      signatures.delete(block.number);
+      problem =
+        pending !== undefined
+          ? await pending
+          : verifier.writerProblem(block, block.certificate || null, block.signature || null);
+    }
+    problem ??= await replayProblem(state, block);
     step = walk.next(problem);
   }
   // Signature checks started for blocks after a refused one are not awaited: settle them.
@@ -118,8 +173,24 @@ export function verifyChainWithoutReplay(
   snapshot: ChainSnapshot,
   options: VerifyOptions = {},
 ): Verified | undefined {
-  const step = walkChain(snapshot, options).next();
+  const step = walkChain(sourceOf(snapshot), options).next();
   return step.done ? step.value : undefined;
+}
+
+/** The blocks of a chain in file order (read as they are walked, or all read before) and its state rows. */
+export interface ChainSource {
+  readonly blocks: Iterable<Block>;
+  readonly blockCount: number;
+  /** Read after the blocks, in the same read snapshot. */
+  stateRows(): { key: string; value: string }[];
+}
+
+function sourceOf(snapshot: ChainSnapshot): ChainSource {
+  return {
+    blocks: snapshot.blocks,
+    blockCount: snapshot.blocks.length,
+    stateRows: () => snapshot.stateRows,
+  };
 }
 
 /**
@@ -127,11 +198,11 @@ export function verifyChainWithoutReplay(
  * after the trusted head, whose signature and transaction the caller checks (it sends back the
  * problem, or undefined).
  */
-function* walkChain(
-  snapshot: ChainSnapshot,
+export function* walkChain(
+  source: ChainSource,
   options: VerifyOptions,
 ): Generator<[ReplayState, Block], Verified, string | undefined> {
-  const { blocks } = snapshot;
+  const { blocks, blockCount } = source;
   const replay: Replay = {
     head: { number: 0, hash: GENESIS_HASH },
     lastTimestamp: 0,
@@ -142,7 +213,7 @@ function* walkChain(
   const fail = (block: number, reason: string, rolledBack = false): Verified => ({
     result: {
       ok: false as const,
-      blocks: blocks.length,
+      blocks: blockCount,
       block,
       reason,
       ...(rolledBack ? { rolledBack: true as const } : {}),
@@ -162,9 +233,9 @@ function* walkChain(
   }
   if (anchor !== undefined && replay.head.number < anchor.number)
     return fail(anchor.number, notExtending(anchor, replay.head), true);
-  const mismatch = stateMismatch(snapshot.stateRows, replay);
+  const mismatch = stateMismatch(source.stateRows(), replay);
   if (mismatch !== undefined) return fail(mismatch.block, mismatch.reason);
-  return { result: { ok: true, blocks: blocks.length }, replay };
+  return { result: { ok: true, blocks: blockCount }, replay };
 }
 
 /** Checks one block appended after `replay.head` and applies it; returns why it is refused. */

@@ -31,6 +31,7 @@ import {
 import { ReplayState, transactionIdOf } from './contract-replay.ts';
 import { LedgerRolledBackError, LedgerTamperedError } from './ledger-errors.ts';
 import { type LedgerHead, readCheckpoint, writeCheckpoint } from './ledger-head.ts';
+import { verifyInTwoThreads } from './two-thread-open.ts';
 import { verifyInWorker } from './verify-sync.ts';
 
 export { ledgerWriter, type LedgerWriter } from './block-signature.ts';
@@ -151,7 +152,8 @@ export class EmbeddedLedgerDatabase {
       const { result, replay } = verifyFile(
         db,
         { path, caCertificatePem: caCertificatePem.toString(), withState: false },
-        anchor === undefined ? {} : { anchor },
+        // An auditor's check: every block's signature, not only each writer's last.
+        { everySignature: true, ...(anchor === undefined ? {} : { anchor }) },
       );
       if (!result.ok && !result.rolledBack)
         return {
@@ -496,6 +498,15 @@ function verifyFile(
     const verified = verifyChainWithoutReplay(readSnapshot(db), options);
     if (verified !== undefined) return verified;
   }
-  const { result, head, lastTimestamp, state } = verifyInWorker({ ...file, options });
+  // Opening: both cores, when the chain verifies (most of the time); else, or for an auditor,
+  // block by block, naming the first problem.
+  if (file.withState && options.everySignature !== true) {
+    const verified = verifyInTwoThreads(db, file.caCertificatePem, options);
+    if (verified !== undefined) return verified;
+  }
+  const { result, head, lastTimestamp, state } = verifyInWorker({
+    ...file,
+    options: { ...options, everySignature: true },
+  });
   return { result, replay: { head, lastTimestamp, state: ReplayState.fromEntries(state) } };
 }
