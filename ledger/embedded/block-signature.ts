@@ -126,7 +126,7 @@ export class BlockSignatureVerifier {
   /**
    * Why the block's certificate does not make `caller` its writer at the block's time (issued by
    * a consortium CA, subject O = caller, valid then, a signature present), without verifying the
-   * signature itself: for a block whose writer signed a later block (chain-verification.ts).
+   * signature itself: for a block whose writer signed a later block (replay-worker.ts).
    */
   writerProblem(
     block: BlockHeader,

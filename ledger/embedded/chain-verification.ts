@@ -50,75 +50,30 @@ export function readSnapshot(db: Database.Database): ChainSnapshot {
 export interface VerifyOptions {
   readonly anchor?: LedgerHead;
   readonly trusted?: LedgerHead;
-  /**
-   * Verify every block's signature (what `audit verify-chain` does), not only the last block of
-   * each writer certificate (what opening a ledger does; see verifyChain).
-   */
-  readonly everySignature?: boolean;
 }
 
 type Verified = { result: VerifyResult; replay: Replay };
 
 /**
- * How many blocks ahead of the replay their signatures are being verified when every block's
- * is: enough to keep every thread of the pool busy while the contract replays on this one.
+ * How many blocks ahead of the replay their signatures are being verified: enough to keep every
+ * thread of the pool busy while the contract replays on this one.
  */
 const SIGNATURES_AHEAD = 1024;
 
 /**
- * Verifies the chain, replaying every block after the trusted head through the contract.
- *
- * Signatures: every block's certificate is checked (a consortium CA issued it, its subject O is
- * the block's writer, it was valid at the block's time), but only the LAST block of each writer
- * certificate has its signature verified, unless `everySignature`. That signature is over a
- * hash that chains every earlier block, so it vouches for all of them, and an earlier block
- * claiming the same writer can only be that writer's: the writer's own ledger verified every
- * block (each signature, or the last of each writer the same way) before it appended the one it
- * signed, and would have refused one it did not sign. (By induction on the order in which the
- * writer signed: the first signature it made is over blocks it verified one by one.) Ed25519
- * verification was two thirds of a first open's CPU (one block in six is not the coordinator's
- * in a consortium's rounds); this leaves one signature per writer. A block whose stored
- * signature is garbled but whose writer signed a later block is therefore accepted on open and
- * refused by `everySignature` (verify-chain): its contents are still the writer's.
- *
- * A chain that fails is verified again with every signature, so the first problem is named
- * exactly as a block-by-block check names it.
+ * Verifies the chain block by block, replaying every block after the trusted head through the
+ * contract and verifying its signature: what `audit verify-chain` does, and what names the first
+ * problem of a file that opening it (two-thread-open.ts, which verifies only each writer's last
+ * signature) did not accept.
  */
 export async function verifyChain(
   snapshot: ChainSnapshot,
   verifier: BlockSignatureVerifier,
   options: VerifyOptions = {},
 ): Promise<Verified> {
-  if (options.everySignature !== true) {
-    const verified = await verifyChainSigned(
-      snapshot,
-      verifier,
-      options,
-      lastBlockOfEachWriter(snapshot.blocks, options.trusted?.number ?? 0),
-    );
-    if (verified.result.ok) return verified;
-  }
-  return verifyChainSigned(snapshot, verifier, options, undefined);
-}
-
-/** The numbers of the last block (after `after`) carrying each writer certificate. */
-function lastBlockOfEachWriter(blocks: readonly Block[], after: number): Set<number> {
-  const last = new Map<string, number>();
-  for (const block of blocks) if (block.number > after) last.set(block.certificate, block.number);
-  return new Set(last.values());
-}
-
-/**
- * The verification with the signatures of `signed` blocks verified (every block's when
- * undefined), on the thread pool ahead of the replay, which runs here in block order; the first
- * problem names its block.
- */
-async function verifyChainSigned(
-  snapshot: ChainSnapshot,
-  verifier: BlockSignatureVerifier,
-  options: VerifyOptions,
-  signed: ReadonlySet<number> | undefined,
-): Promise<Verified> {
+  // Every block after the trusted head has its signature checked and its transaction replayed,
+  // in block order, and the first problem names its block. The signatures (most of the work)
+  // are verified on the thread pool, ahead of the replay, which runs here in order.
   const trustedUpTo = options.trusted?.number ?? 0;
   const { blocks } = snapshot;
   const signatures = new Map<number, Promise<string | undefined>>();
@@ -132,32 +87,17 @@ async function verifyChainSigned(
       signatures.set(block.number, verify(block));
     }
   };
-  // The few signatures checked: all started at once.
-  if (signed !== undefined)
-    for (const block of blocks)
-      if (signed.has(block.number)) signatures.set(block.number, verify(block));
   const walk = walkChain(sourceOf(snapshot), options);
   let step = walk.next();
   let index = next;
   while (!step.done) {
     const [state, block] = step.value;
-    let problem: string | undefined;
-    if (signed === undefined) {
-      // walkChain yields the blocks in file order, each once.
-      while (index < blocks.length && blocks[index] !== block) index++;
-      startAhead(index + SIGNATURES_AHEAD);
-      const pending = signatures.get(block.number);
-      signatures.delete(block.number);
-      problem = await (pending ?? verify(block));
-    } else {
-      const pending = signatures.get(block.number);
-      signatures.delete(block.number);
-      problem =
-        pending !== undefined
-          ? await pending
-          : verifier.writerProblem(block, block.certificate || null, block.signature || null);
-    }
-    problem ??= await replayProblem(state, block);
+    // walkChain yields the blocks in file order, each once.
+    while (index < blocks.length && blocks[index] !== block) index++;
+    startAhead(index + SIGNATURES_AHEAD);
+    const signed = signatures.get(block.number);
+    signatures.delete(block.number);
+    const problem = (await (signed ?? verify(block))) ?? (await replayProblem(state, block));
     step = walk.next(problem);
   }
   // Signature checks started for blocks after a refused one are not awaited: settle them.

@@ -152,8 +152,7 @@ export class EmbeddedLedgerDatabase {
       const { result, replay } = verifyFile(
         db,
         { path, caCertificatePem: caCertificatePem.toString(), withState: false },
-        // An auditor's check: every block's signature, not only each writer's last.
-        { everySignature: true, ...(anchor === undefined ? {} : { anchor }) },
+        anchor === undefined ? {} : { anchor },
       );
       if (!result.ok && !result.rolledBack)
         return {
@@ -498,15 +497,12 @@ function verifyFile(
     const verified = verifyChainWithoutReplay(readSnapshot(db), options);
     if (verified !== undefined) return verified;
   }
-  // Opening: both cores, when the chain verifies (most of the time); else, or for an auditor,
-  // block by block, naming the first problem.
-  if (file.withState && options.everySignature !== true) {
+  // Opening: on both cores, one signature per writer (two-thread-open.ts), when the chain
+  // verifies; else, and for an auditor (inspect), block by block, naming the first problem.
+  if (file.withState) {
     const verified = verifyInTwoThreads(db, file.caCertificatePem, options);
     if (verified !== undefined) return verified;
   }
-  const { result, head, lastTimestamp, state } = verifyInWorker({
-    ...file,
-    options: { ...options, everySignature: true },
-  });
+  const { result, head, lastTimestamp, state } = verifyInWorker({ ...file, options });
   return { result, replay: { head, lastTimestamp, state: ReplayState.fromEntries(state) } };
 }

@@ -7,9 +7,23 @@ import { executeTransaction, ReplayState } from './contract-replay.ts';
  * Runs in a worker thread while the opening thread reads the file (two-thread-open.ts): the
  * half of a ledger's first open that must run in block order on one thread — every block's
  * writer certificate, its transaction replayed through the contract, and the signature of each
- * writer certificate's last block (chain-verification.ts says why that vouches for the writer's
- * earlier blocks). The opening thread checks numbers, links, hashes, times and state rows over
- * the same rows, which it sends here raw, in batches.
+ * writer certificate's last block. The opening thread checks numbers, links, hashes, times and
+ * state rows over the same rows, which it sends here raw, in batches.
+ *
+ * One signature per writer certificate: every block's certificate is checked (a consortium CA
+ * issued it, its subject O is the block's writer, it was valid at the block's time), but only
+ * the LAST block of each certificate has its Ed25519 signature verified. That signature is over
+ * a hash that chains every earlier block, so it fixes their contents, and an earlier block
+ * claiming the same writer can only be that writer's: the writer's own ledger verified every
+ * block before it appended the one it signed (EmbeddedLedgerDatabase catches up, block by block,
+ * before each transaction) and would have refused one it had not signed. By induction on the
+ * order in which the writer signed, whether it verified each signature or, in the same way, the
+ * last of each writer. A block claiming a writer that never signed a later one has its own
+ * signature verified. Ed25519 verification was two thirds of a first open's CPU (five blocks in
+ * six of a consortium's rounds are the coordinator's); this leaves one per writer. A block whose
+ * stored signature alone is garbled (the signature is not part of the hash) while its writer
+ * signed a later block is therefore accepted on open and reported by `audit verify-chain`,
+ * which verifies every signature (chain-verification.ts): its contents are the writer's.
  */
 export interface ReplayRequest {
   readonly caCertificatePem: string;

@@ -26,7 +26,7 @@ import { REFUSED_FLAG, type ReplayRequest, type ReplayVerdict } from './replay-w
  * Only the answer "it verifies" is taken from here: for anything else this returns undefined
  * and the caller verifies block by block (chain-verification.ts), which names the first problem
  * exactly as before. It never accepts what that check refuses, except a garbled signature on a
- * block whose writer signed a later one (verifyChain's comment says why that is sound).
+ * block whose writer signed a later one (replay-worker.ts says why that is sound).
  */
 const BATCH_ROWS = 512;
 
