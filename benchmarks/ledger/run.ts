@@ -126,6 +126,7 @@ try {
 
   // A round's ledger work, as the coordinator and one member do it.
   const roundMs: number[] = [];
+  const roundsLoadAverage = loadavg()[0]!;
   for (let r = 1; r <= roundCount; r++) {
     const roundId = `bench-model/round-${r}`;
     const uploads = banks.map((bank) =>
@@ -173,6 +174,9 @@ try {
     evaluateP95Ms: round1(percentile(evaluateMs, 0.95)),
     roundOverheadMs: round1(percentile(roundMs, 0.5)),
     roundOverheadP95Ms: round1(percentile(roundMs, 0.95)),
+    // The machine's 1-minute load average as the rounds started (2 cores here): on a shared
+    // machine the latencies count other processes' turns too.
+    roundsLoadAverage: Math.round(roundsLoadAverage * 100) / 100,
     ...chainFigures,
     ...(networkReadyMs !== undefined
       ? {
