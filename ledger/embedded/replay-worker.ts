@@ -107,7 +107,10 @@ export function replayRows(
             await replayRow(row);
           }
         })
-        .catch((error: unknown) => refuse(0, `the replay failed: ${String(error)}`));
+        .catch((error: unknown) => {
+          refuse(0, `the replay failed: ${String(error)}`);
+          if ('end' in message) resolve(refused!);
+        });
     });
   });
 }
