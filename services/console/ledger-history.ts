@@ -148,10 +148,11 @@ export class FabricHistory implements LedgerHistory {
   }
 
   async health(): Promise<ChainHealth> {
+    const { height, headHash } = await this.fabric.chainInfo();
     return {
       backend: 'fabric',
-      height: await this.fabric.chainHeight(),
-      headHash: null,
+      height,
+      headHash,
       verifiedAt: Date.now(),
       verification:
         "read through this bank's own peer: blocks validated by the peer against the channel's endorsement policy",
