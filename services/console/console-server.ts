@@ -273,7 +273,7 @@ export class ComplianceConsole {
         const model = path.slice('/api/lineage/'.length);
         if (!this.index.modelVersions.has(model))
           throw new HttpError(404, `The ledger has no model version ${model}.`);
-        send(200, 'application/json', JSON.stringify(lineageGraph(await this.lineages(model))));
+        send(200, 'application/json', await this.lineageGraphJson(model));
       } else if (path === '/consents') {
         page(caller, 'Consents', consentsPage(this.index, url.searchParams, Date.now()));
       } else if (path === '/verify') {
@@ -330,6 +330,20 @@ export class ComplianceConsole {
       lineage.catch(() => this.lineageCache.delete(hash));
       return lineage;
     });
+  }
+
+  private readonly graphCache = new Map<string, { height: number; json: Promise<string> }>();
+
+  /** The lineage graph's JSON (10 000 edges for 100 versions of 100 banks), until the next block. */
+  private lineageGraphJson(model: string): Promise<string> {
+    const cached = this.graphCache.get(model);
+    if (cached !== undefined && cached.height === this.index.height) return cached.json;
+    const json = this.lineages(model).then((lineages) => JSON.stringify(lineageGraph(lineages)));
+    // One model's graph at a time: officers look at a few, and each is large.
+    this.graphCache.clear();
+    this.graphCache.set(model, { height: this.index.height, json });
+    json.catch(() => this.graphCache.delete(model));
+    return json;
   }
 
   private async bundle(model: string) {

@@ -196,12 +196,19 @@ describe('compliance console in Chromium, on a demo ledger', () => {
     const page = await open('/lineage');
     const graph = page.locator('#lineage-graph');
     await graph.locator('canvas').first().waitFor();
-    await page.waitForFunction("document.getElementById('lineage-graph')?.dataset.nodes");
+    await page.locator('#lineage-graph[data-nodes]').waitFor({ state: 'attached' });
     expect(Number(await graph.getAttribute('data-nodes'))).toBeGreaterThan(10);
     const zoomBefore = await page.evaluate<number>('window.veilsumLineage.zoom()');
     await page.getByRole('button', { name: 'Zoom in' }).click();
     const zoomAfter = await page.evaluate<number>('window.veilsumLineage.zoom()');
     expect(zoomAfter).toBeGreaterThan(zoomBefore);
+    // Earlier versions' contributions are drawn when asked for.
+    const edgesBefore = await page.evaluate<number>('window.veilsumLineage.edges().length');
+    await page.getByRole('button', { name: "Draw earlier versions' contributions" }).click();
+    await page.locator('#lineage-graph[data-all-render-ms]').waitFor({ state: 'attached' });
+    expect(await page.evaluate<number>('window.veilsumLineage.edges().length')).toBeGreaterThan(
+      edgesBefore,
+    );
     const table = (await page.locator('table').textContent())!;
     expect(table).toContain('dunmere-card-transactions-2026');
     const earlier = (await page.locator('main ul').last().textContent())!;
@@ -236,9 +243,7 @@ describe('compliance console in Chromium, on a demo ledger', () => {
       .getByLabel('Inclusion proof (JSON)')
       .fill(JSON.stringify({ ...proof, uploadSha256: flipped + proof.uploadSha256.slice(1) }));
     await page.getByRole('button', { name: 'Verify in this browser' }).click();
-    await page.waitForFunction(
-      "document.querySelector('#verify-result .verdict')?.getAttribute('data-verdict') === 'failed'",
-    );
+    await page.locator('#verify-result .verdict[data-verdict="failed"]').waitFor();
     expect(await verdict.textContent()).toMatch(
       /^Not verified: this proof does not lead to the fingerprint recorded on the ledger/,
     );
@@ -247,9 +252,7 @@ describe('compliance console in Chromium, on a demo ledger', () => {
 
   it('live overview: a round opened during the test appears without a reload', async () => {
     const page = await open('/');
-    await page.waitForFunction(
-      "/Following the ledger/.test(document.getElementById('live-status')?.textContent ?? '')",
-    );
+    await page.locator('#live-status', { hasText: 'Following the ledger' }).waitFor();
     const pki = join(kept, 'pki');
     const database = new EmbeddedLedgerDatabase(
       join(kept, 'ledger.db'),
