@@ -12,6 +12,7 @@ import type { Coordinator } from '../../services/coordinator/coordinator.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 import { FIXTURE_POLICY } from '../support/consortium.ts';
 import { TEST_BANKS, useFabricTestNetwork } from '../ledger/fabric-network-fixture.ts';
+import { restartPeer, stopNode } from '../../network/fabric-network.ts';
 import { quantizedInputs, secAggParams, startCoordinator } from '../faults/fault-harness.ts';
 
 /**
@@ -250,9 +251,7 @@ describe('compliance console in Chromium, on a Fabric ledger read through a bank
       .getByLabel('Inclusion proof (JSON)')
       .fill(JSON.stringify({ ...proof, uploadSha256: flipped }));
     await page.getByRole('button', { name: 'Verify in this browser' }).click();
-    await page.waitForFunction(
-      "document.querySelector('#verify-result .verdict')?.getAttribute('data-verdict') === 'failed'",
-    );
+    await page.locator('#verify-result .verdict[data-verdict="failed"]').waitFor();
     expect(await verdict.textContent()).toMatch(/^Not verified: /);
     await page.close();
   });
@@ -262,20 +261,33 @@ describe('compliance console in Chromium, on a Fabric ledger read through a bank
     const consent = (await consents.locator('li.consent').textContent())!;
     expect(consent).toContain('BankBMSP-consent');
     expect(consent).toContain(firstRound);
-    expect(consent).toMatch(/Granted .*transaction time/);
+    expect(consent).toMatch(/Granted .*\(transaction time\); block \d+, transaction/);
+    // Fabric blocks carry no time: the page says so instead of leaving the commit time out.
+    expect(await consents.locator('#commit-times').textContent()).toMatch(
+      /blocks carry no clock time/,
+    );
     await accessible(consents);
+    await screenshot(consents, 'consents');
     await consents.close();
     const lineage = await open('/lineage');
     const table = (await lineage.locator('table').first().textContent())!;
     for (const bank of TEST_BANKS) expect(table).toContain(`${bank}-loans`);
     await lineage.close();
+    // No bundle can be built without the embedded ledger's signed blocks: the export page says
+    // what to do instead, and offers no link that would fail.
+    const exported = await open('/export');
+    expect(await exported.locator('#export-unavailable').textContent()).toMatch(
+      /peer channel fetch/,
+    );
+    await expect(exported.getByRole('link', { name: /JSON bundle/ }).count()).resolves.toBe(0);
+    expect(await exported.locator('tbody').textContent()).toMatch(/block \d+, transaction/);
+    await accessible(exported);
+    await exported.close();
   });
 
   it('live overview: a second round’s phases appear as the peer commits them, without a reload', async () => {
     const page = await open('/');
-    await page.waitForFunction(
-      "/Following the ledger/.test(document.getElementById('live-status')?.textContent ?? '')",
-    );
+    await page.locator('#live-status', { hasText: 'Following the ledger' }).waitFor();
     const second = await runRound(2);
     for (const event of ['RoundOpened', 'RoundPhaseCommitted', 'RoundClosed'])
       await page
@@ -296,5 +308,43 @@ describe('compliance console in Chromium, on a Fabric ledger read through a bank
     );
     expect(await page.content()).not.toContain(firstRound);
     await page.close();
+  });
+
+  it('when its peer stops, every page and the live overview say the view is behind; when the peer is back it follows again', async () => {
+    const net = running();
+    const live = await open('/');
+    await live.locator('#live-status', { hasText: 'Following the ledger' }).waitFor();
+    await stopNode(net.directory, readThrough);
+    try {
+      await live
+        .locator('#live-status', {
+          hasText: `Not following the ledger: the console cannot read new blocks from ${readThrough}`,
+        })
+        .waitFor({ timeout: 30_000 });
+      const rounds = await open('/rounds');
+      expect(await rounds.locator('#ledger-problem').textContent()).toMatch(
+        new RegExp(
+          `^This page may be out of date: the console cannot read new blocks from ${readThrough.replaceAll('.', '\\.')} \\(the error: .*as of block \\d+\\.$`,
+        ),
+      );
+      // What was read before is still served, from the console's own index.
+      expect(await rounds.locator('main').textContent()).toContain(firstRound);
+      await accessible(rounds);
+      await screenshot(rounds, 'peer-down');
+      await rounds.close();
+    } finally {
+      await restartPeer(net.directory, readThrough);
+    }
+    await live
+      .locator('#live-status', { hasText: 'Following the ledger again' })
+      .waitFor({ timeout: 60_000 });
+    const third = await runRound(3);
+    await live
+      .locator('#live-events li', { hasText: `RoundClosed — ${third}` })
+      .waitFor({ timeout: 60_000 });
+    const after = await open('/');
+    await expect(after.locator('#ledger-problem').count()).resolves.toBe(0);
+    await after.close();
+    await live.close();
   });
 });
