@@ -5,6 +5,7 @@ import type { TLSSocket } from 'node:tls';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Block } from '../../ledger/embedded/embedded-ledger.ts';
+import { ContractError } from '../../ledger/contract.ts';
 import type { Ledger } from '../../ledger/ledger.ts';
 import type { Lineage } from '../../ledger/records.ts';
 import { buildEvidenceBundle, canonicalJson } from './evidence-bundle.ts';
@@ -197,8 +198,17 @@ export class ComplianceConsole {
     if (auditor === undefined) {
       try {
         auditor = (await this.options.ledger.getMember(organisation)).roles.includes('auditor');
-      } catch {
-        auditor = false;
+      } catch (error) {
+        if (error instanceof ContractError && error.kind === 'not-found') auditor = false;
+        // The ledger did not answer. Roles only grow (the contract never removes one), so an
+        // auditor role seen before still holds; anyone else is told why, not refused as if
+        // the ledger had said no.
+        else if (cached?.auditor === true) auditor = true;
+        else
+          throw new HttpError(
+            503,
+            `The console cannot check ${organisation}'s role on the ledger right now (${error instanceof Error ? error.message : String(error)}). Try again in a minute.`,
+          );
       }
       this.roles.set(organisation, { auditor, until: Date.now() + 5_000 });
     }

@@ -206,9 +206,25 @@ describe('compliance console in Chromium, on a Fabric ledger read through a bank
     for (const bank of TEST_BANKS) expect(roles).toMatch(new RegExp(`${bank}\\s*member`));
     expect(roles).toMatch(/CoordinatorMSP\s*coordinator/);
     expect(roles).toMatch(/AuditorMSP\s*auditor/);
-    expect(await page.locator('#latest-rounds').textContent()).toContain(firstRound);
+    expect(await page.locator('#latest-rounds').textContent()).toMatch(
+      new RegExp(`${firstRound}[\\s\\S]*block \\d+, transaction`),
+    );
     await accessible(page);
     await screenshot(page, 'overview');
+    // Keyboard: the first Tab reaches "Skip to content", Enter moves focus to the page's content,
+    // and the next Tab reaches its first link (a round), which Enter opens.
+    await page.keyboard.press('Tab');
+    await expect(page.evaluate<string>('document.activeElement.textContent')).resolves.toBe(
+      'Skip to content',
+    );
+    await page.keyboard.press('Enter');
+    await expect(page.evaluate<string>('document.activeElement.id')).resolves.toBe('main');
+    await page.keyboard.press('Tab');
+    await expect(page.evaluate<string>('document.activeElement.textContent')).resolves.toMatch(
+      /^fabric-console-model\/round-\d$/,
+    );
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/rounds\/fabric-console-model/);
     await page.close();
   });
 
@@ -272,6 +288,9 @@ describe('compliance console in Chromium, on a Fabric ledger read through a bank
     const lineage = await open('/lineage');
     const table = (await lineage.locator('table').first().textContent())!;
     for (const bank of TEST_BANKS) expect(table).toContain(`${bank}-loans`);
+    await lineage.locator('#lineage-graph[data-nodes]').waitFor({ state: 'attached' });
+    await accessible(lineage);
+    await screenshot(lineage, 'lineage');
     await lineage.close();
     // No bundle can be built without the embedded ledger's signed blocks: the export page says
     // what to do instead, and offers no link that would fail.
@@ -332,6 +351,15 @@ describe('compliance console in Chromium, on a Fabric ledger read through a bank
       await accessible(rounds);
       await screenshot(rounds, 'peer-down');
       await rounds.close();
+      // A role it cannot check now is not taken as "no role" (nor as a role): the caller is told.
+      const member = await memberBrowser.newPage();
+      const refused = await member.goto(`${origin}/rounds`);
+      expect(refused?.status()).toBe(503);
+      expect(await member.getByRole('alert').last().textContent()).toMatch(
+        /cannot check BankBMSP's role on the ledger right now/,
+      );
+      expect(await member.content()).not.toContain(firstRound);
+      await member.close();
     } finally {
       await restartPeer(net.directory, readThrough);
     }
