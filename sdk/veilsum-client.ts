@@ -133,6 +133,12 @@ export interface ParticipateOptions extends TrainedFrom {
   readonly delayUploadMs?: number;
   /** Wait for the round's result after unmasking (default true). */
   readonly waitForResult?: boolean;
+  /**
+   * participateQuantized: the re-run journal's digest of the update (default: of the levels).
+   * A caller that quantized a float update itself passes `updateDigest` of the floats, so that
+   * the same floats quantized again (stochastic rounding) are still the same update.
+   */
+  readonly updateSha256?: string;
 }
 
 export interface CkksParticipateOptions extends TrainedFrom {
@@ -664,7 +670,7 @@ export class VeilsumClient {
     input: Uint32Array,
     options: ParticipateOptions = {},
   ): Promise<ParticipationResult> {
-    return this.runSecAgg(round, input, options, updateDigest(input));
+    return this.runSecAgg(round, input, options, options.updateSha256 ?? updateDigest(input));
   }
 
   private async runSecAgg(

@@ -2,10 +2,11 @@ import type { Logger } from 'pino';
 import { Mode, Phase, type Round } from '../../proto/gen/veilsum/v1/round.ts';
 import { UpdateState } from '../../proto/gen/veilsum/v1/member.ts';
 import type { Ledger } from '../../ledger/ledger.ts';
-import { clippingReport, clippingWarning } from '../../sdk/clipping-report.ts';
+import { clippingReport, clippingWarning, type ClippingReport } from '../../sdk/clipping-report.ts';
 import { UnmaskJournal, updateDigest } from '../../sdk/unmask-journal.ts';
 import type { Progress, VeilsumClient } from '../../sdk/veilsum-client.ts';
 import type { MemberMetrics } from './metrics.ts';
+import { digestOfSlices, prepareSecAgg, type PreparedSecAggUpdate } from './prepared-update.ts';
 import { FINAL_STATES, type QueuedRecord, type UpdateQueue } from './update-queue.ts';
 
 /** Phases in which a round still takes a member that has not joined yet. */
@@ -156,13 +157,35 @@ export class RoundFollower {
           `${memberId} has no consent in force for model ${params.modelId} on its ledger view (granted, not revoked, not expired): the bank stays out of round ${roundId}; grant one with \`veilsum consent grant\` for the next round`,
         );
     }
-    const values = queue.values(record.updateId);
-    const clipRange =
-      params.mode === Mode.MODE_CKKS ? params.ckks?.clipRange : params.quantization?.clipRange;
-    const warning =
-      clipRange !== undefined && clipRange > 0
-        ? clippingWarning(clippingReport(values, clipRange))
-        : undefined;
+    // SecAgg: the levels, quantized slice by slice from disk (the floats are never held whole);
+    // CKKS encrypts the whole update at once (its ciphertexts dwarf it anyway).
+    let prepared: PreparedSecAggUpdate | undefined;
+    let values: Float32Array | undefined;
+    let clipping: ClippingReport | undefined;
+    let digest: string;
+    try {
+      if (params.mode === Mode.MODE_CKKS) {
+        values = queue.values(record.updateId);
+        digest = updateDigest(values);
+        const clipRange = params.ckks?.clipRange ?? 0;
+        clipping = clipRange > 0 ? clippingReport(values, clipRange) : undefined;
+      } else {
+        prepared = prepareSecAgg(
+          queue.slices(record.updateId),
+          params.dimension,
+          params.quantization!,
+        );
+        digest = prepared.digest;
+        clipping = prepared.clipping;
+      }
+    } catch (error) {
+      return this.drop(
+        record,
+        roundId,
+        `the bank left round ${roundId}: its queued update could not be prepared (${(error as Error).message})`,
+      );
+    }
+    const warning = clipping !== undefined ? clippingWarning(clipping) : undefined;
     queue.transition(
       record.updateId,
       UpdateState.UPDATE_STATE_IN_ROUND,
@@ -190,7 +213,7 @@ export class RoundFollower {
     const trainedFrom = record.trainedFrom === undefined ? {} : { trainedFrom: record.trainedFrom };
     try {
       const result =
-        params.mode === Mode.MODE_CKKS
+        values !== undefined
           ? await client.participateCkks(roundId, values, {
               onProgress,
               ...trainedFrom,
@@ -198,13 +221,17 @@ export class RoundFollower {
                 ? { expectedKeySha256: this.options.expectedKeySha256 }
                 : {}),
             })
-          : await client.participate(roundId, values, { onProgress, ...trainedFrom });
+          : await client.participateQuantized(await client.getRound(roundId), prepared!.levels, {
+              onProgress,
+              ...trainedFrom,
+              updateSha256: digest,
+            });
       this.options.metrics.participationSeconds.observe((Date.now() - started) / 1000);
       this.finish(record, result.round, result.included);
     } catch (error) {
       const reason = (error as Error).message;
       // Past the journal entry (written before the upload) the update may be in the sum.
-      if (this.mayBeInSum(record, values)) await this.settle(record, reason);
+      if (this.mayBeInSum(record, digest)) await this.settle(record, reason);
       else this.drop(record, roundId, `the bank left round ${roundId}: ${reason}`);
     }
   }
@@ -234,13 +261,13 @@ export class RoundFollower {
     );
   }
 
-  private mayBeInSum(record: QueuedRecord, values: Float32Array): boolean {
+  private mayBeInSum(record: QueuedRecord, digest: string): boolean {
     try {
       this.journal.check({
         modelId: record.modelId,
         roundNumber: 0,
         roundId: record.roundId,
-        updateSha256: updateDigest(values),
+        updateSha256: digest,
       });
       return false;
     } catch {
@@ -250,8 +277,8 @@ export class RoundFollower {
 
   /** A crash interrupted this update's round: settle it without taking part again. */
   private async afterInterruption(record: QueuedRecord): Promise<void> {
-    const values = this.options.queue.values(record.updateId);
-    if (!this.mayBeInSum(record, values))
+    const digest = digestOfSlices(this.options.queue.slices(record.updateId));
+    if (!this.mayBeInSum(record, digest))
       return this.drop(
         record,
         record.roundId,
