@@ -365,16 +365,24 @@ export class VeilsumClient {
       const round = await this.getRound(roundId);
       const out = allocate(round.params!.dimension);
       const bytes = new Uint8Array(out.buffer);
-      const stream = this.admin.getAggregate(
-        { roundId },
-        new grpc.Metadata(),
-        deadline(AWAIT_DEADLINE_MS),
-      );
-      for await (const chunk of stream as AsyncIterable<{ offsetWords: number; data: Buffer }>) {
+      for await (const chunk of this.aggregateChunks(roundId))
         bytes.set(chunk.data, chunk.offsetWords * 4);
-      }
       return out;
     });
+  }
+
+  /**
+   * A finished round's aggregate file as the coordinator streams it, in order (offsets in 32-bit
+   * words; SecAgg: uint32 sums, CKKS: float64), for a caller that converts or forwards it piece
+   * by piece instead of holding it. Only a stream that ends without error is the aggregate (the
+   * coordinator checks its digest at the end). Not retried.
+   */
+  aggregateChunks(roundId: string): AsyncIterable<{ offsetWords: number; data: Buffer }> {
+    return this.admin.getAggregate(
+      { roundId },
+      new grpc.Metadata(),
+      deadline(AWAIT_DEADLINE_MS),
+    ) as AsyncIterable<{ offsetWords: number; data: Buffer }>;
   }
 
   // ── taking part in a round ───────────────────────────────────────────────────────────────

@@ -101,6 +101,7 @@ export class MemberPeer {
         ledger: this.ledger?.ledger,
         logger: this.logger,
         metrics: this.metrics,
+        ckksPrecision: this.config.ckksPrecision,
       }),
     );
     this.health.addToServer(this.server);

@@ -15,6 +15,13 @@ export const JOINABLE_PHASES: readonly Phase[] = [
   Phase.PHASE_COLLECTING,
 ];
 
+/** A round as the peer last saw it. */
+export interface RoundView {
+  readonly phase: Phase;
+  /** Who the round waits for in this phase, and why if the coordinator knows. */
+  readonly missing: readonly { readonly memberId: string; readonly reason: string }[];
+}
+
 export interface FollowerOptions {
   readonly queue: UpdateQueue;
   readonly client: VeilsumClient;
@@ -39,8 +46,8 @@ export class RoundFollower {
   private readonly options: FollowerOptions;
   private readonly journal: UnmaskJournal;
   private readonly busy = new Set<string>();
-  /** The round phase last seen, by round id (for WatchUpdate). */
-  readonly phases = new Map<string, Phase>();
+  /** Each round as last seen, by round id: its phase and who it waits for (for WatchUpdate). */
+  readonly views = new Map<string, RoundView>();
   private timer: NodeJS.Timeout | undefined;
   private polling = false;
   private stopped = false;
@@ -83,9 +90,12 @@ export class RoundFollower {
   private async poll(): Promise<void> {
     const { queue, client, memberId } = this.options;
     const waiting = queue.all().filter((r) => r.state === UpdateState.UPDATE_STATE_QUEUED);
-    if (waiting.length === 0) return;
+    // Rounds are listed while an update waits for one, or is in one (its watchers see the
+    // round's phase and who it waits for).
+    if (waiting.length === 0 && this.busy.size === 0) return;
     const rounds = await client.listRounds();
-    for (const round of rounds) this.phases.set(round.roundId, round.phase);
+    for (const round of rounds) this.see(round);
+    if (waiting.length === 0) return;
     // Rounds an update already went into (a queued one names its round only as a target).
     const taken = new Set(
       queue
@@ -105,6 +115,20 @@ export class RoundFollower {
       waiting.splice(waiting.indexOf(record), 1);
       this.track(record.updateId, () => this.takePart(record, round, me.index));
     }
+  }
+
+  /** Notes a round as the coordinator shows it; watchers of its update hear of a change. */
+  private see(round: Round): void {
+    const missing = round.missing
+      .filter((absent) => absent.phase === round.phase)
+      .map((absent) => ({ memberId: absent.memberId, reason: absent.reason }));
+    const before = this.views.get(round.roundId);
+    const view: RoundView = { phase: round.phase, missing };
+    this.views.set(round.roundId, view);
+    if (before !== undefined && JSON.stringify(before) === JSON.stringify(view)) return;
+    for (const record of this.options.queue.all())
+      if (record.roundId === round.roundId && !this.isFinal(record))
+        this.options.queue.notify(record.updateId);
   }
 
   private track(updateId: string, run: () => Promise<void>): void {
@@ -293,7 +317,7 @@ export class RoundFollower {
       if (this.stopped) return;
       try {
         const round = await this.options.client.getRound(record.roundId);
-        this.phases.set(round.roundId, round.phase);
+        this.see(round);
         if (round.phase === Phase.PHASE_DONE || round.phase === Phase.PHASE_ABORTED)
           return this.finish(record, round, round.included.includes(record.memberIndex));
       } catch (error) {

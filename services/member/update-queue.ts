@@ -183,6 +183,12 @@ export class UpdateQueue {
     return record;
   }
 
+  /** Tells the update's watchers to look again (its round changed, not the update). */
+  notify(updateId: string): void {
+    const record = this.records.get(updateId);
+    if (record !== undefined) this.events.emit(updateId, record);
+  }
+
   onChange(updateId: string, listener: (record: QueuedRecord) => void): () => void {
     this.events.on(updateId, listener);
     return () => this.events.off(updateId, listener);
