@@ -16,6 +16,7 @@ import { BankCallers } from './bank-callers.ts';
 import type { MemberConfig } from './config.ts';
 import { memberService } from './member-service.ts';
 import { MemberMetrics } from './metrics.ts';
+import { RoundEvents } from './round-events.ts';
 import { RoundFollower } from './round-follower.ts';
 import { MAX_CHUNK_BYTES } from './submit-stream.ts';
 import { UpdateQueue } from './update-queue.ts';
@@ -39,6 +40,7 @@ export class MemberPeer {
   private readonly ledger: OpenLedger | undefined;
   private readonly client: VeilsumClient;
   private readonly follower: RoundFollower;
+  private readonly roundEvents: RoundEvents;
   private metricsServer: HttpServer | undefined;
   private boundPort = 0;
 
@@ -72,6 +74,12 @@ export class MemberPeer {
       threatModel: config.policy,
       ...(this.ledger ? { ledger: this.ledger.ledger } : {}),
     });
+    this.roundEvents = new RoundEvents(
+      this.ledger,
+      join(config.dataDir, 'ledger-events.checkpoint'),
+      () => this.follower.kick(),
+      this.logger,
+    );
     this.follower = new RoundFollower({
       queue: this.queue,
       client: this.client,
@@ -80,6 +88,8 @@ export class MemberPeer {
       ledger: this.ledger?.ledger,
       expectedKeySha256: config.keyFile ? readKeyFile(config.keyFile).keySha256 : undefined,
       pollIntervalMs: config.pollIntervalMs,
+      fallbackPollMs: Math.min(config.pollIntervalMs * 10, 60_000),
+      eventsLive: () => this.roundEvents.live,
       logger: this.logger,
       metrics: this.metrics,
     });
@@ -122,6 +132,7 @@ export class MemberPeer {
     if (this.config.metricsListen)
       this.metricsServer = await this.metrics.serve(this.config.metricsListen);
     this.metrics.updateStates(this.queue.all());
+    this.roundEvents.start();
     this.follower.start();
     this.health.setStatus('', 'SERVING');
     this.logger.info(
@@ -140,6 +151,7 @@ export class MemberPeer {
 
   async stop(): Promise<void> {
     this.health.setStatus('', 'NOT_SERVING');
+    this.roundEvents.stop();
     this.follower.stop();
     await shutdownGracefully(this.server, STOP_GRACE_MS);
     this.metricsServer?.close();

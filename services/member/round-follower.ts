@@ -30,6 +30,14 @@ export interface FollowerOptions {
   readonly ledger: Ledger | undefined;
   readonly expectedKeySha256: Uint8Array | undefined;
   readonly pollIntervalMs: number;
+  /**
+   * While the ledger's events wake the follower (`eventsLive`), queued updates look for rounds
+   * on the coordinator only this often, in case an event was missed (an update in a round is
+   * still followed every pollIntervalMs).
+   */
+  readonly fallbackPollMs?: number;
+  /** Whether round events from the bank's ledger view currently arrive (RoundEvents.live). */
+  readonly eventsLive?: () => boolean;
   readonly logger: Logger;
   readonly metrics: MemberMetrics;
 }
@@ -50,6 +58,7 @@ export class RoundFollower {
   readonly views = new Map<string, RoundView>();
   private timer: NodeJS.Timeout | undefined;
   private polling = false;
+  private lastListedAt = 0;
   private stopped = false;
 
   constructor(options: FollowerOptions) {
@@ -64,7 +73,7 @@ export class RoundFollower {
         record.state === UpdateState.UPDATE_STATE_UPLOADED
       )
         this.track(record.updateId, () => this.afterInterruption(record));
-    this.timer = setInterval(() => this.kick(), this.options.pollIntervalMs);
+    this.timer = setInterval(() => this.kick(false), this.options.pollIntervalMs);
     this.kick();
   }
 
@@ -73,11 +82,15 @@ export class RoundFollower {
     clearInterval(this.timer);
   }
 
-  /** Looks for rounds to join now (a new update was queued, or the timer fired). */
-  kick(): void {
+  /**
+   * Looks for rounds to join now: a new update was queued or a round event arrived (`now`), or
+   * the timer fired (then rounds are listed for queued updates only every fallbackPollMs while
+   * the ledger's events arrive).
+   */
+  kick(now = true): void {
     if (this.polling || this.stopped) return;
     this.polling = true;
-    this.poll()
+    this.poll(now)
       .catch((error: unknown) =>
         this.options.logger.warn(
           { event: 'poll-failed', reason: (error as Error).message },
@@ -87,12 +100,15 @@ export class RoundFollower {
       .finally(() => (this.polling = false));
   }
 
-  private async poll(): Promise<void> {
+  private async poll(now: boolean): Promise<void> {
     const { queue, client, memberId } = this.options;
     const waiting = queue.all().filter((r) => r.state === UpdateState.UPDATE_STATE_QUEUED);
     // Rounds are listed while an update waits for one, or is in one (its watchers see the
     // round's phase and who it waits for).
     if (waiting.length === 0 && this.busy.size === 0) return;
+    const fallbackOnly = !now && this.busy.size === 0 && this.options.eventsLive?.() === true;
+    if (fallbackOnly && Date.now() - this.lastListedAt < (this.options.fallbackPollMs ?? 0)) return;
+    this.lastListedAt = Date.now();
     const rounds = await client.listRounds();
     for (const round of rounds) this.see(round);
     if (waiting.length === 0) return;
