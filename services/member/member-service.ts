@@ -244,6 +244,7 @@ export function memberService(deps: MemberServiceDependencies): MemberServiceSer
         // holds about 1 MiB of it, not the whole sum (80 MB for 10^7 values).
         for await (const piece of floatSumPieces(
           client.aggregateChunks(roundId),
+          params.dimension,
           contributors,
           ckks ? undefined : params.quantization!,
         ))

@@ -16,17 +16,23 @@ const LITTLE_ENDIAN = endianness() === 'LE';
  */
 export async function* floatSumPieces(
   aggregate: AsyncIterable<{ offsetWords: number; data: Uint8Array }>,
+  dimension: number,
   contributors: number,
   quantization: QuantizationParams | undefined,
 ): AsyncGenerator<Buffer> {
+  const valueBytes = quantization === undefined ? 8 : 4;
+  const totalWords = (dimension * valueBytes) / 4;
   let nextWord = 0;
   for await (const { offsetWords, data } of aggregate) {
-    const valueBytes = quantization === undefined ? 8 : 4;
     if (offsetWords !== nextWord || data.length % valueBytes !== 0)
       throw new Error(
         `the coordinator's aggregate stream is out of order or cut inside a value (offset ${offsetWords} words, expected ${nextWord}; ${data.length} bytes)`,
       );
     nextWord += data.length / 4;
+    if (nextWord > totalWords)
+      throw new Error(
+        `the coordinator's aggregate stream runs past the round's ${dimension} values`,
+      );
     const float64 =
       quantization === undefined
         ? Buffer.from(data.buffer, data.byteOffset, data.byteLength)
@@ -34,6 +40,10 @@ export async function* floatSumPieces(
     for (let offset = 0; offset < float64.length; offset += RESULT_CHUNK_BYTES)
       yield float64.subarray(offset, offset + RESULT_CHUNK_BYTES);
   }
+  if (nextWord !== totalWords)
+    throw new Error(
+      `the coordinator's aggregate stream ended after ${(nextWord * 4) / valueBytes} of the round's ${dimension} values`,
+    );
 }
 
 /**

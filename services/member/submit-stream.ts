@@ -33,7 +33,9 @@ export async function receiveValues(
   // before reading on left the stream waiting for the disk): at most WRITES_IN_FLIGHT chunks
   // wait at once. No fsync per chunk: one before the answer.
   const writes: Promise<unknown>[] = [];
-  const scratch = new Uint8Array(Math.min(MAX_CHUNK_BYTES, expectedBytes));
+  // Grown to the largest misaligned chunk actually received, never to what the header announces
+  // (a header costs the caller nothing; memory should follow the bytes it really sent).
+  const scratch = { buffer: new Uint8Array(0) };
   try {
     for (;;) {
       const next = await messages.next();
@@ -99,9 +101,13 @@ export async function receiveValues(
  * copied into one aligned scratch buffer per stream (a memcpy, no allocation per chunk) and
  * read as 32-bit words.
  */
-function firstNonFinite(chunk: Uint8Array, scratch: Uint8Array): number {
-  const aligned = chunk.byteOffset % 4 === 0 ? chunk : scratch.subarray(0, chunk.length);
-  if (aligned !== chunk) aligned.set(chunk);
+function firstNonFinite(chunk: Uint8Array, scratch: { buffer: Uint8Array }): number {
+  let aligned = chunk;
+  if (chunk.byteOffset % 4 !== 0) {
+    if (scratch.buffer.length < chunk.length) scratch.buffer = new Uint8Array(chunk.length);
+    aligned = scratch.buffer.subarray(0, chunk.length);
+    aligned.set(chunk);
+  }
   const words = new Int32Array(aligned.buffer, aligned.byteOffset, aligned.length / 4);
   for (let i = 0; i < words.length; i++) if ((words[i]! & 0x7f800000) === 0x7f800000) return i;
   return -1;

@@ -41,7 +41,12 @@ describe("the member peer's GetResult sum, converted piece by piece", () => {
     const whole = floatAggregate(aggregate, 2, quantization);
     // 4-byte values may end a chunk anywhere: an odd chunk of words (39 996 B) is whole values.
     const { sum, sizes } = await collect(
-      floatSumPieces(streamed(new Uint8Array(aggregate.buffer), 39_996), 2, quantization),
+      floatSumPieces(
+        streamed(new Uint8Array(aggregate.buffer), 39_996),
+        dimension,
+        2,
+        quantization,
+      ),
     );
     expect(Array.from(sum)).toEqual(Array.from(whole.sum));
     expect(Math.max(...sizes)).toBeLessThanOrEqual(RESULT_CHUNK_BYTES);
@@ -51,7 +56,12 @@ describe("the member peer's GetResult sum, converted piece by piece", () => {
   it('forwards a CKKS sum (float64 already) and splits a 2 MiB chunk into 1 MiB pieces', async () => {
     const sum = Float64Array.from({ length: 300_000 }, (_, i) => i / 3);
     const { sum: forwarded, sizes } = await collect(
-      floatSumPieces(streamed(new Uint8Array(sum.buffer), 2 * RESULT_CHUNK_BYTES), 3, undefined),
+      floatSumPieces(
+        streamed(new Uint8Array(sum.buffer), 2 * RESULT_CHUNK_BYTES),
+        sum.length,
+        3,
+        undefined,
+      ),
     );
     expect(Array.from(forwarded)).toEqual(Array.from(sum));
     expect(sizes.slice(0, 2)).toEqual([RESULT_CHUNK_BYTES, RESULT_CHUNK_BYTES]);
@@ -62,17 +72,24 @@ describe("the member peer's GetResult sum, converted piece by piece", () => {
     expect(sumErrorBound(3, { ckks: SUM_8192, keyholderPrecision: 5e-5 })).toBeGreaterThan(0);
   });
 
-  it('refuses a stream out of order, or a CKKS chunk cut inside a value', async () => {
+  it('refuses a stream out of order, a CKKS chunk cut inside a value, or a length other than the round’s', async () => {
     async function* swapped() {
       await Promise.resolve();
       yield { offsetWords: 2, data: new Uint8Array(8) };
       yield { offsetWords: 0, data: new Uint8Array(8) };
     }
-    await expect(collect(floatSumPieces(swapped(), 1, undefined))).rejects.toThrow(
+    await expect(collect(floatSumPieces(swapped(), 2, 1, undefined))).rejects.toThrow(
       'out of order or cut inside a value (offset 2 words, expected 0',
     );
     await expect(
-      collect(floatSumPieces(streamed(new Uint8Array(12), 12), 1, undefined)),
+      collect(floatSumPieces(streamed(new Uint8Array(12), 12), 2, 1, undefined)),
     ).rejects.toThrow('cut inside a value');
+    // More values than the round has, or fewer: not the round's sum.
+    await expect(
+      collect(floatSumPieces(streamed(new Uint8Array(24), 8), 2, 1, undefined)),
+    ).rejects.toThrow("runs past the round's 2 values");
+    await expect(
+      collect(floatSumPieces(streamed(new Uint8Array(8), 8), 2, 1, undefined)),
+    ).rejects.toThrow("ended after 1 of the round's 2 values");
   });
 });
