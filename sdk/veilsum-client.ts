@@ -34,6 +34,7 @@ import {
 } from '../proto/gen/veilsum/v1/round.ts';
 import {
   SecAggServiceClient,
+  SecAggServiceService,
   type ConsistencyCheckRequest,
   type KeysBroadcast,
   type SeedCommitments,
@@ -170,6 +171,12 @@ const CkksClient = clientWithBytesSerializers<typeof CkksServiceClient>(
   'veilsum.v1.CkksService',
   { uploadEncrypted: { ciphertext: 2, proof: 3 } },
 );
+/** Likewise for a masked input's words (the generated encoder copies each 1 MiB piece four times). */
+const SecAggServiceStreamClient = clientWithBytesSerializers<typeof SecAggServiceClient>(
+  SecAggServiceService,
+  'veilsum.v1.SecAggService',
+  { uploadMaskedInput: { data: 2 } },
+);
 const AWAIT_DEADLINE_MS = 15 * 60_000;
 
 /**
@@ -195,7 +202,7 @@ export class VeilsumClient {
   private constructor(options: ConnectOptions) {
     const { credentials, channelOptions, organisation, identitySecretKey } = tlsChannel(options);
     this.admin = new RoundAdminServiceClient(options.address, credentials, channelOptions);
-    this.secagg = new SecAggServiceClient(options.address, credentials, channelOptions);
+    this.secagg = new SecAggServiceStreamClient(options.address, credentials, channelOptions);
     this.ckks = new CkksClient(options.address, credentials, channelOptions);
     this.identitySecretKey = identitySecretKey;
     this.identityKey = nativeCurve25519.ed25519PublicKey(identitySecretKey);

@@ -90,6 +90,7 @@ export function memberService(deps: MemberServiceDependencies): MemberServiceSer
       call: grpc.ServerReadableStream<SubmitUpdateRequest, SubmitUpdateResponse>,
       callback: grpc.sendUnaryData<SubmitUpdateResponse>,
     ) => {
+      readAhead(call, SUBMIT_READ_AHEAD_MESSAGES);
       const messages = (call as AsyncIterable<SubmitUpdateRequest>)[Symbol.asyncIterator]();
       const run = async (): Promise<SubmitUpdateResponse> => {
         const role = roleOf(call);
@@ -312,6 +313,21 @@ export function memberService(deps: MemberServiceDependencies): MemberServiceSer
       ok('ListConsents'),
     ),
   };
+}
+
+/**
+ * How many received messages (4 MiB chunks) a SubmitUpdate call reads ahead of the peer's
+ * checking and writing. grpc-js reads as far as its stream's object high-water mark (16), so a
+ * client faster than the peer parked 64 MiB there beside the 16 MiB HTTP/2 window; with 2 the
+ * window (mtls-server.ts) does the buffering and the client waits for the peer.
+ */
+const SUBMIT_READ_AHEAD_MESSAGES = 2;
+
+/** Lowers a server stream's read-ahead (Node's Readable high-water mark; grpc-js takes no option). */
+function readAhead(call: object, messages: number): void {
+  const state = (call as { _readableState?: { highWaterMark?: number } })._readableState;
+  if (state !== undefined && typeof state.highWaterMark === 'number')
+    state.highWaterMark = messages;
 }
 
 export function toWire(record: QueuedRecord, views: ReadonlyMap<string, RoundView>): QueuedUpdate {
