@@ -42,6 +42,7 @@ export async function startConsole(options: ConsoleStartOptions): Promise<Compli
       ledger: opened.ledger,
       history: new FabricHistory(opened.fabric!),
       ledgerDescription: opened.description,
+      onError: logError,
     });
   } else {
     if (!existsSync(config.path))
@@ -57,6 +58,7 @@ export async function startConsole(options: ConsoleStartOptions): Promise<Compli
       history: new EmbeddedHistory(database),
       ledgerDescription: `the embedded ledger ${config.path} (verified), as ${options.identity}`,
       blocks: () => database.verifiedBlocksAfter(0),
+      onError: logError,
     });
   }
   const roles = await consoleRoles(console_, options.identity);
@@ -68,6 +70,13 @@ export async function startConsole(options: ConsoleStartOptions): Promise<Compli
   }
   await console_.start();
   return console_;
+}
+
+/** What a page could not read, for the operator (the page itself says only that it failed). */
+function logError(error: unknown): void {
+  console.error(
+    `veilsum console: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+  );
 }
 
 async function consoleRoles(

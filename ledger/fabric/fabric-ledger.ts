@@ -504,11 +504,21 @@ export class FabricLedger implements ContractGateway {
 
   /** The channel's block height as this client's peer reports it (qscc GetChainInfo). */
   async chainHeight(): Promise<number> {
+    return (await this.chainInfo()).height;
+  }
+
+  /** The channel's height and the hash of its last block (hex), as this client's peer reports them. */
+  async chainInfo(): Promise<{ height: number; headHash: string }> {
     try {
-      const info = await this.onReachablePeer(({ network }) =>
-        network.getContract('qscc').evaluateTransaction('GetChainInfo', this.channel),
+      const info = common.BlockchainInfo.deserializeBinary(
+        await this.onReachablePeer(({ network }) =>
+          network.getContract('qscc').evaluateTransaction('GetChainInfo', this.channel),
+        ),
       );
-      return common.BlockchainInfo.deserializeBinary(info).getHeight();
+      return {
+        height: info.getHeight(),
+        headHash: Buffer.from(info.getCurrentblockhash_asU8()).toString('hex'),
+      };
     } catch (error) {
       throw toLedgerError(error, 'evaluate', 'GetChainInfo');
     }

@@ -5,11 +5,12 @@ import type { TLSSocket } from 'node:tls';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Block } from '../../ledger/embedded/embedded-ledger.ts';
+import { ContractError } from '../../ledger/contract.ts';
 import type { Ledger } from '../../ledger/ledger.ts';
 import type { Lineage } from '../../ledger/records.ts';
 import { buildEvidenceBundle, canonicalJson } from './evidence-bundle.ts';
 import { evidenceReportPdf } from './evidence-report.ts';
-import { html, layout, hash, time, type Html, type PageContext } from './html.ts';
+import { cite, html, layout, hash, time, type Html, type PageContext } from './html.ts';
 import type { LedgerHistory } from './ledger-history.ts';
 import { LedgerIndex } from './ledger-index.ts';
 import { consentsPage } from './pages/consents-page.ts';
@@ -88,6 +89,11 @@ export class ComplianceConsole {
   private readonly streams = new Set<ServerResponse>();
   private timer: NodeJS.Timeout | undefined;
   private readonly roles = new Map<string, { auditor: boolean; until: number }>();
+  /**
+   * Why the pages may be behind the ledger now (a block that failed verification, a peer that
+   * does not answer): every page says so, and the live overview is told as it happens.
+   */
+  private problem: string | undefined;
 
   constructor(options: ConsoleOptions) {
     this.options = options;
@@ -137,6 +143,7 @@ export class ComplianceConsole {
   private async poll(): Promise<void> {
     try {
       const events = await this.index.refresh();
+      this.report(this.options.history.problem?.());
       for (const event of events) {
         const data = JSON.stringify({
           name: event.name,
@@ -150,8 +157,20 @@ export class ComplianceConsole {
         for (const stream of this.streams) stream.write(`event: block\ndata: ${data}\n\n`);
       }
     } catch (error) {
-      this.options.onError?.(error);
+      const problem = `the console could not read or verify the ledger's new blocks: ${error instanceof Error ? error.message : String(error)}; what is shown is as of block ${this.index.height}`;
+      // Logged once, not on every poll while it lasts.
+      if (problem !== this.problem) this.options.onError?.(error);
+      this.report(problem);
     }
+  }
+
+  private report(problem: string | undefined): void {
+    if (problem === this.problem) return;
+    this.problem = problem;
+    const message = problem
+      ? `event: problem\ndata: ${JSON.stringify({ message: problem })}\n\n`
+      : `event: resumed\ndata: ${JSON.stringify({ block: this.index.height })}\n\n`;
+    for (const stream of this.streams) stream.write(message);
   }
 
   /** Who is calling: the O of a client certificate the consortium CA issued, holding the auditor role. */
@@ -179,8 +198,17 @@ export class ComplianceConsole {
     if (auditor === undefined) {
       try {
         auditor = (await this.options.ledger.getMember(organisation)).roles.includes('auditor');
-      } catch {
-        auditor = false;
+      } catch (error) {
+        if (error instanceof ContractError && error.kind === 'not-found') auditor = false;
+        // The ledger did not answer. Roles only grow (the contract never removes one), so an
+        // auditor role seen before still holds; anyone else is told why, not refused as if
+        // the ledger had said no.
+        else if (cached?.auditor === true) auditor = true;
+        else
+          throw new HttpError(
+            503,
+            `The console cannot check ${organisation}'s role on the ledger right now (${error instanceof Error ? error.message : String(error)}). Try again in a minute.`,
+          );
       }
       this.roles.set(organisation, { auditor, until: Date.now() + 5_000 });
     }
@@ -199,6 +227,7 @@ export class ComplianceConsole {
       caller,
       ledgerDescription: this.options.ledgerDescription,
       path: url.pathname,
+      ...(this.problem ? { problem: this.problem } : {}),
     });
     const send = (
       status: number,
@@ -244,6 +273,8 @@ export class ComplianceConsole {
           connection: 'keep-alive',
         });
         response.write(`event: ready\ndata: ${JSON.stringify({ block: this.index.height })}\n\n`);
+        if (this.problem)
+          response.write(`event: problem\ndata: ${JSON.stringify({ message: this.problem })}\n\n`);
         this.streams.add(response);
         request.on('close', () => this.streams.delete(response));
       } else if (path === '/fragments/latest-rounds') {
@@ -273,7 +304,7 @@ export class ComplianceConsole {
         const model = path.slice('/api/lineage/'.length);
         if (!this.index.modelVersions.has(model))
           throw new HttpError(404, `The ledger has no model version ${model}.`);
-        send(200, 'application/json', JSON.stringify(lineageGraph(await this.lineages(model))));
+        send(200, 'application/json', await this.lineageGraphJson(model));
       } else if (path === '/consents') {
         page(caller, 'Consents', consentsPage(this.index, url.searchParams, Date.now()));
       } else if (path === '/verify') {
@@ -332,6 +363,20 @@ export class ComplianceConsole {
     });
   }
 
+  private readonly graphCache = new Map<string, { height: number; json: Promise<string> }>();
+
+  /** The lineage graph's JSON (10 000 edges for 100 versions of 100 banks), until the next block. */
+  private lineageGraphJson(model: string): Promise<string> {
+    const cached = this.graphCache.get(model);
+    if (cached !== undefined && cached.height === this.index.height) return cached.json;
+    const json = this.lineages(model).then((lineages) => JSON.stringify(lineageGraph(lineages)));
+    // One model's graph at a time: officers look at a few, and each is large.
+    this.graphCache.clear();
+    this.graphCache.set(model, { height: this.index.height, json });
+    json.catch(() => this.graphCache.delete(model));
+    return json;
+  }
+
   private async bundle(model: string) {
     if (!this.index.modelVersions.has(model))
       throw new HttpError(404, `The ledger has no model version ${model}.`);
@@ -347,43 +392,64 @@ export class ComplianceConsole {
     const versions = [...this.index.modelVersions.values()].sort((a, b) => b.at.block - a.at.block);
     if (versions.length === 0)
       return html`<p>No model version has been recorded on the ledger yet.</p>`;
-    return html`<p>
-        For one model version: a JSON bundle (the signed blocks its lineage rests on, the chain's
-        links up to the head, inclusion proofs) that
-        <code>veilsum audit verify-bundle &lt;file&gt; --ca &lt;consortium CA&gt;</code> checks
-        offline, and a PDF report of the same evidence for a regulator.
-      </p>
+    const exportable = this.options.blocks !== undefined;
+    return html`${
+        exportable
+          ? html`<p>
+              For one model version: a JSON bundle (the signed blocks its lineage rests on, the
+              chain's links up to the head, inclusion proofs) that
+              <code>veilsum audit verify-bundle &lt;file&gt; --ca &lt;consortium CA&gt;</code>
+              checks offline, and a PDF report of the same evidence for a regulator.
+            </p>`
+          : html`<p id="export-unavailable">
+              Evidence bundles and PDF reports are built from the embedded ledger's signed blocks.
+              This console reads a Fabric channel: to hand a regulator the evidence for a version,
+              export the channel's blocks from your bank's peer (<code>peer channel fetch</code>)
+              and list the block and transaction of each record below, as the lineage page shows
+              them.
+            </p>`
+      }
       <table>
-        <caption>
-          Model versions on the ledger
-        </caption>
-        <thead>
-          <tr>
-            <th scope="col">Model</th>
-            <th scope="col">Version</th>
-            <th scope="col">Recorded</th>
-            <th scope="col">Evidence</th>
-          </tr>
-        </thead>
-        <tbody>
-          ${versions.map(
-            ({ record }) =>
-              html`<tr>
-                <td>${record.modelId}</td>
-                <td>${hash(record.modelHash)}</td>
-                <td>${time(record.recordedAt)}</td>
-                <td>
-                  <a href="/export/${record.modelHash}.json" download
-                    >JSON bundle<span class="visually-hidden"> for ${record.modelHash}</span></a
-                  >
-                  ·
-                  <a href="/export/${record.modelHash}.pdf" download
-                    >PDF report<span class="visually-hidden"> for ${record.modelHash}</span></a
-                  >
-                </td>
-              </tr>`,
-          )}
-        </tbody>
+        <table>
+          <caption>
+            Model versions on the ledger
+          </caption>
+          <thead>
+            <tr>
+              <th scope="col">Model</th>
+              <th scope="col">Version</th>
+              <th scope="col">Recorded</th>
+              <th scope="col">Evidence</th>
+            </tr>
+          </thead>
+          <tbody>
+            ${versions.map(
+              ({ record, at }) =>
+                html`<tr>
+                  <td>${record.modelId}</td>
+                  <td>${hash(record.modelHash)}</td>
+                  <td>${time(record.recordedAt)}</td>
+                  <td>
+                    ${
+                      exportable
+                        ? html`<a href="/export/${record.modelHash}.json" download
+                              >JSON bundle<span class="visually-hidden">
+                                for ${record.modelHash}</span
+                              ></a
+                            >
+                            ·
+                            <a href="/export/${record.modelHash}.pdf" download
+                              >PDF report<span class="visually-hidden">
+                                for ${record.modelHash}</span
+                              ></a
+                            >`
+                        : html`${cite(at)}`
+                    }
+                  </td>
+                </tr>`,
+            )}
+          </tbody>
+        </table>
       </table>`;
   }
 }

@@ -80,6 +80,8 @@ export interface PageContext {
   readonly caller: string;
   readonly ledgerDescription: string;
   readonly path: string;
+  /** Why what the pages show may be behind the ledger now. */
+  readonly problem?: string;
 }
 
 export function layout(
@@ -120,6 +122,7 @@ export function layout(
         </header>
         <main id="main" tabindex="-1">
           <h1>${title}</h1>
+          ${context.problem ? html`<p class="problem" role="alert" id="ledger-problem">This page may be out of date: ${context.problem}.</p>` : ''}
           ${body}
         </main>
         ${scripts.map((src) => html`<script src="${src}" defer></script>`)}

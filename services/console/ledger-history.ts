@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
 import type { FabricLedger } from '../../ledger/fabric/fabric-ledger.ts';
 import type { LedgerEventName } from '../../ledger/records.ts';
@@ -14,6 +15,8 @@ export interface HistoryEvent {
 
 export interface ChainHealth {
   readonly backend: 'embedded' | 'fabric';
+  /** Why the console's view may be behind the ledger now (its peer is unreachable, …). */
+  readonly problem?: string;
   readonly height: number;
   readonly headHash: string | null;
   readonly verifiedAt: number;
@@ -29,6 +32,8 @@ export interface LedgerHistory {
   /** Events of the blocks after `afterBlock`, in order, and the last block they cover. */
   read(afterBlock: number): Promise<{ events: HistoryEvent[]; lastBlock: number }>;
   health(): Promise<ChainHealth>;
+  /** Why new blocks are not arriving now, if they are not (read between two `read`s). */
+  problem?(): string | undefined;
   close(): void;
 }
 
@@ -95,37 +100,70 @@ export class FabricHistory implements LedgerHistory {
   private readonly stop = new AbortController();
   private readonly reader: Promise<void>;
   private wakeReader: (() => void) | undefined;
+  /** The next block whose events the reader has not received. */
+  private nextBlock = 0;
+  private streamProblem: string | undefined;
+  /** Waits before asking a peer that could not be reached again (ms; tests shorten it). */
+  private readonly retryMs: number;
 
-  constructor(fabric: FabricLedger, options: { maxBufferedEvents?: number } = {}) {
+  constructor(
+    fabric: FabricLedger,
+    options: { maxBufferedEvents?: number; retryMs?: number } = {},
+  ) {
     this.fabric = fabric;
     this.maxBufferedEvents = options.maxBufferedEvents ?? MAX_BUFFERED_EVENTS;
+    this.retryMs = options.retryMs ?? 2_000;
     this.reader = this.follow();
   }
 
+  /**
+   * Follows the peer's chaincode events; when the stream breaks (the peer stopped, the network
+   * failed) the reason is reported through problem() — every page then says the view may be
+   * behind — and the reader asks the peer again every `retryMs`, resuming after the last block
+   * it received (a block's events come in one response from the peer, so none is half read).
+   */
   private async follow(): Promise<void> {
-    try {
-      for await (const event of this.fabric.events({ startBlock: 0n })) {
+    while (!this.stop.signal.aborted) {
+      try {
+        // The peer answers again: until a new block arrives, the view is as current as it is.
+        await this.fabric.chainInfo();
+        this.streamProblem = undefined;
+        await this.followFrom(BigInt(this.nextBlock));
+      } catch (error) {
         if (this.stop.signal.aborted) return;
-        const block = Number(event.blockNumber);
-        // A new block while the buffer is full: wait for a read (the previous block is whole).
-        while (
-          this.buffered.length >= this.maxBufferedEvents &&
-          block > this.buffered.at(-1)!.block &&
-          !this.stop.signal.aborted
-        )
-          await new Promise<void>((resolve) => (this.wakeReader = resolve));
-        if (this.stop.signal.aborted) return;
-        this.buffered.push({
-          name: event.name,
-          payload: event.payload,
-          block,
-          transactionId: event.transactionId,
-          committedAt: null,
-        });
+        this.streamProblem = `the console cannot read new blocks from ${this.fabric.peer.name} (the error: ${error instanceof Error ? error.message : String(error)}); it tries again every ${this.retryMs / 1000} s, and what is shown is as of block ${this.nextBlock - 1}`;
       }
-    } catch {
-      // A closed gateway ends the stream; health() reports the peer's height regardless.
+      await sleep(this.retryMs, undefined, { signal: this.stop.signal }).catch(() => undefined);
     }
+  }
+
+  private async followFrom(startBlock: bigint): Promise<void> {
+    for await (const event of this.fabric.events({ startBlock })) {
+      if (this.stop.signal.aborted) return;
+      const block = Number(event.blockNumber);
+      // A new block while the buffer is full: wait for a read (the previous block is whole).
+      while (
+        this.buffered.length >= this.maxBufferedEvents &&
+        block > this.buffered.at(-1)!.block &&
+        !this.stop.signal.aborted
+      )
+        await new Promise<void>((resolve) => (this.wakeReader = resolve));
+      if (this.stop.signal.aborted) return;
+      this.buffered.push({
+        name: event.name,
+        payload: event.payload,
+        block,
+        transactionId: event.transactionId,
+        committedAt: null,
+      });
+      this.nextBlock = block + 1;
+    }
+    // A stream that ends without an error was closed with the gateway.
+    if (!this.stop.signal.aborted) throw new Error('the peer closed the event stream');
+  }
+
+  problem(): string | undefined {
+    return this.streamProblem;
   }
 
   /**
@@ -148,14 +186,27 @@ export class FabricHistory implements LedgerHistory {
   }
 
   async health(): Promise<ChainHealth> {
-    return {
-      backend: 'fabric',
-      height: await this.fabric.chainHeight(),
-      headHash: null,
-      verifiedAt: Date.now(),
-      verification:
-        "read through this bank's own peer: blocks validated by the peer against the channel's endorsement policy",
-    };
+    const peer = this.fabric.peer.name;
+    try {
+      const { height, headHash } = await this.fabric.chainInfo();
+      return {
+        backend: 'fabric',
+        height,
+        headHash,
+        verifiedAt: Date.now(),
+        verification: `read through the peer ${peer}: each block validated by that peer against the channel's endorsement policy before it committed it`,
+        ...(this.streamProblem ? { problem: this.streamProblem } : {}),
+      };
+    } catch (error) {
+      return {
+        backend: 'fabric',
+        height: this.nextBlock,
+        headHash: null,
+        verifiedAt: Date.now(),
+        verification: `not reached: ${peer} did not answer`,
+        problem: `the console cannot reach its peer ${peer}: ${error instanceof Error ? error.message : String(error)}; what is shown is as of block ${this.nextBlock - 1}`,
+      };
+    }
   }
 
   close(): void {

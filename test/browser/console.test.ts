@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import AxeBuilder from '@axe-core/playwright';
 import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { CHROMIUM, SCREENSHOTS, expectAccessible, openPage } from './browser-support.ts';
 import { EmbeddedLedgerDatabase, ledgerWriter } from '../../ledger/embedded/embedded-ledger.ts';
 import { Ledger } from '../../ledger/ledger.ts';
 import type { ComplianceConsole } from '../../services/console/console-server.ts';
@@ -15,8 +15,6 @@ import { startConsole } from '../../cli/commands/console.ts';
  * on the ledger of a real `veilsum demo` run: every page, the in-browser proof check, live
  * updates, refused callers, accessibility, and the evidence export checked offline.
  */
-const CHROMIUM = process.env.VEILSUM_CHROMIUM ?? '/usr/bin/chromium';
-const SCREENSHOTS = join('.scratch', 'screenshots');
 
 function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -60,24 +58,8 @@ describe('compliance console in Chromium, on a demo ledger', () => {
     certPath: join(kept, 'pki', `${name}.crt`),
     keyPath: join(kept, 'pki', `${name}.key`),
   });
-  const open = async (path: string, into = context): Promise<Page> => {
-    const page = await into.newPage();
-    const response = await page.goto(`${origin}${path}`);
-    // A failure shows the page's text (e.g. the refusal or the proxy's TLS error).
-    expect({
-      status: response?.status(),
-      path,
-      body: response?.status() === 200 ? '' : await page.textContent('body'),
-    }).toEqual({ status: 200, path, body: '' });
-    return page;
-  };
-  const accessible = async (page: Page) => {
-    const results = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa']).analyze();
-    const serious = results.violations.filter(
-      (v) => v.impact === 'serious' || v.impact === 'critical',
-    );
-    expect(serious.map((v) => `${v.id}: ${v.help}`)).toEqual([]);
-  };
+  const open = (path: string, into = context): Promise<Page> => openPage(into, origin, path);
+  const accessible = expectAccessible;
   const screenshot = (page: Page, name: string) =>
     page.screenshot({ path: join(SCREENSHOTS, `console-${name}.png`), fullPage: true });
 
@@ -214,12 +196,19 @@ describe('compliance console in Chromium, on a demo ledger', () => {
     const page = await open('/lineage');
     const graph = page.locator('#lineage-graph');
     await graph.locator('canvas').first().waitFor();
-    await page.waitForFunction("document.getElementById('lineage-graph')?.dataset.nodes");
+    await page.locator('#lineage-graph[data-nodes]').waitFor({ state: 'attached' });
     expect(Number(await graph.getAttribute('data-nodes'))).toBeGreaterThan(10);
     const zoomBefore = await page.evaluate<number>('window.veilsumLineage.zoom()');
     await page.getByRole('button', { name: 'Zoom in' }).click();
     const zoomAfter = await page.evaluate<number>('window.veilsumLineage.zoom()');
     expect(zoomAfter).toBeGreaterThan(zoomBefore);
+    // Earlier versions' contributions are drawn when asked for.
+    const edgesBefore = await page.evaluate<number>('window.veilsumLineage.edges().length');
+    await page.getByRole('button', { name: "Draw earlier versions' contributions" }).click();
+    await page.locator('#lineage-graph[data-all-render-ms]').waitFor({ state: 'attached' });
+    expect(await page.evaluate<number>('window.veilsumLineage.edges().length')).toBeGreaterThan(
+      edgesBefore,
+    );
     const table = (await page.locator('table').textContent())!;
     expect(table).toContain('dunmere-card-transactions-2026');
     const earlier = (await page.locator('main ul').last().textContent())!;
@@ -254,9 +243,7 @@ describe('compliance console in Chromium, on a demo ledger', () => {
       .getByLabel('Inclusion proof (JSON)')
       .fill(JSON.stringify({ ...proof, uploadSha256: flipped + proof.uploadSha256.slice(1) }));
     await page.getByRole('button', { name: 'Verify in this browser' }).click();
-    await page.waitForFunction(
-      "document.querySelector('#verify-result .verdict')?.getAttribute('data-verdict') === 'failed'",
-    );
+    await page.locator('#verify-result .verdict[data-verdict="failed"]').waitFor();
     expect(await verdict.textContent()).toMatch(
       /^Not verified: this proof does not lead to the fingerprint recorded on the ledger/,
     );
@@ -265,9 +252,7 @@ describe('compliance console in Chromium, on a demo ledger', () => {
 
   it('live overview: a round opened during the test appears without a reload', async () => {
     const page = await open('/');
-    await page.waitForFunction(
-      "/Following the ledger/.test(document.getElementById('live-status')?.textContent ?? '')",
-    );
+    await page.locator('#live-status', { hasText: 'Following the ledger' }).waitFor();
     const pki = join(kept, 'pki');
     const database = new EmbeddedLedgerDatabase(
       join(kept, 'ledger.db'),

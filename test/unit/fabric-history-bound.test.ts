@@ -30,6 +30,8 @@ function longLedger(): { fabric: FabricLedger; pulled: () => number } {
   const fabric = {
     events,
     chainHeight: () => Promise.resolve(BLOCKS),
+    chainInfo: () => Promise.resolve({ height: BLOCKS, headHash: '00' }),
+    peer: { name: 'peer0' },
     close: () => {},
   } as unknown as FabricLedger;
   return { fabric, pulled: () => pulled };
@@ -68,6 +70,58 @@ describe('FabricHistory on a long ledger', () => {
           return `c-${block}-${k % EVENTS_PER_BLOCK}`;
         }),
       );
+    } finally {
+      history.close();
+    }
+  });
+});
+
+describe('FabricHistory when its peer stops answering', () => {
+  it('says why new blocks are not arriving, then resumes after the last block it received, none twice', async () => {
+    let up = true;
+    const starts: bigint[] = [];
+    async function* events(options: { startBlock?: bigint }) {
+      starts.push(options.startBlock ?? 0n);
+      for (let block = Number(options.startBlock ?? 0n); block <= 6; block++) {
+        // The peer stops after delivering block 3 the first time.
+        if (block === 4 && starts.length === 1) {
+          up = false;
+          throw new Error('14 UNAVAILABLE: connection refused');
+        }
+        yield {
+          name: 'ConsentGranted',
+          payload: { consentId: `c-${block}` },
+          blockNumber: BigInt(block),
+          transactionId: `tx-${block}`,
+        };
+      }
+      await new Promise(() => {});
+    }
+    const fabric = {
+      events,
+      peer: { name: 'peer0.bankc' },
+      chainInfo: () =>
+        up
+          ? Promise.resolve({ height: 7, headHash: 'ab' })
+          : Promise.reject(new Error('14 UNAVAILABLE: connection refused')),
+      close: () => {},
+    } as unknown as FabricLedger;
+    const history = new FabricHistory(fabric, { retryMs: 20 });
+    try {
+      await settle();
+      expect(history.problem()).toMatch(
+        /^the console cannot read new blocks from peer0\.bankc \(the error: 14 UNAVAILABLE.*as of block 3$/,
+      );
+      expect((await history.health()).problem).toMatch(/cannot reach its peer peer0\.bankc/);
+      const before = await history.read(-1);
+      expect(before.events.map((event) => event.block)).toEqual([0, 1, 2, 3]);
+      up = true;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await settle();
+      expect(history.problem()).toBeUndefined();
+      expect(starts).toEqual([0n, 4n]);
+      const after = await history.read(before.lastBlock);
+      expect(after.events.map((event) => event.block)).toEqual([4, 5, 6]);
     } finally {
       history.close();
     }

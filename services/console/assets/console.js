@@ -22,6 +22,15 @@
         if (response.ok) latest.innerHTML = await response.text();
       }
     });
+    // The console cannot read or verify new blocks (its peer stopped, a block failed its
+    // checks): said at once, and until it can again.
+    source.addEventListener('problem', (message) => {
+      status.textContent = `Not following the ledger: ${JSON.parse(message.data).message}.`;
+    });
+    source.addEventListener('resumed', (message) => {
+      const { block } = JSON.parse(message.data);
+      status.textContent = `Following the ledger again from block ${block}.`;
+    });
     source.addEventListener('error', () => {
       status.textContent = 'Connection to the console lost; retrying…';
     });

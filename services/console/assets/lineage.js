@@ -16,6 +16,11 @@
     fetch(`/api/lineage/${container.dataset.model}`)
       .then((response) => response.json())
       .then((graph) => {
+        // An earlier version's contributions (round → bank) are drawn when asked for: all of a
+        // 100-version model's are 10 000 edges, seconds to draw and a tangle to read.
+        const edges = graph.edges.map((e, i) => ({
+          data: { id: `e${i}`, source: e.source, target: e.target, round: e.round },
+        }));
         const cy = cytoscape({
           container,
           elements: [
@@ -23,29 +28,32 @@
               data: { id: n.id, label: n.label, kind: n.kind, href: n.href },
               position: { x: n.x, y: n.y },
             })),
-            ...graph.edges.map((e, i) => ({
-              data: { id: `e${i}`, source: e.source, target: e.target },
-            })),
+            ...edges.filter((e) => e.data.round === undefined || e.data.round === graph.focus),
           ],
           layout: { name: 'preset' },
+          // Plain selectors (no function mappers): Cytoscape caches these styles per class.
           style: [
             {
               selector: 'node',
               style: {
                 label: 'data(label)',
                 'font-size': 11,
-                'background-color': (n) => COLOURS[n.data('kind')],
+                // Labels are not drawn while too small to read (the fitted 100-version graph).
+                'min-zoomed-font-size': 7,
                 width: 18,
                 height: 18,
                 'text-valign': 'bottom',
               },
             },
+            ...Object.entries(COLOURS).map(([kind, colour]) => ({
+              selector: `node[kind = "${kind}"]`,
+              style: { 'background-color': colour },
+            })),
             {
               selector: 'edge',
               style: { width: 1, 'line-color': '#9ca3af', 'curve-style': 'haystack' },
             },
           ],
-          wheelSensitivity: 0.3,
           // Thousands of edges (100 versions × 100 members): draw a texture while panning and zooming.
           textureOnViewport: true,
           hideEdgesOnViewport: true,
@@ -62,6 +70,25 @@
         document.getElementById('zoom-in')?.addEventListener('click', () => zoom(1.25));
         document.getElementById('zoom-out')?.addEventListener('click', () => zoom(0.8));
         document.getElementById('zoom-fit')?.addEventListener('click', () => cy.fit());
+        const drawn = new Set([graph.focus]);
+        const draw = (rounds) => {
+          const missing = rounds.filter((round) => !drawn.has(round));
+          if (missing.length === 0) return;
+          for (const round of missing) drawn.add(round);
+          cy.add(edges.filter((e) => missing.includes(e.data.round)));
+        };
+        cy.on('mouseover', 'node[kind = "round"]', (event) => draw([event.target.id()]));
+        const all = document.getElementById('all-contributions');
+        all?.addEventListener('click', () => {
+          const clicked = performance.now();
+          cy.one('render', () => {
+            container.dataset.allRenderMs = (performance.now() - clicked).toFixed(1);
+            status.textContent = `${cy.nodes().length} nodes and ${cy.edges().length} links drawn.`;
+          });
+          draw([...new Set(edges.map((e) => e.data.round).filter(Boolean))]);
+          all.setAttribute('aria-pressed', 'true');
+          all.disabled = true;
+        });
         cy.fit();
         cy.one('render', () => {
           const ms = performance.now() - started;

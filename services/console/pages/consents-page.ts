@@ -49,6 +49,7 @@ export function consentsPage(index: LedgerIndex, search: URLSearchParams, now: n
         ? html`<p>No consent has been granted on the ledger.</p>`
         : html`<section aria-labelledby="timeline">
             <h2 id="timeline">Timeline of ${chosen}</h2>
+            ${entries.some((entry) => entry.granted.committedAt === null) ? html`<p id="commit-times">This ledger's blocks carry no clock time (Fabric orders transactions into blocks without dating them), so each record shows the block and transaction it was committed in rather than a commit time. Its transaction time is the time its submitter signed, which every endorsing peer checked against its own clock before it endorsed the transaction.</p>` : ''}
             <ol class="timeline">
               ${entries.map(({ record, granted, revoked, usedBy }) => {
                 const state = stateOf(record, now);

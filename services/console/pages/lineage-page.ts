@@ -12,7 +12,14 @@ export interface GraphNode {
 }
 export interface LineageGraph {
   readonly nodes: GraphNode[];
-  readonly edges: { readonly source: string; readonly target: string }[];
+  /**
+   * `round` marks a round → member edge (a contribution) with its round's node: the browser
+   * draws the chosen version's at once and earlier versions' on request (100 versions of 100
+   * banks are 10 000 of them).
+   */
+  readonly edges: { readonly source: string; readonly target: string; readonly round?: string }[];
+  /** The chosen (last) version's round node. */
+  readonly focus: string | null;
 }
 
 const COLUMN = { version: 0, round: 1, member: 2, dataset: 3, consent: 4 } as const;
@@ -23,7 +30,7 @@ const COLUMN = { version: 0, round: 1, member: 2, dataset: 3, consent: 4 } as co
  */
 export function lineageGraph(lineages: readonly Lineage[]): LineageGraph {
   const nodes = new Map<string, GraphNode>();
-  const edges = new Map<string, { source: string; target: string }>();
+  const edges = new Map<string, { source: string; target: string; round?: string }>();
   const rows = { version: 0, round: 0, member: 0, dataset: 0, consent: 0 };
   const node = (kind: GraphNode['kind'], key: string, label: string, href: string) => {
     const id = `${kind}:${key}`;
@@ -31,9 +38,10 @@ export function lineageGraph(lineages: readonly Lineage[]): LineageGraph {
       nodes.set(id, { id, label, kind, href, x: COLUMN[kind] * 260, y: rows[kind]++ * 60 });
     return id;
   };
-  const edge = (source: string, target: string) =>
-    edges.set(`${source}>${target}`, { source, target });
+  const edge = (source: string, target: string, round?: string) =>
+    edges.set(`${source}>${target}`, { source, target, ...(round ? { round } : {}) });
   let previous: string | undefined;
+  let focus: string | null = null;
   for (const { modelVersion, round, contributions } of lineages) {
     const version = node(
       'version',
@@ -50,6 +58,7 @@ export function lineageGraph(lineages: readonly Lineage[]): LineageGraph {
       `/rounds/${encodeURIComponent(round.roundId)}`,
     );
     edge(version, roundNode);
+    focus = roundNode;
     for (const { memberId, consent } of contributions) {
       const member = node(
         'member',
@@ -69,12 +78,12 @@ export function lineageGraph(lineages: readonly Lineage[]): LineageGraph {
         consent.consentId,
         `/consents?member=${encodeURIComponent(memberId)}#${consent.consentId}`,
       );
-      edge(roundNode, member);
+      edge(roundNode, member, roundNode);
       edge(member, dataset);
       edge(dataset, consentNode);
     }
   }
-  return { nodes: [...nodes.values()], edges: [...edges.values()] };
+  return { nodes: [...nodes.values()], edges: [...edges.values()], focus };
 }
 
 /** The lineages of every version of the model up to `modelHash`, through the contract. */
@@ -119,13 +128,15 @@ export function lineagePage(
       <strong>${target.modelVersion.modelId}</strong>, recorded
       ${time(target.modelVersion.recordedAt)}
       (${cite(index.modelVersions.get(target.modelVersion.modelHash)?.at)}), comes from
-      ${lineages.length} round${lineages.length === 1 ? '' : 's'}. Drag to pan, scroll or use the
-      buttons to zoom, click a node to open it.
+      ${lineages.length} round${lineages.length === 1 ? '' : 's'}. The graph links the banks to this
+      version's round; point at an earlier round (or use the button) to draw its contributions too.
+      Drag to pan, scroll or use the buttons to zoom, click a node to open it.
     </p>
     <div class="graph-tools">
       <button type="button" id="zoom-in">Zoom in</button>
       <button type="button" id="zoom-out">Zoom out</button>
       <button type="button" id="zoom-fit">Fit</button>
+      ${lineages.length > 1 ? html`<button type="button" id="all-contributions" aria-pressed="false">Draw earlier versions' contributions</button>` : ''}
     </div>
     <div
       id="lineage-graph"

@@ -15,7 +15,9 @@ export function overviewPage(index: LedgerIndex, health: ChainHealth): Html {
         <dt>Height</dt>
         <dd data-testid="height">${health.height}</dd>
         <dt>Head block hash</dt>
-        <dd>${health.headHash ? hash(health.headHash) : 'not exposed by the peer'}</dd>
+        <dd data-testid="head">
+          ${health.headHash ? hash(health.headHash) : 'not exposed by the peer'}
+        </dd>
         <dt>Last verification</dt>
         <dd>${time(health.verifiedAt)}: ${health.verification}</dd>
       </dl>

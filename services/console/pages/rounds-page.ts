@@ -109,12 +109,18 @@ export function roundsPage(index: LedgerIndex, search: URLSearchParams): Html {
       <button type="submit">Filter</button>
     </form>
     <p role="status">${all.length} rounds match; page ${page} of ${pages}.</p>
-    <table>
-      <caption>
-        Rounds, newest first
-      </caption>
-      ${roundRows(shown)}
-    </table>
+    ${
+      shown.length === 0
+        ? html`<p>
+            ${index.rounds.size === 0 ? 'No round has been opened on the ledger yet.' : html`No round matches these filters. <a href="/rounds">Show every round</a>.`}
+          </p>`
+        : html`<table>
+            <caption>
+              Rounds, newest first
+            </caption>
+            ${roundRows(shown)}
+          </table>`
+    }
     <nav aria-label="Pages" class="pager">
       ${page > 1 ? html`<a href="${link(page - 1)}" rel="prev">Previous page</a>` : ''}
       ${page < pages ? html`<a href="${link(page + 1)}" rel="next">Next page</a>` : ''}

@@ -44,6 +44,11 @@ export function verifyPage(index: LedgerIndex, search: URLSearchParams): Html {
   const member = search.get('member') ?? '';
   const entry = index.rounds.get(roundId);
   const proof = entry && member ? proofFromReceipts(entry.record, member) : undefined;
+  if (closed.length === 0)
+    return html`<p>
+      No round has closed with a Merkle root of its uploads yet: there is nothing to verify an
+      upload against. Rounds appear here once they close.
+    </p>`;
   return html` <p>
       A bank's upload is committed to a round by a Merkle tree whose root is written on the ledger
       when the round closes. Your browser checks the proof itself: it hashes the upload's
@@ -67,8 +72,12 @@ export function verifyPage(index: LedgerIndex, search: URLSearchParams): Html {
       <button type="submit">Load</button>
     </form>
     ${
-      entry === undefined
-        ? html`<p>Choose a closed round.</p>`
+      entry === undefined || !entry.record.uploadsMerkleRoot
+        ? html`<p>
+            ${roundId && entry === undefined ? html`The ledger has no round ${roundId}. ` : ''}
+            ${entry !== undefined ? html`Round ${roundId} has not closed with a Merkle root of its uploads. ` : ''}
+            Choose a closed round.
+          </p>`
         : html`<dl class="facts">
               <dt>Round</dt>
               <dd>
