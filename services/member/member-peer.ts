@@ -127,6 +127,8 @@ export class MemberPeer {
         identify: this.callers.callerOf,
         verifyClients: 'service',
         onSession: this.callers.remember,
+        // Updates arrive as 4 MiB messages: 1 MiB frames instead of 16 KiB ones.
+        maxFrameBytes: 1 << 20,
       },
     );
     if (this.config.metricsListen)
