@@ -123,6 +123,20 @@ export class BlockSignatureVerifier {
     });
   }
 
+  /**
+   * Why the block's certificate does not make `caller` its writer at the block's time (issued by
+   * a consortium CA, subject O = caller, valid then, a signature present), without verifying the
+   * signature itself: for a block whose writer signed a later block (replay-worker.ts).
+   */
+  writerProblem(
+    block: BlockHeader,
+    certificatePem: string | null,
+    signature: string | null,
+  ): string | undefined {
+    const writer = this.writerOf(block, certificatePem, signature);
+    return typeof writer === 'string' ? writer : undefined;
+  }
+
   /** The block's writer from its certificate, checked against the CAs, or why it is refused. */
   private writerOf(
     block: BlockHeader,

@@ -143,3 +143,58 @@ function rowToBlock(row: Record<string, unknown>): Block {
     signature: (row.signature as string | null) ?? '',
   };
 }
+
+/** A block row as SQLite returns it raw: the columns of BLOCK_COLUMNS, in that order. */
+export type BlockRow = [
+  number: number,
+  previousHash: string,
+  timestamp: number,
+  caller: string,
+  certificate: string | null,
+  fn: string,
+  args: string,
+  writes: string,
+  events: string,
+  hash: string,
+  signature: string | null,
+];
+
+export const BLOCK_COLUMNS =
+  'number, previous_hash, timestamp, caller, certificate, fn, args, writes, events, hash, signature';
+
+/** The blocks after `after`, raw and one at a time (inside the caller's read transaction). */
+export function iterateBlockRows(db: Database.Database, after: number): IterableIterator<BlockRow> {
+  return db
+    .prepare(`SELECT ${BLOCK_COLUMNS} FROM blocks WHERE number > ? ORDER BY number`)
+    .raw(true)
+    .iterate(after) as IterableIterator<BlockRow>;
+}
+
+export function blockOfRow(row: BlockRow): Block {
+  const [number, previousHash, timestamp, caller, certificate, fn, args, writes, events, hash] =
+    row;
+  return {
+    number,
+    previousHash,
+    timestamp,
+    caller,
+    certificate: certificate ?? '',
+    fn,
+    args: JSON.parse(args) as unknown[],
+    writes: JSON.parse(writes) as [string, string][],
+    events: JSON.parse(events) as LedgerEvent[],
+    hash,
+    signature: row[10] ?? '',
+  };
+}
+
+/** Runs `read` in one read snapshot of the file (the caller's transaction, if it is in one). */
+export function inReadTransaction<T>(db: Database.Database, read: () => T): T {
+  if (db.inTransaction) return read();
+  db.exec('BEGIN');
+  try {
+    return read();
+  } finally {
+    db.exec('COMMIT');
+  }
+}

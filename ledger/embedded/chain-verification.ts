@@ -5,6 +5,7 @@ import {
   blockHash,
   describeHead,
   GENESIS_HASH,
+  inReadTransaction,
   type LedgerHead,
   readBlocks,
 } from './block.ts';
@@ -40,17 +41,10 @@ export interface ChainSnapshot {
 }
 
 export function readSnapshot(db: Database.Database): ChainSnapshot {
-  const read = () => ({
+  return inReadTransaction(db, () => ({
     blocks: readBlocks(db, 0),
     stateRows: db.prepare('SELECT key, value FROM state').all() as { key: string; value: string }[],
-  });
-  if (db.inTransaction) return read();
-  db.exec('BEGIN');
-  try {
-    return read();
-  } finally {
-    db.exec('COMMIT');
-  }
+  }));
 }
 
 export interface VerifyOptions {
@@ -66,7 +60,12 @@ type Verified = { result: VerifyResult; replay: Replay };
  */
 const SIGNATURES_AHEAD = 1024;
 
-/** Verifies the chain, replaying every block after the trusted head through the contract. */
+/**
+ * Verifies the chain block by block, replaying every block after the trusted head through the
+ * contract and verifying its signature: what `audit verify-chain` does, and what names the first
+ * problem of a file that opening it (two-thread-open.ts, which verifies only each writer's last
+ * signature) did not accept.
+ */
 export async function verifyChain(
   snapshot: ChainSnapshot,
   verifier: BlockSignatureVerifier,
@@ -78,18 +77,17 @@ export async function verifyChain(
   const trustedUpTo = options.trusted?.number ?? 0;
   const { blocks } = snapshot;
   const signatures = new Map<number, Promise<string | undefined>>();
+  const verify = (block: Block) =>
+    verifier.problemAsync(block, block.certificate || null, block.signature || null);
   let next = blocks.findIndex((block) => block.number > trustedUpTo);
   if (next < 0) next = blocks.length;
   const startAhead = (upTo: number) => {
     for (; next < blocks.length && next <= upTo; next++) {
       const block = blocks[next]!;
-      signatures.set(
-        block.number,
-        verifier.problemAsync(block, block.certificate || null, block.signature || null),
-      );
+      signatures.set(block.number, verify(block));
     }
   };
-  const walk = walkChain(snapshot, options);
+  const walk = walkChain(sourceOf(snapshot), options);
   let step = walk.next();
   let index = next;
   while (!step.done) {
@@ -99,10 +97,7 @@ export async function verifyChain(
     startAhead(index + SIGNATURES_AHEAD);
     const signed = signatures.get(block.number);
     signatures.delete(block.number);
-    const problem =
-      (await (signed ??
-        verifier.problemAsync(block, block.certificate || null, block.signature || null))) ??
-      (await replayProblem(state, block));
+    const problem = (await (signed ?? verify(block))) ?? (await replayProblem(state, block));
     step = walk.next(problem);
   }
   // Signature checks started for blocks after a refused one are not awaited: settle them.
@@ -118,8 +113,24 @@ export function verifyChainWithoutReplay(
   snapshot: ChainSnapshot,
   options: VerifyOptions = {},
 ): Verified | undefined {
-  const step = walkChain(snapshot, options).next();
+  const step = walkChain(sourceOf(snapshot), options).next();
   return step.done ? step.value : undefined;
+}
+
+/** The blocks of a chain in file order (read as they are walked, or all read before) and its state rows. */
+export interface ChainSource {
+  readonly blocks: Iterable<Block>;
+  readonly blockCount: number;
+  /** Read after the blocks, in the same read snapshot. */
+  stateRows(): { key: string; value: string }[];
+}
+
+function sourceOf(snapshot: ChainSnapshot): ChainSource {
+  return {
+    blocks: snapshot.blocks,
+    blockCount: snapshot.blocks.length,
+    stateRows: () => snapshot.stateRows,
+  };
 }
 
 /**
@@ -127,11 +138,11 @@ export function verifyChainWithoutReplay(
  * after the trusted head, whose signature and transaction the caller checks (it sends back the
  * problem, or undefined).
  */
-function* walkChain(
-  snapshot: ChainSnapshot,
+export function* walkChain(
+  source: ChainSource,
   options: VerifyOptions,
 ): Generator<[ReplayState, Block], Verified, string | undefined> {
-  const { blocks } = snapshot;
+  const { blocks, blockCount } = source;
   const replay: Replay = {
     head: { number: 0, hash: GENESIS_HASH },
     lastTimestamp: 0,
@@ -142,7 +153,7 @@ function* walkChain(
   const fail = (block: number, reason: string, rolledBack = false): Verified => ({
     result: {
       ok: false as const,
-      blocks: blocks.length,
+      blocks: blockCount,
       block,
       reason,
       ...(rolledBack ? { rolledBack: true as const } : {}),
@@ -162,9 +173,9 @@ function* walkChain(
   }
   if (anchor !== undefined && replay.head.number < anchor.number)
     return fail(anchor.number, notExtending(anchor, replay.head), true);
-  const mismatch = stateMismatch(snapshot.stateRows, replay);
+  const mismatch = stateMismatch(source.stateRows(), replay);
   if (mismatch !== undefined) return fail(mismatch.block, mismatch.reason);
-  return { result: { ok: true, blocks: blocks.length }, replay };
+  return { result: { ok: true, blocks: blockCount }, replay };
 }
 
 /** Checks one block appended after `replay.head` and applies it; returns why it is refused. */

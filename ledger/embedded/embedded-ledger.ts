@@ -31,6 +31,7 @@ import {
 import { ReplayState, transactionIdOf } from './contract-replay.ts';
 import { LedgerRolledBackError, LedgerTamperedError } from './ledger-errors.ts';
 import { type LedgerHead, readCheckpoint, writeCheckpoint } from './ledger-head.ts';
+import { verifyInTwoThreads } from './two-thread-open.ts';
 import { verifyInWorker } from './verify-sync.ts';
 
 export { ledgerWriter, type LedgerWriter } from './block-signature.ts';
@@ -494,6 +495,12 @@ function verifyFile(
   };
   if (pending.count === 0) {
     const verified = verifyChainWithoutReplay(readSnapshot(db), options);
+    if (verified !== undefined) return verified;
+  }
+  // Opening: on both cores, one signature per writer (two-thread-open.ts), when the chain
+  // verifies; else, and for an auditor (inspect), block by block, naming the first problem.
+  if (file.withState) {
+    const verified = verifyInTwoThreads(db, file.caCertificatePem, options);
     if (verified !== undefined) return verified;
   }
   const { result, head, lastTimestamp, state } = verifyInWorker({ ...file, options });

@@ -6,6 +6,7 @@ import {
   resolveTls,
   tlsSchema,
 } from '../common/config-file.ts';
+import { ledgerClockIntervalSchema } from '../common/ledger-clock-ticker.ts';
 
 /**
  * A keyholder's configuration file (JSON); relative paths are resolved against its folder.
@@ -34,6 +35,12 @@ export const keyholderConfigSchema = z.object({
    * `{ "path" }` or `{ "fabric": { "connection", "identity", "peer" } }` (ledger/ledger-factory.ts).
    */
   ledger: ledgerConfigSchema,
+  /**
+   * Fabric: how often the keyholder advances the ledger clock (services/common/
+   * ledger-clock-ticker.ts), bounding how long a coordinator can hold an endorsed openRound;
+   * 0 turns it off. The embedded ledger has no clock.
+   */
+  ledgerClockIntervalMs: ledgerClockIntervalSchema,
   /** Precision target of decrypted sums; sets the flooding noise (crypto/ckks/parameters.ts). */
   precision: z.number().positive().lt(1).default(5e-5),
   /**

@@ -17,6 +17,7 @@ import { seededRandom, systemRandom } from '../../crypto/random.ts';
 import { ContractError, KEY_EXHAUSTED } from '../../ledger/contract.ts';
 import type { Ledger } from '../../ledger/ledger.ts';
 import { openLedger, type OpenLedger } from '../../ledger/ledger-factory.ts';
+import { LedgerClockTicker } from '../common/ledger-clock-ticker.ts';
 import type { CollectiveKeyLimits, RoundRecord } from '../../ledger/records.ts';
 import {
   KeyholderServiceService,
@@ -93,6 +94,7 @@ export class Keyholder {
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
   private ledgerConnection: OpenLedger | undefined;
   private ledger: Ledger | undefined;
+  private clockTicker: LedgerClockTicker | undefined;
   private decryptionLog: DecryptionLog | undefined;
   /** Keys the flooding noise of each answer (see `floodingSource`); sealed at rest. */
   private floodingKey: Uint8Array | undefined;
@@ -195,6 +197,11 @@ export class Keyholder {
       checkpoint: join(this.config.dataDir, 'ledger-heads.json'),
     });
     this.ledger = this.ledgerConnection.ledger;
+    this.clockTicker = LedgerClockTicker.start({
+      ledger: this.ledgerConnection,
+      intervalMs: this.config.ledgerClockIntervalMs,
+      logger: this.logger,
+    });
     this.server.addService(KeyholderServiceService, this.service());
     this.health.addToServer(this.server);
     this.boundPort = await bindMtls(this.server, this.config.listen, this.config.tls, {
@@ -210,6 +217,7 @@ export class Keyholder {
   async stop(): Promise<void> {
     this.health.setStatus('', 'NOT_SERVING');
     await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    await this.clockTicker?.stop();
     this.ledgerConnection?.close();
     await Promise.all([...this.verifyPools.values()].map((pool) => pool.close()));
   }

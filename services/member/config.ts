@@ -8,6 +8,7 @@ import { loadProfile, memberPolicySchema, parseMemberPolicy } from '../../sdk/pr
 import type { ConnectOptions } from '../../sdk/veilsum-client.ts';
 import type { MemberThreatModel } from '../../sdk/round-verification.ts';
 import { loadJsonConfig } from '../common/config-file.ts';
+import { ledgerClockIntervalSchema } from '../common/ledger-clock-ticker.ts';
 
 const address = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7700');
 
@@ -61,6 +62,8 @@ export const memberConfigSchema = z
     dataDir: z.string().min(1),
     /** How often the coordinator's rounds are polled for ones that list the bank. */
     pollIntervalMs: z.number().int().min(50).max(60_000).default(1_000),
+    /** Fabric: how often the peer advances the ledger clock (0: off); services/common/ledger-clock-ticker.ts. */
+    ledgerClockIntervalMs: ledgerClockIntervalSchema,
     metricsListen: address.optional(),
     logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   })
@@ -84,6 +87,7 @@ export interface MemberConfig {
   readonly ledger: LedgerConfig | undefined;
   readonly dataDir: string;
   readonly pollIntervalMs: number;
+  readonly ledgerClockIntervalMs?: number | undefined;
   readonly metricsListen: string | undefined;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
@@ -115,6 +119,7 @@ export function loadMemberConfig(path: string): MemberConfig {
     ledger: config.ledger === undefined ? undefined : resolveLedgerConfig(config.ledger, at),
     dataDir,
     pollIntervalMs: config.pollIntervalMs,
+    ledgerClockIntervalMs: config.ledgerClockIntervalMs,
     metricsListen: config.metricsListen,
     logLevel: config.logLevel,
   };

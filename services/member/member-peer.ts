@@ -15,6 +15,7 @@ import { assertPrivateFile } from '../keyholder/sealed-file.ts';
 import { BankCallers } from './bank-callers.ts';
 import type { MemberConfig } from './config.ts';
 import { memberService } from './member-service.ts';
+import { LedgerClockTicker } from '../common/ledger-clock-ticker.ts';
 import { MemberMetrics } from './metrics.ts';
 import { RoundEvents } from './round-events.ts';
 import { RoundFollower } from './round-follower.ts';
@@ -42,6 +43,7 @@ export class MemberPeer {
   private readonly follower: RoundFollower;
   private readonly roundEvents: RoundEvents;
   private metricsServer: HttpServer | undefined;
+  private clockTicker: LedgerClockTicker | undefined;
   private boundPort = 0;
 
   constructor(config: MemberConfig, logger?: Logger) {
@@ -136,6 +138,13 @@ export class MemberPeer {
     this.metrics.updateStates(this.queue.all());
     this.roundEvents.start();
     this.follower.start();
+    if (this.ledger)
+      this.clockTicker = LedgerClockTicker.start({
+        ledger: this.ledger,
+        intervalMs: this.config.ledgerClockIntervalMs,
+        logger: this.logger,
+        registry: this.metrics.registry,
+      });
     this.health.setStatus('', 'SERVING');
     this.logger.info(
       {
@@ -158,6 +167,7 @@ export class MemberPeer {
     await shutdownGracefully(this.server, STOP_GRACE_MS);
     this.metricsServer?.close();
     this.client.close();
+    await this.clockTicker?.stop();
     this.ledger?.close();
   }
 }

@@ -1,6 +1,9 @@
 import { describe, expect, it, jest } from '@jest/globals';
 import { MIN_CLOCK_ADVANCE_MS } from '../../chaincode/ledger-clock.ts';
 import { Ledger } from '../../ledger/ledger.ts';
+import { openLedger } from '../../ledger/ledger-factory.ts';
+import { pino } from 'pino';
+import { LedgerClockTicker, type TickOutcome } from '../../services/common/ledger-clock-ticker.ts';
 import type { ConsentRecord, RoundRecord } from '../../ledger/records.ts';
 import { TEST_BANKS, useFabricTestNetwork } from '../ledger/fabric-network-fixture.ts';
 import { proposalTimeMs, rawClient, shiftProposalTime } from '../ledger/fabric-raw-client.ts';
@@ -204,6 +207,65 @@ describe('review: endorse now, submit later bypasses the proposal clock check', 
     } finally {
       bankA.close();
       coord.close();
+    }
+  });
+});
+
+describe('defence: members and keyholders tick the ledger clock', () => {
+  it('a held openRound fails at commit once a member’s ledger clock ticker has run; one endorsed after the tick commits', async () => {
+    const net = running();
+    const chaincode = await net.freshChaincode();
+    const coordinator = new Ledger(net.open({ identity: 'CoordinatorMSP', chaincode }));
+    await coordinator.registerMember('CoordinatorMSP', ['coordinator']);
+    await coordinator.registerMember('BankBMSP', ['member']);
+    await new Ledger(net.open({ identity: 'BankBMSP', chaincode })).grantConsent(
+      'consent-b',
+      'loans',
+      'short',
+      Date.now() + 365 * 86_400_000,
+    );
+    const coord = rawClient(net.connection, { identity: 'CoordinatorMSP' });
+    // BankB's ledger view, opened as services/member and services/keyholder open theirs.
+    const bankB = openLedger(
+      { fabric: { connection: net.network.connectionFile, identity: 'BankBMSP', chaincode } },
+      'BankBMSP',
+    );
+    try {
+      const held = await openShortRound(chaincode, coord, 1, 'BankBMSP').endorse();
+      // The ticker's first advance goes out as it starts; later ones every interval.
+      const outcomes: TickOutcome[] = [];
+      let ticked: () => void = () => undefined;
+      const firstTick = new Promise<void>((resolve) => (ticked = resolve));
+      const ticker = LedgerClockTicker.start({
+        ledger: bankB,
+        intervalMs: MIN_CLOCK_ADVANCE_MS,
+        logger: pino({ level: 'silent' }),
+        onTick: (outcome) => {
+          outcomes.push(outcome);
+          ticked();
+        },
+      });
+      expect(ticker).toBeDefined();
+      await firstTick;
+      await ticker!.stop();
+      expect(outcomes).toEqual(['advanced']);
+
+      const heldStatus = await (await held.submit()).getStatus();
+      // Endorsed after the tick, with nothing moving the clock since: commits.
+      const after = await (
+        await openShortRound(chaincode, coord, 2, 'BankBMSP').endorse()
+      ).submit();
+      const afterStatus = await after.getStatus();
+      await net.inStep();
+      const auditor = new Ledger(bankB.gateway);
+      expect(heldStatus.successful).toBe(false);
+      expect(heldStatus.code).toBe(11); // MVCC_READ_CONFLICT: the ledger clock it read moved
+      await expect(auditor.getRound('short/round-1')).rejects.toThrow(/no round short\/round-1/);
+      expect(afterStatus.successful).toBe(true);
+      expect((await auditor.getRound('short/round-2')).roster).toEqual(['BankBMSP']);
+    } finally {
+      coord.close();
+      bankB.close();
     }
   });
 });
