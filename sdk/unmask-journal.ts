@@ -71,11 +71,16 @@ export interface JournalEntry {
 }
 
 export function updateDigest(update: Float32Array | Uint32Array): string {
-  const kind = update instanceof Float32Array ? 'f32' : 'u32';
-  return createHash('sha256')
-    .update(`veilsum/v1/update/${kind}\0`)
-    .update(new Uint8Array(update.buffer, update.byteOffset, update.byteLength))
-    .digest('hex');
+  return updateDigestOf(update instanceof Float32Array ? 'f32' : 'u32', [
+    new Uint8Array(update.buffer, update.byteOffset, update.byteLength),
+  ]);
+}
+
+/** `updateDigest` of an update read in slices (its bytes in order), e.g. from a file. */
+export function updateDigestOf(kind: 'f32' | 'u32', slices: Iterable<Uint8Array>): string {
+  const digest = createHash('sha256').update(`veilsum/v1/update/${kind}\0`);
+  for (const slice of slices) digest.update(slice);
+  return digest.digest('hex');
 }
 
 export class UnmaskJournal {

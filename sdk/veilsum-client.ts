@@ -34,6 +34,7 @@ import {
 } from '../proto/gen/veilsum/v1/round.ts';
 import {
   SecAggServiceClient,
+  SecAggServiceService,
   type ConsistencyCheckRequest,
   type KeysBroadcast,
   type SeedCommitments,
@@ -133,6 +134,12 @@ export interface ParticipateOptions extends TrainedFrom {
   readonly delayUploadMs?: number;
   /** Wait for the round's result after unmasking (default true). */
   readonly waitForResult?: boolean;
+  /**
+   * participateQuantized: the re-run journal's digest of the update (default: of the levels).
+   * A caller that quantized a float update itself passes `updateDigest` of the floats, so that
+   * the same floats quantized again (stochastic rounding) are still the same update.
+   */
+  readonly updateSha256?: string;
 }
 
 export interface CkksParticipateOptions extends TrainedFrom {
@@ -164,6 +171,12 @@ const CkksClient = clientWithBytesSerializers<typeof CkksServiceClient>(
   'veilsum.v1.CkksService',
   { uploadEncrypted: { ciphertext: 2, proof: 3 } },
 );
+/** Likewise for a masked input's words (the generated encoder copies each 1 MiB piece four times). */
+const SecAggServiceStreamClient = clientWithBytesSerializers<typeof SecAggServiceClient>(
+  SecAggServiceService,
+  'veilsum.v1.SecAggService',
+  { uploadMaskedInput: { data: 2 } },
+);
 const AWAIT_DEADLINE_MS = 15 * 60_000;
 
 /**
@@ -189,7 +202,7 @@ export class VeilsumClient {
   private constructor(options: ConnectOptions) {
     const { credentials, channelOptions, organisation, identitySecretKey } = tlsChannel(options);
     this.admin = new RoundAdminServiceClient(options.address, credentials, channelOptions);
-    this.secagg = new SecAggServiceClient(options.address, credentials, channelOptions);
+    this.secagg = new SecAggServiceStreamClient(options.address, credentials, channelOptions);
     this.ckks = new CkksClient(options.address, credentials, channelOptions);
     this.identitySecretKey = identitySecretKey;
     this.identityKey = nativeCurve25519.ed25519PublicKey(identitySecretKey);
@@ -359,16 +372,24 @@ export class VeilsumClient {
       const round = await this.getRound(roundId);
       const out = allocate(round.params!.dimension);
       const bytes = new Uint8Array(out.buffer);
-      const stream = this.admin.getAggregate(
-        { roundId },
-        new grpc.Metadata(),
-        deadline(AWAIT_DEADLINE_MS),
-      );
-      for await (const chunk of stream as AsyncIterable<{ offsetWords: number; data: Buffer }>) {
+      for await (const chunk of this.aggregateChunks(roundId))
         bytes.set(chunk.data, chunk.offsetWords * 4);
-      }
       return out;
     });
+  }
+
+  /**
+   * A finished round's aggregate file as the coordinator streams it, in order (offsets in 32-bit
+   * words; SecAgg: uint32 sums, CKKS: float64), for a caller that converts or forwards it piece
+   * by piece instead of holding it. Only a stream that ends without error is the aggregate (the
+   * coordinator checks its digest at the end). Not retried.
+   */
+  aggregateChunks(roundId: string): AsyncIterable<{ offsetWords: number; data: Buffer }> {
+    return this.admin.getAggregate(
+      { roundId },
+      new grpc.Metadata(),
+      deadline(AWAIT_DEADLINE_MS),
+    ) as AsyncIterable<{ offsetWords: number; data: Buffer }>;
   }
 
   // ── taking part in a round ───────────────────────────────────────────────────────────────
@@ -664,7 +685,7 @@ export class VeilsumClient {
     input: Uint32Array,
     options: ParticipateOptions = {},
   ): Promise<ParticipationResult> {
-    return this.runSecAgg(round, input, options, updateDigest(input));
+    return this.runSecAgg(round, input, options, options.updateSha256 ?? updateDigest(input));
   }
 
   private async runSecAgg(

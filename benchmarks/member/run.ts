@@ -4,22 +4,29 @@
  * `--values` (10^7) float32 update over MemberService, the other banks theirs, then a SecAgg
  * round of that length runs. Measured:
  *   - submitMBPerSec: the update's bytes over the time from the stream's first message to the
- *     peer's answer (values checked, hashed, fsynced to its queue), after one warm-up submission
- *     of the same size;
+ *     peer's answer (values checked, hashed, fsynced to its queue): the median of `--repeat` (3)
+ *     submissions after one warm-up of the same size (submitMBPerSecBest: the fastest);
+ *   - peerCpuMsPerMb / clientCpuMsPerMb: CPU time of the peer process and of the submitting one
+ *     per MB (median): on a shared machine the wall time follows the load, these much less;
  *   - peerPeakRssMbAfterSubmit / peerPeakRssMb: bank 1's peer's VmHWM (/proc/<pid>/status) after
- *     the submission, and after the round (it then holds the update, its quantized and masked
- *     copies and the mask expansion); peerIdleRssMb, its VmRSS before the submission;
- *   - queueToUploadAcceptedMs: from the answer (QUEUED) to WatchUpdate's UPLOADED (the peer marks
- *     it once the coordinator moved past MaskedInputCollection, so it includes waiting for the
- *     other banks' uploads) and queueToIncludedMs to INCLUDED.
+ *     the submissions, and after the round; peerIdleRssMb, its VmRSS before them (Node, gRPC,
+ *     the SDK: what any peer holds); peerPeakOverIdleMb, what the update added;
+ *   - queueToUploadAcceptedMs: from the last answer (QUEUED) to WatchUpdate's UPLOADED (the peer
+ *     marks it once the coordinator moved past MaskedInputCollection, so it includes waiting for
+ *     the other banks' uploads) and queueToIncludedMs to INCLUDED.
  *
- *   npm run bench:member [-- --values 10000000 --members 3 --client ts]
+ *   npm run bench:member [-- --values 10000000 --members 3 --client ts|python --repeat 3]
+ *                        [-- --cpu-prof <folder>]   (V8 CPU profiles of bank 1's peer and the bench)
  *
- * `--client` names the submitting client: `ts` (the generated TypeScript stubs) is built in; a
- * client is one entry of SUBMITTERS (e.g. `python`: a process running the Python package).
- * The last line printed is one JSON object, also written to benchmarks/results/member.json.
+ * `--client ts`: the generated TypeScript stubs in this process; `python`: a process running the
+ * Python package (clients/python/benchmarks/submit_to_peer.py, in the venv of
+ * clients/python/ci/ensure-venv.sh). The last line printed is one JSON object, also written to
+ * benchmarks/results/member.json.
  */
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { UpdateState } from '../../proto/gen/veilsum/v1/member.ts';
@@ -27,9 +34,10 @@ import { Adversary } from '../../proto/gen/veilsum/v1/round.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 import { ADMIN } from '../../test/support/consortium.ts';
 import {
+  floatBytes,
   headerFor,
   isFinal,
-  type MemberPeerProcess,
+  type MemberPeerSet,
   PeerClients,
   sampleUpdate,
   secAggRoundParams,
@@ -43,24 +51,98 @@ const { values: options } = parseArgs({
     values: { type: 'string', default: '10000000' },
     members: { type: 'string', default: '3' },
     client: { type: 'string', default: 'ts' },
+    repeat: { type: 'string', default: '3' },
+    // A folder: bank 1's peer and this process write V8 CPU profiles there (--cpu-prof).
+    'cpu-prof': { type: 'string' },
   },
 });
+const profileDirectory = options['cpu-prof'];
 const valueCount = Number(options.values);
 const memberCount = Number(options.members);
+const repeat = Math.max(1, Number(options.repeat));
 
-/** Submits `values` to a peer as its scientist; resolves with the update id once QUEUED. */
+/** One submission as the client saw it. */
+interface Submitted {
+  readonly updateId: string;
+  readonly seconds: number;
+  /** The submitting process's CPU time for it. */
+  readonly clientCpuMs: number;
+}
+
+/**
+ * Submits `values` to bank 1's peer as its scientist, once per model in order, calling `onQueued`
+ * as each one is answered QUEUED (the peer's CPU time is read there).
+ */
 type Submitter = (
-  peer: MemberPeerProcess,
+  set: MemberPeerSet,
   values: Float32Array,
-  modelId: string,
-) => Promise<string>;
+  modelIds: readonly string[],
+  onQueued: (submitted: Submitted) => void,
+) => Promise<void>;
 
-const SUBMITTERS: Record<string, (clients: PeerClients, bank: number) => Submitter> = {
-  ts: (clients, bank) => async (_peer, values, modelId) => {
-    const response = await submitUpdate(clients.of(bank), values, headerFor(values, { modelId }));
-    return response.update!.updateId;
+const SUBMITTERS: Record<string, Submitter> = {
+  ts: async (set, values, modelIds, onQueued) => {
+    const clients = new PeerClients(() => set);
+    try {
+      const client = clients.of(0);
+      for (const modelId of modelIds) {
+        const cpu = process.cpuUsage();
+        const started = performance.now();
+        const response = await submitUpdate(client, values, headerFor(values, { modelId }));
+        const used = process.cpuUsage(cpu);
+        onQueued({
+          updateId: response.update!.updateId,
+          seconds: (performance.now() - started) / 1000,
+          clientCpuMs: (used.user + used.system) / 1000,
+        });
+      }
+    } finally {
+      clients.closeAll();
+    }
+  },
+  // A Python process with the package (clients/python), as a notebook would submit.
+  python: async (set, values, modelIds, onQueued) => {
+    const python = `${execFileSync('bash', ['clients/python/ci/ensure-venv.sh'], { encoding: 'utf8' }).trim()}/bin/python`;
+    const valuesFile = join(set.directory, 'bench-update.f32');
+    writeFileSync(valuesFile, floatBytes(values));
+    const peer = set.peers[0]!;
+    const child = spawn(
+      python,
+      [
+        'clients/python/benchmarks/submit_to_peer.py',
+        ...['--address', peer.address, '--ca', peer.callers.caCertificate],
+        ...[
+          '--cert',
+          peer.callers.scientist.certificate,
+          '--key',
+          peer.callers.scientist.privateKey,
+        ],
+        ...['--values-file', valuesFile, '--models', modelIds.join(',')],
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    for await (const line of createInterface({ input: child.stdout })) {
+      const answer = JSON.parse(line) as { updateId: string; seconds: number; cpuSeconds: number };
+      onQueued({
+        updateId: answer.updateId,
+        seconds: answer.seconds,
+        clientCpuMs: answer.cpuSeconds * 1000,
+      });
+    }
+    const code = await exited;
+    if (code !== 0) throw new Error(`the Python submitter exited with ${code}`);
   },
 };
+
+/** A process's CPU time (user + system) so far, in ms, from /proc/<pid>/stat. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+const median = (values: readonly number[]): number =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 /** A process's resident memory (VmRSS) or its peak so far (VmHWM), in MB. */
 function rssMb(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmHWM'): number {
@@ -69,31 +151,65 @@ function rssMb(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmHWM'): number {
   return Math.round(kib / 1024);
 }
 
+let stopProfiling: (() => Promise<void>) | undefined;
+
 async function main(): Promise<void> {
-  const submitterOf = SUBMITTERS[options.client];
-  if (submitterOf === undefined)
+  const submitter = SUBMITTERS[options.client];
+  if (submitter === undefined)
     throw new Error(
       `unknown --client ${options.client}: one of ${Object.keys(SUBMITTERS).join(', ')}`,
     );
-  const set = await startMemberPeers({ members: memberCount });
+  const set = await startMemberPeers({
+    members: memberCount,
+    ...(profileDirectory
+      ? {
+          nodeArguments: (bank: number) =>
+            bank === 0 ? ['--cpu-prof', '--cpu-prof-dir', profileDirectory] : [],
+        }
+      : {}),
+  });
+  if (profileDirectory) {
+    const { Session } = await import('node:inspector/promises');
+    const session = new Session();
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+    stopProfiling = async () => {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(`${profileDirectory}/bench-client.cpuprofile`, JSON.stringify(profile));
+      session.disconnect();
+    };
+  }
   const clients = new PeerClients(() => set);
   const admin = VeilsumClient.connect(set.consortium.profile(ADMIN, set.coordinator.port));
   try {
     const modelId = 'bench-model';
     const updates = set.peers.map((_, i) => sampleUpdate(valueCount, i + 1));
-    const bankOne = set.peers[0]!;
+    const peerPid = set.peers[0]!.child!.pid!;
     // What the idle peer holds (Node, gRPC, the SDK with its CKKS WebAssembly): the update adds to it.
-    const peerIdleRssMb = rssMb(bankOne.child!.pid!, 'VmRSS');
-    // One warm-up submission of the same size (a model no round takes): the connection, TLS and
-    // the JIT are then as in a peer that has been running; it stays queued.
-    await submitterOf(clients, 0)(bankOne, updates[0]!, 'warm-up');
-    const submitStarted = performance.now();
-    const updateId = await submitterOf(clients, 0)(bankOne, updates[0]!, modelId);
+    const peerIdleRssMb = rssMb(peerPid, 'VmRSS');
+    // One warm-up submission of the same size (a model no round takes: it stays queued), so the
+    // connection, TLS and the JIT are as in a peer that has been running; then `--repeat`
+    // measured ones, the last for the round's model.
+    const models = [
+      'warm-up',
+      ...Array.from({ length: repeat - 1 }, (_, i) => `speed-${i + 1}`),
+      modelId,
+    ];
+    const measured: (Submitted & { peerCpuMs: number })[] = [];
+    let peerCpuBefore = cpuMs(peerPid);
+    let updateId = '';
+    await submitter(set, updates[0]!, models, (submitted) => {
+      const peerCpuNow = cpuMs(peerPid);
+      measured.push({ ...submitted, peerCpuMs: peerCpuNow - peerCpuBefore });
+      peerCpuBefore = peerCpuNow;
+      updateId = submitted.updateId;
+    });
     const queuedAt = performance.now();
-    const submitSeconds = (queuedAt - submitStarted) / 1000;
-    const peerPeakRssMbAfterSubmit = rssMb(bankOne.child!.pid!);
+    measured.shift(); // the warm-up
+    const peerPeakRssMbAfterSubmit = rssMb(peerPid);
     for (let i = 1; i < set.peers.length; i++)
-      await SUBMITTERS.ts!(clients, i)(set.peers[i]!, updates[i]!, modelId);
+      await submitUpdate(clients.of(i), updates[i]!, headerFor(updates[i]!, { modelId }));
     await admin.openRound({
       ...secAggRoundParams(set.consortium.members, modelId, 1, valueCount, 300_000),
       adversary: Adversary.ADVERSARY_SEMI_MALICIOUS,
@@ -109,17 +225,25 @@ async function main(): Promise<void> {
     if (final.state !== UpdateState.UPDATE_STATE_INCLUDED)
       throw new Error(`the update was not included: ${final.detail}`);
     const updateMb = (valueCount * 4) / 1e6;
+    const rates = measured.map(({ seconds }) => updateMb / seconds);
+    const peerPeakRssMb = rssMb(peerPid);
     const result = {
       benchmark: 'member-peer',
       client: options.client,
       values: valueCount,
       members: memberCount,
       updateMb,
-      submitSeconds: Number(submitSeconds.toFixed(3)),
-      submitMBPerSec: Number((updateMb / submitSeconds).toFixed(1)),
+      submitSeconds: measured.map(({ seconds }) => Number(seconds.toFixed(3))),
+      // The median of the measured submissions (best: the fastest of them).
+      submitMBPerSec: Number(median(rates).toFixed(1)),
+      submitMBPerSecBest: Number(Math.max(...rates).toFixed(1)),
+      // CPU time per MB of each end: what the throughput is bound by when the cores are busy.
+      peerCpuMsPerMb: Number((median(measured.map((m) => m.peerCpuMs)) / updateMb).toFixed(2)),
+      clientCpuMsPerMb: Number((median(measured.map((m) => m.clientCpuMs)) / updateMb).toFixed(2)),
       peerIdleRssMb,
       peerPeakRssMbAfterSubmit,
-      peerPeakRssMb: rssMb(bankOne.child!.pid!),
+      peerPeakRssMb,
+      peerPeakOverIdleMb: peerPeakRssMb - peerIdleRssMb,
       peakRssLimitMb: 3 * updateMb,
       queueToUploadAcceptedMs: Math.round(uploadedAt - queuedAt),
       queueToIncludedMs: Math.round(includedAt - queuedAt),
@@ -130,6 +254,7 @@ async function main(): Promise<void> {
     writeFileSync('benchmarks/results/member.json', JSON.stringify(result, null, 2) + '\n');
     console.log(JSON.stringify(result));
   } finally {
+    await stopProfiling?.();
     clients.closeAll();
     admin.close();
     await set.stop();

@@ -18,13 +18,17 @@ export function startCoordinatorProcess(
   return startServiceProcess('coordinator', config, configPath, onLog);
 }
 
-/** `veilsum member start` (a bank's aggregation peer), likewise. */
+/**
+ * `veilsum member start` (a bank's aggregation peer), likewise; `nodeArguments` go to its Node
+ * (e.g. `--cpu-prof` for a benchmark).
+ */
 export function startMemberProcess(
   config: Record<string, unknown>,
   configPath: string,
   onLog: (line: string) => void,
+  nodeArguments: readonly string[] = [],
 ): Promise<{ child: ChildProcess; port: number }> {
-  return startServiceProcess('member', config, configPath, onLog);
+  return startServiceProcess('member', config, configPath, onLog, nodeArguments);
 }
 
 /** `veilsum keyholder start`, likewise. */
@@ -41,11 +45,14 @@ async function startServiceProcess(
   config: CoordinatorConfig | KeyholderConfig | Record<string, unknown>,
   configPath: string,
   onLog: (line: string) => void,
+  nodeArguments: readonly string[] = [],
 ): Promise<{ child: ChildProcess; port: number }> {
   writeFileSync(configPath, JSON.stringify(config));
-  const child = spawn(process.execPath, [CLI, service, 'start', '--config', configPath], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...nodeArguments, CLI, service, 'start', '--config', configPath],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let buffered = '';
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => {

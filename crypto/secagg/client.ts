@@ -450,15 +450,19 @@ export class SecAggClient {
     return jobs;
   }
 
-  /** Round 2, second half: y_u = x_u + Σ masks, with maskTotal = combineMasks(prepareMasks()). */
+  /**
+   * Round 2, second half: y_u = x_u + Σ masks, with maskTotal = combineMasks(prepareMasks()).
+   * The sum is formed in `maskTotal`, which becomes the masked input (no third full-length
+   * vector: a 10^7-parameter update would otherwise hold input, mask total and masked input).
+   */
   completeMaskedInput(quantizedInput: Uint32Array, maskTotal: Uint32Array): MaskedInputMessage {
     if (this.phase !== 'masking') {
       throw new PhaseOrderError(`client ${this.index} is in phase ${this.phase}, not masking`);
     }
     this.assertInputShape(quantizedInput, 'input');
     this.assertInputShape(maskTotal, 'mask total');
-    const masked = quantizedInput.slice();
-    addInto(masked, maskTotal);
+    const masked = maskTotal;
+    addInto(masked, quantizedInput);
     this.phase =
       this.context.config.adversary === 'semi-malicious' ? 'consistency-check' : 'unmasking';
     return { sender: this.index, maskedInput: masked, complaints: [...this.complaints] };

@@ -23,6 +23,12 @@ export function bindMtls(
     verifyClients?: 'tls' | 'service';
     /** Called with each new connection (after admission), e.g. to keep its peer certificate. */
     onSession?: (session: ServerHttp2Session) => void;
+    /**
+     * Largest HTTP/2 DATA frame clients may send (SETTINGS_MAX_FRAME_SIZE; protocol default
+     * 16 KiB). A service that takes large uploads raises it: fewer frames, each a callback and a
+     * buffer on this side (the member peer measured less CPU per MB with 1 MiB).
+     */
+    maxFrameBytes?: number;
   } = {},
 ): Promise<number> {
   const limits = options.limits ?? DEFAULT_CONNECTION_LIMITS;
@@ -47,6 +53,7 @@ export function bindMtls(
   internals.commonServerOptions.settings = {
     ...internals.commonServerOptions.settings,
     initialWindowSize: HTTP2_WINDOW_BYTES,
+    ...(options.maxFrameBytes !== undefined ? { maxFrameSize: options.maxFrameBytes } : {}),
     maxConcurrentStreams: limits.streamsPerConnection,
   };
   const connections = new ConnectionsPerCaller(limits.connectionsPerCaller, options.identify);

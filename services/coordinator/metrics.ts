@@ -1,16 +1,8 @@
-import type { Server } from 'node:http';
-import { serveMetrics } from '../common/metrics-endpoint.ts';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { ServiceMetrics } from '../common/service-metrics.ts';
 
 /** Prometheus metrics of one coordinator process. No labels carry member data beyond ids. */
-export class CoordinatorMetrics {
-  readonly registry = new Registry();
-  readonly requests = new Counter({
-    name: 'veilsum_requests_total',
-    help: 'gRPC requests by method and resulting status code',
-    labelNames: ['method', 'code'] as const,
-    registers: [this.registry],
-  });
+export class CoordinatorMetrics extends ServiceMetrics {
   readonly uploadBytes = new Counter({
     name: 'veilsum_upload_bytes_total',
     help: 'Bytes of masked input accepted',
@@ -35,10 +27,10 @@ export class CoordinatorMetrics {
   });
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'veilsum_process_' });
-  }
-
-  serve(listen: string): Promise<Server> {
-    return serveMetrics(this.registry, listen);
+    super({
+      requests: 'veilsum_requests_total',
+      requestsHelp: 'gRPC requests by method and resulting status code',
+      processPrefix: 'veilsum_process_',
+    });
   }
 }

@@ -51,6 +51,11 @@ export const memberConfigSchema = z
     policy: memberPolicySchema.default({}),
     /** CKKS: the consortium's published collective key file; rounds must use that key. */
     keyFile: z.string().min(1).optional(),
+    /**
+     * CKKS: the keyholders' decryption precision (their config's `precision`, default 5e-5):
+     * the error bound GetResult reports for a CKKS sum is computed from it.
+     */
+    ckksPrecision: z.number().positive().lt(1).default(5e-5),
     /** The bank's own ledger view (embedded file or its Fabric peer), acting as the bank. */
     ledger: ledgerConfigSchema.optional(),
     /** Queue, journal and ledger checkpoint. */
@@ -78,6 +83,7 @@ export interface MemberConfig {
   readonly callers: readonly CallerRole[];
   readonly policy: MemberThreatModel;
   readonly keyFile: string | undefined;
+  readonly ckksPrecision: number;
   readonly ledger: LedgerConfig | undefined;
   readonly dataDir: string;
   readonly pollIntervalMs: number;
@@ -109,6 +115,7 @@ export function loadMemberConfig(path: string): MemberConfig {
       `member config ${path} (policy)`,
     ),
     keyFile: config.keyFile === undefined ? undefined : at(config.keyFile),
+    ckksPrecision: config.ckksPrecision,
     ledger: config.ledger === undefined ? undefined : resolveLedgerConfig(config.ledger, at),
     dataDir,
     pollIntervalMs: config.pollIntervalMs,

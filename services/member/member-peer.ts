@@ -17,6 +17,7 @@ import type { MemberConfig } from './config.ts';
 import { memberService } from './member-service.ts';
 import { LedgerClockTicker } from '../common/ledger-clock-ticker.ts';
 import { MemberMetrics } from './metrics.ts';
+import { RoundEvents } from './round-events.ts';
 import { RoundFollower } from './round-follower.ts';
 import { MAX_CHUNK_BYTES } from './submit-stream.ts';
 import { UpdateQueue } from './update-queue.ts';
@@ -40,6 +41,7 @@ export class MemberPeer {
   private readonly ledger: OpenLedger | undefined;
   private readonly client: VeilsumClient;
   private readonly follower: RoundFollower;
+  private readonly roundEvents: RoundEvents;
   private metricsServer: HttpServer | undefined;
   private clockTicker: LedgerClockTicker | undefined;
   private boundPort = 0;
@@ -74,6 +76,12 @@ export class MemberPeer {
       threatModel: config.policy,
       ...(this.ledger ? { ledger: this.ledger.ledger } : {}),
     });
+    this.roundEvents = new RoundEvents(
+      this.ledger,
+      join(config.dataDir, 'ledger-events.checkpoint'),
+      () => this.follower.kick(),
+      this.logger,
+    );
     this.follower = new RoundFollower({
       queue: this.queue,
       client: this.client,
@@ -82,6 +90,8 @@ export class MemberPeer {
       ledger: this.ledger?.ledger,
       expectedKeySha256: config.keyFile ? readKeyFile(config.keyFile).keySha256 : undefined,
       pollIntervalMs: config.pollIntervalMs,
+      fallbackPollMs: Math.min(config.pollIntervalMs * 10, 60_000),
+      eventsLive: () => this.roundEvents.live,
       logger: this.logger,
       metrics: this.metrics,
     });
@@ -103,6 +113,7 @@ export class MemberPeer {
         ledger: this.ledger?.ledger,
         logger: this.logger,
         metrics: this.metrics,
+        ckksPrecision: this.config.ckksPrecision,
       }),
     );
     this.health.addToServer(this.server);
@@ -118,11 +129,14 @@ export class MemberPeer {
         identify: this.callers.callerOf,
         verifyClients: 'service',
         onSession: this.callers.remember,
+        // Updates arrive as 4 MiB messages: 1 MiB frames instead of 16 KiB ones.
+        maxFrameBytes: 1 << 20,
       },
     );
     if (this.config.metricsListen)
       this.metricsServer = await this.metrics.serve(this.config.metricsListen);
     this.metrics.updateStates(this.queue.all());
+    this.roundEvents.start();
     this.follower.start();
     if (this.ledger)
       this.clockTicker = LedgerClockTicker.start({
@@ -148,6 +162,7 @@ export class MemberPeer {
 
   async stop(): Promise<void> {
     this.health.setStatus('', 'NOT_SERVING');
+    this.roundEvents.stop();
     this.follower.stop();
     await shutdownGracefully(this.server, STOP_GRACE_MS);
     this.metricsServer?.close();

@@ -17,7 +17,7 @@ import {
   type WatchUpdateRequest,
 } from '../../proto/gen/veilsum/v1/member.ts';
 import type { Ledger } from '../../ledger/ledger.ts';
-import { floatAggregate } from '../../sdk/aggregate-result.ts';
+import { parameterSetNamed } from '../../crypto/ckks/parameters.ts';
 import {
   alreadyExists,
   invalidArgument,
@@ -32,11 +32,10 @@ import type { AuthenticatedCall } from '../common/caller.ts';
 import { type BankCallers, mayRead, maySubmit } from './bank-callers.ts';
 import type { CallerRole } from './config.ts';
 import type { MemberMetrics } from './metrics.ts';
-import { JOINABLE_PHASES, type RoundFollower } from './round-follower.ts';
+import { JOINABLE_PHASES, type RoundFollower, type RoundView } from './round-follower.ts';
+import { floatSumPieces, sumErrorBound } from './result-stream.ts';
 import { checkHeader, receiveValues } from './submit-stream.ts';
 import { FINAL_STATES, type QueuedRecord, type UpdateQueue } from './update-queue.ts';
-
-const RESULT_CHUNK_VALUES = (1 << 20) / 8; // 1 MiB of float64 per message
 
 export interface MemberServiceDependencies {
   readonly memberId: string;
@@ -47,6 +46,8 @@ export interface MemberServiceDependencies {
   readonly ledger: Ledger | undefined;
   readonly logger: Logger;
   readonly metrics: MemberMetrics;
+  /** CKKS: the keyholders' decryption precision (member config `ckksPrecision`). */
+  readonly ckksPrecision: number;
 }
 
 /** MemberService (proto/veilsum/v1/member.proto) for the people inside one bank. */
@@ -89,6 +90,7 @@ export function memberService(deps: MemberServiceDependencies): MemberServiceSer
       call: grpc.ServerReadableStream<SubmitUpdateRequest, SubmitUpdateResponse>,
       callback: grpc.sendUnaryData<SubmitUpdateResponse>,
     ) => {
+      readAhead(call, SUBMIT_READ_AHEAD_MESSAGES);
       const messages = (call as AsyncIterable<SubmitUpdateRequest>)[Symbol.asyncIterator]();
       const run = async (): Promise<SubmitUpdateResponse> => {
         const role = roleOf(call);
@@ -130,7 +132,7 @@ export function memberService(deps: MemberServiceDependencies): MemberServiceSer
             throw alreadyExists(
               `idempotency key ${header.idempotencyKey} already queued update ${earlier.updateId} with other values: use a fresh key for a new update`,
             );
-          return { update: toWire(earlier, follower.phases) };
+          return { update: toWire(earlier, follower.views) };
         }
         if (roundId !== '') {
           const holder = queue.all().find((record) => record.roundId === roundId);
@@ -169,7 +171,7 @@ export function memberService(deps: MemberServiceDependencies): MemberServiceSer
         );
         metrics.updateStates(queue.all());
         follower.kick();
-        return { update: toWire(record, follower.phases) };
+        return { update: toWire(record, follower.views) };
       };
       run()
         .then((response) => {
@@ -187,7 +189,7 @@ export function memberService(deps: MemberServiceDependencies): MemberServiceSer
           throw notFound(`no update ${call.request.updateId} on this peer: check the update id`);
         ok('WatchUpdate')();
         const send = (current: QueuedRecord) => {
-          call.write(toWire(current, follower.phases));
+          call.write(toWire(current, follower.views));
           if (FINAL_STATES.includes(current.state)) {
             stop();
             call.end();
@@ -216,24 +218,7 @@ export function memberService(deps: MemberServiceDependencies): MemberServiceSer
             `round ${roundId} is in phase ${phaseName(round.phase)}, not done: watch the update (WatchUpdate) and ask again when it is INCLUDED`,
           );
         const contributors = round.included.length;
-        let sum: Float64Array;
-        let errorBound: number;
-        let clipRange: number;
-        if (params.mode === Mode.MODE_CKKS) {
-          sum = await client.getCkksResult(roundId);
-          clipRange = params.ckks?.clipRange ?? 0;
-          // The decrypted CKKS sum carries the scheme's noise; the proto reports no bound yet.
-          errorBound = 0;
-        } else {
-          const aggregate = floatAggregate(
-            await client.getAggregate(roundId),
-            contributors,
-            params.quantization!,
-          );
-          sum = aggregate.sum;
-          errorBound = aggregate.sumErrorBound;
-          clipRange = params.quantization!.clipRange;
-        }
+        const ckks = params.mode === Mode.MODE_CKKS;
         const own = queue.all().find((record) => record.roundId === roundId);
         call.write({
           part: {
@@ -242,22 +227,30 @@ export function memberService(deps: MemberServiceDependencies): MemberServiceSer
               roundId,
               modelId: params.modelId,
               mode: params.mode,
-              values: sum.length,
+              values: params.dimension,
               contributors,
-              errorBound,
-              clipRange,
+              errorBound: ckks
+                ? sumErrorBound(contributors, {
+                    ckks: parameterSetNamed(params.ckks!.parameterSet),
+                    keyholderPrecision: deps.ckksPrecision,
+                  })
+                : sumErrorBound(contributors, { quantization: params.quantization! }),
+              clipRange: (ckks ? params.ckks?.clipRange : params.quantization?.clipRange) ?? 0,
               tensors: own?.tensors ?? [],
               aggregateSha256: Buffer.from(round.aggregateSha256),
             },
           },
         });
-        for (let offset = 0; offset < sum.length; offset += RESULT_CHUNK_VALUES) {
-          const piece = sum.subarray(offset, offset + RESULT_CHUNK_VALUES);
-          const bytes = Buffer.alloc(piece.length * 8);
-          for (let i = 0; i < piece.length; i++) bytes.writeDoubleLE(piece[i]!, i * 8);
-          if (!call.write({ part: { $case: 'sum', value: bytes } }))
+        // Converted and sent piece by piece as the coordinator streams the aggregate: one call
+        // holds about 1 MiB of it, not the whole sum (80 MB for 10^7 values).
+        for await (const piece of floatSumPieces(
+          client.aggregateChunks(roundId),
+          params.dimension,
+          contributors,
+          ckks ? undefined : params.quantization!,
+        ))
+          if (!call.write({ part: { $case: 'sum', value: piece } }))
             await new Promise((resolve) => call.once('drain', resolve));
-        }
         call.end();
       };
       run()
@@ -322,7 +315,26 @@ export function memberService(deps: MemberServiceDependencies): MemberServiceSer
   };
 }
 
-export function toWire(record: QueuedRecord, phases: ReadonlyMap<string, Phase>): QueuedUpdate {
+/**
+ * How many received messages (4 MiB chunks) a SubmitUpdate call reads ahead of the peer's
+ * checking and writing. grpc-js reads as far as its stream's object high-water mark (16), so a
+ * client faster than the peer parked 64 MiB there beside the 16 MiB HTTP/2 window; with 2 the
+ * window (mtls-server.ts) does the buffering and the client waits for the peer.
+ */
+const SUBMIT_READ_AHEAD_MESSAGES = 2;
+
+/** Lowers a server stream's read-ahead (Node's Readable high-water mark; grpc-js takes no option). */
+function readAhead(call: object, messages: number): void {
+  const state = (call as { _readableState?: { highWaterMark?: number } })._readableState;
+  if (state !== undefined && typeof state.highWaterMark === 'number')
+    state.highWaterMark = messages;
+}
+
+export function toWire(record: QueuedRecord, views: ReadonlyMap<string, RoundView>): QueuedUpdate {
+  const view = record.roundId === '' ? undefined : views.get(record.roundId);
+  const inRound =
+    record.state === UpdateState.UPDATE_STATE_IN_ROUND ||
+    record.state === UpdateState.UPDATE_STATE_UPLOADED;
   return {
     updateId: record.updateId,
     modelId: record.modelId,
@@ -330,11 +342,11 @@ export function toWire(record: QueuedRecord, phases: ReadonlyMap<string, Phase>)
     values: record.values,
     sha256: Buffer.from(record.sha256, 'hex'),
     state: record.state,
-    roundPhase: phases.get(record.roundId) ?? Phase.PHASE_UNSPECIFIED,
+    roundPhase: view?.phase ?? Phase.PHASE_UNSPECIFIED,
     detail: record.detail,
     queuedAtMs: record.queuedAtMs,
     updatedAtMs: record.updatedAtMs,
-    missing: [],
+    missing: inRound ? [...(view?.missing ?? [])] : [],
   };
 }
 

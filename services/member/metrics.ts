@@ -1,18 +1,10 @@
-import type { Server } from 'node:http';
-import { serveMetrics } from '../common/metrics-endpoint.ts';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import { UpdateState, updateStateToJSON } from '../../proto/gen/veilsum/v1/member.ts';
+import { ServiceMetrics } from '../common/service-metrics.ts';
 import type { QueuedRecord } from './update-queue.ts';
 
 /** Prometheus metrics of one bank's peer. Labels carry no update data. */
-export class MemberMetrics {
-  readonly registry = new Registry();
-  readonly requests = new Counter({
-    name: 'veilsum_member_requests_total',
-    help: 'MemberService requests by method and resulting status code',
-    labelNames: ['method', 'code'] as const,
-    registers: [this.registry],
-  });
+export class MemberMetrics extends ServiceMetrics {
   readonly submittedBytes = new Counter({
     name: 'veilsum_member_submitted_bytes_total',
     help: 'Bytes of update values received from callers',
@@ -32,7 +24,11 @@ export class MemberMetrics {
   });
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'veilsum_member_process_' });
+    super({
+      requests: 'veilsum_member_requests_total',
+      requestsHelp: 'MemberService requests by method and resulting status code',
+      processPrefix: 'veilsum_member_process_',
+    });
   }
 
   updateStates(records: readonly QueuedRecord[]): void {
@@ -43,9 +39,5 @@ export class MemberMetrics {
         records.filter((record) => record.state === state).length,
       );
     }
-  }
-
-  serve(listen: string): Promise<Server> {
-    return serveMetrics(this.registry, listen);
   }
 }

@@ -2,10 +2,11 @@ import type { Logger } from 'pino';
 import { Mode, Phase, type Round } from '../../proto/gen/veilsum/v1/round.ts';
 import { UpdateState } from '../../proto/gen/veilsum/v1/member.ts';
 import type { Ledger } from '../../ledger/ledger.ts';
-import { clippingReport, clippingWarning } from '../../sdk/clipping-report.ts';
+import { clippingReport, clippingWarning, type ClippingReport } from '../../sdk/clipping-report.ts';
 import { UnmaskJournal, updateDigest } from '../../sdk/unmask-journal.ts';
 import type { Progress, VeilsumClient } from '../../sdk/veilsum-client.ts';
 import type { MemberMetrics } from './metrics.ts';
+import { digestOfSlices, prepareSecAgg, type PreparedSecAggUpdate } from './prepared-update.ts';
 import { FINAL_STATES, type QueuedRecord, type UpdateQueue } from './update-queue.ts';
 
 /** Phases in which a round still takes a member that has not joined yet. */
@@ -13,6 +14,13 @@ export const JOINABLE_PHASES: readonly Phase[] = [
   Phase.PHASE_ADVERTISE_KEYS,
   Phase.PHASE_COLLECTING,
 ];
+
+/** A round as the peer last saw it. */
+export interface RoundView {
+  readonly phase: Phase;
+  /** Who the round waits for in this phase, and why if the coordinator knows. */
+  readonly missing: readonly { readonly memberId: string; readonly reason: string }[];
+}
 
 export interface FollowerOptions {
   readonly queue: UpdateQueue;
@@ -22,6 +30,14 @@ export interface FollowerOptions {
   readonly ledger: Ledger | undefined;
   readonly expectedKeySha256: Uint8Array | undefined;
   readonly pollIntervalMs: number;
+  /**
+   * While the ledger's events wake the follower (`eventsLive`), queued updates look for rounds
+   * on the coordinator only this often, in case an event was missed (an update in a round is
+   * still followed every pollIntervalMs).
+   */
+  readonly fallbackPollMs?: number;
+  /** Whether round events from the bank's ledger view currently arrive (RoundEvents.live). */
+  readonly eventsLive?: () => boolean;
   readonly logger: Logger;
   readonly metrics: MemberMetrics;
 }
@@ -38,10 +54,11 @@ export class RoundFollower {
   private readonly options: FollowerOptions;
   private readonly journal: UnmaskJournal;
   private readonly busy = new Set<string>();
-  /** The round phase last seen, by round id (for WatchUpdate). */
-  readonly phases = new Map<string, Phase>();
+  /** Each round as last seen, by round id: its phase and who it waits for (for WatchUpdate). */
+  readonly views = new Map<string, RoundView>();
   private timer: NodeJS.Timeout | undefined;
   private polling = false;
+  private lastListedAt = 0;
   private stopped = false;
 
   constructor(options: FollowerOptions) {
@@ -56,7 +73,7 @@ export class RoundFollower {
         record.state === UpdateState.UPDATE_STATE_UPLOADED
       )
         this.track(record.updateId, () => this.afterInterruption(record));
-    this.timer = setInterval(() => this.kick(), this.options.pollIntervalMs);
+    this.timer = setInterval(() => this.kick(false), this.options.pollIntervalMs);
     this.kick();
   }
 
@@ -65,11 +82,15 @@ export class RoundFollower {
     clearInterval(this.timer);
   }
 
-  /** Looks for rounds to join now (a new update was queued, or the timer fired). */
-  kick(): void {
+  /**
+   * Looks for rounds to join now: a new update was queued or a round event arrived (`now`), or
+   * the timer fired (then rounds are listed for queued updates only every fallbackPollMs while
+   * the ledger's events arrive).
+   */
+  kick(now = true): void {
     if (this.polling || this.stopped) return;
     this.polling = true;
-    this.poll()
+    this.poll(now)
       .catch((error: unknown) =>
         this.options.logger.warn(
           { event: 'poll-failed', reason: (error as Error).message },
@@ -79,12 +100,18 @@ export class RoundFollower {
       .finally(() => (this.polling = false));
   }
 
-  private async poll(): Promise<void> {
+  private async poll(now: boolean): Promise<void> {
     const { queue, client, memberId } = this.options;
     const waiting = queue.all().filter((r) => r.state === UpdateState.UPDATE_STATE_QUEUED);
-    if (waiting.length === 0) return;
+    // Rounds are listed while an update waits for one, or is in one (its watchers see the
+    // round's phase and who it waits for).
+    if (waiting.length === 0 && this.busy.size === 0) return;
+    const fallbackOnly = !now && this.busy.size === 0 && this.options.eventsLive?.() === true;
+    if (fallbackOnly && Date.now() - this.lastListedAt < (this.options.fallbackPollMs ?? 0)) return;
+    this.lastListedAt = Date.now();
     const rounds = await client.listRounds();
-    for (const round of rounds) this.phases.set(round.roundId, round.phase);
+    for (const round of rounds) this.see(round);
+    if (waiting.length === 0) return;
     // Rounds an update already went into (a queued one names its round only as a target).
     const taken = new Set(
       queue
@@ -104,6 +131,20 @@ export class RoundFollower {
       waiting.splice(waiting.indexOf(record), 1);
       this.track(record.updateId, () => this.takePart(record, round, me.index));
     }
+  }
+
+  /** Notes a round as the coordinator shows it; watchers of its update hear of a change. */
+  private see(round: Round): void {
+    const missing = round.missing
+      .filter((absent) => absent.phase === round.phase)
+      .map((absent) => ({ memberId: absent.memberId, reason: absent.reason }));
+    const before = this.views.get(round.roundId);
+    const view: RoundView = { phase: round.phase, missing };
+    this.views.set(round.roundId, view);
+    if (before !== undefined && JSON.stringify(before) === JSON.stringify(view)) return;
+    for (const record of this.options.queue.all())
+      if (record.roundId === round.roundId && !this.isFinal(record))
+        this.options.queue.notify(record.updateId);
   }
 
   private track(updateId: string, run: () => Promise<void>): void {
@@ -156,13 +197,35 @@ export class RoundFollower {
           `${memberId} has no consent in force for model ${params.modelId} on its ledger view (granted, not revoked, not expired): the bank stays out of round ${roundId}; grant one with \`veilsum consent grant\` for the next round`,
         );
     }
-    const values = queue.values(record.updateId);
-    const clipRange =
-      params.mode === Mode.MODE_CKKS ? params.ckks?.clipRange : params.quantization?.clipRange;
-    const warning =
-      clipRange !== undefined && clipRange > 0
-        ? clippingWarning(clippingReport(values, clipRange))
-        : undefined;
+    // SecAgg: the levels, quantized slice by slice from disk (the floats are never held whole);
+    // CKKS encrypts the whole update at once (its ciphertexts dwarf it anyway).
+    let prepared: PreparedSecAggUpdate | undefined;
+    let values: Float32Array | undefined;
+    let clipping: ClippingReport | undefined;
+    let digest: string;
+    try {
+      if (params.mode === Mode.MODE_CKKS) {
+        values = queue.values(record.updateId);
+        digest = updateDigest(values);
+        const clipRange = params.ckks?.clipRange ?? 0;
+        clipping = clipRange > 0 ? clippingReport(values, clipRange) : undefined;
+      } else {
+        prepared = prepareSecAgg(
+          queue.slices(record.updateId),
+          params.dimension,
+          params.quantization!,
+        );
+        digest = prepared.digest;
+        clipping = prepared.clipping;
+      }
+    } catch (error) {
+      return this.drop(
+        record,
+        roundId,
+        `the bank left round ${roundId}: its queued update could not be prepared (${(error as Error).message})`,
+      );
+    }
+    const warning = clipping !== undefined ? clippingWarning(clipping) : undefined;
     queue.transition(
       record.updateId,
       UpdateState.UPDATE_STATE_IN_ROUND,
@@ -190,7 +253,7 @@ export class RoundFollower {
     const trainedFrom = record.trainedFrom === undefined ? {} : { trainedFrom: record.trainedFrom };
     try {
       const result =
-        params.mode === Mode.MODE_CKKS
+        values !== undefined
           ? await client.participateCkks(roundId, values, {
               onProgress,
               ...trainedFrom,
@@ -198,13 +261,17 @@ export class RoundFollower {
                 ? { expectedKeySha256: this.options.expectedKeySha256 }
                 : {}),
             })
-          : await client.participate(roundId, values, { onProgress, ...trainedFrom });
+          : await client.participateQuantized(await client.getRound(roundId), prepared!.levels, {
+              onProgress,
+              ...trainedFrom,
+              updateSha256: digest,
+            });
       this.options.metrics.participationSeconds.observe((Date.now() - started) / 1000);
       this.finish(record, result.round, result.included);
     } catch (error) {
       const reason = (error as Error).message;
       // Past the journal entry (written before the upload) the update may be in the sum.
-      if (this.mayBeInSum(record, values)) await this.settle(record, reason);
+      if (this.mayBeInSum(record, digest)) await this.settle(record, reason);
       else this.drop(record, roundId, `the bank left round ${roundId}: ${reason}`);
     }
   }
@@ -234,13 +301,13 @@ export class RoundFollower {
     );
   }
 
-  private mayBeInSum(record: QueuedRecord, values: Float32Array): boolean {
+  private mayBeInSum(record: QueuedRecord, digest: string): boolean {
     try {
       this.journal.check({
         modelId: record.modelId,
         roundNumber: 0,
         roundId: record.roundId,
-        updateSha256: updateDigest(values),
+        updateSha256: digest,
       });
       return false;
     } catch {
@@ -250,8 +317,8 @@ export class RoundFollower {
 
   /** A crash interrupted this update's round: settle it without taking part again. */
   private async afterInterruption(record: QueuedRecord): Promise<void> {
-    const values = this.options.queue.values(record.updateId);
-    if (!this.mayBeInSum(record, values))
+    const digest = digestOfSlices(this.options.queue.slices(record.updateId));
+    if (!this.mayBeInSum(record, digest))
       return this.drop(
         record,
         record.roundId,
@@ -266,7 +333,7 @@ export class RoundFollower {
       if (this.stopped) return;
       try {
         const round = await this.options.client.getRound(record.roundId);
-        this.phases.set(round.roundId, round.phase);
+        this.see(round);
         if (round.phase === Phase.PHASE_DONE || round.phase === Phase.PHASE_ABORTED)
           return this.finish(record, round, round.included.includes(record.memberIndex));
       } catch (error) {

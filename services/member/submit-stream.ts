@@ -9,6 +9,7 @@ import { invalidArgument } from '../../sdk/common/grpc-errors.ts';
 export const MAX_CHUNK_BYTES = 4 * 1024 * 1024;
 /** Largest update a peer queues: 2^28 float32 values (1 GiB), far above any model it serves. */
 export const MAX_VALUES = 2 ** 28;
+const WRITES_IN_FLIGHT = 4;
 
 /**
  * Reads a SubmitUpdate stream's values to `path` while checking each chunk at the edge: whole
@@ -24,11 +25,17 @@ export async function receiveValues(
 ): Promise<void> {
   const expectedBytes = Number(header.values) * 4;
   const digest = createHash('sha256');
-  // Asynchronous writes: the event loop goes on reading the stream while the disk writes.
   const file = await open(path, 'wx', 0o600);
   let received = 0;
   let chunks = 0;
   let complete = false;
+  // Writes run on libuv's pool while the next chunks are read and checked (awaiting each one
+  // before reading on left the stream waiting for the disk): at most WRITES_IN_FLIGHT chunks
+  // wait at once. No fsync per chunk: one before the answer.
+  const writes: Promise<unknown>[] = [];
+  // Grown to the largest misaligned chunk actually received, never to what the header announces
+  // (a header costs the caller nothing; memory should follow the bytes it really sent).
+  const scratch = { buffer: new Uint8Array(0) };
   try {
     for (;;) {
       const next = await messages.next();
@@ -52,16 +59,19 @@ export async function receiveValues(
         throw invalidArgument(
           `the stream carries more than the ${header.values} values its header announced: set header.values to the update's length`,
         );
-      const values = floatsOf(chunk);
-      for (let i = 0; i < values.length; i++) {
-        const value = values[i]!;
-        if (!Number.isFinite(value))
-          throw invalidArgument(
-            `value ${received / 4 + i} is ${Number.isNaN(value) ? 'NaN' : value > 0 ? '+Inf' : '-Inf'}: every value must be finite (check the training step for a diverged loss)`,
-          );
+      const bad = firstNonFinite(chunk, scratch);
+      if (bad >= 0) {
+        const value = new DataView(chunk.buffer, chunk.byteOffset).getFloat32(bad * 4, true);
+        throw invalidArgument(
+          `value ${received / 4 + bad} is ${Number.isNaN(value) ? 'NaN' : value > 0 ? '+Inf' : '-Inf'}: every value must be finite (check the training step for a diverged loss)`,
+        );
       }
       digest.update(chunk);
-      await file.write(chunk);
+      const write = file.write(chunk, 0, chunk.length, received);
+      // Awaited below, in order; a failure seen before then is not an unhandled rejection.
+      write.catch(() => {});
+      writes.push(write);
+      if (writes.length >= WRITES_IN_FLIGHT) await writes.shift();
       received += chunk.length;
       onBytes(chunk.length);
     }
@@ -74,18 +84,33 @@ export async function receiveValues(
       throw invalidArgument(
         `the SHA-256 of the values (${computed.toString('hex')}) does not match the header's (${Buffer.from(header.sha256).toString('hex')}): hash exactly the little-endian float32 bytes sent`,
       );
+    for (const write of writes.splice(0)) await write;
+    // One fsync before the answer: the update is durable once the caller hears QUEUED.
     await file.sync();
     complete = true;
   } finally {
+    await Promise.allSettled(writes);
     await file.close();
     if (!complete) rmSync(path, { force: true });
   }
 }
 
-function floatsOf(chunk: Uint8Array): Float32Array {
-  // A Float32Array view needs 4-byte alignment; a received Buffer may start anywhere.
-  const aligned = chunk.byteOffset % 4 === 0 ? chunk : new Uint8Array(chunk);
-  return new Float32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
+/**
+ * The index of the first NaN or ±Inf among a chunk's little-endian float32 values, or −1: an
+ * exponent of all ones. A chunk inside a received message starts at any byte offset, so it is
+ * copied into one aligned scratch buffer per stream (a memcpy, no allocation per chunk) and
+ * read as 32-bit words.
+ */
+function firstNonFinite(chunk: Uint8Array, scratch: { buffer: Uint8Array }): number {
+  let aligned = chunk;
+  if (chunk.byteOffset % 4 !== 0) {
+    if (scratch.buffer.length < chunk.length) scratch.buffer = new Uint8Array(chunk.length);
+    aligned = scratch.buffer.subarray(0, chunk.length);
+    aligned.set(chunk);
+  }
+  const words = new Int32Array(aligned.buffer, aligned.byteOffset, aligned.length / 4);
+  for (let i = 0; i < words.length; i++) if ((words[i]! & 0x7f800000) === 0x7f800000) return i;
+  return -1;
 }
 
 /** The first message, which must be the header; checked field by field. */

@@ -2,10 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
   appendFileSync,
+  closeSync,
   existsSync,
   mkdirSync,
+  openSync,
   readdirSync,
   readFileSync,
+  readSync,
   renameSync,
   rmSync,
 } from 'node:fs';
@@ -49,6 +52,9 @@ interface Transition {
   readonly detail: string;
   readonly at: number;
 }
+
+/** 2^20 values (4 MiB) per slice when an update is read in slices. */
+const SLICE_VALUES = 1 << 20;
 
 export const FINAL_STATES: readonly UpdateState[] = [
   UpdateState.UPDATE_STATE_INCLUDED,
@@ -124,10 +130,41 @@ export class UpdateQueue {
     return this.all().find((record) => record.idempotencyKey === key);
   }
 
-  /** The update's floats, read from disk when its round needs them. */
+  /** The update's floats, read whole from disk (a CKKS round encrypts them at once). */
   values(updateId: string): Float32Array {
-    const bytes = readFileSync(join(this.root, updateId, 'values.f32'));
+    const bytes = readFileSync(this.valuesPath(updateId));
     return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  }
+
+  /**
+   * The update's floats in order, `sliceValues` at a time, read into one buffer that each slice
+   * reuses: a consumer copies what it keeps. A round's preparation reads the update this way
+   * instead of holding all of it beside what it computes from it.
+   */
+  *slices(updateId: string, sliceValues = SLICE_VALUES): Generator<Float32Array> {
+    const file = openSync(this.valuesPath(updateId), 'r');
+    try {
+      const buffer = new Float32Array(sliceValues);
+      const bytes = new Uint8Array(buffer.buffer);
+      for (;;) {
+        let filled = 0;
+        while (filled < bytes.length) {
+          const read = readSync(file, bytes, filled, bytes.length - filled, null);
+          if (read === 0) break;
+          filled += read;
+        }
+        if (filled % 4 !== 0)
+          throw new Error(`update ${updateId}: values.f32 ends inside a float32 value`);
+        if (filled > 0) yield buffer.subarray(0, filled / 4);
+        if (filled < bytes.length) return;
+      }
+    } finally {
+      closeSync(file);
+    }
+  }
+
+  private valuesPath(updateId: string): string {
+    return join(this.root, updateId, 'values.f32');
   }
 
   /** Journals a transition (durably) and then applies it. */
@@ -144,6 +181,12 @@ export class UpdateQueue {
     apply(record, line);
     this.events.emit(updateId, record);
     return record;
+  }
+
+  /** Tells the update's watchers to look again (its round changed, not the update). */
+  notify(updateId: string): void {
+    const record = this.records.get(updateId);
+    if (record !== undefined) this.events.emit(updateId, record);
   }
 
   onChange(updateId: string, listener: (record: QueuedRecord) => void): () => void {

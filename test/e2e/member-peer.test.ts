@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
 import { UpdateState } from '../../proto/gen/veilsum/v1/member.ts';
-import { Adversary } from '../../proto/gen/veilsum/v1/round.ts';
+import { Adversary, Phase } from '../../proto/gen/veilsum/v1/round.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 import { ADMIN } from '../support/consortium.ts';
 import {
@@ -332,6 +332,31 @@ describe("a bank's aggregation peer (veilsum member start) on real processes", (
         /^the bank left round downgraded\/round-1: .*adversary model semi-honest is a downgrade this member refuses without a ledger that is an agreement channel/,
       ),
     });
+  }, 60_000);
+
+  it('while the round waits for a bank with nothing queued, the others watch it named as missing, then the round ends without it', async () => {
+    const members = set.consortium.members;
+    const submitted = await Promise.all(
+      [0, 1].map((i) =>
+        submitUpdate(
+          scientistOf(i),
+          updateOf(20 + i),
+          headerFor(updateOf(20 + i), { modelId: 'waiting' }),
+        ),
+      ),
+    );
+    // Bank 3 has nothing queued for this model: its peer never joins.
+    await admin.openRound(secAggRoundParams(members, 'waiting', 1, DIMENSION, 3_000));
+    const states = await watchUntil(scientistOf(0), submitted[0]!.update!.updateId, isFinal);
+    expect(states).toContainEqual(
+      expect.objectContaining({
+        state: UpdateState.UPDATE_STATE_IN_ROUND,
+        roundPhase: Phase.PHASE_ADVERTISE_KEYS,
+        missing: [{ memberId: members[2], reason: 'no message yet' }],
+      }),
+    );
+    // Final: no longer waiting for anyone.
+    expect(states.at(-1)).toMatchObject({ state: UpdateState.UPDATE_STATE_DROPPED, missing: [] });
   }, 60_000);
 
   it('a bank starts its peer from one file: member init-config, then member start; health, metrics and reads answer', async () => {

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createDevPki } from '../../services/pki/dev-ca.ts';
 import {
   MemberServiceClient,
+  MemberServiceService,
   UpdateState,
   type QueuedUpdate,
   type ResultHeader,
@@ -16,7 +17,9 @@ import {
 } from '../../proto/gen/veilsum/v1/member.ts';
 import { Adversary, Mode, type RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
 import { SUM_8192 } from '../../crypto/ckks/parameters.ts';
+import { clientWithBytesSerializers } from '../../sdk/oneof-bytes-serializer.ts';
 import { startKeyholders } from '../../cli/demo/ckks-services.ts';
+import { startMemberProcess } from '../../cli/demo/processes.ts';
 import {
   CoordinatorProcess,
   createConsortium,
@@ -24,8 +27,6 @@ import {
   type Consortium,
 } from './consortium.ts';
 import { stopProcesses } from './coordinator-processes.ts';
-
-const CLI = fileURLToPath(new URL('../../cli/veilsum.ts', import.meta.url));
 
 /** A caller of a bank's peer: certificate and key from the bank's caller CA (or another). */
 export interface CallerFiles {
@@ -56,11 +57,21 @@ export class MemberPeerProcess {
   port = 0;
   readonly logLines: string[] = [];
 
-  constructor(memberId: string, configPath: string, dataDir: string, callers: BankCallerSet) {
+  /** Arguments for the peer's Node (e.g. `--cpu-prof`). */
+  readonly nodeArguments: readonly string[];
+
+  constructor(
+    memberId: string,
+    configPath: string,
+    dataDir: string,
+    callers: BankCallerSet,
+    nodeArguments: readonly string[] = [],
+  ) {
     this.memberId = memberId;
     this.configPath = configPath;
     this.dataDir = dataDir;
     this.callers = callers;
+    this.nodeArguments = nodeArguments;
   }
 
   get address(): string {
@@ -69,46 +80,21 @@ export class MemberPeerProcess {
 
   /** Starts (or restarts, on the same port once bound) and resolves once it listens. */
   async start(): Promise<void> {
-    if (this.port !== 0) {
-      const config = JSON.parse(readFileSync(this.configPath, 'utf8')) as { listen: string };
-      writeFileSync(
+    const config = JSON.parse(readFileSync(this.configPath, 'utf8')) as Record<string, unknown>;
+    try {
+      const started = await startMemberProcess(
+        this.port === 0 ? config : { ...config, listen: `127.0.0.1:${this.port}` },
         this.configPath,
-        JSON.stringify({ ...config, listen: `127.0.0.1:${this.port}` }, null, 2),
+        (line) => this.logLines.push(line),
+        this.nodeArguments,
+      );
+      this.child = started.child;
+      this.port = started.port;
+    } catch (error) {
+      throw new Error(
+        `the member peer ${this.memberId}: ${(error as Error).message}: ${this.logLines.join('\n')}`,
       );
     }
-    const child = spawn(process.execPath, [CLI, 'member', 'start', '--config', this.configPath], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child = child;
-    let buffered = '';
-    this.port = await new Promise<number>((resolvePort, reject) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`the member peer ${this.memberId} did not start within 30 s`));
-      }, 30_000);
-      child.stdout.on('data', (data: Buffer) => {
-        buffered += data.toString();
-        let newline: number;
-        while ((newline = buffered.indexOf('\n')) >= 0) {
-          const line = buffered.slice(0, newline);
-          buffered = buffered.slice(newline + 1);
-          this.logLines.push(line);
-          if (line.includes('"event":"started"')) {
-            clearTimeout(timer);
-            resolvePort((JSON.parse(line) as { port: number }).port);
-          }
-        }
-      });
-      child.stderr.on('data', (data: Buffer) => this.logLines.push(data.toString()));
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(
-          new Error(
-            `the member peer ${this.memberId} exited with ${code}: ${this.logLines.join('\n')}`,
-          ),
-        );
-      });
-    });
   }
 
   /** Its structured log events, from the `since`-th line on (default: all, across restarts). */
@@ -160,6 +146,8 @@ export interface MemberPeerSetOptions {
    * whose key file the coordinator and the peers use.
    */
   readonly ledger?: { readonly consentModels: readonly string[]; readonly keyholders?: number };
+  /** Arguments for bank i's peer's Node (e.g. `--cpu-prof` for a benchmark). */
+  readonly nodeArguments?: (bankIndex: number) => readonly string[];
 }
 
 /**
@@ -244,7 +232,13 @@ export async function startMemberPeers(options: MemberPeerSetOptions = {}): Prom
           2,
         ),
       );
-      const peer = new MemberPeerProcess(memberId, configPath, dataDir, callers);
+      const peer = new MemberPeerProcess(
+        memberId,
+        configPath,
+        dataDir,
+        callers,
+        options.nodeArguments?.(peers.length) ?? [],
+      );
       peers.push(peer);
     }
     await Promise.all(peers.map((peer) => peer.start()));
@@ -309,8 +303,19 @@ export function secAggRoundParams(
 
 // ── a TypeScript MemberService client, as a data scientist's tool would call the peer ──────
 
+/**
+ * The generated client, but SubmitUpdate's chunks encoded with one copy (a 4 MiB chunk through
+ * the generated encoder is copied four times: the benchmark measured the client, not the peer).
+ */
+const FastMemberServiceClient = clientWithBytesSerializers<typeof MemberServiceClient>(
+  MemberServiceService,
+  'veilsum.v1.MemberService',
+  { submitUpdate: { chunk: 2 } },
+  'part',
+);
+
 export function memberClient(peer: MemberPeerProcess, caller: CallerFiles): MemberServiceClient {
-  return new MemberServiceClient(
+  return new FastMemberServiceClient(
     peer.address,
     grpc.credentials.createSsl(
       readFileSync(peer.callers.caCertificate),

@@ -73,4 +73,15 @@ describe("the member peer's durable update queue", () => {
     expect(readdirSync(join(dataDir, 'incoming'))).toEqual([]);
     expect(readdirSync(join(dataDir, 'updates'))).toEqual([record.updateId]);
   });
+
+  it('reads an update back in slices of one reused buffer, the last one short', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'veilsum-queue-'));
+    folders.push(dataDir);
+    const { queue, record, values } = queued(dataDir);
+    // Copied as each slice arrives: the next one overwrites the buffer.
+    const copies: number[][] = [];
+    for (const slice of queue.slices(record.updateId, 2)) copies.push(Array.from(slice));
+    expect(copies).toEqual([[1.5, -2], [0.25]]);
+    expect(Array.from(queue.values(record.updateId))).toEqual(Array.from(values));
+  });
 });

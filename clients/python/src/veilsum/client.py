@@ -32,7 +32,8 @@ from .updates import FlatUpdate, flatten
 from .v1 import member_pb2, member_pb2_grpc, round_pb2
 
 MAX_CHUNK_BYTES = 4 * 1024 * 1024
-DEFAULT_CHUNK_BYTES = 1024 * 1024
+# The largest the peer takes: each message costs a hand-over to gRPC's sending thread.
+DEFAULT_CHUNK_BYTES = MAX_CHUNK_BYTES
 # The coordinator names rounds "<model id>/round-<number>" (services/coordinator/round-params.ts).
 _ROUND_ID = re.compile(r".+/round-\d+$")
 

@@ -9,14 +9,40 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 
 
+# The class each status maps to, filled by the classes' declarations below (``status=``).
+_BY_CODE: dict[grpc.StatusCode, type[VeilsumError]] = {}
+
+
 class VeilsumError(Exception):
-    """Base class: ``code`` is the gRPC status, ``message`` the service's (or client's) sentence."""
+    """Base class: ``code`` is the gRPC status, ``message`` the service's (or client's) sentence.
+
+    A subclass names its status once, ``class X(VeilsumError, status=...)``: that is its default
+    code and the class :func:`from_rpc_error` maps the status to (``also=`` maps more statuses to
+    it; ``mapped=False`` keeps a class for the client's own checks out of the mapping).
+    """
 
     default_code = grpc.StatusCode.UNKNOWN
+
+    def __init_subclass__(
+        cls,
+        status: grpc.StatusCode | None = None,
+        *,
+        also: tuple[grpc.StatusCode, ...] = (),
+        mapped: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if status is None:
+            return
+        cls.default_code = status
+        if mapped:
+            for code in (status, *also):
+                _BY_CODE[code] = cls
 
     def __init__(self, message: str, code: grpc.StatusCode | None = None) -> None:
         super().__init__(message)
@@ -27,67 +53,47 @@ class VeilsumError(Exception):
         return f"{self.message} ({self.code.name})"
 
 
-class InvalidUpdate(VeilsumError):
+class InvalidUpdate(VeilsumError, status=grpc.StatusCode.INVALID_ARGUMENT, also=(grpc.StatusCode.OUT_OF_RANGE,)):
     """INVALID_ARGUMENT: a bad tensor or request (wrong length, NaN, empty, malformed file)."""
 
-    default_code = grpc.StatusCode.INVALID_ARGUMENT
 
-
-class PermissionDenied(VeilsumError):
+class PermissionDenied(VeilsumError, status=grpc.StatusCode.PERMISSION_DENIED):
     """PERMISSION_DENIED: the caller may not submit for (or read) this model."""
 
-    default_code = grpc.StatusCode.PERMISSION_DENIED
 
-
-class Unauthenticated(VeilsumError):
+class Unauthenticated(VeilsumError, status=grpc.StatusCode.UNAUTHENTICATED):
     """UNAUTHENTICATED: the peer did not accept the caller's certificate."""
 
-    default_code = grpc.StatusCode.UNAUTHENTICATED
 
-
-class NotFound(VeilsumError):
+class NotFound(VeilsumError, status=grpc.StatusCode.NOT_FOUND):
     """NOT_FOUND: an unknown round or update id."""
 
-    default_code = grpc.StatusCode.NOT_FOUND
 
-
-class RoundNotAvailable(VeilsumError):
+class RoundNotAvailable(VeilsumError, status=grpc.StatusCode.FAILED_PRECONDITION):
     """FAILED_PRECONDITION: a round the bank is not on, that no longer takes updates, or not done."""
-
-    default_code = grpc.StatusCode.FAILED_PRECONDITION
 
 
 FailedPrecondition = RoundNotAvailable
 
 
-class AlreadyExists(VeilsumError):
+class AlreadyExists(VeilsumError, status=grpc.StatusCode.ALREADY_EXISTS):
     """ALREADY_EXISTS: e.g. an idempotency key reused with a different payload."""
 
-    default_code = grpc.StatusCode.ALREADY_EXISTS
 
-
-class Unavailable(VeilsumError):
+class Unavailable(VeilsumError, status=grpc.StatusCode.UNAVAILABLE):
     """UNAVAILABLE: the peer cannot be reached (or TLS failed); the message says which and why."""
 
-    default_code = grpc.StatusCode.UNAVAILABLE
 
-
-class DeadlineExceeded(VeilsumError):
+class DeadlineExceeded(VeilsumError, status=grpc.StatusCode.DEADLINE_EXCEEDED):
     """DEADLINE_EXCEEDED: a call, or :meth:`Client.wait`, ran out of time."""
 
-    default_code = grpc.StatusCode.DEADLINE_EXCEEDED
 
-
-class ResourceExhausted(VeilsumError):
+class ResourceExhausted(VeilsumError, status=grpc.StatusCode.RESOURCE_EXHAUSTED):
     """RESOURCE_EXHAUSTED: the peer refused a message or queue beyond its limits."""
 
-    default_code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
-
-class UpdateDropped(VeilsumError):
+class UpdateDropped(VeilsumError, status=grpc.StatusCode.ABORTED, mapped=False):
     """The bank left the round: the update is in no aggregate. ``reason`` is the peer's sentence."""
-
-    default_code = grpc.StatusCode.ABORTED
 
     def __init__(self, message: str, *, update_id: str = "", round_id: str = "") -> None:
         super().__init__(message, grpc.StatusCode.ABORTED)
@@ -96,24 +102,8 @@ class UpdateDropped(VeilsumError):
         self.round_id = round_id
 
 
-class ConfigurationError(VeilsumError):
+class ConfigurationError(VeilsumError, status=grpc.StatusCode.FAILED_PRECONDITION, mapped=False):
     """A local file (certificate, key, CA) is missing or unusable; the message names it and the fix."""
-
-    default_code = grpc.StatusCode.FAILED_PRECONDITION
-
-
-_BY_CODE: dict[grpc.StatusCode, type[VeilsumError]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidUpdate,
-    grpc.StatusCode.OUT_OF_RANGE: InvalidUpdate,
-    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
-    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
-    grpc.StatusCode.NOT_FOUND: NotFound,
-    grpc.StatusCode.FAILED_PRECONDITION: RoundNotAvailable,
-    grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
-    grpc.StatusCode.UNAVAILABLE: Unavailable,
-    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
-}
 
 
 @dataclass(frozen=True)

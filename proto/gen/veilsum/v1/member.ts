@@ -159,7 +159,11 @@ export interface QueuedUpdate {
   detail: string;
   queuedAtMs: number;
   updatedAtMs: number;
-  /** Members the round still waits for in its current phase, and each one's reason if known. */
+  /**
+   * Members the round still waits for in its current phase, and each one's reason if known (the
+   * coordinator's Round.missing for that phase), as the peer last saw the round; empty before the
+   * update is in a round and once it is final.
+   */
   missing: MissingMember[];
 }
 
@@ -188,8 +192,10 @@ export interface ResultHeader {
   /** Number of inputs in the sum; average = sum / contributors. */
   contributors: number;
   /**
-   * Largest absolute error of any summed value against the exact float sum of the clipped inputs
-   * (quantisation for SecAgg, CKKS noise bound for CKKS).
+   * Largest absolute error of any summed value against the exact float sum of the clipped inputs.
+   * SecAgg: contributors x one quantisation step (2 clip_range / (2^level_bits - 1)). CKKS: the
+   * keyholders' decryption flooding precision (7 sigma; the peer's config `ckksPrecision`, default
+   * 5e-5 as the keyholders') plus each contribution's encoding rounding (2^-scale_bits).
    */
   errorBound: number;
   clipRange: number;
@@ -2305,7 +2311,9 @@ export const MemberServiceService = {
   },
   /**
    * The result of a finished round the bank took part in, as floats: a header, then the sum as
-   * little-endian float64 in chunks of at most 1 MiB. FAILED_PRECONDITION before the round is done.
+   * little-endian float64 in chunks of at most 1 MiB, converted as the coordinator streams the
+   * aggregate (a call that ends with an error status carries no result, even after its header).
+   * FAILED_PRECONDITION before the round is done.
    */
   getResult: {
     path: "/veilsum.v1.MemberService/GetResult" as const,
@@ -2353,7 +2361,9 @@ export interface MemberServiceServer extends UntypedServiceImplementation {
   watchUpdate: handleServerStreamingCall<WatchUpdateRequest, QueuedUpdate>;
   /**
    * The result of a finished round the bank took part in, as floats: a header, then the sum as
-   * little-endian float64 in chunks of at most 1 MiB. FAILED_PRECONDITION before the round is done.
+   * little-endian float64 in chunks of at most 1 MiB, converted as the coordinator streams the
+   * aggregate (a call that ends with an error status carries no result, even after its header).
+   * FAILED_PRECONDITION before the round is done.
    */
   getResult: handleServerStreamingCall<GetResultRequest, ResultChunk>;
   /** Rounds that list this bank, newest first, from the peer's own ledger view and the coordinator. */
@@ -2394,7 +2404,9 @@ export interface MemberServiceClient extends Client {
   ): ClientReadableStream<QueuedUpdate>;
   /**
    * The result of a finished round the bank took part in, as floats: a header, then the sum as
-   * little-endian float64 in chunks of at most 1 MiB. FAILED_PRECONDITION before the round is done.
+   * little-endian float64 in chunks of at most 1 MiB, converted as the coordinator streams the
+   * aggregate (a call that ends with an error status carries no result, even after its header).
+   * FAILED_PRECONDITION before the round is done.
    */
   getResult(request: GetResultRequest, options?: Partial<CallOptions>): ClientReadableStream<ResultChunk>;
   getResult(

@@ -1,0 +1,74 @@
+import { quantize, type QuantizationParams } from '../../crypto/quantize.ts';
+import { systemRandom } from '../../crypto/random.ts';
+import { clippingReport, type ClippingReport } from '../../sdk/clipping-report.ts';
+import { updateDigestOf } from '../../sdk/unmask-journal.ts';
+
+/** What a SecAgg round needs of a queued update, computed in one pass over its slices. */
+export interface PreparedSecAggUpdate {
+  /** The round's quantized levels: the one full-length vector the peer holds for the round. */
+  readonly levels: Uint32Array;
+  /** The re-run journal's digest of the float update (`updateDigest` of the floats). */
+  readonly digest: string;
+  readonly clipping: ClippingReport;
+}
+
+/**
+ * Reads a queued update slice by slice (UpdateQueue.slices) and quantizes each slice into the
+ * round's levels, so the peer never holds the floats, their quantization noise and the levels of
+ * the whole update at once (the SDK's `participate` does: three full-length vectors).
+ */
+export function prepareSecAgg(
+  slices: Iterable<Float32Array>,
+  dimension: number,
+  params: QuantizationParams,
+): PreparedSecAggUpdate {
+  const levels = new Uint32Array(dimension);
+  let offset = 0;
+  let clipping: ClippingReport = {
+    clipRange: params.clipRange,
+    clipped: 0,
+    total: 0,
+    largestMagnitude: 0,
+    largestIndex: -1,
+  };
+  const digest = updateDigestOf(
+    'f32',
+    (function* () {
+      for (const slice of slices) {
+        if (offset + slice.length > dimension)
+          throw new Error(`the queued update has more than the round's ${dimension} values`);
+        clipping = merged(clipping, clippingReport(slice, params.clipRange), offset);
+        levels.set(quantize(slice, params, systemRandom), offset);
+        offset += slice.length;
+        yield new Uint8Array(slice.buffer, slice.byteOffset, slice.byteLength);
+      }
+    })(),
+  );
+  if (offset !== dimension)
+    throw new Error(`the queued update has ${offset} values, the round ${dimension}`);
+  return { levels, digest, clipping };
+}
+
+/** The journal digest of a queued update read in slices. */
+export function digestOfSlices(slices: Iterable<Float32Array>): string {
+  return updateDigestOf(
+    'f32',
+    (function* () {
+      for (const slice of slices)
+        yield new Uint8Array(slice.buffer, slice.byteOffset, slice.byteLength);
+    })(),
+  );
+}
+
+function merged(so: ClippingReport, slice: ClippingReport, offset: number): ClippingReport {
+  const larger =
+    so.largestIndex < 0 ||
+    (slice.largestIndex >= 0 && slice.largestMagnitude > so.largestMagnitude);
+  return {
+    clipRange: so.clipRange,
+    clipped: so.clipped + slice.clipped,
+    total: so.total + slice.total,
+    largestMagnitude: larger ? slice.largestMagnitude : so.largestMagnitude,
+    largestIndex: larger ? offset + slice.largestIndex : so.largestIndex,
+  };
+}
