@@ -3,6 +3,7 @@
  * from the global weights it is sent and submits the update through the SDK; only the masked
  * update ever leaves the process.
  */
+import { createHash } from 'node:crypto';
 import { ledgerConfigSchema, openLedger } from '../../ledger/ledger-factory.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 import { checkpointBeside } from '../../ledger/embedded/ledger-head.ts';
@@ -74,6 +75,10 @@ process.on('message', (instruction: BankInstruction) => {
   const global = Float64Array.from(instruction.weights);
   const local = trainLocally(global, data, 20, 0.5);
   const update = Float32Array.from(local, (weight, j) => weight - global[j]!);
+  // The training slot of the bank's re-run journal: the global model it trained from. A
+  // coordinator re-running a round gets no second update trained from the same model, not even
+  // a retrained near copy whose bytes differ (sdk/unmask-journal.ts).
+  const trainedFrom = `global-model-sha256:${createHash('sha256').update(Buffer.from(global.buffer)).digest('hex')}`;
   // A CKKS round has one step, the encrypted upload: a bank that drops at any phase never uploads.
   const participation =
     instruction.mode === 'ckks'
@@ -81,10 +86,12 @@ process.on('message', (instruction: BankInstruction) => {
           ...(instruction.dropBefore ? { dropBefore: 'masked-input' as const } : {}),
           waitForResult: false,
           threads: 1,
+          trainedFrom,
         })
       : client.participate(instruction.roundId, update, {
           ...(instruction.dropBefore ? { dropBefore: instruction.dropBefore } : {}),
           waitForResult: false,
+          trainedFrom,
         });
   participation
     .then((result) =>

@@ -21,8 +21,15 @@ export function openGatewayConnection(
   const client = new grpc.Client(
     peer.endpoint,
     grpc.credentials.createSsl(readFileSync(peer.tlsRootCertificate)),
-    // Dial the address, verify (and send SNI for) the name in the peer's certificate.
-    peer.hostNameOverride ? { 'grpc.ssl_target_name_override': peer.hostNameOverride } : {},
+    {
+      // Dial the address, verify (and send SNI for) the name in the peer's certificate.
+      ...(peer.hostNameOverride ? { 'grpc.ssl_target_name_override': peer.hostNameOverride } : {}),
+      // gRPC's default reconnect backoff grows to 120 s: a peer back after an outage would go
+      // unused (calls fail fast while the channel waits) for up to two minutes, and a client
+      // that failed over would keep reading through another bank's peer. Retry within 5 s.
+      'grpc.initial_reconnect_backoff_ms': 250,
+      'grpc.max_reconnect_backoff_ms': 5_000,
+    },
   );
   const gateway = connect({
     client,

@@ -1,13 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeNpy, encodeSafetensors, floatAggregate } from '../../sdk/aggregate-result.ts';
 import { parseNpy, parseSafetensors } from '../../sdk/update-file.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
-import type { Coordinator } from '../../services/coordinator/coordinator.ts';
-import { ADMIN, type Consortium, createConsortium, FIXTURE_POLICY } from '../support/consortium.ts';
-import { secAggParams, startCoordinator } from '../faults/fault-harness.ts';
+import { ADMIN, FIXTURE_POLICY } from '../support/consortium.ts';
+import { secAggParams, withCoordinator } from '../faults/fault-harness.ts';
 
 function veilsum(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -49,35 +48,28 @@ describe('a SecAgg result comes back as floats (sum, average, error bound)', () 
   });
 
   describe('`veilsum round result` on a finished round', () => {
-    let consortium: Consortium;
-    let coordinator: Coordinator;
-    beforeAll(async () => {
-      consortium = await createConsortium(3, 'floats');
-      coordinator = await startCoordinator(consortium.config);
-    });
-    afterAll(async () => {
-      await coordinator.stop();
-      rmSync(consortium.directory, { recursive: true, force: true });
-    });
+    const env = withCoordinator(3, 'floats');
 
     it('writes the float sum (npy), the average (f64) and both (safetensors), printing the bound', async () => {
-      const admin = VeilsumClient.connect(consortium.profile(ADMIN, coordinator.port));
-      const members = consortium.members.map((member) =>
+      const admin = VeilsumClient.connect(env.consortium.profile(ADMIN, env.coordinator.port));
+      const members = env.consortium.members.map((member) =>
         VeilsumClient.connect({
-          ...consortium.profile(member, coordinator.port),
+          ...env.consortium.profile(member, env.coordinator.port),
           threatModel: FIXTURE_POLICY,
         }),
       );
       try {
-        const round = await admin.openRound(secAggParams(consortium.members, 1, { dimension: 8 }));
+        const round = await admin.openRound(
+          secAggParams(env.consortium.members, 1, { dimension: 8 }),
+        );
         const updates = [0.5, -0.25, 0.125].map((value) => new Float32Array(8).fill(value));
         await Promise.all(
           members.map((client, i) => client.participate(round.roundId, updates[i]!)),
         );
         const expectedSum = 0.375;
 
-        const profile = consortium.profilePath(ADMIN, coordinator.port);
-        const npyPath = join(consortium.directory, 'sum.npy');
+        const profile = env.consortium.profilePath(ADMIN, env.coordinator.port);
+        const npyPath = join(env.consortium.directory, 'sum.npy');
         const printed = await veilsum([
           'round',
           'result',
@@ -96,7 +88,7 @@ describe('a SecAgg result comes back as floats (sum, average, error bound)', () 
         for (const value of parseNpy(readFileSync(npyPath)))
           expect(Math.abs(value - expectedSum)).toBeLessThan(bound + 1e-7);
 
-        const averagePath = join(consortium.directory, 'average.f64');
+        const averagePath = join(env.consortium.directory, 'average.f64');
         const averaged = await veilsum([
           'round',
           'result',
@@ -113,7 +105,7 @@ describe('a SecAgg result comes back as floats (sum, average, error bound)', () 
         for (const value of average)
           expect(Math.abs(value - expectedSum / 3)).toBeLessThan(bound / 3);
 
-        const bothPath = join(consortium.directory, 'result.safetensors');
+        const bothPath = join(env.consortium.directory, 'result.safetensors');
         expect(
           (
             await veilsum([

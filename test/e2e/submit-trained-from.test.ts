@@ -1,13 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Adversary } from '../../proto/gen/veilsum/v1/round.ts';
 import { encodeNpy } from '../../sdk/aggregate-result.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
-import type { Coordinator } from '../../services/coordinator/coordinator.ts';
-import { ADMIN, type Consortium, createConsortium } from '../support/consortium.ts';
-import { secAggParams, startCoordinator } from '../faults/fault-harness.ts';
+import { ADMIN } from '../support/consortium.ts';
+import { secAggParams, withCoordinator } from '../faults/fault-harness.ts';
 
 /**
  * `veilsum submit --trained-from`: a coordinator that re-runs a round (under any round number)
@@ -16,16 +15,7 @@ import { secAggParams, startCoordinator } from '../faults/fault-harness.ts';
  * model version it trained from, so the second submission is refused before anything is sent.
  */
 describe('`veilsum submit --trained-from` refuses a second update trained from the same model', () => {
-  let consortium: Consortium;
-  let coordinator: Coordinator;
-  beforeAll(async () => {
-    consortium = await createConsortium(3, 'trained');
-    coordinator = await startCoordinator(consortium.config);
-  });
-  afterAll(async () => {
-    await coordinator.stop();
-    rmSync(consortium.directory, { recursive: true, force: true });
-  });
+  const env = withCoordinator(3, 'trained');
 
   function submit(roundId: string, file: string): Promise<{ code: number; stderr: string }> {
     return new Promise((resolve) => {
@@ -35,7 +25,7 @@ describe('`veilsum submit --trained-from` refuses a second update trained from t
           'cli/veilsum.ts',
           'submit',
           '--profile',
-          consortium.profilePath(consortium.members[0]!, coordinator.port),
+          env.consortium.profilePath(env.consortium.members[0]!, env.coordinator.port),
           '--round',
           roundId,
           '--file',
@@ -50,12 +40,12 @@ describe('`veilsum submit --trained-from` refuses a second update trained from t
 
   /** A round of the three members: member 0 through the CLI, the others through the SDK. */
   async function round(number: number, update: number[]) {
-    const admin = VeilsumClient.connect(consortium.profile(ADMIN, coordinator.port));
-    const others = consortium.members
+    const admin = VeilsumClient.connect(env.consortium.profile(ADMIN, env.coordinator.port));
+    const others = env.consortium.members
       .slice(1)
-      .map((member) => VeilsumClient.connect(consortium.profile(member, coordinator.port)));
+      .map((member) => VeilsumClient.connect(env.consortium.profile(member, env.coordinator.port)));
     try {
-      const params = secAggParams(consortium.members, number, { dimension: 4 });
+      const params = secAggParams(env.consortium.members, number, { dimension: 4 });
       const opened = await admin.openRound({
         ...params,
         // What a member accepts without a ledger; a refusing member is waited for 20 s at most.
@@ -64,7 +54,7 @@ describe('`veilsum submit --trained-from` refuses a second update trained from t
         dropoutRate: 0.34,
         deadlines: { ...params.deadlines!, advertiseKeysMs: 20_000 },
       });
-      const file = join(consortium.directory, `update-${number}.npy`);
+      const file = join(env.consortium.directory, `update-${number}.npy`);
       writeFileSync(file, encodeNpy(Float64Array.from(update)));
       const [cli] = await Promise.all([
         submit(opened.roundId, file),

@@ -1,30 +1,21 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Phase } from '../../proto/gen/veilsum/v1/round.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
-import type { Coordinator } from '../../services/coordinator/coordinator.ts';
-import { ADMIN, type Consortium, createConsortium } from '../support/consortium.ts';
-import { startCoordinator, pollUntil, secAggParams } from './fault-harness.ts';
+import { ADMIN } from '../support/consortium.ts';
+import { withCoordinator, pollUntil, secAggParams } from './fault-harness.ts';
 
 /** Far below the client's own 15-minute deadline, which is what the old code waited for. */
 const ANSWER_WITHIN_MS = 20_000;
 
 describe('fault: `veilsum round result` on an aborted round', () => {
-  let consortium: Consortium;
-  let coordinator: Coordinator;
-  beforeAll(async () => {
-    consortium = await createConsortium(3, 'result');
-    coordinator = await startCoordinator(consortium.config);
-  });
-  afterAll(async () => {
-    await coordinator.stop();
-  });
+  const env = withCoordinator(3, 'result');
 
   it('is answered ABORTED with the abort reason, and the command exits non-zero', async () => {
-    const admin = VeilsumClient.connect(consortium.profile(ADMIN, coordinator.port));
+    const admin = VeilsumClient.connect(env.consortium.profile(ADMIN, env.coordinator.port));
     try {
-      const params = secAggParams(consortium.members, 1);
+      const params = secAggParams(env.consortium.members, 1);
       const round = await admin.openRound({
         ...params,
         deadlines: { ...params.deadlines!, advertiseKeysMs: 300 },
@@ -43,9 +34,9 @@ describe('fault: `veilsum round result` on an aborted round', () => {
           'result',
           round.roundId,
           '--profile',
-          consortium.profilePath(consortium.members[0]!, coordinator.port),
+          env.consortium.profilePath(env.consortium.members[0]!, env.coordinator.port),
           '--out',
-          join(consortium.directory, 'result.u32'),
+          join(env.consortium.directory, 'result.u32'),
         ],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it, jest } from '@jest/globals';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ADMIN, createLocalConsortium } from '../../cli/demo/local-consortium.ts';
 import { validationCodeName } from '../../ledger/fabric/fabric-errors.ts';
 import { FabricLedger } from '../../ledger/fabric/fabric-ledger.ts';
@@ -211,7 +212,14 @@ describe("the coordinator's gateway peer is killed mid-round", () => {
     // BankA's peer comes back: BankA reads through it again (its own view, no majority needed).
     await restartPeer(net.directory, gatewayPeer);
     await views[0]!.waitForHeight(await auditor.chainHeight(), 60_000);
-    expect(await ledgers[0]!.getRound(round.roundId)).toMatchObject({ status: 'closed' });
+    // The peer listens before its Gateway answers, and the client's channel to it may still be
+    // waiting out a reconnect backoff (at most 5 s): read until BankA is home, for up to 30 s.
+    const home = Date.now() + 30_000;
+    for (;;) {
+      expect(await ledgers[0]!.getRound(round.roundId)).toMatchObject({ status: 'closed' });
+      if (views[0]!.peer.name === gatewayPeer || Date.now() > home) break;
+      await sleep(500);
+    }
     expect(views[0]!.peer.name).toBe(gatewayPeer);
   });
 });

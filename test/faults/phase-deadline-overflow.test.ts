@@ -1,26 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { Phase } from '../../proto/gen/veilsum/v1/round.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
-import type { Coordinator } from '../../services/coordinator/coordinator.ts';
-import { ADMIN, type Consortium, createConsortium } from '../support/consortium.ts';
-import { startCoordinator, secAggParams, statusOf } from './fault-harness.ts';
+import { ADMIN } from '../support/consortium.ts';
+import { withCoordinator, secAggParams, statusOf } from './fault-harness.ts';
 
 describe('fault: a phase deadline longer than Node timers hold (2^31 ms)', () => {
-  let consortium: Consortium;
-  let coordinator: Coordinator;
+  const env = withCoordinator(3, 'timer');
   let admin: VeilsumClient;
-  beforeAll(async () => {
-    consortium = await createConsortium(3, 'timer');
-    coordinator = await startCoordinator(consortium.config);
-    admin = VeilsumClient.connect(consortium.profile(ADMIN, coordinator.port));
-  });
-  afterAll(async () => {
-    admin.close();
-    await coordinator.stop();
+  beforeAll(() => {
+    admin = env.connect(ADMIN);
   });
 
   it('a 25-day deadline keeps the phase open instead of aborting the round at once', async () => {
-    const params = secAggParams(consortium.members, 1);
+    const params = secAggParams(env.consortium.members, 1);
     const deadlineMs = 2 ** 31 + 5_000;
     const round = await admin.openRound({
       ...params,
@@ -35,7 +27,7 @@ describe('fault: a phase deadline longer than Node timers hold (2^31 ms)', () =>
   });
 
   it('a deadline past the 30-day limit is refused INVALID_ARGUMENT', async () => {
-    const params = secAggParams(consortium.members, 2);
+    const params = secAggParams(env.consortium.members, 2);
     const refused = await statusOf(
       admin.openRound({ ...params, deadlines: { ...params.deadlines!, unmaskingMs: 4e9 } }),
     );
