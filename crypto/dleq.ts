@@ -85,6 +85,28 @@ export function x25519FromEd25519(publicKey: Uint8Array): Uint8Array | undefined
   return numberToBytesLE(Fp.div(Fp.add(Fp.ONE, y), denominator), 32);
 }
 
+/**
+ * x25519FromEd25519 for many keys with one field inversion (Montgomery's trick): a member converts
+ * each neighbour's advertised sealing key, and one inversion costs as much as ~100 multiplications.
+ */
+export function x25519FromEd25519Batch(
+  publicKeys: readonly Uint8Array[],
+): (Uint8Array | undefined)[] {
+  const ys = publicKeys.map((publicKey) => {
+    assertBytes(publicKey, 'Ed25519 public key', 32);
+    const bytes = Uint8Array.from(publicKey);
+    bytes[31]! &= 0x7f;
+    const y = bytesToNumberLE(bytes);
+    return y >= Fp.ORDER || Fp.is0(Fp.sub(Fp.ONE, y)) ? undefined : y;
+  });
+  const valid = ys.filter((y): y is bigint => y !== undefined);
+  const inverses = Fp.invertBatch(valid.map((y) => Fp.sub(Fp.ONE, y)));
+  let next = 0;
+  return ys.map((y) =>
+    y === undefined ? undefined : numberToBytesLE(Fp.mul(Fp.add(Fp.ONE, y), inverses[next++]!), 32),
+  );
+}
+
 /** Montgomery u = (1 + y) / (1 − y) of an Edwards point, as X25519 encodes it. */
 function montgomeryU(point: EdwardsPoint): Uint8Array | undefined {
   const { y } = point.toAffine();

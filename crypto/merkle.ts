@@ -53,13 +53,51 @@ export function merkleProof(leaves: readonly Uint8Array[], index: number): Merkl
   return proof;
 }
 
+/**
+ * The root and every leaf's sibling path, hashing each node once (merkleProof per leaf would hash
+ * the whole tree again for each: O(n²) for n paths).
+ */
+export function merkleTree(leaves: readonly Uint8Array[]): {
+  readonly root: Uint8Array;
+  readonly proofs: MerkleProofStep[][];
+} {
+  if (leaves.length === 0) return { root: sha256(), proofs: [] };
+  let level = leaves.map((leaf) => sha256(LEAF, leaf));
+  const proofs: MerkleProofStep[][] = leaves.map(() => []);
+  // Where each leaf's ancestor sits on the current level.
+  const positions = leaves.map((_, i) => i);
+  while (level.length > 1) {
+    for (let leaf = 0; leaf < positions.length; leaf++) {
+      const position = positions[leaf]!;
+      const sibling = position % 2 === 0 ? position + 1 : position - 1;
+      if (sibling < level.length)
+        proofs[leaf]!.push({ sibling: level[sibling]!, siblingOnLeft: sibling < position });
+      positions[leaf] = position >> 1;
+    }
+    const next: Uint8Array[] = [];
+    for (let i = 0; i < level.length; i += 2) {
+      next.push(i + 1 < level.length ? sha256(NODE, level[i]!, level[i + 1]!) : level[i]!);
+    }
+    level = next;
+  }
+  return { root: level[0]!, proofs };
+}
+
+/** The root a leaf and its sibling path lead to. */
+export function merkleRootFromProof(
+  leaf: Uint8Array,
+  proof: readonly MerkleProofStep[],
+): Uint8Array {
+  let hash = sha256(LEAF, leaf);
+  for (const step of proof)
+    hash = step.siblingOnLeft ? sha256(NODE, step.sibling, hash) : sha256(NODE, hash, step.sibling);
+  return hash;
+}
+
 export function verifyMerkleProof(
   leaf: Uint8Array,
   proof: readonly MerkleProofStep[],
   root: Uint8Array,
 ): boolean {
-  let hash = sha256(LEAF, leaf);
-  for (const step of proof)
-    hash = step.siblingOnLeft ? sha256(NODE, step.sibling, hash) : sha256(NODE, hash, step.sibling);
-  return Buffer.from(hash).equals(Buffer.from(root));
+  return Buffer.from(merkleRootFromProof(leaf, proof)).equals(Buffer.from(root));
 }

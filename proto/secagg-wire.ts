@@ -45,6 +45,10 @@ const boxFromWire = (box: EncryptedShare): EncryptedShareMessage => ({
   ciphertext: bytes(box.ciphertext),
   signature: bytes(box.signature),
   ephemeralSignature: bytes(box.ephemeralSignature),
+  path: box.path.map((step) => ({
+    sibling: bytes(step.sibling),
+    siblingOnLeft: step.siblingOnLeft,
+  })),
 });
 
 const boxToWire = (box: EncryptedShareMessage): EncryptedShare => ({
@@ -53,6 +57,10 @@ const boxToWire = (box: EncryptedShareMessage): EncryptedShare => ({
   ciphertext: buffer(box.ciphertext),
   signature: buffer(box.signature),
   ephemeralSignature: buffer(box.ephemeralSignature),
+  path: box.path.map((step) => ({
+    sibling: buffer(step.sibling),
+    siblingOnLeft: step.siblingOnLeft,
+  })),
 });
 
 export const advertiseKeysFromWire = (
@@ -62,6 +70,7 @@ export const advertiseKeysFromWire = (
   sender,
   encryptionPublicKey: bytes(request.encryptionPublicKey),
   maskingPublicKey: bytes(request.maskingPublicKey),
+  sealingPublicKey: bytes(request.sealingPublicKey),
   seedCommitment: bytes(request.seedCommitment),
   signature: bytes(request.signature),
 });
@@ -73,6 +82,7 @@ export const advertiseKeysToWire = (
   roundId,
   encryptionPublicKey: buffer(message.encryptionPublicKey),
   maskingPublicKey: buffer(message.maskingPublicKey),
+  sealingPublicKey: buffer(message.sealingPublicKey),
   seedCommitment: buffer(message.seedCommitment),
   signature: buffer(message.signature),
 });
@@ -82,6 +92,7 @@ export const keysBroadcastToWire = (broadcast: KeysBroadcastMessage): KeysBroadc
     sender: key.sender,
     encryptionPublicKey: buffer(key.encryptionPublicKey),
     maskingPublicKey: buffer(key.maskingPublicKey),
+    sealingPublicKey: buffer(key.sealingPublicKey),
     seedCommitment: buffer(key.seedCommitment),
     signature: buffer(key.signature),
   })),
@@ -96,6 +107,7 @@ export const keysBroadcastFromWire = (broadcast: KeysBroadcast): KeysBroadcastMe
     sender: key.sender,
     encryptionPublicKey: bytes(key.encryptionPublicKey),
     maskingPublicKey: bytes(key.maskingPublicKey),
+    sealingPublicKey: bytes(key.sealingPublicKey),
     seedCommitment: bytes(key.seedCommitment),
     signature: bytes(key.signature),
   })),
@@ -125,13 +137,23 @@ export const seedRevealToWire = (
 export const shareKeysFromWire = (sender: number, request: ShareKeysRequest): ShareKeysMessage => ({
   sender,
   selfMaskCommitment: bytes(request.selfMaskCommitment),
-  encryptedShares: request.encryptedShares.map(boxFromWire),
+  encryptedShares: request.encryptedShares.map((box) => ({
+    peer: box.peer,
+    ciphertext: bytes(box.ciphertext),
+  })),
+  signature: bytes(request.signature),
+  ephemeralSignature: bytes(request.ephemeralSignature),
 });
 
 export const shareKeysToWire = (roundId: string, message: ShareKeysMessage): ShareKeysRequest => ({
   roundId,
   selfMaskCommitment: buffer(message.selfMaskCommitment),
-  encryptedShares: message.encryptedShares.map(boxToWire),
+  encryptedShares: message.encryptedShares.map((box) => ({
+    peer: box.peer,
+    ciphertext: buffer(box.ciphertext),
+  })),
+  signature: buffer(message.signature),
+  ephemeralSignature: buffer(message.ephemeralSignature),
 });
 
 export const sharesDeliveryToWire = (delivery: SharesDeliveryMessage): SharesDelivery => ({
@@ -169,6 +191,7 @@ const convictionsFromWire = (convictions: readonly Conviction[]): ConvictionMess
         ephemeralPublicKey: EMPTY,
         signature: EMPTY,
         ephemeralSignature: EMPTY,
+        path: [],
       },
     ),
     recipientPublicKey: bytes(recipientKey),

@@ -186,7 +186,8 @@ async function runOnce() {
 
   for (const [index, client] of active('advertise-keys')) {
     const message = timed(asClient(index), () => client.advertiseKeys());
-    bytesSent[index]! += 2 + 32 + 32 + 32 + 64;
+    // Sender index, encryption, masking and sealing keys, seed commitment, signature.
+    bytesSent[index]! += 2 + 32 + 32 + 32 + 32 + 64;
     timed(asServer, () => server.receiveAdvertiseKeys(message));
   }
   timed(asServer, () => server.closeAdvertiseKeys());
@@ -208,11 +209,16 @@ async function runOnce() {
   for (const [index, client] of active('share-keys')) {
     const broadcast = timed(asServer, () => server.keysFor(index));
     bytesReceived[index]! +=
-      broadcast.keys.length * (2 + 32 + 32 + 32 + 64 + 10) +
+      broadcast.keys.length * (2 + 32 + 32 + 32 + 32 + 64 + 10) +
       (broadcast.seedReveals?.length ?? 0) * (2 + 32 + 4);
     const message = timed(asClient(index), () => client.shareKeys(broadcast, u1));
+    // The boxes, the self-mask commitment, and one identity and one sealing-key signature.
     bytesSent[index]! +=
-      2 + 32 + message.encryptedShares.reduce((sum, box) => sum + 2 + box.ciphertext.length, 0);
+      2 +
+      32 +
+      message.encryptedShares.reduce((sum, box) => sum + 2 + box.ciphertext.length, 0) +
+      64 +
+      64;
     timed(asServer, () => server.receiveShareKeys(message));
   }
   timed(asServer, () => server.closeShareKeys());
@@ -220,8 +226,9 @@ async function runOnce() {
   phase = 'masked-input';
   for (const [index, client] of active('masked-input')) {
     const delivery = timed(asServer, () => server.sharesFor(index));
+    // Each box with its sender's sealing key, both signatures on the root and its path.
     bytesReceived[index]! += delivery.encryptedShares.reduce(
-      (sum, box) => sum + 2 + box.ciphertext.length + 4,
+      (sum, box) => sum + 2 + box.ciphertext.length + 4 + 32 + 64 + 64 + 33 * box.path.length,
       0,
     );
     const input = inputFor(index);

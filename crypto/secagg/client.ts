@@ -1,4 +1,5 @@
 import { equalBytes } from '../bytes.ts';
+import { x25519FromEd25519Batch } from '../dleq.ts';
 import { CURVE25519_KEY_BYTES, type Curve25519 } from '../curve25519.ts';
 import { deriveKey } from '../kdf.ts';
 import { addInto } from '../prg.ts';
@@ -37,7 +38,7 @@ import type {
   UnmaskingMessage,
   UnmaskingRequest,
 } from './messages.ts';
-import { isSignedBySender, openShareBox, sealShareBox, shareComplaint } from './share-box.ts';
+import { isSignedBySender, openShareBox, sealShareBoxes, shareComplaint } from './share-box.ts';
 import { advertiseKeysPayload, selfMaskCommitment, survivorSetPayload } from './transcript.ts';
 
 export interface SecAggClientOptions {
@@ -52,6 +53,9 @@ export interface SecAggClientOptions {
 interface PeerKeys {
   readonly encryptionPublicKey: Uint8Array;
   readonly maskingPublicKey: Uint8Array;
+  /** A_v, and E_v = u(A_v) (undefined if A_v has none: then no box of v opens). */
+  readonly sealingPublicKey: Uint8Array;
+  sealingX25519?: Uint8Array | undefined;
 }
 
 /**
@@ -86,6 +90,11 @@ export class SecAggClient {
   private maskingSecretKey: Uint8Array = new Uint8Array(0);
   private encryptionPublicKey: Uint8Array = new Uint8Array(0);
   private maskingPublicKey: Uint8Array = new Uint8Array(0);
+  /** σ and A: the key this client seals its share boxes under (share-box.ts). */
+  private sealing: { seed: Uint8Array; publicKey: Uint8Array } = {
+    seed: new Uint8Array(0),
+    publicKey: new Uint8Array(0),
+  };
   private selfMaskSecret: Uint8Array = new Uint8Array(0);
   /** Peers in U1 ∩ N(u), with their advertised keys. */
   private readonly peers = new Map<number, PeerKeys>();
@@ -144,6 +153,8 @@ export class SecAggClient {
     const maskingPublicKey = this.curve.x25519PublicKey(this.maskingSecretKey);
     this.encryptionPublicKey = encryptionPublicKey;
     this.maskingPublicKey = maskingPublicKey;
+    const sealingSeed = this.random(CURVE25519_KEY_BYTES);
+    this.sealing = { seed: sealingSeed, publicKey: this.curve.ed25519PublicKey(sealingSeed) };
     this.seedContribution = this.random(SEED_CONTRIBUTION_BYTES);
     const commitment = seedCommitment(this.context.binding, this.index, this.seedContribution);
     const signature = this.curve.sign(
@@ -153,6 +164,7 @@ export class SecAggClient {
         this.index,
         encryptionPublicKey,
         maskingPublicKey,
+        this.sealing.publicKey,
         commitment,
       ),
     );
@@ -161,6 +173,7 @@ export class SecAggClient {
       sender: this.index,
       encryptionPublicKey,
       maskingPublicKey,
+      sealingPublicKey: this.sealing.publicKey,
       seedCommitment: commitment,
       signature,
     };
@@ -240,7 +253,9 @@ export class SecAggClient {
         throw new MalformedMessageError(`keys of client ${peer} appear twice`);
       if (
         message.encryptionPublicKey.length !== CURVE25519_KEY_BYTES ||
-        message.maskingPublicKey.length !== CURVE25519_KEY_BYTES
+        message.maskingPublicKey.length !== CURVE25519_KEY_BYTES ||
+        !(message.sealingPublicKey instanceof Uint8Array) ||
+        message.sealingPublicKey.length !== CURVE25519_KEY_BYTES
       ) {
         throw new MalformedMessageError(`client ${peer} advertised keys of the wrong length`);
       }
@@ -256,6 +271,7 @@ export class SecAggClient {
         peer,
         message.encryptionPublicKey,
         message.maskingPublicKey,
+        message.sealingPublicKey,
         message.seedCommitment,
       );
       if (
@@ -279,7 +295,11 @@ export class SecAggClient {
           `the graph-seed reveal relayed for client ${peer} does not open the commitment it signed; refusing the seed`,
         );
       }
-      this.peers.set(peer, message);
+      this.peers.set(peer, {
+        encryptionPublicKey: message.encryptionPublicKey,
+        maskingPublicKey: message.maskingPublicKey,
+        sealingPublicKey: message.sealingPublicKey,
+      });
     }
     const withheld = [...this.holders].filter(
       (peer) => peer !== this.index && u1.has(peer) && !this.peers.has(peer),
@@ -289,6 +309,11 @@ export class SecAggClient {
         `the coordinator withheld the keys of neighbour(s) ${withheld.join(', ')} that the committed U1 lists; refusing to share`,
       );
     }
+    // E_v for every neighbour, to open its box at MaskedInputCollection (one field inversion).
+    const peerKeys = [...this.peers.values()];
+    x25519FromEd25519Batch(peerKeys.map((keys) => keys.sealingPublicKey)).forEach(
+      (x25519, i) => (peerKeys[i]!.sealingX25519 = x25519),
+    );
     const holders = [...this.peers.keys(), this.index].sort((a, b) => a - b);
     if (holders.length < threshold) {
       throw new TooFewParticipantsError(
@@ -298,7 +323,7 @@ export class SecAggClient {
     this.selfMaskSecret = this.random(32);
     const maskingKeyShares = splitSecret(this.maskingSecretKey, threshold, holders, this.random);
     const selfMaskShares = splitSecret(this.selfMaskSecret, threshold, holders, this.random);
-    const encryptedShares = [];
+    const recipients = [];
     for (let i = 0; i < holders.length; i++) {
       const holder = holders[i]!;
       const maskingKey = maskingKeyShares[i]!;
@@ -310,22 +335,26 @@ export class SecAggClient {
       const plaintext = new Uint8Array(2 * SHARE_BYTES);
       plaintext.set(encodeShare(maskingKey), 0);
       plaintext.set(encodeShare(selfMask), SHARE_BYTES);
-      encryptedShares.push(
-        sealShareBox(
-          { binding: this.context.binding, sender: this.index, recipient: holder },
-          this.peers.get(holder)!.encryptionPublicKey,
-          plaintext,
-          this.identitySecretKey,
-          this.curve,
-          this.random,
-        ),
-      );
+      recipients.push({
+        recipient: holder,
+        publicKey: this.peers.get(holder)!.encryptionPublicKey,
+        plaintext,
+      });
     }
+    const sealed = sealShareBoxes(
+      this.context.binding,
+      this.index,
+      recipients,
+      this.sealing,
+      this.identitySecretKey,
+      this.curve,
+      this.random,
+    );
     this.phase = 'masked-input';
     return {
       sender: this.index,
       selfMaskCommitment: selfMaskCommitment(this.context.binding, this.index, this.selfMaskSecret),
-      encryptedShares,
+      ...sealed,
     };
   }
 
@@ -348,10 +377,11 @@ export class SecAggClient {
   }
 
   /**
-   * Round 2, first half: check every box's sender signature (one that fails stops this member:
-   * the coordinator tampered), check the boxes against the committed U2, open each now (a signed
-   * box that does not open is a complaint against its sender with verifiable evidence, sent with
-   * the masked input, so the server can exclude that sender before U3 is fixed) and list this
+   * Round 2, first half: check the boxes against the committed U2 and open each now. A box that
+   * opens is its sender's (sealed under the key it advertised, share-box.ts). One that does not is
+   * checked for its sender's signature: signed, it is a complaint against its sender with
+   * verifiable evidence, sent with the masked input, so the server can exclude that sender before
+   * U3 is fixed; not signed, the coordinator altered it, and this member stops. Then list this
    * client's masks, so that a caller may expand them on several threads before
    * `completeMaskedInput`.
    */
@@ -368,23 +398,8 @@ export class SecAggClient {
       }
       if (boxes.has(box.peer))
         throw new MalformedMessageError(`two share boxes from client ${box.peer}`);
-      // Before anything else: a box its sender did not sign was altered or forged on the way (the
-      // coordinator checks every signature on arrival). Complaining would reveal a key to the one
-      // who tampered; instead this member reveals nothing more and names the coordinator.
-      if (
-        !isSignedBySender(
-          { binding: this.context.binding, sender: box.peer, recipient: this.index },
-          box,
-          this.context.config.identityKeys[box.peer - 1]!,
-          this.encryptionPublicKey,
-          this.curve,
-        )
-      ) {
-        throw new CoordinatorTamperingError(
-          `the share box from client ${box.peer} does not carry client ${box.peer}'s signature: ` +
-            `the coordinator altered or forged it; revealing nothing further`,
-        );
-      }
+      if (!(box.ciphertext instanceof Uint8Array))
+        throw new MalformedMessageError(`the share box from client ${box.peer} has no ciphertext`);
       boxes.set(box.peer, box);
     }
     for (const peer of boxes.keys()) {
@@ -405,29 +420,55 @@ export class SecAggClient {
         `client ${this.index}: only ${boxes.size + 1} share holders remain after ShareKeys, threshold is ${threshold}`,
       );
     }
+    const complaints: ShareComplaint[] = [];
     for (const [peer, box] of boxes) {
       const parties = { binding: this.context.binding, sender: peer, recipient: this.index };
+      const keys = this.peers.get(peer)!;
       const plaintext = openShareBox(
         parties,
-        box,
+        keys.sealingPublicKey,
+        keys.sealingX25519,
+        box.ciphertext,
         this.encryptionSecretKey,
         this.encryptionPublicKey,
         this.curve,
       );
-      // Signed by its sender and still bad: the sender's doing, provably (share-box.ts).
-      if (plaintext === undefined)
-        this.complaints.push(
-          shareComplaint(
-            parties,
-            box,
-            this.encryptionSecretKey,
-            this.encryptionPublicKey,
-            this.curve,
-            this.random,
-          ),
+      if (plaintext !== undefined) {
+        this.receivedShares.set(peer, plaintext);
+        continue;
+      }
+      // A box that does not open, and that its sender did not sign (for its advertised A), was
+      // altered or forged on the way (the coordinator checks every signature on arrival).
+      // Complaining would reveal a key to the one who tampered; instead this member reveals
+      // nothing more and names the coordinator.
+      if (
+        !equalBytes(box.ephemeralPublicKey ?? new Uint8Array(0), keys.sealingPublicKey) ||
+        !isSignedBySender(
+          parties,
+          box,
+          this.context.config.identityKeys[peer - 1]!,
+          this.encryptionPublicKey,
+          this.curve,
+        )
+      ) {
+        throw new CoordinatorTamperingError(
+          `the share box from client ${peer} does not carry client ${peer}'s signature: ` +
+            `the coordinator altered or forged it; revealing nothing further`,
         );
-      else this.receivedShares.set(peer, plaintext);
+      }
+      // Signed by its sender and still bad: the sender's doing, provably (share-box.ts).
+      complaints.push(
+        shareComplaint(
+          parties,
+          box,
+          this.encryptionSecretKey,
+          this.encryptionPublicKey,
+          this.curve,
+          this.random,
+        ),
+      );
     }
+    this.complaints.push(...complaints);
     const jobs: MaskJob[] = [
       {
         kind: 'seed',

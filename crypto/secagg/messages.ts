@@ -1,4 +1,5 @@
 import type { SharedSecretEvidence } from '../dleq.ts';
+import type { MerkleProofStep } from '../merkle.ts';
 
 /**
  * The SecAgg+ messages of each phase (Bonawitz et al., CCS 2017, Fig. 4; Bell et al., CCS 2020).
@@ -6,13 +7,18 @@ import type { SharedSecretEvidence } from '../dleq.ts';
  * neighbours. These plain records are what proto/ later puts on the wire.
  */
 
-/** Round 0, client → server: the two X25519 public keys, signed with the identity key. */
+/** Round 0, client → server: this round's public keys, signed with the identity key. */
 export interface AdvertiseKeysMessage {
   readonly sender: number;
-  /** c_u^PK: agrees the keys that encrypt Shamir shares in transit. */
+  /** c_u^PK: the key others seal their share boxes for u to. */
   readonly encryptionPublicKey: Uint8Array;
   /** s_u^PK: agrees the pairwise mask seeds. */
   readonly maskingPublicKey: Uint8Array;
+  /**
+   * A_u = a·B (Ed25519): the key u seals its own share boxes under (share-box.ts); its X25519
+   * form E_u = u(A_u). Signed here, so a box that opens under a·C_v is u's without another check.
+   */
+  readonly sealingPublicKey: Uint8Array;
   /** c_u = H(binding, u, r_u): commits to u's share of the graph seed (graph-seed.ts). */
   readonly seedCommitment: Uint8Array;
   readonly signature: Uint8Array;
@@ -41,24 +47,44 @@ export interface KeysBroadcast {
   readonly seedReveals?: readonly SeedRevealMessage[];
 }
 
-/** A share box (share-box.ts): sealed under its own ephemeral key, signed by its sender. */
-export interface EncryptedShare {
-  /** The share holder (recipient) when sent by a client, the share owner when delivered. */
+/** A share box as its sender sends it (share-box.ts): to `peer`, under the sender's sealing key. */
+export interface ShareBox {
+  /** The share holder (recipient). */
   readonly peer: number;
-  /** A = a·B: the box's own Ed25519 key; E = u(A) is its X25519 key, K_{u→v} = KDF(a·C_v, …). */
-  readonly ephemeralPublicKey: Uint8Array;
   readonly ciphertext: Uint8Array;
-  /** The sender's identity signature over (round binding, sender, recipient, A, ciphertext). */
+}
+
+/**
+ * Round 1, client → server: one AEAD box per neighbour in U1, all under the sealing key A_u it
+ * advertised, plus a commitment to b_u. The sender signs once, over the Merkle root of the boxes
+ * (share-box.ts).
+ */
+export interface ShareKeysMessage {
+  readonly sender: number;
+  readonly selfMaskCommitment: Uint8Array;
+  readonly encryptedShares: readonly ShareBox[];
+  /** The sender's identity signature over (round binding, sender, A, root of the boxes). */
   readonly signature: Uint8Array;
   /** A's signature over the same bytes: proves the sender knows a. */
   readonly ephemeralSignature: Uint8Array;
 }
 
-/** Round 1, client → server: one AEAD box per neighbour in U1, plus a commitment to b_u. */
-export interface ShareKeysMessage {
-  readonly sender: number;
-  readonly selfMaskCommitment: Uint8Array;
-  readonly encryptedShares: readonly EncryptedShare[];
+/**
+ * A share box as delivered (and as a conviction shows it): the box with what proves its sender
+ * signed it — the sender's sealing key A, both signatures on the root, and the box's path to it.
+ */
+export interface EncryptedShare {
+  /** The share owner (sender) when delivered. */
+  readonly peer: number;
+  /** A: the sender's advertised sealing key (AdvertiseKeysMessage.sealingPublicKey). */
+  readonly ephemeralPublicKey: Uint8Array;
+  readonly ciphertext: Uint8Array;
+  /** The sender's identity signature over (round binding, sender, A, root). */
+  readonly signature: Uint8Array;
+  /** A's signature over the same bytes. */
+  readonly ephemeralSignature: Uint8Array;
+  /** From the box's leaf (recipient, recipient key, ciphertext) to the root signed. */
+  readonly path: readonly MerkleProofStep[];
 }
 
 /** Round 1 → 2, server → client v: the boxes addressed to v by its neighbours in U2. */
@@ -70,8 +96,8 @@ export interface SharesDelivery {
  * A neighbour's share box, validly signed by it, that did not open or held no valid share for us.
  * The evidence is X25519(c_v^SK, E) for that box's ephemeral key E, with a proof that it is
  * (dleq.ts): anyone re-derives K_{u→v} and sees the box fail to open. It opens that one box and
- * nothing else — every other box has another ephemeral or recipient key — and the box is the
- * accused's own, signed. No evidence: E is not a point of prime order (checkable from the box).
+ * nothing else — every other box has another ephemeral key (another sender's message) or another
+ * recipient key (u's other boxes) — and the box is the accused's own, signed. No evidence: E is not a point of prime order (checkable from the box).
  */
 export interface ShareComplaint {
   readonly accused: number;

@@ -49,7 +49,7 @@ import type {
   UnmaskingMessage,
   UnmaskingRequest,
 } from './messages.ts';
-import { isSignedBySender, judgeShareComplaint, SHARE_BOX_CIPHERTEXT_BYTES } from './share-box.ts';
+import { judgeShareComplaint, SHARE_BOX_CIPHERTEXT_BYTES, signedShareBoxes } from './share-box.ts';
 import { advertiseKeysPayload, selfMaskCommitment, survivorSetPayload } from './transcript.ts';
 import { DLEQ_POINT_BYTES, DLEQ_PROOF_BYTES } from '../dleq.ts';
 
@@ -95,6 +95,8 @@ export class SecAggServer {
   /** U1's reveals in member order, as every member receives them (built once). */
   private seedRevealList: SeedRevealMessage[] = [];
   private readonly shared = new Map<number, ShareKeysMessage>();
+  /** Each sender's boxes in their delivered form (with paths), by sender, as they arrive. */
+  private readonly deliverable = new Map<number, EncryptedShare[]>();
   /** Boxes by recipient, filled when ShareKeys closes. */
   private readonly boxesByRecipient = new Map<number, EncryptedShare[]>();
   private readonly masked = new Set<number>();
@@ -205,6 +207,11 @@ export class SecAggServer {
       CURVE25519_KEY_BYTES,
       `client ${sender}'s masking public key`,
     );
+    assertLength(
+      message.sealingPublicKey,
+      CURVE25519_KEY_BYTES,
+      `client ${sender}'s sealing public key`,
+    );
     assertLength(message.seedCommitment, 32, `client ${sender}'s seed commitment`);
     assertLength(message.signature, ED25519_SIGNATURE_BYTES, `client ${sender}'s signature`);
     const payload = advertiseKeysPayload(
@@ -212,6 +219,7 @@ export class SecAggServer {
       sender,
       message.encryptionPublicKey,
       message.maskingPublicKey,
+      message.sealingPublicKey,
       message.seedCommitment,
     );
     if (
@@ -317,38 +325,44 @@ export class SecAggServer {
           `(${expected.length} boxes), got boxes for [${recipients.join(',')}]`,
       );
     }
-    const identityKey = this.context.config.identityKeys[sender - 1]!;
-    for (const box of message.encryptedShares) {
-      const what = `client ${sender}'s share box for ${box.peer}`;
-      assertLength(box.ciphertext, SHARE_BOX_CIPHERTEXT_BYTES, what);
-      assertLength(box.ephemeralPublicKey, CURVE25519_KEY_BYTES, `${what}: its ephemeral key`);
-      assertLength(box.signature, ED25519_SIGNATURE_BYTES, `${what}: its signature`);
-      assertLength(
-        box.ephemeralSignature,
-        ED25519_SIGNATURE_BYTES,
-        `${what}: its ephemeral key's signature`,
-      );
-      // Every box relayed is one its sender signed: a member's unsigned box would otherwise make
-      // an honest recipient stop the round, naming the coordinator.
-      const parties = { binding: this.context.binding, sender, recipient: box.peer };
-      const recipientKey = this.advertised.get(box.peer)!.encryptionPublicKey;
-      if (!isSignedBySender(parties, box, identityKey, recipientKey, this.curve)) {
-        throw new InvalidSignatureError(`${what} is not signed by client ${sender}'s identity key`);
-      }
+    const what = `client ${sender}'s share boxes`;
+    for (const box of message.encryptedShares)
+      assertLength(box.ciphertext, SHARE_BOX_CIPHERTEXT_BYTES, `${what}: the one for ${box.peer}`);
+    assertLength(message.signature, ED25519_SIGNATURE_BYTES, `${what}: their signature`);
+    assertLength(
+      message.ephemeralSignature,
+      ED25519_SIGNATURE_BYTES,
+      `${what}: their ephemeral key's signature`,
+    );
+    // Every box relayed is one its sender signed: a member's unsigned box would otherwise make an
+    // honest recipient stop the round, naming the coordinator. One signature covers them all.
+    const delivered = signedShareBoxes(
+      this.context.binding,
+      message,
+      this.advertised.get(sender)!.sealingPublicKey,
+      this.context.config.identityKeys[sender - 1]!,
+      (recipient) => this.advertised.get(recipient)!.encryptionPublicKey,
+      this.curve,
+    );
+    if (delivered === undefined) {
+      throw new InvalidSignatureError(`${what} are not signed by client ${sender}'s identity key`);
     }
     this.shared.set(sender, message);
+    this.deliverable.set(sender, delivered);
   }
 
   closeShareKeys(): void {
     this.expectPhase('share-keys');
     this.requireContributors(this.shared.size, 'clients shared keys');
-    for (const [sender, message] of this.shared) {
-      for (const box of message.encryptedShares) {
-        if (!this.shared.has(box.peer)) continue; // recipients outside U2 never get their boxes
+    for (const sender of this.shared.keys()) {
+      const message = this.shared.get(sender)!;
+      const delivered = this.deliverable.get(sender)!;
+      message.encryptedShares.forEach((box, i) => {
+        if (!this.shared.has(box.peer)) return; // recipients outside U2 never get their boxes
         let list = this.boxesByRecipient.get(box.peer);
         if (list === undefined) this.boxesByRecipient.set(box.peer, (list = []));
-        list.push({ ...box, peer: sender });
-      }
+        list.push(delivered[i]!);
+      });
     }
     this.phase = 'masked-input';
   }
@@ -426,6 +440,9 @@ export class SecAggServer {
           box.ciphertext,
           box.signature,
           box.ephemeralSignature,
+          encodeFields(
+            ...box.path.map((step) => encodeFields(step.siblingOnLeft ? 1 : 0, step.sibling)),
+          ),
           complaint.evidence?.publicPoint ?? new Uint8Array(0),
           complaint.evidence?.sharedPoint ?? new Uint8Array(0),
           complaint.evidence?.proof ?? new Uint8Array(0),
@@ -435,7 +452,7 @@ export class SecAggServer {
           excluded.add(accused);
           this.convictions.push({
             accuser,
-            box: { ...box, peer: accused },
+            box,
             recipientPublicKey,
             complaint,
           });
@@ -498,8 +515,12 @@ export class SecAggServer {
       });
   }
 
+  /** The box `sender` signed for `recipient`, as delivered (with its path). */
   private boxFrom(sender: number, recipient: number): EncryptedShare | undefined {
-    return this.shared.get(sender)?.encryptedShares.find((box) => box.peer === recipient);
+    const index = this.shared
+      .get(sender)
+      ?.encryptedShares.findIndex((box) => box.peer === recipient);
+    return index === undefined || index < 0 ? undefined : this.deliverable.get(sender)![index];
   }
 
   // ── Round 3: ConsistencyCheck (semi-malicious server model) ───────────────────────────────

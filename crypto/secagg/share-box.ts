@@ -10,30 +10,46 @@ import { liftPeerKey, proveSharedSecret, verifySharedSecret, x25519FromEd25519 }
 import { deriveKey } from '../kdf.ts';
 import type { RandomSource } from '../random.ts';
 import { checkEncodedShare, SHARE_BYTES } from '../shamir.ts';
-import type { EncryptedShare, ShareComplaint } from './messages.ts';
-import { shareBoxAssociatedData, shareBoxPayload, shareComplaintContext } from './transcript.ts';
+import { type MerkleProofStep, merkleRootFromProof, merkleTree } from '../merkle.ts';
+import type { EncryptedShare, ShareBox, ShareComplaint, ShareKeysMessage } from './messages.ts';
+import {
+  shareBoxAssociatedData,
+  shareBoxesPayload,
+  shareBoxLeaf,
+  shareComplaintContext,
+} from './transcript.ts';
 
 /**
- * A share box: u's two Shamir shares for v (of s_u^SK and b_u), sealed so that the coordinator
- * relaying it can neither read nor alter it, and so that a complaint about it can be checked by
- * anyone while opening nothing else.
+ * Share boxes: u's two Shamir shares for each holder v (of s_u^SK and b_u), sealed so that the
+ * coordinator relaying them can neither read nor alter them, and so that a complaint about one can
+ * be checked by anyone while opening nothing else.
  *
- * - Each box has its own ephemeral key: a fresh Ed25519 key pair (σ, A = a·B) whose scalar a also
- *   serves as the X25519 secret (E = u(A), RFC 7748 §4.1). K_{u→v} = KDF(X25519(a, C_v), u, v, A,
- *   C_v). The recipient's complaint reveals X25519(c_v, E), which opens this box and no other:
- *   every other box, in either direction, is under another ephemeral or recipient key.
- * - A signs the box too: a Schnorr proof that the sender knows a. Without it a sender colluding
- *   with the coordinator could put λ·A' — A' from an honest member's box to the same recipient —
- *   into a bad box, and the complaint's X25519(c_v, λ·E') would give away X25519(c_v, E') and so
- *   the honest box: the recipient would be a Diffie–Hellman oracle. With it, what a complaint
- *   reveals, a·C_v, is something the accused could compute itself.
- * - The sender signs (round binding, sender, recipient, C_v, A, ciphertext) with its identity key.
- *   A box that does not verify was altered or forged in transit — by the coordinator, since it
- *   verifies every signature on arrival — and the recipient stops instead of complaining. So only
- *   the sender can cause a complaint, by signing a box that does not open: an honest sender never
- *   is accused. C_v is signed because nothing else fixes which key v advertised: a recipient that
- *   signs two AdvertiseKeys (C_1 shown to the sender, C_2 to the judge) would otherwise get an
- *   honest box judged under C_2, where it does not open. The judge takes C_v from the signature.
+ * - u seals all its boxes under one key of its own for the round, advertised and signed in its
+ *   AdvertiseKeys: a fresh Ed25519 key pair (σ, A = a·B) whose scalar a also serves as the X25519
+ *   secret (E = u(A), RFC 7748 §4.1). K_{u→v} = KDF(X25519(a, C_v), u, v, A, C_v). The recipient's
+ *   complaint reveals X25519(c_v, E), which opens this box and no other: u's other boxes are
+ *   sealed to other recipient keys (X25519(c_w, E) stays a Diffie–Hellman problem), every other
+ *   sender's box to v is under that sender's own A, and v's own box to u under v's.
+ * - A box that opens under K is u's: only u (knowing a) or v (knowing c_v) can compute K, and v
+ *   took A from u's AdvertiseKeys, whose signature it verified before sharing its own keys. So a
+ *   recipient needs no signature check for a box that opens and holds valid shares.
+ * - A signs too: a Schnorr proof that the sender knows a. Without it a sender colluding with the
+ *   coordinator could advertise λ·A' — A' an honest member's — and a complaint's X25519(c_v, λ·E')
+ *   would give away X25519(c_v, E') and so the honest box: the recipient would be a
+ *   Diffie–Hellman oracle. With it, what a complaint reveals, a·C_v, is something the accused
+ *   could compute itself.
+ * - The sender signs once per round, with its identity key and with A, over (round binding,
+ *   sender, A, Merkle root of its boxes' leaves), each leaf being (recipient, C_v, ciphertext).
+ *   A delivered box carries its path to that root, so each box is still signed on its own. A box
+ *   that does not open and does not verify was altered or forged in transit — by the coordinator,
+ *   since it verifies every signature on arrival — and the recipient stops instead of
+ *   complaining. So only the sender can cause a complaint, by signing a box that does not open:
+ *   an honest sender never is accused. C_v is in the leaf because nothing else fixes which key v
+ *   advertised: a recipient that signs two AdvertiseKeys (C_1 shown to the sender, C_2 to the
+ *   judge) would otherwise get an honest box judged under C_2, where it does not open. The judge
+ *   takes C_v from the leaf.
+ *   One signature per message instead of two per box: the sender signs twice, not 2k times, the
+ *   coordinator verifies n signatures, not n·k, and a recipient verifies only boxes that fail.
  * - The evidence (`dleq.ts`) proves the revealed secret: a wrong one is the accuser's fault.
  * The recipient checks the proof of knowledge only for a box that does not open, before complaining.
  */
@@ -63,49 +79,97 @@ export function shareBoxKey(
   );
 }
 
-/** Seals `plaintext` (both shares) to the recipient's encryption key and signs the box. */
-export function sealShareBox(
-  parties: ShareBoxParties,
-  recipientPublicKey: Uint8Array,
-  plaintext: Uint8Array,
+export interface SealedShareBoxes {
+  readonly encryptedShares: ShareBox[];
+  readonly signature: Uint8Array;
+  readonly ephemeralSignature: Uint8Array;
+}
+
+/**
+ * Seals each recipient's plaintext (both shares) to its encryption key under the sender's
+ * sealing key (seed σ, public A), and signs the boxes once (identity key and A, over their root).
+ */
+export function sealShareBoxes(
+  binding: Uint8Array,
+  sender: number,
+  recipients: readonly {
+    readonly recipient: number;
+    readonly publicKey: Uint8Array;
+    readonly plaintext: Uint8Array;
+  }[],
+  sealing: { readonly seed: Uint8Array; readonly publicKey: Uint8Array },
   identitySecretKey: Uint8Array,
   curve: Curve25519,
   random: RandomSource,
-): EncryptedShare {
-  const ephemeralSeed = random(CURVE25519_KEY_BYTES);
-  const ephemeralPublicKey = curve.ed25519PublicKey(ephemeralSeed);
+): SealedShareBoxes {
   // Ed25519's secret scalar is clamp(SHA-512(σ)[0..32]); X25519 clamps the same bytes the same way.
-  const scalar = new Uint8Array(createHash('sha512').update(ephemeralSeed).digest()).subarray(
-    0,
-    32,
-  );
-  const key = shareBoxKey(
-    parties,
-    curve.x25519SharedSecret(scalar, recipientPublicKey),
-    ephemeralPublicKey,
-    recipientPublicKey,
-  );
-  const ciphertext = sealAead(key, plaintext, associatedData(parties), random);
-  const payload = shareBoxPayload(
-    parties.binding,
-    parties.sender,
-    parties.recipient,
-    recipientPublicKey,
-    ephemeralPublicKey,
-    ciphertext,
-  );
+  const scalar = new Uint8Array(createHash('sha512').update(sealing.seed).digest()).subarray(0, 32);
+  const encryptedShares: ShareBox[] = [];
+  const leaves: Uint8Array[] = [];
+  for (const { recipient, publicKey, plaintext } of recipients) {
+    const parties = { binding, sender, recipient };
+    const key = shareBoxKey(
+      parties,
+      curve.x25519SharedSecret(scalar, publicKey),
+      sealing.publicKey,
+      publicKey,
+    );
+    const ciphertext = sealAead(key, plaintext, associatedData(parties), random);
+    encryptedShares.push({ peer: recipient, ciphertext });
+    leaves.push(shareBoxLeaf(recipient, publicKey, ciphertext));
+  }
+  const payload = shareBoxesPayload(binding, sender, sealing.publicKey, merkleTree(leaves).root);
   return {
-    peer: parties.recipient,
-    ephemeralPublicKey,
-    ciphertext,
+    encryptedShares,
     signature: curve.sign(identitySecretKey, payload),
-    ephemeralSignature: curve.sign(ephemeralSeed, payload),
+    ephemeralSignature: curve.sign(sealing.seed, payload),
   };
 }
 
 /**
- * Whether the box carries its sender's signature as sealed to `recipientPublicKey` (the first thing
- * a recipient checks, with its own key).
+ * The boxes of a ShareKeys message in their delivered form (owner `message.sender`, each with its
+ * path to the signed root), or undefined when the sender's identity signature over them does not
+ * verify. `sealingKey` is the sender's advertised A, `recipientKey` gives each recipient's
+ * advertised encryption key. One verification for all of the message's boxes: what the
+ * coordinator checks on arrival.
+ */
+export function signedShareBoxes(
+  binding: Uint8Array,
+  message: ShareKeysMessage,
+  sealingKey: Uint8Array,
+  senderIdentityKey: Uint8Array,
+  recipientKey: (recipient: number) => Uint8Array,
+  curve: Curve25519,
+): EncryptedShare[] | undefined {
+  const { sender, signature, ephemeralSignature } = message;
+  if (
+    !isBytes(sealingKey, CURVE25519_KEY_BYTES) ||
+    !isBytes(signature, ED25519_SIGNATURE_BYTES) ||
+    !isBytes(ephemeralSignature, ED25519_SIGNATURE_BYTES) ||
+    message.encryptedShares.some((box) => !(box.ciphertext instanceof Uint8Array))
+  ) {
+    return undefined;
+  }
+  const { root, proofs } = merkleTree(
+    message.encryptedShares.map((box) =>
+      shareBoxLeaf(box.peer, recipientKey(box.peer), box.ciphertext),
+    ),
+  );
+  const payload = shareBoxesPayload(binding, sender, sealingKey, root);
+  if (!curve.verify(senderIdentityKey, payload, signature)) return undefined;
+  return message.encryptedShares.map((box, i) => ({
+    peer: sender,
+    ephemeralPublicKey: sealingKey,
+    ciphertext: box.ciphertext,
+    signature,
+    ephemeralSignature,
+    path: proofs[i]!,
+  }));
+}
+
+/**
+ * Whether a delivered box carries its sender's signature as sealed to `recipientPublicKey` (the
+ * first thing a recipient checks, with its own key): its leaf, up its path, is the root signed.
  */
 export function isSignedBySender(
   parties: ShareBoxParties,
@@ -115,13 +179,11 @@ export function isSignedBySender(
   curve: Curve25519,
 ): boolean {
   if (
-    !(box.ephemeralPublicKey instanceof Uint8Array) ||
-    box.ephemeralPublicKey.length !== CURVE25519_KEY_BYTES ||
-    !(box.signature instanceof Uint8Array) ||
-    box.signature.length !== ED25519_SIGNATURE_BYTES ||
-    !(box.ephemeralSignature instanceof Uint8Array) ||
-    box.ephemeralSignature.length !== ED25519_SIGNATURE_BYTES ||
-    !(box.ciphertext instanceof Uint8Array)
+    !isBytes(box.ephemeralPublicKey, CURVE25519_KEY_BYTES) ||
+    !isBytes(box.signature, ED25519_SIGNATURE_BYTES) ||
+    !isBytes(box.ephemeralSignature, ED25519_SIGNATURE_BYTES) ||
+    !(box.ciphertext instanceof Uint8Array) ||
+    !isPath(box.path)
   ) {
     return false;
   }
@@ -132,7 +194,7 @@ export function isSignedBySender(
   );
 }
 
-/** Whether the sender proved it knows the ephemeral secret (A's signature on the box). */
+/** Whether the sender proved it knows the ephemeral secret (A's signature on the root). */
 function knowsEphemeralSecret(
   parties: ShareBoxParties,
   box: EncryptedShare,
@@ -151,49 +213,68 @@ function payloadOf(
   box: EncryptedShare,
   recipientPublicKey: Uint8Array,
 ): Uint8Array {
-  return shareBoxPayload(
+  const leaf = shareBoxLeaf(parties.recipient, recipientPublicKey, box.ciphertext);
+  return shareBoxesPayload(
     parties.binding,
     parties.sender,
-    parties.recipient,
-    recipientPublicKey,
     box.ephemeralPublicKey,
-    box.ciphertext,
+    merkleRootFromProof(leaf, box.path),
   );
 }
 
+/** A path longer than this is no path of a roster-sized tree (2^16 members). */
+const MAX_PATH_STEPS = 16;
+
+function isPath(path: readonly MerkleProofStep[]): boolean {
+  return (
+    path instanceof Array &&
+    path.length <= MAX_PATH_STEPS &&
+    path.every((step) => isBytes(step.sibling, 32) && typeof step.siblingOnLeft === 'boolean')
+  );
+}
+
+function isBytes(value: unknown, length: number): value is Uint8Array {
+  return value instanceof Uint8Array && value.length === length;
+}
+
 /**
- * Both shares from a box already checked with `isSignedBySender`, or undefined when the box does
- * not open under K or holds no valid share at the recipient's index (the sender's fault).
+ * Both shares from a box, or undefined when it does not open under K or holds no valid share at
+ * the recipient's index. `sealingX25519` is E = u(A) for the sender's advertised A (undefined when
+ * A has no X25519 form: then no box of that sender opens). A box that opens is its sender's (only
+ * it and the recipient can compute K); one that does not is the sender's fault only if
+ * `isSignedBySender`, else the coordinator's.
  */
 export function openShareBox(
   parties: ShareBoxParties,
-  box: EncryptedShare,
+  sealingPublicKey: Uint8Array,
+  sealingX25519: Uint8Array | undefined,
+  ciphertext: Uint8Array,
   recipientSecretKey: Uint8Array,
   recipientPublicKey: Uint8Array,
   curve: Curve25519,
 ): Uint8Array | undefined {
-  const ephemeralX25519 = x25519FromEd25519(box.ephemeralPublicKey);
-  if (ephemeralX25519 === undefined) return undefined;
+  if (sealingX25519 === undefined) return undefined;
   let shared: Uint8Array;
   try {
-    shared = curve.x25519SharedSecret(recipientSecretKey, ephemeralX25519);
+    shared = curve.x25519SharedSecret(recipientSecretKey, sealingX25519);
   } catch (error) {
     if (error instanceof LowOrderPointError) return undefined;
     throw error;
   }
-  return openWithSecret(parties, box, shared, recipientPublicKey);
+  return openWithSecret(parties, sealingPublicKey, ciphertext, shared, recipientPublicKey);
 }
 
 function openWithSecret(
   parties: ShareBoxParties,
-  box: EncryptedShare,
+  sealingPublicKey: Uint8Array,
+  ciphertext: Uint8Array,
   sharedSecret: Uint8Array,
   recipientPublicKey: Uint8Array,
 ): Uint8Array | undefined {
-  const key = shareBoxKey(parties, sharedSecret, box.ephemeralPublicKey, recipientPublicKey);
+  const key = shareBoxKey(parties, sharedSecret, sealingPublicKey, recipientPublicKey);
   let plaintext: Uint8Array;
   try {
-    plaintext = openAead(key, box.ciphertext, associatedData(parties));
+    plaintext = openAead(key, ciphertext, associatedData(parties));
   } catch (error) {
     if (error instanceof AuthenticationError) return undefined;
     throw error;
@@ -286,7 +367,10 @@ export function judgeShareComplaint(
       reason: `its complaint against client ${sender} carries evidence that does not verify (no proof of the shared secret)`,
     };
   }
-  if (openWithSecret(parties, box, shared, recipientPublicKey) === undefined) {
+  if (
+    openWithSecret(parties, box.ephemeralPublicKey, box.ciphertext, shared, recipientPublicKey) ===
+    undefined
+  ) {
     return {
       guilty: 'accused',
       reason: `its signed share box for client ${recipient} does not open, or holds no valid share, under the proven key`,

@@ -14,6 +14,7 @@ export const advertiseKeysPayload = (
   sender: number,
   encryptionPublicKey: Uint8Array,
   maskingPublicKey: Uint8Array,
+  sealingPublicKey: Uint8Array,
   seedCommitment: Uint8Array,
 ): Uint8Array =>
   encodeFields(
@@ -22,6 +23,7 @@ export const advertiseKeysPayload = (
     sender,
     encryptionPublicKey,
     maskingPublicKey,
+    sealingPublicKey,
     seedCommitment,
   );
 
@@ -32,27 +34,26 @@ export const shareBoxAssociatedData = (
 ): Uint8Array => encodeFields(`${LABEL}/share-keys`, binding, sender, recipient);
 
 /**
- * What a share box's sender signs: the box, its ephemeral key, who it is from and for, and the
- * recipient's encryption key it was sealed to — nothing commits a member to one AdvertiseKeys, so
- * the key is named here for a complaint to be judged against the key the sender used.
+ * A share box as a leaf of its sender's Merkle tree: who it is for, the recipient's encryption key
+ * it was sealed to — nothing commits a member to one AdvertiseKeys, so the key is named here for
+ * a complaint to be judged against the key the sender used — and the ciphertext.
  */
-export const shareBoxPayload = (
-  binding: Uint8Array,
-  sender: number,
+export const shareBoxLeaf = (
   recipient: number,
   recipientPublicKey: Uint8Array,
-  ephemeralPublicKey: Uint8Array,
   ciphertext: Uint8Array,
-): Uint8Array =>
-  encodeFields(
-    `${LABEL}/share-box`,
-    binding,
-    sender,
-    recipient,
-    recipientPublicKey,
-    ephemeralPublicKey,
-    ciphertext,
-  );
+): Uint8Array => encodeFields(`${LABEL}/share-box`, recipient, recipientPublicKey, ciphertext);
+
+/**
+ * What a ShareKeys sender signs, once, with its identity key and with its sealing key A: the
+ * round, itself, A, and the Merkle root (merkle.ts) over its boxes' leaves in recipient order.
+ */
+export const shareBoxesPayload = (
+  binding: Uint8Array,
+  sender: number,
+  ephemeralPublicKey: Uint8Array,
+  root: Uint8Array,
+): Uint8Array => encodeFields(`${LABEL}/share-boxes`, binding, sender, ephemeralPublicKey, root);
 
 /** Binds a complaint's proof of the shared secret to its round, accuser and accused. */
 export const shareComplaintContext = (

@@ -4,6 +4,7 @@ import { nativeCurve25519 as curve } from '../../crypto/curve25519-native.ts';
 import { proveSharedSecret, x25519FromEd25519 } from '../../crypto/dleq.ts';
 import { systemRandom } from '../../crypto/random.ts';
 import type { Conviction } from '../../crypto/secagg/messages.ts';
+import { signedShareBoxes } from '../../crypto/secagg/share-box.ts';
 import { shareComplaintContext } from '../../crypto/secagg/transcript.ts';
 import type { VeilsumError } from '../../sdk/errors.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
@@ -50,9 +51,17 @@ describe('SecAgg: a coordinator that convicts an honest member on evidence of it
       'conviction',
     );
     function fabricated(): Conviction {
-      const box = coordinator.shareMessages
-        .get(VICTIM)!
-        .encryptedShares.find((sent) => sent.peer === ACCUSER)!;
+      const message = coordinator.shareMessages.get(VICTIM)!;
+      // The victim's real box to the accuser, as delivered: signed, with its path.
+      const delivered = signedShareBoxes(
+        coordinator.context.binding,
+        message,
+        coordinator.advertisements.get(VICTIM)!.sealingPublicKey,
+        coordinator.context.config.identityKeys[VICTIM - 1]!,
+        (peer) => coordinator.advertisements.get(peer)!.encryptionPublicKey,
+        curve,
+      )!;
+      const box = delivered[message.encryptedShares.findIndex((sent) => sent.peer === ACCUSER)]!;
       // A key pair of the coordinator's: the only keys it can prove a shared secret under.
       const secret = systemRandom(32);
       const evidence = proveSharedSecret(
@@ -63,7 +72,7 @@ describe('SecAgg: a coordinator that convicts an honest member on evidence of it
       );
       return {
         accuser: ACCUSER,
-        box: { ...box, peer: VICTIM },
+        box,
         recipientPublicKey: curve.x25519PublicKey(secret),
         complaint: { accused: VICTIM, evidence },
       };

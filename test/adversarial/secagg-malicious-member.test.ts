@@ -134,15 +134,17 @@ describe('SecAgg+ against one malicious member', () => {
   }
 
   it('an undecryptable share box, signed by its sender (its ephemeral key’s proof no longer matching), excludes that sender; the round completes with the others and names it', async () => {
-    const { finished, misbehaviour } = await roundWith((message, { resign }) => ({
-      ...message,
-      encryptedShares: message.encryptedShares.map((box, i) => {
-        if (i !== 0) return box;
-        const ciphertext = box.ciphertext.slice();
-        ciphertext[30]! ^= 0xff;
-        return resign({ ...box, ciphertext });
+    const { finished, misbehaviour } = await roundWith((message, { resign }) =>
+      resign({
+        ...message,
+        encryptedShares: message.encryptedShares.map((box, i) => {
+          if (i !== 0) return box;
+          const ciphertext = box.ciphertext.slice();
+          ciphertext[30]! ^= 0xff;
+          return { ...box, ciphertext };
+        }),
       }),
-    }));
+    );
     expect(finished.phase).toBe(Phase.PHASE_DONE);
     expect(finished.included).toEqual([1, 2, 3, 4, 5]);
     expect(await admin.getAggregate(finished.roundId)).toEqual(sumOf([1, 2, 3, 4, 5]));
@@ -159,12 +161,14 @@ describe('SecAgg+ against one malicious member', () => {
   }, 60_000);
 
   it('a share box that opens but holds no valid share (x = 0) excludes its sender, verified with the revealed key', async () => {
-    const { finished, misbehaviour } = await roundWith((message, { sealFor }) => ({
-      ...message,
-      encryptedShares: message.encryptedShares.map((box, i) =>
-        i === 1 ? sealFor(box.peer, new Uint8Array(2 * SHARE_BYTES)) : box,
-      ),
-    }));
+    const { finished, misbehaviour } = await roundWith((message, { sealFor, sign }) =>
+      sign({
+        ...message,
+        encryptedShares: message.encryptedShares.map((box, i) =>
+          i === 1 ? sealFor(box.peer, new Uint8Array(2 * SHARE_BYTES)) : box,
+        ),
+      }),
+    );
     expect(finished.phase).toBe(Phase.PHASE_DONE);
     expect(finished.included).toEqual([1, 2, 3, 4, 5]);
     expect(await admin.getAggregate(finished.roundId)).toEqual(sumOf([1, 2, 3, 4, 5]));

@@ -270,6 +270,7 @@ describe('coordinator: bad input gets the right status and changes nothing', () 
       roundId: round.roundId,
       encryptionPublicKey: Buffer.alloc(32, 1),
       maskingPublicKey: Buffer.alloc(32, 2),
+      sealingPublicKey: Buffer.alloc(32, 4),
       seedCommitment: Buffer.alloc(32, 3),
       signature: Buffer.alloc(64),
     };
@@ -292,6 +293,7 @@ describe('coordinator: bad input gets the right status and changes nothing', () 
         nativeCurve25519.x25519PublicKey(new Uint8Array(32).fill(3)),
       ),
       maskingPublicKey: Buffer.from(nativeCurve25519.x25519PublicKey(new Uint8Array(32).fill(4))),
+      sealingPublicKey: Buffer.from(nativeCurve25519.ed25519PublicKey(new Uint8Array(32).fill(6))),
       seedCommitment: Buffer.alloc(32, 5),
       signature: Buffer.alloc(64, 7),
     };

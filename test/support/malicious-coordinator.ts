@@ -604,7 +604,7 @@ export class MaliciousCoordinator {
    * Shares of each owner's self-mask seed b and masking key s^SK that the coordinator holds, by
    * share index, from everything members sent it: the Unmasking reveals, and every share box
    * (of every sender, to every recipient) that some byte string members sent in a complaint
-   * opens — tried both as the AEAD key itself and as the X25519 secret of the box's ephemeral key
+   * opens — tried both as the AEAD key itself and as the X25519 secret of its sender's sealing key
    * (Edwards points converted to Montgomery u as well), whatever the complaint claims to prove —
    * and every box a member sent to one of the coordinator's own roster slots (one share of each).
    */
@@ -632,10 +632,11 @@ export class MaliciousCoordinator {
         const parties = { binding, sender, recipient: box.peer };
         const associatedData = shareBoxAssociatedData(binding, sender, box.peer);
         const recipientKey = this.advertisements.get(box.peer)?.encryptionPublicKey;
+        const sealingKey = this.advertisements.get(sender)?.sealingPublicKey;
         const keys = candidates.flatMap((secret) =>
-          box.ephemeralPublicKey === undefined || recipientKey === undefined
+          sealingKey === undefined || recipientKey === undefined
             ? [secret]
-            : [secret, shareBoxKey(parties, secret, box.ephemeralPublicKey, recipientKey)],
+            : [secret, shareBoxKey(parties, secret, sealingKey, recipientKey)],
         );
         for (const key of keys) {
           const plaintext = tryOpen(key, box.ciphertext, associatedData);

@@ -9,13 +9,10 @@ import {
   type RoundContext,
 } from '../../crypto/secagg/config.ts';
 import { combineMasks } from '../../crypto/secagg/masks.ts';
-import type {
-  EncryptedShare,
-  ShareComplaint,
-  ShareKeysMessage,
-} from '../../crypto/secagg/messages.ts';
-import { sealShareBox } from '../../crypto/secagg/share-box.ts';
-import { shareBoxPayload } from '../../crypto/secagg/transcript.ts';
+import { merkleTree } from '../../crypto/merkle.ts';
+import type { ShareBox, ShareComplaint, ShareKeysMessage } from '../../crypto/secagg/messages.ts';
+import { sealShareBoxes } from '../../crypto/secagg/share-box.ts';
+import { shareBoxesPayload, shareBoxLeaf } from '../../crypto/secagg/transcript.ts';
 import type { Ledger } from '../../ledger/ledger.ts';
 import type { RoundPhaseName } from '../../ledger/records.ts';
 import { type Round, RoundAdminServiceClient } from '../../proto/gen/veilsum/v1/round.ts';
@@ -52,13 +49,15 @@ const call = <T>(
 export interface MemberTools {
   readonly context: RoundContext;
   readonly index: number;
-  /** Seals and signs `plaintext` for `peer` exactly as the client would (a box that opens). */
-  readonly sealFor: (peer: number, plaintext: Uint8Array) => EncryptedShare;
+  /** Seals `plaintext` for `peer` exactly as the client would (a box that opens). */
+  readonly sealFor: (peer: number, plaintext: Uint8Array) => ShareBox;
   /**
-   * Signs an altered box with this member's identity key: its own bad box, which the coordinator
-   * accepts (the ephemeral key's signature, on the original box, no longer matches).
+   * Signs altered boxes with this member's identity key only: its own bad boxes, which the
+   * coordinator accepts (the sealing key's signature, on the original root, no longer matches).
    */
-  readonly resign: (box: EncryptedShare) => EncryptedShare;
+  readonly resign: (message: ShareKeysMessage) => ShareKeysMessage;
+  /** Signs altered boxes with both keys, as the client signs its own. */
+  readonly sign: (message: ShareKeysMessage) => ShareKeysMessage;
 }
 
 export interface MemberLies {
@@ -130,36 +129,41 @@ export async function maliciousMember(
     const keys = await call<KeysBroadcast>((done) => secagg.awaitKeys({ roundId }, done));
     const honest = client.shareKeys(keysBroadcastFromWire(keys), await committed('advertised'));
     const identitySecretKey = memberIdentity(consortium, member).secretKey;
-    const parties = (peer: number) => ({
-      binding: context.binding,
-      sender: index,
-      recipient: peer,
-    });
-    const sealFor = (peer: number, plaintext: Uint8Array): EncryptedShare =>
-      sealShareBox(
-        parties(peer),
-        keys.keys.find((key) => key.sender === peer)!.encryptionPublicKey,
-        plaintext,
+    // A malicious member runs any code: it reads its own client's sealing key (σ, A).
+    const sealing = Reflect.get(client, 'sealing') as { seed: Uint8Array; publicKey: Uint8Array };
+    const recipientKey = (peer: number) =>
+      keys.keys.find((key) => key.sender === peer)!.encryptionPublicKey;
+    const sealFor = (peer: number, plaintext: Uint8Array): ShareBox =>
+      sealShareBoxes(
+        context.binding,
+        index,
+        [{ recipient: peer, publicKey: recipientKey(peer), plaintext }],
+        sealing,
         identitySecretKey,
         curve,
         systemRandom,
+      ).encryptedShares[0]!;
+    const payloadOf = (message: ShareKeysMessage) =>
+      shareBoxesPayload(
+        context.binding,
+        index,
+        sealing.publicKey,
+        merkleTree(
+          message.encryptedShares.map((box) =>
+            shareBoxLeaf(box.peer, recipientKey(box.peer), box.ciphertext),
+          ),
+        ).root,
       );
-    const resign = (box: EncryptedShare): EncryptedShare => ({
-      ...box,
-      signature: curve.sign(
-        identitySecretKey,
-        shareBoxPayload(
-          context.binding,
-          index,
-          box.peer,
-          keys.keys.find((key) => key.sender === box.peer)!.encryptionPublicKey,
-          box.ephemeralPublicKey,
-          box.ciphertext,
-        ),
-      ),
+    const resign = (message: ShareKeysMessage): ShareKeysMessage => ({
+      ...message,
+      signature: curve.sign(identitySecretKey, payloadOf(message)),
+    });
+    const sign = (message: ShareKeysMessage): ShareKeysMessage => ({
+      ...resign(message),
+      ephemeralSignature: curve.sign(sealing.seed, payloadOf(message)),
     });
     // The graph is the members' seed's: the client's context has it once ShareKeys ran.
-    const tools: MemberTools = { context: client.roundContext, index, sealFor, resign };
+    const tools: MemberTools = { context: client.roundContext, index, sealFor, resign, sign };
     const sent = lies.shares?.(honest, tools) ?? honest;
     await call((done) => secagg.shareKeys(shareKeysToWire(roundId, sent), done));
     const delivery = await call<SharesDelivery>((done) => secagg.awaitShares({ roundId }, done));

@@ -1,6 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { merkleProof, merkleRoot, verifyMerkleProof } from '../../crypto/merkle.ts';
+import {
+  merkleProof,
+  merkleRoot,
+  merkleRootFromProof,
+  merkleTree,
+  verifyMerkleProof,
+} from '../../crypto/merkle.ts';
 
 const leavesArb = fc.array(fc.uint8Array({ minLength: 32, maxLength: 32 }), {
   minLength: 1,
@@ -44,5 +50,17 @@ describe('Merkle commitments', () => {
     const b = new Uint8Array(32).fill(2);
     const inner = merkleRoot([a, b]);
     expect(merkleRoot([inner])).not.toEqual(inner);
+  });
+
+  it('merkleTree gives every leaf the path merkleProof gives it, and the same root', () => {
+    for (let count = 1; count <= 9; count++) {
+      const leaves = Array.from({ length: count }, (_, i) => new Uint8Array(8).fill(i + 1));
+      const { root, proofs } = merkleTree(leaves);
+      expect(root).toEqual(merkleRoot(leaves));
+      leaves.forEach((leaf, i) => {
+        expect(proofs[i]).toEqual(merkleProof(leaves, i));
+        expect(merkleRootFromProof(leaf, proofs[i]!)).toEqual(root);
+      });
+    }
   });
 });

@@ -11,7 +11,8 @@ import {
 } from '../../crypto/secagg/errors.ts';
 import type { AdvertiseKeysMessage, UnmaskingMessage } from '../../crypto/secagg/messages.ts';
 import { SecAggServer } from '../../crypto/secagg/server.ts';
-import { decodeShare, encodeShare } from '../../crypto/shamir.ts';
+import { sealShareBoxes, signedShareBoxes } from '../../crypto/secagg/share-box.ts';
+import { decodeShare, encodeShare, SHARE_BYTES } from '../../crypto/shamir.ts';
 import { SHAMIR_PRIME } from '../../crypto/field.ts';
 import { modularSum, roundFixture, type RoundFixture } from '../support/secagg-fixture.ts';
 
@@ -262,6 +263,72 @@ describe('SecAgg+ honest client refusals', () => {
     messages.forEach((message) => round.server.receiveUnmasking(message));
     const result = round.server.finishUnmasking();
     expect(result.sum).toEqual(modularSum(round.fixture.inputs, [1, 2, 3, 5, 6], 32));
+    expect(result.misbehaving).toEqual([]);
+  });
+
+  it('stops, naming the coordinator, when it re-seals a box under a sealing key of its own (valid shares, its own signatures)', () => {
+    const round = new ManualRound();
+    const advertised = round.advertise();
+    round.share();
+    const { context, curve, random } = round.fixture;
+    // The coordinator's box "from 5" to 4: valid shares at x = 4, sealed to 4's advertised key
+    // under a sealing key it made, signed with keys it holds (it cannot sign as 5).
+    const seed = random(32);
+    const sealing = { seed, publicKey: curve.ed25519PublicKey(seed) };
+    const forgerIdentity = random(32);
+    const plaintext = new Uint8Array(2 * SHARE_BYTES);
+    plaintext.set(encodeShare({ x: 4, y: 77n }), 0);
+    plaintext.set(encodeShare({ x: 4, y: 78n }), SHARE_BYTES);
+    const forged = sealShareBoxes(
+      context.binding,
+      5,
+      [{ recipient: 4, publicKey: advertised[3]!.encryptionPublicKey, plaintext }],
+      sealing,
+      forgerIdentity,
+      curve,
+      random,
+    );
+    const [box] = signedShareBoxes(
+      context.binding,
+      { sender: 5, selfMaskCommitment: random(32), ...forged },
+      sealing.publicKey,
+      curve.ed25519PublicKey(forgerIdentity),
+      () => advertised[3]!.encryptionPublicKey,
+      curve,
+    )!;
+    const delivery = round.server.sharesFor(4);
+    const boxes = delivery.encryptedShares.map((honest) => (honest.peer === 5 ? box! : honest));
+    const client = round.clients[3]!;
+    const tampered = () =>
+      client.maskInput({ encryptedShares: boxes }, round.u2, round.fixture.inputs[3]!);
+    // It opens only under the key 5 advertised (and signed), never the one the box carries.
+    expect(tampered).toThrow(CoordinatorTamperingError);
+    expect(tampered).toThrow(PhaseOrderError);
+  });
+
+  it('a good box whose relayed signature or path was altered still opens under its sender’s advertised key: it is the sender’s, and the sum is right', () => {
+    const round = new ManualRound();
+    round.advertise();
+    round.share();
+    for (const client of round.clients) {
+      const delivery = round.server.sharesFor(client.index);
+      const altered = delivery.encryptedShares.map((box) => ({
+        ...box,
+        signature: new Uint8Array(64),
+        path: [],
+      }));
+      round.server.receiveMaskedInput(
+        client.maskInput(
+          { encryptedShares: altered },
+          round.u2,
+          round.fixture.inputs[client.index - 1]!,
+        ),
+      );
+    }
+    round.server.closeMaskedInputCollection();
+    round.unmaskMessages().forEach((message) => round.server.receiveUnmasking(message));
+    const result = round.server.finishUnmasking();
+    expect(result.sum).toEqual(modularSum(round.fixture.inputs, [1, 2, 3, 4, 5, 6], 32));
     expect(result.misbehaving).toEqual([]);
   });
 

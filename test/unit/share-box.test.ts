@@ -3,20 +3,26 @@ import fc from 'fast-check';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { AuthenticationError, openAead } from '../../crypto/aead.ts';
 import { nativeCurve25519 as curve } from '../../crypto/curve25519-native.ts';
-import { proveSharedSecret, x25519FromEd25519 } from '../../crypto/dleq.ts';
+import { proveSharedSecret, x25519FromEd25519, x25519FromEd25519Batch } from '../../crypto/dleq.ts';
+import { merkleRootFromProof } from '../../crypto/merkle.ts';
 import { seededRandom } from '../../crypto/random.ts';
 import { checkConvictions } from '../../crypto/secagg/convictions.ts';
 import { CoordinatorTamperingError } from '../../crypto/secagg/errors.ts';
-import type { Conviction, EncryptedShare } from '../../crypto/secagg/messages.ts';
+import type { Conviction, EncryptedShare, ShareKeysMessage } from '../../crypto/secagg/messages.ts';
 import {
   isSignedBySender,
   judgeShareComplaint,
   openShareBox,
-  sealShareBox,
+  sealShareBoxes,
   shareBoxKey,
   shareComplaint,
+  signedShareBoxes,
 } from '../../crypto/secagg/share-box.ts';
-import { shareBoxAssociatedData, shareBoxPayload } from '../../crypto/secagg/transcript.ts';
+import {
+  shareBoxAssociatedData,
+  shareBoxesPayload,
+  shareBoxLeaf,
+} from '../../crypto/secagg/transcript.ts';
 import { encodeShare, SHARE_BYTES } from '../../crypto/shamir.ts';
 
 const random = seededRandom(11);
@@ -28,22 +34,26 @@ interface Member {
   readonly identityKey: Uint8Array;
   readonly encryptionSecretKey: Uint8Array;
   readonly encryptionPublicKey: Uint8Array;
+  /** σ and A: the key the member seals its boxes under, as it advertises it. */
+  readonly sealing: { readonly seed: Uint8Array; readonly publicKey: Uint8Array };
 }
 
 function member(index: number): Member {
   const identitySecretKey = random(32);
   const encryptionSecretKey = random(32);
+  const sealingSeed = random(32);
   return {
     index,
     identitySecretKey,
     identityKey: curve.ed25519PublicKey(identitySecretKey),
     encryptionSecretKey,
     encryptionPublicKey: curve.x25519PublicKey(encryptionSecretKey),
+    sealing: { seed: sealingSeed, publicKey: curve.ed25519PublicKey(sealingSeed) },
   };
 }
 
-const members = [1, 2, 3].map(member);
-const [u, v, w] = members as [Member, Member, Member];
+const members = [1, 2, 3, 4].map(member);
+const [u, v, w] = members as [Member, Member, Member, Member];
 
 /** Two valid shares at the recipient's index, as a client seals them. */
 function sharesFor(recipient: number): Uint8Array {
@@ -59,58 +69,113 @@ const parties = (sender: Member, recipient: Member) => ({
   recipient: recipient.index,
 });
 
-function seal(sender: Member, recipient: Member, plaintext = sharesFor(recipient.index)) {
-  return sealShareBox(
-    parties(sender, recipient),
-    recipient.encryptionPublicKey,
-    plaintext,
+/** `sender`'s ShareKeys boxes to every other member, `plaintext` in the one to `recipient`. */
+function shareKeys(
+  sender: Member,
+  recipient: Member,
+  plaintext = sharesFor(recipient.index),
+): ShareKeysMessage {
+  const sealed = sealShareBoxes(
+    binding,
+    sender.index,
+    members
+      .filter((peer) => peer !== sender)
+      .map((peer) => ({
+        recipient: peer.index,
+        publicKey: peer.encryptionPublicKey,
+        plaintext: peer === recipient ? plaintext : sharesFor(peer.index),
+      })),
+    sender.sealing,
     sender.identitySecretKey,
     curve,
     random,
   );
+  return { sender: sender.index, selfMaskCommitment: new Uint8Array(32), ...sealed };
 }
 
-/** Signs a box as `sender` (identity key) and, given its secret, as the ephemeral key. */
+const encryptionKeyOf = (index: number) => members[index - 1]!.encryptionPublicKey;
+
+/** `sender`'s box to `recipient` as the coordinator delivers it (signed root, path). */
+function seal(sender: Member, recipient: Member, plaintext = sharesFor(recipient.index)) {
+  const message = shareKeys(sender, recipient, plaintext);
+  const delivered = signedShareBoxes(
+    binding,
+    message,
+    sender.sealing.publicKey,
+    sender.identityKey,
+    encryptionKeyOf,
+    curve,
+  )!;
+  return delivered[message.encryptedShares.findIndex((box) => box.peer === recipient.index)]!;
+}
+
+/** `sender`'s box to `recipient` in another round: another binding, another sealing key. */
+function sealInAnotherRound(sender: Member, recipient: Member): EncryptedShare {
+  const seed = random(32);
+  const sealing = { seed, publicKey: curve.ed25519PublicKey(seed) };
+  const { encryptedShares, signature, ephemeralSignature } = sealShareBoxes(
+    random(32),
+    sender.index,
+    [
+      {
+        recipient: recipient.index,
+        publicKey: recipient.encryptionPublicKey,
+        plaintext: sharesFor(recipient.index),
+      },
+    ],
+    sealing,
+    sender.identitySecretKey,
+    curve,
+    random,
+  );
+  return {
+    peer: sender.index,
+    ephemeralPublicKey: sealing.publicKey,
+    ciphertext: encryptedShares[0]!.ciphertext,
+    signature,
+    ephemeralSignature,
+    path: [],
+  };
+}
+
+/** Signs a box's root again as `sender` (identity key) and, given its seed, as the sealing key. */
 function resign(
   sender: Member,
   recipient: Member,
   box: EncryptedShare,
-  ephemeralSeed?: Uint8Array,
+  sealingSeed?: Uint8Array,
 ): EncryptedShare {
-  const payload = shareBoxPayload(
-    binding,
-    sender.index,
-    recipient.index,
-    recipient.encryptionPublicKey,
-    box.ephemeralPublicKey,
-    box.ciphertext,
+  const root = merkleRootFromProof(
+    shareBoxLeaf(recipient.index, recipient.encryptionPublicKey, box.ciphertext),
+    box.path,
   );
+  const payload = shareBoxesPayload(binding, sender.index, box.ephemeralPublicKey, root);
   return {
     ...box,
     signature: curve.sign(sender.identitySecretKey, payload),
-    ...(ephemeralSeed ? { ephemeralSignature: curve.sign(ephemeralSeed, payload) } : {}),
+    ...(sealingSeed ? { ephemeralSignature: curve.sign(sealingSeed, payload) } : {}),
   };
 }
 
-/** A bad box its sender signed itself, ephemeral proof included (what a malicious member can send). */
+/** A bad box its sender signed itself, sealing-key proof included (what a malicious member can send). */
 function signedGarbage(sender: Member, recipient: Member): EncryptedShare {
-  let ephemeralSeed: Uint8Array | undefined;
-  const box = sealShareBox(
-    parties(sender, recipient),
-    recipient.encryptionPublicKey,
-    sharesFor(recipient.index),
-    sender.identitySecretKey,
-    curve,
-    (length) => {
-      const bytes = random(length);
-      ephemeralSeed ??= bytes; // the first draw is the ephemeral key
-      return bytes;
-    },
-  );
+  const box = seal(sender, recipient);
   const ciphertext = box.ciphertext.slice();
   ciphertext[5]! ^= 0x40;
-  return resign(sender, recipient, { ...box, ciphertext }, ephemeralSeed);
+  return resign(sender, recipient, { ...box, ciphertext }, sender.sealing.seed);
 }
+
+/** The recipient's opening of a delivered box, under the A it carries. */
+const open = (sender: Member, recipient: Member, box: EncryptedShare) =>
+  openShareBox(
+    parties(sender, recipient),
+    box.ephemeralPublicKey,
+    x25519FromEd25519(box.ephemeralPublicKey),
+    box.ciphertext,
+    recipient.encryptionSecretKey,
+    recipient.encryptionPublicKey,
+    curve,
+  );
 
 const judge = (sender: Member, recipient: Member, box: EncryptedShare, complaint = {}) =>
   judgeShareComplaint(
@@ -133,40 +198,93 @@ const complainAs = (recipient: Member, sender: Member, box: EncryptedShare) =>
     random,
   );
 
+describe('one signature per ShareKeys message (crypto/secagg/share-box.ts)', () => {
+  it('the coordinator verifies a whole message with one signature; any altered box fails it', () => {
+    const message = shareKeys(u, v);
+    const verify = (candidate: ShareKeysMessage) =>
+      signedShareBoxes(
+        binding,
+        candidate,
+        u.sealing.publicKey,
+        u.identityKey,
+        encryptionKeyOf,
+        curve,
+      );
+    const delivered = verify(message)!;
+    expect(delivered.map((box) => box.peer)).toEqual([u.index, u.index, u.index]);
+    // Three leaves: two paired, the odd one carried up (RFC 6962 style).
+    expect(delivered.map((box) => box.path.length)).toEqual([2, 2, 1]);
+    message.encryptedShares.forEach((_, i) => {
+      const altered = {
+        ...message,
+        encryptedShares: message.encryptedShares.map((box, j) => {
+          if (j !== i) return box;
+          const ciphertext = box.ciphertext.slice();
+          ciphertext[0]! ^= 1;
+          return { ...box, ciphertext };
+        }),
+      };
+      expect(verify(altered)).toBeUndefined();
+    });
+    // Signed for another sealing key, or by another identity: refused.
+    expect(
+      signedShareBoxes(
+        binding,
+        message,
+        v.sealing.publicKey,
+        u.identityKey,
+        encryptionKeyOf,
+        curve,
+      ),
+    ).toBeUndefined();
+    expect(
+      signedShareBoxes(
+        binding,
+        message,
+        u.sealing.publicKey,
+        v.identityKey,
+        encryptionKeyOf,
+        curve,
+      ),
+    ).toBeUndefined();
+  });
+
+  it('converts many sealing keys to X25519 with one inversion, as one at a time', () => {
+    const keys = [...members.map((m) => m.sealing.publicKey), new Uint8Array(32)];
+    keys.push(Uint8Array.from({ length: 32 }, (_, i) => (i === 0 ? 1 : 0))); // y = 1: no u
+    expect(x25519FromEd25519Batch(keys)).toEqual(keys.map((key) => x25519FromEd25519(key)));
+    expect(x25519FromEd25519Batch(keys)[keys.length - 1]).toBeUndefined();
+  });
+});
+
 describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.ts)', () => {
   it('a sealed box carries its sender’s signature and opens for its recipient only', () => {
     const box = seal(u, v);
     expect(isSignedBySender(parties(u, v), box, u.identityKey, v.encryptionPublicKey, curve)).toBe(
       true,
     );
-    expect(
-      openShareBox(parties(u, v), box, v.encryptionSecretKey, v.encryptionPublicKey, curve),
-    ).toEqual(sharesFor(v.index));
+    expect(open(u, v, box)).toEqual(sharesFor(v.index));
     // Another recipient (or the pair read the other way) does not open it.
-    expect(
-      openShareBox(parties(u, w), box, w.encryptionSecretKey, w.encryptionPublicKey, curve),
-    ).toBeUndefined();
+    expect(open(u, w, box)).toBeUndefined();
     expect(isSignedBySender(parties(u, w), box, u.identityKey, w.encryptionPublicKey, curve)).toBe(
       false,
     );
   });
 
-  it('any bit the coordinator flips (ciphertext, ephemeral key, signature) breaks the signature', () => {
+  it('any bit the coordinator flips (ciphertext, sealing key, signature, path) breaks the signature', () => {
     const box = seal(u, v);
-    const fields = ['ciphertext', 'ephemeralPublicKey', 'signature'] as const;
+    const fields = ['ciphertext', 'ephemeralPublicKey', 'signature', 'path'] as const;
     fc.assert(
       fc.property(fc.constantFrom(...fields), fc.nat(), (field, bit) => {
-        const bytes = box[field].slice();
+        const bytes = (field === 'path' ? box.path[0]!.sibling : box[field]).slice();
         const position = bit % (bytes.length * 8);
         bytes[position >> 3]! ^= 1 << (position & 7);
+        const altered =
+          field === 'path'
+            ? { ...box, path: [{ ...box.path[0]!, sibling: bytes }, ...box.path.slice(1)] }
+            : { ...box, [field]: bytes };
         expect(
-          isSignedBySender(
-            parties(u, v),
-            { ...box, [field]: bytes },
-            u.identityKey,
-            v.encryptionPublicKey,
-            curve,
-          ),
+          isSignedBySender(parties(u, v), altered, u.identityKey, v.encryptionPublicKey, curve),
         ).toBe(false);
       }),
       { numRuns: 60 },
@@ -175,9 +293,7 @@ describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.
 
   it('an honest complaint about a signed bad box names the sender; a verifier needs no secret', () => {
     const box = signedGarbage(u, v);
-    expect(
-      openShareBox(parties(u, v), box, v.encryptionSecretKey, v.encryptionPublicKey, curve),
-    ).toBeUndefined();
+    expect(open(u, v, box)).toBeUndefined();
     const complaint = complainAs(v, u, box);
     expect(judge(u, v, box, complaint)).toEqual({
       guilty: 'accused',
@@ -219,20 +335,18 @@ describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.
     expect(judge(u, v, box).guilty).toBe('accuser');
   });
 
-  it('a signed box whose ephemeral key is unproven or of small order is the sender’s fault, with no evidence', () => {
+  it('a signed box whose sealing key is unproven or of small order is the sender’s fault, with no evidence', () => {
     const smallOrder = new Uint8Array(32); // y = 0: u = 1, of small order
     const boxes = [
       resign(u, v, { ...seal(u, v), ephemeralPublicKey: smallOrder }),
-      // A bad box whose ephemeral key's signature is missing.
+      // A bad box whose sealing key's signature is missing.
       { ...signedGarbage(u, v), ephemeralSignature: new Uint8Array(64) },
     ];
     for (const box of boxes) {
       expect(
         isSignedBySender(parties(u, v), box, u.identityKey, v.encryptionPublicKey, curve),
       ).toBe(true);
-      expect(
-        openShareBox(parties(u, v), box, v.encryptionSecretKey, v.encryptionPublicKey, curve),
-      ).toBeUndefined();
+      expect(open(u, v, box)).toBeUndefined();
       const complaint = complainAs(v, u, box);
       expect(complaint.evidence).toBeUndefined();
       expect(judge(u, v, box, complaint)).toEqual({
@@ -242,9 +356,9 @@ describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.
     }
   });
 
-  it('a colluder re-using (a multiple of) an honest box’s ephemeral key gets no Diffie–Hellman answer', () => {
-    // u colludes with the coordinator, which shows it w's box to v first; u puts w's ephemeral key
-    // (or λ times it) into its own bad box, hoping v's complaint reveals X25519(c_v, E_{w→v}).
+  it('a colluder re-using (a multiple of) an honest member’s sealing key gets no Diffie–Hellman answer', () => {
+    // u colludes with the coordinator, which shows it w's box to v first; u puts w's sealing key
+    // (or λ times it) into its own bad box, hoping v's complaint reveals X25519(c_v, E_w).
     const honest = seal(w, v);
     const lambda = 5n;
     const copies = [
@@ -257,9 +371,7 @@ describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.
         ephemeralPublicKey,
         ephemeralSignature: honest.ephemeralSignature,
       });
-      expect(
-        openShareBox(parties(u, v), box, v.encryptionSecretKey, v.encryptionPublicKey, curve),
-      ).toBeUndefined();
+      expect(open(u, v, box)).toBeUndefined();
       const complaint = complainAs(v, u, box);
       // u cannot sign for A without its secret: v reveals nothing, and u is still the guilty one.
       expect(complaint.evidence).toBeUndefined();
@@ -271,18 +383,23 @@ describe('signed share boxes and verifiable complaints (crypto/secagg/share-box.
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 4 }), (extra) => {
         const accusedBox = signedGarbage(u, v);
+        const x = members[3]!;
         const complaint = complainAs(v, u, accusedBox);
-        // Every other box a round could hold among u, v, w (and more boxes from u to v's peers).
+        // Every other box a round could hold among u, v, w, x — u's boxes to w and x are under the
+        // same sealing key as the accused one (a round has one box per ordered pair) — and boxes
+        // of other rounds from u to v.
         const others: [Member, Member, EncryptedShare][] = [
           [v, u, seal(v, u)],
           [u, w, seal(u, w)],
           [w, v, seal(w, v)],
           [v, w, seal(v, w)],
           [w, u, seal(w, u)],
+          [u, x, seal(u, x)],
+          [x, v, seal(x, v)],
           ...Array.from({ length: extra }, (): [Member, Member, EncryptedShare] => [
             u,
             v,
-            seal(u, v),
+            sealInAnotherRound(u, v),
           ]),
         ];
         const { publicPoint, sharedPoint, proof } = complaint.evidence!;

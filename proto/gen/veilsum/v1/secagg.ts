@@ -20,6 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { MerkleStep } from "./round.ts";
 
 export const protobufPackage = "veilsum.v1";
 
@@ -41,6 +42,8 @@ export interface AdvertiseKeysRequest {
   signature: Buffer;
   /** H(binding, member, r): commits to the member's contribution r to the graph seed. */
   seedCommitment: Buffer;
+  /** A (Ed25519): the key the member seals its share boxes under (crypto/secagg/share-box.ts). */
+  sealingPublicKey: Buffer;
 }
 
 export interface AdvertisedKeys {
@@ -49,6 +52,7 @@ export interface AdvertisedKeys {
   maskingPublicKey: Buffer;
   signature: Buffer;
   seedCommitment: Buffer;
+  sealingPublicKey: Buffer;
 }
 
 /** The digest of U1's seed commitments (in ascending member order), fixed before any reveal. */
@@ -74,25 +78,44 @@ export interface KeysBroadcast {
 }
 
 /**
- * A share box (crypto/secagg/share-box.ts): sealed under its own ephemeral key A (Ed25519; its
- * X25519 form E = u(A)) to the recipient's encryption key, and signed over (round binding, sender,
- * recipient, A, ciphertext) by the sender's identity key and by A (proving the sender knows A's
- * secret). The coordinator refuses a box whose identity signature does not verify; a member that
- * is delivered one stops, naming the coordinator.
+ * A share box as its sender sends it (crypto/secagg/share-box.ts): to `peer`, sealed under the
+ * sender's advertised sealing key A (Ed25519; its X25519 form E = u(A)) to the recipient's
+ * encryption key.
+ */
+export interface ShareBox {
+  peer: number;
+  ciphertext: Buffer;
+}
+
+/**
+ * A share box as delivered (and as a conviction shows it): the box, its sender's sealing key A,
+ * the sender's two signatures over (round binding, sender, A, Merkle root of its boxes' leaves
+ * (recipient, recipient key, ciphertext)) — by its identity key and by A (proving it knows A's
+ * secret) — and the box's path to that root. The coordinator refuses a ShareKeys whose identity
+ * signature does not verify; a member delivered a box that neither opens nor verifies stops,
+ * naming the coordinator.
  */
 export interface EncryptedShare {
-  /** The recipient when sent by a client; the owner when delivered by the server. */
+  /** The owner (sender). */
   peer: number;
   ciphertext: Buffer;
   ephemeralPublicKey: Buffer;
   signature: Buffer;
   ephemeralSignature: Buffer;
+  path: MerkleStep[];
 }
 
 export interface ShareKeysRequest {
   roundId: string;
   selfMaskCommitment: Buffer;
-  encryptedShares: EncryptedShare[];
+  /** One per neighbour that advertised keys; their order is the Merkle leaves' order. */
+  encryptedShares: ShareBox[];
+  /**
+   * The identity signature, and the sealing key A's, over (round binding, sender, A, Merkle root
+   * of the boxes).
+   */
+  signature: Buffer;
+  ephemeralSignature: Buffer;
 }
 
 export interface SharesDelivery {
@@ -343,6 +366,7 @@ function createBaseAdvertiseKeysRequest(): AdvertiseKeysRequest {
     maskingPublicKey: Buffer.alloc(0),
     signature: Buffer.alloc(0),
     seedCommitment: Buffer.alloc(0),
+    sealingPublicKey: Buffer.alloc(0),
   };
 }
 
@@ -362,6 +386,9 @@ export const AdvertiseKeysRequest: MessageFns<AdvertiseKeysRequest> = {
     }
     if (message.seedCommitment.length !== 0) {
       writer.uint32(42).bytes(message.seedCommitment);
+    }
+    if (message.sealingPublicKey.length !== 0) {
+      writer.uint32(50).bytes(message.sealingPublicKey);
     }
     return writer;
   },
@@ -419,6 +446,14 @@ export const AdvertiseKeysRequest: MessageFns<AdvertiseKeysRequest> = {
             message.seedCommitment = Buffer.from(reader.bytes());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.sealingPublicKey = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -454,6 +489,11 @@ export const AdvertiseKeysRequest: MessageFns<AdvertiseKeysRequest> = {
         : isSet(object.seed_commitment)
         ? Buffer.from(bytesFromBase64(object.seed_commitment))
         : Buffer.alloc(0),
+      sealingPublicKey: isSet(object.sealingPublicKey)
+        ? Buffer.from(bytesFromBase64(object.sealingPublicKey))
+        : isSet(object.sealing_public_key)
+        ? Buffer.from(bytesFromBase64(object.sealing_public_key))
+        : Buffer.alloc(0),
     };
   },
 
@@ -474,6 +514,9 @@ export const AdvertiseKeysRequest: MessageFns<AdvertiseKeysRequest> = {
     if (message.seedCommitment.length !== 0) {
       obj.seedCommitment = base64FromBytes(message.seedCommitment);
     }
+    if (message.sealingPublicKey.length !== 0) {
+      obj.sealingPublicKey = base64FromBytes(message.sealingPublicKey);
+    }
     return obj;
   },
 
@@ -487,6 +530,7 @@ export const AdvertiseKeysRequest: MessageFns<AdvertiseKeysRequest> = {
     message.maskingPublicKey = object.maskingPublicKey ?? Buffer.alloc(0);
     message.signature = object.signature ?? Buffer.alloc(0);
     message.seedCommitment = object.seedCommitment ?? Buffer.alloc(0);
+    message.sealingPublicKey = object.sealingPublicKey ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -498,6 +542,7 @@ function createBaseAdvertisedKeys(): AdvertisedKeys {
     maskingPublicKey: Buffer.alloc(0),
     signature: Buffer.alloc(0),
     seedCommitment: Buffer.alloc(0),
+    sealingPublicKey: Buffer.alloc(0),
   };
 }
 
@@ -517,6 +562,9 @@ export const AdvertisedKeys: MessageFns<AdvertisedKeys> = {
     }
     if (message.seedCommitment.length !== 0) {
       writer.uint32(42).bytes(message.seedCommitment);
+    }
+    if (message.sealingPublicKey.length !== 0) {
+      writer.uint32(50).bytes(message.sealingPublicKey);
     }
     return writer;
   },
@@ -574,6 +622,14 @@ export const AdvertisedKeys: MessageFns<AdvertisedKeys> = {
             message.seedCommitment = Buffer.from(reader.bytes());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.sealingPublicKey = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -605,6 +661,11 @@ export const AdvertisedKeys: MessageFns<AdvertisedKeys> = {
         : isSet(object.seed_commitment)
         ? Buffer.from(bytesFromBase64(object.seed_commitment))
         : Buffer.alloc(0),
+      sealingPublicKey: isSet(object.sealingPublicKey)
+        ? Buffer.from(bytesFromBase64(object.sealingPublicKey))
+        : isSet(object.sealing_public_key)
+        ? Buffer.from(bytesFromBase64(object.sealing_public_key))
+        : Buffer.alloc(0),
     };
   },
 
@@ -625,6 +686,9 @@ export const AdvertisedKeys: MessageFns<AdvertisedKeys> = {
     if (message.seedCommitment.length !== 0) {
       obj.seedCommitment = base64FromBytes(message.seedCommitment);
     }
+    if (message.sealingPublicKey.length !== 0) {
+      obj.sealingPublicKey = base64FromBytes(message.sealingPublicKey);
+    }
     return obj;
   },
 
@@ -638,6 +702,7 @@ export const AdvertisedKeys: MessageFns<AdvertisedKeys> = {
     message.maskingPublicKey = object.maskingPublicKey ?? Buffer.alloc(0);
     message.signature = object.signature ?? Buffer.alloc(0);
     message.seedCommitment = object.seedCommitment ?? Buffer.alloc(0);
+    message.sealingPublicKey = object.sealingPublicKey ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -972,6 +1037,91 @@ export const KeysBroadcast: MessageFns<KeysBroadcast> = {
   },
 };
 
+function createBaseShareBox(): ShareBox {
+  return { peer: 0, ciphertext: Buffer.alloc(0) };
+}
+
+export const ShareBox: MessageFns<ShareBox> = {
+  encode(message: ShareBox, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.peer !== 0) {
+      writer.uint32(8).uint32(message.peer);
+    }
+    if (message.ciphertext.length !== 0) {
+      writer.uint32(18).bytes(message.ciphertext);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ShareBox {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseShareBox();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.peer = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.ciphertext = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ShareBox {
+    return {
+      peer: isSet(object.peer) ? globalThis.Number(object.peer) : 0,
+      ciphertext: isSet(object.ciphertext) ? Buffer.from(bytesFromBase64(object.ciphertext)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: ShareBox): unknown {
+    const obj: any = {};
+    if (message.peer !== 0) {
+      obj.peer = Math.round(message.peer);
+    }
+    if (message.ciphertext.length !== 0) {
+      obj.ciphertext = base64FromBytes(message.ciphertext);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ShareBox>): ShareBox {
+    return ShareBox.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ShareBox>): ShareBox {
+    const message = createBaseShareBox();
+    message.peer = object.peer ?? 0;
+    message.ciphertext = object.ciphertext ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
 function createBaseEncryptedShare(): EncryptedShare {
   return {
     peer: 0,
@@ -979,6 +1129,7 @@ function createBaseEncryptedShare(): EncryptedShare {
     ephemeralPublicKey: Buffer.alloc(0),
     signature: Buffer.alloc(0),
     ephemeralSignature: Buffer.alloc(0),
+    path: [],
   };
 }
 
@@ -998,6 +1149,9 @@ export const EncryptedShare: MessageFns<EncryptedShare> = {
     }
     if (message.ephemeralSignature.length !== 0) {
       writer.uint32(42).bytes(message.ephemeralSignature);
+    }
+    for (const v of message.path) {
+      MerkleStep.encode(v!, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -1055,6 +1209,14 @@ export const EncryptedShare: MessageFns<EncryptedShare> = {
             message.ephemeralSignature = Buffer.from(reader.bytes());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.path.push(MerkleStep.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1082,6 +1244,7 @@ export const EncryptedShare: MessageFns<EncryptedShare> = {
         : isSet(object.ephemeral_signature)
         ? Buffer.from(bytesFromBase64(object.ephemeral_signature))
         : Buffer.alloc(0),
+      path: globalThis.Array.isArray(object?.path) ? object.path.map((e: any) => MerkleStep.fromJSON(e)) : [],
     };
   },
 
@@ -1102,6 +1265,9 @@ export const EncryptedShare: MessageFns<EncryptedShare> = {
     if (message.ephemeralSignature.length !== 0) {
       obj.ephemeralSignature = base64FromBytes(message.ephemeralSignature);
     }
+    if (message.path?.length) {
+      obj.path = message.path.map((e) => MerkleStep.toJSON(e));
+    }
     return obj;
   },
 
@@ -1115,12 +1281,19 @@ export const EncryptedShare: MessageFns<EncryptedShare> = {
     message.ephemeralPublicKey = object.ephemeralPublicKey ?? Buffer.alloc(0);
     message.signature = object.signature ?? Buffer.alloc(0);
     message.ephemeralSignature = object.ephemeralSignature ?? Buffer.alloc(0);
+    message.path = object.path?.map((e) => MerkleStep.fromPartial(e)) || [];
     return message;
   },
 };
 
 function createBaseShareKeysRequest(): ShareKeysRequest {
-  return { roundId: "", selfMaskCommitment: Buffer.alloc(0), encryptedShares: [] };
+  return {
+    roundId: "",
+    selfMaskCommitment: Buffer.alloc(0),
+    encryptedShares: [],
+    signature: Buffer.alloc(0),
+    ephemeralSignature: Buffer.alloc(0),
+  };
 }
 
 export const ShareKeysRequest: MessageFns<ShareKeysRequest> = {
@@ -1132,7 +1305,13 @@ export const ShareKeysRequest: MessageFns<ShareKeysRequest> = {
       writer.uint32(18).bytes(message.selfMaskCommitment);
     }
     for (const v of message.encryptedShares) {
-      EncryptedShare.encode(v!, writer.uint32(26).fork()).join();
+      ShareBox.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.signature.length !== 0) {
+      writer.uint32(34).bytes(message.signature);
+    }
+    if (message.ephemeralSignature.length !== 0) {
+      writer.uint32(42).bytes(message.ephemeralSignature);
     }
     return writer;
   },
@@ -1171,7 +1350,23 @@ export const ShareKeysRequest: MessageFns<ShareKeysRequest> = {
               break;
             }
 
-            message.encryptedShares.push(EncryptedShare.decode(reader, reader.uint32()));
+            message.encryptedShares.push(ShareBox.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.signature = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.ephemeralSignature = Buffer.from(reader.bytes());
             continue;
           }
         }
@@ -1199,10 +1394,16 @@ export const ShareKeysRequest: MessageFns<ShareKeysRequest> = {
         ? Buffer.from(bytesFromBase64(object.self_mask_commitment))
         : Buffer.alloc(0),
       encryptedShares: globalThis.Array.isArray(object?.encryptedShares)
-        ? object.encryptedShares.map((e: any) => EncryptedShare.fromJSON(e))
+        ? object.encryptedShares.map((e: any) => ShareBox.fromJSON(e))
         : globalThis.Array.isArray(object?.encrypted_shares)
-        ? object.encrypted_shares.map((e: any) => EncryptedShare.fromJSON(e))
+        ? object.encrypted_shares.map((e: any) => ShareBox.fromJSON(e))
         : [],
+      signature: isSet(object.signature) ? Buffer.from(bytesFromBase64(object.signature)) : Buffer.alloc(0),
+      ephemeralSignature: isSet(object.ephemeralSignature)
+        ? Buffer.from(bytesFromBase64(object.ephemeralSignature))
+        : isSet(object.ephemeral_signature)
+        ? Buffer.from(bytesFromBase64(object.ephemeral_signature))
+        : Buffer.alloc(0),
     };
   },
 
@@ -1215,7 +1416,13 @@ export const ShareKeysRequest: MessageFns<ShareKeysRequest> = {
       obj.selfMaskCommitment = base64FromBytes(message.selfMaskCommitment);
     }
     if (message.encryptedShares?.length) {
-      obj.encryptedShares = message.encryptedShares.map((e) => EncryptedShare.toJSON(e));
+      obj.encryptedShares = message.encryptedShares.map((e) => ShareBox.toJSON(e));
+    }
+    if (message.signature.length !== 0) {
+      obj.signature = base64FromBytes(message.signature);
+    }
+    if (message.ephemeralSignature.length !== 0) {
+      obj.ephemeralSignature = base64FromBytes(message.ephemeralSignature);
     }
     return obj;
   },
@@ -1227,7 +1434,9 @@ export const ShareKeysRequest: MessageFns<ShareKeysRequest> = {
     const message = createBaseShareKeysRequest();
     message.roundId = object.roundId ?? "";
     message.selfMaskCommitment = object.selfMaskCommitment ?? Buffer.alloc(0);
-    message.encryptedShares = object.encryptedShares?.map((e) => EncryptedShare.fromPartial(e)) || [];
+    message.encryptedShares = object.encryptedShares?.map((e) => ShareBox.fromPartial(e)) || [];
+    message.signature = object.signature ?? Buffer.alloc(0);
+    message.ephemeralSignature = object.ephemeralSignature ?? Buffer.alloc(0);
     return message;
   },
 };
