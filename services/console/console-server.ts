@@ -410,46 +410,44 @@ export class ComplianceConsole {
             </p>`
       }
       <table>
-        <table>
-          <caption>
-            Model versions on the ledger
-          </caption>
-          <thead>
-            <tr>
-              <th scope="col">Model</th>
-              <th scope="col">Version</th>
-              <th scope="col">Recorded</th>
-              <th scope="col">Evidence</th>
-            </tr>
-          </thead>
-          <tbody>
-            ${versions.map(
-              ({ record, at }) =>
-                html`<tr>
-                  <td>${record.modelId}</td>
-                  <td>${hash(record.modelHash)}</td>
-                  <td>${time(record.recordedAt)}</td>
-                  <td>
-                    ${
-                      exportable
-                        ? html`<a href="/export/${record.modelHash}.json" download
-                              >JSON bundle<span class="visually-hidden">
-                                for ${record.modelHash}</span
-                              ></a
-                            >
-                            ·
-                            <a href="/export/${record.modelHash}.pdf" download
-                              >PDF report<span class="visually-hidden">
-                                for ${record.modelHash}</span
-                              ></a
-                            >`
-                        : html`${cite(at)}`
-                    }
-                  </td>
-                </tr>`,
-            )}
-          </tbody>
-        </table>
+        <caption>
+          Model versions on the ledger
+        </caption>
+        <thead>
+          <tr>
+            <th scope="col">Model</th>
+            <th scope="col">Version</th>
+            <th scope="col">Recorded</th>
+            <th scope="col">Evidence</th>
+          </tr>
+        </thead>
+        <tbody>
+          ${versions.map(
+            ({ record, at }) =>
+              html`<tr>
+                <td>${record.modelId}</td>
+                <td>${hash(record.modelHash)}</td>
+                <td>${time(record.recordedAt)}</td>
+                <td>
+                  ${
+                    exportable
+                      ? html`<a href="/export/${record.modelHash}.json" download
+                            >JSON bundle<span class="visually-hidden">
+                              for ${record.modelHash}</span
+                            ></a
+                          >
+                          ·
+                          <a href="/export/${record.modelHash}.pdf" download
+                            >PDF report<span class="visually-hidden">
+                              for ${record.modelHash}</span
+                            ></a
+                          >`
+                      : html`${cite(at)}`
+                  }
+                </td>
+              </tr>`,
+          )}
+        </tbody>
       </table>`;
   }
 }
