@@ -49,7 +49,10 @@ export async function startConsole(options: ConsoleStartOptions): Promise<Compli
       throw new Error(
         `no ledger file at ${config.path}: check --ledger (the console never creates one)`,
       );
-    const database = new EmbeddedLedgerDatabase(config.path, readFileSync(options.caCertificate));
+    const database = new EmbeddedLedgerDatabase(config.path, readFileSync(options.caCertificate), {
+      // What the console shows and exports as evidence: every signature checked.
+      everySignature: true,
+    });
     const ledger = new Ledger(database.reader(options.identity));
     console_ = new ComplianceConsole({
       listen: options.listen,

@@ -67,6 +67,13 @@ export interface EmbeddedLedgerOptions {
    * file must extend it) and rewritten whenever this handle verifies a newer head.
    */
   readonly checkpoint?: string;
+  /**
+   * Check every block's signature when opening, not only each writer certificate's last one
+   * (which covers the earlier blocks through the hash chain). An auditor's tool needs it: a
+   * block whose stored signature alone was garbled opens otherwise, and evidence exported from
+   * it would fail `audit verify-bundle` as if its writer had altered it.
+   */
+  readonly everySignature?: boolean;
 }
 
 export class EmbeddedLedgerDatabase {
@@ -101,7 +108,9 @@ export class EmbeddedLedgerDatabase {
     try {
       trusted = this.checkpoint === undefined ? undefined : readCheckpoint(this.checkpoint, path);
       const file = { path, caCertificatePem: this.caCertificatePem, withState: true };
-      const verified = verifyFile(this.db, file, trusted === undefined ? {} : { trusted });
+      const verified = verifyFile(this.db, file, trusted === undefined ? {} : { trusted }, {
+        everySignature: options.everySignature === true,
+      });
       let { result } = verified;
       if (!result.ok && result.rolledBack) {
         // A different branch may hide a forged or re-signed block: name it if there is one.
@@ -486,6 +495,7 @@ function verifyFile(
   db: Database.Database,
   file: { path: string; caCertificatePem: string; withState: boolean },
   options: VerifyOptions,
+  { everySignature }: { readonly everySignature: boolean } = { everySignature: false },
 ): { result: VerifyResult; replay: Replay } {
   const after = options.trusted?.number ?? 0;
   const pending = db
@@ -499,7 +509,7 @@ function verifyFile(
   }
   // Opening: on both cores, one signature per writer (two-thread-open.ts), when the chain
   // verifies; else, and for an auditor (inspect), block by block, naming the first problem.
-  if (file.withState) {
+  if (file.withState && !everySignature) {
     const verified = verifyInTwoThreads(db, file.caCertificatePem, options);
     if (verified !== undefined) return verified;
   }

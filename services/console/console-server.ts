@@ -204,11 +204,15 @@ export class ComplianceConsole {
         // auditor role seen before still holds; anyone else is told why, not refused as if
         // the ledger had said no.
         else if (cached?.auditor === true) auditor = true;
-        else
+        else {
+          // The ledger's error goes to the log only: it may name a refused block, its writer
+          // or a peer, which a caller with no auditor role may not read.
+          this.options.onError?.(error);
           throw new HttpError(
             503,
-            `The console cannot check ${organisation}'s role on the ledger right now (${error instanceof Error ? error.message : String(error)}). Try again in a minute.`,
+            `The console cannot check ${organisation}'s role on the ledger right now; the reason is in the console's log. Try again in a minute.`,
           );
+        }
       }
       this.roles.set(organisation, { auditor, until: Date.now() + 5_000 });
     }
@@ -223,11 +227,14 @@ export class ComplianceConsole {
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const started = process.hrtime.bigint();
     const url = new URL(request.url ?? '/', 'https://console.invalid');
+    // The ledger's problem (a refused block, its writer, a peer's error) is shown to auditors
+    // only: a refusal page is read by whoever reached the port.
+    let signedIn: string | undefined;
     const context = (caller: string): PageContext => ({
       caller,
       ledgerDescription: this.options.ledgerDescription,
       path: url.pathname,
-      ...(this.problem ? { problem: this.problem } : {}),
+      ...(this.problem && signedIn !== undefined ? { problem: this.problem } : {}),
     });
     const send = (
       status: number,
@@ -263,6 +270,7 @@ export class ComplianceConsole {
         return;
       }
       const caller = await this.caller(request);
+      signedIn = caller;
       const path = url.pathname;
       if (path === '/') {
         page(caller, 'Overview', overviewPage(this.index, await this.options.history.health()));
@@ -338,7 +346,7 @@ export class ComplianceConsole {
         status,
         'text/html; charset=utf-8',
         layout(
-          context('(not signed in)'),
+          context(signedIn ?? '(not signed in)'),
           status === 401 || status === 403 ? 'Access refused' : 'Not available',
           html`<p role="alert">${message}</p>`,
         ),
