@@ -146,6 +146,11 @@ export interface CkksParticipateOptions extends TrainedFrom {
   readonly onProgress?: (progress: Progress) => void;
   /** SHA-256 of the collective key from the consortium's published key file. */
   readonly expectedKeySha256?: Uint8Array;
+  /**
+   * The params hash of the round the caller already checked (its model, length, clip range):
+   * refused if the coordinator now serves the round with other parameters.
+   */
+  readonly expectedParamsHash?: Uint8Array;
   /** Encryption threads (default: all cores). */
   readonly threads?: number;
   /** Test hook: encrypt, then go silent instead of uploading (a dropout). */
@@ -437,6 +442,13 @@ export class VeilsumClient {
     };
     if (params.mode !== Mode.MODE_CKKS || params.ckks === undefined)
       fail(`round ${roundId} is not a CKKS round; use participate`);
+    if (
+      options.expectedParamsHash !== undefined &&
+      !Buffer.from(round.paramsHash).equals(Buffer.from(options.expectedParamsHash))
+    )
+      fail(
+        `the coordinator served round ${roundId} with parameters other than those checked a moment ago; refusing to take part`,
+      );
     if (update.length !== params.dimension) {
       fail(
         `update length ${update.length} does not match round length ${params.dimension}`,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -20,6 +21,7 @@ import type { Ledger } from '../../ledger/ledger.ts';
 import { parameterSetNamed } from '../../crypto/ckks/parameters.ts';
 import {
   alreadyExists,
+  dataLoss,
   invalidArgument,
   failedPrecondition,
   notFound,
@@ -243,14 +245,45 @@ export function memberService(deps: MemberServiceDependencies): MemberServiceSer
         });
         // Converted and sent piece by piece as the coordinator streams the aggregate: one call
         // holds about 1 MiB of it, not the whole sum (80 MB for 10^7 values).
+        // A caller that stops reading or cancels must not keep the coordinator stream open:
+        // each held stream takes one of the coordinator's 16 per connection, which the peer's
+        // own round calls share. Returning out of the loop closes the coordinator's stream.
+        // A SecAgg sum must hash to the digest the round was closed with on the bank's own
+        // ledger view (the coordinator's own header when the peer has none, or the ledger has
+        // not closed the round yet): a call whose bytes do not is ended DATA_LOSS, and a client
+        // takes no result from a call that ends in an error.
+        // (A CKKS round's digests, on the ledger and in the Round, are of the encrypted
+        // aggregate the keyholders decrypted, not of the decrypted sum: nothing to compare.)
+        const recorded =
+          deps.ledger === undefined || ckks
+            ? undefined
+            : await deps.ledger.getRound(roundId).then(
+                (r) => (r.status === 'closed' ? r.aggregateHash : undefined),
+                () => undefined,
+              );
+        const expected = recorded ?? Buffer.from(round.aggregateSha256).toString('hex');
+        const digest = createHash('sha256');
+        async function* hashed(chunks: AsyncIterable<{ offsetWords: number; data: Buffer }>) {
+          for await (const chunk of chunks) {
+            digest.update(chunk.data);
+            yield chunk;
+          }
+        }
         for await (const piece of floatSumPieces(
-          client.aggregateChunks(roundId),
+          hashed(client.aggregateChunks(roundId)),
           params.dimension,
           contributors,
           ckks ? undefined : params.quantization!,
-        ))
-          if (!call.write({ part: { $case: 'sum', value: piece } }))
-            await new Promise((resolve) => call.once('drain', resolve));
+        )) {
+          if (call.cancelled) return;
+          if (!call.write({ part: { $case: 'sum', value: piece } }) && !(await drained(call)))
+            return;
+        }
+        const streamed = digest.digest('hex');
+        if (!ckks && streamed !== expected)
+          throw dataLoss(
+            `the coordinator's aggregate for round ${roundId} hashes to ${streamed}, not to the ${recorded === undefined ? "coordinator's own stated" : "ledger's recorded"} ${expected}: discard what was received and report it`,
+          );
         call.end();
       };
       run()
@@ -351,3 +384,27 @@ export function toWire(record: QueuedRecord, views: ReadonlyMap<string, RoundVie
 }
 
 const phaseName = (phase: Phase): string => phaseToJSON(phase).replace(/^PHASE_/, '');
+
+/**
+ * Waits until a server stream can take more (true), or the caller cancelled or stopped reading
+ * for RESULT_DRAIN_TIMEOUT_MS (false: the caller is gone or stalling on purpose).
+ */
+function drained(call: grpc.ServerWritableStream<unknown, unknown>): Promise<boolean> {
+  return new Promise((resolve) => {
+    const finish = (value: boolean) => {
+      clearTimeout(timer);
+      call.off('drain', onDrain);
+      call.off('cancelled', onCancelled);
+      resolve(value);
+    };
+    const onDrain = () => finish(true);
+    const onCancelled = () => finish(false);
+    const timer = setTimeout(() => finish(false), RESULT_DRAIN_TIMEOUT_MS);
+    call.once('drain', onDrain);
+    call.once('cancelled', onCancelled);
+    if (call.cancelled) finish(false);
+  });
+}
+
+/** How long a GetResult caller may leave the stream full before the peer gives up on it. */
+const RESULT_DRAIN_TIMEOUT_MS = 60_000;

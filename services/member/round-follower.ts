@@ -50,6 +50,9 @@ export interface FollowerOptions {
  * written before the upload) is followed to the round's end; one that never left is dropped
  * from the round. No update is ever handed to a second round.
  */
+/** At most this many absent members are kept per round for WatchUpdate (a roster's size). */
+const MAX_MISSING_SHOWN = 1_000;
+
 export class RoundFollower {
   private readonly options: FollowerOptions;
   private readonly journal: UnmaskJournal;
@@ -135,9 +138,22 @@ export class RoundFollower {
 
   /** Notes a round as the coordinator shows it; watchers of its update hear of a change. */
   private see(round: Round): void {
+    // Kept only for rounds one of the bank's unfinished updates is in, and bounded: a
+    // coordinator listing ever new rounds with long absence lists must not grow the peer.
+    const watched = this.options.queue
+      .all()
+      .some((record) => record.roundId === round.roundId && !this.isFinal(record));
+    if (!watched) {
+      this.views.delete(round.roundId);
+      return;
+    }
     const missing = round.missing
       .filter((absent) => absent.phase === round.phase)
-      .map((absent) => ({ memberId: absent.memberId, reason: absent.reason }));
+      .slice(0, MAX_MISSING_SHOWN)
+      .map((absent) => ({
+        memberId: absent.memberId.slice(0, 256),
+        reason: absent.reason.slice(0, 1_000),
+      }));
     const before = this.views.get(round.roundId);
     const view: RoundView = { phase: round.phase, missing };
     this.views.set(round.roundId, view);
@@ -172,8 +188,21 @@ export class RoundFollower {
     );
   }
 
-  private async takePart(record: QueuedRecord, round: Round, memberIndex: number): Promise<void> {
+  private async takePart(record: QueuedRecord, listed: Round, memberIndex: number): Promise<void> {
     const { queue, client, ledger, memberId } = this.options;
+    // One view of the round for every check and for the participation: the listing is the
+    // coordinator's word, never checked against the ledger, and a coordinator could list the
+    // round with other parameters (a clip range 100 times wider) than the one the SDK checks.
+    let round: Round;
+    try {
+      round = await client.getRound(listed.roundId);
+    } catch (error) {
+      return this.drop(
+        record,
+        listed.roundId,
+        `the bank left round ${listed.roundId}: the coordinator did not answer for it (${(error as Error).message})`,
+      );
+    }
     const params = round.params!;
     const roundId = round.roundId;
     if (params.modelId !== record.modelId)
@@ -260,8 +289,9 @@ export class RoundFollower {
               ...(this.options.expectedKeySha256
                 ? { expectedKeySha256: this.options.expectedKeySha256 }
                 : {}),
+              expectedParamsHash: round.paramsHash,
             })
-          : await client.participateQuantized(await client.getRound(roundId), prepared!.levels, {
+          : await client.participateQuantized(round, prepared!.levels, {
               onProgress,
               ...trainedFrom,
               updateSha256: digest,
