@@ -74,6 +74,11 @@ export interface EventStreamOptions {
   readonly checkpointFile?: string;
   /** Block to start at when there is no checkpoint yet (default: the next block). */
   readonly startBlock?: bigint;
+  /**
+   * Called each time the stream is (re)opened on a trusted peer and that peer answered (its
+   * chain info, asked right after the stream): a follower may then say it is current again.
+   */
+  readonly onOpen?: () => void;
 }
 
 /** How often a submit whose reads were overtaken by another transaction is endorsed again. */
@@ -170,6 +175,11 @@ export class FabricLedger implements ContractGateway {
     this.link(0);
   }
 
+  /** This client's own peer (the one named, or its identity's): never another after a failover. */
+  get ownPeer(): PeerEntry {
+    return this.peers[0]!;
+  }
+
   /** The peer whose Gateway this client uses now (another one after a failover). */
   get peer(): PeerEntry {
     return this.peers[this.active]!;
@@ -218,15 +228,25 @@ export class FabricLedger implements ContractGateway {
    * this commits then fails Fabric's version check, so a coordinator cannot hold an endorsed
    * round and submit it once a consent it checked has expired. Any registered organisation may;
    * members, keyholders and auditors that do so periodically bound how long a hold can last.
-   * Returns the clock's new time (ms since the epoch).
+   * Returns the clock's new time (ms since the epoch). Not endorsed again when it loses a race
+   * (MVCC_READ_CONFLICT): the conflict means another party advanced the clock, which is the point;
+   * a retry would only add an invalid transaction to every party's ledger.
    */
   advanceClock(): Promise<number> {
     // A chaincode transaction, not a function of the shared contract (the embedded ledger has
     // no clock to advance).
-    return this.submit<number>('advanceClock' as ContractFunction, []);
+    return this.submit<number>('advanceClock' as ContractFunction, [], {
+      retryOnReadConflict: false,
+    });
   }
 
-  async submit<T>(fn: ContractFunction, args: unknown[]): Promise<T> {
+  async submit<T>(
+    fn: ContractFunction,
+    args: unknown[],
+    options: { retryOnReadConflict?: boolean } = {},
+  ): Promise<T> {
+    const retriesOnReadConflict =
+      options.retryOnReadConflict === false ? 0 : RETRIES_ON_READ_CONFLICT;
     const encoded = encodeArguments(args);
     for (let attempt = 0; ; attempt++) {
       let step: 'endorse' | 'submit' | 'commit' = 'endorse';
@@ -245,7 +265,7 @@ export class FabricLedger implements ContractGateway {
         const status = await this.ordered(transaction, (reached) => (step = reached));
         if (!status.successful) {
           const code = validationCodeName(status.code);
-          if (RETRIABLE_COMMIT_CODES.has(code) && attempt < RETRIES_ON_READ_CONFLICT) continue;
+          if (RETRIABLE_COMMIT_CODES.has(code) && attempt < retriesOnReadConflict) continue;
           throw new FabricLedgerError(
             'commit',
             code,
@@ -396,13 +416,17 @@ export class FabricLedger implements ContractGateway {
     for (let turn = 0; ; turn++) {
       let stream: CloseableAsyncIterable<ChaincodeEvent> | undefined;
       try {
-        stream = await this.link(trusted[turn % trusted.length]!).network.getChaincodeEvents(
-          this.chaincode,
-          {
-            checkpoint: checkpointer,
-            ...(options.startBlock !== undefined ? { startBlock: options.startBlock } : {}),
-          },
-        );
+        const { network } = this.link(trusted[turn % trusted.length]!);
+        stream = await network.getChaincodeEvents(this.chaincode, {
+          checkpoint: checkpointer,
+          ...(options.startBlock !== undefined ? { startBlock: options.startBlock } : {}),
+        });
+        if (options.onOpen) {
+          // Opening the stream does not reach the peer (its errors come with the first read):
+          // the same trusted peer answering a query says the stream is really open.
+          await network.getContract('qscc').evaluateTransaction('GetChainInfo', this.channel);
+          options.onOpen();
+        }
         for await (const event of stream) {
           failures = 0;
           yield {
@@ -507,13 +531,19 @@ export class FabricLedger implements ContractGateway {
     return (await this.chainInfo()).height;
   }
 
-  /** The channel's height and the hash of its last block (hex), as this client's peer reports them. */
-  async chainInfo(): Promise<{ height: number; headHash: string }> {
+  /**
+   * The channel's height and the hash of its last block (hex), as this client's peer reports
+   * them. With `ownPeer`, only this client's own peer is asked (no failover: another bank's
+   * peer's word alone is not shown as this client's view of the chain).
+   */
+  async chainInfo(
+    options: { ownPeer?: boolean } = {},
+  ): Promise<{ height: number; headHash: string }> {
     try {
+      const ask = ({ network }: PeerLink) =>
+        network.getContract('qscc').evaluateTransaction('GetChainInfo', this.channel);
       const info = common.BlockchainInfo.deserializeBinary(
-        await this.onReachablePeer(({ network }) =>
-          network.getContract('qscc').evaluateTransaction('GetChainInfo', this.channel),
-        ),
+        options.ownPeer ? await ask(this.link(0)) : await this.onReachablePeer(ask),
       );
       return {
         height: info.getHeight(),

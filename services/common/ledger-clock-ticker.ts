@@ -12,9 +12,15 @@ import type { OpenLedger } from '../../ledger/ledger-factory.ts';
  * (plus the peers' skew). The embedded ledger has no clock: nothing ticks there.
  *
  * One advance at a time: the next is scheduled when the last has finished, so a slow or
- * unreachable peer never piles up transactions. An advance the chaincode refuses because another
- * party moved the clock less than MIN_CLOCK_ADVANCE_MS ago (or one that lost a race to another
- * party's, MVCC_READ_CONFLICT) counts as `moved`: the clock advanced, which is what matters.
+ * unreachable peer never piles up transactions. The first advance waits a random delay in
+ * [0, interval) and each next one interval × U(0.5, 1.5): parties started together (a
+ * deployment, a restart after an outage) do not all send their advance in the same instant —
+ * where one commits and n − 1 are invalidated by MVCC conflicts, in lockstep forever — and the
+ * clock does not move at a moment a coordinator holding an endorsed openRound can predict.
+ * An advance the chaincode refuses because another party moved the clock less than
+ * MIN_CLOCK_ADVANCE_MS ago (or one that lost a race to another party's: a version/MVCC
+ * conflict) counts as `moved` and is not endorsed again: the clock advanced, which is what
+ * matters.
  */
 export const DEFAULT_LEDGER_CLOCK_INTERVAL_MS = 60_000;
 
@@ -44,6 +50,8 @@ export interface LedgerClockTickerOptions {
   readonly registry?: Registry;
   /** Called after each advance, with its outcome (tests, diagnostics). */
   readonly onTick?: (outcome: TickOutcome, clockMs: number | undefined) => void;
+  /** Uniform in [0, 1) for the delays' jitter (tests make it predictable); Math.random. */
+  readonly random?: () => number;
 }
 
 export class LedgerClockTicker {
@@ -55,6 +63,7 @@ export class LedgerClockTicker {
 
   private readonly advance: () => Promise<number>;
   private readonly intervalMs: number;
+  private readonly random: () => number;
   private readonly options: LedgerClockTickerOptions;
 
   private constructor(
@@ -64,6 +73,7 @@ export class LedgerClockTicker {
   ) {
     this.advance = advance;
     this.intervalMs = intervalMs;
+    this.random = options.random ?? Math.random;
     this.options = options;
     if (options.registry) {
       this.ticks = new Counter({
@@ -81,7 +91,7 @@ export class LedgerClockTicker {
   }
 
   /**
-   * Starts ticking (the first advance at once) on a Fabric ledger with a non-zero interval;
+   * Starts ticking (the first advance after a random delay within one interval) on a Fabric ledger with a non-zero interval;
    * undefined when there is nothing to tick (embedded ledger, or turned off), said in the log.
    */
   static start(options: LedgerClockTickerOptions): LedgerClockTicker | undefined {
@@ -102,9 +112,10 @@ export class LedgerClockTicker {
       );
       return undefined;
     }
+    // advanceClock is not endorsed again after a read conflict: another party advanced the clock.
     const ticker = new LedgerClockTicker(() => fabric.advanceClock(), intervalMs, options);
     logger.info({ event: 'ledger-clock-ticker-on', intervalMs }, 'ledger clock ticker on');
-    ticker.schedule(0);
+    ticker.schedule(ticker.intervalMs * ticker.random());
     return ticker;
   }
 
@@ -120,7 +131,7 @@ export class LedgerClockTicker {
     this.timer = setTimeout(() => {
       this.inFlight = this.tick().finally(() => {
         this.inFlight = undefined;
-        this.schedule(this.intervalMs);
+        this.schedule(this.intervalMs * (0.5 + this.random()));
       });
     }, delayMs);
     // The service's server keeps the process alive, not this timer.
@@ -141,7 +152,11 @@ export class LedgerClockTicker {
       );
     } catch (error) {
       const message = (error as Error).message;
-      outcome = /already reads|MVCC_READ_CONFLICT/.test(message) ? 'moved' : 'failed';
+      outcome = /already reads|MVCC_READ_CONFLICT|PHANTOM_READ_CONFLICT|version conflict/i.test(
+        message,
+      )
+        ? 'moved'
+        : 'failed';
       if (outcome === 'moved')
         logger.debug({ event: 'ledger-clock-moved', message }, 'ledger clock moved by another');
       else

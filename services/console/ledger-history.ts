@@ -125,9 +125,10 @@ export class FabricHistory implements LedgerHistory {
   private async follow(): Promise<void> {
     while (!this.stop.signal.aborted) {
       try {
-        // The peer answers again: until a new block arrives, the view is as current as it is.
+        // Some peer answers again. That alone does not make the view current (with failover it
+        // may be another bank's peer): the problem is cleared only once the event stream is open
+        // again on a trusted peer (followFrom).
         await this.fabric.chainInfo();
-        this.streamProblem = undefined;
         await this.followFrom(BigInt(this.nextBlock));
       } catch (error) {
         if (this.stop.signal.aborted) return;
@@ -138,8 +139,12 @@ export class FabricHistory implements LedgerHistory {
   }
 
   private async followFrom(startBlock: bigint): Promise<void> {
-    for await (const event of this.fabric.events({ startBlock })) {
+    // The stream open on a trusted peer (or its first block): until a new block arrives, the
+    // view is as current as it is.
+    const current = () => (this.streamProblem = undefined);
+    for await (const event of this.fabric.events({ startBlock, onOpen: current })) {
       if (this.stop.signal.aborted) return;
+      current();
       const block = Number(event.blockNumber);
       // A new block while the buffer is full: wait for a read (the previous block is whole).
       while (
@@ -186,9 +191,10 @@ export class FabricHistory implements LedgerHistory {
   }
 
   async health(): Promise<ChainHealth> {
-    const peer = this.fabric.peer.name;
+    // The console's own peer only: another bank's peer (a failover) is not its view of the chain.
+    const peer = this.fabric.ownPeer.name;
     try {
-      const { height, headHash } = await this.fabric.chainInfo();
+      const { height, headHash } = await this.fabric.chainInfo({ ownPeer: true });
       return {
         backend: 'fabric',
         height,

@@ -197,15 +197,23 @@ export class Keyholder {
       checkpoint: join(this.config.dataDir, 'ledger-heads.json'),
     });
     this.ledger = this.ledgerConnection.ledger;
+    this.server.addService(KeyholderServiceService, this.service());
+    this.health.addToServer(this.server);
+    try {
+      this.boundPort = await bindMtls(this.server, this.config.listen, this.config.tls, {
+        identify: this.identities.organisationOf,
+      });
+    } catch (error) {
+      // A keyholder that could not bind its port leaves no ledger connection open behind it.
+      this.ledgerConnection.close();
+      this.ledgerConnection = undefined;
+      throw error;
+    }
+    // Ticks only once the keyholder serves (a failed start leaves no ticker running).
     this.clockTicker = LedgerClockTicker.start({
       ledger: this.ledgerConnection,
       intervalMs: this.config.ledgerClockIntervalMs,
       logger: this.logger,
-    });
-    this.server.addService(KeyholderServiceService, this.service());
-    this.health.addToServer(this.server);
-    this.boundPort = await bindMtls(this.server, this.config.listen, this.config.tls, {
-      identify: this.identities.organisationOf,
     });
     this.health.setStatus('', 'SERVING');
     this.logger.info(

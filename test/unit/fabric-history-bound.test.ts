@@ -100,6 +100,7 @@ describe('FabricHistory when its peer stops answering', () => {
     const fabric = {
       events,
       peer: { name: 'peer0.bankc' },
+      ownPeer: { name: 'peer0.bankc' },
       chainInfo: () =>
         up
           ? Promise.resolve({ height: 7, headHash: 'ab' })

@@ -51,7 +51,7 @@ describe('LedgerClockTicker', () => {
     expect(ledgerClockIntervalSchema.safeParse(10_000).success).toBe(true);
   });
 
-  it('advances at once, then once per interval after the last advance finished, and stops', async () => {
+  it('advances after a random part of the interval, then a jittered interval after the last advance finished, and stops', async () => {
     jest.useFakeTimers();
     const fake = fabricLedger();
     const registry = new Registry();
@@ -60,8 +60,12 @@ describe('LedgerClockTicker', () => {
       intervalMs: 10_000,
       logger: silent,
       registry,
+      // First delay interval × 0.5, then interval × (0.5 + 0.5).
+      random: () => 0.5,
     })!;
-    await jest.advanceTimersByTimeAsync(0);
+    await jest.advanceTimersByTimeAsync(4_999);
+    expect(fake.calls()).toBe(0);
+    await jest.advanceTimersByTimeAsync(1);
     expect(fake.calls()).toBe(1);
     // A slow peer: no second advance while the first is in flight, however long it takes.
     await jest.advanceTimersByTimeAsync(60_000);
