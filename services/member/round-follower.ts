@@ -313,6 +313,11 @@ export class RoundFollower {
         round.roundId,
         `round ${round.roundId} aborted: ${round.abortReason}`,
       );
+    // Logged before watchers hear of the final state.
+    this.options.logger.info(
+      { event: 'update-settled', update: record.updateId, round: round.roundId, included },
+      'round finished',
+    );
     if (included)
       this.options.queue.transition(
         record.updateId,
@@ -325,10 +330,6 @@ export class RoundFollower {
         round.roundId,
         `round ${round.roundId} finished without the bank's update (the coordinator did not receive it in time)`,
       );
-    this.options.logger.info(
-      { event: 'update-settled', update: record.updateId, round: round.roundId, included },
-      'round finished',
-    );
   }
 
   private mayBeInSum(record: QueuedRecord, digest: string): boolean {

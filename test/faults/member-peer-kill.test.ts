@@ -162,7 +162,14 @@ describe('a member peer SIGKILLed with an update in flight', () => {
       roundId: round.roundId,
       detail: `round ${round.roundId} finished with the bank's update in its aggregate of 4 contributions`,
     });
-    // The restarted peer never joined the round again.
+    // The restarted peer never joined the round again. (Its log reaches this process through a
+    // pipe, which may lag the gRPC answer above: read until the settling line is in, ≤ 10 s.)
+    const settledBy = Date.now() + 10_000;
+    while (
+      !set.peers[0]!.events(logBeforeKill).some((e) => e.event === 'update-settled') &&
+      Date.now() < settledBy
+    )
+      await new Promise((resolve) => setTimeout(resolve, 100));
     const afterRestart = set.peers[0]!.events(logBeforeKill);
     expect(afterRestart.filter((e) => e.event === 'round-joined')).toEqual([]);
     expect(afterRestart.filter((e) => e.event === 'update-settled')).toMatchObject([
