@@ -124,6 +124,18 @@ export class ComplianceConsole {
 
   async start(): Promise<void> {
     await this.index.refresh();
+    // A streamed history (Fabric) arrives after the start: the first page would show an empty
+    // or partial ledger as current. Read until the blocks on the channel now are in (≤ 2 min;
+    // past that the console starts, and its pages show what arrived so far as it follows).
+    const catchUp = this.options.history.catchUp;
+    if (catchUp !== undefined) {
+      const target = await catchUp.target().catch(() => 0);
+      const until = Date.now() + 120_000;
+      while (catchUp.received() < target && Date.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        await this.index.refresh();
+      }
+    }
     const [host, port] = splitHostPort(this.options.listen);
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);

@@ -34,6 +34,11 @@ export interface LedgerHistory {
   health(): Promise<ChainHealth>;
   /** Why new blocks are not arriving now, if they are not (read between two `read`s). */
   problem?(): string | undefined;
+  /**
+   * A history that arrives as a stream (Fabric): the channel's height now, and how many blocks
+   * have arrived, so the console serves its first page only once it has the chain up to then.
+   */
+  catchUp?: { target(): Promise<number>; received(): number };
   close(): void;
 }
 
@@ -170,6 +175,11 @@ export class FabricHistory implements LedgerHistory {
   problem(): string | undefined {
     return this.streamProblem;
   }
+
+  readonly catchUp = {
+    target: async (): Promise<number> => (await this.fabric.chainInfo({ ownPeer: true })).height,
+    received: (): number => this.nextBlock,
+  };
 
   /**
    * The buffered events after `afterBlock`. Asking for blocks after `afterBlock` acknowledges

@@ -352,6 +352,8 @@ describe('compliance console in Chromium, on a Fabric ledger read through a bank
       await screenshot(rounds, 'peer-down');
       await rounds.close();
       // A role it cannot check now is not taken as "no role" (nor as a role): the caller is told.
+      // (The console keeps a looked-up role for 5 s: past the refusal test's answer for BankB.)
+      await new Promise((resolve) => setTimeout(resolve, 5_500));
       const member = await memberBrowser.newPage();
       const refused = await member.goto(`${origin}/rounds`);
       expect(refused?.status()).toBe(503);
