@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { quantize, type QuantizationParams } from '../../crypto/quantize.ts';
 import { systemRandom } from '../../crypto/random.ts';
 import { clippingReport, type ClippingReport } from '../../sdk/clipping-report.ts';
@@ -9,6 +10,8 @@ export interface PreparedSecAggUpdate {
   readonly levels: Uint32Array;
   /** The re-run journal's digest of the float update (`updateDigest` of the floats). */
   readonly digest: string;
+  /** SHA-256 of the float32 bytes read (hex): what the caller's header named when it was queued. */
+  readonly payloadSha256: string;
   readonly clipping: ClippingReport;
 }
 
@@ -23,6 +26,7 @@ export function prepareSecAgg(
   params: QuantizationParams,
 ): PreparedSecAggUpdate {
   const levels = new Uint32Array(dimension);
+  const payload = createHash('sha256');
   let offset = 0;
   let clipping: ClippingReport = {
     clipRange: params.clipRange,
@@ -40,13 +44,15 @@ export function prepareSecAgg(
         clipping = merged(clipping, clippingReport(slice, params.clipRange), offset);
         levels.set(quantize(slice, params, systemRandom), offset);
         offset += slice.length;
-        yield new Uint8Array(slice.buffer, slice.byteOffset, slice.byteLength);
+        const bytes = new Uint8Array(slice.buffer, slice.byteOffset, slice.byteLength);
+        payload.update(bytes);
+        yield bytes;
       }
     })(),
   );
   if (offset !== dimension)
     throw new Error(`the queued update has ${offset} values, the round ${dimension}`);
-  return { levels, digest, clipping };
+  return { levels, digest, payloadSha256: payload.digest('hex'), clipping };
 }
 
 /** The journal digest of a queued update read in slices. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Mode, Phase, type Round } from '../../proto/gen/veilsum/v1/round.ts';
 import { UpdateState } from '../../proto/gen/veilsum/v1/member.ts';
@@ -50,6 +51,18 @@ export interface FollowerOptions {
  * written before the upload) is followed to the round's end; one that never left is dropped
  * from the round. No update is ever handed to a second round.
  */
+/**
+ * The queued file must still hold what the caller sent and the peer acknowledged (the header's
+ * SHA-256, checked at submission): a file changed on disk since (a restored backup, a disk error,
+ * another process) is never quantized and uploaded in the caller's name.
+ */
+function requireUnchanged(record: QueuedRecord, payloadSha256: string): void {
+  if (payloadSha256 !== record.sha256)
+    throw new Error(
+      `its file on disk no longer matches the SHA-256 acknowledged at submission (${record.sha256}, now ${payloadSha256}): submit the update again`,
+    );
+}
+
 /** At most this many absent members are kept per round for WatchUpdate (a roster's size). */
 const MAX_MISSING_SHOWN = 1_000;
 
@@ -235,6 +248,12 @@ export class RoundFollower {
     try {
       if (params.mode === Mode.MODE_CKKS) {
         values = queue.values(record.updateId);
+        requireUnchanged(
+          record,
+          createHash('sha256')
+            .update(new Uint8Array(values.buffer, values.byteOffset, values.byteLength))
+            .digest('hex'),
+        );
         digest = updateDigest(values);
         const clipRange = params.ckks?.clipRange ?? 0;
         clipping = clipRange > 0 ? clippingReport(values, clipRange) : undefined;
@@ -244,6 +263,7 @@ export class RoundFollower {
           params.dimension,
           params.quantization!,
         );
+        requireUnchanged(record, prepared.payloadSha256);
         digest = prepared.digest;
         clipping = prepared.clipping;
       }

@@ -1,4 +1,5 @@
 /* eslint-disable @typescript-eslint/require-await -- fakes of async clients that answer at once */
+import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,7 +54,7 @@ describe('the member peer quantizes with the round it takes part in', () => {
       modelId: 'fraud',
       roundId: '',
       values: 4,
-      sha256: '00'.repeat(32),
+      sha256: createHash('sha256').update(Buffer.from(values.buffer)).digest('hex'),
       tensors: [],
       idempotencyKey: '',
       caller: 'scientist',
