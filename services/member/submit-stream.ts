@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import type * as grpc from '@grpc/grpc-js';
 import type { SubmitHeader, SubmitUpdateRequest } from '../../proto/gen/veilsum/v1/member.ts';
 import { invalidArgument } from '../../sdk/common/grpc-errors.ts';
@@ -67,7 +67,7 @@ export async function receiveValues(
         );
       }
       digest.update(chunk);
-      const write = file.write(chunk, 0, chunk.length, received);
+      const write = writeAll(file, chunk, received);
       // Awaited below, in order; a failure seen before then is not an unhandled rejection.
       write.catch(() => {});
       writes.push(write);
@@ -146,3 +146,13 @@ export function checkHeader(request: SubmitUpdateRequest | undefined): SubmitHea
 }
 
 export type SubmitCall = grpc.ServerReadableStream<SubmitUpdateRequest, unknown>;
+
+/** Writes all of `bytes` at `position`: a write may write fewer bytes than asked (a full disk). */
+async function writeAll(file: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+  for (let done = 0; done < bytes.length;) {
+    const { bytesWritten } = await file.write(bytes, done, bytes.length - done, position + done);
+    if (bytesWritten <= 0)
+      throw new Error(`the update could not be written to disk at byte ${position + done}`);
+    done += bytesWritten;
+  }
+}
