@@ -44,14 +44,6 @@ export interface FollowerOptions {
 }
 
 /**
- * Follows the coordinator's rounds that list the bank and takes part in each with a queued
- * update: the model's oldest update queued for it (or for that round by id), after the bank's
- * own checks (consent on its ledger view; its policy, checked by the SDK). Restarted, it settles
- * what a crash interrupted: an update whose round may hold it (its re-run journal entry exists,
- * written before the upload) is followed to the round's end; one that never left is dropped
- * from the round. No update is ever handed to a second round.
- */
-/**
  * The queued file must still hold what the caller sent and the peer acknowledged (the header's
  * SHA-256, checked at submission): a file changed on disk since (a restored backup, a disk error,
  * another process) is never quantized and uploaded in the caller's name.
@@ -66,6 +58,14 @@ function requireUnchanged(record: QueuedRecord, payloadSha256: string): void {
 /** At most this many absent members are kept per round for WatchUpdate (a roster's size). */
 const MAX_MISSING_SHOWN = 1_000;
 
+/**
+ * Follows the coordinator's rounds that list the bank and takes part in each with a queued
+ * update: the model's oldest update queued for it (or for that round by id), after the bank's
+ * own checks (consent on its ledger view; its policy, checked by the SDK). Restarted, it settles
+ * what a crash interrupted: an update whose round may hold it (its re-run journal entry exists,
+ * written before the upload) is followed to the round's end; one that never left is dropped
+ * from the round. No update is ever handed to a second round.
+ */
 export class RoundFollower {
   private readonly options: FollowerOptions;
   private readonly journal: UnmaskJournal;
