@@ -22,6 +22,7 @@ import { parameterSetNamed } from '../../crypto/ckks/parameters.ts';
 import {
   alreadyExists,
   dataLoss,
+  deadlineExceeded,
   invalidArgument,
   failedPrecondition,
   notFound,
@@ -276,8 +277,12 @@ export function memberService(deps: MemberServiceDependencies): MemberServiceSer
           ckks ? undefined : params.quantization!,
         )) {
           if (call.cancelled) return;
-          if (!call.write({ part: { $case: 'sum', value: piece } }) && !(await drained(call)))
-            return;
+          if (!call.write({ part: { $case: 'sum', value: piece } }) && !(await drained(call))) {
+            if (call.cancelled) return;
+            throw deadlineExceeded(
+              `the caller read nothing of round ${roundId}'s result for ${RESULT_DRAIN_TIMEOUT_MS / 1000} s: the peer ended the call; ask again and read the stream`,
+            );
+          }
         }
         const streamed = digest.digest('hex');
         if (!ckks && streamed !== expected)
