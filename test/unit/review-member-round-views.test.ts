@@ -91,7 +91,7 @@ describe("the member peer's views of the coordinator's rounds", () => {
     follower.start();
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     follower.stop();
-     
+
     console.log(
       `polls ${poll}, views kept ${follower.views.size} (~${Math.round((follower.views.size * 4 * 1024) / 1e6)} MB of reasons)`,
     );
