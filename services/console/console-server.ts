@@ -127,14 +127,24 @@ export class ComplianceConsole {
     // A streamed history (Fabric) arrives after the start: the first page would show an empty
     // or partial ledger as current. Read until the blocks on the channel now are in (≤ 2 min;
     // past that the console starts, and its pages show what arrived so far as it follows).
+    // Caught up: the stream delivered the block at the height the peer reported, or (when the
+    // last blocks carry no veilsum event) it has been open and quiet for 2 s.
     const catchUp = this.options.history.catchUp;
     if (catchUp !== undefined) {
-      const target = await catchUp.target().catch(() => 0);
       const until = Date.now() + 120_000;
-      while (catchUp.received() < target && Date.now() < until) {
+      let target: number | undefined;
+      while (Date.now() < until) {
+        target ??= await catchUp.target().catch(() => undefined);
+        const idle = catchUp.idleMs();
+        if (
+          idle !== Infinity &&
+          ((target !== undefined && catchUp.received() >= target) || idle >= 2_000)
+        )
+          break;
         await new Promise((resolve) => setTimeout(resolve, 100));
         await this.index.refresh();
       }
+      await this.index.refresh();
     }
     const [host, port] = splitHostPort(this.options.listen);
     await new Promise<void>((resolve, reject) => {

@@ -38,7 +38,7 @@ export interface LedgerHistory {
    * A history that arrives as a stream (Fabric): the channel's height now, and how many blocks
    * have arrived, so the console serves its first page only once it has the chain up to then.
    */
-  catchUp?: { target(): Promise<number>; received(): number };
+  catchUp?: { target(): Promise<number>; received(): number; idleMs(): number };
   close(): void;
 }
 
@@ -107,6 +107,8 @@ export class FabricHistory implements LedgerHistory {
   private wakeReader: (() => void) | undefined;
   /** The next block whose events the reader has not received. */
   private nextBlock = 0;
+  /** When the event stream was last open on a trusted peer or delivered an event (0: never). */
+  private lastHeardAt = 0;
   private streamProblem: string | undefined;
   /** Waits before asking a peer that could not be reached again (ms; tests shorten it). */
   private readonly retryMs: number;
@@ -146,7 +148,10 @@ export class FabricHistory implements LedgerHistory {
   private async followFrom(startBlock: bigint): Promise<void> {
     // The stream open on a trusted peer (or its first block): until a new block arrives, the
     // view is as current as it is.
-    const current = () => (this.streamProblem = undefined);
+    const current = () => {
+      this.streamProblem = undefined;
+      this.lastHeardAt = Date.now();
+    };
     for await (const event of this.fabric.events({ startBlock, onOpen: current })) {
       if (this.stop.signal.aborted) return;
       current();
@@ -179,6 +184,8 @@ export class FabricHistory implements LedgerHistory {
   readonly catchUp = {
     target: async (): Promise<number> => (await this.fabric.chainInfo({ ownPeer: true })).height,
     received: (): number => this.nextBlock,
+    /** How long the open stream has been quiet (Infinity before it first opened). */
+    idleMs: (): number => (this.lastHeardAt === 0 ? Infinity : Date.now() - this.lastHeardAt),
   };
 
   /**
