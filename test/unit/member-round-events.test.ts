@@ -1,61 +1,27 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { pino } from 'pino';
 import type { OpenLedger } from '../../ledger/ledger-factory.ts';
 import type { LedgerEvent } from '../../ledger/records.ts';
-import { MemberMetrics } from '../../services/member/metrics.ts';
 import { RoundEvents } from '../../services/member/round-events.ts';
-import { RoundFollower } from '../../services/member/round-follower.ts';
-import { UpdateQueue } from '../../services/member/update-queue.ts';
-import type { VeilsumClient } from '../../sdk/veilsum-client.ts';
+import { followerOf, queuedUpdate, removeFollowerFolders } from '../support/member-follower.ts';
 
-const folders: string[] = [];
-afterEach(() => {
-  for (const folder of folders.splice(0)) rmSync(folder, { recursive: true, force: true });
-});
+afterEach(removeFollowerFolders);
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 /** A follower with one queued update and a coordinator that counts its ListRounds calls. */
 function follower(eventsLive: boolean) {
-  const dataDir = mkdtempSync(join(tmpdir(), 'veilsum-follower-'));
-  folders.push(dataDir);
-  const queue = new UpdateQueue(dataDir);
-  const path = queue.incomingPath();
-  writeFileSync(path, Buffer.alloc(8));
-  queue.commit(path, {
-    modelId: 'fraud',
-    roundId: '',
-    values: 2,
-    sha256: '00'.repeat(32),
-    tensors: [],
-    idempotencyKey: '',
-    caller: 'scientist',
-    queuedAtMs: 1,
-    detail: 'queued',
-  });
   let listed = 0;
-  const client = {
-    listRounds: () => {
-      listed++;
-      return Promise.resolve([]);
+  const roundFollower = followerOf(
+    queuedUpdate(new Float32Array(2), '00'.repeat(32)),
+    {
+      listRounds: () => {
+        listed++;
+        return Promise.resolve([]);
+      },
     },
-  } as unknown as VeilsumClient;
-  const roundFollower = new RoundFollower({
-    queue,
-    client,
-    memberId: 'bank-01',
-    journalDirectory: join(dataDir, 'journal'),
-    ledger: undefined,
-    expectedKeySha256: undefined,
-    pollIntervalMs: 60_000,
-    fallbackPollMs: 600_000,
-    eventsLive: () => eventsLive,
-    logger: pino({ level: 'silent' }),
-    metrics: new MemberMetrics(),
-  });
+    { fallbackPollMs: 600_000, eventsLive: () => eventsLive },
+  );
   return { roundFollower, listed: () => listed };
 }
 
