@@ -315,6 +315,8 @@ export class RoundFollower {
               onProgress,
               ...trainedFrom,
               updateSha256: digest,
+              // The SDK checks the digest against the file, and the levels against its floats.
+              quantizedFrom: () => queue.slices(record.updateId),
             });
       this.options.metrics.participationSeconds.observe((Date.now() - started) / 1000);
       this.finish(record, result.round, result.included);
