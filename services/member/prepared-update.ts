@@ -70,15 +70,26 @@ function reusedRandom(): RandomSource {
   };
 }
 
-/** The journal digest of a queued update read in slices. */
-export function digestOfSlices(slices: Iterable<Float32Array>): string {
-  return updateDigestOf(
+/**
+ * A queued update read in slices: its journal digest (`updateDigest` of the floats) and the
+ * SHA-256 of its bytes (what the caller's header named when it was queued), in one pass.
+ */
+export function digestsOfSlices(slices: Iterable<Float32Array>): {
+  digest: string;
+  payloadSha256: string;
+} {
+  const payload = createHash('sha256');
+  const digest = updateDigestOf(
     'f32',
     (function* () {
-      for (const slice of slices)
-        yield new Uint8Array(slice.buffer, slice.byteOffset, slice.byteLength);
+      for (const slice of slices) {
+        const bytes = new Uint8Array(slice.buffer, slice.byteOffset, slice.byteLength);
+        payload.update(bytes);
+        yield bytes;
+      }
     })(),
   );
+  return { digest, payloadSha256: payload.digest('hex') };
 }
 
 function merged(so: ClippingReport, slice: ClippingReport, offset: number): ClippingReport {

@@ -7,7 +7,7 @@ import { clippingReport, clippingWarning, type ClippingReport } from '../../sdk/
 import { UnmaskJournal, updateDigest } from '../../sdk/unmask-journal.ts';
 import type { Progress, VeilsumClient } from '../../sdk/veilsum-client.ts';
 import type { MemberMetrics } from './metrics.ts';
-import { digestOfSlices, prepareSecAgg, type PreparedSecAggUpdate } from './prepared-update.ts';
+import { digestsOfSlices, prepareSecAgg, type PreparedSecAggUpdate } from './prepared-update.ts';
 import { FINAL_STATES, type QueuedRecord, type UpdateQueue } from './update-queue.ts';
 
 /** Phases in which a round still takes a member that has not joined yet. */
@@ -370,7 +370,21 @@ export class RoundFollower {
 
   /** A crash interrupted this update's round: settle it without taking part again. */
   private async afterInterruption(record: QueuedRecord): Promise<void> {
-    const digest = digestOfSlices(this.options.queue.slices(record.updateId));
+    // Both digests from the file as it is now, in one pass: the journal is asked about the
+    // update the file holds, and only if that is still the update acknowledged at submission.
+    const { digest, payloadSha256 } = digestsOfSlices(this.options.queue.slices(record.updateId));
+    if (payloadSha256 !== record.sha256) {
+      // Changed on disk since: the journal cannot say whether the acknowledged update was
+      // uploaded, so the round's included set decides (it never takes part again either way).
+      this.options.logger.warn(
+        { event: 'queued-file-changed', update: record.updateId, round: record.roundId },
+        'the queued file changed on disk during a round; following the round to its end',
+      );
+      return this.settle(
+        record,
+        `the peer restarted during the round and the queued file no longer matches the SHA-256 acknowledged at submission (${record.sha256}, now ${payloadSha256})`,
+      );
+    }
     if (!this.mayBeInSum(record, digest))
       return this.drop(
         record,
