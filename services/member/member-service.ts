@@ -94,9 +94,16 @@ export function memberService(deps: MemberServiceDependencies): MemberServiceSer
    * wrong, and the bound is what a data scientist trusts the sum to); the configured value only
    * for a peer without a ledger view.
    */
-  const keyholderPrecision = async (keySha256: Uint8Array): Promise<number> => {
-    if (deps.ledger === undefined || keySha256.length === 0) return deps.ckksPrecision;
-    const key = await deps.ledger.getCollectiveKey(Buffer.from(keySha256).toString('hex'));
+  const keyholderPrecision = async (
+    roundId: string,
+    servedKeySha256: Uint8Array,
+  ): Promise<number> => {
+    if (deps.ledger === undefined) return deps.ckksPrecision;
+    // The key the round's manifest committed on the ledger, not the one the coordinator names now.
+    const manifest = (await deps.ledger.getRound(roundId)).manifest;
+    const keySha256 = manifest?.ckksKeySha256 ?? Buffer.from(servedKeySha256).toString('hex');
+    if (keySha256 === '') return deps.ckksPrecision;
+    const key = await deps.ledger.getCollectiveKey(keySha256);
     return attestedDecryptionPrecision(
       parameterSetNamed(key.limits.parameterSet),
       key.threshold,
@@ -251,7 +258,7 @@ export function memberService(deps: MemberServiceDependencies): MemberServiceSer
               errorBound: ckks
                 ? sumErrorBound(contributors, {
                     ckks: parameterSetNamed(params.ckks!.parameterSet),
-                    keyholderPrecision: await keyholderPrecision(params.ckks!.keySha256),
+                    keyholderPrecision: await keyholderPrecision(roundId, params.ckks!.keySha256),
                   })
                 : sumErrorBound(contributors, { quantization: params.quantization! }),
               clipRange: (ckks ? params.ckks?.clipRange : params.quantization?.clipRange) ?? 0,
