@@ -173,7 +173,7 @@ describe('evidence bundles from a Fabric channel, verified offline', () => {
       const raw = Buffer.from(bundle.blocks.find((b) => b.number === number)!.bytes, 'base64');
       const at = raw.indexOf(text) + text.length - 1;
       expect(at).toBeGreaterThan(text.length - 1);
-      raw[at] ^= 1;
+      raw[at] = raw[at]! ^ 1;
       return {
         ...bundle,
         blocks: bundle.blocks.map((b) =>
