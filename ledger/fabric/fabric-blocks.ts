@@ -240,6 +240,11 @@ export interface ChannelMsp {
   /** Application organisations with anchor peers: the banks whose endorsements count. */
   readonly hasPeers: boolean;
   readonly orderer: boolean;
+  /**
+   * The organisational units that mark a peer's and an orderer's certificate (Fabric's node
+   * OUs); undefined when the MSP does not enable them (its roles cannot be told apart).
+   */
+  readonly nodeOus?: { readonly peer: string; readonly orderer: string };
 }
 
 interface ProtoMap<V> {
@@ -275,7 +280,17 @@ export function channelMsps(configBlock: Uint8Array): ChannelMsp[] {
         msp.MSPConfig.deserializeBinary(mspValue.getValue_asU8()).getConfig_asU8(),
       );
       const pem = (list: Uint8Array[]) => list.map((c) => Buffer.from(c).toString('utf8'));
+      const nodeOus = fabricMsp.getFabricNodeOus();
       result.push({
+        ...(nodeOus?.getEnable()
+          ? {
+              nodeOus: {
+                peer: nodeOus.getPeerOuIdentifier()?.getOrganizationalUnitIdentifier() ?? 'peer',
+                orderer:
+                  nodeOus.getOrdererOuIdentifier()?.getOrganizationalUnitIdentifier() ?? 'orderer',
+              },
+            }
+          : {}),
         mspId: fabricMsp.getName(),
         rootCertificates: pem(fabricMsp.getRootCertsList_asU8()),
         intermediateCertificates: pem(fabricMsp.getIntermediateCertsList_asU8()),
@@ -290,12 +305,15 @@ export function channelMsps(configBlock: Uint8Array): ChannelMsp[] {
 /**
  * Why `signature` does not hold, or undefined: the signer's certificate must be issued (directly
  * or through an intermediate) by a root of its MSP in `msps` AND chain to a CA in `pinned` (the
- * CAs the auditor trusts, not the bundle's), and its key must have signed the bytes.
+ * CAs the auditor trusts, not the bundle's), and its key must have signed the bytes. With
+ * `role`, the certificate must carry the MSP's organisational unit for that role (an endorsement
+ * is a peer's, a block signature an orderer's: a bank's client certificate signs neither).
  */
 export function signatureProblem(
   signature: FabricSignature,
   msps: ReadonlyMap<string, ChannelMsp>,
   pinned: readonly X509Certificate[],
+  role?: 'peer' | 'orderer',
 ): string | undefined {
   const { mspId } = signature.signer;
   const channelMsp = msps.get(mspId);
@@ -324,6 +342,17 @@ export function signatureProblem(
   };
   if (!issuedBy(channelMsp.rootCertificates.map((pem) => new X509Certificate(pem))))
     return `${mspId}'s signer (${certificate.subject.replaceAll('\n', ', ')}) is not issued by ${mspId}'s CA in the channel configuration`;
+  if (role !== undefined) {
+    const unit = channelMsp.nodeOus?.[role];
+    if (unit === undefined)
+      return `${mspId} does not mark its ${role}s' certificates (no node OUs in its MSP): a ${role}'s signature cannot be told from a client's`;
+    const units = certificate.subject
+      .split('\n')
+      .filter((line) => line.startsWith('OU='))
+      .map((line) => line.slice(3));
+    if (!units.includes(unit))
+      return `${mspId}'s signer (${certificate.subject.replaceAll('\n', ', ')}) is not a ${role} (its certificate lacks OU=${unit})`;
+  }
   if (!issuedBy(pinned))
     return `${mspId}'s signer (${certificate.subject.replaceAll('\n', ', ')}) does not chain to a CA the auditor trusts (--trust)`;
   let valid = false;

@@ -242,7 +242,7 @@ export function verifyFabricEvidenceBundle(
       fail(`block ${block.number}: no orderer signature`);
     for (const signature of block.ordererSignatures) {
       const problem = msps.get(signature.signer.mspId)?.orderer
-        ? signatureProblem(signature, msps, trustedCas)
+        ? signatureProblem(signature, msps, trustedCas, 'orderer')
         : `signed by ${signature.signer.mspId}, not an orderer organisation`;
       if (problem !== undefined) fail(`block ${block.number}: orderer signature: ${problem}`);
     }
@@ -258,7 +258,7 @@ export function verifyFabricEvidenceBundle(
       if (creatorProblem !== undefined) fail(`${where}: creator: ${creatorProblem}`);
       const endorsers = new Set<string>();
       for (const endorsement of tx.endorsements) {
-        const problem = signatureProblem(endorsement, msps, trustedCas);
+        const problem = signatureProblem(endorsement, msps, trustedCas, 'peer');
         if (problem !== undefined) fail(`${where}: endorsement: ${problem}`);
         endorsers.add(endorsement.signer.mspId);
       }

@@ -8,7 +8,7 @@ import { X509Certificate } from 'node:crypto';
 import { common } from '@hyperledger/fabric-protos';
 import { AUDITOR, CONSOLE } from '../../cli/demo/local-consortium.ts';
 import { startConsole } from '../../cli/commands/console.ts';
-import { decodeBlock } from '../../ledger/fabric/fabric-blocks.ts';
+import { decodeBlock, signatureProblem } from '../../ledger/fabric/fabric-blocks.ts';
 import type { ComplianceConsole } from '../../services/console/console-server.ts';
 import {
   pemCertificates,
@@ -242,7 +242,7 @@ describe('evidence bundles from a Fabric channel, verified offline', () => {
     );
   });
 
-  it('an endorsement by an organisation whose CA the auditor did not pin fails naming it', () => {
+  it('an endorsement by an organisation whose CA the auditor did not pin fails naming it; a client’s signature is no endorsement', () => {
     // The endorsers of the model version's transaction, as the block holds them.
     const target = bundle.transactions.find((tx) => tx.keys.includes(`model/${modelHash}`))!;
     const block = decodeBlock(
@@ -262,5 +262,13 @@ describe('evidence bundles from a Fabric channel, verified offline', () => {
       ),
     );
     expect(verify(bundle).transactions).toBeGreaterThan(3);
+    // A bank's client certificate (the transaction's creator), from a pinned CA, does not make
+    // an endorsement: endorsements are its peers'.
+    const creator = block.transactions.find((tx) => tx.txId === target.txId)!.creator!;
+    const msps = new Map(bundle.msps.map((msp) => [msp.mspId, msp]));
+    expect(signatureProblem(creator, msps, trusted)).toBeUndefined();
+    expect(signatureProblem(creator, msps, trusted, 'peer')).toMatch(
+      /signer \(.*OU=client.*\) is not a peer \(its certificate lacks OU=peer\)$/,
+    );
   });
 });
