@@ -144,7 +144,12 @@ export class ComplianceConsole {
           ((target !== undefined && catchUp.received() >= target) || idle >= 2_000)
         )
           break;
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        // Woken when the stream reaches the target, fills its buffer or opens, not polled;
+        // the target asked again after 100 ms if the peer did not answer it.
+        await catchUp.progress(
+          target,
+          target === undefined || idle === Infinity ? 100 : Math.max(10, 2_000 - idle),
+        );
         await this.index.refresh();
       }
       await this.index.refresh();
