@@ -77,7 +77,16 @@ export class FabricEvidenceBuilder {
     this.source = source;
   }
 
-  private async summariesTo(head: number): Promise<readonly BlockSummary[]> {
+  /** The summaries being read (one reader at a time: two exports must not read a block twice). */
+  private reading: Promise<unknown> = Promise.resolve();
+
+  private summariesTo(head: number): Promise<readonly BlockSummary[]> {
+    const read = this.reading.then(() => this.readSummaries(head));
+    this.reading = read.catch(() => undefined);
+    return read;
+  }
+
+  private async readSummaries(head: number): Promise<readonly BlockSummary[]> {
     while (this.summaries.length <= head) {
       const number = this.summaries.length;
       const block = decodeBlock(await this.source.blockBytes(number));
