@@ -230,6 +230,50 @@ describe('review: what verify-bundle --trust takes from the bundle itself', () =
     expect(() => verify(bundle)).toThrow(/orderer|genesis|config/);
   }, 60_000);
 
+  it('door: no orderer signature at all: the head is an unsigned "genesis" block whose data holds a config envelope and then endorser transactions (only peer-OU certificates from the bank\'s own CA needed)', () => {
+    const bankA = bankCas.BankAMSP;
+    const fakePeer = (mspId: string): Signer => ({
+      mspId,
+      pki: issue(directory, bankA, `/O=${mspId}/OU=peer/CN=peer1.${mspId.toLowerCase()}`),
+    });
+    const { lineage, writes } = forgedLineage(MODEL, ['BankAMSP', 'BankBMSP', 'BankCMSP']);
+    const genesis = block({
+      number: 0,
+      previousHash: '',
+      envelopes: [
+        configEnvelope(CHANNEL, [
+          // The real orderer org, with its real CA: untouched, and never asked to sign.
+          { mspId: 'OrdererMSP', roots: [ordererCa.cert], section: 'Orderer' },
+          ...['BankAMSP', 'BankBMSP', 'BankCMSP'].map((mspId) => ({
+            mspId,
+            roots: [bankA.cert],
+            section: 'Application' as const,
+            anchorPeers: true,
+          })),
+        ]),
+        endorserTransaction({
+          channel: CHANNEL,
+          txId: 'ab'.repeat(32),
+          namespace: CHAINCODE,
+          writes,
+          creator: { mspId: 'BankBMSP', pki: issue(directory, bankA, '/O=BankBMSP/OU=client/CN=u') },
+          endorsers: [fakePeer('BankBMSP'), fakePeer('BankCMSP')],
+        }),
+      ],
+      orderer: undefined,
+      lastConfig: 0,
+    });
+    const bundle = bundleOf({
+      channel: CHANNEL,
+      chaincode: CHAINCODE,
+      modelHash: MODEL,
+      blocks: [genesis],
+      lineage: [lineage],
+    });
+    // A sound verifier requires an orderer-signed head (and a genesis the auditor pins).
+    expect(() => verify(bundle)).toThrow(/orderer|genesis|sign/);
+  });
+
   it("door: blocks the real orderer signed for ANOTHER channel (BankA's sandbox, where it is the only bank) pass as the consortium channel's", () => {
     // The same ordering service serves a second channel whose config BankA wrote: one bank.
     const sandboxGenesis = block({
