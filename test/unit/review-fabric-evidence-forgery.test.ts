@@ -385,6 +385,43 @@ describe('review: what verify-bundle --trust takes from the bundle itself', () =
     expect(() => verify({ ...bundle, lineage: [lineage] })).toThrow(/model/);
   }, 60_000);
 
+  it("door: the lineage's records need not belong together: the model version's round is r1, the bundle shows round r2 (no BankC) and drops a contribution; each record is genuine, so it verifies", () => {
+    const { lineage, writes } = forgedLineage(MODEL, ['BankAMSP', 'BankBMSP', 'BankCMSP']);
+    // Another genuine round on the same ledger (an earlier, smaller one).
+    const r2 = { ...lineage.round, roundId: 'round-2', roster: ['BankAMSP', 'BankBMSP'], included: ['BankAMSP', 'BankBMSP'] };
+    const chainBlock = block({
+      number: 1,
+      previousHash: honest.genesis.hash,
+      envelopes: [
+        endorserTransaction({
+          channel: CHANNEL,
+          txId: 'a1'.repeat(32),
+          namespace: CHAINCODE,
+          writes: [...writes, { key: 'round/round-2', value: JSON.stringify(r2) }],
+          creator: honest.clients.BankAMSP!,
+          endorsers: [honest.peers.BankAMSP!, honest.peers.BankBMSP!],
+        }),
+      ],
+      orderer: honest.orderer,
+      lastConfig: 0,
+    });
+    const mixed = {
+      ...lineage,
+      round: r2,
+      contributions: lineage.contributions.filter((c) => c.memberId !== 'BankCMSP'),
+    };
+    const bundle = bundleOf({
+      channel: CHANNEL,
+      chaincode: CHAINCODE,
+      modelHash: MODEL,
+      blocks: [honest.genesis, chainBlock],
+      lineage: [mixed as typeof lineage],
+    });
+    // modelVersion.roundId is forged-round-1; the bundle's round is round-2. A sound verifier
+    // checks the lineage is the model version's: its round, and that round's consents.
+    expect(() => verify(bundle)).toThrow(/round/);
+  });
+
   it('holds: a client certificate whose CN smuggles "\\nOU=peer" is no peer (Node escapes the newline)', () => {
     const smuggler: Signer = {
       mspId: 'BankAMSP',
