@@ -82,6 +82,30 @@ export interface OrgDefinition {
   readonly section: 'Application' | 'Orderer';
   /** Application organisations with anchor peers are the verifier's "banks". */
   readonly anchorPeers?: boolean;
+  /** PEM CRLs the MSP publishes (FabricMSPConfig.revocation_list). */
+  readonly revocationList?: readonly string[];
+}
+
+/** A CRL of `ca` revoking `leaves` (PEM), made with `openssl ca -gencrl`. */
+export function revoke(directory: string, ca: Pki, leaves: readonly Pki[]): string {
+  const n = serial++;
+  const dir = join(directory, `crl${n}`);
+  execFileSync('mkdir', ['-p', dir]);
+  writeFileSync(join(dir, 'index.txt'), '');
+  writeFileSync(join(dir, 'crlnumber'), '01\n');
+  writeFileSync(join(dir, 'ca.key'), ca.key);
+  writeFileSync(join(dir, 'ca.pem'), ca.cert);
+  writeFileSync(
+    join(dir, 'ca.cnf'),
+    `[ca]\ndefault_ca = CA_default\n[CA_default]\ndatabase = ${join(dir, 'index.txt')}\ncrlnumber = ${join(dir, 'crlnumber')}\ndefault_md = sha256\ndefault_crl_days = 30\n`,
+  );
+  const common = ['-config', join(dir, 'ca.cnf'), '-keyfile', join(dir, 'ca.key'), '-cert', join(dir, 'ca.pem')];
+  for (const [i, leaf] of leaves.entries()) {
+    writeFileSync(join(dir, `leaf${i}.pem`), leaf.cert);
+    openssl(['ca', ...common, '-revoke', join(dir, `leaf${i}.pem`)]);
+  }
+  openssl(['ca', ...common, '-gencrl', '-out', join(dir, 'crl.pem')]);
+  return readFileSync(join(dir, 'crl.pem'), 'utf8');
 }
 
 function configGroup(): common.ConfigGroup {
@@ -98,6 +122,8 @@ export function configEnvelope(channel: string, orgs: readonly OrgDefinition[]):
       const fabricMsp = new msp.FabricMSPConfig();
       fabricMsp.setName(org.mspId);
       fabricMsp.setRootCertsList(org.roots.map((pem) => Buffer.from(pem, 'utf8')));
+      if (org.revocationList)
+        fabricMsp.setRevocationListList(org.revocationList.map((pem) => Buffer.from(pem, 'utf8')));
       const ous = new msp.FabricNodeOUs();
       ous.setEnable(true);
       const peerOu = new msp.FabricOUIdentifier();

@@ -17,6 +17,7 @@ import {
   forgedLineage,
   issue,
   makeCa,
+  revoke,
   type BuiltBlock,
   type Pki,
   type Signer,
@@ -420,6 +421,57 @@ describe('review: what verify-bundle --trust takes from the bundle itself', () =
     // modelVersion.roundId is forged-round-1; the bundle's round is round-2. A sound verifier
     // checks the lineage is the model version's: its round, and that round's consents.
     expect(() => verify(bundle)).toThrow(/round/);
+  });
+
+  it("door: the channel's MSP revocation lists are ignored: blocks signed with an orderer key the orderer org revoked (a stolen, decommissioned node's) verify", () => {
+    const stolen: Signer = {
+      mspId: 'OrdererMSP',
+      pki: issue(directory, ordererCa, '/O=OrdererOrg/OU=orderer/CN=orderer9-decommissioned'),
+    };
+    const crl = revoke(directory, ordererCa, [stolen.pki]);
+    const genesis = block({
+      number: 0,
+      previousHash: '',
+      envelopes: [
+        configEnvelope(CHANNEL, [
+          { mspId: 'OrdererMSP', roots: [ordererCa.cert], section: 'Orderer', revocationList: [crl] },
+          ...Object.entries(bankCas).map(([mspId, ca]) => ({
+            mspId,
+            roots: [ca.cert],
+            section: 'Application' as const,
+            anchorPeers: true,
+          })),
+        ]),
+      ],
+      orderer: undefined,
+      lastConfig: 0,
+    });
+    const { lineage, writes } = forgedLineage(MODEL, ['BankAMSP', 'BankBMSP', 'BankCMSP']);
+    const forged = block({
+      number: 1,
+      previousHash: genesis.hash,
+      envelopes: [
+        endorserTransaction({
+          channel: CHANNEL,
+          txId: 'c1'.repeat(32),
+          namespace: CHAINCODE,
+          writes,
+          creator: honest.clients.BankAMSP!,
+          endorsers: [honest.peers.BankAMSP!, honest.peers.BankBMSP!],
+        }),
+      ],
+      orderer: stolen,
+      lastConfig: 0,
+    });
+    const bundle = bundleOf({
+      channel: CHANNEL,
+      chaincode: CHAINCODE,
+      modelHash: MODEL,
+      blocks: [genesis, forged],
+      lineage: [lineage],
+    });
+    // Fabric's peers refuse a block signed by a revoked orderer certificate; so should this.
+    expect(() => verify(bundle)).toThrow(/revoked/);
   });
 
   it('holds: a client certificate whose CN smuggles "\\nOU=peer" is no peer (Node escapes the newline)', () => {
