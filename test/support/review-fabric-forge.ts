@@ -25,6 +25,12 @@ function openssl(args: string[]): void {
 
 let serial = 1;
 
+function extFile(directory: string, n: number, extensions: readonly string[]): string {
+  const file = join(directory, `leaf${n}.ext`);
+  writeFileSync(file, extensions.join('\n') + '\n');
+  return file;
+}
+
 /** A self-signed ECDSA P-256 CA (an organisation's CA, as cryptogen makes them). */
 export function makeCa(directory: string, name: string): Pki {
   const key = join(directory, `${name}.key`);
@@ -41,7 +47,12 @@ export function makeCa(directory: string, name: string): Pki {
 }
 
 /** A leaf certificate issued by `ca` with the given subject (e.g. /O=x/OU=peer/CN=peer0). */
-export function issue(directory: string, ca: Pki, subject: string): Pki {
+export function issue(
+  directory: string,
+  ca: Pki,
+  subject: string,
+  extensions?: readonly string[],
+): Pki {
   const n = serial++;
   const key = join(directory, `leaf${n}.key`);
   const csr = join(directory, `leaf${n}.csr`);
@@ -55,6 +66,7 @@ export function issue(directory: string, ca: Pki, subject: string): Pki {
   openssl([
     'x509', '-req', '-in', csr, '-CA', caCert, '-CAkey', caKey, '-set_serial', String(1000 + n),
     '-days', '20', '-out', cert,
+    ...(extensions ? ['-extfile', extFile(directory, n, extensions)] : []),
   ]);
   const pem = readFileSync(cert, 'utf8');
   return { cert: pem, key: readFileSync(key, 'utf8'), x509: new X509Certificate(pem) };

@@ -474,6 +474,78 @@ describe('review: what verify-bundle --trust takes from the bundle itself', () =
     expect(() => verify(bundle)).toThrow(/revoked/);
   });
 
+  it('door (Low): an end-entity certificate (CA:FALSE, no keyUsage) from a pinned CA serves as an "intermediate": whoever holds one such key, not the CA\'s, mints orderer and peer certificates', () => {
+    // E.g. a BankA TLS or application certificate without a keyUsage extension, and its key.
+    const endEntity = issue(directory, bankCas.BankAMSP, '/O=BankAMSP/OU=client/CN=app-server', [
+      'basicConstraints=critical,CA:FALSE',
+    ]);
+    const minted = (mspId: string, subject: string): Signer => ({
+      mspId,
+      pki: issue(directory, endEntity, subject),
+    });
+    const fakeOrderer = minted('OrdererMSP', '/O=OrdererOrg/OU=orderer/CN=orderer0');
+    const msps = new Map<string, ChannelMsp>([
+      [
+        'OrdererMSP',
+        {
+          mspId: 'OrdererMSP',
+          rootCertificates: [bankCas.BankAMSP.cert],
+          intermediateCertificates: [endEntity.cert],
+          hasPeers: false,
+          orderer: true,
+          nodeOus: { peer: 'peer', orderer: 'orderer' },
+        },
+      ],
+    ]);
+    const signed = Buffer.from('value | signature header | block header');
+    const problem = signatureProblem(
+      {
+        signer: { mspId: 'OrdererMSP', certificate: fakeOrderer.pki.cert, serialized: new Uint8Array() },
+        signed,
+        signature: sign('sha256', signed, fakeOrderer.pki.key),
+      },
+      msps,
+      trusted,
+      'orderer',
+    );
+    // Fabric (and RFC 5280) refuse an issuer that is not a CA (basicConstraints CA:FALSE).
+    expect(problem).toMatch(/not issued|intermediate|CA/);
+  });
+
+  it('holds: the same with a cryptogen-style end-entity certificate (keyUsage digitalSignature): not accepted as an issuer', () => {
+    const endEntity = issue(directory, bankCas.BankAMSP, '/O=BankAMSP/OU=client/CN=User2', [
+      'basicConstraints=critical,CA:FALSE',
+      'keyUsage=critical,digitalSignature',
+    ]);
+    const leaf = issue(directory, endEntity, '/O=OrdererOrg/OU=orderer/CN=orderer0');
+    const msps = new Map<string, ChannelMsp>([
+      [
+        'OrdererMSP',
+        {
+          mspId: 'OrdererMSP',
+          rootCertificates: [bankCas.BankAMSP.cert],
+          intermediateCertificates: [endEntity.cert],
+          hasPeers: false,
+          orderer: true,
+          nodeOus: { peer: 'peer', orderer: 'orderer' },
+        },
+      ],
+    ]);
+    const signed = Buffer.from('x');
+    expect(
+      signatureProblem(
+        {
+          signer: { mspId: 'OrdererMSP', certificate: leaf.cert, serialized: new Uint8Array() },
+          signed,
+          signature: sign('sha256', signed, leaf.key),
+        },
+        msps,
+        trusted,
+        'orderer',
+      ),
+    ).toMatch(/is not issued by OrdererMSP's CA/);
+  });
+
   it('holds: a client certificate whose CN smuggles "\\nOU=peer" is no peer (Node escapes the newline)', () => {
     const smuggler: Signer = {
       mspId: 'BankAMSP',
