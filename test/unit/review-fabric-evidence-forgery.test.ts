@@ -231,7 +231,7 @@ describe('review: what verify-bundle --trust takes from the bundle itself', () =
     expect(() => verify(bundle)).toThrow(/orderer|genesis|config/);
   }, 60_000);
 
-  it('door: no orderer signature at all: the head is an unsigned "genesis" block whose data holds a config envelope and then endorser transactions (only peer-OU certificates from the bank\'s own CA needed)', () => {
+  it('door: no orderer signature at all: the head is an unsigned "genesis" block whose data holds a config envelope and then endorser transactions (only peer-OU certificates from the bank\'s own CA needed)', async () => {
     const bankA = bankCas.BankAMSP;
     const fakePeer = (mspId: string): Signer => ({
       mspId,
@@ -271,9 +271,15 @@ describe('review: what verify-bundle --trust takes from the bundle itself', () =
       blocks: [genesis],
       lineage: [lineage],
     });
+    // On the code under review the CLI says "…, 1 rounds, 1 signed blocks, chain of 0 blocks
+    // to its head, …" and exits 0: no orderer signed anything.
+    const file = join(directory, 'unsigned-genesis.json');
+    writeFileSync(file, JSON.stringify(bundle));
+    const result = await cli(file);
+    expect(result.stdout).not.toMatch(/evidence bundle verified/);
     // A sound verifier requires an orderer-signed head (and a genesis the auditor pins).
     expect(() => verify(bundle)).toThrow(/orderer|genesis|sign/);
-  });
+  }, 60_000);
 
   it("door: blocks the real orderer signed for ANOTHER channel (BankA's sandbox, where it is the only bank) pass as the consortium channel's", () => {
     // The same ordering service serves a second channel whose config BankA wrote: one bank.
