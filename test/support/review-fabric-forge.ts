@@ -37,10 +37,21 @@ export function makeCa(directory: string, name: string): Pki {
   const cert = join(directory, `${name}.pem`);
   openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key]);
   openssl([
-    'req', '-x509', '-new', '-key', key, '-subj', `/O=${name}/CN=ca.${name}`, '-days', '30',
-    '-addext', 'basicConstraints=critical,CA:TRUE',
-    '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
-    '-out', cert,
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    key,
+    '-subj',
+    `/O=${name}/CN=ca.${name}`,
+    '-days',
+    '30',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+    '-out',
+    cert,
   ]);
   const pem = readFileSync(cert, 'utf8');
   return { cert: pem, key: readFileSync(key, 'utf8'), x509: new X509Certificate(pem) };
@@ -64,8 +75,20 @@ export function issue(
   openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key]);
   openssl(['req', '-new', '-key', key, '-subj', subject, '-out', csr]);
   openssl([
-    'x509', '-req', '-in', csr, '-CA', caCert, '-CAkey', caKey, '-set_serial', String(1000 + n),
-    '-days', '20', '-out', cert,
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    caCert,
+    '-CAkey',
+    caKey,
+    '-set_serial',
+    String(1000 + n),
+    '-days',
+    '20',
+    '-out',
+    cert,
     ...(extensions ? ['-extfile', extFile(directory, n, extensions)] : []),
   ]);
   const pem = readFileSync(cert, 'utf8');
@@ -84,8 +107,7 @@ const serialized = (signer: Signer): Uint8Array => {
   return identity.serializeBinary();
 };
 
-const ecdsa = (signer: Signer, bytes: Uint8Array): Buffer =>
-  sign('sha256', bytes, signer.pki.key);
+const ecdsa = (signer: Signer, bytes: Uint8Array): Buffer => sign('sha256', bytes, signer.pki.key);
 
 export interface OrgDefinition {
   readonly mspId: string;
@@ -111,7 +133,14 @@ export function revoke(directory: string, ca: Pki, leaves: readonly Pki[]): stri
     join(dir, 'ca.cnf'),
     `[ca]\ndefault_ca = CA_default\n[CA_default]\ndatabase = ${join(dir, 'index.txt')}\ncrlnumber = ${join(dir, 'crlnumber')}\ndefault_md = sha256\ndefault_crl_days = 30\n`,
   );
-  const common = ['-config', join(dir, 'ca.cnf'), '-keyfile', join(dir, 'ca.key'), '-cert', join(dir, 'ca.pem')];
+  const common = [
+    '-config',
+    join(dir, 'ca.cnf'),
+    '-keyfile',
+    join(dir, 'ca.key'),
+    '-cert',
+    join(dir, 'ca.pem'),
+  ];
   for (const [i, leaf] of leaves.entries()) {
     writeFileSync(join(dir, `leaf${i}.pem`), leaf.cert);
     openssl(['ca', ...common, '-revoke', join(dir, `leaf${i}.pem`)]);
@@ -119,6 +148,15 @@ export function revoke(directory: string, ca: Pki, leaves: readonly Pki[]): stri
   openssl(['ca', ...common, '-gencrl', '-out', join(dir, 'crl.pem')]);
   return readFileSync(join(dir, 'crl.pem'), 'utf8');
 }
+
+/** jspb.Map's declarations do not resolve for the linter: the one call used, typed here. */
+interface SettableMap<V> {
+  set(key: string, value: V): unknown;
+}
+const values = (group: common.ConfigGroup) =>
+  group.getValuesMap() as unknown as SettableMap<common.ConfigValue>;
+const groups = (group: common.ConfigGroup) =>
+  group.getGroupsMap() as unknown as SettableMap<common.ConfigGroup>;
 
 function configGroup(): common.ConfigGroup {
   return new common.ConfigGroup();
@@ -150,7 +188,7 @@ export function configEnvelope(channel: string, orgs: readonly OrgDefinition[]):
       mspConfig.setConfig(fabricMsp.serializeBinary());
       const mspValue = new common.ConfigValue();
       mspValue.setValue(mspConfig.serializeBinary());
-      group.getValuesMap().set('MSP', mspValue);
+      values(group).set('MSP', mspValue);
       if (org.anchorPeers) {
         const anchors = new peer.AnchorPeers();
         const anchor = new peer.AnchorPeer();
@@ -159,11 +197,11 @@ export function configEnvelope(channel: string, orgs: readonly OrgDefinition[]):
         anchors.setAnchorPeersList([anchor]);
         const anchorValue = new common.ConfigValue();
         anchorValue.setValue(anchors.serializeBinary());
-        group.getValuesMap().set('AnchorPeers', anchorValue);
+        values(group).set('AnchorPeers', anchorValue);
       }
-      sectionGroup.getGroupsMap().set(org.mspId, group);
+      groups(sectionGroup).set(org.mspId, group);
     }
-    channelGroup.getGroupsMap().set(section, sectionGroup);
+    groups(channelGroup).set(section, sectionGroup);
   }
   const config = new common.Config();
   config.setChannelGroup(channelGroup);
@@ -324,7 +362,10 @@ export function block(options: {
 }
 
 /** A lineage whose records are exactly the `Write`s a forger puts in a block. */
-export function forgedLineage(modelHash: string, banks: readonly string[]): {
+export function forgedLineage(
+  modelHash: string,
+  banks: readonly string[],
+): {
   lineage: Lineage;
   writes: Write[];
 } {

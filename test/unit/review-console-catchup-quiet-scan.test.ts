@@ -58,8 +58,24 @@ describe('review: console start on Fabric while its peer scans a flood of event-
     const key = join(directory, 'k.pem');
     const cert = join(directory, 'c.pem');
     execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key]);
-    execFileSync('openssl', ['req', '-x509', '-new', '-key', key, '-subj', '/CN=console', '-days', '2', '-out', cert]);
-    tls = { ca: readFileSync(cert), certificate: readFileSync(cert), privateKey: readFileSync(key) };
+    execFileSync('openssl', [
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      key,
+      '-subj',
+      '/CN=console',
+      '-days',
+      '2',
+      '-out',
+      cert,
+    ]);
+    tls = {
+      ca: readFileSync(cert),
+      certificate: readFileSync(cert),
+      privateKey: readFileSync(key),
+    };
   });
 
   afterAll(() => {
@@ -77,12 +93,16 @@ describe('review: console start on Fabric while its peer scans a flood of event-
     });
     try {
       await console_.start();
-      const index = (console_ as unknown as { index: { height: number; modelVersions: Map<string, unknown> } }).index;
+      const index = (
+        console_ as unknown as { index: { height: number; modelVersions: Map<string, unknown> } }
+      ).index;
       const problem = history.problem();
       // What an officer's first page would show: the ledger as of block `index.height`.
       // A sound start either waits for the reported height or says the view is partial.
       expect({ height: index.height, problem: problem !== undefined }).toEqual(
-        expect.objectContaining(index.height >= HEIGHT - 1 ? { height: index.height } : { problem: true }),
+        expect.objectContaining(
+          index.height >= HEIGHT - 1 ? { height: index.height } : { problem: true },
+        ),
       );
       expect(index.modelVersions.has('22'.repeat(32))).toBe(true);
     } finally {

@@ -45,10 +45,7 @@ describe('review: what verify-bundle --trust takes from the bundle itself', () =
   let trustFile: string;
 
   const verify = (bundle: FabricEvidenceBundle) =>
-    verifyFabricEvidenceBundle(
-      JSON.parse(JSON.stringify(bundle)) as FabricEvidenceBundle,
-      trusted,
-    );
+    verifyFabricEvidenceBundle(JSON.parse(JSON.stringify(bundle)) as FabricEvidenceBundle, trusted);
 
   const cli = (file: string): Promise<{ code: number; stdout: string; stderr: string }> =>
     new Promise((resolve) =>
@@ -158,10 +155,12 @@ describe('review: what verify-bundle --trust takes from the bundle itself', () =
       blocks: [honest.genesis, forged],
       lineage: [lineage],
     });
-    expect(() => verify(forgedBundle)).toThrow(/orderer signature: OrdererMSP's signer .* is not issued by OrdererMSP's CA/);
+    expect(() => verify(forgedBundle)).toThrow(
+      /orderer signature: OrdererMSP's signer .* is not issued by OrdererMSP's CA/,
+    );
   });
 
-  it('door: ONE bank (its own CA key only) forges the whole channel: its own genesis config names its CA as every MSP\'s root, the orderer\'s included; the bundle verifies against the pinned CAs', async () => {
+  it("door: ONE bank (its own CA key only) forges the whole channel: its own genesis config names its CA as every MSP's root, the orderer's included; the bundle verifies against the pinned CAs", async () => {
     const bankA = bankCas.BankAMSP;
     // Everything below is minted by BankA's CA, which the regulator pins as a bank's CA.
     const fakeOrderer: Signer = {
@@ -257,7 +256,10 @@ describe('review: what verify-bundle --trust takes from the bundle itself', () =
           txId: 'ab'.repeat(32),
           namespace: CHAINCODE,
           writes,
-          creator: { mspId: 'BankBMSP', pki: issue(directory, bankA, '/O=BankBMSP/OU=client/CN=u') },
+          creator: {
+            mspId: 'BankBMSP',
+            pki: issue(directory, bankA, '/O=BankBMSP/OU=client/CN=u'),
+          },
           endorsers: [fakePeer('BankBMSP'), fakePeer('BankCMSP')],
         }),
       ],
@@ -289,7 +291,12 @@ describe('review: what verify-bundle --trust takes from the bundle itself', () =
       envelopes: [
         configEnvelope('banka-sandbox', [
           { mspId: 'OrdererMSP', roots: [ordererCa.cert], section: 'Orderer' },
-          { mspId: 'BankAMSP', roots: [bankCas.BankAMSP.cert], section: 'Application', anchorPeers: true },
+          {
+            mspId: 'BankAMSP',
+            roots: [bankCas.BankAMSP.cert],
+            section: 'Application',
+            anchorPeers: true,
+          },
         ]),
       ],
       orderer: undefined,
@@ -325,7 +332,7 @@ describe('review: what verify-bundle --trust takes from the bundle itself', () =
     expect(() => verify(bundle)).toThrow(/channel/);
   });
 
-  it('door: the chaincode whose writes count is the bundle\'s choice: records written under another chaincode\'s namespace (a generic key-value contract) verify', () => {
+  it("door: the chaincode whose writes count is the bundle's choice: records written under another chaincode's namespace (a generic key-value contract) verify", () => {
     const { lineage, writes } = forgedLineage(MODEL, ['BankAMSP', 'BankBMSP', 'BankCMSP']);
     // Peers endorse whatever a generic put-key chaincode simulates: a majority endorses.
     const kvBlock = block({
@@ -395,7 +402,12 @@ describe('review: what verify-bundle --trust takes from the bundle itself', () =
   it("door: the lineage's records need not belong together: the model version's round is r1, the bundle shows round r2 (no BankC) and drops a contribution; each record is genuine, so it verifies", () => {
     const { lineage, writes } = forgedLineage(MODEL, ['BankAMSP', 'BankBMSP', 'BankCMSP']);
     // Another genuine round on the same ledger (an earlier, smaller one).
-    const r2 = { ...lineage.round, roundId: 'round-2', roster: ['BankAMSP', 'BankBMSP'], included: ['BankAMSP', 'BankBMSP'] };
+    const r2 = {
+      ...lineage.round,
+      roundId: 'round-2',
+      roster: ['BankAMSP', 'BankBMSP'],
+      included: ['BankAMSP', 'BankBMSP'],
+    };
     const chainBlock = block({
       number: 1,
       previousHash: honest.genesis.hash,
@@ -422,7 +434,7 @@ describe('review: what verify-bundle --trust takes from the bundle itself', () =
       chaincode: CHAINCODE,
       modelHash: MODEL,
       blocks: [honest.genesis, chainBlock],
-      lineage: [mixed as typeof lineage],
+      lineage: [mixed],
     });
     // modelVersion.roundId is forged-round-1; the bundle's round is round-2. A sound verifier
     // checks the lineage is the model version's: its round, and that round's consents.
@@ -440,7 +452,12 @@ describe('review: what verify-bundle --trust takes from the bundle itself', () =
       previousHash: '',
       envelopes: [
         configEnvelope(CHANNEL, [
-          { mspId: 'OrdererMSP', roots: [ordererCa.cert], section: 'Orderer', revocationList: [crl] },
+          {
+            mspId: 'OrdererMSP',
+            roots: [ordererCa.cert],
+            section: 'Orderer',
+            revocationList: [crl],
+          },
           ...Object.entries(bankCas).map(([mspId, ca]) => ({
             mspId,
             roots: [ca.cert],
@@ -506,7 +523,11 @@ describe('review: what verify-bundle --trust takes from the bundle itself', () =
     const signed = Buffer.from('value | signature header | block header');
     const problem = signatureProblem(
       {
-        signer: { mspId: 'OrdererMSP', certificate: fakeOrderer.pki.cert, serialized: new Uint8Array() },
+        signer: {
+          mspId: 'OrdererMSP',
+          certificate: fakeOrderer.pki.cert,
+          serialized: new Uint8Array(),
+        },
         signed,
         signature: sign('sha256', signed, fakeOrderer.pki.key),
       },

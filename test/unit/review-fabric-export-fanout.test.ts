@@ -28,7 +28,7 @@ const K = 40; // blocks the lineage's consents were written in (one bank consent
 const N = 25; // concurrent export requests
 const BOUND = 32;
 
-describe('review: Fabric evidence export fan-out on the console\'s peer', () => {
+describe("review: Fabric evidence export fan-out on the console's peer", () => {
   let directory: string;
   let blocks: BuiltBlock[];
   let lineage: ReturnType<typeof forgedLineage>['lineage'];
@@ -37,7 +37,10 @@ describe('review: Fabric evidence export fan-out on the console\'s peer', () => 
     directory = mkdtempSync(join(tmpdir(), 'review-fanout-'));
     const ca = makeCa(directory, 'BankA');
     const ordererCa = makeCa(directory, 'Orderer');
-    const orderer: Signer = { mspId: 'OrdererMSP', pki: issue(directory, ordererCa, '/O=o/OU=orderer/CN=o') };
+    const orderer: Signer = {
+      mspId: 'OrdererMSP',
+      pki: issue(directory, ordererCa, '/O=o/OU=orderer/CN=o'),
+    };
     const peer: Signer = { mspId: 'BankAMSP', pki: issue(directory, ca, '/O=a/OU=peer/CN=p') };
     const banks = Array.from({ length: K }, (_, i) => `Bank${i}MSP`);
     const forged = forgedLineage('33'.repeat(32), banks);
@@ -46,7 +49,11 @@ describe('review: Fabric evidence export fan-out on the console\'s peer', () => 
       block({
         number: 0,
         previousHash: '',
-        envelopes: [configEnvelope('ch', [{ mspId: 'OrdererMSP', roots: [ordererCa.cert], section: 'Orderer' }])],
+        envelopes: [
+          configEnvelope('ch', [
+            { mspId: 'OrdererMSP', roots: [ordererCa.cert], section: 'Orderer' },
+          ]),
+        ],
         orderer: undefined,
         lastConfig: 0,
       }),
@@ -84,7 +91,7 @@ describe('review: Fabric evidence export fan-out on the console\'s peer', () => 
     const builder = new FabricEvidenceBuilder({
       channel: 'ch',
       chaincode: 'veilsum',
-      height: async () => blocks.length,
+      height: () => Promise.resolve(blocks.length),
       blockBytes: async (number) => {
         calls++;
         inFlight++;
@@ -102,7 +109,9 @@ describe('review: Fabric evidence export fan-out on the console\'s peer', () => 
     calls = 0;
     await Promise.all(Array.from({ length: N }, () => builder.build('33'.repeat(32), [lineage])));
     // Reported for the review table.
-    console.log(`first export: ${summaryCalls} block reads; then ${N} concurrent exports: ${calls} block reads, peak ${peak} in flight`);
+    console.log(
+      `first export: ${summaryCalls} block reads; then ${N} concurrent exports: ${calls} block reads, peak ${peak} in flight`,
+    );
     expect(peak).toBeLessThanOrEqual(BOUND);
   }, 60_000);
 });
