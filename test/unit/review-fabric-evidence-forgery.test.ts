@@ -1,0 +1,608 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sign, type X509Certificate } from 'node:crypto';
+import { signatureProblem, type ChannelMsp } from '../../ledger/fabric/fabric-blocks.ts';
+import {
+  verifyFabricEvidenceBundle,
+  type FabricEvidenceBundle,
+} from '../../services/console/fabric-evidence.ts';
+import {
+  block,
+  bundleOf,
+  configEnvelope,
+  endorserTransaction,
+  forgedLineage,
+  issue,
+  makeCa,
+  revoke,
+  type BuiltBlock,
+  type Pki,
+  type Signer,
+} from '../support/review-fabric-forge.ts';
+
+/**
+ * Attacker review of `veilsum audit verify-bundle --trust` (Fabric evidence bundles). The auditor
+ * pins what the docs and the CLI tell it to pin: "every organisation's and the orderer's" CA
+ * certificates. Each test builds Fabric blocks byte for byte and hands them to the verifier.
+ *
+ * Expected outcome on the code under review: the `door:` tests FAIL (the forgery verifies); the
+ * `holds:` tests pass.
+ */
+
+const MODEL = '99'.repeat(32);
+const CHANNEL = 'mychannel';
+const CHAINCODE = 'veilsum';
+
+describe('review: what verify-bundle --trust takes from the bundle itself', () => {
+  let directory: string;
+  let ordererCa: Pki;
+  let bankCas: Record<'BankAMSP' | 'BankBMSP' | 'BankCMSP', Pki>;
+  /** What the regulator pins: the orderer organisation's CA and each bank's CA. */
+  let trusted: X509Certificate[];
+  let trustFile: string;
+
+  const verify = (bundle: FabricEvidenceBundle) =>
+    verifyFabricEvidenceBundle(JSON.parse(JSON.stringify(bundle)) as FabricEvidenceBundle, trusted);
+
+  const cli = (file: string): Promise<{ code: number; stdout: string; stderr: string }> =>
+    new Promise((resolve) =>
+      execFile(
+        process.execPath,
+        ['cli/veilsum.ts', 'audit', 'verify-bundle', file, '--trust', trustFile],
+        (error, stdout, stderr) =>
+          resolve({ code: error ? ((error.code as number) ?? 1) : 0, stdout, stderr }),
+      ),
+    );
+
+  /** The channel as it really is: an orderer org and three banks, each under its own CA. */
+  let honest: {
+    orderer: Signer;
+    peers: Record<string, Signer>;
+    clients: Record<string, Signer>;
+    genesis: BuiltBlock;
+  };
+
+  beforeAll(() => {
+    directory = mkdtempSync(join(tmpdir(), 'review-fabric-forge-'));
+    ordererCa = makeCa(directory, 'OrdererOrg');
+    bankCas = {
+      BankAMSP: makeCa(directory, 'BankA'),
+      BankBMSP: makeCa(directory, 'BankB'),
+      BankCMSP: makeCa(directory, 'BankC'),
+    };
+    trusted = [ordererCa.x509, ...Object.values(bankCas).map((ca) => ca.x509)];
+    trustFile = join(directory, 'trust.pem');
+    writeFileSync(trustFile, [ordererCa, ...Object.values(bankCas)].map((ca) => ca.cert).join(''));
+    const peers: Record<string, Signer> = {};
+    const clients: Record<string, Signer> = {};
+    for (const [mspId, ca] of Object.entries(bankCas)) {
+      peers[mspId] = { mspId, pki: issue(directory, ca, `/O=${mspId}/OU=peer/CN=peer0`) };
+      clients[mspId] = { mspId, pki: issue(directory, ca, `/O=${mspId}/OU=client/CN=User1`) };
+    }
+    const orderer = {
+      mspId: 'OrdererMSP',
+      pki: issue(directory, ordererCa, '/O=OrdererOrg/OU=orderer/CN=orderer0'),
+    };
+    const genesis = block({
+      number: 0,
+      previousHash: '',
+      envelopes: [
+        configEnvelope(CHANNEL, [
+          { mspId: 'OrdererMSP', roots: [ordererCa.cert], section: 'Orderer' },
+          ...Object.entries(bankCas).map(([mspId, ca]) => ({
+            mspId,
+            roots: [ca.cert],
+            section: 'Application' as const,
+            anchorPeers: true,
+          })),
+        ]),
+      ],
+      orderer: undefined,
+      lastConfig: 0,
+    });
+    honest = { orderer, peers, clients, genesis };
+  }, 120_000);
+
+  afterAll(() => {
+    if (directory) rmSync(directory, { recursive: true, force: true });
+  });
+
+  it('holds (control): an honest chain verifies, and the same lineage with a bank-forged block under the real genesis fails', () => {
+    const { lineage, writes } = forgedLineage(MODEL, ['BankAMSP', 'BankBMSP', 'BankCMSP']);
+    const tx = endorserTransaction({
+      channel: CHANNEL,
+      txId: 'aa'.repeat(32),
+      namespace: CHAINCODE,
+      writes,
+      creator: honest.clients.BankAMSP!,
+      endorsers: [honest.peers.BankAMSP!, honest.peers.BankBMSP!],
+    });
+    const real = block({
+      number: 1,
+      previousHash: honest.genesis.hash,
+      envelopes: [tx],
+      orderer: honest.orderer,
+      lastConfig: 0,
+    });
+    const ok = bundleOf({
+      channel: CHANNEL,
+      chaincode: CHAINCODE,
+      modelHash: MODEL,
+      blocks: [honest.genesis, real],
+      lineage: [lineage],
+    });
+    expect(verify(ok).transactions).toBe(1);
+    // BankA signs the block with an "orderer" certificate from its own CA: refused under the
+    // real genesis config (OrdererMSP's root is the orderer org's CA).
+    const bankAsOrderer = {
+      mspId: 'OrdererMSP',
+      pki: issue(directory, bankCas.BankAMSP, '/O=OrdererOrg/OU=orderer/CN=orderer0'),
+    };
+    const forged = block({
+      number: 1,
+      previousHash: honest.genesis.hash,
+      envelopes: [tx],
+      orderer: bankAsOrderer,
+      lastConfig: 0,
+    });
+    const forgedBundle = bundleOf({
+      channel: CHANNEL,
+      chaincode: CHAINCODE,
+      modelHash: MODEL,
+      blocks: [honest.genesis, forged],
+      lineage: [lineage],
+    });
+    expect(() => verify(forgedBundle)).toThrow(
+      /orderer signature: OrdererMSP's signer .* is not issued by OrdererMSP's CA/,
+    );
+  });
+
+  it("door: ONE bank (its own CA key only) forges the whole channel: its own genesis config names its CA as every MSP's root, the orderer's included; the bundle verifies against the pinned CAs", async () => {
+    const bankA = bankCas.BankAMSP;
+    // Everything below is minted by BankA's CA, which the regulator pins as a bank's CA.
+    const fakeOrderer: Signer = {
+      mspId: 'OrdererMSP',
+      pki: issue(directory, bankA, '/O=OrdererOrg/OU=orderer/CN=orderer0.example.com'),
+    };
+    const fakePeer = (mspId: string): Signer => ({
+      mspId,
+      pki: issue(directory, bankA, `/O=${mspId}/OU=peer/CN=peer0.${mspId.toLowerCase()}`),
+    });
+    const fakeClient: Signer = {
+      mspId: 'BankBMSP',
+      pki: issue(directory, bankA, '/O=BankBMSP/OU=client/CN=User1@bankb'),
+    };
+    const genesis = block({
+      number: 0,
+      previousHash: '',
+      envelopes: [
+        configEnvelope(CHANNEL, [
+          { mspId: 'OrdererMSP', roots: [bankA.cert], section: 'Orderer' },
+          ...['BankAMSP', 'BankBMSP', 'BankCMSP'].map((mspId) => ({
+            mspId,
+            roots: [bankA.cert],
+            section: 'Application' as const,
+            anchorPeers: true,
+          })),
+        ]),
+      ],
+      orderer: undefined,
+      lastConfig: 0,
+    });
+    // BankB and BankC "consented" and "endorsed": a lineage none of them ever wrote.
+    const { lineage, writes } = forgedLineage(MODEL, ['BankAMSP', 'BankBMSP', 'BankCMSP']);
+    const forged = block({
+      number: 1,
+      previousHash: genesis.hash,
+      envelopes: [
+        endorserTransaction({
+          channel: CHANNEL,
+          txId: 'bb'.repeat(32),
+          namespace: CHAINCODE,
+          writes,
+          creator: fakeClient,
+          endorsers: [fakePeer('BankBMSP'), fakePeer('BankCMSP')],
+        }),
+      ],
+      orderer: fakeOrderer,
+      lastConfig: 0,
+    });
+    const bundle = bundleOf({
+      channel: CHANNEL,
+      chaincode: CHAINCODE,
+      modelHash: MODEL,
+      blocks: [genesis, forged],
+      lineage: [lineage],
+    });
+    // The CLI, as the regulator runs it with the CAs it pins, must not say "verified".
+    // On the code under review it prints "evidence bundle verified: model version 9999…,
+    // 1 rounds, 2 signed blocks, …" and exits 0.
+    const file = join(directory, 'forged-by-bank-a.json');
+    writeFileSync(file, JSON.stringify(bundle));
+    const result = await cli(file);
+    expect(result.stdout).not.toMatch(/evidence bundle verified/);
+    expect(result.code).toBe(1);
+    // A sound verifier refuses: the orderer's signature must chain to the orderer org's CA
+    // (or the channel's genesis block must be one the auditor pins), not to any pinned CA.
+    expect(() => verify(bundle)).toThrow(/orderer|genesis|config/);
+  }, 60_000);
+
+  it('door: no orderer signature at all: the head is an unsigned "genesis" block whose data holds a config envelope and then endorser transactions (only peer-OU certificates from the bank\'s own CA needed)', async () => {
+    const bankA = bankCas.BankAMSP;
+    const fakePeer = (mspId: string): Signer => ({
+      mspId,
+      pki: issue(directory, bankA, `/O=${mspId}/OU=peer/CN=peer1.${mspId.toLowerCase()}`),
+    });
+    const { lineage, writes } = forgedLineage(MODEL, ['BankAMSP', 'BankBMSP', 'BankCMSP']);
+    const genesis = block({
+      number: 0,
+      previousHash: '',
+      envelopes: [
+        configEnvelope(CHANNEL, [
+          // The real orderer org, with its real CA: untouched, and never asked to sign.
+          { mspId: 'OrdererMSP', roots: [ordererCa.cert], section: 'Orderer' },
+          ...['BankAMSP', 'BankBMSP', 'BankCMSP'].map((mspId) => ({
+            mspId,
+            roots: [bankA.cert],
+            section: 'Application' as const,
+            anchorPeers: true,
+          })),
+        ]),
+        endorserTransaction({
+          channel: CHANNEL,
+          txId: 'ab'.repeat(32),
+          namespace: CHAINCODE,
+          writes,
+          creator: {
+            mspId: 'BankBMSP',
+            pki: issue(directory, bankA, '/O=BankBMSP/OU=client/CN=u'),
+          },
+          endorsers: [fakePeer('BankBMSP'), fakePeer('BankCMSP')],
+        }),
+      ],
+      orderer: undefined,
+      lastConfig: 0,
+    });
+    const bundle = bundleOf({
+      channel: CHANNEL,
+      chaincode: CHAINCODE,
+      modelHash: MODEL,
+      blocks: [genesis],
+      lineage: [lineage],
+    });
+    // On the code under review the CLI says "…, 1 rounds, 1 signed blocks, chain of 0 blocks
+    // to its head, …" and exits 0: no orderer signed anything.
+    const file = join(directory, 'unsigned-genesis.json');
+    writeFileSync(file, JSON.stringify(bundle));
+    const result = await cli(file);
+    expect(result.stdout).not.toMatch(/evidence bundle verified/);
+    // A sound verifier requires an orderer-signed head (and a genesis the auditor pins).
+    expect(() => verify(bundle)).toThrow(/orderer|genesis|sign/);
+  }, 60_000);
+
+  it("door: blocks the real orderer signed for ANOTHER channel (BankA's sandbox, where it is the only bank) pass as the consortium channel's", () => {
+    // The same ordering service serves a second channel whose config BankA wrote: one bank.
+    const sandboxGenesis = block({
+      number: 0,
+      previousHash: '',
+      envelopes: [
+        configEnvelope('banka-sandbox', [
+          { mspId: 'OrdererMSP', roots: [ordererCa.cert], section: 'Orderer' },
+          {
+            mspId: 'BankAMSP',
+            roots: [bankCas.BankAMSP.cert],
+            section: 'Application',
+            anchorPeers: true,
+          },
+        ]),
+      ],
+      orderer: undefined,
+      lastConfig: 0,
+    });
+    const { lineage, writes } = forgedLineage(MODEL, ['BankAMSP', 'BankBMSP', 'BankCMSP']);
+    const sandboxBlock = block({
+      number: 1,
+      previousHash: sandboxGenesis.hash,
+      envelopes: [
+        endorserTransaction({
+          channel: 'banka-sandbox',
+          txId: 'cc'.repeat(32),
+          namespace: CHAINCODE,
+          writes,
+          creator: honest.clients.BankAMSP!,
+          endorsers: [honest.peers.BankAMSP!],
+        }),
+      ],
+      // Signed by the real orderer (its real certificate), as it signs every channel's blocks.
+      orderer: honest.orderer,
+      lastConfig: 0,
+    });
+    const bundle = bundleOf({
+      channel: CHANNEL, // what the bundle claims
+      chaincode: CHAINCODE,
+      modelHash: MODEL,
+      blocks: [sandboxGenesis, sandboxBlock],
+      lineage: [lineage],
+    });
+    // A sound verifier refuses: the envelopes' channel id is not the bundle's channel (and the
+    // channel's banks are not the consortium's: "1 of 1 banks" is no majority of the consortium).
+    expect(() => verify(bundle)).toThrow(/channel/);
+  });
+
+  it("door: the chaincode whose writes count is the bundle's choice: records written under another chaincode's namespace (a generic key-value contract) verify", () => {
+    const { lineage, writes } = forgedLineage(MODEL, ['BankAMSP', 'BankBMSP', 'BankCMSP']);
+    // Peers endorse whatever a generic put-key chaincode simulates: a majority endorses.
+    const kvBlock = block({
+      number: 1,
+      previousHash: honest.genesis.hash,
+      envelopes: [
+        endorserTransaction({
+          channel: CHANNEL,
+          txId: 'dd'.repeat(32),
+          namespace: 'kvstore',
+          writes,
+          creator: honest.clients.BankAMSP!,
+          endorsers: [honest.peers.BankAMSP!, honest.peers.BankBMSP!],
+        }),
+      ],
+      orderer: honest.orderer,
+      lastConfig: 0,
+    });
+    const asVeilsum = bundleOf({
+      channel: CHANNEL,
+      chaincode: CHAINCODE,
+      modelHash: MODEL,
+      blocks: [honest.genesis, kvBlock],
+      lineage: [lineage],
+    });
+    // Under veilsum's namespace nothing wrote the records (refused, as it should be) ...
+    expect(() => verify(asVeilsum)).toThrow(/no block in the bundle wrote/);
+    // ... but the bundle names the namespace itself: a sound verifier pins it (--chaincode).
+    expect(() => verify({ ...asVeilsum, chaincode: 'kvstore' })).toThrow(/chaincode|namespace/);
+  });
+
+  it("door: the model version the CLI reports verified is the bundle's word: another model hash, and an empty lineage, verify", async () => {
+    const { lineage, writes } = forgedLineage(MODEL, ['BankAMSP', 'BankBMSP', 'BankCMSP']);
+    const real = block({
+      number: 1,
+      previousHash: honest.genesis.hash,
+      envelopes: [
+        endorserTransaction({
+          channel: CHANNEL,
+          txId: 'ee'.repeat(32),
+          namespace: CHAINCODE,
+          writes,
+          creator: honest.clients.BankAMSP!,
+          endorsers: [honest.peers.BankAMSP!, honest.peers.BankBMSP!],
+        }),
+      ],
+      orderer: honest.orderer,
+      lastConfig: 0,
+    });
+    const other = '77'.repeat(32); // a model version the ledger never recorded
+    const bundle = bundleOf({
+      channel: CHANNEL,
+      chaincode: CHAINCODE,
+      modelHash: other,
+      blocks: [honest.genesis, real],
+      lineage: [],
+    });
+    const file = join(directory, 'empty-lineage.json');
+    writeFileSync(file, JSON.stringify(bundle));
+    const result = await cli(file);
+    // On the code under review: "evidence bundle verified: model version 7777…, 0 rounds".
+    expect(result.stdout).not.toMatch(/evidence bundle verified: model version 7777/);
+    // The lineage of MODEL presented as the evidence for `other` verifies too.
+    expect(() => verify({ ...bundle, lineage: [lineage] })).toThrow(/model/);
+  }, 60_000);
+
+  it("door: the lineage's records need not belong together: the model version's round is r1, the bundle shows round r2 (no BankC) and drops a contribution; each record is genuine, so it verifies", () => {
+    const { lineage, writes } = forgedLineage(MODEL, ['BankAMSP', 'BankBMSP', 'BankCMSP']);
+    // Another genuine round on the same ledger (an earlier, smaller one).
+    const r2 = {
+      ...lineage.round,
+      roundId: 'round-2',
+      roster: ['BankAMSP', 'BankBMSP'],
+      included: ['BankAMSP', 'BankBMSP'],
+    };
+    const chainBlock = block({
+      number: 1,
+      previousHash: honest.genesis.hash,
+      envelopes: [
+        endorserTransaction({
+          channel: CHANNEL,
+          txId: 'a1'.repeat(32),
+          namespace: CHAINCODE,
+          writes: [...writes, { key: 'round/round-2', value: JSON.stringify(r2) }],
+          creator: honest.clients.BankAMSP!,
+          endorsers: [honest.peers.BankAMSP!, honest.peers.BankBMSP!],
+        }),
+      ],
+      orderer: honest.orderer,
+      lastConfig: 0,
+    });
+    const mixed = {
+      ...lineage,
+      round: r2,
+      contributions: lineage.contributions.filter((c) => c.memberId !== 'BankCMSP'),
+    };
+    const bundle = bundleOf({
+      channel: CHANNEL,
+      chaincode: CHAINCODE,
+      modelHash: MODEL,
+      blocks: [honest.genesis, chainBlock],
+      lineage: [mixed],
+    });
+    // modelVersion.roundId is forged-round-1; the bundle's round is round-2. A sound verifier
+    // checks the lineage is the model version's: its round, and that round's consents.
+    expect(() => verify(bundle)).toThrow(/round/);
+  });
+
+  it("door: the channel's MSP revocation lists are ignored: blocks signed with an orderer key the orderer org revoked (a stolen, decommissioned node's) verify", () => {
+    const stolen: Signer = {
+      mspId: 'OrdererMSP',
+      pki: issue(directory, ordererCa, '/O=OrdererOrg/OU=orderer/CN=orderer9-decommissioned'),
+    };
+    const crl = revoke(directory, ordererCa, [stolen.pki]);
+    const genesis = block({
+      number: 0,
+      previousHash: '',
+      envelopes: [
+        configEnvelope(CHANNEL, [
+          {
+            mspId: 'OrdererMSP',
+            roots: [ordererCa.cert],
+            section: 'Orderer',
+            revocationList: [crl],
+          },
+          ...Object.entries(bankCas).map(([mspId, ca]) => ({
+            mspId,
+            roots: [ca.cert],
+            section: 'Application' as const,
+            anchorPeers: true,
+          })),
+        ]),
+      ],
+      orderer: undefined,
+      lastConfig: 0,
+    });
+    const { lineage, writes } = forgedLineage(MODEL, ['BankAMSP', 'BankBMSP', 'BankCMSP']);
+    const forged = block({
+      number: 1,
+      previousHash: genesis.hash,
+      envelopes: [
+        endorserTransaction({
+          channel: CHANNEL,
+          txId: 'c1'.repeat(32),
+          namespace: CHAINCODE,
+          writes,
+          creator: honest.clients.BankAMSP!,
+          endorsers: [honest.peers.BankAMSP!, honest.peers.BankBMSP!],
+        }),
+      ],
+      orderer: stolen,
+      lastConfig: 0,
+    });
+    const bundle = bundleOf({
+      channel: CHANNEL,
+      chaincode: CHAINCODE,
+      modelHash: MODEL,
+      blocks: [genesis, forged],
+      lineage: [lineage],
+    });
+    // Fabric's peers refuse a block signed by a revoked orderer certificate; so should this.
+    expect(() => verify(bundle)).toThrow(/revoked/);
+  });
+
+  it('door (Low): an end-entity certificate (CA:FALSE, no keyUsage) from a pinned CA serves as an "intermediate": whoever holds one such key, not the CA\'s, mints orderer and peer certificates', () => {
+    // E.g. a BankA TLS or application certificate without a keyUsage extension, and its key.
+    const endEntity = issue(directory, bankCas.BankAMSP, '/O=BankAMSP/OU=client/CN=app-server', [
+      'basicConstraints=critical,CA:FALSE',
+    ]);
+    const minted = (mspId: string, subject: string): Signer => ({
+      mspId,
+      pki: issue(directory, endEntity, subject),
+    });
+    const fakeOrderer = minted('OrdererMSP', '/O=OrdererOrg/OU=orderer/CN=orderer0');
+    const msps = new Map<string, ChannelMsp>([
+      [
+        'OrdererMSP',
+        {
+          mspId: 'OrdererMSP',
+          rootCertificates: [bankCas.BankAMSP.cert],
+          intermediateCertificates: [endEntity.cert],
+          hasPeers: false,
+          orderer: true,
+          nodeOus: { peer: 'peer', orderer: 'orderer' },
+        },
+      ],
+    ]);
+    const signed = Buffer.from('value | signature header | block header');
+    const problem = signatureProblem(
+      {
+        signer: {
+          mspId: 'OrdererMSP',
+          certificate: fakeOrderer.pki.cert,
+          serialized: new Uint8Array(),
+        },
+        signed,
+        signature: sign('sha256', signed, fakeOrderer.pki.key),
+      },
+      msps,
+      trusted,
+      'orderer',
+    );
+    // Fabric (and RFC 5280) refuse an issuer that is not a CA (basicConstraints CA:FALSE).
+    expect(problem).toMatch(/not issued|intermediate|CA/);
+  });
+
+  it('holds: the same with a cryptogen-style end-entity certificate (keyUsage digitalSignature): not accepted as an issuer', () => {
+    const endEntity = issue(directory, bankCas.BankAMSP, '/O=BankAMSP/OU=client/CN=User2', [
+      'basicConstraints=critical,CA:FALSE',
+      'keyUsage=critical,digitalSignature',
+    ]);
+    const leaf = issue(directory, endEntity, '/O=OrdererOrg/OU=orderer/CN=orderer0');
+    const msps = new Map<string, ChannelMsp>([
+      [
+        'OrdererMSP',
+        {
+          mspId: 'OrdererMSP',
+          rootCertificates: [bankCas.BankAMSP.cert],
+          intermediateCertificates: [endEntity.cert],
+          hasPeers: false,
+          orderer: true,
+          nodeOus: { peer: 'peer', orderer: 'orderer' },
+        },
+      ],
+    ]);
+    const signed = Buffer.from('x');
+    expect(
+      signatureProblem(
+        {
+          signer: { mspId: 'OrdererMSP', certificate: leaf.cert, serialized: new Uint8Array() },
+          signed,
+          signature: sign('sha256', signed, leaf.key),
+        },
+        msps,
+        trusted,
+        'orderer',
+      ),
+    ).toMatch(/is not issued by OrdererMSP's CA/);
+  });
+
+  it('holds: a client certificate whose CN smuggles "\\nOU=peer" is no peer (Node escapes the newline)', () => {
+    const smuggler: Signer = {
+      mspId: 'BankAMSP',
+      pki: issue(directory, bankCas.BankAMSP, '/O=BankAMSP/OU=client/CN=alice\nOU=peer'),
+    };
+    expect(smuggler.pki.x509.subject).toContain('\\0AOU=peer');
+    const msps = new Map<string, ChannelMsp>([
+      [
+        'BankAMSP',
+        {
+          mspId: 'BankAMSP',
+          rootCertificates: [bankCas.BankAMSP.cert],
+          intermediateCertificates: [],
+          hasPeers: true,
+          orderer: false,
+          nodeOus: { peer: 'peer', orderer: 'orderer' },
+        },
+      ],
+    ]);
+    const signed = Buffer.from('endorsed bytes');
+    const problem = signatureProblem(
+      {
+        signer: { mspId: 'BankAMSP', certificate: smuggler.pki.cert, serialized: new Uint8Array() },
+        signed,
+        signature: sign('sha256', signed, smuggler.pki.key),
+      },
+      msps,
+      trusted,
+      'peer',
+    );
+    expect(problem).toMatch(/is not a peer/);
+  });
+});

@@ -1,0 +1,117 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FabricEvidenceBuilder } from '../../services/console/fabric-evidence.ts';
+import {
+  block,
+  configEnvelope,
+  endorserTransaction,
+  forgedLineage,
+  issue,
+  makeCa,
+  type BuiltBlock,
+  type Signer,
+} from '../support/review-fabric-forge.ts';
+
+/**
+ * Attacker review of the console's Fabric export (an officer with a console certificate): the
+ * block summaries are read one reader at a time, but each export then fetches every block its
+ * lineage touches from the peer all at once (Promise.all, no bound, no cache of the bytes), and
+ * nothing limits concurrent exports. K blocks × N officers' requests are K × N qscc
+ * GetBlockByNumber evaluations in flight on the console's own peer, each block held in memory
+ * (base64) until its export is sent. Expected on the code under review: the peak in flight is
+ * K × N (this test FAILS); a bounded export keeps it to a small constant.
+ */
+
+const K = 40; // blocks the lineage's consents were written in (one bank consent per block)
+const N = 25; // concurrent export requests
+const BOUND = 32;
+
+describe("review: Fabric evidence export fan-out on the console's peer", () => {
+  let directory: string;
+  let blocks: BuiltBlock[];
+  let lineage: ReturnType<typeof forgedLineage>['lineage'];
+
+  beforeAll(() => {
+    directory = mkdtempSync(join(tmpdir(), 'review-fanout-'));
+    const ca = makeCa(directory, 'BankA');
+    const ordererCa = makeCa(directory, 'Orderer');
+    const orderer: Signer = {
+      mspId: 'OrdererMSP',
+      pki: issue(directory, ordererCa, '/O=o/OU=orderer/CN=o'),
+    };
+    const peer: Signer = { mspId: 'BankAMSP', pki: issue(directory, ca, '/O=a/OU=peer/CN=p') };
+    const banks = Array.from({ length: K }, (_, i) => `Bank${i}MSP`);
+    const forged = forgedLineage('33'.repeat(32), banks);
+    lineage = forged.lineage;
+    blocks = [
+      block({
+        number: 0,
+        previousHash: '',
+        envelopes: [
+          configEnvelope('ch', [
+            { mspId: 'OrdererMSP', roots: [ordererCa.cert], section: 'Orderer' },
+          ]),
+        ],
+        orderer: undefined,
+        lastConfig: 0,
+      }),
+    ];
+    // One consent per block (model and round records in the last ones).
+    for (const [i, write] of forged.writes.entries())
+      blocks.push(
+        block({
+          number: i + 1,
+          previousHash: blocks.at(-1)!.hash,
+          envelopes: [
+            endorserTransaction({
+              channel: 'ch',
+              txId: `${i}`.padStart(64, '0'),
+              namespace: 'veilsum',
+              writes: [write],
+              creator: peer,
+              endorsers: [peer],
+            }),
+          ],
+          orderer,
+          lastConfig: 0,
+        }),
+      );
+  }, 120_000);
+
+  afterAll(() => {
+    if (directory) rmSync(directory, { recursive: true, force: true });
+  });
+
+  it(`${N} concurrent exports of a lineage spread over ${K}+ blocks keep the peer's GetBlockByNumber calls bounded`, async () => {
+    let inFlight = 0;
+    let peak = 0;
+    let calls = 0;
+    const builder = new FabricEvidenceBuilder({
+      channel: 'ch',
+      chaincode: 'veilsum',
+      height: () => Promise.resolve(blocks.length),
+      blockBytes: async (number) => {
+        calls++;
+        inFlight++;
+        peak = Math.max(peak, inFlight);
+        // A peer round trip.
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        inFlight--;
+        return blocks[number]!.bytes;
+      },
+    });
+    // The first export reads the summaries (one block at a time, as the change intends).
+    await builder.build('33'.repeat(32), [lineage]);
+    const summaryCalls = calls;
+    peak = 0;
+    calls = 0;
+    await Promise.all(Array.from({ length: N }, () => builder.build('33'.repeat(32), [lineage])));
+    // Reported for the review table.
+    console.log(
+      `first export: ${summaryCalls} block reads; then ${N} concurrent exports: ${calls} block reads, peak ${peak} in flight`,
+    );
+    expect(peak).toBeLessThanOrEqual(BOUND);
+  }, 60_000);
+});
