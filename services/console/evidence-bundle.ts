@@ -158,7 +158,7 @@ export function verifyEvidenceBundle(
  * bundle's blocks, and where), and every inclusion proof the one the round's receipts give.
  */
 export function checkLineage(
-  bundle: Pick<EvidenceBundle, 'lineage' | 'inclusionProofs'>,
+  bundle: Pick<EvidenceBundle, 'modelHash' | 'lineage' | 'inclusionProofs'>,
   written: (key: string) => string | { value: string; where: string } | undefined,
   fail: (what: string) => never,
 ): void {
@@ -175,7 +175,31 @@ export function checkLineage(
     if (canonicalJson(parsed) !== canonicalJson(record))
       fail(`${what}: differs from what ${where} wrote ${key}`);
   };
+  // The lineage is the bundle's model version's, and its records belong together: the model
+  // version's round, and that round's consents for the members it included.
+  if (bundle.lineage.length === 0)
+    fail(`model version ${bundle.modelHash}: the bundle holds no lineage for it`);
   for (const { modelVersion, round, contributions } of bundle.lineage) {
+    if (modelVersion.modelHash !== bundle.modelHash)
+      fail(
+        `model version ${modelVersion.modelHash}: the bundle is for model version ${bundle.modelHash}`,
+      );
+    if (round.roundId !== modelVersion.roundId)
+      fail(
+        `model version ${modelVersion.modelHash}: its round is ${modelVersion.roundId}, the lineage shows round ${round.roundId}`,
+      );
+    const expected = round.included.map((memberId) => ({
+      memberId,
+      consentId: round.consents.find((c) => c.memberId === memberId)?.consentId,
+    }));
+    const shown = contributions.map(({ memberId, consent }) => ({
+      memberId,
+      consentId: consent.memberId === memberId ? consent.consentId : undefined,
+    }));
+    if (canonicalJson(shown) !== canonicalJson(expected))
+      fail(
+        `round ${round.roundId}: the lineage's contributions are not the consents the round recorded for the members it included`,
+      );
     mustEqual(
       `model/${modelVersion.modelHash}`,
       modelVersion,

@@ -8,6 +8,7 @@ import { signatureProblem, type ChannelMsp } from '../../ledger/fabric/fabric-bl
 import {
   verifyFabricEvidenceBundle,
   type FabricEvidenceBundle,
+  type FabricTrust,
 } from '../../services/console/fabric-evidence.ts';
 import {
   block,
@@ -21,37 +22,49 @@ import {
   type BuiltBlock,
   type Pki,
   type Signer,
-} from '../support/review-fabric-forge.ts';
+} from '../support/fabric-forge.ts';
 
 /**
- * Attacker review of `veilsum audit verify-bundle --trust` (Fabric evidence bundles). The auditor
- * pins what the docs and the CLI tell it to pin: "every organisation's and the orderer's" CA
- * certificates. Each test builds Fabric blocks byte for byte and hands them to the verifier.
- *
- * Expected outcome on the code under review: the `door:` tests FAIL (the forgery verifies); the
- * `holds:` tests pass.
+ * Forgeries of Fabric evidence bundles against `veilsum audit verify-bundle`: the auditor pins
+ * each MSP's CA by MSP id and role (--orderer, --bank), the channel and the chaincode. Each test
+ * builds Fabric blocks byte for byte, as a bank holding only its own CA key can, and hands them
+ * to the verifier (and the CLI): each forgery must be refused.
  */
 
 const MODEL = '99'.repeat(32);
 const CHANNEL = 'mychannel';
 const CHAINCODE = 'veilsum';
 
-describe('review: what verify-bundle --trust takes from the bundle itself', () => {
+describe('verify-bundle takes nothing on trust from the bundle itself', () => {
   let directory: string;
   let ordererCa: Pki;
   let bankCas: Record<'BankAMSP' | 'BankBMSP' | 'BankCMSP', Pki>;
-  /** What the regulator pins: the orderer organisation's CA and each bank's CA. */
+  /** Every pinned CA (for signatureProblem's path checks). */
   let trusted: X509Certificate[];
-  let trustFile: string;
+  /** What the regulator pins: the orderer organisation's CA and each bank's CA, by MSP id. */
+  let trust: FabricTrust;
 
   const verify = (bundle: FabricEvidenceBundle) =>
-    verifyFabricEvidenceBundle(JSON.parse(JSON.stringify(bundle)) as FabricEvidenceBundle, trusted);
+    verifyFabricEvidenceBundle(JSON.parse(JSON.stringify(bundle)) as FabricEvidenceBundle, trust);
 
   const cli = (file: string): Promise<{ code: number; stdout: string; stderr: string }> =>
     new Promise((resolve) =>
       execFile(
         process.execPath,
-        ['cli/veilsum.ts', 'audit', 'verify-bundle', file, '--trust', trustFile],
+        [
+          'cli/veilsum.ts',
+          'audit',
+          'verify-bundle',
+          file,
+          '--channel',
+          CHANNEL,
+          '--orderer',
+          `OrdererMSP=${join(directory, 'OrdererOrg.pem')}`,
+          ...['A', 'B', 'C'].flatMap((x) => [
+            '--bank',
+            `Bank${x}MSP=${join(directory, `Bank${x}.pem`)}`,
+          ]),
+        ],
         (error, stdout, stderr) =>
           resolve({ code: error ? ((error.code as number) ?? 1) : 0, stdout, stderr }),
       ),
@@ -65,8 +78,21 @@ describe('review: what verify-bundle --trust takes from the bundle itself', () =
     genesis: BuiltBlock;
   };
 
+  /** The real channel's config: the orderer org and the three banks under their own CAs. */
+  const honestGenesisEnvelopes = () => [
+    configEnvelope(CHANNEL, [
+      { mspId: 'OrdererMSP', roots: [ordererCa.cert], section: 'Orderer' },
+      ...Object.entries(bankCas).map(([mspId, ca]) => ({
+        mspId,
+        roots: [ca.cert],
+        section: 'Application' as const,
+        anchorPeers: true,
+      })),
+    ]),
+  ];
+
   beforeAll(() => {
-    directory = mkdtempSync(join(tmpdir(), 'review-fabric-forge-'));
+    directory = mkdtempSync(join(tmpdir(), 'veilsum-fabric-forge-'));
     ordererCa = makeCa(directory, 'OrdererOrg');
     bankCas = {
       BankAMSP: makeCa(directory, 'BankA'),
@@ -74,8 +100,12 @@ describe('review: what verify-bundle --trust takes from the bundle itself', () =
       BankCMSP: makeCa(directory, 'BankC'),
     };
     trusted = [ordererCa.x509, ...Object.values(bankCas).map((ca) => ca.x509)];
-    trustFile = join(directory, 'trust.pem');
-    writeFileSync(trustFile, [ordererCa, ...Object.values(bankCas)].map((ca) => ca.cert).join(''));
+    trust = {
+      channel: CHANNEL,
+      chaincode: CHAINCODE,
+      orderers: { OrdererMSP: [ordererCa.x509] },
+      banks: Object.fromEntries(Object.entries(bankCas).map(([mspId, ca]) => [mspId, [ca.x509]])),
+    };
     const peers: Record<string, Signer> = {};
     const clients: Record<string, Signer> = {};
     for (const [mspId, ca] of Object.entries(bankCas)) {
@@ -89,17 +119,7 @@ describe('review: what verify-bundle --trust takes from the bundle itself', () =
     const genesis = block({
       number: 0,
       previousHash: '',
-      envelopes: [
-        configEnvelope(CHANNEL, [
-          { mspId: 'OrdererMSP', roots: [ordererCa.cert], section: 'Orderer' },
-          ...Object.entries(bankCas).map(([mspId, ca]) => ({
-            mspId,
-            roots: [ca.cert],
-            section: 'Application' as const,
-            anchorPeers: true,
-          })),
-        ]),
-      ],
+      envelopes: honestGenesisEnvelopes(),
       orderer: undefined,
       lastConfig: 0,
     });
@@ -282,6 +302,78 @@ describe('review: what verify-bundle --trust takes from the bundle itself', () =
     // A sound verifier requires an orderer-signed head (and a genesis the auditor pins).
     expect(() => verify(bundle)).toThrow(/orderer|genesis|sign/);
   }, 60_000);
+
+  it('block 0 holds one config envelope and nothing else counts from it; the pinned genesis hash is checked; an unpinned MSP in the config is refused', () => {
+    const { lineage, writes } = forgedLineage(MODEL, ['BankAMSP', 'BankBMSP', 'BankCMSP']);
+    const tx = (txId: string) =>
+      endorserTransaction({
+        channel: CHANNEL,
+        txId,
+        namespace: CHAINCODE,
+        writes,
+        creator: honest.clients.BankAMSP!,
+        endorsers: [honest.peers.BankAMSP!, honest.peers.BankBMSP!],
+      });
+    const withExtra = block({
+      number: 0,
+      previousHash: '',
+      envelopes: [...honestGenesisEnvelopes(), tx('e1'.repeat(32))],
+      orderer: undefined,
+      lastConfig: 0,
+    });
+    const signedHead = (genesis: BuiltBlock, envelopes: Uint8Array[]) =>
+      block({
+        number: 1,
+        previousHash: genesis.hash,
+        envelopes,
+        orderer: honest.orderer,
+        lastConfig: 0,
+      });
+    const ofBlocks = (blocks: BuiltBlock[]) =>
+      bundleOf({
+        channel: CHANNEL,
+        chaincode: CHAINCODE,
+        modelHash: MODEL,
+        blocks,
+        lineage: [lineage],
+      });
+    // The records written in block 0 (which no orderer signs), under an orderer-signed head.
+    expect(() => verify(ofBlocks([withExtra, signedHead(withExtra, [])]))).toThrow(
+      'block 0: the genesis block must hold exactly one config transaction and nothing else',
+    );
+    // The genesis hash pinned: a chain from another genesis is refused, the real one verifies.
+    const honestBundle = ofBlocks([
+      honest.genesis,
+      signedHead(honest.genesis, [tx('e2'.repeat(32))]),
+    ]);
+    expect(verify(honestBundle).transactions).toBe(1);
+    expect(() =>
+      verifyFabricEvidenceBundle(honestBundle, { ...trust, genesis: withExtra.hash }),
+    ).toThrow(/block 0: its hash [0-9a-f]{64} is not the channel's genesis block/);
+    expect(
+      verifyFabricEvidenceBundle(honestBundle, { ...trust, genesis: honest.genesis.hash })
+        .signedBlocks,
+    ).toBe(1);
+    // A bank pinned as a bank signs no block, even with an orderer-OU certificate from its CA.
+    const bankSigned = block({
+      number: 1,
+      previousHash: honest.genesis.hash,
+      envelopes: [tx('e3'.repeat(32))],
+      orderer: {
+        mspId: 'BankAMSP',
+        pki: issue(directory, bankCas.BankAMSP, '/O=BankAMSP/OU=orderer/CN=o'),
+      },
+      lastConfig: 0,
+    });
+    expect(() => verify(ofBlocks([honest.genesis, bankSigned]))).toThrow(
+      'block 1: orderer signature: signed by BankAMSP, not an orderer organisation the auditor names',
+    );
+    // An MSP the auditor did not pin, in the config in force: refused by name.
+    const { BankCMSP: _dropped, ...twoBanks } = trust.banks;
+    expect(() => verifyFabricEvidenceBundle(honestBundle, { ...trust, banks: twoBanks })).toThrow(
+      'block 0: the config names MSP BankCMSP, whose CA the auditor does not pin',
+    );
+  });
 
   it("door: blocks the real orderer signed for ANOTHER channel (BankA's sandbox, where it is the only bank) pass as the consortium channel's", () => {
     // The same ordering service serves a second channel whose config BankA wrote: one bank.

@@ -12,7 +12,7 @@ import {
   makeCa,
   type BuiltBlock,
   type Signer,
-} from '../support/review-fabric-forge.ts';
+} from '../support/fabric-forge.ts';
 
 /**
  * Attacker review of the console's Fabric export (an officer with a console certificate): the

@@ -12,6 +12,7 @@ import {
   pemCertificates,
   verifyFabricEvidenceBundle,
   type FabricEvidenceBundle,
+  type FabricTrust,
 } from '../../services/console/fabric-evidence.ts';
 import type { Lineage } from '../../ledger/records.ts';
 import { fabricConsoleConsortium } from '../support/fabric-console-consortium.ts';
@@ -23,31 +24,31 @@ import {
   issue,
   type Pki,
   type Signer,
-} from '../support/review-fabric-forge.ts';
-import { TEST_BANKS, useFabricTestNetwork } from './fabric-network-fixture.ts';
+} from '../support/fabric-forge.ts';
+import { pinnedCaFiles, TEST_BANKS, useFabricTestNetwork } from './fabric-network-fixture.ts';
 import { quantizedInputs, secAggParams } from '../faults/fault-harness.ts';
 
 /**
- * Attacker review on a real network: one bank (BankA), holding only its own cryptogen CA key,
- * forges a Fabric evidence bundle for the consortium's real model version with a lineage that
- * differs from the ledger's (BankB's consent on another dataset, another aggregate), and the
- * regulator runs `veilsum audit verify-bundle --trust <every organisation's CA>` exactly as
- * test/ledger/fabric-evidence.test.ts pins them. Expected on the code under review: the forgery
- * verifies (this test FAILS); a sound verifier refuses it.
+ * On a real network: one bank (BankA), holding only its own cryptogen CA key, forges a Fabric
+ * evidence bundle for the consortium's real model version with a lineage that differs from the
+ * ledger's (BankB's consent on another dataset, another aggregate); the regulator runs
+ * `veilsum audit verify-bundle` pinning each organisation's CA by MSP id and role, as
+ * test/ledger/fabric-evidence.test.ts does. The forgery is refused: the forged genesis gives
+ * the orderer's MSP a root the auditor did not pin for it.
  */
 jest.setTimeout(300_000);
 
-const MODEL = 'review-fabric-forgery-model';
+const MODEL = 'fabric-forgery-model';
 const running = useFabricTestNetwork(1700);
 
-describe('review: a bank forges a Fabric evidence bundle that verify-bundle --trust accepts', () => {
+describe('a bank forges a Fabric evidence bundle with its own CA key: verify-bundle refuses it', () => {
   let directory: string;
   let console_: ComplianceConsole;
   let officer: { cert: Buffer; key: Buffer };
   let modelHash: string;
   let real: FabricEvidenceBundle;
-  let trustFiles: string[];
-  let trusted: X509Certificate[];
+  let pinnedArgs: string[];
+  let trust: FabricTrust;
   let bankACa: Pki;
   const closing: (() => unknown)[] = [];
 
@@ -76,7 +77,7 @@ describe('review: a bank forges a Fabric evidence bundle that verify-bundle --tr
 
   beforeAll(async () => {
     const net = running();
-    directory = mkdtempSync(join(tmpdir(), 'review-fabric-forgery-'));
+    directory = mkdtempSync(join(tmpdir(), 'veilsum-fabric-forgery-'));
     const { local, admin, members } = await fabricConsoleConsortium(net, directory, MODEL, closing);
     const round = await admin.openRound(
       secAggParams(TEST_BANKS, 1, { dimension: 16, modelId: MODEL }),
@@ -101,14 +102,25 @@ describe('review: a bank forges a Fabric evidence bundle that verify-bundle --tr
       cert: readFileSync(officerFiles.certificatePath),
       key: readFileSync(officerFiles.privateKeyPath),
     };
-    const organisations = join(net.directory, 'organizations');
-    trustFiles = readdirSync(organisations, { recursive: true, encoding: 'utf8' })
-      .filter((file) => /(^|\/)ca\/ca\.[^/]+-cert\.pem$/.test(file))
-      .map((file) => join(organisations, file));
-    trusted = trustFiles.flatMap((file) => pemCertificates(readFileSync(file, 'utf8')));
-    // BankA's own CA: its certificate (pinned by the regulator as a bank's CA) and its key,
+    const files = pinnedCaFiles(net.directory);
+    const load = (record: Record<string, string>) =>
+      Object.fromEntries(
+        Object.entries(record).map(([mspId, file]) => [
+          mspId,
+          pemCertificates(readFileSync(file, 'utf8')),
+        ]),
+      );
+    trust = {
+      channel: net.connection.channel,
+      chaincode: net.connection.chaincode,
+      orderers: load(files.orderers),
+      banks: load(files.banks),
+      others: load(files.others),
+    };
+    pinnedArgs = ['--channel', trust.channel, '--chaincode', trust.chaincode!, ...files.args];
+    // BankA's own CA: its certificate (pinned by the regulator as BankA's CA) and its key,
     // which BankA holds (cryptogen's ca/ folder).
-    const certFile = trustFiles.find((file) => file.includes('bankamsp'))!;
+    const certFile = files.banks.BankAMSP!;
     const keyFile = readdirSync(dirname(certFile)).find((file) => !file.endsWith('.pem'))!;
     const cert = readFileSync(certFile, 'utf8');
     bankACa = {
@@ -127,10 +139,10 @@ describe('review: a bank forges a Fabric evidence bundle that verify-bundle --tr
     const exported = await get(`/export/${modelHash}.json`);
     expect(exported.status).toBe(200);
     real = JSON.parse(exported.body.toString('utf8')) as FabricEvidenceBundle;
-    expect(verifyFabricEvidenceBundle(real, trusted).rounds).toBe(1);
+    expect(verifyFabricEvidenceBundle(real, trust).rounds).toBe(1);
   });
 
-  it("door: BankA, with only its own CA key, forges the channel's genesis and blocks for the real model version with an altered lineage; verify-bundle --trust says verified", async () => {
+  it("BankA, with only its own CA key, forges the channel's genesis and blocks for the real model version with an altered lineage: refused", async () => {
     expect(real).toBeDefined();
     const channel = real.channel;
     const chaincode = real.chaincode;
@@ -200,14 +212,14 @@ describe('review: a bank forges a Fabric evidence bundle that verify-bundle --tr
     });
     const file = join(directory, 'forged.json');
     writeFileSync(file, JSON.stringify(bundle));
-    const result = await cli([
-      'audit',
-      'verify-bundle',
-      file,
-      ...trustFiles.flatMap((path) => ['--trust', path]),
-    ]);
-    // On the code under review: "evidence bundle verified: model version 0505…, 1 rounds, …".
+    const result = await cli(['audit', 'verify-bundle', file, ...pinnedArgs]);
+    // Before per-MSP pinning: "evidence bundle verified: model version 0505…, 1 rounds, …".
     expect(result.stdout).not.toMatch(/evidence bundle verified/);
     expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `NOT verified: block 0: the config gives ${ordererMsp} root CAs other than the ones the auditor pins`,
+      ),
+    );
   }, 120_000);
 });
