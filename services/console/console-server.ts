@@ -439,10 +439,13 @@ export class ComplianceConsole {
               endorsements, the channel's configuration with its organisations' CA certificates, and
               the header of every block up to the head) that
               <code
-                >veilsum audit verify-bundle &lt;file&gt; --trust &lt;the organisations' CA
-                certificates&gt;</code
+                >veilsum audit verify-bundle &lt;file&gt; --channel &lt;channel&gt; --chaincode
+                &lt;chaincode&gt; --orderer &lt;MSP&gt;=&lt;CA file&gt; --bank &lt;MSP&gt;=&lt;CA
+                file&gt; … --trust &lt;MSP&gt;=&lt;CA file&gt; …</code
               >
-              checks offline, and a PDF report of the same evidence for a regulator.
+              checks offline against each organisation's CA certificate as the auditor knows it (by
+              MSP id: the orderer's, every bank's, every other member's; never the bundle's own),
+              and a PDF report of the same evidence for a regulator.
             </p>`
           : exportable
             ? html`<p>

@@ -10,6 +10,7 @@ import {
 import type { Lineage } from '../../ledger/records.ts';
 import {
   BundleVerificationError,
+  bundleSha256,
   checkLineage,
   lineageIds,
   touchesKey,
@@ -65,6 +66,9 @@ interface BlockSummary {
   readonly writes: readonly { readonly txId: string; readonly keys: readonly string[] }[];
 }
 
+/** Block reads an export keeps in flight on the console's peer, at most (all exports together). */
+export const MAX_BLOCK_READS = 4;
+
 /**
  * Builds Fabric evidence bundles from the console's own peer. Block summaries (header, keys
  * written) are kept once read: blocks never change, so a second export reads only new ones.
@@ -73,8 +77,27 @@ export class FabricEvidenceBuilder {
   private readonly source: FabricBlockSource;
   private readonly summaries: BlockSummary[] = [];
 
+  /** Builds under way, by model version, head and lineage: concurrent requests share one. */
+  private readonly building = new Map<string, Promise<FabricEvidenceBundle>>();
+  /** Block reads in flight on the peer, at most `MAX_BLOCK_READS` (across every export). */
+  private reads = 0;
+  private readonly waitingReads: (() => void)[] = [];
+
   constructor(source: FabricBlockSource) {
     this.source = source;
+  }
+
+  /** A block's bytes from the peer, with at most MAX_BLOCK_READS reads in flight. */
+  private async blockBytes(number: number): Promise<Uint8Array> {
+    while (this.reads >= MAX_BLOCK_READS)
+      await new Promise<void>((resolve) => this.waitingReads.push(resolve));
+    this.reads++;
+    try {
+      return await this.source.blockBytes(number);
+    } finally {
+      this.reads--;
+      this.waitingReads.shift()?.();
+    }
   }
 
   /** The summaries being read (one reader at a time: two exports must not read a block twice). */
@@ -89,7 +112,7 @@ export class FabricEvidenceBuilder {
   private async readSummaries(head: number): Promise<readonly BlockSummary[]> {
     while (this.summaries.length <= head) {
       const number = this.summaries.length;
-      const block = decodeBlock(await this.source.blockBytes(number));
+      const block = decodeBlock(await this.blockBytes(number));
       const previous = this.summaries.at(-1);
       // The peer's blocks must link; evidence is never built on a chain that does not.
       if (block.number !== number || (previous && block.previousHash !== previous.hash))
@@ -112,9 +135,27 @@ export class FabricEvidenceBuilder {
     return this.summaries.slice(0, head + 1);
   }
 
+  /**
+   * The bundle of `modelHash` at the peer's current head. Requests for the same model version,
+   * head and lineage while one is being built share it (the same ledger gives the same bytes).
+   */
   async build(modelHash: string, lineages: readonly Lineage[]): Promise<FabricEvidenceBundle> {
     const height = await this.source.height();
     if (height <= 0) throw new Error('the channel has no blocks');
+    const key = `${modelHash}@${height}:${bundleSha256(lineages)}`;
+    let building = this.building.get(key);
+    if (building === undefined) {
+      building = this.buildAt(height, modelHash, lineages).finally(() => this.building.delete(key));
+      this.building.set(key, building);
+    }
+    return building;
+  }
+
+  private async buildAt(
+    height: number,
+    modelHash: string,
+    lineages: readonly Lineage[],
+  ): Promise<FabricEvidenceBundle> {
     const head = height - 1;
     const summaries = await this.summariesTo(head);
     const ids = lineageIds(lineages);
@@ -136,7 +177,7 @@ export class FabricEvidenceBuilder {
     const blocks = await Promise.all(
       numbers.map(async (number) => ({
         number,
-        bytes: Buffer.from(await this.source.blockBytes(number)).toString('base64'),
+        bytes: Buffer.from(await this.blockBytes(number)).toString('base64'),
       })),
     );
     const headConfig = summaries[head]!.lastConfig ?? 0;
