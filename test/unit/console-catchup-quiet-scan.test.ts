@@ -7,16 +7,18 @@ import type { FabricLedger } from '../../ledger/fabric/fabric-ledger.ts';
 import type { Ledger } from '../../ledger/ledger.ts';
 import { ComplianceConsole } from '../../services/console/console-server.ts';
 import { FabricHistory } from '../../services/console/ledger-history.ts';
+import { block } from '../support/fabric-forge.ts';
 
 /**
- * Attacker review of the console's start on Fabric (8e19f56): "caught up" is the stream reaching
- * the height the peer reported, or the stream quiet for 2 s. A channel writer (any bank, or the
+ * The console's start on Fabric while its peer scans a flood: a channel writer (any bank, or the
  * coordinator) fills the channel with blocks that carry no veilsum event (another chaincode's
  * transactions, or veilsum transactions the peers invalidate: both are ordered into blocks). A
  * console started later reads the chain from block 0; while the peer scans those blocks its
  * event stream is quiet for more than 2 s, although the peer's height says far more is coming.
- * Expected on the code under review: start() returns with the ledger up to block 1 only, the
- * model version recorded at block 5000 missing, and no problem reported (this test FAILS).
+ * "Quiet for 2 s" once counted as caught up: start() returned with the ledger up to block 1,
+ * the model version recorded at block 5000 missing, and no problem reported. Now a quiet stream
+ * counts only once the blocks after the last one received are read from the peer and hold no
+ * transaction of the contract (here the peer cannot be read block by block: the console waits).
  */
 
 const HEIGHT = 5001;
@@ -49,12 +51,12 @@ function scanningPeer(): FabricLedger {
   } as unknown as FabricLedger;
 }
 
-describe('review: console start on Fabric while its peer scans a flood of event-less blocks', () => {
+describe('console start on Fabric while its peer scans a flood of event-less blocks', () => {
   let directory: string;
   let tls: { ca: Buffer; certificate: Buffer; privateKey: Buffer };
 
   beforeAll(() => {
-    directory = mkdtempSync(join(tmpdir(), 'review-catchup-'));
+    directory = mkdtempSync(join(tmpdir(), 'veilsum-catchup-'));
     const key = join(directory, 'k.pem');
     const cert = join(directory, 'c.pem');
     execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key]);
@@ -82,6 +84,49 @@ describe('review: console start on Fabric while its peer scans a flood of event-
     if (directory) rmSync(directory, { recursive: true, force: true });
   });
 
+  it('a quiet stream counts as caught up once the blocks after it, read from the peer, hold no transaction of the contract', async () => {
+    let reads = 0;
+    const fabric = {
+      async *events(options: { onOpen?: () => void }) {
+        options.onOpen?.();
+        yield {
+          name: 'ModelVersionRecorded',
+          payload: { modelHash: '11'.repeat(32), modelId: 'm', roundId: 'r1', recordedAt: 1 },
+          blockNumber: 1n,
+          transactionId: 'tx-1',
+        };
+        await new Promise(() => {});
+      },
+      chainInfo: () => Promise.resolve({ height: 4, headHash: '00' }),
+      // Blocks 2 and 3: no transaction at all (another channel member's empty config, say).
+      blockBytes: (number: number) => {
+        reads++;
+        return Promise.resolve(
+          block({ number, previousHash: '00', envelopes: [], orderer: undefined, lastConfig: 0 })
+            .bytes,
+        );
+      },
+      chaincodeName: 'veilsum',
+      peer: { name: 'peer0.bankc' },
+      close: () => {},
+    } as unknown as FabricLedger;
+    const history = new FabricHistory(fabric);
+    const console_ = new ComplianceConsole({
+      listen: '127.0.0.1:0',
+      tls,
+      ledger: {} as unknown as Ledger,
+      history,
+      ledgerDescription: 'fabric (quiet tail)',
+    });
+    try {
+      await console_.start();
+      expect(reads).toBe(2);
+      expect(history.problem()).toBeUndefined();
+    } finally {
+      await console_.stop();
+    }
+  }, 30_000);
+
   it('does not serve block 1 of a 5001-block channel as the current ledger', async () => {
     const history = new FabricHistory(scanningPeer());
     const console_ = new ComplianceConsole({
@@ -89,7 +134,7 @@ describe('review: console start on Fabric while its peer scans a flood of event-
       tls,
       ledger: {} as unknown as Ledger,
       history,
-      ledgerDescription: 'fabric (review)',
+      ledgerDescription: 'fabric (flood)',
     });
     try {
       await console_.start();
