@@ -80,6 +80,26 @@ describe('console start on Fabric while its peer scans a flood of event-less blo
     };
   });
 
+  /** A console on `history`, started (start() returns once it counts as caught up), then `check`. */
+  async function started(
+    history: FabricHistory,
+    check: (console_: ComplianceConsole) => void,
+  ): Promise<void> {
+    const console_ = new ComplianceConsole({
+      listen: '127.0.0.1:0',
+      tls,
+      ledger: {} as unknown as Ledger,
+      history,
+      ledgerDescription: 'fabric (test)',
+    });
+    try {
+      await console_.start();
+      check(console_);
+    } finally {
+      await console_.stop();
+    }
+  }
+
   afterAll(() => {
     if (directory) rmSync(directory, { recursive: true, force: true });
   });
@@ -111,33 +131,15 @@ describe('console start on Fabric while its peer scans a flood of event-less blo
       close: () => {},
     } as unknown as FabricLedger;
     const history = new FabricHistory(fabric);
-    const console_ = new ComplianceConsole({
-      listen: '127.0.0.1:0',
-      tls,
-      ledger: {} as unknown as Ledger,
-      history,
-      ledgerDescription: 'fabric (quiet tail)',
-    });
-    try {
-      await console_.start();
+    await started(history, () => {
       expect(reads).toBe(2);
       expect(history.problem()).toBeUndefined();
-    } finally {
-      await console_.stop();
-    }
+    });
   }, 30_000);
 
   it('does not serve block 1 of a 5001-block channel as the current ledger', async () => {
     const history = new FabricHistory(scanningPeer());
-    const console_ = new ComplianceConsole({
-      listen: '127.0.0.1:0',
-      tls,
-      ledger: {} as unknown as Ledger,
-      history,
-      ledgerDescription: 'fabric (flood)',
-    });
-    try {
-      await console_.start();
+    await started(history, (console_) => {
       const index = (
         console_ as unknown as { index: { height: number; modelVersions: Map<string, unknown> } }
       ).index;
@@ -150,8 +152,6 @@ describe('console start on Fabric while its peer scans a flood of event-less blo
         ),
       );
       expect(index.modelVersions.has('22'.repeat(32))).toBe(true);
-    } finally {
-      await console_.stop();
-    }
+    });
   }, 30_000);
 });
