@@ -175,15 +175,25 @@ export function checkLineage(
     if (canonicalJson(parsed) !== canonicalJson(record))
       fail(`${what}: differs from what ${where} wrote ${key}`);
   };
-  // The lineage is the bundle's model version's, and its records belong together: the model
-  // version's round, and that round's consents for the members it included.
-  if (bundle.lineage.length === 0)
-    fail(`model version ${bundle.modelHash}: the bundle holds no lineage for it`);
+  // The lineage is the bundle's model version's: it ends with that version, after the same
+  // model's earlier versions (each once, recorded no later); and each entry's records belong
+  // together: the model version's round, and that round's consents for the members it included.
+  const last = bundle.lineage.at(-1)?.modelVersion;
+  if (last === undefined || last.modelHash !== bundle.modelHash)
+    fail(
+      `model version ${bundle.modelHash}: the bundle's lineage does not end with it (it ends with ${last?.modelHash ?? 'nothing'})`,
+    );
+  const seen = new Set<string>();
   for (const { modelVersion, round, contributions } of bundle.lineage) {
-    if (modelVersion.modelHash !== bundle.modelHash)
+    if (
+      seen.has(modelVersion.modelHash) ||
+      modelVersion.modelId !== last.modelId ||
+      modelVersion.recordedAt > last.recordedAt
+    )
       fail(
-        `model version ${modelVersion.modelHash}: the bundle is for model version ${bundle.modelHash}`,
+        `model version ${modelVersion.modelHash}: not an earlier version of model ${last.modelId} in the lineage of ${bundle.modelHash}`,
       );
+    seen.add(modelVersion.modelHash);
     if (round.roundId !== modelVersion.roundId)
       fail(
         `model version ${modelVersion.modelHash}: its round is ${modelVersion.roundId}, the lineage shows round ${round.roundId}`,

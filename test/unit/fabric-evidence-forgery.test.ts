@@ -488,7 +488,15 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
     // On the code under review: "evidence bundle verified: model version 7777…, 0 rounds".
     expect(result.stdout).not.toMatch(/evidence bundle verified: model version 7777/);
     // The lineage of MODEL presented as the evidence for `other` verifies too.
-    expect(() => verify({ ...bundle, lineage: [lineage] })).toThrow(/model/);
+    expect(() => verify({ ...bundle, lineage: [lineage] })).toThrow(
+      /^model version 7{64}: the bundle's lineage does not end with it/,
+    );
+    // An earlier version of the model may precede it (the export's lineage is every version up
+    // to the chosen one), each once and recorded no later; the same version twice is refused.
+    expect(() => verify({ ...bundle, modelHash: MODEL, lineage: [lineage, lineage] })).toThrow(
+      /not an earlier version of model review-model/,
+    );
+    expect(verify({ ...bundle, modelHash: MODEL, lineage: [lineage] }).rounds).toBe(1);
   }, 60_000);
 
   it("door: the lineage's records need not belong together: the model version's round is r1, the bundle shows round r2 (no BankC) and drops a contribution; each record is genuine, so it verifies", () => {
