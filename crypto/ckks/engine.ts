@@ -7,7 +7,13 @@ import SEAL, {
   type SEALContext,
 } from 'node-seal';
 import type { RandomSource } from '../random.ts';
-import { sampleBinomial, sampleFloodingNoise, sampleTernary } from './gaussian.ts';
+import {
+  FLOOD_RADIX,
+  sampleBinomial,
+  sampleFloodingNoise,
+  sampleTernary,
+  type SplitGaussian,
+} from './gaussian.ts';
 import { assertInteger, CryptoInputError } from '../validate.ts';
 import {
   type CiphertextExpectations,
@@ -15,15 +21,16 @@ import {
   packCiphertext,
   addCiphertextInto,
   checkCiphertext,
-  packPartialDecryption,
-  partialDecryptionResidues,
-  wireResidues,
+  packPartialDecryptionWords,
+  partialDecryptionWords,
+  wireResidueWords,
   unpackCiphertext,
 } from './ciphertext-wire.ts';
 import { nttTables } from './ntt.ts';
 import { fillResidues } from './row-combinations.ts';
 import { type CkksParameterSet, valuesPerCiphertext } from './parameters.ts';
-import { centredValues, encodeCoefficients } from './coefficient-encoding.ts';
+import { encodeCoefficients } from './coefficient-encoding.ts';
+import { RnsKernel } from './rns-kernel.ts';
 import {
   parseCiphertext,
   SEAL_HEADER_BYTES,
@@ -84,13 +91,11 @@ const WIDE_SIZE = 16;
  * nothing else (no rotations, no products of plaintexts), so the slot encoding's canonical
  * embedding bought nothing and cost half the density and √(N/2) of precision (parameters.ts §5).
  *
- * Threshold decryption on SEAL objects: keyholder i's partial d_i = λ_i·s_i·c1 + e_i is the
- * second polynomial of (c0, c1)·P_i + (e, e_i), with P_i = λ_i·s_i loaded as an NTT plaintext and
- * the flooding noise transformed by SEAL's own NTT (a coefficient-form ciphertext, then
- * `cipherTransformToNtt`). The partial travels as the ciphertext (d_i, 0). The combiner adds
- * c0 + Σ d_i = m + noise residue-wise (SEAL refuses to add "transparent" ciphertexts whose c1 is
- * zero, so this one sum is done here, on 32-bit halves) and decodes it as an NTT-form plaintext.
- * No BigInt loop touches the d-sized data.
+ * Threshold decryption runs in the WebAssembly kernel (rns-kernel.ts), not in SEAL: keyholder
+ * i's partial d_i = 2·λ_i·s_i·c1 + NTT(f_i) is one pointwise product and one forward NTT of the
+ * flood f_i (SEAL's convention, ntt.ts), on c1 alone; it travels as one polynomial. The combiner
+ * adds 2·c0 + Σ d_i = 2·m + noise residue-wise, transforms it back and reads each coefficient
+ * through the CRT. No BigInt loop touches the d-sized data, and SEAL objects are not made for it.
  */
 export class CkksEngine {
   readonly set: CkksParameterSet;
@@ -107,6 +112,7 @@ export class CkksEngine {
   readonly moduliNumbers: readonly number[];
   /** Coefficient-form ciphertext bytes at the data level, scale Δ, data zero, by size. */
   private readonly coefficientTemplates = new Map<number, Uint8Array>();
+  private kernel: RnsKernel | undefined;
   /** NTT-form plaintext bytes at the data level, scale 1, data zero. */
   private readonly plaintextTemplate: Uint8Array;
 
@@ -417,11 +423,6 @@ export class CkksEngine {
     return out;
   }
 
-  /** A SEAL ciphertext (NTT form, scale Δ) of the coefficient-form polynomials (x, y). */
-  private nttOf(x: ArrayLike<number>, y: ArrayLike<number>): SealCiphertextObject {
-    return this.coefficientCiphertext([x, y]);
-  }
-
   /**
    * A SEAL ciphertext (NTT form, scale Δ) of 2 to WIDE_SIZE coefficient-form polynomials. Each is
    * either N integers below 2^53 in magnitude (the same for every prime) or primes·N residues.
@@ -559,8 +560,8 @@ export class CkksEngine {
     floodSigma: number,
     random: RandomSource,
   ): Uint8Array[] {
-    return this.partialDecryptWith(aggregate, share, index, responders, (ct) =>
-      this.addFlooding(ct, floodSigma, random),
+    return this.partialDecryptWith(aggregate, share, index, responders, () =>
+      sampleFloodingNoise(random, floodSigma, this.set.polyModulusDegree),
     );
   }
 
@@ -575,7 +576,7 @@ export class CkksEngine {
     index: number,
     responders: readonly number[],
   ): Uint8Array[] {
-    return this.partialDecryptWith(aggregate, revealedShare, index, responders, () => {});
+    return this.partialDecryptWith(aggregate, revealedShare, index, responders, undefined);
   }
 
   private partialDecryptWith(
@@ -583,7 +584,7 @@ export class CkksEngine {
     share: BigUint64Array,
     index: number,
     responders: readonly number[],
-    flood: (ct: SealCiphertextObject) => void,
+    flood: (() => SplitGaussian) | undefined,
   ): Uint8Array[] {
     const { degree, moduli } = this.dataRns;
     if (share.length !== degree * moduli.length)
@@ -594,49 +595,25 @@ export class CkksEngine {
       const weight = (2n * weights[j]!) % q;
       for (let c = j * degree; c < (j + 1) * degree; c++) scaled[c] = (share[c]! * weight) % q;
     });
-    const plain = new this.seal.Plaintext();
-    plain.loadFromArray(
-      this.context,
-      serializePlaintext(
-        { parmsId: this.expectations.parmsId, coeffCount: share.length, scale: 1, data: scaled },
-        this.templateCiphertext.version,
-      ),
-    );
-    try {
-      return aggregate.map((wire) => {
-        const ct = this.load(wire);
-        this.evaluator.multiplyPlain(ct, plain, ct);
-        flood(ct);
-        const bytes = this.save(ct);
-        ct.delete();
-        // (·, d_i): d_i alone travels (ciphertext-wire.ts), half a ciphertext.
-        return packPartialDecryption(bytes, moduli);
-      });
-    } finally {
-      plain.delete();
-    }
+    const kernel = this.rnsKernel();
+    kernel.setShare(scaled);
+    const zero = new Float64Array(degree);
+    return aggregate.map((wire) => {
+      // Every check a load into SEAL made (both polynomials reduced), then c1 alone is read.
+      checkCiphertext(wire, this.expectations);
+      wireResidueWords(wire, this.expectations, 1, kernel.sumWords);
+      const noise = flood?.();
+      if (noise && noise.radix !== FLOOD_RADIX)
+        throw new CryptoInputError('the flood does not use the kernel radix');
+      kernel.flood(noise?.high ?? zero, noise?.low ?? zero);
+      // (·, d_i): d_i alone travels (ciphertext-wire.ts), half a ciphertext.
+      return packPartialDecryptionWords(kernel.partial(), this.expectations);
+    });
   }
 
-  /** Adds a fresh flood of deviation σ to the second polynomial of an NTT-form ciphertext. */
-  private addFlooding(ct: SealCiphertextObject, sigma: number, random: RandomSource): void {
-    const degree = this.set.polyModulusDegree;
-    const { radix, high, low } = sampleFloodingNoise(random, sigma, degree);
-    // K·high + low modulo each prime, in doubles: K is a power of two, so high·K is exact and
-    // so are the remainders. One polynomial to transform, not K·NTT(high) + NTT(low).
-    const flood = new Float64Array(degree * this.moduliNumbers.length);
-    this.moduliNumbers.forEach((q, j) => {
-      for (let c = 0; c < degree; c++) {
-        let residue = ((high[c]! * radix) % q) + (low[c]! % q);
-        if (residue < 0) residue += q;
-        if (residue < 0) residue += q;
-        if (residue >= q) residue -= q;
-        flood[j * degree + c] = residue;
-      }
-    });
-    const noise = this.nttOf(new Float64Array(degree), flood);
-    // nttOf makes scale-Δ ciphertexts; the flood joins a product of scale Δ·1.
-    this.evaluator.addInplace(ct, noise);
-    noise.delete();
+  /** The WebAssembly kernel of this engine's data level (partials and combine). */
+  private rnsKernel(): RnsKernel {
+    return (this.kernel ??= new RnsKernel(this.dataRns.moduli, this.dataRns.tables, FLOOD_RADIX));
   }
 
   /**
@@ -655,38 +632,26 @@ export class CkksEngine {
       throw new CryptoInputError(`${aggregate.length} ciphertexts cannot hold ${dimension} values`);
     const out = new Float64Array(dimension);
     const degree = this.set.polyModulusDegree;
-    const moduli = this.moduliNumbers;
-    // Residues as Numbers (q < 2^52: sums of two stay exact), chunk by chunk: the keyholders
-    // decrypted 2·C (parameters.ts, section 2), so 2·c0 + Σ d_i is 2·m + noise (NTT form).
-    const addInto = (sum: Float64Array, addend: Float64Array) =>
-      moduli.forEach((q, j) => {
-        for (let c = j * degree; c < (j + 1) * degree; c++) {
-          const total = sum[c]! + addend[c]!;
-          sum[c] = total >= q ? total - q : total;
-        }
-      });
-    const sums = aggregate.map((wire, k) => {
-      const sum = wireResidues(wire, this.expectations, 0);
-      addInto(sum, sum);
+    const kernel = this.rnsKernel();
+    // Chunk by chunk: the keyholders decrypted 2·C (parameters.ts, section 2), so 2·c0 + Σ d_i
+    // is 2·m + noise (NTT form), brought back to coefficients and read at scale 2Δ.
+    aggregate.forEach((wire, k) => {
+      wireResidueWords(wire, this.expectations, 0, kernel.sumWords);
+      kernel.double();
       for (const [r, responder] of partials.entries()) {
         const partialWire = responder[k];
         if (!partialWire) throw new InvalidCiphertextError(`responder ${r} sent no chunk ${k}`);
-        let partial: Float64Array;
         try {
-          partial = partialDecryptionResidues(partialWire, this.expectations);
+          partialDecryptionWords(partialWire, this.expectations, kernel.termWords);
         } catch (error) {
           if (!(error instanceof InvalidCiphertextError)) throw error;
           throw new InvalidCiphertextError(
             `responder ${r}: chunk ${k} is not a partial decryption (${error.message})`,
           );
         }
-        addInto(sum, partial);
+        kernel.addTerm();
       }
-      return sum;
-    });
-    // Back to coefficients (WIDE_SIZE chunks per SEAL call), read at scale 2Δ.
-    this.coefficientResidues(sums).forEach((coefficients, k) => {
-      const values = centredValues(coefficients, moduli, 2 * this.expectations.scale);
+      const values = kernel.centred(2 * this.expectations.scale);
       out.set(values.subarray(0, Math.min(degree, dimension - k * degree)), k * degree);
     });
     return out;
