@@ -109,6 +109,19 @@ export function packPartialDecryptionWords(
   return packWords(expected, 1, 1, words);
 }
 
+/**
+ * A ciphertext (c0, c1) (NTT form, scale as `expected`) on the wire, from its reduced residues as
+ * (low, high) 32-bit word pairs, c0's then c1's, prime by prime.
+ */
+export function packCiphertextWords(
+  words: Uint32Array,
+  expected: CiphertextExpectations,
+): Uint8Array {
+  if (words.length !== 4 * expected.polyModulusDegree * expected.moduli.length)
+    throw new RangeError('packCiphertextWords: two polynomials of the round parameters');
+  return packWords(expected, 2, 1, words);
+}
+
 function packWords(
   expected: CiphertextExpectations,
   size: WireSize,

@@ -21,6 +21,7 @@ import {
   packCiphertext,
   addCiphertextInto,
   checkCiphertext,
+  packCiphertextWords,
   packPartialDecryptionWords,
   partialDecryptionWords,
   wireResidueWords,
@@ -55,14 +56,18 @@ export class EncryptionKey {
   /** p0 and a alone, as NTT-form plaintexts of scale 1: what encryptions and proofs multiply. */
   readonly p0Plain: SealPlaintextObject;
   readonly aPlain: SealPlaintextObject;
+  /** p0 then a as residues (data primes, NTT form): what the WebAssembly kernel multiplies. */
+  readonly residues: BigUint64Array;
   constructor(
     keyCiphertext: SealCiphertextObject,
     p0Plain: SealPlaintextObject,
     aPlain: SealPlaintextObject,
+    residues: BigUint64Array,
   ) {
     this.keyCiphertext = keyCiphertext;
     this.p0Plain = p0Plain;
     this.aPlain = aPlain;
+    this.residues = residues;
   }
 
   delete(): void {
@@ -262,6 +267,7 @@ export class CkksEngine {
       ct,
       this.plaintextFromCiphertextPoly(ct, 0),
       this.plaintextFromCiphertextPoly(ct, 1),
+      data,
     );
   }
 
@@ -278,62 +284,25 @@ export class CkksEngine {
     random: RandomSource,
   ): { wires: Uint8Array[]; witnesses: EncryptionWitness[] } {
     const degree = this.set.polyModulusDegree;
-    const polyBytes = degree * this.moduliNumbers.length * 8;
     const wires: Uint8Array[] = [];
     const witnesses: EncryptionWitness[] = [];
-    // WIDE_SIZE ciphertexts at a time: their v's, (m + e0)'s and e1's as three SEAL ciphertexts
-    // of WIDE_SIZE polynomials each, so SEAL transforms and multiplies them in a few calls.
-    for (let first = 0; first < count; first += WIDE_SIZE) {
-      const width = Math.min(WIDE_SIZE, count - first);
-      const vs: Int8Array[] = [];
-      const messages: Float64Array[] = [];
-      const e1s: Int8Array[] = [];
-      for (let k = first; k < first + width; k++) {
-        const v = sampleTernary(random, new Int8Array(degree));
-        const e0 = sampleBinomial(random, new Int8Array(degree));
-        const e1 = sampleBinomial(random, new Int8Array(degree));
-        vs.push(v);
-        e1s.push(e1);
-        messages.push(
-          encodeCoefficients(
-            values.subarray(k * degree, Math.min(values.length, (k + 1) * degree)),
-            2 ** this.set.scaleBits,
-            this.set.maxAbsSum,
-            this.moduliNumbers,
-            e0,
-            new Float64Array(degree * this.moduliNumbers.length),
-          ),
-        );
-        witnesses.push({ v, e1 });
-      }
-      // SEAL's ciphertexts have at least two polynomials: a lone ciphertext's are written twice.
-      const pad = <T>(polys: T[]): T[] => (polys.length === 1 ? [polys[0]!, polys[0]!] : polys);
-      const made: SealCiphertextObject[] = [];
-      try {
-        const c1 = this.coefficientCiphertext(pad(vs));
-        made.push(c1);
-        const c0 = new this.seal.Ciphertext();
-        made.push(c0);
-        const noise0 = this.coefficientCiphertext(pad(messages));
-        made.push(noise0);
-        const noise1 = this.coefficientCiphertext(pad(e1s));
-        made.push(noise1);
-        this.evaluator.multiplyPlain(c1, key.p0Plain, c0); // p0·v
-        this.evaluator.multiplyPlain(c1, key.aPlain, c1); // a·v
-        this.evaluator.addInplace(c0, noise0); // + m + e0
-        this.evaluator.addInplace(c1, noise1); // + e1
-        const bytes0 = this.save(c0);
-        const bytes1 = this.save(c1);
-        for (let k = 0; k < width; k++)
-          wires.push(
-            this.packPolynomials(
-              bytes0.subarray(CT_DATA_OFFSET + k * polyBytes, CT_DATA_OFFSET + (k + 1) * polyBytes),
-              bytes1.subarray(CT_DATA_OFFSET + k * polyBytes, CT_DATA_OFFSET + (k + 1) * polyBytes),
-            ),
-          );
-      } finally {
-        for (const ct of made) ct.delete();
-      }
+    const kernel = this.rnsKernel();
+    kernel.setKey(key, key.residues);
+    const message = new Float64Array(degree * this.moduliNumbers.length);
+    for (let k = 0; k < count; k++) {
+      const v = sampleTernary(random, new Int8Array(degree));
+      const e0 = sampleBinomial(random, new Int8Array(degree));
+      const e1 = sampleBinomial(random, new Int8Array(degree));
+      encodeCoefficients(
+        values.subarray(k * degree, Math.min(values.length, (k + 1) * degree)),
+        2 ** this.set.scaleBits,
+        this.set.maxAbsSum,
+        this.moduliNumbers,
+        e0,
+        message,
+      );
+      wires.push(packCiphertextWords(kernel.encrypt(v, e1, message), this.expectations));
+      witnesses.push({ v, e1 });
     }
     return { wires, witnesses };
   }
@@ -352,32 +321,9 @@ export class CkksEngine {
     ys: readonly ArrayLike<number>[],
   ): Float64Array[] {
     if (xs.length !== ys.length) throw new CryptoInputError('keyProducts: one y per x');
-    const out: Float64Array[] = [];
-    for (let first = 0; first < xs.length; first += WIDE_SIZE) {
-      const width = Math.min(WIDE_SIZE, xs.length - first);
-      // SEAL's ciphertexts have at least two polynomials: a lone pair is written twice.
-      const pick = (all: readonly ArrayLike<number>[]) =>
-        Array.from({ length: Math.max(2, width) }, (_, p) => all[first + Math.min(p, width - 1)]!);
-      // Every SEAL object made here is deleted whatever SEAL throws: a crafted proof must not
-      // grow the heap of a verifier that lives as long as its service.
-      let products: SealCiphertextObject | undefined;
-      let addends: SealCiphertextObject | undefined;
-      let bytes: Uint8Array;
-      try {
-        products = this.coefficientCiphertext(pick(xs));
-        addends = this.coefficientCiphertext(pick(ys));
-        this.evaluator.multiplyPlain(products, key.aPlain, products);
-        this.evaluator.addInplace(products, addends);
-        bytes = this.save(products);
-      } catch (error) {
-        throw new CryptoInputError(`SEAL refused the key products: ${sealMessage(error)}`);
-      } finally {
-        products?.delete();
-        addends?.delete();
-      }
-      for (let p = 0; p < width; p++) out.push(this.residuesOf(bytes, p));
-    }
-    return out;
+    const kernel = this.rnsKernel();
+    kernel.setKey(key, key.residues);
+    return xs.map((x, p) => kernel.keyProduct(x, ys[p]!));
   }
 
   /**

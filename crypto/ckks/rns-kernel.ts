@@ -41,6 +41,9 @@ interface Exports {
   ): void;
   mulAdd(out: number, a: number, b: number, add: number, n: number, q: bigint, qinv: number): void;
   addInto(dst: number, src: number, n: number, q: bigint): void;
+  byteResidues(out: number, input: number, n: number, q: bigint): void;
+  doubleResidues(out: number, input: number, n: number, q: bigint): void;
+  toDoubles(out: number, input: number, n: number): void;
   centred(
     out: number,
     res: number,
@@ -86,6 +89,11 @@ export class RnsKernel {
   private readonly term: number;
   private readonly high: number;
   private readonly low: number;
+  private readonly key: number;
+  private readonly pair: number;
+  private readonly transformed: number;
+  private readonly bytes: number;
+  private readonly doubles: number;
   private readonly out: number;
   private readonly moduliAt: number;
   private readonly qinvsAt: number;
@@ -96,6 +104,11 @@ export class RnsKernel {
   readonly sumWords: Uint32Array;
   readonly termWords: Uint32Array;
   private readonly highs: Float64Array;
+  private readonly byteInput: Int8Array;
+  private readonly doubleInput: Float64Array;
+  /** c0 then c1 of the last `encrypt`, as (low, high) word pairs. */
+  private readonly pairWords: Uint32Array;
+  private loadedKey: object | undefined;
   private readonly lows: Float64Array;
   private readonly values: Float64Array;
 
@@ -126,6 +139,11 @@ export class RnsKernel {
     this.term = take(poly);
     this.high = take(8 * degree);
     this.low = take(8 * degree);
+    this.key = take(2 * poly);
+    this.pair = take(2 * poly);
+    this.transformed = take(poly);
+    this.bytes = take(2 * degree);
+    this.doubles = take(poly);
     this.out = take(8 * degree);
     this.moduliAt = take(8 * MAX_PRIMES);
     this.qinvsAt = take(8 * MAX_PRIMES);
@@ -151,6 +169,9 @@ export class RnsKernel {
     this.sumWords = words(this.sum);
     this.termWords = words(this.term);
     this.highs = new Float64Array(buffer, this.high, degree);
+    this.byteInput = new Int8Array(buffer, this.bytes, 2 * degree);
+    this.doubleInput = new Float64Array(buffer, this.doubles, primes * degree);
+    this.pairWords = new Uint32Array(buffer, this.pair, 4 * primes * degree);
     this.lows = new Float64Array(buffer, this.low, degree);
     this.values = new Float64Array(buffer, this.out, degree);
   }
@@ -185,6 +206,86 @@ export class RnsKernel {
       );
       this.wasm.forwardNtt(at, this.roots + j * degree * 8, degree, q, this.qinvs[j]!);
     });
+  }
+
+  /**
+   * Sets the public key (p0 then a, NTT form, reduced: 2·primes·N residues) that `encrypt` and
+   * `keyProduct` use; `owner` identifies it so a key already loaded is not copied again.
+   */
+  setKey(owner: object, residues: BigUint64Array): void {
+    if (this.loadedKey === owner) return;
+    if (residues.length !== 2 * this.moduli.length * this.degree)
+      throw new CryptoInputError('RnsKernel: the key does not match the RNS context');
+    new BigUint64Array(this.pairWords.buffer, this.key, residues.length).set(residues);
+    this.loadedKey = owner;
+  }
+
+  /**
+   * (c0, c1) = (p0·v + m, a·v + e1) in NTT form, as word pairs (c0's residues then c1's, prime by
+   * prime) valid until the next call: v and e1 small signed integers in coefficient form, m the
+   * message with its noise as reduced residues (primes·N, coefficient form).
+   */
+  encrypt(v: Int8Array, e1: Int8Array, message: Float64Array): Uint32Array {
+    const { degree, moduli } = this;
+    const primes = moduli.length;
+    if (v.length !== degree || e1.length !== degree || message.length !== primes * degree)
+      throw new CryptoInputError('RnsKernel: an encryption of N coefficients');
+    this.byteInput.set(v, 0);
+    this.byteInput.set(e1, degree);
+    this.doubleInput.set(message);
+    moduli.forEach((q, j) => {
+      const block = j * degree * 8;
+      const c0 = this.pair + block;
+      const c1 = this.pair + primes * degree * 8 + block;
+      const t = this.transformed + block;
+      const roots = this.roots + block;
+      const qinv = this.qinvs[j]!;
+      this.wasm.byteResidues(t, this.bytes, degree, q);
+      this.wasm.forwardNtt(t, roots, degree, q, qinv);
+      this.wasm.byteResidues(c1, this.bytes + degree, degree, q);
+      this.wasm.forwardNtt(c1, roots, degree, q, qinv);
+      this.wasm.mulAdd(c1, this.key + primes * degree * 8 + block, t, c1, degree, q, qinv);
+      this.wasm.doubleResidues(c0, this.doubles + block, degree, q);
+      this.wasm.forwardNtt(c0, roots, degree, q, qinv);
+      this.wasm.mulAdd(c0, this.key + block, t, c0, degree, q, qinv);
+    });
+    return this.pairWords;
+  }
+
+  /**
+   * a·x + y mod Q in NTT form, as reduced residues (Numbers, prime by prime), for x and y in
+   * coefficient form: each N integers below 2^53 in magnitude (the same under every prime) or
+   * primes·N residues.
+   */
+  keyProduct(x: ArrayLike<number>, y: ArrayLike<number>): Float64Array {
+    const { degree, moduli } = this;
+    const primes = moduli.length;
+    const out = new Float64Array(primes * degree);
+    const results = new Float64Array(this.doubleInput.buffer, this.high, degree);
+    moduli.forEach((q, j) => {
+      const block = j * degree * 8;
+      const t = this.transformed + block;
+      const u = this.pair + block;
+      const roots = this.roots + block;
+      const qinv = this.qinvs[j]!;
+      const load = (values: ArrayLike<number>, into: number) => {
+        if (values.length !== degree && values.length !== primes * degree)
+          throw new CryptoInputError('RnsKernel: a polynomial of N or primes·N coefficients');
+        const from = values.length === degree ? 0 : j * degree;
+        const input = this.doubleInput.subarray(0, degree);
+        if (ArrayBuffer.isView(values))
+          input.set((values as unknown as Float64Array).subarray(from, from + degree));
+        else for (let c = 0; c < degree; c++) input[c] = values[from + c]!;
+        this.wasm.doubleResidues(into, this.doubles, degree, q);
+        this.wasm.forwardNtt(into, roots, degree, q, qinv);
+      };
+      load(x, t);
+      load(y, u);
+      this.wasm.mulAdd(u, this.key + primes * degree * 8 + block, t, u, degree, q, qinv);
+      this.wasm.toDoubles(this.high, u, degree);
+      out.set(results, j * degree);
+    });
+    return out;
   }
 
   /** The term ← share·sum + term (NTT form), as word pairs: c1 in `sumWords`, the flood in the term. */

@@ -164,6 +164,48 @@
         (local.set $low (i32.add (local.get $low) (i32.const 8)))
         (br $next))))
 
+  ;; out[c] = in[c] mod q for c < n, in[c] signed bytes (|in| < q): encryption randomness.
+  (func (export "byteResidues") (param $out i32) (param $in i32) (param $n i32) (param $q i64)
+    (local $end i32) (local $x i64)
+    (local.set $end (i32.add (local.get $out) (i32.shl (local.get $n) (i32.const 3))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $out) (local.get $end)))
+        (local.set $x (i64.load8_s (local.get $in)))
+        (i64.store (local.get $out)
+          (select (i64.add (local.get $x) (local.get $q)) (local.get $x)
+            (i64.lt_s (local.get $x) (i64.const 0))))
+        (local.set $out (i32.add (local.get $out) (i32.const 8)))
+        (local.set $in (i32.add (local.get $in) (i32.const 1)))
+        (br $next))))
+
+  ;; out[c] = in[c] mod q for c < n, in[c] doubles holding integers of magnitude below 2^63.
+  (func (export "doubleResidues") (param $out i32) (param $in i32) (param $n i32) (param $q i64)
+    (local $end i32) (local $x i64)
+    (local.set $end (i32.add (local.get $out) (i32.shl (local.get $n) (i32.const 3))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $out) (local.get $end)))
+        (local.set $x (i64.rem_s (i64.trunc_f64_s (f64.load (local.get $in))) (local.get $q)))
+        (i64.store (local.get $out)
+          (select (i64.add (local.get $x) (local.get $q)) (local.get $x)
+            (i64.lt_s (local.get $x) (i64.const 0))))
+        (local.set $out (i32.add (local.get $out) (i32.const 8)))
+        (local.set $in (i32.add (local.get $in) (i32.const 8)))
+        (br $next))))
+
+  ;; out[c] = in[c] as a double for c < n (residues below 2^53).
+  (func (export "toDoubles") (param $out i32) (param $in i32) (param $n i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $out) (i32.shl (local.get $n) (i32.const 3))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $out) (local.get $end)))
+        (f64.store (local.get $out) (f64.convert_i64_u (i64.load (local.get $in))))
+        (local.set $out (i32.add (local.get $out) (i32.const 8)))
+        (local.set $in (i32.add (local.get $in) (i32.const 8)))
+        (br $next))))
+
   ;; out[c] = a[c]·b[c] + add[c] mod q for c < n (all reduced; out may be add).
   (func (export "mulAdd") (param $out i32) (param $a i32) (param $b i32) (param $add i32)
     (param $n i32) (param $q i64) (param $qinv f64)

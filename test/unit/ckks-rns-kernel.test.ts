@@ -161,6 +161,57 @@ describe('RNS kernel (WebAssembly) against BigInt', () => {
     );
   });
 
+  it('an encryption and a proof commitment: a·v + e1, p0·v + m and a·x + y, against BigInt', () => {
+    const moduli = Q52;
+    const kernel = kernelFor(moduli);
+    const small = fc.array(fc.integer({ min: -21, max: 21 }), {
+      minLength: DEGREE,
+      maxLength: DEGREE,
+    });
+    const wide = fc.array(fc.oneof(fc.constantFrom(0, 2 ** 53 - 1, -(2 ** 53 - 1)), fc.integer()), {
+      minLength: DEGREE,
+      maxLength: DEGREE,
+    });
+    const ntt = (values: readonly (number | bigint)[], j: number) => {
+      const q = moduli[j]!;
+      const out = BigUint64Array.from(values, (x) => ((BigInt(x) % q) + q) % q);
+      forwardNtt(out, nttTables(DEGREE, q));
+      return out;
+    };
+    let owner = {};
+    fc.assert(
+      fc.property(
+        residuesUnder(moduli),
+        residuesUnder(moduli),
+        small,
+        small,
+        wide,
+        wide,
+        (p0, a, v, e1, x, y) => {
+          owner = {};
+          kernel.setKey(owner, BigUint64Array.from([...p0.flat(), ...a.flat()]));
+          const message = moduli.flatMap((q) => x.map((m) => Number(((BigInt(m) % q) + q) % q)));
+          const pair = BigUint64Array.from(
+            u64(kernel.encrypt(Int8Array.from(v), Int8Array.from(e1), Float64Array.from(message))),
+          );
+          const product = kernel.keyProduct(Float64Array.from(x), y);
+          moduli.forEach((q, j) => {
+            const [vHat, e1Hat, mHat, xHat, yHat] = [v, e1, x, x, y].map((poly) => ntt(poly, j));
+            for (let c = 0; c < DEGREE; c++) {
+              const at = j * DEGREE + c;
+              expect(pair[at]).toBe((p0[j]![c]! * vHat![c]! + mHat![c]!) % q);
+              expect(pair[moduli.length * DEGREE + at]).toBe(
+                (a[j]![c]! * vHat![c]! + e1Hat![c]!) % q,
+              );
+              expect(product[at]).toBe(Number((a[j]![c]! * xHat![c]! + yHat![c]!) % q));
+            }
+          });
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
   it('refuses primes it cannot reduce exactly', () => {
     const q = 2n ** 52n + 1n;
     expect(() => new RnsKernel([q], [{ ...nttTables(DEGREE, Q52[0]!), modulus: q }])).toThrow(
