@@ -28,7 +28,6 @@ import {
   unpackCiphertext,
 } from './ciphertext-wire.ts';
 import { nttTables } from './ntt.ts';
-import { fillResidues } from './row-combinations.ts';
 import { type CkksParameterSet, valuesPerCiphertext } from './parameters.ts';
 import { encodeCoefficients } from './coefficient-encoding.ts';
 import { RnsKernel } from './rns-kernel.ts';
@@ -84,8 +83,6 @@ type SealPlaintextObject = Plaintext;
 
 // Offsets inside SEAL's uncompressed Ciphertext (see seal-serialization.ts).
 const CT_DATA_OFFSET = SEAL_HEADER_BYTES + 32 + 1 + 40 + SEAL_HEADER_BYTES + 8;
-/** Polynomials per SEAL ciphertext in batched products (SEAL's largest ciphertext size). */
-const WIDE_SIZE = 16;
 
 /**
  * Everything CKKS that runs inside SEAL (WebAssembly), for one parameter set: encryption of update
@@ -309,11 +306,8 @@ export class CkksEngine {
 
   /**
    * a·x_j + y_j mod Q for pairs of integer polynomials (coefficient form, |x|, |y| < 2^53): the
-   * data residues, NTT form, prime by prime, as Numbers. The encryption proof's commitments.
-   * SEAL transforms and multiplies ciphertexts of up to WIDE_SIZE polynomials at once, so a pair
-   * costs its transforms and one product rather than a SEAL object's round trip. Throws
-   * CryptoInputError where SEAL refuses a product whose polynomials after the first are all zero
-   * (no honest prover's responses are).
+   * data residues, NTT form, prime by prime, as Numbers. The encryption proof's commitments,
+   * made in the RNS kernel: two transforms and one pointwise product per pair.
    */
   keyProducts(
     key: EncryptionKey,
@@ -328,70 +322,12 @@ export class CkksEngine {
 
   /**
    * The coefficient form of NTT-form polynomials given as residues (primes·N Numbers in [0, q),
-   * prime by prime), as the same: SEAL's inverse transform, WIDE_SIZE polynomials per call. The
-   * encryption proof's verifier (encryption-proof.ts) brings each c1 out of NTT form with it.
+   * prime by prime), as the same, by the RNS kernel's inverse transform. The encryption proof's
+   * verifier (encryption-proof.ts) brings each c1 out of NTT form with it.
    */
   coefficientResidues(polys: readonly Float64Array[]): Float64Array[] {
-    const out: Float64Array[] = [];
-    for (let first = 0; first < polys.length; first += WIDE_SIZE) {
-      const width = Math.min(WIDE_SIZE, polys.length - first);
-      // SEAL's ciphertexts have at least two polynomials: a lone one is written twice.
-      const size = Math.max(2, width);
-      const { bytes, words } = this.templateCopy(size);
-      bytes[SEAL_HEADER_BYTES + 32] = 1; // NTT form
-      for (let p = 0; p < size; p++) {
-        const residues = polys[first + Math.min(p, width - 1)]!;
-        fillResidues(residues, words.subarray(2 * p * residues.length));
-      }
-      const ct = new this.seal.Ciphertext();
-      let coefficients: Uint8Array;
-      try {
-        ct.loadFromArray(this.context, bytes);
-        this.evaluator.cipherTransformFromNttInplace(ct);
-        coefficients = this.save(ct);
-      } catch (error) {
-        throw new CryptoInputError(`SEAL refused the inverse transform: ${sealMessage(error)}`);
-      } finally {
-        ct.delete();
-      }
-      for (let p = 0; p < width; p++) out.push(this.residuesOf(coefficients, p));
-    }
-    return out;
-  }
-
-  /** Polynomial `poly` of SEAL ciphertext bytes as Numbers. */
-  private residuesOf(bytes: Uint8Array, poly: number): Float64Array {
-    const residues = this.set.polyModulusDegree * this.dataRns.moduli.length;
-    const start = CT_DATA_OFFSET + poly * residues * 8;
-    const words = new Uint32Array(bytes.slice(start, start + residues * 8).buffer);
-    const out = new Float64Array(residues);
-    for (let i = 0; i < residues; i++) out[i] = words[2 * i]! + words[2 * i + 1]! * 2 ** 32;
-    return out;
-  }
-
-  /**
-   * A SEAL ciphertext (NTT form, scale Δ) of 2 to WIDE_SIZE coefficient-form polynomials. Each is
-   * either N integers below 2^53 in magnitude (the same for every prime) or primes·N residues.
-   */
-  private coefficientCiphertext(polys: readonly ArrayLike<number>[]): SealCiphertextObject {
-    const degree = this.set.polyModulusDegree;
-    const primes = this.moduliNumbers.length;
-    const { bytes, words } = this.templateCopy(polys.length);
-    polys.forEach((values, poly) => {
-      const perPrime = values.length === degree ? 0 : degree;
-      this.moduliNumbers.forEach((q, j) =>
-        writeResidueWords(words, 2 * (poly * primes + j) * degree, values, j * perPrime, degree, q),
-      );
-    });
-    const ct = new this.seal.Ciphertext();
-    try {
-      ct.loadFromArray(this.context, bytes);
-      this.evaluator.cipherTransformToNttInplace(ct);
-    } catch (error) {
-      ct.delete();
-      throw error;
-    }
-    return ct;
+    const kernel = this.rnsKernel();
+    return polys.map((residues) => kernel.coefficients(residues));
   }
 
   /**
@@ -464,15 +400,6 @@ export class CkksEngine {
 
   addInto(sum: SealCiphertextObject, ct: SealCiphertextObject): void {
     this.evaluator.addInplace(sum, ct);
-  }
-
-  /** The wire bytes of the NTT-form, scale-Δ ciphertext (c0, c1) given as SEAL's residue bytes. */
-  private packPolynomials(c0: Uint8Array, c1: Uint8Array): Uint8Array {
-    const { bytes } = this.templateCopy(2);
-    bytes[SEAL_HEADER_BYTES + 32] = 1; // NTT form
-    bytes.set(c0, CT_DATA_OFFSET);
-    bytes.set(c1, CT_DATA_OFFSET + c0.length);
-    return packCiphertext(bytes, this.dataRns.moduli);
   }
 
   /** The wire bytes of the NTT-form, scale-Δ ciphertext with these (reduced) residues. */
@@ -605,39 +532,6 @@ export class CkksEngine {
 
   private save(object: { saveToArray(mode: Seal['ComprModeType']['none']): unknown }): Uint8Array {
     return object.saveToArray(this.seal.ComprModeType.none) as Uint8Array;
-  }
-}
-
-/** A readable message from what SEAL threw (a WebAssembly exception carries an array of parts). */
-function sealMessage(error: unknown): string {
-  const message = (error as { message?: unknown } | undefined)?.message;
-  return Array.isArray(message) ? message.join(': ') : String(message ?? error);
-}
-
-/**
- * words[base + 2c], words[base + 2c + 1] ← low and high 32 bits of values[offset + c] mod q, for
- * c < degree: any integers below 2^53 in magnitude. A function of its own so that each caller's
- * array type (Float64Array for proof responses, Int8Array for noise) keeps its loop monomorphic.
- */
-function writeResidueWords(
-  words: Uint32Array,
-  base: number,
-  values: ArrayLike<number>,
-  offset: number,
-  degree: number,
-  q: number,
-): void {
-  for (let c = 0, w = base; c < degree; c++, w += 2) {
-    const value = values[offset + c]!;
-    // Small values (proof responses, noise) need no division.
-    let residue = value >= 0 ? value : value + q;
-    if (residue < 0 || residue >= q) {
-      residue = value % q;
-      if (residue < 0) residue += q;
-    }
-    const high = Math.floor(residue / 2 ** 32);
-    words[w] = residue - high * 2 ** 32;
-    words[w + 1] = high;
   }
 }
 

@@ -288,6 +288,26 @@ export class RnsKernel {
     return out;
   }
 
+  /**
+   * The coefficient form of an NTT-form polynomial given as reduced residues (primes·N Numbers,
+   * prime by prime), as the same.
+   */
+  coefficients(residues: Float64Array): Float64Array {
+    const { degree, moduli } = this;
+    if (residues.length !== moduli.length * degree)
+      throw new CryptoInputError('RnsKernel: a polynomial of primes·N residues');
+    this.doubleInput.set(residues);
+    const out = new Float64Array(residues.length);
+    moduli.forEach((q, j) => {
+      const block = j * degree * 8;
+      this.wasm.doubleResidues(this.sum + block, this.doubles + block, degree, q);
+      this.transformSum(j, false);
+      this.wasm.toDoubles(this.doubles + block, this.sum + block, degree);
+    });
+    out.set(this.doubleInput);
+    return out;
+  }
+
   /** The term ← share·sum + term (NTT form), as word pairs: c1 in `sumWords`, the flood in the term. */
   partial(): Uint32Array {
     const { degree } = this;
