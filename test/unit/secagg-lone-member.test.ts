@@ -5,7 +5,9 @@ import type {
   ShareKeysMessage,
   UnmaskingMessage,
 } from '../../crypto/secagg/messages.ts';
+import { CoordinatorTamperingError } from '../../crypto/secagg/errors.ts';
 import { SecAggServer } from '../../crypto/secagg/server.ts';
+import { advertiseKeysPayload } from '../../crypto/secagg/transcript.ts';
 import { sealShareBoxes } from '../../crypto/secagg/share-box.ts';
 import { encodeShare, type Share, SHARE_BYTES, splitSecret } from '../../crypto/shamir.ts';
 import { modularSum, roundFixture } from '../support/secagg-fixture.ts';
@@ -231,3 +233,48 @@ describe.each(['semi-honest', 'semi-malicious'] as const)(
     });
   },
 );
+
+describe('a masking key off the prime-order group (its neighbours could not prove their pairwise secrets)', () => {
+  // u = 0: a point of small order (X25519 with it gives all zeros); u = 2 lies on the twist.
+  const offGroup = [
+    new Uint8Array(32),
+    Uint8Array.from({ length: 32 }, (_, i) => (i === 0 ? 2 : 0)),
+  ];
+
+  it.each(offGroup.map((key, i) => [i, key] as const))(
+    'key %i: refused by the server on AdvertiseKeys, and a member it is relayed to names the coordinator',
+    (_, maskingPublicKey) => {
+      const fixture = roundFixture({ clients: 4, degree: 3, threshold: 3, dimension: 4, seed: 80 });
+      const { context, curve, random } = fixture;
+      const clients = fixture.identitySecretKeys.map(
+        (identitySecretKey, i) =>
+          new SecAggClient({ context, index: i + 1, identitySecretKey, curve, random }),
+      );
+      const messages = clients.map((client) => client.advertiseKeys());
+      const honest = messages[2]!; // client 3
+      const bad = {
+        ...honest,
+        maskingPublicKey,
+        signature: curve.sign(
+          fixture.identitySecretKeys[honest.sender - 1]!,
+          advertiseKeysPayload(
+            context.binding,
+            honest.sender,
+            honest.encryptionPublicKey,
+            maskingPublicKey,
+            honest.sealingPublicKey,
+            honest.seedCommitment,
+          ),
+        ),
+      };
+      const server = new SecAggServer({ context, curve });
+      expect(() => server.receiveAdvertiseKeys(bad)).toThrow(
+        /masking public key is not a point of the curve's prime-order group/,
+      );
+      const keys = messages.filter((m) => m.sender !== 1).map((m) => (m === honest ? bad : m));
+      expect(() => clients[0]!.shareKeys({ keys }, [1, 2, 3, 4])).toThrow(
+        CoordinatorTamperingError,
+      );
+    },
+  );
+});
