@@ -603,13 +603,11 @@ export class SecAggServer {
     if (this.unmasked.has(sender))
       throw new DuplicateMessageError(`client ${sender} already sent its shares`);
     const owners = new Set<number>();
-    /** Shares that differ from what their dealer committed to in its signed box to `sender`. */
-    const uncommitted: { owner: number; kind: string; evidence: Uint8Array }[] = [];
     const accept = (
       kind: 'self-mask' | 'masking-key',
       owner: number,
       encoded: Uint8Array,
-    ): StoredShare | undefined => {
+    ): StoredShare => {
       if (owners.has(owner)) {
         throw new MalformedMessageError(`client ${sender} revealed two shares for client ${owner}`);
       }
@@ -638,27 +636,6 @@ export class SecAggServer {
         throw new MalformedMessageError(
           `client ${sender} sent a share with index ${x}, expected its own index`,
         );
-      }
-      // The holder checked its box's shares against the dealer's commitments when it opened it:
-      // a revealed share that differs is the holder's doing, and is left out.
-      if (owner !== sender) {
-        const box = this.boxFrom(owner, sender);
-        const commitments = box === undefined ? undefined : shareBoxCommitments(box.ciphertext);
-        const committed = commitments?.[kind === 'self-mask' ? 'selfMask' : 'maskingKey'];
-        if (
-          committed === undefined ||
-          !equalBytes(
-            shareCommitment(this.context.binding, owner, sender, kind, encoded),
-            committed,
-          )
-        ) {
-          uncommitted.push({
-            owner,
-            kind,
-            evidence: encodeFields(encoded, box?.ciphertext ?? new Uint8Array(0)),
-          });
-          return undefined;
-        }
       }
       return { x, encoded };
     };
@@ -697,16 +674,8 @@ export class SecAggServer {
       }
       pairwise.set(peer, secret);
     }
-    for (const [owner, share] of selfMask)
-      if (share !== undefined) appendTo(this.selfMaskShares, owner, share);
-    for (const [owner, share] of maskingKey)
-      if (share !== undefined) appendTo(this.maskingKeyShares, owner, share);
-    for (const { owner, kind, evidence } of uncommitted)
-      this.blame(
-        sender,
-        `it revealed a ${kind} share of client ${owner} other than the one client ${owner} committed to in its signed box`,
-        evidence,
-      );
+    for (const [owner, share] of selfMask) appendTo(this.selfMaskShares, owner, share);
+    for (const [owner, share] of maskingKey) appendTo(this.maskingKeyShares, owner, share);
     for (const [peer, secret] of pairwise) {
       let secrets = this.pairwiseSecrets.get(peer);
       if (secrets === undefined)
@@ -732,7 +701,7 @@ export class SecAggServer {
       const secret = this.reconstruct(
         owner,
         this.selfMaskShares.get(owner) ?? [],
-        'self-mask seed',
+        'self-mask',
         (candidate) => equalBytes(selfMaskCommitment(binding, owner, candidate), commitment),
       );
       jobs.push({ kind: 'seed', seed: deriveKey(secret, 'secagg/self-mask', binding), sign: 1 });
@@ -766,7 +735,7 @@ export class SecAggServer {
       const secretKey = this.reconstruct(
         owner,
         this.maskingKeyShares.get(owner) ?? [],
-        'masking key',
+        'masking-key',
         (candidate) => equalBytes(this.curve.x25519PublicKey(candidate), publicKey),
       );
       for (const peer of this.context.graph.neighbours(owner)) {
@@ -821,17 +790,19 @@ export class SecAggServer {
 
   private reconstruct(
     owner: number,
-    shares: readonly StoredShare[],
-    what: string,
+    revealed: readonly StoredShare[],
+    kind: 'self-mask' | 'masking-key',
     matchesCommitment: (secret: Uint8Array) => boolean,
   ): Uint8Array {
     const { threshold } = this.context.config;
+    const what = kind === 'self-mask' ? 'self-mask seed' : 'masking key';
+    let shares = revealed;
     if (shares.length < threshold) {
       throw new TooFewParticipantsError(
         `only ${shares.length} shares of client ${owner}'s ${what} arrived, threshold is ${threshold}: aborting rather than returning a wrong sum`,
       );
     }
-    const sorted = [...shares].sort((a, b) => a.x - b.x);
+    let sorted = [...shares].sort((a, b) => a.x - b.x);
     const basis = sorted.slice(0, threshold);
     const key = basis.map((share) => share.x).join(',');
     let coefficients = this.lagrangeCache.get(key);
@@ -850,9 +821,37 @@ export class SecAggServer {
       const candidate = bigIntToBytes(fast, 32);
       if (matchesCommitment(candidate)) return candidate;
     }
-    // Slow path. Every share here is one the owner committed to in the box it signed for its
-    // holder (checked on arrival) or its own: whatever disagrees is the owner's doing, never a
-    // holder's.
+    // Slow path (a dispute: the fast path's secret does not match the owner's commitment). Each
+    // holder checked its box's shares against the owner's commitments when it opened the box, so
+    // a revealed share that differs from the owner's commitment is the holder's doing: it is named
+    // and left out. What remains is what the owner dealt (or its own share): whatever disagrees
+    // is the owner's doing, never a holder's.
+    shares = sorted.filter((share) => {
+      if (share.x === owner) return true;
+      const box = this.boxFrom(owner, share.x);
+      const commitments = box === undefined ? undefined : shareBoxCommitments(box.ciphertext);
+      const committed = commitments?.[kind === 'self-mask' ? 'selfMask' : 'maskingKey'];
+      if (
+        committed !== undefined &&
+        equalBytes(
+          shareCommitment(this.context.binding, owner, share.x, kind, share.encoded),
+          committed,
+        )
+      )
+        return true;
+      this.blame(
+        share.x,
+        `it revealed a ${kind} share of client ${owner} other than the one client ${owner} committed to in its signed box`,
+        encodeFields(share.encoded, box?.ciphertext ?? new Uint8Array(0)),
+      );
+      return false;
+    });
+    if (shares.length < threshold) {
+      throw new ReconstructionError(
+        `only ${shares.length} revealed shares of client ${owner}'s ${what} match what it committed to, threshold is ${threshold}`,
+      );
+    }
+    sorted = [...shares];
     const decoded = sorted.map((share) => decodeShare(share.encoded));
     const evidence = () => this.dealerEvidence(owner, sorted);
     const consistent = consistentSecret(decoded, threshold);
@@ -866,7 +865,7 @@ export class SecAggServer {
       if (sorted.length > threshold) {
         // b is what its holders hold: the sum uses it. A masking key that does not match the
         // advertised public key cannot remove the owner's pairwise masks.
-        if (what === 'self-mask seed') return consistent;
+        if (kind === 'self-mask') return consistent;
         throw new ReconstructionError(
           `client ${owner}'s ${what}: all ${sorted.length} shares agree but the secret does not match what client ${owner} committed to`,
         );
