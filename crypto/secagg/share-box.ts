@@ -62,9 +62,10 @@ const SHARE_COMMITMENT_BYTES = 32;
  * A box's bytes: the AEAD ciphertext of both shares, then the dealer's commitments to each share
  * (transcript.ts `shareCommitment`: s^SK's, then b's). The sender signs them with the box (they
  * are in its Merkle leaf); the recipient checks its shares against them on opening — a box whose
- * shares do not match is complained about like one that does not open — and the server checks
- * every revealed share against them, so a dealer that deals shares off its polynomial is named,
- * never the honest holder that revealed what it was dealt.
+ * shares do not match is complained about like one that does not open — and the server, when a
+ * reconstruction from t shares does not match the owner's commitment, checks each revealed share
+ * against them, so a dealer that deals shares off its polynomial is named, never the honest
+ * holder that revealed what it was dealt.
  */
 export const SHARE_BOX_CIPHERTEXT_BYTES = SEALED_BYTES + 2 * SHARE_COMMITMENT_BYTES;
 

@@ -87,7 +87,7 @@ export const survivorSetPayload = (
 
 /**
  * A dealer's commitment to one share it deals (in its signed share box): the holder checks its
- * shares against them on receipt, and the server checks each revealed share against the dealer's,
+ * shares against them on receipt, and the server (when a reconstruction fails) checks each revealed share against the dealer's,
  * so shares that disagree are provably the dealer's (or, revealed different, the holder's).
  * Hiding: a share is a uniform field element to anyone holding fewer than t of them.
  */
