@@ -9,7 +9,15 @@ import { CoordinatorTamperingError } from '../../crypto/secagg/errors.ts';
 import { SecAggServer } from '../../crypto/secagg/server.ts';
 import { advertiseKeysPayload } from '../../crypto/secagg/transcript.ts';
 import { sealShareBoxes } from '../../crypto/secagg/share-box.ts';
-import { encodeShare, type Share, SHARE_BYTES, splitSecret } from '../../crypto/shamir.ts';
+import { bytesToBigInt } from '../../crypto/field.ts';
+import { seededRandom } from '../../crypto/random.ts';
+import {
+  decodeWithErrors,
+  encodeShare,
+  type Share,
+  SHARE_BYTES,
+  splitSecret,
+} from '../../crypto/shamir.ts';
 import { modularSum, roundFixture } from '../support/secagg-fixture.ts';
 
 /**
@@ -275,6 +283,35 @@ describe('a masking key off the prime-order group (its neighbours could not prov
       expect(() => clients[0]!.shareKeys({ keys }, [1, 2, 3, 4])).toThrow(
         CoordinatorTamperingError,
       );
+    },
+  );
+});
+
+describe('Berlekamp–Welch decoding of a dealer’s shares (shamir.ts decodeWithErrors)', () => {
+  const random = seededRandom(90);
+  const secret = random(32);
+  it.each([
+    [6, 3, 1],
+    [19, 11, 4],
+    [13, 9, 2],
+  ])(
+    'm = %i, t = %i: %i shares off are corrected and named; one more is not decoded',
+    (m, t, off) => {
+      const shares = splitSecret(
+        secret,
+        t,
+        Array.from({ length: m }, (_, i) => i + 1),
+        random,
+      );
+      const offAt = (count: number) =>
+        shares.map((share, i) =>
+          i % 2 === 0 && i / 2 < count ? { ...share, y: share.y + 5n } : share,
+        );
+      const decoded = decodeWithErrors(offAt(off), t);
+      expect(decoded?.secret).toBe(bytesToBigInt(secret));
+      expect(decoded?.disagreeing).toEqual(Array.from({ length: off }, (_, i) => 2 * i + 1));
+      const beyond = decodeWithErrors(offAt(off + 1), t);
+      expect(beyond === undefined || beyond.secret !== bytesToBigInt(secret)).toBe(true);
     },
   );
 });
