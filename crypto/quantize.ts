@@ -45,19 +45,27 @@ export function assertNoOverflow(summands: number, params: QuantizationParams): 
   }
 }
 
+/**
+ * `out` (default: a new vector) receives the levels: a caller quantizing a long update in slices
+ * passes its slice of the result, so no per-slice vector is allocated and copied.
+ */
 export function quantize(
   values: Float32Array | Float64Array,
   params: QuantizationParams,
   random: RandomSource,
+  out: Uint32Array = new Uint32Array(values.length),
 ): Uint32Array {
   assertQuantizationParams(params);
+  if (out.length !== values.length)
+    throw new CryptoInputError(
+      `output length ${out.length} does not match the ${values.length} values quantized`,
+    );
   const { clipRange } = params;
   const scale = maxLevel(params) / (2 * clipRange);
   const noise = random(values.length * 4);
   const aligned = noise.byteOffset % 4 === 0 ? noise : noise.slice();
   const uniforms = new Uint32Array(aligned.buffer, aligned.byteOffset, values.length);
   const top = maxLevel(params);
-  const out = new Uint32Array(values.length);
   for (let i = 0; i < values.length; i++) {
     const value = values[i]!;
     // NaN and ±Infinity are refused, not clipped (as the CKKS path does): an infinite weight

@@ -57,6 +57,7 @@ import { hasConsistentParamsHash, secAggConfigOf } from '../proto/round-wire.ts'
 import { isServiceError, RoundAbortedError, toVeilsumError, VeilsumError } from './errors.ts';
 import { DEFAULT_RETRY, type RetryPolicy, withRetry } from './retry.ts';
 import { UnmaskJournal, updateDigest } from './unmask-journal.ts';
+import { digestOfQuantizedFrom } from './quantized-origin.ts';
 import { deadline, tlsChannel, type TlsIdentity, unary } from './grpc-channel.ts';
 import { clientWithBytesSerializers } from './oneof-bytes-serializer.ts';
 import { assertQuantizedLevels } from './update-file.ts';
@@ -136,10 +137,17 @@ export interface ParticipateOptions extends TrainedFrom {
   readonly waitForResult?: boolean;
   /**
    * participateQuantized: the re-run journal's digest of the update (default: of the levels).
-   * A caller that quantized a float update itself passes `updateDigest` of the floats, so that
-   * the same floats quantized again (stochastic rounding) are still the same update.
+   * A caller that quantized a float update itself names it by `updateDigest` of the floats, so
+   * that the same floats quantized again (stochastic rounding) are still the same update. Checked
+   * against `quantizedFrom`, which it needs.
    */
   readonly updateSha256?: string;
+  /**
+   * participateQuantized: the floats the levels were quantized from, read again (e.g. slice by
+   * slice from a file). Their `updateDigest` becomes the journal's digest; refused unless every
+   * level is a rounding of its float and the digest is `updateSha256` (when given).
+   */
+  readonly quantizedFrom?: () => Iterable<Float32Array>;
 }
 
 export interface CkksParticipateOptions extends TrainedFrom {
@@ -697,7 +705,15 @@ export class VeilsumClient {
     input: Uint32Array,
     options: ParticipateOptions = {},
   ): Promise<ParticipationResult> {
-    return this.runSecAgg(round, input, options, options.updateSha256 ?? updateDigest(input));
+    let digest: string;
+    try {
+      digest = quantizedDigest(round, input, options);
+    } catch (error) {
+      return Promise.reject(
+        new VeilsumError('participate', status.INVALID_ARGUMENT, (error as Error).message),
+      );
+    }
+    return this.runSecAgg(round, input, options, digest);
   }
 
   private async runSecAgg(
@@ -1084,4 +1100,23 @@ function absentIfNotFound(error: unknown): undefined {
   if (error instanceof ContractError && error.kind === 'not-found') return undefined;
   if (isNotFound(error)) return undefined;
   throw error;
+}
+
+/** The journal digest participateQuantized uses: of the floats shown (checked), else of the levels. */
+function quantizedDigest(round: Round, levels: Uint32Array, options: ParticipateOptions): string {
+  if (options.quantizedFrom === undefined) {
+    if (options.updateSha256 !== undefined)
+      throw new Error(
+        'updateSha256 names the update by its floats but no quantizedFrom shows them: pass the floats the levels were quantized from',
+      );
+    return updateDigest(levels);
+  }
+  const quantization = round.params?.quantization;
+  if (quantization === undefined) throw new Error('the round has no quantization parameters');
+  const digest = digestOfQuantizedFrom(levels, options.quantizedFrom(), quantization);
+  if (options.updateSha256 !== undefined && options.updateSha256 !== digest)
+    throw new Error(
+      `updateSha256 ${options.updateSha256} is not the digest of the floats the levels were quantized from (${digest})`,
+    );
+  return digest;
 }

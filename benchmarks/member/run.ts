@@ -9,7 +9,8 @@
  *   - peerCpuMsPerMb / clientCpuMsPerMb: CPU time of the peer process and of the submitting one
  *     per MB (median): on a shared machine the wall time follows the load, these much less;
  *   - peerPeakRssMbAfterSubmit / peerPeakRssMb: bank 1's peer's VmHWM (/proc/<pid>/status) after
- *     the submissions, and after the round; peerIdleRssMb, its VmRSS before them (Node, gRPC,
+ *     the submissions, and after the round; peerRssMbBeforeRound, its VmRSS when the round opens;
+ *     peerIdleRssMb, its VmRSS before the submissions (Node, gRPC,
  *     the SDK: what any peer holds); peerPeakOverIdleMb, what the update added;
  *   - queueToUploadAcceptedMs: from the last answer (QUEUED) to WatchUpdate's UPLOADED (the peer
  *     marks it once the coordinator moved past MaskedInputCollection, so it includes waiting for
@@ -210,6 +211,9 @@ async function main(): Promise<void> {
     const peerPeakRssMbAfterSubmit = rssMb(peerPid);
     for (let i = 1; i < set.peers.length; i++)
       await submitUpdate(clients.of(i), updates[i]!, headerFor(updates[i]!, { modelId }));
+    // What the peer still holds when the round starts (freed buffers not yet collected, or
+    // collected but kept by the allocator): the round's own memory comes on top of it.
+    const peerRssMbBeforeRound = rssMb(peerPid, 'VmRSS');
     await admin.openRound({
       ...secAggRoundParams(set.consortium.members, modelId, 1, valueCount, 300_000),
       adversary: Adversary.ADVERSARY_SEMI_MALICIOUS,
@@ -242,6 +246,7 @@ async function main(): Promise<void> {
       clientCpuMsPerMb: Number((median(measured.map((m) => m.clientCpuMs)) / updateMb).toFixed(2)),
       peerIdleRssMb,
       peerPeakRssMbAfterSubmit,
+      peerRssMbBeforeRound,
       peerPeakRssMb,
       peerPeakOverIdleMb: peerPeakRssMb - peerIdleRssMb,
       peakRssLimitMb: 3 * updateMb,

@@ -11,6 +11,12 @@ import {
   verifyEvidenceBundle,
   type EvidenceBundle,
 } from '../../services/console/evidence-bundle.ts';
+import {
+  FabricEvidenceBuilder,
+  pemCertificates,
+  verifyFabricEvidenceBundle,
+  type FabricEvidenceBundle,
+} from '../../services/console/fabric-evidence.ts';
 import { EmbeddedHistory, FabricHistory } from '../../services/console/ledger-history.ts';
 
 /** What `pki init` writes for the console: its TLS material, the ledger and its reading identity. */
@@ -36,11 +42,19 @@ export async function startConsole(options: ConsoleStartOptions): Promise<Compli
   let console_: ComplianceConsole;
   if ('fabric' in config) {
     const opened = openLedger(config, options.identity, options.identity);
+    const fabric = opened.fabric!;
     console_ = new ComplianceConsole({
       listen: options.listen,
       tls: tlsOf(options),
       ledger: opened.ledger,
-      history: new FabricHistory(opened.fabric!),
+      history: new FabricHistory(fabric),
+      // Blocks from the console's own peer only (as its pages are).
+      fabricEvidence: new FabricEvidenceBuilder({
+        channel: fabric.channelName,
+        chaincode: fabric.chaincodeName,
+        height: async () => (await fabric.chainInfo({ ownPeer: true })).height,
+        blockBytes: (number) => fabric.blockBytes(number),
+      }),
       ledgerDescription: opened.description,
       onError: logError,
     });
@@ -143,15 +157,33 @@ export function consoleCommand(): Command {
 export function verifyBundleCommand() {
   return new Command('verify-bundle')
     .description(
-      'Check an evidence bundle exported from the console, offline: block hashes, writer signatures against the consortium CA, the chain of links to the head, and the lineage records against the blocks',
+      "Check an evidence bundle exported from the console, offline. Embedded ledger (--ca): block hashes, writer signatures against the consortium CA, the chain of links to the head. Fabric (--trust): block data hashes and header links to the head, the orderer signature on each block, each transaction's creator and endorsements against the CAs you trust. Both: the lineage records against what the blocks wrote, and the inclusion proofs",
     )
     .argument('<bundle>', 'the JSON bundle')
-    .requiredOption('--ca <path>', 'the consortium CA certificate')
+    .option('--ca <path>', 'the consortium CA certificate (embedded-ledger bundles)')
+    .option(
+      '--trust <path...>',
+      "Fabric bundles: PEM file(s) of the CA certificates you trust (every organisation's and the orderer's); the bundle's own CAs must chain to them",
+    )
     .option('--json', 'print JSON')
     .action((bundlePath, options) => {
-      const bundle = JSON.parse(readFileSync(bundlePath, 'utf8')) as EvidenceBundle;
+      const bundle = JSON.parse(readFileSync(bundlePath, 'utf8')) as
+        EvidenceBundle | FabricEvidenceBundle;
       try {
-        const summary = verifyEvidenceBundle(bundle, readFileSync(options.ca));
+        let summary: { blocks: number; head: number; rounds: number; proofs: number };
+        if (bundle.format === 'veilsum-fabric-evidence/1') {
+          if (!options.trust?.length)
+            throw new Error(
+              "a Fabric bundle needs --trust <CA certificates>: the CAs it carries are the bundle maker's word, not yours",
+            );
+          summary = verifyFabricEvidenceBundle(
+            bundle,
+            options.trust.flatMap((path) => pemCertificates(readFileSync(path, 'utf8'))),
+          );
+        } else {
+          if (options.ca === undefined) throw new Error('this bundle needs --ca <consortium CA>');
+          summary = verifyEvidenceBundle(bundle, readFileSync(options.ca));
+        }
         const result = {
           ok: true,
           sha256: bundleSha256(bundle),

@@ -554,6 +554,29 @@ export class FabricLedger implements ContractGateway {
     }
   }
 
+  /**
+   * Block `number` of the channel as this client's own peer stores it (qscc GetBlockByNumber):
+   * the block's protobuf bytes, signatures and all, for evidence a verifier checks offline.
+   */
+  async blockBytes(number: number): Promise<Uint8Array> {
+    try {
+      return await this.link(0)
+        .network.getContract('qscc')
+        .evaluateTransaction('GetBlockByNumber', this.channel, String(number));
+    } catch (error) {
+      throw toLedgerError(error, 'evaluate', 'GetBlockByNumber');
+    }
+  }
+
+  /** The chaincode this client's contract runs in (the write sets' namespace). */
+  get chaincodeName(): string {
+    return this.chaincode;
+  }
+
+  get channelName(): string {
+    return this.channel;
+  }
+
   close(): void {
     for (const link of this.links.values()) link.connection.close();
     this.links.clear();

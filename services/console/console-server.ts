@@ -10,6 +10,7 @@ import type { Ledger } from '../../ledger/ledger.ts';
 import type { Lineage } from '../../ledger/records.ts';
 import { buildEvidenceBundle, canonicalJson } from './evidence-bundle.ts';
 import { evidenceReportPdf } from './evidence-report.ts';
+import type { FabricEvidenceBuilder } from './fabric-evidence.ts';
 import { cite, html, layout, hash, time, type Html, type PageContext } from './html.ts';
 import type { LedgerHistory } from './ledger-history.ts';
 import { LedgerIndex } from './ledger-index.ts';
@@ -30,6 +31,8 @@ export interface ConsoleOptions {
   readonly ledgerDescription: string;
   /** Every block, for evidence bundles (the embedded ledger has them). */
   readonly blocks?: () => Block[] | Promise<Block[]>;
+  /** Fabric: evidence bundles from the console's own peer's blocks. */
+  readonly fabricEvidence?: FabricEvidenceBuilder;
   /** How often the ledger is read for new blocks (ms). */
   readonly pollMs?: number;
   readonly onError?: (error: unknown) => void;
@@ -141,7 +144,12 @@ export class ComplianceConsole {
           ((target !== undefined && catchUp.received() >= target) || idle >= 2_000)
         )
           break;
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        // Woken when the stream reaches the target, fills its buffer or opens, not polled;
+        // the target asked again after 100 ms if the peer did not answer it.
+        await catchUp.progress(
+          target,
+          target === undefined || idle === Infinity ? 100 : Math.max(10, 2_000 - idle),
+        );
         await this.index.refresh();
       }
       await this.index.refresh();
@@ -410,11 +418,10 @@ export class ComplianceConsole {
   private async bundle(model: string) {
     if (!this.index.modelVersions.has(model))
       throw new HttpError(404, `The ledger has no model version ${model}.`);
+    if (this.options.fabricEvidence !== undefined)
+      return this.options.fabricEvidence.build(model, await this.lineages(model));
     if (this.options.blocks === undefined)
-      throw new HttpError(
-        501,
-        'Evidence bundles are built from the embedded ledger\'s signed blocks; on Fabric, export the blocks with the peer CLI ("peer channel fetch").',
-      );
+      throw new HttpError(501, 'This console has no blocks to build evidence bundles from.');
     return buildEvidenceBundle(model, await this.lineages(model), await this.options.blocks());
   }
 
@@ -422,22 +429,32 @@ export class ComplianceConsole {
     const versions = [...this.index.modelVersions.values()].sort((a, b) => b.at.block - a.at.block);
     if (versions.length === 0)
       return html`<p>No model version has been recorded on the ledger yet.</p>`;
-    const exportable = this.options.blocks !== undefined;
+    const exportable =
+      this.options.blocks !== undefined || this.options.fabricEvidence !== undefined;
     return html`${
-        exportable
-          ? html`<p>
-              For one model version: a JSON bundle (the signed blocks its lineage rests on, the
-              chain's links up to the head, inclusion proofs) that
-              <code>veilsum audit verify-bundle &lt;file&gt; --ca &lt;consortium CA&gt;</code>
+        this.options.fabricEvidence !== undefined
+          ? html`<p id="export-fabric">
+              For one model version: a JSON bundle (the Fabric blocks its lineage rests on, as your
+              bank's peer stores them, with the orderer's signatures, each transaction's creator and
+              endorsements, the channel's configuration with its organisations' CA certificates, and
+              the header of every block up to the head) that
+              <code
+                >veilsum audit verify-bundle &lt;file&gt; --trust &lt;the organisations' CA
+                certificates&gt;</code
+              >
               checks offline, and a PDF report of the same evidence for a regulator.
             </p>`
-          : html`<p id="export-unavailable">
-              Evidence bundles and PDF reports are built from the embedded ledger's signed blocks.
-              This console reads a Fabric channel: to hand a regulator the evidence for a version,
-              export the channel's blocks from your bank's peer (<code>peer channel fetch</code>)
-              and list the block and transaction of each record below, as the lineage page shows
-              them.
-            </p>`
+          : exportable
+            ? html`<p>
+                For one model version: a JSON bundle (the signed blocks its lineage rests on, the
+                chain's links up to the head, inclusion proofs) that
+                <code>veilsum audit verify-bundle &lt;file&gt; --ca &lt;consortium CA&gt;</code>
+                checks offline, and a PDF report of the same evidence for a regulator.
+              </p>`
+            : html`<p id="export-unavailable">
+                This console has no blocks to build evidence bundles from: list the block and
+                transaction of each record below, as the lineage page shows them.
+              </p>`
       }
       <table>
         <caption>

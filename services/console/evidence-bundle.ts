@@ -23,25 +23,40 @@ export interface EvidenceBundle {
   readonly inclusionProofs: readonly InclusionProofJson[];
 }
 
+/** The ids of the records a lineage rests on. */
+export interface LineageIds {
+  readonly models: Set<string>;
+  readonly rounds: Set<string>;
+  readonly consents: Set<string>;
+}
+
+export function lineageIds(lineages: readonly Lineage[]): LineageIds {
+  return {
+    models: new Set(lineages.map((l) => l.modelVersion.modelHash)),
+    rounds: new Set(lineages.map((l) => l.round.roundId)),
+    consents: new Set(lineages.flatMap((l) => l.contributions.map((c) => c.consent.consentId))),
+  };
+}
+
+/** Whether the ledger key `key` holds a record the lineage rests on. */
+export function touchesKey(key: string, ids: LineageIds): boolean {
+  const slash = key.indexOf('/');
+  const kind = key.slice(0, slash);
+  const rest = key.slice(slash + 1);
+  if (kind === 'model') return ids.models.has(rest);
+  if (kind === 'consent') return ids.consents.has(rest);
+  if (kind === 'round') return ids.rounds.has(rest);
+  if (kind === 'round-phase')
+    return [...ids.rounds].some((roundId) => rest.startsWith(`${roundId}/`));
+  // round-misbehaviour/<round>|<member> (ledger/contract.ts: ids never contain '|')
+  if (kind === 'round-misbehaviour')
+    return [...ids.rounds].some((roundId) => rest.startsWith(`${roundId}|`));
+  return false;
+}
+
 /** Whether a block wrote a record the lineage rests on. */
-function touches(
-  block: Block,
-  ids: { models: Set<string>; rounds: Set<string>; consents: Set<string> },
-): boolean {
-  return block.writes.some(([key]) => {
-    const slash = key.indexOf('/');
-    const kind = key.slice(0, slash);
-    const rest = key.slice(slash + 1);
-    if (kind === 'model') return ids.models.has(rest);
-    if (kind === 'consent') return ids.consents.has(rest);
-    if (kind === 'round') return ids.rounds.has(rest);
-    if (kind === 'round-phase')
-      return [...ids.rounds].some((roundId) => rest.startsWith(`${roundId}/`));
-    // round-misbehaviour/<round>|<member> (ledger/contract.ts: ids never contain '|')
-    if (kind === 'round-misbehaviour')
-      return [...ids.rounds].some((roundId) => rest.startsWith(`${roundId}|`));
-    return false;
-  });
+function touches(block: Block, ids: LineageIds): boolean {
+  return block.writes.some(([key]) => touchesKey(key, ids));
 }
 
 export function buildEvidenceBundle(
@@ -49,11 +64,7 @@ export function buildEvidenceBundle(
   lineages: readonly Lineage[],
   blocks: readonly Block[],
 ): EvidenceBundle {
-  const ids = {
-    models: new Set(lineages.map((l) => l.modelVersion.modelHash)),
-    rounds: new Set(lineages.map((l) => l.round.roundId)),
-    consents: new Set(lineages.flatMap((l) => l.contributions.map((c) => c.consent.consentId))),
-  };
+  const ids = lineageIds(lineages);
   const head = blocks.at(-1);
   if (head === undefined) throw new Error('the ledger has no blocks');
   return {
@@ -84,7 +95,7 @@ export function canonicalJson(value: unknown): string {
   );
 }
 
-export function bundleSha256(bundle: EvidenceBundle): string {
+export function bundleSha256(bundle: object): string {
   return createHash('sha256').update(canonicalJson(bundle)).digest('hex');
 }
 
@@ -133,11 +144,36 @@ export function verifyEvidenceBundle(
       fail(`block ${block.number} (${block.fn} by ${block.caller}): ${problem}`);
     for (const [key, value] of block.writes) written.set(key, value);
   }
+  checkLineage(bundle, (key) => written.get(key), fail);
+  return {
+    blocks: bundle.blocks.length,
+    head: bundle.head.number,
+    rounds: bundle.lineage.length,
+    proofs: bundle.inclusionProofs.length,
+  };
+}
+
+/**
+ * The lineage's records equal to what the ledger wrote (`written`: a key's last value in the
+ * bundle's blocks, and where), and every inclusion proof the one the round's receipts give.
+ */
+export function checkLineage(
+  bundle: Pick<EvidenceBundle, 'lineage' | 'inclusionProofs'>,
+  written: (key: string) => string | { value: string; where: string } | undefined,
+  fail: (what: string) => never,
+): void {
   const mustEqual = (key: string, record: unknown, what: string) => {
-    const value = written.get(key);
-    if (value === undefined) fail(`${what}: no block in the bundle wrote ${key}`);
-    if (canonicalJson(JSON.parse(value!)) !== canonicalJson(record))
-      fail(`${what}: differs from what block wrote ${key}`);
+    const found = written(key);
+    if (found === undefined) fail(`${what}: no block in the bundle wrote ${key}`);
+    const { value, where } = typeof found === 'string' ? { value: found, where: 'block' } : found;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      parsed = undefined;
+    }
+    if (canonicalJson(parsed) !== canonicalJson(record))
+      fail(`${what}: differs from what ${where} wrote ${key}`);
   };
   for (const { modelVersion, round, contributions } of bundle.lineage) {
     mustEqual(
@@ -157,10 +193,4 @@ export function verifyEvidenceBundle(
         `inclusion proof of ${proof.member} in ${proof.round}: does not lead to the round's Merkle root`,
       );
   }
-  return {
-    blocks: bundle.blocks.length,
-    head: bundle.head.number,
-    rounds: bundle.lineage.length,
-    proofs: bundle.inclusionProofs.length,
-  };
 }

@@ -1,6 +1,7 @@
 import PDFDocument from 'pdfkit';
 import type { EvidenceBundle } from './evidence-bundle.ts';
 import { bundleSha256 } from './evidence-bundle.ts';
+import type { FabricEvidenceBundle } from './fabric-evidence.ts';
 
 const iso = (ms: number | null): string =>
   ms === null || !Number.isFinite(ms) || Number.isNaN(new Date(ms).getTime())
@@ -15,9 +16,17 @@ const iso = (ms: number | null): string =>
  * version, through which rounds, with which commitments, when. Dated by the ledger's head (not the
  * clock), so the same ledger gives the same PDF bytes; the bundle's SHA-256 ties the two together.
  */
-export function evidenceReportPdf(bundle: EvidenceBundle): Promise<Buffer> {
+export function evidenceReportPdf(bundle: EvidenceBundle | FabricEvidenceBundle): Promise<Buffer> {
   const last = bundle.lineage.at(-1);
-  const headTime = bundle.blocks.reduce((latest, block) => Math.max(latest, block.timestamp), 0);
+  const fabric = bundle.format === 'veilsum-fabric-evidence/1';
+  // Fabric blocks carry no time: the latest time the lineage's records hold (the ledger's own).
+  const headTime = fabric
+    ? bundle.lineage.reduce(
+        (latest, { modelVersion, round }) =>
+          Math.max(latest, modelVersion.recordedAt, round.closedAt ?? 0),
+        0,
+      )
+    : bundle.blocks.reduce((latest, block) => Math.max(latest, block.timestamp), 0);
   const document = new PDFDocument({
     size: 'A4',
     margin: 56,
@@ -41,7 +50,9 @@ export function evidenceReportPdf(bundle: EvidenceBundle): Promise<Buffer> {
   document.text(`Ledger head: block ${bundle.head.number}, hash ${bundle.head.hash}`);
   document.text(`Evidence bundle SHA-256: ${bundleSha256(bundle)}`);
   document.text(
-    `This report summarises the evidence bundle with the same SHA-256. Check the bundle with "veilsum audit verify-bundle <file> --ca <consortium CA>": it recomputes every block hash, checks each writer's signature against the consortium CA and the chain's links up to the head.`,
+    fabric
+      ? `This report summarises the evidence bundle with the same SHA-256, from the Fabric channel ${bundle.channel}. Check the bundle with "veilsum audit verify-bundle <file> --trust <the consortium organisations' CA certificates>": it recomputes every block hash and the chain's links up to the head, and checks the orderer's signature on each block and each transaction's creator and endorsers against those CAs.`
+      : `This report summarises the evidence bundle with the same SHA-256. Check the bundle with "veilsum audit verify-bundle <file> --ca <consortium CA>": it recomputes every block hash, checks each writer's signature against the consortium CA and the chain's links up to the head.`,
   );
   for (const { modelVersion, round, contributions } of bundle.lineage) {
     document.moveDown(1).fontSize(13).text(`Round ${round.roundId}`);

@@ -38,7 +38,16 @@ export interface LedgerHistory {
    * A history that arrives as a stream (Fabric): the channel's height now, and how many blocks
    * have arrived, so the console serves its first page only once it has the chain up to then.
    */
-  catchUp?: { target(): Promise<number>; received(): number; idleMs(): number };
+  catchUp?: {
+    target(): Promise<number>;
+    received(): number;
+    idleMs(): number;
+    /**
+     * Resolves when there is something to do: `target` blocks received, the reader waiting for
+     * room (the index must read), the stream opened — or after `timeoutMs`.
+     */
+    progress(target: number | undefined, timeoutMs: number): Promise<void>;
+  };
   close(): void;
 }
 
@@ -112,6 +121,8 @@ export class FabricHistory implements LedgerHistory {
   private streamProblem: string | undefined;
   /** Waits before asking a peer that could not be reached again (ms; tests shorten it). */
   private readonly retryMs: number;
+  /** A catch-up waiting for progress, and the height it waits for. */
+  private progressWaiter: { target: number | undefined; resolve: () => void } | undefined;
 
   constructor(
     fabric: FabricLedger,
@@ -149,8 +160,10 @@ export class FabricHistory implements LedgerHistory {
     // The stream open on a trusted peer (or its first block): until a new block arrives, the
     // view is as current as it is.
     const current = () => {
+      const opened = this.lastHeardAt === 0;
       this.streamProblem = undefined;
       this.lastHeardAt = Date.now();
+      if (opened) this.progressed();
     };
     for await (const event of this.fabric.events({ startBlock, onOpen: current })) {
       if (this.stop.signal.aborted) return;
@@ -161,8 +174,13 @@ export class FabricHistory implements LedgerHistory {
         this.buffered.length >= this.maxBufferedEvents &&
         block > this.buffered.at(-1)!.block &&
         !this.stop.signal.aborted
-      )
-        await new Promise<void>((resolve) => (this.wakeReader = resolve));
+      ) {
+        const room = new Promise<void>((resolve) => (this.wakeReader = resolve));
+        this.progressed();
+        await room;
+        // The stream was not quiet while the index read: it was held back.
+        this.lastHeardAt = Date.now();
+      }
       if (this.stop.signal.aborted) return;
       this.buffered.push({
         name: event.name,
@@ -172,6 +190,8 @@ export class FabricHistory implements LedgerHistory {
         committedAt: null,
       });
       this.nextBlock = block + 1;
+      const waiting = this.progressWaiter?.target;
+      if (waiting !== undefined && this.nextBlock >= waiting) this.progressed();
     }
     // A stream that ends without an error was closed with the gateway.
     if (!this.stop.signal.aborted) throw new Error('the peer closed the event stream');
@@ -181,11 +201,42 @@ export class FabricHistory implements LedgerHistory {
     return this.streamProblem;
   }
 
+  /**
+   * Wakes a waiting catch-up — on the next turn of the event loop, after the rest of this
+   * block's events (one response from the peer) are buffered: a read never splits a block.
+   */
+  private progressed(): void {
+    const waiter = this.progressWaiter;
+    if (waiter === undefined) return;
+    this.progressWaiter = undefined;
+    setImmediate(waiter.resolve);
+  }
+
   readonly catchUp = {
     target: async (): Promise<number> => (await this.fabric.chainInfo({ ownPeer: true })).height,
+    progress: (target: number | undefined, timeoutMs: number): Promise<void> =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(done, timeoutMs);
+        function done() {
+          clearTimeout(timer);
+          resolve();
+        }
+        // Already there, or the reader already waiting for room: no need to wait.
+        if ((target !== undefined && this.nextBlock >= target) || this.wakeReader !== undefined)
+          setImmediate(done);
+        else this.progressWaiter = { target, resolve: done };
+      }),
     received: (): number => this.nextBlock,
-    /** How long the open stream has been quiet (Infinity before it first opened). */
-    idleMs: (): number => (this.lastHeardAt === 0 ? Infinity : Date.now() - this.lastHeardAt),
+    /**
+     * How long the open stream has been quiet (Infinity before it first opened; 0 while the
+     * reader holds a block back for room: a slow index is not a caught-up one).
+     */
+    idleMs: (): number =>
+      this.lastHeardAt === 0
+        ? Infinity
+        : this.wakeReader !== undefined
+          ? 0
+          : Date.now() - this.lastHeardAt,
   };
 
   /**

@@ -51,6 +51,89 @@ export interface RoundFilter {
   readonly to?: number;
 }
 
+/** The contract reads applying events needs. */
+type IndexReads = Pick<
+  Ledger,
+  | 'getRound'
+  | 'getRoundPhase'
+  | 'roundMisbehaviour'
+  | 'consentHistory'
+  | 'getCollectiveKey'
+  | 'getMember'
+>;
+
+/** Reads a batch of events starts at once (a Fabric evaluate is a round trip to the peer). */
+const READS_IN_FLIGHT = 16;
+
+/**
+ * The reads of one batch of events: each asked once (a bank's hundred consents need its consent
+ * history once, not a hundred times), at most READS_IN_FLIGHT at a time, started before the
+ * events are applied in order. A read returns the record as it is now, whenever it is asked:
+ * asking early changes nothing the sequential reads would have shown.
+ */
+function batchReads(ledger: Ledger): IndexReads & { prefetch(event: HistoryEvent): void } {
+  const cache = new Map<string, Promise<unknown>>();
+  let inFlight = 0;
+  const waiting: (() => void)[] = [];
+  const read = <T>(key: string, call: () => Promise<T>): Promise<T> => {
+    let promise = cache.get(key) as Promise<T> | undefined;
+    if (promise === undefined) {
+      promise = (async () => {
+        if (inFlight >= READS_IN_FLIGHT) await new Promise<void>((go) => waiting.push(go));
+        inFlight++;
+        try {
+          return await call();
+        } finally {
+          inFlight--;
+          waiting.shift()?.();
+        }
+      })();
+      // A prefetch nobody awaits must not be an unhandled rejection; apply sees the error.
+      promise.catch(() => undefined);
+      cache.set(key, promise);
+    }
+    return promise;
+  };
+  const reads: IndexReads = {
+    getRound: (roundId) => read(`round ${roundId}`, () => ledger.getRound(roundId)),
+    getRoundPhase: (roundId, phase) =>
+      read(`phase ${roundId} ${phase}`, () => ledger.getRoundPhase(roundId, phase)),
+    roundMisbehaviour: (roundId) =>
+      read(`misbehaviour ${roundId}`, () => ledger.roundMisbehaviour(roundId)),
+    consentHistory: (memberId) =>
+      read(`consents ${memberId}`, () => ledger.consentHistory(memberId)),
+    getCollectiveKey: (keySha256) =>
+      read(`key ${keySha256}`, () => ledger.getCollectiveKey(keySha256)),
+    getMember: (mspId) => read(`member ${mspId}`, () => ledger.getMember(mspId)),
+  };
+  return {
+    ...reads,
+    prefetch(event) {
+      const payload = event.payload;
+      switch (event.name) {
+        case 'RoundOpened':
+        case 'RoundClosed':
+          void reads.getRound(String(payload.roundId));
+          return;
+        case 'RoundPhaseCommitted':
+          if (ROUND_PHASES.includes(payload.phase as RoundPhaseName))
+            void reads.getRoundPhase(String(payload.roundId), payload.phase as RoundPhaseName);
+          return;
+        case 'MisbehaviourRecorded':
+          void reads.roundMisbehaviour(String(payload.roundId));
+          return;
+        case 'ConsentGranted':
+        case 'ConsentRevoked':
+          void reads.consentHistory(String(payload.memberId));
+          return;
+        case 'CollectiveKeyAttested':
+          void reads.getCollectiveKey(String(payload.keySha256));
+          return;
+      }
+    },
+  };
+}
+
 const provenanceOf = (event: HistoryEvent): Provenance => ({
   block: event.block,
   transactionId: event.transactionId,
@@ -95,19 +178,21 @@ export class LedgerIndex {
 
   private async readNew(): Promise<HistoryEvent[]> {
     const { events, lastBlock } = await this.history.read(this.lastBlock);
-    for (const event of events) await this.apply(event);
+    const reads = batchReads(this.ledger);
+    for (const event of events) reads.prefetch(event);
+    for (const event of events) await this.apply(event, reads);
     this.lastBlock = lastBlock;
     return events;
   }
 
-  private async apply(event: HistoryEvent): Promise<void> {
+  private async apply(event: HistoryEvent, reads: IndexReads): Promise<void> {
     const at = provenanceOf(event);
     const payload = event.payload;
     switch (event.name) {
       case 'RoundOpened':
       case 'RoundClosed': {
         const roundId = String(payload.roundId);
-        const record = await this.ledger.getRound(roundId);
+        const record = await reads.getRound(roundId);
         const existing = this.rounds.get(roundId);
         if (existing === undefined) {
           this.rounds.set(roundId, {
@@ -122,7 +207,7 @@ export class LedgerIndex {
             this.consents.get(consent.consentId)?.usedBy.push(roundId);
         } else existing.record = record;
         if (event.name === 'RoundClosed') this.rounds.get(roundId)!.closed = at;
-        for (const memberId of record.roster) await this.learnMember(memberId);
+        for (const memberId of record.roster) await this.learnMember(memberId, reads);
         return;
       }
       case 'RoundPhaseCommitted': {
@@ -131,7 +216,7 @@ export class LedgerIndex {
         if (!ROUND_PHASES.includes(phase)) return;
         const round = this.rounds.get(roundId);
         if (round !== undefined)
-          round.phases[phase] = { record: await this.ledger.getRoundPhase(roundId, phase), at };
+          round.phases[phase] = { record: await reads.getRoundPhase(roundId, phase), at };
         return;
       }
       case 'MisbehaviourRecorded': {
@@ -139,7 +224,7 @@ export class LedgerIndex {
         const round = this.rounds.get(roundId);
         if (round === undefined) return;
         const memberId = String(payload.memberId);
-        const record = (await this.ledger.roundMisbehaviour(roundId)).find(
+        const record = (await reads.roundMisbehaviour(roundId)).find(
           (entry) => entry.memberId === memberId,
         );
         if (record !== undefined) round.misbehaviour.push({ record, at });
@@ -149,8 +234,8 @@ export class LedgerIndex {
       case 'ConsentRevoked': {
         const consentId = String(payload.consentId);
         const memberId = String(payload.memberId);
-        await this.learnMember(memberId);
-        const record = (await this.ledger.consentHistory(memberId)).find(
+        await this.learnMember(memberId, reads);
+        const record = (await reads.consentHistory(memberId)).find(
           (consent) => consent.consentId === consentId,
         );
         if (record === undefined) return;
@@ -163,16 +248,16 @@ export class LedgerIndex {
       }
       case 'CollectiveKeyAttested': {
         const keySha256 = String(payload.keySha256);
-        const record = await this.ledger.getCollectiveKey(keySha256);
+        const record = await reads.getCollectiveKey(keySha256);
         const existing = this.keys.get(keySha256);
         this.keys.set(keySha256, { record, at: existing?.at ?? at });
-        for (const holder of record.participants) await this.learnMember(holder);
+        for (const holder of record.participants) await this.learnMember(holder, reads);
         return;
       }
       case 'MemberRegistered': {
         const mspId = String(payload.mspId);
         this.members.delete(mspId);
-        await this.learnMember(mspId);
+        await this.learnMember(mspId, reads);
         return;
       }
       case 'ModelVersionRecorded': {
@@ -185,10 +270,10 @@ export class LedgerIndex {
     }
   }
 
-  private async learnMember(memberId: string): Promise<void> {
+  private async learnMember(memberId: string, reads: IndexReads): Promise<void> {
     if (this.members.has(memberId)) return;
     try {
-      this.members.set(memberId, await this.ledger.getMember(memberId));
+      this.members.set(memberId, await reads.getMember(memberId));
     } catch {
       // Not registered (yet): it appears once a later event names it again.
     }

@@ -5,7 +5,6 @@ import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { pino, type Logger } from 'pino';
-import { MemberServiceService } from '../../proto/gen/veilsum/v1/member.ts';
 import { openLedger, type OpenLedger } from '../../ledger/ledger-factory.ts';
 import { identityOf } from '../../sdk/pki/certificates.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
@@ -20,6 +19,7 @@ import { MemberMetrics } from './metrics.ts';
 import { RoundEvents } from './round-events.ts';
 import { RoundFollower } from './round-follower.ts';
 import { MAX_CHUNK_BYTES } from './submit-stream.ts';
+import { MemberServiceDefinition } from './chunk-deserializer.ts';
 import { UpdateQueue } from './update-queue.ts';
 
 const STOP_GRACE_MS = 2_000;
@@ -103,7 +103,7 @@ export class MemberPeer {
 
   async start(): Promise<void> {
     this.server.addService(
-      MemberServiceService,
+      MemberServiceDefinition,
       memberService({
         memberId: this.memberId,
         queue: this.queue,

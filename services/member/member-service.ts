@@ -36,7 +36,7 @@ import { type BankCallers, mayRead, maySubmit } from './bank-callers.ts';
 import type { CallerRole } from './config.ts';
 import type { MemberMetrics } from './metrics.ts';
 import { JOINABLE_PHASES, type RoundFollower, type RoundView } from './round-follower.ts';
-import { floatSumPieces, sumErrorBound } from './result-stream.ts';
+import { attestedDecryptionPrecision, floatSumPieces, sumErrorBound } from './result-stream.ts';
 import { checkHeader, receiveValues } from './submit-stream.ts';
 import { FINAL_STATES, type QueuedRecord, type UpdateQueue } from './update-queue.ts';
 
@@ -86,6 +86,29 @@ export function memberService(deps: MemberServiceDependencies): MemberServiceSer
         throw notFound(`round ${roundId} is unknown to the coordinator: check the round id`);
       throw error;
     }
+  };
+
+  /**
+   * CKKS: the keyholders' decryption precision for a round's key — from the flooding σ and
+   * threshold they attested on the bank's ledger view (a peer's `ckksPrecision` can be stale or
+   * wrong, and the bound is what a data scientist trusts the sum to); the configured value only
+   * for a peer without a ledger view.
+   */
+  const keyholderPrecision = async (
+    roundId: string,
+    servedKeySha256: Uint8Array,
+  ): Promise<number> => {
+    if (deps.ledger === undefined) return deps.ckksPrecision;
+    // The key the round's manifest committed on the ledger, not the one the coordinator names now.
+    const manifest = (await deps.ledger.getRound(roundId)).manifest;
+    const keySha256 = manifest?.ckksKeySha256 ?? Buffer.from(servedKeySha256).toString('hex');
+    if (keySha256 === '') return deps.ckksPrecision;
+    const key = await deps.ledger.getCollectiveKey(keySha256);
+    return attestedDecryptionPrecision(
+      parameterSetNamed(key.limits.parameterSet),
+      key.threshold,
+      key.limits.floodingSigma,
+    );
   };
 
   return {
@@ -235,7 +258,7 @@ export function memberService(deps: MemberServiceDependencies): MemberServiceSer
               errorBound: ckks
                 ? sumErrorBound(contributors, {
                     ckks: parameterSetNamed(params.ckks!.parameterSet),
-                    keyholderPrecision: deps.ckksPrecision,
+                    keyholderPrecision: await keyholderPrecision(roundId, params.ckks!.keySha256),
                   })
                 : sumErrorBound(contributors, { quantization: params.quantization! }),
               clipRange: (ckks ? params.ckks?.clipRange : params.quantization?.clipRange) ?? 0,

@@ -1,6 +1,6 @@
 import { endianness } from 'node:os';
 import { dequantizeSum, maxLevel, type QuantizationParams } from '../../crypto/quantize.ts';
-import type { CkksParameterSet } from '../../crypto/ckks/parameters.ts';
+import { type CkksParameterSet, floodingErrorSigma } from '../../crypto/ckks/parameters.ts';
 
 /** Largest piece of the float64 sum a ResultChunk carries (the proto's contract). */
 export const RESULT_CHUNK_BYTES = 1 << 20;
@@ -62,6 +62,21 @@ export function sumErrorBound(
   if ('quantization' in round)
     return (contributors * 2 * round.quantization.clipRange) / maxLevel(round.quantization);
   return round.keyholderPrecision + contributors * 2 ** -round.ckks.scaleBits;
+}
+
+/**
+ * The keyholders' 7σ decryption error per value, from what they attested on the ledger for the
+ * round's key: each floods with at most σ_f (sized for `threshold` responders; more responders
+ * each flood less, keyholder.ts), so a decoded value's flood is at most
+ * 7·floodingErrorSigma(set, threshold, σ_f) — the keyholders' own precision, whatever the peer's
+ * configuration says.
+ */
+export function attestedDecryptionPrecision(
+  set: CkksParameterSet,
+  threshold: number,
+  floodingSigma: number,
+): number {
+  return 7 * floodingErrorSigma(set, threshold, floodingSigma);
 }
 
 function wordsOf(data: Uint8Array): Uint32Array {

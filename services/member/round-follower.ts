@@ -7,7 +7,7 @@ import { clippingReport, clippingWarning, type ClippingReport } from '../../sdk/
 import { UnmaskJournal, updateDigest } from '../../sdk/unmask-journal.ts';
 import type { Progress, VeilsumClient } from '../../sdk/veilsum-client.ts';
 import type { MemberMetrics } from './metrics.ts';
-import { digestOfSlices, prepareSecAgg, type PreparedSecAggUpdate } from './prepared-update.ts';
+import { digestsOfSlices, prepareSecAgg, type PreparedSecAggUpdate } from './prepared-update.ts';
 import { FINAL_STATES, type QueuedRecord, type UpdateQueue } from './update-queue.ts';
 
 /** Phases in which a round still takes a member that has not joined yet. */
@@ -34,7 +34,9 @@ export interface FollowerOptions {
   /**
    * While the ledger's events wake the follower (`eventsLive`), queued updates look for rounds
    * on the coordinator only this often, in case an event was missed (an update in a round is
-   * still followed every pollIntervalMs).
+   * still followed every pollIntervalMs). After an event (or a new update) the next
+   * FAST_POLLS_AFTER_KICK ticks list rounds at pollIntervalMs: on Fabric the bank's peer can
+   * commit a round's block before the coordinator lists the round.
    */
   readonly fallbackPollMs?: number;
   /** Whether round events from the bank's ledger view currently arrive (RoundEvents.live). */
@@ -55,6 +57,13 @@ function requireUnchanged(record: QueuedRecord, payloadSha256: string): void {
     );
 }
 
+/**
+ * Timer ticks that still list rounds at pollIntervalMs after a kick (a ledger event or a new
+ * update), before polling slows to the fallback: bounded, so a stream of events costs at most
+ * one listing per interval, as polling without events does.
+ */
+const FAST_POLLS_AFTER_KICK = 5;
+
 /** At most this many absent members are kept per round for WatchUpdate (a roster's size). */
 const MAX_MISSING_SHOWN = 1_000;
 
@@ -74,6 +83,9 @@ export class RoundFollower {
   readonly views = new Map<string, RoundView>();
   private timer: NodeJS.Timeout | undefined;
   private polling = false;
+  /** A kick arrived while a listing was under way: list again once it ends. */
+  private kickedWhilePolling = false;
+  private fastPollsLeft = 0;
   private lastListedAt = 0;
   private stopped = false;
 
@@ -91,6 +103,8 @@ export class RoundFollower {
         this.track(record.updateId, () => this.afterInterruption(record));
     this.timer = setInterval(() => this.kick(false), this.options.pollIntervalMs);
     this.kick();
+    // The first listing is not an event: no fast polls after it.
+    this.fastPollsLeft = 0;
   }
 
   stop(): void {
@@ -104,7 +118,13 @@ export class RoundFollower {
    * the ledger's events arrive).
    */
   kick(now = true): void {
-    if (this.polling || this.stopped) return;
+    if (this.stopped) return;
+    if (now) this.fastPollsLeft = FAST_POLLS_AFTER_KICK;
+    if (this.polling) {
+      // The listing under way may have been answered before the round this kick is about.
+      if (now) this.kickedWhilePolling = true;
+      return;
+    }
     this.polling = true;
     this.poll(now)
       .catch((error: unknown) =>
@@ -113,7 +133,13 @@ export class RoundFollower {
           'could not list the coordinator rounds',
         ),
       )
-      .finally(() => (this.polling = false));
+      .finally(() => {
+        this.polling = false;
+        if (this.kickedWhilePolling) {
+          this.kickedWhilePolling = false;
+          this.kick();
+        }
+      });
   }
 
   private async poll(now: boolean): Promise<void> {
@@ -122,7 +148,10 @@ export class RoundFollower {
     // Rounds are listed while an update waits for one, or is in one (its watchers see the
     // round's phase and who it waits for).
     if (waiting.length === 0 && this.busy.size === 0) return;
-    const fallbackOnly = !now && this.busy.size === 0 && this.options.eventsLive?.() === true;
+    const fast = !now && this.fastPollsLeft > 0;
+    if (fast) this.fastPollsLeft--;
+    const fallbackOnly =
+      !now && !fast && this.busy.size === 0 && this.options.eventsLive?.() === true;
     if (fallbackOnly && Date.now() - this.lastListedAt < (this.options.fallbackPollMs ?? 0)) return;
     this.lastListedAt = Date.now();
     const rounds = await client.listRounds();
@@ -315,6 +344,8 @@ export class RoundFollower {
               onProgress,
               ...trainedFrom,
               updateSha256: digest,
+              // The SDK checks the digest against the file, and the levels against its floats.
+              quantizedFrom: () => queue.slices(record.updateId),
             });
       this.options.metrics.participationSeconds.observe((Date.now() - started) / 1000);
       this.finish(record, result.round, result.included);
@@ -368,7 +399,21 @@ export class RoundFollower {
 
   /** A crash interrupted this update's round: settle it without taking part again. */
   private async afterInterruption(record: QueuedRecord): Promise<void> {
-    const digest = digestOfSlices(this.options.queue.slices(record.updateId));
+    // Both digests from the file as it is now, in one pass: the journal is asked about the
+    // update the file holds, and only if that is still the update acknowledged at submission.
+    const { digest, payloadSha256 } = digestsOfSlices(this.options.queue.slices(record.updateId));
+    if (payloadSha256 !== record.sha256) {
+      // Changed on disk since: the journal cannot say whether the acknowledged update was
+      // uploaded, so the round's included set decides (it never takes part again either way).
+      this.options.logger.warn(
+        { event: 'queued-file-changed', update: record.updateId, round: record.roundId },
+        'the queued file changed on disk during a round; following the round to its end',
+      );
+      return this.settle(
+        record,
+        `the peer restarted during the round and the queued file no longer matches the SHA-256 acknowledged at submission (${record.sha256}, now ${payloadSha256})`,
+      );
+    }
     if (!this.mayBeInSum(record, digest))
       return this.drop(
         record,

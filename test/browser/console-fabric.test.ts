@@ -5,15 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { CHROMIUM, SCREENSHOTS, expectAccessible, openPage } from './browser-support.ts';
-import { ADMIN, AUDITOR, CONSOLE, createLocalConsortium } from '../../cli/demo/local-consortium.ts';
-import { FabricLedger } from '../../ledger/fabric/fabric-ledger.ts';
-import { Ledger } from '../../ledger/ledger.ts';
-import type { Coordinator } from '../../services/coordinator/coordinator.ts';
+import { AUDITOR, CONSOLE } from '../../cli/demo/local-consortium.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
-import { FIXTURE_POLICY } from '../support/consortium.ts';
+import { fabricConsoleConsortium } from '../support/fabric-console-consortium.ts';
 import { TEST_BANKS, useFabricTestNetwork } from '../ledger/fabric-network-fixture.ts';
 import { restartPeer, stopNode } from '../../network/fabric-network.ts';
-import { quantizedInputs, secAggParams, startCoordinator } from '../faults/fault-harness.ts';
+import { quantizedInputs, secAggParams } from '../faults/fault-harness.ts';
 
 /**
  * The compliance console on a real Fabric network (three banks, a peer each), read through one
@@ -31,7 +28,6 @@ const running = useFabricTestNetwork(800);
 
 describe('compliance console in Chromium, on a Fabric ledger read through a bank’s peer', () => {
   let directory: string;
-  let coordinator: Coordinator;
   let consoleProcess: ChildProcess | undefined;
   let browser: Browser;
   let context: BrowserContext;
@@ -67,49 +63,9 @@ describe('compliance console in Chromium, on a Fabric ledger read through a bank
     directory = mkdtempSync(join(tmpdir(), 'veilsum-console-fabric-'));
     mkdirSync(SCREENSHOTS, { recursive: true });
     const connectionFile = net.network.connectionFile;
-    const local = await createLocalConsortium({
-      directory,
-      members: [...TEST_BANKS],
-      ledgerFor: (identity) => ({
-        fabric: {
-          connection: connectionFile,
-          identity: identity === 'veilsum-coordinator' ? 'CoordinatorMSP' : identity,
-        },
-      }),
-    });
-    // The officers' browser certificates name veilsum-auditor; the console itself reads the
-    // channel as the auditor organisation's Fabric identity. Both hold the auditor role.
-    coordinator = await startCoordinator({
-      ...local.coordinatorConfig,
-      auditors: [AUDITOR, 'AuditorMSP'],
-    });
-    closing.push(() => coordinator.stop());
-
-    // Each bank grants its consent through its own peer and checks rounds on its own view.
-    const ledgers = TEST_BANKS.map((bank) => {
-      const fabric = new FabricLedger({ connection: net.connection, identity: bank });
-      closing.push(() => fabric.close());
-      return new Ledger(fabric);
-    });
-    const expires = Date.now() + 365 * 86_400_000;
-    await Promise.all(
-      ledgers.map((ledger, i) =>
-        ledger.grantConsent(`${TEST_BANKS[i]}-consent`, `${TEST_BANKS[i]}-loans`, MODEL, expires),
-      ),
-    );
-    await net.inStep();
-    const connect = (id: string, ledger?: Ledger) => {
-      const client = VeilsumClient.connect({
-        ...local.profile(id, coordinator.port),
-        retry: { totalMs: 60_000, initialDelayMs: 50, maxDelayMs: 1_000 },
-        threatModel: FIXTURE_POLICY,
-        ...(ledger ? { ledger } : {}),
-      });
-      closing.push(() => client.close());
-      return client;
-    };
-    admin = connect(ADMIN);
-    members = TEST_BANKS.map((bank, i) => connect(bank, ledgers[i]));
+    const consortium = await fabricConsoleConsortium(net, directory, MODEL, closing);
+    const { local } = consortium;
+    ({ admin, members } = consortium);
     firstRound = await runRound(1);
     await admin.recordModelVersion(firstRound, new Uint8Array(32).fill(7));
     const issued = await members[0]!.proveInclusion(firstRound);
@@ -292,14 +248,22 @@ describe('compliance console in Chromium, on a Fabric ledger read through a bank
     await accessible(lineage);
     await screenshot(lineage, 'lineage');
     await lineage.close();
-    // No bundle can be built without the embedded ledger's signed blocks: the export page says
-    // what to do instead, and offers no link that would fail.
+    // The evidence export on Fabric: the version's bundle and PDF, from the peer's blocks
+    // (test/ledger/fabric-evidence.test.ts verifies such bundles and their forgeries).
     const exported = await open('/export');
-    expect(await exported.locator('#export-unavailable').textContent()).toMatch(
-      /peer channel fetch/,
+    expect(await exported.locator('#export-fabric').textContent()).toMatch(
+      /verify-bundle <file> --trust/,
     );
-    await expect(exported.getByRole('link', { name: /JSON bundle/ }).count()).resolves.toBe(0);
-    expect(await exported.locator('tbody').textContent()).toMatch(/block \d+, transaction/);
+    const href = (await exported
+      .getByRole('link', { name: /JSON bundle/ })
+      .first()
+      .getAttribute('href'))!;
+    const bundle = (await (await context.request.get(`${origin}${href}`)).json()) as {
+      format: string;
+    };
+    expect(bundle.format).toBe('veilsum-fabric-evidence/1');
+    const pdf = await context.request.get(`${origin}${href.replace('.json', '.pdf')}`);
+    expect((await pdf.body()).subarray(0, 5).toString()).toBe('%PDF-');
     await accessible(exported);
     await exported.close();
   });

@@ -37,6 +37,9 @@ describe('member peers with their own ledger view: CKKS rounds and consent', () 
     set = await startMemberPeers({
       members: 3,
       ledger: { consentModels: ['ckks-model', 'consent-model'], keyholders: 3 },
+      // A peer configured with another precision than its consortium's keyholders use (a
+      // stale or careless config): the result's bound must still be theirs (review C6).
+      ckksPrecision: 1e-2,
     });
     admin = VeilsumClient.connect(set.consortium.profile(ADMIN, set.coordinator.port));
   }, 180_000);
@@ -93,9 +96,10 @@ describe('member peers with their own ledger view: CKKS rounds and consent', () 
         worst,
         Math.abs(sum[i]! - (clip(updates[0]![i]!) + clip(updates[1]![i]!) + clip(updates[2]![i]!))),
       );
-    // The bound is the keyholders' flooding precision (their default 5e-5, 7σ) plus each
-    // contribution's encoding rounding: computed, not 0.
-    expect(header.errorBound).toBe(5e-5 + 3 * 2 ** -92);
+    // The bound is the keyholders' flooding precision (their default 5e-5, 7σ, from the σ_f and
+    // threshold they attested on the ledger) plus each contribution's encoding rounding. Before,
+    // it was the peer's own ckksPrecision (here 1e-2) plus the rounding.
+    expect(header.errorBound).toBeCloseTo(5e-5 + 3 * 2 ** -92, 15);
     expect(worst).toBeLessThanOrEqual(header.errorBound);
   }, 120_000);
 

@@ -146,6 +146,8 @@ export interface MemberPeerSetOptions {
    * whose key file the coordinator and the peers use.
    */
   readonly ledger?: { readonly consentModels: readonly string[]; readonly keyholders?: number };
+  /** Each peer's `ckksPrecision` (default: the config's). */
+  readonly ckksPrecision?: number;
   /** Arguments for bank i's peer's Node (e.g. `--cpu-prof` for a benchmark). */
   readonly nodeArguments?: (bankIndex: number) => readonly string[];
 }
@@ -227,6 +229,9 @@ export async function startMemberPeers(options: MemberPeerSetOptions = {}): Prom
             ...(keyFile ? { keyFile } : {}),
             dataDir,
             pollIntervalMs: options.pollIntervalMs ?? 200,
+            ...(options.ckksPrecision !== undefined
+              ? { ckksPrecision: options.ckksPrecision }
+              : {}),
           },
           null,
           2,

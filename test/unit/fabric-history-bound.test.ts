@@ -1,4 +1,4 @@
-import { describe, expect, it } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 import type { FabricLedger } from '../../ledger/fabric/fabric-ledger.ts';
 import { FabricHistory, type HistoryEvent } from '../../services/console/ledger-history.ts';
 
@@ -70,6 +70,38 @@ describe('FabricHistory on a long ledger', () => {
           return `c-${block}-${k % EVENTS_PER_BLOCK}`;
         }),
       );
+    } finally {
+      history.close();
+    }
+  });
+});
+
+describe('FabricHistory catching up at the console’s start', () => {
+  it('wakes the waiting start when its buffer is full and when the height is reached (no polling), and is never idle while it holds a block back', async () => {
+    const { fabric } = longLedger();
+    const history = new FabricHistory(fabric, { maxBufferedEvents: CAP });
+    // Woken by the reader within a few turns of the event loop, not by the wait's timeout.
+    const woken = (wait: Promise<void>) =>
+      Promise.race([wait.then(() => true), settle().then(() => false)]);
+    try {
+      // Woken when the stream opens (its first block), then when the buffer is full.
+      expect(await woken(history.catchUp.progress(BLOCKS, 60_000))).toBe(true);
+      expect(await woken(history.catchUp.progress(BLOCKS, 60_000))).toBe(true);
+      // Five whole blocks buffered; block 6 held back until the index reads.
+      expect(history.catchUp.received()).toBe(CAP / EVENTS_PER_BLOCK + 1);
+      // However long the index takes, a stream holding a block back is not a quiet one (a
+      // quiet stream counts as caught up after 2 s, and the console would serve half a ledger).
+      const clock = jest.spyOn(Date, 'now').mockReturnValue(Date.now() + 5_000);
+      try {
+        expect(history.catchUp.idleMs()).toBe(0);
+      } finally {
+        clock.mockRestore();
+      }
+      let lastBlock = 0;
+      while (history.catchUp.received() < BLOCKS) {
+        lastBlock = (await history.read(lastBlock)).lastBlock;
+        expect(await woken(history.catchUp.progress(BLOCKS, 60_000))).toBe(true);
+      }
     } finally {
       history.close();
     }

@@ -1,8 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
+import { createHash } from 'node:crypto';
 import { dequantizeSum } from '../../crypto/quantize.ts';
 import { clippingReport } from '../../sdk/clipping-report.ts';
 import { updateDigest } from '../../sdk/unmask-journal.ts';
-import { digestOfSlices, prepareSecAgg } from '../../services/member/prepared-update.ts';
+import { digestsOfSlices, prepareSecAgg } from '../../services/member/prepared-update.ts';
 
 const params = { clipRange: 2, levelBits: 16, modulusBits: 32 };
 
@@ -32,7 +33,10 @@ describe('a queued update prepared for a SecAgg round slice by slice', () => {
     }
     // The journal's identity of the update is the floats', as the SDK's participate records it.
     expect(prepared.digest).toBe(updateDigest(values));
-    expect(digestOfSlices(reusedSlices(values, 999))).toBe(updateDigest(values));
+    expect(digestsOfSlices(reusedSlices(values, 999))).toEqual({
+      digest: updateDigest(values),
+      payloadSha256: createHash('sha256').update(Buffer.from(values.buffer)).digest('hex'),
+    });
     expect(prepared.clipping).toEqual(clippingReport(values, params.clipRange));
     expect(prepared.clipping).toMatchObject({ clipped: 2, largestIndex: 7_001 });
   });

@@ -9,20 +9,26 @@ afterEach(removeFollowerFolders);
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
-/** A follower with one queued update and a coordinator that counts its ListRounds calls. */
-function follower(eventsLive: boolean) {
+/**
+ * A follower with one queued update and a coordinator that counts its ListRounds calls; each
+ * call answers when `answer` is called if `held`, at once otherwise.
+ */
+function follower(eventsLive: boolean, held = false) {
   let listed = 0;
+  const pending: (() => void)[] = [];
   const roundFollower = followerOf(
     queuedUpdate(new Float32Array(2), '00'.repeat(32)),
     {
       listRounds: () => {
         listed++;
-        return Promise.resolve([]);
+        return held
+          ? new Promise<[]>((resolve) => pending.push(() => resolve([])))
+          : Promise.resolve([]);
       },
     },
     { fallbackPollMs: 600_000, eventsLive: () => eventsLive },
   );
-  return { roundFollower, listed: () => listed };
+  return { roundFollower, listed: () => listed, answer: () => pending.shift()?.() };
 }
 
 describe("the member peer follows its ledger's round events, polling as a bounded fallback", () => {
@@ -37,6 +43,43 @@ describe("the member peer follows its ledger's round events, polling as a bounde
     await settle();
     expect(listed()).toBe(2);
     roundFollower.stop();
+  });
+
+  it('after an event, the next few timer ticks list rounds (the coordinator may list the round a moment after the ledger shows it), then polling slows again', async () => {
+    const { roundFollower, listed } = follower(true);
+    roundFollower.start();
+    try {
+      await settle();
+      roundFollower.kick(); // the event: the coordinator's listing does not show the round yet
+      await settle();
+      expect(listed()).toBe(2);
+      // Before: the update waited for the fallback poll (10 intervals, up to 60 s).
+      for (let tick = 0; tick < 8; tick++) {
+        roundFollower.kick(false);
+        await settle();
+      }
+      expect(listed()).toBe(2 + 5); // FAST_POLLS_AFTER_KICK, then the fallback again
+    } finally {
+      roundFollower.stop();
+    }
+  });
+
+  it('an event during a listing lists again once that listing ends', async () => {
+    const { roundFollower, listed, answer } = follower(true, true);
+    roundFollower.start(); // a listing under way, answered before the round was opened
+    try {
+      await settle();
+      roundFollower.kick(); // the round's event arrives meanwhile
+      await settle();
+      expect(listed()).toBe(1);
+      answer();
+      await settle();
+      // Before: that event was dropped, and the round waited for the fallback poll.
+      expect(listed()).toBe(2);
+    } finally {
+      answer();
+      roundFollower.stop();
+    }
   });
 
   it('without events, every timer tick lists rounds', async () => {

@@ -85,3 +85,13 @@ def test_chunks_are_whole_floats_no_larger_than_asked_and_rebuild_the_payload() 
     assert b"".join(chunks) == np.arange(1001, dtype="<f4").tobytes()
     with pytest.raises(ValueError, match="multiple of 4"):
         list(flat.chunks(6))
+
+
+def test_chunk_messages_are_the_protobuf_encoding_of_the_chunk() -> None:
+    from veilsum.client import _chunk_message
+    from veilsum.v1 import member_pb2
+
+    payload = memoryview(np.arange(70_000, dtype="<f4").data).cast("B")
+    for length in (0, 4, 124, 128, 16_384, len(payload)):
+        view = payload[:length]
+        assert _chunk_message(view) == member_pb2.SubmitUpdateRequest(chunk=bytes(view)).SerializeToString()

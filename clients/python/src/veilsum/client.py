@@ -152,6 +152,13 @@ class Client:
             self._facts = ConnectionFacts(address, _describe(ca_cert), _describe(cert), certificate_issuer(cert))
         self._channel = channel
         self._stub = member_pb2_grpc.MemberServiceStub(channel)  # type: ignore[no-untyped-call]
+        # SubmitUpdate with chunks sent as their wire bytes (_chunk_message): the generated
+        # serializer copies each 4 MiB chunk into a message and again into its encoding.
+        self._submit_update = channel.stream_unary(
+            "/veilsum.v1.MemberService/SubmitUpdate",
+            request_serializer=_serialize_submit_request,
+            response_deserializer=member_pb2.SubmitUpdateResponse.FromString,
+        )
 
     def close(self) -> None:
         self._channel.close()
@@ -216,7 +223,7 @@ class Client:
             attempt += 1
             bar = open_progress(size, f"veilsum: uploading to {target}", progress)
             try:
-                response = self._stub.SubmitUpdate(self._requests(header, flat, bar), timeout=deadline)
+                response = self._submit_update(self._requests(header, flat, bar), timeout=deadline)
                 break
             except grpc.RpcError as error:
                 mapped = from_rpc_error(error, facts=self._facts)
@@ -245,10 +252,10 @@ class Client:
             _values=flat.values,
         )
 
-    def _requests(self, header: member_pb2.SubmitHeader, flat: FlatUpdate, bar: Any) -> Iterator[member_pb2.SubmitUpdateRequest]:
+    def _requests(self, header: member_pb2.SubmitHeader, flat: FlatUpdate, bar: Any) -> Iterator[member_pb2.SubmitUpdateRequest | bytes]:
         yield member_pb2.SubmitUpdateRequest(header=header)
-        for chunk in flat.chunks(self.chunk_bytes):
-            yield member_pb2.SubmitUpdateRequest(chunk=chunk)
+        for chunk in flat.chunk_views(self.chunk_bytes):
+            yield _chunk_message(chunk)
             bar.update(len(chunk))
 
     def _should_retry(self, error: VeilsumError, attempt: int) -> bool:
@@ -441,3 +448,20 @@ def _status(queued: member_pb2.QueuedUpdate) -> UpdateStatus:
 
 
 __all__ = ["ClippedValuesWarning", "Client", "Submission", "UpdateStatus", "RoundInfo", "Consent", "InvalidUpdate", "is_round_id"]
+
+
+_CHUNK_TAG = bytes([(2 << 3) | 2])  # SubmitUpdateRequest.chunk: field 2, length-delimited
+
+
+def _chunk_message(chunk: memoryview) -> bytes:
+    """A SubmitUpdateRequest holding ``chunk``, encoded: its tag, length varint and bytes, with one copy."""
+    length, varint = len(chunk), bytearray()
+    while length >= 0x80:
+        varint.append((length & 0x7F) | 0x80)
+        length >>= 7
+    varint.append(length)
+    return b"".join((_CHUNK_TAG, varint, chunk))
+
+
+def _serialize_submit_request(request: member_pb2.SubmitUpdateRequest | bytes) -> bytes:
+    return request if isinstance(request, bytes) else request.SerializeToString()

@@ -49,13 +49,18 @@ class FlatUpdate:
     def sha256(self) -> bytes:
         return hashlib.sha256(self.payload).digest()
 
-    def chunks(self, chunk_bytes: int) -> Iterator[bytes]:
-        """The payload in pieces of at most ``chunk_bytes`` (a multiple of 4: whole floats)."""
+    def chunk_views(self, chunk_bytes: int) -> Iterator[memoryview]:
+        """The payload in views of at most ``chunk_bytes`` (a multiple of 4: whole floats), not copied."""
         if chunk_bytes < 4 or chunk_bytes % 4:
             raise ValueError(f"chunk_bytes must be a positive multiple of 4, not {chunk_bytes}")
         payload = self.payload
         for start in range(0, len(payload), chunk_bytes):
-            yield bytes(payload[start : start + chunk_bytes])
+            yield payload[start : start + chunk_bytes]
+
+    def chunks(self, chunk_bytes: int) -> Iterator[bytes]:
+        """The payload in pieces of at most ``chunk_bytes`` (a multiple of 4: whole floats)."""
+        for view in self.chunk_views(chunk_bytes):
+            yield bytes(view)
 
 
 def flatten(update: Any, *, what: str = "the update") -> FlatUpdate:

@@ -1,0 +1,279 @@
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
+import { common } from '@hyperledger/fabric-protos';
+import { AUDITOR, CONSOLE } from '../../cli/demo/local-consortium.ts';
+import { startConsole } from '../../cli/commands/console.ts';
+import { decodeBlock, signatureProblem } from '../../ledger/fabric/fabric-blocks.ts';
+import type { ComplianceConsole } from '../../services/console/console-server.ts';
+import {
+  pemCertificates,
+  verifyFabricEvidenceBundle,
+  type FabricEvidenceBundle,
+} from '../../services/console/fabric-evidence.ts';
+import { fabricConsoleConsortium } from '../support/fabric-console-consortium.ts';
+import { TEST_BANKS, useFabricTestNetwork } from './fabric-network-fixture.ts';
+import { quantizedInputs, secAggParams } from '../faults/fault-harness.ts';
+
+/**
+ * Evidence bundles from a Fabric channel (issue 20's evidence export, on Fabric): one SecAgg
+ * round with three banks on a real network, its model version recorded, and the console (read
+ * through BankC's peer, as an officer starts it) exports the version's bundle: the Fabric blocks
+ * as the peer stores them, the chain's headers to the head, the channel's MSPs. `audit
+ * verify-bundle --trust <the organisations' CAs>` checks it offline; each forgery a bundle maker
+ * could try fails naming the block, transaction or record: a byte flipped in a block, an
+ * orderer signature altered, a header link rewritten, a record that differs from what its
+ * transaction wrote, an endorsement by an organisation whose CA the auditor did not pin.
+ */
+jest.setTimeout(300_000);
+
+const MODEL = 'fabric-evidence-model';
+const running = useFabricTestNetwork(900);
+
+describe('evidence bundles from a Fabric channel, verified offline', () => {
+  let directory: string;
+  let console_: ComplianceConsole;
+  let officer: { cert: Buffer; key: Buffer };
+  let modelHash: string;
+  let bytes: Buffer;
+  let bundle: FabricEvidenceBundle;
+  /** The CA certificates of every organisation of the network, as an auditor pins them. */
+  let trustFiles: string[];
+  let trusted: X509Certificate[];
+  const closing: (() => unknown)[] = [];
+
+  const get = (path: string): Promise<{ status: number; body: Buffer }> =>
+    new Promise((resolve, reject) => {
+      const call = request(
+        {
+          host: '127.0.0.1',
+          port: console_.port,
+          path,
+          ...officer,
+          // The console's server certificate is signed by the consortium's Ed25519 CA; what is
+          // checked here is the console's side (the officer's certificate and role).
+          rejectUnauthorized: false,
+        },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('end', () =>
+            resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks) }),
+          );
+        },
+      );
+      call.on('error', reject);
+      call.end();
+    });
+
+  const cli = (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
+    new Promise((resolve) =>
+      execFile(process.execPath, ['cli/veilsum.ts', ...args], (error, stdout, stderr) =>
+        resolve({ code: error ? ((error.code as number) ?? 1) : 0, stdout, stderr }),
+      ),
+    );
+
+  const verify = (changed: FabricEvidenceBundle, cas = trusted) =>
+    verifyFabricEvidenceBundle(JSON.parse(JSON.stringify(changed)) as FabricEvidenceBundle, cas);
+
+  beforeAll(async () => {
+    const net = running();
+    directory = mkdtempSync(join(tmpdir(), 'veilsum-fabric-evidence-'));
+    const connectionFile = net.network.connectionFile;
+    const { local, admin, members } = await fabricConsoleConsortium(net, directory, MODEL, closing);
+    const round = await admin.openRound(
+      secAggParams(TEST_BANKS, 1, { dimension: 16, modelId: MODEL }),
+    );
+    const inputs = quantizedInputs(TEST_BANKS.length, 16, 1);
+    await Promise.all(members.map((member, i) => member.participateQuantized(round, inputs[i]!)));
+    modelHash = Buffer.alloc(32, 9).toString('hex');
+    await admin.recordModelVersion(round.roundId, new Uint8Array(32).fill(9));
+    await net.inStep();
+
+    // The console as an officer starts it, through BankC's peer (no one wrote through it).
+    const server = local.pki.servers![CONSOLE]!;
+    console_ = await startConsole({
+      ledger: `fabric:${connectionFile}@${net.peerOf('BankCMSP')}`,
+      listen: '127.0.0.1:0',
+      identity: 'AuditorMSP',
+      caCertificate: local.pki.caCertificatePath,
+      certificate: server.certificatePath,
+      privateKey: server.privateKeyPath,
+    });
+    closing.push(() => console_.stop());
+    const officerFiles = local.pki.officers![AUDITOR]!;
+    officer = {
+      cert: readFileSync(officerFiles.certificatePath),
+      key: readFileSync(officerFiles.privateKeyPath),
+    };
+    // What an auditor pins: each organisation's CA certificate (cryptogen's ca/ folders).
+    const organisations = join(net.directory, 'organizations');
+    trustFiles = readdirSync(organisations, { recursive: true, encoding: 'utf8' })
+      .filter((file) => /(^|\/)ca\/ca\.[^/]+-cert\.pem$/.test(file))
+      .map((file) => join(organisations, file));
+    trusted = trustFiles.flatMap((file) => pemCertificates(readFileSync(file, 'utf8')));
+  }, 600_000);
+
+  afterAll(async () => {
+    for (const close of closing.reverse()) await close();
+    if (directory) rmSync(directory, { recursive: true, force: true });
+  }, 60_000);
+
+  it('the console exports the bundle and its PDF on Fabric; the same ledger gives the same bytes; verify-bundle checks it offline', async () => {
+    const page = await get('/export');
+    expect(page.status).toBe(200);
+    expect(page.body.toString()).toContain(`/export/${modelHash}.json`);
+    // Two officers export at once (the console reads the chain's blocks for the first time),
+    // then again: the chain head has not moved (no transaction since), the same bytes each time.
+    const [first, concurrent] = await Promise.all([
+      get(`/export/${modelHash}.json`),
+      get(`/export/${modelHash}.json`),
+    ]);
+    expect([first.status, concurrent.status]).toEqual([200, 200]);
+    bytes = first.body;
+    expect(concurrent.body.equals(bytes)).toBe(true);
+    const second = await get(`/export/${modelHash}.json`);
+    expect(second.body.equals(bytes)).toBe(true);
+    const pdf = await get(`/export/${modelHash}.pdf`);
+    expect(pdf.body.subarray(0, 5).toString()).toBe('%PDF-');
+    bundle = JSON.parse(bytes.toString('utf8')) as FabricEvidenceBundle;
+    expect(bundle.format).toBe('veilsum-fabric-evidence/1');
+    // The model version's transaction, its round's and the banks' consents, each in a block.
+    const keys = bundle.transactions.flatMap((tx) => tx.keys);
+    expect(keys).toContain(`model/${modelHash}`);
+    for (const bank of TEST_BANKS) expect(keys).toContain(`consent/${bank}-consent`);
+    expect(bundle.msps.map((msp) => msp.mspId)).toEqual(expect.arrayContaining(TEST_BANKS));
+    // The round's Merkle root of uploads, checked against its write set below. (A SecAgg round
+    // keeps no upload receipts on the ledger: each bank proves its upload with prove-inclusion;
+    // CKKS rounds' proofs are built from their receipts and bundled.)
+    expect(bundle.lineage[0]!.round.uploadsMerkleRoot).toMatch(/^[0-9a-f]{64}$/);
+
+    const file = join(directory, 'bundle.json');
+    writeFileSync(file, bytes);
+    const trust = trustFiles.flatMap((path) => ['--trust', path]);
+    const verified = await cli(['audit', 'verify-bundle', file, ...trust]);
+    expect(verified.stdout).toMatch(/^evidence bundle verified: model version/);
+    expect(verified.code).toBe(0);
+    // Without CAs of its own the auditor proves nothing: refused.
+    const unpinned = await cli(['audit', 'verify-bundle', file]);
+    expect(unpinned.code).toBe(1);
+    expect(unpinned.stderr).toMatch(/needs --trust/);
+    // One changed byte of a consent's dataset id in the claimed lineage.
+    const text = bytes.toString('utf8');
+    const at = text.indexOf('"datasetId":"BankBMSP') + '"datasetId":"B'.length;
+    writeFileSync(file, text.slice(0, at) + 'X' + text.slice(at + 1));
+    const tampered = await cli(['audit', 'verify-bundle', file, ...trust]);
+    expect(tampered.code).toBe(1);
+    expect(tampered.stderr).toMatch(
+      /NOT verified: consent BankBMSP-consent: differs from what block \d+ transaction [0-9a-f]{64} wrote consent\/BankBMSP-consent/,
+    );
+  });
+
+  it('a byte flipped in a block fails naming the block', () => {
+    const flipped = (number: number, text: string) => {
+      const raw = Buffer.from(bundle.blocks.find((b) => b.number === number)!.bytes, 'base64');
+      const at = raw.indexOf(text) + text.length - 1;
+      expect(at).toBeGreaterThan(text.length - 1);
+      raw[at] = raw[at]! ^ 1;
+      return {
+        ...bundle,
+        blocks: bundle.blocks.map((b) =>
+          b.number === number ? { ...b, bytes: raw.toString('base64') } : b,
+        ),
+      };
+    };
+    // In the model version's record: its block no longer hashes to the chain (its creator's
+    // and endorsers' signatures would not hold either).
+    const target = bundle.transactions.find((tx) => tx.keys.includes(`model/${modelHash}`))!;
+    expect(() => verify(flipped(target.block, modelHash.slice(0, 12)))).toThrow(
+      `block ${target.block}: its transactions do not hash to its header's data hash`,
+    );
+    // In the channel's genesis config block (a bank's anchor peer address), which no signature
+    // of its own covers: only its data hash, chained to the signed head, does.
+    expect(() => verify(flipped(0, '127.0.0.'))).toThrow(
+      "block 0: its transactions do not hash to its header's data hash",
+    );
+  });
+
+  it('an altered orderer signature fails naming the block', () => {
+    const entry = bundle.blocks.find((b) => b.number === bundle.head.number)!;
+    const block = common.Block.deserializeBinary(Buffer.from(entry.bytes, 'base64'));
+    const metadata = block.getMetadata()!;
+    const list = metadata.getMetadataList_asU8();
+    const signed = common.Metadata.deserializeBinary(list[0]!);
+    const signature = signed.getSignaturesList()[0]!;
+    const bytes = Buffer.from(signature.getSignature_asU8());
+    bytes[bytes.length - 3]! ^= 1;
+    signature.setSignature(bytes);
+    list[0] = signed.serializeBinary();
+    metadata.setMetadataList(list);
+    const changed = {
+      ...bundle,
+      blocks: bundle.blocks.map((b) =>
+        b === entry ? { ...b, bytes: Buffer.from(block.serializeBinary()).toString('base64') } : b,
+      ),
+    };
+    expect(() => verify(changed)).toThrow(
+      new RegExp(
+        `^block ${bundle.head.number}: orderer signature: \\w+'s signature does not match`,
+      ),
+    );
+  });
+
+  it('a rewritten header link fails naming the block', () => {
+    const headers = bundle.headers.map((h) => [...h] as [number, string, string]);
+    // A block the bundle holds only the header of (the chaincode's deployment, …).
+    const k = headers.findIndex(([n]) => n > 0 && !bundle.blocks.some((b) => b.number === n));
+    expect(k).toBeGreaterThan(0);
+    headers[k]![2] = 'ff' + headers[k]![2].slice(2);
+    expect(() => verify({ ...bundle, headers })).toThrow(
+      `block ${k + 1}: its header does not point at block ${k}'s hash`,
+    );
+  });
+
+  it('a record whose write set differs from the claimed state fails naming the record and its transaction', () => {
+    const lineage = bundle.lineage.map((l) => ({
+      ...l,
+      round: { ...l.round, aggregateHash: '00'.repeat(32) },
+    }));
+    expect(() => verify({ ...bundle, lineage })).toThrow(
+      new RegExp(
+        `^round ${bundle.lineage[0]!.round.roundId}: differs from what block \\d+ transaction [0-9a-f]{64} wrote round/`,
+      ),
+    );
+  });
+
+  it('an endorsement by an organisation whose CA the auditor did not pin fails naming it; a client’s signature is no endorsement', () => {
+    // The endorsers of the model version's transaction, as the block holds them.
+    const target = bundle.transactions.find((tx) => tx.keys.includes(`model/${modelHash}`))!;
+    const block = decodeBlock(
+      Buffer.from(bundle.blocks.find((b) => b.number === target.block)!.bytes, 'base64'),
+    );
+    const endorser = block.transactions.find((tx) => tx.txId === target.txId)!.endorsements[0]!
+      .signer.mspId;
+    const endorserCa = bundle.msps.find((msp) => msp.mspId === endorser)!.rootCertificates[0]!;
+    const pinned = trusted.filter(
+      (ca) => ca.fingerprint256 !== new X509Certificate(endorserCa).fingerprint256,
+    );
+    expect(pinned.length).toBe(trusted.length - 1);
+    // The first transaction it created or endorsed fails (every bank creates some of its own).
+    expect(() => verify(bundle, pinned)).toThrow(
+      new RegExp(
+        `^block \\d+ transaction [0-9a-f]{64}: (creator|endorsement): ${endorser}'s signer .* does not chain to a CA the auditor trusts`,
+      ),
+    );
+    expect(verify(bundle).transactions).toBeGreaterThan(3);
+    // A bank's client certificate (the transaction's creator), from a pinned CA, does not make
+    // an endorsement: endorsements are its peers'.
+    const creator = block.transactions.find((tx) => tx.txId === target.txId)!.creator!;
+    const msps = new Map(bundle.msps.map((msp) => [msp.mspId, msp]));
+    expect(signatureProblem(creator, msps, trusted)).toBeUndefined();
+    expect(signatureProblem(creator, msps, trusted, 'peer')).toMatch(
+      /signer \(.*OU=client.*\) is not a peer \(its certificate lacks OU=peer\)$/,
+    );
+  });
+});
