@@ -87,6 +87,50 @@ function packPolynomials(
     scale: view.getFloat64(SEAL_HEADER_BYTES + 33 + 24, true),
     sealVersion: { major: seal[3]!, minor: seal[4]! },
   };
+  const residues = size * primes * degree;
+  // SEAL's residues of the polynomials kept as aligned u32 pairs (low, high): one copy, then
+  // plain indexed access. new Uint8Array(view) copies into fresh, aligned memory (Buffer#slice
+  // would not copy: gRPC hands over Buffers inside shared pools, at any offset).
+  const from = SEAL_DATA_OFFSET + polys[0]! * primes * degree * 8;
+  const words = new Uint32Array(new Uint8Array(seal.subarray(from, from + residues * 8)).buffer);
+  return packWords(expected, size, seal[SEAL_HEADER_BYTES + 32]!, words);
+}
+
+/**
+ * A partial decryption d (NTT form, scale as `expected`) on the wire, from its reduced residues
+ * as (low, high) 32-bit word pairs, prime by prime: what the WebAssembly kernel computes.
+ */
+export function packPartialDecryptionWords(
+  words: Uint32Array,
+  expected: CiphertextExpectations,
+): Uint8Array {
+  if (words.length !== 2 * expected.polyModulusDegree * expected.moduli.length)
+    throw new RangeError('packPartialDecryptionWords: one polynomial of the round parameters');
+  return packWords(expected, 1, 1, words);
+}
+
+/**
+ * A ciphertext (c0, c1) (NTT form, scale as `expected`) on the wire, from its reduced residues as
+ * (low, high) 32-bit word pairs, c0's then c1's, prime by prime.
+ */
+export function packCiphertextWords(
+  words: Uint32Array,
+  expected: CiphertextExpectations,
+): Uint8Array {
+  if (words.length !== 4 * expected.polyModulusDegree * expected.moduli.length)
+    throw new RangeError('packCiphertextWords: two polynomials of the round parameters');
+  return packWords(expected, 2, 1, words);
+}
+
+function packWords(
+  expected: CiphertextExpectations,
+  size: WireSize,
+  nttForm: number,
+  words: Uint32Array,
+): Uint8Array {
+  const degree = expected.polyModulusDegree;
+  const { moduli } = expected;
+  const primes = moduli.length;
   const out = new Uint8Array(wireLength(expected, size));
   const outView = new DataView(out.buffer);
   out.set(MAGIC, 0);
@@ -95,16 +139,11 @@ function packPolynomials(
   outView.setUint32(44, degree, true);
   out[48] = primes;
   out[49] = size;
-  out[50] = seal[SEAL_HEADER_BYTES + 32]!;
+  out[50] = nttForm;
   out[51] = 0;
-  out[52] = seal[3]!;
-  out[53] = seal[4]!;
+  out[52] = expected.sealVersion.major;
+  out[53] = expected.sealVersion.minor;
   const residues = size * primes * degree;
-  // SEAL's residues of the polynomials kept as aligned u32 pairs (low, high): one copy, then
-  // plain indexed access. new Uint8Array(view) copies into fresh, aligned memory (Buffer#slice
-  // would not copy: gRPC hands over Buffers inside shared pools, at any offset).
-  const from = SEAL_DATA_OFFSET + polys[0]! * primes * degree * 8;
-  const words = new Uint32Array(new Uint8Array(seal.subarray(from, from + residues * 8)).buffer);
   const lows = new Uint32Array(residues);
   for (let r = 0; r < residues; r++) lows[r] = words[2 * r]!;
   out.set(new Uint8Array(lows.buffer), WIRE_HEADER_BYTES);
@@ -223,6 +262,23 @@ export function wireResidueWords(
  * A partial decryption's polynomial d_i as residues (Numbers, prime by prime, NTT form), after
  * the header checks (size 1) and the reduction check of every residue.
  */
+/**
+ * A partial decryption's polynomial d_i as (low, high) 32-bit word pairs into `words`
+ * (2·primes·N), after the header checks (size 1) and the reduction check of every residue.
+ */
+export function partialDecryptionWords(
+  wire: Uint8Array,
+  expected: CiphertextExpectations,
+  words: Uint32Array,
+): void {
+  const { degree, primes } = checkWireHeader(wire, expected, 1);
+  if (words.length !== 2 * degree * primes)
+    throw new RangeError(
+      `partialDecryptionWords: ${2 * degree * primes} words, not ${words.length}`,
+    );
+  readPolynomial(wire, expected, 0, words, 0, 1);
+}
+
 export function partialDecryptionResidues(
   wire: Uint8Array,
   expected: CiphertextExpectations,

@@ -115,6 +115,9 @@ export function proofRange(proof: Uint8Array): { first: number; count: number } 
   return { first: view.getUint32(4, true), count: view.getUint32(8, true) };
 }
 
+/** Attempts before a prover gives up (an honest attempt is accepted with probability ≈ 1/2.24). */
+export const MAX_PROOF_ATTEMPTS = 64;
+
 /**
  * Proves that wires[i] (ciphertext first + i of the upload) were made by
  * `encryptWithWitnesses` with witnesses[i].
@@ -128,25 +131,73 @@ export function proveEncryptions(
   witnesses: readonly EncryptionWitness[],
   random: RandomSource,
 ): Uint8Array {
-  const count = wires.length;
-  if (witnesses.length !== count) throw new CryptoInputError('one witness per ciphertext');
-  const shape = proofShape(engine.set, count);
-  const n = engine.set.polyModulusDegree;
-  const V = PROOF.repetitions;
-  const statementHash = hashStatement(engine, statement, first, wires);
-  // One rejection test on (zv, ze) under the covariance diag(σv², σe²): the shift's weighted norm
-  // is at most √2/α, so M = exp(√2·τ/α + 1/α²) ≈ 3.25 expected attempts.
-  const acceptBound = Math.exp((Math.SQRT2 * PROOF.tau) / PROOF.alpha + 1 / PROOF.alpha ** 2);
-  // (v_i ‖ e1_i) as one column per ciphertext, for the row combinations Σ_i c_ji·w_i.
-  const stacked = {
-    count,
-    length: 2 * n,
-    fill: (i: number, words: Uint32Array) => {
-      fillSigned(witnesses[i]!.v, words.subarray(0, 2 * n));
-      fillSigned(witnesses[i]!.e1, words.subarray(2 * n));
-    },
+  const prover = new EncryptionProver(engine, key, statement, first, wires, witnesses);
+  for (let attempt = 0; attempt < MAX_PROOF_ATTEMPTS; attempt++) {
+    const proof = prover.attempt(random);
+    if (proof) return proof;
+  }
+  throw new CryptoInputError(EncryptionProver.tooManyRejections);
+}
+
+/**
+ * One proof batch's prover, attempt by attempt: each attempt draws fresh masks and either returns
+ * the proof or rejects (M ≈ 2.24 attempts on average). Attempts are independent, so several
+ * threads may run them at once and the first accepted proof is kept: which attempt is kept
+ * depends only on accept/reject decisions and timing, never on an accepted transcript's content,
+ * so the proof has the distribution of a single rejection sampler. A rejected attempt's masks and
+ * responses are never revealed.
+ */
+export class EncryptionProver {
+  static readonly tooManyRejections =
+    "the encryption proof was rejected 64 times in a row: the witnesses are larger than an encryption's";
+  private readonly engine: CkksEngine;
+  private readonly key: EncryptionKey;
+  private readonly first: number;
+  private readonly count: number;
+  private readonly shape: ReturnType<typeof proofShape>;
+  private readonly statementHash: Uint8Array;
+  private readonly stacked: {
+    count: number;
+    length: number;
+    fill: (i: number, words: Uint32Array) => void;
   };
-  for (let attempt = 0; attempt < 64; attempt++) {
+
+  constructor(
+    engine: CkksEngine,
+    key: EncryptionKey,
+    statement: ProofStatement,
+    first: number,
+    wires: readonly Uint8Array[],
+    witnesses: readonly EncryptionWitness[],
+  ) {
+    const count = wires.length;
+    if (witnesses.length !== count) throw new CryptoInputError('one witness per ciphertext');
+    this.engine = engine;
+    this.key = key;
+    this.first = first;
+    this.count = count;
+    this.shape = proofShape(engine.set, count);
+    const n = engine.set.polyModulusDegree;
+    this.statementHash = hashStatement(engine, statement, first, wires);
+    // (v_i ‖ e1_i) as one column per ciphertext, for the row combinations Σ_i c_ji·w_i.
+    this.stacked = {
+      count,
+      length: 2 * n,
+      fill: (i: number, words: Uint32Array) => {
+        fillSigned(witnesses[i]!.v, words.subarray(0, 2 * n));
+        fillSigned(witnesses[i]!.e1, words.subarray(2 * n));
+      },
+    };
+  }
+
+  /** One attempt: the proof, or undefined when the rejection step refuses it. */
+  attempt(random: RandomSource): Uint8Array | undefined {
+    const { engine, key, shape, statementHash, stacked, first, count } = this;
+    const n = engine.set.polyModulusDegree;
+    const V = PROOF.repetitions;
+    // One rejection test on (zv, ze) under the covariance diag(σv², σe²): the shift's weighted
+    // norm is at most √2/α, so M = exp(√2·τ/α + 1/α²) ≈ 2.24 expected attempts.
+    const acceptBound = Math.exp((Math.SQRT2 * PROOF.tau) / PROOF.alpha + 1 / PROOF.alpha ** 2);
     const masksV = Array.from({ length: V }, () =>
       sampleRoundedGaussian(random, shape.sigmaV, new Float64Array(n)),
     );
@@ -198,18 +249,16 @@ export function proveEncryptions(
       )
         fits = false;
     }
-    if (!fits || Math.sqrt(shiftV) > shape.shiftV || Math.sqrt(shiftE) > shape.shiftE) continue;
+    if (!fits || Math.sqrt(shiftV) > shape.shiftV || Math.sqrt(shiftE) > shape.shiftE)
+      return undefined;
     const accept =
       Math.exp(
         (-2 * innerV + shiftV) / (2 * shape.sigmaV ** 2) +
           (-2 * innerE + shiftE) / (2 * shape.sigmaE ** 2),
       ) / acceptBound;
-    if (uniform(random) >= accept) continue;
+    if (uniform(random) >= accept) return undefined;
     return encodeProof(engine, shape, first, count, seed, masksV, masksE);
   }
-  throw new CryptoInputError(
-    "the encryption proof was rejected 64 times in a row: the witnesses are larger than an encryption's",
-  );
 }
 
 /**

@@ -7,7 +7,13 @@ import SEAL, {
   type SEALContext,
 } from 'node-seal';
 import type { RandomSource } from '../random.ts';
-import { sampleBinomial, sampleFloodingNoise, sampleTernary } from './gaussian.ts';
+import {
+  FLOOD_RADIX,
+  sampleBinomial,
+  sampleFloodingNoise,
+  sampleTernary,
+  type SplitGaussian,
+} from './gaussian.ts';
 import { assertInteger, CryptoInputError } from '../validate.ts';
 import {
   type CiphertextExpectations,
@@ -15,15 +21,16 @@ import {
   packCiphertext,
   addCiphertextInto,
   checkCiphertext,
-  packPartialDecryption,
-  partialDecryptionResidues,
-  wireResidues,
+  packCiphertextWords,
+  packPartialDecryptionWords,
+  partialDecryptionWords,
+  wireResidueWords,
   unpackCiphertext,
 } from './ciphertext-wire.ts';
 import { nttTables } from './ntt.ts';
-import { fillResidues } from './row-combinations.ts';
 import { type CkksParameterSet, valuesPerCiphertext } from './parameters.ts';
-import { centredValues, encodeCoefficients } from './coefficient-encoding.ts';
+import { encodeCoefficients } from './coefficient-encoding.ts';
+import { RnsKernel } from './rns-kernel.ts';
 import {
   parseCiphertext,
   SEAL_HEADER_BYTES,
@@ -48,14 +55,18 @@ export class EncryptionKey {
   /** p0 and a alone, as NTT-form plaintexts of scale 1: what encryptions and proofs multiply. */
   readonly p0Plain: SealPlaintextObject;
   readonly aPlain: SealPlaintextObject;
+  /** p0 then a as residues (data primes, NTT form): what the WebAssembly kernel multiplies. */
+  readonly residues: BigUint64Array;
   constructor(
     keyCiphertext: SealCiphertextObject,
     p0Plain: SealPlaintextObject,
     aPlain: SealPlaintextObject,
+    residues: BigUint64Array,
   ) {
     this.keyCiphertext = keyCiphertext;
     this.p0Plain = p0Plain;
     this.aPlain = aPlain;
+    this.residues = residues;
   }
 
   delete(): void {
@@ -72,8 +83,6 @@ type SealPlaintextObject = Plaintext;
 
 // Offsets inside SEAL's uncompressed Ciphertext (see seal-serialization.ts).
 const CT_DATA_OFFSET = SEAL_HEADER_BYTES + 32 + 1 + 40 + SEAL_HEADER_BYTES + 8;
-/** Polynomials per SEAL ciphertext in batched products (SEAL's largest ciphertext size). */
-const WIDE_SIZE = 16;
 
 /**
  * Everything CKKS that runs inside SEAL (WebAssembly), for one parameter set: encryption of update
@@ -84,13 +93,11 @@ const WIDE_SIZE = 16;
  * nothing else (no rotations, no products of plaintexts), so the slot encoding's canonical
  * embedding bought nothing and cost half the density and √(N/2) of precision (parameters.ts §5).
  *
- * Threshold decryption on SEAL objects: keyholder i's partial d_i = λ_i·s_i·c1 + e_i is the
- * second polynomial of (c0, c1)·P_i + (e, e_i), with P_i = λ_i·s_i loaded as an NTT plaintext and
- * the flooding noise transformed by SEAL's own NTT (a coefficient-form ciphertext, then
- * `cipherTransformToNtt`). The partial travels as the ciphertext (d_i, 0). The combiner adds
- * c0 + Σ d_i = m + noise residue-wise (SEAL refuses to add "transparent" ciphertexts whose c1 is
- * zero, so this one sum is done here, on 32-bit halves) and decodes it as an NTT-form plaintext.
- * No BigInt loop touches the d-sized data.
+ * Threshold decryption runs in the WebAssembly kernel (rns-kernel.ts), not in SEAL: keyholder
+ * i's partial d_i = 2·λ_i·s_i·c1 + NTT(f_i) is one pointwise product and one forward NTT of the
+ * flood f_i (SEAL's convention, ntt.ts), on c1 alone; it travels as one polynomial. The combiner
+ * adds 2·c0 + Σ d_i = 2·m + noise residue-wise, transforms it back and reads each coefficient
+ * through the CRT. No BigInt loop touches the d-sized data, and SEAL objects are not made for it.
  */
 export class CkksEngine {
   readonly set: CkksParameterSet;
@@ -107,6 +114,7 @@ export class CkksEngine {
   readonly moduliNumbers: readonly number[];
   /** Coefficient-form ciphertext bytes at the data level, scale Δ, data zero, by size. */
   private readonly coefficientTemplates = new Map<number, Uint8Array>();
+  private kernel: RnsKernel | undefined;
   /** NTT-form plaintext bytes at the data level, scale 1, data zero. */
   private readonly plaintextTemplate: Uint8Array;
 
@@ -256,6 +264,7 @@ export class CkksEngine {
       ct,
       this.plaintextFromCiphertextPoly(ct, 0),
       this.plaintextFromCiphertextPoly(ct, 1),
+      data,
     );
   }
 
@@ -272,73 +281,33 @@ export class CkksEngine {
     random: RandomSource,
   ): { wires: Uint8Array[]; witnesses: EncryptionWitness[] } {
     const degree = this.set.polyModulusDegree;
-    const polyBytes = degree * this.moduliNumbers.length * 8;
     const wires: Uint8Array[] = [];
     const witnesses: EncryptionWitness[] = [];
-    // WIDE_SIZE ciphertexts at a time: their v's, (m + e0)'s and e1's as three SEAL ciphertexts
-    // of WIDE_SIZE polynomials each, so SEAL transforms and multiplies them in a few calls.
-    for (let first = 0; first < count; first += WIDE_SIZE) {
-      const width = Math.min(WIDE_SIZE, count - first);
-      const vs: Int8Array[] = [];
-      const messages: Float64Array[] = [];
-      const e1s: Int8Array[] = [];
-      for (let k = first; k < first + width; k++) {
-        const v = sampleTernary(random, new Int8Array(degree));
-        const e0 = sampleBinomial(random, new Int8Array(degree));
-        const e1 = sampleBinomial(random, new Int8Array(degree));
-        vs.push(v);
-        e1s.push(e1);
-        messages.push(
-          encodeCoefficients(
-            values.subarray(k * degree, Math.min(values.length, (k + 1) * degree)),
-            2 ** this.set.scaleBits,
-            this.set.maxAbsSum,
-            this.moduliNumbers,
-            e0,
-            new Float64Array(degree * this.moduliNumbers.length),
-          ),
-        );
-        witnesses.push({ v, e1 });
-      }
-      // SEAL's ciphertexts have at least two polynomials: a lone ciphertext's are written twice.
-      const pad = <T>(polys: T[]): T[] => (polys.length === 1 ? [polys[0]!, polys[0]!] : polys);
-      const made: SealCiphertextObject[] = [];
-      try {
-        const c1 = this.coefficientCiphertext(pad(vs));
-        made.push(c1);
-        const c0 = new this.seal.Ciphertext();
-        made.push(c0);
-        const noise0 = this.coefficientCiphertext(pad(messages));
-        made.push(noise0);
-        const noise1 = this.coefficientCiphertext(pad(e1s));
-        made.push(noise1);
-        this.evaluator.multiplyPlain(c1, key.p0Plain, c0); // p0·v
-        this.evaluator.multiplyPlain(c1, key.aPlain, c1); // a·v
-        this.evaluator.addInplace(c0, noise0); // + m + e0
-        this.evaluator.addInplace(c1, noise1); // + e1
-        const bytes0 = this.save(c0);
-        const bytes1 = this.save(c1);
-        for (let k = 0; k < width; k++)
-          wires.push(
-            this.packPolynomials(
-              bytes0.subarray(CT_DATA_OFFSET + k * polyBytes, CT_DATA_OFFSET + (k + 1) * polyBytes),
-              bytes1.subarray(CT_DATA_OFFSET + k * polyBytes, CT_DATA_OFFSET + (k + 1) * polyBytes),
-            ),
-          );
-      } finally {
-        for (const ct of made) ct.delete();
-      }
+    const kernel = this.rnsKernel();
+    kernel.setKey(key, key.residues);
+    const message = new Float64Array(degree * this.moduliNumbers.length);
+    for (let k = 0; k < count; k++) {
+      const v = sampleTernary(random, new Int8Array(degree));
+      const e0 = sampleBinomial(random, new Int8Array(degree));
+      const e1 = sampleBinomial(random, new Int8Array(degree));
+      encodeCoefficients(
+        values.subarray(k * degree, Math.min(values.length, (k + 1) * degree)),
+        2 ** this.set.scaleBits,
+        this.set.maxAbsSum,
+        this.moduliNumbers,
+        e0,
+        message,
+      );
+      wires.push(packCiphertextWords(kernel.encrypt(v, e1, message), this.expectations));
+      witnesses.push({ v, e1 });
     }
     return { wires, witnesses };
   }
 
   /**
    * a·x_j + y_j mod Q for pairs of integer polynomials (coefficient form, |x|, |y| < 2^53): the
-   * data residues, NTT form, prime by prime, as Numbers. The encryption proof's commitments.
-   * SEAL transforms and multiplies ciphertexts of up to WIDE_SIZE polynomials at once, so a pair
-   * costs its transforms and one product rather than a SEAL object's round trip. Throws
-   * CryptoInputError where SEAL refuses a product whose polynomials after the first are all zero
-   * (no honest prover's responses are).
+   * data residues, NTT form, prime by prime, as Numbers. The encryption proof's commitments,
+   * made in the RNS kernel: two transforms and one pointwise product per pair.
    */
   keyProducts(
     key: EncryptionKey,
@@ -346,105 +315,19 @@ export class CkksEngine {
     ys: readonly ArrayLike<number>[],
   ): Float64Array[] {
     if (xs.length !== ys.length) throw new CryptoInputError('keyProducts: one y per x');
-    const out: Float64Array[] = [];
-    for (let first = 0; first < xs.length; first += WIDE_SIZE) {
-      const width = Math.min(WIDE_SIZE, xs.length - first);
-      // SEAL's ciphertexts have at least two polynomials: a lone pair is written twice.
-      const pick = (all: readonly ArrayLike<number>[]) =>
-        Array.from({ length: Math.max(2, width) }, (_, p) => all[first + Math.min(p, width - 1)]!);
-      // Every SEAL object made here is deleted whatever SEAL throws: a crafted proof must not
-      // grow the heap of a verifier that lives as long as its service.
-      let products: SealCiphertextObject | undefined;
-      let addends: SealCiphertextObject | undefined;
-      let bytes: Uint8Array;
-      try {
-        products = this.coefficientCiphertext(pick(xs));
-        addends = this.coefficientCiphertext(pick(ys));
-        this.evaluator.multiplyPlain(products, key.aPlain, products);
-        this.evaluator.addInplace(products, addends);
-        bytes = this.save(products);
-      } catch (error) {
-        throw new CryptoInputError(`SEAL refused the key products: ${sealMessage(error)}`);
-      } finally {
-        products?.delete();
-        addends?.delete();
-      }
-      for (let p = 0; p < width; p++) out.push(this.residuesOf(bytes, p));
-    }
-    return out;
+    const kernel = this.rnsKernel();
+    kernel.setKey(key, key.residues);
+    return xs.map((x, p) => kernel.keyProduct(x, ys[p]!));
   }
 
   /**
    * The coefficient form of NTT-form polynomials given as residues (primes·N Numbers in [0, q),
-   * prime by prime), as the same: SEAL's inverse transform, WIDE_SIZE polynomials per call. The
-   * encryption proof's verifier (encryption-proof.ts) brings each c1 out of NTT form with it.
+   * prime by prime), as the same, by the RNS kernel's inverse transform. The encryption proof's
+   * verifier (encryption-proof.ts) brings each c1 out of NTT form with it.
    */
   coefficientResidues(polys: readonly Float64Array[]): Float64Array[] {
-    const out: Float64Array[] = [];
-    for (let first = 0; first < polys.length; first += WIDE_SIZE) {
-      const width = Math.min(WIDE_SIZE, polys.length - first);
-      // SEAL's ciphertexts have at least two polynomials: a lone one is written twice.
-      const size = Math.max(2, width);
-      const { bytes, words } = this.templateCopy(size);
-      bytes[SEAL_HEADER_BYTES + 32] = 1; // NTT form
-      for (let p = 0; p < size; p++) {
-        const residues = polys[first + Math.min(p, width - 1)]!;
-        fillResidues(residues, words.subarray(2 * p * residues.length));
-      }
-      const ct = new this.seal.Ciphertext();
-      let coefficients: Uint8Array;
-      try {
-        ct.loadFromArray(this.context, bytes);
-        this.evaluator.cipherTransformFromNttInplace(ct);
-        coefficients = this.save(ct);
-      } catch (error) {
-        throw new CryptoInputError(`SEAL refused the inverse transform: ${sealMessage(error)}`);
-      } finally {
-        ct.delete();
-      }
-      for (let p = 0; p < width; p++) out.push(this.residuesOf(coefficients, p));
-    }
-    return out;
-  }
-
-  /** Polynomial `poly` of SEAL ciphertext bytes as Numbers. */
-  private residuesOf(bytes: Uint8Array, poly: number): Float64Array {
-    const residues = this.set.polyModulusDegree * this.dataRns.moduli.length;
-    const start = CT_DATA_OFFSET + poly * residues * 8;
-    const words = new Uint32Array(bytes.slice(start, start + residues * 8).buffer);
-    const out = new Float64Array(residues);
-    for (let i = 0; i < residues; i++) out[i] = words[2 * i]! + words[2 * i + 1]! * 2 ** 32;
-    return out;
-  }
-
-  /** A SEAL ciphertext (NTT form, scale Δ) of the coefficient-form polynomials (x, y). */
-  private nttOf(x: ArrayLike<number>, y: ArrayLike<number>): SealCiphertextObject {
-    return this.coefficientCiphertext([x, y]);
-  }
-
-  /**
-   * A SEAL ciphertext (NTT form, scale Δ) of 2 to WIDE_SIZE coefficient-form polynomials. Each is
-   * either N integers below 2^53 in magnitude (the same for every prime) or primes·N residues.
-   */
-  private coefficientCiphertext(polys: readonly ArrayLike<number>[]): SealCiphertextObject {
-    const degree = this.set.polyModulusDegree;
-    const primes = this.moduliNumbers.length;
-    const { bytes, words } = this.templateCopy(polys.length);
-    polys.forEach((values, poly) => {
-      const perPrime = values.length === degree ? 0 : degree;
-      this.moduliNumbers.forEach((q, j) =>
-        writeResidueWords(words, 2 * (poly * primes + j) * degree, values, j * perPrime, degree, q),
-      );
-    });
-    const ct = new this.seal.Ciphertext();
-    try {
-      ct.loadFromArray(this.context, bytes);
-      this.evaluator.cipherTransformToNttInplace(ct);
-    } catch (error) {
-      ct.delete();
-      throw error;
-    }
-    return ct;
+    const kernel = this.rnsKernel();
+    return polys.map((residues) => kernel.coefficients(residues));
   }
 
   /**
@@ -519,15 +402,6 @@ export class CkksEngine {
     this.evaluator.addInplace(sum, ct);
   }
 
-  /** The wire bytes of the NTT-form, scale-Δ ciphertext (c0, c1) given as SEAL's residue bytes. */
-  private packPolynomials(c0: Uint8Array, c1: Uint8Array): Uint8Array {
-    const { bytes } = this.templateCopy(2);
-    bytes[SEAL_HEADER_BYTES + 32] = 1; // NTT form
-    bytes.set(c0, CT_DATA_OFFSET);
-    bytes.set(c1, CT_DATA_OFFSET + c0.length);
-    return packCiphertext(bytes, this.dataRns.moduli);
-  }
-
   /** The wire bytes of the NTT-form, scale-Δ ciphertext with these (reduced) residues. */
   packResidues(residues: Float64Array): Uint8Array {
     const { bytes, words } = this.templateCopy(2);
@@ -559,8 +433,8 @@ export class CkksEngine {
     floodSigma: number,
     random: RandomSource,
   ): Uint8Array[] {
-    return this.partialDecryptWith(aggregate, share, index, responders, (ct) =>
-      this.addFlooding(ct, floodSigma, random),
+    return this.partialDecryptWith(aggregate, share, index, responders, () =>
+      sampleFloodingNoise(random, floodSigma, this.set.polyModulusDegree),
     );
   }
 
@@ -575,7 +449,7 @@ export class CkksEngine {
     index: number,
     responders: readonly number[],
   ): Uint8Array[] {
-    return this.partialDecryptWith(aggregate, revealedShare, index, responders, () => {});
+    return this.partialDecryptWith(aggregate, revealedShare, index, responders, undefined);
   }
 
   private partialDecryptWith(
@@ -583,7 +457,7 @@ export class CkksEngine {
     share: BigUint64Array,
     index: number,
     responders: readonly number[],
-    flood: (ct: SealCiphertextObject) => void,
+    flood: (() => SplitGaussian) | undefined,
   ): Uint8Array[] {
     const { degree, moduli } = this.dataRns;
     if (share.length !== degree * moduli.length)
@@ -594,49 +468,25 @@ export class CkksEngine {
       const weight = (2n * weights[j]!) % q;
       for (let c = j * degree; c < (j + 1) * degree; c++) scaled[c] = (share[c]! * weight) % q;
     });
-    const plain = new this.seal.Plaintext();
-    plain.loadFromArray(
-      this.context,
-      serializePlaintext(
-        { parmsId: this.expectations.parmsId, coeffCount: share.length, scale: 1, data: scaled },
-        this.templateCiphertext.version,
-      ),
-    );
-    try {
-      return aggregate.map((wire) => {
-        const ct = this.load(wire);
-        this.evaluator.multiplyPlain(ct, plain, ct);
-        flood(ct);
-        const bytes = this.save(ct);
-        ct.delete();
-        // (·, d_i): d_i alone travels (ciphertext-wire.ts), half a ciphertext.
-        return packPartialDecryption(bytes, moduli);
-      });
-    } finally {
-      plain.delete();
-    }
+    const kernel = this.rnsKernel();
+    kernel.setShare(scaled);
+    const zero = new Float64Array(degree);
+    return aggregate.map((wire) => {
+      // Every check a load into SEAL made (both polynomials reduced), then c1 alone is read.
+      checkCiphertext(wire, this.expectations);
+      wireResidueWords(wire, this.expectations, 1, kernel.sumWords);
+      const noise = flood?.();
+      if (noise && noise.radix !== FLOOD_RADIX)
+        throw new CryptoInputError('the flood does not use the kernel radix');
+      kernel.flood(noise?.high ?? zero, noise?.low ?? zero);
+      // (·, d_i): d_i alone travels (ciphertext-wire.ts), half a ciphertext.
+      return packPartialDecryptionWords(kernel.partial(), this.expectations);
+    });
   }
 
-  /** Adds a fresh flood of deviation σ to the second polynomial of an NTT-form ciphertext. */
-  private addFlooding(ct: SealCiphertextObject, sigma: number, random: RandomSource): void {
-    const degree = this.set.polyModulusDegree;
-    const { radix, high, low } = sampleFloodingNoise(random, sigma, degree);
-    // K·high + low modulo each prime, in doubles: K is a power of two, so high·K is exact and
-    // so are the remainders. One polynomial to transform, not K·NTT(high) + NTT(low).
-    const flood = new Float64Array(degree * this.moduliNumbers.length);
-    this.moduliNumbers.forEach((q, j) => {
-      for (let c = 0; c < degree; c++) {
-        let residue = ((high[c]! * radix) % q) + (low[c]! % q);
-        if (residue < 0) residue += q;
-        if (residue < 0) residue += q;
-        if (residue >= q) residue -= q;
-        flood[j * degree + c] = residue;
-      }
-    });
-    const noise = this.nttOf(new Float64Array(degree), flood);
-    // nttOf makes scale-Δ ciphertexts; the flood joins a product of scale Δ·1.
-    this.evaluator.addInplace(ct, noise);
-    noise.delete();
+  /** The WebAssembly kernel of this engine's data level (partials and combine). */
+  private rnsKernel(): RnsKernel {
+    return (this.kernel ??= new RnsKernel(this.dataRns.moduli, this.dataRns.tables, FLOOD_RADIX));
   }
 
   /**
@@ -655,38 +505,26 @@ export class CkksEngine {
       throw new CryptoInputError(`${aggregate.length} ciphertexts cannot hold ${dimension} values`);
     const out = new Float64Array(dimension);
     const degree = this.set.polyModulusDegree;
-    const moduli = this.moduliNumbers;
-    // Residues as Numbers (q < 2^52: sums of two stay exact), chunk by chunk: the keyholders
-    // decrypted 2·C (parameters.ts, section 2), so 2·c0 + Σ d_i is 2·m + noise (NTT form).
-    const addInto = (sum: Float64Array, addend: Float64Array) =>
-      moduli.forEach((q, j) => {
-        for (let c = j * degree; c < (j + 1) * degree; c++) {
-          const total = sum[c]! + addend[c]!;
-          sum[c] = total >= q ? total - q : total;
-        }
-      });
-    const sums = aggregate.map((wire, k) => {
-      const sum = wireResidues(wire, this.expectations, 0);
-      addInto(sum, sum);
+    const kernel = this.rnsKernel();
+    // Chunk by chunk: the keyholders decrypted 2·C (parameters.ts, section 2), so 2·c0 + Σ d_i
+    // is 2·m + noise (NTT form), brought back to coefficients and read at scale 2Δ.
+    aggregate.forEach((wire, k) => {
+      wireResidueWords(wire, this.expectations, 0, kernel.sumWords);
+      kernel.double();
       for (const [r, responder] of partials.entries()) {
         const partialWire = responder[k];
         if (!partialWire) throw new InvalidCiphertextError(`responder ${r} sent no chunk ${k}`);
-        let partial: Float64Array;
         try {
-          partial = partialDecryptionResidues(partialWire, this.expectations);
+          partialDecryptionWords(partialWire, this.expectations, kernel.termWords);
         } catch (error) {
           if (!(error instanceof InvalidCiphertextError)) throw error;
           throw new InvalidCiphertextError(
             `responder ${r}: chunk ${k} is not a partial decryption (${error.message})`,
           );
         }
-        addInto(sum, partial);
+        kernel.addTerm();
       }
-      return sum;
-    });
-    // Back to coefficients (WIDE_SIZE chunks per SEAL call), read at scale 2Δ.
-    this.coefficientResidues(sums).forEach((coefficients, k) => {
-      const values = centredValues(coefficients, moduli, 2 * this.expectations.scale);
+      const values = kernel.centred(2 * this.expectations.scale);
       out.set(values.subarray(0, Math.min(degree, dimension - k * degree)), k * degree);
     });
     return out;
@@ -694,39 +532,6 @@ export class CkksEngine {
 
   private save(object: { saveToArray(mode: Seal['ComprModeType']['none']): unknown }): Uint8Array {
     return object.saveToArray(this.seal.ComprModeType.none) as Uint8Array;
-  }
-}
-
-/** A readable message from what SEAL threw (a WebAssembly exception carries an array of parts). */
-function sealMessage(error: unknown): string {
-  const message = (error as { message?: unknown } | undefined)?.message;
-  return Array.isArray(message) ? message.join(': ') : String(message ?? error);
-}
-
-/**
- * words[base + 2c], words[base + 2c + 1] ← low and high 32 bits of values[offset + c] mod q, for
- * c < degree: any integers below 2^53 in magnitude. A function of its own so that each caller's
- * array type (Float64Array for proof responses, Int8Array for noise) keeps its loop monomorphic.
- */
-function writeResidueWords(
-  words: Uint32Array,
-  base: number,
-  values: ArrayLike<number>,
-  offset: number,
-  degree: number,
-  q: number,
-): void {
-  for (let c = 0, w = base; c < degree; c++, w += 2) {
-    const value = values[offset + c]!;
-    // Small values (proof responses, noise) need no division.
-    let residue = value >= 0 ? value : value + q;
-    if (residue < 0 || residue >= q) {
-      residue = value % q;
-      if (residue < 0) residue += q;
-    }
-    const high = Math.floor(residue / 2 ** 32);
-    words[w] = residue - high * 2 ** 32;
-    words[w + 1] = high;
   }
 }
 

@@ -1,4 +1,5 @@
 import { CryptoInputError } from '../validate.ts';
+import { Wasm, type WasmMemory } from './wasm.ts';
 import { ROW_COMBINATIONS_WASM_BASE64 } from './row-combinations-wasm.ts';
 
 /**
@@ -25,20 +26,6 @@ export interface RowReduction {
   readonly degree: number;
   readonly moduli: readonly number[];
 }
-
-// The WebAssembly JavaScript API as used here (TypeScript declares it only in its "dom" lib).
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-const Wasm = (
-  globalThis as unknown as {
-    WebAssembly: {
-      Module: new (bytes: Uint8Array) => object;
-      Instance: new (module: object, imports: object) => { readonly exports: object };
-    };
-  }
-).WebAssembly;
 
 const TABLE = 0; // 27 combination pointers (i32)
 const MODULI = 128; // up to 8 primes (i64)

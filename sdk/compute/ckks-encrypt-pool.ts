@@ -1,6 +1,11 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { proofBatches, type ProofStatement } from '../../crypto/ckks/encryption-proof.ts';
+import {
+  EncryptionProver,
+  MAX_PROOF_ATTEMPTS,
+  proofBatches,
+  type ProofStatement,
+} from '../../crypto/ckks/encryption-proof.ts';
 import type { EncryptionWitness } from '../../crypto/ckks/engine.ts';
 import {
   ciphertextsFor,
@@ -17,12 +22,18 @@ export type EncryptTask =
       readonly count: number;
     }
   | {
-      readonly kind: 'prove';
+      /** Holds a proof batch's prover under the id `prover`. */
+      readonly kind: 'prover';
+      readonly prover: number;
       readonly statement: ProofStatement;
       readonly first: number;
       readonly wires: Uint8Array[];
       readonly witnesses: EncryptionWitness[];
-    };
+    }
+  /** One attempt of prover `prover`: the proof, or null when rejected. */
+  | { readonly kind: 'attempt'; readonly prover: number }
+  /** Drops prover `prover`. */
+  | { readonly kind: 'drop'; readonly prover: number };
 
 type Encrypted = { wires: Uint8Array[]; witnesses: EncryptionWitness[] };
 
@@ -39,6 +50,7 @@ export class CkksEncryptPool {
   private readonly valuesPerCiphertext: number;
   private readonly setName: string;
   private nextId = 0;
+  private nextProver = 0;
   private turn = 0;
   private readonly pending = new Map<
     number,
@@ -115,15 +127,7 @@ export class CkksEncryptPool {
       const done = await Promise.all(parts);
       const wires = done.flatMap((part) => part.wires);
       const witnesses = done.flatMap((part) => part.witnesses);
-      // The prover hashes the ciphertexts into its statement: it gets copies, the caller keeps these.
-      const copies = wires.map((wire) => new Uint8Array(wire));
-      const proof = await this.run<Uint8Array>(
-        { kind: 'prove', statement, first, wires: copies, witnesses },
-        [
-          ...copies.map((copy) => copy.buffer),
-          ...witnesses.flatMap(({ v, e1 }) => [v.buffer as ArrayBuffer, e1.buffer as ArrayBuffer]),
-        ],
-      );
+      const proof = await this.prove(statement, first, wires, witnesses);
       return { wires, proof };
     });
     // Awaited in order below; until then a failure must not count as unhandled.
@@ -138,12 +142,62 @@ export class CkksEncryptPool {
     return { wires, proofs };
   }
 
+  /**
+   * One batch's proof, its prover's attempts run on every worker at once: each worker holds the
+   * batch (copies: the caller keeps its ciphertexts) and runs attempts until one is accepted
+   * anywhere (EncryptionProver says why keeping the first accepted proof is sound). About 2.24
+   * attempts are needed on average, so two workers roughly halve the proof's wall time.
+   */
+  private async prove(
+    statement: ProofStatement,
+    first: number,
+    wires: Uint8Array[],
+    witnesses: EncryptionWitness[],
+  ): Promise<Uint8Array> {
+    const prover = this.nextProver++;
+    const workers = this.workers.map((_, w) => w);
+    await Promise.all(
+      workers.map((w) =>
+        this.runOn<null>(w, { kind: 'prover', prover, statement, first, wires, witnesses }, []),
+      ),
+    );
+    let attempts = 0;
+    let proof: Uint8Array | undefined;
+    const attemptOn = async (w: number): Promise<void> => {
+      while (proof === undefined && attempts < MAX_PROOF_ATTEMPTS) {
+        attempts++;
+        const result = await this.runOn<Uint8Array | null>(w, { kind: 'attempt', prover }, []);
+        if (result && proof === undefined) proof = result;
+      }
+    };
+    try {
+      // Settles once a proof is accepted (other workers' attempts in flight are discarded
+      // unread), or once every worker has stopped at the attempt limit.
+      await new Promise<void>((resolve, reject) => {
+        let running = workers.length;
+        for (const w of workers)
+          attemptOn(w).then(() => {
+            if (proof !== undefined || --running === 0) resolve();
+          }, reject);
+      });
+    } finally {
+      for (const w of workers) void this.runOn(w, { kind: 'drop', prover }, []).catch(() => {});
+    }
+    if (proof === undefined)
+      throw new Error(`encryption failed: ${EncryptionProver.tooManyRejections}`);
+    return proof;
+  }
+
   private run<T = Encrypted>(task: EncryptTask, transfer: ArrayBuffer[]): Promise<T> {
+    return this.runOn<T>(this.turn++ % this.workers.length, task, transfer);
+  }
+
+  private runOn<T>(worker: number, task: EncryptTask, transfer: ArrayBuffer[]): Promise<T> {
     const id = this.nextId++;
     const result = new Promise<T>((resolve, reject) =>
       this.pending.set(id, { resolve: resolve as (result: unknown) => void, reject }),
     );
-    this.workers[this.turn++ % this.workers.length]!.postMessage({ id, task }, transfer);
+    this.workers[worker]!.postMessage({ id, task }, transfer);
     return result;
   }
 
