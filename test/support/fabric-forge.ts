@@ -8,7 +8,7 @@ import type { FabricEvidenceBundle } from '../../services/console/fabric-evidenc
 import type { Lineage } from '../../ledger/records.ts';
 
 /**
- * Review helper (attacker's kit): mints X.509 material with the openssl CLI and builds Fabric
+ * The forger's kit for evidence tests: mints X.509 material with the openssl CLI and builds Fabric
  * blocks byte for byte with fabric-protos, so a test can hand verifyFabricEvidenceBundle a chain
  * nobody's orderer ever saw. Nothing here touches a network.
  */

@@ -130,7 +130,7 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
     if (directory) rmSync(directory, { recursive: true, force: true });
   });
 
-  it('holds (control): an honest chain verifies, and the same lineage with a bank-forged block under the real genesis fails', () => {
+  it('an honest chain verifies; the same lineage in a block a bank signed as "orderer" under the real genesis is refused', () => {
     const { lineage, writes } = forgedLineage(MODEL, ['BankAMSP', 'BankBMSP', 'BankCMSP']);
     const tx = endorserTransaction({
       channel: CHANNEL,
@@ -180,7 +180,7 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
     );
   });
 
-  it("door: ONE bank (its own CA key only) forges the whole channel: its own genesis config names its CA as every MSP's root, the orderer's included; the bundle verifies against the pinned CAs", async () => {
+  it("refuses a channel one bank forged with its own CA key (its genesis config names its CA as every MSP's root, the orderer's included): the roots must be the ones pinned per MSP id", async () => {
     const bankA = bankCas.BankAMSP;
     // Everything below is minted by BankA's CA, which the regulator pins as a bank's CA.
     const fakeOrderer: Signer = {
@@ -238,7 +238,7 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
       lineage: [lineage],
     });
     // The CLI, as the regulator runs it with the CAs it pins, must not say "verified".
-    // On the code under review it prints "evidence bundle verified: model version 9999…,
+    // Before per-MSP pinning it printed "evidence bundle verified: model version 9999…,
     // 1 rounds, 2 signed blocks, …" and exits 0.
     const file = join(directory, 'forged-by-bank-a.json');
     writeFileSync(file, JSON.stringify(bundle));
@@ -250,7 +250,7 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
     expect(() => verify(bundle)).toThrow(/orderer|genesis|config/);
   }, 60_000);
 
-  it('door: no orderer signature at all: the head is an unsigned "genesis" block whose data holds a config envelope and then endorser transactions (only peer-OU certificates from the bank\'s own CA needed)', async () => {
+  it('refuses an unsigned head: a "genesis" block 0 holding a config envelope and then endorser transactions', async () => {
     const bankA = bankCas.BankAMSP;
     const fakePeer = (mspId: string): Signer => ({
       mspId,
@@ -293,7 +293,7 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
       blocks: [genesis],
       lineage: [lineage],
     });
-    // On the code under review the CLI says "…, 1 rounds, 1 signed blocks, chain of 0 blocks
+    // Before the head had to be orderer-signed the CLI said "…, 1 rounds, 1 signed blocks, chain of 0 blocks
     // to its head, …" and exits 0: no orderer signed anything.
     const file = join(directory, 'unsigned-genesis.json');
     writeFileSync(file, JSON.stringify(bundle));
@@ -375,7 +375,7 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
     );
   });
 
-  it("door: blocks the real orderer signed for ANOTHER channel (BankA's sandbox, where it is the only bank) pass as the consortium channel's", () => {
+  it("refuses blocks the real orderer signed for another channel (BankA's sandbox, where it is the only bank): every envelope's channel id is the pinned channel", () => {
     // The same ordering service serves a second channel whose config BankA wrote: one bank.
     const sandboxGenesis = block({
       number: 0,
@@ -424,7 +424,7 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
     expect(() => verify(bundle)).toThrow(/channel/);
   });
 
-  it("door: the chaincode whose writes count is the bundle's choice: records written under another chaincode's namespace (a generic key-value contract) verify", () => {
+  it("counts only the pinned chaincode's writes: records written under another chaincode's namespace (a generic key-value contract) are refused", () => {
     const { lineage, writes } = forgedLineage(MODEL, ['BankAMSP', 'BankBMSP', 'BankCMSP']);
     // Peers endorse whatever a generic put-key chaincode simulates: a majority endorses.
     const kvBlock = block({
@@ -456,7 +456,7 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
     expect(() => verify({ ...asVeilsum, chaincode: 'kvstore' })).toThrow(/chaincode|namespace/);
   });
 
-  it("door: the model version the CLI reports verified is the bundle's word: another model hash, and an empty lineage, verify", async () => {
+  it('ties the model version to the lineage: another model hash, or an empty lineage, is refused', async () => {
     const { lineage, writes } = forgedLineage(MODEL, ['BankAMSP', 'BankBMSP', 'BankCMSP']);
     const real = block({
       number: 1,
@@ -485,7 +485,7 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
     const file = join(directory, 'empty-lineage.json');
     writeFileSync(file, JSON.stringify(bundle));
     const result = await cli(file);
-    // On the code under review: "evidence bundle verified: model version 7777…, 0 rounds".
+    // Before the lineage was tied to the model version: "evidence bundle verified: model version 7777…, 0 rounds".
     expect(result.stdout).not.toMatch(/evidence bundle verified: model version 7777/);
     // The lineage of MODEL presented as the evidence for `other` verifies too.
     expect(() => verify({ ...bundle, lineage: [lineage] })).toThrow(
@@ -499,7 +499,7 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
     expect(verify({ ...bundle, modelHash: MODEL, lineage: [lineage] }).rounds).toBe(1);
   }, 60_000);
 
-  it("door: the lineage's records need not belong together: the model version's round is r1, the bundle shows round r2 (no BankC) and drops a contribution; each record is genuine, so it verifies", () => {
+  it("refuses a lineage whose genuine records do not belong together: the model version's round is r1, the bundle shows round r2 and drops a contribution", () => {
     const { lineage, writes } = forgedLineage(MODEL, ['BankAMSP', 'BankBMSP', 'BankCMSP']);
     // Another genuine round on the same ledger (an earlier, smaller one).
     const r2 = {
@@ -541,7 +541,7 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
     expect(() => verify(bundle)).toThrow(/round/);
   });
 
-  it("door: the channel's MSP revocation lists are ignored: blocks signed with an orderer key the orderer org revoked (a stolen, decommissioned node's) verify", () => {
+  it("refuses blocks signed with an orderer certificate on its MSP's revocation list (a stolen, decommissioned node's)", () => {
     const stolen: Signer = {
       mspId: 'OrdererMSP',
       pki: issue(directory, ordererCa, '/O=OrdererOrg/OU=orderer/CN=orderer9-decommissioned'),
@@ -597,7 +597,7 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
     expect(() => verify(bundle)).toThrow(/revoked/);
   });
 
-  it('door (Low): an end-entity certificate (CA:FALSE, no keyUsage) from a pinned CA serves as an "intermediate": whoever holds one such key, not the CA\'s, mints orderer and peer certificates', () => {
+  it('refuses an end-entity certificate (CA:FALSE, no keyUsage) from a pinned CA as an intermediate issuer of orderer and peer certificates', () => {
     // E.g. a BankA TLS or application certificate without a keyUsage extension, and its key.
     const endEntity = issue(directory, bankCas.BankAMSP, '/O=BankAMSP/OU=client/CN=app-server', [
       'basicConstraints=critical,CA:FALSE',
@@ -639,7 +639,7 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
     expect(problem).toMatch(/not issued|intermediate|CA/);
   });
 
-  it('holds: the same with a cryptogen-style end-entity certificate (keyUsage digitalSignature): not accepted as an issuer', () => {
+  it('refuses a cryptogen-style end-entity certificate (keyUsage digitalSignature) as an issuer', () => {
     const endEntity = issue(directory, bankCas.BankAMSP, '/O=BankAMSP/OU=client/CN=User2', [
       'basicConstraints=critical,CA:FALSE',
       'keyUsage=critical,digitalSignature',
@@ -673,7 +673,7 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
     ).toMatch(/is not issued by OrdererMSP's CA/);
   });
 
-  it('holds: a client certificate whose CN smuggles "\\nOU=peer" is no peer (Node escapes the newline)', () => {
+  it('a client certificate whose CN smuggles "\\nOU=peer" is no peer (Node escapes the newline)', () => {
     const smuggler: Signer = {
       mspId: 'BankAMSP',
       pki: issue(directory, bankCas.BankAMSP, '/O=BankAMSP/OU=client/CN=alice\nOU=peer'),
