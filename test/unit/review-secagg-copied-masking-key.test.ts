@@ -288,6 +288,21 @@ describe.each(['semi-honest', 'semi-malicious'] as const)(
       expect([...recoverVictim(played)]).not.toEqual([...played.victimInput]);
     });
 
+    it('the same with S_w’s bit 255 set (different bytes, the same X25519 key)', () => {
+      let played: Played;
+      try {
+        played = play(adversary, 103, (victimKey) => {
+          const copy = Uint8Array.from(victimKey);
+          copy[31]! |= 0x80;
+          return copy;
+        });
+      } catch {
+        return; // refused: sound
+      }
+      expect(played.misbehaving).toEqual([LIAR]);
+      expect([...recoverVictim(played)]).not.toEqual([...played.victimInput]);
+    });
+
     it('the same with k·S_w (different bytes, a key the liar built from the victim’s key)', () => {
       // A k whose clamped value the liar knows; its key is u(clamp(k)·S_w), computed from S_w alone.
       const k = new Uint8Array(32).fill(7);
