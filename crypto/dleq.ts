@@ -245,3 +245,91 @@ export function verifySharedSecret(
   }
   return montgomeryU(sharedPoint);
 }
+
+export const KEY_POSSESSION_PROOF_BYTES = 64;
+
+/**
+ * The point Q = 8Ẽ whose discrete log to 8B a key-possession proof shows, for an X25519 public key
+ * (liftPeerKey: the lift with even x, cofactor cleared); undefined for a key off the prime-order
+ * group.
+ */
+const possessionStatement = liftPeerKey;
+
+function possessionChallenge(
+  context: Uint8Array,
+  publicKey: Uint8Array,
+  statement: EdwardsPoint,
+  commitment: EdwardsPoint,
+): bigint {
+  return hashToScalar(
+    `${LABEL}/possession`,
+    context,
+    publicKey,
+    statement.toBytes(),
+    commitment.toBytes(),
+  );
+}
+
+/**
+ * A proof that the prover knows the secret key c of the X25519 public key X25519(c, 9): a Schnorr
+ * proof (Fiat–Shamir) of w with Q = w · 8B, where Q = 8Ẽ is the even-x lift of the public key
+ * with its cofactor cleared (w = ±8·clamp(c)/8, the sign fixed by the lift). `context` binds it to
+ * its use (round binding and the member that advertised the key), so the proof of one member is
+ * no proof for another that copies its key. 64 bytes (c ‖ r).
+ *
+ * Whoever knows w can compute X25519(s, key) for every other key S = X25519(s, 9) from S alone
+ * (u(w · S'), S' the lift of S): so a pairwise secret revealed with a proven key is one its owner
+ * already has — which is what a pairwise reveal for a convicted member must assume.
+ */
+export function proveKeyPossession(
+  secretKey: Uint8Array,
+  publicKey: Uint8Array,
+  context: Uint8Array,
+  random: RandomSource,
+): Uint8Array {
+  assertBytes(secretKey, 'X25519 secret key', CURVE25519_KEY_BYTES);
+  const statement = possessionStatement(publicKey);
+  if (statement === undefined) throw new Error('the public key is not of the prime-order group');
+  let witness = Fn.mul(8n, clampedScalarOverEight(secretKey));
+  if (!EIGHT_B.multiply(witness).equals(statement)) witness = Fn.neg(witness);
+  if (!EIGHT_B.multiply(witness).equals(statement))
+    throw new Error('the public key is not that of the secret key');
+  const nonce = hashToScalar(
+    `${LABEL}/possession-nonce`,
+    numberToBytesLE(witness, 32),
+    context,
+    publicKey,
+    random(32),
+  );
+  if (nonce === 0n) throw new Error('key-possession nonce is zero');
+  const c = possessionChallenge(context, publicKey, statement, EIGHT_B.multiply(nonce));
+  const proof = new Uint8Array(KEY_POSSESSION_PROOF_BYTES);
+  proof.set(numberToBytesLE(c, 32), 0);
+  proof.set(numberToBytesLE(Fn.sub(nonce, Fn.mul(c, witness)), 32), 32);
+  return proof;
+}
+
+/** Whether `proof` (proveKeyPossession) shows knowledge of the secret key of `publicKey`. */
+export function verifyKeyPossession(
+  publicKey: Uint8Array,
+  proof: Uint8Array | undefined,
+  context: Uint8Array,
+): boolean {
+  if (!(proof instanceof Uint8Array) || proof.length !== KEY_POSSESSION_PROOF_BYTES) return false;
+  if (!(publicKey instanceof Uint8Array) || publicKey.length !== CURVE25519_KEY_BYTES) return false;
+  const statement = possessionStatement(publicKey);
+  if (statement === undefined) return false;
+  const c = bytesToNumberLE(proof.subarray(0, 32));
+  const r = bytesToNumberLE(proof.subarray(32));
+  if (c >= Fn.ORDER || r >= Fn.ORDER) return false;
+  const commitment = EIGHT_B.multiplyUnsafe(r).add(statement.multiplyUnsafe(c));
+  return possessionChallenge(context, publicKey, statement, commitment) === c;
+}
+
+/**
+ * Whether two X25519 public keys name the same point up to sign, as X25519 reads them (bit 255
+ * ignored, u reduced mod p): one member's key copied by another, in the same or other bytes.
+ */
+export function sameX25519Point(a: Uint8Array, b: Uint8Array): boolean {
+  return decodeU(a) === decodeU(b);
+}

@@ -63,6 +63,10 @@ const boxToWire = (box: EncryptedShareMessage): EncryptedShare => ({
   })),
 });
 
+/** An absent proof (empty on the wire) stays absent: it is then simply not valid when judged. */
+const optionalProof = (proof: Uint8Array | undefined): { maskingKeyProof?: Uint8Array } =>
+  proof === undefined || proof.length === 0 ? {} : { maskingKeyProof: bytes(proof) };
+
 export const advertiseKeysFromWire = (
   sender: number,
   request: AdvertiseKeysRequest,
@@ -70,6 +74,7 @@ export const advertiseKeysFromWire = (
   sender,
   encryptionPublicKey: bytes(request.encryptionPublicKey),
   maskingPublicKey: bytes(request.maskingPublicKey),
+  ...optionalProof(request.maskingKeyProof),
   sealingPublicKey: bytes(request.sealingPublicKey),
   seedCommitment: bytes(request.seedCommitment),
   signature: bytes(request.signature),
@@ -82,6 +87,7 @@ export const advertiseKeysToWire = (
   roundId,
   encryptionPublicKey: buffer(message.encryptionPublicKey),
   maskingPublicKey: buffer(message.maskingPublicKey),
+  maskingKeyProof: buffer(message.maskingKeyProof ?? new Uint8Array(0)),
   sealingPublicKey: buffer(message.sealingPublicKey),
   seedCommitment: buffer(message.seedCommitment),
   signature: buffer(message.signature),
@@ -92,6 +98,7 @@ export const keysBroadcastToWire = (broadcast: KeysBroadcastMessage): KeysBroadc
     sender: key.sender,
     encryptionPublicKey: buffer(key.encryptionPublicKey),
     maskingPublicKey: buffer(key.maskingPublicKey),
+    maskingKeyProof: buffer(key.maskingKeyProof ?? new Uint8Array(0)),
     sealingPublicKey: buffer(key.sealingPublicKey),
     seedCommitment: buffer(key.seedCommitment),
     signature: buffer(key.signature),
@@ -107,6 +114,7 @@ export const keysBroadcastFromWire = (broadcast: KeysBroadcast): KeysBroadcastMe
     sender: key.sender,
     encryptionPublicKey: bytes(key.encryptionPublicKey),
     maskingPublicKey: bytes(key.maskingPublicKey),
+    ...optionalProof(key.maskingKeyProof),
     sealingPublicKey: bytes(key.sealingPublicKey),
     seedCommitment: bytes(key.seedCommitment),
     signature: bytes(key.signature),

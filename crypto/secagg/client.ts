@@ -1,5 +1,12 @@
 import { equalBytes } from '../bytes.ts';
-import { liftPeerKey, proveSharedSecret, x25519FromEd25519Batch } from '../dleq.ts';
+import {
+  liftPeerKey,
+  proveKeyPossession,
+  proveSharedSecret,
+  sameX25519Point,
+  verifyKeyPossession,
+  x25519FromEd25519Batch,
+} from '../dleq.ts';
 import { CURVE25519_KEY_BYTES, type Curve25519 } from '../curve25519.ts';
 import { deriveKey } from '../kdf.ts';
 import { addInto } from '../prg.ts';
@@ -42,6 +49,7 @@ import type {
 import { isSignedBySender, openShareBox, sealShareBoxes, shareComplaint } from './share-box.ts';
 import {
   advertiseKeysPayload,
+  maskingKeyPossessionContext,
   pairwiseRevealContext,
   selfMaskCommitment,
   survivorSetPayload,
@@ -59,6 +67,8 @@ export interface SecAggClientOptions {
 interface PeerKeys {
   readonly encryptionPublicKey: Uint8Array;
   readonly maskingPublicKey: Uint8Array;
+  /** As relayed; verified only if the peer is convicted (mayRevealPairwise). */
+  readonly maskingKeyProof: Uint8Array | undefined;
   /** A_v, and E_v = u(A_v) (undefined if A_v has none: then no box of v opens). */
   readonly sealingPublicKey: Uint8Array;
   sealingX25519?: Uint8Array | undefined;
@@ -181,6 +191,12 @@ export class SecAggClient {
       sender: this.index,
       encryptionPublicKey,
       maskingPublicKey,
+      maskingKeyProof: proveKeyPossession(
+        this.maskingSecretKey,
+        maskingPublicKey,
+        maskingKeyPossessionContext(this.context.binding, this.index),
+        this.random,
+      ),
       sealingPublicKey: this.sealing.publicKey,
       seedCommitment: commitment,
       signature,
@@ -314,6 +330,10 @@ export class SecAggClient {
       this.peers.set(peer, {
         encryptionPublicKey: message.encryptionPublicKey,
         maskingPublicKey: message.maskingPublicKey,
+        maskingKeyProof:
+          message.maskingKeyProof instanceof Uint8Array
+            ? message.maskingKeyProof.slice()
+            : undefined,
         sealingPublicKey: message.sealingPublicKey,
       });
     }
@@ -600,14 +620,16 @@ export class SecAggClient {
         share: reveal,
       });
     }
-    // A convicted neighbour's masks are removed with our pairwise secret, which it knows: only
-    // for a member out of U3 (checkConvictions refused any in it), whose input is not in the sum.
+    // A convicted neighbour's masks are removed with our pairwise secret, which it can compute
+    // itself only if it knows the secret key of the masking key it advertised (mayRevealPairwise);
+    // only for a member out of U3 (checkConvictions refused any in it), whose input is not in the
+    // sum.
     const pairwiseSecrets: PairwiseReveal[] = [];
     for (const peer of convicted) {
       if (survivorSet.has(peer)) {
         throw new RefusedRevealError(`client ${peer} is convicted and in U3; refusing to reveal`);
       }
-      if (!this.maskedWith.has(peer)) continue;
+      if (!this.maskedWith.has(peer) || !this.mayRevealPairwise(peer)) continue;
       const evidence = proveSharedSecret(
         this.maskingSecretKey,
         this.peers.get(peer)!.maskingPublicKey,
@@ -624,6 +646,27 @@ export class SecAggClient {
       undecryptable: this.complaints.map((complaint) => complaint.accused),
       ...(pairwiseSecrets.length > 0 ? { pairwiseSecrets } : {}),
     };
+  }
+
+  /**
+   * Whether our pairwise secret with convicted neighbour v is one v already has: v proved that it
+   * knows the secret key of its masking key (bound to the round and to v, so no other member's
+   * proof serves), and that key is no other member's we know of, up to sign. Otherwise v's key may
+   * be an honest member w's (or k times it) and the secret would be that of the honest pair
+   * (us, w): nothing is revealed for v, and the server reconstructs v's s^SK instead.
+   */
+  private mayRevealPairwise(peer: number): boolean {
+    const key = this.peers.get(peer)!.maskingPublicKey;
+    const others = [
+      this.maskingPublicKey,
+      ...[...this.peers].filter(([other]) => other !== peer).map(([, p]) => p.maskingPublicKey),
+    ];
+    if (others.some((other) => sameX25519Point(other, key))) return false;
+    return verifyKeyPossession(
+      key,
+      this.peers.get(peer)!.maskingKeyProof,
+      maskingKeyPossessionContext(this.context.binding, peer),
+    );
   }
 
   /**

@@ -15,6 +15,15 @@ export interface AdvertiseKeysMessage {
   /** s_u^PK: agrees the pairwise mask seeds. */
   readonly maskingPublicKey: Uint8Array;
   /**
+   * A proof that u knows s_u^SK (dleq.ts proveKeyPossession), bound to the round and to u
+   * (transcript.ts maskingKeyPossessionContext). Checked only in the dispute path: before any
+   * member reveals, or the server uses, a pairwise secret with u once u is convicted — without it
+   * a member could advertise another's masking key and have its neighbours reveal that member's
+   * pairwise secrets. Not covered by the signature: it proves itself, and one that is missing or
+   * invalid only costs its owner the pairwise reveal (its s^SK is reconstructed instead).
+   */
+  readonly maskingKeyProof?: Uint8Array;
+  /**
    * A_u = a·B (Ed25519): the key u seals its own share boxes under (share-box.ts); its X25519
    * form E_u = u(A_u). Signed here, so a box that opens under a·C_v is u's without another check.
    */
@@ -163,9 +172,13 @@ export interface RevealedShare {
 /**
  * Round 4, client u → server, for a neighbour v convicted out of U3 (its masked input is not in
  * the sum): X25519(s_u^SK, s_v^PK), the secret behind the pairwise mask u added for v, proven
- * with a DLEQ proof against u's advertised masking key (dleq.ts). v knows it anyway; the server
- * removes that mask with it, so a convicted member whose own s^SK shares cannot be reconstructed
- * (it dealt garbage) still does not stop the round.
+ * with a DLEQ proof against u's advertised masking key (dleq.ts). The server removes that mask
+ * with it, so a convicted member whose own s^SK shares cannot be reconstructed (it dealt garbage)
+ * still does not stop the round. Revealing it gives the coordinator nothing beyond what v could
+ * compute only if v knows the secret key of s_v^PK: so u reveals only once v's proof of
+ * possession (AdvertiseKeysMessage.maskingKeyProof) verifies and s_v^PK is no other member's key
+ * up to sign. Otherwise s_v^PK may be an honest member w's key (or k·s_w^PK), and the secret
+ * revealed would be the one of the honest pair (u, w).
  */
 export interface PairwiseReveal {
   readonly peer: number;

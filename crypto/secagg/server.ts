@@ -58,12 +58,20 @@ import {
 } from './share-box.ts';
 import {
   advertiseKeysPayload,
+  maskingKeyPossessionContext,
   pairwiseRevealContext,
   selfMaskCommitment,
   shareCommitment,
   survivorSetPayload,
 } from './transcript.ts';
-import { DLEQ_POINT_BYTES, DLEQ_PROOF_BYTES, liftPeerKey, verifySharedSecret } from '../dleq.ts';
+import {
+  DLEQ_POINT_BYTES,
+  DLEQ_PROOF_BYTES,
+  liftPeerKey,
+  sameX25519Point,
+  verifyKeyPossession,
+  verifySharedSecret,
+} from '../dleq.ts';
 
 export interface SecAggResult {
   /** Σ_{u∈U3} x_u in Z_{2^modulusBits}. */
@@ -716,8 +724,13 @@ export class SecAggServer {
         .neighbours(owner)
         .filter((peer) => this.masked.has(peer));
       // A convicted member: every surviving neighbour proved its pairwise secret with it, so its
-      // masks come off without its s^SK (whose shares it may have dealt as garbage).
-      if (secrets !== undefined && survivingNeighbours.every((peer) => secrets.has(peer))) {
+      // masks come off without its s^SK (whose shares it may have dealt as garbage) — if it
+      // proved it knows its masking key's secret (else those are not its secrets to give).
+      if (
+        secrets !== undefined &&
+        survivingNeighbours.every((peer) => secrets.has(peer)) &&
+        this.ownsMaskingKey(owner)
+      ) {
         for (const peer of survivingNeighbours) {
           const pair: [number, number] = [peer, owner];
           const publicKeys: [Uint8Array, Uint8Array] = [
@@ -754,6 +767,24 @@ export class SecAggServer {
     }
     this.phase = 'done';
     return jobs;
+  }
+
+  /**
+   * Whether `member` proved it knows the secret key of its masking key (bound to the round and to
+   * it) and no other member advertised the same key up to sign: only then are pairwise secrets
+   * revealed "with" it secrets it could compute itself (dleq.ts proveKeyPossession).
+   */
+  private ownsMaskingKey(member: number): boolean {
+    const { maskingPublicKey, maskingKeyProof } = this.advertised.get(member)!;
+    for (const [other, message] of this.advertised) {
+      if (other !== member && sameX25519Point(message.maskingPublicKey, maskingPublicKey))
+        return false;
+    }
+    return verifyKeyPossession(
+      maskingPublicKey,
+      maskingKeyProof,
+      maskingKeyPossessionContext(this.context.binding, member),
+    );
   }
 
   /** Σ y_u − Σ masks, reduced to Z_{2^modulusBits}. `maskTotal` = combineMasks(planUnmasking()). */

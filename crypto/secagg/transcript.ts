@@ -72,6 +72,13 @@ export const pairwiseRevealContext = (
   convicted: number,
 ): Uint8Array => encodeFields(`${LABEL}/pairwise-reveal`, binding, revealer, convicted);
 
+/**
+ * Binds a member's proof of possession of its masking key (AdvertiseKeysMessage.maskingKeyProof)
+ * to its round and to the member, so another member that copies the key cannot reuse the proof.
+ */
+export const maskingKeyPossessionContext = (binding: Uint8Array, member: number): Uint8Array =>
+  encodeFields(`${LABEL}/masking-key-possession`, binding, member);
+
 /** U3 and the members convicted out of it (each conviction judged by the signer itself). */
 export const survivorSetPayload = (
   binding: Uint8Array,

@@ -44,6 +44,11 @@ export interface AdvertiseKeysRequest {
   seedCommitment: Buffer;
   /** A (Ed25519): the key the member seals its share boxes under (crypto/secagg/share-box.ts). */
   sealingPublicKey: Buffer;
+  /**
+   * 64 bytes: proof that the member knows the masking key's secret, bound to the round and the
+   * member (crypto/dleq.ts proveKeyPossession); checked only if the member is convicted.
+   */
+  maskingKeyProof: Buffer;
 }
 
 export interface AdvertisedKeys {
@@ -53,6 +58,7 @@ export interface AdvertisedKeys {
   signature: Buffer;
   seedCommitment: Buffer;
   sealingPublicKey: Buffer;
+  maskingKeyProof: Buffer;
 }
 
 /** The digest of U1's seed commitments (in ascending member order), fixed before any reveal. */
@@ -382,6 +388,7 @@ function createBaseAdvertiseKeysRequest(): AdvertiseKeysRequest {
     signature: Buffer.alloc(0),
     seedCommitment: Buffer.alloc(0),
     sealingPublicKey: Buffer.alloc(0),
+    maskingKeyProof: Buffer.alloc(0),
   };
 }
 
@@ -404,6 +411,9 @@ export const AdvertiseKeysRequest: MessageFns<AdvertiseKeysRequest> = {
     }
     if (message.sealingPublicKey.length !== 0) {
       writer.uint32(50).bytes(message.sealingPublicKey);
+    }
+    if (message.maskingKeyProof.length !== 0) {
+      writer.uint32(58).bytes(message.maskingKeyProof);
     }
     return writer;
   },
@@ -469,6 +479,14 @@ export const AdvertiseKeysRequest: MessageFns<AdvertiseKeysRequest> = {
             message.sealingPublicKey = Buffer.from(reader.bytes());
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.maskingKeyProof = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -509,6 +527,11 @@ export const AdvertiseKeysRequest: MessageFns<AdvertiseKeysRequest> = {
         : isSet(object.sealing_public_key)
         ? Buffer.from(bytesFromBase64(object.sealing_public_key))
         : Buffer.alloc(0),
+      maskingKeyProof: isSet(object.maskingKeyProof)
+        ? Buffer.from(bytesFromBase64(object.maskingKeyProof))
+        : isSet(object.masking_key_proof)
+        ? Buffer.from(bytesFromBase64(object.masking_key_proof))
+        : Buffer.alloc(0),
     };
   },
 
@@ -532,6 +555,9 @@ export const AdvertiseKeysRequest: MessageFns<AdvertiseKeysRequest> = {
     if (message.sealingPublicKey.length !== 0) {
       obj.sealingPublicKey = base64FromBytes(message.sealingPublicKey);
     }
+    if (message.maskingKeyProof.length !== 0) {
+      obj.maskingKeyProof = base64FromBytes(message.maskingKeyProof);
+    }
     return obj;
   },
 
@@ -546,6 +572,7 @@ export const AdvertiseKeysRequest: MessageFns<AdvertiseKeysRequest> = {
     message.signature = object.signature ?? Buffer.alloc(0);
     message.seedCommitment = object.seedCommitment ?? Buffer.alloc(0);
     message.sealingPublicKey = object.sealingPublicKey ?? Buffer.alloc(0);
+    message.maskingKeyProof = object.maskingKeyProof ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -558,6 +585,7 @@ function createBaseAdvertisedKeys(): AdvertisedKeys {
     signature: Buffer.alloc(0),
     seedCommitment: Buffer.alloc(0),
     sealingPublicKey: Buffer.alloc(0),
+    maskingKeyProof: Buffer.alloc(0),
   };
 }
 
@@ -580,6 +608,9 @@ export const AdvertisedKeys: MessageFns<AdvertisedKeys> = {
     }
     if (message.sealingPublicKey.length !== 0) {
       writer.uint32(50).bytes(message.sealingPublicKey);
+    }
+    if (message.maskingKeyProof.length !== 0) {
+      writer.uint32(58).bytes(message.maskingKeyProof);
     }
     return writer;
   },
@@ -645,6 +676,14 @@ export const AdvertisedKeys: MessageFns<AdvertisedKeys> = {
             message.sealingPublicKey = Buffer.from(reader.bytes());
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.maskingKeyProof = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -681,6 +720,11 @@ export const AdvertisedKeys: MessageFns<AdvertisedKeys> = {
         : isSet(object.sealing_public_key)
         ? Buffer.from(bytesFromBase64(object.sealing_public_key))
         : Buffer.alloc(0),
+      maskingKeyProof: isSet(object.maskingKeyProof)
+        ? Buffer.from(bytesFromBase64(object.maskingKeyProof))
+        : isSet(object.masking_key_proof)
+        ? Buffer.from(bytesFromBase64(object.masking_key_proof))
+        : Buffer.alloc(0),
     };
   },
 
@@ -704,6 +748,9 @@ export const AdvertisedKeys: MessageFns<AdvertisedKeys> = {
     if (message.sealingPublicKey.length !== 0) {
       obj.sealingPublicKey = base64FromBytes(message.sealingPublicKey);
     }
+    if (message.maskingKeyProof.length !== 0) {
+      obj.maskingKeyProof = base64FromBytes(message.maskingKeyProof);
+    }
     return obj;
   },
 
@@ -718,6 +765,7 @@ export const AdvertisedKeys: MessageFns<AdvertisedKeys> = {
     message.signature = object.signature ?? Buffer.alloc(0);
     message.seedCommitment = object.seedCommitment ?? Buffer.alloc(0);
     message.sealingPublicKey = object.sealingPublicKey ?? Buffer.alloc(0);
+    message.maskingKeyProof = object.maskingKeyProof ?? Buffer.alloc(0);
     return message;
   },
 };

@@ -8,9 +8,19 @@ import type {
   UnmaskingMessage,
 } from '../../crypto/secagg/messages.ts';
 import { SecAggServer } from '../../crypto/secagg/server.ts';
-import { advertiseKeysPayload, pairwiseRevealContext } from '../../crypto/secagg/transcript.ts';
+import {
+  advertiseKeysPayload,
+  maskingKeyPossessionContext,
+  pairwiseRevealContext,
+} from '../../crypto/secagg/transcript.ts';
+import { ReconstructionError } from '../../crypto/secagg/errors.ts';
 import { combineMasks, type MaskJob } from '../../crypto/secagg/masks.ts';
-import { verifySharedSecret, type SharedSecretEvidence } from '../../crypto/dleq.ts';
+import {
+  proveKeyPossession,
+  verifyKeyPossession,
+  verifySharedSecret,
+  type SharedSecretEvidence,
+} from '../../crypto/dleq.ts';
 import { deriveKey } from '../../crypto/kdf.ts';
 import {
   decodeShare,
@@ -24,25 +34,29 @@ import { nativeCurve25519 } from '../../crypto/curve25519-native.ts';
 import { roundFixture } from '../support/secagg-fixture.ts';
 
 /**
- * Review (attacker) of the lone-member defence: "each surviving neighbour reveals the pairwise
- * secret X25519(s_u, s_v^PK) with a convicted member v, which v knows anyway".
+ * The lone-member defence against a member that advertises another member's masking key.
  *
- * v knows it only if v knows the discrete log of the masking key it advertised. Nothing makes it:
- * AdvertiseKeys checks only that the key is on the prime-order group and differs from the same
- * member's encryption key. A malicious member v (with the coordinator) advertises, as its masking
- * key, an honest member w's masking key S_w (or k·S_w for a k it knows: different bytes, same
- * attack), deals one bad box so that it is convicted, and every surviving neighbour u then proves
- * X25519(s_u, S_w) — the secret of the honest pair (u, w) — and w itself proves X25519(s_w, S_w),
- * the secret of its mask with v. With b_w (reconstructed, w is in U3) that is every mask on w's
- * masked input: the coordinator reads x_w. The round completes normally; only v is named.
+ * When a member v is convicted, each surviving neighbour u reveals X25519(s_u, s_v^PK) (with a
+ * DLEQ proof) so the server removes v's masks without v's s^SK. That is harmless only if v knows
+ * the secret key of the masking key it advertised. A malicious member v (with the coordinator)
+ * could advertise an honest member w's masking key S_w (or S_w with bit 255 set, or k·S_w for a k
+ * it knows), deal one bad box so that it is convicted, and every surviving neighbour u would then
+ * prove X25519(s_u, S_w) — the secret of the honest pair (u, w) — and w itself X25519(s_w, S_w):
+ * with b_w (reconstructed, w is in U3) the coordinator would read x_w (it did on 283c8e3: every
+ * test below failed there).
  *
- * The tests assert the sound behaviour (the copied key is refused, or nothing recovers x_w): they
- * FAIL on the code as merged (283c8e3).
+ * Defence: every member proves possession of its masking key's secret in AdvertiseKeys (bound to
+ * the round and to itself), checked only in the dispute path — a member reveals nothing for v
+ * unless v's proof verifies and v's key is no other member's up to sign, and the server uses
+ * pairwise secrets for v only under the same condition (else it reconstructs v's s^SK, which for
+ * a copied key fails and names v).
  */
 const CLIENTS = 6;
 const THRESHOLD = 3;
 const LIAR = 5;
 const VICTIM = 2;
+/** A member that hands the liar its masking secret key (second-line test only). */
+const COLLUDER = 1;
 
 const Point = ed25519.Point;
 const ORDER = Point.Fn.ORDER;
@@ -69,8 +83,23 @@ interface Played {
   readonly reveals: UnmaskingMessage[];
   readonly advertised: Map<number, AdvertiseKeysMessage>;
   readonly binding: Uint8Array;
-  readonly included: readonly number[];
-  readonly misbehaving: readonly number[];
+  /** The honest server's outcome: the round's result, or why it stopped. */
+  readonly finished:
+    { readonly included: readonly number[]; readonly misbehaving: readonly number[] } | Error;
+}
+
+/**
+ * The sound outcome: no member revealed a pairwise secret "with" the liar (it proved no knowledge
+ * of the key it advertised), the honest server did not strip the liar's masks with such secrets —
+ * it fell back to reconstructing the liar's s^SK, which does not match the copied key, so the
+ * round stops naming only the liar — and nothing the coordinator holds gives the victim's input.
+ */
+function expectSound(played: Played, liarScalar?: bigint): void {
+  for (const reveal of played.reveals)
+    expect((reveal.pairwiseSecrets ?? []).map((p) => p.peer)).not.toContain(LIAR);
+  expect(played.finished).toBeInstanceOf(ReconstructionError);
+  expect((played.finished as Error).message).toMatch(new RegExp(`^client ${LIAR}'s masking key`));
+  expect([...recoverVictim(played, liarScalar)]).not.toEqual([...played.victimInput]);
 }
 
 /**
@@ -80,7 +109,13 @@ interface Played {
 function play(
   adversary: 'semi-honest' | 'semi-malicious',
   seed: number,
-  maskingKeyFor: (victimKey: Uint8Array) => Uint8Array,
+  maskingKeyFor: (victimKey: Uint8Array, colluderKey: Uint8Array, ownKey: Uint8Array) => Uint8Array,
+  proofFor?: (
+    messages: readonly AdvertiseKeysMessage[],
+    binding: Uint8Array,
+    colluderSecretKey: Uint8Array,
+    key: Uint8Array,
+  ) => Uint8Array | undefined,
 ): Played {
   const fixture = roundFixture({
     clients: CLIENTS,
@@ -99,10 +134,21 @@ function play(
   const messages = clients.map((client) => client.advertiseKeys());
   const victimKey = messages[VICTIM - 1]!.maskingPublicKey;
   const honestLiar = messages[LIAR - 1]!;
-  const maskingPublicKey = maskingKeyFor(victimKey);
+  const colluderSecret = (clients[COLLUDER - 1] as unknown as { maskingSecretKey: Uint8Array })
+    .maskingSecretKey;
+  const maskingPublicKey = maskingKeyFor(
+    victimKey,
+    messages[COLLUDER - 1]!.maskingPublicKey,
+    honestLiar.maskingPublicKey,
+  );
+  const maskingKeyProof =
+    proofFor === undefined
+      ? honestLiar.maskingKeyProof
+      : proofFor(messages, context.binding, colluderSecret, maskingPublicKey);
   messages[LIAR - 1] = {
     ...honestLiar,
     maskingPublicKey,
+    ...(maskingKeyProof === undefined ? {} : { maskingKeyProof }),
     signature: curve.sign(
       fixture.identitySecretKeys[LIAR - 1]!,
       advertiseKeysPayload(
@@ -157,15 +203,23 @@ function play(
     .filter((c) => request.survivors.includes(c.index))
     .map((client) => client.unmask(request, u3));
   for (const reveal of reveals) server.receiveUnmasking(reveal);
-  const result = server.finishUnmasking();
+  let finished: Played['finished'];
+  try {
+    const result = server.finishUnmasking();
+    finished = {
+      included: result.included,
+      misbehaving: result.misbehaving.map((m) => m.member),
+    };
+  } catch (error) {
+    finished = error as Error;
+  }
   return {
     victimInput: fixture.inputs[VICTIM - 1]!,
     victimMasked: uploads.get(VICTIM)!,
     reveals,
     advertised,
     binding: context.binding,
-    included: result.included,
-    misbehaving: result.misbehaving.map((m) => m.member),
+    finished,
   };
 }
 
@@ -275,49 +329,78 @@ function unscale(evidence: SharedSecretEvidence, k: bigint): Uint8Array {
 describe.each(['semi-honest', 'semi-malicious'] as const)(
   'SecAgg+ (%s): a member advertises an honest member’s masking key, then gets itself convicted',
   (adversary) => {
-    it('the coordinator learns nothing of the honest member’s input (the copied key is refused, or the reveals do not unmask it)', () => {
-      let played: Played;
-      try {
-        played = play(adversary, 101, (victimKey) => victimKey);
-      } catch {
-        return; // refused: sound
-      }
-      // The round itself completed without the liar, naming only it.
-      expect(played.misbehaving).toEqual([LIAR]);
-      expect(played.included).toContain(VICTIM);
-      expect([...recoverVictim(played)]).not.toEqual([...played.victimInput]);
+    it('no member reveals a pairwise secret with it, the round stops naming it, the victim’s input stays hidden', () => {
+      expectSound(play(adversary, 101, (victimKey) => victimKey));
+    });
+
+    it('the same when it also relays the victim’s own proof of possession (bound to the victim)', () => {
+      expectSound(
+        play(
+          adversary,
+          104,
+          (victimKey) => victimKey,
+          (messages) => messages[VICTIM - 1]!.maskingKeyProof,
+        ),
+      );
     });
 
     it('the same with S_w’s bit 255 set (different bytes, the same X25519 key)', () => {
-      let played: Played;
-      try {
-        played = play(adversary, 103, (victimKey) => {
+      expectSound(
+        play(adversary, 103, (victimKey) => {
           const copy = Uint8Array.from(victimKey);
           copy[31]! |= 0x80;
           return copy;
-        });
-      } catch {
-        return; // refused: sound
-      }
-      expect(played.misbehaving).toEqual([LIAR]);
-      expect([...recoverVictim(played)]).not.toEqual([...played.victimInput]);
+        }),
+      );
     });
 
     it('the same with k·S_w (different bytes, a key the liar built from the victim’s key)', () => {
       // A k whose clamped value the liar knows; its key is u(clamp(k)·S_w), computed from S_w alone.
       const k = new Uint8Array(32).fill(7);
       const scalar = clamp(k);
-      let played: Played;
-      try {
-        played = play(adversary, 102, (victimKey) => {
+      expectSound(
+        play(adversary, 102, (victimKey) => {
           const lifted = Point.fromBytes(edwardsFromU(victimKey));
           return montgomeryU(lifted.multiply(scalar % ORDER));
-        });
-      } catch {
-        return; // refused: sound
-      }
-      expect(played.misbehaving).toEqual([LIAR]);
-      expect([...recoverVictim(played, scalar)]).not.toEqual([...played.victimInput]);
+        }),
+        scalar,
+      );
+    });
+
+    it('second line: a key copied from a colluding member, with a valid proof bound to the liar, is still refused', () => {
+      // The colluder (member 1) hands the liar its masking secret key: the liar's proof is valid,
+      // but its key is another member's, so no member reveals for it and the server does not use
+      // pairwise secrets for it.
+      const played = play(
+        adversary,
+        105,
+        (_, colluderKey) => colluderKey,
+        (_, binding, colluderSecret, key) =>
+          proveKeyPossession(colluderSecret, key, maskingKeyPossessionContext(binding, LIAR), (n) =>
+            new Uint8Array(n).fill(9),
+          ),
+      );
+      const liarKey = played.advertised.get(LIAR)!;
+      expect(
+        verifyKeyPossession(
+          liarKey.maskingPublicKey,
+          liarKey.maskingKeyProof,
+          maskingKeyPossessionContext(played.binding, LIAR),
+        ),
+      ).toBe(true);
+      for (const reveal of played.reveals)
+        expect((reveal.pairwiseSecrets ?? []).map((p) => p.peer)).not.toContain(LIAR);
+      expect(played.finished).toBeInstanceOf(ReconstructionError);
+    });
+
+    it('control: a convicted member with its own key and proof still has its masks removed from the pairwise secrets', () => {
+      const played = play(adversary, 106, (_, __, ownKey) => ownKey);
+      for (const reveal of played.reveals.filter((r) => r.sender !== LIAR))
+        expect((reveal.pairwiseSecrets ?? []).map((p) => p.peer)).toContain(LIAR);
+      expect(played.finished).toEqual({
+        included: [1, 2, 3, 4, 6],
+        misbehaving: [LIAR],
+      });
     });
   },
 );
