@@ -6,6 +6,7 @@ import { nativeCurve25519 as curve } from '../../crypto/curve25519-native.ts';
 import { createRoundContext, type RoundContext } from '../../crypto/secagg/config.ts';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { AuthenticationError, openAead } from '../../crypto/aead.ts';
+import { sameX25519Point } from '../../crypto/dleq.ts';
 import type {
   AdvertiseKeysMessage,
   Conviction,
@@ -694,8 +695,23 @@ export class MaliciousCoordinator {
       }
     const pairs = new Set<string>();
     const pair = (a: number, b: number) => `${Math.min(a, b)}:${Math.max(a, b)}`;
+    // A revealed X25519(s_u, S_v) is the key exchange of every pair {a, b} whose advertised
+    // masking keys are {S_u, S_v} as X25519 reads them (bit 255 ignored, up to sign): with a
+    // copied key, the secret "with" the copier is the one of the pair with the key's owner.
+    const advertisedKeys = [...this.advertisements].map(
+      ([member, message]) => [member, message.maskingPublicKey] as const,
+    );
+    const sharing = (key: Uint8Array) =>
+      advertisedKeys.filter(([, other]) => sameX25519Point(other, key)).map(([member]) => member);
     for (const message of this.reveals)
-      for (const { peer } of message.pairwiseSecrets ?? []) pairs.add(pair(message.sender, peer));
+      for (const { peer } of message.pairwiseSecrets ?? []) {
+        const revealerKey = this.advertisements.get(message.sender)?.maskingPublicKey;
+        const peerKey = this.advertisements.get(peer)?.maskingPublicKey;
+        pairs.add(pair(message.sender, peer));
+        if (revealerKey === undefined || peerKey === undefined) continue;
+        for (const a of sharing(revealerKey))
+          for (const b of sharing(peerKey)) if (a !== b) pairs.add(pair(a, b));
+      }
     const sKnown = (owner: number) => (held.get(owner)?.s.size ?? 0) >= t;
     const masksRemovable = (owner: number) =>
       sKnown(owner) ||
