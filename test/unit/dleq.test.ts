@@ -4,8 +4,12 @@ import { ED25519_TORSION_SUBGROUP, ed25519 } from '@noble/curves/ed25519.js';
 import { fromHex, toHex } from '../../crypto/bytes.ts';
 import { nativeCurve25519 as curve } from '../../crypto/curve25519-native.ts';
 import {
+  KEY_POSSESSION_PROOF_BYTES,
   liftPeerKey,
+  proveKeyPossession,
   proveSharedSecret,
+  sameX25519Point,
+  verifyKeyPossession,
   type SharedSecretEvidence,
   verifySharedSecret,
 } from '../../crypto/dleq.ts';
@@ -169,5 +173,73 @@ describe('X25519 shared secret with a Chaum–Pedersen proof (crypto/dleq.ts)', 
     expect(
       verifySharedSecret(curve.x25519PublicKey(secretKey), twistPoint(), evidence, context),
     ).toBeUndefined();
+  });
+});
+
+describe('proof of possession of an X25519 secret key (crypto/dleq.ts)', () => {
+  const otherContext = new TextEncoder().encode('another member');
+
+  it('for any secret key, the proof verifies for its public key and context, and for nothing else', () => {
+    fc.assert(
+      fc.property(key32, key32, (secret, other) => {
+        const publicKey = curve.x25519PublicKey(secret);
+        const proof = proveKeyPossession(secret, publicKey, context, random);
+        expect(proof).toHaveLength(KEY_POSSESSION_PROOF_BYTES);
+        expect(verifyKeyPossession(publicKey, proof, context)).toBe(true);
+        // Replayed for another member (context), or for another key: nothing.
+        expect(verifyKeyPossession(publicKey, proof, otherContext)).toBe(false);
+        const otherKey = curve.x25519PublicKey(other);
+        if (!sameX25519Point(otherKey, publicKey))
+          expect(verifyKeyPossession(otherKey, proof, context)).toBe(false);
+        // The same X25519 key in other bytes (bit 255 set) does not carry the proof over.
+        const highBit = Uint8Array.from(publicKey);
+        highBit[31]! |= 0x80;
+        expect(sameX25519Point(highBit, publicKey)).toBe(true);
+        expect(verifyKeyPossession(highBit, proof, context)).toBe(false);
+      }),
+      RUNS,
+    );
+  });
+
+  it('the owner of a key with bit 255 set can still prove it (the proof binds the bytes it advertised)', () => {
+    const secret = fromHex(ALICE_SECRET);
+    const publicKey = fromHex(ALICE_PUBLIC);
+    publicKey[31]! |= 0x80;
+    expect(
+      verifyKeyPossession(
+        publicKey,
+        proveKeyPossession(secret, publicKey, context, random),
+        context,
+      ),
+    ).toBe(true);
+  });
+
+  it('refuses to prove a key that is not the secret key’s own', () => {
+    expect(() =>
+      proveKeyPossession(fromHex(ALICE_SECRET), fromHex(BOB_PUBLIC), context, random),
+    ).toThrow(/not that of the secret key/);
+  });
+
+  it('rejects a proof with any one bit flipped, a missing proof, or one of the wrong length', () => {
+    const publicKey = fromHex(ALICE_PUBLIC);
+    const proof = proveKeyPossession(fromHex(ALICE_SECRET), publicKey, context, random);
+    for (let bit = 0; bit < 8 * proof.length; bit += 7) {
+      const flipped = Uint8Array.from(proof);
+      flipped[bit >> 3]! ^= 1 << (bit & 7);
+      expect(verifyKeyPossession(publicKey, flipped, context)).toBe(false);
+    }
+    expect(verifyKeyPossession(publicKey, undefined, context)).toBe(false);
+    expect(verifyKeyPossession(publicKey, proof.subarray(0, 63), context)).toBe(false);
+    expect(verifyKeyPossession(publicKey, new Uint8Array(64), context)).toBe(false);
+  });
+
+  it('sameX25519Point: the same u in other bytes (bit 255, u + p) is the same key; another key is not', () => {
+    const a = fromHex(ALICE_PUBLIC);
+    const b = fromHex(BOB_PUBLIC);
+    expect(sameX25519Point(a, Uint8Array.from(a))).toBe(true);
+    expect(sameX25519Point(a, b)).toBe(false);
+    // u = 1 + p (non-canonical) reads as u = 1.
+    const p = 2n ** 255n - 19n;
+    expect(sameX25519Point(littleEndian(1n), littleEndian(1n + p))).toBe(true);
   });
 });
