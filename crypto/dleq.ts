@@ -249,7 +249,7 @@ export function verifySharedSecret(
 export const KEY_POSSESSION_PROOF_BYTES = 64;
 
 /**
- * The point Q = 8Ẽ whose discrete log to 8B a key-possession proof shows, for an X25519 public key
+ * The point Q = 8Ẽ whose discrete log to B a key-possession proof shows, for an X25519 public key
  * (liftPeerKey: the lift with even x, cofactor cleared); undefined for a key off the prime-order
  * group.
  */
@@ -272,8 +272,8 @@ function possessionChallenge(
 
 /**
  * A proof that the prover knows the secret key c of the X25519 public key X25519(c, 9): a Schnorr
- * proof (Fiat–Shamir) of w with Q = w · 8B, where Q = 8Ẽ is the even-x lift of the public key
- * with its cofactor cleared (w = ±8·clamp(c)/8, the sign fixed by the lift). `context` binds it to
+ * proof (Fiat–Shamir) of w with Q = w · B, where Q = 8Ẽ is the even-x lift of the public key
+ * with its cofactor cleared (w = ±64·clamp(c)/8 mod ℓ, the sign fixed by the lift). `context` binds it to
  * its use (round binding and the member that advertised the key), so the proof of one member is
  * no proof for another that copies its key. 64 bytes (c ‖ r).
  *
@@ -288,12 +288,17 @@ export function proveKeyPossession(
   random: RandomSource,
 ): Uint8Array {
   assertBytes(secretKey, 'X25519 secret key', CURVE25519_KEY_BYTES);
-  const statement = possessionStatement(publicKey);
-  if (statement === undefined) throw new Error('the public key is not of the prime-order group');
-  let witness = Fn.mul(8n, clampedScalarOverEight(secretKey));
-  if (!EIGHT_B.multiply(witness).equals(statement)) witness = Fn.neg(witness);
-  if (!EIGHT_B.multiply(witness).equals(statement))
+  assertBytes(publicKey, 'X25519 public key', CURVE25519_KEY_BYTES);
+  // A = s0 · 8B has u(A) = the public key; its even-x lift is ±A, so Q = 8·(±A) = x·B with
+  // x = ±64·s0 (base B: the fixed-base tables make both multiplications cheap).
+  const s0 = clampedScalarOverEight(secretKey);
+  const point = Point.BASE.multiply(Fn.mul(8n, s0));
+  const u = montgomeryU(point);
+  if (u === undefined || bytesToNumberLE(u) !== decodeU(publicKey))
     throw new Error('the public key is not that of the secret key');
+  const odd = (point.toAffine().x & 1n) === 1n;
+  const witness = Fn.mul(odd ? Fn.neg(64n) : 64n, s0);
+  const statement = (odd ? point.negate() : point).clearCofactor();
   const nonce = hashToScalar(
     `${LABEL}/possession-nonce`,
     numberToBytesLE(witness, 32),
@@ -302,7 +307,7 @@ export function proveKeyPossession(
     random(32),
   );
   if (nonce === 0n) throw new Error('key-possession nonce is zero');
-  const c = possessionChallenge(context, publicKey, statement, EIGHT_B.multiply(nonce));
+  const c = possessionChallenge(context, publicKey, statement, Point.BASE.multiply(nonce));
   const proof = new Uint8Array(KEY_POSSESSION_PROOF_BYTES);
   proof.set(numberToBytesLE(c, 32), 0);
   proof.set(numberToBytesLE(Fn.sub(nonce, Fn.mul(c, witness)), 32), 32);
@@ -322,7 +327,7 @@ export function verifyKeyPossession(
   const c = bytesToNumberLE(proof.subarray(0, 32));
   const r = bytesToNumberLE(proof.subarray(32));
   if (c >= Fn.ORDER || r >= Fn.ORDER) return false;
-  const commitment = EIGHT_B.multiplyUnsafe(r).add(statement.multiplyUnsafe(c));
+  const commitment = Point.BASE.multiplyUnsafe(r).add(statement.multiplyUnsafe(c));
   return possessionChallenge(context, publicKey, statement, commitment) === c;
 }
 
