@@ -13,8 +13,9 @@ import { encodeShare, SHARE_BYTES } from '../../crypto/shamir.ts';
  * - its validly signed share boxes do not open. Its holders complain with verifiable evidence and
  *   it is convicted and excluded — but with k − t + 1 or more bad boxes too few valid shares of
  *   its s^SK exist, so its pairwise masks could not be removed and the round aborted. Now each
- *   surviving neighbour proves its pairwise secret with the convicted member (which that member
- *   knows anyway) and the round completes;
+ *   surviving neighbour proves its pairwise secret with the convicted member (one that member can
+ *   compute itself: it proved in AdvertiseKeys that it knows its masking key's secret, see
+ *   test/unit/secagg-copied-masking-key.test.ts) and the round completes;
  * - it deals shares off its polynomial in boxes that open. The server's leave-one-out named the
  *   honest holder of the odd share. Now each box carries the dealer's signed commitments to its
  *   shares, checked by the holder on opening and by the server on every revealed share, so what
