@@ -5,15 +5,11 @@ import { seededRandom } from '../../crypto/random.ts';
 import { ceremonyInProcess, partialsFor } from '../support/ckks-keys.ts';
 
 /**
- * Review (attacker) of the CKKS RNS kernel (rns-kernel.ts): one kernel per engine, whose memory
- * holds the polynomials in flight. No exported call reads the share region back (inspection of
- * every export: partial() is the only reader, and it runs after setShare), so no later call
- * RETURNS the share. But the keyholder's weighted share 2·λ_i·s_i stays in the kernel's memory
- * (a WebAssembly.Memory, never zeroed, alive as long as the engine) after partialDecrypt returns,
- * and so do a member's encryption randomness v and e1 after encrypt: anything that later returns
- * a view of that memory, a heap snapshot or a core dump carries them. Before the change SEAL held
- * them in its own heap too, so this is hygiene (Low), asserted here as the sound behaviour:
- * FAILS on 9c15be9.
+ * The CKKS RNS kernel (rns-kernel.ts) keeps one WebAssembly memory per engine, alive as long as the
+ * engine. No exported call reads the share region back, but whatever secret a call leaves there
+ * (a keyholder's weighted share 2·λ_i·s_i, a member's v and e1) would outlive it in a heap
+ * snapshot or core dump. An attacker review found the weighted share left there after
+ * partialDecrypt (8 192 nonzero words); every call that loads secrets now wipes before returning.
  */
 describe('RNS kernel memory after a keyholder’s partial decryption', () => {
   it('holds no trace of the weighted key share once partialDecrypt has returned', async () => {
@@ -26,6 +22,13 @@ describe('RNS kernel memory after a keyholder’s partial decryption', () => {
       1,
       seededRandom(9),
     ).wires;
+    // The member's side: v and e1 went through the kernel's byte input, the message through its
+    // doubles.
+    const scratch = (
+      engine as unknown as { kernel: { byteInput: Int8Array; doubleInput: Float64Array } }
+    ).kernel;
+    expect(scratch.byteInput.some((b) => b !== 0)).toBe(false);
+    expect(scratch.doubleInput.some((d) => d !== 0)).toBe(false);
     const sigma = floodingSigmaFor(TEST_4096, 2, 1e-3);
     partialsFor(engine, wires, keys.shares, [1], sigma, [1, 3]);
     const kernel = (engine as unknown as { kernel: { shareWords: Uint32Array } }).kernel;
