@@ -1,6 +1,6 @@
 /* eslint-disable @typescript-eslint/require-await -- fakes of async clients that answer at once */
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Ledger } from '../../ledger/ledger.ts';
 import { UpdateState, updateStateToJSON } from '../../proto/gen/veilsum/v1/member.ts';
@@ -25,7 +25,7 @@ import {
  */
 afterEach(removeFollowerFolders);
 
-async function restartedPeer(fileChanged: boolean) {
+async function restartedPeer(fileChanged: boolean | 'deleted' | 'odd', coordinatorIncludes = false) {
   const values = Float32Array.from([0.5, -0.5, 0.25, 0.75]);
   const queued = queuedUpdate(values);
   const { record, dataDir } = queued;
@@ -39,7 +39,10 @@ async function restartedPeer(fileChanged: boolean) {
     roundId: 'fraud/round-1',
     updateSha256: updateDigest(values),
   });
-  if (fileChanged)
+  if (fileChanged === 'deleted') rmSync(join(dataDir, 'updates', record.updateId, 'values.f32'));
+  else if (fileChanged === 'odd')
+    writeFileSync(join(dataDir, 'updates', record.updateId, 'values.f32'), Buffer.alloc(15));
+  else if (fileChanged)
     writeFileSync(
       join(dataDir, 'updates', record.updateId, 'values.f32'),
       Buffer.from(Float32Array.from([0.9, 0.9, 0.9, 0.9]).buffer),
@@ -58,7 +61,11 @@ async function restartedPeer(fileChanged: boolean) {
     {
       listRounds: async () => [],
       // The coordinator's word: done, and bank-01 (index 1) not among the included.
-      getRound: async () => ({ ...secAggRound(1), phase: Phase.PHASE_DONE, included: [] }),
+      getRound: async () => ({
+        ...secAggRound(1),
+        phase: Phase.PHASE_DONE,
+        included: coordinatorIncludes ? [1] : [],
+      }),
     },
     { ledger },
   );
@@ -85,6 +92,16 @@ describe("review: after a restart, the bank's ledger — not the coordinator —
     expect({ state: updateStateToJSON(settled.state), detail: settled.detail }).toEqual({
       state: 'UPDATE_STATE_INCLUDED',
       detail: expect.any(String),
+    });
+  });
+
+  it('file deleted or cut inside a float while down (an insider, a disk error): the update still reaches a final state from the round', async () => {
+    // Coordinator and ledger agree here: the round is done with the bank in it.
+    const deleted = await restartedPeer('deleted', true);
+    const odd = await restartedPeer('odd', true);
+    expect({ deleted: updateStateToJSON(deleted.state), odd: updateStateToJSON(odd.state) }).toEqual({
+      deleted: 'UPDATE_STATE_INCLUDED',
+      odd: 'UPDATE_STATE_INCLUDED',
     });
   });
 });
