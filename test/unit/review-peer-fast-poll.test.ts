@@ -67,4 +67,46 @@ describe('review: a stream of round events cannot make the peer list rounds with
       roundFollower.stop();
     }
   });
+
+  it('measured: what each forced listing costs the peer when the coordinator lists 2,000 rounds of 200 members', async () => {
+    const rounds = Array.from({ length: 2_000 }, (_, r) => ({
+      roundId: `other/round-${r}`,
+      phase: 1,
+      openedAtMs: r,
+      roster: Array.from({ length: 200 }, (_, m) => ({ memberId: `bank-${m + 2}`, index: m + 1 })),
+      included: [],
+      missing: Array.from({ length: 200 }, (_, m) => ({ memberId: `bank-${m + 2}`, reason: 'x'.repeat(100), phase: 1 })),
+      params: { modelId: 'other', mode: 1, dimension: 4 },
+    }));
+    let listed = 0;
+    const queued = queuedUpdate(new Float32Array(2), '00'.repeat(32));
+    const roundFollower = followerOf(
+      queued,
+      {
+        listRounds: async () => {
+          listed++;
+          return rounds;
+        },
+      },
+      { pollIntervalMs: 60_000, fallbackPollMs: 600_000, eventsLive: () => true },
+    );
+    roundFollower.start();
+    try {
+      await settle();
+      const started = process.cpuUsage();
+      for (let event = 0; event < 50; event++) {
+        roundFollower.kick();
+        await settle();
+        await settle();
+      }
+      const cpu = process.cpuUsage(started);
+      const msPerListing = (cpu.user + cpu.system) / 1000 / 50;
+      // Reported, not asserted: the peer's CPU per forced listing (the wire decoding of the
+      // listing, ~8 MB here, comes on top in the real peer).
+      process.stdout.write(`review: ${listed} listings, ${msPerListing.toFixed(2)} ms CPU each\n`);
+      expect(listed).toBeLessThanOrEqual(1 + 1 + 5);
+    } finally {
+      roundFollower.stop();
+    }
+  });
 });
