@@ -40,14 +40,19 @@ describe("review: GetResult's mode and CKKS key come from the bank's ledger, not
       status: 'closed',
       included: ['bank-a', 'bank-b'],
       aggregateHash: honestHash,
-      manifest: { mode: 'secagg', dimension, ckksKeySha256: null },
+      manifest: manifestKey === undefined
+        ? { mode: 'secagg', dimension, ckksKeySha256: null }
+        : { mode: 'ckks', dimension, ckksKeySha256: manifestKey },
     }),
     getCollectiveKey: async (sha: string) => {
       keysAsked.push(sha);
-      return { threshold: 2, limits: { parameterSet: 'sum-8192', floodingSigma: 1e-30 } };
+      // The coordinator's key of choice was attested with a tiny σ; the manifest's with a real one.
+      const sigma = sha === keyOfChoice.toString('hex') ? 1e-30 : 2 ** 30;
+      return { threshold: 2, limits: { parameterSet: 'sum-8192', floodingSigma: sigma } };
     },
   };
   let keysAsked: string[] = [];
+  let manifestKey: string | undefined;
 
   async function getResult(mode: Mode): Promise<{ status: string; bound?: number; sum?: number }> {
     keysAsked = [];
@@ -113,6 +118,18 @@ describe("review: GetResult's mode and CKKS key come from the bank's ledger, not
     server = undefined;
     return outcome;
   }
+
+  it('control: a CKKS round whose manifest names key K: the bound is K\'s, whatever key the coordinator names', async () => {
+    manifestKey = createHash('sha256').update('the manifest key').digest('hex');
+    try {
+      const outcome = await getResult(Mode.MODE_CKKS);
+      expect(keysAsked).toEqual([manifestKey]);
+      // K (σ 2^30) gives ~1e-18; the coordinator's key of choice (σ 1e-30) gave 4e-28.
+      expect(outcome.bound).toBeGreaterThan(1e-20);
+    } finally {
+      manifestKey = undefined;
+    }
+  }, 20_000);
 
   it('control: the forged aggregate served as SecAgg ends DATA_LOSS', async () => {
     expect((await getResult(Mode.MODE_SECAGG)).status).toBe('DATA_LOSS');
