@@ -187,3 +187,25 @@ describe('review: levels that pass "one of the two roundings" but bias the sum (
     expect(bias / floats.length).toBeGreaterThan(0.4);
   });
 });
+
+describe('review: quantizedFrom read once, each slice checked and hashed before the next is read (holds)', () => {
+  it('a reader that reuses one buffer and rewrites it after each yield (as UpdateQueue.slices does) cannot swap checked floats for others', () => {
+    const params = { clipRange: 1, levelBits: 16, modulusBits: 32 };
+    const floats = Float32Array.from({ length: 64 }, (_, i) => Math.sin(i) / 2);
+    const levels = quantize(floats, params, seededRandom(3));
+    let reads = 0;
+    function* reader(): Generator<Float32Array> {
+      reads++;
+      const buffer = new Float32Array(16);
+      for (let at = 0; at < 64; at += 16) {
+        buffer.set(floats.subarray(at, at + 16));
+        yield buffer;
+        // After the consumer took the slice: scribble on it (a time-of-use change).
+        buffer.fill(0.999);
+      }
+    }
+    const iterable = { [Symbol.iterator]: reader };
+    expect(digestOfQuantizedFrom(levels, iterable, params)).toBe(updateDigest(floats));
+    expect(reads).toBe(1);
+  });
+});
