@@ -54,13 +54,16 @@ describe("review: GetResult's mode and CKKS key come from the bank's ledger, not
   let keysAsked: string[] = [];
   let manifestKey: string | undefined;
 
-  async function getResult(mode: Mode): Promise<{ status: string; bound?: number; sum?: number }> {
+  async function getResult(
+    mode: Mode,
+    coordinator: { included?: number[]; data?: Buffer } = {},
+  ): Promise<{ status: string; bound?: number; sum?: number }> {
     keysAsked = [];
     const round = {
       roundId: 'm/round-1',
       phase: Phase.PHASE_DONE,
       roster: [{ memberId: 'bank-a' }, { memberId: 'bank-b' }],
-      included: [1, 2],
+      included: coordinator.included ?? [1, 2],
       aggregateSha256: new Uint8Array(32),
       missing: [],
       params: {
@@ -75,7 +78,12 @@ describe("review: GetResult's mode and CKKS key come from the bank's ledger, not
       getRound: async () => round,
       aggregateChunks: async function* () {
         // CKKS: float64 values; SecAgg: uint32 levels (the same forged bytes, half the values).
-        yield { offsetWords: 0, data: mode === Mode.MODE_CKKS ? forged : forged.subarray(0, dimension * 4) };
+        yield {
+          offsetWords: 0,
+          data:
+            coordinator.data ??
+            (mode === Mode.MODE_CKKS ? forged : forged.subarray(0, dimension * 4)),
+        };
       },
     };
     const service = memberService({
@@ -138,5 +146,21 @@ describe("review: GetResult's mode and CKKS key come from the bank's ledger, not
   it('the same SecAgg round served as CKKS is refused (its manifest names no CKKS key), not streamed with a bound of the coordinator\'s key', async () => {
     const outcome = await getResult(Mode.MODE_CKKS);
     expect({ ...outcome, keysAsked }).toEqual({ status: expect.not.stringMatching(/^OK$/), keysAsked: [] });
+  }, 20_000);
+
+  it("a SecAgg sum decodes with the ledger's count of included members, not the coordinator's", async () => {
+    // The honest levels (they hash to the ledger's aggregate), decoded as a sum of 2: each value
+    // is level·2c/L − 2c. The coordinator says 1 contributor: every value shifts by +c.
+    const honest = await getResult(Mode.MODE_SECAGG, { data: honestLevels });
+    const shifted = await getResult(Mode.MODE_SECAGG, { data: honestLevels, included: [1] });
+    expect(honest.status).toBe('OK');
+    const shift = (shifted.sum ?? NaN) - honest.sum!;
+    // Defence: refused, or decoded with the ledger's 2 contributors (no shift).
+    const defended = shifted.status !== 'OK' || shift === 0;
+    expect({ status: shifted.status, shift, defended }).toEqual({
+      status: shifted.status,
+      shift,
+      defended: true,
+    });
   }, 20_000);
 });
