@@ -112,13 +112,15 @@ describe('review: the same levels twice past the journal once quantizedFrom name
     c.close();
     const params = round.params!.quantization!;
     const levels = quantize(floats, params, seededRandom(7));
-    // Round 1: the update went in under the digest of its floats, as the SDK records it before
-    // the masked upload (participateQuantized with quantizedFrom: the peer's path).
+    // Round 1: the update went in under the digest of its floats and that of its levels, as the
+    // SDK records it before the masked upload (participateQuantized with quantizedFrom: the
+    // peer's path).
     new UnmaskJournal(journalDir).record({
       modelId: round.params!.modelId,
       roundNumber: 1,
       roundId: 'earlier-round',
       updateSha256: digestOfQuantizedFrom(levels, [floats], params),
+      alsoNamed: [updateDigest(levels)],
     });
     // Control: the same floats again are refused (the defence the change added).
     expect(await journalVerdict(round, levels, { quantizedFrom: () => [floats] })).toBe(
@@ -149,7 +151,7 @@ describe('review: the same levels twice past the journal once quantizedFrom name
     const chosen = Float32Array.from({ length: 16 }, (_, i) => (i - 8) / 100); // any 64 bytes
     class TwoFaced extends Float32Array {
       override get buffer(): ArrayBuffer {
-        return chosen.buffer as ArrayBuffer;
+        return chosen.buffer;
       }
     }
     const twoFaced = new TwoFaced(mine);
@@ -177,7 +179,9 @@ describe('review: levels that pass "one of the two roundings" but bias the sum (
     const params = { clipRange: 1, levelBits: 16, modulusBits: 32 };
     const floats = Float32Array.from({ length: 4096 }, (_, i) => Math.sin(i) * 0.9);
     const scale = maxLevel(params) / 2;
-    const up = Uint32Array.from(floats, (v) => Math.min(Math.floor((v + 1) * scale) + 1, maxLevel(params)));
+    const up = Uint32Array.from(floats, (v) =>
+      Math.min(Math.floor((v + 1) * scale) + 1, maxLevel(params)),
+    );
     expect(() => digestOfQuantizedFrom(up, [floats], params)).not.toThrow();
     let bias = 0;
     for (let i = 0; i < floats.length; i++) bias += up[i]! - (floats[i]! + 1) * scale;

@@ -1,7 +1,10 @@
-import { rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { quantize } from '../../crypto/quantize.ts';
 import { seededRandom } from '../../crypto/random.ts';
+import { updateDigest } from '../../sdk/unmask-journal.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 import { type Consortium, createConsortium } from '../support/consortium.ts';
 import { type HarnessRound, MaliciousCoordinator } from '../support/malicious-coordinator.ts';
@@ -37,10 +40,12 @@ describe('review: the levels that enter the sum are the levels participateQuanti
     const coordinator = new MaliciousCoordinator(consortium, {}, 'review-toctou');
     await coordinator.start();
     const opened = await coordinator.open(complete(consortium.members), 1);
-    const clients = consortium.members.map((member) =>
+    const journal = mkdtempSync(join(tmpdir(), 'review-toctou-journal-'));
+    const clients = consortium.members.map((member, m) =>
       VeilsumClient.connect({
         ...consortium.profile(member, coordinator.port),
         retry: { totalMs: 2_000, initialDelayMs: 50, maxDelayMs: 200 },
+        ...(m === 0 ? { journal } : {}),
       }),
     );
     try {
@@ -72,7 +77,14 @@ describe('review: the levels that enter the sum are the levels participateQuanti
         sentIsChecked: Array.from(sent).every((v, i) => v === checked[i]),
         sentIsZero: Array.from(sent).every((v) => v === 0),
       }).toEqual({ sentIsChecked: true, sentIsZero: false });
+      // The journal claimed both names of what was summed: its floats' and its levels' digests.
+      const claimed = (digest: string) => existsSync(join(journal, `${digest}.json`));
+      expect({
+        floats: claimed(updateDigest(floats[0]!)),
+        levels: claimed(updateDigest(checked)),
+      }).toEqual({ floats: true, levels: true });
     } finally {
+      rmSync(journal, { recursive: true, force: true });
       for (const client of clients) client.close();
       await coordinator.stop();
     }
