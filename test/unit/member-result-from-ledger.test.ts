@@ -40,9 +40,10 @@ describe("review: GetResult's mode and CKKS key come from the bank's ledger, not
       status: 'closed',
       included: ['bank-a', 'bank-b'],
       aggregateHash: honestHash,
-      manifest: manifestKey === undefined
-        ? { mode: 'secagg', dimension, ckksKeySha256: null }
-        : { mode: 'ckks', dimension, ckksKeySha256: manifestKey },
+      manifest:
+        manifestKey === undefined
+          ? { mode: 'secagg', dimension, ckksKeySha256: null }
+          : { mode: 'ckks', dimension, ckksKeySha256: manifestKey },
     }),
     getCollectiveKey: async (sha: string) => {
       keysAsked.push(sha);
@@ -127,7 +128,7 @@ describe("review: GetResult's mode and CKKS key come from the bank's ledger, not
     return outcome;
   }
 
-  it('control: a CKKS round whose manifest names key K: the bound is K\'s, whatever key the coordinator names', async () => {
+  it("control: a CKKS round whose manifest names key K: the bound is K's, whatever key the coordinator names", async () => {
     manifestKey = createHash('sha256').update('the manifest key').digest('hex');
     try {
       const outcome = await getResult(Mode.MODE_CKKS);
@@ -143,9 +144,12 @@ describe("review: GetResult's mode and CKKS key come from the bank's ledger, not
     expect((await getResult(Mode.MODE_SECAGG)).status).toBe('DATA_LOSS');
   }, 20_000);
 
-  it('the same SecAgg round served as CKKS is refused (its manifest names no CKKS key), not streamed with a bound of the coordinator\'s key', async () => {
+  it("the same SecAgg round served as CKKS is refused (its manifest names no CKKS key), not streamed with a bound of the coordinator's key", async () => {
     const outcome = await getResult(Mode.MODE_CKKS);
-    expect({ ...outcome, keysAsked }).toEqual({ status: expect.not.stringMatching(/^OK$/), keysAsked: [] });
+    expect({ ...outcome, keysAsked }).toEqual({
+      status: expect.not.stringMatching(/^OK$/),
+      keysAsked: [],
+    });
   }, 20_000);
 
   it("a SecAgg sum decodes with the ledger's count of included members, not the coordinator's", async () => {

@@ -25,7 +25,10 @@ import {
  */
 afterEach(removeFollowerFolders);
 
-async function restartedPeer(fileChanged: boolean | 'deleted' | 'odd', coordinatorIncludes = false) {
+async function restartedPeer(
+  fileChanged: boolean | 'deleted' | 'odd',
+  coordinatorIncludes = false,
+) {
   const values = Float32Array.from([0.5, -0.5, 0.25, 0.75]);
   const queued = queuedUpdate(values);
   const { record, dataDir } = queued;
@@ -99,7 +102,10 @@ describe("review: after a restart, the bank's ledger — not the coordinator —
     // Coordinator and ledger agree here: the round is done with the bank in it.
     const deleted = await restartedPeer('deleted', true);
     const odd = await restartedPeer('odd', true);
-    expect({ deleted: updateStateToJSON(deleted.state), odd: updateStateToJSON(odd.state) }).toEqual({
+    expect({
+      deleted: updateStateToJSON(deleted.state),
+      odd: updateStateToJSON(odd.state),
+    }).toEqual({
       deleted: 'UPDATE_STATE_INCLUDED',
       odd: 'UPDATE_STATE_INCLUDED',
     });
