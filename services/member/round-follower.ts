@@ -59,8 +59,10 @@ function requireUnchanged(record: QueuedRecord, payloadSha256: string): void {
 
 /**
  * Timer ticks that still list rounds at pollIntervalMs after a kick (a ledger event or a new
- * update), before polling slows to the fallback: bounded, so a stream of events costs at most
- * one listing per interval, as polling without events does.
+ * update), before polling slows to the fallback. Kicks themselves are coalesced: one lists at
+ * once only when the last listing is at least pollIntervalMs old, otherwise the next timer tick
+ * lists for it; so a stream of events (which the coordinator can commit at will) costs at most
+ * one listing per interval beside the timer's, as polling without events does.
  */
 const FAST_POLLS_AFTER_KICK = 5;
 
@@ -85,6 +87,8 @@ export class RoundFollower {
   private polling = false;
   /** A kick arrived while a listing was under way: list again once it ends. */
   private kickedWhilePolling = false;
+  /** A kick came within pollIntervalMs of the last listing: the next timer tick lists for it. */
+  private kickDeferred = false;
   private fastPollsLeft = 0;
   private lastListedAt = 0;
   private stopped = false;
@@ -125,6 +129,13 @@ export class RoundFollower {
       if (now) this.kickedWhilePolling = true;
       return;
     }
+    if (now && Date.now() - this.lastListedAt < this.options.pollIntervalMs) {
+      // Listed less than an interval ago: the next tick (at most an interval away) lists.
+      this.kickDeferred = true;
+      return;
+    }
+    if (!now && this.kickDeferred) now = true;
+    this.kickDeferred = false;
     this.polling = true;
     this.poll(now)
       .catch((error: unknown) =>

@@ -75,7 +75,11 @@ describe('review: a stream of round events cannot make the peer list rounds with
       openedAtMs: r,
       roster: Array.from({ length: 200 }, (_, m) => ({ memberId: `bank-${m + 2}`, index: m + 1 })),
       included: [],
-      missing: Array.from({ length: 200 }, (_, m) => ({ memberId: `bank-${m + 2}`, reason: 'x'.repeat(100), phase: 1 })),
+      missing: Array.from({ length: 200 }, (_, m) => ({
+        memberId: `bank-${m + 2}`,
+        reason: 'x'.repeat(100),
+        phase: 1,
+      })),
       params: { modelId: 'other', mode: 1, dimension: 4 },
     }));
     let listed = 0;
