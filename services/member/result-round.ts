@@ -24,7 +24,11 @@ export interface ResultRound {
 }
 
 /** The round a result is decoded as: the ledger's, the coordinator's only without a ledger view. */
-export async function resultRound(round: Round, ledger: Ledger | undefined): Promise<ResultRound> {
+export async function resultRound(
+  round: Round,
+  ledger: Ledger | undefined,
+  waitMs = LEDGER_CLOSE_WAIT_MS,
+): Promise<ResultRound> {
   const params = round.params!;
   const servedCkks = params.mode === Mode.MODE_CKKS;
   if (ledger === undefined)
@@ -37,18 +41,7 @@ export async function resultRound(round: Round, ledger: Ledger | undefined): Pro
       recordedAggregate: undefined,
     };
   const roundId = round.roundId;
-  let record: RoundRecord;
-  try {
-    record = await ledger.getRound(roundId);
-  } catch (error) {
-    throw failedPrecondition(
-      `round ${roundId} is not on the bank's ledger view (${error instanceof Error ? error.message : String(error)}): ask again once the bank's ledger peer has caught up`,
-    );
-  }
-  if (record.status !== 'closed')
-    throw failedPrecondition(
-      `round ${roundId} is not closed on the bank's ledger view yet: ask again once the bank's ledger peer has the RoundClosed block`,
-    );
+  const record = await closedOnLedger(ledger, roundId, waitMs);
   const served = (what: string, coordinator: unknown, ledgerValue: unknown): void => {
     if (coordinator !== ledgerValue)
       throw dataLoss(
@@ -105,4 +98,36 @@ export async function resultRound(round: Round, ledger: Ledger | undefined): Pro
     contributors: record.included.length,
     recordedAggregate: ckks ? undefined : (record.aggregateHash ?? undefined),
   };
+}
+
+/**
+ * How long GetResult waits for the bank's ledger view to show a round the coordinator calls done
+ * as closed: the coordinator records RoundClosed just after the round ends, and the bank's view
+ * (its Fabric peer, or its copy of the embedded file) catches up a moment later.
+ */
+const LEDGER_CLOSE_WAIT_MS = 15_000;
+const LEDGER_CLOSE_POLL_MS = 200;
+
+/** The round as closed on the ledger view, waiting up to `waitMs` for RoundClosed to arrive. */
+async function closedOnLedger(
+  ledger: Ledger,
+  roundId: string,
+  waitMs: number,
+): Promise<RoundRecord> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    let reason: string;
+    try {
+      const record = await ledger.getRound(roundId);
+      if (record.status === 'closed') return record;
+      reason = "is not closed on the bank's ledger view yet";
+    } catch (error) {
+      reason = `is not on the bank's ledger view (${error instanceof Error ? error.message : String(error)})`;
+    }
+    if (Date.now() >= deadline)
+      throw failedPrecondition(
+        `round ${roundId} ${reason}: its result is decoded from the ledger's record of it; ask again once the bank's ledger peer has the RoundClosed block`,
+      );
+    await new Promise((resolve) => setTimeout(resolve, LEDGER_CLOSE_POLL_MS));
+  }
 }

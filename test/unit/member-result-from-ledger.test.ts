@@ -10,6 +10,9 @@ import {
 } from '../../proto/gen/veilsum/v1/member.ts';
 import { Mode, Phase } from '../../proto/gen/veilsum/v1/round.ts';
 import { memberService } from '../../services/member/member-service.ts';
+import { resultRound } from '../../services/member/result-round.ts';
+import type { Ledger } from '../../ledger/ledger.ts';
+import type { Round } from '../../proto/gen/veilsum/v1/round.ts';
 import { MemberMetrics } from '../../services/member/metrics.ts';
 
 /**
@@ -167,4 +170,16 @@ describe("review: GetResult's mode and CKKS key come from the bank's ledger, not
       defended: true,
     });
   }, 20_000);
+
+  it("a round the ledger view has not closed is refused, not decoded with the coordinator's count", async () => {
+    const open = { getRound: async () => ({ roundId: 'm/round-1', status: 'open', included: [] }) };
+    const round = {
+      roundId: 'm/round-1',
+      included: [1, 2],
+      params: { mode: Mode.MODE_SECAGG, dimension },
+    } as unknown as Round;
+    await expect(resultRound(round, open as unknown as Ledger, 0)).rejects.toThrow(
+      /not closed on the bank's ledger view/,
+    );
+  });
 });
