@@ -213,3 +213,87 @@ function assertFieldElement(value: bigint, name: string): void {
     throw new CryptoInputError(`${name} is not an element of the Shamir field`);
   }
 }
+
+/**
+ * Berlekamp–Welch decoding: the polynomial of degree < `threshold` that agrees with all but at
+ * most ⌊(m − threshold)/2⌋ of the m shares, its secret f(0), and the indices of the shares that
+ * disagree with it — or undefined when no such polynomial exists (too many wrong shares). Used
+ * only when shares a dealer is committed to disagree: the dealer dealt some off its polynomial.
+ * O(m³) field operations (a few hundred milliseconds at m = 80): a dispute path, never the
+ * fast path.
+ */
+export function decodeWithErrors(
+  shares: readonly Share[],
+  threshold: number,
+): { secret: bigint; disagreeing: number[] } | undefined {
+  const m = shares.length;
+  if (m < threshold) return undefined;
+  const errors = Math.floor((m - threshold) / 2);
+  const columns = 2 * errors + threshold; // q_0..q_{k+e−1}, then e_0..e_{e−1}
+  const rows = shares.map(({ x, y }) => {
+    const xb = BigInt(x);
+    const row: bigint[] = [];
+    let power = 1n;
+    const powers: bigint[] = [];
+    for (let j = 0; j <= threshold + errors; j++) {
+      powers.push(power);
+      power = Fp.mul(power, xb);
+    }
+    for (let j = 0; j < threshold + errors; j++) row.push(powers[j]!);
+    for (let j = 0; j < errors; j++) row.push(Fp.neg(Fp.mul(y, powers[j]!)));
+    row.push(Fp.mul(y, powers[errors]!));
+    return row;
+  });
+  const solution = solveLinear(rows, columns);
+  if (solution === undefined) return undefined;
+  const q = solution.slice(0, threshold + errors);
+  const e = [...solution.slice(threshold + errors), 1n];
+  const p = dividePolynomial(q, e);
+  if (p === undefined || p.length > threshold) return undefined;
+  const disagreeing = shares.filter((share) => evaluate(p, BigInt(share.x)) !== share.y);
+  if (disagreeing.length > errors) return undefined;
+  return { secret: p[0] ?? 0n, disagreeing: disagreeing.map((share) => share.x) };
+}
+
+/** One solution of the system (each row: coefficients then right-hand side), free unknowns 0. */
+function solveLinear(rows: bigint[][], columns: number): bigint[] | undefined {
+  const a = rows.map((row) => [...row]);
+  const pivots: number[] = [];
+  let r = 0;
+  for (let c = 0; c < columns && r < a.length; c++) {
+    const found = a.findIndex((row, i) => i >= r && row[c] !== 0n);
+    if (found < 0) continue;
+    [a[r], a[found]] = [a[found]!, a[r]!];
+    const inverse = Fp.inv(a[r]![c]!);
+    a[r] = a[r]!.map((value) => Fp.mul(value, inverse));
+    for (let i = 0; i < a.length; i++) {
+      if (i === r || a[i]![c] === 0n) continue;
+      const factor = a[i]![c]!;
+      a[i] = a[i]!.map((value, j) => Fp.sub(value, Fp.mul(factor, a[r]![j]!)));
+    }
+    pivots.push(c);
+    r++;
+  }
+  for (let i = r; i < a.length; i++) if (a[i]![columns] !== 0n) return undefined;
+  const solution = new Array<bigint>(columns).fill(0n);
+  pivots.forEach((c, i) => (solution[c] = a[i]![columns]!));
+  return solution;
+}
+
+/** q / e for a monic e (coefficients lowest first); undefined when e does not divide q. */
+function dividePolynomial(q: readonly bigint[], e: readonly bigint[]): bigint[] | undefined {
+  const remainder = [...q];
+  const degree = e.length - 1;
+  if (remainder.length <= degree) return remainder.every((c) => c === 0n) ? [] : undefined;
+  const quotient = new Array<bigint>(remainder.length - degree).fill(0n);
+  for (let i = remainder.length - 1; i >= degree; i--) {
+    const coefficient = remainder[i]!;
+    if (coefficient === 0n) continue;
+    quotient[i - degree] = coefficient;
+    for (let j = 0; j <= degree; j++)
+      remainder[i - degree + j] = Fp.sub(remainder[i - degree + j]!, Fp.mul(coefficient, e[j]!));
+  }
+  if (remainder.slice(0, degree).some((c) => c !== 0n)) return undefined;
+  while (quotient.length > 0 && quotient[quotient.length - 1] === 0n) quotient.pop();
+  return quotient;
+}

@@ -234,6 +234,14 @@ export const unmaskFromWire = (sender: number, request: UnmaskRequest): Unmaskin
     share: bytes(s.share),
   })),
   undecryptable: request.undecryptable,
+  pairwiseSecrets: request.pairwiseSecrets.map((reveal) => ({
+    peer: reveal.peer,
+    evidence: {
+      publicPoint: bytes(reveal.publicPoint),
+      sharedPoint: bytes(reveal.sharedPoint),
+      proof: bytes(reveal.proof),
+    },
+  })),
 });
 
 export const unmaskToWire = (roundId: string, message: UnmaskingMessage): UnmaskRequest => ({
@@ -244,6 +252,12 @@ export const unmaskToWire = (roundId: string, message: UnmaskingMessage): Unmask
     share: buffer(s.share),
   })),
   undecryptable: [...message.undecryptable],
+  pairwiseSecrets: (message.pairwiseSecrets ?? []).map(({ peer, evidence }) => ({
+    peer,
+    publicPoint: buffer(evidence.publicPoint),
+    sharedPoint: buffer(evidence.sharedPoint),
+    proof: buffer(evidence.proof),
+  })),
 });
 
 const EMPTY = Buffer.alloc(0);

@@ -2,6 +2,7 @@
  * A CKKS round in one process, timed per party, against raw node-seal measured in the same run.
  * Usage:
  *   npm run bench:ckks -- --clients 10 --dim 1000000 [--keyholders 5 --threshold 3 --workers 2]
+ *                         [--openfhe ~/.cache/veilsum/openfhe/threshold-sum]
  * Clients encrypt and prove one after the other through the worker pool (each would run on its
  * own machine; here they share the cores), the coordinator verifies each upload's encryption
  * proofs and adds it as it arrives, then
@@ -33,6 +34,7 @@ import {
 import { seededRandom, systemRandom } from '../../crypto/random.ts';
 import { EncryptedUploadHeader, EncryptionKey } from '../../proto/gen/veilsum/v1/ckks.ts';
 import { CkksEncryptPool } from '../../sdk/compute/ckks-encrypt-pool.ts';
+import { runOpenFheBaseline } from './openfhe-baseline.ts';
 import { runServicesRound } from './services-round.ts';
 
 const { values: args } = parseArgs({
@@ -47,6 +49,9 @@ const { values: args } = parseArgs({
     seed: { type: 'string', default: '42' },
     out: { type: 'string' },
     services: { type: 'boolean', default: false },
+    // OpenFHE's threshold-sum binary (benchmarks/ckks/openfhe/build.sh): its 3-party decryption of
+    // a sum of the same size runs in this run, on one thread and on every core.
+    openfhe: { type: 'string' },
   },
 });
 const clients = Number(args.clients);
@@ -267,6 +272,16 @@ if (services)
       Math.abs(services.result[i]! - expected[i]!),
     );
 
+// OpenFHE on the same machine in the same minutes (its decryption on one thread compares with a
+// keyholder's partial and the coordinator's combine here, which are single-threaded).
+const openfhe =
+  args.openfhe === undefined
+    ? undefined
+    : {
+        oneThread: await runOpenFheBaseline(args.openfhe, clients, dimension, { threads: 1 }),
+        allCores: await runOpenFheBaseline(args.openfhe, clients, dimension),
+      };
+
 const median = (values: number[]) => [...values].sort((x, y) => x - y)[values.length >> 1]!;
 const clientEncryptParamsPerSec = dimension / (median(encryptMs) / 1000);
 const round = (value: number, digits = 1) => Number(value.toFixed(digits));
@@ -335,6 +350,7 @@ const report = {
         coordinatorPeakRssMb: services.coordinatorPeakRssMb,
       }
     : {}),
+  ...(openfhe ? { openfhe } : {}),
   node: process.version,
 };
 const out =

@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Command } from '@commander-js/extra-typings';
@@ -153,17 +154,58 @@ export function consoleCommand(): Command {
     });
 }
 
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** `--bank BankAMSP=banka-ca.pem` (repeated): MSP id → the CA certificates in the file. */
+function pinnedMsps(values: readonly string[], flag: string): Record<string, X509Certificate[]> {
+  const pinned: Record<string, X509Certificate[]> = {};
+  for (const value of values) {
+    const at = value.indexOf('=');
+    if (at <= 0)
+      throw new Error(`${flag} takes <MSP id>=<CA certificate file>, e.g. ${flag} BankAMSP=ca.pem`);
+    const mspId = value.slice(0, at);
+    const certificates = pemCertificates(readFileSync(value.slice(at + 1), 'utf8'));
+    if (certificates.length === 0)
+      throw new Error(`${flag} ${value}: no PEM certificate in the file`);
+    pinned[mspId] = [...(pinned[mspId] ?? []), ...certificates];
+  }
+  return pinned;
+}
+
 /** `veilsum audit verify-bundle`: checks an exported evidence bundle offline. */
 export function verifyBundleCommand() {
   return new Command('verify-bundle')
     .description(
-      "Check an evidence bundle exported from the console, offline. Embedded ledger (--ca): block hashes, writer signatures against the consortium CA, the chain of links to the head. Fabric (--trust): block data hashes and header links to the head, the orderer signature on each block, each transaction's creator and endorsements against the CAs you trust. Both: the lineage records against what the blocks wrote, and the inclusion proofs",
+      "Check an evidence bundle exported from the console, offline. Embedded ledger (--ca): block hashes, writer signatures against the consortium CA, the chain of links to the head. Fabric (--channel, --orderer, --bank, --trust): every envelope of the pinned channel, block data hashes and header links from the genesis block to an orderer-signed head, each block's orderer signature from an MSP you name as orderer, every MSP's root CAs in the channel config exactly the ones you pin for that MSP id, each transaction's creator and endorsements (a majority of the banks you pin) not revoked. Both: the lineage records (the model version's round and its consents) against what the blocks wrote, and the inclusion proofs",
     )
     .argument('<bundle>', 'the JSON bundle')
     .option('--ca <path>', 'the consortium CA certificate (embedded-ledger bundles)')
+    .option('--channel <name>', 'Fabric bundles: the channel the evidence must come from')
     .option(
-      '--trust <path...>',
-      "Fabric bundles: PEM file(s) of the CA certificates you trust (every organisation's and the orderer's); the bundle's own CAs must chain to them",
+      '--chaincode <name>',
+      'Fabric bundles: the chaincode whose writes count (default veilsum)',
+    )
+    .option(
+      '--genesis <sha256>',
+      "Fabric bundles: the channel's genesis block hash (block 0's header hash), checked if given",
+    )
+    .option(
+      '--orderer <msp=pem>',
+      'Fabric bundles, repeatable: an ordering organisation and its CA certificate(s), e.g. OrdererMSP=orderer-ca.pem; only these sign blocks',
+      collect,
+      [] as string[],
+    )
+    .option(
+      '--bank <msp=pem>',
+      'Fabric bundles, repeatable: a bank and its CA certificate(s), e.g. BankAMSP=banka-ca.pem; a majority of these must endorse every transaction',
+      collect,
+      [] as string[],
+    )
+    .option(
+      '--trust <msp=pem>',
+      "Fabric bundles, repeatable: another member of the channel (the coordinator's, the auditor's organisation) and its CA certificate(s). Every MSP of the channel's config must be pinned with --orderer, --bank or --trust",
+      collect,
+      [] as string[],
     )
     .option('--json', 'print JSON')
     .action((bundlePath, options) => {
@@ -171,29 +213,36 @@ export function verifyBundleCommand() {
         EvidenceBundle | FabricEvidenceBundle;
       try {
         let summary: { blocks: number; head: number; rounds: number; proofs: number };
+        let signedBlocks: number;
         if (bundle.format === 'veilsum-fabric-evidence/1') {
-          if (!options.trust?.length)
+          if (options.orderer.length === 0 || options.bank.length === 0)
             throw new Error(
-              "a Fabric bundle needs --trust <CA certificates>: the CAs it carries are the bundle maker's word, not yours",
+              "a Fabric bundle needs --orderer <MSP>=<CA file> and --bank <MSP>=<CA file> for each organisation (and --trust for the channel's other members): the CAs it carries are the bundle maker's word, not yours",
             );
-          summary = verifyFabricEvidenceBundle(
-            bundle,
-            options.trust.flatMap((path) => pemCertificates(readFileSync(path, 'utf8'))),
-          );
+          if (options.channel === undefined)
+            throw new Error('a Fabric bundle needs --channel <the channel it must come from>');
+          const fabricSummary = verifyFabricEvidenceBundle(bundle, {
+            channel: options.channel,
+            chaincode: options.chaincode ?? 'veilsum',
+            ...(options.genesis !== undefined ? { genesis: options.genesis } : {}),
+            orderers: pinnedMsps(options.orderer, '--orderer'),
+            banks: pinnedMsps(options.bank, '--bank'),
+            others: pinnedMsps(options.trust, '--trust'),
+          });
+          summary = fabricSummary;
+          signedBlocks = fabricSummary.signedBlocks;
         } else {
           if (options.ca === undefined) throw new Error('this bundle needs --ca <consortium CA>');
           summary = verifyEvidenceBundle(bundle, readFileSync(options.ca));
+          signedBlocks = summary.blocks;
         }
-        const result = {
-          ok: true,
-          sha256: bundleSha256(bundle),
-          modelHash: bundle.modelHash,
-          ...summary,
-        };
+        // The model version as the verified records name it (checkLineage ties them to it).
+        const modelHash = bundle.lineage[0]!.modelVersion.modelHash;
+        const result = { ok: true, sha256: bundleSha256(bundle), modelHash, ...summary };
         console.log(
           options.json
             ? JSON.stringify(result)
-            : `evidence bundle verified: model version ${bundle.modelHash}, ${summary.rounds} rounds, ${summary.blocks} signed blocks, chain of ${summary.head} blocks to its head, ${summary.proofs} inclusion proofs (bundle SHA-256 ${result.sha256})`,
+            : `evidence bundle verified: model version ${modelHash}, ${summary.rounds} rounds, ${signedBlocks} signed blocks, chain of ${summary.head} blocks to its head, ${summary.proofs} inclusion proofs (bundle SHA-256 ${result.sha256})`,
         );
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);

@@ -301,6 +301,8 @@ export class CkksEngine {
       wires.push(packCiphertextWords(kernel.encrypt(v, e1, message), this.expectations));
       witnesses.push({ v, e1 });
     }
+    // v, e1 and the message were in kernel memory: the witnesses go to the prover, not there.
+    kernel.wipe();
     return { wires, witnesses };
   }
 
@@ -317,7 +319,11 @@ export class CkksEngine {
     if (xs.length !== ys.length) throw new CryptoInputError('keyProducts: one y per x');
     const kernel = this.rnsKernel();
     kernel.setKey(key, key.residues);
-    return xs.map((x, p) => kernel.keyProduct(x, ys[p]!));
+    try {
+      return xs.map((x, p) => kernel.keyProduct(x, ys[p]!));
+    } finally {
+      kernel.wipe();
+    }
   }
 
   /**
@@ -470,18 +476,23 @@ export class CkksEngine {
     });
     const kernel = this.rnsKernel();
     kernel.setShare(scaled);
+    scaled.fill(0n);
     const zero = new Float64Array(degree);
-    return aggregate.map((wire) => {
-      // Every check a load into SEAL made (both polynomials reduced), then c1 alone is read.
-      checkCiphertext(wire, this.expectations);
-      wireResidueWords(wire, this.expectations, 1, kernel.sumWords);
-      const noise = flood?.();
-      if (noise && noise.radix !== FLOOD_RADIX)
-        throw new CryptoInputError('the flood does not use the kernel radix');
-      kernel.flood(noise?.high ?? zero, noise?.low ?? zero);
-      // (·, d_i): d_i alone travels (ciphertext-wire.ts), half a ciphertext.
-      return packPartialDecryptionWords(kernel.partial(), this.expectations);
-    });
+    try {
+      return aggregate.map((wire) => {
+        // Every check a load into SEAL made (both polynomials reduced), then c1 alone is read.
+        checkCiphertext(wire, this.expectations);
+        wireResidueWords(wire, this.expectations, 1, kernel.sumWords);
+        const noise = flood?.();
+        if (noise && noise.radix !== FLOOD_RADIX)
+          throw new CryptoInputError('the flood does not use the kernel radix');
+        kernel.flood(noise?.high ?? zero, noise?.low ?? zero);
+        // (·, d_i): d_i alone travels (ciphertext-wire.ts), half a ciphertext.
+        return packPartialDecryptionWords(kernel.partial(), this.expectations);
+      });
+    } finally {
+      kernel.wipe();
+    }
   }
 
   /** The WebAssembly kernel of this engine's data level (partials and combine). */

@@ -176,6 +176,18 @@ export class RnsKernel {
     this.values = new Float64Array(buffer, this.out, degree);
   }
 
+  /**
+   * Zeroes every region that held secret material of the last calls (a keyholder's weighted
+   * share, a member's v, e1, message and proof vectors, the products and transforms built from
+   * them); the public key, NTT tables and moduli stay. Callers wipe before returning, so nothing
+   * secret outlives the call in this memory (a heap snapshot or core dump would carry it).
+   */
+  wipe(): void {
+    const buffer = this.wasm.memory.buffer;
+    new Uint8Array(buffer, this.share, this.key - this.share).fill(0);
+    new Uint8Array(buffer, this.pair, this.moduliAt - this.pair).fill(0);
+  }
+
   /** Sets the share a keyholder multiplies by (NTT form, reduced residues). */
   setShare(share: BigUint64Array): void {
     if (share.length !== this.moduli.length * this.degree)

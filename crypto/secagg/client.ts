@@ -1,5 +1,5 @@
 import { equalBytes } from '../bytes.ts';
-import { x25519FromEd25519Batch } from '../dleq.ts';
+import { liftPeerKey, proveSharedSecret, x25519FromEd25519Batch } from '../dleq.ts';
 import { CURVE25519_KEY_BYTES, type Curve25519 } from '../curve25519.ts';
 import { deriveKey } from '../kdf.ts';
 import { addInto } from '../prg.ts';
@@ -28,6 +28,7 @@ import type {
   EncryptedShare,
   KeysBroadcast,
   MaskedInputMessage,
+  PairwiseReveal,
   RevealedShare,
   SecAggPhase,
   SeedCommitmentsMessage,
@@ -39,7 +40,12 @@ import type {
   UnmaskingRequest,
 } from './messages.ts';
 import { isSignedBySender, openShareBox, sealShareBoxes, shareComplaint } from './share-box.ts';
-import { advertiseKeysPayload, selfMaskCommitment, survivorSetPayload } from './transcript.ts';
+import {
+  advertiseKeysPayload,
+  pairwiseRevealContext,
+  selfMaskCommitment,
+  survivorSetPayload,
+} from './transcript.ts';
 
 export interface SecAggClientOptions {
   readonly context: RoundContext;
@@ -104,6 +110,8 @@ export class SecAggClient {
   private readonly receivedShares = new Map<number, Uint8Array>();
   /** Neighbours in U2 whose boxes were bad: reported with the masked input. */
   private readonly complaints: ShareComplaint[] = [];
+  /** The neighbours (U2) whose pairwise masks are in our masked input. */
+  private maskedWith: ReadonlySet<number> = new Set();
   /** U3 as first shown to us: a second, different survivor set is refused. */
   private committedSurvivors: readonly number[] | undefined;
   /** The convicted ids signed with U3 (each conviction judged here first). */
@@ -261,6 +269,14 @@ export class SecAggClient {
       }
       if (equalBytes(message.encryptionPublicKey, message.maskingPublicKey)) {
         throw new MalformedMessageError(`client ${peer} advertised the same key twice`);
+      }
+      // The coordinator refuses such a key on arrival: relayed, it is the coordinator's doing. A
+      // masking key off the prime-order curve would let its owner, once convicted, keep its
+      // neighbours from proving their pairwise secrets with it (and so stop the round).
+      if (liftPeerKey(message.maskingPublicKey) === undefined) {
+        throw new CoordinatorTamperingError(
+          `the coordinator relayed client ${peer}'s masking key, which is not a point of the curve's prime-order group`,
+        );
       }
       if (!(message.seedCommitment instanceof Uint8Array) || message.seedCommitment.length !== 32)
         throw new MalformedMessageError(`client ${peer} advertised no 32-byte seed commitment`);
@@ -469,6 +485,7 @@ export class SecAggClient {
       );
     }
     this.complaints.push(...complaints);
+    this.maskedWith = new Set(boxes.keys());
     const jobs: MaskJob[] = [
       {
         kind: 'seed',
@@ -583,12 +600,29 @@ export class SecAggClient {
         share: reveal,
       });
     }
+    // A convicted neighbour's masks are removed with our pairwise secret, which it knows: only
+    // for a member out of U3 (checkConvictions refused any in it), whose input is not in the sum.
+    const pairwiseSecrets: PairwiseReveal[] = [];
+    for (const peer of convicted) {
+      if (survivorSet.has(peer)) {
+        throw new RefusedRevealError(`client ${peer} is convicted and in U3; refusing to reveal`);
+      }
+      if (!this.maskedWith.has(peer)) continue;
+      const evidence = proveSharedSecret(
+        this.maskingSecretKey,
+        this.peers.get(peer)!.maskingPublicKey,
+        pairwiseRevealContext(this.context.binding, this.index, peer),
+        this.random,
+      );
+      if (evidence !== undefined) pairwiseSecrets.push({ peer, evidence });
+    }
     this.phase = 'done';
     return {
       sender: this.index,
       selfMaskShares,
       maskingKeyShares,
       undecryptable: this.complaints.map((complaint) => complaint.accused),
+      ...(pairwiseSecrets.length > 0 ? { pairwiseSecrets } : {}),
     };
   }
 

@@ -160,6 +160,18 @@ export interface RevealedShare {
   readonly share: Uint8Array;
 }
 
+/**
+ * Round 4, client u → server, for a neighbour v convicted out of U3 (its masked input is not in
+ * the sum): X25519(s_u^SK, s_v^PK), the secret behind the pairwise mask u added for v, proven
+ * with a DLEQ proof against u's advertised masking key (dleq.ts). v knows it anyway; the server
+ * removes that mask with it, so a convicted member whose own s^SK shares cannot be reconstructed
+ * (it dealt garbage) still does not stop the round.
+ */
+export interface PairwiseReveal {
+  readonly peer: number;
+  readonly evidence: SharedSecretEvidence;
+}
+
 /** Round 4, client → server: b-shares of survivors, s^SK-shares of dropped neighbours. */
 export interface UnmaskingMessage {
   readonly sender: number;
@@ -167,6 +179,8 @@ export interface UnmaskingMessage {
   readonly maskingKeyShares: readonly RevealedShare[];
   /** Peers whose share box failed authentication: reported, never guessed. */
   readonly undecryptable: readonly number[];
+  /** The pairwise secret with each convicted neighbour (never with a member in U3). */
+  readonly pairwiseSecrets?: readonly PairwiseReveal[];
 }
 
 export type SecAggPhase =

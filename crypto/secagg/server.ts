@@ -7,6 +7,7 @@ import { reduceModulus } from '../quantize.ts';
 import {
   checkEncodedShare,
   decodeShare,
+  decodeWithErrors,
   InconsistentSharesError,
   lagrangeCoefficients,
   reconstructSecret,
@@ -49,9 +50,20 @@ import type {
   UnmaskingMessage,
   UnmaskingRequest,
 } from './messages.ts';
-import { judgeShareComplaint, SHARE_BOX_CIPHERTEXT_BYTES, signedShareBoxes } from './share-box.ts';
-import { advertiseKeysPayload, selfMaskCommitment, survivorSetPayload } from './transcript.ts';
-import { DLEQ_POINT_BYTES, DLEQ_PROOF_BYTES } from '../dleq.ts';
+import {
+  judgeShareComplaint,
+  SHARE_BOX_CIPHERTEXT_BYTES,
+  shareBoxCommitments,
+  signedShareBoxes,
+} from './share-box.ts';
+import {
+  advertiseKeysPayload,
+  pairwiseRevealContext,
+  selfMaskCommitment,
+  shareCommitment,
+  survivorSetPayload,
+} from './transcript.ts';
+import { DLEQ_POINT_BYTES, DLEQ_PROOF_BYTES, liftPeerKey, verifySharedSecret } from '../dleq.ts';
 
 export interface SecAggResult {
   /** Σ_{u∈U3} x_u in Z_{2^modulusBits}. */
@@ -115,6 +127,8 @@ export class SecAggServer {
   /** Checked on arrival, decoded only when used (most reconstructions need just t of them). */
   private readonly selfMaskShares = new Map<number, StoredShare[]>();
   private readonly maskingKeyShares = new Map<number, StoredShare[]>();
+  /** Proven pairwise secrets with convicted members: convicted → (survivor → X25519 secret). */
+  private readonly pairwiseSecrets = new Map<number, Map<number, Uint8Array>>();
   private readonly lagrangeCache = new Map<string, bigint[]>();
 
   constructor(options: SecAggServerOptions) {
@@ -214,6 +228,13 @@ export class SecAggServer {
     );
     assertLength(message.seedCommitment, 32, `client ${sender}'s seed commitment`);
     assertLength(message.signature, ED25519_SIGNATURE_BYTES, `client ${sender}'s signature`);
+    // A masking key off the prime-order group would keep its neighbours from proving their
+    // pairwise secrets with it once it is convicted (and so let it stop the round).
+    if (liftPeerKey(message.maskingPublicKey) === undefined) {
+      throw new MalformedMessageError(
+        `client ${sender}'s masking public key is not a point of the curve's prime-order group`,
+      );
+    }
     const payload = advertiseKeysPayload(
       this.context.binding,
       sender,
@@ -624,8 +645,43 @@ export class SecAggServer {
     const maskingKey = message.maskingKeyShares.map(
       (s) => [s.owner, accept('masking-key', s.owner, s.share)] as const,
     );
+    const convicted = new Set(this.convicted);
+    const pairwise = new Map<number, Uint8Array>();
+    for (const { peer, evidence } of message.pairwiseSecrets ?? []) {
+      if (
+        !convicted.has(peer) ||
+        pairwise.has(peer) ||
+        !this.masked.has(sender) ||
+        !this.context.graph.areNeighbours(sender, peer)
+      ) {
+        throw new MalformedMessageError(
+          `client ${sender} reveals a pairwise secret with client ${peer}, which is not a convicted neighbour (or twice)`,
+        );
+      }
+      const secret =
+        evidence === undefined
+          ? undefined
+          : verifySharedSecret(
+              this.advertised.get(sender)!.maskingPublicKey,
+              this.advertised.get(peer)!.maskingPublicKey,
+              evidence,
+              pairwiseRevealContext(this.context.binding, sender, peer),
+            );
+      if (secret === undefined) {
+        throw new MalformedMessageError(
+          `client ${sender}'s pairwise secret with client ${peer} carries no valid proof`,
+        );
+      }
+      pairwise.set(peer, secret);
+    }
     for (const [owner, share] of selfMask) appendTo(this.selfMaskShares, owner, share);
     for (const [owner, share] of maskingKey) appendTo(this.maskingKeyShares, owner, share);
+    for (const [peer, secret] of pairwise) {
+      let secrets = this.pairwiseSecrets.get(peer);
+      if (secrets === undefined)
+        this.pairwiseSecrets.set(peer, (secrets = new Map<number, Uint8Array>()));
+      secrets.set(sender, secret);
+    }
     this.unmasked.add(sender);
   }
 
@@ -645,7 +701,7 @@ export class SecAggServer {
       const secret = this.reconstruct(
         owner,
         this.selfMaskShares.get(owner) ?? [],
-        'self-mask seed',
+        'self-mask',
         (candidate) => equalBytes(selfMaskCommitment(binding, owner, candidate), commitment),
       );
       jobs.push({ kind: 'seed', seed: deriveKey(secret, 'secagg/self-mask', binding), sign: 1 });
@@ -655,10 +711,31 @@ export class SecAggServer {
       .sort((a, b) => a - b);
     for (const owner of dropped) {
       const publicKey = this.advertised.get(owner)!.maskingPublicKey;
+      const secrets = this.pairwiseSecrets.get(owner);
+      const survivingNeighbours = this.context.graph
+        .neighbours(owner)
+        .filter((peer) => this.masked.has(peer));
+      // A convicted member: every surviving neighbour proved its pairwise secret with it, so its
+      // masks come off without its s^SK (whose shares it may have dealt as garbage).
+      if (secrets !== undefined && survivingNeighbours.every((peer) => secrets.has(peer))) {
+        for (const peer of survivingNeighbours) {
+          const pair: [number, number] = [peer, owner];
+          const publicKeys: [Uint8Array, Uint8Array] = [
+            this.advertised.get(peer)!.maskingPublicKey,
+            publicKey,
+          ];
+          jobs.push({
+            kind: 'seed',
+            seed: deriveKey(secrets.get(peer)!, 'secagg/pairwise-mask', binding, pair, publicKeys),
+            sign: peer < owner ? 1 : -1,
+          });
+        }
+        continue;
+      }
       const secretKey = this.reconstruct(
         owner,
         this.maskingKeyShares.get(owner) ?? [],
-        'masking key',
+        'masking-key',
         (candidate) => equalBytes(this.curve.x25519PublicKey(candidate), publicKey),
       );
       for (const peer of this.context.graph.neighbours(owner)) {
@@ -713,17 +790,19 @@ export class SecAggServer {
 
   private reconstruct(
     owner: number,
-    shares: readonly StoredShare[],
-    what: string,
+    revealed: readonly StoredShare[],
+    kind: 'self-mask' | 'masking-key',
     matchesCommitment: (secret: Uint8Array) => boolean,
   ): Uint8Array {
     const { threshold } = this.context.config;
+    const what = kind === 'self-mask' ? 'self-mask seed' : 'masking key';
+    let shares = revealed;
     if (shares.length < threshold) {
       throw new TooFewParticipantsError(
         `only ${shares.length} shares of client ${owner}'s ${what} arrived, threshold is ${threshold}: aborting rather than returning a wrong sum`,
       );
     }
-    const sorted = [...shares].sort((a, b) => a.x - b.x);
+    let sorted = [...shares].sort((a, b) => a.x - b.x);
     const basis = sorted.slice(0, threshold);
     const key = basis.map((share) => share.x).join(',');
     let coefficients = this.lagrangeCache.get(key);
@@ -742,47 +821,114 @@ export class SecAggServer {
       const candidate = bigIntToBytes(fast, 32);
       if (matchesCommitment(candidate)) return candidate;
     }
-    // Slow path: which of the shares, or the owner's commitment, is wrong? With more than t
-    // shares one tampered share (one bad client) is found by leaving each out in turn.
+    // Slow path (a dispute: the fast path's secret does not match the owner's commitment). Each
+    // holder checked its box's shares against the owner's commitments when it opened the box, so
+    // a revealed share that differs from the owner's commitment is the holder's doing: it is named
+    // and left out. What remains is what the owner dealt (or its own share): whatever disagrees
+    // is the owner's doing, never a holder's.
+    shares = sorted.filter((share) => {
+      if (share.x === owner) return true;
+      const box = this.boxFrom(owner, share.x);
+      const commitments = box === undefined ? undefined : shareBoxCommitments(box.ciphertext);
+      const committed = commitments?.[kind === 'self-mask' ? 'selfMask' : 'maskingKey'];
+      if (
+        committed !== undefined &&
+        equalBytes(
+          shareCommitment(this.context.binding, owner, share.x, kind, share.encoded),
+          committed,
+        )
+      )
+        return true;
+      this.blame(
+        share.x,
+        `it revealed a ${kind} share of client ${owner} other than the one client ${owner} committed to in its signed box`,
+        encodeFields(share.encoded, box?.ciphertext ?? new Uint8Array(0)),
+      );
+      return false;
+    });
+    if (shares.length < threshold) {
+      throw new ReconstructionError(
+        `only ${shares.length} revealed shares of client ${owner}'s ${what} match what it committed to, threshold is ${threshold}`,
+      );
+    }
+    sorted = [...shares];
     const decoded = sorted.map((share) => decodeShare(share.encoded));
+    const evidence = () => this.dealerEvidence(owner, sorted);
     const consistent = consistentSecret(decoded, threshold);
     if (consistent !== undefined) {
       if (matchesCommitment(consistent)) return consistent;
+      this.blame(
+        owner,
+        `all ${sorted.length} shares of its ${what} agree, but not with what it committed to`,
+        evidence(),
+      );
       if (sorted.length > threshold) {
-        this.blame(
-          owner,
-          `all ${sorted.length} shares of its ${what} agree, but not with what it committed to`,
-          encodeFields(...sorted.map((share) => share.encoded)),
-        );
         // b is what its holders hold: the sum uses it. A masking key that does not match the
         // advertised public key cannot remove the owner's pairwise masks.
-        if (what === 'self-mask seed') return consistent;
+        if (kind === 'self-mask') return consistent;
         throw new ReconstructionError(
           `client ${owner}'s ${what}: all ${sorted.length} shares agree but the secret does not match what client ${owner} committed to`,
         );
       }
       throw new ReconstructionError(
-        `client ${owner}'s ${what} does not match its commitment, and with exactly ${threshold} shares a tampered share cannot be told from a false commitment`,
+        `client ${owner}'s ${what} does not match its commitment, and with exactly ${threshold} shares the sum cannot tell which it used`,
       );
     }
-    if (decoded.length > threshold) {
-      for (let left = 0; left < decoded.length; left++) {
-        const candidate = consistentSecret(
-          decoded.filter((_, i) => i !== left),
-          threshold,
+    // Shares off one polynomial: the owner dealt them. Berlekamp–Welch finds its polynomial
+    // while at most ⌊(m − t)/2⌋ of the m shares are off it.
+    const decodedWithErrors = decodeWithErrors(decoded, threshold);
+    if (decodedWithErrors !== undefined && decodedWithErrors.secret < 2n ** 256n) {
+      const candidate = bigIntToBytes(decodedWithErrors.secret, 32);
+      if (matchesCommitment(candidate)) {
+        this.blame(
+          owner,
+          `it dealt shares of its ${what} off its polynomial (to client(s) ${decodedWithErrors.disagreeing.join(', ')}), each committed to in the box it signed`,
+          evidence(),
         );
-        if (candidate !== undefined && matchesCommitment(candidate)) {
-          this.blame(
-            decoded[left]!.x,
-            `it revealed a tampered share of client ${owner}'s ${what}`,
-            sorted[left]!.encoded,
-          );
-          return candidate;
-        }
+        return candidate;
       }
     }
+    // More shares off it than that: where the t-subsets are few, one of t shares on the owner's
+    // polynomial still gives the committed secret (a hash: a match is conclusive).
+    const found = searchSubsets(decoded, threshold, matchesCommitment);
+    if (found !== undefined) {
+      this.blame(
+        owner,
+        `it dealt shares of its ${what} off its polynomial, each committed to in the box it signed`,
+        evidence(),
+      );
+      return found;
+    }
+    this.blame(
+      owner,
+      `the shares of its ${what} it committed to in its signed boxes lie on no polynomial of degree < t through its committed secret`,
+      evidence(),
+    );
     throw new ReconstructionError(
-      `shares of client ${owner}'s ${what} are inconsistent and no single share explains it`,
+      `shares of client ${owner}'s ${what}, each committed to by client ${owner}, are inconsistent beyond correction`,
+    );
+  }
+
+  /**
+   * What shows that `owner` dealt `shares`: each share with the box the owner signed for its
+   * holder (the commitment, signature and path to the signed root); anyone with the round's
+   * binding and the roster checks each share against its commitment and the shares' polynomial.
+   */
+  private dealerEvidence(owner: number, shares: readonly StoredShare[]): Uint8Array {
+    return encodeFields(
+      ...shares.map((share) => {
+        const box = share.x === owner ? undefined : this.boxFrom(owner, share.x);
+        return encodeFields(
+          share.encoded,
+          box?.ciphertext ?? new Uint8Array(0),
+          box?.signature ?? new Uint8Array(0),
+          encodeFields(
+            ...(box?.path ?? []).map((step) =>
+              encodeFields(step.siblingOnLeft ? 1 : 0, step.sibling),
+            ),
+          ),
+        );
+      }),
     );
   }
 
@@ -849,6 +995,45 @@ function appendTo(map: Map<number, StoredShare[]>, owner: number, share: StoredS
   let list = map.get(owner);
   if (list === undefined) map.set(owner, (list = []));
   list.push(share);
+}
+
+/** At most this many t-subsets are tried (each one Lagrange interpolation and a hash). */
+const MAX_SUBSETS = 4096;
+
+/** The secret of some t of the shares that `matches` accepts, if the t-subsets are few. */
+function searchSubsets(
+  shares: readonly Share[],
+  threshold: number,
+  matches: (secret: Uint8Array) => boolean,
+): Uint8Array | undefined {
+  let count = 1;
+  for (let i = 0; i < threshold; i++) {
+    count = (count * (shares.length - i)) / (i + 1);
+    if (count > MAX_SUBSETS) return undefined;
+  }
+  const chosen: Share[] = [];
+  const visit = (from: number): Uint8Array | undefined => {
+    if (chosen.length === threshold) {
+      const secret = reconstructWithCoefficients(
+        lagrangeCoefficients(
+          chosen.map((share) => share.x),
+          0,
+        ),
+        chosen,
+      );
+      if (secret >= 2n ** 256n) return undefined;
+      const candidate = bigIntToBytes(secret, 32);
+      return matches(candidate) ? candidate : undefined;
+    }
+    for (let i = from; i <= shares.length - (threshold - chosen.length); i++) {
+      chosen.push(shares[i]!);
+      const found = visit(i + 1);
+      chosen.pop();
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  };
+  return visit(0);
 }
 
 /** The secret the shares agree on (all of them checked when more than t), or undefined. */

@@ -6,6 +6,7 @@ import {
   LowOrderPointError,
 } from '../curve25519.ts';
 import { createHash } from 'node:crypto';
+import { equalBytes } from '../bytes.ts';
 import { liftPeerKey, proveSharedSecret, verifySharedSecret, x25519FromEd25519 } from '../dleq.ts';
 import { deriveKey } from '../kdf.ts';
 import type { RandomSource } from '../random.ts';
@@ -16,6 +17,7 @@ import {
   shareBoxAssociatedData,
   shareBoxesPayload,
   shareBoxLeaf,
+  shareCommitment,
   shareComplaintContext,
 } from './transcript.ts';
 
@@ -54,7 +56,34 @@ import {
  * The recipient checks the proof of knowledge only for a box that does not open, before complaining.
  */
 export const SHARE_BOX_PLAINTEXT_BYTES = 2 * SHARE_BYTES;
-export const SHARE_BOX_CIPHERTEXT_BYTES = SHARE_BOX_PLAINTEXT_BYTES + AEAD_OVERHEAD_BYTES;
+const SEALED_BYTES = SHARE_BOX_PLAINTEXT_BYTES + AEAD_OVERHEAD_BYTES;
+const SHARE_COMMITMENT_BYTES = 32;
+/**
+ * A box's bytes: the AEAD ciphertext of both shares, then the dealer's commitments to each share
+ * (transcript.ts `shareCommitment`: s^SK's, then b's). The sender signs them with the box (they
+ * are in its Merkle leaf); the recipient checks its shares against them on opening — a box whose
+ * shares do not match is complained about like one that does not open — and the server, when a
+ * reconstruction from t shares does not match the owner's commitment, checks each revealed share
+ * against them, so a dealer that deals shares off its polynomial is named, never the honest
+ * holder that revealed what it was dealt.
+ */
+export const SHARE_BOX_CIPHERTEXT_BYTES = SEALED_BYTES + 2 * SHARE_COMMITMENT_BYTES;
+
+/** The AEAD ciphertext in a box's bytes (what its key opens). */
+export const shareBoxSealedPart = (ciphertext: Uint8Array): Uint8Array =>
+  ciphertext.subarray(0, SEALED_BYTES);
+
+/** The dealer's commitments in a box's bytes (undefined for bytes of the wrong length). */
+export function shareBoxCommitments(
+  ciphertext: Uint8Array,
+): { readonly maskingKey: Uint8Array; readonly selfMask: Uint8Array } | undefined {
+  if (!(ciphertext instanceof Uint8Array) || ciphertext.length !== SHARE_BOX_CIPHERTEXT_BYTES)
+    return undefined;
+  return {
+    maskingKey: ciphertext.subarray(SEALED_BYTES, SEALED_BYTES + SHARE_COMMITMENT_BYTES),
+    selfMask: ciphertext.subarray(SEALED_BYTES + SHARE_COMMITMENT_BYTES),
+  };
+}
 
 export interface ShareBoxParties {
   readonly binding: Uint8Array;
@@ -114,7 +143,22 @@ export function sealShareBoxes(
       sealing.publicKey,
       publicKey,
     );
-    const ciphertext = sealAead(key, plaintext, associatedData(parties), random);
+    const ciphertext = new Uint8Array(SHARE_BOX_CIPHERTEXT_BYTES);
+    ciphertext.set(sealAead(key, plaintext, associatedData(parties), random), 0);
+    ciphertext.set(
+      shareCommitment(
+        binding,
+        sender,
+        recipient,
+        'masking-key',
+        plaintext.subarray(0, SHARE_BYTES),
+      ),
+      SEALED_BYTES,
+    );
+    ciphertext.set(
+      shareCommitment(binding, sender, recipient, 'self-mask', plaintext.subarray(SHARE_BYTES)),
+      SEALED_BYTES + SHARE_COMMITMENT_BYTES,
+    );
     encryptedShares.push({ peer: recipient, ciphertext });
     leaves.push(shareBoxLeaf(recipient, publicKey, ciphertext));
   }
@@ -271,15 +315,17 @@ function openWithSecret(
   sharedSecret: Uint8Array,
   recipientPublicKey: Uint8Array,
 ): Uint8Array | undefined {
+  const commitments = shareBoxCommitments(ciphertext);
+  if (commitments === undefined) return undefined;
   const key = shareBoxKey(parties, sharedSecret, sealingPublicKey, recipientPublicKey);
   let plaintext: Uint8Array;
   try {
-    plaintext = openAead(key, ciphertext, associatedData(parties));
+    plaintext = openAead(key, ciphertext.subarray(0, SEALED_BYTES), associatedData(parties));
   } catch (error) {
     if (error instanceof AuthenticationError) return undefined;
     throw error;
   }
-  return holdsSharesFor(plaintext, parties.recipient) ? plaintext : undefined;
+  return holdsSharesFor(plaintext, parties, commitments) ? plaintext : undefined;
 }
 
 /**
@@ -386,15 +432,33 @@ function associatedData(parties: ShareBoxParties): Uint8Array {
   return shareBoxAssociatedData(parties.binding, parties.sender, parties.recipient);
 }
 
-/** A share box's plaintext: two encoded shares, both at the recipient's index. */
-function holdsSharesFor(plaintext: Uint8Array, recipient: number): boolean {
+/**
+ * A share box's plaintext: two encoded shares, both at the recipient's index, each matching the
+ * dealer's commitment in the box.
+ */
+function holdsSharesFor(
+  plaintext: Uint8Array,
+  parties: ShareBoxParties,
+  commitments: { readonly maskingKey: Uint8Array; readonly selfMask: Uint8Array },
+): boolean {
   if (plaintext.length !== SHARE_BOX_PLAINTEXT_BYTES) return false;
+  const { binding, sender, recipient } = parties;
+  const maskingKey = plaintext.subarray(0, SHARE_BYTES);
+  const selfMask = plaintext.subarray(SHARE_BYTES);
   try {
-    return (
-      checkEncodedShare(plaintext.subarray(0, SHARE_BYTES)) === recipient &&
-      checkEncodedShare(plaintext.subarray(SHARE_BYTES)) === recipient
-    );
+    if (checkEncodedShare(maskingKey) !== recipient || checkEncodedShare(selfMask) !== recipient)
+      return false;
   } catch {
     return false;
   }
+  return (
+    equalBytes(
+      shareCommitment(binding, sender, recipient, 'masking-key', maskingKey),
+      commitments.maskingKey,
+    ) &&
+    equalBytes(
+      shareCommitment(binding, sender, recipient, 'self-mask', selfMask),
+      commitments.selfMask,
+    )
+  );
 }

@@ -62,6 +62,16 @@ export const shareComplaintContext = (
   accused: number,
 ): Uint8Array => encodeFields(`${LABEL}/share-complaint`, binding, accuser, accused);
 
+/**
+ * Binds a member's proof of its pairwise secret with a convicted neighbour to its round, the
+ * revealing member and the convicted one.
+ */
+export const pairwiseRevealContext = (
+  binding: Uint8Array,
+  revealer: number,
+  convicted: number,
+): Uint8Array => encodeFields(`${LABEL}/pairwise-reveal`, binding, revealer, convicted);
+
 /** U3 and the members convicted out of it (each conviction judged by the signer itself). */
 export const survivorSetPayload = (
   binding: Uint8Array,
@@ -74,6 +84,21 @@ export const survivorSetPayload = (
     encodeIndexSet(survivors),
     encodeIndexSet(convicted),
   );
+
+/**
+ * A dealer's commitment to one share it deals (in its signed share box): the holder checks its
+ * shares against them on receipt, and the server (when a reconstruction fails) checks each revealed share against the dealer's,
+ * so shares that disagree are provably the dealer's (or, revealed different, the holder's).
+ * Hiding: a share is a uniform field element to anyone holding fewer than t of them.
+ */
+export const shareCommitment = (
+  binding: Uint8Array,
+  dealer: number,
+  holder: number,
+  kind: 'masking-key' | 'self-mask',
+  encodedShare: Uint8Array,
+): Uint8Array =>
+  hashFields(`${LABEL}/share-commitment`, binding, dealer, holder, kind, encodedShare);
 
 export const selfMaskCommitment = (
   binding: Uint8Array,

@@ -43,6 +43,8 @@ export interface FabricTransaction {
   readonly index: number;
   readonly txId: string;
   readonly type: number;
+  /** The envelope's ChannelHeader.channel_id: the channel it was made for. */
+  readonly channelId: string;
   /** The peer's validation code (0: VALID), from the block's TRANSACTIONS_FILTER metadata. */
   readonly validationCode: number;
   /** The creator's signature over the envelope's payload. */
@@ -179,6 +181,7 @@ function decodeTransaction(
     index,
     txId: channelHeader.getTxId(),
     type: channelHeader.getType(),
+    channelId: channelHeader.getChannelId(),
     validationCode,
     creator,
     endorsements,
@@ -237,6 +240,8 @@ export interface ChannelMsp {
   readonly mspId: string;
   readonly rootCertificates: readonly string[];
   readonly intermediateCertificates: readonly string[];
+  /** The MSP's certificate revocation lists (PEM or DER as the config holds them). */
+  readonly revocationList?: readonly string[];
   /** Application organisations with anchor peers: the banks whose endorsements count. */
   readonly hasPeers: boolean;
   readonly orderer: boolean;
@@ -294,6 +299,7 @@ export function channelMsps(configBlock: Uint8Array): ChannelMsp[] {
         mspId: fabricMsp.getName(),
         rootCertificates: pem(fabricMsp.getRootCertsList_asU8()),
         intermediateCertificates: pem(fabricMsp.getIntermediateCertsList_asU8()),
+        revocationList: pem(fabricMsp.getRevocationListList_asU8()),
         hasPeers: section === 'Application' && values.get('AnchorPeers') !== undefined,
         orderer: section === 'Orderer',
       });
@@ -302,12 +308,87 @@ export function channelMsps(configBlock: Uint8Array): ChannelMsp[] {
   return result.sort((a, b) => (a.mspId < b.mspId ? -1 : a.mspId > b.mspId ? 1 : 0));
 }
 
+// --- certificate revocation lists (FabricMSPConfig.revocation_list) ---
+
+interface Der {
+  readonly tag: number;
+  /** The whole element (tag, length, content). */
+  readonly raw: Buffer;
+  readonly content: Buffer;
+}
+
+/** The DER elements in `bytes`, in order (a minimal reader: definite lengths only). */
+function derElements(bytes: Buffer): Der[] {
+  const result: Der[] = [];
+  let at = 0;
+  while (at < bytes.length) {
+    const tag = bytes[at]!;
+    let length = bytes[at + 1]!;
+    let header = 2;
+    if (length & 0x80) {
+      const octets = length & 0x7f;
+      if (octets === 0 || octets > 4) throw new Error('unsupported DER length');
+      length = 0;
+      for (let i = 0; i < octets; i++) length = length * 256 + bytes[at + 2 + i]!;
+      header += octets;
+    }
+    const end = at + header + length;
+    if (end > bytes.length) throw new Error('truncated DER');
+    result.push({ tag, raw: bytes.subarray(at, end), content: bytes.subarray(at + header, end) });
+    at = end;
+  }
+  return result;
+}
+
+/** An INTEGER's value as lower-case hex without leading zeros (X509Certificate.serialNumber's form). */
+const serialHex = (content: Buffer) => content.toString('hex').replace(/^0+(?=.)/, '');
+
+/** The issuer name (DER) and serial number of a certificate. */
+function issuerAndSerial(certificate: X509Certificate): { issuer: string; serial: string } {
+  const [tbs] = derElements(derElements(certificate.raw)[0]!.content);
+  const fields = derElements(tbs!.content);
+  const offset = fields[0]!.tag === 0xa0 ? 1 : 0; // [0] version
+  return {
+    serial: serialHex(fields[offset]!.content),
+    issuer: fields[offset + 2]!.raw.toString('hex'),
+  };
+}
+
+/**
+ * The serial numbers a CRL revokes, by its issuer's name (DER hex). The CRL's own signature is
+ * not needed: a revocation list in the channel's config can only make the check stricter.
+ */
+export function crlRevocations(crl: string): { issuer: string; serials: Set<string> } {
+  const pem = /-----BEGIN X509 CRL-----([\s\S]+?)-----END X509 CRL-----/.exec(crl);
+  const bytes = pem
+    ? Buffer.from(pem[1]!.replace(/\s+/g, ''), 'base64')
+    : Buffer.from(crl, 'latin1');
+  const [tbs] = derElements(derElements(bytes)[0]!.content);
+  const fields = derElements(tbs!.content);
+  let at = fields[0]!.tag === 0x02 ? 1 : 0; // version
+  at++; // signature algorithm
+  const issuer = fields[at++]!.raw.toString('hex');
+  at++; // thisUpdate
+  if (fields[at] && (fields[at]!.tag === 0x17 || fields[at]!.tag === 0x18)) at++; // nextUpdate
+  const serials = new Set<string>();
+  const revoked = fields[at];
+  if (revoked?.tag === 0x30)
+    for (const entry of derElements(revoked.content))
+      serials.add(serialHex(derElements(entry.content)[0]!.content));
+  return { issuer, serials };
+}
+
+/** The most intermediate certificates an MSP's config may list (each is parsed per signature). */
+export const MAX_INTERMEDIATES = 8;
+
 /**
  * Why `signature` does not hold, or undefined: the signer's certificate must be issued (directly
  * or through an intermediate) by a root of its MSP in `msps` AND chain to a CA in `pinned` (the
- * CAs the auditor trusts, not the bundle's), and its key must have signed the bytes. With
- * `role`, the certificate must carry the MSP's organisational unit for that role (an endorsement
- * is a peer's, a block signature an orderer's: a bank's client certificate signs neither).
+ * CAs the auditor pins for that MSP, not the bundle's), every issuer must be a CA (basic
+ * constraints CA:TRUE), no certificate on the path may be on the MSP's revocation lists, and its
+ * key must have signed the bytes. With `role`, the certificate must carry the MSP's
+ * organisational unit for that role (an endorsement is a peer's, a block signature an
+ * orderer's: a bank's client certificate signs neither).
  */
 export function signatureProblem(
   signature: FabricSignature,
@@ -318,30 +399,40 @@ export function signatureProblem(
   const { mspId } = signature.signer;
   const channelMsp = msps.get(mspId);
   if (channelMsp === undefined) return `signed by ${mspId}, which is not an MSP of the channel`;
+  if (channelMsp.intermediateCertificates.length > MAX_INTERMEDIATES)
+    return `${mspId} lists ${channelMsp.intermediateCertificates.length} intermediate CAs (at most ${MAX_INTERMEDIATES} are read)`;
   let certificate: X509Certificate;
+  let intermediates: X509Certificate[];
   try {
     certificate = new X509Certificate(signature.signer.certificate);
+    intermediates = channelMsp.intermediateCertificates.map((pem) => new X509Certificate(pem));
   } catch {
-    return `${mspId}'s signer certificate cannot be parsed`;
+    return `${mspId}'s signer certificate or an intermediate CA cannot be parsed`;
   }
-  const issuedBy = (roots: readonly X509Certificate[]) => {
+  const subject = certificate.subject.replaceAll('\n', ', ');
+  // An issuer must be a CA (RFC 5280 basic constraints): an end-entity certificate from a
+  // pinned CA, and its key, mint nothing.
+  const issues = (issuer: X509Certificate, issued: X509Certificate) =>
+    issuer.ca && issued.checkIssued(issuer) && issued.verify(issuer.publicKey);
+  /** The certificates from the signer up to a root among `roots`, or undefined. */
+  const pathTo = (roots: readonly X509Certificate[]): X509Certificate[] | undefined => {
     for (const root of roots) {
-      if (certificate.checkIssued(root) && certificate.verify(root.publicKey)) return true;
-      for (const pem of channelMsp.intermediateCertificates) {
-        const intermediate = new X509Certificate(pem);
-        if (
-          certificate.checkIssued(intermediate) &&
-          certificate.verify(intermediate.publicKey) &&
-          intermediate.checkIssued(root) &&
-          intermediate.verify(root.publicKey)
-        )
-          return true;
-      }
+      if (issues(root, certificate)) return [certificate];
+      for (const intermediate of intermediates)
+        if (issues(intermediate, certificate) && issues(root, intermediate))
+          return [certificate, intermediate];
     }
-    return false;
+    return undefined;
   };
-  if (!issuedBy(channelMsp.rootCertificates.map((pem) => new X509Certificate(pem))))
-    return `${mspId}'s signer (${certificate.subject.replaceAll('\n', ', ')}) is not issued by ${mspId}'s CA in the channel configuration`;
+  let roots: X509Certificate[];
+  try {
+    roots = channelMsp.rootCertificates.map((pem) => new X509Certificate(pem));
+  } catch {
+    return `${mspId}'s root CA in the channel configuration cannot be parsed`;
+  }
+  const path = pathTo(roots);
+  if (path === undefined)
+    return `${mspId}'s signer (${subject}) is not issued by ${mspId}'s CA in the channel configuration`;
   if (role !== undefined) {
     const unit = channelMsp.nodeOus?.[role];
     if (unit === undefined)
@@ -351,10 +442,21 @@ export function signatureProblem(
       .filter((line) => line.startsWith('OU='))
       .map((line) => line.slice(3));
     if (!units.includes(unit))
-      return `${mspId}'s signer (${certificate.subject.replaceAll('\n', ', ')}) is not a ${role} (its certificate lacks OU=${unit})`;
+      return `${mspId}'s signer (${subject}) is not a ${role} (its certificate lacks OU=${unit})`;
   }
-  if (!issuedBy(pinned))
-    return `${mspId}'s signer (${certificate.subject.replaceAll('\n', ', ')}) does not chain to a CA the auditor trusts (--trust)`;
+  if (pathTo(pinned) === undefined)
+    return `${mspId}'s signer (${subject}) does not chain to a CA the auditor pins for ${mspId} (--trust)`;
+  let revocations: { issuer: string; serials: Set<string> }[];
+  try {
+    revocations = (channelMsp.revocationList ?? []).map(crlRevocations);
+  } catch {
+    return `${mspId}'s revocation list in the channel configuration cannot be parsed`;
+  }
+  for (const onPath of path) {
+    const { issuer, serial } = issuerAndSerial(onPath);
+    if (revocations.some((crl) => crl.issuer === issuer && crl.serials.has(serial)))
+      return `${mspId}'s signer (${subject}) is revoked: ${onPath === certificate ? 'its certificate' : `its issuer ${onPath.subject.replaceAll('\n', ', ')}`} is on ${mspId}'s revocation list`;
+  }
   let valid = false;
   try {
     valid = verify('sha256', signature.signed, certificate.publicKey, signature.signature);

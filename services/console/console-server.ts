@@ -131,19 +131,33 @@ export class ComplianceConsole {
     // or partial ledger as current. Read until the blocks on the channel now are in (≤ 2 min;
     // past that the console starts, and its pages show what arrived so far as it follows).
     // Caught up: the stream delivered the block at the height the peer reported, or (when the
-    // last blocks carry no veilsum event) it has been open and quiet for 2 s.
+    // last blocks carry no veilsum event) it has been open and quiet for 2 s AND the blocks
+    // after the last one received hold no transaction of the contract (read from the peer:
+    // quiet alone may be the peer scanning a flood of other blocks). Not caught up in 2 min:
+    // the console starts, and every page says how far its view is.
     const catchUp = this.options.history.catchUp;
     if (catchUp !== undefined) {
       const until = Date.now() + 120_000;
       let target: number | undefined;
+      let caughtUp = false;
       while (Date.now() < until) {
         target ??= await catchUp.target().catch(() => undefined);
         const idle = catchUp.idleMs();
-        if (
-          idle !== Infinity &&
-          ((target !== undefined && catchUp.received() >= target) || idle >= 2_000)
-        )
+        if (idle !== Infinity && target !== undefined && catchUp.received() >= target) {
+          caughtUp = true;
           break;
+        }
+        if (idle !== Infinity && target !== undefined && idle >= 2_000) {
+          const confirmed = await catchUp.confirm(target);
+          if (confirmed === 'caught-up') {
+            caughtUp = true;
+            break;
+          }
+          // More blocks to check: go on at once; else wait for the stream (or 500 ms).
+          await catchUp.progress(target, confirmed === 'checking' ? 0 : 500);
+          await this.index.refresh();
+          continue;
+        }
         // Woken when the stream reaches the target, fills its buffer or opens, not polled;
         // the target asked again after 100 ms if the peer did not answer it.
         await catchUp.progress(
@@ -152,6 +166,7 @@ export class ComplianceConsole {
         );
         await this.index.refresh();
       }
+      if (!caughtUp) catchUp.partial(target ?? 0);
       await this.index.refresh();
     }
     const [host, port] = splitHostPort(this.options.listen);
@@ -439,10 +454,13 @@ export class ComplianceConsole {
               endorsements, the channel's configuration with its organisations' CA certificates, and
               the header of every block up to the head) that
               <code
-                >veilsum audit verify-bundle &lt;file&gt; --trust &lt;the organisations' CA
-                certificates&gt;</code
+                >veilsum audit verify-bundle &lt;file&gt; --channel &lt;channel&gt; --chaincode
+                &lt;chaincode&gt; --orderer &lt;MSP&gt;=&lt;CA file&gt; --bank &lt;MSP&gt;=&lt;CA
+                file&gt; … --trust &lt;MSP&gt;=&lt;CA file&gt; …</code
               >
-              checks offline, and a PDF report of the same evidence for a regulator.
+              checks offline against each organisation's CA certificate as the auditor knows it (by
+              MSP id: the orderer's, every bank's, every other member's; never the bundle's own),
+              and a PDF report of the same evidence for a regulator.
             </p>`
           : exportable
             ? html`<p>

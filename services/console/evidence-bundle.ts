@@ -158,7 +158,7 @@ export function verifyEvidenceBundle(
  * bundle's blocks, and where), and every inclusion proof the one the round's receipts give.
  */
 export function checkLineage(
-  bundle: Pick<EvidenceBundle, 'lineage' | 'inclusionProofs'>,
+  bundle: Pick<EvidenceBundle, 'modelHash' | 'lineage' | 'inclusionProofs'>,
   written: (key: string) => string | { value: string; where: string } | undefined,
   fail: (what: string) => never,
 ): void {
@@ -175,7 +175,41 @@ export function checkLineage(
     if (canonicalJson(parsed) !== canonicalJson(record))
       fail(`${what}: differs from what ${where} wrote ${key}`);
   };
+  // The lineage is the bundle's model version's: it ends with that version, after the same
+  // model's earlier versions (each once, recorded no later); and each entry's records belong
+  // together: the model version's round, and that round's consents for the members it included.
+  const last = bundle.lineage.at(-1)?.modelVersion;
+  if (last === undefined || last.modelHash !== bundle.modelHash)
+    fail(
+      `model version ${bundle.modelHash}: the bundle's lineage does not end with it (it ends with ${last?.modelHash ?? 'nothing'})`,
+    );
+  const seen = new Set<string>();
   for (const { modelVersion, round, contributions } of bundle.lineage) {
+    if (
+      seen.has(modelVersion.modelHash) ||
+      modelVersion.modelId !== last.modelId ||
+      modelVersion.recordedAt > last.recordedAt
+    )
+      fail(
+        `model version ${modelVersion.modelHash}: not an earlier version of model ${last.modelId} in the lineage of ${bundle.modelHash}`,
+      );
+    seen.add(modelVersion.modelHash);
+    if (round.roundId !== modelVersion.roundId)
+      fail(
+        `model version ${modelVersion.modelHash}: its round is ${modelVersion.roundId}, the lineage shows round ${round.roundId}`,
+      );
+    const expected = round.included.map((memberId) => ({
+      memberId,
+      consentId: round.consents.find((c) => c.memberId === memberId)?.consentId,
+    }));
+    const shown = contributions.map(({ memberId, consent }) => ({
+      memberId,
+      consentId: consent.memberId === memberId ? consent.consentId : undefined,
+    }));
+    if (canonicalJson(shown) !== canonicalJson(expected))
+      fail(
+        `round ${round.roundId}: the lineage's contributions are not the consents the round recorded for the members it included`,
+      );
     mustEqual(
       `model/${modelVersion.modelHash}`,
       modelVersion,

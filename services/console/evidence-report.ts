@@ -51,7 +51,7 @@ export function evidenceReportPdf(bundle: EvidenceBundle | FabricEvidenceBundle)
   document.text(`Evidence bundle SHA-256: ${bundleSha256(bundle)}`);
   document.text(
     fabric
-      ? `This report summarises the evidence bundle with the same SHA-256, from the Fabric channel ${bundle.channel}. Check the bundle with "veilsum audit verify-bundle <file> --trust <the consortium organisations' CA certificates>": it recomputes every block hash and the chain's links up to the head, and checks the orderer's signature on each block and each transaction's creator and endorsers against those CAs.`
+      ? `This report summarises the evidence bundle with the same SHA-256, from the Fabric channel ${bundle.channel}. Check the bundle with "veilsum audit verify-bundle <file> --channel ${bundle.channel} --chaincode <chaincode> --orderer <MSP>=<CA file> --bank <MSP>=<CA file> (each bank) --trust <MSP>=<CA file> (each other member)", pinning each organisation's CA certificate as you know it: it recomputes every block hash and the chain's links from the genesis block to the orderer-signed head, checks that the channel's configuration names exactly those CAs for each organisation, and checks the orderer's signature on each block and each transaction's creator and endorsers (a majority of the banks) against them.`
       : `This report summarises the evidence bundle with the same SHA-256. Check the bundle with "veilsum audit verify-bundle <file> --ca <consortium CA>": it recomputes every block hash, checks each writer's signature against the consortium CA and the chain's links up to the head.`,
   );
   for (const { modelVersion, round, contributions } of bundle.lineage) {

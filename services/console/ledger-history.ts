@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
+import { decodeBlock } from '../../ledger/fabric/fabric-blocks.ts';
 import type { FabricLedger } from '../../ledger/fabric/fabric-ledger.ts';
 import type { LedgerEventName } from '../../ledger/records.ts';
 
@@ -47,6 +48,16 @@ export interface LedgerHistory {
      * room (the index must read), the stream opened — or after `timeoutMs`.
      */
     progress(target: number | undefined, timeoutMs: number): Promise<void>;
+    /**
+     * Whether the blocks from the last one received up to `target` hold nothing for the view
+     * (no valid transaction of the contract): a quiet stream alone proves nothing, the peer may
+     * be scanning a flood of other blocks. 'caught-up': none; 'checking': a batch of blocks
+     * checked, more to check (the next call resumes); 'behind': a block whose events the stream
+     * has yet to deliver, or the peer did not answer.
+     */
+    confirm(target: number): Promise<'caught-up' | 'checking' | 'behind'>;
+    /** The console serves pages before reaching `target`: every page says how far it is. */
+    partial(target: number): void;
   };
   close(): void;
 }
@@ -97,6 +108,9 @@ export class EmbeddedHistory implements LedgerHistory {
   }
 }
 
+/** Blocks a catch-up checks per call for transactions of the contract (qscc reads). */
+const CONFIRM_BATCH = 200;
+
 /** Events a FabricHistory holds between two reads, at most (plus the rest of one block). */
 export const MAX_BUFFERED_EVENTS = 10_000;
 
@@ -121,6 +135,10 @@ export class FabricHistory implements LedgerHistory {
   private streamProblem: string | undefined;
   /** Waits before asking a peer that could not be reached again (ms; tests shorten it). */
   private readonly retryMs: number;
+  /** Blocks before this one are received or checked to hold no transaction of the contract. */
+  private checkedTo = 0;
+  /** The height the console started serving before it reached (0: it reached it). */
+  private partialTarget = 0;
   /** A catch-up waiting for progress, and the height it waits for. */
   private progressWaiter: { target: number | undefined; resolve: () => void } | undefined;
 
@@ -198,7 +216,11 @@ export class FabricHistory implements LedgerHistory {
   }
 
   problem(): string | undefined {
-    return this.streamProblem;
+    if (this.streamProblem !== undefined) return this.streamProblem;
+    const through = Math.max(this.nextBlock, this.checkedTo);
+    if (through < this.partialTarget)
+      return `the console is still reading the channel from its peer ${this.fabric.peer.name}: what is shown is as of block ${through - 1} of the ${this.partialTarget} blocks the channel had when it started`;
+    return undefined;
   }
 
   /**
@@ -227,6 +249,29 @@ export class FabricHistory implements LedgerHistory {
         else this.progressWaiter = { target, resolve: done };
       }),
     received: (): number => this.nextBlock,
+    confirm: async (target: number): Promise<'caught-up' | 'checking' | 'behind'> => {
+      this.checkedTo = Math.max(this.checkedTo, this.nextBlock);
+      const batchEnd = Math.min(target, this.checkedTo + CONFIRM_BATCH);
+      try {
+        for (let number = this.checkedTo; number < batchEnd; number++) {
+          const block = decodeBlock(await this.fabric.blockBytes(number));
+          const holdsContract = block.transactions.some(
+            (tx) =>
+              tx.validationCode === 0 &&
+              tx.writes.some((write) => write.namespace === this.fabric.chaincodeName),
+          );
+          // Its events are still to come through the stream: not caught up.
+          if (holdsContract) return 'behind';
+          this.checkedTo = Math.max(this.checkedTo, number + 1);
+        }
+      } catch {
+        return 'behind';
+      }
+      return this.checkedTo >= target ? 'caught-up' : 'checking';
+    },
+    partial: (target: number): void => {
+      this.partialTarget = target;
+    },
     /**
      * How long the open stream has been quiet (Infinity before it first opened; 0 while the
      * reader holds a block back for room: a slow index is not a caught-up one).

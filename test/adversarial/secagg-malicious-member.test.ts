@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
-import { SHARE_BYTES } from '../../crypto/shamir.ts';
+import { encodeShare, SHARE_BYTES } from '../../crypto/shamir.ts';
 import { EmbeddedLedgerDatabase } from '../../ledger/embedded/embedded-ledger.ts';
 import { Ledger } from '../../ledger/ledger.ts';
 import {
@@ -199,6 +199,46 @@ describe('SecAgg+ against one malicious member', () => {
           /shares of its self-mask seed agree, but not with what it committed to/,
         ),
       ],
+    ]);
+    expect(misbehaviour.map((m) => m.memberId)).toEqual(['mm-06']);
+  }, 60_000);
+
+  it("every share box of member 6 signed but undecryptable (too few valid shares of its s^SK): the round completes without it, its masks removed with its neighbours' proven pairwise secrets", async () => {
+    const { finished, misbehaviour } = await roundWith((message, { sign }) =>
+      sign({
+        ...message,
+        encryptedShares: message.encryptedShares.map((box) => {
+          const ciphertext = box.ciphertext.slice();
+          ciphertext[30]! ^= 0xff;
+          return { ...box, ciphertext };
+        }),
+      }),
+    );
+    expect(finished.phase).toBe(Phase.PHASE_DONE);
+    expect(finished.included).toEqual([1, 2, 3, 4, 5]);
+    expect(await admin.getAggregate(finished.roundId)).toEqual(sumOf([1, 2, 3, 4, 5]));
+    expect(finished.misbehaving.map((m) => m.memberId)).toEqual(['mm-06']);
+    expect(misbehaviour.map((m) => m.memberId)).toEqual(['mm-06']);
+  }, 60_000);
+
+  it("one holder's self-mask share off member 6's polynomial, in a box that opens: the round completes with it, only member 6 is named", async () => {
+    const { finished, misbehaviour } = await roundWith((message, { sealFor, sign }) =>
+      sign({
+        ...message,
+        encryptedShares: message.encryptedShares.map((box, i) => {
+          if (i !== 0) return box;
+          const plaintext = new Uint8Array(2 * SHARE_BYTES);
+          plaintext.set(encodeShare({ x: box.peer, y: 123456789n }), 0);
+          plaintext.set(encodeShare({ x: box.peer, y: 987654321n }), SHARE_BYTES);
+          return sealFor(box.peer, plaintext);
+        }),
+      }),
+    );
+    expect(finished.phase).toBe(Phase.PHASE_DONE);
+    expect(finished.included).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(await admin.getAggregate(finished.roundId)).toEqual(sumOf([1, 2, 3, 4, 5, 6]));
+    expect(finished.misbehaving.map((m) => [m.memberId, m.reason])).toEqual([
+      ['mm-06', expect.stringMatching(/dealt shares of its self-mask seed off its polynomial/)],
     ]);
     expect(misbehaviour.map((m) => m.memberId)).toEqual(['mm-06']);
   }, 60_000);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,9 +14,10 @@ import {
   pemCertificates,
   verifyFabricEvidenceBundle,
   type FabricEvidenceBundle,
+  type FabricTrust,
 } from '../../services/console/fabric-evidence.ts';
 import { fabricConsoleConsortium } from '../support/fabric-console-consortium.ts';
-import { TEST_BANKS, useFabricTestNetwork } from './fabric-network-fixture.ts';
+import { pinnedCaFiles, TEST_BANKS, useFabricTestNetwork } from './fabric-network-fixture.ts';
 import { quantizedInputs, secAggParams } from '../faults/fault-harness.ts';
 
 /**
@@ -41,8 +42,9 @@ describe('evidence bundles from a Fabric channel, verified offline', () => {
   let modelHash: string;
   let bytes: Buffer;
   let bundle: FabricEvidenceBundle;
-  /** The CA certificates of every organisation of the network, as an auditor pins them. */
-  let trustFiles: string[];
+  /** The CA certificate of every organisation of the network, as an auditor pins them. */
+  let pinnedArgs: string[];
+  let trust: FabricTrust;
   let trusted: X509Certificate[];
   const closing: (() => unknown)[] = [];
 
@@ -77,8 +79,8 @@ describe('evidence bundles from a Fabric channel, verified offline', () => {
       ),
     );
 
-  const verify = (changed: FabricEvidenceBundle, cas = trusted) =>
-    verifyFabricEvidenceBundle(JSON.parse(JSON.stringify(changed)) as FabricEvidenceBundle, cas);
+  const verify = (changed: FabricEvidenceBundle, pins = trust) =>
+    verifyFabricEvidenceBundle(JSON.parse(JSON.stringify(changed)) as FabricEvidenceBundle, pins);
 
   beforeAll(async () => {
     const net = running();
@@ -110,12 +112,25 @@ describe('evidence bundles from a Fabric channel, verified offline', () => {
       cert: readFileSync(officerFiles.certificatePath),
       key: readFileSync(officerFiles.privateKeyPath),
     };
-    // What an auditor pins: each organisation's CA certificate (cryptogen's ca/ folders).
-    const organisations = join(net.directory, 'organizations');
-    trustFiles = readdirSync(organisations, { recursive: true, encoding: 'utf8' })
-      .filter((file) => /(^|\/)ca\/ca\.[^/]+-cert\.pem$/.test(file))
-      .map((file) => join(organisations, file));
-    trusted = trustFiles.flatMap((file) => pemCertificates(readFileSync(file, 'utf8')));
+    // What an auditor pins: each organisation's CA certificate (cryptogen's ca/ folders) by MSP
+    // id and role, the channel and the chaincode (this test network's).
+    const files = pinnedCaFiles(net.directory);
+    const load = (record: Record<string, string>) =>
+      Object.fromEntries(
+        Object.entries(record).map(([mspId, file]) => [
+          mspId,
+          pemCertificates(readFileSync(file, 'utf8')),
+        ]),
+      );
+    trust = {
+      channel: net.connection.channel,
+      chaincode: net.connection.chaincode,
+      orderers: load(files.orderers),
+      banks: load(files.banks),
+      others: load(files.others),
+    };
+    trusted = [trust.orderers, trust.banks, trust.others!].flatMap((r) => Object.values(r).flat());
+    pinnedArgs = ['--channel', trust.channel, '--chaincode', trust.chaincode!, ...files.args];
   }, 600_000);
 
   afterAll(async () => {
@@ -154,19 +169,32 @@ describe('evidence bundles from a Fabric channel, verified offline', () => {
 
     const file = join(directory, 'bundle.json');
     writeFileSync(file, bytes);
-    const trust = trustFiles.flatMap((path) => ['--trust', path]);
-    const verified = await cli(['audit', 'verify-bundle', file, ...trust]);
-    expect(verified.stdout).toMatch(/^evidence bundle verified: model version/);
+    // The genesis hash as the auditor's bank reads it from its own peer (block 1 points at it;
+    // this bundle is the honest export of that peer's chain).
+    const genesis = { previousHash: bundle.headers[1]![1] };
+    const verified = await cli([
+      'audit',
+      'verify-bundle',
+      file,
+      ...pinnedArgs,
+      '--genesis',
+      genesis.previousHash,
+    ]);
+    expect(verified.stdout).toMatch(
+      new RegExp(
+        `^evidence bundle verified: model version ${modelHash}, 1 rounds, ${bundle.blocks.length - 1} signed blocks`,
+      ),
+    );
     expect(verified.code).toBe(0);
     // Without CAs of its own the auditor proves nothing: refused.
     const unpinned = await cli(['audit', 'verify-bundle', file]);
     expect(unpinned.code).toBe(1);
-    expect(unpinned.stderr).toMatch(/needs --trust/);
+    expect(unpinned.stderr).toMatch(/needs --orderer <MSP>=<CA file> and --bank/);
     // One changed byte of a consent's dataset id in the claimed lineage.
     const text = bytes.toString('utf8');
     const at = text.indexOf('"datasetId":"BankBMSP') + '"datasetId":"B'.length;
     writeFileSync(file, text.slice(0, at) + 'X' + text.slice(at + 1));
-    const tampered = await cli(['audit', 'verify-bundle', file, ...trust]);
+    const tampered = await cli(['audit', 'verify-bundle', file, ...pinnedArgs]);
     expect(tampered.code).toBe(1);
     expect(tampered.stderr).toMatch(
       /NOT verified: consent BankBMSP-consent: differs from what block \d+ transaction [0-9a-f]{64} wrote consent\/BankBMSP-consent/,
@@ -255,15 +283,12 @@ describe('evidence bundles from a Fabric channel, verified offline', () => {
     );
     const endorser = block.transactions.find((tx) => tx.txId === target.txId)!.endorsements[0]!
       .signer.mspId;
-    const endorserCa = bundle.msps.find((msp) => msp.mspId === endorser)!.rootCertificates[0]!;
-    const pinned = trusted.filter(
-      (ca) => ca.fingerprint256 !== new X509Certificate(endorserCa).fingerprint256,
-    );
-    expect(pinned.length).toBe(trusted.length - 1);
-    // The first transaction it created or endorsed fails (every bank creates some of its own).
-    expect(() => verify(bundle, pinned)).toThrow(
+    // The auditor pins another CA for that MSP id (e.g. a rotated-out one): refused by name.
+    const otherCa = trust.orderers.OrdererMSP!;
+    const pins = { ...trust, banks: { ...trust.banks, [endorser]: otherCa } };
+    expect(() => verify(bundle, pins)).toThrow(
       new RegExp(
-        `^block \\d+ transaction [0-9a-f]{64}: (creator|endorsement): ${endorser}'s signer .* does not chain to a CA the auditor trusts`,
+        `^block \\d+: the config gives ${endorser} root CAs other than the ones the auditor pins for ${endorser}$`,
       ),
     );
     expect(verify(bundle).transactions).toBeGreaterThan(3);

@@ -19,7 +19,7 @@ import {
   type RunningNetwork,
   type StartNetworkOptions,
 } from '../../network/fabric-network.ts';
-import type { TopologySpec } from '../../network/topology.ts';
+import { domainOf, type TopologySpec } from '../../network/topology.ts';
 import type { LedgerFixture } from './contract-suite.ts';
 
 /**
@@ -44,6 +44,41 @@ export function testTopology(portOffset = 0, banks: readonly string[] = TEST_BAN
     channel: 'veilsum',
     batchTimeoutMs: 50,
     maxMessageCount: 10,
+  };
+}
+
+/**
+ * What an auditor pins for `veilsum audit verify-bundle` on a test network: each organisation's
+ * CA certificate file (cryptogen's ca/ folders) by MSP id and role, as CLI arguments too.
+ */
+export function pinnedCaFiles(
+  directory: string,
+  banks: readonly string[] = TEST_BANKS,
+): {
+  orderers: Record<string, string>;
+  banks: Record<string, string>;
+  others: Record<string, string>;
+  args: string[];
+} {
+  const organisations = join(directory, 'organizations');
+  const caOf = (kind: string, domain: string) =>
+    join(organisations, kind, domain, 'ca', `ca.${domain}-cert.pem`);
+  const of = (ids: readonly string[]) =>
+    Object.fromEntries(ids.map((mspId) => [mspId, caOf('peerOrganizations', domainOf(mspId))]));
+  const pinned = {
+    orderers: { OrdererMSP: caOf('ordererOrganizations', 'orderer.veilsum.test') },
+    banks: of(banks),
+    others: of(testTopology().clients.map((client) => client.mspId)),
+  };
+  const args = (flag: string, files: Record<string, string>) =>
+    Object.entries(files).flatMap(([mspId, file]) => [flag, `${mspId}=${file}`]);
+  return {
+    ...pinned,
+    args: [
+      ...args('--orderer', pinned.orderers),
+      ...args('--bank', pinned.banks),
+      ...args('--trust', pinned.others),
+    ],
   };
 }
 

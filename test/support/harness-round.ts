@@ -5,6 +5,7 @@ import { VeilsumClient } from '../../sdk/veilsum-client.ts';
 import { asAgreementChannel } from './agreement-channel.ts';
 import type { Consortium } from './consortium.ts';
 import { type Attack, type HarnessRound, MaliciousCoordinator } from './malicious-coordinator.ts';
+import { maliciousMember, type MemberLies } from './malicious-member.ts';
 
 export interface HarnessOutcome {
   readonly coordinator: MaliciousCoordinator;
@@ -25,6 +26,11 @@ export interface PlayOptions {
   readonly onOpened?: (coordinator: MaliciousCoordinator) => void;
   /** The harness's ledger file name. */
   readonly name: string;
+  /**
+   * Roster indices (1-based) played by a malicious member (malicious-member.ts, the real client
+   * with what it sends rewritten) instead of the SDK, with their lies.
+   */
+  readonly liars?: ReadonlyMap<number, MemberLies>;
 }
 
 /**
@@ -58,13 +64,25 @@ export async function playHarnessRound(
   );
   try {
     const outcomes = await Promise.allSettled(
-      clients.map((client, i) =>
-        client.participate(
+      clients.map((client, i) => {
+        const lies = options.liars?.get(i + 1);
+        if (lies !== undefined) {
+          return maliciousMember(
+            consortium,
+            round.members[i]!,
+            coordinator.port,
+            coordinator.ledgerFor(round.members[i]!),
+            opened.roundId,
+            new Uint32Array(round.dimension ?? 16).fill(7),
+            lies,
+          );
+        }
+        return client.participate(
           opened.roundId,
           Float32Array.from({ length: round.dimension ?? 16 }, (_, j) => Math.sin(i + j) / 2),
           { waitForResult: false },
-        ),
-      ),
+        );
+      }),
     );
     return { coordinator, opened, outcomes };
   } finally {

@@ -16,7 +16,7 @@ import type {
   SharesDelivery,
   UnmaskingMessage,
 } from '../../crypto/secagg/messages.ts';
-import { shareBoxKey } from '../../crypto/secagg/share-box.ts';
+import { shareBoxKey, shareBoxSealedPart } from '../../crypto/secagg/share-box.ts';
 import { shareBoxAssociatedData } from '../../crypto/secagg/transcript.ts';
 import { SHARE_BYTES } from '../../crypto/shamir.ts';
 import { SecAggClient } from '../../crypto/secagg/client.ts';
@@ -639,7 +639,7 @@ export class MaliciousCoordinator {
             : [secret, shareBoxKey(parties, secret, sealingKey, recipientKey)],
         );
         for (const key of keys) {
-          const plaintext = tryOpen(key, box.ciphertext, associatedData);
+          const plaintext = tryOpen(key, shareBoxSealedPart(box.ciphertext), associatedData);
           if (plaintext === undefined || plaintext.length !== 2 * SHARE_BYTES) continue;
           entry(sender).s.add(box.peer);
           entry(sender).b.add(box.peer);
@@ -671,13 +671,41 @@ export class MaliciousCoordinator {
   }
 
   /**
-   * Owners whose input the coordinator could now recover: from everything it received it holds
-   * at least t shares of their self-mask seed b and at least t shares of their masking key s^SK.
+   * Owners whose input the coordinator could now recover: from everything it received (and, with
+   * `colluders`, everything those members hold: the boxes sent to them, their pairwise secrets)
+   * it holds at least t shares of their self-mask seed b, and can remove every pairwise mask they
+   * added — it holds t shares of their masking key s^SK, or for each partner in U2 the pair's
+   * secret (revealed with a proof at Unmasking, or a colluder's own), or t shares of the
+   * partner's s^SK.
    */
-  recoverableOwners(): number[] {
+  recoverableOwners(colluders: readonly number[] = []): number[] {
     const t = this.context.config.threshold;
-    return [...this.sharesHeld()]
-      .filter(([owner, { b, s }]) => b.size >= t && s.size >= t && !this.slots.has(owner))
+    const held = this.sharesHeld();
+    const entry = (owner: number) => {
+      let shares = held.get(owner);
+      if (shares === undefined) held.set(owner, (shares = { b: new Set(), s: new Set() }));
+      return shares;
+    };
+    const insiders = new Set([...colluders, ...this.slots.keys()]);
+    for (const [owner, recipients] of this.shareRecipients)
+      for (const recipient of recipients.filter((r) => colluders.includes(r))) {
+        entry(owner).b.add(recipient);
+        entry(owner).s.add(recipient);
+      }
+    const pairs = new Set<string>();
+    const pair = (a: number, b: number) => `${Math.min(a, b)}:${Math.max(a, b)}`;
+    for (const message of this.reveals)
+      for (const { peer } of message.pairwiseSecrets ?? []) pairs.add(pair(message.sender, peer));
+    const sKnown = (owner: number) => (held.get(owner)?.s.size ?? 0) >= t;
+    const masksRemovable = (owner: number) =>
+      sKnown(owner) ||
+      (this.shareRecipients.get(owner) ?? [])
+        .filter((partner) => this.shareMessages.has(partner))
+        .every(
+          (partner) => insiders.has(partner) || pairs.has(pair(owner, partner)) || sKnown(partner),
+        );
+    return [...held]
+      .filter(([owner, { b }]) => b.size >= t && !insiders.has(owner) && masksRemovable(owner))
       .map(([owner]) => owner)
       .sort((a, b) => a - b);
   }

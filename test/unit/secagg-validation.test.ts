@@ -204,8 +204,13 @@ describe('SecAgg+ server validation', () => {
     round.server.receiveUnmasking({ ...victim, selfMaskShares: altered });
     const result = round.server.finishUnmasking();
     expect(result.sum).toEqual(modularSum(round.fixture.inputs, [1, 2, 3, 4, 5, 6], 32));
+    // Client 6's tampered share is not used (the fast path's secret matches client 1's
+    // commitment); client 1's is, fails the dealer's commitment in the slow path, and is named.
     expect(result.misbehaving.map(({ member, reason }) => [member, reason])).toEqual([
-      [1, "it revealed a tampered share of client 2's self-mask seed"],
+      [
+        1,
+        'it revealed a self-mask share of client 2 other than the one client 2 committed to in its signed box',
+      ],
     ]);
     expect(() => new ManualRound().server.finishUnmasking()).toThrow(PhaseOrderError);
   });

@@ -206,11 +206,26 @@ export interface RevealedShare {
   share: Buffer;
 }
 
+/**
+ * X25519(s_sender^SK, s_peer^PK) for a neighbour convicted out of U3, proven with a DLEQ proof
+ * against the sender's advertised masking key (crypto/dleq.ts): the secret behind the pairwise
+ * mask the sender added for that neighbour, which the neighbour knows anyway. The coordinator
+ * removes that mask with it, so a convicted member whose own s^SK shares cannot be reconstructed
+ * does not stop the round.
+ */
+export interface PairwiseSecret {
+  peer: number;
+  publicPoint: Buffer;
+  sharedPoint: Buffer;
+  proof: Buffer;
+}
+
 export interface UnmaskRequest {
   roundId: string;
   selfMaskShares: RevealedShare[];
   maskingKeyShares: RevealedShare[];
   undecryptable: number[];
+  pairwiseSecrets: PairwiseSecret[];
 }
 
 function createBaseAck(): Ack {
@@ -2631,8 +2646,133 @@ export const RevealedShare: MessageFns<RevealedShare> = {
   },
 };
 
+function createBasePairwiseSecret(): PairwiseSecret {
+  return { peer: 0, publicPoint: Buffer.alloc(0), sharedPoint: Buffer.alloc(0), proof: Buffer.alloc(0) };
+}
+
+export const PairwiseSecret: MessageFns<PairwiseSecret> = {
+  encode(message: PairwiseSecret, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.peer !== 0) {
+      writer.uint32(8).uint32(message.peer);
+    }
+    if (message.publicPoint.length !== 0) {
+      writer.uint32(18).bytes(message.publicPoint);
+    }
+    if (message.sharedPoint.length !== 0) {
+      writer.uint32(26).bytes(message.sharedPoint);
+    }
+    if (message.proof.length !== 0) {
+      writer.uint32(34).bytes(message.proof);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PairwiseSecret {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePairwiseSecret();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.peer = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.publicPoint = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.sharedPoint = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.proof = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PairwiseSecret {
+    return {
+      peer: isSet(object.peer) ? globalThis.Number(object.peer) : 0,
+      publicPoint: isSet(object.publicPoint)
+        ? Buffer.from(bytesFromBase64(object.publicPoint))
+        : isSet(object.public_point)
+        ? Buffer.from(bytesFromBase64(object.public_point))
+        : Buffer.alloc(0),
+      sharedPoint: isSet(object.sharedPoint)
+        ? Buffer.from(bytesFromBase64(object.sharedPoint))
+        : isSet(object.shared_point)
+        ? Buffer.from(bytesFromBase64(object.shared_point))
+        : Buffer.alloc(0),
+      proof: isSet(object.proof) ? Buffer.from(bytesFromBase64(object.proof)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: PairwiseSecret): unknown {
+    const obj: any = {};
+    if (message.peer !== 0) {
+      obj.peer = Math.round(message.peer);
+    }
+    if (message.publicPoint.length !== 0) {
+      obj.publicPoint = base64FromBytes(message.publicPoint);
+    }
+    if (message.sharedPoint.length !== 0) {
+      obj.sharedPoint = base64FromBytes(message.sharedPoint);
+    }
+    if (message.proof.length !== 0) {
+      obj.proof = base64FromBytes(message.proof);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PairwiseSecret>): PairwiseSecret {
+    return PairwiseSecret.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PairwiseSecret>): PairwiseSecret {
+    const message = createBasePairwiseSecret();
+    message.peer = object.peer ?? 0;
+    message.publicPoint = object.publicPoint ?? Buffer.alloc(0);
+    message.sharedPoint = object.sharedPoint ?? Buffer.alloc(0);
+    message.proof = object.proof ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
 function createBaseUnmaskRequest(): UnmaskRequest {
-  return { roundId: "", selfMaskShares: [], maskingKeyShares: [], undecryptable: [] };
+  return { roundId: "", selfMaskShares: [], maskingKeyShares: [], undecryptable: [], pairwiseSecrets: [] };
 }
 
 export const UnmaskRequest: MessageFns<UnmaskRequest> = {
@@ -2652,6 +2792,9 @@ export const UnmaskRequest: MessageFns<UnmaskRequest> = {
         writer.uint32(v);
       }
       writer.join();
+    }
+    for (const v of message.pairwiseSecrets) {
+      PairwiseSecret.encode(v!, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -2711,6 +2854,14 @@ export const UnmaskRequest: MessageFns<UnmaskRequest> = {
 
             break;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.pairwiseSecrets.push(PairwiseSecret.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2743,6 +2894,11 @@ export const UnmaskRequest: MessageFns<UnmaskRequest> = {
       undecryptable: globalThis.Array.isArray(object?.undecryptable)
         ? object.undecryptable.map((e: any) => globalThis.Number(e))
         : [],
+      pairwiseSecrets: globalThis.Array.isArray(object?.pairwiseSecrets)
+        ? object.pairwiseSecrets.map((e: any) => PairwiseSecret.fromJSON(e))
+        : globalThis.Array.isArray(object?.pairwise_secrets)
+        ? object.pairwise_secrets.map((e: any) => PairwiseSecret.fromJSON(e))
+        : [],
     };
   },
 
@@ -2760,6 +2916,9 @@ export const UnmaskRequest: MessageFns<UnmaskRequest> = {
     if (message.undecryptable?.length) {
       obj.undecryptable = message.undecryptable.map((e) => Math.round(e));
     }
+    if (message.pairwiseSecrets?.length) {
+      obj.pairwiseSecrets = message.pairwiseSecrets.map((e) => PairwiseSecret.toJSON(e));
+    }
     return obj;
   },
 
@@ -2772,6 +2931,7 @@ export const UnmaskRequest: MessageFns<UnmaskRequest> = {
     message.selfMaskShares = object.selfMaskShares?.map((e) => RevealedShare.fromPartial(e)) || [];
     message.maskingKeyShares = object.maskingKeyShares?.map((e) => RevealedShare.fromPartial(e)) || [];
     message.undecryptable = object.undecryptable?.map((e) => e) || [];
+    message.pairwiseSecrets = object.pairwiseSecrets?.map((e) => PairwiseSecret.fromPartial(e)) || [];
     return message;
   },
 };
