@@ -41,7 +41,7 @@ const header = Buffer.from(
   }).finish(),
 );
 
-describe('review: crafted chunk messages decode as the generated decoder decodes them', () => {
+describe('crafted chunk messages decode as the generated decoder decodes them', () => {
   it('non-minimal, 5-byte, 6-byte and high-bit varints; overruns; zero length; a following field', () => {
     const payload = Buffer.from([1, 2, 3, 4]);
     const cases: Buffer[] = [
@@ -89,7 +89,11 @@ describe('review: crafted chunk messages decode as the generated decoder decodes
   });
 
   it('the view handed on is only the field: it cannot read bytes before or after it', () => {
-    const before = Buffer.concat([Buffer.alloc(16, 0xaa), Buffer.from([0x12, 0x04, 1, 2, 3, 4]), Buffer.alloc(16, 0xbb)]);
+    const before = Buffer.concat([
+      Buffer.alloc(16, 0xaa),
+      Buffer.from([0x12, 0x04, 1, 2, 3, 4]),
+      Buffer.alloc(16, 0xbb),
+    ]);
     const wire = before.subarray(16, 22);
     const part = decodeSubmitUpdateRequest(wire).part;
     expect(part?.$case).toBe('chunk');

@@ -13,7 +13,7 @@ import { decodeSubmitUpdateRequest } from '../../services/member/chunk-deseriali
  * FlatUpdate.chunk_views makes (a float32 array's bytes cast to 'B', sliced) at varint edges,
  * and both of the peer's decoders must read back exactly those bytes.
  */
-const dir = mkdtempSync(join(tmpdir(), 'review-pywire-'));
+const dir = mkdtempSync(join(tmpdir(), 'veilsum-pywire-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const LENGTHS = [0, 4, 124, 128, 16_380, 16_384, 2_097_148, 2_097_152, 4 * 1024 * 1024];
@@ -34,14 +34,22 @@ for length in [${LENGTHS.join(',')}]:
     open(sys.argv[2] + '/%d.raw' % length, 'wb').write(bytes(view))
 `;
 
-describe("review: the Python client's hand-encoded chunk messages", () => {
+describe("the Python client's hand-encoded chunk messages", () => {
   it('decode, in both of the peer decoders, to exactly the bytes of the view', () => {
-    execFileSync('python3', ['-c', script, join(process.cwd(), 'clients/python/src/veilsum/client.py'), dir]);
+    execFileSync('python3', [
+      '-c',
+      script,
+      join(process.cwd(), 'clients/python/src/veilsum/client.py'),
+      dir,
+    ]);
     for (const length of LENGTHS) {
       const wire = readFileSync(join(dir, `${length}.bin`));
       const raw = readFileSync(join(dir, `${length}.raw`));
       expect(raw.length).toBe(length);
-      for (const decode of [decodeSubmitUpdateRequest, (b: Buffer) => SubmitUpdateRequest.decode(b)]) {
+      for (const decode of [
+        decodeSubmitUpdateRequest,
+        (b: Buffer) => SubmitUpdateRequest.decode(b),
+      ]) {
         const part = decode(wire).part;
         expect(part?.$case).toBe('chunk');
         expect(Buffer.from(part!.value as Uint8Array).equals(raw)).toBe(true);
