@@ -1,5 +1,5 @@
 import { maxLevel, type QuantizationParams } from '../crypto/quantize.ts';
-import { updateDigestOf } from './unmask-journal.ts';
+import { ownBytes, ownLength, updateDigestOf } from './unmask-journal.ts';
 
 /**
  * The re-run journal's digest (`updateDigest`) of the float update that `levels` were quantized
@@ -7,7 +7,9 @@ import { updateDigestOf } from './unmask-journal.ts';
  * level is one of the two stochastic roundings (`quantize`) of its float. A caller naming the
  * update by its floats' digest (ParticipateOptions.updateSha256) must show those floats: an
  * unchecked digest would let levels of one update be journalled as another, and a re-run round
- * collect the same update twice. Throws naming the first value that does not fit.
+ * collect the same update twice. Each slice's elements are checked and its own storage hashed
+ * (ownBytes: a Float32Array subclass cannot show the hash other floats than the check reads).
+ * Throws naming the first value that does not fit.
  */
 export function digestOfQuantizedFrom(
   levels: Uint32Array,
@@ -22,9 +24,10 @@ export function digestOfQuantizedFrom(
     'f32',
     (function* () {
       for (const slice of floats) {
-        if (offset + slice.length > levels.length)
+        const length = ownLength(slice);
+        if (offset + length > levels.length)
           throw new Error(`the floats have more values than the ${levels.length} levels`);
-        for (let i = 0; i < slice.length; i++) {
+        for (let i = 0; i < length; i++) {
           const value = slice[i]!;
           const clipped = value > clipRange ? clipRange : value < -clipRange ? -clipRange : value;
           const floor = Math.floor((clipped + clipRange) * scale);
@@ -34,8 +37,8 @@ export function digestOfQuantizedFrom(
               `level ${level} at index ${offset + i} is not a rounding of its float ${value} (levels ${floor} or ${Math.min(floor + 1, top)})`,
             );
         }
-        offset += slice.length;
-        yield new Uint8Array(slice.buffer, slice.byteOffset, slice.byteLength);
+        offset += length;
+        yield ownBytes(slice);
       }
     })(),
   );

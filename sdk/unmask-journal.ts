@@ -68,12 +68,46 @@ export interface JournalEntry {
   readonly updateSha256: string;
   /** The training slot: what the update was computed from (see above); absent, only bytes count. */
   readonly trainedFrom?: string;
+  /**
+   * Other names of the same update, each checked and claimed like `updateSha256`: a quantized
+   * update is named by its floats' digest and by its levels' digest, so the same levels shown
+   * with other floats (a few ulps away) or with none are still the same update.
+   */
+  readonly alsoNamed?: readonly string[];
 }
 
+/**
+ * The bytes of a typed array, read through the intrinsic %TypedArray% getters: a subclass (or an
+ * own property) overriding `buffer`, `byteOffset` or `byteLength` cannot point a digest at other
+ * bytes than its elements, which indexed reads always take from the array's own storage.
+ */
+export function ownBytes(view: Float32Array | Uint32Array): Uint8Array {
+  return new Uint8Array(
+    TYPED_ARRAY_BUFFER.call(view) as ArrayBuffer,
+    TYPED_ARRAY_BYTE_OFFSET.call(view) as number,
+    TYPED_ARRAY_BYTE_LENGTH.call(view) as number,
+  );
+}
+
+/** The intrinsic element count of a typed array (a subclass's `length` getter is not asked). */
+export function ownLength(view: Float32Array | Uint32Array): number {
+  return TYPED_ARRAY_LENGTH.call(view) as number;
+}
+
+const intrinsicGetter = (name: string): ((this: unknown) => unknown) => {
+  const descriptor = Object.getOwnPropertyDescriptor(
+    Object.getPrototypeOf(Uint8Array.prototype) as object,
+    name,
+  )!;
+  return (descriptor as { get: (this: unknown) => unknown }).get;
+};
+const TYPED_ARRAY_BUFFER = intrinsicGetter('buffer');
+const TYPED_ARRAY_BYTE_OFFSET = intrinsicGetter('byteOffset');
+const TYPED_ARRAY_BYTE_LENGTH = intrinsicGetter('byteLength');
+const TYPED_ARRAY_LENGTH = intrinsicGetter('length');
+
 export function updateDigest(update: Float32Array | Uint32Array): string {
-  return updateDigestOf(update instanceof Float32Array ? 'f32' : 'u32', [
-    new Uint8Array(update.buffer, update.byteOffset, update.byteLength),
-  ]);
+  return updateDigestOf(update instanceof Float32Array ? 'f32' : 'u32', [ownBytes(update)]);
 }
 
 /** `updateDigest` of an update read in slices (its bytes in order), e.g. from a file. */
@@ -98,8 +132,10 @@ export class UnmaskJournal {
     const slot = this.slotPathOf(entry);
     const earlierSlot = slot === undefined ? undefined : this.read(slot);
     if (earlierSlot !== undefined) this.refuse(entry, earlierSlot, 'slot');
-    const earlier = this.read(this.pathOf(entry));
-    if (earlier !== undefined) this.refuse(entry, earlier, 'update');
+    for (const path of this.pathsOf(entry)) {
+      const earlier = this.read(path);
+      if (earlier !== undefined) this.refuse(entry, earlier, 'update');
+    }
   }
 
   /**
@@ -108,9 +144,9 @@ export class UnmaskJournal {
    */
   record(entry: JournalEntry): void {
     mkdirSync(this.directory, { recursive: true });
-    const path = this.pathOf(entry);
+    const paths = this.pathsOf(entry);
     const slot = this.slotPathOf(entry);
-    const temporary = `${path}.${process.pid}.${Date.now()}.partial`;
+    const temporary = `${paths[0]!}.${process.pid}.${Date.now()}.partial`;
     const file = openSync(temporary, 'wx');
     try {
       writeSync(file, JSON.stringify({ ...entry, recordedAt: new Date().toISOString() }));
@@ -120,9 +156,15 @@ export class UnmaskJournal {
     }
     try {
       if (slot !== undefined) this.claim(temporary, slot, entry, 'slot');
+      // Every name of the update, or none: a name taken by another round gives back the others.
+      const claimed: string[] = [];
       try {
-        this.claim(temporary, path, entry, 'update');
+        for (const path of paths) {
+          this.claim(temporary, path, entry, 'update');
+          claimed.push(path);
+        }
       } catch (error) {
+        for (const path of claimed) unlinkSync(path);
         if (slot !== undefined) unlinkSync(slot);
         throw error;
       }
@@ -158,10 +200,13 @@ export class UnmaskJournal {
     return join(this.directory, `slot-${digest}.json`);
   }
 
-  private pathOf(entry: JournalEntry): string {
-    if (!/^[0-9a-f]{64}$/.test(entry.updateSha256))
-      throw new Error(`update digest must be 64 hex digits, got ${entry.updateSha256}`);
-    return join(this.directory, `${entry.updateSha256}.json`);
+  /** One entry file per name of the update (`updateSha256` first, then `alsoNamed`). */
+  private pathsOf(entry: JournalEntry): string[] {
+    const names = [...new Set([entry.updateSha256, ...(entry.alsoNamed ?? [])])];
+    for (const name of names)
+      if (!/^[0-9a-f]{64}$/.test(name))
+        throw new Error(`update digest must be 64 hex digits, got ${name}`);
+    return names.map((name) => join(this.directory, `${name}.json`));
   }
 
   private read(path: string): JournalEntry | 'unreadable' | undefined {

@@ -705,15 +705,19 @@ export class VeilsumClient {
     input: Uint32Array,
     options: ParticipateOptions = {},
   ): Promise<ParticipationResult> {
-    let digest: string;
+    // A copy taken before any check (from the array's own storage, whatever its class): the
+    // caller's array may change after this returns, and only the levels checked and journalled
+    // may enter the sum.
+    const levels = new Uint32Array(input);
+    let names: JournalNames;
     try {
-      digest = quantizedDigest(round, input, options);
+      names = quantizedDigest(round, levels, options);
     } catch (error) {
       return Promise.reject(
         new VeilsumError('participate', status.INVALID_ARGUMENT, (error as Error).message),
       );
     }
-    return this.runSecAgg(round, input, options, digest);
+    return this.runSecAgg(round, levels, options, names.updateSha256, names.alsoNamed);
   }
 
   private async runSecAgg(
@@ -721,6 +725,7 @@ export class VeilsumClient {
     input: Uint32Array,
     options: ParticipateOptions,
     updateSha256: string,
+    alsoNamed: readonly string[] = [],
   ): Promise<ParticipationResult> {
     const roundId = round.roundId;
     const params = round.params!;
@@ -779,6 +784,7 @@ export class VeilsumClient {
       roundNumber: params.roundNumber,
       roundId,
       updateSha256,
+      ...(alsoNamed.length === 0 ? {} : { alsoNamed }),
       ...(options.trainedFrom === undefined ? {} : { trainedFrom: options.trainedFrom }),
     };
     this.journal?.check(journalEntry);
@@ -1102,14 +1108,29 @@ function absentIfNotFound(error: unknown): undefined {
   throw error;
 }
 
-/** The journal digest participateQuantized uses: of the floats shown (checked), else of the levels. */
-function quantizedDigest(round: Round, levels: Uint32Array, options: ParticipateOptions): string {
+/** The journal's names of a quantized update: see quantizedDigest. */
+interface JournalNames {
+  readonly updateSha256: string;
+  readonly alsoNamed: readonly string[];
+}
+
+/**
+ * The journal names participateQuantized claims: the digest of the floats shown (checked), else
+ * of the levels — and the levels' digest always besides, so the same levels shown with other
+ * floats (a few ulps away) or without any are refused as the same update.
+ */
+function quantizedDigest(
+  round: Round,
+  levels: Uint32Array,
+  options: ParticipateOptions,
+): JournalNames {
+  const levelsDigest = updateDigest(levels);
   if (options.quantizedFrom === undefined) {
     if (options.updateSha256 !== undefined)
       throw new Error(
         'updateSha256 names the update by its floats but no quantizedFrom shows them: pass the floats the levels were quantized from',
       );
-    return updateDigest(levels);
+    return { updateSha256: levelsDigest, alsoNamed: [] };
   }
   const quantization = round.params?.quantization;
   if (quantization === undefined) throw new Error('the round has no quantization parameters');
@@ -1118,5 +1139,5 @@ function quantizedDigest(round: Round, levels: Uint32Array, options: Participate
     throw new Error(
       `updateSha256 ${options.updateSha256} is not the digest of the floats the levels were quantized from (${digest})`,
     );
-  return digest;
+  return { updateSha256: digest, alsoNamed: [levelsDigest] };
 }

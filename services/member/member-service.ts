@@ -18,7 +18,7 @@ import {
   type WatchUpdateRequest,
 } from '../../proto/gen/veilsum/v1/member.ts';
 import type { Ledger } from '../../ledger/ledger.ts';
-import { parameterSetNamed } from '../../crypto/ckks/parameters.ts';
+import { type CkksParameterSet, parameterSetNamed } from '../../crypto/ckks/parameters.ts';
 import {
   alreadyExists,
   dataLoss,
@@ -37,6 +37,7 @@ import type { CallerRole } from './config.ts';
 import type { MemberMetrics } from './metrics.ts';
 import { JOINABLE_PHASES, type RoundFollower, type RoundView } from './round-follower.ts';
 import { attestedDecryptionPrecision, floatSumPieces, sumErrorBound } from './result-stream.ts';
+import { resultRound } from './result-round.ts';
 import { checkHeader, receiveValues } from './submit-stream.ts';
 import { FINAL_STATES, type QueuedRecord, type UpdateQueue } from './update-queue.ts';
 
@@ -90,25 +91,26 @@ export function memberService(deps: MemberServiceDependencies): MemberServiceSer
 
   /**
    * CKKS: the keyholders' decryption precision for a round's key — from the flooding σ and
-   * threshold they attested on the bank's ledger view (a peer's `ckksPrecision` can be stale or
-   * wrong, and the bound is what a data scientist trusts the sum to); the configured value only
-   * for a peer without a ledger view.
+   * threshold they attested on the bank's ledger view for the key the round's manifest committed
+   * (never a key the coordinator names: a peer's `ckksPrecision` can be stale or wrong, and the
+   * bound is what a data scientist trusts the sum to); the configured value only for a peer
+   * without a ledger view.
    */
-  const keyholderPrecision = async (
-    roundId: string,
-    servedKeySha256: Uint8Array,
-  ): Promise<number> => {
-    if (deps.ledger === undefined) return deps.ckksPrecision;
-    // The key the round's manifest committed on the ledger, not the one the coordinator names now.
-    const manifest = (await deps.ledger.getRound(roundId)).manifest;
-    const keySha256 = manifest?.ckksKeySha256 ?? Buffer.from(servedKeySha256).toString('hex');
-    if (keySha256 === '') return deps.ckksPrecision;
-    const key = await deps.ledger.getCollectiveKey(keySha256);
-    return attestedDecryptionPrecision(
-      parameterSetNamed(key.limits.parameterSet),
-      key.threshold,
-      key.limits.floodingSigma,
-    );
+  const ckksPrecision = async (
+    servedParameterSet: string,
+    manifestKeySha256: string | undefined,
+  ): Promise<{ ckks: CkksParameterSet; keyholderPrecision: number }> => {
+    if (deps.ledger === undefined || manifestKeySha256 === undefined)
+      return {
+        ckks: parameterSetNamed(servedParameterSet),
+        keyholderPrecision: deps.ckksPrecision,
+      };
+    const key = await deps.ledger.getCollectiveKey(manifestKeySha256);
+    const set = parameterSetNamed(key.limits.parameterSet);
+    return {
+      ckks: set,
+      keyholderPrecision: attestedDecryptionPrecision(set, key.threshold, key.limits.floodingSigma),
+    };
   };
 
   return {
@@ -243,8 +245,10 @@ export function memberService(deps: MemberServiceDependencies): MemberServiceSer
           throw failedPrecondition(
             `round ${roundId} is in phase ${phaseName(round.phase)}, not done: watch the update (WatchUpdate) and ask again when it is INCLUDED`,
           );
-        const contributors = round.included.length;
-        const ckks = params.mode === Mode.MODE_CKKS;
+        // Mode, dimension, quantization, CKKS key and contributor count from the bank's ledger
+        // view (the coordinator's Round must agree with it); the coordinator's only without one.
+        const view = await resultRound(round, deps.ledger);
+        const { ckks, contributors } = view;
         const own = queue.all().find((record) => record.roundId === roundId);
         call.write({
           part: {
@@ -252,16 +256,16 @@ export function memberService(deps: MemberServiceDependencies): MemberServiceSer
             value: {
               roundId,
               modelId: params.modelId,
-              mode: params.mode,
-              values: params.dimension,
+              mode: ckks ? Mode.MODE_CKKS : Mode.MODE_SECAGG,
+              values: view.dimension,
               contributors,
               errorBound: ckks
-                ? sumErrorBound(contributors, {
-                    ckks: parameterSetNamed(params.ckks!.parameterSet),
-                    keyholderPrecision: await keyholderPrecision(roundId, params.ckks!.keySha256),
-                  })
-                : sumErrorBound(contributors, { quantization: params.quantization! }),
-              clipRange: (ckks ? params.ckks?.clipRange : params.quantization?.clipRange) ?? 0,
+                ? sumErrorBound(
+                    contributors,
+                    await ckksPrecision(params.ckks?.parameterSet ?? '', view.ckksKeySha256),
+                  )
+                : sumErrorBound(contributors, { quantization: view.quantization! }),
+              clipRange: (ckks ? params.ckks?.clipRange : view.quantization?.clipRange) ?? 0,
               tensors: own?.tensors ?? [],
               aggregateSha256: Buffer.from(round.aggregateSha256),
             },
@@ -273,18 +277,11 @@ export function memberService(deps: MemberServiceDependencies): MemberServiceSer
         // each held stream takes one of the coordinator's 16 per connection, which the peer's
         // own round calls share. Returning out of the loop closes the coordinator's stream.
         // A SecAgg sum must hash to the digest the round was closed with on the bank's own
-        // ledger view (the coordinator's own header when the peer has none, or the ledger has
-        // not closed the round yet): a call whose bytes do not is ended DATA_LOSS, and a client
-        // takes no result from a call that ends in an error.
-        // (A CKKS round's digests, on the ledger and in the Round, are of the encrypted
+        // ledger view (the coordinator's own header when the peer has none): a call whose bytes
+        // do not is ended DATA_LOSS, and a client takes no result from a call that ends in an
+        // error. (A CKKS round's digests, on the ledger and in the Round, are of the encrypted
         // aggregate the keyholders decrypted, not of the decrypted sum: nothing to compare.)
-        const recorded =
-          deps.ledger === undefined || ckks
-            ? undefined
-            : await deps.ledger.getRound(roundId).then(
-                (r) => (r.status === 'closed' ? r.aggregateHash : undefined),
-                () => undefined,
-              );
+        const recorded = view.recordedAggregate;
         const expected = recorded ?? Buffer.from(round.aggregateSha256).toString('hex');
         const digest = createHash('sha256');
         async function* hashed(chunks: AsyncIterable<{ offsetWords: number; data: Buffer }>) {
@@ -295,9 +292,9 @@ export function memberService(deps: MemberServiceDependencies): MemberServiceSer
         }
         for await (const piece of floatSumPieces(
           hashed(client.aggregateChunks(roundId)),
-          params.dimension,
+          view.dimension,
           contributors,
-          ckks ? undefined : params.quantization!,
+          ckks ? undefined : view.quantization!,
         )) {
           if (call.cancelled) return;
           if (!call.write({ part: { $case: 'sum', value: piece } }) && !(await drained(call))) {

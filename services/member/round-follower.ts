@@ -59,8 +59,10 @@ function requireUnchanged(record: QueuedRecord, payloadSha256: string): void {
 
 /**
  * Timer ticks that still list rounds at pollIntervalMs after a kick (a ledger event or a new
- * update), before polling slows to the fallback: bounded, so a stream of events costs at most
- * one listing per interval, as polling without events does.
+ * update), before polling slows to the fallback. Kicks themselves are coalesced: one lists at
+ * once only when the last listing is at least pollIntervalMs old, otherwise the next timer tick
+ * lists for it; so a stream of events (which the coordinator can commit at will) costs at most
+ * one listing per interval beside the timer's, as polling without events does.
  */
 const FAST_POLLS_AFTER_KICK = 5;
 
@@ -85,6 +87,8 @@ export class RoundFollower {
   private polling = false;
   /** A kick arrived while a listing was under way: list again once it ends. */
   private kickedWhilePolling = false;
+  /** A kick came within pollIntervalMs of the last listing: the next timer tick lists for it. */
+  private kickDeferred = false;
   private fastPollsLeft = 0;
   private lastListedAt = 0;
   private stopped = false;
@@ -125,6 +129,13 @@ export class RoundFollower {
       if (now) this.kickedWhilePolling = true;
       return;
     }
+    if (now && Date.now() - this.lastListedAt < this.options.pollIntervalMs) {
+      // Listed less than an interval ago: the next tick (at most an interval away) lists.
+      this.kickDeferred = true;
+      return;
+    }
+    if (!now && this.kickDeferred) now = true;
+    this.kickDeferred = false;
     this.polling = true;
     this.poll(now)
       .catch((error: unknown) =>
@@ -357,7 +368,12 @@ export class RoundFollower {
     }
   }
 
-  private finish(record: QueuedRecord, round: Round, included: boolean): void {
+  private finish(
+    record: QueuedRecord,
+    round: Round,
+    included: boolean,
+    contributions = round.included.length,
+  ): void {
     if (round.phase === Phase.PHASE_ABORTED)
       return this.drop(
         record,
@@ -373,7 +389,7 @@ export class RoundFollower {
       this.options.queue.transition(
         record.updateId,
         UpdateState.UPDATE_STATE_INCLUDED,
-        `round ${round.roundId} finished with the bank's update in its aggregate of ${round.included.length} contributions`,
+        `round ${round.roundId} finished with the bank's update in its aggregate of ${contributions} contributions`,
       );
     else
       this.drop(
@@ -401,8 +417,14 @@ export class RoundFollower {
   private async afterInterruption(record: QueuedRecord): Promise<void> {
     // Both digests from the file as it is now, in one pass: the journal is asked about the
     // update the file holds, and only if that is still the update acknowledged at submission.
-    const { digest, payloadSha256 } = digestsOfSlices(this.options.queue.slices(record.updateId));
-    if (payloadSha256 !== record.sha256) {
+    let digests: { digest: string; payloadSha256: string } | Error;
+    try {
+      digests = digestsOfSlices(this.options.queue.slices(record.updateId));
+    } catch (error) {
+      // Deleted or cut inside a float while the peer was down: as a changed file, below.
+      digests = error as Error;
+    }
+    if (digests instanceof Error || digests.payloadSha256 !== record.sha256) {
       // Changed on disk since: the journal cannot say whether the acknowledged update was
       // uploaded, so the round's included set decides (it never takes part again either way).
       this.options.logger.warn(
@@ -411,9 +433,10 @@ export class RoundFollower {
       );
       return this.settle(
         record,
-        `the peer restarted during the round and the queued file no longer matches the SHA-256 acknowledged at submission (${record.sha256}, now ${payloadSha256})`,
+        `the peer restarted during the round and the queued file no longer matches the SHA-256 acknowledged at submission (${record.sha256}, now ${digests instanceof Error ? `unreadable: ${digests.message}` : digests.payloadSha256})`,
       );
     }
+    const { digest } = digests;
     if (!this.mayBeInSum(record, digest))
       return this.drop(
         record,
@@ -423,15 +446,43 @@ export class RoundFollower {
     await this.settle(record, 'the peer restarted after its upload');
   }
 
-  /** Follows the round to its end and reads whether the bank's update is in the aggregate. */
+  /**
+   * Follows the round to its end and reads whether the bank's update is in the aggregate: from
+   * the round closed on the bank's ledger view (its included member ids) when the peer has one —
+   * the coordinator's Round could leave the bank out of a sum that holds its update — and from
+   * the coordinator's Round only without a ledger view.
+   */
   private async settle(record: QueuedRecord, why: string): Promise<void> {
+    const { ledger, memberId } = this.options;
     for (;;) {
       if (this.stopped) return;
       try {
         const round = await this.options.client.getRound(record.roundId);
         this.see(round);
-        if (round.phase === Phase.PHASE_DONE || round.phase === Phase.PHASE_ABORTED)
-          return this.finish(record, round, round.included.includes(record.memberIndex));
+        const finished = round.phase === Phase.PHASE_DONE || round.phase === Phase.PHASE_ABORTED;
+        if (ledger === undefined) {
+          if (finished)
+            return this.finish(record, round, round.included.includes(record.memberIndex));
+        } else {
+          const closed = await ledger.getRound(record.roundId).then(
+            (r) => (r.status === 'closed' ? r : undefined),
+            () => undefined,
+          );
+          // Closed on the ledger: its included set decides, whatever the coordinator says.
+          if (closed !== undefined)
+            return this.finish(
+              record,
+              { ...round, phase: Phase.PHASE_DONE },
+              closed.included.includes(memberId),
+              closed.included.length,
+            );
+          // Aborted and never closed on the ledger: no sum was recorded with the update.
+          if (round.phase === Phase.PHASE_ABORTED) return this.finish(record, round, false);
+          if (finished)
+            throw new Error(
+              `the coordinator says round ${record.roundId} is done but the bank's ledger view has not closed it`,
+            );
+        }
       } catch (error) {
         this.options.logger.warn(
           { event: 'settle-retry', update: record.updateId, why, reason: (error as Error).message },

@@ -32,14 +32,17 @@ function follower(eventsLive: boolean, held = false) {
 }
 
 describe("the member peer follows its ledger's round events, polling as a bounded fallback", () => {
-  it('with events arriving, the timer does not list rounds before the fallback interval; an event does at once', async () => {
+  it('with events arriving, the timer does not list rounds before the fallback interval; an event does at the next tick', async () => {
     const { roundFollower, listed } = follower(true);
     roundFollower.start(); // lists once at start
     await settle();
     roundFollower.kick(false); // the timer
     await settle();
     expect(listed()).toBe(1);
-    roundFollower.kick(); // a round event (or a new update)
+    roundFollower.kick(); // a round event (or a new update), within an interval of the listing
+    await settle();
+    expect(listed()).toBe(1); // coalesced: at most one listing per pollIntervalMs
+    roundFollower.kick(false); // the next tick lists for it, fallback or not
     await settle();
     expect(listed()).toBe(2);
     roundFollower.stop();
@@ -51,6 +54,7 @@ describe("the member peer follows its ledger's round events, polling as a bounde
     try {
       await settle();
       roundFollower.kick(); // the event: the coordinator's listing does not show the round yet
+      roundFollower.kick(false); // the tick that lists for it
       await settle();
       expect(listed()).toBe(2);
       // Before: the update waited for the fallback poll (10 intervals, up to 60 s).
@@ -73,6 +77,8 @@ describe("the member peer follows its ledger's round events, polling as a bounde
       await settle();
       expect(listed()).toBe(1);
       answer();
+      await settle();
+      roundFollower.kick(false); // the next tick (listing again at once is the coalescing's job)
       await settle();
       // Before: that event was dropped, and the round waited for the fallback poll.
       expect(listed()).toBe(2);
