@@ -70,6 +70,7 @@ import {
   liftPeerKey,
   sameX25519Point,
   verifyKeyPossession,
+  verifyKeyPossessionOfLift,
   verifySharedSecret,
 } from '../dleq.ts';
 
@@ -238,7 +239,8 @@ export class SecAggServer {
     assertLength(message.signature, ED25519_SIGNATURE_BYTES, `client ${sender}'s signature`);
     // A masking key off the prime-order group would keep its neighbours from proving their
     // pairwise secrets with it once it is convicted (and so let it stop the round).
-    if (liftPeerKey(message.maskingPublicKey) === undefined) {
+    const maskingLift = liftPeerKey(message.maskingPublicKey);
+    if (maskingLift === undefined) {
       throw new MalformedMessageError(
         `client ${sender}'s masking public key is not a point of the curve's prime-order group`,
       );
@@ -256,6 +258,21 @@ export class SecAggServer {
     ) {
       throw new InvalidSignatureError(
         `client ${sender}'s advertised keys are not signed by its identity key`,
+      );
+    }
+    // Without a proof that it knows s^SK, a member convicted later (its boxes garbled for
+    // k − t + 1 holders) could have neither its pairwise secrets revealed nor its s^SK
+    // reconstructed, and so stop the round: it is refused here, before it is in U1 (issue 17).
+    if (
+      !verifyKeyPossessionOfLift(
+        message.maskingPublicKey,
+        maskingLift,
+        message.maskingKeyProof,
+        maskingKeyPossessionContext(this.context.binding, sender),
+      )
+    ) {
+      throw new MalformedMessageError(
+        `client ${sender}'s proof of possession of its masking key does not verify`,
       );
     }
     this.advertised.set(sender, message);

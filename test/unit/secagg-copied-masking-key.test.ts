@@ -13,7 +13,7 @@ import {
   maskingKeyPossessionContext,
   pairwiseRevealContext,
 } from '../../crypto/secagg/transcript.ts';
-import { ReconstructionError } from '../../crypto/secagg/errors.ts';
+import { MalformedMessageError, ReconstructionError } from '../../crypto/secagg/errors.ts';
 import { combineMasks, type MaskJob } from '../../crypto/secagg/masks.ts';
 import {
   proveKeyPossession,
@@ -49,7 +49,9 @@ import { roundFixture } from '../support/secagg-fixture.ts';
  * the round and to itself), checked only in the dispute path — a member reveals nothing for v
  * unless v's proof verifies and v's key is no other member's up to sign, and the server uses
  * pairwise secrets for v only under the same condition (else it reconstructs v's s^SK, which for
- * a copied key fails and names v).
+ * a copied key fails and names v). An honest server also refuses v's AdvertiseKeys on arrival when
+ * the proof does not verify; each test checks that, then plays on as a coordinator colluding with
+ * v would (accepting the keys anyway), so the members' own checks are tested without it.
  */
 const CLIENTS = 6;
 const THRESHOLD = 3;
@@ -83,6 +85,8 @@ interface Played {
   readonly reveals: UnmaskingMessage[];
   readonly advertised: Map<number, AdvertiseKeysMessage>;
   readonly binding: Uint8Array;
+  /** Why an honest server refused the liar's AdvertiseKeys (undefined: it accepted them). */
+  readonly refusedOnArrival: string | undefined;
   /** The honest server's outcome: the round's result, or why it stopped. */
   readonly finished:
     { readonly included: readonly number[]; readonly misbehaving: readonly number[] } | Error;
@@ -95,6 +99,10 @@ interface Played {
  * round stops naming only the liar — and nothing the coordinator holds gives the victim's input.
  */
 function expectSound(played: Played, liarScalar?: bigint): void {
+  // First line: an honest server refuses the liar's keys on arrival (its proof does not verify).
+  expect(played.refusedOnArrival).toMatch(
+    new RegExp(`^client ${LIAR}'s proof of possession of its masking key does not verify`),
+  );
   for (const reveal of played.reveals)
     expect((reveal.pairwiseSecrets ?? []).map((p) => p.peer)).not.toContain(LIAR);
   expect(played.finished).toBeInstanceOf(ReconstructionError);
@@ -162,9 +170,21 @@ function play(
     ),
   };
   const advertised = new Map<number, AdvertiseKeysMessage>();
+  let refusedOnArrival: string | undefined;
   for (const message of messages) {
-    server.receiveAdvertiseKeys(message);
     advertised.set(message.sender, message);
+    try {
+      server.receiveAdvertiseKeys(message);
+    } catch (error) {
+      if (message.sender !== LIAR || !(error instanceof MalformedMessageError)) throw error;
+      refusedOnArrival = error.message;
+      // A coordinator colluding with the liar skips that check: the members' own checks (and the
+      // unmasking's) must hold without it, so the round goes on as if it had accepted the keys.
+      (server as unknown as { advertised: Map<number, AdvertiseKeysMessage> }).advertised.set(
+        LIAR,
+        message,
+      );
+    }
   }
   server.closeAdvertiseKeys();
   const u1 = server.participantSets().advertised;
@@ -220,6 +240,7 @@ function play(
     advertised,
     binding: context.binding,
     finished,
+    refusedOnArrival,
   };
 }
 
@@ -388,6 +409,7 @@ describe.each(['semi-honest', 'semi-malicious'] as const)(
           maskingKeyPossessionContext(played.binding, LIAR),
         ),
       ).toBe(true);
+      expect(played.refusedOnArrival).toBeUndefined();
       for (const reveal of played.reveals)
         expect((reveal.pairwiseSecrets ?? []).map((p) => p.peer)).not.toContain(LIAR);
       expect(played.finished).toBeInstanceOf(ReconstructionError);
@@ -395,6 +417,7 @@ describe.each(['semi-honest', 'semi-malicious'] as const)(
 
     it('control: a convicted member with its own key and proof still has its masks removed from the pairwise secrets', () => {
       const played = play(adversary, 106, (_, __, ownKey) => ownKey);
+      expect(played.refusedOnArrival).toBeUndefined();
       for (const reveal of played.reveals.filter((r) => r.sender !== LIAR))
         expect((reveal.pairwiseSecrets ?? []).map((p) => p.peer)).toContain(LIAR);
       expect(played.finished).toEqual({

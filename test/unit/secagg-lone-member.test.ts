@@ -5,7 +5,7 @@ import type {
   ShareKeysMessage,
   UnmaskingMessage,
 } from '../../crypto/secagg/messages.ts';
-import { CoordinatorTamperingError } from '../../crypto/secagg/errors.ts';
+import { CoordinatorTamperingError, MalformedMessageError } from '../../crypto/secagg/errors.ts';
 import { SecAggServer } from '../../crypto/secagg/server.ts';
 import { advertiseKeysPayload } from '../../crypto/secagg/transcript.ts';
 import { sealShareBoxes } from '../../crypto/secagg/share-box.ts';
@@ -43,6 +43,8 @@ interface PlayOptions {
   readonly liarDrops?: boolean;
   /** Rewrites one member's Unmasking message. */
   readonly reveal?: (message: UnmaskingMessage) => UnmaskingMessage;
+  /** Rewrites the liar's AdvertiseKeys (a refusal by the server is recorded, not thrown). */
+  readonly advertise?: (message: AdvertiseKeysMessage) => AdvertiseKeysMessage;
 }
 
 function play(
@@ -65,11 +67,23 @@ function play(
     (identitySecretKey, i) =>
       new SecAggClient({ context, index: i + 1, identitySecretKey, curve, random }),
   );
-  for (const client of clients) server.receiveAdvertiseKeys(client.advertiseKeys());
+  let refused: Error | undefined;
+  for (const client of clients) {
+    const message = client.advertiseKeys();
+    if (client.index !== LIAR || options.advertise === undefined) {
+      server.receiveAdvertiseKeys(message);
+      continue;
+    }
+    try {
+      server.receiveAdvertiseKeys(options.advertise(message));
+    } catch (error) {
+      refused = error as Error;
+    }
+  }
   server.closeAdvertiseKeys();
   const u1 = server.participantSets().advertised;
   const keys = new Map<number, AdvertiseKeysMessage>();
-  for (const client of clients) {
+  for (const client of clients.filter((c) => u1.includes(c.index))) {
     const broadcast = server.keysFor(client.index);
     for (const k of broadcast.keys) keys.set(k.sender, k);
     const honest = client.shareKeys(broadcast, u1);
@@ -78,7 +92,7 @@ function play(
   server.closeShareKeys();
   const u2 = server.participantSets().shared;
   const uploads = new Map<number, Uint32Array>();
-  for (const client of clients) {
+  for (const client of clients.filter((c) => u2.includes(c.index))) {
     if (options.liarDrops === true && client.index === LIAR) continue;
     const message = client.maskInput(
       server.sharesFor(client.index),
@@ -103,7 +117,7 @@ function play(
     .map((client) => client.unmask(request, u3))
     .map((message) => options.reveal?.(message) ?? message);
   for (const reveal of reveals) server.receiveUnmasking(reveal);
-  return { fixture, result: server.finishUnmasking(), reveals, u3 };
+  return { fixture, result: server.finishUnmasking(), reveals, u3, refused };
 }
 
 /** The liar's real secrets, read from its own client (a malicious member runs any code). */
@@ -185,6 +199,43 @@ describe.each(['semi-honest', 'semi-malicious'] as const)(
         // Pairwise secrets are revealed for the convicted liar only, never for a member in U3.
         for (const reveal of reveals)
           expect((reveal.pairwiseSecrets ?? []).map((p) => p.peer)).toEqual([LIAR]);
+      },
+    );
+  },
+);
+
+describe.each(['semi-honest', 'semi-malicious'] as const)(
+  'SecAgg+ (%s) against one member without a valid proof of possession of its masking key',
+  (adversary) => {
+    // Without the proof, its convicted pairwise masks could be removed neither with its
+    // neighbours' pairwise secrets nor with its s^SK (3 = k − t + 1 bad boxes): the server must
+    // refuse its keys on arrival, so that it never enters U1 (issue 17).
+    const tampered: [string, (message: AdvertiseKeysMessage) => AdvertiseKeysMessage][] = [
+      ['omitted', ({ maskingKeyProof: _, ...message }) => message],
+      [
+        'garbled',
+        (message) => ({
+          ...message,
+          maskingKeyProof: Uint8Array.from(message.maskingKeyProof!, (b, i) =>
+            i === 40 ? b ^ 4 : b,
+          ),
+        }),
+      ],
+    ];
+    it.each(tampered)(
+      'proof %s, 3 of its 5 boxes bad: its keys are refused, the round completes without it, no one else is excluded',
+      (_, advertise) => {
+        const { fixture, result, reveals, refused } = play(adversary, garbageIn(3), 75, {
+          advertise,
+        });
+        expect(refused).toBeInstanceOf(MalformedMessageError);
+        expect(refused!.message).toMatch(
+          new RegExp(`^client ${LIAR}'s proof of possession of its masking key does not verify`),
+        );
+        expect(result.included).toEqual([1, 2, 3, 4, 6]);
+        expect(result.misbehaving).toEqual([]);
+        expect(result.sum).toEqual(modularSum(fixture.inputs, [1, 2, 3, 4, 6], 32));
+        for (const reveal of reveals) expect(reveal.pairwiseSecrets ?? []).toEqual([]);
       },
     );
   },
