@@ -310,6 +310,42 @@ describe('coordinator: bad input gets the right status and changes nothing', () 
     expect(after.advertised).toEqual([]);
   });
 
+  it('a masking-key proof that does not verify: INVALID_ARGUMENT naming the member, nothing recorded, and it can still advertise correctly', async () => {
+    const members = consortium.members.slice(0, 4);
+    const round = await open(params(35, members));
+    const client = new SecAggClient({
+      context: createRoundContext(secAggConfigOf(round)),
+      index: 1,
+      identitySecretKey: grpcKey(consortium, members[0]!),
+      curve: nativeCurve25519,
+      random: seededRandom(35),
+    });
+    const honest = advertiseKeysToWire(round.roundId, client.advertiseKeys());
+    // Validly signed by its identity key (the proof is not in the signed payload): only the
+    // proof is wrong, omitted or with one bit flipped.
+    for (const maskingKeyProof of [
+      Buffer.alloc(0),
+      Buffer.from(honest.maskingKeyProof.map((b, i) => (i === 40 ? b ^ 4 : b))),
+    ]) {
+      await expectStatus(
+        call((done) =>
+          member(members[0]!).secagg.advertiseKeys({ ...honest, maskingKeyProof }, done),
+        ),
+        grpc.status.INVALID_ARGUMENT,
+        /client 1's proof of possession of its masking key does not verify/,
+      );
+    }
+    const refused = await call<Round>((done) =>
+      member(ADMIN).admin.getRound({ roundId: round.roundId }, done),
+    );
+    expect(refused.advertised).toEqual([]);
+    await call((done) => member(members[0]!).secagg.advertiseKeys(honest, done));
+    const after = await call<Round>((done) =>
+      member(ADMIN).admin.getRound({ roundId: round.roundId }, done),
+    );
+    expect(after.advertised).toEqual([1]);
+  });
+
   it('a phase message after its deadline: FAILED_PRECONDITION', async () => {
     const members = consortium.members.slice(0, 4);
     const round = await open(params(40, members, 60_000, 1_500));
