@@ -16,11 +16,13 @@ export interface AdvertiseKeysMessage {
   readonly maskingPublicKey: Uint8Array;
   /**
    * A proof that u knows s_u^SK (dleq.ts proveKeyPossession), bound to the round and to u
-   * (transcript.ts maskingKeyPossessionContext). Checked only in the dispute path: before any
-   * member reveals, or the server uses, a pairwise secret with u once u is convicted — without it
-   * a member could advertise another's masking key and have its neighbours reveal that member's
-   * pairwise secrets. Not covered by the signature: it proves itself, and one that is missing or
-   * invalid only costs its owner the pairwise reveal (its s^SK is reconstructed instead).
+   * (transcript.ts maskingKeyPossessionContext); an Ed25519 signature under the lift of s_u^PK,
+   * so it verifies at native speed. The server refuses an AdvertiseKeys whose proof does not
+   * verify (a member that could not have its pairwise secrets revealed once convicted could
+   * otherwise stop the round); members check it only in the dispute path, before revealing a
+   * pairwise secret with u once u is convicted (and the server again before using one) — without
+   * it a member could advertise another's masking key and have its neighbours reveal that
+   * member's pairwise secrets. Not covered by the signature: it proves itself.
    */
   readonly maskingKeyProof?: Uint8Array;
   /**

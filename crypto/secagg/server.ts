@@ -789,7 +789,9 @@ export class SecAggServer {
   /**
    * Whether `member` proved it knows the secret key of its masking key (bound to the round and to
    * it) and no other member advertised the same key up to sign: only then are pairwise secrets
-   * revealed "with" it secrets it could compute itself (dleq.ts proveKeyPossession).
+   * revealed "with" it secrets it could compute itself (dleq.ts proveKeyPossession). The proof
+   * was checked on arrival already; it is checked again here, so that this rule does not rest on
+   * how the keys got into `advertised`.
    */
   private ownsMaskingKey(member: number): boolean {
     const { maskingPublicKey, maskingKeyProof } = this.advertised.get(member)!;
