@@ -251,9 +251,20 @@ export const KEY_POSSESSION_PROOF_BYTES = 64;
 /**
  * The point Q = 8Ẽ whose discrete log to B a key-possession proof shows, for an X25519 public key
  * (liftPeerKey: the lift with even x, cofactor cleared, so Q is in the prime-order group); undefined
- * for a key off the prime-order group.
+ * for a key off the curve, of small order, or with a small-order component. Every honest key
+ * X25519(c, 9) = clamp(c)·B is torsion-free, but a key S + T (T of small order) has no X25519
+ * secret key at all while 8·lift(S + T) = ±8·lift(S): a proof for it would show knowledge of the
+ * wrong thing, and S + T would pass for a key other than S (an attacker review played both). The
+ * torsion check is a full scalar multiplication (~1–3 ms with noble), so it runs here, in the
+ * dispute path (before a pairwise secret is revealed or used for a convicted member), not on
+ * arrival, where the server checks the proof against liftPeerKey's Q.
  */
-const possessionStatement = liftPeerKey;
+function possessionStatement(publicKey: Uint8Array): EdwardsPoint | undefined {
+  const cleared = liftPeerKey(publicKey);
+  if (cleared === undefined) return undefined;
+  const y = Fp.div(Fp.sub(decodeU(publicKey), Fp.ONE), Fp.add(decodeU(publicKey), Fp.ONE));
+  return Point.fromBytes(numberToBytesLE(y, 32)).isTorsionFree() ? cleared : undefined;
+}
 
 /** What a key-possession proof signs: the label, its use (`context`) and the key's bytes as sent. */
 const possessionMessage = (context: Uint8Array, publicKey: Uint8Array): Uint8Array =>

@@ -32,6 +32,11 @@ import {
 import { sealShareBoxes } from '../../crypto/secagg/share-box.ts';
 import { nativeCurve25519 } from '../../crypto/curve25519-native.ts';
 import { roundFixture } from '../support/secagg-fixture.ts';
+import type { Curve25519 } from '../../crypto/curve25519.ts';
+import { createHash } from 'node:crypto';
+import { encodeFields } from '../../crypto/bytes.ts';
+import { createRoundContext } from '../../crypto/secagg/config.ts';
+import { liftPeerKey, sameX25519Point } from '../../crypto/dleq.ts';
 
 /**
  * The lone-member defence against a member that advertises another member's masking key.
@@ -124,6 +129,7 @@ function play(
     colluderSecretKey: Uint8Array,
     key: Uint8Array,
   ) => Uint8Array | undefined,
+  curveOverride?: Curve25519,
 ): Played {
   const fixture = roundFixture({
     clients: CLIENTS,
@@ -132,6 +138,7 @@ function play(
     dimension: 8,
     adversary,
     seed,
+    ...(curveOverride === undefined ? {} : { curve: curveOverride }),
   });
   const { context, curve, random } = fixture;
   const server = new SecAggServer({ context, curve });
@@ -435,3 +442,361 @@ function edwardsFromU(uBytes: Uint8Array): Uint8Array {
   const y = Fp.div(Fp.sub(u, 1n), Fp.add(u, 1n));
   return numberToBytesLE(y, 32);
 }
+
+// ── An attacker review of the proof itself (forgeries, torsion, identity-key reuse, replay) ──
+
+const Fp = Point.Fp;
+/** A point of order 8 (the canonical one from the Ed25519 torsion table). */
+const T8 = Point.fromHex('c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a');
+/** k·T8 for k = 0..7: every small-order point of edwards25519. */
+const TORSION = Array.from({ length: 8 }, (_, k) =>
+  Array.from({ length: k }).reduce<InstanceType<typeof Point>>((acc) => acc.add(T8), Point.ZERO),
+);
+const POSSESSION_LABEL = 'veilsum/v1/x25519-dleq/possession';
+
+/** The torsion-free point whose u is X25519(secret, 9). */
+const x25519Point = (secret: Uint8Array) => Point.BASE.multiply(clamp(secret) % ORDER);
+
+/**
+ * An Ed25519 signature (RFC 8032 verification equation) under the statement Q = liftPeerKey(key)
+ * over the possession message, made by whoever knows ±dlog(Q) = `dlog`: what the verifier checks.
+ */
+function signPossession(key: Uint8Array, context: Uint8Array, dlog: bigint): Uint8Array {
+  const statement = liftPeerKey(key)!;
+  let w = ((dlog % ORDER) + ORDER) % ORDER;
+  if (!Point.BASE.multiply(w).equals(statement)) w = ORDER - w;
+  expect(Point.BASE.multiply(w).equals(statement)).toBe(true);
+  const r = 123456789n;
+  const R = Point.BASE.multiply(r).toBytes();
+  const h =
+    bytesToNumberLE(
+      createHash('sha512')
+        .update(R)
+        .update(statement.toBytes())
+        .update(encodeFields(POSSESSION_LABEL, context, key))
+        .digest(),
+    ) % ORDER;
+  const proof = new Uint8Array(64);
+  proof.set(R, 0);
+  proof.set(numberToBytesLE((r + h * w) % ORDER, 32), 32);
+  return proof;
+}
+
+/** The four sign variants of a proof (R ‖ S): as is, −R, −S, both. */
+function signVariants(proof: Uint8Array): Uint8Array[] {
+  const R = Point.fromBytes(proof.subarray(0, 32));
+  const S = bytesToNumberLE(proof.subarray(32));
+  const make = (r: InstanceType<typeof Point>, s: bigint) => {
+    const out = new Uint8Array(64);
+    out.set(r.toBytes(), 0);
+    out.set(numberToBytesLE(s % ORDER, 32), 32);
+    return out;
+  };
+  return [make(R, S), make(R.negate(), S), make(R, ORDER - S), make(R.negate(), ORDER - S)];
+}
+
+/** A masking key u whose statement liftPeerKey(u) is exactly the Ed25519 public key `pub`. */
+function keyWithStatement(pub: Uint8Array): Uint8Array | undefined {
+  const P = Point.fromBytes(pub);
+  const E = P.multiply(Point.Fn.inv(8n));
+  for (const T of TORSION) {
+    const candidate = montgomeryU(E.add(T));
+    const lift = liftPeerKey(candidate);
+    if (lift !== undefined && lift.equals(P)) return candidate;
+  }
+  return undefined;
+}
+
+describe('masking-key proof: forging a proof for a key the liar does not own (dleq level)', () => {
+  const random = (n: number) => new Uint8Array(n).fill(0x5a);
+  const binding = new Uint8Array(32).fill(3);
+  const ctxW = maskingKeyPossessionContext(binding, VICTIM);
+  const ctxL = maskingKeyPossessionContext(binding, LIAR);
+  const victimSecret = new Uint8Array(32).map((_, i) => (i * 37 + 11) & 0xff);
+  const victimKey = nativeCurve25519.x25519PublicKey(victimSecret);
+  const victimProof = proveKeyPossession(victimSecret, victimKey, ctxW, random);
+  const Ew = x25519Point(victimSecret);
+
+  it('S_w + T for every small-order T: not the same key to the equality check (same Q up to sign), and no variant of the victim’s proof verifies for it', () => {
+    expect(verifyKeyPossession(victimKey, victimProof, ctxW)).toBe(true);
+    const Qw = liftPeerKey(victimKey)!;
+    for (const T of TORSION.slice(1)) {
+      const key = montgomeryU(Ew.add(T));
+      // The equality-up-to-sign check does not see it (the proof carries the whole defence) ...
+      expect(sameX25519Point(key, victimKey)).toBe(false);
+      // ... and its pairwise secrets are the victim's: X25519(s_u, S_w + T) = X25519(s_u, S_w).
+      const other = new Uint8Array(32).fill(0x77);
+      expect(nativeCurve25519.x25519SharedSecret(other, key)).toEqual(
+        nativeCurve25519.x25519SharedSecret(other, victimKey),
+      );
+      const Q = liftPeerKey(key)!;
+      expect(Q.equals(Qw) || Q.equals(Qw.negate())).toBe(true);
+      for (const ctx of [ctxL, ctxW])
+        for (const proof of signVariants(victimProof))
+          expect(verifyKeyPossession(key, proof, ctx)).toBe(false);
+    }
+  });
+
+  it('k·S_w and −Q_w (sign flip) with the victim’s proof in every sign variant: nothing verifies', () => {
+    const k = 7n;
+    const scaled = montgomeryU(Ew.multiply(k));
+    for (const ctx of [ctxL, ctxW])
+      for (const proof of signVariants(victimProof)) {
+        expect(verifyKeyPossession(scaled, proof, ctx)).toBe(false);
+        expect(verifyKeyPossession(victimKey, proof, ctxL)).toBe(false);
+      }
+  });
+
+  it('low-order, non-canonical and twist keys: no statement, no proof verifies', () => {
+    const p = Fp.ORDER;
+    const keys = [0n, 1n, p - 1n, p, p + 1n, 2n ** 255n - 1n].map((u) => numberToBytesLE(u, 32));
+    for (let u = 2n; keys.length < 8; u++) {
+      const key = numberToBytesLE(u, 32);
+      if (liftPeerKey(key) === undefined) keys.push(key);
+    }
+    for (const key of keys) {
+      const lift = liftPeerKey(key);
+      if (lift !== undefined) continue; // 2^255 − 1 ≡ 18: an ordinary point, owned by nobody here
+      expect(verifyKeyPossession(key, victimProof, ctxL)).toBe(false);
+      expect(verifyKeyPossession(key, new Uint8Array(64), ctxL)).toBe(false);
+    }
+  });
+
+  it('claim: a masking key with a small-order component has no X25519 secret key, so no proof of possession of one should verify (its owner proves only dlog(8·lift))', () => {
+    // The liar knows c; its key u(clamp(c)·B + T8) is no X25519(s, 9) for any s (those are all
+    // torsion-free), yet a proof made with dlog(Q) = ±8·clamp(c) verifies.
+    const c = new Uint8Array(32).fill(0x42);
+    const key = montgomeryU(x25519Point(c).add(T8));
+    const lifted = Point.fromBytes(edwardsFromU(key));
+    expect(lifted.isTorsionFree()).toBe(false);
+    const proof = signPossession(key, ctxL, 8n * clamp(c));
+    expect(verifyKeyPossession(key, proof, ctxL)).toBe(false);
+  });
+});
+
+describe('masking-key proof: Q chosen equal to an honest member’s Ed25519 key (identity or sealing)', () => {
+  it('no signature any member makes with its identity or sealing key in a whole round verifies as a possession proof under that key, and none signs a possession-labelled message', () => {
+    const log: { secretKey: Uint8Array; message: Uint8Array; signature: Uint8Array }[] = [];
+    const logging = Object.create(nativeCurve25519) as Curve25519;
+    (logging as { sign: Curve25519['sign'] }).sign = (secretKey, message) => {
+      const signature = nativeCurve25519.sign(secretKey, message);
+      log.push({ secretKey, message: message.slice(), signature });
+      return signature;
+    };
+    const played = play('semi-malicious', 301, (_, __, ownKey) => ownKey, undefined, logging);
+    expect(played.refusedOnArrival).toBeUndefined();
+    expect(log.length).toBeGreaterThan(CLIENTS * 2);
+    const prefix = encodeFields(POSSESSION_LABEL);
+    let tried = 0;
+    for (const { secretKey, message, signature } of log) {
+      expect(Buffer.from(message.subarray(0, prefix.length)).equals(Buffer.from(prefix))).toBe(
+        false,
+      );
+      const pub = nativeCurve25519.ed25519PublicKey(secretKey);
+      const key = keyWithStatement(pub);
+      expect(key).toBeDefined();
+      for (const member of [LIAR, VICTIM]) {
+        tried++;
+        expect(
+          verifyKeyPossession(key!, signature, maskingKeyPossessionContext(played.binding, member)),
+        ).toBe(false);
+      }
+    }
+    expect(tried).toBeGreaterThan(0);
+  });
+});
+
+describe('masking-key proof: replay of the victim’s proof into another round', () => {
+  it('same round id and parameters, the roster reordered so the liar holds the victim’s index: the server refuses it', () => {
+    const fixture = roundFixture({
+      clients: CLIENTS,
+      degree: CLIENTS - 1,
+      threshold: THRESHOLD,
+      dimension: 8,
+      seed: 401,
+    });
+    const { context, curve, random } = fixture;
+    const victim = new SecAggClient({
+      context,
+      index: VICTIM,
+      identitySecretKey: fixture.identitySecretKeys[VICTIM - 1]!,
+      curve,
+      random,
+    });
+    const original = victim.advertiseKeys();
+    const keys = [...context.config.identityKeys];
+    [keys[VICTIM - 1], keys[LIAR - 1]] = [keys[LIAR - 1]!, keys[VICTIM - 1]!];
+    const other = createRoundContext({ ...context.config, identityKeys: keys });
+    const liarSecret = fixture.identitySecretKeys[LIAR - 1]!;
+    const server = new SecAggServer({ context: other, curve });
+    const message: AdvertiseKeysMessage = {
+      ...original,
+      signature: curve.sign(
+        liarSecret,
+        advertiseKeysPayload(
+          other.binding,
+          VICTIM,
+          original.encryptionPublicKey,
+          original.maskingPublicKey,
+          original.sealingPublicKey,
+          original.seedCommitment,
+        ),
+      ),
+    };
+    expect(() => server.receiveAdvertiseKeys(message)).toThrow(/proof of possession/);
+    expect(
+      verifyKeyPossession(
+        original.maskingPublicKey,
+        original.maskingKeyProof,
+        maskingKeyPossessionContext(other.binding, VICTIM),
+      ),
+    ).toBe(false);
+  });
+});
+
+describe.each(['semi-honest', 'semi-malicious'] as const)(
+  'masking-key proof (%s): the liar advertises S_w + T (a small-order T), then gets itself convicted',
+  (adversary) => {
+    it.each([4, 2, 1])(
+      'T = %i·T8 (order 2, 4, 8): refused, nothing revealed, victim hidden',
+      (k) => {
+        expectSound(
+          play(
+            adversary,
+            500 + k,
+            (victimKey) => montgomeryU(Point.fromBytes(edwardsFromU(victimKey)).add(TORSION[k]!)),
+            (messages) => messages[VICTIM - 1]!.maskingKeyProof,
+          ),
+        );
+      },
+    );
+
+    it('second line (equality up to sign) with a colluder’s key + T and a valid proof bound to the liar: still refused, as for the colluder’s key itself', () => {
+      const played = play(
+        adversary,
+        510,
+        (_, colluderKey) => montgomeryU(Point.fromBytes(edwardsFromU(colluderKey)).add(T8)),
+        (_, binding, colluderSecret, key) =>
+          signPossession(
+            key,
+            maskingKeyPossessionContext(binding, LIAR),
+            8n * clamp(colluderSecret),
+          ),
+      );
+      for (const reveal of played.reveals)
+        expect((reveal.pairwiseSecrets ?? []).map((p) => p.peer)).not.toContain(LIAR);
+      expect(played.finished).toBeInstanceOf(ReconstructionError);
+    });
+  },
+);
+
+/**
+ * A member whose masking key has a proof of possession (here its own, honest key; a torsioned key
+ * is the same with no right s^SK at all) deals every holder a box that opens, with consistent
+ * shares of a secret other than its s^SK, then drops before MaskedInput. No holder can tell; the
+ * server finds the reconstructed s^SK does not match the key. With the proof of possession the
+ * server could remove that member's masks by the pairwise path (as for a convicted member): the
+ * sound outcome is a completed round without it, naming it.
+ */
+function playWrongSecretDropout(adversary: 'semi-honest' | 'semi-malicious', seed: number) {
+  const fixture = roundFixture({
+    clients: CLIENTS,
+    degree: CLIENTS - 1,
+    threshold: THRESHOLD,
+    dimension: 8,
+    adversary,
+    seed,
+  });
+  const { context, curve, random } = fixture;
+  const server = new SecAggServer({ context, curve });
+  const clients = fixture.identitySecretKeys.map(
+    (identitySecretKey, i) =>
+      new SecAggClient({ context, index: i + 1, identitySecretKey, curve, random }),
+  );
+  for (const client of clients) server.receiveAdvertiseKeys(client.advertiseKeys());
+  server.closeAdvertiseKeys();
+  const u1 = server.participantSets().advertised;
+  for (const client of clients) {
+    const honest = client.shareKeys(server.keysFor(client.index), u1);
+    if (client.index !== LIAR) {
+      server.receiveShareKeys(honest);
+      continue;
+    }
+    const inner = client as unknown as {
+      selfMaskSecret: Uint8Array;
+      sealing: { seed: Uint8Array; publicKey: Uint8Array };
+      identitySecretKey: Uint8Array;
+      peers: Map<number, { encryptionPublicKey: Uint8Array }>;
+    };
+    const holders = client.shareHolders;
+    const wrong = new Uint8Array(32).fill(0x33);
+    const sk = splitSecret(wrong, THRESHOLD, holders, random);
+    const b = splitSecret(inner.selfMaskSecret, THRESHOLD, holders, random);
+    const sealed = sealShareBoxes(
+      context.binding,
+      LIAR,
+      honest.encryptedShares.map((box) => {
+        const plaintext = new Uint8Array(2 * SHARE_BYTES);
+        plaintext.set(encodeShare(sk[holders.indexOf(box.peer)]!), 0);
+        plaintext.set(encodeShare(b[holders.indexOf(box.peer)]!), SHARE_BYTES);
+        return {
+          recipient: box.peer,
+          publicKey: inner.peers.get(box.peer)!.encryptionPublicKey,
+          plaintext,
+        };
+      }),
+      inner.sealing,
+      inner.identitySecretKey,
+      curve,
+      random,
+    );
+    server.receiveShareKeys({
+      sender: LIAR,
+      selfMaskCommitment: honest.selfMaskCommitment,
+      ...sealed,
+    });
+  }
+  server.closeShareKeys();
+  const u2 = server.participantSets().shared;
+  const stayers = clients.filter((c) => c.index !== LIAR);
+  const uploads = new Map<number, Uint32Array>();
+  for (const client of stayers) {
+    const message = client.maskInput(
+      server.sharesFor(client.index),
+      u2,
+      fixture.inputs[client.index - 1]!,
+    );
+    uploads.set(client.index, message.maskedInput.slice());
+    server.receiveMaskedInput(message);
+  }
+  server.closeMaskedInputCollection((sender) => uploads.get(sender)!);
+  const u3 = server.participantSets().masked;
+  if (adversary === 'semi-malicious') {
+    for (const client of stayers)
+      server.receiveConsistencySignature(
+        client.signSurvivors(server.consistencyCheckRequest(), u3),
+      );
+    server.closeConsistencyCheck();
+  }
+  const request = server.unmaskingRequest();
+  for (const client of stayers) server.receiveUnmasking(client.unmask(request, u3));
+  return server.finishUnmasking();
+}
+
+describe.each(['semi-honest', 'semi-malicious'] as const)(
+  'masking-key proof (%s): a proven-key member deals consistent shares of a wrong s^SK, then drops',
+  (adversary) => {
+    // A residual named in docs/threat-model.md ("One member against the round"): its shares open
+    // and agree, so nobody complains before U3, and the masks it shares with survivors can only
+    // come off with its real s^SK. The round stops, naming the dealer's masking key, never a
+    // holder; completing it would take a second reveal round (pairwise secrets for a dropped
+    // member whose reconstruction failed), not built.
+    it('stops the round naming only its masking key (residual: not completed)', () => {
+      expect(() => playWrongSecretDropout(adversary, 601)).toThrow(
+        new RegExp(
+          `client ${LIAR}'s masking key: all \\d+ shares agree but the secret does not match`,
+        ),
+      );
+    });
+  },
+);
