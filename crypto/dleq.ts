@@ -52,22 +52,25 @@ function decodeU(key: Uint8Array): bigint {
   return Fp.create(bytesToNumberLE(bytes));
 }
 
-/** 8Ẽ for an X25519 peer key E: undefined if E is on the twist or of small order. */
-export function liftPeerKey(peerPublicKey: Uint8Array): EdwardsPoint | undefined {
+/** Ẽ, the even-x Edwards lift of an X25519 key: undefined if the key is a point of the twist. */
+function liftUncleared(peerPublicKey: Uint8Array): EdwardsPoint | undefined {
   assertBytes(peerPublicKey, 'X25519 public key', CURVE25519_KEY_BYTES);
   const u = decodeU(peerPublicKey);
   const denominator = Fp.add(u, Fp.ONE);
   if (Fp.is0(denominator)) return undefined;
   // y = (u − 1) / (u + 1) (RFC 7748 §4.1); the sign of x is ours to choose: even.
   const y = Fp.div(Fp.sub(u, Fp.ONE), denominator);
-  let point: EdwardsPoint;
   try {
-    point = Point.fromBytes(numberToBytesLE(y, 32));
+    return Point.fromBytes(numberToBytesLE(y, 32));
   } catch {
     return undefined; // not on edwards25519: u is a point of the twist
   }
-  const cleared = point.clearCofactor();
-  return cleared.is0() ? undefined : cleared;
+}
+
+/** 8Ẽ for an X25519 peer key E: undefined if E is on the twist or of small order. */
+export function liftPeerKey(peerPublicKey: Uint8Array): EdwardsPoint | undefined {
+  const cleared = liftUncleared(peerPublicKey)?.clearCofactor();
+  return cleared === undefined || cleared.is0() ? undefined : cleared;
 }
 
 /**
@@ -260,10 +263,10 @@ export const KEY_POSSESSION_PROOF_BYTES = 64;
  * arrival, where the server checks the proof against liftPeerKey's Q.
  */
 function possessionStatement(publicKey: Uint8Array): EdwardsPoint | undefined {
-  const cleared = liftPeerKey(publicKey);
-  if (cleared === undefined) return undefined;
-  const y = Fp.div(Fp.sub(decodeU(publicKey), Fp.ONE), Fp.add(decodeU(publicKey), Fp.ONE));
-  return Point.fromBytes(numberToBytesLE(y, 32)).isTorsionFree() ? cleared : undefined;
+  const point = liftUncleared(publicKey);
+  if (point === undefined || !point.isTorsionFree()) return undefined;
+  const cleared = point.clearCofactor();
+  return cleared.is0() ? undefined : cleared;
 }
 
 /** What a key-possession proof signs: the label, its use (`context`) and the key's bytes as sent. */
