@@ -263,7 +263,9 @@ export function playDroppedDealer(
  * X25519(s_a, K_b) counts for every pair whose keys equal {K_a, K_b} up to sign and small-order
  * components (what X25519 with a clamped scalar cannot tell apart).
  */
-export function recoverable(played: Played): number[] {
+export function recoverable(
+  played: Pick<Played, 'survivors' | 'unmaskings' | 'secondReveals' | 'maskingKeys'>,
+): number[] {
   const { unmaskings, secondReveals, maskingKeys } = played;
   const bShares = new Map<number, number>();
   const sShares = new Map<number, number>();
