@@ -17,6 +17,7 @@ import {
   type FabricTrust,
 } from '../../services/console/fabric-evidence.ts';
 import { fabricConsoleConsortium } from '../support/fabric-console-consortium.ts';
+import { TRUST_PROFILE_FILE } from '../../network/fabric-network.ts';
 import { pinnedCaFiles, TEST_BANKS, useFabricTestNetwork } from './fabric-network-fixture.ts';
 import { quantizedInputs, secAggParams } from '../faults/fault-harness.ts';
 
@@ -186,10 +187,20 @@ describe('evidence bundles from a Fabric channel, verified offline', () => {
       ),
     );
     expect(verified.code).toBe(0);
+    // The same pins from the trust profile the network's bring-up wrote (what the consortium
+    // hands its auditors): its genesis hash is the chain's.
+    const profileFile = join(running().directory, TRUST_PROFILE_FILE);
+    const profile = JSON.parse(readFileSync(profileFile, 'utf8')) as { genesis: string };
+    expect(profile.genesis).toBe(genesis.previousHash);
+    const profiled = await cli(['audit', 'verify-bundle', file, '--profile', profileFile]);
+    expect(profiled.stdout).toMatch(/^evidence bundle verified: model version/);
+    expect(profiled.code).toBe(0);
     // Without CAs of its own the auditor proves nothing: refused.
     const unpinned = await cli(['audit', 'verify-bundle', file]);
     expect(unpinned.code).toBe(1);
-    expect(unpinned.stderr).toMatch(/needs --orderer <MSP>=<CA file> and --bank/);
+    expect(unpinned.stderr).toMatch(
+      /needs --profile <.*>, or --orderer <MSP>=<CA file> and --bank/,
+    );
     // One changed byte of a consent's dataset id in the claimed lineage.
     const text = bytes.toString('utf8');
     const at = text.indexOf('"datasetId":"BankBMSP') + '"datasetId":"B'.length;

@@ -10,6 +10,7 @@ import {
   type FabricEvidenceBundle,
   type FabricTrust,
 } from '../../services/console/fabric-evidence.ts';
+import { buildTrustProfile } from '../../ledger/fabric/fabric-trust-profile.ts';
 import {
   block,
   bundleOf,
@@ -47,24 +48,24 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
   const verify = (bundle: FabricEvidenceBundle) =>
     verifyFabricEvidenceBundle(JSON.parse(JSON.stringify(bundle)) as FabricEvidenceBundle, trust);
 
-  const cli = (file: string): Promise<{ code: number; stdout: string; stderr: string }> =>
+  /** `veilsum audit verify-bundle <file>` with the regulator's pins (default: one flag each). */
+  const cli = (
+    file: string,
+    pins: readonly string[] = [
+      '--channel',
+      CHANNEL,
+      '--orderer',
+      `OrdererMSP=${join(directory, 'OrdererOrg.pem')}`,
+      ...['A', 'B', 'C'].flatMap((x) => [
+        '--bank',
+        `Bank${x}MSP=${join(directory, `Bank${x}.pem`)}`,
+      ]),
+    ],
+  ): Promise<{ code: number; stdout: string; stderr: string }> =>
     new Promise((resolve) =>
       execFile(
         process.execPath,
-        [
-          'cli/veilsum.ts',
-          'audit',
-          'verify-bundle',
-          file,
-          '--channel',
-          CHANNEL,
-          '--orderer',
-          `OrdererMSP=${join(directory, 'OrdererOrg.pem')}`,
-          ...['A', 'B', 'C'].flatMap((x) => [
-            '--bank',
-            `Bank${x}MSP=${join(directory, `Bank${x}.pem`)}`,
-          ]),
-        ],
+        ['cli/veilsum.ts', 'audit', 'verify-bundle', file, ...pins],
         (error, stdout, stderr) =>
           resolve({ code: error ? ((error.code as number) ?? 1) : 0, stdout, stderr }),
       ),
@@ -130,7 +131,8 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
     if (directory) rmSync(directory, { recursive: true, force: true });
   });
 
-  it('an honest chain verifies; the same lineage in a block a bank signed as "orderer" under the real genesis is refused', () => {
+  /** The lineage in one block the real orderer signed on the real channel, and its transaction. */
+  const honestBundle = () => {
     const { lineage, writes } = forgedLineage(MODEL, ['BankAMSP', 'BankBMSP', 'BankCMSP']);
     const tx = endorserTransaction({
       channel: CHANNEL,
@@ -147,13 +149,18 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
       orderer: honest.orderer,
       lastConfig: 0,
     });
-    const ok = bundleOf({
+    const bundle = bundleOf({
       channel: CHANNEL,
       chaincode: CHAINCODE,
       modelHash: MODEL,
       blocks: [honest.genesis, real],
       lineage: [lineage],
     });
+    return { bundle, tx, lineage };
+  };
+
+  it('an honest chain verifies; the same lineage in a block a bank signed as "orderer" under the real genesis is refused', () => {
+    const { bundle: ok, tx, lineage } = honestBundle();
     expect(verify(ok).transactions).toBe(1);
     // BankA signs the block with an "orderer" certificate from its own CA: refused under the
     // real genesis config (OrdererMSP's root is the orderer org's CA).
@@ -705,4 +712,77 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
     );
     expect(problem).toMatch(/is not a peer/);
   });
+  it("takes the pins from the consortium's trust profile: the honest chain verifies; a profile from another genesis, a leaf certificate as a CA, one MSP in two roles, a missing field or the profile beside single pins are refused, naming why", async () => {
+    const bundleFile = join(directory, 'honest.json');
+    writeFileSync(bundleFile, JSON.stringify(honestBundle().bundle));
+    const pems = (record: Record<string, Pki>) =>
+      Object.fromEntries(Object.entries(record).map(([mspId, ca]) => [mspId, ca.cert]));
+    const profile = buildTrustProfile({
+      channel: CHANNEL,
+      chaincode: CHAINCODE,
+      genesisBlock: honest.genesis.bytes,
+      orderers: pems({ OrdererMSP: ordererCa }),
+      banks: pems(bankCas),
+      others: {},
+    });
+    expect(profile.genesis).toBe(honest.genesis.hash);
+    const run = async (name: string, content: unknown, extra: string[] = []) => {
+      const file = join(directory, name);
+      writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content));
+      return cli(bundleFile, ['--profile', file, ...extra]);
+    };
+    const good = await run('profile.json', profile);
+    expect(good.stdout).toMatch(/^evidence bundle verified: model version 9{64}, 1 rounds/);
+    expect(good.code).toBe(0);
+
+    // Another channel's genesis (a sandbox BankA set up): the chain does not start there.
+    const sandbox = block({
+      number: 0,
+      previousHash: '',
+      envelopes: [
+        configEnvelope('sandbox', [
+          { mspId: 'OrdererMSP', roots: [ordererCa.cert], section: 'Orderer' },
+        ]),
+      ],
+      orderer: undefined,
+      lastConfig: 0,
+    });
+    const refusals: [string, unknown, string[], RegExp][] = [
+      [
+        'other-genesis.json',
+        { ...profile, genesis: sandbox.hash },
+        [],
+        /block 0: its hash [0-9a-f]{64} is not the channel's genesis block/,
+      ],
+      [
+        'leaf-as-ca.json',
+        { ...profile, banks: { ...profile.banks, BankBMSP: [honest.peers.BankBMSP!.pki.cert] } },
+        [],
+        /banks\.BankBMSP\[0\] \(.*CN=peer0\) is not a CA certificate/,
+      ],
+      [
+        'two-roles.json',
+        { ...profile, others: { BankAMSP: profile.banks.BankAMSP } },
+        [],
+        /BankAMSP is pinned both as banks and as others/,
+      ],
+      ['no-genesis.json', { ...profile, genesis: undefined }, [], /: genesis: /],
+      ['not-json.json', 'OrdererMSP=ca.pem', [], /is not JSON: expected a trust profile/],
+      [
+        'profile-and-pins.json',
+        profile,
+        ['--channel', 'another'],
+        /give either --profile or the pins \(--channel\), not both/,
+      ],
+    ];
+    for (const [name, content, extra, reason] of refusals) {
+      const result = await run(name, content, extra);
+      expect({ name, code: result.code, verified: /verified:/.test(result.stdout) }).toEqual({
+        name,
+        code: 1,
+        verified: false,
+      });
+      expect(result.stderr).toMatch(reason);
+    }
+  }, 120_000);
 });
