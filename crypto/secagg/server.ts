@@ -745,8 +745,7 @@ export class SecAggServer {
         const recoverable =
           (error instanceof ReconstructionError || error instanceof TooFewParticipantsError) &&
           this.misbehaving.has(owner) &&
-          this.ownsMaskingKey(owner) &&
-          this.secondRevealFor.size === 0;
+          this.ownsMaskingKey(owner);
         if (!recoverable) throw error;
         pending.push(owner);
       }
