@@ -44,15 +44,7 @@ describe('SecAgg+ against one malicious member', () => {
   beforeAll(async () => {
     consortium = await createConsortium(MEMBERS, 'mm');
     const ledgerPath = join(consortium.directory, 'ledger.db');
-    coordinator = new Coordinator(
-      {
-        ...consortium.config,
-        listen: '127.0.0.1:0',
-        ledger: { path: ledgerPath, identity: 'veilsum-coordinator' },
-      },
-      pino({ level: 'silent' }),
-    );
-    await coordinator.start();
+    coordinator = await startCoordinator();
     database = new EmbeddedLedgerDatabase(
       ledgerPath,
       readFileSync(consortium.pki.caCertificatePath),
@@ -67,6 +59,20 @@ describe('SecAgg+ against one malicious member', () => {
     }
     admin = VeilsumClient.connect(consortium.profile(ADMIN, coordinator.port));
   });
+
+  /** The coordinator on the consortium's data directory (a restart replays its rounds). */
+  async function startCoordinator(): Promise<Coordinator> {
+    const started = new Coordinator(
+      {
+        ...consortium.config,
+        listen: '127.0.0.1:0',
+        ledger: { path: join(consortium.directory, 'ledger.db'), identity: 'veilsum-coordinator' },
+      },
+      pino({ level: 'silent' }),
+    );
+    await started.start();
+    return started;
+  }
 
   afterAll(async () => {
     admin.close();
@@ -325,5 +331,22 @@ describe('SecAgg+ against one malicious member', () => {
     expect(
       recoverable({ survivors: finished.included, unmaskings, secondReveals, maskingKeys }),
     ).toEqual([]);
+
+    // A restart replays the second reveal's events (the phase's close, each RevealPairwise) into
+    // the same finished round.
+    await coordinator.stop();
+    coordinator = await startCoordinator();
+    const restarted = VeilsumClient.connect(consortium.profile(ADMIN, coordinator.port));
+    try {
+      const replayed = await restarted.getRound(finished.roundId);
+      expect([replayed.phase, replayed.included, replayed.abortReason]).toEqual([
+        Phase.PHASE_DONE,
+        [1, 2, 3, 4, 5],
+        '',
+      ]);
+      expect(await restarted.getAggregate(finished.roundId)).toEqual(sumOf([1, 2, 3, 4, 5]));
+    } finally {
+      restarted.close();
+    }
   }, 90_000);
 });
