@@ -21,7 +21,6 @@ import {
 } from './round-verification.ts';
 import { SecAggClient } from '../crypto/secagg/client.ts';
 import { createRoundContext, needsContributedSeed } from '../crypto/secagg/config.ts';
-import { combineMasks } from '../crypto/secagg/masks.ts';
 import type { DropoutPhase } from '../crypto/secagg/simulation.ts';
 import {
   Adversary,
@@ -59,7 +58,7 @@ import {
 import { hasConsistentParamsHash, secAggConfigOf } from '../proto/round-wire.ts';
 import { isServiceError, RoundAbortedError, toVeilsumError, VeilsumError } from './errors.ts';
 import { DEFAULT_RETRY, type RetryPolicy, withRetry } from './retry.ts';
-import { UnmaskJournal, updateDigest } from './unmask-journal.ts';
+import { ownBytes, UnmaskJournal, updateDigest } from './unmask-journal.ts';
 import { digestOfQuantizedFrom } from './quantized-origin.ts';
 import { deadline, tlsChannel, type TlsIdentity, unary } from './grpc-channel.ts';
 import { clientWithBytesSerializers } from './oneof-bytes-serializer.ts';
@@ -151,6 +150,14 @@ export interface ParticipateOptions extends TrainedFrom {
    * level is a rounding of its float and the digest is `updateSha256` (when given).
    */
   readonly quantizedFrom?: () => Iterable<Float32Array>;
+  /**
+   * participateQuantized: the caller hands its levels over instead of the SDK copying them (a
+   * full-length vector less: the bank's peer quantizes a 10^7-value update straight into them).
+   * The caller must neither read nor change the array afterwards: it is checked, journalled and
+   * then masked in place. Only a plain Uint32Array over its own (unshared) ArrayBuffer is taken
+   * so; anything else is still copied.
+   */
+  readonly handOverLevels?: boolean;
 }
 
 export interface CkksParticipateOptions extends TrainedFrom {
@@ -720,8 +727,12 @@ export class VeilsumClient {
   ): Promise<ParticipationResult> {
     // A copy taken before any check (from the array's own storage, whatever its class): the
     // caller's array may change after this returns, and only the levels checked and journalled
-    // may enter the sum.
-    const levels = new Uint32Array(input);
+    // may enter the sum. A caller that hands its levels over (and may not touch them again)
+    // gives a plain, unshared array: that one is taken as it is.
+    const levels =
+      options.handOverLevels === true && isPlainUnsharedUint32Array(input)
+        ? input
+        : new Uint32Array(input);
     let names: JournalNames;
     try {
       names = quantizedDigest(round, levels, options);
@@ -876,10 +887,8 @@ export class VeilsumClient {
     const jobs = this.secAggStep('MaskedInput', () =>
       client.prepareMasks(sharesDeliveryFromWire(delivery), u2),
     );
-    const { maskedInput: masked, complaints } = client.completeMaskedInput(
-      input,
-      combineMasks(jobs, input.length, nativeCurve25519),
-    );
+    // `input` is the SDK's own vector (quantized here, copied or handed over): masked in place.
+    const { maskedInput: masked, complaints } = client.completeMaskedInputInPlace(input, jobs);
     if (options.delayUploadMs)
       await new Promise((resolve) => setTimeout(resolve, options.delayUploadMs));
     // From the upload on, our neighbours' reveals can unmask this update: claim it first.
@@ -1152,6 +1161,20 @@ function absentIfNotFound(error: unknown): undefined {
   if (error instanceof ContractError && error.kind === 'not-found') return undefined;
   if (isNotFound(error)) return undefined;
   throw error;
+}
+
+/**
+ * A Uint32Array of the intrinsic class over an ArrayBuffer (not a SharedArrayBuffer another
+ * thread could write while the SDK checks and masks it): what `handOverLevels` takes uncopied.
+ */
+function isPlainUnsharedUint32Array(input: Uint32Array): boolean {
+  return (
+    Object.getPrototypeOf(input) === Uint32Array.prototype &&
+    ['length', 'buffer', 'byteOffset', 'byteLength'].every(
+      (name) => Object.getOwnPropertyDescriptor(input, name) === undefined,
+    ) &&
+    !(ownBytes(input).buffer instanceof SharedArrayBuffer)
+  );
 }
 
 /** The journal's names of a quantized update: see quantizedDigest. */

@@ -544,8 +544,31 @@ export class SecAggClient {
     }
     this.assertInputShape(quantizedInput, 'input');
     this.assertInputShape(maskTotal, 'mask total');
-    const masked = maskTotal;
-    addInto(masked, quantizedInput);
+    addInto(maskTotal, quantizedInput);
+    return this.maskedInputMessage(maskTotal);
+  }
+
+  /**
+   * Round 2, second half, in place: y_u = x_u + Σ masks formed in `quantizedInput` itself, the
+   * masks of `jobs` (prepareMasks()) expanded straight into it, so a member holds one full-length
+   * vector instead of its input and a mask total. The caller hands the vector over: on return it
+   * holds the masked input (the message's `maskedInput`), no longer x_u.
+   */
+  completeMaskedInputInPlace(
+    quantizedInput: Uint32Array,
+    jobs: readonly MaskJob[],
+  ): MaskedInputMessage {
+    if (this.phase !== 'masking') {
+      throw new PhaseOrderError(`client ${this.index} is in phase ${this.phase}, not masking`);
+    }
+    this.assertInputShape(quantizedInput, 'input');
+    return this.maskedInputMessage(
+      combineMasks(jobs, quantizedInput.length, this.curve, quantizedInput),
+    );
+  }
+
+  /** The masked input y_u as this member's message; the client moves on to the next phase. */
+  private maskedInputMessage(masked: Uint32Array): MaskedInputMessage {
     this.phase =
       this.context.config.adversary === 'semi-malicious' ? 'consistency-check' : 'unmasking';
     return { sender: this.index, maskedInput: masked, complaints: [...this.complaints] };
