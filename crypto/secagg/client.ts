@@ -46,7 +46,7 @@ import type {
   PairwiseRevealMessage,
   PairwiseRevealRequest,
 } from './messages.ts';
-import { ownsMaskingKey } from './pairwise-reveal.ts';
+import { MaskingKeyIndex } from './pairwise-reveal.ts';
 import { isSignedBySender, openShareBox, sealShareBoxes, shareComplaint } from './share-box.ts';
 import {
   advertiseKeysPayload,
@@ -129,6 +129,8 @@ export class SecAggClient {
   private unmaskedWith: ReadonlySet<number> | undefined;
   /** Peers whose pairwise secret this client revealed (at most once per round). */
   private readonly revealedPairwise = new Set<number>();
+  /** The round's masking keys' cleared lifts, built on the first pairwise reveal (dispute path). */
+  private maskingKeyIndex: MaskingKeyIndex | undefined;
   /** The convicted ids signed with U3 (each conviction judged here first). */
   private committedConvicted: readonly number[] | undefined;
 
@@ -712,20 +714,14 @@ export class SecAggClient {
   private pairwiseReveal(peer: number): PairwiseReveal | undefined {
     if (!this.maskedWith.has(peer) || this.revealedPairwise.has(peer)) return undefined;
     const keys = this.peers.get(peer)!;
-    const others = [
-      this.maskingPublicKey,
-      ...[...this.peers].filter(([other]) => other !== peer).map(([, p]) => p.maskingPublicKey),
-    ];
-    if (
-      !ownsMaskingKey(
-        this.context.binding,
-        peer,
-        keys.maskingPublicKey,
-        keys.maskingKeyProof,
-        others,
-      )
-    )
-      return undefined;
+    // Every key this member knows for the round, its own included (fixed since ShareKeys).
+    this.maskingKeyIndex ??= new MaskingKeyIndex([
+      [this.index, this.maskingPublicKey, undefined],
+      ...[...this.peers].map(
+        ([other, p]) => [other, p.maskingPublicKey, p.maskingKeyProof] as const,
+      ),
+    ]);
+    if (!this.maskingKeyIndex.owns(this.context.binding, peer)) return undefined;
     const evidence = proveSharedSecret(
       this.maskingSecretKey,
       keys.maskingPublicKey,

@@ -53,7 +53,7 @@ import type {
   PairwiseRevealMessage,
   PairwiseRevealRequest,
 } from './messages.ts';
-import { ownsMaskingKey } from './pairwise-reveal.ts';
+import { MaskingKeyIndex } from './pairwise-reveal.ts';
 import {
   judgeShareComplaint,
   SHARE_BOX_CIPHERTEXT_BYTES,
@@ -112,6 +112,8 @@ export class SecAggServer {
   private phase: SecAggPhase = 'advertise-keys';
 
   private readonly advertised = new Map<number, AdvertiseKeysMessage>();
+  /** The advertised masking keys' cleared lifts, built on the first ownership check (dispute path). */
+  private maskingKeyIndex: MaskingKeyIndex | undefined;
   /** D over U1's seed commitments, fixed when AdvertiseKeys closes (sparse graphs). */
   private seedDigest: Uint8Array = new Uint8Array(0);
   private readonly seedReveals = new Map<number, Uint8Array>();
@@ -953,16 +955,13 @@ export class SecAggServer {
    * got into `advertised`.
    */
   private ownsMaskingKey(member: number): boolean {
-    const { maskingPublicKey, maskingKeyProof } = this.advertised.get(member)!;
-    return ownsMaskingKey(
-      this.context.binding,
-      member,
-      maskingPublicKey,
-      maskingKeyProof,
-      [...this.advertised]
-        .filter(([other]) => other !== member)
-        .map(([, message]) => message.maskingPublicKey),
+    // Advertised keys are fixed since AdvertiseKeys closed: their lifts are computed once.
+    this.maskingKeyIndex ??= new MaskingKeyIndex(
+      [...this.advertised].map(
+        ([index, message]) => [index, message.maskingPublicKey, message.maskingKeyProof] as const,
+      ),
     );
+    return this.maskingKeyIndex.owns(this.context.binding, member);
   }
 
   /** Σ y_u − Σ masks, reduced to Z_{2^modulusBits}. `maskTotal` = combineMasks(planUnmasking()). */
