@@ -1,3 +1,4 @@
+import { BitReader, BitWriter } from './bit-stream.ts';
 import { SEAL_HEADER_BYTES, SEAL_MAGIC } from './seal-serialization.ts';
 
 /**
@@ -468,66 +469,4 @@ function writeSealHeader(
   view.setUint8(offset + 3, major);
   view.setUint8(offset + 4, minor);
   view.setBigUint64(offset + 8, BigInt(size), true);
-}
-
-/**
- * Little-endian bit stream for the high parts of residues (at most 32 bits each), written and read
- * in pieces of at most 16 bits so the 32-bit accumulator never overflows.
- */
-class BitWriter {
-  private accumulator = 0;
-  private bits = 0;
-  private offset: number;
-  private readonly out: Uint8Array;
-  constructor(out: Uint8Array, offset: number) {
-    this.out = out;
-    this.offset = offset;
-  }
-
-  write(value: number, count: number): void {
-    if (count > 16) {
-      this.write(value & 0xffff, 16);
-      this.write(value >>> 16, count - 16);
-      return;
-    }
-    this.accumulator |= (value & ((1 << count) - 1)) << this.bits;
-    this.bits += count;
-    while (this.bits >= 8) {
-      this.out[this.offset++] = this.accumulator & 0xff;
-      this.accumulator >>>= 8;
-      this.bits -= 8;
-    }
-  }
-
-  flush(): void {
-    if (this.bits > 0) this.out[this.offset++] = this.accumulator & 0xff;
-    this.accumulator = 0;
-    this.bits = 0;
-  }
-}
-
-class BitReader {
-  private accumulator = 0;
-  private bits = 0;
-  private offset: number;
-  private readonly input: Uint8Array;
-  constructor(input: Uint8Array, offset: number) {
-    this.input = input;
-    this.offset = offset;
-  }
-
-  read(count: number): number {
-    if (count > 16) {
-      const low = this.read(16);
-      return low + this.read(count - 16) * 0x10000;
-    }
-    while (this.bits < count) {
-      this.accumulator |= this.input[this.offset++]! << this.bits;
-      this.bits += 8;
-    }
-    const value = this.accumulator & ((1 << count) - 1);
-    this.accumulator >>>= count;
-    this.bits -= count;
-    return value;
-  }
 }
