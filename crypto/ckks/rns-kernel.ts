@@ -265,6 +265,73 @@ export class RnsKernel {
   }
 
   /**
+   * c0 of the last `encrypt` rounded for a compact upload (ciphertext-wire.ts, `CompactC0`):
+   * w′ = round(round(c0/q1) mod q0 / 2^shift) per coefficient, c0 its integer in [0, q0·q1).
+   * Two primes only. Brings c0 out of NTT form (c1, in `pairWords`' second half, stays as it is).
+   */
+  roundedC0(shift: number, q1InverseModQ0: bigint): Float64Array {
+    const { degree, moduli } = this;
+    if (moduli.length !== 2) throw new CryptoInputError('RnsKernel: compact c0 needs two primes');
+    const [q0, q1] = [Number(moduli[0]!), Number(moduli[1]!)];
+    const residues = new Float64Array(2 * degree);
+    for (let j = 0; j < 2; j++) {
+      const block = j * degree * 8;
+      this.wasm.inverseNtt(
+        this.pair + block,
+        this.inverseRoots + block,
+        degree,
+        moduli[j]!,
+        this.qinvs[j]!,
+        this.inverseDegrees[j]!,
+      );
+      this.wasm.toDoubles(this.doubles + block, this.pair + block, degree);
+      residues.set(this.doubleInput.subarray(j * degree, (j + 1) * degree), j * degree);
+    }
+    // c0 = r1 + q1·t with t = (r0 − r1)·q1⁻¹ mod q0 (Garner), so round(c0/q1) = t + [r1 > q1/2].
+    const differences = this.doubleInput.subarray(0, degree);
+    for (let c = 0; c < degree; c++) differences[c] = residues[c]! - residues[degree + c]!;
+    const t = this.transformed;
+    this.wasm.doubleResidues(t, this.doubles, degree, moduli[0]!);
+    const constant = new BigUint64Array(this.termWords.buffer, this.term, degree);
+    constant.fill(q1InverseModQ0);
+    const zero = new BigUint64Array(this.sumWords.buffer, this.sum, degree);
+    zero.fill(0n);
+    this.wasm.mulAdd(t, t, this.term, this.sum, degree, moduli[0]!, this.qinvs[0]!);
+    this.wasm.toDoubles(this.doubles, t, degree);
+    const garner = this.doubleInput.subarray(0, degree);
+    const out = new Float64Array(degree);
+    const half = 2 ** shift;
+    for (let c = 0; c < degree; c++) {
+      let w = garner[c]! + (residues[degree + c]! > (q1 - 1) / 2 ? 1 : 0);
+      if (w >= q0) w -= q0;
+      out[c] = Math.floor((w + half / 2) / half);
+    }
+    return out;
+  }
+
+  /**
+   * c0 residues (NTT form, prime by prime, as Numbers) of the sum of compact uploads whose w′
+   * add up to `rounded` (N integers mod q0, coefficient form): residue mod q0 of
+   * multiplier·rounded, mod q1 zero (ciphertext-wire.ts, `CompactC0`).
+   */
+  expandRoundedC0(rounded: Float64Array, multiplier: bigint): Float64Array {
+    const { degree, moduli } = this;
+    if (moduli.length !== 2 || rounded.length !== degree)
+      throw new CryptoInputError('RnsKernel: compact c0 needs two primes and N coefficients');
+    const t = this.transformed;
+    this.doubleInput.set(rounded);
+    this.wasm.doubleResidues(t, this.doubles, degree, moduli[0]!);
+    new BigUint64Array(this.termWords.buffer, this.term, degree).fill(multiplier);
+    new BigUint64Array(this.sumWords.buffer, this.sum, degree).fill(0n);
+    this.wasm.mulAdd(t, t, this.term, this.sum, degree, moduli[0]!, this.qinvs[0]!);
+    this.wasm.forwardNtt(t, this.roots, degree, moduli[0]!, this.qinvs[0]!);
+    this.wasm.toDoubles(this.doubles, t, degree);
+    const out = new Float64Array(2 * degree);
+    out.set(this.doubleInput.subarray(0, degree));
+    return out;
+  }
+
+  /**
    * a·x + y mod Q in NTT form, as reduced residues (Numbers, prime by prime), for x and y in
    * coefficient form: each N integers below 2^53 in magnitude (the same under every prime) or
    * primes·N residues.

@@ -39,7 +39,10 @@ function honestBatch(count: number, seed: number) {
   const values = Float64Array.from({ length: count * engine.valuesPerCiphertext }, (_, i) =>
     Math.sin(seed + i),
   );
-  const { wires, witnesses } = engine.encryptWithWitnesses(key, values, count, random);
+  // Compact ciphertexts, as the SDK sends them: the statement binds their bytes, c0's included.
+  const { wires, witnesses } = engine.encryptWithWitnesses(key, values, count, random, {
+    compact: true,
+  });
   const proof = proveEncryptions(engine, key, statement(count), 0, wires, witnesses, random);
   return { wires, witnesses, proof };
 }
