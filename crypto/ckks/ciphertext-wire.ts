@@ -47,10 +47,12 @@ const COMPACT_MAGIC = [0x56, 0x53, 0x43, 0x32]; // "VSC2": a member's upload, c0
  * c0′ = q1·2^shift·w′ mod Q, whose residue mod q1 is 0 and mod q0 is (q1·2^shift mod q0)·w′.
  * |c0 − c0′| ≤ q1/2 + q1·2^(shift−1) as integers mod Q, so a decoded value moves by at most
  * q1·(2^shift + 1)/(2Δ) (read at 2Δ from 2·c0): `shift` is the largest keeping that within
- * C0_ROUNDING_ERROR. For sum-8192 (q ≈ 2^52, Δ = 2^92) shift = 18: c0 travels in 34 bits
- * instead of 104, a ciphertext in 138 bits a value instead of 208 (17.3 instead of 26 bytes a
- * parameter), at ≤ 1.2·10⁻⁷ of error per member and value (10 members: ≤ 1.2·10⁻⁶, against
- * the round's 5·10⁻⁵ precision target, which the flooding spends).
+ * C0_ROUNDING_ERROR. For sum-8192 (q ≈ 2^52, Δ = 2^92) shift = 17: c0 travels in 35 bits
+ * instead of 104, a ciphertext in 139 bits a value instead of 208 (17.4 instead of 26 bytes a
+ * parameter), at ≤ 2^-23 = 1.2·10⁻⁷ of error per member and value (10 members: ≤ 1.2·10⁻⁶,
+ * beside the round's 5·10⁻⁵ precision target, which the flooding spends; maxAbsError ≤ 1e-4).
+ * Why not c1 too: the proof is about c1 and extraction's bound on e* would take the rounding
+ * (2^68 here), which the flooding would then have to hide — c1 travels whole.
  * Layout: the VSC1 header with magic "VSC2" and size 2 | c1 as a one-polynomial VSC1 body (low
  * words, then packed high parts, prime by prime) | w′ for the N coefficients, `bits` each,
  * little-endian bit-packed. Every w′ must be ≤ `max` (checked with the residues).
