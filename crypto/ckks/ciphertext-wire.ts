@@ -78,9 +78,12 @@ export function compactC0Shape(moduli: readonly bigint[], scale: number): Compac
   if (!(room >= 1)) return undefined;
   const shift = Math.floor(Math.log2(room));
   const max = Math.round((q0 - 1) / 2 ** shift);
+  const bits = Math.ceil(Math.log2(max + 1));
+  // The packing (`packCompactCiphertext`) takes w′ of 25 to 48 bits.
+  if (bits < 25 || bits > 48) return undefined;
   return {
     shift,
-    bits: Math.ceil(Math.log2(max + 1)),
+    bits,
     max,
     multiplier: (moduli[1]! * 2n ** BigInt(shift)) % moduli[0]!,
   };
@@ -143,9 +146,31 @@ export function packCompactCiphertext(
   out.set(body, 0);
   out.set(COMPACT_MAGIC, 0);
   out[49] = 2;
-  const writer = new BitWriter(out, body.length);
-  for (let c = 0; c < degree; c++) writer.write(rounded[c]!, compact.bits);
-  writer.flush();
+  // Each w′ as its low 24 bits, then the rest (bits ≤ 48): the accumulator stays below 2^31.
+  const highBits = compact.bits - 24;
+  if (highBits < 1 || highBits > 24) throw new RangeError('compact c0 of 25 to 48 bits only');
+  let accumulator = 0;
+  let bits = 0;
+  let offset = body.length;
+  for (let c = 0; c < degree; c++) {
+    const value = rounded[c]!;
+    const high = Math.floor(value / 0x1000000);
+    accumulator |= (value - high * 0x1000000) << bits;
+    bits += 24;
+    while (bits >= 8) {
+      out[offset++] = accumulator & 0xff;
+      accumulator >>>= 8;
+      bits -= 8;
+    }
+    accumulator |= high << bits;
+    bits += highBits;
+    while (bits >= 8) {
+      out[offset++] = accumulator & 0xff;
+      accumulator >>>= 8;
+      bits -= 8;
+    }
+  }
+  if (bits > 0) out[offset] = accumulator & 0xff;
   return out;
 }
 
@@ -170,20 +195,32 @@ function readCompact(
     0,
     1,
   );
-  const reader = new BitReader(wire, wireLength(expected, 1));
+  // The header check fixed the length: N·bits bits from here to the end, then zero padding.
+  const highBits = compact.bits - 24;
+  let offset = wireLength(expected, 1);
+  let accumulator = 0;
+  let bits = 0;
+  const take = (count: number): number => {
+    while (bits < count) {
+      accumulator |= wire[offset++]! << bits;
+      bits += 8;
+    }
+    const value = accumulator & ((1 << count) - 1);
+    accumulator >>>= count;
+    bits -= count;
+    return value;
+  };
   for (let c = 0; c < degree; c++) {
-    const value = reader.read(compact.bits);
+    const low = take(24);
+    const value = take(highBits) * 0x1000000 + low;
     if (value > compact.max)
       throw new InvalidCiphertextError(
         `rounded c0 coefficient ${c} is ${value}, above ${compact.max}`,
       );
     if (rounded) rounded[c] = value;
   }
-  try {
-    reader.end();
-  } catch (error) {
-    throw new InvalidCiphertextError(`compact ciphertext: ${(error as Error).message}`);
-  }
+  if (accumulator !== 0 || offset !== wire.length)
+    throw new InvalidCiphertextError('compact ciphertext: nonzero padding after the rounded c0');
 }
 const WIRE_HEADER_BYTES = 4 + 32 + 8 + 4 + 4 + 2;
 // SEAL Ciphertext: header, parms_id, ntt flag, size, degree, primes, scale, correction factor.

@@ -314,13 +314,16 @@ export class CkksEngine {
         e0,
         message,
       );
-      const pair = kernel.encrypt(v, e1, message);
       if (compact) {
-        // c1 stays in NTT form in the second half of the pair; c0 travels rounded.
-        const rounded = kernel.roundedC0(compact.shift, this.q1InverseModQ0);
-        const c1 = pair.subarray(pair.length / 2);
+        const { c1, rounded } = kernel.encryptCompact(
+          v,
+          e1,
+          message,
+          compact.shift,
+          this.q1InverseModQ0,
+        );
         wires.push(packCompactCiphertext(c1, rounded, this.expectations));
-      } else wires.push(packCiphertextWords(pair, this.expectations));
+      } else wires.push(packCiphertextWords(kernel.encrypt(v, e1, message), this.expectations));
       witnesses.push({ v, e1 });
     }
     // v, e1 and the message were in kernel memory: the witnesses go to the prover, not there.
