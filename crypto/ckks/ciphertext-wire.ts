@@ -185,7 +185,6 @@ function readCompact(
   c1Words: Uint32Array | undefined,
   rounded: Float64Array | undefined,
 ): void {
-  const compact = expected.compactC0!;
   const degree = expected.polyModulusDegree;
   readPolynomial(
     wire,
@@ -195,6 +194,16 @@ function readCompact(
     0,
     1,
   );
+  readRoundedC0(wire, expected, rounded ?? new Float64Array(degree));
+}
+
+/** The rounded c0 of a header-checked compact wire into `rounded`, each checked ≤ max. */
+function readRoundedC0(
+  wire: Uint8Array,
+  expected: CiphertextExpectations,
+  rounded: Float64Array,
+): void {
+  const compact = expected.compactC0!;
   // The header check fixed the length: N·bits bits from here to the end, then zero padding.
   const highBits = compact.bits - 24;
   let offset = wireLength(expected, 1);
@@ -210,14 +219,14 @@ function readCompact(
     bits -= count;
     return value;
   };
-  for (let c = 0; c < degree; c++) {
+  for (let c = 0; c < rounded.length; c++) {
     const low = take(24);
     const value = take(highBits) * 0x1000000 + low;
     if (value > compact.max)
       throw new InvalidCiphertextError(
         `rounded c0 coefficient ${c} is ${value}, above ${compact.max}`,
       );
-    if (rounded) rounded[c] = value;
+    rounded[c] = value;
   }
   if (accumulator !== 0 || offset !== wire.length)
     throw new InvalidCiphertextError('compact ciphertext: nonzero padding after the rounded c0');
@@ -538,15 +547,32 @@ export function addCiphertextInto(
   const { degree, primes } = checkWireHeader(wire, expected);
   if (sum.length !== 2 * degree * primes)
     throw new RangeError(`addCiphertextInto: a sum of ${2 * degree * primes} residues`);
+  addPolynomials(sum, 0, wire, 2, expected);
+}
+
+/**
+ * sum[from…] ← sum[from…] + the `polys` polynomials a checked wire body holds (low words, then
+ * packed high parts), residue by residue modulo each prime.
+ */
+function addPolynomials(
+  sum: Float64Array,
+  from: number,
+  wire: Uint8Array,
+  polys: number,
+  expected: CiphertextExpectations,
+): void {
+  const degree = expected.polyModulusDegree;
+  const primes = expected.moduli.length;
   const highs = new Uint32Array(degree);
-  let highOffset = WIRE_HEADER_BYTES + 4 * 2 * degree * primes;
-  for (let p = 0; p < 2; p++)
+  let highOffset = WIRE_HEADER_BYTES + 4 * polys * degree * primes;
+  for (let p = 0; p < polys; p++)
     for (let j = 0; j < primes; j++) {
       const highBits = bitWidth(expected.moduli[j]!) - 32;
       const q = Number(expected.moduli[j]!);
       readHighs(wire, highOffset, highBits, highs);
       const block = (p * primes + j) * degree;
-      for (let c = 0, o = WIRE_HEADER_BYTES + 4 * block, t = block; c < degree; c++, o += 4, t++) {
+      let t = from + block;
+      for (let c = 0, o = WIRE_HEADER_BYTES + 4 * block; c < degree; c++, o += 4, t++) {
         const low =
           (wire[o]! | (wire[o + 1]! << 8) | (wire[o + 2]! << 16) | (wire[o + 3]! << 24)) >>> 0;
         const value = sum[t]! + highs[c]! * 2 ** 32 + low;
@@ -569,17 +595,10 @@ function addCompactInto(
   const { degree, primes } = checkWireHeader(wire, expected, 2, true);
   if (sum.length !== 2 * degree * primes || roundedSum?.length !== degree)
     throw new RangeError('addCiphertextInto: a sum of c0, c1 and N rounded c0 coefficients');
-  const words = new Uint32Array(2 * degree * primes);
+  // Checked already (`checkCiphertext`, when the update was pushed): c1 added in one pass.
+  addPolynomials(sum, degree * primes, wire, 1, expected);
   const rounded = new Float64Array(degree);
-  readCompact(wire, expected, words, rounded);
-  const half = degree * primes;
-  expected.moduli.forEach((modulus, j) => {
-    const q = Number(modulus);
-    for (let r = j * degree; r < (j + 1) * degree; r++) {
-      const value = sum[half + r]! + words[2 * r + 1]! * 2 ** 32 + words[2 * r]!;
-      sum[half + r] = value >= q ? value - q : value;
-    }
-  });
+  readRoundedC0(wire, expected, rounded);
   const q0 = Number(expected.moduli[0]!);
   for (let c = 0; c < degree; c++) {
     const value = roundedSum[c]! + rounded[c]!;
