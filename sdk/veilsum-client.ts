@@ -21,7 +21,6 @@ import {
 } from './round-verification.ts';
 import { SecAggClient } from '../crypto/secagg/client.ts';
 import { createRoundContext, needsContributedSeed } from '../crypto/secagg/config.ts';
-import { combineMasks } from '../crypto/secagg/masks.ts';
 import type { DropoutPhase } from '../crypto/secagg/simulation.ts';
 import {
   Adversary,
@@ -40,6 +39,7 @@ import {
   type SeedCommitments,
   type SharesDelivery,
   type UnmaskingRequest,
+  type PairwiseRevealRequest,
   type UploadChunk,
 } from '../proto/gen/veilsum/v1/secagg.ts';
 import {
@@ -52,11 +52,13 @@ import {
   unmaskingRequestFromWire,
   consistencyCheckFromWire,
   unmaskToWire,
+  pairwiseRevealRequestFromWire,
+  revealPairwiseToWire,
 } from '../proto/secagg-wire.ts';
 import { hasConsistentParamsHash, secAggConfigOf } from '../proto/round-wire.ts';
 import { isServiceError, RoundAbortedError, toVeilsumError, VeilsumError } from './errors.ts';
 import { DEFAULT_RETRY, type RetryPolicy, withRetry } from './retry.ts';
-import { UnmaskJournal, updateDigest } from './unmask-journal.ts';
+import { ownBytes, UnmaskJournal, updateDigest } from './unmask-journal.ts';
 import { digestOfQuantizedFrom } from './quantized-origin.ts';
 import { deadline, tlsChannel, type TlsIdentity, unary } from './grpc-channel.ts';
 import { clientWithBytesSerializers } from './oneof-bytes-serializer.ts';
@@ -148,6 +150,14 @@ export interface ParticipateOptions extends TrainedFrom {
    * level is a rounding of its float and the digest is `updateSha256` (when given).
    */
   readonly quantizedFrom?: () => Iterable<Float32Array>;
+  /**
+   * participateQuantized: the caller hands its levels over instead of the SDK copying them (a
+   * full-length vector less: the bank's peer quantizes a 10^7-value update straight into them).
+   * The caller must neither read nor change the array afterwards: it is checked, journalled and
+   * then masked in place. Only a plain Uint32Array over its own (unshared) ArrayBuffer is taken
+   * so; anything else is still copied.
+   */
+  readonly handOverLevels?: boolean;
 }
 
 export interface CkksParticipateOptions extends TrainedFrom {
@@ -317,8 +327,12 @@ export class VeilsumClient {
     }
   }
 
-  /** Waits until the round is done (or aborted), surviving coordinator restarts. */
-  async waitForResult(roundId: string): Promise<Round> {
+  /**
+   * Waits until the round is done (or aborted), surviving coordinator restarts; `onPairwiseReveal`
+   * runs once if the round enters the second reveal (a SecAgg member's part in it).
+   */
+  async waitForResult(roundId: string, onPairwiseReveal?: () => Promise<void>): Promise<Round> {
+    let revealed = false;
     return withRetry('WatchRound', this.retry, async () => {
       let last: Round | undefined;
       const stream = this.admin.watchRound(
@@ -326,7 +340,13 @@ export class VeilsumClient {
         new grpc.Metadata(),
         deadline(AWAIT_DEADLINE_MS),
       );
-      for await (const round of stream as AsyncIterable<Round>) last = round;
+      for await (const round of stream as AsyncIterable<Round>) {
+        last = round;
+        if (round.phase === Phase.PHASE_PAIRWISE_REVEAL && onPairwiseReveal && !revealed) {
+          revealed = true;
+          await onPairwiseReveal();
+        }
+      }
       if (
         last === undefined ||
         (last.phase !== Phase.PHASE_DONE && last.phase !== Phase.PHASE_ABORTED)
@@ -707,8 +727,12 @@ export class VeilsumClient {
   ): Promise<ParticipationResult> {
     // A copy taken before any check (from the array's own storage, whatever its class): the
     // caller's array may change after this returns, and only the levels checked and journalled
-    // may enter the sum.
-    const levels = new Uint32Array(input);
+    // may enter the sum. A caller that hands its levels over (and may not touch them again)
+    // gives a plain, unshared array: that one is taken as it is.
+    const levels =
+      options.handOverLevels === true && isPlainUnsharedUint32Array(input)
+        ? input
+        : new Uint32Array(input);
     let names: JournalNames;
     try {
       names = quantizedDigest(round, levels, options);
@@ -863,10 +887,8 @@ export class VeilsumClient {
     const jobs = this.secAggStep('MaskedInput', () =>
       client.prepareMasks(sharesDeliveryFromWire(delivery), u2),
     );
-    const { maskedInput: masked, complaints } = client.completeMaskedInput(
-      input,
-      combineMasks(jobs, input.length, nativeCurve25519),
-    );
+    // `input` is the SDK's own vector (quantized here, copied or handed over): masked in place.
+    const { maskedInput: masked, complaints } = client.completeMaskedInputInPlace(input, jobs);
     if (options.delayUploadMs)
       await new Promise((resolve) => setTimeout(resolve, options.delayUploadMs));
     // From the upload on, our neighbours' reveals can unmask this update: claim it first.
@@ -925,11 +947,44 @@ export class VeilsumClient {
 
     if (options.waitForResult === false) return { round, uploadSha256, included: true };
     progress({ step: 'waiting-for-result' });
-    const finished = await this.waitForResult(roundId);
+    // Only a round whose dropped member's s^SK failed to reconstruct has this phase: then our
+    // pairwise secrets with such members (client.revealPairwiseSecrets checks them) finish it.
+    const finished = await this.waitForResult(roundId, () => this.revealPairwise(roundId, client));
     if (finished.phase === Phase.PHASE_ABORTED)
       throw new RoundAbortedError('WatchRound', finished.abortReason);
     progress({ step: 'done' });
     return { round: finished, uploadSha256, included: finished.included.includes(me.index) };
+  }
+
+  /**
+   * The second reveal: the members the coordinator asks about, answered by the protocol client
+   * (which refuses a member of the U3 it unmasked with, and reveals each pair once). A member
+   * the round does not ask (no requested member is its neighbour) is told so and has nothing to do.
+   */
+  private async revealPairwise(roundId: string, client: SecAggClient): Promise<void> {
+    let request: PairwiseRevealRequest;
+    try {
+      request = await this.await<PairwiseRevealRequest>('AwaitPairwiseReveal', (done) =>
+        this.secagg.awaitPairwiseReveal(
+          { roundId },
+          new grpc.Metadata(),
+          deadline(AWAIT_DEADLINE_MS),
+          done,
+        ),
+      );
+    } catch (error) {
+      if (error instanceof VeilsumError && error.code === status.FAILED_PRECONDITION) return;
+      throw error;
+    }
+    const answer = this.secAggStep('RevealPairwise', () =>
+      revealPairwiseToWire(
+        roundId,
+        client.revealPairwiseSecrets(pairwiseRevealRequestFromWire(request)),
+      ),
+    );
+    await this.write('RevealPairwise', (done) =>
+      this.secagg.revealPairwise(answer, new grpc.Metadata(), deadline(UNARY_DEADLINE_MS), done),
+    );
   }
 
   /** A client-side protocol check that failed, as a status naming the step and the reason. */
@@ -1106,6 +1161,20 @@ function absentIfNotFound(error: unknown): undefined {
   if (error instanceof ContractError && error.kind === 'not-found') return undefined;
   if (isNotFound(error)) return undefined;
   throw error;
+}
+
+/**
+ * A Uint32Array of the intrinsic class over an ArrayBuffer (not a SharedArrayBuffer another
+ * thread could write while the SDK checks and masks it): what `handOverLevels` takes uncopied.
+ */
+function isPlainUnsharedUint32Array(input: Uint32Array): boolean {
+  return (
+    Object.getPrototypeOf(input) === Uint32Array.prototype &&
+    ['length', 'buffer', 'byteOffset', 'byteLength'].every(
+      (name) => Object.getOwnPropertyDescriptor(input, name) === undefined,
+    ) &&
+    !(ownBytes(input).buffer instanceof SharedArrayBuffer)
+  );
 }
 
 /** The journal's names of a quantized update: see quantizedDigest. */

@@ -17,6 +17,7 @@
  *     the other banks' uploads) and queueToIncludedMs to INCLUDED.
  *
  *   npm run bench:member [-- --values 10000000 --members 3 --client ts|python --repeat 3]
+ *                        [-- --chunk-mib 4]   (the Python client's chunk size)
  *                        [-- --cpu-prof <folder>]   (V8 CPU profiles of bank 1's peer and the bench)
  *
  * `--client ts`: the generated TypeScript stubs in this process; `python`: a process running the
@@ -53,6 +54,8 @@ const { values: options } = parseArgs({
     members: { type: 'string', default: '3' },
     client: { type: 'string', default: 'ts' },
     repeat: { type: 'string', default: '3' },
+    // The Python client's chunk size in MiB (its default: 4).
+    'chunk-mib': { type: 'string', default: '4' },
     // A folder: bank 1's peer and this process write V8 CPU profiles there (--cpu-prof).
     'cpu-prof': { type: 'string' },
   },
@@ -119,6 +122,7 @@ const SUBMITTERS: Record<string, Submitter> = {
           peer.callers.scientist.privateKey,
         ],
         ...['--values-file', valuesFile, '--models', modelIds.join(',')],
+        ...['--chunk-mib', options['chunk-mib']],
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
@@ -234,6 +238,7 @@ async function main(): Promise<void> {
     const result = {
       benchmark: 'member-peer',
       client: options.client,
+      ...(options.client === 'python' ? { chunkMib: Number(options['chunk-mib']) } : {}),
       values: valueCount,
       members: memberCount,
       updateMb,

@@ -29,15 +29,20 @@ export function maskSeed(job: MaskJob, curve: Curve25519): Uint8Array {
 }
 
 /**
- * Σ sign · PRG(seed) over all jobs, mod 2^32. Pure, so callers may split the jobs across threads
- * (services/compute/mask-pool.ts) and add the partial totals.
+ * Σ sign · PRG(seed) over all jobs, mod 2^32, added into `into` (default: a fresh zero vector of
+ * `dimension` words) and returned. Pure given a fresh vector, so callers may split the jobs across
+ * threads (services/compute/mask-pool.ts) and add the partial totals; a client masks its own
+ * input in place by passing it (SecAggClient.completeMaskedInputInPlace), which saves a
+ * full-length mask total.
  */
 export function combineMasks(
   jobs: readonly MaskJob[],
   dimension: number,
   curve: Curve25519,
+  into: Uint32Array = new Uint32Array(dimension),
 ): Uint32Array {
-  const total = new Uint32Array(dimension);
-  for (const job of jobs) applyMask(total, maskSeed(job, curve), job.sign);
-  return total;
+  if (into.length !== dimension)
+    throw new RangeError(`mask destination length ${into.length} does not match ${dimension}`);
+  for (const job of jobs) applyMask(into, maskSeed(job, curve), job.sign);
+  return into;
 }

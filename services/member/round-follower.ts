@@ -357,6 +357,8 @@ export class RoundFollower {
               updateSha256: digest,
               // The SDK checks the digest against the file, and the levels against its floats.
               quantizedFrom: () => queue.slices(record.updateId),
+              // The levels are the SDK's from here (masked in place): no second full-length copy.
+              handOverLevels: true,
             });
       this.options.metrics.participationSeconds.observe((Date.now() - started) / 1000);
       this.finish(record, result.round, result.included);

@@ -4,6 +4,8 @@ import { seededRandom, type RandomSource } from '../../crypto/random.ts';
 import { createRoundContext, type RoundContext, shareHolders } from '../../crypto/secagg/config.ts';
 import type { AdversaryModel } from '../../crypto/secagg/parameters.ts';
 import type { DropoutPhase } from '../../crypto/secagg/simulation.ts';
+import { SecAggClient } from '../../crypto/secagg/client.ts';
+import { SecAggServer } from '../../crypto/secagg/server.ts';
 
 export interface RoundFixture {
   readonly context: RoundContext;
@@ -52,6 +54,21 @@ export function roundFixture(options: FixtureOptions): RoundFixture {
     return words.map((word) => word >>> (32 - levelBits));
   });
   return { context, identitySecretKeys, inputs, random, curve };
+}
+
+/** The fixture's honest server and clients (index i + 1 holds identitySecretKeys[i]). */
+export function fixtureParties(fixture: RoundFixture): {
+  server: SecAggServer;
+  clients: SecAggClient[];
+} {
+  const { context, curve, random } = fixture;
+  return {
+    server: new SecAggServer({ context, curve }),
+    clients: fixture.identitySecretKeys.map(
+      (identitySecretKey, i) =>
+        new SecAggClient({ context, index: i + 1, identitySecretKey, curve, random }),
+    ),
+  };
 }
 
 export type ExpectedOutcome =
