@@ -1,3 +1,4 @@
+import { BitReader, BitWriter } from './bit-stream.ts';
 import { SEAL_HEADER_BYTES, SEAL_MAGIC } from './seal-serialization.ts';
 
 /**
@@ -20,6 +21,8 @@ import { SEAL_HEADER_BYTES, SEAL_MAGIC } from './seal-serialization.ts';
  */
 export interface CiphertextExpectations {
   readonly parmsId: Uint8Array;
+  /** How an upload's c0 may travel rounded (`compactC0Shape`); absent: full ciphertexts only. */
+  readonly compactC0?: CompactC0;
   readonly polyModulusDegree: number;
   readonly moduli: readonly bigint[];
   readonly scale: number;
@@ -32,6 +35,202 @@ export class InvalidCiphertextError extends Error {
 }
 
 const MAGIC = [0x56, 0x53, 0x43, 0x31]; // "VSC1"
+const COMPACT_MAGIC = [0x56, 0x53, 0x43, 0x32]; // "VSC2": a member's upload, c0 rounded
+
+/**
+ * A member's upload with c0 rounded ("VSC2"). c0 is free — the encryption proof is about c1, and
+ * decryption reads c0 + c1·s — so a member may send any c0′ close to its c0 as an integer mod
+ * Q: the difference only adds to the decrypted sum, and it is a function of c0 (public), so it
+ * tells nobody anything about s, and the flooding analysis (parameters.ts) is unchanged. With two
+ * data primes q0, q1 the member sends, per coefficient, w′ = round(w / 2^shift) for
+ * w = round(c0 / q1) mod q0 (c0 its coefficient-form integer in [0, Q)); the receiver takes
+ * c0′ = q1·2^shift·w′ mod Q, whose residue mod q1 is 0 and mod q0 is (q1·2^shift mod q0)·w′.
+ * |c0 − c0′| ≤ q1/2 + q1·2^(shift−1) as integers mod Q, so a decoded value moves by at most
+ * q1·(2^shift + 1)/(2Δ) (read at 2Δ from 2·c0): `shift` is the largest keeping that within
+ * C0_ROUNDING_ERROR. For sum-8192 (q ≈ 2^52, Δ = 2^92) shift = 17: c0 travels in 35 bits
+ * instead of 104, a ciphertext in 139 bits a value instead of 208 (17.4 instead of 26 bytes a
+ * parameter), at ≤ 2^-23 = 1.2·10⁻⁷ of error per member and value (10 members: ≤ 1.2·10⁻⁶,
+ * beside the round's 5·10⁻⁵ precision target, which the flooding spends; maxAbsError ≤ 1e-4).
+ * Why not c1 too: the proof is about c1 and extraction's bound on e* would take the rounding
+ * (2^68 here), which the flooding would then have to hide — c1 travels whole.
+ * Layout: the VSC1 header with magic "VSC2" and size 2 | c1 as a one-polynomial VSC1 body (low
+ * words, then packed high parts, prime by prime) | w′ for the N coefficients, `bits` each,
+ * little-endian bit-packed. Every w′ must be ≤ `max` (checked with the residues).
+ */
+export interface CompactC0 {
+  readonly shift: number;
+  /** Bits per w′ and the largest w′ (round((q0 − 1)/2^shift)). */
+  readonly bits: number;
+  readonly max: number;
+  /** (q1·2^shift) mod q0: what the receiver multiplies Σ w′ by. */
+  readonly multiplier: bigint;
+}
+
+/** The largest change of a decoded value one member's rounded c0 may cause. */
+export const C0_ROUNDING_ERROR = 2 ** -23;
+
+/** The rounding of c0 for two data primes (module comment above), or undefined (other shapes). */
+export function compactC0Shape(moduli: readonly bigint[], scale: number): CompactC0 | undefined {
+  if (moduli.length !== 2) return undefined;
+  const [q0, q1] = moduli.map(Number) as [number, number];
+  // q1·(2^shift + 1)/(2Δ) ≤ C0_ROUNDING_ERROR.
+  const room = (2 * scale * C0_ROUNDING_ERROR) / q1 - 1;
+  if (!(room >= 1)) return undefined;
+  const shift = Math.floor(Math.log2(room));
+  const max = Math.round((q0 - 1) / 2 ** shift);
+  const bits = Math.ceil(Math.log2(max + 1));
+  // The packing (`packCompactCiphertext`) takes w′ of 25 to 48 bits.
+  if (bits < 25 || bits > 48) return undefined;
+  return {
+    shift,
+    bits,
+    max,
+    multiplier: (moduli[1]! * 2n ** BigInt(shift)) % moduli[0]!,
+  };
+}
+
+/**
+ * An upload stored as its ciphertexts one after the other (full or compact, each by its magic)
+ * cut back into `count` views; RangeError when the bytes are not exactly that.
+ */
+export function splitCiphertexts(
+  bytes: Uint8Array,
+  expected: CiphertextExpectations,
+  count: number,
+): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let offset = 0;
+  for (let k = 0; k < count; k++) {
+    const size = isCompactWire(bytes.subarray(offset))
+      ? compactWireLength(expected)
+      : wireLength(expected);
+    if (offset + size > bytes.length) break;
+    out.push(bytes.subarray(offset, offset + size));
+    offset += size;
+  }
+  if (out.length !== count || offset !== bytes.length)
+    throw new RangeError(`the upload is not ${count} ciphertexts`);
+  return out;
+}
+
+/** Bytes of a compact upload ciphertext. */
+export function compactWireLength(expected: CiphertextExpectations): number {
+  const compact = expected.compactC0;
+  if (!compact) throw new RangeError('these parameters have no compact ciphertexts');
+  return wireLength(expected, 1) + Math.ceil((expected.polyModulusDegree * compact.bits) / 8);
+}
+
+/** Whether wire bytes are a compact upload ciphertext (by their magic; checks nothing else). */
+export const isCompactWire = (wire: Uint8Array): boolean =>
+  wire.length >= 4 && COMPACT_MAGIC.every((byte, i) => wire[i] === byte);
+
+/**
+ * A compact upload ciphertext from c1's reduced residues (NTT form, (low, high) word pairs,
+ * prime by prime) and c0's rounded coefficients w′ (each an integer in [0, max]).
+ */
+export function packCompactCiphertext(
+  c1Words: Uint32Array,
+  rounded: Float64Array,
+  expected: CiphertextExpectations,
+): Uint8Array {
+  const compact = expected.compactC0;
+  const degree = expected.polyModulusDegree;
+  if (
+    !compact ||
+    rounded.length !== degree ||
+    c1Words.length !== 2 * degree * expected.moduli.length
+  )
+    throw new RangeError('packCompactCiphertext: c1 and N rounded c0 coefficients');
+  const body = packWords(expected, 1, 1, c1Words);
+  const out = new Uint8Array(compactWireLength(expected));
+  out.set(body, 0);
+  out.set(COMPACT_MAGIC, 0);
+  out[49] = 2;
+  // Each w′ as its low 24 bits, then the rest (bits ≤ 48): the accumulator stays below 2^31.
+  const highBits = compact.bits - 24;
+  if (highBits < 1 || highBits > 24) throw new RangeError('compact c0 of 25 to 48 bits only');
+  let accumulator = 0;
+  let bits = 0;
+  let offset = body.length;
+  for (let c = 0; c < degree; c++) {
+    const value = rounded[c]!;
+    const high = Math.floor(value / 0x1000000);
+    accumulator |= (value - high * 0x1000000) << bits;
+    bits += 24;
+    while (bits >= 8) {
+      out[offset++] = accumulator & 0xff;
+      accumulator >>>= 8;
+      bits -= 8;
+    }
+    accumulator |= high << bits;
+    bits += highBits;
+    while (bits >= 8) {
+      out[offset++] = accumulator & 0xff;
+      accumulator >>>= 8;
+      bits -= 8;
+    }
+  }
+  if (bits > 0) out[offset] = accumulator & 0xff;
+  return out;
+}
+
+/**
+ * Reads a compact upload ciphertext after the header checks: c1's residues into `c1Words` as
+ * (low, high) pairs (each checked reduced) and, when `rounded` is given, w′ into it (each checked
+ * ≤ max). Throws InvalidCiphertextError.
+ */
+function readCompact(
+  wire: Uint8Array,
+  expected: CiphertextExpectations,
+  c1Words: Uint32Array | undefined,
+  rounded: Float64Array | undefined,
+): void {
+  const degree = expected.polyModulusDegree;
+  readPolynomial(
+    wire,
+    expected,
+    0,
+    c1Words ?? new Uint32Array(2 * degree * expected.moduli.length),
+    0,
+    1,
+  );
+  readRoundedC0(wire, expected, rounded ?? new Float64Array(degree));
+}
+
+/** The rounded c0 of a header-checked compact wire into `rounded`, each checked ≤ max. */
+function readRoundedC0(
+  wire: Uint8Array,
+  expected: CiphertextExpectations,
+  rounded: Float64Array,
+): void {
+  const compact = expected.compactC0!;
+  // The header check fixed the length: N·bits bits from here to the end, then zero padding.
+  const highBits = compact.bits - 24;
+  let offset = wireLength(expected, 1);
+  let accumulator = 0;
+  let bits = 0;
+  const take = (count: number): number => {
+    while (bits < count) {
+      accumulator |= wire[offset++]! << bits;
+      bits += 8;
+    }
+    const value = accumulator & ((1 << count) - 1);
+    accumulator >>>= count;
+    bits -= count;
+    return value;
+  };
+  for (let c = 0; c < rounded.length; c++) {
+    const low = take(24);
+    const value = take(highBits) * 0x1000000 + low;
+    if (value > compact.max)
+      throw new InvalidCiphertextError(
+        `rounded c0 coefficient ${c} is ${value}, above ${compact.max}`,
+      );
+    rounded[c] = value;
+  }
+  if (accumulator !== 0 || offset !== wire.length)
+    throw new InvalidCiphertextError('compact ciphertext: nonzero padding after the rounded c0');
+}
 const WIRE_HEADER_BYTES = 4 + 32 + 8 + 4 + 4 + 2;
 // SEAL Ciphertext: header, parms_id, ntt flag, size, degree, primes, scale, correction factor.
 const SEAL_CT_FIXED = SEAL_HEADER_BYTES + 32 + 1 + 40;
@@ -231,6 +430,14 @@ export function wireResidues(
   expected: CiphertextExpectations,
   poly?: 0 | 1,
 ): Float64Array {
+  if (isCompactWire(wire) && poly === 1) {
+    const { degree, primes } = checkWireHeader(wire, expected, 2, true);
+    const c1 = new Uint32Array(2 * degree * primes);
+    readCompact(wire, expected, c1, undefined);
+    const out = new Float64Array(degree * primes);
+    for (let i = 0; i < out.length; i++) out[i] = c1[2 * i + 1]! * 2 ** 32 + c1[2 * i]!;
+    return out;
+  }
   const { degree, primes } = checkWireHeader(wire, expected);
   const perPoly = degree * primes;
   const polys = poly === undefined ? [0, 1] : [poly];
@@ -293,6 +500,11 @@ export function partialDecryptionResidues(
 
 /** Every check of the module comment, decoding nothing: for a ciphertext kept to be added later. */
 export function checkCiphertext(wire: Uint8Array, expected: CiphertextExpectations): void {
+  if (isCompactWire(wire)) {
+    checkWireHeader(wire, expected, 2, true);
+    readCompact(wire, expected, undefined, undefined);
+    return;
+  }
   const { degree, primes } = checkWireHeader(wire, expected);
   const highs = new Uint32Array(degree);
   let highOffset = WIRE_HEADER_BYTES + 4 * 2 * degree * primes;
@@ -326,19 +538,41 @@ export function addCiphertextInto(
   sum: Float64Array,
   wire: Uint8Array,
   expected: CiphertextExpectations,
+  roundedSum?: Float64Array,
 ): void {
+  if (isCompactWire(wire)) {
+    addCompactInto(sum, wire, expected, roundedSum);
+    return;
+  }
   const { degree, primes } = checkWireHeader(wire, expected);
   if (sum.length !== 2 * degree * primes)
     throw new RangeError(`addCiphertextInto: a sum of ${2 * degree * primes} residues`);
+  addPolynomials(sum, 0, wire, 2, expected);
+}
+
+/**
+ * sum[from…] ← sum[from…] + the `polys` polynomials a checked wire body holds (low words, then
+ * packed high parts), residue by residue modulo each prime.
+ */
+function addPolynomials(
+  sum: Float64Array,
+  from: number,
+  wire: Uint8Array,
+  polys: number,
+  expected: CiphertextExpectations,
+): void {
+  const degree = expected.polyModulusDegree;
+  const primes = expected.moduli.length;
   const highs = new Uint32Array(degree);
-  let highOffset = WIRE_HEADER_BYTES + 4 * 2 * degree * primes;
-  for (let p = 0; p < 2; p++)
+  let highOffset = WIRE_HEADER_BYTES + 4 * polys * degree * primes;
+  for (let p = 0; p < polys; p++)
     for (let j = 0; j < primes; j++) {
       const highBits = bitWidth(expected.moduli[j]!) - 32;
       const q = Number(expected.moduli[j]!);
       readHighs(wire, highOffset, highBits, highs);
       const block = (p * primes + j) * degree;
-      for (let c = 0, o = WIRE_HEADER_BYTES + 4 * block, t = block; c < degree; c++, o += 4, t++) {
+      let t = from + block;
+      for (let c = 0, o = WIRE_HEADER_BYTES + 4 * block; c < degree; c++, o += 4, t++) {
         const low =
           (wire[o]! | (wire[o + 1]! << 8) | (wire[o + 2]! << 16) | (wire[o + 3]! << 24)) >>> 0;
         const value = sum[t]! + highs[c]! * 2 ** 32 + low;
@@ -348,18 +582,48 @@ export function addCiphertextInto(
     }
 }
 
+/**
+ * A compact upload into a running sum: c1 into the sum's c1 residues, w′ into `roundedSum`
+ * (N integers mod q0, coefficient form), which `expandRoundedC0` turns into c0 residues.
+ */
+function addCompactInto(
+  sum: Float64Array,
+  wire: Uint8Array,
+  expected: CiphertextExpectations,
+  roundedSum: Float64Array | undefined,
+): void {
+  const { degree, primes } = checkWireHeader(wire, expected, 2, true);
+  if (sum.length !== 2 * degree * primes || roundedSum?.length !== degree)
+    throw new RangeError('addCiphertextInto: a sum of c0, c1 and N rounded c0 coefficients');
+  // Checked already (`checkCiphertext`, when the update was pushed): c1 added in one pass.
+  addPolynomials(sum, degree * primes, wire, 1, expected);
+  const rounded = new Float64Array(degree);
+  readRoundedC0(wire, expected, rounded);
+  const q0 = Number(expected.moduli[0]!);
+  for (let c = 0; c < degree; c++) {
+    const value = roundedSum[c]! + rounded[c]!;
+    roundedSum[c] = value >= q0 ? value - q0 : value;
+  }
+}
+
 /** The header checks of the module comment; the geometry they establish. */
 function checkWireHeader(
   wire: Uint8Array,
   expected: CiphertextExpectations,
   size: WireSize = 2,
+  compact = false,
 ): { degree: number; primes: number; scale: number } {
   const fail = (message: string): never => {
     throw new InvalidCiphertextError(message);
   };
   if (wire.length < WIRE_HEADER_BYTES) fail(`ciphertext of ${wire.length} bytes is truncated`);
-  if (MAGIC.some((byte, i) => wire[i] !== byte))
-    fail('not a veilsum ciphertext (bad magic); encrypt with the veilsum SDK');
+  if ((compact ? COMPACT_MAGIC : MAGIC).some((byte, i) => wire[i] !== byte))
+    fail(
+      isCompactWire(wire)
+        ? 'a compact (member upload) ciphertext where a full one is needed'
+        : 'not a veilsum ciphertext (bad magic); encrypt with the veilsum SDK',
+    );
+  if (compact && !expected.compactC0) fail('these parameters have no compact ciphertexts');
   const view = new DataView(wire.buffer, wire.byteOffset, wire.byteLength);
   if (!Buffer.from(wire.subarray(4, 36)).equals(Buffer.from(expected.parmsId)))
     fail("ciphertext was made for other encryption parameters (parms_id differs from the round's)");
@@ -382,9 +646,10 @@ function checkWireHeader(
   const { major, minor } = expected.sealVersion;
   if (wire[52] !== major || wire[53] !== minor)
     fail(`SEAL serialization version ${wire[52]}.${wire[53]}; the round uses ${major}.${minor}`);
-  if (wire.length !== wireLength(expected, size))
+  const length = compact ? compactWireLength(expected) : wireLength(expected, size);
+  if (wire.length !== length)
     fail(
-      `${size === 2 ? 'ciphertext' : 'partial decryption'} is ${wire.length} bytes; the round's parameters give ${wireLength(expected, size)}`,
+      `${size === 2 ? 'ciphertext' : 'partial decryption'} is ${wire.length} bytes; the round's parameters give ${length}`,
     );
   return { degree, primes, scale };
 }
@@ -468,66 +733,4 @@ function writeSealHeader(
   view.setUint8(offset + 3, major);
   view.setUint8(offset + 4, minor);
   view.setBigUint64(offset + 8, BigInt(size), true);
-}
-
-/**
- * Little-endian bit stream for the high parts of residues (at most 32 bits each), written and read
- * in pieces of at most 16 bits so the 32-bit accumulator never overflows.
- */
-class BitWriter {
-  private accumulator = 0;
-  private bits = 0;
-  private offset: number;
-  private readonly out: Uint8Array;
-  constructor(out: Uint8Array, offset: number) {
-    this.out = out;
-    this.offset = offset;
-  }
-
-  write(value: number, count: number): void {
-    if (count > 16) {
-      this.write(value & 0xffff, 16);
-      this.write(value >>> 16, count - 16);
-      return;
-    }
-    this.accumulator |= (value & ((1 << count) - 1)) << this.bits;
-    this.bits += count;
-    while (this.bits >= 8) {
-      this.out[this.offset++] = this.accumulator & 0xff;
-      this.accumulator >>>= 8;
-      this.bits -= 8;
-    }
-  }
-
-  flush(): void {
-    if (this.bits > 0) this.out[this.offset++] = this.accumulator & 0xff;
-    this.accumulator = 0;
-    this.bits = 0;
-  }
-}
-
-class BitReader {
-  private accumulator = 0;
-  private bits = 0;
-  private offset: number;
-  private readonly input: Uint8Array;
-  constructor(input: Uint8Array, offset: number) {
-    this.input = input;
-    this.offset = offset;
-  }
-
-  read(count: number): number {
-    if (count > 16) {
-      const low = this.read(16);
-      return low + this.read(count - 16) * 0x10000;
-    }
-    while (this.bits < count) {
-      this.accumulator |= this.input[this.offset++]! << this.bits;
-      this.bits += 8;
-    }
-    const value = this.accumulator & ((1 << count) - 1);
-    this.accumulator >>>= count;
-    this.bits -= count;
-    return value;
-  }
 }

@@ -21,7 +21,10 @@ import {
   packCiphertext,
   addCiphertextInto,
   checkCiphertext,
+  compactC0Shape,
+  isCompactWire,
   packCiphertextWords,
+  packCompactCiphertext,
   packPartialDecryptionWords,
   partialDecryptionWords,
   wireResidueWords,
@@ -29,7 +32,7 @@ import {
 } from './ciphertext-wire.ts';
 import { nttTables } from './ntt.ts';
 import { type CkksParameterSet, valuesPerCiphertext } from './parameters.ts';
-import { encodeCoefficients } from './coefficient-encoding.ts';
+import { encodeCoefficients, inverseMod } from './coefficient-encoding.ts';
 import { RnsKernel } from './rns-kernel.ts';
 import {
   parseCiphertext,
@@ -115,6 +118,8 @@ export class CkksEngine {
   /** Coefficient-form ciphertext bytes at the data level, scale Δ, data zero, by size. */
   private readonly coefficientTemplates = new Map<number, Uint8Array>();
   private kernel: RnsKernel | undefined;
+  /** q1⁻¹ mod q0, for compact uploads (ciphertext-wire.ts, `CompactC0`). */
+  private q1InverseModQ0 = 0n;
   /** NTT-form plaintext bytes at the data level, scale 1, data zero. */
   private readonly plaintextTemplate: Uint8Array;
 
@@ -175,6 +180,13 @@ export class CkksEngine {
       },
     };
     this.moduliNumbers = dataModuli.map(Number);
+    const compactC0 = compactC0Shape(dataModuli, 2 ** set.scaleBits);
+    if (compactC0) {
+      this.expectations = { ...this.expectations, compactC0 };
+      this.q1InverseModQ0 = BigInt(
+        inverseMod(this.moduliNumbers[1]! % this.moduliNumbers[0]!, this.moduliNumbers[0]!),
+      );
+    }
     if (dataModuli.some((q) => q >= 2n ** 52n))
       throw new CryptoInputError('data primes above 52 bits are not supported');
     this.plaintextTemplate = serializePlaintext(
@@ -279,7 +291,11 @@ export class CkksEngine {
     values: Float32Array | Float64Array,
     count: number,
     random: RandomSource,
+    options: { readonly compact?: boolean } = {},
   ): { wires: Uint8Array[]; witnesses: EncryptionWitness[] } {
+    const compact = options.compact === true ? this.expectations.compactC0 : undefined;
+    if (options.compact === true && !compact)
+      throw new CryptoInputError(`parameter set ${this.set.name} has no compact ciphertexts`);
     const degree = this.set.polyModulusDegree;
     const wires: Uint8Array[] = [];
     const witnesses: EncryptionWitness[] = [];
@@ -298,7 +314,16 @@ export class CkksEngine {
         e0,
         message,
       );
-      wires.push(packCiphertextWords(kernel.encrypt(v, e1, message), this.expectations));
+      if (compact) {
+        const { c1, rounded } = kernel.encryptCompact(
+          v,
+          e1,
+          message,
+          compact.shift,
+          this.q1InverseModQ0,
+        );
+        wires.push(packCompactCiphertext(c1, rounded, this.expectations));
+      } else wires.push(packCiphertextWords(kernel.encrypt(v, e1, message), this.expectations));
       witnesses.push({ v, e1 });
     }
     // v, e1 and the message were in kernel memory: the witnesses go to the prover, not there.
@@ -406,6 +431,25 @@ export class CkksEngine {
 
   addInto(sum: SealCiphertextObject, ct: SealCiphertextObject): void {
     this.evaluator.addInplace(sum, ct);
+  }
+
+  /**
+   * A sum's residues (c0 then c1, NTT form, prime by prime) with the compact uploads' rounded c0
+   * (Σ w′ mod q0, coefficient form) added to c0: a new array.
+   */
+  withRoundedC0(residues: Float64Array, rounded: Float64Array | undefined): Float64Array {
+    if (!rounded) return residues;
+    const compact = this.expectations.compactC0!;
+    const expanded = this.rnsKernel().expandRoundedC0(rounded, compact.multiplier);
+    const out = residues.slice();
+    const n = this.set.polyModulusDegree;
+    this.moduliNumbers.forEach((q, j) => {
+      for (let r = j * n; r < (j + 1) * n; r++) {
+        const value = out[r]! + expanded[r]!;
+        out[r] = value >= q ? value - q : value;
+      }
+    });
+    return out;
   }
 
   /** The wire bytes of the NTT-form, scale-Δ ciphertext with these (reduced) residues. */
@@ -595,11 +639,14 @@ export class PendingUpdate {
 export class CiphertextSum {
   private readonly engine: CkksEngine;
   private readonly sums: (Float64Array | undefined)[];
+  /** Per chunk, the sum of the compact uploads' rounded c0 (ciphertext-wire.ts, `CompactC0`). */
+  private readonly rounded: (Float64Array | undefined)[];
   private contributions = 0;
 
   constructor(engine: CkksEngine, chunks: number) {
     this.engine = engine;
     this.sums = new Array<Float64Array | undefined>(chunks).fill(undefined);
+    this.rounded = new Array<Float64Array | undefined>(chunks).fill(undefined);
   }
 
   get contributors(): number {
@@ -615,7 +662,10 @@ export class CiphertextSum {
     return new PendingUpdate(this.engine, this.sums.length, (wires) => {
       wires.forEach((wire, k) => {
         const sum = (this.sums[k] ??= new Float64Array(size));
-        addCiphertextInto(sum, wire, this.engine.expectations);
+        const rounded = isCompactWire(wire)
+          ? (this.rounded[k] ??= new Float64Array(this.engine.set.polyModulusDegree))
+          : undefined;
+        addCiphertextInto(sum, wire, this.engine.expectations, rounded);
       });
       this.contributions++;
     });
@@ -636,10 +686,13 @@ export class CiphertextSum {
   /** The sum's chunks on the wire. */
   result(): Uint8Array[] {
     if (this.contributions === 0) throw new CryptoInputError('nothing was added');
-    return this.sums.map((residues) => this.engine.packResidues(residues!));
+    return this.sums.map((residues, k) =>
+      this.engine.packResidues(this.engine.withRoundedC0(residues!, this.rounded[k])),
+    );
   }
 
   dispose(): void {
     this.sums.fill(undefined);
+    this.rounded.fill(undefined);
   }
 }

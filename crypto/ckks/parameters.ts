@@ -85,7 +85,9 @@ import {
  *    extracted noise (< 2^40).
  *
  * 6. Wire. A ciphertext is 2·N residues of 104 bits for N values: 26 bytes per parameter (the
- *    slot encoding's N/2 values made it 52). Smaller primes do not pay: two 50-bit primes would
+ *    slot encoding's N/2 values made it 52). A member's upload sends c0 rounded to 35 bits
+ *    (ciphertext-wire.ts, `CompactC0`: c0 is free, the rounding a public function of it, ≤ 2^-23
+ *    of error per member and value): 17.4 bytes per parameter; aggregates travel whole. Smaller primes do not pay: two 50-bit primes would
  *    save 1 B/param for 4 bits of security, and two 36-bit primes (18 B/param) would leave
  *    σ_f ≤ 2^45, under 0 bits against the proof's slack by the rule above.
  */

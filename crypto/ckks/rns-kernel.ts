@@ -265,6 +265,90 @@ export class RnsKernel {
   }
 
   /**
+   * `encrypt` for a compact upload (ciphertext-wire.ts, `CompactC0`; two primes): c1 = a·v + e1
+   * in NTT form as word pairs (a view valid until the next call), and c0 = p0·v + m rounded,
+   * w′ = round(round(c0/q1) mod q0 / 2^shift) per coefficient (c0 its integer in [0, q0·q1)).
+   * c0 is made in coefficient form (p0·v transformed back, m added) rather than transformed
+   * forward: as many transforms as `encrypt`.
+   */
+  encryptCompact(
+    v: Int8Array,
+    e1: Int8Array,
+    message: Float64Array,
+    shift: number,
+    q1InverseModQ0: bigint,
+  ): { c1: Uint32Array; rounded: Float64Array } {
+    const { degree, moduli } = this;
+    const primes = moduli.length;
+    if (primes !== 2) throw new CryptoInputError('RnsKernel: compact c0 needs two primes');
+    if (v.length !== degree || e1.length !== degree || message.length !== primes * degree)
+      throw new CryptoInputError('RnsKernel: an encryption of N coefficients');
+    this.byteInput.set(v, 0);
+    this.byteInput.set(e1, degree);
+    this.doubleInput.set(message);
+    new BigUint64Array(this.sumWords.buffer, this.sum, degree).fill(0n);
+    moduli.forEach((q, j) => {
+      const block = j * degree * 8;
+      const c0 = this.pair + block;
+      const c1 = this.pair + primes * degree * 8 + block;
+      const t = this.transformed + block;
+      const qinv = this.qinvs[j]!;
+      this.wasm.byteResidues(t, this.bytes, degree, q);
+      this.wasm.forwardNtt(t, this.roots + block, degree, q, qinv);
+      this.wasm.byteResidues(c1, this.bytes + degree, degree, q);
+      this.wasm.forwardNtt(c1, this.roots + block, degree, q, qinv);
+      this.wasm.mulAdd(c1, this.key + primes * degree * 8 + block, t, c1, degree, q, qinv);
+      this.wasm.mulAdd(c0, this.key + block, t, this.sum, degree, q, qinv);
+      this.wasm.inverseNtt(c0, this.inverseRoots + block, degree, q, qinv, this.inverseDegrees[j]!);
+      this.wasm.doubleResidues(this.term + block, this.doubles + block, degree, q);
+      this.wasm.addInto(c0, this.term + block, degree, q);
+    });
+    const [q0, q1] = [Number(moduli[0]!), Number(moduli[1]!)];
+    const residues = new Float64Array(2 * degree);
+    this.wasm.toDoubles(this.doubles, this.pair, 2 * degree);
+    residues.set(this.doubleInput.subarray(0, 2 * degree));
+    // c0 = r1 + q1·t with t = (r0 − r1)·q1⁻¹ mod q0 (Garner), so round(c0/q1) = t + [r1 > q1/2].
+    const differences = this.doubleInput.subarray(0, degree);
+    for (let c = 0; c < degree; c++) differences[c] = residues[c]! - residues[degree + c]!;
+    const t = this.transformed;
+    this.wasm.doubleResidues(t, this.doubles, degree, moduli[0]!);
+    new BigUint64Array(this.termWords.buffer, this.term, degree).fill(q1InverseModQ0);
+    this.wasm.mulAdd(t, t, this.term, this.sum, degree, moduli[0]!, this.qinvs[0]!);
+    this.wasm.toDoubles(this.doubles, t, degree);
+    const garner = this.doubleInput.subarray(0, degree);
+    const rounded = new Float64Array(degree);
+    const unit = 2 ** shift;
+    for (let c = 0; c < degree; c++) {
+      let w = garner[c]! + (residues[degree + c]! > (q1 - 1) / 2 ? 1 : 0);
+      if (w >= q0) w -= q0;
+      rounded[c] = Math.floor((w + unit / 2) / unit);
+    }
+    return { c1: this.pairWords.subarray(2 * primes * degree), rounded };
+  }
+
+  /**
+   * c0 residues (NTT form, prime by prime, as Numbers) of the sum of compact uploads whose w′
+   * add up to `rounded` (N integers mod q0, coefficient form): residue mod q0 of
+   * multiplier·rounded, mod q1 zero (ciphertext-wire.ts, `CompactC0`).
+   */
+  expandRoundedC0(rounded: Float64Array, multiplier: bigint): Float64Array {
+    const { degree, moduli } = this;
+    if (moduli.length !== 2 || rounded.length !== degree)
+      throw new CryptoInputError('RnsKernel: compact c0 needs two primes and N coefficients');
+    const t = this.transformed;
+    this.doubleInput.set(rounded);
+    this.wasm.doubleResidues(t, this.doubles, degree, moduli[0]!);
+    new BigUint64Array(this.termWords.buffer, this.term, degree).fill(multiplier);
+    new BigUint64Array(this.sumWords.buffer, this.sum, degree).fill(0n);
+    this.wasm.mulAdd(t, t, this.term, this.sum, degree, moduli[0]!, this.qinvs[0]!);
+    this.wasm.forwardNtt(t, this.roots, degree, moduli[0]!, this.qinvs[0]!);
+    this.wasm.toDoubles(this.doubles, t, degree);
+    const out = new Float64Array(2 * degree);
+    out.set(this.doubleInput.subarray(0, degree));
+    return out;
+  }
+
+  /**
    * a·x + y mod Q in NTT form, as reduced residues (Numbers, prime by prime), for x and y in
    * coefficient form: each N integers below 2^53 in magnitude (the same under every prime) or
    * primes·N residues.

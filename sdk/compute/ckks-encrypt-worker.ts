@@ -22,6 +22,8 @@ parentPort!.on('message', ({ id, task }: { id: number; task: EncryptTask }) => {
         task.values,
         task.count,
         systemRandom,
+        // c0 rounded (ciphertext-wire.ts, `CompactC0`) where the parameters allow it.
+        { compact: engine.expectations.compactC0 !== undefined },
       );
       parentPort!.postMessage({ id, result: { wires, witnesses } }, [
         ...wires.map((wire) => wire.buffer as ArrayBuffer),

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { wireLength } from '../../crypto/ckks/ciphertext-wire.ts';
+import { splitCiphertexts } from '../../crypto/ckks/ciphertext-wire.ts';
 import { verifyUploadReceipt } from '../../crypto/ckks/upload-receipt.ts';
 import { nativeCurve25519 } from '../../crypto/curve25519-native.ts';
 import { ED25519_SIGNATURE_BYTES } from '../../crypto/curve25519.ts';
@@ -180,11 +180,6 @@ export class CkksRound {
     return this.resultSha256;
   }
 
-  /** Bytes of one ciphertext on the wire for this round. */
-  get ciphertextBytes(): number {
-    return wireLength(this.deps.engine.expectations);
-  }
-
   isSettled(): boolean {
     return this.status === 'done' || this.status === 'aborted';
   }
@@ -329,8 +324,8 @@ export class CkksRound {
       this.uploads.get(index)!.sha256,
       `the upload of member ${index}`,
     );
-    const size = this.ciphertextBytes;
-    return Array.from({ length: this.chunks }, (_, k) => bytes.subarray(k * size, (k + 1) * size));
+    // Full or compact (a member's SDK sends compact ones), each as its magic says.
+    return splitCiphertexts(bytes, this.deps.engine.expectations, this.chunks);
   }
 
   /** An included member's stored encryption proofs, in batch order (none for older uploads). */

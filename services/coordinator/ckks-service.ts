@@ -2,7 +2,8 @@ import * as grpc from '@grpc/grpc-js';
 import {
   ciphertextRange,
   InvalidEncryptionProofError,
-  proofLength,
+  maxProofLength,
+  PROOF_HEADER_BYTES,
   proofRange,
   type ProofStatement,
 } from '../../crypto/ckks/encryption-proof.ts';
@@ -85,10 +86,11 @@ function receiveEncryptedUpload(
     proofBytes += piece.length;
     const first = proved;
     const range = ciphertextRange(first, unproved.length);
-    const wanted = proofLength(state.ckks!.engine, unproved.length);
-    if (proofBytes < Math.min(wanted, 12)) return;
+    // A proof's header says its length (responses are Rice-coded): at most maxProofLength.
+    const most = maxProofLength(state.ckks!.engine, unproved.length);
+    if (proofBytes < PROOF_HEADER_BYTES) return;
     const proof = Buffer.concat(proofPieces);
-    let claimed: { first: number; count: number };
+    let claimed: { first: number; count: number; length: number };
     try {
       claimed = proofRange(proof);
     } catch (error) {
@@ -98,6 +100,11 @@ function receiveEncryptedUpload(
       throw invalidArgument(
         `${range}: the proof that follows is for ${ciphertextRange(claimed.first, claimed.count)}`,
       );
+    if (claimed.length > most || claimed.length < PROOF_HEADER_BYTES)
+      throw invalidArgument(
+        `${range}: the proof claims ${claimed.length} bytes; ${unproved.length} ciphertexts take at most ${most}`,
+      );
+    const wanted = claimed.length;
     if (proofBytes > wanted)
       throw invalidArgument(`${range}: the proof is longer than ${wanted} bytes`);
     if (proofBytes < wanted) return;

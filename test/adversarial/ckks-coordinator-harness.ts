@@ -5,7 +5,12 @@ import { CkksEngine } from '../../crypto/ckks/engine.ts';
 import { keySha256 } from '../../crypto/ckks/key-ceremony.ts';
 import { ciphertextsFor, SUM_8192 } from '../../crypto/ckks/parameters.ts';
 import { signUploadReceipt } from '../../crypto/ckks/upload-receipt.ts';
-import { packCiphertext, unpackCiphertext } from '../../crypto/ckks/ciphertext-wire.ts';
+import {
+  isCompactWire,
+  packCiphertext,
+  unpackCiphertext,
+} from '../../crypto/ckks/ciphertext-wire.ts';
+import { systemRandom } from '../../crypto/random.ts';
 import { integerPolynomialToNtt } from '../../crypto/ckks/rns.ts';
 import { parseCiphertext, serializeCiphertext } from '../../crypto/ckks/seal-serialization.ts';
 import { nativeCurve25519 } from '../../crypto/curve25519-native.ts';
@@ -217,7 +222,14 @@ export class MaliciousCoordinator {
 
   /** The key-recovery ciphertext of issue 11: `template`'s shape with c0 = 0, c1 = Δ·X^j. */
   keyRecoveryCiphertext(template: Uint8Array, j: number): Uint8Array {
-    const parsed = parseCiphertext(unpackCiphertext(template, this.engine.expectations));
+    // An SDK upload's ciphertexts are compact (c0 rounded): the forgery is a full one.
+    let full = template;
+    if (isCompactWire(template)) {
+      const key = this.engine.loadEncryptionKey(this.publicKey);
+      full = this.engine.encryptWithWitnesses(key, new Float64Array(1), 1, systemRandom).wires[0]!;
+      key.delete();
+    }
+    const parsed = parseCiphertext(unpackCiphertext(full, this.engine.expectations));
     const { moduli, tables } = this.engine.dataRns;
     const degree = SUM_8192.polyModulusDegree;
     const c1 = Array.from({ length: degree }, (_, i) =>

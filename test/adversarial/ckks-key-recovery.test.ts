@@ -3,7 +3,13 @@ import { createHash, createPrivateKey } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { packCiphertext, unpackCiphertext } from '../../crypto/ckks/ciphertext-wire.ts';
+import {
+  packCiphertext,
+  packPartialDecryptionWords,
+  unpackCiphertext,
+  wireLength,
+  wireResidueWords,
+} from '../../crypto/ckks/ciphertext-wire.ts';
 import {
   proofRange,
   verifyUploadProofs,
@@ -83,8 +89,17 @@ async function honestUpload(round: Round, member: string, seed: number) {
   return pool.encryptAll(honestUpdate(seed), statement);
 }
 
-/** A ciphertext (c0, c1) from integer polynomials (coefficient form), on the wire. */
-function crafted(template: Uint8Array, c0: bigint[], c1: bigint[]): Uint8Array {
+/**
+ * A full ciphertext (c0, c1) from integer polynomials (coefficient form), on the wire (the
+ * coordinator takes full ciphertexts as well as the SDK's compact ones).
+ */
+let template: Uint8Array | undefined;
+function crafted(c0: bigint[], c1: bigint[]): Uint8Array {
+  if (!template) {
+    const key = engine.loadEncryptionKey(collectiveKey);
+    template = engine.encryptWithWitnesses(key, new Float64Array(1), 1, seededRandom(1)).wires[0]!;
+    key.delete();
+  }
   const parsed = parseCiphertext(unpackCiphertext(template, engine.expectations));
   const { moduli, tables } = engine.dataRns;
   const data = new BigUint64Array(parsed.data.length);
@@ -93,24 +108,26 @@ function crafted(template: Uint8Array, c0: bigint[], c1: bigint[]): Uint8Array {
   return packCiphertext(serializeCiphertext({ ...parsed, data }, parsed.version), moduli);
 }
 
-/** An honest ciphertext's c0 with a crafted c1 (integer coefficients). */
+/**
+ * A compact ciphertext's body: c1 as a one-polynomial wire body (the layout of a partial
+ * decryption's), then the rounded c0 (ciphertext-wire.ts, `CompactC0`).
+ */
+const c1End = () => wireLength(engine.expectations, 1);
+
+/** An honest (compact) ciphertext's c0 with a crafted c1 (integer coefficients). */
 function withC1(honest: Uint8Array, c1: bigint[]): Uint8Array {
-  const parsed = parseCiphertext(unpackCiphertext(honest, engine.expectations));
-  const { moduli, tables } = engine.dataRns;
-  const data = parsed.data.slice();
-  data.set(integerPolynomialToNtt(c1, moduli, tables), data.length / 2);
-  return packCiphertext(serializeCiphertext({ ...parsed, data }, parsed.version), moduli);
+  const words = new Uint32Array(2 * engine.dataRns.moduli.length * SUM_8192.polyModulusDegree);
+  wireResidueWords(crafted(zero(), c1), engine.expectations, 1, words);
+  const out = honest.slice();
+  out.set(packPartialDecryptionWords(words, engine.expectations).subarray(54), 54);
+  return out;
 }
 
-/** c1 as another ciphertext's c1, with a c0 of the attacker's choosing (here: zero). */
-function withForeignC1(template: Uint8Array, victim: Uint8Array): Uint8Array {
-  const parsed = parseCiphertext(unpackCiphertext(victim, engine.expectations));
-  const data = parsed.data.slice();
-  data.fill(0n, 0, data.length / 2);
-  return packCiphertext(
-    serializeCiphertext({ ...parsed, data }, parsed.version),
-    engine.dataRns.moduli,
-  );
+/** c1 as another (compact) ciphertext's c1, with a c0 of the attacker's choosing (here: zero). */
+function withForeignC1(victim: Uint8Array): Uint8Array {
+  const out = victim.slice();
+  out.fill(0, c1End());
+  return out;
 }
 
 const monomial = (position: number, coefficient: bigint): bigint[] => {
@@ -245,23 +262,19 @@ describe('key recovery through crafted ciphertexts is refused at upload by the e
   }
 
   it('refuses c0 = 0, c1 = Δ·X^j (the published sum would be Δ·X^j·s: the secret key)', async () => {
-    const { round, upload } = await attack((honest) =>
-      crafted(honest, zero(), monomial(17, DELTA)),
-    );
+    const { round, upload } = await attack(() => crafted(zero(), monomial(17, DELTA)));
     await expectRefused(upload, round);
   }, 120_000);
 
   it('refuses c0 = 0, c1 = Δ·X^{N/2}', async () => {
-    const { round, upload } = await attack((honest) =>
-      crafted(honest, zero(), monomial(SUM_8192.polyModulusDegree / 2, DELTA)),
+    const { round, upload } = await attack(() =>
+      crafted(zero(), monomial(SUM_8192.polyModulusDegree / 2, DELTA)),
     );
     await expectRefused(upload, round);
   }, 120_000);
 
   it('refuses c1 scaled down below any bound on the result (c1 = 2^40·X^j)', async () => {
-    const { round, upload } = await attack((honest) =>
-      crafted(honest, zero(), monomial(5, 2n ** 40n)),
-    );
+    const { round, upload } = await attack(() => crafted(zero(), monomial(5, 2n ** 40n)));
     await expectRefused(upload, round);
   }, 120_000);
 
@@ -283,7 +296,7 @@ describe('key recovery through crafted ciphertexts is refused at upload by the e
     const round = await admin.openRound(ckksParams());
     const theirs = await honestUpload(round, victim(), 2);
     const mine = await honestUpload(round, attacker(), 1);
-    const forged = [withForeignC1(mine.wires[0]!, theirs.wires[0]!), mine.wires[1]!];
+    const forged = [withForeignC1(theirs.wires[0]!), mine.wires[1]!];
     await expectRefused(rawUpload(attacker(), round, forged, mine.proofs), round);
   }, 120_000);
 
@@ -291,6 +304,37 @@ describe('key recovery through crafted ciphertexts is refused at upload by the e
     const round = await admin.openRound(ckksParams());
     const theirs = await honestUpload(round, victim(), 2);
     await expectRefused(rawUpload(attacker(), round, theirs.wires, theirs.proofs), round);
+  }, 120_000);
+
+  it('refuses compact ciphertexts cut short, overlong, with a rounded c0 or a c1 residue out of range (INVALID_ARGUMENT, nothing added)', async () => {
+    const round = await admin.openRound(ckksParams());
+    const mine = await honestUpload(round, attacker(), 1);
+    const honest = mine.wires[0]!;
+    const overlong = new Uint8Array(honest.length + 1);
+    overlong.set(honest);
+    // The last 35-bit rounded c0 coefficient all ones: 2^35 − 1 > round((q0 − 1)/2^17).
+    const outOfRange = honest.slice();
+    outOfRange.fill(0xff, honest.length - 5);
+    // c1's first residue with every bit set: 2^52 − 1 ≥ q0.
+    const unreduced = honest.slice();
+    unreduced.fill(0xff, 54, 58);
+    const highs = 54 + 4 * 2 * SUM_8192.polyModulusDegree;
+    unreduced[highs] = 0xff;
+    unreduced[highs + 1] = 0xff;
+    unreduced[highs + 2] = unreduced[highs + 2]! | 0x0f;
+    for (const [bad, message] of [
+      [honest.subarray(0, honest.length - 1), /is \d+ bytes; the round's parameters give/],
+      [overlong, /is \d+ bytes; the round's parameters give/],
+      [outOfRange, /rounded c0 coefficient 8191 is 34359738367, above/],
+      [unreduced, /residue 0 of polynomial 0, prime 0 is not reduced/],
+    ] as const) {
+      const error = (await rawUpload(attacker(), round, [bad, mine.wires[1]!], mine.proofs).catch(
+        (e: unknown) => e,
+      )) as grpc.ServiceError;
+      expect(error.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(error.details).toMatch(message);
+    }
+    expect((await admin.getRound(round.roundId)).masked).toEqual([]);
   }, 120_000);
 
   it('refuses an upload without its proof', async () => {

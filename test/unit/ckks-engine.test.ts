@@ -1,5 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import {
+  C0_ROUNDING_ERROR,
+  compactWireLength,
   InvalidCiphertextError,
   packCiphertext,
   checkCiphertext,
@@ -256,5 +258,59 @@ describe('ciphertext wire format', () => {
     expect(running.contributors).toBe(1);
     expect(running.result()).toEqual(before);
     running.dispose();
+  });
+});
+
+describe('compact uploads (c0 rounded, ciphertext-wire.ts CompactC0)', () => {
+  const compact = updates.map(
+    (u, m) =>
+      engine.encryptWithWitnesses(key, u, chunks, seededRandom(40 + m), { compact: true }).wires,
+  );
+  // A flood far below the rounding (2^38 against 2Δ = 2^93): what remains is the rounding.
+  const decode = (wires: readonly Uint8Array[]) =>
+    engine.combine(wires, partialsFor(engine, wires, shares, [1, 2, 3], 2 ** 38 * 1.01), DIM);
+
+  it('take 35 bits for c0 instead of 104: 17.4 bytes a value instead of 26', () => {
+    expect(engine.expectations.compactC0).toMatchObject({ shift: 17, bits: 35 });
+    expect(compact[0]![0]!.length).toBe(compactWireLength(engine.expectations));
+    expect(compact[0]![0]!.length / engine.valuesPerCiphertext).toBeLessThan(17.4);
+    expect(wireLength(engine.expectations) / engine.valuesPerCiphertext).toBeGreaterThan(26);
+  });
+
+  it('sum (alone and with full ciphertexts) to a full aggregate that decrypts within members × C0_ROUNDING_ERROR', () => {
+    for (const mix of [compact, [encrypted[0]!, ...compact.slice(1)]]) {
+      const running = engine.newSum(chunks);
+      for (const update of mix) running.add(update);
+      const wires = running.result();
+      running.dispose();
+      // The aggregate is a full ciphertext (keyholders and the combiner read full ones only).
+      expect(wires[0]!.length).toBe(wireLength(engine.expectations));
+      const error = maxError(decode(wires));
+      expect(error).toBeLessThanOrEqual(updates.length * C0_ROUNDING_ERROR);
+      // Rounding really happened (a full sum decodes to ~1e-15 at this flood).
+      expect(error).toBeGreaterThan(1e-12);
+    }
+  });
+
+  it('are never taken where a full ciphertext is needed (SEAL load, partial decryption, combine)', () => {
+    const wire = compact[0]![0]!;
+    expect(() => engine.load(wire)).toThrow(/compact/);
+    expect(() => partialsFor(engine, [wire], shares, [1, 2, 3], floodSigma)).toThrow(/compact/);
+    expect(() => engine.combine([wire], [[wire], [wire], [wire]], 10)).toThrow(/compact/);
+  });
+
+  it('refuse a rounded c0 above its range, a short or long wire: InvalidCiphertextError, the sum untouched', () => {
+    const wire = compact[0]![0]!;
+    const high = wire.slice();
+    high.fill(0xff, wire.length - 5);
+    const longer = new Uint8Array(wire.length + 1);
+    longer.set(wire);
+    const running = engine.newSum(chunks);
+    for (const bad of [high, wire.subarray(0, wire.length - 1), longer]) {
+      expect(() => checkCiphertext(bad, engine.expectations)).toThrow(InvalidCiphertextError);
+      expect(() => running.add([bad, compact[0]![1]!])).toThrow(InvalidCiphertextError);
+    }
+    expect(() => checkCiphertext(high, engine.expectations)).toThrow(/above/);
+    expect(running.contributors).toBe(0);
   });
 });

@@ -29,6 +29,10 @@ describe('RNS kernel memory after a keyholder’s partial decryption', () => {
     ).kernel;
     expect(scratch.byteInput.some((b) => b !== 0)).toBe(false);
     expect(scratch.doubleInput.some((d) => d !== 0)).toBe(false);
+    // The same for an upload's compact ciphertexts (c0 made in coefficient form and rounded).
+    engine.encryptWithWitnesses(key, Float64Array.of(0.5), 1, seededRandom(10), { compact: true });
+    expect(scratch.byteInput.some((b) => b !== 0)).toBe(false);
+    expect(scratch.doubleInput.some((d) => d !== 0)).toBe(false);
     const sigma = floodingSigmaFor(TEST_4096, 2, 1e-3);
     partialsFor(engine, wires, keys.shares, [1], sigma, [1, 3]);
     const kernel = (engine as unknown as { kernel: { shareWords: Uint32Array } }).kernel;
