@@ -1,0 +1,145 @@
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { EventEmitter } from 'node:events';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CkksEngine } from '../../crypto/ckks/engine.ts';
+import { maxProofLength, PROOF_HEADER_BYTES } from '../../crypto/ckks/encryption-proof.ts';
+import { SUM_8192 } from '../../crypto/ckks/parameters.ts';
+import { ckksService } from '../../services/coordinator/ckks-service.ts';
+import type { CoordinatorState } from '../../services/coordinator/coordinator-state.ts';
+import { UploadLimits } from '../../services/coordinator/upload-limits.ts';
+
+/**
+ * REVIEW (ckks-compact, THREAT-REVIEW Q8): what one member's cheapest proof costs the
+ * coordinator. VSP2 proofs are variable-length (Rice-coded), so the coordinator buffers a proof's
+ * pieces until the header's length has arrived — and on EVERY piece after the 48-byte header it
+ * concatenates all the pieces so far (`Buffer.concat(proofPieces)` in ckks-service.ts
+ * `receiveProofPiece`) to re-read the header. A member that sends its proof in tiny gRPC messages
+ * makes the coordinator copy O(L²/piece) bytes for an L-byte proof: at SUM_8192 (L ≤ 1.44 MB) in
+ * 16-byte pieces that is ~6.5·10¹⁰ bytes copied (and 90 000 Buffer objects held) per stream,
+ * eight streams per member, all on the coordinator's event loop. Nothing is verified before the
+ * last piece, so no proof, key or witness is needed: a member's header, one well-formed
+ * ciphertext and a proof header claiming the largest allowed length.
+ *
+ * The sound behaviour asserted: buffering a proof copies O(L) bytes (here: at most 4× the bytes
+ * received), whatever the piece size. The coordinator's real `ckksService` handler runs in this
+ * process over a stand-in call (the piece arithmetic does not need TLS), with a stand-in
+ * state of one round and one member.
+ */
+const originalConcat = Buffer.concat.bind(Buffer);
+let engine: CkksEngine;
+let directory: string;
+
+beforeAll(async () => {
+  engine = await CkksEngine.create(SUM_8192);
+  directory = mkdtempSync(join(tmpdir(), 'review-ckks-pieces-'));
+}, 60_000);
+
+afterAll(() => {
+  rmSync(directory, { recursive: true, force: true });
+});
+
+/** The coordinator's UploadEncrypted handler with one round of one ciphertext, member 'm'. */
+function coordinatorHandler() {
+  const round = {
+    id: 'round-1',
+    paramsHash: new Uint8Array(32),
+    roster: [{ memberId: 'm' }],
+    checkUploadAllowed: () => undefined,
+    beginUpload: () => engine.newSum(1).begin(),
+    uploadRefused: () => undefined,
+    acceptUpload: () => undefined,
+  };
+  const state = {
+    ckks: {
+      engine,
+      key: {
+        parameterSet: SUM_8192.name,
+        publicKey: new Uint8Array(0),
+        keySha256: new Uint8Array(32),
+      },
+    },
+    unary: () => () => undefined,
+    ckksParticipant: () => ({ round, index: 1 }),
+    requireConsent: () => Promise.resolve(),
+    uploads: new UploadLimits(),
+    store: { roundDirectory: () => directory },
+    uploadAccepted: () => undefined,
+    fail: (_method: string, error: unknown, send: (e: unknown) => void) => send(error),
+  } as unknown as CoordinatorState;
+  return ckksService(state).uploadEncrypted;
+}
+
+class StandInCall extends EventEmitter {
+  getAuthContext() {
+    return { sslPeerCertificate: { subject: { O: 'm' } } };
+  }
+}
+
+describe('a member streams its proof in tiny pieces', () => {
+  it('buffering the proof copies O(proof bytes), not O(bytes² / piece)', () => {
+    const call = new StandInCall();
+    let answered: unknown = 'not yet';
+    const uploadEncrypted = coordinatorHandler();
+    uploadEncrypted(call as never, (error: unknown) => {
+      answered = error;
+    });
+    call.emit('data', {
+      content: {
+        $case: 'header',
+        value: {
+          roundId: 'round-1',
+          ciphertexts: 1,
+          keySha256: new Uint8Array(32),
+          receiptSignature: new Uint8Array(64),
+        },
+      },
+    });
+    // One well-formed (all-zero) full ciphertext: it passes the wire checks.
+    const ciphertext = engine.packResidues(
+      new Float64Array(2 * SUM_8192.polyModulusDegree * engine.dataRns.moduli.length),
+    );
+    call.emit('data', { content: { $case: 'ciphertext', value: ciphertext } });
+    // A proof header claiming the most a one-ciphertext proof may take; nothing else is checked
+    // before the last byte arrives.
+    const most = maxProofLength(engine, 1);
+    const header = new Uint8Array(PROOF_HEADER_BYTES);
+    header.set([0x56, 0x53, 0x50, 0x32]);
+    const view = new DataView(header.buffer);
+    view.setUint32(4, 0, true);
+    view.setUint32(8, 1, true);
+    view.setUint32(12, most, true);
+
+    const concat = jest.spyOn(Buffer, 'concat');
+    let copied = 0;
+    concat.mockImplementation((list, totalLength) => {
+      const out = originalConcat(list, totalLength);
+      copied += out.length;
+      return out;
+    });
+    const piece = 16;
+    const pieces = 4000; // 64 kB of the proof: enough to see the growth, cheap to run
+    let received = 0;
+    try {
+      call.emit('data', { content: { $case: 'proof', value: header } });
+      received += header.length;
+      const filler = new Uint8Array(piece);
+      for (let k = 0; k < pieces; k++) {
+        call.emit('data', { content: { $case: 'proof', value: filler } });
+        received += piece;
+      }
+    } finally {
+      concat.mockRestore();
+      call.emit('cancelled');
+    }
+    // Still buffering (nothing refused): the coordinator waits for the rest of the claimed proof.
+    expect(answered).toBe('not yet');
+    expect(received).toBeLessThan(most);
+    // Nothing is left on disk by the cancelled stream.
+    expect(readdirSync(directory)).toEqual([]);
+    // SOUND: a linear amount of copying per byte received. Today: Σ k·16 over 4 000 pieces,
+    // ~128 MB copied for 64 kB received (ratio ~2 000), growing linearly with the proof's length.
+    expect(copied).toBeLessThanOrEqual(4 * received);
+  });
+});
