@@ -77,69 +77,106 @@ class StandInCall extends EventEmitter {
   }
 }
 
+/**
+ * A member's stream up to its proof: header, one well-formed (all-zero) full ciphertext, which
+ * passes the wire checks. `concat` records every Buffer.concat the handler makes (bytes out,
+ * pieces in) while `attack` sends proof messages; the stream is cancelled afterwards.
+ */
+function playMember(attack: (send: (piece: Uint8Array) => void) => void) {
+  const call = new StandInCall();
+  let answered: unknown = 'not yet';
+  coordinatorHandler()(call as never, (error: unknown) => {
+    answered = error;
+  });
+  call.emit('data', {
+    content: {
+      $case: 'header',
+      value: {
+        roundId: 'round-1',
+        ciphertexts: 1,
+        keySha256: new Uint8Array(32),
+        receiptSignature: new Uint8Array(64),
+      },
+    },
+  });
+  const ciphertext = engine.packResidues(
+    new Float64Array(2 * SUM_8192.polyModulusDegree * engine.dataRns.moduli.length),
+  );
+  call.emit('data', { content: { $case: 'ciphertext', value: ciphertext } });
+  const concat = jest.spyOn(Buffer, 'concat');
+  const calls: { bytes: number; pieces: number }[] = [];
+  concat.mockImplementation((list, totalLength) => {
+    const out = originalConcat(list, totalLength);
+    calls.push({ bytes: out.length, pieces: list.length });
+    return out;
+  });
+  try {
+    attack((piece) => call.emit('data', { content: { $case: 'proof', value: piece } }));
+  } finally {
+    concat.mockRestore();
+    call.emit('cancelled');
+  }
+  // Nothing is left on disk by the cancelled stream.
+  expect(readdirSync(directory)).toEqual([]);
+  return { answered, calls };
+}
+
+/** A proof header claiming the most a one-ciphertext proof may take (nothing else is checked
+ * before the last byte arrives: no key, witness or valid seed is needed). */
+function proofHeader(): Uint8Array {
+  const header = new Uint8Array(PROOF_HEADER_BYTES);
+  header.set([0x56, 0x53, 0x50, 0x32]);
+  const view = new DataView(header.buffer);
+  view.setUint32(4, 0, true);
+  view.setUint32(8, 1, true);
+  view.setUint32(12, maxProofLength(engine, 1), true);
+  return header;
+}
+
 describe('a member streams its proof in tiny pieces', () => {
   it('buffering the proof copies O(proof bytes), not O(bytes² / piece)', () => {
-    const call = new StandInCall();
-    let answered: unknown = 'not yet';
-    const uploadEncrypted = coordinatorHandler();
-    uploadEncrypted(call as never, (error: unknown) => {
-      answered = error;
-    });
-    call.emit('data', {
-      content: {
-        $case: 'header',
-        value: {
-          roundId: 'round-1',
-          ciphertexts: 1,
-          keySha256: new Uint8Array(32),
-          receiptSignature: new Uint8Array(64),
-        },
-      },
-    });
-    // One well-formed (all-zero) full ciphertext: it passes the wire checks.
-    const ciphertext = engine.packResidues(
-      new Float64Array(2 * SUM_8192.polyModulusDegree * engine.dataRns.moduli.length),
-    );
-    call.emit('data', { content: { $case: 'ciphertext', value: ciphertext } });
-    // A proof header claiming the most a one-ciphertext proof may take; nothing else is checked
-    // before the last byte arrives.
-    const most = maxProofLength(engine, 1);
-    const header = new Uint8Array(PROOF_HEADER_BYTES);
-    header.set([0x56, 0x53, 0x50, 0x32]);
-    const view = new DataView(header.buffer);
-    view.setUint32(4, 0, true);
-    view.setUint32(8, 1, true);
-    view.setUint32(12, most, true);
-
-    const concat = jest.spyOn(Buffer, 'concat');
-    let copied = 0;
-    concat.mockImplementation((list, totalLength) => {
-      const out = originalConcat(list, totalLength);
-      copied += out.length;
-      return out;
-    });
     const piece = 16;
     const pieces = 4000; // 64 kB of the proof: enough to see the growth, cheap to run
     let received = 0;
-    try {
-      call.emit('data', { content: { $case: 'proof', value: header } });
-      received += header.length;
-      const filler = new Uint8Array(piece);
+    const { answered, calls } = playMember((send) => {
+      send(proofHeader());
+      received += PROOF_HEADER_BYTES;
       for (let k = 0; k < pieces; k++) {
-        call.emit('data', { content: { $case: 'proof', value: filler } });
+        send(new Uint8Array(piece));
         received += piece;
       }
-    } finally {
-      concat.mockRestore();
-      call.emit('cancelled');
-    }
+    });
     // Still buffering (nothing refused): the coordinator waits for the rest of the claimed proof.
     expect(answered).toBe('not yet');
-    expect(received).toBeLessThan(most);
-    // Nothing is left on disk by the cancelled stream.
-    expect(readdirSync(directory)).toEqual([]);
+    expect(received).toBeLessThan(maxProofLength(engine, 1));
     // SOUND: a linear amount of copying per byte received. Today: Σ k·16 over 4 000 pieces,
     // ~128 MB copied for 64 kB received (ratio ~2 000), growing linearly with the proof's length.
+    const copied = calls.reduce((total, call) => total + call.bytes, 0);
     expect(copied).toBeLessThanOrEqual(4 * received);
+  });
+
+  it('empty proof messages before the header are not kept (memory no upload limit counts)', () => {
+    // proofBytes stays below 48, so every empty message is pushed and kept until the header.
+    const before = 20_000;
+    const { answered, calls } = playMember((send) => {
+      for (let k = 0; k < before; k++) send(new Uint8Array(0));
+      send(proofHeader());
+    });
+    expect(answered).toBe('not yet');
+    // SOUND: refused, or at most a few pieces held whatever the number of empty messages
+    // (today: the header's concat walks all 20 001 pieces kept).
+    expect(Math.max(0, ...calls.map((call) => call.pieces))).toBeLessThanOrEqual(64);
+  });
+
+  it('empty proof messages after the header cost O(1) each, not a walk over every piece', () => {
+    const after = 4000;
+    const { answered, calls } = playMember((send) => {
+      send(proofHeader());
+      for (let k = 0; k < after; k++) send(new Uint8Array(0));
+    });
+    expect(answered).toBe('not yet');
+    // SOUND: the work of all concatenations is linear in the messages (today: Σ k ≈ 8·10⁶).
+    const work = calls.reduce((total, call) => total + call.pieces, 0);
+    expect(work).toBeLessThanOrEqual(4 * (after + 1));
   });
 });
