@@ -1,5 +1,4 @@
 import { afterAll, describe, expect, it, jest } from '@jest/globals';
-import { EventEmitter } from 'node:events';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,9 +31,7 @@ const { CkksEngine } = await import('../../crypto/ckks/engine.ts');
 const { maxProofLength, PROOF_HEADER_BYTES } =
   await import('../../crypto/ckks/encryption-proof.ts');
 const { SUM_8192 } = await import('../../crypto/ckks/parameters.ts');
-const { ckksService } = await import('../../services/coordinator/ckks-service.ts');
-const { UploadLimits } = await import('../../services/coordinator/upload-limits.ts');
-type CoordinatorState = import('../../services/coordinator/coordinator-state.ts').CoordinatorState;
+const { standInUploadHandler, zeroCiphertext } = await import('../support/ckks-upload-stand-in.ts');
 
 const engine = await CkksEngine.create(SUM_8192);
 const directory = mkdtempSync(join(tmpdir(), 'review-ckks-proof-memory-'));
@@ -43,67 +40,17 @@ afterAll(() => {
   rmSync(directory, { recursive: true, force: true });
 });
 
-class StandInCall extends EventEmitter {
-  getAuthContext() {
-    return { sslPeerCertificate: { subject: { O: 'm' } } };
-  }
-}
-
 describe('a member proves its upload one ciphertext per proof', () => {
   it('the proofs a stream holds count against the upload limits', async () => {
     const count = 32;
-    const uploads = new UploadLimits();
-    const round = {
-      id: 'round-1',
-      paramsHash: new Uint8Array(32),
-      roster: [{ memberId: 'm' }],
-      checkUploadAllowed: () => undefined,
-      beginUpload: () => engine.newSum(count).begin(),
-      uploadRefused: () => undefined,
-      acceptUpload: () => undefined,
-    };
-    const state = {
-      ckks: {
-        engine,
-        key: {
-          parameterSet: SUM_8192.name,
-          publicKey: new Uint8Array(0),
-          keySha256: new Uint8Array(32),
-        },
-      },
-      unary: () => () => undefined,
-      ckksParticipant: () => ({ round, index: 1 }),
-      requireConsent: () => Promise.resolve(),
-      uploads,
-      store: { roundDirectory: () => directory },
-      uploadAccepted: () => undefined,
-      fail: (_method: string, error: unknown, send: (e: unknown) => void) => send(error),
-    } as unknown as CoordinatorState;
-    const call = new StandInCall();
-    let answered: unknown = 'not yet';
-    ckksService(state).uploadEncrypted(call as never, (error: unknown) => {
-      answered = error;
-    });
-    call.emit('data', {
-      content: {
-        $case: 'header',
-        value: {
-          roundId: 'round-1',
-          ciphertexts: count,
-          keySha256: new Uint8Array(32),
-          receiptSignature: new Uint8Array(64),
-        },
-      },
-    });
-    const ciphertext = engine.packResidues(
-      new Float64Array(2 * SUM_8192.polyModulusDegree * engine.dataRns.moduli.length),
-    );
+    const { call, result, send, uploads } = standInUploadHandler(engine, count, directory);
+    const ciphertext = zeroCiphertext(engine);
     const proofLength = maxProofLength(engine, 1);
     let ciphertextBytes = 0;
     let proofBytes = 0;
     try {
       for (let k = 0; k < count; k++) {
-        call.emit('data', { content: { $case: 'ciphertext', value: ciphertext } });
+        send({ $case: 'ciphertext', value: ciphertext });
         ciphertextBytes += ciphertext.length;
         const proof = new Uint8Array(proofLength);
         proof.set([0x56, 0x53, 0x50, 0x32]);
@@ -112,12 +59,12 @@ describe('a member proves its upload one ciphertext per proof', () => {
         view.setUint32(8, 1, true);
         view.setUint32(12, proofLength, true);
         expect(proofLength).toBeGreaterThan(PROOF_HEADER_BYTES);
-        call.emit('data', { content: { $case: 'proof', value: proof } });
+        send({ $case: 'proof', value: proof });
         proofBytes += proof.length;
         await new Promise((resolve) => setImmediate(resolve));
       }
       // Every batch was taken (the verifier accepted it) and the stream stays open.
-      expect(answered).toBe('not yet');
+      expect(result.answered).toBe('not yet');
       const held = uploads.usage.bytes;
       // Today: 32 ciphertexts (6.8 MB) counted, 32 proofs (38.8 MB) not.
       expect(held).toBeGreaterThanOrEqual(ciphertextBytes);

@@ -1,14 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { EventEmitter } from 'node:events';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CkksEngine } from '../../crypto/ckks/engine.ts';
 import { maxProofLength, PROOF_HEADER_BYTES } from '../../crypto/ckks/encryption-proof.ts';
 import { SUM_8192 } from '../../crypto/ckks/parameters.ts';
-import { ckksService } from '../../services/coordinator/ckks-service.ts';
-import type { CoordinatorState } from '../../services/coordinator/coordinator-state.ts';
-import { UploadLimits } from '../../services/coordinator/upload-limits.ts';
+import { standInUploadHandler, zeroCiphertext } from '../support/ckks-upload-stand-in.ts';
 
 /**
  * REVIEW (ckks-compact, THREAT-REVIEW Q8): what one member's cheapest proof costs the
@@ -40,69 +37,14 @@ afterAll(() => {
   rmSync(directory, { recursive: true, force: true });
 });
 
-/** The coordinator's UploadEncrypted handler with one round of one ciphertext, member 'm'. */
-function coordinatorHandler() {
-  const round = {
-    id: 'round-1',
-    paramsHash: new Uint8Array(32),
-    roster: [{ memberId: 'm' }],
-    checkUploadAllowed: () => undefined,
-    beginUpload: () => engine.newSum(1).begin(),
-    uploadRefused: () => undefined,
-    acceptUpload: () => undefined,
-  };
-  const state = {
-    ckks: {
-      engine,
-      key: {
-        parameterSet: SUM_8192.name,
-        publicKey: new Uint8Array(0),
-        keySha256: new Uint8Array(32),
-      },
-    },
-    unary: () => () => undefined,
-    ckksParticipant: () => ({ round, index: 1 }),
-    requireConsent: () => Promise.resolve(),
-    uploads: new UploadLimits(),
-    store: { roundDirectory: () => directory },
-    uploadAccepted: () => undefined,
-    fail: (_method: string, error: unknown, send: (e: unknown) => void) => send(error),
-  } as unknown as CoordinatorState;
-  return ckksService(state).uploadEncrypted;
-}
-
-class StandInCall extends EventEmitter {
-  getAuthContext() {
-    return { sslPeerCertificate: { subject: { O: 'm' } } };
-  }
-}
-
 /**
- * A member's stream up to its proof: header, one well-formed (all-zero) full ciphertext, which
- * passes the wire checks. `concat` records every Buffer.concat the handler makes (bytes out,
- * pieces in) while `attack` sends proof messages; the stream is cancelled afterwards.
+ * A member's stream up to its proof: header, one well-formed ciphertext. `calls` records every
+ * Buffer.concat the handler makes (bytes out, pieces in) while `attack` sends proof messages;
+ * the stream is cancelled afterwards.
  */
 function playMember(attack: (send: (piece: Uint8Array) => void) => void) {
-  const call = new StandInCall();
-  let answered: unknown = 'not yet';
-  coordinatorHandler()(call as never, (error: unknown) => {
-    answered = error;
-  });
-  call.emit('data', {
-    content: {
-      $case: 'header',
-      value: {
-        roundId: 'round-1',
-        ciphertexts: 1,
-        keySha256: new Uint8Array(32),
-        receiptSignature: new Uint8Array(64),
-      },
-    },
-  });
-  const ciphertext = engine.packResidues(
-    new Float64Array(2 * SUM_8192.polyModulusDegree * engine.dataRns.moduli.length),
-  );
-  call.emit('data', { content: { $case: 'ciphertext', value: ciphertext } });
+  const { call, result, send } = standInUploadHandler(engine, 1, directory);
+  send({ $case: 'ciphertext', value: zeroCiphertext(engine) });
   const concat = jest.spyOn(Buffer, 'concat');
   const calls: { bytes: number; pieces: number }[] = [];
   concat.mockImplementation((list, totalLength) => {
@@ -111,14 +53,14 @@ function playMember(attack: (send: (piece: Uint8Array) => void) => void) {
     return out;
   });
   try {
-    attack((piece) => call.emit('data', { content: { $case: 'proof', value: piece } }));
+    attack((piece) => send({ $case: 'proof', value: piece }));
   } finally {
     concat.mockRestore();
     call.emit('cancelled');
   }
   // Nothing is left on disk by the cancelled stream.
   expect(readdirSync(directory)).toEqual([]);
-  return { answered, calls };
+  return { answered: result.answered, calls };
 }
 
 /** A proof header claiming the most a one-ciphertext proof may take (nothing else is checked
