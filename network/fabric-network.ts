@@ -12,6 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConnectionFile, type ConnectionFile } from '../ledger/fabric/connection-file.ts';
 import { openGatewayConnection } from '../ledger/fabric/gateway-connection.ts';
+import { buildTrustProfile } from '../ledger/fabric/fabric-trust-profile.ts';
 import { portOpen, run, startProcess, stopRecorded, waitFor } from './processes.ts';
 import {
   bootstrapOrganisation,
@@ -50,6 +51,7 @@ const NETWORK_FILES = [
   'configtx.yaml',
   'connection.json',
   'network.json',
+  'trust-profile.json',
 ];
 
 export interface NetworkState {
@@ -500,6 +502,40 @@ function writeConnectionFile(directory: string, spec: TopologySpec, layout: Layo
   return file;
 }
 
+/**
+ * The consortium's trust profile for auditors (`veilsum audit verify-bundle --profile`): the
+ * channel, the chaincode, the genesis block's hash and each organisation's CA certificate by
+ * role, written beside the crypto material as `trust-profile.json`.
+ */
+function writeTrustProfile(
+  directory: string,
+  spec: TopologySpec,
+  layout: Layout,
+  genesisBlock: string,
+): void {
+  const caOf = (kind: string, domain: string) =>
+    readFileSync(
+      join(organisations(directory), kind, domain, 'ca', `ca.${domain}-cert.pem`),
+      'utf8',
+    );
+  const peerOrgs = (orgs: readonly { mspId: string }[]) =>
+    Object.fromEntries(
+      orgs.map((org) => [org.mspId, caOf('peerOrganizations', domainOf(org.mspId))]),
+    );
+  const profile = buildTrustProfile({
+    channel: spec.channel,
+    chaincode: 'veilsum',
+    genesisBlock: readFileSync(genesisBlock),
+    orderers: { [ORDERER_MSP]: caOf('ordererOrganizations', layout.orderer.domain) },
+    banks: peerOrgs(spec.banks),
+    others: peerOrgs(spec.clients),
+  });
+  writeFileSync(join(directory, TRUST_PROFILE_FILE), JSON.stringify(profile, null, 2) + '\n');
+}
+
+/** Where a network's folder holds its trust profile. */
+export const TRUST_PROFILE_FILE = 'trust-profile.json';
+
 export function networkState(directory: string): NetworkState {
   return readState(directory);
 }
@@ -563,6 +599,7 @@ export async function startNetwork(
       ['-profile', 'VeilsumChannel', '-channelID', spec.channel, '-outputBlock', block],
       { ...env, FABRIC_CFG_PATH: directory },
     );
+    writeTrustProfile(directory, spec, layout, block);
     let state: NetworkState = {
       spec,
       layout,

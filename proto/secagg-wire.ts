@@ -17,8 +17,14 @@ import type {
   ShareKeysMessage,
   UnmaskingMessage,
   UnmaskingRequest as UnmaskingRequestMessage,
+  PairwiseReveal,
+  PairwiseRevealMessage,
+  PairwiseRevealRequest as PairwiseRevealRequestMessage,
 } from '../crypto/secagg/messages.ts';
 import type {
+  PairwiseRevealRequest,
+  PairwiseSecret,
+  RevealPairwiseRequest,
   AdvertiseKeysRequest,
   ConsistencyCheckRequest,
   Conviction,
@@ -242,14 +248,7 @@ export const unmaskFromWire = (sender: number, request: UnmaskRequest): Unmaskin
     share: bytes(s.share),
   })),
   undecryptable: request.undecryptable,
-  pairwiseSecrets: request.pairwiseSecrets.map((reveal) => ({
-    peer: reveal.peer,
-    evidence: {
-      publicPoint: bytes(reveal.publicPoint),
-      sharedPoint: bytes(reveal.sharedPoint),
-      proof: bytes(reveal.proof),
-    },
-  })),
+  pairwiseSecrets: pairwiseSecretsFromWire(request.pairwiseSecrets),
 });
 
 export const unmaskToWire = (roundId: string, message: UnmaskingMessage): UnmaskRequest => ({
@@ -260,12 +259,49 @@ export const unmaskToWire = (roundId: string, message: UnmaskingMessage): Unmask
     share: buffer(s.share),
   })),
   undecryptable: [...message.undecryptable],
-  pairwiseSecrets: (message.pairwiseSecrets ?? []).map(({ peer, evidence }) => ({
+  pairwiseSecrets: pairwiseSecretsToWire(message.pairwiseSecrets ?? []),
+});
+
+const pairwiseSecretsFromWire = (secrets: readonly PairwiseSecret[]): PairwiseReveal[] =>
+  secrets.map((reveal) => ({
+    peer: reveal.peer,
+    evidence: {
+      publicPoint: bytes(reveal.publicPoint),
+      sharedPoint: bytes(reveal.sharedPoint),
+      proof: bytes(reveal.proof),
+    },
+  }));
+
+const pairwiseSecretsToWire = (reveals: readonly PairwiseReveal[]): PairwiseSecret[] =>
+  reveals.map(({ peer, evidence }) => ({
     peer,
     publicPoint: buffer(evidence.publicPoint),
     sharedPoint: buffer(evidence.sharedPoint),
     proof: buffer(evidence.proof),
-  })),
+  }));
+
+export const pairwiseRevealRequestToWire = (
+  request: PairwiseRevealRequestMessage,
+): PairwiseRevealRequest => ({ dropped: [...request.dropped] });
+
+export const pairwiseRevealRequestFromWire = (
+  request: PairwiseRevealRequest,
+): PairwiseRevealRequestMessage => ({ dropped: request.dropped });
+
+export const revealPairwiseFromWire = (
+  sender: number,
+  request: RevealPairwiseRequest,
+): PairwiseRevealMessage => ({
+  sender,
+  pairwiseSecrets: pairwiseSecretsFromWire(request.pairwiseSecrets),
+});
+
+export const revealPairwiseToWire = (
+  roundId: string,
+  message: PairwiseRevealMessage,
+): RevealPairwiseRequest => ({
+  roundId,
+  pairwiseSecrets: pairwiseSecretsToWire(message.pairwiseSecrets),
 });
 
 const EMPTY = Buffer.alloc(0);

@@ -40,6 +40,7 @@ import {
   type SeedCommitments,
   type SharesDelivery,
   type UnmaskingRequest,
+  type PairwiseRevealRequest,
   type UploadChunk,
 } from '../proto/gen/veilsum/v1/secagg.ts';
 import {
@@ -52,6 +53,8 @@ import {
   unmaskingRequestFromWire,
   consistencyCheckFromWire,
   unmaskToWire,
+  pairwiseRevealRequestFromWire,
+  revealPairwiseToWire,
 } from '../proto/secagg-wire.ts';
 import { hasConsistentParamsHash, secAggConfigOf } from '../proto/round-wire.ts';
 import { isServiceError, RoundAbortedError, toVeilsumError, VeilsumError } from './errors.ts';
@@ -317,8 +320,12 @@ export class VeilsumClient {
     }
   }
 
-  /** Waits until the round is done (or aborted), surviving coordinator restarts. */
-  async waitForResult(roundId: string): Promise<Round> {
+  /**
+   * Waits until the round is done (or aborted), surviving coordinator restarts; `onPairwiseReveal`
+   * runs once if the round enters the second reveal (a SecAgg member's part in it).
+   */
+  async waitForResult(roundId: string, onPairwiseReveal?: () => Promise<void>): Promise<Round> {
+    let revealed = false;
     return withRetry('WatchRound', this.retry, async () => {
       let last: Round | undefined;
       const stream = this.admin.watchRound(
@@ -326,7 +333,13 @@ export class VeilsumClient {
         new grpc.Metadata(),
         deadline(AWAIT_DEADLINE_MS),
       );
-      for await (const round of stream as AsyncIterable<Round>) last = round;
+      for await (const round of stream as AsyncIterable<Round>) {
+        last = round;
+        if (round.phase === Phase.PHASE_PAIRWISE_REVEAL && onPairwiseReveal && !revealed) {
+          revealed = true;
+          await onPairwiseReveal();
+        }
+      }
       if (
         last === undefined ||
         (last.phase !== Phase.PHASE_DONE && last.phase !== Phase.PHASE_ABORTED)
@@ -925,11 +938,44 @@ export class VeilsumClient {
 
     if (options.waitForResult === false) return { round, uploadSha256, included: true };
     progress({ step: 'waiting-for-result' });
-    const finished = await this.waitForResult(roundId);
+    // Only a round whose dropped member's s^SK failed to reconstruct has this phase: then our
+    // pairwise secrets with such members (client.revealPairwiseSecrets checks them) finish it.
+    const finished = await this.waitForResult(roundId, () => this.revealPairwise(roundId, client));
     if (finished.phase === Phase.PHASE_ABORTED)
       throw new RoundAbortedError('WatchRound', finished.abortReason);
     progress({ step: 'done' });
     return { round: finished, uploadSha256, included: finished.included.includes(me.index) };
+  }
+
+  /**
+   * The second reveal: the members the coordinator asks about, answered by the protocol client
+   * (which refuses a member of the U3 it unmasked with, and reveals each pair once). A member
+   * the round does not ask (no requested member is its neighbour) is told so and has nothing to do.
+   */
+  private async revealPairwise(roundId: string, client: SecAggClient): Promise<void> {
+    let request: PairwiseRevealRequest;
+    try {
+      request = await this.await<PairwiseRevealRequest>('AwaitPairwiseReveal', (done) =>
+        this.secagg.awaitPairwiseReveal(
+          { roundId },
+          new grpc.Metadata(),
+          deadline(AWAIT_DEADLINE_MS),
+          done,
+        ),
+      );
+    } catch (error) {
+      if (error instanceof VeilsumError && error.code === status.FAILED_PRECONDITION) return;
+      throw error;
+    }
+    const answer = this.secAggStep('RevealPairwise', () =>
+      revealPairwiseToWire(
+        roundId,
+        client.revealPairwiseSecrets(pairwiseRevealRequestFromWire(request)),
+      ),
+    );
+    await this.write('RevealPairwise', (done) =>
+      this.secagg.revealPairwise(answer, new grpc.Metadata(), deadline(UNARY_DEADLINE_MS), done),
+    );
   }
 
   /** A client-side protocol check that failed, as a status naming the step and the reason. */

@@ -17,8 +17,10 @@ import {
   pemCertificates,
   verifyFabricEvidenceBundle,
   type FabricEvidenceBundle,
+  type FabricTrust,
 } from '../../services/console/fabric-evidence.ts';
 import { EmbeddedHistory, FabricHistory } from '../../services/console/ledger-history.ts';
+import { trustFromProfile } from '../../ledger/fabric/fabric-trust-profile.ts';
 
 /** What `pki init` writes for the console: its TLS material, the ledger and its reading identity. */
 const consoleConfigSchema = z.object({
@@ -172,6 +174,47 @@ function pinnedMsps(values: readonly string[], flag: string): Record<string, X50
   return pinned;
 }
 
+/** What `verify-bundle` pins for a Fabric bundle: the trust profile, or the pins given one by one. */
+function fabricTrustOf(options: {
+  profile?: string;
+  channel?: string;
+  chaincode?: string;
+  genesis?: string;
+  orderer: string[];
+  bank: string[];
+  trust: string[];
+}): FabricTrust {
+  const pinFlags = [
+    ['--channel', options.channel !== undefined],
+    ['--chaincode', options.chaincode !== undefined],
+    ['--genesis', options.genesis !== undefined],
+    ['--orderer', options.orderer.length > 0],
+    ['--bank', options.bank.length > 0],
+    ['--trust', options.trust.length > 0],
+  ].flatMap(([flag, given]) => (given ? [flag as string] : []));
+  if (options.profile !== undefined) {
+    if (pinFlags.length > 0)
+      throw new Error(
+        `give either --profile or the pins (${pinFlags.join(', ')}), not both: two sources of trust that might disagree`,
+      );
+    return trustFromProfile(readFileSync(options.profile, 'utf8'), options.profile);
+  }
+  if (options.orderer.length === 0 || options.bank.length === 0)
+    throw new Error(
+      "a Fabric bundle needs --profile <the consortium's trust profile>, or --orderer <MSP>=<CA file> and --bank <MSP>=<CA file> for each organisation (and --trust for the channel's other members): the CAs it carries are the bundle maker's word, not yours",
+    );
+  if (options.channel === undefined)
+    throw new Error('a Fabric bundle needs --channel <the channel it must come from>');
+  return {
+    channel: options.channel,
+    chaincode: options.chaincode ?? 'veilsum',
+    ...(options.genesis !== undefined ? { genesis: options.genesis } : {}),
+    orderers: pinnedMsps(options.orderer, '--orderer'),
+    banks: pinnedMsps(options.bank, '--bank'),
+    others: pinnedMsps(options.trust, '--trust'),
+  };
+}
+
 /** `veilsum audit verify-bundle`: checks an exported evidence bundle offline. */
 export function verifyBundleCommand() {
   return new Command('verify-bundle')
@@ -180,6 +223,10 @@ export function verifyBundleCommand() {
     )
     .argument('<bundle>', 'the JSON bundle')
     .option('--ca <path>', 'the consortium CA certificate (embedded-ledger bundles)')
+    .option(
+      '--profile <file>',
+      "Fabric bundles: the consortium's trust profile (veilsum-fabric-trust/1: channel, chaincode, genesis hash and each organisation's CA certificates by role; the Fabric network's bring-up writes it as trust-profile.json). Instead of --channel, --chaincode, --genesis, --orderer, --bank and --trust",
+    )
     .option('--channel <name>', 'Fabric bundles: the channel the evidence must come from')
     .option(
       '--chaincode <name>',
@@ -215,20 +262,7 @@ export function verifyBundleCommand() {
         let summary: { blocks: number; head: number; rounds: number; proofs: number };
         let signedBlocks: number;
         if (bundle.format === 'veilsum-fabric-evidence/1') {
-          if (options.orderer.length === 0 || options.bank.length === 0)
-            throw new Error(
-              "a Fabric bundle needs --orderer <MSP>=<CA file> and --bank <MSP>=<CA file> for each organisation (and --trust for the channel's other members): the CAs it carries are the bundle maker's word, not yours",
-            );
-          if (options.channel === undefined)
-            throw new Error('a Fabric bundle needs --channel <the channel it must come from>');
-          const fabricSummary = verifyFabricEvidenceBundle(bundle, {
-            channel: options.channel,
-            chaincode: options.chaincode ?? 'veilsum',
-            ...(options.genesis !== undefined ? { genesis: options.genesis } : {}),
-            orderers: pinnedMsps(options.orderer, '--orderer'),
-            banks: pinnedMsps(options.bank, '--bank'),
-            others: pinnedMsps(options.trust, '--trust'),
-          });
+          const fabricSummary = verifyFabricEvidenceBundle(bundle, fabricTrustOf(options));
           summary = fabricSummary;
           signedBlocks = fabricSummary.signedBlocks;
         } else {

@@ -2,8 +2,6 @@ import { equalBytes } from '../bytes.ts';
 import {
   proveKeyPossession,
   proveSharedSecret,
-  sameX25519Point,
-  verifyKeyPossession,
   x25519FromEd25519Batch,
 } from '../dleq.ts';
 import { CURVE25519_KEY_BYTES, type Curve25519 } from '../curve25519.ts';
@@ -45,7 +43,10 @@ import type {
   ShareKeysMessage,
   UnmaskingMessage,
   UnmaskingRequest,
+  PairwiseRevealMessage,
+  PairwiseRevealRequest,
 } from './messages.ts';
+import { ownsMaskingKey } from './pairwise-reveal.ts';
 import { isSignedBySender, openShareBox, sealShareBoxes, shareComplaint } from './share-box.ts';
 import {
   advertiseKeysPayload,
@@ -124,6 +125,10 @@ export class SecAggClient {
   private maskedWith: ReadonlySet<number> = new Set();
   /** U3 as first shown to us: a second, different survivor set is refused. */
   private committedSurvivors: readonly number[] | undefined;
+  /** The U3 this client unmasked with: the second reveal is only for members outside it. */
+  private unmaskedWith: ReadonlySet<number> | undefined;
+  /** Peers whose pairwise secret this client revealed (at most once per round). */
+  private readonly revealedPairwise = new Set<number>();
   /** The convicted ids signed with U3 (each conviction judged here first). */
   private committedConvicted: readonly number[] | undefined;
 
@@ -630,15 +635,10 @@ export class SecAggClient {
       if (survivorSet.has(peer)) {
         throw new RefusedRevealError(`client ${peer} is convicted and in U3; refusing to reveal`);
       }
-      if (!this.maskedWith.has(peer) || !this.mayRevealPairwise(peer)) continue;
-      const evidence = proveSharedSecret(
-        this.maskingSecretKey,
-        this.peers.get(peer)!.maskingPublicKey,
-        pairwiseRevealContext(this.context.binding, this.index, peer),
-        this.random,
-      );
-      if (evidence !== undefined) pairwiseSecrets.push({ peer, evidence });
+      const reveal = this.pairwiseReveal(peer);
+      if (reveal !== undefined) pairwiseSecrets.push(reveal);
     }
+    this.unmaskedWith = survivorSet;
     this.phase = 'done';
     return {
       sender: this.index,
@@ -650,24 +650,69 @@ export class SecAggClient {
   }
 
   /**
-   * Whether our pairwise secret with convicted neighbour v is one v already has: v proved that it
-   * knows the secret key of its masking key (bound to the round and to v, so no other member's
-   * proof serves), and that key is no other member's we know of, up to sign. Otherwise v's key may
-   * be an honest member w's (or k times it) and the secret would be that of the honest pair
-   * (us, w): nothing is revealed for v, and the server reconstructs v's s^SK instead.
+   * The second reveal (after our Unmasking, only when the server asks): our pairwise secret with
+   * each requested v, so that v's masks leave the sum although its s^SK cannot be reconstructed.
+   * Nothing new leaks: v is outside the U3 we unmasked with (the committed one, signed in the
+   * semi-malicious model), so nobody reveals b_v, and X25519(s_u, s_v^PK) is what t shares of
+   * s_v^SK — which we already revealed — would give; it is revealed only if v owns its key
+   * (pairwise-reveal.ts), only for a v whose masks are in our input, and at most once per round.
+   * A requested member of U3 is the coordinator's doing: refused, nothing revealed.
    */
-  private mayRevealPairwise(peer: number): boolean {
-    const key = this.peers.get(peer)!.maskingPublicKey;
+  revealPairwiseSecrets(request: PairwiseRevealRequest): PairwiseRevealMessage {
+    const survivors = this.unmaskedWith;
+    if (this.phase !== 'done' || survivors === undefined) {
+      throw new PhaseOrderError(
+        `client ${this.index} reveals pairwise secrets only after its Unmasking (it is in phase ${this.phase})`,
+      );
+    }
+    const requested = new Set(request.dropped);
+    if (requested.size !== request.dropped.length)
+      throw new MalformedMessageError('the pairwise-reveal request lists a member twice');
+    for (const peer of requested) {
+      if (survivors.has(peer)) {
+        throw new RefusedRevealError(
+          `client ${peer} is in the committed U3 (its input is in the sum); refusing to reveal a pairwise secret with it`,
+        );
+      }
+    }
+    const pairwiseSecrets: PairwiseReveal[] = [];
+    for (const peer of [...requested].sort((a, b) => a - b)) {
+      const reveal = this.pairwiseReveal(peer);
+      if (reveal !== undefined) pairwiseSecrets.push(reveal);
+    }
+    return { sender: this.index, pairwiseSecrets };
+  }
+
+  /**
+   * Our proven secret with v, outside U3 (checked by the caller), if v's masks are in our input,
+   * v owns its masking key, and we have not revealed it yet this round; else undefined.
+   */
+  private pairwiseReveal(peer: number): PairwiseReveal | undefined {
+    if (!this.maskedWith.has(peer) || this.revealedPairwise.has(peer)) return undefined;
+    const keys = this.peers.get(peer)!;
     const others = [
       this.maskingPublicKey,
       ...[...this.peers].filter(([other]) => other !== peer).map(([, p]) => p.maskingPublicKey),
     ];
-    if (others.some((other) => sameX25519Point(other, key))) return false;
-    return verifyKeyPossession(
-      key,
-      this.peers.get(peer)!.maskingKeyProof,
-      maskingKeyPossessionContext(this.context.binding, peer),
+    if (
+      !ownsMaskingKey(
+        this.context.binding,
+        peer,
+        keys.maskingPublicKey,
+        keys.maskingKeyProof,
+        others,
+      )
+    )
+      return undefined;
+    const evidence = proveSharedSecret(
+      this.maskingSecretKey,
+      keys.maskingPublicKey,
+      pairwiseRevealContext(this.context.binding, this.index, peer),
+      this.random,
     );
+    if (evidence === undefined) return undefined;
+    this.revealedPairwise.add(peer);
+    return { peer, evidence };
   }
 
   /**

@@ -198,6 +198,24 @@ export interface UnmaskingMessage {
   readonly pairwiseSecrets?: readonly PairwiseReveal[];
 }
 
+/**
+ * The second reveal, coordinator → client: members outside the committed U3 whose pairwise masks
+ * their s^SK shares could not remove (a wrong, inconsistent or missing s^SK). Served only when a
+ * reconstruction failed: a round without one never has this exchange.
+ */
+export interface PairwiseRevealRequest {
+  readonly dropped: readonly number[];
+}
+
+/**
+ * The second reveal, client → server: X25519(s_u, s_v^PK) with its DLEQ proof for each requested
+ * v outside the committed U3 that u masked with (and for no pair already revealed this round).
+ */
+export interface PairwiseRevealMessage {
+  readonly sender: number;
+  readonly pairwiseSecrets: readonly PairwiseReveal[];
+}
+
 export type SecAggPhase =
   | 'advertise-keys'
   /** Sparse graphs only: U1 reveals its seed contributions. */
@@ -208,5 +226,7 @@ export type SecAggPhase =
   | 'masking'
   | 'consistency-check'
   | 'unmasking'
+  /** After Unmasking, only when a dropped member's masks cannot come off from its s^SK shares. */
+  | 'pairwise-reveal'
   | 'done'
   | 'aborted';

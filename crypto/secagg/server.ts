@@ -49,7 +49,11 @@ import type {
   ShareKeysMessage,
   UnmaskingMessage,
   UnmaskingRequest,
+  PairwiseReveal,
+  PairwiseRevealMessage,
+  PairwiseRevealRequest,
 } from './messages.ts';
+import { ownsMaskingKey } from './pairwise-reveal.ts';
 import {
   judgeShareComplaint,
   SHARE_BOX_CIPHERTEXT_BYTES,
@@ -68,8 +72,6 @@ import {
   DLEQ_POINT_BYTES,
   DLEQ_PROOF_BYTES,
   liftPeerKey,
-  sameX25519Point,
-  verifyKeyPossession,
   verifyKeyPossessionOfLift,
   verifySharedSecret,
 } from '../dleq.ts';
@@ -138,6 +140,13 @@ export class SecAggServer {
   private readonly maskingKeyShares = new Map<number, StoredShare[]>();
   /** Proven pairwise secrets with convicted members: convicted → (survivor → X25519 secret). */
   private readonly pairwiseSecrets = new Map<number, Map<number, Uint8Array>>();
+  /** Dropped members whose masks need the second reveal (set once, when Unmasking closes). */
+  private secondRevealFor: ReadonlySet<number> = new Set();
+  /** Who answered the second reveal. */
+  private readonly secondRevealed = new Set<number>();
+  private secondRevealDone = false;
+  /** Every mask to remove, once Unmasking (and any second reveal) closed. */
+  private plannedJobs: MaskJob[] | undefined;
   private readonly lagrangeCache = new Map<string, bigint[]>();
 
   constructor(options: SecAggServerOptions) {
@@ -183,6 +192,8 @@ export class SecAggServer {
         return this.context.config.adversary === 'semi-malicious'
           ? this.consistencySignatures.has(client)
           : this.masked.has(client);
+      case 'pairwise-reveal':
+        return this.secondRevealers().has(client);
       default:
         return false;
     }
@@ -197,6 +208,7 @@ export class SecAggServer {
       'masked-input': this.masked.size,
       'consistency-check': this.consistencySignatures.size,
       unmasking: this.unmasked.size,
+      'pairwise-reveal': this.secondRevealed.size,
     } as Partial<Record<SecAggPhase, number>>;
     const eligible = {
       'advertise-keys': this.context.config.clients,
@@ -208,6 +220,7 @@ export class SecAggServer {
         this.context.config.adversary === 'semi-malicious'
           ? this.consistencySignatures.size
           : this.masked.size,
+      'pairwise-reveal': this.secondRevealers().size,
     } as Partial<Record<SecAggPhase, number>>;
     const count = spoken[this.phase];
     return count !== undefined && count === eligible[this.phase];
@@ -670,17 +683,190 @@ export class SecAggServer {
     const maskingKey = message.maskingKeyShares.map(
       (s) => [s.owner, accept('masking-key', s.owner, s.share)] as const,
     );
-    const convicted = new Set(this.convicted);
-    const pairwise = new Map<number, Uint8Array>();
-    for (const { peer, evidence } of message.pairwiseSecrets ?? []) {
+    // Only a member of U3 masked with a convicted neighbour.
+    const pairwise = this.verifiedPairwiseSecrets(
+      sender,
+      message.pairwiseSecrets ?? [],
+      this.masked.has(sender) ? new Set(this.convicted) : new Set(),
+      'convicted',
+    );
+    for (const [owner, share] of selfMask) appendTo(this.selfMaskShares, owner, share);
+    for (const [owner, share] of maskingKey) appendTo(this.maskingKeyShares, owner, share);
+    for (const [peer, secret] of pairwise) this.keepPairwiseSecret(peer, sender, secret);
+    this.unmasked.add(sender);
+  }
+
+  /**
+   * Closes Unmasking: reconstructs b_u for every u in U3 and s_v^SK for every v in U2 \ U3, and
+   * lists the masks to remove. Fast path: t shares with cached Lagrange weights, checked against
+   * the owner's commitment (b) or advertised public key (s^SK); on mismatch, every received
+   * share is used and checked, which names tampered shares instead of returning a wrong sum.
+   *
+   * 'pairwise-reveal' when some dropped member v's masks cannot come off that way (a wrong,
+   * inconsistent or missing s^SK; v is named) but v proved it owns its masking key
+   * (pairwise-reveal.ts): then v's surviving neighbours are asked for their pairwise secrets with
+   * it (pairwiseRevealRequest), and closePairwiseReveal finishes the plan. 'ready' otherwise: the
+   * fast path has no second exchange.
+   */
+  closeUnmasking(): 'ready' | 'pairwise-reveal' {
+    if (this.plannedJobs !== undefined) return 'ready';
+    this.expectPhase('unmasking');
+    this.requireAtLeast(this.unmasked.size, 'clients sent unmasking shares');
+    const { binding } = this.context;
+    const jobs: MaskJob[] = [];
+    for (const owner of this.survivors) {
+      const commitment = this.shared.get(owner)!.selfMaskCommitment;
+      const secret = this.reconstruct(
+        owner,
+        this.selfMaskShares.get(owner) ?? [],
+        'self-mask',
+        (candidate) => equalBytes(selfMaskCommitment(binding, owner, candidate), commitment),
+      );
+      jobs.push({ kind: 'seed', seed: deriveKey(secret, 'secagg/self-mask', binding), sign: 1 });
+    }
+    const pending: number[] = [];
+    for (const owner of this.droppedAfterSharing()) {
+      // A convicted member: every surviving neighbour proved its pairwise secret with it, so its
+      // masks come off without its s^SK (whose shares it may have dealt as garbage) — if it
+      // proved it knows its masking key's secret (else those are not its secrets to give).
+      const fromSecrets = this.pairwiseJobs(owner);
+      if (fromSecrets !== undefined) {
+        jobs.push(...fromSecrets);
+        continue;
+      }
+      try {
+        jobs.push(...this.reconstructedPairwiseJobs(owner));
+      } catch (error) {
+        // Its s^SK cannot be had through its own doing (named: convicted, or its shares are off
+        // its key). Its surviving neighbours can still remove its masks, once, if its key is its
+        // own: v is outside the committed U3, so nobody reveals b_v and the pair secrets give at
+        // most what t shares of s_v^SK would. Too few shares of a member nobody named (its
+        // holders dropped too) stays an abort: that is more dropouts than the round allows.
+        const recoverable =
+          (error instanceof ReconstructionError || error instanceof TooFewParticipantsError) &&
+          this.misbehaving.has(owner) &&
+          this.ownsMaskingKey(owner);
+        if (!recoverable) throw error;
+        pending.push(owner);
+      }
+    }
+    this.plannedJobs = jobs;
+    if (pending.length === 0) return 'ready';
+    this.secondRevealFor = new Set(pending);
+    this.phase = 'pairwise-reveal';
+    return 'pairwise-reveal';
+  }
+
+  /**
+   * Closes Unmasking and lists every mask to remove (closeUnmasking, then, after a second reveal,
+   * closePairwiseReveal). A round that needs a second reveal cannot be planned before it ran.
+   */
+  planUnmasking(): MaskJob[] {
+    if (this.phase === 'unmasking' && this.closeUnmasking() === 'pairwise-reveal') {
+      throw new PhaseOrderError(
+        `the masks of client(s) ${[...this.secondRevealFor].join(', ')} need their neighbours' pairwise secrets: serve pairwiseRevealRequest() and call closePairwiseReveal() first`,
+      );
+    }
+    if (this.plannedJobs === undefined || (this.phase !== 'unmasking' && !this.secondRevealDone)) {
+      throw new PhaseOrderError(`the round is in phase ${this.phase}, not unmasking`);
+    }
+    this.phase = 'done';
+    return this.plannedJobs;
+  }
+
+  // ── Second reveal (only after a failed reconstruction of a dropped member's s^SK) ──────────
+
+  /** What every surviving neighbour of a member in the request receives. */
+  pairwiseRevealRequest(): PairwiseRevealRequest {
+    this.expectPhase('pairwise-reveal');
+    return { dropped: [...this.secondRevealFor].sort((a, b) => a - b) };
+  }
+
+  /**
+   * Each secret checked before it is kept (a proof against the revealer's advertised masking
+   * key, for a requested member it neighbours, once); a rejected message changes nothing.
+   */
+  receivePairwiseReveal(message: PairwiseRevealMessage): void {
+    this.expectPhase('pairwise-reveal');
+    const sender = this.expectSender(message.sender, 'PairwiseReveal', this.secondRevealers());
+    if (this.secondRevealed.has(sender))
+      throw new DuplicateMessageError(`client ${sender} already revealed its pairwise secrets`);
+    const verified = this.verifiedPairwiseSecrets(
+      sender,
+      message.pairwiseSecrets ?? [],
+      this.secondRevealFor,
+      'requested',
+    );
+    for (const [peer, secret] of verified) this.keepPairwiseSecret(peer, sender, secret);
+    this.secondRevealed.add(sender);
+  }
+
+  /**
+   * Ends the second reveal: each requested member's masks come off from its surviving
+   * neighbours' proven secrets, or the round stops naming it (a neighbour that stayed silent is
+   * the only other cause, and it is not named: silence is a dropout).
+   */
+  closePairwiseReveal(): void {
+    this.expectPhase('pairwise-reveal');
+    const jobs = [...(this.plannedJobs ?? [])];
+    for (const owner of [...this.secondRevealFor].sort((a, b) => a - b)) {
+      const fromSecrets = this.pairwiseJobs(owner);
+      if (fromSecrets === undefined) {
+        this.phase = 'aborted';
+        const missing = this.survivingNeighbours(owner).filter(
+          (peer) => !(this.pairwiseSecrets.get(owner)?.has(peer) ?? false),
+        );
+        throw new TooFewParticipantsError(
+          `client ${owner}'s masks cannot be removed: its s^SK shares do not give its key and neighbour(s) ${missing.join(', ')} revealed no pairwise secret with it`,
+        );
+      }
+      jobs.push(...fromSecrets);
+    }
+    this.plannedJobs = jobs;
+    this.secondRevealDone = true;
+  }
+
+  /** U2 \ U3, sorted: their pairwise masks are in their surviving neighbours' inputs. */
+  private droppedAfterSharing(): number[] {
+    return [...this.shared.keys()]
+      .filter((client) => !this.masked.has(client))
+      .sort((a, b) => a - b);
+  }
+
+  private survivingNeighbours(owner: number): number[] {
+    return this.context.graph.neighbours(owner).filter((peer) => this.masked.has(peer));
+  }
+
+  /** Who is asked in the second reveal and who answered, sorted (both empty without one). */
+  pairwiseRevealAttendance(): [number[], number[]] {
+    const sorted = (values: Iterable<number>) => [...values].sort((a, b) => a - b);
+    return [sorted(this.secondRevealers()), sorted(this.secondRevealed)];
+  }
+
+  /** Members of U3 that neighbour a member of the second reveal. */
+  private secondRevealers(): Set<number> {
+    const revealers = new Set<number>();
+    for (const owner of this.secondRevealFor)
+      for (const peer of this.survivingNeighbours(owner)) revealers.add(peer);
+    return revealers;
+  }
+
+  /** Each revealed secret with a peer in `allowed` that neighbours `sender`, proven, once. */
+  private verifiedPairwiseSecrets(
+    sender: number,
+    reveals: readonly PairwiseReveal[],
+    allowed: ReadonlySet<number>,
+    what: string,
+  ): Map<number, Uint8Array> {
+    const verified = new Map<number, Uint8Array>();
+    for (const { peer, evidence } of reveals) {
       if (
-        !convicted.has(peer) ||
-        pairwise.has(peer) ||
-        !this.masked.has(sender) ||
+        !allowed.has(peer) ||
+        verified.has(peer) ||
         !this.context.graph.areNeighbours(sender, peer)
       ) {
         throw new MalformedMessageError(
-          `client ${sender} reveals a pairwise secret with client ${peer}, which is not a convicted neighbour (or twice)`,
+          `client ${sender} reveals a pairwise secret with client ${peer}, which is not a ${what} neighbour (or twice)`,
         );
       }
       const secret =
@@ -697,112 +883,85 @@ export class SecAggServer {
           `client ${sender}'s pairwise secret with client ${peer} carries no valid proof`,
         );
       }
-      pairwise.set(peer, secret);
+      verified.set(peer, secret);
     }
-    for (const [owner, share] of selfMask) appendTo(this.selfMaskShares, owner, share);
-    for (const [owner, share] of maskingKey) appendTo(this.maskingKeyShares, owner, share);
-    for (const [peer, secret] of pairwise) {
-      let secrets = this.pairwiseSecrets.get(peer);
-      if (secrets === undefined)
-        this.pairwiseSecrets.set(peer, (secrets = new Map<number, Uint8Array>()));
-      secrets.set(sender, secret);
-    }
-    this.unmasked.add(sender);
+    return verified;
   }
 
-  /**
-   * Closes Unmasking: reconstructs b_u for every u in U3 and s_v^SK for every v in U2 \ U3, and
-   * lists the masks to remove. Fast path: t shares with cached Lagrange weights, checked against
-   * the owner's commitment (b) or advertised public key (s^SK); on mismatch, every received
-   * share is used and checked, which names tampered shares instead of returning a wrong sum.
-   */
-  planUnmasking(): MaskJob[] {
-    this.expectPhase('unmasking');
-    this.requireAtLeast(this.unmasked.size, 'clients sent unmasking shares');
+  private keepPairwiseSecret(owner: number, revealer: number, secret: Uint8Array): void {
+    let secrets = this.pairwiseSecrets.get(owner);
+    if (secrets === undefined)
+      this.pairwiseSecrets.set(owner, (secrets = new Map<number, Uint8Array>()));
+    secrets.set(revealer, secret);
+  }
+
+  /** v's masks from its surviving neighbours' proven secrets, if every one of them revealed. */
+  private pairwiseJobs(owner: number): MaskJob[] | undefined {
+    const secrets = this.pairwiseSecrets.get(owner);
+    const survivingNeighbours = this.survivingNeighbours(owner);
+    if (
+      secrets === undefined ||
+      !survivingNeighbours.every((peer) => secrets.has(peer)) ||
+      !this.ownsMaskingKey(owner)
+    )
+      return undefined;
     const { binding } = this.context;
-    const jobs: MaskJob[] = [];
-    for (const owner of this.survivors) {
-      const commitment = this.shared.get(owner)!.selfMaskCommitment;
-      const secret = this.reconstruct(
-        owner,
-        this.selfMaskShares.get(owner) ?? [],
-        'self-mask',
-        (candidate) => equalBytes(selfMaskCommitment(binding, owner, candidate), commitment),
-      );
-      jobs.push({ kind: 'seed', seed: deriveKey(secret, 'secagg/self-mask', binding), sign: 1 });
-    }
-    const dropped = [...this.shared.keys()]
-      .filter((client) => !this.masked.has(client))
-      .sort((a, b) => a - b);
-    for (const owner of dropped) {
-      const publicKey = this.advertised.get(owner)!.maskingPublicKey;
-      const secrets = this.pairwiseSecrets.get(owner);
-      const survivingNeighbours = this.context.graph
-        .neighbours(owner)
-        .filter((peer) => this.masked.has(peer));
-      // A convicted member: every surviving neighbour proved its pairwise secret with it, so its
-      // masks come off without its s^SK (whose shares it may have dealt as garbage) — if it
-      // proved it knows its masking key's secret (else those are not its secrets to give).
-      if (
-        secrets !== undefined &&
-        survivingNeighbours.every((peer) => secrets.has(peer)) &&
-        this.ownsMaskingKey(owner)
-      ) {
-        for (const peer of survivingNeighbours) {
-          const pair: [number, number] = [peer, owner];
-          const publicKeys: [Uint8Array, Uint8Array] = [
-            this.advertised.get(peer)!.maskingPublicKey,
-            publicKey,
-          ];
-          jobs.push({
-            kind: 'seed',
-            seed: deriveKey(secrets.get(peer)!, 'secagg/pairwise-mask', binding, pair, publicKeys),
-            sign: peer < owner ? 1 : -1,
-          });
-        }
-        continue;
-      }
-      const secretKey = this.reconstruct(
-        owner,
-        this.maskingKeyShares.get(owner) ?? [],
-        'masking-key',
-        (candidate) => equalBytes(this.curve.x25519PublicKey(candidate), publicKey),
-      );
-      for (const peer of this.context.graph.neighbours(owner)) {
-        if (!this.masked.has(peer)) continue;
-        // The survivor `peer` added sign(peer, owner) · PRG(s_{peer,owner}); remove exactly that.
-        jobs.push({
-          kind: 'pairwise',
-          secretKey,
-          peerPublicKey: this.advertised.get(peer)!.maskingPublicKey,
-          binding,
-          pair: [peer, owner],
-          publicKeys: [this.advertised.get(peer)!.maskingPublicKey, publicKey],
-          sign: peer < owner ? 1 : -1,
-        });
-      }
-    }
-    this.phase = 'done';
-    return jobs;
+    const publicKey = this.advertised.get(owner)!.maskingPublicKey;
+    return survivingNeighbours.map((peer) => ({
+      kind: 'seed' as const,
+      seed: deriveKey(
+        secrets.get(peer)!,
+        'secagg/pairwise-mask',
+        binding,
+        [peer, owner],
+        [this.advertised.get(peer)!.maskingPublicKey, publicKey],
+      ),
+      sign: peer < owner ? 1 : -1,
+    }));
+  }
+
+  /** v's masks from its reconstructed s^SK (throws when it cannot be reconstructed). */
+  private reconstructedPairwiseJobs(owner: number): MaskJob[] {
+    const { binding } = this.context;
+    const publicKey = this.advertised.get(owner)!.maskingPublicKey;
+    const secretKey = this.reconstruct(
+      owner,
+      this.maskingKeyShares.get(owner) ?? [],
+      'masking-key',
+      (candidate) => equalBytes(this.curve.x25519PublicKey(candidate), publicKey),
+    );
+    // The survivor `peer` added sign(peer, owner) · PRG(s_{peer,owner}); remove exactly that.
+    return this.survivingNeighbours(owner).map((peer) => ({
+      kind: 'pairwise' as const,
+      secretKey,
+      peerPublicKey: this.advertised.get(peer)!.maskingPublicKey,
+      binding,
+      pair: [peer, owner] as [number, number],
+      publicKeys: [this.advertised.get(peer)!.maskingPublicKey, publicKey] as [
+        Uint8Array,
+        Uint8Array,
+      ],
+      sign: peer < owner ? 1 : -1,
+    }));
   }
 
   /**
-   * Whether `member` proved it knows the secret key of its masking key (bound to the round and to
-   * it) and no other member advertised the same key up to sign: only then are pairwise secrets
-   * revealed "with" it secrets it could compute itself (dleq.ts proveKeyPossession). The proof
-   * was checked on arrival already; it is checked again here, so that this rule does not rest on
-   * how the keys got into `advertised`.
+   * Whether `member` owns its masking key (pairwise-reveal.ts: a proof of possession bound to the
+   * round and to it, its torsion-free part no other member's key up to sign): only then are
+   * pairwise secrets revealed "with" it secrets it could compute itself. The proof was checked on
+   * arrival already; it is checked again here, so that this rule does not rest on how the keys
+   * got into `advertised`.
    */
   private ownsMaskingKey(member: number): boolean {
     const { maskingPublicKey, maskingKeyProof } = this.advertised.get(member)!;
-    for (const [other, message] of this.advertised) {
-      if (other !== member && sameX25519Point(message.maskingPublicKey, maskingPublicKey))
-        return false;
-    }
-    return verifyKeyPossession(
+    return ownsMaskingKey(
+      this.context.binding,
+      member,
       maskingPublicKey,
       maskingKeyProof,
-      maskingKeyPossessionContext(this.context.binding, member),
+      [...this.advertised]
+        .filter(([other]) => other !== member)
+        .map(([, message]) => message.maskingPublicKey),
     );
   }
 

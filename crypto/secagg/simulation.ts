@@ -5,6 +5,7 @@ import type { RoundContext } from './config.ts';
 import { SecAggError } from './errors.ts';
 import type {
   KeysBroadcast,
+  PairwiseRevealMessage,
   SecAggPhase,
   SeedCommitmentsMessage,
   ShareComplaint,
@@ -60,6 +61,8 @@ export interface SimulationOutcome {
   readonly clientAborts: ReadonlyMap<number, SecAggError>;
   /** Every Unmasking message the clients sent: what a server could learn from reveals. */
   readonly reveals: readonly UnmaskingMessage[];
+  /** Every second-reveal message (empty unless a dropped member's s^SK failed to reconstruct). */
+  readonly pairwiseReveals: readonly PairwiseRevealMessage[];
 }
 
 export function simulateRound(options: SimulationOptions): SimulationOutcome {
@@ -158,5 +161,22 @@ export function simulateRound(options: SimulationOptions): SimulationOutcome {
     reveals.push(message);
     server.receiveUnmasking(message);
   });
-  return { result: server.finishUnmasking(), context: server.roundContext, clientAborts, reveals };
+  const pairwiseReveals: PairwiseRevealMessage[] = [];
+  if (server.closeUnmasking() === 'pairwise-reveal') {
+    const second = server.pairwiseRevealRequest();
+    step('pairwise-reveal', (client, index) => {
+      if (!server.isEligible(index)) return;
+      const message = client.revealPairwiseSecrets(second);
+      pairwiseReveals.push(message);
+      server.receivePairwiseReveal(message);
+    });
+    server.closePairwiseReveal();
+  }
+  return {
+    result: server.finishUnmasking(),
+    context: server.roundContext,
+    clientAborts,
+    reveals,
+    pairwiseReveals,
+  };
 }

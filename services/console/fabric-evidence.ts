@@ -15,6 +15,7 @@ import {
   lineageIds,
   touchesKey,
 } from './evidence-bundle.ts';
+import { pemCertificates, type FabricTrust } from '../../ledger/fabric/fabric-trust-profile.ts';
 import { proofFromReceipts, type InclusionProofJson } from './pages/verify-page.ts';
 
 /**
@@ -202,33 +203,6 @@ export class FabricEvidenceBuilder {
   }
 }
 
-/** The PEM certificates in a file's text (a bundle of one or more CAs). */
-export function pemCertificates(text: string): X509Certificate[] {
-  return [...text.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)].map(
-    (match) => new X509Certificate(match[0]),
-  );
-}
-
-/**
- * What the auditor pins, from its own knowledge of the consortium (never from the bundle): the
- * channel, the chaincode whose writes count, each MSP's root CA certificates by MSP id, which
- * MSPs are the ordering organisations and which are the banks whose endorsements make the
- * majority, and optionally the channel's genesis block hash.
- */
-export interface FabricTrust {
-  readonly channel: string;
-  /** The chaincode (write-set namespace) whose writes count; default `veilsum`. */
-  readonly chaincode?: string;
-  /** SHA-256 of block 0's header (the hash block 1 points at), hex. */
-  readonly genesis?: string;
-  /** Ordering organisations: MSP id → its root CAs. Only these sign blocks. */
-  readonly orderers: Readonly<Record<string, readonly X509Certificate[]>>;
-  /** Banks: MSP id → its root CAs. A majority of these endorses every transaction that counts. */
-  readonly banks: Readonly<Record<string, readonly X509Certificate[]>>;
-  /** Other members of the channel (clients such as the coordinator or auditor): MSP id → root CAs. */
-  readonly others?: Readonly<Record<string, readonly X509Certificate[]>>;
-}
-
 /** The roles' root CAs for an MSP id, as the auditor pins them. */
 function pinnedFor(trust: FabricTrust, mspId: string): readonly X509Certificate[] | undefined {
   const own = (record: Readonly<Record<string, readonly X509Certificate[]>> | undefined) =>
@@ -238,6 +212,8 @@ function pinnedFor(trust: FabricTrust, mspId: string): readonly X509Certificate[
 
 const fingerprints = (certificates: readonly X509Certificate[]) =>
   [...new Set(certificates.map((c) => c.fingerprint256))].sort().join(' ');
+
+export { pemCertificates, type FabricTrust };
 
 /**
  * Checks a Fabric bundle offline against what the auditor pins (`trust`; the bundle's own MSP

@@ -17,6 +17,7 @@ import {
   ShareKeysRequest,
   SignSurvivorsRequest,
   UnmaskRequest,
+  RevealPairwiseRequest,
 } from '../../proto/gen/veilsum/v1/secagg.ts';
 import {
   advertiseKeysFromWire,
@@ -25,6 +26,7 @@ import {
   shareKeysFromWire,
   signSurvivorsFromWire,
   unmaskFromWire,
+  revealPairwiseFromWire,
 } from '../../proto/secagg-wire.ts';
 import { aborted, failedPrecondition } from '../../sdk/common/grpc-errors.ts';
 import type { ResolvedParams } from './round-params.ts';
@@ -109,6 +111,7 @@ const PHASE_TO_WIRE: Record<RoundStatus, Phase> = {
   masking: Phase.PHASE_MASKED_INPUT,
   'consistency-check': Phase.PHASE_CONSISTENCY_CHECK,
   unmasking: Phase.PHASE_UNMASKING,
+  'pairwise-reveal': Phase.PHASE_PAIRWISE_REVEAL,
   done: Phase.PHASE_DONE,
   aborted: Phase.PHASE_ABORTED,
 };
@@ -120,6 +123,7 @@ const PHASE_ORDER: readonly RoundStatus[] = [
   'masked-input',
   'consistency-check',
   'unmasking',
+  'pairwise-reveal',
   'done',
 ];
 
@@ -319,6 +323,12 @@ export class RoundRuntime {
     this.record('unmask', index, UnmaskRequest.encode(request).finish());
   }
 
+  revealPairwise(index: number, request: RevealPairwiseRequest): void {
+    this.requireNotDeclined(index);
+    this.server.receivePairwiseReveal(revealPairwiseFromWire(index, request));
+    this.record('reveal-pairwise', index, RevealPairwiseRequest.encode(request).finish());
+  }
+
   /**
    * `index` is out of the round (DeclineRound, or refused by the coordinator's consent check):
    * recorded before it applies, shown in Round.missing, and the open phase closes at once if it
@@ -350,6 +360,7 @@ export class RoundRuntime {
       ['masked-input', sets.shared, sets.masked],
       ...checked,
       ['unmasking', semiMalicious ? sets.signed : sets.masked, sets.unmasked],
+      ['pairwise-reveal', ...this.server.pairwiseRevealAttendance()],
     ];
     return phases
       .filter(([phase]) => PHASE_ORDER.indexOf(phase) <= reached)
@@ -417,6 +428,10 @@ export class RoundRuntime {
     return this.answerFor('unmasking', index, () => this.server.unmaskingRequest());
   }
 
+  pairwiseRevealRequestFor(index: number) {
+    return this.answerFor('pairwise-reveal', index, () => this.server.pairwiseRevealRequest());
+  }
+
   // ── phase transitions ────────────────────────────────────────────────────────────────────
 
   private closeEarlyIfEveryoneSpoke(): void {
@@ -430,7 +445,7 @@ export class RoundRuntime {
   private closePhase(reason: string): void {
     if (this.isSettled() || this.finishing) return;
     const phase = this.server.currentPhase;
-    if (phase === 'unmasking') {
+    if (phase === 'unmasking' || phase === 'pairwise-reveal') {
       this.finish(reason).catch((error: unknown) => {
         // Not a protocol failure (those abort the round inside finish): the aggregate could not
         // be stored. Restarting replays the log and finishes the round again.
@@ -470,6 +485,7 @@ export class RoundRuntime {
           readVector(this.deps.store.uploadPath(this.id, sender), this.dimension),
         );
       else if (phase === 'consistency-check') this.server.closeConsistencyCheck();
+      else if (phase === 'unmasking') this.server.closeUnmasking();
       this.status = this.server.currentPhase;
       if (!this.isSettled()) this.lastActivePhase = this.status;
       this.phaseStartedAt = at;
@@ -502,6 +518,8 @@ export class RoundRuntime {
     this.finishing = true;
     clearTimeout(this.deadlineTimer);
     try {
+      if (this.server.currentPhase === 'unmasking' && !this.closeUnmasking(reason)) return;
+      if (this.server.currentPhase === 'pairwise-reveal') this.server.closePairwiseReveal();
       const jobs = this.server.planUnmasking();
       const maskTotal = await this.deps.combine(jobs, this.dimension);
       const result = this.server.finish(maskTotal);
@@ -549,6 +567,28 @@ export class RoundRuntime {
     }
   }
 
+  /**
+   * Closes Unmasking; false when a dropped member's masks need the second reveal (the phase is
+   * then recorded as closed, like any other, and the round waits for its neighbours' secrets).
+   */
+  private closeUnmasking(reason: string): boolean {
+    if (this.server.closeUnmasking() === 'ready') return true;
+    const at = this.deps.now();
+    this.deps.store.appendEvent(this.id, 'close', null, new TextEncoder().encode('unmasking'), at);
+    this.status = this.server.currentPhase;
+    this.lastActivePhase = this.status;
+    this.phaseStartedAt = at;
+    const { dropped } = this.server.pairwiseRevealRequest();
+    this.deps.logger.warn(
+      { event: 'pairwise-reveal', round: this.id, reason, dropped },
+      'dropped members’ masks need their neighbours’ pairwise secrets',
+    );
+    this.changed();
+    this.scheduleDeadline();
+    queueMicrotask(() => this.closeEarlyIfEveryoneSpoke());
+    return false;
+  }
+
   private applyFinish(payload: Uint8Array): void {
     this.aggregateSha256 = payload.slice(0, 32);
     const included: number[] = [];
@@ -588,12 +628,14 @@ export class RoundRuntime {
       'masked-input': d.maskedInputMs,
       'consistency-check': d.consistencyCheckMs,
       unmasking: d.unmaskingMs,
+      // One short exchange after Unmasking (no parameter of its own: the params hash stays).
+      'pairwise-reveal': d.unmaskingMs,
     };
     return this.phaseStartedAt + (byPhase[this.status] ?? 0);
   }
 
   private record(
-    kind: 'advertise' | 'reveal-seed' | 'share' | 'masked' | 'sign' | 'unmask',
+    kind: 'advertise' | 'reveal-seed' | 'share' | 'masked' | 'sign' | 'unmask' | 'reveal-pairwise',
     index: number,
     payload: Uint8Array,
   ): void {
@@ -635,6 +677,8 @@ export class RoundRuntime {
         return this.signSurvivors(sender, SignSurvivorsRequest.decode(payload));
       case 'unmask':
         return this.unmask(sender, UnmaskRequest.decode(payload));
+      case 'reveal-pairwise':
+        return this.revealPairwise(sender, RevealPairwiseRequest.decode(payload));
       case 'close':
         return this.applyClose(new TextDecoder().decode(payload), event.at);
       case 'finish':

@@ -27,6 +27,7 @@ export type EventKind =
   | 'masked'
   | 'sign'
   | 'unmask'
+  | 'reveal-pairwise'
   | 'close'
   | 'abort'
   | 'finish'

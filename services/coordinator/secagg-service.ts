@@ -8,6 +8,7 @@ import {
 import {
   consistencyCheckToWire,
   keysBroadcastToWire,
+  pairwiseRevealRequestToWire,
   seedCommitmentsToWire,
   sharesDeliveryToWire,
   unmaskingRequestToWire,
@@ -68,6 +69,17 @@ export function secAggService(state: CoordinatorState): SecAggServiceServer {
     unmask: state.unary('Unmask', (call) => {
       const { runtime, index } = state.secAggParticipant(call, call.request.roundId);
       runtime.unmask(index, call.request);
+      return { roundId: runtime.id };
+    }),
+    awaitPairwiseReveal: awaiting(
+      state,
+      'AwaitPairwiseReveal',
+      'pairwise-reveal',
+      (runtime, index) => pairwiseRevealRequestToWire(runtime.pairwiseRevealRequestFor(index)),
+    ),
+    revealPairwise: state.unary('RevealPairwise', (call) => {
+      const { runtime, index } = state.secAggParticipant(call, call.request.roundId);
+      runtime.revealPairwise(index, call.request);
       return { roundId: runtime.id };
     }),
   };

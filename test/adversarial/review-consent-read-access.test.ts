@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { contract, type TransactionContext } from '../../ledger/contract.ts';
+import { contract } from '../../ledger/contract.ts';
+import { contractWorld } from '../support/contract-world.ts';
 
 /**
  * Review of branch ledger-contract (attacker's view): listConsents is for auditors and
@@ -12,29 +13,8 @@ const T0 = 1_800_000_000_000;
 const IN_A_YEAR = T0 + 365 * 86_400_000;
 
 function world() {
-  const state = new Map<string, string>();
-  let tx = 0;
-  const as = (callerMspId: string, timestamp = T0 + 1000): TransactionContext => ({
-    state: {
-      get: (key) => Promise.resolve(state.get(key)),
-      put: (key, value) => {
-        state.set(key, value);
-        return Promise.resolve();
-      },
-      list: (prefix) =>
-        Promise.resolve(
-          [...state.keys()]
-            .filter((key) => key.startsWith(prefix))
-            .sort()
-            .map((key) => state.get(key)!),
-        ),
-    },
-    callerMspId,
-    timestamp,
-    transactionId: `tx-${++tx}`,
-    emit: () => undefined,
-  });
-  return { as };
+  const { as } = contractWorld();
+  return { as: (callerMspId: string, timestamp = T0 + 1000) => as(callerMspId, timestamp) };
 }
 
 describe("review: a member reads another member's consents through consentInForce", () => {

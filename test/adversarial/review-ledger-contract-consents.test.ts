@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { proposalTimeProblem } from '../../chaincode/proposal-time.ts';
-import { contract, type TransactionContext } from '../../ledger/contract.ts';
+import { contract } from '../../ledger/contract.ts';
+import { contractWorld } from '../support/contract-world.ts';
 
 /**
  * Review of branch ledger-contract (attacker's view), over the contract itself with an in-memory
@@ -12,31 +13,7 @@ const T0 = 1_800_000_000_000;
 const HASH = 'a'.repeat(64);
 const IN_A_YEAR = T0 + 365 * 86_400_000;
 
-function world() {
-  const state = new Map<string, string>();
-  let tx = 0;
-  const as = (callerMspId: string, timestamp: number): TransactionContext => ({
-    state: {
-      get: (key) => Promise.resolve(state.get(key)),
-      put: (key, value) => {
-        state.set(key, value);
-        return Promise.resolve();
-      },
-      list: (prefix) =>
-        Promise.resolve(
-          [...state.keys()]
-            .filter((key) => key.startsWith(prefix))
-            .sort()
-            .map((key) => state.get(key)!),
-        ),
-    },
-    callerMspId,
-    timestamp,
-    transactionId: `tx-${++tx}`,
-    emit: () => undefined,
-  });
-  return { as, state };
-}
+const world = contractWorld;
 
 describe('review: consent index keys collide across member ids (write side)', () => {
   it("a member erases another member's consent by choosing a consent id with '/'", async () => {

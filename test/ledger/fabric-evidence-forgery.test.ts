@@ -1,21 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { AUDITOR, CONSOLE } from '../../cli/demo/local-consortium.ts';
-import { startConsole } from '../../cli/commands/console.ts';
-import type { ComplianceConsole } from '../../services/console/console-server.ts';
 import {
-  pemCertificates,
   verifyFabricEvidenceBundle,
   type FabricEvidenceBundle,
   type FabricTrust,
 } from '../../services/console/fabric-evidence.ts';
 import type { Lineage } from '../../ledger/records.ts';
-import { fabricConsoleConsortium } from '../support/fabric-console-consortium.ts';
+import { fabricEvidenceFixture, veilsumCli } from '../support/fabric-console-consortium.ts';
 import {
   block,
   bundleOf,
@@ -26,7 +20,6 @@ import {
   type Signer,
 } from '../support/fabric-forge.ts';
 import { pinnedCaFiles, TEST_BANKS, useFabricTestNetwork } from './fabric-network-fixture.ts';
-import { quantizedInputs, secAggParams } from '../faults/fault-harness.ts';
 
 /**
  * On a real network: one bank (BankA), holding only its own cryptogen CA key, forges a Fabric
@@ -43,8 +36,7 @@ const running = useFabricTestNetwork(1700);
 
 describe('a bank forges a Fabric evidence bundle with its own CA key: verify-bundle refuses it', () => {
   let directory: string;
-  let console_: ComplianceConsole;
-  let officer: { cert: Buffer; key: Buffer };
+  let get: (path: string) => Promise<{ status: number; body: Buffer }>;
   let modelHash: string;
   let real: FabricEvidenceBundle;
   let pinnedArgs: string[];
@@ -52,72 +44,16 @@ describe('a bank forges a Fabric evidence bundle with its own CA key: verify-bun
   let bankACa: Pki;
   const closing: (() => unknown)[] = [];
 
-  const get = (path: string): Promise<{ status: number; body: Buffer }> =>
-    new Promise((resolve, reject) => {
-      const call = request(
-        { host: '127.0.0.1', port: console_.port, path, ...officer, rejectUnauthorized: false },
-        (response) => {
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('end', () =>
-            resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks) }),
-          );
-        },
-      );
-      call.on('error', reject);
-      call.end();
-    });
-
-  const cli = (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
-    new Promise((resolve) =>
-      execFile(process.execPath, ['cli/veilsum.ts', ...args], (error, stdout, stderr) =>
-        resolve({ code: error ? ((error.code as number) ?? 1) : 0, stdout, stderr }),
-      ),
-    );
-
   beforeAll(async () => {
-    const net = running();
     directory = mkdtempSync(join(tmpdir(), 'veilsum-fabric-forgery-'));
-    const { local, admin, members } = await fabricConsoleConsortium(net, directory, MODEL, closing);
-    const round = await admin.openRound(
-      secAggParams(TEST_BANKS, 1, { dimension: 16, modelId: MODEL }),
-    );
-    const inputs = quantizedInputs(TEST_BANKS.length, 16, 1);
-    await Promise.all(members.map((member, i) => member.participateQuantized(round, inputs[i]!)));
-    modelHash = Buffer.alloc(32, 5).toString('hex');
-    await admin.recordModelVersion(round.roundId, new Uint8Array(32).fill(5));
-    await net.inStep();
-    const server = local.pki.servers![CONSOLE]!;
-    console_ = await startConsole({
-      ledger: `fabric:${net.network.connectionFile}@${net.peerOf('BankCMSP')}`,
-      listen: '127.0.0.1:0',
-      identity: 'AuditorMSP',
-      caCertificate: local.pki.caCertificatePath,
-      certificate: server.certificatePath,
-      privateKey: server.privateKeyPath,
-    });
-    closing.push(() => console_.stop());
-    const officerFiles = local.pki.officers![AUDITOR]!;
-    officer = {
-      cert: readFileSync(officerFiles.certificatePath),
-      key: readFileSync(officerFiles.privateKeyPath),
-    };
-    const files = pinnedCaFiles(net.directory);
-    const load = (record: Record<string, string>) =>
-      Object.fromEntries(
-        Object.entries(record).map(([mspId, file]) => [
-          mspId,
-          pemCertificates(readFileSync(file, 'utf8')),
-        ]),
-      );
-    trust = {
-      channel: net.connection.channel,
-      chaincode: net.connection.chaincode,
-      orderers: load(files.orderers),
-      banks: load(files.banks),
-      others: load(files.others),
-    };
-    pinnedArgs = ['--channel', trust.channel, '--chaincode', trust.chaincode!, ...files.args];
+    let files: ReturnType<typeof pinnedCaFiles>;
+    ({ modelHash, get, trust, pinnedArgs, files } = await fabricEvidenceFixture(
+      running(),
+      directory,
+      MODEL,
+      5,
+      closing,
+    ));
     // BankA's own CA: its certificate (pinned by the regulator as BankA's CA) and its key,
     // which BankA holds (cryptogen's ca/ folder).
     const certFile = files.banks.BankAMSP!;
@@ -212,7 +148,7 @@ describe('a bank forges a Fabric evidence bundle with its own CA key: verify-bun
     });
     const file = join(directory, 'forged.json');
     writeFileSync(file, JSON.stringify(bundle));
-    const result = await cli(['audit', 'verify-bundle', file, ...pinnedArgs]);
+    const result = await veilsumCli(['audit', 'verify-bundle', file, ...pinnedArgs]);
     // Before per-MSP pinning: "evidence bundle verified: model version 0505…, 1 rounds, …".
     expect(result.stdout).not.toMatch(/evidence bundle verified/);
     expect(result.code).toBe(1);

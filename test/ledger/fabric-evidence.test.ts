@@ -1,24 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { common } from '@hyperledger/fabric-protos';
-import { AUDITOR, CONSOLE } from '../../cli/demo/local-consortium.ts';
-import { startConsole } from '../../cli/commands/console.ts';
 import { decodeBlock, signatureProblem } from '../../ledger/fabric/fabric-blocks.ts';
-import type { ComplianceConsole } from '../../services/console/console-server.ts';
 import {
-  pemCertificates,
   verifyFabricEvidenceBundle,
   type FabricEvidenceBundle,
   type FabricTrust,
 } from '../../services/console/fabric-evidence.ts';
-import { fabricConsoleConsortium } from '../support/fabric-console-consortium.ts';
-import { pinnedCaFiles, TEST_BANKS, useFabricTestNetwork } from './fabric-network-fixture.ts';
-import { quantizedInputs, secAggParams } from '../faults/fault-harness.ts';
+import { fabricEvidenceFixture, veilsumCli } from '../support/fabric-console-consortium.ts';
+import { TEST_BANKS, useFabricTestNetwork } from './fabric-network-fixture.ts';
 
 /**
  * Evidence bundles from a Fabric channel (issue 20's evidence export, on Fabric): one SecAgg
@@ -37,8 +30,8 @@ const running = useFabricTestNetwork(900);
 
 describe('evidence bundles from a Fabric channel, verified offline', () => {
   let directory: string;
-  let console_: ComplianceConsole;
-  let officer: { cert: Buffer; key: Buffer };
+  let get: (path: string) => Promise<{ status: number; body: Buffer }>;
+  let profileFile: string;
   let modelHash: string;
   let bytes: Buffer;
   let bundle: FabricEvidenceBundle;
@@ -48,89 +41,22 @@ describe('evidence bundles from a Fabric channel, verified offline', () => {
   let trusted: X509Certificate[];
   const closing: (() => unknown)[] = [];
 
-  const get = (path: string): Promise<{ status: number; body: Buffer }> =>
-    new Promise((resolve, reject) => {
-      const call = request(
-        {
-          host: '127.0.0.1',
-          port: console_.port,
-          path,
-          ...officer,
-          // The console's server certificate is signed by the consortium's Ed25519 CA; what is
-          // checked here is the console's side (the officer's certificate and role).
-          rejectUnauthorized: false,
-        },
-        (response) => {
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('end', () =>
-            resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks) }),
-          );
-        },
-      );
-      call.on('error', reject);
-      call.end();
-    });
-
-  const cli = (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
-    new Promise((resolve) =>
-      execFile(process.execPath, ['cli/veilsum.ts', ...args], (error, stdout, stderr) =>
-        resolve({ code: error ? ((error.code as number) ?? 1) : 0, stdout, stderr }),
-      ),
-    );
-
   const verify = (changed: FabricEvidenceBundle, pins = trust) =>
     verifyFabricEvidenceBundle(JSON.parse(JSON.stringify(changed)) as FabricEvidenceBundle, pins);
 
   beforeAll(async () => {
-    const net = running();
     directory = mkdtempSync(join(tmpdir(), 'veilsum-fabric-evidence-'));
-    const connectionFile = net.network.connectionFile;
-    const { local, admin, members } = await fabricConsoleConsortium(net, directory, MODEL, closing);
-    const round = await admin.openRound(
-      secAggParams(TEST_BANKS, 1, { dimension: 16, modelId: MODEL }),
-    );
-    const inputs = quantizedInputs(TEST_BANKS.length, 16, 1);
-    await Promise.all(members.map((member, i) => member.participateQuantized(round, inputs[i]!)));
-    modelHash = Buffer.alloc(32, 9).toString('hex');
-    await admin.recordModelVersion(round.roundId, new Uint8Array(32).fill(9));
-    await net.inStep();
-
-    // The console as an officer starts it, through BankC's peer (no one wrote through it).
-    const server = local.pki.servers![CONSOLE]!;
-    console_ = await startConsole({
-      ledger: `fabric:${connectionFile}@${net.peerOf('BankCMSP')}`,
-      listen: '127.0.0.1:0',
-      identity: 'AuditorMSP',
-      caCertificate: local.pki.caCertificatePath,
-      certificate: server.certificatePath,
-      privateKey: server.privateKeyPath,
-    });
-    closing.push(() => console_.stop());
-    const officerFiles = local.pki.officers![AUDITOR]!;
-    officer = {
-      cert: readFileSync(officerFiles.certificatePath),
-      key: readFileSync(officerFiles.privateKeyPath),
-    };
-    // What an auditor pins: each organisation's CA certificate (cryptogen's ca/ folders) by MSP
-    // id and role, the channel and the chaincode (this test network's).
-    const files = pinnedCaFiles(net.directory);
-    const load = (record: Record<string, string>) =>
-      Object.fromEntries(
-        Object.entries(record).map(([mspId, file]) => [
-          mspId,
-          pemCertificates(readFileSync(file, 'utf8')),
-        ]),
-      );
-    trust = {
-      channel: net.connection.channel,
-      chaincode: net.connection.chaincode,
-      orderers: load(files.orderers),
-      banks: load(files.banks),
-      others: load(files.others),
-    };
+    // The console as an officer starts it, through BankC's peer (no one wrote through it); what
+    // an auditor pins: the network's trust profile (each organisation's CA certificate by MSP id
+    // and role, the channel, the chaincode, the genesis hash), and the same CAs as flags.
+    ({ modelHash, get, profileFile, trust, pinnedArgs } = await fabricEvidenceFixture(
+      running(),
+      directory,
+      MODEL,
+      9,
+      closing,
+    ));
     trusted = [trust.orderers, trust.banks, trust.others!].flatMap((r) => Object.values(r).flat());
-    pinnedArgs = ['--channel', trust.channel, '--chaincode', trust.chaincode!, ...files.args];
   }, 600_000);
 
   afterAll(async () => {
@@ -172,7 +98,7 @@ describe('evidence bundles from a Fabric channel, verified offline', () => {
     // The genesis hash as the auditor's bank reads it from its own peer (block 1 points at it;
     // this bundle is the honest export of that peer's chain).
     const genesis = { previousHash: bundle.headers[1]![1] };
-    const verified = await cli([
+    const verified = await veilsumCli([
       'audit',
       'verify-bundle',
       file,
@@ -186,15 +112,24 @@ describe('evidence bundles from a Fabric channel, verified offline', () => {
       ),
     );
     expect(verified.code).toBe(0);
+    // The same pins from the trust profile the network's bring-up wrote (what the consortium
+    // hands its auditors): its genesis hash is the chain's.
+    const profile = JSON.parse(readFileSync(profileFile, 'utf8')) as { genesis: string };
+    expect(profile.genesis).toBe(genesis.previousHash);
+    const profiled = await veilsumCli(['audit', 'verify-bundle', file, '--profile', profileFile]);
+    expect(profiled.stdout).toMatch(/^evidence bundle verified: model version/);
+    expect(profiled.code).toBe(0);
     // Without CAs of its own the auditor proves nothing: refused.
-    const unpinned = await cli(['audit', 'verify-bundle', file]);
+    const unpinned = await veilsumCli(['audit', 'verify-bundle', file]);
     expect(unpinned.code).toBe(1);
-    expect(unpinned.stderr).toMatch(/needs --orderer <MSP>=<CA file> and --bank/);
+    expect(unpinned.stderr).toMatch(
+      /needs --profile <.*>, or --orderer <MSP>=<CA file> and --bank/,
+    );
     // One changed byte of a consent's dataset id in the claimed lineage.
     const text = bytes.toString('utf8');
     const at = text.indexOf('"datasetId":"BankBMSP') + '"datasetId":"B'.length;
     writeFileSync(file, text.slice(0, at) + 'X' + text.slice(at + 1));
-    const tampered = await cli(['audit', 'verify-bundle', file, ...pinnedArgs]);
+    const tampered = await veilsumCli(['audit', 'verify-bundle', file, ...pinnedArgs]);
     expect(tampered.code).toBe(1);
     expect(tampered.stderr).toMatch(
       /NOT verified: consent BankBMSP-consent: differs from what block \d+ transaction [0-9a-f]{64} wrote consent\/BankBMSP-consent/,

@@ -63,6 +63,8 @@ export interface MemberTools {
 export interface MemberLies {
   /** Rewrites the ShareKeys message before it is sent. */
   readonly shares?: (message: ShareKeysMessage, tools: MemberTools) => ShareKeysMessage;
+  /** Goes silent once its ShareKeys message is sent (a dropout after dealing its shares). */
+  readonly dropAfterShareKeys?: boolean;
   /** Rewrites the complaints sent with the masked input. */
   readonly complaints?: (
     honest: readonly ShareComplaint[],
@@ -166,6 +168,7 @@ export async function maliciousMember(
     const tools: MemberTools = { context: client.roundContext, index, sealFor, resign, sign };
     const sent = lies.shares?.(honest, tools) ?? honest;
     await call((done) => secagg.shareKeys(shareKeysToWire(roundId, sent), done));
+    if (lies.dropAfterShareKeys) return;
     const delivery = await call<SharesDelivery>((done) => secagg.awaitShares({ roundId }, done));
     const jobs = client.prepareMasks(sharesDeliveryFromWire(delivery), await committed('shared'));
     const masked = client.completeMaskedInput(input, combineMasks(jobs, input.length, curve));

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { contract, type TransactionContext } from '../../ledger/contract.ts';
+import { contract } from '../../ledger/contract.ts';
+import { contractWorld } from '../support/contract-world.ts';
 
 /**
  * The contract's prefix scans (`member-consent/<member>/`, `round-misbehaviour/<round>/`) also
@@ -8,30 +9,9 @@ import { contract, type TransactionContext } from '../../ledger/contract.ts';
  * Run over an in-memory world state with the key order both backends use.
  */
 function ledger() {
-  const state = new Map<string, string>();
+  const { as } = contractWorld();
   let clock = 1_800_000_000_000;
-  let tx = 0;
-  const as = (callerMspId: string): TransactionContext => ({
-    state: {
-      get: (key) => Promise.resolve(state.get(key)),
-      put: (key, value) => {
-        state.set(key, value);
-        return Promise.resolve();
-      },
-      list: (prefix) =>
-        Promise.resolve(
-          [...state.keys()]
-            .filter((key) => key.startsWith(prefix))
-            .sort()
-            .map((key) => state.get(key)!),
-        ),
-    },
-    callerMspId,
-    timestamp: (clock += 1000),
-    transactionId: `tx-${++tx}`,
-    emit: () => undefined,
-  });
-  return { as };
+  return { as: (callerMspId: string) => as(callerMspId, (clock += 1000)) };
 }
 
 const HASH = 'a'.repeat(64);

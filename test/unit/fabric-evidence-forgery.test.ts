@@ -10,6 +10,7 @@ import {
   type FabricEvidenceBundle,
   type FabricTrust,
 } from '../../services/console/fabric-evidence.ts';
+import { buildTrustProfile } from '../../ledger/fabric/fabric-trust-profile.ts';
 import {
   block,
   bundleOf,
@@ -47,24 +48,24 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
   const verify = (bundle: FabricEvidenceBundle) =>
     verifyFabricEvidenceBundle(JSON.parse(JSON.stringify(bundle)) as FabricEvidenceBundle, trust);
 
-  const cli = (file: string): Promise<{ code: number; stdout: string; stderr: string }> =>
+  /** `veilsum audit verify-bundle <file>` with the regulator's pins (default: one flag each). */
+  const cli = (
+    file: string,
+    pins: readonly string[] = [
+      '--channel',
+      CHANNEL,
+      '--orderer',
+      `OrdererMSP=${join(directory, 'OrdererOrg.pem')}`,
+      ...['A', 'B', 'C'].flatMap((x) => [
+        '--bank',
+        `Bank${x}MSP=${join(directory, `Bank${x}.pem`)}`,
+      ]),
+    ],
+  ): Promise<{ code: number; stdout: string; stderr: string }> =>
     new Promise((resolve) =>
       execFile(
         process.execPath,
-        [
-          'cli/veilsum.ts',
-          'audit',
-          'verify-bundle',
-          file,
-          '--channel',
-          CHANNEL,
-          '--orderer',
-          `OrdererMSP=${join(directory, 'OrdererOrg.pem')}`,
-          ...['A', 'B', 'C'].flatMap((x) => [
-            '--bank',
-            `Bank${x}MSP=${join(directory, `Bank${x}.pem`)}`,
-          ]),
-        ],
+        ['cli/veilsum.ts', 'audit', 'verify-bundle', file, ...pins],
         (error, stdout, stderr) =>
           resolve({ code: error ? ((error.code as number) ?? 1) : 0, stdout, stderr }),
       ),
@@ -78,18 +79,131 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
     genesis: BuiltBlock;
   };
 
-  /** The real channel's config: the orderer org and the three banks under their own CAs. */
-  const honestGenesisEnvelopes = () => [
-    configEnvelope(CHANNEL, [
-      { mspId: 'OrdererMSP', roots: [ordererCa.cert], section: 'Orderer' },
-      ...Object.entries(bankCas).map(([mspId, ca]) => ({
-        mspId,
-        roots: [ca.cert],
-        section: 'Application' as const,
-        anchorPeers: true,
-      })),
-    ]),
-  ];
+  /** The banks of the consortium, by MSP id. */
+  const BANKS = ['BankAMSP', 'BankBMSP', 'BankCMSP'] as const;
+
+  /** A signer of `mspId` with a certificate `ca` issues for `subject`. */
+  const signer = (mspId: string, ca: Pki, subject: string): Signer => ({
+    mspId,
+    pki: issue(directory, ca, subject),
+  });
+
+  /** The real channel's roots: the orderer org and the three banks under their own CAs. */
+  const honestRoots = (): Record<string, string> => ({
+    OrdererMSP: ordererCa.cert,
+    ...Object.fromEntries(Object.entries(bankCas).map(([mspId, ca]) => [mspId, ca.cert])),
+  });
+
+  /**
+   * An unsigned block 0 whose config names each MSP's root CA (PEM) by MSP id: OrdererMSP as the
+   * orderer org (with `ordererCrl` as its revocation list), every other MSP as a bank with anchor
+   * peers; `extra` envelopes follow the config in the block.
+   */
+  const genesisOf = (
+    roots: Record<string, string>,
+    {
+      channel = CHANNEL,
+      ordererCrl,
+      extra = [],
+    }: { channel?: string; ordererCrl?: string; extra?: Uint8Array[] } = {},
+  ): BuiltBlock =>
+    block({
+      number: 0,
+      previousHash: '',
+      envelopes: [
+        configEnvelope(
+          channel,
+          Object.entries(roots).map(([mspId, root]) =>
+            mspId === 'OrdererMSP'
+              ? {
+                  mspId,
+                  roots: [root],
+                  section: 'Orderer' as const,
+                  ...(ordererCrl === undefined ? {} : { revocationList: [ordererCrl] }),
+                }
+              : { mspId, roots: [root], section: 'Application' as const, anchorPeers: true },
+          ),
+        ),
+        ...extra,
+      ],
+      orderer: undefined,
+      lastConfig: 0,
+    });
+
+  /** The lineage of MODEL in all three banks' records, and the writes that record it. */
+  const modelLineage = () => forgedLineage(MODEL, BANKS);
+
+  type Transaction = Parameters<typeof endorserTransaction>[0];
+  /**
+   * A transaction `txId` writing `writes` on the channel in veilsum's namespace, created by
+   * BankA's client and endorsed by BankA's and BankB's peers, unless `other` says otherwise.
+   */
+  const lineageTx = (
+    txId: string,
+    writes: Transaction['writes'],
+    other: Partial<Pick<Transaction, 'channel' | 'namespace' | 'creator' | 'endorsers'>> = {},
+  ) =>
+    endorserTransaction({
+      channel: CHANNEL,
+      txId,
+      namespace: CHAINCODE,
+      writes,
+      creator: honest.clients.BankAMSP!,
+      endorsers: [honest.peers.BankAMSP!, honest.peers.BankBMSP!],
+      ...other,
+    });
+
+  /** The block after `previous` holding `envelopes`, signed by the real orderer unless told. */
+  const signedAfter = (
+    previous: BuiltBlock,
+    envelopes: Uint8Array[],
+    {
+      orderer = honest.orderer,
+      number = previous.number + 1,
+    }: { orderer?: Signer; number?: number } = {},
+  ): BuiltBlock =>
+    block({ number, previousHash: previous.hash, envelopes, orderer, lastConfig: 0 });
+
+  /** The bundle of `blocks` and `lineage` for MODEL on the pinned channel, unless told. */
+  const bundleWith = (
+    blocks: BuiltBlock[],
+    lineage: Parameters<typeof bundleOf>[0]['lineage'],
+    { channel = CHANNEL, modelHash = MODEL }: { channel?: string; modelHash?: string } = {},
+  ) => bundleOf({ channel, chaincode: CHAINCODE, modelHash, blocks, lineage });
+
+  /**
+   * What signatureProblem says of `by` signing `bytes` in `role` on a channel whose only MSP is
+   * `msp` (with Fabric's node OUs), against every pinned CA.
+   */
+  const problemOf = (
+    by: Signer,
+    bytes: string,
+    role: 'peer' | 'orderer',
+    msp: Omit<ChannelMsp, 'nodeOus'>,
+  ) => {
+    const signed = Buffer.from(bytes);
+    return signatureProblem(
+      {
+        signer: { mspId: by.mspId, certificate: by.pki.cert, serialized: new Uint8Array() },
+        signed,
+        signature: sign('sha256', signed, by.pki.key),
+      },
+      new Map<string, ChannelMsp>([
+        [msp.mspId, { ...msp, nodeOus: { peer: 'peer', orderer: 'orderer' } }],
+      ]),
+      trusted,
+      role,
+    );
+  };
+
+  /** OrdererMSP as a config BankA wrote would define it: BankA's CA as root, `via` as intermediate. */
+  const ordererMspVia = (via: Pki): Omit<ChannelMsp, 'nodeOus'> => ({
+    mspId: 'OrdererMSP',
+    rootCertificates: [bankCas.BankAMSP.cert],
+    intermediateCertificates: [via.cert],
+    hasPeers: false,
+    orderer: true,
+  });
 
   beforeAll(() => {
     directory = mkdtempSync(join(tmpdir(), 'veilsum-fabric-forge-'));
@@ -109,72 +223,37 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
     const peers: Record<string, Signer> = {};
     const clients: Record<string, Signer> = {};
     for (const [mspId, ca] of Object.entries(bankCas)) {
-      peers[mspId] = { mspId, pki: issue(directory, ca, `/O=${mspId}/OU=peer/CN=peer0`) };
-      clients[mspId] = { mspId, pki: issue(directory, ca, `/O=${mspId}/OU=client/CN=User1`) };
+      peers[mspId] = signer(mspId, ca, `/O=${mspId}/OU=peer/CN=peer0`);
+      clients[mspId] = signer(mspId, ca, `/O=${mspId}/OU=client/CN=User1`);
     }
-    const orderer = {
-      mspId: 'OrdererMSP',
-      pki: issue(directory, ordererCa, '/O=OrdererOrg/OU=orderer/CN=orderer0'),
-    };
-    const genesis = block({
-      number: 0,
-      previousHash: '',
-      envelopes: honestGenesisEnvelopes(),
-      orderer: undefined,
-      lastConfig: 0,
-    });
-    honest = { orderer, peers, clients, genesis };
+    const orderer = signer('OrdererMSP', ordererCa, '/O=OrdererOrg/OU=orderer/CN=orderer0');
+    honest = { orderer, peers, clients, genesis: genesisOf(honestRoots()) };
   }, 120_000);
 
   afterAll(() => {
     if (directory) rmSync(directory, { recursive: true, force: true });
   });
 
+  /** The lineage in one block the real orderer signed on the real channel, and its transaction. */
+  const honestBundle = () => {
+    const { lineage, writes } = modelLineage();
+    const tx = lineageTx('aa'.repeat(32), writes);
+    const bundle = bundleWith([honest.genesis, signedAfter(honest.genesis, [tx])], [lineage]);
+    return { bundle, tx, lineage };
+  };
+
   it('an honest chain verifies; the same lineage in a block a bank signed as "orderer" under the real genesis is refused', () => {
-    const { lineage, writes } = forgedLineage(MODEL, ['BankAMSP', 'BankBMSP', 'BankCMSP']);
-    const tx = endorserTransaction({
-      channel: CHANNEL,
-      txId: 'aa'.repeat(32),
-      namespace: CHAINCODE,
-      writes,
-      creator: honest.clients.BankAMSP!,
-      endorsers: [honest.peers.BankAMSP!, honest.peers.BankBMSP!],
-    });
-    const real = block({
-      number: 1,
-      previousHash: honest.genesis.hash,
-      envelopes: [tx],
-      orderer: honest.orderer,
-      lastConfig: 0,
-    });
-    const ok = bundleOf({
-      channel: CHANNEL,
-      chaincode: CHAINCODE,
-      modelHash: MODEL,
-      blocks: [honest.genesis, real],
-      lineage: [lineage],
-    });
+    const { bundle: ok, tx, lineage } = honestBundle();
     expect(verify(ok).transactions).toBe(1);
     // BankA signs the block with an "orderer" certificate from its own CA: refused under the
     // real genesis config (OrdererMSP's root is the orderer org's CA).
-    const bankAsOrderer = {
-      mspId: 'OrdererMSP',
-      pki: issue(directory, bankCas.BankAMSP, '/O=OrdererOrg/OU=orderer/CN=orderer0'),
-    };
-    const forged = block({
-      number: 1,
-      previousHash: honest.genesis.hash,
-      envelopes: [tx],
-      orderer: bankAsOrderer,
-      lastConfig: 0,
-    });
-    const forgedBundle = bundleOf({
-      channel: CHANNEL,
-      chaincode: CHAINCODE,
-      modelHash: MODEL,
-      blocks: [honest.genesis, forged],
-      lineage: [lineage],
-    });
+    const bankAsOrderer = signer(
+      'OrdererMSP',
+      bankCas.BankAMSP,
+      '/O=OrdererOrg/OU=orderer/CN=orderer0',
+    );
+    const forged = signedAfter(honest.genesis, [tx], { orderer: bankAsOrderer });
+    const forgedBundle = bundleWith([honest.genesis, forged], [lineage]);
     expect(() => verify(forgedBundle)).toThrow(
       /orderer signature: OrdererMSP's signer .* is not issued by OrdererMSP's CA/,
     );
@@ -183,60 +262,30 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
   it("refuses a channel one bank forged with its own CA key (its genesis config names its CA as every MSP's root, the orderer's included): the roots must be the ones pinned per MSP id", async () => {
     const bankA = bankCas.BankAMSP;
     // Everything below is minted by BankA's CA, which the regulator pins as a bank's CA.
-    const fakeOrderer: Signer = {
-      mspId: 'OrdererMSP',
-      pki: issue(directory, bankA, '/O=OrdererOrg/OU=orderer/CN=orderer0.example.com'),
-    };
-    const fakePeer = (mspId: string): Signer => ({
-      mspId,
-      pki: issue(directory, bankA, `/O=${mspId}/OU=peer/CN=peer0.${mspId.toLowerCase()}`),
-    });
-    const fakeClient: Signer = {
-      mspId: 'BankBMSP',
-      pki: issue(directory, bankA, '/O=BankBMSP/OU=client/CN=User1@bankb'),
-    };
-    const genesis = block({
-      number: 0,
-      previousHash: '',
-      envelopes: [
-        configEnvelope(CHANNEL, [
-          { mspId: 'OrdererMSP', roots: [bankA.cert], section: 'Orderer' },
-          ...['BankAMSP', 'BankBMSP', 'BankCMSP'].map((mspId) => ({
-            mspId,
-            roots: [bankA.cert],
-            section: 'Application' as const,
-            anchorPeers: true,
-          })),
-        ]),
-      ],
-      orderer: undefined,
-      lastConfig: 0,
-    });
+    const fakeOrderer = signer(
+      'OrdererMSP',
+      bankA,
+      '/O=OrdererOrg/OU=orderer/CN=orderer0.example.com',
+    );
+    const fakePeer = (mspId: string) =>
+      signer(mspId, bankA, `/O=${mspId}/OU=peer/CN=peer0.${mspId.toLowerCase()}`);
+    const fakeClient = signer('BankBMSP', bankA, '/O=BankBMSP/OU=client/CN=User1@bankb');
+    const genesis = genesisOf(
+      Object.fromEntries(['OrdererMSP', ...BANKS].map((mspId) => [mspId, bankA.cert])),
+    );
     // BankB and BankC "consented" and "endorsed": a lineage none of them ever wrote.
-    const { lineage, writes } = forgedLineage(MODEL, ['BankAMSP', 'BankBMSP', 'BankCMSP']);
-    const forged = block({
-      number: 1,
-      previousHash: genesis.hash,
-      envelopes: [
-        endorserTransaction({
-          channel: CHANNEL,
-          txId: 'bb'.repeat(32),
-          namespace: CHAINCODE,
-          writes,
+    const { lineage, writes } = modelLineage();
+    const forged = signedAfter(
+      genesis,
+      [
+        lineageTx('bb'.repeat(32), writes, {
           creator: fakeClient,
           endorsers: [fakePeer('BankBMSP'), fakePeer('BankCMSP')],
         }),
       ],
-      orderer: fakeOrderer,
-      lastConfig: 0,
-    });
-    const bundle = bundleOf({
-      channel: CHANNEL,
-      chaincode: CHAINCODE,
-      modelHash: MODEL,
-      blocks: [genesis, forged],
-      lineage: [lineage],
-    });
+      { orderer: fakeOrderer },
+    );
+    const bundle = bundleWith([genesis, forged], [lineage]);
     // The CLI, as the regulator runs it with the CAs it pins, must not say "verified".
     // Before per-MSP pinning it printed "evidence bundle verified: model version 9999…,
     // 1 rounds, 2 signed blocks, …" and exits 0.
@@ -252,47 +301,25 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
 
   it('refuses an unsigned head: a "genesis" block 0 holding a config envelope and then endorser transactions', async () => {
     const bankA = bankCas.BankAMSP;
-    const fakePeer = (mspId: string): Signer => ({
-      mspId,
-      pki: issue(directory, bankA, `/O=${mspId}/OU=peer/CN=peer1.${mspId.toLowerCase()}`),
-    });
-    const { lineage, writes } = forgedLineage(MODEL, ['BankAMSP', 'BankBMSP', 'BankCMSP']);
-    const genesis = block({
-      number: 0,
-      previousHash: '',
-      envelopes: [
-        configEnvelope(CHANNEL, [
-          // The real orderer org, with its real CA: untouched, and never asked to sign.
-          { mspId: 'OrdererMSP', roots: [ordererCa.cert], section: 'Orderer' },
-          ...['BankAMSP', 'BankBMSP', 'BankCMSP'].map((mspId) => ({
-            mspId,
-            roots: [bankA.cert],
-            section: 'Application' as const,
-            anchorPeers: true,
-          })),
-        ]),
-        endorserTransaction({
-          channel: CHANNEL,
-          txId: 'ab'.repeat(32),
-          namespace: CHAINCODE,
-          writes,
-          creator: {
-            mspId: 'BankBMSP',
-            pki: issue(directory, bankA, '/O=BankBMSP/OU=client/CN=u'),
-          },
-          endorsers: [fakePeer('BankBMSP'), fakePeer('BankCMSP')],
-        }),
-      ],
-      orderer: undefined,
-      lastConfig: 0,
-    });
-    const bundle = bundleOf({
-      channel: CHANNEL,
-      chaincode: CHAINCODE,
-      modelHash: MODEL,
-      blocks: [genesis],
-      lineage: [lineage],
-    });
+    const fakePeer = (mspId: string) =>
+      signer(mspId, bankA, `/O=${mspId}/OU=peer/CN=peer1.${mspId.toLowerCase()}`);
+    const { lineage, writes } = modelLineage();
+    const genesis = genesisOf(
+      {
+        // The real orderer org, with its real CA: untouched, and never asked to sign.
+        OrdererMSP: ordererCa.cert,
+        ...Object.fromEntries(BANKS.map((mspId) => [mspId, bankA.cert])),
+      },
+      {
+        extra: [
+          lineageTx('ab'.repeat(32), writes, {
+            creator: signer('BankBMSP', bankA, '/O=BankBMSP/OU=client/CN=u'),
+            endorsers: [fakePeer('BankBMSP'), fakePeer('BankCMSP')],
+          }),
+        ],
+      },
+    );
+    const bundle = bundleWith([genesis], [lineage]);
     // Before the head had to be orderer-signed the CLI said "…, 1 rounds, 1 signed blocks, chain of 0 blocks
     // to its head, …" and exits 0: no orderer signed anything.
     const file = join(directory, 'unsigned-genesis.json');
@@ -304,48 +331,17 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
   }, 60_000);
 
   it('block 0 holds one config envelope and nothing else counts from it; the pinned genesis hash is checked; an unpinned MSP in the config is refused', () => {
-    const { lineage, writes } = forgedLineage(MODEL, ['BankAMSP', 'BankBMSP', 'BankCMSP']);
-    const tx = (txId: string) =>
-      endorserTransaction({
-        channel: CHANNEL,
-        txId,
-        namespace: CHAINCODE,
-        writes,
-        creator: honest.clients.BankAMSP!,
-        endorsers: [honest.peers.BankAMSP!, honest.peers.BankBMSP!],
-      });
-    const withExtra = block({
-      number: 0,
-      previousHash: '',
-      envelopes: [...honestGenesisEnvelopes(), tx('e1'.repeat(32))],
-      orderer: undefined,
-      lastConfig: 0,
-    });
-    const signedHead = (genesis: BuiltBlock, envelopes: Uint8Array[]) =>
-      block({
-        number: 1,
-        previousHash: genesis.hash,
-        envelopes,
-        orderer: honest.orderer,
-        lastConfig: 0,
-      });
-    const ofBlocks = (blocks: BuiltBlock[]) =>
-      bundleOf({
-        channel: CHANNEL,
-        chaincode: CHAINCODE,
-        modelHash: MODEL,
-        blocks,
-        lineage: [lineage],
-      });
+    const { lineage, writes } = modelLineage();
+    const withExtra = genesisOf(honestRoots(), { extra: [lineageTx('e1'.repeat(32), writes)] });
     // The records written in block 0 (which no orderer signs), under an orderer-signed head.
-    expect(() => verify(ofBlocks([withExtra, signedHead(withExtra, [])]))).toThrow(
+    expect(() => verify(bundleWith([withExtra, signedAfter(withExtra, [])], [lineage]))).toThrow(
       'block 0: the genesis block must hold exactly one config transaction and nothing else',
     );
     // The genesis hash pinned: a chain from another genesis is refused, the real one verifies.
-    const honestBundle = ofBlocks([
-      honest.genesis,
-      signedHead(honest.genesis, [tx('e2'.repeat(32))]),
-    ]);
+    const honestBundle = bundleWith(
+      [honest.genesis, signedAfter(honest.genesis, [lineageTx('e2'.repeat(32), writes)])],
+      [lineage],
+    );
     expect(verify(honestBundle).transactions).toBe(1);
     expect(() =>
       verifyFabricEvidenceBundle(honestBundle, { ...trust, genesis: withExtra.hash }),
@@ -355,17 +351,10 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
         .signedBlocks,
     ).toBe(1);
     // A bank pinned as a bank signs no block, even with an orderer-OU certificate from its CA.
-    const bankSigned = block({
-      number: 1,
-      previousHash: honest.genesis.hash,
-      envelopes: [tx('e3'.repeat(32))],
-      orderer: {
-        mspId: 'BankAMSP',
-        pki: issue(directory, bankCas.BankAMSP, '/O=BankAMSP/OU=orderer/CN=o'),
-      },
-      lastConfig: 0,
+    const bankSigned = signedAfter(honest.genesis, [lineageTx('e3'.repeat(32), writes)], {
+      orderer: signer('BankAMSP', bankCas.BankAMSP, '/O=BankAMSP/OU=orderer/CN=o'),
     });
-    expect(() => verify(ofBlocks([honest.genesis, bankSigned]))).toThrow(
+    expect(() => verify(bundleWith([honest.genesis, bankSigned], [lineage]))).toThrow(
       'block 1: orderer signature: signed by BankAMSP, not an orderer organisation the auditor names',
     );
     // An MSP the auditor did not pin, in the config in force: refused by name.
@@ -377,47 +366,26 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
 
   it("refuses blocks the real orderer signed for another channel (BankA's sandbox, where it is the only bank): every envelope's channel id is the pinned channel", () => {
     // The same ordering service serves a second channel whose config BankA wrote: one bank.
-    const sandboxGenesis = block({
-      number: 0,
-      previousHash: '',
-      envelopes: [
-        configEnvelope('banka-sandbox', [
-          { mspId: 'OrdererMSP', roots: [ordererCa.cert], section: 'Orderer' },
-          {
-            mspId: 'BankAMSP',
-            roots: [bankCas.BankAMSP.cert],
-            section: 'Application',
-            anchorPeers: true,
-          },
-        ]),
-      ],
-      orderer: undefined,
-      lastConfig: 0,
-    });
-    const { lineage, writes } = forgedLineage(MODEL, ['BankAMSP', 'BankBMSP', 'BankCMSP']);
-    const sandboxBlock = block({
-      number: 1,
-      previousHash: sandboxGenesis.hash,
-      envelopes: [
-        endorserTransaction({
+    const sandboxGenesis = genesisOf(
+      { OrdererMSP: ordererCa.cert, BankAMSP: bankCas.BankAMSP.cert },
+      { channel: 'banka-sandbox' },
+    );
+    const { lineage, writes } = modelLineage();
+    const sandboxBlock = signedAfter(
+      sandboxGenesis,
+      [
+        lineageTx('cc'.repeat(32), writes, {
           channel: 'banka-sandbox',
-          txId: 'cc'.repeat(32),
-          namespace: CHAINCODE,
-          writes,
-          creator: honest.clients.BankAMSP!,
           endorsers: [honest.peers.BankAMSP!],
         }),
       ],
-      // Signed by the real orderer (its real certificate), as it signs every channel's blocks.
-      orderer: honest.orderer,
-      lastConfig: 0,
-    });
-    const bundle = bundleOf({
+      {
+        // Signed by the real orderer (its real certificate), as it signs every channel's blocks.
+        orderer: honest.orderer,
+      },
+    );
+    const bundle = bundleWith([sandboxGenesis, sandboxBlock], [lineage], {
       channel: CHANNEL, // what the bundle claims
-      chaincode: CHAINCODE,
-      modelHash: MODEL,
-      blocks: [sandboxGenesis, sandboxBlock],
-      lineage: [lineage],
     });
     // A sound verifier refuses: the envelopes' channel id is not the bundle's channel (and the
     // channel's banks are not the consortium's: "1 of 1 banks" is no majority of the consortium).
@@ -425,31 +393,12 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
   });
 
   it("counts only the pinned chaincode's writes: records written under another chaincode's namespace (a generic key-value contract) are refused", () => {
-    const { lineage, writes } = forgedLineage(MODEL, ['BankAMSP', 'BankBMSP', 'BankCMSP']);
+    const { lineage, writes } = modelLineage();
     // Peers endorse whatever a generic put-key chaincode simulates: a majority endorses.
-    const kvBlock = block({
-      number: 1,
-      previousHash: honest.genesis.hash,
-      envelopes: [
-        endorserTransaction({
-          channel: CHANNEL,
-          txId: 'dd'.repeat(32),
-          namespace: 'kvstore',
-          writes,
-          creator: honest.clients.BankAMSP!,
-          endorsers: [honest.peers.BankAMSP!, honest.peers.BankBMSP!],
-        }),
-      ],
-      orderer: honest.orderer,
-      lastConfig: 0,
-    });
-    const asVeilsum = bundleOf({
-      channel: CHANNEL,
-      chaincode: CHAINCODE,
-      modelHash: MODEL,
-      blocks: [honest.genesis, kvBlock],
-      lineage: [lineage],
-    });
+    const kvBlock = signedAfter(honest.genesis, [
+      lineageTx('dd'.repeat(32), writes, { namespace: 'kvstore' }),
+    ]);
+    const asVeilsum = bundleWith([honest.genesis, kvBlock], [lineage]);
     // Under veilsum's namespace nothing wrote the records (refused, as it should be) ...
     expect(() => verify(asVeilsum)).toThrow(/no block in the bundle wrote/);
     // ... but the bundle names the namespace itself: a sound verifier pins it (--chaincode).
@@ -457,31 +406,10 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
   });
 
   it('ties the model version to the lineage: another model hash, or an empty lineage, is refused', async () => {
-    const { lineage, writes } = forgedLineage(MODEL, ['BankAMSP', 'BankBMSP', 'BankCMSP']);
-    const real = block({
-      number: 1,
-      previousHash: honest.genesis.hash,
-      envelopes: [
-        endorserTransaction({
-          channel: CHANNEL,
-          txId: 'ee'.repeat(32),
-          namespace: CHAINCODE,
-          writes,
-          creator: honest.clients.BankAMSP!,
-          endorsers: [honest.peers.BankAMSP!, honest.peers.BankBMSP!],
-        }),
-      ],
-      orderer: honest.orderer,
-      lastConfig: 0,
-    });
+    const { lineage, writes } = modelLineage();
+    const real = signedAfter(honest.genesis, [lineageTx('ee'.repeat(32), writes)]);
     const other = '77'.repeat(32); // a model version the ledger never recorded
-    const bundle = bundleOf({
-      channel: CHANNEL,
-      chaincode: CHAINCODE,
-      modelHash: other,
-      blocks: [honest.genesis, real],
-      lineage: [],
-    });
+    const bundle = bundleWith([honest.genesis, real], [], { modelHash: other });
     const file = join(directory, 'empty-lineage.json');
     writeFileSync(file, JSON.stringify(bundle));
     const result = await cli(file);
@@ -500,7 +428,7 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
   }, 60_000);
 
   it("refuses a lineage whose genuine records do not belong together: the model version's round is r1, the bundle shows round r2 and drops a contribution", () => {
-    const { lineage, writes } = forgedLineage(MODEL, ['BankAMSP', 'BankBMSP', 'BankCMSP']);
+    const { lineage, writes } = modelLineage();
     // Another genuine round on the same ledger (an earlier, smaller one).
     const r2 = {
       ...lineage.round,
@@ -508,91 +436,31 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
       roster: ['BankAMSP', 'BankBMSP'],
       included: ['BankAMSP', 'BankBMSP'],
     };
-    const chainBlock = block({
-      number: 1,
-      previousHash: honest.genesis.hash,
-      envelopes: [
-        endorserTransaction({
-          channel: CHANNEL,
-          txId: 'a1'.repeat(32),
-          namespace: CHAINCODE,
-          writes: [...writes, { key: 'round/round-2', value: JSON.stringify(r2) }],
-          creator: honest.clients.BankAMSP!,
-          endorsers: [honest.peers.BankAMSP!, honest.peers.BankBMSP!],
-        }),
-      ],
-      orderer: honest.orderer,
-      lastConfig: 0,
-    });
+    const chainBlock = signedAfter(honest.genesis, [
+      lineageTx('a1'.repeat(32), [...writes, { key: 'round/round-2', value: JSON.stringify(r2) }]),
+    ]);
     const mixed = {
       ...lineage,
       round: r2,
       contributions: lineage.contributions.filter((c) => c.memberId !== 'BankCMSP'),
     };
-    const bundle = bundleOf({
-      channel: CHANNEL,
-      chaincode: CHAINCODE,
-      modelHash: MODEL,
-      blocks: [honest.genesis, chainBlock],
-      lineage: [mixed],
-    });
+    const bundle = bundleWith([honest.genesis, chainBlock], [mixed]);
     // modelVersion.roundId is forged-round-1; the bundle's round is round-2. A sound verifier
     // checks the lineage is the model version's: its round, and that round's consents.
     expect(() => verify(bundle)).toThrow(/round/);
   });
 
   it("refuses blocks signed with an orderer certificate on its MSP's revocation list (a stolen, decommissioned node's)", () => {
-    const stolen: Signer = {
-      mspId: 'OrdererMSP',
-      pki: issue(directory, ordererCa, '/O=OrdererOrg/OU=orderer/CN=orderer9-decommissioned'),
-    };
+    const stolen = signer(
+      'OrdererMSP',
+      ordererCa,
+      '/O=OrdererOrg/OU=orderer/CN=orderer9-decommissioned',
+    );
     const crl = revoke(directory, ordererCa, [stolen.pki]);
-    const genesis = block({
-      number: 0,
-      previousHash: '',
-      envelopes: [
-        configEnvelope(CHANNEL, [
-          {
-            mspId: 'OrdererMSP',
-            roots: [ordererCa.cert],
-            section: 'Orderer',
-            revocationList: [crl],
-          },
-          ...Object.entries(bankCas).map(([mspId, ca]) => ({
-            mspId,
-            roots: [ca.cert],
-            section: 'Application' as const,
-            anchorPeers: true,
-          })),
-        ]),
-      ],
-      orderer: undefined,
-      lastConfig: 0,
-    });
-    const { lineage, writes } = forgedLineage(MODEL, ['BankAMSP', 'BankBMSP', 'BankCMSP']);
-    const forged = block({
-      number: 1,
-      previousHash: genesis.hash,
-      envelopes: [
-        endorserTransaction({
-          channel: CHANNEL,
-          txId: 'c1'.repeat(32),
-          namespace: CHAINCODE,
-          writes,
-          creator: honest.clients.BankAMSP!,
-          endorsers: [honest.peers.BankAMSP!, honest.peers.BankBMSP!],
-        }),
-      ],
-      orderer: stolen,
-      lastConfig: 0,
-    });
-    const bundle = bundleOf({
-      channel: CHANNEL,
-      chaincode: CHAINCODE,
-      modelHash: MODEL,
-      blocks: [genesis, forged],
-      lineage: [lineage],
-    });
+    const genesis = genesisOf(honestRoots(), { ordererCrl: crl });
+    const { lineage, writes } = modelLineage();
+    const forged = signedAfter(genesis, [lineageTx('c1'.repeat(32), writes)], { orderer: stolen });
+    const bundle = bundleWith([genesis, forged], [lineage]);
     // Fabric's peers refuse a block signed by a revoked orderer certificate; so should this.
     expect(() => verify(bundle)).toThrow(/revoked/);
   });
@@ -602,38 +470,12 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
     const endEntity = issue(directory, bankCas.BankAMSP, '/O=BankAMSP/OU=client/CN=app-server', [
       'basicConstraints=critical,CA:FALSE',
     ]);
-    const minted = (mspId: string, subject: string): Signer => ({
-      mspId,
-      pki: issue(directory, endEntity, subject),
-    });
-    const fakeOrderer = minted('OrdererMSP', '/O=OrdererOrg/OU=orderer/CN=orderer0');
-    const msps = new Map<string, ChannelMsp>([
-      [
-        'OrdererMSP',
-        {
-          mspId: 'OrdererMSP',
-          rootCertificates: [bankCas.BankAMSP.cert],
-          intermediateCertificates: [endEntity.cert],
-          hasPeers: false,
-          orderer: true,
-          nodeOus: { peer: 'peer', orderer: 'orderer' },
-        },
-      ],
-    ]);
-    const signed = Buffer.from('value | signature header | block header');
-    const problem = signatureProblem(
-      {
-        signer: {
-          mspId: 'OrdererMSP',
-          certificate: fakeOrderer.pki.cert,
-          serialized: new Uint8Array(),
-        },
-        signed,
-        signature: sign('sha256', signed, fakeOrderer.pki.key),
-      },
-      msps,
-      trusted,
+    const fakeOrderer = signer('OrdererMSP', endEntity, '/O=OrdererOrg/OU=orderer/CN=orderer0');
+    const problem = problemOf(
+      fakeOrderer,
+      'value | signature header | block header',
       'orderer',
+      ordererMspVia(endEntity),
     );
     // Fabric (and RFC 5280) refuse an issuer that is not a CA (basicConstraints CA:FALSE).
     expect(problem).toMatch(/not issued|intermediate|CA/);
@@ -644,65 +486,89 @@ describe('verify-bundle takes nothing on trust from the bundle itself', () => {
       'basicConstraints=critical,CA:FALSE',
       'keyUsage=critical,digitalSignature',
     ]);
-    const leaf = issue(directory, endEntity, '/O=OrdererOrg/OU=orderer/CN=orderer0');
-    const msps = new Map<string, ChannelMsp>([
-      [
-        'OrdererMSP',
-        {
-          mspId: 'OrdererMSP',
-          rootCertificates: [bankCas.BankAMSP.cert],
-          intermediateCertificates: [endEntity.cert],
-          hasPeers: false,
-          orderer: true,
-          nodeOus: { peer: 'peer', orderer: 'orderer' },
-        },
-      ],
-    ]);
-    const signed = Buffer.from('x');
-    expect(
-      signatureProblem(
-        {
-          signer: { mspId: 'OrdererMSP', certificate: leaf.cert, serialized: new Uint8Array() },
-          signed,
-          signature: sign('sha256', signed, leaf.key),
-        },
-        msps,
-        trusted,
-        'orderer',
-      ),
-    ).toMatch(/is not issued by OrdererMSP's CA/);
+    const leaf = signer('OrdererMSP', endEntity, '/O=OrdererOrg/OU=orderer/CN=orderer0');
+    expect(problemOf(leaf, 'x', 'orderer', ordererMspVia(endEntity))).toMatch(
+      /is not issued by OrdererMSP's CA/,
+    );
   });
 
   it('a client certificate whose CN smuggles "\\nOU=peer" is no peer (Node escapes the newline)', () => {
-    const smuggler: Signer = {
-      mspId: 'BankAMSP',
-      pki: issue(directory, bankCas.BankAMSP, '/O=BankAMSP/OU=client/CN=alice\nOU=peer'),
-    };
-    expect(smuggler.pki.x509.subject).toContain('\\0AOU=peer');
-    const msps = new Map<string, ChannelMsp>([
-      [
-        'BankAMSP',
-        {
-          mspId: 'BankAMSP',
-          rootCertificates: [bankCas.BankAMSP.cert],
-          intermediateCertificates: [],
-          hasPeers: true,
-          orderer: false,
-          nodeOus: { peer: 'peer', orderer: 'orderer' },
-        },
-      ],
-    ]);
-    const signed = Buffer.from('endorsed bytes');
-    const problem = signatureProblem(
-      {
-        signer: { mspId: 'BankAMSP', certificate: smuggler.pki.cert, serialized: new Uint8Array() },
-        signed,
-        signature: sign('sha256', signed, smuggler.pki.key),
-      },
-      msps,
-      trusted,
-      'peer',
+    const smuggler = signer(
+      'BankAMSP',
+      bankCas.BankAMSP,
+      '/O=BankAMSP/OU=client/CN=alice\nOU=peer',
     );
+    expect(smuggler.pki.x509.subject).toContain('\\0AOU=peer');
+    const problem = problemOf(smuggler, 'endorsed bytes', 'peer', {
+      mspId: 'BankAMSP',
+      rootCertificates: [bankCas.BankAMSP.cert],
+      intermediateCertificates: [],
+      hasPeers: true,
+      orderer: false,
+    });
     expect(problem).toMatch(/is not a peer/);
   });
+  it("takes the pins from the consortium's trust profile: the honest chain verifies; a profile from another genesis, a leaf certificate as a CA, one MSP in two roles, a missing field or the profile beside single pins are refused, naming why", async () => {
+    const bundleFile = join(directory, 'honest.json');
+    writeFileSync(bundleFile, JSON.stringify(honestBundle().bundle));
+    const pems = (record: Record<string, Pki>) =>
+      Object.fromEntries(Object.entries(record).map(([mspId, ca]) => [mspId, ca.cert]));
+    const profile = buildTrustProfile({
+      channel: CHANNEL,
+      chaincode: CHAINCODE,
+      genesisBlock: honest.genesis.bytes,
+      orderers: pems({ OrdererMSP: ordererCa }),
+      banks: pems(bankCas),
+      others: {},
+    });
+    expect(profile.genesis).toBe(honest.genesis.hash);
+    const run = async (name: string, content: unknown, extra: string[] = []) => {
+      const file = join(directory, name);
+      writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content));
+      return cli(bundleFile, ['--profile', file, ...extra]);
+    };
+    const good = await run('profile.json', profile);
+    expect(good.stdout).toMatch(/^evidence bundle verified: model version 9{64}, 1 rounds/);
+    expect(good.code).toBe(0);
+
+    // Another channel's genesis (a sandbox BankA set up): the chain does not start there.
+    const sandbox = genesisOf({ OrdererMSP: ordererCa.cert }, { channel: 'sandbox' });
+    const refusals: [string, unknown, string[], RegExp][] = [
+      [
+        'other-genesis.json',
+        { ...profile, genesis: sandbox.hash },
+        [],
+        /block 0: its hash [0-9a-f]{64} is not the channel's genesis block/,
+      ],
+      [
+        'leaf-as-ca.json',
+        { ...profile, banks: { ...profile.banks, BankBMSP: [honest.peers.BankBMSP!.pki.cert] } },
+        [],
+        /banks\.BankBMSP\[0\] \(.*CN=peer0\) is not a CA certificate/,
+      ],
+      [
+        'two-roles.json',
+        { ...profile, others: { BankAMSP: profile.banks.BankAMSP } },
+        [],
+        /BankAMSP is pinned both as banks and as others/,
+      ],
+      ['no-genesis.json', { ...profile, genesis: undefined }, [], /: genesis: /],
+      ['not-json.json', 'OrdererMSP=ca.pem', [], /is not JSON: expected a trust profile/],
+      [
+        'profile-and-pins.json',
+        profile,
+        ['--channel', 'another'],
+        /give either --profile or the pins \(--channel\), not both/,
+      ],
+    ];
+    for (const [name, content, extra, reason] of refusals) {
+      const result = await run(name, content, extra);
+      expect({ name, code: result.code, verified: /verified:/.test(result.stdout) }).toEqual({
+        name,
+        code: 1,
+        verified: false,
+      });
+      expect(result.stderr).toMatch(reason);
+    }
+  }, 120_000);
 });

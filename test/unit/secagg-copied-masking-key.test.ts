@@ -7,7 +7,8 @@ import type {
   ShareKeysMessage,
   UnmaskingMessage,
 } from '../../crypto/secagg/messages.ts';
-import { SecAggServer } from '../../crypto/secagg/server.ts';
+import { SecAggServer, type SecAggResult } from '../../crypto/secagg/server.ts';
+import { plainSum, playDroppedDealer, recoverable } from '../support/secagg-dropped-dealer.ts';
 import {
   advertiseKeysPayload,
   maskingKeyPossessionContext,
@@ -690,113 +691,24 @@ describe.each(['semi-honest', 'semi-malicious'] as const)(
   },
 );
 
-/**
- * A member whose masking key has a proof of possession (here its own, honest key; a torsioned key
- * is the same with no right s^SK at all) deals every holder a box that opens, with consistent
- * shares of a secret other than its s^SK, then drops before MaskedInput. No holder can tell; the
- * server finds the reconstructed s^SK does not match the key. With the proof of possession the
- * server could remove that member's masks by the pairwise path (as for a convicted member): the
- * sound outcome is a completed round without it, naming it.
- */
-function playWrongSecretDropout(adversary: 'semi-honest' | 'semi-malicious', seed: number) {
-  const fixture = roundFixture({
-    clients: CLIENTS,
-    degree: CLIENTS - 1,
-    threshold: THRESHOLD,
-    dimension: 8,
-    adversary,
-    seed,
-  });
-  const { context, curve, random } = fixture;
-  const server = new SecAggServer({ context, curve });
-  const clients = fixture.identitySecretKeys.map(
-    (identitySecretKey, i) =>
-      new SecAggClient({ context, index: i + 1, identitySecretKey, curve, random }),
-  );
-  for (const client of clients) server.receiveAdvertiseKeys(client.advertiseKeys());
-  server.closeAdvertiseKeys();
-  const u1 = server.participantSets().advertised;
-  for (const client of clients) {
-    const honest = client.shareKeys(server.keysFor(client.index), u1);
-    if (client.index !== LIAR) {
-      server.receiveShareKeys(honest);
-      continue;
-    }
-    const inner = client as unknown as {
-      selfMaskSecret: Uint8Array;
-      sealing: { seed: Uint8Array; publicKey: Uint8Array };
-      identitySecretKey: Uint8Array;
-      peers: Map<number, { encryptionPublicKey: Uint8Array }>;
-    };
-    const holders = client.shareHolders;
-    const wrong = new Uint8Array(32).fill(0x33);
-    const sk = splitSecret(wrong, THRESHOLD, holders, random);
-    const b = splitSecret(inner.selfMaskSecret, THRESHOLD, holders, random);
-    const sealed = sealShareBoxes(
-      context.binding,
-      LIAR,
-      honest.encryptedShares.map((box) => {
-        const plaintext = new Uint8Array(2 * SHARE_BYTES);
-        plaintext.set(encodeShare(sk[holders.indexOf(box.peer)]!), 0);
-        plaintext.set(encodeShare(b[holders.indexOf(box.peer)]!), SHARE_BYTES);
-        return {
-          recipient: box.peer,
-          publicKey: inner.peers.get(box.peer)!.encryptionPublicKey,
-          plaintext,
-        };
-      }),
-      inner.sealing,
-      inner.identitySecretKey,
-      curve,
-      random,
-    );
-    server.receiveShareKeys({
-      sender: LIAR,
-      selfMaskCommitment: honest.selfMaskCommitment,
-      ...sealed,
-    });
-  }
-  server.closeShareKeys();
-  const u2 = server.participantSets().shared;
-  const stayers = clients.filter((c) => c.index !== LIAR);
-  const uploads = new Map<number, Uint32Array>();
-  for (const client of stayers) {
-    const message = client.maskInput(
-      server.sharesFor(client.index),
-      u2,
-      fixture.inputs[client.index - 1]!,
-    );
-    uploads.set(client.index, message.maskedInput.slice());
-    server.receiveMaskedInput(message);
-  }
-  server.closeMaskedInputCollection((sender) => uploads.get(sender)!);
-  const u3 = server.participantSets().masked;
-  if (adversary === 'semi-malicious') {
-    for (const client of stayers)
-      server.receiveConsistencySignature(
-        client.signSurvivors(server.consistencyCheckRequest(), u3),
-      );
-    server.closeConsistencyCheck();
-  }
-  const request = server.unmaskingRequest();
-  for (const client of stayers) server.receiveUnmasking(client.unmask(request, u3));
-  return server.finishUnmasking();
-}
-
 describe.each(['semi-honest', 'semi-malicious'] as const)(
   'masking-key proof (%s): a proven-key member deals consistent shares of a wrong s^SK, then drops',
   (adversary) => {
-    // A residual named in docs/threat-model.md ("One member against the round"): its shares open
+    // Formerly a residual (docs/threat-model.md, "One member against the round"): its shares open
     // and agree, so nobody complains before U3, and the masks it shares with survivors can only
-    // come off with its real s^SK. The round stops, naming the dealer's masking key, never a
-    // holder; completing it would take a second reveal round (pairwise secrets for a dropped
-    // member whose reconstruction failed), not built.
-    it('stops the round naming only its masking key (residual: not completed)', () => {
-      expect(() => playWrongSecretDropout(adversary, 601)).toThrow(
-        new RegExp(
-          `client ${LIAR}'s masking key: all \\d+ shares agree but the secret does not match`,
-        ),
+    // come off with its real s^SK — or, since the second reveal, with its surviving neighbours'
+    // proven pairwise secrets (it proved it owns its key). The round completes without it.
+    it('completes without it, with the sum of U3, naming only it (second reveal)', () => {
+      const played = playDroppedDealer(adversary, 601, 'wrong-secret');
+      expect(played.result).not.toBeInstanceOf(Error);
+      const result = played.result as SecAggResult;
+      expect(result.included).toEqual([1, 2, 3, 4, 6]);
+      expect(result.misbehaving.map((m) => m.member)).toEqual([LIAR]);
+      expect(result.misbehaving[0]!.reason).toMatch(
+        /all \d+ shares of its masking key agree, but not with what it committed to/,
       );
+      expect([...result.sum]).toEqual([...plainSum(played)]);
+      expect(recoverable(played)).toEqual([]);
     });
   },
 );

@@ -141,6 +141,11 @@ export const Phase = {
   PHASE_DECRYPTING: 9,
   /** PHASE_SEED_REVEAL - SecAgg rounds on a sparse graph: U1 reveals its graph-seed contributions. */
   PHASE_SEED_REVEAL: 10,
+  /**
+   * PHASE_PAIRWISE_REVEAL - SecAgg rounds, after Unmasking and only when a dropped member's s^SK could not be
+   * reconstructed: its surviving neighbours reveal their pairwise secrets with it.
+   */
+  PHASE_PAIRWISE_REVEAL: 11,
   UNRECOGNIZED: -1,
 } as const;
 
@@ -158,6 +163,7 @@ export namespace Phase {
   export type PHASE_COLLECTING = typeof Phase.PHASE_COLLECTING;
   export type PHASE_DECRYPTING = typeof Phase.PHASE_DECRYPTING;
   export type PHASE_SEED_REVEAL = typeof Phase.PHASE_SEED_REVEAL;
+  export type PHASE_PAIRWISE_REVEAL = typeof Phase.PHASE_PAIRWISE_REVEAL;
   export type UNRECOGNIZED = typeof Phase.UNRECOGNIZED;
 }
 
@@ -196,6 +202,9 @@ export function phaseFromJSON(object: any): Phase {
     case 10:
     case "PHASE_SEED_REVEAL":
       return Phase.PHASE_SEED_REVEAL;
+    case 11:
+    case "PHASE_PAIRWISE_REVEAL":
+      return Phase.PHASE_PAIRWISE_REVEAL;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -227,6 +236,8 @@ export function phaseToJSON(object: Phase): string {
       return "PHASE_DECRYPTING";
     case Phase.PHASE_SEED_REVEAL:
       return "PHASE_SEED_REVEAL";
+    case Phase.PHASE_PAIRWISE_REVEAL:
+      return "PHASE_PAIRWISE_REVEAL";
     case Phase.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

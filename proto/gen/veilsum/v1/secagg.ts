@@ -226,6 +226,20 @@ export interface PairwiseSecret {
   proof: Buffer;
 }
 
+/** The members outside the committed U3 whose masks need their neighbours' pairwise secrets. */
+export interface PairwiseRevealRequest {
+  dropped: number[];
+}
+
+/**
+ * The member's PairwiseSecret with each requested member whose masks are in its input (and that
+ * owns its masking key); none for a member whose secret it revealed already in this round.
+ */
+export interface RevealPairwiseRequest {
+  roundId: string;
+  pairwiseSecrets: PairwiseSecret[];
+}
+
 export interface UnmaskRequest {
   roundId: string;
   selfMaskShares: RevealedShare[];
@@ -2819,6 +2833,182 @@ export const PairwiseSecret: MessageFns<PairwiseSecret> = {
   },
 };
 
+function createBasePairwiseRevealRequest(): PairwiseRevealRequest {
+  return { dropped: [] };
+}
+
+export const PairwiseRevealRequest: MessageFns<PairwiseRevealRequest> = {
+  encode(message: PairwiseRevealRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.dropped.length !== 0) {
+      writer.uint32(10).fork();
+      for (const v of message.dropped) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PairwiseRevealRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePairwiseRevealRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag === 8) {
+              message.dropped.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 10) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.dropped.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PairwiseRevealRequest {
+    return {
+      dropped: globalThis.Array.isArray(object?.dropped) ? object.dropped.map((e: any) => globalThis.Number(e)) : [],
+    };
+  },
+
+  toJSON(message: PairwiseRevealRequest): unknown {
+    const obj: any = {};
+    if (message.dropped?.length) {
+      obj.dropped = message.dropped.map((e) => Math.round(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PairwiseRevealRequest>): PairwiseRevealRequest {
+    return PairwiseRevealRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PairwiseRevealRequest>): PairwiseRevealRequest {
+    const message = createBasePairwiseRevealRequest();
+    message.dropped = object.dropped?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseRevealPairwiseRequest(): RevealPairwiseRequest {
+  return { roundId: "", pairwiseSecrets: [] };
+}
+
+export const RevealPairwiseRequest: MessageFns<RevealPairwiseRequest> = {
+  encode(message: RevealPairwiseRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.roundId !== "") {
+      writer.uint32(10).string(message.roundId);
+    }
+    for (const v of message.pairwiseSecrets) {
+      PairwiseSecret.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevealPairwiseRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevealPairwiseRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.roundId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.pairwiseSecrets.push(PairwiseSecret.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RevealPairwiseRequest {
+    return {
+      roundId: isSet(object.roundId)
+        ? globalThis.String(object.roundId)
+        : isSet(object.round_id)
+        ? globalThis.String(object.round_id)
+        : "",
+      pairwiseSecrets: globalThis.Array.isArray(object?.pairwiseSecrets)
+        ? object.pairwiseSecrets.map((e: any) => PairwiseSecret.fromJSON(e))
+        : globalThis.Array.isArray(object?.pairwise_secrets)
+        ? object.pairwise_secrets.map((e: any) => PairwiseSecret.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RevealPairwiseRequest): unknown {
+    const obj: any = {};
+    if (message.roundId !== "") {
+      obj.roundId = message.roundId;
+    }
+    if (message.pairwiseSecrets?.length) {
+      obj.pairwiseSecrets = message.pairwiseSecrets.map((e) => PairwiseSecret.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RevealPairwiseRequest>): RevealPairwiseRequest {
+    return RevealPairwiseRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RevealPairwiseRequest>): RevealPairwiseRequest {
+    const message = createBaseRevealPairwiseRequest();
+    message.roundId = object.roundId ?? "";
+    message.pairwiseSecrets = object.pairwiseSecrets?.map((e) => PairwiseSecret.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseUnmaskRequest(): UnmaskRequest {
   return { roundId: "", selfMaskShares: [], maskingKeyShares: [], undecryptable: [], pairwiseSecrets: [] };
 }
@@ -3101,6 +3291,33 @@ export const SecAggServiceService = {
     responseSerialize: (value: Ack): Buffer => Buffer.from(Ack.encode(value).finish()),
     responseDeserialize: (value: Buffer): Ack => Ack.decode(value),
   },
+  /**
+   * Only when Unmasking could not remove a dropped member's masks from its s^SK shares (a wrong,
+   * inconsistent or missing s^SK): AwaitPairwiseReveal answers the members of U3 that neighbour
+   * such a member with the members concerned, and each reveals its pairwise secret with each of
+   * them once. A round without a failed reconstruction never enters this phase: AwaitPairwiseReveal
+   * then answers FAILED_PRECONDITION (the round is done) or ABORTED.
+   */
+  awaitPairwiseReveal: {
+    path: "/veilsum.v1.SecAggService/AwaitPairwiseReveal" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AwaitRequest): Buffer => Buffer.from(AwaitRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AwaitRequest => AwaitRequest.decode(value),
+    responseSerialize: (value: PairwiseRevealRequest): Buffer =>
+      Buffer.from(PairwiseRevealRequest.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PairwiseRevealRequest => PairwiseRevealRequest.decode(value),
+  },
+  revealPairwise: {
+    path: "/veilsum.v1.SecAggService/RevealPairwise" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RevealPairwiseRequest): Buffer =>
+      Buffer.from(RevealPairwiseRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RevealPairwiseRequest => RevealPairwiseRequest.decode(value),
+    responseSerialize: (value: Ack): Buffer => Buffer.from(Ack.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Ack => Ack.decode(value),
+  },
 } as const;
 
 export interface SecAggServiceServer extends UntypedServiceImplementation {
@@ -3124,6 +3341,15 @@ export interface SecAggServiceServer extends UntypedServiceImplementation {
   signSurvivors: handleUnaryCall<SignSurvivorsRequest, Ack>;
   awaitUnmasking: handleUnaryCall<AwaitRequest, UnmaskingRequest>;
   unmask: handleUnaryCall<UnmaskRequest, Ack>;
+  /**
+   * Only when Unmasking could not remove a dropped member's masks from its s^SK shares (a wrong,
+   * inconsistent or missing s^SK): AwaitPairwiseReveal answers the members of U3 that neighbour
+   * such a member with the members concerned, and each reveals its pairwise secret with each of
+   * them once. A round without a failed reconstruction never enters this phase: AwaitPairwiseReveal
+   * then answers FAILED_PRECONDITION (the round is done) or ABORTED.
+   */
+  awaitPairwiseReveal: handleUnaryCall<AwaitRequest, PairwiseRevealRequest>;
+  revealPairwise: handleUnaryCall<RevealPairwiseRequest, Ack>;
 }
 
 export interface SecAggServiceClient extends Client {
@@ -3292,6 +3518,43 @@ export interface SecAggServiceClient extends Client {
   ): ClientUnaryCall;
   unmask(
     request: UnmaskRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Ack) => void,
+  ): ClientUnaryCall;
+  /**
+   * Only when Unmasking could not remove a dropped member's masks from its s^SK shares (a wrong,
+   * inconsistent or missing s^SK): AwaitPairwiseReveal answers the members of U3 that neighbour
+   * such a member with the members concerned, and each reveals its pairwise secret with each of
+   * them once. A round without a failed reconstruction never enters this phase: AwaitPairwiseReveal
+   * then answers FAILED_PRECONDITION (the round is done) or ABORTED.
+   */
+  awaitPairwiseReveal(
+    request: AwaitRequest,
+    callback: (error: ServiceError | null, response: PairwiseRevealRequest) => void,
+  ): ClientUnaryCall;
+  awaitPairwiseReveal(
+    request: AwaitRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PairwiseRevealRequest) => void,
+  ): ClientUnaryCall;
+  awaitPairwiseReveal(
+    request: AwaitRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PairwiseRevealRequest) => void,
+  ): ClientUnaryCall;
+  revealPairwise(
+    request: RevealPairwiseRequest,
+    callback: (error: ServiceError | null, response: Ack) => void,
+  ): ClientUnaryCall;
+  revealPairwise(
+    request: RevealPairwiseRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Ack) => void,
+  ): ClientUnaryCall;
+  revealPairwise(
+    request: RevealPairwiseRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Ack) => void,
