@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createSecretKey } from 'node:crypto';
 import type { RandomSource } from './random.ts';
 import { assertBytes } from './validate.ts';
 
@@ -12,6 +12,7 @@ export class AuthenticationError extends Error {
   override name = 'AuthenticationError';
 }
 
+// Keys go in as KeyObjects: raw bytes cost Node 24 two thrown errors per call (see prg.ts).
 export function sealAead(
   key: Uint8Array,
   plaintext: Uint8Array,
@@ -22,7 +23,7 @@ export function sealAead(
   assertBytes(plaintext, 'plaintext');
   assertBytes(associatedData, 'associated data');
   const nonce = random(AEAD_NONCE_BYTES);
-  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  const cipher = createCipheriv('aes-256-gcm', createSecretKey(key), nonce);
   cipher.setAAD(associatedData);
   const body = cipher.update(plaintext);
   cipher.final();
@@ -49,7 +50,7 @@ export function openAead(
   const nonce = sealed.subarray(0, AEAD_NONCE_BYTES);
   const body = sealed.subarray(AEAD_NONCE_BYTES, sealed.length - AEAD_TAG_BYTES);
   const tag = sealed.subarray(sealed.length - AEAD_TAG_BYTES);
-  const decipher = createDecipheriv('aes-256-gcm', key, nonce);
+  const decipher = createDecipheriv('aes-256-gcm', createSecretKey(key), nonce);
   decipher.setAAD(associatedData);
   decipher.setAuthTag(tag);
   const plaintext = decipher.update(body);

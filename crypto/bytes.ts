@@ -1,7 +1,8 @@
 // Byte-string helpers used to build unambiguous (length-prefixed) encodings for KDF info strings,
 // signature payloads and AEAD associated data.
 
-export const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);
+const encoder = new TextEncoder();
+export const utf8 = (text: string): Uint8Array => encoder.encode(text);
 
 export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array {
   let total = 0;

@@ -1,4 +1,4 @@
-import { hkdfSync } from 'node:crypto';
+import { createSecretKey, hkdfSync } from 'node:crypto';
 import { encodeFields } from './bytes.ts';
 import { assertBytes, assertInteger, CryptoInputError } from './validate.ts';
 
@@ -13,7 +13,9 @@ export function hkdfSha256(
   assertBytes(salt, 'salt');
   assertBytes(info, 'info');
   assertInteger(length, 'output length', 1, 255 * 32);
-  return new Uint8Array(hkdfSync('sha256', inputKeyMaterial, salt, info, length));
+  // As a KeyObject: raw bytes cost Node 24 two thrown errors before the import (see prg.ts).
+  const key = inputKeyMaterial.length > 0 ? createSecretKey(inputKeyMaterial) : inputKeyMaterial;
+  return new Uint8Array(hkdfSync('sha256', key, salt, info, length));
 }
 
 /** What a derived key is for. Each purpose is a separate domain: keys never cross purposes. */

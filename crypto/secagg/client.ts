@@ -1,11 +1,11 @@
 import { equalBytes } from '../bytes.ts';
 import {
-  liftPeerKey,
   proveKeyPossession,
   proveSharedSecret,
   x25519FromEd25519Batch,
 } from '../dleq.ts';
 import { CURVE25519_KEY_BYTES, type Curve25519 } from '../curve25519.ts';
+import { isLiftableOfLargeOrder } from '../curve25519-points.ts';
 import { deriveKey } from '../kdf.ts';
 import { addInto } from '../prg.ts';
 import { combineMasks, type MaskJob } from './masks.ts';
@@ -296,7 +296,8 @@ export class SecAggClient {
       // The coordinator refuses such a key on arrival: relayed, it is the coordinator's doing. A
       // masking key off the prime-order curve would let its owner, once convicted, keep its
       // neighbours from proving their pairwise secrets with it (and so stop the round).
-      if (liftPeerKey(message.maskingPublicKey) === undefined) {
+      // (Exactly liftPeerKey(key) !== undefined, without computing the lift.)
+      if (!isLiftableOfLargeOrder(message.maskingPublicKey)) {
         throw new CoordinatorTamperingError(
           `the coordinator relayed client ${peer}'s masking key, which is not a point of the curve's prime-order group`,
         );

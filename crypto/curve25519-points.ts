@@ -1,0 +1,73 @@
+import { CURVE25519_KEY_BYTES } from './curve25519.ts';
+
+/**
+ * Which X25519 public keys name a point of curve25519 itself (not of its twist) that is not of
+ * small order — the keys whose cofactor-cleared Edwards lift exists and is not the identity,
+ * exactly when `liftPeerKey` (dleq.ts) returns a point — without computing that lift.
+ *
+ * A member checks every neighbour's masking key this way at ShareKeys. The lift costs a field
+ * inversion and a square root (two 255-bit exponentiations in BigInt, ~0.2 ms a key, ~20 ms a
+ * member at k = 80); this check is one Jacobi symbol by the binary algorithm (no exponentiation)
+ * and a comparison against the four small-order u-coordinates:
+ * - u lies on curve25519 (v² = u³ + A·u² + u, A = 486662) iff f(u) = u³ + A·u² + u is a square
+ *   mod p; then the Edwards lift x = √(−486664)·u/v exists (−486664 is a square mod p), with
+ *   y = (u − 1)/(u + 1). u = −1 has no lift (y's denominator vanishes) and is refused, as
+ *   liftPeerKey refuses it.
+ * - The points of order dividing 8 on curve25519 have u ∈ {0, 1, U8, U8'} (order 2, 4, and the two
+ *   u of the four points of order 8); for every other point on the curve 8·P ≠ 0.
+ * test/unit/curve25519-points.test.ts checks agreement with liftPeerKey on random keys of both
+ * curves, every small-order key and non-canonical encodings.
+ */
+const P = 2n ** 255n - 19n;
+const A = 486662n;
+const SMALL_ORDER_U = new Set<bigint>([
+  0n,
+  1n,
+  325606250916557431795983626356110631294008115727848805560023387167927233504n,
+  39382357235489614581723060781553021112529911719440698176882885853963445705823n,
+]);
+
+/** The u-coordinate X25519 reads from a key (bit 255 ignored, reduced mod p). */
+function decodeU(key: Uint8Array): bigint {
+  let u = 0n;
+  for (let i = CURVE25519_KEY_BYTES - 1; i >= 0; i--) {
+    u = (u << 8n) | BigInt(i === CURVE25519_KEY_BYTES - 1 ? key[i]! & 0x7f : key[i]!);
+  }
+  return u % P;
+}
+
+/** The Jacobi symbol (a / n) for odd n > 0: 1, −1, or 0 when they share a factor. */
+export function jacobi(a: bigint, n: bigint): -1 | 0 | 1 {
+  a %= n;
+  if (a < 0n) a += n;
+  let result: -1 | 1 = 1;
+  while (a !== 0n) {
+    // Strip factors of 2 in one step: (2/n) = −1 iff n ≡ 3, 5 (mod 8).
+    let twos = 0n;
+    while ((a & 0xffffn) === 0n) {
+      a >>= 16n;
+      twos += 16n;
+    }
+    while ((a & 1n) === 0n) {
+      a >>= 1n;
+      twos++;
+    }
+    const r = n & 7n;
+    if ((twos & 1n) === 1n && (r === 3n || r === 5n)) result = result === 1 ? -1 : 1;
+    // Quadratic reciprocity for odd a, n.
+    if ((a & 3n) === 3n && (n & 3n) === 3n) result = result === 1 ? -1 : 1;
+    const next = n % a;
+    n = a;
+    a = next;
+  }
+  return n === 1n ? result : 0;
+}
+
+/** Whether X25519 key `key` is a point of curve25519 (not its twist) of order > 8. */
+export function isLiftableOfLargeOrder(key: Uint8Array): boolean {
+  if (!(key instanceof Uint8Array) || key.length !== CURVE25519_KEY_BYTES) return false;
+  const u = decodeU(key);
+  if (u === P - 1n || SMALL_ORDER_U.has(u)) return false;
+  const f = (((u * u) % P) * u + A * ((u * u) % P) + u) % P;
+  return jacobi(f, P) === 1;
+}
