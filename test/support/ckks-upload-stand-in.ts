@@ -15,6 +15,8 @@ export function standInUploadHandler(
   ciphertexts: number,
   directory: string,
   uploads = new UploadLimits(),
+  /** The collective key the proof verifiers load (only needed when a proof is verified). */
+  publicKey: Uint8Array = new Uint8Array(0),
 ) {
   const round = {
     id: 'round-1',
@@ -30,7 +32,7 @@ export function standInUploadHandler(
       engine,
       key: {
         parameterSet: engine.set.name,
-        publicKey: new Uint8Array(0),
+        publicKey,
         keySha256: new Uint8Array(32),
       },
     },
