@@ -5,18 +5,41 @@ import {
   type ProofStatement,
 } from '../../crypto/ckks/encryption-proof.ts';
 
+/** One verification asked of the pool, queued until a worker is free. */
+interface Job {
+  readonly id: number;
+  readonly statement: ProofStatement;
+  readonly first: number;
+  readonly wires: Uint8Array<ArrayBuffer>[];
+  readonly proof: Uint8Array<ArrayBuffer>;
+  readonly signal: AbortSignal | undefined;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+  readonly dropIfAborted: () => void;
+}
+
+interface Slot {
+  readonly worker: Worker;
+  readonly ready: Promise<void>;
+  /** The verification this worker is running (at most one: the rest wait in the pool's queue). */
+  running: Job | undefined;
+}
+
+/** Why a queued verification was dropped: its caller no longer wants the answer. */
+export class VerificationCancelledError extends Error {}
+
 /**
  * Verifies encryption proofs on worker threads (`verifyEncryptionProof`, one SEAL instance per
  * thread), so a coordinator keeps receiving and adding uploads while batches are checked and
- * uses every core for the checks. Requests go to the least busy worker.
+ * uses every core for the checks. Each worker runs one verification at a time; the others wait
+ * here, in order, so a caller that gives up (its `signal` aborts: the upload was refused or
+ * went away) has its queued verifications dropped without costing a worker anything. A
+ * verification already running is finished (a worker cannot be interrupted mid-proof).
  */
 export class CkksVerifyPool {
-  private readonly workers: { worker: Worker; ready: Promise<void>; busy: number }[];
+  private readonly workers: Slot[];
+  private readonly queue: Job[] = [];
   private nextId = 0;
-  private readonly pending = new Map<
-    number,
-    { resolve: () => void; reject: (error: Error) => void; first: number; count: number }
-  >();
 
   constructor(setName: string, publicKey: Uint8Array, size: number = availableParallelism()) {
     this.workers = Array.from({ length: Math.max(1, size) }, () => {
@@ -29,55 +52,110 @@ export class CkksVerifyPool {
         worker.once('error', reject);
       });
       ready.catch(() => undefined);
-      const entry = { worker, ready, busy: 0 };
+      const slot: Slot = { worker, ready, running: undefined };
       worker.on('message', (message: { id?: number; verified?: boolean; error?: string }) => {
         if (message.id === undefined) return;
-        const waiter = this.pending.get(message.id);
-        this.pending.delete(message.id);
-        entry.busy--;
-        if (!waiter) return;
-        // Verified only when the worker says so: any other answer is a refusal.
-        if (message.verified === true) waiter.resolve();
-        else
-          waiter.reject(
-            new InvalidEncryptionProofError(
-              message.error ?? 'the verifier gave no answer',
-              waiter.first,
-              waiter.count,
-            ),
-          );
+        const job = slot.running;
+        slot.running = undefined;
+        if (job !== undefined && job.id === message.id) {
+          job.signal?.removeEventListener('abort', job.dropIfAborted);
+          // Verified only when the worker says so: any other answer is a refusal.
+          if (message.verified === true) job.resolve();
+          else
+            job.reject(
+              new InvalidEncryptionProofError(
+                message.error ?? 'the verifier gave no answer',
+                job.first,
+                job.wires.length,
+              ),
+            );
+        }
+        // The next job starts after this answer's consequences (a refusal aborting its
+        // caller's queued jobs) have run, so nothing of a refused upload is started meanwhile.
+        setImmediate(() => this.dispatch());
       });
-      // A crashed worker fails what it was asked rather than leaving it waiting forever.
+      // A crashed worker fails what it was asked, and what waits, rather than leaving it waiting.
       worker.on('error', (error: Error) => {
-        for (const { reject } of this.pending.values()) reject(error);
-        this.pending.clear();
+        const failed = [
+          ...this.workers.flatMap((s) => (s.running ? [s.running] : [])),
+          ...this.queue,
+        ];
+        for (const s of this.workers) s.running = undefined;
+        this.queue.length = 0;
+        for (const job of failed) {
+          job.signal?.removeEventListener('abort', job.dropIfAborted);
+          job.reject(error);
+        }
       });
-      return entry;
+      return slot;
     });
   }
 
-  /** Resolves when the proof verifies; rejects with InvalidEncryptionProofError otherwise. */
-  async verify(
+  /**
+   * Resolves when the proof verifies; rejects with InvalidEncryptionProofError otherwise, or
+   * with VerificationCancelledError when `signal` aborts before a worker has started it.
+   */
+  verify(
     statement: ProofStatement,
     first: number,
     wires: readonly Uint8Array[],
     proof: Uint8Array,
+    signal?: AbortSignal,
   ): Promise<void> {
-    const entry = this.workers.reduce((best, next) => (next.busy < best.busy ? next : best));
-    entry.busy++;
-    await entry.ready;
-    const id = this.nextId++;
-    const result = new Promise<void>((resolve, reject) =>
-      this.pending.set(id, { resolve, reject, first, count: wires.length }),
-    );
-    // Copies of just these bytes (gRPC's Buffers are views into larger pools), moved, not cloned.
-    const copies = wires.map((wire) => new Uint8Array(wire));
-    const proofCopy = new Uint8Array(proof);
-    entry.worker.postMessage({ id, statement, first, wires: copies, proof: proofCopy }, [
-      ...copies.map((copy) => copy.buffer),
-      proofCopy.buffer,
-    ]);
-    return result;
+    if (signal?.aborted)
+      return Promise.reject(new VerificationCancelledError('verification cancelled by its caller'));
+    return new Promise<void>((resolve, reject) => {
+      const job: Job = {
+        id: this.nextId++,
+        statement,
+        first,
+        // Copies of just these bytes (gRPC's Buffers are views into larger pools), moved to the
+        // worker, not cloned.
+        wires: wires.map((wire) => new Uint8Array(wire)),
+        proof: new Uint8Array(proof),
+        signal,
+        resolve,
+        reject,
+        dropIfAborted: () => {
+          const at = this.queue.indexOf(job);
+          if (at < 0) return;
+          this.queue.splice(at, 1);
+          reject(
+            new VerificationCancelledError(
+              `verification of ${wires.length} ciphertext(s) from ${first} dropped: its caller gave up`,
+            ),
+          );
+        },
+      };
+      signal?.addEventListener('abort', job.dropIfAborted, { once: true });
+      this.queue.push(job);
+      this.dispatch();
+    });
+  }
+
+  /** Starts queued jobs on idle, ready workers. */
+  private dispatch(): void {
+    for (const slot of this.workers) {
+      if (this.queue.length === 0) return;
+      if (slot.running !== undefined) continue;
+      const job = this.queue.shift()!;
+      slot.running = job;
+      void slot.ready.then(
+        () => {
+          if (slot.running !== job) return;
+          const { id, statement, first, wires, proof } = job;
+          slot.worker.postMessage({ id, statement, first, wires, proof }, [
+            ...wires.map((wire) => wire.buffer),
+            proof.buffer,
+          ]);
+        },
+        (error: Error) => {
+          if (slot.running !== job) return;
+          slot.running = undefined;
+          job.reject(error);
+        },
+      );
+    }
   }
 
   async close(): Promise<void> {

@@ -67,63 +67,93 @@ function receiveEncryptedUpload(
   let receiptSignature: Uint8Array = new Uint8Array(0);
   let pending: PendingUpdate | undefined;
   let statement: ProofStatement | undefined;
-  // Ciphertexts received since the last verified proof, and the pieces of the proof for them.
+  // Ciphertexts received since the last verified proof, and the proof for them: its 48-byte
+  // header is read once, then the rest is copied into ONE buffer of the length the header
+  // claims (allocated, and counted against the upload limits, only after that length is
+  // checked), so a proof costs O(its length) whatever the size and number of its messages.
   let unproved: Uint8Array[] = [];
   let proved = 0;
-  let proofPieces: Uint8Array[] = [];
+  let proofHeader = new Uint8Array(PROOF_HEADER_BYTES);
+  let proofHeaderBytes = 0;
+  let proof: Uint8Array | undefined;
   let proofBytes = 0;
   const proofs: Uint8Array[] = [];
   // Proofs are verified on worker threads while the stream goes on; the first failure refuses
-  // the upload at the next message or at the end, and nothing counts before all have passed.
+  // the upload at the next message or at the end (without waiting for the rest), and nothing
+  // counts before all have passed. Once the upload is refused or goes away, its queued
+  // verifications are dropped (`cancel`).
   const verifications: Promise<void>[] = [];
+  const cancel = new AbortController();
+  let finishing = false;
   let refusal: Error | undefined;
-  const receiveProofPiece = (piece: Uint8Array) => {
+  const receiveProofPiece = (piece: Uint8Array, hold: (bytes: number) => void) => {
     if (unproved.length === 0)
       throw invalidArgument(
         `a proof arrived after ciphertext ${proved - 1} with no unproved ciphertext before it`,
       );
-    proofPieces.push(piece);
-    proofBytes += piece.length;
     const first = proved;
     const range = ciphertextRange(first, unproved.length);
-    // A proof's header says its length (responses are Rice-coded): at most maxProofLength.
-    const most = maxProofLength(state.ckks!.engine, unproved.length);
-    if (proofBytes < PROOF_HEADER_BYTES) return;
-    const proof = Buffer.concat(proofPieces);
-    let claimed: { first: number; count: number; length: number };
-    try {
-      claimed = proofRange(proof);
-    } catch (error) {
-      throw invalidArgument(`${range}: ${(error as Error).message}`);
+    let offset = 0;
+    if (proof === undefined) {
+      const take = Math.min(piece.length, PROOF_HEADER_BYTES - proofHeaderBytes);
+      proofHeader.set(piece.subarray(0, take), proofHeaderBytes);
+      proofHeaderBytes += take;
+      offset = take;
+      if (proofHeaderBytes < PROOF_HEADER_BYTES) return;
+      let claimed: { first: number; count: number; length: number };
+      try {
+        claimed = proofRange(proofHeader);
+      } catch (error) {
+        throw invalidArgument(`${range}: ${(error as Error).message}`);
+      }
+      if (claimed.first !== first || claimed.count !== unproved.length)
+        throw invalidArgument(
+          `${range}: the proof that follows is for ${ciphertextRange(claimed.first, claimed.count)}`,
+        );
+      // A proof's header says its length (responses are Rice-coded): at most maxProofLength.
+      const most = maxProofLength(state.ckks!.engine, unproved.length);
+      if (claimed.length > most || claimed.length < PROOF_HEADER_BYTES)
+        throw invalidArgument(
+          `${range}: the proof claims ${claimed.length} bytes; ${unproved.length} ciphertexts take at most ${most}`,
+        );
+      // The proof is held in memory until the upload ends: it counts like staged bytes.
+      hold(claimed.length);
+      proof = new Uint8Array(claimed.length);
+      proof.set(proofHeader);
+      proofBytes = PROOF_HEADER_BYTES;
     }
-    if (claimed.first !== first || claimed.count !== unproved.length)
-      throw invalidArgument(
-        `${range}: the proof that follows is for ${ciphertextRange(claimed.first, claimed.count)}`,
-      );
-    if (claimed.length > most || claimed.length < PROOF_HEADER_BYTES)
-      throw invalidArgument(
-        `${range}: the proof claims ${claimed.length} bytes; ${unproved.length} ciphertexts take at most ${most}`,
-      );
-    const wanted = claimed.length;
-    if (proofBytes > wanted)
-      throw invalidArgument(`${range}: the proof is longer than ${wanted} bytes`);
-    if (proofBytes < wanted) return;
-    verifications.push(
-      verifier()
-        .verify(statement!, first, unproved, proof)
-        .catch((error: unknown) => {
-          refusal ??=
-            error instanceof InvalidEncryptionProofError
-              ? invalidArgument(error.message)
-              : (error as Error);
-        }),
-    );
-    proofs.push(new Uint8Array(proof));
+    const rest = piece.length - offset;
+    if (proofBytes + rest > proof.length)
+      throw invalidArgument(`${range}: the proof is longer than ${proof.length} bytes`);
+    proof.set(piece.subarray(offset), proofBytes);
+    proofBytes += rest;
+    if (proofBytes < proof.length) return;
+    const verified = verifier()
+      .verify(statement!, first, unproved, proof, cancel.signal)
+      .catch((error: unknown) => {
+        refusal ??=
+          error instanceof InvalidEncryptionProofError
+            ? invalidArgument(error.message)
+            : (error as Error);
+        cancel.abort();
+        throw refusal;
+      });
+    verified.catch(() => undefined); // awaited by `finish`; a stream refused before needs no answer
+    verifications.push(verified);
+    proofs.push(proof);
     proved += unproved.length;
     unproved = [];
-    proofPieces = [];
+    proofHeader = new Uint8Array(PROOF_HEADER_BYTES);
+    proofHeaderBytes = 0;
+    proof = undefined;
     proofBytes = 0;
   };
+  // A member that goes away before its upload is committed needs no more verifications.
+  const gone = () => {
+    if (!finishing) cancel.abort();
+  };
+  call.on('cancelled', gone);
+  call.on('error', gone);
   receiveUploadStream(
     call,
     state.uploads,
@@ -149,10 +179,10 @@ function receiveEncryptedUpload(
         pending = round.beginUpload();
         return { roundId: round.id, directory: state.store.roundDirectory(round.id) };
       },
-      data: (chunk) => {
+      data: (chunk, hold) => {
         if (refusal) throw refusal;
         if (chunk.content?.$case === 'proof') {
-          receiveProofPiece(chunk.content.value);
+          receiveProofPiece(chunk.content.value, hold);
           return new Uint8Array(0);
         }
         if (chunk.content?.$case !== 'ciphertext')
@@ -171,6 +201,7 @@ function receiveEncryptedUpload(
         return chunk.content.value;
       },
       finish: async (temporaryPath, digest, bytes) => {
+        finishing = true;
         const target = round!;
         if (pending!.size !== expected) {
           throw invalidArgument(
@@ -182,6 +213,7 @@ function receiveEncryptedUpload(
             `${ciphertextRange(proved, expected - proved)}: no complete encryption proof arrived; nothing was stored`,
           );
         }
+        // Rejects at the first failing proof, without waiting for the others (dropped).
         await Promise.all(verifications);
         if (refusal) throw refusal;
         // Consent is checked again when the update arrives: it may have been revoked meanwhile.
@@ -192,6 +224,7 @@ function receiveEncryptedUpload(
       },
     },
     (error, reply) => {
+      if (error) cancel.abort();
       pending?.discard();
       // A malformed upload counts against the member's refused-upload cap for the round.
       if (error && round !== undefined && MEMBERS_FAULT.has(toServiceError(error).code))

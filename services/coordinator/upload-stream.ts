@@ -20,8 +20,11 @@ export interface UploadHandlers<Chunk, Reply> {
    * and the folder the upload is staged in. Undefined for a data chunk.
    */
   header(chunk: Chunk): { roundId: string; directory: string } | undefined;
-  /** Checks one data chunk and returns the bytes to store. */
-  data(chunk: Chunk): Uint8Array;
+  /**
+   * Checks one data chunk and returns the bytes to store. `hold(n)` counts n more bytes the
+   * handler keeps in memory (not in the file) against the same limits as staged bytes.
+   */
+  data(chunk: Chunk, hold: (bytes: number) => void): Uint8Array;
   /** The complete stream, staged in `temporaryPath`, with the SHA-256 of its data. */
   finish(temporaryPath: string, sha256: Uint8Array, bytes: number): Promise<Reply>;
 }
@@ -100,7 +103,7 @@ export function receiveUploadStream<Chunk, Reply>(
         return;
       }
       if (file === undefined) throw invalidArgument('the upload stream must start with a header');
-      const data = handlers.data(chunk);
+      const data = handlers.data(chunk, (bytes) => ticket!.stage(bytes));
       ticket!.stage(data.length);
       writeSync(file, data);
       hash.update(data);
