@@ -309,9 +309,11 @@ const report = {
   // (ciphertexts + proofs + header) plus the round key it fetches (GetEncryptionKey).
   keyFetchBytes,
   uploadBytesPerParam: round((uploadMessageBytes / clients + keyFetchBytes) / dimension, 2),
-  // The same with the key fetched once per key life (R = 1 000 rounds; members pin it by its
-  // hash on the ledger) instead of every round: the key's share of it amortised.
-  uploadBytesPerParamKeyAmortised: round(
+  // What a member that CACHED the key would pay: the key fetched once per key life (R = 1 000
+  // rounds, pinned by its hash on the ledger) instead of every round. The SDK does not cache it
+  // today (sdk/veilsum-client.ts fetches GetEncryptionKey every round): uploadBytesPerParam is
+  // what members pay now.
+  uploadBytesPerParamIfKeyCached: round(
     (uploadMessageBytes / clients + keyFetchBytes / 1000) / dimension,
     2,
   ),
