@@ -23,6 +23,8 @@ interface Slot {
   readonly ready: Promise<void>;
   /** The verification this worker is running (at most one: the rest wait in the pool's queue). */
   running: Job | undefined;
+  /** Set when the worker crashed: it is given nothing more. */
+  failed: Error | undefined;
 }
 
 /** Why a queued verification was dropped: its caller no longer wants the answer. */
@@ -52,40 +54,38 @@ export class CkksVerifyPool {
         worker.once('error', reject);
       });
       ready.catch(() => undefined);
-      const slot: Slot = { worker, ready, running: undefined };
+      const slot: Slot = { worker, ready, running: undefined, failed: undefined };
       worker.on('message', (message: { id?: number; verified?: boolean; error?: string }) => {
         if (message.id === undefined) return;
         const job = slot.running;
+        if (job === undefined || job.id !== message.id) return;
         slot.running = undefined;
-        if (job !== undefined && job.id === message.id) {
-          job.signal?.removeEventListener('abort', job.dropIfAborted);
-          // Verified only when the worker says so: any other answer is a refusal.
-          if (message.verified === true) job.resolve();
-          else
-            job.reject(
-              new InvalidEncryptionProofError(
-                message.error ?? 'the verifier gave no answer',
-                job.first,
-                job.wires.length,
-              ),
-            );
-        }
+        job.signal?.removeEventListener('abort', job.dropIfAborted);
+        // Verified only when the worker says so: any other answer is a refusal.
+        if (message.verified === true) job.resolve();
+        else
+          job.reject(
+            new InvalidEncryptionProofError(
+              message.error ?? 'the verifier gave no answer',
+              job.first,
+              job.wires.length,
+            ),
+          );
         // The next job starts after this answer's consequences (a refusal aborting its
         // caller's queued jobs) have run, so nothing of a refused upload is started meanwhile.
         setImmediate(() => this.dispatch());
       });
-      // A crashed worker fails what it was asked, and what waits, rather than leaving it waiting.
+      // A crashed worker fails what it was running rather than leaving it waiting; the other
+      // workers take what waits (when none is left, `dispatch` fails it).
       worker.on('error', (error: Error) => {
-        const failed = [
-          ...this.workers.flatMap((s) => (s.running ? [s.running] : [])),
-          ...this.queue,
-        ];
-        for (const s of this.workers) s.running = undefined;
-        this.queue.length = 0;
-        for (const job of failed) {
+        slot.failed = error;
+        const job = slot.running;
+        slot.running = undefined;
+        if (job !== undefined) {
           job.signal?.removeEventListener('abort', job.dropIfAborted);
           job.reject(error);
         }
+        this.dispatch();
       });
       return slot;
     });
@@ -135,9 +135,12 @@ export class CkksVerifyPool {
 
   /** Starts queued jobs on idle, ready workers. */
   private dispatch(): void {
+    const crashed = this.workers.find((slot) => slot.failed)?.failed;
+    if (crashed && this.workers.every((slot) => slot.failed))
+      for (const job of this.queue.splice(0)) job.reject(crashed);
     for (const slot of this.workers) {
       if (this.queue.length === 0) return;
-      if (slot.running !== undefined) continue;
+      if (slot.running !== undefined || slot.failed) continue;
       const job = this.queue.shift()!;
       slot.running = job;
       void slot.ready.then(

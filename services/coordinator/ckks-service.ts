@@ -154,6 +154,9 @@ function receiveEncryptedUpload(
   };
   call.on('cancelled', gone);
   call.on('error', gone);
+  call.on('end', () => {
+    finishing = true; // from here the upload is committed or refused by `finish`
+  });
   receiveUploadStream(
     call,
     state.uploads,
