@@ -4,21 +4,20 @@ import { bytesToNumberLE, numberToBytesLE } from '@noble/curves/utils.js';
 import { createHash } from 'node:crypto';
 import { encodeFields } from '../../crypto/bytes.ts';
 import { liftPeerKey } from '../../crypto/dleq.ts';
-import { SecAggClient } from '../../crypto/secagg/client.ts';
 import { SecAggError } from '../../crypto/secagg/errors.ts';
 import type {
   PairwiseRevealMessage,
   PairwiseRevealRequest,
   UnmaskingMessage,
 } from '../../crypto/secagg/messages.ts';
-import { SecAggServer, type SecAggResult } from '../../crypto/secagg/server.ts';
+import type { SecAggResult } from '../../crypto/secagg/server.ts';
 import { sealShareBoxes } from '../../crypto/secagg/share-box.ts';
 import {
   advertiseKeysPayload,
   maskingKeyPossessionContext,
 } from '../../crypto/secagg/transcript.ts';
 import { encodeShare, SHARE_BYTES, type Share, splitSecret } from '../../crypto/shamir.ts';
-import { roundFixture } from './secagg-fixture.ts';
+import { completeGraphRound, playConsistencyCheck, playMaskedInput } from './secagg-fixture.ts';
 
 /**
  * A SecAgg+ round in process (honest server code, n = 6, t = 3, complete graph) in which member
@@ -38,7 +37,8 @@ const ORDER = Point.Fn.ORDER;
 /** A point of order 8 on edwards25519. */
 const T8 = Point.fromHex('c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a');
 
-function clamp(k: Uint8Array): bigint {
+/** X25519's scalar clamping (RFC 7748 §5), as a bigint. */
+export function clamp(k: Uint8Array): bigint {
   const c = Uint8Array.from(k);
   c[0]! &= 248;
   c[31]! &= 127;
@@ -46,7 +46,8 @@ function clamp(k: Uint8Array): bigint {
   return bytesToNumberLE(c);
 }
 
-function montgomeryU(point: InstanceType<typeof Point>): Uint8Array {
+/** The Montgomery u of an Edwards point, as 32 little-endian bytes. */
+export function montgomeryU(point: InstanceType<typeof Point>): Uint8Array {
   const { y } = point.toAffine();
   const Fp = Point.Fp;
   return numberToBytesLE(Fp.div(Fp.add(1n, y), Fp.sub(1n, y)), 32);
@@ -100,20 +101,14 @@ export function playDroppedDealer(
   liar: Liar,
   moves: CoordinatorMoves = {},
 ): Played {
-  const fixture = roundFixture({
+  const { fixture, server, clients } = completeGraphRound({
     clients: CLIENTS,
-    degree: CLIENTS - 1,
     threshold: THRESHOLD,
     dimension: 8,
     adversary,
     seed,
   });
   const { context, curve, random } = fixture;
-  const server = new SecAggServer({ context, curve });
-  const clients = fixture.identitySecretKeys.map(
-    (identitySecretKey, i) =>
-      new SecAggClient({ context, index: i + 1, identitySecretKey, curve, random }),
-  );
   const maskingKeys = new Map<number, Uint8Array>();
   for (const client of clients) {
     let message = client.advertiseKeys();
@@ -192,27 +187,9 @@ export function playDroppedDealer(
     });
   }
   server.closeShareKeys();
-  const u2 = server.participantSets().shared;
   const stayers = clients.filter((c) => c.index !== LIAR);
-  const uploads = new Map<number, Uint32Array>();
-  for (const client of stayers) {
-    const message = client.maskInput(
-      server.sharesFor(client.index),
-      u2,
-      fixture.inputs[client.index - 1]!,
-    );
-    uploads.set(client.index, message.maskedInput.slice());
-    server.receiveMaskedInput(message);
-  }
-  server.closeMaskedInputCollection((sender) => uploads.get(sender)!);
-  const u3 = server.participantSets().masked;
-  if (adversary === 'semi-malicious') {
-    for (const client of stayers)
-      server.receiveConsistencySignature(
-        client.signSurvivors(server.consistencyCheckRequest(), u3),
-      );
-    server.closeConsistencyCheck();
-  }
+  const { u3 } = playMaskedInput(server, stayers, fixture.inputs);
+  playConsistencyCheck(server, adversary, stayers, u3);
   const refusals = new Map<number, string>();
   const secondReveals: PairwiseRevealMessage[] = [];
   const askSecondReveal = (request: PairwiseRevealRequest, receive: boolean) => {

@@ -71,6 +71,73 @@ export function fixtureParties(fixture: RoundFixture): {
   };
 }
 
+/** The fixture's round on the complete graph (degree n − 1), with its honest server and clients. */
+export function completeGraphRound(options: Omit<FixtureOptions, 'degree'>): {
+  fixture: RoundFixture;
+  server: SecAggServer;
+  clients: SecAggClient[];
+} {
+  const fixture = roundFixture({ ...options, degree: options.clients - 1 });
+  return { fixture, ...fixtureParties(fixture) };
+}
+
+/**
+ * AdvertiseKeys and ShareKeys played honestly by every client; returns U1, U2 and the masking
+ * public key each client advertised.
+ */
+export function playKeyPhases(
+  server: SecAggServer,
+  clients: readonly SecAggClient[],
+): { u1: readonly number[]; u2: readonly number[]; maskingKeys: Map<number, Uint8Array> } {
+  const maskingKeys = new Map<number, Uint8Array>();
+  for (const client of clients) {
+    const message = client.advertiseKeys();
+    maskingKeys.set(client.index, message.maskingPublicKey);
+    server.receiveAdvertiseKeys(message);
+  }
+  server.closeAdvertiseKeys();
+  const u1 = server.participantSets().advertised;
+  for (const client of clients)
+    server.receiveShareKeys(client.shareKeys(server.keysFor(client.index), u1));
+  server.closeShareKeys();
+  return { u1, u2: server.participantSets().shared, maskingKeys };
+}
+
+/**
+ * MaskedInputCollection: each of `senders` masks its input (inputs[index − 1]) for U2; every
+ * upload is kept (the server's withdraw callback reads it) and handed to the server where
+ * `delivered` says so (default: all). Returns U3 and the uploads.
+ */
+export function playMaskedInput(
+  server: SecAggServer,
+  senders: readonly SecAggClient[],
+  inputs: readonly Uint32Array[],
+  delivered: (sender: number) => boolean = () => true,
+): { u3: readonly number[]; uploads: Map<number, Uint32Array> } {
+  const u2 = server.participantSets().shared;
+  const uploads = new Map<number, Uint32Array>();
+  for (const client of senders) {
+    const message = client.maskInput(server.sharesFor(client.index), u2, inputs[client.index - 1]!);
+    uploads.set(client.index, message.maskedInput.slice());
+    if (delivered(client.index)) server.receiveMaskedInput(message);
+  }
+  server.closeMaskedInputCollection((sender) => uploads.get(sender)!);
+  return { u3: server.participantSets().masked, uploads };
+}
+
+/** The consistency check (semi-malicious rounds only; else nothing): `signers` sign U3. */
+export function playConsistencyCheck(
+  server: SecAggServer,
+  adversary: AdversaryModel,
+  signers: readonly SecAggClient[],
+  u3: readonly number[],
+): void {
+  if (adversary !== 'semi-malicious') return;
+  for (const client of signers)
+    server.receiveConsistencySignature(client.signSurvivors(server.consistencyCheckRequest(), u3));
+  server.closeConsistencyCheck();
+}
+
 export type ExpectedOutcome =
   { readonly aborts: true } | { readonly aborts: false; readonly included: number[] };
 

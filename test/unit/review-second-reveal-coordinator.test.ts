@@ -1,11 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
-import { SecAggClient } from '../../crypto/secagg/client.ts';
 import { SecAggError } from '../../crypto/secagg/errors.ts';
 import type { PairwiseRevealMessage, UnmaskingMessage } from '../../crypto/secagg/messages.ts';
-import { SecAggServer } from '../../crypto/secagg/server.ts';
 import { SHARE_BYTES } from '../../crypto/shamir.ts';
 import { recoverable, THRESHOLD } from '../support/secagg-dropped-dealer.ts';
-import { roundFixture } from '../support/secagg-fixture.ts';
+import {
+  completeGraphRound,
+  playConsistencyCheck,
+  playKeyPhases,
+  playMaskedInput,
+} from '../support/secagg-fixture.ts';
 
 /**
  * Review of the second reveal (issue 17) played by a coordinator that colludes with one member,
@@ -30,53 +33,23 @@ function play(
   seed: number,
   victimSendsInput: boolean,
 ) {
-  const fixture = roundFixture({
+  const { fixture, server, clients } = completeGraphRound({
     clients: CLIENTS,
-    degree: CLIENTS - 1,
     threshold: THRESHOLD,
     dimension: 8,
     adversary,
     seed,
   });
-  const { context, curve, random } = fixture;
-  const server = new SecAggServer({ context, curve });
-  const clients = fixture.identitySecretKeys.map(
-    (identitySecretKey, i) =>
-      new SecAggClient({ context, index: i + 1, identitySecretKey, curve, random }),
-  );
-  const maskingKeys = new Map<number, Uint8Array>();
-  for (const client of clients) {
-    const message = client.advertiseKeys();
-    maskingKeys.set(client.index, message.maskingPublicKey);
-    server.receiveAdvertiseKeys(message);
-  }
-  server.closeAdvertiseKeys();
-  const u1 = server.participantSets().advertised;
-  for (const client of clients)
-    server.receiveShareKeys(client.shareKeys(server.keysFor(client.index), u1));
-  server.closeShareKeys();
-  const u2 = server.participantSets().shared;
+  const { maskingKeys } = playKeyPhases(server, clients);
   const stayers = clients.filter((c) => c.index !== VICTIM);
-  const uploads = new Map<number, Uint32Array>();
-  for (const client of victimSendsInput ? clients : stayers) {
-    const message = client.maskInput(
-      server.sharesFor(client.index),
-      u2,
-      fixture.inputs[client.index - 1]!,
-    );
-    uploads.set(client.index, message.maskedInput.slice());
+  const { u3 } = playMaskedInput(
+    server,
+    victimSendsInput ? clients : stayers,
+    fixture.inputs,
     // The coordinator keeps y_v but leaves v out of U3 (it "never arrived").
-    if (client.index !== VICTIM) server.receiveMaskedInput(message);
-  }
-  server.closeMaskedInputCollection((sender) => uploads.get(sender)!);
-  const u3 = server.participantSets().masked;
-  if (adversary === 'semi-malicious') {
-    for (const client of stayers)
-      server.receiveConsistencySignature(
-        client.signSurvivors(server.consistencyCheckRequest(), u3),
-      );
-    server.closeConsistencyCheck();
-  }
+    (sender) => sender !== VICTIM,
+  );
+  playConsistencyCheck(server, adversary, stayers, u3);
   const request = server.unmaskingRequest();
   const unmaskings: UnmaskingMessage[] = stayers.map((client) => client.unmask(request, u3));
   for (const message of unmaskings) server.receiveUnmasking(message);

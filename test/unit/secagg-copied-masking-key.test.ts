@@ -8,7 +8,13 @@ import type {
   UnmaskingMessage,
 } from '../../crypto/secagg/messages.ts';
 import { SecAggServer, type SecAggResult } from '../../crypto/secagg/server.ts';
-import { plainSum, playDroppedDealer, recoverable } from '../support/secagg-dropped-dealer.ts';
+import {
+  clamp,
+  montgomeryU,
+  plainSum,
+  playDroppedDealer,
+  recoverable,
+} from '../support/secagg-dropped-dealer.ts';
 import {
   advertiseKeysPayload,
   maskingKeyPossessionContext,
@@ -32,7 +38,12 @@ import {
 } from '../../crypto/shamir.ts';
 import { sealShareBoxes } from '../../crypto/secagg/share-box.ts';
 import { nativeCurve25519 } from '../../crypto/curve25519-native.ts';
-import { roundFixture } from '../support/secagg-fixture.ts';
+import {
+  completeGraphRound,
+  playConsistencyCheck,
+  playMaskedInput,
+  roundFixture,
+} from '../support/secagg-fixture.ts';
 import type { Curve25519 } from '../../crypto/curve25519.ts';
 import { createHash } from 'node:crypto';
 import { encodeFields } from '../../crypto/bytes.ts';
@@ -68,22 +79,6 @@ const COLLUDER = 1;
 
 const Point = ed25519.Point;
 const ORDER = Point.Fn.ORDER;
-
-/** X25519's scalar clamping (RFC 7748 §5), as a bigint. */
-function clamp(k: Uint8Array): bigint {
-  const c = Uint8Array.from(k);
-  c[0]! &= 248;
-  c[31]! &= 127;
-  c[31]! |= 64;
-  return bytesToNumberLE(c);
-}
-
-/** The Montgomery u of an Edwards point, as 32 little-endian bytes. */
-function montgomeryU(point: InstanceType<typeof Point>): Uint8Array {
-  const { y } = point.toAffine();
-  const Fp = Point.Fp;
-  return numberToBytesLE(Fp.div(Fp.add(1n, y), Fp.sub(1n, y)), 32);
-}
 
 interface Played {
   readonly victimInput: Uint32Array;
@@ -132,21 +127,15 @@ function play(
   ) => Uint8Array | undefined,
   curveOverride?: Curve25519,
 ): Played {
-  const fixture = roundFixture({
+  const { fixture, server, clients } = completeGraphRound({
     clients: CLIENTS,
-    degree: CLIENTS - 1,
     threshold: THRESHOLD,
     dimension: 8,
     adversary,
     seed,
     ...(curveOverride === undefined ? {} : { curve: curveOverride }),
   });
-  const { context, curve, random } = fixture;
-  const server = new SecAggServer({ context, curve });
-  const clients = fixture.identitySecretKeys.map(
-    (identitySecretKey, i) =>
-      new SecAggClient({ context, index: i + 1, identitySecretKey, curve, random }),
-  );
+  const { context, curve } = fixture;
   const messages = clients.map((client) => client.advertiseKeys());
   const victimKey = messages[VICTIM - 1]!.maskingPublicKey;
   const honestLiar = messages[LIAR - 1]!;
@@ -206,26 +195,13 @@ function play(
     server.receiveShareKeys(resign(client, honest));
   }
   server.closeShareKeys();
-  const u2 = server.participantSets().shared;
-  const uploads = new Map<number, Uint32Array>();
-  for (const client of clients) {
-    const message = client.maskInput(
-      server.sharesFor(client.index),
-      u2,
-      fixture.inputs[client.index - 1]!,
-    );
-    uploads.set(client.index, message.maskedInput.slice());
-    server.receiveMaskedInput(message);
-  }
-  server.closeMaskedInputCollection((sender) => uploads.get(sender)!);
-  const u3 = server.participantSets().masked;
-  if (adversary === 'semi-malicious') {
-    for (const client of clients.filter((c) => u3.includes(c.index)))
-      server.receiveConsistencySignature(
-        client.signSurvivors(server.consistencyCheckRequest(), u3),
-      );
-    server.closeConsistencyCheck();
-  }
+  const { u3, uploads } = playMaskedInput(server, clients, fixture.inputs);
+  playConsistencyCheck(
+    server,
+    adversary,
+    clients.filter((c) => u3.includes(c.index)),
+    u3,
+  );
   const request = server.unmaskingRequest();
   const reveals = clients
     .filter((c) => request.survivors.includes(c.index))

@@ -6,7 +6,6 @@ import type {
   UnmaskingMessage,
 } from '../../crypto/secagg/messages.ts';
 import { CoordinatorTamperingError, MalformedMessageError } from '../../crypto/secagg/errors.ts';
-import { SecAggServer } from '../../crypto/secagg/server.ts';
 import { advertiseKeysPayload } from '../../crypto/secagg/transcript.ts';
 import { sealShareBoxes } from '../../crypto/secagg/share-box.ts';
 import { bytesToBigInt } from '../../crypto/field.ts';
@@ -18,7 +17,14 @@ import {
   SHARE_BYTES,
   splitSecret,
 } from '../../crypto/shamir.ts';
-import { modularSum, roundFixture } from '../support/secagg-fixture.ts';
+import {
+  completeGraphRound,
+  fixtureParties,
+  modularSum,
+  playConsistencyCheck,
+  playMaskedInput,
+  roundFixture,
+} from '../support/secagg-fixture.ts';
 
 /**
  * One malicious member against an honest server (issue 17: "one bad member must neither stop a
@@ -53,20 +59,13 @@ function play(
   seed: number,
   options: PlayOptions = {},
 ) {
-  const fixture = roundFixture({
+  const { fixture, server, clients } = completeGraphRound({
     clients: CLIENTS,
-    degree: CLIENTS - 1,
     threshold: THRESHOLD,
     dimension: 8,
     adversary,
     seed,
   });
-  const { context, curve, random } = fixture;
-  const server = new SecAggServer({ context, curve });
-  const clients = fixture.identitySecretKeys.map(
-    (identitySecretKey, i) =>
-      new SecAggClient({ context, index: i + 1, identitySecretKey, curve, random }),
-  );
   let refused: Error | undefined;
   for (const client of clients) {
     const message = client.advertiseKeys();
@@ -91,26 +90,16 @@ function play(
   }
   server.closeShareKeys();
   const u2 = server.participantSets().shared;
-  const uploads = new Map<number, Uint32Array>();
-  for (const client of clients.filter((c) => u2.includes(c.index))) {
-    if (options.liarDrops === true && client.index === LIAR) continue;
-    const message = client.maskInput(
-      server.sharesFor(client.index),
-      u2,
-      fixture.inputs[client.index - 1]!,
-    );
-    uploads.set(client.index, message.maskedInput.slice());
-    server.receiveMaskedInput(message);
-  }
-  server.closeMaskedInputCollection((sender) => uploads.get(sender)!);
-  const u3 = server.participantSets().masked;
-  if (adversary === 'semi-malicious') {
-    for (const client of clients.filter((c) => u3.includes(c.index)))
-      server.receiveConsistencySignature(
-        client.signSurvivors(server.consistencyCheckRequest(), u3),
-      );
-    server.closeConsistencyCheck();
-  }
+  const senders = clients.filter(
+    (c) => u2.includes(c.index) && !(options.liarDrops === true && c.index === LIAR),
+  );
+  const { u3 } = playMaskedInput(server, senders, fixture.inputs);
+  playConsistencyCheck(
+    server,
+    adversary,
+    clients.filter((c) => u3.includes(c.index)),
+    u3,
+  );
   const request = server.unmaskingRequest();
   const reveals = clients
     .filter((c) => request.survivors.includes(c.index))
@@ -304,11 +293,8 @@ describe('a masking key off the prime-order group (its neighbours could not prov
     'key %i: refused by the server on AdvertiseKeys, and a member it is relayed to names the coordinator',
     (_, maskingPublicKey) => {
       const fixture = roundFixture({ clients: 4, degree: 3, threshold: 3, dimension: 4, seed: 80 });
-      const { context, curve, random } = fixture;
-      const clients = fixture.identitySecretKeys.map(
-        (identitySecretKey, i) =>
-          new SecAggClient({ context, index: i + 1, identitySecretKey, curve, random }),
-      );
+      const { context, curve } = fixture;
+      const { server, clients } = fixtureParties(fixture);
       const messages = clients.map((client) => client.advertiseKeys());
       const honest = messages[2]!; // client 3
       const bad = {
@@ -326,7 +312,6 @@ describe('a masking key off the prime-order group (its neighbours could not prov
           ),
         ),
       };
-      const server = new SecAggServer({ context, curve });
       expect(() => server.receiveAdvertiseKeys(bad)).toThrow(
         /masking public key is not a point of the curve's prime-order group/,
       );

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { combineMasks } from '../../crypto/secagg/masks.ts';
-import { fixtureParties, modularSum, roundFixture } from '../support/secagg-fixture.ts';
+import { completeGraphRound, modularSum, playKeyPhases } from '../support/secagg-fixture.ts';
 
 /**
  * completeMaskedInputInPlace (the SDK's path since the bank's peer hands its 10^7 levels over):
@@ -11,23 +11,15 @@ import { fixtureParties, modularSum, roundFixture } from '../support/secagg-fixt
 const CLIENTS = 5;
 
 function play(inPlace: boolean) {
-  const fixture = roundFixture({
+  const { fixture, server, clients } = completeGraphRound({
     clients: CLIENTS,
-    degree: CLIENTS - 1,
     threshold: 3,
     dimension: 40_000,
     adversary: 'semi-honest',
     seed: 7,
   });
   const { curve } = fixture;
-  const { server, clients } = fixtureParties(fixture);
-  for (const client of clients) server.receiveAdvertiseKeys(client.advertiseKeys());
-  server.closeAdvertiseKeys();
-  const u1 = server.participantSets().advertised;
-  for (const client of clients)
-    server.receiveShareKeys(client.shareKeys(server.keysFor(client.index), u1));
-  server.closeShareKeys();
-  const u2 = server.participantSets().shared;
+  const { u2 } = playKeyPhases(server, clients);
   const uploads = new Map<number, Uint32Array>();
   const handedOver: boolean[] = [];
   for (const client of clients) {
