@@ -1,9 +1,5 @@
 import { equalBytes } from '../bytes.ts';
-import {
-  proveKeyPossession,
-  proveSharedSecret,
-  x25519FromEd25519Batch,
-} from '../dleq.ts';
+import { proveKeyPossession, proveSharedSecret, x25519FromEd25519Batch } from '../dleq.ts';
 import { CURVE25519_KEY_BYTES, type Curve25519 } from '../curve25519.ts';
 import { isLiftableOfLargeOrder } from '../curve25519-points.ts';
 import { deriveKey } from '../kdf.ts';
