@@ -64,7 +64,7 @@ export interface SecAggClientOptions {
 interface PeerKeys {
   readonly encryptionPublicKey: Uint8Array;
   readonly maskingPublicKey: Uint8Array;
-  /** As relayed; verified only if the peer is convicted (mayRevealPairwise). */
+  /** As relayed; verified only before revealing a pairwise secret with the peer (pairwiseReveal). */
   readonly maskingKeyProof: Uint8Array | undefined;
   /** A_v, and E_v = u(A_v) (undefined if A_v has none: then no box of v opens). */
   readonly sealingPublicKey: Uint8Array;
@@ -648,7 +648,7 @@ export class SecAggClient {
       });
     }
     // A convicted neighbour's masks are removed with our pairwise secret, which it can compute
-    // itself only if it knows the secret key of the masking key it advertised (mayRevealPairwise);
+    // itself only if it knows the secret key of the masking key it advertised (pairwiseReveal);
     // only for a member out of U3 (checkConvictions refused any in it), whose input is not in the
     // sum.
     const pairwiseSecrets: PairwiseReveal[] = [];

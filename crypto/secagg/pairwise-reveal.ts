@@ -27,29 +27,44 @@ import { maskingKeyPossessionContext } from './transcript.ts';
 export class MaskingKeyIndex {
   private readonly entries = new Map<
     number,
-    { key: Uint8Array; proof: Uint8Array | undefined; lift: EdwardsPoint | undefined }
+    {
+      key: Uint8Array;
+      proof: Uint8Array | undefined;
+      lift: EdwardsPoint | undefined;
+      /** The lift's affine y (the same for ±P). */
+      y: bigint | undefined;
+    }
   >();
-  /** The affine y of a cleared lift (the same for ±P) → how many indexed keys clear to ±P. */
+  /** The affine y of a cleared lift → how many indexed keys clear to ±that lift. */
   private readonly holders = new Map<bigint, number>();
 
+  /**
+   * `keys`: member, masking key, its proof of possession, and the key's cleared lift where the
+   * caller computed it already (liftPeerKey; computed here otherwise).
+   */
   constructor(
-    keys: Iterable<readonly [member: number, key: Uint8Array, proof: Uint8Array | undefined]>,
+    keys: Iterable<
+      readonly [
+        member: number,
+        key: Uint8Array,
+        proof: Uint8Array | undefined,
+        lift?: EdwardsPoint | undefined,
+      ]
+    >,
   ) {
-    for (const [member, key, proof] of keys) {
+    for (const [member, key, proof, known] of keys) {
       if (this.entries.has(member)) throw new Error(`member ${member} is indexed twice`);
-      const lift = liftPeerKey(key);
-      this.entries.set(member, { key, proof, lift });
-      if (lift === undefined) continue;
-      const y = lift.toAffine().y;
-      this.holders.set(y, (this.holders.get(y) ?? 0) + 1);
+      const lift = known ?? liftPeerKey(key);
+      const y = lift?.toAffine().y;
+      this.entries.set(member, { key, proof, lift, y });
+      if (y !== undefined) this.holders.set(y, (this.holders.get(y) ?? 0) + 1);
     }
   }
 
   /** Whether `member` (indexed) owns its masking key in the round bound by `binding`. */
   owns(binding: Uint8Array, member: number): boolean {
     const entry = this.entries.get(member);
-    if (entry?.lift === undefined) return false;
-    if (this.holders.get(entry.lift.toAffine().y) !== 1) return false;
+    if (entry?.lift === undefined || this.holders.get(entry.y!) !== 1) return false;
     return verifyKeyPossessionOfLift(
       entry.key,
       entry.lift,

@@ -53,6 +53,7 @@ import type {
   PairwiseRevealMessage,
   PairwiseRevealRequest,
 } from './messages.ts';
+import type { EdwardsPoint } from '@noble/curves/abstract/edwards.js';
 import { MaskingKeyIndex } from './pairwise-reveal.ts';
 import {
   judgeShareComplaint,
@@ -112,7 +113,9 @@ export class SecAggServer {
   private phase: SecAggPhase = 'advertise-keys';
 
   private readonly advertised = new Map<number, AdvertiseKeysMessage>();
-  /** The advertised masking keys' cleared lifts, built on the first ownership check (dispute path). */
+  /** Each advertised masking key's cleared lift, computed on arrival for its proof check. */
+  private readonly maskingLifts = new Map<number, EdwardsPoint>();
+  /** The ownership index over those lifts, built on the first ownership check (dispute path). */
   private maskingKeyIndex: MaskingKeyIndex | undefined;
   /** D over U1's seed commitments, fixed when AdvertiseKeys closes (sparse graphs). */
   private seedDigest: Uint8Array = new Uint8Array(0);
@@ -291,6 +294,7 @@ export class SecAggServer {
       );
     }
     this.advertised.set(sender, message);
+    this.maskingLifts.set(sender, maskingLift);
   }
 
   closeAdvertiseKeys(): void {
@@ -955,10 +959,16 @@ export class SecAggServer {
    * got into `advertised`.
    */
   private ownsMaskingKey(member: number): boolean {
-    // Advertised keys are fixed since AdvertiseKeys closed: their lifts are computed once.
+    // Advertised keys are fixed since AdvertiseKeys closed; their lifts were computed on arrival.
     this.maskingKeyIndex ??= new MaskingKeyIndex(
       [...this.advertised].map(
-        ([index, message]) => [index, message.maskingPublicKey, message.maskingKeyProof] as const,
+        ([index, message]) =>
+          [
+            index,
+            message.maskingPublicKey,
+            message.maskingKeyProof,
+            this.maskingLifts.get(index),
+          ] as const,
       ),
     );
     return this.maskingKeyIndex.owns(this.context.binding, member);
