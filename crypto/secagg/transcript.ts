@@ -63,14 +63,14 @@ export const shareComplaintContext = (
 ): Uint8Array => encodeFields(`${LABEL}/share-complaint`, binding, accuser, accused);
 
 /**
- * Binds a member's proof of its pairwise secret with a convicted neighbour to its round, the
- * revealing member and the convicted one.
+ * Binds a member's proof of its pairwise secret with a neighbour outside U3 (convicted, or asked
+ * about in the second reveal) to its round, the revealing member and that neighbour.
  */
 export const pairwiseRevealContext = (
   binding: Uint8Array,
   revealer: number,
-  convicted: number,
-): Uint8Array => encodeFields(`${LABEL}/pairwise-reveal`, binding, revealer, convicted);
+  peer: number,
+): Uint8Array => encodeFields(`${LABEL}/pairwise-reveal`, binding, revealer, peer);
 
 /**
  * Binds a member's proof of possession of its masking key (AdvertiseKeysMessage.maskingKeyProof)
@@ -94,8 +94,9 @@ export const survivorSetPayload = (
 
 /**
  * A dealer's commitment to one share it deals (in its signed share box): the holder checks its
- * shares against them on receipt, and the server (when a reconstruction fails) checks each revealed share against the dealer's,
- * so shares that disagree are provably the dealer's (or, revealed different, the holder's).
+ * shares against them on receipt, and the server (when a reconstruction fails) checks each
+ * revealed share against the dealer's, so shares that disagree are provably the dealer's (or,
+ * revealed different, the holder's).
  * Hiding: a share is a uniform field element to anyone holding fewer than t of them.
  */
 export const shareCommitment = (
