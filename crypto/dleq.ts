@@ -258,9 +258,12 @@ export const KEY_POSSESSION_PROOF_BYTES = 64;
  * X25519(c, 9) = clamp(c)·B is torsion-free, but a key S + T (T of small order) has no X25519
  * secret key at all while 8·lift(S + T) = ±8·lift(S): a proof for it would show knowledge of the
  * wrong thing, and S + T would pass for a key other than S (an attacker review played both). The
- * torsion check is a full scalar multiplication (~1–3 ms with noble), so it runs here, in the
- * dispute path (before a pairwise secret is revealed or used for a convicted member), not on
- * arrival, where the server checks the proof against liftPeerKey's Q.
+ * torsion check is a full scalar multiplication (~1–3 ms with noble). The SecAgg protocol does not
+ * use this strict form: the server checks the proof on arrival against liftPeerKey's Q, and since
+ * the second reveal the dispute path accepts a key with a small-order component too
+ * (secagg/pairwise-reveal.ts: X25519 clears it, and uniqueness is up to sign and torsion).
+ * verifyKeyPossession keeps the strict statement for callers that need the key to be an X25519
+ * public key of some secret.
  */
 function possessionStatement(publicKey: Uint8Array): EdwardsPoint | undefined {
   const point = liftUncleared(publicKey);
@@ -330,8 +333,9 @@ export function proveKeyPossession(
 }
 
 /**
- * Whether `proof` (proveKeyPossession) shows knowledge of the secret key of `publicKey`: one lift
- * (noble: a square root, ~0.19 ms) and one Ed25519 verification (OpenSSL, ~0.18 ms).
+ * Whether `proof` (proveKeyPossession) shows knowledge of the secret key of `publicKey`, a key
+ * with no small-order component (possessionStatement): one lift with a torsion check (noble,
+ * ~1–3 ms) and one Ed25519 verification (OpenSSL, ~0.18 ms).
  */
 export function verifyKeyPossession(
   publicKey: Uint8Array,

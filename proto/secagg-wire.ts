@@ -69,7 +69,7 @@ const boxToWire = (box: EncryptedShareMessage): EncryptedShare => ({
   })),
 });
 
-/** An absent proof (empty on the wire) stays absent: it is then simply not valid when judged. */
+/** An absent proof (empty on the wire) stays absent: the server then refuses the AdvertiseKeys. */
 const optionalProof = (proof: Uint8Array | undefined): { maskingKeyProof?: Uint8Array } =>
   proof === undefined || proof.length === 0 ? {} : { maskingKeyProof: bytes(proof) };
 

@@ -270,8 +270,9 @@ export function verifyBundleCommand() {
           summary = verifyEvidenceBundle(bundle, readFileSync(options.ca));
           signedBlocks = summary.blocks;
         }
-        // The model version as the verified records name it (checkLineage ties them to it).
-        const modelHash = bundle.lineage[0]!.modelVersion.modelHash;
+        // The model version as the verified records name it: the lineage ends with it (earlier
+        // versions come first; checkLineage ties the last one to the bundle's).
+        const modelHash = bundle.lineage.at(-1)!.modelVersion.modelHash;
         const result = { ok: true, sha256: bundleSha256(bundle), modelHash, ...summary };
         console.log(
           options.json

@@ -200,11 +200,13 @@ export function checkLineage(
       );
     const expected = round.included.map((memberId) => ({
       memberId,
-      consentId: round.consents.find((c) => c.memberId === memberId)?.consentId,
+      // null, not undefined: canonical JSON drops undefined, and a missing consent must not
+      // compare equal to another member's.
+      consentId: round.consents.find((c) => c.memberId === memberId)?.consentId ?? null,
     }));
     const shown = contributions.map(({ memberId, consent }) => ({
       memberId,
-      consentId: consent.memberId === memberId ? consent.consentId : undefined,
+      consentId: consent.memberId === memberId ? consent.consentId : null,
     }));
     if (canonicalJson(shown) !== canonicalJson(expected))
       fail(

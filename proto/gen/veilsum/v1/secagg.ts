@@ -46,7 +46,8 @@ export interface AdvertiseKeysRequest {
   sealingPublicKey: Buffer;
   /**
    * 64 bytes: proof that the member knows the masking key's secret, bound to the round and the
-   * member (crypto/dleq.ts proveKeyPossession); checked only if the member is convicted.
+   * member (crypto/dleq.ts proveKeyPossession); checked on arrival: an AdvertiseKeys without a
+   * valid one is refused (INVALID_ARGUMENT), and again before a pairwise secret is used.
    */
   maskingKeyProof: Buffer;
 }
@@ -213,7 +214,8 @@ export interface RevealedShare {
 }
 
 /**
- * X25519(s_sender^SK, s_peer^PK) for a neighbour convicted out of U3, proven with a DLEQ proof
+ * X25519(s_sender^SK, s_peer^PK) for a neighbour out of U3 (convicted, or asked about in the
+ * second reveal), proven with a DLEQ proof
  * against the sender's advertised masking key (crypto/dleq.ts): the secret behind the pairwise
  * mask the sender added for that neighbour, which the neighbour knows anyway. The coordinator
  * removes that mask with it, so a convicted member whose own s^SK shares cannot be reconstructed
