@@ -1,4 +1,5 @@
 import { CURVE25519_KEY_BYTES } from './curve25519.ts';
+import { decodeU } from './dleq.ts';
 
 /**
  * Which X25519 public keys name a point of curve25519 itself (not of its twist) that is not of
@@ -26,15 +27,6 @@ const SMALL_ORDER_U = new Set<bigint>([
   325606250916557431795983626356110631294008115727848805560023387167927233504n,
   39382357235489614581723060781553021112529911719440698176882885853963445705823n,
 ]);
-
-/** The u-coordinate X25519 reads from a key (bit 255 ignored, reduced mod p). */
-function decodeU(key: Uint8Array): bigint {
-  let u = 0n;
-  for (let i = CURVE25519_KEY_BYTES - 1; i >= 0; i--) {
-    u = (u << 8n) | BigInt(i === CURVE25519_KEY_BYTES - 1 ? key[i]! & 0x7f : key[i]!);
-  }
-  return u % P;
-}
 
 /** The Jacobi symbol (a / n) for odd n > 0: 1, −1, or 0 when they share a factor. */
 export function jacobi(a: bigint, n: bigint): -1 | 0 | 1 {

@@ -46,7 +46,7 @@ export interface SharedSecretEvidence {
 }
 
 /** The Montgomery u-coordinate of an X25519 key as X25519 reads it (bit 255 ignored, mod p). */
-function decodeU(key: Uint8Array): bigint {
+export function decodeU(key: Uint8Array): bigint {
   const bytes = Uint8Array.from(key);
   bytes[31]! &= 0x7f;
   return Fp.create(bytesToNumberLE(bytes));

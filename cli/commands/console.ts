@@ -20,7 +20,7 @@ import {
   type FabricTrust,
 } from '../../services/console/fabric-evidence.ts';
 import { EmbeddedHistory, FabricHistory } from '../../services/console/ledger-history.ts';
-import { trustFromProfile } from '../../ledger/fabric/fabric-trust-profile.ts';
+import { checkedPins, trustFromProfile } from '../../ledger/fabric/fabric-trust-profile.ts';
 
 /** What `pki init` writes for the console: its TLS material, the ledger and its reading identity. */
 const consoleConfigSchema = z.object({
@@ -205,14 +205,17 @@ function fabricTrustOf(options: {
     );
   if (options.channel === undefined)
     throw new Error('a Fabric bundle needs --channel <the channel it must come from>');
-  return {
-    channel: options.channel,
-    chaincode: options.chaincode ?? 'veilsum',
-    ...(options.genesis !== undefined ? { genesis: options.genesis } : {}),
-    orderers: pinnedMsps(options.orderer, '--orderer'),
-    banks: pinnedMsps(options.bank, '--bank'),
-    others: pinnedMsps(options.trust, '--trust'),
-  };
+  return checkedPins(
+    {
+      channel: options.channel,
+      chaincode: options.chaincode ?? 'veilsum',
+      ...(options.genesis !== undefined ? { genesis: options.genesis } : {}),
+      orderers: pinnedMsps(options.orderer, '--orderer'),
+      banks: pinnedMsps(options.bank, '--bank'),
+      others: pinnedMsps(options.trust, '--trust'),
+    },
+    'the pins given (--orderer, --bank, --trust)',
+  );
 }
 
 /** `veilsum audit verify-bundle`: checks an exported evidence bundle offline. */

@@ -302,32 +302,36 @@ export class CkksEngine {
     const kernel = this.rnsKernel();
     kernel.setKey(key, key.residues);
     const message = new Float64Array(degree * this.moduliNumbers.length);
-    for (let k = 0; k < count; k++) {
-      const v = sampleTernary(random, new Int8Array(degree));
-      const e0 = sampleBinomial(random, new Int8Array(degree));
-      const e1 = sampleBinomial(random, new Int8Array(degree));
-      encodeCoefficients(
-        values.subarray(k * degree, Math.min(values.length, (k + 1) * degree)),
-        2 ** this.set.scaleBits,
-        this.set.maxAbsSum,
-        this.moduliNumbers,
-        e0,
-        message,
-      );
-      if (compact) {
-        const { c1, rounded } = kernel.encryptCompact(
-          v,
-          e1,
+    try {
+      for (let k = 0; k < count; k++) {
+        const v = sampleTernary(random, new Int8Array(degree));
+        const e0 = sampleBinomial(random, new Int8Array(degree));
+        const e1 = sampleBinomial(random, new Int8Array(degree));
+        encodeCoefficients(
+          values.subarray(k * degree, Math.min(values.length, (k + 1) * degree)),
+          2 ** this.set.scaleBits,
+          this.set.maxAbsSum,
+          this.moduliNumbers,
+          e0,
           message,
-          compact.shift,
-          this.q1InverseModQ0,
         );
-        wires.push(packCompactCiphertext(c1, rounded, this.expectations));
-      } else wires.push(packCiphertextWords(kernel.encrypt(v, e1, message), this.expectations));
-      witnesses.push({ v, e1 });
+        if (compact) {
+          const { c1, rounded } = kernel.encryptCompact(
+            v,
+            e1,
+            message,
+            compact.shift,
+            this.q1InverseModQ0,
+          );
+          wires.push(packCompactCiphertext(c1, rounded, this.expectations));
+        } else wires.push(packCiphertextWords(kernel.encrypt(v, e1, message), this.expectations));
+        witnesses.push({ v, e1 });
+      }
+    } finally {
+      // v, e1 and the message were in kernel memory (also when a value of a later chunk was
+      // refused): the witnesses go to the prover, not there.
+      kernel.wipe();
     }
-    // v, e1 and the message were in kernel memory: the witnesses go to the prover, not there.
-    kernel.wipe();
     return { wires, witnesses };
   }
 

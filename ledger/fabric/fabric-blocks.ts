@@ -299,7 +299,11 @@ export function channelMsps(configBlock: Uint8Array): ChannelMsp[] {
         mspId: fabricMsp.getName(),
         rootCertificates: pem(fabricMsp.getRootCertsList_asU8()),
         intermediateCertificates: pem(fabricMsp.getIntermediateCertsList_asU8()),
-        revocationList: pem(fabricMsp.getRevocationListList_asU8()),
+        // latin1, not UTF-8: a revocation list may be DER, which UTF-8 would not keep byte for
+        // byte (crlRevocations reads either form back; PEM is ASCII in both).
+        revocationList: fabricMsp
+          .getRevocationListList_asU8()
+          .map((c) => Buffer.from(c).toString('latin1')),
         hasPeers: section === 'Application' && values.get('AnchorPeers') !== undefined,
         orderer: section === 'Orderer',
       });
@@ -378,6 +382,18 @@ export function crlRevocations(crl: string): { issuer: string; serials: Set<stri
   return { issuer, serials };
 }
 
+type Revocations = ReturnType<typeof crlRevocations>;
+/** Each config MSP's parsed revocation lists (parsed once, not once per signature checked). */
+const parsedRevocations = new WeakMap<ChannelMsp, readonly Revocations[]>();
+function revocationsOf(msp: ChannelMsp): readonly Revocations[] {
+  let parsed = parsedRevocations.get(msp);
+  if (parsed === undefined) {
+    parsed = (msp.revocationList ?? []).map(crlRevocations);
+    parsedRevocations.set(msp, parsed);
+  }
+  return parsed;
+}
+
 /** The most intermediate certificates an MSP's config may list (each is parsed per signature). */
 export const MAX_INTERMEDIATES = 8;
 
@@ -445,10 +461,10 @@ export function signatureProblem(
       return `${mspId}'s signer (${subject}) is not a ${role} (its certificate lacks OU=${unit})`;
   }
   if (pathTo(pinned) === undefined)
-    return `${mspId}'s signer (${subject}) does not chain to a CA the auditor pins for ${mspId} (--trust)`;
-  let revocations: { issuer: string; serials: Set<string> }[];
+    return `${mspId}'s signer (${subject}) does not chain to a CA the auditor pins for ${mspId} (--orderer, --bank, --trust or --profile)`;
+  let revocations: readonly Revocations[];
   try {
-    revocations = (channelMsp.revocationList ?? []).map(crlRevocations);
+    revocations = revocationsOf(channelMsp);
   } catch {
     return `${mspId}'s revocation list in the channel configuration cannot be parsed`;
   }

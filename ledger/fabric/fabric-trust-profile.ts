@@ -114,36 +114,56 @@ export function trustFromProfile(text: string, source: string): FabricTrust {
     throw new Error(`${source}: ${where}: ${issue.message}`);
   }
   const profile = parsed.data;
-  const seen = new Map<string, string>();
   const certificates = (role: string, record: Record<string, string[]>) =>
     Object.fromEntries(
-      Object.entries(record).map(([mspId, pems]) => {
-        const other = seen.get(mspId);
-        if (other !== undefined)
-          throw new Error(
-            `${source}: ${mspId} is pinned both as ${other} and as ${role}: an organisation has one role`,
-          );
-        seen.set(mspId, role);
-        const certs = pems.map((pem, i) => {
+      Object.entries(record).map(([mspId, pems]) => [
+        mspId,
+        pems.map((pem, i) => {
           const found = pemCertificates(pem);
           if (found.length !== 1)
             throw new Error(`${source}: ${role}.${mspId}[${i}] is not one PEM certificate`);
-          const cert: X509Certificate = found[0]!;
-          if (!cert.ca)
-            throw new Error(
-              `${source}: ${role}.${mspId}[${i}] (${cert.subject.replace(/\n/g, ', ')}) is not a CA certificate`,
-            );
-          return cert;
-        });
-        return [mspId, certs];
-      }),
+          return found[0]!;
+        }),
+      ]),
     );
-  return {
-    channel: profile.channel,
-    chaincode: profile.chaincode,
-    genesis: profile.genesis,
-    orderers: certificates('orderers', profile.orderers),
-    banks: certificates('banks', profile.banks),
-    others: certificates('others', profile.others),
-  };
+  return checkedPins(
+    {
+      channel: profile.channel,
+      chaincode: profile.chaincode,
+      genesis: profile.genesis,
+      orderers: certificates('orderers', profile.orderers),
+      banks: certificates('banks', profile.banks),
+      others: certificates('others', profile.others),
+    },
+    source,
+  );
+}
+
+/**
+ * Pins as an auditor may give them, from a profile or one by one: each MSP id in one role only,
+ * each pinned certificate a CA certificate. `source` names where they came from in errors.
+ */
+export function checkedPins(trust: FabricTrust, source: string): FabricTrust {
+  const seen = new Map<string, string>();
+  const roles = [
+    ['orderers', trust.orderers],
+    ['banks', trust.banks],
+    ['others', trust.others ?? {}],
+  ] as const;
+  for (const [role, record] of roles)
+    for (const [mspId, certs] of Object.entries(record)) {
+      const other = seen.get(mspId);
+      if (other !== undefined)
+        throw new Error(
+          `${source}: ${mspId} is pinned both as ${other} and as ${role}: an organisation has one role`,
+        );
+      seen.set(mspId, role);
+      certs.forEach((cert: X509Certificate, i) => {
+        if (!cert.ca)
+          throw new Error(
+            `${source}: ${role}.${mspId}[${i}] (${cert.subject.replace(/\n/g, ', ')}) is not a CA certificate`,
+          );
+      });
+    }
+  return trust;
 }

@@ -112,7 +112,11 @@ function receiveEncryptedUpload(
         );
       // A proof's header says its length (responses are Rice-coded): at most maxProofLength.
       const most = maxProofLength(state.ckks!.engine, unproved.length);
-      if (claimed.length > most || claimed.length < PROOF_HEADER_BYTES)
+      if (claimed.length < PROOF_HEADER_BYTES)
+        throw invalidArgument(
+          `${range}: the proof claims ${claimed.length} bytes, shorter than its ${PROOF_HEADER_BYTES}-byte header`,
+        );
+      if (claimed.length > most)
         throw invalidArgument(
           `${range}: the proof claims ${claimed.length} bytes; ${unproved.length} ciphertexts take at most ${most}`,
         );
@@ -191,6 +195,10 @@ function receiveEncryptedUpload(
         if (chunk.content?.$case !== 'ciphertext')
           throw invalidArgument('expected a ciphertext or a proof');
         const position = pending!.size;
+        if (proofHeaderBytes > 0)
+          throw invalidArgument(
+            `ciphertext ${position} arrived inside the proof for ${ciphertextRange(proved, unproved.length)}: send each proof whole after its ciphertexts`,
+          );
         if (unproved.length >= PROOF.maxBatch)
           throw invalidArgument(
             `ciphertext ${position}: at most ${PROOF.maxBatch} ciphertexts may precede their proof`,
@@ -218,7 +226,6 @@ function receiveEncryptedUpload(
         }
         // Rejects at the first failing proof, without waiting for the others (dropped).
         await Promise.all(verifications);
-        if (refusal) throw refusal;
         // Consent is checked again when the update arrives: it may have been revoked meanwhile.
         await state.requireConsent(target, index);
         target.acceptUpload(index, pending!, temporaryPath, digest, receiptSignature, proofs);
