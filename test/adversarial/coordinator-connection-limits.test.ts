@@ -79,9 +79,13 @@ function headerBlock(fields: [string, string][]): Buffer {
 /**
  * Opens `streams` gRPC calls on one raw HTTP/2 connection as `member`, each sending the start of
  * a 4 MiB message that never ends, without waiting for the server's SETTINGS; resolves with the
- * streams the server reset (RST_STREAM) within `waitMs`.
+ * streams the server reset (RST_STREAM) within `waitMs`, with their error codes.
  */
-async function floodStreams(member: string, streams: number, waitMs: number): Promise<number> {
+async function floodStreams(
+  member: string,
+  streams: number,
+  waitMs: number,
+): Promise<{ stream: number; code: number }[]> {
   const socket: TLSSocket = connectTls({
     host: '127.0.0.1',
     port: coordinator.port,
@@ -93,7 +97,7 @@ async function floodStreams(member: string, streams: number, waitMs: number): Pr
     socket.once('error', reject);
   });
   expect(socket.alpnProtocol).toBe('h2');
-  const reset = new Set<number>();
+  const resets: { stream: number; code: number }[] = [];
   let pending = Buffer.alloc(0);
   socket.on('data', (chunk: Buffer) => {
     pending = Buffer.concat([pending, chunk]);
@@ -103,7 +107,11 @@ async function floodStreams(member: string, streams: number, waitMs: number): Pr
       const [type, flags] = [pending[3]!, pending[4]!];
       const stream = pending.readUInt32BE(5) & 0x7fffffff;
       if (type === 0x4 && (flags & 0x1) === 0) socket.write(frame(0x4, 0x1, 0, Buffer.alloc(0)));
-      if (type === 0x3) reset.add(stream);
+      // The server's keepalive pings are answered: the connection stays up as long as the
+      // attacker likes, and no stream is reset because the connection looked dead.
+      if (type === 0x6 && (flags & 0x1) === 0)
+        socket.write(frame(0x6, 0x1, 0, pending.subarray(9, 9 + length)));
+      if (type === 0x3) resets.push({ stream, code: pending.readUInt32BE(9) });
       pending = pending.subarray(9 + length);
     }
   });
@@ -134,7 +142,7 @@ async function floodStreams(member: string, streams: number, waitMs: number): Pr
   }
   await new Promise((resolve) => setTimeout(resolve, waitMs));
   socket.destroy();
-  return reset.size;
+  return resets;
 }
 
 /** A well-behaved HTTP/2 connection as `member`: resolves whether the server kept it open. */
@@ -149,7 +157,12 @@ function openConnection(member: string) {
 describe('one certificate cannot pin the coordinator with streams that never finish', () => {
   it(`streams past ${streamsPerConnection} on one connection are refused, whatever the client does`, async () => {
     const streams = streamsPerConnection + 24;
-    expect(await floodStreams(consortium.members[0]!, streams, 2_000)).toBe(24);
+    const resets = await floodStreams(consortium.members[0]!, streams, 2_000);
+    // Exactly the streams past the limit are refused (REFUSED_STREAM), the first ones are held.
+    const REFUSED_STREAM = 0x7;
+    expect(resets.map(({ code }) => code)).toEqual(Array<number>(24).fill(REFUSED_STREAM));
+    const firstRefused = 2 * streamsPerConnection + 1;
+    expect(resets.every(({ stream }) => stream >= firstRefused)).toBe(true);
   }, 60_000);
 
   it(`connections past ${connectionsPerCaller} of one certificate are closed; other members and later connections are not affected`, async () => {

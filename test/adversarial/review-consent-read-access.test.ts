@@ -45,7 +45,6 @@ describe("review: a member reads another member's consents through consentInForc
       } catch {
         leaked = 'refused';
       }
-      console.log(reader, JSON.stringify(leaked));
       expect(leaked).toBe('refused');
     }
   });
