@@ -8,10 +8,13 @@ import { type FileHandle, open } from 'node:fs/promises';
 const DIRECT_ALIGN = 4096;
 /** One staging buffer: the largest SubmitUpdate chunk, a multiple of DIRECT_ALIGN. */
 export const STAGE_BYTES = 4 * 1024 * 1024;
-/** Staging buffers per file: one filling while the others are written. */
-const STAGES_PER_FILE = 3;
-/** Staging buffers kept for the next stream (12 MiB), so a stream touches no fresh memory. */
-const POOL_LIMIT = 3;
+/**
+ * Staging buffers per file: one filling while the other is written (a direct 4 MiB write takes a
+ * few ms, filling one from the network tens of ms).
+ */
+const STAGES_PER_FILE = 2;
+/** Staging buffers kept for the next stream (8 MiB), so a stream touches no fresh memory. */
+const POOL_LIMIT = 2;
 const WASM_PAGE_BYTES = 64 * 1024;
 
 /** WebAssembly.Memory (TypeScript declares it only in its "dom" lib). */
