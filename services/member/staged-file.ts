@@ -28,15 +28,25 @@ const pool: Uint8Array[] = [];
 /** Set once a file system refused O_DIRECT: later files are written through the page cache. */
 let directRefused = constants.O_DIRECT === undefined;
 
+const wasmStages = new WeakSet<ArrayBuffer>();
+
 /**
  * A page-aligned staging buffer: a WebAssembly memory starts on a page boundary (an ArrayBuffer
- * of Node's allocator does not), which O_DIRECT needs of the buffer it writes from.
+ * of Node's allocator does not), which O_DIRECT needs of the buffer it writes from. A process
+ * that can reserve no more WebAssembly memory gets an ordinary buffer (written without O_DIRECT).
  */
-function takeStage(): Uint8Array {
-  return (
-    pool.pop() ?? new Uint8Array(new WasmMemory({ initial: STAGE_BYTES / WASM_PAGE_BYTES }).buffer)
-  );
+function newStage(): Uint8Array {
+  try {
+    const buffer = new WasmMemory({ initial: STAGE_BYTES / WASM_PAGE_BYTES }).buffer;
+    wasmStages.add(buffer);
+    return new Uint8Array(buffer);
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    return new Uint8Array(STAGE_BYTES);
+  }
 }
+
+const isPageAligned = (stage: Uint8Array): boolean => wasmStages.has(stage.buffer as ArrayBuffer);
 
 /**
  * A file written from aligned staging buffers with O_DIRECT where the file system takes it (the
@@ -53,9 +63,11 @@ export class StagedFile {
   /** Whether writes still go direct (a refused direct write turns this off). */
   private direct: boolean;
   private readonly path: string;
+  /** Staging buffers this file holds, taken as bytes arrive (a header alone costs none). */
+  private readonly stages: Uint8Array[] = [];
   private readonly free: Uint8Array[] = [];
   private readonly writing: { stage: Uint8Array; done: Promise<void> }[] = [];
-  private stage: Uint8Array;
+  private stage: Uint8Array | undefined;
   private filled = 0;
   /** File offset of the current stage's first byte. */
   private position = 0;
@@ -66,8 +78,6 @@ export class StagedFile {
     this.openedDirect = direct;
     this.direct = direct;
     this.path = path;
-    for (let i = 0; i < STAGES_PER_FILE; i++) this.free.push(takeStage());
-    this.stage = this.free.pop()!;
   }
 
   /** Creates `path` (it must not exist), readable by its owner only. */
@@ -93,26 +103,29 @@ export class StagedFile {
     inspect: (staged: Uint8Array, offset: number) => void,
   ): Promise<void> {
     for (let done = 0; done < bytes.length;) {
+      const stage = this.stage ?? (this.stage = await this.nextStage());
       const length = Math.min(STAGE_BYTES - this.filled, bytes.length - done);
-      this.stage.set(bytes.subarray(done, done + length), this.filled);
-      inspect(this.stage.subarray(this.filled, this.filled + length), done);
+      stage.set(bytes.subarray(done, done + length), this.filled);
+      inspect(stage.subarray(this.filled, this.filled + length), done);
       this.filled += length;
       done += length;
-      if (this.filled === STAGE_BYTES) await this.flushStage();
+      if (this.filled === STAGE_BYTES) this.flushStage();
     }
   }
 
   /** Writes what is staged, sets the file's length to `size` bytes and fsyncs it. */
   async finish(size: number): Promise<void> {
-    if (this.filled > 0) {
+    if (this.stage !== undefined && this.filled > 0) {
       const length = this.direct
         ? Math.ceil(this.filled / DIRECT_ALIGN) * DIRECT_ALIGN
         : this.filled;
       this.stage.fill(0, this.filled, length);
       this.filled = length;
-      await this.flushStage();
+      this.flushStage();
     }
-    await this.settle();
+    const writes = this.writing.splice(0);
+    this.free.push(...writes.map((entry) => entry.stage));
+    for (const entry of writes) await entry.done;
     const handle = this.buffered === undefined ? this.handle : await this.buffered;
     // A direct write's padding past the values is cut off before the fsync.
     await handle.truncate(size);
@@ -124,34 +137,39 @@ export class StagedFile {
     await Promise.allSettled(this.writing.map((entry) => entry.done));
     await this.handle.close();
     if (this.buffered !== undefined) await (await this.buffered.catch(() => undefined))?.close();
-    for (const stage of [this.stage, ...this.free, ...this.writing.map((entry) => entry.stage)])
-      if (pool.length < POOL_LIMIT) pool.push(stage);
+    for (const stage of this.stages) if (pool.length < POOL_LIMIT) pool.push(stage);
+    this.stages.length = 0;
     this.writing.length = 0;
     this.free.length = 0;
+    this.stage = undefined;
   }
 
-  private async settle(): Promise<void> {
-    for (const entry of this.writing.splice(0)) {
-      this.free.push(entry.stage);
-      await entry.done;
-    }
-  }
-
-  /** Starts writing the current stage at its offset and takes a free one (waiting for one). */
-  private async flushStage(): Promise<void> {
-    const stage = this.stage;
+  /** Starts writing the current stage at its offset; the next bytes go to another stage. */
+  private flushStage(): void {
+    const stage = this.stage!;
     const done = this.writeAll(stage.subarray(0, this.filled), this.position);
-    // Awaited in order below; a failure seen earlier is no unhandled rejection.
+    // Awaited before its stage is reused or the file finished; no unhandled rejection before.
     done.catch(() => {});
     this.writing.push({ stage, done });
     this.position += this.filled;
     this.filled = 0;
-    if (this.free.length === 0) {
-      const oldest = this.writing.shift()!;
-      this.free.push(oldest.stage);
-      await oldest.done;
+    this.stage = undefined;
+  }
+
+  /** A free stage, a new one while this file holds fewer than STAGES_PER_FILE, or the oldest written. */
+  private async nextStage(): Promise<Uint8Array> {
+    const free = this.free.pop();
+    if (free !== undefined) return free;
+    if (this.stages.length < STAGES_PER_FILE) {
+      const stage = pool.pop() ?? newStage();
+      this.stages.push(stage);
+      // Node's allocator gives no page alignment: such a stage is written through the page cache.
+      if (!isPageAligned(stage)) this.direct = false;
+      return stage;
     }
-    this.stage = this.free.pop()!;
+    const oldest = this.writing.shift()!;
+    await oldest.done;
+    return oldest.stage;
   }
 
   /** Writes all of `bytes` at `position` (a write may write fewer bytes than asked: a full disk). */
