@@ -3,7 +3,6 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { CoordinatorConfig } from '../../services/coordinator/config.ts';
 import type { KeyholderConfig } from '../../services/keyholder/config.ts';
-import { MEMBER_NODE_OPTIONS } from '../../services/member/node-options.ts';
 
 const CLI = fileURLToPath(new URL('../veilsum.ts', import.meta.url));
 
@@ -20,9 +19,9 @@ export function startCoordinatorProcess(
 }
 
 /**
- * `veilsum member start` (a bank's aggregation peer), likewise, with the Node options a peer
- * should run with (MEMBER_NODE_OPTIONS); `nodeArguments` go to its Node too (e.g. `--cpu-prof`
- * for a benchmark).
+ * `veilsum member start` (a bank's aggregation peer), likewise (it adds the Node options a peer
+ * runs with itself: MEMBER_NODE_OPTIONS); `nodeArguments` go to its Node (e.g. `--cpu-prof` for a
+ * benchmark).
  */
 export function startMemberProcess(
   config: Record<string, unknown>,
@@ -30,10 +29,7 @@ export function startMemberProcess(
   onLog: (line: string) => void,
   nodeArguments: readonly string[] = [],
 ): Promise<{ child: ChildProcess; port: number }> {
-  return startServiceProcess('member', config, configPath, onLog, [
-    ...MEMBER_NODE_OPTIONS,
-    ...nodeArguments,
-  ]);
+  return startServiceProcess('member', config, configPath, onLog, nodeArguments);
 }
 
 /** `veilsum keyholder start`, likewise. */
