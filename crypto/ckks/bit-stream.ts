@@ -1,6 +1,6 @@
 /**
- * Little-endian bit streams (ciphertext-wire.ts packs residues' high parts with them,
- * encryption-proof.ts Rice-codes responses), written and read in pieces of at most 16 bits so the
+ * Little-endian bit streams (ciphertext-wire.ts packs residues' high parts and a compact upload's
+ * rounded c0 with them, encryption-proof.ts Rice-codes responses), written and read in pieces of at most 16 bits so the
  * 32-bit accumulator never overflows. The reader refuses to read past its input (RangeError): a
  * stream whose length an attacker chose ends there, not in zeros.
  */
@@ -19,7 +19,10 @@ export class BitWriter {
     return this.offset + (this.bits > 0 ? 1 : 0);
   }
 
-  /** The low `count` bits of value (an integer below 2^32). */
+  /**
+   * The low `count` bits of value, a non-negative integer: below 2^32 for count ≤ 32, below 2^53
+   * for a wider field (pieces of 16 bits, so 35-bit compact c0 coefficients are written whole).
+   */
   write(value: number, count: number): void {
     if (count > 16) {
       this.write(value % 0x10000, 16);
@@ -54,6 +57,7 @@ export class BitReader {
     this.offset = offset;
   }
 
+  /** The next `count` bits (up to 53) as a non-negative integer; RangeError past the input. */
   read(count: number): number {
     if (count > 16) {
       const low = this.read(16);

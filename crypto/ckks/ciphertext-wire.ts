@@ -79,7 +79,8 @@ export function compactC0Shape(moduli: readonly bigint[], scale: number): Compac
   const shift = Math.floor(Math.log2(room));
   const max = Math.round((q0 - 1) / 2 ** shift);
   const bits = Math.ceil(Math.log2(max + 1));
-  // The packing (`packCompactCiphertext`) takes w′ of 25 to 48 bits.
+  // w′ of 25 to 48 bits (bit-stream.ts writes up to 53): which parameter sets travel compact
+  // is part of the wire format, so the range stays what it was.
   if (bits < 25 || bits > 48) return undefined;
   return {
     shift,
@@ -146,31 +147,9 @@ export function packCompactCiphertext(
   out.set(body, 0);
   out.set(COMPACT_MAGIC, 0);
   out[49] = 2;
-  // Each w′ as its low 24 bits, then the rest (bits ≤ 48): the accumulator stays below 2^31.
-  const highBits = compact.bits - 24;
-  if (highBits < 1 || highBits > 24) throw new RangeError('compact c0 of 25 to 48 bits only');
-  let accumulator = 0;
-  let bits = 0;
-  let offset = body.length;
-  for (let c = 0; c < degree; c++) {
-    const value = rounded[c]!;
-    const high = Math.floor(value / 0x1000000);
-    accumulator |= (value - high * 0x1000000) << bits;
-    bits += 24;
-    while (bits >= 8) {
-      out[offset++] = accumulator & 0xff;
-      accumulator >>>= 8;
-      bits -= 8;
-    }
-    accumulator |= high << bits;
-    bits += highBits;
-    while (bits >= 8) {
-      out[offset++] = accumulator & 0xff;
-      accumulator >>>= 8;
-      bits -= 8;
-    }
-  }
-  if (bits > 0) out[offset] = accumulator & 0xff;
+  const writer = new BitWriter(out, body.length);
+  for (let c = 0; c < degree; c++) writer.write(rounded[c]!, compact.bits);
+  writer.flush();
   return out;
 }
 
@@ -205,31 +184,20 @@ function readRoundedC0(
 ): void {
   const compact = expected.compactC0!;
   // The header check fixed the length: N·bits bits from here to the end, then zero padding.
-  const highBits = compact.bits - 24;
-  let offset = wireLength(expected, 1);
-  let accumulator = 0;
-  let bits = 0;
-  const take = (count: number): number => {
-    while (bits < count) {
-      accumulator |= wire[offset++]! << bits;
-      bits += 8;
-    }
-    const value = accumulator & ((1 << count) - 1);
-    accumulator >>>= count;
-    bits -= count;
-    return value;
-  };
+  const reader = new BitReader(wire, wireLength(expected, 1));
   for (let c = 0; c < rounded.length; c++) {
-    const low = take(24);
-    const value = take(highBits) * 0x1000000 + low;
+    const value = reader.read(compact.bits);
     if (value > compact.max)
       throw new InvalidCiphertextError(
         `rounded c0 coefficient ${c} is ${value}, above ${compact.max}`,
       );
     rounded[c] = value;
   }
-  if (accumulator !== 0 || offset !== wire.length)
+  try {
+    reader.end();
+  } catch {
     throw new InvalidCiphertextError('compact ciphertext: nonzero padding after the rounded c0');
+  }
 }
 const WIRE_HEADER_BYTES = 4 + 32 + 8 + 4 + 4 + 2;
 // SEAL Ciphertext: header, parms_id, ntt flag, size, degree, primes, scale, correction factor.
