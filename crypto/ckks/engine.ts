@@ -444,15 +444,14 @@ export class CkksEngine {
   withRoundedC0(residues: Float64Array, rounded: Float64Array | undefined): Float64Array {
     if (!rounded) return residues;
     const compact = this.expectations.compactC0!;
+    // c0 mod q0 only: the compact uploads' c0 is zero mod q1.
     const expanded = this.rnsKernel().expandRoundedC0(rounded, compact.multiplier);
     const out = residues.slice();
-    const n = this.set.polyModulusDegree;
-    this.moduliNumbers.forEach((q, j) => {
-      for (let r = j * n; r < (j + 1) * n; r++) {
-        const value = out[r]! + expanded[r]!;
-        out[r] = value >= q ? value - q : value;
-      }
-    });
+    const q0 = this.moduliNumbers[0]!;
+    for (let r = 0; r < expanded.length; r++) {
+      const value = out[r]! + expanded[r]!;
+      out[r] = value >= q0 ? value - q0 : value;
+    }
     return out;
   }
 

@@ -327,9 +327,9 @@ export class RnsKernel {
   }
 
   /**
-   * c0 residues (NTT form, prime by prime, as Numbers) of the sum of compact uploads whose w′
-   * add up to `rounded` (N integers mod q0, coefficient form): residue mod q0 of
-   * multiplier·rounded, mod q1 zero (ciphertext-wire.ts, `CompactC0`).
+   * c0's residues mod q0 (NTT form, N Numbers) of the sum of compact uploads whose w′ add up to
+   * `rounded` (N integers mod q0, coefficient form): multiplier·rounded. Mod q1 they are zero
+   * (ciphertext-wire.ts, `CompactC0`), so only the q0 half is made.
    */
   expandRoundedC0(rounded: Float64Array, multiplier: bigint): Float64Array {
     const { degree, moduli } = this;
@@ -343,9 +343,7 @@ export class RnsKernel {
     this.wasm.mulAdd(t, t, this.term, this.sum, degree, moduli[0]!, this.qinvs[0]!);
     this.wasm.forwardNtt(t, this.roots, degree, moduli[0]!, this.qinvs[0]!);
     this.wasm.toDoubles(this.doubles, t, degree);
-    const out = new Float64Array(2 * degree);
-    out.set(this.doubleInput.subarray(0, degree));
-    return out;
+    return this.doubleInput.slice(0, degree);
   }
 
   /**

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
+import { BitReader, BitWriter } from '../../crypto/ckks/bit-stream.ts';
 import {
   addCiphertextInto,
   checkCiphertext,
@@ -172,6 +173,46 @@ describe('compact ciphertext wire (VSC2) through bit-stream.ts', () => {
         },
       ),
       { numRuns: 60 },
+    );
+  });
+
+  it('the proof verifier reads c1 alone: c0 is checked once, on arrival (checkCiphertext), and decoded where it is summed', () => {
+    fc.assert(
+      fc.property(
+        degrees.chain((degree) =>
+          fc.tuple(fc.constant(degree), content(degree), fc.nat({ max: degree - 1 })),
+        ),
+        ([degree, { c1, rounded }, at]) => {
+          const expected = expectationsFor(degree);
+          const tooHigh = rounded.slice();
+          tooHigh[at] = compactC0.max + 1;
+          const bad = encode(expected, c1, tooHigh);
+          expect(() => checkCiphertext(bad, expected)).toThrow(/above/);
+          // What verifyEncryptionProof reads: c1, identical to the honest wire's.
+          expect(Array.from(wireResidues(bad, expected, 1), BigInt)).toEqual(c1.flat());
+        },
+      ),
+      { numRuns: 30 },
+    );
+  });
+
+  it('bit-stream.ts reads back any sequence of fields of 1 to 48 bits', () => {
+    const field = fc
+      .integer({ min: 1, max: 48 })
+      .chain((count) => fc.tuple(fc.constant(count), fc.integer({ min: 0, max: 2 ** count - 1 })));
+    fc.assert(
+      fc.property(fc.array(field, { maxLength: 40 }), (fields) => {
+        const bits = fields.reduce((sum, [count]) => sum + count, 0);
+        const out = new Uint8Array(Math.ceil(bits / 8));
+        const writer = new BitWriter(out, 0);
+        for (const [count, value] of fields) writer.write(value, count);
+        expect(writer.flush()).toBe(out.length);
+        const reader = new BitReader(out, 0);
+        expect(fields.map(([count]) => reader.read(count))).toEqual(fields.map(([, v]) => v));
+        expect(() => reader.end()).not.toThrow();
+        expect(() => reader.read(8)).toThrow(RangeError);
+      }),
+      { numRuns: 300 },
     );
   });
 });
