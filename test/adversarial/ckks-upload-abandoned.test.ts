@@ -29,9 +29,9 @@ jest.unstable_mockModule('../../services/compute/ckks-verify-pool.ts', () => ({
   },
 }));
 const { CkksEngine } = await import('../../crypto/ckks/engine.ts');
-const { maxProofLength } = await import('../../crypto/ckks/encryption-proof.ts');
 const { SUM_8192 } = await import('../../crypto/ckks/parameters.ts');
-const { standInUploadHandler, zeroCiphertext } = await import('../support/ckks-upload-stand-in.ts');
+const { standInProof, standInUploadHandler, zeroCiphertext } =
+  await import('../support/ckks-upload-stand-in.ts');
 
 const engine = await CkksEngine.create(SUM_8192);
 const directory = mkdtempSync(join(tmpdir(), 'ckks-upload-abandoned-'));
@@ -40,18 +40,6 @@ const ciphertext = zeroCiphertext(engine);
 afterAll(() => {
   rmSync(directory, { recursive: true, force: true });
 });
-
-/** A proof of the right header for batch k of one ciphertext (its content is never checked here). */
-function standInProof(k: number): Uint8Array {
-  const length = maxProofLength(engine, 1);
-  const proof = new Uint8Array(length);
-  proof.set([0x56, 0x53, 0x50, 0x32]);
-  const view = new DataView(proof.buffer);
-  view.setUint32(4, k, true);
-  view.setUint32(8, 1, true);
-  view.setUint32(12, length, true);
-  return proof;
-}
 
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -62,7 +50,7 @@ describe('a member that leaves in the middle of its upload', () => {
     const { call, result, send, uploads } = standInUploadHandler(engine, batches + 1, directory);
     for (let k = 0; k < batches; k++) {
       send({ $case: 'ciphertext', value: ciphertext });
-      send({ $case: 'proof', value: standInProof(k) });
+      send({ $case: 'proof', value: standInProof(engine, k) });
       await turn();
     }
     expect(queued).toHaveLength(batches);
@@ -82,7 +70,7 @@ describe('a member that leaves in the middle of its upload', () => {
     const { call, result, send } = standInUploadHandler(engine, batches, directory);
     for (let k = 0; k < batches; k++) {
       send({ $case: 'ciphertext', value: ciphertext });
-      send({ $case: 'proof', value: standInProof(k) });
+      send({ $case: 'proof', value: standInProof(engine, k) });
     }
     call.emit('end');
     call.emit('cancelled');
