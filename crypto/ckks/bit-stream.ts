@@ -61,9 +61,14 @@ export class BitReader {
   /** The next `count` bits (up to 53) as a non-negative integer; RangeError past the input. */
   read(count: number): number {
     if (count > 24) {
-      const low = this.read(24);
-      return low + this.read(count - 24) * 0x1000000;
+      const low = this.piece(24);
+      return low + (count > 48 ? this.read(count - 24) : this.piece(count - 24)) * 0x1000000;
     }
+    return this.piece(count);
+  }
+
+  /** The next `count` ≤ 24 bits. */
+  private piece(count: number): number {
     while (this.bits < count) {
       if (this.offset >= this.input.length) throw new RangeError('the stream ends early');
       this.accumulator |= this.input[this.offset++]! << this.bits;
