@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { CoordinatorConfig } from '../../services/coordinator/config.ts';
 import type { KeyholderConfig } from '../../services/keyholder/config.ts';
+import { MEMBER_NODE_OPTIONS } from '../../services/member/node-options.ts';
 
 const CLI = fileURLToPath(new URL('../veilsum.ts', import.meta.url));
 
@@ -19,8 +20,9 @@ export function startCoordinatorProcess(
 }
 
 /**
- * `veilsum member start` (a bank's aggregation peer), likewise; `nodeArguments` go to its Node
- * (e.g. `--cpu-prof` for a benchmark).
+ * `veilsum member start` (a bank's aggregation peer), likewise, with the Node options a peer
+ * should run with (MEMBER_NODE_OPTIONS); `nodeArguments` go to its Node too (e.g. `--cpu-prof`
+ * for a benchmark).
  */
 export function startMemberProcess(
   config: Record<string, unknown>,
@@ -28,7 +30,10 @@ export function startMemberProcess(
   onLog: (line: string) => void,
   nodeArguments: readonly string[] = [],
 ): Promise<{ child: ChildProcess; port: number }> {
-  return startServiceProcess('member', config, configPath, onLog, nodeArguments);
+  return startServiceProcess('member', config, configPath, onLog, [
+    ...MEMBER_NODE_OPTIONS,
+    ...nodeArguments,
+  ]);
 }
 
 /** `veilsum keyholder start`, likewise. */
