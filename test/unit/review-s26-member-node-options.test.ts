@@ -1,0 +1,39 @@
+import { describe, expect, it } from '@jest/globals';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { MEMBER_NODE_OPTIONS, missingNodeOptions } from '../../services/member/node-options.ts';
+
+/**
+ * Attacker review of `veilsum member start` re-executing itself (services/member/node-options.ts).
+ * The promise: same pid, same arguments and environment, and an operator's own
+ * --max-semi-space-size "on the command line or in NODE_OPTIONS is left as the operator set it".
+ */
+describe("review s26: the peer's re-execution with its Node options", () => {
+  it("leaves an operator's semi-space size alone in every spelling Node and V8 take", () => {
+    // V8 takes `_` for `-` in a flag name, and Node's NODE_OPTIONS takes quoted arguments. The
+    // re-exec puts its own `--max-semi-space-size=4` on the COMMAND LINE, which Node reads after
+    // NODE_OPTIONS: V8 keeps the last value, so the operator's 16 MiB silently becomes 4.
+    expect(missingNodeOptions([], '--max_semi_space_size=16')).toEqual([]);
+    expect(missingNodeOptions([], '"--max-semi-space-size=16"')).toEqual([]);
+    expect(missingNodeOptions(['--max_semi_space_size=16'], undefined)).toEqual([]);
+  });
+
+  it('keeps the IPC channel of a peer forked by a Node supervisor', async () => {
+    // A peer forked with an IPC channel: Node takes NODE_CHANNEL_FD out of process.env when it
+    // opens the channel, so the re-executed process (execve with process.env) has none.
+    const script = fileURLToPath(new URL('../support/review-s26-ipc-peer.ts', import.meta.url));
+    const child = fork(script, [], {
+      execArgv: [],
+      env: { ...process.env, NODE_OPTIONS: '' },
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const messages: unknown[] = [];
+    child.on('message', (message) => messages.push(message));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect({ code, messages, stderr }).toEqual({ code: 0, messages: ['ready'], stderr: '' });
+    // Sanity: the child did re-execute (the options were missing in its own argv).
+    expect(MEMBER_NODE_OPTIONS.length).toBeGreaterThan(0);
+  }, 30_000);
+});
