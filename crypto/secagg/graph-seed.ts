@@ -2,7 +2,7 @@ import { hash } from 'node:crypto';
 import { concatBytes, encodeFields, equalBytes } from '../bytes.ts';
 import { hashFields } from '../commitment.ts';
 import { LedgerMismatchError, MalformedMessageError } from './errors.ts';
-import { encodeIndexSet } from './transcript.ts';
+import { encodeIndexSet, isAscending } from './transcript.ts';
 
 /**
  * The SecAgg+ graph seed, contributed by the members (commit, then reveal: Blum's coin flip).
@@ -99,7 +99,8 @@ function hashByMember(
   binding: Uint8Array,
   values: ReadonlyMap<number, Uint8Array>,
 ): Uint8Array {
-  const members = [...values.keys()].sort((a, b) => a - b);
+  const members = [...values.keys()];
+  if (!isAscending(members)) members.sort((a, b) => a - b);
   return hashFields(
     `${LABEL}/${purpose}`,
     binding,
