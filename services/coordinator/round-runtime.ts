@@ -486,15 +486,20 @@ export class RoundRuntime {
         );
       else if (phase === 'consistency-check') this.server.closeConsistencyCheck();
       else if (phase === 'unmasking') this.server.closeUnmasking();
-      this.status = this.server.currentPhase;
-      if (!this.isSettled()) this.lastActivePhase = this.status;
-      this.phaseStartedAt = at;
+      this.enteredPhase(at);
       this.commitClosedPhase(phase);
     } catch (error) {
       if (!(error instanceof SecAggError)) throw error;
       this.markAborted(error.message, at);
     }
     this.changed();
+  }
+
+  /** The round's status follows the protocol server's phase, entered at `at`. */
+  private enteredPhase(at: number): void {
+    this.status = this.server.currentPhase;
+    if (!this.isSettled()) this.lastActivePhase = this.status;
+    this.phaseStartedAt = at;
   }
 
   /** The participant set a phase closed with, to the agreement channel. */
@@ -575,9 +580,7 @@ export class RoundRuntime {
     if (this.server.closeUnmasking() === 'ready') return true;
     const at = this.deps.now();
     this.deps.store.appendEvent(this.id, 'close', null, new TextEncoder().encode('unmasking'), at);
-    this.status = this.server.currentPhase;
-    this.lastActivePhase = this.status;
-    this.phaseStartedAt = at;
+    this.enteredPhase(at);
     const { dropped } = this.server.pairwiseRevealRequest();
     this.deps.logger.warn(
       { event: 'pairwise-reveal', round: this.id, reason, dropped },
