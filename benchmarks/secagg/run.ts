@@ -232,12 +232,16 @@ async function runOnce() {
       0,
     );
     const input = inputFor(index);
-    // The SDK's path (sdk/veilsum-client.ts): the member opens its boxes, then expands its
-    // (k + 1) masks straight into its own input vector on its own thread — no mask total, no
-    // worker round trip. (--workers spreads the server's mask expansions only.)
-    const message = timed(asClient(index), () =>
-      client.completeMaskedInputInPlace(input, client.prepareMasks(delivery, u2)),
-    );
+    let message;
+    if (pool) {
+      // The client expands its (k + 1) masks on `workers` threads, as a bank's SDK process would.
+      const start = now();
+      const jobs = client.prepareMasks(delivery, u2);
+      message = client.completeMaskedInput(input, await pool.combine(jobs, dimension));
+      asClient(index)(now() - start);
+    } else {
+      message = timed(asClient(index), () => client.maskInput(delivery, u2, input));
+    }
     bytesSent[index]! += 2 + 4 * dimension;
     timed(asServer, () => server.receiveMaskedInput(message));
   }
