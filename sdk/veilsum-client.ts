@@ -71,6 +71,7 @@ import {
 } from '../proto/gen/veilsum/v1/ckks.ts';
 import { CkksEncryptPool } from './compute/ckks-encrypt-pool.ts';
 import { keySha256 } from '../crypto/ckks/key-ceremony.ts';
+import { ciphertextsFor, parameterSetNamed } from '../crypto/ckks/parameters.ts';
 import { signUploadReceipt } from '../crypto/ckks/upload-receipt.ts';
 import { proofRange, type ProofStatement } from '../crypto/ckks/encryption-proof.ts';
 import {
@@ -186,6 +187,8 @@ export interface ParticipationResult {
 const CHUNK_WORDS = 1 << 18; // 1 MiB per message, under grpc-js's 4 MiB default limit
 const PROOF_PIECE_BYTES = 1 << 20; // encryption proofs travel in 1 MiB pieces
 const UNARY_DEADLINE_MS = 30_000;
+/** Collective keys a client keeps between CKKS rounds (`ckksKeys`). */
+const CACHED_CKKS_KEYS = 4;
 /** A decline is a courtesy: the member's own error is not held up waiting for it. */
 const DECLINE_DEADLINE_MS = 5_000;
 /** The generated client, with an upload's ciphertexts written to the stream in one copy. */
@@ -221,6 +224,12 @@ export class VeilsumClient {
   private readonly ledgerWaitMs: number;
   private readonly identityKeys: IdentityKeyVerifier;
   private readonly journal: UnmaskJournal | undefined;
+  /**
+   * Collective public keys this member checked and used, by their SHA-256 (hex) as its own
+   * ledger attests it: `participateCkks` fetches a round's key only when the one the ledger
+   * names for the round is not here (at most CACHED_CKKS_KEYS, the most recent).
+   */
+  private readonly ckksKeys = new Map<string, Uint8Array>();
 
   private constructor(options: ConnectOptions) {
     const { credentials, channelOptions, organisation, identitySecretKey } = tlsChannel(options);
@@ -483,20 +492,36 @@ export class VeilsumClient {
         status.INVALID_ARGUMENT,
       );
     }
-    const { key, computed } = await this.declineIfRefused(roundId, async () => {
+    const { publicKey, computed } = await this.declineIfRefused(roundId, async () => {
       if (!hasConsistentParamsHash(round))
         fail('the round parameters do not match their hash; refusing to take part');
-      const key = await withRetry('GetEncryptionKey', this.retry, () =>
-        unary<EncryptionKey>((done) =>
-          this.ckks.getEncryptionKey(
-            { roundId },
-            new grpc.Metadata(),
-            deadline(UNARY_DEADLINE_MS),
-            done,
-          ),
-        ),
-      );
-      const computed = keySha256(key.publicKey);
+      // With its own ledger view, the member knows which key the round names (RoundOpened's
+      // manifest) before asking for it: a key it already holds whose hash it recomputes to that
+      // is used as is, without the ~393 KB fetch. Every check below runs on it all the same.
+      const record =
+        this.ledger === undefined
+          ? undefined
+          : await this.checkLedgerHead(round).then(() =>
+              this.fromLedger('GetRound', () => this.roundOnLedger(roundId)),
+            );
+      const named = record?.manifest?.mode === 'ckks' ? record.manifest.ckksKeySha256 : undefined;
+      const held = typeof named === 'string' ? this.ckksKeys.get(named) : undefined;
+      const publicKey =
+        held !== undefined && Buffer.from(keySha256(held)).toString('hex') === named
+          ? held
+          : (
+              await withRetry('GetEncryptionKey', this.retry, () =>
+                unary<EncryptionKey>((done) =>
+                  this.ckks.getEncryptionKey(
+                    { roundId },
+                    new grpc.Metadata(),
+                    deadline(UNARY_DEADLINE_MS),
+                    done,
+                  ),
+                ),
+              )
+            ).publicKey;
+      const computed = keySha256(publicKey);
       if (
         !Buffer.from(computed).equals(Buffer.from(params.ckks!.keySha256)) ||
         (options.expectedKeySha256 !== undefined &&
@@ -509,14 +534,12 @@ export class VeilsumClient {
       // The key's hash above is the coordinator's word: only the ledger (or the consortium's key
       // file) says which key the keyholders made.
       if (this.ledger !== undefined) {
-        await this.checkLedgerHead(round);
-        const record = await this.fromLedger('GetRound', () => this.roundOnLedger(roundId));
         const hex = Buffer.from(computed).toString('hex');
         const attested = await this.ledger.getCollectiveKey(hex).catch((error: unknown) => {
           if (error instanceof ContractError && error.kind === 'not-found') return undefined;
           return this.fromLedger('GetCollectiveKey', () => Promise.reject(error as Error));
         });
-        checkCkksRoundAgainstLedger(round, record, hex, attested);
+        checkCkksRoundAgainstLedger(round, record!, hex, attested);
         // Who holds that key, by this member's own ledger view and policy.
         const roles = new Map<string, readonly string[] | undefined>();
         for (const participant of attested!.participants) {
@@ -527,6 +550,12 @@ export class VeilsumClient {
           roles.set(participant, member?.roles);
         }
         checkCkksKeyholders(attested!, roles, this.threatModel);
+        // Kept by the hash this member's ledger attests (a key's life is R rounds), never by
+        // anything the coordinator says; the most recent few only.
+        this.ckksKeys.delete(hex);
+        this.ckksKeys.set(hex, publicKey);
+        for (const old of this.ckksKeys.keys())
+          if (this.ckksKeys.size > CACHED_CKKS_KEYS) this.ckksKeys.delete(old);
       } else if (
         this.threatModel?.trustedKeyholders !== undefined ||
         this.threatModel?.minimumKeyThreshold !== undefined
@@ -541,7 +570,7 @@ export class VeilsumClient {
       }
       // The served roster is the ledger's when the member has one (checked just above).
       checkCkksMinContributors(round, round.roster.length, this.threatModel);
-      return { key, computed };
+      return { publicKey, computed };
     });
     // The same journal as SecAgg: two decrypted sums with and without this update give it away.
     const journalEntry = {
@@ -564,7 +593,7 @@ export class VeilsumClient {
     progress({ step: 'encrypting' });
     const pool = await CkksEncryptPool.create(
       params.ckks!.parameterSet,
-      key.publicKey,
+      publicKey,
       options.threads,
     );
     // The proofs bind this member, round, parameters, key and every ciphertext byte.
@@ -573,7 +602,10 @@ export class VeilsumClient {
       paramsHash: round.paramsHash,
       keySha256: computed,
       memberId: this.memberId,
-      totalCiphertexts: key.ciphertexts,
+      totalCiphertexts: ciphertextsFor(
+        parameterSetNamed(params.ckks!.parameterSet),
+        params.dimension,
+      ),
     };
     let encrypted: { wires: Uint8Array[]; proofs: Uint8Array[] };
     try {

@@ -58,6 +58,8 @@ const { values: options } = parseArgs({
     'chunk-mib': { type: 'string', default: '4' },
     // A folder: bank 1's peer and this process write V8 CPU profiles there (--cpu-prof).
     'cpu-prof': { type: 'string' },
+    // Node options for bank 1's peer, comma-separated (e.g. --max-semi-space-size=16).
+    'peer-node-args': { type: 'string', default: '' },
   },
 });
 const profileDirectory = options['cpu-prof'];
@@ -164,14 +166,16 @@ async function main(): Promise<void> {
     throw new Error(
       `unknown --client ${options.client}: one of ${Object.keys(SUBMITTERS).join(', ')}`,
     );
+  const peerNodeArguments = options['peer-node-args'].split(',').filter((a) => a !== '');
   const set = await startMemberPeers({
     members: memberCount,
-    ...(profileDirectory
-      ? {
-          nodeArguments: (bank: number) =>
-            bank === 0 ? ['--cpu-prof', '--cpu-prof-dir', profileDirectory] : [],
-        }
-      : {}),
+    nodeArguments: (bank: number) =>
+      bank !== 0
+        ? []
+        : [
+            ...peerNodeArguments,
+            ...(profileDirectory ? ['--cpu-prof', '--cpu-prof-dir', profileDirectory] : []),
+          ],
   });
   if (profileDirectory) {
     const { Session } = await import('node:inspector/promises');

@@ -6,6 +6,7 @@ import { loadProfile } from '../../sdk/profile.ts';
 import { createDevPki } from '../../services/pki/dev-ca.ts';
 import { type CallerRole, loadMemberConfig } from '../../services/member/config.ts';
 import { MemberPeer } from '../../services/member/member-peer.ts';
+import { withMemberNodeOptions } from '../../services/member/node-options.ts';
 
 /** `--caller <cn>=<models|read>`: `alice=*`, `fraud-team=fraud,aml`, `auditor=read`. */
 function parseCaller(value: string, previous: CallerRole[] = []): CallerRole[] {
@@ -33,6 +34,7 @@ export function memberCommand(): Command {
     )
     .requiredOption('--config <path>', 'member peer config (JSON)')
     .action(async (options) => {
+      withMemberNodeOptions();
       await runService(() => new MemberPeer(loadMemberConfig(options.config)));
     });
   member

@@ -19,8 +19,9 @@ export function startCoordinatorProcess(
 }
 
 /**
- * `veilsum member start` (a bank's aggregation peer), likewise; `nodeArguments` go to its Node
- * (e.g. `--cpu-prof` for a benchmark).
+ * `veilsum member start` (a bank's aggregation peer), likewise (it adds the Node options a peer
+ * runs with itself: MEMBER_NODE_OPTIONS); `nodeArguments` go to its Node (e.g. `--cpu-prof` for a
+ * benchmark).
  */
 export function startMemberProcess(
   config: Record<string, unknown>,

@@ -1,7 +1,8 @@
 /**
- * Little-endian bit streams (ciphertext-wire.ts packs residues' high parts with them,
- * encryption-proof.ts Rice-codes responses), written and read in pieces of at most 16 bits so the
- * 32-bit accumulator never overflows. The reader refuses to read past its input (RangeError): a
+ * Little-endian bit streams (ciphertext-wire.ts packs residues' high parts and a compact upload's
+ * rounded c0 with them, encryption-proof.ts Rice-codes responses), written and read in pieces of
+ * at most 24 bits: fewer than 8 bits wait in the writer's accumulator and fewer than 24 in the
+ * reader's when a piece or a byte joins them, so the 32-bit accumulator stays below 2^31. The reader refuses to read past its input (RangeError): a
  * stream whose length an attacker chose ends there, not in zeros.
  */
 export class BitWriter {
@@ -19,11 +20,14 @@ export class BitWriter {
     return this.offset + (this.bits > 0 ? 1 : 0);
   }
 
-  /** The low `count` bits of value (an integer below 2^32). */
+  /**
+   * The low `count` bits of value, a non-negative integer: below 2^32 for count ≤ 32, below 2^53
+   * for a wider field (so 35-bit compact c0 coefficients go in whole).
+   */
   write(value: number, count: number): void {
-    if (count > 16) {
-      this.write(value % 0x10000, 16);
-      this.write(Math.floor(value / 0x10000), count - 16);
+    if (count > 24) {
+      this.write(value % 0x1000000, 24);
+      this.write(Math.floor(value / 0x1000000), count - 24);
       return;
     }
     this.accumulator |= (value & ((1 << count) - 1)) << this.bits;
@@ -54,11 +58,17 @@ export class BitReader {
     this.offset = offset;
   }
 
+  /** The next `count` bits (up to 53) as a non-negative integer; RangeError past the input. */
   read(count: number): number {
-    if (count > 16) {
-      const low = this.read(16);
-      return low + this.read(count - 16) * 0x10000;
+    if (count > 24) {
+      const low = this.piece(24);
+      return low + (count > 48 ? this.read(count - 24) : this.piece(count - 24)) * 0x1000000;
     }
+    return this.piece(count);
+  }
+
+  /** The next `count` ≤ 24 bits. */
+  private piece(count: number): number {
     while (this.bits < count) {
       if (this.offset >= this.input.length) throw new RangeError('the stream ends early');
       this.accumulator |= this.input[this.offset++]! << this.bits;

@@ -79,7 +79,8 @@ export function compactC0Shape(moduli: readonly bigint[], scale: number): Compac
   const shift = Math.floor(Math.log2(room));
   const max = Math.round((q0 - 1) / 2 ** shift);
   const bits = Math.ceil(Math.log2(max + 1));
-  // The packing (`packCompactCiphertext`) takes w′ of 25 to 48 bits.
+  // w′ of 25 to 48 bits (bit-stream.ts writes up to 53): which parameter sets travel compact
+  // is part of the wire format, so the range stays what it was.
   if (bits < 25 || bits > 48) return undefined;
   return {
     shift,
@@ -146,91 +147,56 @@ export function packCompactCiphertext(
   out.set(body, 0);
   out.set(COMPACT_MAGIC, 0);
   out[49] = 2;
-  // Each w′ as its low 24 bits, then the rest (bits ≤ 48): the accumulator stays below 2^31.
-  const highBits = compact.bits - 24;
-  if (highBits < 1 || highBits > 24) throw new RangeError('compact c0 of 25 to 48 bits only');
-  let accumulator = 0;
-  let bits = 0;
-  let offset = body.length;
-  for (let c = 0; c < degree; c++) {
-    const value = rounded[c]!;
-    const high = Math.floor(value / 0x1000000);
-    accumulator |= (value - high * 0x1000000) << bits;
-    bits += 24;
-    while (bits >= 8) {
-      out[offset++] = accumulator & 0xff;
-      accumulator >>>= 8;
-      bits -= 8;
-    }
-    accumulator |= high << bits;
-    bits += highBits;
-    while (bits >= 8) {
-      out[offset++] = accumulator & 0xff;
-      accumulator >>>= 8;
-      bits -= 8;
-    }
-  }
-  if (bits > 0) out[offset] = accumulator & 0xff;
+  const writer = new BitWriter(out, body.length);
+  for (let c = 0; c < degree; c++) writer.write(rounded[c]!, compact.bits);
+  writer.flush();
   return out;
 }
 
 /**
- * Reads a compact upload ciphertext after the header checks: c1's residues into `c1Words` as
- * (low, high) pairs (each checked reduced) and, when `rounded` is given, w′ into it (each checked
- * ≤ max). Throws InvalidCiphertextError.
+ * Checks every w′ of a header-checked compact wire ≤ max and its padding bits zero, keeping
+ * nothing (the upload path checks each ciphertext once, when it arrives).
  */
-function readCompact(
-  wire: Uint8Array,
-  expected: CiphertextExpectations,
-  c1Words: Uint32Array | undefined,
-  rounded: Float64Array | undefined,
-): void {
-  const degree = expected.polyModulusDegree;
-  readPolynomial(
-    wire,
-    expected,
-    0,
-    c1Words ?? new Uint32Array(2 * degree * expected.moduli.length),
-    0,
-    1,
-  );
-  readRoundedC0(wire, expected, rounded ?? new Float64Array(degree));
-}
-
-/** The rounded c0 of a header-checked compact wire into `rounded`, each checked ≤ max. */
-function readRoundedC0(
-  wire: Uint8Array,
-  expected: CiphertextExpectations,
-  rounded: Float64Array,
-): void {
+function checkRoundedC0(wire: Uint8Array, expected: CiphertextExpectations): void {
   const compact = expected.compactC0!;
   // The header check fixed the length: N·bits bits from here to the end, then zero padding.
-  const highBits = compact.bits - 24;
-  let offset = wireLength(expected, 1);
-  let accumulator = 0;
-  let bits = 0;
-  const take = (count: number): number => {
-    while (bits < count) {
-      accumulator |= wire[offset++]! << bits;
-      bits += 8;
-    }
-    const value = accumulator & ((1 << count) - 1);
-    accumulator >>>= count;
-    bits -= count;
-    return value;
-  };
-  for (let c = 0; c < rounded.length; c++) {
-    const low = take(24);
-    const value = take(highBits) * 0x1000000 + low;
+  const reader = new BitReader(wire, wireLength(expected, 1));
+  for (let c = 0; c < expected.polyModulusDegree; c++) {
+    const value = reader.read(compact.bits);
     if (value > compact.max)
       throw new InvalidCiphertextError(
         `rounded c0 coefficient ${c} is ${value}, above ${compact.max}`,
       );
-    rounded[c] = value;
   }
-  if (accumulator !== 0 || offset !== wire.length)
+  try {
+    reader.end();
+  } catch {
     throw new InvalidCiphertextError('compact ciphertext: nonzero padding after the rounded c0');
+  }
 }
+
+/** roundedSum ← roundedSum + w′ mod q0, for a compact wire that passed `checkRoundedC0`. */
+function addRoundedC0(
+  wire: Uint8Array,
+  expected: CiphertextExpectations,
+  roundedSum: Float64Array,
+): void {
+  const { bits } = expected.compactC0!;
+  const q0 = Number(expected.moduli[0]!);
+  const reader = new BitReader(wire, wireLength(expected, 1));
+  for (let c = 0; c < roundedSum.length; c++) {
+    const value = roundedSum[c]! + reader.read(bits);
+    roundedSum[c] = value >= q0 ? value - q0 : value;
+  }
+}
+
+/** One (polynomial, prime) block's high parts: reused, so a check or a sum allocates nothing. */
+let highsScratch = new Uint32Array(0);
+function highsFor(degree: number): Uint32Array {
+  if (highsScratch.length !== degree) highsScratch = new Uint32Array(degree);
+  return highsScratch;
+}
+
 const WIRE_HEADER_BYTES = 4 + 32 + 8 + 4 + 4 + 2;
 // SEAL Ciphertext: header, parms_id, ntt flag, size, degree, primes, scale, correction factor.
 const SEAL_CT_FIXED = SEAL_HEADER_BYTES + 32 + 1 + 40;
@@ -431,9 +397,11 @@ export function wireResidues(
   poly?: 0 | 1,
 ): Float64Array {
   if (isCompactWire(wire) && poly === 1) {
+    // c1 alone (what the proof is about), as a one-polynomial body; the rounded c0 is not
+    // decoded here: `checkCiphertext` checked it when the upload arrived.
     const { degree, primes } = checkWireHeader(wire, expected, 2, true);
     const c1 = new Uint32Array(2 * degree * primes);
-    readCompact(wire, expected, c1, undefined);
+    readPolynomial(wire, expected, 0, c1, 0, 1);
     const out = new Float64Array(degree * primes);
     for (let i = 0; i < out.length; i++) out[i] = c1[2 * i + 1]! * 2 ** 32 + c1[2 * i]!;
     return out;
@@ -498,17 +466,28 @@ export function partialDecryptionResidues(
   return out;
 }
 
-/** Every check of the module comment, decoding nothing: for a ciphertext kept to be added later. */
+/**
+ * Every check of the module comment, decoding nothing and allocating nothing per ciphertext: for a
+ * ciphertext kept to be added later (`addCiphertextInto` then reads it without checking again).
+ */
 export function checkCiphertext(wire: Uint8Array, expected: CiphertextExpectations): void {
   if (isCompactWire(wire)) {
     checkWireHeader(wire, expected, 2, true);
-    readCompact(wire, expected, undefined, undefined);
+    checkReduced(wire, expected, 1);
+    checkRoundedC0(wire, expected);
     return;
   }
-  const { degree, primes } = checkWireHeader(wire, expected);
-  const highs = new Uint32Array(degree);
-  let highOffset = WIRE_HEADER_BYTES + 4 * 2 * degree * primes;
-  for (let p = 0; p < 2; p++)
+  checkWireHeader(wire, expected);
+  checkReduced(wire, expected, 2);
+}
+
+/** That every residue of a header-checked body of `polys` polynomials is reduced. */
+function checkReduced(wire: Uint8Array, expected: CiphertextExpectations, polys: WireSize): void {
+  const degree = expected.polyModulusDegree;
+  const primes = expected.moduli.length;
+  const highs = highsFor(degree);
+  let highOffset = WIRE_HEADER_BYTES + 4 * polys * degree * primes;
+  for (let p = 0; p < polys; p++)
     for (let j = 0; j < primes; j++) {
       const q = expected.moduli[j]!;
       const highBits = bitWidth(q) - 32;
@@ -563,7 +542,7 @@ function addPolynomials(
 ): void {
   const degree = expected.polyModulusDegree;
   const primes = expected.moduli.length;
-  const highs = new Uint32Array(degree);
+  const highs = highsFor(degree);
   let highOffset = WIRE_HEADER_BYTES + 4 * polys * degree * primes;
   for (let p = 0; p < polys; p++)
     for (let j = 0; j < primes; j++) {
@@ -583,8 +562,9 @@ function addPolynomials(
 }
 
 /**
- * A compact upload into a running sum: c1 into the sum's c1 residues, w′ into `roundedSum`
- * (N integers mod q0, coefficient form), which `expandRoundedC0` turns into c0 residues.
+ * A compact upload that passed `checkCiphertext` into a running sum: c1 into the sum's c1
+ * residues, w′ into `roundedSum` (N integers mod q0, coefficient form), which `expandRoundedC0`
+ * turns into c0's residues mod q0 (mod q1 they are zero).
  */
 function addCompactInto(
   sum: Float64Array,
@@ -595,15 +575,10 @@ function addCompactInto(
   const { degree, primes } = checkWireHeader(wire, expected, 2, true);
   if (sum.length !== 2 * degree * primes || roundedSum?.length !== degree)
     throw new RangeError('addCiphertextInto: a sum of c0, c1 and N rounded c0 coefficients');
-  // Checked already (`checkCiphertext`, when the update was pushed): c1 added in one pass.
+  // Checked already (`checkCiphertext`, when the update was pushed): c1 added in one pass, w′
+  // decoded here, where they are summed, and nowhere else on the upload path.
   addPolynomials(sum, degree * primes, wire, 1, expected);
-  const rounded = new Float64Array(degree);
-  readRoundedC0(wire, expected, rounded);
-  const q0 = Number(expected.moduli[0]!);
-  for (let c = 0; c < degree; c++) {
-    const value = roundedSum[c]! + rounded[c]!;
-    roundedSum[c] = value >= q0 ? value - q0 : value;
-  }
+  addRoundedC0(wire, expected, roundedSum);
 }
 
 /** The header checks of the module comment; the geometry they establish. */
@@ -670,7 +645,7 @@ function readPolynomial(
   const degree = expected.polyModulusDegree;
   const primes = expected.moduli.length;
   const residues = size * degree * primes;
-  const highs = new Uint32Array(degree);
+  const highs = highsFor(degree);
   let highOffset = WIRE_HEADER_BYTES + 4 * residues;
   for (let p = 0; p < poly; p++)
     for (const q of expected.moduli) highOffset += (degree * (bitWidth(q) - 32)) / 8;

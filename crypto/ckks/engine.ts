@@ -32,7 +32,7 @@ import {
 } from './ciphertext-wire.ts';
 import { nttTables } from './ntt.ts';
 import { type CkksParameterSet, valuesPerCiphertext } from './parameters.ts';
-import { encodeCoefficients, inverseMod } from './coefficient-encoding.ts';
+import { encodeCoefficients } from './coefficient-encoding.ts';
 import { RnsKernel } from './rns-kernel.ts';
 import {
   parseCiphertext,
@@ -118,8 +118,6 @@ export class CkksEngine {
   /** Coefficient-form ciphertext bytes at the data level, scale Δ, data zero, by size. */
   private readonly coefficientTemplates = new Map<number, Uint8Array>();
   private kernel: RnsKernel | undefined;
-  /** q1⁻¹ mod q0, for compact uploads (ciphertext-wire.ts, `CompactC0`). */
-  private q1InverseModQ0 = 0n;
   /** NTT-form plaintext bytes at the data level, scale 1, data zero. */
   private readonly plaintextTemplate: Uint8Array;
 
@@ -181,12 +179,7 @@ export class CkksEngine {
     };
     this.moduliNumbers = dataModuli.map(Number);
     const compactC0 = compactC0Shape(dataModuli, 2 ** set.scaleBits);
-    if (compactC0) {
-      this.expectations = { ...this.expectations, compactC0 };
-      this.q1InverseModQ0 = BigInt(
-        inverseMod(this.moduliNumbers[1]! % this.moduliNumbers[0]!, this.moduliNumbers[0]!),
-      );
-    }
+    if (compactC0) this.expectations = { ...this.expectations, compactC0 };
     if (dataModuli.some((q) => q >= 2n ** 52n))
       throw new CryptoInputError('data primes above 52 bits are not supported');
     this.plaintextTemplate = serializePlaintext(
@@ -316,13 +309,7 @@ export class CkksEngine {
           message,
         );
         if (compact) {
-          const { c1, rounded } = kernel.encryptCompact(
-            v,
-            e1,
-            message,
-            compact.shift,
-            this.q1InverseModQ0,
-          );
+          const { c1, rounded } = kernel.encryptCompact(v, e1, message, compact.shift);
           wires.push(packCompactCiphertext(c1, rounded, this.expectations));
         } else wires.push(packCiphertextWords(kernel.encrypt(v, e1, message), this.expectations));
         witnesses.push({ v, e1 });
@@ -444,15 +431,14 @@ export class CkksEngine {
   withRoundedC0(residues: Float64Array, rounded: Float64Array | undefined): Float64Array {
     if (!rounded) return residues;
     const compact = this.expectations.compactC0!;
+    // c0 mod q0 only: the compact uploads' c0 is zero mod q1.
     const expanded = this.rnsKernel().expandRoundedC0(rounded, compact.multiplier);
     const out = residues.slice();
-    const n = this.set.polyModulusDegree;
-    this.moduliNumbers.forEach((q, j) => {
-      for (let r = j * n; r < (j + 1) * n; r++) {
-        const value = out[r]! + expanded[r]!;
-        out[r] = value >= q ? value - q : value;
-      }
-    });
+    const q0 = this.moduliNumbers[0]!;
+    for (let r = 0; r < expanded.length; r++) {
+      const value = out[r]! + expanded[r]!;
+      out[r] = value >= q0 ? value - q0 : value;
+    }
     return out;
   }
 

@@ -81,6 +81,8 @@ export class RnsKernel {
   private readonly qinvs: number[];
   private readonly inverseDegrees: bigint[];
   private readonly radixResidues: bigint[];
+  /** q1⁻¹ mod q0 with two primes (`encryptCompact`), once per kernel; else undefined. */
+  private readonly q1InverseModQ0: bigint | undefined;
   // Byte addresses in the kernel's memory.
   private readonly roots: number;
   private readonly inverseRoots: number;
@@ -164,6 +166,8 @@ export class RnsKernel {
     for (let j = 0; j < primes; j++)
       for (let i = 0; i < j; i++)
         inverses[j * primes + i] = BigInt(inverseMod(numbers[i]! % numbers[j]!, numbers[j]!));
+    this.q1InverseModQ0 =
+      primes === 2 ? BigInt(inverseMod(numbers[1]! % numbers[0]!, numbers[0]!)) : undefined;
     const words = (start: number) => new Uint32Array(buffer, start, 2 * primes * degree);
     this.shareWords = words(this.share);
     this.sumWords = words(this.sum);
@@ -239,29 +243,54 @@ export class RnsKernel {
    */
   encrypt(v: Int8Array, e1: Int8Array, message: Float64Array): Uint32Array {
     const { degree, moduli } = this;
-    const primes = moduli.length;
-    if (v.length !== degree || e1.length !== degree || message.length !== primes * degree)
+    this.loadEncryption(v, e1, message);
+    moduli.forEach((q, j) => {
+      const block = j * degree * 8;
+      const c0 = this.pair + block;
+      const qinv = this.qinvs[j]!;
+      this.encryptC1(j);
+      this.wasm.doubleResidues(c0, this.doubles + block, degree, q);
+      this.wasm.forwardNtt(c0, this.roots + block, degree, q, qinv);
+      this.wasm.mulAdd(c0, this.key + block, this.transformed + block, c0, degree, q, qinv);
+    });
+    return this.pairWords;
+  }
+
+  /** v, e1 and the message into kernel memory, for `encrypt` and `encryptCompact`. */
+  private loadEncryption(v: Int8Array, e1: Int8Array, message: Float64Array): void {
+    const { degree, moduli } = this;
+    if (v.length !== degree || e1.length !== degree || message.length !== moduli.length * degree)
       throw new CryptoInputError('RnsKernel: an encryption of N coefficients');
     this.byteInput.set(v, 0);
     this.byteInput.set(e1, degree);
     this.doubleInput.set(message);
-    moduli.forEach((q, j) => {
-      const block = j * degree * 8;
-      const c0 = this.pair + block;
-      const c1 = this.pair + primes * degree * 8 + block;
-      const t = this.transformed + block;
-      const roots = this.roots + block;
-      const qinv = this.qinvs[j]!;
-      this.wasm.byteResidues(t, this.bytes, degree, q);
-      this.wasm.forwardNtt(t, roots, degree, q, qinv);
-      this.wasm.byteResidues(c1, this.bytes + degree, degree, q);
-      this.wasm.forwardNtt(c1, roots, degree, q, qinv);
-      this.wasm.mulAdd(c1, this.key + primes * degree * 8 + block, t, c1, degree, q, qinv);
-      this.wasm.doubleResidues(c0, this.doubles + block, degree, q);
-      this.wasm.forwardNtt(c0, roots, degree, q, qinv);
-      this.wasm.mulAdd(c0, this.key + block, t, c0, degree, q, qinv);
-    });
-    return this.pairWords;
+  }
+
+  /**
+   * Prime j of an encryption whose inputs are loaded: NTT(v) into `transformed` (what c0 is made
+   * from) and c1 = a·v + e1, NTT form, into the pair's second polynomial.
+   */
+  private encryptC1(j: number): void {
+    const { degree } = this;
+    const q = this.moduli[j]!;
+    const block = j * degree * 8;
+    const c1 = this.pair + this.moduli.length * degree * 8 + block;
+    const t = this.transformed + block;
+    const roots = this.roots + block;
+    const qinv = this.qinvs[j]!;
+    this.wasm.byteResidues(t, this.bytes, degree, q);
+    this.wasm.forwardNtt(t, roots, degree, q, qinv);
+    this.wasm.byteResidues(c1, this.bytes + degree, degree, q);
+    this.wasm.forwardNtt(c1, roots, degree, q, qinv);
+    this.wasm.mulAdd(
+      c1,
+      this.key + this.moduli.length * degree * 8 + block,
+      t,
+      c1,
+      degree,
+      q,
+      qinv,
+    );
   }
 
   /**
@@ -276,28 +305,20 @@ export class RnsKernel {
     e1: Int8Array,
     message: Float64Array,
     shift: number,
-    q1InverseModQ0: bigint,
   ): { c1: Uint32Array; rounded: Float64Array } {
     const { degree, moduli } = this;
     const primes = moduli.length;
-    if (primes !== 2) throw new CryptoInputError('RnsKernel: compact c0 needs two primes');
-    if (v.length !== degree || e1.length !== degree || message.length !== primes * degree)
-      throw new CryptoInputError('RnsKernel: an encryption of N coefficients');
-    this.byteInput.set(v, 0);
-    this.byteInput.set(e1, degree);
-    this.doubleInput.set(message);
+    const q1InverseModQ0 = this.q1InverseModQ0;
+    if (q1InverseModQ0 === undefined)
+      throw new CryptoInputError('RnsKernel: compact c0 needs two primes');
+    this.loadEncryption(v, e1, message);
     new BigUint64Array(this.sumWords.buffer, this.sum, degree).fill(0n);
     moduli.forEach((q, j) => {
       const block = j * degree * 8;
       const c0 = this.pair + block;
-      const c1 = this.pair + primes * degree * 8 + block;
       const t = this.transformed + block;
       const qinv = this.qinvs[j]!;
-      this.wasm.byteResidues(t, this.bytes, degree, q);
-      this.wasm.forwardNtt(t, this.roots + block, degree, q, qinv);
-      this.wasm.byteResidues(c1, this.bytes + degree, degree, q);
-      this.wasm.forwardNtt(c1, this.roots + block, degree, q, qinv);
-      this.wasm.mulAdd(c1, this.key + primes * degree * 8 + block, t, c1, degree, q, qinv);
+      this.encryptC1(j);
       this.wasm.mulAdd(c0, this.key + block, t, this.sum, degree, q, qinv);
       this.wasm.inverseNtt(c0, this.inverseRoots + block, degree, q, qinv, this.inverseDegrees[j]!);
       this.wasm.doubleResidues(this.term + block, this.doubles + block, degree, q);
@@ -327,9 +348,9 @@ export class RnsKernel {
   }
 
   /**
-   * c0 residues (NTT form, prime by prime, as Numbers) of the sum of compact uploads whose w′
-   * add up to `rounded` (N integers mod q0, coefficient form): residue mod q0 of
-   * multiplier·rounded, mod q1 zero (ciphertext-wire.ts, `CompactC0`).
+   * c0's residues mod q0 (NTT form, N Numbers) of the sum of compact uploads whose w′ add up to
+   * `rounded` (N integers mod q0, coefficient form): multiplier·rounded. Mod q1 they are zero
+   * (ciphertext-wire.ts, `CompactC0`), so only the q0 half is made.
    */
   expandRoundedC0(rounded: Float64Array, multiplier: bigint): Float64Array {
     const { degree, moduli } = this;
@@ -343,9 +364,7 @@ export class RnsKernel {
     this.wasm.mulAdd(t, t, this.term, this.sum, degree, moduli[0]!, this.qinvs[0]!);
     this.wasm.forwardNtt(t, this.roots, degree, moduli[0]!, this.qinvs[0]!);
     this.wasm.toDoubles(this.doubles, t, degree);
-    const out = new Float64Array(2 * degree);
-    out.set(this.doubleInput.subarray(0, degree));
-    return out;
+    return this.doubleInput.slice(0, degree);
   }
 
   /**

@@ -80,11 +80,11 @@ function receiveEncryptedUpload(
   const proofs: Uint8Array[] = [];
   // Proofs are verified on worker threads while the stream goes on; the first failure refuses
   // the upload at the next message or at the end (without waiting for the rest), and nothing
-  // counts before all have passed. Once the upload is refused or goes away, its queued
-  // verifications are dropped (`cancel`).
+  // counts before all have passed. Once the upload is refused (the answer) or its member goes
+  // away before its end (`abandoned`, from the upload stream), its queued verifications are
+  // dropped (`cancel`).
   const verifications: Promise<void>[] = [];
   const cancel = new AbortController();
-  let finishing = false;
   let refusal: Error | undefined;
   const receiveProofPiece = (piece: Uint8Array, hold: (bytes: number) => void) => {
     if (unproved.length === 0)
@@ -152,15 +152,6 @@ function receiveEncryptedUpload(
     proof = undefined;
     proofBytes = 0;
   };
-  // A member that goes away before its upload is committed needs no more verifications.
-  const gone = () => {
-    if (!finishing) cancel.abort();
-  };
-  call.on('cancelled', gone);
-  call.on('error', gone);
-  call.on('end', () => {
-    finishing = true; // from here the upload is committed or refused by `finish`
-  });
   receiveUploadStream(
     call,
     state.uploads,
@@ -212,7 +203,6 @@ function receiveEncryptedUpload(
         return chunk.content.value;
       },
       finish: async (temporaryPath, digest, bytes) => {
-        finishing = true;
         const target = round!;
         if (pending!.size !== expected) {
           throw invalidArgument(
@@ -232,6 +222,9 @@ function receiveEncryptedUpload(
         state.uploadAccepted('UploadEncrypted', target.id, index, bytes, digest);
         return { roundId: target.id, ciphertexts: expected, sha256: Buffer.from(digest) };
       },
+      // A member that goes away before its upload ends needs no more verifications (once it
+      // has ended, `finish` commits or refuses it whatever the member does).
+      abandoned: () => cancel.abort(),
     },
     (error, reply) => {
       if (error) cancel.abort();

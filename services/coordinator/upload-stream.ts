@@ -27,6 +27,13 @@ export interface UploadHandlers<Chunk, Reply> {
   data(chunk: Chunk, hold: (bytes: number) => void): Uint8Array;
   /** The complete stream, staged in `temporaryPath`, with the SHA-256 of its data. */
   finish(temporaryPath: string, sha256: Uint8Array, bytes: number): Promise<Reply>;
+  /**
+   * The client went away (the call was cancelled or broke) before its stream ended and before it
+   * was answered: work started for it can be dropped. Never called once the stream has ended
+   * (`finish` owns it then: a client leaving does not stop a commit) or been answered (the
+   * answer's error says why).
+   */
+  abandoned?(): void;
 }
 
 /**
@@ -139,6 +146,7 @@ export function receiveUploadStream<Chunk, Reply>(
   // file is the round's from then on (its retry finds the upload already accepted).
   const gone = () => {
     if (finishing) return;
+    if (!settled) handlers.abandoned?.();
     settled = true;
     cleanUp();
   };

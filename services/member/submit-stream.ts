@@ -1,21 +1,22 @@
 import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
 import type * as grpc from '@grpc/grpc-js';
 import type { SubmitHeader, SubmitUpdateRequest } from '../../proto/gen/veilsum/v1/member.ts';
 import { invalidArgument } from '../../sdk/common/grpc-errors.ts';
+import { StagedFile } from './staged-file.ts';
 
 /** Largest chunk a SubmitUpdate stream may carry (the proto's contract). */
 export const MAX_CHUNK_BYTES = 4 * 1024 * 1024;
 /** Largest update a peer queues: 2^28 float32 values (1 GiB), far above any model it serves. */
 export const MAX_VALUES = 2 ** 28;
-const WRITES_IN_FLIGHT = 4;
 
 /**
  * Reads a SubmitUpdate stream's values to `path` while checking each chunk at the edge: whole
  * float32 values, at most 4 MiB, every value finite, no more than announced; then the count and
- * the SHA-256 against the header. The file is fsynced; on any refusal it is removed, so nothing
- * of a refused stream stays on disk.
+ * the SHA-256 against the header. The values are staged in aligned buffers and written from
+ * there (StagedFile: O_DIRECT where the file system takes it, the writes overlapping the stream's
+ * reading); the file is fsynced before this returns; on any refusal it is removed, so nothing of
+ * a refused stream stays on disk.
  */
 export async function receiveValues(
   messages: AsyncIterator<SubmitUpdateRequest>,
@@ -25,17 +26,10 @@ export async function receiveValues(
 ): Promise<void> {
   const expectedBytes = Number(header.values) * 4;
   const digest = createHash('sha256');
-  const file = await open(path, 'wx', 0o600);
+  const file = await StagedFile.create(path);
   let received = 0;
   let chunks = 0;
   let complete = false;
-  // Writes run on libuv's pool while the next chunks are read and checked (awaiting each one
-  // before reading on left the stream waiting for the disk): at most WRITES_IN_FLIGHT chunks
-  // wait at once. No fsync per chunk: one before the answer.
-  const writes: Promise<unknown>[] = [];
-  // Grown to the largest misaligned chunk actually received, never to what the header announces
-  // (a header costs the caller nothing; memory should follow the bytes it really sent).
-  const scratch = { buffer: new Uint8Array(0) };
   try {
     for (;;) {
       const next = await messages.next();
@@ -59,19 +53,16 @@ export async function receiveValues(
         throw invalidArgument(
           `the stream carries more than the ${header.values} values its header announced: set header.values to the update's length`,
         );
-      const bad = firstNonFinite(chunk, scratch);
-      if (bad >= 0) {
-        const value = new DataView(chunk.buffer, chunk.byteOffset).getFloat32(bad * 4, true);
+      // Each value is checked in its aligned staged copy, before any of the piece is written.
+      await file.append(chunk, (staged, offset) => {
+        const bad = firstNonFinite(staged);
+        if (bad < 0) return;
+        const value = new DataView(staged.buffer, staged.byteOffset).getFloat32(bad * 4, true);
         throw invalidArgument(
-          `value ${received / 4 + bad} is ${Number.isNaN(value) ? 'NaN' : value > 0 ? '+Inf' : '-Inf'}: every value must be finite (check the training step for a diverged loss)`,
+          `value ${(received + offset) / 4 + bad} is ${Number.isNaN(value) ? 'NaN' : value > 0 ? '+Inf' : '-Inf'}: every value must be finite (check the training step for a diverged loss)`,
         );
-      }
+      });
       digest.update(chunk);
-      const write = writeAll(file, chunk, received);
-      // Awaited below, in order; a failure seen before then is not an unhandled rejection.
-      write.catch(() => {});
-      writes.push(write);
-      if (writes.length >= WRITES_IN_FLIGHT) await writes.shift();
       received += chunk.length;
       onBytes(chunk.length);
     }
@@ -84,30 +75,20 @@ export async function receiveValues(
       throw invalidArgument(
         `the SHA-256 of the values (${computed.toString('hex')}) does not match the header's (${Buffer.from(header.sha256).toString('hex')}): hash exactly the little-endian float32 bytes sent`,
       );
-    for (const write of writes.splice(0)) await write;
     // One fsync before the answer: the update is durable once the caller hears QUEUED.
-    await file.sync();
+    await file.finish(received);
     complete = true;
   } finally {
-    await Promise.allSettled(writes);
     await file.close();
     if (!complete) rmSync(path, { force: true });
   }
 }
 
 /**
- * The index of the first NaN or ±Inf among a chunk's little-endian float32 values, or −1: an
- * exponent of all ones. A chunk inside a received message starts at any byte offset, so it is
- * copied into one aligned scratch buffer per stream (a memcpy, no allocation per chunk) and
- * read as 32-bit words.
+ * The index of the first NaN or ±Inf among little-endian float32 values (4-byte aligned: a staged
+ * copy), or −1: an exponent of all ones.
  */
-function firstNonFinite(chunk: Uint8Array, scratch: { buffer: Uint8Array }): number {
-  let aligned = chunk;
-  if (chunk.byteOffset % 4 !== 0) {
-    if (scratch.buffer.length < chunk.length) scratch.buffer = new Uint8Array(chunk.length);
-    aligned = scratch.buffer.subarray(0, chunk.length);
-    aligned.set(chunk);
-  }
+function firstNonFinite(aligned: Uint8Array): number {
   const words = new Int32Array(aligned.buffer, aligned.byteOffset, aligned.length / 4);
   for (let i = 0; i < words.length; i++) if ((words[i]! & 0x7f800000) === 0x7f800000) return i;
   return -1;
@@ -146,13 +127,3 @@ export function checkHeader(request: SubmitUpdateRequest | undefined): SubmitHea
 }
 
 export type SubmitCall = grpc.ServerReadableStream<SubmitUpdateRequest, unknown>;
-
-/** Writes all of `bytes` at `position`: a write may write fewer bytes than asked (a full disk). */
-async function writeAll(file: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
-  for (let done = 0; done < bytes.length;) {
-    const { bytesWritten } = await file.write(bytes, done, bytes.length - done, position + done);
-    if (bytesWritten <= 0)
-      throw new Error(`the update could not be written to disk at byte ${position + done}`);
-    done += bytesWritten;
-  }
-}

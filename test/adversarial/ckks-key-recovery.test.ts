@@ -28,6 +28,7 @@ import { Ledger } from '../../ledger/ledger.ts';
 import { CkksServiceClient, type EncryptedUploadReceipt } from '../../proto/gen/veilsum/v1/ckks.ts';
 import { type Round, type RoundParams } from '../../proto/gen/veilsum/v1/round.ts';
 import { ckksRoundParams } from '../support/ckks-round-params.ts';
+import { ceremonyInProcess } from '../support/ckks-keys.ts';
 import { startKeyholders } from '../../cli/demo/ckks-services.ts';
 import { tlsChannel } from '../../sdk/grpc-channel.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
@@ -398,4 +399,78 @@ describe('key recovery through crafted ciphertexts is refused at upload by the e
     );
     key.delete();
   }, 180_000);
+});
+
+/**
+ * The SDK keeps the collective key between rounds (it fetched ~393 KB a member a round), by the
+ * hash its OWN ledger view names for the round (RoundOpened's manifest), and recomputes that hash
+ * from the key it holds before using it. The coordinator is played at the member's stub: once the
+ * member holds the key, it serves another key for a round — with that key under the cached
+ * hash in the member's cache too (what a cache keyed by the served or stored hash would take).
+ */
+describe("a member's cached collective key", () => {
+  it('is fetched once per key, and a key other than the one its ledger names is refused even under the cached hash', async () => {
+    const memberId = consortium.members[2]!;
+    const member = VeilsumClient.connect({
+      ...consortium.profile(memberId, coordinator.port),
+      ledger: new Ledger(ledgerFile.as(consortium.local.ledgerWriter(memberId))),
+      threatModel: { minimumDropoutRate: 0.5 },
+    });
+    type Done = (error: grpc.ServiceError | null, value?: unknown) => void;
+    const inside = member as unknown as {
+      ckks: { getEncryptionKey: (r: { roundId: string }, m: unknown, o: unknown, d: Done) => void };
+      ckksKeys: Map<string, Uint8Array>;
+    };
+    const real = inside.ckks.getEncryptionKey.bind(inside.ckks);
+    let fetches = 0;
+    let served: Uint8Array | undefined;
+    inside.ckks.getEncryptionKey = (request, metadata, options, done) => {
+      fetches++;
+      if (served === undefined) {
+        real(request, metadata, options, done);
+        return;
+      }
+      done(null, {
+        roundId: request.roundId,
+        parameterSet: SUM_8192.name,
+        publicKey: Buffer.from(served),
+        keySha256: Buffer.from(keySha256(served)),
+        ciphertexts: 2,
+        valuesPerCiphertext: SUM_8192.polyModulusDegree,
+      });
+    };
+    const participate = async (seed: number) => {
+      const round = await admin.openRound(ckksParams());
+      const result = await member
+        .participateCkks(round.roundId, honestUpdate(seed), { threads: 1, waitForResult: false })
+        .catch((error: unknown) => error as Error);
+      return { round, result };
+    };
+    const hash = Buffer.from(keySha256(collectiveKey)).toString('hex');
+    try {
+      const first = await participate(31);
+      expect(first.result).toMatchObject({ included: true });
+      expect(fetches).toBe(1);
+      expect([...inside.ckksKeys.keys()]).toEqual([hash]);
+      // The next round under the same key: no fetch, the upload accepted.
+      const second = await participate(32);
+      expect(second.result).toMatchObject({ included: true });
+      expect(fetches).toBe(1);
+      expect((await admin.getRound(second.round.roundId)).masked).toContain(3);
+
+      // The coordinator's key, under the hash the member keeps and served for the round.
+      const other = ceremonyInProcess(engine, 3, 2, 99).publicKey;
+      inside.ckksKeys.set(hash, other);
+      served = other;
+      const third = await participate(33);
+      expect(third.result).toBeInstanceOf(Error);
+      expect((third.result as Error).message).toMatch(
+        /served a public key that is not the round's collective key/,
+      );
+      expect(fetches).toBe(2);
+      expect((await admin.getRound(third.round.roundId)).masked).toEqual([]);
+    } finally {
+      member.close();
+    }
+  }, 240_000);
 });

@@ -31,7 +31,8 @@ const { CkksEngine } = await import('../../crypto/ckks/engine.ts');
 const { maxProofLength, PROOF_HEADER_BYTES } =
   await import('../../crypto/ckks/encryption-proof.ts');
 const { SUM_8192 } = await import('../../crypto/ckks/parameters.ts');
-const { standInUploadHandler, zeroCiphertext } = await import('../support/ckks-upload-stand-in.ts');
+const { standInProof, standInUploadHandler, zeroCiphertext } =
+  await import('../support/ckks-upload-stand-in.ts');
 
 const engine = await CkksEngine.create(SUM_8192);
 const directory = mkdtempSync(join(tmpdir(), 'review-ckks-proof-memory-'));
@@ -52,12 +53,7 @@ describe('a member proves its upload one ciphertext per proof', () => {
       for (let k = 0; k < count; k++) {
         send({ $case: 'ciphertext', value: ciphertext });
         ciphertextBytes += ciphertext.length;
-        const proof = new Uint8Array(proofLength);
-        proof.set([0x56, 0x53, 0x50, 0x32]);
-        const view = new DataView(proof.buffer);
-        view.setUint32(4, k, true);
-        view.setUint32(8, 1, true);
-        view.setUint32(12, proofLength, true);
+        const proof = standInProof(engine, k);
         expect(proofLength).toBeGreaterThan(PROOF_HEADER_BYTES);
         send({ $case: 'proof', value: proof });
         proofBytes += proof.length;

@@ -9,6 +9,7 @@ import { service as healthService } from 'grpc-health-check';
 import { UpdateState } from '../../proto/gen/veilsum/v1/member.ts';
 import { Adversary, Phase } from '../../proto/gen/veilsum/v1/round.ts';
 import { VeilsumClient } from '../../sdk/veilsum-client.ts';
+import { MEMBER_NODE_OPTIONS } from '../../services/member/node-options.ts';
 import { ADMIN } from '../support/consortium.ts';
 import {
   floatBytes,
@@ -421,6 +422,11 @@ describe("a bank's aggregation peer (veilsum member start) on real processes", (
     );
     const reader = memberClient(peer, auditor);
     try {
+      // `member start` re-executed itself (same pid) with the Node options a peer runs with.
+      const commandLine = readFileSync(`/proc/${peer.child!.pid}/cmdline`, 'utf8').split('\0');
+      expect(commandLine).toEqual(
+        expect.arrayContaining([...MEMBER_NODE_OPTIONS, 'member', 'start']),
+      );
       const served = await new Promise<{ status: string }>((resolve, reject) =>
         (
           health as unknown as {

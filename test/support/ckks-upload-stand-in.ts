@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { CkksEngine } from '../../crypto/ckks/engine.ts';
+import { maxProofLength } from '../../crypto/ckks/encryption-proof.ts';
 import { ckksService } from '../../services/coordinator/ckks-service.ts';
 import type { CoordinatorState } from '../../services/coordinator/coordinator-state.ts';
 import { UploadLimits } from '../../services/coordinator/upload-limits.ts';
@@ -74,3 +75,18 @@ export const zeroCiphertext = (engine: CkksEngine): Uint8Array =>
   engine.packResidues(
     new Float64Array(2 * engine.set.polyModulusDegree * engine.dataRns.moduli.length),
   );
+
+/**
+ * A proof message with a well-formed header for batch k of one ciphertext, `maxProofLength`
+ * long, its body zero: for tests whose verifier is stood in (the body is never checked).
+ */
+export function standInProof(engine: CkksEngine, k: number): Uint8Array {
+  const length = maxProofLength(engine, 1);
+  const proof = new Uint8Array(length);
+  proof.set([0x56, 0x53, 0x50, 0x32]); // "VSP2"
+  const view = new DataView(proof.buffer);
+  view.setUint32(4, k, true);
+  view.setUint32(8, 1, true);
+  view.setUint32(12, length, true);
+  return proof;
+}

@@ -91,6 +91,37 @@ describe('a SubmitUpdate stream read to disk', () => {
     },
   );
 
+  it('stages chunks that straddle 4 MiB staging buffers and cuts the last direct block to the values', async () => {
+    // 3 MiB chunks: every second one is split across two staging buffers; 12 MiB + 12 bytes.
+    const values = Float32Array.from({ length: 3 * 1024 * 1024 + 3 }, (_, i) => (i % 1009) - 500);
+    const bytes = new Uint8Array(values.buffer);
+    const path = target();
+    await receiveValues(
+      stream(misalignedChunks(bytes, 3 * 1024 * 1024)),
+      headerOf(bytes, values.length),
+      path,
+    );
+    const written = readFileSync(path);
+    expect(written.length).toBe(bytes.length);
+    expect(Buffer.compare(written, Buffer.from(bytes))).toBe(0);
+  });
+
+  it('names the stream index of a NaN in the second staging buffer of a straddling chunk', async () => {
+    const values = Float32Array.from({ length: 2 * 1024 * 1024 }, (_, i) => i / 3);
+    // Chunk 2 holds values 786432…1572863; the first staging buffer ends at value 1048576.
+    values[1_048_577] = Number.NaN;
+    const bytes = new Uint8Array(values.buffer);
+    const path = target();
+    await expect(
+      receiveValues(
+        stream(misalignedChunks(bytes, 3 * 1024 * 1024)),
+        headerOf(bytes, values.length),
+        path,
+      ),
+    ).rejects.toMatchObject({ message: expect.stringMatching(/^value 1048577 is NaN:/) });
+    expect(existsSync(path)).toBe(false);
+  });
+
   it('refuses a stream whose bytes do not match the header digest, and leaves no file', async () => {
     const values = Float32Array.from({ length: 5000 }, (_, i) => i);
     const bytes = new Uint8Array(values.buffer);
