@@ -21,15 +21,56 @@ export function u32be(value: number): Uint8Array {
   return Uint8Array.of(word >>> 24, (word >>> 16) & 0xff, (word >>> 8) & 0xff, word & 0xff);
 }
 
-/** Length-prefixed concatenation: no two distinct field lists encode to the same bytes. */
+/**
+ * Length-prefixed concatenation: no two distinct field lists encode to the same bytes. Written
+ * into one buffer (a round encodes thousands of these: KDF info, commitments, leaves), with the
+ * UTF-8 of short strings — labels, a handful per protocol — kept after their first use.
+ */
 export function encodeFields(...fields: readonly (Uint8Array | string | number)[]): Uint8Array {
-  const parts: Uint8Array[] = [];
-  for (const field of fields) {
-    const bytes =
-      typeof field === 'string' ? utf8(field) : typeof field === 'number' ? u32be(field) : field;
-    parts.push(u32be(bytes.length), bytes);
+  let total = 0;
+  const encoded: (Uint8Array | number)[] = [];
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i]!;
+    const bytes = typeof field === 'string' ? utf8Label(field) : field;
+    encoded.push(bytes);
+    total += 4 + (typeof bytes === 'number' ? 4 : bytes.length);
   }
-  return concatBytes(...parts);
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const bytes of encoded) {
+    if (typeof bytes === 'number') {
+      writeU32be(out, offset, 4);
+      writeU32be(out, offset + 4, bytes);
+      offset += 8;
+    } else {
+      writeU32be(out, offset, bytes.length);
+      out.set(bytes, offset + 4);
+      offset += 4 + bytes.length;
+    }
+  }
+  return out;
+}
+
+function writeU32be(out: Uint8Array, offset: number, value: number): void {
+  const word = value >>> 0;
+  out[offset] = word >>> 24;
+  out[offset + 1] = (word >>> 16) & 0xff;
+  out[offset + 2] = (word >>> 8) & 0xff;
+  out[offset + 3] = word & 0xff;
+}
+
+const LABEL_CACHE_LIMIT = 256;
+const labels = new Map<string, Uint8Array>();
+/** utf8(text), remembered for short strings (the encoding is never handed out: copied by set). */
+function utf8Label(text: string): Uint8Array {
+  if (text.length > 96) return utf8(text);
+  let bytes = labels.get(text);
+  if (bytes === undefined) {
+    bytes = utf8(text);
+    if (labels.size >= LABEL_CACHE_LIMIT) labels.delete(labels.keys().next().value!);
+    labels.set(text, bytes);
+  }
+  return bytes;
 }
 
 /** Constant-time comparison of two byte strings of public length. */

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { encodeFields } from './bytes.ts';
 
 /**
@@ -6,9 +6,6 @@ import { encodeFields } from './bytes.ts';
  * high-entropy secrets (so no blinding is needed), and the hash used for public transcripts.
  */
 export function hashFields(...fields: readonly (Uint8Array | string | number)[]): Uint8Array {
-  return new Uint8Array(
-    createHash('sha256')
-      .update(encodeFields(...fields))
-      .digest(),
-  );
+  // One-shot: no Hash object per call (~0.6 µs of ~2 µs for a short input).
+  return new Uint8Array(hash('sha256', encodeFields(...fields), 'buffer'));
 }

@@ -28,26 +28,31 @@ const SMALL_ORDER_U = new Set<bigint>([
   39382357235489614581723060781553021112529911719440698176882885853963445705823n,
 ]);
 
-/** The Jacobi symbol (a / n) for odd n > 0: 1, −1, or 0 when they share a factor. */
+/**
+ * The Jacobi symbol (a / n) for odd n > 0: 1, −1, or 0 when they share a factor. Euclid's
+ * algorithm with the factors of 2 stripped at once: the low bits each step needs are read as one
+ * 32-bit Number (a BigInt op each is most of the cost: ~150 steps for 255-bit operands).
+ */
 export function jacobi(a: bigint, n: bigint): -1 | 0 | 1 {
   a %= n;
   if (a < 0n) a += n;
   let result: -1 | 1 = 1;
   while (a !== 0n) {
-    // Strip factors of 2 in one step: (2/n) = −1 iff n ≡ 3, 5 (mod 8).
-    let twos = 0n;
-    while ((a & 0xffffn) === 0n) {
-      a >>= 16n;
-      twos += 16n;
+    let low = Number(BigInt.asUintN(32, a));
+    // 32 factors of 2 at a time leave the sign alone ((2/n)^32 = 1).
+    while (low === 0) {
+      a >>= 32n;
+      low = Number(BigInt.asUintN(32, a));
     }
-    while ((a & 1n) === 0n) {
-      a >>= 1n;
-      twos++;
-    }
-    const r = n & 7n;
-    if ((twos & 1n) === 1n && (r === 3n || r === 5n)) result = result === 1 ? -1 : 1;
-    // Quadratic reciprocity for odd a, n.
-    if ((a & 3n) === 3n && (n & 3n) === 3n) result = result === 1 ? -1 : 1;
+    const twos = 31 - Math.clz32(low & -low);
+    if (twos > 0) a >>= BigInt(twos);
+    const nLow = Number(BigInt.asUintN(32, n));
+    // (2/n) = −1 iff n ≡ 3, 5 (mod 8).
+    const r = nLow & 7;
+    if ((twos & 1) === 1 && (r === 3 || r === 5)) result = result === 1 ? -1 : 1;
+    // Quadratic reciprocity for odd a, n (a's two low bits after the shift).
+    const aLow = twos <= 30 ? (low >>> twos) & 3 : Number(BigInt.asUintN(2, a));
+    if (aLow === 3 && (nLow & 3) === 3) result = result === 1 ? -1 : 1;
     const next = n % a;
     n = a;
     a = next;
@@ -60,6 +65,7 @@ export function isLiftableOfLargeOrder(key: Uint8Array): boolean {
   if (!(key instanceof Uint8Array) || key.length !== CURVE25519_KEY_BYTES) return false;
   const u = decodeU(key);
   if (u === P - 1n || SMALL_ORDER_U.has(u)) return false;
-  const f = (((u * u) % P) * u + A * ((u * u) % P) + u) % P;
+  const u2 = (u * u) % P;
+  const f = (u2 * u + A * u2 + u) % P;
   return jacobi(f, P) === 1;
 }

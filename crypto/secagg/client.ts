@@ -97,7 +97,8 @@ export class SecAggClient {
   private seedContribution: Uint8Array = new Uint8Array(0);
   private seedDigest: Uint8Array | undefined;
   private seedAdvertised: readonly number[] = [];
-  private seedContributions: ReadonlyMap<number, Uint8Array> | undefined;
+  /** U1's revealed seed contributions' commitments c_u (checked against each neighbour's signed one). */
+  private seedRevealCommitments: ReadonlyMap<number, Uint8Array> | undefined;
 
   private encryptionSecretKey: Uint8Array = new Uint8Array(0);
   private maskingSecretKey: Uint8Array = new Uint8Array(0);
@@ -240,7 +241,7 @@ export class SecAggClient {
         'U1 differs from the one this member revealed its graph-seed contribution to; refusing the seed',
       );
     }
-    const { seed, contributions } = checkSeedReveals({
+    const { seed, commitments } = checkSeedReveals({
       binding: this.context.binding,
       self: this.index,
       ownContribution: this.seedContribution,
@@ -250,7 +251,7 @@ export class SecAggClient {
     });
     this.context = withGraphSeed(this.context, seed);
     this.holders = new Set(shareHolders(this.context, this.index));
-    this.seedContributions = contributions;
+    this.seedRevealCommitments = commitments;
   }
 
   /**
@@ -319,14 +320,9 @@ export class SecAggClient {
       }
       // A neighbour's reveal must open the commitment it signed (evidence against a substituted
       // reveal; the seed's unpredictability rests on our own contribution, not on this).
-      const contribution = this.seedContributions?.get(peer);
-      if (
-        contribution !== undefined &&
-        !equalBytes(
-          seedCommitment(this.context.binding, peer, contribution),
-          message.seedCommitment,
-        )
-      ) {
+      // (checkSeedReveals computed each reveal's commitment already: compared, not hashed again.)
+      const revealed = this.seedRevealCommitments?.get(peer);
+      if (revealed !== undefined && !equalBytes(revealed, message.seedCommitment)) {
         throw new LedgerMismatchError(
           `the graph-seed reveal relayed for client ${peer} does not open the commitment it signed; refusing the seed`,
         );

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { concatBytes, encodeFields, equalBytes } from '../bytes.ts';
 import { hashFields } from '../commitment.ts';
 import { LedgerMismatchError, MalformedMessageError } from './errors.ts';
-import { encodeIndexSet } from './transcript.ts';
+import { encodeIndexSet, isAscending } from './transcript.ts';
 
 /**
  * The SecAgg+ graph seed, contributed by the members (commit, then reveal: Blum's coin flip).
@@ -62,9 +62,22 @@ export function seedCommitments(
 ): Map<number, Uint8Array> {
   const prefix = encodeFields(`${LABEL}/seed-commitment`, binding);
   const out = new Map<number, Uint8Array>();
+  // encodeFields(label, binding, member, contribution), written into one buffer reused for every
+  // member (a member checks n of these; one-shot hash, no Hash object each).
+  let buffer = new Uint8Array(0);
+  let view = new DataView(buffer.buffer);
   for (const [member, contribution] of contributions) {
-    const hash = createHash('sha256').update(prefix).update(encodeFields(member, contribution));
-    out.set(member, new Uint8Array(hash.digest()));
+    const length = prefix.length + 12 + contribution.length;
+    if (buffer.length !== length) {
+      buffer = new Uint8Array(length);
+      buffer.set(prefix, 0);
+      view = new DataView(buffer.buffer);
+      view.setUint32(prefix.length, 4);
+      view.setUint32(prefix.length + 8, contribution.length);
+    }
+    view.setUint32(prefix.length + 4, member >>> 0);
+    buffer.set(contribution, prefix.length + 12);
+    out.set(member, new Uint8Array(hash('sha256', buffer, 'buffer')));
   }
   return out;
 }
@@ -86,7 +99,8 @@ function hashByMember(
   binding: Uint8Array,
   values: ReadonlyMap<number, Uint8Array>,
 ): Uint8Array {
-  const members = [...values.keys()].sort((a, b) => a - b);
+  const members = [...values.keys()];
+  if (!isAscending(members)) members.sort((a, b) => a - b);
   return hashFields(
     `${LABEL}/${purpose}`,
     binding,
@@ -108,7 +122,12 @@ export function checkSeedReveals(options: {
   readonly committedDigest: Uint8Array;
   readonly advertised: readonly number[];
   readonly reveals: readonly SeedReveal[];
-}): { seed: Uint8Array; contributions: ReadonlyMap<number, Uint8Array> } {
+}): {
+  seed: Uint8Array;
+  contributions: ReadonlyMap<number, Uint8Array>;
+  /** Each reveal's commitment c_u (what each member signed in its AdvertiseKeys, if honest). */
+  commitments: ReadonlyMap<number, Uint8Array>;
+} {
   const { binding, self, ownContribution, committedDigest, advertised, reveals } = options;
   const u1 = new Set(advertised);
   const contributions = new Map<number, Uint8Array>();
@@ -139,16 +158,12 @@ export function checkSeedReveals(options: {
       `the coordinator relayed another graph-seed contribution for client ${self} than the one it revealed; refusing the seed`,
     );
   }
-  if (
-    !equalBytes(
-      seedCommitmentsDigest(binding, seedCommitments(binding, contributions)),
-      committedDigest,
-    )
-  ) {
+  const commitments = seedCommitments(binding, contributions);
+  if (!equalBytes(seedCommitmentsDigest(binding, commitments), committedDigest)) {
     throw new LedgerMismatchError(
       'the graph-seed reveals do not open the commitments shown before this member revealed ' +
         '(a reveal was substituted after the fact); refusing the seed',
     );
   }
-  return { seed: contributedGraphSeed(binding, contributions), contributions };
+  return { seed: contributedGraphSeed(binding, contributions), contributions, commitments };
 }

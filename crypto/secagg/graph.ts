@@ -1,4 +1,4 @@
-import { randomBelow, type RandomSource } from '../random.ts';
+import type { RandomSource } from '../random.ts';
 import { assertInteger, CryptoInputError } from '../validate.ts';
 
 /**
@@ -50,12 +50,17 @@ export function hararyGraph(size: number, degree: number, random: RandomSource):
   if (degree % 2 !== 0) {
     throw new CryptoInputError(`Harary graph degree must be even, got ${degree}`);
   }
-  // Fisher–Yates: ring[p] is the participant at ring position p. The draws come from one
-  // buffered read of the stream (the same bytes, in the same order, as a read per draw).
-  const draw = buffered(random);
+  // Fisher–Yates: ring[p] is the participant at ring position p. Each draw is randomBelow's
+  // (rejection sampling on little-endian 32-bit words), read from 4 KiB blocks of the stream:
+  // the same bytes, in the same order, as a read per draw.
+  const word = wordReader(random);
   const ring = Array.from({ length: size }, (_, i) => i + 1);
   for (let i = size - 1; i > 0; i--) {
-    const j = randomBelow(draw, i + 1);
+    const bound = i + 1;
+    const limit = Math.floor(2 ** 32 / bound) * bound;
+    let value = word();
+    while (value >= limit) value = word();
+    const j = value % bound;
     [ring[i], ring[j]] = [ring[j]!, ring[i]!];
   }
   const position = new Int32Array(size + 1);
@@ -89,22 +94,19 @@ export function hararyGraph(size: number, degree: number, random: RandomSource):
   };
 }
 
-/** The same byte stream as `random`, read 4 KiB at a time. */
-function buffered(random: RandomSource): RandomSource {
-  let block = new Uint8Array(0);
+/** Successive little-endian 32-bit words of `random`'s stream, read 4 KiB at a time. */
+function wordReader(random: RandomSource): () => number {
+  let view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
   let offset = 0;
-  return (length) => {
-    if (offset + length > block.length) {
-      const rest = block.subarray(offset);
-      const fresh = random(Math.max(4096, length));
-      block = new Uint8Array(rest.length + fresh.length);
-      block.set(rest, 0);
-      block.set(fresh, rest.length);
+  return () => {
+    if (offset + 4 > view.byteLength) {
+      const block = random(4096);
+      view = new DataView(block.buffer, block.byteOffset, block.byteLength);
       offset = 0;
     }
-    const out = block.slice(offset, offset + length);
-    offset += length;
-    return out;
+    const value = view.getUint32(offset, true);
+    offset += 4;
+    return value;
   };
 }
 

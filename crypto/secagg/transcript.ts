@@ -115,11 +115,19 @@ export const selfMaskCommitment = (
 ): Uint8Array => hashFields(`${LABEL}/self-mask-commitment`, binding, owner, selfMaskSecret);
 
 export function encodeIndexSet(indices: readonly number[]): Uint8Array {
-  const sorted = [...indices].sort((a, b) => a - b);
+  // Sets usually arrive sorted (U1 for the graph seed, U3): sorted again only when they are not.
+  const sorted = isAscending(indices) ? indices : [...indices].sort((a, b) => a - b);
   const out = new Uint8Array(sorted.length * 2);
-  sorted.forEach((index, i) => {
+  for (let i = 0; i < sorted.length; i++) {
+    const index = sorted[i]!;
     out[2 * i] = index >>> 8;
     out[2 * i + 1] = index & 0xff;
-  });
+  }
   return out;
+}
+
+/** Whether `values` is in ascending order (non-decreasing: ties sort the same either way). */
+export function isAscending(values: readonly number[]): boolean {
+  for (let i = 1; i < values.length; i++) if (values[i - 1]! > values[i]!) return false;
+  return true;
 }

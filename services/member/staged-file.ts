@@ -123,9 +123,12 @@ export class StagedFile {
       this.filled = length;
       this.flushStage();
     }
+    // Every write settles before its stage can be reused (here or, after a failure, by another
+    // stream once `close` pools it); the first failure is then reported.
     const writes = this.writing.splice(0);
+    const settled = await Promise.allSettled(writes.map((entry) => entry.done));
     this.free.push(...writes.map((entry) => entry.stage));
-    for (const entry of writes) await entry.done;
+    for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
     const handle = this.buffered === undefined ? this.handle : await this.buffered;
     // A direct write's padding past the values is cut off before the fsync.
     await handle.truncate(size);
