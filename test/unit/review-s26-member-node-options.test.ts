@@ -1,5 +1,5 @@
-import { describe, expect, it } from '@jest/globals';
-import { fork } from 'node:child_process';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { MEMBER_NODE_OPTIONS, missingNodeOptions } from '../../services/member/node-options.ts';
 
@@ -8,6 +8,12 @@ import { MEMBER_NODE_OPTIONS, missingNodeOptions } from '../../services/member/n
  * The promise: same pid, same arguments and environment, and an operator's own
  * --max-semi-space-size "on the command line or in NODE_OPTIONS is left as the operator set it".
  */
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const child of children)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
 describe("review s26: the peer's re-execution with its Node options", () => {
   it("leaves an operator's semi-space size alone in every spelling Node and V8 take", () => {
     // V8 takes `_` for `-` in a flag name, and Node's NODE_OPTIONS takes quoted arguments. The
@@ -29,6 +35,7 @@ describe("review s26: the peer's re-execution with its Node options", () => {
       env: { ...process.env, NODE_OPTIONS: '' },
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
+    children.push(child);
     let stderr = '';
     child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const messages: unknown[] = [];
