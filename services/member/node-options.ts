@@ -14,25 +14,42 @@
  */
 export const MEMBER_NODE_OPTIONS: readonly string[] = ['--max-semi-space-size=4'];
 
-/** The options of MEMBER_NODE_OPTIONS whose flag neither `execArgv` nor NODE_OPTIONS sets. */
+/**
+ * A flag's name as V8 reads it: without its value or quotes, `_` and `-` alike
+ * (`"--max_semi_space_size=16"` is `--max-semi-space-size`).
+ */
+const flagName = (option: string): string =>
+  option
+    .replace(/^["']|["']$/g, '')
+    .split('=')[0]!
+    .replaceAll('_', '-');
+
+/**
+ * The options of MEMBER_NODE_OPTIONS whose flag neither `execArgv` nor NODE_OPTIONS sets, in any
+ * spelling Node and V8 take (an operator's own value must not be overridden by ours, which
+ * would come later on the command line and win).
+ */
 export function missingNodeOptions(
   execArgv: readonly string[],
   nodeOptions: string | undefined,
 ): string[] {
-  const given = [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].map(
-    (option) => option.split('=')[0]!,
+  const given = new Set(
+    [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].filter(Boolean).map(flagName),
   );
-  return MEMBER_NODE_OPTIONS.filter((option) => !given.includes(option.split('=')[0]!));
+  return MEMBER_NODE_OPTIONS.filter((option) => !given.has(flagName(option)));
 }
 
 /**
  * Re-executes this process (execve: the same pid, so a supervisor's signals still reach the
- * peer) with MEMBER_NODE_OPTIONS prepended when any is missing; returns when none is, or where
- * the platform has no execve (Windows), where the peer runs with V8's defaults.
+ * peer) with MEMBER_NODE_OPTIONS prepended when any is missing. Returns, running with V8's
+ * defaults, where the platform has no execve (Windows) and when a Node supervisor forked the
+ * peer with an IPC channel (its descriptor does not survive execve: the supervisor would see the
+ * peer disconnect at once) — such a supervisor passes MEMBER_NODE_OPTIONS in `execArgv`.
  */
 export function withMemberNodeOptions(): void {
   const missing = missingNodeOptions(process.execArgv, process.env.NODE_OPTIONS);
   if (missing.length === 0 || typeof process.execve !== 'function') return;
+  if (process.channel !== undefined) return;
   process.execve(
     process.execPath,
     [process.execPath, ...missing, ...process.execArgv, ...process.argv.slice(1)],

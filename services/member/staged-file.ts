@@ -179,8 +179,11 @@ export class StagedFile {
   private async writeAll(bytes: Uint8Array, position: number): Promise<void> {
     for (let done = 0; done < bytes.length;) {
       let written: number;
+      // Whether THIS write went direct: two writes are in flight, and the first refused one
+      // turns `direct` off before the second's refusal arrives.
+      const direct = this.direct;
       try {
-        const handle = this.direct ? this.handle : await this.bufferedHandle();
+        const handle = direct ? this.handle : await this.bufferedHandle();
         ({ bytesWritten: written } = await handle.write(
           bytes,
           done,
@@ -190,7 +193,7 @@ export class StagedFile {
       } catch (error) {
         // A file system that opens with O_DIRECT but refuses its writes (an alignment it needs
         // beyond 4 KiB, a short write left unaligned): the rest goes through the page cache.
-        if (!this.direct || (error as NodeJS.ErrnoException).code !== 'EINVAL') throw error;
+        if (!direct || (error as NodeJS.ErrnoException).code !== 'EINVAL') throw error;
         this.direct = false;
         directRefused = true;
         continue;
