@@ -368,6 +368,20 @@ export class VeilsumClient {
     });
   }
 
+  /** The round's collective key as the coordinator serves it (checked by the caller). */
+  private fetchEncryptionKey(roundId: string): Promise<EncryptionKey> {
+    return withRetry('GetEncryptionKey', this.retry, () =>
+      unary<EncryptionKey>((done) =>
+        this.ckks.getEncryptionKey(
+          { roundId },
+          new grpc.Metadata(),
+          deadline(UNARY_DEADLINE_MS),
+          done,
+        ),
+      ),
+    );
+  }
+
   /** This member's upload commitment in a finished round, with its Merkle path. */
   proveInclusion(roundId: string): Promise<InclusionProof> {
     return withRetry('ProveInclusion', this.retry, () =>
@@ -509,18 +523,7 @@ export class VeilsumClient {
       const publicKey =
         held !== undefined && Buffer.from(keySha256(held)).toString('hex') === named
           ? held
-          : (
-              await withRetry('GetEncryptionKey', this.retry, () =>
-                unary<EncryptionKey>((done) =>
-                  this.ckks.getEncryptionKey(
-                    { roundId },
-                    new grpc.Metadata(),
-                    deadline(UNARY_DEADLINE_MS),
-                    done,
-                  ),
-                ),
-              )
-            ).publicKey;
+          : (await this.fetchEncryptionKey(roundId)).publicKey;
       const computed = keySha256(publicKey);
       if (
         !Buffer.from(computed).equals(Buffer.from(params.ckks!.keySha256)) ||

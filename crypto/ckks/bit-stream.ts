@@ -2,8 +2,9 @@
  * Little-endian bit streams (ciphertext-wire.ts packs residues' high parts and a compact upload's
  * rounded c0 with them, encryption-proof.ts Rice-codes responses), written and read in pieces of
  * at most 24 bits: fewer than 8 bits wait in the writer's accumulator and fewer than 24 in the
- * reader's when a piece or a byte joins them, so the 32-bit accumulator stays below 2^31. The reader refuses to read past its input (RangeError): a
- * stream whose length an attacker chose ends there, not in zeros.
+ * reader's when a piece or a byte joins them, so the 32-bit accumulator stays below 2^31. The
+ * reader refuses to read past its input (RangeError): a stream whose length an attacker chose
+ * ends there, not in zeros.
  */
 export class BitWriter {
   private accumulator = 0;

@@ -274,7 +274,9 @@ export class RnsKernel {
     const { degree } = this;
     const q = this.moduli[j]!;
     const block = j * degree * 8;
-    const c1 = this.pair + this.moduli.length * degree * 8 + block;
+    // The pair's and the key's second polynomial (c1; a) start one polynomial in.
+    const second = this.moduli.length * degree * 8 + block;
+    const c1 = this.pair + second;
     const t = this.transformed + block;
     const roots = this.roots + block;
     const qinv = this.qinvs[j]!;
@@ -282,15 +284,7 @@ export class RnsKernel {
     this.wasm.forwardNtt(t, roots, degree, q, qinv);
     this.wasm.byteResidues(c1, this.bytes + degree, degree, q);
     this.wasm.forwardNtt(c1, roots, degree, q, qinv);
-    this.wasm.mulAdd(
-      c1,
-      this.key + this.moduli.length * degree * 8 + block,
-      t,
-      c1,
-      degree,
-      q,
-      qinv,
-    );
+    this.wasm.mulAdd(c1, this.key + second, t, c1, degree, q, qinv);
   }
 
   /**
