@@ -51,6 +51,73 @@ export function encodeFields(...fields: readonly (Uint8Array | string | number)[
   return out;
 }
 
+/**
+ * encodeFields(...labels, binding), remembered for the last few: a round encodes thousands of
+ * payloads that start with the same labels and round binding (KDF info, share commitments,
+ * associated data), and that prefix is most of each. The binding is kept as a copy and compared
+ * on every hit, so a caller that reuses its buffer never gets a stale prefix.
+ */
+export function fieldsPrefix(binding: Uint8Array | string, ...labels: string[]): Uint8Array {
+  for (const entry of prefixes) {
+    if (
+      entry.labels.length === labels.length &&
+      entry.labels.every((label, i) => label === labels[i]) &&
+      (typeof binding === 'string'
+        ? entry.binding === binding
+        : typeof entry.binding !== 'string' && equalBytes(entry.binding, binding))
+    )
+      return entry.prefix;
+  }
+  const entry = {
+    labels,
+    binding: typeof binding === 'string' ? binding : binding.slice(),
+    prefix: encodeFields(...labels, binding),
+  };
+  if (prefixes.length >= PREFIX_CACHE_LIMIT) prefixes.shift();
+  prefixes.push(entry);
+  return entry.prefix;
+}
+const PREFIX_CACHE_LIMIT = 32;
+const prefixes: { labels: string[]; binding: Uint8Array | string; prefix: Uint8Array }[] = [];
+
+/**
+ * prefix ‖ encodeFields(...fields) in one buffer: encodeFields(a, b, c, d) is exactly
+ * encodeFields(a, b) ‖ encodeFields(c, d), so with `fieldsPrefix(b, a)` the bytes are the same.
+ */
+export function encodeFieldsAfter(
+  prefix: Uint8Array,
+  ...fields: readonly (Uint8Array | string | number)[]
+): Uint8Array {
+  let total = prefix.length;
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i]!;
+    total +=
+      4 +
+      (typeof field === 'number'
+        ? 4
+        : typeof field === 'string'
+          ? utf8Label(field).length
+          : field.length);
+  }
+  const out = new Uint8Array(total);
+  out.set(prefix, 0);
+  let offset = prefix.length;
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i]!;
+    if (typeof field === 'number') {
+      writeU32be(out, offset, 4);
+      writeU32be(out, offset + 4, field);
+      offset += 8;
+    } else {
+      const bytes = typeof field === 'string' ? utf8Label(field) : field;
+      writeU32be(out, offset, bytes.length);
+      out.set(bytes, offset + 4);
+      offset += 4 + bytes.length;
+    }
+  }
+  return out;
+}
+
 function writeU32be(out: Uint8Array, offset: number, value: number): void {
   const word = value >>> 0;
   out[offset] = word >>> 24;

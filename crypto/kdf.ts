@@ -1,8 +1,8 @@
-import { createSecretKey, hkdfSync } from 'node:crypto';
-import { encodeFields } from './bytes.ts';
+import { hash } from 'node:crypto';
+import { encodeFieldsAfter, fieldsPrefix } from './bytes.ts';
 import { assertBytes, assertInteger, CryptoInputError } from './validate.ts';
 
-/** HKDF-SHA256 (RFC 5869), extract-then-expand, on OpenSSL. */
+/** HKDF-SHA256 (RFC 5869), extract-then-expand. */
 export function hkdfSha256(
   inputKeyMaterial: Uint8Array,
   salt: Uint8Array,
@@ -13,10 +13,42 @@ export function hkdfSha256(
   assertBytes(salt, 'salt');
   assertBytes(info, 'info');
   assertInteger(length, 'output length', 1, 255 * 32);
-  // As a KeyObject: raw bytes cost Node 24 two thrown errors before the import (see prg.ts).
-  const key = inputKeyMaterial.length > 0 ? createSecretKey(inputKeyMaterial) : inputKeyMaterial;
-  return new Uint8Array(hkdfSync('sha256', key, salt, info, length));
+  const prk = hmacSha256(salt, inputKeyMaterial);
+  const out = new Uint8Array(length);
+  // T(i) = HMAC(PRK, T(i − 1) ‖ info ‖ i), T(0) empty.
+  let previous: Uint8Array = new Uint8Array(0);
+  for (let block = 1, offset = 0; offset < length; block++, offset += 32) {
+    const message = new Uint8Array(previous.length + info.length + 1);
+    message.set(previous, 0);
+    message.set(info, previous.length);
+    message[message.length - 1] = block;
+    previous = hmacSha256(prk, message);
+    out.set(previous.subarray(0, Math.min(32, length - offset)), offset);
+  }
+  return out;
 }
+
+/**
+ * HMAC-SHA256 (RFC 2104) as two one-shot SHA-256 calls: H((K ⊕ opad) ‖ H((K ⊕ ipad) ‖ m)). A
+ * member derives ~3k keys a round (each box key, each pairwise mask seed); Node's hkdfSync or
+ * createHmac first imports the key as a KeyObject (createSecretKey, or two thrown errors for raw
+ * bytes), which cost more than the four SHA-256 compressions themselves. The same bytes as
+ * OpenSSL's HKDF (test/unit/kdf.test.ts checks RFC 5869's vectors and agreement with hkdfSync).
+ */
+function hmacSha256(key: Uint8Array, message: Uint8Array): Uint8Array {
+  const block = key.length > 64 ? sha256(key) : key;
+  const inner = new Uint8Array(64 + message.length);
+  inner.fill(0x36, 0, 64);
+  for (let i = 0; i < block.length; i++) inner[i] = block[i]! ^ 0x36;
+  inner.set(message, 64);
+  const outer = new Uint8Array(96);
+  outer.fill(0x5c, 0, 64);
+  for (let i = 0; i < block.length; i++) outer[i] = block[i]! ^ 0x5c;
+  outer.set(sha256(inner), 64);
+  return sha256(outer);
+}
+
+const sha256 = (bytes: Uint8Array): Uint8Array => new Uint8Array(hash('sha256', bytes, 'buffer'));
 
 /** What a derived key is for. Each purpose is a separate domain: keys never cross purposes. */
 export type KeyPurpose =
@@ -39,7 +71,8 @@ export function deriveKey(
   pair?: readonly [number, number],
   publicKeys?: readonly [Uint8Array, Uint8Array],
 ): Uint8Array {
-  const fields: (string | number | Uint8Array)[] = [DOMAIN, purpose, round];
+  // encodeFields(DOMAIN, purpose, round, ...): the first three encoded once per round.
+  const fields: (string | number | Uint8Array)[] = [];
   if (pair !== undefined) {
     assertInteger(pair[0], 'pair index', 0);
     assertInteger(pair[1], 'pair index', 0);
@@ -53,5 +86,10 @@ export function deriveKey(
   } else if (publicKeys !== undefined) {
     throw new CryptoInputError('public keys are bound only together with a pair of indices');
   }
-  return hkdfSha256(secret, SALT, encodeFields(...fields), 32);
+  return hkdfSha256(
+    secret,
+    SALT,
+    encodeFieldsAfter(fieldsPrefix(round, DOMAIN, purpose), ...fields),
+    32,
+  );
 }

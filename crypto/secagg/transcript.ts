@@ -1,4 +1,5 @@
-import { encodeFields } from '../bytes.ts';
+import { hash } from 'node:crypto';
+import { encodeFields, encodeFieldsAfter, fieldsPrefix } from '../bytes.ts';
 import { hashFields } from '../commitment.ts';
 
 /**
@@ -17,9 +18,8 @@ export const advertiseKeysPayload = (
   sealingPublicKey: Uint8Array,
   seedCommitment: Uint8Array,
 ): Uint8Array =>
-  encodeFields(
-    `${LABEL}/advertise-keys`,
-    binding,
+  encodeFieldsAfter(
+    fieldsPrefix(binding, `${LABEL}/advertise-keys`),
     sender,
     encryptionPublicKey,
     maskingPublicKey,
@@ -31,7 +31,7 @@ export const shareBoxAssociatedData = (
   binding: Uint8Array,
   sender: number,
   recipient: number,
-): Uint8Array => encodeFields(`${LABEL}/share-keys`, binding, sender, recipient);
+): Uint8Array => encodeFieldsAfter(fieldsPrefix(binding, `${LABEL}/share-keys`), sender, recipient);
 
 /**
  * A share box as a leaf of its sender's Merkle tree: who it is for, the recipient's encryption key
@@ -53,7 +53,13 @@ export const shareBoxesPayload = (
   sender: number,
   ephemeralPublicKey: Uint8Array,
   root: Uint8Array,
-): Uint8Array => encodeFields(`${LABEL}/share-boxes`, binding, sender, ephemeralPublicKey, root);
+): Uint8Array =>
+  encodeFieldsAfter(
+    fieldsPrefix(binding, `${LABEL}/share-boxes`),
+    sender,
+    ephemeralPublicKey,
+    root,
+  );
 
 /** Binds a complaint's proof of the shared secret to its round, accuser and accused. */
 export const shareComplaintContext = (
@@ -106,7 +112,19 @@ export const shareCommitment = (
   kind: 'masking-key' | 'self-mask',
   encodedShare: Uint8Array,
 ): Uint8Array =>
-  hashFields(`${LABEL}/share-commitment`, binding, dealer, holder, kind, encodedShare);
+  new Uint8Array(
+    hash(
+      'sha256',
+      encodeFieldsAfter(
+        fieldsPrefix(binding, `${LABEL}/share-commitment`),
+        dealer,
+        holder,
+        kind,
+        encodedShare,
+      ),
+      'buffer',
+    ),
+  );
 
 export const selfMaskCommitment = (
   binding: Uint8Array,

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { hkdfSync, randomBytes } from 'node:crypto';
 import { fromHex, toHex } from '../../crypto/bytes.ts';
 import { deriveKey, hkdfSha256 } from '../../crypto/kdf.ts';
 
@@ -26,6 +27,23 @@ describe('HKDF-SHA256', () => {
     expect(toHex(okm)).toBe(
       '8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8',
     );
+  });
+  it('agrees with OpenSSL (hkdfSync) for keys longer than a block, empty keys and long outputs', () => {
+    // HMAC hashes a key longer than SHA-256's 64-byte block first; each length is on an edge.
+    for (const [ikmLength, saltLength, infoLength, length] of [
+      [32, 20, 180, 32],
+      [0, 0, 0, 1],
+      [32, 64, 1, 33],
+      [65, 65, 300, 255],
+      [200, 1000, 0, 64],
+    ] as const) {
+      const ikm = randomBytes(ikmLength);
+      const salt = randomBytes(saltLength);
+      const info = randomBytes(infoLength);
+      expect(toHex(hkdfSha256(ikm, salt, info, length))).toBe(
+        Buffer.from(hkdfSync('sha256', ikm, salt, info, length)).toString('hex'),
+      );
+    }
   });
 });
 
