@@ -119,6 +119,8 @@ const now =
 const repeat = Number(args.repeat);
 /** How many of a run's client signature checks are kept to time one check after the round. */
 const SIGNATURE_SAMPLE = 512;
+/** Client time (ms, all clients) between two probes of the floor and the signature-check cost. */
+const PROBE_EVERY_CLIENT_MS = 1000;
 
 /** One whole round, timed; every run measures its own floors. */
 async function runOnce() {
@@ -138,6 +140,41 @@ async function runOnce() {
   const asClient = (index: number) => (ms: number) => {
     clientTime[index]! += ms;
     clientPhaseMs[phase] = (clientPhaseMs[phase] ?? 0) + ms;
+    // Outside the client's timed interval (its time is already taken).
+    clientMsSinceProbe += ms;
+    if (clientMsSinceProbe >= PROBE_EVERY_CLIENT_MS) {
+      clientMsSinceProbe = 0;
+      probe();
+    }
+  };
+  // Probes spread over the run, one per PROBE_EVERY_CLIENT_MS of client time: one repetition of
+  // the client floor (the same k + 1 expansions as floorOf) and one timed pass over the signature
+  // sample. Taken in proportion to client time, they see the load the clients saw; five
+  // repetitions at the end alone see only the last seconds' (on a shared machine the load can
+  // go from 2 to 12 within a run, and the end-only floor with it).
+  let clientMsSinceProbe = 0;
+  const floorProbes: number[] = [];
+  const signatureProbes: number[] = [];
+  const probeAccumulator = new Uint32Array(dimension);
+  const probeRandom = seededRandom(Number(args.seed) + 1);
+  const probeSeeds = Array.from({ length: context.config.degree + 1 }, () => probeRandom(32));
+  const floorRepetition = (): number => {
+    const start = now();
+    for (const seed of probeSeeds) applyMask(probeAccumulator, seed, 1);
+    return now() - start;
+  };
+  const signaturePass = (checks: readonly [Uint8Array, Uint8Array, Uint8Array][]): number => {
+    const start = now();
+    for (const [publicKey, message, signature] of checks)
+      curve.verify(publicKey, message, signature);
+    return (now() - start) / checks.length;
+  };
+  // Warm: the first calls run the addition loop interpreted, which no probe should time.
+  for (let i = 0; i < 3; i++) floorRepetition();
+  const probe = () => {
+    floorProbes.push(floorRepetition());
+    if (signatureSample.length > 0)
+      signatureProbes.push(signaturePass(signatureSample.slice(0, 32)));
   };
   const asServer = (ms: number) => {
     serverMs += ms;
@@ -311,23 +348,21 @@ async function runOnce() {
     }
     return samples.sort((a, b) => a - b)[2]!;
   };
-  // One client signature check's cost: the median of five timed passes over the sample (the
-  // same checks, keys and messages as in the round, through the same curve).
-  const signatureCheckCost = (): number => {
-    const samples: number[] = [];
-    for (let repetition = 0; repetition < 5; repetition++) {
-      const start = now();
-      for (const [publicKey, message, signature] of signatureSample)
-        curve.verify(publicKey, message, signature);
-      samples.push((now() - start) / Math.max(1, signatureSample.length));
-    }
-    return samples.sort((a, b) => a - b)[2]!;
-  };
-  const perSignatureCheckMs = signatureCheckCost();
+  // One client signature check's cost: the mean of the probes' passes and five passes over the
+  // whole sample at the end (the same checks, keys and messages as in the round, same curve).
+  // Means, not medians: the CPU clock (getrusage per thread) advances in scheduler ticks, so a
+  // few-ms interval reads 0 or a whole tick; a mean of many such readings is unbiased, a median
+  // is not.
+  const endSignaturePasses = Array.from({ length: 5 }, () => signaturePass(signatureSample));
+  const perSignatureCheckMs = mean([...signatureProbes, ...endSignaturePasses]);
   const signatureCheckMs = signatureChecks * perSignatureCheckMs;
   const masked = result.included.length;
   const serverFloorMs = floorOf(jobs.length, masked);
-  const clientFloorMs = floorOf(context.config.degree + 1, 0);
+  // The client floor: the mean of the probes and five repetitions at the end (the median of
+  // those five alone is what it was before the probes, still reported as clientFloorEndMs).
+  const endFloorRepetitions = Array.from({ length: 5 }, floorRepetition);
+  const clientFloorEndMs = median(endFloorRepetitions);
+  const clientFloorMs = mean([...floorProbes, ...endFloorRepetitions]);
   const senders = [...parties.keys()].filter((index) => bytesSent[index]! > 0);
   const participating = result.included;
   const clientMs =
@@ -356,6 +391,10 @@ async function runOnce() {
     clientMsMax: round(clientMsMax),
     clientFloorMs: round(clientFloorMs),
     clientRatio: round(clientMs / clientFloorMs, 3),
+    clientFloorEndMs: round(clientFloorEndMs),
+    clientRatioEndFloor: round(clientMs / clientFloorEndMs, 3),
+    clientFloorProbes: floorProbes.length,
+    clientFloorProbeQuartilesMs: [0.25, 0.5, 0.75].map((q) => round(quantile(floorProbes, q))),
     serverPhaseMs: mapValues(serverPhaseMs, (ms) => round(ms)),
     clientPhaseMs: mapValues(clientPhaseMs, (ms) => round(ms / participating.length, 2)),
     // Client time spent verifying Ed25519 signatures (neighbours' AdvertiseKeys at ShareKeys;
@@ -412,6 +451,20 @@ function mapValues(
   map: (value: number) => number,
 ): Record<string, number> {
   return Object.fromEntries(Object.entries(record).map(([key, value]) => [key, map(value)]));
+}
+
+function mean(values: readonly number[]): number {
+  return values.reduce((sum, value) => sum + value, 0) / values.length;
+}
+
+function median(values: readonly number[]): number {
+  return quantile(values, 0.5);
+}
+
+function quantile(values: readonly number[], q: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
 function round(value: number, digits = 1): number {
