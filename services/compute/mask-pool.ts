@@ -2,11 +2,13 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { addInto } from '../../crypto/prg.ts';
 import type { MaskJob } from '../../crypto/secagg/masks.ts';
+import { encodeMaskJobs } from './mask-jobs-wire.ts';
 
 /**
  * Spreads mask expansion — the aggregator's dominant cost — over worker threads. Each worker
  * combines a contiguous slice of the jobs into one vector; the partial totals are added on the
- * calling thread. Seeds (32 bytes each) go out, one d-vector per worker comes back.
+ * calling thread. The jobs go out as one transferred buffer (mask-jobs-wire.ts), one d-vector per
+ * worker comes back.
  */
 export class MaskPool {
   private readonly workers: Worker[];
@@ -50,7 +52,8 @@ export class MaskPool {
         const result = new Promise<Uint32Array>((resolve, reject) =>
           this.pending.set(id, { resolve, reject }),
         );
-        worker.postMessage({ id, jobs: jobs.slice(w * slice, (w + 1) * slice), dimension });
+        const encoded = encodeMaskJobs(jobs.slice(w * slice, (w + 1) * slice));
+        worker.postMessage({ id, jobs: encoded, dimension }, [encoded.buffer as ArrayBuffer]);
         return result;
       }),
     );

@@ -1,18 +1,19 @@
 import { parentPort } from 'node:worker_threads';
 import { nativeCurve25519 } from '../../crypto/curve25519-native.ts';
-import type { MaskJob } from '../../crypto/secagg/masks.ts';
 import { combineMasks } from '../../crypto/secagg/masks.ts';
+import { decodeMaskJobs } from './mask-jobs-wire.ts';
 
 /** Worker side of MaskPool: combines a slice of mask jobs and hands the buffer back (transfer). */
 interface CombineRequest {
   readonly id: number;
-  readonly jobs: readonly MaskJob[];
+  /** encodeMaskJobs' bytes. */
+  readonly jobs: Uint8Array;
   readonly dimension: number;
 }
 
 parentPort!.on('message', (request: CombineRequest) => {
   const before = process.threadCpuUsage();
-  const total = combineMasks(request.jobs, request.dimension, nativeCurve25519);
+  const total = combineMasks(decodeMaskJobs(request.jobs), request.dimension, nativeCurve25519);
   const used = process.threadCpuUsage(before);
   // This thread's CPU time for the job (benchmarks compare it with a single-thread floor).
   const cpuMs = (used.user + used.system) / 1000;

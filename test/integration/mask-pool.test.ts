@@ -3,6 +3,7 @@ import { nativeCurve25519 } from '../../crypto/curve25519-native.ts';
 import { seededRandom } from '../../crypto/random.ts';
 import { combineMasks, type MaskJob } from '../../crypto/secagg/masks.ts';
 import { MaskPool } from '../../services/compute/mask-pool.ts';
+import { decodeMaskJobs, encodeMaskJobs } from '../../services/compute/mask-jobs-wire.ts';
 
 describe('MaskPool (real worker threads)', () => {
   const pool = new MaskPool(2);
@@ -29,6 +30,27 @@ describe('MaskPool (real worker threads)', () => {
     const parallel = await pool.combine(jobs, dimension);
     expect(parallel).toEqual(combineMasks(jobs, dimension, nativeCurve25519));
     expect(parallel.some((word) => word !== 0)).toBe(true);
+  });
+
+  it('sends the jobs as one buffer that decodes to the same jobs, every field and sign', () => {
+    const random = seededRandom(32);
+    const jobs: MaskJob[] = [
+      { kind: 'seed', seed: random(32), sign: -1 },
+      {
+        kind: 'pairwise',
+        secretKey: random(32),
+        peerPublicKey: random(32),
+        binding: random(48),
+        pair: [65535, 2 ** 32 - 1],
+        publicKeys: [random(32), random(31)],
+        sign: 1,
+      },
+      { kind: 'seed', seed: random(32), sign: 1 },
+    ];
+    const encoded = encodeMaskJobs(jobs);
+    expect(decodeMaskJobs(encoded)).toEqual(jobs);
+    expect(() => decodeMaskJobs(encoded.subarray(0, encoded.length - 1))).toThrow(RangeError);
+    expect(decodeMaskJobs(encodeMaskJobs([]))).toEqual([]);
   });
 
   it('handles fewer jobs than threads', async () => {
