@@ -358,11 +358,14 @@ async function runOnce() {
   const signatureCheckMs = signatureChecks * perSignatureCheckMs;
   const masked = result.included.length;
   const serverFloorMs = floorOf(jobs.length, masked);
-  // The client floor: the mean of the probes and five repetitions at the end (the median of
-  // those five alone is what it was before the probes, still reported as clientFloorEndMs).
+  // The client floor: the median of the probes and five repetitions at the end (the median of
+  // those five alone is what it was before the probes, still reported as clientFloorEndMs). A
+  // median, not a mean: a probe allocates ~30 MB of keystream on the main thread, whose heap
+  // holds every client's state, and now and then pays a full collection of it (a quarter of the
+  // probes read 3-4x the rest); at ~30 ms, a tick of clock granularity is a small error.
   const endFloorRepetitions = Array.from({ length: 5 }, floorRepetition);
   const clientFloorEndMs = median(endFloorRepetitions);
-  const clientFloorMs = mean([...floorProbes, ...endFloorRepetitions]);
+  const clientFloorMs = median([...floorProbes, ...endFloorRepetitions]);
   const senders = [...parties.keys()].filter((index) => bytesSent[index]! > 0);
   const participating = result.included;
   const clientMs =
