@@ -29,6 +29,35 @@ export function decodeSubmitUpdateRequest(buffer: Buffer): SubmitUpdateRequest {
   return SubmitUpdateRequest.decode(buffer);
 }
 
+/** Bytes a received message's buffer holds besides its chunk: the gRPC frame's 5, the tag, the length. */
+const MESSAGE_OVERHEAD_BYTES = 16;
+
+/**
+ * Frees the memory of a chunk `decodeSubmitUpdateRequest` returned, once the caller is done with
+ * it (staged and hashed), instead of at the next garbage collection: its ArrayBuffer is detached
+ * (`transfer(0)`), after which the chunk reads as empty. Only a buffer that holds nothing but
+ * this message is detached (grpc-js joins each message into a buffer of its own; a chunk of the
+ * generated decoder, a pooled or shared buffer is left alone), and only where `transfer` exists
+ * (Node ≥ 21). A 4 MiB message otherwise lives until V8's next full collection (it outlives the
+ * scavenges of the DATA frames it is joined from), and 40 MB of them made malloc's heap grow by
+ * as much, most of which the peer then kept.
+ */
+export function releaseChunk(chunk: Uint8Array): void {
+  const buffer = chunk.buffer as ArrayBuffer & { transfer?: (length: number) => ArrayBuffer };
+  if (
+    typeof buffer.transfer !== 'function' ||
+    buffer instanceof SharedArrayBuffer ||
+    chunk.byteLength < 65536 ||
+    buffer.byteLength - chunk.byteLength > MESSAGE_OVERHEAD_BYTES
+  )
+    return;
+  try {
+    buffer.transfer(0);
+  } catch {
+    // A buffer Node marked non-detachable: the collector frees it.
+  }
+}
+
 /** The MemberService definition with SubmitUpdate's requests decoded by `decodeSubmitUpdateRequest`. */
 export const MemberServiceDefinition: typeof MemberServiceService = {
   ...MemberServiceService,

@@ -3,7 +3,9 @@ import { rmSync } from 'node:fs';
 import type * as grpc from '@grpc/grpc-js';
 import type { SubmitHeader, SubmitUpdateRequest } from '../../proto/gen/veilsum/v1/member.ts';
 import { invalidArgument } from '../../sdk/common/grpc-errors.ts';
+import { releaseChunk } from './chunk-deserializer.ts';
 import { StagedFile } from './staged-file.ts';
+import { countUpdateBytes } from './young-garbage.ts';
 
 /** Largest chunk a SubmitUpdate stream may carry (the proto's contract). */
 export const MAX_CHUNK_BYTES = 4 * 1024 * 1024;
@@ -65,6 +67,9 @@ export async function receiveValues(
       digest.update(chunk);
       received += chunk.length;
       onBytes(chunk.length);
+      countUpdateBytes(chunk.length);
+      // Staged and hashed: nothing reads the chunk again.
+      releaseChunk(chunk);
     }
     if (received !== expectedBytes)
       throw invalidArgument(
