@@ -18,7 +18,8 @@ export const MAX_VALUES = 2 ** 28;
  * the SHA-256 against the header. The values are staged in aligned buffers and written from
  * there (StagedFile: O_DIRECT where the file system takes it, the writes overlapping the stream's
  * reading); the file is fsynced before this returns; on any refusal it is removed, so nothing of
- * a refused stream stays on disk.
+ * a refused stream stays on disk. The chunks are consumed: once staged and hashed, a chunk whose
+ * buffer holds nothing but its message is freed (releaseChunk) and reads as empty after.
  */
 export async function receiveValues(
   messages: AsyncIterator<SubmitUpdateRequest>,
