@@ -1,4 +1,5 @@
 import { MemberServiceService, SubmitUpdateRequest } from '../../proto/gen/veilsum/v1/member.ts';
+import { freeBuffer } from './young-garbage.ts';
 
 /** SubmitUpdateRequest.chunk's tag: field 2, wire type 2 (length-delimited). */
 const CHUNK_TAG = (2 << 3) | 2;
@@ -43,19 +44,11 @@ const MESSAGE_OVERHEAD_BYTES = 16;
  * as much, most of which the peer then kept.
  */
 export function releaseChunk(chunk: Uint8Array): void {
-  const buffer = chunk.buffer as ArrayBuffer & { transfer?: (length: number) => ArrayBuffer };
   if (
-    typeof buffer.transfer !== 'function' ||
-    buffer instanceof SharedArrayBuffer ||
-    chunk.byteLength < 65536 ||
-    buffer.byteLength - chunk.byteLength > MESSAGE_OVERHEAD_BYTES
+    chunk.byteLength >= 65536 &&
+    chunk.buffer.byteLength - chunk.byteLength <= MESSAGE_OVERHEAD_BYTES
   )
-    return;
-  try {
-    buffer.transfer(0);
-  } catch {
-    // A buffer Node marked non-detachable: the collector frees it.
-  }
+    freeBuffer(chunk.buffer);
 }
 
 /** The MemberService definition with SubmitUpdate's requests decoded by `decodeSubmitUpdateRequest`. */

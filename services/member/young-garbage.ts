@@ -31,3 +31,19 @@ export function countUpdateBytes(bytes: number): void {
   pending = 0;
   gc({ type: 'minor' });
 }
+
+/**
+ * Frees `buffer`'s memory now (ArrayBuffer.prototype.transfer(0) detaches it: every view of it
+ * reads as empty after) instead of at V8's next collection that finds it dead. For a buffer its
+ * owner is done with and no one else holds; where `transfer` is missing (Node 20) or refused (a
+ * buffer Node marked non-detachable) the collector frees it as before.
+ */
+export function freeBuffer(buffer: ArrayBufferLike): void {
+  const transferable = buffer as ArrayBuffer & { transfer?: (length: number) => ArrayBuffer };
+  if (typeof transferable.transfer !== 'function' || buffer instanceof SharedArrayBuffer) return;
+  try {
+    transferable.transfer(0);
+  } catch {
+    // Non-detachable: left to the collector.
+  }
+}
