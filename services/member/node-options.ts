@@ -16,8 +16,9 @@
  * (young-garbage.ts), so the Buffers of a finished message are freed before the next ones are
  * allocated instead of piling up to V8's 64 MB external-memory limit (malloc's heap grew to hold
  * them and the peer kept most of it). Measured with `npm run bench:member -- --client python`,
- * with the freed keystream chunks and received messages (load 6–17): the peak 66–75 MB over the
- * idle peer instead of 112–118, after the submissions 23–37 MB over it instead of 45–78.
+ * with the freed keystream chunks and received messages (load 6–17, 11 runs each): the peak
+ * 68–95 MB over the idle peer instead of 106–122, after the submissions 22–33 MB over it instead
+ * of 46–78.
  */
 export const MEMBER_NODE_OPTIONS: readonly string[] = ['--max-semi-space-size=4', '--expose-gc'];
 
