@@ -19,6 +19,7 @@
  *   npm run bench:member [-- --values 10000000 --members 3 --client ts|python --repeat 3]
  *                        [-- --chunk-mib 4]   (the Python client's chunk size)
  *                        [-- --cpu-prof <folder>]   (V8 CPU profiles of bank 1's peer and the bench)
+ *                        [-- --memory-breakdown]   (bank 1's peer's memory by kind: memory-probe.ts)
  *
  * `--client ts`: the generated TypeScript stubs in this process; `python`: a process running the
  * Python package (clients/python/benchmarks/submit_to_peer.py, in the venv of
@@ -26,10 +27,11 @@
  * benchmarks/results/member.json.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { loadavg } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { UpdateState } from '../../proto/gen/veilsum/v1/member.ts';
 import { Adversary } from '../../proto/gen/veilsum/v1/round.ts';
@@ -60,6 +62,8 @@ const { values: options } = parseArgs({
     'cpu-prof': { type: 'string' },
     // Node options for bank 1's peer, comma-separated (e.g. --max-semi-space-size=16).
     'peer-node-args': { type: 'string', default: '' },
+    // Where bank 1's peer's bytes are (V8 heap, external, anonymous/file-backed) at each moment.
+    'memory-breakdown': { type: 'boolean', default: false },
   },
 });
 const profileDirectory = options['cpu-prof'];
@@ -158,6 +162,32 @@ function rssMb(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmHWM'): number {
   return Math.round(kib / 1024);
 }
 
+/**
+ * `--memory-breakdown`: bank 1's peer runs memory-probe.ts, which answers SIGUSR2 with its memory
+ * by kind now and at its largest RSS since the last signal (a line in `file`).
+ */
+class MemoryProbe {
+  private lines = 0;
+  readonly file: string;
+  constructor(file: string) {
+    this.file = file;
+    writeFileSync(file, '');
+  }
+
+  async read(pid: number): Promise<unknown> {
+    process.kill(pid, 'SIGUSR2');
+    for (let waited = 0; waited < 5000; waited += 10) {
+      const lines = readFileSync(this.file, 'utf8').split('\n').filter(Boolean);
+      if (lines.length > this.lines) {
+        this.lines = lines.length;
+        return JSON.parse(lines.at(-1)!);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    throw new Error("the peer's memory probe did not answer");
+  }
+}
+
 let stopProfiling: (() => Promise<void>) | undefined;
 
 async function main(): Promise<void> {
@@ -167,6 +197,13 @@ async function main(): Promise<void> {
       `unknown --client ${options.client}: one of ${Object.keys(SUBMITTERS).join(', ')}`,
     );
   const peerNodeArguments = options['peer-node-args'].split(',').filter((a) => a !== '');
+  let probe: MemoryProbe | undefined;
+  if (options['memory-breakdown']) {
+    const file = join(tmpdir(), `veilsum-memory-probe-${process.pid}.jsonl`);
+    probe = new MemoryProbe(file);
+    process.env.VEILSUM_MEMORY_PROBE_FILE = file;
+    peerNodeArguments.push('--import', fileURLToPath(new URL('memory-probe.ts', import.meta.url)));
+  }
   const set = await startMemberPeers({
     members: memberCount,
     nodeArguments: (bank: number) =>
@@ -197,6 +234,8 @@ async function main(): Promise<void> {
     const peerPid = set.peers[0]!.child!.pid!;
     // What the idle peer holds (Node, gRPC, the SDK with its CKKS WebAssembly): the update adds to it.
     const peerIdleRssMb = rssMb(peerPid, 'VmRSS');
+    const memory: Record<string, unknown> = {};
+    if (probe) memory.idle = await probe.read(peerPid);
     // One warm-up submission of the same size (a model no round takes: it stays queued), so the
     // connection, TLS and the JIT are as in a peer that has been running; then `--repeat`
     // measured ones, the last for the round's model.
@@ -217,11 +256,13 @@ async function main(): Promise<void> {
     const queuedAt = performance.now();
     measured.shift(); // the warm-up
     const peerPeakRssMbAfterSubmit = rssMb(peerPid);
+    if (probe) memory.submits = await probe.read(peerPid);
     for (let i = 1; i < set.peers.length; i++)
       await submitUpdate(clients.of(i), updates[i]!, headerFor(updates[i]!, { modelId }));
     // What the peer still holds when the round starts (freed buffers not yet collected, or
     // collected but kept by the allocator): the round's own memory comes on top of it.
     const peerRssMbBeforeRound = rssMb(peerPid, 'VmRSS');
+    if (probe) memory.beforeRound = await probe.read(peerPid);
     await admin.openRound({
       ...secAggRoundParams(set.consortium.members, modelId, 1, valueCount, 300_000),
       adversary: Adversary.ADVERSARY_SEMI_MALICIOUS,
@@ -239,6 +280,7 @@ async function main(): Promise<void> {
     const updateMb = (valueCount * 4) / 1e6;
     const rates = measured.map(({ seconds }) => updateMb / seconds);
     const peerPeakRssMb = rssMb(peerPid);
+    if (probe) memory.round = await probe.read(peerPid);
     const result = {
       benchmark: 'member-peer',
       client: options.client,
@@ -261,6 +303,9 @@ async function main(): Promise<void> {
       peakRssLimitMb: 3 * updateMb,
       queueToUploadAcceptedMs: Math.round(uploadedAt - queuedAt),
       queueToIncludedMs: Math.round(includedAt - queuedAt),
+      // `--memory-breakdown`: bank 1's peer's memory by kind (MB), now and at the largest RSS sampled
+      // since the moment before: idle; the submissions; before the round; the round.
+      ...(probe ? { peerMemoryMb: memory } : {}),
       loadAverage1m: Number(loadavg()[0]!.toFixed(2)),
       node: process.version,
     };
@@ -269,6 +314,7 @@ async function main(): Promise<void> {
     console.log(JSON.stringify(result));
   } finally {
     await stopProfiling?.();
+    if (probe) rmSync(probe.file, { force: true });
     clients.closeAll();
     admin.close();
     await set.stop();

@@ -1,4 +1,5 @@
 import { MemberServiceService, SubmitUpdateRequest } from '../../proto/gen/veilsum/v1/member.ts';
+import { freeBuffer } from './young-garbage.ts';
 
 /** SubmitUpdateRequest.chunk's tag: field 2, wire type 2 (length-delimited). */
 const CHUNK_TAG = (2 << 3) | 2;
@@ -27,6 +28,27 @@ export function decodeSubmitUpdateRequest(buffer: Buffer): SubmitUpdateRequest {
     }
   }
   return SubmitUpdateRequest.decode(buffer);
+}
+
+/** Bytes a received message's buffer holds besides its chunk: the gRPC frame's 5, the tag, the length. */
+const MESSAGE_OVERHEAD_BYTES = 16;
+
+/**
+ * Frees the memory of a chunk `decodeSubmitUpdateRequest` returned, once the caller is done with
+ * it (staged and hashed), instead of at the next garbage collection: its ArrayBuffer is detached
+ * (`transfer(0)`), after which the chunk reads as empty. Only a buffer that holds nothing but
+ * this message is detached (grpc-js joins each message into a buffer of its own; a chunk of the
+ * generated decoder, a pooled or shared buffer is left alone), and only where `transfer` exists
+ * (Node ≥ 21). A 4 MiB message otherwise lives until V8's next full collection (it outlives the
+ * scavenges of the DATA frames it is joined from), and 40 MB of them made malloc's heap grow by
+ * as much, most of which the peer then kept.
+ */
+export function releaseChunk(chunk: Uint8Array): void {
+  if (
+    chunk.byteLength >= 65536 &&
+    chunk.buffer.byteLength - chunk.byteLength <= MESSAGE_OVERHEAD_BYTES
+  )
+    freeBuffer(chunk.buffer);
 }
 
 /** The MemberService definition with SubmitUpdate's requests decoded by `decodeSubmitUpdateRequest`. */

@@ -3,6 +3,7 @@ import { quantize, type QuantizationParams } from '../../crypto/quantize.ts';
 import type { RandomSource } from '../../crypto/random.ts';
 import { clippingReport, type ClippingReport } from '../../sdk/clipping-report.ts';
 import { updateDigestOf } from '../../sdk/unmask-journal.ts';
+import { freeBuffer } from './young-garbage.ts';
 
 /** What a SecAgg round needs of a queued update, computed in one pass over its slices. */
 export interface PreparedSecAggUpdate {
@@ -25,9 +26,24 @@ export function prepareSecAgg(
   dimension: number,
   params: QuantizationParams,
 ): PreparedSecAggUpdate {
+  const random = reusedRandom();
+  try {
+    return prepareInto(slices, dimension, params, random);
+  } finally {
+    // The rounding's random bytes are not needed past the last slice: freed now, not at V8's
+    // next collection (4 MiB under the round's levels otherwise).
+    random.free();
+  }
+}
+
+function prepareInto(
+  slices: Iterable<Float32Array>,
+  dimension: number,
+  params: QuantizationParams,
+  random: RandomSource,
+): PreparedSecAggUpdate {
   const levels = new Uint32Array(dimension);
   const payload = createHash('sha256');
-  const random = reusedRandom();
   let offset = 0;
   let clipping: ClippingReport = {
     clipRange: params.clipRange,
@@ -62,12 +78,13 @@ export function prepareSecAgg(
  * memory until the next full collection (most of the peer's peak during a round's preparation).
  * Each call's bytes are consumed by `quantize` before the next call overwrites them.
  */
-function reusedRandom(): RandomSource {
+function reusedRandom(): RandomSource & { free(): void } {
   let buffer = new Uint8Array(0);
-  return (length) => {
+  const random = (length: number) => {
     if (buffer.length < length) buffer = new Uint8Array(length);
     return randomFillSync(buffer.subarray(0, length));
   };
+  return Object.assign(random, { free: () => freeBuffer(buffer.buffer) });
 }
 
 /**

@@ -7,6 +7,7 @@ import { clippingReport, clippingWarning, type ClippingReport } from '../../sdk/
 import { UnmaskJournal, updateDigest } from '../../sdk/unmask-journal.ts';
 import type { Progress, VeilsumClient } from '../../sdk/veilsum-client.ts';
 import type { MemberMetrics } from './metrics.ts';
+import { countUpdateBytes } from './young-garbage.ts';
 import { digestsOfSlices, prepareSecAgg, type PreparedSecAggUpdate } from './prepared-update.ts';
 import { FINAL_STATES, type QueuedRecord, type UpdateQueue } from './update-queue.ts';
 
@@ -326,7 +327,16 @@ export class RoundFollower {
       'taking part in the round',
     );
     const started = Date.now();
+    let sent = 0;
     const onProgress = (progress: Progress) => {
+      // The masked input's upload: its serialised and framed copies are scavenged as it goes.
+      if (progress.step === 'masked-input' && progress.bytesSent !== undefined) {
+        // A retried upload starts again from 0.
+        countUpdateBytes(
+          progress.bytesSent >= sent ? progress.bytesSent - sent : progress.bytesSent,
+        );
+        sent = progress.bytesSent;
+      }
       if (
         record.state === UpdateState.UPDATE_STATE_IN_ROUND &&
         ['consistency-check', 'unmasking', 'waiting-for-result'].includes(progress.step)

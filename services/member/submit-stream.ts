@@ -3,7 +3,9 @@ import { rmSync } from 'node:fs';
 import type * as grpc from '@grpc/grpc-js';
 import type { SubmitHeader, SubmitUpdateRequest } from '../../proto/gen/veilsum/v1/member.ts';
 import { invalidArgument } from '../../sdk/common/grpc-errors.ts';
+import { releaseChunk } from './chunk-deserializer.ts';
 import { StagedFile } from './staged-file.ts';
+import { countUpdateBytes } from './young-garbage.ts';
 
 /** Largest chunk a SubmitUpdate stream may carry (the proto's contract). */
 export const MAX_CHUNK_BYTES = 4 * 1024 * 1024;
@@ -16,7 +18,8 @@ export const MAX_VALUES = 2 ** 28;
  * the SHA-256 against the header. The values are staged in aligned buffers and written from
  * there (StagedFile: O_DIRECT where the file system takes it, the writes overlapping the stream's
  * reading); the file is fsynced before this returns; on any refusal it is removed, so nothing of
- * a refused stream stays on disk.
+ * a refused stream stays on disk. The chunks are consumed: once staged and hashed, a chunk whose
+ * buffer holds nothing but its message is freed (releaseChunk) and reads as empty after.
  */
 export async function receiveValues(
   messages: AsyncIterator<SubmitUpdateRequest>,
@@ -65,6 +68,9 @@ export async function receiveValues(
       digest.update(chunk);
       received += chunk.length;
       onBytes(chunk.length);
+      countUpdateBytes(chunk.length);
+      // Staged and hashed: nothing reads the chunk again.
+      releaseChunk(chunk);
     }
     if (received !== expectedBytes)
       throw invalidArgument(

@@ -15,6 +15,7 @@ import {
 import { join } from 'node:path';
 import { fsyncPath } from '../common/fsync-path.ts';
 import { UpdateState, type TensorSlice } from '../../proto/gen/veilsum/v1/member.ts';
+import { freeBuffer } from './young-garbage.ts';
 
 /**
  * The peer's durable queue of updates. Each update is a folder `updates/<id>/` holding its floats
@@ -139,12 +140,14 @@ export class UpdateQueue {
   /**
    * The update's floats in order, `sliceValues` at a time, read into one buffer that each slice
    * reuses: a consumer copies what it keeps. A round's preparation reads the update this way
-   * instead of holding all of it beside what it computes from it.
+   * instead of holding all of it beside what it computes from it. Once the slices are read to
+   * the end (or the reading stops), the buffer is freed at once (freeBuffer): the last slice
+   * then reads as empty.
    */
   *slices(updateId: string, sliceValues = SLICE_VALUES): Generator<Float32Array> {
     const file = openSync(this.valuesPath(updateId), 'r');
+    const buffer = new Float32Array(sliceValues);
     try {
-      const buffer = new Float32Array(sliceValues);
       const bytes = new Uint8Array(buffer.buffer);
       for (;;) {
         let filled = 0;
@@ -160,6 +163,7 @@ export class UpdateQueue {
       }
     } finally {
       closeSync(file);
+      freeBuffer(buffer.buffer);
     }
   }
 

@@ -84,4 +84,21 @@ describe("the member peer's durable update queue", () => {
     expect(copies).toEqual([[1.5, -2], [0.25]]);
     expect(Array.from(queue.values(record.updateId))).toEqual(Array.from(values));
   });
+
+  it("frees the slices' buffer once they are read (or the reading stops), not at the next collection", () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'veilsum-queue-'));
+    folders.push(dataDir);
+    const { queue, record } = queued(dataDir);
+    let last: Float32Array | undefined;
+    for (const slice of queue.slices(record.updateId, 2)) last = slice;
+    // Detached: its memory went back to the allocator when the reading ended.
+    expect(last!.buffer.byteLength).toBe(0);
+    let first: Float32Array | undefined;
+    for (const slice of queue.slices(record.updateId, 2)) {
+      first = slice;
+      expect(Array.from(slice)).toEqual([1.5, -2]);
+      break;
+    }
+    expect(first!.buffer.byteLength).toBe(0);
+  });
 });
