@@ -39,4 +39,32 @@ describe('review s27: fieldsPrefix cache', () => {
     handedOut.set(new Uint8Array(32).fill(8), handedOut.length - 32);
     expect(toHex(shareBoxAssociatedData(binding, 3, 4))).toBe(toHex(expected));
   });
+
+  it("a Buffer binding reused for the next round gets that round's keys, not the cached ones", () => {
+    // fieldsPrefix keeps `binding.slice()` as its copy; Buffer#slice is a view of the same memory,
+    // so a caller that writes round B's binding into round A's Buffer matches A's cached entry and
+    // gets A's prefix: keys, associated data and commitments of round A, inside round B.
+    const binding = Buffer.alloc(32, 0xa1);
+    const secret = new Uint8Array(32).fill(5);
+    const roundA = toHex(deriveKey(secret, 'secagg/self-mask', binding));
+    binding.fill(0xb2); // round B's binding, in the same buffer
+    const roundB = toHex(
+      new Uint8Array(
+        hkdfSync(
+          'sha256',
+          secret,
+          SALT,
+          encodeFields('veilsum/v1', 'secagg/self-mask', new Uint8Array(32).fill(0xb2)),
+          32,
+        ),
+      ),
+    );
+    expect(roundB).not.toBe(roundA);
+    const derived = toHex(deriveKey(secret, 'secagg/self-mask', binding));
+    expect(derived).not.toBe(roundA); // round A's self-mask seed, served in round B
+    expect(derived).toBe(roundB);
+    expect(toHex(shareBoxAssociatedData(binding, 1, 2))).toBe(
+      toHex(encodeFields('veilsum/v1/secagg/share-keys', binding, 1, 2)),
+    );
+  });
 });
