@@ -54,10 +54,13 @@ export function encodeFields(...fields: readonly (Uint8Array | string | number)[
 /**
  * encodeFields(...labels, binding), remembered for the last few: a round encodes thousands of
  * payloads that start with the same labels and round binding (KDF info, share commitments,
- * associated data), and that prefix is most of each. The binding is kept as a copy and compared
- * on every hit, so a caller that reuses its buffer never gets a stale prefix.
+ * associated data), and that prefix is most of each. The binding is kept as a copy of its bytes
+ * (`new Uint8Array`, which copies a Node Buffer too, where `Buffer.slice` would be a view) and
+ * compared on every hit, so a caller that reuses its buffer never gets a stale prefix. The cached
+ * encoding never leaves this module: `fieldsPrefix` hands out a copy, `encodePrefixed` writes it
+ * into a fresh buffer.
  */
-export function fieldsPrefix(binding: Uint8Array | string, ...labels: string[]): Uint8Array {
+function cachedPrefix(binding: Uint8Array | string, labels: readonly string[]): Uint8Array {
   for (const entry of prefixes) {
     if (
       entry.labels.length === labels.length &&
@@ -69,13 +72,30 @@ export function fieldsPrefix(binding: Uint8Array | string, ...labels: string[]):
       return entry.prefix;
   }
   const entry = {
-    labels,
-    binding: typeof binding === 'string' ? binding : binding.slice(),
+    labels: [...labels],
+    binding: typeof binding === 'string' ? binding : new Uint8Array(binding),
     prefix: encodeFields(...labels, binding),
   };
   if (prefixes.length >= PREFIX_CACHE_LIMIT) prefixes.shift();
   prefixes.push(entry);
   return entry.prefix;
+}
+
+/** encodeFields(...labels, binding), as a buffer of the caller's own. */
+export function fieldsPrefix(binding: Uint8Array | string, ...labels: string[]): Uint8Array {
+  return new Uint8Array(cachedPrefix(binding, labels));
+}
+
+/**
+ * encodeFields(...labels, binding, ...fields) in one fresh buffer, the labels' and binding's
+ * part written from the cache (cachedPrefix).
+ */
+export function encodePrefixed(
+  labels: readonly string[],
+  binding: Uint8Array | string,
+  ...fields: readonly (Uint8Array | string | number)[]
+): Uint8Array {
+  return encodeFieldsAfter(cachedPrefix(binding, labels), ...fields);
 }
 const PREFIX_CACHE_LIMIT = 32;
 const prefixes: { labels: string[]; binding: Uint8Array | string; prefix: Uint8Array }[] = [];

@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { encodeFieldsAfter, fieldsPrefix } from './bytes.ts';
+import { encodePrefixed } from './bytes.ts';
 import { assertBytes, assertInteger, CryptoInputError } from './validate.ts';
 
 /** HKDF-SHA256 (RFC 5869), extract-then-expand. */
@@ -86,10 +86,5 @@ export function deriveKey(
   } else if (publicKeys !== undefined) {
     throw new CryptoInputError('public keys are bound only together with a pair of indices');
   }
-  return hkdfSha256(
-    secret,
-    SALT,
-    encodeFieldsAfter(fieldsPrefix(round, DOMAIN, purpose), ...fields),
-    32,
-  );
+  return hkdfSha256(secret, SALT, encodePrefixed([DOMAIN, purpose], round, ...fields), 32);
 }

@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { encodeFields, encodeFieldsAfter, fieldsPrefix } from '../bytes.ts';
+import { encodeFields, encodePrefixed } from '../bytes.ts';
 import { hashFields } from '../commitment.ts';
 
 /**
@@ -18,8 +18,9 @@ export const advertiseKeysPayload = (
   sealingPublicKey: Uint8Array,
   seedCommitment: Uint8Array,
 ): Uint8Array =>
-  encodeFieldsAfter(
-    fieldsPrefix(binding, `${LABEL}/advertise-keys`),
+  encodePrefixed(
+    [`${LABEL}/advertise-keys`],
+    binding,
     sender,
     encryptionPublicKey,
     maskingPublicKey,
@@ -31,7 +32,7 @@ export const shareBoxAssociatedData = (
   binding: Uint8Array,
   sender: number,
   recipient: number,
-): Uint8Array => encodeFieldsAfter(fieldsPrefix(binding, `${LABEL}/share-keys`), sender, recipient);
+): Uint8Array => encodePrefixed([`${LABEL}/share-keys`], binding, sender, recipient);
 
 /**
  * A share box as a leaf of its sender's Merkle tree: who it is for, the recipient's encryption key
@@ -54,12 +55,7 @@ export const shareBoxesPayload = (
   ephemeralPublicKey: Uint8Array,
   root: Uint8Array,
 ): Uint8Array =>
-  encodeFieldsAfter(
-    fieldsPrefix(binding, `${LABEL}/share-boxes`),
-    sender,
-    ephemeralPublicKey,
-    root,
-  );
+  encodePrefixed([`${LABEL}/share-boxes`], binding, sender, ephemeralPublicKey, root);
 
 /** Binds a complaint's proof of the shared secret to its round, accuser and accused. */
 export const shareComplaintContext = (
@@ -115,13 +111,7 @@ export const shareCommitment = (
   new Uint8Array(
     hash(
       'sha256',
-      encodeFieldsAfter(
-        fieldsPrefix(binding, `${LABEL}/share-commitment`),
-        dealer,
-        holder,
-        kind,
-        encodedShare,
-      ),
+      encodePrefixed([`${LABEL}/share-commitment`], binding, dealer, holder, kind, encodedShare),
       'buffer',
     ),
   );

@@ -47,6 +47,11 @@ export function encodeMaskJobs(jobs: readonly MaskJob[]): Uint8Array {
     bytes(job.binding);
     bytes(job.publicKeys[0]);
     bytes(job.publicKeys[1]);
+    for (const index of job.pair)
+      if (!Number.isInteger(index) || index < 0 || index > 0xffffffff)
+        throw new RangeError(
+          `pair index must be an integer in [0, 4294967295] on the mask workers' wire, got ${index}`,
+        );
     view.setUint32(offset, job.pair[0]);
     view.setUint32(offset + 4, job.pair[1]);
     offset += 8;
@@ -70,7 +75,12 @@ export function decodeMaskJobs(encoded: Uint8Array): MaskJob[] {
   const jobs: MaskJob[] = [];
   for (let i = 0; i < count; i++) {
     const kind = encoded[offset];
-    const sign = encoded[offset + 1] === 1 ? 1 : -1;
+    const signByte = encoded[offset + 1];
+    if ((kind !== 0 && kind !== 1) || (signByte !== 0 && signByte !== 1))
+      throw new RangeError(
+        `mask job ${i} has kind ${kind} and sign ${signByte}: each must be 0 or 1`,
+      );
+    const sign = signByte === 1 ? 1 : -1;
     offset += 2;
     if (kind === 0) {
       jobs.push({ kind: 'seed', seed: bytes(), sign });

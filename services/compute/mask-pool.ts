@@ -25,10 +25,17 @@ export class MaskPool {
       const worker = new Worker(new URL('./mask-worker.ts', import.meta.url));
       worker.on(
         'message',
-        ({ id, total, cpuMs }: { id: number; total: Uint32Array; cpuMs: number }) => {
-          this.workerCpuMs += cpuMs;
-          this.pending.get(id)?.resolve(total);
-          this.pending.delete(id);
+        (
+          answer: { id: number; total: Uint32Array; cpuMs: number } | { id: number; error: string },
+        ) => {
+          const request = this.pending.get(answer.id);
+          this.pending.delete(answer.id);
+          if ('error' in answer) {
+            request?.reject(new Error(`a mask worker refused its jobs: ${answer.error}`));
+            return;
+          }
+          this.workerCpuMs += answer.cpuMs;
+          request?.resolve(answer.total);
         },
       );
       // A crashed worker fails every request in flight rather than leaving it waiting forever.

@@ -13,7 +13,15 @@ interface CombineRequest {
 
 parentPort!.on('message', (request: CombineRequest) => {
   const before = process.threadCpuUsage();
-  const total = combineMasks(decodeMaskJobs(request.jobs), request.dimension, nativeCurve25519);
+  let total: Uint32Array;
+  try {
+    total = combineMasks(decodeMaskJobs(request.jobs), request.dimension, nativeCurve25519);
+  } catch (error) {
+    // A refused job fails its request only: the worker stays up for the next ones (an uncaught
+    // throw would end the thread, and every later combine on the pool would wait forever).
+    parentPort!.postMessage({ id: request.id, error: (error as Error).message ?? String(error) });
+    return;
+  }
   const used = process.threadCpuUsage(before);
   // This thread's CPU time for the job (benchmarks compare it with a single-thread floor).
   const cpuMs = (used.user + used.system) / 1000;

@@ -13,6 +13,7 @@ import {
   type MemberServiceServer,
   type QueuedUpdate,
   type ResultChunk,
+  type SubmitHeader,
   type SubmitUpdateRequest,
   type SubmitUpdateResponse,
   type WatchUpdateRequest,
@@ -20,6 +21,7 @@ import {
 import type { Ledger } from '../../ledger/ledger.ts';
 import { type CkksParameterSet, parameterSetNamed } from '../../crypto/ckks/parameters.ts';
 import {
+  aborted,
   alreadyExists,
   dataLoss,
   deadlineExceeded,
@@ -57,6 +59,11 @@ export interface MemberServiceDependencies {
 /** MemberService (proto/veilsum/v1/member.proto) for the people inside one bank. */
 export function memberService(deps: MemberServiceDependencies): MemberServiceServer {
   const { queue, follower, client, memberId, logger, metrics } = deps;
+  // Streams still being received: the queue learns of an update only once its values are
+  // written, so without these two concurrent streams with one idempotency key (or for one round)
+  // would both pass the queue's checks and both be queued.
+  const receivingKeys = new Set<string>();
+  const receivingRounds = new Set<string>();
   const roleOf = (call: AuthenticatedCall & { getPeer(): string }): CallerRole => {
     const bound = deps.callers.bindCall(call);
     if (!('commonName' in bound)) throw bound;
@@ -169,6 +176,31 @@ export function memberService(deps: MemberServiceDependencies): MemberServiceSer
               `round ${roundId} already has update ${holder.updateId} from ${memberId}: a bank takes part with one update per round`,
             );
         }
+        const key = header.idempotencyKey; // '' is no key: such updates are never matched
+        if (key !== '' && receivingKeys.has(key))
+          throw aborted(
+            `an update with idempotency key ${key} is still being received on another stream: retry once it has ended (its answer, or this retry's, names the queued update)`,
+          );
+        if (roundId !== '' && receivingRounds.has(roundId))
+          throw aborted(
+            `another update for round ${roundId} is still being received: a bank takes part with one update per round; retry once that stream has ended`,
+          );
+        if (key !== '') receivingKeys.add(key);
+        if (roundId !== '') receivingRounds.add(roundId);
+        try {
+          return await receiveAndQueue(header, modelId, roundId, sha256, role.commonName);
+        } finally {
+          if (key !== '') receivingKeys.delete(key);
+          if (roundId !== '') receivingRounds.delete(roundId);
+        }
+      };
+      const receiveAndQueue = async (
+        header: SubmitHeader,
+        modelId: string,
+        roundId: string,
+        sha256: string,
+        caller: string,
+      ): Promise<SubmitUpdateResponse> => {
         const path = queue.incomingPath();
         await receiveValues(messages, header, path, (bytes) => metrics.submittedBytes.inc(bytes));
         const record = queue.commit(path, {
@@ -179,7 +211,7 @@ export function memberService(deps: MemberServiceDependencies): MemberServiceSer
           tensors: header.tensors,
           idempotencyKey: header.idempotencyKey,
           ...(header.trainedFrom === '' ? {} : { trainedFrom: header.trainedFrom }),
-          caller: role.commonName,
+          caller,
           queuedAtMs: Date.now(),
           detail:
             roundId === ''
@@ -193,7 +225,7 @@ export function memberService(deps: MemberServiceDependencies): MemberServiceSer
             model: modelId,
             round: roundId || undefined,
             values: record.values,
-            caller: role.commonName,
+            caller,
           },
           'update queued',
         );

@@ -53,6 +53,20 @@ describe('MaskPool (real worker threads)', () => {
     expect(decodeMaskJobs(encodeMaskJobs([]))).toEqual([]);
   });
 
+  it('refuses a job a worker cannot run and keeps serving the next combines', async () => {
+    const random = seededRandom(33);
+    const good: MaskJob[] = [
+      { kind: 'seed', seed: random(32), sign: 1 },
+      { kind: 'seed', seed: random(32), sign: -1 },
+    ];
+    // A 31-byte seed passes the wire and throws in the worker's expansion.
+    const bad: MaskJob[] = [{ kind: 'seed', seed: random(31), sign: 1 }, ...good];
+    await expect(pool.combine(bad, 1_000)).rejects.toThrow(/mask worker refused its jobs/);
+    // Both workers are still there: before, the thrown job ended its thread and this waited forever.
+    const total = await pool.combine(good, 1_000);
+    expect(total).toEqual(combineMasks(good, 1_000, nativeCurve25519));
+  });
+
   it('handles fewer jobs than threads', async () => {
     const seed = new Uint8Array(32).fill(4);
     const total = await pool.combine([{ kind: 'seed', seed, sign: 1 }], 10);
