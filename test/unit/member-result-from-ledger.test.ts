@@ -2,18 +2,12 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import * as grpc from '@grpc/grpc-js';
 import { createHash } from 'node:crypto';
-import { pino } from 'pino';
-import {
-  MemberServiceClient,
-  MemberServiceService,
-  type ResultChunk,
-} from '../../proto/gen/veilsum/v1/member.ts';
+import { MemberServiceClient, type ResultChunk } from '../../proto/gen/veilsum/v1/member.ts';
 import { Mode, Phase } from '../../proto/gen/veilsum/v1/round.ts';
-import { memberService } from '../../services/member/member-service.ts';
+import { serveMemberService } from '../support/member-service-server.ts';
 import { resultRound } from '../../services/member/result-round.ts';
 import type { Ledger } from '../../ledger/ledger.ts';
 import type { Round } from '../../proto/gen/veilsum/v1/round.ts';
-import { MemberMetrics } from '../../services/member/metrics.ts';
 
 /**
  * Attack (the coordinator): GetResult reads the round's mode from the coordinator's Round, and
@@ -90,24 +84,16 @@ describe("review: GetResult's mode and CKKS key come from the bank's ledger, not
         };
       },
     };
-    const service = memberService({
+    const started = await serveMemberService({
       memberId: 'bank-a',
       queue: { all: () => [] },
       follower: { views: new Map() },
       client,
       callers: { bindCall: () => ({ commonName: 'reader', read: true, submit: [] }) },
       ledger,
-      logger: pino({ level: 'silent' }),
-      metrics: new MemberMetrics(),
-      ckksPrecision: 5e-5,
-    } as unknown as Parameters<typeof memberService>[0]);
-    server = new grpc.Server();
-    server.addService(MemberServiceService, service);
-    const port = await new Promise<number>((resolve, reject) =>
-      server!.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) =>
-        e ? reject(e) : resolve(p),
-      ),
-    );
+    });
+    server = started.server;
+    const port = started.port;
     const reader = new MemberServiceClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
     const outcome = await new Promise<{ status: string; bound?: number; sum?: number }>(
       (resolve) => {

@@ -2,15 +2,9 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import * as grpc from '@grpc/grpc-js';
 import { createHash } from 'node:crypto';
-import { pino } from 'pino';
-import {
-  MemberServiceClient,
-  MemberServiceService,
-  type ResultChunk,
-} from '../../proto/gen/veilsum/v1/member.ts';
+import { MemberServiceClient, type ResultChunk } from '../../proto/gen/veilsum/v1/member.ts';
 import { Mode, Phase } from '../../proto/gen/veilsum/v1/round.ts';
-import { memberService } from '../../services/member/member-service.ts';
-import { MemberMetrics } from '../../services/member/metrics.ts';
+import { serveMemberService } from '../support/member-service-server.ts';
 
 /**
  * Attack (a reader of the bank's peer): open GetResult on a large finished round and cancel it
@@ -57,24 +51,15 @@ describe('GetResult, a reader that cancels', () => {
         }
       },
     };
-    const service = memberService({
+    const started = await serveMemberService({
       memberId: 'bank-a',
       queue: { all: () => [] },
       follower: { views: new Map() },
       client,
       callers: { bindCall: () => ({ commonName: 'reader', read: true, submit: [] }) },
-      ledger: undefined,
-      logger: pino({ level: 'silent' }),
-      metrics: new MemberMetrics(),
-      ckksPrecision: 5e-5,
-    } as unknown as Parameters<typeof memberService>[0]);
-    server = new grpc.Server();
-    server.addService(MemberServiceService, service);
-    const port = await new Promise<number>((resolve, reject) =>
-      server!.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) =>
-        e ? reject(e) : resolve(p),
-      ),
-    );
+    });
+    server = started.server;
+    const port = started.port;
     const reader = new MemberServiceClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
       'grpc.max_receive_message_length': 8 << 20,
     });
@@ -120,24 +105,15 @@ describe('GetResult, a reader that cancels', () => {
         yield { offsetWords: dimension / 2, data: Buffer.alloc(honest.length / 2, 7) };
       },
     };
-    const service = memberService({
+    const started = await serveMemberService({
       memberId: 'bank-a',
       queue: { all: () => [] },
       follower: { views: new Map() },
       client,
       callers: { bindCall: () => ({ commonName: 'reader', read: true, submit: [] }) },
-      ledger: undefined,
-      logger: pino({ level: 'silent' }),
-      metrics: new MemberMetrics(),
-      ckksPrecision: 5e-5,
-    } as unknown as Parameters<typeof memberService>[0]);
-    server = new grpc.Server();
-    server.addService(MemberServiceService, service);
-    const port = await new Promise<number>((resolve, reject) =>
-      server!.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) =>
-        e ? reject(e) : resolve(p),
-      ),
-    );
+    });
+    server = started.server;
+    const port = started.port;
     const reader = new MemberServiceClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
     const outcome = await new Promise<string>((resolve) => {
       const call = reader.getResult({ roundId: 'm/round-2' });

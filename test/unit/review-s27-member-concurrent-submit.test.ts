@@ -4,15 +4,12 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import {
   MemberServiceClient,
-  MemberServiceService,
   type SubmitUpdateResponse,
 } from '../../proto/gen/veilsum/v1/member.ts';
 import { Mode, Phase } from '../../proto/gen/veilsum/v1/round.ts';
-import { memberService } from '../../services/member/member-service.ts';
-import { MemberMetrics } from '../../services/member/metrics.ts';
+import { serveMemberService } from '../support/member-service-server.ts';
 import { UpdateQueue } from '../../services/member/update-queue.ts';
 
 /**
@@ -51,25 +48,16 @@ describe('SubmitUpdate, two streams at once', () => {
         quantization: { clipRange: 1, levelBits: 16, modulusBits: 32 },
       },
     };
-    const service = memberService({
+    const started = await serveMemberService({
       memberId: 'bank-a',
       queue,
       follower: { views: new Map(), kick: () => {} },
       // eslint-disable-next-line @typescript-eslint/require-await -- a coordinator that answers at once
       client: { getRound: async () => round },
       callers: { bindCall: () => ({ commonName: 'scientist', read: true, submit: ['m'] }) },
-      ledger: undefined,
-      logger: pino({ level: 'silent' }),
-      metrics: new MemberMetrics(),
-      ckksPrecision: 5e-5,
-    } as unknown as Parameters<typeof memberService>[0]);
-    server = new grpc.Server();
-    server.addService(MemberServiceService, service);
-    const port = await new Promise<number>((resolve, reject) =>
-      server!.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) =>
-        e ? reject(e) : resolve(p),
-      ),
-    );
+    });
+    server = started.server;
+    const port = started.port;
     const client = new MemberServiceClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
     return { queue, client };
   }
