@@ -2,9 +2,10 @@
  * X25519 key agreement (RFC 7748) and Ed25519 signatures (RFC 8032) behind one small interface.
  * Two implementations must agree on the RFC vectors (test/unit/curve25519.test.ts):
  * - `nobleCurve25519` (curve25519-noble.ts): portable, audited pure JS; what a browser client uses.
- * - `nativeCurve25519` (curve25519-native.ts): OpenSSL through node:crypto, ~36× faster for
- *   X25519; used on the hot paths (a client does up to n−1 agreements, the server redoes them
- *   for every dropped client).
+ * - `nativeCurve25519` (curve25519-native.ts): native code on the hot paths (a client does up to
+ *   n−1 agreements, the server redoes them for every dropped client): X25519 and Ed25519
+ *   verification through libsodium (sodium-native), keys and signatures through OpenSSL
+ *   (node:crypto); its verification accepts exactly what OpenSSL accepts.
  * All keys are raw 32-byte strings; secret keys are 32 uniformly random bytes.
  */
 export interface Curve25519 {
