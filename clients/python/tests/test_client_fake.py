@@ -63,6 +63,27 @@ def test_a_retry_after_unavailable_reuses_the_idempotency_key_and_says_why(fake,
     assert "retrying the upload in 1 s (attempt 2 of 2; same idempotency key" in err
 
 
+def test_an_upload_the_peer_is_still_receiving_is_retried_with_the_same_key(fake, capsys) -> None:
+    # The peer's answer when an earlier attempt of this upload (cut on the client's side) is still
+    # being received there: ABORTED, retry once it has ended.
+    service, client = fake
+    busy = (
+        "an update with idempotency key k is still being received on another stream: retry once it "
+        "has ended (its answer, or this retry's, names the queued update)"
+    )
+    service.script.submit_failures = [(grpc.StatusCode.ABORTED, busy)]
+    submission = client.submit("fraud", np.ones(4), progress=False)
+    first, second = service.received
+    assert first.header.idempotency_key == second.header.idempotency_key
+    assert submission.update_id == "update-2"
+    assert f"veilsum: {busy}; retrying the upload in 1 s (attempt 2 of 2; same idempotency key" in capsys.readouterr().err
+    # Still in progress after every retry: the peer's sentence, as UploadInProgress (ABORTED).
+    service.script.submit_failures = [(grpc.StatusCode.ABORTED, busy)] * 2
+    with pytest.raises(veilsum.UploadInProgress) as caught:
+        client.submit("fraud", np.ones(4), progress=False)
+    assert caught.value.code == grpc.StatusCode.ABORTED and caught.value.message == busy
+
+
 def test_an_explicit_idempotency_key_is_sent(fake) -> None:
     service, client = fake
     client.submit("fraud", np.ones(4), progress=False, idempotency_key="notebook-cell-7")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import struct
 import threading
+import time
 from pathlib import Path
 
 import grpc
@@ -93,6 +94,39 @@ def test_a_retried_submission_with_the_same_key_is_queued_once(consortium) -> No
         f"idempotency key cell-42 already queued update {first.update_id} with other values: use a fresh key for a new update"
     )
     client.close()
+
+
+def test_an_upload_racing_one_with_its_key_is_retried_and_answered_with_that_update(consortium, capfd) -> None:
+    # A retry that reaches the peer before the peer has finished with the first attempt: the peer
+    # refuses it with ABORTED (one update is never queued twice); submit() retries it, and the
+    # retry is answered with the update the first attempt queued.
+    values = np.arange(3_000, dtype=np.float32)
+    slow = consortium.peers[0].client(chunk_bytes=4_096)
+    racer = consortium.peers[0].client()
+    streaming = threading.Event()
+    plain_requests = slow._requests
+
+    def dawdling(header, flat, bar):  # the first attempt: one 4 KiB chunk every 0.4 s (~1.2 s)
+        for number, message in enumerate(plain_requests(header, flat, bar)):
+            yield message
+            if number >= 1:
+                streaming.set()
+                time.sleep(0.4)
+
+    slow._requests = dawdling
+    first: list[veilsum.Submission] = []
+    thread = threading.Thread(target=lambda: first.append(slow.submit("it-racing", values, progress=False, idempotency_key="cell-7")))
+    thread.start()
+    assert streaming.wait(30)
+    time.sleep(0.2)
+    again = racer.submit("it-racing", values, progress=False, idempotency_key="cell-7")
+    thread.join(60)
+    assert len(first) == 1 and again.update_id == first[0].update_id
+    err = capfd.readouterr().err
+    assert "veilsum: an update with idempotency key cell-7 is still being received on another stream" in err
+    assert "retrying the upload in 1 s (attempt 2 of 4; same idempotency key" in err
+    slow.close()
+    racer.close()
 
 
 def test_a_round_that_aborts_raises_update_dropped_with_the_peers_reason(consortium) -> None:

@@ -21,6 +21,7 @@ from .errors import (
     Unauthenticated,
     Unavailable,
     UpdateDropped,
+    UploadInProgress,
     VeilsumError,
 )
 from .result import Result
@@ -52,6 +53,7 @@ __all__ = [
     "Unavailable",
     "UpdateDropped",
     "UpdateStatus",
+    "UploadInProgress",
     "VeilsumError",
     "flatten",
     "is_round_id",

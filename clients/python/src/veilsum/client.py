@@ -21,6 +21,7 @@ from .errors import (
     RoundNotAvailable,
     Unavailable,
     UpdateDropped,
+    UploadInProgress,
     ConnectionFacts,
     VeilsumError,
     from_rpc_error,
@@ -259,7 +260,12 @@ class Client:
             bar.update(len(chunk))
 
     def _should_retry(self, error: VeilsumError, attempt: int) -> bool:
-        return isinstance(error, Unavailable) and "TLS" not in error.message and attempt <= self.retries
+        # UNAVAILABLE: the peer is unreachable (not a TLS misconfiguration, which a retry cannot
+        # fix). ABORTED: the peer is still receiving an earlier attempt of this very upload (same
+        # idempotency key; it had not yet noticed that stream was cut) or another for this round;
+        # once that one has ended the retry is answered with the update it queued, or refused.
+        transient = isinstance(error, UploadInProgress) or (isinstance(error, Unavailable) and "TLS" not in error.message)
+        return transient and attempt <= self.retries
 
     # --- wait and results ---------------------------------------------------------------------
 

@@ -92,6 +92,12 @@ class ResourceExhausted(VeilsumError, status=grpc.StatusCode.RESOURCE_EXHAUSTED)
     """RESOURCE_EXHAUSTED: the peer refused a message or queue beyond its limits."""
 
 
+class UploadInProgress(VeilsumError, status=grpc.StatusCode.ABORTED):
+    """ABORTED from ``submit``: the peer is still receiving another upload with this idempotency key
+    (a retry that came before the peer noticed the first stream was cut) or for this round. ``submit``
+    retries it; once that upload has ended the retry is answered with the update it queued."""
+
+
 class UpdateDropped(VeilsumError, status=grpc.StatusCode.ABORTED, mapped=False):
     """The bank left the round: the update is in no aggregate. ``reason`` is the peer's sentence."""
 
