@@ -1,5 +1,5 @@
-import { hash } from 'node:crypto';
 import { encodePrefixed } from './bytes.ts';
+import { sha256 } from './sha256.ts';
 import { assertBytes, assertInteger, CryptoInputError } from './validate.ts';
 
 /** HKDF-SHA256 (RFC 5869), extract-then-expand. */
@@ -47,8 +47,6 @@ function hmacSha256(key: Uint8Array, message: Uint8Array): Uint8Array {
   outer.set(sha256(inner), 64);
   return sha256(outer);
 }
-
-const sha256 = (bytes: Uint8Array): Uint8Array => new Uint8Array(hash('sha256', bytes, 'buffer'));
 
 /** What a derived key is for. Each purpose is a separate domain: keys never cross purposes. */
 export type KeyPurpose =

@@ -1,6 +1,6 @@
-import { hash } from 'node:crypto';
 import { concatBytes, encodeFields, equalBytes } from '../bytes.ts';
 import { hashFields } from '../commitment.ts';
+import { sha256 } from '../sha256.ts';
 import { LedgerMismatchError, MalformedMessageError } from './errors.ts';
 import { encodeIndexSet, isAscending } from './transcript.ts';
 
@@ -77,7 +77,7 @@ export function seedCommitments(
     }
     view.setUint32(prefix.length + 4, member >>> 0);
     buffer.set(contribution, prefix.length + 12);
-    out.set(member, new Uint8Array(hash('sha256', buffer, 'buffer')));
+    out.set(member, sha256(buffer));
   }
   return out;
 }
