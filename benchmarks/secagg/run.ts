@@ -198,13 +198,25 @@ async function runOnce() {
   // Their time is the count × a per-check cost measured after the round on the sample, with the
   // same clock (signatureCheckCost).
   let signatureChecks = 0;
-  const clientSignatureChecks: Record<string, number> = {};
+  // Which client is working (clientWork), so each check is counted for the member that made it:
+  // the per-member figures average over the members whose input is in the sum, as clientMs does
+  // (members that dropped after sharing checked signatures too, and are not in that average).
+  let workingClient = 0;
+  const checksByPhase: Record<string, Float64Array> = {};
+  const clientWork = <T>(index: number, work: () => T): T => {
+    workingClient = index;
+    try {
+      return timed(asClient(index), work);
+    } finally {
+      workingClient = 0;
+    }
+  };
   const signatureSample: [Uint8Array, Uint8Array, Uint8Array][] = [];
   const clientCurve: Curve25519 = {
     ...curve,
     verify(publicKey, message, signature) {
       signatureChecks++;
-      clientSignatureChecks[phase] = (clientSignatureChecks[phase] ?? 0) + 1;
+      (checksByPhase[phase] ??= new Float64Array(clients + 1))[workingClient]! += 1;
       // A uniform sample of all the run's checks (reservoir): every phase's messages in proportion.
       if (signatureSample.length < SIGNATURE_SAMPLE)
         signatureSample.push([publicKey, message, signature]);
@@ -235,7 +247,7 @@ async function runOnce() {
   const active = (phase: string) => [...parties].filter(([index]) => !silentFrom(index, phase));
 
   for (const [index, client] of active('advertise-keys')) {
-    const message = timed(asClient(index), () => client.advertiseKeys());
+    const message = clientWork(index, () => client.advertiseKeys());
     // Sender index, encryption, masking and sealing keys, seed commitment, signature.
     bytesSent[index]! += 2 + 32 + 32 + 32 + 32 + 64;
     timed(asServer, () => server.receiveAdvertiseKeys(message));
@@ -249,7 +261,7 @@ async function runOnce() {
     const commitments = timed(asServer, () => server.seedCommitments());
     for (const [index, client] of active('share-keys')) {
       bytesReceived[index]! += 2 + 32;
-      const reveal = timed(asClient(index), () => client.revealSeed(commitments, u1));
+      const reveal = clientWork(index, () => client.revealSeed(commitments, u1));
       bytesSent[index]! += 2 + 32;
       timed(asServer, () => server.receiveSeedReveal(reveal));
     }
@@ -261,7 +273,7 @@ async function runOnce() {
     bytesReceived[index]! +=
       broadcast.keys.length * (2 + 32 + 32 + 32 + 32 + 64 + 10) +
       (broadcast.seedReveals?.length ?? 0) * (2 + 32 + 4);
-    const message = timed(asClient(index), () => client.shareKeys(broadcast, u1));
+    const message = clientWork(index, () => client.shareKeys(broadcast, u1));
     // The boxes, the self-mask commitment, and one identity and one sealing-key signature.
     bytesSent[index]! +=
       2 +
@@ -286,7 +298,7 @@ async function runOnce() {
     // thread, straight into its own input vector. (Through the server's worker pool, each of two
     // threads running at once read ~1.4x a lone thread's CPU time for the same expansions on this
     // 2-vCPU machine, and the floor is one thread's: the client was charged for the hardware.)
-    const message = timed(asClient(index), () =>
+    const message = clientWork(index, () =>
       client.completeMaskedInputInPlace(input, client.prepareMasks(delivery, u2)),
     );
     bytesSent[index]! += 2 + 4 * dimension;
@@ -299,7 +311,7 @@ async function runOnce() {
     const request = timed(asServer, () => server.consistencyCheckRequest());
     for (const [index, client] of active('consistency-check')) {
       bytesReceived[index]! += 2 * request.survivors.length;
-      const message = timed(asClient(index), () => client.signSurvivors(request, u3));
+      const message = clientWork(index, () => client.signSurvivors(request, u3));
       bytesSent[index]! += 2 + 64;
       timed(asServer, () => server.receiveConsistencySignature(message));
     }
@@ -310,7 +322,7 @@ async function runOnce() {
   for (const [index, client] of active('unmasking')) {
     bytesReceived[index]! +=
       2 * request.survivors.length + request.signatures.length * (2 + 64 + 4);
-    const message = timed(asClient(index), () => client.unmask(request, u3));
+    const message = clientWork(index, () => client.unmask(request, u3));
     bytesSent[index]! +=
       2 + (message.selfMaskShares.length + message.maskingKeyShares.length) * (2 + 35);
     timed(asServer, () => server.receiveUnmasking(message));
@@ -380,7 +392,15 @@ async function runOnce() {
   // is not.
   const endSignaturePasses = Array.from({ length: 5 }, () => signaturePass(signatureSample));
   const perSignatureCheckMs = mean([...signatureProbes, ...endSignaturePasses]);
-  const signatureCheckMs = signatureChecks * perSignatureCheckMs;
+  // The participating members' checks (per phase, summed over them).
+  const participantChecks: Record<string, number> = Object.fromEntries(
+    Object.entries(checksByPhase).map(([name, byClient]) => [
+      name,
+      result.included.reduce((sum, index) => sum + byClient[index]!, 0),
+    ]),
+  );
+  const participantCheckCount = Object.values(participantChecks).reduce((a, b) => a + b, 0);
+  const signatureCheckMs = participantCheckCount * perSignatureCheckMs;
   const masked = result.included.length;
   const serverFloorMs = await floorOf(jobs.length, masked, 'pool');
   const serverFloorSingleThreadMs = pool ? await floorOf(jobs.length, masked) : serverFloorMs;
@@ -429,8 +449,8 @@ async function runOnce() {
       signatureCheckMs / participating.reduce((sum, index) => sum + clientTime[index]!, 0),
       3,
     ),
-    clientSignatureChecks: round(signatureChecks / participating.length, 1),
-    clientSignatureCheckPhaseMs: mapValues(clientSignatureChecks, (checks) =>
+    clientSignatureChecks: round(participantCheckCount / participating.length, 1),
+    clientSignatureCheckPhaseMs: mapValues(participantChecks, (checks) =>
       round((checks * perSignatureCheckMs) / participating.length, 2),
     ),
     clientSignatureCheckUs: round(perSignatureCheckMs * 1000, 1),
