@@ -107,6 +107,47 @@ class PublicKeyCache {
 
 const ed25519Publics = new PublicKeyCache(4096);
 
+/**
+ * libsodium's small-order list (ge25519_has_small_order), compared with the sign bit masked: the
+ * y-coordinates 0, 1, the two of order 8, p − 1, and the non-canonical p and p + 1.
+ */
+const SMALL_ORDER_ENCODINGS = [
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+].map((hex) => new Uint8Array(Buffer.from(hex, 'hex')));
+
+function isSmallOrderEncoding(point: Uint8Array): boolean {
+  return SMALL_ORDER_ENCODINGS.some((listed) => {
+    for (let i = 0; i < 31; i++) if (point[i] !== listed[i]) return false;
+    return (point[31]! & 0x7f) === listed[31];
+  });
+}
+
+/** y ≥ p = 2^255 − 19 (the sign bit masked): not the canonical encoding of any y. */
+function isNonCanonicalY(point: Uint8Array): boolean {
+  if ((point[31]! & 0x7f) !== 0x7f) return false;
+  for (let i = 1; i < 31; i++) if (point[i] !== 0xff) return false;
+  return point[0]! >= 0xed;
+}
+
+/**
+ * Whether a signature libsodium refused might have been refused by one of its own rules that
+ * RFC 8032 and OpenSSL need not share: R or A of small order, or A non-canonical. Any other
+ * refusal is the equation or S ≥ L, which OpenSSL refuses alike.
+ */
+export function onlyLibsodiumMayRefuse(publicKey: Uint8Array, signature: Uint8Array): boolean {
+  return (
+    isSmallOrderEncoding(signature.subarray(0, 32)) ||
+    isSmallOrderEncoding(publicKey) ||
+    isNonCanonicalY(publicKey)
+  );
+}
+
 function sodiumVerify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
   try {
     return sodium.crypto_sign_verify_detached(signature, message, publicKey);
@@ -152,14 +193,16 @@ export const nativeCurve25519: Curve25519 = {
     assertBytes(pub, 'Ed25519 public key', CURVE25519_KEY_BYTES);
     assertBytes(message, 'message');
     assertBytes(signature, 'Ed25519 signature', ED25519_SIGNATURE_BYTES);
-    // libsodium first: ~58 µs a check where OpenSSL takes ~119 µs on this kind of machine (a
-    // member checks ~140 signatures a round, the coordinator ~3 per member). Both compute RFC
-    // 8032's cofactorless equation over the same bytes and both refuse S ≥ L and small-order or
-    // non-canonical R and A (test/unit/curve25519-sodium.test.ts plays each). What libsodium
-    // refuses still goes to OpenSSL, so the set of accepted signatures is never narrower than
-    // OpenSSL's, as before — one party's check accepting what another's refuses would let a
-    // signer split honest parties — and only a refused signature pays both checks.
+    // libsodium: ~60 µs a check where OpenSSL takes ~120 µs on this kind of machine (a member
+    // checks ~140 signatures a round, the coordinator ~3 per member). Both compute RFC 8032's
+    // cofactorless equation over the same bytes and refuse S ≥ L; libsodium alone has three more
+    // rules: R or A of small order, A non-canonical. Only when one of those can be why libsodium
+    // refused is OpenSSL asked (Node 24's OpenSSL refuses them too: test/unit/curve25519-sodium
+    // plays each), so the accepted set is OpenSSL's — one party's check accepting what another's
+    // refuses would let a signer split honest parties — while an ordinary forgery costs one
+    // libsodium check, not two (the review's test/adversarial/review-s28-refused-signature-cost).
     if (sodiumVerify(signature, message, pub)) return true;
+    if (!onlyLibsodiumMayRefuse(pub, signature)) return false;
     try {
       return nodeVerify(null, message, ed25519Publics.get(pub), signature);
     } catch {

@@ -29,7 +29,7 @@ import {
   type AdversaryModel,
   type GraphParameters,
 } from '../../crypto/secagg/parameters.ts';
-import { combineMasks, type MaskJob } from '../../crypto/secagg/masks.ts';
+import { combineMasks } from '../../crypto/secagg/masks.ts';
 import { SecAggServer } from '../../crypto/secagg/server.ts';
 import { MaskPool } from '../../services/compute/mask-pool.ts';
 
@@ -347,40 +347,28 @@ async function runOnce() {
   for (const index of result.included) addInto(expected, inputFor(index));
   const correct = expected.every((value, i) => value === result.sum[i]);
 
-  // Same-run floors: the mask expansions and vector additions alone, each the median of five
-  // repetitions (one measurement on a shared 2-core VM varies by ±30%). `threads` says where the
-  // expansions run: on this thread (a member's SDK, and the server with --workers 1), or through
-  // the same worker pool the server combined its masks with — two threads expanding at once each
-  // read ~1.4x a lone thread's CPU time for the same work on this machine, so the server's floor
-  // is the same work on the same threads; the single-thread figure is reported beside it.
-  const floorOf = async (
-    expansions: number,
-    additions: number,
-    threads: 'this thread' | 'pool' = 'this thread',
-  ): Promise<number> => {
+  // Same-run floors, single thread: the mask expansions and vector additions alone, each the
+  // median of five repetitions (one measurement on a shared 2-core VM varies by ±30%). The
+  // server's own parallelism is its cost: its mask workers' CPU time (two threads expanding at
+  // once each read more CPU time than one thread alone here) is compared with one thread's.
+  const floorOf = (expansions: number, additions: number): number => {
     const accumulator = new Uint32Array(dimension);
     const vector = new Uint32Array(dimension);
     const seeds = Array.from({ length: Math.min(expansions, 64) }, () => random(32));
-    const seedJobs: MaskJob[] = Array.from({ length: expansions }, (_, i) => ({
-      kind: 'seed',
-      seed: seeds[i % seeds.length]!,
-      sign: 1,
-    }));
-    const pass = async () => {
-      if (threads === 'pool' && pool) await pool.combine(seedJobs, dimension);
-      else for (let i = 0; i < expansions; i++) applyMask(accumulator, seeds[i % 64]!, 1);
+    const pass = () => {
+      for (let i = 0; i < expansions; i++) applyMask(accumulator, seeds[i % seeds.length]!, 1);
       for (let i = 0; i < additions; i++) addInto(accumulator, vector);
     };
     // Each sample times whole passes until it spans FLOOR_SAMPLE_MS of wall time: the CPU clock
     // advances in scheduler ticks, so a pass of a few ms (a small --dim) read 0 and the ratio
     // Infinity. The same work repeated, divided by its count: a finer reading, the same floor.
     const passStart = performance.now();
-    await pass();
+    pass();
     const passes = Math.max(1, Math.ceil(FLOOR_SAMPLE_MS / (performance.now() - passStart || 1)));
     const samples: number[] = [];
     for (let repetition = 0; repetition < 5; repetition++) {
       const start = now();
-      for (let p = 0; p < passes; p++) await pass();
+      for (let p = 0; p < passes; p++) pass();
       samples.push((now() - start) / passes);
     }
     return samples.sort((a, b) => a - b)[2]!;
@@ -402,13 +390,12 @@ async function runOnce() {
   const participantCheckCount = Object.values(participantChecks).reduce((a, b) => a + b, 0);
   const signatureCheckMs = participantCheckCount * perSignatureCheckMs;
   const masked = result.included.length;
-  const serverFloorMs = await floorOf(jobs.length, masked, 'pool');
-  const serverFloorSingleThreadMs = pool ? await floorOf(jobs.length, masked) : serverFloorMs;
+  const serverFloorMs = floorOf(jobs.length, masked);
   // The client floor: the median of five repetitions at the end, as ever. (The probes' floors are
   // reported beside it, not used: a probe allocates ~30 MB of keystream on the main thread, whose
   // heap holds every client's state, and now and then pays a full collection of it — a quarter of
   // them read 3-4x the rest under load — so they are no unbiased floor.)
-  const clientFloorMs = await floorOf(context.config.degree + 1, 0);
+  const clientFloorMs = floorOf(context.config.degree + 1, 0);
   const senders = [...parties.keys()].filter((index) => bytesSent[index]! > 0);
   const participating = result.included;
   const clientMs =
@@ -432,7 +419,6 @@ async function runOnce() {
     serverMs: round(serverMs),
     serverFloorMs: round(serverFloorMs),
     serverRatio: round(serverMs / serverFloorMs, 3),
-    serverFloorSingleThreadMs: round(serverFloorSingleThreadMs),
     serverMaskExpansions: jobs.length,
     clientMs: round(clientMs),
     clientMsMax: round(clientMsMax),

@@ -56,3 +56,50 @@ describe('review s28: what a refused Ed25519 signature costs a verifier', () => 
     expect(opensslChecks).toBe(0);
   });
 });
+
+describe('review s28 (the fix): OpenSSL is asked only where libsodium alone may refuse', () => {
+  it('a signature whose R is of small order (RFC 8032 equation holds) still gets OpenSSL’s verdict', () => {
+    const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+    const leBytes = (value: bigint) => {
+      const out = new Uint8Array(32);
+      for (let i = 0; i < 32; i++) out[i] = Number((value >> BigInt(8 * i)) & 0xffn);
+      return out;
+    };
+    const leNumber = (bytes: Uint8Array) =>
+      bytes.reduceRight((acc, byte) => (acc << 8n) | BigInt(byte), 0n);
+    const seed = new Uint8Array(actual.randomBytes(32));
+    const publicKey = curve.ed25519PublicKey(seed);
+    const scalarBytes = new Uint8Array(actual.createHash('sha512').update(seed).digest()).slice(
+      0,
+      32,
+    );
+    scalarBytes[0]! &= 248;
+    scalarBytes[31]! &= 127;
+    scalarBytes[31]! |= 64;
+    const message = new TextEncoder().encode('R is the identity');
+    const identity = leBytes(1n);
+    const h =
+      leNumber(
+        new Uint8Array(
+          actual.createHash('sha512').update(identity).update(publicKey).update(message).digest(),
+        ),
+      ) % L;
+    const crafted = new Uint8Array(64);
+    crafted.set(identity, 0);
+    crafted.set(leBytes((h * leNumber(scalarBytes)) % L), 32);
+    opensslChecks = 0;
+    const verdict = curve.verify(publicKey, message, crafted);
+    expect(opensslChecks).toBe(1);
+    expect(verdict).toBe(
+      actual.verify(
+        null,
+        message,
+        actual.createPublicKey({
+          key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(publicKey).toString('base64url') },
+          format: 'jwk',
+        }),
+        crafted,
+      ),
+    );
+  });
+});

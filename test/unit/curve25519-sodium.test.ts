@@ -10,7 +10,8 @@ import {
 } from 'node:crypto';
 import { fromHex } from '../../crypto/bytes.ts';
 import { LowOrderPointError } from '../../crypto/curve25519.ts';
-import { nativeCurve25519 } from '../../crypto/curve25519-native.ts';
+import { ED25519_TORSION_SUBGROUP } from '@noble/curves/ed25519.js';
+import { nativeCurve25519, onlyLibsodiumMayRefuse } from '../../crypto/curve25519-native.ts';
 
 /**
  * The native backend computes X25519 and checks Ed25519 signatures with libsodium (faster, no
@@ -190,5 +191,45 @@ describe('nativeCurve25519 on libsodium agrees with OpenSSL', () => {
       const verdict = { name, native: nativeCurve25519.verify(key, message, crafted) };
       expect(verdict).toEqual({ name, native: opensslVerify(key, message, crafted) });
     }
+  });
+
+  it("OpenSSL is asked exactly where libsodium's own rules may be the reason: every torsion point as R or A (either sign), every non-canonical A", () => {
+    const torsion = ED25519_TORSION_SUBGROUP.map((hex) => fromHex(hex));
+    expect(torsion).toHaveLength(8);
+    const signatureWithR = (r: Uint8Array) => {
+      const out = new Uint8Array(64).fill(3);
+      out.set(r, 0);
+      return out;
+    };
+    const ordinaryKey = nativeCurve25519.ed25519PublicKey(new Uint8Array(32).fill(9));
+    const ordinarySignature = new Uint8Array(64).fill(7);
+    expect(onlyLibsodiumMayRefuse(ordinaryKey, ordinarySignature)).toBe(false);
+    for (const point of torsion) {
+      const flipped = point.slice();
+      flipped[31]! ^= 0x80;
+      for (const encoding of [point, flipped]) {
+        expect(onlyLibsodiumMayRefuse(encoding, ordinarySignature)).toBe(true);
+        expect(onlyLibsodiumMayRefuse(ordinaryKey, signatureWithR(encoding))).toBe(true);
+      }
+    }
+    // y in [p, 2^255): non-canonical as A.
+    for (let excess = 0n; excess < 19n; excess++) {
+      const y = leBytes(P + excess);
+      expect(onlyLibsodiumMayRefuse(y, ordinarySignature)).toBe(true);
+      y[31]! |= 0x80;
+      expect(onlyLibsodiumMayRefuse(y, ordinarySignature)).toBe(true);
+    }
+    expect(onlyLibsodiumMayRefuse(leBytes(P - 2n), ordinarySignature)).toBe(false);
+    // Random keys and signatures: libsodium's refusal is final.
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ minLength: 64, maxLength: 64 }),
+        (key, signature) => {
+          expect(onlyLibsodiumMayRefuse(key, signature)).toBe(false);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

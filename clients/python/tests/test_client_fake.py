@@ -63,7 +63,7 @@ def test_a_retry_after_unavailable_reuses_the_idempotency_key_and_says_why(fake,
     assert "retrying the upload in 1 s (attempt 2 of 2; same idempotency key" in err
 
 
-def test_an_upload_the_peer_is_still_receiving_is_retried_with_the_same_key(fake, capsys) -> None:
+def test_an_upload_the_peer_is_still_receiving_is_retried_with_the_same_key(fake, capsys, monkeypatch) -> None:
     # The peer's answer when an earlier attempt of this upload (cut on the client's side) is still
     # being received there: ABORTED, retry once it has ended.
     service, client = fake
@@ -76,11 +76,18 @@ def test_an_upload_the_peer_is_still_receiving_is_retried_with_the_same_key(fake
     first, second = service.received
     assert first.header.idempotency_key == second.header.idempotency_key
     assert submission.update_id == "update-2"
-    assert f"veilsum: {busy}; retrying the upload in 1 s (attempt 2 of 2; same idempotency key" in capsys.readouterr().err
-    # Still in progress after every retry: the peer's sentence, as UploadInProgress (ABORTED).
-    service.script.submit_failures = [(grpc.StatusCode.ABORTED, busy)] * 2
+    assert (
+        f"veilsum: {busy}; retrying the upload in 1 s (attempt 2, for up to 75 s while the peer finishes the other "
+        "upload; same idempotency key" in capsys.readouterr().err
+    )
+    # Still in progress after 75 s of pauses (the peer drops a cut stream within 60 s): the peer's
+    # sentence, as UploadInProgress (ABORTED). The pauses are recorded, not slept.
+    pauses: list[float] = []
+    monkeypatch.setattr(veilsum.client.time, "sleep", pauses.append)
+    service.script.submit_failures = [(grpc.StatusCode.ABORTED, busy)] * 20
     with pytest.raises(veilsum.UploadInProgress) as caught:
         client.submit("fraud", np.ones(4), progress=False)
+    assert pauses == [1, 2, 4, 8, 15, 15, 15, 15]
     assert caught.value.code == grpc.StatusCode.ABORTED and caught.value.message == busy
 
 

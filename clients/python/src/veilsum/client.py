@@ -32,6 +32,10 @@ from .updates import TensorInfo
 from .updates import FlatUpdate, flatten
 from .v1 import member_pb2, member_pb2_grpc, round_pb2
 
+# How long submit() keeps retrying an upload the peer is still receiving (ABORTED): the peer drops
+# a silently cut stream within 60 s (keepalive ping every 30 s, 30 s to answer).
+UPLOAD_IN_PROGRESS_PATIENCE_S = 75.0
+
 MAX_CHUNK_BYTES = 4 * 1024 * 1024
 # The largest the peer takes: each message costs a hand-over to gRPC's sending thread.
 DEFAULT_CHUNK_BYTES = MAX_CHUNK_BYTES
@@ -220,6 +224,7 @@ class Client:
         # Generous: the upload itself, at a slow 5 MB/s, plus the peer's durable write.
         deadline = self.timeout + size / 5e6
         attempt = 0
+        waited = 0.0
         while True:
             attempt += 1
             bar = open_progress(size, f"veilsum: uploading to {target}", progress)
@@ -228,15 +233,23 @@ class Client:
                 break
             except grpc.RpcError as error:
                 mapped = from_rpc_error(error, facts=self._facts)
-                if not self._should_retry(mapped, attempt):
+                if not self._should_retry(mapped, attempt, waited):
                     raise mapped from None
-                pause = 2 ** (attempt - 1)
+                pause = min(2 ** (attempt - 1), 15)
+                if isinstance(mapped, UploadInProgress):
+                    how = (
+                        f"attempt {attempt + 1}, for up to {UPLOAD_IN_PROGRESS_PATIENCE_S:g} s while the peer "
+                        "finishes the other upload"
+                    )
+                else:
+                    how = f"attempt {attempt + 1} of {self.retries + 1}"
                 print(
-                    f"veilsum: {mapped.message}; retrying the upload in {pause} s (attempt {attempt + 1} of "
-                    f"{self.retries + 1}; same idempotency key, so the peer never queues it twice)",
+                    f"veilsum: {mapped.message}; retrying the upload in {pause} s ({how}; same idempotency key, "
+                    "so the peer never queues it twice)",
                     file=sys.stderr,
                 )
                 time.sleep(pause)
+                waited += pause
             finally:
                 bar.close()
         queued = response.update
@@ -259,13 +272,16 @@ class Client:
             yield _chunk_message(chunk)
             bar.update(len(chunk))
 
-    def _should_retry(self, error: VeilsumError, attempt: int) -> bool:
+    def _should_retry(self, error: VeilsumError, attempt: int, waited: float) -> bool:
         # UNAVAILABLE: the peer is unreachable (not a TLS misconfiguration, which a retry cannot
-        # fix). ABORTED: the peer is still receiving an earlier attempt of this very upload (same
-        # idempotency key; it had not yet noticed that stream was cut) or another for this round;
-        # once that one has ended the retry is answered with the update it queued, or refused.
-        transient = isinstance(error, UploadInProgress) or (isinstance(error, Unavailable) and "TLS" not in error.message)
-        return transient and attempt <= self.retries
+        # fix): `retries` more attempts. ABORTED: the peer is still receiving an earlier attempt of
+        # this very upload (same idempotency key; it notices a silently cut stream within 60 s,
+        # its keepalive) or another upload for this round: retried until that one has ended, for up
+        # to UPLOAD_IN_PROGRESS_PATIENCE_S; the retry is then answered with the update it queued,
+        # or refused (another update already holds the round).
+        if isinstance(error, UploadInProgress):
+            return waited < UPLOAD_IN_PROGRESS_PATIENCE_S
+        return isinstance(error, Unavailable) and "TLS" not in error.message and attempt <= self.retries
 
     # --- wait and results ---------------------------------------------------------------------
 
