@@ -10,6 +10,7 @@ import {
   decodeWithErrors,
   InconsistentSharesError,
   lagrangeCoefficients,
+  lagrangeCoefficientsBatch,
   reconstructSecret,
   reconstructWithCoefficients,
   type Share,
@@ -719,6 +720,10 @@ export class SecAggServer {
     this.expectPhase('unmasking');
     this.requireAtLeast(this.unmasked.size, 'clients sent unmasking shares');
     const { binding } = this.context;
+    this.prepareLagrangeWeights([
+      ...this.survivors.map((owner) => this.selfMaskShares.get(owner) ?? []),
+      ...this.droppedAfterSharing().map((owner) => this.maskingKeyShares.get(owner) ?? []),
+    ]);
     const jobs: MaskJob[] = [];
     for (const owner of this.survivors) {
       const commitment = this.shared.get(owner)!.selfMaskCommitment;
@@ -1022,6 +1027,7 @@ export class SecAggServer {
     }
     let sorted = [...shares].sort((a, b) => a.x - b.x);
     const basis = sorted.slice(0, threshold);
+    // Usually computed already, with every other reconstruction's (prepareLagrangeWeights).
     const key = basis.map((share) => share.x).join(',');
     let coefficients = this.lagrangeCache.get(key);
     if (coefficients === undefined) {
@@ -1125,6 +1131,30 @@ export class SecAggServer {
     throw new ReconstructionError(
       `shares of client ${owner}'s ${what}, each committed to by client ${owner}, are inconsistent beyond correction`,
     );
+  }
+
+  /**
+   * The fast path's Lagrange weights (at 0, over the t lowest share indices) for every share list
+   * about to be reconstructed, computed together: one field inversion for all of them instead of
+   * one each (lagrangeCoefficientsBatch). Lists with fewer than t shares are left to reconstruct.
+   */
+  private prepareLagrangeWeights(shareLists: readonly (readonly StoredShare[])[]): void {
+    const { threshold } = this.context.config;
+    const missing = new Map<string, number[]>();
+    for (const shares of shareLists) {
+      if (shares.length < threshold) continue;
+      const basis = shares
+        .map((share) => share.x)
+        .sort((a, b) => a - b)
+        .slice(0, threshold);
+      const key = basis.join(',');
+      // Indices are distinct (one share per holder, its own index): a basis that is not is left
+      // to reconstruct, as before.
+      if (!this.lagrangeCache.has(key) && new Set(basis).size === basis.length)
+        missing.set(key, basis);
+    }
+    const weights = lagrangeCoefficientsBatch([...missing.values()], 0);
+    [...missing.keys()].forEach((key, i) => this.lagrangeCache.set(key, weights[i]!));
   }
 
   /**
