@@ -139,6 +139,8 @@ export class SecAggServer {
   /** Their accused, sorted and distinct: signed with U3. */
   private convicted: number[] = [];
   private readonly consistencySignatures = new Map<number, Uint8Array>();
+  /** What each survivor signs (U3 and the convicted, fixed once MaskedInput closed): built once. */
+  private survivorPayload: Uint8Array | undefined;
   private relayedSignatures: ConsistencySignatureMessage[] | undefined;
   private readonly unmasked = new Set<number>();
   /** Checked on arrival, decoded only when used (most reconstructions need just t of them). */
@@ -392,8 +394,15 @@ export class SecAggServer {
       );
     }
     const what = `client ${sender}'s share boxes`;
-    for (const box of message.encryptedShares)
-      assertLength(box.ciphertext, SHARE_BOX_CIPHERTEXT_BYTES, `${what}: the one for ${box.peer}`);
+    for (const box of message.encryptedShares) {
+      // The message is formed only for a box that fails (k boxes a message, most of them fine).
+      if (!hasLength(box.ciphertext, SHARE_BOX_CIPHERTEXT_BYTES))
+        assertLength(
+          box.ciphertext,
+          SHARE_BOX_CIPHERTEXT_BYTES,
+          `${what}: the one for ${box.peer}`,
+        );
+    }
     assertLength(message.signature, ED25519_SIGNATURE_BYTES, `${what}: their signature`);
     assertLength(
       message.ephemeralSignature,
@@ -603,7 +612,11 @@ export class SecAggServer {
       throw new DuplicateMessageError(`client ${sender} already signed the survivor set`);
     }
     assertLength(message.signature, ED25519_SIGNATURE_BYTES, `client ${sender}'s signature`);
-    const payload = survivorSetPayload(this.context.binding, this.survivors, this.convicted);
+    const payload = (this.survivorPayload ??= survivorSetPayload(
+      this.context.binding,
+      this.survivors,
+      this.convicted,
+    ));
     if (
       !this.curve.verify(this.context.config.identityKeys[sender - 1]!, payload, message.signature)
     ) {
@@ -1228,8 +1241,12 @@ export class SecAggServer {
   }
 }
 
+function hasLength(bytes: Uint8Array, length: number): boolean {
+  return bytes instanceof Uint8Array && bytes.length === length;
+}
+
 function assertLength(bytes: Uint8Array, length: number, what: string): void {
-  if (!(bytes instanceof Uint8Array) || bytes.length !== length) {
+  if (!hasLength(bytes, length)) {
     throw new MalformedMessageError(`${what} must be ${length} bytes, got ${bytes?.length}`);
   }
 }
