@@ -145,11 +145,20 @@ export function lagrangeCoefficientsBatch(
     numerators.push(modP(numerator.value(), p));
     for (let j = 0; j < indices.length; j++) {
       const xj = indices[j]!;
-      const denominator = new ExactProduct();
-      denominator.multiply(at - xj);
-      for (let m = 0; m < indices.length; m++) if (m !== j) denominator.multiply(xj - indices[m]!);
+      // ExactProduct inlined (the t² factors are most of the work): doubles below 2^53, then BigInt.
+      let big = 1n;
+      let small = at - xj;
+      for (let m = 0; m < indices.length; m++) {
+        if (m === j) continue;
+        const factor = xj - indices[m]!;
+        const next = small * factor;
+        if (next >= SAFE_PRODUCT || next <= -SAFE_PRODUCT) {
+          big *= BigInt(small);
+          small = factor;
+        } else small = next;
+      }
       // Non-zero mod p: a product of non-zero integers below p in absolute value, p prime.
-      const reduced = modP(denominator.value(), p);
+      const reduced = modP(big * BigInt(small), p);
       denominators.push(reduced);
       prefix.push(running);
       running = (running * reduced) % p;
@@ -181,6 +190,8 @@ function assertDistinctForInterpolation(indices: readonly number[]): void {
     seen.add(x);
   }
 }
+
+const SAFE_PRODUCT = 2 ** 53;
 
 /** value mod p in [0, p). */
 const modP = (value: bigint, p: bigint): bigint => {
