@@ -52,19 +52,66 @@ export function decodeU(key: Uint8Array): bigint {
   return Fp.create(bytesToNumberLE(bytes));
 }
 
-/** Ẽ, the even-x Edwards lift of an X25519 key: undefined if the key is a point of the twist. */
+const EDWARDS_D = Point.CURVE().d;
+/** √−1 mod p = 2^((p − 1)/4) (RFC 8032 §5.1.3). */
+const SQRT_MINUS_ONE = Fp.pow(2n, (Fp.ORDER - 1n) / 4n);
+
+/**
+ * Ẽ, the even-x Edwards lift of an X25519 key: undefined if the key is a point of the twist.
+ *
+ * y = (u − 1)/(u + 1) (RFC 7748 §4.1), so x² = (y² − 1)/(d·y² + 1) = −4u / (d(u − 1)² + (u + 1)²),
+ * and the point (x, y) is (x(u + 1) : u − 1 : u + 1 : x(u − 1)) in extended coordinates: one square
+ * root of a ratio and no inversion (decoding y's bytes would invert u + 1 first). The same point
+ * as `Point.fromBytes` of y with the sign bit clear; test/unit/dleq-lift.test.ts compares them.
+ */
 function liftUncleared(peerPublicKey: Uint8Array): EdwardsPoint | undefined {
   assertBytes(peerPublicKey, 'X25519 public key', CURVE25519_KEY_BYTES);
   const u = decodeU(peerPublicKey);
-  const denominator = Fp.add(u, Fp.ONE);
-  if (Fp.is0(denominator)) return undefined;
-  // y = (u − 1) / (u + 1) (RFC 7748 §4.1); the sign of x is ours to choose: even.
-  const y = Fp.div(Fp.sub(u, Fp.ONE), denominator);
-  try {
-    return Point.fromBytes(numberToBytesLE(y, 32));
-  } catch {
-    return undefined; // not on edwards25519: u is a point of the twist
-  }
+  const uPlusOne = Fp.add(u, Fp.ONE);
+  if (Fp.is0(uPlusOne)) return undefined;
+  const uMinusOne = Fp.sub(u, Fp.ONE);
+  let x = sqrtRatio(
+    Fp.neg(Fp.mul(4n, u)),
+    Fp.add(Fp.mul(EDWARDS_D, Fp.sqr(uMinusOne)), Fp.sqr(uPlusOne)),
+  );
+  if (x === undefined) return undefined; // not on edwards25519: u is a point of the twist
+  if ((x & 1n) === 1n) x = Fp.neg(x); // the sign of x is ours to choose: even
+  return new Point(Fp.mul(x, uPlusOne), uMinusOne, uPlusOne, Fp.mul(x, uMinusOne));
+}
+
+/**
+ * √(n/v) when n/v is a square in GF(2^255 − 19), else undefined, without inverting v (RFC 8032
+ * §5.1.3): x = n·v³·(n·v⁷)^((p−5)/8), then x or x·√−1 is the root.
+ */
+function sqrtRatio(n: bigint, v: bigint): bigint | undefined {
+  const v3 = Fp.mul(Fp.sqr(v), v);
+  const v7 = Fp.mul(Fp.sqr(v3), v);
+  let x = Fp.mul(Fp.mul(n, v3), powPMinus5Over8(Fp.mul(n, v7)));
+  const vx2 = Fp.mul(v, Fp.sqr(x));
+  if (vx2 === Fp.neg(n)) x = Fp.mul(x, SQRT_MINUS_ONE);
+  else if (vx2 !== n) return undefined;
+  return x;
+}
+
+/** x^((p−5)/8) = x^(2^252 − 3) mod p, by the addition chain of RFC 8032's reference code. */
+function powPMinus5Over8(x: bigint): bigint {
+  const p = Fp.ORDER;
+  const square = (value: bigint, times: number): bigint => {
+    for (let i = 0; i < times; i++) value = (value * value) % p;
+    return value;
+  };
+  const x2 = (x * x) % p;
+  const b2 = (x2 * x) % p; // x^(2^2 − 1)
+  const b4 = (square(b2, 2) * b2) % p;
+  const b5 = (square(b4, 1) * x) % p;
+  const b10 = (square(b5, 5) * b5) % p;
+  const b20 = (square(b10, 10) * b10) % p;
+  const b40 = (square(b20, 20) * b20) % p;
+  const b80 = (square(b40, 40) * b40) % p;
+  const b160 = (square(b80, 80) * b80) % p;
+  const b240 = (square(b160, 80) * b80) % p;
+  const b250 = (square(b240, 10) * b10) % p;
+  return (square(b250, 2) * x) % p;
 }
 
 /** 8Ẽ for an X25519 peer key E: undefined if E is on the twist or of small order. */

@@ -5,34 +5,59 @@ import { hash } from 'node:crypto';
  * nodes are hashed with distinct prefixes (0x00, 0x01) so a leaf can never pose as a node, and an
  * odd node is carried up unpaired. Used for the per-client upload commitments of a round.
  */
-const sha256 = (...parts: Uint8Array[]): Uint8Array => {
-  // One-shot over the concatenation: no Hash object per node (a sender's tree is 2k hashes).
-  let input: Uint8Array;
-  if (parts.length === 1) input = parts[0]!;
-  else {
-    let length = 0;
-    for (const part of parts) length += part.length;
-    input = new Uint8Array(length);
-    let offset = 0;
-    for (const part of parts) {
-      input.set(part, offset);
-      offset += part.length;
-    }
+const DIGEST_BYTES = 32;
+const LEAF = 0x00;
+const NODE = 0x01;
+
+/**
+ * The prefixed inputs are written into buffers kept here and hashed one-shot (`crypto.hash`: no
+ * Hash object, no concatenation allocated per node; a sender's tree is ~2k hashes, and the
+ * coordinator builds one per ShareKeys message). Synchronous, so never shared between two hashes;
+ * each digest is a fresh Uint8Array, never a view of these buffers.
+ */
+const leafInput = new Uint8Array(1024);
+const nodeInput = new Uint8Array(1 + 2 * DIGEST_BYTES);
+
+const digest = (input: Uint8Array): Uint8Array => new Uint8Array(hash('sha256', input, 'buffer'));
+
+/** SHA-256(0x00 ‖ leaf). */
+function hashLeaf(leaf: Uint8Array): Uint8Array {
+  const length = 1 + leaf.length;
+  // A long leaf gets its own buffer: the kept one stays small (a share-box leaf is ~290 bytes).
+  const input = length <= leafInput.length ? leafInput.subarray(0, length) : new Uint8Array(length);
+  input[0] = LEAF;
+  input.set(leaf, 1);
+  return digest(input);
+}
+
+/** SHA-256(0x01 ‖ left ‖ right); children of any length (a proof's siblings come off the wire). */
+function hashNode(left: Uint8Array, right: Uint8Array): Uint8Array {
+  if (left.length === DIGEST_BYTES && right.length === DIGEST_BYTES) {
+    nodeInput[0] = NODE;
+    nodeInput.set(left, 1);
+    nodeInput.set(right, 1 + DIGEST_BYTES);
+    return digest(nodeInput);
   }
-  return new Uint8Array(hash('sha256', input, 'buffer'));
-};
-const LEAF = Uint8Array.of(0);
-const NODE = Uint8Array.of(1);
+  const input = new Uint8Array(1 + left.length + right.length);
+  input[0] = NODE;
+  input.set(left, 1);
+  input.set(right, 1 + left.length);
+  return digest(input);
+}
+
+/** The next level up: pairs hashed, an odd last node carried up unpaired. */
+function parentLevel(level: readonly Uint8Array[]): Uint8Array[] {
+  const next: Uint8Array[] = [];
+  for (let i = 0; i < level.length; i += 2)
+    next.push(i + 1 < level.length ? hashNode(level[i]!, level[i + 1]!) : level[i]!);
+  return next;
+}
 
 export function merkleRoot(leaves: readonly Uint8Array[]): Uint8Array {
-  if (leaves.length === 0) return sha256();
-  let level = leaves.map((leaf) => sha256(LEAF, leaf));
+  if (leaves.length === 0) return digest(new Uint8Array(0));
+  let level = leaves.map(hashLeaf);
   while (level.length > 1) {
-    const next: Uint8Array[] = [];
-    for (let i = 0; i < level.length; i += 2) {
-      next.push(i + 1 < level.length ? sha256(NODE, level[i]!, level[i + 1]!) : level[i]!);
-    }
-    level = next;
+    level = parentLevel(level);
   }
   return level[0]!;
 }
@@ -47,18 +72,14 @@ export function merkleProof(leaves: readonly Uint8Array[], index: number): Merkl
   if (!Number.isSafeInteger(index) || index < 0 || index >= leaves.length) {
     throw new RangeError(`leaf index ${index} is outside a tree of ${leaves.length} leaves`);
   }
-  let level = leaves.map((leaf) => sha256(LEAF, leaf));
+  let level = leaves.map(hashLeaf);
   let position = index;
   const proof: MerkleProofStep[] = [];
   while (level.length > 1) {
     const sibling = position % 2 === 0 ? position + 1 : position - 1;
     if (sibling < level.length)
       proof.push({ sibling: level[sibling]!, siblingOnLeft: sibling < position });
-    const next: Uint8Array[] = [];
-    for (let i = 0; i < level.length; i += 2) {
-      next.push(i + 1 < level.length ? sha256(NODE, level[i]!, level[i + 1]!) : level[i]!);
-    }
-    level = next;
+    level = parentLevel(level);
     position = Math.floor(position / 2);
   }
   return proof;
@@ -72,8 +93,8 @@ export function merkleTree(leaves: readonly Uint8Array[]): {
   readonly root: Uint8Array;
   readonly proofs: MerkleProofStep[][];
 } {
-  if (leaves.length === 0) return { root: sha256(), proofs: [] };
-  let level = leaves.map((leaf) => sha256(LEAF, leaf));
+  if (leaves.length === 0) return { root: digest(new Uint8Array(0)), proofs: [] };
+  let level = leaves.map(hashLeaf);
   const proofs: MerkleProofStep[][] = leaves.map(() => []);
   // Where each leaf's ancestor sits on the current level.
   const positions = leaves.map((_, i) => i);
@@ -85,11 +106,7 @@ export function merkleTree(leaves: readonly Uint8Array[]): {
         proofs[leaf]!.push({ sibling: level[sibling]!, siblingOnLeft: sibling < position });
       positions[leaf] = position >> 1;
     }
-    const next: Uint8Array[] = [];
-    for (let i = 0; i < level.length; i += 2) {
-      next.push(i + 1 < level.length ? sha256(NODE, level[i]!, level[i + 1]!) : level[i]!);
-    }
-    level = next;
+    level = parentLevel(level);
   }
   return { root: level[0]!, proofs };
 }
@@ -99,10 +116,10 @@ export function merkleRootFromProof(
   leaf: Uint8Array,
   proof: readonly MerkleProofStep[],
 ): Uint8Array {
-  let hash = sha256(LEAF, leaf);
+  let node = hashLeaf(leaf);
   for (const step of proof)
-    hash = step.siblingOnLeft ? sha256(NODE, step.sibling, hash) : sha256(NODE, hash, step.sibling);
-  return hash;
+    node = step.siblingOnLeft ? hashNode(step.sibling, node) : hashNode(node, step.sibling);
+  return node;
 }
 
 export function verifyMerkleProof(

@@ -10,6 +10,7 @@ import {
   decodeWithErrors,
   InconsistentSharesError,
   lagrangeCoefficients,
+  lagrangeCoefficientsBatch,
   reconstructSecret,
   reconstructWithCoefficients,
   type Share,
@@ -138,6 +139,8 @@ export class SecAggServer {
   /** Their accused, sorted and distinct: signed with U3. */
   private convicted: number[] = [];
   private readonly consistencySignatures = new Map<number, Uint8Array>();
+  /** What each survivor signs (U3 and the convicted, fixed once MaskedInput closed): built once. */
+  private survivorPayload: Uint8Array | undefined;
   private relayedSignatures: ConsistencySignatureMessage[] | undefined;
   private readonly unmasked = new Set<number>();
   /** Checked on arrival, decoded only when used (most reconstructions need just t of them). */
@@ -391,8 +394,15 @@ export class SecAggServer {
       );
     }
     const what = `client ${sender}'s share boxes`;
-    for (const box of message.encryptedShares)
-      assertLength(box.ciphertext, SHARE_BOX_CIPHERTEXT_BYTES, `${what}: the one for ${box.peer}`);
+    for (const box of message.encryptedShares) {
+      // The message is formed only for a box that fails (k boxes a message, most of them fine).
+      if (!hasLength(box.ciphertext, SHARE_BOX_CIPHERTEXT_BYTES))
+        assertLength(
+          box.ciphertext,
+          SHARE_BOX_CIPHERTEXT_BYTES,
+          `${what}: the one for ${box.peer}`,
+        );
+    }
     assertLength(message.signature, ED25519_SIGNATURE_BYTES, `${what}: their signature`);
     assertLength(
       message.ephemeralSignature,
@@ -602,7 +612,11 @@ export class SecAggServer {
       throw new DuplicateMessageError(`client ${sender} already signed the survivor set`);
     }
     assertLength(message.signature, ED25519_SIGNATURE_BYTES, `client ${sender}'s signature`);
-    const payload = survivorSetPayload(this.context.binding, this.survivors, this.convicted);
+    const payload = (this.survivorPayload ??= survivorSetPayload(
+      this.context.binding,
+      this.survivors,
+      this.convicted,
+    ));
     if (
       !this.curve.verify(this.context.config.identityKeys[sender - 1]!, payload, message.signature)
     ) {
@@ -719,6 +733,10 @@ export class SecAggServer {
     this.expectPhase('unmasking');
     this.requireAtLeast(this.unmasked.size, 'clients sent unmasking shares');
     const { binding } = this.context;
+    this.prepareLagrangeWeights([
+      ...this.survivors.map((owner) => this.selfMaskShares.get(owner) ?? []),
+      ...this.droppedAfterSharing().map((owner) => this.maskingKeyShares.get(owner) ?? []),
+    ]);
     const jobs: MaskJob[] = [];
     for (const owner of this.survivors) {
       const commitment = this.shared.get(owner)!.selfMaskCommitment;
@@ -1022,6 +1040,7 @@ export class SecAggServer {
     }
     let sorted = [...shares].sort((a, b) => a.x - b.x);
     const basis = sorted.slice(0, threshold);
+    // Usually computed already, with every other reconstruction's (prepareLagrangeWeights).
     const key = basis.map((share) => share.x).join(',');
     let coefficients = this.lagrangeCache.get(key);
     if (coefficients === undefined) {
@@ -1128,6 +1147,30 @@ export class SecAggServer {
   }
 
   /**
+   * The fast path's Lagrange weights (at 0, over the t lowest share indices) for every share list
+   * about to be reconstructed, computed together: one field inversion for all of them instead of
+   * one each (lagrangeCoefficientsBatch). Lists with fewer than t shares are left to reconstruct.
+   */
+  private prepareLagrangeWeights(shareLists: readonly (readonly StoredShare[])[]): void {
+    const { threshold } = this.context.config;
+    const missing = new Map<string, number[]>();
+    for (const shares of shareLists) {
+      if (shares.length < threshold) continue;
+      const basis = shares
+        .map((share) => share.x)
+        .sort((a, b) => a - b)
+        .slice(0, threshold);
+      const key = basis.join(',');
+      // Indices are distinct (one share per holder, its own index): a basis that is not is left
+      // to reconstruct, as before.
+      if (!this.lagrangeCache.has(key) && new Set(basis).size === basis.length)
+        missing.set(key, basis);
+    }
+    const weights = lagrangeCoefficientsBatch([...missing.values()], 0);
+    [...missing.keys()].forEach((key, i) => this.lagrangeCache.set(key, weights[i]!));
+  }
+
+  /**
    * What shows that `owner` dealt `shares`: each share with the box the owner signed for its
    * holder (the commitment, signature and path to the signed root); anyone with the round's
    * binding and the roster checks each share against its commitment and the shares' polynomial.
@@ -1198,8 +1241,12 @@ export class SecAggServer {
   }
 }
 
+function hasLength(bytes: Uint8Array, length: number): boolean {
+  return bytes instanceof Uint8Array && bytes.length === length;
+}
+
 function assertLength(bytes: Uint8Array, length: number, what: string): void {
-  if (!(bytes instanceof Uint8Array) || bytes.length !== length) {
+  if (!hasLength(bytes, length)) {
     throw new MalformedMessageError(`${what} must be ${length} bytes, got ${bytes?.length}`);
   }
 }
