@@ -1,4 +1,4 @@
-import { hash } from 'node:crypto';
+import { sha256 } from './sha256.ts';
 
 /**
  * Merkle tree hash in the style of RFC 6962 §2.1 (Certificate Transparency): leaves and inner
@@ -18,7 +18,7 @@ const NODE = 0x01;
 const leafInput = new Uint8Array(1024);
 const nodeInput = new Uint8Array(1 + 2 * DIGEST_BYTES);
 
-const digest = (input: Uint8Array): Uint8Array => new Uint8Array(hash('sha256', input, 'buffer'));
+const digest = sha256;
 
 /** SHA-256(0x00 ‖ leaf). */
 function hashLeaf(leaf: Uint8Array): Uint8Array {

@@ -1,4 +1,4 @@
-import { hash } from 'node:crypto';
+import { sha256 } from '../sha256.ts';
 import { encodeFields, encodePrefixed } from '../bytes.ts';
 import { hashFields } from '../commitment.ts';
 
@@ -136,12 +136,8 @@ export const shareCommitment = (
   kind: 'masking-key' | 'self-mask',
   encodedShare: Uint8Array,
 ): Uint8Array =>
-  new Uint8Array(
-    hash(
-      'sha256',
-      encodePrefixed([`${LABEL}/share-commitment`], binding, dealer, holder, kind, encodedShare),
-      'buffer',
-    ),
+  sha256(
+    encodePrefixed([`${LABEL}/share-commitment`], binding, dealer, holder, kind, encodedShare),
   );
 
 export const selfMaskCommitment = (
