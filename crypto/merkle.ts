@@ -10,15 +10,13 @@ const LEAF = 0x00;
 const NODE = 0x01;
 
 /**
- * The prefixed inputs are written into buffers kept here and hashed one-shot (`crypto.hash`: no
- * Hash object, no concatenation allocated per node; a sender's tree is ~2k hashes, and the
+ * The prefixed inputs are written into buffers kept here and hashed one-shot (sha256.ts: no
+ * concatenation allocated per node; a sender's tree is ~2k hashes, and the
  * coordinator builds one per ShareKeys message). Synchronous, so never shared between two hashes;
  * each digest is a fresh Uint8Array, never a view of these buffers.
  */
 const leafInput = new Uint8Array(1024);
 const nodeInput = new Uint8Array(1 + 2 * DIGEST_BYTES);
-
-const digest = sha256;
 
 /** SHA-256(0x00 ‖ leaf). */
 function hashLeaf(leaf: Uint8Array): Uint8Array {
@@ -27,7 +25,7 @@ function hashLeaf(leaf: Uint8Array): Uint8Array {
   const input = length <= leafInput.length ? leafInput.subarray(0, length) : new Uint8Array(length);
   input[0] = LEAF;
   input.set(leaf, 1);
-  return digest(input);
+  return sha256(input);
 }
 
 /** SHA-256(0x01 ‖ left ‖ right); children of any length (a proof's siblings come off the wire). */
@@ -36,13 +34,13 @@ function hashNode(left: Uint8Array, right: Uint8Array): Uint8Array {
     nodeInput[0] = NODE;
     nodeInput.set(left, 1);
     nodeInput.set(right, 1 + DIGEST_BYTES);
-    return digest(nodeInput);
+    return sha256(nodeInput);
   }
   const input = new Uint8Array(1 + left.length + right.length);
   input[0] = NODE;
   input.set(left, 1);
   input.set(right, 1 + left.length);
-  return digest(input);
+  return sha256(input);
 }
 
 /** The next level up: pairs hashed, an odd last node carried up unpaired. */
@@ -54,7 +52,7 @@ function parentLevel(level: readonly Uint8Array[]): Uint8Array[] {
 }
 
 export function merkleRoot(leaves: readonly Uint8Array[]): Uint8Array {
-  if (leaves.length === 0) return digest(new Uint8Array(0));
+  if (leaves.length === 0) return sha256(new Uint8Array(0));
   let level = leaves.map(hashLeaf);
   while (level.length > 1) {
     level = parentLevel(level);
@@ -93,7 +91,7 @@ export function merkleTree(leaves: readonly Uint8Array[]): {
   readonly root: Uint8Array;
   readonly proofs: MerkleProofStep[][];
 } {
-  if (leaves.length === 0) return { root: digest(new Uint8Array(0)), proofs: [] };
+  if (leaves.length === 0) return { root: sha256(new Uint8Array(0)), proofs: [] };
   let level = leaves.map(hashLeaf);
   const proofs: MerkleProofStep[][] = leaves.map(() => []);
   // Where each leaf's ancestor sits on the current level.

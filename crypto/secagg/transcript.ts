@@ -1,5 +1,5 @@
 import { sha256 } from '../sha256.ts';
-import { encodeFields, encodePrefixed } from '../bytes.ts';
+import { encodeFields, encodeFieldsAfter, encodePrefixed } from '../bytes.ts';
 import { hashFields } from '../commitment.ts';
 
 /**
@@ -47,30 +47,9 @@ export function shareBoxLeaf(
   recipientPublicKey: Uint8Array,
   ciphertext: Uint8Array,
 ): Uint8Array {
-  // encodeFields(`${LABEL}/share-box`, recipient, recipientPublicKey, ciphertext), written
-  // directly: the coordinator encodes one leaf per box (k per ShareKeys message), and the label's
-  // field is the same bytes every time.
-  const head = SHARE_BOX_LEAF_HEAD.length;
-  const out = new Uint8Array(head + 8 + 4 + recipientPublicKey.length + 4 + ciphertext.length);
-  out.set(SHARE_BOX_LEAF_HEAD, 0);
-  writeU32be(out, head, 4);
-  writeU32be(out, head + 4, recipient);
-  let offset = head + 8;
-  writeU32be(out, offset, recipientPublicKey.length);
-  out.set(recipientPublicKey, offset + 4);
-  offset += 4 + recipientPublicKey.length;
-  writeU32be(out, offset, ciphertext.length);
-  out.set(ciphertext, offset + 4);
-  return out;
-}
-
-/** As encodeFields writes a length or a number (bytes.ts): big-endian, `value >>> 0`. */
-function writeU32be(out: Uint8Array, offset: number, value: number): void {
-  const word = value >>> 0;
-  out[offset] = word >>> 24;
-  out[offset + 1] = (word >>> 16) & 0xff;
-  out[offset + 2] = (word >>> 8) & 0xff;
-  out[offset + 3] = word & 0xff;
+  // encodeFields(`${LABEL}/share-box`, recipient, recipientPublicKey, ciphertext), the label's
+  // field encoded once (the coordinator encodes one leaf per box, k per ShareKeys message).
+  return encodeFieldsAfter(SHARE_BOX_LEAF_HEAD, recipient, recipientPublicKey, ciphertext);
 }
 
 /**
